@@ -1,0 +1,114 @@
+/**
+ * Byte-string plumbing for the portable core: Uint8Array only (never Buffer), checked at
+ * the door as noble does.
+ */
+import { CoseError, ERR } from './errors.js';
+
+const textEncoder = new TextEncoder();
+const strictTextDecoder = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(text: string): Uint8Array {
+  return textEncoder.encode(text);
+}
+
+/** Decodes UTF-8, refusing invalid sequences (RFC 8949 §3.1: text strings are valid UTF-8). */
+export function fromUtf8(bytes: Uint8Array): string {
+  return strictTextDecoder.decode(bytes);
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const p of parts) length += p.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const p of parts) {
+    out.set(p, offset);
+    offset += p.length;
+  }
+  return out;
+}
+
+/** Compares in time that depends only on the lengths, for MACs, tags and secrets. */
+export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i]! ^ b[i]!;
+  return diff === 0;
+}
+
+export function toHex(bytes: Uint8Array): string {
+  let s = '';
+  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  return s;
+}
+
+export function fromHex(hex: string): Uint8Array {
+  const clean = hex.trim();
+  if (clean.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(clean)) {
+    throw new CoseError(ERR.COSE_MALFORMED, 'hex: expected an even number of hex digits');
+  }
+  const out = new Uint8Array(clean.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(clean.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+const B64URL_INDEX = new Int16Array(128).fill(-1);
+for (let i = 0; i < B64URL.length; i++) B64URL_INDEX[B64URL.charCodeAt(i)] = i;
+
+/** RFC 4648 §5 base64url without padding. */
+export function toBase64Url(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]! + B64URL[n & 63]!;
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i]! << 16;
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]!;
+  } else if (rest === 2) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8);
+    out += B64URL[n >> 18]! + B64URL[(n >> 12) & 63]! + B64URL[(n >> 6) & 63]!;
+  }
+  return out;
+}
+
+/** Strict RFC 4648 §5 base64url: no padding, no whitespace, canonical trailing bits. */
+export function fromBase64Url(text: string): Uint8Array {
+  if (text.length % 4 === 1) throw new CoseError(ERR.COSE_MALFORMED, 'base64url: bad length');
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let acc = 0;
+  let o = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? B64URL_INDEX[c]! : -1;
+    if (v < 0) throw new CoseError(ERR.COSE_MALFORMED, `base64url: bad character at ${i}`);
+    acc = (acc << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[o++] = (acc >> bits) & 0xff;
+    }
+  }
+  if ((acc & ((1 << bits) - 1)) !== 0) {
+    throw new CoseError(ERR.COSE_MALFORMED, 'base64url: non-canonical trailing bits');
+  }
+  return out.subarray(0, o);
+}
+
+/** Checks that `value` is a Uint8Array of one of the given lengths; says what was expected. */
+export function checkBytes(value: unknown, what: string, ...lengths: number[]): Uint8Array {
+  if (!(value instanceof Uint8Array)) {
+    throw new CoseError(ERR.COSE_BAD_LENGTH, `${what}: expected a byte string`);
+  }
+  if (lengths.length > 0 && !lengths.includes(value.length)) {
+    throw new CoseError(
+      ERR.COSE_BAD_LENGTH,
+      `${what}: expected ${lengths.join(' or ')} bytes, got ${value.length}`,
+    );
+  }
+  return value;
+}
