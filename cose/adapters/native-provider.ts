@@ -1,0 +1,153 @@
+/**
+ * The node:crypto provider, for servers (10-20x faster than the portable one). It must agree
+ * with the portable provider byte for byte wherever an algorithm is deterministic (EdDSA, HMAC,
+ * HKDF, every AEAD); the tests run every vector through both.
+ */
+import {
+  createCipheriv,
+  createDecipheriv,
+  createHash,
+  createHmac,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  hkdfSync,
+  randomBytes,
+  sign as nodeSign,
+  verify as nodeVerify,
+  type KeyObject,
+  type CipherCCMTypes,
+  type CipherGCMTypes,
+} from 'node:crypto';
+import { toBase64Url, fromBase64Url } from '../bytes.js';
+import { CoseKeyError, ERR } from '../errors.js';
+import type { AeadCipher, Curve, HashName } from '../algorithms.js';
+import type { CoseKey } from '../cose-key.js';
+import type { CryptoProvider, KeyPair } from '../crypto-provider.js';
+
+const NODE_HASH: Record<HashName, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+const OKP_CURVES = new Set<Curve>(['Ed25519', 'Ed448']);
+
+// Importing a key costs more than an Ed25519 verify; keep one KeyObject per COSE_Key object.
+const publicCache = new WeakMap<CoseKey, KeyObject>();
+const privateCache = new WeakMap<CoseKey, KeyObject>();
+
+function jwkOf(key: CoseKey, withPrivate: boolean): Record<string, string> {
+  const jwk: Record<string, string> = {
+    kty: OKP_CURVES.has(key.crv!) ? 'OKP' : 'EC',
+    crv: key.crv!,
+    x: toBase64Url(key.x!),
+  };
+  if (key.y) jwk.y = toBase64Url(key.y);
+  if (withPrivate) jwk.d = toBase64Url(key.d!);
+  return jwk;
+}
+
+function publicKeyObject(key: CoseKey): KeyObject {
+  let ko = publicCache.get(key);
+  if (!ko) {
+    ko = createPublicKey({ key: jwkOf(key, false), format: 'jwk' });
+    publicCache.set(key, ko);
+  }
+  return ko;
+}
+
+function privateKeyObject(key: CoseKey): KeyObject {
+  if (!key.d) throw new CoseKeyError(ERR.COSE_NO_KEY, 'COSE_Key: d(-4) is needed to sign');
+  let ko = privateCache.get(key);
+  if (!ko) {
+    ko = createPrivateKey({ key: jwkOf(key, true), format: 'jwk' });
+    privateCache.set(key, ko);
+  }
+  return ko;
+}
+
+function toU8(b: Buffer | ArrayBuffer): Uint8Array {
+  return b instanceof ArrayBuffer ? new Uint8Array(b) : new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+function cipherName(aead: AeadCipher): string {
+  if (aead.cipher === 'ChaCha20-Poly1305') return 'chacha20-poly1305';
+  const bits = aead.keyLength * 8;
+  return aead.cipher === 'AES-CCM' ? `aes-${bits}-ccm` : `aes-${bits}-gcm`;
+}
+
+export const nativeProvider: CryptoProvider = {
+  name: 'native',
+
+  sign(key, hash, message) {
+    const ko = privateKeyObject(key);
+    if (OKP_CURVES.has(key.crv!)) return toU8(nodeSign(null, message, ko));
+    return toU8(nodeSign(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' }));
+  },
+
+  verify(key, hash, message, signature) {
+    try {
+      const ko = publicKeyObject(key);
+      if (OKP_CURVES.has(key.crv!)) return nodeVerify(null, message, ko, signature);
+      return nodeVerify(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' }, signature);
+    } catch {
+      return false; // a point not on the curve, or a malformed signature
+    }
+  },
+
+  hmac(hash, key, data) {
+    return toU8(createHmac(NODE_HASH[hash], key).update(data).digest());
+  },
+
+  digest(hash, data) {
+    return toU8(createHash(NODE_HASH[hash]).update(data).digest());
+  },
+
+  hkdf(hash, ikm, salt, info, length) {
+    return toU8(hkdfSync(NODE_HASH[hash], ikm, salt, info, length));
+  },
+
+  aeadEncrypt(aead, key, nonce, aad, plaintext) {
+    const name = cipherName(aead);
+    if (aead.cipher === 'AES-CCM') {
+      const c = createCipheriv(name as CipherCCMTypes, key, nonce, { authTagLength: aead.tagLength });
+      c.setAAD(aad, { plaintextLength: plaintext.length });
+      const body = Buffer.concat([c.update(plaintext), c.final()]);
+      return toU8(Buffer.concat([body, c.getAuthTag()]));
+    }
+    const c = createCipheriv(name as CipherGCMTypes, key, nonce, { authTagLength: 16 });
+    c.setAAD(aad);
+    const body = Buffer.concat([c.update(plaintext), c.final()]);
+    return toU8(Buffer.concat([body, c.getAuthTag()]));
+  },
+
+  aeadDecrypt(aead, key, nonce, aad, sealed) {
+    if (sealed.length < aead.tagLength) return null;
+    const body = sealed.subarray(0, sealed.length - aead.tagLength);
+    const tag = sealed.subarray(sealed.length - aead.tagLength);
+    try {
+      if (aead.cipher === 'AES-CCM') {
+        const d = createDecipheriv(cipherName(aead) as CipherCCMTypes, key, nonce, { authTagLength: aead.tagLength });
+        d.setAuthTag(tag);
+        d.setAAD(aad, { plaintextLength: body.length });
+        return toU8(Buffer.concat([d.update(body), d.final()]));
+      }
+      const d = createDecipheriv(cipherName(aead) as CipherGCMTypes, key, nonce, { authTagLength: 16 });
+      d.setAuthTag(tag);
+      d.setAAD(aad);
+      return toU8(Buffer.concat([d.update(body), d.final()]));
+    } catch {
+      return null;
+    }
+  },
+
+  randomBytes(length) {
+    return toU8(randomBytes(length));
+  },
+
+  generateKeyPair(crv): KeyPair {
+    const { privateKey } = OKP_CURVES.has(crv)
+      ? generateKeyPairSync(crv.toLowerCase() as 'ed25519')
+      : generateKeyPairSync('ec', { namedCurve: crv });
+    const jwk = privateKey.export({ format: 'jwk' });
+    const pair: KeyPair = { crv, d: fromBase64Url(jwk.d!), x: fromBase64Url(jwk.x!) };
+    if (jwk.y) pair.y = fromBase64Url(jwk.y);
+    return pair;
+  },
+};

@@ -1,0 +1,109 @@
+/**
+ * The default crypto provider: @noble/* only, no node: imports, so it runs on any JS engine a
+ * device has. Strict verification: Ed25519 per RFC 8032 (not ZIP-215), ECDSA accepting high-S
+ * signatures, which other COSE implementations produce (noble rejects them by default).
+ */
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { ed448 } from '@noble/curves/ed448.js';
+import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
+import { hmac } from '@noble/hashes/hmac.js';
+import { hkdf } from '@noble/hashes/hkdf.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { gcm } from '@noble/ciphers/aes.js';
+import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
+import { concatBytes } from './bytes.js';
+import { CoseKeyError, ERR } from './errors.js';
+import type { AeadCipher, Curve, HashName } from './algorithms.js';
+import type { CoseKey } from './cose-key.js';
+import type { CryptoProvider, KeyPair } from './crypto-provider.js';
+
+const HASHES = { 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const;
+const WEIERSTRASS = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
+const EDWARDS = { Ed25519: ed25519, Ed448: ed448 } as const;
+
+function isEdwards(crv: Curve | undefined): crv is 'Ed25519' | 'Ed448' {
+  return crv === 'Ed25519' || crv === 'Ed448';
+}
+
+function sec1(key: CoseKey): Uint8Array {
+  return concatBytes(new Uint8Array([4]), key.x!, key.y!);
+}
+
+function requireD(key: CoseKey): Uint8Array {
+  if (!key.d) throw new CoseKeyError(ERR.COSE_NO_KEY, 'COSE_Key: d(-4) is needed to sign');
+  return key.d;
+}
+
+function aeadCipher(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) {
+  return aead.cipher === 'AES-GCM' ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
+}
+
+export const portableProvider: CryptoProvider = {
+  name: 'portable',
+
+  sign(key, hash, message) {
+    const d = requireD(key);
+    if (isEdwards(key.crv)) return EDWARDS[key.crv].sign(message, d);
+    const curve = WEIERSTRASS[key.crv as 'P-256'];
+    // ECDSA hashes first (RFC 9053 §2.1); hedged (random k) signing, as noble defaults to.
+    return curve.sign(HASHES[hash ?? 'SHA-256'](message), d, { prehash: false, lowS: false });
+  },
+
+  verify(key, hash, message, signature) {
+    try {
+      if (isEdwards(key.crv)) {
+        return key.crv === 'Ed25519'
+          ? ed25519.verify(signature, message, key.x!, { zip215: false })
+          : ed448.verify(signature, message, key.x!);
+      }
+      const curve = WEIERSTRASS[key.crv as 'P-256'];
+      return curve.verify(signature, HASHES[hash ?? 'SHA-256'](message), sec1(key), { prehash: false, lowS: false });
+    } catch {
+      return false; // malformed point or signature encoding: not a valid signature
+    }
+  },
+
+  hmac(hash, key, data) {
+    return hmac(HASHES[hash], key, data);
+  },
+
+  digest(hash, data) {
+    return HASHES[hash](data);
+  },
+
+  hkdf(hash: HashName, ikm, salt, info, length) {
+    return hkdf(HASHES[hash], ikm, salt, info, length);
+  },
+
+  aeadEncrypt(aead, key, nonce, aad, plaintext) {
+    if (aead.cipher === 'AES-CCM') return aesCcmEncrypt(key, nonce, aad, plaintext, aead.tagLength);
+    return aeadCipher(aead, key, nonce, aad).encrypt(plaintext);
+  },
+
+  aeadDecrypt(aead, key, nonce, aad, sealed) {
+    if (aead.cipher === 'AES-CCM') return aesCcmDecrypt(key, nonce, aad, sealed, aead.tagLength);
+    try {
+      return aeadCipher(aead, key, nonce, aad).decrypt(sealed);
+    } catch {
+      return null;
+    }
+  },
+
+  randomBytes(length) {
+    return randomBytes(length);
+  },
+
+  generateKeyPair(crv): KeyPair {
+    if (isEdwards(crv)) {
+      const { secretKey, publicKey } = EDWARDS[crv].keygen();
+      return { crv, d: secretKey, x: publicKey };
+    }
+    const curve = WEIERSTRASS[crv];
+    const { secretKey, publicKey } = curve.keygen();
+    const point = curve.Point.fromBytes(publicKey).toBytes(false);
+    const n = (point.length - 1) / 2;
+    return { crv, d: secretKey, x: point.slice(1, 1 + n), y: point.slice(1 + n) };
+  },
+};
