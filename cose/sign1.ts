@@ -1,0 +1,122 @@
+/**
+ * COSE_Sign1 (RFC 9052 §4.2) and the Sig_structure (§4.4) that both signature forms sign.
+ */
+import { CoseAlgorithmError, CoseFormatError, CoseVerificationError, ERR } from './errors.js';
+import { encodeCbor } from './cbor-encode.js';
+import type { CborLimits } from './cbor-limits.js';
+import type { CborValue } from './cbor-value.js';
+import { algorithmById, assertKeyFitsAlgorithm, ALG, type Algorithm } from './algorithms.js';
+import { CURVE_LENGTH, type CoseKey } from './cose-key.js';
+import { buildHeaders, parseHeaders, type HeaderOptions, type ParsedHeaders } from './headers.js';
+import { coseArray, expectBytes, withTag } from './message.js';
+import { checkAllowed, providerOf, resolveKey, type KeyInput, type VerifyOptions } from './key-input.js';
+import type { CryptoProvider } from './crypto-provider.js';
+
+const EMPTY = new Uint8Array(0);
+
+export function sigStructure(
+  context: 'Signature' | 'Signature1',
+  bodyProtected: Uint8Array,
+  signProtected: Uint8Array | undefined,
+  externalAad: Uint8Array,
+  payload: Uint8Array,
+): Uint8Array {
+  const items: CborValue[] = [context, bodyProtected];
+  if (signProtected) items.push(signProtected);
+  items.push(externalAad, payload);
+  return encodeCbor(items);
+}
+
+/** The signature algorithm a key implies when none is named. */
+export function defaultSignatureAlgorithm(key: CoseKey): Algorithm {
+  if (key.alg !== undefined) return algorithmById(key.alg);
+  switch (key.crv) {
+    case 'Ed25519':
+    case 'Ed448':
+      return algorithmById(ALG.EdDSA);
+    case 'P-256':
+      return algorithmById(ALG.ES256);
+    case 'P-384':
+      return algorithmById(ALG.ES384);
+    case 'P-521':
+      return algorithmById(ALG.ES512);
+    default:
+      throw new CoseAlgorithmError(ERR.COSE_ALG_KEY_MISMATCH, `a ${key.kty} key cannot sign`);
+  }
+}
+
+export function signatureLength(alg: Algorithm, key: CoseKey): number {
+  if (alg.id === ALG.EdDSA) return key.crv === 'Ed448' ? 114 : 64;
+  return 2 * CURVE_LENGTH[key.crv!]; // RFC 9053 §2.1: r and s, each the curve's length
+}
+
+export function signWith(alg: Algorithm, key: CoseKey, toBeSigned: Uint8Array, provider: CryptoProvider): Uint8Array {
+  assertKeyFitsAlgorithm(alg, key, 'sign');
+  return provider.sign(key, alg.kind === 'signature' ? alg.hash : undefined, toBeSigned);
+}
+
+export function verifyWith(alg: Algorithm, key: CoseKey, toBeSigned: Uint8Array, signature: Uint8Array, provider: CryptoProvider): void {
+  const expected = signatureLength(alg, key);
+  if (signature.length !== expected) {
+    throw new CoseVerificationError(ERR.COSE_BAD_SIGNATURE, `signature: expected ${expected} bytes, got ${signature.length}`);
+  }
+  if (alg.kind !== 'signature' || !provider.verify(key, alg.hash, toBeSigned, signature)) {
+    throw new CoseVerificationError(ERR.COSE_BAD_SIGNATURE, `signature does not verify (alg ${alg.name})`);
+  }
+}
+
+export interface CreateSign1Options extends HeaderOptions {
+  /** COSE algorithm identifier; by default the one the key implies (Ed25519 → EdDSA). */
+  alg?: number;
+  externalAad?: Uint8Array;
+  provider?: CryptoProvider;
+  /** Emit tag 18 (default true). */
+  tagged?: boolean;
+  /** Leave the payload out of the message (RFC 9052 §2: nil payload). */
+  detached?: boolean;
+}
+
+export function createSign1(payload: Uint8Array, key: CoseKey, opts: CreateSign1Options = {}): Uint8Array {
+  return encodeCbor(buildSign1(payload, key, opts));
+}
+
+/** The COSE_Sign1 as a CBOR value, for nesting inside another structure. */
+export function buildSign1(payload: Uint8Array, key: CoseKey, opts: CreateSign1Options = {}): CborValue {
+  const alg = opts.alg !== undefined ? algorithmById(opts.alg) : defaultSignatureAlgorithm(key);
+  const headers = buildHeaders(alg, opts);
+  const tbs = sigStructure('Signature1', headers.protectedBytes, undefined, opts.externalAad ?? EMPTY, payload);
+  const signature = signWith(alg, key, tbs, providerOf(opts));
+  return withTag([headers.protectedBytes, headers.unprotected, opts.detached ? null : payload, signature], 'Sign1', opts.tagged ?? true);
+}
+
+export interface VerifySign1Options extends VerifyOptions {
+  /** The payload, when the message carries nil in its place. */
+  detachedPayload?: Uint8Array;
+  limits?: Partial<CborLimits>;
+}
+
+export interface VerifiedMessage {
+  payload: Uint8Array;
+  headers: ParsedHeaders;
+}
+
+export function payloadOf(value: CborValue, detached: Uint8Array | undefined): Uint8Array {
+  if (value === null) {
+    if (!detached) throw new CoseFormatError(ERR.COSE_DETACHED_PAYLOAD, 'payload is detached and none was given');
+    return detached;
+  }
+  return expectBytes(value, 'payload');
+}
+
+/** Verifies a COSE_Sign1 (tag 18, tag 61 around it, or untagged). */
+export function verifySign1(input: Uint8Array | CborValue, key: KeyInput, opts: VerifySign1Options = {}): VerifiedMessage {
+  const [protectedValue, unprotected, payloadValue, signatureValue] = coseArray(input, 'Sign1', opts.limits);
+  const headers = parseHeaders(protectedValue, unprotected);
+  checkAllowed(headers.alg, opts.algorithms);
+  const coseKey = resolveKey(key, headers, 'signature', 'verify');
+  const payload = payloadOf(payloadValue, opts.detachedPayload);
+  const signature = expectBytes(signatureValue, 'signature');
+  const tbs = sigStructure('Signature1', headers.protectedBytes, undefined, opts.externalAad ?? EMPTY, payload);
+  verifyWith(headers.alg, coseKey, tbs, signature, providerOf(opts));
+  return { payload, headers };
+}
