@@ -1,0 +1,74 @@
+/**
+ * The confirmation claim (RFC 8747 §3): the key a token's holder must prove. Exactly one of
+ * COSE_Key (1, a client-held public key), Encrypted_COSE_Key (2, a service-generated symmetric
+ * key sealed for the audience) or kid (3, a key both sides already hold).
+ */
+import { CwtClaimError, ERR } from './errors.js';
+import { isMap, type CborMap, type CborValue } from './cbor-value.js';
+import { coseKeyFromMap, coseKeyToMap, decodeCoseKey, encodeCoseKey, type CoseKey } from './cose-key.js';
+import { buildEncrypt0, decryptEncrypt0, type CreateEncrypt0Options } from './encrypt0.js';
+import type { KeyInput, VerifyOptions } from './key-input.js';
+
+export const CNF_LABEL = { coseKey: 1, encryptedCoseKey: 2, kid: 3 } as const;
+
+export type Confirmation =
+  | { coseKey: CoseKey }
+  | { encryptedCoseKey: CborValue }
+  | { kid: Uint8Array };
+
+function invalid(reason: string): CwtClaimError {
+  return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cnf(8)', reason);
+}
+
+export function cnfToMap(cnf: Confirmation): CborMap {
+  if ('coseKey' in cnf) {
+    if (cnf.coseKey.d) throw invalid('must not carry a private key d(-4)');
+    if (cnf.coseKey.kty === 'Symmetric') throw invalid('a symmetric key is never sent in the clear: use Encrypted_COSE_Key(2) or kid(3)');
+    return new Map([[CNF_LABEL.coseKey, coseKeyToMap(cnf.coseKey)]]);
+  }
+  if ('encryptedCoseKey' in cnf) return new Map([[CNF_LABEL.encryptedCoseKey, cnf.encryptedCoseKey]]);
+  return new Map([[CNF_LABEL.kid, cnf.kid]]);
+}
+
+export function cnfFromMap(value: CborValue): Confirmation {
+  if (!isMap(value) || value.size !== 1) throw invalid('must be a map with exactly one confirmation method');
+  const [[label, inner]] = [...value] as [[CborValue, CborValue]];
+  switch (label) {
+    case CNF_LABEL.coseKey: {
+      let key: CoseKey;
+      try {
+        key = coseKeyFromMap(inner);
+      } catch (cause) {
+        throw invalid(`COSE_Key(1): ${(cause as Error).message}`);
+      }
+      if (key.d || key.kty === 'Symmetric') throw invalid('COSE_Key(1) must be a public key');
+      return { coseKey: key };
+    }
+    case CNF_LABEL.encryptedCoseKey:
+      if (!Array.isArray(inner) && !(inner instanceof Object)) throw invalid('Encrypted_COSE_Key(2) must be a COSE_Encrypt0');
+      return { encryptedCoseKey: inner };
+    case CNF_LABEL.kid:
+      if (!(inner instanceof Uint8Array) || inner.length === 0) throw invalid('kid(3) must be a non-empty byte string');
+      return { kid: inner };
+    default:
+      throw invalid(`confirmation method ${String(label)} is not supported`);
+  }
+}
+
+/**
+ * Seals a symmetric PoP key for the audience (RFC 8747 §3.3): a COSE_Encrypt0 of the COSE_Key
+ * under a key the service shares with that audience.
+ */
+export function sealCoseKey(popKey: CoseKey, audienceKey: CoseKey, opts: CreateEncrypt0Options = {}): Confirmation {
+  return { encryptedCoseKey: buildEncrypt0(encodeCoseKey(popKey), audienceKey, opts) };
+}
+
+/** Opens an Encrypted_COSE_Key with the audience's shared key and returns the PoP key. */
+export function openEncryptedCoseKey(cnf: { encryptedCoseKey: CborValue }, audienceKey: KeyInput, opts: VerifyOptions = {}): CoseKey {
+  const { plaintext } = decryptEncrypt0(cnf.encryptedCoseKey, audienceKey, opts);
+  try {
+    return decodeCoseKey(plaintext);
+  } catch (cause) {
+    throw invalid(`Encrypted_COSE_Key(2) holds no valid COSE_Key: ${(cause as Error).message}`);
+  }
+}

@@ -1,0 +1,95 @@
+// The public surface of keybound's portable core (no node: imports). Other folders import only this.
+export {
+  CoseError,
+  CborError,
+  CoseFormatError,
+  CoseAlgorithmError,
+  CoseKeyError,
+  CoseVerificationError,
+  CwtClaimError,
+  ScopeError,
+  ERR,
+} from './errors.js';
+export {
+  utf8,
+  fromUtf8,
+  concatBytes,
+  constantTimeEqual,
+  toHex,
+  fromHex,
+  toBase64Url,
+  fromBase64Url,
+  checkBytes,
+} from './bytes.js';
+export { Tag, isMap, asSafeInteger, type CborValue, type CborMap } from './cbor-value.js';
+export { encodeCbor } from './cbor-encode.js';
+export { decodeCbor, checkCbor } from './cbor-decode.js';
+export { DEFAULT_CBOR_LIMITS, ALLOWED_TAGS, type CborLimits } from './cbor-limits.js';
+export {
+  ALG,
+  algorithmById,
+  algorithmByName,
+  algorithmName,
+  assertKeyFitsAlgorithm,
+  type Algorithm,
+  type AeadCipher,
+  type Curve,
+  type HashName,
+} from './algorithms.js';
+export {
+  coseKeyToMap,
+  coseKeyFromMap,
+  encodeCoseKey,
+  decodeCoseKey,
+  publicCoseKey,
+  validateCoseKey,
+  CURVE_LENGTH,
+  type CoseKey,
+  type KeyType,
+  type KeyOperation,
+} from './cose-key.js';
+export type { CryptoProvider, KeyPair } from './crypto-provider.js';
+export { portableProvider } from './portable-provider.js';
+export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';
+export { HEADER, parseHeaders, type ParsedHeaders, type HeaderOptions } from './headers.js';
+export { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';
+export type { KeyInput, KeyResolver, VerifyOptions } from './key-input.js';
+export {
+  createSign1,
+  buildSign1,
+  verifySign1,
+  sigStructure,
+  defaultSignatureAlgorithm,
+  type CreateSign1Options,
+  type VerifySign1Options,
+  type VerifiedMessage,
+} from './sign1.js';
+export { createMac0, buildMac0, verifyMac0, macStructure, type CreateMac0Options } from './mac0.js';
+export {
+  createEncrypt0,
+  buildEncrypt0,
+  decryptEncrypt0,
+  encStructure,
+  nonceFromPartialIv,
+  type CreateEncrypt0Options,
+  type DecryptOptions,
+  type DecryptedMessage,
+} from './encrypt0.js';
+export { verifyCoseSign } from './cose-sign.js';
+export { verifyCoseMac } from './cose-mac.js';
+export { decryptCoseEncrypt } from './cose-encrypt.js';
+export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, type Confirmation } from './cnf.js';
+export { CLAIM, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
+export {
+  createCwt,
+  verifyCwt,
+  checkClaims,
+  readCwtUnverified,
+  MAX_TOKEN_BYTES,
+  DEFAULT_TOKEN_ALGORITHMS,
+  DEFAULT_ENCRYPTION_ALGORITHMS,
+  type CreateCwtOptions,
+  type VerifyCwtOptions,
+  type VerifiedCwt,
+  type Clock,
+} from './cwt.js';
