@@ -93,3 +93,24 @@ export {
   type VerifiedCwt,
   type Clock,
 } from './cwt.js';
+export { tokenHash, tokenHashUri } from './token-hash.js';
+export {
+  createRevocationList,
+  verifyRevocationList,
+  revocationListToMap,
+  revocationListFromMap,
+  TRL_LABEL,
+  MAX_TRL_HASHES,
+  type RevocationList,
+} from './revocation-list.js';
+export {
+  encodeProvisioningBundle,
+  decodeProvisioningBundle,
+  bundleToJson,
+  bundleFromJson,
+  validateBundle,
+  ProvisioningError,
+  BUNDLE_VERSION,
+  MAX_BUNDLE_BYTES,
+  type ProvisioningBundle,
+} from './provisioning-bundle.js';

@@ -1,0 +1,115 @@
+/**
+ * Token revocation lists (draft-ietf-ace-revoked-token-notification, application/ace-trl+cbor:
+ * full_set 0, diff_set 1, cursor 2, more 3), wrapped in a COSE_Sign1 by the service so that a
+ * list can travel through an untrusted broker to a sleeping device. Two labels are ours: the
+ * audience the list is for (100) and a sequence number (101) so an older list never replaces a
+ * newer one.
+ */
+import { CoseFormatError, ERR } from './errors.js';
+import { decodeCbor } from './cbor-decode.js';
+import { encodeCbor } from './cbor-encode.js';
+import { asSafeInteger, isMap, type CborMap, type CborValue } from './cbor-value.js';
+import type { CoseKey } from './cose-key.js';
+import { createSign1, verifySign1 } from './sign1.js';
+import type { KeyInput } from './key-input.js';
+import type { CryptoProvider } from './crypto-provider.js';
+import { DEFAULT_TOKEN_ALGORITHMS } from './cwt.js';
+
+export const TRL_LABEL = { fullSet: 0, diffSet: 1, cursor: 2, more: 3, audience: 100, sequence: 101 } as const;
+/** A list that names more hashes than this is refused: it would not fit a device's RAM budget. */
+export const MAX_TRL_HASHES = 1024;
+const HASH_LENGTH = 32;
+
+export interface RevocationList {
+  audience: string;
+  sequence: number;
+  /** Every revoked, unexpired token hash for the audience. */
+  fullSet?: Uint8Array[];
+  /** Changes since the previous list: [removed, added] in the draft's order. */
+  diffSet?: { removed: Uint8Array[]; added: Uint8Array[] }[];
+  cursor?: number;
+  more?: boolean;
+}
+
+function bad(message: string): CoseFormatError {
+  return new CoseFormatError(ERR.COSE_MALFORMED, `revocation list: ${message}`);
+}
+
+function hashes(value: CborValue, what: string, budget: { left: number }): Uint8Array[] {
+  if (!Array.isArray(value)) throw bad(`${what} must be an array`);
+  budget.left -= value.length;
+  if (budget.left < 0) throw bad(`more than ${MAX_TRL_HASHES} hashes`);
+  return value.map((h) => {
+    if (!(h instanceof Uint8Array) || h.length !== HASH_LENGTH) throw bad(`${what} holds a value that is not a SHA-256 hash`);
+    return h;
+  });
+}
+
+export function revocationListToMap(list: RevocationList): CborMap {
+  const m: CborMap = new Map<CborValue, CborValue>([
+    [TRL_LABEL.audience, list.audience],
+    [TRL_LABEL.sequence, list.sequence],
+  ]);
+  if (list.fullSet) m.set(TRL_LABEL.fullSet, list.fullSet);
+  if (list.diffSet) m.set(TRL_LABEL.diffSet, list.diffSet.map((d) => [d.removed, d.added]));
+  if (list.cursor !== undefined) m.set(TRL_LABEL.cursor, list.cursor);
+  if (list.more !== undefined) m.set(TRL_LABEL.more, list.more);
+  return m;
+}
+
+export function revocationListFromMap(value: CborValue): RevocationList {
+  if (!isMap(value)) throw bad('must be a map');
+  const audience = value.get(TRL_LABEL.audience);
+  const sequence = asSafeInteger(value.get(TRL_LABEL.sequence));
+  if (typeof audience !== 'string') throw bad('audience(100) missing');
+  if (sequence === undefined || sequence < 0) throw bad('sequence(101) missing');
+  const list: RevocationList = { audience, sequence };
+  const budget = { left: MAX_TRL_HASHES };
+  const full = value.get(TRL_LABEL.fullSet);
+  const diff = value.get(TRL_LABEL.diffSet);
+  if (full !== undefined && diff !== undefined) throw bad('full_set(0) and diff_set(1) are exclusive');
+  if (full !== undefined) list.fullSet = hashes(full, 'full_set(0)', budget);
+  if (diff !== undefined) {
+    if (!Array.isArray(diff)) throw bad('diff_set(1) must be an array');
+    list.diffSet = diff.map((entry) => {
+      if (!Array.isArray(entry) || entry.length !== 2) throw bad('a diff entry must be [removed, added]');
+      return { removed: hashes(entry[0], 'removed', budget), added: hashes(entry[1], 'added', budget) };
+    });
+  }
+  if (value.has(TRL_LABEL.cursor)) {
+    const cursor = asSafeInteger(value.get(TRL_LABEL.cursor));
+    if (cursor === undefined) throw bad('cursor(2) must be an integer');
+    list.cursor = cursor;
+  }
+  if (value.has(TRL_LABEL.more)) {
+    const more = value.get(TRL_LABEL.more);
+    if (typeof more !== 'boolean') throw bad('more(3) must be a boolean');
+    list.more = more;
+  }
+  return list;
+}
+
+export function createRevocationList(list: RevocationList, serviceKey: CoseKey, opts: { provider?: CryptoProvider } = {}): Uint8Array {
+  return createSign1(encodeCbor(revocationListToMap(list)), serviceKey, {
+    ...(serviceKey.kid ? { kid: serviceKey.kid } : {}),
+    ...(opts.provider ? { provider: opts.provider } : {}),
+  });
+}
+
+/** Verifies the service's signature and that the list is for `audience`. */
+export function verifyRevocationList(
+  bytes: Uint8Array,
+  trust: KeyInput,
+  opts: { audience: string; provider?: CryptoProvider; algorithms?: readonly number[] },
+): RevocationList {
+  const { payload } = verifySign1(bytes, trust, {
+    algorithms: opts.algorithms ?? DEFAULT_TOKEN_ALGORITHMS,
+    ...(opts.provider ? { provider: opts.provider } : {}),
+    limits: { maxBytes: 64 * 1024 },
+  });
+  const list = revocationListFromMap(decodeCbor(payload, { maxBytes: 64 * 1024, maxDepth: 6 }));
+  if (list.audience !== opts.audience) {
+    throw new CoseFormatError(ERR.CWT_WRONG_AUDIENCE, 'revocation list: audience(100) is not this audience');
+  }
+  return list;
+}
