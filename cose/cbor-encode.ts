@@ -39,7 +39,7 @@ function normalise(value: CborValue, depth: number): unknown {
         throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: floats are not emitted; use an integer');
       }
       // cbor-x writes integers from 2^32 up as float64; as bigint they take the 8-byte head.
-      return Math.abs(value) >= TWO_32 ? BigInt(value) : value;
+      return value >= TWO_32 || value < -TWO_32 ? BigInt(value) : value;
     case 'bigint':
       if (value >= TWO_64 || value < -TWO_64) {
         throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: integer beyond 64 bits');

@@ -1,0 +1,146 @@
+import { describe, expect, it } from 'vitest';
+import { CborError, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
+
+const code = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(CborError);
+    return (e as CborError).code;
+  }
+  throw new Error('expected a CborError');
+};
+
+describe('deterministic encoding (RFC 8949 §4.2.1)', () => {
+  // RFC 8949 Appendix A integers, which must come out in their shortest form.
+  const integers: [number | bigint, string][] = [
+    [0, '00'],
+    [23, '17'],
+    [24, '1818'],
+    [100, '1864'],
+    [1000, '1903e8'],
+    [1000000, '1a000f4240'],
+    [1000000000000, '1b000000e8d4a51000'],
+    [18446744073709551615n, '1bffffffffffffffff'],
+    [-1, '20'],
+    [-1000, '3903e7'],
+    [-4294967296, '3affffffff'],
+    [-4294967297, '3b0000000100000000'],
+  ];
+  for (const [value, hex] of integers) {
+    it(`encodes ${value} as ${hex}`, () => expect(toHex(encodeCbor(value))).toBe(hex));
+  }
+
+  it('sorts map keys by their encoded bytes, whatever the insertion order', () => {
+    const m = new Map<CborValue, CborValue>([
+      ['b', 1],
+      [-1, 2],
+      [10, 3],
+      [1, 4],
+      [100, 5],
+    ]);
+    // 0x01 < 0x0a < 0x18 0x64 < 0x20 < 0x61 0x62
+    expect(toHex(encodeCbor(m))).toBe('a5' + '0104' + '0a03' + '186405' + '2002' + '616201');
+  });
+
+  it('reproduces the RFC 8392 A.1 claims set byte for byte', () => {
+    const claims = new Map<CborValue, CborValue>([
+      [1, 'coap://as.example.com'],
+      [2, 'erikw'],
+      [3, 'coap://light.example.com'],
+      [4, 1444064944],
+      [5, 1443944944],
+      [6, 1443944944],
+      [7, fromHex('0b71')],
+    ]);
+    expect(toHex(encodeCbor(claims))).toBe(
+      'a70175636f61703a2f2f61732e6578616d706c652e636f6d02656572696b77037818636f61703a2f2f6c696768742e6578616d706c652e636f6d041a5612aeb0051a5610d9f0061a5610d9f007420b71',
+    );
+  });
+
+  it('writes byte strings untagged and tags as given', () => {
+    expect(toHex(encodeCbor(new Tag([fromHex('a10126')], 18)))).toBe('d2814' + '3a10126');
+  });
+
+  it('refuses floats, plain objects and integers beyond 64 bits', () => {
+    expect(code(() => encodeCbor(1.5))).toBe('ERR_CBOR_UNSUPPORTED_VALUE');
+    expect(code(() => encodeCbor(NaN))).toBe('ERR_CBOR_UNSUPPORTED_VALUE');
+    expect(code(() => encodeCbor({ a: 1 } as unknown as CborValue))).toBe('ERR_CBOR_UNSUPPORTED_VALUE');
+    expect(code(() => encodeCbor(1n << 64n))).toBe('ERR_CBOR_UNSUPPORTED_VALUE');
+  });
+
+  it('returns a fresh array each time (cbor-x pools its output)', () => {
+    const a = encodeCbor('first');
+    encodeCbor('second, which would overwrite a shared pool');
+    expect(toHex(a)).toBe(toHex(encodeCbor('first')));
+  });
+});
+
+describe('strict decoding', () => {
+  it('decodes maps as Map with integer keys and byte strings as plain Uint8Array', () => {
+    const v = decodeCbor(fromHex('a201420102206178')) as Map<CborValue, CborValue>;
+    expect(v).toBeInstanceOf(Map);
+    const bytes = v.get(1) as Uint8Array;
+    expect(bytes.constructor).toBe(Uint8Array);
+    expect([...bytes]).toEqual([1, 2]);
+    expect(v.get(-1)).toBe('x');
+  });
+
+  it('shares nothing with the input', () => {
+    const input = fromHex('4401020304');
+    const out = decodeCbor(input) as Uint8Array;
+    input[1] = 0xff;
+    expect([...out]).toEqual([1, 2, 3, 4]);
+  });
+
+  const refusals: [string, string, string][] = [
+    ['trailing bytes', '0000', 'ERR_CBOR_TRAILING_BYTES'],
+    ['an empty input', '', 'ERR_CBOR_TRUNCATED'],
+    ['a truncated byte string', '4401', 'ERR_CBOR_TRUNCATED'],
+    ['a truncated head', '19', 'ERR_CBOR_TRUNCATED'],
+    ['duplicate map keys', 'a201010102', 'ERR_CBOR_DUPLICATE_KEY'],
+    ['duplicate text keys', 'a2616101616102', 'ERR_CBOR_DUPLICATE_KEY'],
+    ['an indefinite-length array', '9f01ff', 'ERR_CBOR_INDEFINITE_LENGTH'],
+    ['an indefinite-length byte string', '5f4101ff', 'ERR_CBOR_INDEFINITE_LENGTH'],
+    ['an indefinite-length map', 'bf0101ff', 'ERR_CBOR_INDEFINITE_LENGTH'],
+    ['a non-minimal integer', '1817', 'ERR_CBOR_NON_MINIMAL'],
+    ['a non-minimal length', '580101', 'ERR_CBOR_NON_MINIMAL'],
+    ['a reserved additional information value', '1c', 'ERR_CBOR_MALFORMED'],
+    ['invalid UTF-8 in text', '62c328', 'ERR_CBOR_BAD_UTF8'],
+    ['a tag outside the allow-list (27: object construction)', 'd81b8100', 'ERR_CBOR_TAG_NOT_ALLOWED'],
+    ['a shared-reference tag (28)', 'd81c00', 'ERR_CBOR_TAG_NOT_ALLOWED'],
+    ['an unassigned simple value', 'e0', 'ERR_CBOR_UNSUPPORTED_VALUE'],
+    ['a two-byte simple value below 32', 'f810', 'ERR_CBOR_MALFORMED'],
+  ];
+  for (const [what, hex, expected] of refusals) {
+    it(`refuses ${what} with ${expected}`, () => expect(code(() => decodeCbor(fromHex(hex)))).toBe(expected));
+  }
+
+  it('refuses nesting deeper than the limit', () => {
+    const deep = new Uint8Array(40).fill(0x81); // [[[[...
+    const bytes = new Uint8Array([...deep, 0x00]);
+    expect(code(() => decodeCbor(bytes))).toBe('ERR_CBOR_TOO_DEEP');
+    expect(decodeCbor(bytes, { maxDepth: 64 })).toBeDefined();
+  });
+
+  it('refuses inputs over the size limit before reading them', () => {
+    expect(code(() => decodeCbor(new Uint8Array(70 * 1024)))).toBe('ERR_CBOR_TOO_LARGE');
+    expect(code(() => decodeCbor(encodeCbor(new Uint8Array(200)), { maxBytes: 100 }))).toBe('ERR_CBOR_TOO_LARGE');
+  });
+
+  describe('length bombs fail fast, without allocating', () => {
+    const bombs: [string, string][] = [
+      ['a byte string declaring 2^64-1 bytes', '5bffffffffffffffff00'],
+      ['an array declaring 2^32-1 elements', '9affffffff00'],
+      ['a map declaring 2^64-1 pairs', 'bbffffffffffffffff0000'],
+      ['a text string declaring 4 GiB', '7affffffff61'],
+    ];
+    for (const [what, hex] of bombs) {
+      it(`${what} returns ERR_CBOR_TRUNCATED in well under 100 ms`, () => {
+        const started = performance.now();
+        expect(code(() => decodeCbor(fromHex(hex)))).toBe('ERR_CBOR_TRUNCATED');
+        expect(performance.now() - started).toBeLessThan(100);
+      });
+    }
+  });
+});
