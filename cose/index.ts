@@ -114,3 +114,38 @@ export {
   MAX_BUNDLE_BYTES,
   type ProvisioningBundle,
 } from './provisioning-bundle.js';
+export {
+  parseScope,
+  scopeToCbor,
+  scopeAllows,
+  narrowScope,
+  aifRest,
+  aifMqtt,
+  textScope,
+  restMethodSet,
+  REST_METHOD_BITS,
+  MAX_SCOPE_ENTRIES,
+  MAX_AIF_PATH_LENGTH,
+  MAX_AIF_TOPIC_FILTER_LENGTH,
+  MAX_TEXT_SCOPE_LENGTH,
+  type Scope,
+  type ScopeKind,
+  type ScopeRequest,
+  type AifRestEntry,
+  type AifMqttEntry,
+  type RestMethod,
+  type MqttAction,
+} from './aif.js';
+export {
+  isValidTopicName,
+  isValidTopicFilter,
+  assertTopicName,
+  assertTopicFilter,
+  topicMatches,
+  filterCovers,
+  filtersCover,
+  MAX_TOPIC_UTF8_BYTES,
+  MAX_COVER_STEPS,
+} from './mqtt-topic.js';
+export { coseKeyToJwk, jwkToCoseKey, kidToJwk, kidFromJwk, MAX_KID_LENGTH, type Jwk, type KidEncoding } from './jwk.js';
+export { coseKeyThumbprint, coseKeyThumbprintInput, coseKeyThumbprintUri, type ThumbprintOptions } from './thumbprint.js';
