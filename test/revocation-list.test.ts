@@ -47,7 +47,7 @@ describe('signed revocation lists', () => {
     const full = createRevocationList({ audience: 'tube-123', sequence: 7, fullSet: [h1] }, as.priv);
     expect(code(() => verifyRevocationList(full, as.pub, { audience: 'tube-999' }))).toBe('ERR_CWT_WRONG_AUDIENCE');
     expect(code(() => verifyRevocationList(full, signingKey().pub, { audience: 'tube-123' }))).toBe('ERR_COSE_BAD_SIGNATURE');
-    const forged = createSign1(encodeCbor(new Map([[100, 'tube-123'], [101, 99], [0, []]])), signingKey().priv);
+    const forged = createSign1(encodeCbor(new Map<number, string | number | never[]>([[100, 'tube-123'], [101, 99], [0, []]])), signingKey().priv);
     expect(code(() => verifyRevocationList(forged, as.pub, { audience: 'tube-123' }))).toBe('ERR_COSE_BAD_SIGNATURE');
   });
 
