@@ -1,0 +1,47 @@
+/**
+ * DeviceStorage on a directory, for Node devices. Each key is one file, written to a temporary
+ * file, fsynced and renamed over the old one, so that a power cut leaves the old or the new value
+ * (rename is atomic on POSIX file systems), never a torn write.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DeviceStorage } from '../index.js';
+
+/** Keys become file names: keep them to a safe alphabet so a key can never escape the directory. */
+const SAFE_KEY = /^[A-Za-z0-9._-]{1,128}$/;
+
+function fileName(dir: string, key: string): string {
+  // Keys used by device/ contain '/', which we map to '~' rather than creating directories.
+  const flat = key.replaceAll('/', '~');
+  if (!SAFE_KEY.test(flat.replaceAll('~', '_')) || flat.startsWith('.')) throw new Error(`storage key not allowed: ${JSON.stringify(key).slice(0, 40)}`);
+  return join(dir, flat);
+}
+
+export function fileStorage(dir: string): DeviceStorage {
+  mkdirSync(dir, { recursive: true });
+  return {
+    get(key) {
+      try {
+        return new Uint8Array(readFileSync(fileName(dir, key)));
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+        throw e;
+      }
+    },
+    put(key, value) {
+      const target = fileName(dir, key);
+      const temp = `${target}.tmp`;
+      const fd = openSync(temp, 'w');
+      try {
+        writeSync(fd, value);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(temp, target);
+    },
+    delete(key) {
+      rmSync(fileName(dir, key), { force: true });
+    },
+  };
+}

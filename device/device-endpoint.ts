@@ -1,0 +1,61 @@
+/**
+ * The two endpoints a device exposes, as functions from request bytes to answer bytes, for any
+ * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
+ * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
+ */
+import { Tag, decodeCbor } from '../cose/index.js';
+import { DeviceError, DEVICE_ERR } from './errors.js';
+import type { ResourceServer } from './resource-server.js';
+import {
+  decodeAuthzInfoRequest,
+  decodePopRequest,
+  encodeAuthzInfoResponse,
+  encodeResponseBody,
+  type DeviceResponseBody,
+} from './device-messages.js';
+
+const STATUS: Record<string, number> = {
+  [DEVICE_ERR.INSUFFICIENT_SCOPE]: 403,
+  [DEVICE_ERR.BAD_REQUEST]: 400,
+  [DEVICE_ERR.TOKEN_STORE_FULL]: 503,
+  [DEVICE_ERR.BUSY]: 503,
+};
+
+/** A refusal as an answer body: code, error name and hints; never the token or a key. */
+export function refusalBody(error: unknown): DeviceResponseBody {
+  if (error instanceof DeviceError) {
+    return { code: STATUS[error.code] ?? 401, error: error.code, ...(error.hints ? { hints: error.hints } : {}) };
+  }
+  return { code: 500, error: 'internal' };
+}
+
+/** authz-info: answers `{}` (or the session parameters), or a refusal body. */
+export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
+  try {
+    const result = device.authzInfo(decodeAuthzInfoRequest(body));
+    return encodeAuthzInfoResponse(result.session ? { nonce2: result.session.nonce2, sessionId: result.session.id } : {});
+  } catch (error) {
+    return encodeResponseBody(refusalBody(error));
+  }
+}
+
+/** req: a protected-session message (COSE_Encrypt0) or a PoP request map. */
+export function serveRequest(device: ResourceServer, body: Uint8Array): Uint8Array {
+  try {
+    if (isEncrypt0(body)) return device.handleSessionMessage(body);
+    return encodeResponseBody(device.handlePopRequest(decodePopRequest(body)));
+  } catch (error) {
+    return encodeResponseBody(refusalBody(error));
+  }
+}
+
+function isEncrypt0(body: Uint8Array): boolean {
+  // A tag-16 head byte is 0xd0; checked by decoding so a look-alike map is not misread.
+  if (body[0] !== 0xd0) return false;
+  try {
+    const v = decodeCbor(body, { maxBytes: 4096, maxDepth: 4 });
+    return v instanceof Tag && v.tag === 16;
+  } catch {
+    throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'request is not valid CBOR');
+  }
+}

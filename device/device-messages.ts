@@ -1,0 +1,196 @@
+/**
+ * The bodies a device exchanges with a client, whatever carries them:
+ * - authz-info (RFC 9200 §5.10.1, with RFC 9203 §4.1 nonces): an application/ace+cbor map
+ *   { access_token 1, nonce1 40 } or the bare token; the answer { nonce2 42,
+ *   ace_server_recipientid 44 } when a protected session was set up.
+ * - session plaintexts (inside a COSE_Encrypt0): request { 1 method, 2 resource, 3 payload },
+ *   response { 1 code, 2 payload, 3 error }.
+ * - PoP requests (asymmetric cnf, no session): { 1 method, 2 resource, 3 payload, 4 proof,
+ *   5 token hash | 6 token }.
+ * - transport envelopes (MQTT has no reply-to in 3.1.1): [client id, body].
+ */
+import { CoseError, Tag, decodeCbor, encodeCbor, isMap, type CborMap, type CborValue } from '../cose/index.js';
+import { DeviceError, DEVICE_ERR } from './errors.js';
+import { hintsToMap, type RequestHints } from './request-hints.js';
+import { MAX_SESSION_NONCE_BYTES, MIN_SESSION_NONCE_BYTES } from './session-keys.js';
+
+/** RFC 9200 §5.10.1 and RFC 9203 §9.3 (nonce1 40, nonce2 42, ace_server_recipientid 44). */
+export const AUTHZ_INFO_LABEL = { accessToken: 1, nonce1: 40, nonce2: 42, serverRecipientId: 44 } as const;
+/** An authz-info body is a token (≤ 4 KB) plus a nonce. */
+export const MAX_BODY_BYTES = 8192;
+/** REST methods and paths are short; a payload bigger than this does not belong on a device. */
+export const MAX_PAYLOAD_BYTES = 4096;
+const MAX_TEXT = 255;
+const MAX_CLIENT_ID = 64;
+
+function badRequest(message: string, cause?: unknown): DeviceError {
+  return new DeviceError(DEVICE_ERR.BAD_REQUEST, message, cause === undefined ? undefined : { cause });
+}
+
+function decode(bytes: Uint8Array, what: string, maxDepth = 4): CborValue {
+  if (!(bytes instanceof Uint8Array) || bytes.length > MAX_BODY_BYTES) throw badRequest(`${what}: at most ${MAX_BODY_BYTES} bytes`);
+  try {
+    return decodeCbor(bytes, { maxBytes: MAX_BODY_BYTES, maxDepth });
+  } catch (cause) {
+    throw badRequest(`${what}: not valid CBOR (${(cause as CoseError).code})`, cause);
+  }
+}
+
+function text(m: CborMap, label: number, what: string): string {
+  const v = m.get(label);
+  if (typeof v !== 'string' || v.length === 0 || v.length > MAX_TEXT) throw badRequest(`${what}(${label}) must be short text`);
+  return v;
+}
+
+function payload(m: CborMap, label: number): Uint8Array {
+  const v = m.get(label) ?? new Uint8Array(0);
+  if (!(v instanceof Uint8Array) || v.length > MAX_PAYLOAD_BYTES) throw badRequest(`payload(${label}) must be at most ${MAX_PAYLOAD_BYTES} bytes`);
+  return v;
+}
+
+/* ------------------------------------------------------------ authz-info */
+
+export interface AuthzInfoRequest {
+  token: Uint8Array;
+  nonce1?: Uint8Array;
+}
+
+export function encodeAuthzInfoRequest(req: AuthzInfoRequest): Uint8Array {
+  const m: CborMap = new Map<CborValue, CborValue>([[AUTHZ_INFO_LABEL.accessToken, req.token]]);
+  if (req.nonce1) m.set(AUTHZ_INFO_LABEL.nonce1, req.nonce1);
+  return encodeCbor(m);
+}
+
+/** Accepts the ace+cbor map or a bare CWT (tagged 61 or a COSE array), as RFC 9200 §5.10.1 allows. */
+export function decodeAuthzInfoRequest(body: Uint8Array): AuthzInfoRequest {
+  const v = decode(body, 'authz-info', 8);
+  if (v instanceof Tag || Array.isArray(v)) return { token: body };
+  if (!isMap(v)) throw badRequest('authz-info: expected a token or an ace+cbor map');
+  const token = v.get(AUTHZ_INFO_LABEL.accessToken);
+  if (!(token instanceof Uint8Array)) throw badRequest('authz-info: access_token(1) must be a byte string');
+  const req: AuthzInfoRequest = { token };
+  const n1 = v.get(AUTHZ_INFO_LABEL.nonce1);
+  if (n1 !== undefined) {
+    if (!(n1 instanceof Uint8Array) || n1.length < MIN_SESSION_NONCE_BYTES || n1.length > MAX_SESSION_NONCE_BYTES) {
+      throw badRequest(`authz-info: nonce1(40) must be ${MIN_SESSION_NONCE_BYTES} to ${MAX_SESSION_NONCE_BYTES} bytes`);
+    }
+    req.nonce1 = n1;
+  }
+  return req;
+}
+
+export interface AuthzInfoResponse {
+  nonce2?: Uint8Array;
+  sessionId?: Uint8Array;
+}
+
+export function encodeAuthzInfoResponse(res: AuthzInfoResponse): Uint8Array {
+  const m: CborMap = new Map();
+  if (res.nonce2) m.set(AUTHZ_INFO_LABEL.nonce2, res.nonce2);
+  if (res.sessionId) m.set(AUTHZ_INFO_LABEL.serverRecipientId, res.sessionId);
+  return encodeCbor(m);
+}
+
+export function decodeAuthzInfoResponse(body: Uint8Array): AuthzInfoResponse {
+  const v = decode(body, 'authz-info response');
+  if (!isMap(v)) throw badRequest('authz-info response: expected a map');
+  const out: AuthzInfoResponse = {};
+  const n2 = v.get(AUTHZ_INFO_LABEL.nonce2);
+  const id = v.get(AUTHZ_INFO_LABEL.serverRecipientId);
+  if (n2 instanceof Uint8Array) out.nonce2 = n2;
+  if (id instanceof Uint8Array) out.sessionId = id;
+  return out;
+}
+
+/* ------------------------------------------------------------ session plaintexts */
+
+export interface DeviceRequestBody {
+  method: string;
+  resource: string;
+  payload: Uint8Array;
+}
+
+export interface DeviceResponseBody {
+  /** CoAP-style response code as an HTTP-like number (205 content, 403 forbidden...). */
+  code: number;
+  payload?: Uint8Array;
+  /** A DeviceError code for refusals. */
+  error?: string;
+  /** RFC 9200 §5.3 hints for refusals. */
+  hints?: RequestHints;
+}
+
+export function encodeRequestBody(req: DeviceRequestBody): Uint8Array {
+  return encodeCbor(new Map<CborValue, CborValue>([[1, req.method], [2, req.resource], [3, req.payload]]));
+}
+
+export function decodeRequestBody(bytes: Uint8Array): DeviceRequestBody {
+  const v = decode(bytes, 'request', 2);
+  if (!isMap(v)) throw badRequest('request: expected a map');
+  return { method: text(v, 1, 'method'), resource: text(v, 2, 'resource'), payload: payload(v, 3) };
+}
+
+export function encodeResponseBody(res: DeviceResponseBody): Uint8Array {
+  const m: CborMap = new Map<CborValue, CborValue>([[1, res.code]]);
+  if (res.payload) m.set(2, res.payload);
+  if (res.error) m.set(3, res.error);
+  if (res.hints) m.set(4, hintsToMap(res.hints));
+  return encodeCbor(m);
+}
+
+export function decodeResponseBody(bytes: Uint8Array): DeviceResponseBody {
+  const v = decode(bytes, 'response', 4);
+  if (!isMap(v) || typeof v.get(1) !== 'number') throw badRequest('response: expected a map with code(1)');
+  const out: DeviceResponseBody = { code: v.get(1) as number };
+  const p = v.get(2);
+  if (p instanceof Uint8Array) out.payload = p;
+  const e = v.get(3);
+  if (typeof e === 'string') out.error = e;
+  return out;
+}
+
+/* ------------------------------------------------------------ PoP requests */
+
+export interface PopRequest extends DeviceRequestBody {
+  proof: Uint8Array;
+  /** The token itself (DPoP style), or the hash of one posted to authz-info before. */
+  token?: Uint8Array;
+  tokenHash?: Uint8Array;
+}
+
+export function encodePopRequest(req: PopRequest): Uint8Array {
+  const m: CborMap = new Map<CborValue, CborValue>([[1, req.method], [2, req.resource], [3, req.payload], [4, req.proof]]);
+  if (req.tokenHash) m.set(5, req.tokenHash);
+  if (req.token) m.set(6, req.token);
+  return encodeCbor(m);
+}
+
+export function decodePopRequest(bytes: Uint8Array): PopRequest {
+  const v = decode(bytes, 'PoP request', 2);
+  if (!isMap(v)) throw badRequest('PoP request: expected a map');
+  const proof = v.get(4);
+  if (!(proof instanceof Uint8Array)) throw badRequest('PoP request: proof(4) must be a byte string');
+  const req: PopRequest = { method: text(v, 1, 'method'), resource: text(v, 2, 'resource'), payload: payload(v, 3), proof };
+  const hash = v.get(5);
+  const token = v.get(6);
+  if (hash instanceof Uint8Array && hash.length === 32) req.tokenHash = hash;
+  if (token instanceof Uint8Array) req.token = token;
+  if (!req.token && !req.tokenHash) throw badRequest('PoP request: token hash(5) or token(6) required');
+  return req;
+}
+
+/* ------------------------------------------------------------ envelopes */
+
+export function encodeEnvelope(clientId: string, body: Uint8Array): Uint8Array {
+  return encodeCbor([clientId, body]);
+}
+
+export function decodeEnvelope(bytes: Uint8Array): { clientId: string; body: Uint8Array } {
+  const v = decode(bytes, 'envelope', 2);
+  // The client id names an MQTT topic level: no wildcards, no separators.
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || !(v[1] instanceof Uint8Array)) {
+    throw badRequest('envelope: expected [client id, body]');
+  }
+  if (v[0].length === 0 || v[0].length > MAX_CLIENT_ID || /[/#+\u0000]/.test(v[0])) throw badRequest('envelope: bad client id');
+  return { clientId: v[0], body: v[1] };
+}

@@ -1,0 +1,108 @@
+// The public surface of keybound's lean device runtime (no node: imports). Others import only this.
+export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
+export { HINT_LABEL, hintsToMap, encodeHints, type RequestHints } from './request-hints.js';
+export { memoryStorage, type DeviceStorage } from './storage.js';
+export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
+export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
+export {
+  createTokenStore,
+  TOKEN_ENTRY_OVERHEAD,
+  DEFAULT_TOKEN_BUDGET_BYTES,
+  type StoredToken,
+  type TokenStore,
+} from './token-store.js';
+export { exiCti, parseExiCti } from './exi-cti.js';
+export { createExiTracker, MAX_LIVE_EXI_TOKENS, type ExiTracker } from './exi-tracker.js';
+export { createNonceIssuer, NONCE_BYTES, DEFAULT_MAX_NONCES, DEFAULT_NONCE_LIFETIME, type NonceIssuer } from './nonce-issuer.js';
+export { createReplayCache, DEFAULT_REPLAY_CACHE_ENTRIES, type ReplayCache } from './replay-cache.js';
+export {
+  REPLAY_WINDOW_SIZE,
+  emptyReplayWindow,
+  isFresh,
+  acceptInWindow,
+  type ReplayWindowState,
+} from './replay-window.js';
+export {
+  createPopProof,
+  verifyPopProof,
+  popProofToMap,
+  popProofFromMap,
+  payloadHash,
+  POP_LABEL,
+  MAX_PROOF_BYTES,
+  MIN_JTI_BYTES,
+  MAX_JTI_BYTES,
+  DEFAULT_IAT_WINDOW,
+  DEFAULT_PROOF_ALGORITHMS,
+  type PopProofFields,
+  type ExpectedProof,
+  type ProofFreshness,
+  type CreatePopProofOptions,
+  type VerifyPopProofOptions,
+} from './pop-proof.js';
+export {
+  deriveSessionKeys,
+  SESSION_ID_BYTES,
+  MIN_SESSION_NONCE_BYTES,
+  MAX_SESSION_NONCE_BYTES,
+  type SessionKeys,
+  type DirectionKeys,
+  type Direction,
+} from './session-keys.js';
+export {
+  ProtectedSession,
+  encodePartialIv,
+  peekSessionMessage,
+  SEQUENCE_BLOCK,
+  MAX_SEQUENCE,
+  MAX_SESSION_MESSAGE_BYTES,
+  type SessionRole,
+  type SessionBinding,
+  type OpenedMessage,
+} from './protected-session.js';
+export { createRevocationState, type RevocationState } from './revocation-state.js';
+export {
+  AUTHZ_INFO_LABEL,
+  encodeAuthzInfoRequest,
+  decodeAuthzInfoRequest,
+  encodeAuthzInfoResponse,
+  decodeAuthzInfoResponse,
+  encodeRequestBody,
+  decodeRequestBody,
+  encodeResponseBody,
+  decodeResponseBody,
+  encodePopRequest,
+  decodePopRequest,
+  encodeEnvelope,
+  decodeEnvelope,
+  type AuthzInfoRequest,
+  type AuthzInfoResponse,
+  type DeviceRequestBody,
+  type DeviceResponseBody,
+  type PopRequest,
+} from './device-messages.js';
+export {
+  createResourceServer,
+  PURPOSE_REQUEST,
+  type ResourceServer,
+  type ResourceServerOptions,
+  type DeviceHandler,
+  type DeviceRequest,
+  type AuthzInfoResult,
+} from './resource-server.js';
+export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
+export {
+  requestToken,
+  encodeTokenRequest,
+  decodeTokenResponse,
+  ACE_PARAM,
+  GRANT_TYPE,
+  TOKEN_EXCHANGE_GRANT,
+  ACCESS_TOKEN_TYPE,
+  JWT_BEARER_ASSERTION,
+  type TokenTransport,
+  type TokenRequest,
+  type TokenResponse,
+  type ClientAuth,
+} from './token-client.js';
+export { beginSession, ClientSession, buildPopRequest, NONCE1_BYTES } from './client-session.js';

@@ -1,0 +1,315 @@
+/**
+ * The resource-server role of a device (the test tube of DESIGN.md's disconnected flow): takes
+ * tokens on authz-info and verifies them offline with its provisioned anchors, keeps them in a
+ * bounded store, demands proof of possession on every request (a PoP proof, or a protected
+ * session for symmetric keys), authorizes against the scope, applies revocation lists, and
+ * answers every refusal with a typed code and AS Request Creation Hints (RFC 9200 §5.3).
+ * Transport-neutral: every method takes and returns bytes or plain objects.
+ */
+import {
+  CoseError,
+  DEFAULT_ENCRYPTION_ALGORITHMS,
+  ERR,
+  openEncryptedCoseKey,
+  tokenHash as hashToken,
+  toHex,
+  verifyCwt,
+  portableProvider,
+  type Clock,
+  type CborValue,
+  type CoseKey,
+  type CryptoProvider,
+  type VerifiedCwt,
+} from '../cose/index.js';
+import { parseScope, scopeAllows, type RestMethod } from './scope.js';
+import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
+import type { RequestHints } from './request-hints.js';
+import type { DeviceStorage } from './storage.js';
+import type { TrustStore } from './trust-store.js';
+import { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
+import { createTokenStore, TOKEN_ENTRY_OVERHEAD, type StoredToken, type TokenStore } from './token-store.js';
+import { createExiTracker, type ExiTracker } from './exi-tracker.js';
+import { createNonceIssuer, type NonceIssuer } from './nonce-issuer.js';
+import { createReplayCache, type ReplayCache } from './replay-cache.js';
+import { verifyPopProof } from './pop-proof.js';
+import { createRevocationState, type RevocationState } from './revocation-state.js';
+import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
+import { ProtectedSession, peekSessionMessage } from './protected-session.js';
+import {
+  decodeRequestBody,
+  encodeResponseBody,
+  type AuthzInfoRequest,
+  type DeviceResponseBody,
+  type PopRequest,
+} from './device-messages.js';
+
+export const PURPOSE_REQUEST = 'request';
+/** RFC 9203 §4.1: the device's nonce N2, 16 bytes like the client's. */
+const NONCE2_BYTES = 16;
+
+export interface DeviceRequest {
+  method: string;
+  resource: string;
+  payload: Uint8Array;
+  /** The token's subject (the client), when it names one. */
+  subject: string | undefined;
+}
+
+export type DeviceHandler = (request: DeviceRequest) => DeviceResponseBody;
+
+export interface ResourceServerOptions {
+  trust: TrustStore;
+  storage: DeviceStorage;
+  /** Seconds; on a clock-less device, a monotonic count since first boot. */
+  clock: Clock;
+  handler: DeviceHandler;
+  provider?: CryptoProvider;
+  profile?: Partial<DeviceProfile>;
+}
+
+export interface AuthzInfoResult {
+  tokenHash: Uint8Array;
+  expiresAt: number;
+  /** Set when a protected session was opened (symmetric cnf and a nonce1 from the client). */
+  session?: { id: Uint8Array; nonce2: Uint8Array };
+}
+
+export interface ResourceServer {
+  readonly audience: string;
+  /** RFC 9200 §5.10.1: verify and store a token; open a session when asked (RFC 9203 §4.1). */
+  authzInfo(request: AuthzInfoRequest): AuthzInfoResult;
+  /** A nonce for the next PoP proof (or for the cnonce hint). */
+  issueNonce(): Uint8Array;
+  /** Serves one request proven with a PoP proof (asymmetric or symmetric cnf, no session). */
+  handlePopRequest(request: PopRequest): DeviceResponseBody;
+  /** Serves one protected-session message; returns the protected response. */
+  handleSessionMessage(message: Uint8Array): Uint8Array;
+  /** Applies a signed token revocation list; returns how many tokens it newly revoked. */
+  applyRevocationList(signedList: Uint8Array): number;
+  /** The hints to send with a refusal. */
+  hints(scope?: CborValue): RequestHints;
+  readonly stats: { tokens: number; tokenBytes: number; sessions: number; revoked: number; exiFloor: number };
+}
+
+/** Maps a cose/ verification error onto the device's refusal codes. */
+function refusalFor(cause: CoseError): DeviceErrorCode {
+  switch (cause.code) {
+    case ERR.CWT_EXPIRED:
+      return DEVICE_ERR.EXPIRED;
+    case ERR.CWT_WRONG_AUDIENCE:
+      return DEVICE_ERR.WRONG_AUDIENCE;
+    case ERR.COSE_NO_KEY:
+      return DEVICE_ERR.UNKNOWN_KEY;
+    default:
+      return DEVICE_ERR.INVALID_TOKEN;
+  }
+}
+
+function keyBytes(key: CoseKey): number {
+  return (key.x?.length ?? 0) + (key.y?.length ?? 0) + (key.k?.length ?? 0) + (key.kid?.length ?? 0);
+}
+
+export function createResourceServer(opts: ResourceServerOptions): ResourceServer {
+  const { trust, storage, clock, handler } = opts;
+  const provider = opts.provider ?? portableProvider;
+  const profile: DeviceProfile = { ...DEFAULT_DEVICE_PROFILE, ...opts.profile };
+  const audience = trust.audience;
+  const tokens: TokenStore = createTokenStore(clock, profile.tokenBudgetBytes);
+  const exi: ExiTracker = createExiTracker(audience, storage, clock);
+  const nonces: NonceIssuer = createNonceIssuer(clock, provider, { maxNonces: profile.maxNonces });
+  const jtis: ReplayCache = createReplayCache(clock, profile.replayCacheEntries);
+  const revocation: RevocationState = createRevocationState(audience, trust.resolve, storage, provider);
+  const sessions = new Map<string, ProtectedSession>();
+
+  const hints = (scope?: CborValue): RequestHints => ({
+    ...(trust.asUrl ? { as: trust.asUrl } : {}),
+    audience,
+    ...(scope !== undefined ? { scope } : {}),
+    // RFC 9200 §5.3.1: a clock-less device asks for a token built around its own nonce.
+    cnonce: nonces.issue(),
+  });
+  const refuse = (code: DeviceErrorCode, message: string, cause?: unknown): DeviceError =>
+    new DeviceError(code, message, { hints: hints(), ...(cause !== undefined ? { cause } : {}) });
+
+  function popKeyOf(verified: VerifiedCwt): CoseKey {
+    const cnf = verified.cnf!;
+    if ('coseKey' in cnf) return cnf.coseKey;
+    if ('kid' in cnf) {
+      const key = trust.sharedKey(cnf.kid);
+      if (!key) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'cnf(8) kid(3) names no key this device shares');
+      return key;
+    }
+    try {
+      return openEncryptedCoseKey(cnf, trust.resolve, { provider, algorithms: DEFAULT_ENCRYPTION_ALGORITHMS });
+    } catch (cause) {
+      if (cause instanceof CoseError) {
+        throw refuse(cause.code === ERR.COSE_NO_KEY ? DEVICE_ERR.UNKNOWN_KEY : DEVICE_ERR.INVALID_TOKEN, `cnf(8) Encrypted_COSE_Key(2) does not open (${cause.code})`, cause);
+      }
+      throw cause;
+    }
+  }
+
+  function ingest(token: Uint8Array): StoredToken {
+    const hash = hashToken(token, provider);
+    if (revocation.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
+    const known = tokens.get(hash);
+    if (known) return known;
+    let verified: VerifiedCwt;
+    try {
+      verified = verifyCwt(token, trust.resolve, {
+        audience,
+        issuer: trust.issuer,
+        clock,
+        leeway: profile.leeway,
+        decryptionKeys: trust.resolve,
+        provider,
+      });
+    } catch (cause) {
+      if (cause instanceof CoseError) throw refuse(refusalFor(cause), `token refused: ${cause.message} (${cause.code})`, cause);
+      throw cause;
+    }
+    const { claims } = verified;
+    if (claims.scope === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'scope(9) missing: this device grants nothing by default');
+    let scope;
+    try {
+      scope = parseScope(claims.scope, { expect: 'aif-rest' });
+    } catch (cause) {
+      throw refuse(DEVICE_ERR.INVALID_TOKEN, `scope(9) is not an AIF-REST scope (${(cause as CoseError).code})`, cause);
+    }
+    const popKey = popKeyOf(verified);
+    let expiresAt = claims.exp ?? Number.POSITIVE_INFINITY;
+    // RFC 9200 §5.10.3: exi counts from this device's first receipt; its cti is never accepted twice.
+    if (claims.exi !== undefined) expiresAt = Math.min(expiresAt, exi.admit(claims.cti!, claims.exi));
+    const entry: StoredToken = {
+      hash,
+      cost: token.length + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD,
+      expiresAt,
+      scope,
+      popKey,
+      scopeClaim: claims.scope,
+      sub: claims.sub,
+    };
+    tokens.add(entry);
+    return entry;
+  }
+
+  function findToken(hash: Uint8Array): StoredToken {
+    if (revocation.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
+    const entry = tokens.get(hash);
+    if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no valid token with this hash: post one to authz-info');
+    return entry;
+  }
+
+  function authorize(entry: { scopeClaim: unknown; scope?: StoredToken['scope'] }, method: string, resource: string) {
+    const scope = entry.scope ?? parseScope(entry.scopeClaim as CborValue, { expect: 'aif-rest' });
+    if (!scopeAllows(scope, { method: method as RestMethod, resource })) {
+      throw new DeviceError(DEVICE_ERR.INSUFFICIENT_SCOPE, `scope does not allow ${method.slice(0, 8)} on this resource`, {
+        hints: hints(),
+      });
+    }
+  }
+
+  function sweepSessions(): void {
+    const now = clock();
+    for (const [k, s] of sessions) {
+      if (!s.binding || s.binding.expiresAt <= now || revocation.isRevoked(s.binding.tokenHash)) {
+        s.destroy();
+        sessions.delete(k);
+      }
+    }
+  }
+
+  function openSession(entry: StoredToken, nonce1: Uint8Array): { id: Uint8Array; nonce2: Uint8Array } {
+    if (entry.popKey.kty !== 'Symmetric') {
+      throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'a protected session needs a symmetric PoP key; use PoP proofs with this token');
+    }
+    if (sessions.size >= profile.maxSessions) sweepSessions();
+    if (sessions.size >= profile.maxSessions) throw new DeviceError(DEVICE_ERR.BUSY, `${profile.maxSessions} sessions already open`);
+    const nonce2 = provider.randomBytes(NONCE2_BYTES);
+    let id = provider.randomBytes(SESSION_ID_BYTES);
+    while (sessions.has(toHex(id)) || storage.get(ProtectedSession.storageKey('device', id))) id = provider.randomBytes(SESSION_ID_BYTES);
+    const keys = deriveSessionKeys(entry.popKey.k!, nonce1, nonce2, id, profile.sessionAlg, provider);
+    const session = ProtectedSession.create('device', keys, storage, provider, {
+      tokenHash: entry.hash,
+      expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : Number.MAX_SAFE_INTEGER,
+      scopeClaim: entry.scopeClaim as CborValue,
+    });
+    sessions.set(toHex(id), session);
+    return { id, nonce2 };
+  }
+
+  function findSession(id: Uint8Array): ProtectedSession {
+    const key = toHex(id);
+    let session = sessions.get(key);
+    if (!session) {
+      // After a reboot the session is still in storage, with its window and sequence block.
+      session = ProtectedSession.load('device', id, storage, provider);
+      if (!session) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'no protected session with this kid(4): post the token again');
+      if (sessions.size >= profile.maxSessions) sweepSessions();
+      if (sessions.size >= profile.maxSessions) throw new DeviceError(DEVICE_ERR.BUSY, `${profile.maxSessions} sessions already open`);
+      sessions.set(key, session);
+    }
+    return session;
+  }
+
+  function serve(method: string, resource: string, payload: Uint8Array, subject: string | undefined): DeviceResponseBody {
+    return handler({ method, resource, payload, subject });
+  }
+
+  return {
+    audience,
+    authzInfo(request) {
+      const entry = ingest(request.token);
+      const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
+      if (request.nonce1) result.session = openSession(entry, request.nonce1);
+      return result;
+    },
+    issueNonce: () => nonces.issue(),
+    handlePopRequest(request) {
+      const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
+      verifyPopProof(
+        request.proof,
+        entry.popKey,
+        { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
+        { clock, nonces, replayCache: jtis, iatWindow: profile.iatWindow },
+        { provider },
+      );
+      authorize(entry, request.method, request.resource);
+      return serve(request.method, request.resource, request.payload, entry.sub);
+    },
+    handleSessionMessage(message) {
+      const { kid } = peekSessionMessage(message);
+      const session = findSession(kid);
+      const opened = session.unprotect(message);
+      const binding = session.binding!;
+      const answer = (body: DeviceResponseBody) => session.protect(encodeResponseBody(body), opened.piv);
+      // Authenticated from here on: refusals travel protected, so a client can trust them.
+      if (revocation.isRevoked(binding.tokenHash) || binding.expiresAt <= clock()) {
+        const code = revocation.isRevoked(binding.tokenHash) ? DEVICE_ERR.REVOKED : DEVICE_ERR.EXPIRED;
+        const response = answer({ code: 401, error: code, hints: hints() });
+        session.destroy();
+        sessions.delete(toHex(kid));
+        return response;
+      }
+      let request;
+      try {
+        request = decodeRequestBody(opened.plaintext);
+        authorize({ scopeClaim: binding.scopeClaim }, request.method, request.resource);
+      } catch (cause) {
+        if (cause instanceof DeviceError) return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
+        throw cause;
+      }
+      return answer(serve(request.method, request.resource, request.payload, undefined));
+    },
+    applyRevocationList(signedList) {
+      const added = revocation.apply(signedList);
+      for (const hash of added) tokens.delete(hash);
+      sweepSessions();
+      return added.length;
+    },
+    hints,
+    get stats() {
+      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: sessions.size, revoked: revocation.size, exiFloor: exi.floor() };
+    },
+  };
+}

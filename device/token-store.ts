@@ -1,0 +1,95 @@
+/**
+ * The bounded token store (issue 3 "authz-info ingestion"): verified tokens held within a byte
+ * budget from the device profile. On a new token: expired entries go first, then the ones that
+ * expire soonest, but only those that expire sooner than the newcomer; if it still does not fit,
+ * the newcomer is refused (token_store_full). A token is never silently dropped later.
+ */
+import { toHex, type CoseKey } from '../cose/index.js';
+import type { Scope } from './scope.js';
+import { DeviceError, DEVICE_ERR } from './errors.js';
+
+/**
+ * What an entry costs besides the token bytes it stands for: the 32-byte hash, the parsed PoP key,
+ * the scope, the map slot. An estimate for a JS heap, kept honest by bench/device.ts.
+ */
+export const TOKEN_ENTRY_OVERHEAD = 160;
+/** Default budget: 4 KB, room for a dozen typical 250-byte tokens on a small device. */
+export const DEFAULT_TOKEN_BUDGET_BYTES = 4096;
+
+export interface StoredToken {
+  hash: Uint8Array;
+  /** Bytes charged against the budget. */
+  cost: number;
+  /** Device-clock second at which the token stops being valid (exp, or first receipt + exi). */
+  expiresAt: number;
+  scope: Scope;
+  /** The key a holder proves: a public COSE_Key, or the symmetric PoP key. */
+  popKey: CoseKey;
+  /** The raw scope claim, for hints and persisted sessions. */
+  scopeClaim: unknown;
+  sub: string | undefined;
+}
+
+export interface TokenStore {
+  add(entry: StoredToken): void;
+  get(hash: Uint8Array): StoredToken | undefined;
+  delete(hash: Uint8Array): boolean;
+  /** Drops expired entries; returns how many. */
+  sweep(): number;
+  readonly used: number;
+  readonly size: number;
+  readonly budget: number;
+}
+
+export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUDGET_BYTES): TokenStore {
+  const entries = new Map<string, StoredToken>();
+  let used = 0;
+  const remove = (key: string) => {
+    const e = entries.get(key);
+    if (!e) return false;
+    used -= e.cost;
+    entries.delete(key);
+    return true;
+  };
+  const sweep = () => {
+    const now = clock();
+    let n = 0;
+    for (const [k, e] of entries) if (e.expiresAt <= now && remove(k)) n++;
+    return n;
+  };
+  return {
+    add(entry) {
+      const key = toHex(entry.hash);
+      if (entries.has(key)) return; // the same token again: already held
+      if (entry.cost > budget) throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, `token needs ${entry.cost} bytes, the budget is ${budget}`);
+      sweep();
+      if (used + entry.cost > budget) {
+        const victims = [...entries].filter(([, e]) => e.expiresAt < entry.expiresAt).sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
+        let freeable = 0;
+        for (const [, e] of victims) freeable += e.cost;
+        if (used - freeable + entry.cost > budget) {
+          throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, 'token store is full of tokens that outlive this one');
+        }
+        for (const [k] of victims) {
+          if (used + entry.cost <= budget) break;
+          remove(k);
+        }
+      }
+      entries.set(key, entry);
+      used += entry.cost;
+    },
+    get(hash) {
+      const e = entries.get(toHex(hash));
+      return e && e.expiresAt > clock() ? e : undefined;
+    },
+    delete: (hash) => remove(toHex(hash)),
+    sweep,
+    get used() {
+      return used;
+    },
+    get size() {
+      return entries.size;
+    },
+    budget,
+  };
+}
