@@ -1,0 +1,31 @@
+/** Every TypeScript example in the README runs as written (STYLE.md rule 15). */
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const examples = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+
+describe('README examples', () => {
+  it('has at least one TypeScript example', () => expect(examples.length).toBeGreaterThan(0));
+
+  examples.forEach((code, i) => {
+    it(`example ${i + 1} runs`, async () => {
+      const dir = join(root, 'test', '.readme');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `example-${i + 1}.ts`);
+      writeFileSync(file, code);
+      const logged: unknown[][] = [];
+      const log = console.log;
+      console.log = (...args: unknown[]) => void logged.push(args);
+      try {
+        await import(file);
+      } finally {
+        console.log = log;
+      }
+      expect(logged.length).toBeGreaterThan(0);
+    });
+  });
+});
