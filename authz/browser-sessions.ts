@@ -1,0 +1,87 @@
+/**
+ * Browser sessions for the login, consent and device pages: a random id in an HttpOnly,
+ * SameSite=Lax cookie, state in memory (losing them on restart only means signing in again;
+ * codes and tokens are in the store). Bounded in count and lifetime.
+ */
+import { timingSafeEqual } from 'node:crypto';
+
+/** Ten minutes to sign in and decide (the lifetime of the pending authorization request). */
+export const SESSION_LIFETIME = 600;
+/** Beyond this many live sessions the oldest are dropped: memory stays bounded under a flood. */
+export const MAX_SESSIONS = 10_000;
+export const SESSION_COOKIE = 'kb_session';
+
+export interface PendingAuthorization {
+  clientId: string;
+  redirectUri: string;
+  audience: string;
+  scope: string;
+  codeChallenge: string;
+  state?: string;
+  reqCnf?: Uint8Array;
+}
+
+export interface BrowserSession {
+  id: string;
+  csrf: string;
+  createdAt: number;
+  user?: string;
+  pending?: PendingAuthorization;
+}
+
+export class BrowserSessions {
+  private readonly sessions = new Map<string, BrowserSession>();
+
+  constructor(
+    private readonly random: (n: number) => Uint8Array,
+    private readonly clock: () => number,
+  ) {}
+
+  private token(): string {
+    return Buffer.from(this.random(32)).toString('base64url');
+  }
+
+  get(cookieHeader: string | undefined): BrowserSession | undefined {
+    const id = parseCookie(cookieHeader, SESSION_COOKIE);
+    const s = id ? this.sessions.get(id) : undefined;
+    if (s && this.clock() - s.createdAt > SESSION_LIFETIME) {
+      this.sessions.delete(s.id);
+      return undefined;
+    }
+    return s;
+  }
+
+  create(): BrowserSession {
+    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
+    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock() };
+    this.sessions.set(s.id, s);
+    return s;
+  }
+
+  /** On sign-in the id changes (session fixation) and the CSRF token with it. */
+  renew(s: BrowserSession): BrowserSession {
+    this.sessions.delete(s.id);
+    const next: BrowserSession = { ...s, id: this.token(), csrf: this.token(), createdAt: this.clock() };
+    this.sessions.set(next.id, next);
+    return next;
+  }
+
+  static cookie(s: BrowserSession): string {
+    return `${SESSION_COOKIE}=${s.id}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${SESSION_LIFETIME}`;
+  }
+
+  static checkCsrf(s: BrowserSession, presented: string | null): boolean {
+    if (!presented) return false;
+    const a = Buffer.from(s.csrf);
+    const b = Buffer.from(presented);
+    return a.length === b.length && timingSafeEqual(a, b);
+  }
+}
+
+function parseCookie(header: string | undefined, name: string): string | undefined {
+  for (const part of (header ?? '').split(';')) {
+    const [k, ...v] = part.trim().split('=');
+    if (k === name) return v.join('=');
+  }
+  return undefined;
+}

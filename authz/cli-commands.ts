@@ -1,0 +1,76 @@
+/**
+ * The `keybound authz ...` commands as plain functions (the CLI in cli/ parses argv and calls
+ * these; tests call them directly). Each opens the data directory's SQLite store itself.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { bundleToJson, encodeProvisioningBundle, type CoseKey } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { SqliteStore } from './sqlite-store.js';
+import { createAuthzServer, type AuthzServer } from './server.js';
+import { SigningKeys } from './signing-keys.js';
+import { provisionDevice, registerAudience, registerClient, type AudienceOptions, type ClientOptions } from './registry.js';
+
+export const DB_FILE = 'authz.sqlite';
+
+function openStore(dataDir: string): SqliteStore {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  return new SqliteStore(join(dataDir, DB_FILE));
+}
+
+export async function authzServe(opts: { dataDir: string; port?: number; host?: string; issuer?: string; adminToken?: string }): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
+  const store = openStore(opts.dataDir);
+  const server = await createAuthzServer({
+    store,
+    dataDir: opts.dataDir,
+    ...(opts.issuer ? { issuer: opts.issuer } : {}),
+    ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
+  });
+  const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
+  return { server, url, store };
+}
+
+/** Registers a device (a resource server and so an audience). */
+export async function registerDevice(opts: { dataDir: string } & AudienceOptions): Promise<{ id: string }> {
+  const store = openStore(opts.dataDir);
+  try {
+    const { dataDir: _d, ...audience } = opts;
+    const a = await registerAudience(store, nativeProvider, audience);
+    return { id: a.id };
+  } finally {
+    store.close();
+  }
+}
+
+export async function registerClientCommand(opts: { dataDir: string } & ClientOptions): Promise<{ id: string }> {
+  const store = openStore(opts.dataDir);
+  try {
+    const { dataDir: _d, ...client } = opts;
+    const c = await registerClient(store, client);
+    return { id: c.id };
+  } finally {
+    store.close();
+  }
+}
+export { registerClientCommand as registerClient };
+
+/** Writes `<out>` (CBOR) or JSON when `out` ends in .json; the file holds keys, so mode 0600. */
+export async function provision(opts: { dataDir: string; deviceId: string; out: string; issuer: string; asUrl?: string; brokerUrl?: string; now?: number }): Promise<{ out: string; trustAnchors: CoseKey[] }> {
+  const store = openStore(opts.dataDir);
+  try {
+    const now = opts.now ?? Math.floor(Date.now() / 1000);
+    const keys = new SigningKeys(store, opts.dataDir, nativeProvider);
+    await keys.load('EdDSA', now);
+    const bundle = await provisionDevice(store, keys, {
+      deviceId: opts.deviceId,
+      issuer: opts.issuer,
+      now,
+      ...(opts.asUrl ? { asUrl: opts.asUrl } : {}),
+      ...(opts.brokerUrl ? { brokerUrl: opts.brokerUrl } : {}),
+    });
+    writeFileSync(opts.out, opts.out.endsWith('.json') ? bundleToJson(bundle) : encodeProvisioningBundle(bundle), { mode: 0o600 });
+    return { out: opts.out, trustAnchors: bundle.trustAnchors };
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * Registering resource servers (devices, brokers: audiences), clients and users, and writing a
+ * device's provisioning bundle (pre-provisioned trust). The admin HTTP API and the CLI both call
+ * these; nothing here knows about HTTP.
+ */
+import { ALG, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
+import { hashSecret } from './secret-hash.js';
+import type { SigningKeys } from './signing-keys.js';
+import { ALL_GRANT_TYPES, type AudienceRecord, type AuthzStore, type ClientRecord, type GrantType, type Protection } from './store.js';
+
+/** Registered ids become token audiences and topic names: keep them short and printable. */
+const ID = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
+/** One hour: the ACE examples' default, short enough that revocation lists stay small. */
+export const DEFAULT_TOKEN_LIFETIME = 3600;
+
+export class RegistryError extends Error {
+  readonly code = 'ERR_AUTHZ_REGISTRY';
+}
+
+function checkId(what: string, id: string): void {
+  if (!ID.test(id)) throw new RegistryError(`${what} id must match ${ID.source}`);
+}
+
+export interface AudienceOptions {
+  id: string;
+  protection?: Protection;
+  clockless?: boolean;
+  referenceTokens?: boolean;
+  scopes?: string[];
+  exchangeFrom?: string[];
+  narrow?: boolean;
+  lifetime?: number;
+  rsKey?: CoseKey;
+}
+
+export async function registerAudience(store: AuthzStore, provider: CryptoProvider, opts: AudienceOptions): Promise<AudienceRecord> {
+  checkId('audience', opts.id);
+  const existing = await store.getAudience(opts.id);
+  const record: AudienceRecord = {
+    id: opts.id,
+    protection: opts.protection ?? existing?.protection ?? 'sign1',
+    // Keys are made once and kept on re-registration: a provisioned device already holds them.
+    macKey: existing?.macKey ?? { kty: 'Symmetric', alg: ALG.HMAC_256_64, kid: provider.randomBytes(8), k: provider.randomBytes(32) },
+    encKey: existing?.encKey ?? { kty: 'Symmetric', alg: ALG.AES_CCM_16_64_128, kid: provider.randomBytes(8), k: provider.randomBytes(16) },
+    clockless: opts.clockless ?? existing?.clockless ?? false,
+    referenceTokens: opts.referenceTokens ?? existing?.referenceTokens ?? false,
+    policy: {
+      scopes: opts.scopes ?? existing?.policy.scopes ?? [],
+      exchangeFrom: opts.exchangeFrom ?? existing?.policy.exchangeFrom ?? [],
+      narrow: opts.narrow ?? existing?.policy.narrow ?? false,
+      lifetime: opts.lifetime ?? existing?.policy.lifetime ?? DEFAULT_TOKEN_LIFETIME,
+    },
+  };
+  const rsKey = opts.rsKey ?? existing?.rsKey;
+  if (rsKey) record.rsKey = publicCoseKey(rsKey);
+  if (!Number.isSafeInteger(record.policy.lifetime) || record.policy.lifetime <= 0) throw new RegistryError('lifetime must be a positive integer');
+  await store.putAudience(record);
+  return record;
+}
+
+export interface ClientOptions {
+  id: string;
+  name?: string;
+  secret?: string;
+  publicKey?: CoseKey;
+  audiences?: string[];
+  scopes?: string[];
+  grantTypes?: GrantType[];
+  redirectUris?: string[];
+}
+
+export async function registerClient(store: AuthzStore, opts: ClientOptions): Promise<ClientRecord> {
+  checkId('client', opts.id);
+  for (const g of opts.grantTypes ?? []) if (!ALL_GRANT_TYPES.includes(g)) throw new RegistryError(`unknown grant type ${g}`);
+  for (const u of opts.redirectUris ?? []) {
+    // RFC 9700 §2.1: redirect URIs are compared exactly; no fragments.
+    if (!URL.canParse(u) || new URL(u).hash) throw new RegistryError('redirect URIs must be absolute URLs without a fragment');
+  }
+  const record: ClientRecord = {
+    id: opts.id,
+    name: opts.name ?? opts.id,
+    audiences: opts.audiences ?? [],
+    scopes: opts.scopes ?? [],
+    grantTypes: opts.grantTypes ?? ['client_credentials'],
+    redirectUris: opts.redirectUris ?? [],
+  };
+  if (opts.secret !== undefined) record.secretHash = await hashSecret(opts.secret);
+  if (opts.publicKey) record.publicKey = publicCoseKey(opts.publicKey);
+  await store.putClient(record);
+  return record;
+}
+
+export async function registerUser(store: AuthzStore, username: string, password: string): Promise<void> {
+  checkId('user', username);
+  await store.putUser({ username, passwordHash: await hashSecret(password) });
+}
+
+/**
+ * The provisioning bundle for a device: the service's public keys as trust anchors (and, for a
+ * Mac0 audience, the MAC key it verifies tokens with), and the key it opens sealed PoP keys and
+ * encrypted tokens with as deviceKey.
+ */
+export async function provisionDevice(
+  store: AuthzStore,
+  keys: SigningKeys,
+  opts: { deviceId: string; issuer: string; now: number; asUrl?: string; brokerUrl?: string; notAfter?: number },
+): Promise<ProvisioningBundle> {
+  const audience = await store.getAudience(opts.deviceId);
+  if (!audience) throw new RegistryError('no such device (register it first)');
+  const trustAnchors = keys.publicKeys(opts.now);
+  if (audience.protection === 'mac0') trustAnchors.push(audience.macKey);
+  const bundle: ProvisioningBundle = {
+    version: 1,
+    deviceId: audience.id,
+    audience: audience.id,
+    issuer: opts.issuer,
+    trustAnchors,
+    deviceKey: audience.encKey,
+  };
+  if (opts.asUrl) bundle.asUrl = opts.asUrl;
+  if (opts.brokerUrl) bundle.brokerUrl = opts.brokerUrl;
+  if (opts.notAfter) bundle.notAfter = opts.notAfter;
+  return bundle;
+}

@@ -1,0 +1,404 @@
+/**
+ * The default store: one SQLite file (better-sqlite3) in WAL mode. Every atomic operation of
+ * AuthzStore runs in one transaction. The schema is versioned by a `schema_version` table and
+ * migrated forward on open, never backward.
+ */
+import Database from 'better-sqlite3';
+import { decodeCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
+import type {
+  AudienceRecord,
+  AuthCodeRecord,
+  AuthzStore,
+  ClientRecord,
+  DeviceCodeRecord,
+  IssuedTokenRecord,
+  RefreshTokenRecord,
+  RevocationEntry,
+  RotateResult,
+  SigningKeyRecord,
+  UserRecord,
+} from './store.js';
+
+/** Each entry moves the schema from version i to i + 1. Append only. */
+const MIGRATIONS: readonly string[] = [
+  `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BLOB,
+     audiences TEXT NOT NULL, scopes TEXT NOT NULL, grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL);
+   CREATE TABLE audiences (id TEXT PRIMARY KEY, protection TEXT NOT NULL, mac_key BLOB NOT NULL, enc_key BLOB NOT NULL,
+     rs_key BLOB, clockless INTEGER NOT NULL, reference_tokens INTEGER NOT NULL, policy TEXT NOT NULL,
+     exi_sequence INTEGER NOT NULL DEFAULT 0, trl_sequence INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE users (username TEXT PRIMARY KEY, password_hash TEXT NOT NULL);
+   CREATE TABLE auth_codes (code_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, username TEXT NOT NULL,
+     redirect_uri TEXT NOT NULL, audience TEXT NOT NULL, scope TEXT NOT NULL, code_challenge TEXT NOT NULL,
+     req_cnf BLOB, expires_at INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE device_codes (device_code_hash TEXT PRIMARY KEY, user_code TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL,
+     audience TEXT NOT NULL, scope TEXT NOT NULL, req_cnf BLOB, expires_at INTEGER NOT NULL, status TEXT NOT NULL,
+     username TEXT, interval INTEGER NOT NULL, last_polled_at INTEGER NOT NULL);
+   CREATE TABLE rate_limits (key TEXT PRIMARY KEY, window_start INTEGER NOT NULL, count INTEGER NOT NULL);
+   CREATE TABLE tokens (cti TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, audience TEXT NOT NULL,
+     client_id TEXT NOT NULL, subject TEXT NOT NULL, scope TEXT NOT NULL, issued_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL, cnf BLOB, reference INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0);
+   CREATE TABLE revocations (audience TEXT NOT NULL, token_hash TEXT NOT NULL, expires_at INTEGER NOT NULL,
+     sequence INTEGER NOT NULL, PRIMARY KEY (audience, token_hash));
+   CREATE TABLE refresh_tokens (token_hash TEXT PRIMARY KEY, family TEXT NOT NULL, client_id TEXT NOT NULL,
+     audience TEXT NOT NULL, scope TEXT NOT NULL, subject TEXT NOT NULL, req_cnf BLOB, expires_at INTEGER NOT NULL,
+     used INTEGER NOT NULL DEFAULT 0, family_revoked INTEGER NOT NULL DEFAULT 0);
+   CREATE INDEX refresh_family ON refresh_tokens (family);
+   CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg INTEGER NOT NULL, public_key BLOB NOT NULL,
+     created_at INTEGER NOT NULL, retired_at INTEGER, publish_until INTEGER);`,
+];
+
+type Row = Record<string, unknown>;
+const u8 = (v: unknown): Uint8Array | undefined => (v == null ? undefined : new Uint8Array(v as Buffer));
+const key = (v: unknown): CoseKey | undefined => (v == null ? undefined : decodeCoseKey(new Uint8Array(v as Buffer)));
+const blob = (v: Uint8Array | undefined): Buffer | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null);
+const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseKey(k)) : null);
+
+export class SqliteStore implements AuthzStore {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    // WAL + NORMAL is durable across process crashes; FULL also across power loss. Tokens are re-issuable, codes are not: FULL.
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    this.migrate();
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare('SELECT version FROM schema_version').get() as Row | undefined;
+    let version = row ? Number(row.version) : 0;
+    if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+    const step = this.db.transaction((sql: string, next: number) => {
+      this.db.exec(sql);
+      this.db.prepare('UPDATE schema_version SET version = ?').run(next);
+    });
+    while (version < MIGRATIONS.length) {
+      step(MIGRATIONS[version]!, version + 1);
+      version++;
+    }
+  }
+
+  get schemaVersion(): number {
+    return Number((this.db.prepare('SELECT version FROM schema_version').get() as Row).version);
+  }
+
+  async putClient(c: ClientRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris));
+  }
+
+  private client(r: Row): ClientRecord {
+    const c: ClientRecord = {
+      id: r.id as string,
+      name: r.name as string,
+      audiences: JSON.parse(r.audiences as string),
+      scopes: JSON.parse(r.scopes as string),
+      grantTypes: JSON.parse(r.grant_types as string),
+      redirectUris: JSON.parse(r.redirect_uris as string),
+    };
+    if (r.secret_hash != null) c.secretHash = r.secret_hash as string;
+    const pk = key(r.public_key);
+    if (pk) c.publicKey = pk;
+    return c;
+  }
+
+  async getClient(id: string): Promise<ClientRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
+    return r ? this.client(r) : undefined;
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return (this.db.prepare('SELECT * FROM clients ORDER BY id').all() as Row[]).map((r) => this.client(r));
+  }
+
+  async putAudience(a: AudienceRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO audiences (id, protection, mac_key, enc_key, rs_key, clockless, reference_tokens, policy)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(id) DO UPDATE SET protection = excluded.protection, mac_key = excluded.mac_key, enc_key = excluded.enc_key,
+           rs_key = excluded.rs_key, clockless = excluded.clockless, reference_tokens = excluded.reference_tokens, policy = excluded.policy`,
+      )
+      .run(a.id, a.protection, keyBlob(a.macKey), keyBlob(a.encKey), keyBlob(a.rsKey), a.clockless ? 1 : 0, a.referenceTokens ? 1 : 0, JSON.stringify(a.policy));
+  }
+
+  private audience(r: Row): AudienceRecord {
+    const a: AudienceRecord = {
+      id: r.id as string,
+      protection: r.protection as AudienceRecord['protection'],
+      macKey: key(r.mac_key)!,
+      encKey: key(r.enc_key)!,
+      clockless: r.clockless === 1,
+      referenceTokens: r.reference_tokens === 1,
+      policy: JSON.parse(r.policy as string),
+    };
+    const rs = key(r.rs_key);
+    if (rs) a.rsKey = rs;
+    return a;
+  }
+
+  async getAudience(id: string): Promise<AudienceRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM audiences WHERE id = ?').get(id) as Row | undefined;
+    return r ? this.audience(r) : undefined;
+  }
+
+  async listAudiences(): Promise<AudienceRecord[]> {
+    return (this.db.prepare('SELECT * FROM audiences ORDER BY id').all() as Row[]).map((r) => this.audience(r));
+  }
+
+  async putUser(u: UserRecord): Promise<void> {
+    this.db.prepare('INSERT OR REPLACE INTO users (username, password_hash) VALUES (?, ?)').run(u.username, u.passwordHash);
+  }
+
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
+    return r ? { username: r.username as string, passwordHash: r.password_hash as string } : undefined;
+  }
+
+  async putAuthCode(c: AuthCodeRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.expiresAt);
+  }
+
+  async consumeAuthCode(codeHash: string): Promise<{ code?: AuthCodeRecord; replayed: boolean }> {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
+      if (!r) return { replayed: false };
+      if (r.used === 1) return { replayed: true };
+      this.db.prepare('UPDATE auth_codes SET used = 1 WHERE code_hash = ?').run(codeHash);
+      const code: AuthCodeRecord = {
+        codeHash,
+        clientId: r.client_id as string,
+        username: r.username as string,
+        redirectUri: r.redirect_uri as string,
+        audience: r.audience as string,
+        scope: r.scope as string,
+        codeChallenge: r.code_challenge as string,
+        expiresAt: Number(r.expires_at),
+      };
+      const cnf = u8(r.req_cnf);
+      if (cnf) code.reqCnf = cnf;
+      return { code, replayed: false };
+    })();
+  }
+
+  async putDeviceCode(c: DeviceCodeRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO device_codes (device_code_hash, user_code, client_id, audience, scope, req_cnf, expires_at, status, username, interval, last_polled_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(c.deviceCodeHash, c.userCode, c.clientId, c.audience, c.scope, blob(c.reqCnf), c.expiresAt, c.status, c.username ?? null, c.interval, c.lastPolledAt);
+  }
+
+  private deviceCode(r: Row): DeviceCodeRecord {
+    const d: DeviceCodeRecord = {
+      deviceCodeHash: r.device_code_hash as string,
+      userCode: r.user_code as string,
+      clientId: r.client_id as string,
+      audience: r.audience as string,
+      scope: r.scope as string,
+      expiresAt: Number(r.expires_at),
+      status: r.status as DeviceCodeRecord['status'],
+      interval: Number(r.interval),
+      lastPolledAt: Number(r.last_polled_at),
+    };
+    const cnf = u8(r.req_cnf);
+    if (cnf) d.reqCnf = cnf;
+    if (r.username != null) d.username = r.username as string;
+    return d;
+  }
+
+  async getDeviceCodeByHash(hash: string): Promise<DeviceCodeRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
+    return r ? this.deviceCode(r) : undefined;
+  }
+
+  async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM device_codes WHERE user_code = ?').get(userCode) as Row | undefined;
+    return r ? this.deviceCode(r) : undefined;
+  }
+
+  async pollDeviceCode(hash: string, now: number): Promise<DeviceCodeRecord | undefined> {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
+      if (!r) return undefined;
+      this.db.prepare('UPDATE device_codes SET last_polled_at = ? WHERE device_code_hash = ?').run(now, hash);
+      return this.deviceCode(r);
+    })();
+  }
+
+  async setDeviceCodeInterval(hash: string, interval: number): Promise<void> {
+    this.db.prepare('UPDATE device_codes SET interval = ? WHERE device_code_hash = ?').run(interval, hash);
+  }
+
+  async decideDeviceCode(userCode: string, status: 'approved' | 'denied', username: string): Promise<boolean> {
+    const r = this.db
+      .prepare(`UPDATE device_codes SET status = ?, username = ? WHERE user_code = ? AND status = 'pending'`)
+      .run(status, username, userCode);
+    return r.changes === 1;
+  }
+
+  async deleteDeviceCode(hash: string): Promise<boolean> {
+    return this.db.prepare('DELETE FROM device_codes WHERE device_code_hash = ?').run(hash).changes === 1;
+  }
+
+  async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
+      if (!r || now - Number(r.window_start) >= windowSeconds) {
+        this.db.prepare('INSERT OR REPLACE INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)').run(k, now);
+        return 1;
+      }
+      this.db.prepare('UPDATE rate_limits SET count = count + 1 WHERE key = ?').run(k);
+      return Number(r.count) + 1;
+    })();
+  }
+
+  async nextExiSequence(audience: string): Promise<bigint> {
+    const r = this.db
+      .prepare('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
+      .safeIntegers(true)
+      .get(audience) as Row | undefined;
+    if (!r) throw new Error(`unknown audience ${audience}`);
+    return r.exi_sequence as bigint;
+  }
+
+  async recordToken(t: IssuedTokenRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0);
+  }
+
+  async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+    if (!r) return undefined;
+    const t: IssuedTokenRecord = {
+      cti: r.cti as string,
+      tokenHash: r.token_hash as string,
+      audience: r.audience as string,
+      clientId: r.client_id as string,
+      subject: r.subject as string,
+      scope: r.scope as string,
+      issuedAt: Number(r.issued_at),
+      expiresAt: Number(r.expires_at),
+      reference: r.reference === 1,
+      revoked: r.revoked === 1,
+    };
+    const cnf = u8(r.cnf);
+    if (cnf) t.cnf = cnf;
+    return t;
+  }
+
+  async revokeToken(tokenHash: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      const r = this.db.prepare('SELECT audience, expires_at, revoked FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+      if (!r || r.revoked === 1) return false;
+      this.db.prepare('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
+      const seq = this.db
+        .prepare('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence')
+        .get(r.audience) as Row;
+      this.db
+        .prepare('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)')
+        .run(r.audience, tokenHash, r.expires_at, seq.trl_sequence);
+      return true;
+    })();
+  }
+
+  async revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }> {
+    return this.db.transaction(() => {
+      const a = this.db.prepare('SELECT trl_sequence FROM audiences WHERE id = ?').get(audience) as Row | undefined;
+      const rows = this.db
+        .prepare('SELECT token_hash, expires_at FROM revocations WHERE audience = ? AND expires_at > ? ORDER BY sequence')
+        .all(audience, now) as Row[];
+      return {
+        sequence: a ? Number(a.trl_sequence) : 0,
+        entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at) })),
+      };
+    })();
+  }
+
+  async putRefreshToken(t: RefreshTokenRecord): Promise<void> {
+    this.db
+      .prepare(
+        `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(t.tokenHash, t.family, t.clientId, t.audience, t.scope, t.subject, blob(t.reqCnf), t.expiresAt, t.used ? 1 : 0);
+  }
+
+  async getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const r = this.db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ? AND family_revoked = 0').get(tokenHash) as Row | undefined;
+    if (!r) return undefined;
+    const t: RefreshTokenRecord = {
+      tokenHash,
+      family: r.family as string,
+      clientId: r.client_id as string,
+      audience: r.audience as string,
+      scope: r.scope as string,
+      subject: r.subject as string,
+      expiresAt: Number(r.expires_at),
+      used: r.used === 1,
+    };
+    const cnf = u8(r.req_cnf);
+    if (cnf) t.reqCnf = cnf;
+    return t;
+  }
+
+  async rotateRefreshToken(oldHash: string, next: RefreshTokenRecord, now: number): Promise<RotateResult> {
+    return this.db.transaction((): RotateResult => {
+      const r = this.db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?').get(oldHash) as Row | undefined;
+      if (!r || r.family_revoked === 1) return { ok: false, reason: 'unknown' };
+      if (r.used === 1) {
+        // RFC 9700 §4.14.2: a used refresh token came back, so one of two holders is an attacker; end the family.
+        this.db.prepare('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(r.family);
+        return { ok: false, reason: 'reused' };
+      }
+      if (Number(r.expires_at) <= now) return { ok: false, reason: 'expired' };
+      this.db.prepare('UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?').run(oldHash);
+      this.db
+        .prepare(
+          `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+        )
+        .run(next.tokenHash, next.family, next.clientId, next.audience, next.scope, next.subject, blob(next.reqCnf), next.expiresAt);
+      return { ok: true };
+    })();
+  }
+
+  async putSigningKey(k: SigningKeyRecord): Promise<void> {
+    this.db
+      .prepare('INSERT OR REPLACE INTO signing_keys (kid, alg, public_key, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(k.kid, k.alg, keyBlob(k.publicKey), k.createdAt, k.retiredAt ?? null, k.publishUntil ?? null);
+  }
+
+  async listSigningKeys(): Promise<SigningKeyRecord[]> {
+    return (this.db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map((r) => {
+      const k: SigningKeyRecord = { kid: r.kid as string, alg: Number(r.alg), publicKey: key(r.public_key)!, createdAt: Number(r.created_at) };
+      if (r.retired_at != null) k.retiredAt = Number(r.retired_at);
+      if (r.publish_until != null) k.publishUntil = Number(r.publish_until);
+      return k;
+    });
+  }
+
+  async retireSigningKey(kid: string, at: number, publishUntil: number): Promise<void> {
+    this.db.prepare('UPDATE signing_keys SET retired_at = ?, publish_until = ? WHERE kid = ? AND retired_at IS NULL').run(at, publishUntil, kid);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,200 @@
+/**
+ * What the service keeps, behind an interface so that a networked database can replace SQLite.
+ * Every method that must be atomic is one method (consume a code, rotate a refresh token, take
+ * the next exi sequence number): an implementation runs each in one transaction, so a crash
+ * mid-request leaves nothing half-written. Secrets are stored only as hashes; keys as COSE_Key CBOR.
+ */
+import type { CoseKey } from '../cose/index.js';
+
+export type Protection = 'sign1' | 'mac0' | 'encrypt0';
+export type GrantType =
+  | 'client_credentials'
+  | 'authorization_code'
+  | 'refresh_token'
+  | 'password'
+  | 'urn:ietf:params:oauth:grant-type:token-exchange'
+  | 'urn:ietf:params:oauth:grant-type:device_code';
+
+export const ALL_GRANT_TYPES: readonly GrantType[] = [
+  'client_credentials',
+  'authorization_code',
+  'refresh_token',
+  'password',
+  'urn:ietf:params:oauth:grant-type:token-exchange',
+  'urn:ietf:params:oauth:grant-type:device_code',
+];
+
+export interface ClientRecord {
+  id: string;
+  name: string;
+  /** scrypt hash (see secret-hash.ts); absent for public clients and key-authenticated devices. */
+  secretHash?: string;
+  /** Registered public COSE_Key for client assertions (a device needs no shared secret). */
+  publicKey?: CoseKey;
+  audiences: string[];
+  /** Text scope tokens this client may ask for (RFC 6749 §3.3), across its audiences. */
+  scopes: string[];
+  grantTypes: GrantType[];
+  redirectUris: string[];
+}
+
+export interface AudiencePolicy {
+  /** Scope tokens this audience understands; a request outside them is invalid_scope. */
+  scopes: string[];
+  /** RFC 8693: audiences whose tokens may be exchanged for a token for this one. */
+  exchangeFrom: string[];
+  /** Issue the allowed subset of a too-wide request (and say so in `scope`) instead of refusing. */
+  narrow: boolean;
+  /** Token lifetime (exp - iat), or the exi value for clock-less audiences, in seconds. */
+  lifetime: number;
+}
+
+export interface AudienceRecord {
+  id: string;
+  protection: Protection;
+  /** HMAC 256/64 key shared with the audience: verifies Mac0 tokens. */
+  macKey: CoseKey;
+  /** AES-CCM-16-64-128 key shared with the audience: seals PoP keys and Encrypt0-wrapped tokens. */
+  encKey: CoseKey;
+  /** The resource server's own public key, returned to clients as rs_cnf (RFC 9200 §5.8.2). */
+  rsKey?: CoseKey;
+  /** No clock on the device: issue exi (RFC 9200 §5.10.3) instead of exp. */
+  clockless: boolean;
+  /** Issue opaque reference tokens, answered by introspection. */
+  referenceTokens: boolean;
+  policy: AudiencePolicy;
+}
+
+export interface UserRecord {
+  username: string;
+  passwordHash: string;
+}
+
+export interface AuthCodeRecord {
+  codeHash: string;
+  clientId: string;
+  username: string;
+  redirectUri: string;
+  audience: string;
+  scope: string;
+  codeChallenge: string;
+  reqCnf?: Uint8Array;
+  expiresAt: number;
+}
+
+export type DeviceCodeStatus = 'pending' | 'approved' | 'denied';
+
+export interface DeviceCodeRecord {
+  deviceCodeHash: string;
+  userCode: string;
+  clientId: string;
+  audience: string;
+  scope: string;
+  reqCnf?: Uint8Array;
+  expiresAt: number;
+  status: DeviceCodeStatus;
+  username?: string;
+  interval: number;
+  lastPolledAt: number;
+}
+
+export interface IssuedTokenRecord {
+  /** cti, hex. */
+  cti: string;
+  /** SHA-256 of the token bytes (or of the reference handle), hex. */
+  tokenHash: string;
+  audience: string;
+  clientId: string;
+  subject: string;
+  scope: string;
+  issuedAt: number;
+  /** exp; for exi tokens iat + exi (an upper bound the service uses for its own bookkeeping). */
+  expiresAt: number;
+  /** The cnf claim as CBOR, for introspection. */
+  cnf?: Uint8Array;
+  reference: boolean;
+  revoked: boolean;
+}
+
+export interface RefreshTokenRecord {
+  tokenHash: string;
+  family: string;
+  clientId: string;
+  audience: string;
+  scope: string;
+  subject: string;
+  reqCnf?: Uint8Array;
+  expiresAt: number;
+  used: boolean;
+}
+
+export interface SigningKeyRecord {
+  kid: string;
+  alg: number;
+  publicKey: CoseKey;
+  createdAt: number;
+  /** Set when a newer key took over; the key keeps verifying until every token it signed has expired. */
+  retiredAt?: number;
+  /** After this the key is no longer published. */
+  publishUntil?: number;
+}
+
+export interface RevocationEntry {
+  tokenHash: string;
+  expiresAt: number;
+}
+
+export type RotateResult = { ok: true } | { ok: false; reason: 'unknown' | 'expired' | 'reused' };
+
+export interface AuthzStore {
+  putClient(client: ClientRecord): Promise<void>;
+  getClient(id: string): Promise<ClientRecord | undefined>;
+  listClients(): Promise<ClientRecord[]>;
+
+  putAudience(audience: AudienceRecord): Promise<void>;
+  getAudience(id: string): Promise<AudienceRecord | undefined>;
+  listAudiences(): Promise<AudienceRecord[]>;
+
+  putUser(user: UserRecord): Promise<void>;
+  getUser(username: string): Promise<UserRecord | undefined>;
+
+  putAuthCode(code: AuthCodeRecord): Promise<void>;
+  /** Returns the code and marks it used, atomically; a second call returns { replayed: true }. */
+  consumeAuthCode(codeHash: string): Promise<{ code?: AuthCodeRecord; replayed: boolean }>;
+
+  putDeviceCode(code: DeviceCodeRecord): Promise<void>;
+  getDeviceCodeByHash(hash: string): Promise<DeviceCodeRecord | undefined>;
+  getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined>;
+  /** Records a poll; returns the record as it was before the poll. */
+  pollDeviceCode(hash: string, now: number): Promise<DeviceCodeRecord | undefined>;
+  setDeviceCodeInterval(hash: string, interval: number): Promise<void>;
+  decideDeviceCode(userCode: string, status: 'approved' | 'denied', username: string): Promise<boolean>;
+  /** Deletes it so a device code yields exactly one token. */
+  deleteDeviceCode(hash: string): Promise<boolean>;
+
+  /** Counts one attempt against `key` in a window; returns the count in the current window. */
+  hitRateLimit(key: string, now: number, windowSeconds: number): Promise<number>;
+
+  /** Atomically takes the next per-audience sequence number for exi tokens (RFC 9200 §5.10.3). */
+  nextExiSequence(audience: string): Promise<bigint>;
+  recordToken(token: IssuedTokenRecord): Promise<void>;
+  getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
+  /** Marks revoked and appends to the audience's TRL, raising its sequence; false if unknown or already revoked. */
+  revokeToken(tokenHash: string): Promise<boolean>;
+  /** Revoked and not yet expired tokens of an audience, with the TRL sequence number. */
+  revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }>;
+
+  putRefreshToken(token: RefreshTokenRecord): Promise<void>;
+  getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /**
+   * RFC 9700 §4.14.2 rotation: marks `oldHash` used and stores `next` in one step. If `oldHash`
+   * was already used, the whole family is revoked (a stolen refresh token was replayed).
+   */
+  rotateRefreshToken(oldHash: string, next: RefreshTokenRecord, now: number): Promise<RotateResult>;
+
+  putSigningKey(key: SigningKeyRecord): Promise<void>;
+  listSigningKeys(): Promise<SigningKeyRecord[]>;
+  retireSigningKey(kid: string, at: number, publishUntil: number): Promise<void>;
+
+  close(): void;
+}

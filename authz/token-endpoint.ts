@@ -1,0 +1,294 @@
+/**
+ * The token endpoint's logic (RFC 6749 §3.2, RFC 9200 §5.8), free of HTTP: given decoded
+ * parameters and the Authorization header, decide the grant and return the response fields.
+ * Grants: client_credentials, authorization_code (+ PKCE S256), refresh_token (rotation with
+ * reuse detection), token exchange (RFC 8693), device_code (RFC 8628).
+ */
+import {
+  constantTimeEqual,
+  decodeCbor,
+  encodeCbor,
+  toHex,
+  tokenHash,
+  verifyCwt,
+  type CborValue,
+  type CoseKey,
+  type ParsedHeaders,
+} from '../cose/index.js';
+import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
+import { bytesParam, cnfParam, requireText, scopeParam, textParam, TOKEN_TYPE_POP, type Params, type ResponseValue } from './ace-params.js';
+import { authenticateClient, type ClientAuthContext } from './client-auth.js';
+import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
+import { assertExchangeAllowed, assertGrantAllowed, decideScope, resolveAudience, splitScope } from './policy.js';
+import { verifyPkce } from './pkce.js';
+import { lookupHash } from './secret-hash.js';
+import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
+
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export const GRANT_DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+/** RFC 8693 §3: our by-value tokens; reference tokens are access tokens too. */
+export const TOKEN_TYPE_CWT = 'urn:ietf:params:oauth:token-type:cwt';
+export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+/** Refresh tokens outlive access tokens by far; 30 days, then the user signs in again. */
+export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
+/** RFC 8628 §3.5: slow_down adds 5 seconds to the polling interval. */
+const SLOW_DOWN_STEP = 5;
+
+export interface TokenContext extends IssuerContext, ClientAuthContext {}
+
+export type TokenResponse = Record<string, ResponseValue | undefined>;
+
+function responseOf(issued: IssuedToken, requestedScope: string | undefined, extra: TokenResponse = {}): TokenResponse {
+  return {
+    access_token: issued.accessToken,
+    token_type: TOKEN_TYPE_POP,
+    expires_in: issued.expiresIn,
+    cnf: issued.cnf,
+    rs_cnf: issued.rsCnf,
+    // RFC 6749 §5.1: scope is returned when it differs from the request (or none was asked for).
+    scope: requestedScope === undefined || normalize(requestedScope) !== issued.scope ? issued.scope : undefined,
+    ...extra,
+  };
+}
+
+function normalize(scope: string): string {
+  return splitScope(scope).join(' ');
+}
+
+/** Text scope from the request: AIF structures are refused until policy can reason about them. */
+function requestedScope(params: Params): string | undefined {
+  const s = scopeParam(params);
+  if (s === undefined || typeof s === 'string') return s;
+  throw new AuthzError('invalid_scope', 'this service grants text scopes only');
+}
+
+export async function handleTokenRequest(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const grant = requireText(params, 'grant_type');
+  switch (grant) {
+    case 'client_credentials':
+      return clientCredentials(ctx, params, authorization);
+    case 'authorization_code':
+      return authorizationCode(ctx, params, authorization);
+    case 'refresh_token':
+      return refreshToken(ctx, params, authorization);
+    case GRANT_TOKEN_EXCHANGE:
+      return tokenExchange(ctx, params, authorization);
+    case GRANT_DEVICE_CODE:
+      return deviceCode(ctx, params, authorization);
+    default:
+      throw unsupportedGrantType('this grant type is not supported');
+  }
+}
+
+async function clientCredentials(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  assertGrantAllowed(client, 'client_credentials');
+  const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
+  const asked = requestedScope(params);
+  const scope = decideScope(asked, client, audience);
+  const issued = await issueAccessToken(ctx, {
+    client,
+    audience,
+    scope,
+    subject: client.id,
+    ...reqCnfOf(params),
+    ...cnonceOf(params),
+  });
+  return responseOf(issued, asked);
+}
+
+function reqCnfOf(params: Params): { reqCnf?: CborValue } {
+  const v = cnfParam(params, 'req_cnf');
+  return v === undefined ? {} : { reqCnf: v };
+}
+
+function cnonceOf(params: Params): { cnonce?: Uint8Array } {
+  const v = bytesParam(params, 'cnonce');
+  if (v !== undefined && (v.length === 0 || v.length > 64)) throw invalidRequest('cnonce must be 1 to 64 bytes');
+  return v === undefined ? {} : { cnonce: v };
+}
+
+async function issueWithRefresh(
+  ctx: TokenContext,
+  client: ClientRecord,
+  audience: AudienceRecord,
+  scope: string,
+  subject: string,
+  reqCnf: Uint8Array | undefined,
+  asked: string | undefined,
+  family?: string,
+): Promise<{ response: TokenResponse; refresh: string; family: string }> {
+  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, ...(reqCnf ? { reqCnf: decodeStored(reqCnf) } : {}) });
+  const refresh = toHex(ctx.provider.randomBytes(32));
+  return { response: responseOf(issued, asked, { refresh_token: refresh }), refresh, family: family ?? toHex(ctx.provider.randomBytes(16)) };
+}
+
+async function storeNewRefresh(ctx: TokenContext, r: { refresh: string; family: string }, client: ClientRecord, audience: string, scope: string, subject: string, reqCnf: Uint8Array | undefined): Promise<void> {
+  await ctx.store.putRefreshToken({
+    tokenHash: lookupHash(r.refresh),
+    family: r.family,
+    clientId: client.id,
+    audience,
+    scope,
+    subject,
+    ...(reqCnf ? { reqCnf } : {}),
+    expiresAt: Math.floor(ctx.clock()) + REFRESH_TOKEN_LIFETIME,
+    used: false,
+  });
+}
+
+function decodeStored(bytes: Uint8Array): CborValue {
+  return decodeCbor(bytes, { maxBytes: 1024, maxDepth: 4 });
+}
+
+async function authorizationCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const code = requireText(params, 'code');
+  const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
+  const redirectUri = requireText(params, 'redirect_uri');
+  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  assertGrantAllowed(client, 'authorization_code');
+  const { code: record, replayed } = await ctx.store.consumeAuthCode(lookupHash(code));
+  // RFC 6749 §4.1.2: a code is used once; a replay is invalid_grant.
+  if (replayed) throw invalidGrant('authorization code already used');
+  if (!record || record.clientId !== client.id) throw invalidGrant('unknown authorization code');
+  if (record.expiresAt <= ctx.clock()) throw invalidGrant('authorization code expired');
+  if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri differs from the authorization request');
+  if (!verifyPkce(verifier, record.codeChallenge)) throw invalidGrant('PKCE code_verifier does not match');
+  const audience = await ctx.store.getAudience(record.audience);
+  if (!audience) throw invalidTarget('audience no longer registered');
+  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined);
+  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf);
+  return { ...r.response, scope: record.scope };
+}
+
+async function refreshToken(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const presented = requireText(params, 'refresh_token');
+  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  assertGrantAllowed(client, 'refresh_token');
+  const hash = lookupHash(presented);
+  const record = await ctx.store.getRefreshToken(hash);
+  if (!record || record.clientId !== client.id) throw invalidGrant('unknown refresh token');
+  const audience = await ctx.store.getAudience(record.audience);
+  if (!audience) throw invalidTarget('audience no longer registered');
+  // RFC 6749 §6: a refreshed token may have the same or a narrower scope, never a wider one.
+  const asked = requestedScope(params);
+  let scope = record.scope;
+  if (asked !== undefined) {
+    const original = splitScope(record.scope);
+    const want = splitScope(asked);
+    if (want.length === 0 || want.some((s) => !original.includes(s))) throw new AuthzError('invalid_scope', 'refresh may not widen the scope');
+    scope = want.join(' ');
+  }
+  const refresh = toHex(ctx.provider.randomBytes(32));
+  const rotated = await ctx.store.rotateRefreshToken(
+    hash,
+    {
+      tokenHash: lookupHash(refresh),
+      family: record.family,
+      clientId: client.id,
+      audience: audience.id,
+      scope: record.scope,
+      subject: record.subject,
+      ...(record.reqCnf ? { reqCnf: record.reqCnf } : {}),
+      expiresAt: Math.floor(ctx.clock()) + REFRESH_TOKEN_LIFETIME,
+      used: false,
+    },
+    Math.floor(ctx.clock()),
+  );
+  if (!rotated.ok) throw invalidGrant(rotated.reason === 'reused' ? 'refresh token reused: its family is revoked' : 'refresh token not valid');
+  const issued = await issueAccessToken(ctx, {
+    client,
+    audience,
+    scope,
+    subject: record.subject,
+    ...(record.reqCnf ? { reqCnf: decodeStored(record.reqCnf) } : {}),
+  });
+  return responseOf(issued, asked, { refresh_token: refresh });
+}
+
+/** Verifies a subject token this service issued (by value or by reference) and returns who and for where. */
+async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string }> {
+  const hash = toHex(tokenHash(token, ctx.provider));
+  const record = await ctx.store.getTokenByHash(hash);
+  const now = ctx.clock();
+  if (!record || record.revoked) throw invalidGrant('subject token is not active');
+  if (record.reference) {
+    if (record.expiresAt <= now) throw invalidGrant('subject token expired');
+    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+  }
+  const audience = await ctx.store.getAudience(record.audience);
+  if (!audience) throw invalidGrant('subject token audience unknown');
+  const keys: CoseKey[] = [...ctx.keys.publicKeys(now), audience.macKey];
+  const byKid = (h: ParsedHeaders): CoseKey | undefined => keys.find((k) => k.kid && h.kid && constantTimeEqual(k.kid, h.kid));
+  try {
+    const { claims } = verifyCwt(token, byKid, {
+      audience: audience.id,
+      issuer: ctx.issuer,
+      clock: ctx.clock,
+      leeway: 0,
+      decryptionKeys: audience.encKey,
+      provider: ctx.provider,
+    });
+    // exi tokens have no exp: the service's own record bounds them.
+    if (claims.exi !== undefined && record.expiresAt <= now) throw new Error('expired');
+  } catch {
+    throw invalidGrant('subject token does not verify');
+  }
+  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+}
+
+async function tokenExchange(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
+  const type = requireText(params, 'subject_token_type');
+  if (type !== TOKEN_TYPE_CWT && type !== TOKEN_TYPE_ACCESS) throw invalidRequest('unsupported subject_token_type');
+  const subjectToken = bytesParam(params, 'subject_token');
+  if (!subjectToken || subjectToken.length === 0) throw invalidRequest('parameter subject_token is missing');
+  const subject = await readSubjectToken(ctx, subjectToken);
+  // The subject token must be the requesting client's own (the EKG device exchanges its token, nobody else's).
+  if (subject.clientId !== client.id && subject.subject !== client.id) throw invalidGrant('subject token was not issued to this client');
+  const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
+  assertExchangeAllowed(subject.audience, audience);
+  const asked = requestedScope(params);
+  const scope = decideScope(asked, client, audience);
+  const issued = await issueAccessToken(ctx, { client, audience, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  return responseOf(issued, asked, { issued_token_type: TOKEN_TYPE_CWT });
+}
+
+async function deviceCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  const code = requireText(params, 'device_code');
+  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
+  const hash = lookupHash(code);
+  const now = Math.floor(ctx.clock());
+  const record = await ctx.store.pollDeviceCode(hash, now);
+  if (!record || record.clientId !== client.id) throw invalidGrant('unknown device code');
+  // RFC 8628 §3.5, in the order a client can act on.
+  if (record.expiresAt <= now) throw new AuthzError('expired_token', 'the device code has expired');
+  if (record.status === 'denied') {
+    await ctx.store.deleteDeviceCode(hash);
+    throw new AuthzError('access_denied', 'the user denied the request');
+  }
+  if (record.status === 'pending') {
+    if (now - record.lastPolledAt < record.interval) {
+      await ctx.store.setDeviceCodeInterval(hash, record.interval + SLOW_DOWN_STEP);
+      throw new AuthzError('slow_down', 'polling too fast');
+    }
+    throw new AuthzError('authorization_pending', 'the user has not yet approved');
+  }
+  // Approved: delete first, so two concurrent polls cannot both get a token.
+  if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
+  const audience = await ctx.store.getAudience(record.audience);
+  if (!audience) throw invalidTarget('audience no longer registered');
+  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username ?? client.id, record.reqCnf, undefined);
+  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username ?? client.id, record.reqCnf);
+  return { ...r.response, scope: record.scope };
+}
+
+/** Validates req_cnf once at the authorization / device-authorization request and stores it as CBOR. */
+export function storedReqCnf(params: Params): Uint8Array | undefined {
+  const v = cnfParam(params, 'req_cnf');
+  if (v === undefined) return undefined;
+  parseReqCnf(v);
+  return encodeCbor(v);
+}
