@@ -94,6 +94,12 @@ export function encodeAuthzInfoResponse(res: AuthzInfoResponse): Uint8Array {
 export function decodeAuthzInfoResponse(body: Uint8Array): AuthzInfoResponse {
   const v = decode(body, 'authz-info response');
   if (!isMap(v)) throw badRequest('authz-info response: expected a map');
+  // A refusal body ({1 code, 3 error}) instead of the parameters: surface the device's code.
+  const refused = v.get(3);
+  if (typeof refused === 'string') {
+    const known = Object.values(DEVICE_ERR) as string[];
+    throw new DeviceError(known.includes(refused) ? (refused as DeviceError['code']) : DEVICE_ERR.BAD_REQUEST, `device refused the token: ${refused.slice(0, 32)}`);
+  }
   const out: AuthzInfoResponse = {};
   const n2 = v.get(AUTHZ_INFO_LABEL.nonce2);
   const id = v.get(AUTHZ_INFO_LABEL.serverRecipientId);

@@ -195,8 +195,12 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
 
   function findToken(hash: Uint8Array): StoredToken {
     if (revocation.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
-    const entry = tokens.get(hash);
-    if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no valid token with this hash: post one to authz-info');
+    const entry = tokens.lookup(hash);
+    if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no token with this hash: post one to authz-info');
+    if (entry.expiresAt <= clock()) {
+      tokens.delete(hash);
+      throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
+    }
     return entry;
   }
 

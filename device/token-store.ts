@@ -32,7 +32,10 @@ export interface StoredToken {
 
 export interface TokenStore {
   add(entry: StoredToken): void;
+  /** A live entry, or undefined (expired entries are not returned). */
   get(hash: Uint8Array): StoredToken | undefined;
+  /** The entry even if it has expired since (until it is swept), so a refusal can say `expired`. */
+  lookup(hash: Uint8Array): StoredToken | undefined;
   delete(hash: Uint8Array): boolean;
   /** Drops expired entries; returns how many. */
   sweep(): number;
@@ -82,6 +85,7 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
       const e = entries.get(toHex(hash));
       return e && e.expiresAt > clock() ? e : undefined;
     },
+    lookup: (hash) => entries.get(toHex(hash)),
     delete: (hash) => remove(toHex(hash)),
     sweep,
     get used() {

@@ -1,0 +1,3 @@
+// Node-only adapters for the device runtime: file storage and the MQTT transport.
+export { fileStorage } from './file-storage.js';
+export { connectDeviceMqtt, deviceTopics, type DeviceMqttOptions, type DeviceMqttConnection } from './mqtt-transport.js';

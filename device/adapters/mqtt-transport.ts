@@ -1,0 +1,85 @@
+/**
+ * The device's MQTT transport (mqtt.js), outside the lean core. The device keeps a persistent
+ * session (clean: false, a fixed client id, QoS 1 subscriptions), so the broker queues what is
+ * sent while it sleeps and delivers it when it wakes (DESIGN.md "MQTT"):
+ * - `ace/<device>/authz-info`: tokens, in an envelope [client id, authz-info body];
+ * - `ace/<device>/req`: requests (protected-session messages or PoP requests), same envelope;
+ * - `ace/<device>/res/<client>`: the device's answers, QoS 1;
+ * - `ace/trl/<audience>`: the service's signed revocation list (retained).
+ * Messages are served one at a time in arrival order; the core is synchronous.
+ */
+import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { decodeEnvelope, serveAuthzInfo, serveRequest, type ResourceServer } from '../index.js';
+
+export function deviceTopics(deviceId: string, audience = deviceId) {
+  return {
+    authzInfo: `ace/${deviceId}/authz-info`,
+    req: `ace/${deviceId}/req`,
+    res: (clientId: string) => `ace/${deviceId}/res/${clientId}`,
+    trl: `ace/trl/${audience}`,
+  };
+}
+
+export interface DeviceMqttOptions {
+  url: string;
+  deviceId: string;
+  device: ResourceServer;
+  /** Fixed, so the broker keeps the session across sleeps (default `device-<deviceId>`). */
+  clientId?: string;
+  /** Extra mqtt.js options (credentials for the broker sidecar, keepalive...). */
+  connectOptions?: IClientOptions;
+  /** Told about messages that could not be served at all (never about tokens' contents). */
+  onError?: (error: unknown, topic: string) => void;
+}
+
+export interface DeviceMqttConnection {
+  client: MqttClient;
+  /** Resolves when every message received so far has been answered. */
+  idle(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function connectDeviceMqtt(opts: DeviceMqttOptions): Promise<DeviceMqttConnection> {
+  const topics = deviceTopics(opts.deviceId, opts.device.audience);
+  const client = await connectAsync(opts.url, {
+    clientId: opts.clientId ?? `device-${opts.deviceId}`,
+    clean: false,
+    protocolVersion: 4, // aedes speaks MQTT 3.1.1
+    reconnectPeriod: 1000,
+    ...opts.connectOptions,
+  });
+  let queue: Promise<void> = Promise.resolve();
+
+  const handle = async (topic: string, payload: Uint8Array): Promise<void> => {
+    if (topic === topics.trl) {
+      opts.device.applyRevocationList(payload);
+      return;
+    }
+    const { clientId, body } = decodeEnvelope(payload);
+    const answer = topic === topics.authzInfo ? serveAuthzInfo(opts.device, body) : serveRequest(opts.device, body);
+    await client.publishAsync(topics.res(clientId), Buffer.from(answer), { qos: 1 });
+  };
+
+  client.on('message', (topic, message) => {
+    const bytes = new Uint8Array(message.buffer, message.byteOffset, message.length).slice();
+    queue = queue.then(() => handle(topic, bytes)).catch((error) => opts.onError?.(error, topic));
+  });
+
+  const granted = await client.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 } });
+  if (granted.some((g) => g.qos > 2)) throw new Error('the broker refused the device subscriptions');
+
+  return {
+    client,
+    idle: async () => {
+      let seen: Promise<void>;
+      do {
+        seen = queue;
+        await seen;
+      } while (seen !== queue);
+    },
+    close: async () => {
+      await queue;
+      await client.endAsync();
+    },
+  };
+}

@@ -1,0 +1,440 @@
+import { describe, expect, it, beforeEach } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, type CoseKey } from '../cose/index.js';
+import {
+  ClientSession,
+  DEVICE_ERR,
+  DeviceError,
+  SEQUENCE_BLOCK,
+  beginSession,
+  buildPopRequest,
+  createPopProof,
+  createResourceServer,
+  createTokenStore,
+  decodePopRequest,
+  decodeAuthzInfoResponse,
+  decodeResponseBody,
+  encodePopRequest,
+  loadProvisioningBundle,
+  memoryStorage,
+  peekSessionMessage,
+  requestToken,
+  serveAuthzInfo,
+  serveRequest,
+  verifyPopProof,
+  createNonceIssuer,
+  createReplayCache,
+  emptyReplayWindow,
+  acceptInWindow,
+  isFresh,
+  REPLAY_WINDOW_SIZE,
+  exiCti,
+  parseExiCti,
+  type DeviceStorage,
+  type ResourceServer,
+  type StoredToken,
+} from '../device/index.js';
+import { fileStorage } from '../device/adapters/index.js';
+import { createFixtureIssuer, ed25519Key, ISSUER } from './support/device-issuer.js';
+
+const TUBE = 'tube-123';
+const EMPTY = new Uint8Array(0);
+let now = 1_800_000_000;
+const clock = () => now;
+
+function handler(req: { method: string; resource: string; payload: Uint8Array }) {
+  if (req.resource === '/temp' && req.method === 'GET') return { code: 205, payload: utf8('21.5') };
+  if (req.resource === '/config' && req.method === 'PUT') return { code: 204 };
+  return { code: 404 };
+}
+
+let issuer: ReturnType<typeof createFixtureIssuer>;
+beforeEach(() => {
+  now = 1_800_000_000;
+  issuer = createFixtureIssuer(clock);
+});
+
+function device(storage: DeviceStorage = memoryStorage(), audience = TUBE, profile = {}): ResourceServer {
+  return createResourceServer({ trust: loadProvisioningBundle(issuer.bundleFor(audience), now), storage, clock, handler, profile });
+}
+
+function codeOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof DeviceError) return e.code;
+    throw e;
+  }
+  return 'accepted';
+}
+
+async function symmetricClient() {
+  const res = await requestToken(issuer.tokenEndpoint.bind(issuer), {
+    grant: 'client_credentials',
+    auth: { clientId: 'ekg-1', clientSecret: 'secret-ekg' },
+    audience: TUBE,
+    scope: [['/temp', 1]],
+  });
+  return res;
+}
+
+async function openSession(dev: ResourceServer, clientStorage: DeviceStorage = memoryStorage()) {
+  const { accessToken, popKey } = await symmetricClient();
+  const start = beginSession(accessToken, popKey!, clientStorage);
+  const session = start.finish(serveAuthzInfo(dev, start.body));
+  return { session, token: accessToken, popKey: popKey!, clientStorage };
+}
+
+function ask(dev: ResourceServer, session: ClientSession, method = 'GET', resource = '/temp') {
+  const { message, requestPiv } = session.request({ method, resource, payload: EMPTY });
+  const raw = serveRequest(dev, message);
+  return { message, raw, answer: () => session.response(raw, requestPiv) };
+}
+
+describe('end to end: a client gets a token for tube-123, sends it, makes a protected request', () => {
+  it('the device answers inside the session', async () => {
+    const dev = device();
+    const { session } = await openSession(dev);
+    const res = ask(dev, session).answer();
+    expect(res.code).toBe(205);
+    expect(fromUtf8(res.payload!)).toBe('21.5');
+    expect(dev.stats.sessions).toBe(1);
+    expect(dev.stats.tokens).toBe(1);
+  });
+
+  it('refuses a replayed session message, and answers a later one', async () => {
+    const dev = device();
+    const { session } = await openSession(dev);
+    const first = ask(dev, session);
+    expect(first.answer().code).toBe(205);
+    expect(decodeResponseBody(serveRequest(dev, first.message)).error).toBe(DEVICE_ERR.REPLAY);
+    expect(ask(dev, session).answer().code).toBe(205);
+  });
+
+  it('refuses a tampered session message as bad_proof', async () => {
+    const dev = device();
+    const { session } = await openSession(dev);
+    const { message } = session.request({ method: 'GET', resource: '/temp', payload: EMPTY });
+    message[message.length - 1]! ^= 1;
+    expect(decodeResponseBody(serveRequest(dev, message)).error).toBe(DEVICE_ERR.BAD_PROOF);
+  });
+
+  it('answers a request outside the scope with a protected insufficient_scope', async () => {
+    const dev = device();
+    const { session } = await openSession(dev);
+    const res = ask(dev, session, 'PUT', '/config').answer();
+    expect(res).toMatchObject({ code: 403, error: DEVICE_ERR.INSUFFICIENT_SCOPE });
+  });
+
+  it('a message for a session the device does not know is unknown_key', async () => {
+    const dev = device();
+    const other = device();
+    const { session } = await openSession(other);
+    const { raw } = ask(dev, session);
+    expect(decodeResponseBody(raw).error).toBe(DEVICE_ERR.UNKNOWN_KEY);
+  });
+});
+
+describe('asymmetric PoP: every request proven with the cnf key', () => {
+  async function asymmetricClient() {
+    const clientKey = ed25519Key('ekg-key');
+    // Token exchange (RFC 8693): the EKG trades its own token for one for the tube.
+    const res = await requestToken(issuer.tokenEndpoint.bind(issuer), {
+      grant: 'token_exchange',
+      auth: { clientId: 'ekg-1', assertion: 'signed-assertion' },
+      subjectToken: issuer.token({ aud: 'as', exp: now + 60, cnf: { kid: utf8('x') } }),
+      audience: TUBE,
+      scope: [['/temp', 1]],
+      popKey: clientKey,
+    });
+    return { token: res.accessToken, key: clientKey };
+  }
+  const get = { method: 'GET', resource: '/temp', payload: EMPTY };
+
+  it('serves a request with a nonce-fresh proof', async () => {
+    const dev = device();
+    const { token, key } = await asymmetricClient();
+    const req = buildPopRequest({ token, popKey: key, audience: TUBE, request: get, includeToken: true, nonce: dev.issueNonce() });
+    expect(dev.handlePopRequest(decodePopRequest(req)).code).toBe(205);
+  });
+
+  it('refuses the same token from a thief without the key (bad_proof)', async () => {
+    const dev = device();
+    const { token } = await asymmetricClient();
+    const thiefKey = ed25519Key('ekg-key');
+    const req = buildPopRequest({ token, popKey: thiefKey, audience: TUBE, request: get, includeToken: true, nonce: dev.issueNonce() });
+    expect(decodeResponseBody(serveRequest(dev, req))).toMatchObject({ code: 401, error: DEVICE_ERR.BAD_PROOF });
+  });
+
+  it('refuses a replayed proof (nonce used once; jti once within the window)', async () => {
+    const dev = device();
+    const { token, key } = await asymmetricClient();
+    const withNonce = buildPopRequest({ token, popKey: key, audience: TUBE, request: get, includeToken: true, nonce: dev.issueNonce() });
+    expect(decodeResponseBody(serveRequest(dev, withNonce)).code).toBe(205);
+    expect(decodeResponseBody(serveRequest(dev, withNonce)).error).toBe(DEVICE_ERR.REPLAY);
+    const withIat = buildPopRequest({ token, popKey: key, audience: TUBE, request: get, now });
+    expect(decodeResponseBody(serveRequest(dev, withIat)).code).toBe(205);
+    expect(decodeResponseBody(serveRequest(dev, withIat)).error).toBe(DEVICE_ERR.REPLAY);
+    const stale = buildPopRequest({ token, popKey: key, audience: TUBE, request: get, now: now - 600 });
+    expect(decodeResponseBody(serveRequest(dev, stale)).error).toBe(DEVICE_ERR.REPLAY);
+  });
+
+  it('refuses a proof made for another resource or another device', async () => {
+    const dev = device();
+    const { token, key } = await asymmetricClient();
+    const forTemp = decodePopRequest(buildPopRequest({ token, popKey: key, audience: TUBE, request: get, includeToken: true, nonce: dev.issueNonce() }));
+    expect(codeOf(() => dev.handlePopRequest({ ...forTemp, resource: '/config', method: 'PUT' }))).toBe(DEVICE_ERR.BAD_PROOF);
+    const forOther = buildPopRequest({ token, popKey: key, audience: 'tube-999', request: get, includeToken: true, nonce: dev.issueNonce() });
+    expect(decodeResponseBody(serveRequest(dev, forOther)).error).toBe(DEVICE_ERR.BAD_PROOF);
+  });
+
+  it('refuses a token for another device (wrong_audience) and one from an unknown signer', async () => {
+    const dev = device();
+    const key = ed25519Key('k');
+    const cnf = { coseKey: { kty: 'OKP' as const, crv: 'Ed25519' as const, x: key.x! } };
+    const other = issuer.token({ aud: 'tube-999', exp: now + 60, cnf, scope: [['/temp', 1]] });
+    expect(codeOf(() => dev.authzInfo({ token: other }))).toBe(DEVICE_ERR.WRONG_AUDIENCE);
+    const forged = issuer.token({ aud: TUBE, exp: now + 60, cnf, scope: [['/temp', 1]] }, ed25519Key('as-1'));
+    expect(codeOf(() => dev.authzInfo({ token: forged }))).toBe(DEVICE_ERR.INVALID_TOKEN);
+    const stranger = issuer.token({ aud: TUBE, exp: now + 60, cnf, scope: [['/temp', 1]] }, ed25519Key('as-9'));
+    expect(codeOf(() => dev.authzInfo({ token: stranger }))).toBe(DEVICE_ERR.UNKNOWN_KEY);
+  });
+
+  it('a refusal carries AS Request Creation Hints (RFC 9200 §5.3)', async () => {
+    const dev = device();
+    try {
+      dev.authzInfo({ token: issuer.token({ aud: 'tube-999', exp: now + 60, cnf: { kid: utf8('k') }, scope: [] }) });
+      expect.unreachable();
+    } catch (e) {
+      expect((e as DeviceError).hints).toMatchObject({ as: `${ISSUER}/token`, audience: TUBE });
+      expect((e as DeviceError).hints!.cnonce).toHaveLength(16);
+    }
+  });
+});
+
+describe('expiry: exp with leeway, and exi counted from first receipt', () => {
+  const cnfOf = () => issuer.symmetricCnf(TUBE);
+
+  it('refuses an expired token, and one that expires while stored', async () => {
+    const dev = device();
+    const { cnf } = cnfOf();
+    expect(codeOf(() => dev.authzInfo({ token: issuer.token({ aud: TUBE, exp: now - 120, cnf, scope: [['/temp', 1]] }) }))).toBe(DEVICE_ERR.EXPIRED);
+    const { session } = await openSession(dev);
+    now += 3600 + 1;
+    expect(ask(dev, session).answer()).toMatchObject({ code: 401, error: DEVICE_ERR.EXPIRED });
+  });
+
+  it('an exi token works until exi seconds after first receipt, then is refused, and its cti never again', () => {
+    const dev = device();
+    const { cnf, popKey } = cnfOf();
+    const token = issuer.token({ aud: TUBE, exi: 30, cti: issuer.nextExiCti(TUBE), cnf, scope: [['/temp', 1]] });
+    const start = beginSession(token, popKey, memoryStorage());
+    const session = start.finish(serveAuthzInfo(dev, start.body));
+    expect(ask(dev, session).answer().code).toBe(205);
+    now += 31;
+    expect(ask(dev, session).answer().error).toBe(DEVICE_ERR.EXPIRED);
+    expect(codeOf(() => dev.authzInfo({ token }))).toBe(DEVICE_ERR.EXPIRED);
+    expect(dev.stats.exiFloor).toBe(1);
+  });
+
+  it('refuses an exi cti twice while live, anything at or below the expired sequence, and a cti of the wrong layout', () => {
+    const storage = memoryStorage();
+    const dev = device(storage);
+    const mk = (cti: Uint8Array, exi = 30) => issuer.token({ aud: TUBE, exi, cti, cnf: cnfOf().cnf, scope: [['/temp', 1]] });
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti(TUBE, 5), 10) }))).toBe('accepted');
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti(TUBE, 5)) }))).toBe(DEVICE_ERR.REPLAY);
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti(TUBE, 3)) }))).toBe('accepted');
+    now += 11; // sequence 5 expires: floor is 5
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti(TUBE, 4)) }))).toBe(DEVICE_ERR.EXPIRED);
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti(TUBE, 6)) }))).toBe('accepted');
+    expect(codeOf(() => dev.authzInfo({ token: mk(exiCti('tube-999', 7)) }))).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(codeOf(() => dev.authzInfo({ token: mk(utf8('random-cti')) }))).toBe(DEVICE_ERR.INVALID_TOKEN);
+    // The floor survives a reboot.
+    expect(codeOf(() => device(storage).authzInfo({ token: mk(exiCti(TUBE, 5)) }))).toBe(DEVICE_ERR.EXPIRED);
+  });
+
+  it('exi cti layout round-trips and rejects near misses', () => {
+    expect(parseExiCti(exiCti(TUBE, 2 ** 40), TUBE)).toBe(2 ** 40);
+    expect(parseExiCti(exiCti(TUBE, 1), 'tube-12')).toBeUndefined();
+    expect(parseExiCti(exiCti(TUBE, 1).subarray(1), TUBE)).toBeUndefined();
+  });
+});
+
+describe('revocation: a signed list drops tokens and refuses them afterwards', () => {
+  it('drops the session and refuses the token again', async () => {
+    const dev = device();
+    const { session, token } = await openSession(dev);
+    expect(ask(dev, session).answer().code).toBe(205);
+    expect(dev.applyRevocationList(issuer.revoke(token, TUBE))).toBe(1);
+    expect(dev.stats.tokens).toBe(0);
+    expect(decodeResponseBody(serveRequest(dev, ask(dev, session).message)).error).toBe(DEVICE_ERR.UNKNOWN_KEY);
+    expect(codeOf(() => dev.authzInfo({ token }))).toBe(DEVICE_ERR.REVOKED);
+  });
+
+  it('refuses an older list, one for another audience, and one not signed by the service', async () => {
+    const dev = device();
+    const { token } = await openSession(dev);
+    const first = issuer.revoke(token, TUBE);
+    const second = issuer.revoke(new Uint8Array([1]), TUBE);
+    dev.applyRevocationList(second);
+    expect(codeOf(() => dev.applyRevocationList(first))).toBe(DEVICE_ERR.REPLAY);
+    expect(codeOf(() => dev.applyRevocationList(issuer.revoke(token, 'tube-999')))).toBe(DEVICE_ERR.WRONG_AUDIENCE);
+    const forged = createRevocationList({ audience: TUBE, sequence: 99, fullSet: [] }, ed25519Key('as-1'));
+    expect(codeOf(() => dev.applyRevocationList(forged))).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(dev.stats.revoked).toBe(2);
+  });
+
+  it('a session opened before a reboot is refused once its token is revoked', async () => {
+    const storage = memoryStorage();
+    const { session, token } = await openSession(device(storage));
+    const rebooted = device(storage);
+    rebooted.applyRevocationList(issuer.revoke(token, TUBE));
+    expect(ask(rebooted, session).answer().error).toBe(DEVICE_ERR.REVOKED);
+  });
+});
+
+describe('reboot over the same storage: no sequence number reused, no old message accepted', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'keybound-device-'));
+    return () => rmSync(dir, { recursive: true, force: true });
+  });
+
+  function pivNumber(message: Uint8Array): number {
+    return [...peekSessionMessage(message).piv].reduce((a, b) => a * 256 + b, 0);
+  }
+
+  it('resumes past the reserved block on both ends and refuses what it already accepted', async () => {
+    const storage = fileStorage(join(dir, 'tube'));
+    const clientStorage = fileStorage(join(dir, 'ekg'));
+    const dev = device(storage);
+    const { session } = await openSession(dev, clientStorage);
+    const exchanges = [ask(dev, session), ask(dev, session), ask(dev, session)];
+    expect(exchanges.map((x) => pivNumber(x.raw))).toEqual([0, 1, 2]);
+    for (const x of exchanges) expect(x.answer().code).toBe(205);
+
+    const rebooted = device(fileStorage(join(dir, 'tube')));
+    for (const x of exchanges) expect(decodeResponseBody(serveRequest(rebooted, x.message)).error).toBe(DEVICE_ERR.REPLAY);
+    const after = ask(rebooted, session);
+    expect(pivNumber(after.raw)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
+    expect(after.answer().code).toBe(205);
+
+    // The client reboots too: it resumes past its own reserved block.
+    const resumed = ClientSession.load(session.session.keys.id, fileStorage(join(dir, 'ekg')))!;
+    const next = ask(rebooted, resumed);
+    expect(pivNumber(next.message)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
+    expect(next.answer().code).toBe(205);
+  });
+});
+
+describe('provisioning bundle: loaded whole or refused', () => {
+  it('refuses malformed, expired and anchorless bundles with bad_provisioning', () => {
+    expect(codeOf(() => loadProvisioningBundle(new Uint8Array([0xa1, 0x01]), now))).toBe(DEVICE_ERR.BAD_PROVISIONING);
+    expect(codeOf(() => loadProvisioningBundle(issuer.bundleFor(TUBE, { notAfter: now - 1 }), now))).toBe(DEVICE_ERR.BAD_PROVISIONING);
+    const noAnchor = encodeCbor(new Map<number, unknown>([[1, 1], [2, TUBE], [3, TUBE], [4, ISSUER], [5, []]]) as never);
+    expect(codeOf(() => loadProvisioningBundle(noAnchor, now))).toBe(DEVICE_ERR.BAD_PROVISIONING);
+    const trust = loadProvisioningBundle(issuer.bundleFor(TUBE), now);
+    expect([trust.audience, trust.issuer, trust.anchorCount]).toEqual([TUBE, ISSUER, 2]);
+  });
+});
+
+describe('token store: a byte budget, expired first, then soonest to expire, else refuse', () => {
+  const entry = (id: number, expiresAt: number, cost = 100): StoredToken => ({
+    hash: new Uint8Array(32).fill(id),
+    cost,
+    expiresAt,
+    scope: { kind: 'aif-rest', entries: [] },
+    popKey: { kty: 'Symmetric', k: new Uint8Array(16) },
+    scopeClaim: [],
+    sub: undefined,
+  });
+
+  it('evicts expired entries, then the soonest to expire, and refuses a newcomer that would go first', () => {
+    const store = createTokenStore(clock, 300);
+    store.add(entry(1, now + 10));
+    store.add(entry(2, now + 100));
+    store.add(entry(3, now + 50));
+    store.add(entry(4, now + 200)); // evicts 1 (soonest)
+    expect(store.get(new Uint8Array(32).fill(1))).toBeUndefined();
+    expect(codeOf(() => store.add(entry(5, now + 20)))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
+    now += 60; // 3 expires
+    store.add(entry(6, now + 20));
+    expect([2, 4, 6].map((i) => !!store.get(new Uint8Array(32).fill(i)))).toEqual([true, true, true]);
+    expect(codeOf(() => store.add(entry(7, now + 999, 301)))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
+    expect(store.used).toBe(300);
+  });
+
+  it('a device with a small budget refuses the token that does not fit', async () => {
+    const dev = device(memoryStorage(), TUBE, { tokenBudgetBytes: 600 });
+    await openSession(dev);
+    const { cnf } = issuer.symmetricCnf(TUBE);
+    const sooner = issuer.token({ aud: TUBE, exp: now + 60, cnf, scope: [['/temp', 1]] });
+    expect(codeOf(() => dev.authzInfo({ token: sooner }))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
+  });
+});
+
+describe('replay window (RFC 8613 §7.4)', () => {
+  it('accepts new and in-window unseen numbers, refuses seen and too-old ones', () => {
+    let w = emptyReplayWindow();
+    for (const s of [5, 3, 70]) {
+      expect(isFresh(w, s)).toBe(true);
+      w = acceptInWindow(w, s);
+    }
+    expect(isFresh(w, 70)).toBe(false);
+    expect(isFresh(w, 5)).toBe(false); // 65 behind: outside the window
+    expect(isFresh(w, 70 - REPLAY_WINDOW_SIZE + 1)).toBe(true);
+    expect(isFresh(w, -1)).toBe(false);
+    expect(isFresh(w, 2 ** 60)).toBe(false);
+  });
+});
+
+describe('PoP proof codec: strict, bound, fresh', () => {
+  const key = ed25519Key('c');
+  const hash = tokenHash(utf8('t'));
+  const base = { purpose: 'mqtt-connect', audience: 'broker', tokenHash: hash, clientId: 'c1' };
+  const expect1 = { purpose: 'mqtt-connect', audience: 'broker', tokenHash: hash, clientId: 'c1' };
+
+  it('verifies a general proof (the broker reuses it) and refuses another client id or purpose', () => {
+    const nonces = createNonceIssuer(clock, portableProvider);
+    const fresh = { clock, nonces };
+    expect(verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, expect1, fresh).clientId).toBe('c1');
+    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, { ...expect1, clientId: 'c2' }, fresh))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, { ...expect1, purpose: 'request' }, fresh))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: portableProvider.randomBytes(16) }, key), key, expect1, fresh))).toBe(DEVICE_ERR.REPLAY);
+  });
+
+  it('refuses a short jti, both freshness forms, and an unknown label', () => {
+    expect(codeOf(() => createPopProof({ ...base, iat: now, jti: new Uint8Array(4) }, key))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => createPopProof({ ...base, iat: now, jti: new Uint8Array(8), nonce: new Uint8Array(16) }, key))).toBe(DEVICE_ERR.BAD_PROOF);
+    const payload = encodeCbor(new Map<number, unknown>([[1, 'x'], [2, 'broker'], [3, hash], [5, now], [6, new Uint8Array(8)], [11, 1]]) as never);
+    expect(codeOf(() => verifyPopProof(createSign1(payload, key), key, expect1, { clock, replayCache: createReplayCache(clock) }))).toBe(DEVICE_ERR.BAD_PROOF);
+  });
+
+  it('a proof for a symmetric key is a Mac0 and verifies with it', () => {
+    const k: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32) };
+    const cache = createReplayCache(clock, 1);
+    const proof = createPopProof({ ...base, iat: now, jti: portableProvider.randomBytes(8) }, k);
+    expect(proof[0]).toBe(0xd1); // tag 17
+    verifyPopProof(proof, k, expect1, { clock, replayCache: cache });
+    // The cache holds one live jti: another fresh proof is refused (busy), never silently accepted.
+    const another = createPopProof({ ...base, iat: now, jti: portableProvider.randomBytes(8) }, k);
+    expect(codeOf(() => verifyPopProof(another, k, expect1, { clock, replayCache: cache }))).toBe(DEVICE_ERR.BUSY);
+  });
+});
+
+describe('PoP requests carry the token hash after authz-info', () => {
+  it('serves a request that names the token by hash', async () => {
+    const dev = device();
+    const key = ed25519Key('c');
+    const token = issuer.token({ aud: TUBE, exp: now + 60, cnf: { coseKey: { kty: 'OKP', crv: 'Ed25519', x: key.x! } }, scope: [['/temp', 1]] });
+    expect(decodeAuthzInfoResponse(serveAuthzInfo(dev, token))).toEqual({});
+    expect(codeOf(() => decodeAuthzInfoResponse(serveAuthzInfo(dev, new Uint8Array([0x80]))))).toBe(DEVICE_ERR.INVALID_TOKEN);
+    const req = buildPopRequest({ token, popKey: key, audience: TUBE, request: { method: 'GET', resource: '/temp', payload: EMPTY }, now });
+    expect(decodePopRequest(req).token).toBeUndefined();
+    expect(decodeResponseBody(serveRequest(dev, req)).code).toBe(205);
+    const unknown = encodePopRequest({ ...decodePopRequest(req), tokenHash: new Uint8Array(32) });
+    expect(decodeResponseBody(serveRequest(dev, unknown)).error).toBe(DEVICE_ERR.INVALID_TOKEN);
+  });
+});
