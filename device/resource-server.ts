@@ -105,6 +105,18 @@ function refusalFor(cause: CoseError): DeviceErrorCode {
   }
 }
 
+/**
+ * The PoP key as its own small object: decoded byte strings may be views into the whole token's
+ * buffer, and holding one would keep the entire decode alive for the token's lifetime.
+ */
+function compactKey(key: CoseKey): CoseKey {
+  const out: CoseKey = { kty: key.kty };
+  if (key.crv) out.crv = key.crv;
+  if (key.alg !== undefined) out.alg = key.alg;
+  for (const f of ['kid', 'x', 'y', 'k'] as const) if (key[f]) out[f] = key[f]!.slice();
+  return out;
+}
+
 function keyBytes(key: CoseKey): number {
   return (key.x?.length ?? 0) + (key.y?.length ?? 0) + (key.k?.length ?? 0) + (key.kid?.length ?? 0);
 }
@@ -176,7 +188,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     } catch (cause) {
       throw refuse(DEVICE_ERR.INVALID_TOKEN, `scope(9) is not an AIF-REST scope (${(cause as CoseError).code})`, cause);
     }
-    const popKey = popKeyOf(verified);
+    const popKey = compactKey(popKeyOf(verified));
     let expiresAt = claims.exp ?? Number.POSITIVE_INFINITY;
     // RFC 9200 §5.10.3: exi counts from this device's first receipt; its cti is never accepted twice.
     if (claims.exi !== undefined) expiresAt = Math.min(expiresAt, exi.admit(claims.cti!, claims.exi));

@@ -1,0 +1,110 @@
+/**
+ * Device runtime figures (issue 3 "Lean"): verify+store of one token and one protected
+ * request/response in ops/s on the portable provider, bytes held per stored token and per open
+ * session, and the size of the device core bundle (esbuild, minified, and gzipped).
+ */
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { createCwt, encodeProvisioningBundle, portableProvider, publicCoseKey, sealCoseKey, utf8, type CoseKey } from '../cose/index.js';
+import {
+  beginSession,
+  createResourceServer,
+  loadProvisioningBundle,
+  memoryStorage,
+  serveAuthzInfo,
+  serveRequest,
+  type ResourceServer,
+} from '../device/index.js';
+
+const NOW = 1_800_000_000;
+const clock = () => NOW;
+const AUD = 'tube-123';
+
+function ed25519(kid: string): CoseKey {
+  const kp = portableProvider.generateKeyPair('Ed25519');
+  return { kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8(kid) };
+}
+
+function opsPerSecond(n: number, fn: (i: number) => void): number {
+  for (let i = 0; i < Math.min(20, n); i++) fn(i); // warm up
+  const start = performance.now();
+  for (let i = 0; i < n; i++) fn(i);
+  return n / ((performance.now() - start) / 1000);
+}
+
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return process.memoryUsage().heapUsed;
+}
+
+export async function benchDevice(): Promise<void> {
+  const asKey = ed25519('as-1');
+  const shared: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(16), kid: utf8('tube-shared'), alg: 10 };
+  const bundle = encodeProvisioningBundle({ version: 1, deviceId: AUD, audience: AUD, issuer: 'as', trustAnchors: [publicCoseKey(asKey), shared] });
+  const handler = () => ({ code: 205, payload: utf8('21.5') });
+  const device = (profile = {}): ResourceServer =>
+    createResourceServer({ trust: loadProvisioningBundle(bundle, NOW), storage: memoryStorage(), clock, handler, profile });
+  const clientKey = ed25519('c');
+  const cnf = { coseKey: publicCoseKey(clientKey) };
+  const token = (i: number) => createCwt({ iss: 'as', sub: `c${i}`, aud: AUD, exp: NOW + 3600, cnf, scope: [['/temp', 1]] }, asKey);
+
+  // verify + store: distinct tokens, since the store keeps one entry per token hash.
+  const N = 300;
+  const tokens = Array.from({ length: N + 20 }, (_, i) => token(i));
+  const big = device({ tokenBudgetBytes: 10_000_000 });
+  const verifyOps = opsPerSecond(N, (i) => big.authzInfo({ token: tokens[i + 20]! }));
+  console.log(`token verify+store (Ed25519, portable): ${verifyOps.toFixed(0)} ops/s, token ${tokens[0]!.length} bytes`);
+  console.log(`  accounted per stored token: ${(big.stats.tokenBytes / big.stats.tokens).toFixed(0)} bytes (token + key + entry overhead)`);
+
+  const heapDevice = device({ tokenBudgetBytes: 100_000_000 });
+  const many = Array.from({ length: 2000 }, (_, i) => token(i));
+  const before = heapUsed();
+  for (const t of many) heapDevice.authzInfo({ token: t });
+  const perToken = (heapUsed() - before) / many.length;
+  console.log(`  JS heap per stored token: ~${perToken.toFixed(0)} bytes${(globalThis as { gc?: unknown }).gc ? '' : ' (run node --expose-gc for a steadier figure)'}`);
+
+  // one protected request/response: client protect, device unprotect+serve+protect, client unprotect.
+  const sessions = device({ maxSessions: 2000 });
+  const popKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32) };
+  const symToken = createCwt({ iss: 'as', aud: AUD, exp: NOW + 3600, cnf: sealCoseKey(popKey, shared), scope: [['/temp', 1]] }, asKey);
+  const start = beginSession(symToken, popKey, memoryStorage());
+  const session = start.finish(serveAuthzInfo(sessions, start.body));
+  const req = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
+  const rtOps = opsPerSecond(2000, () => {
+    const { message, requestPiv } = session.request(req);
+    session.response(serveRequest(sessions, message), requestPiv);
+  });
+  const sample = session.request(req);
+  console.log(`protected request/response (AES-CCM-16-64-128, both ends): ${rtOps.toFixed(0)} round trips/s, request ${sample.message.length} bytes`);
+
+  const storage = memoryStorage();
+  const sessionDevice = createResourceServer({ trust: loadProvisioningBundle(bundle, NOW), storage, clock, handler, profile: { maxSessions: 1000 } });
+  const h0 = heapUsed();
+  for (let i = 0; i < 500; i++) {
+    const s = beginSession(symToken, popKey, memoryStorage());
+    serveAuthzInfo(sessionDevice, s.body);
+  }
+  const perSession = (heapUsed() - h0) / 500;
+  const persisted = storage.keys().filter((k) => k.startsWith('s/')).map((k) => storage.get(k)!.length);
+  console.log(`open session: ~${perSession.toFixed(0)} bytes of JS heap, ${Math.max(...persisted)} bytes persisted (keys, IVs, sequence block, window, binding)`);
+
+  const result = await build({
+    entryPoints: [fileURLToPath(new URL('../device/index.ts', import.meta.url))],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    write: false,
+    metafile: true,
+  });
+  const code = result.outputFiles[0]!.contents;
+  const nodeImports = Object.values(result.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path)).filter((p) => p.startsWith('node:'));
+  console.log(
+    `device core bundle: ${(code.length / 1024).toFixed(1)} KB minified, ${(gzipSync(code).length / 1024).toFixed(1)} KB gzipped` +
+      ` (goal < 64 KB gzipped), node: imports ${nodeImports.length}`,
+  );
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await benchDevice();
