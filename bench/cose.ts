@@ -20,9 +20,9 @@ import {
   type CborValue,
   type CoseKey,
   type CryptoProvider,
+  coseKeyToJwk,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { coseKeyToJwk } from '../cose/jwk.js';
 
 /** Time per measured round; 1.5 s each side keeps a whole run under a minute. */
 const ROUND_MS = 1500;

@@ -26,10 +26,10 @@ import {
   type CborValue,
   type CoseKey,
   type CwtClaims,
+  cborDiag,
+  jwkToCoseKey,
+  type Jwk,
 } from '../cose/index.js';
-// Not yet on cose/index.ts's surface (asked of the lead); imported directly until then.
-import { cborDiag } from '../cose/cbor-diag.js';
-import { jwkToCoseKey, type Jwk } from '../cose/jwk.js';
 import { EXIT, type CliIo } from './io.js';
 
 export const INSPECT_USAGE =

@@ -57,6 +57,18 @@ function bytesAsKey(bytes: Uint8Array): string {
   return s;
 }
 
+const SMALL_MAP = 16;
+
+function sameBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
+  if (e1 - s1 !== e2 - s2) return false;
+  for (let i = 0; i < e1 - s1; i++) if (b[s1 + i] !== b[s2 + i]) return false;
+  return true;
+}
+
+function duplicateKey(offset: number): CborError {
+  return new CborError(ERR.CBOR_DUPLICATE_KEY, `CBOR: duplicate map key at byte ${offset}`);
+}
+
 function need(w: Walk, offset: number, length: number): void {
   // Compare against what is left before allocating anything: a length bomb fails here.
   if (length > w.bytes.length - offset) {
@@ -91,14 +103,25 @@ function walk(w: Walk, offset: number, depth: number): number {
     case 5: {
       need(w, next, arg * 2);
       let at = next;
-      const seen = new Set<string>();
+      // Minimal heads are enforced, so equal keys have equal bytes (RFC 8949 §5.6). Small maps
+      // (every COSE header and claims set) compare byte ranges; large ones use a Set.
+      const starts: number[] = [];
+      const ends: number[] = [];
+      const seen = arg > SMALL_MAP ? new Set<string>() : undefined;
       for (let i = 0; i < arg; i++) {
         const keyStart = at;
         at = walk(w, at, depth + 1);
-        // Minimal heads are enforced, so equal keys have equal bytes (RFC 8949 §5.6).
-        const key = bytesAsKey(w.bytes.subarray(keyStart, at));
-        if (seen.has(key)) throw new CborError(ERR.CBOR_DUPLICATE_KEY, `CBOR: duplicate map key at byte ${keyStart}`);
-        seen.add(key);
+        if (seen) {
+          const key = bytesAsKey(w.bytes.subarray(keyStart, at));
+          if (seen.has(key)) throw duplicateKey(keyStart);
+          seen.add(key);
+        } else {
+          for (let j = 0; j < starts.length; j++) {
+            if (sameBytes(w.bytes, starts[j]!, ends[j]!, keyStart, at)) throw duplicateKey(keyStart);
+          }
+          starts.push(keyStart);
+          ends.push(at);
+        }
         at = walk(w, at, depth + 1);
       }
       return at;
@@ -140,11 +163,18 @@ function plain(value: unknown): CborValue {
     return value as CborValue[];
   }
   if (value instanceof Map) {
-    const out = new Map<CborValue, CborValue>();
-    for (const [k, v] of value) out.set(plain(k), plain(v));
-    return out;
+    let keysPlain = true;
+    for (const [k, v] of value) {
+      if (k instanceof Uint8Array && k.constructor !== Uint8Array) keysPlain = false;
+      value.set(k, plain(v)); // replacing the value of an existing key is safe while iterating
+    }
+    if (keysPlain) return value as CborValue;
+    return new Map([...value].map(([k, v]) => [plain(k), v])) as CborValue;
   }
-  if (value instanceof Tag) return new Tag(plain(value.value), value.tag) as CborValue;
+  if (value instanceof Tag) {
+    value.value = plain(value.value);
+    return value as CborValue;
+  }
   return value as CborValue;
 }
 

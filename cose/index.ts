@@ -149,3 +149,15 @@ export {
 } from './mqtt-topic.js';
 export { coseKeyToJwk, jwkToCoseKey, kidToJwk, kidFromJwk, MAX_KID_LENGTH, type Jwk, type KidEncoding } from './jwk.js';
 export { coseKeyThumbprint, coseKeyThumbprintInput, coseKeyThumbprintUri, type ThumbprintOptions } from './thumbprint.js';
+export { cborDiag, MAX_DIAG_DEPTH, type DiagOptions } from './cbor-diag.js';
+export {
+  cwtClaimsToJwt,
+  jwtClaimsToCwt,
+  createJwt,
+  verifyJwt,
+  JwtBridgeError,
+  ERR_JWT_BRIDGE,
+  type JwtClaims,
+  type CreateJwtOptions,
+  type VerifyJwtOptions,
+} from './jwt-bridge.js';

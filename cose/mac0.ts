@@ -11,13 +11,13 @@ import type { CoseKey } from './cose-key.js';
 import { buildHeaders, parseHeaders, type HeaderOptions } from './headers.js';
 import { coseArray, expectBytes, withTag } from './message.js';
 import { checkAllowed, providerOf, resolveKey, type KeyInput } from './key-input.js';
-import { payloadOf, type VerifiedMessage, type VerifySign1Options } from './sign1.js';
+import { contextStructure, payloadOf, type VerifiedMessage, type VerifySign1Options } from './sign1.js';
 import type { CryptoProvider } from './crypto-provider.js';
 
 const EMPTY = new Uint8Array(0);
 
 export function macStructure(context: 'MAC' | 'MAC0', bodyProtected: Uint8Array, externalAad: Uint8Array, payload: Uint8Array): Uint8Array {
-  return encodeCbor([context, bodyProtected, externalAad, payload]);
+  return contextStructure(context, bodyProtected, externalAad, payload);
 }
 
 export function computeTag(alg: Algorithm, key: CoseKey, toBeMaced: Uint8Array, provider: CryptoProvider): Uint8Array {

@@ -13,6 +13,8 @@ export type CoseMessageType = keyof typeof COSE_TAG;
 /** RFC 8392 §6: a CWT may be wrapped in tag 61 around the COSE tag. */
 export const CWT_TAG = 61;
 
+const TYPE_BY_TAG = new Map<number, CoseMessageType>(Object.entries(COSE_TAG).map(([name, tag]) => [tag, name as CoseMessageType]));
+
 const LENGTH: Record<CoseMessageType, number> = { Encrypt0: 3, Mac0: 4, Sign1: 4, Encrypt: 4, Mac: 5, Sign: 4 };
 
 /** Removes an optional CWT tag 61 and the given COSE tag; refuses any other. */
@@ -43,8 +45,7 @@ export function coseTypeOf(value: CborValue): CoseMessageType | undefined {
   let v = value;
   if (v instanceof Tag && v.tag === CWT_TAG) v = v.value as CborValue;
   if (!(v instanceof Tag)) return undefined;
-  const entry = Object.entries(COSE_TAG).find(([, t]) => t === v.tag);
-  return entry?.[0] as CoseMessageType | undefined;
+  return TYPE_BY_TAG.get(v.tag);
 }
 
 export function expectBytes(value: CborValue, what: string): Uint8Array {

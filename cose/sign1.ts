@@ -1,6 +1,7 @@
 /**
  * COSE_Sign1 (RFC 9052 §4.2) and the Sig_structure (§4.4) that both signature forms sign.
  */
+import { concatBytes } from './bytes.js';
 import { CoseAlgorithmError, CoseFormatError, CoseVerificationError, ERR } from './errors.js';
 import { encodeCbor } from './cbor-encode.js';
 import type { CborLimits } from './cbor-limits.js';
@@ -14,6 +15,26 @@ import type { CryptoProvider } from './crypto-provider.js';
 
 const EMPTY = new Uint8Array(0);
 
+/** RFC 8949 §3: the head of a byte string of `length` bytes, in its shortest form. */
+function byteStringHead(length: number): Uint8Array {
+  if (length < 24) return new Uint8Array([0x40 | length]);
+  if (length < 0x100) return new Uint8Array([0x58, length]);
+  if (length < 0x10000) return new Uint8Array([0x59, length >> 8, length & 0xff]);
+  return new Uint8Array([0x5a, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff]);
+}
+
+/**
+ * A CBOR array of one context string and byte strings (RFC 9052 §4.4 Sig_structure, §6.3
+ * MAC_structure). Built by concatenation: it sits on every verify's hot path, and its encoding is
+ * fixed, so the general deterministic encoder would only add cost.
+ */
+export function contextStructure(context: string, ...byteStrings: Uint8Array[]): Uint8Array {
+  const ctx = encodeCbor(context);
+  const parts: Uint8Array[] = [new Uint8Array([0x80 | (byteStrings.length + 1)]), ctx];
+  for (const b of byteStrings) parts.push(byteStringHead(b.length), b);
+  return concatBytes(...parts);
+}
+
 export function sigStructure(
   context: 'Signature' | 'Signature1',
   bodyProtected: Uint8Array,
@@ -21,10 +42,9 @@ export function sigStructure(
   externalAad: Uint8Array,
   payload: Uint8Array,
 ): Uint8Array {
-  const items: CborValue[] = [context, bodyProtected];
-  if (signProtected) items.push(signProtected);
-  items.push(externalAad, payload);
-  return encodeCbor(items);
+  return signProtected
+    ? contextStructure(context, bodyProtected, signProtected, externalAad, payload)
+    : contextStructure(context, bodyProtected, externalAad, payload);
 }
 
 /** The signature algorithm a key implies when none is named. */
