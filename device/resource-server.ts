@@ -21,7 +21,7 @@ import {
   type CryptoProvider,
   type VerifiedCwt,
 } from '../cose/index.js';
-import { parseScope, scopeAllows, type RestMethod } from './scope.js';
+import { parseScope, scopeAllows, type RestMethod } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 import type { RequestHints } from './request-hints.js';
 import type { DeviceStorage } from './storage.js';

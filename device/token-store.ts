@@ -5,7 +5,7 @@
  * the newcomer is refused (token_store_full). A token is never silently dropped later.
  */
 import { toHex, type CoseKey } from '../cose/index.js';
-import type { Scope } from './scope.js';
+import type { Scope } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 
 /**
