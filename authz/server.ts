@@ -99,6 +99,11 @@ function sendHtml(res: ServerResponse, status: number, html: string, headers: Re
   send(res, status, 'text/html; charset=utf-8', html, { 'content-security-policy': PAGE_CSP, 'x-frame-options': 'DENY', ...headers });
 }
 
+/** Browsers apply form-action to the redirect after a POST, so the consent form must allow the client's redirect origin. */
+function consentCsp(redirectUri: string): Record<string, string> {
+  return { 'content-security-policy': PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`) };
+}
+
 function redirect(res: ServerResponse, location: string, headers: Record<string, string> = {}): void {
   res.writeHead(303, { location, 'cache-control': 'no-store', ...headers });
   res.end();
@@ -242,7 +247,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     session.pending = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
     const headers: Record<string, string> = cookie ? { 'set-cookie': cookie } : {};
     if (!session.user) return sendHtml(res, 200, loginPage(session.csrf, '/consent'), headers);
-    return sendHtml(res, 200, consentPage(session.csrf, client.name, audience.id, scope, session.user), headers);
+    return sendHtml(res, 200, consentPage(session.csrf, client.name, audience.id, scope, session.user), { ...headers, ...consentCsp(redirectUri) });
   }
 
   async function login(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -260,6 +265,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!renewed.pending || !client) return sendHtml(res, 400, messagePage('Cannot continue', 'No authorization request is pending.'));
     return sendHtml(res, 200, consentPage(renewed.csrf, client.name, renewed.pending.audience, renewed.pending.scope, user.username), {
       'set-cookie': BrowserSessions.cookie(renewed),
+      ...consentCsp(renewed.pending.redirectUri),
     });
   }
 
