@@ -3,12 +3,14 @@
  * `(args, io) => exit code` that a test can call without spawning a process.
  */
 import { inspect, INSPECT_USAGE } from './inspect.js';
+import { authzCommand, AUTHZ_USAGE } from './authz.js';
 import { EXIT, type CliIo } from './io.js';
 
 export type Command = (args: string[], io: CliIo) => Promise<number>;
 
 export const COMMANDS: Readonly<Record<string, { run: Command; usage: string }>> = {
   inspect: { run: inspect, usage: INSPECT_USAGE },
+  authz: { run: authzCommand, usage: AUTHZ_USAGE },
 };
 
 export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT

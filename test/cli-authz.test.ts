@@ -1,0 +1,44 @@
+/** `keybound authz ...` through the CLI's own function, against a real SQLite store on disk. */
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { main } from '../cli/main.js';
+import { decodeProvisioningBundle } from '../cose/index.js';
+
+function io() {
+  const out = { stdout: '', stderr: '' };
+  return { out, io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } } };
+}
+
+describe('keybound authz', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'keybound-cli-'));
+
+  it('registers a device and a client, then provisions a bundle the device can load', async () => {
+    const a = io();
+    expect(await main(['authz', 'register-device', 'tube-123', '--data-dir', dir, '--clockless', '--scope', 'read_result'], a.io)).toBe(0);
+    expect(a.out.stdout).toContain('registered device tube-123');
+    const secretFile = join(dir, 'secret');
+    writeFileSync(secretFile, 's3cret-s3cret-s3cret\n');
+    const b = io();
+    expect(await main(['authz', 'register-client', 'ekg-abc', '--data-dir', dir, '--secret-file', secretFile, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'client_credentials'], b.io)).toBe(0);
+    const out = join(dir, 'tube-123.cbor');
+    const c = io();
+    expect(await main(['authz', 'provision', 'tube-123', '--data-dir', dir, '--out', out, '--issuer', 'https://as.example'], c.io)).toBe(0);
+    expect(statSync(out).mode & 0o777).toBe(0o600);
+    const bundle = decodeProvisioningBundle(new Uint8Array(readFileSync(out)));
+    expect(bundle.audience).toBe('tube-123');
+    expect(bundle.trustAnchors.length).toBeGreaterThan(0);
+    expect(c.out.stdout + c.out.stderr).not.toMatch(/"d"|k:/);
+  });
+
+  it('answers a wrong command line with one clear line and exit 2', async () => {
+    const a = io();
+    expect(await main(['authz', 'register-device', '--data-dir', dir], a.io)).toBe(2);
+    expect(a.out.stderr.trim().split('\n')).toHaveLength(1);
+    const b = io();
+    expect(await main(['authz', 'nope'], b.io)).toBe(2);
+    const c = io();
+    expect(await main(['authz', 'register-device', 'x', '--data-dir', dir, '--protection', 'rot13'], c.io)).toBe(2);
+  });
+});
