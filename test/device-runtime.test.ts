@@ -2,7 +2,7 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, type CoseKey } from '../cose/index.js';
 import {
   ClientSession,
   DEVICE_ERR,
@@ -326,6 +326,37 @@ describe('reboot over the same storage: no sequence number reused, no old messag
     const next = ask(rebooted, resumed);
     expect(pivNumber(next.message)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
     expect(next.answer().code).toBe(205);
+  });
+});
+
+describe('trust paths: MAC tokens, sign-then-encrypt, and cnf by kid', () => {
+  it('accepts a COSE_Mac0 token under the key shared with the service', () => {
+    const macKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32), kid: utf8('tube-mac'), alg: 4 };
+    const trust = loadProvisioningBundle(issuer.bundleFor(TUBE, { anchors: [macKey] }), now);
+    const dev = createResourceServer({ trust, storage: memoryStorage(), clock, handler });
+    const claims = { aud: TUBE, exp: now + 60, cnf: issuer.symmetricCnf(TUBE).cnf, scope: [['/temp', 1]] };
+    expect(codeOf(() => dev.authzInfo({ token: issuer.token(claims, macKey) }))).toBe('accepted');
+    const wrongMac = { ...macKey, k: portableProvider.randomBytes(32) };
+    expect(codeOf(() => dev.authzInfo({ token: issuer.token(claims, wrongMac) }))).toBe(DEVICE_ERR.INVALID_TOKEN);
+  });
+
+  it('opens a token encrypted to the device (RFC 8392 A.6) and refuses one encrypted to another', () => {
+    const dev = device();
+    const claims = { iss: ISSUER, aud: TUBE, exp: now + 60, cnf: issuer.symmetricCnf(TUBE).cnf, scope: [['/temp', 1]] };
+    const sealed = createCwt(claims, issuer.signingKey, { encryptTo: issuer.sharedKeyFor(TUBE) });
+    expect(codeOf(() => dev.authzInfo({ token: sealed }))).toBe('accepted');
+    const elsewhere = createCwt(claims, issuer.signingKey, { encryptTo: issuer.sharedKeyFor('tube-999') });
+    expect(codeOf(() => dev.authzInfo({ token: elsewhere }))).toBe(DEVICE_ERR.UNKNOWN_KEY);
+  });
+
+  it('a cnf kid(3) must name a key the device shares; then a session runs on it', () => {
+    const dev = device();
+    const shared = issuer.sharedKeyFor(TUBE);
+    const known = issuer.token({ aud: TUBE, exp: now + 60, cnf: { kid: shared.kid! }, scope: [['/temp', 1]] });
+    const start = beginSession(known, { kty: 'Symmetric', k: shared.k! }, memoryStorage());
+    expect(ask(dev, start.finish(serveAuthzInfo(dev, start.body))).answer().code).toBe(205);
+    const unknown = issuer.token({ aud: TUBE, exp: now + 60, cnf: { kid: utf8('nobody') }, scope: [['/temp', 1]] });
+    expect(codeOf(() => dev.authzInfo({ token: unknown }))).toBe(DEVICE_ERR.UNKNOWN_KEY);
   });
 });
 

@@ -50,15 +50,16 @@ export function createFixtureIssuer(clock: () => number) {
     signingKey,
     sharedKeyFor,
     /** The provisioning bundle the device gets at manufacture. */
-    bundleFor(audience: string, extra: { notAfter?: number } = {}): Uint8Array {
+    bundleFor(audience: string, extra: { notAfter?: number; anchors?: CoseKey[] } = {}): Uint8Array {
+      const { anchors = [], ...rest } = extra;
       return encodeProvisioningBundle({
         version: 1,
         deviceId: audience,
         audience,
         issuer: ISSUER,
-        trustAnchors: [publicCoseKey(signingKey), sharedKeyFor(audience)],
+        trustAnchors: [publicCoseKey(signingKey), sharedKeyFor(audience), ...anchors],
         asUrl: `${ISSUER}/token`,
-        ...extra,
+        ...rest,
       });
     },
     /** A token straight from claims (for the negative cases). */
@@ -68,7 +69,8 @@ export function createFixtureIssuer(clock: () => number) {
     /** A symmetric PoP key sealed for `audience`, as a cnf. */
     symmetricCnf(audience: string): { popKey: CoseKey; cnf: CwtClaims['cnf'] } {
       const popKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32), kid: portableProvider.randomBytes(4) };
-      return { popKey, cnf: sealCoseKey(popKey, sharedKeyFor(audience)) };
+      const shared = sharedKeyFor(audience);
+      return { popKey, cnf: sealCoseKey(popKey, shared, { kid: shared.kid! }) };
     },
     nextExiCti(audience: string): Uint8Array {
       const seq = (exiSequence.get(audience) ?? 0) + 1;
