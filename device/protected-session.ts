@@ -45,6 +45,8 @@ export interface SessionBinding {
   tokenHash: Uint8Array;
   expiresAt: number;
   scopeClaim: CborValue;
+  /** The token's sub, handed to the request handler. */
+  subject?: string;
 }
 
 export interface OpenedMessage {
@@ -150,6 +152,8 @@ export class ProtectedSession {
     const binding: SessionBinding | undefined = m.has(10)
       ? { tokenHash: b(10), expiresAt: asSafeInteger(m.get(11)) ?? 0, scopeClaim: m.get(12) as CborValue }
       : undefined;
+    const subject = m.get(13);
+    if (binding && typeof subject === 'string') binding.subject = subject;
     // Everything below the reserved limit may have been used before the reboot: start past it.
     return new ProtectedSession(role, keys, binding, storage, provider, limit, limit, window);
   }
@@ -170,6 +174,7 @@ export class ProtectedSession {
       m.set(10, this.binding.tokenHash);
       m.set(11, this.binding.expiresAt);
       m.set(12, this.binding.scopeClaim);
+      if (this.binding.subject !== undefined) m.set(13, this.binding.subject);
     }
     this.#storage.put(ProtectedSession.storageKey(this.role, this.keys.id), encodeCbor(m));
   }

@@ -189,12 +189,17 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       throw refuse(DEVICE_ERR.INVALID_TOKEN, `scope(9) is not an AIF-REST scope (${(cause as CoseError).code})`, cause);
     }
     const popKey = compactKey(popKeyOf(verified));
+    const cost = token.length + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
     let expiresAt = claims.exp ?? Number.POSITIVE_INFINITY;
-    // RFC 9200 §5.10.3: exi counts from this device's first receipt; its cti is never accepted twice.
-    if (claims.exi !== undefined) expiresAt = Math.min(expiresAt, exi.admit(claims.cti!, claims.exi));
+    if (claims.exi !== undefined) {
+      // Check room first: admitting an exi token spends its cti for good, even if it is then refused.
+      tokens.checkFits(cost, Math.min(expiresAt, clock() + claims.exi));
+      // RFC 9200 §5.10.3: exi counts from this device's first receipt; its cti is never accepted twice.
+      expiresAt = Math.min(expiresAt, exi.admit(claims.cti!, claims.exi));
+    }
     const entry: StoredToken = {
       hash,
-      cost: token.length + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD,
+      cost,
       expiresAt,
       scope,
       popKey,
@@ -249,6 +254,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       tokenHash: entry.hash,
       expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : Number.MAX_SAFE_INTEGER,
       scopeClaim: entry.scopeClaim as CborValue,
+      ...(entry.sub !== undefined ? { subject: entry.sub } : {}),
     });
     sessions.set(toHex(id), session);
     return { id, nonce2 };
@@ -315,7 +321,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
         if (cause instanceof DeviceError) return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
         throw cause;
       }
-      return answer(serve(request.method, request.resource, request.payload, undefined));
+      return answer(serve(request.method, request.resource, request.payload, binding.subject));
     },
     applyRevocationList(signedList) {
       const added = revocation.apply(signedList);

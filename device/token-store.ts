@@ -32,6 +32,8 @@ export interface StoredToken {
 
 export interface TokenStore {
   add(entry: StoredToken): void;
+  /** Throws token_store_full if `add` of such an entry would, without changing anything. */
+  checkFits(cost: number, expiresAt: number): void;
   /** A live entry, or undefined (expired entries are not returned). */
   get(hash: Uint8Array): StoredToken | undefined;
   /** The entry even if it has expired since (until it is swept), so a refusal can say `expired`. */
@@ -60,23 +62,27 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
     for (const [k, e] of entries) if (e.expiresAt <= now && remove(k)) n++;
     return n;
   };
+  /** Entries a newcomer may displace, soonest to expire first; throws when even all of them are not enough. */
+  const victimsFor = (cost: number, expiresAt: number): [string, StoredToken][] => {
+    if (cost > budget) throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, `token needs ${cost} bytes, the budget is ${budget}`);
+    sweep();
+    if (used + cost <= budget) return [];
+    const victims = [...entries].filter(([, e]) => e.expiresAt < expiresAt).sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
+    let freeable = 0;
+    for (const [, e] of victims) freeable += e.cost;
+    if (used - freeable + cost > budget) {
+      throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, 'token store is full of tokens that outlive this one');
+    }
+    return victims;
+  };
   return {
+    checkFits: (cost, expiresAt) => void victimsFor(cost, expiresAt),
     add(entry) {
       const key = toHex(entry.hash);
       if (entries.has(key)) return; // the same token again: already held
-      if (entry.cost > budget) throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, `token needs ${entry.cost} bytes, the budget is ${budget}`);
-      sweep();
-      if (used + entry.cost > budget) {
-        const victims = [...entries].filter(([, e]) => e.expiresAt < entry.expiresAt).sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
-        let freeable = 0;
-        for (const [, e] of victims) freeable += e.cost;
-        if (used - freeable + entry.cost > budget) {
-          throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, 'token store is full of tokens that outlive this one');
-        }
-        for (const [k] of victims) {
-          if (used + entry.cost <= budget) break;
-          remove(k);
-        }
+      for (const [k] of victimsFor(entry.cost, entry.expiresAt)) {
+        if (used + entry.cost <= budget) break;
+        remove(k);
       }
       entries.set(key, entry);
       used += entry.cost;

@@ -397,12 +397,16 @@ describe('token store: a byte budget, expired first, then soonest to expire, els
     expect(store.used).toBe(300);
   });
 
-  it('a device with a small budget refuses the token that does not fit', async () => {
+  it('a device with a small budget refuses the token that does not fit, without spending an exi cti', async () => {
     const dev = device(memoryStorage(), TUBE, { tokenBudgetBytes: 600 });
     await openSession(dev);
     const { cnf } = issuer.symmetricCnf(TUBE);
     const sooner = issuer.token({ aud: TUBE, exp: now + 60, cnf, scope: [['/temp', 1]] });
     expect(codeOf(() => dev.authzInfo({ token: sooner }))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
+    const exiToken = issuer.token({ aud: TUBE, exi: 60, cti: exiCti(TUBE, 1), cnf, scope: [['/temp', 1]] });
+    expect(codeOf(() => dev.authzInfo({ token: exiToken }))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
+    now += 3601; // the session's token expires and frees the room: the same exi token is still good
+    expect(codeOf(() => dev.authzInfo({ token: exiToken }))).toBe('accepted');
   });
 });
 
