@@ -60,7 +60,9 @@ export function cnfFromMap(value: CborValue): Confirmation {
  * under a key the service shares with that audience.
  */
 export function sealCoseKey(popKey: CoseKey, audienceKey: CoseKey, opts: CreateEncrypt0Options = {}): Confirmation {
-  return { encryptedCoseKey: buildEncrypt0(encodeCoseKey(popKey), audienceKey, opts) };
+  // The audience may share several keys with the service: name the one used, by default.
+  const named = audienceKey.kid ? { kid: audienceKey.kid } : {};
+  return { encryptedCoseKey: buildEncrypt0(encodeCoseKey(popKey), audienceKey, { ...named, ...opts }) };
 }
 
 /** Opens an Encrypted_COSE_Key with the audience's shared key and returns the PoP key. */

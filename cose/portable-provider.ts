@@ -1,11 +1,11 @@
 /**
- * The default crypto provider: @noble/* only, no node: imports, so it runs on any JS engine a
- * device has. Strict verification: Ed25519 per RFC 8032 (not ZIP-215), ECDSA accepting high-S
+ * Crypto providers on @noble/* only, no node: imports, so they run on any JS engine a device
+ * has. Strict verification: Ed25519 per RFC 8032 (not ZIP-215), ECDSA accepting high-S
  * signatures, which other COSE implementations produce (noble rejects them by default).
+ * The curves are passed in, so that a device bundle carries only the ones it uses.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
-import { ed448 } from '@noble/curves/ed448.js';
-import { p256, p384, p521 } from '@noble/curves/nist.js';
+import { p256 } from '@noble/curves/nist.js';
 import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
@@ -14,17 +14,27 @@ import { gcm } from '@noble/ciphers/aes.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
 import { concatBytes } from './bytes.js';
-import { CoseKeyError, ERR } from './errors.js';
+import { CoseAlgorithmError, CoseKeyError, ERR } from './errors.js';
 import type { AeadCipher, Curve, HashName } from './algorithms.js';
 import type { CoseKey } from './cose-key.js';
 import type { CryptoProvider, KeyPair } from './crypto-provider.js';
 
 const HASHES = { 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const;
-const WEIERSTRASS = { 'P-256': p256, 'P-384': p384, 'P-521': p521 } as const;
-const EDWARDS = { Ed25519: ed25519, Ed448: ed448 } as const;
+
+type EdwardsCurve = typeof ed25519;
+type WeierstrassCurve = typeof p256;
+
+export interface NobleCurves {
+  edwards: Partial<Record<'Ed25519' | 'Ed448', EdwardsCurve>>;
+  weierstrass: Partial<Record<'P-256' | 'P-384' | 'P-521', WeierstrassCurve>>;
+}
 
 function isEdwards(crv: Curve | undefined): crv is 'Ed25519' | 'Ed448' {
   return crv === 'Ed25519' || crv === 'Ed448';
+}
+
+function missing(name: string, crv: Curve | undefined): never {
+  throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `curve ${crv ?? 'none'} is not in the ${name} provider`);
 }
 
 function sec1(key: CoseKey): Uint8Array {
@@ -40,70 +50,83 @@ function aeadCipher(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: U
   return aead.cipher === 'AES-GCM' ? gcm(key, nonce, aad) : chacha20poly1305(key, nonce, aad);
 }
 
-export const portableProvider: CryptoProvider = {
-  name: 'portable',
+export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider {
+  const edwards = (crv: 'Ed25519' | 'Ed448'): EdwardsCurve => curves.edwards[crv] ?? missing(name, crv);
+  const weierstrass = (crv: Curve | undefined): WeierstrassCurve => curves.weierstrass[crv as 'P-256'] ?? missing(name, crv);
+  return {
+    name,
 
-  sign(key, hash, message) {
-    const d = requireD(key);
-    if (isEdwards(key.crv)) return EDWARDS[key.crv].sign(message, d);
-    const curve = WEIERSTRASS[key.crv as 'P-256'];
-    // ECDSA hashes first (RFC 9053 §2.1); hedged (random k) signing, as noble defaults to.
-    return curve.sign(HASHES[hash ?? 'SHA-256'](message), d, { prehash: false, lowS: false });
-  },
+    sign(key, hash, message) {
+      const d = requireD(key);
+      if (isEdwards(key.crv)) return edwards(key.crv).sign(message, d);
+      const curve = weierstrass(key.crv);
+      // ECDSA hashes first (RFC 9053 §2.1); hedged (random k) signing, as noble defaults to.
+      return curve.sign(HASHES[hash ?? 'SHA-256'](message), d, { prehash: false, lowS: false });
+    },
 
-  verify(key, hash, message, signature) {
-    try {
-      if (isEdwards(key.crv)) {
-        return key.crv === 'Ed25519'
-          ? ed25519.verify(signature, message, key.x!, { zip215: false })
-          : ed448.verify(signature, message, key.x!);
+    verify(key, hash, message, signature) {
+      // A curve this provider lacks is a typed error, not a "bad signature".
+      const ed = isEdwards(key.crv) ? edwards(key.crv) : undefined;
+      const curve = ed ? undefined : weierstrass(key.crv);
+      try {
+        if (ed) {
+          return key.crv === 'Ed25519' ? ed.verify(signature, message, key.x!, { zip215: false }) : ed.verify(signature, message, key.x!);
+        }
+        return curve!.verify(signature, HASHES[hash ?? 'SHA-256'](message), sec1(key), { prehash: false, lowS: false });
+      } catch {
+        return false; // malformed point or signature encoding: not a valid signature
       }
-      const curve = WEIERSTRASS[key.crv as 'P-256'];
-      return curve.verify(signature, HASHES[hash ?? 'SHA-256'](message), sec1(key), { prehash: false, lowS: false });
-    } catch {
-      return false; // malformed point or signature encoding: not a valid signature
-    }
-  },
+    },
 
-  hmac(hash, key, data) {
-    return hmac(HASHES[hash], key, data);
-  },
+    hmac(hash, key, data) {
+      return hmac(HASHES[hash], key, data);
+    },
 
-  digest(hash, data) {
-    return HASHES[hash](data);
-  },
+    digest(hash, data) {
+      return HASHES[hash](data);
+    },
 
-  hkdf(hash: HashName, ikm, salt, info, length) {
-    return hkdf(HASHES[hash], ikm, salt, info, length);
-  },
+    hkdf(hash: HashName, ikm, salt, info, length) {
+      return hkdf(HASHES[hash], ikm, salt, info, length);
+    },
 
-  aeadEncrypt(aead, key, nonce, aad, plaintext) {
-    if (aead.cipher === 'AES-CCM') return aesCcmEncrypt(key, nonce, aad, plaintext, aead.tagLength);
-    return aeadCipher(aead, key, nonce, aad).encrypt(plaintext);
-  },
+    aeadEncrypt(aead, key, nonce, aad, plaintext) {
+      if (aead.cipher === 'AES-CCM') return aesCcmEncrypt(key, nonce, aad, plaintext, aead.tagLength);
+      return aeadCipher(aead, key, nonce, aad).encrypt(plaintext);
+    },
 
-  aeadDecrypt(aead, key, nonce, aad, sealed) {
-    if (aead.cipher === 'AES-CCM') return aesCcmDecrypt(key, nonce, aad, sealed, aead.tagLength);
-    try {
-      return aeadCipher(aead, key, nonce, aad).decrypt(sealed);
-    } catch {
-      return null;
-    }
-  },
+    aeadDecrypt(aead, key, nonce, aad, sealed) {
+      if (aead.cipher === 'AES-CCM') return aesCcmDecrypt(key, nonce, aad, sealed, aead.tagLength);
+      try {
+        return aeadCipher(aead, key, nonce, aad).decrypt(sealed);
+      } catch {
+        return null;
+      }
+    },
 
-  randomBytes(length) {
-    return randomBytes(length);
-  },
+    randomBytes(length) {
+      return randomBytes(length);
+    },
 
-  generateKeyPair(crv): KeyPair {
-    if (isEdwards(crv)) {
-      const { secretKey, publicKey } = EDWARDS[crv].keygen();
-      return { crv, d: secretKey, x: publicKey };
-    }
-    const curve = WEIERSTRASS[crv];
-    const { secretKey, publicKey } = curve.keygen();
-    const point = curve.Point.fromBytes(publicKey).toBytes(false);
-    const n = (point.length - 1) / 2;
-    return { crv, d: secretKey, x: point.slice(1, 1 + n), y: point.slice(1 + n) };
-  },
-};
+    generateKeyPair(crv): KeyPair {
+      if (isEdwards(crv)) {
+        const { secretKey, publicKey } = edwards(crv).keygen();
+        return { crv, d: secretKey, x: publicKey };
+      }
+      const curve = weierstrass(crv);
+      const { secretKey, publicKey } = curve.keygen();
+      const point = curve.Point.fromBytes(publicKey).toBytes(false);
+      const n = (point.length - 1) / 2;
+      return { crv, d: secretKey, x: point.slice(1, 1 + n), y: point.slice(1 + n) };
+    },
+  };
+}
+
+/**
+ * The default provider: the algorithms keybound issues (Ed25519, P-256) plus every hash, MAC and
+ * AEAD, small enough for a device bundle. `extendedPortableProvider` adds Ed448, P-384, P-521.
+ */
+export const portableProvider: CryptoProvider = nobleProvider('portable', {
+  edwards: { Ed25519: ed25519 },
+  weierstrass: { 'P-256': p256 },
+});

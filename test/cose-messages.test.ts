@@ -12,6 +12,7 @@ import {
   decryptEncrypt0,
   encodeCbor,
   portableProvider,
+  extendedPortableProvider,
   Tag,
   utf8,
   verifyMac0,
@@ -26,8 +27,8 @@ import { secretKey, signingKey } from './support/keys.js';
 
 const payload = utf8('the EKG reading');
 const providers: [CryptoProvider, CryptoProvider][] = [
-  [portableProvider, nativeProvider],
-  [nativeProvider, portableProvider],
+  [extendedPortableProvider, nativeProvider],
+  [nativeProvider, extendedPortableProvider],
 ];
 
 function errorCode(fn: () => unknown): string {
@@ -59,6 +60,14 @@ describe('COSE_Sign1 across providers', () => {
       });
     }
   }
+
+  it('the default portable provider carries only Ed25519 and P-256, and says so for other curves', () => {
+    const { priv, pub } = signingKey('P-384');
+    const msg = createSign1(payload, priv, { provider: nativeProvider });
+    expect(errorCode(() => verifySign1(msg, pub, { provider: portableProvider }))).toBe('ERR_COSE_ALG_UNSUPPORTED');
+    const p256 = signingKey('P-256');
+    expect(verifySign1(createSign1(payload, p256.priv), p256.pub, { provider: portableProvider }).payload).toEqual(payload);
+  });
 
   it('EdDSA signatures are identical from both providers (deterministic, RFC 8032)', () => {
     const { priv } = signingKey('Ed25519');

@@ -13,7 +13,7 @@ import {
   decryptEncrypt0,
   fromHex,
   nonceFromPartialIv,
-  portableProvider,
+  extendedPortableProvider,
   Tag,
   toHex,
   verifyCoseMac,
@@ -26,7 +26,8 @@ import {
 import { nativeProvider } from '../cose/adapters/index.js';
 import { plaintextOf, vectorFiles, vectorKey, VECTOR_ALG } from './support/vectors.js';
 
-const providers: CryptoProvider[] = [portableProvider, nativeProvider];
+// Ed448, P-384 and P-521 examples need the extended portable provider; the default one is lean.
+const providers: CryptoProvider[] = [extendedPortableProvider, nativeProvider];
 const folders = ['eddsa-examples', 'ecdsa-examples', 'hmac-examples', 'aes-ccm-examples', 'aes-gcm-examples', 'chacha-poly-examples'];
 
 function parts(cbor: Uint8Array): { prot: CborMap; unprot: CborMap; arr: any[] } {

@@ -4,7 +4,7 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, generateSecret, imp
 import { coseKeyToJwk, jwkToCoseKey, kidFromJwk, kidToJwk, type Jwk } from '../cose/jwk.js';
 import { encodeCoseKey, decodeCoseKey, type CoseKey } from '../cose/cose-key.js';
 import { fromHex, toBase64Url, utf8 } from '../cose/bytes.js';
-import { portableProvider } from '../cose/portable-provider.js';
+import { extendedPortableProvider as portableProvider } from '../cose/index.js';
 import { ALG } from '../cose/algorithms.js';
 import { CoseKeyError, ERR } from '../cose/errors.js';
 

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { coseKeyThumbprint, coseKeyThumbprintInput, coseKeyThumbprintUri } from '../cose/thumbprint.js';
 import { decodeCoseKey, type CoseKey } from '../cose/cose-key.js';
 import { fromHex, toBase64Url, toHex } from '../cose/bytes.js';
-import { portableProvider } from '../cose/portable-provider.js';
+import { extendedPortableProvider as portableProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/native-provider.js';
 import { CoseKeyError, ERR } from '../cose/errors.js';
 
