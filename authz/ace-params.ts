@@ -17,6 +17,7 @@ import {
   type CborValue,
 } from '../cose/index.js';
 import { invalidRequest, unsupportedGrantType } from './errors.js';
+import { aifJsonValue, isAifJsonText } from './scope-forms.js';
 
 export type Encoding = 'cbor' | 'json' | 'form';
 export const CONTENT_TYPE: Record<Encoding, string> = {
@@ -170,12 +171,22 @@ export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
     }
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw invalidRequest('the request must be a JSON object');
     for (const [name, v] of Object.entries(obj)) {
+      // An AIF scope travels in JSON as its JSON array form (scope-forms.ts); policy validates it.
+      if (name === 'scope' && Array.isArray(v)) {
+        setOnce(out, name, v as CborValue);
+        continue;
+      }
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw invalidRequest(`parameter ${name} has the wrong type`);
       setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
     }
     return out;
   }
   for (const [name, v] of new URLSearchParams(str)) {
+    // Form encoding has only text: an AIF scope is the JSON text of its array (starts with "[").
+    if (name === 'scope' && isAifJsonText(v)) {
+      setOnce(out, name, aifJsonValue(v));
+      continue;
+    }
     setOnce(out, name, BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
   }
   return out;
@@ -224,7 +235,7 @@ export function cnfParam(p: Params, name: string): CborValue | undefined {
   return v as CborValue;
 }
 
-/** scope: text (space-separated) everywhere; also an AIF array or byte string in CBOR. */
+/** scope: text (space-separated), or an AIF array (CBOR array, JSON array, JSON text in form encoding). */
 export function scopeParam(p: Params): CborValue | undefined {
   const v = p.get('scope');
   if (v === undefined) return undefined;
@@ -253,7 +264,9 @@ export function encodeResponse(
   for (const [name, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
-    // cnf, rs_cnf and AIF scopes are CBOR structures: base64url of their encoding in JSON.
+    // An AIF scope is written in JSON as its JSON array form, as clients send it.
+    else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
+    // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.
     else if (v instanceof Map || Array.isArray(v)) obj[name] = toBase64Url(encodeCbor(v as CborValue));
     else obj[name] = v;
   }

@@ -7,7 +7,8 @@ import { authenticateClient } from './client-auth.js';
 import { AuthzError } from './errors.js';
 import { assertGrantAllowed, decideScope, resolveAudience } from './policy.js';
 import { lookupHash } from './secret-hash.js';
-import { GRANT_DEVICE_CODE, storedReqCnf, type TokenContext } from './token-endpoint.js';
+import { GRANT_DEVICE_CODE, requestedScope, storedReqCnf, type TokenContext } from './token-endpoint.js';
+import { scopeToStored } from './scope-forms.js';
 import { makeUserCode } from './user-code.js';
 import type { GrantType } from './store.js';
 
@@ -20,7 +21,7 @@ export async function handleDeviceAuthorization(ctx: TokenContext, params: Param
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
-  const scope = decideScope(textParam(params, 'scope'), client, audience);
+  const scope = scopeToStored(decideScope(requestedScope(params), client, audience));
   const reqCnf = storedReqCnf(params);
   const deviceCode = toHex(ctx.provider.randomBytes(32));
   const now = Math.floor(ctx.clock());

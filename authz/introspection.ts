@@ -8,6 +8,7 @@ import { decodeCbor, toHex, tokenHash, type CborValue } from '../cose/index.js';
 import { bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
+import { scopeWireValue } from './scope-forms.js';
 import type { TokenContext } from './token-endpoint.js';
 
 export async function handleIntrospection(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<Record<string, ResponseValue | undefined>> {
@@ -20,7 +21,7 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
   if (!record || record.revoked || record.expiresAt <= now || !client.audiences.includes(record.audience)) return { active: false };
   return {
     active: true,
-    scope: record.scope,
+    scope: scopeWireValue(record.scope),
     client_id: record.clientId,
     sub: record.subject,
     aud: record.audience,

@@ -24,6 +24,7 @@ import {
   type CwtClaims,
 } from '../cose/index.js';
 import { invalidRequest } from './errors.js';
+import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { AudienceRecord, AuthzStore, ClientRecord } from './store.js';
 
@@ -39,7 +40,7 @@ export interface IssuerContext {
 export interface IssueRequest {
   client: ClientRecord;
   audience: AudienceRecord;
-  /** Already decided by policy (text scope). */
+  /** Already decided by policy, in its stored form (scope-forms.ts). */
   scope: string;
   subject: string;
   /** The client's req_cnf as a CBOR cnf map (RFC 9201 §5), or none to get a symmetric PoP key. */
@@ -92,7 +93,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   let cti: Uint8Array;
-  const claims: CwtClaims = { iss: ctx.issuer, sub: req.subject, aud: audience.id, iat: now, scope: req.scope };
+  // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
+  const claims: CwtClaims = { iss: ctx.issuer, sub: req.subject, aud: audience.id, iat: now, scope: scopeWireValue(req.scope) };
   if (audience.clockless) {
     cti = exiCti(audience.id, await ctx.store.nextExiSequence(audience.id));
     claims.exi = lifetime;

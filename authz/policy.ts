@@ -3,19 +3,38 @@
  * scopes it may hold there (else invalid_scope, RFC 6749 §5.2), and which audiences a subject
  * token may be exchanged into (RFC 8693 §2.2.2). A request is never silently narrowed: only an
  * audience whose policy says `narrow` gets the allowed subset, and the response names it.
+ *
+ * Scopes come in three forms (scope-forms.ts). A registration's scope list holds text scope
+ * tokens and at most one AIF grant of each kind (AIF-REST for a device, AIF-MQTT for a broker).
+ * What a client may have at an audience is what both grant: the common text tokens, and for AIF
+ * the requested entries that both the audience's and the client's grant cover.
  */
+import { narrowScope, scopeToCbor, type Scope } from '../cose/index.js';
 import { invalidScope, invalidTarget, unauthorizedClient } from './errors.js';
+import { canonicalAifGrant, isAifJsonText } from './scope-forms.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, GrantType } from './store.js';
 
-/** RFC 6749 §3.3 scope-token characters; anything else is refused rather than stored. */
-const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
-const MAX_SCOPE_TOKENS = 32;
+type AifKind = 'aif-rest' | 'aif-mqtt';
 
-export function splitScope(scope: string): string[] {
-  const tokens = scope.split(' ').filter((t) => t !== '');
-  if (tokens.length > MAX_SCOPE_TOKENS) throw invalidScope('too many scope tokens');
-  for (const t of tokens) if (!SCOPE_TOKEN.test(t)) throw invalidScope('a scope token has characters RFC 6749 §3.3 does not allow');
-  return [...new Set(tokens)];
+/** A registration's scope list, parsed. */
+export interface Grants {
+  text: string[];
+  aif: Partial<Record<AifKind, Scope>>;
+}
+
+/** Parses a registered scope list (text tokens and JSON AIF grants); see registry.ts for the rules. */
+export function grantsOf(scopes: readonly string[]): Grants {
+  const out: Grants = { text: [], aif: {} };
+  for (const s of scopes) {
+    if (isAifJsonText(s)) {
+      const { scope } = canonicalAifGrant(s);
+      const kind = scope.kind as AifKind;
+      // One grant per kind, so that "what this registration allows" has one answer.
+      if (out.aif[kind]) throw invalidScope(`more than one ${kind} grant in one registration`);
+      out.aif[kind] = scope;
+    } else out.text.push(s);
+  }
+  return out;
 }
 
 export function assertGrantAllowed(client: ClientRecord, grant: GrantType): void {
@@ -32,20 +51,56 @@ export async function resolveAudience(store: AuthzStore, client: ClientRecord, r
   return audience;
 }
 
-/** The scope to grant, as text: requested ∩ (client ∩ audience), per the audience's narrowing policy. */
-export function decideScope(requested: string | undefined, client: ClientRecord, audience: AudienceRecord): string {
-  const allowed = client.scopes.filter((s) => audience.policy.scopes.includes(s));
-  if (requested === undefined) {
-    // RFC 6749 §3.3: without a scope, the pre-defined default: everything this client may have here.
-    if (allowed.length === 0) throw invalidScope('no scope is allowed for this client at this audience');
-    return allowed.join(' ');
+function same(a: Scope, b: Scope): boolean {
+  // narrowScope keeps the requested order of entries and methods, so equal grants encode equally.
+  return JSON.stringify(scopeToCbor(a)) === JSON.stringify(scopeToCbor(b));
+}
+
+function isEmpty(s: Scope): boolean {
+  return s.kind === 'text' ? s.tokens.length === 0 : s.entries.length === 0;
+}
+
+/** The part of `requested` inside every one of `limits` (null when nothing is, or a limit is missing). */
+function within(requested: Scope, limits: Array<Scope | undefined>): Scope | null {
+  let out: Scope | null = requested;
+  for (const limit of limits) {
+    if (!out || !limit) return null;
+    out = narrowScope(out, limit);
   }
-  const asked = splitScope(requested);
-  if (asked.length === 0) throw invalidScope('empty scope');
-  const granted = asked.filter((s) => allowed.includes(s));
-  if (granted.length === asked.length) return granted.join(' ');
-  if (audience.policy.narrow && granted.length > 0) return granted.join(' ');
+  return out;
+}
+
+/**
+ * The scope to grant: requested ∩ client ∩ audience, per the audience's narrowing policy.
+ * Without a request, the pre-defined default (RFC 6749 §3.3): everything this client may have
+ * here, in the audience's AIF form when it has one (devices and brokers read AIF), else as text.
+ */
+export function decideScope(requested: Scope | undefined, client: ClientRecord, audience: AudienceRecord): Scope {
+  const c = grantsOf(client.scopes);
+  const a = grantsOf(audience.policy.scopes);
+  if (requested === undefined) {
+    for (const kind of ['aif-rest', 'aif-mqtt'] as const) {
+      const both = within(a.aif[kind] ?? { kind, entries: [] }, [c.aif[kind]]);
+      if (both && !isEmpty(both)) return both;
+    }
+    const tokens = c.text.filter((t) => a.text.includes(t));
+    if (tokens.length === 0) throw invalidScope('no scope is allowed for this client at this audience');
+    return { kind: 'text', tokens };
+  }
+  if (isEmpty(requested)) throw invalidScope('empty scope');
+  const limits = requested.kind === 'text'
+    ? [{ kind: 'text', tokens: c.text } as Scope, { kind: 'text', tokens: a.text } as Scope]
+    : [a.aif[requested.kind], c.aif[requested.kind]];
+  const granted = within(requested, limits);
+  if (granted && same(granted, requested)) return requested;
+  if (audience.policy.narrow && granted) return granted;
   throw invalidScope('the requested scope exceeds what this client may have');
+}
+
+/** RFC 6749 §6: a refreshed token may have the same or a narrower scope than the grant, never a wider one. */
+export function assertWithin(requested: Scope, original: Scope): void {
+  const granted = isEmpty(requested) ? null : narrowScope(requested, original);
+  if (!granted || !same(granted, requested)) throw invalidScope('refresh may not widen the scope');
 }
 
 /** RFC 8693: a token for `from` may become a token for `to` only if `to`'s policy names `from`. */

@@ -5,6 +5,8 @@
  */
 import { ALG, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
 import { hashSecret } from './secret-hash.js';
+import { grantsOf } from './policy.js';
+import { canonicalAifGrant, isAifJsonText } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
 import { ALL_GRANT_TYPES, type AudienceRecord, type AuthzStore, type ClientRecord, type GrantType, type Protection } from './store.js';
 
@@ -21,12 +23,51 @@ function checkId(what: string, id: string): void {
   if (!ID.test(id)) throw new RegistryError(`${what} id must match ${ID.source}`);
 }
 
+/** RFC 6749 §3.3 scope-token characters. */
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]{1,128}$/;
+/** A registration lists a few scope tokens and at most one AIF grant per kind. */
+const MAX_REGISTERED_SCOPES = 64;
+
+/**
+ * A scope list as registered: text scope tokens (RFC 6749 §3.3), and AIF grants given as the
+ * JSON array form (`[["/temp", 1]]` AIF-REST, `[["sensors/#", ["sub"]]]` AIF-MQTT), either as JSON
+ * text (what `--scope` on the command line passes: a value starting with "[" is JSON) or as an
+ * array (admin API). AIF grants are stored as canonical JSON text; text tokens that start with
+ * "[" are refused, because stored scopes use that prefix to tell AIF from text.
+ */
+export type ScopeGrantInput = string | unknown[];
+
+export function normalizeScopes(list: readonly ScopeGrantInput[]): string[] {
+  if (list.length > MAX_REGISTERED_SCOPES) throw new RegistryError(`at most ${MAX_REGISTERED_SCOPES} scope entries`);
+  const out: string[] = [];
+  for (const entry of list) {
+    const text = typeof entry === 'string' ? entry : JSON.stringify(entry);
+    if (typeof entry !== 'string' && !Array.isArray(entry)) throw new RegistryError('a scope entry is a text token or an AIF array');
+    if (isAifJsonText(text)) {
+      try {
+        out.push(canonicalAifGrant(text).text);
+      } catch (e) {
+        throw new RegistryError(`AIF grant: ${(e as Error).message}`);
+      }
+    } else {
+      if (!SCOPE_TOKEN.test(text)) throw new RegistryError('a text scope token has characters RFC 6749 §3.3 does not allow');
+      out.push(text);
+    }
+  }
+  try {
+    grantsOf(out);
+  } catch (e) {
+    throw new RegistryError((e as Error).message);
+  }
+  return [...new Set(out)];
+}
+
 export interface AudienceOptions {
   id: string;
   protection?: Protection;
   clockless?: boolean;
   referenceTokens?: boolean;
-  scopes?: string[];
+  scopes?: ScopeGrantInput[];
   exchangeFrom?: string[];
   narrow?: boolean;
   lifetime?: number;
@@ -45,7 +86,7 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
     clockless: opts.clockless ?? existing?.clockless ?? false,
     referenceTokens: opts.referenceTokens ?? existing?.referenceTokens ?? false,
     policy: {
-      scopes: opts.scopes ?? existing?.policy.scopes ?? [],
+      scopes: opts.scopes ? normalizeScopes(opts.scopes) : (existing?.policy.scopes ?? []),
       exchangeFrom: opts.exchangeFrom ?? existing?.policy.exchangeFrom ?? [],
       narrow: opts.narrow ?? existing?.policy.narrow ?? false,
       lifetime: opts.lifetime ?? existing?.policy.lifetime ?? DEFAULT_TOKEN_LIFETIME,
@@ -64,7 +105,7 @@ export interface ClientOptions {
   secret?: string;
   publicKey?: CoseKey;
   audiences?: string[];
-  scopes?: string[];
+  scopes?: ScopeGrantInput[];
   grantTypes?: GrantType[];
   redirectUris?: string[];
 }
@@ -80,7 +121,7 @@ export async function registerClient(store: AuthzStore, opts: ClientOptions): Pr
     id: opts.id,
     name: opts.name ?? opts.id,
     audiences: opts.audiences ?? [],
-    scopes: opts.scopes ?? [],
+    scopes: normalizeScopes(opts.scopes ?? []),
     grantTypes: opts.grantTypes ?? ['client_credentials'],
     redirectUris: opts.redirectUris ?? [],
   };

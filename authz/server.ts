@@ -29,6 +29,7 @@ import { BrowserSessions, type BrowserSession } from './browser-sessions.js';
 import { consentPage, CSS, devicePage, loginPage, messagePage, PAGE_CSP } from './pages.js';
 import { verifySecret, lookupHash } from './secret-hash.js';
 import { decideScope, resolveAudience } from './policy.js';
+import { scopeFromRequest, scopeToStored } from './scope-forms.js';
 import { isValidChallenge } from './pkce.js';
 import { normalizeUserCode } from './user-code.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError } from './registry.js';
@@ -234,7 +235,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     let audience, scope, reqCnf;
     try {
       audience = await resolveAudience(opts.store, client, q.get('audience') ?? undefined);
-      scope = decideScope(q.get('scope') ?? undefined, client, audience);
+      const asked = q.get('scope');
+      // A query string is text only: an AIF scope comes as the JSON text of its array (scope-forms.ts).
+      scope = scopeToStored(decideScope(asked === null ? undefined : scopeFromRequest(asked, { textMayBeJson: true }), client, audience));
       const p: Params = new Map();
       const rc = q.get('req_cnf');
       if (rc) p.set('req_cnf', rc);

@@ -32,14 +32,20 @@ export interface ClientRecord {
   /** Registered public COSE_Key for client assertions (a device needs no shared secret). */
   publicKey?: CoseKey;
   audiences: string[];
-  /** Text scope tokens this client may ask for (RFC 6749 §3.3), across its audiences. */
+  /**
+   * What this client may ask for across its audiences: text scope tokens (RFC 6749 §3.3) and at
+   * most one AIF-REST and one AIF-MQTT grant, each as the JSON text of its array (starts with "[").
+   */
   scopes: string[];
   grantTypes: GrantType[];
   redirectUris: string[];
 }
 
 export interface AudiencePolicy {
-  /** Scope tokens this audience understands; a request outside them is invalid_scope. */
+  /**
+   * What this audience grants at most: text scope tokens, and at most one AIF-REST (a device) and
+   * one AIF-MQTT (a broker) grant as JSON text (starts with "["). A request outside is invalid_scope.
+   */
   scopes: string[];
   /** RFC 8693: audiences whose tokens may be exchanged for a token for this one. */
   exchangeFrom: string[];

@@ -14,12 +14,14 @@ import {
   type CborValue,
   type CoseKey,
   type ParsedHeaders,
+  type Scope,
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
 import { bytesParam, cnfParam, requireText, scopeParam, textParam, TOKEN_TYPE_POP, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
-import { assertExchangeAllowed, assertGrantAllowed, decideScope, resolveAudience, splitScope } from './policy.js';
+import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideScope, resolveAudience } from './policy.js';
+import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
 import { verifyPkce } from './pkce.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
@@ -38,7 +40,7 @@ export interface TokenContext extends IssuerContext, ClientAuthContext {}
 
 export type TokenResponse = Record<string, ResponseValue | undefined>;
 
-function responseOf(issued: IssuedToken, requestedScope: string | undefined, extra: TokenResponse = {}): TokenResponse {
+function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: TokenResponse = {}): TokenResponse {
   return {
     access_token: issued.accessToken,
     token_type: TOKEN_TYPE_POP,
@@ -46,20 +48,15 @@ function responseOf(issued: IssuedToken, requestedScope: string | undefined, ext
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
     // RFC 6749 §5.1: scope is returned when it differs from the request (or none was asked for).
-    scope: requestedScope === undefined || normalize(requestedScope) !== issued.scope ? issued.scope : undefined,
+    scope: requested === undefined || scopeToStored(requested) !== issued.scope ? scopeWireValue(issued.scope) : undefined,
     ...extra,
   };
 }
 
-function normalize(scope: string): string {
-  return splitScope(scope).join(' ');
-}
-
-/** Text scope from the request: AIF structures are refused until policy can reason about them. */
-function requestedScope(params: Params): string | undefined {
+/** The requested scope: text, or AIF (CBOR array, JSON array, or JSON text in form encoding; see scope-forms.ts). */
+export function requestedScope(params: Params): Scope | undefined {
   const s = scopeParam(params);
-  if (s === undefined || typeof s === 'string') return s;
-  throw new AuthzError('invalid_scope', 'this service grants text scopes only');
+  return s === undefined ? undefined : scopeFromRequest(s, { textMayBeJson: false });
 }
 
 export async function handleTokenRequest(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
@@ -85,7 +82,7 @@ async function clientCredentials(ctx: TokenContext, params: Params, authorizatio
   assertGrantAllowed(client, 'client_credentials');
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   const asked = requestedScope(params);
-  const scope = decideScope(asked, client, audience);
+  const scope = scopeToStored(decideScope(asked, client, audience));
   const issued = await issueAccessToken(ctx, {
     client,
     audience,
@@ -115,7 +112,7 @@ async function issueWithRefresh(
   scope: string,
   subject: string,
   reqCnf: Uint8Array | undefined,
-  asked: string | undefined,
+  asked: Scope | undefined,
   family?: string,
 ): Promise<{ response: TokenResponse; refresh: string; family: string }> {
   const issued = await issueAccessToken(ctx, { client, audience, scope, subject, ...(reqCnf ? { reqCnf: decodeStored(reqCnf) } : {}) });
@@ -158,7 +155,7 @@ async function authorizationCode(ctx: TokenContext, params: Params, authorizatio
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined);
   await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf);
-  return { ...r.response, scope: record.scope };
+  return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 
 async function refreshToken(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
@@ -174,10 +171,8 @@ async function refreshToken(ctx: TokenContext, params: Params, authorization: st
   const asked = requestedScope(params);
   let scope = record.scope;
   if (asked !== undefined) {
-    const original = splitScope(record.scope);
-    const want = splitScope(asked);
-    if (want.length === 0 || want.some((s) => !original.includes(s))) throw new AuthzError('invalid_scope', 'refresh may not widen the scope');
-    scope = want.join(' ');
+    assertWithin(asked, scopeFromStored(record.scope));
+    scope = scopeToStored(asked);
   }
   const refresh = toHex(ctx.provider.randomBytes(32));
   const rotated = await ctx.store.rotateRefreshToken(
@@ -250,7 +245,7 @@ async function tokenExchange(ctx: TokenContext, params: Params, authorization: s
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   assertExchangeAllowed(subject.audience, audience);
   const asked = requestedScope(params);
-  const scope = decideScope(asked, client, audience);
+  const scope = scopeToStored(decideScope(asked, client, audience));
   const issued = await issueAccessToken(ctx, { client, audience, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
   return responseOf(issued, asked, { issued_token_type: TOKEN_TYPE_CWT });
 }
@@ -282,7 +277,7 @@ async function deviceCode(ctx: TokenContext, params: Params, authorization: stri
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username ?? client.id, record.reqCnf, undefined);
   await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username ?? client.id, record.reqCnf);
-  return { ...r.response, scope: record.scope };
+  return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 
 /** Validates req_cnf once at the authorization / device-authorization request and stores it as CBOR. */

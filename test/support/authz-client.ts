@@ -1,0 +1,50 @@
+/**
+ * A small HTTP client for the authorization service tests: one request in one of the three
+ * encodings, and the answer decoded by its content type. Real fetch against a real server.
+ */
+import { decodeCbor, encodeCbor, fromUtf8, type CborMap } from '../../cose/index.js';
+
+export type Enc = 'json' | 'cbor' | 'form';
+
+export interface Reply {
+  status: number;
+  data: any;
+  ct: string;
+}
+
+export async function post(base: string, path: string, body: Record<string, unknown> | CborMap | string | Uint8Array, enc: Enc, headers: Record<string, string> = {}): Promise<Reply> {
+  const type = enc === 'cbor' ? 'application/ace+cbor' : enc === 'json' ? 'application/json' : 'application/x-www-form-urlencoded';
+  const payload =
+    body instanceof Uint8Array || typeof body === 'string'
+      ? body
+      : body instanceof Map
+        ? encodeCbor(body)
+        : enc === 'json'
+          ? JSON.stringify(body)
+          : new URLSearchParams(body as Record<string, string>).toString();
+  const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': type, ...headers }, body: payload });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const ct = res.headers.get('content-type') ?? '';
+  const data: any = ct.includes('cbor') ? decodeCbor(bytes) : ct.includes('json') ? JSON.parse(fromUtf8(bytes)) : fromUtf8(bytes);
+  return { status: res.status, data, ct };
+}
+
+export const basic = (id: string, secret: string): string => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+/** error of a reply in either encoding. */
+export function errorOf(r: Reply): string | undefined {
+  return r.data instanceof Map ? (r.data.get(30) as string | undefined) : r.data?.error;
+}
+
+/** Signs in as `user` and approves the pending authorization request; returns the code. */
+export async function loginAndConsent(base: string, query: URLSearchParams, user: string, password: string): Promise<string> {
+  let res = await fetch(`${base}/authorize?${query}`, { redirect: 'manual' });
+  if (res.status !== 200) throw new Error(`authorize answered ${res.status} ${res.headers.get('location') ?? ''}`);
+  const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  let csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/consent', username: user, password }) });
+  const cookie2 = res.headers.get('set-cookie')!.split(';')[0]!;
+  csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, decision: 'approve' }) });
+  return new URL(res.headers.get('location')!).searchParams.get('code')!;
+}
