@@ -77,7 +77,8 @@ describe('AIF-REST scopes for a device', () => {
       const scope = await tokenScope(r, 'thermo');
       expect(scope).toEqual([['/temp', 1], ['/config', 4]]);
       // What the device runtime reads.
-      expect(parseScope(scope, { expect: 'aif-rest' }).entries.map((e) => e.path)).toEqual(['/temp', '/config']);
+      const parsed = parseScope(scope, { expect: 'aif-rest' });
+      expect(parsed.kind === 'aif-rest' && parsed.entries.map((e) => e.path)).toEqual(['/temp', '/config']);
     });
     it(`refuses a method or a path outside the policy with invalid_scope, not a narrower token (${enc})`, async () => {
       expect(errorOf(await post('/token', tokenRequest(enc, 'thermo', [['/temp', 5]]), enc, auth))).toBe('invalid_scope');
