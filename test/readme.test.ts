@@ -26,6 +26,17 @@ describe('README examples', () => {
         console.log = log;
       }
       expect(logged.length).toBeGreaterThan(0);
+      // A `console.log(...); // value` line in the README promises what it prints: hold it to that.
+      const promised = [...code.matchAll(/^console\.log\(.*\); \/\/ (.+)$/gm)].map((m) => m[1]!.trim());
+      const printed = logged.map((args) => args.map(String).join(' '));
+      const expected = code.split('\n').filter((l) => l.startsWith('console.log(')).map((l) => {
+        const m = /; \/\/ (.+)$/.exec(l);
+        return m ? m[1]!.trim() : undefined;
+      });
+      expected.forEach((want, k) => {
+        if (want !== undefined) expect(printed[k], `README example ${i + 1}, console.log #${k + 1}`).toBe(want);
+      });
+      expect(promised.length).toBeLessThanOrEqual(printed.length);
     });
   });
 });
