@@ -181,9 +181,24 @@ function plain(value: unknown): CborValue {
 /** Decodes one strictly encoded CBOR item. The result shares nothing with `bytes`. */
 export function decodeCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): CborValue {
   checkCbor(bytes, limits);
-  const copy = new Uint8Array(bytes); // cbor-x aliases its input; alias a copy nobody else holds
+  // cbor-x aliases its input; alias a copy nobody else holds.
+  // Uint8Array.prototype.slice copies even for a Buffer, whose own slice() would alias.
+  return decodeChecked(Uint8Array.prototype.slice.call(bytes));
+}
+
+/**
+ * For bytes the core already holds privately (a protected header or payload cut from a message
+ * it decoded, a plaintext it decrypted): the same checks, without a second copy on the verify
+ * path. Byte strings in the result alias `bytes`. Not part of the public surface.
+ */
+export function decodeOwnedCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): CborValue {
+  checkCbor(bytes, limits);
+  return decodeChecked(bytes);
+}
+
+function decodeChecked(bytes: Uint8Array): CborValue {
   try {
-    return plain(decoder.decode(copy));
+    return plain(decoder.decode(bytes));
   } catch (cause) {
     throw new CborError(ERR.CBOR_MALFORMED, 'CBOR: could not be decoded', { cause });
   }

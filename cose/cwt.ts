@@ -6,7 +6,7 @@
  */
 import { Tag } from 'cbor-x';
 import { CoseError, CwtClaimError, CoseFormatError, ERR } from './errors.js';
-import { decodeCbor } from './cbor-decode.js';
+import { decodeCbor, decodeOwnedCbor } from './cbor-decode.js';
 import { encodeCbor } from './cbor-encode.js';
 import type { CborValue } from './cbor-value.js';
 import { ALG } from './algorithms.js';
@@ -120,7 +120,7 @@ export function verifyCwt(token: Uint8Array, trust: KeyInput, opts: VerifyCwtOpt
       provider,
       algorithms: opts.encryptionAlgorithms ?? DEFAULT_ENCRYPTION_ALGORITHMS,
     });
-    outer = unwrapCwtTag(decodeCbor(plaintext, { maxBytes, maxDepth: 8 }));
+    outer = unwrapCwtTag(decodeOwnedCbor(plaintext, { maxBytes, maxDepth: 8 }));
     encrypted = true;
   }
   const type = coseTypeOf(outer) ?? guessUntagged(outer);
@@ -132,7 +132,8 @@ export function verifyCwt(token: Uint8Array, trust: KeyInput, opts: VerifyCwtOpt
 
   let claimsValue: CborValue;
   try {
-    claimsValue = decodeCbor(verified.payload, { maxBytes, maxDepth: CLAIMS_MAX_DEPTH });
+    // The payload is a view into the private copy the token was decoded from.
+    claimsValue = decodeOwnedCbor(verified.payload, { maxBytes, maxDepth: CLAIMS_MAX_DEPTH });
   } catch (cause) {
     throw new CwtClaimError(ERR.CWT_MALFORMED, 'claims', `are not valid CBOR (${(cause as CoseError).code})`);
   }

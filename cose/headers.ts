@@ -4,7 +4,7 @@
  * `crit` label we do not understand refuses the whole message.
  */
 import { CoseFormatError, CoseAlgorithmError, ERR } from './errors.js';
-import { decodeCbor } from './cbor-decode.js';
+import { decodeOwnedCbor } from './cbor-decode.js';
 import { encodeCbor } from './cbor-encode.js';
 import { isMap, type CborMap, type CborValue } from './cbor-value.js';
 import { algorithmById, type Algorithm } from './algorithms.js';
@@ -36,7 +36,7 @@ function malformed(message: string): CoseFormatError {
 export function decodeProtected(value: CborValue): CborMap {
   if (!(value instanceof Uint8Array)) throw malformed('protected header must be a byte string');
   if (value.length === 0) return new Map();
-  const map = decodeCbor(value, { maxBytes: 4096, maxDepth: 8 });
+  const map = decodeOwnedCbor(value, { maxBytes: 4096, maxDepth: 8 });
   if (!isMap(map)) throw malformed('protected header must encode a map');
   return map;
 }

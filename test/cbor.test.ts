@@ -144,3 +144,13 @@ describe('strict decoding', () => {
     }
   });
 });
+
+describe('decoding a Node Buffer', () => {
+  it('still shares nothing with the input (Buffer#slice would alias)', () => {
+    const input = Buffer.from('4401020304', 'hex');
+    const out = decodeCbor(input) as Uint8Array;
+    input[1] = 0xff;
+    expect([...out]).toEqual([1, 2, 3, 4]);
+    expect(out.constructor).toBe(Uint8Array);
+  });
+});
