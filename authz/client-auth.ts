@@ -11,7 +11,8 @@
 import { fromUtf8, readCwtUnverified, verifyCwt, toHex, type CryptoProvider } from '../cose/index.js';
 import { invalidClient, invalidRequest } from './errors.js';
 import { bytesParam, textParam, type Params } from './ace-params.js';
-import { verifySecret } from './secret-hash.js';
+import { MAX_SECRET_LENGTH, verifySecret } from './secret-hash.js';
+import type { SecretVerificationCache } from './secret-cache.js';
 import type { AuthzStore, ClientRecord } from './store.js';
 
 export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:cwt-bearer';
@@ -23,6 +24,8 @@ export interface ClientAuthContext {
   issuer: string;
   provider: CryptoProvider;
   clock: () => number;
+  /** Recent successful secret verifications (secret-cache.ts); without one, scrypt runs every time. */
+  secretCache?: SecretVerificationCache;
 }
 
 export interface AuthenticatedClient {
@@ -82,9 +85,12 @@ export async function authenticateClient(
 
 async function checkSecret(ctx: ClientAuthContext, id: string, secret: string): Promise<ClientRecord> {
   const client = await ctx.store.getClient(id);
+  const cache = ctx.secretCache;
+  if (client?.secretHash && secret.length <= MAX_SECRET_LENGTH && cache?.has(client.id, client.secretHash, secret)) return client;
   // Always run scrypt, so an unknown client id costs the same time as a wrong secret.
   const ok = await verifySecret(secret, client?.secretHash);
   if (!client || !ok) throw invalidClient();
+  cache?.remember(client.id, client.secretHash!, secret);
   return client;
 }
 

@@ -28,6 +28,7 @@ import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions, type BrowserSession } from './browser-sessions.js';
 import { consentPage, CSS, devicePage, loginPage, messagePage, PAGE_CSP } from './pages.js';
 import { verifySecret, lookupHash } from './secret-hash.js';
+import { SecretVerificationCache } from './secret-cache.js';
 import { decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeToStored } from './scope-forms.js';
 import { isValidChallenge } from './pkce.js';
@@ -54,6 +55,11 @@ export interface AuthzServerOptions {
   adminToken?: string;
   signingAlgorithm?: SigningAlgorithm;
   provider?: CryptoProvider;
+  /**
+   * Remember successful client-secret verifications briefly (secret-cache.ts) instead of running
+   * scrypt on every request. Default true; false runs scrypt every time.
+   */
+  cacheClientSecrets?: boolean;
   /** Called with the new signed list whenever a token for `audience` is revoked (the broker relays it). */
   onRevocationList?: (audience: string, signedList: Uint8Array) => void;
 }
@@ -115,7 +121,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const keys = new SigningKeys(opts.store, opts.dataDir, provider);
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
+  // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
   const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };
+  if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   const sessions = new BrowserSessions((n) => provider.randomBytes(n), clock);
   let baseUrl = opts.issuer ?? '';
   const adminHash = opts.adminToken ? createHash('sha256').update(opts.adminToken).digest() : undefined;

@@ -49,18 +49,49 @@ const MIGRATIONS: readonly string[] = [
 
 type Row = Record<string, unknown>;
 const u8 = (v: unknown): Uint8Array | undefined => (v == null ? undefined : new Uint8Array(v as Buffer));
-const key = (v: unknown): CoseKey | undefined => (v == null ? undefined : decodeCoseKey(new Uint8Array(v as Buffer)));
+
+/**
+ * Decoded COSE_Keys by their stored bytes. The native crypto provider keeps one imported KeyObject
+ * per CoseKey object, and importing costs more than an Ed25519 verify; handing out the same
+ * (frozen) object for the same bytes lets every request after the first skip the import. Keyed by
+ * the exact bytes, so a re-registered key is a different entry: nothing stale can be returned.
+ */
+const KEY_CACHE_ENTRIES = 4096;
+const keyCache = new Map<string, CoseKey>();
+const key = (v: unknown): CoseKey | undefined => {
+  if (v == null) return undefined;
+  const bytes = v as Buffer;
+  const id = bytes.toString('hex');
+  let k = keyCache.get(id);
+  if (!k) {
+    k = Object.freeze(decodeCoseKey(new Uint8Array(bytes))) as CoseKey;
+    if (keyCache.size >= KEY_CACHE_ENTRIES) keyCache.delete(keyCache.keys().next().value!);
+    keyCache.set(id, k);
+  }
+  return k;
+};
 const blob = (v: Uint8Array | undefined): Buffer | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null);
 const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseKey(k)) : null);
 
 export class SqliteStore implements AuthzStore {
   readonly db: Database.Database;
 
-  constructor(path: string) {
+  /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    // WAL + NORMAL is durable across process crashes; FULL also across power loss. Tokens are re-issuable, codes are not: FULL.
-    this.db.pragma('synchronous = FULL');
+    // In WAL mode, synchronous = NORMAL fsyncs at checkpoints rather than at every commit. Each
+    // transaction is still atomic, and a crash of this process (or a kill -9) loses nothing that
+    // was committed: the WAL is in the OS's hands. Only an OS crash or power loss can drop the last
+    // commits, never corrupt the file (https://www.sqlite.org/wal.html#sync). What could be lost
+    // then is harmless: issued-token records (short-lived), used codes (a code lives a minute, and
+    // its PKCE verifier and the client's authentication still stand), replay-cache entries
+    // (assertions live at most MAX_ASSERTION_LIFETIME). FULL cost one fsync per request, the
+    // largest single cost of issuing a token. Pass { synchronous: 'FULL' } to buy power-loss
+    // durability at that price.
+    this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.migrate();
   }
@@ -80,13 +111,21 @@ export class SqliteStore implements AuthzStore {
     }
   }
 
+  private stmt(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
+
   get schemaVersion(): number {
-    return Number((this.db.prepare('SELECT version FROM schema_version').get() as Row).version);
+    return Number((this.stmt('SELECT version FROM schema_version').get() as Row).version);
   }
 
   async putClient(c: ClientRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -109,17 +148,16 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
     return r ? this.client(r) : undefined;
   }
 
   async listClients(): Promise<ClientRecord[]> {
-    return (this.db.prepare('SELECT * FROM clients ORDER BY id').all() as Row[]).map((r) => this.client(r));
+    return (this.stmt('SELECT * FROM clients ORDER BY id').all() as Row[]).map((r) => this.client(r));
   }
 
   async putAudience(a: AudienceRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO audiences (id, protection, mac_key, enc_key, rs_key, clockless, reference_tokens, policy)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(id) DO UPDATE SET protection = excluded.protection, mac_key = excluded.mac_key, enc_key = excluded.enc_key,
@@ -144,26 +182,25 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getAudience(id: string): Promise<AudienceRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM audiences WHERE id = ?').get(id) as Row | undefined;
+    const r = this.stmt('SELECT * FROM audiences WHERE id = ?').get(id) as Row | undefined;
     return r ? this.audience(r) : undefined;
   }
 
   async listAudiences(): Promise<AudienceRecord[]> {
-    return (this.db.prepare('SELECT * FROM audiences ORDER BY id').all() as Row[]).map((r) => this.audience(r));
+    return (this.stmt('SELECT * FROM audiences ORDER BY id').all() as Row[]).map((r) => this.audience(r));
   }
 
   async putUser(u: UserRecord): Promise<void> {
-    this.db.prepare('INSERT OR REPLACE INTO users (username, password_hash) VALUES (?, ?)').run(u.username, u.passwordHash);
+    this.stmt('INSERT OR REPLACE INTO users (username, password_hash) VALUES (?, ?)').run(u.username, u.passwordHash);
   }
 
   async getUser(username: string): Promise<UserRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
+    const r = this.stmt('SELECT * FROM users WHERE username = ?').get(username) as Row | undefined;
     return r ? { username: r.username as string, passwordHash: r.password_hash as string } : undefined;
   }
 
   async putAuthCode(c: AuthCodeRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -172,10 +209,10 @@ export class SqliteStore implements AuthzStore {
 
   async consumeAuthCode(codeHash: string): Promise<{ code?: AuthCodeRecord; replayed: boolean }> {
     return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
+      const r = this.stmt('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
       if (!r) return { replayed: false };
       if (r.used === 1) return { replayed: true };
-      this.db.prepare('UPDATE auth_codes SET used = 1 WHERE code_hash = ?').run(codeHash);
+      this.stmt('UPDATE auth_codes SET used = 1 WHERE code_hash = ?').run(codeHash);
       const code: AuthCodeRecord = {
         codeHash,
         clientId: r.client_id as string,
@@ -193,8 +230,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putDeviceCode(c: DeviceCodeRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO device_codes (device_code_hash, user_code, client_id, audience, scope, req_cnf, expires_at, status, username, interval, last_polled_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -220,54 +256,52 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getDeviceCodeByHash(hash: string): Promise<DeviceCodeRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
+    const r = this.stmt('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
     return r ? this.deviceCode(r) : undefined;
   }
 
   async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM device_codes WHERE user_code = ?').get(userCode) as Row | undefined;
+    const r = this.stmt('SELECT * FROM device_codes WHERE user_code = ?').get(userCode) as Row | undefined;
     return r ? this.deviceCode(r) : undefined;
   }
 
   async pollDeviceCode(hash: string, now: number): Promise<DeviceCodeRecord | undefined> {
     return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
+      const r = this.stmt('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
       if (!r) return undefined;
-      this.db.prepare('UPDATE device_codes SET last_polled_at = ? WHERE device_code_hash = ?').run(now, hash);
+      this.stmt('UPDATE device_codes SET last_polled_at = ? WHERE device_code_hash = ?').run(now, hash);
       return this.deviceCode(r);
     })();
   }
 
   async setDeviceCodeInterval(hash: string, interval: number): Promise<void> {
-    this.db.prepare('UPDATE device_codes SET interval = ? WHERE device_code_hash = ?').run(interval, hash);
+    this.stmt('UPDATE device_codes SET interval = ? WHERE device_code_hash = ?').run(interval, hash);
   }
 
   async decideDeviceCode(userCode: string, status: 'approved' | 'denied', username: string): Promise<boolean> {
-    const r = this.db
-      .prepare(`UPDATE device_codes SET status = ?, username = ? WHERE user_code = ? AND status = 'pending'`)
+    const r = this.stmt(`UPDATE device_codes SET status = ?, username = ? WHERE user_code = ? AND status = 'pending'`)
       .run(status, username, userCode);
     return r.changes === 1;
   }
 
   async deleteDeviceCode(hash: string): Promise<boolean> {
-    return this.db.prepare('DELETE FROM device_codes WHERE device_code_hash = ?').run(hash).changes === 1;
+    return this.stmt('DELETE FROM device_codes WHERE device_code_hash = ?').run(hash).changes === 1;
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {
     return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
+      const r = this.stmt('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
       if (!r || now - Number(r.window_start) >= windowSeconds) {
-        this.db.prepare('INSERT OR REPLACE INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)').run(k, now);
+        this.stmt('INSERT OR REPLACE INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)').run(k, now);
         return 1;
       }
-      this.db.prepare('UPDATE rate_limits SET count = count + 1 WHERE key = ?').run(k);
+      this.stmt('UPDATE rate_limits SET count = count + 1 WHERE key = ?').run(k);
       return Number(r.count) + 1;
     })();
   }
 
   async nextExiSequence(audience: string): Promise<bigint> {
-    const r = this.db
-      .prepare('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
+    const r = this.stmt('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
       .safeIntegers(true)
       .get(audience) as Row | undefined;
     if (!r) throw new Error(`unknown audience ${audience}`);
@@ -275,8 +309,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -284,7 +317,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+    const r = this.stmt('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
     if (!r) return undefined;
     const t: IssuedTokenRecord = {
       cti: r.cti as string,
@@ -305,14 +338,12 @@ export class SqliteStore implements AuthzStore {
 
   async revokeToken(tokenHash: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const r = this.db.prepare('SELECT audience, expires_at, revoked FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+      const r = this.stmt('SELECT audience, expires_at, revoked FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
       if (!r || r.revoked === 1) return false;
-      this.db.prepare('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
-      const seq = this.db
-        .prepare('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence')
+      this.stmt('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
+      const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence')
         .get(r.audience) as Row;
-      this.db
-        .prepare('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)')
+      this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)')
         .run(r.audience, tokenHash, r.expires_at, seq.trl_sequence);
       return true;
     })();
@@ -320,9 +351,8 @@ export class SqliteStore implements AuthzStore {
 
   async revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }> {
     return this.db.transaction(() => {
-      const a = this.db.prepare('SELECT trl_sequence FROM audiences WHERE id = ?').get(audience) as Row | undefined;
-      const rows = this.db
-        .prepare('SELECT token_hash, expires_at FROM revocations WHERE audience = ? AND expires_at > ? ORDER BY sequence')
+      const a = this.stmt('SELECT trl_sequence FROM audiences WHERE id = ?').get(audience) as Row | undefined;
+      const rows = this.stmt('SELECT token_hash, expires_at FROM revocations WHERE audience = ? AND expires_at > ? ORDER BY sequence')
         .all(audience, now) as Row[];
       return {
         sequence: a ? Number(a.trl_sequence) : 0,
@@ -332,8 +362,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putRefreshToken(t: RefreshTokenRecord): Promise<void> {
-    this.db
-      .prepare(
+    this.stmt(
         `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
@@ -341,7 +370,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
-    const r = this.db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ? AND family_revoked = 0').get(tokenHash) as Row | undefined;
+    const r = this.stmt('SELECT * FROM refresh_tokens WHERE token_hash = ? AND family_revoked = 0').get(tokenHash) as Row | undefined;
     if (!r) return undefined;
     const t: RefreshTokenRecord = {
       tokenHash,
@@ -360,17 +389,16 @@ export class SqliteStore implements AuthzStore {
 
   async rotateRefreshToken(oldHash: string, next: RefreshTokenRecord, now: number): Promise<RotateResult> {
     return this.db.transaction((): RotateResult => {
-      const r = this.db.prepare('SELECT * FROM refresh_tokens WHERE token_hash = ?').get(oldHash) as Row | undefined;
+      const r = this.stmt('SELECT * FROM refresh_tokens WHERE token_hash = ?').get(oldHash) as Row | undefined;
       if (!r || r.family_revoked === 1) return { ok: false, reason: 'unknown' };
       if (r.used === 1) {
         // RFC 9700 §4.14.2: a used refresh token came back, so one of two holders is an attacker; end the family.
-        this.db.prepare('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(r.family);
+        this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(r.family);
         return { ok: false, reason: 'reused' };
       }
       if (Number(r.expires_at) <= now) return { ok: false, reason: 'expired' };
-      this.db.prepare('UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?').run(oldHash);
-      this.db
-        .prepare(
+      this.stmt('UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?').run(oldHash);
+      this.stmt(
           `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
         )
@@ -380,13 +408,12 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putSigningKey(k: SigningKeyRecord): Promise<void> {
-    this.db
-      .prepare('INSERT OR REPLACE INTO signing_keys (kid, alg, public_key, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)')
+    this.stmt('INSERT OR REPLACE INTO signing_keys (kid, alg, public_key, created_at, retired_at, publish_until) VALUES (?, ?, ?, ?, ?, ?)')
       .run(k.kid, k.alg, keyBlob(k.publicKey), k.createdAt, k.retiredAt ?? null, k.publishUntil ?? null);
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    return (this.db.prepare('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map((r) => {
+    return (this.stmt('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map((r) => {
       const k: SigningKeyRecord = { kid: r.kid as string, alg: Number(r.alg), publicKey: key(r.public_key)!, createdAt: Number(r.created_at) };
       if (r.retired_at != null) k.retiredAt = Number(r.retired_at);
       if (r.publish_until != null) k.publishUntil = Number(r.publish_until);
@@ -395,7 +422,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async retireSigningKey(kid: string, at: number, publishUntil: number): Promise<void> {
-    this.db.prepare('UPDATE signing_keys SET retired_at = ?, publish_until = ? WHERE kid = ? AND retired_at IS NULL').run(at, publishUntil, kid);
+    this.stmt('UPDATE signing_keys SET retired_at = ?, publish_until = ? WHERE kid = ? AND retired_at IS NULL').run(at, publishUntil, kid);
   }
 
   close(): void {
