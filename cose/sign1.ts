@@ -1,7 +1,6 @@
 /**
  * COSE_Sign1 (RFC 9052 §4.2) and the Sig_structure (§4.4) that both signature forms sign.
  */
-import { concatBytes } from './bytes.js';
 import { CoseAlgorithmError, CoseFormatError, CoseVerificationError, ERR } from './errors.js';
 import { encodeCbor } from './cbor-encode.js';
 import type { CborLimits } from './cbor-limits.js';
@@ -15,24 +14,60 @@ import type { CryptoProvider } from './crypto-provider.js';
 
 const EMPTY = new Uint8Array(0);
 
-/** RFC 8949 §3: the head of a byte string of `length` bytes, in its shortest form. */
-function byteStringHead(length: number): Uint8Array {
-  if (length < 24) return new Uint8Array([0x40 | length]);
-  if (length < 0x100) return new Uint8Array([0x58, length]);
-  if (length < 0x10000) return new Uint8Array([0x59, length >> 8, length & 0xff]);
-  return new Uint8Array([0x5a, length >>> 24, (length >>> 16) & 0xff, (length >>> 8) & 0xff, length & 0xff]);
+/** Bytes a shortest-form byte-string head takes for `length` (RFC 8949 §3). */
+function headLength(length: number): number {
+  return length < 24 ? 1 : length < 0x100 ? 2 : length < 0x10000 ? 3 : 5;
 }
+
+function writeByteStringHead(out: Uint8Array, at: number, length: number): number {
+  if (length < 24) {
+    out[at] = 0x40 | length;
+    return at + 1;
+  }
+  if (length < 0x100) {
+    out[at] = 0x58;
+    out[at + 1] = length;
+    return at + 2;
+  }
+  if (length < 0x10000) {
+    out[at] = 0x59;
+    out[at + 1] = length >> 8;
+    out[at + 2] = length & 0xff;
+    return at + 3;
+  }
+  out[at] = 0x5a;
+  out[at + 1] = length >>> 24;
+  out[at + 2] = (length >>> 16) & 0xff;
+  out[at + 3] = (length >>> 8) & 0xff;
+  out[at + 4] = length & 0xff;
+  return at + 5;
+}
+
+const contextBytes = new Map<string, Uint8Array>();
 
 /**
  * A CBOR array of one context string and byte strings (RFC 9052 §4.4 Sig_structure, §6.3
- * MAC_structure). Built by concatenation: it sits on every verify's hot path, and its encoding is
- * fixed, so the general deterministic encoder would only add cost.
+ * MAC_structure), written in one allocation: it sits on every verify's hot path, and its
+ * encoding is fixed, so the general deterministic encoder would only add cost.
  */
 export function contextStructure(context: string, ...byteStrings: Uint8Array[]): Uint8Array {
-  const ctx = encodeCbor(context);
-  const parts: Uint8Array[] = [new Uint8Array([0x80 | (byteStrings.length + 1)]), ctx];
-  for (const b of byteStrings) parts.push(byteStringHead(b.length), b);
-  return concatBytes(...parts);
+  let ctx = contextBytes.get(context);
+  if (!ctx) {
+    ctx = encodeCbor(context);
+    contextBytes.set(context, ctx);
+  }
+  let total = 1 + ctx.length;
+  for (const b of byteStrings) total += headLength(b.length) + b.length;
+  const out = new Uint8Array(total);
+  out[0] = 0x80 | (byteStrings.length + 1);
+  out.set(ctx, 1);
+  let at = 1 + ctx.length;
+  for (const b of byteStrings) {
+    at = writeByteStringHead(out, at, b.length);
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }
 
 export function sigStructure(

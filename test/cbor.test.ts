@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { CborError, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
+import { isWellFormedUtf8 } from '../cose/cbor-decode.js';
 
 const code = (fn: () => unknown): string => {
   try {
@@ -152,5 +154,32 @@ describe('decoding a Node Buffer', () => {
     input[1] = 0xff;
     expect([...out]).toEqual([1, 2, 3, 4]);
     expect(out.constructor).toBe(Uint8Array);
+  });
+});
+
+describe('UTF-8 validation in place', () => {
+  const reference = new TextDecoder('utf-8', { fatal: true });
+  const agreesWithTextDecoder = (bytes: Uint8Array) => {
+    let expected = true;
+    try {
+      reference.decode(bytes);
+    } catch {
+      expected = false;
+    }
+    expect(isWellFormedUtf8(bytes, 0, bytes.length)).toBe(expected);
+  };
+
+  it('agrees with a fatal TextDecoder on the edge cases of RFC 3629', () => {
+    for (const hex of ['', '41', 'c2a9', 'c0af', 'c1bf', 'e0a080', 'e09f80', 'eda080', 'ed9fbf', 'f0908080', 'f08f8080', 'f48fbfbf', 'f4908080', 'f5', 'ff', 'c2', 'e282', 'f09f98', 'e282ac41', '80']) {
+      agreesWithTextDecoder(fromHex(hex));
+    }
+  });
+
+  it('agrees with a fatal TextDecoder on random bytes', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 16 }), agreesWithTextDecoder), { numRuns: 20_000 });
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0x80, max: 0xf5 }), { maxLength: 8 }), (a) => agreesWithTextDecoder(Uint8Array.from(a))),
+      { numRuns: 20_000 },
+    );
   });
 });
