@@ -1,0 +1,68 @@
+/**
+ * Admission at CONNECT (and for an in-band refresh on `ace/authz-info`): the token verifies as
+ * a resource server would (token-verifier.ts), then the proof of possession: signed by the cnf
+ * key, purpose `mqtt-connect`, this broker's audience, this MQTT client id, the token's hash,
+ * and fresh (iat within the window, a jti never seen in it, here or on Redis). The signature is
+ * checked before the jti is recorded, so a forger cannot fill the replay store.
+ */
+import { CoseError, type Clock, type CryptoProvider } from '../cose/index.js';
+import { DeviceError, DEVICE_ERR, DEFAULT_IAT_WINDOW, verifyPopProof, type ReplayCache } from '../device/index.js';
+import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
+import { BrokerError, BROKER_ERR } from './errors.js';
+import type { JtiStore } from './jti-store.js';
+import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
+
+/** The purpose of a proof that accompanies a token refresh on `ace/authz-info`. */
+export const PURPOSE_REFRESH = 'mqtt-authz-info';
+
+export interface AdmissionOptions {
+  audience: string;
+  verifier: TokenVerifier;
+  jtis: JtiStore;
+  clock: Clock;
+  provider: CryptoProvider;
+  /** Seconds either side of now a proof's iat may be (default DEFAULT_IAT_WINDOW). */
+  iatWindow?: number;
+}
+
+export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<VerifiedToken>;
+
+export function createAdmission(opts: AdmissionOptions): Admit {
+  const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
+  return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
+    if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
+      throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
+    }
+    const { token, proof } = decodeConnectPassword(password);
+    const verified = await opts.verifier.verify(token);
+    // verifyPopProof's replay cache is synchronous; the shared one (Redis) is not. Capture the
+    // jti here, after the signature and every bound field checked out, and claim it below.
+    let seen: { jti: Uint8Array; until: number } | undefined;
+    const capture: ReplayCache = {
+      remember: (jti, until) => ((seen = { jti, until }), true),
+      full: () => false,
+      size: 0,
+    };
+    try {
+      verifyPopProof(
+        proof,
+        verified.popKey,
+        { purpose, audience: opts.audience, tokenHash: verified.hash, clientId },
+        { clock: opts.clock, replayCache: capture, iatWindow: window },
+        { provider: opts.provider },
+      );
+    } catch (cause) {
+      if (cause instanceof DeviceError) {
+        const code = cause.code === DEVICE_ERR.REPLAY ? BROKER_ERR.REPLAY : BROKER_ERR.BAD_PROOF;
+        throw new BrokerError(code, cause.message, { cause });
+      }
+      if (cause instanceof CoseError) throw new BrokerError(BROKER_ERR.BAD_PROOF, `PoP proof (${cause.code})`, { cause });
+      throw cause;
+    }
+    if (!seen) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
+    if (!(await opts.jtis.claim(seen.jti, seen.until))) {
+      throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
+    }
+    return verified;
+  };
+}

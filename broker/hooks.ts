@@ -1,0 +1,318 @@
+/**
+ * The broker's policy as aedes hooks (docs/Aedes.md order: preConnect → authenticate →
+ * authorizeSubscribe / authorizePublish → authorizeForward). Each hook is documented here the
+ * way aedes documents its own: what it is given, what it decides, what a failure does.
+ *
+ * - preConnect(client, packet): keeps the CONNECT's Will to check against the scope; never refuses.
+ * - authenticate(client, username, password): admission.ts (token + proof). Refusal: CONNACK 4
+ *   (malformed or unverifiable credentials, replayed proof) or 5 (valid but not authorized:
+ *   expired, revoked, wrong audience, Will topic outside scope, client id held by another key).
+ *   One log line with the client id and the reason code; never the token or a key.
+ * - authorizePublish(client, packet): topic-rules.ts. A PUBLISH outside scope is DROPPED, not
+ *   fatal: RFC 9431 §4.2 lets the broker drop it or disconnect, and MQTT 3.1.1 §3.3.5 lets it
+ *   acknowledge and discard; aedes closes a 3.1.1 connection on any hook error, which would let
+ *   one stray publish end a device's session. We acknowledge (QoS 1/2 as usual) and route the
+ *   packet to DROPPED_TOPIC, a $ topic no client may subscribe to and forward never delivers.
+ *   `ace/authz-info` is a token refresh, taken here and never routed. An expired or revoked
+ *   client is disconnected (its Will is still sent, RFC 9431 §6).
+ * - authorizeSubscribe(client, sub): SUBACK 0x80 for a filter outside scope (RFC 9431 §4.3).
+ * - authorizeForward(client, packet): synchronous. Stops delivery to a client whose token has
+ *   expired or been revoked (and disconnects it), whose scope no longer covers the topic (after a
+ *   refresh narrowed it), or of a retained message that outlived its publisher's token.
+ */
+import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
+import type { Admit } from './admission.js';
+import { PURPOSE_REFRESH } from './admission.js';
+import { BrokerError } from './errors.js';
+import { verifyMessagePop } from './message-pop.js';
+import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
+import type { RetainedExpiry } from './retained-expiry.js';
+import type { RevocationLists } from './revocation-lists.js';
+import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
+import { mayReceive, maySubscribe, publishRoute, type Identity } from './topic-rules.js';
+
+/** Where refused publishes go: `$` topics never match wildcards (MQTT 3.1.1 §4.7.2) and are never granted. */
+export const DROPPED_TOPIC = '$keybound/dropped';
+/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Per-client memo of forward decisions: bounded, cleared on refresh. */
+const FORWARD_MEMO_ENTRIES = 256;
+
+/** The parts of an aedes Client the hooks touch. */
+export interface HookClient {
+  readonly id: string;
+  close(cb?: () => void): void;
+}
+
+export interface HookPacket {
+  topic: string;
+  payload: Buffer | Uint8Array | string;
+  retain?: boolean;
+  qos?: number;
+}
+
+export interface BrokerLog {
+  (line: string): void;
+}
+
+interface Session {
+  client: HookClient;
+  token: VerifiedToken;
+  identity: Identity;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  lastSeq: number;
+  bucket: TokenBucket;
+  forward: Map<string, boolean>;
+  will: HookPacket | undefined;
+  closing: boolean;
+}
+
+export interface HookDeps {
+  audience: string;
+  admit: Admit;
+  verifier: TokenVerifier;
+  revocation: RevocationLists;
+  retained: RetainedExpiry;
+  clock: Clock;
+  provider: CryptoProvider;
+  log: BrokerLog;
+  relayRate?: RateLimit;
+  /** Clears a retained message from persistence (wired to aedes.publish). */
+  clearRetained(topic: string): void;
+}
+
+type AuthError = Error & { returnCode: number };
+
+function bytesOf(payload: HookPacket['payload']): Uint8Array {
+  if (typeof payload === 'string') return new TextEncoder().encode(payload);
+  return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+}
+
+function keyId(token: VerifiedToken): string {
+  const k = token.popKey;
+  return `${k.kty}:${toHex(k.x ?? new Uint8Array())}:${toHex(k.y ?? new Uint8Array())}:${toHex(k.k ?? new Uint8Array())}`;
+}
+
+/** Bounded text for a log line: client ids are attacker-chosen. */
+function safe(text: string): string {
+  return JSON.stringify(text.slice(0, 64));
+}
+
+export function createHooks(deps: HookDeps) {
+  const { clock, log } = deps;
+  const sessions = new WeakMap<HookClient, Session>();
+  const byClientId = new Map<string, Session>();
+  const wills = new WeakMap<HookClient, HookPacket>();
+
+  function live(session: Session): boolean {
+    return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isRevoked(session.token.hashHex);
+  }
+
+  function disconnect(session: Session, reason: string): void {
+    if (session.closing) return;
+    session.closing = true;
+    if (session.timer) clearTimeout(session.timer);
+    log(`broker: disconnect ${safe(session.client.id)}: ${reason}`);
+    // Not on this stack: aedes may be in the middle of a hook for this client.
+    setImmediate(() => session.client.close());
+  }
+
+  function arm(session: Session): void {
+    if (session.timer) clearTimeout(session.timer);
+    const ms = Math.max(0, (session.token.expiresAt - clock()) * 1000);
+    session.timer = setTimeout(() => {
+      if (session.token.expiresAt <= clock()) disconnect(session, 'expired');
+      else arm(session);
+    }, Math.min(ms, MAX_TIMER_MS));
+    session.timer.unref?.();
+  }
+
+  function identityOf(clientId: string, token: VerifiedToken): Identity {
+    return { scope: token.scope, clientId, subject: token.subject };
+  }
+
+  function refuse(clientId: string, error: BrokerError | Error): AuthError {
+    const code = error instanceof BrokerError ? error.code : 'error';
+    const returnCode = error instanceof BrokerError ? error.returnCode : 5;
+    log(`broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${error.message})` : ''}`);
+    return Object.assign(new Error(`refused: ${code}`), { returnCode });
+  }
+
+  async function refresh(session: Session, payload: Uint8Array): Promise<void> {
+    try {
+      const token = await deps.admit(session.client.id, undefined, payload, PURPOSE_REFRESH);
+      const identity = identityOf(session.client.id, token);
+      if (session.will && publishRoute(identity, session.will.topic).kind !== 'scoped') {
+        log(`broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
+        return;
+      }
+      session.token = token;
+      session.identity = identity;
+      session.forward.clear();
+      arm(session);
+      log(`broker: token refreshed for ${safe(session.client.id)}`);
+    } catch (error) {
+      log(`broker: refresh refused for ${safe(session.client.id)}: ${(error as BrokerError).code ?? 'error'}`);
+    }
+  }
+
+  function drop(packet: HookPacket, session: Session, why: string): void {
+    log(`broker: dropped PUBLISH from ${safe(session.client.id)} on ${safe(packet.topic)}: ${why}`);
+    packet.topic = DROPPED_TOPIC;
+    packet.retain = false;
+  }
+
+  return {
+    sessions: byClientId,
+
+    preConnect(client: HookClient, packet: { will?: HookPacket }, cb: (err: Error | null, ok: boolean) => void): void {
+      if (packet.will) wills.set(client, packet.will);
+      cb(null, true);
+    },
+
+    authenticate(client: HookClient, username: string | undefined, password: Uint8Array | undefined, done: (err: AuthError | null, ok: boolean | null) => void): void {
+      deps.admit(client.id, username, password).then(
+        (token) => {
+          const identity = identityOf(client.id, token);
+          const will = wills.get(client);
+          // RFC 9431 §4.1: the Will topic must be within the token's publish scope at CONNECT.
+          if (will && publishRoute(identity, will.topic).kind !== 'scoped') {
+            return done(refuse(client.id, new BrokerError('not_authorized', 'the Will topic is outside the token scope')), null);
+          }
+          // A client id held by a live session under another key is not taken over: the proof binds
+          // the id, but anyone admitted can sign any id, and a takeover would cut a device off.
+          const holder = byClientId.get(client.id);
+          if (holder && holder.client !== client && live(holder) && keyId(holder.token) !== keyId(token)) {
+            return done(refuse(client.id, new BrokerError('not_authorized', 'client id in use by a session under another key')), null);
+          }
+          const session: Session = {
+            client,
+            token,
+            identity,
+            timer: undefined,
+            lastSeq: -1,
+            bucket: createTokenBucket(clock, deps.relayRate),
+            forward: new Map(),
+            will,
+            closing: false,
+          };
+          sessions.set(client, session);
+          byClientId.set(client.id, session);
+          arm(session);
+          done(null, true);
+        },
+        (error: Error) => done(refuse(client.id, error), null),
+      );
+    },
+
+    authorizePublish(client: HookClient | null, packet: HookPacket, cb: (err?: Error | null) => void): void {
+      // aedes publishes an obsolete Will with no client; the Will was checked at CONNECT.
+      if (!client) return cb(null);
+      const session = sessions.get(client);
+      if (!session) return cb(new Error('no session'));
+      // RFC 9431 §6: the Will is sent even after the token expired (it was authorized at CONNECT).
+      if (packet === session.will) return cb(null);
+      if (!live(session)) {
+        disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
+        return cb(new Error('token no longer valid'));
+      }
+      const route = publishRoute(session.identity, packet.topic);
+      const payload = bytesOf(packet.payload);
+      switch (route.kind) {
+        case 'denied':
+          drop(packet, session, route.reason);
+          return cb(null);
+        case 'refresh':
+          drop(packet, session, 'token refresh (taken by the broker)');
+          void refresh(session, payload);
+          return cb(null);
+        case 'authz-info':
+          if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit');
+          return cb(null);
+        case 'trl':
+          try {
+            const added = deps.revocation.accept(route.audience, payload);
+            packet.retain = true; // draft-ietf-ace-revoked-token-notification: the latest list waits for sleepers
+            applyRevoked(added);
+          } catch (error) {
+            drop(packet, session, `revocation list refused (${(error as BrokerError).code ?? 'error'})`);
+          }
+          return cb(null);
+        case 'scoped':
+          if (session.token.messagePop) {
+            try {
+              session.lastSeq = verifyMessagePop(payload, session.token.popKey, packet.topic, session.lastSeq, { provider: deps.provider }).seq;
+            } catch (error) {
+              drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
+              return cb(null);
+            }
+          }
+          if (packet.retain) {
+            // RFC 9431 §6: a retained message lives no longer than its publisher's token.
+            if (payload.length === 0) deps.retained.clear(packet.topic);
+            else if (!deps.retained.set(packet.topic, session.token.expiresAt)) packet.retain = false;
+          }
+          return cb(null);
+      }
+    },
+
+    authorizeSubscribe(client: HookClient, sub: { topic: string; qos: number }, cb: (err: Error | null, sub?: { topic: string; qos: number } | null) => void): void {
+      const session = sessions.get(client);
+      if (!session) return cb(null, null);
+      if (!live(session)) {
+        disconnect(session, 'expired or revoked');
+        return cb(null, null);
+      }
+      if (maySubscribe(session.identity, sub.topic)) return cb(null, sub);
+      log(`broker: refused SUBSCRIBE from ${safe(client.id)} to ${safe(sub.topic)}: outside the token scope`);
+      cb(null, null);
+    },
+
+    authorizeForward<P extends HookPacket>(client: HookClient, packet: P): P | null {
+      const session = sessions.get(client);
+      if (!session) return null;
+      if (!live(session)) {
+        disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
+        return null;
+      }
+      if (packet.retain && deps.retained.isExpired(packet.topic, clock())) return null;
+      let ok = session.forward.get(packet.topic);
+      if (ok === undefined) {
+        ok = mayReceive(session.identity, packet.topic);
+        if (session.forward.size >= FORWARD_MEMO_ENTRIES) session.forward.clear();
+        session.forward.set(packet.topic, ok);
+      }
+      return ok ? packet : null;
+    },
+
+    /** aedes 'clientDisconnect': forget the session. */
+    disconnected(client: HookClient): void {
+      const session = sessions.get(client);
+      if (!session) return;
+      session.closing = true;
+      if (session.timer) clearTimeout(session.timer);
+      if (byClientId.get(client.id) === session) byClientId.delete(client.id);
+    },
+
+    /** A list for our audience arrived from elsewhere (another broker, the service): apply it. */
+    applyRevoked,
+
+    /** Clears retained messages that outlived their publisher's token. */
+    sweepRetained(): void {
+      for (const topic of deps.retained.takeExpired(clock())) deps.clearRetained(topic);
+    },
+
+    closeAll(): void {
+      for (const s of byClientId.values()) if (s.timer) clearTimeout(s.timer);
+    },
+  };
+
+  function applyRevoked(added: string[]): void {
+    if (added.length === 0) return;
+    const set = new Set(added);
+    for (const h of added) deps.verifier.forget(h);
+    for (const session of byClientId.values()) if (set.has(session.token.hashHex)) disconnect(session, 'revoked');
+  }
+}
+
+export type BrokerHooks = ReturnType<typeof createHooks>;

@@ -1,0 +1,87 @@
+/**
+ * Asking the authorization service about a reference (opaque) token: RFC 7662 introspection in
+ * its CBOR form (RFC 9200 §5.9: application/ace+cbor, token 11 in, active 10 and the CWT claim
+ * labels out), authenticated as a registered client with HTTP Basic (RFC 7662 §2.1). The broker
+ * talks to the service over HTTP like any resource server; it never imports authz/.
+ */
+import { cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
+import { BrokerError, BROKER_ERR } from './errors.js';
+
+/** RFC 9200 §5.9.1/§5.9.2 labels used here. */
+const TOKEN = 11;
+const ACTIVE = 10;
+const CLAIM = { sub: 2, aud: 3, exp: 4, cnf: 8, scope: 9 } as const;
+/** An introspection answer is a few hundred bytes; refuse a service that sends megabytes. */
+export const MAX_INTROSPECTION_BYTES = 16 * 1024;
+/** A service slower than this is treated as down: CONNECT must not hang (CONNACK 5 instead). */
+export const INTROSPECTION_TIMEOUT_MS = 5000;
+
+export interface IntrospectionCredentials {
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface IntrospectionResult {
+  active: boolean;
+  scope?: CborValue;
+  exp?: number;
+  sub?: string;
+  aud?: string | string[];
+  cnf?: Confirmation;
+}
+
+export type Introspect = (token: Uint8Array) => Promise<IntrospectionResult>;
+
+function failed(message: string, cause?: unknown): BrokerError {
+  return new BrokerError(BROKER_ERR.INTROSPECTION_FAILED, `introspection: ${message}`, cause === undefined ? undefined : { cause });
+}
+
+export function httpIntrospection(authzUrl: string, credentials: IntrospectionCredentials): Introspect {
+  const endpoint = new URL('introspect', authzUrl.endsWith('/') ? authzUrl : `${authzUrl}/`).href;
+  const authorization = `Basic ${Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret)}`).toString('base64')}`;
+  return async (token) => {
+    let res: Response;
+    try {
+      res = await fetch(endpoint, {
+        method: 'POST',
+        headers: { 'content-type': 'application/ace+cbor', accept: 'application/ace+cbor', authorization },
+        body: encodeCbor(new Map<CborValue, CborValue>([[TOKEN, token]])),
+        signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
+      });
+    } catch (cause) {
+      throw failed('the service did not answer', cause);
+    }
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) throw failed(`the service answered HTTP ${res.status}`);
+    if (body.length > MAX_INTROSPECTION_BYTES) throw failed('answer too large');
+    return parseIntrospection(body);
+  };
+}
+
+export function parseIntrospection(body: Uint8Array): IntrospectionResult {
+  let v: CborValue;
+  try {
+    v = decodeCbor(body, { maxBytes: MAX_INTROSPECTION_BYTES, maxDepth: 8 });
+  } catch (cause) {
+    throw failed(`answer is not CBOR (${(cause as { code?: string }).code ?? 'error'})`, cause);
+  }
+  if (!isMap(v) || typeof v.get(ACTIVE) !== 'boolean') throw failed('answer lacks active(10)');
+  if (v.get(ACTIVE) !== true) return { active: false };
+  const out: IntrospectionResult = { active: true };
+  const exp = v.get(CLAIM.exp);
+  if (typeof exp === 'number' && Number.isFinite(exp)) out.exp = exp;
+  const sub = v.get(CLAIM.sub);
+  if (typeof sub === 'string') out.sub = sub;
+  const aud = v.get(CLAIM.aud);
+  if (typeof aud === 'string' || (Array.isArray(aud) && aud.every((a) => typeof a === 'string'))) out.aud = aud as string | string[];
+  if (v.has(CLAIM.scope)) out.scope = v.get(CLAIM.scope)!;
+  const cnf = v.get(CLAIM.cnf);
+  if (cnf !== undefined) {
+    try {
+      out.cnf = cnfFromMap(cnf);
+    } catch (cause) {
+      throw failed('cnf(8) is malformed', cause);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,53 @@
+/**
+ * The service's signed token revocation lists on `ace/trl/<audience>` (draft-ietf-ace-revoked-
+ * token-notification, signed so they can cross the broker). A list is routed (retained) only if
+ * its signature verifies with the broker's trust anchors, it names the audience of its topic,
+ * and its sequence number is above the last one seen for that audience (an old list never
+ * replaces a newer one for the devices that wake later). Lists for the broker's own audience are
+ * also applied: the caller disconnects clients whose token hash became revoked.
+ */
+import { CoseError, toHex, verifyRevocationList, type CryptoProvider, type KeyInput } from '../cose/index.js';
+import { BrokerError, BROKER_ERR } from './errors.js';
+
+/** Audiences whose last sequence number is remembered; a broker serves a bounded fleet. */
+export const MAX_TRL_AUDIENCES = 10_000;
+
+export interface RevocationLists {
+  /** Checks a list for `audience`; returns the newly revoked hashes when it is the broker's own. */
+  accept(audience: string, signedList: Uint8Array): string[];
+  isRevoked(hashHex: string): boolean;
+  readonly revokedCount: number;
+}
+
+export function createRevocationLists(ownAudience: string, trust: KeyInput, provider: CryptoProvider): RevocationLists {
+  const sequences = new Map<string, number>();
+  let revoked = new Set<string>();
+  return {
+    accept(audience, signedList) {
+      let list;
+      try {
+        list = verifyRevocationList(signedList, trust, { audience, provider });
+      } catch (cause) {
+        if (cause instanceof CoseError) throw new BrokerError(BROKER_ERR.INVALID_TOKEN, `revocation list refused (${cause.code})`, { cause });
+        throw cause;
+      }
+      const last = sequences.get(audience) ?? -1;
+      if (list.sequence <= last) throw new BrokerError(BROKER_ERR.REPLAY, `revocation list ${list.sequence} is not newer than ${last}`);
+      if (!sequences.has(audience) && sequences.size >= MAX_TRL_AUDIENCES) throw new BrokerError(BROKER_ERR.BUSY, 'too many audiences');
+      sequences.set(audience, list.sequence);
+      if (audience !== ownAudience) return [];
+      const next = list.fullSet ? new Set(list.fullSet.map(toHex)) : new Set(revoked);
+      for (const d of list.diffSet ?? []) {
+        for (const h of d.removed) next.delete(toHex(h));
+        for (const h of d.added) next.add(toHex(h));
+      }
+      const added = [...next].filter((h) => !revoked.has(h));
+      revoked = next;
+      return added;
+    },
+    isRevoked: (hashHex) => revoked.has(hashHex),
+    get revokedCount() {
+      return revoked.size;
+    },
+  };
+}

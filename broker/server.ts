@@ -1,0 +1,210 @@
+/**
+ * The broker's wiring (thin, as authz/server.ts): an aedes instance with hooks.ts, TCP and
+ * WebSocket listeners (aedes docs/Examples.md: `ws` WebSocketServer + createWebSocketStream), and
+ * for scale-out Redis (mqemitter-redis, aedes-persistence-redis, and the jti replay store).
+ * Defaults that read the world (the wall clock) live here and nowhere below.
+ */
+import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { Aedes, type AedesOptions, type Client } from 'aedes';
+import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Clock, CryptoProvider } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { createAdmission } from './admission.js';
+import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
+import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
+import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
+import type { RateLimit } from './rate-limiter.js';
+import { createRetainedExpiry } from './retained-expiry.js';
+import { createRevocationLists } from './revocation-lists.js';
+import { createTokenVerifier } from './token-verifier.js';
+import { brokerTrust, type TrustInput } from './trust.js';
+
+/** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
+export const RETAINED_SWEEP_MS = 1000;
+
+export interface BrokerOptions {
+  /** This broker's audience: tokens must name it, proofs must bind it. */
+  audience: string;
+  /** The service's keys (COSE_Keys) or a provisioning bundle (decoded or CBOR). */
+  trust: TrustInput;
+  /** Seconds since the epoch (default: the wall clock). */
+  clock?: Clock;
+  /** Default: node:crypto (servers). */
+  provider?: CryptoProvider;
+  /** The authorization service, for reference tokens (RFC 7662 introspection). */
+  authzUrl?: string;
+  /** The broker's own client credentials at the service (it must be registered for `audience`). */
+  introspection?: IntrospectionCredentials;
+  /** `redis://host:port`: share subscriptions, sessions, retained messages and the jti store. */
+  redis?: string;
+  /** One line per refusal, disconnect and refresh (default: none). Never carries tokens or keys. */
+  logger?: BrokerLog;
+  /** Seconds of skew tolerated on exp/nbf (default 0). */
+  leeway?: number;
+  /** Seconds either side of now a proof's iat may be (default 60). */
+  iatWindow?: number;
+  relayRate?: RateLimit;
+  /** Extra aedes options (concurrency, queueLimit...); hooks and mq/persistence are ours. */
+  aedes?: Omit<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'preConnect'>;
+}
+
+export interface ListenOptions {
+  port?: number;
+  host?: string;
+  /** A second port for MQTT over WebSocket; omitted: no WebSocket listener. */
+  wsPort?: number;
+}
+
+export interface KeyboundBroker {
+  readonly aedes: Aedes;
+  readonly audience: string;
+  listen(opts?: ListenOptions | number): Promise<{ port: number; wsPort: number | undefined; url: string; wsUrl: string | undefined }>;
+  /** Applies a signed revocation list (e.g. from the service's onRevocationList) and publishes it retained. */
+  publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
+  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number };
+  close(): Promise<void>;
+}
+
+export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker> {
+  const clock = opts.clock ?? (() => Date.now() / 1000);
+  const provider = opts.provider ?? nativeProvider;
+  const log = opts.logger ?? (() => {});
+  const trust = brokerTrust(opts.trust, clock());
+  const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
+  const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection) : undefined;
+  const verifier = createTokenVerifier({
+    audience: opts.audience,
+    trust,
+    clock,
+    provider,
+    ...(opts.leeway !== undefined ? { leeway: opts.leeway } : {}),
+    ...(introspect ? { introspect } : {}),
+    isRevoked: (h) => revocation.isRevoked(h),
+  });
+
+  let jtis: JtiStore = memoryJtiStore(clock);
+  const aedesOpts: AedesOptions = { ...opts.aedes };
+  const closers: Array<() => Promise<unknown>> = [];
+  if (opts.redis) {
+    const { Redis } = await import('ioredis');
+    const { default: mqemitterRedis } = await import('mqemitter-redis');
+    const { default: persistenceRedis } = await import('aedes-persistence-redis');
+    const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
+    const persistenceConn = new Redis(opts.redis);
+    jtis = redisJtiStore(jtiConn as unknown as RedisSetNx, clock);
+    aedesOpts.mq = mqemitterRedis({ connectionString: opts.redis });
+    const persistence = persistenceRedis({ conn: persistenceConn });
+    aedesOpts.persistence = persistence;
+    closers.push(async () => {
+      await new Promise<void>((r) => (persistence as { destroy(cb: () => void): void }).destroy(() => r()));
+      await Promise.allSettled([jtiConn.quit(), persistenceConn.quit()]);
+    });
+  }
+
+  const admit = createAdmission({
+    audience: opts.audience,
+    verifier,
+    jtis,
+    clock,
+    provider,
+    ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}),
+  });
+  let aedesRef: Aedes | undefined;
+  const hooks = createHooks({
+    audience: opts.audience,
+    admit,
+    verifier,
+    revocation,
+    retained: createRetainedExpiry(),
+    clock,
+    provider,
+    log,
+    ...(opts.relayRate ? { relayRate: opts.relayRate } : {}),
+    clearRetained: (topic) =>
+      aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+  });
+
+  const aedes = await Aedes.createBroker({
+    ...aedesOpts,
+    preConnect: (client, packet, cb) => hooks.preConnect(client as HookClient, packet as { will?: HookPacket }, cb),
+    authenticate: (client, username, password, done) =>
+      hooks.authenticate(client as HookClient, username, password ? new Uint8Array(password.buffer, password.byteOffset, password.length) : undefined, done as never),
+    authorizePublish: (client, packet, cb) => hooks.authorizePublish(client as HookClient | null, packet as HookPacket, cb),
+    authorizeSubscribe: (client, sub, cb) => hooks.authorizeSubscribe(client as HookClient, sub, cb as never),
+    authorizeForward: (client, packet) => hooks.authorizeForward(client as HookClient, packet as never),
+  });
+  aedesRef = aedes;
+  aedes.on('clientDisconnect', (client: Client) => hooks.disconnected(client as HookClient));
+  // A list for our audience published at another broker of the cluster reaches us through mq.
+  await new Promise<void>((resolve) =>
+    aedes.subscribe(
+      `ace/trl/${opts.audience}`,
+      (packet, cb) => {
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id && packet.payload.length > 0) {
+          try {
+            hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload as Buffer)));
+          } catch {
+            // Already applied here, or not newer: nothing to do.
+          }
+        }
+        cb();
+      },
+      resolve,
+    ),
+  );
+  const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
+  sweep.unref();
+
+  let tcp: TcpServer | undefined;
+  let http: HttpServer | undefined;
+  let wss: WebSocketServer | undefined;
+
+  return {
+    aedes,
+    audience: opts.audience,
+    async listen(arg = {}) {
+      const o: ListenOptions = typeof arg === 'number' ? { port: arg } : arg;
+      const host = o.host ?? '127.0.0.1';
+      tcp = createTcpServer(aedes.handle);
+      await new Promise<void>((resolve, reject) => {
+        tcp!.once('error', reject);
+        tcp!.listen(o.port ?? 0, host, () => resolve());
+      });
+      const port = (tcp.address() as AddressInfo).port;
+      let wsPort: number | undefined;
+      if (o.wsPort !== undefined) {
+        http = createHttpServer();
+        wss = new WebSocketServer({ server: http, maxPayload: 256 * 1024 });
+        wss.on('connection', (socket, req) => aedes.handle(createWebSocketStream(socket), req));
+        await new Promise<void>((resolve, reject) => {
+          http!.once('error', reject);
+          http!.listen(o.wsPort, host, () => resolve());
+        });
+        wsPort = (http.address() as AddressInfo).port;
+      }
+      return { port, wsPort, url: `mqtt://${host}:${port}`, wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}` };
+    },
+    async publishRevocationList(audience, signedList) {
+      hooks.applyRevoked(revocation.accept(audience, signedList));
+      await new Promise<void>((resolve, reject) =>
+        aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+      );
+    },
+    get stats() {
+      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: 0 };
+    },
+    async close() {
+      clearInterval(sweep);
+      hooks.closeAll();
+      wss?.clients.forEach((c) => c.terminate());
+      await new Promise<void>((resolve) => aedes.close(() => resolve()));
+      await Promise.all([
+        tcp ? new Promise<void>((r) => tcp!.close(() => r())) : undefined,
+        wss ? new Promise<void>((r) => wss!.close(() => r())) : undefined,
+        http ? new Promise<void>((r) => { http!.closeAllConnections(); http!.close(() => r()); }) : undefined,
+      ]);
+      for (const c of closers) await c();
+    },
+  };
+}
