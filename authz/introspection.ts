@@ -38,13 +38,14 @@ function fromHexBytes(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<boolean> {
+/** Returns the audience whose revocation list changed, if any. */
+export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<string | undefined> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   const token = bytesParam(params, 'token');
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
-  if (!record || record.clientId !== client.id) return false;
-  return ctx.store.revokeToken(hash);
+  if (!record || record.clientId !== client.id) return undefined;
+  return (await ctx.store.revokeToken(hash)) ? record.audience : undefined;
 }

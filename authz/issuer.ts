@@ -47,6 +47,8 @@ export interface IssueRequest {
   reqCnf?: CborValue;
   /** RFC 9200 §5.3.1: a nonce the RS asked for; placed in the token as cnonce(39). */
   cnonce?: Uint8Array;
+  /** The grant family (authorization code, refresh tokens) the token belongs to. */
+  family?: string;
 }
 
 export interface IssuedToken {
@@ -144,6 +146,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
     cnf: encodeCbor(cnfToMap(claims.cnf)),
     reference: audience.referenceTokens,
     revoked: false,
+    ...(req.family ? { family: req.family } : {}),
   });
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
   if (!audience.clockless) out.expiresIn = lifetime;

@@ -123,6 +123,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
   // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
   const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };
+  // Publish the new signed list of each audience whose list changed, and only those.
+  context.onRevoked = async (audiences) => {
+    if (!opts.onRevocationList) return;
+    for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
+  };
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   const sessions = new BrowserSessions((n) => provider.randomBytes(n), clock);
   let baseUrl = opts.issuer ?? '';
@@ -371,10 +376,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
         return oauthEndpoint(req, res, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
       case '/revoke':
         return oauthEndpoint(req, res, async (p, a) => {
-          const hash = await handleRevocation(context, p, a);
-          if (hash && opts.onRevocationList) {
-            for (const aud of (await opts.store.listAudiences()).map((x) => x.id)) opts.onRevocationList(aud, await revocationList(aud));
-          }
+          const audience = await handleRevocation(context, p, a);
+          if (audience) await context.onRevoked?.([audience]);
           return null;
         });
       case '/.well-known/oauth-authorization-server':

@@ -45,6 +45,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX refresh_family ON refresh_tokens (family);
    CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg INTEGER NOT NULL, public_key BLOB NOT NULL,
      created_at INTEGER NOT NULL, retired_at INTEGER, publish_until INTEGER);`,
+  // RFC 6749 §4.1.2: a replayed code revokes what it issued, so tokens remember their grant.
+  `ALTER TABLE auth_codes ADD COLUMN family TEXT;
+   ALTER TABLE tokens ADD COLUMN family TEXT;
+   CREATE INDEX tokens_family ON tokens (family);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -207,12 +211,12 @@ export class SqliteStore implements AuthzStore {
       .run(c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.expiresAt);
   }
 
-  async consumeAuthCode(codeHash: string): Promise<{ code?: AuthCodeRecord; replayed: boolean }> {
+  async consumeAuthCode(codeHash: string, family: string): Promise<{ code?: AuthCodeRecord; replayed: boolean; family?: string }> {
     return this.db.transaction(() => {
       const r = this.stmt('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
       if (!r) return { replayed: false };
-      if (r.used === 1) return { replayed: true };
-      this.stmt('UPDATE auth_codes SET used = 1 WHERE code_hash = ?').run(codeHash);
+      if (r.used === 1) return r.family == null ? { replayed: true } : { replayed: true, family: r.family as string };
+      this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
       const code: AuthCodeRecord = {
         codeHash,
         clientId: r.client_id as string,
@@ -222,6 +226,7 @@ export class SqliteStore implements AuthzStore {
         scope: r.scope as string,
         codeChallenge: r.code_challenge as string,
         expiresAt: Number(r.expires_at),
+        family,
       };
       const cnf = u8(r.req_cnf);
       if (cnf) code.reqCnf = cnf;
@@ -310,10 +315,10 @@ export class SqliteStore implements AuthzStore {
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0);
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null);
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
@@ -333,19 +338,32 @@ export class SqliteStore implements AuthzStore {
     };
     const cnf = u8(r.cnf);
     if (cnf) t.cnf = cnf;
+    if (r.family != null) t.family = r.family as string;
     return t;
+  }
+
+  /** Inside a transaction: revoke one token row onto its audience's TRL. */
+  private revokeRow(tokenHash: string, audience: string, expiresAt: unknown): void {
+    this.stmt('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
+    const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence').get(audience) as Row;
+    this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence);
   }
 
   async revokeToken(tokenHash: string): Promise<boolean> {
     return this.db.transaction(() => {
       const r = this.stmt('SELECT audience, expires_at, revoked FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
       if (!r || r.revoked === 1) return false;
-      this.stmt('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
-      const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence')
-        .get(r.audience) as Row;
-      this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)')
-        .run(r.audience, tokenHash, r.expires_at, seq.trl_sequence);
+      this.revokeRow(tokenHash, r.audience as string, r.expires_at);
       return true;
+    })();
+  }
+
+  async revokeFamily(family: string, now: number): Promise<string[]> {
+    return this.db.transaction(() => {
+      const rows = this.stmt('SELECT token_hash, audience, expires_at FROM tokens WHERE family = ? AND revoked = 0 AND expires_at > ?').all(family, now) as Row[];
+      for (const r of rows) this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at);
+      this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(family);
+      return [...new Set(rows.map((r) => r.audience as string))];
     })();
   }
 

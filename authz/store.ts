@@ -86,6 +86,8 @@ export interface AuthCodeRecord {
   codeChallenge: string;
   reqCnf?: Uint8Array;
   expiresAt: number;
+  /** The grant family its tokens belong to, set when the code is redeemed (see consumeAuthCode). */
+  family?: string;
 }
 
 export type DeviceCodeStatus = 'pending' | 'approved' | 'denied';
@@ -120,6 +122,8 @@ export interface IssuedTokenRecord {
   cnf?: Uint8Array;
   reference: boolean;
   revoked: boolean;
+  /** The grant (authorization code and its refresh tokens) this token came from, to revoke them together. */
+  family?: string;
 }
 
 export interface RefreshTokenRecord {
@@ -165,8 +169,11 @@ export interface AuthzStore {
   getUser(username: string): Promise<UserRecord | undefined>;
 
   putAuthCode(code: AuthCodeRecord): Promise<void>;
-  /** Returns the code and marks it used, atomically; a second call returns { replayed: true }. */
-  consumeAuthCode(codeHash: string): Promise<{ code?: AuthCodeRecord; replayed: boolean }>;
+  /**
+   * Returns the code and marks it used, recording the grant `family` its tokens will carry,
+   * atomically; a second call returns { replayed: true, family } with the family of the first.
+   */
+  consumeAuthCode(codeHash: string, family: string): Promise<{ code?: AuthCodeRecord; replayed: boolean; family?: string }>;
 
   putDeviceCode(code: DeviceCodeRecord): Promise<void>;
   getDeviceCodeByHash(hash: string): Promise<DeviceCodeRecord | undefined>;
@@ -187,6 +194,11 @@ export interface AuthzStore {
   getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
   /** Marks revoked and appends to the audience's TRL, raising its sequence; false if unknown or already revoked. */
   revokeToken(tokenHash: string): Promise<boolean>;
+  /**
+   * Revokes, in one transaction, every unexpired token of a grant family (each onto its audience's
+   * TRL) and the family's refresh tokens. Returns the audiences whose TRL changed.
+   */
+  revokeFamily(family: string, now: number): Promise<string[]>;
   /** Revoked and not yet expired tokens of an audience, with the TRL sequence number. */
   revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }>;
 

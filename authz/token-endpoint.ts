@@ -36,7 +36,10 @@ export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
 /** RFC 8628 §3.5: slow_down adds 5 seconds to the polling interval. */
 const SLOW_DOWN_STEP = 5;
 
-export interface TokenContext extends IssuerContext, ClientAuthContext {}
+export interface TokenContext extends IssuerContext, ClientAuthContext {
+  /** Told which audiences' revocation lists changed (the server publishes them; the broker relays). */
+  onRevoked?: (audiences: string[]) => void | Promise<void>;
+}
 
 export type TokenResponse = Record<string, ResponseValue | undefined>;
 
@@ -113,11 +116,11 @@ async function issueWithRefresh(
   subject: string,
   reqCnf: Uint8Array | undefined,
   asked: Scope | undefined,
-  family?: string,
+  family: string = toHex(ctx.provider.randomBytes(16)),
 ): Promise<{ response: TokenResponse; refresh: string; family: string }> {
-  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, ...(reqCnf ? { reqCnf: decodeStored(reqCnf) } : {}) });
+  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, family, ...(reqCnf ? { reqCnf: decodeStored(reqCnf) } : {}) });
   const refresh = toHex(ctx.provider.randomBytes(32));
-  return { response: responseOf(issued, asked, { refresh_token: refresh }), refresh, family: family ?? toHex(ctx.provider.randomBytes(16)) };
+  return { response: responseOf(issued, asked, { refresh_token: refresh }), refresh, family };
 }
 
 async function storeNewRefresh(ctx: TokenContext, r: { refresh: string; family: string }, client: ClientRecord, audience: string, scope: string, subject: string, reqCnf: Uint8Array | undefined): Promise<void> {
@@ -144,16 +147,25 @@ async function authorizationCode(ctx: TokenContext, params: Params, authorizatio
   const redirectUri = requireText(params, 'redirect_uri');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
-  const { code: record, replayed } = await ctx.store.consumeAuthCode(lookupHash(code));
-  // RFC 6749 §4.1.2: a code is used once; a replay is invalid_grant.
-  if (replayed) throw invalidGrant('authorization code already used');
+  const family = toHex(ctx.provider.randomBytes(16));
+  const consumed = await ctx.store.consumeAuthCode(lookupHash(code), family);
+  const record = consumed.code;
+  if (consumed.replayed) {
+    // RFC 6749 §4.1.2: a code is used once; on a replay the service SHOULD revoke the tokens it
+    // already issued from it (one of the two presenters stole it), refresh tokens included.
+    if (consumed.family) {
+      const audiences = await ctx.store.revokeFamily(consumed.family, Math.floor(ctx.clock()));
+      if (audiences.length) await ctx.onRevoked?.(audiences);
+    }
+    throw invalidGrant('authorization code already used');
+  }
   if (!record || record.clientId !== client.id) throw invalidGrant('unknown authorization code');
   if (record.expiresAt <= ctx.clock()) throw invalidGrant('authorization code expired');
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri differs from the authorization request');
   if (!verifyPkce(verifier, record.codeChallenge)) throw invalidGrant('PKCE code_verifier does not match');
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
-  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined);
+  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined, family);
   await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf);
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
@@ -196,6 +208,7 @@ async function refreshToken(ctx: TokenContext, params: Params, authorization: st
     audience,
     scope,
     subject: record.subject,
+    family: record.family,
     ...(record.reqCnf ? { reqCnf: decodeStored(record.reqCnf) } : {}),
   });
   return responseOf(issued, asked, { refresh_token: refresh });

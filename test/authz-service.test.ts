@@ -257,6 +257,11 @@ describe('authorization_code with PKCE', () => {
 describe('refresh_token', () => {
   it('rotates, and a reused refresh token revokes the family', async () => {
     const auth = { authorization: basic('app', 's3cret-app') };
+    // The code test's replay revoked that grant (RFC 6749 §4.1.2), refresh token included; start a new one.
+    expect((await post('/token', { grant_type: 'refresh_token', refresh_token: refreshFromCode }, 'json', auth)).data.error).toBe('invalid_grant');
+    const verifier = 'u'.repeat(50);
+    const code = await browserLoginAndConsent(new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: 'http://127.0.0.1:9/cb', code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'read', audience: 'ekg', state: 'st' }));
+    refreshFromCode = (await post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:9/cb' }, 'json', auth)).data.refresh_token;
     const r1 = await post('/token', { grant_type: 'refresh_token', refresh_token: refreshFromCode }, 'json', auth);
     expect(r1.status).toBe(200);
     const next = r1.data.refresh_token as string;
