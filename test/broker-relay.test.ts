@@ -1,0 +1,117 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MqttClient } from 'mqtt';
+import { fromUtf8, utf8 } from '../cose/index.js';
+import {
+  buildPopRequest,
+  createResourceServer,
+  decodeAuthzInfoResponse,
+  decodeResponseBody,
+  encodeEnvelope,
+  loadProvisioningBundle,
+  memoryStorage,
+  requestToken,
+} from '../device/index.js';
+import { connectDeviceMqtt, deviceTopics } from '../device/adapters/index.js';
+import { ACE_USERNAME, createBroker, type KeyboundBroker } from '../broker/index.js';
+import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
+import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
+
+const TUBE = 'tube-7';
+const deviceNow = 1_800_000_000;
+const topics = deviceTopics(TUBE);
+const brokerIssuer = createIssuer();
+let broker: KeyboundBroker;
+let url: string;
+const log: string[] = [];
+
+beforeAll(async () => {
+  broker = await createBroker({ audience: 'broker-1', trust: brokerIssuer.trust, logger: (l) => log.push(l), relayRate: { burst: 3, perSecond: 0.001 } });
+  url = (await broker.listen(0)).url;
+});
+afterAll(async () => broker.close());
+
+/** The device's own broker token: read its topics, answer on res/+. */
+function deviceCredentials(clientId: string) {
+  const { token, key } = brokerIssuer.token({
+    scope: [
+      [topics.authzInfo, ['sub']],
+      [topics.req, ['sub']],
+      [`ace/${TUBE}/res/+`, ['pub']],
+    ],
+  });
+  return { username: ACE_USERNAME, password: password(token, key, clientId) };
+}
+
+async function client(clientId: string, scope: Array<readonly [string, ReadonlyArray<'pub' | 'sub'>]>) {
+  const { token, key } = brokerIssuer.token({ scope, sub: clientId });
+  const c: MqttClient = await connect(url, clientId, password(token, key, clientId), { clean: false });
+  const box = inbox(c);
+  await c.subscribeAsync(topics.res(clientId), { qos: 1 });
+  const send = (topic: string, body: Uint8Array) => c.publishAsync(topic, Buffer.from(encodeEnvelope(clientId, body)), { qos: 1 });
+  return { c, box, send };
+}
+
+describe('relay to a sleeping device through the PoP broker', () => {
+  it('queues a token and a request while the device sleeps and delivers them when it connects', async () => {
+    const deviceIssuer = createFixtureIssuer(() => deviceNow);
+    const storage = memoryStorage();
+    const makeDevice = () =>
+      createResourceServer({
+        trust: loadProvisioningBundle(deviceIssuer.bundleFor(TUBE), deviceNow),
+        storage,
+        clock: () => deviceNow,
+        handler: () => ({ code: 205, payload: utf8('21.5') }),
+      });
+    const clientId = `device-${TUBE}`;
+    // First boot: a persistent session with QoS 1 subscriptions, then sleep.
+    const first = await connectDeviceMqtt({ url, deviceId: TUBE, device: makeDevice(), connectOptions: { ...deviceCredentials(clientId), reconnectPeriod: 0 } });
+    await first.close();
+
+    const ekg = await client('ekg-1', [[topics.req, ['pub']]]);
+    const key = ed25519Key('ekg-key');
+    const { accessToken } = await requestToken(deviceIssuer.tokenEndpoint.bind(deviceIssuer), {
+      grant: 'client_credentials',
+      auth: { clientId: 'ekg-1', clientSecret: 'secret-ekg' },
+      audience: TUBE,
+      scope: [['/temp', 1]],
+      popKey: key,
+    });
+    await ekg.send(topics.authzInfo, accessToken);
+    const request = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
+    await ekg.send(topics.req, buildPopRequest({ token: accessToken, popKey: key, audience: TUBE, request, now: deviceNow }));
+    // Someone admitted but with no scope for the device: its request never reaches the queue.
+    const stranger = await client('stranger', [['sensors/#', ['pub']]]);
+    await stranger.send(topics.req, buildPopRequest({ token: accessToken, popKey: key, audience: TUBE, request, now: deviceNow }));
+
+    const device = await connectDeviceMqtt({ url, deviceId: TUBE, device: makeDevice(), connectOptions: { ...deviceCredentials(clientId), reconnectPeriod: 0 } });
+    try {
+      const got = await ekg.box.next(2, 5000);
+      expect(decodeAuthzInfoResponse(new Uint8Array(got[0]!.payload))).toEqual({});
+      const answer = decodeResponseBody(new Uint8Array(got[1]!.payload));
+      expect(answer.code).toBe(205);
+      expect(fromUtf8(answer.payload!)).toBe('21.5');
+      await sleep(200);
+      expect(stranger.box.got.length).toBe(0);
+      expect(log.some((l) => l.includes('"stranger"') && l.includes(`"${topics.req}"`))).toBe(true);
+    } finally {
+      await device.close();
+      await Promise.all([ekg.c.endAsync(), stranger.c.endAsync()]);
+    }
+  }, 20_000);
+
+  it('lets anyone admitted deliver tokens to a device, rate-limited per client', async () => {
+    const c = await client('courier', []);
+    for (let i = 0; i < 5; i++) await c.send(topics.authzInfo, new Uint8Array([i]));
+    await sleep(100);
+    expect(log.filter((l) => l.includes('"courier"') && l.includes('authz-info rate limit')).length).toBe(2);
+    await c.c.endAsync();
+  });
+
+  it('does not let a client read responses addressed to another', async () => {
+    const { token, key } = brokerIssuer.token({ scope: [], sub: 'eve' });
+    const eve = await connect(url, 'eve', password(token, key, 'eve'));
+    const { subackCodes } = await import('./support/broker-fixture.js');
+    expect(await subackCodes(eve, { [topics.res('ekg-1')]: { qos: 1 }, [topics.res('eve')]: { qos: 1 } })).toEqual([128, 1]);
+    await eve.endAsync();
+  });
+});
