@@ -1,0 +1,357 @@
+/**
+ * The fleet scenarios of issue 6. Each device gets a client process (the EKG app, or the EKG device
+ * acting as a client for a tube) that authorizes at it through the relay, then does what the
+ * scenario tests: a thief's replays, a revocation, a reboot storm, clock-less expiry, the
+ * connected flow through an introspecting gateway. All randomness comes from the seed.
+ */
+import { utf8, type CoseKey } from '../cose/index.js';
+import {
+  DeviceError,
+  beginSession,
+  buildPopRequest,
+  decodeResponseBody,
+  memoryStorage,
+  type ClientSession,
+} from '../device/index.js';
+import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration, type FleetIssuer, type TokenProtection } from './fleet-issuer.js';
+import { HARDWARE_PROFILES, type HardwareProfile } from './hardware-profiles.js';
+import { jwtEquivalentBytes } from './jwt-size.js';
+import { seededKeyPair, seededProvider } from './metered-provider.js';
+import { Prng } from './prng.js';
+import { frameMessage } from './radio-link.js';
+import { SimDevice } from './sim-device.js';
+import { SimMetrics } from './sim-metrics.js';
+import { SimRelay, type Exchange } from './sim-relay.js';
+import { Simulator } from './simulator.js';
+
+export const SCENARIOS = ['disconnected', 'connected', 'theft', 'revocation', 'reboot-storm', 'clockless', 'mixed'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+type Role = Exclude<ScenarioName, 'mixed'>;
+const ROLES: readonly Role[] = ['disconnected', 'connected', 'theft', 'revocation', 'reboot-storm', 'clockless'];
+
+/** Virtual seconds at which the simulated epoch starts (2027-01-15), what an RTC reads at t = 0. */
+export const SIM_EPOCH = 1_800_000_000;
+/** Devices wake every 5 minutes (a typical sensor report period) and listen 1 s after each wake. */
+export const WAKE_INTERVAL_S = 300;
+export const LISTEN_WINDOW_S = 1;
+/** Frame loss on the 802.15.4 link: 2% (an indoor link at moderate range, approx.). */
+export const DEFAULT_FRAME_LOSS = 0.02;
+/** Reboots per device in the reboot storm. */
+export const STORM_REBOOTS = 4;
+/** Token lifetime (exp or exi) in the simulator: long enough for the storm, short enough for the exi test. */
+export const SIM_LIFETIME_S = 1800;
+
+export interface DevicePlan {
+  id: string;
+  role: Role;
+  hw: HardwareProfile;
+  protection: TokenProtection;
+  /** 'session': symmetric PoP key, protected session; 'proof': client's Ed25519 key, a PoP proof per request. */
+  pop: 'session' | 'proof';
+  clockless: boolean;
+  alwaysOn: boolean;
+}
+
+/** Fleet mix by index: mostly class-1/2 802.15.4 motes, some Wi-Fi parts, a few class-0 parts. */
+const PROFILE_CYCLE = ['nrf52840', 'cc2538', 'nrf52840', 'msp430', 'esp32', 'cc2538', 'nrf52840', 'msp430', 'nrf52840', 'esp32', 'cc2538', 'nrf52840', 'msp430', 'nrf52840', 'cc2538', 'nrf52840', 'esp32', 'msp430', 'nrf52840', 'class0-avr'];
+
+export function planFleet(scenario: ScenarioName, devices: number): DevicePlan[] {
+  const plans: DevicePlan[] = [];
+  for (let i = 0; i < devices; i++) {
+    const role: Role = scenario === 'mixed' ? ROLES[i % ROLES.length]! : scenario;
+    let hwName = PROFILE_CYCLE[i % PROFILE_CYCLE.length]!;
+    if (role === 'connected') hwName = i % 2 === 0 ? 'esp32' : 'nrf52840';
+    if (role === 'clockless') hwName = i % 2 === 0 ? 'msp430' : 'cc2538';
+    if (role === 'reboot-storm' && hwName === 'class0-avr') hwName = 'nrf52840';
+    const hw = HARDWARE_PROFILES[hwName]!;
+    const k = Math.floor(i / PROFILE_CYCLE.length) + i;
+    const protection: TokenProtection = k % 10 === 3 ? 'sign1-es256' : k % 2 === 0 ? 'sign1' : 'mac0';
+    const clockless = !hw.rtc;
+    // PoP proofs need iat freshness (a clock) and one Ed25519 verify more; only some RTC devices use them.
+    const pop = role !== 'reboot-storm' && !clockless && protection !== 'mac0' && k % 3 === 0 ? 'proof' : 'session';
+    plans.push({ id: `dev-${String(i).padStart(5, '0')}`, role, hw, protection, pop, clockless, alwaysOn: role === 'connected' });
+  }
+  return plans;
+}
+
+export function tokenTypeLabel(p: Pick<DevicePlan, 'protection' | 'pop'>): string {
+  const prot = p.protection === 'mac0' ? 'Mac0' : p.protection === 'sign1' ? 'Sign1 Ed25519' : 'Sign1 ES256';
+  return `${prot} + ${p.pop === 'session' ? 'session' : 'PoP proof'}`;
+}
+
+export interface ScenarioContext {
+  sim: Simulator;
+  relay: SimRelay;
+  issuer: FleetIssuer;
+  metrics: SimMetrics;
+  prng: Prng;
+  devices: Map<string, SimDevice>;
+  plans: DevicePlan[];
+  /** Seconds since the epoch: the AS and the clients have good clocks. */
+  clock: () => number;
+  /** Wraps outside I/O (a real AS over HTTP) so the virtual clock waits for it. */
+  io<T>(p: Promise<T>): Promise<T>;
+}
+
+const GET_TEMP = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
+const isProtected = (b: Uint8Array): boolean => b[0] === 0xd0;
+
+function refusalOf(answer: Uint8Array): string | undefined {
+  if (isProtected(answer)) return undefined;
+  try {
+    const r = decodeResponseBody(answer);
+    return r.code >= 400 ? (r.error ?? `status_${r.code}`) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A client's hold on a device after authorizing: how to make the next request. */
+interface Holding {
+  token: Uint8Array;
+  popKey: CoseKey;
+  session?: ClientSession;
+  request(): Promise<{ ok: boolean; code?: string; exchange: Exchange }>;
+}
+
+/** The client side of one authorization: token from the AS, authz-info, first request. */
+async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, record: boolean): Promise<Holding | undefined> {
+  const dev = ctx.devices.get(plan.id)!;
+  const provider = seededProvider(prng);
+  const t0 = ctx.sim.now;
+  if (record) ctx.metrics.attempted++;
+  const clientKey = plan.pop === 'proof' ? ((kp) => ({ kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8(`${plan.id}-client`) }) as CoseKey)(seededKeyPair('Ed25519', prng)) : undefined;
+  const issued = await ctx.io(ctx.issuer.issue({ audience: plan.id, clientId: SIM_CLIENT_ID, scope: SENSOR_SCOPE, ...(clientKey ? { clientKey } : {}) }));
+  const { token, popKey } = issued;
+  let holding: Holding;
+  let energyJ = 0;
+  let airCwt = 0;
+  let airJwtDelta = 0;
+  const jwtBytes = jwtEquivalentBytes(token);
+  const jwtAir = (bodyBytes: number, answerBytes: number) =>
+    frameMessage(dev.link, bodyBytes - token.length + jwtBytes).airBytes + frameMessage(dev.link, answerBytes).airBytes;
+  const cwtAir = (bodyBytes: number, answerBytes: number) => frameMessage(dev.link, bodyBytes).airBytes + frameMessage(dev.link, answerBytes).airBytes;
+
+  if (plan.pop === 'session') {
+    const storage = memoryStorage();
+    const start = beginSession(token, popKey, storage, { provider });
+    const x1 = await ctx.relay.send(dev, 'authz-info', start.body);
+    energyJ += x1.deviceJ;
+    airCwt += cwtAir(start.body.length, x1.answer.length);
+    airJwtDelta += jwtAir(start.body.length, x1.answer.length);
+    let session: ClientSession;
+    try {
+      session = start.finish(x1.answer);
+    } catch (e) {
+      if (record) ctx.metrics.refuse(e instanceof DeviceError ? e.code : 'client_error');
+      return undefined;
+    }
+    holding = {
+      token,
+      popKey,
+      session,
+      async request() {
+        const { message, requestPiv } = session.request(GET_TEMP);
+        const x = await ctx.relay.send(dev, 'req', message);
+        if (!isProtected(x.answer)) return { ok: false, code: refusalOf(x.answer) ?? 'bad_answer', exchange: x };
+        const res = session.response(x.answer, requestPiv);
+        return { ok: res.code < 400, ...(res.code >= 400 ? { code: res.error ?? `status_${res.code}` } : {}), exchange: x };
+      },
+    };
+  } else {
+    let first = true;
+    holding = {
+      token,
+      popKey,
+      async request() {
+        // DPoP-like: the token travels with the first proof; later proofs name it by hash.
+        const body = buildPopRequest({ token, popKey, audience: plan.id, request: GET_TEMP, includeToken: first, now: Math.floor(ctx.clock()) }, provider);
+        first = false;
+        const x = await ctx.relay.send(dev, 'req', body);
+        const code = refusalOf(x.answer);
+        return { ok: code === undefined, ...(code ? { code } : {}), exchange: x };
+      },
+    };
+  }
+  const r = await holding.request();
+  const reqBytes = r.exchange.answer.length;
+  energyJ += r.exchange.deviceJ;
+  // The request's own size: what the device received (PoP requests carry the token the first time).
+  const sent = r.exchange.sentBytes;
+  airCwt += cwtAir(sent, reqBytes);
+  airJwtDelta += plan.pop === 'proof' ? jwtAir(sent, reqBytes) : cwtAir(sent, reqBytes);
+  if (!r.ok) {
+    if (record) ctx.metrics.refuse(r.code ?? 'unknown');
+    return undefined;
+  }
+  if (record) {
+    ctx.metrics.authorizations.push({
+      profile: plan.hw.name,
+      tokenType: tokenTypeLabel(plan),
+      energyJ,
+      tokenBytes: token.length,
+      jwtBytes,
+      airBytesCwt: airCwt,
+      airBytesJwt: airJwtDelta,
+      timeToFirstS: (ctx.sim.now - t0) / 1000,
+    });
+  }
+  return holding;
+}
+
+async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: Holding, captured: Array<{ topic: 'authz-info' | 'req'; body: Uint8Array }>): Promise<void> {
+  const dev = ctx.devices.get(plan.id)!;
+  const m = ctx.metrics;
+  const judge = (answer: Uint8Array): { accepted: boolean; reason?: string } => {
+    // A thief without the PoP key cannot read a protected answer; a protected answer to its
+    // message would still mean the device accepted it, so it counts as accepted.
+    if (isProtected(answer)) return { accepted: true };
+    const reason = refusalOf(answer);
+    return reason ? { accepted: false, reason } : { accepted: true };
+  };
+  // 1. Replay every captured request message verbatim (session messages and PoP proofs).
+  for (const c of captured.filter((c) => c.topic === 'req')) {
+    const x = await ctx.relay.send(dev, 'req', c.body);
+    const v = judge(x.answer);
+    m.theftTry('replay captured request', v.accepted, v.reason);
+  }
+  // 2. Present the stolen token with the thief's own key.
+  const thiefKp = seededKeyPair('Ed25519', prng);
+  const thiefKey: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: thiefKp.x, d: thiefKp.d };
+  if (plan.pop === 'proof') {
+    const body = buildPopRequest({ token: held.token, popKey: thiefKey, audience: plan.id, request: GET_TEMP, includeToken: true, now: Math.floor(ctx.clock()) }, seededProvider(prng));
+    const v = judge((await ctx.relay.send(dev, 'req', body)).answer);
+    m.theftTry('stolen token, own key', v.accepted, v.reason);
+  } else {
+    // The thief opens a session with the stolen token but must guess the PoP key.
+    const guessed: CoseKey = { kty: 'Symmetric', k: prng.bytes(32) };
+    const start = beginSession(held.token, guessed, memoryStorage(), { provider: seededProvider(prng) });
+    const x1 = await ctx.relay.send(dev, 'authz-info', start.body);
+    let accepted = false;
+    let reason: string | undefined;
+    try {
+      const s = start.finish(x1.answer);
+      const { message } = s.request(GET_TEMP);
+      const v = judge((await ctx.relay.send(dev, 'req', message)).answer);
+      accepted = v.accepted;
+      reason = v.reason;
+    } catch (e) {
+      reason = e instanceof DeviceError ? e.code : 'client_error';
+    }
+    m.theftTry('stolen token, guessed key', accepted, reason);
+  }
+  // 3. Take the token (and its proof) to another device.
+  const others = ctx.plans.filter((p) => p.id !== plan.id && !p.alwaysOn);
+  const other = others.length ? ctx.devices.get(others[prng.int(others.length)]!.id) : undefined;
+  if (other) {
+    const first = captured[0];
+    if (first) {
+      const v = judge((await ctx.relay.send(other, first.topic, first.body)).answer);
+      // An authz-info answer with session parameters is not a refusal: judge by what follows.
+      if (first.topic === 'authz-info' && v.accepted && !refusalOf((await ctx.relay.send(other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body)).answer)) {
+        m.theftTry('token at another device', true);
+      } else {
+        m.theftTry('token at another device', first.topic === 'req' ? v.accepted : false, v.reason ?? 'unknown_key');
+      }
+    }
+  }
+}
+
+async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<void> {
+  const prng = ctx.prng.fork(`client:${plan.id}`);
+  const dev = ctx.devices.get(plan.id)!;
+  await ctx.sim.sleep(prng.float() * WAKE_INTERVAL_S * 1000);
+  const captured: Array<{ topic: 'authz-info' | 'req'; body: Uint8Array }> = [];
+  const tap = (ev: { device: SimDevice; topic: 'authz-info' | 'req'; body: Uint8Array }) => {
+    if (ev.device === dev) captured.push({ topic: ev.topic, body: ev.body });
+  };
+  if (plan.role === 'theft') ctx.relay.taps.push(tap);
+  if (plan.role === 'connected') {
+    // Connected flow: the app's reference token is introspected by the gateway (RFC 7662), whose
+    // answer is cached ("phantom token"); the device itself gets a by-value token.
+    const ref = await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
+    let cached: boolean | undefined;
+    for (let i = 0; i < 3; i++) {
+      ctx.metrics.connected.gatewayRequests++;
+      if (cached === undefined) {
+        ctx.metrics.connected.introspections++;
+        cached = await ctx.io(ctx.issuer.introspect(ref));
+      } else ctx.metrics.connected.cacheHits++;
+      if (!cached) ctx.metrics.refuse('gateway_inactive_token');
+    }
+  }
+  const held = await authorize(ctx, plan, prng, true);
+  if (plan.role === 'theft' && held) {
+    ctx.relay.taps.splice(ctx.relay.taps.indexOf(tap), 1);
+    await theft(ctx, plan, prng, held, captured);
+  }
+  if (plan.role === 'revocation' && held) {
+    const list = await ctx.io(ctx.issuer.revoke(held.token, plan.id));
+    ctx.metrics.revocation.revoked++;
+    ctx.relay.publishTrl(plan.id, list);
+    // The client keeps trying at the device's pace; every try must be refused once the list landed.
+    await ctx.sim.sleep(2 * WAKE_INTERVAL_S * 1000);
+    const r = await held.request();
+    ctx.metrics.revocation.requestsAfter++;
+    if (r.ok) ctx.metrics.revocation.acceptedAfter++;
+    else ctx.metrics.refuse(r.code ?? 'unknown');
+  }
+  if (plan.role === 'reboot-storm' && held) {
+    for (let i = 0; i < STORM_REBOOTS; i++) {
+      await ctx.sim.sleep(prng.float() * 60_000);
+      dev.reboot();
+      ctx.metrics.reboots.reboots++;
+      const r = await held.request();
+      ctx.metrics.reboots.requests++;
+      if (r.ok) ctx.metrics.reboots.succeeded++;
+      else ctx.metrics.refuse(r.code ?? 'unknown');
+    }
+    // A message from before the last reboot must not be accepted again (the window is in flash).
+    if (captured.length === 0 && held.session) {
+      const { message } = held.session.request(GET_TEMP);
+      await ctx.relay.send(dev, 'req', message);
+      dev.reboot();
+      ctx.metrics.reboots.reboots++;
+      const again = await ctx.relay.send(dev, 'req', message);
+      ctx.metrics.reboots.replaysTried++;
+      const code = refusalOf(again.answer);
+      if (code) {
+        ctx.metrics.reboots.replaysRefused++;
+        ctx.metrics.refuse(code);
+      }
+    }
+  }
+  if (plan.role === 'clockless' && held) {
+    // RFC 9200 §5.10.3: exi counts from receipt; past it the device refuses, and the same token
+    // (its cti now at or below the expired floor) is never taken again.
+    await ctx.sim.sleep((SIM_LIFETIME_S + WAKE_INTERVAL_S) * 1000);
+    const r = await held.request();
+    ctx.metrics.clockless.tries++;
+    if (r.ok) ctx.metrics.clockless.acceptedAfterExpiry++;
+    else {
+      ctx.metrics.clockless.expiredRefused++;
+      ctx.metrics.refuse(r.code ?? 'unknown');
+    }
+    const start = beginSession(held.token, held.popKey, memoryStorage(), { provider: seededProvider(prng) });
+    const x = await ctx.relay.send(dev, 'authz-info', start.body);
+    ctx.metrics.clockless.tries++;
+    try {
+      start.finish(x.answer);
+      ctx.metrics.clockless.acceptedAfterExpiry++;
+    } catch (e) {
+      ctx.metrics.clockless.reusedTokenRefused++;
+      ctx.metrics.refuse(e instanceof DeviceError ? e.code : 'client_error');
+    }
+    if (await authorize(ctx, plan, prng, false)) ctx.metrics.clockless.renewed++;
+  }
+  ctx.relay.retire(dev);
+}
+
+export { deviceScript };
+
+/** Registrations for the issuer, from the plan. */
+export function registrations(plans: readonly DevicePlan[]): DeviceRegistration[] {
+  return plans.map((p) => ({ id: p.id, protection: p.protection, clockless: p.clockless }));
+}
+
+export { GATEWAY_AUDIENCE };

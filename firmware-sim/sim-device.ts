@@ -1,0 +1,136 @@
+/**
+ * One simulated device: the REAL device/ runtime (createResourceServer, serveAuthzInfo,
+ * serveRequest) on modelled hardware: a metered crypto provider, a flash model that survives
+ * reboots, a clock with drift (or only a counter since first boot), and an energy meter. A reboot
+ * throws away everything in RAM and builds the runtime again from flash, as firmware would.
+ */
+import { utf8 } from '../cose/index.js';
+import {
+  createResourceServer,
+  loadProvisioningBundle,
+  serveAuthzInfo,
+  serveRequest,
+  type DeviceHandler,
+  type ResourceServer,
+} from '../device/index.js';
+import { EnergyMeter } from './energy-meter.js';
+import { FlashStorage } from './flash-storage.js';
+import type { HardwareProfile } from './hardware-profiles.js';
+import { MeteredProvider } from './metered-provider.js';
+import type { Prng } from './prng.js';
+import { RADIO_LINKS, type RadioLink } from './radio-link.js';
+import type { Simulator } from './simulator.js';
+
+/** The sensor every simulated device serves. */
+const sensor: DeviceHandler = (req) =>
+  req.method === 'GET' && req.resource === '/temp' ? { code: 205, payload: utf8('36.6') } : { code: 404 };
+
+export type DeviceTopic = 'authz-info' | 'req';
+
+export interface SimDeviceOptions {
+  id: string;
+  hw: HardwareProfile;
+  bundle: Uint8Array;
+  prng: Prng;
+  sim: Simulator;
+  /** Seconds since the epoch at virtual time 0 (what an RTC would read). */
+  epoch: number;
+  /** Never sleeps (mains powered, connected flow). */
+  alwaysOn?: boolean;
+  /** Duty cycle: wakes every this many seconds. */
+  wakeIntervalS?: number;
+  /** Stays listening this long after each wake. */
+  listenWindowS?: number;
+}
+
+export class SimDevice {
+  readonly id: string;
+  readonly hw: HardwareProfile;
+  readonly link: RadioLink;
+  readonly meter: EnergyMeter;
+  readonly flash: FlashStorage;
+  readonly provider: MeteredProvider;
+  readonly prng: Prng;
+  readonly alwaysOn: boolean;
+  readonly wakeIntervalS: number;
+  readonly listenWindowS: number;
+  readonly phaseS: number;
+  boots = 0;
+  /** Revocation list sequence seen per topic, so a retained list is fetched once. */
+  trlSeen = 0;
+  private rs!: ResourceServer;
+  private readonly sim: Simulator;
+  private readonly bundle: Uint8Array;
+  private readonly epoch: number;
+  private readonly drift: number;
+
+  constructor(opts: SimDeviceOptions) {
+    this.id = opts.id;
+    this.hw = opts.hw;
+    this.link = RADIO_LINKS[opts.hw.radio];
+    this.prng = opts.prng;
+    this.sim = opts.sim;
+    this.bundle = opts.bundle;
+    this.epoch = opts.epoch;
+    this.meter = new EnergyMeter(opts.hw);
+    this.flash = new FlashStorage(opts.hw, this.meter);
+    this.provider = new MeteredProvider(this.meter, opts.prng.fork('trng'));
+    this.alwaysOn = opts.alwaysOn ?? false;
+    this.wakeIntervalS = opts.wakeIntervalS ?? 300;
+    this.listenWindowS = opts.listenWindowS ?? 1;
+    this.phaseS = this.prng.float() * this.wakeIntervalS;
+    // A crystal's error is fixed per part: draw it once, within ±driftPpm.
+    this.drift = (this.prng.float() * 2 - 1) * opts.hw.driftPpm * 1e-6;
+    this.boot();
+  }
+
+  /**
+   * Seconds. With an RTC: time of day with the crystal's drift. Without: a counter since first
+   * boot that a low-power timer keeps across resets (device/ expects it monotonic), also drifting.
+   */
+  readonly clock = (): number => {
+    const elapsed = (this.sim.now / 1000) * (1 + this.drift);
+    return Math.floor(this.hw.rtc ? this.epoch + elapsed : 1 + elapsed);
+  };
+
+  private boot(): void {
+    this.boots++;
+    this.rs = createResourceServer({
+      trust: loadProvisioningBundle(this.bundle, this.clock()),
+      storage: this.flash,
+      clock: this.clock,
+      handler: sensor,
+      provider: this.provider,
+      profile: this.hw.budgets,
+    });
+  }
+
+  /** Power loss: RAM (tokens, open sessions in memory, nonces) is gone; flash stays. */
+  reboot(): void {
+    this.boot();
+  }
+
+  /** Handles one message on one of the device's endpoints; never throws (device/endpoint.ts). */
+  handle(topic: DeviceTopic, body: Uint8Array): Uint8Array {
+    this.meter.cpuCycles(this.hw.cycles.messageOverhead);
+    return topic === 'authz-info' ? serveAuthzInfo(this.rs, body) : serveRequest(this.rs, body);
+  }
+
+  /** Applies a signed revocation list; returns how many tokens it revoked (0 if refused). */
+  applyRevocationList(list: Uint8Array): number {
+    this.meter.cpuCycles(this.hw.cycles.messageOverhead);
+    try {
+      return this.rs.applyRevocationList(list);
+    } catch {
+      return 0;
+    }
+  }
+
+  issueNonce(): Uint8Array {
+    return this.rs.issueNonce();
+  }
+
+  get stats(): ResourceServer['stats'] {
+    return this.rs.stats;
+  }
+}

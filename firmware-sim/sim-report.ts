@@ -1,0 +1,134 @@
+/**
+ * The report of a run, as plain JSON: energy per authorization by profile and token type, bytes
+ * on air CWT vs JWT, time to first authorized request, refusals by reason, and the scenario
+ * checks (theft, revocation, reboots, clock-less expiry, introspection). Keys are emitted in a
+ * fixed order and numbers rounded, so that one seed gives the same bytes (bar `generatedAt`).
+ */
+import type { DevicePlan } from './scenarios.js';
+import type { SimDevice } from './sim-device.js';
+import { quantile, round, type SimMetrics } from './sim-metrics.js';
+import type { RelayStats } from './sim-relay.js';
+
+export interface SimReport {
+  generatedAt: string;
+  tool: string;
+  scenario: string;
+  seed: string;
+  devices: number;
+  issuer: string;
+  relay: string;
+  simulatedHours: number;
+  events: number;
+  authorizations: { attempted: number; succeeded: number };
+  energyPerAuthorization: Array<{ profile: string; tokenType: string; count: number; meanMilliJoule: number; p95MilliJoule: number }>;
+  bytesOnAir: Array<{ tokenType: string; count: number; tokenCwt: number; tokenJwt: number; airCwt: number; airJwt: number }>;
+  timeToFirstAuthorizedRequest: { p50S: number; p90S: number; maxS: number; histogram: Array<{ upToS: number; count: number }> };
+  refusals: Record<string, number>;
+  theft: { tries: number; accepted: number; byAttack: Record<string, { tries: number; accepted: number }> };
+  revocation: { revoked: number; devicesApplied: number; p50DelayS: number; maxDelayS: number; requestsAfter: number; acceptedAfter: number };
+  reboots: SimMetrics['reboots'] & { nonceReuse: number; flashWrites: number; flashBytes: number };
+  clockless: SimMetrics['clockless'];
+  connected: SimMetrics['connected'];
+  profiles: Array<{ profile: string; part: string; rfc7228Class: number; devices: number; meanActiveMilliJoule: number; meanBatteryPctPerDay: number; cryptoVerifies: number }>;
+  radio: RelayStats;
+}
+
+const HISTOGRAM_EDGES_S = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1200];
+
+function mean(xs: readonly number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+export function buildReport(input: {
+  scenario: string;
+  seed: string;
+  issuer: string;
+  relay: string;
+  gateway: string;
+  simulatedS: number;
+  events: number;
+  plans: DevicePlan[];
+  devices: Map<string, SimDevice>;
+  metrics: SimMetrics;
+  relayStats: RelayStats;
+  generatedAt: string;
+}): SimReport {
+  const { metrics: m, plans, devices } = input;
+  const byKey = <T>(items: readonly T[], key: (t: T) => string) => {
+    const out = new Map<string, T[]>();
+    for (const it of items) out.set(key(it), [...(out.get(key(it)) ?? []), it]);
+    return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  };
+  const energy = byKey(m.authorizations, (a) => `${a.profile}\u0000${a.tokenType}`).map(([k, rs]) => {
+    const [profile, tokenType] = k.split('\u0000') as [string, string];
+    const mj = rs.map((r) => r.energyJ * 1000).sort((a, b) => a - b);
+    return { profile, tokenType, count: rs.length, meanMilliJoule: round(mean(mj), 4), p95MilliJoule: round(quantile(mj, 0.95), 4) };
+  });
+  const bytes = byKey(m.authorizations, (a) => a.tokenType).map(([tokenType, rs]) => ({
+    tokenType,
+    count: rs.length,
+    tokenCwt: round(mean(rs.map((r) => r.tokenBytes)), 1),
+    tokenJwt: round(mean(rs.map((r) => r.jwtBytes)), 1),
+    airCwt: round(mean(rs.map((r) => r.airBytesCwt)), 1),
+    airJwt: round(mean(rs.map((r) => r.airBytesJwt)), 1),
+  }));
+  const ttf = m.authorizations.map((a) => a.timeToFirstS).sort((a, b) => a - b);
+  const histogram = HISTOGRAM_EDGES_S.map((upToS, i) => ({
+    upToS,
+    count: ttf.filter((t) => t <= upToS && (i === 0 || t > HISTOGRAM_EDGES_S[i - 1]!)).length,
+  }));
+  histogram.push({ upToS: Number.MAX_SAFE_INTEGER, count: ttf.filter((t) => t > HISTOGRAM_EDGES_S.at(-1)!).length });
+  const delays = [...m.revocation.delaysS].sort((a, b) => a - b);
+  let nonceReuse = 0;
+  let flashWrites = 0;
+  let flashBytes = 0;
+  for (const d of devices.values()) {
+    nonceReuse += d.provider.nonceReuse;
+    flashWrites += d.flash.writes;
+    flashBytes += d.flash.bytesWritten;
+  }
+  const profiles = byKey(plans, (p) => p.hw.name).map(([name, ps]) => {
+    const devs = ps.map((p) => devices.get(p.id)!);
+    const days = Math.max(input.simulatedS, 1) / 86400;
+    return {
+      profile: name,
+      part: ps[0]!.hw.part,
+      rfc7228Class: ps[0]!.hw.rfc7228Class,
+      devices: ps.length,
+      meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
+      meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
+      cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
+    };
+  });
+  const sortedRecord = <V>(map: Map<string, V>): Record<string, V> => Object.fromEntries([...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return {
+    generatedAt: input.generatedAt,
+    tool: 'keybound sim',
+    scenario: input.scenario,
+    seed: input.seed,
+    devices: plans.length,
+    issuer: input.issuer,
+    relay: input.relay,
+    simulatedHours: round(input.simulatedS / 3600, 4),
+    events: input.events,
+    authorizations: { attempted: m.attempted, succeeded: m.authorizations.length },
+    energyPerAuthorization: energy,
+    bytesOnAir: bytes,
+    timeToFirstAuthorizedRequest: { p50S: round(quantile(ttf, 0.5), 3), p90S: round(quantile(ttf, 0.9), 3), maxS: round(ttf.at(-1) ?? 0, 3), histogram },
+    refusals: sortedRecord(m.refusals),
+    theft: { tries: m.theft.tries, accepted: m.theft.accepted, byAttack: sortedRecord(m.theft.byAttack) },
+    revocation: {
+      revoked: m.revocation.revoked,
+      devicesApplied: m.revocation.applied,
+      p50DelayS: round(quantile(delays, 0.5), 3),
+      maxDelayS: round(delays.at(-1) ?? 0, 3),
+      requestsAfter: m.revocation.requestsAfter,
+      acceptedAfter: m.revocation.acceptedAfter,
+    },
+    reboots: { ...m.reboots, nonceReuse, flashWrites, flashBytes },
+    clockless: { ...m.clockless },
+    connected: { ...m.connected },
+    profiles,
+    radio: { ...input.relayStats },
+  };
+}
