@@ -1,0 +1,103 @@
+/**
+ * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
+ * [--loss p] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
+ * firmware-sim/'s runFleet.
+ */
+import { writeFileSync } from 'node:fs';
+import { SCENARIOS, MAX_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { EXIT, type CliIo } from './io.js';
+
+export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--progress]`;
+
+export interface SimArgs {
+  scenario: ScenarioName;
+  devices: number;
+  seed: string;
+  report?: string;
+  json?: string;
+  loss?: number;
+  progress: boolean;
+}
+
+export function parseSimArgs(args: string[]): SimArgs | string {
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', progress: false };
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const value = () => args[++i];
+    switch (a) {
+      case '--scenario': {
+        const v = value();
+        if (!SCENARIOS.includes(v as ScenarioName)) return `--scenario must be one of ${SCENARIOS.join(', ')}`;
+        out.scenario = v as ScenarioName;
+        break;
+      }
+      case '--devices': {
+        const n = Number(value());
+        if (!Number.isSafeInteger(n) || n < 1 || n > MAX_DEVICES) return `--devices must be an integer from 1 to ${MAX_DEVICES}`;
+        out.devices = n;
+        break;
+      }
+      case '--seed': {
+        const v = value();
+        if (!v || v.length > 64) return '--seed needs a value (at most 64 characters)';
+        out.seed = v;
+        break;
+      }
+      case '--report':
+      case '--json': {
+        const v = value();
+        if (!v) return `${a} needs a file name`;
+        out[a === '--report' ? 'report' : 'json'] = v;
+        break;
+      }
+      case '--loss': {
+        const p = Number(value());
+        if (!(p >= 0 && p < 1)) return '--loss must be a probability in [0, 1)';
+        out.loss = p;
+        break;
+      }
+      case '--progress':
+        out.progress = true;
+        break;
+      default:
+        return `unknown option ${JSON.stringify(a.slice(0, 40))}`;
+    }
+  }
+  return out;
+}
+
+export function summarize(r: SimReport): string {
+  const lines = [
+    `scenario ${r.scenario}: ${r.devices} devices, seed ${r.seed}, ${r.simulatedHours} simulated hours`,
+    `authorizations: ${r.authorizations.succeeded}/${r.authorizations.attempted}; time to first authorized request p50 ${r.timeToFirstAuthorizedRequest.p50S} s`,
+    `theft: ${r.theft.accepted} accepted out of ${r.theft.tries} tries`,
+    `revocation: ${r.revocation.devicesApplied}/${r.revocation.revoked} sleeping devices applied the list; ${r.revocation.acceptedAfter} requests accepted after`,
+    `reboots: ${r.reboots.reboots}, AEAD nonce reuse ${r.reboots.nonceReuse}; clock-less: ${r.clockless.acceptedAfterExpiry} accepted after exi`,
+    `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?: boolean } }): Promise<number> {
+  const parsed = parseSimArgs(args);
+  if (typeof parsed === 'string') {
+    io.stderr.write(`keybound sim: ${parsed}\nusage: ${SIM_USAGE}\n`);
+    return EXIT.usage;
+  }
+  const bar = createProgressBar(io.stderr, { force: parsed.progress, label: parsed.scenario });
+  const report = await runFleet({
+    scenario: parsed.scenario,
+    devices: parsed.devices,
+    seed: parsed.seed,
+    ...(parsed.loss !== undefined ? { loss: parsed.loss } : {}),
+    onProgress: (done, total) => bar.update(done, total),
+  });
+  bar.finish();
+  io.stdout.write(summarize(report));
+  if (parsed.json) writeFileSync(parsed.json, JSON.stringify(report, null, 2) + '\n');
+  if (parsed.report) {
+    writeFileSync(parsed.report, renderReportHtml(report));
+    io.stdout.write(`report: ${parsed.report}\n`);
+  }
+  return report.theft.accepted === 0 && report.revocation.acceptedAfter === 0 && report.reboots.nonceReuse === 0 ? EXIT.ok : EXIT.failed;
+}

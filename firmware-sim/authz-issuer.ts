@@ -1,0 +1,110 @@
+/**
+ * The fleet's issuer backed by the REAL authorization service (authz/): SQLite in a data
+ * directory, HTTP on 127.0.0.1 (port 0), on the simulator's virtual clock. Devices are
+ * registered as audiences and provisioned with authz/'s own bundles; tokens, introspection,
+ * revocation and the signed revocation lists all go over loopback HTTP in application/ace+cbor
+ * or form encoding, as any client would. For small fleets (the demo, the integration test).
+ */
+import { join } from 'node:path';
+import {
+  decodeCbor,
+  encodeCbor,
+  encodeProvisioningBundle,
+  isMap,
+  toBase64Url,
+  type CborMap,
+  type CborValue,
+} from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { requestToken } from '../device/index.js';
+import { SqliteStore, createAuthzServer, provisionDevice, registerAudience, registerClient } from '../authz/index.js';
+import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration, type FleetIssuer } from './fleet-issuer.js';
+
+/** Loopback credentials made for one run; they never leave the process. */
+const CLIENT_SECRET = 'sim-client-secret-loopback-only';
+const RS_ID = 'sim-gateway-rs';
+const RS_SECRET = 'sim-gateway-secret-loopback-only';
+
+export interface AuthzIssuer extends FleetIssuer {
+  readonly url: string;
+}
+
+export async function startAuthzIssuer(opts: { dataDir: string; clock: () => number; lifetime?: number }): Promise<AuthzIssuer> {
+  const store = new SqliteStore(join(opts.dataDir, 'authz.sqlite'));
+  const server = await createAuthzServer({ store, dataDir: opts.dataDir, clock: opts.clock });
+  const { url } = await server.listen(0, '127.0.0.1');
+  const audiences: string[] = [GATEWAY_AUDIENCE];
+  const basic = `Basic ${Buffer.from(`${SIM_CLIENT_ID}:${CLIENT_SECRET}`).toString('base64')}`;
+
+  const post = async (path: string, body: Uint8Array | string, type: string, headers: Record<string, string> = {}): Promise<Uint8Array> => {
+    const res = await fetch(url + path, { method: 'POST', headers: { 'content-type': type, ...headers }, body });
+    return new Uint8Array(await res.arrayBuffer());
+  };
+  const tokenTransport = (body: Uint8Array) => post('/token', body, 'application/ace+cbor');
+  const registerTheClient = () =>
+    registerClient(store, { id: SIM_CLIENT_ID, secret: CLIENT_SECRET, audiences, scopes: [SENSOR_SCOPE as unknown[], 'read'], grantTypes: ['client_credentials'] });
+
+  await registerAudience(store, nativeProvider, { id: GATEWAY_AUDIENCE, protection: 'mac0', referenceTokens: true, scopes: ['read'] });
+  await registerClient(store, { id: RS_ID, secret: RS_SECRET, audiences: [GATEWAY_AUDIENCE], grantTypes: [] });
+  await registerTheClient();
+
+  return {
+    name: `authz/ service over HTTP at ${url} (SQLite)`,
+    url,
+    async register(devices: readonly DeviceRegistration[]) {
+      for (const d of devices) {
+        await registerAudience(store, nativeProvider, {
+          id: d.id,
+          // authz/ signs with one algorithm per service: an ES256 plan is served as EdDSA Sign1 here.
+          protection: d.protection === 'mac0' ? 'mac0' : 'sign1',
+          clockless: d.clockless,
+          scopes: [SENSOR_SCOPE as unknown[]],
+          ...(opts.lifetime ? { lifetime: opts.lifetime } : {}),
+        });
+        audiences.push(d.id);
+      }
+      await registerTheClient();
+    },
+    async bundleFor(deviceId) {
+      const bundle = await provisionDevice(store, server.keys, { deviceId, issuer: url, now: Math.floor(opts.clock()), asUrl: `${url}/token` });
+      // device/ looks up the key that opens sealed PoP keys among the trust anchors by kid;
+      // authz/ hands it over as deviceKey. Until the two agree (reported to the lead), list it twice.
+      if (bundle.deviceKey) bundle.trustAnchors = [...bundle.trustAnchors, bundle.deviceKey];
+      return encodeProvisioningBundle(bundle);
+    },
+    async issue(req) {
+      const res = await requestToken(tokenTransport, {
+        grant: 'client_credentials',
+        auth: { clientId: SIM_CLIENT_ID, clientSecret: CLIENT_SECRET },
+        audience: req.audience,
+        scope: req.scope,
+        ...(req.clientKey ? { popKey: req.clientKey } : {}),
+      });
+      if (!res.popKey) throw new Error('the authorization service gave no PoP key');
+      return { token: res.accessToken, popKey: res.popKey };
+    },
+    async issueReference(clientId) {
+      const res = await requestToken(tokenTransport, {
+        grant: 'client_credentials',
+        auth: { clientId, clientSecret: CLIENT_SECRET },
+        audience: GATEWAY_AUDIENCE,
+        scope: 'read',
+      });
+      return res.accessToken;
+    },
+    async introspect(token) {
+      const body = encodeCbor(new Map<CborValue, CborValue>([[11, token], [24, RS_ID], [25, RS_SECRET]]));
+      const answer = decodeCbor(await post('/introspect', body, 'application/ace+cbor'));
+      return isMap(answer) && (answer as CborMap).get(10) === true;
+    },
+    async revoke(token, audience) {
+      await post('/revoke', new URLSearchParams({ token: toBase64Url(token) }).toString(), 'application/x-www-form-urlencoded', { authorization: basic });
+      const res = await fetch(`${url}/trl/${encodeURIComponent(audience)}`);
+      return new Uint8Array(await res.arrayBuffer());
+    },
+    async close() {
+      await server.close();
+      store.close();
+    },
+  };
+}
