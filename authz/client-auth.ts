@@ -15,9 +15,9 @@ import { MAX_SECRET_LENGTH, verifySecret } from './secret-hash.js';
 import type { SecretVerificationCache } from './secret-cache.js';
 import type { AuthzStore, ClientRecord } from './store.js';
 
-export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:cwt-bearer';
-/** An assertion lives minutes, not hours: long enough for clock skew, short enough to bound replay memory. */
-export const MAX_ASSERTION_LIFETIME = 300;
+// The assertion format is shared with the clients that make them (device/), so it lives in cose/.
+export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from '../cose/index.js';
+import { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from '../cose/index.js';
 
 export interface ClientAuthContext {
   store: AuthzStore;

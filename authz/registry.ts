@@ -137,9 +137,8 @@ export async function registerUser(store: AuthzStore, username: string, password
 }
 
 /**
- * The provisioning bundle for a device: the service's public keys as trust anchors (and, for a
- * Mac0 audience, the MAC key it verifies tokens with), and the key it opens sealed PoP keys and
- * encrypted tokens with as deviceKey.
+ * The provisioning bundle for a device: its trust anchors are the service's public keys and the
+ * symmetric keys the service shares with this audience (see below).
  */
 export async function provisionDevice(
   store: AuthzStore,
@@ -148,7 +147,10 @@ export async function provisionDevice(
 ): Promise<ProvisioningBundle> {
   const audience = await store.getAudience(opts.deviceId);
   if (!audience) throw new RegistryError('no such device (register it first)');
-  const trustAnchors = keys.publicKeys(opts.now);
+  // The service's public keys, and the keys it shares with this audience: the encryption key
+  // opens sealed PoP keys (Encrypted_COSE_Key, RFC 8747 §3.3) and Encrypt0-wrapped tokens; the MAC
+  // key checks Mac0 tokens. They are trust anchors, not the device's own key pair (deviceKey).
+  const trustAnchors = [...keys.publicKeys(opts.now), audience.encKey];
   if (audience.protection === 'mac0') trustAnchors.push(audience.macKey);
   const bundle: ProvisioningBundle = {
     version: 1,
@@ -156,7 +158,6 @@ export async function provisionDevice(
     audience: audience.id,
     issuer: opts.issuer,
     trustAnchors,
-    deviceKey: audience.encKey,
   };
   if (opts.asUrl) bundle.asUrl = opts.asUrl;
   if (opts.brokerUrl) bundle.brokerUrl = opts.brokerUrl;

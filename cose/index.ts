@@ -162,3 +162,9 @@ export {
   type CreateJwtOptions,
   type VerifyJwtOptions,
 } from './jwt-bridge.js';
+export {
+  createClientAssertion,
+  CLIENT_ASSERTION_TYPE,
+  MAX_ASSERTION_LIFETIME,
+  type ClientAssertionOptions,
+} from './client-assertion.js';

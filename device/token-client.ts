@@ -16,6 +16,7 @@ import {
   type CborMap,
   type CborValue,
   type CoseKey,
+  CLIENT_ASSERTION_TYPE,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 
@@ -42,6 +43,7 @@ export const GRANT_TYPE = { clientCredentials: 2 } as const;
 export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
 export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 /** RFC 7523 client assertions, by name for the same reason. */
+/** RFC 7523's JWT assertion type, for services that take JWTs; keybound's own takes CWTs. */
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** A token response is a token plus a few numbers and a key. */
 const MAX_RESPONSE_BYTES = 8192;
@@ -91,7 +93,8 @@ export function encodeTokenRequest(req: TokenRequest): Uint8Array {
   if ('clientSecret' in req.auth) m.set(ACE_PARAM.clientSecret, req.auth.clientSecret);
   else {
     m.set('client_assertion', req.auth.assertion);
-    m.set('client_assertion_type', req.auth.assertionType ?? JWT_BEARER_ASSERTION);
+    // Default: a COSE-signed CWT assertion (cose createClientAssertion), which keybound's service takes.
+    m.set('client_assertion_type', req.auth.assertionType ?? CLIENT_ASSERTION_TYPE);
   }
   m.set(ACE_PARAM.audience, req.audience);
   if (req.scope !== undefined) m.set(ACE_PARAM.scope, req.scope);
