@@ -22,4 +22,5 @@ export { createMessagePop, verifyMessagePop, MESSAGE_POP_CLAIM, MESSAGE_POP_CLAI
 export { createTokenBucket, DEFAULT_RELAY_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
 export { createRetainedExpiry, MAX_RETAINED_TOPICS, type RetainedExpiry } from './retained-expiry.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';
+export { trustFromBytes, MAX_TRUST_FILE_BYTES } from './trust-file.js';
 export { createHooks, DROPPED_TOPIC, type BrokerHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';

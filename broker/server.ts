@@ -22,6 +22,8 @@ import { brokerTrust, type TrustInput } from './trust.js';
 
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
 export const RETAINED_SWEEP_MS = 1000;
+/** How long close() waits for Redis-backed parts to let go before dropping their connections. */
+const CLOSE_GRACE_MS = 2000;
 
 export interface BrokerOptions {
   /** This broker's audience: tokens must name it, proofs must bind it. */
@@ -97,8 +99,13 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const persistence = persistenceRedis({ conn: persistenceConn });
     aedesOpts.persistence = persistence;
     closers.push(async () => {
-      await new Promise<void>((r) => (persistence as { destroy(cb: () => void): void }).destroy(() => r()));
+      // Without a callback the wrapper hands back the async persistence's own destroy (with one,
+      // it waits for a 'ready' event that aedes 1.x never causes). Bounded: closing must not hang.
+      const destroyed = Promise.resolve((persistence as { destroy(): Promise<void> }).destroy()).catch(() => {});
+      await Promise.race([destroyed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
       await Promise.allSettled([jtiConn.quit(), persistenceConn.quit()]);
+      persistenceConn.disconnect();
+      jtiConn.disconnect();
     });
   }
 

@@ -1,0 +1,84 @@
+/**
+ * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
+ * broker's introspection client secret) come from files, never argv.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { createBroker, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { EXIT, type CliIo } from './io.js';
+
+export const BROKER_USAGE = `keybound broker serve --audience AUD --trust keys.cbor|bundle.cbor|bundle.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
+      [--authz-url URL --client-id ID --client-secret-file F] [--redis redis://host:port]`;
+
+class UsageError extends Error {}
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`${what} is required`);
+  return value;
+}
+
+function port(value: string | undefined, fallback: number | undefined): number | undefined {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`bad port ${JSON.stringify(value.slice(0, 10))}`);
+  return n;
+}
+
+/** Starts the broker and resolves with it (tests and embedders); `brokerCommand` waits for a signal. */
+export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBroker> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      audience: { type: 'string' },
+      trust: { type: 'string' },
+      port: { type: 'string' },
+      'ws-port': { type: 'string' },
+      host: { type: 'string' },
+      'authz-url': { type: 'string' },
+      'client-id': { type: 'string' },
+      'client-secret-file': { type: 'string' },
+      redis: { type: 'string' },
+    },
+  });
+  const audience = need(values.audience, '--audience');
+  const trust = trustFromBytes(new Uint8Array(readFileSync(need(values.trust, '--trust'))), Date.now() / 1000);
+  const authzUrl = values['authz-url'];
+  if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
+    throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
+  }
+  const broker = await createBroker({
+    audience,
+    trust,
+    logger: (line) => io.stderr.write(`${line}\n`),
+    ...(authzUrl
+      ? { authzUrl, introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() } }
+      : {}),
+    ...(values.redis ? { redis: values.redis } : {}),
+  });
+  const wsPort = port(values['ws-port'], undefined);
+  const a = await broker.listen({ port: port(values.port, 1883)!, ...(values.host ? { host: values.host } : {}), ...(wsPort !== undefined ? { wsPort } : {}) });
+  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
+  return broker;
+}
+
+export async function brokerCommand(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    if (sub !== 'serve') {
+      io.stderr.write(`keybound broker: expected serve\n${BROKER_USAGE}\n`);
+      return EXIT.usage;
+    }
+    const broker = await brokerServe(rest, io);
+    await new Promise<void>((resolve) => {
+      const stop = () => void broker.close().then(resolve);
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+    return EXIT.ok;
+  } catch (e) {
+    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    const code = (e as { code?: string }).code;
+    io.stderr.write(`keybound broker ${sub ?? ''}: ${(e as Error).message}${code && !usage ? ` (${code})` : ''}\n`);
+    return usage ? EXIT.usage : EXIT.failed;
+  }
+}

@@ -1,0 +1,115 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coseKeyToMap, encodeCbor } from '../cose/index.js';
+import { createBroker, type KeyboundBroker } from '../broker/index.js';
+import { connect, createIssuer, inbox, password, refusal } from './support/broker-fixture.js';
+
+// Two broker processes on one Debian redis-server (installed by .ci/run): this process runs
+// broker A, a child process runs broker B through the CLI function.
+const issuer = createIssuer();
+const root = fileURLToPath(new URL('..', import.meta.url));
+let redis: ChildProcess;
+let child: ChildProcess;
+let a: KeyboundBroker;
+let urlA: string;
+let urlB: string;
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address() as AddressInfo;
+  await new Promise<void>((r) => s.close(() => r()));
+  return port;
+}
+
+function waitForLine(proc: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, ms = 20_000): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const t = setTimeout(() => reject(new Error(`timed out waiting for ${pattern}: ${seen.slice(-500)}`)), ms);
+    proc[stream]!.on('data', (d: Buffer) => {
+      seen += d.toString();
+      const m = pattern.exec(seen);
+      if (m) {
+        clearTimeout(t);
+        resolve(m);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`exited with ${code}: ${seen.slice(-500)}`)));
+  });
+}
+
+beforeAll(async () => {
+  const redisPort = await freePort();
+  redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  await waitForLine(redis, 'stdout', /Ready to accept connections/);
+  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+
+  const dir = mkdtempSync(join(tmpdir(), 'kb-broker-'));
+  const trustFile = join(dir, 'keys.cbor');
+  writeFileSync(trustFile, encodeCbor(issuer.trust.map(coseKeyToMap)));
+  const script = `import { brokerCommand } from ${JSON.stringify(join(root, 'cli/broker.ts'))};
+process.exitCode = await brokerCommand(process.argv.slice(1), { stdout: process.stdout, stderr: process.stderr });`;
+  child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', script, 'serve', '--audience', 'broker-1', '--trust', trustFile, '--port', '0', '--redis', redisUrl],
+    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const [, port] = await waitForLine(child, 'stdout', /listening on mqtt:\/\/127\.0\.0\.1:(\d+)/);
+  urlB = `mqtt://127.0.0.1:${port}`;
+
+  a = await createBroker({ audience: 'broker-1', trust: issuer.trust, redis: redisUrl });
+  urlA = (await a.listen(0)).url;
+}, 60_000);
+
+afterAll(async () => {
+  await a?.close();
+  if (child && child.exitCode === null) {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
+  redis?.kill('SIGTERM');
+});
+
+describe('two broker processes sharing Redis', () => {
+  it('delivers a message published at one broker to a subscriber at the other', async () => {
+    const s = issuer.token({ scope: [['plant/#', ['sub']]] });
+    const sub = await connect(urlB, 'sub-b', password(s.token, s.key, 'sub-b'));
+    const box = inbox(sub);
+    await sub.subscribeAsync('plant/#', { qos: 1 });
+    await new Promise((r) => setTimeout(r, 300)); // mqemitter-redis subscribes asynchronously
+    const p = issuer.token({ scope: [['plant/#', ['pub']]] });
+    const pub = await connect(urlA, 'pub-a', password(p.token, p.key, 'pub-a'));
+    await pub.publishAsync('plant/boiler/temp', '88', { qos: 1 });
+    expect((await box.next(1, 5000)).map((m) => `${m.topic}=${m.payload}`)).toEqual(['plant/boiler/temp=88']);
+    await Promise.all([sub.endAsync(), pub.endAsync()]);
+  });
+
+  it('refuses at the second broker a CONNECT already used at the first (shared jti store)', async () => {
+    const { token, key } = issuer.token({ scope: [['plant/#', ['sub']]] });
+    const pw = password(token, key, 'roamer');
+    await (await connect(urlA, 'roamer', pw)).endAsync();
+    expect(await refusal(connect(urlB, 'roamer', pw))).toBe(4);
+    // A fresh proof for the same token is fine at either broker.
+    await (await connect(urlB, 'roamer', password(token, key, 'roamer'))).endAsync();
+  });
+
+  it('keeps a QoS 1 message for a persistent session across brokers', async () => {
+    const d = issuer.token({ scope: [['ace/tube-9/req', ['sub']]] });
+    const first = await connect(urlA, 'device-tube-9', password(d.token, d.key, 'device-tube-9'), { clean: false });
+    await first.subscribeAsync('ace/tube-9/req', { qos: 1 });
+    await first.endAsync();
+    const c = issuer.token({ scope: [['ace/tube-9/req', ['pub']]] });
+    const client = await connect(urlB, 'ekg-9', password(c.token, c.key, 'ekg-9'));
+    await client.publishAsync('ace/tube-9/req', 'queued', { qos: 1 });
+    await client.endAsync();
+    const again = await connect(urlB, 'device-tube-9', password(d.token, d.key, 'device-tube-9'), { clean: false });
+    const box = inbox(again);
+    expect((await box.next(1, 5000)).map((m) => m.payload.toString())).toEqual(['queued']);
+    await again.endAsync();
+  });
+});
