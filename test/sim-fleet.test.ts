@@ -1,0 +1,189 @@
+import { describe, expect, it, afterAll } from 'vitest';
+import { chromium, type Browser } from 'playwright-core';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import {
+  EnergyMeter,
+  FlashStorage,
+  HARDWARE_PROFILES,
+  IEEE_802154,
+  Prng,
+  Simulator,
+  createProgressBar,
+  frameMessage,
+  renderReportHtml,
+  runFleet,
+  type SimReport,
+} from '../firmware-sim/index.js';
+import { simCommand, parseSimArgs } from '../cli/sim.js';
+
+const fixedNow = () => new Date('2030-01-01T00:00:00.000Z');
+const strip = (r: SimReport) => JSON.stringify({ ...r, generatedAt: undefined });
+
+describe('seeded randomness and the virtual clock', () => {
+  it('a seed reproduces a stream; another seed does not', () => {
+    expect(new Prng(42).bytes(32)).toEqual(new Prng(42).bytes(32));
+    expect(new Prng(42).bytes(32)).not.toEqual(new Prng(43).bytes(32));
+    expect(new Prng('a').fork('x').nextU32()).toBe(new Prng('a').fork('x').nextU32());
+  });
+  it('runs processes in virtual time order, same-time events in scheduling order', async () => {
+    const sim = new Simulator();
+    const log: string[] = [];
+    sim.spawn(async () => { await sim.sleep(10); log.push(`a${sim.now}`); });
+    sim.spawn(async () => { await sim.sleep(5); log.push(`b${sim.now}`); await sim.sleep(5); log.push(`c${sim.now}`); });
+    await sim.run();
+    expect(log).toEqual(['b5', 'a10', 'c10']);
+  });
+  it('fails the run when a process throws', async () => {
+    const sim = new Simulator();
+    sim.spawn(async () => { throw new Error('boom'); });
+    await expect(sim.run()).rejects.toThrow('boom');
+  });
+});
+
+describe('hardware models', () => {
+  it('fragments a message that does not fit one 127-byte 802.15.4 frame, and it costs more per byte', () => {
+    expect(frameMessage(IEEE_802154, 80).frames).toBe(1);
+    const big = frameMessage(IEEE_802154, 300);
+    expect(big.frames).toBe(3); // 101 bytes in FRAG1, 111 in each FRAGN
+    expect(big.airBytes / 300).toBeGreaterThan(frameMessage(IEEE_802154, 80).airBytes / 80 - 0.5);
+  });
+  it('flash keeps data, counts writes and charges programming time', () => {
+    const hw = HARDWARE_PROFILES['nrf52840']!;
+    const meter = new EnergyMeter(hw);
+    const flash = new FlashStorage(hw, meter);
+    flash.put('seq', new Uint8Array([1, 2, 3]));
+    expect(flash.get('seq')).toEqual(new Uint8Array([1, 2, 3]));
+    expect(flash.writes).toBe(1);
+    expect(meter.flashS).toBeGreaterThan(0);
+    expect(flash.get('missing')).toBeUndefined();
+  });
+  it('every profile cites a class, a clock and currents', () => {
+    for (const p of Object.values(HARDWARE_PROFILES)) {
+      expect([0, 1, 2]).toContain(p.rfc7228Class);
+      expect(p.sleepA).toBeLessThan(p.cpuA);
+      expect(p.cycles.ed25519Verify).toBeGreaterThan(p.cycles.sha256Block);
+    }
+  });
+});
+
+describe('a mixed fleet on the in-simulator issuer', () => {
+  let first: SimReport;
+  it('is reproducible: the same seed gives the same report byte for byte apart from generatedAt', async () => {
+    first = await runFleet({ scenario: 'mixed', devices: 48, seed: 'repro', now: fixedNow });
+    const second = await runFleet({ scenario: 'mixed', devices: 48, seed: 'repro', now: () => new Date() });
+    expect(strip(second)).toBe(strip(first));
+    const html1 = renderReportHtml(first).replace(/<time[^<]*<\/time>/, '').replace(/"generatedAt":"[^"]*"/, '');
+    const html2 = renderReportHtml(second).replace(/<time[^<]*<\/time>/, '').replace(/"generatedAt":"[^"]*"/, '');
+    expect(html2).toBe(html1);
+    const other = await runFleet({ scenario: 'mixed', devices: 48, seed: 'other', now: fixedNow });
+    expect(strip(other)).not.toBe(strip(first));
+  });
+  it('authorizes nearly every device; the class-0 part refuses (token_store_full) rather than overflow', async () => {
+    expect(first.authorizations.succeeded).toBeGreaterThan(first.authorizations.attempted * 0.8);
+    const r = await runFleet({ scenario: 'disconnected', devices: 20, seed: 3, now: fixedNow });
+    expect(r.refusals['token_store_full']).toBeGreaterThanOrEqual(1);
+  });
+  it('Mac0 tokens cost a class-1 device less energy than Sign1 ones', () => {
+    const e = (type: string) => first.energyPerAuthorization.find((x) => x.profile === 'cc2538' && x.tokenType === type)!.meanMilliJoule;
+    expect(e('Mac0 + session')).toBeLessThan(e('Sign1 Ed25519 + session'));
+  });
+  it('CWTs are smaller on air than the same tokens as JWTs', () => {
+    for (const b of first.bytesOnAir) {
+      expect(b.tokenCwt).toBeLessThan(b.tokenJwt);
+      expect(b.airCwt).toBeLessThan(b.airJwt);
+    }
+  });
+});
+
+describe('the scenarios hold their promises', () => {
+  it('theft: zero stolen tokens or proofs accepted out of every try', async () => {
+    const r = await runFleet({ scenario: 'theft', devices: 16, seed: 'thief', now: fixedNow });
+    expect(r.theft.tries).toBeGreaterThanOrEqual(r.authorizations.succeeded * 3);
+    expect(r.authorizations.succeeded).toBeGreaterThan(10);
+    expect(r.theft.accepted).toBe(0);
+    for (const a of Object.values(r.theft.byAttack)) expect(a.accepted).toBe(0);
+  });
+  it('revocation reaches sleeping devices through the retained list; nothing revoked is served', async () => {
+    const r = await runFleet({ scenario: 'revocation', devices: 12, seed: 'rev', now: fixedNow });
+    expect(r.revocation.revoked).toBeGreaterThan(0);
+    expect(r.revocation.devicesApplied).toBe(r.revocation.revoked);
+    expect(r.revocation.acceptedAfter).toBe(0);
+    expect(r.revocation.requestsAfter).toBe(r.revocation.revoked);
+  });
+  it('reboot storm: sessions survive in flash, no AEAD nonce is ever reused, old messages stay refused', async () => {
+    const r = await runFleet({ scenario: 'reboot-storm', devices: 12, seed: 'storm', now: fixedNow });
+    expect(r.reboots.reboots).toBeGreaterThanOrEqual(12 * 4);
+    expect(r.reboots.succeeded).toBe(r.reboots.requests);
+    expect(r.reboots.nonceReuse).toBe(0);
+    expect(r.reboots.replaysRefused).toBe(r.reboots.replaysTried);
+    expect(r.reboots.flashWrites).toBeGreaterThan(0);
+  });
+  it('clock-less devices: refused after exi, the old token never again, a new one accepted', async () => {
+    const r = await runFleet({ scenario: 'clockless', devices: 8, seed: 'exi', now: fixedNow });
+    expect(r.clockless.acceptedAfterExpiry).toBe(0);
+    expect(r.clockless.expiredRefused).toBe(8);
+    expect(r.clockless.reusedTokenRefused).toBe(8);
+    expect(r.clockless.renewed).toBe(8);
+  });
+});
+
+describe('keybound sim', () => {
+  it('parses and refuses arguments', () => {
+    expect(parseSimArgs(['--devices', '0'])).toMatch(/--devices/);
+    expect(parseSimArgs(['--scenario', 'nope'])).toMatch(/--scenario/);
+    expect(parseSimArgs(['--devices', '5', '--seed', 'x'])).toMatchObject({ devices: 5, seed: 'x' });
+  });
+  it('writes the report and no progress bar when stderr is not a TTY', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sim-cli-'));
+    let out = '';
+    let err = '';
+    const code = await simCommand(['--scenario', 'theft', '--devices', '6', '--seed', '1', '--report', join(dir, 'r.html'), '--json', join(dir, 'r.json')], {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: (s: string) => (err += s) },
+    });
+    expect(code).toBe(0);
+    expect(out).toContain('theft: 0 accepted');
+    expect(err).toBe('');
+  });
+  it('draws a progress bar only when asked or on a TTY', () => {
+    let text = '';
+    const bar = createProgressBar({ write: (s: string) => (text += s) }, { force: true, now: () => 0 });
+    bar.update(5, 10);
+    bar.finish();
+    expect(text).toContain('5/10');
+    const quiet = createProgressBar({ write: () => { throw new Error('wrote'); } });
+    quiet.update(1, 2);
+    expect(quiet.enabled).toBe(false);
+  });
+});
+
+describe('the HTML report in headless Chromium, with no network', () => {
+  let browser: Browser | undefined;
+  afterAll(async () => browser?.close());
+  it('renders its charts and the theft summary from a file:// URL, and asks for nothing', async () => {
+    const r = await runFleet({ scenario: 'mixed', devices: 24, seed: 'html', now: fixedNow });
+    const dir = mkdtempSync(join(tmpdir(), 'sim-html-'));
+    const file = join(dir, 'report.html');
+    writeFileSync(file, renderReportHtml(r));
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    });
+    const page = await browser.newPage();
+    const requests: string[] = [];
+    page.on('request', (req) => requests.push(req.url()));
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(pathToFileURL(file).href);
+    expect(await page.locator('svg').count()).toBe(4);
+    expect(await page.locator('svg rect').count()).toBeGreaterThan(8);
+    expect(await page.locator('#theft-summary').textContent()).toContain('0 stolen tokens or proofs accepted');
+    const embedded = JSON.parse((await page.locator('#report-json').textContent())!);
+    expect(embedded.devices).toBe(24);
+    expect(requests.filter((u) => !u.startsWith('file:'))).toEqual([]);
+    expect(errors).toEqual([]);
+  }, 60_000);
+});
