@@ -1,0 +1,117 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { coseKeyFromMap, coseKeyToMap, decodeCbor, encodeCbor, publicCoseKey, toBase64Url, utf8, type CborMap, type CoseKey } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
+import { createBroker, type KeyboundBroker } from '../broker/index.js';
+import { closedWithin, connect, inbox, password, refusal } from './support/broker-fixture.js';
+
+// The broker as a resource server of the real authorization service, over HTTP only: by-value
+// tokens verified with the service's /keys, reference tokens introspected (and cached), and the
+// service's revocation list applied.
+const dir = mkdtempSync(join(tmpdir(), 'kb-broker-authz-'));
+const MQTT_SCOPE = [['sensors/#', ['pub', 'sub']]];
+let store: SqliteStore;
+let as: AuthzServer;
+let asUrl: string;
+let byValue: KeyboundBroker;
+let byRef: KeyboundBroker;
+let urlValue: string;
+let urlRef: string;
+let introspections = 0;
+const popKey: CoseKey = (() => {
+  const p = nativeProvider.generateKeyPair('Ed25519');
+  return { kty: 'OKP', crv: 'Ed25519', x: p.x, d: p.d, kid: utf8('app-pop') };
+})();
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+
+async function getToken(audience: string): Promise<Uint8Array> {
+  const body = new Map<number, unknown>([
+    [33, 2],
+    [5, audience],
+    [9, MQTT_SCOPE],
+    [4, new Map([[1, coseKeyToMap(publicCoseKey(popKey))]])],
+  ]);
+  const res = await fetch(`${asUrl}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/ace+cbor', authorization: basic('app', 'app-secret') },
+    body: encodeCbor(body as CborMap),
+  });
+  const answer = decodeCbor(new Uint8Array(await res.arrayBuffer())) as CborMap;
+  if (res.status !== 200) throw new Error(`token endpoint: ${res.status} ${String(answer.get(30))}`);
+  return answer.get(1) as Uint8Array;
+}
+
+beforeAll(async () => {
+  store = new SqliteStore(join(dir, 'authz.sqlite'));
+  await registerAudience(store, nativeProvider, { id: 'broker-v', scopes: [MQTT_SCOPE as never] });
+  await registerAudience(store, nativeProvider, { id: 'broker-r', referenceTokens: true, scopes: [MQTT_SCOPE as never] });
+  await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['broker-v', 'broker-r'], scopes: [MQTT_SCOPE as never], grantTypes: ['client_credentials'] });
+  await registerClient(store, { id: 'broker-r-rs', secret: 'rs-secret', audiences: ['broker-r'], grantTypes: [] });
+  as = await createAuthzServer({
+    store,
+    dataDir: dir,
+    onRevocationList: (audience, list) => {
+      if (audience === 'broker-v') void byValue.publishRevocationList(audience, list);
+    },
+  });
+  asUrl = (await as.listen(0)).url;
+  // The broker learns the service's keys as any resource server would: GET /keys (a COSE_KeySet).
+  const keys = (decodeCbor(new Uint8Array(await (await fetch(`${asUrl}/keys`)).arrayBuffer())) as unknown[]).map((k) => coseKeyFromMap(k as CborMap));
+  byValue = await createBroker({ audience: 'broker-v', trust: keys });
+  urlValue = (await byValue.listen(0)).url;
+  byRef = await createBroker({ audience: 'broker-r', trust: keys, authzUrl: asUrl, introspection: { clientId: 'broker-r-rs', clientSecret: 'rs-secret' } });
+  urlRef = (await byRef.listen(0)).url;
+  // Count introspection calls the honest way: on the service's own socket.
+  as.http.on('request', (req) => {
+    if (req.url === '/introspect') introspections++;
+  });
+});
+
+afterAll(async () => {
+  await Promise.all([byValue?.close(), byRef?.close()]);
+  await as?.close();
+  store?.close();
+});
+
+describe('tokens from the real authorization service', () => {
+  it('admits a by-value CWT with its proof and routes within the AIF-MQTT scope', async () => {
+    const token = await getToken('broker-v');
+    const c = await connect(urlValue, 'app-1', password(token, popKey, 'app-1', 'broker-v'));
+    const box = inbox(c);
+    await c.subscribeAsync('sensors/#', { qos: 1 });
+    await c.publishAsync('sensors/x', 'v', { qos: 1 });
+    expect((await box.next(1)).length).toBe(1);
+    await c.endAsync();
+  });
+
+  it('introspects a reference token once and then serves reconnects from the cache (phantom token)', async () => {
+    const token = await getToken('broker-r');
+    expect(token.length).toBe(32);
+    const before = introspections;
+    for (let i = 0; i < 3; i++) await (await connect(urlRef, 'app-ref', password(token, popKey, 'app-ref', 'broker-r'))).endAsync();
+    expect(introspections - before).toBe(1);
+  });
+
+  it('refuses an unknown reference token (inactive) with CONNACK 4, and a reference token without its key', async () => {
+    expect(await refusal(connect(urlRef, 'app-x', password(nativeProvider.randomBytes(32), popKey, 'app-x', 'broker-r')))).toBe(4);
+    const token = await getToken('broker-r');
+    const other: CoseKey = { ...popKey, d: nativeProvider.generateKeyPair('Ed25519').d };
+    expect(await refusal(connect(urlRef, 'app-y', password(token, other, 'app-y', 'broker-r')))).toBe(4);
+  });
+
+  it('disconnects a client when the service revokes its token, through the signed list', async () => {
+    const token = await getToken('broker-v');
+    const c = await connect(urlValue, 'app-2', password(token, popKey, 'app-2', 'broker-v'));
+    const res = await fetch(`${asUrl}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('app', 'app-secret') },
+      body: new URLSearchParams({ token: toBase64Url(token) }).toString(),
+    });
+    expect(res.status).toBe(200);
+    expect(await closedWithin(c, 3000)).toBe(true);
+    expect(await refusal(connect(urlValue, 'app-2', password(token, popKey, 'app-2', 'broker-v')))).toBe(5);
+  });
+});
