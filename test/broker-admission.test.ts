@@ -234,3 +234,26 @@ describe('expiry, refresh and revocation', () => {
     p.end(true);
   });
 });
+
+describe('per-message PoP (token claim kb_msgpop)', () => {
+  it('routes only payloads signed by the cnf key with a rising sequence number', async () => {
+    const { createMessagePop } = await import('../broker/index.js');
+    const w = issuer.token({ scope: [['meter/#', ['sub']]] });
+    const watcher = await connect(url, 'meter-w', password(w.token, w.key, 'meter-w'));
+    const box = inbox(watcher);
+    await watcher.subscribeAsync('meter/#', { qos: 1 });
+    const { token, key } = issuer.token({ scope: [['meter/1', ['pub']]], messagePop: true });
+    const p = await connect(url, 'meter-1', password(token, key, 'meter-1'));
+    const signed = (n: number, text: string) => Buffer.from(createMessagePop(Buffer.from(text), 'meter/1', n, key, { provider: nativeProvider }));
+    await p.publishAsync('meter/1', 'unsigned', { qos: 1 });
+    await p.publishAsync('meter/1', signed(1, 'one'), { qos: 1 });
+    await p.publishAsync('meter/1', signed(1, 'replayed'), { qos: 1 });
+    await p.publishAsync('meter/1', Buffer.from(createMessagePop(Buffer.from('forged'), 'meter/1', 9, ed25519('m'), { provider: nativeProvider })), { qos: 1 });
+    await p.publishAsync('meter/1', signed(2, 'two'), { qos: 1 });
+    await box.next(2);
+    await sleep(200);
+    expect(box.got.length).toBe(2);
+    expect(log.filter((l) => l.includes('"meter-1"') && l.includes('message PoP')).length).toBe(3);
+    await Promise.all([p.endAsync(), watcher.endAsync()]);
+  });
+});

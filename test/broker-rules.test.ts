@@ -1,0 +1,158 @@
+import { describe, expect, it } from 'vitest';
+import { aifMqtt, encodeCbor, toBase64Url, utf8 } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import {
+  BROKER_ERR,
+  BrokerError,
+  MAX_PASSWORD_BYTES,
+  createAdmission,
+  createMessagePop,
+  createRetainedExpiry,
+  createTokenBucket,
+  createTokenVerifier,
+  brokerTrust,
+  decodeConnectPassword,
+  mayReceive,
+  maySubscribe,
+  memoryJtiStore,
+  publishRoute,
+  verifyMessagePop,
+  type Identity,
+} from '../broker/index.js';
+import { AUDIENCE, createIssuer, ed25519, password } from './support/broker-fixture.js';
+
+// The broker's logic without a socket: the same modules the aedes hooks call.
+
+describe('CONNECT password decoding', () => {
+  it('reads [token, proof] raw and as base64url text, identically', () => {
+    const raw = encodeCbor([new Uint8Array([1, 2, 3]), new Uint8Array([4, 5])]);
+    const a = decodeConnectPassword(raw);
+    const b = decodeConnectPassword(utf8(toBase64Url(raw)));
+    expect(a).toEqual(b);
+    expect([...a.token]).toEqual([1, 2, 3]);
+  });
+
+  it.each([
+    ['missing', undefined],
+    ['empty', new Uint8Array(0)],
+    ['not an array', encodeCbor(new Uint8Array([1]))],
+    ['one element', encodeCbor([new Uint8Array([1])])],
+    ['text elements', encodeCbor(['a', 'b'])],
+    ['trailing bytes', new Uint8Array([...encodeCbor([new Uint8Array([1]), new Uint8Array([2])]), 0])],
+    ['base64 with padding', utf8('gkEBQQI=')],
+    ['oversized', new Uint8Array(MAX_PASSWORD_BYTES + 1).fill(0x41)],
+  ])('refuses %s with bad_credentials', (_name, pw) => {
+    expect(() => decodeConnectPassword(pw)).toThrow(expect.objectContaining({ code: BROKER_ERR.BAD_CREDENTIALS }));
+  });
+});
+
+describe('topic rules (AIF-MQTT, RFC 9431, and the ace/ relay topics)', () => {
+  const who: Identity = { scope: aifMqtt([['sensors/+/temp', ['pub', 'sub']], ['alerts/#', ['sub']], ['ace/tube/req', ['pub']]]), clientId: 'app', subject: 'app' };
+
+  it('routes publishes by scope, with the ace/ exceptions', () => {
+    expect(publishRoute(who, 'sensors/a/temp').kind).toBe('scoped');
+    expect(publishRoute(who, 'sensors/a/hum').kind).toBe('denied');
+    expect(publishRoute(who, 'alerts/x').kind).toBe('denied'); // sub only
+    expect(publishRoute(who, 'ace/tube/req').kind).toBe('scoped');
+    expect(publishRoute(who, 'ace/other/req').kind).toBe('denied');
+    expect(publishRoute(who, 'ace/authz-info')).toEqual({ kind: 'refresh' });
+    expect(publishRoute(who, 'ace/any-device/authz-info')).toEqual({ kind: 'authz-info', device: 'any-device' });
+    expect(publishRoute(who, 'ace/trl/broker-1')).toEqual({ kind: 'trl', audience: 'broker-1' });
+    expect(publishRoute(who, '$SYS/x').kind).toBe('denied');
+    expect(publishRoute(who, 'sensors/+/temp').kind).toBe('denied'); // wildcards are not topic names
+  });
+
+  it('grants subscriptions only when every matching topic is covered', () => {
+    expect(maySubscribe(who, 'sensors/+/temp')).toBe(true);
+    expect(maySubscribe(who, 'sensors/#')).toBe(false);
+    expect(maySubscribe(who, 'alerts/fire/#')).toBe(true);
+    expect(maySubscribe(who, 'ace/trl/broker-1')).toBe(true);
+    expect(maySubscribe(who, 'ace/+/res/app')).toBe(true);
+    expect(maySubscribe(who, 'ace/+/res/other')).toBe(false);
+    expect(maySubscribe(who, 'ace/+/res/+')).toBe(false);
+    expect(maySubscribe(who, '#')).toBe(false);
+    expect(maySubscribe(who, '$SYS/#')).toBe(false);
+  });
+
+  it('grants responses by client id only when the token subject is that client', () => {
+    expect(maySubscribe({ ...who, subject: 'someone-else' }, 'ace/+/res/app')).toBe(false);
+    expect(maySubscribe({ ...who, subject: undefined }, 'ace/+/res/app')).toBe(false);
+  });
+
+  it('forwards only what the (current) scope lets the receiver read', () => {
+    expect(mayReceive(who, 'sensors/a/temp')).toBe(true);
+    expect(mayReceive(who, 'sensors/a/hum')).toBe(false);
+    expect(mayReceive(who, 'ace/tube/res/app')).toBe(true);
+    expect(mayReceive(who, '$keybound/dropped')).toBe(false);
+  });
+});
+
+describe('admission without a socket', () => {
+  const issuer = createIssuer();
+  const clock = () => Date.now() / 1000;
+  const make = () => {
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    return createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(clock), clock, provider: nativeProvider });
+  };
+
+  it('admits the holder and returns the parsed scope and expiry', async () => {
+    const { token, key } = issuer.token({ scope: [['a/#', ['pub']]], sub: 'app' });
+    const granted = await make()('c1', 'ace', password(token, key, 'c1'));
+    expect(granted.scope.kind).toBe('aif-mqtt');
+    expect(granted.subject).toBe('app');
+    expect(granted.expiresAt).toBeGreaterThan(clock());
+  });
+
+  it('refuses with stable codes: replay, thief, wrong client id, stale iat', async () => {
+    const admit = make();
+    const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
+    const pw = password(token, key, 'c2');
+    await admit('c2', 'ace', pw);
+    await expect(admit('c2', 'ace', pw)).rejects.toMatchObject({ code: BROKER_ERR.REPLAY, returnCode: 4 });
+    await expect(admit('c3', 'ace', password(token, ed25519('x'), 'c3'))).rejects.toMatchObject({ code: BROKER_ERR.BAD_PROOF });
+    await expect(admit('c4', 'ace', password(token, key, 'c5'))).rejects.toMatchObject({ code: BROKER_ERR.BAD_PROOF });
+    const { createConnectPassword } = await import('../broker/index.js');
+    const stale = createConnectPassword(token, key, { audience: AUDIENCE, clientId: 'c6', clock: () => clock() - 600, provider: nativeProvider });
+    await expect(admit('c6', 'ace', stale)).rejects.toMatchObject({ code: BROKER_ERR.REPLAY });
+  });
+
+  it('refuses a token whose scope is not AIF-MQTT (returnCode 5)', async () => {
+    const { createCwt, publicCoseKey } = await import('../cose/index.js');
+    const key = ed25519('k');
+    const token = createCwt({ aud: AUDIENCE, exp: Math.floor(clock()) + 60, cnf: { coseKey: publicCoseKey(key) }, scope: [['/temp', 1]] }, issuer.signingKey, { provider: nativeProvider });
+    await expect(make()('c7', 'ace', password(token, key, 'c7'))).rejects.toMatchObject({ code: BROKER_ERR.NOT_AUTHORIZED, returnCode: 5 });
+  });
+});
+
+describe('per-message PoP', () => {
+  const key = ed25519('pub-key');
+  it('verifies a signed payload for its topic with a rising sequence number', () => {
+    const m = createMessagePop(utf8('21.5'), 'sensors/a', 7, key, { provider: nativeProvider });
+    expect(verifyMessagePop(m, key, 'sensors/a', 6, { provider: nativeProvider }).seq).toBe(7);
+    expect(() => verifyMessagePop(m, key, 'sensors/a', 7, { provider: nativeProvider })).toThrow(expect.objectContaining({ code: BROKER_ERR.REPLAY }));
+    expect(() => verifyMessagePop(m, key, 'sensors/b', 0, { provider: nativeProvider })).toThrow(expect.objectContaining({ code: BROKER_ERR.BAD_PROOF }));
+    expect(() => verifyMessagePop(m, ed25519('other'), 'sensors/a', 0, { provider: nativeProvider })).toThrow(BrokerError);
+    expect(() => verifyMessagePop(utf8('plain text'), key, 'sensors/a', 0, { provider: nativeProvider })).toThrow(BrokerError);
+  });
+});
+
+describe('budgets', () => {
+  it('a token bucket allows the burst, then the refill rate', () => {
+    let t = 0;
+    const bucket = createTokenBucket(() => t, { burst: 2, perSecond: 1 });
+    expect([bucket.take(), bucket.take(), bucket.take()]).toEqual([true, true, false]);
+    t = 1;
+    expect([bucket.take(), bucket.take()]).toEqual([true, false]);
+  });
+
+  it('retained messages expire with their publisher token; the table is bounded', () => {
+    const r = createRetainedExpiry(2);
+    expect(r.set('a', 10)).toBe(true);
+    expect(r.set('b', 20)).toBe(true);
+    expect(r.set('c', 30)).toBe(false);
+    expect(r.isExpired('a', 10)).toBe(true);
+    expect(r.isExpired('b', 10)).toBe(false);
+    expect(r.takeExpired(15)).toEqual(['a']);
+    expect(r.size).toBe(1);
+  });
+});
