@@ -29,14 +29,14 @@ import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limi
 import type { RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
-import { mayReceive, maySubscribe, publishRoute, type Identity } from './topic-rules.js';
+import { mayReceive, maySubscribe, publishRoute, type Identity, type PublishRoute } from './topic-rules.js';
 
 /** Where refused publishes go: `$` topics never match wildcards (MQTT 3.1.1 §4.7.2) and are never granted. */
 export const DROPPED_TOPIC = '$keybound/dropped';
 /** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
-/** Per-client memo of forward decisions: bounded, cleared on refresh. */
-const FORWARD_MEMO_ENTRIES = 256;
+/** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
+const MEMO_ENTRIES = 256;
 
 /** The parts of an aedes Client the hooks touch. */
 export interface HookClient {
@@ -63,6 +63,8 @@ interface Session {
   lastSeq: number;
   bucket: TokenBucket;
   forward: Map<string, boolean>;
+  /** Per-client memo of publish routes by topic (scoped/denied only): the hot path is one lookup. */
+  routes: Map<string, PublishRoute>;
   will: HookPacket | undefined;
   closing: boolean;
 }
@@ -149,6 +151,7 @@ export function createHooks(deps: HookDeps) {
       session.token = token;
       session.identity = identity;
       session.forward.clear();
+      session.routes.clear();
       arm(session);
       log(`broker: token refreshed for ${safe(session.client.id)}`);
     } catch (error) {
@@ -193,6 +196,7 @@ export function createHooks(deps: HookDeps) {
             lastSeq: -1,
             bucket: createTokenBucket(clock, deps.relayRate),
             forward: new Map(),
+            routes: new Map(),
             will,
             closing: false,
           };
@@ -216,22 +220,28 @@ export function createHooks(deps: HookDeps) {
         disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
         return cb(new Error('token no longer valid'));
       }
-      const route = publishRoute(session.identity, packet.topic);
-      const payload = bytesOf(packet.payload);
+      let route = session.routes.get(packet.topic);
+      if (route === undefined) {
+        route = publishRoute(session.identity, packet.topic);
+        if (route.kind === 'scoped' || route.kind === 'denied') {
+          if (session.routes.size >= MEMO_ENTRIES) session.routes.clear();
+          session.routes.set(packet.topic, route);
+        }
+      }
       switch (route.kind) {
         case 'denied':
           drop(packet, session, route.reason);
           return cb(null);
         case 'refresh':
           drop(packet, session, 'token refresh (taken by the broker)');
-          void refresh(session, payload);
+          void refresh(session, bytesOf(packet.payload));
           return cb(null);
         case 'authz-info':
           if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit');
           return cb(null);
         case 'trl':
           try {
-            const added = deps.revocation.accept(route.audience, payload);
+            const added = deps.revocation.accept(route.audience, bytesOf(packet.payload));
             packet.retain = true; // draft-ietf-ace-revoked-token-notification: the latest list waits for sleepers
             applyRevoked(added);
           } catch (error) {
@@ -241,7 +251,7 @@ export function createHooks(deps: HookDeps) {
         case 'scoped':
           if (session.token.messagePop) {
             try {
-              session.lastSeq = verifyMessagePop(payload, session.token.popKey, packet.topic, session.lastSeq, { provider: deps.provider }).seq;
+              session.lastSeq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, session.lastSeq, { provider: deps.provider }).seq;
             } catch (error) {
               drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
               return cb(null);
@@ -249,7 +259,7 @@ export function createHooks(deps: HookDeps) {
           }
           if (packet.retain) {
             // RFC 9431 §6: a retained message lives no longer than its publisher's token.
-            if (payload.length === 0) deps.retained.clear(packet.topic);
+            if (bytesOf(packet.payload).length === 0) deps.retained.clear(packet.topic);
             else if (!deps.retained.set(packet.topic, session.token.expiresAt)) packet.retain = false;
           }
           return cb(null);
@@ -279,7 +289,7 @@ export function createHooks(deps: HookDeps) {
       let ok = session.forward.get(packet.topic);
       if (ok === undefined) {
         ok = mayReceive(session.identity, packet.topic);
-        if (session.forward.size >= FORWARD_MEMO_ENTRIES) session.forward.clear();
+        if (session.forward.size >= MEMO_ENTRIES) session.forward.clear();
         session.forward.set(packet.topic, ok);
       }
       return ok ? packet : null;
