@@ -9,6 +9,8 @@ type Bench = () => Promise<void>;
 const OPTIONAL: Array<{ file: string; title: string; exportName: string }> = [
   { file: './device.ts', title: 'device/: lean offline runtime', exportName: 'benchDevice' },
   { file: './authz.ts', title: 'authz/: token endpoint', exportName: 'benchAuthz' },
+  { file: './broker.ts', title: 'broker/: MQTT sidecar', exportName: 'benchBroker' },
+  { file: './sim.ts', title: 'firmware-sim: simulated fleets', exportName: 'benchSim' },
 ];
 
 function title(text: string): void {

@@ -4,6 +4,8 @@
  */
 import { inspect, INSPECT_USAGE } from './inspect.js';
 import { authzCommand, AUTHZ_USAGE } from './authz.js';
+import { simCommand, SIM_USAGE } from './sim.js';
+import { demoCommand, DEMO_USAGE } from './demo.js';
 import { EXIT, type CliIo } from './io.js';
 
 export type Command = (args: string[], io: CliIo) => Promise<number>;
@@ -11,6 +13,8 @@ export type Command = (args: string[], io: CliIo) => Promise<number>;
 export const COMMANDS: Readonly<Record<string, { run: Command; usage: string }>> = {
   inspect: { run: inspect, usage: INSPECT_USAGE },
   authz: { run: authzCommand, usage: AUTHZ_USAGE },
+  sim: { run: simCommand, usage: SIM_USAGE },
+  demo: { run: demoCommand, usage: DEMO_USAGE },
 };
 
 export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT

@@ -66,10 +66,8 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
       await registerTheClient();
     },
     async bundleFor(deviceId) {
+      // The service's bundle is used as it comes: its shared keys are trust anchors.
       const bundle = await provisionDevice(store, server.keys, { deviceId, issuer: url, now: Math.floor(opts.clock()), asUrl: `${url}/token` });
-      // device/ looks up the key that opens sealed PoP keys among the trust anchors by kid;
-      // authz/ hands it over as deviceKey. Until the two agree (reported to the lead), list it twice.
-      if (bundle.deviceKey) bundle.trustAnchors = [...bundle.trustAnchors, bundle.deviceKey];
       return encodeProvisioningBundle(bundle);
     },
     async issue(req) {
