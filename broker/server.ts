@@ -118,12 +118,13 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}),
   });
   let aedesRef: Aedes | undefined;
+  const retained = createRetainedExpiry();
   const hooks = createHooks({
     audience: opts.audience,
     admit,
     verifier,
     revocation,
-    retained: createRetainedExpiry(),
+    retained,
     clock,
     provider,
     log,
@@ -199,7 +200,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       );
     },
     get stats() {
-      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: 0 };
+      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size };
     },
     async close() {
       clearInterval(sweep);
