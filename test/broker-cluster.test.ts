@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor } from '../cose/index.js';
+import { coseKeyToMap, encodeCbor, tokenHash } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
-import { connect, createIssuer, inbox, password, refusal } from './support/broker-fixture.js';
+import { closedWithin, connect, createIssuer, inbox, password, refusal } from './support/broker-fixture.js';
 
 // Two broker processes on one Debian redis-server (installed by .ci/run): this process runs
 // broker A, a child process runs broker B through the CLI function.
@@ -111,5 +112,16 @@ describe('two broker processes sharing Redis', () => {
     const box = inbox(again);
     expect((await box.next(1, 5000)).map((m) => m.payload.toString())).toEqual(['queued']);
     await again.endAsync();
+  });
+
+  it('disconnects at the second broker a client whose token a list published at the first revokes', async () => {
+    const { token, key } = issuer.token({ scope: [['plant/#', ['sub']]] });
+    const victim = await connect(urlB, 'revoked-at-b', password(token, key, 'revoked-at-b'));
+    const admin = issuer.token({ scope: [] });
+    const a1 = await connect(urlA, 'trl-at-a', password(admin.token, admin.key, 'trl-at-a'));
+    await a1.publishAsync('ace/trl/broker-1', Buffer.from(issuer.revoke('broker-1', tokenHash(token, nativeProvider))), { qos: 1 });
+    expect(await closedWithin(victim, 5000)).toBe(true);
+    expect(await refusal(connect(urlB, 'revoked-at-b', password(token, key, 'revoked-at-b')))).toBe(5);
+    await a1.endAsync();
   });
 });

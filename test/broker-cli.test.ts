@@ -1,0 +1,52 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { brokerCommand, brokerServe } from '../cli/broker.js';
+import { coseKeyToMap, encodeCbor } from '../cose/index.js';
+import { connect, createIssuer, password } from './support/broker-fixture.js';
+
+function io() {
+  const out = { stdout: '', stderr: '' };
+  return { out, io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } } };
+}
+
+describe('keybound broker (CLI function)', () => {
+  it('answers usage errors with exit code 2', async () => {
+    const a = io();
+    expect(await brokerCommand([], a.io)).toBe(2);
+    expect(a.out.stderr).toMatch(/keybound broker serve --audience/);
+    const b = io();
+    expect(await brokerCommand(['serve', '--trust', '/nonexistent'], b.io)).toBe(2);
+    expect(b.out.stderr).toMatch(/--audience is required/);
+    const c = io();
+    expect(await brokerCommand(['serve', '--audience', 'x', '--trust', '/nonexistent', '--bogus'], c.io)).toBe(2);
+  });
+
+  it('fails (exit 1) on a trust file that is not a key set or bundle', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-'));
+    writeFileSync(join(dir, 'bad.cbor'), Buffer.from([0x01]));
+    const a = io();
+    expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'bad.cbor'), '--port', '0'], a.io)).toBe(1);
+  });
+
+  it('serves with a COSE_KeySet file, logging refusals to stderr without the token', async () => {
+    const issuer = createIssuer();
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-'));
+    writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+    const a = io();
+    const broker = await brokerServe(['--audience', 'broker-1', '--trust', join(dir, 'keys.cbor'), '--port', '0', '--ws-port', '0'], a.io);
+    try {
+      const url = /listening on (mqtt:\/\/[\d.:]+)/.exec(a.out.stdout)![1]!;
+      expect(a.out.stdout).toMatch(/and ws:\/\//);
+      const { token, key } = issuer.token({ scope: [['x/#', ['pub']]] });
+      await (await connect(url, 'cli-ok', password(token, key, 'cli-ok'))).endAsync();
+      const { token: other } = issuer.token({ scope: [['x/#', ['pub']]] });
+      await connect(url, 'cli-thief', password(other, key, 'cli-thief')).catch(() => {});
+      expect(a.out.stderr).toMatch(/refused CONNECT "cli-thief": bad_proof/);
+      expect(a.out.stderr).not.toContain(Buffer.from(other).toString('base64url').slice(0, 30));
+    } finally {
+      await broker.close();
+    }
+  });
+});
