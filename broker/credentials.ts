@@ -1,8 +1,7 @@
 /**
  * The CONNECT credentials (DESIGN.md "MQTT"): username `ace` (RFC 9431's convention) and a
  * password that is the CBOR array [token, proof], as raw bytes or as base64url text for
- * clients that can only send text (`mosquitto_pub -P`). Also the client side: building the
- * password for a token and key.
+ * clients that can only send text (`mosquitto_pub -P`).
  */
 import {
   decodeCbor,
@@ -15,16 +14,13 @@ import {
   type CoseKey,
   type CryptoProvider,
 } from '../cose/index.js';
-import { createPopProof, MAX_PROOF_BYTES } from '../device/index.js';
+import { MAX_PROOF_BYTES } from '../device/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
-export const ACE_USERNAME = 'ace';
-/** RFC 9431 / DESIGN.md: the proof's purpose at CONNECT. */
-export const PURPOSE_CONNECT = 'mqtt-connect';
+// The client side (building the password) is device/'s: devices connect with it.
+export { ACE_USERNAME, PURPOSE_CONNECT, CONNECT_JTI_BYTES, createConnectPassword, type ConnectPasswordOptions } from '../device/index.js';
 /** A token, a proof and CBOR framing; base64url text is 4/3 of that. */
 export const MAX_PASSWORD_BYTES = Math.ceil(((MAX_TOKEN_BYTES + MAX_PROOF_BYTES + 16) * 4) / 3);
-/** jti bytes our clients send: 128 random bits, above device's MIN_JTI_BYTES. */
-export const CONNECT_JTI_BYTES = 16;
 
 export interface ConnectCredentials {
   token: Uint8Array;
@@ -66,34 +62,6 @@ export function decodeConnectPassword(password: Uint8Array | undefined): Connect
   if (value[1].length === 0 || value[1].length > MAX_PROOF_BYTES) throw bad(`proof must be 1 to ${MAX_PROOF_BYTES} bytes`);
   // Copies: decoded byte strings alias the password buffer, which aedes may reuse.
   return { token: value[0].slice(), proof: value[1].slice() };
-}
-
-export interface ConnectPasswordOptions {
-  /** The broker's audience. */
-  audience: string;
-  /** The MQTT client id the CONNECT carries. */
-  clientId: string;
-  clock: Clock;
-  provider: CryptoProvider;
-  /** Purpose override: `mqtt-connect` at CONNECT, `mqtt-authz-info` for an in-band refresh. */
-  purpose?: string;
-}
-
-/** Builds the CONNECT password for a token and its PoP key: CBOR [token, proof]. */
-export function createConnectPassword(token: Uint8Array, popKey: CoseKey, opts: ConnectPasswordOptions): Uint8Array {
-  const proof = createPopProof(
-    {
-      purpose: opts.purpose ?? PURPOSE_CONNECT,
-      audience: opts.audience,
-      tokenHash: tokenHash(token, opts.provider),
-      iat: Math.floor(opts.clock()),
-      jti: opts.provider.randomBytes(CONNECT_JTI_BYTES),
-      clientId: opts.clientId,
-    },
-    popKey,
-    { provider: opts.provider },
-  );
-  return encodeCbor([token, proof]);
 }
 
 /** The same password as base64url text (for `mosquitto_pub -u ace -P <text>`). */

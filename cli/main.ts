@@ -5,6 +5,7 @@
 import { inspect, INSPECT_USAGE } from './inspect.js';
 import { authzCommand, AUTHZ_USAGE } from './authz.js';
 import { simCommand, SIM_USAGE } from './sim.js';
+import { brokerCommand, BROKER_USAGE } from './broker.js';
 import { demoCommand, DEMO_USAGE } from './demo.js';
 import { EXIT, type CliIo } from './io.js';
 
@@ -13,6 +14,7 @@ export type Command = (args: string[], io: CliIo) => Promise<number>;
 export const COMMANDS: Readonly<Record<string, { run: Command; usage: string }>> = {
   inspect: { run: inspect, usage: INSPECT_USAGE },
   authz: { run: authzCommand, usage: AUTHZ_USAGE },
+  broker: { run: brokerCommand, usage: BROKER_USAGE },
   sim: { run: simCommand, usage: SIM_USAGE },
   demo: { run: demoCommand, usage: DEMO_USAGE },
 };

@@ -106,3 +106,10 @@ export {
   type ClientAuth,
 } from './token-client.js';
 export { beginSession, ClientSession, buildPopRequest, NONCE1_BYTES } from './client-session.js';
+export {
+  createConnectPassword,
+  ACE_USERNAME,
+  PURPOSE_CONNECT,
+  CONNECT_JTI_BYTES,
+  type ConnectPasswordOptions,
+} from './connect-password.js';

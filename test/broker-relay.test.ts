@@ -10,11 +10,12 @@ import {
   loadProvisioningBundle,
   memoryStorage,
   requestToken,
+  createConnectPassword,
 } from '../device/index.js';
 import { connectDeviceMqtt, deviceTopics } from '../device/adapters/index.js';
 import { ACE_USERNAME, createBroker, type KeyboundBroker } from '../broker/index.js';
 import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
-import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
+import { connect, createIssuer, inbox, now, password, sleep } from './support/broker-fixture.js';
 
 const TUBE = 'tube-7';
 const deviceNow = 1_800_000_000;
@@ -114,4 +115,57 @@ describe('relay to a sleeping device through the PoP broker', () => {
     expect(await subackCodes(eve, { [topics.res('ekg-1')]: { qos: 1 }, [topics.res('eve')]: { qos: 1 } })).toEqual([128, 1]);
     await eve.endAsync();
   });
+
+  it('reconnects a device after a dropped link with a fresh CONNECT proof, and keeps serving', async () => {
+    const deviceIssuer = createFixtureIssuer(() => deviceNow);
+    const clientId = `device-${TUBE}-r`;
+    const { token, key } = brokerIssuer.token({
+      scope: [
+        [topics.authzInfo, ['sub']],
+        [topics.req, ['sub']],
+        [`ace/${TUBE}/res/+`, ['pub']],
+      ],
+    });
+    let made = 0;
+    const device = await connectDeviceMqtt({
+      url,
+      deviceId: TUBE,
+      clientId,
+      device: createResourceServer({
+        trust: loadProvisioningBundle(deviceIssuer.bundleFor(TUBE), deviceNow),
+        storage: memoryStorage(),
+        clock: () => deviceNow,
+        handler: () => ({ code: 205, payload: utf8('21.5') }),
+      }),
+      password: () => {
+        made++;
+        return createConnectPassword(token, key, { audience: 'broker-1', clientId, clock: now });
+      },
+      connectOptions: { reconnectPeriod: 100 },
+    });
+    try {
+      const refusedBefore = log.filter((l) => l.includes(clientId) && /replay/i.test(l)).length;
+      const reconnected = new Promise<void>((resolve) => device.client.once('connect', () => resolve()));
+      device.client.stream.destroy(); // the radio link drops
+      await reconnected;
+      expect(made).toBeGreaterThanOrEqual(2);
+      expect(log.filter((l) => l.includes(clientId) && /replay/i.test(l)).length).toBe(refusedBefore);
+      // Still the device's session: a token delivered now is served.
+      const ekg = await client('ekg-r', [[topics.req, ['pub']]]);
+      const popKey = ed25519Key('ekg-key');
+      const { accessToken } = await requestToken(deviceIssuer.tokenEndpoint.bind(deviceIssuer), {
+        grant: 'client_credentials',
+        auth: { clientId: 'ekg-1', clientSecret: 'secret-ekg' },
+        audience: TUBE,
+        scope: [['/temp', 1]],
+        popKey,
+      });
+      await ekg.send(topics.authzInfo, accessToken);
+      const got = await ekg.box.next(1, 5000);
+      expect(decodeAuthzInfoResponse(new Uint8Array(got[0]!.payload))).toEqual({});
+      await ekg.c.endAsync();
+    } finally {
+      await device.close();
+    }
+  }, 20_000);
 });

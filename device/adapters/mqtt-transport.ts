@@ -9,7 +9,7 @@
  * Messages are served one at a time in arrival order; the core is synchronous.
  */
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
-import { decodeEnvelope, serveAuthzInfo, serveRequest, type ResourceServer } from '../index.js';
+import { ACE_USERNAME, decodeEnvelope, serveAuthzInfo, serveRequest, type ResourceServer } from '../index.js';
 
 export function deviceTopics(deviceId: string, audience = deviceId) {
   return {
@@ -26,7 +26,13 @@ export interface DeviceMqttOptions {
   device: ResourceServer;
   /** Fixed, so the broker keeps the session across sleeps (default `device-<deviceId>`). */
   clientId?: string;
-  /** Extra mqtt.js options (credentials for the broker sidecar, keepalive...). */
+  /**
+   * The CONNECT password for the keybound broker, made anew for every connect and reconnect:
+   * a proof is single-use, so a reconnect with the first one would be refused as a replay. Use
+   * `createConnectPassword` (username `ace` is set for you).
+   */
+  password?: () => Uint8Array;
+  /** Extra mqtt.js options (keepalive, a static password for another broker...). */
   connectOptions?: IClientOptions;
   /** Told about messages that could not be served at all (never about tokens' contents). */
   onError?: (error: unknown, topic: string) => void;
@@ -41,13 +47,17 @@ export interface DeviceMqttConnection {
 
 export async function connectDeviceMqtt(opts: DeviceMqttOptions): Promise<DeviceMqttConnection> {
   const topics = deviceTopics(opts.deviceId, opts.device.audience);
+  const fresh = opts.password;
   const client = await connectAsync(opts.url, {
     clientId: opts.clientId ?? `device-${opts.deviceId}`,
     clean: false,
     protocolVersion: 4, // aedes speaks MQTT 3.1.1
     reconnectPeriod: 1000,
+    ...(fresh ? { username: ACE_USERNAME, password: Buffer.from(fresh()) } : {}),
     ...opts.connectOptions,
   });
+  // mqtt.js builds each reconnect's CONNECT from client.options: give it a new proof first.
+  if (fresh) client.on('reconnect', () => void (client.options.password = Buffer.from(fresh())));
   let queue: Promise<void> = Promise.resolve();
 
   const handle = async (topic: string, payload: Uint8Array): Promise<void> => {
