@@ -66,6 +66,18 @@ export function parseSimArgs(args: string[]): SimArgs | string {
   return out;
 }
 
+/** "33 token_store_full (class0-avr 33)" per reason: why the devices that failed did. */
+function whyNot(r: SimReport): string {
+  const byReason = new Map<string, Map<string, number>>();
+  for (const u of r.unauthorized) {
+    const m = byReason.get(u.reason) ?? new Map<string, number>();
+    m.set(u.profile, (m.get(u.profile) ?? 0) + u.devices);
+    byReason.set(u.reason, m);
+  }
+  const parts = [...byReason].map(([reason, m]) => `${[...m.values()].reduce((a, b) => a + b, 0)} ${reason} (${[...m].map(([p, n]) => `${p} ${n}`).join(', ')})`);
+  return parts.join('; ') || 'none';
+}
+
 export function summarize(r: SimReport): string {
   const lines = [
     `scenario ${r.scenario}: ${r.devices} devices, seed ${r.seed}, ${r.simulatedHours} simulated hours`,
@@ -73,6 +85,7 @@ export function summarize(r: SimReport): string {
     `theft: ${r.theft.accepted} accepted out of ${r.theft.tries} tries`,
     `revocation: ${r.revocation.devicesApplied}/${r.revocation.revoked} sleeping devices applied the list; ${r.revocation.acceptedAfter} requests accepted after`,
     `reboots: ${r.reboots.reboots}, AEAD nonce reuse ${r.reboots.nonceReuse}; clock-less: ${r.clockless.acceptedAfterExpiry} accepted after exi`,
+    `not authorized: ${whyNot(r)}`,
     `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   ];
   return lines.join('\n') + '\n';

@@ -6,7 +6,8 @@
 import type { SimReport } from './sim-report.js';
 
 const esc = (s: string): string => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const fmt = (x: number): string => (Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3));
+// Counts are integers and print as such ("4", not "4.00"); measurements keep 2-3 digits.
+const fmt = (x: number): string => (Number.isInteger(x) ? String(x) : Math.abs(x) >= 100 ? x.toFixed(0) : Math.abs(x) >= 1 ? x.toFixed(2) : x.toFixed(3));
 
 interface Bar {
   label: string;
@@ -97,6 +98,9 @@ ${table(['token type', 'authorizations', 'token CWT', 'token JWT', 'on air CWT',
 <h2>Time to first authorized request</h2>${ttf}
 <p>p50 ${r.timeToFirstAuthorizedRequest.p50S} s, p90 ${r.timeToFirstAuthorizedRequest.p90S} s, max ${r.timeToFirstAuthorizedRequest.maxS} s (devices wake every few minutes: the token waits in the relay).</p>
 <h2>Refusals</h2>${refusals}
+<h2 id="why-not-authorized">Why not authorized</h2>
+<p>${r.authorizations.attempted - r.authorizations.succeeded} of ${r.authorizations.attempted} devices were not authorized${r.unauthorized.length ? ', each for the reason its device (or the client) gave:' : '.'}</p>
+${r.unauthorized.length ? table(['reason', 'profile', 'token type', 'devices'], r.unauthorized.map((u) => [u.reason, u.profile, u.tokenType, u.devices])) : ''}
 <h2>Scenario checks</h2>
 ${table(['check', 'result'], [
     ['theft: tries / accepted', `${r.theft.tries} / ${r.theft.accepted}`],

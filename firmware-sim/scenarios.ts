@@ -23,6 +23,7 @@ import { SimDevice } from './sim-device.js';
 import { SimMetrics } from './sim-metrics.js';
 import { SimRelay, type Exchange } from './sim-relay.js';
 import { Simulator } from './simulator.js';
+import { tokenProtection } from './token-protection.js';
 
 export const SCENARIOS = ['disconnected', 'connected', 'theft', 'revocation', 'reboot-storm', 'clockless', 'mixed'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -114,6 +115,12 @@ interface Holding {
   request(): Promise<{ ok: boolean; code?: string; exchange: Exchange }>;
 }
 
+/** Counts a refusal and keeps why this device was not authorized, for the report's table. */
+function failed(ctx: ScenarioContext, plan: DevicePlan, tokenType: string, reason: string): void {
+  ctx.metrics.refuse(reason);
+  ctx.metrics.unauthorized.push({ profile: plan.hw.name, role: plan.role, tokenType, reason });
+}
+
 /** The client side of one authorization: token from the AS, authz-info, first request. */
 async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, record: boolean): Promise<Holding | undefined> {
   const dev = ctx.devices.get(plan.id)!;
@@ -123,6 +130,8 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
   const clientKey = plan.pop === 'proof' ? ((kp) => ({ kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8(`${plan.id}-client`) }) as CoseKey)(seededKeyPair('Ed25519', prng)) : undefined;
   const issued = await ctx.io(ctx.issuer.issue({ audience: plan.id, clientId: SIM_CLIENT_ID, scope: SENSOR_SCOPE, ...(clientKey ? { clientKey } : {}) }));
   const { token, popKey } = issued;
+  // Label by what the token carries: the real service signs every Sign1 with its one algorithm.
+  const tokenType = tokenTypeLabel({ protection: tokenProtection(token) ?? plan.protection, pop: plan.pop });
   let holding: Holding;
   let energyJ = 0;
   let airCwt = 0;
@@ -143,7 +152,7 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
     try {
       session = start.finish(x1.answer);
     } catch (e) {
-      if (record) ctx.metrics.refuse(e instanceof DeviceError ? e.code : 'client_error');
+      if (record) failed(ctx, plan, tokenType, e instanceof DeviceError ? e.code : 'client_error');
       return undefined;
     }
     holding = {
@@ -181,13 +190,13 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
   airCwt += cwtAir(sent, reqBytes);
   airJwtDelta += plan.pop === 'proof' ? jwtAir(sent, reqBytes) : cwtAir(sent, reqBytes);
   if (!r.ok) {
-    if (record) ctx.metrics.refuse(r.code ?? 'unknown');
+    if (record) failed(ctx, plan, tokenType, r.code ?? 'unknown');
     return undefined;
   }
   if (record) {
     ctx.metrics.authorizations.push({
       profile: plan.hw.name,
-      tokenType: tokenTypeLabel(plan),
+      tokenType,
       energyJ,
       tokenBytes: token.length,
       jwtBytes,

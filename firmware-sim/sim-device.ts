@@ -6,6 +6,7 @@
  */
 import { utf8 } from '../cose/index.js';
 import {
+  DEFAULT_IAT_WINDOW,
   createResourceServer,
   loadProvisioningBundle,
   serveAuthzInfo,
@@ -63,6 +64,8 @@ export class SimDevice {
   private readonly bundle: Uint8Array;
   private readonly epoch: number;
   private readonly drift: number;
+  /** Seconds either side of the device's clock a PoP proof's iat may lie (see boot()). */
+  readonly iatWindowS: number;
 
   constructor(opts: SimDeviceOptions) {
     this.id = opts.id;
@@ -81,6 +84,12 @@ export class SimDevice {
     this.phaseS = this.prng.float() * this.wakeIntervalS;
     // A crystal's error is fixed per part: draw it once, within ±driftPpm.
     this.drift = (this.prng.float() * 2 - 1) * opts.hw.driftPpm * 1e-6;
+    // A proof made while the device sleeps waits in the broker until the next wake, and one lost
+    // on air waits one wake more: device/'s 60 s default (DPoP-like, for an online server) would
+    // refuse it as stale ('replay'). A duty-cycled device sizes its iat acceptance window to two
+    // wake intervals plus the default (DESIGN.md "PoP proof": the window is the verifier's choice;
+    // the jti cache holds entries for that long, so the profile's cache bound still applies).
+    this.iatWindowS = this.alwaysOn ? DEFAULT_IAT_WINDOW : 2 * this.wakeIntervalS + DEFAULT_IAT_WINDOW;
     this.boot();
   }
 
@@ -101,7 +110,7 @@ export class SimDevice {
       clock: this.clock,
       handler: sensor,
       provider: this.provider,
-      profile: this.hw.budgets,
+      profile: { iatWindow: this.iatWindowS, ...this.hw.budgets },
     });
   }
 

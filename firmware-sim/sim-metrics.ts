@@ -13,8 +13,17 @@ export interface AuthorizationRecord {
   timeToFirstS: number;
 }
 
+/** A device whose first authorization failed, and why (the device's refusal code, or the client's). */
+export interface UnauthorizedRecord {
+  profile: string;
+  role: string;
+  tokenType: string;
+  reason: string;
+}
+
 export class SimMetrics {
   readonly authorizations: AuthorizationRecord[] = [];
+  readonly unauthorized: UnauthorizedRecord[] = [];
   attempted = 0;
   readonly refusals = new Map<string, number>();
   readonly theft = { tries: 0, accepted: 0, byAttack: new Map<string, { tries: number; accepted: number }>() };

@@ -24,6 +24,8 @@ export interface SimReport {
   bytesOnAir: Array<{ tokenType: string; count: number; tokenCwt: number; tokenJwt: number; airCwt: number; airJwt: number }>;
   timeToFirstAuthorizedRequest: { p50S: number; p90S: number; maxS: number; histogram: Array<{ upToS: number; count: number }> };
   refusals: Record<string, number>;
+  /** Why each device that was not authorized failed: its refusal code, by profile and token type. */
+  unauthorized: Array<{ reason: string; profile: string; tokenType: string; devices: number }>;
   theft: { tries: number; accepted: number; byAttack: Record<string, { tries: number; accepted: number }> };
   revocation: { revoked: number; devicesApplied: number; p50DelayS: number; maxDelayS: number; requestsAfter: number; acceptedAfter: number };
   reboots: SimMetrics['reboots'] & { nonceReuse: number; flashWrites: number; flashBytes: number };
@@ -72,6 +74,10 @@ export function buildReport(input: {
     airCwt: round(mean(rs.map((r) => r.airBytesCwt)), 1),
     airJwt: round(mean(rs.map((r) => r.airBytesJwt)), 1),
   }));
+  const unauthorized = byKey(m.unauthorized, (u) => `${u.reason}\u0000${u.profile}\u0000${u.tokenType}`).map(([k, us]) => {
+    const [reason, profile, tokenType] = k.split('\u0000') as [string, string, string];
+    return { reason, profile, tokenType, devices: us.length };
+  });
   const ttf = m.authorizations.map((a) => a.timeToFirstS).sort((a, b) => a - b);
   const histogram = HISTOGRAM_EDGES_S.map((upToS, i) => ({
     upToS,
@@ -116,6 +122,7 @@ export function buildReport(input: {
     bytesOnAir: bytes,
     timeToFirstAuthorizedRequest: { p50S: round(quantile(ttf, 0.5), 3), p90S: round(quantile(ttf, 0.9), 3), maxS: round(ttf.at(-1) ?? 0, 3), histogram },
     refusals: sortedRecord(m.refusals),
+    unauthorized,
     theft: { tries: m.theft.tries, accepted: m.theft.accepted, byAttack: sortedRecord(m.theft.byAttack) },
     revocation: {
       revoked: m.revocation.revoked,

@@ -11,6 +11,7 @@ import {
   IEEE_802154,
   Prng,
   Simulator,
+  barChart,
   createProgressBar,
   frameMessage,
   renderReportHtml,
@@ -85,6 +86,25 @@ describe('a mixed fleet on the in-simulator issuer', () => {
     expect(first.authorizations.succeeded).toBeGreaterThan(first.authorizations.attempted * 0.8);
     const r = await runFleet({ scenario: 'disconnected', devices: 20, seed: 3, now: fixedNow });
     expect(r.refusals['token_store_full']).toBeGreaterThanOrEqual(1);
+  });
+  it('says why every unauthorized device failed: only the class-0 part, for want of RAM', () => {
+    const failedDevices = first.unauthorized.reduce((a, u) => a + u.devices, 0);
+    expect(failedDevices).toBe(first.authorizations.attempted - first.authorizations.succeeded);
+    expect(failedDevices).toBeGreaterThan(0);
+    for (const u of first.unauthorized) expect([u.reason, u.profile]).toEqual(['token_store_full', 'class0-avr']);
+    expect(renderReportHtml(first)).toContain('Why not authorized');
+  });
+  it('a PoP proof queued for a sleeping device is still fresh when it wakes (no stale-iat refusals)', async () => {
+    const r = await runFleet({ scenario: "disconnected", devices: 60, seed: "iat", now: fixedNow });
+    const proofs = r.energyPerAuthorization.filter((e) => e.tokenType.endsWith('PoP proof')).reduce((a, e) => a + e.count, 0);
+    expect(proofs).toBeGreaterThan(5);
+    expect(r.unauthorized.filter((u) => u.reason !== 'token_store_full')).toEqual([]);
+  });
+  it('charts print counts as integers', () => {
+    const svg = barChart('t', 'count', ['n'], [{ label: 'a', values: [4] }, { label: 'b', values: [2.5] }]);
+    expect(svg).toContain('>4</text>');
+    expect(svg).not.toContain('4.00');
+    expect(svg).toContain('>2.50</text>');
   });
   it('Mac0 tokens cost a class-1 device less energy than Sign1 ones', () => {
     const e = (type: string) => first.energyPerAuthorization.find((x) => x.profile === 'cc2538' && x.tokenType === type)!.meanMilliJoule;
