@@ -15,6 +15,7 @@ import {
   isMap,
   type CborMap,
   type CborValue,
+  CLAIM,
 } from '../cose/index.js';
 import { invalidRequest, unsupportedGrantType } from './errors.js';
 import { aifJsonValue, isAifJsonText } from './scope-forms.js';
@@ -58,20 +59,10 @@ const NAME_BY_ABBREV = new Map<number, string>(Object.entries(PARAM).map(([n, a]
 
 /** RFC 9200 §5.9.2: introspection responses use the CWT claim labels plus active 10 and the parameter abbreviations. */
 export const INTROSPECTION_PARAM: Record<string, number> = {
-  iss: 1,
-  sub: 2,
-  aud: 3,
-  exp: 4,
-  nbf: 5,
-  iat: 6,
-  cti: 7,
-  cnf: 8,
-  scope: 9,
+  ...CLAIM, // ace_profile 38 and exi 40 among them
   active: 10,
   client_id: 24,
   token_type: 34,
-  ace_profile: 38,
-  exi: 40,
 };
 
 /** RFC 9200 §8.10 grant_type values; other grants use their text URI. */

@@ -22,6 +22,7 @@ import {
   type CoseKey,
   type CryptoProvider,
   type Scope,
+  detachedCoseKey,
 } from '../cose/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 import type { Introspect } from './introspection-client.js';
@@ -63,15 +64,6 @@ export interface TokenVerifier {
   /** Drops a token from the cache (revoked). */
   forget(hashHex: string): void;
   readonly cached: number;
-}
-
-function compactKey(key: CoseKey): CoseKey {
-  // Decoded byte strings alias the token's buffer; keep only what the key needs.
-  const out: CoseKey = { kty: key.kty };
-  if (key.crv) out.crv = key.crv;
-  if (key.alg !== undefined) out.alg = key.alg;
-  for (const f of ['kid', 'x', 'y', 'k'] as const) if (key[f]) out[f] = key[f]!.slice();
-  return out;
 }
 
 /** A by-value token is a COSE structure (tagged, or an untagged array); anything else is a reference. */
@@ -144,7 +136,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
       hash,
       hashHex,
       scope: mqttScope(claims.scope),
-      popKey: compactKey(popKeyOf(verified.cnf)),
+      popKey: detachedCoseKey(popKeyOf(verified.cnf)),
       expiresAt: claims.exp + leeway,
       subject: claims.sub,
       messagePop: claims.other?.get(MESSAGE_POP_CLAIM) === true,
@@ -170,7 +162,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
       hash,
       hashHex,
       scope: mqttScope(answer.scope),
-      popKey: compactKey(popKeyOf(answer.cnf)),
+      popKey: detachedCoseKey(popKeyOf(answer.cnf)),
       expiresAt: answer.exp,
       subject: answer.sub,
       messagePop: false,

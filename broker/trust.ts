@@ -5,7 +5,7 @@
  */
 import {
   decodeProvisioningBundle,
-  toHex,
+  kidKeyResolver,
   type CoseKey,
   type KeyResolver,
   type ProvisioningBundle,
@@ -30,20 +30,10 @@ export function brokerTrust(input: TrustInput, now: number): BrokerTrust {
   }
   const keys = input as readonly CoseKey[];
   if (keys.length === 0) throw new TypeError('broker trust: at least one key is required');
-  const byKid = new Map<string, CoseKey[]>();
-  for (const key of keys) {
-    if (!key.kid) continue;
-    const id = toHex(key.kid);
-    byKid.set(id, [...(byKid.get(id) ?? []), key]);
-  }
+  const resolve = kidKeyResolver(keys);
   return {
-    resolve: (headers) => {
-      const wanted = headers.alg.kty;
-      const candidates = headers.kid ? byKid.get(toHex(headers.kid)) ?? [] : keys.filter((k) => k.kty === wanted);
-      const fitting = candidates.filter((k) => k.kty === wanted);
-      return fitting.length === 1 ? fitting[0] : undefined;
-    },
-    sharedKey: (kid) => (byKid.get(toHex(kid)) ?? []).find((k) => k.kty === 'Symmetric'),
+    resolve,
+    sharedKey: resolve.sharedKey,
     issuer: undefined,
   };
 }

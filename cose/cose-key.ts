@@ -185,3 +185,16 @@ export function publicCoseKey(key: CoseKey): CoseKey {
   if (rest.keyOps?.length === 0) delete rest.keyOps;
   return rest;
 }
+
+/**
+ * A copy of a key that shares no bytes with anything: decoded byte strings may be views into a
+ * whole token's buffer, and a key kept for a token's lifetime would keep that buffer alive.
+ */
+export function detachedCoseKey(key: CoseKey): CoseKey {
+  const out: CoseKey = { kty: key.kty };
+  if (key.crv) out.crv = key.crv;
+  if (key.alg !== undefined) out.alg = key.alg;
+  if (key.keyOps) out.keyOps = [...key.keyOps];
+  for (const f of ['kid', 'x', 'y', 'd', 'k'] as const) if (key[f]) out[f] = key[f]!.slice();
+  return out;
+}

@@ -43,6 +43,7 @@ export {
   decodeCoseKey,
   publicCoseKey,
   validateCoseKey,
+  detachedCoseKey,
   CURVE_LENGTH,
   type CoseKey,
   type KeyType,
@@ -54,7 +55,7 @@ export { extendedPortableProvider } from './extended-provider.js';
 export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';
 export { HEADER, parseHeaders, type ParsedHeaders, type HeaderOptions } from './headers.js';
 export { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';
-export type { KeyInput, KeyResolver, VerifyOptions } from './key-input.js';
+export { kidKeyResolver, type KeyInput, type KeyResolver, type VerifyOptions } from './key-input.js';
 export {
   createSign1,
   buildSign1,

@@ -9,6 +9,7 @@ import type { CoseKey } from './cose-key.js';
 import type { ParsedHeaders } from './headers.js';
 import type { CryptoProvider } from './crypto-provider.js';
 import { portableProvider } from './portable-provider.js';
+import { toHex } from './bytes.js';
 
 export type KeyResolver = (headers: ParsedHeaders) => CoseKey | undefined;
 export type KeyInput = CoseKey | KeyResolver;
@@ -44,4 +45,26 @@ export function resolveKey(
   if (!key) throw new CoseKeyError(ERR.COSE_NO_KEY, 'no key known for this kid(4)');
   assertKeyFitsAlgorithm(headers.alg, key, operation);
   return key;
+}
+
+/**
+ * Picks a key by the kid in the headers (RFC 9052 §3.1: kid is a hint), among keys of the type the
+ * algorithm needs; with no kid, a single key of that type is unambiguous. Two candidates are
+ * refused rather than guessed between.
+ */
+export function kidKeyResolver(keys: readonly CoseKey[]): KeyResolver & { sharedKey(kid: Uint8Array): CoseKey | undefined } {
+  const byKid = new Map<string, CoseKey[]>();
+  for (const key of keys) {
+    if (!key.kid) continue;
+    const id = toHex(key.kid);
+    byKid.set(id, [...(byKid.get(id) ?? []), key]);
+  }
+  const resolve = ((headers: ParsedHeaders) => {
+    const wanted = headers.alg.kty;
+    const candidates = headers.kid ? (byKid.get(toHex(headers.kid)) ?? []) : keys;
+    const fitting = candidates.filter((k) => k.kty === wanted);
+    return fitting.length === 1 ? fitting[0] : undefined;
+  }) as KeyResolver & { sharedKey(kid: Uint8Array): CoseKey | undefined };
+  resolve.sharedKey = (kid) => (byKid.get(toHex(kid)) ?? []).find((k) => k.kty === 'Symmetric');
+  return resolve;
 }

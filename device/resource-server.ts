@@ -20,6 +20,7 @@ import {
   type CoseKey,
   type CryptoProvider,
   type VerifiedCwt,
+  detachedCoseKey,
 } from '../cose/index.js';
 import { parseScope, scopeAllows, type RestMethod } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
@@ -105,18 +106,6 @@ function refusalFor(cause: CoseError): DeviceErrorCode {
   }
 }
 
-/**
- * The PoP key as its own small object: decoded byte strings may be views into the whole token's
- * buffer, and holding one would keep the entire decode alive for the token's lifetime.
- */
-function compactKey(key: CoseKey): CoseKey {
-  const out: CoseKey = { kty: key.kty };
-  if (key.crv) out.crv = key.crv;
-  if (key.alg !== undefined) out.alg = key.alg;
-  for (const f of ['kid', 'x', 'y', 'k'] as const) if (key[f]) out[f] = key[f]!.slice();
-  return out;
-}
-
 function keyBytes(key: CoseKey): number {
   return (key.x?.length ?? 0) + (key.y?.length ?? 0) + (key.k?.length ?? 0) + (key.kid?.length ?? 0);
 }
@@ -188,7 +177,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     } catch (cause) {
       throw refuse(DEVICE_ERR.INVALID_TOKEN, `scope(9) is not an AIF-REST scope (${(cause as CoseError).code})`, cause);
     }
-    const popKey = compactKey(popKeyOf(verified));
+    const popKey = detachedCoseKey(popKeyOf(verified));
     const cost = token.length + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
     let expiresAt = claims.exp ?? Number.POSITIVE_INFINITY;
     if (claims.exi !== undefined) {

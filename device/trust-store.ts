@@ -6,7 +6,7 @@
 import {
   CoseError,
   decodeProvisioningBundle,
-  toHex,
+  kidKeyResolver,
   validateBundle,
   type CoseKey,
   type KeyResolver,
@@ -40,12 +40,8 @@ export function trustStoreFromBundle(bundle: ProvisioningBundle, now: number): T
   } catch (cause) {
     throw refuse((cause as Error).message, cause);
   }
-  const byKid = new Map<string, CoseKey[]>();
-  for (const key of bundle.trustAnchors) {
-    const id = toHex(key.kid!);
-    byKid.set(id, [...(byKid.get(id) ?? []), key]);
-  }
   const anchors = Object.freeze([...bundle.trustAnchors]);
+  const resolve = kidKeyResolver(anchors);
   const store: TrustStore = {
     deviceId: bundle.deviceId,
     audience: bundle.audience,
@@ -54,14 +50,8 @@ export function trustStoreFromBundle(bundle: ProvisioningBundle, now: number): T
     brokerUrl: bundle.brokerUrl,
     deviceKey: bundle.deviceKey,
     anchorCount: anchors.length,
-    resolve: (headers) => {
-      const wanted = headers.alg.kty;
-      // RFC 9052 §3.1: kid is a hint; with none, a single anchor of the right type is unambiguous.
-      const candidates = headers.kid ? byKid.get(toHex(headers.kid)) ?? [] : anchors.filter((k) => k.kty === wanted);
-      const fitting = candidates.filter((k) => k.kty === wanted);
-      return fitting.length === 1 ? fitting[0] : undefined;
-    },
-    sharedKey: (kid) => (byKid.get(toHex(kid)) ?? []).find((k) => k.kty === 'Symmetric'),
+    resolve,
+    sharedKey: resolve.sharedKey,
   };
   return Object.freeze(store);
 }

@@ -24,6 +24,7 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { secretKey, signingKey } from './support/keys.js';
+import { errorCode } from './support/error-code.js';
 
 const payload = utf8('the EKG reading');
 const providers: [CryptoProvider, CryptoProvider][] = [
@@ -31,14 +32,6 @@ const providers: [CryptoProvider, CryptoProvider][] = [
   [nativeProvider, extendedPortableProvider],
 ];
 
-function errorCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 /** Rebuilds a message array with one element changed, keeping its tag. */
 function rewrite(bytes: Uint8Array, change: (arr: CborValue[]) => void): Uint8Array {

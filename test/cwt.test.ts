@@ -27,18 +27,11 @@ import {
 import { nativeProvider } from '../cose/adapters/index.js';
 import { vectorFiles, vectorKey } from './support/vectors.js';
 import { secretKey, signingKey } from './support/keys.js';
+import { errorCode } from './support/error-code.js';
 
 const NOW = 1_800_000_000;
 const clock = () => NOW;
 
-function errorCode(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 describe('RFC 8392 Appendix A examples (COSE WG CWT files)', () => {
   const files = Object.fromEntries(vectorFiles('CWT').map((v) => [v.file.split('/')[1], v.json]));

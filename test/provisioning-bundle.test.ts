@@ -10,6 +10,7 @@ import {
   type ProvisioningBundle,
 } from '../cose/index.js';
 import { secretKey, signingKey } from './support/keys.js';
+import { errorCode as code } from './support/error-code.js';
 
 const as = signingKey('Ed25519', 'as-1');
 const device = signingKey('Ed25519', 'ekg-abc');
@@ -24,14 +25,6 @@ const bundle: ProvisioningBundle = {
   notAfter: 2_000_000_000,
 };
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 describe('provisioning bundles', () => {
   it('round-trip through CBOR and through the JSON twin', () => {

@@ -11,17 +11,10 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { signingKey } from './support/keys.js';
+import { errorCode as code } from './support/error-code.js';
 
 const as = signingKey();
 
-function code(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    return (e as { code: string }).code;
-  }
-  return 'no error';
-}
 
 describe('token hashes', () => {
   it('are SHA-256 over the exact bytes, equal from both providers, in RFC 6920 form', () => {
