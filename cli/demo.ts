@@ -3,7 +3,9 @@
  * dir) on 127.0.0.1, provisions a small simulated fleet from it, and runs both flows (connected,
  * with introspection at the gateway; disconnected, tokens relayed to sleeping devices), a theft
  * attempt, a revocation, a reboot storm and clock-less expiry; prints what happened and where the
- * report is. Messages to devices go through the simulator's in-process radio + broker relay.
+ * report is. Messages to devices go through the real broker/ (aedes on 127.0.0.1): each device
+ * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
+ * persistent session; a thief also tries the broker with what it overheard.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +44,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     scenario: 'mixed',
     devices,
     seed,
-    relayName: 'in-simulator radio + broker relay (queues for sleeping devices)',
+    relay: 'broker',
     issuer: async (_prng, clock) => {
       const issuer = await startAuthzIssuer({ dataDir: dir, clock, lifetime: SIM_LIFETIME_S });
       asUrl = issuer.url;

@@ -1,13 +1,13 @@
 /**
  * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
- * [--loss p] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
+ * [--loss p] [--relay sim|broker] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, MAX_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 
-export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--progress]`;
+export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--relay sim|broker] [--progress]`;
 
 export interface SimArgs {
   scenario: ScenarioName;
@@ -16,11 +16,13 @@ export interface SimArgs {
   report?: string;
   json?: string;
   loss?: number;
+  /** `broker`: messages go through the real broker/ on 127.0.0.1 (small fleets). */
+  relay: 'sim' | 'broker';
   progress: boolean;
 }
 
 export function parseSimArgs(args: string[]): SimArgs | string {
-  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', progress: false };
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', progress: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => args[++i];
@@ -56,6 +58,12 @@ export function parseSimArgs(args: string[]): SimArgs | string {
         out.loss = p;
         break;
       }
+      case '--relay': {
+        const v = value();
+        if (v !== 'sim' && v !== 'broker') return '--relay must be sim or broker';
+        out.relay = v;
+        break;
+      }
       case '--progress':
         out.progress = true;
         break;
@@ -63,6 +71,7 @@ export function parseSimArgs(args: string[]): SimArgs | string {
         return `unknown option ${JSON.stringify(a.slice(0, 40))}`;
     }
   }
+  if (out.relay === 'broker' && out.devices > MAX_BROKER_DEVICES) return `--relay broker takes at most ${MAX_BROKER_DEVICES} devices (two loopback MQTT connections per awake device)`;
   return out;
 }
 
@@ -103,6 +112,7 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     devices: parsed.devices,
     seed: parsed.seed,
     ...(parsed.loss !== undefined ? { loss: parsed.loss } : {}),
+    relay: parsed.relay,
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();

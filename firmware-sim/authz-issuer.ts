@@ -18,7 +18,19 @@ import {
 import { nativeProvider } from '../cose/adapters/index.js';
 import { requestToken } from '../device/index.js';
 import { SqliteStore, createAuthzServer, provisionDevice, registerAudience, registerClient } from '../authz/index.js';
-import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration, type FleetIssuer } from './fleet-issuer.js';
+import {
+  BROKER_AUDIENCE_GRANT,
+  BROKER_CLIENT_SCOPE,
+  BROKER_DEVICE_GRANT,
+  BROKER_TOKEN_LIFETIME_S,
+  GATEWAY_AUDIENCE,
+  SENSOR_SCOPE,
+  SIM_CLIENT_ID,
+  SIM_FLEET_ID,
+  SIM_THIEF_ID,
+  type DeviceRegistration,
+  type FleetIssuer,
+} from './fleet-issuer.js';
 
 /** Loopback credentials made for one run; they never leave the process. */
 const CLIENT_SECRET = 'sim-client-secret-loopback-only';
@@ -41,8 +53,15 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
     return new Uint8Array(await res.arrayBuffer());
   };
   const tokenTransport = (body: Uint8Array) => post('/token', body, 'application/ace+cbor');
+  let brokerScopes = false;
   const registerTheClient = () =>
-    registerClient(store, { id: SIM_CLIENT_ID, secret: CLIENT_SECRET, audiences, scopes: [SENSOR_SCOPE as unknown[], 'read'], grantTypes: ['client_credentials'] });
+    registerClient(store, {
+      id: SIM_CLIENT_ID,
+      secret: CLIENT_SECRET,
+      audiences,
+      scopes: [SENSOR_SCOPE as unknown[], 'read', ...(brokerScopes ? [BROKER_CLIENT_SCOPE] : [])],
+      grantTypes: ['client_credentials'],
+    });
 
   await registerAudience(store, nativeProvider, { id: GATEWAY_AUDIENCE, protection: 'mac0', referenceTokens: true, scopes: ['read'] });
   await registerClient(store, { id: RS_ID, secret: RS_SECRET, audiences: [GATEWAY_AUDIENCE], grantTypes: [] });
@@ -99,6 +118,36 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
       await post('/revoke', new URLSearchParams({ token: toBase64Url(token) }).toString(), 'application/x-www-form-urlencoded', { authorization: basic });
       const res = await fetch(`${url}/trl/${encodeURIComponent(audience)}`);
       return new Uint8Array(await res.arrayBuffer());
+    },
+    async brokerAccess(brokerAudience) {
+      // The broker is an audience of the service like any device, with AIF-MQTT grants (RFC 9431):
+      // devices read their own ace/<device>/ topics, the app and the thief publish to them. Each
+      // principal asks for exactly its own scope (client_credentials, its key in req_cnf).
+      await registerAudience(store, nativeProvider, {
+        id: brokerAudience,
+        scopes: [BROKER_AUDIENCE_GRANT],
+        lifetime: BROKER_TOKEN_LIFETIME_S,
+      });
+      audiences.push(brokerAudience);
+      await registerClient(store, { id: SIM_CLIENT_ID, secret: CLIENT_SECRET, audiences, scopes: [SENSOR_SCOPE as unknown[], 'read', BROKER_CLIENT_SCOPE], grantTypes: ['client_credentials'] });
+      await registerClient(store, { id: SIM_THIEF_ID, secret: CLIENT_SECRET, audiences: [brokerAudience], scopes: [BROKER_CLIENT_SCOPE], grantTypes: ['client_credentials'] });
+      await registerClient(store, { id: SIM_FLEET_ID, secret: CLIENT_SECRET, audiences: [brokerAudience], scopes: [BROKER_DEVICE_GRANT], grantTypes: ['client_credentials'] });
+      brokerScopes = true;
+      return {
+        trust: server.keys.publicKeys(Math.floor(opts.clock())),
+        async issue(req) {
+          // Devices' tokens come from the fleet's provisioning client; sub is then that client.
+          const principal = req.clientId === SIM_CLIENT_ID || req.clientId === SIM_THIEF_ID ? req.clientId : SIM_FLEET_ID;
+          const res = await requestToken(tokenTransport, {
+            grant: 'client_credentials',
+            auth: { clientId: principal, clientSecret: CLIENT_SECRET },
+            audience: brokerAudience,
+            scope: req.scope,
+            popKey: req.key,
+          });
+          return res.accessToken;
+        },
+      };
     },
     async close() {
       await server.close();

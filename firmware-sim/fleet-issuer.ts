@@ -29,6 +29,33 @@ export interface IssueRequest {
   clientKey?: CoseKey;
 }
 
+/** An AIF-MQTT scope (RFC 9431): topic filters and their actions. */
+export type MqttScope = Array<[string, Array<'pub' | 'sub'>]>;
+
+/** Broker tokens from the same service, for the real-broker relay. */
+export interface BrokerAccess {
+  /** The service's public keys: what the broker verifies tokens and revocation lists with. */
+  trust: CoseKey[];
+  /** A by-value CWT for the broker's audience, `sub` = clientId, bound to `key` (its public part in req_cnf). */
+  issue(req: { clientId: string; scope: MqttScope; key: CoseKey }): Promise<Uint8Array>;
+}
+
+/** Lifetime of broker tokens in the simulator: past the run's horizon (6 virtual hours). */
+export const BROKER_TOKEN_LIFETIME_S = 24 * 3600;
+/** What the fleet's clients (app and thief) and devices may do at the broker: their own ace/ topics. */
+export const BROKER_CLIENT_SCOPE: MqttScope = [['ace/+/authz-info', ['pub']], ['ace/+/req', ['pub']]];
+export const brokerDeviceScope = (deviceId: string): MqttScope => [
+  [`ace/${deviceId}/authz-info`, ['sub']],
+  [`ace/${deviceId}/req`, ['sub']],
+  [`ace/${deviceId}/res/+`, ['pub']],
+];
+/** The registration-side grant covering every device's scope above. */
+export const BROKER_DEVICE_GRANT: MqttScope = [['ace/+/authz-info', ['sub']], ['ace/+/req', ['sub']], ['ace/+/res/+', ['pub']]];
+/** The broker audience's grant: the union of the two above (one entry per filter). */
+export const BROKER_AUDIENCE_GRANT: MqttScope = [['ace/+/authz-info', ['pub', 'sub']], ['ace/+/req', ['pub', 'sub']], ['ace/+/res/+', ['pub']]];
+export const SIM_THIEF_ID = 'sim-thief';
+export const SIM_FLEET_ID = 'sim-fleet';
+
 export interface FleetIssuer {
   /** Which service answered: said in the report and by the demo. */
   readonly name: string;
@@ -42,6 +69,8 @@ export interface FleetIssuer {
   introspect(token: Uint8Array): Promise<boolean>;
   /** Revokes a token and returns the audience's new signed revocation list. */
   revoke(token: Uint8Array, audience: string): Promise<Uint8Array>;
+  /** Registers a broker audience and says how to get tokens for it. */
+  brokerAccess(audience: string): Promise<BrokerAccess>;
   close(): Promise<void>;
 }
 

@@ -8,12 +8,17 @@ import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WIND
 import { SimDevice } from './sim-device.js';
 import { createSimIssuer } from './sim-issuer.js';
 import { SimMetrics } from './sim-metrics.js';
-import { SimRelay } from './sim-relay.js';
+import { SimRelay, type FleetRelay } from './sim-relay.js';
+import { BrokerRelay } from './broker-relay.js';
 import { Simulator } from './simulator.js';
 import { buildReport, type SimReport } from './sim-report.js';
 
 /** The most devices one run takes: 10x the issue's target, still well inside memory. */
 export const MAX_DEVICES = 100_000;
+/** The real broker relay holds two MQTT connections per awake device on loopback: small fleets only. */
+export const MAX_BROKER_DEVICES = 200;
+/** The broker's audience at the service. */
+export const BROKER_AUDIENCE = 'sim-broker';
 /** Virtual time after which no device loop continues: 6 hours is far past every script. */
 const HORIZON_MS = 6 * 3600 * 1000;
 
@@ -25,8 +30,11 @@ export interface RunOptions {
   loss?: number;
   /** Defaults to the in-simulator issuer; pass `(prng, clock) => issuer` for the real authz/ service. */
   issuer?: (prng: Prng, clock: () => number) => Promise<FleetIssuer>;
-  /** Which relay carried the messages, for the report. */
-  relayName?: string;
+  /**
+   * What carries messages to devices: the in-simulator relay (default; 10 000 devices, byte-exact
+   * reports), or the real broker/ on 127.0.0.1 with devices on connectDeviceMqtt (small fleets).
+   */
+  relay?: 'sim' | 'broker';
   /** Called with (devices finished, devices) now and then. */
   onProgress?: (done: number, total: number) => void;
   /** The report's timestamp (the only field that may differ between two runs of a seed). */
@@ -43,10 +51,14 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
   const issuer = opts.issuer ? await opts.issuer(root.fork('issuer'), clock) : createSimIssuer(root.fork('issuer'), clock, { lifetime: SIM_LIFETIME_S });
   const plans = planFleet(opts.scenario, opts.devices);
   const metrics = new SimMetrics();
-  const relay = new SimRelay(sim, root.fork('air'), opts.loss ?? DEFAULT_FRAME_LOSS, HORIZON_MS);
   const devices = new Map<string, SimDevice>();
   let finished = 0;
+  let relay: FleetRelay | undefined;
   try {
+    if (opts.relay === 'broker') {
+      if (opts.devices > MAX_BROKER_DEVICES) throw new RangeError(`the real broker relay takes at most ${MAX_BROKER_DEVICES} devices`);
+      relay = await BrokerRelay.start({ ...(process.env.KB_SIM_BROKER_LOG ? { logger: (l: string) => console.error(l) } : {}), sim, prng: root.fork('air'), loss: opts.loss ?? DEFAULT_FRAME_LOSS, horizonMs: HORIZON_MS, clock, access: await issuer.brokerAccess(BROKER_AUDIENCE) });
+    } else relay = new SimRelay(sim, root.fork('air'), opts.loss ?? DEFAULT_FRAME_LOSS, HORIZON_MS);
     await issuer.register(registrations(plans));
     for (const plan of plans) {
       const dev = new SimDevice({
@@ -79,13 +91,14 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     opts.onProgress?.(0, plans.length);
     await sim.run({ onProgress: () => opts.onProgress?.(finished, plans.length), progressEvery: 2000 });
   } finally {
+    await relay?.close();
     await issuer.close();
   }
   return buildReport({
     scenario: opts.scenario,
     seed: String(opts.seed),
     issuer: issuer.name,
-    relay: opts.relayName ?? 'in-simulator radio + broker relay',
+    relay: relay.name,
     gateway: GATEWAY_AUDIENCE,
     simulatedS: sim.now / 1000,
     events: sim.events,

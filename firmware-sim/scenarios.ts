@@ -21,7 +21,7 @@ import { Prng } from './prng.js';
 import { frameMessage } from './radio-link.js';
 import { SimDevice } from './sim-device.js';
 import { SimMetrics } from './sim-metrics.js';
-import { SimRelay, type Exchange } from './sim-relay.js';
+import type { Exchange, FleetRelay } from './sim-relay.js';
 import { Simulator } from './simulator.js';
 import { tokenProtection } from './token-protection.js';
 
@@ -82,7 +82,7 @@ export function tokenTypeLabel(p: Pick<DevicePlan, 'protection' | 'pop'>): strin
 
 export interface ScenarioContext {
   sim: Simulator;
-  relay: SimRelay;
+  relay: FleetRelay;
   issuer: FleetIssuer;
   metrics: SimMetrics;
   prng: Prng;
@@ -220,7 +220,7 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   };
   // 1. Replay every captured request message verbatim (session messages and PoP proofs).
   for (const c of captured.filter((c) => c.topic === 'req')) {
-    const x = await ctx.relay.send(dev, 'req', c.body);
+    const x = await ctx.relay.send(dev, 'req', c.body, 'thief');
     const v = judge(x.answer);
     m.theftTry('replay captured request', v.accepted, v.reason);
   }
@@ -229,19 +229,19 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   const thiefKey: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: thiefKp.x, d: thiefKp.d };
   if (plan.pop === 'proof') {
     const body = buildPopRequest({ token: held.token, popKey: thiefKey, audience: plan.id, request: GET_TEMP, includeToken: true, now: Math.floor(ctx.clock()) }, seededProvider(prng));
-    const v = judge((await ctx.relay.send(dev, 'req', body)).answer);
+    const v = judge((await ctx.relay.send(dev, 'req', body, 'thief')).answer);
     m.theftTry('stolen token, own key', v.accepted, v.reason);
   } else {
     // The thief opens a session with the stolen token but must guess the PoP key.
     const guessed: CoseKey = { kty: 'Symmetric', k: prng.bytes(32) };
     const start = beginSession(held.token, guessed, memoryStorage(), { provider: seededProvider(prng) });
-    const x1 = await ctx.relay.send(dev, 'authz-info', start.body);
+    const x1 = await ctx.relay.send(dev, 'authz-info', start.body, 'thief');
     let accepted = false;
     let reason: string | undefined;
     try {
       const s = start.finish(x1.answer);
       const { message } = s.request(GET_TEMP);
-      const v = judge((await ctx.relay.send(dev, 'req', message)).answer);
+      const v = judge((await ctx.relay.send(dev, 'req', message, 'thief')).answer);
       accepted = v.accepted;
       reason = v.reason;
     } catch (e) {
@@ -249,15 +249,19 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
     }
     m.theftTry('stolen token, guessed key', accepted, reason);
   }
+  // With a real broker, the thief also tries the device's overheard CONNECT and its broker token.
+  if (ctx.relay.attackBroker) {
+    for (const a of await ctx.relay.attackBroker(dev)) m.theftTry(a.attack, a.accepted, a.reason);
+  }
   // 3. Take the token (and its proof) to another device.
   const others = ctx.plans.filter((p) => p.id !== plan.id && !p.alwaysOn);
   const other = others.length ? ctx.devices.get(others[prng.int(others.length)]!.id) : undefined;
   if (other) {
     const first = captured[0];
     if (first) {
-      const v = judge((await ctx.relay.send(other, first.topic, first.body)).answer);
+      const v = judge((await ctx.relay.send(other, first.topic, first.body, 'thief')).answer);
       // An authz-info answer with session parameters is not a refusal: judge by what follows.
-      if (first.topic === 'authz-info' && v.accepted && !refusalOf((await ctx.relay.send(other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body)).answer)) {
+      if (first.topic === 'authz-info' && v.accepted && !refusalOf((await ctx.relay.send(other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body, 'thief')).answer)) {
         m.theftTry('token at another device', true);
       } else {
         m.theftTry('token at another device', first.topic === 'req' ? v.accepted : false, v.reason ?? 'unknown_key');
@@ -297,7 +301,7 @@ async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<voi
   if (plan.role === 'revocation' && held) {
     const list = await ctx.io(ctx.issuer.revoke(held.token, plan.id));
     ctx.metrics.revocation.revoked++;
-    ctx.relay.publishTrl(plan.id, list);
+    await ctx.relay.publishTrl(plan.id, list);
     // The client keeps trying at the device's pace; every try must be refused once the list landed.
     await ctx.sim.sleep(2 * WAKE_INTERVAL_S * 1000);
     const r = await held.request();

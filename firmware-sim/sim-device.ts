@@ -135,6 +135,43 @@ export class SimDevice {
     }
   }
 
+  /**
+   * The runtime as a ResourceServer for a transport that calls device/ itself (the MQTT adapter):
+   * always the current one (a reboot replaces it), metered like handle(), and each served message
+   * reported with the energy and CPU time it cost, in the order served.
+   */
+  runtimeFor(hooks: { served(joules: number, busyS: number): void; revocationList(revoked: number): void }): ResourceServer {
+    const metered = <T>(fn: () => T): T => {
+      const j0 = this.meter.activeJoules();
+      const busy0 = this.meter.cpuS + this.meter.flashS;
+      this.meter.cpuCycles(this.hw.cycles.messageOverhead);
+      try {
+        return fn();
+      } finally {
+        hooks.served(this.meter.activeJoules() - j0, this.meter.cpuS + this.meter.flashS - busy0);
+      }
+    };
+    const dev = this;
+    return {
+      get audience() {
+        return dev.rs.audience;
+      },
+      get stats() {
+        return dev.rs.stats;
+      },
+      authzInfo: (req) => metered(() => this.rs.authzInfo(req)),
+      issueNonce: () => this.rs.issueNonce(),
+      handlePopRequest: (req) => metered(() => this.rs.handlePopRequest(req)),
+      handleSessionMessage: (msg) => metered(() => this.rs.handleSessionMessage(msg)),
+      applyRevocationList: (list) => {
+        const revoked = this.applyRevocationList(list);
+        hooks.revocationList(revoked);
+        return revoked;
+      },
+      hints: (scope) => this.rs.hints(scope),
+    };
+  }
+
   issueNonce(): Uint8Array {
     return this.rs.issueNonce();
   }

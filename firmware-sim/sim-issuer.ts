@@ -15,6 +15,8 @@ import {
   toHex,
   tokenHash,
   utf8,
+  aifMqtt,
+  scopeToCbor,
   type CoseKey,
   type CryptoProvider,
   type CwtClaims,
@@ -22,7 +24,7 @@ import {
 import { exiCti } from '../device/index.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
 import type { Prng } from './prng.js';
-import type { DeviceRegistration, FleetIssuer, IssuedToken, IssueRequest } from './fleet-issuer.js';
+import { BROKER_TOKEN_LIFETIME_S, type DeviceRegistration, type FleetIssuer, type IssuedToken, type IssueRequest } from './fleet-issuer.js';
 
 export const SIM_ISSUER = 'https://as.sim.keybound.invalid';
 /** One hour: authz/'s DEFAULT_TOKEN_LIFETIME. */
@@ -122,6 +124,19 @@ export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetim
       a.revoked.push(tokenHash(token, provider));
       references.delete(toHex(token));
       return createRevocationList({ audience, sequence: ++a.trlSeq, fullSet: [...a.revoked] }, edKey, { provider });
+    },
+    async brokerAccess(audience) {
+      return {
+        trust: [publicCoseKey(edKey)],
+        async issue(req) {
+          const now = Math.floor(clock());
+          return createCwt(
+            { iss: SIM_ISSUER, sub: req.clientId, aud: audience, iat: now, exp: now + BROKER_TOKEN_LIFETIME_S, cti: provider.randomBytes(16), cnf: { coseKey: publicCoseKey(req.key) }, scope: scopeToCbor(aifMqtt(req.scope)) },
+            edKey,
+            { provider },
+          );
+        },
+      };
     },
     async close() {},
   };

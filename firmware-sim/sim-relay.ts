@@ -50,10 +50,29 @@ export interface RelayStats {
   wakes: number;
 }
 
+/** Who sends a message to a device: the scenario's client, or the thief (a different MQTT client with the broker). */
+export type Sender = 'client' | 'thief';
+
+/** What scenarios need from whatever carries messages to devices: the in-simulator relay or the real broker. */
+export interface FleetRelay {
+  readonly name: string;
+  readonly stats: RelayStats;
+  readonly taps: Array<(ev: TapEvent) => void>;
+  onTrlApplied: ((dev: SimDevice, delayMs: number, revoked: number) => void) | undefined;
+  attach(dev: SimDevice): void;
+  retire(dev: SimDevice): void;
+  publishTrl(audience: string, list: Uint8Array): void | Promise<void>;
+  send(dev: SimDevice, topic: DeviceTopic, body: Uint8Array, sender?: Sender): Promise<Exchange>;
+  /** Attacks on the broker itself with what the thief overheard (only where there is a broker). */
+  attackBroker?(dev: SimDevice): Promise<Array<{ attack: string; accepted: boolean; reason?: string }>>;
+  close(): Promise<void>;
+}
+
 /** A wake-up poll: a tiny MQTT-SN-style PINGREQ the device sends so the broker flushes its queue. */
 const POLL_BYTES = 2;
 
-export class SimRelay {
+export class SimRelay implements FleetRelay {
+  readonly name = 'in-simulator radio + broker relay';
   readonly stats: RelayStats = { messages: 0, lostOnAir: 0, linkAttempts: 0, frames: 0, trlDeliveries: 0, wakes: 0 };
   readonly taps: Array<(ev: TapEvent) => void> = [];
   private readonly queues = new Map<SimDevice, Pending[]>();
@@ -88,8 +107,10 @@ export class SimRelay {
     this.trl.set(audience, { list, seq: (prev?.seq ?? 0) + 1, publishedAt: this.sim.now });
   }
 
+  async close(): Promise<void> {}
+
   /** Sends `body` to the device's endpoint; resolves with the answer once it has been delivered. */
-  send(dev: SimDevice, topic: DeviceTopic, body: Uint8Array): Promise<Exchange> {
+  send(dev: SimDevice, topic: DeviceTopic, body: Uint8Array, _sender: Sender = 'client'): Promise<Exchange> {
     return new Promise((resolve) => {
       const item: Pending = { topic, body, resolve, deviceJ: 0, airBytes: 0, frames: 0 };
       this.queues.get(dev)!.push(item);
