@@ -19,7 +19,7 @@ async function timed(devices: number): Promise<{ wallS: number; peakRssMb: numbe
 }
 
 export async function benchSim(): Promise<void> {
-  console.log('\n== firmware-sim: fleet of simulated devices (mixed scenarios, real device/ runtime) ==');
+  console.log('mixed scenario, the real device/ runtime on modelled hardware, in-simulator relay:');
   const rows: Array<{ devices: number; wallS: number; peakRssMb: number; report: SimReport }> = [];
   for (const devices of [1000, 10000]) {
     const r = await timed(devices);
