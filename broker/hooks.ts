@@ -37,6 +37,12 @@ export const DROPPED_TOPIC = '$keybound/dropped';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
 const MEMO_ENTRIES = 256;
+/**
+ * PoP keys whose last message sequence number the broker remembers across reconnects (an entry
+ * lives until the longest token seen for the key expires). Full of live keys: a new message-PoP
+ * CONNECT is refused rather than an entry forgotten, which would reopen replay for that key.
+ */
+export const MAX_MESSAGE_POP_KEYS = 100_000;
 
 /** The parts of an aedes Client the hooks touch. */
 export interface HookClient {
@@ -60,7 +66,8 @@ interface Session {
   token: VerifiedToken;
   identity: Identity;
   timer: ReturnType<typeof setTimeout> | undefined;
-  lastSeq: number;
+  /** keyId(token): the PoP key this session is bound to (a refresh must keep it). */
+  popKeyId: string;
   bucket: TokenBucket;
   forward: Map<string, boolean>;
   /** Per-client memo of publish routes by topic (scoped/denied only): the hot path is one lookup. */
@@ -105,6 +112,25 @@ export function createHooks(deps: HookDeps) {
   const sessions = new WeakMap<HookClient, Session>();
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
+  // Per-message PoP: the last accepted sequence number per PoP key, across connections, so that a
+  // signed PUBLISH recorded on one connection cannot be injected into a later one.
+  const popSeq = new Map<string, { seq: number; expiresAt: number }>();
+
+  /** Makes room for `id` in popSeq; false when every entry belongs to a live token. */
+  function reservePopSeq(id: string, expiresAt: number): boolean {
+    const held = popSeq.get(id);
+    if (held) {
+      held.expiresAt = Math.max(held.expiresAt, expiresAt);
+      return true;
+    }
+    if (popSeq.size >= MAX_MESSAGE_POP_KEYS) {
+      const now = clock();
+      for (const [k, v] of popSeq) if (v.expiresAt <= now) popSeq.delete(k);
+      if (popSeq.size >= MAX_MESSAGE_POP_KEYS) return false;
+    }
+    popSeq.set(id, { seq: -1, expiresAt });
+    return true;
+  }
 
   function live(session: Session): boolean {
     return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isRevoked(session.token.hashHex);
@@ -144,6 +170,16 @@ export function createHooks(deps: HookDeps) {
     try {
       const token = await deps.admit(session.client.id, undefined, payload, PURPOSE_REFRESH);
       const identity = identityOf(session.client.id, token);
+      // The session stays bound to its key: a token for another key is a new CONNECT (with the
+      // client-id takeover check and its own message-PoP counter), not a refresh.
+      if (keyId(token) !== session.popKeyId) {
+        log(`broker: refresh refused for ${safe(session.client.id)}: the new token is bound to another key`);
+        return;
+      }
+      if (token.messagePop && !reservePopSeq(session.popKeyId, token.expiresAt)) {
+        log(`broker: refresh refused for ${safe(session.client.id)}: message PoP table full`);
+        return;
+      }
       if (session.will && publishRoute(identity, session.will.topic).kind !== 'scoped') {
         log(`broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
         return;
@@ -185,15 +221,19 @@ export function createHooks(deps: HookDeps) {
           // A client id held by a live session under another key is not taken over: the proof binds
           // the id, but anyone admitted can sign any id, and a takeover would cut a device off.
           const holder = byClientId.get(client.id);
-          if (holder && holder.client !== client && live(holder) && keyId(holder.token) !== keyId(token)) {
+          const popKeyId = keyId(token);
+          if (holder && holder.client !== client && live(holder) && holder.popKeyId !== popKeyId) {
             return done(refuse(client.id, new BrokerError('not_authorized', 'client id in use by a session under another key')), null);
+          }
+          if (token.messagePop && !reservePopSeq(popKeyId, token.expiresAt)) {
+            return done(refuse(client.id, new BrokerError('not_authorized', 'message PoP table full')), null);
           }
           const session: Session = {
             client,
             token,
             identity,
             timer: undefined,
-            lastSeq: -1,
+            popKeyId,
             bucket: createTokenBucket(clock, deps.relayRate),
             forward: new Map(),
             routes: new Map(),
@@ -237,6 +277,9 @@ export function createHooks(deps: HookDeps) {
           void refresh(session, bytesOf(packet.payload));
           return cb(null);
         case 'authz-info':
+          // Tokens wait for a sleeping device in its persistent session (QoS 1), never as retained
+          // messages: those would outlive every token and grow without bound under any device name.
+          packet.retain = false;
           if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit');
           return cb(null);
         case 'trl':
@@ -251,7 +294,8 @@ export function createHooks(deps: HookDeps) {
         case 'scoped':
           if (session.token.messagePop) {
             try {
-              session.lastSeq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, session.lastSeq, { provider: deps.provider }).seq;
+              const held = popSeq.get(session.popKeyId)!;
+              held.seq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, held.seq, { provider: deps.provider }).seq;
             } catch (error) {
               drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
               return cb(null);

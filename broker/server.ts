@@ -18,6 +18,7 @@ import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { createRevocationLists } from './revocation-lists.js';
 import { createTokenVerifier } from './token-verifier.js';
+import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
 import { brokerTrust, type TrustInput } from './trust.js';
 
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
@@ -38,6 +39,11 @@ export interface BrokerOptions {
   authzUrl?: string;
   /** The broker's own client credentials at the service (it must be registered for `audience`). */
   introspection?: IntrospectionCredentials;
+  /**
+   * Seconds between fetches of the service's signed revocation list (GET <authzUrl>/trl/<audience>);
+   * with `authzUrl` only. Default 60; 0 turns polling off (lists then arrive on ace/trl/<audience>).
+   */
+  trlPollS?: number;
   /** `redis://host:port`: share subscriptions, sessions, retained messages and the jti store. */
   redis?: string;
   /** One line per refusal, disconnect and refresh (default: none). Never carries tokens or keys. */
@@ -161,8 +167,32 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       resolve,
     ),
   );
+  // The latest list is retained: a restarted broker, or a cluster peer started after it was
+  // published, reads it back from persistence (aedes' own subscribe delivers only new messages).
+  const persistence = (aedes as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ payload: Buffer }> } }).persistence;
+  for await (const packet of persistence.createRetainedStream(`ace/trl/${opts.audience}`)) {
+    if (packet.payload.length === 0) continue;
+    try {
+      hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload)));
+    } catch (error) {
+      log(`broker: retained revocation list refused (${(error as { code?: string }).code ?? 'error'})`);
+    }
+  }
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
+
+  const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
+    hooks.applyRevoked(revocation.accept(audience, signedList));
+    await new Promise<void>((resolve, reject) =>
+      aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+    );
+  };
+  const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;
+  if (!Number.isFinite(trlPollS) || trlPollS < 0) throw new RangeError('trlPollS must be a number of seconds >= 0');
+  const stopPolling =
+    opts.authzUrl && trlPollS > 0
+      ? await startTrlPoller({ authzUrl: opts.authzUrl, audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
+      : () => {};
 
   let tcp: TcpServer | undefined;
   let http: HttpServer | undefined;
@@ -193,16 +223,12 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       }
       return { port, wsPort, url: `mqtt://${host}:${port}`, wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}` };
     },
-    async publishRevocationList(audience, signedList) {
-      hooks.applyRevoked(revocation.accept(audience, signedList));
-      await new Promise<void>((resolve, reject) =>
-        aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
-      );
-    },
+    publishRevocationList,
     get stats() {
       return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size };
     },
     async close() {
+      stopPolling();
       clearInterval(sweep);
       hooks.closeAll();
       wss?.clients.forEach((c) => c.terminate());

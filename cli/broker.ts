@@ -8,7 +8,7 @@ import { createBroker, trustFromBytes, type KeyboundBroker } from '../broker/ind
 import { EXIT, type CliIo } from './io.js';
 
 export const BROKER_USAGE = `keybound broker serve --audience AUD --trust keys.cbor|bundle.cbor|bundle.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
-      [--authz-url URL --client-id ID --client-secret-file F] [--redis redis://host:port]`;
+      [--authz-url URL --client-id ID --client-secret-file F [--trl-poll SECONDS]] [--redis redis://host:port]`;
 
 class UsageError extends Error {}
 
@@ -37,6 +37,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
       'authz-url': { type: 'string' },
       'client-id': { type: 'string' },
       'client-secret-file': { type: 'string' },
+      'trl-poll': { type: 'string' },
       redis: { type: 'string' },
     },
   });
@@ -46,12 +47,18 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
+  const trlPoll = values['trl-poll'];
+  if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
   const broker = await createBroker({
     audience,
     trust,
     logger: (line) => io.stderr.write(`${line}\n`),
     ...(authzUrl
-      ? { authzUrl, introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() } }
+      ? {
+          authzUrl,
+          introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
+          ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
+        }
       : {}),
     ...(values.redis ? { redis: values.redis } : {}),
   });

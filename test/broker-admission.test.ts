@@ -188,6 +188,18 @@ describe('expiry, refresh and revocation', () => {
     await c.endAsync();
   });
 
+  it('refuses a refresh with a token bound to another key (that is a new CONNECT, not a refresh)', async () => {
+    const first = issuer.token({ scope: [...SENSORS], exp: Math.floor(now()) + 2 });
+    const c = await connect(url, 'refresher-2', password(first.token, first.key, 'refresher-2'));
+    const other = issuer.token({ scope: [...SENSORS] });
+    const { createConnectPassword, PURPOSE_REFRESH } = await import('../broker/index.js');
+    const body = createConnectPassword(other.token, other.key, { audience: AUDIENCE, clientId: 'refresher-2', clock: now, provider: nativeProvider, purpose: PURPOSE_REFRESH });
+    await c.publishAsync('ace/authz-info', Buffer.from(body), { qos: 1 });
+    expect(await closedWithin(c, 3500)).toBe(true);
+    expect(log.some((l) => l.includes('refresh refused for "refresher-2": the new token is bound to another key'))).toBe(true);
+    c.end(true);
+  });
+
   it('disconnects a client whose token the signed revocation list names, and refuses it after', async () => {
     const { token, key } = issuer.token({ scope: [...SENSORS] });
     const c = await connect(url, 'revokee', password(token, key, 'revokee'));
@@ -254,6 +266,15 @@ describe('per-message PoP (token claim kb_msgpop)', () => {
     await sleep(200);
     expect(box.got.length).toBe(2);
     expect(log.filter((l) => l.includes('"meter-1"') && l.includes('message PoP')).length).toBe(3);
-    await Promise.all([p.endAsync(), watcher.endAsync()]);
+    await p.endAsync();
+    // A signed PUBLISH overheard on one connection is no good on the next: the counter is the key's.
+    const again = await connect(url, 'meter-1', password(token, key, 'meter-1'));
+    await again.publishAsync('meter/1', signed(2, 'two, injected after a reconnect'), { qos: 1 });
+    await again.publishAsync('meter/1', signed(3, 'three'), { qos: 1 });
+    expect((await box.next(3)).map((m) => m.payload.length > 0)).toEqual([true, true, true]);
+    await sleep(200);
+    expect(box.got.length).toBe(3);
+    expect(log.filter((l) => l.includes('"meter-1"') && l.includes('message PoP (replay)')).length).toBe(2);
+    await Promise.all([again.endAsync(), watcher.endAsync()]);
   });
 });

@@ -44,11 +44,26 @@ async function getToken(audience: string): Promise<Uint8Array> {
   return answer.get(1) as Uint8Array;
 }
 
+/** RFC 7009 revocation at the service, as the token's client. */
+function revoke(token: Uint8Array): Promise<Response> {
+  return fetch(`${asUrl}/revoke`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('app', 'app-secret') },
+    body: new URLSearchParams({ token: toBase64Url(token) }).toString(),
+  });
+}
+
+async function serviceKeys(): Promise<CoseKey[]> {
+  return (decodeCbor(new Uint8Array(await (await fetch(`${asUrl}/keys`)).arrayBuffer())) as unknown[]).map((k) => coseKeyFromMap(k as CborMap));
+}
+
 beforeAll(async () => {
   store = new SqliteStore(join(dir, 'authz.sqlite'));
   await registerAudience(store, nativeProvider, { id: 'broker-v', scopes: [MQTT_SCOPE as never] });
   await registerAudience(store, nativeProvider, { id: 'broker-r', referenceTokens: true, scopes: [MQTT_SCOPE as never] });
-  await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['broker-v', 'broker-r'], scopes: [MQTT_SCOPE as never], grantTypes: ['client_credentials'] });
+  await registerAudience(store, nativeProvider, { id: 'broker-p', scopes: [MQTT_SCOPE as never] });
+  await registerClient(store, { id: 'broker-p-rs', secret: 'rs-secret', audiences: ['broker-p'], grantTypes: [] });
+  await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['broker-v', 'broker-r', 'broker-p'], scopes: [MQTT_SCOPE as never], grantTypes: ['client_credentials'] });
   await registerClient(store, { id: 'broker-r-rs', secret: 'rs-secret', audiences: ['broker-r'], grantTypes: [] });
   as = await createAuthzServer({
     store,
@@ -59,7 +74,7 @@ beforeAll(async () => {
   });
   asUrl = (await as.listen(0)).url;
   // The broker learns the service's keys as any resource server would: GET /keys (a COSE_KeySet).
-  const keys = (decodeCbor(new Uint8Array(await (await fetch(`${asUrl}/keys`)).arrayBuffer())) as unknown[]).map((k) => coseKeyFromMap(k as CborMap));
+  const keys = await serviceKeys();
   byValue = await createBroker({ audience: 'broker-v', trust: keys });
   urlValue = (await byValue.listen(0)).url;
   byRef = await createBroker({ audience: 'broker-r', trust: keys, authzUrl: asUrl, introspection: { clientId: 'broker-r-rs', clientSecret: 'rs-secret' } });
@@ -74,6 +89,30 @@ afterAll(async () => {
   await Promise.all([byValue?.close(), byRef?.close()]);
   await as?.close();
   store?.close();
+});
+
+describe('revocation lists fetched from the service (a broker started from the CLI has no in-process hook)', () => {
+  it('learns the current list at start and polls for new ones', async () => {
+    const revokedEarly = await getToken('broker-p');
+    await revoke(revokedEarly);
+    const polled = await createBroker({ audience: 'broker-p', trust: await serviceKeys(), authzUrl: asUrl, introspection: { clientId: 'broker-p-rs', clientSecret: 'rs-secret' }, trlPollS: 0.5 });
+    try {
+      expect(polled.stats.revoked).toBe(1);
+      const url = (await polled.listen(0)).url;
+      expect(await refusal(connect(url, 'app-p0', password(revokedEarly, popKey, 'app-p0', 'broker-p')))).toBe(5);
+      const token = await getToken('broker-p');
+      const c = await connect(url, 'app-p1', password(token, popKey, 'app-p1', 'broker-p'));
+      const res = await revoke(token);
+      expect(res.status).toBe(200);
+      expect(await closedWithin(c, 3000)).toBe(true);
+      expect(polled.stats.revoked).toBe(2);
+    } finally {
+      await polled.close();
+    }
+  });
+  it('refuses a negative poll interval', async () => {
+    await expect(createBroker({ audience: 'broker-p', trust: await serviceKeys(), authzUrl: asUrl, trlPollS: -1 })).rejects.toThrow(/trlPollS/);
+  });
 });
 
 describe('tokens from the real authorization service', () => {
@@ -105,11 +144,7 @@ describe('tokens from the real authorization service', () => {
   it('disconnects a client when the service revokes its token, through the signed list', async () => {
     const token = await getToken('broker-v');
     const c = await connect(urlValue, 'app-2', password(token, popKey, 'app-2', 'broker-v'));
-    const res = await fetch(`${asUrl}/revoke`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('app', 'app-secret') },
-      body: new URLSearchParams({ token: toBase64Url(token) }).toString(),
-    });
+    const res = await revoke(token);
     expect(res.status).toBe(200);
     expect(await closedWithin(c, 3000)).toBe(true);
     expect(await refusal(connect(urlValue, 'app-2', password(token, popKey, 'app-2', 'broker-v')))).toBe(5);

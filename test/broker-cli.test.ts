@@ -21,6 +21,12 @@ describe('keybound broker (CLI function)', () => {
     expect(b.out.stderr).toMatch(/--audience is required/);
     const c = io();
     expect(await brokerCommand(['serve', '--audience', 'x', '--trust', '/nonexistent', '--bogus'], c.io)).toBe(2);
+    const issuer = createIssuer();
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-'));
+    writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+    const d = io();
+    expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), '--trl-poll', '30'], d.io)).toBe(2);
+    expect(d.out.stderr).toMatch(/--trl-poll takes seconds \(0: off\) and needs --authz-url/);
   });
 
   it('fails (exit 1) on a trust file that is not a key set or bundle', async () => {

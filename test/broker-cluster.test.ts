@@ -19,6 +19,7 @@ let child: ChildProcess;
 let a: KeyboundBroker;
 let urlA: string;
 let urlB: string;
+let redisUrl: string;
 
 async function freePort(): Promise<number> {
   const s = createServer();
@@ -48,7 +49,7 @@ beforeAll(async () => {
   const redisPort = await freePort();
   redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
   await waitForLine(redis, 'stdout', /Ready to accept connections/);
-  const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  redisUrl = `redis://127.0.0.1:${redisPort}`;
 
   const dir = mkdtempSync(join(tmpdir(), 'kb-broker-'));
   const trustFile = join(dir, 'keys.cbor');
@@ -123,5 +124,15 @@ describe('two broker processes sharing Redis', () => {
     expect(await closedWithin(victim, 5000)).toBe(true);
     expect(await refusal(connect(urlB, 'revoked-at-b', password(token, key, 'revoked-at-b')))).toBe(5);
     await a1.endAsync();
+    // A broker that starts after the list was published reads it back from the shared retained
+    // store: a restart never forgets a revocation.
+    const late = await createBroker({ audience: 'broker-1', trust: issuer.trust, redis: redisUrl });
+    try {
+      expect(late.stats.revoked).toBe(1);
+      const urlC = (await late.listen(0)).url;
+      expect(await refusal(connect(urlC, 'revoked-at-c', password(token, key, 'revoked-at-c')))).toBe(5);
+    } finally {
+      await late.close();
+    }
   });
 });

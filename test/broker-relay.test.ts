@@ -108,6 +108,19 @@ describe('relay to a sleeping device through the PoP broker', () => {
     await c.c.endAsync();
   });
 
+  it('never keeps a token for a device as a retained message (it waits in the device session instead)', async () => {
+    const courier = await client('courier-retain', []);
+    await courier.c.publishAsync(deviceTopics('tube-retain').authzInfo, Buffer.from(encodeEnvelope('courier-retain', new Uint8Array([1]))), { qos: 1, retain: true });
+    await sleep(100);
+    const { token, key } = brokerIssuer.token({ scope: [[deviceTopics('tube-retain').authzInfo, ['sub']]] });
+    const late = await connect(url, 'device-tube-retain', password(token, key, 'device-tube-retain'));
+    const box = inbox(late);
+    await late.subscribeAsync(deviceTopics('tube-retain').authzInfo, { qos: 1 });
+    await sleep(300);
+    expect(box.got).toEqual([]);
+    await Promise.all([late.endAsync(), courier.c.endAsync()]);
+  });
+
   it('does not let a client read responses addressed to another', async () => {
     const { token, key } = brokerIssuer.token({ scope: [], sub: 'eve' });
     const eve = await connect(url, 'eve', password(token, key, 'eve'));

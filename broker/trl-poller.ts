@@ -1,0 +1,62 @@
+/**
+ * Pulls the service's signed revocation list for the broker's audience (GET <authz>/trl/<aud>)
+ * at start and then every interval, so that a broker run from the CLI (no in-process
+ * onRevocationList hook) still learns of revocations, and a broker that was down when a list
+ * was published catches up. The list verifies with the broker's trust anchors like any list
+ * published on ace/trl/<aud>; an answer that is not newer changes nothing.
+ */
+import type { BrokerLog } from './hooks.js';
+
+/** draft-ietf-ace-revoked-token-notification lists stay small: MAX_TRL_HASHES (1024) hashes is ~40 KB. */
+export const MAX_TRL_FETCH_BYTES = 64 * 1024;
+/** One fetch may take this long before it is abandoned (the next interval tries again). */
+export const TRL_FETCH_TIMEOUT_MS = 5000;
+/** Default seconds between two fetches: revocation reaches the broker within a minute. */
+export const DEFAULT_TRL_POLL_S = 60;
+
+export interface TrlPollerOptions {
+  authzUrl: string;
+  audience: string;
+  intervalS: number;
+  /** Applies a signed list; throws when it is refused or not newer. */
+  apply(signedList: Uint8Array): Promise<unknown>;
+  log: BrokerLog;
+}
+
+/** Fetches one list; resolves with its bytes, or undefined after logging why not. */
+export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl' | 'audience' | 'log'>): Promise<Uint8Array | undefined> {
+  try {
+    const res = await fetch(`${opts.authzUrl.replace(/\/+$/, '')}/trl/${encodeURIComponent(opts.audience)}`, { signal: AbortSignal.timeout(TRL_FETCH_TIMEOUT_MS) });
+    const declared = Number(res.headers.get('content-length') ?? 0);
+    if (declared > MAX_TRL_FETCH_BYTES) throw new Error('answer too large');
+    const body = new Uint8Array(await res.arrayBuffer());
+    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
+    if (body.length > MAX_TRL_FETCH_BYTES) throw new Error('answer too large');
+    return body;
+  } catch (e) {
+    opts.log(`broker: revocation list fetch failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message.slice(0, 80)}`);
+    return undefined;
+  }
+}
+
+/** Starts polling; the first fetch is awaited (so a started broker knows the current list). Returns stop(). */
+export async function startTrlPoller(opts: TrlPollerOptions): Promise<() => void> {
+  let stopped = false;
+  const once = async () => {
+    const list = await fetchRevocationList(opts);
+    if (!list || stopped) return;
+    await opts.apply(list).catch(() => undefined); // refused or not newer: logged by the broker, or nothing new
+  };
+  await once();
+  let running = false;
+  const timer = setInterval(() => {
+    if (running) return; // a slow service never stacks fetches
+    running = true;
+    void once().finally(() => (running = false));
+  }, opts.intervalS * 1000);
+  timer.unref();
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
+}
