@@ -95,7 +95,8 @@ export {
   type VerifiedCwt,
   type Clock,
 } from './cwt.js';
-export { tokenHash, tokenHashUri } from './token-hash.js';
+export { canonicalTokenBytes, tokenHash, tokenHashUri } from './token-hash.js';
+export { lowS, ECDSA_ORDERS } from './ecdsa-low-s.js';
 export {
   createRevocationList,
   verifyRevocationList,

@@ -60,8 +60,9 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
       const d = requireD(key);
       if (isEdwards(key.crv)) return edwards(key.crv).sign(message, d);
       const curve = weierstrass(key.crv);
-      // ECDSA hashes first (RFC 9053 §2.1); hedged (random k) signing, as noble defaults to.
-      return curve.sign(HASHES[hash ?? 'SHA-256'](message), d, { prehash: false, lowS: false });
+      // ECDSA hashes first (RFC 9053 §2.1); hedged (random k) signing, as noble defaults to; the
+      // low-S form, so that what we emit is canonical (ecdsa-low-s.ts). Verify accepts both forms.
+      return curve.sign(HASHES[hash ?? 'SHA-256'](message), d, { prehash: false, lowS: true });
     },
 
     verify(key, hash, message, signature) {

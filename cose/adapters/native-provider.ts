@@ -20,6 +20,7 @@ import {
   type CipherGCMTypes,
 } from 'node:crypto';
 import { toBase64Url, fromBase64Url } from '../bytes.js';
+import { lowS } from '../ecdsa-low-s.js';
 import { CoseKeyError, ERR } from '../errors.js';
 import type { AeadCipher, Curve, HashName } from '../algorithms.js';
 import type { CoseKey } from '../cose-key.js';
@@ -78,7 +79,8 @@ export const nativeProvider: CryptoProvider = {
   sign(key, hash, message) {
     const ko = privateKeyObject(key);
     if (OKP_CURVES.has(key.crv!)) return toU8(nodeSign(null, message, ko));
-    return toU8(nodeSign(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' }));
+    // node:crypto makes high-S signatures half the time; emit the canonical low-S form (ecdsa-low-s.ts).
+    return lowS(toU8(nodeSign(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' })));
   },
 
   verify(key, hash, message, signature) {
