@@ -11,6 +11,12 @@ export interface DeviceProfile {
   tokenBudgetBytes: number;
   /** Protected sessions open at once (each ~ SESSION_BYTES of RAM). */
   maxSessions: number;
+  /**
+   * Sessions per token still waiting for their first authentic message. Opening a session needs
+   * only the token, which may be stolen: unproven sessions never push out proven ones, and this
+   * cap keeps one token from churning the table (the oldest unproven one of the token goes first).
+   */
+  maxUnprovenSessionsPerToken: number;
   /** jti entries for iat-based proofs. */
   replayCacheEntries: number;
   /** Outstanding verifier nonces. */
@@ -26,6 +32,7 @@ export interface DeviceProfile {
 export const DEFAULT_DEVICE_PROFILE: Readonly<DeviceProfile> = Object.freeze({
   tokenBudgetBytes: DEFAULT_TOKEN_BUDGET_BYTES,
   maxSessions: 8,
+  maxUnprovenSessionsPerToken: 2,
   replayCacheEntries: DEFAULT_REPLAY_CACHE_ENTRIES,
   maxNonces: DEFAULT_MAX_NONCES,
   leeway: 60,

@@ -30,7 +30,7 @@ import type { TrustStore } from './trust-store.js';
 import { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 import { createTokenStore, TOKEN_ENTRY_OVERHEAD, type StoredToken, type TokenStore } from './token-store.js';
 import { createExiTracker, type ExiTracker } from './exi-tracker.js';
-import { createNonceIssuer, type NonceIssuer } from './nonce-issuer.js';
+import { createHintNonces, createNonceIssuer, type HintNonces, type NonceIssuer } from './nonce-issuer.js';
 import { createReplayCache, type ReplayCache } from './replay-cache.js';
 import { verifyPopProof } from './pop-proof.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
@@ -47,6 +47,8 @@ import {
 export const PURPOSE_REQUEST = 'request';
 /** RFC 9203 §4.1: the device's nonce N2, 16 bytes like the client's. */
 const NONCE2_BYTES = 16;
+/** Storage key written once, when the first iat-fresh proof is accepted (see iatGuard below). */
+const IAT_MARKER_KEY = 'iat';
 
 export interface DeviceRequest {
   method: string;
@@ -118,7 +120,40 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const tokens: TokenStore = createTokenStore(clock, profile.tokenBudgetBytes);
   const exi: ExiTracker = createExiTracker(audience, storage, clock);
   const nonces: NonceIssuer = createNonceIssuer(clock, provider, { maxNonces: profile.maxNonces });
+  // Refusals share a hint nonce from their own pool; a proof may use either kind, once.
+  const hintNonces: HintNonces = createHintNonces(clock, provider);
+  const proofNonces: NonceIssuer = { issue: () => nonces.issue(), consume: (n) => nonces.consume(n) || hintNonces.consume(n) };
   const jtis: ReplayCache = createReplayCache(clock, profile.replayCacheEntries);
+  // Replay after a reboot: the jti cache lives in RAM, so a new runtime cannot tell whether an
+  // iat-fresh proof was already accepted before it. Any proof accepted before this boot had
+  // iat <= (then) + iatWindow < bootTime + iatWindow, so after a reboot we refuse iat-fresh proofs
+  // with iat <= bootTime + iatWindow: for one window after boot only nonce-fresh proofs work (the
+  // refusal carries a cnonce hint, so a client retries at once). Chosen over persisting the jti
+  // cache, which would cost a flash write per request: this costs one write in the device's life
+  // (the marker, set when the first iat proof is accepted; with no marker there is nothing to
+  // replay). Assumes the clock does not go back across a reboot (DESIGN.md: it is monotonic).
+  let iatMarked = storage.get(IAT_MARKER_KEY) !== undefined;
+  const iatGuard = iatMarked ? clock() + profile.iatWindow : Number.NEGATIVE_INFINITY;
+  let guardRefused = false;
+  const proofJtis: ReplayCache = {
+    remember(id, until) {
+      // verifyPopProof remembers a jti until iat + iatWindow: recover its iat from that.
+      if (until - profile.iatWindow <= iatGuard) {
+        guardRefused = true;
+        return false;
+      }
+      if (!jtis.remember(id, until)) return false;
+      if (!iatMarked) {
+        storage.put(IAT_MARKER_KEY, new Uint8Array([1]));
+        iatMarked = true;
+      }
+      return true;
+    },
+    full: () => jtis.full(),
+    get size() {
+      return jtis.size;
+    },
+  };
   const revocation: RevocationState = createRevocationState(audience, trust.resolve, storage, provider);
   const sessions = new Map<string, ProtectedSession>();
 
@@ -127,7 +162,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     audience,
     ...(scope !== undefined ? { scope } : {}),
     // RFC 9200 §5.3.1: a clock-less device asks for a token built around its own nonce.
-    cnonce: nonces.issue(),
+    // Shared by refusals (not minted per refusal), so unauthenticated junk flushes no nonce.
+    cnonce: hintNonces.current(),
   });
   const refuse = (code: DeviceErrorCode, message: string, cause?: unknown): DeviceError =>
     new DeviceError(code, message, { hints: hints(), ...(cause !== undefined ? { cause } : {}) });
@@ -229,12 +265,43 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     }
   }
 
+  // Opening a session takes only the token (maybe stolen), not its key: a session counts as proven
+  // once a message has decrypted under its keys (its replay window has moved; that is in storage,
+  // so it holds across reboots). Unproven sessions give way to others; proven ones never do.
+  const isProven = (s: ProtectedSession): boolean => s.replayWindow.highest >= 0;
+
+  /** Room for one more session: sweep, then evict the oldest unproven one; else `busy`. */
+  function makeRoomForSession(): void {
+    if (sessions.size >= profile.maxSessions) sweepSessions();
+    if (sessions.size >= profile.maxSessions) {
+      for (const [k, s] of sessions) {
+        if (isProven(s)) continue;
+        s.destroy();
+        sessions.delete(k);
+        break;
+      }
+    }
+    if (sessions.size >= profile.maxSessions) throw new DeviceError(DEVICE_ERR.BUSY, `${profile.maxSessions} proven sessions already open`);
+  }
+
+  /** Keeps a token below its cap of unproven sessions, dropping its oldest first. */
+  function capUnproven(hash: Uint8Array): void {
+    const mine = toHex(hash);
+    const unproven = [...sessions].filter(([, s]) => !isProven(s) && s.binding !== undefined && toHex(s.binding.tokenHash) === mine);
+    const cap = Math.max(1, profile.maxUnprovenSessionsPerToken);
+    while (unproven.length >= cap) {
+      const [k, s] = unproven.shift()!;
+      s.destroy();
+      sessions.delete(k);
+    }
+  }
+
   function openSession(entry: StoredToken, nonce1: Uint8Array): { id: Uint8Array; nonce2: Uint8Array } {
     if (entry.popKey.kty !== 'Symmetric') {
       throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'a protected session needs a symmetric PoP key; use PoP proofs with this token');
     }
-    if (sessions.size >= profile.maxSessions) sweepSessions();
-    if (sessions.size >= profile.maxSessions) throw new DeviceError(DEVICE_ERR.BUSY, `${profile.maxSessions} sessions already open`);
+    capUnproven(entry.hash);
+    makeRoomForSession();
     const nonce2 = provider.randomBytes(NONCE2_BYTES);
     let id = provider.randomBytes(SESSION_ID_BYTES);
     while (sessions.has(toHex(id)) || storage.get(ProtectedSession.storageKey('device', id))) id = provider.randomBytes(SESSION_ID_BYTES);
@@ -256,8 +323,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       // After a reboot the session is still in storage, with its window and sequence block.
       session = ProtectedSession.load('device', id, storage, provider);
       if (!session) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'no protected session with this kid(4): post the token again');
-      if (sessions.size >= profile.maxSessions) sweepSessions();
-      if (sessions.size >= profile.maxSessions) throw new DeviceError(DEVICE_ERR.BUSY, `${profile.maxSessions} sessions already open`);
+      makeRoomForSession();
       sessions.set(key, session);
     }
     return session;
@@ -278,13 +344,23 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
       const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
-      verifyPopProof(
-        request.proof,
-        entry.popKey,
-        { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
-        { clock, nonces, replayCache: jtis, iatWindow: profile.iatWindow },
-        { provider },
-      );
+      guardRefused = false;
+      try {
+        verifyPopProof(
+          request.proof,
+          entry.popKey,
+          { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
+          { clock, nonces: proofNonces, replayCache: proofJtis, iatWindow: profile.iatWindow },
+          { provider },
+        );
+      } catch (cause) {
+        if (guardRefused) {
+          throw refuse(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) proofs are refused for one window after a reboot; retry with the cnonce hint as nonce(4)', cause);
+        }
+        throw cause;
+      } finally {
+        guardRefused = false;
+      }
       authorize(entry, request.method, request.resource);
       return serve(request.method, request.resource, request.payload, entry.sub);
     },
