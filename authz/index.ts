@@ -1,5 +1,5 @@
 // The public surface of the authorization service.
-export { createAuthzServer, AUTH_CODE_LIFETIME, USER_CODE_ATTEMPTS, USER_CODE_WINDOW, type AuthzServer, type AuthzServerOptions } from './server.js';
+export { createAuthzServer, AUTH_CODE_LIFETIME, USER_CODE_ATTEMPTS, USER_CODE_WINDOW, LOGIN_ATTEMPTS, LOGIN_WINDOW, type AuthzServer, type AuthzServerOptions } from './server.js';
 export { SqliteStore } from './sqlite-store.js';
 export {
   ALL_GRANT_TYPES,

@@ -1,14 +1,15 @@
 /**
  * Introspection (RFC 7662; RFC 9200 §5.9 for the CBOR form with active 10) and revocation
- * (RFC 7009), both for authenticated callers only. The caller must be a registered client;
- * a resource server learns only about tokens for audiences it is registered for (its client
- * record's audiences), so a client cannot probe other audiences' tokens.
+ * (RFC 7009), both for authenticated callers only. Introspection answers only a resource server
+ * (client record with resourceServer) registered for the token's audience (RFC 7662 §4): a client
+ * that merely may ask for tokens there learns nothing about other clients' tokens.
  */
-import { decodeCbor, toHex, tokenHash, type CborValue } from '../cose/index.js';
+import { decodeCbor, toBase64Url, toHex, tokenHash, type CborValue } from '../cose/index.js';
 import { bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
+import { lookupHash } from './secret-hash.js';
 import type { TokenContext } from './token-endpoint.js';
 
 export async function handleIntrospection(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<Record<string, ResponseValue | undefined>> {
@@ -17,8 +18,10 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
   const record = await ctx.store.getTokenByHash(toHex(tokenHash(token, ctx.provider)));
   const now = ctx.clock();
-  // RFC 7662 §2.2: anything not active is just { active: false }, with no reason given.
-  if (!record || record.revoked || record.expiresAt <= now || !client.audiences.includes(record.audience)) return { active: false };
+  // RFC 7662 §2.2: anything not active is just { active: false }, with no reason given; so is a
+  // token the caller is not a resource server for (§4: no sub or scope for token scanners).
+  const mayIntrospect = client.resourceServer && client.audiences.includes(record?.audience ?? '');
+  if (!record || record.revoked || record.expiresAt <= now || !mayIntrospect) return { active: false };
   return {
     active: true,
     scope: scopeWireValue(record.scope),
@@ -38,14 +41,27 @@ function fromHexBytes(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-/** Returns the audience whose revocation list changed, if any. */
-export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<string | undefined> {
+/** Returns the audiences whose revocation lists changed (none, one, or a grant family's). */
+export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<string[]> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   const token = bytesParam(params, 'token');
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
-  if (!record || record.clientId !== client.id) return undefined;
-  return (await ctx.store.revokeToken(hash)) ? record.audience : undefined;
+  if (record) {
+    if (record.clientId !== client.id) return [];
+    return (await ctx.store.revokeToken(hash)) ? [record.audience] : [];
+  }
+  // RFC 7009 §2: refresh tokens are revocable too (token_type_hint is optional, so look there as
+  // well), and §2.1: revoking one SHOULD end the access tokens of its grant, so the whole family goes.
+  // A refresh token is text: JSON and form decoded it as base64url (token is a byte parameter), so
+  // re-encode; CBOR carries its UTF-8 bytes.
+  for (const candidate of [lookupHash(toBase64Url(token)), lookupHash(token)]) {
+    const refresh = await ctx.store.getRefreshToken(candidate);
+    if (!refresh) continue;
+    if (refresh.clientId !== client.id) return [];
+    return ctx.store.revokeFamily(refresh.family, Math.floor(ctx.clock()));
+  }
+  return [];
 }

@@ -108,6 +108,11 @@ export interface ClientOptions {
   scopes?: ScopeGrantInput[];
   grantTypes?: GrantType[];
   redirectUris?: string[];
+  /**
+   * May introspect tokens of its audiences (RFC 7662 §4). Defaults to true for a client
+   * registered with no grant types (a resource server or broker asks no tokens of its own).
+   */
+  resourceServer?: boolean;
 }
 
 export async function registerClient(store: AuthzStore, opts: ClientOptions): Promise<ClientRecord> {
@@ -124,7 +129,9 @@ export async function registerClient(store: AuthzStore, opts: ClientOptions): Pr
     scopes: normalizeScopes(opts.scopes ?? []),
     grantTypes: opts.grantTypes ?? ['client_credentials'],
     redirectUris: opts.redirectUris ?? [],
+    resourceServer: opts.resourceServer ?? (opts.grantTypes !== undefined && opts.grantTypes.length === 0),
   };
+  if (typeof record.resourceServer !== 'boolean') throw new RegistryError('resourceServer must be true or false');
   if (opts.secret !== undefined) record.secretHash = await hashSecret(opts.secret);
   if (opts.publicKey) record.publicKey = publicCoseKey(opts.publicKey);
   await store.putClient(record);

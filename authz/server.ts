@@ -41,6 +41,12 @@ export const AUTH_CODE_LIFETIME = 60;
 /** RFC 8628 §5.1: a handful of wrong user codes per address per window, then 429. */
 export const USER_CODE_ATTEMPTS = 5;
 export const USER_CODE_WINDOW = 300;
+/**
+ * RFC 6749 §10.10 (credentials guessing): password guessing at /login is limited per user name and per
+ * address: this many failures in a window, then 429 (a right password included) until it passes.
+ */
+export const LOGIN_ATTEMPTS = 5;
+export const LOGIN_WINDOW = 300;
 /** Admin JSON bodies are small too. */
 const MAX_ADMIN_BODY = 16 * 1024;
 
@@ -272,9 +278,17 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!session || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return sendHtml(res, 403, messagePage('Forbidden', 'The form expired. Start again.'));
     const next = form.get('next') === '/device' ? '/device' : '/consent';
     const username = form.get('username') ?? '';
+    const now = Math.floor(clock());
+    // Hashed, so a long or odd user name makes a fixed-size key; only failures count.
+    const limits = [`login:user:${lookupHash(username)}`, `login:ip:${req.socket.remoteAddress ?? ''}`];
+    const tooMany = () => sendHtml(res, 429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(LOGIN_WINDOW) });
+    for (const k of limits) if ((await opts.store.rateLimitCount(k, now, LOGIN_WINDOW)) >= LOGIN_ATTEMPTS) return tooMany();
     const user = await opts.store.getUser(username);
     const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
-    if (!user || !ok) return sendHtml(res, 401, loginPage(session.csrf, next, 'Wrong user name or password.'));
+    if (!user || !ok) {
+      for (const k of limits) await opts.store.hitRateLimit(k, now, LOGIN_WINDOW);
+      return sendHtml(res, 401, loginPage(session.csrf, next, 'Wrong user name or password.'));
+    }
     const renewed = sessions.renew({ ...session, user: user.username });
     if (next === '/device') return redirect(res, '/device', { 'set-cookie': BrowserSessions.cookie(renewed) });
     const client = renewed.pending ? await opts.store.getClient(renewed.pending.clientId) : undefined;
@@ -376,8 +390,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
         return oauthEndpoint(req, res, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
       case '/revoke':
         return oauthEndpoint(req, res, async (p, a) => {
-          const audience = await handleRevocation(context, p, a);
-          if (audience) await context.onRevoked?.([audience]);
+          const audiences = await handleRevocation(context, p, a);
+          if (audiences.length) await context.onRevoked?.(audiences);
           return null;
         });
       case '/.well-known/oauth-authorization-server':

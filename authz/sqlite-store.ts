@@ -3,6 +3,7 @@
  * AuthzStore runs in one transaction. The schema is versioned by a `schema_version` table and
  * migrated forward on open, never backward.
  */
+import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { decodeCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
 import type {
@@ -49,6 +50,10 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE auth_codes ADD COLUMN family TEXT;
    ALTER TABLE tokens ADD COLUMN family TEXT;
    CREATE INDEX tokens_family ON tokens (family);`,
+  // RFC 7662 §4: only a token's resource servers may introspect it. Clients registered without
+  // grant types were the resource servers until now, so they keep the role.
+  `ALTER TABLE clients ADD COLUMN resource_server INTEGER NOT NULL DEFAULT 0;
+   UPDATE clients SET resource_server = 1 WHERE grant_types = '[]';`,
 ];
 
 type Row = Record<string, unknown>;
@@ -77,6 +82,9 @@ const key = (v: unknown): CoseKey | undefined => {
 const blob = (v: Uint8Array | undefined): Buffer | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null);
 const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseKey(k)) : null);
 
+/** Owner read/write only: the database and its WAL hold secret keys. */
+const PRIVATE_FILE_MODE = 0o600;
+
 export class SqliteStore implements AuthzStore {
   readonly db: Database.Database;
 
@@ -84,8 +92,16 @@ export class SqliteStore implements AuthzStore {
   private readonly statements = new Map<string, Database.Statement>();
 
   constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
+    const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
+    // The file holds the audiences' secret MAC and encryption keys: owner-only, whatever the umask.
+    if (onDisk) {
+      closeSync(openSync(path, 'a', PRIVATE_FILE_MODE));
+      chmodSync(path, PRIVATE_FILE_MODE);
+    }
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
+    // SQLite creates -wal and -shm with the database file's mode; tighten any left from before.
+    if (onDisk) for (const f of [`${path}-wal`, `${path}-shm`]) if (existsSync(f)) chmodSync(f, PRIVATE_FILE_MODE);
     // In WAL mode, synchronous = NORMAL fsyncs at checkpoints rather than at every commit. Each
     // transaction is still atomic, and a crash of this process (or a kill -9) loses nothing that
     // was committed: the WAL is in the OS's hands. Only an OS crash or power loss can drop the last
@@ -130,10 +146,10 @@ export class SqliteStore implements AuthzStore {
 
   async putClient(c: ClientRecord): Promise<void> {
     this.stmt(
-        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris));
+      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0);
   }
 
   private client(r: Row): ClientRecord {
@@ -144,6 +160,7 @@ export class SqliteStore implements AuthzStore {
       scopes: JSON.parse(r.scopes as string),
       grantTypes: JSON.parse(r.grant_types as string),
       redirectUris: JSON.parse(r.redirect_uris as string),
+      resourceServer: r.resource_server === 1,
     };
     if (r.secret_hash != null) c.secretHash = r.secret_hash as string;
     const pk = key(r.public_key);
@@ -303,6 +320,11 @@ export class SqliteStore implements AuthzStore {
       this.stmt('UPDATE rate_limits SET count = count + 1 WHERE key = ?').run(k);
       return Number(r.count) + 1;
     })();
+  }
+
+  async rateLimitCount(k: string, now: number, windowSeconds: number): Promise<number> {
+    const r = this.stmt('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
+    return !r || now - Number(r.window_start) >= windowSeconds ? 0 : Number(r.count);
   }
 
   async nextExiSequence(audience: string): Promise<bigint> {

@@ -39,6 +39,12 @@ export interface ClientRecord {
   scopes: string[];
   grantTypes: GrantType[];
   redirectUris: string[];
+  /**
+   * A resource server (or broker) of its audiences: it may introspect their tokens. RFC 7662 §4:
+   * introspection answers only to the protected resources a token is meant for, never to other
+   * clients that merely may ask for tokens there.
+   */
+  resourceServer: boolean;
 }
 
 export interface AudiencePolicy {
@@ -187,6 +193,8 @@ export interface AuthzStore {
 
   /** Counts one attempt against `key` in a window; returns the count in the current window. */
   hitRateLimit(key: string, now: number, windowSeconds: number): Promise<number>;
+  /** The count against `key` in the current window, without counting an attempt. */
+  rateLimitCount(key: string, now: number, windowSeconds: number): Promise<number>;
 
   /** Atomically takes the next per-audience sequence number for exi tokens (RFC 9200 §5.10.3). */
   nextExiSequence(audience: string): Promise<bigint>;

@@ -202,7 +202,16 @@ async function refreshToken(ctx: TokenContext, params: Params, authorization: st
     },
     Math.floor(ctx.clock()),
   );
-  if (!rotated.ok) throw invalidGrant(rotated.reason === 'reused' ? 'refresh token reused: its family is revoked' : 'refresh token not valid');
+  if (!rotated.ok) {
+    if (rotated.reason === 'reused') {
+      // RFC 9700 §4.14.2: a used refresh token came back, so one of two holders stole it; end the
+      // grant as a replayed code does (RFC 6749 §4.1.2), its access tokens included, and publish.
+      const audiences = await ctx.store.revokeFamily(record.family, Math.floor(ctx.clock()));
+      if (audiences.length) await ctx.onRevoked?.(audiences);
+      throw invalidGrant('refresh token reused: its family is revoked');
+    }
+    throw invalidGrant('refresh token not valid');
+  }
   const issued = await issueAccessToken(ctx, {
     client,
     audience,

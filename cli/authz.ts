@@ -8,7 +8,7 @@ import { EXIT, type CliIo } from './io.js';
 
 export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F]
   keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--scope S ...] [--exchange-from AUD ...]
-  keybound authz register-client ID --data-dir DIR [--secret-file F] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...]
+  keybound authz register-client ID --data-dir DIR [--secret-file F] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
   keybound authz provision DEVICE-ID --data-dir DIR --out bundle.cbor|bundle.json --issuer URL [--as-url URL] [--broker-url URL]`;
 
 const COMMON = { 'data-dir': { type: 'string' } } as const;
@@ -90,6 +90,8 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
             scope: { type: 'string', multiple: true },
             'grant-type': { type: 'string', multiple: true },
             'redirect-uri': { type: 'string', multiple: true },
+            // A device's gateway or a broker that introspects its audiences' tokens (RFC 7662 §4); it asks no tokens itself.
+            'resource-server': { type: 'boolean' },
           },
         });
         const secret = await readSecret(values['secret-file']);
@@ -99,7 +101,7 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           ...(secret ? { secret } : {}),
           ...(values.audience ? { audiences: values.audience } : {}),
           ...(values.scope ? { scopes: values.scope } : {}),
-          ...(values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
+          ...(values['resource-server'] ? { resourceServer: true, grantTypes: (values['grant-type'] ?? []) as never } : values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
           ...(values['redirect-uri'] ? { redirectUris: values['redirect-uri'] } : {}),
         });
         io.stdout.write(`registered client ${id}\n`);

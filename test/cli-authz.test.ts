@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/main.js';
 import { decodeProvisioningBundle } from '../cose/index.js';
+import { SqliteStore } from '../authz/index.js';
 
 function io() {
   const out = { stdout: '', stderr: '' };
@@ -22,6 +23,15 @@ describe('keybound authz', () => {
     writeFileSync(secretFile, 's3cret-s3cret-s3cret\n');
     const b = io();
     expect(await main(['authz', 'register-client', 'ekg-abc', '--data-dir', dir, '--secret-file', secretFile, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'client_credentials'], b.io)).toBe(0);
+    const rs = io();
+    expect(await main(['authz', 'register-client', 'gw-rs', '--data-dir', dir, '--secret-file', secretFile, '--audience', 'tube-123', '--resource-server'], rs.io)).toBe(0);
+    const store = new SqliteStore(join(dir, 'authz.sqlite'));
+    try {
+      expect(await store.getClient('gw-rs')).toMatchObject({ resourceServer: true, grantTypes: [] });
+      expect(await store.getClient('ekg-abc')).toMatchObject({ resourceServer: false, grantTypes: ['client_credentials'] });
+    } finally {
+      store.close();
+    }
     const out = join(dir, 'tube-123.cbor');
     const c = io();
     expect(await main(['authz', 'provision', 'tube-123', '--data-dir', dir, '--out', out, '--issuer', 'https://as.example'], c.io)).toBe(0);
