@@ -2,7 +2,7 @@
  * Strict CBOR decoding (RFC 8949) of everything keybound receives. A checking pass walks the
  * bytes first and refuses, each with a typed error: inputs over the size limit, nesting over the
  * depth limit, declared lengths beyond the input (before anything is allocated), indefinite
- * lengths, non-minimal heads (RFC 8949 §4.2.1), invalid UTF-8, duplicate map keys, reserved
+ * lengths, non-minimal heads (RFC 8949 §4.2.1), invalid UTF-8, duplicate or floating-point map keys, reserved
  * additional-information values, tags outside the allow-list, and trailing bytes. Only then
  * does cbor-x build the values, from a private copy of the input.
  */
@@ -148,6 +148,12 @@ function walk(w: Walk, offset: number, depth: number): number {
       const seen = arg > SMALL_MAP ? new Set<string>() : undefined;
       for (let i = 0; i < arg; i++) {
         const keyStart = at;
+        // A float key decodes to the same JS number as an integer key (1.0 and 1 would merge, the
+        // last one winning, with different bytes): COSE labels are ints or text (RFC 9052 §1.5).
+        const keyHead = w.bytes[keyStart];
+        if (keyHead !== undefined && keyHead >> 5 === 7 && (keyHead & 0x1f) >= 25 && (keyHead & 0x1f) <= 27) {
+          throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, `CBOR: floating-point map key at byte ${keyStart}`);
+        }
         at = walk(w, at, depth + 1);
         if (seen) {
           const key = bytesAsKey(w.bytes.subarray(keyStart, at));

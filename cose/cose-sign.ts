@@ -4,7 +4,7 @@
  */
 import { CoseFormatError, CoseVerificationError, ERR } from './errors.js';
 import type { CborValue } from './cbor-value.js';
-import { parseHeaders } from './headers.js';
+import { checkBuckets, decodeProtected, parseHeaders } from './headers.js';
 import { coseArray, expectBytes } from './message.js';
 import { checkAllowed, providerOf, resolveKey, type KeyInput } from './key-input.js';
 import { payloadOf, sigStructure, verifyWith, type VerifiedMessage, type VerifySign1Options } from './sign1.js';
@@ -13,7 +13,8 @@ const EMPTY = new Uint8Array(0);
 
 export function verifyCoseSign(input: Uint8Array | CborValue, key: KeyInput, opts: VerifySign1Options = {}): VerifiedMessage {
   const [protectedValue, unprotected, payloadValue, signatures] = coseArray(input, 'Sign', opts.limits);
-  // The body carries no alg of its own: parse its buckets through a signer's view below.
+  // The body carries no alg of its own, but its crit(2) binds every signer (RFC 9052 §3.1).
+  checkBuckets(decodeProtected(protectedValue), unprotected);
   const payload = payloadOf(payloadValue, opts.detachedPayload);
   if (!Array.isArray(signatures) || signatures.length === 0) {
     throw new CoseFormatError(ERR.COSE_MALFORMED, 'COSE_Sign needs a non-empty array of signatures');

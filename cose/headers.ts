@@ -46,9 +46,11 @@ export function encodeProtected(map: CborMap): Uint8Array {
   return map.size === 0 ? EMPTY : encodeCbor(map);
 }
 
-/** Checks both buckets and returns them with `alg` (from the protected bucket only) resolved. */
-export function parseHeaders(protectedValue: CborValue, unprotectedValue: CborValue, understood?: ReadonlySet<CborValue>): ParsedHeaders {
-  const prot = decodeProtected(protectedValue);
+/**
+ * The rules every pair of buckets keeps, with or without an alg of its own (a COSE_Sign body, a
+ * recipient): no label in both, crit(2) only protected, and only labels we understand in crit.
+ */
+export function checkBuckets(prot: CborMap, unprotectedValue: CborValue, understood?: ReadonlySet<CborValue>): asserts unprotectedValue is CborMap {
   if (!isMap(unprotectedValue)) throw malformed('unprotected header must be a map');
   for (const label of unprotectedValue.keys()) {
     if (prot.has(label)) {
@@ -66,6 +68,12 @@ export function parseHeaders(protectedValue: CborValue, unprotectedValue: CborVa
       if (!prot.has(label)) throw malformed(`crit(2) names label ${String(label)}, which is absent`);
     }
   }
+}
+
+/** Checks both buckets and returns them with `alg` (from the protected bucket only) resolved. */
+export function parseHeaders(protectedValue: CborValue, unprotectedValue: CborValue, understood?: ReadonlySet<CborValue>): ParsedHeaders {
+  const prot = decodeProtected(protectedValue);
+  checkBuckets(prot, unprotectedValue, understood);
   const algValue = prot.get(HEADER.alg);
   if (algValue === undefined) {
     // An attacker can rewrite the unprotected bucket: alg there must never be honoured.

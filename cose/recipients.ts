@@ -5,7 +5,7 @@
  */
 import { CoseAlgorithmError, CoseFormatError, ERR } from './errors.js';
 import { isMap, type CborValue } from './cbor-value.js';
-import { decodeProtected, HEADER, type ParsedHeaders } from './headers.js';
+import { checkBuckets, decodeProtected, HEADER, type ParsedHeaders } from './headers.js';
 import { ALG } from './algorithms.js';
 
 /** The kid of the first direct recipient, or undefined when it names none. */
@@ -17,7 +17,8 @@ export function directRecipientKid(recipientsValue: CborValue): Uint8Array | und
     if (!Array.isArray(r) || r.length !== 3) throw new CoseFormatError(ERR.COSE_MALFORMED, 'a recipient must be an array of 3');
     const prot = decodeProtected(r[0]);
     const unprot = r[1];
-    if (!isMap(unprot)) throw new CoseFormatError(ERR.COSE_BAD_HEADER, 'recipient unprotected header must be a map');
+    // RFC 9052 §3.1: a recipient's crit(2) refuses the message too when we do not understand it.
+    checkBuckets(prot, unprot);
     const alg = prot.get(HEADER.alg) ?? unprot.get(HEADER.alg);
     if (alg !== ALG.DIRECT) continue;
     const ct = r[2] as CborValue;

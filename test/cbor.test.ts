@@ -102,6 +102,10 @@ describe('strict decoding', () => {
     ['a truncated head', '19', 'ERR_CBOR_TRUNCATED'],
     ['duplicate map keys', 'a201010102', 'ERR_CBOR_DUPLICATE_KEY'],
     ['duplicate text keys', 'a2616101616102', 'ERR_CBOR_DUPLICATE_KEY'],
+    // {1: -7, 1.0: -8}: cbor-x would merge the two into Map{1 => -8} (alg ES256 to others, EdDSA to us).
+    ['a half-float key beside its integer twin', 'a20126f93c0027', 'ERR_CBOR_UNSUPPORTED_VALUE'],
+    ['a single-precision float key', 'a1fa3f80000001', 'ERR_CBOR_UNSUPPORTED_VALUE'],
+    ['a double-precision float key', 'a1fb3ff000000000000001', 'ERR_CBOR_UNSUPPORTED_VALUE'],
     ['an indefinite-length array', '9f01ff', 'ERR_CBOR_INDEFINITE_LENGTH'],
     ['an indefinite-length byte string', '5f4101ff', 'ERR_CBOR_INDEFINITE_LENGTH'],
     ['an indefinite-length map', 'bf0101ff', 'ERR_CBOR_INDEFINITE_LENGTH'],

@@ -9,6 +9,7 @@ import {
   createMac0,
   createSign1,
   decodeCbor,
+  encodeCbor,
   decryptCoseEncrypt,
   decryptEncrypt0,
   fromHex,
@@ -21,6 +22,7 @@ import {
   verifyMac0,
   verifySign1,
   type CborMap,
+  type CborValue,
   type CryptoProvider,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
@@ -102,3 +104,36 @@ for (const provider of providers) {
     }
   });
 }
+
+describe('crit(2) outside a signer: in a COSE_Sign body and in a recipient (RFC 9052 §3.1)', () => {
+  const critical = () => encodeCbor(new Map<CborValue, CborValue>([[2, [99]], [99, 1]]));
+  const errorOf = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      return (e as { code?: string }).code;
+    }
+    return 'accepted';
+  };
+
+  it('eddsa-01 with an unknown crit label in the body is refused for it, not for the signature', () => {
+    const { json } = vectorFiles('eddsa-examples').find((v) => v.file.endsWith('eddsa-01.json'))!;
+    const key = vectorKey(json.input.sign.signers[0].key);
+    const v = decodeCbor(fromHex(json.output.cbor)) as Tag;
+    const arr = (v.value as CborValue[]).slice();
+    expect(errorOf(() => verifyCoseSign(encodeCbor(new Tag(arr, 98)), key))).toBe('accepted');
+    arr[0] = critical();
+    expect(errorOf(() => verifyCoseSign(encodeCbor(new Tag(arr, 98)), key))).toBe('ERR_COSE_UNKNOWN_CRIT');
+  });
+
+  it('aes-gcm-01 with an unknown crit label in its recipient is refused for it', () => {
+    const { json } = vectorFiles('aes-gcm-examples').find((v) => v.file.endsWith('aes-gcm-01.json'))!;
+    const key = vectorKey(json.input.enveloped.recipients[0].key);
+    const v = decodeCbor(fromHex(json.output.cbor)) as Tag;
+    const arr = (v.value as CborValue[]).slice();
+    const recipient = ((arr[3] as CborValue[])[0] as CborValue[]).slice();
+    recipient[0] = critical();
+    arr[3] = [recipient];
+    expect(errorOf(() => decryptCoseEncrypt(encodeCbor(new Tag(arr, 96)), key))).toBe('ERR_COSE_UNKNOWN_CRIT');
+  });
+});
