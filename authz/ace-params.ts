@@ -8,6 +8,7 @@
  * they travel as base64url of their CBOR encoding (cnf maps as in RFC 8747).
  */
 import {
+  aceErrorValue,
   decodeCbor,
   encodeCbor,
   fromBase64Url,
@@ -247,7 +248,8 @@ export function encodeResponse(
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [string, CborValue][];
     for (const [name, v] of entries) {
       const abbrev = table[name];
-      m.set(abbrev ?? name, v);
+      // RFC 9200 §8.4: error codes are integers in CBOR where one is registered.
+      m.set(abbrev ?? name, name === 'error' && typeof v === 'string' ? aceErrorValue(v) : v);
     }
     return { body: encodeCbor(m), contentType: CONTENT_TYPE.cbor };
   }

@@ -6,6 +6,7 @@
  * rs_cnf 41; errors error 30, error_description 31).
  */
 import {
+  aceErrorName,
   CoseError,
   coseKeyFromMap,
   coseKeyToMap,
@@ -130,7 +131,8 @@ export function decodeTokenResponse(body: Uint8Array, popKey?: CoseKey): TokenRe
   if (error !== undefined) {
     // RFC 9200 §5.8.3: error is an abbreviated integer or text; description is for people.
     const desc = v.get(ACE_PARAM.errorDescription);
-    throw asError(`authorization service refused: ${String(error).slice(0, 40)}${typeof desc === 'string' ? ` (${desc.slice(0, 120)})` : ''}`);
+    const name = aceErrorName(error) ?? 'malformed error(30)';
+    throw asError(`authorization service refused: ${name.slice(0, 40)}${typeof desc === 'string' ? ` (${desc.slice(0, 120)})` : ''}`);
   }
   const token = v.get(ACE_PARAM.accessToken);
   if (!(token instanceof Uint8Array)) throw asError('access_token(1) missing');

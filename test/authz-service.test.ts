@@ -3,6 +3,7 @@ import { mkdtempSync, statSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  aceErrorName,
   createCwt,
   decodeCbor,
   decodeProvisioningBundle,
@@ -158,7 +159,7 @@ describe('client_credentials', () => {
       const body = enc === 'cbor' ? (new Map<number, unknown>([[33, 2], [24, 'app'], [25, 'wrong']]) as CborMap) : { grant_type: 'client_credentials', client_id: 'app', client_secret: 'wrong' };
       const r = await post('/token', body, enc);
       expect(r.status).toBe(401);
-      expect(enc === 'cbor' ? r.data.get(30) : r.data.error).toBe('invalid_client');
+      expect(enc === 'cbor' ? aceErrorName(r.data.get(30)) : r.data.error).toBe('invalid_client');
     }
     expect((await post('/token', { grant_type: 'client_credentials' }, 'json', { authorization: basic('nobody', 'x') })).data.error).toBe('invalid_client');
     const both = await post('/token', { grant_type: 'client_credentials', client_secret: 's3cret-app' }, 'json', { authorization: basic('app', 's3cret-app') });
@@ -180,7 +181,7 @@ describe('client_credentials', () => {
     const r = await post('/token', body(), 'cbor');
     expect(r.status).toBe(200);
     const replay = await post('/token', body(), 'cbor');
-    expect(replay.data.get(30)).toBe('invalid_client');
+    expect(replay.data.get(30)).toBe(2 /* invalid_client, RFC 9200 §8.4 */);
     const forged = createCwt({ iss: 'ekg-dev', sub: 'ekg-dev', aud: base, exp: now + 60, cti: utf8('a-2') }, { ...clientPop, kid: deviceKey.kid! }, { provider: nativeProvider });
     expect((await post('/token', { grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: toBase64Url(forged) }, 'form')).data.error).toBe('invalid_client');
   });
@@ -193,15 +194,15 @@ describe('bad input', () => {
     expect(r.data.error).toBe('invalid_request');
   });
   it('refuses malformed CBOR and JSON, duplicate keys and repeated form parameters', async () => {
-    expect((await post('/token', new Uint8Array([0xa1, 0x18]), 'cbor')).data.get(30)).toBe('invalid_request');
-    expect((await post('/token', new Uint8Array([0xa2, 0x18, 33, 2, 0x18, 33, 2]), 'cbor')).data.get(30)).toBe('invalid_request');
+    expect((await post('/token', new Uint8Array([0xa1, 0x18]), 'cbor')).data.get(30)).toBe(1 /* invalid_request, RFC 9200 §8.4 */);
+    expect((await post('/token', new Uint8Array([0xa2, 0x18, 33, 2, 0x18, 33, 2]), 'cbor')).data.get(30)).toBe(1 /* invalid_request, RFC 9200 §8.4 */);
     expect((await post('/token', '{"grant_type":', 'json')).data.error).toBe('invalid_request');
     expect((await post('/token', '[1,2]', 'json')).data.error).toBe('invalid_request');
     expect((await post('/token', 'grant_type=client_credentials&grant_type=password', 'form')).data.error).toBe('invalid_request');
   });
   it('answers unsupported_grant_type for unknown grants in both encodings', async () => {
     expect((await post('/token', { grant_type: 'urn:example:magic' }, 'json')).data.error).toBe('unsupported_grant_type');
-    expect((await post('/token', new Map([[33, 9]]) as CborMap, 'cbor')).data.get(30)).toBe('unsupported_grant_type');
+    expect((await post('/token', new Map([[33, 9]]) as CborMap, 'cbor')).data.get(30)).toBe(5 /* unsupported_grant_type, RFC 9200 §8.4 */);
   });
 });
 
@@ -241,7 +242,7 @@ describe('authorization_code with PKCE', () => {
   it('refuses a PKCE mismatch (CBOR) and a missing verifier', async () => {
     const code = await browserLoginAndConsent(query());
     const r = await post('/token', new Map<number | string, unknown>([[33, 1], [29, code], ['code_verifier', 'w'.repeat(50)], [27, 'http://127.0.0.1:9/cb'], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
-    expect(r.data.get(30)).toBe('invalid_grant');
+    expect(r.data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
     expect((await post('/token', { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9/cb', client_id: 'app', client_secret: 's3cret-app' }, 'json')).data.error).toBe('invalid_request');
   });
   it('refuses plain PKCE at the authorization endpoint and an unknown redirect URI without redirecting', async () => {
@@ -267,7 +268,7 @@ describe('refresh_token', () => {
     const next = r1.data.refresh_token as string;
     expect(next).not.toBe(refreshFromCode);
     const reuse = await post('/token', new Map<number, unknown>([[33, 3], [37, refreshFromCode], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
-    expect(reuse.data.get(30)).toBe('invalid_grant');
+    expect(reuse.data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
     // The family is gone: even the newest token no longer works.
     expect((await post('/token', { grant_type: 'refresh_token', refresh_token: next }, 'json', auth)).data.error).toBe('invalid_grant');
   });
@@ -331,7 +332,7 @@ describe('device authorization grant', () => {
     expect(t.status).toBe(200);
     expect(t.data.get(37)).toBeTruthy();
     now += 20;
-    expect((await poll()).data.get(30)).toBe('invalid_grant');
+    expect((await poll()).data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
   });
   it('expires device codes and rate-limits user-code guessing', async () => {
     const d = await post('/device_authorization', { client_id: 'app', client_secret: 's3cret-app', audience: 'ekg' }, 'json');

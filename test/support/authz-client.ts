@@ -2,7 +2,7 @@
  * A small HTTP client for the authorization service tests: one request in one of the three
  * encodings, and the answer decoded by its content type. Real fetch against a real server.
  */
-import { decodeCbor, encodeCbor, fromUtf8, type CborMap } from '../../cose/index.js';
+import { aceErrorName, decodeCbor, encodeCbor, fromUtf8, type CborMap } from '../../cose/index.js';
 
 export type Enc = 'json' | 'cbor' | 'form';
 
@@ -33,7 +33,7 @@ export const basic = (id: string, secret: string): string => `Basic ${Buffer.fro
 
 /** error of a reply in either encoding. */
 export function errorOf(r: Reply): string | undefined {
-  return r.data instanceof Map ? (r.data.get(30) as string | undefined) : r.data?.error;
+  return r.data instanceof Map ? aceErrorName(r.data.get(30)) : r.data?.error;
 }
 
 /** Signs in as `user` and approves the pending authorization request; returns the code. */
