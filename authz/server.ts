@@ -373,7 +373,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none'],
-      ace_profiles_supported: ['coap_dtls'],
+      // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
+      // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.
       token_endpoint_content_types: [CONTENT_TYPE.cbor, CONTENT_TYPE.json, CONTENT_TYPE.form],
     };
   }

@@ -395,6 +395,8 @@ describe('metadata, keys and admin API', () => {
     const md = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as any;
     expect(md.issuer).toBe(base);
     expect(md.code_challenge_methods_supported).toEqual(['S256']);
+    // We implement none of the registered ACE profiles (our PoP needs no TLS/DTLS), so claim none.
+    expect(md.ace_profiles_supported).toBeUndefined();
     const jwks = (await (await fetch(`${base}/jwks.json`)).json()) as any;
     const [cose] = await asKeys();
     expect(jwks.keys[0].kid).toBe(toBase64Url(cose!.kid!));
