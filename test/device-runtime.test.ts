@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeEach } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
 import {
   ClientSession,
   DEVICE_ERR,
@@ -262,6 +262,28 @@ describe('expiry: exp with leeway, and exi counted from first receipt', () => {
   });
 });
 
+describe('authz-info checks every claim the device relies on (leeway 60 s by default)', () => {
+  const cnf = () => ({ coseKey: publicKeyOf(ed25519Key('ekg')) });
+  const verdict = (claims: Record<string, unknown>) => codeOf(() => device().authzInfo({ token: issuer.token({ aud: TUBE, ...claims } as never) }));
+  const SCOPE = [['/temp', 1]];
+
+  it('nbf: refused past the leeway, accepted inside it', () => {
+    expect(verdict({ exp: now + 600, nbf: now + 61, cnf: cnf(), scope: SCOPE })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(verdict({ exp: now + 600, nbf: now + 59, cnf: cnf(), scope: SCOPE })).toBe('accepted');
+  });
+  it('exp: refused at exp + leeway, accepted a second before', () => {
+    expect(verdict({ exp: now - 60, cnf: cnf(), scope: SCOPE })).toBe(DEVICE_ERR.EXPIRED);
+    expect(verdict({ exp: now - 59, cnf: cnf(), scope: SCOPE })).toBe('accepted');
+  });
+  it('refuses a token with no cnf (not PoP), no expiry, no scope, or a scope that is not AIF-REST', () => {
+    expect(verdict({ exp: now + 600, scope: SCOPE })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(verdict({ cnf: cnf(), scope: SCOPE })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(verdict({ exp: now + 600, cnf: cnf() })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(verdict({ exp: now + 600, cnf: cnf(), scope: 'read' })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    expect(verdict({ exp: now + 600, cnf: cnf(), scope: [['/temp', 'x']] })).toBe(DEVICE_ERR.INVALID_TOKEN);
+  });
+});
+
 describe('revocation: a signed list drops tokens and refuses them afterwards', () => {
   it('drops the session and refuses the token again', async () => {
     const dev = device();
@@ -326,6 +348,29 @@ describe('reboot over the same storage: no sequence number reused, no old messag
     const next = ask(rebooted, resumed);
     expect(pivNumber(next.message)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
     expect(next.answer().code).toBe(205);
+  });
+});
+
+describe('file storage (device/adapters): atomic, owner-only, confined to its directory', () => {
+  it('keeps the old value when a write dies before its rename, leaves no temp file, and writes mode 0600', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-fs-'));
+    try {
+      const store = fileStorage(dir);
+      store.put('session/abc', utf8('old'));
+      // A power cut after the temporary file was written but before the rename: the old value stands.
+      writeFileSync(join(dir, '.session~abc.tmp'), utf8('torn'));
+      expect(fromUtf8(fileStorage(dir).get('session/abc')!)).toBe('old');
+      store.put('session/abc', utf8('new'));
+      expect(fromUtf8(store.get('session/abc')!)).toBe('new');
+      expect(readdirSync(dir)).toEqual(['session~abc']);
+      expect(statSync(join(dir, 'session~abc')).mode & 0o777).toBe(0o600);
+      store.delete('session/abc');
+      expect(store.get('session/abc')).toBeUndefined();
+      expect(() => store.put('../escape', utf8('x'))).toThrow(/not allowed/);
+      expect(() => store.put('.hidden', utf8('x'))).toThrow(/not allowed/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

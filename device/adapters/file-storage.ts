@@ -1,10 +1,11 @@
 /**
  * DeviceStorage on a directory, for Node devices. Each key is one file, written to a temporary
- * file, fsynced and renamed over the old one, so that a power cut leaves the old or the new value
- * (rename is atomic on POSIX file systems), never a torn write.
+ * file (owner-only: it holds session keys), fsynced and renamed over the old one, then the
+ * directory is fsynced, so that a power cut leaves the old or the new value (rename is atomic on
+ * POSIX file systems), never a torn write.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { DeviceStorage } from '../index.js';
 
 /** Keys become file names: keep them to a safe alphabet so a key can never escape the directory. */
@@ -30,15 +31,25 @@ export function fileStorage(dir: string): DeviceStorage {
     },
     put(key, value) {
       const target = fileName(dir, key);
-      const temp = `${target}.tmp`;
-      const fd = openSync(temp, 'w');
+      // Keys never start with '.', so a temporary name never collides with a key's file.
+      const temp = join(dir, `.${basename(target)}.tmp`);
+      const fd = openSync(temp, 'w', 0o600);
       try {
-        writeSync(fd, value);
+        fchmodSync(fd, 0o600); // a temp file left by a crash keeps its old mode otherwise
+        // writeSync may write less than asked: loop, or a short write would be renamed into place.
+        for (let done = 0; done < value.length; ) done += writeSync(fd, value, done, value.length - done);
         fsyncSync(fd);
       } finally {
         closeSync(fd);
       }
       renameSync(temp, target);
+      // The rename is durable only once the directory entry is on disk (POSIX fsync(2) on the dir).
+      const dirFd = openSync(dir, 'r');
+      try {
+        fsyncSync(dirFd);
+      } finally {
+        closeSync(dirFd);
+      }
     },
     delete(key) {
       rmSync(fileName(dir, key), { force: true });
