@@ -10,6 +10,7 @@ import { DeviceError, DEVICE_ERR, DEFAULT_IAT_WINDOW, verifyPopProof, type Repla
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 import type { JtiStore } from './jti-store.js';
+import { createTokenBucket, DEFAULT_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 
 /** The purpose of a proof that accompanies a token refresh on `ace/authz-info`. */
@@ -23,12 +24,27 @@ export interface AdmissionOptions {
   provider: CryptoProvider;
   /** Seconds either side of now a proof's iat may be (default DEFAULT_IAT_WINDOW). */
   iatWindow?: number;
+  /** Fresh proofs accepted per token (default DEFAULT_CONNECT_RATE). */
+  connectRate?: RateLimit;
 }
+
+/** Tokens whose CONNECT rate is tracked at once; past it the table starts over (bounded memory). */
+export const MAX_RATE_TRACKED_TOKENS = 50_000;
 
 export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<VerifiedToken>;
 
 export function createAdmission(opts: AdmissionOptions): Admit {
   const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
+  const buckets = new Map<string, TokenBucket>();
+  const bucketFor = (hashHex: string): TokenBucket => {
+    let b = buckets.get(hashHex);
+    if (!b) {
+      if (buckets.size >= MAX_RATE_TRACKED_TOKENS) buckets.clear();
+      b = createTokenBucket(opts.clock, opts.connectRate ?? DEFAULT_CONNECT_RATE);
+      buckets.set(hashHex, b);
+    }
+    return b;
+  };
   return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
     if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
       throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
@@ -60,9 +76,15 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       throw cause;
     }
     if (!seen) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
-    if (!(await opts.jtis.claim(seen.jti, seen.until))) {
-      throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
-    }
+    // Checked before the jti is stored (so a flood of fresh proofs never reaches the store) and
+    // spent only after it was claimed (so replaying an overheard CONNECT, which anyone on the path
+    // can do, never drains the holder's allowance).
+    const bucket = bucketFor(verified.hashHex);
+    if (!bucket.available()) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this token: slow down');
+    const claimed = await opts.jtis.claim(seen.jti, seen.until);
+    if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
+    if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
+    bucket.take();
     return verified;
   };
 }

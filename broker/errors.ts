@@ -27,7 +27,7 @@ export const BROKER_ERR = {
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes we use. */
-export const CONNACK = { BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
+export const CONNACK = { SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
 
 const RETURN_CODE: Record<BrokerErrorCode, number> = {
   bad_credentials: CONNACK.BAD_CREDENTIALS,
@@ -39,7 +39,8 @@ const RETURN_CODE: Record<BrokerErrorCode, number> = {
   revoked: CONNACK.NOT_AUTHORIZED,
   not_authorized: CONNACK.NOT_AUTHORIZED,
   introspection_failed: CONNACK.NOT_AUTHORIZED,
-  busy: CONNACK.NOT_AUTHORIZED,
+  // A full budget is the broker's state, not the client's fault: "server unavailable", try later.
+  busy: CONNACK.SERVER_UNAVAILABLE,
 };
 
 export class BrokerError extends Error {

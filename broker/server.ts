@@ -52,6 +52,8 @@ export interface BrokerOptions {
   leeway?: number;
   /** Seconds either side of now a proof's iat may be (default 60). */
   iatWindow?: number;
+  /** Fresh CONNECT/refresh proofs per token (default 20 at once, then 2 a second). */
+  connectRate?: RateLimit;
   relayRate?: RateLimit;
   /** Extra aedes options (concurrency, queueLimit...); hooks and mq/persistence are ours. */
   aedes?: Omit<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'preConnect'>;
@@ -122,6 +124,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     clock,
     provider,
     ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}),
+    ...(opts.connectRate ? { connectRate: opts.connectRate } : {}),
   });
   let aedesRef: Aedes | undefined;
   const retained = createRetainedExpiry();

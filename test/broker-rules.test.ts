@@ -116,6 +116,37 @@ describe('admission without a socket', () => {
     await expect(admit('c6', 'ace', stale)).rejects.toMatchObject({ code: BROKER_ERR.REPLAY });
   });
 
+  it('limits fresh proofs per token (CONNACK 3, busy), and replays of an overheard CONNECT never drain the holder', async () => {
+    let t = clock();
+    const at = () => t;
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, t), clock: at, provider: nativeProvider, isRevoked: () => false });
+    const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(at), clock: at, provider: nativeProvider, connectRate: { burst: 3, perSecond: 1 } });
+    const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
+    const overheard = password(token, key, 'r0');
+    await admit('r0', 'ace', overheard);
+    // An eavesdropper replays the CONNECT it saw: refused as a replay, and it costs the holder nothing.
+    for (let i = 0; i < 10; i++) await expect(admit('r0', 'ace', overheard)).rejects.toMatchObject({ code: BROKER_ERR.REPLAY });
+    await admit('r1', 'ace', password(token, key, 'r1'));
+    await admit('r2', 'ace', password(token, key, 'r2'));
+    await expect(admit('r3', 'ace', password(token, key, 'r3'))).rejects.toMatchObject({ code: BROKER_ERR.BUSY, returnCode: 3 });
+    // Another token is not held back by this one, and the allowance refills with time.
+    const other = issuer.token({ scope: [['a/#', ['pub']]] });
+    await admit('o1', 'ace', password(other.token, other.key, 'o1'));
+    t += 1.5;
+    await admit('r4', 'ace', password(token, key, 'r4'));
+  });
+
+  it('a full jti store refuses with busy (CONNACK 3), not as a replay', async () => {
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(clock, 2), clock, provider: nativeProvider });
+    for (const id of ['f1', 'f2']) {
+      const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
+      await admit(id, 'ace', password(token, key, id));
+    }
+    const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
+    await expect(admit('f3', 'ace', password(token, key, 'f3'))).rejects.toMatchObject({ code: BROKER_ERR.BUSY, returnCode: 3 });
+  });
+
   it('refuses a token whose scope is not AIF-MQTT (returnCode 5)', async () => {
     const { createCwt, publicCoseKey } = await import('../cose/index.js');
     const key = ed25519('k');
