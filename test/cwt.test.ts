@@ -8,6 +8,7 @@ import {
   claimsFromMap,
   createCwt,
   createEncrypt0,
+  createMac0,
   decodeCbor,
   decryptEncrypt0,
   encodeCbor,
@@ -73,6 +74,28 @@ describe('RFC 8392 Appendix A examples (COSE WG CWT files)', () => {
       const { claims } = verifyCwt(fromHex(a7.output.cbor), vectorKey(a7.input.mac0.recipients[0].key), { ...rfc, provider, anyAudience: true, allowNoExpiry: true });
       expect(claims.iat).toBe(1443944944.5);
     });
+  }
+
+  // Deterministic protections: made again from the file's inputs, the bytes are the file's own.
+  for (const provider of [portableProvider, nativeProvider]) {
+    for (const name of ['A_4.json', 'A_7.json']) {
+      it(`CWT/${name} (Mac0) re-created from its inputs through ${provider.name} gives the exact bytes`, () => {
+        const v = files[name];
+        const made = createMac0(fromHex(v.input.plaintext_hex), vectorKey(v.input.mac0.recipients[0].key), { alg: ALG.HMAC_256_64, provider });
+        expect(toHex(made)).toBe(v.output.cbor.toLowerCase());
+      });
+    }
+    for (const name of ['A_5.json', 'A_6.json']) {
+      it(`CWT/${name} (Encrypt0, IV from its rng_stream) re-created through ${provider.name} gives the exact bytes`, () => {
+        const v = files[name];
+        const made = createEncrypt0(fromHex(v.input.plaintext_hex), vectorKey(v.input.encrypted.recipients[0].key), {
+          alg: ALG.AES_CCM_16_64_128,
+          iv: fromHex(v.input.rng_stream[0]),
+          provider,
+        });
+        expect(toHex(made)).toBe(v.output.cbor.toLowerCase());
+      });
+    }
   }
 
   it('CWT/A_3.json is refused at its own audience once expired, and with a wrong key', () => {
