@@ -27,6 +27,8 @@ export interface BrowserSession {
   createdAt: number;
   user?: string;
   pending?: PendingAuthorization;
+  /** RFC 8628 §3.3.1: the user code from verification_uri_complete, kept across sign-in. */
+  deviceUserCode?: string;
 }
 
 export class BrowserSessions {

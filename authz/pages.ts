@@ -46,6 +46,17 @@ export function devicePage(csrf: string, userCode: string, message?: string, err
     `${message ? `<p id="message">${escapeHtml(message)}</p>` : ''}${error ? `<p class="err" id="error">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="/device"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
 <label>Code shown on the device <input name="user_code" id="user_code" value="${escapeHtml(userCode)}" autocomplete="off" required></label>
+<button name="decision" value="review" id="continue">Continue</button></form>`,
+  );
+}
+
+/** RFC 8628 §5.4: before approving, the user sees what the code asks for (a code can be phished). */
+export function deviceConfirmPage(csrf: string, userCode: string, clientName: string, audience: string, scope: string, user: string): string {
+  return page(
+    'Connect this device?',
+    `<p>Signed in as <b>${escapeHtml(user)}</b>. Code <b id="code">${escapeHtml(userCode)}</b>.</p><dl><dt>Client</dt><dd id="client">${escapeHtml(clientName)}</dd>
+<dt>Audience</dt><dd id="audience">${escapeHtml(audience)}</dd><dt>Scope</dt><dd id="scope">${escapeHtml(scope)}</dd></dl>
+<form method="post" action="/device"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="user_code" value="${escapeHtml(userCode)}">
 <div class="row"><button name="decision" value="approve" id="approve">Allow</button><button name="decision" value="deny" id="deny">Deny</button></div></form>`,
   );
 }

@@ -26,7 +26,7 @@ import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions, type BrowserSession } from './browser-sessions.js';
-import { consentPage, CSS, devicePage, loginPage, messagePage, PAGE_CSP } from './pages.js';
+import { consentPage, CSS, deviceConfirmPage, devicePage, loginPage, messagePage, PAGE_CSP } from './pages.js';
 import { verifySecret, lookupHash } from './secret-hash.js';
 import { SecretVerificationCache } from './secret-cache.js';
 import { decideScope, resolveAudience } from './policy.js';
@@ -335,24 +335,40 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     const { session, cookie } = sessionFor(req);
     const headers: Record<string, string> = cookie ? { 'set-cookie': cookie } : {};
     if (req.method === 'GET') {
-      if (!session.user) return sendHtml(res, 200, loginPage(session.csrf, '/device'), headers);
-      return sendHtml(res, 200, devicePage(session.csrf, url.searchParams.get('user_code') ?? ''), headers);
+      const fromUri = normalizeUserCode(url.searchParams.get('user_code') ?? '');
+      if (!session.user) {
+        // Signing in first must not lose the code verification_uri_complete carried (RFC 8628 §3.3.1).
+        if (fromUri) session.deviceUserCode = fromUri;
+        return sendHtml(res, 200, loginPage(session.csrf, '/device'), headers);
+      }
+      const prefill = fromUri ?? session.deviceUserCode ?? '';
+      delete session.deviceUserCode;
+      return sendHtml(res, 200, devicePage(session.csrf, prefill), headers);
     }
     const form = await formBody(req);
     if (!session.user || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return sendHtml(res, 403, messagePage('Forbidden', 'The form expired. Start again.'));
     const now = Math.floor(clock());
-    // RFC 8628 §5.1: user codes are short, so attempts are limited per address and per account.
-    const byAddress = await opts.store.hitRateLimit(`usercode:ip:${req.socket.remoteAddress ?? ''}`, now, USER_CODE_WINDOW);
-    const byUser = await opts.store.hitRateLimit(`usercode:user:${session.user}`, now, USER_CODE_WINDOW);
-    if (byAddress > USER_CODE_ATTEMPTS || byUser > USER_CODE_ATTEMPTS) {
-      return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
+    // RFC 8628 §5.1: user codes are short, so wrong codes are limited per address and per account.
+    // Only failures count: the confirm step and the decision post the same (right) code again.
+    const limits = [`usercode:ip:${req.socket.remoteAddress ?? ''}`, `usercode:user:${session.user}`];
+    for (const k of limits) {
+      if ((await opts.store.rateLimitCount(k, now, USER_CODE_WINDOW)) >= USER_CODE_ATTEMPTS) {
+        return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
+      }
     }
     const userCode = normalizeUserCode(form.get('user_code') ?? '');
     const record = userCode ? await opts.store.getDeviceCodeByUserCode(userCode) : undefined;
     if (!userCode || !record || record.status !== 'pending' || record.expiresAt <= now) {
+      for (const k of limits) await opts.store.hitRateLimit(k, now, USER_CODE_WINDOW);
       return sendHtml(res, 400, devicePage(session.csrf, '', undefined, 'That code is not valid.'));
     }
-    const decision = form.get('decision') === 'approve' ? 'approved' : 'denied';
+    const asked = form.get('decision');
+    if (asked !== 'approve' && asked !== 'deny') {
+      // RFC 8628 §5.4: name the client, audience and scope before the user decides.
+      const client = await opts.store.getClient(record.clientId);
+      return sendHtml(res, 200, deviceConfirmPage(session.csrf, userCode, client?.name ?? record.clientId, record.audience, record.scope, session.user));
+    }
+    const decision = asked === 'approve' ? 'approved' : 'denied';
     await opts.store.decideDeviceCode(userCode, decision, session.user);
     return sendHtml(res, 200, messagePage('Done', decision === 'approved' ? 'The device is connected. You can close this page.' : 'Access was denied.'));
   }
