@@ -112,7 +112,13 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
     async introspect(token) {
       const body = encodeCbor(new Map<CborValue, CborValue>([[11, token], [24, RS_ID], [25, RS_SECRET]]));
       const answer = decodeCbor(await post('/introspect', body, 'application/ace+cbor'));
-      return isMap(answer) && (answer as CborMap).get(10) === true;
+      if (!isMap(answer) || (answer as CborMap).get(10) !== true) return { active: false };
+      // RFC 9200 §5.9.2: exp under its CWT claim label 4.
+      const exp = (answer as CborMap).get(4);
+      return typeof exp === 'number' ? { active: true, exp } : { active: true };
+    },
+    async revokeReference(token) {
+      await post('/revoke', new URLSearchParams({ token: toBase64Url(token) }).toString(), 'application/x-www-form-urlencoded', { authorization: basic });
     },
     async revoke(token, audience) {
       await post('/revoke', new URLSearchParams({ token: toBase64Url(token) }).toString(), 'application/x-www-form-urlencoded', { authorization: basic });

@@ -21,7 +21,9 @@ export class EnergyMeter {
   /** Joules spent awake so far (above the sleep floor). */
   activeJoules(): number {
     const { hw } = this;
-    // Flash programming draws about the CPU's current on these parts (approx.: [PS52840] NVMC).
+    // Flash programming is charged at the CPU's active current: an estimate, not a datasheet
+    // figure (the CPU stalls while the flash controller programs, and the charge pump's draw is of
+    // the order of a few mA on these parts); replace with the part's flash write current.
     return hw.volts * (hw.cpuA * (this.cpuS + this.flashS) + hw.txA * this.txS + hw.rxA * this.rxS);
   }
 

@@ -1,8 +1,15 @@
 /**
  * A model of a device's flash: implements device/'s DeviceStorage, keeps its contents across
- * simulated reboots (the simulator rebuilds everything else), counts writes and bytes against the
- * part's endurance, and charges programming time to the energy meter. Every put is atomic, as
- * DeviceStorage requires (a real port would use a two-slot or log-structured record).
+ * simulated reboots (the simulator rebuilds everything else), counts writes and bytes, and charges
+ * programming time to the energy meter. Every put is atomic, as DeviceStorage requires (a real port
+ * would use a two-slot or log-structured record).
+ *
+ * keybound's records live in a region of the part's flash (KEYBOUND_FLASH_SHARE), written as a
+ * log: each put appends a record, and when the log wraps its pages are erased once, so every page
+ * of the region wears at the same rate (bytes written / region size erase cycles). The region
+ * keeps one page free to compact into, so the live records must fit the rest: a put that would
+ * not fit is refused (ERR_FLASH_FULL), and so is one past the part's endurance (ERR_FLASH_WORN);
+ * either leaves the stored contents as they were.
  */
 import type { DeviceStorage } from '../device/index.js';
 import type { EnergyMeter } from './energy-meter.js';
@@ -10,15 +17,58 @@ import type { HardwareProfile } from './hardware-profiles.js';
 
 /** Bytes of record header a log-structured store writes with each value (key hash, length, CRC). */
 const RECORD_HEADER_BYTES = 8;
+/**
+ * keybound's share of the part's flash: 1/32. The rest is the firmware image (and, with OTA, a
+ * second slot). The order is taken from Zephyr's nRF52840 DK board, whose devicetree gives
+ * storage_partition 32 KiB of the 1 MiB flash; on the 32 KiB ATmega328P it leaves 1 KiB (8 pages).
+ */
+export const KEYBOUND_FLASH_SHARE = 1 / 32;
+/** A log-structured store needs at least a page to write and a page to compact into. */
+const MIN_REGION_PAGES = 2;
+
+export type FlashErrorCode = 'ERR_FLASH_FULL' | 'ERR_FLASH_WORN';
+
+/** A write the flash model refused; what was stored is unchanged. */
+export class FlashError extends Error {
+  override readonly name = 'FlashError';
+  constructor(
+    readonly code: FlashErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Bytes of the part's flash given to keybound's records: whole pages, at least MIN_REGION_PAGES. */
+export function flashRegionBytes(hw: Pick<HardwareProfile, 'flashBytes' | 'flashPageBytes'>): number {
+  const pages = Math.max(MIN_REGION_PAGES, Math.floor((hw.flashBytes * KEYBOUND_FLASH_SHARE) / hw.flashPageBytes));
+  return Math.min(hw.flashBytes, pages * hw.flashPageBytes);
+}
+
+const recordBytes = (key: string, value: Uint8Array): number => value.length + key.length + RECORD_HEADER_BYTES;
 
 export class FlashStorage implements DeviceStorage {
   private readonly data = new Map<string, Uint8Array>();
+  /** Bytes the region holds. */
+  readonly regionBytes: number;
   writes = 0;
   bytesWritten = 0;
+  /** Puts refused (full or worn out). */
+  refusedWrites = 0;
+  /** Bytes of live records (what a compaction would copy). */
+  liveBytes = 0;
+
   constructor(
     private readonly hw: HardwareProfile,
     private readonly meter: EnergyMeter,
-  ) {}
+    opts: { regionBytes?: number } = {},
+  ) {
+    const region = opts.regionBytes ?? flashRegionBytes(hw);
+    if (!Number.isSafeInteger(region) || region < MIN_REGION_PAGES * hw.flashPageBytes || region > hw.flashBytes) {
+      throw new RangeError(`regionBytes must be an integer from ${MIN_REGION_PAGES * hw.flashPageBytes} to flashBytes (${hw.flashBytes}), got ${region}`);
+    }
+    this.regionBytes = region;
+  }
 
   get(key: string): Uint8Array | undefined {
     const v = this.data.get(key);
@@ -26,21 +76,54 @@ export class FlashStorage implements DeviceStorage {
   }
 
   put(key: string, value: Uint8Array): void {
+    const old = this.data.get(key);
+    const rec = recordBytes(key, value);
+    const live = this.liveBytes - (old ? recordBytes(key, old) : 0) + rec;
+    const usable = this.regionBytes - this.hw.flashPageBytes;
+    if (live > usable) {
+      this.refusedWrites++;
+      throw new FlashError('ERR_FLASH_FULL', `flash region full: ${live} bytes of records, ${usable} usable of ${this.regionBytes}`);
+    }
+    this.checkWear(rec);
     this.data.set(key, value.slice());
-    this.charge(value.length + key.length + RECORD_HEADER_BYTES);
+    this.liveBytes = live;
+    this.charge(rec);
   }
 
   delete(key: string): void {
-    if (this.data.delete(key)) this.charge(RECORD_HEADER_BYTES);
+    const old = this.data.get(key);
+    if (!old) return;
+    // A deletion is a tombstone record; if even that cannot be written the key stays.
+    this.checkWear(RECORD_HEADER_BYTES);
+    this.data.delete(key);
+    this.liveBytes -= recordBytes(key, old);
+    this.charge(RECORD_HEADER_BYTES);
   }
 
-  /** Page erases so far, amortized: what wears the part. */
+  /** Page erases so far over the whole region, amortized. */
   get erases(): number {
     return this.bytesWritten / this.hw.flashPageBytes;
   }
 
+  /** Erase cycles each page of the region has been through (the log spreads them evenly). */
+  get eraseCyclesPerPage(): number {
+    return this.bytesWritten / this.regionBytes;
+  }
+
+  /** Fraction of the part's rated endurance used: 1 means worn out. */
+  get wearFraction(): number {
+    return this.eraseCyclesPerPage / this.hw.flashEndurance;
+  }
+
   get keys(): number {
     return this.data.size;
+  }
+
+  private checkWear(bytes: number): void {
+    if ((this.bytesWritten + bytes) / this.regionBytes > this.hw.flashEndurance) {
+      this.refusedWrites++;
+      throw new FlashError('ERR_FLASH_WORN', `flash worn out: ${this.hw.flashEndurance} erase cycles per page used`);
+    }
   }
 
   private charge(bytes: number): void {

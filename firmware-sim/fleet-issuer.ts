@@ -4,6 +4,7 @@
  * service over loopback HTTP (for a small fleet, the demo and the integration test).
  */
 import type { CborValue, CoseKey } from '../cose/index.js';
+import type { IntrospectionAnswer } from './phantom-token-cache.js';
 
 /** How the token is protected: COSE_Sign1 (EdDSA or ES256) or COSE_Mac0 (HMAC 256/64). */
 export type TokenProtection = 'sign1' | 'sign1-es256' | 'mac0';
@@ -65,8 +66,10 @@ export interface FleetIssuer {
   issue(req: IssueRequest): Promise<IssuedToken>;
   /** A reference (opaque) token for the gateway audience, for the connected flow. */
   issueReference(clientId: string): Promise<Uint8Array>;
-  /** RFC 7662 / RFC 9200 §5.9: is this reference token active? */
-  introspect(token: Uint8Array): Promise<boolean>;
+  /** RFC 7662 / RFC 9200 §5.9: is this reference token active, and until when? */
+  introspect(token: Uint8Array): Promise<IntrospectionAnswer>;
+  /** RFC 7009: revokes a reference token at the service (introspection then says inactive). */
+  revokeReference(token: Uint8Array): Promise<void>;
   /** Revokes a token and returns the audience's new signed revocation list. */
   revoke(token: Uint8Array, audience: string): Promise<Uint8Array>;
   /** Registers a broker audience and says how to get tokens for it. */

@@ -3,6 +3,7 @@
  * the relay, starts a client per device and runs the virtual clock to the end; returns the report.
  */
 import { GATEWAY_AUDIENCE, type FleetIssuer } from './fleet-issuer.js';
+import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
 import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WINDOW_S, SIM_EPOCH, SIM_LIFETIME_S, WAKE_INTERVAL_S, type ScenarioName, type ScenarioContext } from './scenarios.js';
 import { SimDevice } from './sim-device.js';
@@ -35,6 +36,8 @@ export interface RunOptions {
    * reports), or the real broker/ on 127.0.0.1 with devices on connectDeviceMqtt (small fleets).
    */
   relay?: 'sim' | 'broker';
+  /** Entries in the gateway's phantom-token cache (default PHANTOM_CACHE_ENTRIES). */
+  gatewayCacheEntries?: number;
   /** Called with (devices finished, devices) now and then. */
   onProgress?: (done: number, total: number) => void;
   /** The report's timestamp (the only field that may differ between two runs of a seed). */
@@ -52,6 +55,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
   const plans = planFleet(opts.scenario, opts.devices);
   const metrics = new SimMetrics();
   const devices = new Map<string, SimDevice>();
+  const gateway = new PhantomTokenCache(clock, opts.gatewayCacheEntries !== undefined ? { maxEntries: opts.gatewayCacheEntries } : {});
   let finished = 0;
   let relay: FleetRelay | undefined;
   try {
@@ -81,7 +85,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         metrics.revocation.delaysS.push(delayMs / 1000);
       }
     };
-    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, clock, io: (p) => sim.external(p) };
+    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p) };
     for (const plan of plans) {
       sim.spawn(async () => {
         await deviceScript(ctx, plan);
@@ -100,6 +104,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     issuer: issuer.name,
     relay: relay.name,
     gateway: GATEWAY_AUDIENCE,
+    gatewayCache: gateway,
     simulatedS: sim.now / 1000,
     events: sim.events,
     plans,

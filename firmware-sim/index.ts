@@ -2,9 +2,11 @@
 export { Prng } from './prng.js';
 export { Simulator, SimulationError, MAX_EVENTS } from './simulator.js';
 export { HARDWARE_PROFILES, hardwareProfile, type HardwareProfile, type CryptoCycles, type RadioName } from './hardware-profiles.js';
-export { RADIO_LINKS, IEEE_802154, WIFI, frameMessage, transmit, type RadioLink, type Transmission } from './radio-link.js';
+export { RADIO_LINKS, IEEE_802154, WIFI, NRF24, frameMessage, transmit, type RadioLink, type Transmission } from './radio-link.js';
 export { EnergyMeter } from './energy-meter.js';
-export { FlashStorage } from './flash-storage.js';
+export { FlashStorage, FlashError, flashRegionBytes, KEYBOUND_FLASH_SHARE, type FlashErrorCode } from './flash-storage.js';
+export { deviceBudgets, keyboundRamBytes, KEYBOUND_RAM_SHARE, RUNTIME_FIXED_BYTES, SESSION_RAM_BYTES, REPLAY_ENTRY_RAM_BYTES, NONCE_ENTRY_RAM_BYTES } from './ram-budget.js';
+export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from './phantom-token-cache.js';
 export { MeteredProvider, seededProvider, seededKeyPair, type CryptoCounts } from './metered-provider.js';
 export { SimDevice, type SimDeviceOptions } from './sim-device.js';
 export { SimRelay, type Exchange, type FleetRelay, type Sender, type TapEvent } from './sim-relay.js';

@@ -30,6 +30,9 @@ export interface RadioLink {
   latencyS: number;
 }
 
+/** One-way latency through the gateway and broker: an estimate (a few ms of forwarding plus queueing), not a measurement. */
+const GATEWAY_LATENCY_S = 0.02;
+
 /**
  * IEEE 802.15.4-2015 2.4 GHz O-QPSK: 250 kbit/s, aMaxPhyPacketSize 127, 6-byte SHR+PHR,
  * macMaxFrameRetries default 3, aTurnaroundTime 12 symbols (192 µs), unit backoff 20 symbols
@@ -48,12 +51,16 @@ export const IEEE_802154: RadioLink = {
   perFrameS: 3.5 * 320e-6 + 2 * 192e-6,
   ackBytes: 11,
   maxRetries: 3,
-  latencyS: 0.02,
+  latencyS: GATEWAY_LATENCY_S,
 };
 
 /**
- * IEEE 802.11n at a robust 24 Mbit/s for small frames: ~1500-byte MTU; MAC 30 + LLC 8 + IPv4 20 +
- * UDP 8 bytes; DIFS + mean backoff + PLCP preamble + SIFS + ACK ~ 150 µs per frame.
+ * IEEE 802.11-2016 OFDM PHY (Clause 17/19, 2.4 GHz) at a robust 24 Mbit/s for small frames:
+ * 1500-byte MTU; MAC header 24 + QoS control 2 + FCS 4 = 30, LLC/SNAP 8; IPv4 20 + UDP 8 (RFC 791,
+ * RFC 768). Per frame, derived from the Clause 17 timing: DIFS 34 µs + mean backoff CWmin/2 x 9 µs
+ * slot (67.5 µs) + PLCP preamble and header 20 µs + SIFS 16 µs + ACK (14 bytes: FC 2, duration 2,
+ * RA 6, FCS 4; 20 µs preamble + ~5 µs) ~ 160 µs; we take 150 µs (approx.). Retries:
+ * dot11ShortRetryLimit default 7 (Annex C MIB). Latency through an access point: 5 ms, an estimate.
  */
 export const WIFI: RadioLink = {
   name: 'wifi',
@@ -69,10 +76,37 @@ export const WIFI: RadioLink = {
   latencyS: 0.005,
 };
 
+/**
+ * Nordic nRF24L01+ Product Specification v1.0 (§7 Enhanced ShockBurst): 250 kbps, 1 or 2 Mbps
+ * (we use 2 Mbps, the rate [NRF24]'s RX current in hardware-profiles.ts is given for); a packet is
+ * preamble 1 + address 5 (SETUP_AW) + packet control field 9 bits (counted as 2 bytes) + payload
+ * 0-32 + CRC 2. There is no fragmentation or network layer in the chip: we charge the RF24Network
+ * library's 8-byte header in every packet (it also carries the fragment type), leaving 24 payload
+ * bytes. Per packet: PTX TX settling 130 µs + PRX turnaround to TX for the ACK 130 µs + PTX back
+ * to RX 130 µs (tStby2a 130 µs, §6.1.7 timing table), an estimate of how they add up. ACK: a packet
+ * with no payload, 10 bytes. Retries: SETUP_RETR reset value ARC = 3 (§9 register map).
+ */
+export const NRF24: RadioLink = {
+  name: 'nrf24',
+  bitsPerSecond: 2_000_000,
+  maxFrameBytes: 2 + 32 + 2, // PCF + the 32-byte payload + CRC
+  phyOverhead: 6, // preamble + 5-byte address
+  macOverhead: 2 + 2 + 8, // PCF + CRC + RF24Network header
+  firstFrameHeader: 0,
+  fragmentHeader: 0,
+  perFrameS: 3 * 130e-6,
+  ackBytes: 10,
+  maxRetries: 3,
+  latencyS: GATEWAY_LATENCY_S,
+};
+
 export const RADIO_LINKS: Readonly<Record<RadioName, RadioLink>> = Object.freeze({
   ieee802154: IEEE_802154,
   wifi: WIFI,
-  // BLE is not modelled separately: its small frames behave like 802.15.4's for our purposes.
+  nrf24: NRF24,
+  // BLE is not modelled separately: its small frames behave like 802.15.4's for our purposes, with
+  // the LE 1M PHY's rate and framing (Bluetooth Core Specification v5.3 Vol 6 Part B §2.1: preamble
+  // 1 + access address 4 + header 2 + CRC 3 = 10 bytes; data length extension: 251-byte payloads).
   ble: { ...IEEE_802154, name: 'ble', bitsPerSecond: 1_000_000, maxFrameBytes: 251, phyOverhead: 10 },
 });
 

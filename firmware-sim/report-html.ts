@@ -114,9 +114,12 @@ ${table(['check', 'result'], [
     ['flash writes / bytes', `${r.reboots.flashWrites} / ${r.reboots.flashBytes}`],
     ['clock-less: refused after exi / reused token refused / renewed', `${r.clockless.expiredRefused} / ${r.clockless.reusedTokenRefused} / ${r.clockless.renewed}`],
     ['connected: gateway requests / introspections / cache hits', `${r.connected.gatewayRequests} / ${r.connected.introspections} / ${r.connected.cacheHits}`],
+    ['connected: reference tokens / cache entries expired / evicted', `${r.connected.referenceTokens} / ${r.connected.cacheExpired} / ${r.connected.cacheEvictions}`],
+    ['connected: revoked / served from cache after / refused after (max stale s)', `${r.connected.revokedTokens} / ${r.connected.servedAfterRevocation} / ${r.connected.revokedRefused} (${r.connected.maxServedAfterRevocationS})`],
+    ['flash: refused writes / max wear (fraction of endurance)', `${r.flash.refusedWrites} / ${r.flash.maxWearFraction}`],
   ])}
 <h2>Hardware profiles</h2>
-${table(['profile', 'part', 'RFC 7228 class', 'devices', 'mean active mJ', 'battery %/day', 'verifies'], r.profiles.map((p) => [p.profile, p.part, p.rfc7228Class, p.devices, p.meanActiveMilliJoule, p.meanBatteryPctPerDay, p.cryptoVerifies]))}
+${table(['profile', 'part', 'RFC 7228 class', 'devices', 'keybound RAM B', 'token budget B', 'sessions', 'flash region B', 'max flash wear', 'mean active mJ', 'battery %/day', 'verifies'], r.profiles.map((p) => [p.profile, p.part, p.rfc7228Class, p.devices, p.keyboundRamBytes, p.tokenBudgetBytes, p.maxSessions, p.flashRegionBytes, p.maxFlashWearFraction, p.meanActiveMilliJoule, p.meanBatteryPctPerDay, p.cryptoVerifies]))}
 <h2>Radio</h2>
 ${table(['messages', 'frames', 'link attempts', 'lost on air (requeued)', 'TRL deliveries', 'wakes'], [[r.radio.messages, r.radio.frames, r.radio.linkAttempts, r.radio.lostOnAir, r.radio.trlDeliveries, r.radio.wakes]])}
 <script type="application/json" id="report-json">${json}</script>

@@ -17,6 +17,7 @@ import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration,
 import { HARDWARE_PROFILES, type HardwareProfile } from './hardware-profiles.js';
 import { jwtEquivalentBytes } from './jwt-size.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
+import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
 import { frameMessage } from './radio-link.js';
 import { SimDevice } from './sim-device.js';
@@ -41,6 +42,13 @@ export const DEFAULT_FRAME_LOSS = 0.02;
 export const STORM_REBOOTS = 4;
 /** Token lifetime (exp or exi) in the simulator: long enough for the storm, short enough for the exi test. */
 export const SIM_LIFETIME_S = 1800;
+/** Requests each connected app makes through the gateway (a doctor's app polling the EKG)... */
+export const GATEWAY_REQUESTS = 8;
+/** ...30 to 150 s apart: around the cache's 5-minute TTL, so some answers are reused and some expire. */
+const GATEWAY_GAP_MIN_S = 30;
+const GATEWAY_GAP_SPAN_S = 120;
+/** An app whose token was revoked keeps trying at most this many more times; it stops once refused. */
+const GATEWAY_TRIES_AFTER_REVOCATION = 20;
 
 export interface DevicePlan {
   id: string;
@@ -51,6 +59,8 @@ export interface DevicePlan {
   pop: 'session' | 'proof';
   clockless: boolean;
   alwaysOn: boolean;
+  /** Connected flow: the app's reference token is revoked at the service after its first gateway request. */
+  revokesReference: boolean;
 }
 
 /** Fleet mix by index: mostly class-1/2 802.15.4 motes, some Wi-Fi parts, a few class-0 parts. */
@@ -58,6 +68,7 @@ const PROFILE_CYCLE = ['nrf52840', 'cc2538', 'nrf52840', 'msp430', 'esp32', 'cc2
 
 export function planFleet(scenario: ScenarioName, devices: number): DevicePlan[] {
   const plans: DevicePlan[] = [];
+  let connected = 0;
   for (let i = 0; i < devices; i++) {
     const role: Role = scenario === 'mixed' ? ROLES[i % ROLES.length]! : scenario;
     let hwName = PROFILE_CYCLE[i % PROFILE_CYCLE.length]!;
@@ -70,7 +81,9 @@ export function planFleet(scenario: ScenarioName, devices: number): DevicePlan[]
     const clockless = !hw.rtc;
     // PoP proofs need iat freshness (a clock) and one Ed25519 verify more; only some RTC devices use them.
     const pop = role !== 'reboot-storm' && !clockless && protection !== 'mac0' && k % 3 === 0 ? 'proof' : 'session';
-    plans.push({ id: `dev-${String(i).padStart(5, '0')}`, role, hw, protection, pop, clockless, alwaysOn: role === 'connected' });
+    // Every other connected app has its access withdrawn (the first one among them, so a small fleet shows it).
+    const revokesReference = role === 'connected' && connected++ % 2 === 0;
+    plans.push({ id: `dev-${String(i).padStart(5, '0')}`, role, hw, protection, pop, clockless, alwaysOn: role === 'connected', revokesReference });
   }
   return plans;
 }
@@ -88,6 +101,8 @@ export interface ScenarioContext {
   prng: Prng;
   devices: Map<string, SimDevice>;
   plans: DevicePlan[];
+  /** The connected flow's gateway: its phantom-token cache, shared by every app in the run. */
+  gateway: PhantomTokenCache;
   /** Seconds since the epoch: the AS and the clients have good clocks. */
   clock: () => number;
   /** Wraps outside I/O (a real AS over HTTP) so the virtual clock waits for it. */
@@ -270,6 +285,51 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   }
 }
 
+/** One request at the gateway: answered from its phantom-token cache, or introspected and cached. */
+async function gatewayRequest(ctx: ScenarioContext, token: Uint8Array): Promise<boolean> {
+  ctx.metrics.connected.gatewayRequests++;
+  const cached = ctx.gateway.lookup(token);
+  let active: boolean;
+  if (cached.hit) active = cached.active;
+  else {
+    const answer = await ctx.io(ctx.issuer.introspect(token));
+    ctx.gateway.store(token, answer);
+    active = answer.active;
+  }
+  if (!active) ctx.metrics.refuse('gateway_inactive_token');
+  return active;
+}
+
+/**
+ * Connected flow: the app's reference token goes to the gateway, which introspects it (RFC 7662)
+ * and caches the answer ("phantom token"); the device itself got a by-value token (authorize()).
+ * Some apps' tokens are revoked at the service after the first request: the gateway serves them
+ * from its cache until the entry's TTL runs out, then refuses them.
+ */
+async function connectedApp(ctx: ScenarioContext, plan: DevicePlan, prng: Prng): Promise<void> {
+  const c = ctx.metrics.connected;
+  const ref = await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
+  c.referenceTokens++;
+  let revokedAt: number | undefined;
+  for (let i = 0; i < GATEWAY_REQUESTS + (revokedAt === undefined ? 0 : GATEWAY_TRIES_AFTER_REVOCATION); i++) {
+    if (i > 0) await ctx.sim.sleep((GATEWAY_GAP_MIN_S + prng.float() * GATEWAY_GAP_SPAN_S) * 1000);
+    const served = await gatewayRequest(ctx, ref);
+    if (revokedAt !== undefined) {
+      if (!served) {
+        c.revokedRefused++;
+        break;
+      }
+      c.servedAfterRevocation++;
+      c.maxServedAfterRevocationS = Math.max(c.maxServedAfterRevocationS, ctx.clock() - revokedAt);
+    }
+    if (i === 0 && plan.revokesReference) {
+      await ctx.io(ctx.issuer.revokeReference(ref));
+      revokedAt = ctx.clock();
+      c.revokedTokens++;
+    }
+  }
+}
+
 async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<void> {
   const prng = ctx.prng.fork(`client:${plan.id}`);
   const dev = ctx.devices.get(plan.id)!;
@@ -279,21 +339,8 @@ async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<voi
     if (ev.device === dev) captured.push({ topic: ev.topic, body: ev.body });
   };
   if (plan.role === 'theft') ctx.relay.taps.push(tap);
-  if (plan.role === 'connected') {
-    // Connected flow: the app's reference token is introspected by the gateway (RFC 7662), whose
-    // answer is cached ("phantom token"); the device itself gets a by-value token.
-    const ref = await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
-    let cached: boolean | undefined;
-    for (let i = 0; i < 3; i++) {
-      ctx.metrics.connected.gatewayRequests++;
-      if (cached === undefined) {
-        ctx.metrics.connected.introspections++;
-        cached = await ctx.io(ctx.issuer.introspect(ref));
-      } else ctx.metrics.connected.cacheHits++;
-      if (!cached) ctx.metrics.refuse('gateway_inactive_token');
-    }
-  }
   const held = await authorize(ctx, plan, prng, true);
+  if (plan.role === 'connected') await connectedApp(ctx, plan, prng);
   if (plan.role === 'theft' && held) {
     ctx.relay.taps.splice(ctx.relay.taps.indexOf(tap), 1);
     await theft(ctx, plan, prng, held, captured);

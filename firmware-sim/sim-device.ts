@@ -18,6 +18,7 @@ import { EnergyMeter } from './energy-meter.js';
 import { FlashStorage } from './flash-storage.js';
 import type { HardwareProfile } from './hardware-profiles.js';
 import { MeteredProvider } from './metered-provider.js';
+import { deviceBudgets } from './ram-budget.js';
 import type { Prng } from './prng.js';
 import { RADIO_LINKS, type RadioLink } from './radio-link.js';
 import type { Simulator } from './simulator.js';
@@ -110,7 +111,8 @@ export class SimDevice {
       clock: this.clock,
       handler: sensor,
       provider: this.provider,
-      profile: { iatWindow: this.iatWindowS, ...this.hw.budgets },
+      // The budgets come from the part's RAM (ram-budget.ts): what does not fit is refused.
+      profile: { iatWindow: this.iatWindowS, ...deviceBudgets(this.hw) },
     });
   }
 

@@ -49,7 +49,8 @@ export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetim
   const ec = seededKeyPair('P-256', prng);
   const ecKey: CoseKey = { kty: 'EC2', crv: 'P-256', x: ec.x, y: ec.y!, d: ec.d, kid: utf8('sim-as-p256') };
   const audiences = new Map<string, AudienceKeys>();
-  const references = new Map<string, boolean>();
+  /** Live reference tokens and their expiry (seconds since the epoch). */
+  const references = new Map<string, number>();
 
   const audienceOf = (id: string): AudienceKeys => {
     const a = audiences.get(id);
@@ -113,11 +114,15 @@ export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetim
     },
     async issueReference() {
       const handle = provider.randomBytes(REFERENCE_BYTES);
-      references.set(toHex(handle), true);
+      references.set(toHex(handle), Math.floor(clock()) + lifetime);
       return handle;
     },
     async introspect(token) {
-      return references.get(toHex(token)) === true;
+      const exp = references.get(toHex(token));
+      return exp !== undefined && exp > clock() ? { active: true, exp } : { active: false };
+    },
+    async revokeReference(token) {
+      references.delete(toHex(token));
     },
     async revoke(token, audience) {
       const a = audienceOf(audience);

@@ -30,7 +30,8 @@ export class SimMetrics {
   readonly revocation = { revoked: 0, applied: 0, delaysS: [] as number[], requestsAfter: 0, acceptedAfter: 0 };
   readonly reboots = { reboots: 0, requests: 0, succeeded: 0, replaysRefused: 0, replaysTried: 0 };
   readonly clockless = { expiredRefused: 0, reusedTokenRefused: 0, renewed: 0, tries: 0, acceptedAfterExpiry: 0 };
-  readonly connected = { introspections: 0, cacheHits: 0, gatewayRequests: 0 };
+  /** The connected flow at the gateway; cache hits and introspections are read from its cache. */
+  readonly connected = { gatewayRequests: 0, referenceTokens: 0, revokedTokens: 0, servedAfterRevocation: 0, maxServedAfterRevocationS: 0, revokedRefused: 0 };
 
   refuse(reason: string): void {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);

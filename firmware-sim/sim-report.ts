@@ -4,6 +4,8 @@
  * checks (theft, revocation, reboots, clock-less expiry, introspection). Keys are emitted in a
  * fixed order and numbers rounded, so that one seed gives the same bytes (bar `generatedAt`).
  */
+import type { PhantomTokenCache } from './phantom-token-cache.js';
+import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
 import type { SimDevice } from './sim-device.js';
 import { quantile, round, type SimMetrics } from './sim-metrics.js';
@@ -30,12 +32,32 @@ export interface SimReport {
   revocation: { revoked: number; devicesApplied: number; p50DelayS: number; maxDelayS: number; requestsAfter: number; acceptedAfter: number };
   reboots: SimMetrics['reboots'] & { nonceReuse: number; flashWrites: number; flashBytes: number };
   clockless: SimMetrics['clockless'];
-  connected: SimMetrics['connected'];
-  profiles: Array<{ profile: string; part: string; rfc7228Class: number; devices: number; meanActiveMilliJoule: number; meanBatteryPctPerDay: number; cryptoVerifies: number }>;
+  /** The gateway's phantom-token cache: hits and introspections are its own hits and misses. */
+  connected: SimMetrics['connected'] & { introspections: number; cacheHits: number; cacheExpired: number; cacheEvictions: number };
+  /** Flash over all devices: wear is erase cycles per page of keybound's region, as a fraction of the rated endurance. */
+  flash: { writes: number; bytes: number; refusedWrites: number; maxEraseCyclesPerPage: number; maxWearFraction: number };
+  profiles: Array<{
+    profile: string;
+    part: string;
+    rfc7228Class: number;
+    devices: number;
+    /** keybound's RAM share and the budgets derived from it (ram-budget.ts). */
+    keyboundRamBytes: number;
+    tokenBudgetBytes: number;
+    maxSessions: number;
+    flashRegionBytes: number;
+    maxFlashWearFraction: number;
+    meanActiveMilliJoule: number;
+    meanBatteryPctPerDay: number;
+    cryptoVerifies: number;
+  }>;
   radio: RelayStats;
 }
 
 const HISTOGRAM_EDGES_S = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1200];
+
+/** Four significant digits: wear fractions are tiny, fixed decimals would round them to 0. */
+const sig = (x: number): number => Number(x.toPrecision(4));
 
 function mean(xs: readonly number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
@@ -47,6 +69,7 @@ export function buildReport(input: {
   issuer: string;
   relay: string;
   gateway: string;
+  gatewayCache: PhantomTokenCache;
   simulatedS: number;
   events: number;
   plans: DevicePlan[];
@@ -88,19 +111,32 @@ export function buildReport(input: {
   let nonceReuse = 0;
   let flashWrites = 0;
   let flashBytes = 0;
+  let refusedWrites = 0;
+  let maxCycles = 0;
+  let maxWear = 0;
   for (const d of devices.values()) {
     nonceReuse += d.provider.nonceReuse;
     flashWrites += d.flash.writes;
     flashBytes += d.flash.bytesWritten;
+    refusedWrites += d.flash.refusedWrites;
+    maxCycles = Math.max(maxCycles, d.flash.eraseCyclesPerPage);
+    maxWear = Math.max(maxWear, d.flash.wearFraction);
   }
   const profiles = byKey(plans, (p) => p.hw.name).map(([name, ps]) => {
     const devs = ps.map((p) => devices.get(p.id)!);
     const days = Math.max(input.simulatedS, 1) / 86400;
+    const hw = ps[0]!.hw;
+    const budgets = deviceBudgets(hw);
     return {
       profile: name,
-      part: ps[0]!.hw.part,
-      rfc7228Class: ps[0]!.hw.rfc7228Class,
+      part: hw.part,
+      rfc7228Class: hw.rfc7228Class,
       devices: ps.length,
+      keyboundRamBytes: keyboundRamBytes(hw),
+      tokenBudgetBytes: budgets.tokenBudgetBytes,
+      maxSessions: budgets.maxSessions,
+      flashRegionBytes: devs[0]!.flash.regionBytes,
+      maxFlashWearFraction: sig(Math.max(...devs.map((d) => d.flash.wearFraction))),
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
@@ -134,7 +170,15 @@ export function buildReport(input: {
     },
     reboots: { ...m.reboots, nonceReuse, flashWrites, flashBytes },
     clockless: { ...m.clockless },
-    connected: { ...m.connected },
+    connected: {
+      ...m.connected,
+      maxServedAfterRevocationS: round(m.connected.maxServedAfterRevocationS, 3),
+      introspections: input.gatewayCache.misses,
+      cacheHits: input.gatewayCache.hits,
+      cacheExpired: input.gatewayCache.expired,
+      cacheEvictions: input.gatewayCache.evictions,
+    },
+    flash: { writes: flashWrites, bytes: flashBytes, refusedWrites, maxEraseCyclesPerPage: sig(maxCycles), maxWearFraction: sig(maxWear) },
     profiles,
     radio: { ...input.relayStats },
   };

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runFleet, startAuthzIssuer, MAX_BROKER_DEVICES, SIM_LIFETIME_S, type AuthzIssuer } from '../firmware-sim/index.js';
+import { runFleet, startAuthzIssuer, MAX_BROKER_DEVICES, PHANTOM_MAX_TTL_S, SIM_LIFETIME_S, type AuthzIssuer } from '../firmware-sim/index.js';
 import { parseSimArgs } from '../cli/sim.js';
 import { demoCommand } from '../cli/demo.js';
 
@@ -20,8 +20,21 @@ describe('a small fleet through the real authorization service over loopback HTT
     expect(r.issuer).toContain('authz/ service over HTTP');
     expect(existsSync(join(dir, 'authz.sqlite'))).toBe(true);
     expect(r.authorizations.succeeded).toBeGreaterThanOrEqual(10);
-    expect(r.connected.introspections).toBeGreaterThan(0);
-    expect(r.connected.cacheHits).toBe(2 * r.connected.introspections);
+    // The gateway's phantom-token cache, against the real service's introspection and revocation.
+    const c = r.connected;
+    expect(c.referenceTokens).toBeGreaterThan(0);
+    expect(c.cacheHits).toBeGreaterThan(0);
+    expect(c.cacheHits + c.introspections).toBe(c.gatewayRequests);
+    expect(c.cacheEvictions).toBe(0);
+    // Nothing evicted: every introspection is a token's first request or a cache entry that expired.
+    expect(c.introspections).toBe(c.referenceTokens + c.cacheExpired);
+    // A token revoked at the service is still served from the cache, but never past the entry's TTL,
+    // and then refused because the service now says inactive.
+    expect(c.revokedTokens).toBeGreaterThan(0);
+    expect(c.servedAfterRevocation).toBeGreaterThan(0);
+    expect(c.maxServedAfterRevocationS).toBeLessThanOrEqual(PHANTOM_MAX_TTL_S);
+    expect(c.revokedRefused).toBe(c.revokedTokens);
+    expect(r.refusals['gateway_inactive_token']).toBe(c.revokedTokens);
     expect(r.theft.tries).toBeGreaterThan(0);
     expect(r.theft.accepted).toBe(0);
     expect(r.revocation.devicesApplied).toBe(r.revocation.revoked);
@@ -67,11 +80,11 @@ describe('a small fleet through the real authorization service and the real brok
 });
 
 describe('keybound demo', () => {
-  it('runs both flows and a theft attempt against the real service, prints an account and the report path', async () => {
+  it('runs, as npm start does (default fleet), both flows and a theft attempt against the real service and broker, prints an account and the report path', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sim-demo-'));
     let out = '';
     const started = Date.now();
-    const code = await demoCommand(['--out', dir, '--devices', '12'], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => undefined } });
+    const code = await demoCommand(['--out', dir], { stdout: { write: (s: string) => (out += s) }, stderr: { write: () => undefined } });
     expect(code).toBe(0);
     expect(Date.now() - started).toBeLessThan(60_000);
     expect(out).toMatch(/relay: keybound broker \(aedes\) at mqtt:\/\/127\.0\.0\.1/);

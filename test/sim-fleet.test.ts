@@ -4,11 +4,29 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { DeviceError, beginSession, memoryStorage } from '../device/index.js';
 import {
   EnergyMeter,
+  FlashError,
   FlashStorage,
   HARDWARE_PROFILES,
   IEEE_802154,
+  KEYBOUND_RAM_SHARE,
+  NRF24,
+  PHANTOM_INACTIVE_TTL_S,
+  PHANTOM_MAX_TTL_S,
+  PhantomTokenCache,
+  RADIO_LINKS,
+  RUNTIME_FIXED_BYTES,
+  SENSOR_SCOPE,
+  SESSION_RAM_BYTES,
+  SimDevice,
+  createSimIssuer,
+  deviceBudgets,
+  flashRegionBytes,
+  keyboundRamBytes,
+  seededProvider,
+  type HardwareProfile,
   Prng,
   Simulator,
   barChart,
@@ -206,4 +224,172 @@ describe('the HTML report in headless Chromium, with no network', () => {
     expect(requests.filter((u) => !u.startsWith('file:'))).toEqual([]);
     expect(errors).toEqual([]);
   }, 60_000);
+});
+
+describe("the gateway's phantom-token cache", () => {
+  const token = (n: number) => new Uint8Array(32).fill(n);
+  it('answers a token it has seen from the cache, keyed by the token, until min(exp, max TTL)', () => {
+    let now = 1000;
+    const cache = new PhantomTokenCache(() => now);
+    expect(cache.lookup(token(1))).toEqual({ hit: false, expired: false });
+    expect(cache.store(token(1), { active: true, exp: now + 3600 })).toBe(now + PHANTOM_MAX_TTL_S);
+    expect(cache.lookup(token(1))).toEqual({ hit: true, active: true });
+    expect(cache.lookup(token(2))).toEqual({ hit: false, expired: false });
+    now += PHANTOM_MAX_TTL_S;
+    expect(cache.lookup(token(1))).toEqual({ hit: false, expired: true });
+    // A token that expires before the max TTL takes its entry with it.
+    expect(cache.store(token(3), { active: true, exp: now + 10 })).toBe(now + 10);
+    now += 10;
+    expect(cache.lookup(token(3)).hit).toBe(false);
+    expect([cache.hits, cache.misses, cache.expired]).toEqual([1, 4, 2]);
+  });
+  it('keeps an inactive answer only briefly', () => {
+    let now = 0;
+    const cache = new PhantomTokenCache(() => now);
+    cache.store(token(1), { active: false });
+    expect(cache.lookup(token(1))).toEqual({ hit: true, active: false });
+    now += PHANTOM_INACTIVE_TTL_S;
+    expect(cache.lookup(token(1)).hit).toBe(false);
+  });
+  it('is bounded: when full the least recently used entry goes, expired ones first', () => {
+    let now = 0;
+    const cache = new PhantomTokenCache(() => now, { maxEntries: 2 });
+    cache.store(token(1), { active: true });
+    cache.store(token(2), { active: true });
+    cache.lookup(token(1)); // 2 is now the least recently used
+    cache.store(token(3), { active: true });
+    expect(cache.size).toBe(2);
+    expect(cache.evictions).toBe(1);
+    expect(cache.lookup(token(2)).hit).toBe(false);
+    expect(cache.lookup(token(1)).hit).toBe(true);
+    now += PHANTOM_MAX_TTL_S;
+    cache.store(token(4), { active: true });
+    cache.store(token(5), { active: true });
+    expect(cache.evictions).toBe(1); // the full cache dropped its expired entries, nothing live
+  });
+  it('connected fleet: hits and introspections come from the cache; a revoked token is served at most one TTL', async () => {
+    const r = await runFleet({ scenario: 'connected', devices: 40, seed: 'phantom', now: fixedNow });
+    const c = r.connected;
+    expect(c.referenceTokens).toBe(40);
+    expect(c.cacheHits).toBeGreaterThan(0);
+    expect(c.cacheHits + c.introspections).toBe(c.gatewayRequests);
+    expect(c.cacheEvictions).toBe(0);
+    expect(c.cacheExpired).toBeGreaterThan(0);
+    expect(c.introspections).toBe(c.referenceTokens + c.cacheExpired);
+    expect(c.revokedTokens).toBe(20);
+    expect(c.servedAfterRevocation).toBeGreaterThan(0);
+    expect(c.maxServedAfterRevocationS).toBeGreaterThan(0);
+    expect(c.maxServedAfterRevocationS).toBeLessThanOrEqual(PHANTOM_MAX_TTL_S);
+    expect(c.revokedRefused).toBe(c.revokedTokens);
+    // A cache too small for the fleet evicts live entries and introspects far more often.
+    const small = await runFleet({ scenario: 'connected', devices: 40, seed: 'phantom', now: fixedNow, gatewayCacheEntries: 4 });
+    expect(small.connected.cacheEvictions).toBeGreaterThan(0);
+    expect(small.connected.introspections).toBeGreaterThan(c.introspections);
+    expect(small.connected.revokedRefused).toBe(small.connected.revokedTokens);
+  });
+});
+
+describe("RAM budgets come from the part's RAM", () => {
+  it('a stated share of RAM, split so that the budgets fit it', () => {
+    for (const hw of Object.values(HARDWARE_PROFILES)) {
+      const b = deviceBudgets(hw);
+      expect(keyboundRamBytes(hw)).toBe(Math.floor(hw.ramBytes * KEYBOUND_RAM_SHARE));
+      const used = RUNTIME_FIXED_BYTES + b.tokenBudgetBytes + b.maxSessions * SESSION_RAM_BYTES;
+      if (b.tokenBudgetBytes > 0) expect(used).toBeLessThanOrEqual(keyboundRamBytes(hw));
+    }
+    expect(deviceBudgets(HARDWARE_PROFILES['class0-avr']!)).toMatchObject({ tokenBudgetBytes: 0, maxSessions: 0 });
+    const b1 = deviceBudgets(HARDWARE_PROFILES['msp430']!);
+    const b2 = deviceBudgets(HARDWARE_PROFILES['nrf52840']!);
+    expect(b2.tokenBudgetBytes).toBeGreaterThan(b1.tokenBudgetBytes);
+    expect(b2.maxSessions).toBeGreaterThan(b1.maxSessions);
+    expect(b1.maxSessions).toBeGreaterThanOrEqual(1);
+  });
+  it('the same part with less RAM refuses the token it took before (token_store_full), with no code change', async () => {
+    const epoch = 1_800_000_000;
+    const prng = new Prng('ram');
+    const issuer = createSimIssuer(prng.fork('as'), () => epoch);
+    await issuer.register([{ id: 'd', protection: 'sign1', clockless: false }]);
+    const bundle = await issuer.bundleFor('d');
+    const { token, popKey } = await issuer.issue({ audience: 'd', clientId: 'c', scope: SENSOR_SCOPE });
+    const present = (hw: HardwareProfile): string => {
+      const dev = new SimDevice({ id: 'd', hw, bundle, prng: prng.fork(`dev:${hw.ramBytes}`), sim: new Simulator(), epoch });
+      const start = beginSession(token, popKey, memoryStorage(), { provider: seededProvider(prng.fork(`c:${hw.ramBytes}`)) });
+      try {
+        start.finish(dev.handle('authz-info', start.body));
+        return 'accepted';
+      } catch (e) {
+        return e instanceof DeviceError ? e.code : String(e);
+      }
+    };
+    const nrf = HARDWARE_PROFILES['nrf52840']!;
+    expect(present(nrf)).toBe('accepted');
+    expect(present({ ...nrf, ramBytes: 4 * 1024 })).toBe('token_store_full');
+  });
+});
+
+describe("flash: keybound's region, refusal when full, wear against endurance", () => {
+  const hw = HARDWARE_PROFILES['class0-avr']!;
+  it('takes a stated region of the part, refuses a write that would not fit (ERR_FLASH_FULL) and keeps what it had', () => {
+    const flash = new FlashStorage(hw, new EnergyMeter(hw));
+    expect(flash.regionBytes).toBe(flashRegionBytes(hw));
+    expect(flash.regionBytes).toBeLessThanOrEqual(hw.flashBytes);
+    expect(flash.regionBytes % hw.flashPageBytes).toBe(0);
+    const room = flash.regionBytes - hw.flashPageBytes; // one page kept free to compact into
+    flash.put('a', new Uint8Array(room - 8 - 1 - 100));
+    // Rewriting a key replaces its record: the live bytes do not add up.
+    for (let i = 0; i < 20; i++) flash.put('a', new Uint8Array(room - 8 - 1 - 100).fill(i));
+    expect(flash.liveBytes).toBe(room - 100);
+    let err: unknown;
+    try {
+      flash.put('b', new Uint8Array(100));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(FlashError);
+    expect((err as FlashError).code).toBe('ERR_FLASH_FULL');
+    expect(flash.get('b')).toBeUndefined();
+    expect(flash.get('a')![0]).toBe(19);
+    expect(flash.refusedWrites).toBe(1);
+    flash.put('b', new Uint8Array(100 - 8 - 1)); // exactly fits
+    expect(() => new FlashStorage(hw, new EnergyMeter(hw), { regionBytes: hw.flashBytes * 2 })).toThrow(RangeError);
+  });
+  it('counts erase cycles per page against the endurance and refuses past it (ERR_FLASH_WORN)', () => {
+    const worn: HardwareProfile = { ...hw, flashEndurance: 3 };
+    const flash = new FlashStorage(worn, new EnergyMeter(worn));
+    const value = new Uint8Array(100);
+    let writes = 0;
+    expect(() => {
+      for (;;) {
+        flash.put('k', value);
+        writes++;
+      }
+    }).toThrow(expect.objectContaining({ code: 'ERR_FLASH_WORN' }));
+    const record = value.length + 1 + 8;
+    expect(writes).toBe(Math.floor((3 * flash.regionBytes) / record));
+    expect(flash.eraseCyclesPerPage).toBeCloseTo((writes * record) / flash.regionBytes, 9);
+    expect(flash.wearFraction).toBeGreaterThan(0.95);
+    expect(flash.wearFraction).toBeLessThanOrEqual(1);
+    expect(flash.get('k')).toEqual(value);
+  });
+  it('the report gives the fleet\'s worst wear as a fraction of endurance', async () => {
+    const r = await runFleet({ scenario: 'reboot-storm', devices: 12, seed: 'storm', now: fixedNow });
+    expect(r.flash.writes).toBe(r.reboots.flashWrites);
+    expect(r.flash.maxWearFraction).toBeGreaterThan(0);
+    expect(r.flash.maxWearFraction).toBe(Math.max(...r.profiles.map((p) => p.maxFlashWearFraction)));
+    expect(r.flash.refusedWrites).toBe(0);
+  });
+});
+
+describe("the class-0 part's nRF24L01+ link", () => {
+  it('the class-0 part talks over nRF24 packets of 32 payload bytes, 24 after the network header', () => {
+    expect(HARDWARE_PROFILES['class0-avr']!.radio).toBe('nrf24');
+    expect(RADIO_LINKS.nrf24).toBe(NRF24);
+    expect([250_000, 1_000_000, 2_000_000]).toContain(NRF24.bitsPerSecond);
+    expect(NRF24.maxFrameBytes - NRF24.macOverhead).toBe(24);
+    expect(frameMessage(NRF24, 24).frames).toBe(1);
+    expect(frameMessage(NRF24, 25).frames).toBe(2);
+    expect(frameMessage(NRF24, 300).frames).toBe(13);
+    // A token fragments far more on nRF24 than on 802.15.4.
+    expect(frameMessage(NRF24, 250).frames).toBeGreaterThan(frameMessage(IEEE_802154, 250).frames * 3);
+  });
 });
