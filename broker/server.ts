@@ -16,6 +16,7 @@ import { httpIntrospection, type IntrospectionCredentials } from './introspectio
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
+import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
 import { createRevocationLists } from './revocation-lists.js';
 import { createTokenVerifier } from './token-verifier.js';
 import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
@@ -127,7 +128,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(opts.connectRate ? { connectRate: opts.connectRate } : {}),
   });
   let aedesRef: Aedes | undefined;
-  const retained = createRetainedExpiry();
+  // Mirrored as $keybound/retained-exp/<topic> sidecars, so cluster peers and later runs agree.
+  const retained = shareRetainedExpiry(createRetainedExpiry(), (topic, payload) =>
+    aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, () => {}),
+  );
   const hooks = createHooks({
     audience: opts.audience,
     admit,
@@ -172,7 +176,22 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   );
   // The latest list is retained: a restarted broker, or a cluster peer started after it was
   // published, reads it back from persistence (aedes' own subscribe delivers only new messages).
-  const persistence = (aedes as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ payload: Buffer }> } }).persistence;
+  // Retained-expiry sidecars from the other brokers of the cluster (ours come back too: skipped).
+  await new Promise<void>((resolve) =>
+    aedes.subscribe(
+      `${RETAINED_EXPIRY_PREFIX}#`,
+      (packet, cb) => {
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) retained.applyShared(packet.topic, new Uint8Array(packet.payload as Buffer));
+        cb();
+      },
+      resolve,
+    ),
+  );
+  const persistence = (aedes as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence;
+  // What earlier runs and other brokers recorded, so that this one clears their topics on time.
+  for await (const packet of persistence.createRetainedStream(`${RETAINED_EXPIRY_PREFIX}#`)) {
+    retained.applyShared(packet.topic, new Uint8Array(packet.payload));
+  }
   for await (const packet of persistence.createRetainedStream(`ace/trl/${opts.audience}`)) {
     if (packet.payload.length === 0) continue;
     try {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { coseKeyToMap, encodeCbor, tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
-import { closedWithin, connect, createIssuer, inbox, password, refusal } from './support/broker-fixture.js';
+import { closedWithin, connect, createIssuer, inbox, password, refusal, sleep } from './support/broker-fixture.js';
 
 // Two broker processes on one Debian redis-server (installed by .ci/run): this process runs
 // broker A, a child process runs broker B through the CLI function.
@@ -89,6 +89,53 @@ describe('two broker processes sharing Redis', () => {
     await pub.publishAsync('plant/boiler/temp', '88', { qos: 1 });
     expect((await box.next(1, 5000)).map((m) => `${m.topic}=${m.payload}`)).toEqual(['plant/boiler/temp=88']);
     await Promise.all([sub.endAsync(), pub.endAsync()]);
+  });
+
+  /** What a fresh subscriber at `url` gets of the retained message on `topic` within a short wait. */
+  async function retainedAt(url: string, topic: string, id: string): Promise<string[]> {
+    const r = issuer.token({ scope: [['lamp/#', ['sub']]] });
+    const c = await connect(url, id, password(r.token, r.key, id));
+    const box = inbox(c);
+    await c.subscribeAsync(topic, { qos: 1 });
+    await sleep(400);
+    await c.endAsync();
+    return box.got.map((m) => m.payload.toString());
+  }
+
+  it('lets a retained message republished at the other broker by a longer-lived token outlive the first token', async () => {
+    const short = issuer.token({ scope: [['lamp/#', ['pub']]], exp: Math.floor(Date.now() / 1000) + 2 });
+    const pa = await connect(urlA, 'lamp-a', password(short.token, short.key, 'lamp-a'));
+    await pa.publishAsync('lamp/1', 'on (short token)', { qos: 1, retain: true });
+    await sleep(300);
+    const long = issuer.token({ scope: [['lamp/#', ['pub']]] });
+    const pb = await connect(urlB, 'lamp-b', password(long.token, long.key, 'lamp-b'));
+    await pb.publishAsync('lamp/1', 'on (long token)', { qos: 1, retain: true });
+    await sleep(3500); // past the short token's expiry and a sweep at both brokers
+    expect(await retainedAt(urlA, 'lamp/1', 'lamp-r1')).toEqual(['on (long token)']);
+    expect(await retainedAt(urlB, 'lamp/1', 'lamp-r2')).toEqual(['on (long token)']);
+    pa.end(true);
+    await pb.endAsync();
+  });
+
+  it('clears on time a retained message whose broker has gone: the expiry survives in the shared store', async () => {
+    const gone = await createBroker({ audience: 'broker-1', trust: issuer.trust, redis: redisUrl });
+    const urlGone = (await gone.listen(0)).url;
+    const short = issuer.token({ scope: [['lamp/#', ['pub']]], exp: Math.floor(Date.now() / 1000) + 2 });
+    const p = await connect(urlGone, 'lamp-gone', password(short.token, short.key, 'lamp-gone'));
+    await p.publishAsync('lamp/2', 'left behind', { qos: 1, retain: true });
+    await p.endAsync();
+    await sleep(300);
+    await gone.close();
+    // A broker started now learns the expiry from the store and clears the topic when it passes.
+    const next = await createBroker({ audience: 'broker-1', trust: issuer.trust, redis: redisUrl });
+    try {
+      const urlNext = (await next.listen(0)).url;
+      expect(await retainedAt(urlNext, 'lamp/2', 'lamp-r3')).toEqual(['left behind']);
+      await sleep(3200);
+      expect(await retainedAt(urlB, 'lamp/2', 'lamp-r4')).toEqual([]);
+    } finally {
+      await next.close();
+    }
   });
 
   it('refuses at the second broker a CONNECT already used at the first (shared jti store)', async () => {
