@@ -5,10 +5,11 @@
 import { parseArgs } from 'node:util';
 import { authzServe, provision, registerClientCommand, registerDevice } from '../authz/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { readKeyFile } from './inspect.js';
 
 export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F]
-  keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--scope S ...] [--exchange-from AUD ...]
-  keybound authz register-client ID --data-dir DIR [--secret-file F] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
+  keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--scope S ...] [--exchange-from AUD ...] [--rs-key KEY-FILE]
+  keybound authz register-client ID --data-dir DIR [--secret-file F] [--public-key KEY-FILE] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
   keybound authz provision DEVICE-ID --data-dir DIR --out bundle.cbor|bundle.json --issuer URL [--as-url URL] [--broker-url URL]`;
 
 const COMMON = { 'data-dir': { type: 'string' } } as const;
@@ -63,6 +64,8 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
             'reference-tokens': { type: 'boolean' },
             scope: { type: 'string', multiple: true },
             'exchange-from': { type: 'string', multiple: true },
+            // The device's own public key, returned to clients as rs_cnf (RFC 9201) so they can authenticate it.
+            'rs-key': { type: 'string' },
           },
         });
         const protection = values.protection;
@@ -75,6 +78,7 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           ...(values['reference-tokens'] ? { referenceTokens: true } : {}),
           ...(values.scope ? { scopes: values.scope } : {}),
           ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),
+          ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),
         });
         io.stdout.write(`registered device ${id}\n`);
         return EXIT.ok;
@@ -86,6 +90,8 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           options: {
             ...COMMON,
             'secret-file': { type: 'string' },
+            // A COSE_Key or JWK file: the client authenticates with COSE-signed assertions, no shared secret.
+            'public-key': { type: 'string' },
             audience: { type: 'string', multiple: true },
             scope: { type: 'string', multiple: true },
             'grant-type': { type: 'string', multiple: true },
@@ -99,6 +105,7 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           dataDir: need(values['data-dir'], '--data-dir'),
           id: need(positionals[0], 'the client id'),
           ...(secret ? { secret } : {}),
+          ...(values['public-key'] ? { publicKey: readKeyFile(values['public-key']) } : {}),
           ...(values.audience ? { audiences: values.audience } : {}),
           ...(values.scope ? { scopes: values.scope } : {}),
           ...(values['resource-server'] ? { resourceServer: true, grantTypes: (values['grant-type'] ?? []) as never } : values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),

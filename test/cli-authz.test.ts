@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/main.js';
-import { decodeProvisioningBundle } from '../cose/index.js';
+import { decodeProvisioningBundle, encodeCoseKey, toBase64Url } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
 import { SqliteStore } from '../authz/index.js';
 
 function io() {
@@ -40,6 +41,35 @@ describe('keybound authz', () => {
     expect(bundle.audience).toBe('tube-123');
     expect(bundle.trustAnchors.length).toBeGreaterThan(0);
     expect(c.out.stdout + c.out.stderr).not.toMatch(/"d"|k:/);
+  });
+
+  it('registers a client by its public key (JWK or COSE_Key file) and a device with its own key for rs_cnf', async () => {
+    const client = nativeProvider.generateKeyPair('Ed25519');
+    const jwkFile = join(dir, 'client.jwk.json');
+    writeFileSync(jwkFile, JSON.stringify({ kty: 'OKP', crv: 'Ed25519', x: toBase64Url(client.x), d: toBase64Url(client.d!) }));
+    const rs = nativeProvider.generateKeyPair('Ed25519');
+    const rsFile = join(dir, 'rs.cose');
+    writeFileSync(rsFile, encodeCoseKey({ kty: 'OKP', crv: 'Ed25519', x: rs.x }));
+    const a = io();
+    expect(await main(['authz', 'register-device', 'tube-9', '--data-dir', dir, '--rs-key', rsFile], a.io)).toBe(0);
+    const b = io();
+    expect(await main(['authz', 'register-client', 'ekg-key', '--data-dir', dir, '--public-key', jwkFile, '--audience', 'tube-9'], b.io)).toBe(0);
+    const store = new SqliteStore(join(dir, 'authz.sqlite'));
+    try {
+      const c = await store.getClient('ekg-key');
+      expect(c?.publicKey?.x).toEqual(client.x);
+      expect(c?.publicKey?.d).toBeUndefined(); // only the public half is kept
+      expect(c?.secretHash).toBeUndefined();
+      expect((await store.getAudience('tube-9'))?.rsKey?.x).toEqual(rs.x);
+    } finally {
+      store.close();
+    }
+    const junk = join(dir, 'junk.key');
+    writeFileSync(junk, 'd: 0123456789abcdef-secret-ish');
+    const c = io();
+    expect(await main(['authz', 'register-client', 'bad-key', '--data-dir', dir, '--public-key', junk], c.io)).toBe(1);
+    expect(c.out.stderr).toMatch(/not a COSE_Key or JWK/);
+    expect(c.out.stderr).not.toContain('secret-ish');
   });
 
   it('answers a wrong command line with one clear line and exit 2', async () => {
