@@ -102,7 +102,12 @@ export interface VerifiedCwt {
 }
 
 function unwrapCwtTag(value: CborValue): CborValue {
-  return value instanceof Tag && value.tag === CWT_TAG ? (value.value as CborValue) : value;
+  if (!(value instanceof Tag && value.tag === CWT_TAG)) return value;
+  const inner = value.value as CborValue;
+  // RFC 8392 §6: one optional tag 61. Accepting 61(61(...)) would give one token two encodings
+  // (and two token hashes) without touching its signature.
+  if (inner instanceof Tag && inner.tag === CWT_TAG) throw new CoseFormatError(ERR.COSE_WRONG_TAG, 'CWT tag 61 appears twice');
+  return inner;
 }
 
 /** Verifies a CWT offline against trusted keys and returns its claims. */

@@ -69,6 +69,17 @@ describe('canonical token bytes', () => {
     }
   });
 
+  it('leave no second encoding through a doubled tag 61: 61(61(18(...))) does not verify at all', () => {
+    const doubled = encodeCbor(new Tag(decoded(token), 61));
+    let code = 'accepted';
+    try {
+      verifyCwt(doubled, publicCoseKey(as), { audience: TUBE, clock });
+    } catch (e) {
+      code = (e as { code: string }).code;
+    }
+    expect(code).toBe('ERR_COSE_WRONG_TAG');
+  });
+
   it('do not change when an ECDSA signature is flipped to its high-S twin', () => {
     const key = es256(nativeProvider, 'as-es');
     const t = createCwt({ iss: ISSUER, aud: TUBE, exp: now + 600, cnf: { coseKey: publicCoseKey(ed25519Key('c')) } }, key, { provider: nativeProvider });
@@ -138,5 +149,13 @@ describe('a revoked token re-encoded by its holder is still revoked at the devic
       }
       expect(code).toBe(DEVICE_ERR.REVOKED);
     }
+    // A doubled tag 61 is no way round it either: that form does not verify at all.
+    let doubledCode = 'accepted';
+    try {
+      dev.authzInfo({ token: encodeCbor(new Tag(decoded(token), 61)) });
+    } catch (e) {
+      doubledCode = (e as DeviceError).code;
+    }
+    expect(doubledCode).toBe(DEVICE_ERR.INVALID_TOKEN);
   });
 });
