@@ -279,16 +279,17 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     const next = form.get('next') === '/device' ? '/device' : '/consent';
     const username = form.get('username') ?? '';
     const now = Math.floor(clock());
-    // Hashed, so a long or odd user name makes a fixed-size key; only failures count.
+    // Hashed, so a long or odd user name makes a fixed-size key. Every attempt is counted before
+    // the (slow, off-thread) password check, so parallel guesses cannot all pass a count of zero;
+    // a right password gives its attempt back, so only failures remain.
     const limits = [`login:user:${lookupHash(username)}`, `login:ip:${req.socket.remoteAddress ?? ''}`];
-    const tooMany = () => sendHtml(res, 429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(LOGIN_WINDOW) });
-    for (const k of limits) if ((await opts.store.rateLimitCount(k, now, LOGIN_WINDOW)) >= LOGIN_ATTEMPTS) return tooMany();
+    let over = false;
+    for (const k of limits) if ((await opts.store.hitRateLimit(k, now, LOGIN_WINDOW)) > LOGIN_ATTEMPTS) over = true;
+    if (over) return sendHtml(res, 429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(LOGIN_WINDOW) });
     const user = await opts.store.getUser(username);
     const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
-    if (!user || !ok) {
-      for (const k of limits) await opts.store.hitRateLimit(k, now, LOGIN_WINDOW);
-      return sendHtml(res, 401, loginPage(session.csrf, next, 'Wrong user name or password.'));
-    }
+    if (!user || !ok) return sendHtml(res, 401, loginPage(session.csrf, next, 'Wrong user name or password.'));
+    for (const k of limits) await opts.store.releaseRateLimit(k, now, LOGIN_WINDOW);
     const renewed = sessions.renew({ ...session, user: user.username });
     if (next === '/device') return redirect(res, '/device', { 'set-cookie': BrowserSessions.cookie(renewed) });
     const client = renewed.pending ? await opts.store.getClient(renewed.pending.clientId) : undefined;
@@ -349,19 +350,18 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!session.user || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return sendHtml(res, 403, messagePage('Forbidden', 'The form expired. Start again.'));
     const now = Math.floor(clock());
     // RFC 8628 §5.1: user codes are short, so wrong codes are limited per address and per account.
-    // Only failures count: the confirm step and the decision post the same (right) code again.
+    // Counted before the lookup (parallel guesses cannot all see zero); a valid code gives its
+    // attempt back, since the confirm step and the decision post the same code again.
     const limits = [`usercode:ip:${req.socket.remoteAddress ?? ''}`, `usercode:user:${session.user}`];
-    for (const k of limits) {
-      if ((await opts.store.rateLimitCount(k, now, USER_CODE_WINDOW)) >= USER_CODE_ATTEMPTS) {
-        return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
-      }
-    }
+    let over = false;
+    for (const k of limits) if ((await opts.store.hitRateLimit(k, now, USER_CODE_WINDOW)) > USER_CODE_ATTEMPTS) over = true;
+    if (over) return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
     const userCode = normalizeUserCode(form.get('user_code') ?? '');
     const record = userCode ? await opts.store.getDeviceCodeByUserCode(userCode) : undefined;
     if (!userCode || !record || record.status !== 'pending' || record.expiresAt <= now) {
-      for (const k of limits) await opts.store.hitRateLimit(k, now, USER_CODE_WINDOW);
       return sendHtml(res, 400, devicePage(session.csrf, '', undefined, 'That code is not valid.'));
     }
+    for (const k of limits) await opts.store.releaseRateLimit(k, now, USER_CODE_WINDOW);
     const asked = form.get('decision');
     if (asked !== 'approve' && asked !== 'deny') {
       // RFC 8628 §5.4: name the client, audience and scope before the user decides.

@@ -322,9 +322,9 @@ export class SqliteStore implements AuthzStore {
     })();
   }
 
-  async rateLimitCount(k: string, now: number, windowSeconds: number): Promise<number> {
-    const r = this.stmt('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
-    return !r || now - Number(r.window_start) >= windowSeconds ? 0 : Number(r.count);
+  async releaseRateLimit(k: string, now: number, windowSeconds: number): Promise<void> {
+    // Only within the window the attempt was counted in; never below zero.
+    this.stmt('UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0 AND ? - window_start < ?').run(k, now, windowSeconds);
   }
 
   async nextExiSequence(audience: string): Promise<bigint> {

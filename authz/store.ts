@@ -193,8 +193,8 @@ export interface AuthzStore {
 
   /** Counts one attempt against `key` in a window; returns the count in the current window. */
   hitRateLimit(key: string, now: number, windowSeconds: number): Promise<number>;
-  /** The count against `key` in the current window, without counting an attempt. */
-  rateLimitCount(key: string, now: number, windowSeconds: number): Promise<number>;
+  /** Gives back one attempt counted against `key` in the current window (a success). */
+  releaseRateLimit(key: string, now: number, windowSeconds: number): Promise<void>;
 
   /** Atomically takes the next per-audience sequence number for exi tokens (RFC 9200 §5.10.3). */
   nextExiSequence(audience: string): Promise<bigint>;

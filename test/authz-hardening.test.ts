@@ -72,7 +72,7 @@ beforeAll(async () => {
   await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['ekg'], scopes: ['read'], grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'], redirectUris: [redirectUri] });
   await registerClient(store, { id: 'peer', secret: 'peer-secret', audiences: ['ekg'], scopes: ['read'], grantTypes: ['client_credentials'] });
   await registerClient(store, { id: 'rs', secret: 'rs-secret', audiences: ['ekg'], grantTypes: [] });
-  for (const u of ['alice', 'bob', 'carol']) await registerUser(store, u, 'correct horse');
+  for (const u of ['alice', 'bob', 'carol', 'dave', 'erin']) await registerUser(store, u, 'correct horse');
   server = await createAuthzServer({ store, dataDir: dir, clock, onRevocationList: (audience, list) => published.push({ audience, list }) });
   const l = await server.listen(0);
   base = l.url;
@@ -197,6 +197,17 @@ describe('failed sign-ins are rate-limited (RFC 6749 §10.10)', () => {
     expect((await login('127.0.0.30', 'bob', 'correct horse')).status).toBe(303);
     now += LOGIN_WINDOW;
     expect((await login('127.0.0.30', 'alice', 'correct horse')).status).toBe(303);
+  });
+  it('parallel guesses cannot all slip under the limit (each is counted before the password check)', async () => {
+    now += LOGIN_WINDOW;
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => login(`127.0.1.${i}`, 'dave', i === 19 ? 'correct horse' : 'wrong')));
+    const statuses = answers.map((a) => a.status);
+    expect(statuses.filter((s) => s === 401 || s === 303).length).toBeLessThanOrEqual(LOGIN_ATTEMPTS);
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(20 - LOGIN_ATTEMPTS);
+  });
+  it('a right password gives its attempt back: successes never add up to a lock-out', async () => {
+    now += LOGIN_WINDOW;
+    for (let i = 0; i < 3 * LOGIN_ATTEMPTS; i++) expect((await login('127.0.0.50', 'erin', 'correct horse')).status).toBe(303);
   });
   it('per address: failures for many user names block that address only', async () => {
     for (let i = 0; i < LOGIN_ATTEMPTS; i++) expect((await login('127.0.0.40', `nobody${i}`, 'wrong')).status).toBe(401);
