@@ -76,15 +76,15 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       throw cause;
     }
     if (!seen) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
-    // Checked before the jti is stored (so a flood of fresh proofs never reaches the store) and
-    // spent only after it was claimed (so replaying an overheard CONNECT, which anyone on the path
-    // can do, never drains the holder's allowance).
+    // Taken before the jti is stored, synchronously (so neither a flood of fresh proofs nor many
+    // in flight at once against a slow shared store get past it), and given back when the proof
+    // turns out to be a replay (so replaying an overheard CONNECT never drains the holder's allowance).
     const bucket = bucketFor(verified.hashHex);
-    if (!bucket.available()) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this token: slow down');
+    if (!bucket.take()) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this token: slow down');
     const claimed = await opts.jtis.claim(seen.jti, seen.until);
+    if (claimed !== 'claimed') bucket.refund();
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
-    bucket.take();
     return verified;
   };
 }

@@ -23,8 +23,8 @@ export const DEFAULT_CONNECT_RATE: RateLimit = { burst: 20, perSecond: 2 };
 
 export interface TokenBucket {
   take(): boolean;
-  /** Whether take() would succeed now, without taking. */
-  available(): boolean;
+  /** Gives back one unit taken for something that did not happen after all. */
+  refund(): void;
 }
 
 export function createTokenBucket(clock: Clock, limit: RateLimit = DEFAULT_RELAY_RATE): TokenBucket {
@@ -42,9 +42,8 @@ export function createTokenBucket(clock: Clock, limit: RateLimit = DEFAULT_RELAY
       tokens -= 1;
       return true;
     },
-    available() {
-      refill();
-      return tokens >= 1;
+    refund() {
+      tokens = Math.min(limit.burst, tokens + 1);
     },
   };
 }

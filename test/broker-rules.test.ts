@@ -15,6 +15,7 @@ import {
   mayReceive,
   maySubscribe,
   memoryJtiStore,
+  type JtiStore,
   publishRoute,
   verifyMessagePop,
   type Identity,
@@ -134,6 +135,19 @@ describe('admission without a socket', () => {
     await admit('o1', 'ace', password(other.token, other.key, 'o1'));
     t += 1.5;
     await admit('r4', 'ace', password(token, key, 'r4'));
+  });
+
+  it('holds the allowance for CONNECTs in flight at once against a slow shared store (as Redis is)', async () => {
+    const slow: JtiStore = (() => {
+      const inner = memoryJtiStore(clock);
+      return { claim: async (jti, until) => (await new Promise((r) => setTimeout(r, 5)), inner.claim(jti, until)) };
+    })();
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: slow, clock, provider: nativeProvider, connectRate: { burst: 5, perSecond: 0.001 } });
+    const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
+    const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => admit(`p${i}`, 'ace', password(token, key, `p${i}`))));
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBe(5);
+    expect(results.filter((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === BROKER_ERR.BUSY).length).toBe(35);
   });
 
   it('a full jti store refuses with busy (CONNACK 3), not as a replay', async () => {
