@@ -29,14 +29,37 @@ export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl
     const res = await fetch(`${opts.authzUrl.replace(/\/+$/, '')}/trl/${encodeURIComponent(opts.audience)}`, { signal: AbortSignal.timeout(TRL_FETCH_TIMEOUT_MS) });
     const declared = Number(res.headers.get('content-length') ?? 0);
     if (declared > MAX_TRL_FETCH_BYTES) throw new Error('answer too large');
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
-    if (body.length > MAX_TRL_FETCH_BYTES) throw new Error('answer too large');
-    return body;
+    if (res.status !== 200) {
+      await res.body?.cancel();
+      throw new Error(`HTTP ${res.status}`);
+    }
+    return await readBounded(res, MAX_TRL_FETCH_BYTES);
   } catch (e) {
     opts.log(`broker: revocation list fetch failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message.slice(0, 80)}`);
     return undefined;
   }
+}
+
+/** The body, read chunk by chunk and abandoned past `max`: a chunked answer declares no length. */
+async function readBounded(res: Response, max: number): Promise<Uint8Array> {
+  if (!res.body) return new Uint8Array(0);
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.length;
+    if (total > max) {
+      await reader.cancel();
+      throw new Error('answer too large');
+    }
+    chunks.push(value);
+  }
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) (out.set(c, at), (at += c.length));
+  return out;
 }
 
 /** Starts polling; the first fetch is awaited (so a started broker knows the current list). Returns stop(). */

@@ -110,6 +110,33 @@ describe('revocation lists fetched from the service (a broker started from the C
       await polled.close();
     }
   });
+  it('abandons a list answer past its size bound even when it declares no length (chunked)', async () => {
+    const { createServer } = await import('node:http');
+    const { fetchRevocationList, MAX_TRL_FETCH_BYTES } = await import('../broker/index.js');
+    let sent = 0;
+    const hostile = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/cose' }); // no content-length: chunked
+      const chunk = Buffer.alloc(16 * 1024, 0xa0);
+      const pump = () => {
+        while (sent < 64 * MAX_TRL_FETCH_BYTES && res.write(chunk)) sent += chunk.length;
+        if (sent < 64 * MAX_TRL_FETCH_BYTES) res.once('drain', pump);
+        else res.end();
+      };
+      res.on('error', () => undefined);
+      pump();
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    const log: string[] = [];
+    try {
+      const { port } = hostile.address() as { port: number };
+      expect(await fetchRevocationList({ authzUrl: `http://127.0.0.1:${port}`, audience: 'broker-p', log: (l) => log.push(l) })).toBeUndefined();
+      expect(log.join('\n')).toContain('answer too large');
+      expect(sent).toBeLessThan(64 * MAX_TRL_FETCH_BYTES); // it stopped reading long before the end
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise<void>((r) => hostile.close(() => r()));
+    }
+  });
   it('refuses a negative poll interval', async () => {
     await expect(createBroker({ audience: 'broker-p', trust: await serviceKeys(), authzUrl: asUrl, trlPollS: -1 })).rejects.toThrow(/trlPollS/);
   });
