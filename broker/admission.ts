@@ -26,12 +26,20 @@ export interface AdmissionOptions {
   iatWindow?: number;
   /** Fresh proofs accepted per token (default DEFAULT_CONNECT_RATE). */
   connectRate?: RateLimit;
+  /**
+   * Refuse proofs made before this time (seconds): a jti store that starts empty (in memory, at
+   * process start) cannot know which earlier proofs it has already seen.
+   */
+  notBefore?: number;
 }
+
+/** What admission hands the hooks: the verified token, and the jti of the proof that opened the connection. */
+export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array };
 
 /** Tokens whose CONNECT rate is tracked at once; past it the table starts over (bounded memory). */
 export const MAX_RATE_TRACKED_TOKENS = 50_000;
 
-export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<VerifiedToken>;
+export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<AdmittedToken>;
 
 export function createAdmission(opts: AdmissionOptions): Admit {
   const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
@@ -76,6 +84,10 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       throw cause;
     }
     if (!seen) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
+    // verifyPopProof remembers a jti until iat + window.
+    if (opts.notBefore !== undefined && seen.until - window < opts.notBefore) {
+      throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: iat(5) is older than this broker process (its replay store is new): make a fresh proof');
+    }
     // Taken before the jti is stored, synchronously (so neither a flood of fresh proofs nor many
     // in flight at once against a slow shared store get past it), and given back when the proof
     // turns out to be a replay (so replaying an overheard CONNECT never drains the holder's allowance).
@@ -85,6 +97,6 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     if (claimed !== 'claimed') bucket.refund();
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
-    return verified;
+    return { ...verified, proofJti: seen.jti };
   };
 }

@@ -18,7 +18,7 @@ import { MAX_PROOF_BYTES } from '../device/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
 // The client side (building the password) is device/'s: devices connect with it.
-export { ACE_USERNAME, PURPOSE_CONNECT, CONNECT_JTI_BYTES, createConnectPassword, type ConnectPasswordOptions } from '../device/index.js';
+export { ACE_USERNAME, PURPOSE_CONNECT, CONNECT_JTI_BYTES, createConnectPassword, createConnectCredentials, type ConnectPasswordOptions } from '../device/index.js';
 /** A token, a proof and CBOR framing; base64url text is 4/3 of that. */
 export const MAX_PASSWORD_BYTES = Math.ceil(((MAX_TOKEN_BYTES + MAX_PROOF_BYTES + 16) * 4) / 3);
 

@@ -37,12 +37,6 @@ export const DROPPED_TOPIC = '$keybound/dropped';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
 const MEMO_ENTRIES = 256;
-/**
- * PoP keys whose last message sequence number the broker remembers across reconnects (an entry
- * lives until the longest token seen for the key expires). Full of live keys: a new message-PoP
- * CONNECT is refused rather than an entry forgotten, which would reopen replay for that key.
- */
-export const MAX_MESSAGE_POP_KEYS = 100_000;
 
 /** The parts of an aedes Client the hooks touch. */
 export interface HookClient {
@@ -68,6 +62,9 @@ interface Session {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** keyId(token): the PoP key this session is bound to (a refresh must keep it). */
   popKeyId: string;
+  /** Per-message PoP: the CONNECT proof's jti that signed messages must name, and the last seq accepted on it. */
+  connection: Uint8Array;
+  lastSeq: number;
   bucket: TokenBucket;
   forward: Map<string, boolean>;
   /** Per-client memo of publish routes by topic (scoped/denied only): the hot path is one lookup. */
@@ -112,25 +109,6 @@ export function createHooks(deps: HookDeps) {
   const sessions = new WeakMap<HookClient, Session>();
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
-  // Per-message PoP: the last accepted sequence number per PoP key, across connections, so that a
-  // signed PUBLISH recorded on one connection cannot be injected into a later one.
-  const popSeq = new Map<string, { seq: number; expiresAt: number }>();
-
-  /** Makes room for `id` in popSeq; false when every entry belongs to a live token. */
-  function reservePopSeq(id: string, expiresAt: number): boolean {
-    const held = popSeq.get(id);
-    if (held) {
-      held.expiresAt = Math.max(held.expiresAt, expiresAt);
-      return true;
-    }
-    if (popSeq.size >= MAX_MESSAGE_POP_KEYS) {
-      const now = clock();
-      for (const [k, v] of popSeq) if (v.expiresAt <= now) popSeq.delete(k);
-      if (popSeq.size >= MAX_MESSAGE_POP_KEYS) return false;
-    }
-    popSeq.set(id, { seq: -1, expiresAt });
-    return true;
-  }
 
   function live(session: Session): boolean {
     return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isRevoked(session.token.hashHex);
@@ -174,10 +152,6 @@ export function createHooks(deps: HookDeps) {
       // client-id takeover check and its own message-PoP counter), not a refresh.
       if (keyId(token) !== session.popKeyId) {
         log(`broker: refresh refused for ${safe(session.client.id)}: the new token is bound to another key`);
-        return;
-      }
-      if (token.messagePop && !reservePopSeq(session.popKeyId, token.expiresAt)) {
-        log(`broker: refresh refused for ${safe(session.client.id)}: message PoP table full`);
         return;
       }
       if (session.will && publishRoute(identity, session.will.topic).kind !== 'scoped') {
@@ -225,15 +199,14 @@ export function createHooks(deps: HookDeps) {
           if (holder && holder.client !== client && live(holder) && holder.popKeyId !== popKeyId) {
             return done(refuse(client.id, new BrokerError('not_authorized', 'client id in use by a session under another key')), null);
           }
-          if (token.messagePop && !reservePopSeq(popKeyId, token.expiresAt)) {
-            return done(refuse(client.id, new BrokerError('not_authorized', 'message PoP table full')), null);
-          }
           const session: Session = {
             client,
             token,
             identity,
             timer: undefined,
             popKeyId,
+            connection: token.proofJti,
+            lastSeq: -1,
             bucket: createTokenBucket(clock, deps.relayRate),
             forward: new Map(),
             routes: new Map(),
@@ -294,8 +267,10 @@ export function createHooks(deps: HookDeps) {
         case 'scoped':
           if (session.token.messagePop) {
             try {
-              const held = popSeq.get(session.popKeyId)!;
-              held.seq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, held.seq, { provider: deps.provider }).seq;
+              session.lastSeq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, session.lastSeq, {
+                provider: deps.provider,
+                connection: session.connection,
+              }).seq;
             } catch (error) {
               drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
               return cb(null);

@@ -8,6 +8,7 @@ export {
   CONNECT_JTI_BYTES,
   decodeConnectPassword,
   createConnectPassword,
+  createConnectCredentials,
   connectPasswordText,
   type ConnectCredentials,
   type ConnectPasswordOptions,

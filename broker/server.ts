@@ -126,6 +126,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     provider,
     ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}),
     ...(opts.connectRate ? { connectRate: opts.connectRate } : {}),
+    // In memory the jti store starts empty with this process: a CONNECT captured before a restart
+    // would replay. On Redis the store outlives the process (keys expire with their window).
+    ...(opts.redis ? {} : { notBefore: Math.floor(clock()) }),
   });
   let aedesRef: Aedes | undefined;
   // Mirrored as $keybound/retained-exp/<topic> sidecars, so cluster peers and later runs agree.

@@ -26,18 +26,27 @@ export interface ConnectPasswordOptions {
 
 /** The CONNECT password for a token and its PoP key: CBOR [token, proof]. A new proof each call. */
 export function createConnectPassword(token: Uint8Array, popKey: CoseKey, opts: ConnectPasswordOptions): Uint8Array {
+  return createConnectCredentials(token, popKey, opts).password;
+}
+
+/**
+ * The password and the proof's jti: a publisher with per-message PoP binds every signed message
+ * to the jti of the CONNECT that opened its connection (broker/message-pop.ts).
+ */
+export function createConnectCredentials(token: Uint8Array, popKey: CoseKey, opts: ConnectPasswordOptions): { password: Uint8Array; jti: Uint8Array } {
   const provider = opts.provider ?? portableProvider;
+  const jti = provider.randomBytes(CONNECT_JTI_BYTES);
   const proof = createPopProof(
     {
       purpose: opts.purpose ?? PURPOSE_CONNECT,
       audience: opts.audience,
       tokenHash: tokenHash(token, provider),
       iat: Math.floor(opts.clock()),
-      jti: provider.randomBytes(CONNECT_JTI_BYTES),
+      jti,
       clientId: opts.clientId,
     },
     popKey,
     { provider },
   );
-  return encodeCbor([token, proof]);
+  return { password: encodeCbor([token, proof]), jti };
 }

@@ -108,6 +108,7 @@ export {
 export { beginSession, ClientSession, buildPopRequest, NONCE1_BYTES } from './client-session.js';
 export {
   createConnectPassword,
+  createConnectCredentials,
   ACE_USERNAME,
   PURPOSE_CONNECT,
   CONNECT_JTI_BYTES,

@@ -247,34 +247,62 @@ describe('expiry, refresh and revocation', () => {
   });
 });
 
+describe('a restarted broker (in-memory replay store) refuses CONNECTs captured before it started', () => {
+  it('refuses the captured CONNECT (CONNACK 4) and admits a fresh proof of the same token', async () => {
+    const { token, key } = issuer.token({ scope: [...SENSORS] });
+    const lines: string[] = [];
+    const first = await createBroker({ audience: AUDIENCE, trust: issuer.trust });
+    const u1 = (await first.listen(0)).url;
+    const captured = password(token, key, 'restarted');
+    await (await connect(u1, 'restarted', captured)).endAsync();
+    await first.close();
+    await sleep(1100); // the next broker starts in a later second than the captured proof's iat
+    const second = await createBroker({ audience: AUDIENCE, trust: issuer.trust, logger: (l) => lines.push(l) });
+    try {
+      const u2 = (await second.listen(0)).url;
+      expect(await refusal(connect(u2, 'restarted', captured))).toBe(4);
+      expect(lines.some((l) => l.includes('older than this broker process'))).toBe(true);
+      await (await connect(u2, 'restarted', password(token, key, 'restarted'))).endAsync();
+    } finally {
+      await second.close();
+    }
+  });
+});
+
 describe('per-message PoP (token claim kb_msgpop)', () => {
-  it('routes only payloads signed by the cnf key with a rising sequence number', async () => {
-    const { createMessagePop } = await import('../broker/index.js');
+  it('routes only payloads signed by the cnf key for this connection with a rising sequence number', async () => {
+    const { createMessagePop, createConnectCredentials } = await import('../broker/index.js');
+    const credentials = (clientId: string) => createConnectCredentials(token, key, { audience: AUDIENCE, clientId, clock: now, provider: nativeProvider });
     const w = issuer.token({ scope: [['meter/#', ['sub']]] });
     const watcher = await connect(url, 'meter-w', password(w.token, w.key, 'meter-w'));
     const box = inbox(watcher);
     await watcher.subscribeAsync('meter/#', { qos: 1 });
     const { token, key } = issuer.token({ scope: [['meter/1', ['pub']]], messagePop: true });
-    const p = await connect(url, 'meter-1', password(token, key, 'meter-1'));
-    const signed = (n: number, text: string) => Buffer.from(createMessagePop(Buffer.from(text), 'meter/1', n, key, { provider: nativeProvider }));
+    const first = credentials('meter-1');
+    const p = await connect(url, 'meter-1', Buffer.from(first.password));
+    const signedOn = (connection: Uint8Array) => (n: number, text: string) => Buffer.from(createMessagePop(Buffer.from(text), 'meter/1', n, key, { provider: nativeProvider, connection }));
+    const signed = signedOn(first.jti);
     await p.publishAsync('meter/1', 'unsigned', { qos: 1 });
     await p.publishAsync('meter/1', signed(1, 'one'), { qos: 1 });
     await p.publishAsync('meter/1', signed(1, 'replayed'), { qos: 1 });
-    await p.publishAsync('meter/1', Buffer.from(createMessagePop(Buffer.from('forged'), 'meter/1', 9, ed25519('m'), { provider: nativeProvider })), { qos: 1 });
+    await p.publishAsync('meter/1', Buffer.from(createMessagePop(Buffer.from('forged'), 'meter/1', 9, ed25519('m'), { provider: nativeProvider, connection: first.jti })), { qos: 1 });
     await p.publishAsync('meter/1', signed(2, 'two'), { qos: 1 });
     await box.next(2);
     await sleep(200);
     expect(box.got.length).toBe(2);
     expect(log.filter((l) => l.includes('"meter-1"') && l.includes('message PoP')).length).toBe(3);
     await p.endAsync();
-    // A signed PUBLISH overheard on one connection is no good on the next: the counter is the key's.
-    const again = await connect(url, 'meter-1', password(token, key, 'meter-1'));
+    // A signed PUBLISH overheard on one connection is no good on the next: it names its connection.
+    const logged = log.length;
+    const second = credentials('meter-1');
+    const again = await connect(url, 'meter-1', Buffer.from(second.password));
     await again.publishAsync('meter/1', signed(2, 'two, injected after a reconnect'), { qos: 1 });
-    await again.publishAsync('meter/1', signed(3, 'three'), { qos: 1 });
+    await again.publishAsync('meter/1', signed(7, 'seven, from the old connection'), { qos: 1 });
+    await again.publishAsync('meter/1', signedOn(second.jti)(1, 'one, on the new connection'), { qos: 1 });
     expect((await box.next(3)).map((m) => m.payload.length > 0)).toEqual([true, true, true]);
     await sleep(200);
     expect(box.got.length).toBe(3);
-    expect(log.filter((l) => l.includes('"meter-1"') && l.includes('message PoP (replay)')).length).toBe(2);
+    expect(log.slice(logged).filter((l) => l.includes('"meter-1"') && l.includes('message PoP (bad_proof)')).length).toBe(2);
     await Promise.all([again.endAsync(), watcher.endAsync()]);
   });
 });

@@ -171,13 +171,19 @@ describe('admission without a socket', () => {
 
 describe('per-message PoP', () => {
   const key = ed25519('pub-key');
-  it('verifies a signed payload for its topic with a rising sequence number', () => {
-    const m = createMessagePop(utf8('21.5'), 'sensors/a', 7, key, { provider: nativeProvider });
-    expect(verifyMessagePop(m, key, 'sensors/a', 6, { provider: nativeProvider }).seq).toBe(7);
-    expect(() => verifyMessagePop(m, key, 'sensors/a', 7, { provider: nativeProvider })).toThrow(expect.objectContaining({ code: BROKER_ERR.REPLAY }));
-    expect(() => verifyMessagePop(m, key, 'sensors/b', 0, { provider: nativeProvider })).toThrow(expect.objectContaining({ code: BROKER_ERR.BAD_PROOF }));
-    expect(() => verifyMessagePop(m, ed25519('other'), 'sensors/a', 0, { provider: nativeProvider })).toThrow(BrokerError);
-    expect(() => verifyMessagePop(utf8('plain text'), key, 'sensors/a', 0, { provider: nativeProvider })).toThrow(BrokerError);
+  it('verifies a signed payload for its topic and connection with a rising sequence number', () => {
+    const connection = nativeProvider.randomBytes(16);
+    const on = { provider: nativeProvider, connection };
+    const m = createMessagePop(utf8('21.5'), 'sensors/a', 7, key, on);
+    expect(verifyMessagePop(m, key, 'sensors/a', 6, on).seq).toBe(7);
+    expect(() => verifyMessagePop(m, key, 'sensors/a', 7, on)).toThrow(expect.objectContaining({ code: BROKER_ERR.REPLAY }));
+    expect(() => verifyMessagePop(m, key, 'sensors/b', 0, on)).toThrow(expect.objectContaining({ code: BROKER_ERR.BAD_PROOF }));
+    // Recorded on another connection: refused whatever the counter says.
+    expect(() => verifyMessagePop(m, key, 'sensors/a', -1, { provider: nativeProvider, connection: nativeProvider.randomBytes(16) })).toThrow(
+      expect.objectContaining({ code: BROKER_ERR.BAD_PROOF, message: expect.stringContaining('connection(4)') }),
+    );
+    expect(() => verifyMessagePop(m, ed25519('other'), 'sensors/a', 0, on)).toThrow(BrokerError);
+    expect(() => verifyMessagePop(utf8('plain text'), key, 'sensors/a', 0, on)).toThrow(BrokerError);
   });
 });
 
