@@ -18,25 +18,27 @@ export interface SharedRetainedExpiry extends RetainedExpiry {
   applyShared(sidecarTopic: string, payload: Uint8Array): void;
 }
 
-/** Seconds since the epoch as decimal text: small, and readable in a Redis dump. */
-function parseExpiry(payload: Uint8Array): number | undefined {
-  if (payload.length === 0 || payload.length > 20) return undefined;
-  const text = new TextDecoder().decode(payload);
-  if (!/^\d+(\.\d+)?$/.test(text)) return undefined;
-  const n = Number(text);
-  return Number.isFinite(n) ? n : undefined;
+/** "<expiresAt> <publishedAt>", seconds since the epoch as decimal text: small, and readable in a Redis dump. */
+function parseSidecar(payload: Uint8Array): { expiresAt: number; publishedAt: number } | undefined {
+  if (payload.length === 0 || payload.length > 48) return undefined;
+  const m = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(new TextDecoder().decode(payload));
+  if (!m) return undefined;
+  const expiresAt = Number(m[1]);
+  const publishedAt = Number(m[2]);
+  return Number.isFinite(expiresAt) && Number.isFinite(publishedAt) ? { expiresAt, publishedAt } : undefined;
 }
 
-export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topic: string, payload: Uint8Array) => void): SharedRetainedExpiry {
+export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topic: string, payload: Uint8Array) => void, clock: () => number): SharedRetainedExpiry {
   const encoder = new TextEncoder();
-  const mirror = (topic: string, expiresAt: number | undefined) =>
-    publishSidecar(RETAINED_EXPIRY_PREFIX + topic, expiresAt === undefined ? new Uint8Array(0) : encoder.encode(String(expiresAt)));
+  const mirror = (topic: string, record: { expiresAt: number; publishedAt: number } | undefined) =>
+    publishSidecar(RETAINED_EXPIRY_PREFIX + topic, record === undefined ? new Uint8Array(0) : encoder.encode(`${record.expiresAt} ${record.publishedAt}`));
   return {
-    set(topic, expiresAt) {
-      if (!local.set(topic, expiresAt)) return false;
-      mirror(topic, expiresAt);
+    set(topic, expiresAt, publishedAt = clock()) {
+      if (!local.set(topic, expiresAt, publishedAt)) return false;
+      mirror(topic, { expiresAt, publishedAt });
       return true;
     },
+    get: (topic) => local.get(topic),
     clear(topic) {
       local.clear(topic);
       mirror(topic, undefined);
@@ -54,10 +56,17 @@ export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topi
       if (!sidecarTopic.startsWith(RETAINED_EXPIRY_PREFIX)) return;
       const topic = sidecarTopic.slice(RETAINED_EXPIRY_PREFIX.length);
       if (!topic) return;
-      const at = parseExpiry(payload);
-      // Last writer wins, as for the retained message itself; a full table keeps what it has.
-      if (at === undefined) local.clear(topic);
-      else local.set(topic, at);
+      const mine = local.get(topic);
+      if (payload.length === 0) {
+        // A peer cleared the topic (its record had expired, or its client cleared the message).
+        // A record of ours that is still live belongs to a newer publish: keep it.
+        if (mine && mine.expiresAt <= clock()) local.clear(topic);
+        return;
+      }
+      const record = parseSidecar(payload);
+      if (record === undefined) return; // only brokers write $ topics; a malformed one is ignored
+      // The latest publish wins, whatever order brokers hear of it in; a full table keeps what it has.
+      if (!mine || record.publishedAt >= mine.publishedAt) local.set(topic, record.expiresAt, record.publishedAt);
     },
   };
 }

@@ -132,8 +132,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   });
   let aedesRef: Aedes | undefined;
   // Mirrored as $keybound/retained-exp/<topic> sidecars, so cluster peers and later runs agree.
-  const retained = shareRetainedExpiry(createRetainedExpiry(), (topic, payload) =>
-    aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, () => {}),
+  const retained = shareRetainedExpiry(
+    createRetainedExpiry(),
+    (topic, payload) => aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, () => {}),
+    clock,
   );
   const hooks = createHooks({
     audience: opts.audience,

@@ -207,3 +207,35 @@ describe('budgets', () => {
     expect(r.size).toBe(1);
   });
 });
+
+describe('retained-expiry records shared between brokers ($keybound/retained-exp sidecars)', () => {
+  it('converge on the latest publish whatever order the brokers hear of them in', async () => {
+    const { createRetainedExpiry, shareRetainedExpiry } = await import('../broker/index.js');
+    let t = 10;
+    const clock = () => t;
+    const outbox: Array<{ from: 'a' | 'b'; topic: string; payload: Uint8Array }> = [];
+    const a = shareRetainedExpiry(createRetainedExpiry(), (topic, payload) => outbox.push({ from: 'a', topic, payload }), clock);
+    const b = shareRetainedExpiry(createRetainedExpiry(), (topic, payload) => outbox.push({ from: 'b', topic, payload }), clock);
+    a.set('lamp/1', 100); // at t = 10, a short token
+    t = 11;
+    b.set('lamp/1', 1000); // at t = 11, a long one
+    // Each hears the other's record after its own: b's (newer) must win at both.
+    for (const m of [...outbox].reverse()) (m.from === 'a' ? b : a).applyShared(m.topic, m.payload);
+    expect(a.get('lamp/1')?.expiresAt).toBe(1000);
+    expect(b.get('lamp/1')?.expiresAt).toBe(1000);
+    // At 100 neither broker clears it: the live record belongs to the newer publish.
+    t = 100;
+    expect(a.takeExpired(t)).toEqual([]);
+    expect(b.takeExpired(t)).toEqual([]);
+    // A peer's clear does not drop a live record; an expired one goes.
+    b.applyShared('$keybound/retained-exp/lamp/1', new Uint8Array(0));
+    expect(b.get('lamp/1')).toBeDefined();
+    t = 1000;
+    b.applyShared('$keybound/retained-exp/lamp/1', new Uint8Array(0));
+    expect(b.get('lamp/1')).toBeUndefined();
+    // Malformed sidecars (only brokers write $ topics) change nothing.
+    a.applyShared('$keybound/retained-exp/lamp/1', utf8('soon'));
+    expect(a.get('lamp/1')?.expiresAt).toBe(1000);
+  });
+});
+
