@@ -1,6 +1,6 @@
 // The public surface of the authorization service.
 export { createAuthzServer, AUTH_CODE_LIFETIME, USER_CODE_ATTEMPTS, USER_CODE_WINDOW, LOGIN_ATTEMPTS, LOGIN_WINDOW, type AuthzServer, type AuthzServerOptions } from './server.js';
-export { SqliteStore } from './sqlite-store.js';
+export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
 export {
   ALL_GRANT_TYPES,
   type AuthzStore,

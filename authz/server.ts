@@ -282,10 +282,13 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     // Hashed, so a long or odd user name makes a fixed-size key. Every attempt is counted before
     // the (slow, off-thread) password check, so parallel guesses cannot all pass a count of zero;
     // a right password gives its attempt back, so only failures remain.
-    const limits = [`login:user:${lookupHash(username)}`, `login:ip:${req.socket.remoteAddress ?? ''}`];
-    let over = false;
-    for (const k of limits) if ((await opts.store.hitRateLimit(k, now, LOGIN_WINDOW)) > LOGIN_ATTEMPTS) over = true;
-    if (over) return sendHtml(res, 429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(LOGIN_WINDOW) });
+    // The address first: a blocked address adds nothing more (not even a row per user name it tries).
+    const limits = [`login:ip:${req.socket.remoteAddress ?? ''}`, `login:user:${lookupHash(username)}`];
+    for (const k of limits) {
+      if ((await opts.store.hitRateLimit(k, now, LOGIN_WINDOW)) > LOGIN_ATTEMPTS) {
+        return sendHtml(res, 429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(LOGIN_WINDOW) });
+      }
+    }
     const user = await opts.store.getUser(username);
     const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
     if (!user || !ok) return sendHtml(res, 401, loginPage(session.csrf, next, 'Wrong user name or password.'));
@@ -353,9 +356,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     // Counted before the lookup (parallel guesses cannot all see zero); a valid code gives its
     // attempt back, since the confirm step and the decision post the same code again.
     const limits = [`usercode:ip:${req.socket.remoteAddress ?? ''}`, `usercode:user:${session.user}`];
-    let over = false;
-    for (const k of limits) if ((await opts.store.hitRateLimit(k, now, USER_CODE_WINDOW)) > USER_CODE_ATTEMPTS) over = true;
-    if (over) return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
+    for (const k of limits) {
+      if ((await opts.store.hitRateLimit(k, now, USER_CODE_WINDOW)) > USER_CODE_ATTEMPTS) {
+        return sendHtml(res, 429, devicePage(session.csrf, '', undefined, 'Too many attempts. Wait a few minutes.'), { 'retry-after': String(USER_CODE_WINDOW) });
+      }
+    }
     const userCode = normalizeUserCode(form.get('user_code') ?? '');
     const record = userCode ? await opts.store.getDeviceCodeByUserCode(userCode) : undefined;
     if (!userCode || !record || record.status !== 'pending' || record.expiresAt <= now) {

@@ -84,9 +84,14 @@ const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseK
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
 const PRIVATE_FILE_MODE = 0o600;
+/** Longer than any rate-limit window in use (the longest: 600 s, client-assertion cti replay). */
+export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
+/** Prune once per this many hits: a cheap DELETE, rarely. */
+const RATE_LIMIT_PRUNE_EVERY = 256;
 
 export class SqliteStore implements AuthzStore {
   readonly db: Database.Database;
+  private rateLimitHits = 0;
 
   /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -311,6 +316,9 @@ export class SqliteStore implements AuthzStore {
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {
+    // Rows whose window passed long ago count for nothing (the next hit would reset them): drop
+    // them now and then, so that attempts under ever new keys (user names) cannot grow the table.
+    if (++this.rateLimitHits % RATE_LIMIT_PRUNE_EVERY === 0) this.stmt('DELETE FROM rate_limits WHERE window_start < ?').run(now - RATE_LIMIT_PRUNE_AFTER_S);
     return this.db.transaction(() => {
       const r = this.stmt('SELECT * FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
       if (!r || now - Number(r.window_start) >= windowSeconds) {
@@ -323,8 +331,8 @@ export class SqliteStore implements AuthzStore {
   }
 
   async releaseRateLimit(k: string, now: number, windowSeconds: number): Promise<void> {
-    // Only within the window the attempt was counted in; never below zero.
-    this.stmt('UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0 AND ? - window_start < ?').run(k, now, windowSeconds);
+    // Only into the window the attempt (made at `now`) was counted in, never a later one; never below zero.
+    this.stmt('UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0 AND window_start <= ? AND ? - window_start < ?').run(k, now, now, windowSeconds);
   }
 
   async nextExiSequence(audience: string): Promise<bigint> {

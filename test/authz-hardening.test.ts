@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coseKeyFromMap, decodeCbor, fromBase64Url, tokenHash, utf8, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { createAuthzServer, LOGIN_ATTEMPTS, LOGIN_WINDOW, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
+import { createAuthzServer, LOGIN_ATTEMPTS, LOGIN_WINDOW, RATE_LIMIT_PRUNE_AFTER_S, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-hardening-'));
@@ -208,6 +208,27 @@ describe('failed sign-ins are rate-limited (RFC 6749 §10.10)', () => {
   it('a right password gives its attempt back: successes never add up to a lock-out', async () => {
     now += LOGIN_WINDOW;
     for (let i = 0; i < 3 * LOGIN_ATTEMPTS; i++) expect((await login('127.0.0.50', 'erin', 'correct horse')).status).toBe(303);
+  });
+  it('a blocked address adds no more rows, whatever user names it tries; old rows are pruned', async () => {
+    now += LOGIN_WINDOW;
+    for (let i = 0; i < LOGIN_ATTEMPTS; i++) await login('127.0.2.1', `name${i}`, 'wrong');
+    const rows = () => (store.db.prepare('SELECT COUNT(*) AS n FROM rate_limits').get() as { n: number }).n;
+    const before = rows();
+    for (let i = 0; i < 30; i++) expect((await login('127.0.2.1', `other${i}`, 'wrong')).status).toBe(429);
+    expect(rows()).toBe(before);
+    // An hour on, the next few hundred hits sweep every stale row away.
+    now += RATE_LIMIT_PRUNE_AFTER_S + 1;
+    for (let i = 0; i < 256; i++) await store.hitRateLimit(`probe:${i % 4}`, now, LOGIN_WINDOW);
+    expect(rows()).toBeLessThanOrEqual(4 + 1);
+  });
+  it('a success gives back only into the window it was counted in', async () => {
+    now += LOGIN_WINDOW;
+    const k = 'release-probe';
+    const t0 = now;
+    await store.hitRateLimit(k, t0, LOGIN_WINDOW); // a success's attempt, counted in the old window
+    for (let i = 0; i < LOGIN_ATTEMPTS; i++) await store.hitRateLimit(k, t0 + LOGIN_WINDOW + i, LOGIN_WINDOW); // a new window of failures
+    await store.releaseRateLimit(k, t0, LOGIN_WINDOW); // the old success comes back late
+    expect(await store.hitRateLimit(k, t0 + LOGIN_WINDOW + 10, LOGIN_WINDOW)).toBe(LOGIN_ATTEMPTS + 1);
   });
   it('per address: failures for many user names block that address only', async () => {
     for (let i = 0; i < LOGIN_ATTEMPTS; i++) expect((await login('127.0.0.40', `nobody${i}`, 'wrong')).status).toBe(401);
