@@ -26,7 +26,7 @@ import { PURPOSE_REFRESH } from './admission.js';
 import { BrokerError } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
-import type { RetainedExpiry } from './retained-expiry.js';
+import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 import { mayReceive, maySubscribe, publishRoute, type Identity, type PublishRoute } from './topic-rules.js';
@@ -92,6 +92,11 @@ type AuthError = Error & { returnCode: number };
 function bytesOf(payload: HookPacket['payload']): Uint8Array {
   if (typeof payload === 'string') return new TextEncoder().encode(payload);
   return new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+}
+
+/** A topic the retained table may hold: bounded in bytes, and shallow enough for its expiry sidecar. */
+function retainable(topic: string): boolean {
+  return new TextEncoder().encode(topic).length <= MAX_RETAINED_TOPIC_BYTES && topic.split('/').length <= MAX_RETAINED_TOPIC_LEVELS;
 }
 
 function keyId(token: VerifiedToken): string {
@@ -277,9 +282,13 @@ export function createHooks(deps: HookDeps) {
             }
           }
           if (packet.retain) {
-            // RFC 9431 §6: a retained message lives no longer than its publisher's token.
+            // RFC 9431 §6: a retained message lives no longer than its publisher's token. Past a
+            // budget (topic size or depth, this token's share, the table) it is delivered, not kept.
             if (bytesOf(packet.payload).length === 0) deps.retained.clear(packet.topic);
-            else if (!deps.retained.set(packet.topic, session.token.expiresAt)) packet.retain = false;
+            else if (!retainable(packet.topic) || !deps.retained.set(packet.topic, session.token.expiresAt, undefined, session.token.hashHex)) {
+              packet.retain = false;
+              log(`broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: over a retained-message budget`);
+            }
           }
           return cb(null);
       }

@@ -21,7 +21,7 @@ export { httpIntrospection, parseIntrospection, MAX_INTROSPECTION_BYTES, INTROSP
 export { publishRoute, maySubscribe, mayReceive, implicitFilters, REFRESH_TOPIC, type PublishRoute, type Identity } from './topic-rules.js';
 export { createMessagePop, verifyMessagePop, MESSAGE_POP_CLAIM, MESSAGE_POP_CLAIM_NAME, MESSAGE_POP_LABEL, MAX_SIGNED_MESSAGE_BYTES } from './message-pop.js';
 export { createTokenBucket, DEFAULT_RELAY_RATE, DEFAULT_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
-export { createRetainedExpiry, MAX_RETAINED_TOPICS, type RetainedExpiry } from './retained-expiry.js';
+export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
 export { fetchRevocationList, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, type TrlPollerOptions } from './trl-poller.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';

@@ -33,11 +33,12 @@ export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topi
   const mirror = (topic: string, record: { expiresAt: number; publishedAt: number } | undefined) =>
     publishSidecar(RETAINED_EXPIRY_PREFIX + topic, record === undefined ? new Uint8Array(0) : encoder.encode(`${record.expiresAt} ${record.publishedAt}`));
   return {
-    set(topic, expiresAt, publishedAt = clock()) {
-      if (!local.set(topic, expiresAt, publishedAt)) return false;
+    set(topic, expiresAt, publishedAt = clock(), owner) {
+      if (!local.set(topic, expiresAt, publishedAt, owner)) return false;
       mirror(topic, { expiresAt, publishedAt });
       return true;
     },
+    ownedBy: (owner) => local.ownedBy(owner),
     get: (topic) => local.get(topic),
     clear(topic) {
       local.clear(topic);

@@ -134,7 +134,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   // Mirrored as $keybound/retained-exp/<topic> sidecars, so cluster peers and later runs agree.
   const retained = shareRetainedExpiry(
     createRetainedExpiry(),
-    (topic, payload) => aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, () => {}),
+    (topic, payload) =>
+      aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false }, (e) => {
+        if (e) log(`broker: retained-expiry record not shared (${e.message.slice(0, 80)})`);
+      }),
     clock,
   );
   const hooks = createHooks({

@@ -247,6 +247,27 @@ describe('expiry, refresh and revocation', () => {
   });
 });
 
+describe('retained-message budgets', () => {
+  it('delivers but does not retain a publish on a topic too long or too deep for the table', async () => {
+    const { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS } = await import('../broker/index.js');
+    const { token, key } = issuer.token({ scope: [['deep/#', ['pub', 'sub']]] });
+    const p = await connect(url, 'deep-pub', password(token, key, 'deep-pub'));
+    const deep = ['deep', ...Array.from({ length: MAX_RETAINED_TOPIC_LEVELS }, (_, i) => `l${i}`)].join('/');
+    const long = `deep/${'x'.repeat(MAX_RETAINED_TOPIC_BYTES)}`;
+    await p.publishAsync(deep, 'deep', { qos: 1, retain: true });
+    await p.publishAsync(long, 'long', { qos: 1, retain: true });
+    await p.publishAsync('deep/ok', 'kept', { qos: 1, retain: true });
+    const late = await connect(url, 'deep-sub', password(token, key, 'deep-sub'));
+    const box = inbox(late);
+    await late.subscribeAsync('deep/#', { qos: 1 });
+    await sleep(300);
+    expect(box.got.map((m) => m.payload.toString())).toEqual(['kept']);
+    expect(log.filter((l) => l.includes('"deep-pub"') && l.includes('not retained')).length).toBe(2);
+    await p.publishAsync('deep/ok', '', { qos: 1, retain: true });
+    await Promise.all([p.endAsync(), late.endAsync()]);
+  });
+});
+
 describe('a restarted broker (in-memory replay store) refuses CONNECTs captured before it started', () => {
   it('refuses the captured CONNECT (CONNACK 4) and admits a fresh proof of the same token', async () => {
     const { token, key } = issuer.token({ scope: [...SENSORS] });

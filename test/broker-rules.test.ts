@@ -206,6 +206,23 @@ describe('budgets', () => {
     expect(r.takeExpired(15)).toEqual(['a']);
     expect(r.size).toBe(1);
   });
+
+  it('one token holds at most its share of retained topics; replacing, clearing and expiry keep the count right', () => {
+    const r = createRetainedExpiry(100, 2);
+    expect(r.set('t/1', 50, 0, 'alice')).toBe(true);
+    expect(r.set('t/1', 60, 1, 'alice')).toBe(true); // the same topic again: still one
+    expect(r.set('t/2', 50, 0, 'alice')).toBe(true);
+    expect(r.set('t/3', 50, 0, 'alice')).toBe(false); // over alice's share
+    expect(r.set('t/3', 50, 0, 'bob')).toBe(true); // others are not held back
+    expect(r.set('t/4', 50, 0)).toBe(true); // a record from a peer broker has no owner here
+    expect(r.ownedBy('alice')).toBe(2);
+    r.clear('t/1');
+    expect(r.set('t/5', 50, 0, 'alice')).toBe(true);
+    expect(r.set('t/3', 70, 2, 'alice')).toBe(false); // taking bob's topic counts against alice too
+    expect(r.takeExpired(55).sort()).toEqual(['t/2', 't/3', 't/4', 't/5']);
+    expect(r.ownedBy('alice')).toBe(0);
+    expect(r.ownedBy('bob')).toBe(0);
+  });
 });
 
 describe('retained-expiry records shared between brokers ($keybound/retained-exp sidecars)', () => {
