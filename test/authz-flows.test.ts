@@ -319,7 +319,7 @@ console.log('listening on ' + url);`;
   it('rotates a refresh token issued before the crash, and still detects its reuse', async () => {
     const r = await post('/token', { grant_type: 'refresh_token', refresh_token: before.refresh! }, 'json', APP_AUTH);
     expect(r.status).toBe(200);
-    expect(r.data.refresh_token).toBeTruthy();
+    expect(r.data.refresh_token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(r.data.refresh_token).not.toBe(before.refresh);
     expect(errorName(await post('/token', { grant_type: 'refresh_token', refresh_token: before.refresh! }, 'json', APP_AUTH))).toBe('invalid_grant');
   });
@@ -440,7 +440,7 @@ describe('device authorization grant (RFC 8628)', () => {
     expect(t.ct).toBe('application/ace+cbor');
     expect(t.data.get(34)).toBe(2); // token_type PoP
     expect(t.data.get(9)).toBe('read');
-    expect(t.data.get(37)).toBeTruthy();
+    expect(String(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
     const v = verifyCwt(t.data.get(1), (await keysAt(base))[0]!, { audience: 'ekg', issuer: base, clock, provider: nativeProvider });
     expect(v.claims.sub).toBe('alice');
 
@@ -551,7 +551,7 @@ describe('CSRF on the login and consent forms', () => {
     // The pending request is intact; the right token gets the code.
     const ok = await consent(cookie, csrf);
     expect(ok.status).toBe(303);
-    expect(new URL(ok.headers.get('location')!).searchParams.get('code')).toBeTruthy();
+    expect(new URL(ok.headers.get('location')!).searchParams.get('code')).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     expect(authCodes()).toBe(codesBefore + 1);
   });
 });

@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { mutationsOf } from './support/mutations.js';
 import {
   CoseError,
   createCwt,
@@ -63,21 +64,7 @@ function onlyTypedErrors(fn: () => unknown): void {
 }
 
 /** A valid message with a few bytes overwritten, inserted or cut. */
-const mutated = fc
-  .tuple(
-    fc.constantFrom(...seeds),
-    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { minLength: 1, maxLength: 4 }),
-  )
-  .map(([seed, edits]) => {
-    let b = Array.from(seed);
-    for (const [pos, byte, op] of edits) {
-      const i = pos % (b.length + 1);
-      if (op === 'set' && b.length > 0) b[i % b.length] = byte;
-      else if (op === 'insert') b.splice(i, 0, byte);
-      else b = b.slice(0, i);
-    }
-    return Uint8Array.from(b);
-  });
+const mutated = mutationsOf(seeds);
 
 describe('fuzzing every decoder', () => {
   for (const [name, decode] of decoders) {

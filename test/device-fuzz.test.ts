@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { mutationsOf } from './support/mutations.js';
 import {
   CoseError,
   decryptCoseEncrypt,
@@ -57,21 +58,7 @@ const popRequest = buildPopRequest({ token: asymToken, popKey, audience: TUBE, r
 const authzInfo = encodeAuthzInfoRequest({ token: asymToken });
 const seeds = [start.body, authzInfo, popRequest, sessionMessage, encodeEnvelope('ekg-1', popRequest)];
 
-const mutated = fc
-  .tuple(
-    fc.constantFrom(...seeds),
-    fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 }), fc.constantFrom('set', 'insert', 'cut')), { minLength: 1, maxLength: 4 }),
-  )
-  .map(([seed, edits]) => {
-    let b = Array.from(seed);
-    for (const [pos, byte, op] of edits) {
-      const i = pos % (b.length + 1);
-      if (op === 'set' && b.length > 0) b[i % b.length] = byte;
-      else if (op === 'insert') b.splice(i, 0, byte);
-      else b = b.slice(0, i);
-    }
-    return Uint8Array.from(b);
-  });
+const mutated = mutationsOf(seeds);
 const inputs = fc.oneof(fc.uint8Array({ maxLength: 400 }), mutated);
 
 /** The device's answer to anything is a response body that names a refusal code, never 'internal'. */
