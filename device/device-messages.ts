@@ -11,7 +11,7 @@
  */
 import { CoseError, Tag, decodeCbor, encodeCbor, isMap, type CborMap, type CborValue } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
-import { hintsToMap, type RequestHints } from './request-hints.js';
+import { hintsFromMap, hintsToMap, type RequestHints } from './request-hints.js';
 import { MAX_SESSION_NONCE_BYTES, MIN_SESSION_NONCE_BYTES } from './session-keys.js';
 
 /** RFC 9200 §5.10.1 and RFC 9203 §9.3 (nonce1 40, nonce2 42, ace_server_recipientid 44). */
@@ -152,6 +152,10 @@ export function decodeResponseBody(bytes: Uint8Array): DeviceResponseBody {
   if (p instanceof Uint8Array) out.payload = p;
   const e = v.get(3);
   if (typeof e === 'string') out.error = e;
+  // RFC 9200 §5.3: a refusal tells the client where and how to get the right token (and, for a
+  // device that wants one, the cnonce to put in it or use as a proof nonce).
+  const h = v.get(4);
+  if (isMap(h)) out.hints = hintsFromMap(h);
   return out;
 }
 

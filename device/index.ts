@@ -1,6 +1,6 @@
 // The public surface of keybound's lean device runtime (no node: imports). Others import only this.
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-export { HINT_LABEL, hintsToMap, encodeHints, type RequestHints } from './request-hints.js';
+export { HINT_LABEL, hintsToMap, hintsFromMap, encodeHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';

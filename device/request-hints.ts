@@ -29,6 +29,25 @@ export function hintsToMap(hints: RequestHints): CborMap {
   return m;
 }
 
+/**
+ * The hints in a refusal a client received: each label read only with its §5.3 type, anything
+ * else ignored (they are advice for the client, never a reason to fail the answer).
+ */
+export function hintsFromMap(m: CborMap): RequestHints {
+  const out: RequestHints = {};
+  const as = m.get(HINT_LABEL.as);
+  if (typeof as === 'string') out.as = as;
+  const kid = m.get(HINT_LABEL.kid);
+  if (kid instanceof Uint8Array) out.kid = kid;
+  const audience = m.get(HINT_LABEL.audience);
+  if (typeof audience === 'string') out.audience = audience;
+  const scope = m.get(HINT_LABEL.scope);
+  if (scope !== undefined) out.scope = scope;
+  const cnonce = m.get(HINT_LABEL.cnonce);
+  if (cnonce instanceof Uint8Array) out.cnonce = cnonce;
+  return out;
+}
+
 export function encodeHints(hints: RequestHints): Uint8Array {
   return encodeCbor(hintsToMap(hints));
 }

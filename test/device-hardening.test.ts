@@ -138,11 +138,12 @@ describe('reboot: an iat-fresh proof accepted before it is not accepted again af
 
     now += 5;
     const rebooted = device(storage);
-    expect(decodeResponseBody(serveRequest(rebooted, captured))).toMatchObject({ code: 401, error: DEVICE_ERR.REPLAY });
-    // (decodeResponseBody does not read hints back: take them from the typed refusal.)
-    const replayed = refusal(() => rebooted.handlePopRequest(decodePopRequest(captured)))!;
-    expect(replayed.code).toBe(DEVICE_ERR.REPLAY);
-    const retry = buildPopRequest({ token, popKey: key, audience: TUBE, request: GET, includeToken: true, nonce: replayed.hints!.cnonce! });
+    // The refusal, as it travels, carries the RFC 9200 §5.3 hints: the client retries at once with its cnonce.
+    const refused = decodeResponseBody(serveRequest(rebooted, captured));
+    expect(refused).toMatchObject({ code: 401, error: DEVICE_ERR.REPLAY, hints: { audience: TUBE } });
+    expect(refused.hints!.cnonce).toBeInstanceOf(Uint8Array);
+    expect(refusal(() => rebooted.handlePopRequest(decodePopRequest(captured)))!.code).toBe(DEVICE_ERR.REPLAY);
+    const retry = buildPopRequest({ token, popKey: key, audience: TUBE, request: GET, includeToken: true, nonce: refused.hints!.cnonce! });
     const answer = decodeResponseBody(serveRequest(rebooted, retry));
     expect(answer.code).toBe(205);
     expect(fromUtf8(answer.payload!)).toBe('21.5');
