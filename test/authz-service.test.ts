@@ -233,7 +233,7 @@ describe('authorization_code with PKCE', () => {
     const body = { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:9/cb', client_id: 'app', client_secret: 's3cret-app' };
     const r = await post('/token', body, 'json');
     expect(r.status).toBe(200);
-    expect(r.data.refresh_token).toBeTruthy();
+    expect(r.data.refresh_token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
     refreshFromCode = r.data.refresh_token;
     const [key] = await asKeys();
     expect(verifyCwt(fromBase64Url(r.data.access_token), key!, { audience: 'ekg', clock, provider: nativeProvider }).claims.sub).toBe('alice');
@@ -330,7 +330,7 @@ describe('device authorization grant', () => {
     expect(res.status).toBe(200);
     const t = await poll();
     expect(t.status).toBe(200);
-    expect(t.data.get(37)).toBeTruthy();
+    expect(String(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
     now += 20;
     expect((await poll()).data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
   });
