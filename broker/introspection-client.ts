@@ -5,6 +5,7 @@
  * talks to the service over HTTP like any resource server; it never imports authz/.
  */
 import { cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
+import { BodyTooLarge, readBoundedBody } from './bounded-body.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
 /** RFC 9200 §5.9.1/§5.9.2 labels used here. */
@@ -51,9 +52,16 @@ export function httpIntrospection(authzUrl: string, credentials: IntrospectionCr
     } catch (cause) {
       throw failed('the service did not answer', cause);
     }
-    const body = new Uint8Array(await res.arrayBuffer());
-    if (res.status !== 200) throw failed(`the service answered HTTP ${res.status}`);
-    if (body.length > MAX_INTROSPECTION_BYTES) throw failed('answer too large');
+    if (res.status !== 200) {
+      await res.body?.cancel().catch(() => undefined);
+      throw failed(`the service answered HTTP ${res.status}`);
+    }
+    let body: Uint8Array;
+    try {
+      body = await readBoundedBody(res, MAX_INTROSPECTION_BYTES);
+    } catch (cause) {
+      throw failed(cause instanceof BodyTooLarge ? 'answer too large' : 'the answer broke off', cause);
+    }
     return parseIntrospection(body);
   };
 }

@@ -5,6 +5,7 @@
  * was published catches up. The list verifies with the broker's trust anchors like any list
  * published on ace/trl/<aud>; an answer that is not newer changes nothing.
  */
+import { readBoundedBody } from './bounded-body.js';
 import type { BrokerLog } from './hooks.js';
 
 /** draft-ietf-ace-revoked-token-notification lists stay small: MAX_TRL_HASHES (1024) hashes is ~40 KB. */
@@ -33,33 +34,11 @@ export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status}`);
     }
-    return await readBounded(res, MAX_TRL_FETCH_BYTES);
+    return await readBoundedBody(res, MAX_TRL_FETCH_BYTES);
   } catch (e) {
     opts.log(`broker: revocation list fetch failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message.slice(0, 80)}`);
     return undefined;
   }
-}
-
-/** The body, read chunk by chunk and abandoned past `max`: a chunked answer declares no length. */
-async function readBounded(res: Response, max: number): Promise<Uint8Array> {
-  if (!res.body) return new Uint8Array(0);
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > max) {
-      await reader.cancel();
-      throw new Error('answer too large');
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) (out.set(c, at), (at += c.length));
-  return out;
 }
 
 /** Starts polling; the first fetch is awaited (so a started broker knows the current list). Returns stop(). */

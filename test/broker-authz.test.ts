@@ -137,6 +137,26 @@ describe('revocation lists fetched from the service (a broker started from the C
       await new Promise<void>((r) => hostile.close(() => r()));
     }
   });
+  it('introspection reads its answer with the same bound (a chunked flood is refused, not buffered)', async () => {
+    const { createServer } = await import('node:http');
+    const { httpIntrospection, MAX_INTROSPECTION_BYTES } = await import('../broker/index.js');
+    const hostile = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/ace+cbor' });
+      res.on('error', () => undefined);
+      const chunk = Buffer.alloc(8 * 1024, 0xa0);
+      for (let i = 0; i < (4 * MAX_INTROSPECTION_BYTES) / chunk.length; i++) res.write(chunk);
+      res.end();
+    });
+    await new Promise<void>((r) => hostile.listen(0, '127.0.0.1', r));
+    try {
+      const { port } = hostile.address() as { port: number };
+      const introspect = httpIntrospection(`http://127.0.0.1:${port}`, { clientId: 'rs', clientSecret: 'x' });
+      await expect(introspect(new Uint8Array(32))).rejects.toMatchObject({ code: 'introspection_failed', message: expect.stringContaining('too large') });
+    } finally {
+      hostile.closeAllConnections();
+      await new Promise<void>((r) => hostile.close(() => r()));
+    }
+  });
   it('refuses a negative poll interval', async () => {
     await expect(createBroker({ audience: 'broker-p', trust: await serviceKeys(), authzUrl: asUrl, trlPollS: -1 })).rejects.toThrow(/trlPollS/);
   });
