@@ -16,6 +16,8 @@ import {
   isMap,
   type CborMap,
   type CborValue,
+  ACE_GRANT_TYPE,
+  ACE_PARAM,
   CLAIM,
 } from '../cose/index.js';
 import { invalidRequest, unsupportedGrantType } from './errors.js';
@@ -28,53 +30,19 @@ export const CONTENT_TYPE: Record<Encoding, string> = {
   form: 'application/x-www-form-urlencoded',
 };
 
-/** RFC 9200 §8.10 (and RFC 9201 for ace_profile, cnonce, rs_cnf): the CBOR abbreviations. */
-export const PARAM = {
-  access_token: 1,
-  expires_in: 2,
-  req_cnf: 4,
-  audience: 5,
-  cnf: 8,
-  scope: 9,
-  active: 10,
-  token: 11,
-  client_id: 24,
-  client_secret: 25,
-  response_type: 26,
-  redirect_uri: 27,
-  state: 28,
-  code: 29,
-  error: 30,
-  error_description: 31,
-  error_uri: 32,
-  grant_type: 33,
-  token_type: 34,
-  username: 35,
-  password: 36,
-  refresh_token: 37,
-  ace_profile: 38,
-  cnonce: 39,
-  rs_cnf: 41,
-} as const;
-const NAME_BY_ABBREV = new Map<number, string>(Object.entries(PARAM).map(([n, a]) => [a, n]));
+/** RFC 9200 §8.10 (and RFC 9201 for ace_profile, cnonce, rs_cnf): the CBOR abbreviations are ACE_PARAM (cose/). */
+const NAME_BY_ABBREV = new Map<number, string>(Object.entries(ACE_PARAM).map(([n, a]) => [a, n]));
 
 /** RFC 9200 §5.9.2: introspection responses use the CWT claim labels plus active 10 and the parameter abbreviations. */
 export const INTROSPECTION_PARAM: Record<string, number> = {
   ...CLAIM, // ace_profile 38 and exi 40 among them
-  active: 10,
-  client_id: 24,
-  token_type: 34,
+  active: ACE_PARAM.active,
+  client_id: ACE_PARAM.client_id,
+  token_type: ACE_PARAM.token_type,
 };
 
-/** RFC 9200 §8.10 grant_type values; other grants use their text URI. */
-export const GRANT_TYPE_CBOR: Record<number, string> = {
-  0: 'password',
-  1: 'authorization_code',
-  2: 'client_credentials',
-  3: 'refresh_token',
-};
-/** RFC 9200 §8.7: token_type PoP. */
-export const TOKEN_TYPE_POP = 2;
+/** RFC 9200 §8.11 grant_type values (ACE_GRANT_TYPE), by value; other grants use their text URI. */
+const GRANT_BY_VALUE = new Map<number, string>(Object.entries(ACE_GRANT_TYPE).map(([name, v]) => [v, name]));
 
 /** Names whose values are bytes (CBOR byte strings, base64url text elsewhere). */
 const BYTE_PARAMS = new Set(['access_token', 'req_cnf', 'cnf', 'rs_cnf', 'token', 'cnonce', 'client_assertion', 'subject_token']);
@@ -126,10 +94,10 @@ export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
     for (const [k, v] of value) {
       let name: string | undefined;
       if (typeof k === 'number') name = NAME_BY_ABBREV.get(k);
-      else if (typeof k === 'string' && !(k in PARAM)) name = k; // RFC 9200 §5.8.1: parameters without an abbreviation use their name
+      else if (typeof k === 'string' && !(k in ACE_PARAM)) name = k; // RFC 9200 §5.8.1: parameters without an abbreviation use their name
       if (!name) throw invalidRequest(`unknown parameter ${String(k)}`);
       if (name === 'grant_type' && typeof v === 'number') {
-        const g = GRANT_TYPE_CBOR[v];
+        const g = GRANT_BY_VALUE.get(v);
         if (!g) throw unsupportedGrantType(`grant_type ${v} is not known`);
         setOnce(out, name, g);
         continue;
@@ -241,7 +209,7 @@ export type ResponseValue = string | number | boolean | Uint8Array | CborMap | C
 export function encodeResponse(
   fields: Record<string, ResponseValue | undefined>,
   encoding: Encoding,
-  table: Record<string, number> = PARAM,
+  table: Readonly<Record<string, number>> = ACE_PARAM,
 ): { body: Uint8Array; contentType: string } {
   if (encoding === 'cbor') {
     const m: CborMap = new Map();

@@ -1,5 +1,5 @@
 /** RFC 8628 §3.1-3.2: the device authorization endpoint's logic. */
-import { toHex } from '../cose/index.js';
+import { GRANT_DEVICE_CODE, toHex } from '../cose/index.js';
 import { textParam, type Params, type ResponseValue } from './ace-params.js';
 
 type TokenResponseLike = Record<string, ResponseValue | undefined>;
@@ -7,7 +7,7 @@ import { authenticateClient } from './client-auth.js';
 import { AuthzError } from './errors.js';
 import { assertGrantAllowed, decideScope, resolveAudience } from './policy.js';
 import { lookupHash } from './secret-hash.js';
-import { GRANT_DEVICE_CODE, requestedScope, storedReqCnf, type TokenContext } from './token-endpoint.js';
+import { requestedScope, storedReqCnf, type TokenContext } from './token-endpoint.js';
 import { scopeToStored } from './scope-forms.js';
 import { makeUserCode } from './user-code.js';
 import type { GrantType } from './store.js';

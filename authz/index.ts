@@ -12,10 +12,10 @@ export {
   type UserRecord,
 } from './store.js';
 export { AuthzError } from './errors.js';
-export { issueAccessToken, exiCti, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
-export { handleTokenRequest, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE, TOKEN_TYPE_CWT, type TokenContext } from './token-endpoint.js';
+export { issueAccessToken, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
+export { handleTokenRequest, type TokenContext } from './token-endpoint.js';
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
-export { PARAM, INTROSPECTION_PARAM, GRANT_TYPE_CBOR, MAX_BODY_BYTES, TOKEN_TYPE_POP } from './ace-params.js';
+export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME } from './registry.js';
 export { s256 } from './pkce.js';

@@ -14,8 +14,8 @@ import {
   sealCoseKey,
   toHex,
   tokenHash,
-  utf8,
-  concatBytes,
+  CNONCE_LABEL,
+  exiCti,
   type CborMap,
   type CborValue,
   type Confirmation,
@@ -64,19 +64,10 @@ export interface IssuedToken {
   cti: Uint8Array;
 }
 
-/** RFC 9200 §5.10.3 and DESIGN.md: cti = audience id ‖ 0x00 ‖ 8-byte big-endian sequence number. */
-export function exiCti(audience: string, sequence: bigint): Uint8Array {
-  const seq = new Uint8Array(8);
-  new DataView(seq.buffer).setBigUint64(0, sequence);
-  return concatBytes(utf8(audience), new Uint8Array([0]), seq);
-}
-
 /** Symmetric PoP keys are 32 bytes: enough for HMAC 256/64 proofs (RFC 9053 §3.1) and for HKDF session keys. */
 const POP_KEY_BYTES = 32;
 /** Reference token handles: 256 bits of randomness, unguessable. */
 const REFERENCE_BYTES = 32;
-/** CWT cnonce claim (RFC 9200 §5.3.1 / IANA CWT registry). */
-const CLAIM_CNONCE = 39;
 
 export function parseReqCnf(value: CborValue | undefined): Confirmation | undefined {
   if (value === undefined) return undefined;
@@ -105,7 +96,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
     claims.exp = now + lifetime;
   }
   claims.cti = cti;
-  if (req.cnonce) claims.other = new Map([[CLAIM_CNONCE, req.cnonce]]);
+  if (req.cnonce) claims.other = new Map([[CNONCE_LABEL, req.cnonce]]);
 
   let responseCnf: CborMap | undefined;
   const reqCnf = parseReqCnf(req.reqCnf);

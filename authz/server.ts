@@ -15,6 +15,8 @@ import {
   fromBase64Url,
   coseKeyToMap,
   fromHex,
+  GRANT_DEVICE_CODE,
+  GRANT_TOKEN_EXCHANGE,
   type CryptoProvider,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
@@ -390,7 +392,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       jwks_uri: `${baseUrl}/jwks.json`,
       cose_keys_uri: `${baseUrl}/keys`,
       trl_endpoint: `${baseUrl}/trl`,
-      grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', 'urn:ietf:params:oauth:grant-type:token-exchange', 'urn:ietf:params:oauth:grant-type:device_code'],
+      grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none'],

@@ -4,7 +4,7 @@
  * the next exi sequence number): an implementation runs each in one transaction, so a crash
  * mid-request leaves nothing half-written. Secrets are stored only as hashes; keys as COSE_Key CBOR.
  */
-import type { CoseKey } from '../cose/index.js';
+import { GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CoseKey } from '../cose/index.js';
 
 export type Protection = 'sign1' | 'mac0' | 'encrypt0';
 export type GrantType =
@@ -12,16 +12,16 @@ export type GrantType =
   | 'authorization_code'
   | 'refresh_token'
   | 'password'
-  | 'urn:ietf:params:oauth:grant-type:token-exchange'
-  | 'urn:ietf:params:oauth:grant-type:device_code';
+  | typeof GRANT_TOKEN_EXCHANGE
+  | typeof GRANT_DEVICE_CODE;
 
 export const ALL_GRANT_TYPES: readonly GrantType[] = [
   'client_credentials',
   'authorization_code',
   'refresh_token',
   'password',
-  'urn:ietf:params:oauth:grant-type:token-exchange',
-  'urn:ietf:params:oauth:grant-type:device_code',
+  GRANT_TOKEN_EXCHANGE,
+  GRANT_DEVICE_CODE,
 ];
 
 export interface ClientRecord {

@@ -5,6 +5,11 @@
  * reuse detection), token exchange (RFC 8693), device_code (RFC 8628).
  */
 import {
+  GRANT_DEVICE_CODE,
+  GRANT_TOKEN_EXCHANGE,
+  TOKEN_TYPE_ACCESS,
+  TOKEN_TYPE_CWT,
+  TOKEN_TYPE_POP,
   constantTimeEqual,
   decodeCbor,
   encodeCbor,
@@ -17,7 +22,7 @@ import {
   type Scope,
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
-import { bytesParam, cnfParam, requireText, scopeParam, textParam, TOKEN_TYPE_POP, type Params, type ResponseValue } from './ace-params.js';
+import { bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideScope, resolveAudience } from './policy.js';
@@ -26,11 +31,6 @@ import { verifyPkce } from './pkce.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
 
-export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const GRANT_DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
-/** RFC 8693 §3: our by-value tokens; reference tokens are access tokens too. */
-export const TOKEN_TYPE_CWT = 'urn:ietf:params:oauth:token-type:cwt';
-export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
 /** Refresh tokens outlive access tokens by far; 30 days, then the user signs in again. */
 export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
 /** RFC 8628 §3.5: slow_down adds 5 seconds to the polling interval. */

@@ -3,10 +3,9 @@
  * has expired (the floor: anything at or below it is refused) and the exi tokens currently live
  * (their sequence number and when they expire), so that a cti is never accepted twice.
  */
-import { asSafeInteger, decodeCbor, encodeCbor, type Clock } from '../cose/index.js';
+import { asSafeInteger, decodeCbor, encodeCbor, parseExiCti, type Clock } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { DeviceStorage } from './storage.js';
-import { parseExiCti } from './exi-cti.js';
 
 const STORAGE_KEY = 'exi';
 /** Live exi tokens tracked at once; more than the token store can hold would be pointless. */

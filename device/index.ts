@@ -1,6 +1,6 @@
 // The public surface of keybound's lean device runtime (no node: imports). Others import only this.
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-export { HINT_LABEL, hintsToMap, hintsFromMap, encodeHints, type RequestHints } from './request-hints.js';
+export { hintsToMap, hintsFromMap, encodeHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
@@ -11,7 +11,6 @@ export {
   type StoredToken,
   type TokenStore,
 } from './token-store.js';
-export { exiCti, parseExiCti } from './exi-cti.js';
 export { createExiTracker, MAX_LIVE_EXI_TOKENS, type ExiTracker } from './exi-tracker.js';
 export { createNonceIssuer, NONCE_BYTES, DEFAULT_MAX_NONCES, DEFAULT_NONCE_LIFETIME, type NonceIssuer } from './nonce-issuer.js';
 export { createReplayCache, DEFAULT_REPLAY_CACHE_ENTRIES, type ReplayCache } from './replay-cache.js';
@@ -95,10 +94,6 @@ export {
   requestToken,
   encodeTokenRequest,
   decodeTokenResponse,
-  ACE_PARAM,
-  GRANT_TYPE,
-  TOKEN_EXCHANGE_GRANT,
-  ACCESS_TOKEN_TYPE,
   JWT_BEARER_ASSERTION,
   type TokenTransport,
   type TokenRequest,

@@ -3,10 +3,8 @@
  * so the client can ask the right authorization service for the right token. Sent as an
  * application/ace+cbor map with the §5.3 abbreviations.
  */
-import { encodeCbor, type CborMap, type CborValue } from '../cose/index.js';
-
-/** RFC 9200 §5.3 / Figure 3 labels: AS 1, kid 2, audience 5, scope 9, cnonce 39. */
-export const HINT_LABEL = { as: 1, kid: 2, audience: 5, scope: 9, cnonce: 39 } as const;
+// RFC 9200 §5.3 / Figure 3 labels (AS 1, kid 2, audience 5, scope 9, cnonce 39): defined in cose/.
+import { CREATION_HINT as HINT_LABEL, encodeCbor, type CborMap, type CborValue } from '../cose/index.js';
 
 export interface RequestHints {
   /** Absolute URI of the authorization service (RFC 9200 §5.3 "AS"). */

@@ -18,32 +18,13 @@ import {
   type CborValue,
   type CoseKey,
   CLIENT_ASSERTION_TYPE,
+  ACE_GRANT_TYPE,
+  ACE_PARAM,
+  GRANT_TOKEN_EXCHANGE,
+  TOKEN_TYPE_ACCESS,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 
-export const ACE_PARAM = {
-  accessToken: 1,
-  expiresIn: 2,
-  reqCnf: 4,
-  audience: 5,
-  cnf: 8,
-  scope: 9,
-  clientId: 24,
-  clientSecret: 25,
-  error: 30,
-  errorDescription: 31,
-  grantType: 33,
-  tokenType: 34,
-  aceProfile: 38,
-  cnonce: 39,
-  rsCnf: 41,
-} as const;
-/** RFC 9200 §8.11 grant_type abbreviations. */
-export const GRANT_TYPE = { clientCredentials: 2 } as const;
-/** RFC 8693 token exchange has no ace+cbor abbreviation: its parameters go by name. */
-export const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
-export const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
-/** RFC 7523 client assertions, by name for the same reason. */
 /** RFC 7523's JWT assertion type, for services that take JWTs; keybound's own takes CWTs. */
 export const JWT_BEARER_ASSERTION = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 /** A token response is a token plus a few numbers and a key. */
@@ -83,15 +64,15 @@ export interface TokenResponse {
 
 export function encodeTokenRequest(req: TokenRequest): Uint8Array {
   const m: CborMap = new Map();
-  if (req.grant === 'client_credentials') m.set(ACE_PARAM.grantType, GRANT_TYPE.clientCredentials);
+  if (req.grant === 'client_credentials') m.set(ACE_PARAM.grant_type, ACE_GRANT_TYPE.client_credentials);
   else {
     if (!req.subjectToken) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'token exchange needs a subject token');
-    m.set(ACE_PARAM.grantType, TOKEN_EXCHANGE_GRANT);
+    m.set(ACE_PARAM.grant_type, GRANT_TOKEN_EXCHANGE);
     m.set('subject_token', req.subjectToken);
-    m.set('subject_token_type', ACCESS_TOKEN_TYPE);
+    m.set('subject_token_type', TOKEN_TYPE_ACCESS);
   }
-  m.set(ACE_PARAM.clientId, req.auth.clientId);
-  if ('clientSecret' in req.auth) m.set(ACE_PARAM.clientSecret, req.auth.clientSecret);
+  m.set(ACE_PARAM.client_id, req.auth.clientId);
+  if ('clientSecret' in req.auth) m.set(ACE_PARAM.client_secret, req.auth.clientSecret);
   else {
     m.set('client_assertion', req.auth.assertion);
     // Default: a COSE-signed CWT assertion (cose createClientAssertion), which keybound's service takes.
@@ -100,7 +81,7 @@ export function encodeTokenRequest(req: TokenRequest): Uint8Array {
   m.set(ACE_PARAM.audience, req.audience);
   if (req.scope !== undefined) m.set(ACE_PARAM.scope, req.scope);
   // RFC 9200 §5.8.1 req_cnf: a cnf-shaped map, COSE_Key(1) with the public key only.
-  if (req.popKey) m.set(ACE_PARAM.reqCnf, new Map([[1, coseKeyToMap(req.popKey.kty === 'Symmetric' ? req.popKey : publicCoseKey(req.popKey))]]));
+  if (req.popKey) m.set(ACE_PARAM.req_cnf, new Map([[1, coseKeyToMap(req.popKey.kty === 'Symmetric' ? req.popKey : publicCoseKey(req.popKey))]]));
   if (req.cnonce) m.set(ACE_PARAM.cnonce, req.cnonce);
   return encodeCbor(m);
 }
@@ -130,14 +111,14 @@ export function decodeTokenResponse(body: Uint8Array, popKey?: CoseKey): TokenRe
   const error = v.get(ACE_PARAM.error);
   if (error !== undefined) {
     // RFC 9200 §5.8.3: error is an abbreviated integer or text; description is for people.
-    const desc = v.get(ACE_PARAM.errorDescription);
+    const desc = v.get(ACE_PARAM.error_description);
     const name = aceErrorName(error) ?? 'malformed error(30)';
     throw asError(`authorization service refused: ${name.slice(0, 40)}${typeof desc === 'string' ? ` (${desc.slice(0, 120)})` : ''}`);
   }
-  const token = v.get(ACE_PARAM.accessToken);
+  const token = v.get(ACE_PARAM.access_token);
   if (!(token instanceof Uint8Array)) throw asError('access_token(1) missing');
-  const expiresIn = v.get(ACE_PARAM.expiresIn);
-  const aceProfile = v.get(ACE_PARAM.aceProfile);
+  const expiresIn = v.get(ACE_PARAM.expires_in);
+  const aceProfile = v.get(ACE_PARAM.ace_profile);
   const issuedKey = keyFromCnf(v.get(ACE_PARAM.cnf), 'cnf(8)');
   return {
     accessToken: token,
@@ -145,7 +126,7 @@ export function decodeTokenResponse(body: Uint8Array, popKey?: CoseKey): TokenRe
     popKey: issuedKey ?? popKey,
     scope: v.get(ACE_PARAM.scope),
     aceProfile: typeof aceProfile === 'number' ? aceProfile : undefined,
-    rsCnf: keyFromCnf(v.get(ACE_PARAM.rsCnf), 'rs_cnf(41)'),
+    rsCnf: keyFromCnf(v.get(ACE_PARAM.rs_cnf), 'rs_cnf(41)'),
   };
 }
 

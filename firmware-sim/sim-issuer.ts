@@ -20,8 +20,8 @@ import {
   type CoseKey,
   type CryptoProvider,
   type CwtClaims,
+  exiCti,
 } from '../cose/index.js';
-import { exiCti } from '../device/index.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
 import type { Prng } from './prng.js';
 import { BROKER_TOKEN_LIFETIME_S, type DeviceRegistration, type FleetIssuer, type IssuedToken, type IssueRequest } from './fleet-issuer.js';

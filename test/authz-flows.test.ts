@@ -27,6 +27,9 @@ import {
   verifyRevocationList,
   type CborMap,
   type CoseKey,
+  GRANT_DEVICE_CODE,
+  GRANT_TOKEN_EXCHANGE,
+  TOKEN_TYPE_CWT,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
@@ -37,9 +40,6 @@ import {
   s256,
   SqliteStore,
   CLIENT_ASSERTION_TYPE,
-  GRANT_DEVICE_CODE,
-  GRANT_TOKEN_EXCHANGE,
-  TOKEN_TYPE_CWT,
   type AuthzServer,
 } from '../authz/index.js';
 import { basic, post as postTo, type Enc, type Reply } from './support/authz-client.js';

@@ -21,6 +21,9 @@ import {
   fromUtf8,
   type CborMap,
   type CoseKey,
+  GRANT_DEVICE_CODE,
+  GRANT_TOKEN_EXCHANGE,
+  TOKEN_TYPE_CWT,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
@@ -32,9 +35,6 @@ import {
   provision,
   s256,
   CLIENT_ASSERTION_TYPE,
-  GRANT_TOKEN_EXCHANGE,
-  GRANT_DEVICE_CODE,
-  TOKEN_TYPE_CWT,
   type AuthzServer,
 } from '../authz/index.js';
 

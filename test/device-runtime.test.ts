@@ -2,7 +2,7 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, encodeCbor, exiCti, parseExiCti, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
 import {
   ClientSession,
   DEVICE_ERR,
@@ -30,8 +30,6 @@ import {
   acceptInWindow,
   isFresh,
   REPLAY_WINDOW_SIZE,
-  exiCti,
-  parseExiCti,
   type DeviceStorage,
   type ResourceServer,
   type StoredToken,

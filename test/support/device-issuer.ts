@@ -20,8 +20,8 @@ import {
   type CborValue,
   type CoseKey,
   type CwtClaims,
+  exiCti,
 } from '../../cose/index.js';
-import { exiCti } from '../../device/index.js';
 
 export const ISSUER = 'https://as.example';
 

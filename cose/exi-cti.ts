@@ -6,19 +6,24 @@
  *
  *   cti = utf8(audience) ‖ 0x00 ‖ uint64 big-endian sequence number
  *
- * (0x00 never occurs in a UTF-8 audience, so the split is unambiguous.)
+ * (0x00 never occurs in a UTF-8 audience we accept, so the split is unambiguous.) The service
+ * builds it (authz/), the device parses it (device/): both use these two functions.
  */
-import { concatBytes, constantTimeEqual, utf8 } from '../cose/index.js';
+import { concatBytes, constantTimeEqual, utf8 } from './bytes.js';
 
 const SEQ_BYTES = 8;
+const MAX_SEQUENCE = (1n << 64n) - 1n;
 
-export function exiCti(audience: string, sequence: number): Uint8Array {
-  if (!Number.isSafeInteger(sequence) || sequence < 0) throw new RangeError('exi sequence must be a non-negative safe integer');
+/** The cti of the `sequence`-th exi token for `audience` (the service keeps the counter). */
+export function exiCti(audience: string, sequence: number | bigint): Uint8Array {
+  if (typeof sequence === 'number' && !Number.isSafeInteger(sequence)) throw new RangeError('exi sequence must be a non-negative integer');
+  const seq = BigInt(sequence);
+  if (seq < 0n || seq > MAX_SEQUENCE) throw new RangeError('exi sequence must be a non-negative integer below 2^64');
   const aud = utf8(audience);
   if (aud.includes(0)) throw new RangeError('audience must not contain NUL');
-  const seq = new Uint8Array(SEQ_BYTES);
-  new DataView(seq.buffer).setBigUint64(0, BigInt(sequence));
-  return concatBytes(aud, new Uint8Array([0]), seq);
+  const out = new Uint8Array(SEQ_BYTES);
+  new DataView(out.buffer).setBigUint64(0, seq);
+  return concatBytes(aud, new Uint8Array([0]), out);
 }
 
 /** The sequence number of an exi cti for `audience`, or undefined when the cti is not of that form. */

@@ -1,0 +1,71 @@
+/**
+ * The ACE wire constants, defined once for both sides of the token endpoint: the service
+ * (authz/) writes and reads them, the device's client role (device/) and the simulator speak
+ * them too. A label written twice drifts; here it has one home.
+ */
+
+/**
+ * RFC 9200 §8.10 (IANA "OAuth Parameters CBOR Mappings"), with RFC 9201 §9 for rs_cnf: the
+ * application/ace+cbor integer abbreviations of the token, introspection and revocation
+ * parameters. Parameters without one (subject_token, client_assertion ...) go by name.
+ */
+export const ACE_PARAM = Object.freeze({
+  access_token: 1,
+  expires_in: 2,
+  req_cnf: 4,
+  audience: 5,
+  cnf: 8,
+  scope: 9,
+  active: 10,
+  token: 11,
+  client_id: 24,
+  client_secret: 25,
+  response_type: 26,
+  redirect_uri: 27,
+  state: 28,
+  code: 29,
+  error: 30,
+  error_description: 31,
+  error_uri: 32,
+  grant_type: 33,
+  token_type: 34,
+  username: 35,
+  password: 36,
+  refresh_token: 37,
+  ace_profile: 38,
+  cnonce: 39,
+  rs_cnf: 41,
+} as const);
+export type AceParamName = keyof typeof ACE_PARAM;
+
+/**
+ * The client nonce: the same label 39 as an AS Request Creation Hint (RFC 9200 §5.3), as a
+ * token request parameter (§5.8.4.4, §8.10) and as the CWT claim the AS copies it into
+ * (§5.10, IANA "CWT Claims"). A device that gave one refuses a token that does not carry it.
+ */
+export const CNONCE_LABEL = ACE_PARAM.cnonce;
+
+/** RFC 9200 §5.3 Figure 3: AS Request Creation Hints labels. */
+export const CREATION_HINT = Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CNONCE_LABEL } as const);
+
+/** RFC 9200 §8.11 (IANA "OAuth Grant Type CBOR Mappings"): grant_type values in CBOR. */
+export const ACE_GRANT_TYPE = Object.freeze({
+  password: 0,
+  authorization_code: 1,
+  client_credentials: 2,
+  refresh_token: 3,
+} as const);
+
+/** RFC 9200 §8.7 (IANA "OAuth Token Type CBOR Mappings"): token_type values in CBOR. */
+export const ACE_TOKEN_TYPE = Object.freeze({ Bearer: 1, PoP: 2 } as const);
+/** RFC 9200 §5.8.4.2: every token keybound issues is a proof-of-possession token. */
+export const TOKEN_TYPE_POP = ACE_TOKEN_TYPE.PoP;
+
+/** RFC 8693 §2.1: token exchange; it has no CBOR abbreviation and travels as text. */
+export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+/** RFC 8628 §3.4: the device authorization grant. */
+export const GRANT_DEVICE_CODE = 'urn:ietf:params:oauth:grant-type:device_code';
+/** RFC 8693 §3: token type identifiers for subject_token_type and issued_token_type. */
+export const TOKEN_TYPE_ACCESS = 'urn:ietf:params:oauth:token-type:access_token';
+/** A CWT (RFC 8392) as an RFC 8693 token type: what the service issues by exchange. */
+export const TOKEN_TYPE_CWT = 'urn:ietf:params:oauth:token-type:cwt';
