@@ -1,27 +1,23 @@
 /**
  * Issuance: builds the CWT for one grant decision (DESIGN.md "Access token"), records it, and
  * says what the client needs back. Pure of HTTP: the token endpoint calls this, tests call it
- * directly. Protection, exp or exi, and reference tokens follow the audience's registration.
+ * directly. Protection, exp or exi, tag 61 and reference tokens follow the audience's registration;
+ * the token itself is made by cose/'s mintAccessToken, as the simulator's and the tests' issuers do.
  */
 import {
   ALG,
   cnfFromMap,
   cnfToMap,
   coseKeyToMap,
-  createCwt,
   encodeCbor,
+  mintAccessToken,
   publicCoseKey,
-  sealCoseKey,
   toHex,
   tokenHash,
-  CNONCE_LABEL,
-  exiCti,
   type CborMap,
   type CborValue,
   type Confirmation,
-  type CoseKey,
   type CryptoProvider,
-  type CwtClaims,
 } from '../cose/index.js';
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
@@ -64,8 +60,6 @@ export interface IssuedToken {
   cti: Uint8Array;
 }
 
-/** Symmetric PoP keys are 32 bytes: enough for HMAC 256/64 proofs (RFC 9053 §3.1) and for HKDF session keys. */
-const POP_KEY_BYTES = 32;
 /** Reference token handles: 256 bits of randomness, unguessable. */
 const REFERENCE_BYTES = 32;
 
@@ -82,48 +76,38 @@ export function parseReqCnf(value: CborValue | undefined): Confirmation | undefi
 }
 
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
-  const now = Math.floor(ctx.clock());
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
-  let cti: Uint8Array;
-  // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
-  const claims: CwtClaims = { iss: ctx.issuer, sub: req.subject, aud: audience.id, iat: now, scope: scopeWireValue(req.scope) };
-  if (audience.clockless) {
-    cti = exiCti(audience.id, await ctx.store.nextExiSequence(audience.id));
-    claims.exi = lifetime;
-  } else {
-    cti = ctx.provider.randomBytes(16);
-    claims.exp = now + lifetime;
-  }
-  claims.cti = cti;
-  if (req.cnonce) claims.other = new Map([[CNONCE_LABEL, req.cnonce]]);
-
-  let responseCnf: CborMap | undefined;
   const reqCnf = parseReqCnf(req.reqCnf);
-  if (reqCnf) {
-    claims.cnf = reqCnf;
-  } else {
-    // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
-    // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
-    const popKey: CoseKey = { kty: 'Symmetric', kid: ctx.provider.randomBytes(8), k: ctx.provider.randomBytes(POP_KEY_BYTES) };
-    claims.cnf = sealCoseKey(popKey, audience.encKey, { provider: ctx.provider, ...(audience.encKey.kid ? { kid: audience.encKey.kid } : {}) });
-    responseCnf = new Map([[1, coseKeyToMap(popKey)]]);
-  }
-
   const signer = ctx.keys.current().key;
-  let token: Uint8Array;
-  switch (audience.protection) {
-    case 'sign1':
-      token = createCwt(claims, signer, { provider: ctx.provider });
-      break;
-    case 'mac0':
-      token = createCwt(claims, audience.macKey, { provider: ctx.provider, alg: ALG.HMAC_256_64 });
-      break;
-    case 'encrypt0':
-      token = createCwt(claims, signer, { provider: ctx.provider, encryptTo: audience.encKey, encryptAlg: ALG.AES_CCM_16_64_128 });
-      break;
-  }
-  const accessToken = audience.referenceTokens ? ctx.provider.randomBytes(REFERENCE_BYTES) : token;
+  // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
+  const protection =
+    audience.protection === 'mac0'
+      ? { key: audience.macKey, alg: ALG.HMAC_256_64 }
+      : audience.protection === 'encrypt0'
+        ? { key: signer, encryptTo: audience.encKey, encryptAlg: ALG.AES_CCM_16_64_128 }
+        : { key: signer };
+  const minted = mintAccessToken(
+    {
+      issuer: ctx.issuer,
+      audience: audience.id,
+      subject: req.subject,
+      // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
+      scope: scopeWireValue(req.scope),
+      lifetime,
+      ...(audience.clockless ? { exiSequence: await ctx.store.nextExiSequence(audience.id) } : {}),
+      // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
+      // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
+      cnf: reqCnf ?? { sealFor: audience.encKey },
+      ...(req.cnonce ? { cnonce: req.cnonce } : {}),
+    },
+    { ...protection, clock: ctx.clock, provider: ctx.provider },
+  );
+  const { claims } = minted;
+  const now = claims.iat!;
+  const cti = claims.cti!;
+  const accessToken = audience.referenceTokens ? ctx.provider.randomBytes(REFERENCE_BYTES) : minted.token;
+  // Over the canonical bytes (cose/token-hash.ts): a token issued without tag 61 has the hash of its tagged form.
   const hash = toHex(tokenHash(accessToken, ctx.provider));
   await ctx.store.recordToken({
     cti: toHex(cti),
@@ -134,14 +118,14 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
     scope: req.scope,
     issuedAt: now,
     expiresAt: now + lifetime,
-    cnf: encodeCbor(cnfToMap(claims.cnf)),
+    cnf: encodeCbor(cnfToMap(claims.cnf!)),
     reference: audience.referenceTokens,
     revoked: false,
     ...(req.family ? { family: req.family } : {}),
   });
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
   if (!audience.clockless) out.expiresIn = lifetime;
-  if (responseCnf) out.cnf = responseCnf;
+  if (minted.popKey) out.cnf = new Map([[1, coseKeyToMap(minted.popKey)]]);
   // RFC 9201 §5: rs_cnf tells an asymmetric-key client which key the RS will prove itself with.
   if (reqCnf && audience.rsKey) out.rsCnf = new Map([[1, coseKeyToMap(publicCoseKey(audience.rsKey))]]);
   return out;

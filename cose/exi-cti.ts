@@ -10,17 +10,22 @@
  * builds it (authz/), the device parses it (device/): both use these two functions.
  */
 import { concatBytes, constantTimeEqual, utf8 } from './bytes.js';
+import { CwtClaimError, ERR } from './errors.js';
 
 const SEQ_BYTES = 8;
 const MAX_SEQUENCE = (1n << 64n) - 1n;
 
 /** The cti of the `sequence`-th exi token for `audience` (the service keeps the counter). */
+function invalid(reason: string): CwtClaimError {
+  return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cti(7)', reason);
+}
+
 export function exiCti(audience: string, sequence: number | bigint): Uint8Array {
-  if (typeof sequence === 'number' && !Number.isSafeInteger(sequence)) throw new RangeError('exi sequence must be a non-negative integer');
+  if (typeof sequence === 'number' && !Number.isSafeInteger(sequence)) throw invalid('exi sequence must be a non-negative integer');
   const seq = BigInt(sequence);
-  if (seq < 0n || seq > MAX_SEQUENCE) throw new RangeError('exi sequence must be a non-negative integer below 2^64');
+  if (seq < 0n || seq > MAX_SEQUENCE) throw invalid('exi sequence must be a non-negative integer below 2^64');
   const aud = utf8(audience);
-  if (aud.includes(0)) throw new RangeError('audience must not contain NUL');
+  if (aud.includes(0)) throw invalid('the audience must not contain NUL');
   const out = new Uint8Array(SEQ_BYTES);
   new DataView(out.buffer).setBigUint64(0, seq);
   return concatBytes(aud, new Uint8Array([0]), out);

@@ -185,3 +185,12 @@ export {
   type AceParamName,
 } from './ace-parameters.js';
 export { exiCti, parseExiCti } from './exi-cti.js';
+export {
+  mintAccessToken,
+  POP_KEY_BYTES,
+  MAX_CNONCE_BYTES,
+  type AccessTokenCnf,
+  type AccessTokenInput,
+  type AccessTokenKeys,
+  type MintedAccessToken,
+} from './access-token.js';

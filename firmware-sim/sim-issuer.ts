@@ -7,11 +7,10 @@
  */
 import {
   ALG,
-  createCwt,
   createRevocationList,
   encodeProvisioningBundle,
+  mintAccessToken,
   publicCoseKey,
-  sealCoseKey,
   toHex,
   tokenHash,
   utf8,
@@ -19,8 +18,6 @@ import {
   scopeToCbor,
   type CoseKey,
   type CryptoProvider,
-  type CwtClaims,
-  exiCti,
 } from '../cose/index.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
 import type { Prng } from './prng.js';
@@ -29,7 +26,6 @@ import { BROKER_TOKEN_LIFETIME_S, type DeviceRegistration, type FleetIssuer, typ
 export const SIM_ISSUER = 'https://as.sim.keybound.invalid';
 /** One hour: authz/'s DEFAULT_TOKEN_LIFETIME. */
 export const SIM_TOKEN_LIFETIME = 3600;
-const POP_KEY_BYTES = 32;
 const REFERENCE_BYTES = 32;
 
 interface AudienceKeys {
@@ -88,29 +84,21 @@ export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetim
     },
     async issue(req: IssueRequest): Promise<IssuedToken> {
       const a = audienceOf(req.audience);
-      const now = Math.floor(clock());
-      const claims: CwtClaims = { iss: SIM_ISSUER, sub: req.clientId, aud: req.audience, iat: now, scope: req.scope };
-      if (a.reg.clockless) {
-        claims.cti = exiCti(req.audience, ++a.exiSeq);
-        claims.exi = lifetime;
-      } else {
-        claims.cti = provider.randomBytes(16);
-        claims.exp = now + lifetime;
-      }
-      let popKey: CoseKey;
-      if (req.clientKey) {
-        popKey = req.clientKey;
-        claims.cnf = { coseKey: publicCoseKey(req.clientKey) };
-      } else {
-        // RFC 9201 §5: the service makes the symmetric PoP key and seals it for the audience (RFC 8747 §3.3).
-        popKey = { kty: 'Symmetric', kid: provider.randomBytes(8), k: provider.randomBytes(POP_KEY_BYTES) };
-        claims.cnf = sealCoseKey(popKey, a.encKey, { provider, kid: a.encKey.kid! });
-      }
-      const token =
-        a.reg.protection === 'mac0'
-          ? createCwt(claims, a.macKey, { provider, alg: ALG.HMAC_256_64 })
-          : createCwt(claims, a.reg.protection === 'sign1-es256' ? ecKey : edKey, { provider });
-      return { token, popKey };
+      const key = a.reg.protection === 'mac0' ? { key: a.macKey, alg: ALG.HMAC_256_64 } : { key: a.reg.protection === 'sign1-es256' ? ecKey : edKey };
+      const minted = mintAccessToken(
+        {
+          issuer: SIM_ISSUER,
+          subject: req.clientId,
+          audience: req.audience,
+          scope: req.scope,
+          lifetime,
+          ...(a.reg.clockless ? { exiSequence: ++a.exiSeq } : {}),
+          // The client's own key, or (RFC 9201 §5) a symmetric one the service makes and seals for the audience.
+          cnf: req.clientKey ? { coseKey: req.clientKey } : { sealFor: a.encKey },
+        },
+        { ...key, clock, provider },
+      );
+      return { token: minted.token, popKey: req.clientKey ?? minted.popKey! };
     },
     async issueReference() {
       const handle = provider.randomBytes(REFERENCE_BYTES);
@@ -134,12 +122,17 @@ export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetim
       return {
         trust: [publicCoseKey(edKey)],
         async issue(req) {
-          const now = Math.floor(clock());
-          return createCwt(
-            { iss: SIM_ISSUER, sub: req.clientId, aud: audience, iat: now, exp: now + BROKER_TOKEN_LIFETIME_S, cti: provider.randomBytes(16), cnf: { coseKey: publicCoseKey(req.key) }, scope: scopeToCbor(aifMqtt(req.scope)) },
-            edKey,
-            { provider },
-          );
+          return mintAccessToken(
+            {
+              issuer: SIM_ISSUER,
+              subject: req.clientId,
+              audience,
+              scope: scopeToCbor(aifMqtt(req.scope)),
+              lifetime: BROKER_TOKEN_LIFETIME_S,
+              cnf: { coseKey: req.key },
+            },
+            { key: edKey, clock, provider },
+          ).token;
         },
       };
     },

@@ -6,7 +6,7 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import {
   aifMqtt,
-  createCwt,
+  mintAccessToken,
   createRevocationList,
   publicCoseKey,
   scopeToCbor,
@@ -45,21 +45,22 @@ export function createIssuer() {
     /** A by-value broker token and the client's PoP key. */
     token(spec: TokenSpec): { token: Uint8Array; key: CoseKey } {
       const key = spec.key ?? ed25519('client');
-      const other: CborMap = new Map();
-      if (spec.messagePop) other.set(MESSAGE_POP_CLAIM, true);
-      const token = createCwt(
+      const extra: CborMap = new Map();
+      if (spec.messagePop) extra.set(MESSAGE_POP_CLAIM, true);
+      // An already-expired token (negative cases) was issued a second before its exp.
+      const iat = Math.min(Math.floor(now()), (spec.exp ?? Infinity) - 1);
+      const { token } = mintAccessToken(
         {
-          iss: ISSUER,
-          aud: spec.audience ?? AUDIENCE,
-          exp: spec.exp ?? Math.floor(now()) + 3600,
-          iat: Math.floor(now()),
-          ...(spec.sub !== undefined ? { sub: spec.sub } : {}),
-          cnf: { coseKey: publicCoseKey(key) },
+          issuer: ISSUER,
+          audience: spec.audience ?? AUDIENCE,
+          iat,
+          lifetime: (spec.exp ?? iat + 3600) - iat,
+          ...(spec.sub !== undefined ? { subject: spec.sub } : {}),
+          cnf: { coseKey: key },
           scope: scopeToCbor(aifMqtt(spec.scope.map(([f, a]) => [f, [...a]] as const))),
-          ...(other.size ? { other } : {}),
+          ...(extra.size ? { extra } : {}),
         },
-        signingKey,
-        { provider: nativeProvider },
+        { key: signingKey, clock: now, provider: nativeProvider },
       );
       return { token, key };
     },

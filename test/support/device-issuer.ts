@@ -4,7 +4,13 @@
  * endpoint speaking application/ace+cbor. It is a stand-in for authz/, not a mock of device/.
  */
 import {
+  ACE_ERROR_CODE,
+  ACE_GRANT_TYPE,
+  ACE_PARAM,
+  TOKEN_TYPE_POP,
   createCwt,
+  exiCti,
+  mintAccessToken,
   createRevocationList,
   decodeCbor,
   encodeCbor,
@@ -20,7 +26,6 @@ import {
   type CborValue,
   type CoseKey,
   type CwtClaims,
-  exiCti,
 } from '../../cose/index.js';
 
 export const ISSUER = 'https://as.example';
@@ -84,23 +89,26 @@ export function createFixtureIssuer(clock: () => number) {
     /** The token endpoint (RFC 9200 §5.8) over ace+cbor: client_credentials and token exchange. */
     async tokenEndpoint(body: Uint8Array): Promise<Uint8Array> {
       const req = decodeCbor(body, { maxBytes: 8192, maxDepth: 6 });
-      if (!isMap(req)) return encodeCbor(new Map([[30, 1]]));
-      const grant = req.get(33);
-      const clientId = req.get(24);
-      const authed = req.get(25) === 'secret-ekg' || (grant !== 2 && req.get('subject_token') instanceof Uint8Array);
-      if (typeof clientId !== 'string' || !authed) return encodeCbor(new Map<CborValue, CborValue>([[30, 'invalid_client']]));
-      const audience = req.get(5) as string;
-      const reqCnf = req.get(4);
-      let cnf: CwtClaims['cnf'];
-      let popKey: CoseKey | undefined;
-      if (isMap(reqCnf)) cnf = { coseKey: coseKeyFromMap(reqCnf.get(1)!) };
-      else ({ popKey, cnf } = this.symmetricCnf(audience));
-      const token = createCwt(
-        { iss: ISSUER, sub: clientId, aud: audience, iat: clock(), exp: clock() + 3600, cnf, scope: req.get(9) ?? [['/temp', 1]] },
-        signingKey,
+      if (!isMap(req)) return encodeCbor(new Map([[ACE_PARAM.error, ACE_ERROR_CODE.invalid_request!]]));
+      const grant = req.get(ACE_PARAM.grant_type);
+      const clientId = req.get(ACE_PARAM.client_id);
+      const authed = req.get(ACE_PARAM.client_secret) === 'secret-ekg' || (grant !== ACE_GRANT_TYPE.client_credentials && req.get('subject_token') instanceof Uint8Array);
+      if (typeof clientId !== 'string' || !authed) return encodeCbor(new Map<CborValue, CborValue>([[ACE_PARAM.error, 'invalid_client']]));
+      const audience = req.get(ACE_PARAM.audience) as string;
+      const reqCnf = req.get(ACE_PARAM.req_cnf);
+      const { token, popKey } = mintAccessToken(
+        {
+          issuer: ISSUER,
+          subject: clientId,
+          audience,
+          scope: req.get(ACE_PARAM.scope) ?? [['/temp', 1]],
+          lifetime: 3600,
+          cnf: isMap(reqCnf) ? { coseKey: coseKeyFromMap(reqCnf.get(1)!) } : { sealFor: sharedKeyFor(audience) },
+        },
+        { key: signingKey, clock, provider: portableProvider },
       );
-      const res = new Map<CborValue, CborValue>([[1, token], [2, 3600], [34, 2]]);
-      if (popKey) res.set(8, new Map([[1, coseKeyToMap(popKey)]]));
+      const res = new Map<CborValue, CborValue>([[ACE_PARAM.access_token, token], [ACE_PARAM.expires_in, 3600], [ACE_PARAM.token_type, TOKEN_TYPE_POP]]);
+      if (popKey) res.set(ACE_PARAM.cnf, new Map([[1, coseKeyToMap(popKey)]]));
       return encodeCbor(res);
     },
   };
