@@ -4,14 +4,13 @@
  * labels out), authenticated as a registered client with HTTP Basic (RFC 7662 §2.1). The broker
  * talks to the service over HTTP like any resource server; it never imports authz/.
  */
-import { cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
+import { ACE_PARAM, CLAIM, cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
 import { BodyTooLarge, readBoundedBody } from './bounded-body.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
-/** RFC 9200 §5.9.1/§5.9.2 labels used here. */
-const TOKEN = 11;
-const ACTIVE = 10;
-const CLAIM = { sub: 2, aud: 3, exp: 4, cnf: 8, scope: 9 } as const;
+/** RFC 9200 §5.9.1/§5.9.2 labels used here: token 11 and active 10, then the CWT claim labels (CLAIM). */
+const TOKEN = ACE_PARAM.token;
+const ACTIVE = ACE_PARAM.active;
 /** An introspection answer is a few hundred bytes; refuse a service that sends megabytes. */
 export const MAX_INTROSPECTION_BYTES = 16 * 1024;
 /** A service slower than this is treated as down: CONNECT must not hang (CONNACK 5 instead). */

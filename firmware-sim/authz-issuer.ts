@@ -7,6 +7,8 @@
  */
 import { join } from 'node:path';
 import {
+  ACE_PARAM,
+  CLAIM,
   decodeCbor,
   encodeCbor,
   encodeProvisioningBundle,
@@ -110,11 +112,11 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
       return res.accessToken;
     },
     async introspect(token) {
-      const body = encodeCbor(new Map<CborValue, CborValue>([[11, token], [24, RS_ID], [25, RS_SECRET]]));
+      const body = encodeCbor(new Map<CborValue, CborValue>([[ACE_PARAM.token, token], [ACE_PARAM.client_id, RS_ID], [ACE_PARAM.client_secret, RS_SECRET]]));
       const answer = decodeCbor(await post('/introspect', body, 'application/ace+cbor'));
-      if (!isMap(answer) || (answer as CborMap).get(10) !== true) return { active: false };
+      if (!isMap(answer) || (answer as CborMap).get(ACE_PARAM.active) !== true) return { active: false };
       // RFC 9200 §5.9.2: exp under its CWT claim label 4.
-      const exp = (answer as CborMap).get(4);
+      const exp = (answer as CborMap).get(CLAIM.exp);
       return typeof exp === 'number' ? { active: true, exp } : { active: true };
     },
     async revokeReference(token) {

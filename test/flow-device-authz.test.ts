@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CLIENT_ASSERTION_TYPE,
   createClientAssertion,
   encodeProvisioningBundle,
   publicCoseKey,
@@ -117,7 +118,7 @@ describe('service-issued tokens on a provisioned device', () => {
     const res = await requestToken(transport, { grant: 'client_credentials', auth: { clientId: 'ekg-abc', assertion: assertion() }, audience: 'tube-123', scope: [['/result', 1]], popKey: ekgKey });
     const ask = () => serveRequest(tube, buildPopRequest({ token: res.accessToken, popKey: ekgKey, audience: 'tube-123', request: get, includeToken: true, nonce: tube.issueNonce() }));
     expect(decodeResponseBody(ask()).code).toBe(205);
-    const body = new URLSearchParams({ token: Buffer.from(res.accessToken).toString('base64url'), client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:cwt-bearer', client_assertion: Buffer.from(assertion()).toString('base64url') });
+    const body = new URLSearchParams({ token: Buffer.from(res.accessToken).toString('base64url'), client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: Buffer.from(assertion()).toString('base64url') });
     const revoked = await fetch(`${base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     expect(revoked.status).toBe(200);
     const trl = new Uint8Array(await (await fetch(`${base}/trl/tube-123`)).arrayBuffer());
