@@ -101,13 +101,15 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       cnf: reqCnf ?? { sealFor: audience.encKey },
       ...(req.cnonce ? { cnonce: req.cnonce } : {}),
     },
-    { ...protection, clock: ctx.clock, provider: ctx.provider },
+    { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
   );
   const { claims } = minted;
   const now = claims.iat!;
   const cti = claims.cti!;
   const accessToken = audience.referenceTokens ? ctx.provider.randomBytes(REFERENCE_BYTES) : minted.token;
   // Over the canonical bytes (cose/token-hash.ts): a token issued without tag 61 has the hash of its tagged form.
+  // Over the canonical bytes (cose/token-hash.ts): an untagged token has the hash of its tagged
+  // form, so the revocation list matches it whichever form reaches the device or the broker.
   const hash = toHex(tokenHash(accessToken, ctx.provider));
   await ctx.store.recordToken({
     cti: toHex(cti),

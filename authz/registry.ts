@@ -72,6 +72,8 @@ export interface AudienceOptions {
   narrow?: boolean;
   lifetime?: number;
   rsKey?: CoseKey;
+  /** Tokens for this audience leave out CWT tag 61 (some peers cannot read it); see AudiencePolicy. */
+  untaggedTokens?: boolean;
 }
 
 export async function registerAudience(store: AuthzStore, provider: CryptoProvider, opts: AudienceOptions): Promise<AudienceRecord> {
@@ -90,11 +92,14 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
       exchangeFrom: opts.exchangeFrom ?? existing?.policy.exchangeFrom ?? [],
       narrow: opts.narrow ?? existing?.policy.narrow ?? false,
       lifetime: opts.lifetime ?? existing?.policy.lifetime ?? DEFAULT_TOKEN_LIFETIME,
+      untaggedTokens: opts.untaggedTokens ?? existing?.policy.untaggedTokens ?? false,
     },
   };
   const rsKey = opts.rsKey ?? existing?.rsKey;
   if (rsKey) record.rsKey = publicCoseKey(rsKey);
   if (!Number.isSafeInteger(record.policy.lifetime) || record.policy.lifetime <= 0) throw new RegistryError('lifetime must be a positive integer');
+  // The admin API passes its JSON through: a flag is a boolean, not whatever was sent.
+  if (typeof record.policy.untaggedTokens !== 'boolean') throw new RegistryError('untaggedTokens must be true or false');
   await store.putAudience(record);
   return record;
 }

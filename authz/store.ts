@@ -59,6 +59,11 @@ export interface AudiencePolicy {
   narrow: boolean;
   /** Token lifetime (exp - iat), or the exi value for clock-less audiences, in seconds. */
   lifetime: number;
+  /**
+   * Issue tokens without CWT tag 61 (RFC 8392 §6: optional), as 18(...) / 17(...) / 16(...) only,
+   * for peers that cannot read tag 61. Absent in records written before the option: tagged.
+   */
+  untaggedTokens?: boolean;
 }
 
 export interface AudienceRecord {

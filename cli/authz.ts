@@ -8,7 +8,7 @@ import { EXIT, type CliIo } from './io.js';
 import { readKeyFile } from './inspect.js';
 
 export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F]
-  keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--scope S ...] [--exchange-from AUD ...] [--rs-key KEY-FILE]
+  keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--untagged-tokens] [--scope S ...] [--exchange-from AUD ...] [--rs-key KEY-FILE]
   keybound authz register-client ID --data-dir DIR [--secret-file F] [--public-key KEY-FILE] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
   keybound authz provision DEVICE-ID --data-dir DIR --out bundle.cbor|bundle.json --issuer URL [--as-url URL] [--broker-url URL]`;
 
@@ -62,6 +62,8 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
             protection: { type: 'string' },
             clockless: { type: 'boolean' },
             'reference-tokens': { type: 'boolean' },
+            // Tokens without CWT tag 61 (RFC 8392 §6), for peers that cannot read it (e.g. ruby-cose).
+            'untagged-tokens': { type: 'boolean' },
             scope: { type: 'string', multiple: true },
             'exchange-from': { type: 'string', multiple: true },
             // The device's own public key, returned to clients as rs_cnf (RFC 9201) so they can authenticate it.
@@ -76,6 +78,7 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           ...(protection ? { protection: protection as 'sign1' } : {}),
           ...(values.clockless ? { clockless: true } : {}),
           ...(values['reference-tokens'] ? { referenceTokens: true } : {}),
+          ...(values['untagged-tokens'] ? { untaggedTokens: true } : {}),
           ...(values.scope ? { scopes: values.scope } : {}),
           ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),
           ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),
