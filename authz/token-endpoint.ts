@@ -7,6 +7,7 @@
 import {
   GRANT_DEVICE_CODE,
   GRANT_TOKEN_EXCHANGE,
+  MAX_CNONCE_BYTES,
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
   TOKEN_TYPE_POP,
@@ -104,7 +105,7 @@ function reqCnfOf(params: Params): { reqCnf?: CborValue } {
 
 function cnonceOf(params: Params): { cnonce?: Uint8Array } {
   const v = bytesParam(params, 'cnonce');
-  if (v !== undefined && (v.length === 0 || v.length > 64)) throw invalidRequest('cnonce must be 1 to 64 bytes');
+  if (v !== undefined && (v.length === 0 || v.length > MAX_CNONCE_BYTES)) throw invalidRequest(`cnonce must be 1 to ${MAX_CNONCE_BYTES} bytes`);
   return v === undefined ? {} : { cnonce: v };
 }
 

@@ -21,7 +21,7 @@ import { CNONCE_LABEL } from './ace-parameters.js';
 /** Random cti: 128 bits, so two tokens never share one (RFC 8392 §3.1.7). */
 const CTI_BYTES = 16;
 /** Symmetric PoP keys are 32 bytes: enough for HMAC 256/64 proofs (RFC 9053 §3.1) and for HKDF session keys. */
-export const POP_KEY_BYTES = 32;
+const POP_KEY_BYTES = 32;
 /** The kid of a service-made PoP key: the client names its key with it in proofs. */
 const POP_KID_BYTES = 8;
 /** RFC 9200 §5.8.4.4 leaves the cnonce length to the RS; ours are 8 to 16 bytes, 64 refuses junk. */

@@ -36,7 +36,6 @@ export const ACE_PARAM = Object.freeze({
   cnonce: 39,
   rs_cnf: 41,
 } as const);
-export type AceParamName = keyof typeof ACE_PARAM;
 
 /**
  * The client nonce: the same label 39 as an AS Request Creation Hint (RFC 9200 §5.3), as a

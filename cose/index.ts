@@ -176,18 +176,15 @@ export {
   CNONCE_LABEL,
   CREATION_HINT,
   ACE_GRANT_TYPE,
-  ACE_TOKEN_TYPE,
   TOKEN_TYPE_POP,
   GRANT_TOKEN_EXCHANGE,
   GRANT_DEVICE_CODE,
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
-  type AceParamName,
 } from './ace-parameters.js';
 export { exiCti, parseExiCti } from './exi-cti.js';
 export {
   mintAccessToken,
-  POP_KEY_BYTES,
   MAX_CNONCE_BYTES,
   type AccessTokenCnf,
   type AccessTokenInput,
