@@ -4,6 +4,7 @@
  * credentials are malformed or do not verify, 5 when they verify but do not authorize.
  * Messages never carry a token or a key.
  */
+import { wireError, type ErrorCode } from '../cose/index.js';
 import type { DeviceError } from '../device/index.js';
 export const BROKER_ERR = {
   /** The password is not [token, proof] (raw CBOR or base64url text), or the username is not `ace`. */
@@ -27,28 +28,13 @@ export const BROKER_ERR = {
   INTROSPECTION_FAILED: 'introspection_failed',
   /** A budget is exhausted (rate limit, cache): refuse rather than grow. */
   BUSY: 'busy',
-} as const;
+} as const satisfies Record<string, ErrorCode>; // each maps once to its CONNACK code in cose/error-codes.ts
 
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];
 
 /** MQTT 3.1.1 §3.2.2.3 CONNACK return codes we use. */
 export const CONNACK = { SERVER_UNAVAILABLE: 3, BAD_CREDENTIALS: 4, NOT_AUTHORIZED: 5 } as const;
 
-const RETURN_CODE: Record<BrokerErrorCode, number> = {
-  bad_credentials: CONNACK.BAD_CREDENTIALS,
-  invalid_token: CONNACK.BAD_CREDENTIALS,
-  unknown_key: CONNACK.BAD_CREDENTIALS,
-  bad_proof: CONNACK.BAD_CREDENTIALS,
-  replay: CONNACK.BAD_CREDENTIALS,
-  expired: CONNACK.NOT_AUTHORIZED,
-  wrong_audience: CONNACK.NOT_AUTHORIZED,
-  revoked: CONNACK.NOT_AUTHORIZED,
-  not_authorized: CONNACK.NOT_AUTHORIZED,
-  insufficient_scope: CONNACK.NOT_AUTHORIZED,
-  introspection_failed: CONNACK.NOT_AUTHORIZED,
-  // A full budget is the broker's state, not the client's fault: "server unavailable", try later.
-  busy: CONNACK.SERVER_UNAVAILABLE,
-};
 
 export class BrokerError extends Error {
   readonly code: BrokerErrorCode;
@@ -59,7 +45,7 @@ export class BrokerError extends Error {
     super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'BrokerError';
     this.code = code;
-    this.returnCode = RETURN_CODE[code];
+    this.returnCode = wireError(code).connack;
   }
 }
 

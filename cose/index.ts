@@ -171,3 +171,4 @@ export {
   MAX_ASSERTION_LIFETIME,
   type ClientAssertionOptions,
 } from './client-assertion.js';
+export { ERROR_CODES, wireError, isErrorCode, type ErrorCode } from './error-codes.js';
