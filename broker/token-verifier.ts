@@ -6,7 +6,7 @@
  * Revoked hashes (from the service's signed list) are refused before any cache is consulted.
  */
 import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
-import { DeviceError, createTokenAcceptance, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
+import { DeviceError, createTokenAcceptance, isByValueToken, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { Introspect } from './introspection-client.js';
 import { MESSAGE_POP_CLAIM } from './message-pop.js';
@@ -97,7 +97,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     async verify(token) {
       try {
         const presented = acceptance.present(token);
-        const entry = presented.known ?? (presented.byValue ? acceptance.accept(token) : await introspected(presented));
+        const entry = presented.known ?? (isByValueToken(token) ? acceptance.accept(token) : await introspected(presented));
         return entry as VerifiedToken;
       } catch (cause) {
         if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);

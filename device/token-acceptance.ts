@@ -115,8 +115,6 @@ export interface PresentedToken {
   hash: Uint8Array;
   hashHex: string;
   known: AcceptedToken | undefined;
-  /** A COSE structure (verified by signature); anything else is a reference to introspect. */
-  byValue: boolean;
 }
 
 export interface TokenAcceptance {
@@ -231,12 +229,12 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       cache.delete(hashHex);
       throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
     }
-    return { token, hash, hashHex, known, byValue: known ? !known.reference : isByValueToken(token) };
+    return { token, hash, hashHex, known };
   }
 
   function acceptByValue(p: PresentedToken): AcceptedToken {
     if (p.known) return p.known;
-    if (!p.byValue) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'not a CWT (a reference token needs introspection, which this verifier does not do)');
+    // Not a COSE structure (a reference token, or junk) fails here too: invalid_token.
     let verified;
     try {
       verified = verifyCwt(p.token, trust.resolve, {
