@@ -22,6 +22,8 @@ export const BROKER_ERR = {
   INTROSPECTION_FAILED: 'introspection_failed',
   /** A budget is exhausted (rate limit, cache): refuse rather than grow. */
   BUSY: 'busy',
+  /** Configuration, at start: the authorization service URL is not https (http only on loopback). */
+  INSECURE_AUTHZ_URL: 'insecure_authz_url',
 } as const;
 
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];
@@ -41,6 +43,8 @@ const RETURN_CODE: Record<BrokerErrorCode, number> = {
   introspection_failed: CONNACK.NOT_AUTHORIZED,
   // A full budget is the broker's state, not the client's fault: "server unavailable", try later.
   busy: CONNACK.SERVER_UNAVAILABLE,
+  // Never a CONNECT answer (the broker does not start), listed for completeness.
+  insecure_authz_url: CONNACK.SERVER_UNAVAILABLE,
 };
 
 export class BrokerError extends Error {
