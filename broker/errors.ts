@@ -28,6 +28,8 @@ export const BROKER_ERR = {
   INTROSPECTION_FAILED: 'introspection_failed',
   /** A budget is exhausted (rate limit, cache): refuse rather than grow. */
   BUSY: 'busy',
+  /** Configuration, at start: the authorization service URL is not https (http only on loopback). */
+  INSECURE_AUTHZ_URL: 'insecure_authz_url',
 } as const satisfies Record<string, ErrorCode>; // each maps once to its CONNACK code in cose/error-codes.ts
 
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];
