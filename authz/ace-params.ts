@@ -22,6 +22,7 @@ import {
 } from '../cose/index.js';
 import { invalidRequest, unsupportedGrantType } from './errors.js';
 import { aifJsonValue, isAifJsonText } from './scope-forms.js';
+import { parseStrictJson } from './strict-json.js';
 
 export type Encoding = 'cbor' | 'json' | 'form';
 export const CONTENT_TYPE: Record<Encoding, string> = {
@@ -123,12 +124,8 @@ export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
     throw invalidRequest('the body is not UTF-8');
   }
   if (encoding === 'json') {
-    let obj: unknown;
-    try {
-      obj = JSON.parse(str);
-    } catch {
-      throw invalidRequest('malformed JSON');
-    }
+    // Repeated names are refused, not last-wins (strict-json.ts).
+    const obj = parseStrictJson(str);
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw invalidRequest('the request must be a JSON object');
     for (const [name, v] of Object.entries(obj)) {
       // An AIF scope travels in JSON as its JSON array form (scope-forms.ts); policy validates it.

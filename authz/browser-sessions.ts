@@ -10,6 +10,12 @@ export const SESSION_LIFETIME = 600;
 /** Beyond this many live sessions the oldest are dropped: memory stays bounded under a flood. */
 export const MAX_SESSIONS = 10_000;
 export const SESSION_COOKIE = 'kb_session';
+/**
+ * Authorization requests a session may have open at once (tabs); beyond it the oldest is dropped.
+ * Each is approved only by a form that names its own id, so opening another request never
+ * changes what an open consent page approves.
+ */
+export const MAX_PENDING_PER_SESSION = 4;
 
 export interface PendingAuthorization {
   clientId: string;
@@ -26,7 +32,12 @@ export interface BrowserSession {
   csrf: string;
   createdAt: number;
   user?: string;
-  pending?: PendingAuthorization;
+  /**
+   * Open authorization requests by request id: 32 random bytes, placed in the consent (and login)
+   * form of that request only. A record is never changed once stored: the id names exactly the
+   * client, redirect URI, audience, scope and PKCE challenge the page showed.
+   */
+  pending: Map<string, PendingAuthorization>;
   /** RFC 8628 §3.3.1: the user code from verification_uri_complete, kept across sign-in. */
   deviceUserCode?: string;
 }
@@ -55,9 +66,17 @@ export class BrowserSessions {
 
   create(): BrowserSession {
     if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock() };
+    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map() };
     this.sessions.set(s.id, s);
     return s;
+  }
+
+  /** The request's session, or a new one with the Set-Cookie header that starts it. */
+  getOrCreate(cookieHeader: string | undefined): { session: BrowserSession; setCookie?: Record<string, string> } {
+    const existing = this.get(cookieHeader);
+    if (existing) return { session: existing };
+    const session = this.create();
+    return { session, setCookie: { 'set-cookie': BrowserSessions.cookie(session) } };
   }
 
   /** On sign-in the id changes (session fixation) and the CSRF token with it. */
@@ -66,6 +85,23 @@ export class BrowserSessions {
     const next: BrowserSession = { ...s, id: this.token(), csrf: this.token(), createdAt: this.clock() };
     this.sessions.set(next.id, next);
     return next;
+  }
+
+  /** Opens a request and returns its id (the oldest open one goes beyond MAX_PENDING_PER_SESSION). */
+  addPending(s: BrowserSession, request: PendingAuthorization): string {
+    if (s.pending.size >= MAX_PENDING_PER_SESSION) s.pending.delete(s.pending.keys().next().value!);
+    const id = this.token();
+    s.pending.set(id, request);
+    return id;
+  }
+
+  /** Closes the request a form names and returns it; undefined when the id is absent or not open. */
+  static takePending(s: BrowserSession, requestId: string | null): PendingAuthorization | undefined {
+    // A Map lookup by an unguessable id: nothing is learnt from its timing that the id does not already give.
+    if (!requestId) return undefined;
+    const p = s.pending.get(requestId);
+    s.pending.delete(requestId);
+    return p;
   }
 
   static cookie(s: BrowserSession): string {

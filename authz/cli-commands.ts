@@ -18,13 +18,22 @@ function openStore(dataDir: string): SqliteStore {
   return new SqliteStore(join(dataDir, DB_FILE));
 }
 
-export async function authzServe(opts: { dataDir: string; port?: number; host?: string; issuer?: string; adminToken?: string }): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
+export async function authzServe(opts: {
+  dataDir: string;
+  port?: number;
+  host?: string;
+  issuer?: string;
+  adminToken?: string;
+  /** PEM certificate chain and key: serve HTTPS. */
+  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+}): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
   const store = openStore(opts.dataDir);
   const server = await createAuthzServer({
     store,
     dataDir: opts.dataDir,
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
+    ...(opts.tls ? { tls: opts.tls } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   return { server, url, store };

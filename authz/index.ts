@@ -1,5 +1,9 @@
 // The public surface of the authorization service.
-export { createAuthzServer, AUTH_CODE_LIFETIME, USER_CODE_ATTEMPTS, USER_CODE_WINDOW, LOGIN_ATTEMPTS, LOGIN_WINDOW, type AuthzServer, type AuthzServerOptions } from './server.js';
+export { createAuthzServer, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS, AUTH_CODE_LIFETIME, USER_CODE_ATTEMPTS, USER_CODE_WINDOW, LOGIN_ATTEMPTS, LOGIN_WINDOW, type AuthzServer, type AuthzServerOptions } from './server.js';
+export { handleAuthorize, handleLogin, handleConsent } from './authorization-flow.js';
+export { handleDeviceVerification } from './device-verification.js';
+export { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
+export type { WebContext, WebRequest, WebResponse } from './web-exchange.js';
 export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
 export {
   ALL_GRANT_TYPES,

@@ -79,6 +79,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   const reqCnf = parseReqCnf(req.reqCnf);
+  const exiSequence = audience.clockless ? await ctx.store.nextExiSequence(audience.id) : undefined;
   const signer = ctx.keys.current().key;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
   const protection =
@@ -95,7 +96,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
       scope: scopeWireValue(req.scope),
       lifetime,
-      ...(audience.clockless ? { exiSequence: await ctx.store.nextExiSequence(audience.id) } : {}),
+      ...(exiSequence !== undefined ? { exiSequence } : {}),
       // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
       // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
       cnf: reqCnf ?? { sealFor: audience.encKey },
@@ -124,6 +125,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
     reference: audience.referenceTokens,
     revoked: false,
     ...(req.family ? { family: req.family } : {}),
+    ...(exiSequence !== undefined ? { exiSequence: Number(exiSequence) } : {}),
   });
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
   if (!audience.clockless) out.expiresIn = lifetime;

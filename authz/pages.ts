@@ -19,23 +19,27 @@ function page(title: string, body: string): string {
 <title>${escapeHtml(title)}</title><link rel="stylesheet" href="/static/authz.css"></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
-export function loginPage(csrf: string, next: string, error?: string): string {
+/** `request`: the id of the authorization request to show consent for after signing in. */
+export function loginPage(csrf: string, next: string, error?: string, request?: string): string {
   return page(
     'Sign in',
     `${error ? `<p class="err" id="error">${escapeHtml(error)}</p>` : ''}
-<form method="post" action="/login"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="next" value="${escapeHtml(next)}">
+<form method="post" action="/login"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="next" value="${escapeHtml(next)}">${
+      request ? `<input type="hidden" name="request" value="${escapeHtml(request)}">` : ''
+    }
 <label>User name <input name="username" id="username" autocomplete="username" required></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
 <button type="submit" id="login">Sign in</button></form>`,
   );
 }
 
-export function consentPage(csrf: string, clientName: string, audience: string, scope: string, user: string): string {
+/** The form names the request it shows (`request`): Allow approves that request and no other. */
+export function consentPage(csrf: string, request: string, clientName: string, audience: string, scope: string, user: string): string {
   return page(
     'Allow access?',
     `<p>Signed in as <b>${escapeHtml(user)}</b>.</p><dl><dt>Client</dt><dd id="client">${escapeHtml(clientName)}</dd>
 <dt>Audience</dt><dd id="audience">${escapeHtml(audience)}</dd><dt>Scope</dt><dd id="scope">${escapeHtml(scope)}</dd></dl>
-<form method="post" action="/consent"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}">
+<form method="post" action="/consent"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="request" value="${escapeHtml(request)}">
 <div class="row"><button name="decision" value="approve" id="approve">Allow</button><button name="decision" value="deny" id="deny">Deny</button></div></form>`,
   );
 }

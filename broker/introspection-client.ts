@@ -2,9 +2,11 @@
  * Asking the authorization service about a reference (opaque) token: RFC 7662 introspection in
  * its CBOR form (RFC 9200 §5.9: application/ace+cbor, token 11 in, active 10 and the CWT claim
  * labels out), authenticated as a registered client with HTTP Basic (RFC 7662 §2.1). The broker
- * talks to the service over HTTP like any resource server; it never imports authz/.
+ * talks to the service over HTTPS (HTTP on loopback only, authz-http.ts) like any resource server;
+ * it never imports authz/.
  */
 import { ACE_PARAM, CLAIM, cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
+import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { BodyTooLarge, readBoundedBody } from './bounded-body.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
@@ -36,17 +38,22 @@ function failed(message: string, cause?: unknown): BrokerError {
   return new BrokerError(BROKER_ERR.INTROSPECTION_FAILED, `introspection: ${message}`, cause === undefined ? undefined : { cause });
 }
 
-export function httpIntrospection(authzUrl: string, credentials: IntrospectionCredentials): Introspect {
-  const endpoint = new URL('introspect', authzUrl.endsWith('/') ? authzUrl : `${authzUrl}/`).href;
+/**
+ * `ca`: PEM CA certificate(s) trusted for the service instead of the system's roots. Throws
+ * BrokerError insecure_authz_url at once for a URL in clear off loopback (authz-http.ts).
+ */
+export function httpIntrospection(authzUrl: string, credentials: IntrospectionCredentials, ca?: string | Uint8Array): Introspect {
+  checkAuthzUrl(authzUrl);
+  const conn: AuthzConnection = { authzUrl, ...(ca !== undefined ? { ca } : {}) };
   const authorization = `Basic ${Buffer.from(`${encodeURIComponent(credentials.clientId)}:${encodeURIComponent(credentials.clientSecret)}`).toString('base64')}`;
   return async (token) => {
     let res: Response;
     try {
-      res = await fetch(endpoint, {
+      res = await authzRequest(conn, 'introspect', {
         method: 'POST',
         headers: { 'content-type': 'application/ace+cbor', accept: 'application/ace+cbor', authorization },
         body: encodeCbor(new Map<CborValue, CborValue>([[TOKEN, token]])),
-        signal: AbortSignal.timeout(INTROSPECTION_TIMEOUT_MS),
+        timeoutMs: INTROSPECTION_TIMEOUT_MS,
       });
     } catch (cause) {
       throw failed('the service did not answer', cause);

@@ -20,6 +20,7 @@ import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-s
 import { createRevocationLists } from './revocation-lists.js';
 import { createTokenVerifier } from './token-verifier.js';
 import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
+import { checkAuthzUrl } from './authz-http.js';
 import { brokerTrust, type TrustInput } from './trust.js';
 
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
@@ -36,8 +37,10 @@ export interface BrokerOptions {
   clock?: Clock;
   /** Default: node:crypto (servers). */
   provider?: CryptoProvider;
-  /** The authorization service, for reference tokens (RFC 7662 introspection). */
+  /** The authorization service, for reference tokens (RFC 7662 introspection): https (http on loopback only). */
   authzUrl?: string;
+  /** PEM CA certificate(s) trusted for the service's certificate instead of the system's roots. */
+  authzCa?: string | Uint8Array;
   /** The broker's own client credentials at the service (it must be registered for `audience`). */
   introspection?: IntrospectionCredentials;
   /**
@@ -81,9 +84,11 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const provider = opts.provider ?? nativeProvider;
   const log = opts.logger ?? (() => {});
+  // Refused before anything starts: the secret and the answers must not cross a network in clear.
+  if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const trust = brokerTrust(opts.trust, clock());
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
-  const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection) : undefined;
+  const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
     audience: opts.audience,
     trust,
@@ -221,7 +226,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (!Number.isFinite(trlPollS) || trlPollS < 0) throw new RangeError('trlPollS must be a number of seconds >= 0');
   const stopPolling =
     opts.authzUrl && trlPollS > 0
-      ? await startTrlPoller({ authzUrl: opts.authzUrl, audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
+      ? await startTrlPoller({ authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
       : () => {};
 
   let tcp: TcpServer | undefined;

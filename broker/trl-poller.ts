@@ -5,6 +5,7 @@
  * was published catches up. The list verifies with the broker's trust anchors like any list
  * published on ace/trl/<aud>; an answer that is not newer changes nothing.
  */
+import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { readBoundedBody } from './bounded-body.js';
 import type { BrokerLog } from './hooks.js';
 
@@ -15,8 +16,7 @@ export const TRL_FETCH_TIMEOUT_MS = 5000;
 /** Default seconds between two fetches: revocation reaches the broker within a minute. */
 export const DEFAULT_TRL_POLL_S = 60;
 
-export interface TrlPollerOptions {
-  authzUrl: string;
+export interface TrlPollerOptions extends AuthzConnection {
   audience: string;
   intervalS: number;
   /** Applies a signed list; throws when it is refused or not newer. */
@@ -25,9 +25,9 @@ export interface TrlPollerOptions {
 }
 
 /** Fetches one list; resolves with its bytes, or undefined after logging why not. */
-export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl' | 'audience' | 'log'>): Promise<Uint8Array | undefined> {
+export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl' | 'ca' | 'audience' | 'log'>): Promise<Uint8Array | undefined> {
   try {
-    const res = await fetch(`${opts.authzUrl.replace(/\/+$/, '')}/trl/${encodeURIComponent(opts.audience)}`, { signal: AbortSignal.timeout(TRL_FETCH_TIMEOUT_MS) });
+    const res = await authzRequest(opts, `trl/${encodeURIComponent(opts.audience)}`, { method: 'GET', timeoutMs: TRL_FETCH_TIMEOUT_MS });
     const declared = Number(res.headers.get('content-length') ?? 0);
     if (declared > MAX_TRL_FETCH_BYTES) throw new Error('answer too large');
     if (res.status !== 200) {
@@ -36,13 +36,18 @@ export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl
     }
     return await readBoundedBody(res, MAX_TRL_FETCH_BYTES);
   } catch (e) {
-    opts.log(`broker: revocation list fetch failed: ${(e as Error).name === 'TimeoutError' ? 'timeout' : (e as Error).message.slice(0, 80)}`);
+    const name = (e as Error).name;
+    opts.log(`broker: revocation list fetch failed: ${name === 'TimeoutError' || name === 'AbortError' ? 'timeout' : (e as Error).message.slice(0, 80)}`);
     return undefined;
   }
 }
 
-/** Starts polling; the first fetch is awaited (so a started broker knows the current list). Returns stop(). */
+/**
+ * Starts polling; the first fetch is awaited (so a started broker knows the current list). Returns stop().
+ * Throws BrokerError insecure_authz_url, before any request, for a URL in clear off loopback.
+ */
 export async function startTrlPoller(opts: TrlPollerOptions): Promise<() => void> {
+  checkAuthzUrl(opts.authzUrl);
   let stopped = false;
   const once = async () => {
     const list = await fetchRevocationList(opts);

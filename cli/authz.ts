@@ -7,7 +7,7 @@ import { authzServe, provision, registerClientCommand, registerDevice } from '..
 import { EXIT, type CliIo } from './io.js';
 import { readKeyFile } from './inspect.js';
 
-export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F]
+export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F] [--tls-cert CERT.pem --tls-key KEY.pem]
   keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--untagged-tokens] [--scope S ...] [--exchange-from AUD ...] [--rs-key KEY-FILE]
   keybound authz register-client ID --data-dir DIR [--secret-file F] [--public-key KEY-FILE] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
   keybound authz provision DEVICE-ID --data-dir DIR --out bundle.cbor|bundle.json --issuer URL [--as-url URL] [--broker-url URL]`;
@@ -20,6 +20,15 @@ function need(value: string | undefined, what: string): string {
 }
 
 class UsageError extends Error {}
+
+async function readFile(file: string): Promise<Uint8Array> {
+  const { readFileSync } = await import('node:fs');
+  return new Uint8Array(readFileSync(file));
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host.startsWith('127.');
+}
 
 async function readSecret(file: string | undefined): Promise<string | undefined> {
   if (!file) return undefined;
@@ -35,17 +44,32 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
       case 'serve': {
         const { values } = parseArgs({
           args: rest,
-          options: { ...COMMON, port: { type: 'string' }, host: { type: 'string' }, issuer: { type: 'string' }, 'admin-token-file': { type: 'string' } },
+          options: {
+            ...COMMON,
+            port: { type: 'string' },
+            host: { type: 'string' },
+            issuer: { type: 'string' },
+            'admin-token-file': { type: 'string' },
+            // HTTPS: client secrets, passwords, codes and tokens never cross the network in clear.
+            'tls-cert': { type: 'string' },
+            'tls-key': { type: 'string' },
+          },
         });
+        if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
         const adminToken = await readSecret(values['admin-token-file']);
+        const tls = values['tls-cert'] ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) } : undefined;
         const { url, server } = await authzServe({
           dataDir: need(values['data-dir'], '--data-dir'),
           port: values.port ? Number(values.port) : 8080,
           ...(values.host ? { host: values.host } : {}),
           ...(values.issuer ? { issuer: values.issuer } : {}),
           ...(adminToken ? { adminToken } : {}),
+          ...(tls ? { tls } : {}),
         });
         io.stdout.write(`keybound authorization service listening on ${url}\n`);
+        if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
+          io.stderr.write('keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)\n');
+        }
         await new Promise<void>((resolve) => {
           const stop = () => void server.close().then(resolve);
           process.once('SIGINT', stop);

@@ -4,11 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { createBroker, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { checkAuthzUrl, createBroker, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { EXIT, type CliIo } from './io.js';
 
 export const BROKER_USAGE = `keybound broker serve --audience AUD --trust keys.cbor|bundle.cbor|bundle.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
-      [--authz-url URL --client-id ID --client-secret-file F [--trl-poll SECONDS]] [--redis redis://host:port]`;
+      [--authz-url https://HOST --client-id ID --client-secret-file F [--authz-ca CA.pem] [--trl-poll SECONDS]] [--redis redis://host:port]
+  --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.`;
 
 class UsageError extends Error {}
 
@@ -35,6 +36,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
       'ws-port': { type: 'string' },
       host: { type: 'string' },
       'authz-url': { type: 'string' },
+      'authz-ca': { type: 'string' },
       'client-id': { type: 'string' },
       'client-secret-file': { type: 'string' },
       'trl-poll': { type: 'string' },
@@ -42,8 +44,11 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
     },
   });
   const audience = need(values.audience, '--audience');
-  const trust = trustFromBytes(new Uint8Array(readFileSync(need(values.trust, '--trust'))), Date.now() / 1000);
   const authzUrl = values['authz-url'];
+  // First, before reading any file: a secret for a service in clear is a configuration error.
+  if (authzUrl) checkAuthzUrl(authzUrl);
+  if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
+  const trust = trustFromBytes(new Uint8Array(readFileSync(need(values.trust, '--trust'))), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
@@ -56,6 +61,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
     ...(authzUrl
       ? {
           authzUrl,
+          ...(values['authz-ca'] ? { authzCa: readFileSync(values['authz-ca'], 'utf8') } : {}),
           introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
         }

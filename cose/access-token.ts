@@ -13,10 +13,9 @@ import type { CoseKey } from './cose-key.js';
 import { publicCoseKey } from './cose-key.js';
 import type { CryptoProvider } from './crypto-provider.js';
 import { sealCoseKey, type Confirmation } from './cnf.js';
-import { claimTag, type CwtClaims } from './cwt-claims.js';
+import { CLAIM_CNONCE, claimTag, type CwtClaims } from './cwt-claims.js';
 import { createCwt, type Clock } from './cwt.js';
 import { exiCti } from './exi-cti.js';
-import { CNONCE_LABEL } from './ace-parameters.js';
 
 /** Random cti: 128 bits, so two tokens never share one (RFC 8392 §3.1.7). */
 const CTI_BYTES = 16;
@@ -124,8 +123,8 @@ export function mintAccessToken(input: AccessTokenInput, keys: AccessTokenKeys):
 
   const other: CborMap = new Map(input.extra ?? []);
   if (input.cnonce !== undefined) {
-    if (input.cnonce.length === 0 || input.cnonce.length > MAX_CNONCE_BYTES) throw new CwtClaimError(ERR.CWT_CLAIM_INVALID, `cnonce(${CNONCE_LABEL})`, `must be 1 to ${MAX_CNONCE_BYTES} bytes`);
-    other.set(CNONCE_LABEL, input.cnonce);
+    if (input.cnonce.length === 0 || input.cnonce.length > MAX_CNONCE_BYTES) throw new CwtClaimError(ERR.CWT_CLAIM_INVALID, `cnonce(${CLAIM_CNONCE})`, `must be 1 to ${MAX_CNONCE_BYTES} bytes`);
+    other.set(CLAIM_CNONCE, input.cnonce);
   }
   if (other.size) claims.other = other;
 

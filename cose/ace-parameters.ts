@@ -3,6 +3,7 @@
  * (authz/) writes and reads them, the device's client role (device/) and the simulator speak
  * them too. A label written twice drifts; here it has one home.
  */
+import { CLAIM_CNONCE } from './cwt-claims.js';
 
 /**
  * RFC 9200 §8.10 (IANA "OAuth Parameters CBOR Mappings"), with RFC 9201 §9 for rs_cnf: the
@@ -33,19 +34,14 @@ export const ACE_PARAM = Object.freeze({
   password: 36,
   refresh_token: 37,
   ace_profile: 38,
-  cnonce: 39,
+  // RFC 9200 gives the client nonce label 39 everywhere: as a creation hint (§5.3), as this
+  // token request parameter (§5.8.4.4) and as the CWT claim the AS copies it into (§5.10).
+  cnonce: CLAIM_CNONCE,
   rs_cnf: 41,
 } as const);
 
-/**
- * The client nonce: the same label 39 as an AS Request Creation Hint (RFC 9200 §5.3), as a
- * token request parameter (§5.8.4.4, §8.10) and as the CWT claim the AS copies it into
- * (§5.10, IANA "CWT Claims"). A device that gave one refuses a token that does not carry it.
- */
-export const CNONCE_LABEL = ACE_PARAM.cnonce;
-
 /** RFC 9200 §5.3 Figure 3: AS Request Creation Hints labels. */
-export const CREATION_HINT = Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CNONCE_LABEL } as const);
+export const CREATION_HINT = Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CLAIM_CNONCE } as const);
 
 /** RFC 9200 §8.11 (IANA "OAuth Grant Type CBOR Mappings"): grant_type values in CBOR. */
 export const ACE_GRANT_TYPE = Object.freeze({

@@ -81,7 +81,7 @@ export { verifyCoseSign } from './cose-sign.js';
 export { verifyCoseMac } from './cose-mac.js';
 export { decryptCoseEncrypt } from './cose-encrypt.js';
 export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, type Confirmation } from './cnf.js';
-export { CLAIM, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
+export { CLAIM, CLAIM_CNONCE, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
 export {
   createCwt,
   verifyCwt,
@@ -171,9 +171,9 @@ export {
   MAX_ASSERTION_LIFETIME,
   type ClientAssertionOptions,
 } from './client-assertion.js';
+export { ERROR_CODES, wireError, isErrorCode, type ErrorCode } from './error-codes.js';
 export {
   ACE_PARAM,
-  CNONCE_LABEL,
   CREATION_HINT,
   ACE_GRANT_TYPE,
   TOKEN_TYPE_POP,

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   ALG,
-  CNONCE_LABEL,
+  CLAIM_CNONCE,
   exiCti,
   mintAccessToken,
   openEncryptedCoseKey,
@@ -68,7 +68,7 @@ describe('mintAccessToken', () => {
     expect(errorCode(() => verifyCwt(token, as.pub, { audience: AUD, clock }))).toBe('ERR_COSE_NO_KEY');
     const v = verifyCwt(token, as.pub, { audience: AUD, clock, decryptionKeys: audienceKey });
     expect(v.protection).toEqual({ type: 'Sign1', encrypted: true });
-    expect(v.claims.other?.get(CNONCE_LABEL)).toEqual(cnonce);
+    expect(v.claims.other?.get(CLAIM_CNONCE)).toEqual(cnonce);
     expect(v.claims.other?.get(-65601)).toBe(true);
   });
 

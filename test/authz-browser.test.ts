@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import { fromBase64Url, verifyCwt } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
@@ -35,10 +36,7 @@ beforeAll(async () => {
   await registerUser(store, 'alice', 'correct horse');
   as = await createAuthzServer({ store, dataDir: dir });
   asUrl = (await as.listen(0)).url;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

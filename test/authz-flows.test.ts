@@ -10,7 +10,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { launchChromium } from './support/chromium.js';
 import {
   coseKeyFromMap,
   coseKeyToMap,
@@ -98,6 +99,7 @@ async function seed(dbFile: string): Promise<void> {
 
 const cookieOf = (res: Response): string => res.headers.get('set-cookie')!.split(';')[0]!;
 const csrfOf = (html: string): string => /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+const requestOf = (html: string): string => /name="request" value="([^"]+)"/.exec(html)![1]!;
 const formHeaders = (cookie: string) => ({ cookie, 'content-type': 'application/x-www-form-urlencoded' });
 
 /** Signs in on the verification page; returns the signed-in session's cookie and CSRF token. */
@@ -122,10 +124,12 @@ async function loginAndConsent(base: string, verifier: string): Promise<string> 
   let res = await fetch(`${base}/authorize?${q}`, { redirect: 'manual' });
   expect(res.status).toBe(200);
   const cookie = cookieOf(res);
-  res = await fetch(`${base}/login`, { method: 'POST', headers: formHeaders(cookie), body: new URLSearchParams({ csrf: csrfOf(await res.text()), next: '/consent', username: 'alice', password: 'correct horse' }) });
+  const html = await res.text();
+  const request = requestOf(html);
+  res = await fetch(`${base}/login`, { method: 'POST', headers: formHeaders(cookie), body: new URLSearchParams({ csrf: csrfOf(html), next: '/consent', request, username: 'alice', password: 'correct horse' }) });
   expect(res.status).toBe(200);
   const cookie2 = cookieOf(res);
-  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: formHeaders(cookie2), body: new URLSearchParams({ csrf: csrfOf(await res.text()), decision: 'approve' }) });
+  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: formHeaders(cookie2), body: new URLSearchParams({ csrf: csrfOf(await res.text()), request, decision: 'approve' }) });
   expect(res.status).toBe(303);
   return new URL(res.headers.get('location')!).searchParams.get('code')!;
 }
@@ -502,20 +506,24 @@ describe('PKCE (RFC 7636) in JSON and form encoding', () => {
 
 describe('CSRF on the login and consent forms', () => {
   const authCodes = () => (store.db.prepare('SELECT count(*) AS n FROM auth_codes').get() as { n: number }).n;
-  async function startAuthorization(): Promise<{ cookie: string; csrf: string }> {
+  // The login and consent forms name the authorization request they show (request); the last one started is used.
+  let request = '';
+  async function startAuthorization(): Promise<{ cookie: string; csrf: string; request: string }> {
     const q = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: REDIRECT, code_challenge: s256('c'.repeat(50)), code_challenge_method: 'S256', scope: 'read', audience: 'ekg', state: 'st' });
     const res = await fetch(`${base}/authorize?${q}`, { redirect: 'manual' });
-    return { cookie: cookieOf(res), csrf: csrfOf(await res.text()) };
+    const html = await res.text();
+    request = requestOf(html);
+    return { cookie: cookieOf(res), csrf: csrfOf(html), request };
   }
   const login = (cookie: string | undefined, csrf: string | undefined) =>
     fetch(`${base}/login`, {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-      body: new URLSearchParams({ ...(csrf !== undefined ? { csrf } : {}), next: '/consent', username: 'alice', password: 'correct horse' }),
+      body: new URLSearchParams({ ...(csrf !== undefined ? { csrf } : {}), next: '/consent', request, username: 'alice', password: 'correct horse' }),
     });
   const consent = (cookie: string, csrf: string | undefined) =>
-    fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: formHeaders(cookie), body: new URLSearchParams({ ...(csrf !== undefined ? { csrf } : {}), decision: 'approve' }) });
+    fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: formHeaders(cookie), body: new URLSearchParams({ ...(csrf !== undefined ? { csrf } : {}), request, decision: 'approve' }) });
 
   it('POST /login without, with a wrong, or with another session\'s csrf token: 403 and no signed-in session', async () => {
     const a = await startAuthorization();
@@ -531,6 +539,7 @@ describe('CSRF on the login and consent forms', () => {
     expect((await consent(a.cookie, a.csrf)).status).toBe(403);
     expect(await (await fetch(`${base}/device`, { headers: { cookie: a.cookie } })).text()).toContain('action="/login"');
     // The right token signs in: the refusals above were the csrf check's.
+    request = a.request;
     const ok = await login(a.cookie, a.csrf);
     expect(ok.status).toBe(200);
     expect(ok.headers.get('set-cookie')).toContain('kb_session=');
@@ -559,10 +568,7 @@ describe('CSRF on the login and consent forms', () => {
 describe('a person approves a device in a real browser (headless Chromium)', () => {
   let browser: Browser;
   beforeAll(async () => {
-    browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await launchChromium();
   }, 20_000);
   afterAll(async () => {
     await browser?.close();

@@ -211,13 +211,14 @@ async function browserLoginAndConsent(query: URLSearchParams): Promise<string> {
   const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
   let html = await res.text();
   let csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/consent', username: 'alice', password: 'correct horse' }) });
+  const request = /name="request" value="([^"]+)"/.exec(html)![1]!;
+  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/consent', request, username: 'alice', password: 'correct horse' }) });
   expect(res.status).toBe(200);
   const cookie2 = res.headers.get('set-cookie')!.split(';')[0]!;
   html = await res.text();
   expect(html).toContain('app');
   csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
-  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, decision: 'approve' }) });
+  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, request, decision: 'approve' }) });
   expect(res.status).toBe(303);
   const loc = new URL(res.headers.get('location')!);
   expect(loc.searchParams.get('state')).toBe('st');

@@ -41,10 +41,14 @@ export async function loginAndConsent(base: string, query: URLSearchParams, user
   let res = await fetch(`${base}/authorize?${query}`, { redirect: 'manual' });
   if (res.status !== 200) throw new Error(`authorize answered ${res.status} ${res.headers.get('location') ?? ''}`);
   const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
-  let csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
-  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/consent', username: user, password }) });
+  let html = await res.text();
+  let csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+  // The forms name the authorization request they show; the POSTs carry that id back.
+  const request = /name="request" value="([^"]+)"/.exec(html)![1]!;
+  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/consent', request, username: user, password }) });
   const cookie2 = res.headers.get('set-cookie')!.split(';')[0]!;
-  csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
-  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, decision: 'approve' }) });
+  html = await res.text();
+  csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+  res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, request, decision: 'approve' }) });
   return new URL(res.headers.get('location')!).searchParams.get('code')!;
 }

@@ -1,0 +1,148 @@
+/**
+ * The authorization code flow's pages (RFC 6749 §4.1 with RFC 7636 PKCE): /authorize checks the
+ * request and opens it in the browser session, /login signs the person in, /consent issues the
+ * code for the one request the consent form names. Each is a function of a WebRequest.
+ *
+ * Consent is bound to what it shows: every opened request gets its own unguessable id, placed in
+ * that request's forms only, and /consent approves the request whose id the form carries, never
+ * "whatever is pending now". A top-level navigation to another /authorize (SameSite=Lax cookies
+ * ride along) therefore cannot change what an Allow already on screen approves.
+ */
+import { AuthzError } from './errors.js';
+import { BrowserSessions, type BrowserSession, type PendingAuthorization } from './browser-sessions.js';
+import { consentPage, loginPage, messagePage, PAGE_CSP } from './pages.js';
+import { verifySecret, lookupHash } from './secret-hash.js';
+import { decideScope, resolveAudience } from './policy.js';
+import { scopeFromRequest, scopeToStored } from './scope-forms.js';
+import { isValidChallenge } from './pkce.js';
+import { storedReqCnf } from './token-endpoint.js';
+import type { Params } from './ace-params.js';
+import { formOf, htmlResponse, redirectResponse, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
+
+/** RFC 6749 §4.1.2: codes live minutes at most; one is plenty for a redirect. */
+export const AUTH_CODE_LIFETIME = 60;
+/**
+ * RFC 6749 §10.10 (credentials guessing): password guessing at /login is limited per user name and per
+ * address: this many failures in a window, then 429 (a right password included) until it passes.
+ */
+export const LOGIN_ATTEMPTS = 5;
+export const LOGIN_WINDOW = 300;
+
+const expired = (): WebResponse => htmlResponse(403, messagePage('Forbidden', 'The form expired. Start again.'));
+
+/** Browsers apply form-action to the redirect after a POST, so the consent form must allow the client's redirect origin. */
+function consentCsp(redirectUri: string): Record<string, string> {
+  return { 'content-security-policy': PAGE_CSP.replace("form-action 'self'", `form-action 'self' ${new URL(redirectUri).origin}`) };
+}
+
+async function consentFor(ctx: WebContext, session: BrowserSession, requestId: string, p: PendingAuthorization, headers: Record<string, string>): Promise<WebResponse> {
+  const client = await ctx.token.store.getClient(p.clientId);
+  if (!client) return htmlResponse(400, messagePage('Cannot continue', 'No authorization request is pending.'));
+  return htmlResponse(200, consentPage(session.csrf, requestId, client.name, p.audience, p.scope, session.user!), { ...headers, ...consentCsp(p.redirectUri) });
+}
+
+/** RFC 6749 §4.1.1 with RFC 7636: validate, open the request in the session, then sign in and consent. */
+export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
+  const q = req.url.searchParams;
+  const { store } = ctx.token;
+  const client = await store.getClient(q.get('client_id') ?? '');
+  const redirectUri = q.get('redirect_uri') ?? '';
+  // RFC 6749 §4.1.2.1: with a bad client or redirect URI, tell the user, never redirect.
+  if (!client || !client.redirectUris.includes(redirectUri)) return htmlResponse(400, messagePage('Cannot continue', 'Unknown client or redirect URI.'));
+  const state = q.get('state') ?? undefined;
+  const back = (error: string): WebResponse => {
+    const to = new URL(redirectUri);
+    to.searchParams.set('error', error);
+    if (state) to.searchParams.set('state', state);
+    return redirectResponse(to.toString());
+  };
+  if (q.get('response_type') !== 'code') return back('unsupported_response_type');
+  if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
+  const challenge = q.get('code_challenge') ?? '';
+  if (q.get('code_challenge_method') !== 'S256' || !isValidChallenge(challenge)) return back('invalid_request');
+  let audience, scope, reqCnf;
+  try {
+    audience = await resolveAudience(store, client, q.get('audience') ?? undefined);
+    const asked = q.get('scope');
+    // A query string is text only: an AIF scope comes as the JSON text of its array (scope-forms.ts).
+    scope = scopeToStored(decideScope(asked === null ? undefined : scopeFromRequest(asked, { textMayBeJson: true }), client, audience));
+    const p: Params = new Map();
+    const rc = q.get('req_cnf');
+    if (rc) p.set('req_cnf', rc);
+    reqCnf = storedReqCnf(p);
+  } catch (e) {
+    if (e instanceof AuthzError) return back(e.oauthError);
+    throw e;
+  }
+  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie);
+  const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
+  const requestId = ctx.sessions.addPending(session, pending);
+  const headers = setCookie ?? {};
+  if (!session.user) return htmlResponse(200, loginPage(session.csrf, '/consent', undefined, requestId), headers);
+  return consentFor(ctx, session, requestId, pending, headers);
+}
+
+/** POST /login: password check under per-address and per-name limits, then the consent (or device) page. */
+export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
+  const { store, clock } = ctx.token;
+  const session = ctx.sessions.get(req.cookie);
+  const form = formOf(req);
+  if (!session || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return expired();
+  const next = form.get('next') === '/device' ? '/device' : '/consent';
+  const requestId = form.get('request') ?? undefined;
+  const username = form.get('username') ?? '';
+  const now = Math.floor(clock());
+  // Hashed, so a long or odd user name makes a fixed-size key. Every attempt is counted before
+  // the (slow, off-thread) password check, so parallel guesses cannot all pass a count of zero;
+  // a right password gives its attempt back, so only failures remain.
+  // The address first: a blocked address adds nothing more (not even a row per user name it tries).
+  const limits = [`login:ip:${req.remoteAddress}`, `login:user:${lookupHash(username)}`];
+  for (const k of limits) {
+    if ((await store.hitRateLimit(k, now, LOGIN_WINDOW)) > LOGIN_ATTEMPTS) {
+      return htmlResponse(429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.', requestId), { 'retry-after': String(LOGIN_WINDOW) });
+    }
+  }
+  const user = await store.getUser(username);
+  const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
+  if (!user || !ok) return htmlResponse(401, loginPage(session.csrf, next, 'Wrong user name or password.', requestId));
+  for (const k of limits) await store.releaseRateLimit(k, now, LOGIN_WINDOW);
+  const renewed = ctx.sessions.renew({ ...session, user: user.username });
+  const setCookie = { 'set-cookie': BrowserSessions.cookie(renewed) };
+  if (next === '/device') return redirectResponse('/device', setCookie);
+  const pending = requestId ? renewed.pending.get(requestId) : undefined;
+  if (!requestId || !pending) return htmlResponse(400, messagePage('Cannot continue', 'No authorization request is pending.'), setCookie);
+  return consentFor(ctx, renewed, requestId, pending, setCookie);
+}
+
+/** POST /consent: the decision on the request the form names; a code for exactly that request. */
+export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
+  const { store, clock, provider } = ctx.token;
+  const session = ctx.sessions.get(req.cookie);
+  const form = formOf(req);
+  if (!session?.user || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return expired();
+  // One use: approved or denied, the request is closed; an id that is not open issues nothing.
+  const p = BrowserSessions.takePending(session, form.get('request'));
+  if (!p) return htmlResponse(403, messagePage('Forbidden', 'This authorization request is no longer open. Start again from the application.'));
+  const to = new URL(p.redirectUri);
+  if (p.state) to.searchParams.set('state', p.state);
+  if (form.get('decision') !== 'approve') {
+    to.searchParams.set('error', 'access_denied');
+    return redirectResponse(to.toString());
+  }
+  const code = Buffer.from(provider.randomBytes(32)).toString('base64url');
+  await store.putAuthCode({
+    codeHash: lookupHash(code),
+    clientId: p.clientId,
+    username: session.user,
+    redirectUri: p.redirectUri,
+    audience: p.audience,
+    scope: p.scope,
+    codeChallenge: p.codeChallenge,
+    ...(p.reqCnf ? { reqCnf: p.reqCnf } : {}),
+    expiresAt: Math.floor(clock()) + AUTH_CODE_LIFETIME,
+  });
+  to.searchParams.set('code', code);
+  // RFC 9207: say who issued the code, against mix-up attacks.
+  to.searchParams.set('iss', ctx.token.issuer);
+  return redirectResponse(to.toString());
+}
