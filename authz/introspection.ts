@@ -51,7 +51,7 @@ export async function handleRevocation(ctx: TokenContext, params: Params, author
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
   if (record) {
     if (record.clientId !== client.id) return [];
-    return (await ctx.store.revokeToken(hash)) ? [record.audience] : [];
+    return ctx.store.revokeToken(hash);
   }
   // RFC 7009 §2: refresh tokens are revocable too (token_type_hint is optional, so look there as
   // well), and §2.1: revoking one SHOULD end the access tokens of its grant, so the whole family goes.

@@ -54,6 +54,10 @@ const MIGRATIONS: readonly string[] = [
   // grant types were the resource servers until now, so they keep the role.
   `ALTER TABLE clients ADD COLUMN resource_server INTEGER NOT NULL DEFAULT 0;
    UPDATE clients SET resource_server = 1 WHERE grant_types = '[]';`,
+  // RFC 8693: an exchanged token remembers its subject token, to be revoked with it. Existing
+  // tokens were issued by a grant, not an exchange: no parent.
+  `ALTER TABLE tokens ADD COLUMN parent_hash TEXT;
+   CREATE INDEX tokens_parent ON tokens (parent_hash);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -345,10 +349,10 @@ export class SqliteStore implements AuthzStore {
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, parent_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null);
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.parent ?? null);
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
@@ -369,6 +373,7 @@ export class SqliteStore implements AuthzStore {
     const cnf = u8(r.cnf);
     if (cnf) t.cnf = cnf;
     if (r.family != null) t.family = r.family as string;
+    if (r.parent_hash != null) t.parent = r.parent_hash as string;
     return t;
   }
 
@@ -379,21 +384,45 @@ export class SqliteStore implements AuthzStore {
     this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence);
   }
 
-  async revokeToken(tokenHash: string): Promise<boolean> {
+  /** Inside a transaction: revoke the unrevoked tokens of `roots` and of everything exchanged from them. */
+  private revokeTrees(roots: readonly string[]): string[] {
+    const audiences = new Set<string>();
+    for (const root of roots) {
+      // UNION (not UNION ALL) visits each token once, whatever the shape of the exchange chains.
+      const rows = this.stmt(
+        `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
+         SELECT token_hash, audience, expires_at FROM tokens WHERE token_hash IN tree AND revoked = 0`,
+      ).all(root) as Row[];
+      for (const r of rows) {
+        this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at);
+        audiences.add(r.audience as string);
+      }
+    }
+    return [...audiences];
+  }
+
+  async revokeToken(tokenHash: string): Promise<string[]> {
+    return this.db.transaction(() => this.revokeTrees([tokenHash]))();
+  }
+
+  async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const r = this.stmt('SELECT audience, expires_at, revoked FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
-      if (!r || r.revoked === 1) return false;
-      this.revokeRow(tokenHash, r.audience as string, r.expires_at);
-      return true;
+      const subject = this.stmt('SELECT family, revoked FROM tokens WHERE token_hash = ?').get(subjectHash) as Row | undefined;
+      this.stmt('UPDATE tokens SET family = ?, parent_hash = ? WHERE token_hash = ?').run(subject?.family ?? null, subjectHash, tokenHash);
+      if (subject && subject.revoked === 0) return true;
+      this.revokeTrees([tokenHash]);
+      return false;
     })();
   }
 
   async revokeFamily(family: string, now: number): Promise<string[]> {
     return this.db.transaction(() => {
-      const rows = this.stmt('SELECT token_hash, audience, expires_at FROM tokens WHERE family = ? AND revoked = 0 AND expires_at > ?').all(family, now) as Row[];
-      for (const r of rows) this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at);
+      const rows = this.stmt('SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND expires_at > ?').all(family, now) as Row[];
+      // Exchanged tokens carry their subject's family; the trees also reach any exchanged from a
+      // family token before it joined (see linkExchangedToken).
+      const audiences = this.revokeTrees(rows.map((r) => r.token_hash as string));
       this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(family);
-      return [...new Set(rows.map((r) => r.audience as string))];
+      return audiences;
     })();
   }
 

@@ -20,7 +20,7 @@ import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGra
 import { bytesParam, cnfParam, requireText, scopeParam, textParam, TOKEN_TYPE_POP, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
-import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideScope, resolveAudience } from './policy.js';
+import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
 import { verifyPkce } from './pkce.js';
 import { lookupHash } from './secret-hash.js';
@@ -224,14 +224,14 @@ async function refreshToken(ctx: TokenContext, params: Params, authorization: st
 }
 
 /** Verifies a subject token this service issued (by value or by reference) and returns who and for where. */
-async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string }> {
+async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; hash: string }> {
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   const now = ctx.clock();
   if (!record || record.revoked) throw invalidGrant('subject token is not active');
   if (record.reference) {
     if (record.expiresAt <= now) throw invalidGrant('subject token expired');
-    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash };
   }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidGrant('subject token audience unknown');
@@ -251,7 +251,7 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
   } catch {
     throw invalidGrant('subject token does not verify');
   }
-  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash };
 }
 
 async function tokenExchange(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
@@ -267,8 +267,15 @@ async function tokenExchange(ctx: TokenContext, params: Params, authorization: s
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   assertExchangeAllowed(subject.audience, audience);
   const asked = requestedScope(params);
-  const scope = scopeToStored(decideScope(asked, client, audience));
+  // Never wider than the subject token (policy.ts decideExchangeScope).
+  const scope = scopeToStored(decideExchangeScope(asked, scopeFromStored(subject.scope), client, audience));
   const issued = await issueAccessToken(ctx, { client, audience, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  // The new token joins the subject's grant family and is revoked with the subject; a subject
+  // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
+  if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {
+    await ctx.onRevoked?.([audience.id]);
+    throw invalidGrant('subject token is not active');
+  }
   return responseOf(issued, asked, { issued_token_type: TOKEN_TYPE_CWT });
 }
 
