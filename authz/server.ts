@@ -24,6 +24,7 @@ import { handleTokenRequest, storedReqCnf, type TokenContext } from './token-end
 import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
+import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions, type BrowserSession } from './browser-sessions.js';
 import { consentPage, CSS, deviceConfirmPage, devicePage, loginPage, messagePage, PAGE_CSP } from './pages.js';
@@ -68,6 +69,8 @@ export interface AuthzServerOptions {
   cacheClientSecrets?: boolean;
   /** Called with the new signed list whenever a token for `audience` is revoked (the broker relays it). */
   onRevocationList?: (audience: string, signedList: Uint8Array) => void;
+  /** Tokens per client id per window at /token (issuance-budget.ts); default DEFAULT_ISSUANCE_LIMIT. */
+  issuanceLimit?: IssuanceLimit;
 }
 
 export interface AuthzServer {
@@ -134,6 +137,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!opts.onRevocationList) return;
     for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
   };
+  if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   const sessions = new BrowserSessions((n) => provider.randomBytes(n), clock);
   let baseUrl = opts.issuer ?? '';

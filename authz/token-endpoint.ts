@@ -22,6 +22,7 @@ import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
+import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
 import { verifyPkce } from './pkce.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
@@ -39,6 +40,13 @@ const SLOW_DOWN_STEP = 5;
 export interface TokenContext extends IssuerContext, ClientAuthContext {
   /** Told which audiences' revocation lists changed (the server publishes them; the broker relays). */
   onRevoked?: (audiences: string[]) => void | Promise<void>;
+  /** Tokens per client id per window (issuance-budget.ts); DEFAULT_ISSUANCE_LIMIT when absent. */
+  issuanceLimit?: IssuanceLimit;
+}
+
+/** One request's context: the service's, and this request's claim on its client's issuance budget. */
+interface GrantContext extends TokenContext {
+  budget: IssuanceBudget;
 }
 
 export type TokenResponse = Record<string, ResponseValue | undefined>;
@@ -62,27 +70,36 @@ export function requestedScope(params: Params): Scope | undefined {
   return s === undefined ? undefined : scopeFromRequest(s, { textMayBeJson: false });
 }
 
-export async function handleTokenRequest(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+export async function handleTokenRequest(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const grant = requireText(params, 'grant_type');
-  switch (grant) {
-    case 'client_credentials':
-      return clientCredentials(ctx, params, authorization);
-    case 'authorization_code':
-      return authorizationCode(ctx, params, authorization);
-    case 'refresh_token':
-      return refreshToken(ctx, params, authorization);
-    case GRANT_TOKEN_EXCHANGE:
-      return tokenExchange(ctx, params, authorization);
-    case GRANT_DEVICE_CODE:
-      return deviceCode(ctx, params, authorization);
-    default:
-      throw unsupportedGrantType('this grant type is not supported');
+  // Each grant takes from its client's budget once the client is known, before it consumes
+  // anything (a code, a refresh token); a request that fails gives it back.
+  const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
+  try {
+    switch (grant) {
+      case 'client_credentials':
+        return await clientCredentials(ctx, params, authorization);
+      case 'authorization_code':
+        return await authorizationCode(ctx, params, authorization);
+      case 'refresh_token':
+        return await refreshToken(ctx, params, authorization);
+      case GRANT_TOKEN_EXCHANGE:
+        return await tokenExchange(ctx, params, authorization);
+      case GRANT_DEVICE_CODE:
+        return await deviceCode(ctx, params, authorization);
+      default:
+        throw unsupportedGrantType('this grant type is not supported');
+    }
+  } catch (e) {
+    await ctx.budget.giveBack();
+    throw e;
   }
 }
 
-async function clientCredentials(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, 'client_credentials');
+  await ctx.budget.take(client.id);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   const asked = requestedScope(params);
   const scope = scopeToStored(decideScope(asked, client, audience));
@@ -141,12 +158,13 @@ function decodeStored(bytes: Uint8Array): CborValue {
   return decodeCbor(bytes, { maxBytes: 1024, maxDepth: 4 });
 }
 
-async function authorizationCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function authorizationCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'code');
   const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
   const redirectUri = requireText(params, 'redirect_uri');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
+  await ctx.budget.take(client.id);
   const family = toHex(ctx.provider.randomBytes(16));
   const consumed = await ctx.store.consumeAuthCode(lookupHash(code), family);
   const record = consumed.code;
@@ -170,10 +188,11 @@ async function authorizationCode(ctx: TokenContext, params: Params, authorizatio
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 
-async function refreshToken(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function refreshToken(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const presented = requireText(params, 'refresh_token');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'refresh_token');
+  await ctx.budget.take(client.id);
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
   if (!record || record.clientId !== client.id) throw invalidGrant('unknown refresh token');
@@ -254,9 +273,10 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
   return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash };
 }
 
-async function tokenExchange(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
+  await ctx.budget.take(client.id);
   const type = requireText(params, 'subject_token_type');
   if (type !== TOKEN_TYPE_CWT && type !== TOKEN_TYPE_ACCESS) throw invalidRequest('unsupported subject_token_type');
   const subjectToken = bytesParam(params, 'subject_token');
@@ -279,10 +299,11 @@ async function tokenExchange(ctx: TokenContext, params: Params, authorization: s
   return responseOf(issued, asked, { issued_token_type: TOKEN_TYPE_CWT });
 }
 
-async function deviceCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function deviceCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'device_code');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
+  await ctx.budget.take(client.id);
   const hash = lookupHash(code);
   const now = Math.floor(ctx.clock());
   const record = await ctx.store.pollDeviceCode(hash, now);
