@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coseKeyFromMap, decodeCbor, fromBase64Url, toHex, tokenHash, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
+import { fromBase64Url, toHex, tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, GRANT_TOKEN_EXCHANGE, registerAudience, registerClient, registerUser, s256, SqliteStore, TOKEN_TYPE_CWT, type AuthzServer } from '../authz/index.js';
-import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
+import { basic, errorOf, loginAndConsent, post as postTo, trlHashes, type Enc } from './support/authz-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-exchange-'));
 const clock = () => 1_800_000_000;
@@ -67,14 +67,7 @@ const exchange = (subject: string, audience: string, scope?: unknown) =>
 const active = async (token: string) => (await post('/introspect', { token }, 'json', rs)).data.active as boolean;
 const hashOf = (token: string) => toHex(tokenHash(fromBase64Url(token)));
 
-async function trl(audience: string): Promise<string[]> {
-  const keys = decodeCbor(new Uint8Array(await (await fetch(`${base}/keys`)).arrayBuffer())) as CborMap[];
-  const key: CoseKey = coseKeyFromMap(keys[0]!);
-  const res = await fetch(`${base}/trl/${audience}`);
-  expect(res.status).toBe(200);
-  const list = verifyRevocationList(new Uint8Array(await res.arrayBuffer()), key, { audience, provider: nativeProvider });
-  return list.fullSet!.map((h) => toHex(h));
-}
+const trl = (audience: string) => trlHashes(base, audience);
 
 describe('an exchange never widens the subject token\'s scope (RFC 8693 §2.1)', () => {
   it('refuses a text scope beyond the subject token\'s with invalid_scope, and grants one inside it', async () => {
