@@ -282,8 +282,9 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   const subjectToken = bytesParam(params, 'subject_token');
   if (!subjectToken || subjectToken.length === 0) throw invalidRequest('parameter subject_token is missing');
   const subject = await readSubjectToken(ctx, subjectToken);
-  // The subject token must be the requesting client's own (the EKG device exchanges its token, nobody else's).
-  if (subject.clientId !== client.id && subject.subject !== client.id) throw invalidGrant('subject token was not issued to this client');
+  // The subject token must be the requesting client's own (the EKG device exchanges its token,
+  // nobody else's). Issued to it, not merely naming it as sub: a user's sub can equal a client id.
+  if (subject.clientId !== client.id) throw invalidGrant('subject token was not issued to this client');
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   assertExchangeAllowed(subject.audience, audience);
   const asked = requestedScope(params);

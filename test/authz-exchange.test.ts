@@ -48,7 +48,10 @@ beforeAll(async () => {
     redirectUris: [redirectUri],
   });
   await registerClient(store, { id: 'rs', secret: 'rs-secret', audiences, grantTypes: [] });
+  await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['ekg'], scopes: ['read'], grantTypes: ['authorization_code'], redirectUris: [redirectUri] });
   await registerUser(store, 'alice', 'correct horse');
+  // A user whose name is the device's client id: the sub of the tokens other clients get for them.
+  await registerUser(store, 'ekg-dev', 'user-password');
   server = await createAuthzServer({ store, dataDir: dir, clock, onRevocationList: (audience) => published.push(audience) });
   base = (await server.listen(0)).url;
 });
@@ -115,6 +118,17 @@ describe('an exchange never widens the subject token\'s scope (RFC 8693 §2.1)',
     const r = await exchange(subject, 'broker-b');
     expect(r.status).toBe(200);
     expect(r.data.scope).toEqual([['sensors/ecg', ['sub']]]);
+  });
+});
+
+describe('only the client a token was issued to may exchange it', () => {
+  it('refuses another client\'s token whose sub is the exchanging client\'s id (invalid_grant)', async () => {
+    const verifier = 'w'.repeat(50);
+    const q = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: redirectUri, code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'read', audience: 'ekg' });
+    const code = await loginAndConsent(base, q, 'ekg-dev', 'user-password');
+    const appToken = await post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri }, 'json', { authorization: basic('app', 'app-secret') });
+    expect(appToken.status).toBe(200);
+    expect(errorOf(await exchange(appToken.data.access_token, 'tube', 'read'))).toBe('invalid_grant');
   });
 });
 
