@@ -243,14 +243,14 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
 }
 
 /** Verifies a subject token this service issued (by value or by reference) and returns who and for where. */
-async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; hash: string }> {
+async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; hash: string; expiresAt: number }> {
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   const now = ctx.clock();
   if (!record || record.revoked) throw invalidGrant('subject token is not active');
   if (record.reference) {
     if (record.expiresAt <= now) throw invalidGrant('subject token expired');
-    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash };
+    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
   }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidGrant('subject token audience unknown');
@@ -270,7 +270,7 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
   } catch {
     throw invalidGrant('subject token does not verify');
   }
-  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash };
+  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
 }
 
 async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
@@ -290,7 +290,11 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   const asked = requestedScope(params);
   // Never wider than the subject token (policy.ts decideExchangeScope).
   const scope = scopeToStored(decideExchangeScope(asked, scopeFromStored(subject.scope), client, audience));
-  const issued = await issueAccessToken(ctx, { client, audience, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  // Nor longer-lived: it ends when the subject token does (exp, or exi counted from now), so a
+  // chain of exchanges cannot keep a grant alive past its tokens.
+  const remaining = subject.expiresAt - Math.floor(ctx.clock());
+  const bounded = remaining < audience.policy.lifetime ? { ...audience, policy: { ...audience.policy, lifetime: remaining } } : audience;
+  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
   // The new token joins the subject's grant family and is revoked with the subject; a subject
   // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
   if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {

@@ -16,7 +16,8 @@ import { createAuthzServer, GRANT_TOKEN_EXCHANGE, registerAudience, registerClie
 import { basic, errorOf, loginAndConsent, post as postTo, trlHashes, type Enc } from './support/authz-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-exchange-'));
-const clock = () => 1_800_000_000;
+let now = 1_800_000_000;
+const clock = () => now;
 const redirectUri = 'http://127.0.0.1:9/cb';
 let store: SqliteStore;
 let server: AuthzServer;
@@ -118,6 +119,26 @@ describe('an exchange never widens the subject token\'s scope (RFC 8693 §2.1)',
     const r = await exchange(subject, 'broker-b');
     expect(r.status).toBe(200);
     expect(r.data.scope).toEqual([['sensors/ecg', ['sub']]]);
+  });
+});
+
+describe('an exchanged token ends no later than its subject token', () => {
+  it('gets the subject\'s remaining lifetime when that is shorter than the audience\'s', async () => {
+    const subject = await own('ekg', 'read'); // an hour (DEFAULT_TOKEN_LIFETIME)
+    expect((await exchange(subject, 'tube-narrow', 'read')).data.expires_in).toBe(3600);
+    const start = now;
+    now += 3000;
+    try {
+      const late = await exchange(subject, 'tube-narrow', 'read');
+      expect(late.status).toBe(200);
+      expect(late.data.expires_in).toBe(600);
+      // And the chain from it ends then too.
+      expect((await exchange(late.data.access_token, 'relay', 'read')).data.expires_in).toBe(600);
+      now += 600;
+      expect(errorOf(await exchange(subject, 'tube-narrow', 'read'))).toBe('invalid_grant');
+    } finally {
+      now = start;
+    }
   });
 });
 
