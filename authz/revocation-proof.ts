@@ -63,7 +63,8 @@ export async function checkRevocationProof(ctx: TokenContext, input: RevocationP
   const key = await popKeyOf(ctx, input.cnf, input.audience);
   // verifyPopProof checks the iat window and hands the jti to a cache; the store, shared by every
   // instance of the service and kept across restarts, is the one that decides, after the proof
-  // verified, so a forger can neither burn jti values nor fill the store.
+  // verified, so a forger can neither burn jti values nor fill the store. (handOver only carries
+  // the jti out; it goes once verifyPopProof returns the freshness values itself, issue 9.)
   let jti: Uint8Array | undefined;
   const handOver: ReplayCache = { remember: (id) => ((jti = id), true), full: () => false, size: 0 };
   try {
