@@ -50,7 +50,7 @@ export async function handleDeviceAuthorization(ctx: TokenContext, params: Param
       };
     } catch (e) {
       // A user-code collision (UNIQUE) is rare; try a fresh code a few times.
-      if (attempt >= 3) throw new AuthzError('server_error', 'could not allocate a user code', { status: 500, cause: e });
+      if (attempt >= 3) throw new AuthzError('server_error', 'could not allocate a user code', { cause: e });
     }
   }
 }

@@ -1,19 +1,24 @@
 /**
- * One error hierarchy for the authorization service. `code` is stable for callers; `oauthError`
- * is the RFC 6749 §5.2 / RFC 8628 §3.5 / RFC 9200 §5.8.3 error string a client sees, and
- * `status` the HTTP status it travels with. Messages never carry secrets, keys or whole tokens.
+ * One error hierarchy for the authorization service. `code` is one of cose/error-codes.ts (the
+ * same registry the device and the broker answer from), and it is also the RFC 6749 §5.2 /
+ * RFC 8628 §3.5 / RFC 9200 §5.8.3 error a client reads; `status` is the registry's HTTP status
+ * unless the transport needs another (405, 413, 415). Messages never carry secrets, keys or whole
+ * tokens.
  */
+import { wireError, type ErrorCode } from '../cose/index.js';
+
 export class AuthzError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
+  /** The error name a client reads (the registry's mapping of `code`). */
   readonly oauthError: string;
   readonly status: number;
 
-  constructor(oauthError: string, description: string, opts: { status?: number; code?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, description: string, opts: { status?: number; cause?: unknown } = {}) {
     super(description, opts.cause !== undefined ? { cause: opts.cause } : undefined);
     this.name = 'AuthzError';
-    this.oauthError = oauthError;
-    this.status = opts.status ?? (oauthError === 'invalid_client' ? 401 : 400);
-    this.code = opts.code ?? `ERR_AUTHZ_${oauthError.toUpperCase()}`;
+    this.code = code;
+    this.oauthError = wireError(code).oauth;
+    this.status = opts.status ?? wireError(code).http;
   }
 }
 

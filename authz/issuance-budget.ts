@@ -58,10 +58,8 @@ export class IssuanceBudget {
     const count = await this.store.hitRateLimit(key, at, this.limit.windowSeconds);
     this.taken = { key, at };
     if (count > this.limit.tokens) {
-      throw new AuthzError('temporarily_unavailable', 'this client has obtained too many tokens; retry after the window', {
-        status: 429,
-        code: 'ERR_AUTHZ_ISSUANCE_LIMIT',
-      });
+      // RFC 6585 §4: 429 names a rate limit (the registry's 503 would say the service is down).
+      throw new AuthzError('temporarily_unavailable', 'this client has obtained too many tokens; retry after the window', { status: 429 });
     }
   }
 

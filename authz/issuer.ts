@@ -95,10 +95,12 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   let cti: Uint8Array;
+  let exiSequence: bigint | undefined;
   // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
   const claims: CwtClaims = { iss: ctx.issuer, sub: req.subject, aud: audience.id, iat: now, scope: scopeWireValue(req.scope) };
   if (audience.clockless) {
-    cti = exiCti(audience.id, await ctx.store.nextExiSequence(audience.id));
+    exiSequence = await ctx.store.nextExiSequence(audience.id);
+    cti = exiCti(audience.id, exiSequence);
     claims.exi = lifetime;
   } else {
     cti = ctx.provider.randomBytes(16);
@@ -147,6 +149,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
     reference: audience.referenceTokens,
     revoked: false,
     ...(req.family ? { family: req.family } : {}),
+    ...(exiSequence !== undefined ? { exiSequence: Number(exiSequence) } : {}),
   });
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
   if (!audience.clockless) out.expiresIn = lifetime;

@@ -19,7 +19,7 @@
  * presentation is all the possession there is (and which a thief could use, not just revoke).
  */
 import { cnfFromMap, decodeCbor, fromHex, openEncryptedCoseKey, toHex, type CoseKey } from '../cose/index.js';
-import { DEFAULT_IAT_WINDOW, DeviceError, verifyPopProof, type ReplayCache } from '../device/index.js';
+import { DEFAULT_IAT_WINDOW, DeviceError, verifyPopProof } from '../device/index.js';
 import { AuthzError } from './errors.js';
 import type { TokenContext } from './token-endpoint.js';
 
@@ -30,7 +30,7 @@ export const REVOKE_PROOF_PARAM = 'pop_proof';
 const JTI_MEMORY_S = 2 * DEFAULT_IAT_WINDOW;
 
 function refused(description: string, cause?: unknown): AuthzError {
-  return new AuthzError('invalid_request', description, { code: 'ERR_AUTHZ_REVOKE_PROOF', ...(cause === undefined ? {} : { cause }) });
+  return new AuthzError('invalid_request', description, cause === undefined ? {} : { cause });
 }
 
 export interface RevocationProofInput {
@@ -57,28 +57,27 @@ async function popKeyOf(ctx: TokenContext, cnfBytes: Uint8Array | undefined, aud
   throw refused('this token is bound to a key the service does not hold');
 }
 
-/** Throws invalid_request (ERR_AUTHZ_REVOKE_PROOF) unless `proof` shows possession of the token's key, fresh and unused. */
+/** Throws invalid_request unless `proof` shows possession of the token's key, fresh and unused. */
 export async function checkRevocationProof(ctx: TokenContext, input: RevocationProofInput): Promise<void> {
   if (!input.proof) throw refused(`a public client proves possession of the token's key (${REVOKE_PROOF_PARAM})`);
   const key = await popKeyOf(ctx, input.cnf, input.audience);
-  // verifyPopProof checks the iat window and hands the jti to a cache; the store, shared by every
-  // instance of the service and kept across restarts, is the one that decides, after the proof
-  // verified, so a forger can neither burn jti values nor fill the store. (handOver only carries
-  // the jti out; it goes once verifyPopProof returns the freshness values itself, issue 9.)
-  let jti: Uint8Array | undefined;
-  const handOver: ReplayCache = { remember: (id) => ((jti = id), true), full: () => false, size: 0 };
+  let freshness;
   try {
-    verifyPopProof(
+    // iat + jti only: the service issues no nonces for /revoke.
+    ({ freshness } = verifyPopProof(
       input.proof,
       key,
       { purpose: PURPOSE_REVOKE, audience: ctx.issuer, tokenHash: fromHex(input.tokenHash), clientId: input.clientId },
-      { clock: ctx.clock, replayCache: handOver },
+      { clock: ctx.clock, nonce: false },
       { provider: ctx.provider },
-    );
+    ));
   } catch (e) {
     if (e instanceof DeviceError) throw refused('the proof of possession does not verify, or is not fresh', e);
     throw e;
   }
-  const seen = await ctx.store.hitRateLimit(`revoke-jti:${input.tokenHash}:${toHex(jti!)}`, Math.floor(ctx.clock()), JTI_MEMORY_S);
+  if (freshness.kind !== 'iat') throw refused('the proof must carry iat(5) and jti(6)');
+  // The jti is claimed in the store, shared by every instance of the service and kept across
+  // restarts, and only after the proof verified: a forger can neither burn jti values nor fill it.
+  const seen = await ctx.store.hitRateLimit(`revoke-jti:${input.tokenHash}:${toHex(freshness.jti)}`, Math.floor(ctx.clock()), JTI_MEMORY_S);
   if (seen > 1) throw refused('the proof of possession was already used');
 }

@@ -144,8 +144,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const adminHash = opts.adminToken ? createHash('sha256').update(opts.adminToken).digest() : undefined;
 
   async function revocationList(audience: string): Promise<Uint8Array> {
-    const { sequence, entries } = await opts.store.revocationList(audience, Math.floor(clock()));
-    return createRevocationList({ audience, sequence, fullSet: entries.map((e) => fromHex(e.tokenHash)) }, keys.current().key, { provider });
+    const { sequence, entries, exiFloor } = await opts.store.revocationList(audience, Math.floor(clock()));
+    const list = { audience, sequence, fullSet: entries.map((e) => fromHex(e.tokenHash)), ...(exiFloor !== undefined ? { exiFloor } : {}) };
+    return createRevocationList(list, keys.current().key, { provider });
   }
 
   async function oauthEndpoint(

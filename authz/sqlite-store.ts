@@ -15,6 +15,7 @@ import type {
   IssuedTokenRecord,
   RefreshTokenRecord,
   RevocationEntry,
+  RevocationListState,
   RotateResult,
   SigningKeyRecord,
   UserRecord,
@@ -54,6 +55,11 @@ const MIGRATIONS: readonly string[] = [
   // grant types were the resource servers until now, so they keep the role.
   `ALTER TABLE clients ADD COLUMN resource_server INTEGER NOT NULL DEFAULT 0;
    UPDATE clients SET resource_server = 1 WHERE grant_types = '[]';`,
+  // Revoked clock-less tokens stay revoked (RevocationListState.exiFloor): the exi sequence of a
+  // token and of its revocation. Older rows have none and keep today's rule (listed until expiry).
+  `ALTER TABLE tokens ADD COLUMN exi_seq INTEGER;
+   ALTER TABLE revocations ADD COLUMN exi_seq INTEGER;
+   CREATE INDEX tokens_exi ON tokens (audience, exi_seq) WHERE exi_seq IS NOT NULL;`,
   // RFC 8693: an exchanged token remembers its subject token, to be revoked with it. Existing
   // tokens were issued by a grant, not an exchange: no parent.
   `ALTER TABLE tokens ADD COLUMN parent_hash TEXT;
@@ -349,10 +355,10 @@ export class SqliteStore implements AuthzStore {
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, parent_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.parent ?? null);
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null, t.parent ?? null);
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
@@ -373,15 +379,16 @@ export class SqliteStore implements AuthzStore {
     const cnf = u8(r.cnf);
     if (cnf) t.cnf = cnf;
     if (r.family != null) t.family = r.family as string;
+    if (r.exi_seq != null) t.exiSequence = Number(r.exi_seq);
     if (r.parent_hash != null) t.parent = r.parent_hash as string;
     return t;
   }
 
   /** Inside a transaction: revoke one token row onto its audience's TRL. */
-  private revokeRow(tokenHash: string, audience: string, expiresAt: unknown): void {
+  private revokeRow(tokenHash: string, audience: string, expiresAt: unknown, exiSeq: unknown): void {
     this.stmt('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
     const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence').get(audience) as Row;
-    this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence) VALUES (?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence);
+    this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence, exi_seq) VALUES (?, ?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence, exiSeq ?? null);
   }
 
   /** Inside a transaction: revoke the unrevoked tokens of `roots` and of everything exchanged from them. */
@@ -391,10 +398,10 @@ export class SqliteStore implements AuthzStore {
       // UNION (not UNION ALL) visits each token once, whatever the shape of the exchange chains.
       const rows = this.stmt(
         `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
-         SELECT token_hash, audience, expires_at FROM tokens WHERE token_hash IN tree AND revoked = 0`,
+         SELECT token_hash, audience, expires_at, exi_seq FROM tokens WHERE token_hash IN tree AND revoked = 0`,
       ).all(root) as Row[];
       for (const r of rows) {
-        this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at);
+        this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at, r.exi_seq);
         audiences.add(r.audience as string);
       }
     }
@@ -417,7 +424,8 @@ export class SqliteStore implements AuthzStore {
 
   async revokeFamily(family: string, now: number): Promise<string[]> {
     return this.db.transaction(() => {
-      const rows = this.stmt('SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND expires_at > ?').all(family, now) as Row[];
+      // An exi token may be live at its device long after issue + exi: revoke it whatever its expiry.
+      const rows = this.stmt('SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(family, now) as Row[];
       // Exchanged tokens carry their subject's family; the trees also reach any exchanged from a
       // family token before it joined (see linkExchangedToken).
       const audiences = this.revokeTrees(rows.map((r) => r.token_hash as string));
@@ -426,14 +434,23 @@ export class SqliteStore implements AuthzStore {
     })();
   }
 
-  async revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }> {
+  async revocationList(audience: string, now: number): Promise<RevocationListState> {
     return this.db.transaction(() => {
-      const a = this.stmt('SELECT trl_sequence FROM audiences WHERE id = ?').get(audience) as Row | undefined;
-      const rows = this.stmt('SELECT token_hash, expires_at FROM revocations WHERE audience = ? AND expires_at > ? ORDER BY sequence')
-        .all(audience, now) as Row[];
+      const a = this.stmt('SELECT trl_sequence, exi_sequence, clockless FROM audiences WHERE id = ?').get(audience) as Row | undefined;
+      let exiFloor: number | undefined;
+      if (a?.clockless === 1) {
+        // Every exi token below the oldest one still inside issue + exi has lapsed by the service's clock.
+        const live = this.stmt('SELECT MIN(exi_seq) AS m FROM tokens WHERE audience = ? AND exi_seq IS NOT NULL AND expires_at > ?').get(audience, now) as Row;
+        exiFloor = live.m != null ? Number(live.m) - 1 : Number(a.exi_sequence);
+      }
+      const rows = this.stmt(
+        `SELECT token_hash, expires_at FROM revocations
+         WHERE audience = ? AND (expires_at > ? OR (exi_seq IS NOT NULL AND exi_seq > ?)) ORDER BY sequence`,
+      ).all(audience, now, exiFloor ?? Number.MAX_SAFE_INTEGER) as Row[];
       return {
         sequence: a ? Number(a.trl_sequence) : 0,
         entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at) })),
+        ...(exiFloor !== undefined ? { exiFloor } : {}),
       };
     })();
   }

@@ -130,6 +130,8 @@ export interface IssuedTokenRecord {
   revoked: boolean;
   /** The grant (authorization code and its refresh tokens) this token came from, to revoke them together. */
   family?: string;
+  /** The exi sequence number of a clock-less token (its cti, RFC 9200 §5.10.3). */
+  exiSequence?: number;
   /** For a token exchanged from another (RFC 8693), the subject token's hash: revoked with it. */
   parent?: string;
 }
@@ -160,6 +162,13 @@ export interface SigningKeyRecord {
 export interface RevocationEntry {
   tokenHash: string;
   expiresAt: number;
+}
+
+export interface RevocationListState {
+  sequence: number;
+  entries: RevocationEntry[];
+  /** Clock-less audiences only. */
+  exiFloor?: number;
 }
 
 export type RotateResult = { ok: true } | { ok: false; reason: 'unknown' | 'expired' | 'reused' };
@@ -220,8 +229,13 @@ export interface AuthzStore {
    * TRL) and the family's refresh tokens. Returns the audiences whose TRL changed.
    */
   revokeFamily(family: string, now: number): Promise<string[]>;
-  /** Revoked and not yet expired tokens of an audience, with the TRL sequence number. */
-  revocationList(audience: string, now: number): Promise<{ sequence: number; entries: RevocationEntry[] }>;
+  /**
+   * An audience's TRL: its sequence number, the revoked tokens that still matter, and for a
+   * clock-less audience the exi floor (the highest exi sequence number below which every token
+   * has passed issue time + exi). A revoked exi token stays listed until the floor covers it:
+   * a device counts exi from its own first receipt, so the issue-time expiry proves nothing there.
+   */
+  revocationList(audience: string, now: number): Promise<RevocationListState>;
 
   putRefreshToken(token: RefreshTokenRecord): Promise<void>;
   getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;

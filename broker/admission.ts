@@ -6,9 +6,9 @@
  * checked before the jti is recorded, so a forger cannot fill the replay store.
  */
 import { CoseError, type Clock, type CryptoProvider } from '../cose/index.js';
-import { DeviceError, DEVICE_ERR, DEFAULT_IAT_WINDOW, verifyPopProof, type ReplayCache } from '../device/index.js';
+import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof } from '../device/index.js';
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
-import { BrokerError, BROKER_ERR } from './errors.js';
+import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { JtiStore } from './jti-store.js';
 import { createTokenBucket, DEFAULT_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
@@ -59,33 +59,23 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     }
     const { token, proof } = decodeConnectPassword(password);
     const verified = await opts.verifier.verify(token);
-    // verifyPopProof's replay cache is synchronous; the shared one (Redis) is not. Capture the
-    // jti here, after the signature and every bound field checked out, and claim it below.
-    let seen: { jti: Uint8Array; until: number } | undefined;
-    const capture: ReplayCache = {
-      remember: (jti, until) => ((seen = { jti, until }), true),
-      full: () => false,
-      size: 0,
-    };
+    let freshness;
     try {
-      verifyPopProof(
+      ({ freshness } = verifyPopProof(
         proof,
         verified.popKey,
         { purpose, audience: opts.audience, tokenHash: verified.hash, clientId },
-        { clock: opts.clock, replayCache: capture, iatWindow: window },
+        // A broker issues no nonces (there is no round trip before CONNECT): iat plus jti only.
+        { clock: opts.clock, nonce: false, iatWindow: window },
         { provider: opts.provider },
-      );
+      ));
     } catch (cause) {
-      if (cause instanceof DeviceError) {
-        const code = cause.code === DEVICE_ERR.REPLAY ? BROKER_ERR.REPLAY : BROKER_ERR.BAD_PROOF;
-        throw new BrokerError(code, cause.message, { cause });
-      }
+      if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
       if (cause instanceof CoseError) throw new BrokerError(BROKER_ERR.BAD_PROOF, `PoP proof (${cause.code})`, { cause });
       throw cause;
     }
-    if (!seen) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
-    // verifyPopProof remembers a jti until iat + window.
-    if (opts.notBefore !== undefined && seen.until - window < opts.notBefore) {
+    if (freshness.kind !== 'iat') throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
+    if (opts.notBefore !== undefined && freshness.iat < opts.notBefore) {
       throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: iat(5) is older than this broker process (its replay store is new): make a fresh proof');
     }
     // Taken before the jti is stored, synchronously (so neither a flood of fresh proofs nor many
@@ -93,10 +83,10 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     // turns out to be a replay (so replaying an overheard CONNECT never drains the holder's allowance).
     const bucket = bucketFor(verified.hashHex);
     if (!bucket.take()) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this token: slow down');
-    const claimed = await opts.jtis.claim(seen.jti, seen.until);
+    const claimed = await opts.jtis.claim(freshness.jti, freshness.until);
     if (claimed !== 'claimed') bucket.refund();
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
-    return { ...verified, proofJti: seen.jti };
+    return { ...verified, proofJti: freshness.jti };
   };
 }

@@ -21,6 +21,12 @@ export const CLAIM = {
   exi: 40,
 } as const;
 
+/**
+ * RFC 9200 §5.3.1 (IANA CWT registry): the nonce a resource server handed out, put in the token
+ * by the service. Kept among `other` claims: only the verifier that issued it can interpret it.
+ */
+export const CLAIM_CNONCE = 39;
+
 export type ClaimName = keyof typeof CLAIM;
 const NAME_BY_LABEL = new Map<CborValue, ClaimName>(Object.entries(CLAIM).map(([n, l]) => [l, n as ClaimName]));
 

@@ -81,7 +81,7 @@ export { verifyCoseSign } from './cose-sign.js';
 export { verifyCoseMac } from './cose-mac.js';
 export { decryptCoseEncrypt } from './cose-encrypt.js';
 export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, type Confirmation } from './cnf.js';
-export { CLAIM, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
+export { CLAIM, CLAIM_CNONCE, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
 export {
   createCwt,
   verifyCwt,
@@ -171,3 +171,4 @@ export {
   MAX_ASSERTION_LIFETIME,
   type ClientAssertionOptions,
 } from './client-assertion.js';
+export { ERROR_CODES, wireError, isErrorCode, type ErrorCode } from './error-codes.js';

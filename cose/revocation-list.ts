@@ -2,8 +2,11 @@
  * Token revocation lists (draft-ietf-ace-revoked-token-notification, application/ace-trl+cbor:
  * full_set 0, diff_set 1, cursor 2, more 3), wrapped in a COSE_Sign1 by the service so that a
  * list can travel through an untrusted broker to a sleeping device. Two labels are ours: the
- * audience the list is for (100) and a sequence number (101) so an older list never replaces a
- * newer one.
+ * audience the list is for (100), a sequence number (101) so an older list never replaces a
+ * newer one, and for clock-less audiences the exi floor (102): every exi token (RFC 9200 §5.10.3)
+ * whose sequence number is at or below it is dead. A device counts exi from its own first receipt,
+ * so the service cannot tell when a revoked exi token stops mattering; it keeps such a token on
+ * the list until the floor covers it, and the device keeps the floor for good.
  */
 import { CoseFormatError, ERR } from './errors.js';
 import { decodeCbor } from './cbor-decode.js';
@@ -15,7 +18,7 @@ import type { KeyInput } from './key-input.js';
 import type { CryptoProvider } from './crypto-provider.js';
 import { DEFAULT_TOKEN_ALGORITHMS } from './cwt.js';
 
-export const TRL_LABEL = { fullSet: 0, diffSet: 1, cursor: 2, more: 3, audience: 100, sequence: 101 } as const;
+export const TRL_LABEL = { fullSet: 0, diffSet: 1, cursor: 2, more: 3, audience: 100, sequence: 101, exiFloor: 102 } as const;
 /** A list that names more hashes than this is refused: it would not fit a device's RAM budget. */
 export const MAX_TRL_HASHES = 1024;
 const HASH_LENGTH = 32;
@@ -29,6 +32,8 @@ export interface RevocationList {
   diffSet?: { removed: Uint8Array[]; added: Uint8Array[] }[];
   cursor?: number;
   more?: boolean;
+  /** Clock-less audiences: exi tokens with a sequence number at or below this are dead. */
+  exiFloor?: number;
 }
 
 function bad(message: string): CoseFormatError {
@@ -54,6 +59,7 @@ export function revocationListToMap(list: RevocationList): CborMap {
   if (list.diffSet) m.set(TRL_LABEL.diffSet, list.diffSet.map((d) => [d.removed, d.added]));
   if (list.cursor !== undefined) m.set(TRL_LABEL.cursor, list.cursor);
   if (list.more !== undefined) m.set(TRL_LABEL.more, list.more);
+  if (list.exiFloor !== undefined) m.set(TRL_LABEL.exiFloor, list.exiFloor);
   return m;
 }
 
@@ -85,6 +91,11 @@ export function revocationListFromMap(value: CborValue): RevocationList {
     const more = value.get(TRL_LABEL.more);
     if (typeof more !== 'boolean') throw bad('more(3) must be a boolean');
     list.more = more;
+  }
+  if (value.has(TRL_LABEL.exiFloor)) {
+    const floor = asSafeInteger(value.get(TRL_LABEL.exiFloor));
+    if (floor === undefined || floor < -1) throw bad('exi floor(102) must be an integer of at least -1');
+    list.exiFloor = floor;
   }
   return list;
 }

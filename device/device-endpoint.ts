@@ -3,7 +3,7 @@
  * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
  * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
  */
-import { Tag, decodeCbor } from '../cose/index.js';
+import { Tag, decodeCbor, wireError } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { ResourceServer } from './resource-server.js';
 import {
@@ -14,17 +14,11 @@ import {
   type DeviceResponseBody,
 } from './device-messages.js';
 
-const STATUS: Record<string, number> = {
-  [DEVICE_ERR.INSUFFICIENT_SCOPE]: 403,
-  [DEVICE_ERR.BAD_REQUEST]: 400,
-  [DEVICE_ERR.TOKEN_STORE_FULL]: 503,
-  [DEVICE_ERR.BUSY]: 503,
-};
-
 /** A refusal as an answer body: code, error name and hints; never the token or a key. */
 export function refusalBody(error: unknown): DeviceResponseBody {
   if (error instanceof DeviceError) {
-    return { code: STATUS[error.code] ?? 401, error: error.code, ...(error.hints ? { hints: error.hints } : {}) };
+    // The CoAP code of cose/error-codes.ts (RFC 9200 §5.10.1.1: 4.01, 4.03 for another audience or scope).
+    return { code: wireError(error.code).coap, error: error.code, ...(error.hints ? { hints: error.hints } : {}) };
   }
   return { code: 500, error: 'internal' };
 }

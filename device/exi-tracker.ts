@@ -13,10 +13,17 @@ const STORAGE_KEY = 'exi';
 export const MAX_LIVE_EXI_TOKENS = 64;
 
 export interface ExiTracker {
-  /** Records first receipt of an exi token; returns its device-clock expiry. Throws when refused. */
-  admit(cti: Uint8Array, exi: number): number;
+  /** Records first receipt of an exi token; returns its sequence number and device-clock expiry. Throws when refused. */
+  admit(cti: Uint8Array, exi: number): { sequence: number; expiresAt: number };
   /** The highest expired sequence number (-1 when none). */
   floor(): number;
+  /**
+   * Raises the floor to a value the service signed in a revocation list (cose/revocation-list.ts
+   * exiFloor): every exi token at or below it is dead, live ones included. Returns true if it rose.
+   */
+  raiseFloor(sequence: number): boolean;
+  /** Whether a sequence number is at or below the floor (a held token that must now be refused). */
+  isBelowFloor(sequence: number): boolean;
 }
 
 export function createExiTracker(audience: string, storage: DeviceStorage, clock: Clock, maxLive = MAX_LIVE_EXI_TOKENS): ExiTracker {
@@ -55,11 +62,19 @@ export function createExiTracker(audience: string, storage: DeviceStorage, clock
       const until = now + exi;
       live.set(seq, until);
       persist(); // before the token is used: a reboot must not forget that this cti was seen
-      return until;
+      return { sequence: seq, expiresAt: until };
     },
     floor() {
       if (sweep(clock())) persist();
       return floor;
     },
+    raiseFloor(sequence) {
+      if (!Number.isSafeInteger(sequence) || sequence <= floor) return false;
+      floor = sequence;
+      for (const seq of live.keys()) if (seq <= floor) live.delete(seq);
+      persist();
+      return true;
+    },
+    isBelowFloor: (sequence) => sequence <= floor,
   };
 }

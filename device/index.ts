@@ -23,8 +23,21 @@ export {
   type ReplayWindowState,
 } from './replay-window.js';
 export {
+  createTokenAcceptance,
+  isByValueToken,
+  refusalForCoseError,
+  type AcceptanceTrust,
+  type AcceptedToken,
+  type AcceptedTokenCache,
+  type IntrospectedClaims,
+  type PresentedToken,
+  type TokenAcceptance,
+  type TokenAcceptanceOptions,
+} from './token-acceptance.js';
+export {
   createPopProof,
   verifyPopProof,
+  claimProofFreshness,
   popProofToMap,
   popProofFromMap,
   payloadHash,
@@ -37,6 +50,9 @@ export {
   type PopProofFields,
   type ExpectedProof,
   type ProofFreshness,
+  type ProofFreshnessPolicy,
+  type VerifiedPopProof,
+  type FreshnessStores,
   type CreatePopProofOptions,
   type VerifyPopProofOptions,
 } from './pop-proof.js';

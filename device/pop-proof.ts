@@ -170,14 +170,27 @@ export interface ExpectedProof {
   clientId?: string;
 }
 
-export interface ProofFreshness {
+/** Which kinds of freshness a verifier takes, and the window for iat. Nothing here is spent. */
+export interface ProofFreshnessPolicy {
   clock: Clock;
-  /** Accepts nonce-based proofs, consuming the nonce. */
-  nonces?: NonceIssuer;
-  /** Accepts iat-based proofs, remembering each jti for the window. */
-  replayCache?: ReplayCache;
+  /** Accept proofs bound to a nonce this verifier issued (default true). */
+  nonce?: boolean;
+  /** Accept proofs with iat plus a random jti (default true). */
+  iat?: boolean;
   /** Seconds either side of now an iat may be (default DEFAULT_IAT_WINDOW). */
   iatWindow?: number;
+}
+
+/**
+ * The freshness value a verified proof carries, for the caller to claim in its own store (the
+ * device's RAM cache, the broker's Redis): a nonce to consume, or a jti to hold until `until`,
+ * when its iat leaves the window and the window itself refuses it.
+ */
+export type ProofFreshness = { kind: 'nonce'; nonce: Uint8Array } | { kind: 'iat'; iat: number; jti: Uint8Array; until: number };
+
+export interface VerifiedPopProof {
+  fields: PopProofFields;
+  freshness: ProofFreshness;
 }
 
 export interface VerifyPopProofOptions {
@@ -191,17 +204,19 @@ function same(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
 }
 
 /**
- * Verifies a proof against the cnf key and the request: the signature first (so a forger cannot
- * burn nonces or fill the jti cache), then every bound field, then freshness. Throws DeviceError
- * `bad_proof` or `replay`.
+ * Verifies a proof against the cnf key and the request: the signature first (so a forger learns
+ * nothing and spends nothing), then every bound field, then that its freshness is of a kind this
+ * verifier takes and its iat is inside the window. It spends nothing: the caller claims the
+ * returned nonce or jti (claimProofFreshness, or an async shared store), and only then acts.
+ * Throws DeviceError `bad_proof` or `replay`.
  */
 export function verifyPopProof(
   proof: Uint8Array,
   key: CoseKey,
   expected: ExpectedProof,
-  freshness: ProofFreshness,
+  policy: ProofFreshnessPolicy,
   opts: VerifyPopProofOptions = {},
-): PopProofFields {
+): VerifiedPopProof {
   const provider = opts.provider ?? portableProvider;
   if (!(proof instanceof Uint8Array) || proof.length > MAX_PROOF_BYTES) throw bad(`must be at most ${MAX_PROOF_BYTES} bytes`);
   let payload: Uint8Array;
@@ -229,20 +244,30 @@ export function verifyPopProof(
   if (!same(fields.payloadHash, wantHash)) throw bad('payload hash(9) does not match the request');
 
   if (fields.nonce) {
-    if (!freshness.nonces) throw bad('nonce(4) proofs are not accepted here');
-    if (!freshness.nonces.consume(fields.nonce)) throw new DeviceError(DEVICE_ERR.REPLAY, 'PoP proof: nonce(4) unknown, expired or already used');
-  } else {
-    if (!freshness.replayCache) throw bad('iat(5) proofs are not accepted here');
-    const window = freshness.iatWindow ?? DEFAULT_IAT_WINDOW;
-    const now = freshness.clock();
-    if (Math.abs(now - fields.iat!) > window) throw new DeviceError(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) outside the acceptance window');
-    // Remember the jti until its iat can no longer be accepted: after that the window refuses it.
-    if (!freshness.replayCache.remember(fields.jti!, fields.iat! + window)) {
-      throw new DeviceError(
-        freshness.replayCache.full() ? DEVICE_ERR.BUSY : DEVICE_ERR.REPLAY,
-        'PoP proof: jti(6) already seen within the window',
-      );
-    }
+    if (policy.nonce === false) throw bad('nonce(4) proofs are not accepted here');
+    return { fields, freshness: { kind: 'nonce', nonce: fields.nonce } };
   }
-  return fields;
+  if (policy.iat === false) throw bad('iat(5) proofs are not accepted here');
+  const window = policy.iatWindow ?? DEFAULT_IAT_WINDOW;
+  if (Math.abs(policy.clock() - fields.iat!) > window) throw new DeviceError(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) outside the acceptance window');
+  // Held until its iat can no longer be accepted: after that the window itself refuses it.
+  return { fields, freshness: { kind: 'iat', iat: fields.iat!, jti: fields.jti!, until: fields.iat! + window } };
+}
+
+/** Where a synchronous verifier (a device) spends a proof's freshness. */
+export interface FreshnessStores {
+  nonces?: NonceIssuer;
+  replayCache?: ReplayCache;
+}
+
+/** Spends a verified proof's nonce or jti, once; throws `replay` (or `busy` when the jti cache is full). */
+export function claimProofFreshness(freshness: ProofFreshness, stores: FreshnessStores): void {
+  if (freshness.kind === 'nonce') {
+    if (!stores.nonces?.consume(freshness.nonce)) throw new DeviceError(DEVICE_ERR.REPLAY, 'PoP proof: nonce(4) unknown, expired or already used');
+    return;
+  }
+  if (!stores.replayCache) throw bad('iat(5) proofs are not accepted here');
+  if (!stores.replayCache.remember(freshness.jti, freshness.until)) {
+    throw new DeviceError(stores.replayCache.full() ? DEVICE_ERR.BUSY : DEVICE_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
+  }
 }

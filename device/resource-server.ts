@@ -7,22 +7,17 @@
  * Transport-neutral: every method takes and returns bytes or plain objects.
  */
 import {
-  CoseError,
-  DEFAULT_ENCRYPTION_ALGORITHMS,
-  ERR,
-  openEncryptedCoseKey,
-  tokenHash as hashToken,
-  toHex,
-  verifyCwt,
+  fromHex,
+  parseScope,
   portableProvider,
-  type Clock,
+  scopeAllows,
+  toHex,
   type CborValue,
+  type Clock,
   type CoseKey,
   type CryptoProvider,
-  type VerifiedCwt,
-  detachedCoseKey,
+  type RestMethod,
 } from '../cose/index.js';
-import { parseScope, scopeAllows, type RestMethod } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 import type { RequestHints } from './request-hints.js';
 import type { DeviceStorage } from './storage.js';
@@ -32,7 +27,8 @@ import { createTokenStore, TOKEN_ENTRY_OVERHEAD, type StoredToken, type TokenSto
 import { createExiTracker, type ExiTracker } from './exi-tracker.js';
 import { createHintNonces, createNonceIssuer, type HintNonces, type NonceIssuer } from './nonce-issuer.js';
 import { createReplayCache, type ReplayCache } from './replay-cache.js';
-import { verifyPopProof } from './pop-proof.js';
+import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-proof.js';
+import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
 import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
 import { ProtectedSession, peekSessionMessage } from './protected-session.js';
@@ -94,20 +90,6 @@ export interface ResourceServer {
   readonly stats: { tokens: number; tokenBytes: number; sessions: number; revoked: number; exiFloor: number };
 }
 
-/** Maps a cose/ verification error onto the device's refusal codes. */
-function refusalFor(cause: CoseError): DeviceErrorCode {
-  switch (cause.code) {
-    case ERR.CWT_EXPIRED:
-      return DEVICE_ERR.EXPIRED;
-    case ERR.CWT_WRONG_AUDIENCE:
-      return DEVICE_ERR.WRONG_AUDIENCE;
-    case ERR.COSE_NO_KEY:
-      return DEVICE_ERR.UNKNOWN_KEY;
-    default:
-      return DEVICE_ERR.INVALID_TOKEN;
-  }
-}
-
 function keyBytes(key: CoseKey): number {
   return (key.x?.length ?? 0) + (key.y?.length ?? 0) + (key.k?.length ?? 0) + (key.kid?.length ?? 0);
 }
@@ -134,27 +116,23 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   // replay). Assumes the clock does not go back across a reboot (DESIGN.md: it is monotonic).
   let iatMarked = storage.get(IAT_MARKER_KEY) !== undefined;
   const iatGuard = iatMarked ? clock() + profile.iatWindow : Number.NEGATIVE_INFINITY;
-  let guardRefused = false;
-  const proofJtis: ReplayCache = {
-    remember(id, until) {
-      // verifyPopProof remembers a jti until iat + iatWindow: recover its iat from that.
-      if (until - profile.iatWindow <= iatGuard) {
-        guardRefused = true;
-        return false;
+
+  /** Spends a verified proof's nonce or jti; an iat proof from before this boot is refused first. */
+  function claimFreshness(freshness: ProofFreshness): void {
+    if (freshness.kind === 'iat') {
+      if (freshness.iat <= iatGuard) {
+        throw refuse(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) proofs are refused for one window after a reboot; retry with the cnonce hint as nonce(4)');
       }
-      if (!jtis.remember(id, until)) return false;
+      claimProofFreshness(freshness, { replayCache: jtis });
       if (!iatMarked) {
         storage.put(IAT_MARKER_KEY, new Uint8Array([1]));
         iatMarked = true;
       }
-      return true;
-    },
-    full: () => jtis.full(),
-    get size() {
-      return jtis.size;
-    },
-  };
-  const revocation: RevocationState = createRevocationState(audience, trust.resolve, storage, provider);
+      return;
+    }
+    claimProofFreshness(freshness, { nonces: proofNonces });
+  }
+  const revocation: RevocationState = createRevocationState(audience, trust.resolve, storage, provider, exi);
   const sessions = new Map<string, ProtectedSession>();
 
   const hints = (scope?: CborValue): RequestHints => ({
@@ -168,83 +146,30 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const refuse = (code: DeviceErrorCode, message: string, cause?: unknown): DeviceError =>
     new DeviceError(code, message, { hints: hints(), ...(cause !== undefined ? { cause } : {}) });
 
-  function popKeyOf(verified: VerifiedCwt): CoseKey {
-    const cnf = verified.cnf!;
-    if ('coseKey' in cnf) return cnf.coseKey;
-    if ('kid' in cnf) {
-      const key = trust.sharedKey(cnf.kid);
-      if (!key) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'cnf(8) kid(3) names no key this device shares');
-      return key;
-    }
-    try {
-      return openEncryptedCoseKey(cnf, trust.resolve, { provider, algorithms: DEFAULT_ENCRYPTION_ALGORITHMS });
-    } catch (cause) {
-      if (cause instanceof CoseError) {
-        throw refuse(cause.code === ERR.COSE_NO_KEY ? DEVICE_ERR.UNKNOWN_KEY : DEVICE_ERR.INVALID_TOKEN, `cnf(8) Encrypted_COSE_Key(2) does not open (${cause.code})`, cause);
-      }
-      throw cause;
-    }
-  }
+  // The token store is the acceptance core's cache: accepted tokens, charged against the budget.
+  const costOf = (popKey: CoseKey, tokenBytes: number) => tokenBytes + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
+  const tokenCache: AcceptedTokenCache = {
+    get: (hashHex) => tokens.lookup(fromHex(hashHex)),
+    reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt),
+    add: (entry, bytes) => tokens.add({ ...entry, cost: costOf(entry.popKey, bytes) }),
+    delete: (hashHex) => void tokens.delete(fromHex(hashHex)),
+  };
+  const acceptance: TokenAcceptance = createTokenAcceptance({
+    audience,
+    trust,
+    clock,
+    provider,
+    scopeKind: 'aif-rest',
+    leeway: profile.leeway,
+    isRevoked: (hash) => revocation.isRevoked(hash),
+    cache: tokenCache,
+    exi,
+    cnonces: hintNonces,
+    hints,
+  });
 
-  function ingest(token: Uint8Array): StoredToken {
-    const hash = hashToken(token, provider);
-    if (revocation.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
-    const known = tokens.get(hash);
-    if (known) return known;
-    let verified: VerifiedCwt;
-    try {
-      verified = verifyCwt(token, trust.resolve, {
-        audience,
-        issuer: trust.issuer,
-        clock,
-        leeway: profile.leeway,
-        decryptionKeys: trust.resolve,
-        provider,
-      });
-    } catch (cause) {
-      if (cause instanceof CoseError) throw refuse(refusalFor(cause), `token refused: ${cause.message} (${cause.code})`, cause);
-      throw cause;
-    }
-    const { claims } = verified;
-    if (claims.scope === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'scope(9) missing: this device grants nothing by default');
-    let scope;
-    try {
-      scope = parseScope(claims.scope, { expect: 'aif-rest' });
-    } catch (cause) {
-      throw refuse(DEVICE_ERR.INVALID_TOKEN, `scope(9) is not an AIF-REST scope (${(cause as CoseError).code})`, cause);
-    }
-    const popKey = detachedCoseKey(popKeyOf(verified));
-    const cost = token.length + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
-    let expiresAt = claims.exp ?? Number.POSITIVE_INFINITY;
-    if (claims.exi !== undefined) {
-      // Check room first: admitting an exi token spends its cti for good, even if it is then refused.
-      tokens.checkFits(cost, Math.min(expiresAt, clock() + claims.exi));
-      // RFC 9200 §5.10.3: exi counts from this device's first receipt; its cti is never accepted twice.
-      expiresAt = Math.min(expiresAt, exi.admit(claims.cti!, claims.exi));
-    }
-    const entry: StoredToken = {
-      hash,
-      cost,
-      expiresAt,
-      scope,
-      popKey,
-      scopeClaim: claims.scope,
-      sub: claims.sub,
-    };
-    tokens.add(entry);
-    return entry;
-  }
-
-  function findToken(hash: Uint8Array): StoredToken {
-    if (revocation.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
-    const entry = tokens.lookup(hash);
-    if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no token with this hash: post one to authz-info');
-    if (entry.expiresAt <= clock()) {
-      tokens.delete(hash);
-      throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
-    }
-    return entry;
-  }
+  const ingest = (token: Uint8Array): StoredToken => acceptance.accept(token) as StoredToken;
+  const findToken = (hash: Uint8Array): StoredToken => acceptance.find(hash) as StoredToken;
 
   function authorize(entry: { scopeClaim: unknown; scope?: StoredToken['scope'] }, method: string, resource: string) {
     const scope = entry.scope ?? parseScope(entry.scopeClaim as CborValue, { expect: 'aif-rest' });
@@ -310,7 +235,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       tokenHash: entry.hash,
       expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : Number.MAX_SAFE_INTEGER,
       scopeClaim: entry.scopeClaim as CborValue,
-      ...(entry.sub !== undefined ? { subject: entry.sub } : {}),
+      ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
     });
     sessions.set(toHex(id), session);
     return { id, nonce2 };
@@ -344,25 +269,16 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
       const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
-      guardRefused = false;
-      try {
-        verifyPopProof(
-          request.proof,
-          entry.popKey,
-          { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
-          { clock, nonces: proofNonces, replayCache: proofJtis, iatWindow: profile.iatWindow },
-          { provider },
-        );
-      } catch (cause) {
-        if (guardRefused) {
-          throw refuse(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) proofs are refused for one window after a reboot; retry with the cnonce hint as nonce(4)', cause);
-        }
-        throw cause;
-      } finally {
-        guardRefused = false;
-      }
+      const { freshness } = verifyPopProof(
+        request.proof,
+        entry.popKey,
+        { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
+        { clock, iatWindow: profile.iatWindow },
+        { provider },
+      );
+      claimFreshness(freshness);
       authorize(entry, request.method, request.resource);
-      return serve(request.method, request.resource, request.payload, entry.sub);
+      return serve(request.method, request.resource, request.payload, entry.subject);
     },
     handleSessionMessage(message) {
       const { kid } = peekSessionMessage(message);
@@ -389,8 +305,19 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       return answer(serve(request.method, request.resource, request.payload, binding.subject));
     },
     applyRevocationList(signedList) {
-      const added = revocation.apply(signedList);
+      const { added, exiFloor } = revocation.apply(signedList);
       for (const hash of added) tokens.delete(hash);
+      // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
+      // from then on the floor, kept in storage by the exi tracker, is what refuses it.
+      if (exiFloor !== undefined) {
+        const dropped = new Set(tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence)).map(toHex));
+        for (const [k, s] of sessions) {
+          if (s.binding && dropped.has(toHex(s.binding.tokenHash))) {
+            s.destroy();
+            sessions.delete(k);
+          }
+        }
+      }
       sweepSessions();
       return added.length;
     },

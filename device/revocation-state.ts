@@ -18,12 +18,13 @@ import {
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { DeviceStorage } from './storage.js';
+import type { ExiTracker } from './exi-tracker.js';
 
 const STORAGE_KEY = 'trl';
 
 export interface RevocationState {
-  /** Verifies and applies a signed list; returns the hashes that became revoked. */
-  apply(signedList: Uint8Array): Uint8Array[];
+  /** Verifies and applies a signed list; returns the hashes that became revoked and the list's exi floor. */
+  apply(signedList: Uint8Array): { added: Uint8Array[]; exiFloor: number | undefined };
   isRevoked(hash: Uint8Array): boolean;
   readonly sequence: number;
   readonly size: number;
@@ -34,6 +35,8 @@ export function createRevocationState(
   trust: KeyInput,
   storage: DeviceStorage,
   provider: CryptoProvider,
+  /** Where the list's exi floor goes; raised before the new set is stored (see below). */
+  exi?: Pick<ExiTracker, 'raiseFloor'>,
 ): RevocationState {
   let sequence = -1;
   let revoked = new Set<string>();
@@ -67,8 +70,11 @@ export function createRevocationState(
       const added = [...next].filter((h) => !revoked.has(h)).map(fromHex);
       revoked = next;
       sequence = list.sequence;
+      // The floor first: the new set may have dropped a revoked exi token that only the floor now
+      // refuses, so a reboot between the two writes must not leave the set stored without the floor.
+      if (list.exiFloor !== undefined) exi?.raiseFloor(list.exiFloor);
       storage.put(STORAGE_KEY, encodeCbor([sequence, [...revoked].map(fromHex)]));
-      return added;
+      return { added, exiFloor: list.exiFloor };
     },
     isRevoked: (hash) => revoked.has(toHex(hash)),
     get sequence() {

@@ -4,9 +4,9 @@
  * expire soonest, but only those that expire sooner than the newcomer; if it still does not fit,
  * the newcomer is refused (token_store_full). A token is never silently dropped later.
  */
-import { toHex, type CoseKey } from '../cose/index.js';
-import type { Scope } from '../cose/index.js';
+import { toHex } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
+import type { AcceptedToken } from './token-acceptance.js';
 
 /**
  * What an entry costs besides the token bytes it stands for: the 32-byte hash, the parsed PoP key,
@@ -16,19 +16,8 @@ export const TOKEN_ENTRY_OVERHEAD = 160;
 /** Default budget: 4 KB, room for a dozen typical 250-byte tokens on a small device. */
 export const DEFAULT_TOKEN_BUDGET_BYTES = 4096;
 
-export interface StoredToken {
-  hash: Uint8Array;
-  /** Bytes charged against the budget. */
-  cost: number;
-  /** Device-clock second at which the token stops being valid (exp, or first receipt + exi). */
-  expiresAt: number;
-  scope: Scope;
-  /** The key a holder proves: a public COSE_Key, or the symmetric PoP key. */
-  popKey: CoseKey;
-  /** The raw scope claim, for hints and persisted sessions. */
-  scopeClaim: unknown;
-  sub: string | undefined;
-}
+/** An accepted token (token-acceptance.ts) and the bytes it is charged against the budget. */
+export type StoredToken = AcceptedToken & { cost: number };
 
 export interface TokenStore {
   add(entry: StoredToken): void;
@@ -41,6 +30,8 @@ export interface TokenStore {
   delete(hash: Uint8Array): boolean;
   /** Drops expired entries; returns how many. */
   sweep(): number;
+  /** Drops the entries a predicate picks (e.g. exi tokens under a new floor); returns their hashes. */
+  dropWhere(pick: (entry: StoredToken) => boolean): Uint8Array[];
   readonly used: number;
   readonly size: number;
   readonly budget: number;
@@ -94,6 +85,11 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
     lookup: (hash) => entries.get(toHex(hash)),
     delete: (hash) => remove(toHex(hash)),
     sweep,
+    dropWhere(pick) {
+      const dropped: Uint8Array[] = [];
+      for (const [k, e] of entries) if (pick(e) && remove(k)) dropped.push(e.hash);
+      return dropped;
+    },
     get used() {
       return used;
     },

@@ -161,11 +161,11 @@ describe('admission without a socket', () => {
     await expect(admit('f3', 'ace', password(token, key, 'f3'))).rejects.toMatchObject({ code: BROKER_ERR.BUSY, returnCode: 3 });
   });
 
-  it('refuses a token whose scope is not AIF-MQTT (returnCode 5)', async () => {
+  it('refuses a token whose scope is not AIF-MQTT with the code a device gives (returnCode 5)', async () => {
     const { createCwt, publicCoseKey } = await import('../cose/index.js');
     const key = ed25519('k');
     const token = createCwt({ aud: AUDIENCE, exp: Math.floor(clock()) + 60, cnf: { coseKey: publicCoseKey(key) }, scope: [['/temp', 1]] }, issuer.signingKey, { provider: nativeProvider });
-    await expect(make()('c7', 'ace', password(token, key, 'c7'))).rejects.toMatchObject({ code: BROKER_ERR.NOT_AUTHORIZED, returnCode: 5 });
+    await expect(make()('c7', 'ace', password(token, key, 'c7'))).rejects.toMatchObject({ code: BROKER_ERR.INSUFFICIENT_SCOPE, returnCode: 5 });
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, encodeCbor, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, toHex, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
 import {
   ClientSession,
   DEVICE_ERR,
@@ -24,6 +24,7 @@ import {
   serveAuthzInfo,
   serveRequest,
   verifyPopProof,
+  claimProofFreshness,
   createNonceIssuer,
   createReplayCache,
   emptyReplayWindow,
@@ -222,7 +223,10 @@ describe('expiry: exp with leeway, and exi counted from first receipt', () => {
     const { cnf } = cnfOf();
     expect(codeOf(() => dev.authzInfo({ token: issuer.token({ aud: TUBE, exp: now - 120, cnf, scope: [['/temp', 1]] }) }))).toBe(DEVICE_ERR.EXPIRED);
     const { session } = await openSession(dev);
-    now += 3600 + 1;
+    // Valid until exp + leeway (60 s by default), at the door and once held; not a second more.
+    now += 3600 + 60 - 1;
+    expect(ask(dev, session).answer()).toMatchObject({ code: 205 });
+    now += 1;
     expect(ask(dev, session).answer()).toMatchObject({ code: 401, error: DEVICE_ERR.EXPIRED });
   });
 
@@ -278,9 +282,10 @@ describe('authz-info checks every claim the device relies on (leeway 60 s by def
   it('refuses a token with no cnf (not PoP), no expiry, no scope, or a scope that is not AIF-REST', () => {
     expect(verdict({ exp: now + 600, scope: SCOPE })).toBe(DEVICE_ERR.INVALID_TOKEN);
     expect(verdict({ cnf: cnf(), scope: SCOPE })).toBe(DEVICE_ERR.INVALID_TOKEN);
-    expect(verdict({ exp: now + 600, cnf: cnf() })).toBe(DEVICE_ERR.INVALID_TOKEN);
-    expect(verdict({ exp: now + 600, cnf: cnf(), scope: 'read' })).toBe(DEVICE_ERR.INVALID_TOKEN);
-    expect(verdict({ exp: now + 600, cnf: cnf(), scope: [['/temp', 'x']] })).toBe(DEVICE_ERR.INVALID_TOKEN);
+    // Sound tokens that grant nothing here: insufficient_scope, as the broker says for the same token.
+    expect(verdict({ exp: now + 600, cnf: cnf() })).toBe(DEVICE_ERR.INSUFFICIENT_SCOPE);
+    expect(verdict({ exp: now + 600, cnf: cnf(), scope: 'read' })).toBe(DEVICE_ERR.INSUFFICIENT_SCOPE);
+    expect(verdict({ exp: now + 600, cnf: cnf(), scope: [['/temp', 'x']] })).toBe(DEVICE_ERR.INSUFFICIENT_SCOPE);
   });
 });
 
@@ -424,7 +429,11 @@ describe('token store: a byte budget, expired first, then soonest to expire, els
     scope: { kind: 'aif-rest', entries: [] },
     popKey: { kty: 'Symmetric', k: new Uint8Array(16) },
     scopeClaim: [],
-    sub: undefined,
+    hashHex: toHex(new Uint8Array(32).fill(id)),
+    subject: undefined,
+    exiSequence: undefined,
+    other: undefined,
+    reference: false,
   });
 
   it('evicts expired entries, then the soonest to expire, and refuses a newcomer that would go first', () => {
@@ -478,18 +487,43 @@ describe('PoP proof codec: strict, bound, fresh', () => {
 
   it('verifies a general proof (the broker reuses it) and refuses another client id or purpose', () => {
     const nonces = createNonceIssuer(clock, portableProvider);
-    const fresh = { clock, nonces };
-    expect(verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, expect1, fresh).clientId).toBe('c1');
-    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, { ...expect1, clientId: 'c2' }, fresh))).toBe(DEVICE_ERR.BAD_PROOF);
-    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: nonces.issue() }, key), key, { ...expect1, purpose: 'request' }, fresh))).toBe(DEVICE_ERR.BAD_PROOF);
-    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, nonce: portableProvider.randomBytes(16) }, key), key, expect1, fresh))).toBe(DEVICE_ERR.REPLAY);
+    const policy = { clock };
+    const verifyAndClaim = (proof: Uint8Array, expected = expect1) => {
+      const verified = verifyPopProof(proof, key, expected, policy);
+      claimProofFreshness(verified.freshness, { nonces });
+      return verified;
+    };
+    expect(verifyAndClaim(createPopProof({ ...base, nonce: nonces.issue() }, key)).fields.clientId).toBe('c1');
+    expect(codeOf(() => verifyAndClaim(createPopProof({ ...base, nonce: nonces.issue() }, key), { ...expect1, clientId: 'c2' }))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyAndClaim(createPopProof({ ...base, nonce: nonces.issue() }, key), { ...expect1, purpose: 'request' }))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyAndClaim(createPopProof({ ...base, nonce: portableProvider.randomBytes(16) }, key)))).toBe(DEVICE_ERR.REPLAY);
+    // The same nonce twice: the first claim spends it.
+    const once = nonces.issue();
+    verifyAndClaim(createPopProof({ ...base, nonce: once }, key));
+    expect(codeOf(() => verifyAndClaim(createPopProof({ ...base, nonce: once }, key)))).toBe(DEVICE_ERR.REPLAY);
+  });
+
+  it('spends nothing itself: it returns the freshness value for the caller to claim', () => {
+    const nonces = createNonceIssuer(clock, portableProvider);
+    const nonce = nonces.issue();
+    const proof = createPopProof({ ...base, nonce }, key);
+    const first = verifyPopProof(proof, key, expect1, { clock });
+    expect(first.freshness).toEqual({ kind: 'nonce', nonce });
+    // Verified twice, claimed once: the nonce is still good after the first verify.
+    expect(nonces.consume(nonce)).toBe(true);
+    const jti = portableProvider.randomBytes(8);
+    const byIat = verifyPopProof(createPopProof({ ...base, iat: now, jti }, key), key, expect1, { clock, iatWindow: 30 });
+    expect(byIat.freshness).toEqual({ kind: 'iat', iat: now, jti, until: now + 30 });
+    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, iat: now - 31, jti }, key), key, expect1, { clock, iatWindow: 30 }))).toBe(DEVICE_ERR.REPLAY);
+    expect(codeOf(() => verifyPopProof(createPopProof({ ...base, iat: now, jti }, key), key, expect1, { clock, iat: false }))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyPopProof(proof, key, expect1, { clock, nonce: false }))).toBe(DEVICE_ERR.BAD_PROOF);
   });
 
   it('refuses a short jti, both freshness forms, and an unknown label', () => {
     expect(codeOf(() => createPopProof({ ...base, iat: now, jti: new Uint8Array(4) }, key))).toBe(DEVICE_ERR.BAD_PROOF);
     expect(codeOf(() => createPopProof({ ...base, iat: now, jti: new Uint8Array(8), nonce: new Uint8Array(16) }, key))).toBe(DEVICE_ERR.BAD_PROOF);
     const payload = encodeCbor(new Map<number, unknown>([[1, 'x'], [2, 'broker'], [3, hash], [5, now], [6, new Uint8Array(8)], [11, 1]]) as never);
-    expect(codeOf(() => verifyPopProof(createSign1(payload, key), key, expect1, { clock, replayCache: createReplayCache(clock) }))).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(codeOf(() => verifyPopProof(createSign1(payload, key), key, expect1, { clock }))).toBe(DEVICE_ERR.BAD_PROOF);
   });
 
   it('a proof for a symmetric key is a Mac0 and verifies with it', () => {
@@ -497,10 +531,10 @@ describe('PoP proof codec: strict, bound, fresh', () => {
     const cache = createReplayCache(clock, 1);
     const proof = createPopProof({ ...base, iat: now, jti: portableProvider.randomBytes(8) }, k);
     expect(proof[0]).toBe(0xd1); // tag 17
-    verifyPopProof(proof, k, expect1, { clock, replayCache: cache });
+    claimProofFreshness(verifyPopProof(proof, k, expect1, { clock }).freshness, { replayCache: cache });
     // The cache holds one live jti: another fresh proof is refused (busy), never silently accepted.
     const another = createPopProof({ ...base, iat: now, jti: portableProvider.randomBytes(8) }, k);
-    expect(codeOf(() => verifyPopProof(another, k, expect1, { clock, replayCache: cache }))).toBe(DEVICE_ERR.BUSY);
+    expect(codeOf(() => claimProofFreshness(verifyPopProof(another, k, expect1, { clock }).freshness, { replayCache: cache }))).toBe(DEVICE_ERR.BUSY);
   });
 });
 

@@ -1,0 +1,82 @@
+/**
+ * Every code a keybound component answers a peer with, each mapped once to what it becomes on
+ * every wire: the OAuth/ACE error a client reads (RFC 6749 §5.2, RFC 6750 §3.1, RFC 8628 §3.5,
+ * RFC 9200 §5.8.3), the HTTP status, the CoAP response code (RFC 7252 §12.1.2, written as
+ * class × 100 + detail, as device answers carry it: 401 is 4.01) and the MQTT 3.1.1 CONNACK
+ * return code (§3.2.2.3: 3 unavailable, 4 bad credentials, 5 not authorized). The device, the
+ * broker and the service each raise their own error class with one of these codes; none keeps a
+ * mapping of its own. (cose/'s own `ERR_*` codes are diagnostics of a parse or a check, as
+ * jose's are; `refusalForCoseError` in device/ turns them into one of these once.)
+ */
+
+interface WireMapping {
+  /** The error name a client reads (RFC 6749 §5.2 / RFC 6750 §3.1 registry). */
+  readonly oauth: string;
+  readonly http: number;
+  readonly coap: number;
+  readonly connack: number;
+}
+
+const m = (oauth: string, http: number, coap: number, connack: number): WireMapping => ({ oauth, http, coap, connack });
+
+export const ERROR_CODES = {
+  // Refusals by a resource server (device, broker). RFC 9200 §5.10.1.1 / RFC 6750 §3.1.
+  /** The token does not verify: signature, format, claims, no cnf. */
+  invalid_token: m('invalid_token', 401, 401, 4),
+  /** No trust anchor or shared key for the token's kid or its cnf. */
+  unknown_key: m('invalid_token', 401, 401, 4),
+  expired: m('invalid_token', 401, 401, 5),
+  wrong_audience: m('invalid_token', 401, 403, 5),
+  revoked: m('invalid_token', 401, 401, 5),
+  /** Sound, but its scope grants nothing for this request (or nothing here at all). */
+  insufficient_scope: m('insufficient_scope', 403, 403, 5),
+  /** The proof does not verify with the cnf key, or binds something else. */
+  bad_proof: m('invalid_token', 401, 401, 4),
+  /** The proof's nonce or jti (or a token's cnonce, or exi cti) was seen before. */
+  replay: m('invalid_token', 401, 401, 4),
+  /** MQTT CONNECT credentials that are not [token, proof], or a user name other than `ace`. */
+  bad_credentials: m('invalid_request', 400, 400, 4),
+  /** A request that does not parse (not a token problem). */
+  bad_request: m('invalid_request', 400, 400, 4),
+  /** Verified, but a rule forbids it (a topic outside scope, a client id held by another key). */
+  not_authorized: m('insufficient_scope', 403, 403, 5),
+  /** A budget is exhausted: refuse rather than grow; try again later. */
+  busy: m('temporarily_unavailable', 503, 503, 3),
+  token_store_full: m('temporarily_unavailable', 503, 503, 3),
+  /** The authorization service could not be asked (reference tokens at the broker). */
+  introspection_failed: m('temporarily_unavailable', 503, 503, 5),
+  /** The device's own provisioning bundle is malformed, expired or lacks a trust anchor. */
+  bad_provisioning: m('server_error', 500, 500, 3),
+  /** The authorization service refused or answered nonsense (a device in the client role). */
+  as_error: m('server_error', 502, 502, 3),
+
+  // The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3.
+  invalid_request: m('invalid_request', 400, 400, 4),
+  invalid_client: m('invalid_client', 401, 401, 4),
+  invalid_grant: m('invalid_grant', 400, 400, 5),
+  unauthorized_client: m('unauthorized_client', 400, 400, 5),
+  unsupported_grant_type: m('unsupported_grant_type', 400, 400, 4),
+  invalid_scope: m('invalid_scope', 400, 400, 5),
+  invalid_target: m('invalid_target', 400, 400, 5),
+  unsupported_pop_key: m('unsupported_pop_key', 400, 400, 4),
+  incompatible_ace_profiles: m('incompatible_ace_profiles', 400, 400, 4),
+  access_denied: m('access_denied', 400, 403, 5),
+  authorization_pending: m('authorization_pending', 400, 400, 3),
+  slow_down: m('slow_down', 400, 400, 3),
+  expired_token: m('expired_token', 400, 400, 5),
+  server_error: m('server_error', 500, 500, 3),
+  temporarily_unavailable: m('temporarily_unavailable', 503, 503, 3),
+} as const satisfies Record<string, WireMapping>;
+
+/** Every code keybound answers with. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** The wire mapping of a code. */
+export function wireError(code: ErrorCode): WireMapping {
+  return ERROR_CODES[code];
+}
+
+/** Whether a string is one of the registry's codes (for text read back from a peer). */
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+}

@@ -1,0 +1,309 @@
+/**
+ * The one place a token is accepted. The device's resource server and the broker both call it,
+ * so the same token meets the same rules and the same failure gets the same code everywhere:
+ * token bytes in, an AcceptedToken (claims, PoP key, parsed scope, hash) or a DeviceError out.
+ *
+ * In order (cheap and unauthenticated checks first, state changed last):
+ *   1. the hash over canonical bytes (cose/token-hash.ts) is on no revocation list;
+ *   2. a token accepted before is served from the cache (one hash, no signature check);
+ *   3. verifyCwt: alg from the protected header, key by kid from the trust anchors, audience,
+ *      issuer, time (exp/nbf, or exi for clock-less devices), cnf present;
+ *   4. scope(9) parses as the verifier's kind of AIF (RFC 9237 for REST, RFC 9431 for MQTT);
+ *   5. the PoP key: cnf COSE_Key, cnf kid naming a key the verifier shares, or an
+ *      Encrypted_COSE_Key that opens with the verifier's own key;
+ *   6. room in the cache, then a cnonce(39) the verifier issued (RFC 9200 §5.3.1) and an exi
+ *      sequence number never seen (RFC 9200 §5.10.3): these spend state, so they come last.
+ * Reference tokens (the broker's phantom-token path) skip 3 and take the service's introspection
+ * answer instead; every later step is the same.
+ */
+import {
+  CLAIM_CNONCE,
+  CoseError,
+  DEFAULT_ENCRYPTION_ALGORITHMS,
+  ERR,
+  Tag,
+  decodeCbor,
+  detachedCoseKey,
+  openEncryptedCoseKey,
+  parseScope,
+  toHex,
+  tokenHash,
+  verifyCwt,
+  type CborMap,
+  type CborValue,
+  type Clock,
+  type Confirmation,
+  type CoseKey,
+  type CryptoProvider,
+  type KeyInput,
+  type Scope,
+} from '../cose/index.js';
+import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
+import type { ExiTracker } from './exi-tracker.js';
+import type { RequestHints } from './request-hints.js';
+
+/** What a verifier trusts: the service's anchors, and the symmetric keys it shares by kid. */
+export interface AcceptanceTrust {
+  readonly resolve: KeyInput;
+  readonly issuer?: string | undefined;
+  sharedKey(kid: Uint8Array): CoseKey | undefined;
+}
+
+export interface AcceptedToken {
+  hash: Uint8Array;
+  hashHex: string;
+  scope: Scope;
+  /** The raw scope claim, for hints and persisted sessions. */
+  scopeClaim: CborValue;
+  /** The key a holder proves: a public COSE_Key, or the symmetric PoP key. */
+  popKey: CoseKey;
+  /** Verifier-clock second at which the token stops being valid (exp, or first receipt + exi). */
+  expiresAt: number;
+  subject: string | undefined;
+  /** The exi sequence number (RFC 9200 §5.10.3) of a clock-less token. */
+  exiSequence: number | undefined;
+  /** Claims keybound does not interpret (e.g. the broker's message-PoP claim). */
+  other: CborMap | undefined;
+  /** Accepted on the service's introspection answer, not by its signature. */
+  reference: boolean;
+}
+
+/** Where accepted tokens are kept: the device's byte-budgeted store, the broker's LRU. */
+export interface AcceptedTokenCache {
+  /** The entry even if it has expired since, so a refusal can say `expired`. */
+  get(hashHex: string): AcceptedToken | undefined;
+  /** Throws a DeviceError (token_store_full, busy) when `add` would not fit; changes nothing. */
+  reserve(entry: AcceptedToken, tokenBytes: number): void;
+  add(entry: AcceptedToken, tokenBytes: number): void;
+  delete(hashHex: string): void;
+}
+
+/** What an introspection answer (RFC 7662, RFC 9200 §5.9.2) vouches for. */
+export interface IntrospectedClaims {
+  active: boolean;
+  aud?: string | string[];
+  exp?: number;
+  scope?: CborValue;
+  cnf?: Confirmation;
+  sub?: string;
+}
+
+export interface TokenAcceptanceOptions {
+  audience: string;
+  trust: AcceptanceTrust;
+  clock: Clock;
+  provider: CryptoProvider;
+  /** Which AIF the scope must be: a device's REST resources or a broker's MQTT topics. */
+  scopeKind: 'aif-rest' | 'aif-mqtt';
+  /** Seconds of tolerated skew for exp/nbf (default 0). */
+  leeway?: number;
+  /** Refuse tokens without exp(4): a broker disconnects at a wall-clock time (RFC 9431 §6). */
+  requireExp?: boolean;
+  isRevoked(hash: Uint8Array): boolean;
+  cache: AcceptedTokenCache;
+  /** Clock-less expiry state; without it a token with exi(40) is refused. */
+  exi?: ExiTracker;
+  /** The nonces this verifier handed out as cnonce hints; a token's cnonce(39) must be one, unused. */
+  cnonces?: { consume(nonce: Uint8Array): boolean };
+  /** AS Request Creation Hints (RFC 9200 §5.3) for every refusal. */
+  hints?: () => RequestHints;
+}
+
+/** A token hashed and checked against revocation, and found in the cache if it was there. */
+export interface PresentedToken {
+  token: Uint8Array;
+  hash: Uint8Array;
+  hashHex: string;
+  known: AcceptedToken | undefined;
+  /** A COSE structure (verified by signature); anything else is a reference to introspect. */
+  byValue: boolean;
+}
+
+export interface TokenAcceptance {
+  /** Steps 1 and 2: hash, revocation, cache. Throws revoked/expired. */
+  present(token: Uint8Array): PresentedToken;
+  /** The whole check for a by-value token (a cached one costs only step 1 and 2). */
+  accept(token: Uint8Array): AcceptedToken;
+  /** Steps 4 to 6 on the service's introspection answer for a reference token. */
+  acceptIntrospected(presented: PresentedToken, answer: IntrospectedClaims): AcceptedToken;
+  /** A token accepted earlier, by its hash (a request that carries only the hash). */
+  find(hash: Uint8Array): AcceptedToken;
+}
+
+/** Maps a cose/ verification error onto the refusal codes every verifier shares. */
+export function refusalForCoseError(cause: CoseError): DeviceErrorCode {
+  switch (cause.code) {
+    case ERR.CWT_EXPIRED:
+      return DEVICE_ERR.EXPIRED;
+    case ERR.CWT_WRONG_AUDIENCE:
+      return DEVICE_ERR.WRONG_AUDIENCE;
+    case ERR.COSE_NO_KEY:
+      return DEVICE_ERR.UNKNOWN_KEY;
+    default:
+      return DEVICE_ERR.INVALID_TOKEN;
+  }
+}
+
+/** A by-value token is a COSE structure (tagged, or an untagged array); anything else is a reference. */
+export function isByValueToken(token: Uint8Array): boolean {
+  try {
+    const v = decodeCbor(token, { maxBytes: token.length, maxDepth: 8 });
+    return v instanceof Tag || Array.isArray(v);
+  } catch {
+    return false;
+  }
+}
+
+export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAcceptance {
+  const { audience, trust, clock, provider, cache } = opts;
+  const leeway = opts.leeway ?? 0;
+
+  const refuse = (code: DeviceErrorCode, message: string, cause?: unknown): DeviceError =>
+    new DeviceError(code, message, {
+      ...(opts.hints ? { hints: opts.hints() } : {}),
+      ...(cause !== undefined ? { cause } : {}),
+    });
+
+  function popKeyOf(cnf: Confirmation | undefined): CoseKey {
+    if (!cnf) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) missing: not a proof-of-possession token');
+    if ('coseKey' in cnf) return cnf.coseKey;
+    if ('kid' in cnf) {
+      const key = trust.sharedKey(cnf.kid);
+      if (!key) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'cnf(8) kid(3) names no key this verifier shares');
+      return key;
+    }
+    try {
+      return openEncryptedCoseKey(cnf, trust.resolve, { provider, algorithms: DEFAULT_ENCRYPTION_ALGORITHMS });
+    } catch (cause) {
+      if (cause instanceof CoseError) {
+        const code = cause.code === ERR.COSE_NO_KEY ? DEVICE_ERR.UNKNOWN_KEY : DEVICE_ERR.INVALID_TOKEN;
+        throw refuse(code, `cnf(8) Encrypted_COSE_Key(2) does not open (${cause.code})`, cause);
+      }
+      throw cause;
+    }
+  }
+
+  function scopeOf(value: CborValue | undefined): Scope {
+    // A sound token that grants nothing here: the same code at a device and at the broker (RFC 6750 §3.1).
+    if (value === undefined) throw refuse(DEVICE_ERR.INSUFFICIENT_SCOPE, 'scope(9) missing: this verifier grants nothing by default');
+    try {
+      return parseScope(value, { expect: opts.scopeKind });
+    } catch (cause) {
+      const code = cause instanceof CoseError ? cause.code : 'error';
+      throw refuse(DEVICE_ERR.INSUFFICIENT_SCOPE, `scope(9) is not an ${opts.scopeKind.toUpperCase()} scope (${code})`, cause);
+    }
+  }
+
+  /** Step 6: the entry must fit before state is spent on it; then cnonce, exi, and into the cache. */
+  function admit(entry: AcceptedToken, tokenBytes: number, cnonce: CborValue | undefined, exi: { cti: Uint8Array; seconds: number } | undefined): AcceptedToken {
+    if (entry.expiresAt <= clock()) throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
+    cache.reserve(exi ? { ...entry, expiresAt: Math.min(entry.expiresAt, clock() + exi.seconds) } : entry, tokenBytes);
+    if (cnonce !== undefined) {
+      // RFC 9200 §5.3.1: the cnonce must be one this verifier issued and has not seen used.
+      if (!(cnonce instanceof Uint8Array) || !opts.cnonces?.consume(cnonce)) {
+        throw refuse(DEVICE_ERR.REPLAY, 'cnonce(39) is not a nonce this verifier issued, or it was already used: ask for a token with the new cnonce hint');
+      }
+    }
+    if (exi) {
+      if (!opts.exi) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'exi(40) tokens are for clock-less devices: this verifier needs exp(4)');
+      let admitted;
+      try {
+        // RFC 9200 §5.10.3: exi counts from this verifier's first receipt; its cti is never accepted twice.
+        admitted = opts.exi.admit(exi.cti, exi.seconds);
+      } catch (cause) {
+        if (cause instanceof DeviceError && opts.hints && !cause.hints) throw refuse(cause.code, cause.message, cause);
+        throw cause;
+      }
+      entry.expiresAt = Math.min(entry.expiresAt, admitted.expiresAt);
+      entry.exiSequence = admitted.sequence;
+    }
+    cache.add(entry, tokenBytes);
+    return entry;
+  }
+
+  function present(token: Uint8Array): PresentedToken {
+    if (!(token instanceof Uint8Array)) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'token must be bytes');
+    const hash = tokenHash(token, provider);
+    const hashHex = toHex(hash);
+    if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
+    const known = cache.get(hashHex);
+    if (known && known.expiresAt <= clock()) {
+      cache.delete(hashHex);
+      throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
+    }
+    return { token, hash, hashHex, known, byValue: known ? !known.reference : isByValueToken(token) };
+  }
+
+  function acceptByValue(p: PresentedToken): AcceptedToken {
+    if (p.known) return p.known;
+    if (!p.byValue) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'not a CWT (a reference token needs introspection, which this verifier does not do)');
+    let verified;
+    try {
+      verified = verifyCwt(p.token, trust.resolve, {
+        audience,
+        ...(trust.issuer ? { issuer: trust.issuer } : {}),
+        clock,
+        leeway,
+        decryptionKeys: trust.resolve,
+        provider,
+      });
+    } catch (cause) {
+      if (cause instanceof CoseError) throw refuse(refusalForCoseError(cause), `token refused: ${cause.message} (${cause.code})`, cause);
+      throw cause;
+    }
+    const { claims } = verified;
+    if (opts.requireExp && claims.exp === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'exp(4) missing: this verifier needs an expiry time');
+    const entry: AcceptedToken = {
+      hash: p.hash,
+      hashHex: p.hashHex,
+      scope: scopeOf(claims.scope),
+      scopeClaim: claims.scope!,
+      popKey: detachedCoseKey(popKeyOf(verified.cnf)),
+      // One rule at the door and once held: valid until exp + leeway (the broker's leeway is 0 by
+      // default, so it disconnects at exp as RFC 9431 §6 asks).
+      expiresAt: claims.exp === undefined ? Number.POSITIVE_INFINITY : claims.exp + leeway,
+      subject: claims.sub,
+      exiSequence: undefined,
+      other: claims.other,
+      reference: false,
+    };
+    const exi = claims.exi === undefined ? undefined : { cti: claims.cti!, seconds: claims.exi };
+    return admit(entry, p.token.length, claims.other?.get(CLAIM_CNONCE), exi);
+  }
+
+  return {
+    present,
+    accept: (token) => acceptByValue(present(token)),
+    acceptIntrospected(p, answer) {
+      if (p.known) return p.known;
+      if (!answer.active) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'reference token is not active');
+      const auds = answer.aud === undefined ? [] : Array.isArray(answer.aud) ? answer.aud : [answer.aud];
+      if (!auds.includes(audience)) throw refuse(DEVICE_ERR.WRONG_AUDIENCE, 'reference token is for another audience');
+      if (answer.exp === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'introspection gave no exp(4)');
+      const entry: AcceptedToken = {
+        hash: p.hash,
+        hashHex: p.hashHex,
+        scope: scopeOf(answer.scope),
+        scopeClaim: answer.scope!,
+        popKey: detachedCoseKey(popKeyOf(answer.cnf)),
+        expiresAt: answer.exp,
+        subject: answer.sub,
+        exiSequence: undefined,
+        other: undefined,
+        reference: true,
+      };
+      return admit(entry, p.token.length, undefined, undefined);
+    },
+    find(hash) {
+      const hashHex = toHex(hash);
+      if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
+      const entry = cache.get(hashHex);
+      if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no token with this hash: post one to authz-info');
+      if (entry.expiresAt <= clock()) {
+        cache.delete(hashHex);
+        throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
+      }
+      return entry;
+    },
+  };
+}
