@@ -220,3 +220,25 @@ describe('the store migration that adds exchange links keeps existing data', () 
     }
   });
 });
+
+describe('an exchange that races the revocation of its subject', () => {
+  it('revokes the new token at once when the subject was revoked while it was minted (store.linkExchangedToken)', async () => {
+    const subject = await own('ekg', 'read');
+    const x = await exchange(subject, 'tube', 'read');
+    // As if the subject's revocation landed between the subject check and the link: the link
+    // comes after, sees it, and takes the new token along.
+    const child = { cti: 'c1', tokenHash: 'cd'.repeat(32), audience: 'tube', clientId: 'ekg-dev', subject: 'ekg-dev', scope: 'read', issuedAt: now, expiresAt: now + 600, reference: false, revoked: false };
+    await store.recordToken(child);
+    expect(await store.revokeToken(hashOf(subject))).toEqual(expect.arrayContaining(['ekg', 'tube']));
+    expect(await active(x.data.access_token)).toBe(false);
+    expect(await store.linkExchangedToken(child.tokenHash, hashOf(subject))).toBe(false);
+    expect((await store.getTokenByHash(child.tokenHash))!.revoked).toBe(true);
+    expect(await trl('tube')).toContain(child.tokenHash);
+    // A live subject links and stays live.
+    const live = await own('ekg', 'read');
+    const sibling = { ...child, cti: 'c2', tokenHash: 'ce'.repeat(32) };
+    await store.recordToken(sibling);
+    expect(await store.linkExchangedToken(sibling.tokenHash, hashOf(live))).toBe(true);
+    expect((await store.getTokenByHash(sibling.tokenHash))!.revoked).toBe(false);
+  });
+});
