@@ -78,7 +78,7 @@ export const GRANT_TYPE_CBOR: Record<number, string> = {
 export const TOKEN_TYPE_POP = 2;
 
 /** Names whose values are bytes (CBOR byte strings, base64url text elsewhere). */
-const BYTE_PARAMS = new Set(['access_token', 'req_cnf', 'cnf', 'rs_cnf', 'token', 'cnonce', 'client_assertion', 'subject_token']);
+const BYTE_PARAMS = new Set(['access_token', 'req_cnf', 'cnf', 'rs_cnf', 'token', 'cnonce', 'client_assertion', 'subject_token', 'pop_proof']);
 
 /** A request body is at most this long: ours are under 1 KiB; 16 KiB leaves room and refuses floods. */
 export const MAX_BODY_BYTES = 16 * 1024;

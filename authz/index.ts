@@ -18,6 +18,7 @@ export {
 export { AuthzError } from './errors.js';
 export { issueAccessToken, exiCti, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
 export { handleTokenRequest, GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE, TOKEN_TYPE_CWT, type TokenContext } from './token-endpoint.js';
+export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js';
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { PARAM, INTROSPECTION_PARAM, GRANT_TYPE_CBOR, MAX_BODY_BYTES, TOKEN_TYPE_POP } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';

@@ -1,6 +1,6 @@
 /**
  * The design's dependency rules, held by a test rather than by memory (STYLE.md rule 14):
- * cose/ ← device/ ← broker/, cose/ ← authz/; firmware-sim/ uses device/ and cose/; nothing imports
+ * cose/ ← device/ ← broker/, cose/ ← device/ ← authz/ (PoP proofs); firmware-sim/ uses device/ and cose/; nothing imports
  * firmware-sim/ or test/; cose/ and device/ outside adapters/ import no node: module; other folders
  * reach a folder only through its index.ts.
  */
@@ -16,7 +16,8 @@ const ALLOWED: Record<string, string[]> = {
   cose: [],
   device: ['cose'],
   broker: ['cose', 'device'],
-  authz: ['cose'],
+  // authz verifies PoP proofs (a public client's at /revoke) with device/'s one implementation.
+  authz: ['cose', 'device'],
   'firmware-sim': ['cose', 'device', 'authz', 'broker'],
   cli: ['cose', 'device', 'authz', 'broker', 'firmware-sim'],
 };
