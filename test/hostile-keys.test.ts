@@ -27,7 +27,6 @@ import {
   aifMqtt,
   Tag,
   toBase64Url,
-  toHex,
   utf8,
   validateCoseKey,
   verifyCwt,
@@ -347,11 +346,13 @@ describe('verifiers refuse a token whose cnf is a small-order key, and the broke
     }
   });
 
-  for (const [name, x] of SMALL_ORDER_ED25519.filter(([n]) => n.startsWith('small-order point #0') || n.startsWith('y = p + 1'))) {
-    it(`CONNECT with a token bound to ${name} and the proof R = identity, S = 0: CONNACK refused`, async () => {
-      const clientId = `forger-${toHex(x).slice(0, 6)}`;
-      expect(await refusal(connect(url, clientId, forged(tokenFor(okp('Ed25519', x)), x, clientId)))).toBeGreaterThan(0);
-      expect(log.some((l) => l.includes(`"${clientId}"`))).toBe(true);
+  const attacks = SMALL_ORDER_ED25519.filter(([n]) => n.startsWith('small-order point #0') || n.startsWith('y = p + 1'));
+  for (const [i, [name, x]] of attacks.entries()) {
+    it(`CONNECT with a token bound to ${name} and the proof R = identity, S = 0: refused at CONNACK, refusal logged`, async () => {
+      const clientId = `forger-${i}`;
+      // 4 today (invalid_token); 5 would be as good a refusal should the code registry map it so.
+      expect([4, 5]).toContain(await refusal(connect(url, clientId, forged(tokenFor(okp('Ed25519', x)), x, clientId))));
+      expect(log.some((l) => l.includes(`"${clientId}"`) && l.includes('refused'))).toBe(true);
     });
   }
 
