@@ -50,6 +50,8 @@ function missing(name: string, crv: Curve | undefined): never {
  * key, carries a torsion component (only the key's holder can make them, but the native provider
  * refused them). The encodings were checked strictly before (eddsa-strict.ts: canonical A and R,
  * neither of small order, S < L); noble decodes A and R per RFC 8032 §5.1.3 (zip215: false).
+ * Ed448 keeps noble's cofactored check: OpenSSL's Ed448 (decaf) is cofactored too, and the two
+ * agree (test/hostile-keys.test.ts).
  */
 function ed25519VerifyCofactorless(ed: EdwardsCurve, signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
   const { Point } = ed;

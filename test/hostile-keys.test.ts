@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { ed25519 as nobleEd25519, ED25519_TORSION_SUBGROUP } from '@noble/curves/ed25519.js';
 import { ed448 as nobleEd448, ED448_TORSION_SUBGROUP } from '@noble/curves/ed448.js';
 import { sha512 } from '@noble/hashes/sha2.js';
+import { shake256 } from '@noble/hashes/sha3.js';
 import {
   buildSign1,
   cnfFromMap,
@@ -211,6 +212,20 @@ function ed448Rows(): Row[] {
     { name: 'Ed448: S + L', key, signature: concatBytes(honest.subarray(0, 57), toLE(le(honest.subarray(57)) + L, 57)), accepted: false },
     { name: 'Ed448: R = identity, S = 0 under a real key', key, signature: concatBytes(identity, new Uint8Array(57)), accepted: false },
   ];
+  // Ed448 under both providers checks the cofactored equation (noble; OpenSSL's decaf decodes R
+  // times the cofactor): the holder's torsioned R, or a mixed-order key, is accepted by both alike.
+  {
+    const { Point } = nobleEd448;
+    const { scalar: a } = nobleEd448.utils.getExtendedPublicKey(secret);
+    const dom4 = concatBytes(utf8('SigEd448'), new Uint8Array([0, 0])); // RFC 8032 §5.2: no prehash, empty context
+    const k = (R: Uint8Array, pub: Uint8Array) => Point.Fn.create(le(shake256(concatBytes(dom4, R, pub, msg), { dkLen: 114 })));
+    const T4 = Point.fromHex(ED448_TORSION_SUBGROUP[2]!);
+    const R = Point.BASE.multiply(0x1234567n).add(T4).toBytes();
+    rows.push({ name: 'Ed448: R = rB + T (torsion component), S = r + k·a: both accept (cofactored)', key, signature: concatBytes(R, toLE(Point.Fn.create(0x1234567n + k(R, key.x!) * a), 57)), accepted: true });
+    const mixed = Point.BASE.multiply(a).add(T4).toBytes();
+    const R2 = Point.BASE.multiply(0x7654321n).toBytes();
+    rows.push({ name: 'Ed448: a mixed-order key aB + T: both accept (cofactored)', key: okp('Ed448', mixed), signature: concatBytes(R2, toLE(Point.Fn.create(0x7654321n + k(R2, mixed) * a), 57)), accepted: true });
+  }
   for (const [name, x] of SMALL_ORDER_ED448) rows.push({ name: `key = ${name}, R = identity, S = 0`, key: okp('Ed448', x), signature: concatBytes(identity, new Uint8Array(57)), accepted: false });
   return rows;
 }
