@@ -46,7 +46,7 @@ export const INTROSPECTION_PARAM: Record<string, number> = {
 const GRANT_BY_VALUE = new Map<number, string>(Object.entries(ACE_GRANT_TYPE).map(([name, v]) => [v, name]));
 
 /** Names whose values are bytes (CBOR byte strings, base64url text elsewhere). */
-const BYTE_PARAMS = new Set(['access_token', 'req_cnf', 'cnf', 'rs_cnf', 'token', 'cnonce', 'client_assertion', 'subject_token']);
+const BYTE_PARAMS = new Set(['access_token', 'req_cnf', 'cnf', 'rs_cnf', 'token', 'cnonce', 'client_assertion', 'subject_token', 'pop_proof']);
 
 /** A request body is at most this long: ours are under 1 KiB; 16 KiB leaves room and refuses floods. */
 export const MAX_BODY_BYTES = 16 * 1024;

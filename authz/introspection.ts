@@ -1,6 +1,7 @@
 /**
  * Introspection (RFC 7662; RFC 9200 §5.9 for the CBOR form with active 10) and revocation
- * (RFC 7009), both for authenticated callers only. Introspection answers only a resource server
+ * (RFC 7009), both for authenticated callers only (at /revoke a public client proves possession
+ * of the token's key instead, revocation-proof.ts). Introspection answers only a resource server
  * (client record with resourceServer) registered for the token's audience (RFC 7662 §4): a client
  * that merely may ask for tokens there learns nothing about other clients' tokens.
  */
@@ -9,6 +10,7 @@ import { bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
+import { checkRevocationProof, REVOKE_PROOF_PARAM } from './revocation-proof.js';
 import { lookupHash } from './secret-hash.js';
 import type { TokenContext } from './token-endpoint.js';
 
@@ -41,17 +43,23 @@ function fromHexBytes(hex: string): Uint8Array {
   return Uint8Array.from(Buffer.from(hex, 'hex'));
 }
 
-/** Returns the audiences whose revocation lists changed (none, one, or a grant family's). */
+/**
+ * Returns the audiences whose revocation lists changed (none, one, a token's exchanges, or a grant
+ * family's). A public client also proves possession of the token's key (revocation-proof.ts).
+ */
 export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<string[]> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   const token = bytesParam(params, 'token');
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
+  const proof = bytesParam(params, REVOKE_PROOF_PARAM);
+  const mustProve = method === 'none';
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
   if (record) {
     if (record.clientId !== client.id) return [];
-    return (await ctx.store.revokeToken(hash)) ? [record.audience] : [];
+    if (mustProve) await checkRevocationProof(ctx, { proof, tokenHash: hash, cnf: record.cnf, audience: record.audience, clientId: client.id });
+    return ctx.store.revokeToken(hash);
   }
   // RFC 7009 §2: refresh tokens are revocable too (token_type_hint is optional, so look there as
   // well), and §2.1: revoking one SHOULD end the access tokens of its grant, so the whole family goes.
@@ -61,6 +69,8 @@ export async function handleRevocation(ctx: TokenContext, params: Params, author
     const refresh = await ctx.store.getRefreshToken(candidate);
     if (!refresh) continue;
     if (refresh.clientId !== client.id) return [];
+    // Bound to the client's req_cnf key: prove it. Bound to none: a bearer secret (revocation-proof.ts).
+    if (mustProve && refresh.reqCnf) await checkRevocationProof(ctx, { proof, tokenHash: candidate, cnf: refresh.reqCnf, audience: refresh.audience, clientId: client.id });
     return ctx.store.revokeFamily(refresh.family, Math.floor(ctx.clock()));
   }
   return [];

@@ -97,10 +97,40 @@ export function decideScope(requested: Scope | undefined, client: ClientRecord, 
   throw invalidScope('the requested scope exceeds what this client may have');
 }
 
+/**
+ * The scope of a token exchanged from a subject token (RFC 8693 §2.1): what decideScope allows at
+ * the new audience, and never more than the subject token carried, so an exchange never widens.
+ * - No scope asked: the subject token's scope, narrowed to what this client may have here.
+ * - A scope inside the subject token's: decided as any request (decideScope).
+ * - A scope beyond it: the audience's narrowing policy decides, as for any too-wide request:
+ *   narrow to the part inside (and say so in `scope`, RFC 6749 §5.1) or refuse with invalid_scope
+ *   (RFC 8693 §2.2.2 uses RFC 6749 §5.2's errors).
+ * Scopes of different kinds (text, AIF-REST, AIF-MQTT) share nothing: their intersection is empty.
+ */
+export function decideExchangeScope(requested: Scope | undefined, subject: Scope, client: ClientRecord, audience: AudienceRecord): Scope {
+  const narrowing = { ...audience, policy: { ...audience.policy, narrow: true } };
+  let out: Scope;
+  if (requested === undefined) out = decideScope(subject, client, narrowing);
+  else {
+    if (isEmpty(requested)) throw invalidScope('empty scope');
+    const inside = within(requested, [subject]);
+    if (inside && same(inside, requested)) out = decideScope(requested, client, audience);
+    else if (inside && audience.policy.narrow) out = decideScope(inside, client, narrowing);
+    else throw invalidScope('the requested scope exceeds the subject token\'s scope');
+  }
+  // narrowScope only ever removes; checked again so that a future policy cannot widen silently.
+  if (!isInside(out, subject)) throw invalidScope('the requested scope exceeds the subject token\'s scope');
+  return out;
+}
+
+function isInside(requested: Scope, original: Scope): boolean {
+  const granted = isEmpty(requested) ? null : narrowScope(requested, original);
+  return granted !== null && same(granted, requested);
+}
+
 /** RFC 6749 §6: a refreshed token may have the same or a narrower scope than the grant, never a wider one. */
 export function assertWithin(requested: Scope, original: Scope): void {
-  const granted = isEmpty(requested) ? null : narrowScope(requested, original);
-  if (!granted || !same(granted, requested)) throw invalidScope('refresh may not widen the scope');
+  if (!isInside(requested, original)) throw invalidScope('refresh may not widen the scope');
 }
 
 /** RFC 8693: a token for `from` may become a token for `to` only if `to`'s policy names `from`. */

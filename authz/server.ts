@@ -23,6 +23,7 @@ import { handleTokenRequest, type TokenContext } from './token-endpoint.js';
 import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
+import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions } from './browser-sessions.js';
 import { CSS, messagePage } from './pages.js';
@@ -72,6 +73,8 @@ export interface AuthzServerOptions {
    * tokens then never cross the network in clear, and the metadata's URLs say https.
    */
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  /** Tokens per client id per window at /token (issuance-budget.ts); default DEFAULT_ISSUANCE_LIMIT. */
+  issuanceLimit?: IssuanceLimit;
 }
 
 export interface AuthzServer {
@@ -127,6 +130,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!opts.onRevocationList) return;
     for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
   };
+  if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
   const web: WebContext = {

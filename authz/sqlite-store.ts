@@ -60,6 +60,10 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE tokens ADD COLUMN exi_seq INTEGER;
    ALTER TABLE revocations ADD COLUMN exi_seq INTEGER;
    CREATE INDEX tokens_exi ON tokens (audience, exi_seq) WHERE exi_seq IS NOT NULL;`,
+  // RFC 8693: an exchanged token remembers its subject token, to be revoked with it. Existing
+  // tokens were issued by a grant, not an exchange: no parent.
+  `ALTER TABLE tokens ADD COLUMN parent_hash TEXT;
+   CREATE INDEX tokens_parent ON tokens (parent_hash);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -351,10 +355,10 @@ export class SqliteStore implements AuthzStore {
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null);
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null, t.parent ?? null);
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
@@ -376,6 +380,7 @@ export class SqliteStore implements AuthzStore {
     if (cnf) t.cnf = cnf;
     if (r.family != null) t.family = r.family as string;
     if (r.exi_seq != null) t.exiSequence = Number(r.exi_seq);
+    if (r.parent_hash != null) t.parent = r.parent_hash as string;
     return t;
   }
 
@@ -386,22 +391,46 @@ export class SqliteStore implements AuthzStore {
     this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence, exi_seq) VALUES (?, ?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence, exiSeq ?? null);
   }
 
-  async revokeToken(tokenHash: string): Promise<boolean> {
+  /** Inside a transaction: revoke the unrevoked tokens of `roots` and of everything exchanged from them. */
+  private revokeTrees(roots: readonly string[]): string[] {
+    const audiences = new Set<string>();
+    for (const root of roots) {
+      // UNION (not UNION ALL) visits each token once, whatever the shape of the exchange chains.
+      const rows = this.stmt(
+        `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
+         SELECT token_hash, audience, expires_at, exi_seq FROM tokens WHERE token_hash IN tree AND revoked = 0`,
+      ).all(root) as Row[];
+      for (const r of rows) {
+        this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at, r.exi_seq);
+        audiences.add(r.audience as string);
+      }
+    }
+    return [...audiences];
+  }
+
+  async revokeToken(tokenHash: string): Promise<string[]> {
+    return this.db.transaction(() => this.revokeTrees([tokenHash]))();
+  }
+
+  async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {
     return this.db.transaction(() => {
-      const r = this.stmt('SELECT audience, expires_at, revoked, exi_seq FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
-      if (!r || r.revoked === 1) return false;
-      this.revokeRow(tokenHash, r.audience as string, r.expires_at, r.exi_seq);
-      return true;
+      const subject = this.stmt('SELECT family, revoked FROM tokens WHERE token_hash = ?').get(subjectHash) as Row | undefined;
+      this.stmt('UPDATE tokens SET family = ?, parent_hash = ? WHERE token_hash = ?').run(subject?.family ?? null, subjectHash, tokenHash);
+      if (subject && subject.revoked === 0) return true;
+      this.revokeTrees([tokenHash]);
+      return false;
     })();
   }
 
   async revokeFamily(family: string, now: number): Promise<string[]> {
     return this.db.transaction(() => {
       // An exi token may be live at its device long after issue + exi: revoke it whatever its expiry.
-      const rows = this.stmt('SELECT token_hash, audience, expires_at, exi_seq FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(family, now) as Row[];
-      for (const r of rows) this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at, r.exi_seq);
+      const rows = this.stmt('SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(family, now) as Row[];
+      // Exchanged tokens carry their subject's family; the trees also reach any exchanged from a
+      // family token before it joined (see linkExchangedToken).
+      const audiences = this.revokeTrees(rows.map((r) => r.token_hash as string));
       this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(family);
-      return [...new Set(rows.map((r) => r.audience as string))];
+      return audiences;
     })();
   }
 

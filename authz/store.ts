@@ -137,6 +137,8 @@ export interface IssuedTokenRecord {
   family?: string;
   /** The exi sequence number of a clock-less token (its cti, RFC 9200 §5.10.3). */
   exiSequence?: number;
+  /** For a token exchanged from another (RFC 8693), the subject token's hash: revoked with it. */
+  parent?: string;
 }
 
 export interface RefreshTokenRecord {
@@ -214,8 +216,19 @@ export interface AuthzStore {
   nextExiSequence(audience: string): Promise<bigint>;
   recordToken(token: IssuedTokenRecord): Promise<void>;
   getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
-  /** Marks revoked and appends to the audience's TRL, raising its sequence; false if unknown or already revoked. */
-  revokeToken(tokenHash: string): Promise<boolean>;
+  /**
+   * Marks revoked and appends to the audience's TRL, raising its sequence, in one transaction
+   * with every token exchanged from it (and from those, RFC 8693 chains). Returns the audiences
+   * whose TRL changed: none if unknown or already revoked with all its exchanges.
+   */
+  revokeToken(tokenHash: string): Promise<string[]>;
+  /**
+   * RFC 8693: records that `tokenHash` was exchanged from `subjectHash`, atomically: it joins the
+   * subject token's grant family (so revoking the family revokes it) and its revocation tree (so
+   * revoking the subject revokes it). If the subject was revoked meanwhile, the exchanged token is
+   * revoked at once (onto its audience's TRL) and false is returned.
+   */
+  linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean>;
   /**
    * Revokes, in one transaction, every unexpired token of a grant family (each onto its audience's
    * TRL) and the family's refresh tokens. Returns the audiences whose TRL changed.

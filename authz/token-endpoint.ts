@@ -26,8 +26,9 @@ import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGra
 import { bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
-import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideScope, resolveAudience } from './policy.js';
+import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
+import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
 import { verifyPkce } from './pkce.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
@@ -40,6 +41,13 @@ const SLOW_DOWN_STEP = 5;
 export interface TokenContext extends IssuerContext, ClientAuthContext {
   /** Told which audiences' revocation lists changed (the server publishes them; the broker relays). */
   onRevoked?: (audiences: string[]) => void | Promise<void>;
+  /** Tokens per client id per window (issuance-budget.ts); DEFAULT_ISSUANCE_LIMIT when absent. */
+  issuanceLimit?: IssuanceLimit;
+}
+
+/** One request's context: the service's, and this request's claim on its client's issuance budget. */
+interface GrantContext extends TokenContext {
+  budget: IssuanceBudget;
 }
 
 export type TokenResponse = Record<string, ResponseValue | undefined>;
@@ -63,27 +71,36 @@ export function requestedScope(params: Params): Scope | undefined {
   return s === undefined ? undefined : scopeFromRequest(s, { textMayBeJson: false });
 }
 
-export async function handleTokenRequest(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+export async function handleTokenRequest(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const grant = requireText(params, 'grant_type');
-  switch (grant) {
-    case 'client_credentials':
-      return clientCredentials(ctx, params, authorization);
-    case 'authorization_code':
-      return authorizationCode(ctx, params, authorization);
-    case 'refresh_token':
-      return refreshToken(ctx, params, authorization);
-    case GRANT_TOKEN_EXCHANGE:
-      return tokenExchange(ctx, params, authorization);
-    case GRANT_DEVICE_CODE:
-      return deviceCode(ctx, params, authorization);
-    default:
-      throw unsupportedGrantType('this grant type is not supported');
+  // Each grant takes from its client's budget once the client is known, before it consumes
+  // anything (a code, a refresh token); a request that fails gives it back.
+  const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
+  try {
+    switch (grant) {
+      case 'client_credentials':
+        return await clientCredentials(ctx, params, authorization);
+      case 'authorization_code':
+        return await authorizationCode(ctx, params, authorization);
+      case 'refresh_token':
+        return await refreshToken(ctx, params, authorization);
+      case GRANT_TOKEN_EXCHANGE:
+        return await tokenExchange(ctx, params, authorization);
+      case GRANT_DEVICE_CODE:
+        return await deviceCode(ctx, params, authorization);
+      default:
+        throw unsupportedGrantType('this grant type is not supported');
+    }
+  } catch (e) {
+    await ctx.budget.giveBack();
+    throw e;
   }
 }
 
-async function clientCredentials(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, 'client_credentials');
+  await ctx.budget.take(client.id);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   const asked = requestedScope(params);
   const scope = scopeToStored(decideScope(asked, client, audience));
@@ -142,12 +159,13 @@ function decodeStored(bytes: Uint8Array): CborValue {
   return decodeCbor(bytes, { maxBytes: 1024, maxDepth: 4 });
 }
 
-async function authorizationCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function authorizationCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'code');
   const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
   const redirectUri = requireText(params, 'redirect_uri');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
+  await ctx.budget.take(client.id);
   const family = toHex(ctx.provider.randomBytes(16));
   const consumed = await ctx.store.consumeAuthCode(lookupHash(code), family);
   const record = consumed.code;
@@ -171,10 +189,11 @@ async function authorizationCode(ctx: TokenContext, params: Params, authorizatio
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 
-async function refreshToken(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function refreshToken(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const presented = requireText(params, 'refresh_token');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'refresh_token');
+  await ctx.budget.take(client.id);
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
   if (!record || record.clientId !== client.id) throw invalidGrant('unknown refresh token');
@@ -225,14 +244,14 @@ async function refreshToken(ctx: TokenContext, params: Params, authorization: st
 }
 
 /** Verifies a subject token this service issued (by value or by reference) and returns who and for where. */
-async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string }> {
+async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; hash: string; expiresAt: number }> {
   const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   const now = ctx.clock();
   if (!record || record.revoked) throw invalidGrant('subject token is not active');
   if (record.reference) {
     if (record.expiresAt <= now) throw invalidGrant('subject token expired');
-    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
   }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidGrant('subject token audience unknown');
@@ -252,31 +271,45 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
   } catch {
     throw invalidGrant('subject token does not verify');
   }
-  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope };
+  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
 }
 
-async function tokenExchange(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
+  await ctx.budget.take(client.id);
   const type = requireText(params, 'subject_token_type');
   if (type !== TOKEN_TYPE_CWT && type !== TOKEN_TYPE_ACCESS) throw invalidRequest('unsupported subject_token_type');
   const subjectToken = bytesParam(params, 'subject_token');
   if (!subjectToken || subjectToken.length === 0) throw invalidRequest('parameter subject_token is missing');
   const subject = await readSubjectToken(ctx, subjectToken);
-  // The subject token must be the requesting client's own (the EKG device exchanges its token, nobody else's).
-  if (subject.clientId !== client.id && subject.subject !== client.id) throw invalidGrant('subject token was not issued to this client');
+  // The subject token must be the requesting client's own (the EKG device exchanges its token,
+  // nobody else's). Issued to it, not merely naming it as sub: a user's sub can equal a client id.
+  if (subject.clientId !== client.id) throw invalidGrant('subject token was not issued to this client');
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   assertExchangeAllowed(subject.audience, audience);
   const asked = requestedScope(params);
-  const scope = scopeToStored(decideScope(asked, client, audience));
-  const issued = await issueAccessToken(ctx, { client, audience, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  // Never wider than the subject token (policy.ts decideExchangeScope).
+  const scope = scopeToStored(decideExchangeScope(asked, scopeFromStored(subject.scope), client, audience));
+  // Nor longer-lived: it ends when the subject token does (exp, or exi counted from now), so a
+  // chain of exchanges cannot keep a grant alive past its tokens.
+  const remaining = subject.expiresAt - Math.floor(ctx.clock());
+  const bounded = remaining < audience.policy.lifetime ? { ...audience, policy: { ...audience.policy, lifetime: remaining } } : audience;
+  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  // The new token joins the subject's grant family and is revoked with the subject; a subject
+  // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
+  if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {
+    await ctx.onRevoked?.([audience.id]);
+    throw invalidGrant('subject token is not active');
+  }
   return responseOf(issued, asked, { issued_token_type: TOKEN_TYPE_CWT });
 }
 
-async function deviceCode(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function deviceCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'device_code');
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
+  await ctx.budget.take(client.id);
   const hash = lookupHash(code);
   const now = Math.floor(ctx.clock());
   const record = await ctx.store.pollDeviceCode(hash, now);

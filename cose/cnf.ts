@@ -4,7 +4,8 @@
  * key sealed for the audience) or kid (3, a key both sides already hold).
  */
 import { CwtClaimError, ERR } from './errors.js';
-import { isMap, type CborMap, type CborValue } from './cbor-value.js';
+import { isMap, Tag, type CborMap, type CborValue } from './cbor-value.js';
+import { COSE_TAG } from './message.js';
 import { coseKeyFromMap, coseKeyToMap, decodeCoseKey, encodeCoseKey, type CoseKey } from './cose-key.js';
 import { buildEncrypt0, decryptEncrypt0, type CreateEncrypt0Options } from './encrypt0.js';
 import type { KeyInput, VerifyOptions } from './key-input.js';
@@ -20,13 +21,27 @@ function invalid(reason: string): CwtClaimError {
   return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cnf(8)', reason);
 }
 
+/**
+ * RFC 8747 §3.3 / RFC 9052 §5.2: an Encrypted_COSE_Key is a COSE_Encrypt0, optionally tag 16:
+ * [protected: bstr, unprotected: map, ciphertext: bstr]. Checked when the claim is read, so that
+ * a token carrying anything else is refused for its cnf, not kept until a key opens it.
+ */
+function checkEncrypt0Shape(value: CborValue): void {
+  const arr = value instanceof Tag && value.tag === COSE_TAG.Encrypt0 ? (value.value as CborValue) : value;
+  const ok = Array.isArray(arr) && arr.length === 3 && arr[0] instanceof Uint8Array && isMap(arr[1]) && arr[2] instanceof Uint8Array;
+  if (!ok) throw invalid('Encrypted_COSE_Key(2) must be a COSE_Encrypt0: [protected bstr, unprotected map, ciphertext bstr], untagged or tag 16');
+}
+
 export function cnfToMap(cnf: Confirmation): CborMap {
   if ('coseKey' in cnf) {
     if (cnf.coseKey.d) throw invalid('must not carry a private key d(-4)');
     if (cnf.coseKey.kty === 'Symmetric') throw invalid('a symmetric key is never sent in the clear: use Encrypted_COSE_Key(2) or kid(3)');
     return new Map([[CNF_LABEL.coseKey, coseKeyToMap(cnf.coseKey)]]);
   }
-  if ('encryptedCoseKey' in cnf) return new Map([[CNF_LABEL.encryptedCoseKey, cnf.encryptedCoseKey]]);
+  if ('encryptedCoseKey' in cnf) {
+    checkEncrypt0Shape(cnf.encryptedCoseKey);
+    return new Map([[CNF_LABEL.encryptedCoseKey, cnf.encryptedCoseKey]]);
+  }
   return new Map([[CNF_LABEL.kid, cnf.kid]]);
 }
 
@@ -45,7 +60,7 @@ export function cnfFromMap(value: CborValue): Confirmation {
       return { coseKey: key };
     }
     case CNF_LABEL.encryptedCoseKey:
-      if (!Array.isArray(inner) && !(inner instanceof Object)) throw invalid('Encrypted_COSE_Key(2) must be a COSE_Encrypt0');
+      checkEncrypt0Shape(inner);
       return { encryptedCoseKey: inner };
     case CNF_LABEL.kid:
       if (!(inner instanceof Uint8Array) || inner.length === 0) throw invalid('kid(3) must be a non-empty byte string');

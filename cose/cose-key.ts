@@ -6,6 +6,7 @@ import { CoseKeyError, ERR } from './errors.js';
 import { asSafeInteger, isMap, type CborMap, type CborValue } from './cbor-value.js';
 import { encodeCbor } from './cbor-encode.js';
 import { decodeCbor } from './cbor-decode.js';
+import { publicPointFlaw } from './curve-points.js';
 import type { Curve } from './algorithms.js';
 
 export type KeyType = 'OKP' | 'EC2' | 'Symmetric';
@@ -84,7 +85,12 @@ function checkLength(value: Uint8Array | undefined, name: string, label: number,
   }
 }
 
-/** Checks the parameters a key of its type and curve must have, with their lengths. */
+/**
+ * Checks the parameters a key of its type and curve must have, with their lengths, and that its
+ * public point is one a key may have (curve-points.ts: no small-order EdDSA key, no EC2 point off
+ * the curve). Every COSE_Key and JWK that enters passes here: req_cnf at the service, cnf at
+ * every verifier, trust anchors, bundles.
+ */
 export function validateCoseKey(key: CoseKey): CoseKey {
   if (key.kty === 'Symmetric') {
     if (!key.k || key.k.length === 0) throw bad('k(-1) missing');
@@ -105,6 +111,8 @@ export function validateCoseKey(key: CoseKey): CoseKey {
     throw bad('an OKP key has no y(-3)');
   }
   if (key.k) throw bad(`kty(1) ${key.kty} has no k`);
+  const flaw = publicPointFlaw(key);
+  if (flaw) throw bad(flaw);
   return key;
 }
 

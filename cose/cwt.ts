@@ -14,7 +14,7 @@ import type { CoseKey } from './cose-key.js';
 import { buildSign1, verifySign1 } from './sign1.js';
 import { buildMac0, verifyMac0 } from './mac0.js';
 import { buildEncrypt0, decryptEncrypt0 } from './encrypt0.js';
-import { coseTypeOf, CWT_TAG } from './message.js';
+import { coseTypeOf, CWT_TAG, unwrapCwtTag } from './message.js';
 import { claimsFromMap, claimsToMap, claimTag, type CwtClaims } from './cwt-claims.js';
 import type { Confirmation } from './cnf.js';
 import type { ParsedHeaders } from './headers.js';
@@ -99,15 +99,6 @@ export interface VerifiedCwt {
   header: ParsedHeaders;
   /** 'Sign1' or 'Mac0', and whether it arrived encrypted. */
   protection: { type: 'Sign1' | 'Mac0'; encrypted: boolean };
-}
-
-function unwrapCwtTag(value: CborValue): CborValue {
-  if (!(value instanceof Tag && value.tag === CWT_TAG)) return value;
-  const inner = value.value as CborValue;
-  // RFC 8392 §6: one optional tag 61. Accepting 61(61(...)) would give one token two encodings
-  // (and two token hashes) without touching its signature.
-  if (inner instanceof Tag && inner.tag === CWT_TAG) throw new CoseFormatError(ERR.COSE_WRONG_TAG, 'CWT tag 61 appears twice');
-  return inner;
 }
 
 /** Verifies a CWT offline against trusted keys and returns its claims. */

@@ -5,6 +5,7 @@
  * use the low-S form (s <= n/2, as BIP 62 / SEC 1 implementations call it).
  */
 import { concatBytes } from './bytes.js';
+import { bigIntToBytes, bytesToBigInt } from './byte-integers.js';
 
 /** Group orders n of P-256, P-384, P-521 (SEC 2 v2 §2.4.2, §2.5.1, §2.6.1), by the byte length of r‖s. */
 const ORDERS = new Map<number, bigint>([
@@ -15,28 +16,12 @@ const ORDERS = new Map<number, bigint>([
 
 export const ECDSA_ORDERS: ReadonlyMap<number, bigint> = ORDERS;
 
-function toBigInt(bytes: Uint8Array): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
-}
-
-function toBytes(value: bigint, length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let v = value;
-  for (let i = length - 1; i >= 0; i--) {
-    out[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return out;
-}
-
 /** r‖s with s replaced by n - s when s > n/2; any other length (not ECDSA) comes back unchanged. */
 export function lowS(signature: Uint8Array): Uint8Array {
   const n = ORDERS.get(signature.length);
   if (n === undefined) return signature;
   const half = signature.length / 2;
-  const s = toBigInt(signature.subarray(half));
+  const s = bytesToBigInt(signature.subarray(half), 'big');
   if (s <= n >> 1n) return signature;
-  return concatBytes(signature.subarray(0, half), toBytes(n - s, half));
+  return concatBytes(signature.subarray(0, half), bigIntToBytes(n - s, half, 'big'));
 }

@@ -17,10 +17,25 @@ const TYPE_BY_TAG = new Map<number, CoseMessageType>(Object.entries(COSE_TAG).ma
 
 const LENGTH: Record<CoseMessageType, number> = { Encrypt0: 3, Mac0: 4, Sign1: 4, Encrypt: 4, Mac: 5, Sign: 4 };
 
+/**
+ * Removes an optional CWT tag 61. RFC 8392 §6: the CWT tag "MUST prefix a tagged object using
+ * one of the COSE CBOR tags", so 61 around an untagged array, around a second 61 or around any
+ * other tag is refused: each would give one token another encoding (and another token hash)
+ * without touching its signature.
+ */
+export function unwrapCwtTag(value: CborValue): CborValue {
+  if (!(value instanceof Tag && value.tag === CWT_TAG)) return value;
+  const inner = value.value as CborValue;
+  if (inner instanceof Tag && inner.tag === CWT_TAG) throw new CoseFormatError(ERR.COSE_WRONG_TAG, 'CWT tag 61 appears twice');
+  if (!(inner instanceof Tag) || !TYPE_BY_TAG.has(inner.tag)) {
+    throw new CoseFormatError(ERR.COSE_WRONG_TAG, 'CWT tag 61 must wrap a tagged COSE message (RFC 8392 §6)');
+  }
+  return inner;
+}
+
 /** Removes an optional CWT tag 61 and the given COSE tag; refuses any other. */
 export function untag(value: CborValue, type: CoseMessageType): CborValue {
-  let v = value;
-  if (v instanceof Tag && v.tag === CWT_TAG) v = v.value as CborValue;
+  let v = unwrapCwtTag(value);
   if (v instanceof Tag) {
     if (v.tag !== COSE_TAG[type]) {
       throw new CoseFormatError(ERR.COSE_WRONG_TAG, `expected COSE_${type} (tag ${COSE_TAG[type]}), got tag ${v.tag}`);
@@ -42,8 +57,7 @@ export function coseArray(input: Uint8Array | CborValue, type: CoseMessageType, 
 
 /** The tag of a decoded COSE value (looking through tag 61), or undefined when untagged. */
 export function coseTypeOf(value: CborValue): CoseMessageType | undefined {
-  let v = value;
-  if (v instanceof Tag && v.tag === CWT_TAG) v = v.value as CborValue;
+  const v = unwrapCwtTag(value);
   if (!(v instanceof Tag)) return undefined;
   return TYPE_BY_TAG.get(v.tag);
 }

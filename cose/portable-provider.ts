@@ -1,6 +1,7 @@
 /**
  * Crypto providers on @noble/* only, no node: imports, so they run on any JS engine a device
- * has. Strict verification: Ed25519 per RFC 8032 (not ZIP-215), ECDSA accepting high-S
+ * has. Strict verification: Ed25519 per RFC 8032 (not ZIP-215) with the rules the native provider
+ * applies too (eddsa-strict.ts, curve-points.ts, the cofactorless equation), ECDSA accepting high-S
  * signatures, which other COSE implementations produce (noble rejects them by default).
  * The curves are passed in, so that a device bundle carries only the ones it uses.
  */
@@ -14,6 +15,9 @@ import { gcm } from '@noble/ciphers/aes.js';
 import type { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
 import { concatBytes } from './bytes.js';
+import { bytesToBigInt } from './byte-integers.js';
+import { publicPointFlaw } from './curve-points.js';
+import { eddsaStrictlyValid } from './eddsa-strict.js';
 import { CoseAlgorithmError, CoseKeyError, ERR } from './errors.js';
 import type { AeadCipher, Curve, HashName } from './algorithms.js';
 import type { CoseKey } from './cose-key.js';
@@ -37,6 +41,26 @@ function isEdwards(crv: Curve | undefined): crv is 'Ed25519' | 'Ed448' {
 
 function missing(name: string, crv: Curve | undefined): never {
   throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `curve ${crv ?? 'none'} is not in the ${name} provider`);
+}
+
+/**
+ * Ed25519 verification with the cofactorless equation [S]B = R + [k]A (RFC 8032 §5.1.7 allows
+ * it), the one OpenSSL and libsodium check, so that the portable and native providers accept the
+ * same signatures: noble checks the cofactored one, which also admits signatures whose R, or a
+ * key, carries a torsion component (only the key's holder can make them, but the native provider
+ * refused them). The encodings were checked strictly before (eddsa-strict.ts: canonical A and R,
+ * neither of small order, S < L); noble decodes A and R per RFC 8032 §5.1.3 (zip215: false).
+ * Ed448 keeps noble's cofactored check: OpenSSL's Ed448 (decaf) is cofactored too, and the two
+ * agree (test/hostile-keys.test.ts).
+ */
+function ed25519VerifyCofactorless(ed: EdwardsCurve, signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+  const { Point } = ed;
+  const r = signature.subarray(0, 32);
+  const A = Point.fromBytes(publicKey, false);
+  const R = Point.fromBytes(r, false);
+  const k = Point.Fn.create(bytesToBigInt(sha512(concatBytes(r, publicKey, message)), 'little'));
+  const SB = Point.BASE.multiplyUnsafe(bytesToBigInt(signature.subarray(32), 'little'));
+  return SB.equals(R.add(A.multiplyUnsafe(k)));
 }
 
 function sec1(key: CoseKey): Uint8Array {
@@ -73,9 +97,13 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
       // A curve this provider lacks is a typed error, not a "bad signature".
       const ed = isEdwards(key.crv) ? edwards(key.crv) : undefined;
       const curve = ed ? undefined : weierstrass(key.crv);
+      // The checks the native provider makes too (eddsa-strict.ts, curve-points.ts), so that both
+      // refuse the same keys and signatures; noble refuses most of these itself.
+      if (publicPointFlaw(key)) return false;
+      if (ed && !eddsaStrictlyValid(key.crv as 'Ed25519' | 'Ed448', key.x!, signature)) return false;
       try {
         if (ed) {
-          return key.crv === 'Ed25519' ? ed.verify(signature, message, key.x!, { zip215: false }) : ed.verify(signature, message, key.x!);
+          return key.crv === 'Ed25519' ? ed25519VerifyCofactorless(ed, signature, message, key.x!) : ed.verify(signature, message, key.x!);
         }
         return curve!.verify(signature, HASHES[hash ?? 'SHA-256'](message), sec1(key), { prehash: false, lowS: false });
       } catch {

@@ -20,7 +20,7 @@ import { encodeCbor } from './cbor-encode.js';
 import { isMap, type CborValue } from './cbor-value.js';
 import type { CryptoProvider } from './crypto-provider.js';
 import { lowS } from './ecdsa-low-s.js';
-import { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';
+import { COSE_TAG, CWT_TAG, coseTypeOf, unwrapCwtTag, type CoseMessageType } from './message.js';
 import { portableProvider } from './portable-provider.js';
 
 /** As cwt.ts MAX_TOKEN_BYTES: larger input is not a token we would accept, so its bytes are its identity. */
@@ -45,7 +45,11 @@ export function canonicalTokenBytes(token: Uint8Array): Uint8Array {
   } catch {
     return token; // not strict CBOR: a reference token, or junk that no verifier accepts
   }
-  if (value instanceof Tag && value.tag === CWT_TAG) value = value.value as CborValue;
+  try {
+    value = unwrapCwtTag(value);
+  } catch {
+    return token; // 61 around no COSE tag (RFC 8392 §6): no verifier accepts it
+  }
   const tagged = coseTypeOf(value);
   if (value instanceof Tag) value = value.value as CborValue;
   if (!Array.isArray(value) || !(value[0] instanceof Uint8Array) || !isMap(value[1])) return token;

@@ -13,12 +13,14 @@ import {
   MAX_SCOPE_ENTRIES,
   MAX_TEXT_SCOPE_LENGTH,
   type Scope,
-} from '../cose/aif.js';
-import { encodeCbor } from '../cose/cbor-encode.js';
-import { decodeCbor } from '../cose/cbor-decode.js';
-import { fromHex, toHex } from '../cose/bytes.js';
-import type { CborValue } from '../cose/cbor-value.js';
-import { ERR, ScopeError } from '../cose/errors.js';
+  encodeCbor,
+  decodeCbor,
+  fromHex,
+  toHex,
+  type CborValue,
+  ERR,
+  ScopeError,
+} from '../cose/index.js';
 
 function expectScopeError(fn: () => unknown): void {
   try {

@@ -1,8 +1,9 @@
 /**
  * The design's dependency rules, held by a test rather than by memory (STYLE.md rule 14):
- * cose/ ← device/ ← broker/, cose/ ← authz/; firmware-sim/ uses device/ and cose/; nothing imports
+ * cose/ ← device/ ← broker/, cose/ ← device/ ← authz/ (PoP proofs); firmware-sim/ uses device/ and cose/; nothing imports
  * firmware-sim/ or test/; cose/ and device/ outside adapters/ import no node: module; other folders
- * reach a folder only through its index.ts.
+ * reach a folder only through its index.ts (or adapters/index.ts). test/ and bench/ are held to the
+ * same rule: they use each folder as a user does, so what they need is on the public surface.
  */
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,14 +12,19 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FOLDERS = ['cose', 'device', 'authz', 'broker', 'firmware-sim', 'cli'];
+/** Folders that use the others and that nothing imports. */
+const CONSUMERS = ['test', 'bench'];
 /** Which folders each may import. */
 const ALLOWED: Record<string, string[]> = {
   cose: [],
   device: ['cose'],
   broker: ['cose', 'device'],
-  authz: ['cose'],
+  // authz verifies PoP proofs (a public client's at /revoke) with device/'s one implementation.
+  authz: ['cose', 'device'],
   'firmware-sim': ['cose', 'device', 'authz', 'broker'],
   cli: ['cose', 'device', 'authz', 'broker', 'firmware-sim'],
+  test: FOLDERS,
+  bench: FOLDERS,
 };
 /** npm packages the portable cores may carry onto a device. */
 const PORTABLE_PACKAGES = /^(cbor-x|@noble\/(curves|hashes|ciphers)\/|jose$)/;
@@ -48,11 +54,13 @@ function importsOf(file: string): string[] {
   return [...specs];
 }
 
-const files = FOLDERS.flatMap((f) => tsFiles(join(ROOT, f)));
+const files = [...FOLDERS, ...CONSUMERS].flatMap((f) => tsFiles(join(ROOT, f)));
 
 describe('architecture', () => {
   it('finds the source files it checks', () => {
     expect(files.some((f) => f.endsWith(join('cose', 'cwt.ts')))).toBe(true);
+    expect(files.some((f) => f.endsWith(join('test', 'support', 'vectors.ts')))).toBe(true);
+    expect(files.some((f) => f.endsWith(join('bench', 'cose.ts')))).toBe(true);
   });
 
   for (const file of files) {
@@ -62,11 +70,11 @@ describe('architecture', () => {
     it(`${rel} respects the dependency rules`, () => {
       for (const spec of importsOf(file)) {
         if (spec.startsWith('.')) {
-          const target = relative(ROOT, resolve(dirname(file), spec));
-          const targetFolder = target.split(sep)[0]!;
+          const target = relative(ROOT, resolve(dirname(file), spec)).split(sep).join('/');
+          const targetFolder = target.split('/')[0]!;
           if (targetFolder === folder) continue;
           expect(ALLOWED[folder], `${rel} imports ${spec}`).toContain(targetFolder);
-          expect(target, `${rel} must import ${targetFolder}/ through its index`).toMatch(/(^|\/)index\.js$/);
+          expect([`${targetFolder}/index.js`, `${targetFolder}/adapters/index.js`], `${rel} must import ${targetFolder}/ through its index`).toContain(target);
           if (!inAdapters && (folder === 'cose' || folder === 'device')) {
             expect(target, `${rel}: the portable core must not reach adapters`).not.toMatch(/adapters/);
           }

@@ -4,8 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { coseKeyFromMap, decodeCbor, fromBase64Url, parseScope, verifyCwt, type CborMap, type CborValue, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { createAuthzServer, registerAudience, registerClient, registerUser, RegistryError, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
-import { registerDevice } from '../authz/cli-commands.js';
+import { createAuthzServer, registerAudience, registerClient, registerDevice, registerUser, RegistryError, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'authz-scopes-'));

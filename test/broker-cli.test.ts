@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { brokerCommand, brokerServe } from '../cli/broker.js';
+import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { connect, createIssuer, password } from './support/broker-fixture.js';
 

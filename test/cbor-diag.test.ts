@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Tag } from 'cbor-x';
-import { createCwt, decodeCbor, encodeCbor, fromHex, utf8, CborError, type CborValue } from '../cose/index.js';
-import { cborDiag, MAX_DIAG_DEPTH } from '../cose/cbor-diag.js';
+import { createCwt, decodeCbor, encodeCbor, fromHex, utf8, CborError, cborDiag, MAX_DIAG_DEPTH, type CborValue } from '../cose/index.js';
 
 describe('cborDiag: scalars (RFC 8949 §8)', () => {
   it('writes integers, bigints, simple values', () => {

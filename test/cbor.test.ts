@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { CborError, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
-import { isWellFormedUtf8 } from '../cose/cbor-decode.js';
+import { CborError, concatBytes, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
 
 const code = (fn: () => unknown): string => {
   try {
@@ -161,8 +160,18 @@ describe('decoding a Node Buffer', () => {
   });
 });
 
-describe('UTF-8 validation in place', () => {
+describe('UTF-8 validation in place (text strings, RFC 8949 §3.1)', () => {
   const reference = new TextDecoder('utf-8', { fatal: true });
+  /** The bytes as a CBOR text string (major type 3, lengths under 24 here), decoded through the public surface. */
+  const decodesAsText = (bytes: Uint8Array): boolean => {
+    try {
+      decodeCbor(concatBytes(new Uint8Array([0x60 + bytes.length]), bytes));
+      return true;
+    } catch (e) {
+      expect((e as CborError).code).toBe('ERR_CBOR_BAD_UTF8');
+      return false;
+    }
+  };
   const agreesWithTextDecoder = (bytes: Uint8Array) => {
     let expected = true;
     try {
@@ -170,7 +179,7 @@ describe('UTF-8 validation in place', () => {
     } catch {
       expected = false;
     }
-    expect(isWellFormedUtf8(bytes, 0, bytes.length)).toBe(expected);
+    expect(decodesAsText(bytes)).toBe(expected);
   };
 
   it('agrees with a fatal TextDecoder on the edge cases of RFC 3629', () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../cli/main.js';
+import { main } from '../cli/index.js';
 import { decodeProvisioningBundle, encodeCoseKey, toBase64Url } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { SqliteStore } from '../authz/index.js';

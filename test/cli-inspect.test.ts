@@ -4,11 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { createCwt, encodeCoseKey, portableProvider, publicCoseKey, toBase64Url, toHex, utf8, type CoseKey } from '../cose/index.js';
-import { coseKeyToJwk } from '../cose/jwk.js';
-import { inspect } from '../cli/inspect.js';
-import { main } from '../cli/main.js';
-import type { CliIo } from '../cli/io.js';
+import { createCwt, encodeCoseKey, coseKeyToJwk, portableProvider, publicCoseKey, toBase64Url, toHex, utf8, type CoseKey } from '../cose/index.js';
+import { inspect, main, type CliIo } from '../cli/index.js';
 
 const NOW = 1_764_000_000;
 const clock = () => NOW;

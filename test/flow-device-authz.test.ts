@@ -29,7 +29,7 @@ import {
   type CoseKey,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { main } from '../cli/main.js';
+import { main } from '../cli/index.js';
 import {
   beginSession,
   buildPopRequest,

@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, generateSecret, importJWK, type JWK } from 'jose';
-import { coseKeyToJwk, jwkToCoseKey, kidFromJwk, kidToJwk, type Jwk } from '../cose/jwk.js';
-import { encodeCoseKey, decodeCoseKey, type CoseKey } from '../cose/cose-key.js';
-import { fromHex, toBase64Url, utf8 } from '../cose/bytes.js';
-import { extendedPortableProvider as portableProvider } from '../cose/index.js';
-import { ALG } from '../cose/algorithms.js';
-import { CoseKeyError, ERR } from '../cose/errors.js';
+import {
+  coseKeyToJwk,
+  jwkToCoseKey,
+  kidFromJwk,
+  kidToJwk,
+  encodeCoseKey,
+  decodeCoseKey,
+  fromHex,
+  toBase64Url,
+  utf8,
+  extendedPortableProvider as portableProvider,
+  ALG,
+  CoseKeyError,
+  ERR,
+  type Jwk,
+  type CoseKey,
+} from '../cose/index.js';
 
 function expectKeyError(fn: () => unknown): void {
   try {

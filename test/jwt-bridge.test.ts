@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
-import { encodeCbor, portableProvider, utf8, type CoseKey, type CwtClaims } from '../cose/index.js';
-import { createJwt, cwtClaimsToJwt, jwtClaimsToCwt, verifyJwt, JwtBridgeError } from '../cose/jwt-bridge.js';
+import {
+  encodeCbor,
+  portableProvider,
+  utf8,
+  createJwt,
+  cwtClaimsToJwt,
+  jwtClaimsToCwt,
+  verifyJwt,
+  JwtBridgeError,
+  type CoseKey,
+  type CwtClaims,
+} from '../cose/index.js';
 
 const NOW = 1_764_000_000;
 

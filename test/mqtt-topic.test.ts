@@ -9,8 +9,9 @@ import {
   isValidTopicName,
   topicMatches,
   MAX_TOPIC_UTF8_BYTES,
-} from '../cose/mqtt-topic.js';
-import { ERR, ScopeError } from '../cose/errors.js';
+  ERR,
+  ScopeError,
+} from '../cose/index.js';
 
 describe('topic names (MQTT 3.1.1 §4.7.3)', () => {
   it('accepts ordinary names, empty levels and a leading $', () => {

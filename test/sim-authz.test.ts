@@ -3,8 +3,7 @@ import { mkdtempSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runFleet, startAuthzIssuer, MAX_BROKER_DEVICES, PHANTOM_MAX_TTL_S, SIM_LIFETIME_S, type AuthzIssuer } from '../firmware-sim/index.js';
-import { parseSimArgs } from '../cli/sim.js';
-import { demoCommand } from '../cli/demo.js';
+import { demoCommand, parseSimArgs } from '../cli/index.js';
 
 describe('a small fleet through the real authorization service over loopback HTTP', () => {
   it('provisions devices from authz/, gets tokens, introspects, revokes; every scenario check holds', async () => {

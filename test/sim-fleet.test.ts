@@ -36,7 +36,7 @@ import {
   runFleet,
   type SimReport,
 } from '../firmware-sim/index.js';
-import { simCommand, parseSimArgs } from '../cli/sim.js';
+import { simCommand, parseSimArgs } from '../cli/index.js';
 
 const fixedNow = () => new Date('2030-01-01T00:00:00.000Z');
 const strip = (r: SimReport) => JSON.stringify({ ...r, generatedAt: undefined });

@@ -1,11 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { coseKeyThumbprint, coseKeyThumbprintInput, coseKeyThumbprintUri } from '../cose/thumbprint.js';
-import { decodeCoseKey, type CoseKey } from '../cose/cose-key.js';
-import { fromHex, toBase64Url, toHex } from '../cose/bytes.js';
-import { extendedPortableProvider as portableProvider } from '../cose/index.js';
-import { nativeProvider } from '../cose/adapters/native-provider.js';
-import { CoseKeyError, ERR } from '../cose/errors.js';
+import {
+  coseKeyThumbprint,
+  coseKeyThumbprintInput,
+  coseKeyThumbprintUri,
+  decodeCoseKey,
+  fromHex,
+  toBase64Url,
+  toHex,
+  extendedPortableProvider as portableProvider,
+  CoseKeyError,
+  ERR,
+  type CoseKey,
+} from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
 
 // RFC 9679 §6: the P-256 key, printed with a kid that is its own thumbprint.
 const RFC9679_X = '65eda5a12577c2bae829437fe338701a10aaa375e1bb5b5de108de439c08551d';
@@ -64,8 +72,11 @@ describe('COSE Key Thumbprint: only the required parameters count', () => {
     expect(coseKeyThumbprint({ kty: 'OKP', crv: 'Ed25519', x: other.x })).not.toEqual(coseKeyThumbprint(okp));
     const p = portableProvider.generateKeyPair('P-384');
     const ec: CoseKey = { kty: 'EC2', crv: 'P-384', x: p.x, y: p.y! };
-    const swapped: CoseKey = { kty: 'EC2', crv: 'P-384', x: p.y!, y: p.x };
-    expect(coseKeyThumbprint(ec)).not.toEqual(coseKeyThumbprint(swapped));
+    // The same x with the other y (the negated point): a different key, and on the curve too.
+    const prime = 2n ** 384n - 2n ** 128n - 2n ** 96n + 2n ** 32n - 1n;
+    const negY = (prime - BigInt(`0x${toHex(p.y!)}`)).toString(16).padStart(96, '0');
+    const negated: CoseKey = { kty: 'EC2', crv: 'P-384', x: p.x, y: fromHex(negY) };
+    expect(coseKeyThumbprint(ec)).not.toEqual(coseKeyThumbprint(negated));
   });
 });
 

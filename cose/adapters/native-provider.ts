@@ -21,6 +21,8 @@ import {
 } from 'node:crypto';
 import { toBase64Url, fromBase64Url } from '../bytes.js';
 import { lowS } from '../ecdsa-low-s.js';
+import { publicPointFlaw } from '../curve-points.js';
+import { eddsaStrictlyValid } from '../eddsa-strict.js';
 import { CoseKeyError, ERR } from '../errors.js';
 import type { AeadCipher, Curve, HashName } from '../algorithms.js';
 import type { CoseKey } from '../cose-key.js';
@@ -47,6 +49,9 @@ function jwkOf(key: CoseKey, withPrivate: boolean): Record<string, string> {
 function publicKeyObject(key: CoseKey): KeyObject {
   let ko = publicCache.get(key);
   if (!ko) {
+    // OpenSSL takes a small-order Ed25519 key (the identity among them); refuse what the portable
+    // provider refuses (curve-points.ts). Once per key object, as the import.
+    if (publicPointFlaw(key)) throw new CoseKeyError(ERR.COSE_KEY_INVALID, 'COSE_Key: unusable public point');
     ko = createPublicKey({ key: jwkOf(key, false), format: 'jwk' });
     publicCache.set(key, ko);
   }
@@ -86,7 +91,11 @@ export const nativeProvider: CryptoProvider = {
   verify(key, hash, message, signature) {
     try {
       const ko = publicKeyObject(key);
-      if (OKP_CURVES.has(key.crv!)) return nodeVerify(null, message, ko, signature);
+      if (OKP_CURVES.has(key.crv!)) {
+        // OpenSSL checks S < L but neither a small-order R nor a non-canonical one before its
+        // cofactorless equation: the same rules as the portable provider first (eddsa-strict.ts).
+        return eddsaStrictlyValid(key.crv as 'Ed25519' | 'Ed448', key.x!, signature) && nodeVerify(null, message, ko, signature);
+      }
       return nodeVerify(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' }, signature);
     } catch {
       return false; // a point not on the curve, or a malformed signature

@@ -2,7 +2,8 @@
  * A small HTTP client for the authorization service tests: one request in one of the three
  * encodings, and the answer decoded by its content type. Real fetch against a real server.
  */
-import { aceErrorName, decodeCbor, encodeCbor, fromUtf8, type CborMap } from '../../cose/index.js';
+import { aceErrorName, coseKeyFromMap, decodeCbor, encodeCbor, fromUtf8, toHex, verifyRevocationList, type CborMap } from '../../cose/index.js';
+import { nativeProvider } from '../../cose/adapters/index.js';
 
 export type Enc = 'json' | 'cbor' | 'form';
 
@@ -51,4 +52,13 @@ export async function loginAndConsent(base: string, query: URLSearchParams, user
   csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
   res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, request, decision: 'approve' }) });
   return new URL(res.headers.get('location')!).searchParams.get('code')!;
+}
+
+/** The token hashes (hex) on an audience's signed /trl, verified with the service's published key. */
+export async function trlHashes(base: string, audience: string): Promise<string[]> {
+  const keys = decodeCbor(new Uint8Array(await (await fetch(`${base}/keys`)).arrayBuffer())) as CborMap[];
+  const res = await fetch(`${base}/trl/${encodeURIComponent(audience)}`);
+  if (res.status !== 200) throw new Error(`/trl/${audience} answered ${res.status}`);
+  const list = verifyRevocationList(new Uint8Array(await res.arrayBuffer()), coseKeyFromMap(keys[0]!), { audience, provider: nativeProvider });
+  return list.fullSet!.map((h) => toHex(h));
 }

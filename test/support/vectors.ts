@@ -1,13 +1,13 @@
 /**
- * Reads the COSE WG examples from ../shared/vectors/cose-wg (public domain), where they live;
- * they are never copied into this repository.
+ * Reads the COSE WG examples (public domain) from test/vectors/cose-wg, copied there from
+ * github.com/cose-wg/Examples so that the tests travel with the project (see its README).
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fromBase64Url, fromHex, utf8, type CoseKey, type Curve } from '../../cose/index.js';
 
-export const VECTOR_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'shared', 'vectors', 'cose-wg');
+export const VECTOR_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', 'vectors', 'cose-wg');
 
 export interface VectorFile {
   file: string;

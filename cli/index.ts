@@ -1,0 +1,9 @@
+// The CLI's surface: `main` and one function per command, so that a test runs a command as a
+// function call (STYLE.md rule 9). bin/keybound.js runs main.ts directly.
+export { main } from './main.js';
+export { authzCommand } from './authz.js';
+export { brokerCommand, brokerServe } from './broker.js';
+export { demoCommand } from './demo.js';
+export { inspect, type InspectDeps } from './inspect.js';
+export { simCommand, parseSimArgs, type SimArgs } from './sim.js';
+export type { CliIo } from './io.js';
