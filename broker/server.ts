@@ -5,15 +5,18 @@
  * Defaults that read the world (the wall clock) live here and nowhere below.
  */
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Clock, CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
+import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
+import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
@@ -22,6 +25,7 @@ import { createTokenVerifier } from './token-verifier.js';
 import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
 import { brokerTrust, type TrustInput } from './trust.js';
 
+const TRL_PREFIX = 'ace/trl/';
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
 export const RETAINED_SWEEP_MS = 1000;
 /** How long close() waits for Redis-backed parts to let go before dropping their connections. */
@@ -56,6 +60,14 @@ export interface BrokerOptions {
   /** Fresh CONNECT/refresh proofs per token (default 20 at once, then 2 a second). */
   connectRate?: RateLimit;
   relayRate?: RateLimit;
+  /**
+   * Largest MQTT packet (Remaining Length, bytes) from an admitted client; default 256 KiB. Before
+   * CONNACK the cap is MAX_CONNECT_BYTES whatever this says. The socket is closed past it.
+   */
+  maxPacketBytes?: number;
+  /** QoS 1/2 bytes that may wait for one device, and that one client key may queue (byte-budget.ts). */
+  deviceQueueRate?: ByteRate;
+  clientQueueRate?: ByteRate;
   /** Extra aedes options (concurrency, queueLimit...); hooks and mq/persistence are ours. */
   aedes?: Omit<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'preConnect'>;
 }
@@ -81,6 +93,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const provider = opts.provider ?? nativeProvider;
   const log = opts.logger ?? (() => {});
+  const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+  createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
   const trust = brokerTrust(opts.trust, clock());
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection) : undefined;
@@ -150,9 +164,31 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     provider,
     log,
     ...(opts.relayRate ? { relayRate: opts.relayRate } : {}),
+    queueBudgets: {
+      device: createByteBudgets(clock, opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE),
+      client: createByteBudgets(clock, opts.clientQueueRate ?? DEFAULT_CLIENT_QUEUE_RATE),
+    },
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+    catchUpRevocationList: async (audience) => {
+      for await (const packet of retainedStream(`${TRL_PREFIX}${audience}`)) acceptRetainedList(packet, 'catch-up');
+    },
   });
+  const retainedStream = (pattern: string) =>
+    (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
+  /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */
+  const acceptRetainedList = (packet: { topic: string; payload: Buffer }, from: string): void => {
+    const audience = packet.topic.slice(TRL_PREFIX.length);
+    if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
+    try {
+      const added = revocation.accept(audience, new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length));
+      hooks.applyRevoked(added);
+    } catch (error) {
+      // Not newer than what we hold is the usual case (our own list coming back); log the rest.
+      const code = (error as { code?: string }).code;
+      if (code !== 'replay') log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} (${from}) refused (${code ?? 'error'})`);
+    }
+  };
 
   const aedes = await Aedes.createBroker({
     ...aedesOpts,
@@ -165,25 +201,20 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   });
   aedesRef = aedes;
   aedes.on('clientDisconnect', (client: Client) => hooks.disconnected(client as HookClient));
-  // A list for our audience published at another broker of the cluster reaches us through mq.
+  // A list for any audience published at another broker of the cluster reaches us through mq:
+  // we learn its sequence number, so an older list for that audience is refused here too.
   await new Promise<void>((resolve) =>
     aedes.subscribe(
-      `ace/trl/${opts.audience}`,
+      `${TRL_PREFIX}+`,
       (packet, cb) => {
-        if ((packet as { brokerId?: string }).brokerId !== aedes.id && packet.payload.length > 0) {
-          try {
-            hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload as Buffer)));
-          } catch {
-            // Already applied here, or not newer: nothing to do.
-          }
-        }
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedList(packet as { topic: string; payload: Buffer }, 'peer');
         cb();
       },
       resolve,
     ),
   );
-  // The latest list is retained: a restarted broker, or a cluster peer started after it was
-  // published, reads it back from persistence (aedes' own subscribe delivers only new messages).
+  // The latest lists are retained: a restarted broker, or a cluster peer started after they were
+  // published, reads every one back from persistence (aedes' own subscribe delivers only new messages).
   // Retained-expiry sidecars from the other brokers of the cluster (ours come back too: skipped).
   await new Promise<void>((resolve) =>
     aedes.subscribe(
@@ -195,19 +226,11 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       resolve,
     ),
   );
-  const persistence = (aedes as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence;
   // What earlier runs and other brokers recorded, so that this one clears their topics on time.
-  for await (const packet of persistence.createRetainedStream(`${RETAINED_EXPIRY_PREFIX}#`)) {
+  for await (const packet of retainedStream(`${RETAINED_EXPIRY_PREFIX}#`)) {
     retained.applyShared(packet.topic, new Uint8Array(packet.payload));
   }
-  for await (const packet of persistence.createRetainedStream(`ace/trl/${opts.audience}`)) {
-    if (packet.payload.length === 0) continue;
-    try {
-      hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload)));
-    } catch (error) {
-      log(`broker: retained revocation list refused (${(error as { code?: string }).code ?? 'error'})`);
-    }
-  }
+  for await (const packet of retainedStream(`${TRL_PREFIX}+`)) acceptRetainedList(packet, 'retained');
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
 
@@ -224,6 +247,19 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       ? await startTrlPoller({ authzUrl: opts.authzUrl, audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
       : () => {};
 
+  /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
+  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+    const client = aedes.handle(conn, req as never) as unknown as HookClient & { _parser: { parse(buf: Buffer): unknown } };
+    const meter = createPacketMeter(maxPacketBytes);
+    const parse = client._parser.parse.bind(client._parser);
+    client._parser.parse = (buf: Buffer) => {
+      const refused = meter.feed(buf, hooks.isAdmitted(client));
+      if (refused === undefined) return parse(buf);
+      log(`broker: connection closed: ${refused}`);
+      conn.destroy();
+      return 0;
+    };
+  };
   let tcp: TcpServer | undefined;
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
@@ -234,7 +270,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     async listen(arg = {}) {
       const o: ListenOptions = typeof arg === 'number' ? { port: arg } : arg;
       const host = o.host ?? '127.0.0.1';
-      tcp = createTcpServer(aedes.handle);
+      tcp = createTcpServer((socket) => handle(socket));
       await new Promise<void>((resolve, reject) => {
         tcp!.once('error', reject);
         tcp!.listen(o.port ?? 0, host, () => resolve());
@@ -244,7 +280,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       if (o.wsPort !== undefined) {
         http = createHttpServer();
         wss = new WebSocketServer({ server: http, maxPayload: 256 * 1024 });
-        wss.on('connection', (socket, req) => aedes.handle(createWebSocketStream(socket), req));
+        wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
         await new Promise<void>((resolve, reject) => {
           http!.once('error', reject);
           http!.listen(o.wsPort, host, () => resolve());
