@@ -4,8 +4,7 @@
  * the second broker, and at a broker after a restart. Each refuses it, the retained list stays
  * the newer one, and a device fed from the retained topic keeps refusing the revoked token.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type AddressInfo } from 'node:net';
+import type { ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCwt,
@@ -19,6 +18,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { createResourceServer, DEVICE_ERR, DeviceError, loadProvisioningBundle, memoryStorage } from '../device/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { connect, createIssuer, ed25519, inbox, ISSUER, now, password, sleep } from './support/broker-fixture.js';
+import { startRedis } from './support/redis-server.js';
 
 const TUBE = 'tube-123';
 const TOPIC = `ace/trl/${TUBE}`;
@@ -29,28 +29,10 @@ let a: KeyboundBroker;
 let b: KeyboundBroker;
 const log: string[] = [];
 
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 const brokerOn = (name: string) => createBroker({ audience: 'broker-1', trust: issuer.trust, redis: redisUrl, logger: (l) => log.push(`${name} ${l}`) });
 
 beforeAll(async () => {
-  const port = await freePort();
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  await new Promise<void>((resolve, reject) => {
-    let seen = '';
-    redis.stdout!.on('data', (d: Buffer) => {
-      seen += d.toString();
-      if (seen.includes('Ready to accept connections')) resolve();
-    });
-    redis.once('exit', (code) => reject(new Error(`redis-server exited with ${code}`)));
-  });
-  redisUrl = `redis://127.0.0.1:${port}`;
+  ({ process: redis, url: redisUrl } = await startRedis());
   a = await brokerOn('A');
   b = await brokerOn('B');
   await a.listen(0);
