@@ -145,10 +145,12 @@ export function createHooks(deps: HookDeps) {
 
   /** Relay payload size, then the QoS 1/2 byte budgets; a reason to drop, or undefined. */
   function overBudget(session: Session, packet: HookPacket): string | undefined {
+    const relay = packet.topic.startsWith('ace/');
+    if (!relay && !packet.qos) return undefined; // the hot path: QoS 0 is never queued for an offline session
     const bytes = bytesOf(packet.payload).length;
-    const device = RELAY_DEVICE.exec(packet.topic)?.[1];
-    if (packet.topic.startsWith('ace/') && bytes > MAX_RELAY_PAYLOAD_BYTES) return `relay payload over ${MAX_RELAY_PAYLOAD_BYTES} bytes`;
-    if (!packet.qos) return undefined; // QoS 0 is never queued for an offline session
+    if (relay && bytes > MAX_RELAY_PAYLOAD_BYTES) return `relay payload over ${MAX_RELAY_PAYLOAD_BYTES} bytes`;
+    if (!packet.qos) return undefined;
+    const device = relay ? RELAY_DEVICE.exec(packet.topic)?.[1] : undefined;
     if (device !== undefined && !budgets.device.has(device, bytes)) return 'queue budget of the device';
     if (!budgets.client.take(session.popKeyId, bytes)) return 'queue budget of the client';
     if (device !== undefined) budgets.device.take(device, bytes);

@@ -3,9 +3,14 @@
  * before CONNACK and stream them; admitted mqtt.js clients send oversized packets and relay
  * payloads and flood a sleeping device's persistent session. Real brokers on real ports.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { brokerCommand, brokerServe } from '../cli/broker.js';
+import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { createBroker, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, type KeyboundBroker } from '../broker/index.js';
 import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, password, sleep } from './support/broker-fixture.js';
 
@@ -124,6 +129,40 @@ describe('after CONNACK: packets up to maxPacketBytes (--max-packet)', () => {
     await sleep(200);
     expect(box.got.map((m) => m.payload.length)).toEqual([TIGHT_PACKET - 100]);
     expect(log.some((l) => l.startsWith('tight ') && l.includes(`over ${TIGHT_PACKET}`))).toBe(true);
+  });
+});
+
+describe('keybound broker serve --max-packet BYTES', () => {
+  const io = () => {
+    const out = { stdout: '', stderr: '' };
+    return { out, io: { stdout: { write: (t: string) => (out.stdout += t) }, stderr: { write: (t: string) => (out.stderr += t) } } };
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'kb-max-packet-'));
+  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+  const base = ['--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0'];
+
+  it('refuses a value that is not a byte count from 2 to 268435455 (exit 2)', async () => {
+    for (const bad of ['abc', '1', '-5', '268435456', '1e6']) {
+      const a = io();
+      expect(await brokerCommand(['serve', ...base, '--max-packet', bad], a.io)).toBe(2);
+      expect(a.out.stderr).toContain('--max-packet');
+    }
+  });
+
+  it('closes an admitted client past the value given', async () => {
+    const a = io();
+    const served = await brokerServe([...base, '--max-packet', '2048'], a.io);
+    try {
+      const cliUrl = /listening on (mqtt:\/\/[\d.:]+)/.exec(a.out.stdout)![1]!;
+      const { token, key } = issuer.token({ scope: [['meter/#', ['pub']]] });
+      const c = await connect(cliUrl, 'cli-big', password(token, key, 'cli-big'));
+      await c.publishAsync('meter/1', Buffer.alloc(1500), { qos: 1 });
+      c.publish('meter/1', Buffer.alloc(2100), { qos: 0 });
+      expect(await closedWithin(c, 2000)).toBe(true);
+      expect(a.out.stderr).toContain('over 2048');
+    } finally {
+      await served.close();
+    }
   });
 });
 
