@@ -11,7 +11,7 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerCommand, brokerServe } from '../cli/broker.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { createBroker, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, type KeyboundBroker } from '../broker/index.js';
+import { createBroker, createPacketMeter, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, type KeyboundBroker } from '../broker/index.js';
 import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, password, sleep } from './support/broker-fixture.js';
 
 const issuer = createIssuer();
@@ -77,6 +77,34 @@ async function stream(header: number[], total: number): Promise<{ closed: boolea
   socket.destroy();
   return { closed, sent, ms };
 }
+
+describe('the packet meter reads MQTT framing as it arrives (MQTT 3.1.1 §2.2)', () => {
+  const packet = (first: number, size: number) => [first, ...remainingLength(size), ...new Array<number>(size).fill(first)];
+  // A CONNECT, a PUBLISH whose length takes 2 bytes, a PINGREQ, a PUBLISH whose length takes 3.
+  const wire = Uint8Array.from([...packet(0x10, 300), ...packet(0x30, 200), ...packet(0xc0, 0), ...packet(0x32, 20_000)]);
+
+  it('frames a stream split at every byte the same as in one piece', () => {
+    for (let cut = 1; cut < 700; cut++) {
+      const meter = createPacketMeter(20_000);
+      expect(meter.feed(wire.subarray(0, cut), true), `cut at ${cut}`).toBeUndefined();
+      expect(meter.feed(wire.subarray(cut), true), `cut at ${cut}`).toBeUndefined();
+    }
+  });
+
+  it('refuses the packet one byte over the limit, where its length ends, even split mid-length', () => {
+    const meter = createPacketMeter(19_999);
+    expect(meter.feed(wire.subarray(0, 510), true)).toBeUndefined(); // 303 + 203 + 2 bytes, then the last PUBLISH's type and first length byte
+    expect(meter.feed(wire.subarray(510), true)).toBe('packet of 20000 bytes over 19999');
+  });
+
+  it('refuses a Remaining Length of five bytes, and counts every byte before admission', () => {
+    expect(createPacketMeter().feed(Uint8Array.from([0x30, 0xff, 0xff, 0xff, 0xff, 0x01]), true)).toBe('Remaining Length longer than four bytes');
+    const meter = createPacketMeter();
+    for (let i = 0; i < MAX_CONNECT_BYTES / 2; i++) expect(meter.feed(Uint8Array.from([0xc0, 0x00]), false)).toBeUndefined();
+    expect(meter.feed(Uint8Array.from([0xc0, 0x00]), false)).toBe(`more than ${MAX_CONNECT_BYTES} bytes before CONNACK`);
+    expect(() => createPacketMeter(1)).toThrow(RangeError);
+  });
+});
 
 describe('before CONNACK: a few KB, then the socket is closed', () => {
   it('a CONNECT announcing 256 MB and streaming 200 MB is cut off early; memory does not grow', async () => {
