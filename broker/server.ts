@@ -279,7 +279,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       let wsPort: number | undefined;
       if (o.wsPort !== undefined) {
         http = createHttpServer();
-        wss = new WebSocketServer({ server: http, maxPayload: 256 * 1024 });
+        // ws holds a whole frame before we see it: frames are no bigger than the largest packet
+        // (mqtt.js sends one packet a frame; 5 bytes of MQTT fixed header at most).
+        wss = new WebSocketServer({ server: http, maxPayload: maxPacketBytes + 5 });
         wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
         await new Promise<void>((resolve, reject) => {
           http!.once('error', reject);
