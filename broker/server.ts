@@ -118,14 +118,21 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
     jtis = redisJtiStore(jtiConn as unknown as RedisSetNx, clock);
-    aedesOpts.mq = mqemitterRedis({ connectionString: opts.redis });
+    const mq = mqemitterRedis({ connectionString: opts.redis });
+    aedesOpts.mq = mq;
     const persistence = persistenceRedis({ conn: persistenceConn });
     aedesOpts.persistence = persistence;
-    closers.push(async () => {
-      // Without a callback the wrapper hands back the async persistence's own destroy (with one,
-      // it waits for a 'ready' event that aedes 1.x never causes). Bounded: closing must not hang.
+    // The persistence's destroy unsubscribes from the mq: it must run before aedes.close() closes
+    // the mq (its last step), or mqemitter-redis sends PUNSUBSCRIBE on a closed connection and the
+    // rejection is unhandled. Without a callback the wrapper hands back the async persistence's own
+    // destroy (with one, it waits for a 'ready' event that aedes 1.x never causes). Bounded:
+    // closing must not hang.
+    const closeMq = mq.close.bind(mq);
+    mq.close = (cb: () => void) => {
       const destroyed = Promise.resolve((persistence as { destroy(): Promise<void> }).destroy()).catch(() => {});
-      await Promise.race([destroyed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
+      void Promise.race([destroyed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]).then(() => closeMq(cb));
+    };
+    closers.push(async () => {
       await Promise.allSettled([jtiConn.quit(), persistenceConn.quit()]);
       persistenceConn.disconnect();
       jtiConn.disconnect();
@@ -177,16 +184,29 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const retainedStream = (pattern: string) =>
     (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
   /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */
-  const acceptRetainedList = (packet: { topic: string; payload: Buffer }, from: string): void => {
+  const acceptRetainedList = (packet: { topic: string; payload: Buffer; retain?: boolean }, from: 'peer' | 'retained' | 'catch-up'): void => {
     const audience = packet.topic.slice(TRL_PREFIX.length);
     if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
+    const signed = new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length);
     try {
-      const added = revocation.accept(audience, new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length));
-      hooks.applyRevoked(added);
+      hooks.applyRevoked(revocation.accept(audience, signed));
     } catch (error) {
-      // Not newer than what we hold is the usual case (our own list coming back); log the rest.
       const code = (error as { code?: string }).code;
-      if (code !== 'replay') log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} (${from}) refused (${code ?? 'error'})`);
+      if (code !== 'replay') {
+        log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} (${from}) refused (${code ?? 'error'})`);
+        return;
+      }
+      // A peer retained an older list than ours (it took it in the same instant we took the newer
+      // one, and its write landed last; aedes stores a retained message before routing it): the
+      // retained list goes back to the newest. Equal sequence numbers change nothing, so two
+      // brokers never bounce a list between them.
+      const newest = revocation.newest(audience);
+      if (from === 'peer' && packet.retain && newest && revocation.isOlder(audience, signed)) {
+        log(`broker: an older revocation list for ${JSON.stringify(audience.slice(0, 64))} was retained by a peer; the newest is retained again`);
+        aedesRef?.publish({ cmd: 'publish', topic: packet.topic, payload: Buffer.from(newest), qos: 1, retain: true, dup: false }, (e) => {
+          if (e) log(`broker: revocation list not retained again (${e.message.slice(0, 80)})`);
+        });
+      }
     }
   };
 
@@ -207,7 +227,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     aedes.subscribe(
       `${TRL_PREFIX}+`,
       (packet, cb) => {
-        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedList(packet as { topic: string; payload: Buffer }, 'peer');
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedList(packet as { topic: string; payload: Buffer; retain: boolean }, 'peer');
         cb();
       },
       resolve,
