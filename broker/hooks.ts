@@ -366,11 +366,6 @@ export function createHooks(deps: HookDeps) {
           return;
         }
         case 'scoped': {
-          const over = overBudget(session, packet);
-          if (over) {
-            drop(packet, session, over);
-            return cb(null);
-          }
           if (session.token.messagePop) {
             try {
               session.lastSeq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, session.lastSeq, {
@@ -381,6 +376,13 @@ export function createHooks(deps: HookDeps) {
               drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
               return cb(null);
             }
+          }
+          // After the proof: a PUBLISH injected into the stream by someone without the key spends
+          // nothing of the client's budget.
+          const over = overBudget(session, packet);
+          if (over) {
+            drop(packet, session, over);
+            return cb(null);
           }
           if (packet.retain) {
             // RFC 9431 §6: a retained message lives no longer than its publisher's token. Past a
