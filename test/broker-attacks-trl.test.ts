@@ -150,3 +150,30 @@ describe('an older signed list never replaces a newer one, across the cluster an
     expect(log.some((l) => l.startsWith('B2 ') && l.includes('retained again'))).toBe(true);
   });
 });
+
+describe('across the cluster, a revoked client’s retained messages end with its token (finding 5)', () => {
+  it('a peer that never saw the client clears them when the list arrives (the owner travels in the sidecar)', async () => {
+    const c = await brokerOn('C');
+    const { url: urlC } = await c.listen(0);
+    const lamp = issuer.token({ scope: [['lamp/1/#', ['pub']]] });
+    const client = await connect(urlC, 'lamp-c', password(lamp.token, lamp.key, 'lamp-c'));
+    await client.publishAsync('lamp/1/state', 'on', { qos: 1, retain: true });
+    await client.endAsync();
+    await sleep(200);
+    await c.close(); // only B is left to act
+    const { url: urlB } = await b.listen(0);
+    const read = async (id: string) => {
+      const t = issuer.token({ scope: [['lamp/#', ['sub']]] });
+      const r = await connect(urlB, id, password(t.token, t.key, id));
+      const box = inbox(r);
+      await r.subscribeAsync('lamp/1/state', { qos: 1 });
+      await box.next(1, 500);
+      await r.endAsync();
+      return box.got.map((m) => m.payload.toString());
+    };
+    expect(await read('lamp-reader-1')).toEqual(['on']); // the positive case
+    await b.publishRevocationList('broker-1', issuer.revoke('broker-1', tokenHash(lamp.token, nativeProvider)));
+    await sleep(200);
+    expect(await read('lamp-reader-2')).toEqual([]);
+  });
+});
