@@ -269,10 +269,17 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
 
   /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
   const handle = (conn: Duplex, req?: IncomingMessage): void => {
-    const client = aedes.handle(conn, req as never) as unknown as HookClient & { _parser: { parse(buf: Buffer): unknown } };
+    const client = aedes.handle(conn, req as never) as unknown as HookClient & { _parser?: { parse(buf: Buffer): unknown } };
+    // aedes 1.x feeds every chunk to client._parser.parse; without that seam, fail closed.
+    if (typeof client._parser?.parse !== 'function') {
+      log('broker: connection closed: this aedes has no parser to meter');
+      conn.destroy();
+      return;
+    }
     const meter = createPacketMeter(maxPacketBytes);
-    const parse = client._parser.parse.bind(client._parser);
-    client._parser.parse = (buf: Buffer) => {
+    const parser = client._parser;
+    const parse = parser.parse.bind(parser);
+    parser.parse = (buf: Buffer) => {
       const refused = meter.feed(buf, hooks.isAdmitted(client));
       if (refused === undefined) return parse(buf);
       log(`broker: connection closed: ${refused}`);
