@@ -222,6 +222,16 @@ export function createHooks(deps: HookDeps) {
         log(`broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
         return;
       }
+      // A token that now asks for per-message PoP holds the Will to it too (checked at CONNECT
+      // only when the first token asked).
+      if (session.will && token.messagePop && !session.token.messagePop) {
+        try {
+          verifyMessagePop(bytesOf(session.will.payload), token.popKey, session.will.topic, -1, { provider: deps.provider, connection: session.connection });
+        } catch {
+          log(`broker: refresh refused for ${safe(session.client.id)}: the new token requires a signed Will`);
+          return;
+        }
+      }
       session.token = token;
       session.identity = identity;
       session.forward.clear();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, createConnectCredentials, createMessagePop, type KeyboundBroker } from '../broker/index.js';
-import { AUDIENCE, closedWithin, connect, createIssuer, inbox, now, password, refusal, sleep } from './support/broker-fixture.js';
+import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, now, password, refusal, sleep } from './support/broker-fixture.js';
 
 const issuer = createIssuer();
 const log: string[] = [];
@@ -102,6 +102,27 @@ describe('a Will is signed when the token requires per-message PoP', () => {
     await box.next(2);
     await sleep(200);
     expect(box.got.map((m) => m.payload.equals(willPayload) ? 'will' : m.payload.length)).toEqual([signed(1, 'one').length, 'will']);
+  });
+});
+
+describe('a refresh to a token that requires per-message PoP holds the Will to it', () => {
+  it('is refused while the Will is unsigned; the session keeps its first token', async () => {
+    const { createConnectPassword, PURPOSE_REFRESH } = await import('../broker/index.js');
+    const key = ed25519('lamp-9');
+    const first = issuer.token({ scope: [['lamp/9/#', ['pub']]], key });
+    const lamp = await connect(url, 'lamp-9', password(first.token, key, 'lamp-9'), { will: { topic: 'lamp/9/state', payload: Buffer.from('unsigned'), qos: 1, retain: false } });
+    open.push(lamp);
+    const strict = issuer.token({ scope: [['lamp/9/#', ['pub']]], key, messagePop: true });
+    const body = createConnectPassword(strict.token, key, { audience: AUDIENCE, clientId: 'lamp-9', clock: now, provider: nativeProvider, purpose: PURPOSE_REFRESH });
+    await lamp.publishAsync('ace/authz-info', Buffer.from(body), { qos: 1 });
+    await sleep(200);
+    expect(log.some((l) => l.includes('"lamp-9"') && l.includes('the new token requires a signed Will'))).toBe(true);
+    expect(log.some((l) => l.includes('token refreshed for "lamp-9"'))).toBe(false);
+    // The positive case: the same refresh without the PoP claim is taken.
+    const plain = issuer.token({ scope: [['lamp/9/#', ['pub']]], key });
+    await lamp.publishAsync('ace/authz-info', Buffer.from(createConnectPassword(plain.token, key, { audience: AUDIENCE, clientId: 'lamp-9', clock: now, provider: nativeProvider, purpose: PURPOSE_REFRESH })), { qos: 1 });
+    await sleep(200);
+    expect(log.some((l) => l.includes('token refreshed for "lamp-9"'))).toBe(true);
   });
 });
 
