@@ -4,9 +4,13 @@
  * way aedes documents its own: what it is given, what it decides, what a failure does.
  *
  * - preConnect(client, packet): keeps the CONNECT's Will to check against the scope; never refuses.
+ *   (Before it, server.ts has capped the CONNECT's size: packet-limits.ts.)
  * - authenticate(client, username, password): admission.ts (token + proof). Refusal: CONNACK 4
  *   (malformed or unverifiable credentials, replayed proof) or 5 (valid but not authorized:
  *   expired, revoked, wrong audience, Will topic outside scope, client id held by another key).
+ *   The Will obeys the rules of a PUBLISH: its topic must be in scope, and when the token asks for
+ *   per-message PoP its payload must be signed for this connection (message-pop.ts; refusal:
+ *   CONNACK 4, `bad_proof`); its seq then floors the connection's later messages.
  *   One log line with the client id and the reason code; never the token or a key.
  * - authorizePublish(client, packet): topic-rules.ts. A PUBLISH outside scope is DROPPED, not
  *   fatal: RFC 9431 §4.2 lets the broker drop it or disconnect, and MQTT 3.1.1 §3.3.5 lets it
@@ -14,16 +18,26 @@
  *   one stray publish end a device's session. We acknowledge (QoS 1/2 as usual) and route the
  *   packet to DROPPED_TOPIC, a $ topic no client may subscribe to and forward never delivers.
  *   `ace/authz-info` is a token refresh, taken here and never routed. An expired or revoked
- *   client is disconnected (its Will is still sent, RFC 9431 §6).
+ *   client is disconnected. Payloads on `ace/` relay topics are at most MAX_RELAY_PAYLOAD_BYTES,
+ *   and QoS 1/2 bytes (what waits in a sleeping device's session) come out of byte budgets per
+ *   device and per client key (byte-budget.ts); past one, the PUBLISH is dropped.
+ *   A revocation list (`ace/trl/<aud>`) is first compared with the one retained in the shared
+ *   store (another broker, an earlier run) and dropped unless newer.
+ *   The Will, published by aedes at an unclean close: sent after expiry but not retained (a
+ *   retained message lives no longer than its token, RFC 9431 §6); retained before expiry with
+ *   the token's expiry; never sent for a revoked token. A Will with no client (of a broker that
+ *   died) is sent but never retained: its token is unknown here.
  * - authorizeSubscribe(client, sub): SUBACK 0x80 for a filter outside scope (RFC 9431 §4.3).
  * - authorizeForward(client, packet): synchronous. Stops delivery to a client whose token has
  *   expired or been revoked (and disconnects it), whose scope no longer covers the topic (after a
- *   refresh narrowed it), or of a retained message that outlived its publisher's token.
+ *   refresh narrowed it), or of a retained message that outlived its publisher's token or whose
+ *   publisher's token was revoked (revocation also clears those retained messages at once).
  */
 import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import type { Admit } from './admission.js';
 import { PURPOSE_REFRESH } from './admission.js';
-import { BrokerError } from './errors.js';
+import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteBudgets } from './byte-budget.js';
+import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
@@ -37,6 +51,13 @@ export const DROPPED_TOPIC = '$keybound/dropped';
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
 const MEMO_ENTRIES = 256;
+/**
+ * A payload on an `ace/` relay topic (a token envelope, a request, a response): a token is at most
+ * 4 KiB (MAX_TOKEN_BYTES) and device messages are smaller; a signed message adds ~100 bytes.
+ */
+export const MAX_RELAY_PAYLOAD_BYTES = 8 * 1024;
+/** `ace/<device>/authz-info|req`: the device a relay publish waits for (its answers are not charged to it). */
+const RELAY_DEVICE = /^ace\/([^/]+)\/(?:authz-info|req)$/;
 
 /** The parts of an aedes Client the hooks touch. */
 export interface HookClient {
@@ -71,6 +92,8 @@ interface Session {
   routes: Map<string, PublishRoute>;
   will: HookPacket | undefined;
   closing: boolean;
+  /** Disconnected because its token was revoked: its Will is never sent. */
+  revoked: boolean;
 }
 
 export interface HookDeps {
@@ -83,8 +106,12 @@ export interface HookDeps {
   provider: CryptoProvider;
   log: BrokerLog;
   relayRate?: RateLimit;
+  /** QoS 1/2 bytes per device and per client key (default: byte-budget.ts's defaults). */
+  queueBudgets?: { device: ByteBudgets; client: ByteBudgets };
   /** Clears a retained message from persistence (wired to aedes.publish). */
   clearRetained(topic: string): void;
+  /** Reads the revocation list retained for `audience` in the shared store and accepts it if newer. */
+  catchUpRevocationList?(audience: string): Promise<void>;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -114,12 +141,44 @@ export function createHooks(deps: HookDeps) {
   const sessions = new WeakMap<HookClient, Session>();
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
+  const budgets = deps.queueBudgets ?? { device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE), client: createByteBudgets(clock, DEFAULT_CLIENT_QUEUE_RATE) };
+
+  /** Relay payload size, then the QoS 1/2 byte budgets; a reason to drop, or undefined. */
+  function overBudget(session: Session, packet: HookPacket): string | undefined {
+    const relay = packet.topic.startsWith('ace/');
+    if (!relay && !packet.qos) return undefined; // the hot path: QoS 0 is never queued for an offline session
+    const bytes = bytesOf(packet.payload).length;
+    if (relay && bytes > MAX_RELAY_PAYLOAD_BYTES) return `relay payload over ${MAX_RELAY_PAYLOAD_BYTES} bytes`;
+    if (!packet.qos) return undefined;
+    const device = relay ? RELAY_DEVICE.exec(packet.topic)?.[1] : undefined;
+    if (device !== undefined && !budgets.device.has(device, bytes)) return 'queue budget of the device';
+    if (!budgets.client.take(session.popKeyId, bytes)) return 'queue budget of the client';
+    if (device !== undefined) budgets.device.take(device, bytes);
+    return undefined;
+  }
+
+  /** RFC 9431 §6 for the Will: never for a revoked token; retained only while the token lives. */
+  function willAllowed(session: Session, packet: HookPacket): boolean {
+    if (session.revoked || deps.revocation.isRevoked(session.token.hashHex)) {
+      log(`broker: Will of ${safe(session.client.id)} not sent: its token is revoked`);
+      return false;
+    }
+    if (packet.retain) {
+      const expired = session.token.expiresAt <= clock();
+      if (expired || !retainable(packet.topic) || !deps.retained.set(packet.topic, session.token.expiresAt, undefined, session.token.hashHex)) {
+        packet.retain = false;
+        log(`broker: Will of ${safe(session.client.id)} sent but not retained: ${expired ? 'its token has expired' : 'over a retained-message budget'}`);
+      }
+    }
+    return true;
+  }
 
   function live(session: Session): boolean {
     return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isRevoked(session.token.hashHex);
   }
 
-  function disconnect(session: Session, reason: string): void {
+  function disconnect(session: Session, reason: 'expired' | 'revoked' | 'expired or revoked'): void {
+    if (reason !== 'expired' && deps.revocation.isRevoked(session.token.hashHex)) session.revoked = true;
     if (session.closing) return;
     session.closing = true;
     if (session.timer) clearTimeout(session.timer);
@@ -163,6 +222,16 @@ export function createHooks(deps: HookDeps) {
         log(`broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
         return;
       }
+      // A token that now asks for per-message PoP holds the Will to it too (checked at CONNECT
+      // only when the first token asked).
+      if (session.will && token.messagePop && !session.token.messagePop) {
+        try {
+          verifyMessagePop(bytesOf(session.will.payload), token.popKey, session.will.topic, -1, { provider: deps.provider, connection: session.connection });
+        } catch {
+          log(`broker: refresh refused for ${safe(session.client.id)}: the new token requires a signed Will`);
+          return;
+        }
+      }
       session.token = token;
       session.identity = identity;
       session.forward.clear();
@@ -183,6 +252,9 @@ export function createHooks(deps: HookDeps) {
   return {
     sessions: byClientId,
 
+    /** Has this connection been admitted (CONNACK 0 given)? Its packets may then be larger. */
+    isAdmitted: (client: HookClient): boolean => sessions.has(client),
+
     preConnect(client: HookClient, packet: { will?: HookPacket }, cb: (err: Error | null, ok: boolean) => void): void {
       if (packet.will) wills.set(client, packet.will);
       cb(null, true);
@@ -196,6 +268,16 @@ export function createHooks(deps: HookDeps) {
           // RFC 9431 §4.1: the Will topic must be within the token's publish scope at CONNECT.
           if (will && publishRoute(identity, will.topic).kind !== 'scoped') {
             return done(refuse(client.id, new BrokerError('not_authorized', 'the Will topic is outside the token scope')), null);
+          }
+          // A Will is a PUBLISH the broker sends later: with per-message PoP it must be signed by
+          // the cnf key for its topic and this connection, like every other message.
+          let lastSeq = -1;
+          if (will && token.messagePop) {
+            try {
+              lastSeq = verifyMessagePop(bytesOf(will.payload), token.popKey, will.topic, -1, { provider: deps.provider, connection: token.proofJti }).seq;
+            } catch (error) {
+              return done(refuse(client.id, error instanceof BrokerError ? new BrokerError(BROKER_ERR.BAD_PROOF, `the Will: ${error.message}`) : (error as Error)), null);
+            }
           }
           // A client id held by a live session under another key is not taken over: the proof binds
           // the id, but anyone admitted can sign any id, and a takeover would cut a device off.
@@ -211,12 +293,13 @@ export function createHooks(deps: HookDeps) {
             timer: undefined,
             popKeyId,
             connection: token.proofJti,
-            lastSeq: -1,
+            lastSeq,
             bucket: createTokenBucket(clock, deps.relayRate),
             forward: new Map(),
             routes: new Map(),
             will,
             closing: false,
+            revoked: false,
           };
           sessions.set(client, session);
           byClientId.set(client.id, session);
@@ -228,12 +311,17 @@ export function createHooks(deps: HookDeps) {
     },
 
     authorizePublish(client: HookClient | null, packet: HookPacket, cb: (err?: Error | null) => void): void {
-      // aedes publishes an obsolete Will with no client; the Will was checked at CONNECT.
-      if (!client) return cb(null);
+      // aedes publishes the Will of a client of a dead broker with no client: it was checked at
+      // CONNECT there, but its token's expiry and revocation are unknown here, so it is not kept.
+      if (!client) {
+        packet.retain = false;
+        return cb(null);
+      }
       const session = sessions.get(client);
       if (!session) return cb(new Error('no session'));
-      // RFC 9431 §6: the Will is sent even after the token expired (it was authorized at CONNECT).
-      if (packet === session.will) return cb(null);
+      // RFC 9431 §6: the Will is sent even after the token expired (it was authorized at CONNECT),
+      // but not for a revoked token, and not retained past the token's life.
+      if (packet === session.will) return cb(willAllowed(session, packet) ? null : new Error('Will of a revoked token'));
       if (!live(session)) {
         disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
         return cb(new Error('token no longer valid'));
@@ -254,22 +342,40 @@ export function createHooks(deps: HookDeps) {
           drop(packet, session, 'token refresh (taken by the broker)');
           void refresh(session, bytesOf(packet.payload));
           return cb(null);
-        case 'authz-info':
+        case 'authz-info': {
           // Tokens wait for a sleeping device in its persistent session (QoS 1), never as retained
           // messages: those would outlive every token and grow without bound under any device name.
           packet.retain = false;
           if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit');
-          return cb(null);
-        case 'trl':
-          try {
-            const added = deps.revocation.accept(route.audience, bytesOf(packet.payload));
-            packet.retain = true; // draft-ietf-ace-revoked-token-notification: the latest list waits for sleepers
-            applyRevoked(added);
-          } catch (error) {
-            drop(packet, session, `revocation list refused (${(error as BrokerError).code ?? 'error'})`);
+          else {
+            const over = overBudget(session, packet);
+            if (over) drop(packet, session, over);
           }
           return cb(null);
-        case 'scoped':
+        }
+        case 'trl': {
+          if (!session.bucket.take()) {
+            drop(packet, session, 'revocation list rate limit');
+            return cb(null);
+          }
+          const audience = route.audience;
+          // The shared store may hold a newer list than this broker has heard of (published at a
+          // peer a moment ago, or before this broker started): an older one never replaces it.
+          void (deps.catchUpRevocationList?.(audience) ?? Promise.resolve())
+            .catch(() => undefined)
+            .then(() => {
+              try {
+                const added = deps.revocation.accept(audience, bytesOf(packet.payload));
+                packet.retain = true; // draft-ietf-ace-revoked-token-notification: the latest list waits for sleepers
+                applyRevoked(added);
+              } catch (error) {
+                drop(packet, session, `revocation list refused (${(error as BrokerError).code ?? 'error'})`);
+              }
+              cb(null);
+            });
+          return;
+        }
+        case 'scoped': {
           if (session.token.messagePop) {
             try {
               session.lastSeq = verifyMessagePop(bytesOf(packet.payload), session.token.popKey, packet.topic, session.lastSeq, {
@@ -281,6 +387,13 @@ export function createHooks(deps: HookDeps) {
               return cb(null);
             }
           }
+          // After the proof: a PUBLISH injected into the stream by someone without the key spends
+          // nothing of the client's budget.
+          const over = overBudget(session, packet);
+          if (over) {
+            drop(packet, session, over);
+            return cb(null);
+          }
           if (packet.retain) {
             // RFC 9431 §6: a retained message lives no longer than its publisher's token. Past a
             // budget (topic size or depth, this token's share, the table) it is delivered, not kept.
@@ -291,6 +404,7 @@ export function createHooks(deps: HookDeps) {
             }
           }
           return cb(null);
+        }
       }
     },
 
@@ -313,7 +427,10 @@ export function createHooks(deps: HookDeps) {
         disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
         return null;
       }
-      if (packet.retain && deps.retained.isExpired(packet.topic, clock())) return null;
+      if (packet.retain) {
+        const record = deps.retained.get(packet.topic);
+        if (record && (record.expiresAt <= clock() || (record.owner !== undefined && deps.revocation.isRevoked(record.owner)))) return null;
+      }
       let ok = session.forward.get(packet.topic);
       if (ok === undefined) {
         ok = mayReceive(session.identity, packet.topic);
@@ -350,6 +467,8 @@ export function createHooks(deps: HookDeps) {
     const set = new Set(added);
     for (const h of added) deps.verifier.forget(h);
     for (const session of byClientId.values()) if (set.has(session.token.hashHex)) disconnect(session, 'revoked');
+    // RFC 9431 §6: a retained message lives no longer than its publisher's token; revocation ends it.
+    for (const topic of deps.retained.takeOwnedBy(set)) deps.clearRetained(topic);
   }
 }
 

@@ -27,4 +27,6 @@ export { checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 export { fetchRevocationList, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, type TrlPollerOptions } from './trl-poller.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';
 export { trustFromBytes, MAX_TRUST_FILE_BYTES } from './trust-file.js';
-export { createHooks, DROPPED_TOPIC, type BrokerHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
+export { createPacketMeter, MAX_CONNECT_BYTES, DEFAULT_MAX_PACKET_BYTES, MQTT_MAX_REMAINING_LENGTH, type PacketMeter } from './packet-limits.js';
+export { createByteBudgets, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE, type ByteBudgets, type ByteRate } from './byte-budget.js';
+export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, type BrokerHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';

@@ -1,7 +1,8 @@
 /**
  * The retained-expiry table (retained-expiry.ts), shared by every broker of a cluster and kept
  * across restarts. Each retained publish the broker takes is mirrored as a retained sidecar
- * message on `$keybound/retained-exp/<topic>` carrying the publisher token's expiry: aedes routes
+ * message on `$keybound/retained-exp/<topic>` carrying the publisher token's expiry and hash
+ * (so every broker can clear it when that token is revoked, RFC 9431 §6): aedes routes
  * it through the shared mq to the other brokers (which update their tables) and stores it in the
  * shared persistence (which a starting broker reads back). Without it, a broker would clear a
  * topic at the expiry of the token it saw, deleting a newer retained message that a longer-lived
@@ -18,24 +19,37 @@ export interface SharedRetainedExpiry extends RetainedExpiry {
   applyShared(sidecarTopic: string, payload: Uint8Array): void;
 }
 
-/** "<expiresAt> <publishedAt>", seconds since the epoch as decimal text: small, and readable in a Redis dump. */
-function parseSidecar(payload: Uint8Array): { expiresAt: number; publishedAt: number } | undefined {
-  if (payload.length === 0 || payload.length > 48) return undefined;
-  const m = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)$/.exec(new TextDecoder().decode(payload));
+interface SidecarRecord {
+  expiresAt: number;
+  publishedAt: number;
+  owner?: string;
+}
+
+/**
+ * "<expiresAt> <publishedAt>[ <owner>]": seconds since the epoch as decimal text and the
+ * publisher's token hash in hex; small, and readable in a Redis dump.
+ */
+function parseSidecar(payload: Uint8Array): SidecarRecord | undefined {
+  if (payload.length === 0 || payload.length > 128) return undefined;
+  const m = /^(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)(?: ([0-9a-f]{64}))?$/.exec(new TextDecoder().decode(payload));
   if (!m) return undefined;
   const expiresAt = Number(m[1]);
   const publishedAt = Number(m[2]);
-  return Number.isFinite(expiresAt) && Number.isFinite(publishedAt) ? { expiresAt, publishedAt } : undefined;
+  if (!Number.isFinite(expiresAt) || !Number.isFinite(publishedAt)) return undefined;
+  return { expiresAt, publishedAt, ...(m[3] !== undefined ? { owner: m[3] } : {}) };
 }
 
 export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topic: string, payload: Uint8Array) => void, clock: () => number): SharedRetainedExpiry {
   const encoder = new TextEncoder();
-  const mirror = (topic: string, record: { expiresAt: number; publishedAt: number } | undefined) =>
-    publishSidecar(RETAINED_EXPIRY_PREFIX + topic, record === undefined ? new Uint8Array(0) : encoder.encode(`${record.expiresAt} ${record.publishedAt}`));
+  const mirror = (topic: string, record: SidecarRecord | undefined) =>
+    publishSidecar(
+      RETAINED_EXPIRY_PREFIX + topic,
+      record === undefined ? new Uint8Array(0) : encoder.encode(`${record.expiresAt} ${record.publishedAt}${record.owner !== undefined ? ` ${record.owner}` : ''}`),
+    );
   return {
     set(topic, expiresAt, publishedAt = clock(), owner) {
       if (!local.set(topic, expiresAt, publishedAt, owner)) return false;
-      mirror(topic, { expiresAt, publishedAt });
+      mirror(topic, { expiresAt, publishedAt, ...(owner !== undefined ? { owner } : {}) });
       return true;
     },
     ownedBy: (owner) => local.ownedBy(owner),
@@ -47,6 +61,11 @@ export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topi
     isExpired: (topic, now) => local.isExpired(topic, now),
     takeExpired(now) {
       const topics = local.takeExpired(now);
+      for (const t of topics) mirror(t, undefined);
+      return topics;
+    },
+    takeOwnedBy(owners) {
+      const topics = local.takeOwnedBy(owners);
       for (const t of topics) mirror(t, undefined);
       return topics;
     },
@@ -67,7 +86,11 @@ export function shareRetainedExpiry(local: RetainedExpiry, publishSidecar: (topi
       const record = parseSidecar(payload);
       if (record === undefined) return; // only brokers write $ topics; a malformed one is ignored
       // The latest publish wins, whatever order brokers hear of it in; a full table keeps what it has.
-      if (!mine || record.publishedAt >= mine.publishedAt) local.set(topic, record.expiresAt, record.publishedAt);
+      // Past this broker's per-token count the record is kept without its owner (the publishing
+      // broker enforced the budget; revocation then clears it there, and expiry here).
+      if (!mine || record.publishedAt >= mine.publishedAt) {
+        if (!local.set(topic, record.expiresAt, record.publishedAt, record.owner)) local.set(topic, record.expiresAt, record.publishedAt);
+      }
     },
   };
 }

@@ -21,13 +21,15 @@ export interface RetainedExpiry {
   set(topic: string, expiresAt: number, publishedAt?: number, owner?: string): boolean;
   /** Topics held by `owner` (a token hash): what MAX_RETAINED_PER_TOKEN counts. */
   ownedBy(owner: string): number;
-  /** The record for a topic, if any. */
-  get(topic: string): { expiresAt: number; publishedAt: number } | undefined;
+  /** The record for a topic, if any (`owner`: the publisher's token hash, when known). */
+  get(topic: string): { expiresAt: number; publishedAt: number; owner?: string } | undefined;
   /** A retained message was cleared (empty payload). */
   clear(topic: string): void;
   isExpired(topic: string, now: number): boolean;
   /** Topics whose retained message outlived its token; removed from the table. */
   takeExpired(now: number): string[];
+  /** Topics held by any of these (revoked) token hashes; removed from the table (RFC 9431 §6). */
+  takeOwnedBy(owners: ReadonlySet<string>): string[];
   readonly size: number;
 }
 
@@ -63,6 +65,12 @@ export function createRetainedExpiry(max = MAX_RETAINED_TOPICS, maxPerOwner = MA
     takeExpired(now) {
       const out: string[] = [];
       for (const [topic, { expiresAt }] of table) if (expiresAt <= now) out.push(topic);
+      for (const t of out) forget(t);
+      return out;
+    },
+    takeOwnedBy(owners) {
+      const out: string[] = [];
+      for (const [topic, { owner }] of table) if (owner !== undefined && owners.has(owner)) out.push(topic);
       for (const t of out) forget(t);
       return out;
     },

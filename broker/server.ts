@@ -5,15 +5,18 @@
  * Defaults that read the world (the wall clock) live here and nowhere below.
  */
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Clock, CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
+import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
+import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
@@ -23,6 +26,7 @@ import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
 import { checkAuthzUrl } from './authz-http.js';
 import { brokerTrust, type TrustInput } from './trust.js';
 
+const TRL_PREFIX = 'ace/trl/';
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
 export const RETAINED_SWEEP_MS = 1000;
 /** How long close() waits for Redis-backed parts to let go before dropping their connections. */
@@ -59,6 +63,14 @@ export interface BrokerOptions {
   /** Fresh CONNECT/refresh proofs per token (default 20 at once, then 2 a second). */
   connectRate?: RateLimit;
   relayRate?: RateLimit;
+  /**
+   * Largest MQTT packet (Remaining Length, bytes) from an admitted client; default 256 KiB. Before
+   * CONNACK the cap is MAX_CONNECT_BYTES whatever this says. The socket is closed past it.
+   */
+  maxPacketBytes?: number;
+  /** QoS 1/2 bytes that may wait for one device, and that one client key may queue (byte-budget.ts). */
+  deviceQueueRate?: ByteRate;
+  clientQueueRate?: ByteRate;
   /** Extra aedes options (concurrency, queueLimit...); hooks and mq/persistence are ours. */
   aedes?: Omit<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'preConnect'>;
 }
@@ -86,6 +98,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const log = opts.logger ?? (() => {});
   // Refused before anything starts: the secret and the answers must not cross a network in clear.
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
+  const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
+  createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
   const trust = brokerTrust(opts.trust, clock());
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
@@ -109,14 +123,21 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
     jtis = redisJtiStore(jtiConn as unknown as RedisSetNx, clock);
-    aedesOpts.mq = mqemitterRedis({ connectionString: opts.redis });
+    const mq = mqemitterRedis({ connectionString: opts.redis });
+    aedesOpts.mq = mq;
     const persistence = persistenceRedis({ conn: persistenceConn });
     aedesOpts.persistence = persistence;
-    closers.push(async () => {
-      // Without a callback the wrapper hands back the async persistence's own destroy (with one,
-      // it waits for a 'ready' event that aedes 1.x never causes). Bounded: closing must not hang.
+    // The persistence's destroy unsubscribes from the mq: it must run before aedes.close() closes
+    // the mq (its last step), or mqemitter-redis sends PUNSUBSCRIBE on a closed connection and the
+    // rejection is unhandled. Without a callback the wrapper hands back the async persistence's own
+    // destroy (with one, it waits for a 'ready' event that aedes 1.x never causes). Bounded:
+    // closing must not hang.
+    const closeMq = mq.close.bind(mq);
+    mq.close = (cb: () => void) => {
       const destroyed = Promise.resolve((persistence as { destroy(): Promise<void> }).destroy()).catch(() => {});
-      await Promise.race([destroyed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]);
+      void Promise.race([destroyed, new Promise((r) => setTimeout(r, CLOSE_GRACE_MS).unref())]).then(() => closeMq(cb));
+    };
+    closers.push(async () => {
       await Promise.allSettled([jtiConn.quit(), persistenceConn.quit()]);
       persistenceConn.disconnect();
       jtiConn.disconnect();
@@ -155,9 +176,44 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     provider,
     log,
     ...(opts.relayRate ? { relayRate: opts.relayRate } : {}),
+    queueBudgets: {
+      device: createByteBudgets(clock, opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE),
+      client: createByteBudgets(clock, opts.clientQueueRate ?? DEFAULT_CLIENT_QUEUE_RATE),
+    },
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+    catchUpRevocationList: async (audience) => {
+      for await (const packet of retainedStream(`${TRL_PREFIX}${audience}`)) acceptRetainedList(packet, 'catch-up');
+    },
   });
+  const retainedStream = (pattern: string) =>
+    (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
+  /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */
+  const acceptRetainedList = (packet: { topic: string; payload: Buffer; retain?: boolean }, from: 'peer' | 'retained' | 'catch-up'): void => {
+    const audience = packet.topic.slice(TRL_PREFIX.length);
+    if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
+    const signed = new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length);
+    try {
+      hooks.applyRevoked(revocation.accept(audience, signed));
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code !== 'replay') {
+        log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} (${from}) refused (${code ?? 'error'})`);
+        return;
+      }
+      // A peer retained an older list than ours (it took it in the same instant we took the newer
+      // one, and its write landed last; aedes stores a retained message before routing it): the
+      // retained list goes back to the newest. Equal sequence numbers change nothing, so two
+      // brokers never bounce a list between them.
+      const newest = revocation.newest(audience);
+      if (from === 'peer' && packet.retain && newest && revocation.isOlder(audience, signed)) {
+        log(`broker: an older revocation list for ${JSON.stringify(audience.slice(0, 64))} was retained by a peer; the newest is retained again`);
+        aedesRef?.publish({ cmd: 'publish', topic: packet.topic, payload: Buffer.from(newest), qos: 1, retain: true, dup: false }, (e) => {
+          if (e) log(`broker: revocation list not retained again (${e.message.slice(0, 80)})`);
+        });
+      }
+    }
+  };
 
   const aedes = await Aedes.createBroker({
     ...aedesOpts,
@@ -170,25 +226,20 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   });
   aedesRef = aedes;
   aedes.on('clientDisconnect', (client: Client) => hooks.disconnected(client as HookClient));
-  // A list for our audience published at another broker of the cluster reaches us through mq.
+  // A list for any audience published at another broker of the cluster reaches us through mq:
+  // we learn its sequence number, so an older list for that audience is refused here too.
   await new Promise<void>((resolve) =>
     aedes.subscribe(
-      `ace/trl/${opts.audience}`,
+      `${TRL_PREFIX}+`,
       (packet, cb) => {
-        if ((packet as { brokerId?: string }).brokerId !== aedes.id && packet.payload.length > 0) {
-          try {
-            hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload as Buffer)));
-          } catch {
-            // Already applied here, or not newer: nothing to do.
-          }
-        }
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedList(packet as { topic: string; payload: Buffer; retain: boolean }, 'peer');
         cb();
       },
       resolve,
     ),
   );
-  // The latest list is retained: a restarted broker, or a cluster peer started after it was
-  // published, reads it back from persistence (aedes' own subscribe delivers only new messages).
+  // The latest lists are retained: a restarted broker, or a cluster peer started after they were
+  // published, reads every one back from persistence (aedes' own subscribe delivers only new messages).
   // Retained-expiry sidecars from the other brokers of the cluster (ours come back too: skipped).
   await new Promise<void>((resolve) =>
     aedes.subscribe(
@@ -200,19 +251,11 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       resolve,
     ),
   );
-  const persistence = (aedes as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence;
   // What earlier runs and other brokers recorded, so that this one clears their topics on time.
-  for await (const packet of persistence.createRetainedStream(`${RETAINED_EXPIRY_PREFIX}#`)) {
+  for await (const packet of retainedStream(`${RETAINED_EXPIRY_PREFIX}#`)) {
     retained.applyShared(packet.topic, new Uint8Array(packet.payload));
   }
-  for await (const packet of persistence.createRetainedStream(`ace/trl/${opts.audience}`)) {
-    if (packet.payload.length === 0) continue;
-    try {
-      hooks.applyRevoked(revocation.accept(opts.audience, new Uint8Array(packet.payload)));
-    } catch (error) {
-      log(`broker: retained revocation list refused (${(error as { code?: string }).code ?? 'error'})`);
-    }
-  }
+  for await (const packet of retainedStream(`${TRL_PREFIX}+`)) acceptRetainedList(packet, 'retained');
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
 
@@ -229,6 +272,26 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       ? await startTrlPoller({ authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
       : () => {};
 
+  /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
+  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+    const client = aedes.handle(conn, req as never) as unknown as HookClient & { _parser?: { parse(buf: Buffer): unknown } };
+    // aedes 1.x feeds every chunk to client._parser.parse; without that seam, fail closed.
+    if (typeof client._parser?.parse !== 'function') {
+      log('broker: connection closed: this aedes has no parser to meter');
+      conn.destroy();
+      return;
+    }
+    const meter = createPacketMeter(maxPacketBytes);
+    const parser = client._parser;
+    const parse = parser.parse.bind(parser);
+    parser.parse = (buf: Buffer) => {
+      const refused = meter.feed(buf, hooks.isAdmitted(client));
+      if (refused === undefined) return parse(buf);
+      log(`broker: connection closed: ${refused}`);
+      conn.destroy();
+      return 0;
+    };
+  };
   let tcp: TcpServer | undefined;
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
@@ -239,7 +302,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     async listen(arg = {}) {
       const o: ListenOptions = typeof arg === 'number' ? { port: arg } : arg;
       const host = o.host ?? '127.0.0.1';
-      tcp = createTcpServer(aedes.handle);
+      tcp = createTcpServer((socket) => handle(socket));
       await new Promise<void>((resolve, reject) => {
         tcp!.once('error', reject);
         tcp!.listen(o.port ?? 0, host, () => resolve());
@@ -248,8 +311,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       let wsPort: number | undefined;
       if (o.wsPort !== undefined) {
         http = createHttpServer();
-        wss = new WebSocketServer({ server: http, maxPayload: 256 * 1024 });
-        wss.on('connection', (socket, req) => aedes.handle(createWebSocketStream(socket), req));
+        // ws holds a whole frame before we see it: frames are no bigger than the largest packet
+        // (mqtt.js sends one packet a frame; 5 bytes of MQTT fixed header at most).
+        wss = new WebSocketServer({ server: http, maxPayload: maxPacketBytes + 5 });
+        wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
         await new Promise<void>((resolve, reject) => {
           http!.once('error', reject);
           http!.listen(o.wsPort, host, () => resolve());

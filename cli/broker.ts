@@ -4,11 +4,12 @@
  */
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
-import { checkAuthzUrl, createBroker, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { EXIT, type CliIo } from './io.js';
 
 export const BROKER_USAGE = `keybound broker serve --audience AUD --trust keys.cbor|bundle.cbor|bundle.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
       [--authz-url https://HOST --client-id ID --client-secret-file F [--authz-ca CA.pem] [--trl-poll SECONDS]] [--redis redis://host:port]
+      [--max-packet BYTES (admitted clients; default 262144)]
   --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.`;
 
 class UsageError extends Error {}
@@ -41,6 +42,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
       'client-secret-file': { type: 'string' },
       'trl-poll': { type: 'string' },
       redis: { type: 'string' },
+      'max-packet': { type: 'string' },
     },
   });
   const audience = need(values.audience, '--audience');
@@ -54,6 +56,10 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
   }
   const trlPoll = values['trl-poll'];
   if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
+  const maxPacket = values['max-packet'];
+  if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
+    throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
+  }
   const broker = await createBroker({
     audience,
     trust,
@@ -67,6 +73,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
         }
       : {}),
     ...(values.redis ? { redis: values.redis } : {}),
+    ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
   const a = await broker.listen({ port: port(values.port, 1883)!, ...(values.host ? { host: values.host } : {}), ...(wsPort !== undefined ? { wsPort } : {}) });

@@ -14,7 +14,7 @@ import { coseKeyFromMap, coseKeyToMap, decodeCbor, encodeCbor, publicCoseKey, to
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { fetchRevocationList, httpIntrospection } from '../broker/index.js';
-import { brokerCommand, brokerServe } from '../cli/broker.js';
+import { brokerCommand, brokerServe } from '../cli/index.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'authz-tls-'));

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,6 +8,7 @@ import { coseKeyToMap, encodeCbor, tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { closedWithin, connect, createIssuer, inbox, password, refusal, sleep } from './support/broker-fixture.js';
+import { freePort } from './support/redis-server.js';
 
 // Two broker processes on one Debian redis-server (installed by .ci/run): this process runs
 // broker A, a child process runs broker B through the CLI function.
@@ -20,14 +20,6 @@ let a: KeyboundBroker;
 let urlA: string;
 let urlB: string;
 let redisUrl: string;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function waitForLine(proc: ChildProcess, stream: 'stdout' | 'stderr', pattern: RegExp, ms = 20_000): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {

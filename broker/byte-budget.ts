@@ -1,0 +1,59 @@
+/**
+ * Byte budgets for what waits in persistent sessions: aedes queues every QoS 1/2 PUBLISH for each
+ * clean=false subscriber until it is acknowledged, so bytes published toward a sleeping device
+ * stay in memory or Redis. A token bucket in bytes per key (a device named in `ace/<device>/…`, or
+ * a publisher's PoP key across all its connections) bounds what one device can be sent and what
+ * one client can send while the device sleeps: at most `burst + perSecond × sleep` bytes.
+ * Pure and bounded: the clock is injected; a full table evicts only keys back at full budget.
+ */
+import type { Clock } from '../cose/index.js';
+
+export interface ByteRate {
+  /** Bytes allowed at once. */
+  burst: number;
+  /** Refill, bytes per second. */
+  perSecond: number;
+}
+
+/** Per device: 256 KiB at once (a few hundred tokens and requests), then 1 KiB/s. */
+export const DEFAULT_DEVICE_QUEUE_RATE: ByteRate = { burst: 256 * 1024, perSecond: 1024 };
+/** Per client key, across all its connections: 1 MiB at once, then 16 KiB/s. */
+export const DEFAULT_CLIENT_QUEUE_RATE: ByteRate = { burst: 1024 * 1024, perSecond: 16 * 1024 };
+/** Keys tracked at once; past it (and nothing back at full budget), a publish is refused. */
+export const MAX_BYTE_BUDGET_KEYS = 100_000;
+
+export interface ByteBudgets {
+  /** Would `bytes` fit in `key`'s budget now? */
+  has(key: string, bytes: number): boolean;
+  /** Takes `bytes` from `key`'s budget; false (nothing taken) when they do not fit. */
+  take(key: string, bytes: number): boolean;
+  readonly size: number;
+}
+
+export function createByteBudgets(clock: Clock, rate: ByteRate, maxKeys = MAX_BYTE_BUDGET_KEYS): ByteBudgets {
+  const buckets = new Map<string, { bytes: number; at: number }>();
+  const level = (key: string): number => {
+    const b = buckets.get(key);
+    if (!b) return rate.burst;
+    return Math.min(rate.burst, b.bytes + Math.max(0, clock() - b.at) * rate.perSecond);
+  };
+  const evictFull = (): void => {
+    for (const key of buckets.keys()) if (level(key) >= rate.burst) buckets.delete(key);
+  };
+  return {
+    has: (key, bytes) => level(key) >= bytes,
+    take(key, bytes) {
+      const left = level(key);
+      if (left < bytes) return false;
+      if (!buckets.has(key) && buckets.size >= maxKeys) {
+        evictFull();
+        if (buckets.size >= maxKeys) return false;
+      }
+      buckets.set(key, { bytes: left - bytes, at: clock() });
+      return true;
+    },
+    get size() {
+      return buckets.size;
+    },
+  };
+}
