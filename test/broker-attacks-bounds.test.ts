@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { brokerCommand, brokerServe } from '../cli/broker.js';
+import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { createBroker, createPacketMeter, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, type KeyboundBroker } from '../broker/index.js';
 import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, password, sleep } from './support/broker-fixture.js';
