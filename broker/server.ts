@@ -35,7 +35,7 @@ const CLOSE_GRACE_MS = 2000;
 export interface BrokerOptions {
   /** This broker's audience: tokens must name it, proofs must bind it. */
   audience: string;
-  /** The service's keys (COSE_Keys) or a provisioning bundle (decoded or CBOR). */
+  /** The service's public keys (COSE_Keys) or the broker's own provisioning bundle (decoded or CBOR): see trust.ts. */
   trust: TrustInput;
   /** Seconds since the epoch (default: the wall clock). */
   clock?: Clock;
@@ -60,7 +60,7 @@ export interface BrokerOptions {
   leeway?: number;
   /** Seconds either side of now a proof's iat may be (default 60). */
   iatWindow?: number;
-  /** Fresh CONNECT/refresh proofs per token (default 20 at once, then 2 a second). */
+  /** Fresh CONNECT/refresh proofs per PoP key, whatever its tokens (default 20 at once, then 2 a second). */
   connectRate?: RateLimit;
   relayRate?: RateLimit;
   /**
@@ -100,7 +100,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
-  const trust = brokerTrust(opts.trust, clock());
+  const trust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
