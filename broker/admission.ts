@@ -47,8 +47,10 @@ export type Admit = (clientId: string, username: string | undefined, password: U
 
 export function createAdmission(opts: AdmissionOptions): Admit {
   const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
-  const perKey = createBucketTable(opts.clock, opts.connectRate ?? DEFAULT_CONNECT_RATE, MAX_RATE_TRACKED_KEYS);
-  const perClientId = createBucketTable(opts.clock, opts.clientIdRate ?? DEFAULT_CLIENT_ID_CONNECT_RATE, MAX_RATE_TRACKED_KEYS);
+  const keyRate = opts.connectRate ?? DEFAULT_CONNECT_RATE;
+  const idRate = opts.clientIdRate ?? DEFAULT_CLIENT_ID_CONNECT_RATE;
+  const perKey = createBucketTable(opts.clock, keyRate, MAX_RATE_TRACKED_KEYS);
+  const perClientId = createBucketTable(opts.clock, idRate, MAX_RATE_TRACKED_KEYS);
   return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
     if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
       throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
@@ -86,11 +88,16 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       perKey.refund(key);
       throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this client id: slow down');
     }
-    const claimed = await opts.jtis.claim(freshness.jti, freshness.until);
+    // A shared store (Redis) also charges the same allowances cluster-wide, with the jti, atomically.
+    const claimed = await opts.jtis.claim(freshness.jti, freshness.until, [
+      { name: key, limit: keyRate },
+      { name: id, limit: idRate },
+    ]);
     if (claimed !== 'claimed') {
       perKey.refund(key);
       perClientId.refund(id);
     }
+    if (claimed === 'busy') throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key or client id across the cluster: slow down');
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
     return { ...verified, proofJti: freshness.jti };

@@ -15,7 +15,7 @@ import { createAdmission } from './admission.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
-import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
+import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
 import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
@@ -122,7 +122,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const { default: persistenceRedis } = await import('aedes-persistence-redis');
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
-    jtis = redisJtiStore(jtiConn as unknown as RedisSetNx, clock);
+    jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
     const persistence = persistenceRedis({ conn: persistenceConn });
