@@ -219,6 +219,19 @@ describe("the service's /keys and /jwks.json as --trust", () => {
     }
   }, 30_000);
 
+  it("takes the broker's own bundle in its JSON twin as well: sealed PoP keys open", async () => {
+    const a = io();
+    expect(await authzCommand(['provision', 'broker-1', '--data-dir', dataDir, '--issuer', ISSUER, '--out', join(cwd, 'broker-1.json')], a.io), a.out.stderr).toBe(0);
+    const b = await brokerServe(['--audience', 'broker-1', '--trust', join(cwd, 'broker-1.json'), '--port', '0'], a.io);
+    try {
+      const url = /listening on (mqtt:\/\/[\d.:]+)/.exec(a.out.stdout)![1]!;
+      const sealed = await serviceToken();
+      expect(await refusal(connect(url, 'sealed-json', password(sealed.token, sealed.key, 'sealed-json', 'broker-1')))).toBe(0);
+    } finally {
+      await b.close();
+    }
+  });
+
   it('refuses a key file with a private or symmetric key (exit 1, bad_trust)', async () => {
     const jwks = JSON.parse(Buffer.from(await fetched('/jwks.json')).toString()) as { keys: Array<Record<string, unknown>> };
     const keys = (decodeCbor(await fetched('/keys')) as CborMap[]).map((m) => coseKeyFromMap(m));
