@@ -2,8 +2,8 @@
  * The `keybound authz ...` commands as plain functions (the CLI in cli/ parses argv and calls
  * these; tests call them directly). Each opens the data directory's SQLite store itself.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { bundleToJson, encodeProvisioningBundle, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { SqliteStore } from './sqlite-store.js';
@@ -63,6 +63,30 @@ export async function registerClientCommand(opts: { dataDir: string } & ClientOp
 }
 export { registerClientCommand as registerClient };
 
+/**
+ * Writes a file that holds keys: mode 0600 whether or not `path` existed (writeFileSync's mode
+ * applies only to a file it creates, so an existing 0644 file would stay readable by all).
+ * A fresh file created exclusively at 0600, then renamed over `path`: no reader ever sees the new
+ * keys under the old mode, nor an fd opened on the old file, nor a half-written file.
+ */
+function writeKeyFile(path: string, content: Uint8Array | string): void {
+  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    try {
+      fchmodSync(fd, 0o600); // exactly 0600, whatever the umask
+      writeFileSync(fd, content); // to an fd: written whole
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+}
+
 /** Writes `<out>` (CBOR) or JSON when `out` ends in .json; the file holds keys, so mode 0600. */
 export async function provision(opts: { dataDir: string; deviceId: string; out: string; issuer: string; asUrl?: string; brokerUrl?: string; now?: number }): Promise<{ out: string; trustAnchors: CoseKey[] }> {
   const store = openStore(opts.dataDir);
@@ -77,7 +101,7 @@ export async function provision(opts: { dataDir: string; deviceId: string; out: 
       ...(opts.asUrl ? { asUrl: opts.asUrl } : {}),
       ...(opts.brokerUrl ? { brokerUrl: opts.brokerUrl } : {}),
     });
-    writeFileSync(opts.out, opts.out.endsWith('.json') ? bundleToJson(bundle) : encodeProvisioningBundle(bundle), { mode: 0o600 });
+    writeKeyFile(opts.out, opts.out.endsWith('.json') ? bundleToJson(bundle) : encodeProvisioningBundle(bundle));
     return { out: opts.out, trustAnchors: bundle.trustAnchors };
   } finally {
     store.close();

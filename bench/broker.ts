@@ -119,7 +119,7 @@ export async function benchBroker(): Promise<void> {
 
   // ---- the hooks alone, no sockets: steadier than the timed ratio on a shared machine
   {
-    const trust = brokerTrust([publicCoseKey(asKey)], now());
+    const trust = brokerTrust([publicCoseKey(asKey)], { audience: AUD, now: now() });
     const revocation = createRevocationLists(AUD, trust.resolve, nativeProvider);
     const verifier = createTokenVerifier({ audience: AUD, trust, clock: now, provider: nativeProvider, isRevoked: (h) => revocation.isRevoked(h) });
     const admit = createAdmission({ audience: AUD, verifier, jtis: memoryJtiStore(now), clock: now, provider: nativeProvider });

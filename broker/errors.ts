@@ -30,6 +30,8 @@ export const BROKER_ERR = {
   BUSY: 'busy',
   /** Configuration, at start: the authorization service URL is not https (http only on loopback). */
   INSECURE_AUTHZ_URL: 'insecure_authz_url',
+  /** Configuration, at start: the trust is refused (another audience's bundle, a secret key in a key list). */
+  BAD_TRUST: 'bad_trust',
 } as const satisfies Record<string, ErrorCode>; // each maps once to its CONNACK code in cose/error-codes.ts
 
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];

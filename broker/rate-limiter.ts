@@ -1,5 +1,5 @@
 /**
- * A token bucket per client, for the relay topics anyone admitted may publish to
+ * Token buckets: per client, for the relay topics anyone admitted may publish to
  * (`ace/<device>/authz-info`): tokens protect themselves, but a flood would fill a sleeping
  * device's queue. Pure: the clock is injected.
  */
@@ -15,16 +15,25 @@ export interface RateLimit {
 /** A client delivers a token now and then; 10 at once and one a second is plenty. */
 export const DEFAULT_RELAY_RATE: RateLimit = { burst: 10, perSecond: 1 };
 /**
- * Fresh CONNECT (and refresh) proofs per token: a device on a flaky link reconnects a few times
- * in a row, never hundreds of times a second; a key holder flooding CONNECTs would otherwise fill
- * the shared jti store and lock every other client out for the acceptance window.
+ * Fresh CONNECT (and refresh) proofs per PoP key (RFC 9679 thumbprint), whatever the number of
+ * tokens bound to it: a device on a flaky link reconnects a few times in a row, never hundreds of
+ * times a second; a key holder flooding CONNECTs would otherwise fill the shared jti store and
+ * lock every other client out for the acceptance window.
  */
 export const DEFAULT_CONNECT_RATE: RateLimit = { burst: 20, perSecond: 2 };
+/**
+ * Fresh proofs per MQTT client id, whatever the keys: bounds a holder of many keys who sends them
+ * all under one id. Three keys' worth: anyone admitted may sign any client id, so one key alone
+ * must not be able to drain another client's id (its own allowance runs out first).
+ */
+export const DEFAULT_CLIENT_ID_CONNECT_RATE: RateLimit = { burst: 3 * DEFAULT_CONNECT_RATE.burst, perSecond: 3 * DEFAULT_CONNECT_RATE.perSecond };
 
 export interface TokenBucket {
   take(): boolean;
   /** Gives back one unit taken for something that did not happen after all. */
   refund(): void;
+  /** Refilled to its burst: forgetting it loses nothing (a new bucket starts full). */
+  idle(): boolean;
 }
 
 export function createTokenBucket(clock: Clock, limit: RateLimit = DEFAULT_RELAY_RATE): TokenBucket {
@@ -44,6 +53,47 @@ export function createTokenBucket(clock: Clock, limit: RateLimit = DEFAULT_RELAY
     },
     refund() {
       tokens = Math.min(limit.burst, tokens + 1);
+    },
+    idle() {
+      refill();
+      return tokens >= limit.burst;
+    },
+  };
+}
+
+/** Buckets a full table looks at, oldest first, for idle ones to drop. */
+const EVICTION_LOOK = 256;
+
+/** Buckets by name (a key thumbprint, a client id), at most `max` of them. */
+export interface BucketTable {
+  take(name: string): boolean;
+  refund(name: string): void;
+  readonly size: number;
+}
+
+export function createBucketTable(clock: Clock, limit: RateLimit, max: number): BucketTable {
+  const buckets = new Map<string, TokenBucket>();
+  const make = (name: string): TokenBucket => {
+    if (buckets.size >= max) {
+      // Idle buckets among the oldest first: dropping them changes nothing. Never all at once (a
+      // flood of new names must not hand every busy name a fresh burst), and a bounded look per
+      // insert (a flood must not buy a scan of the whole table); if none is idle, the oldest goes.
+      let looked = 0;
+      for (const [n, b] of buckets) {
+        if (++looked > EVICTION_LOOK) break;
+        if (b.idle()) buckets.delete(n);
+      }
+      if (buckets.size >= max) buckets.delete(buckets.keys().next().value!);
+    }
+    const b = createTokenBucket(clock, limit);
+    buckets.set(name, b);
+    return b;
+  };
+  return {
+    take: (name) => (buckets.get(name) ?? make(name)).take(),
+    refund: (name) => buckets.get(name)?.refund(),
+    get size() {
+      return buckets.size;
     },
   };
 }

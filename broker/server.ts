@@ -15,7 +15,7 @@ import { createAdmission } from './admission.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
-import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisSetNx } from './jti-store.js';
+import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
 import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
@@ -35,7 +35,7 @@ const CLOSE_GRACE_MS = 2000;
 export interface BrokerOptions {
   /** This broker's audience: tokens must name it, proofs must bind it. */
   audience: string;
-  /** The service's keys (COSE_Keys) or a provisioning bundle (decoded or CBOR). */
+  /** The service's public keys (COSE_Keys) or the broker's own provisioning bundle (decoded or CBOR): see trust.ts. */
   trust: TrustInput;
   /** Seconds since the epoch (default: the wall clock). */
   clock?: Clock;
@@ -60,7 +60,7 @@ export interface BrokerOptions {
   leeway?: number;
   /** Seconds either side of now a proof's iat may be (default 60). */
   iatWindow?: number;
-  /** Fresh CONNECT/refresh proofs per token (default 20 at once, then 2 a second). */
+  /** Fresh CONNECT/refresh proofs per PoP key, whatever its tokens (default 20 at once, then 2 a second). */
   connectRate?: RateLimit;
   relayRate?: RateLimit;
   /**
@@ -100,7 +100,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
-  const trust = brokerTrust(opts.trust, clock());
+  const trust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
@@ -122,7 +122,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const { default: persistenceRedis } = await import('aedes-persistence-redis');
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
-    jtis = redisJtiStore(jtiConn as unknown as RedisSetNx, clock);
+    jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
     const persistence = persistenceRedis({ conn: persistenceConn });

@@ -7,9 +7,10 @@ import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { EXIT, type CliIo } from './io.js';
 
-export const BROKER_USAGE = `keybound broker serve --audience AUD --trust keys.cbor|bundle.cbor|bundle.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
+export const BROKER_USAGE = `keybound broker serve --audience AUD --trust AUD.cbor|AUD.json|keys.cbor|jwks.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
       [--authz-url https://HOST --client-id ID --client-secret-file F [--authz-ca CA.pem] [--trl-poll SECONDS]] [--redis redis://host:port]
       [--max-packet BYTES (admitted clients; default 262144)]
+  --trust is the broker's own bundle (authz provision AUD) or the service's /keys or /jwks.json.
   --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.`;
 
 class UsageError extends Error {}
@@ -50,6 +51,8 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
   // First, before reading any file: a secret for a service in clear is a configuration error.
   if (authzUrl) checkAuthzUrl(authzUrl);
   if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
+  // The broker's own bundle (authz provision AUD), or the service's /keys or /jwks.json; a bundle
+  // for another audience is refused when the broker builds its trust (broker/trust.ts).
   const trust = trustFromBytes(new Uint8Array(readFileSync(need(values.trust, '--trust'))), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');

@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   as_error: m('server_error', 502, 502, 3),
   /** Configuration, at start: the broker's authorization service URL is not https (http on loopback only). Never sent. */
   insecure_authz_url: m('server_error', 500, 500, 3),
+  /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
+  bad_trust: m('server_error', 500, 500, 3),
 
   // The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3.
   invalid_request: m('invalid_request', 400, 400, 4),

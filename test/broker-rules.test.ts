@@ -92,7 +92,7 @@ describe('admission without a socket', () => {
   const issuer = createIssuer();
   const clock = () => Date.now() / 1000;
   const make = () => {
-    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, { audience: AUDIENCE, now: clock() }), clock, provider: nativeProvider, isRevoked: () => false });
     return createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(clock), clock, provider: nativeProvider });
   };
 
@@ -120,7 +120,7 @@ describe('admission without a socket', () => {
   it('limits fresh proofs per token (CONNACK 3, busy), and replays of an overheard CONNECT never drain the holder', async () => {
     let t = clock();
     const at = () => t;
-    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, t), clock: at, provider: nativeProvider, isRevoked: () => false });
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, { audience: AUDIENCE, now: t }), clock: at, provider: nativeProvider, isRevoked: () => false });
     const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(at), clock: at, provider: nativeProvider, connectRate: { burst: 3, perSecond: 1 } });
     const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
     const overheard = password(token, key, 'r0');
@@ -142,7 +142,7 @@ describe('admission without a socket', () => {
       const inner = memoryJtiStore(clock);
       return { claim: async (jti, until) => (await new Promise((r) => setTimeout(r, 5)), inner.claim(jti, until)) };
     })();
-    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, { audience: AUDIENCE, now: clock() }), clock, provider: nativeProvider, isRevoked: () => false });
     const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: slow, clock, provider: nativeProvider, connectRate: { burst: 5, perSecond: 0.001 } });
     const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });
     const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => admit(`p${i}`, 'ace', password(token, key, `p${i}`))));
@@ -151,7 +151,7 @@ describe('admission without a socket', () => {
   });
 
   it('a full jti store refuses with busy (CONNACK 3), not as a replay', async () => {
-    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, clock()), clock, provider: nativeProvider, isRevoked: () => false });
+    const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, { audience: AUDIENCE, now: clock() }), clock, provider: nativeProvider, isRevoked: () => false });
     const admit = createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(clock, 2), clock, provider: nativeProvider });
     for (const id of ['f1', 'f2']) {
       const { token, key } = issuer.token({ scope: [['a/#', ['pub']]] });

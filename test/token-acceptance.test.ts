@@ -98,7 +98,7 @@ describe('the device and the broker give the same failure the same code', () => 
   const broker = () =>
     createTokenVerifier({
       audience: AUD,
-      trust: brokerTrust([publicCoseKey(issuer.signingKey)], now),
+      trust: brokerTrust([publicCoseKey(issuer.signingKey)], { audience: AUD, now }),
       clock,
       provider: nativeProvider,
       isRevoked: (hex) => hex === revokedHex,
