@@ -4,15 +4,16 @@
  * key, purpose `mqtt-connect`, this broker's audience, this MQTT client id, the token's hash,
  * and fresh (iat within the window, a jti never seen in it, here or on Redis). The signature is
  * checked before the jti is recorded, so a forger cannot fill the replay store; and a fresh proof
- * draws on an allowance per PoP key (its RFC 9679 thumbprint) and per MQTT client id, never per
- * token, so a key holder with many tokens cannot fill it either and lock everyone else out.
+ * draws on an allowance per PoP key (its RFC 9679 thumbprint) and per client (the token's signed
+ * subject), never per token, so a holder of many tokens or many keys cannot fill it either and
+ * lock everyone else out.
  */
 import { CoseError, coseKeyThumbprint, toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
 import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof } from '../device/index.js';
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { JtiStore } from './jti-store.js';
-import { createBucketTable, DEFAULT_CLIENT_ID_CONNECT_RATE, DEFAULT_CONNECT_RATE, type RateLimit } from './rate-limiter.js';
+import { createBucketTable, DEFAULT_SUBJECT_CONNECT_RATE, DEFAULT_CONNECT_RATE, type RateLimit } from './rate-limiter.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 
 /** The purpose of a proof that accompanies a token refresh on `ace/authz-info`. */
@@ -28,8 +29,8 @@ export interface AdmissionOptions {
   iatWindow?: number;
   /** Fresh proofs accepted per PoP key, whatever the tokens bound to it (default DEFAULT_CONNECT_RATE). */
   connectRate?: RateLimit;
-  /** Fresh proofs accepted per MQTT client id, whatever the keys (default DEFAULT_CLIENT_ID_CONNECT_RATE). */
-  clientIdRate?: RateLimit;
+  /** Fresh proofs accepted per token subject, whatever the keys (default DEFAULT_SUBJECT_CONNECT_RATE). */
+  subjectRate?: RateLimit;
   /**
    * Refuse proofs made before this time (seconds): a jti store that starts empty (in memory, at
    * process start) cannot know which earlier proofs it has already seen.
@@ -40,7 +41,7 @@ export interface AdmissionOptions {
 /** What admission hands the hooks: the verified token, and the jti of the proof that opened the connection. */
 export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array };
 
-/** Keys (and client ids) whose CONNECT rate is tracked at once; past it idle ones, then the oldest, are dropped. */
+/** Keys (and subjects) whose CONNECT rate is tracked at once; past it idle ones, then the oldest, are dropped. */
 export const MAX_RATE_TRACKED_KEYS = 50_000;
 
 export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<AdmittedToken>;
@@ -48,9 +49,9 @@ export type Admit = (clientId: string, username: string | undefined, password: U
 export function createAdmission(opts: AdmissionOptions): Admit {
   const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
   const keyRate = opts.connectRate ?? DEFAULT_CONNECT_RATE;
-  const idRate = opts.clientIdRate ?? DEFAULT_CLIENT_ID_CONNECT_RATE;
+  const subjectRate = opts.subjectRate ?? DEFAULT_SUBJECT_CONNECT_RATE;
   const perKey = createBucketTable(opts.clock, keyRate, MAX_RATE_TRACKED_KEYS);
-  const perClientId = createBucketTable(opts.clock, idRate, MAX_RATE_TRACKED_KEYS);
+  const perSubject = createBucketTable(opts.clock, subjectRate, MAX_RATE_TRACKED_KEYS);
   return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
     if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
       throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
@@ -79,25 +80,26 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     // Taken before the jti is stored, synchronously (so neither a flood of fresh proofs nor many
     // in flight at once against a slow shared store get past it), and given back when the proof
     // turns out to be a replay (so replaying an overheard CONNECT never drains the holder's allowance).
-    // The key's allowance first: a key out of it draws nothing from the client id's. Client ids
-    // are named by their hash: one may be 64 KiB long (MQTT 3.1.1 §1.5.3), a table entry stays small.
+    // The key's allowance first: a key out of it draws nothing from its subject's. Subjects are
+    // named by their hash, so a table entry stays small whatever the claim's length. A token
+    // without a subject has only its key's allowance.
     const key = `k:${toHex(coseKeyThumbprint(verified.popKey, { provider: opts.provider }))}`;
-    const id = `c:${toHex(opts.provider.digest('SHA-256', utf8(clientId)))}`;
+    const subject = verified.subject === undefined ? undefined : `s:${toHex(opts.provider.digest('SHA-256', utf8(verified.subject)))}`;
     if (!perKey.take(key)) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key: slow down');
-    if (!perClientId.take(id)) {
+    if (subject !== undefined && !perSubject.take(subject)) {
       perKey.refund(key);
-      throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this client id: slow down');
+      throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this client (the token subject): slow down');
     }
     // A shared store (Redis) also charges the same allowances cluster-wide, with the jti, atomically.
     const claimed = await opts.jtis.claim(freshness.jti, freshness.until, [
       { name: key, limit: keyRate },
-      { name: id, limit: idRate },
+      ...(subject !== undefined ? [{ name: subject, limit: subjectRate }] : []),
     ]);
     if (claimed !== 'claimed') {
       perKey.refund(key);
-      perClientId.refund(id);
+      if (subject !== undefined) perSubject.refund(subject);
     }
-    if (claimed === 'busy') throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key or client id across the cluster: slow down');
+    if (claimed === 'busy') throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key or client across the cluster: slow down');
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
     return { ...verified, proofJti: freshness.jti };

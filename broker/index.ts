@@ -20,7 +20,7 @@ export { memoryJtiStore, redisJtiStore, DEFAULT_JTI_ENTRIES, REDIS_JTI_PREFIX, R
 export { httpIntrospection, parseIntrospection, MAX_INTROSPECTION_BYTES, INTROSPECTION_TIMEOUT_MS, type Introspect, type IntrospectionCredentials, type IntrospectionResult } from './introspection-client.js';
 export { publishRoute, maySubscribe, mayReceive, implicitFilters, REFRESH_TOPIC, type PublishRoute, type Identity } from './topic-rules.js';
 export { createMessagePop, verifyMessagePop, MESSAGE_POP_CLAIM, MESSAGE_POP_CLAIM_NAME, MESSAGE_POP_LABEL, MAX_SIGNED_MESSAGE_BYTES } from './message-pop.js';
-export { createTokenBucket, DEFAULT_RELAY_RATE, DEFAULT_CONNECT_RATE, DEFAULT_CLIENT_ID_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
+export { createTokenBucket, DEFAULT_RELAY_RATE, DEFAULT_CONNECT_RATE, DEFAULT_SUBJECT_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
 export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
 export { checkAuthzUrl, type AuthzConnection } from './authz-http.js';

@@ -22,11 +22,13 @@ export const DEFAULT_RELAY_RATE: RateLimit = { burst: 10, perSecond: 1 };
  */
 export const DEFAULT_CONNECT_RATE: RateLimit = { burst: 20, perSecond: 2 };
 /**
- * Fresh proofs per MQTT client id, whatever the keys: bounds a holder of many keys who sends them
- * all under one id. Three keys' worth: anyone admitted may sign any client id, so one key alone
- * must not be able to drain another client's id (its own allowance runs out first).
+ * Fresh proofs per client (the token's subject, which the service signed), whatever its keys:
+ * bounds a client that makes a new key for every token. Keyed on the subject and not on the MQTT
+ * client id, because any admitted key holder may sign proofs for any client id: a few of them
+ * together could keep a chosen id locked out, but none can spend another client's subject.
+ * Three keys' worth, so one client may run a few devices' keys side by side.
  */
-export const DEFAULT_CLIENT_ID_CONNECT_RATE: RateLimit = { burst: 3 * DEFAULT_CONNECT_RATE.burst, perSecond: 3 * DEFAULT_CONNECT_RATE.perSecond };
+export const DEFAULT_SUBJECT_CONNECT_RATE: RateLimit = { burst: 3 * DEFAULT_CONNECT_RATE.burst, perSecond: 3 * DEFAULT_CONNECT_RATE.perSecond };
 
 export interface TokenBucket {
   take(): boolean;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
   BROKER_ERR,
-  DEFAULT_CLIENT_ID_CONNECT_RATE,
+  DEFAULT_SUBJECT_CONNECT_RATE,
   DEFAULT_CONNECT_RATE,
   brokerTrust,
   createAdmission,
@@ -97,44 +97,48 @@ describe('the same across two brokers sharing Redis (one allowance per key for t
   }, 60_000);
 });
 
-describe('the allowance per MQTT client id (admission, no socket)', () => {
+describe('the allowance per client, the token subject (admission, no socket)', () => {
   let t = Date.now() / 1000;
   const at = () => t;
-  const make = (clientIdRate?: { burst: number; perSecond: number }) => {
+  const make = (subjectRate?: { burst: number; perSecond: number }) => {
     t = Date.now() / 1000; // the fixture's proofs carry the wall clock's iat
     const verifier = createTokenVerifier({ audience: AUDIENCE, trust: brokerTrust(issuer.trust, { audience: AUDIENCE, now: t }), clock: at, provider: nativeProvider, isRevoked: () => false });
-    return createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(at), clock: at, provider: nativeProvider, ...(clientIdRate ? { clientIdRate } : {}) });
+    return createAdmission({ audience: AUDIENCE, verifier, jtis: memoryJtiStore(at), clock: at, provider: nativeProvider, ...(subjectRate ? { subjectRate } : {}) });
   };
-  const fresh = () => issuer.token({ scope: [['x/#', ['pub']]] });
+  const fresh = (sub?: string) => issuer.token({ scope: [['x/#', ['pub']]], ...(sub !== undefined ? { sub } : {}) });
 
-  it('bounds many keys sent under one client id (busy), not other ids, and refills with time', async () => {
+  it('bounds a client that makes a new key for every token (busy), not other clients, and refills with time', async () => {
     const admit = make({ burst: 3, perSecond: 1 });
     for (let i = 0; i < 3; i++) {
-      const { token, key } = fresh();
-      await admit('one-id', 'ace', password(token, key, 'one-id'));
+      const { token, key } = fresh('many-keys');
+      await admit(`mk-${i}`, 'ace', password(token, key, `mk-${i}`));
     }
-    const { token, key } = fresh();
-    await expect(admit('one-id', 'ace', password(token, key, 'one-id'))).rejects.toMatchObject({ code: BROKER_ERR.BUSY, returnCode: 3 });
-    // The refused key was not charged: it connects under another id at once.
-    await expect(admit('other-id', 'ace', password(token, key, 'other-id'))).resolves.toMatchObject({ reference: false });
+    const { token, key } = fresh('many-keys');
+    await expect(admit('mk-3', 'ace', password(token, key, 'mk-3'))).rejects.toMatchObject({ code: BROKER_ERR.BUSY, returnCode: 3 });
+    // The refused key was not charged: another client's token for it connects at once.
+    const other = issuer.token({ scope: [['x/#', ['pub']]], key, sub: 'someone-else' });
+    await expect(admit('se-0', 'ace', password(other.token, key, 'se-0'))).resolves.toMatchObject({ reference: false });
     t += 1.5;
-    const next = fresh();
-    await expect(admit('one-id', 'ace', password(next.token, next.key, 'one-id'))).resolves.toMatchObject({ reference: false });
+    const next = fresh('many-keys');
+    await expect(admit('mk-4', 'ace', password(next.token, next.key, 'mk-4'))).resolves.toMatchObject({ reference: false });
   });
 
-  it('one key alone cannot drain another client\'s id: its own allowance runs out first (defaults)', async () => {
+  it("other clients' keys flooding under a victim's MQTT client id cannot lock the victim out", async () => {
     const admit = make();
-    const attacker = ed25519('attacker');
-    const { token } = issuer.token({ scope: [['x/#', ['pub']]], key: attacker });
-    let refused = 0;
-    for (let i = 0; i < DEFAULT_CLIENT_ID_CONNECT_RATE.burst; i++) {
-      await admit('victim', 'ace', password(token, attacker, 'victim')).catch((e: { code?: string }) => {
-        expect(e.code).toBe(BROKER_ERR.BUSY);
-        refused++;
-      });
+    // Any admitted key holder may sign proofs for any client id: three attackers try to exhaust 'victim'.
+    for (let a = 0; a < 3; a++) {
+      const key = ed25519(`attacker-${a}`);
+      const { token } = issuer.token({ scope: [['x/#', ['pub']]], key, sub: `attacker-${a}` });
+      let refused = 0;
+      for (let i = 0; i < DEFAULT_SUBJECT_CONNECT_RATE.burst; i++) {
+        await admit('victim', 'ace', password(token, key, 'victim')).catch((e: { code?: string }) => {
+          expect(e.code).toBe(BROKER_ERR.BUSY);
+          refused++;
+        });
+      }
+      expect(refused).toBe(DEFAULT_SUBJECT_CONNECT_RATE.burst - DEFAULT_CONNECT_RATE.burst);
     }
-    expect(refused).toBe(DEFAULT_CLIENT_ID_CONNECT_RATE.burst - DEFAULT_CONNECT_RATE.burst);
-    const victim = fresh();
+    const victim = fresh('victim');
     await expect(admit('victim', 'ace', password(victim.token, victim.key, 'victim'))).resolves.toMatchObject({ reference: false });
   });
 
