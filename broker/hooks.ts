@@ -146,10 +146,18 @@ export function createHooks(deps: HookDeps) {
   /** Relay payload size, then the QoS 1/2 byte budgets; a reason to drop, or undefined. */
   function overBudget(session: Session, packet: HookPacket): string | undefined {
     const relay = packet.topic.startsWith('ace/');
-    if (!relay && !packet.qos) return undefined; // the hot path: QoS 0 is never queued for an offline session
+    if (!relay && !packet.qos && !packet.retain) return undefined; // the hot path: QoS 0 is never queued for an offline session
     const bytes = bytesOf(packet.payload).length;
     if (relay && bytes > MAX_RELAY_PAYLOAD_BYTES) return `relay payload over ${MAX_RELAY_PAYLOAD_BYTES} bytes`;
-    if (!packet.qos) return undefined;
+    if (!packet.qos) {
+      // QoS 0 is never queued, but a retained message is stored (memory, Redis) whatever its QoS:
+      // its bytes come out of the same key's budget; past it, it is delivered, not kept.
+      if (packet.retain && !budgets.client.take(session.popKeyId, bytes)) {
+        packet.retain = false;
+        log(`broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: queue budget of the client`);
+      }
+      return undefined;
+    }
     const device = relay ? RELAY_DEVICE.exec(packet.topic)?.[1] : undefined;
     if (device !== undefined && !budgets.device.has(device, bytes)) return 'queue budget of the device';
     if (!budgets.client.take(session.popKeyId, bytes)) return 'queue budget of the client';
