@@ -38,8 +38,11 @@ export interface AdmissionOptions {
   notBefore?: number;
 }
 
-/** What admission hands the hooks: the verified token, and the jti of the proof that opened the connection. */
-export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array };
+/**
+ * What admission hands the hooks: the verified token, the jti of the proof that opened the
+ * connection, and the PoP key's RFC 9679 thumbprint (hex; who holds the client id: client-id-owners.ts).
+ */
+export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array; keyThumbprint: string };
 
 /** Keys (and subjects) whose CONNECT rate is tracked at once; past it idle ones, then the oldest, are dropped. */
 export const MAX_RATE_TRACKED_KEYS = 50_000;
@@ -83,7 +86,8 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     // The key's allowance first: a key out of it draws nothing from its subject's. Subjects are
     // named by their hash, so a table entry stays small whatever the claim's length. A token
     // without a subject has only its key's allowance.
-    const key = `k:${toHex(coseKeyThumbprint(verified.popKey, { provider: opts.provider }))}`;
+    const keyThumbprint = toHex(coseKeyThumbprint(verified.popKey, { provider: opts.provider }));
+    const key = `k:${keyThumbprint}`;
     const subject = verified.subject === undefined ? undefined : `s:${toHex(opts.provider.digest('SHA-256', utf8(verified.subject)))}`;
     if (!perKey.take(key)) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key: slow down');
     if (subject !== undefined && !perSubject.take(subject)) {
@@ -102,6 +106,6 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     if (claimed === 'busy') throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key or client across the cluster: slow down');
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
-    return { ...verified, proofJti: freshness.jti };
+    return { ...verified, proofJti: freshness.jti, keyThumbprint };
   };
 }

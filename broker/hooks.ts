@@ -34,9 +34,10 @@
  *   publisher's token was revoked (revocation also clears those retained messages at once).
  */
 import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
-import type { Admit } from './admission.js';
+import type { Admit, AdmittedToken } from './admission.js';
 import { PURPOSE_REFRESH } from './admission.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteBudgets } from './byte-budget.js';
+import { memoryClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
@@ -62,6 +63,8 @@ const RELAY_DEVICE = /^ace\/([^/]+)\/(?:authz-info|req)$/;
 /** The parts of an aedes Client the hooks touch. */
 export interface HookClient {
   readonly id: string;
+  /** MQTT 3.1.1 §3.1.2.4: false keeps the session (subscriptions, queued messages) after the connection. */
+  readonly clean?: boolean;
   close(cb?: () => void): void;
 }
 
@@ -85,6 +88,8 @@ interface Session {
   popKeyId: string;
   /** Per-message PoP: the CONNECT proof's jti that signed messages must name, and the last seq accepted on it. */
   connection: Uint8Array;
+  /** A persistent session (clean=false): its client id stays held by its key after the connection. */
+  persistent: boolean;
   lastSeq: number;
   bucket: TokenBucket;
   forward: Map<string, boolean>;
@@ -112,6 +117,8 @@ export interface HookDeps {
   clearRetained(topic: string): void;
   /** Reads the revocation list retained for `audience` in the shared store and accepts it if newer. */
   catchUpRevocationList?(audience: string): Promise<void>;
+  /** Who holds each client id (default: in this process; on Redis: cluster-wide). */
+  owners?: ClientIdOwners;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -141,6 +148,7 @@ export function createHooks(deps: HookDeps) {
   const sessions = new WeakMap<HookClient, Session>();
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
+  const owners = deps.owners ?? memoryClientIdOwners(clock);
   const budgets = deps.queueBudgets ?? { device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE), client: createByteBudgets(clock, DEFAULT_CLIENT_QUEUE_RATE) };
 
   /** Relay payload size, then the QoS 1/2 byte budgets; a reason to drop, or undefined. */
@@ -216,6 +224,18 @@ export function createHooks(deps: HookDeps) {
     return Object.assign(new Error(`refused: ${code}`), { returnCode });
   }
 
+  /**
+   * Holds `clientId` for the token's key until its expiry (client-id-owners.ts); false when a
+   * session under another key holds it. A revoked holder holds nothing; a token whose subject is
+   * the client id takes it from a holder whose subject is not.
+   */
+  async function takeClientId(clientId: string, token: AdmittedToken, connection: Uint8Array): Promise<boolean> {
+    const owner = { key: token.keyThumbprint, token: token.hashHex, connection: toHex(connection), until: token.expiresAt, named: token.subject === clientId };
+    let holder = await owners.claim(clientId, owner);
+    if (holder !== undefined && deps.revocation.isRevoked(holder)) holder = await owners.claim(clientId, owner, holder);
+    return holder === undefined;
+  }
+
   async function refresh(session: Session, payload: Uint8Array): Promise<void> {
     try {
       const token = await deps.admit(session.client.id, undefined, payload, PURPOSE_REFRESH);
@@ -239,6 +259,11 @@ export function createHooks(deps: HookDeps) {
           log(`broker: refresh refused for ${safe(session.client.id)}: the new token requires a signed Will`);
           return;
         }
+      }
+      // The client id stays held until the new token's expiry.
+      if (!(await takeClientId(session.client.id, token, session.connection))) {
+        log(`broker: refresh refused for ${safe(session.client.id)}: the client id is held by another key`);
+        return;
       }
       session.token = token;
       session.identity = identity;
@@ -287,32 +312,35 @@ export function createHooks(deps: HookDeps) {
               return done(refuse(client.id, error instanceof BrokerError ? new BrokerError(BROKER_ERR.BAD_PROOF, `the Will: ${error.message}`) : (error as Error)), null);
             }
           }
-          // A client id held by a live session under another key is not taken over: the proof binds
-          // the id, but anyone admitted can sign any id, and a takeover would cut a device off.
-          const holder = byClientId.get(client.id);
-          const popKeyId = keyId(token);
-          if (holder && holder.client !== client && live(holder) && holder.popKeyId !== popKeyId) {
-            return done(refuse(client.id, new BrokerError('not_authorized', 'client id in use by a session under another key')), null);
-          }
-          const session: Session = {
-            client,
-            token,
-            identity,
-            timer: undefined,
-            popKeyId,
-            connection: token.proofJti,
-            lastSeq,
-            bucket: createTokenBucket(clock, deps.relayRate),
-            forward: new Map(),
-            routes: new Map(),
-            will,
-            closing: false,
-            revoked: false,
-          };
-          sessions.set(client, session);
-          byClientId.set(client.id, session);
-          arm(session);
-          done(null, true);
+          // A client id held by a session under another key (connected here or at a peer, or a
+          // persistent session at rest) is not taken over: the proof binds the id, but anyone
+          // admitted can sign any id, and a takeover would cut a device off or drain its queue.
+          return takeClientId(client.id, token, token.proofJti).then(
+            (taken) => {
+              if (!taken) return done(refuse(client.id, new BrokerError('not_authorized', 'client id held by a session under another key')), null);
+              const session: Session = {
+                client,
+                token,
+                identity,
+                timer: undefined,
+                popKeyId: keyId(token),
+                connection: token.proofJti,
+                persistent: client.clean === false,
+                lastSeq,
+                bucket: createTokenBucket(clock, deps.relayRate),
+                forward: new Map(),
+                routes: new Map(),
+                will,
+                closing: false,
+                revoked: false,
+              };
+              sessions.set(client, session);
+              byClientId.set(client.id, session);
+              arm(session);
+              done(null, true);
+            },
+            (error: Error) => done(refuse(client.id, error), null),
+          );
         },
         (error: Error) => done(refuse(client.id, error), null),
       );
@@ -455,6 +483,10 @@ export function createHooks(deps: HookDeps) {
       session.closing = true;
       if (session.timer) clearTimeout(session.timer);
       if (byClientId.get(client.id) === session) byClientId.delete(client.id);
+      // A clean session ends with its connection, and so does its hold on the client id.
+      if (!session.persistent) {
+        owners.release(client.id, toHex(session.connection)).catch((e: Error) => log(`broker: client id ${safe(client.id)} not released (${e.message.slice(0, 80)})`));
+      }
     },
 
     /** A list for our audience arrived from elsewhere (another broker, the service): apply it. */

@@ -12,6 +12,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Clock, CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
+import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
@@ -114,6 +115,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   });
 
   let jtis: JtiStore = memoryJtiStore(clock);
+  let owners: ClientIdOwners = memoryClientIdOwners(clock);
   const aedesOpts: AedesOptions = { ...opts.aedes };
   const closers: Array<() => Promise<unknown>> = [];
   if (opts.redis) {
@@ -123,6 +125,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
     jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
+    owners = redisClientIdOwners(jtiConn as unknown as RedisEval, clock, provider);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
     const persistence = persistenceRedis({ conn: persistenceConn });
@@ -172,6 +175,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     verifier,
     revocation,
     retained,
+    owners,
     clock,
     provider,
     log,

@@ -15,7 +15,7 @@ import {
 import { connectDeviceMqtt, deviceTopics } from '../device/adapters/index.js';
 import { ACE_USERNAME, createBroker, type KeyboundBroker } from '../broker/index.js';
 import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
-import { connect, createIssuer, inbox, now, password, sleep } from './support/broker-fixture.js';
+import { connect, createIssuer, ed25519, inbox, now, password, sleep } from './support/broker-fixture.js';
 
 const TUBE = 'tube-7';
 const deviceNow = 1_800_000_000;
@@ -31,9 +31,13 @@ beforeAll(async () => {
 });
 afterAll(async () => broker.close());
 
+/** The device's own PoP key at the broker: its persistent session is held by it (client-id-owners.ts). */
+const deviceBrokerKey = ed25519('device');
+
 /** The device's own broker token: read its topics, answer on res/+. */
 function deviceCredentials(clientId: string) {
   const { token, key } = brokerIssuer.token({
+    key: deviceBrokerKey,
     scope: [
       [topics.authzInfo, ['sub']],
       [topics.req, ['sub']],
