@@ -280,6 +280,9 @@ export function createHooks(deps: HookDeps) {
     log(`broker: dropped PUBLISH from ${safe(session.client.id)} on ${safe(packet.topic)}: ${why}`);
     packet.topic = DROPPED_TOPIC;
     packet.retain = false;
+    // aedes still routes the packet (and, at QoS 2, stores it until PUBREL, MQTT 3.1.1 §4.3.3):
+    // without its payload, a drop stores and carries across the cluster no bytes past a budget.
+    packet.payload = Buffer.alloc(0);
   }
 
   return {
@@ -374,10 +377,12 @@ export function createHooks(deps: HookDeps) {
         case 'denied':
           drop(packet, session, route.reason);
           return cb(null);
-        case 'refresh':
+        case 'refresh': {
+          const payload = bytesOf(packet.payload);
           drop(packet, session, 'token refresh (taken by the broker)');
-          void refresh(session, bytesOf(packet.payload));
+          void refresh(session, payload);
           return cb(null);
+        }
         case 'authz-info': {
           // Tokens wait for a sleeping device in its persistent session (QoS 1), never as retained
           // messages: those would outlive every token and grow without bound under any device name.
