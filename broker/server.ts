@@ -17,7 +17,7 @@ import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE
 import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
-import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES } from './packet-limits.js';
+import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES, MAX_CONNECT_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
@@ -219,11 +219,16 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     }
   };
 
+  /** What an admitted connection may now send (a WebSocket's frame limit is raised to maxPacketBytes). */
+  const onAdmitted = new WeakMap<object, () => void>();
   const aedes = await Aedes.createBroker({
     ...aedesOpts,
     preConnect: (client, packet, cb) => hooks.preConnect(client as HookClient, packet as { will?: HookPacket }, cb),
     authenticate: (client, username, password, done) =>
-      hooks.authenticate(client as HookClient, username, password ? new Uint8Array(password.buffer, password.byteOffset, password.length) : undefined, done as never),
+      hooks.authenticate(client as HookClient, username, password ? new Uint8Array(password.buffer, password.byteOffset, password.length) : undefined, (err, ok) => {
+        if (ok) onAdmitted.get(client)?.();
+        (done as (e: Error | null, ok: boolean | null) => void)(err, ok);
+      }),
     authorizePublish: (client, packet, cb) => hooks.authorizePublish(client as HookClient | null, packet as HookPacket, cb),
     authorizeSubscribe: (client, sub, cb) => hooks.authorizeSubscribe(client as HookClient, sub, cb as never),
     authorizeForward: (client, packet) => hooks.authorizeForward(client as HookClient, packet as never),
@@ -277,8 +282,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       : () => {};
 
   /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
-  const handle = (conn: Duplex, req?: IncomingMessage): void => {
+  const handle = (conn: Duplex, req?: IncomingMessage, admitted?: () => void): void => {
     const client = aedes.handle(conn, req as never) as unknown as HookClient & { _parser?: { parse(buf: Buffer): unknown } };
+    if (admitted) onAdmitted.set(client, admitted);
     // aedes 1.x feeds every chunk to client._parser.parse; without that seam, fail closed.
     if (typeof client._parser?.parse !== 'function') {
       log('broker: connection closed: this aedes has no parser to meter');
@@ -316,9 +322,16 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       if (o.wsPort !== undefined) {
         http = createHttpServer();
         // ws holds a whole frame before we see it: frames are no bigger than the largest packet
-        // (mqtt.js sends one packet a frame; 5 bytes of MQTT fixed header at most).
-        wss = new WebSocketServer({ server: http, maxPayload: maxPacketBytes + 5 });
-        wss.on('connection', (socket, req) => handle(createWebSocketStream(socket), req));
+        // (mqtt.js sends one packet a frame; 5 bytes of MQTT fixed header at most), and before
+        // CONNACK no bigger than MAX_CONNECT_BYTES, as on TCP: ws reads the limit at each frame
+        // header from its receiver, which we raise once the client is admitted. Without that
+        // seam (another ws), admitted clients keep the small limit: fail closed.
+        wss = new WebSocketServer({ server: http, maxPayload: MAX_CONNECT_BYTES + 5 });
+        wss.on('connection', (socket, req) => {
+          const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
+          const raise = receiver && typeof receiver._maxPayload === 'number' ? () => void (receiver._maxPayload = maxPacketBytes + 5) : undefined;
+          handle(createWebSocketStream(socket), req, raise);
+        });
         await new Promise<void>((resolve, reject) => {
           http!.once('error', reject);
           http!.listen(o.wsPort, host, () => resolve());
