@@ -128,6 +128,14 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     owners = redisClientIdOwners(jtiConn as unknown as RedisEval, clock, provider);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
+    // Redis going away is an error event on each connection (ioredis reconnects by itself), and
+    // mqemitter-redis re-emits its connections' errors on `state`: unheard, that event throws and
+    // the process exits, taking every client with it. Heard, the broker stays up, refuses what it
+    // cannot check without Redis (CONNECT: the replay store) and resumes when Redis is back.
+    const redisDown = (e: Error) => log(`broker: Redis: ${String(e.message).slice(0, 80)}`);
+    jtiConn.on('error', redisDown);
+    persistenceConn.on('error', redisDown);
+    (mq as unknown as { state: { on(event: 'error', f: (e: Error) => void): void } }).state.on('error', redisDown);
     const persistence = persistenceRedis({ conn: persistenceConn });
     aedesOpts.persistence = persistence;
     // The persistence's destroy unsubscribes from the mq: it must run before aedes.close() closes
@@ -234,6 +242,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     authorizeForward: (client, packet) => hooks.authorizeForward(client as HookClient, packet as never),
   });
   aedesRef = aedes;
+  // aedes reports persistence failures (e.g. its periodic Will sweep with Redis down) as 'error'.
+  (aedes as unknown as { on(event: 'error', f: (e: Error) => void): void }).on('error', (e) => log(`broker: ${String(e.message).slice(0, 80)}`));
   aedes.on('clientDisconnect', (client: Client) => hooks.disconnected(client as HookClient));
   // A list for any audience published at another broker of the cluster reaches us through mq:
   // we learn its sequence number, so an older list for that audience is refused here too.
