@@ -26,7 +26,7 @@
  *   The Will, published by aedes at an unclean close: sent after expiry but not retained (a
  *   retained message lives no longer than its token, RFC 9431 §6); retained before expiry with
  *   the token's expiry; never sent for a revoked token. A Will with no client (of a broker that
- *   died) is sent but never retained: its token is unknown here.
+ *   died) is sent but never retained, and not sent if the token whose hash it carries is revoked.
  * - authorizeSubscribe(client, sub): SUBACK 0x80 for a filter outside scope (RFC 9431 §4.3).
  * - authorizeForward(client, packet): synchronous. Stops delivery to a client whose token has
  *   expired or been revoked (and disconnects it), whose scope no longer covers the topic (after a
@@ -73,6 +73,12 @@ export interface HookPacket {
   payload: Buffer | Uint8Array | string;
   retain?: boolean;
   qos?: number;
+  /**
+   * On a Will: the hash (hex) of the token it was accepted under. aedes stores the Will with
+   * every own property (shared persistence), so a peer that publishes it after this broker died
+   * can still refuse it for a revoked token.
+   */
+  keyboundToken?: string;
 }
 
 export interface BrokerLog {
@@ -337,6 +343,7 @@ export function createHooks(deps: HookDeps) {
                 closing: false,
                 revoked: false,
               };
+              if (will) will.keyboundToken = token.hashHex; // stored with the Will (aedes storeWill runs next)
               sessions.set(client, session);
               byClientId.set(client.id, session);
               arm(session);
@@ -351,9 +358,16 @@ export function createHooks(deps: HookDeps) {
 
     authorizePublish(client: HookClient | null, packet: HookPacket, cb: (err?: Error | null) => void): void {
       // aedes publishes the Will of a client of a dead broker with no client: it was checked at
-      // CONNECT there, but its token's expiry and revocation are unknown here, so it is not kept.
+      // CONNECT there, but its token's expiry is unknown here, so it is not kept; its token's hash
+      // travelled with it, so revocation is known.
       if (!client) {
         packet.retain = false;
+        if (typeof packet.keyboundToken === 'string' && deps.revocation.isRevoked(packet.keyboundToken)) {
+          // Not an error: aedes would stop its Will sweep at the first refusal and retry it forever.
+          log(`broker: Will on ${safe(packet.topic)} of a client of a gone broker not sent: its token is revoked`);
+          packet.topic = DROPPED_TOPIC;
+          packet.payload = Buffer.alloc(0);
+        }
         return cb(null);
       }
       const session = sessions.get(client);
