@@ -9,42 +9,30 @@
  * Two `keybound broker serve` processes (bin/keybound.js) on one redis-server, mqtt.js clients,
  * one broker killed with SIGKILL and started again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { connect as mqttConnect } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor, tokenHash } from '../cose/index.js';
+import { tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
+import { ACE_USERNAME } from '../broker/index.js';
 import { AUDIENCE, closedWithin, connect, createIssuer, inbox, password, refusal, sleep } from './support/broker-fixture.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { startRedis } from './support/redis-server.js';
-import { stop, waitForLine } from './support/processes.js';
+import { stop } from './support/processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const issuer = createIssuer();
-const dir = mkdtempSync(join(tmpdir(), 'kb-review-client-id-'));
+const trust = trustFile(issuer.trust);
 let redis: ChildProcess;
 let redisUrl: string;
-const brokers: Record<'A' | 'B', { proc: ChildProcess; url: string; stderr: string[] } | undefined> = { A: undefined, B: undefined };
+const brokers: Record<'A' | 'B', BrokerProcess | undefined> = { A: undefined, B: undefined };
 
-async function serve(name: 'A' | 'B'): Promise<string> {
-  const proc = spawn(
-    process.execPath,
-    [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0', '--redis', redisUrl],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const stderr: string[] = [];
-  proc.stderr!.on('data', (d: Buffer) => stderr.push(d.toString()));
-  const [, url] = await waitForLine(proc, /listening on (mqtt:\/\/127\.0\.0\.1:\d+)/);
-  brokers[name] = { proc, url: url!, stderr };
-  return url!;
+async function serve(name: 'A' | 'B'): Promise<void> {
+  brokers[name] = await serveBroker(trust, ['--redis', redisUrl]);
 }
 const url = (name: 'A' | 'B') => brokers[name]!.url;
 
 beforeAll(async () => {
   ({ process: redis, url: redisUrl } = await startRedis());
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
   await Promise.all([serve('A'), serve('B')]);
 }, 60_000);
 
@@ -53,6 +41,17 @@ afterAll(async () => {
   await stop(brokers.B?.proc);
   redis?.kill('SIGTERM');
 });
+
+/**
+ * The device wakes (clean=false): its inbox listens before CONNACK, since aedes sends what was
+ * queued right behind it (mqtt.js may emit it before connectAsync's caller runs).
+ */
+async function wake(at: string, id: string, pw: Buffer) {
+  const client = mqttConnect(at, { clientId: id, username: ACE_USERNAME, password: pw, protocolVersion: 4, reconnectPeriod: 0, clean: false });
+  const box = inbox(client);
+  await new Promise((resolve, reject) => client.once('connect', resolve).once('error', reject));
+  return { client, box };
+}
 
 /** An admitted client with a scope that has nothing to do with the victim. */
 const attacker = () => issuer.token({ scope: [['junk/#', ['pub', 'sub']]] });
@@ -81,6 +80,7 @@ describe('a sleeping device’s persistent session is not anyone’s', () => {
     const first = await connect(url('A'), DEVICE, password(d.token, d.key, DEVICE), { clean: false });
     await first.subscribeAsync(REQ, { qos: 1 });
     await first.endAsync(); // the device sleeps
+    await sleep(200);
     const c = issuer.token({ scope: [[REQ, ['pub']]] });
     const client = await connect(url('B'), 'ekg-31', password(c.token, c.key, 'ekg-31'));
     await client.publishAsync(REQ, 'queued-1', { qos: 1 });
@@ -99,10 +99,9 @@ describe('a sleeping device’s persistent session is not anyone’s', () => {
     await client.publishAsync(REQ, 'queued-2', { qos: 1 });
     await client.endAsync();
     // The device wakes (its own key): everything that waited for it is there.
-    const awake = await connect(url('A'), DEVICE, password(d.token, d.key, DEVICE), { clean: false });
-    const box = inbox(awake);
-    expect((await box.next(2, 5000)).map((m) => m.payload.toString())).toEqual(['queued-1', 'queued-2']);
-    await awake.endAsync();
+    const awake = await wake(url('A'), DEVICE, password(d.token, d.key, DEVICE));
+    expect((await awake.box.next(2, 5000)).map((m) => m.payload.toString())).toEqual(['queued-1', 'queued-2']);
+    await awake.client.endAsync();
   }, 60_000);
 
   it('once the device’s token is revoked, another key may take the id (the positive case)', async () => {
@@ -133,16 +132,13 @@ describe('a first comer cannot squat a client’s name', () => {
 });
 
 describe('one broker without Redis (the record lives in the process)', () => {
-  let single: ChildProcess | undefined;
+  let single: BrokerProcess | undefined;
   let singleUrl: string;
   beforeAll(async () => {
-    single = spawn(process.execPath, [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0'], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    singleUrl = (await waitForLine(single, /listening on (mqtt:\/\/127\.0\.0\.1:\d+)/))[1]!;
+    single = await serveBroker(trust);
+    singleUrl = single.url;
   }, 60_000);
-  afterAll(async () => stop(single));
+  afterAll(async () => stop(single?.proc));
 
   it('a sleeping device’s queued request survives another key’s CONNECT under its id', async () => {
     const REQ = 'ace/tube-32/req';
@@ -150,18 +146,19 @@ describe('one broker without Redis (the record lives in the process)', () => {
     const first = await connect(singleUrl, 'device-tube-32', password(d.token, d.key, 'device-tube-32'), { clean: false });
     await first.subscribeAsync(REQ, { qos: 1 });
     await first.endAsync();
+    await sleep(200); // the broker has closed the device's connection: what follows is queued
     const c = issuer.token({ scope: [[REQ, ['pub']]] });
     const client = await connect(singleUrl, 'ekg-32', password(c.token, c.key, 'ekg-32'));
     await client.publishAsync(REQ, 'queued', { qos: 1 });
     await client.endAsync();
+    await sleep(200);
     for (const clean of [false, true]) {
       const x = attacker();
       expect(await refusal(connect(singleUrl, 'device-tube-32', password(x.token, x.key, 'device-tube-32'), { clean }))).toBe(5);
     }
-    const awake = await connect(singleUrl, 'device-tube-32', password(d.token, d.key, 'device-tube-32'), { clean: false });
-    const box = inbox(awake);
-    expect((await box.next(1, 3000)).map((m) => m.payload.toString())).toEqual(['queued']);
-    await awake.endAsync();
+    const awake = await wake(singleUrl, 'device-tube-32', password(d.token, d.key, 'device-tube-32'));
+    expect((await awake.box.next(1, 3000)).map((m) => m.payload.toString())).toEqual(['queued']);
+    await awake.client.endAsync();
   }, 20_000);
 
   it('a clean session’s id is free once it closes (the positive case)', async () => {

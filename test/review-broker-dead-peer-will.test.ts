@@ -8,15 +8,14 @@
  * redis-server, with a short aedes heartbeat so that B finds A dead within a second.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor, tokenHash } from '../cose/index.js';
+import { tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { AUDIENCE, connect, createIssuer, inbox, password } from './support/broker-fixture.js';
+import { trustFile } from './support/broker-process.js';
 import { startRedis } from './support/redis-server.js';
 import { stop, waitForLine } from './support/processes.js';
 
@@ -32,11 +31,10 @@ let urlB: string;
 beforeAll(async () => {
   let redisUrl: string;
   ({ process: redis, url: redisUrl } = await startRedis());
-  const dir = mkdtempSync(join(tmpdir(), 'kb-review-dead-peer-'));
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+  const trust = trustFile(issuer.trust);
   const script = `import { readFileSync } from 'node:fs';
 import { createBroker, trustFromBytes } from ${JSON.stringify(join(root, 'broker/index.ts'))};
-const broker = await createBroker({ audience: ${JSON.stringify(AUDIENCE)}, trust: trustFromBytes(new Uint8Array(readFileSync(${JSON.stringify(join(dir, 'keys.cbor'))})), Date.now() / 1000), redis: ${JSON.stringify(redisUrl)}, aedes: { heartbeatInterval: ${HEARTBEAT_MS} } });
+const broker = await createBroker({ audience: ${JSON.stringify(AUDIENCE)}, trust: trustFromBytes(new Uint8Array(readFileSync(${JSON.stringify(trust)})), Date.now() / 1000), redis: ${JSON.stringify(redisUrl)}, aedes: { heartbeatInterval: ${HEARTBEAT_MS} } });
 const { url } = await broker.listen(0);
 console.log('listening on ' + url);`;
   a = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -7,47 +7,33 @@
  * frames (mqtt.js would send the PUBREL), against `keybound broker serve --redis` as its own
  * process (bin/keybound.js) on a redis-server.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { ACE_USERNAME } from '../broker/index.js';
-import { AUDIENCE, connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
+import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { startRedis } from './support/redis-server.js';
-import { stop, waitForLine } from './support/processes.js';
+import { stop } from './support/processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const issuer = createIssuer();
 let redis: ChildProcess;
 let redisConn: Redis;
-let broker: ChildProcess;
+let broker: BrokerProcess;
 let url: string;
 let port: number;
-let stderr = '';
 
 beforeAll(async () => {
   const r = await startRedis();
   redis = r.process;
   redisConn = new Redis(r.url);
-  const dir = mkdtempSync(join(tmpdir(), 'kb-review-qos2-'));
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
-  broker = spawn(process.execPath, [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0', '--redis', r.url], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  broker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [, u, p] = await waitForLine(broker, /listening on (mqtt:\/\/127\.0\.0\.1:(\d+))/);
-  url = u!;
-  port = Number(p);
+  broker = await serveBroker(trustFile(issuer.trust), ['--redis', r.url]);
+  ({ url, port } = broker);
 }, 60_000);
 
 afterAll(async () => {
-  await stop(broker);
+  await stop(broker?.proc);
   redisConn?.disconnect();
   redis?.kill('SIGTERM');
 });
@@ -96,7 +82,7 @@ describe('a QoS 2 PUBLISH past the byte budget is not stored either', () => {
     await hoardQos2('hoarder-2', password(token, key, 'hoarder-2'), 'hoard/x', 200, 200 * 1024);
     await sleep(300);
     const grown = (await usedMemory()) - before;
-    expect(stderr).toContain('"hoarder-2" on "hoard/x": queue budget of the client');
+    expect(broker.stderr).toContain('"hoarder-2" on "hoard/x": queue budget of the client');
     expect(grown).toBeLessThan(4 * 1024 * 1024); // DEFAULT_CLIENT_QUEUE_RATE: 1 MiB, then 16 KiB/s
   }, 60_000);
 

@@ -8,23 +8,17 @@
  * the same port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { AUDIENCE, connect, createIssuer, password, refusal, sleep } from './support/broker-fixture.js';
+import { connect, createIssuer, password, refusal, sleep } from './support/broker-fixture.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { freePort } from './support/redis-server.js';
 import { stop, waitForLine } from './support/processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const issuer = createIssuer();
 let redisPort: number;
 let redis: ChildProcess | undefined;
-let broker: ChildProcess;
+let broker: BrokerProcess;
 let url: string;
-let stderr = '';
 
 async function startRedisOn(port: number): Promise<ChildProcess> {
   const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -35,19 +29,12 @@ async function startRedisOn(port: number): Promise<ChildProcess> {
 beforeAll(async () => {
   redisPort = await freePort();
   redis = await startRedisOn(redisPort);
-  const dir = mkdtempSync(join(tmpdir(), 'kb-review-redis-down-'));
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
-  broker = spawn(
-    process.execPath,
-    [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0', '--redis', `redis://127.0.0.1:${redisPort}`],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  broker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  url = (await waitForLine(broker, /listening on (mqtt:\/\/127\.0\.0\.1:\d+)/))[1]!;
+  broker = await serveBroker(trustFile(issuer.trust), ['--redis', `redis://127.0.0.1:${redisPort}`]);
+  url = broker.url;
 }, 60_000);
 
 afterAll(async () => {
-  await stop(broker);
+  await stop(broker?.proc);
   redis?.kill('SIGKILL');
 });
 
@@ -60,12 +47,12 @@ describe('Redis down mid-flight', () => {
     await new Promise((r) => redis!.once('exit', r));
     redis = undefined;
     await sleep(1000);
-    expect(broker.exitCode).toBeNull();
+    expect(broker.proc.exitCode).toBeNull();
     for (const clean of [true, false]) {
       const code = await refusal(connect(url, `during-${clean}`, password(t.token, t.key, `during-${clean}`), { clean, connectTimeout: 15_000 }));
       expect([3, 5]).toContain(code); // refused with a CONNACK (fail closed), not admitted, not a dead socket
     }
-    expect(broker.exitCode).toBeNull();
+    expect(broker.proc.exitCode).toBeNull();
 
     redis = await startRedisOn(redisPort);
     let code = -1;
@@ -74,6 +61,6 @@ describe('Redis down mid-flight', () => {
       code = await refusal(connect(url, `after-${i}`, password(t.token, t.key, `after-${i}`)));
     }
     expect(code).toBe(0);
-    expect(stderr).toMatch(/broker: Redis: /);
+    expect(broker.stderr).toMatch(/broker: Redis: /);
   }, 60_000);
 });

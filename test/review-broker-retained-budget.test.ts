@@ -6,35 +6,21 @@
  * topics per token, 100,000 per broker, 256 KiB each). Against `keybound broker serve` as its own
  * process (bin/keybound.js), with mqtt.js clients.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { AUDIENCE, connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
-import { stop, waitForLine } from './support/processes.js';
+import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
+import { stop } from './support/processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const issuer = createIssuer();
-let broker: ChildProcess;
+let broker: BrokerProcess;
 let url: string;
-let stderr = '';
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kb-review-retained-'));
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
-  broker = spawn(process.execPath, [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  broker.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [, u] = await waitForLine(broker, /listening on (mqtt:\/\/127\.0\.0\.1:\d+)/);
-  url = u!;
+  broker = await serveBroker(trustFile(issuer.trust));
+  url = broker.url;
 }, 60_000);
 
-afterAll(async () => stop(broker));
+afterAll(async () => stop(broker?.proc));
 
 /** What a subscriber to `filter` is handed as retained messages now. */
 async function retainedUnder(filter: string, id: string): Promise<number[]> {
@@ -65,7 +51,7 @@ describe('retained bytes come out of the publisher key’s byte budget, at any Q
     const kept = await retainedUnder('hoard/#', 'hoard-reader');
     expect(kept.length).toBeGreaterThan(0); // the positive case: within the budget, retained as usual
     expect(kept.length * SIZE).toBeLessThanOrEqual(1024 * 1024 + 64 * 1024); // DEFAULT_CLIENT_QUEUE_RATE: burst + a few seconds of refill
-    expect(stderr).toMatch(/not retained from "hoarder" on "hoard\/\d+": queue budget of the client/);
+    expect(broker.stderr).toMatch(/not retained from "hoarder" on "hoard\/\d+": queue budget of the client/);
   }, 30_000);
 
   it('a small QoS 0 retained message of another key is still kept (its own budget)', async () => {

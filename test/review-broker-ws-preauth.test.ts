@@ -7,37 +7,24 @@
  * broker's RSS by 74 MB. Now each is closed at the frame header (close code 1009). Raw node:net sockets (HTTP upgrade by hand) against `keybound broker serve
  * --ws-port` as its own process (bin/keybound.js).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { AUDIENCE, connect, createIssuer, inbox, password } from './support/broker-fixture.js';
-import { stop, waitForLine } from './support/processes.js';
+import { connect, createIssuer, inbox, password } from './support/broker-fixture.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
+import { stop } from './support/processes.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
 const issuer = createIssuer();
-let broker: ChildProcess;
+let broker: BrokerProcess;
 let wsPort: number;
 let wsUrl: string;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kb-review-ws-'));
-  writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
-  broker = spawn(
-    process.execPath,
-    [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', join(dir, 'keys.cbor'), '--port', '0', '--ws-port', '0'],
-    { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const [, u, p] = await waitForLine(broker, /and (ws:\/\/127\.0\.0\.1:(\d+))/);
-  wsUrl = u!;
-  wsPort = Number(p);
+  broker = await serveBroker(trustFile(issuer.trust), ['--ws-port', '0']);
+  wsUrl = broker.wsUrl!;
+  wsPort = broker.wsPort!;
 }, 60_000);
 
-afterAll(async () => stop(broker));
+afterAll(async () => stop(broker?.proc));
 
 /** Resolves true when the broker closes `socket` within `ms`. */
 function closedWithin(socket: Socket, ms: number): Promise<boolean> {
