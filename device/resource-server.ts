@@ -31,7 +31,7 @@ import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-
 import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
 import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
-import { ProtectedSession, peekSessionMessage } from './protected-session.js';
+import { ProtectedSession, peekSessionMessage, type SessionBinding } from './protected-session.js';
 import {
   decodeRequestBody,
   encodeResponseBody,
@@ -180,10 +180,19 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     }
   }
 
+  /** Why a session's token no longer holds: revoked, expired, or an exi token under the floor. */
+  function bindingRefusal(binding: SessionBinding | undefined): DeviceErrorCode | undefined {
+    if (!binding) return DEVICE_ERR.INVALID_TOKEN;
+    if (revocation.isRevoked(binding.tokenHash)) return DEVICE_ERR.REVOKED;
+    // The floor, not the list, refuses a revoked exi token once it covers it (finding 2); a
+    // session outlives its token in the RAM store and across reboots, so it is checked here too.
+    if (binding.expiresAt <= clock() || (binding.exiSequence !== undefined && exi.isBelowFloor(binding.exiSequence))) return DEVICE_ERR.EXPIRED;
+    return undefined;
+  }
+
   function sweepSessions(): void {
-    const now = clock();
     for (const [k, s] of sessions) {
-      if (!s.binding || s.binding.expiresAt <= now || revocation.isRevoked(s.binding.tokenHash)) {
+      if (bindingRefusal(s.binding) !== undefined) {
         s.destroy();
         sessions.delete(k);
       }
@@ -236,6 +245,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : Number.MAX_SAFE_INTEGER,
       scopeClaim: entry.scopeClaim as CborValue,
       ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+      ...(entry.exiSequence !== undefined ? { exiSequence: entry.exiSequence } : {}),
     });
     sessions.set(toHex(id), session);
     return { id, nonce2 };
@@ -287,8 +297,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       const binding = session.binding!;
       const answer = (body: DeviceResponseBody) => session.protect(encodeResponseBody(body), opened.piv);
       // Authenticated from here on: refusals travel protected, so a client can trust them.
-      if (revocation.isRevoked(binding.tokenHash) || binding.expiresAt <= clock()) {
-        const code = revocation.isRevoked(binding.tokenHash) ? DEVICE_ERR.REVOKED : DEVICE_ERR.EXPIRED;
+      const code = bindingRefusal(binding);
+      if (code !== undefined) {
         const response = answer({ code: 401, error: code, hints: hints() });
         session.destroy();
         sessions.delete(toHex(kid));
@@ -308,16 +318,9 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       const { added, exiFloor } = revocation.apply(signedList);
       for (const hash of added) tokens.delete(hash);
       // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
-      // from then on the floor, kept in storage by the exi tracker, is what refuses it.
-      if (exiFloor !== undefined) {
-        const dropped = new Set(tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence)).map(toHex));
-        for (const [k, s] of sessions) {
-          if (s.binding && dropped.has(toHex(s.binding.tokenHash))) {
-            s.destroy();
-            sessions.delete(k);
-          }
-        }
-      }
+      // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
+      // sessions too: they carry its exi sequence, see bindingRefusal).
+      if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
       sweepSessions();
       return added.length;
     },
