@@ -150,7 +150,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const costOf = (popKey: CoseKey, tokenBytes: number) => tokenBytes + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
   const tokenCache: AcceptedTokenCache = {
     get: (hashHex) => tokens.lookup(fromHex(hashHex)),
-    reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt),
+    reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt, entry.subject),
     add: (entry, bytes) => tokens.add({ ...entry, cost: costOf(entry.popKey, bytes) }),
     delete: (hashHex) => void tokens.delete(fromHex(hashHex)),
   };
