@@ -8,18 +8,14 @@
  * same directory.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Tag, decodeCbor, utf8 } from '../cose/index.js';
-import { nativeProvider } from '../cose/adapters/index.js';
 import {
   beginSession,
   createResourceServer,
   decodeResponseBody,
   serveAuthzInfo,
   serveRequest,
-  requestToken,
   trustStoreFromBundle,
   memoryStorage,
   type ClientSession,
@@ -29,54 +25,29 @@ import {
   type TokenResponse,
 } from '../device/index.js';
 import { fileStorage } from '../device/adapters/index.js';
-import { createAuthzServer, provisionDevice, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
-import { ISSUER } from './support/device-issuer.js';
+import { startDeviceService, type DeviceService } from './support/device-service.js';
 
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
 const EXI = 300;
-const SECRET = 'ekg-secret-that-is-long-enough';
-const isProtected = (raw: Uint8Array): boolean => { const v = decodeCbor(raw); return v instanceof Tag && v.tag === 16; };
+const isProtected = (raw: Uint8Array): boolean => {
+  const v = decodeCbor(raw);
+  return v instanceof Tag && v.tag === 16;
+};
 
 describe('a protected session on a clock-less token obeys the exi floor', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'review-exi-session-'));
   let serviceNow = 1_800_000_000;
   let deviceNow = 1_000;
-  let store: SqliteStore;
-  let server: AuthzServer;
-  let base = '';
-  let bundle: Awaited<ReturnType<typeof provisionDevice>>;
+  let service: DeviceService;
 
   beforeAll(async () => {
-    store = new SqliteStore(join(dir, 'authz.sqlite'));
-    await registerAudience(store, nativeProvider, { id: 'tube', scopes: ['[["/result",1]]'], clockless: true, lifetime: EXI });
-    await registerClient(store, { id: 'ekg', secret: SECRET, audiences: ['tube'], scopes: ['[["/result",1]]'], grantTypes: ['client_credentials'] });
-    server = await createAuthzServer({ store, dataDir: dir, clock: () => serviceNow, issuer: ISSUER });
-    base = (await server.listen(0)).url;
-    bundle = await provisionDevice(store, server.keys, { deviceId: 'tube', issuer: ISSUER, now: serviceNow });
+    service = await startDeviceService({ audience: 'tube', clients: ['ekg'], lifetime: EXI, clockless: true, clock: () => serviceNow });
   });
-  afterAll(async () => {
-    await server.close();
-    store.close();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  afterAll(() => service.close());
 
   const tube = (storage: DeviceStorage, profile = {}): ResourceServer =>
-    createResourceServer({ trust: trustStoreFromBundle(bundle, serviceNow), storage, clock: () => deviceNow, handler: () => ({ code: 205, payload: utf8('42') }), profile });
+    createResourceServer({ trust: trustStoreFromBundle(service.bundle, serviceNow), storage, clock: () => deviceNow, handler: () => ({ code: 205, payload: utf8('42') }), profile });
   // No req_cnf: the service makes a symmetric PoP key and seals it for the tube (RFC 9201 §5).
-  const issue = (): Promise<TokenResponse> =>
-    requestToken(
-      async (body) => new Uint8Array(await (await fetch(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/ace+cbor' }, body })).arrayBuffer()),
-      { grant: 'client_credentials', auth: { clientId: 'ekg', clientSecret: SECRET }, audience: 'tube', scope: [['/result', 1]] },
-    );
-  const revoke = async (token: Uint8Array) => {
-    const r = await fetch(`${base}/revoke`, {
-      method: 'POST',
-      headers: { authorization: `Basic ${Buffer.from(`ekg:${SECRET}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ token: Buffer.from(token).toString('base64url') }),
-    });
-    expect(r.status).toBe(200);
-  };
-  const trl = async () => new Uint8Array(await (await fetch(`${base}/trl/tube`)).arrayBuffer());
+  const issue = () => service.issue('ekg');
   const open = (dev: ResourceServer, t: TokenResponse): ClientSession => {
     const start = beginSession(t.accessToken, t.popKey!, memoryStorage());
     return start.finish(serveAuthzInfo(dev, start.body));
@@ -89,15 +60,15 @@ describe('a protected session on a clock-less token obeys the exi floor', () => 
   };
   /** Revokes `t`, lets the service's clock pass issue + exi, and has it list an unrelated revocation. */
   async function floorOver(t: TokenResponse): Promise<Uint8Array> {
-    await revoke(t.accessToken);
+    await service.revoke('ekg', t.accessToken);
     serviceNow += EXI + 1;
     const unrelated = await issue();
-    await revoke(unrelated.accessToken);
-    return trl();
+    await service.revoke('ekg', unrelated.accessToken);
+    return service.trl();
   }
 
   it('after a reboot onto its storage, a device refuses a session whose exi token the floor covers', async () => {
-    const storageDir = join(dir, 'tube-reboot');
+    const storageDir = join(service.dir, 'tube-reboot');
     const dev = tube(fileStorage(storageDir));
     const stolen = await issue();
     const session = open(dev, stolen);
