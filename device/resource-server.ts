@@ -118,12 +118,12 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const iatGuard = iatMarked ? clock() + profile.iatWindow : Number.NEGATIVE_INFINITY;
 
   /** Spends a verified proof's nonce or jti; an iat proof from before this boot is refused first. */
-  function claimFreshness(freshness: ProofFreshness): void {
+  function claimFreshness(freshness: ProofFreshness, subject: string | undefined): void {
     if (freshness.kind === 'iat') {
       if (freshness.iat <= iatGuard) {
         throw refuse(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) proofs are refused for one window after a reboot; retry with the cnonce hint as nonce(4)');
       }
-      claimProofFreshness(freshness, { replayCache: jtis });
+      claimProofFreshness(freshness, { replayCache: jtis, ...(subject !== undefined ? { owner: subject } : {}) });
       if (!iatMarked) {
         storage.put(IAT_MARKER_KEY, new Uint8Array([1]));
         iatMarked = true;
@@ -286,7 +286,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
         { clock, iatWindow: profile.iatWindow },
         { provider },
       );
-      claimFreshness(freshness);
+      claimFreshness(freshness, entry.subject);
       authorize(entry, request.method, request.resource);
       return serve(request.method, request.resource, request.payload, entry.subject);
     },
