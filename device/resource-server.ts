@@ -204,9 +204,19 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   // so it holds across reboots). Unproven sessions give way to others; proven ones never do.
   const isProven = (s: ProtectedSession): boolean => s.replayWindow.highest >= 0;
 
-  /** Room for one more session: sweep, then evict the oldest unproven one; else `busy`. */
-  function makeRoomForSession(): void {
+  /**
+   * Room for one more session of `subject`'s: sweep; an owner already holding half the slots gives
+   * up its own oldest (unproven first), so one client proving session after session never holds
+   * them all; then the oldest unproven one goes; else `busy`.
+   */
+  function makeRoomForSession(subject: string | undefined): void {
     if (sessions.size >= profile.maxSessions) sweepSessions();
+    const mine = [...sessions].filter(([, s]) => s.binding?.subject === subject);
+    if (mine.length >= Math.max(1, Math.floor(profile.maxSessions / 2))) {
+      const [k, s] = mine.find(([, x]) => !isProven(x)) ?? mine[0]!;
+      s.destroy();
+      sessions.delete(k);
+    }
     if (sessions.size >= profile.maxSessions) {
       for (const [k, s] of sessions) {
         if (isProven(s)) continue;
@@ -235,7 +245,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'a protected session needs a symmetric PoP key; use PoP proofs with this token');
     }
     capUnproven(entry.hash);
-    makeRoomForSession();
+    makeRoomForSession(entry.subject);
     const nonce2 = provider.randomBytes(NONCE2_BYTES);
     let id = provider.randomBytes(SESSION_ID_BYTES);
     while (sessions.has(toHex(id)) || storage.get(ProtectedSession.storageKey('device', id))) id = provider.randomBytes(SESSION_ID_BYTES);
@@ -256,9 +266,10 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     let session = sessions.get(key);
     if (!session) {
       // After a reboot the session is still in storage, with its window and sequence block.
-      session = ProtectedSession.load('device', id, storage, provider);
+      // Our ids are SESSION_ID_BYTES long: any other kid names no session (and no storage key).
+      if (id.length === SESSION_ID_BYTES) session = ProtectedSession.load('device', id, storage, provider);
       if (!session) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'no protected session with this kid(4): post the token again');
-      makeRoomForSession();
+      makeRoomForSession(session.binding?.subject);
       sessions.set(key, session);
     }
     return session;
