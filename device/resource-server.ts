@@ -205,17 +205,19 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const isProven = (s: ProtectedSession): boolean => s.replayWindow.highest >= 0;
 
   /**
-   * Room for one more session of `subject`'s: sweep; an owner already holding half the slots gives
-   * up its own oldest (unproven first), so one client proving session after session never holds
-   * them all; then the oldest unproven one goes; else `busy`.
+   * Room for one more session of `subject`'s: sweep; an owner already holding half the slots makes
+   * room only by its own oldest unproven session, else it is `busy` (so one client proving session
+   * after session never holds them all, and a thief opening sessions with a client's stolen tokens
+   * never closes that client's proven ones); then the oldest unproven one goes; else `busy`.
    */
   function makeRoomForSession(subject: string | undefined): void {
     if (sessions.size >= profile.maxSessions) sweepSessions();
     const mine = [...sessions].filter(([, s]) => s.binding?.subject === subject);
     if (mine.length >= Math.max(1, Math.floor(profile.maxSessions / 2))) {
-      const [k, s] = mine.find(([, x]) => !isProven(x)) ?? mine[0]!;
-      s.destroy();
-      sessions.delete(k);
+      const unproven = mine.find(([, x]) => !isProven(x));
+      if (!unproven) throw new DeviceError(DEVICE_ERR.BUSY, 'this client already holds its share of proven sessions');
+      unproven[1].destroy();
+      sessions.delete(unproven[0]);
     }
     if (sessions.size >= profile.maxSessions) {
       for (const [k, s] of sessions) {
