@@ -28,6 +28,7 @@ import {
   parseScope,
   toHex,
   tokenHash,
+  utf8,
   verifyCwt,
   type CborMap,
   type CborValue,
@@ -39,7 +40,7 @@ import {
   type Scope,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-import type { ExiTracker } from './exi-tracker.js';
+import { EXI_OWNER_BYTES, type ExiTracker } from './exi-tracker.js';
 import type { RequestHints } from './request-hints.js';
 
 /** What a verifier trusts: the service's anchors, and the symmetric keys it shares by kid. */
@@ -207,7 +208,9 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       let admitted;
       try {
         // RFC 9200 §5.10.3: exi counts from this verifier's first receipt; its cti is never accepted twice.
-        admitted = opts.exi.admit(exi.cti, exi.seconds);
+        // Owned by the token's subject (the client, or its user): each gets a share of the live table.
+        const owner = entry.subject === undefined ? undefined : provider.digest('SHA-256', utf8(entry.subject)).subarray(0, EXI_OWNER_BYTES);
+        admitted = opts.exi.admit(exi.cti, exi.seconds, owner);
       } catch (cause) {
         if (cause instanceof DeviceError && opts.hints && !cause.hints) throw refuse(cause.code, cause.message, cause);
         throw cause;
