@@ -15,7 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createRevocationList, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
+import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
@@ -142,7 +142,15 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
 
   async function revocationList(audience: string): Promise<Uint8Array> {
     const { sequence, entries, exiFloor } = await opts.store.revocationList(audience, Math.floor(clock()));
-    const list = { audience, sequence, fullSet: entries.map((e) => fromHex(e.tokenHash)), ...(exiFloor !== undefined ? { exiFloor } : {}) };
+    // A list that would not fit a device gives up its oldest revocations whole (issuedBefore).
+    const { kept, issuedBefore } = fitRevocations(entries);
+    const list = {
+      audience,
+      sequence,
+      fullSet: kept.map((e) => fromHex(e.tokenHash)),
+      ...(exiFloor !== undefined ? { exiFloor } : {}),
+      ...(issuedBefore !== undefined ? { issuedBefore } : {}),
+    };
     return createRevocationList(list, keys.current().key, { provider });
   }
 

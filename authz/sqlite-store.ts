@@ -444,12 +444,13 @@ export class SqliteStore implements AuthzStore {
         exiFloor = live.m != null ? Number(live.m) - 1 : Number(a.exi_sequence);
       }
       const rows = this.stmt(
-        `SELECT token_hash, expires_at FROM revocations
-         WHERE audience = ? AND (expires_at > ? OR (exi_seq IS NOT NULL AND exi_seq > ?)) ORDER BY sequence`,
+        `SELECT r.token_hash, r.expires_at, COALESCE(t.issued_at, 0) AS issued_at FROM revocations r
+         LEFT JOIN tokens t ON t.token_hash = r.token_hash
+         WHERE r.audience = ? AND (r.expires_at > ? OR (r.exi_seq IS NOT NULL AND r.exi_seq > ?)) ORDER BY r.sequence`,
       ).all(audience, now, exiFloor ?? Number.MAX_SAFE_INTEGER) as Row[];
       return {
         sequence: a ? Number(a.trl_sequence) : 0,
-        entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at) })),
+        entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at), issuedAt: Number(r.issued_at) })),
         ...(exiFloor !== undefined ? { exiFloor } : {}),
       };
     })();

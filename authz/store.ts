@@ -167,6 +167,8 @@ export interface SigningKeyRecord {
 export interface RevocationEntry {
   tokenHash: string;
   expiresAt: number;
+  /** The revoked token's iat, so an overflowing list can give up the oldest (fitRevocations). */
+  issuedAt: number;
 }
 
 export interface RevocationListState {

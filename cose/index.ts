@@ -105,6 +105,8 @@ export {
   revocationListFromMap,
   TRL_LABEL,
   MAX_TRL_HASHES,
+  fitRevocations,
+  isIssuedBefore,
   type RevocationList,
 } from './revocation-list.js';
 export {

@@ -52,6 +52,8 @@ export interface SessionBinding {
    * covers it the service drops the token from its list, so only this refuses the session then.
    */
   exiSequence?: number;
+  /** The token's iat(6), so an issued-before floor from an overflowing list reaches the session. */
+  issuedAt?: number;
 }
 
 export interface OpenedMessage {
@@ -161,6 +163,8 @@ export class ProtectedSession {
     if (binding && typeof subject === 'string') binding.subject = subject;
     const exiSequence = asSafeInteger(m.get(14));
     if (binding && exiSequence !== undefined) binding.exiSequence = exiSequence;
+    const issuedAt = asSafeInteger(m.get(15));
+    if (binding && issuedAt !== undefined) binding.issuedAt = issuedAt;
     // Everything below the reserved limit may have been used before the reboot: start past it.
     return new ProtectedSession(role, keys, binding, storage, provider, limit, limit, window);
   }
@@ -183,6 +187,7 @@ export class ProtectedSession {
       m.set(12, this.binding.scopeClaim);
       if (this.binding.subject !== undefined) m.set(13, this.binding.subject);
       if (this.binding.exiSequence !== undefined) m.set(14, this.binding.exiSequence);
+      if (this.binding.issuedAt !== undefined) m.set(15, this.binding.issuedAt);
     }
     this.#storage.put(ProtectedSession.storageKey(this.role, this.keys.id), encodeCbor(m));
   }

@@ -21,10 +21,14 @@ export interface ReplayCache {
   readonly size: number;
 }
 
-export function createReplayCache(clock: Clock, maxEntries = DEFAULT_REPLAY_CACHE_ENTRIES): ReplayCache {
+/**
+ * `ownerShare`: one owner holds at most 1/ownerShare of the entries (default REPLAY_CACHE_SHARE);
+ * 1 turns the share off, for a caller that budgets its owners before the cache (the broker).
+ */
+export function createReplayCache(clock: Clock, maxEntries = DEFAULT_REPLAY_CACHE_ENTRIES, ownerShare = REPLAY_CACHE_SHARE): ReplayCache {
   const entries = new Map<string, { until: number; owner: string }>();
   const perOwner = new Map<string, number>();
-  const share = Math.max(1, Math.floor(maxEntries / REPLAY_CACHE_SHARE));
+  const share = Math.max(1, Math.floor(maxEntries / Math.max(1, ownerShare)));
   const count = (owner: string, by: number) => {
     const n = (perOwner.get(owner) ?? 0) + by;
     if (n > 0) perOwner.set(owner, n);

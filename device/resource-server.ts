@@ -162,6 +162,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     scopeKind: 'aif-rest',
     leeway: profile.leeway,
     isRevoked: (hash) => revocation.isRevoked(hash),
+    isIssuedBeforeFloor: (iat) => revocation.isIssuedBeforeFloor(iat),
     cache: tokenCache,
     exi,
     cnonces: hintNonces,
@@ -183,7 +184,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   /** Why a session's token no longer holds: revoked, expired, or an exi token under the floor. */
   function bindingRefusal(binding: SessionBinding | undefined): DeviceErrorCode | undefined {
     if (!binding) return DEVICE_ERR.INVALID_TOKEN;
-    if (revocation.isRevoked(binding.tokenHash)) return DEVICE_ERR.REVOKED;
+    if (revocation.isRevoked(binding.tokenHash) || revocation.isIssuedBeforeFloor(binding.issuedAt)) return DEVICE_ERR.REVOKED;
     // The floor, not the list, refuses a revoked exi token once it covers it (finding 2); a
     // session outlives its token in the RAM store and across reboots, so it is checked here too.
     if (binding.expiresAt <= clock() || (binding.exiSequence !== undefined && exi.isBelowFloor(binding.exiSequence))) return DEVICE_ERR.EXPIRED;
@@ -258,6 +259,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       scopeClaim: entry.scopeClaim as CborValue,
       ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
       ...(entry.exiSequence !== undefined ? { exiSequence: entry.exiSequence } : {}),
+      ...(entry.issuedAt !== undefined ? { issuedAt: entry.issuedAt } : {}),
     });
     sessions.set(toHex(id), session);
     return { id, nonce2 };
@@ -334,6 +336,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
       // sessions too: they carry its exi sequence, see bindingRefusal).
       if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
+      // An overflowing list gave up its oldest revocations whole: so do the tokens held.
+      tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
       sweepSessions();
       return added.length;
     },
