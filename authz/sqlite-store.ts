@@ -438,7 +438,10 @@ export class SqliteStore implements AuthzStore {
     return this.db.transaction(() => {
       const a = this.stmt('SELECT trl_sequence, exi_sequence, clockless FROM audiences WHERE id = ?').get(audience) as Row | undefined;
       let exiFloor: number | undefined;
-      if (a?.clockless === 1) {
+      // Once an audience has had exi tokens it keeps its floor, clock-less or not now: devices
+      // count exi from receipt, so a revoked exi token the list drops must stay below the floor
+      // after a re-registration without clockless, too.
+      if (a && (a.clockless === 1 || Number(a.exi_sequence) > 0)) {
         // Every exi token below the oldest one still inside issue + exi has lapsed by the service's clock.
         const live = this.stmt('SELECT MIN(exi_seq) AS m FROM tokens WHERE audience = ? AND exi_seq IS NOT NULL AND expires_at > ?').get(audience, now) as Row;
         exiFloor = live.m != null ? Number(live.m) - 1 : Number(a.exi_sequence);

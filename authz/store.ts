@@ -172,7 +172,7 @@ export interface RevocationEntry {
 export interface RevocationListState {
   sequence: number;
   entries: RevocationEntry[];
-  /** Clock-less audiences only. */
+  /** Audiences that are, or ever were, clock-less (issued an exi token). */
   exiFloor?: number;
 }
 
