@@ -49,6 +49,8 @@ export const REQUEST_TIMEOUT_MS = 30_000;
  * second of its deadline.
  */
 const TIMEOUT_CHECK_MS = 500;
+/** How stale this instance's copy of the signing keys may be (another instance may rotate them). */
+const KEY_REFRESH_MS = 1_000;
 
 export interface AuthzServerOptions {
   store: AuthzStore;
@@ -210,7 +212,19 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     };
   }
 
+  /**
+   * Other instances of the service may rotate the signing key in the shared store: re-read it at
+   * most once a second (monotonic time), so a retired key stops signing and being published here too.
+   */
+  let keysReadAt = performance.now();
+  async function refreshKeys(): Promise<void> {
+    if (performance.now() - keysReadAt < KEY_REFRESH_MS) return;
+    keysReadAt = performance.now();
+    await keys.refresh();
+  }
+
   async function route(req: IncomingMessage): Promise<WebResponse> {
+    await refreshKeys();
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
