@@ -345,15 +345,21 @@ export class SqliteStore implements AuthzStore {
     this.stmt('UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0 AND window_start <= ? AND ? - window_start < ?').run(k, now, now, windowSeconds);
   }
 
-  async nextExiSequence(audience: string): Promise<bigint> {
-    const r = this.stmt('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
-      .safeIntegers(true)
-      .get(audience) as Row | undefined;
-    if (!r) throw new Error(`unknown audience ${audience}`);
-    return r.exi_sequence as bigint;
+  async recordExiToken(audience: string, make: (sequence: bigint) => IssuedTokenRecord): Promise<void> {
+    this.db.transaction(() => {
+      const r = this.stmt('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
+        .safeIntegers(true)
+        .get(audience) as Row | undefined;
+      if (!r) throw new Error(`unknown audience ${audience}`);
+      this.insertToken(make(r.exi_sequence as bigint));
+    })();
   }
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
+    this.insertToken(t);
+  }
+
+  private insertToken(t: IssuedTokenRecord): void {
     this.stmt(
         `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,

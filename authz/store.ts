@@ -212,8 +212,12 @@ export interface AuthzStore {
   /** Gives back one attempt counted against `key` in the current window (a success). */
   releaseRateLimit(key: string, now: number, windowSeconds: number): Promise<void>;
 
-  /** Atomically takes the next per-audience sequence number for exi tokens (RFC 9200 §5.10.3). */
-  nextExiSequence(audience: string): Promise<bigint>;
+  /**
+   * Takes the next per-audience sequence number for an exi token (RFC 9200 §5.10.3) and records
+   * the token `make` builds with it, in one transaction: a revocation list (its exi floor) never
+   * sees a sequence number taken whose token is not yet recorded. `make` is synchronous.
+   */
+  recordExiToken(audience: string, make: (sequence: bigint) => IssuedTokenRecord): Promise<void>;
   recordToken(token: IssuedTokenRecord): Promise<void>;
   getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
   /**
