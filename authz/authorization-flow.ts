@@ -107,7 +107,7 @@ export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<Web
   if (!user || !ok) return htmlResponse(401, loginPage(session.csrf, next, 'Wrong user name or password.', requestId));
   for (const k of limits) await store.releaseRateLimit(k, now, LOGIN_WINDOW);
   const renewed = ctx.sessions.renew({ ...session, user: user.username });
-  const setCookie = { 'set-cookie': BrowserSessions.cookie(renewed) };
+  const setCookie = { 'set-cookie': ctx.sessions.cookie(renewed) };
   if (next === '/device') return redirectResponse('/device', setCookie);
   const pending = requestId ? renewed.pending.get(requestId) : undefined;
   if (!requestId || !pending) return htmlResponse(400, messagePage('Cannot continue', 'No authorization request is pending.'), setCookie);

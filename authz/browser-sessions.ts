@@ -48,6 +48,11 @@ export class BrowserSessions {
   constructor(
     private readonly random: (n: number) => Uint8Array,
     private readonly clock: () => number,
+    /**
+     * Served over HTTPS: the cookie is Secure (RFC 6265 §4.1.2.5). Without it a browser sends the
+     * session to plain HTTP on the same host (cookies ignore ports), to whoever is on the path.
+     */
+    private readonly secure = false,
   ) {}
 
   private token(): string {
@@ -76,7 +81,7 @@ export class BrowserSessions {
     const existing = this.get(cookieHeader);
     if (existing) return { session: existing };
     const session = this.create();
-    return { session, setCookie: { 'set-cookie': BrowserSessions.cookie(session) } };
+    return { session, setCookie: { 'set-cookie': this.cookie(session) } };
   }
 
   /** On sign-in the id changes (session fixation) and the CSRF token with it. */
@@ -104,8 +109,8 @@ export class BrowserSessions {
     return p;
   }
 
-  static cookie(s: BrowserSession): string {
-    return `${SESSION_COOKIE}=${s.id}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${SESSION_LIFETIME}`;
+  cookie(s: BrowserSession): string {
+    return `${SESSION_COOKIE}=${s.id}; HttpOnly;${this.secure ? ' Secure;' : ''} SameSite=Lax; Path=/; Max-Age=${SESSION_LIFETIME}`;
   }
 
   static checkCsrf(s: BrowserSession, presented: string | null): boolean {

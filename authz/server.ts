@@ -137,7 +137,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   let baseUrl = opts.issuer ?? '';
   const web: WebContext = {
     token: context,
-    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock),
+    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
   };
