@@ -74,7 +74,7 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie);
+  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
   const requestId = ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};

@@ -11,6 +11,12 @@ export const SESSION_LIFETIME = 600;
 export const MAX_SESSIONS = 10_000;
 export const SESSION_COOKIE = 'kb_session';
 /**
+ * Once MAX_SESSIONS are live, an address holding at least this many gives up its own oldest for a
+ * new one, and only others take the oldest of all: a flood of sessions from one address (GET
+ * /device needs no credential) cannot push out the session of a user who is signing in.
+ */
+export const SESSIONS_PER_ADDRESS_WHEN_FULL = 16;
+/**
  * Authorization requests a session may have open at once (tabs); beyond it the oldest is dropped.
  * Each is approved only by a form that names its own id, so opening another request never
  * changes what an open consent page approves.
@@ -40,10 +46,28 @@ export interface BrowserSession {
   pending: Map<string, PendingAuthorization>;
   /** RFC 8628 §3.3.1: the user code from verification_uri_complete, kept across sign-in. */
   deviceUserCode?: string;
+  /** The address (an IPv6 /64) that opened it (SESSIONS_PER_ADDRESS_WHEN_FULL). */
+  address: string;
+}
+
+/** The key an address is counted under: an IPv4 address, or the /64 of an IPv6 one (one host's share). */
+function addressKey(remote: string): string {
+  const v4 = /^(?:::ffff:)?(\d+\.\d+\.\d+\.\d+)$/i.exec(remote);
+  if (v4) return v4[1]!;
+  if (!remote.includes(':')) return remote;
+  // Expand "::" (an embedded dotted IPv4 tail is two groups), so every spelling of a /64 is one key.
+  const groups = (part: string) => (part ? part.split(':').flatMap((g) => (g.includes('.') ? ['0', '0'] : [g])) : []);
+  const [head = '', tail] = remote.split('%')[0]!.split('::');
+  const h = groups(head);
+  const t = tail === undefined ? [] : groups(tail);
+  const all = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - t.length)).fill('0'), ...t];
+  return all.slice(0, 4).map((g) => parseInt(g, 16).toString(16)).join(':');
 }
 
 export class BrowserSessions {
   private readonly sessions = new Map<string, BrowserSession>();
+  /** Session ids by address, oldest first. */
+  private readonly byAddress = new Map<string, Set<string>>();
 
   constructor(
     private readonly random: (n: number) => Uint8Array,
@@ -63,32 +87,53 @@ export class BrowserSessions {
     const id = parseCookie(cookieHeader, SESSION_COOKIE);
     const s = id ? this.sessions.get(id) : undefined;
     if (s && this.clock() - s.createdAt > SESSION_LIFETIME) {
-      this.sessions.delete(s.id);
+      this.drop(s.id);
       return undefined;
     }
     return s;
   }
 
-  create(): BrowserSession {
-    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map() };
+  private add(s: BrowserSession): void {
     this.sessions.set(s.id, s);
+    let ids = this.byAddress.get(s.address);
+    if (!ids) this.byAddress.set(s.address, (ids = new Set()));
+    ids.add(s.id);
+  }
+
+  private drop(id: string): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    const ids = this.byAddress.get(s.address);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byAddress.delete(s.address);
+  }
+
+  /** A new session for a client at `remoteAddress`. */
+  create(remoteAddress = ''): BrowserSession {
+    const address = addressKey(remoteAddress);
+    if (this.sessions.size >= MAX_SESSIONS) {
+      const own = this.byAddress.get(address);
+      this.drop(own && own.size >= SESSIONS_PER_ADDRESS_WHEN_FULL ? own.values().next().value! : this.sessions.keys().next().value!);
+    }
+    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map(), address };
+    this.add(s);
     return s;
   }
 
   /** The request's session, or a new one with the Set-Cookie header that starts it. */
-  getOrCreate(cookieHeader: string | undefined): { session: BrowserSession; setCookie?: Record<string, string> } {
+  getOrCreate(cookieHeader: string | undefined, remoteAddress = ''): { session: BrowserSession; setCookie?: Record<string, string> } {
     const existing = this.get(cookieHeader);
     if (existing) return { session: existing };
-    const session = this.create();
+    const session = this.create(remoteAddress);
     return { session, setCookie: { 'set-cookie': this.cookie(session) } };
   }
 
   /** On sign-in the id changes (session fixation) and the CSRF token with it. */
   renew(s: BrowserSession): BrowserSession {
-    this.sessions.delete(s.id);
+    this.drop(s.id);
     const next: BrowserSession = { ...s, id: this.token(), csrf: this.token(), createdAt: this.clock() };
-    this.sessions.set(next.id, next);
+    this.add(next);
     return next;
   }
 
