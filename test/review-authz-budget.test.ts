@@ -12,26 +12,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { nativeProvider } from '../cose/adapters/index.js';
-import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
+import { s256, type SqliteStore, type AuthzServer } from '../authz/index.js';
+import { PHONE_REDIRECT_URI, startPhoneService } from './support/phone-app.js';
 import { errorOf, loginAndConsent, post } from './support/authz-client.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'review-budget-'));
 const LIMIT = { tokens: 4, windowSeconds: 60 };
 const now = 1_800_000_000;
-const redirectUri = 'http://127.0.0.1:9/cb';
+const redirectUri = PHONE_REDIRECT_URI;
 let store: SqliteStore;
 let server: AuthzServer;
 let base = '';
 
 beforeAll(async () => {
-  store = new SqliteStore(join(dir, 'authz.sqlite'));
-  await registerAudience(store, nativeProvider, { id: 'ekg', scopes: ['read'] });
-  await registerClient(store, { id: 'phone', audiences: ['ekg'], scopes: ['read'], grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [redirectUri] });
-  await registerUser(store, 'mallory', 'mallory-password');
-  await registerUser(store, 'alice', 'alice-password');
-  server = await createAuthzServer({ store, dataDir: dir, clock: () => now, issuanceLimit: LIMIT });
-  base = (await server.listen(0)).url;
+  ({ store, server, base } = await startPhoneService(dir, ['mallory', 'alice'], { clock: () => now, issuanceLimit: LIMIT }));
 });
 afterAll(async () => {
   await server.close();

@@ -14,22 +14,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, get } from 'node:http';
-import { nativeProvider } from '../cose/adapters/index.js';
-import { createAuthzServer, MAX_SESSIONS, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
+import { MAX_SESSIONS, s256, type SqliteStore, type AuthzServer } from '../authz/index.js';
+import { PHONE_REDIRECT_URI, startPhoneService } from './support/phone-app.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'review-sessions-'));
-const redirectUri = 'http://127.0.0.1:9/cb';
+const redirectUri = PHONE_REDIRECT_URI;
 let store: SqliteStore;
 let server: AuthzServer;
 let base = '';
 
 beforeAll(async () => {
-  store = new SqliteStore(join(dir, 'authz.sqlite'));
-  await registerAudience(store, nativeProvider, { id: 'ekg', scopes: ['read'] });
-  await registerClient(store, { id: 'phone', audiences: ['ekg'], scopes: ['read'], grantTypes: ['authorization_code'], redirectUris: [redirectUri] });
-  await registerUser(store, 'alice', 'alice-password');
-  server = await createAuthzServer({ store, dataDir: dir });
-  base = (await server.listen(0)).url;
+  ({ store, server, base } = await startPhoneService(dir, ['alice'], {}));
 });
 afterAll(async () => {
   await server.close();
