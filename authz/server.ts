@@ -151,7 +151,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   /** An OAuth/ACE endpoint: POST in one of the three encodings, answer in the request's own. */
   async function oauthEndpoint(
     req: IncomingMessage,
-    handler: (p: Params, auth: string | undefined) => Promise<Record<string, ResponseValue | undefined> | null>,
+    handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
@@ -167,7 +167,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      const out = await handler(decodeParams(body, encoding), req.headers.authorization);
+      const out = await handler(decodeParams(body, encoding), req.headers.authorization, req.socket.remoteAddress ?? '');
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
       return respond(200, contentType, encoded);
@@ -237,7 +237,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/token':
         return oauthEndpoint(req, (p, a) => handleTokenRequest(context, p, a));
       case '/device_authorization':
-        return oauthEndpoint(req, (p, a) => handleDeviceAuthorization(context, p, a, baseUrl));
+        return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
         return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
       case '/revoke':

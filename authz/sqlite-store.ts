@@ -64,6 +64,8 @@ const MIGRATIONS: readonly string[] = [
   // tokens were issued by a grant, not an exchange: no parent.
   `ALTER TABLE tokens ADD COLUMN parent_hash TEXT;
    CREATE INDEX tokens_parent ON tokens (parent_hash);`,
+  // Expired device codes are deleted as new ones are made (putDeviceCode).
+  `CREATE INDEX IF NOT EXISTS device_codes_expiry ON device_codes (expires_at);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -96,6 +98,8 @@ const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseK
 const PRIVATE_FILE_MODE = 0o600;
 /** Longer than any rate-limit window in use (the longest: 600 s, client-assertion cti replay). */
 export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
+/** Device codes are deleted this long after they expired (the longest lifetime is far shorter). */
+const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
 
@@ -267,6 +271,9 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putDeviceCode(c: DeviceCodeRecord): Promise<void> {
+    // Nothing else deletes a code nobody approved or polled to the end: drop those that expired
+    // an hour before this one will (a poll of one by then only learns expired_token).
+    this.stmt('DELETE FROM device_codes WHERE expires_at < ?').run(c.expiresAt - DEVICE_CODE_PRUNE_AFTER_S);
     this.stmt(
         `INSERT INTO device_codes (device_code_hash, user_code, client_id, audience, scope, req_cnf, expires_at, status, username, interval, last_polled_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
