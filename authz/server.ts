@@ -121,6 +121,9 @@ function errorResponse(err: AuthzError, encoding: Encoding): WebResponse {
 const invalidRequest = (description: string, status = 400): WebResponse => jsonResponse(status, { error: 'invalid_request', error_description: description });
 
 export async function createAuthzServer(opts: AuthzServerOptions): Promise<AuthzServer> {
+  // The metadata's endpoints are the issuer's URL: with a certificate, an http:// issuer would
+  // send every client's secrets to plain HTTP, the TLS listener notwithstanding.
+  if (opts.tls && opts.issuer && /^http:/i.test(opts.issuer)) throw new RangeError('with --tls-cert the issuer must be an https:// URL (its metadata sends clients there)');
   const provider = opts.provider ?? nativeProvider;
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const keys = new SigningKeys(opts.store, opts.dataDir, provider);
