@@ -251,8 +251,6 @@ export class SqliteStore implements AuthzStore {
     return this.db.transaction(() => {
       const r = this.stmt('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
       if (!r) return { replayed: false };
-      if (r.used === 1) return r.family == null ? { replayed: true } : { replayed: true, family: r.family as string };
-      this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
       const code: AuthCodeRecord = {
         codeHash,
         clientId: r.client_id as string,
@@ -262,11 +260,12 @@ export class SqliteStore implements AuthzStore {
         scope: r.scope as string,
         codeChallenge: r.code_challenge as string,
         expiresAt: Number(r.expires_at),
-        family,
       };
       const cnf = u8(r.req_cnf);
       if (cnf) code.reqCnf = cnf;
-      return { code, replayed: false };
+      if (r.used === 1) return r.family == null ? { code, replayed: true } : { code, replayed: true, family: r.family as string };
+      this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
+      return { code: { ...code, family }, replayed: false };
     })();
   }
 

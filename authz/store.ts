@@ -193,7 +193,8 @@ export interface AuthzStore {
   putAuthCode(code: AuthCodeRecord): Promise<void>;
   /**
    * Returns the code and marks it used, recording the grant `family` its tokens will carry,
-   * atomically; a second call returns { replayed: true, family } with the family of the first.
+   * atomically; a second call returns { replayed: true, family, code } with the family of the first
+   * (and the code, so the caller can tell a replay that would have been accepted from a guess).
    */
   consumeAuthCode(codeHash: string, family: string): Promise<{ code?: AuthCodeRecord; replayed: boolean; family?: string }>;
 

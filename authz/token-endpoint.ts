@@ -172,8 +172,12 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   const record = consumed.code;
   if (consumed.replayed) {
     // RFC 6749 §4.1.2: a code is used once; on a replay the service SHOULD revoke the tokens it
-    // already issued from it (one of the two presenters stole it), refresh tokens included.
-    if (consumed.family) {
+    // already issued from it (one of the two presenters stole it), refresh tokens included. Only
+    // for a replay that would itself have been accepted (its client, redirect URI and PKCE
+    // verifier): a used code turns up in URLs and logs, and anybody could otherwise end the
+    // user's grant with it, at any time, by naming a public client_id.
+    const wouldPass = record !== undefined && record.clientId === client.id && record.redirectUri === redirectUri && verifyPkce(verifier, record.codeChallenge);
+    if (consumed.family && wouldPass) {
       const audiences = await ctx.store.revokeFamily(consumed.family, Math.floor(ctx.clock()));
       if (audiences.length) await ctx.onRevoked?.(audiences);
     }
