@@ -24,6 +24,7 @@ import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
+import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions } from './browser-sessions.js';
 import { CSS, messagePage } from './pages.js';
@@ -138,6 +139,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
+  const clientAuthLimiter = new ClientAuthLimiter();
   const web: WebContext = {
     token: context,
     sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined),
@@ -161,6 +163,29 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
     if (!encoding) return errorResponse(new AuthzError('invalid_request', 'unsupported content type', { status: 415 }), 'json');
     const replyEncoding = encoding === 'form' ? 'json' : encoding;
+    const remote = req.socket.remoteAddress ?? '';
+    // Before the body is read and any scrypt runs (client-auth-limiter.ts).
+    if (!clientAuthLimiter.take(remote)) {
+      const out = errorResponse(new AuthzError('temporarily_unavailable', 'too many failed client authentications from this address', { status: 429 }), replyEncoding);
+      return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
+    }
+    let failedAuth = false;
+    try {
+      return await oauthExchange(req, handler, table, encoding, replyEncoding, remote, () => (failedAuth = true));
+    } finally {
+      if (!failedAuth) clientAuthLimiter.giveBack(remote);
+    }
+  }
+
+  async function oauthExchange(
+    req: IncomingMessage,
+    handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
+    table: Record<string, number> | undefined,
+    encoding: Encoding,
+    replyEncoding: Encoding,
+    remote: string,
+    onFailedAuth: () => void,
+  ): Promise<WebResponse> {
     let body: Uint8Array;
     try {
       body = await readBody(req, MAX_BODY_BYTES);
@@ -170,12 +195,15 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      const out = await handler(decodeParams(body, encoding), req.headers.authorization, req.socket.remoteAddress ?? '');
+      const out = await handler(decodeParams(body, encoding), req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
       return respond(200, contentType, encoded);
     } catch (e) {
-      if (e instanceof AuthzError) return errorResponse(e, replyEncoding);
+      if (e instanceof AuthzError) {
+        if (e.oauthError === 'invalid_client') onFailedAuth();
+        return errorResponse(e, replyEncoding);
+      }
       throw e;
     }
   }
