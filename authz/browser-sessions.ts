@@ -45,8 +45,6 @@ export interface BrowserSession {
    * client, redirect URI, audience, scope and PKCE challenge the page showed.
    */
   pending: Map<string, PendingAuthorization>;
-  /** RFC 8628 §3.3.1: the user code from verification_uri_complete, kept across sign-in. */
-  deviceUserCode?: string;
   /** The address (an IPv6 /64) that opened it (SESSIONS_PER_ADDRESS_WHEN_FULL). */
   address: string;
 }
