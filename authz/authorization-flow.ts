@@ -15,6 +15,7 @@ import { verifySecret, lookupHash } from './secret-hash.js';
 import { decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeToStored } from './scope-forms.js';
 import { isValidChallenge } from './pkce.js';
+import { normalizeUserCode } from './user-code.js';
 import { storedReqCnf } from './token-endpoint.js';
 import type { Params } from './ace-params.js';
 import { formOf, htmlResponse, redirectResponse, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
@@ -74,7 +75,7 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie);
+  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
   const requestId = ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};
@@ -90,6 +91,7 @@ export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<Web
   if (!session || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return expired();
   const next = form.get('next') === '/device' ? '/device' : '/consent';
   const requestId = form.get('request') ?? undefined;
+  const userCode = next === '/device' ? normalizeUserCode(form.get('user_code') ?? '') : undefined;
   const username = form.get('username') ?? '';
   const now = Math.floor(clock());
   // Hashed, so a long or odd user name makes a fixed-size key. Every attempt is counted before
@@ -99,16 +101,16 @@ export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<Web
   const limits = [`login:ip:${req.remoteAddress}`, `login:user:${lookupHash(username)}`];
   for (const k of limits) {
     if ((await store.hitRateLimit(k, now, LOGIN_WINDOW)) > LOGIN_ATTEMPTS) {
-      return htmlResponse(429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.', requestId), { 'retry-after': String(LOGIN_WINDOW) });
+      return htmlResponse(429, loginPage(session.csrf, next, 'Too many attempts. Wait a few minutes.', requestId, userCode), { 'retry-after': String(LOGIN_WINDOW) });
     }
   }
   const user = await store.getUser(username);
   const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
-  if (!user || !ok) return htmlResponse(401, loginPage(session.csrf, next, 'Wrong user name or password.', requestId));
+  if (!user || !ok) return htmlResponse(401, loginPage(session.csrf, next, 'Wrong user name or password.', requestId, userCode));
   for (const k of limits) await store.releaseRateLimit(k, now, LOGIN_WINDOW);
   const renewed = ctx.sessions.renew({ ...session, user: user.username });
-  const setCookie = { 'set-cookie': BrowserSessions.cookie(renewed) };
-  if (next === '/device') return redirectResponse('/device', setCookie);
+  const setCookie = { 'set-cookie': ctx.sessions.cookie(renewed) };
+  if (next === '/device') return redirectResponse(userCode ? `/device?user_code=${encodeURIComponent(userCode)}` : '/device', setCookie);
   const pending = requestId ? renewed.pending.get(requestId) : undefined;
   if (!requestId || !pending) return htmlResponse(400, messagePage('Cannot continue', 'No authorization request is pending.'), setCookie);
   return consentFor(ctx, renewed, requestId, pending, setCookie);

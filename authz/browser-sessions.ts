@@ -4,12 +4,19 @@
  * codes and tokens are in the store). Bounded in count and lifetime.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { addressKey } from './client-address.js';
 
 /** Ten minutes to sign in and decide (the lifetime of the pending authorization request). */
 export const SESSION_LIFETIME = 600;
 /** Beyond this many live sessions the oldest are dropped: memory stays bounded under a flood. */
 export const MAX_SESSIONS = 10_000;
 export const SESSION_COOKIE = 'kb_session';
+/**
+ * Once MAX_SESSIONS are live, an address holding at least this many gives up its own oldest for a
+ * new one, and only others take the oldest of all: a flood of sessions from one address (GET
+ * /device needs no credential) cannot push out the session of a user who is signing in.
+ */
+export const SESSIONS_PER_ADDRESS_WHEN_FULL = 16;
 /**
  * Authorization requests a session may have open at once (tabs); beyond it the oldest is dropped.
  * Each is approved only by a form that names its own id, so opening another request never
@@ -38,16 +45,24 @@ export interface BrowserSession {
    * client, redirect URI, audience, scope and PKCE challenge the page showed.
    */
   pending: Map<string, PendingAuthorization>;
-  /** RFC 8628 §3.3.1: the user code from verification_uri_complete, kept across sign-in. */
-  deviceUserCode?: string;
+  /** The address (an IPv6 /64) that opened it (SESSIONS_PER_ADDRESS_WHEN_FULL). */
+  address: string;
 }
+
 
 export class BrowserSessions {
   private readonly sessions = new Map<string, BrowserSession>();
+  /** Session ids by address, oldest first. */
+  private readonly byAddress = new Map<string, Set<string>>();
 
   constructor(
     private readonly random: (n: number) => Uint8Array,
     private readonly clock: () => number,
+    /**
+     * Served over HTTPS: the cookie is Secure (RFC 6265 §4.1.2.5). Without it a browser sends the
+     * session to plain HTTP on the same host (cookies ignore ports), to whoever is on the path.
+     */
+    private readonly secure = false,
   ) {}
 
   private token(): string {
@@ -58,32 +73,53 @@ export class BrowserSessions {
     const id = parseCookie(cookieHeader, SESSION_COOKIE);
     const s = id ? this.sessions.get(id) : undefined;
     if (s && this.clock() - s.createdAt > SESSION_LIFETIME) {
-      this.sessions.delete(s.id);
+      this.drop(s.id);
       return undefined;
     }
     return s;
   }
 
-  create(): BrowserSession {
-    if (this.sessions.size >= MAX_SESSIONS) this.sessions.delete(this.sessions.keys().next().value!);
-    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map() };
+  private add(s: BrowserSession): void {
     this.sessions.set(s.id, s);
+    let ids = this.byAddress.get(s.address);
+    if (!ids) this.byAddress.set(s.address, (ids = new Set()));
+    ids.add(s.id);
+  }
+
+  private drop(id: string): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    this.sessions.delete(id);
+    const ids = this.byAddress.get(s.address);
+    ids?.delete(id);
+    if (ids?.size === 0) this.byAddress.delete(s.address);
+  }
+
+  /** A new session for a client at `remoteAddress`. */
+  create(remoteAddress = ''): BrowserSession {
+    const address = addressKey(remoteAddress);
+    if (this.sessions.size >= MAX_SESSIONS) {
+      const own = this.byAddress.get(address);
+      this.drop(own && own.size >= SESSIONS_PER_ADDRESS_WHEN_FULL ? own.values().next().value! : this.sessions.keys().next().value!);
+    }
+    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map(), address };
+    this.add(s);
     return s;
   }
 
   /** The request's session, or a new one with the Set-Cookie header that starts it. */
-  getOrCreate(cookieHeader: string | undefined): { session: BrowserSession; setCookie?: Record<string, string> } {
+  getOrCreate(cookieHeader: string | undefined, remoteAddress = ''): { session: BrowserSession; setCookie?: Record<string, string> } {
     const existing = this.get(cookieHeader);
     if (existing) return { session: existing };
-    const session = this.create();
-    return { session, setCookie: { 'set-cookie': BrowserSessions.cookie(session) } };
+    const session = this.create(remoteAddress);
+    return { session, setCookie: { 'set-cookie': this.cookie(session) } };
   }
 
   /** On sign-in the id changes (session fixation) and the CSRF token with it. */
   renew(s: BrowserSession): BrowserSession {
-    this.sessions.delete(s.id);
+    this.drop(s.id);
     const next: BrowserSession = { ...s, id: this.token(), csrf: this.token(), createdAt: this.clock() };
-    this.sessions.set(next.id, next);
+    this.add(next);
     return next;
   }
 
@@ -104,8 +140,8 @@ export class BrowserSessions {
     return p;
   }
 
-  static cookie(s: BrowserSession): string {
-    return `${SESSION_COOKIE}=${s.id}; HttpOnly; SameSite=Lax; Path=/; Max-Age=${SESSION_LIFETIME}`;
+  cookie(s: BrowserSession): string {
+    return `${SESSION_COOKIE}=${s.id}; HttpOnly;${this.secure ? ' Secure;' : ''} SameSite=Lax; Path=/; Max-Age=${SESSION_LIFETIME}`;
   }
 
   static checkCsrf(s: BrowserSession, presented: string | null): boolean {

@@ -14,18 +14,17 @@ export const USER_CODE_WINDOW = 300;
 
 export async function handleDeviceVerification(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
   const { store, clock } = ctx.token;
-  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie);
+  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const headers = setCookie ?? {};
   if (req.method === 'GET') {
     const fromUri = normalizeUserCode(req.url.searchParams.get('user_code') ?? '');
     if (!session.user) {
-      // Signing in first must not lose the code verification_uri_complete carried (RFC 8628 §3.3.1).
-      if (fromUri) session.deviceUserCode = fromUri;
-      return htmlResponse(200, loginPage(session.csrf, '/device'), headers);
+      // Signing in first must not lose the code verification_uri_complete carried (RFC 8628 §3.3.1):
+      // it rides in this sign-in form only, never in the session, where a page the user closed
+      // would leave it to pre-fill a later, unrelated visit to /device.
+      return htmlResponse(200, loginPage(session.csrf, '/device', undefined, undefined, fromUri), headers);
     }
-    const prefill = fromUri ?? session.deviceUserCode ?? '';
-    delete session.deviceUserCode;
-    return htmlResponse(200, devicePage(session.csrf, prefill), headers);
+    return htmlResponse(200, devicePage(session.csrf, fromUri ?? ''), headers);
   }
   if (req.method !== 'POST') return htmlResponse(405, messagePage('Not allowed', 'Use the form.'));
   const form = formOf(req);

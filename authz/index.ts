@@ -4,6 +4,9 @@ export { handleAuthorize, handleLogin, handleConsent } from './authorization-flo
 export { handleDeviceVerification } from './device-verification.js';
 export { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 export type { WebContext, WebRequest, WebResponse } from './web-exchange.js';
+export { MAX_SESSIONS } from './browser-sessions.js';
+export { DEVICE_AUTHORIZATIONS_PER_ADDRESS } from './device-authorization.js';
+export { CLIENT_AUTH_FAILURES } from './client-auth-limiter.js';
 export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
 export {
   ALL_GRANT_TYPES,

@@ -11,9 +11,15 @@
  * request that then fails (a wrong code, a scope refused, the limit itself) gives its count back:
  * only tokens actually issued, and requests in flight, use the budget, so nobody can spend
  * another client's budget with requests that fail.
+ *
+ * A public client (no credentials, method none) is counted per client and user: its id names every
+ * installation of the app, and one user refreshing in a loop would otherwise lock all the others
+ * out. Its authorization code names the user only once consumed, so there the count comes after
+ * the code is spent (an over-budget sign-in starts again after the window).
  */
 import { AuthzError } from './errors.js';
 import { RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
+import { lookupHash } from './secret-hash.js';
 import type { AuthzStore } from './store.js';
 
 export interface IssuanceLimit {
@@ -31,6 +37,8 @@ export interface IssuanceLimit {
 export const DEFAULT_ISSUANCE_LIMIT: Readonly<IssuanceLimit> = Object.freeze({ tokens: 300, windowSeconds: 60 });
 
 const KEY_PREFIX = 'issue:';
+/** Per client and user (public clients): hashed, so a long user name makes a fixed-size key. */
+const USER_KEY_PREFIX = 'issue-user:';
 
 export function checkIssuanceLimit(limit: IssuanceLimit): IssuanceLimit {
   const ok =
@@ -50,10 +58,14 @@ export class IssuanceBudget {
     private readonly limit: IssuanceLimit = DEFAULT_ISSUANCE_LIMIT,
   ) {}
 
-  /** Counts one token for `clientId`; throws 429 temporarily_unavailable past the limit. */
-  async take(clientId: string): Promise<void> {
+  /**
+   * Counts one token for `clientId`, or for one `user` of it; throws 429 temporarily_unavailable
+   * past the limit. A public client's id is shared by every user of the app (RFC 6749 §2.1), so
+   * counted per client id one user could spend everybody's budget: public clients pass the user.
+   */
+  async take(clientId: string, user?: string): Promise<void> {
     if (this.taken) return;
-    const key = KEY_PREFIX + clientId;
+    const key = user === undefined ? KEY_PREFIX + clientId : USER_KEY_PREFIX + lookupHash(JSON.stringify([clientId, user]));
     const at = Math.floor(this.clock());
     const count = await this.store.hitRateLimit(key, at, this.limit.windowSeconds);
     this.taken = { key, at };

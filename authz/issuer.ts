@@ -22,7 +22,7 @@ import {
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
-import type { AudienceRecord, AuthzStore, ClientRecord } from './store.js';
+import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
 
 export interface IssuerContext {
   issuer: string;
@@ -79,7 +79,6 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   const reqCnf = parseReqCnf(req.reqCnf);
-  const exiSequence = audience.clockless ? await ctx.store.nextExiSequence(audience.id) : undefined;
   const signer = ctx.keys.current().key;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
   const protection =
@@ -88,45 +87,53 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       : audience.protection === 'encrypt0'
         ? { key: signer, encryptTo: audience.encKey, encryptAlg: ALG.AES_CCM_16_64_128 }
         : { key: signer };
-  const minted = mintAccessToken(
-    {
-      issuer: ctx.issuer,
+  let issued: { minted: ReturnType<typeof mintAccessToken>; accessToken: Uint8Array; hash: string } | undefined;
+  /** Mints the token (with its exi sequence number, for a clock-less audience) and returns its record. */
+  const mint = (exiSequence: bigint | undefined): IssuedTokenRecord => {
+    const minted = mintAccessToken(
+      {
+        issuer: ctx.issuer,
+        audience: audience.id,
+        subject: req.subject,
+        // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
+        scope: scopeWireValue(req.scope),
+        lifetime,
+        ...(exiSequence !== undefined ? { exiSequence } : {}),
+        // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
+        // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
+        cnf: reqCnf ?? { sealFor: audience.encKey },
+        ...(req.cnonce ? { cnonce: req.cnonce } : {}),
+      },
+      { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
+    );
+    const { claims } = minted;
+    const accessToken = audience.referenceTokens ? ctx.provider.randomBytes(REFERENCE_BYTES) : minted.token;
+    // Over the canonical bytes (cose/token-hash.ts): an untagged token has the hash of its tagged
+    // form, so the revocation list matches it whichever form reaches the device or the broker.
+    const hash = toHex(tokenHash(accessToken, ctx.provider));
+    issued = { minted, accessToken, hash };
+    return {
+      cti: toHex(claims.cti!),
+      tokenHash: hash,
       audience: audience.id,
+      clientId: req.client.id,
       subject: req.subject,
-      // The scope claim carries the scope itself: text, or the AIF array a device or broker reads.
-      scope: scopeWireValue(req.scope),
-      lifetime,
-      ...(exiSequence !== undefined ? { exiSequence } : {}),
-      // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
-      // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
-      cnf: reqCnf ?? { sealFor: audience.encKey },
-      ...(req.cnonce ? { cnonce: req.cnonce } : {}),
-    },
-    { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
-  );
-  const { claims } = minted;
-  const now = claims.iat!;
-  const cti = claims.cti!;
-  const accessToken = audience.referenceTokens ? ctx.provider.randomBytes(REFERENCE_BYTES) : minted.token;
-  // Over the canonical bytes (cose/token-hash.ts): a token issued without tag 61 has the hash of its tagged form.
-  // Over the canonical bytes (cose/token-hash.ts): an untagged token has the hash of its tagged
-  // form, so the revocation list matches it whichever form reaches the device or the broker.
-  const hash = toHex(tokenHash(accessToken, ctx.provider));
-  await ctx.store.recordToken({
-    cti: toHex(cti),
-    tokenHash: hash,
-    audience: audience.id,
-    clientId: req.client.id,
-    subject: req.subject,
-    scope: req.scope,
-    issuedAt: now,
-    expiresAt: now + lifetime,
-    cnf: encodeCbor(cnfToMap(claims.cnf!)),
-    reference: audience.referenceTokens,
-    revoked: false,
-    ...(req.family ? { family: req.family } : {}),
-    ...(exiSequence !== undefined ? { exiSequence: Number(exiSequence) } : {}),
-  });
+      scope: req.scope,
+      issuedAt: claims.iat!,
+      expiresAt: claims.iat! + lifetime,
+      cnf: encodeCbor(cnfToMap(claims.cnf!)),
+      reference: audience.referenceTokens,
+      revoked: false,
+      ...(req.family ? { family: req.family } : {}),
+      ...(exiSequence !== undefined ? { exiSequence: Number(exiSequence) } : {}),
+    };
+  };
+  // A clock-less token takes its sequence number and is recorded in one transaction, so no
+  // revocation list's exi floor covers a number whose token is still being minted (store.ts).
+  if (audience.clockless) await ctx.store.recordExiToken(audience.id, mint);
+  else await ctx.store.recordToken(mint(undefined));
+  const { minted, accessToken, hash } = issued!;
+  const cti = minted.claims.cti!;
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
   if (!audience.clockless) out.expiresIn = lifetime;
   if (minted.popKey) out.cnf = new Map([[1, coseKeyToMap(minted.popKey)]]);

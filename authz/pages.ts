@@ -19,14 +19,17 @@ function page(title: string, body: string): string {
 <title>${escapeHtml(title)}</title><link rel="stylesheet" href="/static/authz.css"></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
-/** `request`: the id of the authorization request to show consent for after signing in. */
-export function loginPage(csrf: string, next: string, error?: string, request?: string): string {
+/**
+ * `request`: the id of the authorization request to show consent for after signing in;
+ * `userCode`: the device flow's code from verification_uri_complete, carried by this form only.
+ */
+export function loginPage(csrf: string, next: string, error?: string, request?: string, userCode?: string): string {
   return page(
     'Sign in',
     `${error ? `<p class="err" id="error">${escapeHtml(error)}</p>` : ''}
 <form method="post" action="/login"><input type="hidden" name="csrf" value="${escapeHtml(csrf)}"><input type="hidden" name="next" value="${escapeHtml(next)}">${
       request ? `<input type="hidden" name="request" value="${escapeHtml(request)}">` : ''
-    }
+    }${userCode ? `<input type="hidden" name="user_code" value="${escapeHtml(userCode)}">` : ''}
 <label>User name <input name="username" id="username" autocomplete="username" required></label>
 <label>Password <input name="password" id="password" type="password" autocomplete="current-password" required></label>
 <button type="submit" id="login">Sign in</button></form>`,

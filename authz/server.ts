@@ -15,7 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { createRevocationList, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
+import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
@@ -24,6 +24,7 @@ import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
+import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions } from './browser-sessions.js';
 import { CSS, messagePage } from './pages.js';
@@ -49,6 +50,8 @@ export const REQUEST_TIMEOUT_MS = 30_000;
  * second of its deadline.
  */
 const TIMEOUT_CHECK_MS = 500;
+/** How stale this instance's copy of the signing keys may be (another instance may rotate them). */
+const KEY_REFRESH_MS = 1_000;
 
 export interface AuthzServerOptions {
   store: AuthzStore;
@@ -119,6 +122,9 @@ function errorResponse(err: AuthzError, encoding: Encoding): WebResponse {
 const invalidRequest = (description: string, status = 400): WebResponse => jsonResponse(status, { error: 'invalid_request', error_description: description });
 
 export async function createAuthzServer(opts: AuthzServerOptions): Promise<AuthzServer> {
+  // The metadata's endpoints are the issuer's URL: with a certificate, an http:// issuer would
+  // send every client's secrets to plain HTTP, the TLS listener notwithstanding.
+  if (opts.tls && opts.issuer && /^http:/i.test(opts.issuer)) throw new RangeError('with --tls-cert the issuer must be an https:// URL (its metadata sends clients there)');
   const provider = opts.provider ?? nativeProvider;
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const keys = new SigningKeys(opts.store, opts.dataDir, provider);
@@ -133,29 +139,61 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
+  const clientAuthLimiter = new ClientAuthLimiter();
   const web: WebContext = {
     token: context,
-    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock),
+    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
   };
 
   async function revocationList(audience: string): Promise<Uint8Array> {
     const { sequence, entries, exiFloor } = await opts.store.revocationList(audience, Math.floor(clock()));
-    const list = { audience, sequence, fullSet: entries.map((e) => fromHex(e.tokenHash)), ...(exiFloor !== undefined ? { exiFloor } : {}) };
+    // A list that would not fit a device gives up its oldest revocations whole (issuedBefore).
+    const { kept, issuedBefore } = fitRevocations(entries);
+    const list = {
+      audience,
+      sequence,
+      fullSet: kept.map((e) => fromHex(e.tokenHash)),
+      ...(exiFloor !== undefined ? { exiFloor } : {}),
+      ...(issuedBefore !== undefined ? { issuedBefore } : {}),
+    };
     return createRevocationList(list, keys.current().key, { provider });
   }
 
   /** An OAuth/ACE endpoint: POST in one of the three encodings, answer in the request's own. */
   async function oauthEndpoint(
     req: IncomingMessage,
-    handler: (p: Params, auth: string | undefined) => Promise<Record<string, ResponseValue | undefined> | null>,
+    handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
     if (!encoding) return errorResponse(new AuthzError('invalid_request', 'unsupported content type', { status: 415 }), 'json');
     const replyEncoding = encoding === 'form' ? 'json' : encoding;
+    const remote = req.socket.remoteAddress ?? '';
+    // Before the body is read and any scrypt runs (client-auth-limiter.ts).
+    if (!clientAuthLimiter.take(remote)) {
+      const out = errorResponse(new AuthzError('temporarily_unavailable', 'too many failed client authentications from this address', { status: 429 }), replyEncoding);
+      return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
+    }
+    let failedAuth = false;
+    try {
+      return await oauthExchange(req, handler, table, encoding, replyEncoding, remote, () => (failedAuth = true));
+    } finally {
+      if (!failedAuth) clientAuthLimiter.giveBack(remote);
+    }
+  }
+
+  async function oauthExchange(
+    req: IncomingMessage,
+    handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
+    table: Record<string, number> | undefined,
+    encoding: Encoding,
+    replyEncoding: Encoding,
+    remote: string,
+    onFailedAuth: () => void,
+  ): Promise<WebResponse> {
     let body: Uint8Array;
     try {
       body = await readBody(req, MAX_BODY_BYTES);
@@ -165,12 +203,15 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      const out = await handler(decodeParams(body, encoding), req.headers.authorization);
+      const out = await handler(decodeParams(body, encoding), req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
       return respond(200, contentType, encoded);
     } catch (e) {
-      if (e instanceof AuthzError) return errorResponse(e, replyEncoding);
+      if (e instanceof AuthzError) {
+        if (e.oauthError === 'invalid_client') onFailedAuth();
+        return errorResponse(e, replyEncoding);
+      }
       throw e;
     }
   }
@@ -210,7 +251,19 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     };
   }
 
+  /**
+   * Other instances of the service may rotate the signing key in the shared store: re-read it at
+   * most once a second (monotonic time), so a retired key stops signing and being published here too.
+   */
+  let keysReadAt = performance.now();
+  async function refreshKeys(): Promise<void> {
+    if (performance.now() - keysReadAt < KEY_REFRESH_MS) return;
+    keysReadAt = performance.now();
+    await keys.refresh();
+  }
+
   async function route(req: IncomingMessage): Promise<WebResponse> {
+    await refreshKeys();
     let url: URL;
     try {
       url = new URL(req.url ?? '/', 'http://localhost');
@@ -223,7 +276,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/token':
         return oauthEndpoint(req, (p, a) => handleTokenRequest(context, p, a));
       case '/device_authorization':
-        return oauthEndpoint(req, (p, a) => handleDeviceAuthorization(context, p, a, baseUrl));
+        return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
         return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
       case '/revoke':

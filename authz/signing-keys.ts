@@ -81,6 +81,22 @@ export class SigningKeys {
     return this.active;
   }
 
+  /**
+   * Re-reads the keys from the store, for services scaled out over one store and data directory:
+   * a rotation at another instance (an emergency one, after a leak) retires our active key too,
+   * and publishes the new one. Signs with the newest unretired key; if its private half is not in
+   * our data directory, signs with nothing (current() throws) rather than with a retired key.
+   */
+  async refresh(): Promise<void> {
+    const records = await this.store.listSigningKeys();
+    const newest = records.filter((r) => r.retiredAt === undefined).at(-1);
+    if (newest && newest.kid !== this.active?.kid) {
+      const path = keyPath(this.dataDir, newest.kid);
+      this.active = existsSync(path) ? { kid: newest.kid, key: decodeCoseKey(new Uint8Array(readFileSync(path))) } : undefined;
+    }
+    this.published = records;
+  }
+
   current(): ActiveKey {
     if (!this.active) throw new Error('signing keys not loaded');
     return this.active;

@@ -64,6 +64,8 @@ const MIGRATIONS: readonly string[] = [
   // tokens were issued by a grant, not an exchange: no parent.
   `ALTER TABLE tokens ADD COLUMN parent_hash TEXT;
    CREATE INDEX tokens_parent ON tokens (parent_hash);`,
+  // Expired device codes are deleted as new ones are made (putDeviceCode).
+  `CREATE INDEX IF NOT EXISTS device_codes_expiry ON device_codes (expires_at);`,
 ];
 
 type Row = Record<string, unknown>;
@@ -96,6 +98,8 @@ const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseK
 const PRIVATE_FILE_MODE = 0o600;
 /** Longer than any rate-limit window in use (the longest: 600 s, client-assertion cti replay). */
 export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
+/** Device codes are deleted this long after they expired (the longest lifetime is far shorter). */
+const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
 
@@ -247,8 +251,6 @@ export class SqliteStore implements AuthzStore {
     return this.db.transaction(() => {
       const r = this.stmt('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
       if (!r) return { replayed: false };
-      if (r.used === 1) return r.family == null ? { replayed: true } : { replayed: true, family: r.family as string };
-      this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
       const code: AuthCodeRecord = {
         codeHash,
         clientId: r.client_id as string,
@@ -258,15 +260,19 @@ export class SqliteStore implements AuthzStore {
         scope: r.scope as string,
         codeChallenge: r.code_challenge as string,
         expiresAt: Number(r.expires_at),
-        family,
       };
       const cnf = u8(r.req_cnf);
       if (cnf) code.reqCnf = cnf;
-      return { code, replayed: false };
+      if (r.used === 1) return r.family == null ? { code, replayed: true } : { code, replayed: true, family: r.family as string };
+      this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
+      return { code: { ...code, family }, replayed: false };
     })();
   }
 
   async putDeviceCode(c: DeviceCodeRecord): Promise<void> {
+    // Nothing else deletes a code nobody approved or polled to the end: drop those that expired
+    // an hour before this one will (a poll of one by then only learns expired_token).
+    this.stmt('DELETE FROM device_codes WHERE expires_at < ?').run(c.expiresAt - DEVICE_CODE_PRUNE_AFTER_S);
     this.stmt(
         `INSERT INTO device_codes (device_code_hash, user_code, client_id, audience, scope, req_cnf, expires_at, status, username, interval, last_polled_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -345,15 +351,21 @@ export class SqliteStore implements AuthzStore {
     this.stmt('UPDATE rate_limits SET count = count - 1 WHERE key = ? AND count > 0 AND window_start <= ? AND ? - window_start < ?').run(k, now, now, windowSeconds);
   }
 
-  async nextExiSequence(audience: string): Promise<bigint> {
-    const r = this.stmt('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
-      .safeIntegers(true)
-      .get(audience) as Row | undefined;
-    if (!r) throw new Error(`unknown audience ${audience}`);
-    return r.exi_sequence as bigint;
+  async recordExiToken(audience: string, make: (sequence: bigint) => IssuedTokenRecord): Promise<void> {
+    this.db.transaction(() => {
+      const r = this.stmt('UPDATE audiences SET exi_sequence = exi_sequence + 1 WHERE id = ? RETURNING exi_sequence')
+        .safeIntegers(true)
+        .get(audience) as Row | undefined;
+      if (!r) throw new Error(`unknown audience ${audience}`);
+      this.insertToken(make(r.exi_sequence as bigint));
+    })();
   }
 
   async recordToken(t: IssuedTokenRecord): Promise<void> {
+    this.insertToken(t);
+  }
+
+  private insertToken(t: IssuedTokenRecord): void {
     this.stmt(
         `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -438,18 +450,22 @@ export class SqliteStore implements AuthzStore {
     return this.db.transaction(() => {
       const a = this.stmt('SELECT trl_sequence, exi_sequence, clockless FROM audiences WHERE id = ?').get(audience) as Row | undefined;
       let exiFloor: number | undefined;
-      if (a?.clockless === 1) {
+      // Once an audience has had exi tokens it keeps its floor, clock-less or not now: devices
+      // count exi from receipt, so a revoked exi token the list drops must stay below the floor
+      // after a re-registration without clockless, too.
+      if (a && (a.clockless === 1 || Number(a.exi_sequence) > 0)) {
         // Every exi token below the oldest one still inside issue + exi has lapsed by the service's clock.
         const live = this.stmt('SELECT MIN(exi_seq) AS m FROM tokens WHERE audience = ? AND exi_seq IS NOT NULL AND expires_at > ?').get(audience, now) as Row;
         exiFloor = live.m != null ? Number(live.m) - 1 : Number(a.exi_sequence);
       }
       const rows = this.stmt(
-        `SELECT token_hash, expires_at FROM revocations
-         WHERE audience = ? AND (expires_at > ? OR (exi_seq IS NOT NULL AND exi_seq > ?)) ORDER BY sequence`,
+        `SELECT r.token_hash, r.expires_at, COALESCE(t.issued_at, 0) AS issued_at FROM revocations r
+         LEFT JOIN tokens t ON t.token_hash = r.token_hash
+         WHERE r.audience = ? AND (r.expires_at > ? OR (r.exi_seq IS NOT NULL AND r.exi_seq > ?)) ORDER BY r.sequence`,
       ).all(audience, now, exiFloor ?? Number.MAX_SAFE_INTEGER) as Row[];
       return {
         sequence: a ? Number(a.trl_sequence) : 0,
-        entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at) })),
+        entries: rows.map((r) => ({ tokenHash: r.token_hash as string, expiresAt: Number(r.expires_at), issuedAt: Number(r.issued_at) })),
         ...(exiFloor !== undefined ? { exiFloor } : {}),
       };
     })();

@@ -167,12 +167,14 @@ export interface SigningKeyRecord {
 export interface RevocationEntry {
   tokenHash: string;
   expiresAt: number;
+  /** The revoked token's iat, so an overflowing list can give up the oldest (fitRevocations). */
+  issuedAt: number;
 }
 
 export interface RevocationListState {
   sequence: number;
   entries: RevocationEntry[];
-  /** Clock-less audiences only. */
+  /** Audiences that are, or ever were, clock-less (issued an exi token). */
   exiFloor?: number;
 }
 
@@ -193,7 +195,8 @@ export interface AuthzStore {
   putAuthCode(code: AuthCodeRecord): Promise<void>;
   /**
    * Returns the code and marks it used, recording the grant `family` its tokens will carry,
-   * atomically; a second call returns { replayed: true, family } with the family of the first.
+   * atomically; a second call returns { replayed: true, family, code } with the family of the first
+   * (and the code, so the caller can tell a replay that would have been accepted from a guess).
    */
   consumeAuthCode(codeHash: string, family: string): Promise<{ code?: AuthCodeRecord; replayed: boolean; family?: string }>;
 
@@ -212,8 +215,12 @@ export interface AuthzStore {
   /** Gives back one attempt counted against `key` in the current window (a success). */
   releaseRateLimit(key: string, now: number, windowSeconds: number): Promise<void>;
 
-  /** Atomically takes the next per-audience sequence number for exi tokens (RFC 9200 §5.10.3). */
-  nextExiSequence(audience: string): Promise<bigint>;
+  /**
+   * Takes the next per-audience sequence number for an exi token (RFC 9200 §5.10.3) and records
+   * the token `make` builds with it, in one transaction: a revocation list (its exi floor) never
+   * sees a sequence number taken whose token is not yet recorded. `make` is synchronous.
+   */
+  recordExiToken(audience: string, make: (sequence: bigint) => IssuedTokenRecord): Promise<void>;
   recordToken(token: IssuedTokenRecord): Promise<void>;
   getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
   /**

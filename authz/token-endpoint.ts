@@ -163,16 +163,21 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   const code = requireText(params, 'code');
   const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
   const redirectUri = requireText(params, 'redirect_uri');
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
-  await ctx.budget.take(client.id);
+  // A public client's budget is per user (issuance-budget.ts), and the code names the user.
+  if (method !== 'none') await ctx.budget.take(client.id);
   const family = toHex(ctx.provider.randomBytes(16));
   const consumed = await ctx.store.consumeAuthCode(lookupHash(code), family);
   const record = consumed.code;
   if (consumed.replayed) {
     // RFC 6749 §4.1.2: a code is used once; on a replay the service SHOULD revoke the tokens it
-    // already issued from it (one of the two presenters stole it), refresh tokens included.
-    if (consumed.family) {
+    // already issued from it (one of the two presenters stole it), refresh tokens included. Only
+    // for a replay that would itself have been accepted (its client, redirect URI and PKCE
+    // verifier): a used code turns up in URLs and logs, and anybody could otherwise end the
+    // user's grant with it, at any time, by naming a public client_id.
+    const wouldPass = record !== undefined && record.clientId === client.id && record.redirectUri === redirectUri && verifyPkce(verifier, record.codeChallenge);
+    if (consumed.family && wouldPass) {
       const audiences = await ctx.store.revokeFamily(consumed.family, Math.floor(ctx.clock()));
       if (audiences.length) await ctx.onRevoked?.(audiences);
     }
@@ -182,6 +187,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   if (record.expiresAt <= ctx.clock()) throw invalidGrant('authorization code expired');
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri differs from the authorization request');
   if (!verifyPkce(verifier, record.codeChallenge)) throw invalidGrant('PKCE code_verifier does not match');
+  if (method === 'none') await ctx.budget.take(client.id, record.username);
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined, family);
@@ -191,12 +197,13 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
 
 async function refreshToken(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const presented = requireText(params, 'refresh_token');
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'refresh_token');
-  await ctx.budget.take(client.id);
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
   if (!record || record.clientId !== client.id) throw invalidGrant('unknown refresh token');
+  // Before the rotation consumes anything; a public client's budget is its user's.
+  await ctx.budget.take(client.id, method === 'none' ? record.subject : undefined);
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   // RFC 6749 §6: a refreshed token may have the same or a narrower scope, never a wider one.
@@ -307,9 +314,8 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
 
 async function deviceCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'device_code');
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
-  await ctx.budget.take(client.id);
   const hash = lookupHash(code);
   const now = Math.floor(ctx.clock());
   const record = await ctx.store.pollDeviceCode(hash, now);
@@ -327,7 +333,9 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
     }
     throw new AuthzError('authorization_pending', 'the user has not yet approved');
   }
-  // Approved: delete first, so two concurrent polls cannot both get a token.
+  // Approved: a token is due (a public client's budget is the approving user's), before anything is consumed.
+  await ctx.budget.take(client.id, method === 'none' ? (record.username ?? client.id) : undefined);
+  // Delete first, so two concurrent polls cannot both get a token.
   if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');

@@ -181,7 +181,7 @@ export function createHooks(deps: HookDeps) {
 
   /** RFC 9431 §6 for the Will: never for a revoked token; retained only while the token lives. */
   function willAllowed(session: Session, packet: HookPacket): boolean {
-    if (session.revoked || deps.revocation.isRevoked(session.token.hashHex)) {
+    if (session.revoked || deps.revocation.isTokenRevoked(session.token)) {
       log(`broker: Will of ${safe(session.client.id)} not sent: its token is revoked`);
       return false;
     }
@@ -196,11 +196,11 @@ export function createHooks(deps: HookDeps) {
   }
 
   function live(session: Session): boolean {
-    return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isRevoked(session.token.hashHex);
+    return !session.closing && session.token.expiresAt > clock() && !deps.revocation.isTokenRevoked(session.token);
   }
 
   function disconnect(session: Session, reason: 'expired' | 'revoked' | 'expired or revoked'): void {
-    if (reason !== 'expired' && deps.revocation.isRevoked(session.token.hashHex)) session.revoked = true;
+    if (reason !== 'expired' && deps.revocation.isTokenRevoked(session.token)) session.revoked = true;
     if (session.closing) return;
     session.closing = true;
     if (session.timer) clearTimeout(session.timer);
@@ -376,7 +376,7 @@ export function createHooks(deps: HookDeps) {
       // but not for a revoked token, and not retained past the token's life.
       if (packet === session.will) return cb(willAllowed(session, packet) ? null : new Error('Will of a revoked token'));
       if (!live(session)) {
-        disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
+        disconnect(session, deps.revocation.isTokenRevoked(session.token) ? 'revoked' : 'expired');
         return cb(new Error('token no longer valid'));
       }
       let route = session.routes.get(packet.topic);
@@ -479,7 +479,7 @@ export function createHooks(deps: HookDeps) {
       const session = sessions.get(client);
       if (!session) return null;
       if (!live(session)) {
-        disconnect(session, deps.revocation.isRevoked(session.token.hashHex) ? 'revoked' : 'expired');
+        disconnect(session, deps.revocation.isTokenRevoked(session.token) ? 'revoked' : 'expired');
         return null;
       }
       if (packet.retain) {
@@ -525,7 +525,7 @@ export function createHooks(deps: HookDeps) {
     if (added.length === 0) return;
     const set = new Set(added);
     for (const h of added) deps.verifier.forget(h);
-    for (const session of byClientId.values()) if (set.has(session.token.hashHex)) disconnect(session, 'revoked');
+    for (const session of byClientId.values()) if (set.has(session.token.hashHex) || deps.revocation.isTokenRevoked(session.token)) disconnect(session, 'revoked');
     // RFC 9431 §6: a retained message lives no longer than its publisher's token; revocation ends it.
     for (const topic of deps.retained.takeOwnedBy(set)) deps.clearRetained(topic);
   }

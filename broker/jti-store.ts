@@ -31,7 +31,8 @@ export const DEFAULT_JTI_ENTRIES = 100_000;
 
 /** In one process the allowances are admission.ts's own buckets: nothing to share. */
 export function memoryJtiStore(clock: Clock, maxEntries = DEFAULT_JTI_ENTRIES): JtiStore {
-  const cache = createReplayCache(clock, maxEntries);
+  // No per-owner share here: admission budgets each key and subject before a jti reaches the store.
+  const cache = createReplayCache(clock, maxEntries, 1);
   return { claim: async (jti, until) => (cache.remember(jti, until) ? 'claimed' : cache.full() ? 'full' : 'seen') };
 }
 

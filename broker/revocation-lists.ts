@@ -11,7 +11,7 @@
  * lands last in the shared retained store, the broker that holds the newer one sees the older
  * one routed by its peer (`isOlder`) and retains the newer one again (server.ts).
  */
-import { CoseError, toHex, verifyRevocationList, type CryptoProvider, type KeyInput } from '../cose/index.js';
+import { CoseError, isIssuedBefore, toHex, verifyRevocationList, type CryptoProvider, type KeyInput } from '../cose/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
 /** Audiences whose last sequence number is remembered; a broker serves a bounded fleet. */
@@ -23,6 +23,10 @@ export interface RevocationLists {
   /** Checks a list for `audience`; returns the newly revoked hashes when it is the broker's own. */
   accept(audience: string, signedList: Uint8Array): string[];
   isRevoked(hashHex: string): boolean;
+  /** Revoked by hash, or a by-value token issued before the own audience's issued-before floor. */
+  isTokenRevoked(token: { hashHex: string; issuedAt: number | undefined; reference: boolean }): boolean;
+  /** The highest issued-before floor the own audience's lists carried (-1: none). */
+  readonly issuedBefore: number;
   /** Is `signedList` (verified) older than the newest list seen for `audience`? */
   isOlder(audience: string, signedList: Uint8Array): boolean;
   /** The newest list seen for `audience`, when its bytes were kept. */
@@ -35,6 +39,7 @@ export function createRevocationLists(ownAudience: string, trust: KeyInput, prov
   const kept = new Map<string, Uint8Array>();
   let keptBytes = 0;
   let revoked = new Set<string>();
+  let issuedBefore = -1; // only ever rises: a later, smaller floor never brings a token back
   const verify = (audience: string, signedList: Uint8Array) => {
     try {
       return verifyRevocationList(signedList, trust, { audience, provider });
@@ -66,9 +71,14 @@ export function createRevocationLists(ownAudience: string, trust: KeyInput, prov
       }
       const added = [...next].filter((h) => !revoked.has(h));
       revoked = next;
+      if (list.issuedBefore !== undefined) issuedBefore = Math.max(issuedBefore, list.issuedBefore);
       return added;
     },
     isRevoked: (hashHex) => revoked.has(hashHex),
+    isTokenRevoked: (t) => revoked.has(t.hashHex) || (!t.reference && isIssuedBefore(issuedBefore, t.issuedAt)),
+    get issuedBefore() {
+      return issuedBefore;
+    },
     isOlder(audience, signedList) {
       const last = sequences.get(audience);
       return last !== undefined && verify(audience, signedList).sequence < last;

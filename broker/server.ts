@@ -112,6 +112,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(opts.leeway !== undefined ? { leeway: opts.leeway } : {}),
     ...(introspect ? { introspect } : {}),
     isRevoked: (h) => revocation.isRevoked(h),
+    issuedBefore: () => revocation.issuedBefore,
   });
 
   let jtis: JtiStore = memoryJtiStore(clock);

@@ -5,7 +5,7 @@
  * so a reconnect with the same token costs one proof check, not a signature check.
  * Revoked hashes (from the service's signed list) are refused before any cache is consulted.
  */
-import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
+import { isIssuedBefore, toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import { DeviceError, createTokenAcceptance, isByValueToken, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { Introspect } from './introspection-client.js';
@@ -32,6 +32,8 @@ export interface TokenVerifierOptions {
   leeway?: number;
   introspect?: Introspect;
   isRevoked(hashHex: string): boolean;
+  /** The own audience's issued-before floor (-1 or absent: none), from an overflowing list. */
+  issuedBefore?: () => number;
 }
 
 export interface TokenVerifier {
@@ -77,6 +79,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     // The broker needs a wall-clock expiry to disconnect at (RFC 9431 §6); exi is for clock-less devices.
     requireExp: true,
     isRevoked: (hash) => opts.isRevoked(toHex(hash)),
+    isIssuedBeforeFloor: (iat) => isIssuedBefore(opts.issuedBefore?.() ?? -1, iat),
     cache: lru,
   });
 

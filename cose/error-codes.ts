@@ -9,7 +9,70 @@
  * jose's are; `refusalForCoseError` in device/ turns them into one of these once.)
  */
 
-interface WireMapping {
+/** [oauth, http, coap, connack]: plain literals, so a bundle keeps only the table it reads. */
+type Row = readonly [oauth: string, http: number, coap: number, connack: number];
+
+/** Refusals by a resource server (device, broker). RFC 9200 §5.10.1.1 / RFC 6750 §3.1. */
+export const REFUSAL_CODES = {
+  /** The token does not verify: signature, format, claims, no cnf. */
+  invalid_token: ['invalid_token', 401, 401, 4],
+  /** No trust anchor or shared key for the token's kid or its cnf. */
+  unknown_key: ['invalid_token', 401, 401, 4],
+  expired: ['invalid_token', 401, 401, 5],
+  wrong_audience: ['invalid_token', 401, 403, 5],
+  revoked: ['invalid_token', 401, 401, 5],
+  /** Sound, but its scope grants nothing for this request (or nothing here at all). */
+  insufficient_scope: ['insufficient_scope', 403, 403, 5],
+  /** The proof does not verify with the cnf key, or binds something else. */
+  bad_proof: ['invalid_token', 401, 401, 4],
+  /** The proof's nonce or jti (or a token's cnonce, or exi cti) was seen before. */
+  replay: ['invalid_token', 401, 401, 4],
+  /** MQTT CONNECT credentials that are not [token, proof], or a user name other than `ace`. */
+  bad_credentials: ['invalid_request', 400, 400, 4],
+  /** A request that does not parse (not a token problem). */
+  bad_request: ['invalid_request', 400, 400, 4],
+  /** Verified, but a rule forbids it (a topic outside scope, a client id held by another key). */
+  not_authorized: ['insufficient_scope', 403, 403, 5],
+  /** A budget is exhausted: refuse rather than grow; try again later. */
+  busy: ['temporarily_unavailable', 503, 503, 3],
+  token_store_full: ['temporarily_unavailable', 503, 503, 3],
+  /** The authorization service could not be asked (reference tokens at the broker). */
+  introspection_failed: ['temporarily_unavailable', 503, 503, 5],
+  /** The device's own provisioning bundle is malformed, expired or lacks a trust anchor. */
+  bad_provisioning: ['server_error', 500, 500, 3],
+  /** The authorization service refused or answered nonsense (a device in the client role). */
+  as_error: ['server_error', 502, 502, 3],
+  /** Configuration, at start: the broker's authorization service URL is not https (http on loopback only). Never sent. */
+  insecure_authz_url: ['server_error', 500, 500, 3],
+  /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
+  bad_trust: ['server_error', 500, 500, 3],
+} as const satisfies Record<string, Row>;
+
+/** The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3. */
+export const SERVICE_ERROR_CODES = {
+  invalid_request: ['invalid_request', 400, 400, 4],
+  invalid_client: ['invalid_client', 401, 401, 4],
+  invalid_grant: ['invalid_grant', 400, 400, 5],
+  unauthorized_client: ['unauthorized_client', 400, 400, 5],
+  unsupported_grant_type: ['unsupported_grant_type', 400, 400, 4],
+  invalid_scope: ['invalid_scope', 400, 400, 5],
+  invalid_target: ['invalid_target', 400, 400, 5],
+  unsupported_pop_key: ['unsupported_pop_key', 400, 400, 4],
+  incompatible_ace_profiles: ['incompatible_ace_profiles', 400, 400, 4],
+  access_denied: ['access_denied', 400, 403, 5],
+  authorization_pending: ['authorization_pending', 400, 400, 3],
+  slow_down: ['slow_down', 400, 400, 3],
+  expired_token: ['expired_token', 400, 400, 5],
+  server_error: ['server_error', 500, 500, 3],
+  temporarily_unavailable: ['temporarily_unavailable', 503, 503, 3],
+} as const satisfies Record<string, Row>;
+
+
+/** Every code keybound answers with: the registry is the two tables together. */
+export type RefusalCode = keyof typeof REFUSAL_CODES;
+export type ErrorCode = RefusalCode | keyof typeof SERVICE_ERROR_CODES;
+
+export interface WireMapping {
   /** The error name a client reads (RFC 6749 §5.2 / RFC 6750 §3.1 registry). */
   readonly oauth: string;
   readonly http: number;
@@ -17,70 +80,25 @@ interface WireMapping {
   readonly connack: number;
 }
 
-const m = (oauth: string, http: number, coap: number, connack: number): WireMapping => ({ oauth, http, coap, connack });
+const own = (table: object, code: string): boolean => Object.prototype.hasOwnProperty.call(table, code);
+const mapping = ([oauth, http, coap, connack]: Row): WireMapping => ({ oauth, http, coap, connack });
 
-export const ERROR_CODES = {
-  // Refusals by a resource server (device, broker). RFC 9200 §5.10.1.1 / RFC 6750 §3.1.
-  /** The token does not verify: signature, format, claims, no cnf. */
-  invalid_token: m('invalid_token', 401, 401, 4),
-  /** No trust anchor or shared key for the token's kid or its cnf. */
-  unknown_key: m('invalid_token', 401, 401, 4),
-  expired: m('invalid_token', 401, 401, 5),
-  wrong_audience: m('invalid_token', 401, 403, 5),
-  revoked: m('invalid_token', 401, 401, 5),
-  /** Sound, but its scope grants nothing for this request (or nothing here at all). */
-  insufficient_scope: m('insufficient_scope', 403, 403, 5),
-  /** The proof does not verify with the cnf key, or binds something else. */
-  bad_proof: m('invalid_token', 401, 401, 4),
-  /** The proof's nonce or jti (or a token's cnonce, or exi cti) was seen before. */
-  replay: m('invalid_token', 401, 401, 4),
-  /** MQTT CONNECT credentials that are not [token, proof], or a user name other than `ace`. */
-  bad_credentials: m('invalid_request', 400, 400, 4),
-  /** A request that does not parse (not a token problem). */
-  bad_request: m('invalid_request', 400, 400, 4),
-  /** Verified, but a rule forbids it (a topic outside scope, a client id held by another key). */
-  not_authorized: m('insufficient_scope', 403, 403, 5),
-  /** A budget is exhausted: refuse rather than grow; try again later. */
-  busy: m('temporarily_unavailable', 503, 503, 3),
-  token_store_full: m('temporarily_unavailable', 503, 503, 3),
-  /** The authorization service could not be asked (reference tokens at the broker). */
-  introspection_failed: m('temporarily_unavailable', 503, 503, 5),
-  /** The device's own provisioning bundle is malformed, expired or lacks a trust anchor. */
-  bad_provisioning: m('server_error', 500, 500, 3),
-  /** The authorization service refused or answered nonsense (a device in the client role). */
-  as_error: m('server_error', 502, 502, 3),
-  /** Configuration, at start: the broker's authorization service URL is not https (http on loopback only). Never sent. */
-  insecure_authz_url: m('server_error', 500, 500, 3),
-  /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
-  bad_trust: m('server_error', 500, 500, 3),
+/** The wire mapping of a resource server's refusal (all a device needs of the registry). */
+export function refusalWire(code: RefusalCode): WireMapping {
+  return mapping(REFUSAL_CODES[code]);
+}
 
-  // The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3.
-  invalid_request: m('invalid_request', 400, 400, 4),
-  invalid_client: m('invalid_client', 401, 401, 4),
-  invalid_grant: m('invalid_grant', 400, 400, 5),
-  unauthorized_client: m('unauthorized_client', 400, 400, 5),
-  unsupported_grant_type: m('unsupported_grant_type', 400, 400, 4),
-  invalid_scope: m('invalid_scope', 400, 400, 5),
-  invalid_target: m('invalid_target', 400, 400, 5),
-  unsupported_pop_key: m('unsupported_pop_key', 400, 400, 4),
-  incompatible_ace_profiles: m('incompatible_ace_profiles', 400, 400, 4),
-  access_denied: m('access_denied', 400, 403, 5),
-  authorization_pending: m('authorization_pending', 400, 400, 3),
-  slow_down: m('slow_down', 400, 400, 3),
-  expired_token: m('expired_token', 400, 400, 5),
-  server_error: m('server_error', 500, 500, 3),
-  temporarily_unavailable: m('temporarily_unavailable', 503, 503, 3),
-} as const satisfies Record<string, WireMapping>;
-
-/** Every code keybound answers with. */
-export type ErrorCode = keyof typeof ERROR_CODES;
-
-/** The wire mapping of a code. */
+/** The wire mapping of any code. */
 export function wireError(code: ErrorCode): WireMapping {
-  return ERROR_CODES[code];
+  return mapping(own(REFUSAL_CODES, code) ? REFUSAL_CODES[code as RefusalCode] : SERVICE_ERROR_CODES[code as keyof typeof SERVICE_ERROR_CODES]);
 }
 
 /** Whether a string is one of the registry's codes (for text read back from a peer). */
 export function isErrorCode(value: unknown): value is ErrorCode {
-  return typeof value === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, value);
+  return typeof value === 'string' && (own(REFUSAL_CODES, value) || own(SERVICE_ERROR_CODES, value));
+}
+
+/** Every code with its mapping, for documentation and tests. */
+export function allErrorCodes(): Array<[ErrorCode, WireMapping]> {
+  return [...Object.entries(REFUSAL_CODES), ...Object.entries(SERVICE_ERROR_CODES)].map(([c, r]) => [c as ErrorCode, mapping(r as Row)]);
 }

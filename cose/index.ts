@@ -105,6 +105,8 @@ export {
   revocationListFromMap,
   TRL_LABEL,
   MAX_TRL_HASHES,
+  fitRevocations,
+  isIssuedBefore,
   type RevocationList,
 } from './revocation-list.js';
 export {
@@ -171,7 +173,7 @@ export {
   MAX_ASSERTION_LIFETIME,
   type ClientAssertionOptions,
 } from './client-assertion.js';
-export { ERROR_CODES, wireError, isErrorCode, type ErrorCode } from './error-codes.js';
+export { REFUSAL_CODES, SERVICE_ERROR_CODES, allErrorCodes, refusalWire, wireError, isErrorCode, type ErrorCode, type RefusalCode, type WireMapping } from './error-codes.js';
 export {
   ACE_PARAM,
   CREATION_HINT,

@@ -18,7 +18,7 @@ import type { KeyInput } from './key-input.js';
 import type { CryptoProvider } from './crypto-provider.js';
 import { DEFAULT_TOKEN_ALGORITHMS } from './cwt.js';
 
-export const TRL_LABEL = { fullSet: 0, diffSet: 1, cursor: 2, more: 3, audience: 100, sequence: 101, exiFloor: 102 } as const;
+export const TRL_LABEL = { fullSet: 0, diffSet: 1, cursor: 2, more: 3, audience: 100, sequence: 101, exiFloor: 102, issuedBefore: 103 } as const;
 /** A list that names more hashes than this is refused: it would not fit a device's RAM budget. */
 export const MAX_TRL_HASHES = 1024;
 const HASH_LENGTH = 32;
@@ -34,6 +34,12 @@ export interface RevocationList {
   more?: boolean;
   /** Clock-less audiences: exi tokens with a sequence number at or below this are dead. */
   exiFloor?: number;
+  /**
+   * Every token issued (iat) before this second is dead, and one without iat too. The service
+   * sets it when the revoked set would not fit MAX_TRL_HASHES: it lists the newest revocations
+   * that fit and gives up the older tokens whole, so an overflowing list never stops revocation.
+   */
+  issuedBefore?: number;
 }
 
 function bad(message: string): CoseFormatError {
@@ -60,6 +66,7 @@ export function revocationListToMap(list: RevocationList): CborMap {
   if (list.cursor !== undefined) m.set(TRL_LABEL.cursor, list.cursor);
   if (list.more !== undefined) m.set(TRL_LABEL.more, list.more);
   if (list.exiFloor !== undefined) m.set(TRL_LABEL.exiFloor, list.exiFloor);
+  if (list.issuedBefore !== undefined) m.set(TRL_LABEL.issuedBefore, list.issuedBefore);
   return m;
 }
 
@@ -97,6 +104,11 @@ export function revocationListFromMap(value: CborValue): RevocationList {
     if (floor === undefined || floor < -1) throw bad('exi floor(102) must be an integer of at least -1');
     list.exiFloor = floor;
   }
+  if (value.has(TRL_LABEL.issuedBefore)) {
+    const before = asSafeInteger(value.get(TRL_LABEL.issuedBefore));
+    if (before === undefined || before < 0) throw bad('issued before(103) must be a non-negative integer');
+    list.issuedBefore = before;
+  }
   return list;
 }
 
@@ -123,4 +135,21 @@ export function verifyRevocationList(
     throw new CoseFormatError(ERR.CWT_WRONG_AUDIENCE, 'revocation list: audience(100) is not this audience');
   }
   return list;
+}
+
+/**
+ * The revoked set that fits a verifier (MAX_TRL_HASHES, a device's RAM budget), with the floor
+ * that makes up for what it leaves out: the newest revocations, and `issuedBefore` one second past
+ * the newest left out, so that every revoked token is either listed or issued before the floor.
+ */
+export function fitRevocations<T extends { issuedAt: number }>(entries: readonly T[], max = MAX_TRL_HASHES): { kept: T[]; issuedBefore?: number } {
+  if (entries.length <= max) return { kept: [...entries] };
+  const newestFirst = [...entries].sort((a, b) => b.issuedAt - a.issuedAt);
+  const issuedBefore = newestFirst[max]!.issuedAt + 1;
+  return { kept: newestFirst.filter((e) => e.issuedAt >= issuedBefore), issuedBefore };
+}
+
+/** Whether a token with this iat is dead under an issued-before floor (-1: none); no iat is dead too. */
+export function isIssuedBefore(floor: number, iat: number | undefined): boolean {
+  return floor >= 0 && (iat === undefined || iat < floor);
 }

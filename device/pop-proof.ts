@@ -258,6 +258,8 @@ export function verifyPopProof(
 export interface FreshnessStores {
   nonces?: NonceIssuer;
   replayCache?: ReplayCache;
+  /** Whose proof it is (the token's subject): one owner holds only a share of the jti cache. */
+  owner?: string;
 }
 
 /** Spends a verified proof's nonce or jti, once; throws `replay` (or `busy` when the jti cache is full). */
@@ -267,7 +269,8 @@ export function claimProofFreshness(freshness: ProofFreshness, stores: Freshness
     return;
   }
   if (!stores.replayCache) throw bad('iat(5) proofs are not accepted here');
-  if (!stores.replayCache.remember(freshness.jti, freshness.until)) {
-    throw new DeviceError(stores.replayCache.full() ? DEVICE_ERR.BUSY : DEVICE_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
+  if (!stores.replayCache.remember(freshness.jti, freshness.until, stores.owner)) {
+    if (stores.replayCache.full(stores.owner)) throw new DeviceError(DEVICE_ERR.BUSY, 'PoP proof: too many iat(5) proofs within the window; retry with the cnonce hint as nonce(4)');
+    throw new DeviceError(DEVICE_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
   }
 }

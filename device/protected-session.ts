@@ -47,6 +47,13 @@ export interface SessionBinding {
   scopeClaim: CborValue;
   /** The token's sub, handed to the request handler. */
   subject?: string;
+  /**
+   * The exi sequence number of a clock-less token (RFC 9200 §5.10.3): once the signed exi floor
+   * covers it the service drops the token from its list, so only this refuses the session then.
+   */
+  exiSequence?: number;
+  /** The token's iat(6), so an issued-before floor from an overflowing list reaches the session. */
+  issuedAt?: number;
 }
 
 export interface OpenedMessage {
@@ -154,6 +161,10 @@ export class ProtectedSession {
       : undefined;
     const subject = m.get(13);
     if (binding && typeof subject === 'string') binding.subject = subject;
+    const exiSequence = asSafeInteger(m.get(14));
+    if (binding && exiSequence !== undefined) binding.exiSequence = exiSequence;
+    const issuedAt = asSafeInteger(m.get(15));
+    if (binding && issuedAt !== undefined) binding.issuedAt = issuedAt;
     // Everything below the reserved limit may have been used before the reboot: start past it.
     return new ProtectedSession(role, keys, binding, storage, provider, limit, limit, window);
   }
@@ -175,6 +186,8 @@ export class ProtectedSession {
       m.set(11, this.binding.expiresAt);
       m.set(12, this.binding.scopeClaim);
       if (this.binding.subject !== undefined) m.set(13, this.binding.subject);
+      if (this.binding.exiSequence !== undefined) m.set(14, this.binding.exiSequence);
+      if (this.binding.issuedAt !== undefined) m.set(15, this.binding.issuedAt);
     }
     this.#storage.put(ProtectedSession.storageKey(this.role, this.keys.id), encodeCbor(m));
   }

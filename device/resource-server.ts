@@ -31,7 +31,7 @@ import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-
 import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
 import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
-import { ProtectedSession, peekSessionMessage } from './protected-session.js';
+import { ProtectedSession, peekSessionMessage, type SessionBinding } from './protected-session.js';
 import {
   decodeRequestBody,
   encodeResponseBody,
@@ -118,12 +118,12 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const iatGuard = iatMarked ? clock() + profile.iatWindow : Number.NEGATIVE_INFINITY;
 
   /** Spends a verified proof's nonce or jti; an iat proof from before this boot is refused first. */
-  function claimFreshness(freshness: ProofFreshness): void {
+  function claimFreshness(freshness: ProofFreshness, subject: string | undefined): void {
     if (freshness.kind === 'iat') {
       if (freshness.iat <= iatGuard) {
         throw refuse(DEVICE_ERR.REPLAY, 'PoP proof: iat(5) proofs are refused for one window after a reboot; retry with the cnonce hint as nonce(4)');
       }
-      claimProofFreshness(freshness, { replayCache: jtis });
+      claimProofFreshness(freshness, { replayCache: jtis, ...(subject !== undefined ? { owner: subject } : {}) });
       if (!iatMarked) {
         storage.put(IAT_MARKER_KEY, new Uint8Array([1]));
         iatMarked = true;
@@ -150,7 +150,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const costOf = (popKey: CoseKey, tokenBytes: number) => tokenBytes + keyBytes(popKey) + TOKEN_ENTRY_OVERHEAD;
   const tokenCache: AcceptedTokenCache = {
     get: (hashHex) => tokens.lookup(fromHex(hashHex)),
-    reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt),
+    reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt, entry.subject),
     add: (entry, bytes) => tokens.add({ ...entry, cost: costOf(entry.popKey, bytes) }),
     delete: (hashHex) => void tokens.delete(fromHex(hashHex)),
   };
@@ -162,6 +162,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     scopeKind: 'aif-rest',
     leeway: profile.leeway,
     isRevoked: (hash) => revocation.isRevoked(hash),
+    isIssuedBeforeFloor: (iat) => revocation.isIssuedBeforeFloor(iat),
     cache: tokenCache,
     exi,
     cnonces: hintNonces,
@@ -180,10 +181,19 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     }
   }
 
+  /** Why a session's token no longer holds: revoked, expired, or an exi token under the floor. */
+  function bindingRefusal(binding: SessionBinding | undefined): DeviceErrorCode | undefined {
+    if (!binding) return DEVICE_ERR.INVALID_TOKEN;
+    if (revocation.isRevoked(binding.tokenHash) || revocation.isIssuedBeforeFloor(binding.issuedAt)) return DEVICE_ERR.REVOKED;
+    // The floor, not the list, refuses a revoked exi token once it covers it (finding 2); a
+    // session outlives its token in the RAM store and across reboots, so it is checked here too.
+    if (binding.expiresAt <= clock() || (binding.exiSequence !== undefined && exi.isBelowFloor(binding.exiSequence))) return DEVICE_ERR.EXPIRED;
+    return undefined;
+  }
+
   function sweepSessions(): void {
-    const now = clock();
     for (const [k, s] of sessions) {
-      if (!s.binding || s.binding.expiresAt <= now || revocation.isRevoked(s.binding.tokenHash)) {
+      if (bindingRefusal(s.binding) !== undefined) {
         s.destroy();
         sessions.delete(k);
       }
@@ -195,9 +205,21 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   // so it holds across reboots). Unproven sessions give way to others; proven ones never do.
   const isProven = (s: ProtectedSession): boolean => s.replayWindow.highest >= 0;
 
-  /** Room for one more session: sweep, then evict the oldest unproven one; else `busy`. */
-  function makeRoomForSession(): void {
+  /**
+   * Room for one more session of `subject`'s: sweep; an owner already holding half the slots makes
+   * room only by its own oldest unproven session, else it is `busy` (so one client proving session
+   * after session never holds them all, and a thief opening sessions with a client's stolen tokens
+   * never closes that client's proven ones); then the oldest unproven one goes; else `busy`.
+   */
+  function makeRoomForSession(subject: string | undefined): void {
     if (sessions.size >= profile.maxSessions) sweepSessions();
+    const mine = [...sessions].filter(([, s]) => s.binding?.subject === subject);
+    if (mine.length >= Math.max(1, Math.floor(profile.maxSessions / 2))) {
+      const unproven = mine.find(([, x]) => !isProven(x));
+      if (!unproven) throw new DeviceError(DEVICE_ERR.BUSY, 'this client already holds its share of proven sessions');
+      unproven[1].destroy();
+      sessions.delete(unproven[0]);
+    }
     if (sessions.size >= profile.maxSessions) {
       for (const [k, s] of sessions) {
         if (isProven(s)) continue;
@@ -226,7 +248,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'a protected session needs a symmetric PoP key; use PoP proofs with this token');
     }
     capUnproven(entry.hash);
-    makeRoomForSession();
+    makeRoomForSession(entry.subject);
     const nonce2 = provider.randomBytes(NONCE2_BYTES);
     let id = provider.randomBytes(SESSION_ID_BYTES);
     while (sessions.has(toHex(id)) || storage.get(ProtectedSession.storageKey('device', id))) id = provider.randomBytes(SESSION_ID_BYTES);
@@ -236,6 +258,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       expiresAt: Number.isFinite(entry.expiresAt) ? entry.expiresAt : Number.MAX_SAFE_INTEGER,
       scopeClaim: entry.scopeClaim as CborValue,
       ...(entry.subject !== undefined ? { subject: entry.subject } : {}),
+      ...(entry.exiSequence !== undefined ? { exiSequence: entry.exiSequence } : {}),
+      ...(entry.issuedAt !== undefined ? { issuedAt: entry.issuedAt } : {}),
     });
     sessions.set(toHex(id), session);
     return { id, nonce2 };
@@ -246,9 +270,10 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     let session = sessions.get(key);
     if (!session) {
       // After a reboot the session is still in storage, with its window and sequence block.
-      session = ProtectedSession.load('device', id, storage, provider);
+      // Our ids are SESSION_ID_BYTES long: any other kid names no session (and no storage key).
+      if (id.length === SESSION_ID_BYTES) session = ProtectedSession.load('device', id, storage, provider);
       if (!session) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'no protected session with this kid(4): post the token again');
-      makeRoomForSession();
+      makeRoomForSession(session.binding?.subject);
       sessions.set(key, session);
     }
     return session;
@@ -276,7 +301,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
         { clock, iatWindow: profile.iatWindow },
         { provider },
       );
-      claimFreshness(freshness);
+      claimFreshness(freshness, entry.subject);
       authorize(entry, request.method, request.resource);
       return serve(request.method, request.resource, request.payload, entry.subject);
     },
@@ -287,8 +312,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       const binding = session.binding!;
       const answer = (body: DeviceResponseBody) => session.protect(encodeResponseBody(body), opened.piv);
       // Authenticated from here on: refusals travel protected, so a client can trust them.
-      if (revocation.isRevoked(binding.tokenHash) || binding.expiresAt <= clock()) {
-        const code = revocation.isRevoked(binding.tokenHash) ? DEVICE_ERR.REVOKED : DEVICE_ERR.EXPIRED;
+      const code = bindingRefusal(binding);
+      if (code !== undefined) {
         const response = answer({ code: 401, error: code, hints: hints() });
         session.destroy();
         sessions.delete(toHex(kid));
@@ -308,16 +333,11 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       const { added, exiFloor } = revocation.apply(signedList);
       for (const hash of added) tokens.delete(hash);
       // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
-      // from then on the floor, kept in storage by the exi tracker, is what refuses it.
-      if (exiFloor !== undefined) {
-        const dropped = new Set(tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence)).map(toHex));
-        for (const [k, s] of sessions) {
-          if (s.binding && dropped.has(toHex(s.binding.tokenHash))) {
-            s.destroy();
-            sessions.delete(k);
-          }
-        }
-      }
+      // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
+      // sessions too: they carry its exi sequence, see bindingRefusal).
+      if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
+      // An overflowing list gave up its oldest revocations whole: so do the tokens held.
+      tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
       sweepSessions();
       return added.length;
     },

@@ -11,6 +11,7 @@ import {
   decodeCbor,
   encodeCbor,
   fromHex,
+  isIssuedBefore,
   toHex,
   verifyRevocationList,
   type CryptoProvider,
@@ -26,6 +27,11 @@ export interface RevocationState {
   /** Verifies and applies a signed list; returns the hashes that became revoked and the list's exi floor. */
   apply(signedList: Uint8Array): { added: Uint8Array[]; exiFloor: number | undefined };
   isRevoked(hash: Uint8Array): boolean;
+  /**
+   * Whether a token's iat is under the highest issued-before floor any list carried (an
+   * overflowing list gave up the older tokens whole); a token without iat is, once there is one.
+   */
+  isIssuedBeforeFloor(iat: number | undefined): boolean;
   readonly sequence: number;
   readonly size: number;
 }
@@ -40,12 +46,14 @@ export function createRevocationState(
 ): RevocationState {
   let sequence = -1;
   let revoked = new Set<string>();
+  let issuedBefore = -1; // kept at its highest: a later, smaller floor never brings a token back
   const saved = storage.get(STORAGE_KEY);
   if (saved) {
     const v = decodeCbor(saved, { maxBytes: 64 + MAX_TRL_HASHES * 40, maxDepth: 3 });
     if (Array.isArray(v) && Array.isArray(v[1])) {
       sequence = asSafeInteger(v[0]) ?? -1;
       for (const h of v[1]) if (h instanceof Uint8Array) revoked.add(toHex(h));
+      issuedBefore = asSafeInteger(v[2]) ?? -1;
     }
   }
   return {
@@ -70,13 +78,16 @@ export function createRevocationState(
       const added = [...next].filter((h) => !revoked.has(h)).map(fromHex);
       revoked = next;
       sequence = list.sequence;
+      // Stored with the set, in the same write: the set may have left out what only the floor refuses.
+      if (list.issuedBefore !== undefined) issuedBefore = Math.max(issuedBefore, list.issuedBefore);
       // The floor first: the new set may have dropped a revoked exi token that only the floor now
       // refuses, so a reboot between the two writes must not leave the set stored without the floor.
       if (list.exiFloor !== undefined) exi?.raiseFloor(list.exiFloor);
-      storage.put(STORAGE_KEY, encodeCbor([sequence, [...revoked].map(fromHex)]));
+      storage.put(STORAGE_KEY, encodeCbor(issuedBefore >= 0 ? [sequence, [...revoked].map(fromHex), issuedBefore] : [sequence, [...revoked].map(fromHex)]));
       return { added, exiFloor: list.exiFloor };
     },
     isRevoked: (hash) => revoked.has(toHex(hash)),
+    isIssuedBeforeFloor: (iat) => isIssuedBefore(issuedBefore, iat),
     get sequence() {
       return sequence;
     },

@@ -28,6 +28,7 @@ import {
   parseScope,
   toHex,
   tokenHash,
+  utf8,
   verifyCwt,
   type CborMap,
   type CborValue,
@@ -39,7 +40,7 @@ import {
   type Scope,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-import type { ExiTracker } from './exi-tracker.js';
+import { EXI_OWNER_BYTES, type ExiTracker } from './exi-tracker.js';
 import type { RequestHints } from './request-hints.js';
 
 /** What a verifier trusts: the service's anchors, and the symmetric keys it shares by kid. */
@@ -60,6 +61,8 @@ export interface AcceptedToken {
   /** Verifier-clock second at which the token stops being valid (exp, or first receipt + exi). */
   expiresAt: number;
   subject: string | undefined;
+  /** The token's iat(6), for an issued-before floor (cose/revocation-list.ts); undefined for reference tokens. */
+  issuedAt: number | undefined;
   /** The exi sequence number (RFC 9200 §5.10.3) of a clock-less token. */
   exiSequence: number | undefined;
   /** Claims keybound does not interpret (e.g. the broker's message-PoP claim). */
@@ -100,6 +103,8 @@ export interface TokenAcceptanceOptions {
   /** Refuse tokens without exp(4): a broker disconnects at a wall-clock time (RFC 9431 §6). */
   requireExp?: boolean;
   isRevoked(hash: Uint8Array): boolean;
+  /** An issued-before floor from an overflowing list: is a by-value token with this iat dead? */
+  isIssuedBeforeFloor?(iat: number | undefined): boolean;
   cache: AcceptedTokenCache;
   /** Clock-less expiry state; without it a token with exi(40) is refused. */
   exi?: ExiTracker;
@@ -207,7 +212,9 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       let admitted;
       try {
         // RFC 9200 §5.10.3: exi counts from this verifier's first receipt; its cti is never accepted twice.
-        admitted = opts.exi.admit(exi.cti, exi.seconds);
+        // Owned by the token's subject (the client, or its user): each gets a share of the live table.
+        const owner = entry.subject === undefined ? undefined : provider.digest('SHA-256', utf8(entry.subject)).subarray(0, EXI_OWNER_BYTES);
+        admitted = opts.exi.admit(exi.cti, exi.seconds, owner);
       } catch (cause) {
         if (cause instanceof DeviceError && opts.hints && !cause.hints) throw refuse(cause.code, cause.message, cause);
         throw cause;
@@ -219,12 +226,19 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
     return entry;
   }
 
+  /** Revoked by hash, or (a by-value token) issued before a floor an overflowing list set. */
+  const revokedEntry = (e: AcceptedToken): boolean => opts.isRevoked(e.hash) || (!e.reference && opts.isIssuedBeforeFloor?.(e.issuedAt) === true);
+
   function present(token: Uint8Array): PresentedToken {
     if (!(token instanceof Uint8Array)) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'token must be bytes');
     const hash = tokenHash(token, provider);
     const hashHex = toHex(hash);
     if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
     const known = cache.get(hashHex);
+    if (known && revokedEntry(known)) {
+      cache.delete(hashHex);
+      throw refuse(DEVICE_ERR.REVOKED, 'token was issued before the revocation list\'s floor');
+    }
     if (known && known.expiresAt <= clock()) {
       cache.delete(hashHex);
       throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');
@@ -250,6 +264,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       throw cause;
     }
     const { claims } = verified;
+    if (opts.isIssuedBeforeFloor?.(claims.iat)) throw refuse(DEVICE_ERR.REVOKED, 'token was issued before the revocation list\'s floor');
     if (opts.requireExp && claims.exp === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'exp(4) missing: this verifier needs an expiry time');
     const entry: AcceptedToken = {
       hash: p.hash,
@@ -261,6 +276,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       // default, so it disconnects at exp as RFC 9431 §6 asks).
       expiresAt: claims.exp === undefined ? Number.POSITIVE_INFINITY : claims.exp + leeway,
       subject: claims.sub,
+      issuedAt: claims.iat,
       exiSequence: undefined,
       other: claims.other,
       reference: false,
@@ -286,6 +302,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
         popKey: detachedCoseKey(popKeyOf(answer.cnf)),
         expiresAt: answer.exp,
         subject: answer.sub,
+        issuedAt: undefined,
         exiSequence: undefined,
         other: undefined,
         reference: true,
@@ -297,6 +314,10 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
       const entry = cache.get(hashHex);
       if (!entry) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'no token with this hash: post one to authz-info');
+      if (revokedEntry(entry)) {
+        cache.delete(hashHex);
+        throw refuse(DEVICE_ERR.REVOKED, 'token was issued before the revocation list\'s floor');
+      }
       if (entry.expiresAt <= clock()) {
         cache.delete(hashHex);
         throw refuse(DEVICE_ERR.EXPIRED, 'token has expired');

@@ -3,6 +3,9 @@
  * budget from the device profile. On a new token: expired entries go first, then the ones that
  * expire soonest, but only those that expire sooner than the newcomer; if it still does not fit,
  * the newcomer is refused (token_store_full). A token is never silently dropped later.
+ * Budgets per client, not per token: past half the budget, an owner (a token's subject) displaces
+ * only its own entries and gives way to other owners first. Otherwise a client asking the service
+ * for fresh tokens (each outliving every other client's) pushes all others out.
  */
 import { toHex } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
@@ -15,6 +18,8 @@ import type { AcceptedToken } from './token-acceptance.js';
 export const TOKEN_ENTRY_OVERHEAD = 160;
 /** Default budget: 4 KB, room for a dozen typical 250-byte tokens on a small device. */
 export const DEFAULT_TOKEN_BUDGET_BYTES = 4096;
+/** The part of the budget one owner may hold: a half, so one client never holds the whole store. */
+export const TOKEN_OWNER_SHARE = 1 / 2;
 
 /** An accepted token (token-acceptance.ts) and the bytes it is charged against the budget. */
 export type StoredToken = AcceptedToken & { cost: number };
@@ -22,7 +27,7 @@ export type StoredToken = AcceptedToken & { cost: number };
 export interface TokenStore {
   add(entry: StoredToken): void;
   /** Throws token_store_full if `add` of such an entry would, without changing anything. */
-  checkFits(cost: number, expiresAt: number): void;
+  checkFits(cost: number, expiresAt: number, subject: string | undefined): void;
   /** A live entry, or undefined (expired entries are not returned). */
   get(hash: Uint8Array): StoredToken | undefined;
   /** The entry even if it has expired since (until it is swept), so a refusal can say `expired`. */
@@ -53,28 +58,59 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
     for (const [k, e] of entries) if (e.expiresAt <= now && remove(k)) n++;
     return n;
   };
-  /** Entries a newcomer may displace, soonest to expire first; throws when even all of them are not enough. */
-  const victimsFor = (cost: number, expiresAt: number): [string, StoredToken][] => {
+  const share = Math.floor(budget * TOKEN_OWNER_SHARE);
+  /**
+   * The entries a newcomer displaces, in order; throws when it cannot fit. Free room takes anyone.
+   * Otherwise an owner past its share gives way first (whatever its expiry) to a newcomer whose
+   * owner is within its share; then entries that expire before the newcomer go, but a newcomer
+   * whose owner is past its share displaces only that owner's own.
+   */
+  const victimsFor = (cost: number, expiresAt: number, subject: string | undefined): string[] => {
     if (cost > budget) throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, `token needs ${cost} bytes, the budget is ${budget}`);
     sweep();
     if (used + cost <= budget) return [];
-    const victims = [...entries].filter(([, e]) => e.expiresAt < expiresAt).sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
-    let freeable = 0;
-    for (const [, e] of victims) freeable += e.cost;
-    if (used - freeable + cost > budget) {
-      throw new DeviceError(DEVICE_ERR.TOKEN_STORE_FULL, 'token store is full of tokens that outlive this one');
+    // Bytes and entries per owner. An owner is past its share when it holds more than `share` in
+    // more than one token: with a small budget every owner still gets one token.
+    const held = new Map<string | undefined, { bytes: number; count: number }>();
+    for (const e of entries.values()) {
+      const h = held.get(e.subject) ?? { bytes: 0, count: 0 };
+      held.set(e.subject, { bytes: h.bytes + e.cost, count: h.count + 1 });
     }
-    return victims;
+    const mine = held.get(subject);
+    const overShare = mine !== undefined && mine.bytes + cost > share;
+    const soonestFirst = [...entries].sort(([, a], [, b]) => a.expiresAt - b.expiresAt);
+    const picks: string[] = [];
+    let free = budget - used;
+    if (!overShare) {
+      for (const [k, e] of soonestFirst) {
+        if (free >= cost) break;
+        const h = held.get(e.subject)!;
+        if (e.subject === subject || h.bytes <= share || h.count <= 1) continue;
+        picks.push(k);
+        held.set(e.subject, { bytes: h.bytes - e.cost, count: h.count - 1 });
+        free += e.cost;
+      }
+    }
+    for (const [k, e] of soonestFirst) {
+      if (free >= cost) break;
+      if (e.expiresAt >= expiresAt || (overShare && e.subject !== subject) || picks.includes(k)) continue;
+      picks.push(k);
+      free += e.cost;
+    }
+    if (free < cost) {
+      throw new DeviceError(
+        DEVICE_ERR.TOKEN_STORE_FULL,
+        overShare ? 'token store is full, and this client already holds its share of it' : 'token store is full of tokens that outlive this one',
+      );
+    }
+    return picks;
   };
   return {
-    checkFits: (cost, expiresAt) => void victimsFor(cost, expiresAt),
+    checkFits: (cost, expiresAt, subject) => void victimsFor(cost, expiresAt, subject),
     add(entry) {
       const key = toHex(entry.hash);
       if (entries.has(key)) return; // the same token again: already held
-      for (const [k] of victimsFor(entry.cost, entry.expiresAt)) {
-        if (used + entry.cost <= budget) break;
-        remove(k);
-      }
+      for (const k of victimsFor(entry.cost, entry.expiresAt, entry.subject)) remove(k);
       entries.set(key, entry);
       used += entry.cost;
     },

@@ -46,9 +46,11 @@ function refusal(fn: () => unknown): DeviceError | undefined {
   return undefined;
 }
 
+// Each token is another client's (its own sub): the device budgets session slots per client.
+let clients = 0;
 function symmetricToken(): { token: Uint8Array; popKey: CoseKey } {
   const { cnf, popKey } = issuer.symmetricCnf(TUBE);
-  return { token: issuer.token({ aud: TUBE, exp: now + 3600, cnf, scope: [['/temp', 1]] }), popKey };
+  return { token: issuer.token({ aud: TUBE, sub: `client-${++clients}`, exp: now + 3600, cnf, scope: [['/temp', 1]] }), popKey };
 }
 
 function open(dev: ResourceServer, { token, popKey } = symmetricToken()): ClientSession {

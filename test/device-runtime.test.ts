@@ -429,6 +429,7 @@ describe('token store: a byte budget, expired first, then soonest to expire, els
     scopeClaim: [],
     hashHex: toHex(new Uint8Array(32).fill(id)),
     subject: undefined,
+    issuedAt: undefined,
     exiSequence: undefined,
     other: undefined,
     reference: false,
