@@ -5,7 +5,7 @@
  * so a reconnect with the same token costs one proof check, not a signature check.
  * Revoked hashes (from the service's signed list) are refused before any cache is consulted.
  */
-import { isIssuedBefore, toHex, type Clock, type CryptoProvider } from '../cose/index.js';
+import { isIssuedBefore, parseScope, toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import { DeviceError, createTokenAcceptance, isByValueToken, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { Introspect } from './introspection-client.js';
@@ -75,6 +75,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     clock,
     provider: opts.provider,
     scopeKind: 'aif-mqtt',
+    parseScope: (value) => parseScope(value, { expect: 'aif-mqtt' }),
     leeway: opts.leeway ?? 0,
     // The broker needs a wall-clock expiry to disconnect at (RFC 9431 §6); exi is for clock-less devices.
     requireExp: true,

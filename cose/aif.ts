@@ -189,6 +189,31 @@ export function parseScope(value: CborValue, options: { expect?: ScopeKind } = {
   return scope;
 }
 
+/**
+ * parseScope(value, { expect: 'aif-rest' }) for a device: the same rules and refusals, without
+ * the MQTT topic code, so a device bundle does not carry what it never reads.
+ */
+export function parseRestScope(value: CborValue): Scope & { kind: 'aif-rest' } {
+  if (typeof value === 'string') {
+    parseTextScope(value);
+    throw bad('expected a aif-rest scope, got text');
+  }
+  if (!Array.isArray(value)) throw bad('expected a text string or an AIF array');
+  checkEntryCount(value.length);
+  const first = value[0];
+  if (Array.isArray(first) && first.length === 2 && Array.isArray(first[1])) throw bad('expected a aif-rest scope, got aif-mqtt');
+  const entries = value.map((e, i) => parseRestEntry(e, i));
+  checkUnique(entries.map((e) => e.path), 'path');
+  return { kind: 'aif-rest', entries };
+}
+
+/** scopeAllows for a REST request alone (RFC 9237), likewise without the MQTT code. */
+export function restScopeAllows(scope: Scope, request: { method: RestMethod; resource: string; dynamic?: boolean }): boolean {
+  if (scope.kind !== 'aif-rest' || typeof request.resource !== 'string') return false;
+  if (!Object.hasOwn(REST_METHOD_BITS, request.method)) return false;
+  return scope.entries.some((e) => e.path === request.resource && (request.dynamic ? e.dynamic : e.methods).includes(request.method));
+}
+
 function parseAnyScope(value: CborValue, expect: ScopeKind | undefined): Scope {
   if (typeof value === 'string') return parseTextScope(value);
   if (!Array.isArray(value)) {
@@ -282,13 +307,7 @@ export function textScope(tokens: string | readonly string[]): Scope & { kind: '
  * filter granted 'sub' (RFC 9431 §3). Text scopes match a token exactly.
  */
 export function scopeAllows(scope: Scope, request: ScopeRequest): boolean {
-  if ('method' in request) {
-    if (scope.kind !== 'aif-rest' || typeof request.resource !== 'string') return false;
-    if (!Object.hasOwn(REST_METHOD_BITS, request.method)) return false;
-    return scope.entries.some(
-      (e) => e.path === request.resource && (request.dynamic ? e.dynamic : e.methods).includes(request.method),
-    );
-  }
+  if ('method' in request) return restScopeAllows(scope, request);
   if ('action' in request) {
     if (scope.kind !== 'aif-mqtt') return false;
     const granted = scope.entries.filter((e) => e.actions.includes(request.action)).map((e) => e.filter);

@@ -122,6 +122,8 @@ export {
 } from './provisioning-bundle.js';
 export {
   parseScope,
+  parseRestScope,
+  restScopeAllows,
   scopeToCbor,
   scopeAllows,
   narrowScope,

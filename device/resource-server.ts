@@ -8,9 +8,9 @@
  */
 import {
   fromHex,
-  parseScope,
+  parseRestScope,
   portableProvider,
-  scopeAllows,
+  restScopeAllows,
   toHex,
   type CborValue,
   type Clock,
@@ -160,6 +160,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     clock,
     provider,
     scopeKind: 'aif-rest',
+    parseScope: parseRestScope,
     leeway: profile.leeway,
     isRevoked: (hash) => revocation.isRevoked(hash),
     isIssuedBeforeFloor: (iat) => revocation.isIssuedBeforeFloor(iat),
@@ -173,8 +174,8 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const findToken = (hash: Uint8Array): StoredToken => acceptance.find(hash) as StoredToken;
 
   function authorize(entry: { scopeClaim: unknown; scope?: StoredToken['scope'] }, method: string, resource: string) {
-    const scope = entry.scope ?? parseScope(entry.scopeClaim as CborValue, { expect: 'aif-rest' });
-    if (!scopeAllows(scope, { method: method as RestMethod, resource })) {
+    const scope = entry.scope ?? parseRestScope(entry.scopeClaim as CborValue);
+    if (!restScopeAllows(scope, { method: method as RestMethod, resource })) {
       throw new DeviceError(DEVICE_ERR.INSUFFICIENT_SCOPE, `scope does not allow ${method.slice(0, 8)} on this resource`, {
         hints: hints(),
       });

@@ -25,7 +25,6 @@ import {
   decodeCbor,
   detachedCoseKey,
   openEncryptedCoseKey,
-  parseScope,
   toHex,
   tokenHash,
   utf8,
@@ -98,6 +97,11 @@ export interface TokenAcceptanceOptions {
   provider: CryptoProvider;
   /** Which AIF the scope must be: a device's REST resources or a broker's MQTT topics. */
   scopeKind: 'aif-rest' | 'aif-mqtt';
+  /**
+   * Reads scope(9) as that kind, throwing when it is not (cose's parseRestScope, or parseScope
+   * with `expect`). Passed in so a device bundle carries only the REST parser.
+   */
+  parseScope: (value: CborValue) => Scope;
   /** Seconds of tolerated skew for exp/nbf (default 0). */
   leeway?: number;
   /** Refuse tokens without exp(4): a broker disconnects at a wall-clock time (RFC 9431 §6). */
@@ -190,7 +194,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
     // A sound token that grants nothing here: the same code at a device and at the broker (RFC 6750 §3.1).
     if (value === undefined) throw refuse(DEVICE_ERR.INSUFFICIENT_SCOPE, 'scope(9) missing: this verifier grants nothing by default');
     try {
-      return parseScope(value, { expect: opts.scopeKind });
+      return opts.parseScope(value);
     } catch (cause) {
       const code = cause instanceof CoseError ? cause.code : 'error';
       throw refuse(DEVICE_ERR.INSUFFICIENT_SCOPE, `scope(9) is not an ${opts.scopeKind.toUpperCase()} scope (${code})`, cause);

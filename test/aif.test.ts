@@ -4,6 +4,8 @@ import {
   aifRest,
   narrowScope,
   parseScope,
+  parseRestScope,
+  restScopeAllows,
   restMethodSet,
   scopeAllows,
   scopeToCbor,
@@ -274,5 +276,44 @@ describe('narrowScope', () => {
     expect(narrowScope(textScope('a'), textScope('b'))).toBeNull();
     expect(narrowScope(textScope('a'), aifRest([['/a', ['GET']]]))).toBeNull();
     expect(narrowScope(aifMqtt([['#', ['sub']]]), aifMqtt([['a/#', ['sub']]]))).toBeNull();
+  });
+});
+
+describe('parseRestScope and restScopeAllows: the device-sized REST path agrees with parseScope and scopeAllows', () => {
+  const inputs: unknown[] = [
+    [['/temp', 1]],
+    [['/temp', 1], ['/a', 5]],
+    [],
+    'read write',
+    [['sensors/#', ['pub']]],
+    [['/temp', 0]],
+    [['/temp', 1], ['/temp', 2]],
+    [['/temp', 'x']],
+    [['/temp', 1 << 30]],
+    [['temp', 1]],
+    42,
+    new Uint8Array([1]),
+  ];
+  const outcome = (f: () => unknown) => {
+    try {
+      return { ok: f() };
+    } catch (e) {
+      return { code: (e as { code?: string }).code };
+    }
+  };
+  for (const v of inputs) {
+    it(`${JSON.stringify(v, (_, x) => (x instanceof Uint8Array ? 'bytes' : x))}`, () => {
+      expect(outcome(() => parseRestScope(v as never))).toEqual(outcome(() => parseScope(v as never, { expect: 'aif-rest' })));
+    });
+  }
+  it('allows exactly what scopeAllows allows for REST requests', () => {
+    const scope = parseRestScope([['/temp', 1 | 4], ['/a', 2]]);
+    for (const method of ['GET', 'POST', 'PUT', 'DELETE', 'BOGUS'] as const) {
+      for (const resource of ['/temp', '/a', '/b']) {
+        const req = { method: method as never, resource };
+        expect(restScopeAllows(scope, req), `${method} ${resource}`).toBe(scopeAllows(scope, req));
+      }
+    }
+    expect(restScopeAllows(parseScope([['x/#', ['pub']]]), { method: 'GET', resource: 'x/#' })).toBe(false);
   });
 });
