@@ -30,7 +30,7 @@ export interface FlowEvent {
 }
 
 /** Messages kept per flow: enough for the whole story, few enough for a chart a person reads. */
-export const MAX_FLOW_EVENTS = 24;
+export const MAX_FLOW_EVENTS = 40;
 
 export interface FlowRecord {
   events: FlowEvent[];
