@@ -15,7 +15,7 @@ describe('keybound broker (CLI function)', () => {
   it('answers usage errors with exit code 2', async () => {
     const a = io();
     expect(await brokerCommand([], a.io)).toBe(2);
-    expect(a.out.stderr).toMatch(/keybound broker serve --audience/);
+    expect(a.out.stderr).toMatch(/which command\?[\s\S]*serve  /);
     const b = io();
     expect(await brokerCommand(['serve', '--trust', '/nonexistent'], b.io)).toBe(2);
     expect(b.out.stderr).toMatch(/--audience is required/);
