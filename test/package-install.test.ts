@@ -173,10 +173,13 @@ describe('a fresh TypeScript project that installs the tarball', () => {
     expect(r.stdout.trim()).toBe(`ok ${subpaths.length}`);
   }, 60_000);
 
-  it('runs `npx keybound` from dist/, with no tsx installed', async () => {
+  it('runs `npx keybound --version`, `--help` and a command from dist/, with no tsx installed', async () => {
     expect(existsSync(join(app, 'node_modules', 'tsx'))).toBe(false);
     expect(Object.keys(pkg.dependencies)).not.toContain('tsx');
     expect(existsSync(join(app, 'node_modules', 'keybound', 'cli'))).toBe(false);
+    // The installed copy finds its own package.json from dist/cli/ (cli/version.ts).
+    const version = await run('npx', ['--no-install', 'keybound', '--version'], { cwd: app });
+    expect(version.stdout).toContain(pkg.version);
     const help = await run('npx', ['--no-install', 'keybound', '--help'], { cwd: app });
     expect(help.stdout).toMatch(/keybound/);
     expect(help.stdout).toContain('inspect');
