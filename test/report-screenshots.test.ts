@@ -242,6 +242,11 @@ describe("the service's pages (a real service on a loopback port)", () => {
     await page.fill('#password', 'correct horse battery');
     await page.click('#login');
     await pageShows(page, 'page-device-code', 'Connect a device', ['#user_code', '#continue']);
+    // A mistyped code: the same form again, with the error a person can act on.
+    await page.fill('#user_code', d.user_code === 'BBBB-BBBB' ? 'CCCC-CCCC' : 'BBBB-BBBB');
+    await page.click('#continue');
+    await pageShows(page, 'page-device-code-error', 'Connect a device', ['#error', '#user_code', '#continue']);
+    expect(await page.textContent('#error')).toContain('not valid');
     await page.fill('#user_code', d.user_code);
     await page.click('#continue');
     await pageShows(page, 'page-device-confirm', 'Connect this device?', ['#code', '#client', '#audience', '#scope', '#approve', '#deny']);
