@@ -23,7 +23,7 @@ import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { BROKER_CLIENT_SCOPE, SIM_CLIENT_ID, SIM_THIEF_ID, brokerDeviceScope, type BrokerAccess } from './fleet-issuer.js';
 import { seededKeyPair } from './metered-provider.js';
 import type { Prng } from './prng.js';
-import { transmit, type Transmission } from './radio-link.js';
+import { POLL_BYTES, transmit, type Transmission } from './radio-link.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
 import type { Exchange, FleetRelay, RelayStats, Sender, TapEvent } from './sim-relay.js';
 import { SimulationError, type Simulator } from './simulator.js';
@@ -32,8 +32,6 @@ import { SimulationError, type Simulator } from './simulator.js';
 const BROKER_IO_TIMEOUT_MS = 15_000;
 /** Link-layer attempts per message before the model gives up (a fault, not loss: 2% loss never gets there). */
 const MAX_LINK_ROUNDS = 50;
-/** A wake-up poll: a tiny MQTT-SN-style PINGREQ (as SimRelay). */
-const POLL_BYTES = 2;
 /** The relay's own broker: one token bucket per client is far above what a scenario sends. */
 const SIM_RELAY_RATE = { burst: 10_000, perSecond: 10_000 };
 
@@ -274,9 +272,9 @@ export class BrokerRelay implements FleetRelay {
       if (sim.now > this.opts.horizonMs) return;
       const wokeAt = sim.now;
       this.stats.wakes++;
+      await sim.sleep(dev.meter.wake() * 1000);
       const poll = transmit(dev.link, POLL_BYTES, this.opts.loss, this.opts.prng);
-      dev.meter.txS += poll.txS;
-      dev.meter.rxS += poll.ackRxS;
+      dev.meter.sent(poll);
       await sim.sleep(poll.durationS * 1000);
       const waiting = [...queue];
       this.listThisWake.delete(dev);
@@ -321,13 +319,8 @@ export class BrokerRelay implements FleetRelay {
       const t: Transmission = transmit(dev.link, bytes, this.opts.loss, this.opts.prng);
       this.stats.linkAttempts += t.attempts;
       this.stats.frames += t.frames;
-      if (direction === 'rx') {
-        dev.meter.rxS += t.rxS;
-        dev.meter.txS += t.ackRxS;
-      } else {
-        dev.meter.txS += t.txS;
-        dev.meter.rxS += t.ackRxS;
-      }
+      if (direction === 'rx') dev.meter.received(t);
+      else dev.meter.sent(t);
       durationS += t.durationS;
       airBytes += t.airBytes;
       frames += t.frames;

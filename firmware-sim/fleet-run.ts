@@ -7,6 +7,7 @@ import { FlowTrace, storyTellers } from './flow-trace.js';
 import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
 import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WINDOW_S, SIM_EPOCH, SIM_LIFETIME_S, WAKE_INTERVAL_S, type ScenarioName, type ScenarioContext } from './scenarios.js';
+import { TEMPERATURE_RANGES, type TemperatureRange } from './clock-drift.js';
 import { SimDevice } from './sim-device.js';
 import { createSimIssuer } from './sim-issuer.js';
 import { SimMetrics } from './sim-metrics.js';
@@ -43,12 +44,23 @@ export interface RunOptions {
   onProgress?: (done: number, total: number) => void;
   /** The report's timestamp (the only field that may differ between two runs of a seed). */
   now?: () => Date;
+  /** Duty cycle of the sleeping devices (defaults WAKE_INTERVAL_S, LISTEN_WINDOW_S). */
+  wakeIntervalS?: number;
+  listenWindowS?: number;
+  /** Temperatures the fleet lives in (default 'indoor'): sets clock drift. */
+  temperature?: TemperatureRange;
 }
 
 export async function runFleet(opts: RunOptions): Promise<SimReport> {
   if (!Number.isSafeInteger(opts.devices) || opts.devices < 1 || opts.devices > MAX_DEVICES) {
     throw new RangeError(`devices must be an integer from 1 to ${MAX_DEVICES}`);
   }
+  const duty = { wakeIntervalS: opts.wakeIntervalS ?? WAKE_INTERVAL_S, listenWindowS: opts.listenWindowS ?? LISTEN_WINDOW_S };
+  if (!(duty.wakeIntervalS >= 1 && duty.wakeIntervalS <= 3600) || !(duty.listenWindowS >= 0 && duty.listenWindowS < duty.wakeIntervalS)) {
+    throw new RangeError('wakeIntervalS must be 1 to 3600 s and listenWindowS from 0 to below it');
+  }
+  const temperature = opts.temperature ?? 'indoor';
+  if (!TEMPERATURE_RANGES.includes(temperature)) throw new RangeError(`temperature must be one of ${TEMPERATURE_RANGES.join(', ')}`);
   const sim = new Simulator();
   const root = new Prng(opts.seed);
   const clock = () => SIM_EPOCH + sim.now / 1000;
@@ -75,8 +87,8 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         sim,
         epoch: SIM_EPOCH,
         alwaysOn: plan.alwaysOn,
-        wakeIntervalS: WAKE_INTERVAL_S,
-        listenWindowS: LISTEN_WINDOW_S,
+        ...duty,
+        temperature,
       });
       devices.set(plan.id, dev);
       relay.attach(dev);
@@ -87,7 +99,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         metrics.revocation.delaysS.push(delayMs / 1000);
       }
     };
-    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p), trace };
+    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p), trace, wakeIntervalS: duty.wakeIntervalS };
     for (const plan of plans) {
       sim.spawn(async () => {
         await deviceScript(ctx, plan);
@@ -115,5 +127,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     flows: trace.result(),
     relayStats: relay.stats,
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
+    duty,
+    temperature,
   });
 }

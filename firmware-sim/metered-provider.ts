@@ -19,10 +19,25 @@ export interface CryptoCounts {
   hkdf: number;
   aead: number;
   randomBytes: number;
+  /** Compression-function calls and AES block encryptions actually done (FIPS 180-4, SP 800-38C, SP 800-90A). */
+  sha256Blocks: number;
+  sha512Blocks: number;
+  aesBlocks: number;
 }
 
-const shaBlocks = (bytes: number): number => Math.ceil((bytes + 9) / 64);
-const hmacBlocks = (bytes: number): number => shaBlocks(64 + bytes) + shaBlocks(64 + 32);
+type Family = 'sha256' | 'sha512';
+const familyOf = (hash: HashName): Family => (hash === 'SHA-256' ? 'sha256' : 'sha512');
+/** FIPS 180-4 §5.1: SHA-256 pads with 9+ bytes into 64-byte blocks, SHA-384/512 with 17+ into 128. */
+const BLOCK: Record<Family, number> = { sha256: 64, sha512: 128 };
+const DIGEST: Record<HashName, number> = { 'SHA-256': 32, 'SHA-384': 48, 'SHA-512': 64 };
+export const hashBlocks = (family: Family, bytes: number): number => Math.ceil((bytes + (family === 'sha256' ? 9 : 17)) / BLOCK[family]);
+/** RFC 2104: a key longer than the block is hashed first; then H(K^ipad || data) and H(K^opad || inner digest). */
+const hmacBlocks = (hash: HashName, keyBytes: number, bytes: number): number => {
+  const f = familyOf(hash);
+  return (keyBytes > BLOCK[f] ? hashBlocks(f, keyBytes) : 0) + hashBlocks(f, BLOCK[f] + bytes) + hashBlocks(f, BLOCK[f] + DIGEST[hash]);
+};
+/** SP 800-90A §10.2.1.5.1: CTR_DRBG generate is one AES block per 16 bytes, then Update (2 blocks for AES-128). */
+const drbgAesBlocks = (bytes: number): number => Math.ceil(bytes / 16) + 2;
 
 /** A key pair from the seeded stream (the portable provider's keygen draws from the OS instead). */
 export function seededKeyPair(crv: Curve, prng: Prng): KeyPair {
@@ -58,7 +73,7 @@ export function seededProvider(prng: Prng, inner: CryptoProvider = portableProvi
 
 export class MeteredProvider implements CryptoProvider {
   readonly name = 'metered';
-  readonly counts: CryptoCounts = { verify: 0, sign: 0, hmac: 0, digest: 0, hkdf: 0, aead: 0, randomBytes: 0 };
+  readonly counts: CryptoCounts = { verify: 0, sign: 0, hmac: 0, digest: 0, hkdf: 0, aead: 0, randomBytes: 0, sha256Blocks: 0, sha512Blocks: 0, aesBlocks: 0 };
   /** AEAD encryptions that reused a (key, nonce) pair: must stay 0. */
   nonceReuse = 0;
   private readonly seenNonces = new Set<string>();
@@ -69,48 +84,73 @@ export class MeteredProvider implements CryptoProvider {
     private readonly inner: CryptoProvider = portableProvider,
   ) {}
 
-  private cycles(n: number): void {
-    this.meter.cpuCycles(n);
+  private get c() {
+    return this.meter.hw.cycles;
+  }
+
+  private hashed(family: Family, blocks: number): void {
+    if (family === 'sha256') this.counts.sha256Blocks += blocks;
+    else this.counts.sha512Blocks += blocks;
+    this.meter.cpuCycles(blocks * (family === 'sha256' ? this.c.sha256Block : this.c.sha512Block));
+  }
+
+  private aes(blocks: number): void {
+    this.counts.aesBlocks += blocks;
+    this.meter.cpuCycles(blocks * this.c.aesBlock);
   }
 
   sign(key: CoseKey, hash: HashName | undefined, message: Uint8Array): Uint8Array {
-    const c = this.meter.hw.cycles;
     this.counts.sign++;
-    this.cycles((key.kty === 'OKP' ? c.ed25519Sign : c.es256Sign) + shaBlocks(message.length) * c.sha256Block);
+    if (key.kty === 'OKP') {
+      // RFC 8032 §5.1.5-5.1.6: SHA-512 of the secret (key expansion), of prefix || M, of R || A || M.
+      this.hashed('sha512', hashBlocks('sha512', 32) + hashBlocks('sha512', 32 + message.length) + hashBlocks('sha512', 64 + message.length));
+      this.meter.cpuCycles(this.c.ed25519Sign);
+    } else {
+      this.hashed(familyOf(hash ?? 'SHA-256'), hashBlocks(familyOf(hash ?? 'SHA-256'), message.length));
+      this.meter.cpuCycles(this.c.es256Sign);
+    }
     return this.inner.sign(key, hash, message);
   }
 
   verify(key: CoseKey, hash: HashName | undefined, message: Uint8Array, signature: Uint8Array): boolean {
-    const c = this.meter.hw.cycles;
     this.counts.verify++;
-    // Ed25519 hashes the message with SHA-512 inside; we charge it at the SHA-256 block rate (approx.).
-    this.cycles((key.kty === 'OKP' ? c.ed25519Verify : c.es256Verify) + shaBlocks(message.length) * c.sha256Block);
+    if (key.kty === 'OKP') {
+      // RFC 8032 §5.1.7: k = SHA-512(R || A || M).
+      this.hashed('sha512', hashBlocks('sha512', 64 + message.length));
+      this.meter.cpuCycles(this.c.ed25519Verify);
+    } else {
+      this.hashed(familyOf(hash ?? 'SHA-256'), hashBlocks(familyOf(hash ?? 'SHA-256'), message.length));
+      this.meter.cpuCycles(this.c.es256Verify);
+    }
     return this.inner.verify(key, hash, message, signature);
   }
 
   hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
     this.counts.hmac++;
-    this.cycles(hmacBlocks(data.length) * this.meter.hw.cycles.sha256Block);
+    this.hashed(familyOf(hash), hmacBlocks(hash, key.length, data.length));
     return this.inner.hmac(hash, key, data);
   }
 
   digest(hash: HashName, data: Uint8Array): Uint8Array {
     this.counts.digest++;
-    this.cycles(shaBlocks(data.length) * this.meter.hw.cycles.sha256Block);
+    this.hashed(familyOf(hash), hashBlocks(familyOf(hash), data.length));
     return this.inner.digest(hash, data);
   }
 
   hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     this.counts.hkdf++;
-    // RFC 5869: one HMAC to extract, one per 32-byte output block to expand.
-    const blocks = hmacBlocks(ikm.length) + Math.ceil(length / 32) * hmacBlocks(32 + info.length + 1);
-    this.cycles(blocks * this.meter.hw.cycles.sha256Block);
+    // RFC 5869 §2.2-2.3: PRK = HMAC(salt, IKM) (an empty salt is HashLen zeros); then
+    // T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty.
+    const n = DIGEST[hash];
+    let blocks = hmacBlocks(hash, salt.length || n, ikm.length);
+    for (let i = 1; i <= Math.ceil(length / n); i++) blocks += hmacBlocks(hash, n, (i === 1 ? 0 : n) + info.length + 1);
+    this.hashed(familyOf(hash), blocks);
     return this.inner.hkdf(hash, ikm, salt, info, length);
   }
 
-  private ccmCycles(aad: number, text: number): number {
-    // RFC 3610: CBC-MAC over B0, the AAD and the text, CTR over the text and the tag block.
-    return (1 + Math.ceil((aad + 2) / 16) + 2 * Math.ceil(text / 16) + 1) * this.meter.hw.cycles.aesBlock;
+  /** RFC 3610 §2.2-2.3: CBC-MAC over B0, the encoded AAD and the text; CTR over the text and A0 (the tag). */
+  private ccmBlocks(aad: number, text: number): number {
+    return 1 + (aad > 0 ? Math.ceil((aad + 2) / 16) : 0) + 2 * Math.ceil(text / 16) + 1;
   }
 
   aeadEncrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
@@ -118,25 +158,30 @@ export class MeteredProvider implements CryptoProvider {
     const id = `${toHex(key)}:${toHex(nonce)}`;
     if (this.seenNonces.has(id)) this.nonceReuse++;
     else this.seenNonces.add(id);
-    this.cycles(this.ccmCycles(aad.length, plaintext.length));
+    this.aes(this.ccmBlocks(aad.length, plaintext.length));
     return this.inner.aeadEncrypt(aead, key, nonce, aad, plaintext);
   }
 
   aeadDecrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
     this.counts.aead++;
-    this.cycles(this.ccmCycles(aad.length, sealed.length));
+    this.aes(this.ccmBlocks(aad.length, Math.max(0, sealed.length - aead.tagLength)));
     return this.inner.aeadDecrypt(aead, key, nonce, aad, sealed);
   }
 
   randomBytes(length: number): Uint8Array {
     this.counts.randomBytes += length;
-    this.cycles(length * this.meter.hw.cycles.randomByte);
+    this.aes(drbgAesBlocks(length));
     return this.prng.bytes(length);
   }
 
   generateKeyPair(crv: Curve): KeyPair {
     this.counts.sign++;
-    this.cycles(crv === 'Ed25519' ? this.meter.hw.cycles.ed25519Sign : this.meter.hw.cycles.es256Sign);
+    this.aes(drbgAesBlocks(32));
+    if (crv === 'Ed25519') {
+      // RFC 8032 §5.1.5: SHA-512 of the seed, then a fixed-base multiplication (the bulk of a sign).
+      this.hashed('sha512', hashBlocks('sha512', 32));
+      this.meter.cpuCycles(this.c.ed25519Sign);
+    } else this.meter.cpuCycles(this.c.es256Sign);
     return seededKeyPair(crv, this.prng);
   }
 }

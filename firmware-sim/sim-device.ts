@@ -14,6 +14,7 @@ import {
   type DeviceHandler,
   type ResourceServer,
 } from '../device/index.js';
+import { clockDriftPpm, type TemperatureRange } from './clock-drift.js';
 import { EnergyMeter } from './energy-meter.js';
 import { FlashStorage } from './flash-storage.js';
 import type { HardwareProfile } from './hardware-profiles.js';
@@ -43,6 +44,8 @@ export interface SimDeviceOptions {
   wakeIntervalS?: number;
   /** Stays listening this long after each wake. */
   listenWindowS?: number;
+  /** Temperatures the part lives in: sets its crystal's drift (clock-drift.ts). */
+  temperature?: TemperatureRange;
 }
 
 export class SimDevice {
@@ -65,6 +68,8 @@ export class SimDevice {
   private readonly bundle: Uint8Array;
   private readonly epoch: number;
   private readonly drift: number;
+  /** The bound the crystal's error was drawn within, ppm. */
+  readonly driftPpm: number;
   /** Seconds either side of the device's clock a PoP proof's iat may lie (see boot()). */
   readonly iatWindowS: number;
 
@@ -83,8 +88,9 @@ export class SimDevice {
     this.wakeIntervalS = opts.wakeIntervalS ?? 300;
     this.listenWindowS = opts.listenWindowS ?? 1;
     this.phaseS = this.prng.float() * this.wakeIntervalS;
-    // A crystal's error is fixed per part: draw it once, within ±driftPpm.
-    this.drift = (this.prng.float() * 2 - 1) * opts.hw.driftPpm * 1e-6;
+    // A crystal's error is fixed per part: draw it once, within its drift over the temperature range.
+    this.driftPpm = clockDriftPpm(opts.hw, opts.temperature ?? 'indoor');
+    this.drift = (this.prng.float() * 2 - 1) * this.driftPpm * 1e-6;
     // A proof made while the device sleeps waits in the broker until the next wake, and one lost
     // on air waits one wake more: device/'s 60 s default (DPoP-like, for an online server) would
     // refuse it as stale ('replay'). A duty-cycled device sizes its iat acceptance window to two

@@ -7,7 +7,7 @@
  * Taps see every message on air: the thief in the theft scenario listens through one.
  */
 import type { Prng } from './prng.js';
-import { transmit } from './radio-link.js';
+import { POLL_BYTES, transmit } from './radio-link.js';
 import type { Simulator } from './simulator.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
 
@@ -68,8 +68,6 @@ export interface FleetRelay {
   close(): Promise<void>;
 }
 
-/** A wake-up poll: a tiny MQTT-SN-style PINGREQ the device sends so the broker flushes its queue. */
-const POLL_BYTES = 2;
 
 export class SimRelay implements FleetRelay {
   readonly name = 'in-simulator radio + broker relay';
@@ -142,9 +140,10 @@ export class SimRelay implements FleetRelay {
       this.stats.wakes++;
       this.awake.add(dev);
       await this.withLock(dev, async () => {
+        // Crystal and radio start-up (and Wi-Fi re-association) come before the first frame.
+        await this.sim.sleep(dev.meter.wake() * 1000);
         const poll = transmit(dev.link, POLL_BYTES, this.loss, this.prng);
-        dev.meter.txS += poll.txS;
-        dev.meter.rxS += poll.ackRxS;
+        dev.meter.sent(poll);
         await this.sim.sleep(poll.durationS * 1000);
         await this.drain(dev);
         await this.deliverTrl(dev);
@@ -177,13 +176,8 @@ export class SimRelay implements FleetRelay {
     this.stats.linkAttempts += t.attempts;
     this.stats.frames += t.frames;
     if (!t.delivered) this.stats.lostOnAir++;
-    if (direction === 'rx') {
-      dev.meter.rxS += t.rxS;
-      dev.meter.txS += t.ackRxS; // the device sends the acknowledgements
-    } else {
-      dev.meter.txS += t.txS;
-      dev.meter.rxS += t.ackRxS;
-    }
+    if (direction === 'rx') dev.meter.received(t);
+    else dev.meter.sent(t);
   }
 
   /** Delivers everything queued for `dev`, in order; what the air loses stays queued. */
