@@ -24,6 +24,10 @@ export function modelFigures(parts: readonly HardwareProfile[] = Object.values(H
   return out;
 }
 
+/** What the metered provider counts operations by (metered-provider.ts), cited with every run. */
+const OPERATION_SOURCES: readonly SourceId[] = ['RFC8032', 'FIPS180', 'SP80090A'];
+
 export function modelSources(parts: readonly HardwareProfile[], range: TemperatureRange): Array<{ id: SourceId; document: string }> {
-  return sourcesOf(modelFigures(parts, [range]).map(([, f]) => f));
+  const cited = modelFigures(parts, [range]).map(([, f]) => f);
+  return sourcesOf([...cited, ...OPERATION_SOURCES.map((source) => ({ value: 0, source, where: 'operation counts' }))]);
 }
