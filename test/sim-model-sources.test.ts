@@ -5,6 +5,7 @@
  * listen window.
  */
 import { describe, expect, it } from 'vitest';
+import { parseSimArgs, simCommand } from '../cli/index.js';
 import type { CoseKey, HashName } from '../cose/index.js';
 import {
   BATTERIES,
@@ -289,5 +290,25 @@ describe('the fleet report', () => {
     await expect(runFleet({ scenario: 'disconnected', devices: 2, seed: 1, listenWindowS: 400 })).rejects.toThrow(RangeError);
     await expect(runFleet({ scenario: 'disconnected', devices: 2, seed: 1, wakeIntervalS: 0 })).rejects.toThrow(RangeError);
     await expect(runFleet({ scenario: 'disconnected', devices: 2, seed: 1, temperature: 'arctic' as never })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('keybound sim: the duty cycle and temperature are command-line parameters', () => {
+  it('parses them and refuses what the model cannot take', () => {
+    expect(parseSimArgs(['--wake-interval', '60', '--listen-window', '0.2', '--temperature', 'outdoor'])).toMatchObject({ wakeIntervalS: 60, listenWindowS: 0.2, temperature: 'outdoor' });
+    expect(parseSimArgs(['--wake-interval', '0'])).toMatch(/--wake-interval/);
+    expect(parseSimArgs(['--wake-interval', 'NaN'])).toMatch(/--wake-interval/);
+    expect(parseSimArgs(['--wake-interval', '60', '--listen-window', '60'])).toMatch(/--listen-window/);
+    expect(parseSimArgs(['--listen-window', '-1'])).toMatch(/--listen-window/);
+    expect(parseSimArgs(['--temperature', 'arctic'])).toMatch(/--temperature/);
+  });
+  it('prints each part\'s battery life and the same with the listen window halved', async () => {
+    let out = '';
+    const code = await simCommand(['--scenario', 'disconnected', '--devices', '5', '--seed', '1', '--listen-window', '0.5'], {
+      stdout: { write: (s: string) => (out += s) },
+      stderr: { write: () => undefined },
+    });
+    expect(code).toBe(0);
+    expect(out).toMatch(/battery life \(wake 300 s, listen 0\.5 s; days, then with the listen window halved\): .*nrf52840 [\d,.]+ -> [\d,.]+/);
   });
 });
