@@ -23,6 +23,7 @@ import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { BROKER_CLIENT_SCOPE, SIM_CLIENT_ID, SIM_THIEF_ID, brokerDeviceScope, type BrokerAccess } from './fleet-issuer.js';
 import { seededKeyPair } from './metered-provider.js';
 import type { Prng } from './prng.js';
+import { listenUntilQuiet } from './listen-window.js';
 import { POLL_BYTES, transmit, type Transmission } from './radio-link.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
 import type { Exchange, FleetRelay, RelayStats, Sender, TapEvent } from './sim-relay.js';
@@ -82,6 +83,8 @@ export class BrokerRelay implements FleetRelay {
   private readonly waiters = new Map<string, Array<(answer: Uint8Array) => void>>();
   private readonly trl = new Map<string, { seq: number; publishedAt: number; bytes: number }>();
   private readonly locks = new Map<SimDevice, Promise<void>>();
+  /** Virtual time each device last finished serving a message (its listen window restarts then). */
+  private readonly lastActive = new Map<SimDevice, number>();
 
   private constructor(
     private readonly opts: BrokerRelayOptions,
@@ -291,9 +294,7 @@ export class BrokerRelay implements FleetRelay {
         await this.account(dev, waiting);
         if (trlDue) await this.accountTrl(dev, t);
       });
-      dev.meter.rxS += dev.listenWindowS;
-      await sim.sleep(dev.listenWindowS * 1000);
-      await this.withLock(dev, async () => undefined);
+      dev.meter.rxS += await listenUntilQuiet(sim, dev.listenWindowS, () => this.withLock(dev, async () => undefined), () => this.lastActive.get(dev) ?? 0);
       await sim.external(withTimeout(this.disconnect(dev), `${dev.id} going to sleep`));
       await sim.sleep(Math.max(0, dev.wakeIntervalS * 1000 - (sim.now - wokeAt)));
     }
@@ -346,6 +347,7 @@ export class BrokerRelay implements FleetRelay {
       const up = this.link(dev, answer.length, 'tx');
       await sim.sleep(up.durationS * 1000);
       queue.splice(queue.indexOf(item), 1);
+      this.lastActive.set(dev, sim.now);
       for (const tap of this.taps) tap({ device: dev, topic: item.topic, body: item.body, answer });
       item.resolve({
         answer,

@@ -54,16 +54,16 @@ const GATEWAY_LATENCY = est(0.02, 'a few ms of forwarding at the border router p
  */
 export const IEEE_802154: RadioLink = link('ieee802154', {
   bitsPerSecond: fig(250_000, 'IEEE802154', 'O-QPSK PHY at 2.4 GHz: 250 kbit/s (16 µs/symbol, 4 bits/symbol)'),
-  maxFrameBytes: fig(127, 'IEEE802154', 'Table 11-1: aMaxPhyPacketSize 127'),
+  maxFrameBytes: fig(127, 'IEEE802154', 'PHY constants: aMaxPhyPacketSize 127'),
   phyOverhead: fig(6, 'IEEE802154', 'SHR (preamble 4 + SFD 1) + PHR 1'),
   macOverhead: fig(11, 'IEEE802154', 'MAC header with PAN id compression and short addresses 9 + FCS 2'),
   firstFrameHeader: fig(10, 'RFC4944', 'RFC 6282 IPHC + compressed UDP header, ~10 bytes'),
   fragmentHeader: fig(5, 'RFC4944', '§5.3: FRAG1 4 / FRAGN 5 bytes (we charge 5)'),
-  backoffS: fig(3.5 * 320e-6 + 128e-6, 'IEEE802154', 'Table 8-94 macMinBe 3: mean 3.5 unit backoff periods of 20 symbols (320 µs), plus CCA over 8 symbols (128 µs)'),
-  txSetupS: fig(192e-6, 'IEEE802154', 'Table 11-1: aTurnaroundTime 12 symbols = 192 µs (RX to TX before the frame; the receiver\'s before its ACK)'),
+  backoffS: fig(3.5 * 320e-6 + 128e-6, 'IEEE802154', 'MAC PIB attributes: macMinBe default 3: mean 3.5 unit backoff periods of 20 symbols (320 µs), plus CCA over 8 symbols (128 µs)'),
+  txSetupS: fig(192e-6, 'IEEE802154', 'PHY constants: aTurnaroundTime 12 symbols = 192 µs (RX to TX before the frame; the receiver\'s before its ACK)'),
   ackTurnS: fig(192e-6, 'IEEE802154', 'aTurnaroundTime: the ACK starts 12 symbols after the frame; the sender listens through it'),
   ackBytes: fig(11, 'IEEE802154', 'Imm-Ack: 5-byte PSDU + 6 bytes SHR/PHR'),
-  maxRetries: fig(3, 'IEEE802154', 'Table 8-94: macMaxFrameRetries default 3'),
+  maxRetries: fig(3, 'IEEE802154', 'MAC PIB attributes: macMaxFrameRetries default 3'),
   latencyS: GATEWAY_LATENCY,
 });
 
@@ -90,21 +90,21 @@ export const WIFI: RadioLink = link('wifi', {
  * Nordic nRF24L01+ Enhanced ShockBurst at 2 Mbit/s (the rate [NRF24]'s RX current is given for).
  * There is no fragmentation or network layer in the chip: we charge the RF24Network library's
  * 8-byte header in every packet (it also carries the fragment type), leaving 24 payload bytes.
- * Every packet pays 130 µs of TX settling and the ACK 130 µs of RX settling: the settling
- * currents (8.0 / 8.9 mA, Table 13) are charged at the TX/RX currents, a small overestimate.
+ * Every packet pays 130 µs of TX settling and the ACK 130 µs of RX settling, charged at the TX/RX
+ * currents (the PS gives lower settling currents: a small overestimate).
  */
 export const NRF24: RadioLink = link('nrf24', {
-  bitsPerSecond: fig(2_000_000, 'NRF24', '§6.3: 2 Mbit/s air data rate'),
-  maxFrameBytes: fig(2 + 32 + 2, 'NRF24', '§7.3: packet control field (9 bits, counted 2) + payload up to 32 + CRC 2'),
-  phyOverhead: fig(6, 'NRF24', '§7.3: preamble 1 + address 5 (SETUP_AW)'),
+  bitsPerSecond: fig(2_000_000, 'NRF24', 'Air data rate: 2 Mbit/s'),
+  maxFrameBytes: fig(2 + 32 + 2, 'NRF24', 'Enhanced ShockBurst packet format: packet control field (9 bits, counted 2) + payload up to 32 + CRC 2'),
+  phyOverhead: fig(6, 'NRF24', 'Enhanced ShockBurst packet format: preamble 1 + address 5 (SETUP_AW)'),
   macOverhead: fig(2 + 2 + 8, 'NRF24', 'packet control 2 + CRC 2 + RF24Network header 8 (library framing)'),
   firstFrameHeader: fig(0, 'NRF24', 'no network header beyond RF24Network\'s, counted per packet'),
   fragmentHeader: fig(0, 'NRF24', 'the fragment type rides in the RF24Network header'),
   backoffS: fig(0, 'NRF24', 'Enhanced ShockBurst sends without carrier sense'),
-  txSetupS: fig(130e-6, 'NRF24', '§6.1.7: tStby2a TX settling 130 µs (also the receiver\'s, before its ACK)'),
-  ackTurnS: fig(130e-6, 'NRF24', '§6.1.7: RX settling 130 µs before the ACK can be received'),
-  ackBytes: fig(10, 'NRF24', '§7.3: an ACK is a packet with no payload: 1 + 5 + 2 + 2'),
-  maxRetries: fig(3, 'NRF24', '§9 register map: SETUP_RETR reset value ARC = 3'),
+  txSetupS: fig(130e-6, 'NRF24', 'Timing information: tStby2a TX settling 130 µs (also the receiver\'s, before its ACK)'),
+  ackTurnS: fig(130e-6, 'NRF24', 'Timing information: RX settling 130 µs before the ACK can be received'),
+  ackBytes: fig(10, 'NRF24', 'Enhanced ShockBurst packet format: an ACK is a packet with no payload: 1 + 5 + 2 + 2'),
+  maxRetries: fig(3, 'NRF24', 'Register map: SETUP_RETR reset value ARC = 3'),
   latencyS: GATEWAY_LATENCY,
 });
 
@@ -122,7 +122,7 @@ const BLE: RadioLink = link('ble', {
 
 export const RADIO_LINKS: Readonly<Record<RadioName, RadioLink>> = Object.freeze({ ieee802154: IEEE_802154, wifi: WIFI, nrf24: NRF24, ble: BLE });
 
-/** A wake-up poll: a tiny MQTT-SN-style PINGREQ (MQTT-SN v1.2 §5.4.19: length 1 + type 1) that makes the broker flush the device's queue. */
+/** A wake-up poll: a tiny MQTT-SN-style PINGREQ (MQTT-SN v1.2 PINGREQ: length 1 + message type 1, no client id) that makes the broker flush the device's queue. */
 export const POLL_BYTES = 2;
 
 /** How a message of `bytes` splits into frames, and the bytes sent on air without retries. */

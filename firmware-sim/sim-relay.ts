@@ -7,6 +7,7 @@
  * Taps see every message on air: the thief in the theft scenario listens through one.
  */
 import type { Prng } from './prng.js';
+import { listenUntilQuiet } from './listen-window.js';
 import { POLL_BYTES, transmit } from './radio-link.js';
 import type { Simulator } from './simulator.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
@@ -77,6 +78,8 @@ export class SimRelay implements FleetRelay {
   private readonly awake = new Set<SimDevice>();
   private readonly retired = new Set<SimDevice>();
   private readonly locks = new Map<SimDevice, Promise<void>>();
+  /** Virtual time each device last finished serving a message (its listen window restarts then). */
+  private readonly lastActive = new Map<SimDevice, number>();
   private readonly trl = new Map<string, { list: Uint8Array; seq: number; publishedAt: number }>();
   onTrlApplied: ((dev: SimDevice, delayMs: number, revoked: number) => void) | undefined;
 
@@ -149,8 +152,7 @@ export class SimRelay implements FleetRelay {
         await this.deliverTrl(dev);
       });
       // Idle listening for late arrivals (the client's next step of a handshake).
-      dev.meter.rxS += dev.listenWindowS;
-      await this.sim.sleep(dev.listenWindowS * 1000);
+      dev.meter.rxS += await listenUntilQuiet(this.sim, dev.listenWindowS, () => this.withLock(dev, async () => undefined), () => this.lastActive.get(dev) ?? 0);
       this.awake.delete(dev);
       const elapsed = this.sim.now - wokeAt;
       await this.sim.sleep(Math.max(0, dev.wakeIntervalS * 1000 - elapsed));
@@ -208,6 +210,7 @@ export class SimRelay implements FleetRelay {
       item.deviceJ += dev.meter.activeJoules() - j0;
       if (!up.delivered) return;
       queue.shift();
+      this.lastActive.set(dev, this.sim.now);
       for (const tap of this.taps) tap({ device: dev, topic: item.topic, body: item.body, answer: item.answer });
       item.resolve({ answer: item.answer, deviceJ: item.deviceJ, airBytes: item.airBytes, frames: item.frames, sentBytes: item.body.length });
     }
