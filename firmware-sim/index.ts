@@ -7,6 +7,7 @@ export { modelFigures, modelSources } from './model-figures.js';
 export { BATTERIES, BOOST_CONVERTER, batteryCurrentA, cutoff, pulseDerating, shareAboveVolts, supplyVolts, type BatteryModel } from './battery-models.js';
 export { batteryLife, wakeCost, type BatteryLife, type DutyCycle, type WakeCost } from './battery-life.js';
 export { clockDriftPpm, TEMPERATURE_RANGES, type TemperatureRange } from './clock-drift.js';
+export { listenUntilQuiet } from './listen-window.js';
 export { RADIO_LINKS, IEEE_802154, WIFI, NRF24, POLL_BYTES, frameMessage, frameTimes, transmit, type RadioLink, type Transmission } from './radio-link.js';
 export { EnergyMeter } from './energy-meter.js';
 export { FlashStorage, FlashError, flashRegionBytes, KEYBOUND_FLASH_SHARE, type FlashErrorCode } from './flash-storage.js';
