@@ -4,10 +4,14 @@
  */
 import { parseArgs } from 'node:util';
 import { authzServe, provision, registerClientCommand, registerDevice } from '../authz/index.js';
+import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { LOG_LEVEL_HELP, LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { readKeyFile } from './inspect.js';
 
-export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F] [--tls-cert CERT.pem --tls-key KEY.pem]
+export const AUTHZ_USAGE = `keybound authz serve --data-dir DIR [--port 8080] [--host 127.0.0.1] [--issuer URL] [--admin-token-file F] [--tls-cert CERT.pem --tls-key KEY.pem] [--metrics-token-file F] [--log-level L]
+      /healthz, /readyz and Prometheus /metrics on the same port; /metrics needs the metrics token as Bearer, or a loopback peer without one.
+      ${LOG_LEVEL_HELP}.
   keybound authz register-device ID --data-dir DIR [--protection sign1|mac0|encrypt0] [--clockless] [--reference-tokens] [--untagged-tokens] [--scope S ...] [--exchange-from AUD ...] [--rs-key KEY-FILE]
   keybound authz register-client ID --data-dir DIR [--secret-file F] [--public-key KEY-FILE] [--audience AUD ...] [--scope S ...] [--grant-type G ...] [--redirect-uri URI ...] [--resource-server]
   keybound authz provision DEVICE-ID --data-dir DIR --out bundle.cbor|bundle.json --issuer URL [--as-url URL] [--broker-url URL]`;
@@ -53,8 +57,15 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
             // HTTPS: client secrets, passwords, codes and tokens never cross the network in clear.
             'tls-cert': { type: 'string' },
             'tls-key': { type: 'string' },
+            // Prometheus' bearer credential for /metrics; a file, as every secret.
+            'metrics-token-file': { type: 'string' },
+            ...LOG_LEVEL_OPTION,
           },
         });
+        const level = logLevelOf(values['log-level']);
+        if (typeof level !== 'string') throw new UsageError(level.error);
+        const metricsToken = await readSecret(values['metrics-token-file']);
+        const logger = createNodeLogger({ name: 'authz', level, destination: io.stderr as { write(line: string): void } });
         if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
         const adminToken = await readSecret(values['admin-token-file']);
         const tls = values['tls-cert'] ? { cert: await readFile(values['tls-cert']), key: await readFile(values['tls-key']!) } : undefined;
@@ -65,10 +76,13 @@ export async function authzCommand(args: string[], io: CliIo): Promise<number> {
           ...(values.issuer ? { issuer: values.issuer } : {}),
           ...(adminToken ? { adminToken } : {}),
           ...(tls ? { tls } : {}),
+          ...(metricsToken ? { metricsToken } : {}),
+          logger,
         });
+        // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
         io.stdout.write(`keybound authorization service listening on ${url}\n`);
         if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
-          io.stderr.write('keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)\n');
+          logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
         }
         await new Promise<void>((resolve) => {
           const stop = () => void server.close().then(resolve);

@@ -5,13 +5,17 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { LOG_LEVEL_HELP, LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 
 export const BROKER_USAGE = `keybound broker serve --audience AUD --trust AUD.cbor|AUD.json|keys.cbor|jwks.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
       [--authz-url https://HOST --client-id ID --client-secret-file F [--authz-ca CA.pem] [--trl-poll SECONDS]] [--redis redis://host:port]
-      [--max-packet BYTES (admitted clients; default 262144)]
+      [--max-packet BYTES (admitted clients; default 262144)] [--metrics-port P [--metrics-host 127.0.0.1]] [--log-level L]
   --trust is the broker's own bundle (authz provision AUD) or the service's /keys or /jwks.json.
-  --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.`;
+  --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.
+  --metrics-port serves /healthz, /readyz and Prometheus /metrics over HTTP, on loopback unless --metrics-host.
+  ${LOG_LEVEL_HELP}.`;
 
 class UsageError extends Error {}
 
@@ -44,9 +48,16 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
       'trl-poll': { type: 'string' },
       redis: { type: 'string' },
       'max-packet': { type: 'string' },
+      'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
+      ...LOG_LEVEL_OPTION,
     },
   });
   const audience = need(values.audience, '--audience');
+  const level = logLevelOf(values['log-level']);
+  if (typeof level !== 'string') throw new UsageError(level.error);
+  const metricsPort = port(values['metrics-port'], undefined);
+  if (values['metrics-host'] && metricsPort === undefined) throw new UsageError('--metrics-host needs --metrics-port');
   const authzUrl = values['authz-url'];
   // First, before reading any file: a secret for a service in clear is a configuration error.
   if (authzUrl) checkAuthzUrl(authzUrl);
@@ -66,7 +77,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
   const broker = await createBroker({
     audience,
     trust,
-    logger: (line) => io.stderr.write(`${line}\n`),
+    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
     ...(authzUrl
       ? {
           authzUrl,
@@ -79,8 +90,14 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
-  const a = await broker.listen({ port: port(values.port, 1883)!, ...(values.host ? { host: values.host } : {}), ...(wsPort !== undefined ? { wsPort } : {}) });
-  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
+  const a = await broker.listen({
+    port: port(values.port, 1883)!,
+    ...(values.host ? { host: values.host } : {}),
+    ...(wsPort !== undefined ? { wsPort } : {}),
+    ...(metricsPort !== undefined ? { metricsPort, ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}) } : {}),
+  });
+  // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }
 
