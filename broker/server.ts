@@ -236,7 +236,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
     const signed = new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length);
     try {
-      hooks.applyRevoked(revocation.accept(audience, signed));
+      hooks.applyRevoked(revocation.accept(audience, signed), audience);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code !== 'replay') {
@@ -309,7 +309,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   sweep.unref();
 
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
-    hooks.applyRevoked(revocation.accept(audience, signedList));
+    hooks.applyRevoked(revocation.accept(audience, signedList), audience);
     await new Promise<void>((resolve, reject) =>
       aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
