@@ -26,12 +26,16 @@ export async function probeRedis(url: string, timeoutMs = REDIS_PROBE_TIMEOUT_MS
   }
   const { Redis } = await import('ioredis');
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, enableOfflineQueue: false });
-  probe.on('error', () => {}); // reported below, once
+  // The socket's error (ECONNREFUSED, ENOTFOUND...) comes as an event; connect() then rejects
+  // with only "Connection is closed.": keep the first, it is the one that says what to fix.
+  let first: { code?: string; message: string } | undefined;
+  probe.on('error', (e: Error & { code?: string }) => void (first ??= e));
   try {
     await probe.connect();
     await probe.ping();
   } catch (cause) {
-    const why = (cause as { code?: string }).code ?? (cause as Error).message.slice(0, 60);
+    const seen = first ?? (cause as { code?: string; message: string });
+    const why = seen.code ?? seen.message.slice(0, 60);
     throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, `Redis at ${where} is not reachable (${why}): start redis-server there or fix --redis`, { cause });
   } finally {
     probe.disconnect();
