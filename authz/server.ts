@@ -451,10 +451,26 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     return respond(200, metrics.registry.contentType, await metrics.registry.metrics(), { 'cache-control': 'no-store' });
   }
 
+  /**
+   * The admin API and the pages' forms (sign-in, consent, device approval) leave one line each:
+   * path, status and peer (a run of 401s at /login is someone guessing). Never the form's fields.
+   */
+  function auditForm(req: IncomingMessage, status: number): void {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const admin = path.startsWith('/admin/');
+    if (!admin && !(req.method === 'POST' && (path === '/login' || path === '/consent' || path === '/device'))) return;
+    const fields = { event: admin ? 'admin_request' : 'form_post', path: logText(path), method: logText(req.method), status, remoteAddress: req.socket.remoteAddress };
+    if (status >= 400) log.warn(fields, `authz: ${fields.path} answered ${status}`);
+    else log.info(fields, `authz: ${fields.path} answered ${status}`);
+  }
+
   const serverOptions: ServerOptions = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     route(req)
-      .then((out) => write(res, out))
+      .then((out) => {
+        auditForm(req, out.status);
+        write(res, out);
+      })
       .catch((e) => {
         if (e instanceof BodyTooLarge) {
           // Close: the rest of an oversized body is not worth reading.

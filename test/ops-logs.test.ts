@@ -207,6 +207,10 @@ describe('what the service, the broker and the device log', () => {
     expect(find({ event: 'request_refused', endpoint: 'token', code: 'invalid_client', clientId: 'app', remoteAddress: '127.0.0.1' })).toHaveLength(1);
     expect(find({ event: 'request_refused', endpoint: 'token', code: 'invalid_target', audience: 'nowhere' })).toHaveLength(1);
     expect(find({ event: 'request_refused', endpoint: 'introspect', code: 'invalid_client', clientId: 'rs' })).toHaveLength(1);
+    // The admin API and the sign-in form: path, status, peer; a wrong admin token or password is a warning.
+    expect(find({ event: 'admin_request', path: '/admin/users', status: 201 })).toHaveLength(1);
+    expect(find({ event: 'admin_request', path: '/admin/users', status: 401, level: 40 })).toHaveLength(1);
+    expect(find({ event: 'form_post', path: '/login', status: 401, level: 40, remoteAddress: '127.0.0.1' })).toHaveLength(1);
     // Revocation at the service, and its lists.
     expect(find({ event: 'revocation_request', clientId: 'app', revoked: true, audiences: 'broker-1' })).toHaveLength(1);
     expect(find({ event: 'revocation_list_changed', audience: 'broker-1' }).length).toBeGreaterThanOrEqual(1);
