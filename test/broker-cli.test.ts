@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { connect, createIssuer, password } from './support/broker-fixture.js';
-import { jsonLines } from './support/broker-process.js';
+import { jsonLines } from './support/processes.js';
 
 function io() {
   const out = { stdout: '', stderr: '' };

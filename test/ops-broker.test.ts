@@ -14,7 +14,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { brokerCommand, brokerServe } from '../cli/index.js';
 import { AUDIENCE, connect, createIssuer, ed25519, password, refusal } from './support/broker-fixture.js';
-import { jsonLines } from './support/broker-process.js';
+import { jsonLines } from './support/processes.js';
 import { sample, scrape } from './support/prometheus-text.js';
 
 const issuer = createIssuer();

@@ -5,9 +5,10 @@
  * who may scrape; token_type the same at /token and /introspect in each encoding (RFC 9200
  * §5.8.2 and §8.7); GET /login shows where sign-in starts.
  */
-import { mkdtempSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
-import { tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { networkInterfaces, tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCbor, toBase64Url, type CborMap } from '../cose/index.js';
@@ -15,6 +16,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, post } from './support/authz-client.js';
 import { parsePrometheusText, sample, scrape, type Exposition } from './support/prometheus-text.js';
+import { jsonLines, stop, waitForLine } from './support/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kb-ops-service-'));
 let store: SqliteStore;
@@ -185,4 +187,43 @@ describe('GET /login', () => {
     expect(posted.status).toBeGreaterThanOrEqual(400);
     expect((await fetch(`${base}/login`, { method: 'PUT' })).status).toBe(405);
   });
+});
+
+describe('keybound authz serve as deployed: --metrics-token-file, --log-level', () => {
+  const bin = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
+
+  it('stdout is the one listening line; stderr is JSON lines; /metrics takes the token from its file', async () => {
+    const data = mkdtempSync(join(tmpdir(), 'kb-ops-serve-'));
+    const tokenFile = join(data, 'metrics.token');
+    writeFileSync(tokenFile, 'serve-metrics-token-5f4dcc3b5aa765d6\n', { mode: 0o600 });
+    const proc = spawn(process.execPath, [bin, 'authz', 'serve', '--data-dir', join(data, 'as'), '--port', '0', '--metrics-token-file', tokenFile, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const [, url] = await waitForLine(proc, /listening on (http:\/\/127\.0\.0\.1:\d+)\n/);
+      expect((await fetch(`${url}/metrics`)).status).toBe(401);
+      await scrape(`${url}/metrics`, { authorization: 'Bearer serve-metrics-token-5f4dcc3b5aa765d6' });
+      expect((await fetch(`${url}/readyz`)).status).toBe(200);
+      expect((await post(url!, '/token', cc('ekg'), 'json', { authorization: basic('nobody', 'x') })).status).toBe(401);
+    } finally {
+      await stop(proc);
+    }
+    expect(stdout.trim().split('\n')).toHaveLength(1);
+    const lines = jsonLines(stderr);
+    expect(lines[0]).toMatchObject({ name: 'authz', event: 'listening', metricsToken: true });
+    expect(lines.find((l) => l.event === 'request_refused')).toMatchObject({ code: 'invalid_client', clientId: 'nobody' });
+    expect(stderr).not.toContain('serve-metrics-token');
+  }, 60_000);
+
+  it('an unknown --log-level or LOG_LEVEL is a usage error (exit 2) before anything starts', async () => {
+    for (const [extra, env] of [[['--log-level', 'loud'], {}], [[], { LOG_LEVEL: 'chatty' }]] as const) {
+      const proc = spawn(process.execPath, [bin, 'authz', 'serve', '--data-dir', mkdtempSync(join(tmpdir(), 'kb-ops-lvl-')), '--port', '0', ...extra], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+      let stderr = '';
+      proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      expect(await new Promise((r) => proc.once('exit', r))).toBe(2);
+      expect(stderr).toMatch(/(--log-level|LOG_LEVEL) must be one of fatal, error, warn, info, debug, trace, silent/);
+    }
+  }, 60_000);
 });

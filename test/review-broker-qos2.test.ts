@@ -13,9 +13,9 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ACE_USERNAME } from '../broker/index.js';
 import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
-import { jsonLines, serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { startRedis } from './support/redis-server.js';
-import { stop } from './support/processes.js';
+import { jsonLines, stop } from './support/processes.js';
 
 const issuer = createIssuer();
 let redis: ChildProcess;

@@ -12,11 +12,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createIssuer, password, refusal, sleep } from './support/broker-fixture.js';
-import { jsonLines, serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { sample, scrape } from './support/prometheus-text.js';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './support/redis-server.js';
-import { stop, waitForLine } from './support/processes.js';
+import { jsonLines, stop, waitForLine } from './support/processes.js';
 
 const issuer = createIssuer();
 let redisPort: number;

@@ -8,8 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
-import { jsonLines, serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
-import { stop } from './support/processes.js';
+import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
+import { jsonLines, stop } from './support/processes.js';
 
 const issuer = createIssuer();
 let broker: BrokerProcess;

@@ -26,13 +26,6 @@ export interface BrokerProcess {
   readonly stderr: string;
 }
 
-/** The JSON log lines of a process's stderr, parsed; a line that is not JSON fails the caller's test. */
-export function jsonLines(stderr: string): Array<Record<string, unknown>> {
-  return stderr
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** A trust file holding `keys` (the service's /keys shape), in a fresh temporary directory. */
 export function trustFile(keys: readonly CoseKey[]): string {
