@@ -395,7 +395,8 @@ export function createHooks(deps: HookDeps) {
               );
               done(null, true);
             },
-            (error: Error) => done(refuse(client, error, started), null),
+            // Only a shared (Redis) client-id store can fail here: fail closed, and say why.
+            (error: Error) => done(refuse(client, error instanceof BrokerError ? error : new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, 'the shared client-id store cannot be reached: try again shortly', { cause: error }), started), null),
           );
         },
         (error: Error) => done(refuse(client, error, started), null),

@@ -90,12 +90,19 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
-  const a = await broker.listen({
-    port: port(values.port, 1883)!,
-    ...(values.host ? { host: values.host } : {}),
-    ...(wsPort !== undefined ? { wsPort } : {}),
-    ...(metricsPort !== undefined ? { metricsPort, ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}) } : {}),
-  });
+  let a: Awaited<ReturnType<KeyboundBroker['listen']>>;
+  try {
+    a = await broker.listen({
+      port: port(values.port, 1883)!,
+      ...(values.host ? { host: values.host } : {}),
+      ...(wsPort !== undefined ? { wsPort } : {}),
+      ...(metricsPort !== undefined ? { metricsPort, ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}) } : {}),
+    });
+  } catch (e) {
+    // A port in use (MQTT, WebSocket or metrics): close what did start, or the process never exits.
+    await broker.close();
+    throw e;
+  }
   // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
   io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;

@@ -156,3 +156,35 @@ describe('keybound broker serve: --metrics-port, --log-level, LOG_LEVEL', () => 
     expect(b.out.stderr).toMatch(/--metrics-host needs --metrics-port/);
   });
 });
+
+describe('keybound broker serve: a metrics port in use', () => {
+  it('fails with the listen error and leaves nothing running (the MQTT port is free again)', async () => {
+    const { createServer } = await import('node:net');
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const busy = (taken.address() as { port: number }).port;
+    const mqttPort = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
+    const trust = join(mkdtempSync(join(tmpdir(), 'kb-ops-busy-')), 'keys.cbor');
+    writeFileSync(trust, encodeCbor(issuer.trust.map(coseKeyToMap)));
+    const out = { stdout: '', stderr: '' };
+    const code = await brokerCommand(['serve', '--audience', AUDIENCE, '--trust', trust, '--port', String(mqttPort), '--metrics-port', String(busy)], {
+      stdout: { write: (t: string) => (out.stdout += t) },
+      stderr: { write: (t: string) => (out.stderr += t) },
+    });
+    taken.close();
+    expect(code).toBe(1);
+    expect(out.stderr).toMatch(/EADDRINUSE/);
+    // The broker that had started listening on MQTT was closed: its port can be taken again.
+    const again = createServer();
+    await new Promise<void>((resolve, reject) => {
+      again.once('error', reject);
+      again.listen(mqttPort, '127.0.0.1', () => resolve());
+    });
+    again.close();
+  });
+});
