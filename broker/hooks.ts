@@ -92,7 +92,6 @@ export interface HookPacket {
   keyboundToken?: string;
 }
 
-
 interface Session {
   client: HookClient;
   token: VerifiedToken;
