@@ -18,6 +18,7 @@ import {
   type CborValue,
   ACE_GRANT_TYPE,
   ACE_PARAM,
+  TOKEN_TYPE_POP,
   CLAIM,
 } from '../cose/index.js';
 import { invalidRequest, unsupportedGrantType } from './errors.js';
@@ -200,6 +201,14 @@ export function scopeParam(p: Params): CborValue | undefined {
   throw invalidRequest('parameter scope has the wrong type');
 }
 
+/** RFC 9200 §5.8.2: the token type of every token keybound issues, by name (JSON, form answers). */
+export const POP_TOKEN_TYPE = 'PoP';
+
+/** RFC 9200 §8.7: a token type's CBOR integer (PoP 2), or its name when it has none. */
+function tokenTypeValue(name: string): string | number {
+  return name === POP_TOKEN_TYPE ? TOKEN_TYPE_POP : name;
+}
+
 export type ResponseValue = string | number | boolean | Uint8Array | CborMap | CborValue;
 
 /** Encodes a response object in the request's encoding (JSON for form requests, RFC 6749 §5.1). */
@@ -213,8 +222,9 @@ export function encodeResponse(
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [string, CborValue][];
     for (const [name, v] of entries) {
       const abbrev = table[name];
-      // RFC 9200 §8.4: error codes are integers in CBOR where one is registered.
-      m.set(abbrev ?? name, name === 'error' && typeof v === 'string' ? aceErrorValue(v) : v);
+      // RFC 9200 §8.4: error codes are integers in CBOR where one is registered; §8.7: so are
+      // token types (PoP 2), which JSON carries as their name (§5.8.2).
+      m.set(abbrev ?? name, name === 'error' && typeof v === 'string' ? aceErrorValue(v) : name === 'token_type' && typeof v === 'string' ? tokenTypeValue(v) : v);
     }
     return { body: encodeCbor(m), contentType: CONTENT_TYPE.cbor };
   }

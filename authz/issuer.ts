@@ -31,6 +31,22 @@ export interface IssuerContext {
   provider: CryptoProvider;
   /** Seconds since the epoch. */
   clock: () => number;
+  /** Told of every token issued (the server logs and counts it); never given the token itself. */
+  onIssued?: (event: IssuanceEvent & { grant?: string }) => void;
+}
+
+/** What an issuance tells the log and the metrics: names and hashes, never the token or a key. */
+export interface IssuanceEvent {
+  clientId: string;
+  audience: string;
+  subject: string;
+  /** The kid (hex) of the key that protects the token: the signing key, or the audience's MAC key. */
+  kid: string | undefined;
+  /** Hex SHA-256 of the token (RFC 9200 §5.10.1: what revocation lists carry). */
+  tokenHash: string;
+  cti: string;
+  reference: boolean;
+  clockless: boolean;
 }
 
 export interface IssueRequest {
@@ -135,6 +151,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const { minted, accessToken, hash } = issued!;
   const cti = minted.claims.cti!;
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
+  const kid = protection.key.kid;
+  ctx.onIssued?.({ clientId: req.client.id, audience: audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: hash, cti: toHex(cti), reference: audience.referenceTokens, clockless: audience.clockless });
   if (!audience.clockless) out.expiresIn = lifetime;
   if (minted.popKey) out.cnf = new Map([[1, coseKeyToMap(minted.popKey)]]);
   // RFC 9201 §5: rs_cnf tells an asymmetric-key client which key the RS will prove itself with.

@@ -10,7 +10,6 @@ import {
   MAX_CNONCE_BYTES,
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
-  TOKEN_TYPE_POP,
   constantTimeEqual,
   decodeCbor,
   encodeCbor,
@@ -23,7 +22,7 @@ import {
   type Scope,
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
-import { bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
+import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
@@ -55,7 +54,8 @@ export type TokenResponse = Record<string, ResponseValue | undefined>;
 function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: TokenResponse = {}): TokenResponse {
   return {
     access_token: issued.accessToken,
-    token_type: TOKEN_TYPE_POP,
+    // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes it as 2 in CBOR (§8.7), as introspection does.
+    token_type: POP_TOKEN_TYPE,
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
@@ -76,6 +76,9 @@ export async function handleTokenRequest(service: TokenContext, params: Params, 
   // Each grant takes from its client's budget once the client is known, before it consumes
   // anything (a code, a refresh token); a request that fails gives it back.
   const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
+  // Each issuance is reported with the grant that led to it.
+  const onIssued = service.onIssued;
+  if (onIssued) ctx.onIssued = (event) => onIssued({ ...event, grant });
   try {
     switch (grant) {
       case 'client_credentials':

@@ -125,3 +125,4 @@ export {
   CONNECT_JTI_BYTES,
   type ConnectPasswordOptions,
 } from './connect-password.js';
+export { NOOP_LOGGER, HASH_PREFIX_HEX, MAX_LOG_TEXT, hashPrefix, logText, type Logger, type LogFields, type LogValue } from './logger.js';
