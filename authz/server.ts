@@ -17,7 +17,7 @@ import { createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Params, type ResponseValue } from './ace-params.js';
+import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
 import { handleTokenRequest, type TokenContext } from './token-endpoint.js';
 import { handleDeviceAuthorization } from './device-authorization.js';
@@ -166,6 +166,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
+    endpoint: Endpoint = 'token',
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
@@ -179,7 +180,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, encoding, replyEncoding, remote, () => (failedAuth = true));
+      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true));
     } finally {
       if (!failedAuth) clientAuthLimiter.giveBack(remote);
     }
@@ -189,6 +190,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table: Record<string, number> | undefined,
+    endpoint: Endpoint,
     encoding: Encoding,
     replyEncoding: Encoding,
     remote: string,
@@ -203,7 +205,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      const out = await handler(decodeParams(body, encoding), req.headers.authorization, remote);
+      const out = await handler(decodeParams(body, encoding, endpoint), req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
       return respond(200, contentType, encoded);
@@ -278,13 +280,13 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
-        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
+        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM, 'introspect');
       case '/revoke':
         return oauthEndpoint(req, async (p, a) => {
           const audiences = await handleRevocation(context, p, a);
           if (audiences.length) await context.onRevoked?.(audiences);
           return null;
-        });
+        }, undefined, 'introspect');
       case '/.well-known/oauth-authorization-server':
         return respond(200, 'application/json', JSON.stringify(metadata()), { 'cache-control': 'max-age=300' });
       case '/keys':

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coseKeyFromMap, decodeCbor, fromBase64Url, tokenHash, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
+import { coseKeyFromMap, decodeCbor, fromBase64Url, tokenHash, utf8, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
@@ -50,7 +50,7 @@ describe('a replayed authorization code revokes what it issued (RFC 6749 §4.1.2
       const redeem = () =>
         enc === 'json'
           ? post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri }, 'json', app)
-          : post('/token', new Map<number | string, unknown>([[33, 1], [29, code], ['code_verifier', verifier], [27, redirectUri]]) as CborMap, 'cbor', app);
+          : post('/token', new Map<number | string, unknown>([[33, 1], [29, utf8(code)], ['code_verifier', verifier], [27, redirectUri]]) as CborMap, 'cbor', app);
       const first = await redeem();
       expect(first.status).toBe(200);
       const data = (k: string, n: number) => (first.data instanceof Map ? first.data.get(n) : first.data[k]);
