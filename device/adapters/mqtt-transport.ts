@@ -56,7 +56,7 @@ export async function connectDeviceMqtt(opts: DeviceMqttOptions): Promise<Device
   const topics = deviceTopics(opts.deviceId, opts.device.audience);
   const fresh = opts.password;
   const client = await connectAsync(opts.url, {
-    clientId: opts.clientId ?? `device-${opts.deviceId}`,
+    clientId: opts.clientId ?? `device-${safeAudienceName(opts.deviceId)}`,
     clean: false,
     protocolVersion: 4, // aedes speaks MQTT 3.1.1
     reconnectPeriod: 1000,
