@@ -222,6 +222,11 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
     return out;
   }
   for (const [name, v] of new URLSearchParams(str)) {
+    // Form encoding has no null: an empty ace_profile is the question of RFC 9200 §5.8.1.
+    if (name === 'ace_profile') {
+      setOnce(out, name, profileRequest(v === '' ? null : v));
+      continue;
+    }
     // Form encoding has only text: an AIF scope is the JSON text of its array (starts with "[").
     if (name === 'scope' && isAifJsonText(v)) {
       setOnce(out, name, aifJsonValue(v));

@@ -93,6 +93,7 @@ export function parseReqCnf(value: CborValue | undefined, client?: ClientRecord)
   if (label === CNF_LABEL.coseKey) {
     const key = value.get(label);
     const kty = isMap(key) ? key.get(1) : undefined;
+    if (typeof kty !== 'number' && typeof kty !== 'string') throw invalidRequest('req_cnf(4) COSE_Key(1) has no kty(1) (RFC 9052 §7.1)');
     if (kty === 4 || kty === 'Symmetric') throw invalidRequest('req_cnf(4) must not carry a symmetric key in the clear (RFC 9201 §3.1)');
     if (kty !== 1 && kty !== 2) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) key type is not supported: OKP or EC2 keys only');
   }

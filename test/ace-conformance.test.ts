@@ -242,6 +242,19 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(majorTypes(peerMap(a.body).entries)['38']).toBe('uint');
   });
 
+  it('ace_profile null in JSON too: the JSON answer names the profile; a valued one is refused', async () => {
+    const ask = (profile: unknown) => fetch(`${main.base}/token`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: asMyclient }, body: JSON.stringify({ audience: 'tempSensor4711', ace_profile: profile }) });
+    const ok = await ask(null);
+    expect(ok.status).toBe(200);
+    const body = (await ok.json()) as Record<string, unknown>;
+    expect([body.ace_profile, body.token_type]).toEqual([2, 'PoP']);
+    const bad = await ask('coap_dtls');
+    expect([bad.status, ((await bad.json()) as { error: string }).error]).toEqual([400, 'invalid_request']);
+    // Form encoding has no null: an empty value asks; the answer is JSON (RFC 6749 §5.1).
+    const form = await fetch(`${main.base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: asMyclient }, body: 'audience=tempSensor4711&ace_profile=' });
+    expect(((await form.json()) as { ace_profile: number }).ace_profile).toBe(2);
+  });
+
   it('an audience registered with another profile (coap_dtls, audience adapted): ace_profile is in the answer and the token unasked', async () => {
     const a = await postAce(main.base, '/token', encodeDiag('{ / client_id / 24: "myclient", / audience / 5: "dtls-sensor" }'), asMyclient);
     expect(a.status).toBe(200);
@@ -392,6 +405,7 @@ describe.runIf(available)('what the RFCs forbid is refused with their error code
     ['req_cnf (4) with an unknown confirmation method (RFC 8747 §3)', fig5(", / req_cnf / 4: { 5: h'11' }"), 1],
     ['req_cnf (4) with two confirmation methods at once', fig5(`, / req_cnf / 4: { 1: { 1: 2, -1: 1, -2: h'${'11'.repeat(32)}', -3: h'${'22'.repeat(32)}' }, 3: h'11' }`), 1],
     ['req_cnf (4) with a symmetric key in the clear (RFC 9201 §3.1)', fig5(`, / req_cnf / 4: { 1: { 1: 4, -1: h'${'00'.repeat(16)}' } }`), 1],
+    ['req_cnf (4) COSE_Key without kty', fig5(", / req_cnf / 4: { 1: { -1: 1, -2: h'11' } }"), 1],
     ['req_cnf (4) with an RSA key the resource servers cannot check', fig5(", / req_cnf / 4: { 1: { 1: 3, -1: h'00c0ffee', -2: h'010001' } }"), 7],
     ['req_cnf (4) kid naming no key of this client', fig5(", / req_cnf / 4: { 3: h'0102' }"), 1],
     ['an audience nobody registered', `{ / client_id / 24: "myclient", / audience / 5: "nowhere" }`, 'invalid_target'],
