@@ -110,7 +110,13 @@ const TEXT_AS_BYTES = new Set(['client_secret', 'code', 'refresh_token']);
 
 /** An abbreviated parameter's value, checked against its Table 5 type (ACE_PARAM_TYPE). */
 function abbreviatedValue(name: string, label: number, v: CborValue): ParamValue {
-  const type = name === 'token_type_hint' ? 'tstr' : ACE_PARAM_TYPE[name as keyof typeof ACE_PARAM];
+  // RFC 9200 Table 6 gives token_type_hint as text, and its own Figure 9 sends the §8.7 integer
+  // (2 / PoP /): both are read; the hint only speeds up a look-up here, it decides nothing.
+  if (name === 'token_type_hint') {
+    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isSafeInteger(v))) throw invalidRequest(`token_type_hint(${label}) must be text or an integer (RFC 9200 Table 6, Figure 9)`);
+    return v;
+  }
+  const type = ACE_PARAM_TYPE[name as keyof typeof ACE_PARAM];
   const wrong = (what: string) => invalidRequest(`${name}(${label}) must be ${what} (RFC 9200 Table 5)`);
   switch (type) {
     case 'bstr':

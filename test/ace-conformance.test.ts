@@ -88,13 +88,21 @@ const figureBytes = (v: Vector): Uint8Array => (v.hex ? fromHex(v.hex) : encodeD
 const NOW = 1_800_000_000;
 const clock = () => NOW;
 const SECRET = 'myclient-secret';
-/** Figure 7's kid (b64'6kg0dXJM13U'): the key registered for myclient carries it, so the figure needs no change. */
-const FIGURE7_KID = fromHex('ea483475724cd775');
+/** Figure 6's kid (b64'6kg0dXJM13U'): the key registered for myclient carries it, so the figure needs no change. */
+const FIGURE6_KID = fromHex('ea483475724cd775');
 const myKey: CoseKey = (() => {
   const p = nativeProvider.generateKeyPair('P-256');
-  return { kty: 'EC2', crv: 'P-256', x: p.x, y: p.y!, d: p.d, kid: FIGURE7_KID };
+  return { kty: 'EC2', crv: 'P-256', x: p.x, y: p.y!, d: p.d, kid: FIGURE6_KID };
 })();
 const URI_AUDIENCE = 'coaps://rs.example.com';
+/** RFC 9200 Figure 12's rs_cnf key (kid "some public key id"). */
+const FIGURE12_RS_KEY: CoseKey = {
+  kty: 'EC2',
+  crv: 'P-256',
+  kid: utf8('some public key id'),
+  x: fromHex('30a0424cd21c2944838a2d75c92b37e76ea20d9f00893a3b4eee8a3c0aafec3e'),
+  y: fromHex('e04b65e92456d9888b52b379bdfbd51ee869ef1f0fc65b6659695b6cce081723'),
+};
 
 interface Service {
   store: SqliteStore;
@@ -102,7 +110,7 @@ interface Service {
   base: string;
 }
 let main: Service;
-/** A second service where myclient reaches one audience: Figure 6 names none (RFC 9200 §5.8.1 lets it). */
+/** A second service where myclient reaches one audience: Figure 5 names none (RFC 9200 §5.8.1 lets it). */
 let single: Service;
 
 async function startService(register: (store: SqliteStore) => Promise<void>): Promise<Service> {
@@ -156,6 +164,13 @@ beforeAll(async () => {
     await registerClient(store, { id: 'myclient', secret: SECRET, publicKey: publicCoseKey(myKey), audiences, scopes: ['read', 'rTempC'] });
     await registerClient(store, { id: 'otherclient', secret: 'other-secret', audiences, scopes: ['read'] });
     await registerClient(store, { id: 'rs-valve', secret: 'rs-secret', audiences: ['valve424'], grantTypes: [] });
+    // Appendix B.1 (Figures 12, 13): the RS key rs_cnf carries is Figure 12's; the scopes are Figure 13's.
+    await registerAudience(store, nativeProvider, { id: 'tempSensorInLivingRoom', scopes: ['temperature_g', 'firmware_p'], rsKey: FIGURE12_RS_KEY });
+    await registerClient(store, { id: 'myclient2', secret: SECRET, audiences: ['tempSensorInLivingRoom'], scopes: ['temperature_g', 'firmware_p'] });
+    // Appendix B.2 (Figures 17, 19): a reference-token audience, the key fob and the door that introspects.
+    await registerAudience(store, nativeProvider, { id: 'PACS1337', scopes: ['open', 'close'], referenceTokens: true });
+    await registerClient(store, { id: 'keyfob', secret: 'keyfob-secret', audiences: ['PACS1337'], scopes: ['open', 'close'] });
+    await registerClient(store, { id: 'FrontDoor', secret: 'door-secret', audiences: ['PACS1337'], grantTypes: [] });
     await registerUser(store, 'alice', 'correct horse');
     await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['tempSensor4711'], scopes: ['read'], grantTypes: ['authorization_code', 'refresh_token'], redirectUris: ['http://127.0.0.1:9/cb'] });
   });
@@ -180,8 +195,8 @@ describe.runIf(available)('the RFC figures, transcribed and encoded by an indepe
     });
   }
 
-  it('rfc9200-figure4-creation-hints: Figure 3 encoded by the peer is Figure 4 byte for byte, and keybound writes the same bytes', () => {
-    const v = vector('rfc9200-figure4-creation-hints');
+  it('rfc9200-figure2-3-creation-hints: Figure 2 encoded by the peer is Figure 3 byte for byte, and keybound writes the same bytes', () => {
+    const v = vector('rfc9200-figure2-3-creation-hints');
     expect(toHex(encodeDiag(v.diag!))).toBe(v.hex);
     // keybound's writer (device/request-hints.ts) reproduces the RFC's printed hex.
     const ours = encodeHints({ as: 'coaps://as.example.com/token', audience: URI_AUDIENCE, scope: 'rTempC', cnonce: fromHex('e0a156bb3f') });
@@ -190,8 +205,8 @@ describe.runIf(available)('the RFC figures, transcribed and encoded by an indepe
 });
 
 describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service as printed, answers read by the device client', () => {
-  it('Figure 5 (no grant_type, no req_cnf): client credentials implied; a symmetric PoP key comes back in cnf', async () => {
-    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure5-symmetric')), asMyclient);
+  it('Figure 4 (no grant_type, no req_cnf): client credentials implied; a symmetric PoP key comes back in cnf', async () => {
+    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure4-symmetric')), asMyclient);
     expect(a.status).toBe(200);
     expect(a.ct).toBe('application/ace+cbor');
     const r = decodeTokenResponse(a.body);
@@ -205,8 +220,8 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(claims.scope).toBe('read');
   });
 
-  it('Figure 6 (req_cnf COSE_Key, no audience): the token binds the figure’s EC2 key; the client keeps its own', async () => {
-    const a = await postAce(single.base, '/token', figureBytes(vector('rfc9200-figure6-asymmetric')), asMyclient);
+  it('Figure 5 (its decrypted payload: req_cnf COSE_Key, no audience): the token binds the figure’s EC2 key; the client keeps its own', async () => {
+    const a = await postAce(single.base, '/token', figureBytes(vector('rfc9200-figure5-asymmetric')), asMyclient);
     expect(a.status).toBe(200);
     const r = decodeTokenResponse(a.body);
     expect(r.cnf).toBeUndefined(); // RFC 9201 §5: the client's own key, so no cnf is needed
@@ -216,8 +231,8 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(toHex(bound.coseKey.y!)).toBe('20138bf82dc1b6d562be0fa54ab7804a3a64b6d72ccfed6b6fb6ed28bbfc117e');
   });
 
-  it('Figure 7 (req_cnf kid): the kid is resolved to the key registered for myclient, and the device client binds its own key', async () => {
-    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure7-key-reference')), asMyclient);
+  it('Figure 6 (req_cnf kid): the kid is resolved to the key registered for myclient, and the device client binds its own key', async () => {
+    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure6-key-reference')), asMyclient);
     expect(a.status).toBe(200);
     const r = decodeTokenResponse(a.body, myKey);
     expect(r.popKey).toBe(myKey);
@@ -226,8 +241,8 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(claims.scope).toBe('read');
   });
 
-  it('Figure 7 from a client that registered no such key (client_id adapted to otherclient): invalid_request (1)', async () => {
-    const diag = vector('rfc9200-figure7-key-reference').diag!.replace('"myclient"', '"otherclient"');
+  it('Figure 6 from a client that registered no such key (client_id adapted to otherclient): invalid_request (1)', async () => {
+    const diag = vector('rfc9200-figure6-key-reference').diag!.replace('"myclient"', '"otherclient"');
     const a = await postAce(main.base, '/token', encodeDiag(diag), basic('otherclient', 'other-secret'));
     expect(a.status).toBe(400);
     const e = refusalOf(a);
@@ -235,7 +250,7 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(e.description).toContain('kid(3)');
   });
 
-  it('ace_profile null (RFC 9200 §5.8.1, Figure 5 plus the parameter): the answer names the profile, coap_oscore (2) by default', async () => {
+  it('ace_profile null (RFC 9200 §5.8.1, Figure 4 plus the parameter): the answer names the profile, coap_oscore (2) by default', async () => {
     const a = await postAce(main.base, '/token', encodeDiag('{ / client_id / 24: "myclient", / audience / 5: "tempSensor4711", / ace_profile / 38: null }'), asMyclient);
     expect(a.status).toBe(200);
     expect(decodeTokenResponse(a.body).aceProfile).toBe(2);
@@ -263,9 +278,10 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(claimsOf(main, r.accessToken, 'dtls-sensor').ace_profile).toBe(1);
   });
 
-  it('Figure 12 (introspection, token_type_hint at label 33; token adapted to one this service issued): active, Table 5/6 types', async () => {
-    const issued = decodeTokenResponse((await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure7-key-reference')), asMyclient)).body, myKey);
-    const diag = vector('rfc9200-figure12-introspection-request').diag!.replace("b64'7gj0dXJQ43U'", `h'${toHex(issued.accessToken)}'`);
+  it('Figure 9 (introspection, token_type_hint 33 : 2 / PoP /; token adapted to one this service issued): active, with Table 6 types and Figure 10’s', async () => {
+    const issued = decodeTokenResponse((await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure6-key-reference')), asMyclient)).body, myKey);
+    const diag = vector('rfc9200-figure9-introspection-request').diag!.replace("b64'7gj0dXJQ43U'", `h'${toHex(issued.accessToken)}'`);
+    expect(diag).toContain('/ token_type_hint / 33 : 2 / PoP /');
     const a = await postAce(main.base, '/introspect', encodeDiag(diag), basic('rs-valve', 'rs-secret'));
     expect(a.status).toBe(200);
     const { entries, deterministic } = peerMap(a.body);
@@ -274,6 +290,43 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(majorTypes(entries)).toMatchObject({ '9': 'tstr', '3': 'tstr', '4': 'uint', '6': 'uint', '7': 'bstr', '24': 'tstr', '34': 'uint', '8': 'map', '1': 'tstr', '2': 'tstr' });
     expect(entries.get(34)!.v).toBe(2);
     expect(deterministic).toBe(true);
+    // Each parameter Figure 10 shows has the same major type in keybound's answer.
+    const figure10 = peerMap(figureBytes(vector('rfc9200-figure10-introspection-response'))).entries;
+    for (const label of [10, 9, 8]) expect(entries.get(label)!.t, `label ${label}`).toBe(figure10.get(label)!.t);
+  });
+
+  it('Figure 12’s request (client_id adapted to myclient2, registered for that one audience): rs_cnf is the RS key, and the token is Figure 13’s', async () => {
+    const diag = vector('rfc9200-figure12-request').diag!.replace('"myclient"', '"myclient2"');
+    const a = await postAce(main.base, '/token', encodeDiag(diag), basic('myclient2', SECRET));
+    expect(a.status).toBe(200);
+    const r = decodeTokenResponse(a.body);
+    expect(r.rsCnf && toHex(r.rsCnf.x!)).toBe(toHex(FIGURE12_RS_KEY.x!));
+    expect(majorTypes(peerMap(a.body).entries)['41']).toBe('map');
+    // Figure 13: aud, scope and cnf as the RFC shows them (iat and exp are this run's).
+    const claims = claimsOf(main, r.accessToken, 'tempSensorInLivingRoom');
+    const figure13 = decodeCbor(figureBytes(vector('rfc9200-figure13-token-claims'))) as CborMap;
+    expect(claims.aud).toBe(figure13.get(3));
+    expect(claims.scope).toBe(figure13.get(9));
+    const key = (figure13.get(8) as CborMap).get(1) as CborMap;
+    const bound = (claims.cnf as { coseKey: CoseKey }).coseKey;
+    expect([toHex(bound.kid!), toHex(bound.x!), toHex(bound.y!)]).toEqual([toHex(key.get(2) as Uint8Array), toHex(key.get(-2) as Uint8Array), toHex(key.get(-3) as Uint8Array)]);
+  });
+
+  it('Figures 17 and 19: the key fob gets an opaque reference token and a symmetric key; the door introspects it (token adapted)', async () => {
+    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure17-request')), basic('keyfob', 'keyfob-secret'));
+    expect(a.status).toBe(200);
+    const r = decodeTokenResponse(a.body);
+    expect(r.popKey?.kty).toBe('Symmetric');
+    expect(r.accessToken.length).toBe(32); // a reference, not a CWT: nothing to verify offline
+    const diag = vector('rfc9200-figure19-introspection-request').diag!.replace("b64'VGVzdCB0b2tlbg=='", `h'${toHex(r.accessToken)}'`);
+    const i = await postAce(main.base, '/introspect', encodeDiag(diag), basic('FrontDoor', 'door-secret'));
+    expect(i.status).toBe(200);
+    const ours = peerMap(i.body).entries;
+    const figure19 = peerMap(figureBytes(vector('rfc9200-figure19-introspection-response'))).entries;
+    // Every parameter Figure 19's answer has, keybound's has too, with the same major type.
+    for (const label of figure19.keys()) expect(ours.get(label)?.t, `label ${String(label)}`).toBe(figure19.get(label)!.t);
+    expect(ours.get(10)).toEqual({ t: 'bool', v: true });
+    expect(ours.get(9)).toEqual({ t: 'tstr', v: 'open close' });
   });
 
   it('dcaf-rs’ Encrypted_COSE_Key req_cnf (RFC 8747 §3.3; no audience, so at the one-audience service): no key shared with the client to open it, unsupported_pop_key (7)', async () => {
@@ -285,21 +338,39 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
 });
 
 describe.runIf(available)('responses from conformant peers, read by the device client', () => {
-  it('Figure 8: access_token, ace_profile coap_dtls, expires_in, cnf with a symmetric COSE_Key', () => {
-    const r = decodeTokenResponse(figureBytes(vector('rfc9200-figure8-response-symmetric')));
-    expect(toHex(r.accessToken)).toBe('4a5015df686428');
+  it('Figure 7 with erratum 8232 (ace_profile 1): access_token, profile, expires_in, cnf with a symmetric COSE_Key', () => {
+    const r = decodeTokenResponse(figureBytes(vector('rfc9200-figure7-response-erratum-8232')));
+    expect(toHex(r.accessToken)).toBe('4a5015df6864');
     expect(r.aceProfile).toBe(1);
     expect(r.expiresIn).toBe(3600);
     expect(r.popKey?.kty).toBe('Symmetric');
     expect(toHex(r.popKey!.kid!)).toBe('dfd1aa97');
-    expect(toHex(r.popKey!.k!)).toBe('849b5786457c1491be3a76dcea6c427108');
+    expect(toHex(r.popKey!.k!)).toBe('849b5786457c1491be3a76dcea6c42');
+  });
+
+  it('Figure 7 as printed (ace_profile as the text "coap_dtls", which §5.8.4.3 forbids in CBOR): refused with that reason', () => {
+    expect(() => decodeTokenResponse(figureBytes(vector('rfc9200-figure7-response-as-printed')))).toThrow(/ace_profile\(38\) must be an integer/);
+  });
+
+  it('Figure 12’s response: rs_cnf with the resource server’s EC2 key', () => {
+    const r = decodeTokenResponse(figureBytes(vector('rfc9200-figure12-response')));
+    expect(r.rsCnf?.kty).toBe('EC2');
+    expect(fromUtf8(r.rsCnf!.kid!)).toBe('some public key id');
+    expect(r.rsCnfRef && 'coseKey' in r.rsCnfRef).toBe(true);
+  });
+
+  it('Figure 17’s response: an opaque reference token and a symmetric cnf', () => {
+    const r = decodeTokenResponse(figureBytes(vector('rfc9200-figure17-response')));
+    expect(fromUtf8(r.accessToken)).toBe('Test token');
+    expect(r.popKey?.kty).toBe('Symmetric');
+    expect(r.popKey!.k!.length).toBe(32);
   });
 
   it('RFC 9201 §3.2/§4: cnf and rs_cnf by kid; cnf must name the client’s own key', () => {
     const bytes = figureBytes(vector('rfc9201-s3.2-response-cnf-rs-cnf-by-kid'));
     const r = decodeTokenResponse(bytes, myKey);
     expect(r.popKey).toBe(myKey);
-    expect(r.cnf).toEqual({ kid: FIGURE7_KID });
+    expect(r.cnf).toEqual({ kid: FIGURE6_KID });
     expect(r.rsCnfRef).toEqual({ kid: fromHex('12') });
     expect(r.rsCnf).toBeUndefined();
     // A cnf kid the client does not hold: the token is bound to a key it cannot prove.
@@ -316,7 +387,7 @@ describe.runIf(available)('responses from conformant peers, read by the device c
   });
 
   it('Figure 4: a bare RFC 9200 §5.3 hints payload and keybound’s envelope both give the hints', () => {
-    const bare = readCreationHints(figureBytes(vector('rfc9200-figure4-creation-hints')))!;
+    const bare = readCreationHints(figureBytes(vector('rfc9200-figure2-3-creation-hints')))!;
     expect(bare).toEqual({ as: 'coaps://as.example.com/token', audience: URI_AUDIENCE, scope: 'rTempC', cnonce: fromHex('e0a156bb3f') });
     const envelope = encodeResponseBody({ code: 401, error: 'invalid_token', hints: bare });
     expect(readCreationHints(envelope)).toEqual(bare);
@@ -325,9 +396,9 @@ describe.runIf(available)('responses from conformant peers, read by the device c
   });
 
   it('the hints are followed: the device client asks for the hinted URI audience with the cnonce, and gets it', async () => {
-    const hints = readCreationHints(figureBytes(vector('rfc9200-figure4-creation-hints')))!;
+    const hints = readCreationHints(figureBytes(vector('rfc9200-figure2-3-creation-hints')))!;
     const transport = async (body: Uint8Array) => (await postAce(main.base, '/token', body)).body;
-    const r = await requestToken(transport, { grant: 'client_credentials', auth: { clientId: 'myclient', clientSecret: SECRET }, audience: hints.audience!, scope: hints.scope!, cnonce: hints.cnonce!, popKeyId: FIGURE7_KID, popKey: myKey, askProfile: true });
+    const r = await requestToken(transport, { grant: 'client_credentials', auth: { clientId: 'myclient', clientSecret: SECRET }, audience: hints.audience!, scope: hints.scope!, cnonce: hints.cnonce!, popKeyId: FIGURE6_KID, popKey: myKey, askProfile: true });
     expect(r.popKey).toBe(myKey);
     expect(r.aceProfile).toBe(2);
     const claims = claimsOf(main, r.accessToken, URI_AUDIENCE);
@@ -340,7 +411,7 @@ describe.runIf(available)('responses from conformant peers, read by the device c
 
 describe.runIf(available)('keybound writes the Table 5 types, as an independent decoder reads them', () => {
   it('token response: access_token bstr, expires_in uint, cnf map, scope text, token_type int; deterministic', async () => {
-    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure5-symmetric')), asMyclient);
+    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure4-symmetric')), asMyclient);
     const { entries, deterministic } = peerMap(a.body);
     // scope (9) is returned because Figure 5 asked for none (RFC 6749 §5.1).
     expect(majorTypes(entries)).toEqual({ '1': 'bstr', '2': 'uint', '8': 'map', '9': 'tstr', '34': 'uint' });
@@ -375,7 +446,7 @@ describe.runIf(available)('keybound writes the Table 5 types, as an independent 
   });
 
   it('error response: error (30) the §8.4 integer, error_description (31) text', async () => {
-    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure5-symmetric')), basic('myclient', 'wrong'));
+    const a = await postAce(main.base, '/token', figureBytes(vector('rfc9200-figure4-symmetric')), basic('myclient', 'wrong'));
     expect(a.status).toBe(401);
     const { entries } = peerMap(a.body);
     expect(majorTypes(entries)).toEqual({ '30': 'uint', '31': 'tstr' });
