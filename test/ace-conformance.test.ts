@@ -290,9 +290,11 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(majorTypes(entries)).toMatchObject({ '9': 'tstr', '3': 'tstr', '4': 'uint', '6': 'uint', '7': 'bstr', '24': 'tstr', '34': 'uint', '8': 'map', '1': 'tstr', '2': 'tstr' });
     expect(entries.get(34)!.v).toBe(2);
     expect(deterministic).toBe(true);
-    // Each parameter Figure 10 shows has the same major type in keybound's answer.
+    // Each parameter Figure 10 (and RFC 9201's Figure 4) shows has the same major type in keybound's answer.
     const figure10 = peerMap(figureBytes(vector('rfc9200-figure10-introspection-response'))).entries;
     for (const label of [10, 9, 8]) expect(entries.get(label)!.t, `label ${label}`).toBe(figure10.get(label)!.t);
+    const rfc9201Figure4 = peerMap(figureBytes(vector('rfc9201-draft-figure4-introspection-response'))).entries;
+    for (const label of rfc9201Figure4.keys()) expect(entries.get(label)?.t, `label ${String(label)}`).toBe(rfc9201Figure4.get(label)!.t);
   });
 
   it('Figure 12’s request (client_id adapted to myclient2, registered for that one audience): rs_cnf is the RS key, and the token is Figure 13’s', async () => {
@@ -329,6 +331,13 @@ describe.runIf(available)('RFC 9200 §5.8 requests posted to the running service
     expect(ours.get(9)).toEqual({ t: 'tstr', v: 'open close' });
   });
 
+  it('RFC 9201 (draft) Figure 1: req_cnf COSE_Key alone, no client_id in the body (the client authenticates by HTTP Basic), at the one-audience service', async () => {
+    const a = await postAce(single.base, '/token', figureBytes(vector('rfc9201-draft-figure1-request')), asMyclient);
+    expect(a.status).toBe(200);
+    const claims = claimsOf(single, decodeTokenResponse(a.body).accessToken, 'tempSensor4711');
+    expect(toHex((claims.cnf as { coseKey: CoseKey }).coseKey.x!)).toBe('bac5b11cad8f99f9c72b05cf4b9e26d244dc189f745228255a219a86d6a09eff');
+  });
+
   it('dcaf-rs’ Encrypted_COSE_Key req_cnf (RFC 8747 §3.3; no audience, so at the one-audience service): no key shared with the client to open it, unsupported_pop_key (7)', async () => {
     const a = await postAce(single.base, '/token', figureBytes(vector('dcaf-rs-request-encrypted-req-cnf')), asMyclient);
     expect(a.status).toBe(400);
@@ -350,6 +359,15 @@ describe.runIf(available)('responses from conformant peers, read by the device c
 
   it('Figure 7 as printed (ace_profile as the text "coap_dtls", which §5.8.4.3 forbids in CBOR): refused with that reason', () => {
     expect(() => decodeTokenResponse(figureBytes(vector('rfc9200-figure7-response-as-printed')))).toThrow(/ace_profile\(38\) must be an integer/);
+  });
+
+  it('RFC 9201 (draft) Figures 2 and 3: a symmetric cnf; an rs_cnf EC2 key next to the client’s own', () => {
+    const sym = decodeTokenResponse(figureBytes(vector('rfc9201-draft-figure2-response')));
+    expect([toHex(sym.popKey!.kid!), toHex(sym.popKey!.k!)]).toEqual(['dfd1aa97', '849b5786457c1491be3a76dcea6c427108']);
+    const own = { ...myKey };
+    const asym = decodeTokenResponse(figureBytes(vector('rfc9201-draft-figure3-response')), own);
+    expect(asym.popKey).toBe(own); // no cnf: the key the client asked for is bound (RFC 9201 §5)
+    expect([toHex(asym.rsCnf!.kid!), toHex(asym.rsCnf!.x!)]).toEqual(['12', 'bcee7eaac162f91e6f330f5771211e220b8b546c96589b0ac4ad0fd24c77e1f1']);
   });
 
   it('Figure 12’s response: rs_cnf with the resource server’s EC2 key', () => {
