@@ -95,13 +95,17 @@ export function parseReqCnf(value: CborValue | undefined, client?: ClientRecord)
     const kty = isMap(key) ? key.get(1) : undefined;
     if (typeof kty !== 'number' && typeof kty !== 'string') throw invalidRequest('req_cnf(4) COSE_Key(1) has no kty(1) (RFC 9052 §7.1)');
     if (kty === 4 || kty === 'Symmetric') throw invalidRequest('req_cnf(4) must not carry a symmetric key in the clear (RFC 9201 §3.1)');
-    if (kty !== 1 && kty !== 2) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) key type is not supported: OKP or EC2 keys only');
+    // RFC 9200 §5.8.3 unsupported_pop_key: a key of a type or curve no resource server can check.
+    // A key of a supported type that is malformed or hostile (off the curve, small order) is
+    // invalid_request below, as any malformed parameter.
+    const curves = POP_KEY_CURVES[kty as number];
+    if (!curves) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) key type is not supported: OKP or EC2 keys only');
+    if (!curves.includes((key as CborMap).get(-1) as number)) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) curve is not supported');
   }
   let cnf: Confirmation;
   try {
     cnf = cnfFromMap(value);
   } catch {
-    if (label === CNF_LABEL.coseKey) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) COSE_Key is not a public key the resource servers can check');
     throw invalidRequest('req_cnf(4) is not a valid cnf (RFC 8747 §3)');
   }
   if ('encryptedCoseKey' in cnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) Encrypted_COSE_Key(2): this service shares no key with clients to open it; omit req_cnf to get a symmetric key');
@@ -114,6 +118,9 @@ export function parseReqCnf(value: CborValue | undefined, client?: ClientRecord)
   }
   return cnf;
 }
+
+/** RFC 9053 §7.1/§7.2: the curves of the key types a PoP key may have (OKP: Ed25519, Ed448; EC2: P-256, P-384, P-521). */
+const POP_KEY_CURVES: Readonly<Record<number, readonly number[]>> = { 1: [6, 7], 2: [1, 2, 3] };
 
 /** Key ids are short handles (RFC 9052 §3.1); a long one is an attack on the store, not a key. */
 const MAX_KID_BYTES = 64;

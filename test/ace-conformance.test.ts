@@ -496,6 +496,7 @@ describe.runIf(available)('what the RFCs forbid is refused with their error code
     ['req_cnf (4) with a symmetric key in the clear (RFC 9201 §3.1)', fig5(`, / req_cnf / 4: { 1: { 1: 4, -1: h'${'00'.repeat(16)}' } }`), 1],
     ['req_cnf (4) COSE_Key without kty', fig5(", / req_cnf / 4: { 1: { -1: 1, -2: h'11' } }"), 1],
     ['req_cnf (4) with an RSA key the resource servers cannot check', fig5(", / req_cnf / 4: { 1: { 1: 3, -1: h'00c0ffee', -2: h'010001' } }"), 7],
+    ['req_cnf (4) with an X25519 key (a key-agreement curve, no signatures to check)', fig5(`, / req_cnf / 4: { 1: { 1: 1, -1: 4, -2: h'${'09'.repeat(32)}' } }`), 7],
     ['req_cnf (4) kid naming no key of this client', fig5(", / req_cnf / 4: { 3: h'0102' }"), 1],
     ['an audience nobody registered', `{ / client_id / 24: "myclient", / audience / 5: "nowhere" }`, 'invalid_target'],
   ];
