@@ -17,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Params, type ResponseValue } from './ace-params.js';
+import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
 import { handleTokenRequest, type TokenContext } from './token-endpoint.js';
 import { handleDeviceAuthorization } from './device-authorization.js';
@@ -219,22 +219,22 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     return createRevocationList(list, keys.current().key, { provider });
   }
 
-  /** An OAuth/ACE endpoint: POST in one of the three encodings, answer in the request's own. */
   /** An OAuth/ACE endpoint, its refusals logged and counted once, with the code raised (or the transport's). */
   async function oauthEndpoint(
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
+    endpoint: Endpoint = 'token',
   ): Promise<WebResponse> {
-    const endpoint = new URL(req.url ?? '/', 'http://localhost').pathname.slice(1);
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname.slice(1);
     const refusal: Refusal = {};
-    const out = await oauthRequest(req, handler, table, refusal);
+    const out = await oauthRequest(req, handler, table, endpoint, refusal);
     if (out.status >= 400) {
       const code = refusal.code ?? (out.status === 429 ? 'temporarily_unavailable' : 'invalid_request');
-      metrics.refused(endpoint, code);
+      metrics.refused(path, code);
       log.warn(
-        { event: 'request_refused', endpoint, code, status: out.status, clientId: namedClient(refusal.params, req.headers.authorization), audience: audienceOf(refusal.params), remoteAddress: req.socket.remoteAddress },
-        `authz: /${endpoint} refused: ${code}`,
+        { event: 'request_refused', endpoint: path, code, status: out.status, clientId: namedClient(refusal.params, req.headers.authorization), audience: audienceOf(refusal.params), remoteAddress: req.socket.remoteAddress },
+        `authz: /${path} refused: ${code}`,
       );
     }
     return out;
@@ -245,6 +245,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table: Record<string, number> | undefined,
+    endpoint: Endpoint,
     refusal: Refusal,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
@@ -259,7 +260,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
+      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
     } finally {
       if (!failedAuth) clientAuthLimiter.giveBack(remote);
     }
@@ -269,6 +270,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table: Record<string, number> | undefined,
+    endpoint: Endpoint,
     encoding: Encoding,
     replyEncoding: Encoding,
     remote: string,
@@ -284,7 +286,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      refusal.params = decodeParams(body, encoding);
+      refusal.params = decodeParams(body, encoding, endpoint);
       const out = await handler(refusal.params, req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
@@ -367,7 +369,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
-        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
+        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM, 'introspect');
       case '/revoke':
         return oauthEndpoint(req, async (p, a, remote) => {
           const audiences = await handleRevocation(context, p, a);
@@ -375,7 +377,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           log.info({ event: 'revocation_request', clientId: namedClient(p, a), revoked: audiences.length > 0, audiences: audiences.map((x) => logText(x)).join(' ') || undefined, remoteAddress: remote }, 'authz: revocation request');
           if (audiences.length) await context.onRevoked?.(audiences);
           return null;
-        });
+        }, undefined, 'introspect');
       case '/.well-known/oauth-authorization-server':
         return respond(200, 'application/json', JSON.stringify(metadata()), { 'cache-control': 'max-age=300' });
       case '/keys':

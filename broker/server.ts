@@ -9,7 +9,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Clock, CryptoProvider } from '../cose/index.js';
+import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
 import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
@@ -225,15 +225,16 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
     catchUpRevocationList: async (audience) => {
-      for await (const packet of retainedStream(`${TRL_PREFIX}${audience}`)) acceptRetainedList(packet, 'catch-up');
+      for await (const packet of retainedStream(`${TRL_PREFIX}${safeAudienceName(audience)}`)) acceptRetainedList(packet, 'catch-up');
     },
   });
   const retainedStream = (pattern: string) =>
     (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
   /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */
   const acceptRetainedList = (packet: { topic: string; payload: Buffer; retain?: boolean }, from: 'peer' | 'retained' | 'catch-up'): void => {
-    const audience = packet.topic.slice(TRL_PREFIX.length);
-    if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
+    // The topic's last level is the audience's safe name (cose/audience-id.ts).
+    const audience = audienceFromSafeName(packet.topic.slice(TRL_PREFIX.length));
+    if (packet.payload.length === 0 || audience === undefined) return;
     const signed = new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length);
     try {
       hooks.applyRevoked(revocation.accept(audience, signed), audience);
@@ -311,7 +312,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
     hooks.applyRevoked(revocation.accept(audience, signedList), audience);
     await new Promise<void>((resolve, reject) =>
-      aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+      aedes.publish({ cmd: 'publish', topic: `${TRL_PREFIX}${safeAudienceName(audience)}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
   };
   const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;

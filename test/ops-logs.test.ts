@@ -132,7 +132,7 @@ describe('what the service, the broker and the device log', () => {
     expect(byPost.status).toBe(200);
     const restToken = fromBase64Url(byPost.data.access_token as string);
     keep('access token (REST)', restToken);
-    const cbor = await post(base, '/token', new Map<number, unknown>([[33, 2], [5, 'ekg'], [9, REST_SCOPE], [24, 'app'], [25, APP_SECRET]]) as CborMap, 'cbor');
+    const cbor = await post(base, '/token', new Map<number, unknown>([[33, 2], [5, 'ekg'], [9, REST_SCOPE], [24, 'app'], [25, utf8(APP_SECRET)]]) as CborMap, 'cbor');
     expect(cbor.status).toBe(200);
     keep('access token (CBOR, symmetric)', cbor.data.get(1) as Uint8Array);
     keep('symmetric PoP key (cnf)', encodeCbor(cbor.data.get(8)));
