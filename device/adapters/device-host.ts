@@ -50,6 +50,8 @@ const TOKEN_RENEW_MARGIN_S = 120;
 /** A wake's window when nothing at all arrives (a message resets the quiet timer). */
 export const DEFAULT_AWAKE_MS = 1500;
 const TOKEN_ENDPOINT_TIMEOUT_MS = 15_000;
+/** How long a disconnect waits for the broker to acknowledge answers already sent. */
+const DISCONNECT_WAIT_MS = 5_000;
 
 export interface BrokerAccessOptions {
   /** The service's token endpoint, e.g. https://as.example/token (http only on loopback). */
@@ -108,6 +110,10 @@ const sleep = (ms: number, signal: AbortSignal) =>
     const t = setTimeout(resolve, ms);
     signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
   });
+
+/** Resolves once `signal` is aborted (at once if it already is: a stop during the first wake). */
+const untilAborted = (signal: AbortSignal) =>
+  new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
 
 export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHost> {
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
@@ -207,12 +213,21 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     return c;
   }
 
+  /** Waits for the message in hand, then ends the session; answers not yet acknowledged get a bounded wait. */
   async function disconnect(): Promise<void> {
     const c = client;
     client = undefined;
     if (!c) return;
     await inFlight;
-    await c.endAsync();
+    const forced = setTimeout(() => {
+      log('disconnect_forced', { waited_ms: DISCONNECT_WAIT_MS });
+      c.end(true);
+    }, DISCONNECT_WAIT_MS);
+    try {
+      await c.endAsync();
+    } finally {
+      clearTimeout(forced);
+    }
   }
 
   /** One wake: connect, take what waited until the line is quiet, and (sleeping devices) disconnect. */
@@ -227,7 +242,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   async function run(): Promise<void> {
     if (opts.wakeEvery === 0) {
       await wake();
-      await new Promise<void>((resolve) => stopping.signal.addEventListener('abort', () => resolve(), { once: true }));
+      await untilAborted(stopping.signal);
       return;
     }
     while (!stopping.signal.aborted) {
@@ -245,13 +260,18 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
 
   log('started', { device: node.deviceId, audience: node.audience, wake_every: opts.wakeEvery, trust_seq: node.trust.seq, tokens: node.server.stats.tokens });
   const done = run().finally(() => disconnect());
+  let stopped: Promise<void> | undefined;
   return {
     node,
     done,
-    async stop() {
-      stopping.abort();
-      await done.catch(() => undefined);
-      log('stopped', { tokens: node.server.stats.tokens });
+    stop() {
+      stopped ??= (async () => {
+        log('stopping', {});
+        stopping.abort();
+        await done.catch(() => undefined);
+        log('stopped', { tokens: node.server.stats.tokens });
+      })();
+      return stopped;
     },
   };
 }
