@@ -12,14 +12,14 @@
  *
  * A function gets { method, resource, payload (bytes), text (payload as UTF-8), subject (the
  * client the token names) } and returns { code?, payload? } where payload is bytes, text (sent as
- * UTF-8) or any other value (sent as CBOR, RFC 8949); code defaults to 205 (CoAP 2.05 Content).
+ * UTF-8) or any other value (sent as JSON text); code defaults to 205 (CoAP 2.05 Content).
  * Functions are synchronous: the device verifies, serves and answers one request in one step, so
  * no other message interleaves with its replay and sequence state. A sensor that is slow to read
  * is sampled ahead (the module's own timer) and the function returns the latest value.
  * An unknown path answers 404, a method the path lacks 405, a function that throws 500 (logged
  * by name only: its message could hold anything).
  */
-import { encodeCbor, fromUtf8, utf8, type CborValue } from '../cose/index.js';
+import { fromUtf8, utf8 } from '../cose/index.js';
 import type { DeviceHandler, DeviceRequest } from './resource-server.js';
 import type { DeviceResponseBody } from './device-messages.js';
 
@@ -30,7 +30,7 @@ export interface ResourceRequest extends DeviceRequest {
 
 export interface ResourceAnswer {
   code?: number;
-  payload?: Uint8Array | string | CborValue;
+  payload?: Uint8Array | string | number | boolean | null | object;
 }
 
 export type ResourceFunction = (request: ResourceRequest) => ResourceAnswer | undefined;
@@ -66,7 +66,7 @@ function payloadBytes(payload: ResourceAnswer['payload']): Uint8Array | undefine
   if (payload === undefined) return undefined;
   if (payload instanceof Uint8Array) return payload;
   if (typeof payload === 'string') return utf8(payload);
-  return encodeCbor(payload);
+  return utf8(JSON.stringify(payload));
 }
 
 /** A DeviceHandler serving a resource module; `onError` hears of a function that threw or answered nonsense. */

@@ -300,9 +300,17 @@ describe('keybound device serve, as its own process, through the real broker and
 
   it('a sleeping device applies a revocation list at its next wake and refuses the token afterwards; the trust set survives', async () => {
     expect(await stopDevice('SIGTERM')).toBe(0);
-    const d = startDevice(['--wake-every', '2', '--awake-ms', '400']);
+    // A handler module of the operator's own (README "Run the device runtime on a device").
+    const handlerFile = join(dir, 'handler.mjs');
+    writeFileSync(handlerFile, "export default { resources: { '/result': { GET: (req) => ({ payload: { result: 'negative', for: req.subject } }) } } };\n");
+    const d = startDevice(['--wake-every', '2', '--awake-ms', '400', '--handler', handlerFile]);
     expect(await d.waitFor((e) => e.event === 'started')).toMatchObject({ trust_seq: 1 });
     await d.waitFor((e) => e.event === 'asleep');
+    // Sent while it sleeps, served at its next wake, by the operator's handler.
+    const served = await getResult(token);
+    expect(served.code).toBe(205);
+    expect(JSON.parse(fromUtf8(served.payload!))).toEqual({ result: 'negative', for: 'app' });
+    await d.waitFor((e) => e.event === 'asleep', { from: d.events.length });
     const revoke = await fetch(`${base}/revoke`, {
       method: 'POST',
       headers: { authorization: basic('app', secretOf('app')), 'content-type': 'application/x-www-form-urlencoded' },
@@ -315,7 +323,7 @@ describe('keybound device serve, as its own process, through the real broker and
     const applied = await d.waitFor((e) => e.event === 'trl_applied', { from });
     expect(applied).toMatchObject({ revoked: 1 });
     // Published while it slept: it came with a wake, not to a device that was listening.
-    const wokeAt = d.events.findIndex((e, i) => i >= from && e.event === 'awake');
+    const wokeAt = d.events.findIndex((e, i) => i >= from && e.event === 'waking');
     expect(wokeAt).toBeGreaterThanOrEqual(from);
     expect(d.events.indexOf(applied)).toBeGreaterThan(wokeAt);
     // Queued while it sleeps, answered at a wake: the revoked token is refused.

@@ -232,6 +232,8 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
 
   /** One wake: connect, take what waited until the line is quiet, and (sleeping devices) disconnect. */
   async function wake(): Promise<void> {
+    // Logged before the CONNECT: what waited is delivered as soon as the broker resumes the session.
+    log('waking', {});
     client = await connect();
     log('awake', {});
     lastActivity = Date.now();
