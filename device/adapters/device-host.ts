@@ -17,6 +17,7 @@
  * - stop(): no new wake, the message in hand finished and answered, disconnect.
  */
 import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
 import { connectAsync, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ALG,
@@ -118,6 +119,8 @@ const untilAborted = (signal: AbortSignal) =>
 export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHost> {
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
   const { log } = opts;
+  // Owner-only when we create it: it will hold the device's private key and PoP keys.
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const storage = fileStorage(opts.dataDir);
   const node = createDeviceNode({
     bundle: opts.bundle,
