@@ -10,6 +10,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import net from 'node:net';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import {
@@ -111,11 +112,11 @@ const topics = {
 
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
 
-function startDevice(extra: string[] = ['--wake-every', '0']): DeviceProcess {
+function startDevice(extra: string[] = ['--wake-every', '0'], url = brokerUrl): DeviceProcess {
   device = serveDevice([
     '--bundle', bundleFile,
     '--data-dir', dataDir,
-    '--broker', brokerUrl,
+    '--broker', url,
     '--client-secret-file', secretFile,
     '--broker-audience', BROKER,
     '--token-url', `${base}/token`,
@@ -330,5 +331,15 @@ describe('keybound device serve, as its own process, through the real broker and
     expect(await getResult(token)).toMatchObject({ error: 'revoked' });
     expect(await stopDevice('SIGTERM')).toBe(0);
   }, 120_000);
-});
 
+  it('a device that starts before its broker retries with a backoff, and SIGTERM still stops it at once', async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    const d = startDevice(['--wake-every', '0'], `mqtt://127.0.0.1:${port}`);
+    await d.waitFor((e) => e.event === 'wake_failed');
+    expect(await d.waitFor((e) => e.event === 'asleep')).toMatchObject({ seconds: 2 });
+    expect(await stopDevice('SIGTERM')).toBe(0);
+  }, 60_000);
+});

@@ -53,6 +53,8 @@ export const DEFAULT_AWAKE_MS = 1500;
 const TOKEN_ENDPOINT_TIMEOUT_MS = 15_000;
 /** How long a disconnect waits for the broker to acknowledge answers already sent. */
 const DISCONNECT_WAIT_MS = 5_000;
+/** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export interface BrokerAccessOptions {
   /** The service's token endpoint, e.g. https://as.example/token (http only on loopback). */
@@ -140,7 +142,10 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     if (saved) {
       const v = decodeCbor(saved, { maxBytes: 16_384, maxDepth: 2 });
       const exp = Array.isArray(v) ? asSafeInteger(v[1]) : undefined;
-      if (Array.isArray(v) && v[0] instanceof Uint8Array && exp !== undefined && exp - clock() > TOKEN_RENEW_MARGIN_S) return v[0];
+      if (Array.isArray(v) && v[0] instanceof Uint8Array && exp !== undefined && exp - clock() > TOKEN_RENEW_MARGIN_S) {
+        tokenExp = exp;
+        return v[0];
+      }
     }
     const res = await requestToken(
       async (body) => {
@@ -156,11 +161,14 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     );
     const exp = clock() + (res.expiresIn ?? 3600);
     storage.put(BROKER_TOKEN, encodeCbor([res.accessToken, exp]));
+    tokenExp = exp;
     log('broker_token', { expires_in: res.expiresIn ?? 3600 });
     return res.accessToken;
   }
 
   let token: Uint8Array | undefined;
+  /** When the held broker token expires (seconds), once there is one. */
+  let tokenExp: number | undefined;
   const password = (): Buffer | undefined =>
     opts.access && token ? Buffer.from(createConnectPassword(token, key!, { audience: opts.access.audience, clientId, clock, provider: nativeProvider })) : undefined;
 
@@ -244,22 +252,32 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     await inFlight;
   }
 
+  /**
+   * Wakes until stopped. A connected device (wakeEvery 0) stays connected until its broker token
+   * nears expiry (the broker drops a client whose token expires, RFC 9431 §6), then reconnects at
+   * once with a new one. A failed wake (broker or service down) is retried with a backoff of
+   * 2, 4 ... 60 s, so a device that boots before its broker gets there on its own.
+   */
   async function run(): Promise<void> {
-    if (opts.wakeEvery === 0) {
-      await wake();
-      await untilAborted(stopping.signal);
-      return;
-    }
+    let failures = 0;
     while (!stopping.signal.aborted) {
       try {
         await wake();
+        failures = 0;
+        if (opts.wakeEvery === 0) {
+          if (tokenExp === undefined) await untilAborted(stopping.signal);
+          else await sleep(Math.min(MAX_TIMER_MS, Math.max(1, tokenExp - TOKEN_RENEW_MARGIN_S - clock()) * 1000), stopping.signal);
+        }
       } catch (error) {
-        log('wake_failed', { error: (error as Error)?.name ?? 'error', message: (error as { code?: string }).code });
+        failures += 1;
+        log('wake_failed', { error: (error as Error)?.name ?? 'error', code: (error as { code?: string }).code });
       }
       await disconnect();
       if (stopping.signal.aborted) break;
-      log('asleep', { seconds: opts.wakeEvery });
-      await sleep(opts.wakeEvery * 1000, stopping.signal);
+      const pause = failures > 0 ? Math.min(60, 2 ** failures) : opts.wakeEvery;
+      if (pause === 0) continue;
+      log('asleep', { seconds: pause });
+      await sleep(pause * 1000, stopping.signal);
     }
   }
 
