@@ -202,8 +202,20 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     hints,
   });
 
-  const ingest = (token: Uint8Array): StoredToken => acceptance.accept(token) as StoredToken;
-  const findToken = (hash: Uint8Array): StoredToken => acceptance.find(hash) as StoredToken;
+  /**
+   * A held token whose signing key a trust-anchor update took out of the set is dead: the
+   * service keeps a key in the set while its tokens live, so one that left it was retired early
+   * (a leak). Checked at every use, so the trust store may change under a running device.
+   */
+  function stillTrusted(entry: StoredToken): StoredToken {
+    if (entry.signerKid === undefined) return entry;
+    const kid = toHex(entry.signerKid);
+    if (trust.anchors.some((a) => a.kty !== 'Symmetric' && a.kid !== undefined && toHex(a.kid) === kid)) return entry;
+    tokenCache.delete(entry.hashHex);
+    throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'the key that signed this token is no longer a trust anchor');
+  }
+  const ingest = (token: Uint8Array): StoredToken => stillTrusted(acceptance.accept(token) as StoredToken);
+  const findToken = (hash: Uint8Array): StoredToken => stillTrusted(acceptance.find(hash) as StoredToken);
 
   function authorize(entry: { scopeClaim: unknown; scope?: StoredToken['scope'] }, method: string, resource: string) {
     const scope = entry.scope ?? parseRestScope(entry.scopeClaim as CborValue);

@@ -1,6 +1,6 @@
 /**
  * The token store across reboots (issue 10: "restart loses nothing"). Every accepted token's entry
- * (its hash, scope claim, PoP key, expiry, subject, iat, exi sequence) is written as one storage
+ * (its hash, scope claim, PoP key, expiry, subject, iat, exi sequence, signer kid) is written as one storage
  * value whenever the store changes, before the device answers: a token acknowledged on authz-info
  * is still held after a power cut or a kill -9, and a client's next request needs no re-post.
  * What is stored are the checks' RESULTS, not the tokens: re-verifying at boot would spend a
@@ -40,6 +40,7 @@ export function encodeStoredTokens(entries: Iterable<StoredToken>): Uint8Array {
       e.reference,
       e.cost,
       orNull(e.other),
+      orNull(e.signerKid),
     ]);
   }
   return encodeCbor(out);
@@ -62,8 +63,8 @@ export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborVa
   const entries: StoredToken[] = [];
   for (const item of v) {
     try {
-      if (!Array.isArray(item) || item.length !== 10) continue;
-      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other] = item;
+      if (!Array.isArray(item) || item.length !== 11) continue;
+      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other, signerKid] = item;
       if (!(hash instanceof Uint8Array) || hash.length !== 32 || typeof reference !== 'boolean') continue;
       const costN = asSafeInteger(cost);
       if (costN === undefined || costN < 0) continue;
@@ -80,6 +81,7 @@ export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborVa
         other: isMap(other) ? other : undefined,
         reference,
         cost: costN,
+        ...(signerKid instanceof Uint8Array ? { signerKid } : {}),
       });
     } catch {
       // a damaged entry: skipped (see above)

@@ -52,12 +52,18 @@ describe('device node: trust-anchor updates in storage', () => {
     const next = { ...ed25519Key('as-2'), alg: ALG.EdDSA };
     const byNext = s.tokenBy(next);
     expect(decodeResponseBody(post(node, byNext).payload).error).toBe('unknown_key');
+    const byOld = s.tokenBy(s.issuer.signingKey);
+    expect(decodeAuthzInfoResponse(post(node, byOld).payload)).toEqual({});
+    expect(get(node, byOld, s.clientKey).code).toBe(205);
 
     node.handle(node.topics.trust, createTrustUpdate({ seq: 1, keys: [publicCoseKey(next)], iat: now, aud: TUBE }, s.anchor));
     expect(s.events.at(-1)).toEqual({ event: 'trust_updated', seq: 1, anchors: 1 });
     expect(decodeAuthzInfoResponse(post(node, byNext).payload)).toEqual({});
-    // The old anchor left the set: its tokens are refused from now on, and it signs no more updates.
-    expect(decodeResponseBody(post(node, s.tokenBy(s.issuer.signingKey)).payload).error).toBe('unknown_key');
+    // The old anchor left the set: the token it signed that the device held dies with it (at its
+    // next use, then it is dropped from the store), and it signs no more updates.
+    expect(get(node, byOld, s.clientKey).error).toBe('unknown_key');
+    expect(get(node, byOld, s.clientKey).error).toBe('invalid_token');
+    expect(decodeResponseBody(post(node, byOld).payload).error).toBe('unknown_key');
     node.handle(node.topics.trust, createTrustUpdate({ seq: 2, keys: [publicCoseKey(s.anchor)], iat: now, aud: TUBE }, s.anchor));
     expect(s.events.at(-1)).toEqual({ event: 'trust_refused', code: 'unknown_kid' });
 
