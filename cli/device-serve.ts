@@ -5,17 +5,13 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { loadProvisioningBundle, resourceModuleFlaw, type DeviceLog, type ResourceModule } from '../device/index.js';
-import { startDeviceHost } from '../device/adapters/index.js';
+import { loadProvisioningBundle, resourceModuleFlaw, type ResourceModule } from '../device/index.js';
+import { createNodeLogger, LOG_LEVELS, startDeviceHost } from '../device/adapters/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { readBytesFile, readSecretFile } from './secret-file.js';
-import { EXIT, type CliIo } from './io.js';
-
-/** One JSON object per line on stdout: time, event, fields (never a token or key: device/ logs codes only). */
-export function jsonLineLog(io: CliIo, base: Record<string, string> = {}): DeviceLog {
-  return (event, fields = {}) => io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...base, ...fields })}\n`);
-}
+import { logLevelOf } from './log-level.js';
+import { EXIT } from './io.js';
 
 async function loadHandler(file: string): Promise<ResourceModule> {
   let mod: { default?: unknown };
@@ -52,6 +48,8 @@ export const deviceServeCommand = defineCommand(
       'client-id': { type: 'string', value: 'ID', help: "the device's client id at the service (default: the device id)" },
       'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DEVICE_CLIENT_SECRET_FILE', help: 'file holding that client secret (without it: CONNECT with no credentials)' },
       'broker-audience': { type: 'string', value: 'AUD', env: 'KEYBOUND_BROKER_AUDIENCE', help: "the broker's audience at the service (needed with --client-secret-file)" },
+      // stdout, not stderr as the servers: the device prints no result line, its log is its output.
+      'log-level': { type: 'string', value: 'LEVEL', env: 'LOG_LEVEL', default: 'info', help: `${LOG_LEVELS.join('|')}: JSON log lines on stdout at this level and above` },
     },
     examples: [
       'keybound device serve --bundle tube-123.cbor --data-dir ./tube-data --broker mqtt://broker:1883 --client-secret-file tube.secret --broker-audience broker-1',
@@ -79,8 +77,8 @@ export const deviceServeCommand = defineCommand(
       access = { tokenUrl, clientId: values['client-id'] ?? trust.deviceId, clientSecret: readSecretFile(values['client-secret-file']), audience };
     }
     const module = values.handler ? await loadHandler(values.handler) : undefined;
-    const log = jsonLineLog(io, { device: trust.deviceId });
-    const host = await startDeviceHost({ bundle, dataDir: values['data-dir']!, brokerUrl, wakeEvery, awakeMs, log, ...(module ? { module } : {}), ...(access ? { access } : {}) });
+    const logger = createNodeLogger({ name: 'device', level: logLevelOf(values['log-level']), destination: io.stdout as { write(line: string): void } });
+    const host = await startDeviceHost({ bundle, dataDir: values['data-dir']!, brokerUrl, wakeEvery, awakeMs, logger, ...(module ? { module } : {}), ...(access ? { access } : {}) });
     const stop = () => void host.stop();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -60,6 +60,8 @@ export const REFUSAL_CODES = {
   bad_signature: ['invalid_request', 400, 400, 4],
   /** Its sequence number is not above the one already applied (a replayed or older update). */
   stale: ['invalid_request', 400, 400, 4],
+  /** The broker's shared store (Redis) cannot be reached: at start a configuration error, later CONNACK 3 (try again). */
+  redis_unavailable: ['temporarily_unavailable', 503, 503, 3],
 } as const satisfies Record<string, Row>;
 
 /** The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3. */

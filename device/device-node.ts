@@ -7,11 +7,13 @@
  * - `ace/trl/<audience>`: the service's signed revocation list; the newest applies, an older or
  *   equal one is ignored (revocation-state.ts);
  * - `ace/<device>/trust`: a trust-anchor update (trust-updates.ts).
- * Every outcome is told to an injected logger as an event name and a few plain fields (codes,
- * client ids, counts), never a token, key or payload. Portable: no node:, no host globals.
+ * Every outcome is told to the injected logger (logger.ts): the resource server's events for
+ * tokens, requests and revocation lists, and here the trust updates and what could not be routed,
+ * as an event name and a few plain fields (codes, client ids, counts), never a token, key or
+ * payload. Portable: no node:, no host globals.
  */
 import { TrustUpdateError, type Clock, type CryptoProvider } from '../cose/index.js';
-import { DeviceError, DEVICE_ERR } from './errors.js';
+import { DeviceError } from './errors.js';
 import type { DeviceStorage } from './storage.js';
 import type { DeviceProfile } from './device-profile.js';
 import { loadProvisioningBundle } from './trust-store.js';
@@ -19,10 +21,8 @@ import { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
 import { createResourceServer, type DeviceHandler, type ResourceServer } from './resource-server.js';
 import { serveAuthzInfo, serveRequest } from './device-endpoint.js';
 import { decodeEnvelope } from './device-messages.js';
+import { NOOP_LOGGER, type LogFields, type Logger } from './logger.js';
 
-export type LogFields = Record<string, string | number | boolean | undefined>;
-/** A structured logger: an event name and plain fields. */
-export type DeviceLog = (event: string, fields?: LogFields) => void;
 
 export interface DeviceTopics {
   authzInfo: string;
@@ -49,7 +49,8 @@ export interface DeviceNodeOptions {
   clock: Clock;
   /** Builds the request handler once the device knows who it is. */
   handler: (deviceId: string) => DeviceHandler;
-  log: DeviceLog;
+  /** Told of every message's outcome (logger.ts; default: no-op). */
+  logger?: Logger;
   provider?: CryptoProvider;
   profile?: Partial<DeviceProfile>;
 }
@@ -69,7 +70,10 @@ const codeOf = (error: unknown): string =>
   error instanceof DeviceError || error instanceof TrustUpdateError ? error.code : error instanceof Error ? error.name : 'error';
 
 export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
-  const { storage, clock, log } = opts;
+  const { storage, clock } = opts;
+  const logger = opts.logger ?? NOOP_LOGGER;
+  const log = (event: string, fields: LogFields = {}, level: 'info' | 'warn' = 'info') =>
+    logger[level]({ event, ...fields }, `device: ${event.replaceAll('_', ' ')}`);
   const base = loadProvisioningBundle(opts.bundle, clock());
   const trust = createUpdatableTrust(base, storage, opts.provider);
   const server = createResourceServer({
@@ -78,6 +82,7 @@ export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
     clock,
     handler: opts.handler(base.deviceId),
     persistTokens: true,
+    logger,
     ...(opts.provider ? { provider: opts.provider } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
   });
@@ -88,15 +93,13 @@ export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
     try {
       envelope = decodeEnvelope(payload);
     } catch (error) {
-      log(`${kind}_dropped`, { code: codeOf(error) }); // no client id: nowhere to answer
+      log(`${kind}_dropped`, { audience: base.audience, code: codeOf(error) }, 'warn'); // no client id: nowhere to answer
       return undefined;
     }
     const { clientId, body } = envelope;
-    let refusal: string | undefined;
-    const observe = (r: { error?: string }) => void (refusal = r.error ?? 'refused');
-    const answer = kind === 'token' ? serveAuthzInfo(server, body, observe) : serveRequest(server, body, observe);
-    if (refusal === undefined) log(kind === 'token' ? 'token_accepted' : 'request_served', { client: clientId });
-    else log(kind === 'token' ? 'token_refused' : 'request_refused', { client: clientId, code: refusal });
+    // The resource server logs the outcome (token_accepted, request_refused...); the envelope's
+    // client id is only where the answer goes.
+    const answer = kind === 'token' ? serveAuthzInfo(server, body) : serveRequest(server, body);
     return { topic: topics.res(clientId), payload: answer };
   }
 
@@ -111,27 +114,24 @@ export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
       if (topic === topics.req) return relay('request', payload);
       if (topic === topics.trl) {
         try {
-          const revoked = server.applyRevocationList(payload);
-          log('trl_applied', { revoked, tokens: server.stats.tokens });
-        } catch (error) {
-          // The retained list comes again at every wake: one already applied is no news.
-          if (error instanceof DeviceError && error.code === DEVICE_ERR.REPLAY) log('trl_ignored', { reason: 'not newer' });
-          else log('trl_refused', { code: codeOf(error) });
+          server.applyRevocationList(payload); // logged by the resource server, refusals too
+        } catch {
+          // An older or equal list (the retained one comes again at every wake) is no news.
         }
         return undefined;
       }
       if (topic === topics.trust) {
         try {
           const applied = trust.apply(payload);
-          log('trust_updated', { seq: applied.seq, anchors: applied.keys.length });
+          log('trust_updated', { audience: base.audience, seq: applied.seq, anchors: applied.keys.length });
         } catch (error) {
           // The retained update comes again at every wake: once applied it is stale, and harmless.
-          if (error instanceof TrustUpdateError && error.code === 'stale') log('trust_ignored', { code: error.code, seq: trust.seq });
-          else log('trust_refused', { code: codeOf(error) });
+          if (error instanceof TrustUpdateError && error.code === 'stale') log('trust_ignored', { audience: base.audience, code: error.code, seq: trust.seq });
+          else log('trust_refused', { audience: base.audience, code: codeOf(error) }, 'warn');
         }
         return undefined;
       }
-      log('message_dropped', { reason: 'unknown topic' });
+      log('message_dropped', { audience: base.audience, reason: 'unknown topic' }, 'warn');
       return undefined;
     },
   };

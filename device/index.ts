@@ -1,6 +1,6 @@
 // The public surface of keybound's lean device runtime (no node: imports). Others import only this.
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-export { hintsToMap, hintsFromMap, encodeHints, type RequestHints } from './request-hints.js';
+export { hintsToMap, hintsFromMap, encodeHints, readCreationHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
@@ -117,12 +117,14 @@ export {
   type ResourceRequest,
   type ResourceAnswer,
 } from './resource-handlers.js';
-export { createDeviceNode, deviceNodeTopics, type DeviceNode, type DeviceNodeOptions, type DeviceLog, type DeviceTopics, type LogFields } from './device-node.js';
+export { createDeviceNode, deviceNodeTopics, type DeviceNode, type DeviceNodeOptions, type DeviceTopics } from './device-node.js';
 export {
   requestToken,
   encodeTokenRequest,
   decodeTokenResponse,
+  AuthorizationServiceError,
   JWT_BEARER_ASSERTION,
+  type KeyReference,
   type TokenTransport,
   type TokenRequest,
   type TokenResponse,
@@ -137,3 +139,4 @@ export {
   CONNECT_JTI_BYTES,
   type ConnectPasswordOptions,
 } from './connect-password.js';
+export { NOOP_LOGGER, HASH_PREFIX_HEX, MAX_LOG_TEXT, hashPrefix, logText, type Logger, type LogFields, type LogValue } from './logger.js';

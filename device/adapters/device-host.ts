@@ -38,8 +38,9 @@ import {
   requestToken,
   resourceHandler,
   ACE_USERNAME,
-  type DeviceLog,
   type DeviceNode,
+  type LogFields,
+  type Logger,
   type ResourceModule,
 } from '../index.js';
 import { fileStorage } from './file-storage.js';
@@ -75,7 +76,8 @@ export interface DeviceHostOptions {
   wakeEvery: number;
   awakeMs?: number;
   access?: BrokerAccessOptions;
-  log: DeviceLog;
+  /** The device's log (device/logger.ts: createNodeLogger on a Node host). */
+  logger: Logger;
   clock?: () => number;
 }
 
@@ -120,7 +122,7 @@ const untilAborted = (signal: AbortSignal) =>
 
 export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHost> {
   const clock = opts.clock ?? (() => Math.floor(Date.now() / 1000));
-  const { log } = opts;
+  const log = (event: string, fields: LogFields = {}) => opts.logger.info({ event, ...fields }, `device: ${event.replaceAll('_', ' ')}`);
   // Owner-only when we create it: it will hold the device's private key and PoP keys.
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   const storage = fileStorage(opts.dataDir);
@@ -129,8 +131,11 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     storage,
     clock,
     provider: nativeProvider,
-    handler: (deviceId) => resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) => log('handler_failed', { resource: what, error: (error as Error)?.name ?? 'error' })),
-    log,
+    handler: (deviceId) =>
+      resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
+        opts.logger.error({ event: 'handler_failed', resource: what, error: (error as Error)?.name ?? 'error' }, 'device: handler failed'),
+      ),
+    logger: opts.logger,
   });
   const clientId = `device-${node.deviceId}`;
   const key = opts.access ? ownKey(storage, node.trust.trust.deviceKey) : undefined;
