@@ -8,7 +8,7 @@
  * revocation list published while it sleeps reaches it at its next wake.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import net from 'node:net';
 import { join } from 'node:path';
@@ -235,6 +235,11 @@ describe('keybound device serve, as its own process, through the real broker and
     const before = device!;
     expect(await stopDevice('SIGTERM')).toBe(0);
     expect(before.events.at(-1)).toMatchObject({ event: 'stopped', tokens: 1 });
+    // What it keeps is secret (its key, its broker token, the tokens' PoP keys): owner-only.
+    expect(statSync(dataDir).mode & 0o777).toBe(0o700);
+    const files = readdirSync(dataDir);
+    expect(files).toEqual(expect.arrayContaining(['device-key', 'broker-token', 'tokens', 'iat']));
+    for (const f of files) expect(statSync(join(dataDir, f)).mode & 0o777, f).toBe(0o600);
     const d = startDevice();
     await d.waitFor((e) => e.event === 'awake');
     expect(d.events.find((e) => e.event === 'started')).toMatchObject({ tokens: 1 });
