@@ -222,9 +222,15 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
       onPacket(c, packet.topic, bytes, callback as (error?: Error) => void);
     };
     const topics = node.topics;
-    const granted = await c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
-    for (const g of granted) if (g.qos > 2) log('subscribe_refused', { topic: g.topic });
-    if (granted.filter((g) => g.qos <= 2).length < 2) throw new Error('the broker refused the device its own request topics');
+    try {
+      const granted = await c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
+      for (const g of granted) if (g.qos > 2) log('subscribe_refused', { topic: g.topic });
+      const mine = new Set([topics.authzInfo, topics.req]);
+      if (granted.some((g) => mine.has(g.topic) && g.qos > 2)) throw new Error('the broker refused the device its own request topics');
+    } catch (error) {
+      c.end(true); // never a second client under this id reconnecting behind the next wake's back
+      throw error;
+    }
     log('connected', { broker: new URL(opts.brokerUrl).host });
     return c;
   }
