@@ -105,7 +105,7 @@ export {
   type DeviceRequest,
   type AuthzInfoResult,
 } from './resource-server.js';
-export { serveAuthzInfo, serveRequest, refusalBody, type RefusalObserver } from './device-endpoint.js';
+export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
 export { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
 export { encodeStoredTokens, decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 export {
