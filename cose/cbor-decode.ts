@@ -10,6 +10,7 @@ import { Decoder, Tag } from 'cbor-x';
 import { CborError, ERR } from './errors.js';
 import { ALLOWED_TAGS, DEFAULT_CBOR_LIMITS, type CborLimits } from './cbor-limits.js';
 import type { CborValue } from './cbor-value.js';
+import { isWellFormedUtf8 } from './utf8.js';
 
 const decoder = new Decoder({ useRecords: false, mapsAsObjects: false, useTag259ForMaps: false } as never);
 
@@ -57,47 +58,6 @@ function bytesAsKey(bytes: Uint8Array): string {
 }
 
 const SMALL_MAP = 16;
-
-/**
- * RFC 3629 §4 well-formedness, checked in place: no overlong forms, no surrogates, nothing past
- * U+10FFFF. Checking without decoding keeps strings we only validate from being allocated.
- */
-export function isWellFormedUtf8(b: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const c = b[i]!;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let min: number;
-    let max = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      min = c === 0xe0 ? 0xa0 : 0x80; // E0 A0..BF: no overlong 3-byte forms
-      if (c === 0xed) max = 0x9f; // ED 80..9F: no UTF-16 surrogates
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      min = c === 0xf0 ? 0x90 : 0x80; // F0 90..BF: no overlong 4-byte forms
-      if (c === 0xf4) max = 0x8f; // F4 80..8F: nothing past U+10FFFF
-    } else {
-      return false;
-    }
-    if (i + need >= end) return false;
-    const second = b[i + 1]!;
-    if (second < min || second > max) return false;
-    for (let k = 2; k <= need; k++) {
-      const cont = b[i + k]!;
-      if (cont < 0x80 || cont > 0xbf) return false;
-    }
-    i += need + 1;
-  }
-  return true;
-}
 
 function sameBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
   if (e1 - s1 !== e2 - s2) return false;

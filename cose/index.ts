@@ -52,6 +52,7 @@ export {
 export type { CryptoProvider, KeyPair } from './crypto-provider.js';
 export { portableProvider, nobleProvider, type NobleCurves } from './portable-provider.js';
 export { extendedPortableProvider } from './extended-provider.js';
+export { withRandomSource, checkedRandomSource, type RandomSource } from './host-randomness.js';
 export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';
 export { HEADER, parseHeaders, type ParsedHeaders, type HeaderOptions } from './headers.js';
 export { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';
