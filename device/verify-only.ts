@@ -1,0 +1,25 @@
+/**
+ * The verify-only device (issue 13's small part, issue 17): a second public surface, built on its
+ * own by `npm run build:device` into dist/device-verify-only.min.js. It verifies tokens offline
+ * against its provisioned trust anchors, keeps them in the bounded token store, demands a PoP
+ * proof on every request (challenge nonce or iat + jti), and applies signed revocation lists;
+ * it has no protected sessions (no AES, no HKDF) and no client role, for a part whose RAM
+ * cannot carry them. Its crypto is whatever provider the host passes: `ed25519OnlyProvider`
+ * with the host's randomness is the intended one (a token or proof under another algorithm is
+ * refused with a typed error, never misread).
+ */
+import type { CryptoProvider } from '../cose/index.js';
+import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';
+
+export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
+export { memoryStorage, type DeviceStorage } from './storage.js';
+export { loadProvisioningBundle, type TrustStore } from './trust-store.js';
+export { hostProvider, type DeviceHost } from './host.js';
+export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
+export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
+export { PURPOSE_REQUEST, type ResourceServer, type ResourceServerOptions, type DeviceHandler, type DeviceRequest } from './resource-server-core.js';
+
+/** A resource server without protected sessions; the provider is required (no default curve set rides along). */
+export function createVerifyOnlyServer(opts: ResourceServerOptions & { provider: CryptoProvider }): ResourceServer {
+  return createResourceServerCore(opts);
+}
