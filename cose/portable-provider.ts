@@ -165,6 +165,17 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
 }
 
 /**
+ * The window of the Ed25519 base-point table noble keeps (RFC 8032 §5.1.7 verification computes
+ * [S]B with it): 6, noble's default, builds a table of ~1,400 points on first use (~250 KB of
+ * heap on QuickJS, bench/quickjs.ts); 1 keeps no table and computes [S]B like [k]A, slower but
+ * within a small part's RAM. A process-wide setting of noble's Ed25519, for the device's host.
+ */
+export function setEd25519BaseWindow(window: number): void {
+  if (!Number.isInteger(window) || window < 1 || window > 8) throw new RangeError('Ed25519 base window: an integer from 1 to 8');
+  ed25519.Point.BASE.precompute(window);
+}
+
+/**
  * The default provider: what a device needs (Ed25519, P-256, every hash and HMAC, AES-CCM), small
  * enough for a device bundle and its RAM. `extendedPortableProvider` adds Ed448, P-384, P-521,
  * AES-GCM and ChaCha20/Poly1305.

@@ -3,10 +3,9 @@
  * own by `npm run build:device` into dist/device-verify-only.min.js. It verifies tokens offline
  * against its provisioned trust anchors, keeps them in the bounded token store, demands a PoP
  * proof on every request (challenge nonce or iat + jti), and applies signed revocation lists;
- * it has no protected sessions (no AES, no HKDF) and no client role, for a part whose RAM
- * cannot carry them. Its crypto is whatever provider the host passes: `ed25519OnlyProvider`
- * with the host's randomness is the intended one (a token or proof under another algorithm is
- * refused with a typed error, never misread).
+ * it has no protected sessions (their table, key derivation and AEAD framing) and no client
+ * role. Its crypto is the provider the host passes (`hostProvider`: the portable one with the
+ * host's randomness); AES-CCM stays for symmetric PoP keys sealed in the token's cnf.
  */
 import type { CryptoProvider } from '../cose/index.js';
 import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';

@@ -29,6 +29,7 @@ const h = globalThis.__host;
 const bytes = (ab) => new Uint8Array(ab);
 const out = (u8) => u8.slice().buffer;
 const host = {
+  ...JSON.parse(h.tuning()),
   randomBytes: (n) => bytes(h.random(n)),
   clock: () => h.clock(),
   storage: {
@@ -42,7 +43,7 @@ const device = create({
   trust: kb.loadProvisioningBundle(bytes(h.provisioning()), host.clock()),
   storage: host.storage,
   clock: host.clock,
-  provider: kb.ed25519OnlyProvider ? kb.ed25519OnlyProvider(host) : kb.hostProvider(host),
+  provider: kb.hostProvider(host),
   profile: JSON.parse(h.profile()),
   handler: (req) => ({ code: 205, payload: bytes(h.handle(req.method, req.resource, out(req.payload))) }),
 });
@@ -71,6 +72,8 @@ export interface QuickJsDeviceOptions {
   provisioning: Uint8Array;
   host: QuickJsDeviceHost;
   profile?: Partial<DeviceProfile>;
+  /** device/host.ts's optional Ed25519 base-point window (1: no table, least RAM). */
+  ed25519BaseWindow?: number;
 }
 
 /** A failure of the engine itself (out of memory, a host global missing), not a device refusal. */
@@ -223,6 +226,7 @@ export class QuickJsDevice {
     fn('del', (k) => void host.storage.delete(vm.getString(k)));
     fn('provisioning', () => buffer(opts.provisioning));
     fn('profile', () => vm.newString(JSON.stringify(opts.profile ?? {})));
+    fn('tuning', () => vm.newString(JSON.stringify(opts.ed25519BaseWindow !== undefined ? { ed25519BaseWindow: opts.ed25519BaseWindow } : {})));
     const handle = host.handle ?? (() => new Uint8Array([0x32, 0x31, 0x2e, 0x35])); // "21.5"
     fn('handle', (m, r, p) => buffer(handle(vm.getString(m), vm.getString(r), readBytes(p))));
     vm.setProp(vm.global, '__host', h);

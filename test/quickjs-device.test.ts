@@ -22,8 +22,13 @@ import { startDeviceService, type DeviceService } from './support/device-service
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const AUD = 'tube';
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
-/** The heap each bundle is run under here: see bench/quickjs.ts for the measured minimum. */
-const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 8192 * 1024, 'verify-only': 8192 * 1024 };
+/**
+ * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts): 1 MiB.
+ * bench/quickjs.ts finds the smallest limit that passes (~0.85 MB full, ~0.78 MB verify-only
+ * when measured; the issue's goals of 256 and 128 KB are not met, see the README).
+ */
+const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 1024 * 1024, 'verify-only': 1024 * 1024 };
+const ED25519_BASE_WINDOW = 1;
 
 const nodeRandom = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -55,9 +60,10 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     expect(built.full!.gzipBytes).toBeLessThanOrEqual(BUNDLE_GZIP_BUDGET.full);
     expect(built.full!.inputs.filter((i) => i.startsWith('node:'))).toEqual([]);
   });
-  it('the verify-only bundle leaves out sessions and AES (no AES-CCM, HKDF or session code in it)', () => {
+  it('the verify-only bundle leaves out protected sessions, the client role and noble\'s AES tables', () => {
     const vo = built['verify-only']!;
-    expect(vo.inputs.some((i) => /session|aes-ccm|@noble\/ciphers/.test(i))).toBe(false);
+    expect(vo.inputs.filter((i) => /protected-session|session-table|client-session|token-client|@noble\/ciphers/.test(i))).toEqual([]);
+    expect(built.full!.inputs).toContain('device/session-table.ts');
     expect(vo.gzipBytes).toBeLessThan(built.full!.gzipBytes);
   });
 });
@@ -74,7 +80,7 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
   let device: QuickJsDevice;
 
   const boot = () =>
-    QuickJsDevice.boot({ bundle, memoryLimit: HEAP_LIMIT[kind], provisioning, host: { randomBytes: nodeRandom, clock: () => now, storage } });
+    QuickJsDevice.boot({ bundle, memoryLimit: HEAP_LIMIT[kind], ed25519BaseWindow: ED25519_BASE_WINDOW, provisioning, host: { randomBytes: nodeRandom, clock: () => now, storage } });
   const ask = (body: Uint8Array): DeviceResponseBody => decodeResponseBody(device.request(body));
   const pop = (token: Uint8Array, popKey: CoseKey, fresh: { nonce: Uint8Array } | { now: number }, includeToken = false) =>
     buildPopRequest({ token, popKey, audience: AUD, request: GET_RESULT, includeToken, ...fresh });
@@ -166,7 +172,6 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
   it(`ran within its heap limit (${HEAP_LIMIT[kind] / 1024} KB) and reports the heap QuickJS counts`, () => {
     expect(device.peakHeapBytes).toBeGreaterThan(0);
     expect(device.peakHeapBytes).toBeLessThanOrEqual(HEAP_LIMIT[kind]);
-    console.log(kind, 'peak', device.peakHeapBytes, 'now', device.heapBytes());
   });
 
   it('stops with out_of_memory, not a wrong answer, when the heap limit is too small', async () => {
