@@ -21,4 +21,4 @@ export { renderReportHtml, barChart } from './report-html.js';
 export { jwtEquivalentBytes } from './jwt-size.js';
 export { createProgressBar, type ProgressStream } from './progress-bar.js';
 export { buildDeviceBundle, writeDeviceBundles, DEVICE_BUNDLE_KINDS, BUNDLE_GZIP_BUDGET, BUNDLE_FILE, type DeviceBundle, type DeviceBundleKind } from './device-bundle.js';
-export { QuickJsDevice, QuickJsEngineError, QUICKJS_STACK_BYTES, type QuickJsDeviceHost, type QuickJsDeviceOptions } from './quickjs-engine.js';
+export { QuickJsDevice, QuickJsEngineError, QUICKJS_STACK_BYTES, bundleCodeStats, type BundleCodeStats, type QuickJsDeviceHost, type QuickJsDeviceOptions } from './quickjs-engine.js';

@@ -302,3 +302,35 @@ export class QuickJsDevice {
     this.#rt.dispose();
   }
 }
+
+/** What QuickJS holds for a loaded bundle's code, from JS_ComputeMemoryUsage. */
+export interface BundleCodeStats {
+  /** The bytecode proper of every function (js_func_code_size). */
+  bytecodeBytes: number;
+  /** Function objects with their bytecode, constants, closure variables and line tables (js_func_size). */
+  functionBytes: number;
+  /** Line-number tables among them (js_func_pc2line_size): what a stripped build (qjsc -s) leaves out. */
+  lineTableBytes: number;
+  /** Interned names (atom_size): property and variable names of the whole engine and bundle. */
+  atomBytes: number;
+}
+
+/** Loads a bundle into a fresh engine (no limit, no device booted) and reads what its code takes. */
+export async function bundleCodeStats(bundle: Pick<DeviceBundle, 'code' | 'kind'>): Promise<BundleCodeStats> {
+  const qjs = await quickJsModule();
+  const rt = qjs.newRuntime();
+  const vm = rt.newContext();
+  try {
+    const evaluated = vm.evalCode(bundle.code, `${bundle.kind}.js`, { type: 'module' });
+    if (evaluated.error) throw engineError(vm, evaluated.error, { exceeded: false, limit: 0, peak: 0 });
+    rt.executePendingJobs();
+    evaluated.value.dispose();
+    const usage = rt.computeMemoryUsage();
+    const m = vm.dump(usage) as Record<string, number>;
+    usage.dispose();
+    return { bytecodeBytes: m.js_func_code_size!, functionBytes: m.js_func_size!, lineTableBytes: m.js_func_pc2line_size!, atomBytes: m.atom_size! };
+  } finally {
+    vm.dispose();
+    rt.dispose();
+  }
+}
