@@ -4,10 +4,10 @@
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 
-export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--relay sim|broker] [--progress]`;
+export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress]`;
 
 export interface SimArgs {
   scenario: ScenarioName;
@@ -18,11 +18,13 @@ export interface SimArgs {
   loss?: number;
   /** `broker`: messages go through the real broker/ on 127.0.0.1 (small fleets). */
   relay: 'sim' | 'broker';
+  /** `quickjs`: each device's code runs in its own QuickJS engine (small fleets; dev dependencies). */
+  engine: 'node' | 'quickjs';
   progress: boolean;
 }
 
 export function parseSimArgs(args: string[]): SimArgs | string {
-  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', progress: false };
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', engine: 'node', progress: false };
   for (let i = 0; i < args.length; i++) {
     const a = args[i]!;
     const value = () => args[++i];
@@ -64,6 +66,12 @@ export function parseSimArgs(args: string[]): SimArgs | string {
         out.relay = v;
         break;
       }
+      case '--engine': {
+        const v = value();
+        if (v !== 'node' && v !== 'quickjs') return '--engine must be node or quickjs';
+        out.engine = v;
+        break;
+      }
       case '--progress':
         out.progress = true;
         break;
@@ -71,6 +79,8 @@ export function parseSimArgs(args: string[]): SimArgs | string {
         return `unknown option ${JSON.stringify(a.slice(0, 40))}`;
     }
   }
+  if (out.engine === 'quickjs' && out.devices > MAX_QUICKJS_DEVICES) return `--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine, ~1 MB of heap)`;
+  if (out.engine === 'quickjs' && out.relay === 'broker') return '--engine quickjs runs with --relay sim only';
   if (out.relay === 'broker' && out.devices > MAX_BROKER_DEVICES) return `--relay broker takes at most ${MAX_BROKER_DEVICES} devices (two loopback MQTT connections per awake device)`;
   return out;
 }
@@ -97,6 +107,10 @@ export function summarize(r: SimReport): string {
     `not authorized: ${whyNot(r)}`,
     `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
   ];
+  if (r.engine === 'quickjs') {
+    const kb = (n: number) => `${Math.round(n / 1024)} KB`;
+    lines.push(`QuickJS heap per device (real) vs RAM model: ${r.profiles.map((p) => `${p.profile} ${kb(p.quickjsPeakHeapBytes ?? 0)} vs ${kb(p.keyboundRamBytes)} (part ${kb(p.partRamBytes)})`).join('; ')}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -113,6 +127,7 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     seed: parsed.seed,
     ...(parsed.loss !== undefined ? { loss: parsed.loss } : {}),
     relay: parsed.relay,
+    engine: parsed.engine,
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();

@@ -10,6 +10,7 @@ import { portableProvider, toHex, type CoseKey, type CryptoProvider, type KeyPai
 import type { AeadCipher, Curve, HashName } from '../cose/index.js';
 import type { EnergyMeter } from './energy-meter.js';
 import type { Prng } from './prng.js';
+import type { MeteredOp } from './quickjs-engine.js';
 
 export interface CryptoCounts {
   verify: number;
@@ -73,58 +74,75 @@ export class MeteredProvider implements CryptoProvider {
     this.meter.cpuCycles(n);
   }
 
-  sign(key: CoseKey, hash: HashName | undefined, message: Uint8Array): Uint8Array {
+  /**
+   * Counts one operation and charges its modelled cycles. Called by each method below, and by a
+   * device whose crypto runs in another engine (QuickJS, firmware-sim/quickjs-engine.ts), so that
+   * both engines cost the same in the energy model.
+   */
+  charge(op: MeteredOp): void {
     const c = this.meter.hw.cycles;
-    this.counts.sign++;
-    this.cycles((key.kty === 'OKP' ? c.ed25519Sign : c.es256Sign) + shaBlocks(message.length) * c.sha256Block);
+    this.counts[op.op]++;
+    switch (op.op) {
+      case 'sign':
+        this.cycles((op.kty === 'OKP' ? c.ed25519Sign : c.es256Sign) + shaBlocks(op.bytes) * c.sha256Block);
+        break;
+      case 'verify':
+        // Ed25519 hashes the message with SHA-512 inside; we charge it at the SHA-256 block rate (approx.).
+        this.cycles((op.kty === 'OKP' ? c.ed25519Verify : c.es256Verify) + shaBlocks(op.bytes) * c.sha256Block);
+        break;
+      case 'hmac':
+        this.cycles(hmacBlocks(op.bytes) * c.sha256Block);
+        break;
+      case 'digest':
+        this.cycles(shaBlocks(op.bytes) * c.sha256Block);
+        break;
+      case 'hkdf':
+        // RFC 5869: one HMAC to extract, one per 32-byte output block to expand.
+        this.cycles((hmacBlocks(op.bytes) + Math.ceil(op.extra / 32) * hmacBlocks(32 + op.info + 1)) * c.sha256Block);
+        break;
+      case 'aead':
+        if (op.nonceId !== undefined) {
+          if (this.seenNonces.has(op.nonceId)) this.nonceReuse++;
+          else this.seenNonces.add(op.nonceId);
+        }
+        // RFC 3610: CBC-MAC over B0, the AAD and the text, CTR over the text and the tag block.
+        this.cycles((1 + Math.ceil((op.bytes + 2) / 16) + 2 * Math.ceil(op.extra / 16) + 1) * c.aesBlock);
+        break;
+    }
+  }
+
+  sign(key: CoseKey, hash: HashName | undefined, message: Uint8Array): Uint8Array {
+    this.charge({ op: 'sign', kty: key.kty, bytes: message.length, extra: 0, info: 0 });
     return this.inner.sign(key, hash, message);
   }
 
   verify(key: CoseKey, hash: HashName | undefined, message: Uint8Array, signature: Uint8Array): boolean {
-    const c = this.meter.hw.cycles;
-    this.counts.verify++;
-    // Ed25519 hashes the message with SHA-512 inside; we charge it at the SHA-256 block rate (approx.).
-    this.cycles((key.kty === 'OKP' ? c.ed25519Verify : c.es256Verify) + shaBlocks(message.length) * c.sha256Block);
+    this.charge({ op: 'verify', kty: key.kty, bytes: message.length, extra: 0, info: 0 });
     return this.inner.verify(key, hash, message, signature);
   }
 
   hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
-    this.counts.hmac++;
-    this.cycles(hmacBlocks(data.length) * this.meter.hw.cycles.sha256Block);
+    this.charge({ op: 'hmac', kty: '', bytes: data.length, extra: 0, info: 0 });
     return this.inner.hmac(hash, key, data);
   }
 
   digest(hash: HashName, data: Uint8Array): Uint8Array {
-    this.counts.digest++;
-    this.cycles(shaBlocks(data.length) * this.meter.hw.cycles.sha256Block);
+    this.charge({ op: 'digest', kty: '', bytes: data.length, extra: 0, info: 0 });
     return this.inner.digest(hash, data);
   }
 
   hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    this.counts.hkdf++;
-    // RFC 5869: one HMAC to extract, one per 32-byte output block to expand.
-    const blocks = hmacBlocks(ikm.length) + Math.ceil(length / 32) * hmacBlocks(32 + info.length + 1);
-    this.cycles(blocks * this.meter.hw.cycles.sha256Block);
+    this.charge({ op: 'hkdf', kty: '', bytes: ikm.length, extra: length, info: info.length });
     return this.inner.hkdf(hash, ikm, salt, info, length);
   }
 
-  private ccmCycles(aad: number, text: number): number {
-    // RFC 3610: CBC-MAC over B0, the AAD and the text, CTR over the text and the tag block.
-    return (1 + Math.ceil((aad + 2) / 16) + 2 * Math.ceil(text / 16) + 1) * this.meter.hw.cycles.aesBlock;
-  }
-
   aeadEncrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    this.counts.aead++;
-    const id = `${toHex(key)}:${toHex(nonce)}`;
-    if (this.seenNonces.has(id)) this.nonceReuse++;
-    else this.seenNonces.add(id);
-    this.cycles(this.ccmCycles(aad.length, plaintext.length));
+    this.charge({ op: 'aead', kty: '', bytes: aad.length, extra: plaintext.length, info: 0, nonceId: `${toHex(key)}:${toHex(nonce)}` });
     return this.inner.aeadEncrypt(aead, key, nonce, aad, plaintext);
   }
 
   aeadDecrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    this.counts.aead++;
-    this.cycles(this.ccmCycles(aad.length, sealed.length));
+    this.charge({ op: 'aead', kty: '', bytes: aad.length, extra: sealed.length, info: 0 });
     return this.inner.aeadDecrypt(aead, key, nonce, aad, sealed);
   }
 

@@ -38,14 +38,31 @@ const host = {
     delete: (k) => h.del(k),
   },
 };
+// Every crypto operation is reported to the host before it runs (the simulator's energy model).
+const base = kb.hostProvider(host);
+const len = (b) => (b ? b.length : 0);
+const hex = (b) => Array.from(b, (x) => (x < 16 ? '0' : '') + x.toString(16)).join('');
+const provider = {
+  ...base,
+  sign: (key, hash, m) => (h.meter('sign', key.kty, len(m), 0, 0), base.sign(key, hash, m)),
+  verify: (key, hash, m, sig) => (h.meter('verify', key.kty, len(m), 0, 0), base.verify(key, hash, m, sig)),
+  hmac: (hash, key, data) => (h.meter('hmac', '', len(data), 0, 0), base.hmac(hash, key, data)),
+  digest: (hash, data) => (h.meter('digest', '', len(data), 0, 0), base.digest(hash, data)),
+  hkdf: (hash, ikm, salt, info, n) => (h.meter('hkdf', '', len(ikm), n, len(info)), base.hkdf(hash, ikm, salt, info, n)),
+  aeadEncrypt: (aead, key, nonce, aad, pt) => (h.meter('aead', '', len(aad), len(pt), 0, hex(key) + ':' + hex(nonce)), base.aeadEncrypt(aead, key, nonce, aad, pt)),
+  aeadDecrypt: (aead, key, nonce, aad, ct) => (h.meter('aead', '', len(aad), len(ct), 0), base.aeadDecrypt(aead, key, nonce, aad, ct)),
+};
 const create = kb.createResourceServer ?? kb.createVerifyOnlyServer;
 const device = create({
   trust: kb.loadProvisioningBundle(bytes(h.provisioning()), host.clock()),
   storage: host.storage,
   clock: host.clock,
-  provider: kb.hostProvider(host),
+  provider,
   profile: JSON.parse(h.profile()),
-  handler: (req) => ({ code: 205, payload: bytes(h.handle(req.method, req.resource, out(req.payload))) }),
+  handler: (req) => {
+    const r = h.handle(req.method, req.resource, out(req.payload));
+    return r.payload === undefined ? { code: r.code } : { code: r.code, payload: bytes(r.payload) };
+  },
 });
 globalThis.__device = {
   authzInfo: (b) => out(kb.serveAuthzInfo(device, bytes(b))),
@@ -60,8 +77,25 @@ export interface QuickJsDeviceHost {
   randomBytes(length: number): Uint8Array;
   clock(): number;
   storage: DeviceStorage;
-  /** The device's application: the payload it answers an authorized request with. */
-  handle?(method: string, resource: string, payload: Uint8Array): Uint8Array;
+  /** The device's application: its answer to an authorized request (default: 205 "21.5"). */
+  handle?(method: string, resource: string, payload: Uint8Array): { code: number; payload?: Uint8Array };
+  /** Told of each crypto operation before it runs inside the engine (for an energy model). */
+  meter?(op: MeteredOp): void;
+}
+
+/** One crypto operation the device ran inside QuickJS, with the sizes its cost depends on. */
+export interface MeteredOp {
+  op: 'sign' | 'verify' | 'hmac' | 'digest' | 'hkdf' | 'aead';
+  /** The key type, for sign and verify (OKP for EdDSA, EC2 for ECDSA). */
+  kty: string;
+  /** Message, data, ikm (hkdf) or AAD (aead) bytes. */
+  bytes: number;
+  /** Text bytes (aead) or output length (hkdf). */
+  extra: number;
+  /** Info bytes (hkdf). */
+  info: number;
+  /** Key and nonce in hex, for an AEAD encryption: a (key, nonce) pair seen twice is nonce reuse. */
+  nonceId?: string;
 }
 
 export interface QuickJsDeviceOptions {
@@ -87,10 +121,13 @@ export class QuickJsEngineError extends Error {
   }
 }
 
+/** The loaded QuickJS WASM module that device runtimes are started in. */
+export type QuickJsEngine = QuickJSWASMModule;
+
 let modulePromise: Promise<QuickJSWASMModule> | undefined;
 
 /** One WASM module for every device: each gets its own runtime (heap, limit) inside it. */
-async function quickJsModule(): Promise<QuickJSWASMModule> {
+export async function quickJsModule(): Promise<QuickJSWASMModule> {
   modulePromise ??= import('quickjs-emscripten')
     .then((m) => m.newQuickJSWASMModule())
     .catch((cause: unknown) => {
@@ -160,7 +197,11 @@ export class QuickJsDevice {
 
   /** Loads the bundle into a fresh engine and boots the device over the host's storage. */
   static async boot(opts: QuickJsDeviceOptions): Promise<QuickJsDevice> {
-    const qjs = await quickJsModule();
+    return QuickJsDevice.start(await quickJsModule(), opts);
+  }
+
+  /** boot() once the WASM module is loaded (quickJsModule()): synchronous, as firmware boots. */
+  static start(qjs: QuickJSWASMModule, opts: QuickJsDeviceOptions): QuickJsDevice {
     const rt = qjs.newRuntime();
     const heap = new HeapWatch(rt, opts.memoryLimit);
     rt.setMemoryLimit(opts.memoryLimit); // a backstop for one oversized allocation (see HeapWatch)
@@ -227,8 +268,23 @@ export class QuickJsDevice {
     fn('provisioning', () => buffer(opts.provisioning));
     fn('profile', () => vm.newString(JSON.stringify(opts.profile ?? {})));
     fn('tuning', () => vm.newString(JSON.stringify(opts.ed25519BaseWindow !== undefined ? { ed25519BaseWindow: opts.ed25519BaseWindow } : {})));
-    const handle = host.handle ?? (() => new Uint8Array([0x32, 0x31, 0x2e, 0x35])); // "21.5"
-    fn('handle', (m, r, p) => buffer(handle(vm.getString(m), vm.getString(r), readBytes(p))));
+    const handle = host.handle ?? (() => ({ code: 205, payload: new Uint8Array([0x32, 0x31, 0x2e, 0x35]) })); // "21.5"
+    fn('handle', (m, r, p) => {
+      const answer = handle(vm.getString(m), vm.getString(r), readBytes(p));
+      const o = vm.newObject();
+      vm.setProp(o, 'code', vm.newNumber(answer.code));
+      if (answer.payload) {
+        const b = buffer(answer.payload);
+        vm.setProp(o, 'payload', b);
+        b.dispose();
+      }
+      return o;
+    });
+    fn('meter', (op, kty, bytes, extra, info, nonceId) => {
+      const id = nonceId === undefined || vm.typeof(nonceId) !== 'string' ? {} : { nonceId: vm.getString(nonceId) };
+      host.meter?.({ op: vm.getString(op) as MeteredOp['op'], kty: vm.getString(kty), bytes: vm.getNumber(bytes), extra: vm.getNumber(extra), info: vm.getNumber(info), ...id });
+      return vm.undefined;
+    });
     vm.setProp(vm.global, '__host', h);
     h.dispose();
   }
@@ -278,9 +334,9 @@ export class QuickJsDevice {
     return n;
   }
 
-  get stats(): { tokens: number; tokenBytes: number; sessions: number; revoked: number } {
+  get stats(): { tokens: number; tokenBytes: number; sessions: number; revoked: number; exiFloor: number } {
     const handle = this.#call('stats');
-    const s = JSON.parse(this.#vm.getString(handle)) as { tokens: number; tokenBytes: number; sessions: number; revoked: number };
+    const s = JSON.parse(this.#vm.getString(handle)) as { tokens: number; tokenBytes: number; sessions: number; revoked: number; exiFloor: number };
     handle.dispose();
     return s;
   }

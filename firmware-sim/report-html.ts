@@ -120,6 +120,8 @@ ${table(['check', 'result'], [
   ])}
 <h2>Hardware profiles</h2>
 ${table(['profile', 'part', 'RFC 7228 class', 'devices', 'keybound RAM B', 'token budget B', 'sessions', 'flash region B', 'max flash wear', 'mean active mJ', 'battery %/day', 'verifies'], r.profiles.map((p) => [p.profile, p.part, p.rfc7228Class, p.devices, p.keyboundRamBytes, p.tokenBudgetBytes, p.maxSessions, p.flashRegionBytes, p.maxFlashWearFraction, p.meanActiveMilliJoule, p.meanBatteryPctPerDay, p.cryptoVerifies]))}
+${r.engine === 'quickjs' ? `<h2>QuickJS heap (device code run in QuickJS)</h2>
+${table(['profile', 'part RAM B', 'RAM model (keybound share) B', 'QuickJS peak heap B'], r.profiles.map((p) => [p.profile, p.partRamBytes, p.keyboundRamBytes, p.quickjsPeakHeapBytes ?? 0]))}` : ''}
 <h2>Radio</h2>
 ${table(['messages', 'frames', 'link attempts', 'lost on air (requeued)', 'TRL deliveries', 'wakes'], [[r.radio.messages, r.radio.frames, r.radio.linkAttempts, r.radio.lostOnAir, r.radio.trlDeliveries, r.radio.wakes]])}
 <script type="application/json" id="report-json">${json}</script>

@@ -19,6 +19,8 @@ export interface SimReport {
   devices: number;
   issuer: string;
   relay: string;
+  /** Where the device code ran: Node, or QuickJS (each device in its own engine). */
+  engine: 'node' | 'quickjs';
   simulatedHours: number;
   events: number;
   authorizations: { attempted: number; succeeded: number };
@@ -50,6 +52,12 @@ export interface SimReport {
     meanActiveMilliJoule: number;
     meanBatteryPctPerDay: number;
     cryptoVerifies: number;
+    /**
+     * Under --engine quickjs: the most heap one device's QuickJS engine used (its own count of live
+     * bytes, engine and code included), beside the RAM model's keyboundRamBytes and the part's RAM.
+     */
+    quickjsPeakHeapBytes?: number;
+    partRamBytes: number;
   }>;
   radio: RelayStats;
 }
@@ -68,6 +76,7 @@ export function buildReport(input: {
   seed: string;
   issuer: string;
   relay: string;
+  engine: 'node' | 'quickjs';
   gateway: string;
   gatewayCache: PhantomTokenCache;
   simulatedS: number;
@@ -140,6 +149,8 @@ export function buildReport(input: {
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
+      partRamBytes: hw.ramBytes,
+      ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: Math.max(...devs.map((d) => d.quickjsPeakHeapBytes)) } : {}),
     };
   });
   const sortedRecord = <V>(map: Map<string, V>): Record<string, V> => Object.fromEntries([...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -151,6 +162,7 @@ export function buildReport(input: {
     devices: plans.length,
     issuer: input.issuer,
     relay: input.relay,
+    engine: input.engine,
     simulatedHours: round(input.simulatedS / 3600, 4),
     events: input.events,
     authorizations: { attempted: m.attempted, succeeded: m.authorizations.length },
