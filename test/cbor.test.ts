@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { Encoder } from 'cbor-x';
 import { CborError, concatBytes, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
 
 const code = (fn: () => unknown): string => {
@@ -193,6 +194,45 @@ describe('UTF-8 validation in place (text strings, RFC 8949 §3.1)', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0x80, max: 0xf5 }), { maxLength: 8 }), (a) => agreesWithTextDecoder(Uint8Array.from(a))),
       { numRuns: 20_000 },
+    );
+  });
+});
+
+describe('the deterministic writer agrees with cbor-x, byte for byte (cose/cbor-encode.ts)', () => {
+  // cbor-x, configured as keybound configured it before writing its own writer: the peer.
+  const peer = new Encoder({ useRecords: false, mapsAsObjects: false, useTag259ForMaps: false, tagUint8Array: false, variableMapSize: true } as never);
+  const TWO_32 = 2 ** 32;
+  // Map-free values (cbor-x does not sort keys) with integers from 2^32 up as bigints (cbor-x would write floats).
+  const { item } = fc.letrec<{ item: unknown }>((tie) => ({
+    item: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.integer({ min: -TWO_32, max: TWO_32 - 1 }),
+      fc.bigInt({ min: -(1n << 64n), max: (1n << 64n) - 1n }).filter((b) => b >= BigInt(TWO_32) || b < -BigInt(TWO_32)),
+      fc.string({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.constantFrom(true, false, null, undefined),
+      fc.array(tie('item'), { maxLength: 30 }),
+      fc.tuple(fc.integer({ min: 0, max: 70000 }), tie('item')).map(([t, v]) => new Tag(v, t)),
+    ),
+  }));
+  it('on random values (integers at every head width, text, bytes, arrays, tags, simple values)', () => {
+    fc.assert(
+      fc.property(item, (v) => {
+        expect(toHex(encodeCbor(v as CborValue))).toBe(toHex(new Uint8Array(peer.encode(v))));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('maps: keys sorted by their encoded bytes, and decoding gives back the same entries', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -1000, max: 100000 }), fc.string({ maxLength: 6 })), fc.integer()), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
+        const bytes = encodeCbor(new Map(entries as [CborValue, CborValue][]));
+        const back = decodeCbor(bytes) as Map<CborValue, CborValue>;
+        expect(new Map(entries)).toEqual(back);
+        const keys = [...back.keys()].map((k) => toHex(encodeCbor(k)));
+        expect(keys).toEqual([...keys].sort()); // hex strings compare as their bytes do (RFC 8949 §4.2.1)
+      }),
+      { numRuns: 300 },
     );
   });
 });
