@@ -89,7 +89,7 @@ function rawEncode(value: unknown): Uint8Array {
   return Uint8Array.from(out);
 }
 
-/** Rewrites a value into the form cbor-x encodes deterministically. */
+/** Rewrites a value into the form the writer encodes deterministically. */
 function normalise(value: CborValue, depth: number): unknown {
   if (depth > 64) throw new CborError(ERR.CBOR_TOO_DEEP, 'CBOR: refusing to encode a structure nested deeper than 64');
   switch (typeof value) {
@@ -97,7 +97,7 @@ function normalise(value: CborValue, depth: number): unknown {
       if (!Number.isSafeInteger(value)) {
         throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: floats are not emitted; use an integer');
       }
-      // cbor-x writes integers from 2^32 up as float64; as bigint they take the 8-byte head.
+      // Integers from 2^32 up go to the writer as bigints: they take the 8-byte head.
       return value >= TWO_32 || value < -TWO_32 ? BigInt(value) : value;
     case 'bigint':
       if (value >= TWO_64 || value < -TWO_64) {
