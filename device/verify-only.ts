@@ -5,7 +5,8 @@
  * proof on every request (challenge nonce or iat + jti), and applies signed revocation lists;
  * it has no protected sessions (their table, key derivation and AEAD framing) and no client
  * role. Its crypto is the provider the host passes (`hostProvider`: the portable one with the
- * host's randomness); AES-CCM stays for symmetric PoP keys sealed in the token's cnf.
+ * host's randomness); AES-CCM stays for symmetric PoP keys sealed in the token's cnf. The built
+ * bundle is Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused.
  */
 import type { CryptoProvider } from '../cose/index.js';
 import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';

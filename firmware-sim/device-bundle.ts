@@ -19,6 +19,11 @@ export const BUNDLE_GZIP_BUDGET: Readonly<Record<DeviceBundleKind, number>> = { 
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY: Record<DeviceBundleKind, string> = { full: 'device/index.ts', 'verify-only': 'device/verify-only.ts' };
+/** The verify-only bundle is Ed25519 only: noble's NIST curves are replaced by an empty module. */
+const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
+  full: {},
+  'verify-only': { '@noble/curves/nist.js': join(ROOT, 'device/no-nist-curves.ts') },
+};
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
 
 export interface DeviceBundle {
@@ -45,6 +50,7 @@ export async function buildDeviceBundle(kind: DeviceBundleKind): Promise<DeviceB
     format: 'esm',
     platform: 'neutral',
     mainFields: ['module', 'main'],
+    alias: ALIAS[kind],
     write: false,
     metafile: true,
     logLevel: 'silent',

@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeProvisioningBundle, fromUtf8, type CoseKey } from '../cose/index.js';
+import { encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
 import { beginSession, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
 import { buildDeviceBundle, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 import { ed25519Key } from './support/device-issuer.js';
@@ -64,6 +64,9 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     const vo = built['verify-only']!;
     expect(vo.inputs.filter((i) => /protected-session|session-table|client-session|token-client|@noble\/ciphers/.test(i))).toEqual([]);
     expect(built.full!.inputs).toContain('device/session-table.ts');
+    // Ed25519 only: noble's Weierstrass curves (P-256) are left out (device/no-nist-curves.ts).
+    expect(vo.inputs.filter((i) => /weierstrass|nist/.test(i))).toEqual([]);
+    expect(built.full!.inputs.some((i) => /weierstrass/.test(i))).toBe(true);
     expect(vo.gzipBytes).toBeLessThan(built.full!.gzipBytes);
   });
 });
@@ -168,6 +171,18 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
       expect(answer.error).toBe('bad_request');
     }, 60_000);
   }
+
+  it(kind === 'full' ? 'serves a key holder whose PoP key is P-256 (ES256 proofs)' : 'refuses a P-256 PoP key with a typed answer: the bundle is Ed25519 only', async () => {
+    const kp = portableProvider.generateKeyPair('P-256');
+    const p256Key: CoseKey = { kty: 'EC2', crv: 'P-256', x: kp.x, y: kp.y!, d: kp.d, kid: utf8('ekg-p256') };
+    const token = (await service.issue('ekg', p256Key)).accessToken;
+    const answer = ask(pop(token, p256Key, { nonce: device.issueNonce() }, true));
+    if (kind === 'full') expect(answer.code).toBe(205);
+    else {
+      expect(answer.code).toBe(401);
+      expect(answer.error).toMatch(/^(bad_proof|invalid_token)$/);
+    }
+  }, 60_000);
 
   it(`ran within its heap limit (${HEAP_LIMIT[kind] / 1024} KB) and reports the heap QuickJS counts`, () => {
     expect(device.peakHeapBytes).toBeGreaterThan(0);
