@@ -23,12 +23,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const AUD = 'tube';
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
 /**
- * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts): 1 MiB.
+ * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts), a
+ * little above what it needs, so that a change that costs heap fails here.
  * bench/quickjs.ts finds the smallest limit that passes (~710 KB full, ~550 KB verify-only when
  * measured; the issue's goals of 256 and 128 KB are not met, see the README).
  */
-const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 1024 * 1024, 'verify-only': 1024 * 1024 };
+const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 832 * 1024, 'verify-only': 640 * 1024 };
 const ED25519_BASE_WINDOW = 1;
+
+/** Where the verify-only bundle is (38.2 KB when measured), as a ceiling against regressions. */
+const VERIFY_ONLY_GZIP_CEILING = 40 * 1024;
 
 const nodeRandom = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -59,6 +63,10 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
   it('the full bundle stays within 64 KB gzipped, and draws on no node: module', () => {
     expect(built.full!.gzipBytes).toBeLessThanOrEqual(BUNDLE_GZIP_BUDGET.full);
     expect(built.full!.inputs.filter((i) => i.startsWith('node:'))).toEqual([]);
+  });
+  it('the verify-only bundle stays within 40 KB gzipped (issue 13 asks 24 KB: not met, see the README)', () => {
+    expect(built['verify-only']!.gzipBytes).toBeLessThanOrEqual(VERIFY_ONLY_GZIP_CEILING);
+    expect(BUNDLE_GZIP_BUDGET['verify-only']).toBe(24 * 1024);
   });
   it('the verify-only bundle leaves out protected sessions, the client role and noble\'s AES tables', () => {
     const vo = built['verify-only']!;
@@ -187,6 +195,7 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
   it(`ran within its heap limit (${HEAP_LIMIT[kind] / 1024} KB) and reports the heap QuickJS counts`, () => {
     expect(device.peakHeapBytes).toBeGreaterThan(0);
     expect(device.peakHeapBytes).toBeLessThanOrEqual(HEAP_LIMIT[kind]);
+    console.log(`${kind}: peak QuickJS heap ${device.peakHeapBytes} bytes (limit ${HEAP_LIMIT[kind]})`);
   });
 
   it('stops with out_of_memory, not a wrong answer, when the heap limit is too small', async () => {
