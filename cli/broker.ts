@@ -2,23 +2,57 @@
  * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
  * broker's introspection client secret) come from files, never argv.
  */
-import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
+import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
+import { commandGroup, defineCommand } from './command-runner.js';
 
-export const BROKER_USAGE = `keybound broker serve --audience AUD --trust AUD.cbor|AUD.json|keys.cbor|jwks.json [--port 1883] [--ws-port P] [--host 127.0.0.1]
-      [--authz-url https://HOST --client-id ID --client-secret-file F [--authz-ca CA.pem] [--trl-poll SECONDS]] [--redis redis://host:port]
-      [--max-packet BYTES (admitted clients; default 262144)]
-  --trust is the broker's own bundle (authz provision AUD) or the service's /keys or /jwks.json.
-  --authz-url must be https (http only on loopback); --authz-ca trusts a private CA for it.`;
+const BROKER_SERVE_SPEC = {
+  name: 'broker serve',
+  summary: 'Run the MQTT broker sidecar that admits clients by PoP token (username "ace").',
+  config: true,
+  options: {
+    audience: { type: 'string', value: 'AUD', required: true, env: 'KEYBOUND_BROKER_AUDIENCE', help: "the broker's own audience: tokens for any other are refused" },
+    trust: {
+      type: 'string',
+      value: 'FILE',
+      required: true,
+      env: 'KEYBOUND_BROKER_TRUST',
+      help: "the broker's bundle (authz provision AUD) or the service's /keys or /jwks.json",
+    },
+    port: { type: 'string', value: 'PORT', default: '1883', help: 'MQTT TCP port (0: any free port)' },
+    'ws-port': { type: 'string', value: 'PORT', help: 'also serve MQTT over WebSocket on this port' },
+    host: { type: 'string', value: 'HOST', default: 'all interfaces', help: 'address to listen on' },
+    'authz-url': { type: 'string', value: 'https://HOST', help: 'the service, for introspection and revocation lists (https; http only on loopback)' },
+    'authz-ca': { type: 'string', value: 'CA.pem', help: 'trust this private CA for --authz-url' },
+    'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
+    'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_BROKER_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
+    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation list this often (0: off)' },
+    redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
+    'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
+    'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
+    'metrics-host': { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address of the metrics listener (loopback unless widened)' },
+    ...LOG_LEVEL_OPTION,
+  },
+  examples: ['keybound broker serve --audience broker-1 --trust broker-1.cbor --port 1883'],
+} as const;
 
-class UsageError extends Error {}
+export const brokerServeCommand = defineCommand(BROKER_SERVE_SPEC, async (input, io) => {
+  const broker = await startBroker(input.values, io);
+  await new Promise<void>((resolve) => {
+    const stop = () => void broker.close().then(resolve);
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return EXIT.ok;
+});
 
-function need(value: string | undefined, what: string): string {
-  if (!value) throw new UsageError(`${what} is required`);
-  return value;
-}
+const group = commandGroup('broker', 'The MQTT broker sidecar.', [brokerServeCommand]);
+
+export const BROKER_USAGE = group.usage;
 
 function port(value: string | undefined, fallback: number | undefined): number | undefined {
   if (value === undefined) return fallback;
@@ -28,32 +62,24 @@ function port(value: string | undefined, fallback: number | undefined): number |
 }
 
 /** Starts the broker and resolves with it (tests and embedders); `brokerCommand` waits for a signal. */
-export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBroker> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      audience: { type: 'string' },
-      trust: { type: 'string' },
-      port: { type: 'string' },
-      'ws-port': { type: 'string' },
-      host: { type: 'string' },
-      'authz-url': { type: 'string' },
-      'authz-ca': { type: 'string' },
-      'client-id': { type: 'string' },
-      'client-secret-file': { type: 'string' },
-      'trl-poll': { type: 'string' },
-      redis: { type: 'string' },
-      'max-packet': { type: 'string' },
-    },
-  });
-  const audience = need(values.audience, '--audience');
+export async function brokerServe(args: string[], io: CliIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<KeyboundBroker> {
+  const parsed = parseCommandLine(BROKER_SERVE_SPEC, args, env);
+  if (parsed.kind !== 'run') throw new UsageError(`${parsed.kind} is not a broker`);
+  return startBroker(parsed.values, io);
+}
+
+async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options>, io: CliIo): Promise<KeyboundBroker> {
+  const audience = values.audience!;
+  const level = logLevelOf(values['log-level']);
+  const metricsPort = port(values['metrics-port'], undefined);
+  if (values['metrics-host'] && metricsPort === undefined) throw new UsageError('--metrics-host needs --metrics-port');
   const authzUrl = values['authz-url'];
   // First, before reading any file: a secret for a service in clear is a configuration error.
   if (authzUrl) checkAuthzUrl(authzUrl);
   if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
   // The broker's own bundle (authz provision AUD), or the service's /keys or /jwks.json; a bundle
   // for another audience is refused when the broker builds its trust (broker/trust.ts).
-  const trust = trustFromBytes(new Uint8Array(readFileSync(need(values.trust, '--trust'))), Date.now() / 1000);
+  const trust = trustFromBytes(new Uint8Array(readFileSync(values.trust!)), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
@@ -66,7 +92,7 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
   const broker = await createBroker({
     audience,
     trust,
-    logger: (line) => io.stderr.write(`${line}\n`),
+    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
     ...(authzUrl
       ? {
           authzUrl,
@@ -79,29 +105,24 @@ export async function brokerServe(args: string[], io: CliIo): Promise<KeyboundBr
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
-  const a = await broker.listen({ port: port(values.port, 1883)!, ...(values.host ? { host: values.host } : {}), ...(wsPort !== undefined ? { wsPort } : {}) });
-  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
+  let a: Awaited<ReturnType<KeyboundBroker['listen']>>;
+  try {
+    a = await broker.listen({
+      port: port(values.port, 1883)!,
+      ...(values.host ? { host: values.host } : {}),
+      ...(wsPort !== undefined ? { wsPort } : {}),
+      ...(metricsPort !== undefined ? { metricsPort, ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}) } : {}),
+    });
+  } catch (e) {
+    // A port in use (MQTT, WebSocket or metrics): close what did start, or the process never exits.
+    await broker.close();
+    throw e;
+  }
+  // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }
 
-export async function brokerCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  try {
-    if (sub !== 'serve') {
-      io.stderr.write(`keybound broker: expected serve\n${BROKER_USAGE}\n`);
-      return EXIT.usage;
-    }
-    const broker = await brokerServe(rest, io);
-    await new Promise<void>((resolve) => {
-      const stop = () => void broker.close().then(resolve);
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
-    return EXIT.ok;
-  } catch (e) {
-    const usage = e instanceof UsageError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
-    const code = (e as { code?: string }).code;
-    io.stderr.write(`keybound broker ${sub ?? ''}: ${(e as Error).message}${code && !usage ? ` (${code})` : ''}\n`);
-    return usage ? EXIT.usage : EXIT.failed;
-  }
+export function brokerCommand(args: string[], io: CliIo): Promise<number> {
+  return group.run(args, io);
 }

@@ -10,30 +10,42 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
+import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
 import { summarize } from './sim.js';
 import { EXIT, type CliIo } from './io.js';
+import { commandSynopsis, parseCommandLine } from './command-line.js';
+import { helpOrVersion, reportFailure } from './command-runner.js';
 
-export const DEMO_USAGE = 'keybound demo [--devices N] [--seed S] [--out DIR]';
 /** Six devices per scenario: every flow runs, and the demo stays well under a minute. */
 const DEFAULT_DEMO_DEVICES = 24;
 
+export const DEMO_SPEC = {
+  name: 'demo',
+  summary: 'Run the whole story in one process: service, broker, a simulated fleet, a thief; print what happened.',
+  options: {
+    devices: { type: 'string', value: 'N', default: String(DEFAULT_DEMO_DEVICES), help: 'simulated devices (1 to 200)' },
+    seed: { type: 'string', value: 'S', default: 'demo', help: 'the same seed gives the same story' },
+    out: { type: 'string', value: 'DIR', default: 'a new temporary directory', help: 'where the service data and the report go' },
+  },
+} as const;
+
+export const DEMO_USAGE = commandSynopsis(DEMO_SPEC);
+
 export async function demoCommand(args: string[], io: CliIo): Promise<number> {
-  let devices = DEFAULT_DEMO_DEVICES;
-  let seed = 'demo';
-  let out: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--devices') devices = Number(args[++i]);
-    else if (a === '--seed') seed = args[++i] ?? '';
-    else if (a === '--out') out = args[++i];
-    else {
-      io.stderr.write(`keybound demo: unknown option\nusage: ${DEMO_USAGE}\n`);
-      return EXIT.usage;
-    }
+  const early = helpOrVersion(DEMO_SPEC, args, io);
+  if (early !== undefined) return early;
+  let parsed;
+  try {
+    parsed = parseCommandLine(DEMO_SPEC, args, {});
+  } catch (e) {
+    return reportFailure('demo', e, io);
   }
+  const values = parsed.kind === 'run' ? parsed.values : {};
+  const devices = values.devices !== undefined ? Number(values.devices) : DEFAULT_DEMO_DEVICES;
+  const seed = values.seed ?? 'demo';
+  const out = values.out;
   if (!Number.isSafeInteger(devices) || devices < 1 || devices > 200 || !seed) {
-    io.stderr.write(`keybound demo: --devices from 1 to 200, --seed non-empty\nusage: ${DEMO_USAGE}\n`);
+    io.stderr.write('keybound demo: --devices from 1 to 200, --seed non-empty (see keybound demo --help)\n');
     return EXIT.usage;
   }
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
@@ -52,16 +64,16 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     },
   });
   const html = join(dir, 'report.html');
-  writeFileSync(html, renderReportHtml(report));
+  writeFileSync(html, renderDemoReportHtml(report));
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  const secs = n((performance.now() - started) / 1000, 's');
   io.stdout.write(
     [
       `authorization service: ${asUrl} (stopped now); relay: ${report.relay}`,
-      `connected flow: ${report.connected.gatewayRequests} requests at the gateway, ${report.connected.introspections} introspections, ${report.connected.cacheHits} answered from its cache`,
+      `connected flow: ${n(report.connected.gatewayRequests)} requests at the gateway, ${n(report.connected.introspections)} introspections, ${n(report.connected.cacheHits)} answered from its cache`,
       `disconnected flow: tokens relayed to sleeping devices (they wake every 5 min), verified offline with the provisioned key`,
       summarize(report).trimEnd(),
-      `report: ${html} (and report.json); ${secs} s`,
+      `report: ${html} (and report.json); ${secs}`,
       '',
     ].join('\n'),
   );

@@ -31,6 +31,7 @@ import {
   type Jwk,
 } from '../cose/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { helpOrVersion } from './command-runner.js';
 
 export const INSPECT_USAGE =
   'keybound inspect <hex | base64url | @file> [--key <COSE_Key or JWK file>] [--audience <aud>]\n' +
@@ -268,7 +269,21 @@ export interface InspectDeps {
   clock?: () => number;
 }
 
+const INSPECT_SPEC = {
+  name: 'inspect',
+  summary: 'Decode a token (hex, base64url or @file) claim by claim; with --key, verify it too.',
+  positionals: ['TOKEN'],
+  options: {
+    key: { type: 'string', value: 'KEY-FILE', help: "the issuer's public key: a COSE_Key or JWK file" },
+    audience: { type: 'string', value: 'AUD', help: 'check the token is for this audience' },
+    sample: { type: 'boolean', help: 'make a fresh sample PoP token and inspect it (no TOKEN)' },
+  },
+  examples: ['keybound inspect @token.cbor --key as-key.json --audience tube-123', 'keybound inspect --sample'],
+} as const;
+
 export async function inspect(args: string[], io: CliIo, deps: InspectDeps = {}): Promise<number> {
+  const early = helpOrVersion(INSPECT_SPEC, args, io);
+  if (early !== undefined) return early;
   const clock = deps.clock ?? (() => Math.floor(Date.now() / 1000));
   try {
     const parsed = parseArgs(args);

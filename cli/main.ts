@@ -8,15 +8,16 @@ import { simCommand, SIM_USAGE } from './sim.js';
 import { brokerCommand, BROKER_USAGE } from './broker.js';
 import { demoCommand, DEMO_USAGE } from './demo.js';
 import { EXIT, type CliIo } from './io.js';
+import { packageVersion } from './version.js';
 
 export type Command = (args: string[], io: CliIo) => Promise<number>;
 
-export const COMMANDS: Readonly<Record<string, { run: Command; usage: string }>> = {
-  inspect: { run: inspect, usage: INSPECT_USAGE },
-  authz: { run: authzCommand, usage: AUTHZ_USAGE },
-  broker: { run: brokerCommand, usage: BROKER_USAGE },
-  sim: { run: simCommand, usage: SIM_USAGE },
-  demo: { run: demoCommand, usage: DEMO_USAGE },
+export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; summary: string }>> = {
+  demo: { run: demoCommand, usage: DEMO_USAGE, summary: 'the whole story in one process (what npm start runs)' },
+  authz: { run: authzCommand, usage: AUTHZ_USAGE, summary: 'the authorization service: serve, register devices and clients, provision' },
+  broker: { run: brokerCommand, usage: BROKER_USAGE, summary: 'the MQTT broker sidecar that admits clients by PoP token' },
+  inspect: { run: inspect, usage: INSPECT_USAGE, summary: 'decode and verify a token' },
+  sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },
 };
 
 export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT
@@ -24,11 +25,12 @@ export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT
 Usage: keybound <command> [options]
 
 Commands:
-${Object.values(COMMANDS)
-  .map((c) => `  ${c.usage}`)
+${Object.entries(COMMANDS)
+  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
   .join('\n')}
 
-  keybound --help     this text
+  keybound <command> --help     the command's options, each explained
+  keybound --version            the keybound version
 `;
 
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -36,6 +38,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(HELP);
     return name === undefined ? EXIT.usage : EXIT.ok;
+  }
+  if (name === '--version' || name === '-v') {
+    io.stdout.write(`keybound ${packageVersion()}\n`);
+    return EXIT.ok;
   }
   const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
   if (!command) {

@@ -1,13 +1,32 @@
 /**
  * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
- * [--loss p] [--relay sim|broker] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
+ * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { commandSynopsis, parseCommandLine } from './command-line.js';
+import { helpOrVersion } from './command-runner.js';
 
-export const SIM_USAGE = `keybound sim [--scenario ${SCENARIOS.join('|')}] [--devices N] [--seed S] [--report out.html] [--json out.json] [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress]`;
+export const SIM_SPEC = {
+  name: 'sim',
+  summary: 'Simulate a fleet of constrained devices against the real token code; write its report.',
+  options: {
+    scenario: { type: 'string', value: SCENARIOS.join('|'), default: 'mixed', help: 'which fleet and events to simulate' },
+    devices: { type: 'string', value: 'N', default: '100', help: `fleet size (1 to ${MAX_DEVICES})` },
+    seed: { type: 'string', value: 'S', default: '1', help: 'the same seed gives the same report byte for byte' },
+    report: { type: 'string', value: 'out.html', help: 'write the HTML report here' },
+    json: { type: 'string', value: 'out.json', help: 'write the report as JSON here' },
+    loss: { type: 'string', value: 'P', help: 'radio frame loss probability in [0, 1)' },
+    relay: { type: 'string', value: 'sim|broker', default: 'sim', help: 'broker: messages go through the real broker on 127.0.0.1 (small fleets)' },
+    engine: { type: 'string', value: 'node|quickjs', default: 'node', help: `quickjs: each device's code runs in its own QuickJS engine (up to ${MAX_QUICKJS_DEVICES} devices; dev dependencies)` },
+    progress: { type: 'boolean', help: 'show progress even when stderr is not a terminal' },
+  },
+  examples: ['keybound sim --scenario mixed --devices 1000 --seed 7 --report fleet.html'],
+} as const;
+
+export const SIM_USAGE = commandSynopsis(SIM_SPEC);
 
 export interface SimArgs {
   scenario: ScenarioName;
@@ -23,61 +42,44 @@ export interface SimArgs {
   progress: boolean;
 }
 
+/** The simulation's arguments, or what is wrong with them. */
 export function parseSimArgs(args: string[]): SimArgs | string {
-  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', engine: 'node', progress: false };
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const value = () => args[++i];
-    switch (a) {
-      case '--scenario': {
-        const v = value();
-        if (!SCENARIOS.includes(v as ScenarioName)) return `--scenario must be one of ${SCENARIOS.join(', ')}`;
-        out.scenario = v as ScenarioName;
-        break;
-      }
-      case '--devices': {
-        const n = Number(value());
-        if (!Number.isSafeInteger(n) || n < 1 || n > MAX_DEVICES) return `--devices must be an integer from 1 to ${MAX_DEVICES}`;
-        out.devices = n;
-        break;
-      }
-      case '--seed': {
-        const v = value();
-        if (!v || v.length > 64) return '--seed needs a value (at most 64 characters)';
-        out.seed = v;
-        break;
-      }
-      case '--report':
-      case '--json': {
-        const v = value();
-        if (!v) return `${a} needs a file name`;
-        out[a === '--report' ? 'report' : 'json'] = v;
-        break;
-      }
-      case '--loss': {
-        const p = Number(value());
-        if (!(p >= 0 && p < 1)) return '--loss must be a probability in [0, 1)';
-        out.loss = p;
-        break;
-      }
-      case '--relay': {
-        const v = value();
-        if (v !== 'sim' && v !== 'broker') return '--relay must be sim or broker';
-        out.relay = v;
-        break;
-      }
-      case '--engine': {
-        const v = value();
-        if (v !== 'node' && v !== 'quickjs') return '--engine must be node or quickjs';
-        out.engine = v;
-        break;
-      }
-      case '--progress':
-        out.progress = true;
-        break;
-      default:
-        return `unknown option ${JSON.stringify(a.slice(0, 40))}`;
-    }
+  let parsed;
+  try {
+    parsed = parseCommandLine(SIM_SPEC, args, {});
+  } catch (e) {
+    return (e as Error).message;
+  }
+  if (parsed.kind !== 'run') return `${parsed.kind} is not a simulation`;
+  const v = parsed.values;
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', engine: 'node', progress: v.progress === true };
+  if (v.scenario !== undefined) {
+    if (!SCENARIOS.includes(v.scenario as ScenarioName)) return `--scenario must be one of ${SCENARIOS.join(', ')}`;
+    out.scenario = v.scenario as ScenarioName;
+  }
+  if (v.devices !== undefined) {
+    const n = Number(v.devices);
+    if (!Number.isSafeInteger(n) || n < 1 || n > MAX_DEVICES) return `--devices must be an integer from 1 to ${MAX_DEVICES}`;
+    out.devices = n;
+  }
+  if (v.seed !== undefined) {
+    if (!v.seed || v.seed.length > 64) return '--seed needs a value (at most 64 characters)';
+    out.seed = v.seed;
+  }
+  if (v.report !== undefined) out.report = v.report;
+  if (v.json !== undefined) out.json = v.json;
+  if (v.loss !== undefined) {
+    const p = Number(v.loss);
+    if (!(p >= 0 && p < 1)) return '--loss must be a probability in [0, 1)';
+    out.loss = p;
+  }
+  if (v.relay !== undefined) {
+    if (v.relay !== 'sim' && v.relay !== 'broker') return '--relay must be sim or broker';
+    out.relay = v.relay;
+  }
+  if (v.engine !== undefined) {
+    if (v.engine !== 'node' && v.engine !== 'quickjs') return '--engine must be node or quickjs';
+    out.engine = v.engine;
   }
   if (out.engine === 'quickjs' && out.devices > MAX_QUICKJS_DEVICES) return `--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine, ~1 MB of heap)`;
   if (out.engine === 'quickjs' && out.relay === 'broker') return '--engine quickjs runs with --relay sim only';
@@ -93,31 +95,34 @@ function whyNot(r: SimReport): string {
     m.set(u.profile, (m.get(u.profile) ?? 0) + u.devices);
     byReason.set(u.reason, m);
   }
-  const parts = [...byReason].map(([reason, m]) => `${[...m.values()].reduce((a, b) => a + b, 0)} ${reason} (${[...m].map(([p, n]) => `${p} ${n}`).join(', ')})`);
+  const parts = [...byReason].map(([reason, m]) => `${n([...m.values()].reduce((a, b) => a + b, 0))} ${reason} (${[...m].map(([p, k]) => `${p} ${n(k)}`).join(', ')})`);
   return parts.join('; ') || 'none';
 }
 
 export function summarize(r: SimReport): string {
   const lines = [
-    `scenario ${r.scenario}: ${r.devices} devices, seed ${r.seed}, ${r.simulatedHours} simulated hours`,
-    `authorizations: ${r.authorizations.succeeded}/${r.authorizations.attempted}; time to first authorized request p50 ${r.timeToFirstAuthorizedRequest.p50S} s`,
-    `theft: ${r.theft.accepted} accepted out of ${r.theft.tries} tries`,
-    `revocation: ${r.revocation.devicesApplied}/${r.revocation.revoked} sleeping devices applied the list; ${r.revocation.acceptedAfter} requests accepted after`,
-    `reboots: ${r.reboots.reboots}, AEAD nonce reuse ${r.reboots.nonceReuse}; clock-less: ${r.clockless.acceptedAfterExpiry} accepted after exi`,
+    `scenario ${r.scenario}: ${n(r.devices)} devices, seed ${r.seed}, ${n(r.simulatedHours, 'simulated hours')}`,
+    `authorizations: ${n(r.authorizations.succeeded)}/${n(r.authorizations.attempted)}; time to first authorized request p50 ${n(r.timeToFirstAuthorizedRequest.p50S, 's')}`,
+    `theft: ${n(r.theft.accepted)} accepted out of ${n(r.theft.tries)} tries`,
+    `revocation: ${n(r.revocation.devicesApplied)}/${n(r.revocation.revoked)} sleeping devices applied the list; ${n(r.revocation.acceptedAfter)} requests accepted after`,
+    `reboots: ${n(r.reboots.reboots)}, AEAD nonce reuse ${n(r.reboots.nonceReuse)}; clock-less: ${n(r.clockless.acceptedAfterExpiry)} accepted after exi`,
     `not authorized: ${whyNot(r)}`,
-    `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`,
+    `checks: ${checksSummary(scenarioChecks(r))}`,
   ];
   if (r.engine === 'quickjs') {
-    const kb = (n: number) => `${Math.round(n / 1024)} KB`;
+    const kb = (x: number) => `${Math.round(x / 1024)} KB`;
     lines.push(`QuickJS heap per device (real) vs RAM model: ${r.profiles.map((p) => `${p.profile} ${kb(p.quickjsPeakHeapBytes ?? 0)} vs ${kb(p.keyboundRamBytes)} (part ${kb(p.partRamBytes)})`).join('; ')}`);
   }
   return lines.join('\n') + '\n';
 }
 
 export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?: boolean } }): Promise<number> {
+  const early = helpOrVersion(SIM_SPEC, args, io);
+  if (early !== undefined) return early;
   const parsed = parseSimArgs(args);
   if (typeof parsed === 'string') {
-    io.stderr.write(`keybound sim: ${parsed}\nusage: ${SIM_USAGE}\n`);
+    io.stderr.write(`keybound sim: ${parsed} (see keybound sim --help)\n`);
     return EXIT.usage;
   }
   const bar = createProgressBar(io.stderr, { force: parsed.progress, label: parsed.scenario });

@@ -24,6 +24,7 @@ import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 import type { RequestHints } from './request-hints.js';
 import type { DeviceStorage } from './storage.js';
 import type { TrustStore } from './trust-store.js';
+import { NOOP_LOGGER, hashPrefix, logText, type Logger } from './logger.js';
 import { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 import { createTokenStore, TOKEN_ENTRY_OVERHEAD, type StoredToken, type TokenStore } from './token-store.js';
 import { createExiTracker, type ExiTracker } from './exi-tracker.js';
@@ -57,6 +58,11 @@ export interface ResourceServerOptions {
   handler: DeviceHandler;
   provider?: CryptoProvider;
   profile?: Partial<DeviceProfile>;
+  /**
+   * Told of every token accepted or refused, request served or refused and revocation list
+   * applied (logger.ts; default: no-op). Never given a token, a proof or a key.
+   */
+  logger?: Logger;
 }
 
 /** The core's options: a provider always (no default drags every curve in), sessions optional. */
@@ -97,6 +103,7 @@ function keyBytes(key: CoseKey): number {
 export function createResourceServerCore(opts: ResourceServerCoreOptions): ResourceServer {
   const { trust, storage, clock, handler } = opts;
   const { provider } = opts;
+  const log = opts.logger ?? NOOP_LOGGER;
   const profile: DeviceProfile = { ...DEFAULT_DEVICE_PROFILE, ...opts.profile };
   const audience = trust.audience;
   const tokens: TokenStore = createTokenStore(clock, profile.tokenBudgetBytes);
@@ -185,48 +192,92 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     return handler({ method, resource, payload, subject });
   }
 
-  const sessionTable: SessionTable | undefined = opts.sessions?.({ storage, provider, clock, profile, revocation, exi, hints, refuse, authorize, serve });
+  const sessionTable: SessionTable | undefined = opts.sessions?.({ audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve });
+
+  /** A refusal's log line: its registry code, never its cause's bytes. */
+  function logRefusal(event: string, error: unknown, fields: Record<string, string | undefined>): void {
+    const code = error instanceof DeviceError ? error.code : 'internal';
+    log.warn({ event, audience, code, ...fields }, `device: ${event.replaceAll('_', ' ')}: ${code}`);
+  }
+
+  function authzInfo(request: AuthzInfoRequest): AuthzInfoResult {
+    const entry = ingest(request.token);
+    const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
+    if (request.nonce1) {
+      if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs with this token');
+      result.session = sessionTable.open(entry, request.nonce1);
+    }
+    return result;
+  }
+
+  function handlePopRequest(request: PopRequest): { body: DeviceResponseBody; entry: StoredToken } {
+    const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
+    const { freshness } = verifyPopProof(
+      request.proof,
+      entry.popKey,
+      { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
+      { clock, iatWindow: profile.iatWindow },
+      { provider },
+    );
+    claimFreshness(freshness, entry.subject);
+    authorize(entry, request.method, request.resource);
+    return { body: serve(request.method, request.resource, request.payload, entry.subject), entry };
+  }
+
+  function applyRevocationList(signedList: Uint8Array): number {
+    const { added, exiFloor } = revocation.apply(signedList);
+    for (const hash of added) tokens.delete(hash);
+    // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
+    // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
+    // sessions too: they carry its exi sequence, see session-table.ts).
+    if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
+    // An overflowing list gave up its oldest revocations whole: so do the tokens held.
+    tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
+    sessionTable?.sweep();
+    return added.length;
+  }
 
   return {
     audience,
     authzInfo(request) {
-      const entry = ingest(request.token);
-      const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
-      if (request.nonce1) {
-        if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs with this token');
-        result.session = sessionTable.open(entry, request.nonce1);
+      try {
+        const result = authzInfo(request);
+        log.info({ event: 'token_accepted', audience, tokenHash: hashPrefix(toHex(result.tokenHash)), session: result.session !== undefined }, 'device: token accepted');
+        return result;
+      } catch (error) {
+        logRefusal('token_refused', error, {});
+        throw error;
       }
-      return result;
     },
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
-      const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
-      const { freshness } = verifyPopProof(
-        request.proof,
-        entry.popKey,
-        { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
-        { clock, iatWindow: profile.iatWindow },
-        { provider },
-      );
-      claimFreshness(freshness, entry.subject);
-      authorize(entry, request.method, request.resource);
-      return serve(request.method, request.resource, request.payload, entry.subject);
+      try {
+        const { body, entry } = handlePopRequest(request);
+        log.info({ event: 'request_served', audience, subject: logText(entry.subject), tokenHash: hashPrefix(toHex(entry.hash)), method: logText(request.method), resource: logText(request.resource) }, 'device: request served');
+        return body;
+      } catch (error) {
+        logRefusal('request_refused', error, { method: logText(request.method), resource: logText(request.resource) });
+        throw error;
+      }
     },
     handleSessionMessage(message) {
-      if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs');
-      return sessionTable.handle(message);
+      try {
+        if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs');
+        return sessionTable.handle(message);
+      } catch (error) {
+        logRefusal('session_message_refused', error, {});
+        throw error;
+      }
     },
     applyRevocationList(signedList) {
-      const { added, exiFloor } = revocation.apply(signedList);
-      for (const hash of added) tokens.delete(hash);
-      // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
-      // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
-      // sessions too: they carry its exi sequence, see bindingRefusal).
-      if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
-      // An overflowing list gave up its oldest revocations whole: so do the tokens held.
-      tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
-      sessionTable?.sweep();
-      return added.length;
+      try {
+        const added = applyRevocationList(signedList);
+        log.info({ event: 'revocation_list_applied', audience, revoked: added }, 'device: revocation list applied');
+        return added;
+      } catch (error) {
+        logRefusal('revocation_list_refused', error, {});
+        throw error;
+      }
     },
     hints,
     get stats() {

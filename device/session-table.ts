@@ -12,6 +12,7 @@ import type { DeviceProfile } from './device-profile.js';
 import type { StoredToken } from './token-store.js';
 import type { ExiTracker } from './exi-tracker.js';
 import type { RevocationState } from './revocation-state.js';
+import { hashPrefix, logText, type Logger } from './logger.js';
 import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
 import { ProtectedSession, peekSessionMessage, type SessionBinding } from './protected-session.js';
 import { decodeRequestBody, encodeResponseBody, type DeviceResponseBody } from './device-messages.js';
@@ -21,12 +22,14 @@ const NONCE2_BYTES = 16;
 
 /** What the session table borrows from the resource server it belongs to. */
 export interface SessionTableContext {
+  audience: string;
   storage: DeviceStorage;
   provider: CryptoProvider;
   clock: Clock;
   profile: DeviceProfile;
   revocation: RevocationState;
   exi: ExiTracker;
+  log: Logger;
   hints(scope?: CborValue): RequestHints;
   refuse(code: DeviceErrorCode, message: string): DeviceError;
   authorize(entry: { scopeClaim: unknown }, method: string, resource: string): void;
@@ -46,7 +49,7 @@ export interface SessionTable {
 export type SessionTableFactory = (ctx: SessionTableContext) => SessionTable;
 
 export function createSessionTable(ctx: SessionTableContext): SessionTable {
-  const { storage, provider, clock, profile, revocation, exi, hints, refuse, authorize, serve } = ctx;
+  const { audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve } = ctx;
   const sessions = new Map<string, ProtectedSession>();
 
   /** Why a session's token no longer holds: revoked, expired, or an exi token under the floor. */
@@ -159,6 +162,7 @@ function handle(message: Uint8Array): Uint8Array {
       const response = answer({ code: 401, error: code, hints: hints() });
       session.destroy();
       sessions.delete(toHex(kid));
+      log.warn({ event: 'session_message_refused', audience, code, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)) }, `device: session message refused: ${code}`);
       return response;
     }
     let request;
@@ -166,9 +170,13 @@ function handle(message: Uint8Array): Uint8Array {
       request = decodeRequestBody(opened.plaintext);
       authorize({ scopeClaim: binding.scopeClaim }, request.method, request.resource);
     } catch (cause) {
-      if (cause instanceof DeviceError) return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
+      if (cause instanceof DeviceError) {
+        log.warn({ event: 'session_message_refused', audience, code: cause.code, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)) }, `device: session message refused: ${cause.code}`);
+        return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
+      }
       throw cause;
     }
+    log.info({ event: 'request_served', audience, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)), method: logText(request.method), resource: logText(request.resource), session: true }, 'device: request served');
     return answer(serve(request.method, request.resource, request.payload, binding.subject));
   }
 

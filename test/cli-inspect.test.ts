@@ -123,7 +123,7 @@ describe('keybound inspect --sample and main dispatch', () => {
   it('prints help, and one clear line with exit 2 for an unknown command', async () => {
     const help = collector();
     expect(await main(['--help'], help)).toBe(0);
-    expect(help.out()).toContain('keybound inspect');
+    expect(help.out()).toMatch(/inspect +decode and verify a token/);
     const bad = collector();
     expect(await main(['frobnicate'], bad)).toBe(2);
     expect(bad.err()).toBe('keybound: unknown command "frobnicate" (try keybound --help)\n');

@@ -1,0 +1,45 @@
+/** `keybound authz register-device ID`: a device audience and how its tokens are protected. */
+import { registerDevice } from '../authz/index.js';
+import { defineCommand } from './command-runner.js';
+import { UsageError } from './command-line.js';
+import { readKeyFile } from './inspect.js';
+import { EXIT } from './io.js';
+
+export const authzRegisterDeviceCommand = defineCommand(
+  {
+    name: 'authz register-device',
+    summary: 'Register a device (an audience): its token protection, scopes and optional own key.',
+    positionals: ['DEVICE-ID'],
+    config: true,
+    options: {
+      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
+      protection: { type: 'string', value: 'sign1|mac0|encrypt0', default: 'sign1', help: 'how its tokens are protected (mac0/encrypt0: a key shared with the device)' },
+      clockless: { type: 'boolean', help: 'the device has no clock: tokens carry exi (RFC 9200 §5.10.3) instead of exp' },
+      'reference-tokens': { type: 'boolean', help: 'issue short reference tokens the device introspects' },
+      // Tokens without CWT tag 61 (RFC 8392 §6), for peers that cannot read it (e.g. ruby-cose).
+      'untagged-tokens': { type: 'boolean', help: 'omit CWT tag 61 (for peers that cannot read it)' },
+      scope: { type: 'string', multiple: true, value: 'S', help: 'a scope the device serves (AIF-REST "/path:GET,PUT" or a name)' },
+      'exchange-from': { type: 'string', multiple: true, value: 'AUD', help: 'accept token exchange from tokens of this audience' },
+      // The device's own public key, returned to clients as rs_cnf (RFC 9201) so they can authenticate it.
+      'rs-key': { type: 'string', value: 'KEY-FILE', help: "the device's public key (COSE_Key or JWK), given to clients as rs_cnf" },
+    },
+    examples: ['keybound authz register-device tube-123 --data-dir ./authz-data --scope "/result:GET"'],
+  },
+  async ({ values, positionals }, io) => {
+    const protection = values.protection;
+    if (protection && !['sign1', 'mac0', 'encrypt0'].includes(protection)) throw new UsageError('--protection is sign1, mac0 or encrypt0');
+    const { id } = await registerDevice({
+      dataDir: values['data-dir']!,
+      id: positionals[0]!,
+      ...(protection ? { protection: protection as 'sign1' } : {}),
+      ...(values.clockless ? { clockless: true } : {}),
+      ...(values['reference-tokens'] ? { referenceTokens: true } : {}),
+      ...(values['untagged-tokens'] ? { untaggedTokens: true } : {}),
+      ...(values.scope ? { scopes: values.scope } : {}),
+      ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),
+      ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),
+    });
+    io.stdout.write(`registered device ${id}\n`);
+    return EXIT.ok;
+  },
+);
