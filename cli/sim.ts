@@ -1,10 +1,10 @@
 /**
  * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
- * [--loss p] [--relay sim|broker] [--progress] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
+ * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
+import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion } from './command-runner.js';
@@ -20,6 +20,7 @@ export const SIM_SPEC = {
     json: { type: 'string', value: 'out.json', help: 'write the report as JSON here' },
     loss: { type: 'string', value: 'P', help: 'radio frame loss probability in [0, 1)' },
     relay: { type: 'string', value: 'sim|broker', default: 'sim', help: 'broker: messages go through the real broker on 127.0.0.1 (small fleets)' },
+    engine: { type: 'string', value: 'node|quickjs', default: 'node', help: `quickjs: each device's code runs in its own QuickJS engine (up to ${MAX_QUICKJS_DEVICES} devices; dev dependencies)` },
     progress: { type: 'boolean', help: 'show progress even when stderr is not a terminal' },
     'wake-interval': { type: 'string', value: 'S', default: String(WAKE_INTERVAL_S), help: 'seconds between a sleeping device\'s wakes (1 to 3600)' },
     'listen-window': { type: 'string', value: 'S', default: String(LISTEN_WINDOW_S), help: 'seconds a device listens after each wake (below the wake interval)' },
@@ -39,6 +40,8 @@ export interface SimArgs {
   loss?: number;
   /** `broker`: messages go through the real broker/ on 127.0.0.1 (small fleets). */
   relay: 'sim' | 'broker';
+  /** `quickjs`: each device's code runs in its own QuickJS engine (small fleets; dev dependencies). */
+  engine: 'node' | 'quickjs';
   progress: boolean;
   wakeIntervalS?: number;
   listenWindowS?: number;
@@ -55,7 +58,7 @@ export function parseSimArgs(args: string[]): SimArgs | string {
   }
   if (parsed.kind !== 'run') return `${parsed.kind} is not a simulation`;
   const v = parsed.values;
-  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', progress: v.progress === true };
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', engine: 'node', progress: v.progress === true };
   if (v.scenario !== undefined) {
     if (!SCENARIOS.includes(v.scenario as ScenarioName)) return `--scenario must be one of ${SCENARIOS.join(', ')}`;
     out.scenario = v.scenario as ScenarioName;
@@ -92,6 +95,12 @@ export function parseSimArgs(args: string[]): SimArgs | string {
     if (!TEMPERATURE_RANGES.includes(v.temperature as TemperatureRange)) return `--temperature must be one of ${TEMPERATURE_RANGES.join(', ')}`;
     out.temperature = v.temperature as TemperatureRange;
   }
+  if (v.engine !== undefined) {
+    if (v.engine !== 'node' && v.engine !== 'quickjs') return '--engine must be node or quickjs';
+    out.engine = v.engine;
+  }
+  if (out.engine === 'quickjs' && out.devices > MAX_QUICKJS_DEVICES) return `--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine, ~1 MB of heap)`;
+  if (out.engine === 'quickjs' && out.relay === 'broker') return '--engine quickjs runs with --relay sim only';
   if (out.relay === 'broker' && out.devices > MAX_BROKER_DEVICES) return `--relay broker takes at most ${MAX_BROKER_DEVICES} devices (two loopback MQTT connections per awake device)`;
   return out;
 }
@@ -120,6 +129,10 @@ export function summarize(r: SimReport): string {
     `battery life (wake ${n(r.assumptions.wakeIntervalS, 's')}, listen ${n(r.assumptions.listenWindowS, 's')}; days, then with the listen window halved): ${r.batteryLife.map((b) => `${b.profile} ${n(b.lifeDays)} -> ${n(b.lifeDaysHalfListen)}`).join(', ')}`,
     `checks: ${checksSummary(scenarioChecks(r))}`,
   ];
+  if (r.engine === 'quickjs') {
+    const kb = (x: number) => `${Math.round(x / 1024)} KB`;
+    lines.push(`QuickJS heap per device (real) vs RAM model: ${r.profiles.map((p) => `${p.profile} ${kb(p.quickjsPeakHeapBytes ?? 0)} vs ${kb(p.keyboundRamBytes)} (part ${kb(p.partRamBytes)})`).join('; ')}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -141,6 +154,7 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     ...(parsed.wakeIntervalS !== undefined ? { wakeIntervalS: parsed.wakeIntervalS } : {}),
     ...(parsed.listenWindowS !== undefined ? { listenWindowS: parsed.listenWindowS } : {}),
     ...(parsed.temperature !== undefined ? { temperature: parsed.temperature } : {}),
+    engine: parsed.engine,
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();

@@ -50,8 +50,9 @@ export {
   type KeyOperation,
 } from './cose-key.js';
 export type { CryptoProvider, KeyPair } from './crypto-provider.js';
-export { portableProvider, nobleProvider, type NobleCurves } from './portable-provider.js';
+export { portableProvider, nobleProvider, setEd25519BaseWindow, type NobleCurves } from './portable-provider.js';
 export { extendedPortableProvider } from './extended-provider.js';
+export { withRandomSource, checkedRandomSource, type RandomSource } from './host-randomness.js';
 export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';
 export { HEADER, parseHeaders, type ParsedHeaders, type HeaderOptions } from './headers.js';
 export { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';

@@ -2,6 +2,7 @@
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 export { hintsToMap, hintsFromMap, encodeHints, readCreationHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
+export { hostProvider, type DeviceHost } from './host.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 export {

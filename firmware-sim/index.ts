@@ -14,14 +14,14 @@ export { FlashStorage, FlashError, flashRegionBytes, KEYBOUND_FLASH_SHARE, type 
 export { deviceBudgets, keyboundRamBytes, KEYBOUND_RAM_SHARE, RUNTIME_FIXED_BYTES, SESSION_RAM_BYTES, REPLAY_ENTRY_RAM_BYTES, NONCE_ENTRY_RAM_BYTES } from './ram-budget.js';
 export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from './phantom-token-cache.js';
 export { MeteredProvider, seededProvider, seededKeyPair, hashBlocks, type CryptoCounts } from './metered-provider.js';
-export { SimDevice, type SimDeviceOptions } from './sim-device.js';
+export { SimDevice, QUICKJS_SIM_HEAP_BYTES, type SimDeviceOptions } from './sim-device.js';
 export { SimRelay, type Exchange, type FleetRelay, type Sender, type TapEvent } from './sim-relay.js';
 export { BrokerRelay, type BrokerRelayOptions } from './broker-relay.js';
 export { createSimIssuer, SIM_ISSUER } from './sim-issuer.js';
 export { startAuthzIssuer, type AuthzIssuer } from './authz-issuer.js';
 export { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type BrokerAccess, type MqttScope, type FleetIssuer, type DeviceRegistration, type TokenProtection } from './fleet-issuer.js';
 export { SCENARIOS, SIM_LIFETIME_S, WAKE_INTERVAL_S, LISTEN_WINDOW_S, planFleet, tokenTypeLabel, type ScenarioName, type DevicePlan } from './scenarios.js';
-export { runFleet, MAX_DEVICES, MAX_BROKER_DEVICES, BROKER_AUDIENCE, type RunOptions } from './fleet-run.js';
+export { runFleet, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, BROKER_AUDIENCE, type RunOptions } from './fleet-run.js';
 export { buildReport, type SimReport } from './sim-report.js';
 export { renderReportHtml, barChart } from './report-html.js';
 export { renderDemoReportHtml, DEMO_REPORT_TITLE } from './demo-report-html.js';
@@ -31,3 +31,5 @@ export { scenarioChecks, checksSummary, type ScenarioCheck, type Verdict } from 
 export { formatNumber, formatPair } from './number-format.js';
 export { jwtEquivalentBytes } from './jwt-size.js';
 export { createProgressBar, type ProgressStream } from './progress-bar.js';
+export { buildDeviceBundle, writeDeviceBundles, DEVICE_BUNDLE_KINDS, BUNDLE_GZIP_BUDGET, BUNDLE_FILE, type DeviceBundle, type DeviceBundleKind } from './device-bundle.js';
+export { QuickJsDevice, QuickJsEngineError, QUICKJS_STACK_BYTES, bundleCodeStats, quickJsModule, type QuickJsEngine, type BundleCodeStats, type MeteredOp, type QuickJsDeviceHost, type QuickJsDeviceOptions } from './quickjs-engine.js';

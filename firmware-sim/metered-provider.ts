@@ -10,6 +10,7 @@ import { portableProvider, toHex, type CoseKey, type CryptoProvider, type KeyPai
 import type { AeadCipher, Curve, HashName } from '../cose/index.js';
 import type { EnergyMeter } from './energy-meter.js';
 import type { Prng } from './prng.js';
+import type { MeteredOp } from './quickjs-engine.js';
 
 export interface CryptoCounts {
   verify: number;
@@ -36,6 +37,8 @@ const hmacBlocks = (hash: HashName, keyBytes: number, bytes: number): number => 
   const f = familyOf(hash);
   return (keyBytes > BLOCK[f] ? hashBlocks(f, keyBytes) : 0) + hashBlocks(f, BLOCK[f] + bytes) + hashBlocks(f, BLOCK[f] + DIGEST[hash]);
 };
+/** RFC 3610 §2.2-2.3: CBC-MAC over B0, the encoded AAD and the text; CTR over the text and A0 (the tag). */
+const ccmBlocks = (aad: number, text: number): number => 1 + (aad > 0 ? Math.ceil((aad + 2) / 16) : 0) + 2 * Math.ceil(text / 16) + 1;
 /** SP 800-90A §10.2.1.5.1: CTR_DRBG generate is one AES block per 16 bytes, then Update (2 blocks for AES-128). */
 const drbgAesBlocks = (bytes: number): number => Math.ceil(bytes / 16) + 2;
 
@@ -99,72 +102,96 @@ export class MeteredProvider implements CryptoProvider {
     this.meter.cpuCycles(blocks * this.c.aesBlock);
   }
 
-  sign(key: CoseKey, hash: HashName | undefined, message: Uint8Array): Uint8Array {
-    this.counts.sign++;
-    if (key.kty === 'OKP') {
-      // RFC 8032 §5.1.5-5.1.6: SHA-512 of the secret (key expansion), of prefix || M, of R || A || M.
-      this.hashed('sha512', hashBlocks('sha512', 32) + hashBlocks('sha512', 32 + message.length) + hashBlocks('sha512', 64 + message.length));
-      this.meter.cpuCycles(this.c.ed25519Sign);
-    } else {
-      this.hashed(familyOf(hash ?? 'SHA-256'), hashBlocks(familyOf(hash ?? 'SHA-256'), message.length));
-      this.meter.cpuCycles(this.c.es256Sign);
+  /**
+   * Counts one operation and charges what it costs. The methods below call it; so does a device
+   * whose crypto runs in another engine (QuickJS, firmware-sim/quickjs-engine.ts), so that both
+   * engines cost the same in the energy model. That engine reports no hash name, HMAC key or
+   * salt length and no tag length: the device's own (SHA-256, 32-byte keys, CCM tag 8) are assumed.
+   */
+  charge(op: MeteredOp & { hash?: HashName; keyBytes?: number; saltBytes?: number; tagBytes?: number }): void {
+    const hash = op.hash ?? 'SHA-256';
+    this.counts[op.op]++;
+    switch (op.op) {
+      case 'sign':
+        if (op.kty === 'OKP') {
+          // RFC 8032 §5.1.5-5.1.6: SHA-512 of the secret (key expansion), of prefix || M, of R || A || M.
+          this.hashed('sha512', hashBlocks('sha512', 32) + hashBlocks('sha512', 32 + op.bytes) + hashBlocks('sha512', 64 + op.bytes));
+          this.meter.cpuCycles(this.c.ed25519Sign);
+        } else {
+          this.hashed(familyOf(hash), hashBlocks(familyOf(hash), op.bytes));
+          this.meter.cpuCycles(this.c.es256Sign);
+        }
+        break;
+      case 'verify':
+        if (op.kty === 'OKP') {
+          // RFC 8032 §5.1.7: k = SHA-512(R || A || M).
+          this.hashed('sha512', hashBlocks('sha512', 64 + op.bytes));
+          this.meter.cpuCycles(this.c.ed25519Verify);
+        } else {
+          this.hashed(familyOf(hash), hashBlocks(familyOf(hash), op.bytes));
+          this.meter.cpuCycles(this.c.es256Verify);
+        }
+        break;
+      case 'hmac':
+        this.hashed(familyOf(hash), hmacBlocks(hash, op.keyBytes ?? 32, op.bytes));
+        break;
+      case 'digest':
+        this.hashed(familyOf(hash), hashBlocks(familyOf(hash), op.bytes));
+        break;
+      case 'hkdf': {
+        // RFC 5869 §2.2-2.3: PRK = HMAC(salt, IKM) (an empty salt is HashLen zeros); then
+        // T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty.
+        const n = DIGEST[hash];
+        let blocks = hmacBlocks(hash, op.saltBytes || n, op.bytes);
+        for (let i = 1; i <= Math.ceil(op.extra / n); i++) blocks += hmacBlocks(hash, n, (i === 1 ? 0 : n) + op.info + 1);
+        this.hashed(familyOf(hash), blocks);
+        break;
+      }
+      case 'aead': {
+        if (op.nonceId !== undefined) {
+          if (this.seenNonces.has(op.nonceId)) this.nonceReuse++;
+          else this.seenNonces.add(op.nonceId);
+        }
+        // An encryption reports its plaintext; a decryption its sealed bytes, tag included.
+        const text = op.nonceId !== undefined ? op.extra : Math.max(0, op.extra - (op.tagBytes ?? 8));
+        this.aes(ccmBlocks(op.bytes, text));
+        break;
+      }
     }
+  }
+
+  sign(key: CoseKey, hash: HashName | undefined, message: Uint8Array): Uint8Array {
+    this.charge({ op: 'sign', kty: key.kty, bytes: message.length, extra: 0, info: 0, ...(hash ? { hash } : {}) });
     return this.inner.sign(key, hash, message);
   }
 
   verify(key: CoseKey, hash: HashName | undefined, message: Uint8Array, signature: Uint8Array): boolean {
-    this.counts.verify++;
-    if (key.kty === 'OKP') {
-      // RFC 8032 §5.1.7: k = SHA-512(R || A || M).
-      this.hashed('sha512', hashBlocks('sha512', 64 + message.length));
-      this.meter.cpuCycles(this.c.ed25519Verify);
-    } else {
-      this.hashed(familyOf(hash ?? 'SHA-256'), hashBlocks(familyOf(hash ?? 'SHA-256'), message.length));
-      this.meter.cpuCycles(this.c.es256Verify);
-    }
+    this.charge({ op: 'verify', kty: key.kty, bytes: message.length, extra: 0, info: 0, ...(hash ? { hash } : {}) });
     return this.inner.verify(key, hash, message, signature);
   }
 
   hmac(hash: HashName, key: Uint8Array, data: Uint8Array): Uint8Array {
-    this.counts.hmac++;
-    this.hashed(familyOf(hash), hmacBlocks(hash, key.length, data.length));
+    this.charge({ op: 'hmac', kty: '', bytes: data.length, extra: 0, info: 0, hash, keyBytes: key.length });
     return this.inner.hmac(hash, key, data);
   }
 
   digest(hash: HashName, data: Uint8Array): Uint8Array {
-    this.counts.digest++;
-    this.hashed(familyOf(hash), hashBlocks(familyOf(hash), data.length));
+    this.charge({ op: 'digest', kty: '', bytes: data.length, extra: 0, info: 0, hash });
     return this.inner.digest(hash, data);
   }
 
   hkdf(hash: HashName, ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
-    this.counts.hkdf++;
-    // RFC 5869 §2.2-2.3: PRK = HMAC(salt, IKM) (an empty salt is HashLen zeros); then
-    // T(i) = HMAC(PRK, T(i-1) || info || i), T(0) empty.
-    const n = DIGEST[hash];
-    let blocks = hmacBlocks(hash, salt.length || n, ikm.length);
-    for (let i = 1; i <= Math.ceil(length / n); i++) blocks += hmacBlocks(hash, n, (i === 1 ? 0 : n) + info.length + 1);
-    this.hashed(familyOf(hash), blocks);
+    this.charge({ op: 'hkdf', kty: '', bytes: ikm.length, extra: length, info: info.length, hash, saltBytes: salt.length });
     return this.inner.hkdf(hash, ikm, salt, info, length);
   }
 
-  /** RFC 3610 §2.2-2.3: CBC-MAC over B0, the encoded AAD and the text; CTR over the text and A0 (the tag). */
-  private ccmBlocks(aad: number, text: number): number {
-    return 1 + (aad > 0 ? Math.ceil((aad + 2) / 16) : 0) + 2 * Math.ceil(text / 16) + 1;
-  }
-
   aeadEncrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Uint8Array {
-    this.counts.aead++;
-    const id = `${toHex(key)}:${toHex(nonce)}`;
-    if (this.seenNonces.has(id)) this.nonceReuse++;
-    else this.seenNonces.add(id);
-    this.aes(this.ccmBlocks(aad.length, plaintext.length));
+    this.charge({ op: 'aead', kty: '', bytes: aad.length, extra: plaintext.length, info: 0, nonceId: `${toHex(key)}:${toHex(nonce)}` });
     return this.inner.aeadEncrypt(aead, key, nonce, aad, plaintext);
   }
 
   aeadDecrypt(aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | null {
-    this.counts.aead++;
-    this.aes(this.ccmBlocks(aad.length, Math.max(0, sealed.length - aead.tagLength)));
+    this.charge({ op: 'aead', kty: '', bytes: aad.length, extra: sealed.length, info: 0, tagBytes: aead.tagLength });
     return this.inner.aeadDecrypt(aead, key, nonce, aad, sealed);
   }
 

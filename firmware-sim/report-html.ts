@@ -139,6 +139,8 @@ ${table(
   ['profile', 'battery', 'supply', 'cut-off (V)', 'limited by', 'clock drift (ppm)', 'mean current (µA)', 'peak (mA)', 'peak above rating', 'usable (mAh)', 'life (days)', `life, listen ${formatNumber(r.assumptions.listenWindowS / 2, 's')} (days)`, 'change (%)'],
   r.batteryLife.map((b) => [b.profile, b.battery, b.supply, b.cutoffV, b.limitedBy, b.clockDriftPpm, b.averageMicroAmp, b.peakMilliAmp, b.aboveRating ? 'yes: derated' : 'no', b.usableMah, b.lifeDays, b.lifeDaysHalfListen, b.changePct]),
 )}
+${r.engine === 'quickjs' ? `<h2>QuickJS heap (device code run in QuickJS)</h2>
+${table(['profile', 'part RAM (B)', 'RAM model, keybound share (B)', 'QuickJS peak heap (B)'], r.profiles.map((p) => [p.profile, p.partRamBytes, p.keyboundRamBytes, p.quickjsPeakHeapBytes ?? 0]))}` : ''}
 <h2>Radio</h2>
 ${table(['messages', 'frames', 'link attempts', 'lost on air (requeued)', 'TRL deliveries', 'wakes'], [[r.radio.messages, r.radio.frames, r.radio.linkAttempts, r.radio.lostOnAir, r.radio.trlDeliveries, r.radio.wakes]])}
 <h2 id="sources">Sources of the model's figures</h2>

@@ -23,6 +23,8 @@ export interface SimReport {
   devices: number;
   issuer: string;
   relay: string;
+  /** Where the device code ran: Node, or QuickJS (each device in its own engine). */
+  engine: 'node' | 'quickjs';
   simulatedHours: number;
   events: number;
   authorizations: { attempted: number; succeeded: number };
@@ -54,6 +56,12 @@ export interface SimReport {
     meanActiveMilliJoule: number;
     meanBatteryPctPerDay: number;
     cryptoVerifies: number;
+    /**
+     * Under --engine quickjs: the most heap one device's QuickJS engine used (its own count of live
+     * bytes, engine and code included), beside the RAM model's keyboundRamBytes and the part's RAM.
+     */
+    quickjsPeakHeapBytes?: number;
+    partRamBytes: number;
   }>;
   radio: RelayStats;
   /** What the battery-life table assumes: the run's duty cycle and temperature range. */
@@ -97,6 +105,7 @@ export function buildReport(input: {
   seed: string;
   issuer: string;
   relay: string;
+  engine: 'node' | 'quickjs';
   gateway: string;
   gatewayCache: PhantomTokenCache;
   simulatedS: number;
@@ -172,6 +181,8 @@ export function buildReport(input: {
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
+      partRamBytes: hw.ramBytes,
+      ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: Math.max(...devs.map((d) => d.quickjsPeakHeapBytes)) } : {}),
     };
   });
   const parts = byKey(plans, (p) => p.hw.name).map(([, ps]) => ps[0]!.hw);
@@ -203,6 +214,7 @@ export function buildReport(input: {
     devices: plans.length,
     issuer: input.issuer,
     relay: input.relay,
+    engine: input.engine,
     simulatedHours: round(input.simulatedS / 3600, 4),
     events: input.events,
     authorizations: { attempted: m.attempted, succeeded: m.authorizations.length },
