@@ -7,6 +7,9 @@ import { authzCommand, AUTHZ_USAGE } from './authz.js';
 import { simCommand, SIM_USAGE } from './sim.js';
 import { brokerCommand, BROKER_USAGE } from './broker.js';
 import { demoCommand, DEMO_USAGE } from './demo.js';
+import { keygenCommand } from './keygen.js';
+import { tokenCommand } from './token.js';
+import { mqttPasswordCommand } from './mqtt-password.js';
 import { EXIT, type CliIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -18,6 +21,9 @@ export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; su
   broker: { run: brokerCommand, usage: BROKER_USAGE, summary: 'the MQTT broker sidecar that admits clients by PoP token' },
   inspect: { run: inspect, usage: INSPECT_USAGE, summary: 'decode and verify a token' },
   sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },
+  keygen: { run: (a, io) => keygenCommand.run(a, io), usage: 'keybound keygen --alg EdDSA|ES256 --out FILE', summary: 'make a key pair (PoP or client-assertion key)' },
+  token: { run: (a, io) => tokenCommand.run(a, io), usage: 'keybound token --as-url URL --client-id ID --secret-file F --audience AUD --pop-key FILE', summary: 'get a PoP access token from the service' },
+  'mqtt-password': { run: (a, io) => mqttPasswordCommand.run(a, io), usage: 'keybound mqtt-password --token T --pop-key K --audience AUD --client-id CID', summary: 'the MQTT CONNECT password for mosquitto -u ace -P' },
 };
 
 export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT
@@ -26,7 +32,7 @@ Usage: keybound <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`)
   .join('\n')}
 
   keybound <command> --help     the command's options, each explained
