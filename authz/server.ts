@@ -32,7 +32,7 @@ import { SecretVerificationCache } from './secret-cache.js';
 import { handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
-import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
+import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
 import type { AuthzStore } from './store.js';
 
 export { AUTH_CODE_LIFETIME, LOGIN_ATTEMPTS, LOGIN_WINDOW } from './authorization-flow.js';
@@ -295,7 +295,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/authorize':
         return webEndpoint(req, url, handleAuthorize);
       case '/login':
-        return req.method === 'POST' ? webEndpoint(req, url, handleLogin) : formOnly();
+        // A person who types /login lands on a page that signs them in (the device page starts
+        // with the sign-in form); an app's sign-in starts at /authorize, which posts here.
+        return req.method === 'POST' ? webEndpoint(req, url, handleLogin) : req.method === 'GET' ? redirectResponse('/device') : formOnly();
       case '/consent':
         return req.method === 'POST' ? webEndpoint(req, url, handleConsent) : formOnly();
       case '/device':

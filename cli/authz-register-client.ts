@@ -54,6 +54,11 @@ export const authzRegisterClientCommand = defineCommand(
     });
     if (made?.created) io.stdout.write(`wrote a new random secret to ${secretFile} (mode 0600; keep it out of version control)\n`);
     io.stdout.write(`${replaced ? 'replaced' : 'registered'} client ${id}\n`);
+    // RFC 6749 §2.3.1 form-encodes id and secret inside HTTP Basic; curl -u and most libraries do
+    // not, so the service (which decodes as the RFC says) would read '+' as a space.
+    if (secret !== undefined && /[^A-Za-z0-9._~-]/.test(secret)) {
+      io.stderr.write('keybound authz register-client: note: the secret has characters HTTP Basic clients must form-encode (RFC 6749 §2.3.1); `curl -u` does not, so send it with client_secret in the body or use a base64url secret\n');
+    }
     return EXIT.ok;
   },
 );

@@ -37,7 +37,7 @@ import { KeyFileError, readBoundedFile, readVerificationKeys } from './key-file.
 import { helpOrVersion } from './command-runner.js';
 
 export const INSPECT_USAGE =
-  'keybound inspect <hex | base64url | @file> [--key <COSE_Key or JWK file>] [--audience <aud>]\n' +
+  'keybound inspect <hex | base64url | @file> [--key <COSE_Key, JWK, /keys, /jwks.json or bundle file>] [--audience <aud>]\n' +
   '  keybound inspect --sample      make a fresh sample PoP token and inspect it';
 
 /** A token file holds a token (raw CBOR or its text form); anything larger is not one of ours. */

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/index.js';
@@ -261,5 +262,32 @@ describe('a forged token', () => {
     const r = await kb('inspect', `@${at('forged.token')}`, '--key', at('keys.cbor'));
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/Verification: FAILED ERR_COSE_(NO_KEY|BAD_SIGNATURE)/);
+  });
+});
+
+describe('keybound token over HTTPS with a private CA (--ca)', () => {
+  it('trusts the service only through the CA it is given', async () => {
+    const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=keybound test CA');
+    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+    writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
+    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
+    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=another CA');
+    const tls = await authzServe({ dataDir: data, port: 0, tls: { cert: readFileSync(at('server.pem')), key: readFileSync(at('server.key')) } });
+    try {
+      const args = (...more: string[]) => tokenArgs(at('pop.json'), ...more).map((a) => (a === url ? tls.url : a));
+      expect(tls.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      const ok = await kb(...args('--ca', at('ca.pem')));
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(readCwtUnverified(fromBase64Url(ok.stdout.trim())).claims.aud).toBe('broker-1');
+      for (const more of [[], ['--ca', at('other.pem')]]) {
+        const refused = await kb(...args(...more));
+        expect(refused.code).toBe(1);
+        expect(refused.stderr).toMatch(/could not be reached \([A-Z_]+\) \(unreachable\)/);
+        expect(refused.stderr).not.toContain(readFileSync(at('app.secret'), 'utf8').trim());
+      }
+    } finally {
+      await tls.server.close();
+    }
   });
 });

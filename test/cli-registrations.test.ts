@@ -105,7 +105,20 @@ describe('register-client', () => {
     const r = await kb('authz', 'register-client', 'given', '--data-dir', data, '--secret-file', file, '--audience', 'tube-123', '--scope', 'read_result');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('registered client given\n');
+    expect(r.stderr).toBe('');
     expect(await verifySecret(data, 'given', 'Vq3-xT9_kLm2Rw8ZpB4nYc7')).toBe(true);
+  });
+
+  it("warns when a secret would break `curl -u` (a '+' arrives as a space: RFC 6749 §2.3.1 form-encoding)", async () => {
+    await setup;
+    const file = join(dir, 'plus.secret');
+    writeFileSync(file, 'Vq3+xT9/kLm2Rw8ZpB4nYc7=\n');
+    const r = await kb('authz', 'register-client', 'plus', '--data-dir', data, '--secret-file', file, '--audience', 'tube-123', '--scope', 'read_result');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/must form-encode \(RFC 6749 §2\.3\.1\); `curl -u` does not/);
+    // As the RFC says: the form-encoded secret authenticates; the raw one (what curl -u sends) does not.
+    expect(await verifySecret(data, 'plus', encodeURIComponent('Vq3+xT9/kLm2Rw8ZpB4nYc7='))).toBe(true);
+    expect(await verifySecret(data, 'plus', 'Vq3+xT9/kLm2Rw8ZpB4nYc7=')).toBe(false);
   });
 
   for (const [weak, why] of [
