@@ -5,7 +5,6 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/index.js';
@@ -26,6 +25,7 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { PURPOSE_CONNECT, verifyPopProof } from '../device/index.js';
+import { makeTestCertificates } from './support/tls-certificates.js';
 
 const MQTT_SCOPE = '[["sensors/#",["pub","sub"]]]';
 const dir = mkdtempSync(join(tmpdir(), 'kb-client-cmds-'));
@@ -267,12 +267,7 @@ describe('a forged token', () => {
 
 describe('keybound token over HTTPS with a private CA (--ca)', () => {
   it('trusts the service only through the CA it is given', async () => {
-    const openssl = (...a: string[]) => execFileSync('openssl', a, { cwd: dir, stdio: 'pipe' });
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=keybound test CA');
-    openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-    writeFileSync(at('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-    openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=another CA');
+    makeTestCertificates(dir);
     const tls = await authzServe({ dataDir: data, port: 0, tls: { cert: readFileSync(at('server.pem')), key: readFileSync(at('server.key')) } });
     try {
       const args = (...more: string[]) => tokenArgs(at('pop.json'), ...more).map((a) => (a === url ? tls.url : a));
