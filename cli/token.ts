@@ -62,7 +62,8 @@ export const tokenCommand = defineCommand(
     try {
       url = checkAuthzUrl(values['as-url']!);
     } catch {
-      throw new UsageError(`--as-url must be an https:// URL (http:// only on loopback): your secret and key binding cross the network`);
+      if (!URL.canParse(values['as-url']!)) throw new UsageError('--as-url is not a URL');
+      throw new UsageError('--as-url must be an https:// URL (http:// only on loopback): your secret and key binding cross the network');
     }
     const secret = readSecretFile(values['secret-file']!);
     const popFile = values['pop-key']!;
