@@ -13,15 +13,17 @@ import {
   encodeCbor,
   fromBase64Url,
   toBase64Url,
+  utf8,
   isMap,
   type CborMap,
   type CborValue,
   ACE_GRANT_TYPE,
-  TOKEN_TYPE_POP,
   ACE_PARAM,
+  ACE_PARAM_TYPE,
+  ACE_TOKEN_TYPE,
   CLAIM,
 } from '../cose/index.js';
-import { invalidRequest, unsupportedGrantType } from './errors.js';
+import { invalidClient, invalidGrant, invalidRequest, unsupportedGrantType } from './errors.js';
 import { aifJsonValue, isAifJsonText } from './scope-forms.js';
 import { parseStrictJson } from './strict-json.js';
 
@@ -82,7 +84,103 @@ function textToBytes(name: string, value: string): Uint8Array {
   }
 }
 
-export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
+const TEXT_DECODER = new TextDecoder('utf-8', { fatal: true });
+
+/** RFC 9200 §5.8.1: in a request ace_profile is null, nothing else. */
+function profileRequest(v: unknown): null {
+  if (v !== null) throw invalidRequest('ace_profile(38) in a request must be null (RFC 9200 §5.8.1)');
+  return null;
+}
+
+/**
+ * client_secret (25), code (29) and refresh_token (37) are byte strings in CBOR (RFC 9200 Table 5)
+ * and text in JSON and form: the bytes are the UTF-8 of the text, so a value keeps one meaning in
+ * every encoding. Bytes that are no UTF-8 cannot be a secret, code or refresh token of ours.
+ */
+function bytesAsText(name: string, v: Uint8Array): string {
+  try {
+    return TEXT_DECODER.decode(v);
+  } catch {
+    if (name === 'client_secret') throw invalidClient();
+    throw invalidGrant(`${name} is not one this service issued`);
+  }
+}
+
+const TEXT_AS_BYTES = new Set(['client_secret', 'code', 'refresh_token']);
+
+/** An abbreviated parameter's value, checked against its Table 5 type (ACE_PARAM_TYPE). */
+function abbreviatedValue(name: string, label: number, v: CborValue): ParamValue {
+  // RFC 9200 Table 6 gives token_type_hint as text, and its own Figure 9 sends the §8.7 integer
+  // (2 / PoP /): both are read; the hint only speeds up a look-up here, it decides nothing.
+  if (name === 'token_type_hint') {
+    if (typeof v !== 'string' && !(typeof v === 'number' && Number.isSafeInteger(v))) throw invalidRequest(`token_type_hint(${label}) must be text or an integer (RFC 9200 Table 6, Figure 9)`);
+    return v;
+  }
+  const type = ACE_PARAM_TYPE[name as keyof typeof ACE_PARAM];
+  const wrong = (what: string) => invalidRequest(`${name}(${label}) must be ${what} (RFC 9200 Table 5)`);
+  switch (type) {
+    case 'bstr':
+      if (!(v instanceof Uint8Array)) throw wrong('a byte string');
+      return TEXT_AS_BYTES.has(name) ? bytesAsText(name, v) : v;
+    case 'tstr':
+      if (typeof v !== 'string') throw wrong('a text string');
+      return v;
+    case 'map':
+      if (!isMap(v)) throw wrong('a map');
+      return v;
+    case 'scope':
+      if (typeof v !== 'string' && !(v instanceof Uint8Array) && !Array.isArray(v)) throw wrong('a text string, a byte string or an AIF array');
+      return v;
+    case 'profile':
+      return profileRequest(v);
+    case 'bool':
+      if (typeof v !== 'boolean') throw wrong('true or false');
+      return v;
+    case 'uint':
+      if (name === 'grant_type') return grantOf(v);
+      if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw wrong('an unsigned integer');
+      return v;
+    case 'int':
+      if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw wrong('an integer');
+      return v;
+    default:
+      throw invalidRequest(`unknown parameter ${label}`);
+  }
+}
+
+/**
+ * grant_type (33): the RFC 9200 §8.11 integer for the grants that have one; the grants without
+ * (token exchange, device code) by their URI. A registered grant spelled as text is refused: a
+ * conformant client never sends it, and two spellings of one grant are two code paths to audit.
+ */
+function grantOf(v: CborValue): string {
+  if (typeof v === 'number') {
+    const g = GRANT_BY_VALUE.get(v);
+    if (!g) throw unsupportedGrantType(`grant_type ${v} is not known`);
+    return g;
+  }
+  if (typeof v !== 'string') throw invalidRequest('grant_type(33) must be an unsigned integer, or the URI of a grant without one (RFC 9200 §8.11)');
+  if (v in ACE_GRANT_TYPE) throw invalidRequest(`grant_type ${v} is the integer ${ACE_GRANT_TYPE[v as keyof typeof ACE_GRANT_TYPE]} in CBOR (RFC 9200 §8.11)`);
+  return v;
+}
+
+/** A parameter without an abbreviation (subject_token, client_assertion ...), by name. */
+function namedValue(name: string, v: CborValue): ParamValue {
+  if (BYTE_PARAMS.has(name)) {
+    if (!(v instanceof Uint8Array)) throw invalidRequest(`parameter ${name} must be a byte string`);
+  } else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+    throw invalidRequest(`parameter ${name} has the wrong type`);
+  }
+  return v;
+}
+
+/**
+ * The endpoint a body is for: at /introspect and /revoke, label 33 is token_type_hint (RFC 9200
+ * §5.9.1 Table 6), not grant_type.
+ */
+export type Endpoint = 'token' | 'introspect';
+
+export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: Endpoint = 'token'): Params {
   if (body.length > MAX_BODY_BYTES) throw invalidRequest('request body too large');
   const out: Params = new Map();
   if (encoding === 'cbor') {
@@ -95,25 +193,10 @@ export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
     if (!isMap(value)) throw invalidRequest('the request must be a CBOR map');
     for (const [k, v] of value) {
       let name: string | undefined;
-      if (typeof k === 'number') name = NAME_BY_ABBREV.get(k);
+      if (typeof k === 'number') name = k === ACE_PARAM.grant_type && endpoint === 'introspect' ? 'token_type_hint' : NAME_BY_ABBREV.get(k);
       else if (typeof k === 'string' && !(k in ACE_PARAM)) name = k; // RFC 9200 §5.8.1: parameters without an abbreviation use their name
-      if (!name) throw invalidRequest(`unknown parameter ${String(k)}`);
-      if (name === 'grant_type' && typeof v === 'number') {
-        const g = GRANT_BY_VALUE.get(v);
-        if (!g) throw unsupportedGrantType(`grant_type ${v} is not known`);
-        setOnce(out, name, g);
-        continue;
-      }
-      if (name === 'req_cnf' || name === 'scope' || name === 'cnf' || name === 'rs_cnf') {
-        setOnce(out, name, v);
-        continue;
-      }
-      if (BYTE_PARAMS.has(name)) {
-        if (!(v instanceof Uint8Array)) throw invalidRequest(`parameter ${name} must be a byte string`);
-      } else if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
-        throw invalidRequest(`parameter ${name} has the wrong type`);
-      }
-      setOnce(out, name, v);
+      if (!name) throw invalidRequest(`unknown parameter ${String(k).slice(0, 40)}`);
+      setOnce(out, name, typeof k === 'number' ? abbreviatedValue(name, k, v) : namedValue(name, v));
     }
     return out;
   }
@@ -134,12 +217,22 @@ export function decodeParams(body: Uint8Array, encoding: Encoding): Params {
         setOnce(out, name, v as CborValue);
         continue;
       }
+      // RFC 9200 §5.8.1: ace_profile null asks which profile to use (JSON's null, as CBOR's).
+      if (name === 'ace_profile') {
+        setOnce(out, name, profileRequest(v));
+        continue;
+      }
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw invalidRequest(`parameter ${name} has the wrong type`);
       setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
     }
     return out;
   }
   for (const [name, v] of new URLSearchParams(str)) {
+    // Form encoding has no null: an empty ace_profile is the question of RFC 9200 §5.8.1.
+    if (name === 'ace_profile') {
+      setOnce(out, name, profileRequest(v === '' ? null : v));
+      continue;
+    }
     // Form encoding has only text: an AIF scope is the JSON text of its array (starts with "[").
     if (name === 'scope' && isAifJsonText(v)) {
       setOnce(out, name, aifJsonValue(v));
@@ -201,6 +294,21 @@ export function scopeParam(p: Params): CborValue | undefined {
   throw invalidRequest('parameter scope has the wrong type');
 }
 
+/** RFC 9200 §5.8.2: the token type of every token keybound issues, by name (JSON, form answers). */
+export const POP_TOKEN_TYPE = 'PoP';
+
+/**
+ * A response value in its Table 5 CBOR type (RFC 9200 §5.8.4.3): error codes as their §8.4 integer
+ * where one is registered, token_type as its §8.7 integer, and client_secret, code and
+ * refresh_token (text everywhere in keybound) as the byte string of their UTF-8.
+ */
+function cborWireValue(name: string, v: CborValue): CborValue {
+  if (name === 'error' && typeof v === 'string') return aceErrorValue(v);
+  if (name === 'token_type' && typeof v === 'string') return ACE_TOKEN_TYPE[v] ?? v;
+  if (TEXT_AS_BYTES.has(name) && typeof v === 'string') return utf8(v);
+  return v;
+}
+
 export type ResponseValue = string | number | boolean | Uint8Array | CborMap | CborValue;
 
 /** Encodes a response object in the request's encoding (JSON for form requests, RFC 6749 §5.1). */
@@ -214,8 +322,7 @@ export function encodeResponse(
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [string, CborValue][];
     for (const [name, v] of entries) {
       const abbrev = table[name];
-      // RFC 9200 §8.4: error codes are integers in CBOR where one is registered.
-      m.set(abbrev ?? name, name === 'error' && typeof v === 'string' ? aceErrorValue(v) : v);
+      m.set(abbrev ?? name, abbrev === undefined ? v : cborWireValue(name, v));
     }
     return { body: encodeCbor(m), contentType: CONTENT_TYPE.cbor };
   }
@@ -223,9 +330,6 @@ export function encodeResponse(
   for (const [name, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
-    // RFC 9200 §8.7: the integer is token_type's CBOR mapping; JSON carries the name ("PoP"), as
-    // introspection does, so a JSON client reads one value for one thing.
-    else if (name === 'token_type' && typeof v === 'number') obj[name] = v === TOKEN_TYPE_POP ? 'PoP' : v;
     // An AIF scope is written in JSON as its JSON array form, as clients send it.
     else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
     // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.

@@ -70,7 +70,7 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     const p: Params = new Map();
     const rc = q.get('req_cnf');
     if (rc) p.set('req_cnf', rc);
-    reqCnf = storedReqCnf(p);
+    reqCnf = storedReqCnf(p, client);
   } catch (e) {
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;

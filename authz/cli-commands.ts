@@ -6,6 +6,7 @@ import { closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, rena
 import { basename, dirname, join } from 'node:path';
 import { bundleToJson, encodeProvisioningBundle, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
+import type { Logger } from '../device/index.js';
 import { SqliteStore } from './sqlite-store.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
 import { SigningKeys } from './signing-keys.js';
@@ -40,6 +41,10 @@ export async function authzServe(opts: DataDirOptions & {
   adminToken?: string;
   /** PEM certificate chain and key: serve HTTPS. */
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  /** Structured logs (pino from the CLI); none by default. */
+  logger?: Logger;
+  /** Bearer credential for /metrics (otherwise loopback peers only). */
+  metricsToken?: string;
 }): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
   const store = openStore(opts);
   const server = await createAuthzServer({
@@ -48,6 +53,8 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
+    ...(opts.logger ? { logger: opts.logger } : {}),
+    ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   return { server, url, store };

@@ -30,7 +30,7 @@ export async function handleDeviceAuthorization(ctx: TokenContext, params: Param
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   const scope = scopeToStored(decideScope(requestedScope(params), client, audience));
-  const reqCnf = storedReqCnf(params);
+  const reqCnf = storedReqCnf(params, client);
   const deviceCode = toHex(ctx.provider.randomBytes(32));
   const now = Math.floor(ctx.clock());
   if (method === 'none' && (await ctx.store.hitRateLimit(`devauth:ip:${addressKey(remoteAddress)}`, now, DEVICE_AUTHORIZATION_WINDOW)) > DEVICE_AUTHORIZATIONS_PER_ADDRESS) {

@@ -6,7 +6,7 @@
  * that merely may ask for tokens there learns nothing about other clients' tokens.
  */
 import { decodeCbor, toBase64Url, toHex, tokenHash, type CborValue } from '../cose/index.js';
-import { bytesParam, type Params, type ResponseValue } from './ace-params.js';
+import { POP_TOKEN_TYPE, bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
@@ -34,7 +34,7 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
     exp: record.expiresAt,
     iat: record.issuedAt,
     cti: fromHexBytes(record.cti),
-    token_type: 'PoP',
+    token_type: POP_TOKEN_TYPE, // "PoP" in JSON, 2 in CBOR (ace-params.ts encodeResponse)
     cnf: record.cnf ? (decodeCbor(record.cnf, { maxBytes: 2048, maxDepth: 6 }) as CborValue) : undefined,
   };
 }

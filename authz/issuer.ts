@@ -6,7 +6,11 @@
  */
 import {
   ALG,
+  CNF_LABEL,
+  DEFAULT_ACE_PROFILE,
   cnfFromMap,
+  constantTimeEqual,
+  isMap,
   cnfToMap,
   coseKeyToMap,
   encodeCbor,
@@ -19,7 +23,7 @@ import {
   type Confirmation,
   type CryptoProvider,
 } from '../cose/index.js';
-import { invalidRequest } from './errors.js';
+import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
@@ -31,6 +35,22 @@ export interface IssuerContext {
   provider: CryptoProvider;
   /** Seconds since the epoch. */
   clock: () => number;
+  /** Told of every token issued (the server logs and counts it); never given the token itself. */
+  onIssued?: (event: IssuanceEvent & { grant?: string }) => void;
+}
+
+/** What an issuance tells the log and the metrics: names and hashes, never the token or a key. */
+export interface IssuanceEvent {
+  clientId: string;
+  audience: string;
+  subject: string;
+  /** The kid (hex) of the key that protects the token: the signing key, or the audience's MAC key. */
+  kid: string | undefined;
+  /** Hex SHA-256 of the token (RFC 9200 §5.10.1: what revocation lists carry). */
+  tokenHash: string;
+  cti: string;
+  reference: boolean;
+  clockless: boolean;
 }
 
 export interface IssueRequest {
@@ -58,28 +78,75 @@ export interface IssuedToken {
   scope: string;
   tokenHash: string;
   cti: Uint8Array;
+  /** The ACE profile of the audience (RFC 9200 §5.8.4.3): registered, or DEFAULT_ACE_PROFILE. */
+  aceProfile: number;
 }
 
 /** Reference token handles: 256 bits of randomness, unguessable. */
 const REFERENCE_BYTES = 32;
 
-export function parseReqCnf(value: CborValue | undefined): Confirmation | undefined {
+/**
+ * req_cnf (RFC 9201 §3.1) in the forms of RFC 8747 §3, resolved to the key the token binds:
+ * - COSE_Key (1): the client's public key (RFC 8747 §3.2). A symmetric key sent in the clear is
+ *   refused (RFC 9201 §3.1 wants it encrypted; keybound makes symmetric keys itself, RFC 9201 §5),
+ *   and a key type the resource servers cannot check is unsupported_pop_key (RFC 9200 §5.8.3).
+ * - kid (3): a key the service already holds for this client (RFC 8747 §3.4): the public key it
+ *   registered, compared in constant time. Any other kid is invalid_request: the service cannot
+ *   tell which key is meant, and must never bind a token to a key the client does not own.
+ * - Encrypted_COSE_Key (2): a symmetric key sealed for the service (RFC 8747 §3.3). keybound
+ *   shares no symmetric key with clients to open it (secrets are stored as scrypt hashes), so it
+ *   is unsupported_pop_key; the client leaves req_cnf out to have the service make one.
+ * `client` absent (an authorization request, stored until its code is redeemed): checked for shape
+ * only, and resolved when the token is issued.
+ */
+export function parseReqCnf(value: CborValue | undefined, client?: ClientRecord): Confirmation | undefined {
   if (value === undefined) return undefined;
+  if (!isMap(value) || value.size !== 1) throw invalidRequest('req_cnf(4) must be a map with exactly one confirmation method (RFC 8747 §3.1)');
+  const label = [...value.keys()][0];
+  if (label !== CNF_LABEL.coseKey && label !== CNF_LABEL.encryptedCoseKey && label !== CNF_LABEL.kid) {
+    throw invalidRequest(`req_cnf(4) confirmation method ${String(label).slice(0, 20)} is not one of COSE_Key(1), Encrypted_COSE_Key(2), kid(3) (RFC 8747 §3)`);
+  }
+  if (label === CNF_LABEL.coseKey) {
+    const key = value.get(label);
+    const kty = isMap(key) ? key.get(1) : undefined;
+    if (typeof kty !== 'number' && typeof kty !== 'string') throw invalidRequest('req_cnf(4) COSE_Key(1) has no kty(1) (RFC 9052 §7.1)');
+    if (kty === 4 || kty === 'Symmetric') throw invalidRequest('req_cnf(4) must not carry a symmetric key in the clear (RFC 9201 §3.1)');
+    // RFC 9200 §5.8.3 unsupported_pop_key: a key of a type or curve no resource server can check.
+    // A key of a supported type that is malformed or hostile (off the curve, small order) is
+    // invalid_request below, as any malformed parameter.
+    const curves = POP_KEY_CURVES[kty as number];
+    if (!curves) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) key type is not supported: OKP or EC2 keys only');
+    if (!curves.includes((key as CborMap).get(-1) as number)) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) curve is not supported');
+  }
   let cnf: Confirmation;
   try {
     cnf = cnfFromMap(value);
   } catch {
-    throw invalidRequest('req_cnf is not a valid cnf (RFC 8747)');
+    throw invalidRequest('req_cnf(4) is not a valid cnf (RFC 8747 §3)');
   }
-  if (!('coseKey' in cnf)) throw invalidRequest('req_cnf must carry a COSE_Key (1)');
+  if ('encryptedCoseKey' in cnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4) Encrypted_COSE_Key(2): this service shares no key with clients to open it; omit req_cnf to get a symmetric key');
+  if ('kid' in cnf) {
+    if (cnf.kid.length > MAX_KID_BYTES) throw invalidRequest(`req_cnf(4) kid(3) is longer than ${MAX_KID_BYTES} bytes`);
+    if (!client) return cnf;
+    const registered = client.publicKey;
+    if (!registered?.kid || !constantTimeEqual(registered.kid, cnf.kid)) throw invalidRequest('req_cnf(4) kid(3) names no key registered for this client');
+    return { coseKey: registered };
+  }
   return cnf;
 }
+
+/** RFC 9053 §7.1/§7.2: the curves of the key types a PoP key may have (OKP: Ed25519, Ed448; EC2: P-256, P-384, P-521). */
+const POP_KEY_CURVES: Readonly<Record<number, readonly number[]>> = { 1: [6, 7], 2: [1, 2, 3] };
+
+/** Key ids are short handles (RFC 9052 §3.1); a long one is an attack on the store, not a key. */
+const MAX_KID_BYTES = 64;
 
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
-  const reqCnf = parseReqCnf(req.reqCnf);
+  const reqCnf = parseReqCnf(req.reqCnf, req.client);
   const signer = ctx.keys.current().key;
+  const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
   const protection =
     audience.protection === 'mac0'
@@ -103,6 +170,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
         // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
         cnf: reqCnf ?? { sealFor: audience.encKey },
         ...(req.cnonce ? { cnonce: req.cnonce } : {}),
+        // RFC 9200 §5.10: the token names its profile when it is not the one the audience assumes.
+        ...(profile !== DEFAULT_ACE_PROFILE ? { profile } : {}),
       },
       { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
     );
@@ -134,7 +203,9 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   else await ctx.store.recordToken(mint(undefined));
   const { minted, accessToken, hash } = issued!;
   const cti = minted.claims.cti!;
-  const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti };
+  const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti, aceProfile: profile };
+  const kid = protection.key.kid;
+  ctx.onIssued?.({ clientId: req.client.id, audience: audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: hash, cti: toHex(cti), reference: audience.referenceTokens, clockless: audience.clockless });
   if (!audience.clockless) out.expiresIn = lifetime;
   if (minted.popKey) out.cnf = new Map([[1, coseKeyToMap(minted.popKey)]]);
   // RFC 9201 §5: rs_cnf tells an asymmetric-key client which key the RS will prove itself with.

@@ -71,3 +71,16 @@ export function deviceConfirmPage(csrf: string, userCode: string, clientName: st
 export function messagePage(title: string, message: string): string {
   return page(title, `<p id="message">${escapeHtml(message)}</p>`);
 }
+
+/**
+ * GET /login: signing in always continues something (an application's /authorize request, or a
+ * device's code), so a bare visit says where to start instead of answering 405.
+ */
+export function loginStartPage(): string {
+  return page(
+    'Sign in',
+    `<p id="message">Sign-in starts from what you want to allow:</p>
+<ul><li>an application sends you here by itself (its sign-in button opens <code>/authorize</code>);</li>
+<li>a device shows a code: <a id="device-link" href="/device">enter the code</a> and sign in there.</li></ul>`,
+  );
+}

@@ -3,14 +3,14 @@
  * device's provisioning bundle (pre-provisioned trust). The admin HTTP API and the CLI both call
  * these; nothing here knows about HTTP.
  */
-import { ALG, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
+import { ALG, DEFAULT_ACE_PROFILE, audienceIdProblem, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
 import { hashSecret } from './secret-hash.js';
 import { grantsOf } from './policy.js';
 import { canonicalAifGrant, isAifJsonText } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
 import { ALL_GRANT_TYPES, type AudienceRecord, type AuthzStore, type ClientRecord, type GrantType, type Protection } from './store.js';
 
-/** Registered ids become token audiences and topic names: keep them short and printable. */
+/** Registered client and user ids: short and printable (they become topic levels and cookie values). */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
 /** One hour: the ACE examples' default, short enough that revocation lists stay small. */
 export const DEFAULT_TOKEN_LIFETIME = 3600;
@@ -89,10 +89,22 @@ export interface AudienceOptions {
   rsKey?: CoseKey;
   /** Tokens for this audience leave out CWT tag 61 (some peers cannot read it); see AudiencePolicy. */
   untaggedTokens?: boolean;
+  /** The ACE profile it speaks (ACE_PROFILE), when not DEFAULT_ACE_PROFILE. */
+  aceProfile?: number;
+}
+
+/**
+ * An audience id is a logical name or an absolute URI (RFC 8693 §2.1; RFC 9200's figures name
+ * resource servers `coaps://rs.example.com`). Where the id becomes a topic level or a file name,
+ * its safe name is used (cose/audience-id.ts); a URI whose safe name would not fit is refused here.
+ */
+function checkAudienceId(id: string): void {
+  const problem = audienceIdProblem(id);
+  if (problem) throw new RegistryError(problem);
 }
 
 export async function registerAudience(store: AuthzStore, provider: CryptoProvider, opts: AudienceOptions): Promise<AudienceRecord> {
-  checkId('audience', opts.id);
+  checkAudienceId(opts.id);
   const existing = await store.getAudience(opts.id);
   const record: AudienceRecord = {
     id: opts.id,
@@ -110,6 +122,12 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
       untaggedTokens: opts.untaggedTokens ?? existing?.policy.untaggedTokens ?? false,
     },
   };
+  const aceProfile = opts.aceProfile ?? existing?.policy.aceProfile;
+  if (aceProfile !== undefined) {
+    // RFC 9200 §8.8: profiles are integers of the IANA registry; the default needs no record.
+    if (!Number.isSafeInteger(aceProfile)) throw new RegistryError('aceProfile must be an integer of the IANA ACE Profile registry');
+    if (aceProfile !== DEFAULT_ACE_PROFILE) record.policy.aceProfile = aceProfile;
+  }
   const rsKey = opts.rsKey ?? existing?.rsKey;
   if (rsKey) record.rsKey = publicCoseKey(rsKey);
   if (!Number.isSafeInteger(record.policy.lifetime) || record.policy.lifetime <= 0) throw new RegistryError('lifetime must be a positive integer');
@@ -137,6 +155,7 @@ export interface ClientOptions {
 
 export async function registerClient(store: AuthzStore, opts: ClientOptions): Promise<ClientRecord> {
   checkId('client', opts.id);
+  for (const a of opts.audiences ?? []) checkAudienceId(a);
   for (const g of opts.grantTypes ?? []) if (!ALL_GRANT_TYPES.includes(g)) throw new RegistryError(`unknown grant type ${g}`);
   for (const u of opts.redirectUris ?? []) {
     // RFC 9700 §2.1: redirect URIs are compared exactly; no fragments.

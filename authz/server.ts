@@ -13,11 +13,11 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { createHash } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Params, type ResponseValue } from './ace-params.js';
+import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
 import { handleTokenRequest, type TokenContext } from './token-endpoint.js';
 import { handleDeviceAuthorization } from './device-authorization.js';
@@ -27,7 +27,10 @@ import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions } from './browser-sessions.js';
-import { CSS, messagePage } from './pages.js';
+import { CSS, loginStartPage, messagePage } from './pages.js';
+import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
+import { parseBasic } from './client-auth.js';
+import { createServiceMetrics, grantLabel, type ServiceMetrics } from './service-metrics.js';
 import { SecretVerificationCache } from './secret-cache.js';
 import { handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
 import { handleDeviceVerification } from './device-verification.js';
@@ -78,6 +81,16 @@ export interface AuthzServerOptions {
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
   /** Tokens per client id per window at /token (issuance-budget.ts); default DEFAULT_ISSUANCE_LIMIT. */
   issuanceLimit?: IssuanceLimit;
+  /**
+   * Every issuance, refusal (with its registry code), revocation: pino-shaped (device/logger.ts;
+   * default: none). Never given a token, a proof, a secret, a password or a key.
+   */
+  logger?: Logger;
+  /**
+   * Bearer credential for /metrics. Without one, /metrics answers loopback peers only (a
+   * Prometheus on the same host); behind a reverse proxy on the same host, set one.
+   */
+  metricsToken?: string;
 }
 
 export interface AuthzServer {
@@ -90,9 +103,40 @@ export interface AuthzServer {
   close(): Promise<void>;
   /** The signed revocation list for an audience (COSE_Sign1 over application/ace-trl+cbor). */
   revocationList(audience: string): Promise<Uint8Array>;
+  /** The Prometheus counters and histograms served at /metrics (service-metrics.ts). */
+  readonly metrics: ServiceMetrics;
+  /** What /readyz reports: each check and whether all pass. */
+  readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+}
+
+/** Loopback peers (IPv4, IPv6, IPv4-mapped): who may scrape /metrics when no token is set. */
+function isLoopbackPeer(address: string): boolean {
+  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+function audienceOf(params: Params | undefined): string | undefined {
+  const a = params?.get('audience');
+  return typeof a === 'string' ? logText(a) : undefined;
+}
+
+/** The client id a request names (client_id, or the Basic user), for the log only; never the secret. */
+function namedClient(params: Params | undefined, authorization: string | undefined): string | undefined {
+  const posted = params?.get('client_id');
+  if (typeof posted === 'string') return logText(posted);
+  try {
+    return logText(parseBasic(authorization)?.id);
+  } catch {
+    return undefined;
+  }
 }
 
 class BodyTooLarge extends Error {}
+
+/** What a refused OAuth request tells the log: the registry code raised and the parameters decoded. */
+interface Refusal {
+  code?: string;
+  params?: Params;
+}
 
 async function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);
@@ -127,12 +171,26 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   if (opts.tls && opts.issuer && /^http:/i.test(opts.issuer)) throw new RangeError('with --tls-cert the issuer must be an https:// URL (its metadata sends clients there)');
   const provider = opts.provider ?? nativeProvider;
   const clock = opts.clock ?? (() => Date.now() / 1000);
+  const log = opts.logger ?? NOOP_LOGGER;
+  const metrics = createServiceMetrics();
+  const metricsTokenHash = opts.metricsToken ? createHash('sha256').update(opts.metricsToken).digest() : undefined;
   const keys = new SigningKeys(opts.store, opts.dataDir, provider);
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
   // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
   const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };
   // Publish the new signed list of each audience whose list changed, and only those.
+  context.onIssued = (e) => {
+    metrics.issued(e.grant ?? 'unknown', e.audience);
+    log.info(
+      { event: 'token_issued', grant: e.grant === undefined ? undefined : grantLabel(e.grant), clientId: logText(e.clientId), audience: e.audience, subject: logText(e.subject), kid: e.kid, tokenHash: hashPrefix(e.tokenHash), cti: hashPrefix(e.cti), reference: e.reference },
+      'authz: token issued',
+    );
+  };
   context.onRevoked = async (audiences) => {
+    for (const aud of audiences) {
+      metrics.revoked(aud);
+      log.info({ event: 'revocation_list_changed', audience: aud }, 'authz: revocation list changed');
+    }
     if (!opts.onRevocationList) return;
     for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
   };
@@ -161,11 +219,34 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     return createRevocationList(list, keys.current().key, { provider });
   }
 
-  /** An OAuth/ACE endpoint: POST in one of the three encodings, answer in the request's own. */
+  /** An OAuth/ACE endpoint, its refusals logged and counted once, with the code raised (or the transport's). */
   async function oauthEndpoint(
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
+    endpoint: Endpoint = 'token',
+  ): Promise<WebResponse> {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname.slice(1);
+    const refusal: Refusal = {};
+    const out = await oauthRequest(req, handler, table, endpoint, refusal);
+    if (out.status >= 400) {
+      const code = refusal.code ?? (out.status === 429 ? 'temporarily_unavailable' : 'invalid_request');
+      metrics.refused(path, code);
+      log.warn(
+        { event: 'request_refused', endpoint: path, code, status: out.status, clientId: namedClient(refusal.params, req.headers.authorization), audience: audienceOf(refusal.params), remoteAddress: req.socket.remoteAddress },
+        `authz: /${path} refused: ${code}`,
+      );
+    }
+    return out;
+  }
+
+  /** POST in one of the three encodings, answered in the request's own. */
+  async function oauthRequest(
+    req: IncomingMessage,
+    handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
+    table: Record<string, number> | undefined,
+    endpoint: Endpoint,
+    refusal: Refusal,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
@@ -179,7 +260,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, encoding, replyEncoding, remote, () => (failedAuth = true));
+      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
     } finally {
       if (!failedAuth) clientAuthLimiter.giveBack(remote);
     }
@@ -189,10 +270,12 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     req: IncomingMessage,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table: Record<string, number> | undefined,
+    endpoint: Endpoint,
     encoding: Encoding,
     replyEncoding: Encoding,
     remote: string,
     onFailedAuth: () => void,
+    refusal: Refusal,
   ): Promise<WebResponse> {
     let body: Uint8Array;
     try {
@@ -203,12 +286,14 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       return { ...out, headers: { ...out.headers, connection: 'close' } };
     }
     try {
-      const out = await handler(decodeParams(body, encoding), req.headers.authorization, remote);
+      refusal.params = decodeParams(body, encoding, endpoint);
+      const out = await handler(refusal.params, req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
       return respond(200, contentType, encoded);
     } catch (e) {
       if (e instanceof AuthzError) {
+        refusal.code = e.code;
         if (e.oauthError === 'invalid_client') onFailedAuth();
         return errorResponse(e, replyEncoding);
       }
@@ -273,18 +358,26 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     const path = url.pathname;
     const formOnly = () => htmlResponse(405, messagePage('Not allowed', 'Use the form.'));
     switch (path) {
-      case '/token':
-        return oauthEndpoint(req, (p, a) => handleTokenRequest(context, p, a));
+      case '/token': {
+        const started = performance.now();
+        try {
+          return await oauthEndpoint(req, (p, a) => handleTokenRequest(context, p, a));
+        } finally {
+          metrics.tokenSeconds((performance.now() - started) / 1000);
+        }
+      }
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
-        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM);
+        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM, 'introspect');
       case '/revoke':
-        return oauthEndpoint(req, async (p, a) => {
+        return oauthEndpoint(req, async (p, a, remote) => {
           const audiences = await handleRevocation(context, p, a);
+          // RFC 7009 §2.2: the answer is 200 whether or not anything was revoked; the log says which.
+          log.info({ event: 'revocation_request', clientId: namedClient(p, a), revoked: audiences.length > 0, audiences: audiences.map((x) => logText(x)).join(' ') || undefined, remoteAddress: remote }, 'authz: revocation request');
           if (audiences.length) await context.onRevoked?.(audiences);
           return null;
-        });
+        }, undefined, 'introspect');
       case '/.well-known/oauth-authorization-server':
         return respond(200, 'application/json', JSON.stringify(metadata()), { 'cache-control': 'max-age=300' });
       case '/keys':
@@ -295,9 +388,17 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/authorize':
         return webEndpoint(req, url, handleAuthorize);
       case '/login':
-        // A person who types /login lands on a page that signs them in (the device page starts
-        // with the sign-in form); an app's sign-in starts at /authorize, which posts here.
-        return req.method === 'POST' ? webEndpoint(req, url, handleLogin) : req.method === 'GET' ? redirectResponse('/device') : formOnly();
+        // A bare GET says where signing in starts (an application's /authorize, or /device).
+        if (req.method === 'GET' || req.method === 'HEAD') return htmlResponse(200, loginStartPage());
+        return req.method === 'POST' ? webEndpoint(req, url, handleLogin) : formOnly();
+      case '/healthz':
+        return respond(200, 'application/json', '{"status":"ok"}', { 'cache-control': 'no-store' });
+      case '/readyz': {
+        const r = await readiness();
+        return respond(r.ready ? 200 : 503, 'application/json', JSON.stringify({ status: r.ready ? 'ready' : 'not ready', checks: r.checks }), { 'cache-control': 'no-store' });
+      }
+      case '/metrics':
+        return metricsEndpoint(req);
       case '/consent':
         return req.method === 'POST' ? webEndpoint(req, url, handleConsent) : formOnly();
       case '/device':
@@ -316,10 +417,62 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     return jsonResponse(404, { error: 'not_found' });
   }
 
+  /** The store answers a query, and a signing key is loaded. */
+  async function readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }> {
+    const checks = { store: false, keys: false };
+    try {
+      await opts.store.getAudience('');
+      checks.store = true;
+    } catch {
+      // not ready: the check says which part
+    }
+    try {
+      checks.keys = keys.current().key !== undefined;
+    } catch {
+      // no signing key loaded
+    }
+    return { ready: checks.store && checks.keys, checks };
+  }
+
+  /**
+   * Prometheus text format. With metricsToken: Bearer required from everyone, compared in
+   * constant time over its hash; without: loopback peers only (SECURITY.md, /metrics).
+   */
+  async function metricsEndpoint(req: IncomingMessage): Promise<WebResponse> {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return invalidRequest('use GET', 405);
+    if (metricsTokenHash) {
+      const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+      const given = createHash('sha256').update(m?.[1] ?? '').digest();
+      if (!m || !timingSafeEqual(given, metricsTokenHash)) {
+        const out = jsonResponse(401, { error: 'invalid_token' });
+        return { ...out, headers: { ...out.headers, 'www-authenticate': 'Bearer realm="metrics"' } };
+      }
+    } else if (!isLoopbackPeer(req.socket.remoteAddress ?? '')) {
+      return jsonResponse(403, { error: 'forbidden', error_description: 'metrics are served to loopback peers only, or with the metrics token' });
+    }
+    return respond(200, metrics.registry.contentType, await metrics.registry.metrics(), { 'cache-control': 'no-store' });
+  }
+
+  /**
+   * The admin API and the pages' forms (sign-in, consent, device approval) leave one line each:
+   * path, status and peer (a run of 401s at /login is someone guessing). Never the form's fields.
+   */
+  function auditForm(req: IncomingMessage, status: number): void {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const admin = path.startsWith('/admin/');
+    if (!admin && !(req.method === 'POST' && (path === '/login' || path === '/consent' || path === '/device'))) return;
+    const fields = { event: admin ? 'admin_request' : 'form_post', path: logText(path), method: logText(req.method), status, remoteAddress: req.socket.remoteAddress };
+    if (status >= 400) log.warn(fields, `authz: ${fields.path} answered ${status}`);
+    else log.info(fields, `authz: ${fields.path} answered ${status}`);
+  }
+
   const serverOptions: ServerOptions = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_MS };
   const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     route(req)
-      .then((out) => write(res, out))
+      .then((out) => {
+        auditForm(req, out.status);
+        write(res, out);
+      })
       .catch((e) => {
         if (e instanceof BodyTooLarge) {
           // Close: the rest of an oversized body is not worth reading.
@@ -328,7 +481,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           return;
         }
         // Never echo internals: the log gets the code, the client a generic server_error.
-        console.error('authz: internal error', (e as { code?: string }).code ?? (e as Error).name);
+        log.error({ event: 'internal_error', code: (e as { code?: string }).code ?? (e as Error).name, path: logText(req.url?.split('?')[0]) }, 'authz: internal error');
         if (!res.headersSent) write(res, jsonResponse(500, { error: 'server_error' }));
         else res.destroy();
       });
@@ -342,6 +495,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     web,
     http,
     revocationList,
+    metrics,
+    readiness,
     listen(port = 0, host = '127.0.0.1') {
       return new Promise((resolve, reject) => {
         http.once('error', reject);
@@ -352,6 +507,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
             baseUrl = url;
             context.issuer = url;
           } else if (!baseUrl.startsWith('http')) baseUrl = url;
+          log.info({ event: 'listening', url, issuer: context.issuer, tls: opts.tls !== undefined, admin: opts.adminToken !== undefined, metricsToken: opts.metricsToken !== undefined }, 'authz: started');
           resolve({ port: a.port, url });
         });
       });

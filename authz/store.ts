@@ -64,6 +64,11 @@ export interface AudiencePolicy {
    * for peers that cannot read tag 61. Absent in records written before the option: tagged.
    */
   untaggedTokens?: boolean;
+  /**
+   * The ACE profile this audience speaks (IANA "ACE Profile" registry, RFC 9200 §8.8), when it is
+   * not DEFAULT_ACE_PROFILE: token responses then always name it (RFC 9200 §5.8.4.3).
+   */
+  aceProfile?: number;
 }
 
 export interface AudienceRecord {

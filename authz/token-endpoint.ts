@@ -10,7 +10,7 @@ import {
   MAX_CNONCE_BYTES,
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
-  TOKEN_TYPE_POP,
+  DEFAULT_ACE_PROFILE,
   constantTimeEqual,
   decodeCbor,
   encodeCbor,
@@ -23,7 +23,7 @@ import {
   type Scope,
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
-import { bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
+import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
@@ -55,14 +55,27 @@ export type TokenResponse = Record<string, ResponseValue | undefined>;
 function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: TokenResponse = {}): TokenResponse {
   return {
     access_token: issued.accessToken,
-    token_type: TOKEN_TYPE_POP,
+    token_type: POP_TOKEN_TYPE, // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7)
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
     // RFC 6749 §5.1: scope is returned when it differs from the request (or none was asked for).
     scope: requested === undefined || scopeToStored(requested) !== issued.scope ? scopeWireValue(issued.scope) : undefined,
+    // Dropped again by profileShown unless the client asked or it is not the default.
+    ace_profile: issued.aceProfile,
     ...extra,
   };
+}
+
+/**
+ * RFC 9200 §5.8.4.3: ace_profile is in the response when the request had ace_profile (null: "which
+ * profile?", §5.8.1), and keybound names it too whenever the audience's profile is not the default
+ * one, so a client that assumed the default learns otherwise before it talks to the RS.
+ */
+function profileShown(response: TokenResponse, asked: boolean): TokenResponse {
+  if (asked || response.ace_profile !== DEFAULT_ACE_PROFILE) return response;
+  const { ace_profile: _shown, ...rest } = response;
+  return rest;
 }
 
 /** The requested scope: text, or AIF (CBOR array, JSON array, or JSON text in form encoding; see scope-forms.ts). */
@@ -72,10 +85,19 @@ export function requestedScope(params: Params): Scope | undefined {
 }
 
 export async function handleTokenRequest(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  const grant = requireText(params, 'grant_type');
+  return profileShown(await grantResponse(service, params, authorization), params.has('ace_profile'));
+}
+
+async function grantResponse(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+  // RFC 9200 §5.8.1: grant_type is OPTIONAL in ACE; without it the client credentials grant is
+  // meant (the figures' requests, and conformant client libraries, leave it out).
+  const grant = textParam(params, 'grant_type') ?? 'client_credentials';
   // Each grant takes from its client's budget once the client is known, before it consumes
   // anything (a code, a refresh token); a request that fails gives it back.
   const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
+  // Each issuance is reported with the grant that led to it.
+  const onIssued = service.onIssued;
+  if (onIssued) ctx.onIssued = (event) => onIssued({ ...event, grant });
   try {
     switch (grant) {
       case 'client_credentials':
@@ -345,9 +367,9 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
 }
 
 /** Validates req_cnf once at the authorization / device-authorization request and stores it as CBOR. */
-export function storedReqCnf(params: Params): Uint8Array | undefined {
+export function storedReqCnf(params: Params, client: ClientRecord): Uint8Array | undefined {
   const v = cnfParam(params, 'req_cnf');
   if (v === undefined) return undefined;
-  parseReqCnf(v);
+  parseReqCnf(v, client);
   return encodeCbor(v);
 }

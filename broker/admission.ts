@@ -95,10 +95,18 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this client (the token subject): slow down');
     }
     // A shared store (Redis) also charges the same allowances cluster-wide, with the jti, atomically.
-    const claimed = await opts.jtis.claim(freshness.jti, freshness.until, [
-      { name: key, limit: keyRate },
-      ...(subject !== undefined ? [{ name: subject, limit: subjectRate }] : []),
-    ]);
+    let claimed: Awaited<ReturnType<JtiStore['claim']>>;
+    try {
+      claimed = await opts.jtis.claim(freshness.jti, freshness.until, [
+        { name: key, limit: keyRate },
+        ...(subject !== undefined ? [{ name: subject, limit: subjectRate }] : []),
+      ]);
+    } catch (cause) {
+      // Fail closed: without the shared replay store a proof's freshness cannot be known (Redis down).
+      perKey.refund(key);
+      if (subject !== undefined) perSubject.refund(subject);
+      throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, 'the shared proof replay store cannot be reached: try again shortly', { cause });
+    }
     if (claimed !== 'claimed') {
       perKey.refund(key);
       if (subject !== undefined) perSubject.refund(subject);

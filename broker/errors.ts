@@ -32,6 +32,8 @@ export const BROKER_ERR = {
   INSECURE_AUTHZ_URL: 'insecure_authz_url',
   /** Configuration, at start: the trust is refused (another audience's bundle, a secret key in a key list). */
   BAD_TRUST: 'bad_trust',
+  /** Redis (--redis) cannot be reached: at start the broker exits with this; later a CONNECT it cannot check is refused with it. */
+  REDIS_UNAVAILABLE: 'redis_unavailable',
 } as const satisfies Record<string, ErrorCode>; // each maps once to its CONNACK code in cose/error-codes.ts
 
 export type BrokerErrorCode = (typeof BROKER_ERR)[keyof typeof BROKER_ERR];

@@ -34,6 +34,9 @@
  *   publisher's token was revoked (revocation also clears those retained messages at once).
  */
 import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
+import { hashPrefix, logText, type Logger } from '../device/index.js';
+import type { BrokerMetrics, PublishRefusalReason } from './broker-metrics.js';
+import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import type { Admit, AdmittedToken } from './admission.js';
 import { PURPOSE_REFRESH } from './admission.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteBudgets } from './byte-budget.js';
@@ -66,6 +69,14 @@ export interface HookClient {
   /** MQTT 3.1.1 §3.1.2.4: false keeps the session (subscriptions, queued messages) after the connection. */
   readonly clean?: boolean;
   close(cb?: () => void): void;
+  /** aedes' connection stream: a socket (TCP) or a WebSocket stream; where the client is, for the log. */
+  readonly conn?: { remoteAddress?: string };
+  readonly req?: { socket?: { remoteAddress?: string } };
+}
+
+/** The peer's address of an aedes client (TCP socket, or the WebSocket upgrade request). */
+function remoteOf(client: HookClient): string | undefined {
+  return client.conn?.remoteAddress ?? client.req?.socket?.remoteAddress;
 }
 
 export interface HookPacket {
@@ -79,10 +90,6 @@ export interface HookPacket {
    * can still refuse it for a revoked token.
    */
   keyboundToken?: string;
-}
-
-export interface BrokerLog {
-  (line: string): void;
 }
 
 interface Session {
@@ -115,7 +122,12 @@ export interface HookDeps {
   retained: RetainedExpiry;
   clock: Clock;
   provider: CryptoProvider;
-  log: BrokerLog;
+  /** Structured, pino-shaped (device/logger.ts), or plain lines; never given a token, a proof or a key. */
+  log: Logger | BrokerLog;
+  /** Counters and the admission latency (broker-metrics.ts); none when absent. */
+  metrics?: BrokerMetrics;
+  /** Monotonic milliseconds, for the admission latency (default: performance.now). */
+  now?: () => number;
   relayRate?: RateLimit;
   /** QoS 1/2 bytes per device and per client key (default: byte-budget.ts's defaults). */
   queueBudgets?: { device: ByteBudgets; client: ByteBudgets };
@@ -139,6 +151,11 @@ function retainable(topic: string): boolean {
   return new TextEncoder().encode(topic).length <= MAX_RETAINED_TOPIC_BYTES && topic.split('/').length <= MAX_RETAINED_TOPIC_LEVELS;
 }
 
+/** overBudget's answer as a metric reason. */
+function overReason(why: string): PublishRefusalReason {
+  return why.startsWith('relay payload') ? 'relay_size' : 'queue_budget';
+}
+
 function keyId(token: VerifiedToken): string {
   const k = token.popKey;
   return `${k.kty}:${toHex(k.x ?? new Uint8Array())}:${toHex(k.y ?? new Uint8Array())}:${toHex(k.k ?? new Uint8Array())}`;
@@ -150,7 +167,9 @@ function safe(text: string): string {
 }
 
 export function createHooks(deps: HookDeps) {
-  const { clock, log } = deps;
+  const { clock } = deps;
+  const log = brokerLogger(deps.log);
+  const now = deps.now ?? (() => performance.now());
   const sessions = new WeakMap<HookClient, Session>();
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
@@ -168,7 +187,7 @@ export function createHooks(deps: HookDeps) {
       // its bytes come out of the same key's budget; past it, it is delivered, not kept.
       if (packet.retain && !budgets.client.take(session.popKeyId, bytes)) {
         packet.retain = false;
-        log(`broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: queue budget of the client`);
+        log.warn({ event: 'retain_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason: 'queue_budget' }, `broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: queue budget of the client`);
       }
       return undefined;
     }
@@ -182,14 +201,14 @@ export function createHooks(deps: HookDeps) {
   /** RFC 9431 §6 for the Will: never for a revoked token; retained only while the token lives. */
   function willAllowed(session: Session, packet: HookPacket): boolean {
     if (session.revoked || deps.revocation.isTokenRevoked(session.token)) {
-      log(`broker: Will of ${safe(session.client.id)} not sent: its token is revoked`);
+      log.warn({ event: 'will_refused', clientId: logText(session.client.id), tokenHash: hashPrefix(session.token.hashHex), reason: 'revoked' }, `broker: Will of ${safe(session.client.id)} not sent: its token is revoked`);
       return false;
     }
     if (packet.retain) {
       const expired = session.token.expiresAt <= clock();
       if (expired || !retainable(packet.topic) || !deps.retained.set(packet.topic, session.token.expiresAt, undefined, session.token.hashHex)) {
         packet.retain = false;
-        log(`broker: Will of ${safe(session.client.id)} sent but not retained: ${expired ? 'its token has expired' : 'over a retained-message budget'}`);
+        log.warn({ event: 'retain_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason: expired ? 'expired' : 'retained_budget' }, `broker: Will of ${safe(session.client.id)} sent but not retained: ${expired ? 'its token has expired' : 'over a retained-message budget'}`);
       }
     }
     return true;
@@ -204,7 +223,7 @@ export function createHooks(deps: HookDeps) {
     if (session.closing) return;
     session.closing = true;
     if (session.timer) clearTimeout(session.timer);
-    log(`broker: disconnect ${safe(session.client.id)}: ${reason}`);
+    log.info({ event: 'disconnect', clientId: logText(session.client.id), tokenHash: hashPrefix(session.token.hashHex), reason }, `broker: disconnect ${safe(session.client.id)}: ${reason}`);
     // Not on this stack: aedes may be in the middle of a hook for this client.
     setImmediate(() => session.client.close());
   }
@@ -223,10 +242,14 @@ export function createHooks(deps: HookDeps) {
     return { scope: token.scope, clientId, subject: token.subject };
   }
 
-  function refuse(clientId: string, error: BrokerError | Error): AuthError {
+  function refuse(client: HookClient, error: BrokerError | Error, started: number): AuthError {
+    const clientId = client.id;
+    const remote = remoteOf(client);
     const code = error instanceof BrokerError ? error.code : 'error';
+    deps.metrics?.connectRefused(code);
+    deps.metrics?.admissionSeconds((now() - started) / 1000);
     const returnCode = error instanceof BrokerError ? error.returnCode : 5;
-    log(`broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${error.message})` : ''}`);
+    log.warn({ event: 'connect_refused', clientId: logText(clientId), audience: deps.audience, code, remoteAddress: remote }, `broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${error.message})` : ''}`);
     return Object.assign(new Error(`refused: ${code}`), { returnCode });
   }
 
@@ -249,11 +272,11 @@ export function createHooks(deps: HookDeps) {
       // The session stays bound to its key: a token for another key is a new CONNECT (with the
       // client-id takeover check and its own message-PoP counter), not a refresh.
       if (keyId(token) !== session.popKeyId) {
-        log(`broker: refresh refused for ${safe(session.client.id)}: the new token is bound to another key`);
+        log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: 'not_authorized' }, `broker: refresh refused for ${safe(session.client.id)}: the new token is bound to another key`);
         return;
       }
       if (session.will && publishRoute(identity, session.will.topic).kind !== 'scoped') {
-        log(`broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
+        log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: 'not_authorized' }, `broker: refresh refused for ${safe(session.client.id)}: the Will topic is outside the new scope`);
         return;
       }
       // A token that now asks for per-message PoP holds the Will to it too (checked at CONNECT
@@ -262,13 +285,13 @@ export function createHooks(deps: HookDeps) {
         try {
           verifyMessagePop(bytesOf(session.will.payload), token.popKey, session.will.topic, -1, { provider: deps.provider, connection: session.connection });
         } catch {
-          log(`broker: refresh refused for ${safe(session.client.id)}: the new token requires a signed Will`);
+          log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: 'bad_proof' }, `broker: refresh refused for ${safe(session.client.id)}: the new token requires a signed Will`);
           return;
         }
       }
       // The client id stays held until the new token's expiry.
       if (!(await takeClientId(session.client.id, token, session.connection))) {
-        log(`broker: refresh refused for ${safe(session.client.id)}: the client id is held by another key`);
+        log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: 'not_authorized' }, `broker: refresh refused for ${safe(session.client.id)}: the client id is held by another key`);
         return;
       }
       session.token = token;
@@ -276,14 +299,19 @@ export function createHooks(deps: HookDeps) {
       session.forward.clear();
       session.routes.clear();
       arm(session);
-      log(`broker: token refreshed for ${safe(session.client.id)}`);
+      log.info({ event: 'token_refreshed', clientId: logText(session.client.id), audience: deps.audience, subject: logText(token.subject), keyThumbprint: hashPrefix(token.keyThumbprint), tokenHash: hashPrefix(token.hashHex) }, `broker: token refreshed for ${safe(session.client.id)}`);
     } catch (error) {
-      log(`broker: refresh refused for ${safe(session.client.id)}: ${(error as BrokerError).code ?? 'error'}`);
+      log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: (error as BrokerError).code ?? 'error' }, `broker: refresh refused for ${safe(session.client.id)}: ${(error as BrokerError).code ?? 'error'}`);
     }
   }
 
-  function drop(packet: HookPacket, session: Session, why: string): void {
-    log(`broker: dropped PUBLISH from ${safe(session.client.id)} on ${safe(packet.topic)}: ${why}`);
+  /** Drops a PUBLISH; a refusal has a reason (counted), a token refresh is taken, not refused. */
+  function drop(packet: HookPacket, session: Session, why: string, reason: PublishRefusalReason | 'refresh'): void {
+    if (reason === 'refresh') log.info({ event: 'refresh_received', clientId: logText(session.client.id) }, `broker: token refresh from ${safe(session.client.id)}`);
+    else {
+      deps.metrics?.publishRefused(reason);
+    log.warn({ event: 'publish_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason }, `broker: dropped PUBLISH from ${safe(session.client.id)} on ${safe(packet.topic)}: ${why}`);
+    }
     packet.topic = DROPPED_TOPIC;
     packet.retain = false;
     // aedes still routes the packet (and, at QoS 2, stores it until PUBREL, MQTT 3.1.1 §4.3.3):
@@ -303,13 +331,14 @@ export function createHooks(deps: HookDeps) {
     },
 
     authenticate(client: HookClient, username: string | undefined, password: Uint8Array | undefined, done: (err: AuthError | null, ok: boolean | null) => void): void {
+      const started = now();
       deps.admit(client.id, username, password).then(
         (token) => {
           const identity = identityOf(client.id, token);
           const will = wills.get(client);
           // RFC 9431 §4.1: the Will topic must be within the token's publish scope at CONNECT.
           if (will && publishRoute(identity, will.topic).kind !== 'scoped') {
-            return done(refuse(client.id, new BrokerError('not_authorized', 'the Will topic is outside the token scope')), null);
+            return done(refuse(client, new BrokerError('not_authorized', 'the Will topic is outside the token scope'), started), null);
           }
           // A Will is a PUBLISH the broker sends later: with per-message PoP it must be signed by
           // the cnf key for its topic and this connection, like every other message.
@@ -318,7 +347,7 @@ export function createHooks(deps: HookDeps) {
             try {
               lastSeq = verifyMessagePop(bytesOf(will.payload), token.popKey, will.topic, -1, { provider: deps.provider, connection: token.proofJti }).seq;
             } catch (error) {
-              return done(refuse(client.id, error instanceof BrokerError ? new BrokerError(BROKER_ERR.BAD_PROOF, `the Will: ${error.message}`) : (error as Error)), null);
+              return done(refuse(client, error instanceof BrokerError ? new BrokerError(BROKER_ERR.BAD_PROOF, `the Will: ${error.message}`) : (error as Error), started), null);
             }
           }
           // A client id held by a session under another key (connected here or at a peer, or a
@@ -326,7 +355,7 @@ export function createHooks(deps: HookDeps) {
           // admitted can sign any id, and a takeover would cut a device off or drain its queue.
           return takeClientId(client.id, token, token.proofJti).then(
             (taken) => {
-              if (!taken) return done(refuse(client.id, new BrokerError('not_authorized', 'client id held by a session under another key')), null);
+              if (!taken) return done(refuse(client, new BrokerError('not_authorized', 'client id held by a session under another key'), started), null);
               const session: Session = {
                 client,
                 token,
@@ -347,12 +376,29 @@ export function createHooks(deps: HookDeps) {
               sessions.set(client, session);
               byClientId.set(client.id, session);
               arm(session);
+              deps.metrics?.connectAdmitted();
+              deps.metrics?.admissionSeconds((now() - started) / 1000);
+              log.info(
+                {
+                  event: 'connect_admitted',
+                  clientId: logText(client.id),
+                  audience: deps.audience,
+                  subject: logText(token.subject),
+                  keyThumbprint: hashPrefix(token.keyThumbprint),
+                  tokenHash: hashPrefix(token.hashHex),
+                  proofJti: hashPrefix(toHex(token.proofJti)),
+                  expiresAt: Number.isFinite(token.expiresAt) ? Math.floor(token.expiresAt) : undefined,
+                  remoteAddress: remoteOf(client),
+                },
+                `broker: admitted CONNECT ${safe(client.id)}`,
+              );
               done(null, true);
             },
-            (error: Error) => done(refuse(client.id, error), null),
+            // Only a shared (Redis) client-id store can fail here: fail closed, and say why.
+            (error: Error) => done(refuse(client, error instanceof BrokerError ? error : new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, 'the shared client-id store cannot be reached: try again shortly', { cause: error }), started), null),
           );
         },
-        (error: Error) => done(refuse(client.id, error), null),
+        (error: Error) => done(refuse(client, error, started), null),
       );
     },
 
@@ -364,7 +410,7 @@ export function createHooks(deps: HookDeps) {
         packet.retain = false;
         if (typeof packet.keyboundToken === 'string' && deps.revocation.isRevoked(packet.keyboundToken)) {
           // Not an error: aedes would stop its Will sweep at the first refusal and retry it forever.
-          log(`broker: Will on ${safe(packet.topic)} of a client of a gone broker not sent: its token is revoked`);
+          log.warn({ event: 'will_refused', topic: logText(packet.topic), tokenHash: hashPrefix(packet.keyboundToken), reason: 'revoked' }, `broker: Will on ${safe(packet.topic)} of a client of a gone broker not sent: its token is revoked`);
           packet.topic = DROPPED_TOPIC;
           packet.payload = Buffer.alloc(0);
         }
@@ -389,11 +435,11 @@ export function createHooks(deps: HookDeps) {
       }
       switch (route.kind) {
         case 'denied':
-          drop(packet, session, route.reason);
+          drop(packet, session, route.reason, 'outside_scope');
           return cb(null);
         case 'refresh': {
           const payload = bytesOf(packet.payload);
-          drop(packet, session, 'token refresh (taken by the broker)');
+          drop(packet, session, 'token refresh (taken by the broker)', 'refresh');
           void refresh(session, payload);
           return cb(null);
         }
@@ -401,16 +447,16 @@ export function createHooks(deps: HookDeps) {
           // Tokens wait for a sleeping device in its persistent session (QoS 1), never as retained
           // messages: those would outlive every token and grow without bound under any device name.
           packet.retain = false;
-          if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit');
+          if (!session.bucket.take()) drop(packet, session, 'authz-info rate limit', 'rate_limit');
           else {
             const over = overBudget(session, packet);
-            if (over) drop(packet, session, over);
+            if (over) drop(packet, session, over, overReason(over));
           }
           return cb(null);
         }
         case 'trl': {
           if (!session.bucket.take()) {
-            drop(packet, session, 'revocation list rate limit');
+            drop(packet, session, 'revocation list rate limit', 'rate_limit');
             return cb(null);
           }
           const audience = route.audience;
@@ -422,9 +468,9 @@ export function createHooks(deps: HookDeps) {
               try {
                 const added = deps.revocation.accept(audience, bytesOf(packet.payload));
                 packet.retain = true; // draft-ietf-ace-revoked-token-notification: the latest list waits for sleepers
-                applyRevoked(added);
+                applyRevoked(added, audience);
               } catch (error) {
-                drop(packet, session, `revocation list refused (${(error as BrokerError).code ?? 'error'})`);
+                drop(packet, session, `revocation list refused (${(error as BrokerError).code ?? 'error'})`, 'revocation_list_refused');
               }
               cb(null);
             });
@@ -438,7 +484,7 @@ export function createHooks(deps: HookDeps) {
                 connection: session.connection,
               }).seq;
             } catch (error) {
-              drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`);
+              drop(packet, session, `message PoP (${(error as BrokerError).code ?? 'error'})`, 'message_pop');
               return cb(null);
             }
           }
@@ -446,7 +492,7 @@ export function createHooks(deps: HookDeps) {
           // nothing of the client's budget.
           const over = overBudget(session, packet);
           if (over) {
-            drop(packet, session, over);
+            drop(packet, session, over, overReason(over));
             return cb(null);
           }
           if (packet.retain) {
@@ -455,7 +501,7 @@ export function createHooks(deps: HookDeps) {
             if (bytesOf(packet.payload).length === 0) deps.retained.clear(packet.topic);
             else if (!retainable(packet.topic) || !deps.retained.set(packet.topic, session.token.expiresAt, undefined, session.token.hashHex)) {
               packet.retain = false;
-              log(`broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: over a retained-message budget`);
+              log.warn({ event: 'retain_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason: 'retained_budget' }, `broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: over a retained-message budget`);
             }
           }
           return cb(null);
@@ -471,7 +517,7 @@ export function createHooks(deps: HookDeps) {
         return cb(null, null);
       }
       if (maySubscribe(session.identity, sub.topic)) return cb(null, sub);
-      log(`broker: refused SUBSCRIBE from ${safe(client.id)} to ${safe(sub.topic)}: outside the token scope`);
+      log.warn({ event: 'subscribe_refused', clientId: logText(client.id), topic: logText(sub.topic), code: 'insufficient_scope' }, `broker: refused SUBSCRIBE from ${safe(client.id)} to ${safe(sub.topic)}: outside the token scope`);
       cb(null, null);
     },
 
@@ -504,7 +550,7 @@ export function createHooks(deps: HookDeps) {
       if (byClientId.get(client.id) === session) byClientId.delete(client.id);
       // A clean session ends with its connection, and so does its hold on the client id.
       if (!session.persistent) {
-        owners.release(client.id, toHex(session.connection)).catch((e: Error) => log(`broker: client id ${safe(client.id)} not released (${e.message.slice(0, 80)})`));
+        owners.release(client.id, toHex(session.connection)).catch((e: Error) => log.error({ event: 'client_id_not_released', clientId: logText(client.id), error: e.message.slice(0, 80) }, `broker: client id ${safe(client.id)} not released (${e.message.slice(0, 80)})`));
       }
     },
 
@@ -521,7 +567,10 @@ export function createHooks(deps: HookDeps) {
     },
   };
 
-  function applyRevoked(added: string[]): void {
+  /** A signed list was accepted (from any path): count it, log it, and act on what it newly revokes. */
+  function applyRevoked(added: string[], audience?: string): void {
+    deps.metrics?.revocationListApplied();
+    log.info({ event: 'revocation_list_applied', audience: logText(audience), revoked: added.length }, `broker: revocation list applied (${added.length} newly revoked)`);
     if (added.length === 0) return;
     const set = new Set(added);
     for (const h of added) deps.verifier.forget(h);

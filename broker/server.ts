@@ -9,12 +9,17 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import type { Clock, CryptoProvider } from '../cose/index.js';
+import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
 import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
-import { createHooks, type BrokerLog, type HookClient, type HookPacket } from './hooks.js';
+import { createHooks, type HookClient, type HookPacket } from './hooks.js';
+import { brokerLogger, type BrokerLog } from './broker-logger.js';
+import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js';
+import { listenOps, type OpsListener } from './ops-listener.js';
+import { probeRedis } from './redis-probe.js';
+import type { Logger } from '../device/index.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
 import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES, MAX_CONNECT_BYTES } from './packet-limits.js';
@@ -55,8 +60,12 @@ export interface BrokerOptions {
   trlPollS?: number;
   /** `redis://host:port`: share subscriptions, sessions, retained messages and the jti store. */
   redis?: string;
-  /** One line per refusal, disconnect and refresh (default: none). Never carries tokens or keys. */
-  logger?: BrokerLog;
+  /**
+   * Every admission, refusal (with its reason code), disconnect, refresh and revocation list:
+   * a pino-shaped logger (structured fields), or a function given each line's message (default:
+   * none). Never given a token, a proof or a key.
+   */
+  logger?: Logger | BrokerLog;
   /** Seconds of skew tolerated on exp/nbf (default 0). */
   leeway?: number;
   /** Seconds either side of now a proof's iat may be (default 60). */
@@ -81,12 +90,22 @@ export interface ListenOptions {
   host?: string;
   /** A second port for MQTT over WebSocket; omitted: no WebSocket listener. */
   wsPort?: number;
+  /**
+   * An HTTP port for /healthz, /readyz and Prometheus /metrics (ops-listener.ts); omitted: none.
+   * On `metricsHost`, loopback by default: the metrics name audiences and rates, not for everyone.
+   */
+  metricsPort?: number;
+  metricsHost?: string;
 }
 
 export interface KeyboundBroker {
   readonly aedes: Aedes;
   readonly audience: string;
-  listen(opts?: ListenOptions | number): Promise<{ port: number; wsPort: number | undefined; url: string; wsUrl: string | undefined }>;
+  listen(opts?: ListenOptions | number): Promise<{ port: number; wsPort: number | undefined; url: string; wsUrl: string | undefined; metricsUrl: string | undefined }>;
+  /** The Prometheus counters and histograms (broker-metrics.ts). */
+  readonly metrics: BrokerMetrics;
+  /** What /readyz reports: each check and whether all pass. */
+  readiness(): { ready: boolean; checks: Record<string, boolean> };
   /** Applies a signed revocation list (e.g. from the service's onRevocationList) and publishes it retained. */
   publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
   readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number };
@@ -96,7 +115,10 @@ export interface KeyboundBroker {
 export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker> {
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const provider = opts.provider ?? nativeProvider;
-  const log = opts.logger ?? (() => {});
+  const logger = brokerLogger(opts.logger);
+  // Operational lines without a client (Redis, persistence, the TRL poller).
+  const log = (line: string): void => logger.warn({ event: 'broker_warning' }, line);
+  const metrics = createBrokerMetrics();
   // Refused before anything starts: the secret and the answers must not cross a network in clear.
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
@@ -119,12 +141,18 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   let owners: ClientIdOwners = memoryClientIdOwners(clock);
   const aedesOpts: AedesOptions = { ...opts.aedes };
   const closers: Array<() => Promise<unknown>> = [];
+  /** Redis connections that must be up for the broker to be ready (none without --redis). */
+  const redisConns: Array<{ status: string }> = [];
   if (opts.redis) {
+    // At start an unreachable Redis is a configuration error (one line, an exit code), not a
+    // broker that hangs retrying or dies with a stack trace; later it is a refusal (admission.ts).
+    await probeRedis(opts.redis);
     const { Redis } = await import('ioredis');
     const { default: mqemitterRedis } = await import('mqemitter-redis');
     const { default: persistenceRedis } = await import('aedes-persistence-redis');
     const jtiConn = new Redis(opts.redis, { maxRetriesPerRequest: 2 });
     const persistenceConn = new Redis(opts.redis);
+    redisConns.push(jtiConn, persistenceConn);
     jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
     owners = redisClientIdOwners(jtiConn as unknown as RedisEval, clock, provider);
     const mq = mqemitterRedis({ connectionString: opts.redis });
@@ -133,7 +161,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     // mqemitter-redis re-emits its connections' errors on `state`: unheard, that event throws and
     // the process exits, taking every client with it. Heard, the broker stays up, refuses what it
     // cannot check without Redis (CONNECT: the replay store) and resumes when Redis is back.
-    const redisDown = (e: Error) => log(`broker: Redis: ${String(e.message).slice(0, 80)}`);
+    const redisDown = (e: Error) => logger.error({ event: 'redis_error', code: 'redis_unavailable', error: String(e.message).slice(0, 80) }, `broker: Redis: ${String(e.message).slice(0, 80)}`);
     jtiConn.on('error', redisDown);
     persistenceConn.on('error', redisDown);
     (mq as unknown as { state: { on(event: 'error', f: (e: Error) => void): void } }).state.on('error', redisDown);
@@ -187,7 +215,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     owners,
     clock,
     provider,
-    log,
+    log: logger,
+    metrics,
     ...(opts.relayRate ? { relayRate: opts.relayRate } : {}),
     queueBudgets: {
       device: createByteBudgets(clock, opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE),
@@ -196,18 +225,19 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
     catchUpRevocationList: async (audience) => {
-      for await (const packet of retainedStream(`${TRL_PREFIX}${audience}`)) acceptRetainedList(packet, 'catch-up');
+      for await (const packet of retainedStream(`${TRL_PREFIX}${safeAudienceName(audience)}`)) acceptRetainedList(packet, 'catch-up');
     },
   });
   const retainedStream = (pattern: string) =>
     (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
   /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */
   const acceptRetainedList = (packet: { topic: string; payload: Buffer; retain?: boolean }, from: 'peer' | 'retained' | 'catch-up'): void => {
-    const audience = packet.topic.slice(TRL_PREFIX.length);
-    if (packet.payload.length === 0 || !audience || audience.includes('/')) return;
+    // The topic's last level is the audience's safe name (cose/audience-id.ts).
+    const audience = audienceFromSafeName(packet.topic.slice(TRL_PREFIX.length));
+    if (packet.payload.length === 0 || audience === undefined) return;
     const signed = new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length);
     try {
-      hooks.applyRevoked(revocation.accept(audience, signed));
+      hooks.applyRevoked(revocation.accept(audience, signed), audience);
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code !== 'replay') {
@@ -280,9 +310,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   sweep.unref();
 
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
-    hooks.applyRevoked(revocation.accept(audience, signedList));
+    hooks.applyRevoked(revocation.accept(audience, signedList), audience);
     await new Promise<void>((resolve, reject) =>
-      aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+      aedes.publish({ cmd: 'publish', topic: `${TRL_PREFIX}${safeAudienceName(audience)}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
   };
   const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;
@@ -314,6 +344,17 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     };
   };
   let tcp: TcpServer | undefined;
+  let ops: OpsListener | undefined;
+  let closed = false;
+  const readiness = () => {
+    const checks: Record<string, boolean> = {
+      listening: tcp?.listening === true && !closed,
+      // brokerTrust refused a trust without anchors at creation; it holds until close.
+      trust: true,
+      ...(opts.redis ? { redis: redisConns.every((c) => c.status === 'ready') } : {}),
+    };
+    return { ready: Object.values(checks).every(Boolean), checks };
+  };
   let http: HttpServer | undefined;
   let wss: WebSocketServer | undefined;
 
@@ -349,14 +390,24 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
         });
         wsPort = (http.address() as AddressInfo).port;
       }
-      return { port, wsPort, url: `mqtt://${host}:${port}`, wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}` };
+      let metricsUrl: string | undefined;
+      if (o.metricsPort !== undefined) {
+        ops = await listenOps({ port: o.metricsPort, host: o.metricsHost ?? '127.0.0.1', registry: metrics.registry, readiness });
+        metricsUrl = ops.url;
+      }
+      logger.info({ event: 'listening', audience: opts.audience, port, wsPort, metricsUrl, cluster: opts.redis !== undefined }, `broker: started (MQTT port ${port})`);
+      return { port, wsPort, url: `mqtt://${host}:${port}`, wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}`, metricsUrl };
     },
     publishRevocationList,
+    metrics,
+    readiness,
     get stats() {
       return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size };
     },
     async close() {
+      closed = true;
       stopPolling();
+      await ops?.close();
       clearInterval(sweep);
       hooks.closeAll();
       wss?.clients.forEach((c) => c.terminate());

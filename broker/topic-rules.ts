@@ -7,12 +7,13 @@
  * - `ace/<device>/req`, `ace/<device>/res/<client>`: by scope only (a request needs scope for
  *   that device). A client may also subscribe to responses addressed to it, where <client> is
  *   its token's `sub` and its MQTT client id (the token says who it is, not the CONNECT alone).
- * - `ace/trl/<audience>`: the service's signed revocation list; anyone admitted may read it, and
+ * - `ace/trl/<audience>`: the service's signed revocation list (the audience by its safe name,
+ *   cose/audience-id.ts); anyone admitted may read it, and
  *   may publish it only when its signature verifies (checked by the caller).
  * Topics starting with `$` are the broker's own (MQTT 3.1.1 §4.7.2) and never granted.
  * Pure: no I/O, no state.
  */
-import { filtersCover, isValidTopicFilter, isValidTopicName, scopeAllows, topicMatches, type Scope } from '../cose/index.js';
+import { audienceFromSafeName, filtersCover, isValidTopicFilter, isValidTopicName, scopeAllows, topicMatches, type Scope } from '../cose/index.js';
 
 export const REFRESH_TOPIC = 'ace/authz-info';
 const LEVEL = '[^/+#$][^/+#]*';
@@ -40,7 +41,11 @@ export function publishRoute(who: Identity, topic: string): PublishRoute {
   const info = AUTHZ_INFO.exec(topic);
   if (info) return { kind: 'authz-info', device: info[1]! };
   const trl = TRL.exec(topic);
-  if (trl) return { kind: 'trl', audience: trl[1]! };
+  if (trl) {
+    // The level is the audience's safe name (cose/audience-id.ts); a level no audience has is refused.
+    const audience = audienceFromSafeName(trl[1]!);
+    return audience === undefined ? { kind: 'denied', reason: 'not an audience revocation list topic' } : { kind: 'trl', audience };
+  }
   return scopeAllows(who.scope, { action: 'pub', topic }) ? { kind: 'scoped' } : { kind: 'denied', reason: 'outside the token scope' };
 }
 

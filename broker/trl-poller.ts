@@ -7,7 +7,7 @@
  */
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { readBoundedBody } from './bounded-body.js';
-import type { BrokerLog } from './hooks.js';
+import type { BrokerLog } from './broker-logger.js';
 
 /** draft-ietf-ace-revoked-token-notification lists stay small: MAX_TRL_HASHES (1024) hashes is ~40 KB. */
 export const MAX_TRL_FETCH_BYTES = 64 * 1024;

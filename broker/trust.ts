@@ -13,6 +13,7 @@ import {
   CoseError,
   decodeProvisioningBundle,
   kidKeyResolver,
+  safeAudienceName,
   validateBundle,
   type CoseKey,
   type KeyResolver,
@@ -68,7 +69,7 @@ function fromBundle(bundle: ProvisioningBundle, opts: BrokerTrustOptions): Broke
     throw refuse(
       `trust: the bundle was provisioned for ${quoted(bundle.audience)}, not for this broker's audience ${quoted(opts.audience)}: ` +
         `its shared keys are that audience's secrets and are never used here. Provision the broker itself ` +
-        `(keybound authz register-device ${opts.audience} ... ; keybound authz provision ${opts.audience} --out ${opts.audience}.cbor ...) ` +
+        `(keybound authz register-device ${opts.audience} ... ; keybound authz provision ${opts.audience} --out ${safeAudienceName(opts.audience)}.cbor ...) ` +
         "or give it the service's public keys (/keys or /jwks.json)",
     );
   }

@@ -5,6 +5,8 @@ import { UsageError } from './command-line.js';
 import { readBytesFile, readSecretFile } from './secret-file.js';
 import { EXIT } from './io.js';
 import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+import { createNodeLogger } from '../device/adapters/index.js';
+import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -13,7 +15,7 @@ function isLoopbackHost(host: string): boolean {
 export const authzServeCommand = defineCommand(
   {
     name: 'authz serve',
-    summary: 'Run the authorization service: token, introspection, revocation, pages and key endpoints.',
+    summary: 'Run the authorization service: token, introspection, revocation, pages, keys; /healthz, /readyz, /metrics.',
     config: true,
     options: {
       ...DATA_DIR_OPTIONS,
@@ -24,10 +26,16 @@ export const authzServeCommand = defineCommand(
       // HTTPS: client secrets, passwords, codes and tokens never cross the network in clear.
       'tls-cert': { type: 'string', value: 'CERT.pem', env: 'KEYBOUND_TLS_CERT', help: 'serve HTTPS with this certificate chain (with --tls-key)' },
       'tls-key': { type: 'string', value: 'KEY.pem', env: 'KEYBOUND_TLS_KEY', help: 'private key of --tls-cert' },
+      // Prometheus' bearer credential for /metrics; a file, as every secret.
+      'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
+      ...LOG_LEVEL_OPTION,
     },
     examples: ['keybound authz serve --data-dir ./authz-data --port 8443 --tls-cert cert.pem --tls-key key.pem'],
   },
   async ({ values }, io) => {
+    const level = logLevelOf(values['log-level']);
+    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file']) : undefined;
+    const logger = createNodeLogger({ name: 'authz', level, destination: io.stderr as { write(line: string): void } });
     if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
@@ -40,10 +48,13 @@ export const authzServeCommand = defineCommand(
       ...(values.issuer ? { issuer: values.issuer } : {}),
       ...(adminToken ? { adminToken } : {}),
       ...(tls ? { tls } : {}),
+      ...(metricsToken ? { metricsToken } : {}),
+      logger,
     });
+    // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
     io.stdout.write(`keybound authorization service listening on ${url}\n`);
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
-      io.stderr.write('keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)\n');
+      logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
     }
     await new Promise<void>((resolve) => {
       const stop = () => void server.close().then(resolve);

@@ -4,7 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
@@ -31,6 +33,9 @@ const BROKER_SERVE_SPEC = {
     'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation list this often (0: off)' },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
+    'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
+    'metrics-host': { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address of the metrics listener (loopback unless widened)' },
+    ...LOG_LEVEL_OPTION,
   },
   examples: ['keybound broker serve --audience broker-1 --trust broker-1.cbor --port 1883'],
 } as const;
@@ -65,6 +70,9 @@ export async function brokerServe(args: string[], io: CliIo, env: Readonly<Recor
 
 async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options>, io: CliIo): Promise<KeyboundBroker> {
   const audience = values.audience!;
+  const level = logLevelOf(values['log-level']);
+  const metricsPort = port(values['metrics-port'], undefined);
+  if (values['metrics-host'] && metricsPort === undefined) throw new UsageError('--metrics-host needs --metrics-port');
   const authzUrl = values['authz-url'];
   // First, before reading any file: a secret for a service in clear is a configuration error.
   if (authzUrl) checkAuthzUrl(authzUrl);
@@ -84,7 +92,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   const broker = await createBroker({
     audience,
     trust,
-    logger: (line) => io.stderr.write(`${line}\n`),
+    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
     ...(authzUrl
       ? {
           authzUrl,
@@ -97,8 +105,21 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
-  const a = await broker.listen({ port: port(values.port, 1883)!, ...(values.host ? { host: values.host } : {}), ...(wsPort !== undefined ? { wsPort } : {}) });
-  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
+  let a: Awaited<ReturnType<KeyboundBroker['listen']>>;
+  try {
+    a = await broker.listen({
+      port: port(values.port, 1883)!,
+      ...(values.host ? { host: values.host } : {}),
+      ...(wsPort !== undefined ? { wsPort } : {}),
+      ...(metricsPort !== undefined ? { metricsPort, ...(values['metrics-host'] ? { metricsHost: values['metrics-host'] } : {}) } : {}),
+    });
+  } catch (e) {
+    // A port in use (MQTT, WebSocket or metrics): close what did start, or the process never exits.
+    await broker.close();
+    throw e;
+  }
+  // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }
 

@@ -10,7 +10,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { renderReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
+import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
 import { summarize } from './sim.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
@@ -64,16 +64,16 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     },
   });
   const html = join(dir, 'report.html');
-  writeFileSync(html, renderReportHtml(report));
+  writeFileSync(html, renderDemoReportHtml(report));
   writeFileSync(join(dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  const secs = ((performance.now() - started) / 1000).toFixed(1);
+  const secs = n((performance.now() - started) / 1000, 's');
   io.stdout.write(
     [
       `authorization service: ${asUrl} (stopped now); relay: ${report.relay}`,
-      `connected flow: ${report.connected.gatewayRequests} requests at the gateway, ${report.connected.introspections} introspections, ${report.connected.cacheHits} answered from its cache`,
+      `connected flow: ${n(report.connected.gatewayRequests)} requests at the gateway, ${n(report.connected.introspections)} introspections, ${n(report.connected.cacheHits)} answered from its cache`,
       `disconnected flow: tokens relayed to sleeping devices (they wake every 5 min), verified offline with the provisioned key`,
       summarize(report).trimEnd(),
-      `report: ${html} (and report.json); ${secs} s`,
+      `report: ${html} (and report.json); ${secs}`,
       '',
     ].join('\n'),
   );

@@ -4,7 +4,7 @@
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, createProgressBar, renderReportHtml, runFleet, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion } from './command-runner.js';
@@ -86,19 +86,20 @@ function whyNot(r: SimReport): string {
     m.set(u.profile, (m.get(u.profile) ?? 0) + u.devices);
     byReason.set(u.reason, m);
   }
-  const parts = [...byReason].map(([reason, m]) => `${[...m.values()].reduce((a, b) => a + b, 0)} ${reason} (${[...m].map(([p, n]) => `${p} ${n}`).join(', ')})`);
+  const parts = [...byReason].map(([reason, m]) => `${n([...m.values()].reduce((a, b) => a + b, 0))} ${reason} (${[...m].map(([p, k]) => `${p} ${n(k)}`).join(', ')})`);
   return parts.join('; ') || 'none';
 }
 
 export function summarize(r: SimReport): string {
   const lines = [
-    `scenario ${r.scenario}: ${r.devices} devices, seed ${r.seed}, ${r.simulatedHours} simulated hours`,
-    `authorizations: ${r.authorizations.succeeded}/${r.authorizations.attempted}; time to first authorized request p50 ${r.timeToFirstAuthorizedRequest.p50S} s`,
-    `theft: ${r.theft.accepted} accepted out of ${r.theft.tries} tries`,
-    `revocation: ${r.revocation.devicesApplied}/${r.revocation.revoked} sleeping devices applied the list; ${r.revocation.acceptedAfter} requests accepted after`,
-    `reboots: ${r.reboots.reboots}, AEAD nonce reuse ${r.reboots.nonceReuse}; clock-less: ${r.clockless.acceptedAfterExpiry} accepted after exi`,
+    `scenario ${r.scenario}: ${n(r.devices)} devices, seed ${r.seed}, ${n(r.simulatedHours, 'simulated hours')}`,
+    `authorizations: ${n(r.authorizations.succeeded)}/${n(r.authorizations.attempted)}; time to first authorized request p50 ${n(r.timeToFirstAuthorizedRequest.p50S, 's')}`,
+    `theft: ${n(r.theft.accepted)} accepted out of ${n(r.theft.tries)} tries`,
+    `revocation: ${n(r.revocation.devicesApplied)}/${n(r.revocation.revoked)} sleeping devices applied the list; ${n(r.revocation.acceptedAfter)} requests accepted after`,
+    `reboots: ${n(r.reboots.reboots)}, AEAD nonce reuse ${n(r.reboots.nonceReuse)}; clock-less: ${n(r.clockless.acceptedAfterExpiry)} accepted after exi`,
     `not authorized: ${whyNot(r)}`,
-    `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
+    `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`,
+    `checks: ${checksSummary(scenarioChecks(r))}`,
   ];
   return lines.join('\n') + '\n';
 }

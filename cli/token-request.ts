@@ -103,7 +103,7 @@ function bad(message: string): TokenRequestError {
 }
 
 /** The service's answer, in the content type it came in; an error answer becomes a TokenRequestError with the service's error name. */
-export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, status: number): CliTokenAnswer {
+export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, status: number, popKey: CoseKey): CliTokenAnswer {
   if (contentType.includes('cbor')) {
     let v: CborValue;
     try {
@@ -116,7 +116,8 @@ export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, stat
       const desc = v.get(ACE_PARAM.error_description);
       throw new TokenRequestError(`the service refused (${status}): ${name}${typeof desc === 'string' ? `: ${desc.slice(0, 160)}` : ''}`, name);
     }
-    const r = decodeTokenResponse(body);
+    // With our key passed in, an answer binding a key we do not hold is refused (device/token-client.ts).
+    const r = decodeTokenResponse(body, popKey);
     return { accessToken: r.accessToken, ...(r.expiresIn !== undefined ? { expiresIn: r.expiresIn } : {}), ...(r.scope !== undefined ? { scope: r.scope } : {}) };
   }
   let o: Record<string, unknown>;

@@ -92,7 +92,7 @@ export const tokenCommand = defineCommand(
       const why = (e as { code?: string }).code ?? (e as Error).name;
       throw new TokenRequestError(`the service at ${url.origin} could not be reached (${why})`, 'unreachable');
     }
-    const answer = decodeCliTokenAnswer(await readBoundedBody(res, MAX_ANSWER_BYTES), res.headers.get('content-type') ?? '', res.status);
+    const answer = decodeCliTokenAnswer(await readBoundedBody(res, MAX_ANSWER_BYTES), res.headers.get('content-type') ?? '', res.status, popKey);
     // The key is written only once the service bound a token to it: a refusal leaves no orphan key file.
     if (!existing) writePrivateKeyFile(popFile, popKey);
     if (values.out) writePrivateFile(values.out, answer.accessToken);

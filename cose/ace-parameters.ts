@@ -40,6 +40,56 @@ export const ACE_PARAM = Object.freeze({
   rs_cnf: 41,
 } as const);
 
+/**
+ * RFC 9200 §5.8.4.3 Table 5 ("CBOR Mappings Used in Token Requests and Responses"), with RFC 9201
+ * §3.1/§3.2 for req_cnf, cnf and rs_cnf and RFC 9200 §5.9.2 for the introspection parameters: the
+ * CBOR type each abbreviated parameter has on the wire. Both sides read and write by this table,
+ * so a byte string (client_secret 25, code 29, refresh_token 37) never leaves as text again.
+ * `scope` is text or bytes in Table 5; keybound also carries AIF (RFC 9237) there, an array.
+ */
+export type AceWireType = 'bstr' | 'tstr' | 'uint' | 'int' | 'map' | 'bool' | 'scope' | 'profile';
+export const ACE_PARAM_TYPE: Readonly<Record<keyof typeof ACE_PARAM, AceWireType>> = Object.freeze({
+  access_token: 'bstr',
+  expires_in: 'uint',
+  req_cnf: 'map',
+  audience: 'tstr',
+  cnf: 'map',
+  scope: 'scope',
+  active: 'bool',
+  token: 'bstr',
+  client_id: 'tstr',
+  client_secret: 'bstr',
+  response_type: 'tstr',
+  redirect_uri: 'tstr',
+  state: 'tstr',
+  code: 'bstr',
+  error: 'int',
+  error_description: 'tstr',
+  error_uri: 'tstr',
+  grant_type: 'uint',
+  token_type: 'int',
+  username: 'tstr',
+  password: 'tstr',
+  refresh_token: 'bstr',
+  // RFC 9200 §5.8.1: null in a request ("which profile?"), §5.8.4.3: an integer in a response.
+  ace_profile: 'profile',
+  cnonce: 'bstr',
+  rs_cnf: 'map',
+} as const);
+
+/**
+ * IANA "ACE Profile" registry (RFC 9200 §8.8): coap_dtls 1 (RFC 9202), coap_oscore 2 (RFC 9203),
+ * mqtt_tls 3 (RFC 9431). The ace_profile parameter and claim carry these integers.
+ */
+export const ACE_PROFILE = Object.freeze({ coap_dtls: 1, coap_oscore: 2, mqtt_tls: 3 } as const);
+/**
+ * The profile an audience speaks unless registered otherwise: keybound devices set up their
+ * protected sessions with the ACE-OSCORE exchange at /authz-info (RFC 9203 §4.1, DESIGN.md). The
+ * service names the profile in a token response when asked and whenever it is not this one
+ * (RFC 9200 §5.8.4.3).
+ */
+export const DEFAULT_ACE_PROFILE: number = ACE_PROFILE.coap_oscore;
+
 /** RFC 9200 §5.3 Figure 3: AS Request Creation Hints labels. */
 export const CREATION_HINT = Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CLAIM_CNONCE } as const);
 
@@ -52,9 +102,9 @@ export const ACE_GRANT_TYPE = Object.freeze({
 } as const);
 
 /** RFC 9200 §8.7 (IANA "OAuth Token Type CBOR Mappings"): token_type values in CBOR. */
-export const ACE_TOKEN_TYPE = Object.freeze({ Bearer: 1, PoP: 2 } as const);
+export const ACE_TOKEN_TYPE: Readonly<Record<string, number>> = Object.freeze({ Bearer: 1, PoP: 2 });
 /** RFC 9200 §5.8.4.2: every token keybound issues is a proof-of-possession token. */
-export const TOKEN_TYPE_POP = ACE_TOKEN_TYPE.PoP;
+export const TOKEN_TYPE_POP = 2;
 
 /** RFC 8693 §2.1: token exchange; it has no CBOR abbreviation and travels as text. */
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';

@@ -46,6 +46,8 @@ export const REFUSAL_CODES = {
   insecure_authz_url: ['server_error', 500, 500, 3],
   /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
   bad_trust: ['server_error', 500, 500, 3],
+  /** The broker's shared store (Redis) cannot be reached: at start a configuration error, later CONNACK 3 (try again). */
+  redis_unavailable: ['temporarily_unavailable', 503, 503, 3],
 } as const satisfies Record<string, Row>;
 
 /** The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3. */

@@ -176,8 +176,14 @@ export {
   type ClientAssertionOptions,
 } from './client-assertion.js';
 export { REFUSAL_CODES, SERVICE_ERROR_CODES, allErrorCodes, refusalWire, wireError, isErrorCode, type ErrorCode, type RefusalCode, type WireMapping } from './error-codes.js';
+export { audienceIdProblem, isAudienceId, safeAudienceName, audienceFromSafeName, MAX_SAFE_AUDIENCE_NAME } from './audience-id.js';
 export {
   ACE_PARAM,
+  ACE_PARAM_TYPE,
+  ACE_PROFILE,
+  ACE_TOKEN_TYPE,
+  DEFAULT_ACE_PROFILE,
+  type AceWireType,
   CREATION_HINT,
   ACE_GRANT_TYPE,
   TOKEN_TYPE_POP,

@@ -1,6 +1,6 @@
 // The public surface of keybound's lean device runtime (no node: imports). Others import only this.
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
-export { hintsToMap, hintsFromMap, encodeHints, type RequestHints } from './request-hints.js';
+export { hintsToMap, hintsFromMap, encodeHints, readCreationHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
@@ -110,7 +110,9 @@ export {
   requestToken,
   encodeTokenRequest,
   decodeTokenResponse,
+  AuthorizationServiceError,
   JWT_BEARER_ASSERTION,
+  type KeyReference,
   type TokenTransport,
   type TokenRequest,
   type TokenResponse,
@@ -125,3 +127,4 @@ export {
   CONNECT_JTI_BYTES,
   type ConnectPasswordOptions,
 } from './connect-password.js';
+export { NOOP_LOGGER, HASH_PREFIX_HEX, MAX_LOG_TEXT, hashPrefix, logText, type Logger, type LogFields, type LogValue } from './logger.js';

@@ -22,6 +22,7 @@ import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 import type { RequestHints } from './request-hints.js';
 import type { DeviceStorage } from './storage.js';
 import type { TrustStore } from './trust-store.js';
+import { NOOP_LOGGER, hashPrefix, logText, type Logger } from './logger.js';
 import { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 import { createTokenStore, TOKEN_ENTRY_OVERHEAD, type StoredToken, type TokenStore } from './token-store.js';
 import { createExiTracker, type ExiTracker } from './exi-tracker.js';
@@ -64,6 +65,11 @@ export interface ResourceServerOptions {
   handler: DeviceHandler;
   provider?: CryptoProvider;
   profile?: Partial<DeviceProfile>;
+  /**
+   * Told of every token accepted or refused, request served or refused and revocation list
+   * applied (logger.ts; default: no-op). Never given a token, a proof or a key.
+   */
+  logger?: Logger;
 }
 
 export interface AuthzInfoResult {
@@ -96,6 +102,7 @@ function keyBytes(key: CoseKey): number {
 
 export function createResourceServer(opts: ResourceServerOptions): ResourceServer {
   const { trust, storage, clock, handler } = opts;
+  const log = opts.logger ?? NOOP_LOGGER;
   const provider = opts.provider ?? portableProvider;
   const profile: DeviceProfile = { ...DEFAULT_DEVICE_PROFILE, ...opts.profile };
   const audience = trust.audience;
@@ -284,67 +291,120 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     return handler({ method, resource, payload, subject });
   }
 
+  /** A refusal's log line: its registry code, never its cause's bytes. */
+  function logRefusal(event: string, error: unknown, fields: Record<string, string | undefined>): void {
+    const code = error instanceof DeviceError ? error.code : 'internal';
+    log.warn({ event, audience, code, ...fields }, `device: ${event.replaceAll('_', ' ')}: ${code}`);
+  }
+
   return {
     audience,
     authzInfo(request) {
-      const entry = ingest(request.token);
-      const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
-      if (request.nonce1) result.session = openSession(entry, request.nonce1);
-      return result;
+      try {
+        const result = authzInfo(request);
+        log.info({ event: 'token_accepted', audience, tokenHash: hashPrefix(toHex(result.tokenHash)), session: result.session !== undefined }, 'device: token accepted');
+        return result;
+      } catch (error) {
+        logRefusal('token_refused', error, {});
+        throw error;
+      }
     },
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
-      const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
-      const { freshness } = verifyPopProof(
-        request.proof,
-        entry.popKey,
-        { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
-        { clock, iatWindow: profile.iatWindow },
-        { provider },
-      );
-      claimFreshness(freshness, entry.subject);
-      authorize(entry, request.method, request.resource);
-      return serve(request.method, request.resource, request.payload, entry.subject);
+      try {
+        const { body, entry } = handlePopRequest(request);
+        log.info({ event: 'request_served', audience, subject: logText(entry.subject), tokenHash: hashPrefix(toHex(entry.hash)), method: logText(request.method), resource: logText(request.resource) }, 'device: request served');
+        return body;
+      } catch (error) {
+        logRefusal('request_refused', error, { method: logText(request.method), resource: logText(request.resource) });
+        throw error;
+      }
     },
     handleSessionMessage(message) {
-      const { kid } = peekSessionMessage(message);
-      const session = findSession(kid);
-      const opened = session.unprotect(message);
-      const binding = session.binding!;
-      const answer = (body: DeviceResponseBody) => session.protect(encodeResponseBody(body), opened.piv);
-      // Authenticated from here on: refusals travel protected, so a client can trust them.
-      const code = bindingRefusal(binding);
-      if (code !== undefined) {
-        const response = answer({ code: 401, error: code, hints: hints() });
-        session.destroy();
-        sessions.delete(toHex(kid));
-        return response;
-      }
-      let request;
       try {
-        request = decodeRequestBody(opened.plaintext);
-        authorize({ scopeClaim: binding.scopeClaim }, request.method, request.resource);
-      } catch (cause) {
-        if (cause instanceof DeviceError) return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
-        throw cause;
+        return handleSessionMessage(message);
+      } catch (error) {
+        logRefusal('session_message_refused', error, {});
+        throw error;
       }
-      return answer(serve(request.method, request.resource, request.payload, binding.subject));
     },
     applyRevocationList(signedList) {
-      const { added, exiFloor } = revocation.apply(signedList);
-      for (const hash of added) tokens.delete(hash);
-      // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
-      // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
-      // sessions too: they carry its exi sequence, see bindingRefusal).
-      if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
-      // An overflowing list gave up its oldest revocations whole: so do the tokens held.
-      tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
-      sweepSessions();
-      return added.length;
+      try {
+        const added = applyRevocationList(signedList);
+        log.info({ event: 'revocation_list_applied', audience, revoked: added }, 'device: revocation list applied');
+        return added;
+      } catch (error) {
+        logRefusal('revocation_list_refused', error, {});
+        throw error;
+      }
     },
     hints,
     get stats() {
       return { tokens: tokens.size, tokenBytes: tokens.used, sessions: sessions.size, revoked: revocation.size, exiFloor: exi.floor() };
     },
   };
+
+  function authzInfo(request: AuthzInfoRequest): AuthzInfoResult {
+    const entry = ingest(request.token);
+    const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
+    if (request.nonce1) result.session = openSession(entry, request.nonce1);
+    return result;
+  }
+
+  function handlePopRequest(request: PopRequest): { body: DeviceResponseBody; entry: StoredToken } {
+    const entry = request.token ? ingest(request.token) : findToken(request.tokenHash!);
+    const { freshness } = verifyPopProof(
+      request.proof,
+      entry.popKey,
+      { purpose: PURPOSE_REQUEST, audience, tokenHash: entry.hash, method: request.method, resource: request.resource, payload: request.payload },
+      { clock, iatWindow: profile.iatWindow },
+      { provider },
+    );
+    claimFreshness(freshness, entry.subject);
+    authorize(entry, request.method, request.resource);
+    return { body: serve(request.method, request.resource, request.payload, entry.subject), entry };
+  }
+
+  function handleSessionMessage(message: Uint8Array): Uint8Array {
+    const { kid } = peekSessionMessage(message);
+    const session = findSession(kid);
+    const opened = session.unprotect(message);
+    const binding = session.binding!;
+    const answer = (body: DeviceResponseBody) => session.protect(encodeResponseBody(body), opened.piv);
+    // Authenticated from here on: refusals travel protected, so a client can trust them.
+    const code = bindingRefusal(binding);
+    if (code !== undefined) {
+      const response = answer({ code: 401, error: code, hints: hints() });
+      session.destroy();
+      sessions.delete(toHex(kid));
+      log.warn({ event: 'session_message_refused', audience, code, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)) }, `device: session message refused: ${code}`);
+      return response;
+    }
+    let request;
+    try {
+      request = decodeRequestBody(opened.plaintext);
+      authorize({ scopeClaim: binding.scopeClaim }, request.method, request.resource);
+    } catch (cause) {
+      if (cause instanceof DeviceError) {
+        log.warn({ event: 'session_message_refused', audience, code: cause.code, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)) }, `device: session message refused: ${cause.code}`);
+        return answer({ code: cause.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, error: cause.code, hints: hints(binding.scopeClaim) });
+      }
+      throw cause;
+    }
+    log.info({ event: 'request_served', audience, subject: logText(binding.subject), tokenHash: hashPrefix(toHex(binding.tokenHash)), method: logText(request.method), resource: logText(request.resource), session: true }, 'device: request served');
+    return answer(serve(request.method, request.resource, request.payload, binding.subject));
+  }
+
+  function applyRevocationList(signedList: Uint8Array): number {
+    const { added, exiFloor } = revocation.apply(signedList);
+    for (const hash of added) tokens.delete(hash);
+    // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
+    // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
+    // sessions too: they carry its exi sequence, see bindingRefusal).
+    if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
+    // An overflowing list gave up its oldest revocations whole: so do the tokens held.
+    tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
+    sweepSessions();
+    return added.length;
+  }
 }

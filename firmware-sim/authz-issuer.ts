@@ -16,6 +16,7 @@ import {
   toBase64Url,
   type CborMap,
   type CborValue,
+  utf8,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { requestToken } from '../device/index.js';
@@ -112,7 +113,7 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
       return res.accessToken;
     },
     async introspect(token) {
-      const body = encodeCbor(new Map<CborValue, CborValue>([[ACE_PARAM.token, token], [ACE_PARAM.client_id, RS_ID], [ACE_PARAM.client_secret, RS_SECRET]]));
+      const body = encodeCbor(new Map<CborValue, CborValue>([[ACE_PARAM.token, token], [ACE_PARAM.client_id, RS_ID], [ACE_PARAM.client_secret, utf8(RS_SECRET)]]));
       const answer = decodeCbor(await post('/introspect', body, 'application/ace+cbor'));
       if (!isMap(answer) || (answer as CborMap).get(ACE_PARAM.active) !== true) return { active: false };
       // RFC 9200 §5.9.2: exp under its CWT claim label 4.

@@ -15,7 +15,7 @@
  * broker already holds it (QoS 1) and the link layer retries until it lands.
  */
 import { connectAsync, type MqttClient } from 'mqtt';
-import type { CoseKey } from '../cose/index.js';
+import { safeAudienceName, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { ACE_USERNAME, createConnectPassword, encodeEnvelope } from '../device/index.js';
 import { connectDeviceMqtt, deviceTopics, type DeviceMqttConnection } from '../device/adapters/index.js';
@@ -159,7 +159,7 @@ export class BrokerRelay implements FleetRelay {
     const prev = this.trl.get(audience);
     this.trl.set(audience, { seq: (prev?.seq ?? 0) + 1, publishedAt: this.opts.sim.now, bytes: list.length });
     // Any admitted client may publish a list; the broker keeps it (retained) only if it verifies.
-    await this.opts.sim.external(withTimeout(this.senders.client.publishAsync(`ace/trl/${audience}`, Buffer.from(list), { qos: 1, retain: true }).then(() => undefined), 'publishing a revocation list'));
+    await this.opts.sim.external(withTimeout(this.senders.client.publishAsync(`ace/trl/${safeAudienceName(audience)}`, Buffer.from(list), { qos: 1, retain: true }).then(() => undefined), 'publishing a revocation list'));
   }
 
   send(dev: SimDevice, topic: DeviceTopic, body: Uint8Array, sender: Sender = 'client'): Promise<Exchange> {

@@ -3,7 +3,7 @@
  * against the in-simulator issuer (deterministic, for 10 000 devices) and against the real authz/
  * service over loopback HTTP (for a small fleet, the demo and the integration test).
  */
-import type { CborValue, CoseKey } from '../cose/index.js';
+import { safeAudienceName, type CborValue, type CoseKey } from '../cose/index.js';
 import type { IntrospectionAnswer } from './phantom-token-cache.js';
 
 /** How the token is protected: COSE_Sign1 (EdDSA or ES256) or COSE_Mac0 (HMAC 256/64). */
@@ -46,9 +46,9 @@ export const BROKER_TOKEN_LIFETIME_S = 24 * 3600;
 /** What the fleet's clients (app and thief) and devices may do at the broker: their own ace/ topics. */
 export const BROKER_CLIENT_SCOPE: MqttScope = [['ace/+/authz-info', ['pub']], ['ace/+/req', ['pub']]];
 export const brokerDeviceScope = (deviceId: string): MqttScope => [
-  [`ace/${deviceId}/authz-info`, ['sub']],
-  [`ace/${deviceId}/req`, ['sub']],
-  [`ace/${deviceId}/res/+`, ['pub']],
+  [`ace/${safeAudienceName(deviceId)}/authz-info`, ['sub']],
+  [`ace/${safeAudienceName(deviceId)}/req`, ['sub']],
+  [`ace/${safeAudienceName(deviceId)}/res/+`, ['pub']],
 ];
 /** The registration-side grant covering every device's scope above. */
 export const BROKER_DEVICE_GRANT: MqttScope = [['ace/+/authz-info', ['sub']], ['ace/+/req', ['sub']], ['ace/+/res/+', ['pub']]];

@@ -3,6 +3,7 @@
  * the relay, starts a client per device and runs the virtual clock to the end; returns the report.
  */
 import { GATEWAY_AUDIENCE, type FleetIssuer } from './fleet-issuer.js';
+import { FlowTrace, storyTellers } from './flow-trace.js';
 import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
 import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WINDOW_S, SIM_EPOCH, SIM_LIFETIME_S, WAKE_INTERVAL_S, type ScenarioName, type ScenarioContext } from './scenarios.js';
@@ -56,6 +57,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
   const metrics = new SimMetrics();
   const devices = new Map<string, SimDevice>();
   const gateway = new PhantomTokenCache(clock, opts.gatewayCacheEntries !== undefined ? { maxEntries: opts.gatewayCacheEntries } : {});
+  const trace = new FlowTrace(storyTellers(plans), () => sim.now / 1000);
   let finished = 0;
   let relay: FleetRelay | undefined;
   try {
@@ -85,7 +87,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         metrics.revocation.delaysS.push(delayMs / 1000);
       }
     };
-    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p) };
+    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p), trace };
     for (const plan of plans) {
       sim.spawn(async () => {
         await deviceScript(ctx, plan);
@@ -110,6 +112,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     plans,
     devices,
     metrics,
+    flows: trace.result(),
     relayStats: relay.stats,
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
   });

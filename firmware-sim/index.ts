@@ -18,5 +18,10 @@ export { SCENARIOS, SIM_LIFETIME_S, WAKE_INTERVAL_S, planFleet, tokenTypeLabel, 
 export { runFleet, MAX_DEVICES, MAX_BROKER_DEVICES, BROKER_AUDIENCE, type RunOptions } from './fleet-run.js';
 export { buildReport, type SimReport } from './sim-report.js';
 export { renderReportHtml, barChart } from './report-html.js';
+export { renderDemoReportHtml, DEMO_REPORT_TITLE } from './demo-report-html.js';
+export { sequenceChart, type Lane } from './sequence-chart.js';
+export { FlowTrace, storyTellers, FLOWS, FLOW_ACTORS, MAX_FLOW_EVENTS, type FlowEvent, type FlowActor, type FlowName, type FlowRecord } from './flow-trace.js';
+export { scenarioChecks, checksSummary, type ScenarioCheck, type Verdict } from './scenario-checks.js';
+export { formatNumber, formatPair } from './number-format.js';
 export { jwtEquivalentBytes } from './jwt-size.js';
 export { createProgressBar, type ProgressStream } from './progress-bar.js';

@@ -19,10 +19,12 @@ import { jwtEquivalentBytes } from './jwt-size.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
 import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
+import type { FlowActor, FlowTrace } from './flow-trace.js';
+import { formatNumber } from './number-format.js';
 import { frameMessage } from './radio-link.js';
 import { SimDevice } from './sim-device.js';
 import { SimMetrics } from './sim-metrics.js';
-import type { Exchange, FleetRelay } from './sim-relay.js';
+import type { Exchange, FleetRelay, Sender } from './sim-relay.js';
 import { Simulator } from './simulator.js';
 import { tokenProtection } from './token-protection.js';
 
@@ -107,6 +109,28 @@ export interface ScenarioContext {
   clock: () => number;
   /** Wraps outside I/O (a real AS over HTTP) so the virtual clock waits for it. */
   io<T>(p: Promise<T>): Promise<T>;
+  /** The story for the demo report: one device per flow records its messages here. */
+  trace: FlowTrace;
+}
+
+/** Who asks and who answers in the story (DESIGN.md): the doctor's app asks the always-on EKG; the EKG asks a sleeping tube. */
+function actors(plan: DevicePlan): { client: FlowActor; device: FlowActor } {
+  return plan.role === 'connected' ? { client: 'app', device: 'ekg' } : { client: 'ekg', device: 'tube' };
+}
+
+/** A message to a device through the relay, told in the flow's story when `plan` tells one. */
+async function send(ctx: ScenarioContext, plan: DevicePlan, dev: SimDevice, topic: 'authz-info' | 'req', body: Uint8Array, what: string, sender?: Sender): Promise<Exchange> {
+  const told = ctx.trace.flowOf(plan.id) !== undefined;
+  const from: FlowActor = sender === 'thief' ? 'thief' : actors(plan).client;
+  if (told) ctx.trace.note(plan.id, { from, to: 'relay', what: `${what} to ace/${dev.id}/${topic} (${formatNumber(body.length, 'B')})`, outcome: 'sent' });
+  const x = await ctx.relay.send(dev, topic, body, sender);
+  if (told) ctx.trace.note(plan.id, { from: 'relay', to: actors(plan).device, what: dev.id === plan.id ? (plan.alwaysOn ? 'delivered' : 'delivered when it wakes') : `delivered to ${dev.id}`, outcome: 'sent' });
+  return x;
+}
+
+/** The device's answer (or the client's verdict on it), told in the flow's story. */
+function answered(ctx: ScenarioContext, plan: DevicePlan, to: FlowActor, ok: boolean, what: string, reason?: string): void {
+  ctx.trace.note(plan.id, { from: actors(plan).device, to, what: ok ? what : `refused: ${reason ?? 'unknown'}`, outcome: ok ? 'ok' : 'refused', reason: ok ? undefined : (reason ?? 'unknown') });
 }
 
 const GET_TEMP = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
@@ -143,10 +167,13 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
   const t0 = ctx.sim.now;
   if (record) ctx.metrics.attempted++;
   const clientKey = plan.pop === 'proof' ? ((kp) => ({ kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8(`${plan.id}-client`) }) as CoseKey)(seededKeyPair('Ed25519', prng)) : undefined;
+  const { client } = actors(plan);
+  ctx.trace.note(plan.id, { from: client, to: 'authz', what: `token request for ${plan.id}${clientKey ? ' with its own PoP key (req_cnf)' : ''}`, outcome: 'sent' });
   const issued = await ctx.io(ctx.issuer.issue({ audience: plan.id, clientId: SIM_CLIENT_ID, scope: SENSOR_SCOPE, ...(clientKey ? { clientKey } : {}) }));
   const { token, popKey } = issued;
   // Label by what the token carries: the real service signs every Sign1 with its one algorithm.
   const tokenType = tokenTypeLabel({ protection: tokenProtection(token) ?? plan.protection, pop: plan.pop });
+  ctx.trace.note(plan.id, { from: 'authz', to: client, what: `CWT issued: ${tokenType}, ${formatNumber(token.length, 'B')}`, outcome: 'ok' });
   let holding: Holding;
   let energyJ = 0;
   let airCwt = 0;
@@ -159,15 +186,18 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
   if (plan.pop === 'session') {
     const storage = memoryStorage();
     const start = beginSession(token, popKey, storage, { provider });
-    const x1 = await ctx.relay.send(dev, 'authz-info', start.body);
+    const x1 = await send(ctx, plan, dev, 'authz-info', start.body, 'token + nonce1');
     energyJ += x1.deviceJ;
     airCwt += cwtAir(start.body.length, x1.answer.length);
     airJwtDelta += jwtAir(start.body.length, x1.answer.length);
     let session: ClientSession;
     try {
       session = start.finish(x1.answer);
+      answered(ctx, plan, client, true, 'token verified offline; session keys derived');
     } catch (e) {
-      if (record) failed(ctx, plan, tokenType, e instanceof DeviceError ? e.code : 'client_error');
+      const reason = e instanceof DeviceError ? e.code : 'client_error';
+      answered(ctx, plan, client, false, '', reason);
+      if (record) failed(ctx, plan, tokenType, reason);
       return undefined;
     }
     holding = {
@@ -176,9 +206,14 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
       session,
       async request() {
         const { message, requestPiv } = session.request(GET_TEMP);
-        const x = await ctx.relay.send(dev, 'req', message);
-        if (!isProtected(x.answer)) return { ok: false, code: refusalOf(x.answer) ?? 'bad_answer', exchange: x };
+        const x = await send(ctx, plan, dev, 'req', message, 'GET /temp, protected');
+        if (!isProtected(x.answer)) {
+          const code = refusalOf(x.answer) ?? 'bad_answer';
+          answered(ctx, plan, client, false, '', code);
+          return { ok: false, code, exchange: x };
+        }
         const res = session.response(x.answer, requestPiv);
+        answered(ctx, plan, client, res.code < 400, `${res.code} /temp, protected`, res.error ?? `status_${res.code}`);
         return { ok: res.code < 400, ...(res.code >= 400 ? { code: res.error ?? `status_${res.code}` } : {}), exchange: x };
       },
     };
@@ -191,8 +226,9 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
         // DPoP-like: the token travels with the first proof; later proofs name it by hash.
         const body = buildPopRequest({ token, popKey, audience: plan.id, request: GET_TEMP, includeToken: first, now: Math.floor(ctx.clock()) }, provider);
         first = false;
-        const x = await ctx.relay.send(dev, 'req', body);
+        const x = await send(ctx, plan, dev, 'req', body, `GET /temp with a PoP proof${body.length > token.length ? ' and the token' : ''}`);
         const code = refusalOf(x.answer);
+        answered(ctx, plan, client, code === undefined, 'token and proof verified offline; 205 /temp', code);
         return { ok: code === undefined, ...(code ? { code } : {}), exchange: x };
       },
     };
@@ -235,8 +271,9 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   };
   // 1. Replay every captured request message verbatim (session messages and PoP proofs).
   for (const c of captured.filter((c) => c.topic === 'req')) {
-    const x = await ctx.relay.send(dev, 'req', c.body, 'thief');
+    const x = await send(ctx, plan, dev, 'req', c.body, 'replay of a captured request', 'thief');
     const v = judge(x.answer);
+    answered(ctx, plan, 'thief', v.accepted, 'ACCEPTED', v.reason);
     m.theftTry('replay captured request', v.accepted, v.reason);
   }
   // 2. Present the stolen token with the thief's own key.
@@ -244,29 +281,36 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   const thiefKey: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: thiefKp.x, d: thiefKp.d };
   if (plan.pop === 'proof') {
     const body = buildPopRequest({ token: held.token, popKey: thiefKey, audience: plan.id, request: GET_TEMP, includeToken: true, now: Math.floor(ctx.clock()) }, seededProvider(prng));
-    const v = judge((await ctx.relay.send(dev, 'req', body, 'thief')).answer);
+    const v = judge((await send(ctx, plan, dev, 'req', body, "stolen token, thief's own proof", 'thief')).answer);
+    answered(ctx, plan, 'thief', v.accepted, 'ACCEPTED', v.reason);
     m.theftTry('stolen token, own key', v.accepted, v.reason);
   } else {
     // The thief opens a session with the stolen token but must guess the PoP key.
     const guessed: CoseKey = { kty: 'Symmetric', k: prng.bytes(32) };
     const start = beginSession(held.token, guessed, memoryStorage(), { provider: seededProvider(prng) });
-    const x1 = await ctx.relay.send(dev, 'authz-info', start.body, 'thief');
+    const x1 = await send(ctx, plan, dev, 'authz-info', start.body, 'stolen token, guessed key', 'thief');
     let accepted = false;
     let reason: string | undefined;
     try {
       const s = start.finish(x1.answer);
       const { message } = s.request(GET_TEMP);
-      const v = judge((await ctx.relay.send(dev, 'req', message, 'thief')).answer);
+      const v = judge((await send(ctx, plan, dev, 'req', message, 'request in the guessed session', 'thief')).answer);
       accepted = v.accepted;
       reason = v.reason;
     } catch (e) {
       reason = e instanceof DeviceError ? e.code : 'client_error';
     }
+    answered(ctx, plan, 'thief', accepted, 'ACCEPTED', reason);
     m.theftTry('stolen token, guessed key', accepted, reason);
   }
   // With a real broker, the thief also tries the device's overheard CONNECT and its broker token.
   if (ctx.relay.attackBroker) {
-    for (const a of await ctx.relay.attackBroker(dev)) m.theftTry(a.attack, a.accepted, a.reason);
+    const tries = await ctx.relay.attackBroker(dev);
+    for (const a of tries) {
+      ctx.trace.note(plan.id, { from: 'thief', to: 'relay', what: a.attack.replace(/^broker: /, 'CONNECT: '), outcome: 'sent' });
+      ctx.trace.note(plan.id, { from: 'relay', to: 'thief', what: a.accepted ? 'ACCEPTED' : `refused: ${a.reason ?? 'unknown'}`, outcome: a.accepted ? 'ok' : 'refused', reason: a.reason });
+      m.theftTry(a.attack, a.accepted, a.reason);
+    }
   }
   // 3. Take the token (and its proof) to another device.
   const others = ctx.plans.filter((p) => p.id !== plan.id && !p.alwaysOn);
@@ -274,29 +318,36 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
   if (other) {
     const first = captured[0];
     if (first) {
-      const v = judge((await ctx.relay.send(other, first.topic, first.body, 'thief')).answer);
+      const v = judge((await send(ctx, plan, other, first.topic, first.body, 'captured message at another device', 'thief')).answer);
       // An authz-info answer with session parameters is not a refusal: judge by what follows.
-      if (first.topic === 'authz-info' && v.accepted && !refusalOf((await ctx.relay.send(other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body, 'thief')).answer)) {
+      if (first.topic === 'authz-info' && v.accepted && !refusalOf((await send(ctx, plan, other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body, 'captured request at another device', 'thief')).answer)) {
+        answered(ctx, plan, 'thief', true, 'ACCEPTED');
         m.theftTry('token at another device', true);
       } else {
-        m.theftTry('token at another device', first.topic === 'req' ? v.accepted : false, v.reason ?? 'unknown_key');
+        const accepted = first.topic === 'req' ? v.accepted : false;
+        answered(ctx, plan, 'thief', accepted, 'ACCEPTED', v.reason ?? 'unknown_key');
+        m.theftTry('token at another device', accepted, v.reason ?? 'unknown_key');
       }
     }
   }
 }
 
 /** One request at the gateway: answered from its phantom-token cache, or introspected and cached. */
-async function gatewayRequest(ctx: ScenarioContext, token: Uint8Array): Promise<boolean> {
+async function gatewayRequest(ctx: ScenarioContext, plan: DevicePlan, token: Uint8Array): Promise<boolean> {
   ctx.metrics.connected.gatewayRequests++;
+  ctx.trace.note(plan.id, { from: 'app', to: 'gateway', what: 'GET /ekg with the reference token', outcome: 'sent' });
   const cached = ctx.gateway.lookup(token);
   let active: boolean;
   if (cached.hit) active = cached.active;
   else {
+    ctx.trace.note(plan.id, { from: 'gateway', to: 'authz', what: 'introspect (RFC 7662)', outcome: 'sent' });
     const answer = await ctx.io(ctx.issuer.introspect(token));
     ctx.gateway.store(token, answer);
     active = answer.active;
+    ctx.trace.note(plan.id, { from: 'authz', to: 'gateway', what: `active: ${active}`, outcome: active ? 'ok' : 'refused', ...(active ? {} : { reason: 'inactive' }) });
   }
   if (!active) ctx.metrics.refuse('gateway_inactive_token');
+  ctx.trace.note(plan.id, { from: 'gateway', to: 'app', what: active ? (cached.hit ? 'served (cached introspection)' : 'served') : 'refused: gateway_inactive_token', outcome: active ? 'ok' : 'refused', ...(active ? {} : { reason: 'gateway_inactive_token' }) });
   return active;
 }
 
@@ -308,12 +359,14 @@ async function gatewayRequest(ctx: ScenarioContext, token: Uint8Array): Promise<
  */
 async function connectedApp(ctx: ScenarioContext, plan: DevicePlan, prng: Prng): Promise<void> {
   const c = ctx.metrics.connected;
+  ctx.trace.note(plan.id, { from: 'app', to: 'authz', what: 'reference token request (for the gateway)', outcome: 'sent' });
   const ref = await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
+  ctx.trace.note(plan.id, { from: 'authz', to: 'app', what: `reference token, ${formatNumber(ref.length, 'B')}`, outcome: 'ok' });
   c.referenceTokens++;
   let revokedAt: number | undefined;
   for (let i = 0; i < GATEWAY_REQUESTS + (revokedAt === undefined ? 0 : GATEWAY_TRIES_AFTER_REVOCATION); i++) {
     if (i > 0) await ctx.sim.sleep((GATEWAY_GAP_MIN_S + prng.float() * GATEWAY_GAP_SPAN_S) * 1000);
-    const served = await gatewayRequest(ctx, ref);
+    const served = await gatewayRequest(ctx, plan, ref);
     if (revokedAt !== undefined) {
       if (!served) {
         c.revokedRefused++;
@@ -323,6 +376,7 @@ async function connectedApp(ctx: ScenarioContext, plan: DevicePlan, prng: Prng):
       c.maxServedAfterRevocationS = Math.max(c.maxServedAfterRevocationS, ctx.clock() - revokedAt);
     }
     if (i === 0 && plan.revokesReference) {
+      ctx.trace.note(plan.id, { from: 'app', to: 'authz', what: "the doctor's access is withdrawn: revoke", outcome: 'sent' });
       await ctx.io(ctx.issuer.revokeReference(ref));
       revokedAt = ctx.clock();
       c.revokedTokens++;

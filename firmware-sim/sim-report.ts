@@ -4,6 +4,7 @@
  * checks (theft, revocation, reboots, clock-less expiry, introspection). Keys are emitted in a
  * fixed order and numbers rounded, so that one seed gives the same bytes (bar `generatedAt`).
  */
+import type { FlowRecord } from './flow-trace.js';
 import type { PhantomTokenCache } from './phantom-token-cache.js';
 import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
@@ -52,6 +53,8 @@ export interface SimReport {
     cryptoVerifies: number;
   }>;
   radio: RelayStats;
+  /** The messages of one device per flow, as they happened: the demo report's sequence chart. */
+  flows: FlowRecord;
 }
 
 const HISTOGRAM_EDGES_S = [1, 2, 5, 10, 30, 60, 120, 300, 600, 1200];
@@ -75,6 +78,7 @@ export function buildReport(input: {
   plans: DevicePlan[];
   devices: Map<string, SimDevice>;
   metrics: SimMetrics;
+  flows: FlowRecord;
   relayStats: RelayStats;
   generatedAt: string;
 }): SimReport {
@@ -181,5 +185,6 @@ export function buildReport(input: {
     flash: { writes: flashWrites, bytes: flashBytes, refusedWrites, maxEraseCyclesPerPage: sig(maxCycles), maxWearFraction: sig(maxWear) },
     profiles,
     radio: { ...input.relayStats },
+    flows: input.flows,
   };
 }

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ALG, coseKeyFromMap, decodeCbor, fromBase64Url, jwkToCoseKey, toBase64Url, toHex, verifyCwt, type CborMap, type CoseKey, type ParsedHeaders } from '../cose/index.js';
+import { ALG, coseKeyFromMap, utf8, decodeCbor, fromBase64Url, jwkToCoseKey, toBase64Url, toHex, verifyCwt, type CborMap, type CoseKey, type ParsedHeaders } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
@@ -152,7 +152,7 @@ describe('ES256 signing keys', () => {
     try {
       expect((await admin(es.base, '/admin/audiences', { id: 'pump', scopes: ['dose'] })).status).toBe(201);
       expect((await admin(es.base, '/admin/clients', { id: 'nurse', secret: NURSE_SECRET, audiences: ['pump'], scopes: ['dose'] })).status).toBe(201);
-      const t = await postTo(es.base, '/token', new Map<number, unknown>([[33, 2], [24, 'nurse'], [25, NURSE_SECRET]]) as CborMap, 'cbor');
+      const t = await postTo(es.base, '/token', new Map<number, unknown>([[33, 2], [24, 'nurse'], [25, utf8(NURSE_SECRET)]]) as CborMap, 'cbor');
       expect(t.status).toBe(200);
       const v = await verifyWithPublished(es.base, t.data.get(1), 'pump');
       expect(v.header.alg.id).toBe(ALG.ES256);

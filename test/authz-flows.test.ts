@@ -293,7 +293,7 @@ console.log('listening on ' + url);`;
     const byKid = (h: { kid?: Uint8Array }) => keys.find((k) => k.kid && h.kid && Buffer.compare(k.kid, h.kid) === 0);
     const v = verifyCwt(token, byKid, { audience: 'ekg', issuer: ISSUER, clock: () => now, provider: nativeProvider });
     expect(v.claims.sub).toBe('app');
-    const i = await post('/introspect', new Map<number, unknown>([[11, token], [24, 'rs-ekg'], [25, 'rs-secret']]) as CborMap, 'cbor');
+    const i = await post('/introspect', new Map<number, unknown>([[11, token], [24, 'rs-ekg'], [25, utf8('rs-secret')]]) as CborMap, 'cbor');
     expect(i.data.get(10)).toBe(true);
     expect(i.data.get(3)).toBe('ekg');
   });
@@ -314,7 +314,7 @@ console.log('listening on ' + url);`;
     expect((await post('/introspect', { token: before.usedCodeAccess! }, 'json', RS_AUTH)).data.active).toBe(true);
     const body = { grant_type: 'authorization_code', code: before.usedCode!, code_verifier: before.usedCodeVerifier!, redirect_uri: REDIRECT };
     expect(errorName(await post('/token', body, 'json', APP_AUTH))).toBe('invalid_grant');
-    const cbor = new Map<number | string, unknown>([[33, 1], [29, before.usedCode!], ['code_verifier', before.usedCodeVerifier!], [27, REDIRECT], [24, 'app'], [25, 's3cret-app']]) as CborMap;
+    const cbor = new Map<number | string, unknown>([[33, 1], [29, utf8(before.usedCode!)], ['code_verifier', before.usedCodeVerifier!], [27, REDIRECT], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap;
     expect(errorName(await post('/token', cbor, 'cbor'))).toBe('invalid_grant');
     // RFC 6749 §4.1.2: recognised as a replay, it revokes what the code gave (a forgotten code would not).
     expect((await post('/introspect', { token: before.usedCodeAccess! }, 'json', RS_AUTH)).data).toEqual({ active: false });
@@ -331,7 +331,7 @@ console.log('listening on ' + url);`;
   it('approves after the restart a device code that was pending before it, and the poller gets its token', async () => {
     const res = await decideDevice(base, before.device!.user_code, 'approve');
     expect(res.status).toBe(200);
-    const t = await post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', before.device!.device_code], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const t = await post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', before.device!.device_code], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect(t.status).toBe(200);
     const v = verifyCwt(t.data.get(1), (await keysAt(base))[0]!, { audience: 'ekg', issuer: ISSUER, clock: () => now, provider: nativeProvider });
     expect(v.claims.sub).toBe('alice');
@@ -382,7 +382,7 @@ afterAll(async () => {
 
 describe('device authorization grant (RFC 8628)', () => {
   const pollJson = (deviceCode: string) => post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: deviceCode, client_id: 'app', client_secret: 's3cret-app' }, 'json');
-  const pollCbor = (deviceCode: string) => post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', deviceCode], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+  const pollCbor = (deviceCode: string) => post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', deviceCode], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
 
   it('the user denies on the verification page: polling (JSON) gets access_denied, then the code is gone', async () => {
     freshWindow();
@@ -420,7 +420,7 @@ describe('device authorization grant (RFC 8628)', () => {
 
   it('speaks application/ace+cbor at /device_authorization and at the polling /token, approval and denial', async () => {
     freshWindow();
-    const ask = () => post('/device_authorization', new Map<number, unknown>([[24, 'app'], [25, 's3cret-app'], [5, 'ekg'], [9, 'read']]) as CborMap, 'cbor');
+    const ask = () => post('/device_authorization', new Map<number, unknown>([[24, 'app'], [25, utf8('s3cret-app')], [5, 'ekg'], [9, 'read']]) as CborMap, 'cbor');
     const d = await ask();
     expect(d.status).toBe(200);
     expect(d.ct).toBe('application/ace+cbor');
@@ -444,7 +444,7 @@ describe('device authorization grant (RFC 8628)', () => {
     expect(t.ct).toBe('application/ace+cbor');
     expect(t.data.get(34)).toBe(2); // token_type PoP
     expect(t.data.get(9)).toBe('read');
-    expect(String(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
+    expect(fromUtf8(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
     const v = verifyCwt(t.data.get(1), (await keysAt(base))[0]!, { audience: 'ekg', issuer: base, clock, provider: nativeProvider });
     expect(v.claims.sub).toBe('alice');
 
@@ -457,7 +457,7 @@ describe('device authorization grant (RFC 8628)', () => {
 
   it('refuses in CBOR an unknown device code (invalid_grant) and a wrong client secret (invalid_client)', async () => {
     expect(errorName(await pollCbor('00'.repeat(32)))).toBe('invalid_grant');
-    const bad = await post('/device_authorization', new Map<number, unknown>([[24, 'app'], [25, 'wrong'], [5, 'ekg']]) as CborMap, 'cbor');
+    const bad = await post('/device_authorization', new Map<number, unknown>([[24, 'app'], [25, utf8('wrong')], [5, 'ekg']]) as CborMap, 'cbor');
     expect(bad.status).toBe(401);
     expect(errorName(bad)).toBe('invalid_client');
   });
@@ -473,7 +473,7 @@ describe('token exchange in JSON (RFC 8693)', () => {
     expect(r.status).toBe(200);
     expect(r.ct).toBe('application/json');
     expect(r.data.issued_token_type).toBe(TOKEN_TYPE_CWT);
-    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §8.7: the name in JSON, 2 only in CBOR
+    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §5.8.2 in JSON; 2 in CBOR (§8.7)
     expect(r.data.expires_in).toBeUndefined(); // exi: the tube counts from receipt
     const v = verifyCwt(fromBase64Url(r.data.access_token), (await keysAt(base))[0]!, { audience: 'tube', issuer: base, clock, provider: nativeProvider });
     expect(v.claims.sub).toBe('ekg-dev');

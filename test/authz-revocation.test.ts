@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coseKeyFromMap, decodeCbor, fromBase64Url, tokenHash, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
+import { coseKeyFromMap, decodeCbor, fromBase64Url, tokenHash, utf8, fromUtf8, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
@@ -50,13 +50,15 @@ describe('a replayed authorization code revokes what it issued (RFC 6749 §4.1.2
       const redeem = () =>
         enc === 'json'
           ? post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri }, 'json', app)
-          : post('/token', new Map<number | string, unknown>([[33, 1], [29, code], ['code_verifier', verifier], [27, redirectUri]]) as CborMap, 'cbor', app);
+          : post('/token', new Map<number | string, unknown>([[33, 1], [29, utf8(code)], ['code_verifier', verifier], [27, redirectUri]]) as CborMap, 'cbor', app);
       const first = await redeem();
       expect(first.status).toBe(200);
       const data = (k: string, n: number) => (first.data instanceof Map ? first.data.get(n) : first.data[k]);
       const tokenA = enc === 'json' ? (data('access_token', 1) as string) : Buffer.from(data('access_token', 1) as Uint8Array).toString('base64url');
       // The grant goes on: a refresh gives token B and a new refresh token.
-      const refreshed = await post('/token', { grant_type: 'refresh_token', refresh_token: data('refresh_token', 37) }, 'json', app);
+      // In CBOR the refresh token is a byte string (RFC 9200 Table 5), its text's UTF-8.
+      const refreshToken = enc === 'json' ? (data('refresh_token', 37) as string) : fromUtf8(data('refresh_token', 37) as Uint8Array);
+      const refreshed = await post('/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, 'json', app);
       expect(refreshed.status).toBe(200);
       const tokenB = refreshed.data.access_token as string;
       // An unrelated token of the same client must survive.

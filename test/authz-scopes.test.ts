@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coseKeyFromMap, decodeCbor, fromBase64Url, parseScope, verifyCwt, type CborMap, type CborValue, type CoseKey } from '../cose/index.js';
+import { coseKeyFromMap, decodeCbor, fromBase64Url, fromUtf8, utf8, parseScope, verifyCwt, type CborMap, type CborValue, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerDevice, registerUser, RegistryError, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, type Enc } from './support/authz-client.js';
@@ -138,7 +138,7 @@ describe('AIF-MQTT scopes for a broker', () => {
     await registerClient(store, { id: 'broker-rs', secret: 'rs-secret', audiences: ['broker'], grantTypes: [] });
     const j = await post('/introspect', { token: t.data.access_token }, 'json', { authorization: basic('broker-rs', 'rs-secret') });
     expect(j.data.scope).toEqual([['alerts/#', ['sub']]]);
-    const c = await post('/introspect', new Map<number, unknown>([[11, fromBase64Url(t.data.access_token)], [24, 'broker-rs'], [25, 'rs-secret']]) as CborMap, 'cbor');
+    const c = await post('/introspect', new Map<number, unknown>([[11, fromBase64Url(t.data.access_token)], [24, 'broker-rs'], [25, utf8('rs-secret')]]) as CborMap, 'cbor');
     expect(c.data.get(9)).toEqual([['alerts/#', ['sub']]]);
   });
 });
@@ -151,11 +151,11 @@ describe('AIF scopes through authorization_code and refresh', () => {
     const r = await post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:9/cb' }, 'json', auth);
     expect(r.status).toBe(200);
     expect(r.data.scope).toEqual([['/temp', 1], ['/config', 5]]);
-    const narrower = await post('/token', new Map<number, unknown>([[33, 3], [37, r.data.refresh_token], [9, [['/config', 1]]]]) as CborMap, 'cbor', auth);
+    const narrower = await post('/token', new Map<number, unknown>([[33, 3], [37, utf8(r.data.refresh_token)], [9, [['/config', 1]]]]) as CborMap, 'cbor', auth);
     expect(narrower.status).toBe(200);
     expect(narrower.data.get(9)).toBeUndefined();
     expect(await tokenScope(narrower, 'thermo')).toEqual([['/config', 1]]);
-    const wider = await post('/token', { grant_type: 'refresh_token', refresh_token: narrower.data.get(37), scope: JSON.stringify([['/temp', 3]]) }, 'form', auth);
+    const wider = await post('/token', { grant_type: 'refresh_token', refresh_token: fromUtf8(narrower.data.get(37)), scope: JSON.stringify([['/temp', 3]]) }, 'form', auth);
     expect(wider.data.error).toBe('invalid_scope');
   });
   it('refuses an AIF scope outside the policy at the authorization endpoint (redirects with invalid_scope)', async () => {

@@ -115,7 +115,7 @@ describe('client_credentials', () => {
   it('issues a Sign1 CWT bound to req_cnf (JSON, basic auth) that verifies with only the AS public key', async () => {
     const r = await post('/token', { grant_type: 'client_credentials', audience: 'ekg', scope: 'read', req_cnf: toBase64Url(encodeCbor(reqCnf)) }, 'json', { authorization: basic('app', 's3cret-app') });
     expect(r.status).toBe(200);
-    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §8.7: the name in JSON, as introspection answers
+    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §5.8.2 (2 only in CBOR, §8.7)
     expect(r.data.expires_in).toBe(3600);
     const token = fromBase64Url(r.data.access_token);
     const [key] = await asKeys();
@@ -130,7 +130,7 @@ describe('client_credentials', () => {
   });
 
   it('issues a symmetric PoP key sealed for the audience (CBOR, client_secret_post, grant_type 2)', async () => {
-    const r = await post('/token', new Map<number, unknown>([[33, 2], [5, 'ekg'], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const r = await post('/token', new Map<number, unknown>([[33, 2], [5, 'ekg'], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect(r.status).toBe(200);
     expect(r.ct).toBe('application/ace+cbor');
     const m = r.data as CborMap;
@@ -156,7 +156,7 @@ describe('client_credentials', () => {
 
   it('refuses a wrong secret, an unknown client, and two auth methods at once', async () => {
     for (const enc of ['json', 'cbor'] as const) {
-      const body = enc === 'cbor' ? (new Map<number, unknown>([[33, 2], [24, 'app'], [25, 'wrong']]) as CborMap) : { grant_type: 'client_credentials', client_id: 'app', client_secret: 'wrong' };
+      const body = enc === 'cbor' ? (new Map<number, unknown>([[33, 2], [24, 'app'], [25, utf8('wrong')]]) as CborMap) : { grant_type: 'client_credentials', client_id: 'app', client_secret: 'wrong' };
       const r = await post('/token', body, enc);
       expect(r.status).toBe(401);
       expect(enc === 'cbor' ? aceErrorName(r.data.get(30)) : r.data.error).toBe('invalid_client');
@@ -171,7 +171,7 @@ describe('client_credentials', () => {
     expect((await post('/token', { grant_type: 'client_credentials', audience: 'ekg', scope: 'admin' }, 'json', auth)).data.error).toBe('invalid_scope');
     expect((await post('/token', { grant_type: 'client_credentials', audience: 'ekg', scope: 'read admin' }, 'form', auth)).data.error).toBe('invalid_scope');
     expect((await post('/token', { grant_type: 'client_credentials', audience: 'tube' }, 'json', auth)).data.error).toBe('invalid_target');
-    const cb = await post('/token', new Map<number, unknown>([[33, 2], [5, 'nowhere'], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const cb = await post('/token', new Map<number, unknown>([[33, 2], [5, 'nowhere'], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect(cb.data.get(30)).toBe('invalid_target');
   });
 
@@ -242,7 +242,7 @@ describe('authorization_code with PKCE', () => {
   });
   it('refuses a PKCE mismatch (CBOR) and a missing verifier', async () => {
     const code = await browserLoginAndConsent(query());
-    const r = await post('/token', new Map<number | string, unknown>([[33, 1], [29, code], ['code_verifier', 'w'.repeat(50)], [27, 'http://127.0.0.1:9/cb'], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const r = await post('/token', new Map<number | string, unknown>([[33, 1], [29, utf8(code)], ['code_verifier', 'w'.repeat(50)], [27, 'http://127.0.0.1:9/cb'], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect(r.data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
     expect((await post('/token', { grant_type: 'authorization_code', code, redirect_uri: 'http://127.0.0.1:9/cb', client_id: 'app', client_secret: 's3cret-app' }, 'json')).data.error).toBe('invalid_request');
   });
@@ -268,7 +268,7 @@ describe('refresh_token', () => {
     expect(r1.status).toBe(200);
     const next = r1.data.refresh_token as string;
     expect(next).not.toBe(refreshFromCode);
-    const reuse = await post('/token', new Map<number, unknown>([[33, 3], [37, refreshFromCode], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const reuse = await post('/token', new Map<number, unknown>([[33, 3], [37, utf8(refreshFromCode)], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect(reuse.data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
     // The family is gone: even the newest token no longer works.
     expect((await post('/token', { grant_type: 'refresh_token', refresh_token: next }, 'json', auth)).data.error).toBe('invalid_grant');
@@ -315,7 +315,7 @@ describe('device authorization grant', () => {
   it('pending, slow_down, approval on the verification page, then one token', async () => {
     const d = await post('/device_authorization', { client_id: 'app', client_secret: 's3cret-app', audience: 'ekg', scope: 'read' }, 'form');
     expect(d.status).toBe(200);
-    const poll = () => post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', d.data.device_code], [24, 'app'], [25, 's3cret-app']]) as CborMap, 'cbor');
+    const poll = () => post('/token', new Map<number | string, unknown>([[33, GRANT_DEVICE_CODE], ['device_code', d.data.device_code], [24, 'app'], [25, utf8('s3cret-app')]]) as CborMap, 'cbor');
     expect((await poll()).data.get(30)).toBe('authorization_pending');
     expect((await poll()).data.get(30)).toBe('slow_down');
     now += 20;
@@ -331,7 +331,7 @@ describe('device authorization grant', () => {
     expect(res.status).toBe(200);
     const t = await poll();
     expect(t.status).toBe(200);
-    expect(String(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
+    expect(fromUtf8(t.data.get(37))).toMatch(/^[A-Za-z0-9_-]{20,}$/); // refresh_token(37)
     now += 20;
     expect((await poll()).data.get(30)).toBe(3 /* invalid_grant, RFC 9200 §8.4 */);
   });
@@ -365,7 +365,7 @@ describe('introspection, revocation and the signed revocation list', () => {
     expect(fromBase64Url(t.data.access_token).length).toBe(32);
     referenceToken = t.data.access_token;
     expect((await post('/introspect', { token: referenceToken }, 'json')).status).toBe(401);
-    const i = await post('/introspect', new Map<number, unknown>([[11, fromBase64Url(referenceToken)], [24, 'rs-ekg'], [25, 'rs-secret']]) as CborMap, 'cbor');
+    const i = await post('/introspect', new Map<number, unknown>([[11, fromBase64Url(referenceToken)], [24, 'rs-ekg'], [25, utf8('rs-secret')]]) as CborMap, 'cbor');
     expect(i.data.get(10)).toBe(true);
     expect(i.data.get(3)).toBe('gw');
     expect(i.data.get(9)).toBe('read');

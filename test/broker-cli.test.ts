@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { connect, createIssuer, password } from './support/broker-fixture.js';
+import { jsonLines } from './support/processes.js';
 
 function io() {
   const out = { stdout: '', stderr: '' };
@@ -49,7 +50,10 @@ describe('keybound broker (CLI function)', () => {
       await (await connect(url, 'cli-ok', password(token, key, 'cli-ok'))).endAsync();
       const { token: other } = issuer.token({ scope: [['x/#', ['pub']]] });
       await connect(url, 'cli-thief', password(other, key, 'cli-thief')).catch(() => {});
-      expect(a.out.stderr).toMatch(/refused CONNECT "cli-thief": bad_proof/);
+      // stderr is JSON lines only (pino): the refusal is one of them, with its reason code.
+      const lines = jsonLines(a.out.stderr);
+      expect(lines.find((l) => l.event === 'connect_refused' && l.clientId === 'cli-thief')).toMatchObject({ code: 'bad_proof', audience: 'broker-1', level: 40 });
+      expect(lines.find((l) => l.event === 'connect_admitted' && l.clientId === 'cli-ok')).toMatchObject({ audience: 'broker-1', level: 30 });
       expect(a.out.stderr).not.toContain(Buffer.from(other).toString('base64url').slice(0, 30));
     } finally {
       await broker.close();

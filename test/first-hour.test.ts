@@ -170,9 +170,10 @@ describe('README "First hour", verbatim', () => {
     await page.click('#approve');
     await page.waitForSelector('#message');
 
-    // The same page with a wrong password: refused, in words. A plain visit to /login lands there.
+    // The same page with a wrong password: refused, in words. A plain visit to /login points there.
     const other = await (await browser.newContext()).newPage();
     await other.goto(`http://127.0.0.1:${asPort}/login`);
+    await other.click('#device-link');
     await other.fill('#username', 'alice');
     await other.fill('#password', 'not-her-password');
     await other.click('#login');

@@ -5,7 +5,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
   createCwt,
@@ -20,9 +19,9 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { secretKey, signingKey } from './support/keys.js';
+import { PYTHON, pythonHas } from './support/python-peer.js';
 
 const PEER = fileURLToPath(new URL('./interop/cose_peer.py', import.meta.url));
-const PYTHON = '/usr/bin/python3';
 
 function peer(request: object): any {
   return JSON.parse(execFileSync(PYTHON, [PEER], { input: JSON.stringify(request), encoding: 'utf8', timeout: 20_000 }));
@@ -46,15 +45,7 @@ const claims = {
 };
 
 // The peer needs Debian's python3 with cbor2 and cryptography (.ci/run installs them).
-const available = existsSync(PYTHON) && (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cbor2, cryptography'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (!available && process.env.CI) throw new Error('interop peer missing: apt-get install python3-cbor2 python3-cryptography');
+const available = pythonHas(['cbor2', 'cryptography'], 'python3-cbor2 python3-cryptography');
 
 describe.runIf(available)('interoperability with an independent COSE implementation (cbor2 + OpenSSL)', () => {
   const client = signingKey('Ed25519', 'client');

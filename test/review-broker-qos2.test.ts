@@ -15,7 +15,7 @@ import { ACE_USERNAME } from '../broker/index.js';
 import { connect, createIssuer, inbox, password, sleep } from './support/broker-fixture.js';
 import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
 import { startRedis } from './support/redis-server.js';
-import { stop } from './support/processes.js';
+import { jsonLines, stop } from './support/processes.js';
 
 const issuer = createIssuer();
 let redis: ChildProcess;
@@ -82,7 +82,7 @@ describe('a QoS 2 PUBLISH past the byte budget is not stored either', () => {
     await hoardQos2('hoarder-2', password(token, key, 'hoarder-2'), 'hoard/x', 200, 200 * 1024);
     await sleep(300);
     const grown = (await usedMemory()) - before;
-    expect(broker.stderr).toContain('"hoarder-2" on "hoard/x": queue budget of the client');
+    expect(jsonLines(broker.stderr).some((l) => l.event === 'publish_refused' && l.clientId === 'hoarder-2' && l.topic === 'hoard/x' && l.reason === 'queue_budget')).toBe(true);
     expect(grown).toBeLessThan(4 * 1024 * 1024); // DEFAULT_CLIENT_QUEUE_RATE: 1 MiB, then 16 KiB/s
   }, 60_000);
 

@@ -9,14 +9,21 @@
  * Messages are served one at a time in arrival order; the core is synchronous.
  */
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { safeAudienceName } from '../../cose/index.js';
 import { ACE_USERNAME, decodeEnvelope, serveAuthzInfo, serveRequest, type ResourceServer } from '../index.js';
 
+/**
+ * The device's topics. Its id and audience stand in one topic level each by their safe name
+ * (cose/audience-id.ts): a URI audience such as `coaps://rs.example.com` is `coaps:%2F%2Frs.example.com`,
+ * never extra levels or a wildcard.
+ */
 export function deviceTopics(deviceId: string, audience = deviceId) {
+  const device = safeAudienceName(deviceId);
   return {
-    authzInfo: `ace/${deviceId}/authz-info`,
-    req: `ace/${deviceId}/req`,
-    res: (clientId: string) => `ace/${deviceId}/res/${clientId}`,
-    trl: `ace/trl/${audience}`,
+    authzInfo: `ace/${device}/authz-info`,
+    req: `ace/${device}/req`,
+    res: (clientId: string) => `ace/${device}/res/${clientId}`,
+    trl: `ace/trl/${safeAudienceName(audience)}`,
   };
 }
 
@@ -49,7 +56,7 @@ export async function connectDeviceMqtt(opts: DeviceMqttOptions): Promise<Device
   const topics = deviceTopics(opts.deviceId, opts.device.audience);
   const fresh = opts.password;
   const client = await connectAsync(opts.url, {
-    clientId: opts.clientId ?? `device-${opts.deviceId}`,
+    clientId: opts.clientId ?? `device-${safeAudienceName(opts.deviceId)}`,
     clean: false,
     protocolVersion: 4, // aedes speaks MQTT 3.1.1
     reconnectPeriod: 1000,

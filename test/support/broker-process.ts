@@ -20,9 +20,12 @@ export interface BrokerProcess {
   /** With --ws-port. */
   wsUrl: string | undefined;
   wsPort: number | undefined;
-  /** Everything the broker logged so far (one line per refusal, drop, disconnect). */
+  /** With --metrics-port: the ops listener's base URL (/healthz, /readyz, /metrics). */
+  metricsUrl: string | undefined;
+  /** Everything the broker logged so far (JSON lines: admissions, refusals, drops, disconnects). */
   readonly stderr: string;
 }
+
 
 /** A trust file holding `keys` (the service's /keys shape), in a fresh temporary directory. */
 export function trustFile(keys: readonly CoseKey[]): string {
@@ -39,13 +42,15 @@ export async function serveBroker(trust: string, extra: string[] = []): Promise<
   });
   let stderr = '';
   proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const [, url, port, , wsUrl, wsPort] = await waitForLine(proc, /listening on (mqtt:\/\/127\.0\.0\.1:(\d+))( and (ws:\/\/127\.0\.0\.1:(\d+)))?.*\n/);
+  const [line, url, port, , wsUrl, wsPort] = await waitForLine(proc, /listening on (mqtt:\/\/127\.0\.0\.1:(\d+))( and (ws:\/\/127\.0\.0\.1:(\d+)))?.*\n/);
+  const metricsUrl = /metrics on (http:\/\/[^ ]+)\/metrics/.exec(line ?? '')?.[1];
   return {
     proc,
     url: url!,
     port: Number(port),
     wsUrl,
     wsPort: wsPort === undefined ? undefined : Number(wsPort),
+    metricsUrl,
     get stderr() {
       return stderr;
     },

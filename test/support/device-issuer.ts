@@ -4,6 +4,7 @@
  * endpoint speaking application/ace+cbor. It is a stand-in for authz/, not a mock of device/.
  */
 import {
+  fromUtf8,
   ACE_ERROR_CODE,
   ACE_GRANT_TYPE,
   ACE_PARAM,
@@ -92,7 +93,9 @@ export function createFixtureIssuer(clock: () => number) {
       if (!isMap(req)) return encodeCbor(new Map([[ACE_PARAM.error, ACE_ERROR_CODE.invalid_request!]]));
       const grant = req.get(ACE_PARAM.grant_type);
       const clientId = req.get(ACE_PARAM.client_id);
-      const authed = req.get(ACE_PARAM.client_secret) === 'secret-ekg' || (grant !== ACE_GRANT_TYPE.client_credentials && req.get('subject_token') instanceof Uint8Array);
+      const secret = req.get(ACE_PARAM.client_secret);
+      // RFC 9200 Table 5: client_secret(25) is a byte string (the secret's UTF-8).
+      const authed = (secret instanceof Uint8Array && fromUtf8(secret) === 'secret-ekg') || (grant !== ACE_GRANT_TYPE.client_credentials && req.get('subject_token') instanceof Uint8Array);
       if (typeof clientId !== 'string' || !authed) return encodeCbor(new Map<CborValue, CborValue>([[ACE_PARAM.error, 'invalid_client']]));
       const audience = req.get(ACE_PARAM.audience) as string;
       const reqCnf = req.get(ACE_PARAM.req_cnf);

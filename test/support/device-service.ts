@@ -63,7 +63,7 @@ export async function startDeviceService(opts: {
           authorization: basic(client, secretOf(client)),
         });
         if (r.status !== 200) throw new Error(`/token answered ${r.status}: ${JSON.stringify(r.data)}`);
-        return { accessToken: fromBase64Url(r.data.access_token as string), popKey, expiresIn: undefined, scope: undefined, aceProfile: undefined, rsCnf: undefined };
+        return { accessToken: fromBase64Url(r.data.access_token as string), popKey, expiresIn: undefined, scope: undefined, aceProfile: undefined, rsCnf: undefined, tokenType: undefined, refreshToken: undefined, cnf: undefined, rsCnfRef: undefined };
       },
       async revoke(client, token) {
         const r = await fetch(`${base}/revoke`, {

@@ -29,3 +29,11 @@ export async function stop(proc: ChildProcess | undefined): Promise<void> {
   proc.kill('SIGTERM');
   await gone;
 }
+
+/** The JSON log lines (pino) of a process's stderr, parsed; a line that is not JSON fails the caller's test. */
+export function jsonLines(stderr: string): Array<Record<string, unknown>> {
+  return stderr
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
