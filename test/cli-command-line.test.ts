@@ -87,7 +87,7 @@ describe('--help and --version on every command', () => {
     const bad = await run(process.execPath, [bin, 'broker', 'serve', '--nope']).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toBe('keybound broker serve: unknown option --nope (see keybound broker serve --help)\n');
-  });
+  }, 120_000); // three launcher processes; each starts the TypeScript source and takes seconds on a loaded machine
 });
 
 describe('config file and environment', () => {
