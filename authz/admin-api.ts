@@ -8,6 +8,7 @@ import { bundleToJson, decodeCoseKey, encodeProvisioningBundle, fromBase64Url } 
 import { AuthzError } from './errors.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError } from './registry.js';
 import { parseStrictJson } from './strict-json.js';
+import { secretWeakness } from './secret-strength.js';
 import { decodePathSegment, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
 
 /** Admin JSON bodies are small too. */
@@ -49,6 +50,9 @@ export async function handleAdmin(ctx: WebContext, req: WebRequest): Promise<Web
       const a = await registerAudience(store, provider, { ...(input as object), id: String(input.id), ...(input.rsKey ? { rsKey: key(input.rsKey)! } : {}) } as never);
       return jsonResponse(201, { id: a.id, protection: a.protection, clockless: a.clockless });
     }
+    // The operator's other door refuses what the CLI refuses: a guessable secret or password.
+    const weak = path === '/admin/clients' && typeof input.secret === 'string' ? secretWeakness(input.secret, 'client secret') : path === '/admin/users' ? secretWeakness(String(input.password ?? ''), 'password') : undefined;
+    if (weak) return invalid(weak);
     if (path === '/admin/clients') {
       const c = await registerClient(store, { ...(input as object), id: String(input.id), ...(input.publicKey ? { publicKey: key(input.publicKey)! } : {}) } as never);
       return jsonResponse(201, { id: c.id, audiences: c.audiences, grantTypes: c.grantTypes });

@@ -35,7 +35,7 @@ import { SecretVerificationCache } from './secret-cache.js';
 import { handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
-import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
+import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
 import type { AuthzStore } from './store.js';
 
 export { AUTH_CODE_LIFETIME, LOGIN_ATTEMPTS, LOGIN_WINDOW } from './authorization-flow.js';

@@ -47,6 +47,12 @@ beforeAll(async () => {
 });
 afterAll(() => stop(r));
 
+// Strong enough for the admin API's secret and password checks (authz/secret-strength.ts).
+const PORTAL_SECRET = 'portal-Vq3xT9kLm2Rw8ZpB4nYc7';
+const NEW_SECRET = 'new-Hq7wP2zR9tLx4mKc8VbN3s';
+const NURSE_SECRET = 'nurse-Jk5Tq8wXz2Lp9RmC4vBn7';
+const BOB_PASSWORD = 'bob-Horse-battery-7';
+
 describe('admin API: registration over HTTP', () => {
   it('refuses a missing or wrong admin credential on every endpoint', async () => {
     for (const path of ['/admin/audiences', '/admin/clients', '/admin/users', '/admin/rotate-key']) {
@@ -59,7 +65,7 @@ describe('admin API: registration over HTTP', () => {
     expect((await admin(r.base, '/admin/audiences', { id: 'meter', scopes: ['read', [['/kwh', 1]]] })).status).toBe(201);
     const c = await admin(r.base, '/admin/clients', {
       id: 'portal',
-      secret: 'portal-secret',
+      secret: PORTAL_SECRET,
       audiences: ['meter'],
       scopes: ['read', [['/kwh', 1]]],
       grantTypes: ['client_credentials', 'authorization_code'],
@@ -67,15 +73,15 @@ describe('admin API: registration over HTTP', () => {
     });
     expect(c.status).toBe(201);
     expect(await c.json()).toEqual({ id: 'portal', audiences: ['meter'], grantTypes: ['client_credentials', 'authorization_code'] });
-    expect((await admin(r.base, '/admin/users', { username: 'bob', password: 'bob-password' })).status).toBe(201);
+    expect((await admin(r.base, '/admin/users', { username: 'bob', password: BOB_PASSWORD })).status).toBe(201);
 
-    const t = await post('/token', new Map<number, unknown>([[33, 2], [5, 'meter'], [9, [['/kwh', 1]]]]) as CborMap, 'cbor', { authorization: basic('portal', 'portal-secret') });
+    const t = await post('/token', new Map<number, unknown>([[33, 2], [5, 'meter'], [9, [['/kwh', 1]]]]) as CborMap, 'cbor', { authorization: basic('portal', PORTAL_SECRET) });
     expect(t.status).toBe(200);
     expect((await verifyWithPublished(r.base, t.data.get(1), 'meter')).claims.scope).toEqual([['/kwh', 1]]);
 
     const verifier = 'b'.repeat(50);
-    const code = await loginAndConsent(r.base, new URLSearchParams({ response_type: 'code', client_id: 'portal', redirect_uri: 'http://127.0.0.1:9/cb', code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'read', audience: 'meter' }), 'bob', 'bob-password');
-    const byCode = await post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:9/cb' }, 'json', { authorization: basic('portal', 'portal-secret') });
+    const code = await loginAndConsent(r.base, new URLSearchParams({ response_type: 'code', client_id: 'portal', redirect_uri: 'http://127.0.0.1:9/cb', code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'read', audience: 'meter' }), 'bob', BOB_PASSWORD);
+    const byCode = await post('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1:9/cb' }, 'json', { authorization: basic('portal', PORTAL_SECRET) });
     expect(byCode.status).toBe(200);
     expect((await verifyWithPublished(r.base, fromBase64Url(byCode.data.access_token), 'meter')).claims.sub).toBe('bob');
   });
@@ -86,23 +92,28 @@ describe('admin API: registration over HTTP', () => {
     expect((await admin(r.base, '/admin/clients', { id: 'g', grantTypes: ['magic'] })).status).toBe(400);
     expect((await admin(r.base, '/admin/clients', { id: 'u', redirectUris: ['http://x/cb#frag'] })).status).toBe(400);
     expect((await admin(r.base, '/admin/audiences', { id: 'l', lifetime: -5 })).status).toBe(400);
+    const weakSecret = await admin(r.base, '/admin/clients', { id: 'weak', secret: 'portal-secret', audiences: ['meter'] });
+    expect(weakSecret.status).toBe(400);
+    expect(JSON.stringify(await weakSecret.json())).not.toContain('portal-secret');
+    expect((await admin(r.base, '/admin/users', { username: 'eve', password: 'hunter2' })).status).toBe(400);
+    expect((await admin(r.base, '/admin/users', { username: 'eve' })).status).toBe(400);
     expect((await admin(r.base, '/admin/nothing', {})).status).toBe(404);
   });
   it('a re-registered secret takes effect at once, even for a client whose secret check was cached', async () => {
     const auth = (s: string) => ({ authorization: basic('portal', s) });
     const ask = (s: string) => post('/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', auth(s));
-    expect((await ask('portal-secret')).status).toBe(200);
-    expect((await ask('portal-secret')).status).toBe(200); // served from the cache
-    expect(errorOf(await ask('portal-secre'))).toBe('invalid_client');
-    expect((await admin(r.base, '/admin/clients', { id: 'portal', secret: 'new-secret', audiences: ['meter'], scopes: ['read'] })).status).toBe(201);
-    expect(errorOf(await ask('portal-secret'))).toBe('invalid_client');
-    expect((await ask('new-secret')).status).toBe(200);
+    expect((await ask(PORTAL_SECRET)).status).toBe(200);
+    expect((await ask(PORTAL_SECRET)).status).toBe(200); // served from the cache
+    expect(errorOf(await ask(PORTAL_SECRET.slice(0, -1)))).toBe('invalid_client');
+    expect((await admin(r.base, '/admin/clients', { id: 'portal', secret: NEW_SECRET, audiences: ['meter'], scopes: ['read'] })).status).toBe(201);
+    expect(errorOf(await ask(PORTAL_SECRET))).toBe('invalid_client');
+    expect((await ask(NEW_SECRET)).status).toBe(200);
   });
 });
 
 describe('key rotation over the admin API', () => {
   it('new tokens carry the new kid; the old key keeps verifying its tokens until they have expired', async () => {
-    const ask = () => post('/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', 'new-secret') });
+    const ask = () => post('/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', NEW_SECRET) });
     const before = fromBase64Url((await ask()).data.access_token);
     const oldKid = (await verifyWithPublished(r.base, before, 'meter')).header.kid!;
     expect(toHex(oldKid)).toBe(r.server.keys.current().kid);
@@ -129,7 +140,7 @@ describe('key rotation over the admin API', () => {
   it('rotates to an ES256 key on request', async () => {
     const rot = await admin(r.base, '/admin/rotate-key', { alg: 'ES256', keepSeconds: 60 });
     expect(rot.status).toBe(201);
-    const t = await post('/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', 'new-secret') });
+    const t = await post('/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', NEW_SECRET) });
     const v = await verifyWithPublished(r.base, fromBase64Url(t.data.access_token), 'meter');
     expect(v.header.alg.id).toBe(ALG.ES256);
   });
@@ -140,8 +151,8 @@ describe('ES256 signing keys', () => {
     const es = await start('ES256');
     try {
       expect((await admin(es.base, '/admin/audiences', { id: 'pump', scopes: ['dose'] })).status).toBe(201);
-      expect((await admin(es.base, '/admin/clients', { id: 'nurse', secret: 'nurse-secret', audiences: ['pump'], scopes: ['dose'] })).status).toBe(201);
-      const t = await postTo(es.base, '/token', new Map<number, unknown>([[33, 2], [24, 'nurse'], [25, utf8('nurse-secret')]]) as CborMap, 'cbor');
+      expect((await admin(es.base, '/admin/clients', { id: 'nurse', secret: NURSE_SECRET, audiences: ['pump'], scopes: ['dose'] })).status).toBe(201);
+      const t = await postTo(es.base, '/token', new Map<number, unknown>([[33, 2], [24, 'nurse'], [25, utf8(NURSE_SECRET)]]) as CborMap, 'cbor');
       expect(t.status).toBe(200);
       const v = await verifyWithPublished(es.base, t.data.get(1), 'pump');
       expect(v.header.alg.id).toBe(ALG.ES256);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AUTHZ_COMMANDS, COMMANDS, DEVICE_COMMANDS, brokerServeCommand, main, packageVersion, parseCommandLine, UsageError, type CliIo, type CommandSpec } from '../cli/index.js';
+import { AUTHZ_COMMANDS, COMMANDS, DEVICE_COMMANDS, brokerServeCommand, keygenCommand, mqttPasswordCommand, tokenCommand, main, packageVersion, parseCommandLine, UsageError, type CliIo, type CommandSpec } from '../cli/index.js';
 
 const run = promisify(execFile);
 const bin = new URL('../bin/keybound.js', import.meta.url).pathname;
@@ -23,7 +23,7 @@ function capture(): { io: CliIo; out: () => string; err: () => string } {
 const version = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
 
 describe('--help and --version on every command', () => {
-  const specs: CommandSpec[] = [...AUTHZ_COMMANDS.map((c) => c.spec), ...DEVICE_COMMANDS.map((c) => c.spec), brokerServeCommand.spec];
+  const specs: CommandSpec[] = [...AUTHZ_COMMANDS.map((c) => c.spec), ...DEVICE_COMMANDS.map((c) => c.spec), brokerServeCommand.spec, keygenCommand.spec, tokenCommand.spec, mqttPasswordCommand.spec];
 
   it('every option of every spec has a one-line explanation', () => {
     for (const spec of specs) {
@@ -87,7 +87,7 @@ describe('--help and --version on every command', () => {
     const bad = await run(process.execPath, [bin, 'broker', 'serve', '--nope']).catch((e: { code: number; stderr: string }) => e);
     expect((bad as { code: number }).code).toBe(2);
     expect((bad as { stderr: string }).stderr).toBe('keybound broker serve: unknown option --nope (see keybound broker serve --help)\n');
-  });
+  }, 120_000); // three launcher processes; each starts the TypeScript source and takes seconds on a loaded machine
 });
 
 describe('config file and environment', () => {
@@ -138,7 +138,7 @@ describe('config file and environment', () => {
 
   it('runs a real command from a config file', async () => {
     const dataDir = join(dir, 'authz-data');
-    const config = file('authz.json', JSON.stringify({ 'data-dir': dataDir, scope: ['/result:GET'] }));
+    const config = file('authz.json', JSON.stringify({ 'data-dir': dataDir, init: true, scope: ['/result:GET'] }));
     const c = capture();
     expect(await main(['authz', 'register-device', 'tube-9', '--config', config], c.io)).toBe(0);
     expect(c.out()).toBe('registered device tube-9\n');

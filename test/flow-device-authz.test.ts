@@ -197,7 +197,7 @@ describe('untagged tokens for audiences registered with --untagged-tokens', () =
     const keyFile = join(dir, 'ekg.cose');
     writeFileSync(keyFile, encodeCoseKey(publicCoseKey(ekgKey)));
     const audiences = ['tube-123', 'tube-mac', 'tube-enc', ...Object.keys(UNTAGGED)].flatMap((a) => ['--audience', a]);
-    await keybound('authz', 'register-client', 'ekg-abc', '--data-dir', dir, '--public-key', keyFile, ...audiences, '--scope', SCOPE);
+    await keybound('authz', 'register-client', 'ekg-abc', '--data-dir', dir, '--public-key', keyFile, ...audiences, '--scope', SCOPE, '--force'); // re-registers the earlier ekg-abc with more audiences
   }, 60_000);
 
   it('the registration is stored, and kept when the device is registered again without the flag', async () => {

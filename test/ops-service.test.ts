@@ -196,7 +196,7 @@ describe('keybound authz serve as deployed: --metrics-token-file, --log-level', 
     const data = mkdtempSync(join(tmpdir(), 'kb-ops-serve-'));
     const tokenFile = join(data, 'metrics.token');
     writeFileSync(tokenFile, 'serve-metrics-token-5f4dcc3b5aa765d6\n', { mode: 0o600 });
-    const proc = spawn(process.execPath, [bin, 'authz', 'serve', '--data-dir', join(data, 'as'), '--port', '0', '--metrics-token-file', tokenFile, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(process.execPath, [bin, 'authz', 'serve', '--data-dir', join(data, 'as'), '--init', '--port', '0', '--metrics-token-file', tokenFile, '--log-level', 'debug'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     proc.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -41,7 +41,7 @@ async function kidOf(token: Uint8Array, keys: CoseKey[]): Promise<string> {
   return toHex(verifyCwt(token, byKid, { audience: 'meter', clock: () => Date.now() / 1000, provider: nativeProvider, allowNoCnf: true }).header.kid!);
 }
 const token = async (base: string) => {
-  const r = await post(base, '/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', 'portal-secret') });
+  const r = await post(base, '/token', { grant_type: 'client_credentials', audience: 'meter', scope: 'read' }, 'json', { authorization: basic('portal', 'portal-Vq3xT9kLm2Rw8ZpB4nYc7') });
   expect(r.status, JSON.stringify(r.data)).toBe(200);
   return fromBase64Url(r.data.access_token as string);
 };
@@ -51,7 +51,7 @@ beforeAll(async () => {
   bases.push(await serve());
   bases.push(await serve());
   expect((await admin(bases[0]!, '/admin/audiences', { id: 'meter', scopes: ['read'] })).status).toBe(201);
-  expect((await admin(bases[0]!, '/admin/clients', { id: 'portal', secret: 'portal-secret', audiences: ['meter'], scopes: ['read'], grantTypes: ['client_credentials'] })).status).toBe(201);
+  expect((await admin(bases[0]!, '/admin/clients', { id: 'portal', secret: 'portal-Vq3xT9kLm2Rw8ZpB4nYc7', audiences: ['meter'], scopes: ['read'], grantTypes: ['client_credentials'] })).status).toBe(201);
 }, 60_000);
 afterAll(async () => {
   for (const p of procs) await stop(p);
