@@ -188,7 +188,13 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
     try {
       value = decodeCbor(body, { maxBytes: MAX_BODY_BYTES, maxDepth: MAX_REQUEST_DEPTH });
     } catch (e) {
-      throw invalidRequest(`malformed CBOR (${(e as { code?: string }).code ?? 'error'})`);
+      const code = (e as { code?: string }).code ?? 'error';
+      // cbor-x's module-level encode tags a JS Map (259) and byte arrays (64): say how to send
+      // plain CBOR (LIBRARY-NOTES.md; README "First hour").
+      const hint = code === 'ERR_CBOR_TAG_NOT_ALLOWED' && /tag (259|64) /.test((e as Error).message)
+        ? '; tags 259 and 64 are how cbor-x writes a JS Map and a byte array: encode with new Encoder({ useRecords: false, useTag259ForMaps: false, tagUint8Array: false })'
+        : '';
+      throw invalidRequest(`malformed CBOR (${code})${hint}`);
     }
     if (!isMap(value)) throw invalidRequest('the request must be a CBOR map');
     for (const [k, v] of value) {

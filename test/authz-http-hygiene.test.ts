@@ -121,3 +121,19 @@ describe('a connection that trickles its headers is closed at the documented tim
     expect(answer === '' || answer.startsWith('HTTP/1.1 408')).toBe(true);
   }, HEADERS_TIMEOUT_MS + 10_000);
 });
+
+describe('a CBOR request written by cbor-x with its default Map tag (issue 15)', () => {
+  it('is refused with a hint on how to send a plain map, and the same request as a plain map is served', async () => {
+    const { Encoder, encode } = await import('cbor-x');
+    // RFC 9200 §8: client_id 24, client_secret 25 (bytes), audience 5, scope 9.
+    const request = new Map<number, unknown>([[24, 'svc'], [25, new TextEncoder().encode('svc-secret')], [5, 'ekg'], [9, 'read']]);
+    const tagged = new Uint8Array(encode(request)); // cbor-x's module-level encode, as a user first tries
+    expect([...tagged.slice(0, 3)]).toEqual([0xd9, 0x01, 0x03]); // tag 259: what a user's cbor-x writes
+    const refused = await post('/token', tagged as never, 'cbor');
+    expect(refused.status).toBe(400); // RFC 9200 §8: error_description is label 31
+    expect(String((refused.data as Map<number, unknown>).get(31) ?? '')).toMatch(/tags 259 and 64 are how cbor-x writes a JS Map and a byte array: encode with new Encoder\(\{ useRecords: false, useTag259ForMaps: false, tagUint8Array: false \}\)/);
+    const plain = new Uint8Array(new Encoder({ useRecords: false, useTag259ForMaps: false, tagUint8Array: false }).encode(request));
+    const served = await post('/token', plain as never, 'cbor');
+    expect(served.status).toBe(200);
+  });
+});
