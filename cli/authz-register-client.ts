@@ -2,7 +2,7 @@
 import { registerClientCommand } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { readKeyFile } from './inspect.js';
-import { readSecretFile } from './secret-file.js';
+import { readSecretFile } from './option-file.js';
 import { EXIT } from './io.js';
 
 export const authzRegisterClientCommand = defineCommand(
@@ -26,7 +26,7 @@ export const authzRegisterClientCommand = defineCommand(
     examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"'],
   },
   async ({ values, positionals }, io) => {
-    const secret = values['secret-file'] ? readSecretFile(values['secret-file']) : undefined;
+    const secret = values['secret-file'] ? readSecretFile(values['secret-file'], '--secret-file') : undefined;
     const { id } = await registerClientCommand({
       dataDir: values['data-dir']!,
       id: positionals[0]!,

@@ -2,7 +2,7 @@
 import { authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { readBytesFile, readSecretFile } from './secret-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { EXIT } from './io.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
@@ -33,13 +33,13 @@ export const authzServeCommand = defineCommand(
   },
   async ({ values }, io) => {
     const level = logLevelOf(values['log-level']);
-    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file']) : undefined;
+    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file'], '--metrics-token-file') : undefined;
     const logger = createNodeLogger({ name: 'authz', level, destination: io.stderr as { write(line: string): void } });
     if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
-    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file']) : undefined;
-    const tls = values['tls-cert'] ? { cert: readBytesFile(values['tls-cert']), key: readBytesFile(values['tls-key']!) } : undefined;
+    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], '--admin-token-file') : undefined;
+    const tls = values['tls-cert'] ? { cert: readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES), key: readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES) } : undefined;
     const { url, server } = await authzServe({
       dataDir: values['data-dir']!,
       port,

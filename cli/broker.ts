@@ -2,12 +2,12 @@
  * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
  * broker's introspection client secret) come from files, never argv.
  */
-import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
 const BROKER_SERVE_SPEC = {
@@ -79,7 +79,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
   // The broker's own bundle (authz provision AUD), or the service's /keys or /jwks.json; a bundle
   // for another audience is refused when the broker builds its trust (broker/trust.ts).
-  const trust = trustFromBytes(new Uint8Array(readFileSync(values.trust!)), Date.now() / 1000);
+  const trust = trustFromBytes(readOptionFile(values.trust!, '--trust', MAX_MATERIAL_FILE_BYTES), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
@@ -96,8 +96,8 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     ...(authzUrl
       ? {
           authzUrl,
-          ...(values['authz-ca'] ? { authzCa: readFileSync(values['authz-ca'], 'utf8') } : {}),
-          introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
+          ...(values['authz-ca'] ? { authzCa: new TextDecoder().decode(readOptionFile(values['authz-ca'], '--authz-ca', MAX_MATERIAL_FILE_BYTES)) } : {}),
+          introspection: { clientId: values['client-id']!, clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file') },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
         }
       : {}),

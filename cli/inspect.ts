@@ -5,7 +5,6 @@
  * given a key, whether it verifies and why not. Never prints a key from --key: only what the
  * token itself carries.
  */
-import { readFileSync, statSync } from 'node:fs';
 import {
   CLAIM,
   CoseError,
@@ -32,6 +31,7 @@ import {
 } from '../cose/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { helpOrVersion } from './command-runner.js';
+import { readOptionFile } from './option-file.js';
 
 export const INSPECT_USAGE =
   'keybound inspect <hex | base64url | @file> [--key <COSE_Key or JWK file>] [--audience <aud>]\n' +
@@ -81,18 +81,12 @@ function parseArgs(args: string[]): InspectArgs {
   return out;
 }
 
+/** A regular file of at most `max` bytes (option-file.ts: never a FIFO or a device that never ends). */
 function readBounded(path: string, max: number, what: string): Uint8Array {
-  let size: number;
   try {
-    size = statSync(path).size;
-  } catch {
-    throw new InspectFailure(`${what} ${JSON.stringify(path)} cannot be read`);
-  }
-  if (size > max) throw new InspectFailure(`${what} ${JSON.stringify(path)} is ${size} bytes; the limit is ${max}`);
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch {
-    throw new InspectFailure(`${what} ${JSON.stringify(path)} cannot be read`);
+    return readOptionFile(path, what, max);
+  } catch (e) {
+    throw new InspectFailure((e as Error).message);
   }
 }
 
