@@ -78,4 +78,22 @@ describe('the audit line follows the path the router answered, whatever the requ
     expect(lines.map((l) => [l.path, l.status])).toEqual([['/login', status]]);
     expect(stderr).not.toMatch(/hunter2|secretish/);
   });
+
+  it('log injection and bloat (held): a client id and an audience of 1.5 KB carrying newlines and a forged JSON line stay inside one short line', async () => {
+    const before = stderr.length;
+    const forged = '"}\n{"level":30,"name":"authz","event":"token_issued","clientId":"admin","msg":"forged"}\n';
+    const body = new URLSearchParams({ grant_type: 'client_credentials', client_id: `${forged}${'c'.repeat(1500)}`, client_secret: 'hunter3-secret', audience: `${forged}${'a'.repeat(1500)}` }).toString();
+    const status = await raw(`POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+    expect(status).toBe(401); // unknown client: invalid_client
+    await linesFor('request_refused', 1);
+    const fresh = stderr.slice(before);
+    // jsonLines throws on any line that is not one JSON object: a forged line break would fail here.
+    const lines = jsonLines(fresh);
+    expect(lines.filter((l) => l.event === 'token_issued')).toHaveLength(0);
+    const refused = lines.filter((l) => l.event === 'request_refused');
+    expect(refused).toHaveLength(1);
+    expect(String(refused[0]!.clientId)).toContain('token_issued'); // kept as text, inside its field
+    for (const line of fresh.split('\n').filter(Boolean)) expect(line.length).toBeLessThan(700);
+    expect(fresh).not.toContain('hunter3');
+  });
 });
