@@ -123,3 +123,15 @@ describe('secret files (--metrics-token-file, --admin-token-file) that are not a
     expect(r.stderr).not.toContain('s3cr3t');
   }, 90_000);
 });
+
+describe('the broker\'s files (--trust, --client-secret-file)', () => {
+  it.each([
+    ['--trust /dev/zero', ['--trust', '/dev/zero'], /--trust .* is not a regular file/],
+    ['--trust FIFO', ['--trust', fifo], /--trust .* is not a regular file/],
+  ])('%s: refused at once, exit 2', async (_what, args, expected) => {
+    const r = await run(['broker', 'serve', '--audience', 'broker-1', '--port', '0', ...args]);
+    expect(r.hung).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(expected);
+  }, 90_000);
+});
