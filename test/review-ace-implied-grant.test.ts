@@ -70,8 +70,10 @@ describe('grant_type omitted together with another grant’s parameters', () => 
     const bareRefresh = await post(base, '/token', cbor([[37, refresh], [5, 'sensor']]), 'cbor', app);
     expect(bareRefresh.status).toBe(400);
     expect(aceErrorName((bareRefresh.data as CborMap).get(30))).toBe('invalid_request');
-    const rotated = await post(base, '/token', cbor([[33, 2], [37, refresh]]), 'cbor', app);
+    // RFC 9200 §8.11: grant_type 3 is refresh_token.
+    const rotated = await post(base, '/token', cbor([[33, 3], [37, refresh]]), 'cbor', app);
     expect(rotated.status).toBe(200);
+    expect((rotated.data as CborMap).get(37)).toBeInstanceOf(Uint8Array);
   });
 
   it.each([
@@ -91,5 +93,25 @@ describe('grant_type omitted together with another grant’s parameters', () => 
     const r = await post(base, '/token', cbor([[5, 'sensor'], [9, 'read']]), 'cbor', app);
     expect(r.status).toBe(200);
     expect((r.data as CborMap).get(1)).toBeInstanceOf(Uint8Array);
+  });
+});
+
+describe('one refresh token, two encodings (RFC 9200 Table 5 bytes in CBOR, text in JSON): rotation and reuse detection hold across them (held)', () => {
+  it('rotated as CBOR bytes, the old one replayed as JSON text: invalid_grant, and the family is revoked (the new one fails too)', async () => {
+    const verifier = 'w'.repeat(50);
+    const code = await userCode(verifier);
+    const first = await post(base, '/token', cbor([[33, 1], [29, utf8(code)], ['code_verifier', verifier], [27, REDIRECT]]), 'cbor', app);
+    expect(first.status).toBe(200);
+    const old = (first.data as CborMap).get(37) as Uint8Array;
+    const rotated = await post(base, '/token', cbor([[33, 3], [37, old]]), 'cbor', app);
+    expect(rotated.status).toBe(200);
+    const current = (rotated.data as CborMap).get(37) as Uint8Array;
+    expect(current).toBeInstanceOf(Uint8Array);
+    // The old token as the text its bytes are (what a JSON client would send).
+    const replay = await post(base, '/token', { grant_type: 'refresh_token', refresh_token: new TextDecoder().decode(old) }, 'json', app);
+    expect([replay.status, replay.data.error]).toEqual([400, 'invalid_grant']);
+    // RFC 9700 §4.14.2: a reused refresh token revokes its family, the current one included.
+    const after = await post(base, '/token', { grant_type: 'refresh_token', refresh_token: new TextDecoder().decode(current) }, 'json', app);
+    expect([after.status, after.data.error]).toEqual([400, 'invalid_grant']);
   });
 });
