@@ -91,7 +91,8 @@ export async function handleTokenRequest(service: TokenContext, params: Params, 
 async function grantResponse(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   // RFC 9200 §5.8.1: grant_type is OPTIONAL in ACE; without it the client credentials grant is
   // meant (the figures' requests, and conformant client libraries, leave it out).
-  const grant = textParam(params, 'grant_type') ?? impliedGrant(params);
+  const grant = textParam(params, 'grant_type') ?? 'client_credentials';
+  if (grant === 'client_credentials') refuseOtherGrantParams(params);
   // Each grant takes from its client's budget once the client is known, before it consumes
   // anything (a code, a refresh token); a request that fails gives it back.
   const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
@@ -127,11 +128,15 @@ async function grantResponse(service: TokenContext, params: Params, authorizatio
  */
 const OTHER_GRANT_PARAMS = ['code', 'code_verifier', 'redirect_uri', 'refresh_token', 'device_code', 'subject_token', 'subject_token_type', 'actor_token'] as const;
 
-/** RFC 9200 §5.8.1: no grant_type means client credentials, unless another grant's parameters say otherwise. */
-function impliedGrant(params: Params): string {
+/**
+ * Client credentials, implied (RFC 9200 §5.8.1: no grant_type) or named, carry no other grant's
+ * parameters: a client that sends a code under grant_type 2 (client_credentials, §8.11) where it
+ * meant 1 made a mistake we answer, not one we turn into a token of another kind.
+ */
+function refuseOtherGrantParams(params: Params): void {
   const other = OTHER_GRANT_PARAMS.find((name) => params.has(name));
-  if (other) throw invalidRequest(`parameter grant_type is missing: ${other} belongs to another grant than client credentials (RFC 9200 §5.8.1)`);
-  return 'client_credentials';
+  if (!other) return;
+  throw invalidRequest(`${other} belongs to another grant than client credentials${params.has('grant_type') ? '' : ' (grant_type is missing; RFC 9200 §5.8.1)'}`);
 }
 
 async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {

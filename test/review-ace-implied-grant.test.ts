@@ -89,6 +89,14 @@ describe('grant_type omitted together with another grant’s parameters', () => 
     expect(r.data.access_token).toBeUndefined();
   });
 
+  it('grant_type 2 (client_credentials, RFC 9200 §8.11) with a code or a refresh token, the number mixed up with 1 or 3: invalid_request', async () => {
+    for (const body of [cbor([[33, 2], [29, utf8('some-code')], [5, 'sensor']]), cbor([[33, 2], [37, utf8('some-refresh-token')], [5, 'sensor']])]) {
+      const r = await post(base, '/token', body, 'cbor', app);
+      expect(r.status).toBe(400);
+      expect(aceErrorName((r.data as CborMap).get(30))).toBe('invalid_request');
+    }
+  });
+
   it('what RFC 9200 Figure 4 sends (no grant_type, nothing of another grant) is still client credentials', async () => {
     const r = await post(base, '/token', cbor([[5, 'sensor'], [9, 'read']]), 'cbor', app);
     expect(r.status).toBe(200);
