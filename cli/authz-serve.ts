@@ -2,7 +2,7 @@
 import { authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
 import { EXIT } from './io.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
@@ -54,6 +54,10 @@ export const authzServeCommand = defineCommand(
     io.stdout.write(`keybound authorization service listening on ${url}\n`);
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
       logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
+    }
+    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key'] as const) {
+      const file = values[option];
+      if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }
     await new Promise<void>((resolve) => {
       const stop = () => void server.close().then(resolve);

@@ -9,7 +9,7 @@
  *   grows between the two is cut off, never read on);
  * - the error names the option and the path, never the content.
  */
-import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { UsageError } from './usage-error.js';
 
 /** A bearer token, a client secret: 4 KiB is far beyond any (ours are 32 random bytes in text). */
@@ -62,4 +62,17 @@ export function readSecretFile(file: string, what: string): string {
   }
   if (text === '') throw new UsageError(`${what} ${JSON.stringify(file.slice(0, 200))} is empty`);
   return text;
+}
+
+/**
+ * Whether a secret file may be read by users other than its owner (group or other read bits):
+ * on a shared host anyone could then take the token. Warned about, not refused, as the plain-HTTP
+ * case is: the operator may have a group of its own for it.
+ */
+export function readableByOthers(file: string): boolean {
+  try {
+    return (statSync(file).mode & 0o044) !== 0;
+  } catch {
+    return false;
+  }
 }

@@ -10,11 +10,12 @@
  */
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { jsonLines, stop, waitForLine } from './support/processes.js';
 
 const BIN = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kb-review-cli-files-'));
@@ -134,4 +135,30 @@ describe('the broker\'s files (--trust, --client-secret-file)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(expected);
   }, 90_000);
+});
+
+describe('a secret file other users can read', () => {
+  /** Starts the service, waits for it to listen, stops it; its log lines. */
+  async function startLines(tokenFile: string): Promise<Array<Record<string, unknown>>> {
+    const child = spawn(process.execPath, [BIN, ...serve('--admin-token-file', tokenFile)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise((r) => child.once('close', r));
+    await waitForLine(child, /listening on/, 60_000);
+    await stop(child);
+    // 'close': stderr fully read (the warning is written right after the listening line).
+    await closed;
+    return jsonLines(stderr);
+  }
+
+  it('mode 0644: the service starts and warns (secret_file_readable, naming the option, never the token); mode 0600: no warning', async () => {
+    const loose = join(dir, 'loose-token');
+    writeFileSync(loose, 'loose-admin-token-0123456789\n');
+    chmodSync(loose, 0o644);
+    const warned = await startLines(loose);
+    expect(warned.filter((l) => l.event === 'secret_file_readable').map((l) => [l.option, l.level])).toEqual([['admin-token-file', 40]]);
+    expect(JSON.stringify(warned)).not.toContain('loose-admin-token');
+    chmodSync(loose, 0o600);
+    expect((await startLines(loose)).filter((l) => l.event === 'secret_file_readable')).toEqual([]);
+  }, 120_000);
 });
