@@ -6,10 +6,7 @@ import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFi
 import { EXIT } from './io.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
+import { isLoopbackHost } from './loopback-host.js';
 
 export const authzServeCommand = defineCommand(
   {

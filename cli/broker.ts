@@ -7,7 +7,8 @@ import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
-import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
 const BROKER_SERVE_SPEC = {
@@ -89,10 +90,11 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
   }
+  const logger = createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } });
   const broker = await createBroker({
     audience,
     trust,
-    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
+    logger,
     ...(authzUrl
       ? {
           authzUrl,
@@ -119,6 +121,14 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     throw e;
   }
   // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  // Widened on purpose or not, the operator should know: the metrics name audiences and rates, unauthenticated.
+  if (metricsPort !== undefined && !isLoopbackHost(values['metrics-host'] ?? '127.0.0.1')) {
+    logger.warn({ event: 'metrics_exposed', host: values['metrics-host'] }, 'keybound broker serve: warning: /metrics is served without authentication off loopback (--metrics-host)');
+  }
+  const secretFile = values['client-secret-file'];
+  if (authzUrl && secretFile && readableByOthers(secretFile)) {
+    logger.warn({ event: 'secret_file_readable', option: 'client-secret-file' }, 'keybound broker serve: warning: --client-secret-file is readable by other users of this machine (chmod 600 it)');
+  }
   io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }
