@@ -5,6 +5,9 @@
  * is allowed (a Prometheus on another host), but never silently: the broker logs one
  * `metrics_exposed` warning; on loopback (the default) none.
  */
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createIssuer } from './support/broker-fixture.js';
 import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
@@ -37,6 +40,22 @@ describe('--metrics-host off loopback is announced', () => {
       const lines = await startupLines(b);
       expect(lines.some((l) => l.event === 'listening')).toBe(true);
       expect(lines.filter((l) => l.event === 'metrics_exposed')).toEqual([]);
+    } finally {
+      await stop(b.proc);
+    }
+  }, 90_000);
+});
+
+describe('--client-secret-file readable by others is announced', () => {
+  it('mode 0644: one secret_file_readable warning naming the option, never the secret', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'kb-review-broker-secret-')), 'secret');
+    writeFileSync(file, 'broker-introspection-secret-0123\n');
+    chmodSync(file, 0o644);
+    const b = await serveBroker(trustFile(createIssuer().trust), ['--authz-url', 'http://127.0.0.1:9', '--client-id', 'broker-1-rs', '--client-secret-file', file]);
+    try {
+      const lines = await startupLines(b);
+      expect(lines.filter((l) => l.event === 'secret_file_readable').map((l) => [l.option, l.level])).toEqual([['client-secret-file', 40]]);
+      expect(b.stderr).not.toContain('broker-introspection-secret');
     } finally {
       await stop(b.proc);
     }
