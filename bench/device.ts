@@ -3,9 +3,8 @@
  * request/response in ops/s on the portable provider, bytes held per stored token and per open
  * session, and the size of the device core bundle (esbuild, minified, and gzipped).
  */
-import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
+import { buildDeviceBundle, BUNDLE_GZIP_BUDGET, DEVICE_BUNDLE_KINDS } from '../firmware-sim/index.js';
 import { createCwt, encodeProvisioningBundle, portableProvider, publicCoseKey, sealCoseKey, utf8, type CoseKey } from '../cose/index.js';
 import {
   beginSession,
@@ -89,22 +88,14 @@ export async function benchDevice(): Promise<void> {
   const persisted = storage.keys().filter((k) => k.startsWith('s/')).map((k) => storage.get(k)!.length);
   console.log(`open session: ~${perSession.toFixed(0)} bytes of JS heap, ${Math.max(...persisted)} bytes persisted (keys, IVs, sequence block, window, binding)`);
 
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('../device/index.ts', import.meta.url))],
-    bundle: true,
-    minify: true,
-    format: 'esm',
-    platform: 'neutral',
-    mainFields: ['module', 'main'],
-    write: false,
-    metafile: true,
-  });
-  const code = result.outputFiles[0]!.contents;
-  const nodeImports = Object.values(result.metafile.inputs).flatMap((i) => i.imports.map((x) => x.path)).filter((p) => p.startsWith('node:'));
-  console.log(
-    `device core bundle: ${(code.length / 1024).toFixed(1)} KB minified, ${(gzipSync(code).length / 1024).toFixed(1)} KB gzipped` +
-      ` (goal < 64 KB gzipped), node: imports ${nodeImports.length}`,
-  );
+  for (const kind of DEVICE_BUNDLE_KINDS) {
+    const bundle = await buildDeviceBundle(kind);
+    const nodeImports = bundle.inputs.filter((p) => p.startsWith('node:'));
+    console.log(
+      `device ${kind} bundle: ${(bundle.bytes / 1024).toFixed(1)} KB minified, ${(bundle.gzipBytes / 1024).toFixed(1)} KB gzipped` +
+        ` (goal <= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB gzipped), node: imports ${nodeImports.length}`,
+    );
+  }
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await benchDevice();

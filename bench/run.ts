@@ -3,11 +3,13 @@ import { benchAuthz } from './authz.js';
 import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
+import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
 
 const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['cose/: token size and verify cost', benchCose],
   ['device/: lean offline runtime', benchDevice],
+  ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],
   ['broker/: MQTT sidecar', benchBroker],
   ['firmware-sim: simulated fleets', benchSim],

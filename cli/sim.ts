@@ -1,10 +1,10 @@
 /**
  * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
- * [--loss p] [--relay sim|broker] [--progress]`: runs a simulated fleet and writes its report. A thin shell over
+ * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, MAX_DEVICES, MAX_BROKER_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport } from '../firmware-sim/index.js';
+import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion } from './command-runner.js';
@@ -20,7 +20,11 @@ export const SIM_SPEC = {
     json: { type: 'string', value: 'out.json', help: 'write the report as JSON here' },
     loss: { type: 'string', value: 'P', help: 'radio frame loss probability in [0, 1)' },
     relay: { type: 'string', value: 'sim|broker', default: 'sim', help: 'broker: messages go through the real broker on 127.0.0.1 (small fleets)' },
+    engine: { type: 'string', value: 'node|quickjs', default: 'node', help: `quickjs: each device's code runs in its own QuickJS engine (up to ${MAX_QUICKJS_DEVICES} devices; dev dependencies)` },
     progress: { type: 'boolean', help: 'show progress even when stderr is not a terminal' },
+    'wake-interval': { type: 'string', value: 'S', default: String(WAKE_INTERVAL_S), help: 'seconds between a sleeping device\'s wakes (1 to 3600)' },
+    'listen-window': { type: 'string', value: 'S', default: String(LISTEN_WINDOW_S), help: 'seconds a device listens after each wake (below the wake interval)' },
+    temperature: { type: 'string', value: TEMPERATURE_RANGES.join('|'), default: 'indoor', help: 'temperatures the fleet lives in (sets clock drift)' },
   },
   examples: ['keybound sim --scenario mixed --devices 1000 --seed 7 --report fleet.html'],
 } as const;
@@ -36,7 +40,12 @@ export interface SimArgs {
   loss?: number;
   /** `broker`: messages go through the real broker/ on 127.0.0.1 (small fleets). */
   relay: 'sim' | 'broker';
+  /** `quickjs`: each device's code runs in its own QuickJS engine (small fleets; dev dependencies). */
+  engine: 'node' | 'quickjs';
   progress: boolean;
+  wakeIntervalS?: number;
+  listenWindowS?: number;
+  temperature?: TemperatureRange;
 }
 
 /** The simulation's arguments, or what is wrong with them. */
@@ -49,7 +58,7 @@ export function parseSimArgs(args: string[]): SimArgs | string {
   }
   if (parsed.kind !== 'run') return `${parsed.kind} is not a simulation`;
   const v = parsed.values;
-  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', progress: v.progress === true };
+  const out: SimArgs = { scenario: 'mixed', devices: 100, seed: '1', relay: 'sim', engine: 'node', progress: v.progress === true };
   if (v.scenario !== undefined) {
     if (!SCENARIOS.includes(v.scenario as ScenarioName)) return `--scenario must be one of ${SCENARIOS.join(', ')}`;
     out.scenario = v.scenario as ScenarioName;
@@ -74,6 +83,24 @@ export function parseSimArgs(args: string[]): SimArgs | string {
     if (v.relay !== 'sim' && v.relay !== 'broker') return '--relay must be sim or broker';
     out.relay = v.relay;
   }
+  const wake = v['wake-interval'] !== undefined ? Number(v['wake-interval']) : WAKE_INTERVAL_S;
+  if (!(wake >= 1 && wake <= 3600)) return '--wake-interval must be 1 to 3600 seconds';
+  if (v['wake-interval'] !== undefined) out.wakeIntervalS = wake;
+  if (v['listen-window'] !== undefined) {
+    const w = Number(v['listen-window']);
+    if (!(w >= 0 && w < wake)) return '--listen-window must be from 0 to below the wake interval (seconds)';
+    out.listenWindowS = w;
+  }
+  if (v.temperature !== undefined) {
+    if (!TEMPERATURE_RANGES.includes(v.temperature as TemperatureRange)) return `--temperature must be one of ${TEMPERATURE_RANGES.join(', ')}`;
+    out.temperature = v.temperature as TemperatureRange;
+  }
+  if (v.engine !== undefined) {
+    if (v.engine !== 'node' && v.engine !== 'quickjs') return '--engine must be node or quickjs';
+    out.engine = v.engine;
+  }
+  if (out.engine === 'quickjs' && out.devices > MAX_QUICKJS_DEVICES) return `--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine, ~1 MB of heap)`;
+  if (out.engine === 'quickjs' && out.relay === 'broker') return '--engine quickjs runs with --relay sim only';
   if (out.relay === 'broker' && out.devices > MAX_BROKER_DEVICES) return `--relay broker takes at most ${MAX_BROKER_DEVICES} devices (two loopback MQTT connections per awake device)`;
   return out;
 }
@@ -99,8 +126,13 @@ export function summarize(r: SimReport): string {
     `reboots: ${n(r.reboots.reboots)}, AEAD nonce reuse ${n(r.reboots.nonceReuse)}; clock-less: ${n(r.clockless.acceptedAfterExpiry)} accepted after exi`,
     `not authorized: ${whyNot(r)}`,
     `refusals: ${Object.entries(r.refusals).map(([k, v]) => `${k} ${n(v)}`).join(', ') || 'none'}`,
+    `battery life (wake ${n(r.assumptions.wakeIntervalS, 's')}, listen ${n(r.assumptions.listenWindowS, 's')}; days, then with the listen window halved): ${r.batteryLife.map((b) => `${b.profile} ${n(b.lifeDays)} -> ${n(b.lifeDaysHalfListen)}`).join(', ')}`,
     `checks: ${checksSummary(scenarioChecks(r))}`,
   ];
+  if (r.engine === 'quickjs') {
+    const kb = (x: number) => `${Math.round(x / 1024)} KB`;
+    lines.push(`QuickJS heap per device (real) vs RAM model: ${r.profiles.map((p) => `${p.profile} ${kb(p.quickjsPeakHeapBytes ?? 0)} vs ${kb(p.keyboundRamBytes)} (part ${kb(p.partRamBytes)})`).join('; ')}`);
+  }
   return lines.join('\n') + '\n';
 }
 
@@ -119,6 +151,10 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     seed: parsed.seed,
     ...(parsed.loss !== undefined ? { loss: parsed.loss } : {}),
     relay: parsed.relay,
+    ...(parsed.wakeIntervalS !== undefined ? { wakeIntervalS: parsed.wakeIntervalS } : {}),
+    ...(parsed.listenWindowS !== undefined ? { listenWindowS: parsed.listenWindowS } : {}),
+    ...(parsed.temperature !== undefined ? { temperature: parsed.temperature } : {}),
+    engine: parsed.engine,
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();

@@ -1,20 +1,11 @@
 /**
  * Byte-string plumbing for the portable core: Uint8Array only (never Buffer), checked at
- * the door as noble does.
+ * the door as noble does, in plain ECMAScript (no host globals: the core runs on QuickJS).
  */
 import { CoseError, ERR } from './errors.js';
 
-const textEncoder = new TextEncoder();
-const strictTextDecoder = new TextDecoder('utf-8', { fatal: true });
-
-export function utf8(text: string): Uint8Array {
-  return textEncoder.encode(text);
-}
-
-/** Decodes UTF-8, refusing invalid sequences (RFC 8949 §3.1: text strings are valid UTF-8). */
-export function fromUtf8(bytes: Uint8Array): string {
-  return strictTextDecoder.decode(bytes);
-}
+// ECMAScript-only UTF-8 (utf8.ts): no host TextEncoder/TextDecoder in the portable core.
+export { utf8, fromUtf8 } from './utf8.js';
 
 export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   let length = 0;

@@ -3,15 +3,15 @@
  * bytes first and refuses, each with a typed error: inputs over the size limit, nesting over the
  * depth limit, declared lengths beyond the input (before anything is allocated), indefinite
  * lengths, non-minimal heads (RFC 8949 §4.2.1), invalid UTF-8, duplicate or floating-point map keys, reserved
- * additional-information values, tags outside the allow-list, and trailing bytes. Only then
- * does cbor-x build the values, from a private copy of the input.
+ * additional-information values, tags outside the allow-list, and trailing bytes. Only then are
+ * the values built (readItem), from a private copy of the input: our own reader, not cbor-x's
+ * Decoder, which is ~16 KB of a device bundle and probes host globals at import.
  */
-import { Decoder, Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { CborError, ERR } from './errors.js';
 import { ALLOWED_TAGS, DEFAULT_CBOR_LIMITS, type CborLimits } from './cbor-limits.js';
 import type { CborValue } from './cbor-value.js';
-
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: false, useTag259ForMaps: false } as never);
+import { fromUtf8, isWellFormedUtf8 } from './utf8.js';
 
 interface Walk {
   bytes: Uint8Array;
@@ -57,47 +57,6 @@ function bytesAsKey(bytes: Uint8Array): string {
 }
 
 const SMALL_MAP = 16;
-
-/**
- * RFC 3629 §4 well-formedness, checked in place: no overlong forms, no surrogates, nothing past
- * U+10FFFF. Checking without decoding keeps strings we only validate from being allocated.
- */
-export function isWellFormedUtf8(b: Uint8Array, start: number, end: number): boolean {
-  let i = start;
-  while (i < end) {
-    const c = b[i]!;
-    if (c < 0x80) {
-      i++;
-      continue;
-    }
-    let need: number;
-    let min: number;
-    let max = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) {
-      need = 1;
-      min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-      need = 2;
-      min = c === 0xe0 ? 0xa0 : 0x80; // E0 A0..BF: no overlong 3-byte forms
-      if (c === 0xed) max = 0x9f; // ED 80..9F: no UTF-16 surrogates
-    } else if (c >= 0xf0 && c <= 0xf4) {
-      need = 3;
-      min = c === 0xf0 ? 0x90 : 0x80; // F0 90..BF: no overlong 4-byte forms
-      if (c === 0xf4) max = 0x8f; // F4 80..8F: nothing past U+10FFFF
-    } else {
-      return false;
-    }
-    if (i + need >= end) return false;
-    const second = b[i + 1]!;
-    if (second < min || second > max) return false;
-    for (let k = 2; k <= need; k++) {
-      const cont = b[i + k]!;
-      if (cont < 0x80 || cont > 0xbf) return false;
-    }
-    i += need + 1;
-  }
-  return true;
-}
 
 function sameBytes(b: Uint8Array, s1: number, e1: number, s2: number, e2: number): boolean {
   if (e1 - s1 !== e2 - s2) return false;
@@ -197,37 +156,97 @@ export function checkCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): 
   }
 }
 
-/** Turns cbor-x's Node Buffers into plain Uint8Array views (our core never hands out Buffers). */
-function plain(value: unknown): CborValue {
-  if (value instanceof Uint8Array) {
-    return value.constructor === Uint8Array ? value : new Uint8Array(value.buffer, value.byteOffset, value.length);
+/**
+ * Builds the value of an item the walk above has already checked (so heads are minimal, lengths
+ * fit, text is UTF-8 and depth is bounded): integers as numbers, 8-byte ones as bigints; byte
+ * strings as views of `bytes`; maps as Map; tags 2 and 3 as bigints (RFC 8949 §3.4.3), other
+ * allowed tags as Tag; floats as numbers. Returns the value and the offset after it.
+ */
+function readItem(bytes: Uint8Array, offset: number): [CborValue, number] {
+  const initial = bytes[offset]!;
+  const major = initial >> 5;
+  const info = initial & 0x1f;
+  let at = offset + 1;
+  let n = info;
+  let wide: bigint | undefined;
+  if (info === 24) n = bytes[at++]!;
+  else if (info === 25) {
+    n = (bytes[at]! << 8) | bytes[at + 1]!;
+    at += 2;
+  } else if (info === 26) {
+    n = ((bytes[at]! << 24) >>> 0) + (bytes[at + 1]! << 16) + (bytes[at + 2]! << 8) + bytes[at + 3]!;
+    at += 4;
+  } else if (info === 27) {
+    wide = 0n;
+    for (let i = 0; i < 8; i++) wide = (wide << 8n) | BigInt(bytes[at + i]!);
+    at += 8;
   }
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = plain(value[i]);
-    return value as CborValue[];
-  }
-  if (value instanceof Map) {
-    let keysPlain = true;
-    for (const [k, v] of value) {
-      if (k instanceof Uint8Array && k.constructor !== Uint8Array) keysPlain = false;
-      value.set(k, plain(v)); // replacing the value of an existing key is safe while iterating
+  switch (major) {
+    case 0:
+      return [wide ?? n, at];
+    case 1:
+      return [wide !== undefined ? -1n - wide : -1 - n, at];
+    case 2:
+      // A plain Uint8Array view even when `bytes` is a Node Buffer (our core never hands out Buffers).
+      return [new Uint8Array(bytes.buffer, bytes.byteOffset + at, n), at + n];
+    case 3:
+      return [fromUtf8(bytes.subarray(at, at + n)), at + n];
+    case 4: {
+      const out: CborValue[] = [];
+      for (let i = 0; i < n; i++) {
+        const [v, next] = readItem(bytes, at);
+        out.push(v);
+        at = next;
+      }
+      return [out, at];
     }
-    if (keysPlain) return value as CborValue;
-    return new Map([...value].map(([k, v]) => [plain(k), v])) as CborValue;
+    case 5: {
+      const out = new Map<CborValue, CborValue>();
+      for (let i = 0; i < n; i++) {
+        const [k, afterKey] = readItem(bytes, at);
+        const [v, next] = readItem(bytes, afterKey);
+        out.set(k, v);
+        at = next;
+      }
+      return [out, at];
+    }
+    case 6: {
+      const [content, next] = readItem(bytes, at);
+      if (n === 2 || n === 3) {
+        if (!(content instanceof Uint8Array)) throw new CborError(ERR.CBOR_MALFORMED, `CBOR: bignum tag ${n} needs a byte string`);
+        let big = 0n;
+        for (const byte of content) big = (big << 8n) | BigInt(byte);
+        return [n === 2 ? big : -1n - big, next];
+      }
+      return [new Tag(content, n), next];
+    }
+    default:
+      return [simpleOrFloat(bytes, offset, info), at];
   }
-  if (value instanceof Tag) {
-    value.value = plain(value.value);
-    return value as CborValue;
-  }
-  return value as CborValue;
+}
+
+/** Major type 7 after the walk: false, true, null, undefined, or a half, single or double float. */
+function simpleOrFloat(bytes: Uint8Array, offset: number, info: number): CborValue {
+  if (info === 20) return false;
+  if (info === 21) return true;
+  if (info === 22) return null;
+  if (info === 23) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset + offset + 1);
+  if (info === 26) return view.getFloat32(0);
+  if (info === 27) return view.getFloat64(0);
+  // RFC 8949 Appendix D: half precision.
+  const half = view.getUint16(0);
+  const exp = (half >> 10) & 0x1f;
+  const mant = half & 0x3ff;
+  const value = exp === 0 ? mant * 2 ** -24 : exp !== 31 ? (mant + 1024) * 2 ** (exp - 25) : mant === 0 ? Infinity : NaN;
+  return half & 0x8000 ? -value : value;
 }
 
 /** Decodes one strictly encoded CBOR item. The result shares nothing with `bytes`. */
 export function decodeCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): CborValue {
   checkCbor(bytes, limits);
-  // cbor-x aliases its input; alias a copy nobody else holds.
-  // Uint8Array.prototype.slice copies even for a Buffer, whose own slice() would alias.
-  return decodeChecked(Uint8Array.prototype.slice.call(bytes));
+  // Byte strings in the result are views: of a copy nobody else holds.
+  return decodeChecked(new Uint8Array(bytes));
 }
 
 /**
@@ -241,9 +260,5 @@ export function decodeOwnedCbor(bytes: Uint8Array, limits: Partial<CborLimits> =
 }
 
 function decodeChecked(bytes: Uint8Array): CborValue {
-  try {
-    return plain(decoder.decode(bytes));
-  } catch (cause) {
-    throw new CborError(ERR.CBOR_MALFORMED, 'CBOR: could not be decoded', { cause });
-  }
+  return readItem(bytes, 0)[0];
 }

@@ -5,7 +5,7 @@
  * strings that themselves hold CBOR (protected headers, payloads) expanded as `<< ... >>`.
  * Pure: it only reads the value it is given.
  */
-import { Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { CborError, ERR } from './errors.js';
 import { toHex } from './bytes.js';
 import { decodeCbor } from './cbor-decode.js';

@@ -1,19 +1,14 @@
 /**
  * Deterministic CBOR encoding (RFC 8949 §4.2.1) of everything keybound emits: shortest heads,
- * definite lengths, map keys sorted by the bytes of their encodings, no floats. cbor-x writes the
- * bytes; sorting, integer widths and the refusal of floats and plain objects are ours.
+ * definite lengths, map keys sorted by the bytes of their encodings, no floats. The writer is
+ * ours (a few dozen lines: the values we emit are integers, strings, byte strings, arrays, maps,
+ * tags and simple values), not cbor-x's Encoder: that one is ~15 KB of a device bundle and ~50 KB
+ * of QuickJS heap for features we refuse anyway. test/cbor.test.ts holds it to cbor-x byte for byte.
  */
-import { Encoder, Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { CborError, ERR } from './errors.js';
+import { utf8 } from './utf8.js';
 import type { CborValue } from './cbor-value.js';
-
-const encoder = new Encoder({
-  useRecords: false,
-  mapsAsObjects: false,
-  useTag259ForMaps: false,
-  tagUint8Array: false,
-  variableMapSize: true,
-} as never);
 
 const TWO_32 = 2 ** 32;
 const TWO_32N = 1n << 32n;
@@ -25,12 +20,76 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-function rawEncode(value: unknown): Uint8Array {
-  const view = encoder.encode(value);
-  return new Uint8Array(view); // cbor-x returns a view into a shared pool: copy it out
+/** Appends a head (RFC 8949 §3.1) in its shortest form; `n` is a bigint only from 2^32 up. */
+function writeHead(out: number[], major: number, n: number | bigint): void {
+  const m = major << 5;
+  if (typeof n === 'number' && n > 0xffffffff) n = BigInt(n); // only a tag number can get here
+  if (typeof n === 'bigint') {
+    out.push(m | 27);
+    for (let shift = 56n; shift >= 0n; shift -= 8n) out.push(Number((n >> shift) & 0xffn));
+  } else if (n < 24) out.push(m | n);
+  else if (n < 0x100) out.push(m | 24, n);
+  else if (n < 0x10000) out.push(m | 25, n >> 8, n & 0xff);
+  else out.push(m | 26, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 }
 
-/** Rewrites a value into the form cbor-x encodes deterministically. */
+function writeBytes(out: number[], bytes: Uint8Array): void {
+  for (let i = 0; i < bytes.length; i++) out.push(bytes[i]!);
+}
+
+/** Writes a value normalise() produced: integers below 2^32 as numbers, wider ones as bigints. */
+function writeItem(out: number[], value: unknown): void {
+  switch (typeof value) {
+    case 'number':
+      if (value >= 0) writeHead(out, 0, value);
+      else writeHead(out, 1, -1 - value);
+      return;
+    case 'bigint':
+      if (value >= 0n) writeHead(out, 0, value);
+      else writeHead(out, 1, -1n - value);
+      return;
+    case 'string': {
+      const bytes = utf8(value);
+      writeHead(out, 3, bytes.length);
+      writeBytes(out, bytes);
+      return;
+    }
+    case 'boolean':
+      out.push(value ? 0xf5 : 0xf4);
+      return;
+    case 'undefined':
+      out.push(0xf7);
+      return;
+    default:
+      break;
+  }
+  if (value === null) out.push(0xf6);
+  else if (value instanceof Uint8Array) {
+    writeHead(out, 2, value.length);
+    writeBytes(out, value);
+  } else if (Array.isArray(value)) {
+    writeHead(out, 4, value.length);
+    for (const v of value) writeItem(out, v);
+  } else if (value instanceof Map) {
+    writeHead(out, 5, value.size);
+    for (const [k, v] of value) {
+      writeItem(out, k);
+      writeItem(out, v);
+    }
+  } else if (value instanceof Tag) {
+    if (!Number.isSafeInteger(value.tag) || value.tag < 0) throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: a tag number is a non-negative integer');
+    writeHead(out, 6, value.tag);
+    writeItem(out, value.value);
+  } else throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: cannot encode this value');
+}
+
+function rawEncode(value: unknown): Uint8Array {
+  const out: number[] = [];
+  writeItem(out, value);
+  return Uint8Array.from(out);
+}
+
+/** Rewrites a value into the form the writer encodes deterministically. */
 function normalise(value: CborValue, depth: number): unknown {
   if (depth > 64) throw new CborError(ERR.CBOR_TOO_DEEP, 'CBOR: refusing to encode a structure nested deeper than 64');
   switch (typeof value) {
@@ -38,7 +97,7 @@ function normalise(value: CborValue, depth: number): unknown {
       if (!Number.isSafeInteger(value)) {
         throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, 'CBOR: floats are not emitted; use an integer');
       }
-      // cbor-x writes integers from 2^32 up as float64; as bigint they take the 8-byte head.
+      // Integers from 2^32 up go to the writer as bigints: they take the 8-byte head.
       return value >= TWO_32 || value < -TWO_32 ? BigInt(value) : value;
     case 'bigint':
       if (value >= TWO_64 || value < -TWO_64) {

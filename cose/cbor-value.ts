@@ -1,4 +1,13 @@
-import { Tag } from 'cbor-x';
+/**
+ * A CBOR tag (RFC 8949 §3.4): its number and content. Ours, with cbor-x's shape (value, tag), so
+ * the core carries no CBOR library at all (cbor-decode.ts, cbor-encode.ts).
+ */
+export class Tag {
+  constructor(
+    public value: unknown,
+    public tag: number,
+  ) {}
+}
 
 /** What our CBOR codec reads and writes. Maps are always `Map` so that integer keys stay integers. */
 export type CborValue =
@@ -15,7 +24,6 @@ export type CborValue =
 
 export type CborMap = Map<CborValue, CborValue>;
 
-export { Tag };
 
 export function isMap(value: unknown): value is CborMap {
   return value instanceof Map;

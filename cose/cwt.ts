@@ -4,7 +4,7 @@
  * Strict by default: an audience, an algorithm allow-list and a cnf are required; loosening
  * takes a named option.
  */
-import { Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { CoseError, CwtClaimError, CoseFormatError, ERR } from './errors.js';
 import { decodeCbor, decodeOwnedCbor } from './cbor-decode.js';
 import { encodeCbor } from './cbor-encode.js';

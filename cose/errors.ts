@@ -73,6 +73,8 @@ export const ERR = {
   COSE_KEY_INVALID: 'ERR_COSE_KEY_INVALID',
   COSE_KEY_OPS: 'ERR_COSE_KEY_OPS',
   COSE_BAD_LENGTH: 'ERR_COSE_BAD_LENGTH',
+  /** The host's random source returned the wrong type, length, or all zeros (host-randomness.ts). */
+  COSE_BAD_RANDOMNESS: 'ERR_COSE_BAD_RANDOMNESS',
   CWT_MALFORMED: 'ERR_CWT_MALFORMED',
   CWT_EXPIRED: 'ERR_CWT_EXPIRED',
   CWT_NOT_YET_VALID: 'ERR_CWT_NOT_YET_VALID',

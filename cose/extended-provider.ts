@@ -1,12 +1,13 @@
 /**
  * The portable provider with every curve COSE names for signatures (Ed448, P-384 and P-521 as
- * well) and ChaCha20/Poly1305. For servers and tools that must read other implementations'
+ * well), AES-GCM and ChaCha20/Poly1305. For servers and tools that must read other implementations'
  * messages; a device that imports only `portableProvider` does not carry them.
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { ed448 } from '@noble/curves/ed448.js';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
 import { chacha20poly1305 } from '@noble/ciphers/chacha.js';
+import { gcm } from '@noble/ciphers/aes.js';
 import { nobleProvider } from './portable-provider.js';
 import type { CryptoProvider } from './crypto-provider.js';
 
@@ -15,4 +16,5 @@ export const extendedPortableProvider: CryptoProvider = /* @__PURE__ */ noblePro
   edwards: { Ed25519: ed25519, Ed448: ed448 as unknown as typeof ed25519 },
   weierstrass: { 'P-256': p256, 'P-384': p384, 'P-521': p521 },
   chacha20poly1305,
+  aesGcm: gcm,
 });

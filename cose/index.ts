@@ -50,8 +50,9 @@ export {
   type KeyOperation,
 } from './cose-key.js';
 export type { CryptoProvider, KeyPair } from './crypto-provider.js';
-export { portableProvider, nobleProvider, type NobleCurves } from './portable-provider.js';
+export { portableProvider, nobleProvider, setEd25519BaseWindow, type NobleCurves } from './portable-provider.js';
 export { extendedPortableProvider } from './extended-provider.js';
+export { withRandomSource, checkedRandomSource, type RandomSource } from './host-randomness.js';
 export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';
 export { HEADER, parseHeaders, type ParsedHeaders, type HeaderOptions } from './headers.js';
 export { COSE_TAG, CWT_TAG, coseTypeOf, type CoseMessageType } from './message.js';
@@ -109,6 +110,21 @@ export {
   isIssuedBefore,
   type RevocationList,
 } from './revocation-list.js';
+export {
+  createTrustUpdate,
+  verifyTrustUpdate,
+  TrustUpdateError,
+  TRUST_UPDATE_ERR,
+  TRUST_UPDATE_LABEL,
+  TRUST_UPDATE_ALGORITHMS,
+  MAX_TRUST_UPDATE_BYTES,
+  MAX_TRUST_UPDATE_PAYLOAD,
+  MAX_TRUST_UPDATE_KEYS,
+  type TrustUpdate,
+  type TrustUpdateCode,
+  type VerifiedTrustUpdate,
+  type VerifyTrustUpdateOptions,
+} from './trust-update.js';
 export {
   encodeProvisioningBundle,
   decodeProvisioningBundle,

@@ -2,7 +2,7 @@
  * Taking a COSE message apart: strict CBOR, the expected tag or none (users trip over 18 vs 61
  * in every COSE library, so untagged input is accepted), and an array of the right shape.
  */
-import { Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { CoseFormatError, ERR } from './errors.js';
 import { decodeCbor } from './cbor-decode.js';
 import type { CborLimits } from './cbor-limits.js';

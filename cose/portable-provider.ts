@@ -11,7 +11,7 @@ import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { hkdf } from '@noble/hashes/hkdf.js';
 import { randomBytes } from '@noble/hashes/utils.js';
-import { gcm } from '@noble/ciphers/aes.js';
+import type { gcm } from '@noble/ciphers/aes.js';
 import type { chacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
 import { concatBytes } from './bytes.js';
@@ -33,6 +33,11 @@ export interface NobleCurves {
   weierstrass: Partial<Record<'P-256' | 'P-384' | 'P-521', WeierstrassCurve>>;
   /** ChaCha20/Poly1305 (RFC 9053 §4.3): ~3 KB gzipped that a device on AES-CCM never uses. */
   chacha20poly1305?: typeof chacha20poly1305;
+  /**
+   * AES-GCM (RFC 9053 §4.1). Not in the device's provider: importing noble's AES builds ~1.3 MB of
+   * lookup tables, more RAM than a small part has; devices use AES-CCM (aes-ccm.ts, table-free).
+   */
+  aesGcm?: typeof gcm;
 }
 
 function isEdwards(crv: Curve | undefined): crv is 'Ed25519' | 'Ed448' {
@@ -77,7 +82,10 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
   const edwards = (crv: 'Ed25519' | 'Ed448'): EdwardsCurve => curves.edwards[crv] ?? missing(name, crv);
   const weierstrass = (crv: Curve | undefined): WeierstrassCurve => curves.weierstrass[crv as 'P-256'] ?? missing(name, crv);
   const aeadCipher = (aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) => {
-    if (aead.cipher === 'AES-GCM') return gcm(key, nonce, aad);
+    if (aead.cipher === 'AES-GCM') {
+      if (!curves.aesGcm) throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `AES-GCM is not in the ${name} provider (use extendedPortableProvider)`);
+      return curves.aesGcm(key, nonce, aad);
+    }
     if (!curves.chacha20poly1305) throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `${aead.cipher} is not in the ${name} provider (use extendedPortableProvider)`);
     return curves.chacha20poly1305(key, nonce, aad);
   };
@@ -157,9 +165,20 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
 }
 
 /**
- * The default provider: what a device needs (Ed25519, P-256, every hash and HMAC, AES-CCM and
- * AES-GCM), small enough for a device bundle. `extendedPortableProvider` adds Ed448, P-384, P-521
- * and ChaCha20/Poly1305.
+ * The window of the Ed25519 base-point table noble keeps (RFC 8032 §5.1.7 verification computes
+ * [S]B with it): 6, noble's default, builds a table of ~1,400 points on first use (~250 KB of
+ * heap on QuickJS, bench/quickjs.ts); 1 keeps no table and computes [S]B like [k]A, slower but
+ * within a small part's RAM. A process-wide setting of noble's Ed25519, for the device's host.
+ */
+export function setEd25519BaseWindow(window: number): void {
+  if (!Number.isInteger(window) || window < 1 || window > 8) throw new RangeError('Ed25519 base window: an integer from 1 to 8');
+  ed25519.Point.BASE.precompute(window);
+}
+
+/**
+ * The default provider: what a device needs (Ed25519, P-256, every hash and HMAC, AES-CCM), small
+ * enough for a device bundle and its RAM. `extendedPortableProvider` adds Ed448, P-384, P-521,
+ * AES-GCM and ChaCha20/Poly1305.
  */
 export const portableProvider: CryptoProvider = nobleProvider('portable', {
   edwards: { Ed25519: ed25519 },

@@ -12,7 +12,7 @@
  * SHA-256 over their exact bytes, as the draft has it. Input that is not a COSE_Sign1, COSE_Mac0
  * or COSE_Encrypt0 (a reference token: random bytes) is its own canonical form.
  */
-import { Tag } from 'cbor-x';
+import { Tag } from './cbor-value.js';
 import { ALG } from './algorithms.js';
 import { toBase64Url } from './bytes.js';
 import { decodeCbor } from './cbor-decode.js';

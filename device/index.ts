@@ -2,6 +2,7 @@
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 export { hintsToMap, hintsFromMap, encodeHints, readCreationHints, type RequestHints } from './request-hints.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
+export { hostProvider, type DeviceHost } from './host.js';
 export { loadProvisioningBundle, trustStoreFromBundle, type TrustStore } from './trust-store.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 export {
@@ -106,6 +107,18 @@ export {
   type AuthzInfoResult,
 } from './resource-server.js';
 export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
+export { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
+export { encodeStoredTokens, decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
+export {
+  resourceHandler,
+  resourceModuleFlaw,
+  demoResources,
+  type ResourceModule,
+  type ResourceFunction,
+  type ResourceRequest,
+  type ResourceAnswer,
+} from './resource-handlers.js';
+export { createDeviceNode, deviceNodeTopics, type DeviceNode, type DeviceNodeOptions, type DeviceTopics } from './device-node.js';
 export {
   requestToken,
   encodeTokenRequest,

@@ -68,6 +68,11 @@ export interface AcceptedToken {
   other: CborMap | undefined;
   /** Accepted on the service's introspection answer, not by its signature. */
   reference: boolean;
+  /**
+   * The kid of the anchor that signed it (COSE_Sign1 tokens): a verifier whose anchors a trust
+   * update replaced refuses held tokens of a key that left the set (device/trust-updates.ts).
+   */
+  signerKid?: Uint8Array;
 }
 
 /** Where accepted tokens are kept: the device's byte-budgeted store, the broker's LRU. */
@@ -284,6 +289,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       exiSequence: undefined,
       other: claims.other,
       reference: false,
+      ...(verified.protection.type === 'Sign1' && verified.header.kid ? { signerKid: verified.header.kid.slice() } : {}),
     };
     const exi = claims.exi === undefined ? undefined : { cti: claims.cti!, seconds: claims.exi };
     return admit(entry, p.token.length, claims.other?.get(CLAIM_CNONCE), exi);

@@ -23,7 +23,8 @@ import { createBroker, type KeyboundBroker } from '../broker/index.js';
 import { BROKER_CLIENT_SCOPE, SIM_CLIENT_ID, SIM_THIEF_ID, brokerDeviceScope, type BrokerAccess } from './fleet-issuer.js';
 import { seededKeyPair } from './metered-provider.js';
 import type { Prng } from './prng.js';
-import { transmit, type Transmission } from './radio-link.js';
+import { listenUntilQuiet } from './listen-window.js';
+import { POLL_BYTES, transmit, type Transmission } from './radio-link.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
 import type { Exchange, FleetRelay, RelayStats, Sender, TapEvent } from './sim-relay.js';
 import { SimulationError, type Simulator } from './simulator.js';
@@ -32,8 +33,6 @@ import { SimulationError, type Simulator } from './simulator.js';
 const BROKER_IO_TIMEOUT_MS = 15_000;
 /** Link-layer attempts per message before the model gives up (a fault, not loss: 2% loss never gets there). */
 const MAX_LINK_ROUNDS = 50;
-/** A wake-up poll: a tiny MQTT-SN-style PINGREQ (as SimRelay). */
-const POLL_BYTES = 2;
 /** The relay's own broker: one token bucket per client is far above what a scenario sends. */
 const SIM_RELAY_RATE = { burst: 10_000, perSecond: 10_000 };
 
@@ -84,6 +83,8 @@ export class BrokerRelay implements FleetRelay {
   private readonly waiters = new Map<string, Array<(answer: Uint8Array) => void>>();
   private readonly trl = new Map<string, { seq: number; publishedAt: number; bytes: number }>();
   private readonly locks = new Map<SimDevice, Promise<void>>();
+  /** Virtual time each device last finished serving a message (its listen window restarts then). */
+  private readonly lastActive = new Map<SimDevice, number>();
 
   private constructor(
     private readonly opts: BrokerRelayOptions,
@@ -274,9 +275,9 @@ export class BrokerRelay implements FleetRelay {
       if (sim.now > this.opts.horizonMs) return;
       const wokeAt = sim.now;
       this.stats.wakes++;
+      await sim.sleep(dev.meter.wake() * 1000);
       const poll = transmit(dev.link, POLL_BYTES, this.opts.loss, this.opts.prng);
-      dev.meter.txS += poll.txS;
-      dev.meter.rxS += poll.ackRxS;
+      dev.meter.sent(poll);
       await sim.sleep(poll.durationS * 1000);
       const waiting = [...queue];
       this.listThisWake.delete(dev);
@@ -293,9 +294,7 @@ export class BrokerRelay implements FleetRelay {
         await this.account(dev, waiting);
         if (trlDue) await this.accountTrl(dev, t);
       });
-      dev.meter.rxS += dev.listenWindowS;
-      await sim.sleep(dev.listenWindowS * 1000);
-      await this.withLock(dev, async () => undefined);
+      dev.meter.rxS += await listenUntilQuiet(sim, dev.listenWindowS, () => this.withLock(dev, async () => undefined), () => this.lastActive.get(dev) ?? 0);
       await sim.external(withTimeout(this.disconnect(dev), `${dev.id} going to sleep`));
       await sim.sleep(Math.max(0, dev.wakeIntervalS * 1000 - (sim.now - wokeAt)));
     }
@@ -321,13 +320,8 @@ export class BrokerRelay implements FleetRelay {
       const t: Transmission = transmit(dev.link, bytes, this.opts.loss, this.opts.prng);
       this.stats.linkAttempts += t.attempts;
       this.stats.frames += t.frames;
-      if (direction === 'rx') {
-        dev.meter.rxS += t.rxS;
-        dev.meter.txS += t.ackRxS;
-      } else {
-        dev.meter.txS += t.txS;
-        dev.meter.rxS += t.ackRxS;
-      }
+      if (direction === 'rx') dev.meter.received(t);
+      else dev.meter.sent(t);
       durationS += t.durationS;
       airBytes += t.airBytes;
       frames += t.frames;
@@ -353,6 +347,7 @@ export class BrokerRelay implements FleetRelay {
       const up = this.link(dev, answer.length, 'tx');
       await sim.sleep(up.durationS * 1000);
       queue.splice(queue.indexOf(item), 1);
+      this.lastActive.set(dev, sim.now);
       for (const tap of this.taps) tap({ device: dev, topic: item.topic, body: item.body, answer });
       item.resolve({
         answer,

@@ -5,11 +5,15 @@
  * would use a two-slot or log-structured record).
  *
  * keybound's records live in a region of the part's flash (KEYBOUND_FLASH_SHARE), written as a
- * log: each put appends a record, and when the log wraps its pages are erased once, so every page
- * of the region wears at the same rate (bytes written / region size erase cycles). The region
- * keeps one page free to compact into, so the live records must fit the rest: a put that would
- * not fit is refused (ERR_FLASH_FULL), and so is one past the part's endurance (ERR_FLASH_WORN);
- * either leaves the stored contents as they were.
+ * log: each put appends a record, and when the log is full it is compacted: the live records are
+ * copied forward and the pages behind them erased. Those copies are writes too: they count in the
+ * bytes written, in the wear (every page of the region wears at bytes written / region size erase
+ * cycles) and in the energy. Programming is charged per programming unit of the part (a 4-byte
+ * word on the nRF52840, a whole 128-byte page on the ATmega328P, whose page erase + page write
+ * take ~9 ms together), erasing per page, amortized over the bytes. The region keeps one page free
+ * to compact into, so the live records must fit the rest: a put that would not fit is refused
+ * (ERR_FLASH_FULL), and so is one past the part's endurance (ERR_FLASH_WORN); either leaves the
+ * stored contents as they were.
  */
 import type { DeviceStorage } from '../device/index.js';
 import type { EnergyMeter } from './energy-meter.js';
@@ -57,6 +61,11 @@ export class FlashStorage implements DeviceStorage {
   refusedWrites = 0;
   /** Bytes of live records (what a compaction would copy). */
   liveBytes = 0;
+  /** Compactions so far, and the live bytes they copied (included in bytesWritten). */
+  compactions = 0;
+  compactionBytes = 0;
+  /** Bytes appended to the log since the last compaction. */
+  private logBytes = 0;
 
   constructor(
     private readonly hw: HardwareProfile,
@@ -84,20 +93,21 @@ export class FlashStorage implements DeviceStorage {
       this.refusedWrites++;
       throw new FlashError('ERR_FLASH_FULL', `flash region full: ${live} bytes of records, ${usable} usable of ${this.regionBytes}`);
     }
-    this.checkWear(rec);
+    this.checkWear(rec + this.compactionCopy(rec, live - rec));
     this.data.set(key, value.slice());
+    this.append(rec, live - rec);
     this.liveBytes = live;
-    this.charge(rec);
   }
 
   delete(key: string): void {
     const old = this.data.get(key);
     if (!old) return;
     // A deletion is a tombstone record; if even that cannot be written the key stays.
-    this.checkWear(RECORD_HEADER_BYTES);
+    const live = this.liveBytes - recordBytes(key, old);
+    this.checkWear(RECORD_HEADER_BYTES + this.compactionCopy(RECORD_HEADER_BYTES, live));
     this.data.delete(key);
-    this.liveBytes -= recordBytes(key, old);
-    this.charge(RECORD_HEADER_BYTES);
+    this.append(RECORD_HEADER_BYTES, live);
+    this.liveBytes = live;
   }
 
   /** Page erases so far over the whole region, amortized. */
@@ -126,10 +136,30 @@ export class FlashStorage implements DeviceStorage {
     }
   }
 
-  private charge(bytes: number): void {
+  /** Bytes a compaction would copy before appending `rec`: the other live records, if the log is full. */
+  private compactionCopy(rec: number, otherLive: number): number {
+    return this.logBytes + rec > this.regionBytes - this.hw.flashPageBytes ? otherLive : 0;
+  }
+
+  /** Appends a record of `rec` bytes, compacting first if the log is full (`otherLive`: the live bytes it copies). */
+  private append(rec: number, otherLive: number): void {
+    const copy = this.compactionCopy(rec, otherLive);
+    if (copy > 0 || this.logBytes + rec > this.regionBytes - this.hw.flashPageBytes) {
+      this.compactions++;
+      this.compactionBytes += copy;
+      this.program(copy);
+      this.logBytes = copy;
+    }
     this.writes++;
+    this.program(rec);
+    this.logBytes += rec;
+  }
+
+  /** Programming time for `bytes` (whole programming units) plus their share of page erases. */
+  private program(bytes: number): void {
+    if (bytes <= 0) return;
     this.bytesWritten += bytes;
-    const words = Math.ceil(bytes / 4);
-    this.meter.flashS += words * this.hw.flashWordWriteS + (bytes / this.hw.flashPageBytes) * this.hw.flashEraseS;
+    const units = Math.ceil(bytes / this.hw.flashProgramBytes);
+    this.meter.flashS += units * this.hw.flashProgramS + (bytes / this.hw.flashPageBytes) * this.hw.flashEraseS;
   }
 }

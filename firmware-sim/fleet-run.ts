@@ -7,6 +7,7 @@ import { FlowTrace, storyTellers } from './flow-trace.js';
 import { PhantomTokenCache } from './phantom-token-cache.js';
 import { Prng } from './prng.js';
 import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WINDOW_S, SIM_EPOCH, SIM_LIFETIME_S, WAKE_INTERVAL_S, type ScenarioName, type ScenarioContext } from './scenarios.js';
+import { TEMPERATURE_RANGES, type TemperatureRange } from './clock-drift.js';
 import { SimDevice } from './sim-device.js';
 import { createSimIssuer } from './sim-issuer.js';
 import { SimMetrics } from './sim-metrics.js';
@@ -14,11 +15,18 @@ import { SimRelay, type FleetRelay } from './sim-relay.js';
 import { BrokerRelay } from './broker-relay.js';
 import { Simulator } from './simulator.js';
 import { buildReport, type SimReport } from './sim-report.js';
+import { quickJsModule } from './quickjs-engine.js';
+import { buildDeviceBundle } from './device-bundle.js';
 
 /** The most devices one run takes: 10x the issue's target, still well inside memory. */
 export const MAX_DEVICES = 100_000;
 /** The real broker relay holds two MQTT connections per awake device on loopback: small fleets only. */
 export const MAX_BROKER_DEVICES = 200;
+/**
+ * `--engine quickjs` runs each device's code in its own QuickJS engine (~1 MB of heap and ~20x the
+ * CPU time of Node per verification, bench/quickjs.ts): small fleets only.
+ */
+export const MAX_QUICKJS_DEVICES = 16;
 /** The broker's audience at the service. */
 export const BROKER_AUDIENCE = 'sim-broker';
 /** Virtual time after which no device loop continues: 6 hours is far past every script. */
@@ -39,16 +47,41 @@ export interface RunOptions {
   relay?: 'sim' | 'broker';
   /** Entries in the gateway's phantom-token cache (default PHANTOM_CACHE_ENTRIES). */
   gatewayCacheEntries?: number;
+  /** Where device code runs: Node (default), or QuickJS on the full device bundle (small fleets). */
+  engine?: 'node' | 'quickjs';
   /** Called with (devices finished, devices) now and then. */
   onProgress?: (done: number, total: number) => void;
   /** The report's timestamp (the only field that may differ between two runs of a seed). */
   now?: () => Date;
+  /** Duty cycle of the sleeping devices (defaults WAKE_INTERVAL_S, LISTEN_WINDOW_S). */
+  wakeIntervalS?: number;
+  listenWindowS?: number;
+  /** Temperatures the fleet lives in (default 'indoor'): sets clock drift. */
+  temperature?: TemperatureRange;
+}
+
+/** Powers off every QuickJS engine (devices that run in Node have none). */
+function closeEngines(devices: Map<string, SimDevice>): void {
+  for (const d of devices.values()) d.close();
 }
 
 export async function runFleet(opts: RunOptions): Promise<SimReport> {
   if (!Number.isSafeInteger(opts.devices) || opts.devices < 1 || opts.devices > MAX_DEVICES) {
     throw new RangeError(`devices must be an integer from 1 to ${MAX_DEVICES}`);
   }
+  const duty = { wakeIntervalS: opts.wakeIntervalS ?? WAKE_INTERVAL_S, listenWindowS: opts.listenWindowS ?? LISTEN_WINDOW_S };
+  if (!(duty.wakeIntervalS >= 1 && duty.wakeIntervalS <= 3600) || !(duty.listenWindowS >= 0 && duty.listenWindowS < duty.wakeIntervalS)) {
+    throw new RangeError('wakeIntervalS must be 1 to 3600 s and listenWindowS from 0 to below it');
+  }
+  const temperature = opts.temperature ?? 'indoor';
+  if (!TEMPERATURE_RANGES.includes(temperature)) throw new RangeError(`temperature must be one of ${TEMPERATURE_RANGES.join(', ')}`);
+  const engine = opts.engine ?? 'node';
+  if (engine === 'quickjs') {
+    if (opts.devices > MAX_QUICKJS_DEVICES) throw new RangeError(`--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine)`);
+    if (opts.relay === 'broker') throw new RangeError('--engine quickjs runs with the in-simulator relay only (its devices speak bytes, not device/ calls)');
+  }
+  // Loaded before any device boots, so that a device (re)boots synchronously, as firmware does.
+  const quickjs = engine === 'quickjs' ? { engine: await quickJsModule(), bundle: await buildDeviceBundle('full') } : undefined;
   const sim = new Simulator();
   const root = new Prng(opts.seed);
   const clock = () => SIM_EPOCH + sim.now / 1000;
@@ -75,8 +108,9 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         sim,
         epoch: SIM_EPOCH,
         alwaysOn: plan.alwaysOn,
-        wakeIntervalS: WAKE_INTERVAL_S,
-        listenWindowS: LISTEN_WINDOW_S,
+        ...duty,
+        temperature,
+        ...(quickjs ? { quickjs } : {}),
       });
       devices.set(plan.id, dev);
       relay.attach(dev);
@@ -87,7 +121,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
         metrics.revocation.delaysS.push(delayMs / 1000);
       }
     };
-    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p), trace };
+    const ctx: ScenarioContext = { sim, relay, issuer, metrics, prng: root.fork('clients'), devices, plans, gateway, clock, io: (p) => sim.external(p), trace, wakeIntervalS: duty.wakeIntervalS };
     for (const plan of plans) {
       sim.spawn(async () => {
         await deviceScript(ctx, plan);
@@ -97,6 +131,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     opts.onProgress?.(0, plans.length);
     await sim.run({ onProgress: () => opts.onProgress?.(finished, plans.length), progressEvery: 2000 });
   } finally {
+    closeEngines(devices);
     await relay?.close();
     await issuer.close();
   }
@@ -105,6 +140,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     seed: String(opts.seed),
     issuer: issuer.name,
     relay: relay.name,
+    engine,
     gateway: GATEWAY_AUDIENCE,
     gatewayCache: gateway,
     simulatedS: sim.now / 1000,
@@ -115,5 +151,7 @@ export async function runFleet(opts: RunOptions): Promise<SimReport> {
     flows: trace.result(),
     relayStats: relay.stats,
     generatedAt: (opts.now ?? (() => new Date()))().toISOString(),
+    duty,
+    temperature,
   });
 }

@@ -1,299 +1,333 @@
 /**
  * Simulated hardware, after RFC 7228's classes of constrained devices (Table 1: class 0 well under
- * 10 KiB RAM / 100 KiB flash, class 1 ~10 KiB / ~100 KiB, class 2 ~50 KiB / ~250 KiB) and a few
- * named parts. Every default number says where it comes from. Figures marked "approx." are
- * rounded from the cited source or scaled from a neighbouring part, and are the first thing to
- * replace with a measurement on real hardware. Cycle counts are for software crypto (no
- * accelerator), which is the conservative case and what the keybound device runtime does.
+ * 10 KiB RAM / 100 KiB flash, class 1 ~10 KiB / ~100 KiB, class 2 ~50 KiB / ~250 KiB) and five
+ * named parts. Every number is a Figure (model-sources.ts): value, source, where in it, and for an
+ * estimate why. Each part has ONE configuration its figures agree on: which RAM survives sleep,
+ * which oscillator keeps time, which supply feeds it. Crypto is software (no accelerator, the
+ * conservative case and what the device runtime does), one named implementation per algorithm on
+ * each part, with that implementation's published figures.
  */
+import { est, fig, valuesOf, type Figure } from './model-sources.js';
+
 export type RadioName = 'ieee802154' | 'ble' | 'wifi' | 'nrf24';
+export type BatteryName = 'cr2032' | '2xAA';
 
 export interface CryptoCycles {
-  /** Ed25519 signature verification (RFC 8032 §5.1.7), cycles. */
+  /**
+   * Ed25519 verification (RFC 8032 §5.1.7), cycles; its SHA-512 is charged per block on top. Where
+   * the published figure is a whole verify of a short message, the 1-2 blocks counted twice are
+   * under 1 % of it.
+   */
   ed25519Verify: number;
+  /** Ed25519 signing without its two SHA-512 hashes. */
   ed25519Sign: number;
-  /** ECDSA P-256 verification over a given hash, cycles (the SHA-256 is counted per block). */
+  /** ECDSA P-256 verification of a given hash (the SHA-256 is charged per block). */
   es256Verify: number;
   es256Sign: number;
   /** One SHA-256 compression (64-byte block): HMAC, digests and HKDF are counted in these. */
   sha256Block: number;
-  /** One AES-128 block encryption: AES-CCM costs two per 16-byte block (CBC-MAC + CTR). */
+  /** One SHA-512 compression (128-byte block): Ed25519's hashing (RFC 8032), SHA-384/512. */
+  sha512Block: number;
+  /** One AES-128 block encryption: AES-CCM and the CTR_DRBG are counted in these. */
   aesBlock: number;
-  /** One random byte from the TRNG. */
-  randomByte: number;
   /** Fixed CPU work per message handled (CBOR decode, dispatch), cycles. */
   messageOverhead: number;
 }
 
-export interface HardwareProfile {
-  name: string;
-  part: string;
-  rfc7228Class: 0 | 1 | 2;
+/** The numeric fields of a profile besides the crypto cycles; every one has a Figure. */
+export interface HardwareNumbers {
   cpuHz: number;
-  cycles: CryptoCycles;
-  /** All of the part's RAM; keybound's budgets are a stated share of it (ram-budget.ts). */
+  /** All of the part's RAM. */
+  totalRamBytes: number;
+  /** RAM kept through the modelled sleep: what keybound's budgets come from (ram-budget.ts). */
   ramBytes: number;
-  /** All of the part's flash; keybound's records get a stated share of it (flash-storage.ts). */
   flashBytes: number;
-  /** Flash endurance in erase cycles per page; wear is counted against it (flash-storage.ts). */
+  /** Erase cycles per page the flash is rated for. */
   flashEndurance: number;
-  /** Time to program one 32-bit word, seconds; page erase time amortized per byte written. */
-  flashWordWriteS: number;
-  flashEraseS: number;
+  /** The flash's programming unit (a word or a page) and the time to program one. */
+  flashProgramBytes: number;
+  flashProgramS: number;
+  /** Erase unit (page/segment/sector) and the time to erase one. */
   flashPageBytes: number;
-  /** A real-time clock (time of day) or only a counter since boot (clock-less: exi tokens). */
-  rtc: boolean;
-  /** Crystal tolerance, parts per million (drift of the device's notion of time). */
-  driftPpm: number;
-  batteryMah: number;
-  volts: number;
-  /** Currents in amperes. */
+  flashEraseS: number;
+  /** Current while the flash programs or erases (the CPU stalls on these parts). */
+  flashA: number;
+  /** The timekeeping crystal's tolerance at 25 °C, ppm; temperature adds to it (clock-drift.ts). */
+  crystalPpm: number;
+  /** The part's lowest supply voltage at the modelled clock, radio included. */
+  minSupplyV: number;
+  /** Currents in amperes: sleep in the configuration described, CPU active, radio TX and RX. */
   sleepA: number;
   cpuA: number;
   txA: number;
   rxA: number;
-  radio: RadioName;
+  /** Per wake: crystal and radio start-up (or boot), time and mean current. */
+  wakeStartupS: number;
+  wakeStartupA: number;
+  /** Per wake: re-joining the network for a part that drops its link in sleep (Wi-Fi). */
+  reassociateS: number;
+  reassociateA: number;
 }
 
-/**
- * Sources:
- * [PS52840] Nordic nRF52840 Product Specification v1.7: 64 MHz Cortex-M4F; CPU running CoreMark
- *   from flash, DC/DC, 3 V: 3.3 mA (52 µA/MHz); radio TX 0 dBm (DC/DC) 4.8 mA, RX 1 Mbit/s 4.6 mA;
- *   System ON, full RAM retention, RTC running: ~1.5 µA; NVMC word write 41 µs, page (4 KiB) erase
- *   85 ms, endurance 10 000 cycles; 256 KiB RAM, 1 MiB flash.
- * [FA17] H. Fujii, D. F. Aranha, "Curve25519 for the Cortex-M4 and beyond", LATINCRYPT 2017:
- *   X25519 ~907 k cycles on Cortex-M4; Ed25519 verification on the order of 1.3-1.5 M cycles
- *   (approx.: we take 1.4 M).
- * [DHH15] M. Düll, B. Haase, G. Hinterwälder et al., "High-speed Curve25519 on 8-bit, 16-bit and
- *   32-bit microcontrollers", DCC 2015: X25519 13.9 M cycles on AVR ATmega, 5.3 M on MSP430X with
- *   32-bit multiplier, 3.59 M on Cortex-M0. Ed25519 verification (a double-base scalar
- *   multiplication plus decompression) is taken as ~2x a variable-base X25519 (approx.).
- * [uECC] micro-ecc benchmarks (github.com/kmackay/micro-ecc README) and [FA17]'s comparison:
- *   ECDSA P-256 verification ~3x an Ed25519 verification on the same core (approx.).
- * [SS16] P. Schwabe, K. Stoffelen, "All the AES you need on Cortex-M3 and M4", SAC 2016:
- *   AES-128 table-based ~34 cycles/byte on M4 (~550 cycles/block), ~40 cycles/byte on M3.
- * [SHA] SHA-256 in C on Cortex-M3/M4 ~40-50 cycles/byte (~3 000 cycles/block, approx.); on
- *   MSP430 ~ 5x that; on AVR ~ 8x (approx., from the Bernstein-Lange SUPERCOP/XBX embedded runs).
- * [TI397] TI SLAA397 "AES128 - A C Implementation for Encryption and Decryption" on MSP430:
- *   ~6 600 cycles per block encryption (approx.).
- * [SP80090A] NIST SP 800-90A Rev. 1 §10.2 CTR_DRBG: random bytes come from an AES-128 CTR_DRBG
- *   seeded once from the part's entropy source, so one random byte costs 1/16 of an AES block
- *   (plus the update step, amortized over a request: ignored). Estimate derived from aesBlock; the
- *   entropy source itself (e.g. the nRF52840 RNG peripheral, SLAA338's clock-jitter method on
- *   MSP430) is paid at seeding, outside the per-request path.
- * [MSG] Per-message CPU work besides crypto: an estimate, not a measurement. CBOR decoding and
- *   dispatch of a ~200-byte message at ~100 cycles/byte on a Cortex-M4 (a byte-at-a-time C
- *   decoder, TinyCBOR/NanoCBOR style) = 20 000 cycles; other cores scaled by their [SHA]
- *   per-block ratio to the M4 (the nearest cited integer workload we have).
- * [ESP32] Espressif ESP32 Datasheet v4: Xtensa LX6 240 MHz; modem-sleep 240 MHz 30-68 mA (we
- *   take 50 mA); Wi-Fi TX 802.11n ~180 mA, RX ~100 mA; deep sleep with RTC timer ~10 µA; 520 KiB
- *   SRAM. Software crypto taken as 1.5x the Cortex-M4 figures (estimate: no single-cycle
- *   32x32+64 multiply-accumulate like the M4's UMAAL, and code runs from SPI flash through a cache).
- * [W25Q] Winbond W25Q32JV datasheet (the 4 MiB SPI NOR class fitted to ESP32-WROOM-32 modules;
- *   Espressif does not name the die, so this is a representative part), §9.6 AC Electrical
- *   Characteristics: page program tPP 0.4 ms typ (256-byte page), 4 KiB sector erase tSE 45 ms
- *   typ; Features: more than 100 000 erase/program cycles.
- * [CC2538] TI CC2538 datasheet (SWRS096): Cortex-M3 32 MHz, 32 KiB RAM, 512 KiB flash; active
- *   MCU 32 MHz 7 mA; RX 20 mA, TX 0 dBm 24 mA; PM2 (sleep timer on) 1.3 µA; flash write 20 µs
- *   per word, page (2 KiB) erase 20 ms, 20 000 cycles endurance. Curve figures for the M3 are
- *   [FA17]'s M4 ones x1.6 (estimate: the M3 has no UMAAL/DSP multiply-accumulate).
- * [F5438] TI MSP430F5438A datasheet (SLAS655): 25 MHz max, ~230 µA/MHz active; LPM3 ~2 µA;
- *   "Flash Memory" electrical characteristics: word/byte program time tWord 64-85 µs, segment
- *   erase tErase 23-32 ms, program/erase endurance 10^4 cycles min, 512-byte main-memory
- *   segments. 16 KiB RAM, 256 KiB flash. With a CC2520 radio (SWRS068): RX 18.5 mA, TX 0 dBm
- *   25.8 mA.
- * [AVR] Microchip ATmega328P datasheet (DS40002061): 2 KiB SRAM, 32 KiB flash, 10 000 flash
- *   write/erase cycles (Features); flash page 64 words = 128 bytes ("Memory Programming", table of
- *   words per page); self-programming "SPM programming time" table: Flash write (page erase, page
- *   write and write lock bits by SPM) 3.7 ms min, 4.5 ms max. (tWD_FLASH = 4.5 ms in the serial
- *   programming wait-delay table is the same figure seen from an external programmer; the 3.3 ms
- *   of "EEPROM Programming Time" is the 1 KiB EEPROM's byte write, not flash.) Speed grades: 16 MHz
- *   needs ~3.8 V or more, so a 3 V part runs at 8 MHz (as 3.3 V Arduino Pro Mini boards do).
- *   Power consumption at 1 MHz, 1.8 V, 25 °C: power-save mode with the 32 kHz RTC 0.75 µA (Features).
- * [NRF24] Nordic nRF24L01+ Product Specification v1.0, Table 1 "quick reference data" and §13
- *   electrical specifications: TX at 0 dBm 11.3 mA, RX at 2 Mbps 13.5 mA, power down 900 nA;
- *   the link itself is in radio-link.ts.
- * Batteries: CR2032 225 mAh nominal at 3 V (Panasonic CR2032 datasheet); 2xAA alkaline ~2 500
- *   mAh at 3 V (Energizer E91 datasheet, at moderate drain to 0.8 V per cell; approx.).
- * Crystals: 32.768 kHz watch crystals ±20 ppm frequency tolerance (e.g. Epson FC-135 datasheet);
- *   internal RC oscillators, what a clock-less part keeps its counter on, drift by ~±2% (20 000
- *   ppm) over temperature (approx.: the order given for the MSP430's REFO/VLO and the CC2538's
- *   32 kHz RCOSC without recalibration).
- */
-/** [MSG]: the Cortex-M4 figure other cores are scaled from by their [SHA] ratio. */
-const MESSAGE_OVERHEAD_M4 = 20_000;
-const M4_SHA256_BLOCK = 3_000;
+export interface HardwareProfile extends HardwareNumbers {
+  name: string;
+  part: string;
+  rfc7228Class: 0 | 1 | 2;
+  /** The sleep configuration every figure above agrees with. */
+  sleepMode: string;
+  /** A real-time clock (time of day) or only a counter since boot (clock-less: exi tokens). */
+  rtc: boolean;
+  radio: RadioName;
+  battery: BatteryName;
+  /** The part runs from a boost converter at this voltage (battery-models.ts), or directly from the battery. */
+  boostToV?: number;
+  /** The named implementations the cycle figures are from. */
+  crypto: { ed25519: string; es256: string };
+  cycles: CryptoCycles;
+  /** Every number above with its source: keys are the field names, `cycles.<name>` for cycles. */
+  figures: Readonly<Record<string, Figure>>;
+}
 
-const M4_CYCLES: CryptoCycles = {
-  ed25519Verify: 1_400_000, // [FA17] approx.
-  ed25519Sign: 550_000, // [FA17] approx.: fixed-base scalar multiplication + 2 SHA-512
-  es256Verify: 4_200_000, // [uECC] approx., ~3x Ed25519 verify
-  es256Sign: 1_700_000, // [uECC] approx.
-  sha256Block: M4_SHA256_BLOCK, // [SHA] approx.
-  aesBlock: 550, // [SS16]
-  randomByte: 35, // [SP80090A] estimate: ceil(550 / 16)
-  messageOverhead: MESSAGE_OVERHEAD_M4, // [MSG] estimate
-};
+interface ProfileSpec extends Omit<HardwareProfile, keyof HardwareNumbers | 'cycles' | 'figures'> {
+  numbers: Record<keyof HardwareNumbers, Figure>;
+  cycles: Record<keyof CryptoCycles, Figure>;
+}
+
+function profile(spec: ProfileSpec): HardwareProfile {
+  const { numbers, cycles, ...rest } = spec;
+  const figures: Record<string, Figure> = { ...numbers };
+  for (const [k, f] of Object.entries(cycles)) figures[`cycles.${k}`] = f;
+  return Object.freeze({ ...rest, ...valuesOf(numbers), cycles: Object.freeze(valuesOf(cycles)), figures: Object.freeze(figures) });
+}
+
+const KiB = 1024;
+/** Cycles of a published time at a published clock. */
+const cyclesOf = (seconds: number, hz: number): number => Math.round(seconds * hz);
+
+const FLASH_AT_CPU = 'no separate program/erase current in the document: the CPU stalls while the flash programs, so the part draws about its active current (the charge pump adds little on these parts)';
+const MSG_WHY = 'CBOR decode and dispatch of a ~200-byte message at ~100 cycles/byte (a byte-at-a-time C decoder, TinyCBOR/NanoCBOR style) on a 32-bit core; 8/16-bit cores scaled by their SHA-256 block ratio';
+const SHA_WHY = 'SHA-256 in portable C runs ~45-50 cycles/byte on Cortex-M3/M4 (~3 000 per 64-byte block); no single document for this part';
+const SHA512_WHY = 'SHA-512 needs 64-bit adds and rotates, two registers each on a 32-bit core: a 128-byte block costs ~2.5x a SHA-256 block';
 
 export const HARDWARE_PROFILES: Readonly<Record<string, HardwareProfile>> = Object.freeze({
-  /** Class 2: a Cortex-M4F radio SoC with room to spare. */
-  'nrf52840': {
+  /** Class 2: a Cortex-M4F radio SoC with room to spare, on a coin cell. */
+  'nrf52840': profile({
     name: 'nrf52840',
     part: 'Nordic nRF52840 (Cortex-M4F 64 MHz, 802.15.4)',
     rfc7228Class: 2,
-    cpuHz: 64_000_000, // [PS52840]
-    cycles: M4_CYCLES,
-    ramBytes: 256 * 1024, // [PS52840]
-    flashBytes: 1024 * 1024, // [PS52840]
-    flashEndurance: 10_000, // [PS52840] NVMC
-    flashWordWriteS: 41e-6, // [PS52840] NVMC
-    flashEraseS: 85e-3, // [PS52840] NVMC
-    flashPageBytes: 4096, // [PS52840] NVMC
+    sleepMode: 'System ON, all 256 KiB RAM retained, RTC on the 32.768 kHz crystal (LFXO)',
     rtc: true,
-    driftPpm: 20, // 32.768 kHz crystal (Crystals)
-    batteryMah: 225, // CR2032 (Batteries)
-    volts: 3, // CR2032 nominal (Batteries)
-    sleepA: 1.5e-6, // [PS52840] System ON, RTC running
-    cpuA: 3.3e-3, // [PS52840] CoreMark from flash, DC/DC
-    txA: 4.8e-3, // [PS52840] TX 0 dBm, DC/DC
-    rxA: 4.6e-3, // [PS52840] RX 1 Mbit/s
     radio: 'ieee802154',
-  },
-  /** Class 2 (and more): a Wi-Fi part, mains or big battery. */
-  'esp32': {
+    battery: 'cr2032',
+    crypto: { ed25519: 'estimate from Fujii-Aranha X25519 (no published Cortex-M4 Ed25519 library figure pinned)', es256: 'P256-Cortex-M4 (Emil Lenngren), commit ecd3ec2' },
+    numbers: {
+      cpuHz: fig(64_000_000, 'PS52840', 'Key features: 64 MHz Arm Cortex-M4F'),
+      totalRamBytes: fig(256 * KiB, 'PS52840', 'Key features: 256 kB RAM'),
+      ramBytes: fig(256 * KiB, 'PS52840', 'Sleep current table: ION_RAMON_RTC retains all 256 kB (the sleep figure below)'),
+      flashBytes: fig(1024 * KiB, 'PS52840', 'Key features: 1 MB flash'),
+      flashEndurance: fig(10_000, 'PS52840', 'NVMC electrical specification: endurance 10 000 write/erase cycles'),
+      flashProgramBytes: fig(4, 'PS52840', 'NVMC: writes are 32-bit words'),
+      flashProgramS: fig(41e-6, 'PS52840', 'NVMC electrical specification: tWRITE 41 µs per word'),
+      flashPageBytes: fig(4 * KiB, 'PS52840', 'NVMC: 4 kB pages'),
+      flashEraseS: fig(85e-3, 'PS52840', 'NVMC electrical specification: tERASEPAGE 85 ms'),
+      flashA: est(3.3e-3, FLASH_AT_CPU),
+      crystalPpm: fig(20, 'FC135', 'frequency tolerance ±20 ppm at 25 °C'),
+      minSupplyV: fig(1.7, 'PS52840', 'Recommended operating conditions: VDD 1.7-3.6 V'),
+      sleepA: fig(3.16e-6, 'PS52840', 'Sleep current table: ION_RAMON_RTC, System ON, full RAM retention, wake on RTC: 3.16 µA (1.5 µA is with no RAM retained; quoted by issue 16)'),
+      cpuA: fig(3.3e-3, 'PS52840', 'CPU current table: CPU running CoreMark from flash, DC/DC, 3 V: 3.3 mA'),
+      txA: fig(4.8e-3, 'PS52840', 'Radio current table: TX at 0 dBm, DC/DC, 3 V: 4.8 mA'),
+      rxA: fig(4.6e-3, 'PS52840', 'Radio current table: RX 1 Mbit/s, DC/DC: 4.6 mA (the 802.15.4 receiver is taken at the same current)'),
+      wakeStartupS: est(0.5e-3, 'HFXO start-up ~0.36 ms (PS, 32 MHz crystal oscillator: typical with the recommended crystal) plus RADIO ramp-up 140 µs (PS, RADIO timing: default ramp-up mode)', 'PS52840'),
+      wakeStartupA: est(1.5e-3, 'mean of the HFXO start-up (~0.25 mA) and the radio ramp-up (~RX current) weighted by time', 'PS52840'),
+      reassociateS: fig(0, 'IEEE802154', 'a sleeping 802.15.4 node keeps its association and addresses: nothing to re-join per wake'),
+      reassociateA: fig(0, 'IEEE802154', 'as above'),
+    },
+    cycles: {
+      ed25519Verify: est(1_400_000, 'X25519 is 907 k cycles on the M4 [FA17]; a verify is a double-base scalar multiplication plus point decompression, ~1.5x a ladder', 'FA17'),
+      ed25519Sign: est(550_000, 'a fixed-base scalar multiplication with a precomputed table, ~0.6x the X25519 ladder of [FA17]', 'FA17'),
+      es256Verify: fig(976_000, 'P256M4', 'Verify ECDSA 976k cycles, 15.3 ms at 64 MHz on an nRF52840 (hash excluded)'),
+      es256Sign: fig(375_000, 'P256M4', 'Sign ECDSA 375k cycles, 5.9 ms at 64 MHz (hash excluded)'),
+      sha256Block: est(3_000, SHA_WHY),
+      sha512Block: est(7_500, SHA512_WHY),
+      aesBlock: fig(550, 'SS16', 'table-based AES-128 on Cortex-M4 ~34 cycles/byte, x16'),
+      messageOverhead: est(20_000, MSG_WHY),
+    },
+  }),
+  /** Class 2 (and more): a Wi-Fi part on 2xAA through a boost converter. */
+  'esp32': profile({
     name: 'esp32',
     part: 'Espressif ESP32 (Xtensa LX6 240 MHz, Wi-Fi)',
     rfc7228Class: 2,
-    cpuHz: 240_000_000, // [ESP32]
-    cycles: {
-      // [ESP32] estimate: every figure is the Cortex-M4 one x1.5.
-      ed25519Verify: 2_100_000,
-      ed25519Sign: 825_000,
-      es256Verify: 6_300_000,
-      es256Sign: 2_550_000,
-      sha256Block: 4_500,
-      aesBlock: 825,
-      randomByte: 52, // [SP80090A] estimate: ceil(825 / 16)
-      messageOverhead: 30_000, // [MSG] estimate: 20 000 x 4 500 / 3 000
-    },
-    ramBytes: 520 * 1024, // [ESP32]
-    flashBytes: 4 * 1024 * 1024, // [W25Q] 4 MiB module flash
-    flashEndurance: 100_000, // [W25Q] Features
-    flashWordWriteS: 0.4e-3 / 64, // [W25Q] tPP 0.4 ms per 256-byte page, per 4-byte word: 6.25 µs
-    flashEraseS: 45e-3, // [W25Q] tSE, 4 KiB sector
-    flashPageBytes: 4096, // [W25Q] erase sector
+    sleepMode: 'deep sleep, RTC timer on an external 32.768 kHz crystal, RTC fast+slow memory (16 KiB) retained, Wi-Fi link dropped',
     rtc: true,
-    driftPpm: 20, // 32.768 kHz crystal (Crystals)
-    batteryMah: 2500, // 2xAA (Batteries)
-    volts: 3.3, // [ESP32] typical VDD 3.3 V, behind a regulator
-    sleepA: 10e-6, // [ESP32] deep sleep, RTC timer
-    cpuA: 50e-3, // [ESP32] modem-sleep at 240 MHz, mid-range
-    txA: 180e-3, // [ESP32] 802.11n TX
-    rxA: 100e-3, // [ESP32] RX
     radio: 'wifi',
-  },
-  /** Class 1: a Cortex-M3 802.15.4 SoC with 32 KiB RAM, no calendar RTC kept across power loss. */
-  'cc2538': {
+    battery: '2xAA',
+    boostToV: 3.3,
+    crypto: { ed25519: 'libsodium (ESP-IDF component)', es256: 'micro-ecc (portable C), estimated from its Cortex-M4 figure' },
+    numbers: {
+      cpuHz: fig(240_000_000, 'ESP32', 'CPU and memory: Xtensa LX6 up to 240 MHz'),
+      totalRamBytes: fig(520 * KiB, 'ESP32', 'CPU and memory: 520 KB internal SRAM'),
+      ramBytes: fig(16 * KiB, 'ESP32TRM', 'RTC fast (8 KB) + RTC slow (8 KB) memory: all that deep sleep keeps'),
+      flashBytes: fig(4 * 1024 * KiB, 'W25Q', '32 Mbit (4 MiB) SPI NOR, the size fitted to ESP32-WROOM-32 modules (representative part: Espressif does not name the die)'),
+      flashEndurance: fig(100_000, 'W25Q', 'Features: more than 100 000 erase/program cycles'),
+      flashProgramBytes: fig(256, 'W25Q', 'AC electrical characteristics: page program, 256-byte pages'),
+      flashProgramS: fig(0.4e-3, 'W25Q', 'AC electrical characteristics: tPP 0.4 ms typ per page'),
+      flashPageBytes: fig(4 * KiB, 'W25Q', 'AC electrical characteristics: 4 KB sector erase'),
+      flashEraseS: fig(45e-3, 'W25Q', 'AC electrical characteristics: tSE 45 ms typ'),
+      flashA: est(50e-3, FLASH_AT_CPU),
+      crystalPpm: fig(20, 'FC135', 'frequency tolerance ±20 ppm at 25 °C (external 32 kHz crystal on XTAL_32K)'),
+      minSupplyV: fig(3.0, 'ESP32', 'recommended operating conditions of the ESP32-WROOM-32 module: 3.0-3.6 V (hence the boost converter on 2xAA)'),
+      sleepA: fig(10e-6, 'ESP32', 'power modes: Deep-sleep, RTC timer + RTC memory: 10 µA'),
+      cpuA: fig(50e-3, 'ESP32', 'power modes: Modem-sleep at 240 MHz 30-68 mA (we take 50 mA, mid-range)'),
+      txA: fig(190e-3, 'ESP32', 'RF current consumption: TX 802.11g 54 Mbit/s at 16 dBm: 190 mA'),
+      rxA: fig(100e-3, 'ESP32', 'RF current consumption: RX 802.11b/g/n: 95-100 mA'),
+      wakeStartupS: est(0.2, 'deep sleep is a reset: ROM boot, bootloader and app start before the radio is up (~0.15-0.3 s in ESP-IDF defaults)'),
+      wakeStartupA: est(40e-3, 'CPU running at reduced clock during boot, between the datasheet\'s modem-sleep figures'),
+      reassociateS: est(0.6, 'Wi-Fi scan, authentication, association and the WPA2 handshake after every deep sleep: issue 16 gives ~0.3-1 s', 'ISSUE16'),
+      reassociateA: fig(100e-3, 'ISSUE16', '~100 mA during association (the receiver is on most of the time; RX 95-100 mA per the ESP32 datasheet)'),
+    },
+    cycles: {
+      ed25519Verify: fig(cyclesOf(54e-3, 240e6), 'LIBSODIUM_ESP32', '~54 ms at 240 MHz = ~13 M cycles (includes SHA-512 of a short message)'),
+      ed25519Sign: est(5_000_000, 'libsodium/ref10 signs with a fixed-base comb table: ~0.4x its verify on 32-bit cores (SUPERCOP ref10 ratio)', 'LIBSODIUM_ESP32'),
+      es256Verify: est(cyclesOf(52.012e-3, 180e6), 'micro-ecc measured on a Cortex-M4 (STM32F446, 52.0 ms at 180 MHz = 9.4 M cycles); the LX6 has a 32x32 multiplier like the M4 but no UMAAL, and runs from cached flash', 'THINGSAT'),
+      es256Sign: est(cyclesOf(47.17e-3, 180e6), 'micro-ecc sign on the STM32F446 (47.2 ms at 180 MHz = 8.5 M cycles), as above', 'THINGSAT'),
+      sha256Block: est(4_500, `${SHA_WHY}; x1.5 for code in cached SPI flash`),
+      sha512Block: est(11_250, SHA512_WHY),
+      aesBlock: est(825, 'table-based AES-128 ([SS16] M4 figure) x1.5 for the LX6 running from cached flash', 'SS16'),
+      messageOverhead: est(30_000, MSG_WHY),
+    },
+  }),
+  /** Class 1: a Cortex-M3 802.15.4 SoC with 32 KiB RAM (16 KiB retained), on 2xAA. */
+  'cc2538': profile({
     name: 'cc2538',
     part: 'TI CC2538 (Cortex-M3 32 MHz, 802.15.4)',
     rfc7228Class: 1,
-    cpuHz: 32_000_000, // [CC2538]
-    cycles: {
-      ed25519Verify: 2_200_000, // [CC2538] estimate: [FA17] x1.6 for the M3
-      ed25519Sign: 880_000, // x1.6
-      es256Verify: 6_700_000, // x1.6
-      es256Sign: 2_700_000, // x1.6
-      sha256Block: 3_300, // [SHA] approx., the range's M3 end (~50 cycles/byte)
-      aesBlock: 650, // [SS16] M3 figure
-      randomByte: 41, // [SP80090A] estimate: ceil(650 / 16) (the CC2538's own RNG is an LFSR, not a DRBG)
-      messageOverhead: 22_000, // [MSG] estimate: 20 000 x 3 300 / 3 000
-    },
-    ramBytes: 32 * 1024, // [CC2538]
-    flashBytes: 512 * 1024, // [CC2538]
-    flashEndurance: 20_000, // [CC2538]
-    flashWordWriteS: 20e-6, // [CC2538]
-    flashEraseS: 20e-3, // [CC2538]
-    flashPageBytes: 2048, // [CC2538]
+    sleepMode: 'PM2, sleep timer on the 32.768 kHz crystal, 16 KiB of the 32 KiB RAM retained',
     rtc: false,
-    driftPpm: 20_000, // internal RC oscillator (Crystals), approx.
-    batteryMah: 2500, // 2xAA (Batteries)
-    volts: 3, // 2 x 1.5 V nominal (Batteries)
-    sleepA: 1.3e-6, // [CC2538] PM2
-    cpuA: 7e-3, // [CC2538] active MCU 32 MHz
-    txA: 24e-3, // [CC2538] TX 0 dBm
-    rxA: 20e-3, // [CC2538] RX
     radio: 'ieee802154',
-  },
-  /** Class 1: a 16-bit MSP430 with an 802.15.4 transceiver (the classic sensor mote). */
-  'msp430': {
+    battery: '2xAA',
+    crypto: { ed25519: 'c25519 (RIOT package), measured on a Cortex-M3', es256: 'micro-ecc (RIOT package), measured on a Cortex-M3' },
+    numbers: {
+      cpuHz: fig(32_000_000, 'CC2538', 'Features: Cortex-M3 up to 32 MHz'),
+      totalRamBytes: fig(32 * KiB, 'CC2538', 'Features: 32 KB RAM'),
+      ramBytes: fig(16 * KiB, 'CC2538', 'Features: 16 KB of the RAM retained in all power modes'),
+      flashBytes: fig(512 * KiB, 'CC2538', 'Features: 512 KB flash'),
+      flashEndurance: fig(20_000, 'CC2538', 'flash memory characteristics: 20 000 write/erase cycles'),
+      flashProgramBytes: fig(4, 'CC2538', 'flash memory characteristics: programmed per 32-bit word'),
+      flashProgramS: fig(20e-6, 'CC2538', 'flash memory characteristics: word write time 20 µs'),
+      flashPageBytes: fig(2 * KiB, 'CC2538', 'flash memory characteristics: 2 KB page'),
+      flashEraseS: fig(20e-3, 'CC2538', 'flash memory characteristics: page erase 20 ms'),
+      flashA: est(7e-3, FLASH_AT_CPU),
+      crystalPpm: fig(20, 'FC135', 'frequency tolerance ±20 ppm at 25 °C (32 kHz XOSC for the sleep timer)'),
+      minSupplyV: fig(2.0, 'CC2538', 'recommended operating conditions: 2.0-3.6 V'),
+      sleepA: fig(1.3e-6, 'CC2538', 'Power mode 2 (sleep timer running): 1.3 µA; the figure does not name the 32 kHz source, we take it with the crystal'),
+      cpuA: fig(7e-3, 'CC2538', 'Active mode, 32 MHz: 7 mA'),
+      txA: fig(24e-3, 'CC2538', 'TX at 0 dBm: 24 mA'),
+      rxA: fig(20e-3, 'CC2538', 'RX: 20 mA'),
+      wakeStartupS: est(0.6e-3, '32 MHz crystal start-up from PM2 (order of 0.5 ms for this class of part) plus RX calibration (192 µs, the 802.15.4 turnaround)', 'CC2538'),
+      wakeStartupA: est(3e-3, 'oscillator start-up at a few mA, then the synthesizer at RX current: time-weighted mean', 'CC2538'),
+      reassociateS: fig(0, 'IEEE802154', 'a sleeping 802.15.4 node keeps its association: nothing to re-join per wake'),
+      reassociateA: fig(0, 'IEEE802154', 'as above'),
+    },
+    cycles: {
+      // Measured on an STM32F103RB (Cortex-M3, 72 MHz, 2 flash wait states): cycles carry the wait
+      // states, an overestimate of a few % to ~20 % for the CC2538's prefetching flash at 32 MHz.
+      ed25519Verify: fig(cyclesOf(2.935644, 72e6), 'THINGSAT', 'c25519 on Nucleo F103RB, 16-byte message: verify 2 935 644 µs at 72 MHz = 211.4 M cycles (its SHA-512 included)'),
+      ed25519Sign: fig(cyclesOf(1.284209, 72e6), 'THINGSAT', 'c25519 on Nucleo F103RB: sign 1 284 209 µs at 72 MHz = 92.5 M cycles'),
+      es256Verify: fig(cyclesOf(0.167259, 72e6), 'THINGSAT', 'micro-ecc secp256r1 on Nucleo F103RB: verify 167 259 µs at 72 MHz = 12.0 M cycles'),
+      es256Sign: fig(cyclesOf(0.150669, 72e6), 'THINGSAT', 'micro-ecc secp256r1 on Nucleo F103RB: sign 150 669 µs at 72 MHz = 10.8 M cycles'),
+      sha256Block: est(3_300, `${SHA_WHY}; the M3 end of the range`),
+      sha512Block: est(8_250, SHA512_WHY),
+      aesBlock: fig(650, 'SS16', 'table-based AES-128 on Cortex-M3 ~40 cycles/byte, x16'),
+      messageOverhead: est(22_000, MSG_WHY),
+    },
+  }),
+  /** Class 1: a 16-bit MSP430 with a CC2520 802.15.4 transceiver (the classic sensor mote), on 2xAA. */
+  'msp430': profile({
     name: 'msp430',
     part: 'TI MSP430F5438A 16 MHz + CC2520 (802.15.4)',
     rfc7228Class: 1,
-    cpuHz: 16_000_000, // [F5438] run below its 25 MHz maximum, as motes do
-    cycles: {
-      ed25519Verify: 11_000_000, // [DHH15] ~2x 5.3 M X25519 on MSP430X, approx.
-      ed25519Sign: 4_500_000, // estimate: the M4 figures' sign/verify ratio (~0.4) x 11 M
-      es256Verify: 33_000_000, // [uECC] ~3x, approx.
-      es256Sign: 13_000_000, // estimate: ~0.4 x 33 M, as above
-      sha256Block: 15_000, // [SHA] approx., 5x the M4
-      aesBlock: 6_600, // [TI397] approx.
-      randomByte: 413, // [SP80090A] estimate: ceil(6 600 / 16); no TRNG on the part (seeded per SLAA338)
-      messageOverhead: 100_000, // [MSG] estimate: 20 000 x 15 000 / 3 000
-    },
-    ramBytes: 16 * 1024, // [F5438]
-    flashBytes: 256 * 1024, // [F5438]
-    flashEndurance: 10_000, // [F5438] 10^4 min
-    flashWordWriteS: 2 * 64e-6, // [F5438] tWord min is per 16-bit word: two per modelled 4-byte word
-    flashEraseS: 23e-3, // [F5438] tErase min
-    flashPageBytes: 512, // [F5438] main-memory segment
+    sleepMode: 'MSP430 LPM3 on the XT1 32.768 kHz crystal (all RAM kept), CC2520 in LPM2',
     rtc: false,
-    driftPpm: 20_000, // internal RC oscillator (Crystals), approx.
-    batteryMah: 2500, // 2xAA (Batteries)
-    volts: 3, // 2 x 1.5 V nominal (Batteries)
-    sleepA: 2e-6, // [F5438] LPM3
-    cpuA: 3.7e-3, // [F5438] 230 µA/MHz x 16 MHz
-    txA: 25.8e-3, // [F5438] CC2520 TX 0 dBm
-    rxA: 18.5e-3, // [F5438] CC2520 RX
     radio: 'ieee802154',
-  },
+    battery: '2xAA',
+    crypto: { ed25519: 'estimate from Düll et al. X25519 on MSP430X (no Ed25519 library figure pinned)', es256: 'estimate from micro-ecc\'s Cortex-M3 figure (no MSP430 P-256 figure found)' },
+    numbers: {
+      cpuHz: fig(16_000_000, 'F5438', 'run at 16 MHz, below the 25 MHz maximum, as motes do'),
+      totalRamBytes: fig(16 * KiB, 'F5438', 'device overview: 16 KB RAM'),
+      ramBytes: fig(16 * KiB, 'F5438', 'LPM3 keeps all RAM'),
+      flashBytes: fig(256 * KiB, 'F5438', 'device overview: 256 KB flash'),
+      flashEndurance: fig(10_000, 'F5438', 'Flash Memory: program/erase endurance 10^4 cycles min'),
+      flashProgramBytes: fig(2, 'F5438', 'Flash Memory: word (16-bit) programming'),
+      flashProgramS: fig(85e-6, 'F5438', 'Flash Memory: tWord 64-85 µs (we take the max)'),
+      flashPageBytes: fig(512, 'F5438', 'Flash Memory: 512-byte main-memory segments'),
+      flashEraseS: fig(32e-3, 'F5438', 'Flash Memory: segment erase tErase 23-32 ms (we take the max)'),
+      flashA: est(3.7e-3, FLASH_AT_CPU),
+      crystalPpm: fig(20, 'FC135', 'frequency tolerance ±20 ppm at 25 °C (XT1)'),
+      minSupplyV: fig(2.2, 'F5438', 'PMM: 16 MHz needs PMMCOREVx = 2, DVCC at least 2.2 V (the CC2520 needs 1.8 V)'),
+      sleepA: fig(2e-6, 'F5438', 'LPM3, XT1 32 768 Hz crystal, 3 V: ~2 µA (CC2520 LPM2 adds 0.03 µA, CC2520 datasheet)'),
+      cpuA: fig(3.7e-3, 'F5438', 'active mode from flash: ~230 µA/MHz x 16 MHz'),
+      txA: fig(25.8e-3, 'CC2520', 'TX at 0 dBm: 25.8 mA'),
+      rxA: fig(18.5e-3, 'CC2520', 'RX: 18.5 mA'),
+      wakeStartupS: est(0.5e-3, 'CC2520 LPM2 to active: crystal start-up (~0.3 ms) plus voltage regulator start-up', 'CC2520'),
+      wakeStartupA: est(1.6e-3, 'CC2520 idle current during crystal start-up, plus the MCU awake to drive it', 'CC2520'),
+      reassociateS: fig(0, 'IEEE802154', 'a sleeping 802.15.4 node keeps its association: nothing to re-join per wake'),
+      reassociateA: fig(0, 'IEEE802154', 'as above'),
+    },
+    cycles: {
+      ed25519Verify: est(11_000_000, '~2x DHH15\'s X25519 on MSP430X with the 32-bit hardware multiplier (5.3 M cycles): a verify is a double-base multiplication plus decompression', 'DHH15'),
+      ed25519Sign: est(4_500_000, 'fixed-base multiplication with a table, ~0.85x the DHH15 X25519 ladder', 'DHH15'),
+      es256Verify: est(48_000_000, 'micro-ecc verify on a Cortex-M3 is 12.0 M cycles (THINGSAT); a 16x16 multiplier needs ~4x the word multiplications of a 32x32 one', 'THINGSAT'),
+      es256Sign: est(43_000_000, 'micro-ecc sign on a Cortex-M3 is 10.8 M cycles (THINGSAT), x4 as above', 'THINGSAT'),
+      sha256Block: est(15_000, 'SHA-256 on a 16-bit core: 32-bit adds and rotates take 2-3 instructions each, ~5x the Cortex-M figure'),
+      sha512Block: est(60_000, 'SHA-512 on a 16-bit core: 64-bit words are 4 registers, ~4x a SHA-256 block per 128-byte block'),
+      aesBlock: fig(6_600, 'SLAA397', 'encryption of one block ~6 600 cycles (approx., read from the report\'s cycle table)'),
+      messageOverhead: est(100_000, MSG_WHY),
+    },
+  }),
   /** Class 0: 2 KiB of RAM. Too small to hold a token: the runtime must refuse, not overflow. */
-  'class0-avr': {
+  'class0-avr': profile({
     name: 'class0-avr',
     part: 'Microchip ATmega328P 8 MHz (class 0) + nRF24L01+ radio',
     rfc7228Class: 0,
-    cpuHz: 8_000_000, // [AVR] speed grade at 3 V
-    cycles: {
-      ed25519Verify: 28_000_000, // [DHH15] ~2x 13.9 M X25519 on AVR, approx.
-      ed25519Sign: 11_000_000, // estimate: ~0.4 x 28 M (the M4 figures' sign/verify ratio)
-      es256Verify: 84_000_000, // [uECC] ~3x, approx.
-      es256Sign: 33_000_000, // estimate: ~0.4 x 84 M
-      sha256Block: 24_000, // [SHA] approx., 8x the M4
-      aesBlock: 3_000, // AVR-Crypto-Lib AES-128 ~2 700-3 300 cycles/block, approx.
-      randomByte: 188, // [SP80090A] estimate: ceil(3 000 / 16); no TRNG on the part
-      messageOverhead: 160_000, // [MSG] estimate: 20 000 x 24 000 / 3 000
-    },
-    ramBytes: 2 * 1024, // [AVR]
-    flashBytes: 32 * 1024, // [AVR]
-    flashEndurance: 10_000, // [AVR] flash (the EEPROM's 100 000 is not what we model)
-    // [AVR] SPM: page erase + page write 4.5 ms max per 128-byte page, spread over its 32 words
-    // (140.6 µs a word); the erase is inside that figure, so no separate erase time.
-    flashWordWriteS: 4.5e-3 / 32,
-    flashEraseS: 0,
-    flashPageBytes: 128, // [AVR] 64 words
+    sleepMode: 'ATmega328P power-save with Timer2 on a 32.768 kHz crystal (CPU on the internal 8 MHz RC), nRF24L01+ power down',
     rtc: false,
-    driftPpm: 20_000, // internal RC oscillator (Crystals), approx.
-    batteryMah: 225, // CR2032 (Batteries)
-    volts: 3, // CR2032 nominal (Batteries)
-    // Estimate: [AVR] power-save with RTC 0.75 µA (given at 1.8 V; ~1 µA at 3 V, approx.) plus
-    // [NRF24] power down 0.9 µA.
-    sleepA: 1.9e-6,
-    // Estimate: [AVR] gives typical active currents at other points (4 MHz at 3 V, 8 MHz at 5 V);
-    // at 8 MHz and 3 V we take 3 mA, between them. Replace with a measurement.
-    cpuA: 3e-3,
-    txA: 11.3e-3, // [NRF24] TX 0 dBm
-    rxA: 13.5e-3, // [NRF24] RX 2 Mbps
     radio: 'nrf24',
-  },
+    battery: 'cr2032',
+    crypto: { ed25519: 'NaCl for AVR (Hutter-Schwabe 2013)', es256: 'estimate (no ATmega328P P-256 figure pinned; unused: the part refuses every token for want of RAM)' },
+    numbers: {
+      cpuHz: fig(8_000_000, 'AVR', 'Speed grades: 8 MHz (internal calibrated RC oscillator) is within the 0-10 MHz grade at 2.7-5.5 V'),
+      totalRamBytes: fig(2 * KiB, 'AVR', 'Features: 2 KB SRAM'),
+      ramBytes: fig(2 * KiB, 'AVR', 'power-save keeps all SRAM'),
+      flashBytes: fig(32 * KiB, 'AVR', 'Features: 32 KB flash'),
+      flashEndurance: fig(10_000, 'AVR', 'Features: 10 000 flash write/erase cycles'),
+      flashProgramBytes: fig(128, 'AVR', 'Memory Programming, page size table: 64 words = 128 bytes, written as a whole by SPM'),
+      flashProgramS: fig(4.5e-3, 'AVR', 'Boot Loader Support, programming time for flash when using SPM: page write 3.7-4.5 ms (max)'),
+      flashPageBytes: fig(128, 'AVR', 'Memory Programming, page size table: 128-byte pages'),
+      flashEraseS: fig(4.5e-3, 'AVR', 'Boot Loader Support, programming time for flash when using SPM: page erase 3.7-4.5 ms (max); erase + write ~9 ms per page (issue 16)'),
+      flashA: est(3e-3, FLASH_AT_CPU),
+      crystalPpm: fig(20, 'FC135', 'frequency tolerance ±20 ppm at 25 °C (TOSC1/TOSC2 crystal)'),
+      minSupplyV: fig(2.7, 'AVR', 'Speed grades: 0-10 MHz needs 2.7-5.5 V (the nRF24L01+ needs 1.9 V)'),
+      sleepA: est(1.9e-6, 'ATmega328P power-save with the 32 kHz RTC: 0.75 µA at 1.8 V (Features), ~1 µA at 3 V; plus nRF24L01+ power down 0.9 µA (nRF24L01+ PS, power consumption table)', 'AVR'),
+      cpuA: est(3e-3, 'the datasheet gives active current at other points (4 MHz at 3 V, 8 MHz at 5 V); at 8 MHz and 3 V we take 3 mA, between them', 'AVR'),
+      txA: fig(11.3e-3, 'NRF24', 'Electrical specifications, power consumption: TX at 0 dBm 11.3 mA'),
+      rxA: fig(13.5e-3, 'NRF24', 'Electrical specifications, power consumption: RX at 2 Mbit/s 13.5 mA'),
+      wakeStartupS: fig(1.5e-3, 'NRF24', 'Timing information: Tpd2stby, power down to standby (crystal start-up) 1.5 ms'),
+      wakeStartupA: fig(0.4e-3, 'NRF24', 'Electrical specifications, power consumption: average current during the 1.5 ms crystal oscillator start-up 400 µA'),
+      reassociateS: fig(0, 'NRF24', 'Enhanced ShockBurst has no association'),
+      reassociateA: fig(0, 'NRF24', 'as above'),
+    },
+    cycles: {
+      ed25519Verify: fig(32_600_000, 'HS13', 'crypto_sign_open ~32.6 M cycles (SHA-512 of a short message included)'),
+      ed25519Sign: fig(23_000_000, 'HS13', 'crypto_sign ~23 M cycles (its two SHA-512 included)'),
+      es256Verify: est(80_000_000, 'order of magnitude only: P-256 lacks Curve25519\'s fast reduction; ~2.5x the HS13 Ed25519 verify on the same 8-bit core'),
+      es256Sign: est(35_000_000, 'order of magnitude only, as above (~1.5x HS13 signing)'),
+      sha256Block: est(24_000, 'SHA-256 on an 8-bit core: ~8x the Cortex-M figure (32-bit operations are four byte operations plus carries)'),
+      sha512Block: est(96_000, 'SHA-512 on an 8-bit core: 64-bit words are 8 registers, ~4x a SHA-256 block'),
+      aesBlock: fig(3_000, 'AVRCRYPTO', 'AES-128 encryption ~2 700-3 300 cycles/block (approx.)'),
+      messageOverhead: est(160_000, MSG_WHY),
+    },
+  }),
 });
 
 export function hardwareProfile(name: string): HardwareProfile {

@@ -42,7 +42,7 @@ export const NONCE_ENTRY_RAM_BYTES = NONCE_BYTES + 8;
  */
 const SPLIT = { tokens: 1 / 2, sessions: 1 / 4, replay: 1 / 8, nonces: 1 / 8 } as const;
 
-/** Bytes of the part's RAM that keybound may use. */
+/** Bytes of the part's RAM that keybound may use: a share of the RAM its sleep keeps (hw.ramBytes). */
 export function keyboundRamBytes(hw: Pick<HardwareProfile, 'ramBytes'>): number {
   return Math.floor(hw.ramBytes * KEYBOUND_RAM_SHARE);
 }

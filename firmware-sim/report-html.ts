@@ -133,8 +133,19 @@ ${table(['token type', 'authorizations', 'token CWT (B)', 'token JWT (B)', 'on a
 ${r.unauthorized.length ? table(['reason', 'profile', 'token type', 'devices'], r.unauthorized.map((u) => [u.reason, u.profile, u.tokenType, u.devices])) : ''}
 <h2>Hardware profiles</h2>
 ${table(['profile', 'part', 'RFC 7228 class', 'devices', 'keybound RAM (B)', 'token budget (B)', 'sessions', 'flash region (B)', 'max flash wear', 'mean active (mJ)', 'battery (%/day)', 'verifies'], r.profiles.map((p) => [p.profile, p.part, p.rfc7228Class, p.devices, p.keyboundRamBytes, p.tokenBudgetBytes, p.maxSessions, p.flashRegionBytes, p.maxFlashWearFraction, p.meanActiveMilliJoule, p.meanBatteryPctPerDay, p.cryptoVerifies]))}
+<h2 id="battery-life">Battery life</h2>
+<p>Idle duty cycle: wake every ${esc(formatNumber(r.assumptions.wakeIntervalS, 's'))}, listen ${esc(formatNumber(r.assumptions.listenWindowS, 's'))} after each wake, ${esc(r.assumptions.temperature)} temperatures. Each wake pays start-up (and Wi-Fi re-association), one poll with its backoff, turnarounds and ACK, and the listen window at RX current; the battery side adds the converter, cut-off, pulse derating and self-discharge. Authorizations and requests come on top (see Energy).</p>
+${table(
+  ['profile', 'battery', 'supply', 'cut-off (V)', 'limited by', 'clock drift (ppm)', 'mean current (µA)', 'peak (mA)', 'peak above rating', 'usable (mAh)', 'life (days)', `life, listen ${formatNumber(r.assumptions.listenWindowS / 2, 's')} (days)`, 'change (%)'],
+  r.batteryLife.map((b) => [b.profile, b.battery, b.supply, b.cutoffV, b.limitedBy, b.clockDriftPpm, b.averageMicroAmp, b.peakMilliAmp, b.aboveRating ? 'yes: derated' : 'no', b.usableMah, b.lifeDays, b.lifeDaysHalfListen, b.changePct]),
+)}
+${r.engine === 'quickjs' ? `<h2>QuickJS heap (device code run in QuickJS)</h2>
+${table(['profile', 'part RAM (B)', 'RAM model, keybound share (B)', 'QuickJS peak heap (B)'], r.profiles.map((p) => [p.profile, p.partRamBytes, p.keyboundRamBytes, p.quickjsPeakHeapBytes ?? 0]))}` : ''}
 <h2>Radio</h2>
-${table(['messages', 'frames', 'link attempts', 'lost on air (requeued)', 'TRL deliveries', 'wakes'], [[r.radio.messages, r.radio.frames, r.radio.linkAttempts, r.radio.lostOnAir, r.radio.trlDeliveries, r.radio.wakes]])}`;
+${table(['messages', 'frames', 'link attempts', 'lost on air (requeued)', 'TRL deliveries', 'wakes'], [[r.radio.messages, r.radio.frames, r.radio.linkAttempts, r.radio.lostOnAir, r.radio.trlDeliveries, r.radio.wakes]])}
+<h2 id="sources">Sources of the model's figures</h2>
+<p>Every figure of the hardware, radio, battery and crypto models names one of these (firmware-sim/model-sources.ts); estimates say so, and why, next to the figure.</p>
+<ul>${r.sources.map((s) => `<li><b>${esc(s.id)}</b>: ${esc(s.document)}</li>`).join('')}</ul>`;
 }
 
 export function theftSummary(r: SimReport): string {

@@ -14,10 +14,13 @@ import {
   type DeviceHandler,
   type ResourceServer,
 } from '../device/index.js';
+import { clockDriftPpm, type TemperatureRange } from './clock-drift.js';
 import { EnergyMeter } from './energy-meter.js';
 import { FlashStorage } from './flash-storage.js';
 import type { HardwareProfile } from './hardware-profiles.js';
 import { MeteredProvider } from './metered-provider.js';
+import { QuickJsDevice, type QuickJsEngine } from './quickjs-engine.js';
+import type { DeviceBundle } from './device-bundle.js';
 import { deviceBudgets } from './ram-budget.js';
 import type { Prng } from './prng.js';
 import { RADIO_LINKS, type RadioLink } from './radio-link.js';
@@ -43,7 +46,18 @@ export interface SimDeviceOptions {
   wakeIntervalS?: number;
   /** Stays listening this long after each wake. */
   listenWindowS?: number;
+  /** Temperatures the part lives in: sets its crystal's drift (clock-drift.ts). */
+  temperature?: TemperatureRange;
+  /** Run the device code in QuickJS (this built bundle) rather than in Node. */
+  quickjs?: { engine: QuickJsEngine; bundle: DeviceBundle };
 }
+
+/**
+ * The heap a QuickJS device may use: generous on purpose. The simulator reports what the engine
+ * really used beside the RAM model (sim-report.ts); a device stopped for want of heap would only
+ * hide that figure.
+ */
+export const QUICKJS_SIM_HEAP_BYTES = 16 * 1024 * 1024;
 
 export class SimDevice {
   readonly id: string;
@@ -61,10 +75,16 @@ export class SimDevice {
   /** Revocation list sequence seen per topic, so a retained list is fetched once. */
   trlSeen = 0;
   private rs!: ResourceServer;
+  private qjs: QuickJsDevice | undefined;
+  private readonly quickjs: SimDeviceOptions['quickjs'];
+  /** The highest QuickJS heap over all boots (0 when the device runs in Node). */
+  quickjsPeakHeapBytes = 0;
   private readonly sim: Simulator;
   private readonly bundle: Uint8Array;
   private readonly epoch: number;
   private readonly drift: number;
+  /** The bound the crystal's error was drawn within, ppm. */
+  readonly driftPpm: number;
   /** Seconds either side of the device's clock a PoP proof's iat may lie (see boot()). */
   readonly iatWindowS: number;
 
@@ -83,14 +103,16 @@ export class SimDevice {
     this.wakeIntervalS = opts.wakeIntervalS ?? 300;
     this.listenWindowS = opts.listenWindowS ?? 1;
     this.phaseS = this.prng.float() * this.wakeIntervalS;
-    // A crystal's error is fixed per part: draw it once, within ±driftPpm.
-    this.drift = (this.prng.float() * 2 - 1) * opts.hw.driftPpm * 1e-6;
+    // A crystal's error is fixed per part: draw it once, within its drift over the temperature range.
+    this.driftPpm = clockDriftPpm(opts.hw, opts.temperature ?? 'indoor');
+    this.drift = (this.prng.float() * 2 - 1) * this.driftPpm * 1e-6;
     // A proof made while the device sleeps waits in the broker until the next wake, and one lost
     // on air waits one wake more: device/'s 60 s default (DPoP-like, for an online server) would
     // refuse it as stale ('replay'). A duty-cycled device sizes its iat acceptance window to two
     // wake intervals plus the default (DESIGN.md "PoP proof": the window is the verifier's choice;
     // the jti cache holds entries for that long, so the profile's cache bound still applies).
     this.iatWindowS = this.alwaysOn ? DEFAULT_IAT_WINDOW : 2 * this.wakeIntervalS + DEFAULT_IAT_WINDOW;
+    this.quickjs = opts.quickjs;
     this.boot();
   }
 
@@ -105,15 +127,43 @@ export class SimDevice {
 
   private boot(): void {
     this.boots++;
+    // The budgets come from the part's RAM (ram-budget.ts): what does not fit is refused.
+    const profile = { iatWindow: this.iatWindowS, ...deviceBudgets(this.hw) };
+    if (this.quickjs) {
+      this.close();
+      this.qjs = QuickJsDevice.start(this.quickjs.engine, {
+        bundle: this.quickjs.bundle,
+        memoryLimit: QUICKJS_SIM_HEAP_BYTES,
+        provisioning: this.bundle,
+        profile,
+        // No Ed25519 base-point table: the least heap (device/host.ts).
+        ed25519BaseWindow: 1,
+        host: {
+          randomBytes: (n) => this.provider.randomBytes(n),
+          clock: this.clock,
+          storage: this.flash,
+          handle: (method, resource, payload) => sensor({ method, resource, payload, subject: undefined }),
+          meter: (op) => this.provider.charge(op),
+        },
+      });
+      return;
+    }
     this.rs = createResourceServer({
       trust: loadProvisioningBundle(this.bundle, this.clock()),
       storage: this.flash,
       clock: this.clock,
       handler: sensor,
       provider: this.provider,
-      // The budgets come from the part's RAM (ram-budget.ts): what does not fit is refused.
-      profile: { iatWindow: this.iatWindowS, ...deviceBudgets(this.hw) },
+      profile,
     });
+  }
+
+  /** Powers a QuickJS device's engine off (its heap figure is kept). */
+  close(): void {
+    if (!this.qjs) return;
+    this.quickjsPeakHeapBytes = Math.max(this.quickjsPeakHeapBytes, this.qjs.peakHeapBytes);
+    this.qjs.dispose();
+    this.qjs = undefined;
   }
 
   /** Power loss: RAM (tokens, open sessions in memory, nonces) is gone; flash stays. */
@@ -124,6 +174,7 @@ export class SimDevice {
   /** Handles one message on one of the device's endpoints; never throws (device/endpoint.ts). */
   handle(topic: DeviceTopic, body: Uint8Array): Uint8Array {
     this.meter.cpuCycles(this.hw.cycles.messageOverhead);
+    if (this.qjs) return topic === 'authz-info' ? this.qjs.authzInfo(body) : this.qjs.request(body);
     return topic === 'authz-info' ? serveAuthzInfo(this.rs, body) : serveRequest(this.rs, body);
   }
 
@@ -131,7 +182,7 @@ export class SimDevice {
   applyRevocationList(list: Uint8Array): number {
     this.meter.cpuCycles(this.hw.cycles.messageOverhead);
     try {
-      return this.rs.applyRevocationList(list);
+      return this.qjs ? this.qjs.applyRevocationList(list) : this.rs.applyRevocationList(list);
     } catch {
       return 0;
     }
@@ -143,6 +194,7 @@ export class SimDevice {
    * reported with the energy and CPU time it cost, in the order served.
    */
   runtimeFor(hooks: { served(joules: number, busyS: number): void; revocationList(revoked: number): void }): ResourceServer {
+    if (this.quickjs) throw new RangeError('a QuickJS device speaks bytes only: use the in-simulator relay');
     const metered = <T>(fn: () => T): T => {
       const j0 = this.meter.activeJoules();
       const busy0 = this.meter.cpuS + this.meter.flashS;
@@ -175,10 +227,10 @@ export class SimDevice {
   }
 
   issueNonce(): Uint8Array {
-    return this.rs.issueNonce();
+    return this.qjs ? this.qjs.issueNonce() : this.rs.issueNonce();
   }
 
   get stats(): ResourceServer['stats'] {
-    return this.rs.stats;
+    return this.qjs ? this.qjs.stats : this.rs.stats;
   }
 }

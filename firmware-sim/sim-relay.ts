@@ -7,7 +7,8 @@
  * Taps see every message on air: the thief in the theft scenario listens through one.
  */
 import type { Prng } from './prng.js';
-import { transmit } from './radio-link.js';
+import { listenUntilQuiet } from './listen-window.js';
+import { POLL_BYTES, transmit } from './radio-link.js';
 import type { Simulator } from './simulator.js';
 import type { DeviceTopic, SimDevice } from './sim-device.js';
 
@@ -68,8 +69,6 @@ export interface FleetRelay {
   close(): Promise<void>;
 }
 
-/** A wake-up poll: a tiny MQTT-SN-style PINGREQ the device sends so the broker flushes its queue. */
-const POLL_BYTES = 2;
 
 export class SimRelay implements FleetRelay {
   readonly name = 'in-simulator radio + broker relay';
@@ -79,6 +78,8 @@ export class SimRelay implements FleetRelay {
   private readonly awake = new Set<SimDevice>();
   private readonly retired = new Set<SimDevice>();
   private readonly locks = new Map<SimDevice, Promise<void>>();
+  /** Virtual time each device last finished serving a message (its listen window restarts then). */
+  private readonly lastActive = new Map<SimDevice, number>();
   private readonly trl = new Map<string, { list: Uint8Array; seq: number; publishedAt: number }>();
   onTrlApplied: ((dev: SimDevice, delayMs: number, revoked: number) => void) | undefined;
 
@@ -142,16 +143,16 @@ export class SimRelay implements FleetRelay {
       this.stats.wakes++;
       this.awake.add(dev);
       await this.withLock(dev, async () => {
+        // Crystal and radio start-up (and Wi-Fi re-association) come before the first frame.
+        await this.sim.sleep(dev.meter.wake() * 1000);
         const poll = transmit(dev.link, POLL_BYTES, this.loss, this.prng);
-        dev.meter.txS += poll.txS;
-        dev.meter.rxS += poll.ackRxS;
+        dev.meter.sent(poll);
         await this.sim.sleep(poll.durationS * 1000);
         await this.drain(dev);
         await this.deliverTrl(dev);
       });
       // Idle listening for late arrivals (the client's next step of a handshake).
-      dev.meter.rxS += dev.listenWindowS;
-      await this.sim.sleep(dev.listenWindowS * 1000);
+      dev.meter.rxS += await listenUntilQuiet(this.sim, dev.listenWindowS, () => this.withLock(dev, async () => undefined), () => this.lastActive.get(dev) ?? 0);
       this.awake.delete(dev);
       const elapsed = this.sim.now - wokeAt;
       await this.sim.sleep(Math.max(0, dev.wakeIntervalS * 1000 - elapsed));
@@ -177,13 +178,8 @@ export class SimRelay implements FleetRelay {
     this.stats.linkAttempts += t.attempts;
     this.stats.frames += t.frames;
     if (!t.delivered) this.stats.lostOnAir++;
-    if (direction === 'rx') {
-      dev.meter.rxS += t.rxS;
-      dev.meter.txS += t.ackRxS; // the device sends the acknowledgements
-    } else {
-      dev.meter.txS += t.txS;
-      dev.meter.rxS += t.ackRxS;
-    }
+    if (direction === 'rx') dev.meter.received(t);
+    else dev.meter.sent(t);
   }
 
   /** Delivers everything queued for `dev`, in order; what the air loses stays queued. */
@@ -214,6 +210,7 @@ export class SimRelay implements FleetRelay {
       item.deviceJ += dev.meter.activeJoules() - j0;
       if (!up.delivered) return;
       queue.shift();
+      this.lastActive.set(dev, this.sim.now);
       for (const tap of this.taps) tap({ device: dev, topic: item.topic, body: item.body, answer: item.answer });
       item.resolve({ answer: item.answer, deviceJ: item.deviceJ, airBytes: item.airBytes, frames: item.frames, sentBytes: item.body.length });
     }

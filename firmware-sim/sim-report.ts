@@ -4,7 +4,10 @@
  * checks (theft, revocation, reboots, clock-less expiry, introspection). Keys are emitted in a
  * fixed order and numbers rounded, so that one seed gives the same bytes (bar `generatedAt`).
  */
+import { batteryLife, type DutyCycle } from './battery-life.js';
+import { clockDriftPpm, type TemperatureRange } from './clock-drift.js';
 import type { FlowRecord } from './flow-trace.js';
+import { modelSources } from './model-figures.js';
 import type { PhantomTokenCache } from './phantom-token-cache.js';
 import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
@@ -20,6 +23,8 @@ export interface SimReport {
   devices: number;
   issuer: string;
   relay: string;
+  /** Where the device code ran: Node, or QuickJS (each device in its own engine). */
+  engine: 'node' | 'quickjs';
   simulatedHours: number;
   events: number;
   authorizations: { attempted: number; succeeded: number };
@@ -51,8 +56,37 @@ export interface SimReport {
     meanActiveMilliJoule: number;
     meanBatteryPctPerDay: number;
     cryptoVerifies: number;
+    /**
+     * Under --engine quickjs: the most heap one device's QuickJS engine used (its own count of live
+     * bytes, engine and code included), beside the RAM model's keyboundRamBytes and the part's RAM.
+     */
+    quickjsPeakHeapBytes?: number;
+    partRamBytes: number;
   }>;
   radio: RelayStats;
+  /** What the battery-life table assumes: the run's duty cycle and temperature range. */
+  assumptions: { wakeIntervalS: number; listenWindowS: number; temperature: string };
+  /**
+   * Per part: expected battery life of the idle duty cycle (battery-life.ts), and with the listen
+   * window halved. Authorizations and requests come on top (energyPerAuthorization).
+   */
+  batteryLife: Array<{
+    profile: string;
+    battery: string;
+    supply: string;
+    cutoffV: number;
+    limitedBy: string;
+    clockDriftPpm: number;
+    averageMicroAmp: number;
+    peakMilliAmp: number;
+    aboveRating: boolean;
+    usableMah: number;
+    lifeDays: number;
+    lifeDaysHalfListen: number;
+    changePct: number;
+  }>;
+  /** Every document the models of this run's parts, radios and batteries cite. */
+  sources: Array<{ id: string; document: string }>;
   /** The messages of one device per flow, as they happened: the demo report's sequence chart. */
   flows: FlowRecord;
 }
@@ -71,6 +105,7 @@ export function buildReport(input: {
   seed: string;
   issuer: string;
   relay: string;
+  engine: 'node' | 'quickjs';
   gateway: string;
   gatewayCache: PhantomTokenCache;
   simulatedS: number;
@@ -81,6 +116,8 @@ export function buildReport(input: {
   flows: FlowRecord;
   relayStats: RelayStats;
   generatedAt: string;
+  duty: DutyCycle;
+  temperature: TemperatureRange;
 }): SimReport {
   const { metrics: m, plans, devices } = input;
   const byKey = <T>(items: readonly T[], key: (t: T) => string) => {
@@ -144,6 +181,28 @@ export function buildReport(input: {
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
+      partRamBytes: hw.ramBytes,
+      ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: Math.max(...devs.map((d) => d.quickjsPeakHeapBytes)) } : {}),
+    };
+  });
+  const parts = byKey(plans, (p) => p.hw.name).map(([, ps]) => ps[0]!.hw);
+  const batteryLifeRows = parts.map((hw) => {
+    const life = batteryLife(hw, input.duty);
+    const half = batteryLife(hw, { ...input.duty, listenWindowS: input.duty.listenWindowS / 2 });
+    return {
+      profile: hw.name,
+      battery: life.battery,
+      supply: life.supply,
+      cutoffV: life.cutoffV,
+      limitedBy: life.limitedBy,
+      clockDriftPpm: round(clockDriftPpm(hw, input.temperature), 1),
+      averageMicroAmp: sig(life.averageA * 1e6),
+      peakMilliAmp: sig(life.peakA * 1e3),
+      aboveRating: life.aboveRating,
+      usableMah: round(life.usableMah, 1),
+      lifeDays: round(life.days, 1),
+      lifeDaysHalfListen: round(half.days, 1),
+      changePct: round(((half.days - life.days) / life.days) * 100, 1),
     };
   });
   const sortedRecord = <V>(map: Map<string, V>): Record<string, V> => Object.fromEntries([...map.entries()].sort(([a], [b]) => (a < b ? -1 : 1)));
@@ -155,6 +214,7 @@ export function buildReport(input: {
     devices: plans.length,
     issuer: input.issuer,
     relay: input.relay,
+    engine: input.engine,
     simulatedHours: round(input.simulatedS / 3600, 4),
     events: input.events,
     authorizations: { attempted: m.attempted, succeeded: m.authorizations.length },
@@ -185,6 +245,9 @@ export function buildReport(input: {
     flash: { writes: flashWrites, bytes: flashBytes, refusedWrites, maxEraseCyclesPerPage: sig(maxCycles), maxWearFraction: sig(maxWear) },
     profiles,
     radio: { ...input.relayStats },
+    assumptions: { ...input.duty, temperature: input.temperature },
+    batteryLife: batteryLifeRows,
+    sources: modelSources(parts, input.temperature),
     flows: input.flows,
   };
 }

@@ -26,8 +26,8 @@ const ALLOWED: Record<string, string[]> = {
   test: FOLDERS,
   bench: FOLDERS,
 };
-/** npm packages the portable cores may carry onto a device. */
-const PORTABLE_PACKAGES = /^(cbor-x|@noble\/(curves|hashes|ciphers)\/|jose$)/;
+/** npm packages the portable cores may carry onto a device (CBOR is our own: cose/cbor-*.ts). */
+const PORTABLE_PACKAGES = /^(@noble\/(curves|hashes|ciphers)\/|jose$)/;
 
 function tsFiles(dir: string): string[] {
   let out: string[] = [];

@@ -28,6 +28,8 @@ process.exitCode = await brokerCommand(process.argv.slice(1), { stdout: process.
     cwd: root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Its JSON log (a line per admission): drained, or the pipe fills and the broker blocks writing it.
+  child.stderr!.resume();
   url = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d: Buffer) => {

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Tag } from 'cbor-x';
-import { createCwt, decodeCbor, encodeCbor, fromHex, utf8, CborError, cborDiag, MAX_DIAG_DEPTH, type CborValue } from '../cose/index.js';
+import { createCwt, decodeCbor, encodeCbor, fromHex, utf8, CborError, cborDiag, MAX_DIAG_DEPTH, Tag, type CborValue } from '../cose/index.js';
 
 describe('cborDiag: scalars (RFC 8949 §8)', () => {
   it('writes integers, bigints, simple values', () => {

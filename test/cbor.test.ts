@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { Decoder, Encoder, Tag as PeerTag } from 'cbor-x';
 import { CborError, concatBytes, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
 
 const code = (fn: () => unknown): string => {
@@ -194,5 +195,82 @@ describe('UTF-8 validation in place (text strings, RFC 8949 §3.1)', () => {
       fc.property(fc.array(fc.integer({ min: 0x80, max: 0xf5 }), { maxLength: 8 }), (a) => agreesWithTextDecoder(Uint8Array.from(a))),
       { numRuns: 20_000 },
     );
+  });
+});
+
+describe('the deterministic writer agrees with cbor-x, byte for byte (cose/cbor-encode.ts)', () => {
+  // cbor-x, configured as keybound configured it before writing its own writer: the peer.
+  const peer = new Encoder({ useRecords: false, mapsAsObjects: false, useTag259ForMaps: false, tagUint8Array: false, variableMapSize: true } as never);
+  const TWO_32 = 2 ** 32;
+  // Map-free values (cbor-x does not sort keys) with integers from 2^32 up as bigints (cbor-x would write floats).
+  const { item } = fc.letrec<{ item: unknown }>((tie) => ({
+    item: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.integer({ min: -TWO_32, max: TWO_32 - 1 }),
+      fc.bigInt({ min: -(1n << 64n), max: (1n << 64n) - 1n }).filter((b) => b >= BigInt(TWO_32) || b < -BigInt(TWO_32)),
+      fc.string({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 300 }),
+      fc.constantFrom(true, false, null, undefined),
+      fc.array(tie('item'), { maxLength: 30 }),
+      fc.tuple(fc.integer({ min: 0, max: 70000 }), tie('item')).map(([t, v]) => new Tag(v, t)),
+    ),
+  }));
+  /** The same value with cbor-x's own Tag class, which its encoder knows. */
+  const forPeer = (v: unknown): unknown => (v instanceof Tag ? new PeerTag(forPeer(v.value), v.tag) : Array.isArray(v) ? v.map(forPeer) : v);
+  it('on random values (integers at every head width, text, bytes, arrays, tags, simple values)', () => {
+    fc.assert(
+      fc.property(item, (v) => {
+        expect(toHex(encodeCbor(v as CborValue))).toBe(toHex(new Uint8Array(peer.encode(forPeer(v)))));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('maps: keys sorted by their encoded bytes, and decoding gives back the same entries', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -1000, max: 100000 }), fc.string({ maxLength: 6 })), fc.integer()), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
+        const bytes = encodeCbor(new Map(entries as [CborValue, CborValue][]));
+        const back = decodeCbor(bytes) as Map<CborValue, CborValue>;
+        expect(new Map(entries)).toEqual(back);
+        const keys = [...back.keys()].map((k) => toHex(encodeCbor(k)));
+        expect(keys).toEqual([...keys].sort()); // hex strings compare as their bytes do (RFC 8949 §4.2.1)
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('the reader agrees with cbor-x on everything the strict walk lets through (cose/cbor-decode.ts)', () => {
+  const peer = new Decoder({ useRecords: false, mapsAsObjects: false } as never);
+  /** cbor-x hands out Buffers; compare contents. */
+  const plain = (v: unknown): unknown =>
+    v instanceof Uint8Array ? [...v] : Array.isArray(v) ? v.map(plain) : v instanceof Map ? new Map([...v].map(([k, x]) => [plain(k), plain(x)])) : v instanceof Tag || v instanceof PeerTag ? { tag: v.tag, value: plain(v.value) } : v;
+  const { item } = fc.letrec<{ item: unknown }>((tie) => ({
+    item: fc.oneof(
+      { depthSize: 'small', withCrossShrink: true },
+      fc.integer({ min: -(2 ** 32), max: 2 ** 32 - 1 }),
+      fc.bigInt({ min: -(1n << 64n), max: (1n << 64n) - 1n }),
+      fc.string({ maxLength: 40 }),
+      fc.uint8Array({ maxLength: 100 }),
+      fc.constantFrom(true, false, null, undefined),
+      fc.array(tie('item'), { maxLength: 10 }),
+      fc.uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -50, max: 5000 }), fc.string({ maxLength: 5 })), tie('item')), { selector: ([k]) => k, maxLength: 8 }).map((e) => new Map(e)),
+      fc.tuple(fc.constantFrom(16, 17, 18, 32, 61, 96), tie('item')).map(([t, v]) => new Tag(v, t)),
+    ),
+  }));
+  it('on random items (every integer width, bigints, text, bytes, maps, tags, simple values)', () => {
+    fc.assert(
+      fc.property(item, (v) => {
+        const bytes = encodeCbor(v as CborValue);
+        expect(plain(decodeCbor(bytes))).toEqual(plain(peer.decode(bytes)));
+      }),
+      { numRuns: 1000 },
+    );
+  });
+  it('on floats of every width and on bignum tags', () => {
+    for (const hex of ['f93c00', 'f97bff', 'f9c400', 'f90001', 'f97c00', 'fa47c35000', 'fb3ff199999999999a', 'fbc010666666666666', 'c249010000000000000000', 'c349010000000000000000']) {
+      expect(decodeCbor(fromHex(hex)), hex).toEqual(peer.decode(fromHex(hex)));
+    }
+    expect(Number.isNaN(decodeCbor(fromHex('f97e00')))).toBe(true);
+    expect(code(() => decodeCbor(fromHex('c201')))).toBe('ERR_CBOR_MALFORMED'); // a bignum tag over an integer
   });
 });

@@ -4,8 +4,6 @@
  * keybound, builds the RFC 9052 structures itself (test/interop/cose_peer.py).
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import {
   createCwt,
   createEncrypt0,
@@ -19,13 +17,7 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { secretKey, signingKey } from './support/keys.js';
-import { PYTHON, pythonHas } from './support/python-peer.js';
-
-const PEER = fileURLToPath(new URL('./interop/cose_peer.py', import.meta.url));
-
-function peer(request: object): any {
-  return JSON.parse(execFileSync(PYTHON, [PEER], { input: JSON.stringify(request), encoding: 'utf8', timeout: 20_000 }));
-}
+import { cosePeer as peer, cosePeerAvailable } from './support/cose-peer.js';
 
 function keyJson(key: CoseKey): Record<string, string> {
   const out: Record<string, string> = {};
@@ -44,10 +36,8 @@ const claims = {
   scope: 'read_result',
 };
 
-// The peer needs Debian's python3 with cbor2 and cryptography (.ci/run installs them).
-const available = pythonHas(['cbor2', 'cryptography'], 'python3-cbor2 python3-cryptography');
 
-describe.runIf(available)('interoperability with an independent COSE implementation (cbor2 + OpenSSL)', () => {
+describe.runIf(cosePeerAvailable)('interoperability with an independent COSE implementation (cbor2 + OpenSSL)', () => {
   const client = signingKey('Ed25519', 'client');
   const withCnf = { ...claims, cnf: { coseKey: publicCoseKey(client.priv) } };
 

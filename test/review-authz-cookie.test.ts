@@ -40,6 +40,7 @@ beforeAll(async () => {
   await registerUser(store, 'alice', 'alice-password');
   store.close();
   service = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--port', '0', '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  service.stderr!.resume(); // its JSON log: drained, so a full pipe never blocks it
   tlsPort = Number(new URL((await waitForLine(service, /listening on (\S+)/))[1]!).port);
   // The attacker's plain-HTTP endpoint on the service's host name (another port of the same host).
   eavesdropper = createServer((req, res) => {

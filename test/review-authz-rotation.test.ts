@@ -27,6 +27,7 @@ async function serve(): Promise<string> {
   const p = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dir, '--port', '0', '--issuer', 'keybound-review', '--admin-token-file', join(dir, 'admin-token')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  p.stderr!.resume(); // its JSON log: drained, so a full pipe never blocks it
   procs.push(p);
   return (await waitForLine(p, /listening on (\S+)/))[1]!;
 }

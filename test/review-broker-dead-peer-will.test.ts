@@ -38,6 +38,7 @@ const broker = await createBroker({ audience: ${JSON.stringify(AUDIENCE)}, trust
 const { url } = await broker.listen(0);
 console.log('listening on ' + url);`;
   a = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  a.stderr!.resume(); // its JSON log: drained, so a full pipe never blocks it
   urlA = (await waitForLine(a, /listening on (mqtt:\/\/127\.0\.0\.1:\d+)/))[1]!;
   b = await createBroker({ audience: AUDIENCE, trust: issuer.trust, redis: redisUrl, aedes: { heartbeatInterval: HEARTBEAT_MS } });
   urlB = (await b.listen(0)).url;

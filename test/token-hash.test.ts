@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { p256, p384, p521 } from '@noble/curves/nist.js';
-import { Tag } from 'cbor-x';
 import {
   ECDSA_ORDERS,
   canonicalTokenBytes,
@@ -10,6 +9,7 @@ import {
   lowS,
   portableProvider,
   publicCoseKey,
+  Tag,
   tokenHash,
   utf8,
   verifyCwt,

@@ -1,0 +1,86 @@
+/**
+ * Builds the device bundles that get flashed: the full runtime (device/index.ts) and the
+ * verify-only one (device/verify-only.ts), with esbuild, minified, ESM, platform-neutral (no Node
+ * shims, so a bundle that reaches for a host global fails on QuickJS rather than being patched up).
+ * One home for the build options: `npm run build:device` runs this file, and the QuickJS engine,
+ * its test and the bench build through `buildDeviceBundle`. esbuild is a dev dependency, loaded
+ * only when a bundle is built.
+ */
+import { gzipSync } from 'node:zlib';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type DeviceBundleKind = 'full' | 'verify-only';
+export const DEVICE_BUNDLE_KINDS: readonly DeviceBundleKind[] = ['full', 'verify-only'];
+
+/** Issue 13's size goals, gzipped. */
+export const BUNDLE_GZIP_BUDGET: Readonly<Record<DeviceBundleKind, number>> = { full: 64 * 1024, 'verify-only': 24 * 1024 };
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ENTRY: Record<DeviceBundleKind, string> = { full: 'device/index.ts', 'verify-only': 'device/verify-only.ts' };
+/** The verify-only bundle is Ed25519 only: noble's NIST curves are replaced by an empty module. */
+const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
+  full: {},
+  'verify-only': { '@noble/curves/nist.js': join(ROOT, 'device/no-nist-curves.ts') },
+};
+export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
+
+export interface DeviceBundle {
+  kind: DeviceBundleKind;
+  /** The minified ESM source. */
+  code: string;
+  bytes: number;
+  gzipBytes: number;
+  /** Every module the bundle draws on: a `node:` one here would be a bug. */
+  inputs: string[];
+}
+
+export async function buildDeviceBundle(kind: DeviceBundleKind): Promise<DeviceBundle> {
+  let esbuild: typeof import('esbuild');
+  try {
+    esbuild = await import('esbuild');
+  } catch {
+    throw new Error('building a device bundle needs the dev dependency esbuild (npm install --include=dev)');
+  }
+  const result = await esbuild.build({
+    entryPoints: [join(ROOT, ENTRY[kind])],
+    bundle: true,
+    minify: true,
+    format: 'esm',
+    platform: 'neutral',
+    mainFields: ['module', 'main'],
+    alias: ALIAS[kind],
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  const bytes = result.outputFiles[0]!.contents;
+  // What made it into the output (tree-shaken modules stay in metafile.inputs with 0 bytes).
+  const used = Object.values(result.metafile.outputs)[0]!.inputs;
+  return {
+    kind,
+    code: result.outputFiles[0]!.text,
+    bytes: bytes.length,
+    gzipBytes: gzipSync(bytes, { level: 9 }).length,
+    inputs: Object.entries(used).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k),
+  };
+}
+
+/** Writes both bundles to `outDir` (dist/ by default); returns them. */
+export async function writeDeviceBundles(outDir = join(ROOT, 'dist')): Promise<DeviceBundle[]> {
+  mkdirSync(outDir, { recursive: true });
+  const bundles: DeviceBundle[] = [];
+  for (const kind of DEVICE_BUNDLE_KINDS) {
+    const b = await buildDeviceBundle(kind);
+    writeFileSync(join(outDir, BUNDLE_FILE[kind]), b.code);
+    bundles.push(b);
+  }
+  return bundles;
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  for (const b of await writeDeviceBundles()) {
+    console.log(`dist/${BUNDLE_FILE[b.kind]}: ${(b.bytes / 1024).toFixed(1)} KB minified, ${(b.gzipBytes / 1024).toFixed(1)} KB gzipped (goal <= ${BUNDLE_GZIP_BUDGET[b.kind] / 1024} KB)`);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * The seams a host fills when the device core runs on an engine without Node or web globals
+ * (device/host.ts): its random source is checked at the door, and UTF-8 done in ECMAScript
+ * (cose/utf8.ts) is byte for byte what the WHATWG TextEncoder/TextDecoder of Node make.
+ */
+import { describe, it, expect } from 'vitest';
+import fc from 'fast-check';
+import { checkedRandomSource, fromUtf8, portableProvider, utf8, withRandomSource } from '../cose/index.js';
+import { hostProvider } from '../device/index.js';
+import { errorCode } from './support/error-code.js';
+
+describe('host randomness is checked, not trusted', () => {
+  it('passes good bytes through, as a copy the host cannot change afterwards', () => {
+    const buffer = new Uint8Array(16).fill(9);
+    const random = checkedRandomSource(() => buffer);
+    const out = random(16);
+    buffer.fill(0);
+    expect(out).toEqual(new Uint8Array(16).fill(9));
+  });
+  it('refuses a short answer, a wrong type, and a dead generator (all zeros) with ERR_COSE_BAD_RANDOMNESS', () => {
+    expect(errorCode(() => checkedRandomSource(() => new Uint8Array(15))(16))).toBe('ERR_COSE_BAD_RANDOMNESS');
+    expect(errorCode(() => checkedRandomSource(() => [1, 2, 3] as unknown as Uint8Array)(3))).toBe('ERR_COSE_BAD_RANDOMNESS');
+    expect(errorCode(() => checkedRandomSource(() => new Uint8Array(16))(16))).toBe('ERR_COSE_BAD_RANDOMNESS');
+  });
+  it('a provider with host randomness draws every nonce from the host, and keeps the rest of the provider', () => {
+    let calls = 0;
+    const provider = hostProvider({ randomBytes: (n) => (calls++, new Uint8Array(n).fill(calls)) });
+    expect(provider.randomBytes(8)).toEqual(new Uint8Array(8).fill(1));
+    expect(calls).toBe(1);
+    expect(provider.digest('SHA-256', utf8('abc'))).toEqual(portableProvider.digest('SHA-256', utf8('abc')));
+    expect(withRandomSource(portableProvider, () => new Uint8Array(4).fill(1)).name).toContain('host-random');
+  });
+});
+
+describe('UTF-8 in ECMAScript agrees with the WHATWG codecs', () => {
+  it('encodes any string (lone surrogates too) as TextEncoder does', () => {
+    const encoder = new TextEncoder();
+    fc.assert(fc.property(fc.string({ unit: 'binary', maxLength: 64 }), (s) => {
+      expect(utf8(s)).toEqual(encoder.encode(s));
+    }), { numRuns: 500 });
+    fc.assert(fc.property(fc.string({ unit: fc.integer({ min: 0xd7f0, max: 0xe010 }).map((c) => String.fromCharCode(c)), maxLength: 16 }), (s) => {
+      expect(utf8(s)).toEqual(encoder.encode(s));
+    }), { numRuns: 500 });
+  });
+  it('decodes what a fatal TextDecoder decodes, and refuses what it refuses (ERR_CBOR_BAD_UTF8)', () => {
+    const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 24 }), (bytes) => {
+        let expected: string | undefined;
+        try {
+          expected = decoder.decode(bytes);
+        } catch {
+          expected = undefined;
+        }
+        if (expected === undefined) expect(errorCode(() => fromUtf8(bytes))).toBe('ERR_CBOR_BAD_UTF8');
+        else expect(fromUtf8(bytes)).toBe(expected);
+      }),
+      { numRuns: 2000 },
+    );
+    const long = 'é€𝄞'.repeat(5000);
+    expect(fromUtf8(utf8(long))).toBe(long);
+  });
+});
