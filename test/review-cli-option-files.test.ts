@@ -145,6 +145,8 @@ describe('a secret file other users can read', () => {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const closed = new Promise((r) => child.once('close', r));
     await waitForLine(child, /listening on/, 60_000);
+    // The warning follows the listening line; under load its pipe may lag the stdout one.
+    for (let i = 0; i < 40 && !stderr.includes('secret_file_readable'); i++) await new Promise((r) => setTimeout(r, 50));
     await stop(child);
     // 'close': stderr fully read (the warning is written right after the listening line).
     await closed;
@@ -156,7 +158,7 @@ describe('a secret file other users can read', () => {
     writeFileSync(loose, 'loose-admin-token-0123456789\n');
     chmodSync(loose, 0o644);
     const warned = await startLines(loose);
-    expect(warned.filter((l) => l.event === 'secret_file_readable').map((l) => [l.option, l.level])).toEqual([['admin-token-file', 40]]);
+    expect(warned.filter((l) => l.event === 'secret_file_readable').map((l) => [l.option, l.level]), JSON.stringify(warned).slice(0, 1500)).toEqual([['admin-token-file', 40]]);
     expect(JSON.stringify(warned)).not.toContain('loose-admin-token');
     chmodSync(loose, 0o600);
     expect((await startLines(loose)).filter((l) => l.event === 'secret_file_readable')).toEqual([]);
