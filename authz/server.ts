@@ -114,6 +114,19 @@ function isLoopbackPeer(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }
 
+/**
+ * The path a request is routed by, parsed as the router parses it: a request-target in absolute
+ * form (`http://any.host/admin/users`, RFC 9112 §3.2.2) is the same path as its origin form, so
+ * the audit and the logs see the path that was answered. Undefined if it does not parse.
+ */
+function targetPath(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 function audienceOf(params: Params | undefined): string | undefined {
   const a = params?.get('audience');
   return typeof a === 'string' ? logText(a) : undefined;
@@ -226,7 +239,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     table?: Record<string, number>,
     endpoint: Endpoint = 'token',
   ): Promise<WebResponse> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname.slice(1);
+    const path = (targetPath(req) ?? '/').slice(1);
     const refusal: Refusal = {};
     const out = await oauthRequest(req, handler, table, endpoint, refusal);
     if (out.status >= 400) {
@@ -458,7 +471,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
    * path, status and peer (a run of 401s at /login is someone guessing). Never the form's fields.
    */
   function auditForm(req: IncomingMessage, status: number): void {
-    const path = (req.url ?? '/').split('?')[0]!;
+    // As routed (targetPath): `POST http://other.host/login` is a /login guess too.
+    const path = targetPath(req) ?? '/';
     const admin = path.startsWith('/admin/');
     if (!admin && !(req.method === 'POST' && (path === '/login' || path === '/consent' || path === '/device'))) return;
     const fields = { event: admin ? 'admin_request' : 'form_post', path: logText(path), method: logText(req.method), status, remoteAddress: req.socket.remoteAddress };
@@ -481,7 +495,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           return;
         }
         // Never echo internals: the log gets the code, the client a generic server_error.
-        log.error({ event: 'internal_error', code: (e as { code?: string }).code ?? (e as Error).name, path: logText(req.url?.split('?')[0]) }, 'authz: internal error');
+        log.error({ event: 'internal_error', code: (e as { code?: string }).code ?? (e as Error).name, path: logText(targetPath(req)) }, 'authz: internal error');
         if (!res.headersSent) write(res, jsonResponse(500, { error: 'server_error' }));
         else res.destroy();
       });

@@ -162,6 +162,13 @@ function keyId(token: VerifiedToken): string {
 }
 
 /** Bounded text for a log line: client ids are attacker-chosen. */
+/** A refusal's reason in a log line is cut here: it may quote a token anyone can send (test/review-broker-log-bloat.test.ts). */
+const MAX_REASON_TEXT = 200;
+
+function reasonText(message: string): string {
+  return message.length > MAX_REASON_TEXT ? `${message.slice(0, MAX_REASON_TEXT)}...` : message;
+}
+
 function safe(text: string): string {
   return JSON.stringify(text.slice(0, 64));
 }
@@ -249,7 +256,7 @@ export function createHooks(deps: HookDeps) {
     deps.metrics?.connectRefused(code);
     deps.metrics?.admissionSeconds((now() - started) / 1000);
     const returnCode = error instanceof BrokerError ? error.returnCode : 5;
-    log.warn({ event: 'connect_refused', clientId: logText(clientId), audience: deps.audience, code, remoteAddress: remote }, `broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${error.message})` : ''}`);
+    log.warn({ event: 'connect_refused', clientId: logText(clientId), audience: deps.audience, code, remoteAddress: remote }, `broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${reasonText(error.message)})` : ''}`);
     return Object.assign(new Error(`refused: ${code}`), { returnCode });
   }
 

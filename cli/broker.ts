@@ -2,12 +2,13 @@
  * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
  * broker's introspection client secret) come from files, never argv.
  */
-import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
 const BROKER_SERVE_SPEC = {
@@ -79,7 +80,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
   // The broker's own bundle (authz provision AUD), or the service's /keys or /jwks.json; a bundle
   // for another audience is refused when the broker builds its trust (broker/trust.ts).
-  const trust = trustFromBytes(new Uint8Array(readFileSync(values.trust!)), Date.now() / 1000);
+  const trust = trustFromBytes(readOptionFile(values.trust!, '--trust', MAX_MATERIAL_FILE_BYTES), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
@@ -89,15 +90,16 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
   }
+  const logger = createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } });
   const broker = await createBroker({
     audience,
     trust,
-    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
+    logger,
     ...(authzUrl
       ? {
           authzUrl,
-          ...(values['authz-ca'] ? { authzCa: readFileSync(values['authz-ca'], 'utf8') } : {}),
-          introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
+          ...(values['authz-ca'] ? { authzCa: new TextDecoder().decode(readOptionFile(values['authz-ca'], '--authz-ca', MAX_MATERIAL_FILE_BYTES)) } : {}),
+          introspection: { clientId: values['client-id']!, clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file') },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
         }
       : {}),
@@ -119,6 +121,14 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     throw e;
   }
   // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  // Widened on purpose or not, the operator should know: the metrics name audiences and rates, unauthenticated.
+  if (metricsPort !== undefined && !isLoopbackHost(values['metrics-host'] ?? '127.0.0.1')) {
+    logger.warn({ event: 'metrics_exposed', host: values['metrics-host'] }, 'keybound broker serve: warning: /metrics is served without authentication off loopback (--metrics-host)');
+  }
+  const secretFile = values['client-secret-file'];
+  if (authzUrl && secretFile && readableByOthers(secretFile)) {
+    logger.warn({ event: 'secret_file_readable', option: 'client-secret-file' }, 'keybound broker serve: warning: --client-secret-file is readable by other users of this machine (chmod 600 it)');
+  }
   io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }

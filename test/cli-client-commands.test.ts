@@ -162,8 +162,8 @@ describe('keybound token', () => {
     expect(pub.code).toBe(1);
     expect(pub.stderr).toMatch(/holds a public key only/);
     const nofile = await kb(...tokenArgs(at('p.json')).map((a) => (a === at('app.secret') ? at('none.secret') : a)));
-    expect(nofile.code).toBe(1);
-    expect(nofile.stderr).toMatch(/none\.secret does not exist/);
+    expect(nofile.code).toBe(2);
+    expect(nofile.stderr).toMatch(/--secret-file "[^"]*none\.secret" does not exist/);
   });
 });
 
