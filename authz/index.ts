@@ -27,4 +27,6 @@ export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME } from './registry.js';
 export { s256 } from './pkce.js';
-export { authzServe, registerDevice, registerClient as registerClientCommand, provision } from './cli-commands.js';
+export { authzServe, registerDevice, registerClient as registerClientCommand, provision, revokeCommand, rotateKeyCommand } from './cli-commands.js';
+export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeSelection, type RevokeResult } from './operator-revocation.js';
+export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';

@@ -6,6 +6,7 @@
  */
 import {
   ALG,
+  CLAIM_MESSAGE_POP,
   cnfFromMap,
   cnfToMap,
   coseKeyToMap,
@@ -103,6 +104,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
         // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
         cnf: reqCnf ?? { sealFor: audience.encKey },
         ...(req.cnonce ? { cnonce: req.cnonce } : {}),
+        // Chosen at registration (register-client --message-pop): the broker then checks every PUBLISH.
+        ...(req.client.messagePop ? { extra: new Map<CborValue, CborValue>([[CLAIM_MESSAGE_POP, true]]) } : {}),
       },
       { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
     );

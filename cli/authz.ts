@@ -7,9 +7,11 @@ import { authzServeCommand } from './authz-serve.js';
 import { authzRegisterDeviceCommand } from './authz-register-device.js';
 import { authzRegisterClientCommand } from './authz-register-client.js';
 import { authzProvisionCommand } from './authz-provision.js';
+import { authzRevokeCommand } from './authz-revoke.js';
+import { authzRotateKeyCommand } from './authz-rotate-key.js';
 import type { CliIo } from './io.js';
 
-export const AUTHZ_COMMANDS = [authzServeCommand, authzRegisterDeviceCommand, authzRegisterClientCommand, authzProvisionCommand];
+export const AUTHZ_COMMANDS = [authzServeCommand, authzRegisterDeviceCommand, authzRegisterClientCommand, authzProvisionCommand, authzRevokeCommand, authzRotateKeyCommand];
 
 const group = commandGroup('authz', 'The authorization service and its registrations.', AUTHZ_COMMANDS);
 
