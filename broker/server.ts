@@ -23,7 +23,8 @@ import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
 import { createRevocationLists } from './revocation-lists.js';
 import { createTokenVerifier } from './token-verifier.js';
-import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
+import { DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, startTrlPoller } from './trl-poller.js';
+import { DEFAULT_KEYS_REFRESH_S, refreshableTrust, startTrustRefresh } from './trust-refresh.js';
 import { checkAuthzUrl } from './authz-http.js';
 import { brokerTrust, type TrustInput } from './trust.js';
 
@@ -53,6 +54,18 @@ export interface BrokerOptions {
    * with `authzUrl` only. Default 60; 0 turns polling off (lists then arrive on ace/trl/<audience>).
    */
   trlPollS?: number;
+  /**
+   * Device audiences this broker relays to: their signed revocation lists are polled with the
+   * broker's own (trlPollS) and retained on ace/trl/<aud> for devices that wake later. At most
+   * MAX_POLLED_AUDIENCES in all.
+   */
+  trlAudiences?: readonly string[];
+  /**
+   * Seconds between fetches of the service's key set (GET <authzUrl>/keys, trust-refresh.ts), which
+   * is also fetched when a token names an unknown kid (rate-limited). With `authzUrl` only; default
+   * DEFAULT_KEYS_REFRESH_S; 0: the trust stays what `trust` says.
+   */
+  keysRefreshS?: number;
   /** `redis://host:port`: share subscriptions, sessions, retained messages and the jti store. */
   redis?: string;
   /** One line per refusal, disconnect and refresh (default: none). Never carries tokens or keys. */
@@ -89,7 +102,7 @@ export interface KeyboundBroker {
   listen(opts?: ListenOptions | number): Promise<{ port: number; wsPort: number | undefined; url: string; wsUrl: string | undefined }>;
   /** Applies a signed revocation list (e.g. from the service's onRevocationList) and publishes it retained. */
   publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
-  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number };
+  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number; keyFetches: number };
   close(): Promise<void>;
 }
 
@@ -101,7 +114,14 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
-  const trust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
+  const configuredTrust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
+  const keysRefreshS = opts.keysRefreshS ?? DEFAULT_KEYS_REFRESH_S;
+  if (!Number.isFinite(keysRefreshS) || keysRefreshS < 0) throw new RangeError('keysRefreshS must be a number of seconds >= 0');
+  const refreshable =
+    opts.authzUrl && keysRefreshS > 0
+      ? refreshableTrust(configuredTrust, { authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, log, clock })
+      : undefined;
+  const trust = refreshable ?? configuredTrust;
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
@@ -113,6 +133,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(introspect ? { introspect } : {}),
     isRevoked: (h) => revocation.isRevoked(h),
     issuedBefore: () => revocation.issuedBefore,
+    ...(refreshable ? { keyRefresh: refreshable } : {}),
   });
 
   let jtis: JtiStore = memoryJtiStore(clock);
@@ -285,11 +306,33 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
   };
+  /** A list signed by a key we do not know yet (the service rotated): one retry after a key fetch. */
+  const applyPolledList = async (audience: string, signedList: Uint8Array): Promise<void> => {
+    const missesBefore = refreshable?.misses ?? 0;
+    try {
+      await publishRevocationList(audience, signedList);
+    } catch (error) {
+      if (!refreshable || refreshable.misses === missesBefore || !(await refreshable.refresh())) {
+        if ((error as { code?: string }).code !== 'replay') log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} refused (${(error as { code?: string }).code ?? 'error'})`);
+        throw error;
+      }
+      await publishRevocationList(audience, signedList);
+    }
+  };
+  const stopKeyRefresh = refreshable ? await startTrustRefresh(refreshable, keysRefreshS) : () => {};
   const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;
   if (!Number.isFinite(trlPollS) || trlPollS < 0) throw new RangeError('trlPollS must be a number of seconds >= 0');
+  if ((opts.trlAudiences?.length ?? 0) >= MAX_POLLED_AUDIENCES) throw new RangeError(`at most ${MAX_POLLED_AUDIENCES - 1} relayed audiences`);
   const stopPolling =
     opts.authzUrl && trlPollS > 0
-      ? await startTrlPoller({ authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
+      ? await startTrlPoller({
+          authzUrl: opts.authzUrl,
+          ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}),
+          audiences: [opts.audience, ...(opts.trlAudiences ?? [])],
+          intervalS: trlPollS,
+          log,
+          apply: applyPolledList,
+        })
       : () => {};
 
   /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
@@ -353,10 +396,11 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     },
     publishRevocationList,
     get stats() {
-      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size };
+      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size, keyFetches: refreshable?.fetches ?? 0 };
     },
     async close() {
       stopPolling();
+      stopKeyRefresh();
       clearInterval(sweep);
       hooks.closeAll();
       wss?.clients.forEach((c) => c.terminate());

@@ -1,9 +1,11 @@
 /**
- * Pulls the service's signed revocation list for the broker's audience (GET <authz>/trl/<aud>)
- * at start and then every interval, so that a broker run from the CLI (no in-process
- * onRevocationList hook) still learns of revocations, and a broker that was down when a list
- * was published catches up. The list verifies with the broker's trust anchors like any list
- * published on ace/trl/<aud>; an answer that is not newer changes nothing.
+ * Pulls the service's signed revocation lists (GET <authz>/trl/<aud>) for the broker's own
+ * audience and for each device audience it relays to (`--trl-audience`), at start and then every
+ * interval, so that a broker run from the CLI (no in-process onRevocationList hook) still learns
+ * of revocations, relays them retained on ace/trl/<aud> to devices that wake later, and catches up
+ * after being down. Each list verifies with the broker's trust anchors and must name the audience
+ * it was fetched for, like any list published on ace/trl/<aud>; an answer that is not newer
+ * changes nothing (the retained list is never replaced by an older one).
  */
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { readBoundedBody } from './bounded-body.js';
@@ -15,17 +17,20 @@ export const MAX_TRL_FETCH_BYTES = 64 * 1024;
 export const TRL_FETCH_TIMEOUT_MS = 5000;
 /** Default seconds between two fetches: revocation reaches the broker within a minute. */
 export const DEFAULT_TRL_POLL_S = 60;
+/** Audiences one broker polls lists for: a round of fetches must fit well inside an interval. */
+export const MAX_POLLED_AUDIENCES = 1000;
 
 export interface TrlPollerOptions extends AuthzConnection {
-  audience: string;
+  /** The broker's own audience first, then the device audiences it relays to. */
+  audiences: readonly string[];
   intervalS: number;
-  /** Applies a signed list; throws when it is refused or not newer. */
-  apply(signedList: Uint8Array): Promise<unknown>;
+  /** Applies a signed list for `audience`; throws when it is refused or not newer. */
+  apply(audience: string, signedList: Uint8Array): Promise<unknown>;
   log: BrokerLog;
 }
 
 /** Fetches one list; resolves with its bytes, or undefined after logging why not. */
-export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl' | 'ca' | 'audience' | 'log'>): Promise<Uint8Array | undefined> {
+export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl' | 'ca' | 'log'> & { audience: string }): Promise<Uint8Array | undefined> {
   try {
     const res = await authzRequest(opts, `trl/${encodeURIComponent(opts.audience)}`, { method: 'GET', timeoutMs: TRL_FETCH_TIMEOUT_MS });
     const declared = Number(res.headers.get('content-length') ?? 0);
@@ -48,11 +53,17 @@ export async function fetchRevocationList(opts: Pick<TrlPollerOptions, 'authzUrl
  */
 export async function startTrlPoller(opts: TrlPollerOptions): Promise<() => void> {
   checkAuthzUrl(opts.authzUrl);
+  if (opts.audiences.length === 0 || opts.audiences.length > MAX_POLLED_AUDIENCES) throw new RangeError(`1 to ${MAX_POLLED_AUDIENCES} audiences to poll revocation lists for`);
+  const audiences = [...new Set(opts.audiences)];
   let stopped = false;
+  // One audience after another: a fleet's worth of lists never opens a burst of connections.
   const once = async () => {
-    const list = await fetchRevocationList(opts);
-    if (!list || stopped) return;
-    await opts.apply(list).catch(() => undefined); // refused or not newer: logged by the broker, or nothing new
+    for (const audience of audiences) {
+      if (stopped) return;
+      const list = await fetchRevocationList({ ...opts, audience });
+      if (!list || stopped) continue;
+      await opts.apply(audience, list).catch(() => undefined); // refused or not newer: logged by the broker, or nothing new
+    }
   };
   await once();
   let running = false;

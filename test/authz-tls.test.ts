@@ -5,7 +5,7 @@
  * HTTPS trusting that CA only; and a broker given a non-loopback http:// service URL does not start.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { fetchRevocationList, httpIntrospection } from '../broker/index.js';
 import { brokerCommand, brokerServe } from '../cli/index.js';
+import { makeCertificates } from './support/tls-certificates.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'authz-tls-'));
@@ -25,19 +26,8 @@ let base = '';
 let ca = '';
 const popKey = nativeProvider.generateKeyPair('Ed25519');
 
-/** A private CA, and a certificate for 127.0.0.1 and localhost signed by it (openssl, as an operator would). */
-function makeCertificates(): void {
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=keybound test CA');
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
-  writeFileSync(pem('server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '2', '-extfile', 'server.ext');
-  // A second CA that signed nothing here: trusting it instead must fail.
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'other.key', '-out', 'other.pem', '-days', '2', '-subj', '/CN=another CA');
-}
-
 beforeAll(async () => {
-  makeCertificates();
+  makeCertificates(dir);
   ca = readFileSync(pem('ca.pem'), 'utf8');
   mkdirSync(dataDir, { mode: 0o700 });
   const store = new SqliteStore(join(dataDir, 'authz.sqlite'));
