@@ -9,6 +9,8 @@ export { simCommand, parseSimArgs, type SimArgs } from './sim.js';
 export type { CliIo } from './io.js';
 export { COMMANDS } from './main.js';
 export { AUTHZ_COMMANDS } from './authz.js';
+export { DEVICE_COMMANDS, deviceCommand } from './device.js';
+export { deviceServeCommand, jsonLineLog } from './device-serve.js';
 export { brokerServeCommand } from './broker.js';
 export { parseCommandLine, commandHelp, commandSynopsis, UsageError, type CommandSpec, type OptionSpec } from './command-line.js';
 export { defineCommand, commandGroup, type RunnableCommand } from './command-runner.js';

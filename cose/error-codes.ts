@@ -46,6 +46,20 @@ export const REFUSAL_CODES = {
   insecure_authz_url: ['server_error', 500, 500, 3],
   /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
   bad_trust: ['server_error', 500, 500, 3],
+  // A trust-anchor update (cose/trust-update.ts) a verifier refuses; it keeps its anchors and
+  // reports the code (a service answering for one would send these as a bad request).
+  /** Larger than the format's bound: never parsed. */
+  too_large: ['invalid_request', 413, 413, 4],
+  /** Not a message of the expected format. */
+  malformed: ['invalid_request', 400, 400, 4],
+  /** Signed under a kid that names none of the current trust anchors. */
+  unknown_kid: ['invalid_request', 400, 400, 4],
+  /** alg(1) not allowed, or not the one the signing key is for. */
+  alg_mismatch: ['invalid_request', 400, 400, 4],
+  /** The signature does not verify. */
+  bad_signature: ['invalid_request', 400, 400, 4],
+  /** Its sequence number is not above the one already applied (a replayed or older update). */
+  stale: ['invalid_request', 400, 400, 4],
 } as const satisfies Record<string, Row>;
 
 /** The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3. */

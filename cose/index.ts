@@ -110,6 +110,21 @@ export {
   type RevocationList,
 } from './revocation-list.js';
 export {
+  createTrustUpdate,
+  verifyTrustUpdate,
+  TrustUpdateError,
+  TRUST_UPDATE_ERR,
+  TRUST_UPDATE_LABEL,
+  TRUST_UPDATE_ALGORITHMS,
+  MAX_TRUST_UPDATE_BYTES,
+  MAX_TRUST_UPDATE_PAYLOAD,
+  MAX_TRUST_UPDATE_KEYS,
+  type TrustUpdate,
+  type TrustUpdateCode,
+  type VerifiedTrustUpdate,
+  type VerifyTrustUpdateOptions,
+} from './trust-update.js';
+export {
   encodeProvisioningBundle,
   decodeProvisioningBundle,
   bundleToJson,

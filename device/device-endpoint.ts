@@ -23,23 +23,34 @@ export function refusalBody(error: unknown): DeviceResponseBody {
   return { code: 500, error: 'internal' };
 }
 
+/** Told of each refusal an endpoint answers (for a device's log: the body, never the token). */
+export type RefusalObserver = (refusal: DeviceResponseBody) => void;
+
+function refused(error: unknown, observe: RefusalObserver | undefined): Uint8Array {
+  const body = refusalBody(error);
+  observe?.(body);
+  return encodeResponseBody(body);
+}
+
 /** authz-info: answers `{}` (or the session parameters), or a refusal body. */
-export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
+export function serveAuthzInfo(device: ResourceServer, body: Uint8Array, observe?: RefusalObserver): Uint8Array {
   try {
     const result = device.authzInfo(decodeAuthzInfoRequest(body));
     return encodeAuthzInfoResponse(result.session ? { nonce2: result.session.nonce2, sessionId: result.session.id } : {});
   } catch (error) {
-    return encodeResponseBody(refusalBody(error));
+    return refused(error, observe);
   }
 }
 
 /** req: a protected-session message (COSE_Encrypt0) or a PoP request map. */
-export function serveRequest(device: ResourceServer, body: Uint8Array): Uint8Array {
+export function serveRequest(device: ResourceServer, body: Uint8Array, observe?: RefusalObserver): Uint8Array {
   try {
     if (isEncrypt0(body)) return device.handleSessionMessage(body);
-    return encodeResponseBody(device.handlePopRequest(decodePopRequest(body)));
+    const answer = device.handlePopRequest(decodePopRequest(body));
+    if (answer.error !== undefined) observe?.(answer);
+    return encodeResponseBody(answer);
   } catch (error) {
-    return encodeResponseBody(refusalBody(error));
+    return refused(error, observe);
   }
 }
 

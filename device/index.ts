@@ -105,7 +105,19 @@ export {
   type DeviceRequest,
   type AuthzInfoResult,
 } from './resource-server.js';
-export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
+export { serveAuthzInfo, serveRequest, refusalBody, type RefusalObserver } from './device-endpoint.js';
+export { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
+export { encodeStoredTokens, decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
+export {
+  resourceHandler,
+  resourceModuleFlaw,
+  demoResources,
+  type ResourceModule,
+  type ResourceFunction,
+  type ResourceRequest,
+  type ResourceAnswer,
+} from './resource-handlers.js';
+export { createDeviceNode, deviceNodeTopics, type DeviceNode, type DeviceNodeOptions, type DeviceLog, type DeviceTopics, type LogFields } from './device-node.js';
 export {
   requestToken,
   encodeTokenRequest,

@@ -30,6 +30,7 @@ import { createReplayCache, type ReplayCache } from './replay-cache.js';
 import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-proof.js';
 import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
+import { decodeStoredTokens, encodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 import { deriveSessionKeys, SESSION_ID_BYTES } from './session-keys.js';
 import { ProtectedSession, peekSessionMessage, type SessionBinding } from './protected-session.js';
 import {
@@ -64,6 +65,12 @@ export interface ResourceServerOptions {
   handler: DeviceHandler;
   provider?: CryptoProvider;
   profile?: Partial<DeviceProfile>;
+  /**
+   * Keep accepted tokens in `storage` (token-persistence.ts), so that a reboot loses none: one
+   * storage write per new token or change of the store. Off by default: a simulated device's
+   * flash budget does not pay for it, and a device that keeps nothing has nothing to write.
+   */
+  persistTokens?: boolean;
 }
 
 export interface AuthzInfoResult {
@@ -133,6 +140,26 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     claimProofFreshness(freshness, { nonces: proofNonces });
   }
   const revocation: RevocationState = createRevocationState(audience, trust.resolve, storage, provider, exi);
+  /** Whether a held token is dead by a revocation list (listed, under its floor) or an exi floor. */
+  const revokedOrBelowFloor = (e: StoredToken): boolean =>
+    revocation.isRevoked(e.hash) ||
+    (!e.reference && revocation.isIssuedBeforeFloor(e.issuedAt)) ||
+    (e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
+  const persistTokens = opts.persistTokens
+    ? () => storage.put(TOKENS_STORAGE_KEY, encodeStoredTokens(tokens.values()))
+    : () => undefined;
+  const savedTokens = opts.persistTokens ? storage.get(TOKENS_STORAGE_KEY) : undefined;
+  if (savedTokens) {
+    // A crash between a revocation list's write and the store's leaves a revoked token here: not loaded.
+    for (const entry of decodeStoredTokens(savedTokens, parseRestScope)) {
+      if (entry.expiresAt <= clock() || revokedOrBelowFloor(entry)) continue;
+      try {
+        tokens.add(entry);
+      } catch {
+        // a smaller budget than before the reboot: the rest is posted again
+      }
+    }
+  }
   const sessions = new Map<string, ProtectedSession>();
 
   const hints = (scope?: CborValue): RequestHints => ({
@@ -151,8 +178,13 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
   const tokenCache: AcceptedTokenCache = {
     get: (hashHex) => tokens.lookup(fromHex(hashHex)),
     reserve: (entry, bytes) => tokens.checkFits(costOf(entry.popKey, bytes), entry.expiresAt, entry.subject),
-    add: (entry, bytes) => tokens.add({ ...entry, cost: costOf(entry.popKey, bytes) }),
-    delete: (hashHex) => void tokens.delete(fromHex(hashHex)),
+    add: (entry, bytes) => {
+      tokens.add({ ...entry, cost: costOf(entry.popKey, bytes) });
+      persistTokens(); // before the answer: an acknowledged token survives a power cut
+    },
+    delete: (hashHex) => {
+      if (tokens.delete(fromHex(hashHex))) persistTokens();
+    },
   };
   const acceptance: TokenAcceptance = createTokenAcceptance({
     audience,
@@ -339,6 +371,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
       if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
       // An overflowing list gave up its oldest revocations whole: so do the tokens held.
       tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
+      persistTokens();
       sweepSessions();
       return added.length;
     },

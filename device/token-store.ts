@@ -37,6 +37,8 @@ export interface TokenStore {
   sweep(): number;
   /** Drops the entries a predicate picks (e.g. exi tokens under a new floor); returns their hashes. */
   dropWhere(pick: (entry: StoredToken) => boolean): Uint8Array[];
+  /** Every entry held (expired ones too, until swept), for persisting the store. */
+  values(): IterableIterator<StoredToken>;
   readonly used: number;
   readonly size: number;
   readonly budget: number;
@@ -126,6 +128,7 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
       for (const [k, e] of entries) if (pick(e) && remove(k)) dropped.push(e.hash);
       return dropped;
     },
+    values: () => entries.values(),
     get used() {
       return used;
     },

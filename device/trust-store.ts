@@ -27,6 +27,8 @@ export interface TrustStore {
   /** A symmetric key shared with the service, by kid: for cnf kid(3) tokens. */
   sharedKey(kid: Uint8Array): CoseKey | undefined;
   readonly anchorCount: number;
+  /** The anchors themselves (public keys and shared keys), for a trust-anchor update to replace. */
+  readonly anchors: readonly CoseKey[];
 }
 
 function refuse(message: string, cause?: unknown): DeviceError {
@@ -50,6 +52,7 @@ export function trustStoreFromBundle(bundle: ProvisioningBundle, now: number): T
     brokerUrl: bundle.brokerUrl,
     deviceKey: bundle.deviceKey,
     anchorCount: anchors.length,
+    anchors,
     resolve,
     sharedKey: resolve.sharedKey,
   };

@@ -4,9 +4,6 @@
  * keybound, builds the RFC 9052 structures itself (test/interop/cose_peer.py).
  */
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import {
   createCwt,
   createEncrypt0,
@@ -20,13 +17,8 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { secretKey, signingKey } from './support/keys.js';
+import { cosePeer as peer, cosePeerAvailable } from './support/cose-peer.js';
 
-const PEER = fileURLToPath(new URL('./interop/cose_peer.py', import.meta.url));
-const PYTHON = '/usr/bin/python3';
-
-function peer(request: object): any {
-  return JSON.parse(execFileSync(PYTHON, [PEER], { input: JSON.stringify(request), encoding: 'utf8', timeout: 20_000 }));
-}
 
 function keyJson(key: CoseKey): Record<string, string> {
   const out: Record<string, string> = {};
@@ -45,18 +37,8 @@ const claims = {
   scope: 'read_result',
 };
 
-// The peer needs Debian's python3 with cbor2 and cryptography (.ci/run installs them).
-const available = existsSync(PYTHON) && (() => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import cbor2, cryptography'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
-if (!available && process.env.CI) throw new Error('interop peer missing: apt-get install python3-cbor2 python3-cryptography');
 
-describe.runIf(available)('interoperability with an independent COSE implementation (cbor2 + OpenSSL)', () => {
+describe.runIf(cosePeerAvailable)('interoperability with an independent COSE implementation (cbor2 + OpenSSL)', () => {
   const client = signingKey('Ed25519', 'client');
   const withCnf = { ...claims, cnf: { coseKey: publicCoseKey(client.priv) } };
 

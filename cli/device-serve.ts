@@ -1,0 +1,96 @@
+/**
+ * `keybound device serve`: the device runtime as a program (issue 10). Argv parsing, the handler
+ * module and the JSON-lines log only; the work is device/adapters' startDeviceHost. The client
+ * secret comes from a file, never argv.
+ */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadProvisioningBundle, resourceModuleFlaw, type DeviceLog, type ResourceModule } from '../device/index.js';
+import { startDeviceHost } from '../device/adapters/index.js';
+import { defineCommand } from './command-runner.js';
+import { UsageError } from './command-line.js';
+import { readBytesFile, readSecretFile } from './secret-file.js';
+import { EXIT, type CliIo } from './io.js';
+
+/** One JSON object per line on stdout: time, event, fields (never a token or key: device/ logs codes only). */
+export function jsonLineLog(io: CliIo, base: Record<string, string> = {}): DeviceLog {
+  return (event, fields = {}) => io.stdout.write(`${JSON.stringify({ time: new Date().toISOString(), event, ...base, ...fields })}\n`);
+}
+
+async function loadHandler(file: string): Promise<ResourceModule> {
+  let mod: { default?: unknown };
+  try {
+    mod = (await import(pathToFileURL(resolve(file)).href)) as { default?: unknown };
+  } catch (e) {
+    throw new UsageError(`--handler ${file}: cannot load it (${(e as Error).name}: ${(e as Error).message.slice(0, 200)})`);
+  }
+  const flaw = resourceModuleFlaw(mod.default);
+  if (flaw) throw new UsageError(`--handler ${file}: ${flaw}`);
+  return mod.default as ResourceModule;
+}
+
+function seconds(value: string | undefined, what: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 7 * 24 * 3600) throw new UsageError(`${what} takes whole seconds from 0 to 604800`);
+  return n;
+}
+
+export const deviceServeCommand = defineCommand(
+  {
+    name: 'device serve',
+    summary: 'Run a device: tokens, requests, revocation lists and trust updates through the broker relay.',
+    config: true,
+    options: {
+      bundle: { type: 'string', value: 'FILE', required: true, env: 'KEYBOUND_DEVICE_BUNDLE', help: 'the provisioning bundle (authz provision DEVICE-ID)' },
+      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DEVICE_DATA_DIR', help: 'where the device keeps its state (owner-only: it holds keys)' },
+      broker: { type: 'string', value: 'mqtt://HOST:PORT', env: 'KEYBOUND_BROKER_URL', help: "the broker relay (default: the bundle's broker URL)" },
+      handler: { type: 'string', value: 'FILE.js', help: 'the module whose default export defines the resources (default: a demo resource)' },
+      'wake-every': { type: 'string', value: 'SECONDS', default: '300', help: 'sleep this long between wakes (0: stay connected)' },
+      'awake-ms': { type: 'string', value: 'MS', default: '1500', help: 'stay awake until nothing arrived for this long' },
+      'token-url': { type: 'string', value: 'URL', help: "the service's token endpoint, for the broker token (default: the bundle's as-url + /token)" },
+      'client-id': { type: 'string', value: 'ID', help: "the device's client id at the service (default: the device id)" },
+      'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DEVICE_CLIENT_SECRET_FILE', help: 'file holding that client secret (without it: CONNECT with no credentials)' },
+      'broker-audience': { type: 'string', value: 'AUD', env: 'KEYBOUND_BROKER_AUDIENCE', help: "the broker's audience at the service (needed with --client-secret-file)" },
+    },
+    examples: [
+      'keybound device serve --bundle tube-123.cbor --data-dir ./tube-data --broker mqtt://broker:1883 --client-secret-file tube.secret --broker-audience broker-1',
+    ],
+  },
+  async ({ values }, io) => {
+    const bundle = readBytesFile(values.bundle!);
+    // Read once here for the URLs; the host checks it again (expiry, anchors) when it starts.
+    const trust = loadProvisioningBundle(bundle, Math.floor(Date.now() / 1000));
+    const brokerUrl = values.broker ?? trust.brokerUrl;
+    if (!brokerUrl) throw new UsageError('--broker is needed: the bundle names no broker');
+    if (!/^mqtts?:\/\//.test(brokerUrl)) throw new UsageError('--broker must be an mqtt:// or mqtts:// URL');
+    const wakeEvery = seconds(values['wake-every'], '--wake-every', 300);
+    const awakeMs = Number(values['awake-ms'] ?? 1500);
+    if (!Number.isInteger(awakeMs) || awakeMs < 100 || awakeMs > 600_000) throw new UsageError('--awake-ms takes milliseconds from 100 to 600000');
+    let access;
+    if (values['client-secret-file']) {
+      const audience = values['broker-audience'];
+      if (!audience) throw new UsageError('--client-secret-file needs --broker-audience');
+      const tokenUrl = values['token-url'] ?? (trust.asUrl ? `${trust.asUrl.replace(/\/$/, '')}/token` : undefined);
+      if (!tokenUrl) throw new UsageError('--token-url is needed: the bundle names no as-url');
+      const url = new URL(tokenUrl);
+      const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+      if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new UsageError('--token-url must be https (http only on loopback): the client secret goes there');
+      access = { tokenUrl, clientId: values['client-id'] ?? trust.deviceId, clientSecret: readSecretFile(values['client-secret-file']), audience };
+    }
+    const module = values.handler ? await loadHandler(values.handler) : undefined;
+    const log = jsonLineLog(io, { device: trust.deviceId });
+    const host = await startDeviceHost({ bundle, dataDir: values['data-dir']!, brokerUrl, wakeEvery, awakeMs, log, ...(module ? { module } : {}), ...(access ? { access } : {}) });
+    const stop = () => void host.stop();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      await host.done;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+    }
+    await host.stop();
+    return EXIT.ok;
+  },
+);

@@ -1,0 +1,138 @@
+/**
+ * A whole device, transport aside (issue 10 "the device as a program"): the provisioning bundle,
+ * the trust anchors as updates leave them, the resource server with persisted tokens, and what
+ * each relay topic means (DESIGN.md "MQTT"):
+ * - `ace/<device>/authz-info`, `ace/<device>/req`: [client id, body] envelopes; the answer goes
+ *   to `ace/<device>/res/<client id>`;
+ * - `ace/trl/<audience>`: the service's signed revocation list; the newest applies, an older or
+ *   equal one is ignored (revocation-state.ts);
+ * - `ace/<device>/trust`: a trust-anchor update (trust-updates.ts).
+ * Every outcome is told to an injected logger as an event name and a few plain fields (codes,
+ * client ids, counts), never a token, key or payload. Portable: no node:, no host globals.
+ */
+import { TrustUpdateError, type Clock, type CryptoProvider } from '../cose/index.js';
+import { DeviceError, DEVICE_ERR } from './errors.js';
+import type { DeviceStorage } from './storage.js';
+import type { DeviceProfile } from './device-profile.js';
+import { loadProvisioningBundle } from './trust-store.js';
+import { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
+import { createResourceServer, type DeviceHandler, type ResourceServer } from './resource-server.js';
+import { serveAuthzInfo, serveRequest } from './device-endpoint.js';
+import { decodeEnvelope } from './device-messages.js';
+
+export type LogFields = Record<string, string | number | boolean | undefined>;
+/** A structured logger: an event name and plain fields. */
+export type DeviceLog = (event: string, fields?: LogFields) => void;
+
+export interface DeviceTopics {
+  authzInfo: string;
+  req: string;
+  trl: string;
+  trust: string;
+  res(clientId: string): string;
+}
+
+export function deviceNodeTopics(deviceId: string, audience = deviceId): DeviceTopics {
+  return {
+    authzInfo: `ace/${deviceId}/authz-info`,
+    req: `ace/${deviceId}/req`,
+    trl: `ace/trl/${audience}`,
+    trust: `ace/${deviceId}/trust`,
+    res: (clientId) => `ace/${deviceId}/res/${clientId}`,
+  };
+}
+
+export interface DeviceNodeOptions {
+  /** The CBOR provisioning bundle. */
+  bundle: Uint8Array;
+  storage: DeviceStorage;
+  clock: Clock;
+  /** Builds the request handler once the device knows who it is. */
+  handler: (deviceId: string) => DeviceHandler;
+  log: DeviceLog;
+  provider?: CryptoProvider;
+  profile?: Partial<DeviceProfile>;
+}
+
+export interface DeviceNode {
+  readonly deviceId: string;
+  readonly audience: string;
+  readonly topics: DeviceTopics;
+  readonly server: ResourceServer;
+  readonly trust: UpdatableTrust;
+  /** Handles one message; returns the answer to publish, if any. Never throws for what a peer sent. */
+  handle(topic: string, payload: Uint8Array): { topic: string; payload: Uint8Array } | undefined;
+}
+
+/** The code of a refusal, for the log. */
+const codeOf = (error: unknown): string =>
+  error instanceof DeviceError || error instanceof TrustUpdateError ? error.code : error instanceof Error ? error.name : 'error';
+
+export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
+  const { storage, clock, log } = opts;
+  const base = loadProvisioningBundle(opts.bundle, clock());
+  const trust = createUpdatableTrust(base, storage, opts.provider);
+  const server = createResourceServer({
+    trust: trust.trust,
+    storage,
+    clock,
+    handler: opts.handler(base.deviceId),
+    persistTokens: true,
+    ...(opts.provider ? { provider: opts.provider } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
+  });
+  const topics = deviceNodeTopics(base.deviceId, base.audience);
+
+  function relay(kind: 'token' | 'request', payload: Uint8Array) {
+    let envelope;
+    try {
+      envelope = decodeEnvelope(payload);
+    } catch (error) {
+      log(`${kind}_dropped`, { code: codeOf(error) }); // no client id: nowhere to answer
+      return undefined;
+    }
+    const { clientId, body } = envelope;
+    let refusal: string | undefined;
+    const observe = (r: { error?: string }) => void (refusal = r.error ?? 'refused');
+    const answer = kind === 'token' ? serveAuthzInfo(server, body, observe) : serveRequest(server, body, observe);
+    if (refusal === undefined) log(kind === 'token' ? 'token_accepted' : 'request_served', { client: clientId });
+    else log(kind === 'token' ? 'token_refused' : 'request_refused', { client: clientId, code: refusal });
+    return { topic: topics.res(clientId), payload: answer };
+  }
+
+  return {
+    deviceId: base.deviceId,
+    audience: base.audience,
+    topics,
+    server,
+    trust,
+    handle(topic, payload) {
+      if (topic === topics.authzInfo) return relay('token', payload);
+      if (topic === topics.req) return relay('request', payload);
+      if (topic === topics.trl) {
+        try {
+          const revoked = server.applyRevocationList(payload);
+          log('trl_applied', { revoked, tokens: server.stats.tokens });
+        } catch (error) {
+          // The retained list comes again at every wake: one already applied is no news.
+          if (error instanceof DeviceError && error.code === DEVICE_ERR.REPLAY) log('trl_ignored', { reason: 'not newer' });
+          else log('trl_refused', { code: codeOf(error) });
+        }
+        return undefined;
+      }
+      if (topic === topics.trust) {
+        try {
+          const applied = trust.apply(payload);
+          log('trust_updated', { seq: applied.seq, anchors: applied.keys.length });
+        } catch (error) {
+          // The retained update comes again at every wake: once applied it is stale, and harmless.
+          if (error instanceof TrustUpdateError && error.code === 'stale') log('trust_ignored', { code: error.code, seq: trust.seq });
+          else log('trust_refused', { code: codeOf(error) });
+        }
+        return undefined;
+      }
+      log('message_dropped', { reason: 'unknown topic' });
+      return undefined;
+    },
+  };
+}

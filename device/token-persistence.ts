@@ -1,0 +1,89 @@
+/**
+ * The token store across reboots (issue 10: "restart loses nothing"). Every accepted token's entry
+ * (its hash, scope claim, PoP key, expiry, subject, iat, exi sequence) is written as one storage
+ * value whenever the store changes, before the device answers: a token acknowledged on authz-info
+ * is still held after a power cut or a kill -9, and a client's next request needs no re-post.
+ * What is stored are the checks' RESULTS, not the tokens: re-verifying at boot would spend a
+ * cnonce or count an exi token twice. The value holds symmetric PoP keys: it is as secret as the
+ * rest of the device's storage (owner-only files, see adapters/file-storage.ts).
+ */
+import {
+  asSafeInteger,
+  coseKeyFromMap,
+  coseKeyToMap,
+  decodeCbor,
+  encodeCbor,
+  isMap,
+  toHex,
+  type CborValue,
+  type Scope,
+} from '../cose/index.js';
+import type { StoredToken } from './token-store.js';
+
+export const TOKENS_STORAGE_KEY = 'tokens';
+/** Far above a device's token budget (DEFAULT_TOKEN_BUDGET_BYTES, entries are smaller than their tokens). */
+const MAX_STORED_TOKENS_BYTES = 256 * 1024;
+
+const orNull = (v: CborValue | undefined): CborValue => (v === undefined ? null : v);
+
+export function encodeStoredTokens(entries: Iterable<StoredToken>): Uint8Array {
+  const out: CborValue[] = [];
+  for (const e of entries) {
+    out.push([
+      e.hash,
+      orNull(e.scopeClaim as CborValue | undefined),
+      coseKeyToMap(e.popKey),
+      Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+      orNull(e.subject),
+      orNull(e.issuedAt),
+      orNull(e.exiSequence),
+      e.reference,
+      e.cost,
+      orNull(e.other),
+    ]);
+  }
+  return encodeCbor(out);
+}
+
+const optInt = (v: CborValue | undefined): number | undefined => (v === null || v === undefined ? undefined : asSafeInteger(v));
+
+/**
+ * The entries stored; one that does not read back (a version skew, a damaged value) is left out
+ * rather than trusted: the client posts that token again.
+ */
+export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborValue) => Scope): StoredToken[] {
+  let v: CborValue;
+  try {
+    v = decodeCbor(bytes, { maxBytes: MAX_STORED_TOKENS_BYTES, maxDepth: 8 });
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(v)) return [];
+  const entries: StoredToken[] = [];
+  for (const item of v) {
+    try {
+      if (!Array.isArray(item) || item.length !== 10) continue;
+      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other] = item;
+      if (!(hash instanceof Uint8Array) || hash.length !== 32 || typeof reference !== 'boolean') continue;
+      const costN = asSafeInteger(cost);
+      if (costN === undefined || costN < 0) continue;
+      entries.push({
+        hash,
+        hashHex: toHex(hash),
+        scope: parseScope(scopeClaim as CborValue),
+        scopeClaim: scopeClaim as CborValue,
+        popKey: coseKeyFromMap(popKey as CborValue),
+        expiresAt: expiresAt === null ? Number.POSITIVE_INFINITY : (asSafeInteger(expiresAt) ?? 0),
+        subject: typeof subject === 'string' ? subject : undefined,
+        issuedAt: optInt(issuedAt),
+        exiSequence: optInt(exiSequence),
+        other: isMap(other) ? other : undefined,
+        reference,
+        cost: costN,
+      });
+    } catch {
+      // a damaged entry: skipped (see above)
+    }
+  }
+  return entries;
+}
