@@ -2,26 +2,40 @@
  * The `keybound authz ...` commands as plain functions (the CLI in cli/ parses argv and calls
  * these; tests call them directly). Each opens the data directory's SQLite store itself.
  */
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { bundleToJson, encodeProvisioningBundle, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { SqliteStore } from './sqlite-store.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
-import { provisionDevice, registerAudience, registerClient, type AudienceOptions, type ClientOptions } from './registry.js';
+import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
+import { secretWeakness } from './secret-strength.js';
 import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
 import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
 
 export const DB_FILE = 'authz.sqlite';
 
-function openStore(dataDir: string): SqliteStore {
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  return new SqliteStore(join(dataDir, DB_FILE));
+/** Every command takes these: where the service's state is, and whether it may be created. */
+export interface DataDirOptions {
+  dataDir: string;
+  /**
+   * Create the data directory (and so a new service with new signing keys) if it does not exist.
+   * Off by default: a mistyped --data-dir must fail, not silently start a second service whose
+   * tokens no provisioned device trusts.
+   */
+  init?: boolean;
 }
 
-export async function authzServe(opts: {
-  dataDir: string;
+function openStore(opts: DataDirOptions): SqliteStore {
+  if (!existsSync(opts.dataDir)) {
+    if (!opts.init) throw new RegistryError(`the data directory ${JSON.stringify(opts.dataDir)} does not exist (a typo? --init creates a new service there)`, 'ERR_AUTHZ_NO_DATA_DIR');
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  }
+  return new SqliteStore(join(opts.dataDir, DB_FILE));
+}
+
+export async function authzServe(opts: DataDirOptions & {
   port?: number;
   host?: string;
   issuer?: string;
@@ -29,7 +43,7 @@ export async function authzServe(opts: {
   /** PEM certificate chain and key: serve HTTPS. */
   tls?: { cert: string | Uint8Array; key: string | Uint8Array };
 }): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
-  const store = openStore(opts.dataDir);
+  const store = openStore(opts);
   const server = await createAuthzServer({
     store,
     dataDir: opts.dataDir,
@@ -42,10 +56,10 @@ export async function authzServe(opts: {
 }
 
 /** Registers a device (a resource server and so an audience). */
-export async function registerDevice(opts: { dataDir: string } & AudienceOptions): Promise<{ id: string }> {
-  const store = openStore(opts.dataDir);
+export async function registerDevice(opts: DataDirOptions & AudienceOptions): Promise<{ id: string }> {
+  const store = openStore(opts);
   try {
-    const { dataDir: _d, ...audience } = opts;
+    const { dataDir: _d, init: _i, ...audience } = opts;
     const a = await registerAudience(store, nativeProvider, audience);
     return { id: a.id };
   } finally {
@@ -53,12 +67,97 @@ export async function registerDevice(opts: { dataDir: string } & AudienceOptions
   }
 }
 
-export async function registerClientCommand(opts: { dataDir: string } & ClientOptions): Promise<{ id: string }> {
-  const store = openStore(opts.dataDir);
+/**
+ * A client registration as an operator makes it: the secret must be strong, every audience must
+ * be registered already (a typo would otherwise register a client that can never get a token, or
+ * one that silently gets tokens for a device registered later under that name), and an existing
+ * registration is replaced only with `force` (replacing it changes who holds the client's secret).
+ */
+export async function registerClientCommand(opts: DataDirOptions & ClientOptions & { force?: boolean }): Promise<{ id: string; replaced: boolean }> {
+  const store = openStore(opts);
   try {
-    const { dataDir: _d, ...client } = opts;
+    const { dataDir: _d, init: _i, force, ...client } = opts;
+    if (client.secret !== undefined) {
+      const weak = secretWeakness(client.secret, 'client secret');
+      if (weak) throw new RegistryError(`${weak} (omit the file and --secret-file writes a strong one)`, 'ERR_AUTHZ_WEAK_SECRET');
+    }
+    const known = new Set((await store.listAudiences()).map((a) => a.id));
+    const unknown = (client.audiences ?? []).filter((a) => !known.has(a));
+    if (unknown.length > 0) {
+      throw new RegistryError(`unknown audience ${unknown.map((a) => JSON.stringify(a)).join(', ')} (register it first with keybound authz register-device)`, 'ERR_AUTHZ_UNKNOWN_AUDIENCE');
+    }
+    const existing = await store.getClient(client.id);
+    if (existing && !force) throw new RegistryError(`client ${client.id} is already registered (--force replaces it)`, 'ERR_AUTHZ_ALREADY_REGISTERED');
     const c = await registerClient(store, client);
-    return { id: c.id };
+    return { id: c.id, replaced: existing !== undefined };
+  } finally {
+    store.close();
+  }
+}
+
+/** A person who signs in at the service's pages (authorization code and device flows). */
+export async function registerUserCommand(opts: DataDirOptions & { username: string; password: string; force?: boolean }): Promise<{ replaced: boolean }> {
+  const store = openStore(opts);
+  try {
+    const weak = secretWeakness(opts.password, 'password');
+    if (weak) throw new RegistryError(weak, 'ERR_AUTHZ_WEAK_SECRET');
+    const existing = await store.getUser(opts.username);
+    if (existing && !opts.force) throw new RegistryError(`user ${opts.username} is already registered (--force sets a new password)`, 'ERR_AUTHZ_ALREADY_REGISTERED');
+    await registerUser(store, opts.username, opts.password);
+    return { replaced: existing !== undefined };
+  } finally {
+    store.close();
+  }
+}
+
+/** What an operator sees of the registrations: never a secret, a hash or a private key. */
+export interface RegistrationListing {
+  clients: { id: string; audiences: string[]; scopes: string[]; grantTypes: string[]; auth: 'secret' | 'public-key' | 'none'; resourceServer: boolean }[];
+  devices: { id: string; protection: string; clockless: boolean; referenceTokens: boolean; scopes: string[] }[];
+  users: string[];
+}
+
+export async function listRegistrations(opts: DataDirOptions): Promise<RegistrationListing> {
+  const store = openStore(opts);
+  try {
+    return {
+      clients: (await store.listClients()).map((c) => ({
+        id: c.id,
+        audiences: c.audiences,
+        scopes: c.scopes,
+        grantTypes: c.grantTypes,
+        auth: c.secretHash ? 'secret' : c.publicKey ? 'public-key' : 'none',
+        resourceServer: c.resourceServer,
+      })),
+      devices: (await store.listAudiences()).map((a) => ({ id: a.id, protection: a.protection, clockless: a.clockless, referenceTokens: a.referenceTokens, scopes: a.policy.scopes })),
+      users: await store.listUsernames(),
+    };
+  } finally {
+    store.close();
+  }
+}
+
+export type RegistrationKind = 'client' | 'device' | 'user';
+
+/**
+ * Deletes one registration. An id may name a client and a device at once (a broker is both):
+ * then `kind` must say which, rather than delete the wrong one.
+ */
+export async function deleteRegistration(opts: DataDirOptions & { id: string; kind?: RegistrationKind }): Promise<{ kind: RegistrationKind }> {
+  const store = openStore(opts);
+  try {
+    const found: RegistrationKind[] = [];
+    if (await store.getClient(opts.id)) found.push('client');
+    if (await store.getAudience(opts.id)) found.push('device');
+    if (await store.getUser(opts.id)) found.push('user');
+    const kinds = opts.kind ? found.filter((k) => k === opts.kind) : found;
+    if (kinds.length === 0) throw new RegistryError(`no ${opts.kind ?? 'client, device or user'} ${JSON.stringify(opts.id)} is registered`, 'ERR_AUTHZ_NOT_REGISTERED');
+    if (kinds.length > 1) throw new RegistryError(`${JSON.stringify(opts.id)} is a ${kinds.join(' and a ')}: say which with --kind`, 'ERR_AUTHZ_REGISTRY');
+    const kind = kinds[0]!;
+    if (kind === 'client') await store.deleteClient(opts.id);
+    else if (kind === 'device') await store.deleteAudience(opts.id);
+    else await store.deleteUser(opts.id);
+    return { kind };
   } finally {
     store.close();
   }
@@ -67,7 +166,7 @@ export { registerClientCommand as registerClient };
 
 /** `authz revoke`: on the data directory's store, which the running service reads its lists from. */
 export async function revokeCommand(opts: { dataDir: string; now?: number } & RevokeSelection): Promise<RevokeResult> {
-  const store = openStore(opts.dataDir);
+  const store = openStore({ dataDir: opts.dataDir });
   try {
     return await revokeSelection(store, opts, opts.now ?? Math.floor(Date.now() / 1000));
   } finally {
@@ -77,7 +176,7 @@ export async function revokeCommand(opts: { dataDir: string; now?: number } & Re
 
 /** `authz rotate-key`: a new signing key; a service running on this data directory picks it up. */
 export async function rotateKeyCommand(opts: { dataDir: string; alg?: SigningAlgorithm; keepSeconds?: number; now?: number }): Promise<RotationResult> {
-  const store = openStore(opts.dataDir);
+  const store = openStore({ dataDir: opts.dataDir });
   try {
     return await rotateSigningKey(store, opts.dataDir, {
       alg: opts.alg ?? 'EdDSA',
@@ -114,8 +213,8 @@ function writeKeyFile(path: string, content: Uint8Array | string): void {
 }
 
 /** Writes `<out>` (CBOR) or JSON when `out` ends in .json; the file holds keys, so mode 0600. */
-export async function provision(opts: { dataDir: string; deviceId: string; out: string; issuer: string; asUrl?: string; brokerUrl?: string; now?: number }): Promise<{ out: string; trustAnchors: CoseKey[] }> {
-  const store = openStore(opts.dataDir);
+export async function provision(opts: DataDirOptions & { deviceId: string; out: string; issuer: string; asUrl?: string; brokerUrl?: string; now?: number }): Promise<{ out: string; trustAnchors: CoseKey[] }> {
+  const store = openStore(opts);
   try {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
     const keys = new SigningKeys(store, opts.dataDir, nativeProvider);

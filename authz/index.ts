@@ -25,8 +25,22 @@ export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
-export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME } from './registry.js';
+export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode } from './registry.js';
 export { s256 } from './pkce.js';
-export { authzServe, registerDevice, registerClient as registerClientCommand, provision, revokeCommand, rotateKeyCommand } from './cli-commands.js';
+export {
+  authzServe,
+  registerDevice,
+  registerClient as registerClientCommand,
+  registerUserCommand,
+  listRegistrations,
+  deleteRegistration,
+  provision,
+  revokeCommand,
+  rotateKeyCommand,
+  type DataDirOptions,
+  type RegistrationListing,
+  type RegistrationKind,
+} from './cli-commands.js';
+export { secretWeakness, estimatedBits, MIN_SECRET_BITS, MIN_PASSWORD_BITS } from './secret-strength.js';
 export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeSelection, type RevokeResult } from './operator-revocation.js';
 export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';

@@ -15,8 +15,23 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
 /** One hour: the ACE examples' default, short enough that revocation lists stay small. */
 export const DEFAULT_TOKEN_LIFETIME = 3600;
 
+/** What an operator's registration command can get wrong; the admin API answers each with 400. */
+export type RegistryErrorCode =
+  | 'ERR_AUTHZ_REGISTRY'
+  | 'ERR_AUTHZ_NO_DATA_DIR'
+  | 'ERR_AUTHZ_WEAK_SECRET'
+  | 'ERR_AUTHZ_UNKNOWN_AUDIENCE'
+  | 'ERR_AUTHZ_ALREADY_REGISTERED'
+  | 'ERR_AUTHZ_NOT_REGISTERED';
+
 export class RegistryError extends Error {
-  readonly code = 'ERR_AUTHZ_REGISTRY';
+  constructor(
+    message: string,
+    readonly code: RegistryErrorCode = 'ERR_AUTHZ_REGISTRY',
+  ) {
+    super(message);
+    this.name = 'RegistryError';
+  }
 }
 
 function checkId(what: string, id: string): void {

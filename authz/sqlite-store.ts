@@ -244,6 +244,22 @@ export class SqliteStore implements AuthzStore {
     return r ? { username: r.username as string, passwordHash: r.password_hash as string } : undefined;
   }
 
+  async listUsernames(): Promise<string[]> {
+    return (this.stmt('SELECT username FROM users ORDER BY username').all() as Row[]).map((r) => r.username as string);
+  }
+
+  async deleteClient(id: string): Promise<boolean> {
+    return this.stmt('DELETE FROM clients WHERE id = ?').run(id).changes > 0;
+  }
+
+  async deleteAudience(id: string): Promise<boolean> {
+    return this.stmt('DELETE FROM audiences WHERE id = ?').run(id).changes > 0;
+  }
+
+  async deleteUser(username: string): Promise<boolean> {
+    return this.stmt('DELETE FROM users WHERE username = ?').run(username).changes > 0;
+  }
+
   async putAuthCode(c: AuthCodeRecord): Promise<void> {
     this.stmt(
         `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, expires_at)

@@ -196,6 +196,13 @@ export interface AuthzStore {
 
   putUser(user: UserRecord): Promise<void>;
   getUser(username: string): Promise<UserRecord | undefined>;
+  /** User names only: an operator's listing never needs a password hash. */
+  listUsernames(): Promise<string[]>;
+
+  /** Removes a registration; true if there was one. Issued tokens stay valid until they expire or are revoked. */
+  deleteClient(id: string): Promise<boolean>;
+  deleteAudience(id: string): Promise<boolean>;
+  deleteUser(username: string): Promise<boolean>;
 
   putAuthCode(code: AuthCodeRecord): Promise<void>;
   /**

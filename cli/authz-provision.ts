@@ -2,6 +2,7 @@
 import { provision } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { EXIT } from './io.js';
+import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 
 export const authzProvisionCommand = defineCommand(
   {
@@ -10,7 +11,7 @@ export const authzProvisionCommand = defineCommand(
     positionals: ['DEVICE-ID'],
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
+      ...DATA_DIR_OPTIONS,
       out: { type: 'string', value: 'bundle.cbor|bundle.json', required: true, help: 'where to write the bundle (mode 0600: it holds keys)' },
       issuer: { type: 'string', value: 'URL', required: true, help: "the service's issuer, as in its tokens' iss" },
       'as-url': { type: 'string', value: 'URL', help: 'the token endpoint base URL the device tells clients about' },
@@ -20,7 +21,7 @@ export const authzProvisionCommand = defineCommand(
   },
   async ({ values, positionals }, io) => {
     const { out, trustAnchors } = await provision({
-      dataDir: values['data-dir']!,
+      ...dataDirOf(values),
       deviceId: positionals[0]!,
       out: values.out!,
       issuer: values.issuer!,

@@ -1,9 +1,11 @@
 /** `keybound authz register-client ID`: a client, how it authenticates and what it may ask for. */
 import { registerClientCommand } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
-import { readKeyFile } from './inspect.js';
-import { readSecretFile } from './secret-file.js';
+import { readKeyFile } from './key-file.js';
+import { readOrCreateSecretFile } from './secret-file.js';
+import { rmSync } from 'node:fs';
 import { EXIT } from './io.js';
+import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 
 export const authzRegisterClientCommand = defineCommand(
   {
@@ -12,8 +14,9 @@ export const authzRegisterClientCommand = defineCommand(
     positionals: ['CLIENT-ID'],
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
-      'secret-file': { type: 'string', value: 'FILE', help: 'file holding the client secret' },
+      ...DATA_DIR_OPTIONS,
+      'secret-file': { type: 'string', value: 'FILE', help: 'file holding the client secret; if it does not exist, a strong random one is written there (mode 0600)' },
+      force: { type: 'boolean', help: 'replace an existing registration of this client id (its old secret or key stops working)' },
       // A COSE_Key or JWK file: the client authenticates with COSE-signed assertions, no shared secret.
       'public-key': { type: 'string', value: 'KEY-FILE', help: 'authenticate with assertions signed by this key (COSE_Key or JWK) instead of a secret' },
       audience: { type: 'string', multiple: true, value: 'AUD', help: 'an audience (registered device or broker) it may get tokens for' },
@@ -25,22 +28,32 @@ export const authzRegisterClientCommand = defineCommand(
       'message-pop': { type: 'boolean', help: 'its tokens make the broker require a PoP signature on every PUBLISH' },
       'resource-server': { type: 'boolean', help: 'a broker or gateway that introspects tokens of its audiences (asks for none)' },
     },
-    examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"'],
+    examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"   (writes ekg.secret if it does not exist)'],
   },
   async ({ values, positionals }, io) => {
-    const secret = values['secret-file'] ? readSecretFile(values['secret-file']) : undefined;
-    const { id } = await registerClientCommand({
-      dataDir: values['data-dir']!,
+    const publicKey = values['public-key'] ? readKeyFile(values['public-key']) : undefined;
+    const secretFile = values['secret-file'];
+    const made = secretFile ? readOrCreateSecretFile(secretFile) : undefined;
+    const secret = made?.secret;
+    const registering = registerClientCommand({
+      ...(values.force ? { force: true } : {}),
+      ...dataDirOf(values),
       id: positionals[0]!,
       ...(secret ? { secret } : {}),
-      ...(values['public-key'] ? { publicKey: readKeyFile(values['public-key']) } : {}),
+      ...(publicKey ? { publicKey } : {}),
       ...(values.audience ? { audiences: values.audience } : {}),
       ...(values.scope ? { scopes: values.scope } : {}),
       ...(values['resource-server'] ? { resourceServer: true, grantTypes: (values['grant-type'] ?? []) as never } : values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
       ...(values['redirect-uri'] ? { redirectUris: values['redirect-uri'] } : {}),
       ...(values['message-pop'] ? { messagePop: true } : {}),
     });
-    io.stdout.write(`registered client ${id}\n`);
+    // A secret made for a registration that failed would be a secret for nothing: remove it.
+    const { id, replaced } = await registering.catch((e: unknown) => {
+      if (made?.created) rmSync(secretFile!, { force: true });
+      throw e;
+    });
+    if (made?.created) io.stdout.write(`wrote a new random secret to ${secretFile} (mode 0600; keep it out of version control)\n`);
+    io.stdout.write(`${replaced ? 'replaced' : 'registered'} client ${id}\n`);
     return EXIT.ok;
   },
 );

@@ -2,8 +2,9 @@
 import { registerDevice } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { readKeyFile } from './inspect.js';
+import { readKeyFile } from './key-file.js';
 import { EXIT } from './io.js';
+import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 
 export const authzRegisterDeviceCommand = defineCommand(
   {
@@ -12,7 +13,7 @@ export const authzRegisterDeviceCommand = defineCommand(
     positionals: ['DEVICE-ID'],
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
+      ...DATA_DIR_OPTIONS,
       protection: { type: 'string', value: 'sign1|mac0|encrypt0', default: 'sign1', help: 'how its tokens are protected (mac0/encrypt0: a key shared with the device)' },
       clockless: { type: 'boolean', help: 'the device has no clock: tokens carry exi (RFC 9200 §5.10.3) instead of exp' },
       'reference-tokens': { type: 'boolean', help: 'issue short reference tokens the device introspects' },
@@ -29,7 +30,7 @@ export const authzRegisterDeviceCommand = defineCommand(
     const protection = values.protection;
     if (protection && !['sign1', 'mac0', 'encrypt0'].includes(protection)) throw new UsageError('--protection is sign1, mac0 or encrypt0');
     const { id } = await registerDevice({
-      dataDir: values['data-dir']!,
+      ...dataDirOf(values),
       id: positionals[0]!,
       ...(protection ? { protection: protection as 'sign1' } : {}),
       ...(values.clockless ? { clockless: true } : {}),

@@ -4,6 +4,7 @@ import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { readBytesFile, readSecretFile } from './secret-file.js';
 import { EXIT } from './io.js';
+import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 
 function isLoopbackHost(host: string): boolean {
   return host === 'localhost' || host === '::1' || host.startsWith('127.');
@@ -15,7 +16,7 @@ export const authzServeCommand = defineCommand(
     summary: 'Run the authorization service: token, introspection, revocation, pages and key endpoints.',
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state: SQLite store and signing keys' },
+      ...DATA_DIR_OPTIONS,
       port: { type: 'string', value: 'PORT', default: '8080', help: 'TCP port to listen on (0: any free port)' },
       host: { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address to listen on' },
       issuer: { type: 'string', value: 'URL', help: 'the iss of issued tokens and metadata (default: the listening URL)' },
@@ -33,7 +34,7 @@ export const authzServeCommand = defineCommand(
     const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file']) : undefined;
     const tls = values['tls-cert'] ? { cert: readBytesFile(values['tls-cert']), key: readBytesFile(values['tls-key']!) } : undefined;
     const { url, server } = await authzServe({
-      dataDir: values['data-dir']!,
+      ...dataDirOf(values),
       port,
       ...(values.host ? { host: values.host } : {}),
       ...(values.issuer ? { issuer: values.issuer } : {}),

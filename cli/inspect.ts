@@ -13,7 +13,6 @@ import {
   algorithmName,
   createCwt,
   decodeCbor,
-  decodeCoseKey,
   fromBase64Url,
   fromHex,
   fromUtf8,
@@ -27,10 +26,14 @@ import {
   type CoseKey,
   type CwtClaims,
   cborDiag,
-  jwkToCoseKey,
-  type Jwk,
+  kidKeyResolver,
+  verifyRevocationList,
+  TRL_LABEL,
+  type CborMap,
+  type KeyInput,
 } from '../cose/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { KeyFileError, readBoundedFile, readVerificationKeys } from './key-file.js';
 import { helpOrVersion } from './command-runner.js';
 
 export const INSPECT_USAGE =
@@ -39,8 +42,6 @@ export const INSPECT_USAGE =
 
 /** A token file holds a token (raw CBOR or its text form); anything larger is not one of ours. */
 const MAX_INPUT_FILE_BYTES = 4 * MAX_TOKEN_BYTES;
-/** A key file holds one COSE_Key or JWK: a few hundred bytes. */
-const MAX_KEY_FILE_BYTES = 16 * 1024;
 
 /** A failure the user can act on: printed as one line, exit 1 (or 2 for usage). */
 class InspectFailure extends Error {
@@ -81,21 +82,6 @@ function parseArgs(args: string[]): InspectArgs {
   return out;
 }
 
-function readBounded(path: string, max: number, what: string): Uint8Array {
-  let size: number;
-  try {
-    size = statSync(path).size;
-  } catch {
-    throw new InspectFailure(`${what} ${JSON.stringify(path)} cannot be read`);
-  }
-  if (size > max) throw new InspectFailure(`${what} ${JSON.stringify(path)} is ${size} bytes; the limit is ${max}`);
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch {
-    throw new InspectFailure(`${what} ${JSON.stringify(path)} cannot be read`);
-  }
-}
-
 /** Hex or base64url text of a token; whitespace (line breaks from copying) is ignored. */
 export function tokenFromText(text: string): Uint8Array {
   const clean = text.replace(/\s+/g, '');
@@ -112,7 +98,7 @@ export function tokenFromText(text: string): Uint8Array {
 
 function readToken(input: string): Uint8Array {
   if (!input.startsWith('@')) return tokenFromText(input);
-  const bytes = readBounded(input.slice(1), MAX_INPUT_FILE_BYTES, 'token file');
+  const bytes = readBoundedFile(input.slice(1), MAX_INPUT_FILE_BYTES, 'token file');
   // A file holds raw CBOR, or the token's hex/base64url text.
   let text: string | undefined;
   try {
@@ -122,37 +108,6 @@ function readToken(input: string): Uint8Array {
   }
   if (text !== undefined && /^[\s0-9A-Za-z_=-]+$/.test(text)) return tokenFromText(text);
   return bytes;
-}
-
-/** A COSE_Key (CBOR, raw or hex) or JWK (JSON) file. Errors never quote the file: it may hold a private key. */
-export function readKeyFile(path: string): CoseKey {
-  const bytes = readBounded(path, MAX_KEY_FILE_BYTES, 'key file');
-  let text: string | undefined;
-  try {
-    text = fromUtf8(bytes).trim();
-  } catch {
-    text = undefined;
-  }
-  let key: CoseKey;
-  try {
-    if (text?.startsWith('{')) {
-      let jwk: Jwk;
-      try {
-        jwk = JSON.parse(text) as Jwk;
-      } catch {
-        // JSON.parse's message quotes the text around the error, which may be key material.
-        throw new InspectFailure('--key: the file is not valid JSON');
-      }
-      key = jwkToCoseKey(jwk);
-    } else if (text !== undefined && /^([0-9a-fA-F]{2})+$/.test(text)) key = decodeCoseKey(fromHex(text));
-    else key = decodeCoseKey(bytes);
-  } catch (e) {
-    if (e instanceof InspectFailure) throw e;
-    const code = e instanceof CoseError ? `${e.code}: ` : '';
-    throw new InspectFailure(`--key: not a COSE_Key or JWK (${code}${e instanceof CoseError ? e.message : 'unreadable'})`);
-  }
-  // Verification needs only the public half; a symmetric key is the key.
-  return key.kty === 'Symmetric' ? key : publicCoseKey(key);
 }
 
 const NAME_BY_LABEL = new Map<number, string>(Object.entries(CLAIM).map(([n, l]) => [l, n]));
@@ -199,9 +154,49 @@ function claimLines(claims: CwtClaims): string[] {
 }
 
 interface TokenCheck {
-  key?: CoseKey;
+  /** Candidate keys (one key file, a key set or a bundle's trust anchors), picked by the token's kid. */
+  keys?: readonly CoseKey[];
   audience?: string;
   clock: () => number;
+}
+
+/** The service's signed list (cose/revocation-list.ts) read as claims: all its labels land in `other`. */
+const TRL_NAME_BY_LABEL = new Map<number, string>([
+  [TRL_LABEL.fullSet, 'full_set'],
+  [TRL_LABEL.diffSet, 'diff_set'],
+  [TRL_LABEL.cursor, 'cursor'],
+  [TRL_LABEL.more, 'more'],
+  [TRL_LABEL.audience, 'audience'],
+  [TRL_LABEL.sequence, 'sequence'],
+  [TRL_LABEL.exiFloor, 'exi_floor'],
+  [TRL_LABEL.issuedBefore, 'issued_before'],
+]);
+
+function isRevocationList(claims: CwtClaims): boolean {
+  const named = Object.keys(claims).filter((k) => k !== 'other');
+  const other = claims.other;
+  return named.length === 0 && other !== undefined && other.has(TRL_LABEL.audience) && other.has(TRL_LABEL.sequence) && [...other.keys()].every((k) => typeof k === 'number' && TRL_NAME_BY_LABEL.has(k));
+}
+
+function trlLines(map: CborMap): string[] {
+  return [...map].map(([label, value]) => {
+    const name = `${TRL_NAME_BY_LABEL.get(label as number)}(${String(label)})`;
+    const text = label === TRL_LABEL.issuedBefore ? `${String(value)}${isoDate(value as number)}` : cborDiag(value, { expandEmbedded: true });
+    return `  ${name.padEnd(18)}${text}`;
+  });
+}
+
+function verifyTrl(list: Uint8Array, key: KeyInput, check: TokenCheck, io: CliIo): number {
+  try {
+    const audience = check.audience ?? String(readCwtUnverified(list).claims.other!.get(TRL_LABEL.audience));
+    const verified = verifyRevocationList(list, key, { audience });
+    io.stdout.write(`Verification: OK (revocation list for ${JSON.stringify(verified.audience)}, sequence ${verified.sequence}${check.audience === undefined ? ', audience not checked' : ''})\n`);
+    return EXIT.ok;
+  } catch (e) {
+    if (!(e instanceof CoseError)) throw e;
+    io.stdout.write(`Verification: FAILED ${e.code}: ${e.message}\n`);
+    return EXIT.failed;
+  }
 }
 
 /** Prints one token; returns the exit code. */
@@ -221,15 +216,24 @@ function inspectToken(token: Uint8Array, check: TokenCheck, io: CliIo): number {
   } catch (e) {
     throw new InspectFailure(`not a readable CWT: ${e instanceof CoseError ? `${e.code}: ${e.message}` : 'unreadable'}`);
   }
-  io.stdout.write(`Claims of the COSE_${unverified.type} (as sent, before any verification):\n`);
-  io.stdout.write(`${claimLines(unverified.claims).join('\n')}\n\n`);
+  const trl = isRevocationList(unverified.claims);
+  if (trl) {
+    io.stdout.write(`Revocation list in a COSE_${unverified.type} (as sent, before any verification):\n`);
+    io.stdout.write(`${trlLines(unverified.claims.other!).join('\n')}\n\n`);
+  } else {
+    io.stdout.write(`Claims of the COSE_${unverified.type} (as sent, before any verification):\n`);
+    io.stdout.write(`${claimLines(unverified.claims).join('\n')}\n\n`);
+  }
 
-  if (!check.key) {
-    io.stdout.write('Verification: not checked (give --key <COSE_Key or JWK file>)\n');
+  if (!check.keys) {
+    io.stdout.write('Verification: not checked (give --key <COSE_Key, JWK, /keys, /jwks.json or bundle file>)\n');
     return EXIT.ok;
   }
+  // One key is used as given (its kid need not match); among several, the token's kid picks.
+  const keyInput = check.keys.length === 1 ? check.keys[0]! : kidKeyResolver(check.keys);
+  if (trl) return verifyTrl(token, keyInput, check, io);
   try {
-    const result = verifyCwt(token, check.key, {
+    const result = verifyCwt(token, keyInput, {
       // inspect is a tool: the audience is checked only when the user names one.
       ...(check.audience !== undefined ? { audience: check.audience } : { anyAudience: true }),
       allowNoCnf: true,
@@ -274,7 +278,7 @@ const INSPECT_SPEC = {
   summary: 'Decode a token (hex, base64url or @file) claim by claim; with --key, verify it too.',
   positionals: ['TOKEN'],
   options: {
-    key: { type: 'string', value: 'KEY-FILE', help: "the issuer's public key: a COSE_Key or JWK file" },
+    key: { type: 'string', value: 'KEY-FILE', help: "the issuer's key: a COSE_Key or JWK, the service's /keys or /jwks.json, or a provisioning bundle (picked by kid)" },
     audience: { type: 'string', value: 'AUD', help: 'check the token is for this audience' },
     sample: { type: 'boolean', help: 'make a fresh sample PoP token and inspect it (no TOKEN)' },
   },
@@ -290,15 +294,15 @@ export async function inspect(args: string[], io: CliIo, deps: InspectDeps = {})
     if (parsed.sample) {
       const { token, asPublicKey } = makeSampleToken(clock());
       io.stdout.write(`Sample PoP access token (fresh keys; AS kid "as-1"), hex:\n${toHex(token)}\n\n`);
-      return inspectToken(token, { key: parsed.keyFile ? readKeyFile(parsed.keyFile) : asPublicKey, audience: parsed.audience ?? 'tube-123', clock }, io);
+      return inspectToken(token, { keys: parsed.keyFile ? readVerificationKeys(parsed.keyFile, clock()) : [asPublicKey], audience: parsed.audience ?? 'tube-123', clock }, io);
     }
     const token = readToken(parsed.input!);
-    const key = parsed.keyFile !== undefined ? readKeyFile(parsed.keyFile) : undefined;
-    return inspectToken(token, { ...(key ? { key } : {}), ...(parsed.audience !== undefined ? { audience: parsed.audience } : {}), clock }, io);
+    const keys = parsed.keyFile !== undefined ? readVerificationKeys(parsed.keyFile, clock()) : undefined;
+    return inspectToken(token, { ...(keys ? { keys } : {}), ...(parsed.audience !== undefined ? { audience: parsed.audience } : {}), clock }, io);
   } catch (e) {
-    if (e instanceof InspectFailure) {
+    if (e instanceof InspectFailure || e instanceof KeyFileError) {
       io.stderr.write(`keybound inspect: ${e.message}\n`);
-      return e.exitCode;
+      return e instanceof InspectFailure ? e.exitCode : EXIT.failed;
     }
     if (e instanceof CoseError) {
       io.stderr.write(`keybound inspect: ${e.code}: ${e.message}\n`);

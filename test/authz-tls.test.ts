@@ -35,7 +35,7 @@ beforeAll(async () => {
   await registerClient(store, { id: 'broker-t-rs', secret: 'rs-secret', audiences: ['broker-t'], grantTypes: [] });
   await registerClient(store, { id: 'app', secret: 'app-secret', audiences: ['broker-t'], scopes: ['read'], grantTypes: ['client_credentials'] });
   store.close();
-  service = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--port', '0', '--tls-cert', pem('server.pem'), '--tls-key', pem('server.key')], {
+  service = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0', '--tls-cert', pem('server.pem'), '--tls-key', pem('server.key')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   base = await new Promise<string>((resolve, reject) => {
@@ -81,7 +81,7 @@ describe('keybound authz serve --tls-cert --tls-key serves HTTPS', () => {
     await expect(curl('--fail', base.replace('https:', 'http:') + '/.well-known/oauth-authorization-server')).rejects.toSatisfy((e: { code?: number }) => e.code === 52 || e.code === 56);
   });
   it('--tls-cert without --tls-key is a usage error', async () => {
-    const r = await run(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--tls-cert', pem('server.pem')]).catch((e: { code: number; stderr: string }) => e);
+    const r = await run(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--tls-cert', pem('server.pem')]).catch((e: { code: number; stderr: string }) => e);
     expect(r).toMatchObject({ code: 2, stderr: expect.stringContaining('--tls-cert and --tls-key go together') });
   });
 });

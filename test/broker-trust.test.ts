@@ -90,7 +90,7 @@ async function serviceToken(popKey?: CoseKey): Promise<{ token: Uint8Array; key:
     [9, MQTT_SCOPE],
   ]);
   if (popKey) body.set(4, new Map([[1, coseKeyToMap(publicCoseKey(popKey))]]));
-  const res = await fetch(`${asUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/ace+cbor', authorization: `Basic ${Buffer.from('app:app-secret').toString('base64')}` }, body: encodeCbor(body as CborMap) });
+  const res = await fetch(`${asUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/ace+cbor', authorization: `Basic ${Buffer.from(`app:${readFileSync(join(cwd, 'app.secret'), 'utf8').trim()}`).toString('base64')}` }, body: encodeCbor(body as CborMap) });
   const answer = decodeCbor(new Uint8Array(await res.arrayBuffer())) as CborMap;
   if (res.status !== 200) throw new Error(`token endpoint: ${res.status} ${String(answer.get(30))}`);
   const cnf = answer.get(8) as CborMap | undefined;
@@ -107,9 +107,7 @@ const symmetricPopKey = (): CoseKey => ({ kty: 'Symmetric', k: nativeProvider.ra
 
 beforeAll(async () => {
   // The README's service, as written (secrets from files), then the README's broker lines.
-  writeFileSync(join(cwd, 'ekg.secret'), 'ekg-secret\n');
-  writeFileSync(join(cwd, 'rs.secret'), 'rs-secret\n');
-  writeFileSync(join(cwd, 'app.secret'), 'app-secret\n');
+  // The secret files do not exist: register-client writes a strong random secret into each.
   const lines = [...readmeCommands('The authorization service'), ...readmeCommands('The broker')];
   for (const line of lines.filter((l) => !/ serve /.test(l))) {
     const r = await keybound(argv(line));

@@ -31,7 +31,7 @@ let server: AuthzServer;
 let base: string;
 
 async function token(client: string, aud = 'tube-1', scope = 'read'): Promise<Uint8Array> {
-  const r = await post(base, '/token', { grant_type: 'client_credentials', audience: aud, scope }, 'json', { authorization: basic(client, 's3cret-s3cret-s3cret') });
+  const r = await post(base, '/token', { grant_type: 'client_credentials', audience: aud, scope }, 'json', { authorization: basic(client, 'Xk3-9fQz_2mLp7Rw8vTn4yHs6bJd1cGe') });
   if (r.status !== 200) throw new Error(`token: ${r.status} ${JSON.stringify(r.data)}`);
   return fromBase64Url(r.data.access_token);
 }
@@ -45,7 +45,7 @@ const hashOf = (t: Uint8Array) => toHex(tokenHash(t, nativeProvider));
 const ctiOf = (t: Uint8Array) => toHex(readCwtUnverified(t).claims.cti!);
 
 beforeAll(async () => {
-  writeFileSync(secretFile, 's3cret-s3cret-s3cret\n');
+  writeFileSync(secretFile, 'Xk3-9fQz_2mLp7Rw8vTn4yHs6bJd1cGe\n');
   for (const dev of ['tube-1', 'tube-2']) expect((await run(['authz', 'register-device', dev, '--data-dir', dir, '--scope', 'read'])).code).toBe(0);
   for (const [id, extra] of [['ekg-1', []], ['ekg-2', []], ['ekg-pop', ['--message-pop']]] as const) {
     const r = await run(['authz', 'register-client', id, '--data-dir', dir, '--secret-file', secretFile, '--audience', 'tube-1', '--audience', 'tube-2', '--scope', 'read', ...extra]);

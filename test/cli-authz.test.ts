@@ -21,7 +21,7 @@ describe('keybound authz', () => {
     expect(await main(['authz', 'register-device', 'tube-123', '--data-dir', dir, '--clockless', '--scope', 'read_result'], a.io)).toBe(0);
     expect(a.out.stdout).toContain('registered device tube-123');
     const secretFile = join(dir, 'secret');
-    writeFileSync(secretFile, 's3cret-s3cret-s3cret\n');
+    writeFileSync(secretFile, 'Vq3-xT9_kLm2Rw8ZpB4nYc7\n');
     const b = io();
     expect(await main(['authz', 'register-client', 'ekg-abc', '--data-dir', dir, '--secret-file', secretFile, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'client_credentials'], b.io)).toBe(0);
     const rs = io();

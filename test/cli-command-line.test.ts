@@ -138,7 +138,7 @@ describe('config file and environment', () => {
 
   it('runs a real command from a config file', async () => {
     const dataDir = join(dir, 'authz-data');
-    const config = file('authz.json', JSON.stringify({ 'data-dir': dataDir, scope: ['/result:GET'] }));
+    const config = file('authz.json', JSON.stringify({ 'data-dir': dataDir, init: true, scope: ['/result:GET'] }));
     const c = capture();
     expect(await main(['authz', 'register-device', 'tube-9', '--config', config], c.io)).toBe(0);
     expect(c.out()).toBe('registered device tube-9\n');

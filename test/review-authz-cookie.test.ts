@@ -39,7 +39,7 @@ beforeAll(async () => {
   await registerClient(store, { id: 'phone', audiences: ['ekg'], scopes: ['read'], grantTypes: ['authorization_code'], redirectUris: ['https://app.test/cb'] });
   await registerUser(store, 'alice', 'alice-password');
   store.close();
-  service = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--port', '0', '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  service = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0', '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
   tlsPort = Number(new URL((await waitForLine(service, /listening on (\S+)/))[1]!).port);
   // The attacker's plain-HTTP endpoint on the service's host name (another port of the same host).
   eavesdropper = createServer((req, res) => {

@@ -20,7 +20,7 @@ const dir = mkdtempSync(join(tmpdir(), 'review-tls-issuer-'));
 const dataDir = join(dir, 'as');
 const procs: ChildProcess[] = [];
 const serve = (issuer: string) => {
-  const p = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--port', '0', '--issuer', issuer, '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const p = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0', '--issuer', issuer, '--tls-cert', join(dir, 'server.pem'), '--tls-key', join(dir, 'server.key')], { stdio: ['ignore', 'pipe', 'pipe'] });
   procs.push(p);
   return p;
 };

@@ -1,0 +1,29 @@
+/** `keybound authz delete ID`: removes a client, device or user registration. */
+import { deleteRegistration, type RegistrationKind } from '../authz/index.js';
+import { defineCommand } from './command-runner.js';
+import { UsageError } from './command-line.js';
+import { EXIT } from './io.js';
+import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+
+const KINDS: readonly RegistrationKind[] = ['client', 'device', 'user'];
+
+export const authzDeleteCommand = defineCommand(
+  {
+    name: 'authz delete',
+    summary: "Delete a client, device or user registration (tokens already issued stay valid until they expire or are revoked).",
+    positionals: ['ID'],
+    config: true,
+    options: {
+      ...DATA_DIR_OPTIONS,
+      kind: { type: 'string', value: 'client|device|user', help: 'which registration, when the id names more than one (a broker is a client and a device)' },
+    },
+    examples: ['keybound authz delete ekg-7 --data-dir ./authz-data', 'keybound authz delete broker-1 --kind device --data-dir ./authz-data'],
+  },
+  async ({ values, positionals }, io) => {
+    const kind = values.kind;
+    if (kind !== undefined && !KINDS.includes(kind as RegistrationKind)) throw new UsageError('--kind is client, device or user');
+    const deleted = await deleteRegistration({ ...dataDirOf(values), id: positionals[0]!, ...(kind ? { kind: kind as RegistrationKind } : {}) });
+    io.stdout.write(`deleted ${deleted.kind} ${positionals[0]}\n`);
+    return EXIT.ok;
+  },
+);
