@@ -44,3 +44,4 @@ export {
 export { secretWeakness, estimatedBits, MIN_SECRET_BITS, MIN_PASSWORD_BITS } from './secret-strength.js';
 export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeSelection, type RevokeResult } from './operator-revocation.js';
 export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';
+export { signedTrustUpdate, trustSequence } from './trust-update-issuer.js';

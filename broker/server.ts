@@ -27,6 +27,7 @@ import { DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, startTrlPoller } from './trl-
 import { DEFAULT_KEYS_REFRESH_S, refreshableTrust, startTrustRefresh } from './trust-refresh.js';
 import { checkAuthzUrl } from './authz-http.js';
 import { brokerTrust, type TrustInput } from './trust.js';
+import { createTrustUpdateRelay, trustTopic, TRUST_TOPIC_SUFFIX } from './trust-update-relay.js';
 
 const TRL_PREFIX = 'ace/trl/';
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
@@ -55,11 +56,12 @@ export interface BrokerOptions {
    */
   trlPollS?: number;
   /**
-   * Device audiences this broker relays to: their signed revocation lists are polled with the
-   * broker's own (trlPollS) and retained on ace/trl/<aud> for devices that wake later. At most
-   * MAX_POLLED_AUDIENCES in all.
+   * Device audiences this broker relays to: their signed revocation lists and trust-anchor updates
+   * are polled with the broker's own list (trlPollS) and retained on ace/trl/<aud> and
+   * ace/<aud>/trust for devices that wake later. A configured list (not learned from topics seen:
+   * anyone admitted could name a million devices): at most MAX_POLLED_AUDIENCES - 1.
    */
-  trlAudiences?: readonly string[];
+  deviceAudiences?: readonly string[];
   /**
    * Seconds between fetches of the service's key set (GET <authzUrl>/keys, trust-refresh.ts), which
    * is also fetched when a token names an unknown kid (rate-limited). With `authzUrl` only; default
@@ -102,6 +104,8 @@ export interface KeyboundBroker {
   listen(opts?: ListenOptions | number): Promise<{ port: number; wsPort: number | undefined; url: string; wsUrl: string | undefined }>;
   /** Applies a signed revocation list (e.g. from the service's onRevocationList) and publishes it retained. */
   publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
+  /** Checks a device's trust-anchor update (trust-update-relay.ts) and publishes it retained on ace/<device>/trust. */
+  publishTrustUpdate(device: string, update: Uint8Array): Promise<void>;
   readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number; keyFetches: number };
   close(): Promise<void>;
 }
@@ -123,6 +127,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       : undefined;
   const trust = refreshable ?? configuredTrust;
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
+  const trustUpdates = createTrustUpdateRelay(() => trust.signers, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
     audience: opts.audience,
@@ -216,6 +221,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     },
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+    trustUpdates,
     catchUpRevocationList: async (audience) => {
       for await (const packet of retainedStream(`${TRL_PREFIX}${audience}`)) acceptRetainedList(packet, 'catch-up');
     },
@@ -297,6 +303,27 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     retained.applyShared(packet.topic, new Uint8Array(packet.payload));
   }
   for await (const packet of retainedStream(`${TRL_PREFIX}+`)) acceptRetainedList(packet, 'retained');
+  // Trust updates retained by earlier runs or peers: their seq is the floor for what we route.
+  const acceptRetainedTrust = (packet: { topic: string; payload: Buffer }): void => {
+    const device = packet.topic.slice('ace/'.length, -TRUST_TOPIC_SUFFIX.length);
+    if (packet.payload.length === 0 || !device || device.includes('/')) return;
+    try {
+      trustUpdates.accept(device, new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length));
+    } catch {
+      // Older or refused: nothing to learn.
+    }
+  };
+  await new Promise<void>((resolve) =>
+    aedes.subscribe(
+      `ace/+${TRUST_TOPIC_SUFFIX}`,
+      (packet, cb) => {
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedTrust(packet as { topic: string; payload: Buffer });
+        cb();
+      },
+      resolve,
+    ),
+  );
+  for await (const packet of retainedStream(`ace/+${TRUST_TOPIC_SUFFIX}`)) acceptRetainedTrust(packet);
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
 
@@ -304,6 +331,12 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     hooks.applyRevoked(revocation.accept(audience, signedList));
     await new Promise<void>((resolve, reject) =>
       aedes.publish({ cmd: 'publish', topic: `ace/trl/${audience}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+    );
+  };
+  const publishTrustUpdate = async (device: string, update: Uint8Array): Promise<void> => {
+    trustUpdates.accept(device, update);
+    await new Promise<void>((resolve, reject) =>
+      aedes.publish({ cmd: 'publish', topic: trustTopic(device), payload: Buffer.from(update), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
   };
   /** A list signed by a key we do not know yet (the service rotated): one retry after a key fetch. */
@@ -322,16 +355,27 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   const stopKeyRefresh = refreshable ? await startTrustRefresh(refreshable, keysRefreshS) : () => {};
   const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;
   if (!Number.isFinite(trlPollS) || trlPollS < 0) throw new RangeError('trlPollS must be a number of seconds >= 0');
-  if ((opts.trlAudiences?.length ?? 0) >= MAX_POLLED_AUDIENCES) throw new RangeError(`at most ${MAX_POLLED_AUDIENCES - 1} relayed audiences`);
+  if ((opts.deviceAudiences?.length ?? 0) >= MAX_POLLED_AUDIENCES) throw new RangeError(`at most ${MAX_POLLED_AUDIENCES - 1} relayed audiences`);
   const stopPolling =
     opts.authzUrl && trlPollS > 0
       ? await startTrlPoller({
           authzUrl: opts.authzUrl,
           ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}),
-          audiences: [opts.audience, ...(opts.trlAudiences ?? [])],
+          audiences: [opts.audience, ...(opts.deviceAudiences ?? [])],
           intervalS: trlPollS,
           log,
           apply: applyPolledList,
+          trustAudiences: opts.deviceAudiences ?? [],
+          applyTrustUpdate: async (device, update) => {
+            try {
+              await publishTrustUpdate(device, update);
+              log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} relayed (seq ${trustUpdates.seq(device)})`);
+            } catch (error) {
+              const code = (error as { code?: string }).code;
+              if (code !== 'replay') log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} refused (${code ?? 'error'})`);
+              throw error;
+            }
+          },
         })
       : () => {};
 
@@ -395,6 +439,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       return { port, wsPort, url: `mqtt://${host}:${port}`, wsUrl: wsPort === undefined ? undefined : `ws://${host}:${wsPort}` };
     },
     publishRevocationList,
+    publishTrustUpdate,
     get stats() {
       return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size, keyFetches: refreshable?.fetches ?? 0 };
     },

@@ -9,6 +9,8 @@
  *   its token's `sub` and its MQTT client id (the token says who it is, not the CONNECT alone).
  * - `ace/trl/<audience>`: the service's signed revocation list; anyone admitted may read it, and
  *   may publish it only when its signature verifies (checked by the caller).
+ * - `ace/<device>/trust`: the service's signed trust-anchor update for a device; read by scope (the
+ *   device's), published by anyone admitted only when it verifies and is newer (checked by the caller).
  * Topics starting with `$` are the broker's own (MQTT 3.1.1 §4.7.2) and never granted.
  * Pure: no I/O, no state.
  */
@@ -18,11 +20,13 @@ export const REFRESH_TOPIC = 'ace/authz-info';
 const LEVEL = '[^/+#$][^/+#]*';
 const AUTHZ_INFO = new RegExp(`^ace/(${LEVEL})/authz-info$`);
 const TRL = new RegExp(`^ace/trl/(${LEVEL})$`);
+const TRUST = new RegExp(`^ace/(${LEVEL})/trust$`);
 
 export type PublishRoute =
   | { kind: 'refresh' }
   | { kind: 'authz-info'; device: string }
   | { kind: 'trl'; audience: string }
+  | { kind: 'trust'; device: string }
   | { kind: 'scoped' }
   | { kind: 'denied'; reason: string };
 
@@ -41,6 +45,10 @@ export function publishRoute(who: Identity, topic: string): PublishRoute {
   if (info) return { kind: 'authz-info', device: info[1]! };
   const trl = TRL.exec(topic);
   if (trl) return { kind: 'trl', audience: trl[1]! };
+  // Whatever the scope says: a retained update is what sleeping devices will read, so only a
+  // verified, newer one may take that place (trust-update-relay.ts).
+  const trust = TRUST.exec(topic);
+  if (trust && trust[1] !== 'trl') return { kind: 'trust', device: trust[1]! };
   return scopeAllows(who.scope, { action: 'pub', topic }) ? { kind: 'scoped' } : { kind: 'denied', reason: 'outside the token scope' };
 }
 

@@ -122,6 +122,10 @@ export function refreshableTrust(base: BrokerTrust, opts: TrustRefreshOptions): 
     resolve,
     sharedKey: base.sharedKey,
     issuer: base.issuer,
+    get signers() {
+      const seen = new Set(base.signers.map((k) => (k.kid ? toHex(k.kid) : '')));
+      return [...base.signers, ...(fetched?.signers ?? []).filter((k) => !seen.has(k.kid ? toHex(k.kid) : ''))];
+    },
     get misses() {
       return misses;
     },

@@ -29,8 +29,8 @@ const BROKER_SERVE_SPEC = {
     'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_BROKER_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
     'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation lists this often (0: off)' },
-    // The devices behind this broker: their signed lists are relayed retained on ace/trl/<aud> for when they wake.
-    'trl-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device audience whose revocation list this broker polls and relays retained' },
+    // The devices behind this broker: their signed lists (ace/trl/<aud>) and trust updates (ace/<aud>/trust) wait retained for their next wake.
+    'device-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device this broker relays to: its revocation list and trust update are polled and kept retained' },
     'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
@@ -80,8 +80,8 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   }
   const trlPoll = values['trl-poll'];
   if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
-  const trlAudiences = values['trl-audience'];
-  if (trlAudiences && !authzUrl) throw new UsageError('--trl-audience needs --authz-url (the lists are fetched from the service)');
+  const deviceAudiences = values['device-audience'];
+  if (deviceAudiences && !authzUrl) throw new UsageError('--device-audience needs --authz-url (the lists are fetched from the service)');
   const keysRefresh = values['keys-refresh'];
   if (keysRefresh !== undefined && (!authzUrl || !/^\d{1,7}$/.test(keysRefresh))) throw new UsageError('--keys-refresh takes whole seconds (0: off) and needs --authz-url');
   const maxPacket = values['max-packet'];
@@ -98,7 +98,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
           ...(values['authz-ca'] ? { authzCa: readFileSync(values['authz-ca'], 'utf8') } : {}),
           introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
-          ...(trlAudiences ? { trlAudiences } : {}),
+          ...(deviceAudiences ? { deviceAudiences } : {}),
           ...(keysRefresh !== undefined ? { keysRefreshS: Number(keysRefresh) } : {}),
         }
       : {}),

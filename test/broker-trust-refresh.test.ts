@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { coseKeyFromMap, coseKeyToMap, decodeCbor, encodeCbor, publicCoseKey, toHex, utf8, verifyRevocationList, type CborMap, type CoseKey } from '../cose/index.js';
+import { coseKeyFromMap, coseKeyToMap, createTrustUpdate, decodeCbor, encodeCbor, publicCoseKey, toHex, utf8, verifyRevocationList, verifyTrustUpdate, type CborMap, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, revokeCommand, rotateKeyCommand, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { createBroker, MIN_KEYS_REFRESH_S, type KeyboundBroker } from '../broker/index.js';
@@ -25,6 +25,8 @@ let as: AuthzServer;
 let asUrl: string;
 let broker: KeyboundBroker;
 let brokerUrl: string;
+/** A broker token signed by the service's first key, which every broker here knows. */
+let firstToken: Uint8Array;
 const keyRequests: string[] = [];
 const popKey: CoseKey = (() => {
   const p = nativeProvider.generateKeyPair('Ed25519');
@@ -69,6 +71,13 @@ async function retainedList(b: KeyboundBroker, audience: string): Promise<Uint8A
   return found;
 }
 
+async function retainedTrust(b: KeyboundBroker, device: string): Promise<Uint8Array | undefined> {
+  const persistence = (b.aedes as unknown as { persistence: { createRetainedStream(p: string): AsyncIterable<{ payload: Buffer }> } }).persistence;
+  let found: Uint8Array | undefined;
+  for await (const p of persistence.createRetainedStream(`ace/${device}/trust`)) found = new Uint8Array(p.payload);
+  return found;
+}
+
 async function retainedSequence(b: KeyboundBroker, audience: string, keys: CoseKey[]): Promise<number | undefined> {
   const list = await retainedList(b, audience);
   if (!list) return undefined;
@@ -106,10 +115,11 @@ beforeAll(async () => {
     authzCa: certs.ca,
     introspection: { clientId: `${BROKER}-rs`, clientSecret: 'rs-secret' },
     trlPollS: 0.3,
-    trlAudiences: ['tube-a', 'tube-b'],
+    deviceAudiences: ['tube-a', 'tube-b'],
     keysRefreshS: 3600,
   });
   brokerUrl = (await broker.listen(0)).url;
+  firstToken = await getToken(BROKER);
 }, 60_000);
 
 afterAll(async () => {
@@ -150,9 +160,10 @@ describe('revocation lists of the device audiences a broker relays to', () => {
 });
 
 describe('key rotation reaches a running broker', () => {
-  it('a token signed by the rotated key is accepted without restart (one /keys fetch); the old key still works', async () => {
+  it('a token signed by the rotated key is accepted without restart (after a /keys fetch); the old key still works', async () => {
     const oldToken = await getToken(BROKER);
     const oldKids = (await serviceKeys()).map((k) => toHex(k.kid!));
+    const fetchesBefore = broker.stats.keyFetches;
     const { kid } = await rotateKeyCommand({ dataDir: dir, alg: 'ES256' });
     // The service re-reads its keys at most once a second.
     let fresh = await getToken(BROKER);
@@ -161,10 +172,10 @@ describe('key rotation reaches a running broker', () => {
       return kidOf(fresh) === kid;
     });
     expect(oldKids).not.toContain(kid);
-    const fetchesBefore = broker.stats.keyFetches;
     const c = await connect(brokerUrl, 'app-new', password(fresh, popKey, 'app-new', BROKER));
     c.end(true);
-    expect(broker.stats.keyFetches).toBe(fetchesBefore + 1);
+    // Learnt from /keys: at the token's unknown kid, or at the first list the new key signed.
+    expect(broker.stats.keyFetches).toBeGreaterThan(fetchesBefore);
     const o = await connect(brokerUrl, 'app-old', password(oldToken, popKey, 'app-old', BROKER));
     o.end(true);
   });
@@ -206,5 +217,54 @@ describe('key rotation reaches a running broker', () => {
     } finally {
       await Promise.all([wrongCa.close(), rightCa.close()]);
     }
+  });
+});
+
+describe('trust-anchor updates relayed to devices (ace/<device>/trust, retained)', () => {
+  let deviceAnchors: CoseKey[];
+  beforeAll(async () => {
+    // What tube-a was provisioned with before any rotation in this describe: today's published keys.
+    deviceAnchors = await serviceKeys();
+  });
+
+  it('after a rotation the broker retains an update a device verifies with the keys it already has', async () => {
+    const { kid } = await rotateKeyCommand({ dataDir: dir });
+    await until(async () => {
+      const u = await retainedTrust(broker, 'tube-a');
+      if (!u) return false;
+      try {
+        return verifyTrustUpdate(u, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-a', provider: nativeProvider }).keys.some((k) => toHex(k.kid!) === kid);
+      } catch {
+        return false;
+      }
+    });
+    // tube-b is relayed too, its own update naming it.
+    await until(async () => (await retainedTrust(broker, 'tube-b')) !== undefined);
+    const b = verifyTrustUpdate((await retainedTrust(broker, 'tube-b'))!, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-b', provider: nativeProvider });
+    expect(b.keys.map((k) => toHex(k.kid!))).toContain(kid);
+  });
+
+  it('a replayed older update, one for another device, or a forged one is refused and never retained', async () => {
+    const older = (await asFetch('/trust/tube-a')).bytes;
+    const olderSeq = verifyTrustUpdate(older, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-a', provider: nativeProvider }).seq;
+    await rotateKeyCommand({ dataDir: dir });
+    await until(async () => {
+      const u = await retainedTrust(broker, 'tube-a');
+      return u !== undefined && verifyTrustUpdate(u, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-a', provider: nativeProvider }).seq > olderSeq;
+    });
+    const newest = (await retainedTrust(broker, 'tube-a'))!;
+    await expect(broker.publishTrustUpdate('tube-a', older)).rejects.toMatchObject({ code: 'replay' });
+    await expect(broker.publishTrustUpdate('tube-a', (await asFetch('/trust/tube-b')).bytes)).rejects.toMatchObject({ code: 'invalid_token' });
+    const forger = createIssuer();
+    const forged = createTrustUpdate({ seq: 1_000_000, keys: [publicCoseKey({ ...forger.signingKey, alg: -8 })], iat: Math.floor(Date.now() / 1000), aud: 'tube-a' }, { ...forger.signingKey, alg: -8 }, { provider: nativeProvider });
+    await expect(broker.publishTrustUpdate('tube-a', forged)).rejects.toMatchObject({ code: 'invalid_token' });
+    // Through MQTT too: a client publishing on ace/tube-a/trust (retained) gets its message dropped.
+    // A token of the broker's first key (a new kid would wait for the unknown-kid allowance).
+    const c = await connect(brokerUrl, 'app-forger', password(firstToken, popKey, 'app-forger', BROKER));
+    await new Promise<void>((resolve, reject) => c.publish('ace/tube-a/trust', Buffer.from(forged), { qos: 1, retain: true }, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => c.publish('ace/tube-a/trust', Buffer.from(older), { qos: 1, retain: true }, (e) => (e ? reject(e) : resolve())));
+    c.end(true);
+    await sleep(300);
+    expect(toHex((await retainedTrust(broker, 'tube-a'))!)).toBe(toHex(newest));
   });
 });
