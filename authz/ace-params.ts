@@ -17,6 +17,7 @@ import {
   type CborMap,
   type CborValue,
   ACE_GRANT_TYPE,
+  TOKEN_TYPE_POP,
   ACE_PARAM,
   CLAIM,
 } from '../cose/index.js';
@@ -222,6 +223,9 @@ export function encodeResponse(
   for (const [name, v] of Object.entries(fields)) {
     if (v === undefined) continue;
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
+    // RFC 9200 §8.7: the integer is token_type's CBOR mapping; JSON carries the name ("PoP"), as
+    // introspection does, so a JSON client reads one value for one thing.
+    else if (name === 'token_type' && typeof v === 'number') obj[name] = v === TOKEN_TYPE_POP ? 'PoP' : v;
     // An AIF scope is written in JSON as its JSON array form, as clients send it.
     else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
     // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.

@@ -23,7 +23,8 @@ export { createMessagePop, verifyMessagePop, MESSAGE_POP_CLAIM, MESSAGE_POP_CLAI
 export { createTokenBucket, DEFAULT_RELAY_RATE, DEFAULT_CONNECT_RATE, DEFAULT_SUBJECT_CONNECT_RATE, type RateLimit, type TokenBucket } from './rate-limiter.js';
 export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
-export { checkAuthzUrl, type AuthzConnection } from './authz-http.js';
+export { checkAuthzUrl, authzRequest, type AuthzConnection } from './authz-http.js';
+export { readBoundedBody } from './bounded-body.js';
 export { fetchRevocationList, fetchTrustUpdate, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, type TrlPollerOptions } from './trl-poller.js';
 export { refreshableTrust, startTrustRefresh, MAX_KEYS_FETCH_BYTES, MIN_KEYS_REFRESH_S, DEFAULT_KEYS_REFRESH_S, KEYS_FETCH_TIMEOUT_MS, type RefreshableTrust, type TrustRefreshOptions } from './trust-refresh.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';

@@ -1,5 +1,6 @@
 /** `keybound authz register-client ID`: a client, how it authenticates and what it may ask for. */
 import { registerClientCommand } from '../authz/index.js';
+import { GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE } from '../cose/index.js';
 import { defineCommand } from './command-runner.js';
 import { readKeyFile } from './key-file.js';
 import { readOrCreateSecretFile } from './secret-file.js';
@@ -31,6 +32,8 @@ export const authzRegisterClientCommand = defineCommand(
     examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"   (writes ekg.secret if it does not exist)'],
   },
   async ({ values, positionals }, io) => {
+    // The help names grants briefly; the registry stores RFC 8693 / RFC 8628 grants by their URN.
+    const grantTypes = values['grant-type']?.map((g) => (g === 'token-exchange' ? GRANT_TOKEN_EXCHANGE : g === 'device_code' ? GRANT_DEVICE_CODE : g));
     const publicKey = values['public-key'] ? readKeyFile(values['public-key']) : undefined;
     const secretFile = values['secret-file'];
     const made = secretFile ? readOrCreateSecretFile(secretFile) : undefined;
@@ -43,7 +46,7 @@ export const authzRegisterClientCommand = defineCommand(
       ...(publicKey ? { publicKey } : {}),
       ...(values.audience ? { audiences: values.audience } : {}),
       ...(values.scope ? { scopes: values.scope } : {}),
-      ...(values['resource-server'] ? { resourceServer: true, grantTypes: (values['grant-type'] ?? []) as never } : values['grant-type'] ? { grantTypes: values['grant-type'] as never } : {}),
+      ...(values['resource-server'] ? { resourceServer: true, grantTypes: (grantTypes ?? []) as never } : grantTypes ? { grantTypes: grantTypes as never } : {}),
       ...(values['redirect-uri'] ? { redirectUris: values['redirect-uri'] } : {}),
       ...(values['message-pop'] ? { messagePop: true } : {}),
     });

@@ -15,3 +15,6 @@ export { brokerServeCommand } from './broker.js';
 export { parseCommandLine, commandHelp, commandSynopsis, UsageError, type CommandSpec, type OptionSpec } from './command-line.js';
 export { defineCommand, commandGroup, type RunnableCommand } from './command-runner.js';
 export { packageVersion } from './version.js';
+export { keygenCommand } from './keygen.js';
+export { tokenCommand } from './token.js';
+export { mqttPasswordCommand } from './mqtt-password.js';

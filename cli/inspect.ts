@@ -96,7 +96,7 @@ export function tokenFromText(text: string): Uint8Array {
   }
 }
 
-function readToken(input: string): Uint8Array {
+export function readToken(input: string): Uint8Array {
   if (!input.startsWith('@')) return tokenFromText(input);
   const bytes = readBoundedFile(input.slice(1), MAX_INPUT_FILE_BYTES, 'token file');
   // A file holds raw CBOR, or the token's hex/base64url text.

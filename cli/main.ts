@@ -8,6 +8,9 @@ import { simCommand, SIM_USAGE } from './sim.js';
 import { brokerCommand, BROKER_USAGE } from './broker.js';
 import { deviceCommand, DEVICE_USAGE } from './device.js';
 import { demoCommand, DEMO_USAGE } from './demo.js';
+import { keygenCommand } from './keygen.js';
+import { tokenCommand } from './token.js';
+import { mqttPasswordCommand } from './mqtt-password.js';
 import { EXIT, type CliIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -20,6 +23,9 @@ export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; su
   device: { run: deviceCommand, usage: DEVICE_USAGE, summary: 'run the device runtime on a device (tokens, requests, revocation, trust updates)' },
   inspect: { run: inspect, usage: INSPECT_USAGE, summary: 'decode and verify a token' },
   sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },
+  keygen: { run: (a, io) => keygenCommand.run(a, io), usage: 'keybound keygen --alg EdDSA|ES256 --out FILE', summary: 'make a key pair (PoP or client-assertion key)' },
+  token: { run: (a, io) => tokenCommand.run(a, io), usage: 'keybound token --as-url URL --client-id ID --secret-file F --audience AUD --pop-key FILE', summary: 'get a PoP access token from the service' },
+  'mqtt-password': { run: (a, io) => mqttPasswordCommand.run(a, io), usage: 'keybound mqtt-password --token T --pop-key K --audience AUD --client-id CID', summary: 'the MQTT CONNECT password for mosquitto -u ace -P' },
 };
 
 export const HELP = `keybound: proof-of-possession CWT/COSE tokens for IoT
@@ -28,7 +34,7 @@ Usage: keybound <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(15)}${c.summary}`)
   .join('\n')}
 
   keybound <command> --help     the command's options, each explained

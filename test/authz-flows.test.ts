@@ -473,7 +473,7 @@ describe('token exchange in JSON (RFC 8693)', () => {
     expect(r.status).toBe(200);
     expect(r.ct).toBe('application/json');
     expect(r.data.issued_token_type).toBe(TOKEN_TYPE_CWT);
-    expect(r.data.token_type).toBe(2);
+    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §8.7: the name in JSON, 2 only in CBOR
     expect(r.data.expires_in).toBeUndefined(); // exi: the tube counts from receipt
     const v = verifyCwt(fromBase64Url(r.data.access_token), (await keysAt(base))[0]!, { audience: 'tube', issuer: base, clock, provider: nativeProvider });
     expect(v.claims.sub).toBe('ekg-dev');

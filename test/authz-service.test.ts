@@ -115,7 +115,7 @@ describe('client_credentials', () => {
   it('issues a Sign1 CWT bound to req_cnf (JSON, basic auth) that verifies with only the AS public key', async () => {
     const r = await post('/token', { grant_type: 'client_credentials', audience: 'ekg', scope: 'read', req_cnf: toBase64Url(encodeCbor(reqCnf)) }, 'json', { authorization: basic('app', 's3cret-app') });
     expect(r.status).toBe(200);
-    expect(r.data.token_type).toBe(2);
+    expect(r.data.token_type).toBe('PoP'); // RFC 9200 §8.7: the name in JSON, as introspection answers
     expect(r.data.expires_in).toBe(3600);
     const token = fromBase64Url(r.data.access_token);
     const [key] = await asKeys();

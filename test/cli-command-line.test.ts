@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { AUTHZ_COMMANDS, COMMANDS, DEVICE_COMMANDS, brokerServeCommand, main, packageVersion, parseCommandLine, UsageError, type CliIo, type CommandSpec } from '../cli/index.js';
+import { AUTHZ_COMMANDS, COMMANDS, DEVICE_COMMANDS, brokerServeCommand, keygenCommand, mqttPasswordCommand, tokenCommand, main, packageVersion, parseCommandLine, UsageError, type CliIo, type CommandSpec } from '../cli/index.js';
 
 const run = promisify(execFile);
 const bin = new URL('../bin/keybound.js', import.meta.url).pathname;
@@ -23,7 +23,7 @@ function capture(): { io: CliIo; out: () => string; err: () => string } {
 const version = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version as string;
 
 describe('--help and --version on every command', () => {
-  const specs: CommandSpec[] = [...AUTHZ_COMMANDS.map((c) => c.spec), ...DEVICE_COMMANDS.map((c) => c.spec), brokerServeCommand.spec];
+  const specs: CommandSpec[] = [...AUTHZ_COMMANDS.map((c) => c.spec), ...DEVICE_COMMANDS.map((c) => c.spec), brokerServeCommand.spec, keygenCommand.spec, tokenCommand.spec, mqttPasswordCommand.spec];
 
   it('every option of every spec has a one-line explanation', () => {
     for (const spec of specs) {
