@@ -128,7 +128,8 @@ async function mosquittoPub(brokerUrl: string, clientId: string, password: strin
 
 /** mosquitto_sub for `count` messages, printed as hex; resolves once it is subscribed. */
 async function mosquittoSub(brokerUrl: string, clientId: string, password: string, topic: string, count: number): Promise<{ messages: Promise<Uint8Array[]> }> {
-  const child = spawn('mosquitto_sub', [...hostPort(brokerUrl), '-V', 'mqttv311', '-d', '-i', clientId, '-u', 'ace', '-P', password, '-q', '1', '-t', topic, '-C', String(count), '-F', '%x', '-W', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // stdbuf: mosquitto_sub's -d lines go to stdout, block-buffered on a pipe otherwise.
+  const child = spawn('stdbuf', ['-oL', 'mosquitto_sub', ...hostPort(brokerUrl), '-V', 'mqttv311', '-d', '-i', clientId, '-u', 'ace', '-P', password, '-q', '1', '-t', topic, '-C', String(count), '-F', '%x', '-W', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -155,9 +156,9 @@ beforeAll(async () => {
   writeFileSync(f('app-pop.cose'), encodeCoseKey(appKey), { mode: 0o600 });
   mkdirSync(data, { mode: 0o700 });
   await kb('authz', 'register-device', BROKER, '--data-dir', data, '--scope', BROKER_SCOPE);
-  for (const d of DEVICES) await kb('authz', 'register-device', d, '--data-dir', data, '--scope', '/result:GET');
+  for (const d of DEVICES) await kb('authz', 'register-device', d, '--data-dir', data, '--scope', '[["/result",1]]');
   await kb('authz', 'register-client', 'broker-1-rs', '--data-dir', data, '--secret-file', f('broker.secret'), '--audience', BROKER, '--resource-server');
-  await kb('authz', 'register-client', 'app-1', '--data-dir', data, '--secret-file', f('app.secret'), '--audience', BROKER, ...DEVICES.flatMap((d) => ['--audience', d]), '--scope', APP_MQTT_SCOPE, '--scope', '/result:GET');
+  await kb('authz', 'register-client', 'app-1', '--data-dir', data, '--secret-file', f('app.secret'), '--audience', BROKER, ...DEVICES.flatMap((d) => ['--audience', d]), '--scope', APP_MQTT_SCOPE, '--scope', '[["/result",1]]');
   for (const d of DEVICES) {
     await kb('authz', 'register-client', d, '--data-dir', data, '--secret-file', f(`${d}.secret`), '--audience', BROKER, '--scope', JSON.stringify([[`ace/${d}/#`, ['pub', 'sub']]]));
   }
