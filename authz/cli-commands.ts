@@ -9,9 +9,11 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import type { Logger } from '../device/index.js';
 import { SqliteStore } from './sqlite-store.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
-import { SigningKeys } from './signing-keys.js';
+import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
+import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
+import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
 
 export const DB_FILE = 'authz.sqlite';
 
@@ -168,6 +170,30 @@ export async function deleteRegistration(opts: DataDirOptions & { id: string; ki
   }
 }
 export { registerClientCommand as registerClient };
+
+/** `authz revoke`: on the data directory's store, which the running service reads its lists from. */
+export async function revokeCommand(opts: { dataDir: string; now?: number } & RevokeSelection): Promise<RevokeResult> {
+  const store = openStore({ dataDir: opts.dataDir });
+  try {
+    return await revokeSelection(store, opts, opts.now ?? Math.floor(Date.now() / 1000));
+  } finally {
+    store.close();
+  }
+}
+
+/** `authz rotate-key`: a new signing key; a service running on this data directory picks it up. */
+export async function rotateKeyCommand(opts: { dataDir: string; alg?: SigningAlgorithm; keepSeconds?: number; now?: number }): Promise<RotationResult> {
+  const store = openStore({ dataDir: opts.dataDir });
+  try {
+    return await rotateSigningKey(store, opts.dataDir, {
+      alg: opts.alg ?? 'EdDSA',
+      now: opts.now ?? Math.floor(Date.now() / 1000),
+      ...(opts.keepSeconds !== undefined ? { keepSeconds: opts.keepSeconds } : {}),
+    });
+  } finally {
+    store.close();
+  }
+}
 
 /**
  * Writes a file that holds keys: mode 0600 whether or not `path` existed (writeFileSync's mode

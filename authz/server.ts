@@ -26,6 +26,7 @@ import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
+import { signedTrustUpdate } from './trust-update-issuer.js';
 import { BrowserSessions } from './browser-sessions.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
 import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
@@ -339,6 +340,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       jwks_uri: `${baseUrl}/jwks.json`,
       cose_keys_uri: `${baseUrl}/keys`,
       trl_endpoint: `${baseUrl}/trl`,
+      trust_update_endpoint: `${baseUrl}/trust`,
       grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
@@ -425,6 +427,15 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       if (!(await opts.store.getAudience(audience))) return jsonResponse(404, { error: 'invalid_target' });
       // draft-ietf-ace-revoked-token-notification: the list, signed so it can cross the broker.
       return respond(200, 'application/cose; cose-type="cose-sign1"', await revocationList(audience));
+    }
+    if (path.startsWith('/trust/') && req.method === 'GET') {
+      const audience = decodePathSegment(path.slice('/trust/'.length));
+      if (audience === undefined) return invalidRequest('the audience is not valid percent-encoded UTF-8');
+      if (!(await opts.store.getAudience(audience))) return jsonResponse(404, { error: 'invalid_target' });
+      // notes/trust-update.md: the device's new anchor set, signed by a key it already trusts.
+      const update = signedTrustUpdate(keys, audience, Math.floor(clock()), provider);
+      if (!update) return jsonResponse(503, { error: 'temporarily_unavailable' });
+      return respond(200, 'application/cose; cose-type="cose-sign1"', update);
     }
     if (path.startsWith('/admin/')) return webEndpoint(req, url, handleAdmin, MAX_ADMIN_BODY);
     return jsonResponse(404, { error: 'not_found' });

@@ -104,6 +104,22 @@ export class SigningKeys {
 
   /** Public keys a verifier should trust now: the active one and retired ones still inside their window. */
   publicKeys(now: number): CoseKey[] {
-    return this.published.filter((r) => r.publishUntil === undefined || r.publishUntil > now).map((r) => r.publicKey);
+    return this.publishedRecords(now).map((r) => r.publicKey);
+  }
+
+  /** The records of those keys, oldest first. */
+  publishedRecords(now: number): SigningKeyRecord[] {
+    return this.published.filter((r) => r.publishUntil === undefined || r.publishUntil > now);
+  }
+
+  /** Every key record ever made (retired ones too), oldest first. */
+  allRecords(): readonly SigningKeyRecord[] {
+    return this.published;
+  }
+
+  /** The private half of a key of ours, from <dataDir>/keys; undefined if this instance lacks it. */
+  privateKey(kid: string): CoseKey | undefined {
+    const path = keyPath(this.dataDir, kid);
+    return existsSync(path) ? decodeCoseKey(new Uint8Array(readFileSync(path))) : undefined;
   }
 }

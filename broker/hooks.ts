@@ -46,6 +46,7 @@ import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
+import type { TrustUpdateRelay } from './trust-update-relay.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 import { mayReceive, maySubscribe, publishRoute, type Identity, type PublishRoute } from './topic-rules.js';
 
@@ -137,6 +138,8 @@ export interface HookDeps {
   catchUpRevocationList?(audience: string): Promise<void>;
   /** Who holds each client id (default: in this process; on Redis: cluster-wide). */
   owners?: ClientIdOwners;
+  /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
+  trustUpdates?: TrustUpdateRelay;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -482,6 +485,19 @@ export function createHooks(deps: HookDeps) {
               cb(null);
             });
           return;
+        }
+        case 'trust': {
+          if (!session.bucket.take()) drop(packet, session, 'trust update rate limit', 'rate_limit');
+          else {
+            try {
+              if (!deps.trustUpdates) throw new BrokerError(BROKER_ERR.NOT_AUTHORIZED, 'no trust updates here');
+              deps.trustUpdates.accept(route.device, bytesOf(packet.payload));
+              packet.retain = true; // the newest update waits for the device's next wake
+            } catch (error) {
+              drop(packet, session, `trust update refused (${(error as BrokerError).code ?? 'error'})`, 'trust_update_refused');
+            }
+          }
+          return cb(null);
         }
         case 'scoped': {
           if (session.token.messagePop) {

@@ -31,7 +31,10 @@ const BROKER_SERVE_SPEC = {
     'authz-ca': { type: 'string', value: 'CA.pem', help: 'trust this private CA for --authz-url' },
     'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_BROKER_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
-    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation list this often (0: off)' },
+    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation lists this often (0: off)' },
+    // The devices behind this broker: their signed lists (ace/trl/<aud>) and trust updates (ace/<aud>/trust) wait retained for their next wake.
+    'device-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device this broker relays to: its revocation list and trust update are polled and kept retained' },
+    'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
     'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
@@ -86,6 +89,10 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   }
   const trlPoll = values['trl-poll'];
   if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
+  const deviceAudiences = values['device-audience'];
+  if (deviceAudiences && !authzUrl) throw new UsageError('--device-audience needs --authz-url (the lists are fetched from the service)');
+  const keysRefresh = values['keys-refresh'];
+  if (keysRefresh !== undefined && (!authzUrl || !/^\d{1,7}$/.test(keysRefresh))) throw new UsageError('--keys-refresh takes whole seconds (0: off) and needs --authz-url');
   const maxPacket = values['max-packet'];
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
@@ -101,6 +108,8 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
           ...(values['authz-ca'] ? { authzCa: new TextDecoder().decode(readOptionFile(values['authz-ca'], '--authz-ca', MAX_MATERIAL_FILE_BYTES)) } : {}),
           introspection: { clientId: values['client-id']!, clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file') },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
+          ...(deviceAudiences ? { deviceAudiences } : {}),
+          ...(keysRefresh !== undefined ? { keysRefreshS: Number(keysRefresh) } : {}),
         }
       : {}),
     ...(values.redis ? { redis: values.redis } : {}),
