@@ -44,6 +44,7 @@ import {
   type ResourceModule,
 } from '../index.js';
 import { fileStorage } from './file-storage.js';
+import { assertPrivateDir } from './private-dir.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -127,6 +128,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   const log = (event: string, fields: LogFields = {}) => opts.logger.info({ event, ...fields }, `device: ${event.replaceAll('_', ' ')}`);
   // Owner-only when we create it: it will hold the device's private key and PoP keys.
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  assertPrivateDir(opts.dataDir);
   const storage = fileStorage(opts.dataDir);
   const node = createDeviceNode({
     bundle: opts.bundle,
