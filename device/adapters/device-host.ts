@@ -45,6 +45,7 @@ import {
 } from '../index.js';
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
+import { readBoundedBody } from './bounded-body.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -53,6 +54,8 @@ const TOKEN_RENEW_MARGIN_S = 120;
 /** A wake's window when nothing at all arrives (a message resets the quiet timer). */
 export const DEFAULT_AWAKE_MS = 1500;
 const TOKEN_ENDPOINT_TIMEOUT_MS = 15_000;
+/** A token answer is a token (at most a few KiB, RFC 9200 §5.8.2) and a few numbers. */
+const MAX_TOKEN_ANSWER_BYTES = 16 * 1024;
 /** How long a disconnect waits for the broker to acknowledge answers already sent. */
 const DISCONNECT_WAIT_MS = 5_000;
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days). */
@@ -163,8 +166,12 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
           headers: { 'content-type': 'application/ace+cbor' },
           body: Buffer.from(body),
           signal: AbortSignal.timeout(TOKEN_ENDPOINT_TIMEOUT_MS),
+          // The body carries the client secret: a 307/308 would re-send it wherever Location
+          // points (http:// too), past the https check made on --token-url.
+          redirect: 'error',
         });
-        return new Uint8Array(await r.arrayBuffer());
+        // Bounded: an answer that never ends must not fill the device's memory until the timeout.
+        return readBoundedBody(r, MAX_TOKEN_ANSWER_BYTES);
       },
       { grant: 'client_credentials', auth: { clientId: access.clientId, clientSecret: access.clientSecret }, audience: access.audience, scope: deviceBrokerScope(node.deviceId), popKey: key! },
     );
