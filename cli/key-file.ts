@@ -4,7 +4,7 @@
  * JWK Set) and a provisioning bundle. Errors never quote a file's content: it may hold a private
  * key.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { CoseError, decodeCoseKey, fromHex, fromUtf8, jwkToCoseKey, publicCoseKey, type CoseKey, type Jwk } from '../cose/index.js';
 import { trustFromBytes } from '../broker/index.js';
 
@@ -16,17 +16,30 @@ export class KeyFileError extends Error {
 }
 
 export function readBoundedFile(path: string, max: number, what: string): Uint8Array {
-  let size: number;
+  let fd: number;
   try {
-    size = statSync(path).size;
+    fd = openSync(path, 'r');
   } catch {
     throw new KeyFileError(`${what} ${JSON.stringify(path)} cannot be read`);
   }
-  if (size > max) throw new KeyFileError(`${what} ${JSON.stringify(path)} is ${size} bytes; the limit is ${max}`);
   try {
-    return new Uint8Array(readFileSync(path));
-  } catch {
-    throw new KeyFileError(`${what} ${JSON.stringify(path)} cannot be read`);
+    const size = fstatSync(fd).size;
+    if (size > max) throw new KeyFileError(`${what} ${JSON.stringify(path)} is ${size} bytes; the limit is ${max}`);
+    // Read through the bound, not to EOF: the size stat gives is 0 for a pipe or a device
+    // (/dev/zero never ends) and may grow after the stat.
+    const buf = new Uint8Array(max + 1);
+    let got = 0;
+    for (let n = -1; n !== 0 && got <= max; got += n) {
+      try {
+        n = readSync(fd, buf, got, buf.length - got, null);
+      } catch {
+        throw new KeyFileError(`${what} ${JSON.stringify(path)} cannot be read`);
+      }
+    }
+    if (got > max) throw new KeyFileError(`${what} ${JSON.stringify(path)} is larger than the limit of ${max} bytes`);
+    return buf.slice(0, got);
+  } finally {
+    closeSync(fd);
   }
 }
 
