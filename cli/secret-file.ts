@@ -2,18 +2,18 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { writePrivateFile } from './private-file.js';
+import { readBoundedFile } from './key-file.js';
+import { fromUtf8 } from '../cose/index.js';
 
 /** 256 random bits. */
 const NEW_SECRET_BYTES = 32;
 
+/** A secret, password or bearer token is a line; a file far longer is not one (or is /dev/zero). */
+const MAX_SECRET_FILE_BYTES = 4096;
+
 export function readSecretFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') throw Object.assign(new Error(`${file} does not exist`), { code: 'ERR_CLI_NO_FILE' });
-    throw e;
-  }
+  if (!existsSync(file)) throw Object.assign(new Error(`${file} does not exist`), { code: 'ERR_CLI_NO_FILE' });
+  return fromUtf8(readBoundedFile(file, MAX_SECRET_FILE_BYTES, 'secret file')).trim();
 }
 
 export function readBytesFile(file: string): Uint8Array {

@@ -1,5 +1,5 @@
 /**
- * Review (rev2), `keybound inspect --key` / `inspect @file` on a hostile file (issue 15: inspect
+ * Review (rev2), `keybound inspect --key` / `inspect @file`, and secret files, on a hostile file (issue 15: inspect
  * of /keys, /jwks.json and bundles). The size bound was checked with stat() and the file then read
  * to its end: stat says 0 bytes for a device or a pipe, so `--key /dev/zero` (or a jwks.json that
  * is a FIFO fed without end, or a file that grows after the stat) was read without bound. Attack,
@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -36,5 +37,17 @@ describe.skipIf(!existsSync('/dev/zero'))('review: inspect on a file that never 
     expect(r.killed).toBe(false);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/token file "\/dev\/zero" is larger than the limit of \d+ bytes/);
+  }, 60_000);
+
+  it('a secret or password file that is /dev/zero is refused at the bound (token, register-user)', async () => {
+    const data = join(mkdtempSync(join(tmpdir(), 'kb-review-endless-')), 'as-data');
+    const user = await keybound(['authz', 'register-user', 'alice', '--password-file', '/dev/zero', '--data-dir', data, '--init']);
+    expect(user.killed).toBe(false);
+    expect(user.code).toBe(1);
+    expect(user.stderr).toMatch(/secret file "\/dev\/zero" is larger than the limit of 4096 bytes/);
+    const token = await keybound(['token', '--as-url', 'http://127.0.0.1:9', '--client-id', 'app', '--secret-file', '/dev/zero', '--audience', 'tube-1', '--pop-key', join(dirname(data), 'pop.json')]);
+    expect(token.killed).toBe(false);
+    expect(token.code).toBe(1);
+    expect(token.stderr).toMatch(/secret file "\/dev\/zero" is larger than the limit of 4096 bytes/);
   }, 60_000);
 });
