@@ -57,6 +57,13 @@ const code: string = ({} as CoseError).code;`,
     wrong: 'memoryStorage().keys().push(42);',
     error: 'TS2345',
   },
+  'keybound/device/verify-only': {
+    imports: "import { createVerifyOnlyServer, memoryStorage as verifyOnlyStorage } from 'keybound/device/verify-only';",
+    use: 'const makeVerifier: typeof createVerifyOnlyServer = createVerifyOnlyServer;\nconst held: string[] = verifyOnlyStorage().keys();',
+    // A verify-only server needs its crypto provider named (no default pulls in every algorithm).
+    wrong: 'createVerifyOnlyServer({} as Omit<Parameters<typeof createVerifyOnlyServer>[0], "provider">);',
+    error: 'TS2345',
+  },
   'keybound/device/adapters': {
     imports: "import { fileStorage } from 'keybound/device/adapters';",
     use: "const onDisk = fileStorage('/tmp/x');",
