@@ -68,10 +68,10 @@ describe("README 'Deployment'", () => {
     expect(code, out.slice(-3000)).toBe(0);
     expect(out).toContain('DEPLOYMENT-DONE');
     expect(out).toMatch(/keybound broker for broker-1 listening/);
-    expect(out).toMatch(/"event":"connected","device":"tube-1"/);
+    expect(out).toMatch(/"name":"device","event":"connected"/);
     expect(out).toMatch(/revoked \d+ tokens?; revocation lists changed: broker-1/);
     expect(out).toMatch(/new signing key [0-9a-f]+/);
     // The device took the trust update signed by the key it was provisioned with.
-    expect(out).toMatch(/"event":"trust_updated","device":"tube-1","seq":2,"anchors":2/);
+    expect(out).toMatch(/"event":"trust_updated","audience":"tube-1","seq":2,"anchors":2/);
   }, 240_000);
 });
