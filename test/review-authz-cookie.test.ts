@@ -74,8 +74,9 @@ describe('the session cookie never crosses the network in clear (review)', () =>
     expect(cookies.map((c) => c.name)).toContain('kb_session');
 
     await page.goto(`http://${HOST}:${plainPort}/pixel`);
-    expect(seenInClear).toHaveLength(1);
-    expect(seenInClear[0]).not.toContain('kb_session');
+    // Chromium may also ask this host for /favicon.ico: every request it sent in clear is checked.
+    expect(seenInClear.length).toBeGreaterThanOrEqual(1);
+    for (const cookie of seenInClear) expect(cookie).not.toContain('kb_session');
     await context.close();
   });
 });
