@@ -8,12 +8,15 @@ export { MAX_SESSIONS } from './browser-sessions.js';
 export { DEVICE_AUTHORIZATIONS_PER_ADDRESS } from './device-authorization.js';
 export { CLIENT_AUTH_FAILURES } from './client-auth-limiter.js';
 export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
+export { PgStore, type PgStoreOptions } from './pg-store.js';
 export {
   ALL_GRANT_TYPES,
   type AuthzStore,
   type AudienceRecord,
   type AudiencePolicy,
   type ClientRecord,
+  type IssuedTokenRecord,
+  type RefreshTokenRecord,
   type GrantType,
   type Protection,
   type UserRecord,
