@@ -28,6 +28,7 @@ export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
+export { FileKeyVault, SealedKeyVault, KeyVaultError, readKekFile, KEK_BYTES, type KeyVault, type SealedKeyStore } from './key-vault.js';
 export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode } from './registry.js';
 export { s256 } from './pkce.js';
 export {

@@ -9,6 +9,7 @@
  * lock so that instances starting together migrate once.
  */
 import pg from 'pg';
+import type { SealedKeyStore } from './key-vault.js';
 import type {
   AudienceRecord,
   AuthCodeRecord,
@@ -57,6 +58,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX refresh_family ON refresh_tokens (family);
    CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg INTEGER NOT NULL, public_key BYTEA NOT NULL,
      created_at BIGINT NOT NULL, retired_at BIGINT, publish_until BIGINT);`,
+  // Private signing keys, sealed by key-vault.ts under a KEK the database never sees: every
+  // instance signs with the key any instance rotated to.
+  `CREATE TABLE sealed_signing_keys (kid TEXT PRIMARY KEY, sealed BYTEA NOT NULL);`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -74,7 +78,7 @@ export interface PgStoreOptions {
   poolSize?: number;
 }
 
-export class PgStore implements AuthzStore {
+export class PgStore implements AuthzStore, SealedKeyStore {
   private rateLimitHits = 0;
 
   private constructor(readonly pool: pg.Pool) {}
@@ -431,6 +435,16 @@ export class PgStore implements AuthzStore {
 
   async retireSigningKey(kid: string, at: number, publishUntil: number): Promise<void> {
     await this.q('UPDATE signing_keys SET retired_at = $1, publish_until = $2 WHERE kid = $3 AND retired_at IS NULL', [at, publishUntil, kid]);
+  }
+
+  async putSealedKey(kid: string, sealed: Uint8Array): Promise<void> {
+    // A kid is random and written once; a second write under it would be a bug, not a rotation.
+    await this.q('INSERT INTO sealed_signing_keys (kid, sealed) VALUES ($1, $2)', [kid, blob(sealed)]);
+  }
+
+  async getSealedKey(kid: string): Promise<Uint8Array | undefined> {
+    const [r] = await this.q('SELECT sealed FROM sealed_signing_keys WHERE kid = $1', [kid]);
+    return r ? new Uint8Array(r.sealed as Buffer) : undefined;
   }
 
   /** Closes the pool; await `ended` to know the connections are gone. */

@@ -27,6 +27,7 @@ import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { BrowserSessions } from './browser-sessions.js';
+import { FileKeyVault, type KeyVault } from './key-vault.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
 import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
 import { parseBasic } from './client-auth.js';
@@ -56,9 +57,16 @@ const TIMEOUT_CHECK_MS = 500;
 /** How stale this instance's copy of the signing keys may be (another instance may rotate them). */
 const KEY_REFRESH_MS = 1_000;
 
+function missingKeyVault(): never {
+  throw new RangeError('createAuthzServer needs dataDir or keyVault: somewhere for the private signing keys');
+}
+
 export interface AuthzServerOptions {
   store: AuthzStore;
-  dataDir: string;
+  /** The SQLite service's state directory: its private signing keys (unless keyVault is given). */
+  dataDir?: string;
+  /** Where the private signing keys live; default: files under dataDir (key-vault.ts). */
+  keyVault?: KeyVault;
   /** Seconds since the epoch. */
   clock?: () => number;
   /** Defaults to the URL the server listens on. */
@@ -174,7 +182,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const log = opts.logger ?? NOOP_LOGGER;
   const metrics = createServiceMetrics();
   const metricsTokenHash = opts.metricsToken ? createHash('sha256').update(opts.metricsToken).digest() : undefined;
-  const keys = new SigningKeys(opts.store, opts.dataDir, provider);
+  const keys = new SigningKeys(opts.store, opts.keyVault ?? new FileKeyVault(opts.dataDir ?? missingKeyVault()), provider);
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
   // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
   const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };

@@ -1,35 +1,18 @@
 /**
- * The service's signing keys. Public halves live in the store; private halves in
- * `<dataDir>/keys/<kid>.cose` (a COSE_Key, file mode 0600), never in the database, never logged.
+ * The service's signing keys. Public halves live in the store; private halves in a KeyVault
+ * (key-vault.ts: files in the data directory, or sealed under a KEK in PostgreSQL), never logged.
  * Rotation: a new key signs from now on; the old one stays published (and so keeps verifying)
  * until every token it signed has expired.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import { ALG, decodeCoseKey, encodeCoseKey, publicCoseKey, toHex, type CoseKey, type CryptoProvider } from '../cose/index.js';
+import { ALG, publicCoseKey, toHex, type CoseKey, type CryptoProvider } from '../cose/index.js';
 import type { AuthzStore, SigningKeyRecord } from './store.js';
+import type { KeyVault } from './key-vault.js';
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256';
 
 export interface ActiveKey {
   kid: string;
   key: CoseKey;
-}
-
-function keyPath(dataDir: string, kid: string): string {
-  if (!/^[0-9a-f]{1,64}$/.test(kid)) throw new Error('kid must be hex');
-  return join(dataDir, 'keys', `${kid}.cose`);
-}
-
-function writePrivateKey(dataDir: string, kid: string, key: CoseKey): void {
-  const dir = join(dataDir, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = keyPath(dataDir, kid);
-  const tmp = `${path}.tmp`;
-  // Write then rename, so a crash never leaves a half-written key file.
-  writeFileSync(tmp, encodeCoseKey(key), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
 }
 
 export function generateSigningKey(provider: CryptoProvider, alg: SigningAlgorithm): CoseKey {
@@ -53,7 +36,7 @@ export class SigningKeys {
 
   constructor(
     private readonly store: AuthzStore,
-    private readonly dataDir: string,
+    private readonly vault: KeyVault,
     private readonly provider: CryptoProvider,
   ) {}
 
@@ -61,8 +44,9 @@ export class SigningKeys {
   async load(alg: SigningAlgorithm = 'EdDSA', now = 0): Promise<void> {
     const records = await this.store.listSigningKeys();
     const current = records.filter((r) => r.retiredAt === undefined).at(-1);
-    if (current && existsSync(keyPath(this.dataDir, current.kid))) {
-      this.active = { kid: current.kid, key: decodeCoseKey(new Uint8Array(readFileSync(keyPath(this.dataDir, current.kid)))) };
+    const key = current ? await this.vault.read(current.kid) : undefined;
+    if (current && key) {
+      this.active = { kid: current.kid, key };
       this.published = records;
       return;
     }
@@ -73,7 +57,7 @@ export class SigningKeys {
   async rotate(alg: SigningAlgorithm, now: number, keepSeconds: number): Promise<ActiveKey> {
     const key = generateSigningKey(this.provider, alg);
     const kid = toHex(key.kid!);
-    writePrivateKey(this.dataDir, kid, key);
+    await this.vault.write(kid, key);
     if (this.active) await this.store.retireSigningKey(this.active.kid, now, now + keepSeconds);
     await this.store.putSigningKey({ kid, alg: key.alg!, publicKey: publicCoseKey(key), createdAt: now });
     this.active = { kid, key };
@@ -91,8 +75,8 @@ export class SigningKeys {
     const records = await this.store.listSigningKeys();
     const newest = records.filter((r) => r.retiredAt === undefined).at(-1);
     if (newest && newest.kid !== this.active?.kid) {
-      const path = keyPath(this.dataDir, newest.kid);
-      this.active = existsSync(path) ? { kid: newest.kid, key: decodeCoseKey(new Uint8Array(readFileSync(path))) } : undefined;
+      const key = await this.vault.read(newest.kid);
+      this.active = key ? { kid: newest.kid, key } : undefined;
     }
     this.published = records;
   }
