@@ -13,9 +13,11 @@ import { PgStore } from './pg-store.js';
 import { FileKeyVault, readKekFile, SealedKeyVault, type KeyVault } from './key-vault.js';
 import type { AuthzStore } from './store.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
-import { SigningKeys } from './signing-keys.js';
+import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
+import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
+import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
 
 export const DB_FILE = 'authz.sqlite';
 
@@ -216,6 +218,32 @@ export async function deleteRegistration(opts: DataDirOptions & { id: string; ki
   }
 }
 export { registerClientCommand as registerClient };
+
+/** `authz revoke`: on the data directory's store, which the running service reads its lists from. */
+export async function revokeCommand(opts: DataDirOptions & { now?: number } & RevokeSelection): Promise<RevokeResult> {
+  const opened = await openStore({ ...opts, init: false });
+  const store = opened.store;
+  try {
+    return await revokeSelection(store, opts, opts.now ?? Math.floor(Date.now() / 1000));
+  } finally {
+    await opened.close();
+  }
+}
+
+/** `authz rotate-key`: a new signing key; a service running on this data directory picks it up. */
+export async function rotateKeyCommand(opts: DataDirOptions & { alg?: SigningAlgorithm; keepSeconds?: number; now?: number }): Promise<RotationResult> {
+  const opened = await openStore({ ...opts, init: false });
+  const store = opened.store;
+  try {
+    return await rotateSigningKey(store, vaultOf(opened), {
+      alg: opts.alg ?? 'EdDSA',
+      now: opts.now ?? Math.floor(Date.now() / 1000),
+      ...(opts.keepSeconds !== undefined ? { keepSeconds: opts.keepSeconds } : {}),
+    });
+  } finally {
+    await opened.close();
+  }
+}
 
 /**
  * Writes a file that holds keys: mode 0600 whether or not `path` existed (writeFileSync's mode

@@ -8,6 +8,7 @@ import {
   ALG,
   CNF_LABEL,
   DEFAULT_ACE_PROFILE,
+  CLAIM_MESSAGE_POP,
   cnfFromMap,
   constantTimeEqual,
   isMap,
@@ -172,6 +173,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
         ...(req.cnonce ? { cnonce: req.cnonce } : {}),
         // RFC 9200 §5.10: the token names its profile when it is not the one the audience assumes.
         ...(profile !== DEFAULT_ACE_PROFILE ? { profile } : {}),
+        // Chosen at registration (register-client --message-pop): the broker then checks every PUBLISH.
+        ...(req.client.messagePop ? { extra: new Map<CborValue, CborValue>([[CLAIM_MESSAGE_POP, true]]) } : {}),
       },
       { ...protection, untagged: audience.policy.untaggedTokens === true, clock: ctx.clock, provider: ctx.provider },
     );

@@ -61,6 +61,9 @@ const MIGRATIONS: readonly string[] = [
   // Private signing keys, sealed by key-vault.ts under a KEK the database never sees: every
   // instance signs with the key any instance rotated to.
   `CREATE TABLE sealed_signing_keys (kid TEXT PRIMARY KEY, sealed BYTEA NOT NULL);`,
+  // As SQLite's: `authz revoke --client ID` finds a client's live tokens; per-message PoP.
+  `CREATE INDEX tokens_client ON tokens (client_id);
+   ALTER TABLE clients ADD COLUMN message_pop BOOLEAN NOT NULL DEFAULT FALSE;`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -143,12 +146,12 @@ export class PgStore implements AuthzStore, SealedKeyStore {
 
   async putClient(c: ClientRecord): Promise<void> {
     await this.q(
-      `INSERT INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, public_key = excluded.public_key,
          audiences = excluded.audiences, scopes = excluded.scopes, grant_types = excluded.grant_types,
-         redirect_uris = excluded.redirect_uris, resource_server = excluded.resource_server`,
-      [c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer],
+         redirect_uris = excluded.redirect_uris, resource_server = excluded.resource_server, message_pop = excluded.message_pop`,
+      [c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer, c.messagePop === true],
     );
   }
 
@@ -340,6 +343,16 @@ export class PgStore implements AuthzStore, SealedKeyStore {
 
   async revokeToken(tokenHash: string): Promise<string[]> {
     return this.tx((q) => this.revokeTrees(q, [tokenHash]));
+  }
+
+  async tokenHashByCti(cti: string): Promise<string | undefined> {
+    const [r] = await this.q('SELECT token_hash FROM tokens WHERE cti = $1', [cti]);
+    return r ? (r.token_hash as string) : undefined;
+  }
+
+  async liveTokenHashes(clientId: string, now: number): Promise<string[]> {
+    const rows = await this.q('SELECT token_hash FROM tokens WHERE client_id = $1 AND NOT revoked AND (expires_at > $2 OR exi_seq IS NOT NULL)', [clientId, now]);
+    return rows.map((r) => r.token_hash as string);
   }
 
   async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {

@@ -151,6 +151,8 @@ export interface ClientOptions {
    * registered with no grant types (a resource server or broker asks no tokens of its own).
    */
   resourceServer?: boolean;
+  /** Its tokens ask the broker for per-message PoP (CLAIM_MESSAGE_POP). */
+  messagePop?: boolean;
 }
 
 export async function registerClient(store: AuthzStore, opts: ClientOptions): Promise<ClientRecord> {
@@ -171,6 +173,11 @@ export async function registerClient(store: AuthzStore, opts: ClientOptions): Pr
     resourceServer: opts.resourceServer ?? (opts.grantTypes !== undefined && opts.grantTypes.length === 0),
   };
   if (typeof record.resourceServer !== 'boolean') throw new RegistryError('resourceServer must be true or false');
+  if (opts.messagePop !== undefined) {
+    // The admin API passes its JSON through: a flag is a boolean, not whatever was sent.
+    if (typeof opts.messagePop !== 'boolean') throw new RegistryError('messagePop must be true or false');
+    if (opts.messagePop) record.messagePop = true;
+  }
   if (opts.secret !== undefined) record.secretHash = await hashSecret(opts.secret);
   if (opts.publicKey) record.publicKey = publicCoseKey(opts.publicKey);
   await store.putClient(record);

@@ -26,6 +26,7 @@ import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
+import { signedTrustUpdate } from './trust-update-issuer.js';
 import { BrowserSessions } from './browser-sessions.js';
 import { FileKeyVault, type KeyVault } from './key-vault.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
@@ -120,6 +121,19 @@ export interface AuthzServer {
 /** Loopback peers (IPv4, IPv6, IPv4-mapped): who may scrape /metrics when no token is set. */
 function isLoopbackPeer(address: string): boolean {
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+}
+
+/**
+ * The path a request is routed by, parsed as the router parses it: a request-target in absolute
+ * form (`http://any.host/admin/users`, RFC 9112 §3.2.2) is the same path as its origin form, so
+ * the audit and the logs see the path that was answered. Undefined if it does not parse.
+ */
+function targetPath(req: IncomingMessage): string | undefined {
+  try {
+    return new URL(req.url ?? '/', 'http://localhost').pathname;
+  } catch {
+    return undefined;
+  }
 }
 
 function audienceOf(params: Params | undefined): string | undefined {
@@ -234,7 +248,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     table?: Record<string, number>,
     endpoint: Endpoint = 'token',
   ): Promise<WebResponse> {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname.slice(1);
+    const path = (targetPath(req) ?? '/').slice(1);
     const refusal: Refusal = {};
     const out = await oauthRequest(req, handler, table, endpoint, refusal);
     if (out.status >= 400) {
@@ -334,6 +348,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       jwks_uri: `${baseUrl}/jwks.json`,
       cose_keys_uri: `${baseUrl}/keys`,
       trl_endpoint: `${baseUrl}/trl`,
+      trust_update_endpoint: `${baseUrl}/trust`,
       grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
@@ -352,7 +367,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   async function refreshKeys(): Promise<void> {
     if (performance.now() - keysReadAt < KEY_REFRESH_MS) return;
     keysReadAt = performance.now();
-    await keys.refresh();
+    await keys.refresh(clock());
   }
 
   async function route(req: IncomingMessage): Promise<WebResponse> {
@@ -421,6 +436,15 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       // draft-ietf-ace-revoked-token-notification: the list, signed so it can cross the broker.
       return respond(200, 'application/cose; cose-type="cose-sign1"', await revocationList(audience));
     }
+    if (path.startsWith('/trust/') && req.method === 'GET') {
+      const audience = decodePathSegment(path.slice('/trust/'.length));
+      if (audience === undefined) return invalidRequest('the audience is not valid percent-encoded UTF-8');
+      if (!(await opts.store.getAudience(audience))) return jsonResponse(404, { error: 'invalid_target' });
+      // notes/trust-update.md: the device's new anchor set, signed by a key it already trusts.
+      const update = signedTrustUpdate(keys, audience, Math.floor(clock()), provider);
+      if (!update) return jsonResponse(503, { error: 'temporarily_unavailable' });
+      return respond(200, 'application/cose; cose-type="cose-sign1"', update);
+    }
     if (path.startsWith('/admin/')) return webEndpoint(req, url, handleAdmin, MAX_ADMIN_BODY);
     return jsonResponse(404, { error: 'not_found' });
   }
@@ -466,7 +490,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
    * path, status and peer (a run of 401s at /login is someone guessing). Never the form's fields.
    */
   function auditForm(req: IncomingMessage, status: number): void {
-    const path = (req.url ?? '/').split('?')[0]!;
+    // As routed (targetPath): `POST http://other.host/login` is a /login guess too.
+    const path = targetPath(req) ?? '/';
     const admin = path.startsWith('/admin/');
     if (!admin && !(req.method === 'POST' && (path === '/login' || path === '/consent' || path === '/device'))) return;
     const fields = { event: admin ? 'admin_request' : 'form_post', path: logText(path), method: logText(req.method), status, remoteAddress: req.socket.remoteAddress };
@@ -489,7 +514,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           return;
         }
         // Never echo internals: the log gets the code, the client a generic server_error.
-        log.error({ event: 'internal_error', code: (e as { code?: string }).code ?? (e as Error).name, path: logText(req.url?.split('?')[0]) }, 'authz: internal error');
+        log.error({ event: 'internal_error', code: (e as { code?: string }).code ?? (e as Error).name, path: logText(targetPath(req)) }, 'authz: internal error');
         if (!res.headersSent) write(res, jsonResponse(500, { error: 'server_error' }));
         else res.destroy();
       });

@@ -33,6 +33,7 @@ export function generateSigningKey(provider: CryptoProvider, alg: SigningAlgorit
 export class SigningKeys {
   private active: ActiveKey | undefined;
   private published: SigningKeyRecord[] = [];
+  private readonly privates = new Map<string, CoseKey>();
 
   constructor(
     private readonly store: AuthzStore,
@@ -48,6 +49,7 @@ export class SigningKeys {
     if (current && key) {
       this.active = { kid: current.kid, key };
       this.published = records;
+      await this.readPrivates(now);
       return;
     }
     await this.rotate(alg, now, 0);
@@ -62,6 +64,7 @@ export class SigningKeys {
     await this.store.putSigningKey({ kid, alg: key.alg!, publicKey: publicCoseKey(key), createdAt: now });
     this.active = { kid, key };
     this.published = await this.store.listSigningKeys();
+    await this.readPrivates(now);
     return this.active;
   }
 
@@ -69,9 +72,9 @@ export class SigningKeys {
    * Re-reads the keys from the store, for services scaled out over one store and data directory:
    * a rotation at another instance (an emergency one, after a leak) retires our active key too,
    * and publishes the new one. Signs with the newest unretired key; if its private half is not in
-   * our data directory, signs with nothing (current() throws) rather than with a retired key.
+   * our vault, signs with nothing (current() throws) rather than with a retired key.
    */
-  async refresh(): Promise<void> {
+  async refresh(now = Date.now() / 1000): Promise<void> {
     const records = await this.store.listSigningKeys();
     const newest = records.filter((r) => r.retiredAt === undefined).at(-1);
     if (newest && newest.kid !== this.active?.kid) {
@@ -79,6 +82,7 @@ export class SigningKeys {
       this.active = key ? { kid: newest.kid, key } : undefined;
     }
     this.published = records;
+    await this.readPrivates(now);
   }
 
   current(): ActiveKey {
@@ -88,6 +92,37 @@ export class SigningKeys {
 
   /** Public keys a verifier should trust now: the active one and retired ones still inside their window. */
   publicKeys(now: number): CoseKey[] {
-    return this.published.filter((r) => r.publishUntil === undefined || r.publishUntil > now).map((r) => r.publicKey);
+    return this.publishedRecords(now).map((r) => r.publicKey);
+  }
+
+  /** The records of those keys, oldest first. */
+  publishedRecords(now: number): SigningKeyRecord[] {
+    return this.published.filter((r) => r.publishUntil === undefined || r.publishUntil > now);
+  }
+
+  /** Every key record ever made (retired ones too), oldest first. */
+  allRecords(): readonly SigningKeyRecord[] {
+    return this.published;
+  }
+
+  /** The private half of a published key, from the vault; undefined if this instance lacks it. */
+  privateKey(kid: string): CoseKey | undefined {
+    return this.privates.get(kid);
+  }
+
+  /**
+   * Reads from the vault the private halves of the published keys not read yet (trust updates
+   * are signed by the oldest one, trust-update-issuer.ts), and forgets those of unpublished keys.
+   * A key that does not open (another KEK, a tampered row) is left out, not signed with.
+   */
+  private async readPrivates(now: number): Promise<void> {
+    const published = new Set(this.publishedRecords(now).map((r) => r.kid));
+    for (const kid of this.privates.keys()) if (!published.has(kid)) this.privates.delete(kid);
+    if (this.active) this.privates.set(this.active.kid, this.active.key);
+    for (const kid of published) {
+      if (this.privates.has(kid)) continue;
+      const key = await this.vault.read(kid).catch(() => undefined);
+      if (key) this.privates.set(kid, key);
+    }
   }
 }

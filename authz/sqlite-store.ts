@@ -66,6 +66,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tokens_parent ON tokens (parent_hash);`,
   // Expired device codes are deleted as new ones are made (putDeviceCode).
   `CREATE INDEX IF NOT EXISTS device_codes_expiry ON device_codes (expires_at);`,
+  // `authz revoke --client ID` finds a client's live tokens (liveTokenHashes).
+  `CREATE INDEX IF NOT EXISTS tokens_client ON tokens (client_id);`,
+  // Per-message PoP chosen at registration (register-client --message-pop); existing clients: off.
+  `ALTER TABLE clients ADD COLUMN message_pop INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
@@ -139,10 +143,10 @@ export class SqliteStore implements AuthzStore {
 
   async putClient(c: ClientRecord): Promise<void> {
     this.stmt(
-        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0);
+      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0, c.messagePop ? 1 : 0);
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
@@ -334,6 +338,16 @@ export class SqliteStore implements AuthzStore {
 
   async revokeToken(tokenHash: string): Promise<string[]> {
     return this.db.transaction(() => this.revokeTrees([tokenHash]))();
+  }
+
+  async tokenHashByCti(cti: string): Promise<string | undefined> {
+    const r = this.stmt('SELECT token_hash FROM tokens WHERE cti = ?').get(cti) as Row | undefined;
+    return r ? (r.token_hash as string) : undefined;
+  }
+
+  async liveTokenHashes(clientId: string, now: number): Promise<string[]> {
+    const rows = this.stmt('SELECT token_hash FROM tokens WHERE client_id = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(clientId, now) as Row[];
+    return rows.map((r) => r.token_hash as string);
   }
 
   async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {

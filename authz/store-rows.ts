@@ -44,6 +44,7 @@ export function rowToClient(r: Row): ClientRecord {
     redirectUris: JSON.parse(r.redirect_uris as string),
     resourceServer: flag(r.resource_server),
   };
+  if (flag(r.message_pop)) c.messagePop = true;
   if (r.secret_hash != null) c.secretHash = r.secret_hash as string;
   const pk = key(r.public_key);
   if (pk) c.publicKey = pk;

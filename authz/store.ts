@@ -45,6 +45,11 @@ export interface ClientRecord {
    * clients that merely may ask for tokens there.
    */
   resourceServer: boolean;
+  /**
+   * Its tokens carry CLAIM_MESSAGE_POP: at the broker every PUBLISH must be signed by the cnf key,
+   * not only the CONNECT (a hijacked TCP stream cannot inject messages). Absent: false.
+   */
+  messagePop?: boolean;
 }
 
 export interface AudiencePolicy {
@@ -241,6 +246,13 @@ export interface AuthzStore {
    * whose TRL changed: none if unknown or already revoked with all its exchanges.
    */
   revokeToken(tokenHash: string): Promise<string[]>;
+  /** The hash of the token with this cti (hex), whatever its state: what `authz revoke --cti` names. */
+  tokenHashByCti(cti: string): Promise<string | undefined>;
+  /**
+   * Hashes of a client's tokens that a revocation still matters for: not revoked, and unexpired
+   * (or clock-less: an exi token lives at its device past issue + exi, see revokeFamily).
+   */
+  liveTokenHashes(clientId: string, now: number): Promise<string[]>;
   /**
    * RFC 8693: records that `tokenHash` was exchanged from `subjectHash`, atomically: it joins the
    * subject token's grant family (so revoking the family revokes it) and its revocation tree (so

@@ -92,6 +92,7 @@ async function grantResponse(service: TokenContext, params: Params, authorizatio
   // RFC 9200 §5.8.1: grant_type is OPTIONAL in ACE; without it the client credentials grant is
   // meant (the figures' requests, and conformant client libraries, leave it out).
   const grant = textParam(params, 'grant_type') ?? 'client_credentials';
+  if (grant === 'client_credentials') refuseOtherGrantParams(params);
   // Each grant takes from its client's budget once the client is known, before it consumes
   // anything (a code, a refresh token); a request that fails gives it back.
   const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
@@ -117,6 +118,25 @@ async function grantResponse(service: TokenContext, params: Params, authorizatio
     await ctx.budget.giveBack();
     throw e;
   }
+}
+
+/**
+ * Parameters that belong to a grant other than client credentials (RFC 6749 §4.1.3, §6; RFC 8628
+ * §3.4; RFC 8693 §2.1). Sent without grant_type they are not "client credentials implied": the
+ * caller meant to redeem a user's code or rotate a refresh token, and a token of the client's own
+ * rights in answer (the code left unredeemed) would be a confused deputy.
+ */
+const OTHER_GRANT_PARAMS = ['code', 'code_verifier', 'redirect_uri', 'refresh_token', 'device_code', 'subject_token', 'subject_token_type', 'actor_token'] as const;
+
+/**
+ * Client credentials, implied (RFC 9200 §5.8.1: no grant_type) or named, carry no other grant's
+ * parameters: a client that sends a code under grant_type 2 (client_credentials, §8.11) where it
+ * meant 1 made a mistake we answer, not one we turn into a token of another kind.
+ */
+function refuseOtherGrantParams(params: Params): void {
+  const other = OTHER_GRANT_PARAMS.find((name) => params.has(name));
+  if (!other) return;
+  throw invalidRequest(`${other} belongs to another grant than client credentials${params.has('grant_type') ? '' : ' (grant_type is missing; RFC 9200 §5.8.1)'}`);
 }
 
 async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {

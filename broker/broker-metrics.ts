@@ -9,7 +9,7 @@
 import { Counter, Histogram, Registry } from 'prom-client';
 
 /** Why a PUBLISH was dropped (hooks.ts): a closed set, so the label stays bounded. */
-export const PUBLISH_REFUSAL_REASONS = ['outside_scope', 'rate_limit', 'message_pop', 'queue_budget', 'relay_size', 'revocation_list_refused'] as const;
+export const PUBLISH_REFUSAL_REASONS = ['outside_scope', 'rate_limit', 'message_pop', 'queue_budget', 'relay_size', 'revocation_list_refused', 'trust_update_refused'] as const;
 export type PublishRefusalReason = (typeof PUBLISH_REFUSAL_REASONS)[number];
 
 /** Admission takes a signature check or two, a Redis round trip on a cluster: 0.5 ms to 2.5 s. */

@@ -46,6 +46,7 @@ import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
+import type { TrustUpdateRelay } from './trust-update-relay.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 import { mayReceive, maySubscribe, publishRoute, type Identity, type PublishRoute } from './topic-rules.js';
 
@@ -137,6 +138,8 @@ export interface HookDeps {
   catchUpRevocationList?(audience: string): Promise<void>;
   /** Who holds each client id (default: in this process; on Redis: cluster-wide). */
   owners?: ClientIdOwners;
+  /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
+  trustUpdates?: TrustUpdateRelay;
 }
 
 type AuthError = Error & { returnCode: number };
@@ -162,6 +165,13 @@ function keyId(token: VerifiedToken): string {
 }
 
 /** Bounded text for a log line: client ids are attacker-chosen. */
+/** A refusal's reason in a log line is cut here: it may quote a token anyone can send (test/review-broker-log-bloat.test.ts). */
+const MAX_REASON_TEXT = 200;
+
+function reasonText(message: string): string {
+  return message.length > MAX_REASON_TEXT ? `${message.slice(0, MAX_REASON_TEXT)}...` : message;
+}
+
 function safe(text: string): string {
   return JSON.stringify(text.slice(0, 64));
 }
@@ -249,7 +259,7 @@ export function createHooks(deps: HookDeps) {
     deps.metrics?.connectRefused(code);
     deps.metrics?.admissionSeconds((now() - started) / 1000);
     const returnCode = error instanceof BrokerError ? error.returnCode : 5;
-    log.warn({ event: 'connect_refused', clientId: logText(clientId), audience: deps.audience, code, remoteAddress: remote }, `broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${error.message})` : ''}`);
+    log.warn({ event: 'connect_refused', clientId: logText(clientId), audience: deps.audience, code, remoteAddress: remote }, `broker: refused CONNECT ${safe(clientId)}: ${code}${error instanceof BrokerError ? ` (${reasonText(error.message)})` : ''}`);
     return Object.assign(new Error(`refused: ${code}`), { returnCode });
   }
 
@@ -475,6 +485,19 @@ export function createHooks(deps: HookDeps) {
               cb(null);
             });
           return;
+        }
+        case 'trust': {
+          if (!session.bucket.take()) drop(packet, session, 'trust update rate limit', 'rate_limit');
+          else {
+            try {
+              if (!deps.trustUpdates) throw new BrokerError(BROKER_ERR.NOT_AUTHORIZED, 'no trust updates here');
+              deps.trustUpdates.accept(route.device, bytesOf(packet.payload));
+              packet.retain = true; // the newest update waits for the device's next wake
+            } catch (error) {
+              drop(packet, session, `trust update refused (${(error as BrokerError).code ?? 'error'})`, 'trust_update_refused');
+            }
+          }
+          return cb(null);
         }
         case 'scoped': {
           if (session.token.messagePop) {

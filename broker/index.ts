@@ -25,9 +25,11 @@ export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
 export { checkAuthzUrl, authzRequest, type AuthzConnection } from './authz-http.js';
 export { readBoundedBody } from './bounded-body.js';
-export { fetchRevocationList, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, type TrlPollerOptions } from './trl-poller.js';
+export { fetchRevocationList, fetchTrustUpdate, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, type TrlPollerOptions } from './trl-poller.js';
+export { refreshableTrust, startTrustRefresh, MAX_KEYS_FETCH_BYTES, MIN_KEYS_REFRESH_S, DEFAULT_KEYS_REFRESH_S, KEYS_FETCH_TIMEOUT_MS, type RefreshableTrust, type TrustRefreshOptions } from './trust-refresh.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';
 export { trustFromBytes, MAX_TRUST_FILE_BYTES } from './trust-file.js';
+export { createTrustUpdateRelay, trustTopic, type TrustUpdateRelay } from './trust-update-relay.js';
 export { createPacketMeter, MAX_CONNECT_BYTES, DEFAULT_MAX_PACKET_BYTES, MQTT_MAX_REMAINING_LENGTH, type PacketMeter } from './packet-limits.js';
 export { createByteBudgets, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE, type ByteBudgets, type ByteRate } from './byte-budget.js';
 export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, type BrokerHooks, type HookClient, type HookPacket } from './hooks.js';

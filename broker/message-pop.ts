@@ -22,15 +22,13 @@ import {
   type CborValue,
   type CoseKey,
   type CryptoProvider,
+  CLAIM_MESSAGE_POP,
 } from '../cose/index.js';
 import { DEFAULT_PROOF_ALGORITHMS } from '../device/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
-/**
- * The claim asking for per-message PoP: a private-use CWT claim label (RFC 8392 §9.1: below
- * -65536), value `true`. Named `kb_msgpop` where people read it.
- */
-export const MESSAGE_POP_CLAIM = -65601;
+/** The claim asking for per-message PoP (cose/cwt-claims.ts). Named `kb_msgpop` where people read it. */
+export const MESSAGE_POP_CLAIM = CLAIM_MESSAGE_POP;
 export const MESSAGE_POP_CLAIM_NAME = 'kb_msgpop';
 export const MESSAGE_POP_LABEL = { seq: 1, topic: 2, data: 3, connection: 4 } as const;
 /** A signed message is the data plus ~100 bytes; MQTT payloads for devices are small. */

@@ -28,9 +28,11 @@ import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
 import { createRevocationLists } from './revocation-lists.js';
 import { createTokenVerifier } from './token-verifier.js';
-import { DEFAULT_TRL_POLL_S, startTrlPoller } from './trl-poller.js';
+import { DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, startTrlPoller } from './trl-poller.js';
+import { DEFAULT_KEYS_REFRESH_S, refreshableTrust, startTrustRefresh } from './trust-refresh.js';
 import { checkAuthzUrl } from './authz-http.js';
 import { brokerTrust, type TrustInput } from './trust.js';
+import { createTrustUpdateRelay, trustTopic, TRUST_TOPIC_SUFFIX } from './trust-update-relay.js';
 
 const TRL_PREFIX = 'ace/trl/';
 /** How often retained messages are checked against their publisher's token (seconds of lateness at most). */
@@ -58,6 +60,19 @@ export interface BrokerOptions {
    * with `authzUrl` only. Default 60; 0 turns polling off (lists then arrive on ace/trl/<audience>).
    */
   trlPollS?: number;
+  /**
+   * Device audiences this broker relays to: their signed revocation lists and trust-anchor updates
+   * are polled with the broker's own list (trlPollS) and retained on ace/trl/<aud> and
+   * ace/<aud>/trust for devices that wake later. A configured list (not learned from topics seen:
+   * anyone admitted could name a million devices): at most MAX_POLLED_AUDIENCES - 1.
+   */
+  deviceAudiences?: readonly string[];
+  /**
+   * Seconds between fetches of the service's key set (GET <authzUrl>/keys, trust-refresh.ts), which
+   * is also fetched when a token names an unknown kid (rate-limited). With `authzUrl` only; default
+   * DEFAULT_KEYS_REFRESH_S; 0: the trust stays what `trust` says.
+   */
+  keysRefreshS?: number;
   /** `redis://host:port`: share subscriptions, sessions, retained messages and the jti store. */
   redis?: string;
   /**
@@ -108,7 +123,9 @@ export interface KeyboundBroker {
   readiness(): { ready: boolean; checks: Record<string, boolean> };
   /** Applies a signed revocation list (e.g. from the service's onRevocationList) and publishes it retained. */
   publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
-  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number };
+  /** Checks a device's trust-anchor update (trust-update-relay.ts) and publishes it retained on ace/<device>/trust. */
+  publishTrustUpdate(device: string, update: Uint8Array): Promise<void>;
+  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number; keyFetches: number };
   close(): Promise<void>;
 }
 
@@ -123,8 +140,16 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.authzUrl) checkAuthzUrl(opts.authzUrl);
   const maxPacketBytes = opts.maxPacketBytes ?? DEFAULT_MAX_PACKET_BYTES;
   createPacketMeter(maxPacketBytes); // a bad value fails here, not at the first connection
-  const trust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
+  const configuredTrust = brokerTrust(opts.trust, { audience: opts.audience, now: clock() });
+  const keysRefreshS = opts.keysRefreshS ?? DEFAULT_KEYS_REFRESH_S;
+  if (!Number.isFinite(keysRefreshS) || keysRefreshS < 0) throw new RangeError('keysRefreshS must be a number of seconds >= 0');
+  const refreshable =
+    opts.authzUrl && keysRefreshS > 0
+      ? refreshableTrust(configuredTrust, { authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, log, clock })
+      : undefined;
+  const trust = refreshable ?? configuredTrust;
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);
+  const trustUpdates = createTrustUpdateRelay(() => trust.signers, provider);
   const introspect = opts.authzUrl && opts.introspection ? httpIntrospection(opts.authzUrl, opts.introspection, opts.authzCa) : undefined;
   const verifier = createTokenVerifier({
     audience: opts.audience,
@@ -135,6 +160,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(introspect ? { introspect } : {}),
     isRevoked: (h) => revocation.isRevoked(h),
     issuedBefore: () => revocation.issuedBefore,
+    ...(refreshable ? { keyRefresh: refreshable } : {}),
   });
 
   let jtis: JtiStore = memoryJtiStore(clock);
@@ -224,6 +250,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     },
     clearRetained: (topic) =>
       aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+    trustUpdates,
     catchUpRevocationList: async (audience) => {
       for await (const packet of retainedStream(`${TRL_PREFIX}${safeAudienceName(audience)}`)) acceptRetainedList(packet, 'catch-up');
     },
@@ -306,6 +333,27 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     retained.applyShared(packet.topic, new Uint8Array(packet.payload));
   }
   for await (const packet of retainedStream(`${TRL_PREFIX}+`)) acceptRetainedList(packet, 'retained');
+  // Trust updates retained by earlier runs or peers: their seq is the floor for what we route.
+  const acceptRetainedTrust = (packet: { topic: string; payload: Buffer }): void => {
+    const device = packet.topic.slice('ace/'.length, -TRUST_TOPIC_SUFFIX.length);
+    if (packet.payload.length === 0 || !device || device.includes('/')) return;
+    try {
+      trustUpdates.accept(device, new Uint8Array(packet.payload.buffer, packet.payload.byteOffset, packet.payload.length));
+    } catch {
+      // Older or refused: nothing to learn.
+    }
+  };
+  await new Promise<void>((resolve) =>
+    aedes.subscribe(
+      `ace/+${TRUST_TOPIC_SUFFIX}`,
+      (packet, cb) => {
+        if ((packet as { brokerId?: string }).brokerId !== aedes.id) acceptRetainedTrust(packet as { topic: string; payload: Buffer });
+        cb();
+      },
+      resolve,
+    ),
+  );
+  for await (const packet of retainedStream(`ace/+${TRUST_TOPIC_SUFFIX}`)) acceptRetainedTrust(packet);
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
 
@@ -315,11 +363,50 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       aedes.publish({ cmd: 'publish', topic: `${TRL_PREFIX}${safeAudienceName(audience)}`, payload: Buffer.from(signedList), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
     );
   };
+  const publishTrustUpdate = async (device: string, update: Uint8Array): Promise<void> => {
+    trustUpdates.accept(device, update);
+    await new Promise<void>((resolve, reject) =>
+      aedes.publish({ cmd: 'publish', topic: trustTopic(device), payload: Buffer.from(update), qos: 1, retain: true, dup: false }, (e) => (e ? reject(e) : resolve())),
+    );
+  };
+  /** A list signed by a key we do not know yet (the service rotated): one retry after a key fetch. */
+  const applyPolledList = async (audience: string, signedList: Uint8Array): Promise<void> => {
+    const missesBefore = refreshable?.misses ?? 0;
+    try {
+      await publishRevocationList(audience, signedList);
+    } catch (error) {
+      if (!refreshable || refreshable.misses === missesBefore || !(await refreshable.refresh())) {
+        if ((error as { code?: string }).code !== 'replay') log(`broker: revocation list for ${JSON.stringify(audience.slice(0, 64))} refused (${(error as { code?: string }).code ?? 'error'})`);
+        throw error;
+      }
+      await publishRevocationList(audience, signedList);
+    }
+  };
+  const stopKeyRefresh = refreshable ? await startTrustRefresh(refreshable, keysRefreshS) : () => {};
   const trlPollS = opts.trlPollS ?? DEFAULT_TRL_POLL_S;
   if (!Number.isFinite(trlPollS) || trlPollS < 0) throw new RangeError('trlPollS must be a number of seconds >= 0');
+  if ((opts.deviceAudiences?.length ?? 0) >= MAX_POLLED_AUDIENCES) throw new RangeError(`at most ${MAX_POLLED_AUDIENCES - 1} relayed audiences`);
   const stopPolling =
     opts.authzUrl && trlPollS > 0
-      ? await startTrlPoller({ authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, intervalS: trlPollS, log, apply: (list) => publishRevocationList(opts.audience, list) })
+      ? await startTrlPoller({
+          authzUrl: opts.authzUrl,
+          ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}),
+          audiences: [opts.audience, ...(opts.deviceAudiences ?? [])],
+          intervalS: trlPollS,
+          log,
+          apply: applyPolledList,
+          trustAudiences: opts.deviceAudiences ?? [],
+          applyTrustUpdate: async (device, update) => {
+            try {
+              await publishTrustUpdate(device, update);
+              log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} relayed (seq ${trustUpdates.seq(device)})`);
+            } catch (error) {
+              const code = (error as { code?: string }).code;
+              if (code !== 'replay') log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} refused (${code ?? 'error'})`);
+              throw error;
+            }
+          },
+        })
       : () => {};
 
   /** aedes.handle, with every chunk metered before the parser buffers it (packet-limits.ts). */
@@ -401,13 +488,15 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     publishRevocationList,
     metrics,
     readiness,
+    publishTrustUpdate,
     get stats() {
-      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size };
+      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size, keyFetches: refreshable?.fetches ?? 0 };
     },
     async close() {
       closed = true;
       stopPolling();
       await ops?.close();
+      stopKeyRefresh();
       clearInterval(sweep);
       hooks.closeAll();
       wss?.clients.forEach((c) => c.terminate());

@@ -34,6 +34,11 @@ export interface TokenVerifierOptions {
   isRevoked(hashHex: string): boolean;
   /** The own audience's issued-before floor (-1 or absent: none), from an overflowing list. */
   issuedBefore?: () => number;
+  /**
+   * The trust's key refresh (trust-refresh.ts): when a token names a kid no trusted key has, the
+   * key set is fetched again (rate-limited there) and the token checked once more.
+   */
+  keyRefresh?: { readonly misses: number; refresh(): Promise<boolean> };
 }
 
 export interface TokenVerifier {
@@ -97,15 +102,27 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     return acceptance.acceptIntrospected(acceptance.present(presented.token), answer);
   }
 
+  async function verifyOnce(token: Uint8Array): Promise<VerifiedToken> {
+    try {
+      const presented = acceptance.present(token);
+      const entry = presented.known ?? (isByValueToken(token) ? acceptance.accept(token) : await introspected(presented));
+      return entry as VerifiedToken;
+    } catch (cause) {
+      if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
+      throw cause;
+    }
+  }
+
   return {
     async verify(token) {
+      const refresh = opts.keyRefresh;
+      const missesBefore = refresh?.misses ?? 0;
       try {
-        const presented = acceptance.present(token);
-        const entry = presented.known ?? (isByValueToken(token) ? acceptance.accept(token) : await introspected(presented));
-        return entry as VerifiedToken;
-      } catch (cause) {
-        if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
-        throw cause;
+        return await verifyOnce(token);
+      } catch (error) {
+        // A kid we do not know: perhaps the service rotated its key. One retry, after a fetch.
+        if (!refresh || refresh.misses === missesBefore || !(await refresh.refresh())) throw error;
+        return verifyOnce(token);
       }
     },
     forget: (hashHex) => void cache.delete(hashHex),

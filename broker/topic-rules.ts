@@ -10,6 +10,8 @@
  * - `ace/trl/<audience>`: the service's signed revocation list (the audience by its safe name,
  *   cose/audience-id.ts); anyone admitted may read it, and
  *   may publish it only when its signature verifies (checked by the caller).
+ * - `ace/<device>/trust`: the service's signed trust-anchor update for a device; read by scope (the
+ *   device's), published by anyone admitted only when it verifies and is newer (checked by the caller).
  * Topics starting with `$` are the broker's own (MQTT 3.1.1 §4.7.2) and never granted.
  * Pure: no I/O, no state.
  */
@@ -19,11 +21,13 @@ export const REFRESH_TOPIC = 'ace/authz-info';
 const LEVEL = '[^/+#$][^/+#]*';
 const AUTHZ_INFO = new RegExp(`^ace/(${LEVEL})/authz-info$`);
 const TRL = new RegExp(`^ace/trl/(${LEVEL})$`);
+const TRUST = new RegExp(`^ace/(${LEVEL})/trust$`);
 
 export type PublishRoute =
   | { kind: 'refresh' }
   | { kind: 'authz-info'; device: string }
   | { kind: 'trl'; audience: string }
+  | { kind: 'trust'; device: string }
   | { kind: 'scoped' }
   | { kind: 'denied'; reason: string };
 
@@ -45,6 +49,13 @@ export function publishRoute(who: Identity, topic: string): PublishRoute {
     // The level is the audience's safe name (cose/audience-id.ts); a level no audience has is refused.
     const audience = audienceFromSafeName(trl[1]!);
     return audience === undefined ? { kind: 'denied', reason: 'not an audience revocation list topic' } : { kind: 'trl', audience };
+  }
+  // Whatever the scope says: a retained update is what sleeping devices will read, so only a
+  // verified, newer one may take that place (trust-update-relay.ts).
+  const trust = TRUST.exec(topic);
+  if (trust && trust[1] !== 'trl') {
+    const device = audienceFromSafeName(trust[1]!);
+    return device === undefined ? { kind: 'denied', reason: 'not a device trust topic' } : { kind: 'trust', device };
   }
   return scopeAllows(who.scope, { action: 'pub', topic }) ? { kind: 'scoped' } : { kind: 'denied', reason: 'outside the token scope' };
 }

@@ -27,6 +27,8 @@ export interface BrokerTrust {
   sharedKey(kid: Uint8Array): CoseKey | undefined;
   /** The issuer to require, when the bundle names one. */
   issuer: string | undefined;
+  /** The service's public signature keys trusted now (what a trust-anchor update must be signed by). */
+  readonly signers: readonly CoseKey[];
 }
 
 /** The service's public keys (COSE_Keys), or the broker's own provisioning bundle (decoded or CBOR). */
@@ -76,7 +78,8 @@ function fromBundle(bundle: ProvisioningBundle, opts: BrokerTrustOptions): Broke
   // validateBundle refused private parts: the anchors are the service's public keys and the keys
   // it shares with this audience. The bundle's deviceKey (a client role) is no concern of the broker.
   const resolve = kidKeyResolver(Object.freeze([...bundle.trustAnchors]));
-  return { resolve, sharedKey: resolve.sharedKey, issuer: bundle.issuer };
+  const signers = Object.freeze(bundle.trustAnchors.filter((k) => k.kty !== 'Symmetric'));
+  return { resolve, sharedKey: resolve.sharedKey, issuer: bundle.issuer, signers };
 }
 
 export function brokerTrust(input: TrustInput, opts: BrokerTrustOptions): BrokerTrust {
@@ -93,7 +96,8 @@ export function brokerTrust(input: TrustInput, opts: BrokerTrustOptions): Broker
   if (!Array.isArray(input)) return fromBundle(input as ProvisioningBundle, opts);
   const keys = input as readonly CoseKey[];
   if (keys.length === 0 || keys.length > MAX_KEYS) throw refuse(`trust: 1 to ${MAX_KEYS} public keys of the service are expected`);
-  const resolve = kidKeyResolver(Object.freeze(keys.map(servicePublicKey)));
+  const signers = Object.freeze(keys.map(servicePublicKey));
+  const resolve = kidKeyResolver(signers);
   // No shared keys: tokens with cnf kid(3) or an Encrypted_COSE_Key need the broker's own bundle.
-  return { resolve, sharedKey: () => undefined, issuer: undefined };
+  return { resolve, sharedKey: () => undefined, issuer: undefined, signers };
 }

@@ -25,6 +25,8 @@ export const authzRegisterClientCommand = defineCommand(
       'grant-type': { type: 'string', multiple: true, value: 'G', help: 'client_credentials, authorization_code, refresh_token, device_code, token-exchange' },
       'redirect-uri': { type: 'string', multiple: true, value: 'URI', help: 'an exact redirect URI for the authorization-code flow' },
       // A device's gateway or a broker that introspects its audiences' tokens (RFC 7662 §4); it asks no tokens itself.
+      // Every PUBLISH signed by the token's cnf key (broker/message-pop.ts), not only the CONNECT.
+      'message-pop': { type: 'boolean', help: 'its tokens make the broker require a PoP signature on every PUBLISH' },
       'resource-server': { type: 'boolean', help: 'a broker or gateway that introspects tokens of its audiences (asks for none)' },
     },
     examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"   (writes ekg.secret if it does not exist)'],
@@ -46,6 +48,7 @@ export const authzRegisterClientCommand = defineCommand(
       ...(values.scope ? { scopes: values.scope } : {}),
       ...(values['resource-server'] ? { resourceServer: true, grantTypes: (grantTypes ?? []) as never } : grantTypes ? { grantTypes: grantTypes as never } : {}),
       ...(values['redirect-uri'] ? { redirectUris: values['redirect-uri'] } : {}),
+      ...(values['message-pop'] ? { messagePop: true } : {}),
     });
     // A secret made for a registration that failed would be a secret for nothing: remove it.
     const { id, replaced } = await registering.catch((e: unknown) => {

@@ -2,15 +2,12 @@
 import { authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { readBytesFile, readSecretFile } from './secret-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
 import { EXIT } from './io.js';
 import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
-
-function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
+import { isLoopbackHost } from './loopback-host.js';
 
 export const authzServeCommand = defineCommand(
   {
@@ -34,13 +31,13 @@ export const authzServeCommand = defineCommand(
   },
   async ({ values }, io) => {
     const level = logLevelOf(values['log-level']);
-    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file']) : undefined;
+    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file'], '--metrics-token-file') : undefined;
     const logger = createNodeLogger({ name: 'authz', level, destination: io.stderr as { write(line: string): void } });
     if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
-    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file']) : undefined;
-    const tls = values['tls-cert'] ? { cert: readBytesFile(values['tls-cert']), key: readBytesFile(values['tls-key']!) } : undefined;
+    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], '--admin-token-file') : undefined;
+    const tls = values['tls-cert'] ? { cert: readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES), key: readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES) } : undefined;
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -55,6 +52,10 @@ export const authzServeCommand = defineCommand(
     io.stdout.write(`keybound authorization service listening on ${url}\n`);
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
       logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
+    }
+    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key'] as const) {
+      const file = values[option];
+      if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }
     await new Promise<void>((resolve) => {
       const stop = () => void server.close().then(resolve);

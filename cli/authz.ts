@@ -10,9 +10,21 @@ import { authzProvisionCommand } from './authz-provision.js';
 import { authzRegisterUserCommand } from './authz-register-user.js';
 import { authzListCommand } from './authz-list.js';
 import { authzDeleteCommand } from './authz-delete.js';
+import { authzRevokeCommand } from './authz-revoke.js';
+import { authzRotateKeyCommand } from './authz-rotate-key.js';
 import type { CliIo } from './io.js';
 
-export const AUTHZ_COMMANDS = [authzServeCommand, authzRegisterDeviceCommand, authzRegisterClientCommand, authzProvisionCommand, authzRegisterUserCommand, authzListCommand, authzDeleteCommand];
+export const AUTHZ_COMMANDS = [
+  authzServeCommand,
+  authzRegisterDeviceCommand,
+  authzRegisterClientCommand,
+  authzProvisionCommand,
+  authzRegisterUserCommand,
+  authzListCommand,
+  authzDeleteCommand,
+  authzRevokeCommand,
+  authzRotateKeyCommand,
+];
 
 const group = commandGroup('authz', 'The authorization service and its registrations.', AUTHZ_COMMANDS);
 

@@ -2,12 +2,13 @@
  * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
  * broker's introspection client secret) come from files, never argv.
  */
-import { readFileSync } from 'node:fs';
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
+import { isLoopbackHost } from './loopback-host.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
 const BROKER_SERVE_SPEC = {
@@ -30,7 +31,10 @@ const BROKER_SERVE_SPEC = {
     'authz-ca': { type: 'string', value: 'CA.pem', help: 'trust this private CA for --authz-url' },
     'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_BROKER_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
-    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation list this often (0: off)' },
+    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation lists this often (0: off)' },
+    // The devices behind this broker: their signed lists (ace/trl/<aud>) and trust updates (ace/<aud>/trust) wait retained for their next wake.
+    'device-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device this broker relays to: its revocation list and trust update are polled and kept retained' },
+    'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
     'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
@@ -79,26 +83,33 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (values['authz-ca'] && !authzUrl) throw new UsageError('--authz-ca needs --authz-url');
   // The broker's own bundle (authz provision AUD), or the service's /keys or /jwks.json; a bundle
   // for another audience is refused when the broker builds its trust (broker/trust.ts).
-  const trust = trustFromBytes(new Uint8Array(readFileSync(values.trust!)), Date.now() / 1000);
+  const trust = trustFromBytes(readOptionFile(values.trust!, '--trust', MAX_MATERIAL_FILE_BYTES), Date.now() / 1000);
   if (authzUrl && (!values['client-id'] || !values['client-secret-file'])) {
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
   const trlPoll = values['trl-poll'];
   if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
+  const deviceAudiences = values['device-audience'];
+  if (deviceAudiences && !authzUrl) throw new UsageError('--device-audience needs --authz-url (the lists are fetched from the service)');
+  const keysRefresh = values['keys-refresh'];
+  if (keysRefresh !== undefined && (!authzUrl || !/^\d{1,7}$/.test(keysRefresh))) throw new UsageError('--keys-refresh takes whole seconds (0: off) and needs --authz-url');
   const maxPacket = values['max-packet'];
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
   }
+  const logger = createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } });
   const broker = await createBroker({
     audience,
     trust,
-    logger: createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } }),
+    logger,
     ...(authzUrl
       ? {
           authzUrl,
-          ...(values['authz-ca'] ? { authzCa: readFileSync(values['authz-ca'], 'utf8') } : {}),
-          introspection: { clientId: values['client-id']!, clientSecret: readFileSync(values['client-secret-file']!, 'utf8').trim() },
+          ...(values['authz-ca'] ? { authzCa: new TextDecoder().decode(readOptionFile(values['authz-ca'], '--authz-ca', MAX_MATERIAL_FILE_BYTES)) } : {}),
+          introspection: { clientId: values['client-id']!, clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file') },
           ...(trlPoll !== undefined ? { trlPollS: Number(trlPoll) } : {}),
+          ...(deviceAudiences ? { deviceAudiences } : {}),
+          ...(keysRefresh !== undefined ? { keysRefreshS: Number(keysRefresh) } : {}),
         }
       : {}),
     ...(values.redis ? { redis: values.redis } : {}),
@@ -119,6 +130,14 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     throw e;
   }
   // stdout: the one human line scripts read (the URLs); logs are JSON lines on stderr.
+  // Widened on purpose or not, the operator should know: the metrics name audiences and rates, unauthenticated.
+  if (metricsPort !== undefined && !isLoopbackHost(values['metrics-host'] ?? '127.0.0.1')) {
+    logger.warn({ event: 'metrics_exposed', host: values['metrics-host'] }, 'keybound broker serve: warning: /metrics is served without authentication off loopback (--metrics-host)');
+  }
+  const secretFile = values['client-secret-file'];
+  if (authzUrl && secretFile && readableByOthers(secretFile)) {
+    logger.warn({ event: 'secret_file_readable', option: 'client-secret-file' }, 'keybound broker serve: warning: --client-secret-file is readable by other users of this machine (chmod 600 it)');
+  }
   io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
   return broker;
 }

@@ -6,8 +6,9 @@
  * Precedence: a flag on the command line, then the option's environment variable, then the
  * component's config file, then the command's default.
  */
-import { readFileSync, statSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { readOptionFile } from './option-file.js';
+import { UsageError } from './usage-error.js';
 import { packageVersion } from './version.js';
 
 export interface OptionSpec {
@@ -48,10 +49,7 @@ export type ParsedCommand<O extends Record<string, OptionSpec>> =
   | { kind: 'help'; text: string }
   | { kind: 'version'; text: string };
 
-/** A command line the user must fix: printed as one line with a pointer to --help, exit 2. */
-export class UsageError extends Error {
-  readonly code = 'usage';
-}
+export { UsageError };
 
 /** A config file larger than this is not a config file. */
 const MAX_CONFIG_BYTES = 64 * 1024;
@@ -117,19 +115,16 @@ function parseBoolean(value: string, name: string): boolean {
  * wrong type likewise.
  */
 function readConfig(file: string, spec: CommandSpec): Record<string, unknown> {
-  let text: string;
-  try {
-    if (statSync(file).size > MAX_CONFIG_BYTES) throw new UsageError(`config file ${file} is larger than ${MAX_CONFIG_BYTES} bytes`);
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    if (e instanceof UsageError) throw e;
-    throw new UsageError(`cannot read config file ${file}: ${(e as { code?: string }).code ?? (e as Error).message}`);
-  }
+  // A regular file of bounded size only: /dev/zero or a FIFO would hang the start (option-file.ts).
+  const text = new TextDecoder().decode(readOptionFile(file, 'config file', MAX_CONFIG_BYTES));
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`config file ${file} is not JSON: ${(e as Error).message.slice(0, 120)}`);
+    // Never the parser's message: it quotes the file's text, and a config option mistakenly
+    // pointed at a key or token file would print its start to a terminal or a log.
+    const at = /position (\d+)/.exec((e as Error).message)?.[1];
+    throw new UsageError(`config file ${file} is not JSON${at ? ` (at byte ${at})` : ''}`);
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new UsageError(`config file ${file} must hold a JSON object of option names to values`);
   const out: Record<string, unknown> = {};

@@ -5,11 +5,15 @@
  */
 import { UsageError, type OptionSpec } from './command-line.js';
 
-export const DATA_DIR_OPTIONS = {
-  'data-dir': { type: 'string', value: 'DIR', env: 'KEYBOUND_DATA_DIR', help: 'the service state directory: SQLite store and signing keys (or --database)' },
-  // Several instances behind one address share one PostgreSQL database instead (issue 14).
+/** Several instances behind one address share one PostgreSQL database instead (issue 14). */
+export const DATABASE_OPTIONS = {
   database: { type: 'string', value: 'postgres://...', env: 'KEYBOUND_DATABASE', help: 'PostgreSQL URL: the shared store of several service instances, instead of --data-dir' },
   'kek-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_KEK_FILE', help: 'with --database: 32-byte key (raw or hex) sealing the signing keys; same file on every instance' },
+} as const satisfies Record<string, OptionSpec>;
+
+export const DATA_DIR_OPTIONS = {
+  'data-dir': { type: 'string', value: 'DIR', env: 'KEYBOUND_DATA_DIR', help: 'the service state directory: SQLite store and signing keys (or --database)' },
+  ...DATABASE_OPTIONS,
   init: { type: 'boolean', help: 'create --data-dir (a new service, new keys) if it does not exist; without it a missing directory is an error' },
 } as const satisfies Record<string, OptionSpec>;
 

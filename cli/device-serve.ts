@@ -9,7 +9,7 @@ import { loadProvisioningBundle, resourceModuleFlaw, type ResourceModule } from 
 import { createNodeLogger, LOG_LEVELS, startDeviceHost } from '../device/adapters/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { readBytesFile, readSecretFile } from './secret-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { logLevelOf } from './log-level.js';
 import { EXIT } from './io.js';
 
@@ -56,7 +56,7 @@ export const deviceServeCommand = defineCommand(
     ],
   },
   async ({ values }, io) => {
-    const bundle = readBytesFile(values.bundle!);
+    const bundle = readOptionFile(values.bundle!, '--bundle', MAX_MATERIAL_FILE_BYTES);
     // Read once here for the URLs; the host checks it again (expiry, anchors) when it starts.
     const trust = loadProvisioningBundle(bundle, Math.floor(Date.now() / 1000));
     const brokerUrl = values.broker ?? trust.brokerUrl;
@@ -74,7 +74,7 @@ export const deviceServeCommand = defineCommand(
       const url = new URL(tokenUrl);
       const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
       if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) throw new UsageError('--token-url must be https (http only on loopback): the client secret goes there');
-      access = { tokenUrl, clientId: values['client-id'] ?? trust.deviceId, clientSecret: readSecretFile(values['client-secret-file']), audience };
+      access = { tokenUrl, clientId: values['client-id'] ?? trust.deviceId, clientSecret: readSecretFile(values['client-secret-file'], '--client-secret-file'), audience };
     }
     const module = values.handler ? await loadHandler(values.handler) : undefined;
     const logger = createNodeLogger({ name: 'device', level: logLevelOf(values['log-level']), destination: io.stdout as { write(line: string): void } });

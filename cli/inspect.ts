@@ -5,7 +5,6 @@
  * given a key, whether it verifies and why not. Never prints a key from --key: only what the
  * token itself carries.
  */
-import { readFileSync, statSync } from 'node:fs';
 import {
   CLAIM,
   CoseError,

@@ -4,7 +4,8 @@
  * JWK Set) and a provisioning bundle. Errors never quote a file's content: it may hold a private
  * key.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readOptionFile } from './option-file.js';
+import { statSync } from 'node:fs';
 import { CoseError, decodeCoseKey, fromHex, fromUtf8, jwkToCoseKey, publicCoseKey, type CoseKey, type Jwk } from '../cose/index.js';
 import { trustFromBytes } from '../broker/index.js';
 
@@ -15,18 +16,12 @@ export class KeyFileError extends Error {
   readonly code = 'ERR_CLI_KEY_FILE';
 }
 
+/** A regular file of at most `max` bytes (option-file.ts: never a FIFO or a device that never ends). */
 export function readBoundedFile(path: string, max: number, what: string): Uint8Array {
-  let size: number;
   try {
-    size = statSync(path).size;
-  } catch {
-    throw new KeyFileError(`${what} ${JSON.stringify(path)} cannot be read`);
-  }
-  if (size > max) throw new KeyFileError(`${what} ${JSON.stringify(path)} is ${size} bytes; the limit is ${max}`);
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch {
-    throw new KeyFileError(`${what} ${JSON.stringify(path)} cannot be read`);
+    return readOptionFile(path, what, max);
+  } catch (e) {
+    throw new KeyFileError((e as Error).message);
   }
 }
 

@@ -1,23 +1,19 @@
 /** Secrets come from files, never argv: argv is visible to every user of the machine. */
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile as readOptionSecret } from './option-file.js';
 import { writePrivateFile } from './private-file.js';
 
 /** 256 random bits. */
 const NEW_SECRET_BYTES = 32;
 
-export function readSecretFile(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').trim();
-  } catch (e) {
-    const code = (e as { code?: string }).code;
-    if (code === 'ENOENT') throw Object.assign(new Error(`${file} does not exist`), { code: 'ERR_CLI_NO_FILE' });
-    throw e;
-  }
+/** The secret in `file` (bounded, regular file, UTF-8, not empty: option-file.ts). */
+export function readSecretFile(file: string, what = 'secret file'): string {
+  return readOptionSecret(file, what);
 }
 
-export function readBytesFile(file: string): Uint8Array {
-  return new Uint8Array(readFileSync(file));
+export function readBytesFile(file: string, what = 'file'): Uint8Array {
+  return readOptionFile(file, what, MAX_MATERIAL_FILE_BYTES);
 }
 
 /**
@@ -26,7 +22,7 @@ export function readBytesFile(file: string): Uint8Array {
  * HTTP Basic, which `curl -u id:secret` does not, and a `+` would arrive as a space.
  */
 export function readOrCreateSecretFile(file: string): { secret: string; created: boolean } {
-  if (existsSync(file)) return { secret: readSecretFile(file), created: false };
+  if (existsSync(file)) return { secret: readSecretFile(file, '--secret-file'), created: false };
   const secret = randomBytes(NEW_SECRET_BYTES).toString('base64url');
   writePrivateFile(file, `${secret}\n`);
   return { secret, created: true };

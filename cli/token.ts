@@ -65,7 +65,7 @@ export const tokenCommand = defineCommand(
       if (!URL.canParse(values['as-url']!)) throw new UsageError('--as-url is not a URL');
       throw new UsageError('--as-url must be an https:// URL (http:// only on loopback): your secret and key binding cross the network');
     }
-    const secret = readSecretFile(values['secret-file']!);
+    const secret = readSecretFile(values['secret-file']!, '--secret-file');
     const popFile = values['pop-key']!;
     const existing = existsSync(popFile);
     const popKey: CoseKey = existing ? readPrivateKeyFile(popFile, '--pop-key') : generateSigningKey(alg);
@@ -82,7 +82,7 @@ export const tokenCommand = defineCommand(
     );
     let res: Response;
     try {
-      res = await authzRequest({ authzUrl: url.href, ...(values.ca ? { ca: readBytesFile(values.ca) } : {}) }, 'token', {
+      res = await authzRequest({ authzUrl: url.href, ...(values.ca ? { ca: readBytesFile(values.ca, '--ca') } : {}) }, 'token', {
         method: 'POST',
         headers: { 'content-type': CONTENT_TYPE[encoding], accept: CONTENT_TYPE[encoding], authorization: basicAuthorization(values['client-id']!, secret) },
         body,

@@ -27,6 +27,14 @@ export const CLAIM = {
  */
 export const CLAIM_CNONCE = 39;
 
+/**
+ * keybound's claim asking for per-message PoP at the broker: a private-use CWT claim label
+ * (RFC 8392 §9.1: below -65536), value `true`. The service sets it for clients registered with
+ * `--message-pop`; the broker then wants every PUBLISH signed by the cnf key. One home, here,
+ * because the service (authz/) and the broker both name it and neither may import the other.
+ */
+export const CLAIM_MESSAGE_POP = -65601;
+
 export type ClaimName = keyof typeof CLAIM;
 const NAME_BY_LABEL = new Map<CborValue, ClaimName>(Object.entries(CLAIM).map(([n, l]) => [l, n as ClaimName]));
 

@@ -50,11 +50,25 @@ export function encodeProtected(map: CborMap): Uint8Array {
  * The rules every pair of buckets keeps, with or without an alg of its own (a COSE_Sign body, a
  * recipient): no label in both, crit(2) only protected, and only labels we understand in crit.
  */
+/** How long a label taken from the message may be in an error message (the message is the attacker's). */
+const MAX_LABEL_TEXT = 32;
+
+/**
+ * A header label as an error message names it: a number as is, text cut to MAX_LABEL_TEXT, any
+ * other CBOR value by its kind only. The label comes from a message anyone can send, and the
+ * error message reaches logs and error responses: kilobytes of chosen text must not.
+ */
+function labelText(label: CborValue): string {
+  if (typeof label === 'number' || typeof label === 'bigint') return String(label).slice(0, MAX_LABEL_TEXT);
+  if (typeof label === 'string') return JSON.stringify(label.length > MAX_LABEL_TEXT ? `${label.slice(0, MAX_LABEL_TEXT)}...` : label);
+  return label instanceof Uint8Array ? `(a ${label.length}-byte string)` : `(a ${Array.isArray(label) ? 'array' : typeof label})`;
+}
+
 export function checkBuckets(prot: CborMap, unprotectedValue: CborValue, understood?: ReadonlySet<CborValue>): asserts unprotectedValue is CborMap {
   if (!isMap(unprotectedValue)) throw malformed('unprotected header must be a map');
   for (const label of unprotectedValue.keys()) {
     if (prot.has(label)) {
-      throw new CoseFormatError(ERR.COSE_DUPLICATE_HEADER, `header label ${String(label)} is in both buckets`);
+      throw new CoseFormatError(ERR.COSE_DUPLICATE_HEADER, `header label ${labelText(label)} is in both buckets`);
     }
   }
   if (unprotectedValue.has(HEADER.crit)) throw malformed('crit(2) must be in the protected header');
@@ -63,9 +77,9 @@ export function checkBuckets(prot: CborMap, unprotectedValue: CborValue, underst
     if (!Array.isArray(crit) || crit.length === 0) throw malformed('crit(2) must be a non-empty array');
     for (const label of crit) {
       if (!UNDERSTOOD.has(label) && !understood?.has(label)) {
-        throw new CoseFormatError(ERR.COSE_UNKNOWN_CRIT, `crit(2) names label ${String(label)}, which is not understood`);
+        throw new CoseFormatError(ERR.COSE_UNKNOWN_CRIT, `crit(2) names label ${labelText(label)}, which is not understood`);
       }
-      if (!prot.has(label)) throw malformed(`crit(2) names label ${String(label)}, which is absent`);
+      if (!prot.has(label)) throw malformed(`crit(2) names label ${labelText(label)}, which is absent`);
     }
   }
 }
@@ -109,7 +123,7 @@ export function buildHeaders(alg: Algorithm, opts: HeaderOptions): Headers {
   for (const [k, v] of opts.protected ?? []) prot.set(k, v);
   const unprotected: CborMap = new Map(opts.unprotected ?? []);
   for (const label of unprotected.keys()) {
-    if (prot.has(label)) throw new CoseFormatError(ERR.COSE_DUPLICATE_HEADER, `header label ${String(label)} is in both buckets`);
+    if (prot.has(label)) throw new CoseFormatError(ERR.COSE_DUPLICATE_HEADER, `header label ${labelText(label)} is in both buckets`);
   }
   return { protectedBytes: encodeProtected(prot), protected: prot, unprotected };
 }

@@ -82,7 +82,7 @@ export { verifyCoseSign } from './cose-sign.js';
 export { verifyCoseMac } from './cose-mac.js';
 export { decryptCoseEncrypt } from './cose-encrypt.js';
 export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, type Confirmation } from './cnf.js';
-export { CLAIM, CLAIM_CNONCE, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
+export { CLAIM, CLAIM_CNONCE, CLAIM_MESSAGE_POP, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
 export {
   createCwt,
   verifyCwt,

@@ -132,7 +132,7 @@ describe('a CBOR request written by cbor-x with its default Map tag (issue 15)',
     const refused = await post('/token', tagged as never, 'cbor');
     expect(refused.status).toBe(400); // RFC 9200 §8: error_description is label 31
     expect(String((refused.data as Map<number, unknown>).get(31) ?? '')).toMatch(/tags 259 and 64 are how cbor-x writes a JS Map and a byte array: encode with new Encoder\(\{ useRecords: false, useTag259ForMaps: false, tagUint8Array: false \}\)/);
-    const plain = new Uint8Array(new Encoder({ useRecords: false, useTag259ForMaps: false, tagUint8Array: false }).encode(request));
+    const plain = new Uint8Array(new Encoder({ useRecords: false, useTag259ForMaps: false, tagUint8Array: false } as ConstructorParameters<typeof Encoder>[0]).encode(request));
     const served = await post('/token', plain as never, 'cbor');
     expect(served.status).toBe(200);
   });

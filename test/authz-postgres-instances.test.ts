@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64Url, toHex, tokenHash, decodeCbor, type CborMap } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { PgStore, registerAudience, registerClient, registerUser, s256, SigningKeys, SealedKeyVault } from '../authz/index.js';
+import { PgStore, registerAudience, registerClient, registerUser, s256, SealedKeyVault } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post, trlHashes } from './support/authz-client.js';
 import { startPostgres, postgresUnavailable, type PostgresServer } from './support/postgres-server.js';
 import { stop, waitForLine } from './support/processes.js';
@@ -166,13 +166,18 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
     expect(await trlHashes(B.base, 'ekg')).toContain(hash);
   });
 
-  it('a key rotated in the shared database (as by A) signs at B within the refresh interval', async () => {
-    // The rotation a `keybound authz rotate-key` against this database performs: a new sealed key.
-    const keys = new SigningKeys(store, new SealedKeyVault(store, kek), nativeProvider);
-    await keys.load('EdDSA', Math.floor(Date.now() / 1000));
-    const before = keys.current().kid;
-    const { kid } = await keys.rotate('EdDSA', Math.floor(Date.now() / 1000), 3600);
+  it('a key rotated with `authz rotate-key --database` (the operator at A) signs at B within the refresh interval', async () => {
+    const before = (await store.listSigningKeys()).filter((k) => k.retiredAt === undefined).at(-1)!.kid;
+    const out = await new Promise<string>((resolve, reject) => {
+      const p = spawn(process.execPath, [join(ROOT, 'bin/keybound.js'), 'authz', 'rotate-key', '--database', url, '--kek-file', kekFile], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      p.stdout!.on('data', (d: Buffer) => (text += d.toString()));
+      p.stderr!.on('data', (d: Buffer) => (text += d.toString()));
+      p.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(text))));
+    });
+    const kid = /new signing key ([0-9a-f]+)/.exec(out)![1]!;
     expect(kid).not.toBe(before);
+    expect(out).toContain(`the old key ${before} stays published`);
     let signedBy = '';
     for (let i = 0; i < 50 && signedBy !== kid; i++) {
       await new Promise((r) => setTimeout(r, 200));
@@ -187,6 +192,11 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
       signedBy = toHex(protectedMap.get(4) ?? unprotected.get(4)!);
     }
     expect(signedBy).toBe(kid);
+    // Both instances publish the new key and the old one (still verifying its tokens).
+    const keysA = decodeCbor(new Uint8Array(await (await fetch(`${A.base}/keys`)).arrayBuffer())) as CborMap[];
+    const keysB = new Uint8Array(await (await fetch(`${B.base}/keys`)).arrayBuffer());
+    expect(keysA).toHaveLength(2);
+    expect(decodeCbor(keysB)).toEqual(keysA);
   }, 60_000);
 
   it('kill -9 of A during a burst of issuance: B keeps serving, every token either acknowledged is recorded', async () => {

@@ -15,7 +15,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { fetchRevocationList, httpIntrospection } from '../broker/index.js';
 import { brokerCommand, brokerServe } from '../cli/index.js';
-import { makeTestCertificates } from './support/tls-certificates.js';
+import { makeCertificates } from './support/tls-certificates.js';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'authz-tls-'));
@@ -27,7 +27,7 @@ let ca = '';
 const popKey = nativeProvider.generateKeyPair('Ed25519');
 
 beforeAll(async () => {
-  makeTestCertificates(dir);
+  makeCertificates(dir);
   ca = readFileSync(pem('ca.pem'), 'utf8');
   mkdirSync(dataDir, { mode: 0o700 });
   const store = new SqliteStore(join(dataDir, 'authz.sqlite'));

@@ -25,7 +25,7 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { PURPOSE_CONNECT, verifyPopProof } from '../device/index.js';
-import { makeTestCertificates } from './support/tls-certificates.js';
+import { makeCertificates } from './support/tls-certificates.js';
 
 const MQTT_SCOPE = '[["sensors/#",["pub","sub"]]]';
 const dir = mkdtempSync(join(tmpdir(), 'kb-client-cmds-'));
@@ -162,8 +162,8 @@ describe('keybound token', () => {
     expect(pub.code).toBe(1);
     expect(pub.stderr).toMatch(/holds a public key only/);
     const nofile = await kb(...tokenArgs(at('p.json')).map((a) => (a === at('app.secret') ? at('none.secret') : a)));
-    expect(nofile.code).toBe(1);
-    expect(nofile.stderr).toMatch(/none\.secret does not exist/);
+    expect(nofile.code).toBe(2);
+    expect(nofile.stderr).toMatch(/--secret-file "[^"]*none\.secret" does not exist/);
   });
 });
 
@@ -267,7 +267,7 @@ describe('a forged token', () => {
 
 describe('keybound token over HTTPS with a private CA (--ca)', () => {
   it('trusts the service only through the CA it is given', async () => {
-    makeTestCertificates(dir);
+    makeCertificates(dir);
     const tls = await authzServe({ dataDir: data, port: 0, tls: { cert: readFileSync(at('server.pem')), key: readFileSync(at('server.key')) } });
     try {
       const args = (...more: string[]) => tokenArgs(at('pop.json'), ...more).map((a) => (a === url ? tls.url : a));

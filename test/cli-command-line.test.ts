@@ -127,7 +127,7 @@ describe('config file and environment', () => {
       [file('text.txt', 'data-dir=/x'), /is not JSON/],
       [file('array.json', '["--port", "1"]'), /must hold a JSON object/],
       [file('big.json', `{"port": "${'9'.repeat(70_000)}"}`), /larger than 65536 bytes/],
-      [join(dir, 'absent.json'), /cannot read config file .*ENOENT/],
+      [join(dir, 'absent.json'), /config file .*absent\.json.* cannot be read: ENOENT/],
     ];
     for (const [f, expected] of bad) {
       expect(() => parseCommandLine(spec, ['--config', f], {})).toThrow(UsageError);

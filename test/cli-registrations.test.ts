@@ -226,8 +226,8 @@ describe('register-user, list, delete', () => {
     expect(r.stderr).toContain('ERR_AUTHZ_WEAK_SECRET');
     expect(r.stderr).not.toContain('hunter2');
     const missing = await kb('authz', 'register-user', 'bob', '--data-dir', d, '--password-file', join(dir, 'nope'));
-    expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/nope does not exist/);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--password-file "[^"]*nope" does not exist/);
     const good = join(dir, 'good.password');
     writeFileSync(good, 'correct-Horse-9-battery\n');
     expect((await kb('authz', 'register-user', 'bob', '--data-dir', d, '--password-file', good)).code).toBe(0);

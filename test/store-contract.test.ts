@@ -201,6 +201,24 @@ for (const kind of kinds) {
       expect((await b!.revocationList('dev', 3000)).exiFloor).toBe(30);
     });
 
+    it("finds a token by cti and a client's live tokens (what `authz revoke` selects), and keeps message PoP", async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.recordToken(token('live', 'rs1'));
+      await a!.recordToken(token('old', 'rs1', { expiresAt: 900 }));
+      await a!.recordToken(token('exi', 'rs1', { expiresAt: 900, exiSequence: 1 }));
+      await a!.recordToken(token('gone', 'rs1'));
+      await a!.recordToken(token('other', 'rs1', { clientId: 'c2' }));
+      await a!.revokeToken('h-gone');
+      expect(await b!.tokenHashByCti('gone')).toBe('h-gone');
+      expect(await b!.tokenHashByCti('nope')).toBeUndefined();
+      expect((await b!.liveTokenHashes('c1', 1000)).sort()).toEqual(['h-exi', 'h-live']);
+      await a!.putClient({ id: 'mp', name: 'mp', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false, messagePop: true });
+      await a!.putClient({ id: 'plain', name: 'plain', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false });
+      expect((await b!.getClient('mp'))!.messagePop).toBe(true);
+      expect((await b!.getClient('plain'))!.messagePop).toBeUndefined();
+    });
+
     it('refuses a second token with the same cti (a replayed jti/cti record)', async () => {
       const [a, b] = await kind.open(2);
       await a!.recordToken(token('same', 'rs1'));
