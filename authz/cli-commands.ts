@@ -95,6 +95,8 @@ export async function authzServe(opts: DataDirOptions & {
   const server = await createAuthzServer({
     store,
     keyVault: vaultOf(opened),
+    // Several instances: a login at one continues at another.
+    ...(store instanceof PgStore ? { sessionStore: store } : {}),
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),

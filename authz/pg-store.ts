@@ -10,6 +10,8 @@
  */
 import pg from 'pg';
 import type { SealedKeyStore } from './key-vault.js';
+import { createHash } from 'node:crypto';
+import { MAX_PENDING_PER_SESSION, MAX_SESSIONS, SESSION_LIFETIME, SESSIONS_PER_ADDRESS_WHEN_FULL, type BrowserSession, type PendingAuthorization, type SessionStore } from './browser-sessions.js';
 import type {
   AudienceRecord,
   AuthCodeRecord,
@@ -64,6 +66,15 @@ const MIGRATIONS: readonly string[] = [
   // As SQLite's: `authz revoke --client ID` finds a client's live tokens; per-message PoP.
   `CREATE INDEX tokens_client ON tokens (client_id);
    ALTER TABLE clients ADD COLUMN message_pop BOOLEAN NOT NULL DEFAULT FALSE;`,
+  // Browser sessions shared by the instances (browser-sessions.ts SessionStore): a login at one
+  // continues at another. Keyed by SHA-256 of the session id: a read of the database yields no
+  // cookie that signs anyone in.
+  `CREATE TABLE browser_sessions (id_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+     username TEXT, address TEXT NOT NULL, seq BIGSERIAL NOT NULL);
+   CREATE INDEX browser_sessions_age ON browser_sessions (seq);
+   CREATE INDEX browser_sessions_address ON browser_sessions (address, seq);
+   CREATE TABLE pending_authorizations (session_hash TEXT NOT NULL REFERENCES browser_sessions (id_hash) ON DELETE CASCADE,
+     request_hash TEXT NOT NULL, request TEXT NOT NULL, seq BIGSERIAL NOT NULL, PRIMARY KEY (session_hash, request_hash));`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -76,12 +87,52 @@ const RATE_LIMIT_PRUNE_EVERY = 256;
 
 type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
 
+const idHash = (id: string): string => createHash('sha256').update(id).digest('hex');
+
+function pendingText(p: PendingAuthorization): string {
+  return JSON.stringify({ ...p, ...(p.reqCnf ? { reqCnf: Buffer.from(p.reqCnf).toString('base64') } : {}) });
+}
+
+function pendingOf(text: string): PendingAuthorization {
+  const o = JSON.parse(text) as PendingAuthorization & { reqCnf?: string };
+  const { reqCnf, ...rest } = o;
+  return reqCnf ? { ...rest, reqCnf: new Uint8Array(Buffer.from(reqCnf, 'base64')) } : rest;
+}
+
+/**
+ * A session's pending requests as read from the database, where they are keyed by the hash of
+ * their id: looked up by id (hashed on the way), as the memory store's Map is.
+ */
+class HashedPending extends Map<string, PendingAuthorization> {
+  constructor(private readonly hashed: Map<string, PendingAuthorization>) {
+    super();
+  }
+  override get(id: string): PendingAuthorization | undefined {
+    return super.get(id) ?? this.hashed.get(idHash(id));
+  }
+  override has(id: string): boolean {
+    return super.has(id) || this.hashed.has(idHash(id));
+  }
+  override delete(id: string): boolean {
+    return super.delete(id) || this.hashed.delete(idHash(id));
+  }
+  override get size(): number {
+    return super.size + this.hashed.size;
+  }
+  /** Every entry keyed by the hash of its id. */
+  byHash(): Map<string, PendingAuthorization> {
+    const all = new Map(this.hashed);
+    for (const [id, p] of super.entries()) all.set(idHash(id), p);
+    return all;
+  }
+}
+
 export interface PgStoreOptions {
   /** Connections this instance keeps at most (pg.Pool `max`). */
   poolSize?: number;
 }
 
-export class PgStore implements AuthzStore, SealedKeyStore {
+export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
   private rateLimitHits = 0;
 
   private constructor(readonly pool: pg.Pool) {}
@@ -458,6 +509,60 @@ export class PgStore implements AuthzStore, SealedKeyStore {
   async getSealedKey(kid: string): Promise<Uint8Array | undefined> {
     const [r] = await this.q('SELECT sealed FROM sealed_signing_keys WHERE kid = $1', [kid]);
     return r ? new Uint8Array(r.sealed as Buffer) : undefined;
+  }
+
+  async getSession(id: string): Promise<BrowserSession | undefined> {
+    const h = idHash(id);
+    const [r] = await this.q('SELECT * FROM browser_sessions WHERE id_hash = $1', [h]);
+    if (!r) return undefined;
+    const rows = await this.q('SELECT request_hash, request FROM pending_authorizations WHERE session_hash = $1 ORDER BY seq', [h]);
+    // Pending requests are stored by the hash of their id too; HashedPending looks them up by id.
+    const pending = new Map<string, PendingAuthorization>(rows.map((p) => [p.request_hash as string, pendingOf(p.request as string)]));
+    const s: BrowserSession = { id, csrf: r.csrf as string, createdAt: Number(r.created_at), pending: new HashedPending(pending), address: r.address as string };
+    if (r.username != null) s.user = r.username as string;
+    return s;
+  }
+
+  async putSession(s: BrowserSession): Promise<void> {
+    await this.tx(async (q) => {
+      // Bounded as in memory (MAX_SESSIONS, an address that floods gives up its own oldest), and
+      // sessions past their lifetime are gone for good.
+      await q('DELETE FROM browser_sessions WHERE created_at < $1', [s.createdAt - SESSION_LIFETIME]);
+      const [{ n }] = (await q('SELECT COUNT(*)::int AS n FROM browser_sessions')) as [{ n: number }];
+      if (n >= MAX_SESSIONS) {
+        const [{ own }] = (await q('SELECT COUNT(*)::int AS own FROM browser_sessions WHERE address = $1', [s.address])) as [{ own: number }];
+        if (own >= SESSIONS_PER_ADDRESS_WHEN_FULL) await q('DELETE FROM browser_sessions WHERE id_hash = (SELECT id_hash FROM browser_sessions WHERE address = $1 ORDER BY seq LIMIT 1)', [s.address]);
+        else await q('DELETE FROM browser_sessions WHERE id_hash = (SELECT id_hash FROM browser_sessions ORDER BY seq LIMIT 1)');
+      }
+      const h = idHash(s.id);
+      await q('INSERT INTO browser_sessions (id_hash, csrf, created_at, username, address) VALUES ($1, $2, $3, $4, $5)', [h, s.csrf, s.createdAt, s.user ?? null, s.address]);
+      const entries = s.pending instanceof HashedPending ? [...s.pending.byHash()] : [...s.pending].map(([id, p]) => [idHash(id), p] as const);
+      for (const [rh, p] of entries) await q('INSERT INTO pending_authorizations (session_hash, request_hash, request) VALUES ($1, $2, $3)', [h, rh, pendingText(p)]);
+    });
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    await this.q('DELETE FROM browser_sessions WHERE id_hash = $1', [idHash(id)]);
+  }
+
+  async addPending(s: BrowserSession, requestId: string, request: PendingAuthorization): Promise<void> {
+    const h = idHash(s.id);
+    await this.tx(async (q) => {
+      await q('INSERT INTO pending_authorizations (session_hash, request_hash, request) VALUES ($1, $2, $3)', [h, idHash(requestId), pendingText(request)]);
+      await q(
+        `DELETE FROM pending_authorizations WHERE session_hash = $1 AND seq NOT IN
+           (SELECT seq FROM pending_authorizations WHERE session_hash = $1 ORDER BY seq DESC LIMIT $2)`,
+        [h, MAX_PENDING_PER_SESSION],
+      );
+    });
+    s.pending.set(requestId, request);
+  }
+
+  async takePending(s: BrowserSession, requestId: string): Promise<PendingAuthorization | undefined> {
+    // One DELETE ... RETURNING: of two instances handed the same consent form, one gets the request.
+    const [r] = await this.q('DELETE FROM pending_authorizations WHERE session_hash = $1 AND request_hash = $2 RETURNING request', [idHash(s.id), idHash(requestId)]);
+    s.pending.delete(requestId);
+    return r ? pendingOf(r.request as string) : undefined;
   }
 
   /** Closes the pool; await `ended` to know the connections are gone. */

@@ -27,7 +27,7 @@ import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
 import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { signedTrustUpdate } from './trust-update-issuer.js';
-import { BrowserSessions } from './browser-sessions.js';
+import { BrowserSessions, type SessionStore } from './browser-sessions.js';
 import { FileKeyVault, type KeyVault } from './key-vault.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
 import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
@@ -68,6 +68,8 @@ export interface AuthzServerOptions {
   dataDir?: string;
   /** Where the private signing keys live; default: files under dataDir (key-vault.ts). */
   keyVault?: KeyVault;
+  /** Where browser sessions live; default: this process's memory. PgStore shares them between instances. */
+  sessionStore?: SessionStore;
   /** Seconds since the epoch. */
   clock?: () => number;
   /** Defaults to the URL the server listens on. */
@@ -222,7 +224,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const clientAuthLimiter = new ClientAuthLimiter();
   const web: WebContext = {
     token: context,
-    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined),
+    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined, ...(opts.sessionStore ? [opts.sessionStore] : [])),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
   };

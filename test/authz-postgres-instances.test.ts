@@ -132,6 +132,34 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
     expect(errorOf(again)).toBe('invalid_grant');
   });
 
+  it('a browser login at A continues at B (the cookie sent to B); one consent form approves once across both', async () => {
+    const verifier = randomBytes(32).toString('base64url');
+    const q = new URLSearchParams({ response_type: 'code', client_id: 'app', redirect_uri: REDIRECT, code_challenge: s256(verifier), code_challenge_method: 'S256', scope: 'read', audience: 'ekg', state: 'st' });
+    let res = await fetch(`${A.base}/authorize?${q}`, { redirect: 'manual' });
+    expect(res.status).toBe(200);
+    const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+    let html = await res.text();
+    const request = /name="request" value="([^"]+)"/.exec(html)![1]!;
+    const form = (c: string) => ({ cookie: c, 'content-type': 'application/x-www-form-urlencoded' });
+    // The session id is in the database only as its hash: a copy of the table signs nobody in.
+    const sessionId = cookie.split('=')[1]!;
+    const { rows } = await store.pool.query('SELECT * FROM browser_sessions');
+    expect(JSON.stringify(rows)).not.toContain(sessionId);
+    res = await fetch(`${B.base}/login`, { method: 'POST', redirect: 'manual', headers: form(cookie), body: new URLSearchParams({ csrf: /name="csrf" value="([^"]+)"/.exec(html)![1]!, next: '/consent', request, username: 'alice', password: 'correct horse battery' }) });
+    expect(res.status).toBe(200);
+    const signedIn = res.headers.get('set-cookie')!.split(';')[0]!;
+    expect(signedIn).not.toBe(cookie); // renewed at sign-in (session fixation)
+    html = await res.text();
+    const csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
+    // The old cookie is dead at both instances.
+    expect((await fetch(`${A.base}/consent`, { method: 'POST', redirect: 'manual', headers: form(cookie), body: new URLSearchParams({ csrf, request, decision: 'approve' }) })).status).not.toBe(302);
+    // The same consent form posted to both at once: one code.
+    const answers = await Promise.all([A.base, B.base, A.base, B.base].map((base) => fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: form(signedIn), body: new URLSearchParams({ csrf, request, decision: 'approve' }) })));
+    const codes = answers.map((r) => (r.status === 302 || r.status === 303 ? new URL(r.headers.get('location')!).searchParams.get('code') : null)).filter((c) => c);
+    expect(codes).toHaveLength(1);
+    expect((await redeem(B.base, { code: codes[0]!, verifier })).status).toBe(200);
+  });
+
   it('parallel redemption of one code through both gives exactly one winner', async () => {
     for (let round = 0; round < 3; round++) {
       const c = await codeAt(round % 2 ? B.base : A.base);
