@@ -100,3 +100,16 @@ export async function startPostgres(): Promise<PostgresServer> {
     },
   };
 }
+
+/**
+ * Run as a program (bench/authz-postgres.ts does: bench/ may not import test/): starts a server,
+ * prints `postgres-server ready <url> <url2>` (two empty databases), stops on SIGTERM.
+ */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const server = await startPostgres();
+  const second = server.createDatabase('keybound_second');
+  console.log(`postgres-server ready ${server.url} ${second}`);
+  const stopNow = (): void => void server.stop().then(() => process.exit(0));
+  process.once('SIGTERM', stopNow);
+  process.once('SIGINT', stopNow);
+}
