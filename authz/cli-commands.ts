@@ -96,7 +96,7 @@ export async function authzServe(opts: DataDirOptions & {
     store,
     keyVault: vaultOf(opened),
     // Several instances: a login at one continues at another.
-    ...(store instanceof PgStore ? { sessionStore: store } : {}),
+    ...(store instanceof PgStore ? { sessionStore: store, sharedClientAuthLimit: true } : {}),
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),

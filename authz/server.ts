@@ -24,7 +24,8 @@ import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
-import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
+import { addressKey } from './client-address.js';
+import { ClientAuthLimiter, CLIENT_AUTH_FAILURES, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { signedTrustUpdate } from './trust-update-issuer.js';
 import { BrowserSessions, type SessionStore } from './browser-sessions.js';
@@ -70,6 +71,11 @@ export interface AuthzServerOptions {
   keyVault?: KeyVault;
   /** Where browser sessions live; default: this process's memory. PgStore shares them between instances. */
   sessionStore?: SessionStore;
+  /**
+   * Several instances on one store: failed client authentications per address are counted in the
+   * store too (as well as in this process), so N instances do not allow N times the guesses.
+   */
+  sharedClientAuthLimit?: boolean;
   /** Seconds since the epoch. */
   clock?: () => number;
   /** Defaults to the URL the server listens on. */
@@ -278,15 +284,26 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     const replyEncoding = encoding === 'form' ? 'json' : encoding;
     const remote = req.socket.remoteAddress ?? '';
     // Before the body is read and any scrypt runs (client-auth-limiter.ts).
-    if (!clientAuthLimiter.take(remote)) {
+    const tooMany = () => {
       const out = errorResponse(new AuthzError('temporarily_unavailable', 'too many failed client authentications from this address', { status: 429 }), replyEncoding);
       return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
+    };
+    if (!clientAuthLimiter.take(remote)) return tooMany();
+    // The same count across instances, in the store (one upsert), taken and given back alike.
+    const sharedKey = opts.sharedClientAuthLimit ? `client-auth:${addressKey(remote)}` : undefined;
+    const at = Math.floor(clock());
+    if (sharedKey && (await opts.store.hitRateLimit(sharedKey, at, CLIENT_AUTH_WINDOW_S)) > CLIENT_AUTH_FAILURES) {
+      clientAuthLimiter.giveBack(remote);
+      return tooMany();
     }
     let failedAuth = false;
     try {
       return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
     } finally {
-      if (!failedAuth) clientAuthLimiter.giveBack(remote);
+      if (!failedAuth) {
+        clientAuthLimiter.giveBack(remote);
+        if (sharedKey) await opts.store.releaseRateLimit(sharedKey, at, CLIENT_AUTH_WINDOW_S);
+      }
     }
   }
 

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fromBase64Url, toHex, tokenHash, decodeCbor, type CborMap } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { PgStore, registerAudience, registerClient, registerUser, s256, SealedKeyVault } from '../authz/index.js';
+import { CLIENT_AUTH_FAILURES, PgStore, registerAudience, registerClient, registerUser, s256, SealedKeyVault } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post, trlHashes } from './support/authz-client.js';
 import { startPostgres, postgresUnavailable, type PostgresServer } from './support/postgres-server.js';
 import { stop, waitForLine } from './support/processes.js';
@@ -257,5 +257,26 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
       const rec = await store.getTokenByHash(toHex(tokenHash(fromBase64Url(t))));
       expect(rec?.audience).toBe('ekg');
     }
+  }, 120_000);
+
+  // Last: it leaves 127.0.0.1 blocked at both instances for the rest of the window.
+  it('failed client authentications are counted across instances: A and B together allow CLIENT_AUTH_FAILURES, not twice', async () => {
+    const C = await serve(); // A was killed above
+    const wrong = basic('app', 'not-the-secret-0123456789');
+    const statuses: number[] = [];
+    for (let i = 0; i < CLIENT_AUTH_FAILURES + 8; i++) {
+      const r = await post(i % 2 ? B.base : C.base, '/token', { grant_type: 'client_credentials', audience: 'ekg' }, 'form', { authorization: wrong });
+      statuses.push(r.status);
+    }
+    // Each process alone would have answered all 72 with 401 (36 each, under its own 64). The
+    // shared count allows 64 in all, fewer by the attempts A had taken when it was killed above
+    // (a crashed instance gives nothing back: the count errs toward refusing).
+    const refused = statuses.filter((s) => s === 401).length;
+    expect(refused).toBeLessThanOrEqual(CLIENT_AUTH_FAILURES);
+    expect(refused).toBeGreaterThan(CLIENT_AUTH_FAILURES - 20);
+    expect(statuses.slice(CLIENT_AUTH_FAILURES).every((s) => s === 429)).toBe(true);
+    expect(statuses.filter((s) => s !== 401 && s !== 429)).toEqual([]);
+    // The right secret is refused too now, at either: the address is blocked before any scrypt.
+    expect((await post(B.base, '/token', { grant_type: 'client_credentials', audience: 'ekg' }, 'form', { authorization: APP })).status).toBe(429);
   }, 120_000);
 });
