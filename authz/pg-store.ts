@@ -248,7 +248,15 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
   }
 
   async deleteClient(id: string): Promise<boolean> {
-    return (await this.q('DELETE FROM clients WHERE id = $1 RETURNING 1', [id])).length > 0;
+    return this.tx(async (q) => {
+      if ((await q('DELETE FROM clients WHERE id = $1 RETURNING 1', [id])).length === 0) return false;
+      // As SqliteStore: its tokens go onto their audiences' lists with it (no one can authenticate
+      // as it to revoke them any more, RFC 7009 §2.1), its refresh families end.
+      const rows = await q('SELECT token_hash FROM tokens WHERE client_id = $1 AND NOT revoked', [id]);
+      await this.revokeTrees(q, rows.map((r) => r.token_hash as string));
+      await q('UPDATE refresh_tokens SET family_revoked = TRUE WHERE client_id = $1', [id]);
+      return true;
+    });
   }
 
   async deleteAudience(id: string): Promise<boolean> {

@@ -191,7 +191,17 @@ export class SqliteStore implements AuthzStore {
   }
 
   async deleteClient(id: string): Promise<boolean> {
-    return this.stmt('DELETE FROM clients WHERE id = ?').run(id).changes > 0;
+    return this.db.transaction(() => {
+      const deleted = this.stmt('DELETE FROM clients WHERE id = ?').run(id).changes > 0;
+      if (!deleted) return false;
+      // Its tokens go onto their audiences' revocation lists with it: once it is gone no one can
+      // authenticate as it to revoke them (RFC 7009 §2.1), and a client is deleted because it
+      // must no longer be served (a stolen or retired device, a leaked secret).
+      const rows = this.stmt('SELECT token_hash FROM tokens WHERE client_id = ? AND revoked = 0').all(id) as Row[];
+      this.revokeTrees(rows.map((r) => r.token_hash as string));
+      this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE client_id = ?').run(id);
+      return true;
+    })();
   }
 
   async deleteAudience(id: string): Promise<boolean> {

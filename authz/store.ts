@@ -204,7 +204,7 @@ export interface AuthzStore {
   /** User names only: an operator's listing never needs a password hash. */
   listUsernames(): Promise<string[]>;
 
-  /** Removes a registration; true if there was one. Issued tokens stay valid until they expire or are revoked. */
+  /** Removes a client; true if there was one. Its unrevoked tokens (and those exchanged from them) are revoked onto their audiences' lists, its refresh families too. */
   deleteClient(id: string): Promise<boolean>;
   deleteAudience(id: string): Promise<boolean>;
   deleteUser(username: string): Promise<boolean>;

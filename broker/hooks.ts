@@ -494,7 +494,8 @@ export function createHooks(deps: HookDeps) {
               deps.trustUpdates.accept(route.device, bytesOf(packet.payload));
               packet.retain = true; // the newest update waits for the device's next wake
             } catch (error) {
-              drop(packet, session, `trust update refused (${(error as BrokerError).code ?? 'error'})`, 'trust_update_refused');
+              // The relay's message names the update's own refusal code (bad_signature, stale...).
+              drop(packet, session, error instanceof BrokerError ? error.message.slice(0, 200) : 'trust update refused (error)', 'trust_update_refused');
             }
           }
           return cb(null);

@@ -24,7 +24,7 @@ export { createTokenBucket, DEFAULT_RELAY_RATE, DEFAULT_CONNECT_RATE, DEFAULT_SU
 export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
 export { checkAuthzUrl, authzRequest, type AuthzConnection } from './authz-http.js';
-export { readBoundedBody } from './bounded-body.js';
+export { readBoundedBody } from '../device/adapters/index.js';
 export { fetchRevocationList, fetchTrustUpdate, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, type TrlPollerOptions } from './trl-poller.js';
 export { refreshableTrust, startTrustRefresh, MAX_KEYS_FETCH_BYTES, MIN_KEYS_REFRESH_S, DEFAULT_KEYS_REFRESH_S, KEYS_FETCH_TIMEOUT_MS, type RefreshableTrust, type TrustRefreshOptions } from './trust-refresh.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';

@@ -7,7 +7,7 @@
  */
 import { ACE_PARAM, CLAIM, cnfFromMap, decodeCbor, encodeCbor, isMap, type CborValue, type Confirmation } from '../cose/index.js';
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
-import { BodyTooLarge, readBoundedBody } from './bounded-body.js';
+import { BodyTooLarge, readBoundedBody } from '../device/adapters/index.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 
 /** RFC 9200 §5.9.1/§5.9.2 labels used here: token 11 and active 10, then the CWT claim labels (CLAIM). */

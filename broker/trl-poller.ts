@@ -8,7 +8,7 @@
  * changes nothing (the retained list is never replaced by an older one).
  */
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
-import { readBoundedBody } from './bounded-body.js';
+import { readBoundedBody } from '../device/adapters/index.js';
 import type { BrokerLog } from './broker-logger.js';
 
 /** draft-ietf-ace-revoked-token-notification lists stay small: MAX_TRL_HASHES (1024) hashes is ~40 KB. */

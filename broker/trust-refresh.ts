@@ -20,7 +20,7 @@
  */
 import { toHex, type CoseKey, type KeyResolver } from '../cose/index.js';
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
-import { readBoundedBody } from './bounded-body.js';
+import { readBoundedBody } from '../device/adapters/index.js';
 import type { BrokerLog } from './broker-logger.js';
 import { brokerTrust, type BrokerTrust } from './trust.js';
 import { trustFromBytes } from './trust-file.js';

@@ -10,7 +10,7 @@ const KINDS: readonly RegistrationKind[] = ['client', 'device', 'user'];
 export const authzDeleteCommand = defineCommand(
   {
     name: 'authz delete',
-    summary: "Delete a client, device or user registration (tokens already issued stay valid until they expire or are revoked).",
+    summary: "Delete a client, device or user registration (a deleted client's tokens are revoked with it; a device's or user's stay valid until they expire or are revoked).",
     positionals: ['ID'],
     config: true,
     options: {

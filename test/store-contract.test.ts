@@ -219,6 +219,21 @@ for (const kind of kinds) {
       expect((await b!.getClient('plain'))!.messagePop).toBeUndefined();
     });
 
+    it("deleting a client revokes its tokens onto the TRLs and ends its refresh families", async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.putClient({ id: 'c1', name: 'one', audiences: ['rs1'], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false });
+      await a!.recordToken(token('d1', 'rs1'));
+      await a!.recordToken(token('d2', 'rs1', { clientId: 'c2' }));
+      await a!.putRefreshToken(refresh('dr', 'famd'));
+      expect(await b!.deleteClient('c1')).toBe(true);
+      expect((await a!.getTokenByHash('h-d1'))!.revoked).toBe(true);
+      expect((await a!.getTokenByHash('h-d2'))!.revoked).toBe(false);
+      expect((await a!.revocationList('rs1', 1500)).entries.map((e) => e.tokenHash)).toEqual(['h-d1']);
+      expect(await a!.getRefreshToken('dr')).toBeUndefined();
+      expect(await b!.deleteClient('c1')).toBe(false);
+    });
+
     it('refuses a second token with the same cti (a replayed jti/cti record)', async () => {
       const [a, b] = await kind.open(2);
       await a!.recordToken(token('same', 'rs1'));

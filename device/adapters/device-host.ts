@@ -18,7 +18,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { connectAsync, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ALG,
   coseKeyFromMap,
@@ -44,6 +44,8 @@ import {
   type ResourceModule,
 } from '../index.js';
 import { fileStorage } from './file-storage.js';
+import { assertPrivateDir } from './private-dir.js';
+import { readBoundedBody } from './bounded-body.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -52,6 +54,8 @@ const TOKEN_RENEW_MARGIN_S = 120;
 /** A wake's window when nothing at all arrives (a message resets the quiet timer). */
 export const DEFAULT_AWAKE_MS = 1500;
 const TOKEN_ENDPOINT_TIMEOUT_MS = 15_000;
+/** A token answer is a token (at most a few KiB, RFC 9200 §5.8.2) and a few numbers. */
+const MAX_TOKEN_ANSWER_BYTES = 16 * 1024;
 /** How long a disconnect waits for the broker to acknowledge answers already sent. */
 const DISCONNECT_WAIT_MS = 5_000;
 /** setTimeout's longest delay (2^31 - 1 ms, about 24.8 days). */
@@ -109,11 +113,13 @@ function ownKey(storage: ReturnType<typeof fileStorage>, bundleKey: CoseKey | un
   return key;
 }
 
+/** Waits `ms` or until aborted; the abort listener goes with the timer (one sleep per wake loop turn, it must not pile up). */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 
 /** Resolves once `signal` is aborted (at once if it already is: a stop during the first wake). */
@@ -125,6 +131,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   const log = (event: string, fields: LogFields = {}) => opts.logger.info({ event, ...fields }, `device: ${event.replaceAll('_', ' ')}`);
   // Owner-only when we create it: it will hold the device's private key and PoP keys.
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
+  assertPrivateDir(opts.dataDir);
   const storage = fileStorage(opts.dataDir);
   const node = createDeviceNode({
     bundle: opts.bundle,
@@ -159,8 +166,12 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
           headers: { 'content-type': 'application/ace+cbor' },
           body: Buffer.from(body),
           signal: AbortSignal.timeout(TOKEN_ENDPOINT_TIMEOUT_MS),
+          // The body carries the client secret: a 307/308 would re-send it wherever Location
+          // points (http:// too), past the https check made on --token-url.
+          redirect: 'error',
         });
-        return new Uint8Array(await r.arrayBuffer());
+        // Bounded: an answer that never ends must not fill the device's memory until the timeout.
+        return readBoundedBody(r, MAX_TOKEN_ANSWER_BYTES);
       },
       { grant: 'client_credentials', auth: { clientId: access.clientId, clientSecret: access.clientSecret }, audience: access.audience, scope: deviceBrokerScope(node.deviceId), popKey: key! },
     );
@@ -179,11 +190,20 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
 
   const stopping = new AbortController();
   let client: MqttClient | undefined;
+  /** Clients whose session is being ended: what reaches them now is left with the broker. */
+  const ending = new WeakSet<MqttClient>();
   let inFlight: Promise<void> = Promise.resolve();
   let lastActivity = Date.now();
 
   /** Handles one message, then lets mqtt.js PUBACK it (see the header: nothing acknowledged is lost). */
   function onPacket(c: MqttClient, topic: string, payload: Uint8Array, ack: (error?: Error) => void): void {
+    if (ending.has(c)) {
+      // Arrived while the session ends: its answer could no longer be sent, and a PUBACK would
+      // make the broker forget it. Not acknowledged, the broker delivers it again at the next
+      // wake (MQTT 3.1.1 §4.4, clean session 0).
+      ack(new Error('session ending'));
+      return;
+    }
     lastActivity = Date.now();
     const work = (async () => {
       const answer = node.handle(topic, payload);
@@ -206,7 +226,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   async function connect(): Promise<MqttClient> {
     if (opts.access) token = await brokerToken();
     const pw = password();
-    const c = await connectAsync(opts.brokerUrl, {
+    const c = mqttConnect(opts.brokerUrl, {
       clientId,
       clean: false,
       protocolVersion: 4,
@@ -214,13 +234,30 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
       connectTimeout: 15_000,
       ...(pw ? { username: ACE_USERNAME, password: pw } : {}),
     });
-    // A proof is single-use: every reconnect gets a new one.
-    c.on('reconnect', () => void (c.options.password = password()));
-    c.on('error', (error) => log('mqtt_error', { error: error.name, code: (error as { code?: string | number }).code }));
+    // Installed before the CONNECT goes out: a resumed session's queued messages can come in the
+    // same read as the CONNACK, and mqtt.js's default handler would PUBACK them unhandled.
     c.handleMessage = (packet, callback) => {
       const bytes = new Uint8Array(packet.payload as Buffer).slice();
       onPacket(c, packet.topic, bytes, callback as (error?: Error) => void);
     };
+    // A proof is single-use: every reconnect gets a new one.
+    c.on('reconnect', () => void (c.options.password = password()));
+    c.on('error', (error) => log('mqtt_error', { error: error.name, code: (error as { code?: string | number }).code }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // A sleeping device does not reconnect by itself: a line closed before the CONNACK is a failed wake.
+        const closed = () => fail(new Error('the broker closed the connection before CONNACK'));
+        const off = () => (c.off('connect', ok), c.off('error', fail), c.off('close', closed));
+        const fail = (error: Error) => (off(), reject(error));
+        const ok = () => (off(), resolve());
+        c.on('connect', ok);
+        c.on('error', fail);
+        if (opts.wakeEvery !== 0) c.on('close', closed);
+      });
+    } catch (error) {
+      c.end(true);
+      throw error;
+    }
     const topics = node.topics;
     try {
       const granted = await c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
@@ -241,9 +278,10 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     client = undefined;
     if (!c) return;
     await inFlight;
+    ending.add(c);
     const forced = setTimeout(() => {
       log('disconnect_forced', { waited_ms: DISCONNECT_WAIT_MS });
-      c.end(true);
+      c.stream?.destroy(); // end(true) is a no-op once end() has begun
     }, DISCONNECT_WAIT_MS);
     try {
       await c.endAsync();

@@ -33,7 +33,10 @@ export function fileStorage(dir: string): DeviceStorage {
       const target = fileName(dir, key);
       // Keys never start with '.', so a temporary name never collides with a key's file.
       const temp = join(dir, `.${basename(target)}.tmp`);
-      const fd = openSync(temp, 'w', 0o600);
+      // Never through a link planted at the temporary name: removed (the link, not its target),
+      // then created exclusively; a link planted again in between makes the open fail (EEXIST).
+      rmSync(temp, { force: true });
+      const fd = openSync(temp, 'wx', 0o600);
       try {
         fchmodSync(fd, 0o600); // a temp file left by a crash keeps its old mode otherwise
         // writeSync may write less than asked: loop, or a short write would be renamed into place.

@@ -3,3 +3,4 @@ export { fileStorage } from './file-storage.js';
 export { connectDeviceMqtt, deviceTopics, type DeviceMqttOptions, type DeviceMqttConnection } from './mqtt-transport.js';
 export { startDeviceHost, deviceBrokerScope, DEFAULT_AWAKE_MS, type DeviceHost, type DeviceHostOptions, type BrokerAccessOptions } from './device-host.js';
 export { createNodeLogger, isLogLevel, LOG_LEVELS, type LogLevel, type NodeLoggerOptions } from './node-logger.js';
+export { readBoundedBody, BodyTooLarge } from './bounded-body.js';

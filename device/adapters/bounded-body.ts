@@ -1,7 +1,8 @@
 /**
  * Reading an HTTP answer from the service with a size bound that holds even when the answer
  * declares no length (chunked): Response.arrayBuffer() would buffer whatever arrives until the
- * timeout. Used for revocation lists and introspection answers.
+ * timeout. Used for revocation lists and introspection answers (broker/) and the device host's
+ * broker-token answers.
  */
 export class BodyTooLarge extends Error {
   constructor() {
