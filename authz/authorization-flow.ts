@@ -75,9 +75,9 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
+  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
-  const requestId = ctx.sessions.addPending(session, pending);
+  const requestId = await ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};
   if (!session.user) return htmlResponse(200, loginPage(session.csrf, '/consent', undefined, requestId), headers);
   return consentFor(ctx, session, requestId, pending, headers);
@@ -86,7 +86,7 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
 /** POST /login: password check under per-address and per-name limits, then the consent (or device) page. */
 export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
   const { store, clock } = ctx.token;
-  const session = ctx.sessions.get(req.cookie);
+  const session = await ctx.sessions.get(req.cookie);
   const form = formOf(req);
   if (!session || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return expired();
   const next = form.get('next') === '/device' ? '/device' : '/consent';
@@ -108,7 +108,7 @@ export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<Web
   const ok = await verifySecret(form.get('password') ?? '', user?.passwordHash);
   if (!user || !ok) return htmlResponse(401, loginPage(session.csrf, next, 'Wrong user name or password.', requestId, userCode));
   for (const k of limits) await store.releaseRateLimit(k, now, LOGIN_WINDOW);
-  const renewed = ctx.sessions.renew({ ...session, user: user.username });
+  const renewed = await ctx.sessions.renew({ ...session, user: user.username });
   const setCookie = { 'set-cookie': ctx.sessions.cookie(renewed) };
   if (next === '/device') return redirectResponse(userCode ? `/device?user_code=${encodeURIComponent(userCode)}` : '/device', setCookie);
   const pending = requestId ? renewed.pending.get(requestId) : undefined;
@@ -119,11 +119,11 @@ export async function handleLogin(ctx: WebContext, req: WebRequest): Promise<Web
 /** POST /consent: the decision on the request the form names; a code for exactly that request. */
 export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
   const { store, clock, provider } = ctx.token;
-  const session = ctx.sessions.get(req.cookie);
+  const session = await ctx.sessions.get(req.cookie);
   const form = formOf(req);
   if (!session?.user || !BrowserSessions.checkCsrf(session, form.get('csrf'))) return expired();
   // One use: approved or denied, the request is closed; an id that is not open issues nothing.
-  const p = BrowserSessions.takePending(session, form.get('request'));
+  const p = await ctx.sessions.takePending(session, form.get('request'));
   if (!p) return htmlResponse(403, messagePage('Forbidden', 'This authorization request is no longer open. Start again from the application.'));
   const to = new URL(p.redirectUri);
   if (p.state) to.searchParams.set('state', p.state);

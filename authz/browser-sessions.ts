@@ -1,7 +1,7 @@
 /**
  * Browser sessions for the login, consent and device pages: a random id in an HttpOnly,
- * SameSite=Lax cookie, state in memory (losing them on restart only means signing in again;
- * codes and tokens are in the store). Bounded in count and lifetime.
+ * SameSite=Lax cookie, state in a SessionStore (memory by default: losing them on restart only
+ * means signing in again; PostgreSQL for several instances). Bounded in count and lifetime.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { addressKey } from './client-address.js';
@@ -50,40 +50,46 @@ export interface BrowserSession {
 }
 
 
-export class BrowserSessions {
+/**
+ * Where sessions live: in this process (MemorySessionStore, the default) or, for several
+ * instances behind one address, in the database (PgStore), so that a login at one instance
+ * continues at another. takePending is atomic: one consent per request, whichever instance.
+ */
+export interface SessionStore {
+  /** The session with this id, or undefined. */
+  getSession(id: string): Promise<BrowserSession | undefined>;
+  /** Stores a new session with its pending requests, within the store's bounds (MAX_SESSIONS). */
+  putSession(s: BrowserSession): Promise<void>;
+  deleteSession(id: string): Promise<void>;
+  /** Opens a request in a session; beyond MAX_PENDING_PER_SESSION the oldest is dropped. */
+  addPending(s: BrowserSession, requestId: string, request: PendingAuthorization): Promise<void>;
+  /** Closes the request and returns it; undefined when it was not open (or another took it). */
+  takePending(s: BrowserSession, requestId: string): Promise<PendingAuthorization | undefined>;
+}
+
+/** Sessions in memory: losing them on restart only means signing in again. Bounded. */
+export class MemorySessionStore implements SessionStore {
   private readonly sessions = new Map<string, BrowserSession>();
   /** Session ids by address, oldest first. */
   private readonly byAddress = new Map<string, Set<string>>();
 
-  constructor(
-    private readonly random: (n: number) => Uint8Array,
-    private readonly clock: () => number,
-    /**
-     * Served over HTTPS: the cookie is Secure (RFC 6265 §4.1.2.5). Without it a browser sends the
-     * session to plain HTTP on the same host (cookies ignore ports), to whoever is on the path.
-     */
-    private readonly secure = false,
-  ) {}
-
-  private token(): string {
-    return Buffer.from(this.random(32)).toString('base64url');
+  async getSession(id: string): Promise<BrowserSession | undefined> {
+    return this.sessions.get(id);
   }
 
-  get(cookieHeader: string | undefined): BrowserSession | undefined {
-    const id = parseCookie(cookieHeader, SESSION_COOKIE);
-    const s = id ? this.sessions.get(id) : undefined;
-    if (s && this.clock() - s.createdAt > SESSION_LIFETIME) {
-      this.drop(s.id);
-      return undefined;
+  async putSession(s: BrowserSession): Promise<void> {
+    if (this.sessions.size >= MAX_SESSIONS) {
+      const own = this.byAddress.get(s.address);
+      this.drop(own && own.size >= SESSIONS_PER_ADDRESS_WHEN_FULL ? own.values().next().value! : this.sessions.keys().next().value!);
     }
-    return s;
-  }
-
-  private add(s: BrowserSession): void {
     this.sessions.set(s.id, s);
     let ids = this.byAddress.get(s.address);
     if (!ids) this.byAddress.set(s.address, (ids = new Set()));
     ids.add(s.id);
+  }
+
+  async deleteSession(id: string): Promise<void> {
+    this.drop(id);
   }
 
   private drop(id: string): void {
@@ -95,49 +101,80 @@ export class BrowserSessions {
     if (ids?.size === 0) this.byAddress.delete(s.address);
   }
 
-  /** A new session for a client at `remoteAddress`. */
-  create(remoteAddress = ''): BrowserSession {
-    const address = addressKey(remoteAddress);
-    if (this.sessions.size >= MAX_SESSIONS) {
-      const own = this.byAddress.get(address);
-      this.drop(own && own.size >= SESSIONS_PER_ADDRESS_WHEN_FULL ? own.values().next().value! : this.sessions.keys().next().value!);
+  async addPending(s: BrowserSession, requestId: string, request: PendingAuthorization): Promise<void> {
+    if (s.pending.size >= MAX_PENDING_PER_SESSION) s.pending.delete(s.pending.keys().next().value!);
+    s.pending.set(requestId, request);
+  }
+
+  async takePending(s: BrowserSession, requestId: string): Promise<PendingAuthorization | undefined> {
+    // A Map lookup by an unguessable id: nothing is learnt from its timing that the id does not already give.
+    const p = s.pending.get(requestId);
+    s.pending.delete(requestId);
+    return p;
+  }
+}
+
+export class BrowserSessions {
+  constructor(
+    private readonly random: (n: number) => Uint8Array,
+    private readonly clock: () => number,
+    /**
+     * Served over HTTPS: the cookie is Secure (RFC 6265 §4.1.2.5). Without it a browser sends the
+     * session to plain HTTP on the same host (cookies ignore ports), to whoever is on the path.
+     */
+    private readonly secure = false,
+    private readonly store: SessionStore = new MemorySessionStore(),
+  ) {}
+
+  private token(): string {
+    return Buffer.from(this.random(32)).toString('base64url');
+  }
+
+  async get(cookieHeader: string | undefined): Promise<BrowserSession | undefined> {
+    const id = parseCookie(cookieHeader, SESSION_COOKIE);
+    // Session ids are 32 random bytes in base64url (43 characters): anything else is no session.
+    const s = id && /^[A-Za-z0-9_-]{43}$/.test(id) ? await this.store.getSession(id) : undefined;
+    if (s && this.clock() - s.createdAt > SESSION_LIFETIME) {
+      await this.store.deleteSession(s.id);
+      return undefined;
     }
-    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map(), address };
-    this.add(s);
+    return s;
+  }
+
+  /** A new session for a client at `remoteAddress`. */
+  async create(remoteAddress = ''): Promise<BrowserSession> {
+    const s: BrowserSession = { id: this.token(), csrf: this.token(), createdAt: this.clock(), pending: new Map(), address: addressKey(remoteAddress) };
+    await this.store.putSession(s);
     return s;
   }
 
   /** The request's session, or a new one with the Set-Cookie header that starts it. */
-  getOrCreate(cookieHeader: string | undefined, remoteAddress = ''): { session: BrowserSession; setCookie?: Record<string, string> } {
-    const existing = this.get(cookieHeader);
+  async getOrCreate(cookieHeader: string | undefined, remoteAddress = ''): Promise<{ session: BrowserSession; setCookie?: Record<string, string> }> {
+    const existing = await this.get(cookieHeader);
     if (existing) return { session: existing };
-    const session = this.create(remoteAddress);
+    const session = await this.create(remoteAddress);
     return { session, setCookie: { 'set-cookie': this.cookie(session) } };
   }
 
   /** On sign-in the id changes (session fixation) and the CSRF token with it. */
-  renew(s: BrowserSession): BrowserSession {
-    this.drop(s.id);
+  async renew(s: BrowserSession): Promise<BrowserSession> {
+    await this.store.deleteSession(s.id);
     const next: BrowserSession = { ...s, id: this.token(), csrf: this.token(), createdAt: this.clock() };
-    this.add(next);
+    await this.store.putSession(next);
     return next;
   }
 
   /** Opens a request and returns its id (the oldest open one goes beyond MAX_PENDING_PER_SESSION). */
-  addPending(s: BrowserSession, request: PendingAuthorization): string {
-    if (s.pending.size >= MAX_PENDING_PER_SESSION) s.pending.delete(s.pending.keys().next().value!);
+  async addPending(s: BrowserSession, request: PendingAuthorization): Promise<string> {
     const id = this.token();
-    s.pending.set(id, request);
+    await this.store.addPending(s, id, request);
     return id;
   }
 
   /** Closes the request a form names and returns it; undefined when the id is absent or not open. */
-  static takePending(s: BrowserSession, requestId: string | null): PendingAuthorization | undefined {
-    // A Map lookup by an unguessable id: nothing is learnt from its timing that the id does not already give.
+  async takePending(s: BrowserSession, requestId: string | null): Promise<PendingAuthorization | undefined> {
     if (!requestId) return undefined;
-    const p = s.pending.get(requestId);
-    s.pending.delete(requestId);
-    return p;
+    return this.store.takePending(s, requestId);
   }
 
   cookie(s: BrowserSession): string {

@@ -1,6 +1,7 @@
 /**
  * The `keybound authz ...` commands as plain functions (the CLI in cli/ parses argv and calls
- * these; tests call them directly). Each opens the data directory's SQLite store itself.
+ * these; tests call them directly). Each opens the store itself: the data directory's SQLite
+ * file, or PostgreSQL given `database` (several instances; private keys sealed under `kek`).
  */
 import { closeSync, existsSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
@@ -8,6 +9,9 @@ import { bundleToJson, encodeProvisioningBundle, type CoseKey } from '../cose/in
 import { nativeProvider } from '../cose/adapters/index.js';
 import type { Logger } from '../device/index.js';
 import { SqliteStore } from './sqlite-store.js';
+import { PgStore } from './pg-store.js';
+import { FileKeyVault, readKekFile, SealedKeyVault, type KeyVault } from './key-vault.js';
+import type { AuthzStore } from './store.js';
 import { createAuthzServer, type AuthzServer } from './server.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
@@ -19,7 +23,16 @@ export const DB_FILE = 'authz.sqlite';
 
 /** Every command takes these: where the service's state is, and whether it may be created. */
 export interface DataDirOptions {
-  dataDir: string;
+  /** The SQLite service's state directory (store and private signing keys); not with `database`. */
+  dataDir?: string;
+  /** postgres://... : the store of several instances behind one address, instead of dataDir. */
+  database?: string;
+  /**
+   * With `database`: the file of the key-encryption key that seals the private signing keys in
+   * the database (32 random bytes, raw or hex). Every instance reads the same file; it is never
+   * stored in the database. Needed by the commands that sign (serve, provision).
+   */
+  kekFile?: string;
   /**
    * Create the data directory (and so a new service with new signing keys) if it does not exist.
    * Off by default: a mistyped --data-dir must fail, not silently start a second service whose
@@ -28,12 +41,41 @@ export interface DataDirOptions {
   init?: boolean;
 }
 
-function openStore(opts: DataDirOptions): SqliteStore {
+interface OpenedStore {
+  store: AuthzStore;
+  /** Where the private signing keys are (undefined: PostgreSQL without a KEK, for registrations). */
+  vault: KeyVault | undefined;
+  close(): Promise<void>;
+}
+
+async function openStore(opts: DataDirOptions): Promise<OpenedStore> {
+  if (opts.database !== undefined) {
+    if (opts.dataDir !== undefined) throw new RegistryError('--database and --data-dir name two different services: give one', 'ERR_AUTHZ_REGISTRY');
+    if (!/^postgres(ql)?:\/\//.test(opts.database)) throw new RegistryError('--database must be a postgres:// URL', 'ERR_AUTHZ_REGISTRY');
+    // Read before connecting: a bad KEK file fails fast, without touching the database.
+    const kek = opts.kekFile !== undefined ? readKekFile(opts.kekFile) : undefined;
+    const store = await PgStore.open(opts.database);
+    return {
+      store,
+      vault: kek ? new SealedKeyVault(store, kek) : undefined,
+      close: async () => {
+        store.close();
+        await store.ended;
+      },
+    };
+  }
+  if (opts.dataDir === undefined) throw new RegistryError('--data-dir or --database is needed', 'ERR_AUTHZ_NO_DATA_DIR');
   if (!existsSync(opts.dataDir)) {
     if (!opts.init) throw new RegistryError(`the data directory ${JSON.stringify(opts.dataDir)} does not exist (a typo? --init creates a new service there)`, 'ERR_AUTHZ_NO_DATA_DIR');
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   }
-  return new SqliteStore(join(opts.dataDir, DB_FILE));
+  const store = new SqliteStore(join(opts.dataDir, DB_FILE));
+  return { store, vault: new FileKeyVault(opts.dataDir), close: async () => store.close() };
+}
+
+function vaultOf(opened: OpenedStore): KeyVault {
+  if (!opened.vault) throw new RegistryError('--database needs --kek-file (or KEYBOUND_KEK_FILE): the key that seals the signing keys', 'ERR_AUTHZ_REGISTRY');
+  return opened.vault;
 }
 
 export async function authzServe(opts: DataDirOptions & {
@@ -47,11 +89,14 @@ export async function authzServe(opts: DataDirOptions & {
   logger?: Logger;
   /** Bearer credential for /metrics (otherwise loopback peers only). */
   metricsToken?: string;
-}): Promise<{ server: AuthzServer; url: string; store: SqliteStore }> {
-  const store = openStore(opts);
+}): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
+  const opened = await openStore(opts);
+  const store = opened.store;
   const server = await createAuthzServer({
     store,
-    dataDir: opts.dataDir,
+    keyVault: vaultOf(opened),
+    // Several instances: a login at one continues at another.
+    ...(store instanceof PgStore ? { sessionStore: store, sharedClientAuthLimit: true } : {}),
     ...(opts.issuer ? { issuer: opts.issuer } : {}),
     ...(opts.adminToken ? { adminToken: opts.adminToken } : {}),
     ...(opts.tls ? { tls: opts.tls } : {}),
@@ -64,13 +109,14 @@ export async function authzServe(opts: DataDirOptions & {
 
 /** Registers a device (a resource server and so an audience). */
 export async function registerDevice(opts: DataDirOptions & AudienceOptions): Promise<{ id: string }> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
-    const { dataDir: _d, init: _i, ...audience } = opts;
+    const { dataDir: _d, init: _i, database: _db, kekFile: _k, ...audience } = opts;
     const a = await registerAudience(store, nativeProvider, audience);
     return { id: a.id };
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
@@ -81,9 +127,10 @@ export async function registerDevice(opts: DataDirOptions & AudienceOptions): Pr
  * registration is replaced only with `force` (replacing it changes who holds the client's secret).
  */
 export async function registerClientCommand(opts: DataDirOptions & ClientOptions & { force?: boolean }): Promise<{ id: string; replaced: boolean }> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
-    const { dataDir: _d, init: _i, force, ...client } = opts;
+    const { dataDir: _d, init: _i, database: _db, kekFile: _k, force, ...client } = opts;
     if (client.secret !== undefined) {
       const weak = secretWeakness(client.secret, 'client secret');
       if (weak) throw new RegistryError(`${weak} (omit the file and --secret-file writes a strong one)`, 'ERR_AUTHZ_WEAK_SECRET');
@@ -98,13 +145,14 @@ export async function registerClientCommand(opts: DataDirOptions & ClientOptions
     const c = await registerClient(store, client);
     return { id: c.id, replaced: existing !== undefined };
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
 /** A person who signs in at the service's pages (authorization code and device flows). */
 export async function registerUserCommand(opts: DataDirOptions & { username: string; password: string; force?: boolean }): Promise<{ replaced: boolean }> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
     const weak = secretWeakness(opts.password, 'password');
     if (weak) throw new RegistryError(weak, 'ERR_AUTHZ_WEAK_SECRET');
@@ -113,7 +161,7 @@ export async function registerUserCommand(opts: DataDirOptions & { username: str
     await registerUser(store, opts.username, opts.password);
     return { replaced: existing !== undefined };
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
@@ -125,7 +173,8 @@ export interface RegistrationListing {
 }
 
 export async function listRegistrations(opts: DataDirOptions): Promise<RegistrationListing> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
     return {
       clients: (await store.listClients()).map((c) => ({
@@ -140,7 +189,7 @@ export async function listRegistrations(opts: DataDirOptions): Promise<Registrat
       users: await store.listUsernames(),
     };
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
@@ -151,7 +200,8 @@ export type RegistrationKind = 'client' | 'device' | 'user';
  * then `kind` must say which, rather than delete the wrong one.
  */
 export async function deleteRegistration(opts: DataDirOptions & { id: string; kind?: RegistrationKind }): Promise<{ kind: RegistrationKind }> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
     const found: RegistrationKind[] = [];
     if (await store.getClient(opts.id)) found.push('client');
@@ -166,32 +216,34 @@ export async function deleteRegistration(opts: DataDirOptions & { id: string; ki
     else await store.deleteUser(opts.id);
     return { kind };
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 export { registerClientCommand as registerClient };
 
 /** `authz revoke`: on the data directory's store, which the running service reads its lists from. */
-export async function revokeCommand(opts: { dataDir: string; now?: number } & RevokeSelection): Promise<RevokeResult> {
-  const store = openStore({ dataDir: opts.dataDir });
+export async function revokeCommand(opts: DataDirOptions & { now?: number } & RevokeSelection): Promise<RevokeResult> {
+  const opened = await openStore({ ...opts, init: false });
+  const store = opened.store;
   try {
     return await revokeSelection(store, opts, opts.now ?? Math.floor(Date.now() / 1000));
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
 /** `authz rotate-key`: a new signing key; a service running on this data directory picks it up. */
-export async function rotateKeyCommand(opts: { dataDir: string; alg?: SigningAlgorithm; keepSeconds?: number; now?: number }): Promise<RotationResult> {
-  const store = openStore({ dataDir: opts.dataDir });
+export async function rotateKeyCommand(opts: DataDirOptions & { alg?: SigningAlgorithm; keepSeconds?: number; now?: number }): Promise<RotationResult> {
+  const opened = await openStore({ ...opts, init: false });
+  const store = opened.store;
   try {
-    return await rotateSigningKey(store, opts.dataDir, {
+    return await rotateSigningKey(store, vaultOf(opened), {
       alg: opts.alg ?? 'EdDSA',
       now: opts.now ?? Math.floor(Date.now() / 1000),
       ...(opts.keepSeconds !== undefined ? { keepSeconds: opts.keepSeconds } : {}),
     });
   } finally {
-    store.close();
+    await opened.close();
   }
 }
 
@@ -221,10 +273,11 @@ function writeKeyFile(path: string, content: Uint8Array | string): void {
 
 /** Writes `<out>` (CBOR) or JSON when `out` ends in .json; the file holds keys, so mode 0600. */
 export async function provision(opts: DataDirOptions & { deviceId: string; out: string; issuer: string; asUrl?: string; brokerUrl?: string; now?: number }): Promise<{ out: string; trustAnchors: CoseKey[] }> {
-  const store = openStore(opts);
+  const opened = await openStore(opts);
+  const store = opened.store;
   try {
     const now = opts.now ?? Math.floor(Date.now() / 1000);
-    const keys = new SigningKeys(store, opts.dataDir, nativeProvider);
+    const keys = new SigningKeys(store, vaultOf(opened), nativeProvider);
     await keys.load('EdDSA', now);
     const bundle = await provisionDevice(store, keys, {
       deviceId: opts.deviceId,
@@ -236,6 +289,6 @@ export async function provision(opts: DataDirOptions & { deviceId: string; out: 
     writeKeyFile(opts.out, opts.out.endsWith('.json') ? bundleToJson(bundle) : encodeProvisioningBundle(bundle));
     return { out: opts.out, trustAnchors: bundle.trustAnchors };
   } finally {
-    store.close();
+    await opened.close();
   }
 }

@@ -14,7 +14,7 @@ export const USER_CODE_WINDOW = 300;
 
 export async function handleDeviceVerification(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
   const { store, clock } = ctx.token;
-  const { session, setCookie } = ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
+  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const headers = setCookie ?? {};
   if (req.method === 'GET') {
     const fromUri = normalizeUserCode(req.url.searchParams.get('user_code') ?? '');

@@ -8,12 +8,15 @@ export { MAX_SESSIONS } from './browser-sessions.js';
 export { DEVICE_AUTHORIZATIONS_PER_ADDRESS } from './device-authorization.js';
 export { CLIENT_AUTH_FAILURES } from './client-auth-limiter.js';
 export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
+export { PgStore, type PgStoreOptions } from './pg-store.js';
 export {
   ALL_GRANT_TYPES,
   type AuthzStore,
   type AudienceRecord,
   type AudiencePolicy,
   type ClientRecord,
+  type IssuedTokenRecord,
+  type RefreshTokenRecord,
   type GrantType,
   type Protection,
   type UserRecord,
@@ -25,6 +28,7 @@ export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
+export { FileKeyVault, SealedKeyVault, KeyVaultError, readKekFile, KEK_BYTES, type KeyVault, type SealedKeyStore } from './key-vault.js';
 export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode } from './registry.js';
 export { s256 } from './pkce.js';
 export {

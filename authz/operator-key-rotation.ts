@@ -5,12 +5,14 @@
  * private half in <dataDir>/keys, and signs with it; no restart. The previous key stays published
  * at /keys and /jwks.json (so brokers and devices keep verifying its tokens) until the longest
  * token lifetime of any audience has passed, unless the operator says otherwise (`keepSeconds`:
- * 0 after a leak, so its tokens stop verifying as soon as verifiers refresh).
+ * 0 after a leak, so its tokens stop verifying as soon as verifiers refresh). On PostgreSQL
+ * (--database, --kek-file) the new key is sealed into the database and every instance signs with it.
  */
 import { nativeProvider } from '../cose/adapters/index.js';
 import { DEFAULT_TOKEN_LIFETIME, RegistryError } from './registry.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import type { AuthzStore } from './store.js';
+import type { KeyVault } from './key-vault.js';
 
 export interface RotationResult {
   kid: string;
@@ -28,11 +30,11 @@ export async function longestTokenLifetime(store: AuthzStore): Promise<number> {
 
 export async function rotateSigningKey(
   store: AuthzStore,
-  dataDir: string,
+  vault: KeyVault,
   opts: { alg: SigningAlgorithm; now: number; keepSeconds?: number },
 ): Promise<RotationResult> {
   if (opts.keepSeconds !== undefined && !(Number.isInteger(opts.keepSeconds) && opts.keepSeconds >= 0)) throw new RegistryError('keep seconds must be an integer >= 0');
-  const keys = new SigningKeys(store, dataDir, nativeProvider);
+  const keys = new SigningKeys(store, vault, nativeProvider);
   await keys.load(opts.alg, opts.now);
   const previousKid = keys.current().kid;
   const keep = opts.keepSeconds ?? (await longestTokenLifetime(store));

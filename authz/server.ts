@@ -24,10 +24,12 @@ import { handleDeviceAuthorization } from './device-authorization.js';
 import { handleIntrospection, handleRevocation } from './introspection.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { checkIssuanceLimit, type IssuanceLimit } from './issuance-budget.js';
-import { ClientAuthLimiter, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
+import { addressKey } from './client-address.js';
+import { ClientAuthLimiter, CLIENT_AUTH_FAILURES, CLIENT_AUTH_WINDOW_S } from './client-auth-limiter.js';
 import { coseKeysToJwks } from './jwks.js';
 import { signedTrustUpdate } from './trust-update-issuer.js';
-import { BrowserSessions } from './browser-sessions.js';
+import { BrowserSessions, type SessionStore } from './browser-sessions.js';
+import { FileKeyVault, type KeyVault } from './key-vault.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
 import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
 import { parseBasic } from './client-auth.js';
@@ -57,9 +59,23 @@ const TIMEOUT_CHECK_MS = 500;
 /** How stale this instance's copy of the signing keys may be (another instance may rotate them). */
 const KEY_REFRESH_MS = 1_000;
 
+function missingKeyVault(): never {
+  throw new RangeError('createAuthzServer needs dataDir or keyVault: somewhere for the private signing keys');
+}
+
 export interface AuthzServerOptions {
   store: AuthzStore;
-  dataDir: string;
+  /** The SQLite service's state directory: its private signing keys (unless keyVault is given). */
+  dataDir?: string;
+  /** Where the private signing keys live; default: files under dataDir (key-vault.ts). */
+  keyVault?: KeyVault;
+  /** Where browser sessions live; default: this process's memory. PgStore shares them between instances. */
+  sessionStore?: SessionStore;
+  /**
+   * Several instances on one store: failed client authentications per address are counted in the
+   * store too (as well as in this process), so N instances do not allow N times the guesses.
+   */
+  sharedClientAuthLimit?: boolean;
   /** Seconds since the epoch. */
   clock?: () => number;
   /** Defaults to the URL the server listens on. */
@@ -188,7 +204,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const log = opts.logger ?? NOOP_LOGGER;
   const metrics = createServiceMetrics();
   const metricsTokenHash = opts.metricsToken ? createHash('sha256').update(opts.metricsToken).digest() : undefined;
-  const keys = new SigningKeys(opts.store, opts.dataDir, provider);
+  const keys = new SigningKeys(opts.store, opts.keyVault ?? new FileKeyVault(opts.dataDir ?? missingKeyVault()), provider);
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
   // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
   const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };
@@ -214,7 +230,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const clientAuthLimiter = new ClientAuthLimiter();
   const web: WebContext = {
     token: context,
-    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined),
+    sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined, ...(opts.sessionStore ? [opts.sessionStore] : [])),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
   };
@@ -268,15 +284,26 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     const replyEncoding = encoding === 'form' ? 'json' : encoding;
     const remote = req.socket.remoteAddress ?? '';
     // Before the body is read and any scrypt runs (client-auth-limiter.ts).
-    if (!clientAuthLimiter.take(remote)) {
+    const tooMany = () => {
       const out = errorResponse(new AuthzError('temporarily_unavailable', 'too many failed client authentications from this address', { status: 429 }), replyEncoding);
       return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
+    };
+    if (!clientAuthLimiter.take(remote)) return tooMany();
+    // The same count across instances, in the store (one upsert), taken and given back alike.
+    const sharedKey = opts.sharedClientAuthLimit ? `client-auth:${addressKey(remote)}` : undefined;
+    const at = Math.floor(clock());
+    if (sharedKey && (await opts.store.hitRateLimit(sharedKey, at, CLIENT_AUTH_WINDOW_S)) > CLIENT_AUTH_FAILURES) {
+      clientAuthLimiter.giveBack(remote);
+      return tooMany();
     }
     let failedAuth = false;
     try {
       return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
     } finally {
-      if (!failedAuth) clientAuthLimiter.giveBack(remote);
+      if (!failedAuth) {
+        clientAuthLimiter.giveBack(remote);
+        if (sharedKey) await opts.store.releaseRateLimit(sharedKey, at, CLIENT_AUTH_WINDOW_S);
+      }
     }
   }
 
@@ -359,7 +386,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   async function refreshKeys(): Promise<void> {
     if (performance.now() - keysReadAt < KEY_REFRESH_MS) return;
     keysReadAt = performance.now();
-    await keys.refresh();
+    await keys.refresh(clock());
   }
 
   async function route(req: IncomingMessage): Promise<WebResponse> {

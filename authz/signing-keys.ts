@@ -1,35 +1,18 @@
 /**
- * The service's signing keys. Public halves live in the store; private halves in
- * `<dataDir>/keys/<kid>.cose` (a COSE_Key, file mode 0600), never in the database, never logged.
+ * The service's signing keys. Public halves live in the store; private halves in a KeyVault
+ * (key-vault.ts: files in the data directory, or sealed under a KEK in PostgreSQL), never logged.
  * Rotation: a new key signs from now on; the old one stays published (and so keeps verifying)
  * until every token it signed has expired.
  */
-import { mkdirSync, readFileSync, writeFileSync, existsSync, chmodSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
-import { ALG, decodeCoseKey, encodeCoseKey, publicCoseKey, toHex, type CoseKey, type CryptoProvider } from '../cose/index.js';
+import { ALG, publicCoseKey, toHex, type CoseKey, type CryptoProvider } from '../cose/index.js';
 import type { AuthzStore, SigningKeyRecord } from './store.js';
+import type { KeyVault } from './key-vault.js';
 
 export type SigningAlgorithm = 'EdDSA' | 'ES256';
 
 export interface ActiveKey {
   kid: string;
   key: CoseKey;
-}
-
-function keyPath(dataDir: string, kid: string): string {
-  if (!/^[0-9a-f]{1,64}$/.test(kid)) throw new Error('kid must be hex');
-  return join(dataDir, 'keys', `${kid}.cose`);
-}
-
-function writePrivateKey(dataDir: string, kid: string, key: CoseKey): void {
-  const dir = join(dataDir, 'keys');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = keyPath(dataDir, kid);
-  const tmp = `${path}.tmp`;
-  // Write then rename, so a crash never leaves a half-written key file.
-  writeFileSync(tmp, encodeCoseKey(key), { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
 }
 
 export function generateSigningKey(provider: CryptoProvider, alg: SigningAlgorithm): CoseKey {
@@ -50,10 +33,11 @@ export function generateSigningKey(provider: CryptoProvider, alg: SigningAlgorit
 export class SigningKeys {
   private active: ActiveKey | undefined;
   private published: SigningKeyRecord[] = [];
+  private readonly privates = new Map<string, CoseKey>();
 
   constructor(
     private readonly store: AuthzStore,
-    private readonly dataDir: string,
+    private readonly vault: KeyVault,
     private readonly provider: CryptoProvider,
   ) {}
 
@@ -61,9 +45,11 @@ export class SigningKeys {
   async load(alg: SigningAlgorithm = 'EdDSA', now = 0): Promise<void> {
     const records = await this.store.listSigningKeys();
     const current = records.filter((r) => r.retiredAt === undefined).at(-1);
-    if (current && existsSync(keyPath(this.dataDir, current.kid))) {
-      this.active = { kid: current.kid, key: decodeCoseKey(new Uint8Array(readFileSync(keyPath(this.dataDir, current.kid)))) };
+    const key = current ? await this.vault.read(current.kid) : undefined;
+    if (current && key) {
+      this.active = { kid: current.kid, key };
       this.published = records;
+      await this.readPrivates(now);
       return;
     }
     await this.rotate(alg, now, 0);
@@ -73,11 +59,12 @@ export class SigningKeys {
   async rotate(alg: SigningAlgorithm, now: number, keepSeconds: number): Promise<ActiveKey> {
     const key = generateSigningKey(this.provider, alg);
     const kid = toHex(key.kid!);
-    writePrivateKey(this.dataDir, kid, key);
+    await this.vault.write(kid, key);
     if (this.active) await this.store.retireSigningKey(this.active.kid, now, now + keepSeconds);
     await this.store.putSigningKey({ kid, alg: key.alg!, publicKey: publicCoseKey(key), createdAt: now });
     this.active = { kid, key };
     this.published = await this.store.listSigningKeys();
+    await this.readPrivates(now);
     return this.active;
   }
 
@@ -85,16 +72,17 @@ export class SigningKeys {
    * Re-reads the keys from the store, for services scaled out over one store and data directory:
    * a rotation at another instance (an emergency one, after a leak) retires our active key too,
    * and publishes the new one. Signs with the newest unretired key; if its private half is not in
-   * our data directory, signs with nothing (current() throws) rather than with a retired key.
+   * our vault, signs with nothing (current() throws) rather than with a retired key.
    */
-  async refresh(): Promise<void> {
+  async refresh(now = Date.now() / 1000): Promise<void> {
     const records = await this.store.listSigningKeys();
     const newest = records.filter((r) => r.retiredAt === undefined).at(-1);
     if (newest && newest.kid !== this.active?.kid) {
-      const path = keyPath(this.dataDir, newest.kid);
-      this.active = existsSync(path) ? { kid: newest.kid, key: decodeCoseKey(new Uint8Array(readFileSync(path))) } : undefined;
+      const key = await this.vault.read(newest.kid);
+      this.active = key ? { kid: newest.kid, key } : undefined;
     }
     this.published = records;
+    await this.readPrivates(now);
   }
 
   current(): ActiveKey {
@@ -117,9 +105,24 @@ export class SigningKeys {
     return this.published;
   }
 
-  /** The private half of a key of ours, from <dataDir>/keys; undefined if this instance lacks it. */
+  /** The private half of a published key, from the vault; undefined if this instance lacks it. */
   privateKey(kid: string): CoseKey | undefined {
-    const path = keyPath(this.dataDir, kid);
-    return existsSync(path) ? decodeCoseKey(new Uint8Array(readFileSync(path))) : undefined;
+    return this.privates.get(kid);
+  }
+
+  /**
+   * Reads from the vault the private halves of the published keys not read yet (trust updates
+   * are signed by the oldest one, trust-update-issuer.ts), and forgets those of unpublished keys.
+   * A key that does not open (another KEK, a tampered row) is left out, not signed with.
+   */
+  private async readPrivates(now: number): Promise<void> {
+    const published = new Set(this.publishedRecords(now).map((r) => r.kid));
+    for (const kid of this.privates.keys()) if (!published.has(kid)) this.privates.delete(kid);
+    if (this.active) this.privates.set(this.active.kid, this.active.key);
+    for (const kid of published) {
+      if (this.privates.has(kid)) continue;
+      const key = await this.vault.read(kid).catch(() => undefined);
+      if (key) this.privates.set(kid, key);
+    }
   }
 }

@@ -5,7 +5,6 @@
  */
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { decodeCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
 import type {
   AudienceRecord,
   AuthCodeRecord,
@@ -20,6 +19,7 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from './store.js';
+import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -71,32 +71,6 @@ const MIGRATIONS: readonly string[] = [
   // Per-message PoP chosen at registration (register-client --message-pop); existing clients: off.
   `ALTER TABLE clients ADD COLUMN message_pop INTEGER NOT NULL DEFAULT 0;`,
 ];
-
-type Row = Record<string, unknown>;
-const u8 = (v: unknown): Uint8Array | undefined => (v == null ? undefined : new Uint8Array(v as Buffer));
-
-/**
- * Decoded COSE_Keys by their stored bytes. The native crypto provider keeps one imported KeyObject
- * per CoseKey object, and importing costs more than an Ed25519 verify; handing out the same
- * (frozen) object for the same bytes lets every request after the first skip the import. Keyed by
- * the exact bytes, so a re-registered key is a different entry: nothing stale can be returned.
- */
-const KEY_CACHE_ENTRIES = 4096;
-const keyCache = new Map<string, CoseKey>();
-const key = (v: unknown): CoseKey | undefined => {
-  if (v == null) return undefined;
-  const bytes = v as Buffer;
-  const id = bytes.toString('hex');
-  let k = keyCache.get(id);
-  if (!k) {
-    k = Object.freeze(decodeCoseKey(new Uint8Array(bytes))) as CoseKey;
-    if (keyCache.size >= KEY_CACHE_ENTRIES) keyCache.delete(keyCache.keys().next().value!);
-    keyCache.set(id, k);
-  }
-  return k;
-};
-const blob = (v: Uint8Array | undefined): Buffer | null => (v ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : null);
-const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseKey(k)) : null);
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
 const PRIVATE_FILE_MODE = 0o600;
@@ -175,30 +149,13 @@ export class SqliteStore implements AuthzStore {
       .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0, c.messagePop ? 1 : 0);
   }
 
-  private client(r: Row): ClientRecord {
-    const c: ClientRecord = {
-      id: r.id as string,
-      name: r.name as string,
-      audiences: JSON.parse(r.audiences as string),
-      scopes: JSON.parse(r.scopes as string),
-      grantTypes: JSON.parse(r.grant_types as string),
-      redirectUris: JSON.parse(r.redirect_uris as string),
-      resourceServer: r.resource_server === 1,
-    };
-    if (r.message_pop === 1) c.messagePop = true;
-    if (r.secret_hash != null) c.secretHash = r.secret_hash as string;
-    const pk = key(r.public_key);
-    if (pk) c.publicKey = pk;
-    return c;
-  }
-
   async getClient(id: string): Promise<ClientRecord | undefined> {
     const r = this.stmt('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
-    return r ? this.client(r) : undefined;
+    return r ? rowToClient(r) : undefined;
   }
 
   async listClients(): Promise<ClientRecord[]> {
-    return (this.stmt('SELECT * FROM clients ORDER BY id').all() as Row[]).map((r) => this.client(r));
+    return (this.stmt('SELECT * FROM clients ORDER BY id').all() as Row[]).map((r) => rowToClient(r));
   }
 
   async putAudience(a: AudienceRecord): Promise<void> {
@@ -211,28 +168,13 @@ export class SqliteStore implements AuthzStore {
       .run(a.id, a.protection, keyBlob(a.macKey), keyBlob(a.encKey), keyBlob(a.rsKey), a.clockless ? 1 : 0, a.referenceTokens ? 1 : 0, JSON.stringify(a.policy));
   }
 
-  private audience(r: Row): AudienceRecord {
-    const a: AudienceRecord = {
-      id: r.id as string,
-      protection: r.protection as AudienceRecord['protection'],
-      macKey: key(r.mac_key)!,
-      encKey: key(r.enc_key)!,
-      clockless: r.clockless === 1,
-      referenceTokens: r.reference_tokens === 1,
-      policy: JSON.parse(r.policy as string),
-    };
-    const rs = key(r.rs_key);
-    if (rs) a.rsKey = rs;
-    return a;
-  }
-
   async getAudience(id: string): Promise<AudienceRecord | undefined> {
     const r = this.stmt('SELECT * FROM audiences WHERE id = ?').get(id) as Row | undefined;
-    return r ? this.audience(r) : undefined;
+    return r ? rowToAudience(r) : undefined;
   }
 
   async listAudiences(): Promise<AudienceRecord[]> {
-    return (this.stmt('SELECT * FROM audiences ORDER BY id').all() as Row[]).map((r) => this.audience(r));
+    return (this.stmt('SELECT * FROM audiences ORDER BY id').all() as Row[]).map((r) => rowToAudience(r));
   }
 
   async putUser(u: UserRecord): Promise<void> {
@@ -282,18 +224,7 @@ export class SqliteStore implements AuthzStore {
     return this.db.transaction(() => {
       const r = this.stmt('SELECT * FROM auth_codes WHERE code_hash = ?').get(codeHash) as Row | undefined;
       if (!r) return { replayed: false };
-      const code: AuthCodeRecord = {
-        codeHash,
-        clientId: r.client_id as string,
-        username: r.username as string,
-        redirectUri: r.redirect_uri as string,
-        audience: r.audience as string,
-        scope: r.scope as string,
-        codeChallenge: r.code_challenge as string,
-        expiresAt: Number(r.expires_at),
-      };
-      const cnf = u8(r.req_cnf);
-      if (cnf) code.reqCnf = cnf;
+      const code = rowToAuthCode(r);
       if (r.used === 1) return r.family == null ? { code, replayed: true } : { code, replayed: true, family: r.family as string };
       this.stmt('UPDATE auth_codes SET used = 1, family = ? WHERE code_hash = ?').run(family, codeHash);
       return { code: { ...code, family }, replayed: false };
@@ -311,32 +242,14 @@ export class SqliteStore implements AuthzStore {
       .run(c.deviceCodeHash, c.userCode, c.clientId, c.audience, c.scope, blob(c.reqCnf), c.expiresAt, c.status, c.username ?? null, c.interval, c.lastPolledAt);
   }
 
-  private deviceCode(r: Row): DeviceCodeRecord {
-    const d: DeviceCodeRecord = {
-      deviceCodeHash: r.device_code_hash as string,
-      userCode: r.user_code as string,
-      clientId: r.client_id as string,
-      audience: r.audience as string,
-      scope: r.scope as string,
-      expiresAt: Number(r.expires_at),
-      status: r.status as DeviceCodeRecord['status'],
-      interval: Number(r.interval),
-      lastPolledAt: Number(r.last_polled_at),
-    };
-    const cnf = u8(r.req_cnf);
-    if (cnf) d.reqCnf = cnf;
-    if (r.username != null) d.username = r.username as string;
-    return d;
-  }
-
   async getDeviceCodeByHash(hash: string): Promise<DeviceCodeRecord | undefined> {
     const r = this.stmt('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
-    return r ? this.deviceCode(r) : undefined;
+    return r ? rowToDeviceCode(r) : undefined;
   }
 
   async getDeviceCodeByUserCode(userCode: string): Promise<DeviceCodeRecord | undefined> {
     const r = this.stmt('SELECT * FROM device_codes WHERE user_code = ?').get(userCode) as Row | undefined;
-    return r ? this.deviceCode(r) : undefined;
+    return r ? rowToDeviceCode(r) : undefined;
   }
 
   async pollDeviceCode(hash: string, now: number): Promise<DeviceCodeRecord | undefined> {
@@ -344,7 +257,7 @@ export class SqliteStore implements AuthzStore {
       const r = this.stmt('SELECT * FROM device_codes WHERE device_code_hash = ?').get(hash) as Row | undefined;
       if (!r) return undefined;
       this.stmt('UPDATE device_codes SET last_polled_at = ? WHERE device_code_hash = ?').run(now, hash);
-      return this.deviceCode(r);
+      return rowToDeviceCode(r);
     })();
   }
 
@@ -406,25 +319,7 @@ export class SqliteStore implements AuthzStore {
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
     const r = this.stmt('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
-    if (!r) return undefined;
-    const t: IssuedTokenRecord = {
-      cti: r.cti as string,
-      tokenHash: r.token_hash as string,
-      audience: r.audience as string,
-      clientId: r.client_id as string,
-      subject: r.subject as string,
-      scope: r.scope as string,
-      issuedAt: Number(r.issued_at),
-      expiresAt: Number(r.expires_at),
-      reference: r.reference === 1,
-      revoked: r.revoked === 1,
-    };
-    const cnf = u8(r.cnf);
-    if (cnf) t.cnf = cnf;
-    if (r.family != null) t.family = r.family as string;
-    if (r.exi_seq != null) t.exiSequence = Number(r.exi_seq);
-    if (r.parent_hash != null) t.parent = r.parent_hash as string;
-    return t;
+    return r ? rowToToken(r) : undefined;
   }
 
   /** Inside a transaction: revoke one token row onto its audience's TRL. */
@@ -522,20 +417,7 @@ export class SqliteStore implements AuthzStore {
 
   async getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     const r = this.stmt('SELECT * FROM refresh_tokens WHERE token_hash = ? AND family_revoked = 0').get(tokenHash) as Row | undefined;
-    if (!r) return undefined;
-    const t: RefreshTokenRecord = {
-      tokenHash,
-      family: r.family as string,
-      clientId: r.client_id as string,
-      audience: r.audience as string,
-      scope: r.scope as string,
-      subject: r.subject as string,
-      expiresAt: Number(r.expires_at),
-      used: r.used === 1,
-    };
-    const cnf = u8(r.req_cnf);
-    if (cnf) t.reqCnf = cnf;
-    return t;
+    return r ? rowToRefreshToken(r) : undefined;
   }
 
   async rotateRefreshToken(oldHash: string, next: RefreshTokenRecord, now: number): Promise<RotateResult> {
@@ -564,12 +446,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async listSigningKeys(): Promise<SigningKeyRecord[]> {
-    return (this.stmt('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map((r) => {
-      const k: SigningKeyRecord = { kid: r.kid as string, alg: Number(r.alg), publicKey: key(r.public_key)!, createdAt: Number(r.created_at) };
-      if (r.retired_at != null) k.retiredAt = Number(r.retired_at);
-      if (r.publish_until != null) k.publishUntil = Number(r.publish_until);
-      return k;
-    });
+    return (this.stmt('SELECT * FROM signing_keys ORDER BY created_at, kid').all() as Row[]).map(rowToSigningKey);
   }
 
   async retireSigningKey(kid: string, at: number, publishUntil: number): Promise<void> {

@@ -1,6 +1,7 @@
 /** `keybound authz revoke`: revoke tokens by cti, by the token itself, or all of a client's. */
 import { readFileSync } from 'node:fs';
 import { revokeCommand, tokenFromFile, MAX_TOKEN_FILE_BYTES } from '../authz/index.js';
+import { DATABASE_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { EXIT } from './io.js';
@@ -19,7 +20,8 @@ export const authzRevokeCommand = defineCommand(
     summary: "Revoke tokens: they go on their audiences' signed revocation lists, which brokers relay to devices.",
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory (the running service reads its lists from it)' },
+      'data-dir': { type: 'string', value: 'DIR', env: 'KEYBOUND_DATA_DIR', help: 'the service state directory (the running service reads its lists from it)' },
+      ...DATABASE_OPTIONS,
       cti: { type: 'string', multiple: true, value: 'HEX', help: 'a token id (cti, hex) as the service recorded it' },
       // A CWT's cti plays the part of a JWT's jti (RFC 8392 §3.1.7); the service records both as cti.
       jti: { type: 'string', multiple: true, value: 'HEX', help: 'the same as --cti (the JWT name for a token id)' },
@@ -33,7 +35,7 @@ export const authzRevokeCommand = defineCommand(
     const tokens = (values.token ?? []).map(readTokenArgument);
     const clients = values.client ?? [];
     if (ctis.length + tokens.length + clients.length === 0) throw new UsageError('name what to revoke: --cti, --jti, --token @FILE or --client');
-    const { selected, audiences } = await revokeCommand({ dataDir: values['data-dir']!, ctis, tokens, clients });
+    const { selected, audiences } = await revokeCommand({ ...dataDirOf(values), ctis, tokens, clients });
     io.stdout.write(`revoked ${selected} token${selected === 1 ? '' : 's'}; revocation lists changed: ${audiences.length ? audiences.join(' ') : 'none (already revoked)'}\n`);
     return EXIT.ok;
   },

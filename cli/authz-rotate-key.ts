@@ -1,5 +1,6 @@
 /** `keybound authz rotate-key`: a new signing key; the old one verifies its tokens until they expire. */
 import { rotateKeyCommand } from '../authz/index.js';
+import { DATABASE_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { EXIT } from './io.js';
@@ -10,7 +11,8 @@ export const authzRotateKeyCommand = defineCommand(
     summary: 'Add a new signing key (new kid) that signs from now on; a running service picks it up without restart.',
     config: true,
     options: {
-      'data-dir': { type: 'string', value: 'DIR', required: true, env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
+      'data-dir': { type: 'string', value: 'DIR', env: 'KEYBOUND_DATA_DIR', help: 'the service state directory' },
+      ...DATABASE_OPTIONS,
       alg: { type: 'string', value: 'EdDSA|ES256', default: 'EdDSA', help: 'algorithm of the new key' },
       // After a leak: 0 stops publishing the old key at once, so its tokens stop verifying at the next refresh.
       'keep-old': { type: 'string', value: 'SECONDS', help: "publish the old key this long (default: the longest token lifetime)" },
@@ -22,7 +24,7 @@ export const authzRotateKeyCommand = defineCommand(
     if (alg !== 'EdDSA' && alg !== 'ES256') throw new UsageError('--alg is EdDSA or ES256');
     const keep = values['keep-old'];
     if (keep !== undefined && !/^\d{1,9}$/.test(keep)) throw new UsageError('--keep-old takes whole seconds');
-    const r = await rotateKeyCommand({ dataDir: values['data-dir']!, alg, ...(keep !== undefined ? { keepSeconds: Number(keep) } : {}) });
+    const r = await rotateKeyCommand({ ...dataDirOf(values), alg, ...(keep !== undefined ? { keepSeconds: Number(keep) } : {}) });
     const until = r.previousPublishedUntil === undefined ? '' : `; the old key ${r.previousKid} stays published until ${new Date(r.previousPublishedUntil * 1000).toISOString()}`;
     io.stdout.write(`new signing key ${r.kid} (${alg})${until}\n`);
     return EXIT.ok;

@@ -22,7 +22,7 @@ import {
   type CwtClaims,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { authzServe, type AuthzServer, type SqliteStore } from '../authz/index.js';
+import { authzServe, type AuthzServer, type AuthzStore } from '../authz/index.js';
 import { BROKER_ERR, createBroker } from '../broker/index.js';
 import { authzCommand, brokerCommand, brokerServe } from '../cli/index.js';
 import { connect, ed25519, password, refusal } from './support/broker-fixture.js';
@@ -73,7 +73,7 @@ function io() {
 }
 
 let service: AuthzServer;
-let store: SqliteStore;
+let store: AuthzStore;
 let asUrl: string;
 let broker: ChildProcess;
 let brokerUrl: string;

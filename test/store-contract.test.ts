@@ -1,0 +1,312 @@
+/**
+ * The AuthzStore contract (authz/store.ts), run against both stores: SQLite (the embedded
+ * default) and PostgreSQL (several instances on one database). The races open two stores on one
+ * database, as two service instances would, and fire the same atomic operation through both.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PgStore, SqliteStore, type AuthzStore } from '../authz/index.js';
+import type { AudienceRecord, IssuedTokenRecord, RefreshTokenRecord } from '../authz/index.js';
+import { startPostgres, postgresUnavailable, type PostgresServer } from './support/postgres-server.js';
+import { secretKey, signingKey } from './support/keys.js';
+
+const pgMissing = postgresUnavailable();
+if (pgMissing) console.warn(`store-contract: PostgreSQL half skipped: ${pgMissing}`);
+
+let pgServer: PostgresServer | undefined;
+let tmp: string;
+let n = 0;
+const opened: AuthzStore[] = [];
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'keybound-store-'));
+  if (!pgMissing) pgServer = await startPostgres();
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of opened) s.close();
+  await Promise.all(opened.map((s) => (s instanceof PgStore ? s.ended : undefined)));
+  await pgServer?.stop();
+  rmSync(tmp, { recursive: true, force: true });
+}, 60_000);
+
+/** Opens `count` stores on one fresh database (two = two instances). */
+type Open = (count: number) => Promise<AuthzStore[]>;
+const kinds: { name: string; skip: boolean; open: Open }[] = [
+  {
+    name: 'SqliteStore',
+    skip: false,
+    open: async (count) => {
+      const file = join(tmp, `db${++n}.sqlite`);
+      const stores = Array.from({ length: count }, () => new SqliteStore(file));
+      opened.push(...stores);
+      return stores;
+    },
+  },
+  {
+    name: 'PgStore',
+    skip: Boolean(pgMissing),
+    open: async (count) => {
+      const url = pgServer!.createDatabase(`contract_${++n}`);
+      // Opened together: both migrate at once, as instances started together would.
+      const stores = await Promise.all(Array.from({ length: count }, () => PgStore.open(url)));
+      opened.push(...stores);
+      return stores;
+    },
+  },
+];
+
+const audience = (id: string, clockless = false): AudienceRecord => ({
+  id,
+  protection: 'sign1',
+  macKey: secretKey(32, `${id}-mac`),
+  encKey: secretKey(16, `${id}-enc`),
+  clockless,
+  referenceTokens: false,
+  policy: { scopes: ['read'], exchangeFrom: [], narrow: false, lifetime: 300 },
+});
+
+const token = (cti: string, aud: string, extra: Partial<IssuedTokenRecord> = {}): IssuedTokenRecord => ({
+  cti,
+  tokenHash: `h-${cti}`,
+  audience: aud,
+  clientId: 'c1',
+  subject: 'alice',
+  scope: 'read',
+  issuedAt: 1000,
+  expiresAt: 2000,
+  reference: false,
+  revoked: false,
+  ...extra,
+});
+
+const refresh = (hash: string, family: string, expiresAt = 5000): RefreshTokenRecord => ({
+  tokenHash: hash, family, clientId: 'c1', audience: 'rs1', scope: 'read', subject: 'alice', expiresAt, used: false,
+});
+
+for (const kind of kinds) {
+  describe.skipIf(kind.skip)(`${kind.name} keeps the store contract`, () => {
+    it('stores, lists and deletes clients, audiences and users, keys intact', async () => {
+      const [s] = await kind.open(1);
+      const pub = signingKey('P-256', 'dev-1').pub;
+      await s!.putClient({ id: 'c1', name: 'one', secretHash: 'scrypt$x', audiences: ['rs1'], scopes: ['read', '[["/a",1]]'], grantTypes: ['client_credentials'], redirectUris: [], resourceServer: false });
+      await s!.putClient({ id: 'c0', name: 'zero', publicKey: pub, audiences: [], scopes: [], grantTypes: [], redirectUris: ['https://x/cb'], resourceServer: true });
+      await s!.putClient({ id: 'c1', name: 'one again', audiences: ['rs1'], scopes: [], grantTypes: ['password'], redirectUris: [], resourceServer: false });
+      expect((await s!.listClients()).map((c) => c.id)).toEqual(['c0', 'c1']);
+      const c0 = await s!.getClient('c0');
+      expect(c0).toMatchObject({ name: 'zero', resourceServer: true, redirectUris: ['https://x/cb'] });
+      expect(c0!.publicKey!.x).toEqual(pub.x);
+      expect(c0!.secretHash).toBeUndefined();
+      expect(await s!.getClient('c1')).toMatchObject({ name: 'one again', grantTypes: ['password'] });
+      const a = audience('rs1');
+      await s!.putAudience({ ...a, rsKey: pub, policy: { ...a.policy, untaggedTokens: true } });
+      const got = await s!.getAudience('rs1');
+      expect(got!.macKey.k).toEqual(a.macKey.k);
+      expect(got!.rsKey!.x).toEqual(pub.x);
+      expect(got!.policy.untaggedTokens).toBe(true);
+      await s!.putUser({ username: 'bob', passwordHash: 'h1' });
+      await s!.putUser({ username: 'alice', passwordHash: 'h2' });
+      expect(await s!.listUsernames()).toEqual(['alice', 'bob']);
+      expect(await s!.getUser('bob')).toEqual({ username: 'bob', passwordHash: 'h1' });
+      expect(await s!.deleteUser('bob')).toBe(true);
+      expect(await s!.deleteUser('bob')).toBe(false);
+      expect(await s!.deleteClient('c0')).toBe(true);
+      expect(await s!.deleteAudience('rs1')).toBe(true);
+      expect(await s!.getAudience('rs1')).toBeUndefined();
+      expect(await s!.deleteAudience('rs1')).toBe(false);
+    });
+
+    it('redeems an authorization code once; a replay returns the first family; two instances racing get one winner', async () => {
+      const [a, b] = await kind.open(2);
+      const code = { clientId: 'c1', username: 'alice', redirectUri: 'https://x/cb', audience: 'rs1', scope: 'read', codeChallenge: 'ch', reqCnf: new Uint8Array([1, 2, 3]), expiresAt: 9999 };
+      await a!.putAuthCode({ ...code, codeHash: 'one' });
+      const first = await b!.consumeAuthCode('one', 'fam-1');
+      expect(first).toMatchObject({ replayed: false, code: { family: 'fam-1', username: 'alice' } });
+      expect(first.code!.reqCnf).toEqual(new Uint8Array([1, 2, 3]));
+      expect(await a!.consumeAuthCode('one', 'fam-2')).toMatchObject({ replayed: true, family: 'fam-1', code: { clientId: 'c1' } });
+      expect(await a!.consumeAuthCode('nope', 'fam-3')).toEqual({ replayed: false });
+      for (let i = 0; i < 10; i++) await a!.putAuthCode({ ...code, codeHash: `race-${i}` });
+      for (let i = 0; i < 10; i++) {
+        const tries = Array.from({ length: 8 }, (_, j) => (j % 2 ? a! : b!).consumeAuthCode(`race-${i}`, `f-${j}`));
+        const results = await Promise.all(tries);
+        const winners = results.filter((r) => !r.replayed);
+        expect(winners).toHaveLength(1);
+        // Every loser learns the winner's family (to revoke what it issued).
+        for (const r of results) expect(r.code!.family ?? r.family).toBe(winners[0]!.code!.family);
+      }
+    });
+
+    it('rotates a refresh token once; a replay ends the family, also across instances and in a race', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putRefreshToken(refresh('r0', 'fam'));
+      expect(await a!.rotateRefreshToken('r0', refresh('r1', 'fam'), 100)).toEqual({ ok: true });
+      expect((await b!.getRefreshToken('r0'))!.used).toBe(true);
+      expect(await b!.rotateRefreshToken('r0', refresh('r1b', 'fam'), 100)).toEqual({ ok: false, reason: 'reused' });
+      // The legitimate holder's new token died with the family.
+      expect(await a!.getRefreshToken('r1')).toBeUndefined();
+      expect(await a!.rotateRefreshToken('r1', refresh('r2', 'fam'), 100)).toEqual({ ok: false, reason: 'unknown' });
+      await a!.putRefreshToken(refresh('old', 'fam2', 50));
+      expect(await a!.rotateRefreshToken('old', refresh('x', 'fam2'), 100)).toEqual({ ok: false, reason: 'expired' });
+      expect(await a!.rotateRefreshToken('missing', refresh('y', 'fam3'), 100)).toEqual({ ok: false, reason: 'unknown' });
+      await a!.putRefreshToken(refresh('race', 'fam4'));
+      const results = await Promise.all(Array.from({ length: 8 }, (_, j) => (j % 2 ? a! : b!).rotateRefreshToken('race', refresh(`race-next-${j}`, 'fam4'), 100)));
+      expect(results.filter((r) => r.ok)).toHaveLength(1);
+      // The losers were replays: the family is gone, winner's new token included.
+      expect(results.filter((r) => !r.ok && r.reason === 'reused').length).toBeGreaterThan(0);
+      const winner = results.findIndex((r) => r.ok);
+      expect(await b!.getRefreshToken(`race-next-${winner}`)).toBeUndefined();
+    });
+
+    it('device codes: poll returns the previous poll time, one decision, one deletion', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putDeviceCode({ deviceCodeHash: 'd1', userCode: 'ABCD-EFGH', clientId: 'c1', audience: 'rs1', scope: 'read', expiresAt: 5000, status: 'pending', interval: 5, lastPolledAt: 0 });
+      expect((await b!.pollDeviceCode('d1', 10))!.lastPolledAt).toBe(0);
+      expect((await a!.pollDeviceCode('d1', 12))!.lastPolledAt).toBe(10);
+      await b!.setDeviceCodeInterval('d1', 10);
+      expect((await a!.getDeviceCodeByUserCode('ABCD-EFGH'))!.interval).toBe(10);
+      const decisions = await Promise.all([a!.decideDeviceCode('ABCD-EFGH', 'approved', 'alice'), b!.decideDeviceCode('ABCD-EFGH', 'denied', 'eve')]);
+      expect(decisions.filter(Boolean)).toHaveLength(1);
+      const d = await a!.getDeviceCodeByHash('d1');
+      expect(d!.username).toBe(decisions[0] ? 'alice' : 'eve');
+      expect(await b!.pollDeviceCode('nope', 1)).toBeUndefined();
+      const deletions = await Promise.all([a!.deleteDeviceCode('d1'), b!.deleteDeviceCode('d1'), a!.deleteDeviceCode('d1')]);
+      expect(deletions.filter(Boolean)).toHaveLength(1);
+    });
+
+    it('counts rate-limit hits from both instances in one window, none lost; release and a new window', async () => {
+      const [a, b] = await kind.open(2);
+      const counts = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a! : b!).hitRateLimit('k', 100, 60)));
+      expect([...counts].sort((x, y) => x - y)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+      await a!.releaseRateLimit('k', 100, 60);
+      expect(await b!.hitRateLimit('k', 120, 60)).toBe(40);
+      // A release for an attempt of an earlier window does not touch this one.
+      expect(await a!.hitRateLimit('k', 200, 60)).toBe(1);
+      await b!.releaseRateLimit('k', 100, 60);
+      expect(await b!.hitRateLimit('k', 201, 60)).toBe(2);
+    });
+
+    it('takes exi sequence numbers one at a time across instances, each recorded with its token', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('dev', true));
+      await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a! : b!).recordExiToken('dev', (seq) => token(`exi-${i}`, 'dev', { exiSequence: Number(seq) }))));
+      const seqs: number[] = [];
+      for (let i = 0; i < 30; i++) seqs.push((await a!.getTokenByHash(`h-exi-${i}`))!.exiSequence!);
+      expect(seqs.sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+      await expect(a!.recordExiToken('no-such', (seq) => token('x', 'no-such', { exiSequence: Number(seq) }))).rejects.toThrow();
+      expect(await a!.getTokenByHash('h-x')).toBeUndefined();
+      // No token is past issue + exi at now = 1500: the floor is below the oldest.
+      expect((await b!.revocationList('dev', 1500)).exiFloor).toBe(0);
+      expect((await b!.revocationList('dev', 3000)).exiFloor).toBe(30);
+    });
+
+    it("finds a token by cti and a client's live tokens (what `authz revoke` selects), and keeps message PoP", async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.recordToken(token('live', 'rs1'));
+      await a!.recordToken(token('old', 'rs1', { expiresAt: 900 }));
+      await a!.recordToken(token('exi', 'rs1', { expiresAt: 900, exiSequence: 1 }));
+      await a!.recordToken(token('gone', 'rs1'));
+      await a!.recordToken(token('other', 'rs1', { clientId: 'c2' }));
+      await a!.revokeToken('h-gone');
+      expect(await b!.tokenHashByCti('gone')).toBe('h-gone');
+      expect(await b!.tokenHashByCti('nope')).toBeUndefined();
+      expect((await b!.liveTokenHashes('c1', 1000)).sort()).toEqual(['h-exi', 'h-live']);
+      await a!.putClient({ id: 'mp', name: 'mp', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false, messagePop: true });
+      await a!.putClient({ id: 'plain', name: 'plain', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false });
+      expect((await b!.getClient('mp'))!.messagePop).toBe(true);
+      expect((await b!.getClient('plain'))!.messagePop).toBeUndefined();
+    });
+
+    it("deleting a client revokes its tokens onto the TRLs and ends its refresh families", async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.putClient({ id: 'c1', name: 'one', audiences: ['rs1'], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false });
+      await a!.recordToken(token('d1', 'rs1'));
+      await a!.recordToken(token('d2', 'rs1', { clientId: 'c2' }));
+      await a!.putRefreshToken(refresh('dr', 'famd'));
+      expect(await b!.deleteClient('c1')).toBe(true);
+      expect((await a!.getTokenByHash('h-d1'))!.revoked).toBe(true);
+      expect((await a!.getTokenByHash('h-d2'))!.revoked).toBe(false);
+      expect((await a!.revocationList('rs1', 1500)).entries.map((e) => e.tokenHash)).toEqual(['h-d1']);
+      expect(await a!.getRefreshToken('dr')).toBeUndefined();
+      expect(await b!.deleteClient('c1')).toBe(false);
+    });
+
+    it('refuses a second token with the same cti (a replayed jti/cti record)', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.recordToken(token('same', 'rs1'));
+      await expect(b!.recordToken(token('same', 'rs1', { tokenHash: 'other' }))).rejects.toThrow();
+    });
+
+    it('revokes a token and its exchanges onto the TRLs once, also when two instances revoke it together', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.putAudience(audience('rs2'));
+      await a!.recordToken(token('t1', 'rs1', { family: 'fam' }));
+      await a!.recordToken(token('t2', 'rs2'));
+      expect(await b!.linkExchangedToken('h-t2', 'h-t1')).toBe(true);
+      expect((await a!.getTokenByHash('h-t2'))!).toMatchObject({ family: 'fam', parent: 'h-t1' });
+      const both = await Promise.all([a!.revokeToken('h-t1'), b!.revokeToken('h-t1')]);
+      expect(both.flat().sort()).toEqual(['rs1', 'rs2']);
+      const trl1 = await b!.revocationList('rs1', 1500);
+      expect(trl1).toEqual({ sequence: 1, entries: [{ tokenHash: 'h-t1', expiresAt: 2000, issuedAt: 1000 }] });
+      expect((await a!.revocationList('rs2', 1500)).entries.map((e) => e.tokenHash)).toEqual(['h-t2']);
+      expect(await a!.revokeToken('h-t1')).toEqual([]);
+      expect((await a!.revocationList('rs1', 2500)).entries).toEqual([]);
+      // An exchange linked to a revoked subject is revoked at once.
+      await a!.recordToken(token('t3', 'rs2'));
+      expect(await a!.linkExchangedToken('h-t3', 'h-t1')).toBe(false);
+      expect((await b!.getTokenByHash('h-t3'))!.revoked).toBe(true);
+      expect((await b!.revocationList('rs2', 1500)).sequence).toBe(2);
+    });
+
+    it('revokes a grant family: its live tokens onto the TRL and its refresh tokens', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.recordToken(token('f1', 'rs1', { family: 'fam' }));
+      await a!.recordToken(token('f2', 'rs1', { family: 'fam', expiresAt: 1200 }));
+      await a!.recordToken(token('g1', 'rs1', { family: 'other' }));
+      await a!.putRefreshToken(refresh('rf', 'fam'));
+      expect(await b!.revokeFamily('fam', 1500)).toEqual(['rs1']);
+      expect((await a!.getTokenByHash('h-f1'))!.revoked).toBe(true);
+      expect((await a!.getTokenByHash('h-f2'))!.revoked).toBe(false);
+      expect((await a!.getTokenByHash('h-g1'))!.revoked).toBe(false);
+      expect(await a!.getRefreshToken('rf')).toBeUndefined();
+      expect(await b!.revokeFamily('fam', 1500)).toEqual([]);
+    });
+
+    it('keeps signing keys and retires a key once; a reopened store keeps everything', async () => {
+      const [a, b] = await kind.open(2);
+      const k1 = signingKey('Ed25519', 'k1').pub;
+      await a!.putSigningKey({ kid: 'k1', alg: -8, publicKey: k1, createdAt: 10 });
+      await a!.putSigningKey({ kid: 'k2', alg: -7, publicKey: signingKey('P-256', 'k2').pub, createdAt: 20 });
+      await b!.retireSigningKey('k1', 30, 90);
+      await a!.retireSigningKey('k1', 40, 100);
+      const keys = await b!.listSigningKeys();
+      expect(keys.map((k) => [k.kid, k.alg, k.retiredAt, k.publishUntil])).toEqual([['k1', -8, 30, 90], ['k2', -7, undefined, undefined]]);
+      expect(keys[0]!.publicKey.x).toEqual(k1.x);
+    });
+  });
+}
+
+describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
+  it('migrates a database once and refuses one migrated by a newer keybound', async () => {
+    const url = pgServer!.createDatabase('migrations');
+    const first = await PgStore.open(url);
+    await first.putUser({ username: 'kept', passwordHash: 'h' });
+    first.close();
+    await first.ended;
+    const again = await PgStore.open(url);
+    expect(await again.getUser('kept')).toBeDefined();
+    await again.pool.query('UPDATE schema_version SET version = version + 1');
+    again.close();
+    await again.ended;
+    await expect(PgStore.open(url)).rejects.toThrow(/newer than this keybound/);
+  });
+
+  it('fails to open, with the reason, when no server answers', async () => {
+    await expect(PgStore.open('postgres://keybound@127.0.0.1:1/none')).rejects.toThrow(/ECONNREFUSED/);
+  });
+});
