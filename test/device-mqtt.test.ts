@@ -1,5 +1,4 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import net from 'node:net';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { fromUtf8, utf8 } from '../cose/index.js';
 import {
@@ -16,29 +15,22 @@ import {
 } from '../device/index.js';
 import { connectDeviceMqtt, deviceTopics } from '../device/adapters/index.js';
 import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
+import { startAedes, type AedesBroker } from './support/aedes-broker.js';
 
 const TUBE = 'tube-123';
 const now = 1_800_000_000;
 const clock = () => now;
 const topics = deviceTopics(TUBE);
 
-let server: net.Server;
-let broker: { close(cb?: () => void): void };
+let aedes: AedesBroker;
 let url: string;
 
 beforeAll(async () => {
-  const { Aedes } = await import('aedes');
-  const aedes = await Aedes.createBroker();
-  broker = aedes;
-  server = net.createServer(aedes.handle);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `mqtt://127.0.0.1:${(server.address() as net.AddressInfo).port}`;
+  aedes = await startAedes();
+  url = aedes.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  await new Promise<void>((resolve) => broker.close(() => resolve()));
-});
+afterAll(() => aedes.close());
 
 /** A client that collects what arrives on its response topic. */
 async function mqttClient(clientId: string) {

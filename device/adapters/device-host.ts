@@ -18,7 +18,7 @@
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { connectAsync, type IClientPublishOptions, type MqttClient } from 'mqtt';
+import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ALG,
   coseKeyFromMap,
@@ -109,11 +109,13 @@ function ownKey(storage: ReturnType<typeof fileStorage>, bundleKey: CoseKey | un
   return key;
 }
 
+/** Waits `ms` or until aborted; the abort listener goes with the timer (one sleep per wake loop turn, it must not pile up). */
 const sleep = (ms: number, signal: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
+    const onAbort = () => (clearTimeout(t), resolve());
+    const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 
 /** Resolves once `signal` is aborted (at once if it already is: a stop during the first wake). */
@@ -179,11 +181,20 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
 
   const stopping = new AbortController();
   let client: MqttClient | undefined;
+  /** Clients whose session is being ended: what reaches them now is left with the broker. */
+  const ending = new WeakSet<MqttClient>();
   let inFlight: Promise<void> = Promise.resolve();
   let lastActivity = Date.now();
 
   /** Handles one message, then lets mqtt.js PUBACK it (see the header: nothing acknowledged is lost). */
   function onPacket(c: MqttClient, topic: string, payload: Uint8Array, ack: (error?: Error) => void): void {
+    if (ending.has(c)) {
+      // Arrived while the session ends: its answer could no longer be sent, and a PUBACK would
+      // make the broker forget it. Not acknowledged, the broker delivers it again at the next
+      // wake (MQTT 3.1.1 §4.4, clean session 0).
+      ack(new Error('session ending'));
+      return;
+    }
     lastActivity = Date.now();
     const work = (async () => {
       const answer = node.handle(topic, payload);
@@ -206,7 +217,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   async function connect(): Promise<MqttClient> {
     if (opts.access) token = await brokerToken();
     const pw = password();
-    const c = await connectAsync(opts.brokerUrl, {
+    const c = mqttConnect(opts.brokerUrl, {
       clientId,
       clean: false,
       protocolVersion: 4,
@@ -214,13 +225,30 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
       connectTimeout: 15_000,
       ...(pw ? { username: ACE_USERNAME, password: pw } : {}),
     });
-    // A proof is single-use: every reconnect gets a new one.
-    c.on('reconnect', () => void (c.options.password = password()));
-    c.on('error', (error) => log('mqtt_error', { error: error.name, code: (error as { code?: string | number }).code }));
+    // Installed before the CONNECT goes out: a resumed session's queued messages can come in the
+    // same read as the CONNACK, and mqtt.js's default handler would PUBACK them unhandled.
     c.handleMessage = (packet, callback) => {
       const bytes = new Uint8Array(packet.payload as Buffer).slice();
       onPacket(c, packet.topic, bytes, callback as (error?: Error) => void);
     };
+    // A proof is single-use: every reconnect gets a new one.
+    c.on('reconnect', () => void (c.options.password = password()));
+    c.on('error', (error) => log('mqtt_error', { error: error.name, code: (error as { code?: string | number }).code }));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        // A sleeping device does not reconnect by itself: a line closed before the CONNACK is a failed wake.
+        const closed = () => fail(new Error('the broker closed the connection before CONNACK'));
+        const off = () => (c.off('connect', ok), c.off('error', fail), c.off('close', closed));
+        const fail = (error: Error) => (off(), reject(error));
+        const ok = () => (off(), resolve());
+        c.on('connect', ok);
+        c.on('error', fail);
+        if (opts.wakeEvery !== 0) c.on('close', closed);
+      });
+    } catch (error) {
+      c.end(true);
+      throw error;
+    }
     const topics = node.topics;
     try {
       const granted = await c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
@@ -241,9 +269,10 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     client = undefined;
     if (!c) return;
     await inFlight;
+    ending.add(c);
     const forced = setTimeout(() => {
       log('disconnect_forced', { waited_ms: DISCONNECT_WAIT_MS });
-      c.end(true);
+      c.stream?.destroy(); // end(true) is a no-op once end() has begun
     }, DISCONNECT_WAIT_MS);
     try {
       await c.endAsync();
