@@ -16,6 +16,12 @@
  * by authorizeSubscribe (RFC 9431 §4.3, SUBACK 0x80) is never stored: stored, the shared session
  * would queue messages on it for the client while it is offline.
  */
+/**
+ * How long a client's next write waits for the previous one at most: a broadcast that never comes
+ * back (Redis lost mid-write) must not wedge that client id's subscriptions for good.
+ */
+const TURN_WAIT_MS = 15_000;
+
 interface SubscriptionPersistence {
   addSubscriptions(client: { id: string }, subs: object[]): Promise<unknown>;
   removeSubscriptions(client: { id: string }, topics: string[]): Promise<unknown>;
@@ -31,7 +37,8 @@ export function serializeSubscriptionWrites<P extends object>(persistence: P, gr
 
   const inTurn = <T>(clientId: string, write: () => Promise<T>): Promise<T> => {
     const result = (tails.get(clientId) ?? Promise.resolve()).then(write);
-    const tail = result.catch(() => {});
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const tail = Promise.race([result.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, TURN_WAIT_MS)).unref())]).finally(() => clearTimeout(timer));
     tails.set(clientId, tail);
     void tail.then(() => {
       if (tails.get(clientId) === tail) tails.delete(clientId);
