@@ -19,6 +19,7 @@ import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js';
 import { listenOps, type OpsListener } from './ops-listener.js';
 import { probeRedis } from './redis-probe.js';
+import { serializeSubscriptionWrites } from './subscription-writes.js';
 import type { Logger } from '../device/index.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
@@ -167,6 +168,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   let owners: ClientIdOwners = memoryClientIdOwners(clock);
   const aedesOpts: AedesOptions = { ...opts.aedes };
   const closers: Array<() => Promise<unknown>> = [];
+  /** The SUBSCRIBE filters authorizeSubscribe granted: only these are stored (subscription-writes.ts). */
+  const grantedSubscriptions = new WeakSet<object>();
   /** Redis connections that must be up for the broker to be ready (none without --redis). */
   const redisConns: Array<{ status: string }> = [];
   if (opts.redis) {
@@ -191,7 +194,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     jtiConn.on('error', redisDown);
     persistenceConn.on('error', redisDown);
     (mq as unknown as { state: { on(event: 'error', f: (e: Error) => void): void } }).state.on('error', redisDown);
-    const persistence = persistenceRedis({ conn: persistenceConn });
+    const persistence = serializeSubscriptionWrites(persistenceRedis({ conn: persistenceConn }) as object, grantedSubscriptions);
     aedesOpts.persistence = persistence;
     // The persistence's destroy unsubscribes from the mq: it must run before aedes.close() closes
     // the mq (its last step), or mqemitter-redis sends PUNSUBSCRIBE on a closed connection and the
@@ -296,7 +299,11 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
         (done as (e: Error | null, ok: boolean | null) => void)(err, ok);
       }),
     authorizePublish: (client, packet, cb) => hooks.authorizePublish(client as HookClient | null, packet as HookPacket, cb),
-    authorizeSubscribe: (client, sub, cb) => hooks.authorizeSubscribe(client as HookClient, sub, cb as never),
+    authorizeSubscribe: (client, sub, cb) =>
+      hooks.authorizeSubscribe(client as HookClient, sub, (err, granted) => {
+        if (granted) grantedSubscriptions.add(granted);
+        (cb as (e: Error | null, s?: unknown) => void)(err, granted);
+      }),
     authorizeForward: (client, packet) => hooks.authorizeForward(client as HookClient, packet as never),
   });
   aedesRef = aedes;
