@@ -1,6 +1,7 @@
 /**
  * The design's dependency rules, held by a test rather than by memory (STYLE.md rule 14):
- * cose/ ← device/ ← broker/, cose/ ← device/ ← authz/ (PoP proofs); firmware-sim/ uses device/ and cose/; nothing imports
+ * cose/ ← device/ ← broker/, cose/ ← device/ ← authz/ (PoP proofs), sender-constraint/ ← authz/ and gateway/
+ * (DPoP, certificate binding); firmware-sim/ uses device/ and cose/; nothing imports
  * firmware-sim/ or test/; cose/ and device/ outside adapters/ import no node: module; other folders
  * reach a folder only through its index.ts (or adapters/index.ts). test/ and bench/ are held to the
  * same rule: they use each folder as a user does, so what they need is on the public surface.
@@ -11,7 +12,7 @@ import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FOLDERS = ['cose', 'device', 'authz', 'broker', 'firmware-sim', 'cli'];
+const FOLDERS = ['cose', 'device', 'sender-constraint', 'authz', 'broker', 'gateway', 'firmware-sim', 'cli'];
 /** Folders that use the others and that nothing imports. */
 const CONSUMERS = ['test', 'bench'];
 /** Which folders each may import. */
@@ -20,9 +21,13 @@ const ALLOWED: Record<string, string[]> = {
   device: ['cose'],
   broker: ['cose', 'device'],
   // authz verifies PoP proofs (a public client's at /revoke) with device/'s one implementation.
-  authz: ['cose', 'device'],
-  'firmware-sim': ['cose', 'device', 'authz', 'broker'],
-  cli: ['cose', 'device', 'authz', 'broker', 'firmware-sim'],
+  // HTTP sender constraints (DPoP proofs and nonces, certificate thumbprints), shared by the
+  // service that binds tokens and the gateway that enforces the binding (RFC 9449, RFC 8705).
+  'sender-constraint': ['cose'],
+  authz: ['cose', 'device', 'sender-constraint'],
+  gateway: ['cose', 'device', 'sender-constraint'],
+  'firmware-sim': ['cose', 'device', 'sender-constraint', 'authz', 'broker', 'gateway'],
+  cli: ['cose', 'device', 'sender-constraint', 'authz', 'broker', 'gateway', 'firmware-sim'],
   test: FOLDERS,
   bench: FOLDERS,
 };
