@@ -127,7 +127,9 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
     const c = await codeAt(A.base);
     const r = await redeem(B.base, c);
     expect(r.status).toBe(200);
-    expect(r.data.access_token).toBeTruthy();
+    // The form, not just presence: a CWT (tag 61) around a COSE_Sign1 (tag 18), RFC 8392 §6.
+    const cwt = decodeCbor(fromBase64Url(r.data.access_token)) as { tag: number; value: { tag: number; value: unknown[] } };
+    expect([cwt.tag, cwt.value.tag, cwt.value.value.length]).toEqual([61, 18, 4]);
     const again = await redeem(A.base, c);
     expect(errorOf(again)).toBe('invalid_grant');
   });
