@@ -25,7 +25,9 @@ import {
   type CryptoProvider,
   type Jwk,
   jwkToCoseKey,
+  fromHex,
 } from '../cose/index.js';
+import { issueJwtAccessToken } from './jwt-access-token.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -73,7 +75,8 @@ export interface IssueRequest {
 }
 
 export interface IssuedToken {
-  accessToken: Uint8Array;
+  /** A CWT or reference handle (bytes), or a JWT access token (text, RFC 9068). */
+  accessToken: Uint8Array | string;
   /** Seconds (absent for exi tokens: the device counts from receipt). */
   expiresIn?: number;
   /** RFC 9201 §5: the symmetric PoP key the service made for the client (COSE_Key in a cnf map). */
@@ -165,7 +168,23 @@ function dpopCnf(dpop: { jwk: Jwk }, client: ClientRecord): Confirmation {
   return parseReqCnf(map, client)!;
 }
 
+/**
+ * RFC 9068: a JWT access token for an audience registered with token format jwt, bound to the
+ * DPoP key (cnf.jkt) or to req_cnf's public key (cnf.jwk); never a symmetric key, never unbound.
+ */
+async function issueJwt(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
+  if (req.cnonce) throw invalidRequest('cnonce (RFC 9200 §5.3.1) is for CWTs; this audience takes JWT access tokens');
+  const reqCnf = req.dpop ? undefined : parseReqCnf(req.reqCnf, req.client);
+  const cnf = req.dpop ? { jkt: req.dpop.jkt } : reqCnf && 'coseKey' in reqCnf ? { jwk: reqCnf.coseKey } : undefined;
+  const { token, record, kid } = await issueJwtAccessToken(ctx, { client: req.client, audience: req.audience, scope: req.scope, subject: req.subject, cnf, ...(req.family ? { family: req.family } : {}) });
+  await ctx.store.recordToken(record);
+  ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: record.tokenHash, cti: record.cti, reference: false, clockless: false });
+  const profile = req.audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
+  return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined };
+}
+
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
+  if (req.audience.policy.tokenFormat === 'jwt') return issueJwt(ctx, req);
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   const reqCnf = req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);

@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
-import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
-import { coseKeyToJwk, fromBase64Url, kidKeyResolver, verifyCwt } from '../cose/index.js';
+import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import { coseKeyToJwk, fromBase64Url, kidKeyResolver, toBase64Url, verifyCwt } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, s256, type AuthzServer } from '../authz/index.js';
-import { accessTokenHash } from '../sender-constraint/index.js';
+import { accessTokenHash, verifyDpopProof } from '../sender-constraint/index.js';
 import { loginAndConsent } from './support/authz-client.js';
 
 const REDIRECT = 'http://127.0.0.1:9/cb';
@@ -35,7 +35,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'dpop-o4w-'));
   store = new SqliteStore(join(dir, 'authz.sqlite'));
   await registerAudience(store, nativeProvider, { id: 'api', scopes: ['read'] });
-  await registerClient(store, { id: 'svc', secret: SVC_SECRET, audiences: ['api'], scopes: ['read'] });
+  await registerAudience(store, nativeProvider, { id: 'https://api.example/records', scopes: ['read'], tokenFormat: 'jwt' });
+  await registerClient(store, { id: 'svc', secret: SVC_SECRET, audiences: ['api', 'https://api.example/records'], scopes: ['read'] });
   await registerClient(store, { id: 'phone', audiences: ['api'], scopes: ['read'], grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
   await registerUser(store, 'alice', 'alice-password-long');
   const secret = randomBytes(32);
@@ -78,7 +79,7 @@ describe('oauth4webapi, client credentials with DPoP', () => {
     const keys = await oauth.generateKeyPair('ES256');
     const DPoP = oauth.DPoP(svc, keys);
     const { result, challenged } = await withNonceRetry(
-      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read' }, { DPoP, ...insecure }),
+      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read', audience: 'api' }, { DPoP, ...insecure }),
       (r) => oauth.processClientCredentialsResponse(as, svc, r),
     );
     expect(challenged).toBe(true);
@@ -92,7 +93,7 @@ describe('oauth4webapi, client credentials with DPoP', () => {
     const keys = await oauth.generateKeyPair('EdDSA');
     const DPoP = oauth.DPoP(svc, keys);
     const { result } = await withNonceRetry(
-      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read' }, { DPoP, ...insecure }),
+      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read', audience: 'api' }, { DPoP, ...insecure }),
       (r) => oauth.processClientCredentialsResponse(as, svc, r),
     );
     expect(await boundThumbprint(result.access_token)).toBe(await DPoP.calculateThumbprint());
@@ -157,6 +158,57 @@ describe('oauth4webapi, code + PKCE with DPoP (dpop_jkt) and a bound refresh tok
   });
 });
 
+describe('JWT access tokens (RFC 9068) for an audience registered with token format jwt', () => {
+  const API = 'https://api.example/records';
+  async function jwtToken(alg: string): Promise<{ token: string; DPoP: oauth.DPoPHandle }> {
+    const DPoP = oauth.DPoP(svc, await oauth.generateKeyPair(alg));
+    const { result } = await withNonceRetry(
+      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read', audience: API }, { DPoP, ...insecure }),
+      (r) => oauth.processClientCredentialsResponse(as, svc, r),
+    );
+    expect(result.token_type).toBe('dpop');
+    return { token: result.access_token, DPoP };
+  }
+
+  it("oauth4webapi's resource-server side accepts the token and its DPoP proof; cnf.jkt is oauth4webapi's thumbprint", async () => {
+    const { token, DPoP } = await jwtToken('ES256');
+    // The request a client makes to the API, captured instead of sent (no API in this test).
+    let captured: Request | undefined;
+    const url = new URL(`${API}/7?x=1`);
+    await oauth.protectedResourceRequest(token, 'GET', url, new Headers(), null, {
+      DPoP,
+      [oauth.customFetch]: async (u: string, init: RequestInit) => {
+        captured = new Request(u, init);
+        return new Response('{}', { status: 200 });
+      },
+    });
+    const claims = await oauth.validateJwtAccessToken(as, captured!, API, { ...insecure, requireDPoP: true });
+    expect(claims).toMatchObject({ iss: as.issuer, aud: API, client_id: 'svc', sub: 'svc', scope: 'read' });
+    expect((claims.cnf as { jkt: string }).jkt).toBe(await DPoP.calculateThumbprint());
+    // Our own proof check agrees on the same request (ath over the token, htu without the query).
+    const proof = await verifyDpopProof(captured!.headers.get('dpop')!, { method: 'GET', url: url.href, accessToken: token, now: Math.floor(Date.now() / 1000) });
+    expect(proof.jkt).toBe(await DPoP.calculateThumbprint());
+    // jose, with the service's /jwks.json: signed by the same keys as the CWTs, typ at+jwt.
+    const { protectedHeader } = await jwtVerify(token, createRemoteJWKSet(new URL(`${base}/jwks.json`)), { typ: 'at+jwt', issuer: base, audience: API });
+    expect(server.keys.publicKeys(Math.floor(Date.now() / 1000)).map((k) => toBase64Url(k.kid!))).toContain(protectedHeader.kid);
+  });
+
+  it('binds an RSA DPoP key (PS256) in a JWT; a CWT audience refuses it (unsupported_pop_key)', async () => {
+    const { token, DPoP } = await jwtToken('PS256');
+    expect((decodeJwt(token).cnf as { jkt: string }).jkt).toBe(await DPoP.calculateThumbprint());
+    const refused = await withNonceRetry(
+      () => oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read', audience: 'api' }, { DPoP, ...insecure }),
+      (r) => oauth.processClientCredentialsResponse(as, svc, r).then(() => 'accepted', refusalName),
+    );
+    expect(refused.result).toBe('unsupported_pop_key');
+  });
+
+  it('no bearer JWTs: without a DPoP proof or req_cnf the request is refused', async () => {
+    const r = await oauth.clientCredentialsGrantRequest(as, svc, oauth.ClientSecretBasic(SVC_SECRET), { scope: 'read', audience: API }, insecure);
+    expect([r.status, ((await r.json()) as { error: string }).error]).toEqual([400, 'invalid_request']);
+  });
+});
+
 describe('proofs the service refuses (raw HTTP, hand-made proofs)', () => {
   let priv: CryptoKey;
   let jwk: JWK;
@@ -177,7 +229,7 @@ describe('proofs the service refuses (raw HTTP, hand-made proofs)', () => {
     const res = await fetch(`${base}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`svc:${SVC_SECRET}`).toString('base64')}`, dpop },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'read' }),
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'read', audience: 'api' }),
     });
     const body = (await res.json()) as { error?: string; token_type?: string };
     return { status: res.status, ...(body.error ? { error: body.error } : {}), ...(body.token_type ? { tokenType: body.token_type } : {}), nonce: res.headers.get('dpop-nonce') };
