@@ -5,9 +5,8 @@
  * `at+jwt` (§2.1), the claims of §2.2, and always a cnf (keybound issues no bearer tokens):
  * `jkt` for a DPoP key (RFC 9449 §6.1), `jwk` for a req_cnf public key (RFC 7800 §3.2).
  */
-import { createHash } from 'node:crypto';
 import { SignJWT, importJWK, type CryptoKey } from 'jose';
-import { ALG, coseKeyToJwk, encodeCbor, publicCoseKey, toBase64Url, toHex, type CborValue, type CoseKey } from '../cose/index.js';
+import { ALG, coseKeyToJwk, encodeCbor, publicCoseKey, toBase64Url, toHex, tokenHash, utf8, type CborValue, type CoseKey } from '../cose/index.js';
 import { invalidRequest } from './errors.js';
 import { scopeFromStored } from './scope-forms.js';
 import type { IssuerContext } from './issuer.js';
@@ -84,8 +83,9 @@ export async function issueJwtAccessToken(ctx: IssuerContext, req: JwtIssueReque
     .sign(await signingKey(signer));
   const record: IssuedTokenRecord = {
     cti: toHex(jti),
-    // As a reference handle's: SHA-256 of the bytes the client presents (here the JWT's ASCII).
-    tokenHash: createHash('sha256').update(token, 'ascii').digest('hex'),
+    // As for any token: SHA-256 of the bytes the client presents (here the JWT's ASCII), what
+    // /introspect and /revoke look it up by (ace-params.ts tokenParam).
+    tokenHash: toHex(tokenHash(utf8(token), ctx.provider)),
     audience: req.audience.id,
     clientId: req.client.id,
     subject: req.subject,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import * as oauth from 'oauth4webapi';
 import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
-import { coseKeyToJwk, fromBase64Url, kidKeyResolver, toBase64Url, verifyCwt } from '../cose/index.js';
+import { coseKeyToJwk, decodeCbor, fromBase64Url, kidKeyResolver, toBase64Url, verifyCwt } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, s256, type AuthzServer } from '../authz/index.js';
 import { accessTokenHash, verifyDpopProof } from '../sender-constraint/index.js';
@@ -21,6 +21,7 @@ import { loginAndConsent } from './support/authz-client.js';
 
 const REDIRECT = 'http://127.0.0.1:9/cb';
 const SVC_SECRET = randomBytes(24).toString('base64url');
+const RS_SECRET = randomBytes(24).toString('base64url');
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 let dir: string;
@@ -37,6 +38,7 @@ beforeAll(async () => {
   await registerAudience(store, nativeProvider, { id: 'api', scopes: ['read'] });
   await registerAudience(store, nativeProvider, { id: 'https://api.example/records', scopes: ['read'], tokenFormat: 'jwt' });
   await registerClient(store, { id: 'svc', secret: SVC_SECRET, audiences: ['api', 'https://api.example/records'], scopes: ['read'] });
+  await registerClient(store, { id: 'records-rs', secret: RS_SECRET, audiences: ['https://api.example/records'], grantTypes: [], resourceServer: true });
   await registerClient(store, { id: 'phone', audiences: ['api'], scopes: ['read'], grantTypes: ['authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
   await registerUser(store, 'alice', 'alice-password-long');
   const secret = randomBytes(32);
@@ -201,6 +203,28 @@ describe('JWT access tokens (RFC 9068) for an audience registered with token for
       (r) => oauth.processClientCredentialsResponse(as, svc, r).then(() => 'accepted', refusalName),
     );
     expect(refused.result).toBe('unsupported_pop_key');
+  });
+
+  it('the resource server introspects the JWT (cnf.jkt), and once the client revokes it, it is inactive', async () => {
+    const { token, DPoP } = await jwtToken('ES256');
+    const introspect = async (): Promise<Record<string, unknown>> => {
+      const r = await fetch(`${base}/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`records-rs:${RS_SECRET}`).toString('base64')}` }, body: new URLSearchParams({ token }) });
+      return (await r.json()) as Record<string, unknown>;
+    };
+    const active = await introspect();
+    expect(active).toMatchObject({ active: true, aud: API, client_id: 'svc' });
+    // cnf travels as in every keybound answer: base64url of its CBOR (RFC 9200 §5.9.2), here {jkt}.
+    expect(decodeCbor(fromBase64Url(active.cnf as string))).toEqual(new Map([['jkt', await DPoP.calculateThumbprint()]]));
+    const revoked = await fetch(`${base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`svc:${SVC_SECRET}`).toString('base64')}` }, body: new URLSearchParams({ token }) });
+    expect(revoked.status).toBe(200);
+    expect(await introspect()).toEqual({ active: false });
+  });
+
+  it('registration: a JWT audience is a signed audience with exp (not mac0, encrypt0 or clock-less)', async () => {
+    await expect(registerAudience(store, nativeProvider, { id: 'jwt-mac', tokenFormat: 'jwt', protection: 'mac0' })).rejects.toThrow(/JWT access tokens/);
+    await expect(registerAudience(store, nativeProvider, { id: 'jwt-exi', tokenFormat: 'jwt', clockless: true })).rejects.toThrow(/JWT access tokens/);
+    await expect(registerAudience(store, nativeProvider, { id: 'jwt-odd', tokenFormat: 'xml' as never })).rejects.toThrow(/cwt, jwt or reference/);
+    expect((await registerAudience(store, nativeProvider, { id: 'ref-api', tokenFormat: 'reference' })).referenceTokens).toBe(true);
   });
 
   it('no bearer JWTs: without a DPoP proof or req_cnf the request is refused', async () => {

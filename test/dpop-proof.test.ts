@@ -4,6 +4,9 @@
  * the service-level test against an independent client is test/dpop-oauth4webapi.test.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import {
   DpopError,
@@ -16,6 +19,7 @@ import {
   verifyDpopProof,
   type DpopCheck,
 } from '../sender-constraint/index.js';
+import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
 
 const NOW = 1_800_000_000;
 const URL_ = 'https://as.example/token';
@@ -142,5 +146,34 @@ describe('server nonces (§8): stateless, shared, rotating', () => {
     expect(dpopWwwAuthenticate({ algs: ['ES256', 'EdDSA'], error: 'use_dpop_nonce', description: 'a "nonce"\n' })).toBe(
       'DPoP error="use_dpop_nonce", error_description="a nonce", algs="ES256 EdDSA"',
     );
+  });
+});
+
+describe('authz serve --dpop-nonce-secret-file (cli/dpop-nonce-secret-file.ts)', () => {
+  it('reads current and previous secrets, picks up a rotation, keeps the last good ones, refuses weak files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpop-nonce-'));
+    try {
+      const file = join(dir, 'dpop-nonce.secret');
+      const a = 'a'.repeat(64);
+      const b = 'b'.repeat(64);
+      writeFileSync(file, `${a}\n`);
+      let t = 0;
+      const secrets = nonceSecretsFromFile(file, '--dpop-nonce-secret-file', () => t);
+      const old = issueDpopNonce(secrets(), NOW);
+      writeFileSync(file, `${b}\n${a}\n`); // rotate: new first, old second
+      expect(Buffer.from(secrets().current).toString()).toBe(a); // not re-read yet
+      t = NONCE_SECRET_REREAD_MS;
+      expect(Buffer.from(secrets().current).toString()).toBe(b);
+      expect(checkDpopNonce(old, secrets(), NOW)).toBe(true);
+      writeFileSync(file, 'short\n');
+      t = 2 * NONCE_SECRET_REREAD_MS;
+      expect(Buffer.from(secrets().current).toString()).toBe(b); // a bad rewrite keeps the last good secrets
+      expect(() => nonceSecretsFromFile(file)).toThrow(/at least 32 bytes/);
+      writeFileSync(file, `${a}\n${b}\n${a}\n`);
+      expect(() => nonceSecretsFromFile(file)).toThrow(/one secret per line/);
+      expect(() => nonceSecretsFromFile(join(dir, 'missing'))).toThrow(/does not exist/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
