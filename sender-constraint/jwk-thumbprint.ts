@@ -5,6 +5,7 @@
  * promise round trip cost more than the hash.
  */
 import { createHash } from 'node:crypto';
+import { coseKeyToJwk, publicCoseKey, type CoseKey } from '../cose/index.js';
 
 /** RFC 7638 §3.2: the required members per kty (RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2), sorted. */
 const REQUIRED: Readonly<Record<string, readonly string[]>> = {
@@ -25,4 +26,12 @@ export function jwkThumbprint(jwk: Record<string, unknown>): string | undefined 
     parts.push(`${JSON.stringify(m)}:${JSON.stringify(v)}`);
   }
   return createHash('sha256').update(`{${parts.join(',')}}`, 'utf8').digest('base64url');
+}
+
+/**
+ * The jkt of a key a DPoP-bound CWT carries in cnf as a COSE_Key (authz binds DPoP keys so, RFC
+ * 8747 §3.2): the RFC 7638 thumbprint of the same key as a JWK, to compare with a proof's jkt.
+ */
+export function coseKeyJkt(key: CoseKey): string | undefined {
+  return jwkThumbprint(coseKeyToJwk(publicCoseKey(key)) as Record<string, unknown>);
 }

@@ -13,6 +13,8 @@ import {
   MemoryDpopReplay,
   accessTokenHash,
   checkDpopNonce,
+  coseKeyJkt,
+  jwkThumbprint,
   dpopWwwAuthenticate,
   issueDpopNonce,
   normalizeHtu,
@@ -20,6 +22,7 @@ import {
   type DpopCheck,
 } from '../sender-constraint/index.js';
 import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
+import { jwkToCoseKey, type Jwk } from '../cose/index.js';
 
 const NOW = 1_800_000_000;
 const URL_ = 'https://as.example/token';
@@ -59,6 +62,11 @@ describe('a sound proof', () => {
     expect(result.jkt).toBe(await calculateJwkThumbprint(jwk, 'sha256'));
     expect(result.alg).toBe('ES256');
     expect(result.jwk).not.toHaveProperty('d');
+  });
+  it("names a CWT's COSE_Key cnf by the same jkt (what a gateway compares)", async () => {
+    const result = await verifyDpopProof(await proof(), check());
+    expect(coseKeyJkt(jwkToCoseKey(jwk as Jwk))).toBe(result.jkt);
+    expect(jwkThumbprint({ kty: 'EC', crv: 'P-256', x: 'a' })).toBeUndefined();
   });
   it('matches a normalised htu (§4.3 step 9: case, default port, no query at the request)', async () => {
     const p = await proof({ claims: { htu: 'HTTPS://AS.example:443/token' } });
