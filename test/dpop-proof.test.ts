@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import {
+  DPOP_ERR,
   DpopError,
   MemoryDpopReplay,
   accessTokenHash,
@@ -22,7 +23,7 @@ import {
   type DpopCheck,
 } from '../sender-constraint/index.js';
 import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
-import { jwkToCoseKey, type Jwk } from '../cose/index.js';
+import { isErrorCode, jwkToCoseKey, wireError, type Jwk } from '../cose/index.js';
 
 const NOW = 1_800_000_000;
 const URL_ = 'https://as.example/token';
@@ -149,6 +150,14 @@ describe('server nonces (§8): stateless, shared, rotating', () => {
     expect(await refusal(verifyDpopProof(await proof(), check({ nonce: accept })))).toBe('use_dpop_nonce');
     expect((await verifyDpopProof(await proof({ claims: { nonce: n } }), check({ nonce: accept }))).nonce).toBe(n);
     expect(await refusal(verifyDpopProof(await proof({ claims: { nonce: 'stale' } }), check({ nonce: n })))).toBe('use_dpop_nonce');
+  });
+  it('DpopError codes are registry codes (cose/error-codes.ts), answered 400 by an authorization server', () => {
+    for (const code of Object.values(DPOP_ERR)) {
+      expect(isErrorCode(code)).toBe(true);
+      const e = new DpopError(code, 'x');
+      expect([e.status, e.oauthError]).toEqual([wireError(code).http, wireError(code).oauth]);
+    }
+    expect(new DpopError('use_dpop_nonce', 'x').status).toBe(400); // RFC 9449 §8
   });
   it('the WWW-Authenticate challenge names the error and the algorithms', () => {
     expect(dpopWwwAuthenticate({ algs: ['ES256', 'EdDSA'], error: 'use_dpop_nonce', description: 'a "nonce"\n' })).toBe(
