@@ -77,12 +77,18 @@ function setOnce(out: Params, name: string, value: ParamValue): void {
 }
 
 function textToBytes(name: string, value: string): Uint8Array {
+  // The token of /introspect and /revoke may be a JWT access token (RFC 9068) as the client holds
+  // it: its ASCII bytes are its identity, as issued (jwt-access-token.ts).
+  if (name === 'token' && COMPACT_JWS.test(value)) return new Uint8Array(Buffer.from(value, 'ascii'));
   try {
     return fromBase64Url(value);
   } catch {
     throw invalidRequest(`parameter ${name} must be base64url`);
   }
 }
+
+/** RFC 7515 §7.1 compact serialisation: three base64url segments (a JWT access token, RFC 9068). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 const TEXT_DECODER = new TextDecoder('utf-8', { fatal: true });
 

@@ -28,6 +28,8 @@ export const AUTH_CODE_LIFETIME = 60;
  */
 export const LOGIN_ATTEMPTS = 5;
 export const LOGIN_WINDOW = 300;
+/** RFC 7638 SHA-256 thumbprint in base64url: 32 bytes, 43 characters. */
+const DPOP_JKT = /^[A-Za-z0-9_-]{43}$/;
 
 const expired = (): WebResponse => htmlResponse(403, messagePage('Forbidden', 'The form expired. Start again.'));
 
@@ -61,6 +63,9 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
   if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
   const challenge = q.get('code_challenge') ?? '';
   if (q.get('code_challenge_method') !== 'S256' || !isValidChallenge(challenge)) return back('invalid_request');
+  // RFC 9449 §10: dpop_jkt binds the code to a DPoP key: an RFC 7638 SHA-256 thumbprint, base64url (43 characters).
+  const dpopJkt = q.get('dpop_jkt') ?? undefined;
+  if (dpopJkt !== undefined && !DPOP_JKT.test(dpopJkt)) return back('invalid_request');
   let audience, scope, reqCnf;
   try {
     audience = await resolveAudience(store, client, q.get('audience') ?? undefined);
@@ -76,7 +81,17 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     throw e;
   }
   const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
-  const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
+  if (dpopJkt !== undefined && reqCnf) return back('invalid_request'); // two keys for one token
+  const pending: PendingAuthorization = {
+    clientId: client.id,
+    redirectUri,
+    audience: audience.id,
+    scope,
+    codeChallenge: challenge,
+    ...(state ? { state } : {}),
+    ...(reqCnf ? { reqCnf } : {}),
+    ...(dpopJkt !== undefined ? { dpopJkt } : {}),
+  };
   const requestId = await ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};
   if (!session.user) return htmlResponse(200, loginPage(session.csrf, '/consent', undefined, requestId), headers);
@@ -141,6 +156,7 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
     scope: p.scope,
     codeChallenge: p.codeChallenge,
     ...(p.reqCnf ? { reqCnf: p.reqCnf } : {}),
+    ...(p.dpopJkt !== undefined ? { dpopJkt: p.dpopJkt } : {}),
     expiresAt: Math.floor(clock()) + AUTH_CODE_LIFETIME,
   });
   to.searchParams.set('code', code);

@@ -75,6 +75,11 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX browser_sessions_address ON browser_sessions (address, seq);
    CREATE TABLE pending_authorizations (session_hash TEXT NOT NULL REFERENCES browser_sessions (id_hash) ON DELETE CASCADE,
      request_hash TEXT NOT NULL, request TEXT NOT NULL, seq BIGSERIAL NOT NULL, PRIMARY KEY (session_hash, request_hash));`,
+  // As SQLite's: the DPoP replay record (RFC 9449 §11.1) and the DPoP keys codes and refresh tokens are bound to.
+  `CREATE TABLE dpop_proofs (jkt TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (jkt, jti));
+   CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
+   ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
+   ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -84,6 +89,8 @@ const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
+/** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs. */
+const DPOP_PRUNE_EVERY = 256;
 
 type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
 
@@ -134,6 +141,7 @@ export interface PgStoreOptions {
 
 export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
   private rateLimitHits = 0;
+  private dpopProofs = 0;
 
   private constructor(readonly pool: pg.Pool) {}
 
@@ -269,9 +277,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   async putAuthCode(c: AuthCodeRecord): Promise<void> {
     await this.q(
-      `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.expiresAt],
+      `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, dpop_jkt, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.dpopJkt ?? null, c.expiresAt],
     );
   }
 
@@ -327,6 +335,18 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   async deleteDeviceCode(hash: string): Promise<boolean> {
     return (await this.q('DELETE FROM device_codes WHERE device_code_hash = $1 RETURNING 1', [hash])).length === 1;
+  }
+
+  async recordDpopProof(jkt: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
+    if (++this.dpopProofs % DPOP_PRUNE_EVERY === 0) await this.q('DELETE FROM dpop_proofs WHERE expires_at <= $1', [now]);
+    // One statement: of two instances inserting the same live pair, one inserts, the other updates nothing.
+    const rows = await this.q(
+      `INSERT INTO dpop_proofs (jkt, jti, expires_at) VALUES ($1, $2, $3)
+       ON CONFLICT (jkt, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= $4
+       RETURNING jkt`,
+      [jkt, jti, expiresAt, now],
+    );
+    return rows.length === 0;
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {
@@ -460,9 +480,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   async putRefreshToken(t: RefreshTokenRecord): Promise<void> {
     await this.q(
-      `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-      [t.tokenHash, t.family, t.clientId, t.audience, t.scope, t.subject, blob(t.reqCnf), t.expiresAt, t.used],
+      `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, dpop_jkt, expires_at, used)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [t.tokenHash, t.family, t.clientId, t.audience, t.scope, t.subject, blob(t.reqCnf), t.dpopJkt ?? null, t.expiresAt, t.used],
     );
   }
 
@@ -484,9 +504,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
       if (Number(r.expires_at) <= now) return { ok: false, reason: 'expired' };
       await q('UPDATE refresh_tokens SET used = TRUE WHERE token_hash = $1', [oldHash]);
       await q(
-        `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, FALSE)`,
-        [next.tokenHash, next.family, next.clientId, next.audience, next.scope, next.subject, blob(next.reqCnf), next.expiresAt],
+        `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, dpop_jkt, expires_at, used)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, FALSE)`,
+        [next.tokenHash, next.family, next.clientId, next.audience, next.scope, next.subject, blob(next.reqCnf), next.dpopJkt ?? null, next.expiresAt],
       );
       return { ok: true };
     });

@@ -70,6 +70,12 @@ const MIGRATIONS: readonly string[] = [
   `CREATE INDEX IF NOT EXISTS tokens_client ON tokens (client_id);`,
   // Per-message PoP chosen at registration (register-client --message-pop); existing clients: off.
   `ALTER TABLE clients ADD COLUMN message_pop INTEGER NOT NULL DEFAULT 0;`,
+  // RFC 9449: the (jkt, jti) of accepted DPoP proofs until their iat leaves the window (§11.1),
+  // and the DPoP key a code (dpop_jkt, §10) or a public client's refresh token (§5) is bound to.
+  `CREATE TABLE dpop_proofs (jkt TEXT NOT NULL, jti TEXT NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (jkt, jti));
+   CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
+   ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
+   ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
@@ -80,10 +86,13 @@ export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
+/** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs (an indexed range DELETE). */
+const DPOP_PRUNE_EVERY = 256;
 
 export class SqliteStore implements AuthzStore {
   readonly db: Database.Database;
   private rateLimitHits = 0;
+  private dpopProofs = 0;
 
   /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -214,10 +223,10 @@ export class SqliteStore implements AuthzStore {
 
   async putAuthCode(c: AuthCodeRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO auth_codes (code_hash, client_id, username, redirect_uri, audience, scope, code_challenge, req_cnf, dpop_jkt, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.expiresAt);
+      .run(c.codeHash, c.clientId, c.username, c.redirectUri, c.audience, c.scope, c.codeChallenge, blob(c.reqCnf), c.dpopJkt ?? null, c.expiresAt);
   }
 
   async consumeAuthCode(codeHash: string, family: string): Promise<{ code?: AuthCodeRecord; replayed: boolean; family?: string }> {
@@ -273,6 +282,16 @@ export class SqliteStore implements AuthzStore {
 
   async deleteDeviceCode(hash: string): Promise<boolean> {
     return this.stmt('DELETE FROM device_codes WHERE device_code_hash = ?').run(hash).changes === 1;
+  }
+
+  async recordDpopProof(jkt: string, jti: string, expiresAt: number, now: number): Promise<boolean> {
+    if (++this.dpopProofs % DPOP_PRUNE_EVERY === 0) this.stmt('DELETE FROM dpop_proofs WHERE expires_at <= ?').run(now);
+    // A pair whose record expired is taken over; a live one is left alone (no change: a replay).
+    const r = this.stmt(
+      `INSERT INTO dpop_proofs (jkt, jti, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (jkt, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ?`,
+    ).run(jkt, jti, expiresAt, now);
+    return r.changes === 0;
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {
@@ -409,10 +428,10 @@ export class SqliteStore implements AuthzStore {
 
   async putRefreshToken(t: RefreshTokenRecord): Promise<void> {
     this.stmt(
-        `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, dpop_jkt, expires_at, used)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.tokenHash, t.family, t.clientId, t.audience, t.scope, t.subject, blob(t.reqCnf), t.expiresAt, t.used ? 1 : 0);
+      .run(t.tokenHash, t.family, t.clientId, t.audience, t.scope, t.subject, blob(t.reqCnf), t.dpopJkt ?? null, t.expiresAt, t.used ? 1 : 0);
   }
 
   async getRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
@@ -432,10 +451,10 @@ export class SqliteStore implements AuthzStore {
       if (Number(r.expires_at) <= now) return { ok: false, reason: 'expired' };
       this.stmt('UPDATE refresh_tokens SET used = 1 WHERE token_hash = ?').run(oldHash);
       this.stmt(
-          `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, expires_at, used)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+          `INSERT INTO refresh_tokens (token_hash, family, client_id, audience, scope, subject, req_cnf, dpop_jkt, expires_at, used)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
         )
-        .run(next.tokenHash, next.family, next.clientId, next.audience, next.scope, next.subject, blob(next.reqCnf), next.expiresAt);
+        .run(next.tokenHash, next.family, next.clientId, next.audience, next.scope, next.subject, blob(next.reqCnf), next.dpopJkt ?? null, next.expiresAt);
       return { ok: true };
     })();
   }

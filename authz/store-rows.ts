@@ -79,6 +79,7 @@ export function rowToAuthCode(r: Row): AuthCodeRecord {
   };
   const cnf = u8(r.req_cnf);
   if (cnf) code.reqCnf = cnf;
+  if (typeof r.dpop_jkt === 'string') code.dpopJkt = r.dpop_jkt;
   return code;
 }
 
@@ -134,6 +135,7 @@ export function rowToRefreshToken(r: Row): RefreshTokenRecord {
   };
   const cnf = u8(r.req_cnf);
   if (cnf) t.reqCnf = cnf;
+  if (typeof r.dpop_jkt === 'string') t.dpopJkt = r.dpop_jkt;
   return t;
 }
 

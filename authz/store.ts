@@ -74,6 +74,11 @@ export interface AudiencePolicy {
    * not DEFAULT_ACE_PROFILE: token responses then always name it (RFC 9200 §5.8.4.3).
    */
   aceProfile?: number;
+  /**
+   * RFC 9068 JWT access tokens (registration `--token-format jwt`) for HTTP resource servers,
+   * instead of CWTs. Absent: CWTs (or reference handles, AudienceRecord.referenceTokens).
+   */
+  tokenFormat?: 'jwt';
 }
 
 export interface AudienceRecord {
@@ -106,6 +111,8 @@ export interface AuthCodeRecord {
   scope: string;
   codeChallenge: string;
   reqCnf?: Uint8Array;
+  /** RFC 9449 §10: the DPoP key (JWK SHA-256 thumbprint) named by dpop_jkt at /authorize; the code is redeemed only with a proof by it. */
+  dpopJkt?: string;
   expiresAt: number;
   /** The grant family its tokens belong to, set when the code is redeemed (see consumeAuthCode). */
   family?: string;
@@ -159,6 +166,8 @@ export interface RefreshTokenRecord {
   scope: string;
   subject: string;
   reqCnf?: Uint8Array;
+  /** RFC 9449 §5: a public client's refresh token is bound to its DPoP key (JWK SHA-256 thumbprint). */
+  dpopJkt?: string;
   expiresAt: number;
   used: boolean;
 }
@@ -226,6 +235,13 @@ export interface AuthzStore {
   decideDeviceCode(userCode: string, status: 'approved' | 'denied', username: string): Promise<boolean>;
   /** Deletes it so a device code yields exactly one token. */
   deleteDeviceCode(hash: string): Promise<boolean>;
+
+  /**
+   * RFC 9449 §11.1: records a DPoP proof's (jkt, jti) until `expiresAt` and answers whether it was
+   * already recorded and still live (a replay). Atomic: of two instances recording the same pair,
+   * exactly one answers false. Expired pairs are pruned as new ones arrive.
+   */
+  recordDpopProof(jkt: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
 
   /** Counts one attempt against `key` in a window; returns the count in the current window. */
   hitRateLimit(key: string, now: number, windowSeconds: number): Promise<number>;

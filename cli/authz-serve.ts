@@ -8,6 +8,7 @@ import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { isLoopbackHost } from './loopback-host.js';
+import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 
 export const authzServeCommand = defineCommand(
   {
@@ -25,6 +26,9 @@ export const authzServeCommand = defineCommand(
       'tls-key': { type: 'string', value: 'KEY.pem', env: 'KEYBOUND_TLS_KEY', help: 'private key of --tls-cert' },
       // Prometheus' bearer credential for /metrics; a file, as every secret.
       'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
+      // RFC 9449 §8: server nonces made and checked by any instance sharing the file (dpop-nonce-secret-file.ts).
+      'dpop-nonce-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DPOP_NONCE_SECRET_FILE', help: 'DPoP nonce secret shared by every instance (line 1 current, line 2 previous); none: no nonces' },
+      'dpop-iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof\'s iat may be from now, either side' },
       ...LOG_LEVEL_OPTION,
     },
     examples: ['keybound authz serve --data-dir ./authz-data --port 8443 --tls-cert cert.pem --tls-key key.pem'],
@@ -37,6 +41,10 @@ export const authzServeCommand = defineCommand(
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
     const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], '--admin-token-file') : undefined;
+    const iatWindow = Number(values['dpop-iat-window'] ?? '60');
+    if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
+    const nonceFile = values['dpop-nonce-secret-file'];
+    const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile) } : {}) };
     const tls = values['tls-cert'] ? { cert: readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES), key: readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES) } : undefined;
     const { url, server } = await authzServe({
       ...dataDirOf(values),
@@ -46,6 +54,7 @@ export const authzServeCommand = defineCommand(
       ...(adminToken ? { adminToken } : {}),
       ...(tls ? { tls } : {}),
       ...(metricsToken ? { metricsToken } : {}),
+      dpop,
       logger,
     });
     // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
@@ -53,7 +62,7 @@ export const authzServeCommand = defineCommand(
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
       logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
     }
-    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key'] as const) {
+    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key', 'dpop-nonce-secret-file'] as const) {
       const file = values[option];
       if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }

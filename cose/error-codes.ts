@@ -81,6 +81,10 @@ export const SERVICE_ERROR_CODES = {
   expired_token: ['expired_token', 400, 400, 5],
   server_error: ['server_error', 500, 500, 3],
   temporarily_unavailable: ['temporarily_unavailable', 503, 503, 3],
+  // RFC 9449 §5, §8: a DPoP proof that does not verify, or lacks the server's current nonce. 400
+  // at an authorization server; a resource server answers 401 (RFC 9449 §7.1, §9) itself.
+  invalid_dpop_proof: ['invalid_dpop_proof', 400, 400, 4],
+  use_dpop_nonce: ['use_dpop_nonce', 400, 400, 3],
 } as const satisfies Record<string, Row>;
 
 

@@ -159,6 +159,22 @@ for (const kind of kinds) {
       expect(await b!.getRefreshToken(`race-next-${winner}`)).toBeUndefined();
     });
 
+    it('DPoP: codes and refresh tokens keep their key; a (jkt, jti) is recorded once across instances until it expires', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAuthCode({ codeHash: 'dpop-code', clientId: 'c1', username: 'u', redirectUri: 'https://x/cb', audience: 'rs1', scope: 'read', codeChallenge: 'ch', dpopJkt: 'jkt-A', expiresAt: 9999 });
+      expect((await b!.consumeAuthCode('dpop-code', 'f')).code!.dpopJkt).toBe('jkt-A');
+      await a!.putRefreshToken({ ...refresh('dpop-r0', 'dfam'), dpopJkt: 'jkt-A' });
+      expect((await b!.getRefreshToken('dpop-r0'))!.dpopJkt).toBe('jkt-A');
+      expect(await b!.rotateRefreshToken('dpop-r0', { ...refresh('dpop-r1', 'dfam'), dpopJkt: 'jkt-A' }, 100)).toEqual({ ok: true });
+      expect((await a!.getRefreshToken('dpop-r1'))!.dpopJkt).toBe('jkt-A');
+      expect(await a!.recordDpopProof('jkt-A', 'j1', 160, 100)).toBe(false);
+      expect(await b!.recordDpopProof('jkt-A', 'j1', 160, 120)).toBe(true);
+      expect(await b!.recordDpopProof('jkt-B', 'j1', 160, 120)).toBe(false); // per key
+      expect(await a!.recordDpopProof('jkt-A', 'j1', 230, 170)).toBe(false); // expired: taken over
+      const race = await Promise.all(Array.from({ length: 8 }, (_, j) => (j % 2 ? a! : b!).recordDpopProof('jkt-A', 'race', 500, 200)));
+      expect(race.filter((seen) => !seen)).toHaveLength(1);
+    });
+
     it('device codes: poll returns the previous poll time, one decision, one deletion', async () => {
       const [a, b] = await kind.open(2);
       await a!.putDeviceCode({ deviceCodeHash: 'd1', userCode: 'ABCD-EFGH', clientId: 'c1', audience: 'rs1', scope: 'read', expiresAt: 5000, status: 'pending', interval: 5, lastPolledAt: 0 });
