@@ -46,6 +46,7 @@ import {
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
+import { startDeviceCoap } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -73,7 +74,10 @@ export interface BrokerAccessOptions {
 export interface DeviceHostOptions {
   bundle: Uint8Array;
   dataDir: string;
-  brokerUrl: string;
+  /** The broker relay; without it the device serves CoAP only (`coap` is then needed). */
+  brokerUrl?: string;
+  /** Serve CoAP over UDP too (issue 12): the port (0: any) and the address (default 127.0.0.1). */
+  coap?: { port: number; host?: string };
   /** The resources to serve; the demo resources by default. */
   module?: ResourceModule;
   /** Seconds asleep between wakes; 0 stays connected. */
@@ -87,6 +91,8 @@ export interface DeviceHostOptions {
 
 export interface DeviceHost {
   readonly node: DeviceNode;
+  /** The CoAP port when `coap` was asked. */
+  readonly coapPort: number | undefined;
   /** Resolves when the host has stopped (after stop(), or a fatal error: then it rejects). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -226,7 +232,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   async function connect(): Promise<MqttClient> {
     if (opts.access) token = await brokerToken();
     const pw = password();
-    const c = mqttConnect(opts.brokerUrl, {
+    const c = mqttConnect(opts.brokerUrl!, {
       clientId,
       clean: false,
       protocolVersion: 4,
@@ -268,7 +274,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
       c.end(true); // never a second client under this id reconnecting behind the next wake's back
       throw error;
     }
-    log('connected', { broker: new URL(opts.brokerUrl).host });
+    log('connected', { broker: new URL(opts.brokerUrl!).host });
     return c;
   }
 
@@ -308,6 +314,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
    * 2, 4 ... 60 s, so a device that boots before its broker gets there on its own.
    */
   async function run(): Promise<void> {
+    if (!opts.brokerUrl) return untilAborted(stopping.signal); // CoAP only: nothing to wake for
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
@@ -330,17 +337,22 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     }
   }
 
+  if (!opts.brokerUrl && !opts.coap) throw new Error('a device host needs a broker URL or a CoAP port');
+  const coap = opts.coap ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}) }) : undefined;
+  if (coap) log('coap_listening', { port: coap.port });
   log('started', { device: node.deviceId, audience: node.audience, wake_every: opts.wakeEvery, trust_seq: node.trust.seq, tokens: node.server.stats.tokens });
   const done = run().finally(() => disconnect());
   let stopped: Promise<void> | undefined;
   return {
     node,
+    coapPort: coap?.port,
     done,
     stop() {
       stopped ??= (async () => {
         log('stopping', {});
         stopping.abort();
         await done.catch(() => undefined);
+        await coap?.close();
         log('stopped', { tokens: node.server.stats.tokens });
       })();
       return stopped;
