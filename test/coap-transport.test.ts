@@ -24,6 +24,15 @@ import {
   type CoapTransport,
 } from '../device/adapters/index.js';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
+import { main } from '../cli/main.js';
+
+/** `keybound request ...` in process: its exit code, stdout and stderr. */
+async function keybound(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+  return { code, stdout, stderr };
+}
 
 const libcoap = findLibcoap();
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
@@ -227,5 +236,46 @@ describe.skipIf(!libcoap)(`the CoAP transport against libcoap's coap-client${lib
     }
     const after = await coapClient([`coap://127.0.0.1:${transport.port}/big`]);
     expect(after.stdout.length).toBeGreaterThanOrEqual(3000);
+  });
+});
+
+describe('keybound request coap://', () => {
+  let transport: CoapTransport;
+  let dir: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keybound-coap-cli-'));
+    transport = await startCoapTransport({
+      handler: (ex) => (ex.path === '/upload' ? { code: '2.04', payload: new TextEncoder().encode(sha(ex.payload)) } : { code: '4.04', payload: new TextEncoder().encode('no such resource') }),
+    });
+  });
+  afterAll(async () => {
+    await transport?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('posts a 5000-byte file block-wise and prints the answer (code on stderr, exit 0)', async () => {
+    const body = new Uint8Array(5000).map((_, i) => (i * 13) % 256);
+    writeFileSync(join(dir, 'b.bin'), body);
+    const r = await keybound(['request', `coap://127.0.0.1:${transport.port}/upload`, '--method', 'POST', '--payload-file', join(dir, 'b.bin')]);
+    expect([r.code, r.stderr.trim(), r.stdout.trim()]).toEqual([0, '2.04', sha(body)]);
+  });
+
+  it('exits 1 on a 4.xx answer, and on no answer within --timeout', async () => {
+    const r = await keybound(['request', `coap://127.0.0.1:${transport.port}/nothing`]);
+    expect([r.code, r.stderr.trim(), r.stdout.trim()]).toEqual([1, '4.04', 'no such resource']);
+    const sock = createSocket('udp4'); // bound and silent: nobody answers there
+    await new Promise<void>((resolve) => sock.bind(0, '127.0.0.1', resolve));
+    try {
+      const t = await keybound(['request', `coap://127.0.0.1:${sock.address().port}/x`, '--timeout', '500']);
+      expect([t.code, t.stderr]).toEqual([1, expect.stringContaining('no answer within 500 ms')]);
+    } finally {
+      sock.close();
+    }
+  });
+
+  it('refuses targets that are not coap:// URLs', async () => {
+    for (const target of ['http://127.0.0.1/x', 'coaps://127.0.0.1/x', 'not a url', 'coap://u:p@127.0.0.1/x']) {
+      expect((await keybound(['request', target])).code, target).toBe(2);
+    }
   });
 });
