@@ -18,3 +18,5 @@ export { packageVersion } from './version.js';
 export { keygenCommand } from './keygen.js';
 export { tokenCommand } from './token.js';
 export { mqttPasswordCommand } from './mqtt-password.js';
+export { requestCommand } from './request.js';
+export { parseOscoreConf, type OscoreConf } from './oscore-conf.js';

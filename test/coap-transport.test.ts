@@ -24,7 +24,7 @@ import {
   type CoapTransport,
 } from '../device/adapters/index.js';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
-import { main } from '../cli/main.js';
+import { main } from '../cli/index.js';
 
 /** `keybound request ...` in process: its exit code, stdout and stderr. */
 async function keybound(args: string[]) {

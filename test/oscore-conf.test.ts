@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseOscoreConf } from '../cli/oscore-conf.js';
+import { parseOscoreConf } from '../cli/index.js';
 import { findLibcoap } from './support/libcoap.js';
 
 const libcoap = findLibcoap();
