@@ -7,8 +7,10 @@
  * Budget (DeviceProfile.maxSessions, the bound the home-made sessions had): the table refuses
  * rather than grows. Posting a token needs only the token, which may be stolen, not its Master
  * Secret: a context counts as proven once a request has verified under it. Unproven contexts give
- * way to new ones; proven ones never do; and one token keeps at most
- * maxUnprovenSessionsPerToken unproven contexts, so a replayed token cannot churn the table.
+ * way to new ones; proven ones never do; one token keeps at most maxUnprovenSessionsPerToken
+ * unproven contexts, so a replayed token cannot churn the table; and one client (the tokens'
+ * subject) holds at most half the slots, so a client proving context after context never holds
+ * them all and a thief posting a client's stolen tokens never closes its proven ones.
  *
  * Generic in the context type `C` (what cose/'s OSCORE derivation returns), so the table is the
  * same for any derivation and testable without one.
@@ -105,7 +107,13 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
       sweep();
       let unprovenOfToken = 0;
       for (const e of table.values()) if (!e.proven && e.tokenHashHex === entry.tokenHashHex) unprovenOfToken++;
-      if (unprovenOfToken >= maxUnprovenPerToken) drop(oldestUnproven(entry.tokenHashHex)!);
+      if (unprovenOfToken >= Math.max(1, maxUnprovenPerToken)) drop(oldestUnproven(entry.tokenHashHex)!);
+      const mine = [...table].filter(([, e]) => e.subject === entry.subject);
+      if (mine.length >= Math.max(1, Math.floor(maxContexts / 2))) {
+        const own = mine.find(([, e]) => !e.proven);
+        if (!own) throw new DeviceError(DEVICE_ERR.BUSY, 'this client already holds its share of proven OSCORE contexts');
+        drop(own[0]);
+      }
       if (table.size >= maxContexts) {
         const victim = oldestUnproven();
         // Every slot holds a context whose client proved its key: none gives way to a post.
