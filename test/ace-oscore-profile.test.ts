@@ -1,0 +1,269 @@
+/**
+ * The ACE-OSCORE profile (RFC 9203) end to end in process: the real authorization service over
+ * HTTP (SQLite on disk) issues, for an audience registered coap_oscore, encrypted tokens whose cnf
+ * is osc(4) OSCORE_Input_Material and gives the client the same material; the device's
+ * /authz-info exchange (device/authz-info.ts) takes {access_token, nonce1, ace_client_recipientid},
+ * answers 2.01 {nonce2, ace_server_recipientid}, and both ends derive the same OSCORE context
+ * (RFC 9203 §4.3). Negative: another audience, a replayed nonce1, a token shown in the clear,
+ * missing parameters, ID1 = ID2, expiry and revocation killing the context, the slot budget.
+ */
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import {
+  ACE_PROFILE,
+  ALG,
+  CwtClaimError,
+  aceOscoreMasterSalt,
+  constantTimeEqual,
+  coseKeyToMap,
+  createCwt,
+  decodeCbor,
+  encodeCbor,
+  fromHex,
+  oscoreInputMaterialFromMap,
+  toBase64Url,
+  toHex,
+  utf8,
+  type AceOscoreContextInput,
+  type CborMap,
+} from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import {
+  clientContextInput,
+  createResourceServer,
+  decodeAuthzInfoAnswer,
+  encodeAuthzInfoPayload,
+  trustStoreFromBundle,
+  memoryStorage,
+  CONTENT_FORMAT_ACE_CBOR,
+  type ResourceServer,
+  type TokenResponse,
+} from '../device/index.js';
+import { registerAudience, RegistryError, SqliteStore } from '../authz/index.js';
+import { startDeviceService, type DeviceService } from './support/device-service.js';
+import { basic, post } from './support/authz-client.js';
+import { ISSUER } from './support/device-issuer.js';
+
+const AUDIENCE = 'tube-oscore';
+let now = 1_800_000_000;
+const clock = () => now;
+
+/** The derivation's input is what both ends must agree on; cose/'s RFC 8613 derivation consumes it. */
+const derive = (input: AceOscoreContextInput) => input;
+
+function device(audience = AUDIENCE, profile?: Partial<{ maxSessions: number; maxUnprovenSessionsPerToken: number }>): ResourceServer {
+  return createResourceServer({
+    trust: trustStoreFromBundle({ ...service.bundle, audience }, now),
+    storage: memoryStorage(),
+    clock,
+    handler: () => ({ code: 205, payload: utf8('42') }),
+    oscore: { derive },
+    ...(profile ? { profile } : {}),
+  } as Parameters<typeof createResourceServer>[0]);
+}
+
+const random = (n: number) => nativeProvider.randomBytes(n);
+
+/** The client's half: post, then derive from the answer (RFC 9203 §4.1, §4.3). */
+function exchange(dev: ResourceServer, t: TokenResponse, nonce1 = random(8), clientRecipientId = fromHex('01')) {
+  const answer = dev.authzInfoExchange(encodeAuthzInfoPayload({ token: t.accessToken, nonce1, clientRecipientId }), CONTENT_FORMAT_ACE_CBOR);
+  return { answer, nonce1, clientRecipientId };
+}
+
+let service: DeviceService;
+beforeAll(async () => {
+  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg', 'mallory'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock });
+});
+afterAll(() => service.close());
+
+describe('RFC 9203 §4.3 Master Salt', () => {
+  it('is salt | N1 | N2 as CBOR byte strings (RFC 9203 Figure 11)', () => {
+    const salt = aceOscoreMasterSalt(fromHex('f9af838368e353e78888e1426bd94e6f'), fromHex('018a278f7faab55a'), fromHex('25a8991cd700ac01'));
+    expect(toHex(salt)).toBe('50f9af838368e353e78888e1426bd94e6f' + '48018a278f7faab55a' + '4825a8991cd700ac01');
+  });
+});
+
+describe('OSCORE_Input_Material (RFC 9203 §3.2.1) is read strictly', () => {
+  const ok = new Map<number, unknown>([[0, fromHex('01')], [2, random(16)]]) as CborMap;
+  it('takes id and ms', () => expect(oscoreInputMaterialFromMap(ok).id).toEqual(fromHex('01')));
+  for (const [name, m] of [
+    ['an unknown parameter (§4.2: 4.00)', new Map([...ok, [7, 1]])],
+    ['no id(0)', new Map([[2, random(16)]])],
+    ['a Master Secret under 16 bytes', new Map([[0, fromHex('01')], [2, random(8)]])],
+    ['version 2', new Map([...ok, [1, 2]])],
+    ['salt as text', new Map([...ok, [5, 'salt']])],
+  ] as const) {
+    it(`refuses ${name}`, () => expect(() => oscoreInputMaterialFromMap(m as CborMap)).toThrow(CwtClaimError));
+  }
+});
+
+describe('the service issues coap_oscore tokens', () => {
+  it('gives cnf osc(4) with a fresh Master Secret and ace_profile coap_oscore; the token is encrypted', async () => {
+    const t = await service.issue('ekg');
+    expect(t.aceProfile).toBe(ACE_PROFILE.coap_oscore);
+    expect(t.cnf && 'osc' in t.cnf).toBe(true);
+    const osc = (t.cnf as { osc: { id: Uint8Array; ms: Uint8Array; salt: Uint8Array } }).osc;
+    expect(osc.ms.length).toBe(32);
+    expect(osc.salt.length).toBe(8);
+    // CWT tag 61 around a COSE_Encrypt0 (tag 16): the Master Secret is not in the clear.
+    const outer = decodeCbor(t.accessToken) as { tag: number; value: { tag: number } };
+    expect(outer.tag).toBe(61);
+    expect(outer.value.tag).toBe(16);
+    expect(toHex(t.accessToken)).not.toContain(toHex(osc.ms));
+    // RFC 9203 §3.2: a different OSCORE_Input_Material per token.
+    const t2 = await service.issue('ekg');
+    expect(toHex((t2.cnf as { osc: { ms: Uint8Array } }).osc.ms)).not.toBe(toHex(osc.ms));
+  });
+
+  it('refuses req_cnf for a coap_oscore audience (the Master Secret is the PoP key)', async () => {
+    const kp = nativeProvider.generateKeyPair('Ed25519');
+    const reqCnf = toBase64Url(encodeCbor(new Map([[1, coseKeyToMap({ kty: 'OKP', crv: 'Ed25519', x: kp.x })]])));
+    const r = await post(service.base, '/token', { grant_type: 'client_credentials', audience: AUDIENCE, scope: [['/result', 1]], req_cnf: reqCnf }, 'json', {
+      authorization: basic('ekg', 'ekg-secret-that-is-long-enough'),
+    });
+    expect(r.status).toBe(400);
+    expect(r.data.error).toBe('unsupported_pop_key');
+  });
+
+  it('registers coap_oscore only with encrypt0 tokens by value', async () => {
+    const store = new SqliteStore(':memory:');
+    try {
+      const a = await registerAudience(store, nativeProvider, { id: 'dev-a', aceProfile: ACE_PROFILE.coap_oscore });
+      expect(a.protection).toBe('encrypt0');
+      expect(a.policy.aceProfile).toBe(ACE_PROFILE.coap_oscore);
+      await expect(registerAudience(store, nativeProvider, { id: 'dev-b', aceProfile: ACE_PROFILE.coap_oscore, protection: 'sign1' })).rejects.toThrow(RegistryError);
+      await expect(registerAudience(store, nativeProvider, { id: 'dev-c', aceProfile: ACE_PROFILE.coap_oscore, referenceTokens: true })).rejects.toThrow(RegistryError);
+    } finally {
+      store.close();
+    }
+  });
+});
+
+describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
+  it('answers 2.01 {nonce2, ace_server_recipientid} and both ends derive the same context', async () => {
+    const dev = device();
+    const t = await service.issue('ekg');
+    const { answer, nonce1, clientRecipientId } = exchange(dev, t);
+    expect(answer.code).toBe(201);
+    expect(answer.coapCode).toBe(0x41);
+    expect(answer.contentFormat).toBe(CONTENT_FORMAT_ACE_CBOR);
+    const body = decodeCbor(answer.payload) as CborMap;
+    expect([...body.keys()].sort()).toEqual([42, 44]);
+    const { serverRecipientId } = decodeAuthzInfoAnswer(answer.payload);
+    const client = clientContextInput((t.cnf as { osc: never }).osc, { nonce1, clientRecipientId }, answer.payload);
+    const server = dev.oscoreContexts.lookup(serverRecipientId)!.context as AceOscoreContextInput;
+    expect(constantTimeEqual(client.masterSecret, server.masterSecret)).toBe(true);
+    expect(toHex(client.masterSalt)).toBe(toHex(server.masterSalt));
+    // The client sends with ID2 and receives with ID1; the RS the other way round.
+    expect(toHex(client.senderId)).toBe(toHex(server.recipientId));
+    expect(toHex(client.recipientId)).toBe(toHex(server.senderId));
+    expect(toHex(server.senderId)).toBe('01');
+    expect(client.aeadAlg).toBe(ALG.AES_CCM_16_64_128);
+    expect(client.hkdfAlg).toBe(-10);
+  });
+
+  it('makes a new context for the same token with a new nonce1, and refuses the same nonce1 again', async () => {
+    const dev = device();
+    const t = await service.issue('ekg');
+    const first = exchange(dev, t);
+    const again = exchange(dev, t);
+    expect(again.answer.code).toBe(201);
+    const id1 = decodeAuthzInfoAnswer(first.answer.payload).serverRecipientId;
+    const id2 = decodeAuthzInfoAnswer(again.answer.payload).serverRecipientId;
+    const salt = (id: Uint8Array) => toHex((dev.oscoreContexts.lookup(id)!.context as AceOscoreContextInput).masterSalt);
+    expect(salt(id2)).not.toBe(salt(id1));
+    const replay = exchange(dev, t, first.nonce1);
+    expect(replay.answer.code).toBe(401);
+    expect(dev.oscoreContexts.size).toBe(2);
+  });
+
+  it('refuses a token for another audience with 4.03', async () => {
+    const t = await service.issue('ekg');
+    const { answer } = exchange(device('another-tube'), t);
+    expect(answer.code).toBe(403);
+  });
+
+  it('refuses a coap_oscore token without nonce1 or ace_client_recipientid (4.00), and junk (4.00), and another Content-Format (4.15)', async () => {
+    const dev = device();
+    const t = await service.issue('ekg');
+    expect(dev.authzInfoExchange(encodeCbor(new Map([[1, t.accessToken]])), CONTENT_FORMAT_ACE_CBOR).code).toBe(400);
+    expect(dev.authzInfoExchange(encodeCbor(new Map<number, Uint8Array>([[1, t.accessToken], [40, random(8)]])), CONTENT_FORMAT_ACE_CBOR).code).toBe(400);
+    expect(dev.authzInfoExchange(t.accessToken).code).toBe(400); // a bare coap_oscore token
+    expect(dev.authzInfoExchange(new Uint8Array([0xff, 0x00])).code).toBe(400);
+    expect(dev.authzInfoExchange(new Uint8Array(5000).fill(0x40)).code).toBe(400);
+    expect(dev.authzInfoExchange(encodeCbor(new Map<number, Uint8Array>([[1, t.accessToken], [40, random(8)], [43, fromHex('01'), ], [99, random(2)]]))).code).toBe(400);
+    expect(dev.authzInfoExchange(encodeCbor(new Map([[1, t.accessToken]])), 50).code).toBe(415);
+    expect(dev.oscoreContexts.size).toBe(0);
+  });
+
+  it('refuses osc(4) in a token that is not encrypted: its Master Secret was shown to every carrier', async () => {
+    // A signer the device trusts (an extra anchor), so only the missing encryption can refuse it.
+    const kp = nativeProvider.generateKeyPair('Ed25519');
+    const signer = { kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8('extra-anchor') } as const;
+    const dev = createResourceServer({
+      trust: trustStoreFromBundle({ ...service.bundle, trustAnchors: [...service.bundle.trustAnchors, { kty: 'OKP', crv: 'Ed25519', x: kp.x, kid: signer.kid }] }, now),
+      storage: memoryStorage(),
+      clock,
+      handler: () => ({ code: 205, payload: new Uint8Array(0) }),
+      oscore: { derive },
+    } as Parameters<typeof createResourceServer>[0]);
+    const claims = { iss: ISSUER, aud: AUDIENCE, exp: now + 60, iat: now, scope: [['/result', 1]] };
+    const clear = createCwt({ ...claims, cnf: { osc: { id: fromHex('01'), ms: random(16) } } }, signer, { provider: nativeProvider });
+    expect(() => dev.authzInfo({ token: clear })).toThrow(/not encrypted/);
+    expect(exchange(dev, { accessToken: clear } as TokenResponse).answer.code).toBe(401);
+    // The same claims encrypted for the device are taken: the refusal was for the clear Master Secret.
+    const sealed = createCwt({ ...claims, cnf: { osc: { id: fromHex('02'), ms: random(16) } } }, signer, { provider: nativeProvider, encryptTo: service.bundle.trustAnchors.find((k) => k.kty === 'Symmetric')! });
+    expect(exchange(dev, { accessToken: sealed } as TokenResponse).answer.code).toBe(201);
+  });
+
+  it('never picks ace_server_recipientid = ace_client_recipientid, and a client refuses an answer where they are equal', async () => {
+    const t = await service.issue('ekg');
+    // Randomness that first offers the client's own ID1 as ID2: the device must draw again.
+    let offered = 0;
+    const provider = { ...nativeProvider, randomBytes: (n: number) => (n === 2 && offered++ === 0 ? fromHex('0707') : nativeProvider.randomBytes(n)) };
+    const dev = createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), provider, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    const { answer } = exchange(dev, t, random(8), fromHex('0707'));
+    expect(answer.code).toBe(201);
+    expect(offered).toBeGreaterThan(1);
+    expect(toHex(decodeAuthzInfoAnswer(answer.payload).serverRecipientId)).not.toBe('0707');
+    const same = encodeCbor(new Map<number, Uint8Array>([[42, random(8)], [44, fromHex('0707')]]));
+    expect(() => clientContextInput((t.cnf as { osc: never }).osc, { nonce1: random(8), clientRecipientId: fromHex('0707') }, same)).toThrow(/equals/);
+  });
+
+  it('drops the context when its token expires', async () => {
+    const dev = device();
+    const t = await service.issue('ekg');
+    const id = decodeAuthzInfoAnswer(exchange(dev, t).answer.payload).serverRecipientId;
+    expect(dev.oscoreContexts.lookup(id)).toBeDefined();
+    const saved = now;
+    now += 600 + 61; // past exp + the device's leeway
+    try {
+      expect(() => dev.oscoreContexts.lookup(id)).toThrow(/no longer valid/);
+      expect(dev.oscoreContexts.size).toBe(0);
+    } finally {
+      now = saved;
+    }
+  });
+
+  it('drops the context when the service revokes its token', async () => {
+    const dev = device();
+    const t = await service.issue('ekg');
+    const id = decodeAuthzInfoAnswer(exchange(dev, t).answer.payload).serverRecipientId;
+    await service.revoke('ekg', t.accessToken);
+    expect(dev.applyRevocationList(await service.trl())).toBeGreaterThan(0);
+    expect(dev.oscoreContexts.size).toBe(0);
+    expect(dev.oscoreContexts.lookup(id)).toBeUndefined();
+    expect(exchange(dev, t).answer.code).toBe(401);
+  });
+
+  it('bounds the contexts: a token posted over and over keeps few unproven ones; proven ones never give way', async () => {
+    const dev = device(AUDIENCE, { maxSessions: 4, maxUnprovenSessionsPerToken: 2 });
+    const t = await service.issue('mallory');
+    for (let i = 0; i < 10; i++) expect(exchange(dev, t).answer.code).toBe(201);
+    expect(dev.oscoreContexts.size).toBe(2);
+    // Every context of the client proven: its share (half the slots) is full, so it is busy ...
+    for (const e of dev.oscoreContexts.entries()) e.proven = true;
+    expect(exchange(dev, t).answer.code).toBe(503);
+    // ... and another client still gets a context.
+    expect(exchange(dev, await service.issue('ekg')).answer.code).toBe(201);
+  });
+});
