@@ -2,17 +2,15 @@
  * The device's CoAP resources (issue 12), on the CoAP transport (coap-transport.ts), for the same
  * device node the broker relay serves (device-node.ts), so one token store and one replay state
  * answer both transports:
- * - `/authz-info` (POST, application/ace+cbor, RFC 9200 §5.10.1): the token post; answered 2.01
- *   Created, or the refusal's CoAP code (cose/error-codes.ts) with its body;
+ * - `/authz-info` (POST, application/ace+cbor, RFC 9200 §5.10.1, RFC 9203 §4.1): the token post,
+ *   device/authz-info.ts's exchange (nonce1/nonce2, ids, the OSCORE context); 2.01 or its refusal;
  * - `/req` (POST): what the relay's `ace/<device>/req` carries, answered 2.04 with the answer body.
  * Anything else is 4.04, another method 4.05 (RFC 7252 §5.9.2.5).
  */
-import { decodeResponseBody, serveAuthzInfo, serveRequest, type DeviceNode, type Logger } from '../index.js';
+import { decodeResponseBody, serveRequest, CONTENT_FORMAT_ACE_CBOR, type DeviceNode, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
 import type { Block1Limits } from './block1-reassembly.js';
 
-/** RFC 9200 §8.16 (IANA CoAP Content-Formats): application/ace+cbor. */
-export const CONTENT_FORMAT_ACE_CBOR = 19;
 
 export interface DeviceCoapOptions {
   node: DeviceNode;
@@ -28,6 +26,12 @@ export function coapCode(n: number): string {
 }
 
 const ACE_CBOR = [{ number: COAP_OPTION.CONTENT_FORMAT, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }];
+
+function uintBytes(n: number): Uint8Array {
+  const out: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
+  return Uint8Array.from(out);
+}
 
 function contentFormatOf(exchange: CoapExchange): number | undefined {
   const o = exchange.options.find((x) => x.number === COAP_OPTION.CONTENT_FORMAT);
@@ -51,11 +55,13 @@ export function deviceCoapHandler(node: DeviceNode): (exchange: CoapExchange) =>
   return (exchange) => {
     if (exchange.path === '/authz-info') {
       if (exchange.method !== 'POST') return { code: '4.05' };
-      // RFC 9200 §5.10.1: the token post is application/ace+cbor (or no format named).
-      const cf = contentFormatOf(exchange);
-      if (cf !== undefined && cf !== CONTENT_FORMAT_ACE_CBOR) return { code: '4.15' };
-      const answer = serveAuthzInfo(node.server, exchange.payload);
-      return { code: answerCode(answer, '2.01'), options: ACE_CBOR, payload: answer };
+      // RFC 9203 §4.1 / RFC 9200 §5.10.1: device/authz-info.ts checks the format, the body and the token.
+      const answer = node.server.authzInfoExchange(exchange.payload, contentFormatOf(exchange));
+      return {
+        code: coapCode(answer.code),
+        ...(answer.contentFormat !== undefined ? { options: [{ number: COAP_OPTION.CONTENT_FORMAT, value: uintBytes(answer.contentFormat) }] } : {}),
+        payload: answer.payload,
+      };
     }
     if (exchange.path === '/req') {
       if (exchange.method !== 'POST') return { code: '4.05' };
