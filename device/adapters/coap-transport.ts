@@ -157,13 +157,17 @@ function uintBytes(n: number): Buffer {
   return Buffer.from(out);
 }
 
+/** RFC 9175 §3.2: Request-Tag, which libcoap sets on every block-wise request. */
+const REQUEST_TAG = 292;
+
 /** What names one request body across its blocks: peer, method and the target's options. */
 function block1Key(peer: string, packet: Packet): string {
   const parts = [peer, packet.code];
   for (const o of packet.options) {
     const n = optionNumber(o.name);
-    // Uri-Host/Port/Path/Query, Content-Format and OSCORE (outer block-wise, RFC 8613 §4.1.3.4.2).
-    if (n === 3 || n === 7 || n === 9 || n === 11 || n === 12 || n === 15) parts.push(`${n}=${o.value.toString('hex')}`);
+    // Uri-Host/Port/Path/Query, Content-Format, OSCORE (outer block-wise, RFC 8613 §4.1.3.4.2)
+    // and Request-Tag (RFC 9175 §3.3: bodies with different tags are different operations).
+    if (n === 3 || n === 7 || n === 9 || n === 11 || n === 12 || n === 15 || n === REQUEST_TAG) parts.push(`${n}=${o.value.toString('hex')}`);
   }
   return parts.join('|');
 }
