@@ -98,6 +98,8 @@ export interface CoapTransport {
   readonly port: number;
   readonly observers: number;
   readonly reassemblies: number;
+  /** Block2 answer bodies held between blocks (bounded). */
+  readonly block2Bodies: number;
   close(): Promise<void>;
 }
 
@@ -124,6 +126,7 @@ type Middleware = (request: MiddlewareRequest, next: (err: Error | null) => void
 /** node-coap's server internals this adapter relies on (coap 1.5: the middleware chain). */
 interface ServerInternals {
   _middlewares: Middleware[];
+  _block2Cache: { _cache: Map<string, unknown>; add(key: string, payload: unknown): void; remove(key: string): boolean };
   _sock?: { send(buf: Buffer, port: number, address: string): void };
 }
 
@@ -176,6 +179,11 @@ function clonePacket(packet: Packet): Packet {
   return { ...packet, options: packet.options.map((o) => ({ name: o.name, value: Buffer.from(o.value) })) };
 }
 
+/** Bytes of answers kept for duplicate detection (node-coap's LRU, RFC 7252 §4.5). */
+const RESPONSE_CACHE_BYTES = 2 * 1024 * 1024;
+/** Block2 answer bodies kept between blocks. */
+const MAX_BLOCK2_BODIES = 32;
+
 /** The last final blocks passed on, so a retransmission reaches node-coap's duplicate answer cache. */
 const RECENT_FINALS = 16;
 
@@ -196,8 +204,22 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   const stops = new Set<() => void>();
   const observations = new Map<string, () => void>();
 
-  const server: Server = createServer({ type: opts.type ?? 'udp4' });
+  // RFC 7252 §4.5: answers are kept for duplicate requests for EXCHANGE_LIFETIME; node-coap's
+  // default allows 32 MiB of them, a device's share is far smaller.
+  const server: Server = createServer({ type: opts.type ?? 'udp4', cacheSize: RESPONSE_CACHE_BYTES });
   const internals = server as unknown as ServerInternals;
+  // node-coap keeps each Block2 answer body for EXCHANGE_LIFETIME (247 s) under its token, without
+  // a bound: a GET flood with fresh tokens would pin one body each. Keep the newest few; a miss
+  // only makes the next block run the handler again (as it does for libcoap's new tokens anyway).
+  const block2Cache = internals._block2Cache;
+  const addBlock2 = block2Cache.add.bind(block2Cache);
+  block2Cache.add = (key: string, payload: unknown) => {
+    for (const oldest of block2Cache._cache.keys()) {
+      if (block2Cache._cache.size < MAX_BLOCK2_BODIES) break;
+      block2Cache.remove(oldest);
+    }
+    addBlock2(key, payload);
+  };
 
   const sendRaw = (request: MiddlewareRequest, packet: Packet, code: string, options: PacketOption[], payload?: Buffer) => {
     // RFC 7252 §5.2.1: a CON request is answered piggybacked in its ACK; a NON one by a NON.
@@ -358,6 +380,9 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
     },
     get reassemblies() {
       return reassembler.size;
+    },
+    get block2Bodies() {
+      return block2Cache._cache.size;
     },
     close: () =>
       new Promise<void>((resolve) => {
