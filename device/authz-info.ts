@@ -235,3 +235,25 @@ export function clientContextInput(
     throw new DeviceError(DEVICE_ERR.BAD_REQUEST, `authz-info answer: ${(cause as Error).message}`, { cause });
   }
 }
+
+/** A client's ID1 when it chooses none: short (RFC 8613 §3.3), random so parallel exchanges differ. */
+const CLIENT_RECIPIENT_ID_BYTES = 1;
+
+/**
+ * The client's whole exchange (RFC 9203 §4.1, §4.3): a fresh N1 (64 bits, §4.1's recommendation)
+ * and ID1, the payload to POST, and `finish` to turn the 2.01 payload into the context input
+ * (Sender ID = ID2). N1 is kept only in this closure, as long as the answer is awaited.
+ */
+export function beginAceOscore(
+  token: Uint8Array,
+  material: OscoreInputMaterial,
+  provider: Pick<CryptoProvider, 'randomBytes'>,
+  clientRecipientId: Uint8Array = provider.randomBytes(CLIENT_RECIPIENT_ID_BYTES),
+): { payload: Uint8Array; clientRecipientId: Uint8Array; finish(answerPayload: Uint8Array): AceOscoreContextInput } {
+  const nonce1 = provider.randomBytes(ACE_OSCORE_NONCE_BYTES);
+  return {
+    payload: encodeAuthzInfoPayload({ token, nonce1, clientRecipientId }),
+    clientRecipientId,
+    finish: (answerPayload) => clientContextInput(material, { nonce1, clientRecipientId }, answerPayload),
+  };
+}

@@ -114,6 +114,7 @@ export {
   encodeAuthzInfoPayload,
   decodeAuthzInfoAnswer,
   clientContextInput,
+  beginAceOscore,
   CONTENT_FORMAT_ACE_CBOR,
   ACE_OSCORE_PARAM,
   MAX_AUTHZ_INFO_BYTES,
