@@ -115,6 +115,7 @@ export {
   decodeAuthzInfoAnswer,
   clientContextInput,
   beginAceOscore,
+  oscoreMaterialOf,
   CONTENT_FORMAT_ACE_CBOR,
   ACE_OSCORE_PARAM,
   MAX_AUTHZ_INFO_BYTES,

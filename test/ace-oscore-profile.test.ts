@@ -280,3 +280,37 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     expect(exchange(dev, await service.issue('ekg')).answer.code).toBe(201);
   });
 });
+
+describe('tokens of audiences without the profile', () => {
+  let plain: DeviceService;
+  beforeAll(async () => {
+    plain = await startDeviceService({ audience: 'tube-plain', clients: ['ekg'], lifetime: 600, clock });
+  });
+  afterAll(() => plain.close());
+  const dev = () =>
+    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+
+  it('a sealed symmetric PoP key is the Master Secret (RFC 9203 §3.2), its kid the id', async () => {
+    const t = await plain.issue('ekg');
+    expect(t.aceProfile).toBeUndefined(); // not asked, default profile: as before
+    const d = dev();
+    const begun = beginAceOscore(t.accessToken, { id: t.popKey!.kid!, ms: t.popKey!.k! }, nativeProvider);
+    const answer = d.authzInfoExchange(begun.payload, CONTENT_FORMAT_ACE_CBOR);
+    expect(answer.code).toBe(201);
+    const client = begun.finish(answer.payload);
+    const server = d.oscoreContexts.lookup(client.senderId)!.context as AceOscoreContextInput;
+    expect(constantTimeEqual(server.masterSecret, t.popKey!.k!)).toBe(true);
+    expect(toHex(server.masterSalt)).toBe(toHex(client.masterSalt));
+    // Posted bare (RFC 9200 §5.10.1) it is stored, with no context.
+    expect(dev().authzInfoExchange(t.accessToken).code).toBe(201);
+  });
+
+  it('a token bound to a public key sets up no OSCORE context (4.00)', async () => {
+    const kp = nativeProvider.generateKeyPair('Ed25519');
+    const t = await plain.issue('ekg', { kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8('ekg-key') });
+    const d = dev();
+    expect(exchange(d, t).answer.code).toBe(400);
+    expect(d.authzInfoExchange(t.accessToken).code).toBe(201);
+    expect(d.oscoreContexts.size).toBe(0);
+  });
+});
