@@ -124,15 +124,30 @@ export function decodeAuthzInfoPayload(payload: Uint8Array): AuthzInfoRequest {
   return req;
 }
 
+/**
+ * The material a context derives from: the token's cnf osc(4), or a symmetric PoP key the service
+ * sealed for the device (RFC 8747 §3.3), which RFC 9203 §3.2 makes the Master Secret ("The PoP
+ * key included in the response from the AS MUST be used as a Master Secret in OSCORE"), its kid
+ * the material's id, with the RFC 8613 defaults for the rest. An asymmetric PoP key has none.
+ */
+export function oscoreMaterialOf(entry: Pick<AcceptedToken, 'osc' | 'popKey'>): OscoreInputMaterial | undefined {
+  if (entry.osc) return entry.osc;
+  const key = entry.popKey;
+  if (key.kty !== 'Symmetric' || !key.k || key.k.length < 16) return undefined;
+  return { id: key.kid ?? new Uint8Array(0), ms: key.k };
+}
+
 /** The RS's side of §4.2–4.3 on a decoded request. Throws DeviceError. */
 function exchange<C>(opts: AuthzInfoOptions<C>, req: AuthzInfoRequest): AuthzInfoAnswer {
   const entry = opts.accept(req.token);
-  const material: OscoreInputMaterial | undefined = entry.osc;
+  const material = oscoreMaterialOf(entry);
   if (!material) {
-    // A token of another profile: RFC 9200 §5.10.1 (stored; 2.01), but it cannot set up OSCORE.
-    if (req.nonce1 || req.clientRecipientId) throw badRequest('authz-info: nonce1/ace_client_recipientid sent with a token that carries no OSCORE_Input_Material (cnf osc)');
+    // A token bound to a public key: RFC 9200 §5.10.1 (stored; 2.01), proven by PoP proofs, no OSCORE.
+    if (req.nonce1 || req.clientRecipientId) throw badRequest('authz-info: nonce1/ace_client_recipientid sent with a token bound to a public key: it has no Master Secret for OSCORE');
     return answer(201);
   }
+  // A symmetric-key token posted bare (RFC 9200 §5.10.1) is stored: the client proves it later.
+  if (!entry.osc && !req.nonce1 && !req.clientRecipientId) return answer(201);
   // RFC 9203 §4.2: a missing expected parameter (N1 or ID1) is 4.00.
   if (!req.nonce1 || !req.clientRecipientId) throw badRequest('authz-info: a coap_oscore token needs nonce1(40) and ace_client_recipientid(43) (RFC 9203 §4.1)');
   const nonce1Hex = toHex(req.nonce1);
@@ -234,4 +249,26 @@ export function clientContextInput(
   } catch (cause) {
     throw new DeviceError(DEVICE_ERR.BAD_REQUEST, `authz-info answer: ${(cause as Error).message}`, { cause });
   }
+}
+
+/** A client's ID1 when it chooses none: short (RFC 8613 §3.3), random so parallel exchanges differ. */
+const CLIENT_RECIPIENT_ID_BYTES = 1;
+
+/**
+ * The client's whole exchange (RFC 9203 §4.1, §4.3): a fresh N1 (64 bits, §4.1's recommendation)
+ * and ID1, the payload to POST, and `finish` to turn the 2.01 payload into the context input
+ * (Sender ID = ID2). N1 is kept only in this closure, as long as the answer is awaited.
+ */
+export function beginAceOscore(
+  token: Uint8Array,
+  material: OscoreInputMaterial,
+  provider: Pick<CryptoProvider, 'randomBytes'>,
+  clientRecipientId: Uint8Array = provider.randomBytes(CLIENT_RECIPIENT_ID_BYTES),
+): { payload: Uint8Array; clientRecipientId: Uint8Array; finish(answerPayload: Uint8Array): AceOscoreContextInput } {
+  const nonce1 = provider.randomBytes(ACE_OSCORE_NONCE_BYTES);
+  return {
+    payload: encodeAuthzInfoPayload({ token, nonce1, clientRecipientId }),
+    clientRecipientId,
+    finish: (answerPayload) => clientContextInput(material, { nonce1, clientRecipientId }, answerPayload),
+  };
 }

@@ -114,6 +114,8 @@ export {
   encodeAuthzInfoPayload,
   decodeAuthzInfoAnswer,
   clientContextInput,
+  beginAceOscore,
+  oscoreMaterialOf,
   CONTENT_FORMAT_ACE_CBOR,
   ACE_OSCORE_PARAM,
   MAX_AUTHZ_INFO_BYTES,

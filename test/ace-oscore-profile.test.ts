@@ -28,6 +28,7 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
+  beginAceOscore,
   clientContextInput,
   createResourceServer,
   decodeAuthzInfoAnswer,
@@ -142,14 +143,15 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
   it('answers 2.01 {nonce2, ace_server_recipientid} and both ends derive the same context', async () => {
     const dev = device();
     const t = await service.issue('ekg');
-    const { answer, nonce1, clientRecipientId } = exchange(dev, t);
+    const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, fromHex('01'));
+    const answer = dev.authzInfoExchange(begun.payload, CONTENT_FORMAT_ACE_CBOR);
     expect(answer.code).toBe(201);
     expect(answer.coapCode).toBe(0x41);
     expect(answer.contentFormat).toBe(CONTENT_FORMAT_ACE_CBOR);
     const body = decodeCbor(answer.payload) as CborMap;
     expect([...body.keys()].sort()).toEqual([42, 44]);
     const { serverRecipientId } = decodeAuthzInfoAnswer(answer.payload);
-    const client = clientContextInput((t.cnf as { osc: never }).osc, { nonce1, clientRecipientId }, answer.payload);
+    const client = begun.finish(answer.payload);
     const server = dev.oscoreContexts.lookup(serverRecipientId)!.context as AceOscoreContextInput;
     expect(constantTimeEqual(client.masterSecret, server.masterSecret)).toBe(true);
     expect(toHex(client.masterSalt)).toBe(toHex(server.masterSalt));
@@ -159,6 +161,17 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     expect(toHex(server.senderId)).toBe('01');
     expect(client.aeadAlg).toBe(ALG.AES_CCM_16_64_128);
     expect(client.hkdfAlg).toBe(-10);
+  });
+
+  it('keeps the OSCORE material of a held token across a reboot: a re-post after it sets up a context', async () => {
+    const storage = memoryStorage();
+    const boot = () =>
+      createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage, clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), persistTokens: true, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    const t = await service.issue('ekg');
+    expect(exchange(boot(), t).answer.code).toBe(201);
+    const rebooted = boot();
+    expect(rebooted.stats.tokens).toBe(1);
+    expect(exchange(rebooted, t).answer.code).toBe(201);
   });
 
   it('makes a new context for the same token with a new nonce1, and refuses the same nonce1 again', async () => {
@@ -265,5 +278,39 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     expect(exchange(dev, t).answer.code).toBe(503);
     // ... and another client still gets a context.
     expect(exchange(dev, await service.issue('ekg')).answer.code).toBe(201);
+  });
+});
+
+describe('tokens of audiences without the profile', () => {
+  let plain: DeviceService;
+  beforeAll(async () => {
+    plain = await startDeviceService({ audience: 'tube-plain', clients: ['ekg'], lifetime: 600, clock });
+  });
+  afterAll(() => plain.close());
+  const dev = () =>
+    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+
+  it('a sealed symmetric PoP key is the Master Secret (RFC 9203 §3.2), its kid the id', async () => {
+    const t = await plain.issue('ekg');
+    expect(t.aceProfile).toBeUndefined(); // not asked, default profile: as before
+    const d = dev();
+    const begun = beginAceOscore(t.accessToken, { id: t.popKey!.kid!, ms: t.popKey!.k! }, nativeProvider);
+    const answer = d.authzInfoExchange(begun.payload, CONTENT_FORMAT_ACE_CBOR);
+    expect(answer.code).toBe(201);
+    const client = begun.finish(answer.payload);
+    const server = d.oscoreContexts.lookup(client.senderId)!.context as AceOscoreContextInput;
+    expect(constantTimeEqual(server.masterSecret, t.popKey!.k!)).toBe(true);
+    expect(toHex(server.masterSalt)).toBe(toHex(client.masterSalt));
+    // Posted bare (RFC 9200 §5.10.1) it is stored, with no context.
+    expect(dev().authzInfoExchange(t.accessToken).code).toBe(201);
+  });
+
+  it('a token bound to a public key sets up no OSCORE context (4.00)', async () => {
+    const kp = nativeProvider.generateKeyPair('Ed25519');
+    const t = await plain.issue('ekg', { kty: 'OKP', crv: 'Ed25519', x: kp.x, d: kp.d, kid: utf8('ekg-key') });
+    const d = dev();
+    expect(exchange(d, t).answer.code).toBe(400);
+    expect(d.authzInfoExchange(t.accessToken).code).toBe(201);
+    expect(d.oscoreContexts.size).toBe(0);
   });
 });
