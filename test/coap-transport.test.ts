@@ -120,13 +120,16 @@ async function coapClient(args: string[]): Promise<{ stdout: string; stderr: str
 async function exchange(sock: Socket, port: number, packet: RawPacket, ms = 2000) {
   return new Promise<ReturnType<typeof parse> | undefined>((resolve) => {
     const t = setTimeout(() => (sock.off('message', on), resolve(undefined)), ms);
+    const token = packet.token ?? Buffer.from('0102', 'hex');
     const on = (msg: Buffer) => {
+      const answer = parse(msg);
+      if (!answer.token.equals(token)) return; // a notification of another exchange
       clearTimeout(t);
       sock.off('message', on);
-      resolve(parse(msg));
+      resolve(answer);
     };
     sock.on('message', on);
-    sock.send(generate({ confirmable: true, messageId: Math.floor(Math.random() * 65535), token: Buffer.from('0102', 'hex'), ...packet }, 65_000), port, '127.0.0.1');
+    sock.send(generate({ confirmable: true, messageId: Math.floor(Math.random() * 65535), ...packet, token }, 65_000), port, '127.0.0.1');
   });
 }
 
@@ -235,6 +238,17 @@ describe.skipIf(!libcoap)(`the CoAP transport against libcoap's coap-client${lib
         expect(first?.code).toBe('2.05');
       }
       expect(transport.block2Bodies).toBeLessThanOrEqual(32);
+      // Observers are budgeted per address (a quarter of 4 here): a second registration from the
+      // same host gets a plain answer (RFC 7641 §4.1), and a GET with Observe 1 ends the first.
+      const observe = (n: number) => ({ name: 'Observe', value: n === 0 ? Buffer.alloc(0) : Buffer.of(n) });
+      const a = await exchange(sock, transport.port, { code: '0.01', token: Buffer.from('aa', 'hex'), options: [observe(0), uriPath('counter')] });
+      expect(a?.options.some((o) => o.name === 'Observe')).toBe(true);
+      const b = await exchange(sock, transport.port, { code: '0.01', token: Buffer.from('bb', 'hex'), options: [observe(0), uriPath('counter')] });
+      expect([b?.code, b?.options.some((o) => o.name === 'Observe')]).toEqual(['2.05', false]);
+      expect(transport.observers).toBe(1);
+      const stop = await exchange(sock, transport.port, { code: '0.01', token: Buffer.from('aa', 'hex'), options: [observe(1), uriPath('counter')] });
+      expect(stop?.code).toBe('2.05');
+      expect(transport.observers).toBe(0);
       // A resource that throws: 5.00, and the transport still serves.
       const boom = await exchange(sock, transport.port, { code: '0.01', options: [uriPath('boom')] });
       expect(boom?.code).toBe('5.00');

@@ -46,7 +46,7 @@ export interface Block1Limits {
   maxBodyBytes: number;
   /** Reassemblies in progress over all peers. */
   maxReassemblies: number;
-  /** Reassemblies in progress for one peer (address and port). */
+  /** Reassemblies in progress for one peer (its address, whatever the port). */
   maxPerPeer: number;
   /** A reassembly with no block for this long is dropped (ms). */
   timeoutMs: number;

@@ -87,7 +87,7 @@ export interface CoapTransportOptions {
   host?: string;
   type?: 'udp4' | 'udp6';
   block1?: Partial<Block1Limits>;
-  /** Observe registrations held at once (default 32); more are answered without Observe (RFC 7641 §4.1). */
+  /** Observe registrations held at once (default 32, a quarter per peer); more are answered without Observe (RFC 7641 §4.1: a plain answer). */
   maxObservers?: number;
   /** Told of what the transport refused (reason codes only: never a payload). */
   onRefusal?: (reason: string, peer: string) => void;
@@ -192,6 +192,10 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   const limits: Block1Limits = { ...DEFAULT_BLOCK1_LIMITS, ...opts.block1 };
   const reassembler = createBlock1Reassembler(limits, clock);
   const maxObservers = opts.maxObservers ?? 32;
+  // One peer holds at most a quarter of the slots (at least one), so it cannot take them all.
+  const maxObserversPerPeer = Math.max(1, Math.floor(maxObservers / 4));
+  const observersOf = new Map<string, number>();
+  const observerRoom = (address: string) => stops.size < maxObservers && (observersOf.get(address) ?? 0) < maxObserversPerPeer;
   const refused = (reason: string, peer: string) => opts.onRefusal?.(reason, peer);
   const echoes = new WeakMap<Packet, BlockOption>();
   // node-coap rewrites option values in place (numbers, strings): the handler gets them as sent.
@@ -239,6 +243,12 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
     const packet = request.packet;
     if (!packet || packet.ack || packet.reset || !METHODS[packet.code]) return next(null);
     const peer = `${request.rsinfo.address}:${request.rsinfo.port}`;
+    const observeOption = packet.options.find((o) => optionNumber(o.name) === COAP_OPTION.OBSERVE);
+    if (observeOption && uintOf(observeOption.value) === 0 && !observerRoom(request.rsinfo.address)) {
+      // RFC 7641 §4.1: a server that will not add an observer answers as to a plain GET. Decided
+      // here, before node-coap makes the answer a notification stream.
+      packet.options = packet.options.filter((o) => o !== observeOption);
+    }
     const block1Value = packet.options.find((o) => optionNumber(o.name) === COAP_OPTION.BLOCK1)?.value;
     if (block1Value === undefined) {
       if (packet.payload.length > limits.maxBodyBytes) {
@@ -262,7 +272,8 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       return sendRaw(request, packet, '4.00', []);
     }
     const size1Value = packet.options.find((o) => optionNumber(o.name) === COAP_OPTION.SIZE1)?.value;
-    const outcome = reassembler.take(peer, block1Key(peer, packet), block, packet.payload, size1Value ? uintOf(size1Value) : undefined);
+    // Budgets count per address, not per port: one host opening many ports is still one peer.
+    const outcome = reassembler.take(request.rsinfo.address, block1Key(peer, packet), block, packet.payload, size1Value ? uintOf(size1Value) : undefined);
     if (outcome.kind === 'refuse') {
       refused(outcome.reason.replaceAll(' ', '_'), peer);
       const options: PacketOption[] = outcome.size1 !== undefined ? [{ name: 'Size1', value: uintBytes(outcome.size1) }] : [];
@@ -329,7 +340,7 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       if (echo) res.setOption('Block1', Buffer.from(encodeBlockOption(echo)));
       setOptions(res, reply.options ?? []);
       const writable = res as unknown as { write?: (b: Buffer) => void; on: (e: string, f: () => void) => void };
-      if (exchange.observe && reply.observe && typeof writable.write === 'function' && stops.size < maxObservers) {
+      if (exchange.observe && reply.observe && typeof writable.write === 'function' && observerRoom(req.rsinfo.address)) {
         // RFC 7641 §4.2: the first notification is the answer; each later one a new message.
         writable.write(Buffer.from(reply.payload ?? new Uint8Array(0)));
         let stopped = false;
@@ -343,11 +354,15 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
           stopped = true;
           stops.delete(end);
           if (observations.get(observationKey) === end) observations.delete(observationKey);
+          const held = (observersOf.get(req.rsinfo.address) ?? 1) - 1;
+          if (held > 0) observersOf.set(req.rsinfo.address, held);
+          else observersOf.delete(req.rsinfo.address);
           stop();
           res.end();
         };
         stops.add(end);
         observations.set(observationKey, end);
+        observersOf.set(req.rsinfo.address, (observersOf.get(req.rsinfo.address) ?? 0) + 1);
         writable.on('finish', end);
         writable.on('error', end);
         return;
