@@ -239,3 +239,40 @@ export {
   type AccessTokenKeys,
   type MintedAccessToken,
 } from './access-token.js';
+export {
+  encodeCoapMessage,
+  decodeCoapMessage,
+  encodeCoapOptions,
+  decodeCoapOptions,
+  coapCodeText,
+  coapCodeByte,
+  type CoapMessage,
+  type CoapOption,
+} from './coap-message.js';
+export {
+  deriveOscoreContext,
+  oscoreNonce,
+  partialIv,
+  OSCORE_AEAD_AES_CCM_16_64_128,
+  OSCORE_HKDF_SHA_256,
+  OSCORE_MAX_ID_BYTES,
+  OSCORE_MAX_SEQ,
+  DEFAULT_SEQ_RESERVE,
+  type OscoreContext,
+  type OscoreContextInput,
+  type OscoreContextStore,
+} from './oscore-context.js';
+export {
+  protectRequest,
+  unprotectRequest,
+  protectResponse,
+  unprotectResponse,
+  requestKid,
+  encodeOscoreOption,
+  decodeOscoreOption,
+  OscoreError,
+  OSCORE_OPTION,
+  type OscoreErrorCode,
+  type OscoreOptionValue,
+  type OscoreRequestBinding,
+} from './oscore-protect.js';
