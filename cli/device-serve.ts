@@ -11,6 +11,7 @@ import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { logLevelOf } from './log-level.js';
+import { oscoreContextInputOf, readOscoreConf } from './oscore-conf.js';
 import { EXIT } from './io.js';
 
 async function loadHandler(file: string): Promise<ResourceModule> {
@@ -43,6 +44,7 @@ export const deviceServeCommand = defineCommand(
       broker: { type: 'string', value: 'mqtt://HOST:PORT', env: 'KEYBOUND_BROKER_URL', help: "the broker relay (default: the bundle's broker URL)" },
       'coap-port': { type: 'string', value: 'PORT', env: 'KEYBOUND_DEVICE_COAP_PORT', help: 'also serve CoAP over UDP on this port (5683 is CoAP\'s; 0: any free port, logged as coap_listening)' },
       'coap-host': { type: 'string', value: 'ADDRESS', default: '127.0.0.1', help: 'the address CoAP listens on (0.0.0.0 or :: to be reachable from the network)' },
+      'oscore-conf': { type: 'string', value: 'FILE', env: 'KEYBOUND_DEVICE_OSCORE_CONF', help: "a static OSCORE context for CoAP, in libcoap's coap-oscore-conf format (the device's side: sender_id is the device's); needs --coap-port" },
       'coap-only': { type: 'boolean', help: 'serve CoAP only, no broker relay (needs --coap-port)' },
       handler: { type: 'string', value: 'FILE.js', help: 'the module whose default export defines the resources (default: a demo resource)' },
       'wake-every': { type: 'string', value: 'SECONDS', default: '300', help: 'sleep this long between wakes (0: stay connected)' },
@@ -86,7 +88,9 @@ export const deviceServeCommand = defineCommand(
     }
     const module = values.handler ? await loadHandler(values.handler) : undefined;
     const logger = createNodeLogger({ name: 'device', level: logLevelOf(values['log-level']), destination: io.stdout as { write(line: string): void } });
-    const coap = coapPort !== undefined ? { port: coapPort, host: values['coap-host'] ?? '127.0.0.1' } : undefined;
+    if (values['oscore-conf'] && coapPort === undefined) throw new UsageError('--oscore-conf needs --coap-port');
+    const oscore = values['oscore-conf'] ? oscoreContextInputOf(readOscoreConf(values['oscore-conf'], '--oscore-conf', io)) : undefined;
+    const coap = coapPort !== undefined ? { port: coapPort, host: values['coap-host'] ?? '127.0.0.1', ...(oscore ? { oscore } : {}) } : undefined;
     const host = await startDeviceHost({ bundle, dataDir: values['data-dir']!, ...(brokerUrl ? { brokerUrl } : {}), ...(coap ? { coap } : {}), wakeEvery, awakeMs, logger, ...(module ? { module } : {}), ...(access ? { access } : {}) });
     const stop = () => void host.stop();
     process.once('SIGINT', stop);

@@ -15,6 +15,8 @@
  * (RFC 8613 §3.2 defaults). libcoap's diagnostic keywords (break_*_key) are refused.
  */
 import { UsageError } from './command-line.js';
+import { readableByOthers, readSecretFile } from './option-file.js';
+import type { CliIo } from './io.js';
 
 export interface OscoreConf {
   masterSecret: Uint8Array;
@@ -109,7 +111,8 @@ export function parseOscoreConf(text: string, what: string): OscoreConf {
   if (aeadAlg !== 10) throw new UsageError(`${what}: aead_alg ${aeadAlg} is not supported (10: AES-CCM-16-64-128)`);
   if (hkdfAlg !== -10) throw new UsageError(`${what}: hkdf_alg ${hkdfAlg} is not supported (-10: direct+HKDF-SHA-256)`);
   const replayWindow = num('replay_window') ?? 32;
-  if (replayWindow < 1 || replayWindow > 63) throw new UsageError(`${what}: replay_window takes 1 to 63`);
+  // libcoap takes up to 63; this implementation's window is 32 wide (RFC 8613 §7.4's default).
+  if (replayWindow < 1 || replayWindow > 32) throw new UsageError(`${what}: replay_window takes 1 to 32`);
   const ssnFreq = num('ssn_freq');
   if (ssnFreq !== undefined && (ssnFreq < 1 || ssnFreq > 100_000)) throw new UsageError(`${what}: ssn_freq takes 1 to 100000`);
   if (seen.get('rfc8613_b_2') === true) throw new UsageError(`${what}: rfc8613_b_2 (Appendix B.2 context re-derivation) is not supported`);
@@ -125,5 +128,27 @@ export function parseOscoreConf(text: string, what: string): OscoreConf {
     hkdfAlg,
     replayWindow,
     ...(ssnFreq !== undefined ? { ssnFreq } : {}),
+  };
+}
+
+/** `--oscore-conf FILE`: read (bounded), parsed, and a warning when others may read the secret. */
+export function readOscoreConf(file: string, what: string, io: CliIo): OscoreConf {
+  const conf = parseOscoreConf(readSecretFile(file, what), what);
+  if (readableByOthers(file)) io.stderr.write(`keybound: warning: ${what} ${file.slice(0, 200)} holds a Master Secret and others may read it (chmod 600)\n`);
+  return conf;
+}
+
+/** The context input of cose/'s deriveOscoreContext (the store is the device's or the client's own). */
+export function oscoreContextInputOf(conf: OscoreConf) {
+  return {
+    masterSecret: conf.masterSecret,
+    ...(conf.masterSalt ? { masterSalt: conf.masterSalt } : {}),
+    ...(conf.idContext ? { idContext: conf.idContext } : {}),
+    senderId: conf.senderId,
+    recipientId: conf.recipientId,
+    aeadAlg: conf.aeadAlg,
+    hkdfAlg: conf.hkdfAlg,
+    replayWindow: conf.replayWindow,
+    ...(conf.ssnFreq !== undefined ? { seqReserve: conf.ssnFreq } : {}),
   };
 }

@@ -21,6 +21,7 @@ import { mkdirSync } from 'node:fs';
 import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ALG,
+  deriveOscoreContext,
   coseKeyFromMap,
   coseKeyToMap,
   decodeCbor,
@@ -29,6 +30,7 @@ import {
   asSafeInteger,
   type CborValue,
   type CoseKey,
+  type OscoreContextInput,
 } from '../../cose/index.js';
 import { nativeProvider } from '../../cose/adapters/index.js';
 import {
@@ -46,7 +48,7 @@ import {
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
-import { startDeviceCoap } from './device-coap.js';
+import { startDeviceCoap, oscoreContextStore } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -77,7 +79,12 @@ export interface DeviceHostOptions {
   /** The broker relay; without it the device serves CoAP only (`coap` is then needed). */
   brokerUrl?: string;
   /** Serve CoAP over UDP too (issue 12): the port (0: any) and the address (default 127.0.0.1). */
-  coap?: { port: number; host?: string };
+  coap?: {
+    port: number;
+    host?: string;
+    /** A static OSCORE context (`--oscore-conf`): its state is kept in the data directory. */
+    oscore?: Omit<OscoreContextInput, 'store'>;
+  };
   /** The resources to serve; the demo resources by default. */
   module?: ResourceModule;
   /** Seconds asleep between wakes; 0 stays connected. */
@@ -139,15 +146,16 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   assertPrivateDir(opts.dataDir);
   const storage = fileStorage(opts.dataDir);
+  const handlerFor = (deviceId: string) =>
+    resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
+      opts.logger.error({ event: 'handler_failed', resource: what, error: (error as Error)?.name ?? 'error' }, 'device: handler failed'),
+    );
   const node = createDeviceNode({
     bundle: opts.bundle,
     storage,
     clock,
     provider: nativeProvider,
-    handler: (deviceId) =>
-      resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
-        opts.logger.error({ event: 'handler_failed', resource: what, error: (error as Error)?.name ?? 'error' }, 'device: handler failed'),
-      ),
+    handler: handlerFor,
     logger: opts.logger,
   });
   const clientId = `device-${node.deviceId}`;
@@ -338,7 +346,12 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   }
 
   if (!opts.brokerUrl && !opts.coap) throw new Error('a device host needs a broker URL or a CoAP port');
-  const coap = opts.coap ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}) }) : undefined;
+  const staticOscore = opts.coap?.oscore
+    ? { context: deriveOscoreContext({ ...opts.coap.oscore, store: oscoreContextStore(storage, 'static') }, nativeProvider), handler: handlerFor(node.deviceId) }
+    : undefined;
+  const coap = opts.coap
+    ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}), ...(staticOscore ? { oscore: staticOscore } : {}) })
+    : undefined;
   if (coap) log('coap_listening', { port: coap.port });
   log('started', { device: node.deviceId, audience: node.audience, wake_every: opts.wakeEvery, trust_seq: node.trust.seq, tokens: node.server.stats.tokens });
   const done = run().finally(() => disconnect());

@@ -1,0 +1,105 @@
+/**
+ * OSCORE over CoAP between libcoap 4.3.5's coap-client (`-E`, the independent peer) and
+ * `keybound device serve --coap-port P --oscore-conf FILE` in its own process (issue 12):
+ * - `/result` is read over OSCORE (the payload only the device's resource makes);
+ * - a client with a wrong Master Secret gets 4.00 and no content;
+ * - a request captured on the path (a UDP proxy) and sent again is refused 4.01 "Replay detected";
+ * - after the device restarts on its data directory, the client's next request is accepted and the
+ *   captured one is still refused (the replay window is kept, RFC 8613 §B.1.2's concern).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { decodeCoapMessage, encodeProvisioningBundle, portableProvider, toHex } from '../cose/index.js';
+import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
+import { startDeviceService, type DeviceService } from './support/device-service.js';
+import { serveDevice, type DeviceProcess } from './support/device-process.js';
+import { startUdpProxy, type UdpProxy } from './support/udp-proxy.js';
+
+const libcoap = findLibcoap();
+const AUDIENCE = 'tube-oscore-coap';
+
+function conf(secret: string, sender: string, recipient: string): string {
+  return ['# written by test/coap-oscore.test.ts', `master_secret,hex,"${secret}"`, 'master_salt,hex,"9e7ca92223786340"', `sender_id,hex,"${sender}"`, `recipient_id,hex,"${recipient}"`, 'replay_window,integer,32', ''].join('\n');
+}
+
+async function coapClient(args: string[]): Promise<{ out: string; log: string }> {
+  return new Promise((resolve) => {
+    execFile(libcoap!.client, ['-v', '7', ...args], { timeout: 20_000, encoding: 'utf8' }, (_error, stdout, stderr) => resolve({ out: stdout, log: stdout + stderr }));
+  });
+}
+
+describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` (${LIBCOAP_MISSING})`}`, () => {
+  let service: DeviceService;
+  let device: DeviceProcess;
+  let proxy: UdpProxy | undefined;
+  let dir: string;
+  let port: number;
+  let args: string[];
+  const secret = toHex(portableProvider.randomBytes(16));
+  const now = () => Math.floor(Date.now() / 1000);
+
+  async function start() {
+    device = serveDevice(args);
+    port = Number((await device.waitFor((e) => e.event === 'coap_listening')).port);
+  }
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keybound-coap-oscore-'));
+    service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, clock: now });
+    writeFileSync(join(dir, 'bundle.cbor'), encodeProvisioningBundle(service.bundle), { mode: 0o600 });
+    writeFileSync(join(dir, 'device.conf'), conf(secret, '01', '02'), { mode: 0o600 });
+    writeFileSync(join(dir, 'client.conf'), conf(secret, '02', '01'));
+    writeFileSync(join(dir, 'wrong.conf'), conf(toHex(portableProvider.randomBytes(16)), '02', '01'));
+    args = ['--bundle', join(dir, 'bundle.cbor'), '--data-dir', join(dir, 'data'), '--coap-port', '0', '--coap-only', '--oscore-conf', join(dir, 'device.conf')];
+    await start();
+  }, 60_000);
+
+  afterAll(async () => {
+    await proxy?.close();
+    device?.proc.kill('SIGTERM');
+    await device?.exited;
+    await service?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a client with a wrong Master Secret gets 4.00 Decryption failed and no content (and moves no replay window)', async () => {
+    const r = await coapClient(['-E', `${join(dir, 'wrong.conf')},${join(dir, 'wrong.seq')}`, `coap://127.0.0.1:${port}/result`]);
+    expect(r.out).not.toContain('result negative');
+    expect(r.log).toMatch(/c:4\.00 .*Decryption failed/);
+    await device.waitFor((e) => e.event === 'coap_refused' && e.reason === 'oscore_decrypt_failed');
+  });
+
+  it('coap-client -E reads /result over OSCORE', async () => {
+    const r = await coapClient(['-E', `${join(dir, 'client.conf')},${join(dir, 'client.seq')}`, `coap://127.0.0.1:${port}/result`]);
+    expect(r.out).toContain(`${AUDIENCE}: result negative`);
+    expect(r.log).toMatch(/c:POST .*Oscore:pIV=/); // it went protected
+    expect(r.log).toMatch(/c:2\.04 .*\[ Oscore: \]/); // and came back protected
+  });
+
+  it('a captured request sent again is refused 4.01 Replay detected, also after a restart, while the next request passes', async () => {
+    proxy = await startUdpProxy(port);
+    const r = await coapClient(['-E', `${join(dir, 'client.conf')},${join(dir, 'client.seq')}`, `coap://127.0.0.1:${proxy.port}/result`]);
+    expect(r.out).toContain('result negative');
+    const captured = proxy.captured.find((d) => decodeCoapMessage(new Uint8Array(d)).options.some((o) => o.number === 9))!;
+    expect(captured).toBeDefined();
+    const check = async () => {
+      const answer = await proxy!.replay(captured);
+      const m = decodeCoapMessage(new Uint8Array(answer!));
+      expect([m.code.toString(16), new TextDecoder().decode(m.payload)]).toEqual(['81', 'Replay detected']);
+    };
+    await check();
+
+    device.proc.kill('SIGTERM');
+    expect(await device.exited).toBe(0);
+    await proxy.close();
+    proxy = undefined;
+    await start();
+    const next = await coapClient(['-E', `${join(dir, 'client.conf')},${join(dir, 'client.seq')}`, `coap://127.0.0.1:${port}/result`]);
+    expect(next.out).toContain('result negative');
+    proxy = await startUdpProxy(port);
+    await check();
+  }, 60_000);
+});
