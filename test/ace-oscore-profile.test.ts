@@ -8,6 +8,7 @@
  * missing parameters, ID1 = ID2, expiry and revocation killing the context, the slot budget.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import fc from 'fast-check';
 import {
   ACE_PROFILE,
   ALG,
@@ -32,6 +33,7 @@ import {
   clientContextInput,
   createResourceServer,
   decodeAuthzInfoAnswer,
+  decodeAuthzInfoPayload,
   encodeAuthzInfoPayload,
   trustStoreFromBundle,
   memoryStorage,
@@ -43,6 +45,7 @@ import { registerAudience, RegistryError, SqliteStore } from '../authz/index.js'
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { basic, post } from './support/authz-client.js';
 import { ISSUER } from './support/device-issuer.js';
+import { mutationsOf } from './support/mutations.js';
 
 const AUDIENCE = 'tube-oscore';
 let now = 1_800_000_000;
@@ -312,5 +315,30 @@ describe('tokens of audiences without the profile', () => {
     expect(exchange(d, t).answer.code).toBe(400);
     expect(d.authzInfoExchange(t.accessToken).code).toBe(201);
     expect(d.oscoreContexts.size).toBe(0);
+  });
+});
+
+describe('/authz-info under mutated input', () => {
+  it('answers every mutation of a valid post with a CoAP code, and makes a context only for a valid one', async () => {
+    const t = await service.issue('ekg');
+    const seed = encodeAuthzInfoPayload({ token: t.accessToken, nonce1: random(8), clientRecipientId: fromHex('01') });
+    const dev = device(AUDIENCE, { maxSessions: 64, maxUnprovenSessionsPerToken: 64 });
+    const allowed = new Set([201, 400, 401, 403, 415, 503]);
+    let made = 0;
+    fc.assert(
+      fc.property(mutationsOf([seed]), (b) => {
+        const before = dev.oscoreContexts.size;
+        const a = dev.authzInfoExchange(b, CONTENT_FORMAT_ACE_CBOR);
+        expect(allowed.has(a.code)).toBe(true);
+        if (a.code === 201 && a.payload.length > 0) {
+          made++;
+          // Only a post that still names this token, a fresh nonce1 and an ID1 makes a context.
+          const req = decodeAuthzInfoPayload(b);
+          expect(req.nonce1 && req.clientRecipientId).toBeTruthy();
+        } else expect(dev.oscoreContexts.size).toBeLessThanOrEqual(before);
+      }),
+      { numRuns: 600 },
+    );
+    expect(made).toBeLessThan(600);
   });
 });
