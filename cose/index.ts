@@ -239,3 +239,41 @@ export {
   type AccessTokenKeys,
   type MintedAccessToken,
 } from './access-token.js';
+export {
+  encodeCoapMessage,
+  decodeCoapMessage,
+  encodeCoapOptions,
+  decodeCoapOptions,
+  MAX_COAP_MESSAGE_BYTES,
+  MAX_COAP_OPTIONS,
+  type CoapMessage,
+  type CoapOption,
+} from './coap-message.js';
+export {
+  deriveOscoreContext,
+  oscoreNonce,
+  encodePartialIv as encodeOscorePartialIv,
+  decodePartialIv as decodeOscorePartialIv,
+  takeSequence,
+  isFreshPiv,
+  acceptPiv,
+  SEQUENCE_RESERVE,
+  MAX_OSCORE_SEQUENCE,
+  type OscoreContext,
+  type OscoreContextInput,
+  type OscoreSequenceStore,
+  type ReplayState,
+} from './oscore-context.js';
+export {
+  protectRequest,
+  unprotectRequest,
+  protectResponse,
+  unprotectResponse,
+  encodeOscoreOption,
+  decodeOscoreOption,
+  readOscoreOption,
+  OscoreError,
+  OSCORE_OPTION,
+  type OscoreRequestBinding,
+  type OscoreOptionValue,
+} from './oscore-protect.js';
