@@ -149,6 +149,5 @@ export function oscoreContextInputOf(conf: OscoreConf) {
     aeadAlg: conf.aeadAlg,
     hkdfAlg: conf.hkdfAlg,
     replayWindow: conf.replayWindow,
-    ...(conf.ssnFreq !== undefined ? { seqReserve: conf.ssnFreq } : {}),
   };
 }

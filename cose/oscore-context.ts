@@ -1,38 +1,13 @@
 /**
- * OSCORE security contexts (RFC 8613 §3), portable: keys and Common IV derived with HKDF from
- * the Master Secret and Salt (§3.2.1), the sender's sequence number reserved ahead in storage so a
- * reboot never reuses a nonce (§B.1.1), and the recipient's replay window (§7.4), which the
- * device can persist too, so that after a reboot a replayed request stays refused while the
- * client's next one is accepted.
- *
- * Only the mandatory-to-implement algorithms: AES-CCM-16-64-128 (COSE 10) and HKDF SHA-256 (-10).
+ * An OSCORE security context (RFC 8613 §3): keys and Common IV derived with HKDF from the Master
+ * Secret and Salt (§3.2.1, info = [id, id_context, alg_aead, type, L]), the sender's sequence
+ * number, reserved ahead in storage so a reboot never reuses a nonce (Appendix B.1.1), and the
+ * recipient's replay window (§7.4). Portable: the provider does HKDF and the AEAD.
  */
+import { CoseError, ERR } from './errors.js';
+import { algorithmById, type AeadCipher } from './algorithms.js';
 import { encodeCbor } from './cbor-encode.js';
 import type { CryptoProvider } from './crypto-provider.js';
-import { CoseError } from './errors.js';
-
-export const OSCORE_AEAD_AES_CCM_16_64_128 = 10;
-export const OSCORE_HKDF_SHA_256 = -10;
-/** AES-CCM-16-64-128: 16-byte key, 13-byte nonce, 8-byte tag (RFC 9053 §4.2). */
-export const OSCORE_KEY_BYTES = 16;
-export const OSCORE_NONCE_BYTES = 13;
-export const OSCORE_TAG_BYTES = 8;
-/** RFC 8613 §3.3: an ID is at most nonce length - 6 bytes. */
-export const OSCORE_MAX_ID_BYTES = OSCORE_NONCE_BYTES - 6;
-/** RFC 8613 §7.2.1: sequence numbers are at most 2^40 - 1. */
-export const OSCORE_MAX_SEQ = 2 ** 40 - 1;
-/** How many sender sequence numbers are reserved in storage at once (§B.1.1). */
-export const DEFAULT_SEQ_RESERVE = 32;
-
-/** Where a context keeps what must survive a reboot (the device's storage under one key each). */
-export interface OscoreContextStore {
-  /** The first sender sequence number not yet reserved (§B.1.1), or undefined at first start. */
-  loadSeq(): number | undefined;
-  saveSeq(next: number): void;
-  /** The replay window, or undefined at first start. */
-  loadWindow?(): { highest: number; bits: number } | undefined;
-  saveWindow?(window: { highest: number; bits: number }): void;
-}
 
 export interface OscoreContextInput {
   masterSecret: Uint8Array;
@@ -40,107 +15,162 @@ export interface OscoreContextInput {
   idContext?: Uint8Array;
   senderId: Uint8Array;
   recipientId: Uint8Array;
+  /** Default 10, AES-CCM-16-64-128 (RFC 8613 §3.2.1). */
   aeadAlg?: number;
+  /** Default -10, HKDF SHA-256. */
   hkdfAlg?: number;
-  /** The recipient's replay window size, 1 to 32 (default 32, RFC 8613 §7.4). */
+  /** Replay window size in Partial IVs (default 32, RFC 8613 §7.4 / §B.1.2). */
   replayWindow?: number;
-  store?: OscoreContextStore;
-  seqReserve?: number;
+}
+
+/**
+ * Where a context keeps its sender sequence number across reboots (RFC 8613 §B.1.1): `save` is
+ * called with a number before any sequence number at or above it is used, every
+ * SEQUENCE_RESERVE messages; after a reboot sending resumes at what `load` gives.
+ */
+export interface OscoreSequenceStore {
+  load(): number | undefined;
+  save(next: number): void;
+}
+
+/** RFC 8613 §B.1.1 "K": sequence numbers reserved per storage write. */
+export const SEQUENCE_RESERVE = 32;
+/** RFC 8613 §7.2.1: Partial IVs are at most 5 bytes: 2^40 - 1. */
+export const MAX_OSCORE_SEQUENCE = 2 ** 40 - 1;
+/** RFC 8613 §3.2.1 HKDF SHA-256 (the only HKDF implemented here). */
+const HKDF_SHA256 = -10;
+
+export interface ReplayState {
+  /** Highest Partial IV received, -1 before the first. */
+  highest: number;
+  /** Bit i set: highest - i was received (bit 0 is highest itself). */
+  seen: number;
 }
 
 export interface OscoreContext {
+  readonly aeadAlg: number;
+  readonly aead: AeadCipher;
   readonly senderId: Uint8Array;
   readonly recipientId: Uint8Array;
   readonly idContext: Uint8Array | undefined;
   readonly senderKey: Uint8Array;
   readonly recipientKey: Uint8Array;
   readonly commonIv: Uint8Array;
-  readonly aeadAlg: number;
-  /** The next sender sequence number, taken (and reserved in storage when needed). */
-  nextSeq(): number;
-  /** RFC 8613 §7.4: whether a request's sequence number is new (not yet accepted, not too old). */
-  isFresh(seq: number): boolean;
-  /** Records an accepted request's sequence number (after its tag verified). */
-  accept(seq: number): void;
+  readonly windowSize: number;
+  readonly provider: CryptoProvider;
+  /** Next sender sequence number to use. */
+  senderSequence: number;
+  /** Sequence numbers below this one are covered by the last `save` (or the process is not persisting). */
+  reservedUntil: number;
+  readonly sequenceStore: OscoreSequenceStore | undefined;
+  replay: ReplayState;
 }
 
-function hkdfInfo(id: Uint8Array, idContext: Uint8Array | undefined, alg: number, type: 'Key' | 'IV', length: number): Uint8Array {
-  // RFC 8613 §3.2.1: info = [id, id_context (nil when absent), alg_aead, type, L].
+function unsupported(reason: string): CoseError {
+  return new CoseError(ERR.OSCORE_UNSUPPORTED_ALG, `OSCORE: ${reason}`);
+}
+
+/** RFC 8613 §3.2.1: info = [id, id_context, alg_aead, type, L] in CBOR. */
+function info(id: Uint8Array, idContext: Uint8Array | undefined, alg: number, type: 'Key' | 'IV', length: number): Uint8Array {
   return encodeCbor([id, idContext ?? null, alg, type, length]);
 }
 
-export function deriveOscoreContext(input: OscoreContextInput, provider: Pick<CryptoProvider, 'hkdf'>): OscoreContext {
-  const aeadAlg = input.aeadAlg ?? OSCORE_AEAD_AES_CCM_16_64_128;
-  const hkdfAlg = input.hkdfAlg ?? OSCORE_HKDF_SHA_256;
-  if (aeadAlg !== OSCORE_AEAD_AES_CCM_16_64_128) throw new CoseError('ERR_COSE_ALG_UNSUPPORTED', `OSCORE AEAD ${aeadAlg} is not supported (10)`);
-  if (hkdfAlg !== OSCORE_HKDF_SHA_256) throw new CoseError('ERR_COSE_ALG_UNSUPPORTED', `OSCORE HKDF ${hkdfAlg} is not supported (-10)`);
-  if (input.senderId.length > OSCORE_MAX_ID_BYTES || input.recipientId.length > OSCORE_MAX_ID_BYTES) throw new CoseError('ERR_COSE_BAD_LENGTH', 'OSCORE ID longer than 7 bytes');
-  if (input.masterSecret.length === 0) throw new CoseError('ERR_COSE_KEY_INVALID', 'OSCORE Master Secret is empty');
-  const windowSize = input.replayWindow ?? 32;
-  if (!Number.isInteger(windowSize) || windowSize < 1 || windowSize > 32) throw new CoseError('ERR_COSE_MALFORMED', 'OSCORE replay window is 1 to 32');
+export function deriveOscoreContext(input: OscoreContextInput, provider: CryptoProvider, opts: { sequenceStore?: OscoreSequenceStore } = {}): OscoreContext {
+  const aeadAlg = input.aeadAlg ?? 10;
+  if ((input.hkdfAlg ?? HKDF_SHA256) !== HKDF_SHA256) throw unsupported(`HKDF algorithm ${String(input.hkdfAlg)} is not HKDF SHA-256 (-10)`);
+  let alg;
+  try {
+    alg = algorithmById(aeadAlg);
+  } catch {
+    throw unsupported(`AEAD algorithm ${String(aeadAlg)} is unknown`);
+  }
+  if (alg.kind !== 'aead') throw unsupported(`algorithm ${aeadAlg} is not an AEAD`);
+  const { aead } = alg;
+  // RFC 8613 §3.3: an ID longer than nonce length - 6 cannot be placed in the nonce.
+  const maxId = aead.nonceLength - 6;
+  if (input.senderId.length > maxId || input.recipientId.length > maxId) throw new CoseError(ERR.COSE_BAD_LENGTH, `OSCORE: Sender/Recipient ID over ${maxId} bytes`);
+  if (input.masterSecret.length === 0) throw new CoseError(ERR.COSE_BAD_LENGTH, 'OSCORE: empty Master Secret');
   const salt = input.masterSalt ?? new Uint8Array(0);
-  const derive = (id: Uint8Array, type: 'Key' | 'IV', length: number) =>
-    provider.hkdf('SHA-256', input.masterSecret, salt, hkdfInfo(id, input.idContext, aeadAlg, type, length), length);
-  const senderKey = derive(input.senderId, 'Key', OSCORE_KEY_BYTES);
-  const recipientKey = derive(input.recipientId, 'Key', OSCORE_KEY_BYTES);
-  const commonIv = derive(new Uint8Array(0), 'IV', OSCORE_NONCE_BYTES);
-
-  const store = input.store;
-  const reserve = input.seqReserve ?? DEFAULT_SEQ_RESERVE;
-  // §B.1.1: after a reboot, start where the reservation ended: numbers used before it never come again.
-  let seq = store?.loadSeq() ?? 0;
-  let reservedUpTo = seq;
-  let window = store?.loadWindow?.() ?? { highest: -1, bits: 0 };
-
+  const hk = (id: Uint8Array, type: 'Key' | 'IV', l: number) => provider.hkdf('SHA-256', input.masterSecret, salt, info(id, input.idContext, aeadAlg, type, l), l);
+  const store = opts.sequenceStore;
+  // §B.1.1: resume at the reserved number, never below: numbers between were maybe used.
+  const start = store?.load() ?? 0;
+  if (!Number.isSafeInteger(start) || start < 0 || start > MAX_OSCORE_SEQUENCE) throw new CoseError(ERR.OSCORE_SEQUENCE_EXHAUSTED, 'OSCORE: stored sequence number out of range');
   return {
-    senderId: input.senderId,
-    recipientId: input.recipientId,
-    idContext: input.idContext,
-    senderKey,
-    recipientKey,
-    commonIv,
     aeadAlg,
-    nextSeq() {
-      if (seq > OSCORE_MAX_SEQ) throw new CoseError('ERR_COSE_MALFORMED', 'OSCORE sender sequence numbers exhausted (§7.2.1): a new context is needed');
-      if (seq >= reservedUpTo) {
-        reservedUpTo = Math.min(seq + reserve, OSCORE_MAX_SEQ + 1);
-        store?.saveSeq(reservedUpTo); // before the number is used
-      }
-      return seq++;
-    },
-    isFresh(n) {
-      if (!Number.isInteger(n) || n < 0 || n > OSCORE_MAX_SEQ) return false;
-      if (n > window.highest) return true;
-      const age = window.highest - n;
-      if (age >= windowSize) return false;
-      return (window.bits & (1 << age)) === 0;
-    },
-    accept(n) {
-      if (n > window.highest) {
-        const shift = n - window.highest;
-        const bits = shift >= 32 ? 0 : (window.bits << shift) >>> 0;
-        window = { highest: n, bits: (bits | 1) >>> 0 };
-      } else {
-        window = { highest: window.highest, bits: (window.bits | (1 << (window.highest - n))) >>> 0 };
-      }
-      store?.saveWindow?.(window);
-    },
+    aead,
+    senderId: input.senderId.slice(),
+    recipientId: input.recipientId.slice(),
+    idContext: input.idContext?.slice(),
+    senderKey: hk(input.senderId, 'Key', aead.keyLength),
+    recipientKey: hk(input.recipientId, 'Key', aead.keyLength),
+    commonIv: hk(new Uint8Array(0), 'IV', aead.nonceLength),
+    windowSize: Math.min(32, Math.max(1, input.replayWindow ?? 32)),
+    provider,
+    senderSequence: start,
+    reservedUntil: start,
+    sequenceStore: store,
+    replay: { highest: -1, seen: 0 },
   };
 }
 
-/** RFC 8613 §5.2: the AEAD nonce from the ID of the PIV's sender, the PIV and the Common IV. */
-export function oscoreNonce(commonIv: Uint8Array, idPiv: Uint8Array, piv: Uint8Array): Uint8Array {
-  const nonce = new Uint8Array(OSCORE_NONCE_BYTES);
-  nonce[0] = idPiv.length;
-  nonce.set(idPiv, 1 + OSCORE_MAX_ID_BYTES - idPiv.length);
-  nonce.set(piv, OSCORE_NONCE_BYTES - piv.length);
-  for (let i = 0; i < OSCORE_NONCE_BYTES; i++) nonce[i]! ^= commonIv[i]!;
-  return nonce;
+/** RFC 8613 §5.2: the AEAD nonce from an ID, a Partial IV and the Common IV. */
+export function oscoreNonce(ctx: Pick<OscoreContext, 'commonIv'>, idPiv: Uint8Array, piv: Uint8Array): Uint8Array {
+  const n = ctx.commonIv.length;
+  const out = new Uint8Array(n);
+  out[0] = idPiv.length;
+  out.set(idPiv, n - 5 - idPiv.length);
+  out.set(piv, n - piv.length);
+  for (let i = 0; i < n; i++) out[i]! ^= ctx.commonIv[i]!;
+  return out;
 }
 
-/** A sequence number as a Partial IV: big-endian, no leading zeros, at least one byte (§6.1). */
-export function partialIv(seq: number): Uint8Array {
-  const out: number[] = [];
-  for (let v = seq; v > 0; v = Math.floor(v / 256)) out.unshift(v % 256);
-  return Uint8Array.from(out.length ? out : [0]);
+/** RFC 8613 §6.1: the Partial IV is the sequence number in the fewest bytes (0 is one zero byte). */
+export function encodePartialIv(seq: number): Uint8Array {
+  const bytes: number[] = [];
+  let v = seq;
+  do {
+    bytes.unshift(v % 256);
+    v = Math.floor(v / 256);
+  } while (v > 0);
+  return Uint8Array.from(bytes);
+}
+
+export function decodePartialIv(piv: Uint8Array): number {
+  let v = 0;
+  for (const b of piv) v = v * 256 + b;
+  return v;
+}
+
+/** The next sender sequence number, persisting a new reservation first when the last one is spent. */
+export function takeSequence(ctx: OscoreContext): number {
+  const seq = ctx.senderSequence;
+  if (seq > MAX_OSCORE_SEQUENCE) throw new CoseError(ERR.OSCORE_SEQUENCE_EXHAUSTED, 'OSCORE: sender sequence numbers used up: derive a new context');
+  if (ctx.sequenceStore && seq >= ctx.reservedUntil) {
+    const until = Math.min(seq + SEQUENCE_RESERVE, MAX_OSCORE_SEQUENCE + 1);
+    ctx.sequenceStore.save(until); // before the number is used (§B.1.1)
+    ctx.reservedUntil = until;
+  }
+  ctx.senderSequence = seq + 1;
+  return seq;
+}
+
+/** RFC 8613 §7.4: whether a Partial IV is new (inside the window, unseen, or above it). */
+export function isFreshPiv(state: ReplayState, seq: number, windowSize: number): boolean {
+  if (seq > state.highest) return true;
+  const back = state.highest - seq;
+  if (back >= windowSize) return false;
+  return (state.seen & (1 << back)) === 0;
+}
+
+/** Records a verified Partial IV (call only after the AEAD opened). */
+export function acceptPiv(state: ReplayState, seq: number, windowSize: number): void {
+  if (seq > state.highest) {
+    const shift = seq - state.highest;
+    state.seen = shift >= windowSize ? 1 : ((state.seen << shift) | 1) >>> 0;
+    if (windowSize < 32) state.seen &= (1 << windowSize) - 1;
+    state.highest = seq;
+  } else {
+    state.seen = (state.seen | (1 << (state.highest - seq))) >>> 0;
+  }
 }

@@ -1,60 +1,63 @@
 /**
- * OSCORE message protection (RFC 8613 §4-8), portable: a CoAP message becomes an outer message
- * whose payload is the AES-CCM ciphertext of the inner code, the class E options and the payload,
- * under a nonce from the sender's ID and Partial IV and an AAD binding the request's kid and PIV.
- *
- * - Option classes (§4.1): Uri-Host, Uri-Port, Proxy-Uri, Proxy-Scheme and OSCORE stay outside
- *   (class U); Observe, Block1/2, Size1/2 and No-Response are both; everything else is inside.
- * - Outer codes (§4.2): a request travels as POST (FETCH with Observe), a response as 2.04
- *   Changed (2.05 Content with Observe).
- * - Server (§8.2): a malformed OSCORE option is 4.02, an unknown kid 4.01 "Security context not
- *   found", a sequence number seen or too old 4.01 "Replay detected", a failed tag 4.00
- *   "Decryption failed"; these answers go unprotected (§8.2, §7.4), as OscoreError's `coapCode`.
+ * OSCORE message protection (RFC 8613 §8): a CoAP request or response in, its OSCORE form out, and
+ * back. Class E options go inside the AEAD, class U ones stay outside (§4.1); the outer code is
+ * POST for requests and 2.04 Changed for responses (§4.2); the AAD is the COSE Enc_structure over
+ * external_aad = [1, [alg], request_kid, request_piv, h''] (§5.4); responses reuse the request's
+ * nonce (§5.2, no Partial IV of their own). Failures are OscoreError with the RFC 8613 answer:
+ * 4.02 for a bad OSCORE option, 4.01 "Replay detected", 4.00 "Decryption failed".
  */
+import { CoseError, ERR } from './errors.js';
 import { encodeCbor } from './cbor-encode.js';
-import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
 import { decodeCoapOptions, encodeCoapOptions, type CoapMessage, type CoapOption } from './coap-message.js';
-import { CoseError } from './errors.js';
-import { oscoreNonce, partialIv, OSCORE_TAG_BYTES, type OscoreContext } from './oscore-context.js';
+import {
+  acceptPiv,
+  decodePartialIv,
+  encodePartialIv,
+  isFreshPiv,
+  oscoreNonce,
+  takeSequence,
+  type OscoreContext,
+} from './oscore-context.js';
 
+/** RFC 8613 §2 / RFC 7252 §12.2. */
 export const OSCORE_OPTION = 9;
-const OBSERVE = 6;
-/** Class U alone (§4.1.3): they stay outside. */
-const OUTER_ONLY = new Set([3, 7, 35, 39, OSCORE_OPTION]);
-/** Both inner and outer (§4.1.3.4-6): Observe, Block2, Block1, Size2, Size1, No-Response. */
-const BOTH = new Set([OBSERVE, 23, 27, 28, 60, 258]);
+/** RFC 8613 §4.1.3: Uri-Host, Uri-Port, Proxy-Uri, Proxy-Scheme (and OSCORE itself) stay outside. */
+const CLASS_U = new Set([3, 7, 35, 39, OSCORE_OPTION]);
 const POST = 0x02;
-const FETCH = 0x05;
 const CHANGED = 0x44;
-const CONTENT = 0x45;
 
-export type OscoreErrorCode = 'bad_option' | 'unknown_context' | 'replay' | 'decrypt_failed' | 'not_oscore';
-
-/** An OSCORE refusal, with the CoAP code and diagnostic payload RFC 8613 §8.2/§8.4 give it. */
-export class OscoreError extends Error {
-  readonly code: OscoreErrorCode;
-  /** The code byte of the unprotected answer: 4.02, 4.01 or 4.00. */
+export class OscoreError extends CoseError {
+  /** The CoAP answer RFC 8613 §8.2/§8.4 prescribes, as class × 100 + detail (401 = 4.01). */
   readonly coapCode: number;
-  constructor(code: OscoreErrorCode, message: string) {
-    super(message);
-    this.name = 'OscoreError';
-    this.code = code;
-    this.coapCode = code === 'bad_option' ? 0x82 : code === 'decrypt_failed' || code === 'not_oscore' ? 0x80 : 0x81;
+  /** The diagnostic payload RFC 8613 names ("Replay detected", "Decryption failed"). */
+  readonly diagnostic: string;
+  constructor(code: string, coapCode: number, diagnostic: string) {
+    super(code, `OSCORE: ${diagnostic}`);
+    this.coapCode = coapCode;
+    this.diagnostic = diagnostic;
   }
 }
 
-/** What the OSCORE option carries (§6.1). */
-export interface OscoreOptionValue {
-  piv?: Uint8Array;
-  kid?: Uint8Array;
-  kidContext?: Uint8Array;
+/** What a response must be bound to (§5.4 request_kid, request_piv; §5.2 the request's nonce). */
+export interface OscoreRequestBinding {
+  kid: Uint8Array;
+  piv: Uint8Array;
 }
 
+export interface OscoreOptionValue {
+  piv: Uint8Array | undefined;
+  kid: Uint8Array | undefined;
+  kidContext: Uint8Array | undefined;
+}
+
+const badOption = (why: string) => new OscoreError(ERR.OSCORE_BAD_OPTION, 402, `Bad OSCORE option: ${why}`);
+
+/** RFC 8613 §6.1: flags (n: PIV length, k: kid, h: kid context), PIV, s + kid context, kid. */
 export function encodeOscoreOption(v: OscoreOptionValue): Uint8Array {
   const piv = v.piv ?? new Uint8Array(0);
-  if (piv.length > 5) throw new CoseError('ERR_COSE_BAD_LENGTH', 'Partial IV longer than 5 bytes');
+  if (piv.length > 5) throw badOption('Partial IV over 5 bytes');
   const flags = piv.length | (v.kid ? 0x08 : 0) | (v.kidContext ? 0x10 : 0);
-  if (flags === 0) return new Uint8Array(0); // §6.1: all zero flags, no PIV/kid: the empty option
+  if (flags === 0) return new Uint8Array(0);
   const out = [flags, ...piv];
   if (v.kidContext) out.push(v.kidContext.length, ...v.kidContext);
   if (v.kid) out.push(...v.kid);
@@ -62,154 +65,119 @@ export function encodeOscoreOption(v: OscoreOptionValue): Uint8Array {
 }
 
 export function decodeOscoreOption(value: Uint8Array): OscoreOptionValue {
-  if (value.length === 0) return {};
+  if (value.length === 0) return { piv: undefined, kid: undefined, kidContext: undefined };
   const flags = value[0]!;
-  // §6.1: bits 5-7 are reserved (the extension bit 7 too: this implementation knows no flag byte 2).
-  if (flags & 0xe0) throw new OscoreError('bad_option', 'OSCORE option: reserved flag bits set');
+  // RFC 8613 §6.1: bits 5-7 reserved (must be zero); n = 6, 7 reserved.
+  if (flags & 0xe0) throw badOption('reserved flag bits set');
   const n = flags & 0x07;
-  if (n > 5) throw new OscoreError('bad_option', 'OSCORE option: Partial IV length 6-7 is reserved');
-  let at = 1;
-  if (at + n > value.length) throw new OscoreError('bad_option', 'OSCORE option: Partial IV truncated');
-  const out: OscoreOptionValue = {};
-  if (n) out.piv = value.slice(at, at + n);
-  at += n;
+  if (n > 5) throw badOption('reserved Partial IV length');
+  let i = 1;
+  if (i + n > value.length) throw badOption('truncated Partial IV');
+  const piv = n ? value.slice(i, i + n) : undefined;
+  i += n;
+  let kidContext: Uint8Array | undefined;
   if (flags & 0x10) {
-    if (at >= value.length) throw new OscoreError('bad_option', 'OSCORE option: kid context truncated');
-    const s = value[at++]!;
-    if (at + s > value.length) throw new OscoreError('bad_option', 'OSCORE option: kid context truncated');
-    out.kidContext = value.slice(at, at + s);
-    at += s;
+    if (i >= value.length) throw badOption('truncated kid context');
+    const s = value[i++]!;
+    if (i + s > value.length) throw badOption('truncated kid context');
+    kidContext = value.slice(i, i + s);
+    i += s;
   }
-  if (flags & 0x08) out.kid = value.slice(at);
-  else if (at !== value.length) throw new OscoreError('bad_option', 'OSCORE option: bytes after the fields its flags name');
-  return out;
+  const kid = flags & 0x08 ? value.slice(i) : undefined;
+  if (!(flags & 0x08) && i !== value.length) throw badOption('trailing bytes');
+  return { piv, kid, kidContext };
 }
 
-/** What a response's protection needs from its request (§5.4: the AAD's request_kid and request_piv). */
-export interface OscoreRequestBinding {
-  kid: Uint8Array;
-  piv: Uint8Array;
-  nonce: Uint8Array;
-  observe: boolean;
+/** The OSCORE option of a message, decoded (undefined: the message is not OSCORE). */
+export function readOscoreOption(m: CoapMessage): OscoreOptionValue | undefined {
+  const opts = m.options.filter((o) => o.number === OSCORE_OPTION);
+  if (opts.length === 0) return undefined;
+  if (opts.length > 1) throw badOption('repeated');
+  return decodeOscoreOption(opts[0]!.value);
 }
 
-function aad(ctx: OscoreContext, kid: Uint8Array, piv: Uint8Array): Uint8Array {
-  // §5.4: external_aad = [version 1, [alg_aead], request_kid, request_piv, class I options (none)],
-  // in the COSE Enc_structure ["Encrypt0", h'', external_aad].
-  const external = encodeCbor([1, [ctx.aeadAlg], kid, piv, new Uint8Array(0)]);
+/** RFC 8613 §5.4: Enc_structure ["Encrypt0", h'', external_aad]. */
+function aad(ctx: OscoreContext, binding: OscoreRequestBinding): Uint8Array {
+  const external = encodeCbor([1, [ctx.aeadAlg], binding.kid, binding.piv, new Uint8Array(0)]);
   return encodeCbor(['Encrypt0', new Uint8Array(0), external]);
 }
 
-function split(m: CoapMessage): { inner: CoapOption[]; outer: CoapOption[] } {
-  const inner: CoapOption[] = [];
-  const outer: CoapOption[] = [];
-  for (const o of m.options) {
-    if (o.number === OSCORE_OPTION) continue;
-    if (OUTER_ONLY.has(o.number)) outer.push(o);
-    else if (o.number === OBSERVE) (inner.push(o), outer.push(o));
-    else if (BOTH.has(o.number)) outer.push(o); // block-wise and sizes of the outer message (§4.1.3.4.2)
-    else inner.push(o);
-  }
-  return { inner, outer };
+/** RFC 8613 §5.3: code, class E options, payload marker and payload. */
+function plaintextOf(m: CoapMessage): Uint8Array {
+  const inner = encodeCoapOptions(m.options.filter((o) => !CLASS_U.has(o.number)));
+  const out = [m.code, ...inner];
+  if (m.payload.length > 0) out.push(0xff, ...m.payload);
+  return Uint8Array.from(out);
 }
 
-function plaintext(code: number, options: CoapOption[], payload: Uint8Array): Uint8Array {
-  const opts = encodeCoapOptions(options);
-  const out = new Uint8Array(1 + opts.length + (payload.length ? 1 + payload.length : 0));
-  out[0] = code;
-  out.set(opts, 1);
-  if (payload.length) {
-    out[1 + opts.length] = 0xff;
-    out.set(payload, 2 + opts.length);
-  }
-  return out;
+function innerOf(plaintext: Uint8Array, outer: CoapMessage): CoapMessage {
+  if (plaintext.length === 0) throw new OscoreError(ERR.OSCORE_DECRYPT_FAILED, 400, 'Decryption failed');
+  const { options, payload } = decodeCoapOptions(plaintext, 1);
+  const outerU = outer.options.filter((o) => CLASS_U.has(o.number) && o.number !== OSCORE_OPTION);
+  return { code: plaintext[0]!, options: [...outerU, ...options], payload, ...(outer.token ? { token: outer.token } : {}), ...(outer.messageId !== undefined ? { messageId: outer.messageId } : {}), ...(outer.type !== undefined ? { type: outer.type } : {}) };
 }
 
-function parsePlaintext(p: Uint8Array): { code: number; options: CoapOption[]; payload: Uint8Array } {
-  if (p.length < 1) throw new OscoreError('decrypt_failed', 'empty OSCORE plaintext');
-  try {
-    const { options, payloadStart } = decodeCoapOptions(p, 1);
-    return { code: p[0]!, options, payload: p.slice(payloadStart) };
-  } catch {
-    throw new OscoreError('decrypt_failed', 'OSCORE plaintext is not a CoAP message');
-  }
+function outerMessage(m: CoapMessage, code: number, option: Uint8Array, ciphertext: Uint8Array): CoapMessage {
+  const options: CoapOption[] = [...m.options.filter((o) => CLASS_U.has(o.number) && o.number !== OSCORE_OPTION), { number: OSCORE_OPTION, value: option }];
+  return { ...(m.type !== undefined ? { type: m.type } : {}), code, ...(m.messageId !== undefined ? { messageId: m.messageId } : {}), ...(m.token ? { token: m.token } : {}), options, payload: ciphertext };
 }
 
-const seqOf = (piv: Uint8Array) => piv.reduce((n, b) => n * 256 + b, 0);
-
-/** Client: protects a request with the next sequence number; keep the binding for the response. */
-export function protectRequest(ctx: OscoreContext, m: CoapMessage): { message: CoapMessage; binding: OscoreRequestBinding } {
-  const piv = partialIv(ctx.nextSeq());
-  const nonce = oscoreNonce(ctx.commonIv, ctx.senderId, piv);
-  const { inner, outer } = split(m);
-  const observe = m.options.some((o) => o.number === OBSERVE);
-  const sealed = aesCcmEncrypt(ctx.senderKey, nonce, aad(ctx, ctx.senderId, piv), plaintext(m.code, inner, m.payload), OSCORE_TAG_BYTES);
-  const option = encodeOscoreOption({ piv, kid: ctx.senderId, ...(ctx.idContext ? { kidContext: ctx.idContext } : {}) });
-  return {
-    message: { ...m, code: observe ? FETCH : POST, options: [...outer, { number: OSCORE_OPTION, value: option }], payload: sealed },
-    binding: { kid: ctx.senderId, piv, nonce, observe },
-  };
+function seal(ctx: OscoreContext, nonce: Uint8Array, binding: OscoreRequestBinding, m: CoapMessage): Uint8Array {
+  return ctx.provider.aeadEncrypt(ctx.aead, ctx.senderKey, nonce, aad(ctx, binding), plaintextOf(m));
 }
 
-/** The kid a request names (to find its context), or throws 4.02 / not_oscore. */
-export function requestKid(m: CoapMessage): Uint8Array {
-  const option = m.options.find((o) => o.number === OSCORE_OPTION);
-  if (!option) throw new OscoreError('not_oscore', 'no OSCORE option');
-  const v = decodeOscoreOption(option.value);
-  // §8.2: a request must carry a Partial IV and a kid.
-  if (!v.piv || !v.kid) throw new OscoreError('bad_option', 'OSCORE request without Partial IV or kid');
-  return v.kid;
+function open(ctx: OscoreContext, nonce: Uint8Array, binding: OscoreRequestBinding, ciphertext: Uint8Array): Uint8Array {
+  const plain = ciphertext.length > ctx.aead.tagLength ? ctx.provider.aeadDecrypt(ctx.aead, ctx.recipientKey, nonce, aad(ctx, binding), ciphertext) : null;
+  if (!plain) throw new OscoreError(ERR.OSCORE_DECRYPT_FAILED, 400, 'Decryption failed');
+  return plain;
 }
 
-/** Server: verifies and decrypts a request (§8.2); the inner message and the binding for the answer. */
-export function unprotectRequest(ctx: OscoreContext, m: CoapMessage): { message: CoapMessage; binding: OscoreRequestBinding } {
-  const option = m.options.find((o) => o.number === OSCORE_OPTION);
-  if (!option) throw new OscoreError('not_oscore', 'no OSCORE option');
-  const v = decodeOscoreOption(option.value);
-  if (!v.piv || !v.kid) throw new OscoreError('bad_option', 'OSCORE request without Partial IV or kid');
-  if (v.kid.length !== ctx.recipientId.length || !v.kid.every((b, i) => b === ctx.recipientId[i])) throw new OscoreError('unknown_context', 'Security context not found');
-  const seq = seqOf(v.piv);
-  if (!ctx.isFresh(seq)) throw new OscoreError('replay', 'Replay detected');
-  const nonce = oscoreNonce(ctx.commonIv, ctx.recipientId, v.piv);
-  const opened = aesCcmDecrypt(ctx.recipientKey, nonce, aad(ctx, v.kid, v.piv), m.payload, OSCORE_TAG_BYTES);
-  if (!opened) throw new OscoreError('decrypt_failed', 'Decryption failed');
-  ctx.accept(seq); // only after the tag verified (§7.4)
-  const inner = parsePlaintext(opened);
-  const outer = m.options.filter((o) => o.number !== OSCORE_OPTION && (OUTER_ONLY.has(o.number) || BOTH.has(o.number)) && o.number !== OBSERVE);
-  const observe = m.options.some((o) => o.number === OBSERVE);
-  return {
-    message: { ...m, code: inner.code, options: [...outer, ...inner.options], payload: inner.payload },
-    binding: { kid: v.kid, piv: v.piv, nonce, observe },
-  };
+/** RFC 8613 §8.1 (client): the request protected under the next sender sequence number. */
+export function protectRequest(ctx: OscoreContext, request: CoapMessage): { message: CoapMessage; binding: OscoreRequestBinding } {
+  const piv = encodePartialIv(takeSequence(ctx));
+  const binding = { kid: ctx.senderId, piv };
+  const ciphertext = seal(ctx, oscoreNonce(ctx, ctx.senderId, piv), binding, request);
+  const option = encodeOscoreOption({ piv, kid: ctx.senderId, kidContext: ctx.idContext });
+  return { message: outerMessage(request, POST, option, ciphertext), binding };
 }
 
 /**
- * Server: protects the answer to `binding`'s request. Under the request's nonce by default
- * (§8.3); `freshPiv` takes a sequence number of the server's own (an Observe notification, or an
- * answer after a reboot where the request's nonce must not be used twice, §B.1.2).
+ * RFC 8613 §8.2 (server): the request opened under the context its kid named (the caller looked
+ * it up). Replay is checked before and recorded only after the AEAD opened (§7.4).
  */
-export function protectResponse(ctx: OscoreContext, binding: OscoreRequestBinding, m: CoapMessage, opts: { freshPiv?: boolean } = {}): CoapMessage {
-  const { inner, outer } = split(m);
-  let nonce = binding.nonce;
-  let option: Uint8Array = new Uint8Array(0);
-  if (opts.freshPiv || binding.observe) {
-    const piv = partialIv(ctx.nextSeq());
-    nonce = oscoreNonce(ctx.commonIv, ctx.senderId, piv);
-    option = encodeOscoreOption({ piv });
-  }
-  const sealed = aesCcmEncrypt(ctx.senderKey, nonce, aad(ctx, binding.kid, binding.piv), plaintext(m.code, inner, m.payload), OSCORE_TAG_BYTES);
-  return { ...m, code: binding.observe ? CONTENT : CHANGED, options: [...outer, { number: OSCORE_OPTION, value: option }], payload: sealed };
+export function unprotectRequest(ctx: OscoreContext, message: CoapMessage): { request: CoapMessage; binding: OscoreRequestBinding } {
+  const opt = readOscoreOption(message);
+  if (!opt || !opt.piv || !opt.kid) throw badOption('a request needs a Partial IV and a kid');
+  const seq = decodePartialIv(opt.piv);
+  if (!isFreshPiv(ctx.replay, seq, ctx.windowSize)) throw new OscoreError(ERR.OSCORE_REPLAY, 401, 'Replay detected');
+  const binding = { kid: opt.kid, piv: opt.piv };
+  const plain = open(ctx, oscoreNonce(ctx, opt.kid, opt.piv), binding, message.payload);
+  acceptPiv(ctx.replay, seq, ctx.windowSize);
+  return { request: innerOf(plain, message), binding };
 }
 
-/** Client: verifies and decrypts the answer to the request of `binding` (§8.4). */
-export function unprotectResponse(ctx: OscoreContext, binding: OscoreRequestBinding, m: CoapMessage): CoapMessage {
-  const option = m.options.find((o) => o.number === OSCORE_OPTION);
-  if (!option) throw new OscoreError('not_oscore', 'the answer is not OSCORE-protected');
-  const v = decodeOscoreOption(option.value);
-  const nonce = v.piv ? oscoreNonce(ctx.commonIv, ctx.recipientId, v.piv) : binding.nonce;
-  const opened = aesCcmDecrypt(ctx.recipientKey, nonce, aad(ctx, binding.kid, binding.piv), m.payload, OSCORE_TAG_BYTES);
-  if (!opened) throw new OscoreError('decrypt_failed', 'Decryption failed');
-  const inner = parsePlaintext(opened);
-  const outer = m.options.filter((o) => o.number !== OSCORE_OPTION && o.number !== OBSERVE && (OUTER_ONLY.has(o.number) || BOTH.has(o.number)));
-  return { ...m, code: inner.code, options: [...outer, ...inner.options], payload: inner.payload };
+/**
+ * RFC 8613 §8.3 (server): the response under the request's nonce (no Partial IV), or with a
+ * fresh one of its own (`ownPiv`, needed when the same request nonce could be answered twice,
+ * e.g. after a reboot of a server that keeps no replay window).
+ */
+export function protectResponse(ctx: OscoreContext, response: CoapMessage, binding: OscoreRequestBinding, opts: { ownPiv?: boolean } = {}): CoapMessage {
+  if (opts.ownPiv) {
+    const piv = encodePartialIv(takeSequence(ctx));
+    const ciphertext = seal(ctx, oscoreNonce(ctx, ctx.senderId, piv), binding, response);
+    return outerMessage(response, CHANGED, encodeOscoreOption({ piv, kid: undefined, kidContext: undefined }), ciphertext);
+  }
+  const ciphertext = seal(ctx, oscoreNonce(ctx, binding.kid, binding.piv), binding, response);
+  return outerMessage(response, CHANGED, new Uint8Array(0), ciphertext);
+}
+
+/** RFC 8613 §8.4 (client): the response to the request with `binding`. */
+export function unprotectResponse(ctx: OscoreContext, message: CoapMessage, binding: OscoreRequestBinding): CoapMessage {
+  const opt = readOscoreOption(message);
+  if (!opt) throw badOption('the response is not OSCORE');
+  const nonce = opt.piv ? oscoreNonce(ctx, ctx.recipientId, opt.piv) : oscoreNonce(ctx, binding.kid, binding.piv);
+  if (opt.piv && !isFreshPiv(ctx.replay, decodePartialIv(opt.piv), ctx.windowSize)) throw new OscoreError(ERR.OSCORE_REPLAY, 401, 'Replay detected');
+  const plain = open(ctx, nonce, binding, message.payload);
+  if (opt.piv) acceptPiv(ctx.replay, decodePartialIv(opt.piv), ctx.windowSize);
+  return innerOf(plain, message);
 }

@@ -3,7 +3,8 @@
  * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
  * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
  */
-import { Tag, decodeCbor, refusalWire } from '../cose/index.js';
+import { Tag, decodeCbor, isMap, refusalWire } from '../cose/index.js';
+import { ACE_OSCORE_PARAM, CONTENT_FORMAT_ACE_CBOR, MAX_AUTHZ_INFO_BYTES } from './authz-info.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { ResourceServer } from './resource-server.js';
 import {
@@ -23,8 +24,25 @@ export function refusalBody(error: unknown): DeviceResponseBody {
   return { code: 500, error: 'internal' };
 }
 
+/**
+ * The RFC 9203 §4.1 map names ace_client_recipientid (43): the ACE-OSCORE exchange
+ * (device/authz-info.ts), whose CoAP code and payload travel in the answer body, as on CoAP.
+ */
+function isAceOscorePost(body: Uint8Array): boolean {
+  try {
+    const v = decodeCbor(body, { maxBytes: MAX_AUTHZ_INFO_BYTES, maxDepth: 8 });
+    return isMap(v) && v.has(ACE_OSCORE_PARAM.ace_client_recipientid);
+  } catch {
+    return false;
+  }
+}
+
 /** authz-info: answers `{}` (or the session parameters), or a refusal body. */
 export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
+  if (isAceOscorePost(body)) {
+    const answer = device.authzInfoExchange(body, CONTENT_FORMAT_ACE_CBOR);
+    return encodeResponseBody({ code: answer.code, payload: answer.payload });
+  }
   try {
     const result = device.authzInfo(decodeAuthzInfoRequest(body));
     return encodeAuthzInfoResponse(result.session ? { nonce2: result.session.nonce2, sessionId: result.session.id } : {});

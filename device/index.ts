@@ -123,6 +123,8 @@ export {
   type AuthzInfoOptions,
   type AuthzInfoRequest as AceOscoreAuthzInfoRequest,
 } from './authz-info.js';
+export { OscoreClient, beginOscoreClient, authzInfoMessage } from './oscore-client.js';
+export { serveCoap, serveCoapMessage, coapCodeByte, COAP_OPTION_NUMBER, type OscoreEndpoint } from './oscore-endpoint.js';
 export {
   createOscoreContextTable,
   SERVER_RECIPIENT_ID_BYTES,

@@ -38,7 +38,8 @@ import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
 import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
 import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
-import type { AceOscoreContextInput } from '../cose/index.js';
+import { serveCoap, serveCoapMessage, type OscoreEndpoint } from './oscore-endpoint.js';
+import type { AceOscoreContextInput, CoapMessage, OscoreContext } from '../cose/index.js';
 
 export const PURPOSE_REQUEST = 'request';
 /** Storage key written once, when the first iat-fresh proof is accepted (see iatGuard below). */
@@ -84,7 +85,7 @@ export interface ResourceServerCoreOptions extends ResourceServerOptions {
    * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
    * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
    */
-  oscore?: { derive(input: AceOscoreContextInput): unknown };
+  oscore?: { derive(input: AceOscoreContextInput): OscoreContext };
 }
 
 export interface AuthzInfoResult {
@@ -106,7 +107,14 @@ export interface ResourceServer {
    */
   authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
   /** The OSCORE contexts made by authz-info exchanges, by the device's Recipient ID. */
-  readonly oscoreContexts: OscoreContextTable<unknown>;
+  readonly oscoreContexts: OscoreContextTable<OscoreContext>;
+  /**
+   * One CoAP message (RFC 7252 §3) in, one out: POST /authz-info unprotected, everything else
+   * under OSCORE (RFC 8613 §8.2, RFC 9203 §4.4; device/oscore-endpoint.ts). Never throws.
+   */
+  handleCoap(message: CoapMessage): CoapMessage;
+  /** The same on encoded messages: the payload of `ace/<device>/req` on the broker relay. */
+  serveCoap(bytes: Uint8Array): Uint8Array;
   /** Serves one request proven with a PoP proof (asymmetric or symmetric cnf, no session). */
   handlePopRequest(request: PopRequest): DeviceResponseBody;
   /** Serves one protected-session message; returns the protected response. */
@@ -260,7 +268,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
       return error instanceof DeviceError ? error.code : DEVICE_ERR.INVALID_TOKEN;
     }
   }
-  const oscoreContexts: OscoreContextTable<unknown> = createOscoreContextTable<unknown>({
+  const oscoreContexts: OscoreContextTable<OscoreContext> = createOscoreContextTable<OscoreContext>({
     provider,
     maxContexts: profile.maxSessions,
     maxUnprovenPerToken: profile.maxUnprovenSessionsPerToken,
@@ -268,9 +276,26 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
   });
   const oscoreDerive = opts.oscore
     ? opts.oscore.derive
-    : () => {
+    : (): OscoreContext => {
         throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
       };
+  const authzInfoExchange = (payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer => {
+    const answer = handleAuthzInfo({ accept: ingest, contexts: oscoreContexts, derive: oscoreDerive, provider, hints }, payload, contentFormat);
+    if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
+    else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
+    return answer;
+  };
+  const coapEndpoint: OscoreEndpoint = {
+    contexts: oscoreContexts,
+    authzInfo: authzInfoExchange,
+    authorize: (tokenHash, method, resource) => authorize(findToken(tokenHash), method, resource),
+    serve: (method, resource, payload, subject) => {
+      const body = serve(method, resource, payload, subject);
+      log.info({ event: 'request_served', audience, subject: logText(subject), method: logText(method), resource: logText(resource), oscore: true }, 'device: request served');
+      return body;
+    },
+    hints: () => hints(),
+  };
 
   const sessionTable: SessionTable | undefined = opts.sessions?.({ audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve });
 
@@ -331,13 +356,10 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
         throw error;
       }
     },
-    authzInfoExchange(payload, contentFormat) {
-      const answer = handleAuthzInfo({ accept: ingest, contexts: oscoreContexts, derive: oscoreDerive, provider, hints }, payload, contentFormat);
-      if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
-      else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
-      return answer;
-    },
+    authzInfoExchange,
     oscoreContexts,
+    handleCoap: (message) => serveCoapMessage(coapEndpoint, message),
+    serveCoap: (bytes) => serveCoap(coapEndpoint, bytes),
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
       try {

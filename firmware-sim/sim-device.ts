@@ -218,6 +218,8 @@ export class SimDevice {
       get oscoreContexts() {
         return dev.rs.oscoreContexts;
       },
+      handleCoap: (message) => metered(() => this.rs.handleCoap(message)),
+      serveCoap: (bytes) => metered(() => this.rs.serveCoap(bytes)),
       issueNonce: () => this.rs.issueNonce(),
       handlePopRequest: (req) => metered(() => this.rs.handlePopRequest(req)),
       handleSessionMessage: (msg) => metered(() => this.rs.handleSessionMessage(msg)),

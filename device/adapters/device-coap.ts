@@ -15,8 +15,6 @@
  * Anything else is 4.04, another method 4.05 (RFC 7252 §5.9.2.5).
  */
 import {
-  coapCodeByte,
-  coapCodeText,
   decodeCbor,
   encodeCbor,
   utf8,
@@ -26,7 +24,8 @@ import {
   OSCORE_OPTION,
   type CoapOption,
   type OscoreContext,
-  type OscoreContextStore,
+  type OscoreSequenceStore,
+  type ReplayState,
 } from '../../cose/index.js';
 import { decodeResponseBody, serveRequest, CONTENT_FORMAT_ACE_CBOR, type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
@@ -40,57 +39,77 @@ export interface DeviceCoapOptions {
   host?: string;
   block1?: Partial<Block1Limits>;
   /** A static OSCORE context and the resources it reaches (no token: holding the context is the right). */
-  oscore?: { context: OscoreContext; handler: DeviceHandler };
+  oscore?: { context: OscoreContext; handler: DeviceHandler; onAccepted?: () => void };
 }
 
-/** The storage of a static context's state: sequence reservation and replay window (RFC 8613 §B.1). */
-export function oscoreContextStore(storage: DeviceStorage, name: string): OscoreContextStore {
+/**
+ * Where a static context keeps what must survive a reboot: the sender sequence reservation
+ * (RFC 8613 §B.1.1, cose/'s store) and the replay window, saved after each accepted request so a
+ * restarted device still refuses what it accepted before (§B.1.2's concern) and takes what is new.
+ */
+export interface StaticOscoreState {
+  sequenceStore: OscoreSequenceStore;
+  loadReplay(): ReplayState | undefined;
+  saveReplay(state: ReplayState): void;
+}
+
+export function staticOscoreState(storage: DeviceStorage, name: string): StaticOscoreState {
   const read = (key: string) => {
     const bytes = storage.get(key);
     return bytes ? decodeCbor(bytes, { maxBytes: 64, maxDepth: 2 }) : undefined;
   };
   return {
-    loadSeq() {
-      const v = read(`oscore-${name}-seq`);
-      return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+    sequenceStore: {
+      load() {
+        const v = read(`oscore-${name}-seq`);
+        return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+      },
+      save: (next) => storage.put(`oscore-${name}-seq`, encodeCbor(next)),
     },
-    saveSeq: (next) => storage.put(`oscore-${name}-seq`, encodeCbor(next)),
-    loadWindow() {
-      const v = read(`oscore-${name}-window`);
-      return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'number' ? { highest: v[0], bits: v[1] } : undefined;
+    loadReplay() {
+      const v = read(`oscore-${name}-replay`);
+      return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'number' ? { highest: v[0], seen: v[1] } : undefined;
     },
-    saveWindow: (w) => storage.put(`oscore-${name}-window`, encodeCbor([w.highest, w.bits])),
+    saveReplay: (r) => storage.put(`oscore-${name}-replay`, encodeCbor([r.highest, r.seen])),
   };
 }
 
+/** "c.dd" for a CoAP code byte and back. */
+const codeText = (code: number) => `${code >> 5}.${String(code & 0x1f).padStart(2, '0')}`;
+const codeByte = (text: string) => {
+  const [c, d] = text.split('.').map(Number);
+  return ((c ?? 0) << 5) | (d ?? 0);
+};
+
 /** RFC 8613 §8.2: an unprotected refusal with its diagnostic payload; Max-Age 0 so no proxy keeps it. */
-function oscoreRefusal(error: OscoreError): CoapReply {
-  return { code: coapCodeText(error.coapCode), options: [{ number: COAP_OPTION.MAX_AGE, value: new Uint8Array(0) }], payload: utf8(error.message) };
+function oscoreRefusal(coapCode: number, diagnostic: string): CoapReply {
+  return { code: `${Math.floor(coapCode / 100)}.${String(coapCode % 100).padStart(2, '0')}`, options: [{ number: COAP_OPTION.MAX_AGE, value: new Uint8Array(0) }], payload: utf8(diagnostic) };
 }
 
 const METHOD_OF: Record<number, string> = { 1: 'GET', 2: 'POST', 3: 'PUT', 4: 'DELETE', 5: 'FETCH' };
 
 /** Serves one OSCORE-protected request under `ctx` with `handler`; never throws. */
-export function serveOscore(ctx: OscoreContext, handler: DeviceHandler, exchange: CoapExchange, onRefusal: (reason: string) => void): CoapReply {
+export function serveOscore(ctx: OscoreContext, handler: DeviceHandler, exchange: CoapExchange, onRefusal: (reason: string) => void, onAccepted?: () => void): CoapReply {
   let opened;
   try {
-    opened = unprotectRequest(ctx, { code: coapCodeByte(exchange.code), options: exchange.options, payload: exchange.payload });
+    opened = unprotectRequest(ctx, { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
   } catch (error) {
     if (error instanceof OscoreError) {
-      onRefusal(`oscore_${error.code}`);
-      return oscoreRefusal(error);
+      onRefusal(error.code.replace(/^ERR_/, '').toLowerCase());
+      return oscoreRefusal(error.coapCode, error.diagnostic);
     }
     onRefusal('oscore_bad_request');
     return { code: '4.00' };
   }
-  const inner = opened.message;
+  onAccepted?.();
+  const inner = opened.request;
   const path = '/' + inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH).map((o) => new TextDecoder().decode(o.value)).join('/');
   const method = METHOD_OF[inner.code];
   const body = method ? handler({ method, resource: path, payload: inner.payload, subject: undefined }) : { code: 405 };
   const options: CoapOption[] = []; // the resource names no Content-Format: none is claimed
   const code = Math.floor(body.code / 100) * 32 + (body.code % 100);
-  const answer = protectResponse(ctx, opened.binding, { code, options, payload: body.payload ?? new Uint8Array(0) });
-  return { code: coapCodeText(answer.code), options: answer.options, payload: answer.payload };
+  const answer = protectResponse(ctx, { code, options, payload: body.payload ?? new Uint8Array(0) }, opened.binding);
+  return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
 }
 
 /** An HTTP-like number (401) as a CoAP code ("4.01"). */
@@ -130,9 +149,10 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
     if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
       if (!opts.oscore) {
         onRefusal('oscore_no_context');
-        return oscoreRefusal(new OscoreError('unknown_context', 'Security context not found'));
+        return oscoreRefusal(401, 'Security context not found');
       }
-      return serveOscore(opts.oscore.context, opts.oscore.handler, exchange, onRefusal);
+      const { context, handler, onAccepted } = opts.oscore;
+      return serveOscore(context, handler, exchange, onRefusal, onAccepted);
     }
     if (exchange.path === '/authz-info') {
       if (exchange.method !== 'POST') return { code: '4.05' };

@@ -48,7 +48,7 @@ import {
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
-import { startDeviceCoap, oscoreContextStore } from './device-coap.js';
+import { startDeviceCoap, staticOscoreState } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -83,7 +83,7 @@ export interface DeviceHostOptions {
     port: number;
     host?: string;
     /** A static OSCORE context (`--oscore-conf`): its state is kept in the data directory. */
-    oscore?: Omit<OscoreContextInput, 'store'>;
+    oscore?: OscoreContextInput;
   };
   /** The resources to serve; the demo resources by default. */
   module?: ResourceModule;
@@ -346,9 +346,13 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   }
 
   if (!opts.brokerUrl && !opts.coap) throw new Error('a device host needs a broker URL or a CoAP port');
-  const staticOscore = opts.coap?.oscore
-    ? { context: deriveOscoreContext({ ...opts.coap.oscore, store: oscoreContextStore(storage, 'static') }, nativeProvider), handler: handlerFor(node.deviceId) }
-    : undefined;
+  let staticOscore;
+  if (opts.coap?.oscore) {
+    const state = staticOscoreState(storage, 'static');
+    const context = deriveOscoreContext(opts.coap.oscore, nativeProvider, { sequenceStore: state.sequenceStore });
+    context.replay = state.loadReplay() ?? context.replay;
+    staticOscore = { context, handler: handlerFor(node.deviceId), onAccepted: () => state.saveReplay(context.replay) };
+  }
   const coap = opts.coap
     ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}), ...(staticOscore ? { oscore: staticOscore } : {}) })
     : undefined;
