@@ -5,14 +5,18 @@
  * - a client with a wrong Master Secret gets 4.00 and no content;
  * - a request captured on the path (a UDP proxy) and sent again is refused 4.01 "Replay detected";
  * - after the device restarts on its data directory, the client's next request is accepted and the
- *   captured one is still refused (the replay window is kept, RFC 8613 §B.1.2's concern).
+ *   captured one is still refused (the replay window is kept, RFC 8613 §B.1.2's concern);
+ * - the whole ACE-OSCORE flow (RFC 9203): coap-client posts a token the real service issued for
+ *   the coap_oscore profile to /authz-info with its nonce1 and id; the test derives the client's
+ *   OSCORE configuration from nonce1, nonce2 and the ids as RFC 9203 §4.3 says (its own CBOR, not
+ *   keybound's); coap-client -E then reads /result; a context from a wrong salt is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeCoapMessage, encodeProvisioningBundle, portableProvider, toHex } from '../cose/index.js';
+import { decodeCbor, decodeCoapMessage, encodeCbor, encodeProvisioningBundle, portableProvider, toHex, ACE_PROFILE } from '../cose/index.js';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { serveDevice, type DeviceProcess } from './support/device-process.js';
@@ -48,7 +52,7 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keybound-coap-oscore-'));
-    service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, clock: now });
+    service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
     writeFileSync(join(dir, 'bundle.cbor'), encodeProvisioningBundle(service.bundle), { mode: 0o600 });
     writeFileSync(join(dir, 'device.conf'), conf(secret, '01', '02'), { mode: 0o600 });
     writeFileSync(join(dir, 'client.conf'), conf(secret, '02', '01'));
@@ -101,5 +105,42 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     expect(next.out).toContain('result negative');
     proxy = await startUdpProxy(port);
     await check();
+  }, 60_000);
+
+  it('the whole ACE flow: a service-issued token posted by coap-client to /authz-info, then coap-client -E reads /result', async () => {
+    const t = await service.issue('ekg');
+    const osc = t.cnf && 'osc' in t.cnf ? t.cnf.osc : undefined;
+    expect(osc?.ms).toBeDefined();
+    const nonce1 = portableProvider.randomBytes(8);
+    const id1 = Uint8Array.of(0x0c);
+    // RFC 9203 §4.1: {1: access_token, 40: nonce1, 43: ace_client_recipientid}, application/ace+cbor.
+    writeFileSync(join(dir, 'authz-info.cbor'), encodeCbor(new Map<number, Uint8Array>([[1, t.accessToken], [40, nonce1], [43, id1]])));
+    const post = await coapClient(['-b', '64', '-m', 'post', '-t', '19', '-f', join(dir, 'authz-info.cbor'), '-o', join(dir, 'answer.cbor'), `coap://127.0.0.1:${port}/authz-info`]);
+    expect(post.log).toMatch(/c:2\.01/);
+    const answer = decodeCbor(new Uint8Array(readFileSync(join(dir, 'answer.cbor')))) as Map<number, Uint8Array>;
+    const nonce2 = answer.get(42)!;
+    const id2 = answer.get(44)!;
+    expect([nonce2?.length, id2?.length]).toEqual([8, expect.any(Number)]);
+    // RFC 9203 §4.3: Master Salt = bstr(salt) | bstr(N1) | bstr(N2) (each a CBOR byte string, Figure 11);
+    // the client sends as ID2 (the device's recipient id) and receives as ID1.
+    const bstr = (b: Uint8Array) => (b.length < 24 ? [0x40 | b.length, ...b] : [0x58, b.length, ...b]);
+    const salt = Uint8Array.from([...bstr(osc!.salt ?? new Uint8Array(0)), ...bstr(nonce1), ...bstr(nonce2)]);
+    const clientConf = [
+      `master_secret,hex,"${toHex(osc!.ms!)}"`,
+      `master_salt,hex,"${toHex(salt)}"`,
+      ...(osc!.contextId ? [`id_context,hex,"${toHex(osc!.contextId)}"`] : []),
+      `sender_id,hex,"${toHex(id2)}"`,
+      `recipient_id,hex,"${toHex(id1)}"`,
+      '',
+    ].join('\n');
+    writeFileSync(join(dir, 'ace-client.conf'), clientConf);
+    const read = await coapClient(['-E', `${join(dir, 'ace-client.conf')},${join(dir, 'ace-client.seq')}`, `coap://127.0.0.1:${port}/result`]);
+    expect(read.out).toContain(`${AUDIENCE}: result negative`);
+    expect(read.log).toMatch(/c:2\.04 .*\[ Oscore: \]/);
+    // The same context with a wrong salt (nonce2 ignored) is refused: the nonces are in the keys.
+    writeFileSync(join(dir, 'ace-wrong.conf'), clientConf.replace(toHex(salt), toHex(salt.slice(0, -9))));
+    const wrong = await coapClient(['-E', `${join(dir, 'ace-wrong.conf')},${join(dir, 'ace-wrong.seq')}`, `coap://127.0.0.1:${port}/result`]);
+    expect(wrong.out).not.toContain('result negative');
+    expect(wrong.log).toMatch(/c:4\.0[01]/);
   }, 60_000);
 });

@@ -22,6 +22,7 @@ import {
   unprotectRequest,
   OscoreError,
   OSCORE_OPTION,
+  readOscoreOption,
   type CoapOption,
   type OscoreContext,
   type OscoreSequenceStore,
@@ -73,6 +74,8 @@ export function staticOscoreState(storage: DeviceStorage, name: string): StaticO
     saveReplay: (r) => storage.put(`oscore-${name}-replay`, encodeCbor([r.highest, r.seen])),
   };
 }
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
 /** "c.dd" for a CoAP code byte and back. */
 const codeText = (code: number) => `${code >> 5}.${String(code & 0x1f).padStart(2, '0')}`;
@@ -147,12 +150,17 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
   const onRefusal = opts.onRefusal ?? (() => undefined);
   return (exchange) => {
     if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
-      if (!opts.oscore) {
-        onRefusal('oscore_no_context');
-        return oscoreRefusal(401, 'Security context not found');
+      const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
+      const kid = readOscoreOption(message)?.kid;
+      if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
+        const { context, handler, onAccepted } = opts.oscore;
+        return serveOscore(context, handler, exchange, onRefusal, onAccepted);
       }
-      const { context, handler, onAccepted } = opts.oscore;
-      return serveOscore(context, handler, exchange, onRefusal, onAccepted);
+      // The contexts of /authz-info exchanges (RFC 9203 §4.4): the resource server finds the one the
+      // kid names, checks its token and scope, and answers protected (device/oscore-endpoint.ts).
+      const answer = node.server.handleCoap(message);
+      if (answer.code >> 5 >= 4) onRefusal(`oscore_${codeText(answer.code)}`);
+      return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
     }
     if (exchange.path === '/authz-info') {
       if (exchange.method !== 'POST') return { code: '4.05' };
