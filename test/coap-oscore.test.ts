@@ -9,10 +9,14 @@
  * - the whole ACE-OSCORE flow (RFC 9203): coap-client posts a token the real service issued for
  *   the coap_oscore profile to /authz-info with its nonce1 and id; the test derives the client's
  *   OSCORE configuration from nonce1, nonce2 and the ids as RFC 9203 §4.3 says (its own CBOR, not
- *   keybound's); coap-client -E then reads /result; a context from a wrong salt is refused.
+ *   keybound's); coap-client -E then reads /result; a context from a wrong salt is refused;
+ * - keybound's own client: `keybound request --token-response` runs the same flow against the
+ *   device, and `keybound request --oscore-conf` reads libcoap's `coap-server -E` /time (2.05),
+ *   answering its Echo challenge (RFC 8613 §B.1.2), twice without reusing a sequence number.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +25,24 @@ import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { serveDevice, type DeviceProcess } from './support/device-process.js';
 import { startUdpProxy, type UdpProxy } from './support/udp-proxy.js';
+import { requestToken } from '../device/index.js';
+import { main } from '../cli/index.js';
+
+async function keybound(args: string[]) {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
+  return { code, stdout, stderr };
+}
+
+/** A UDP port free a moment ago (coap-server takes a port number, not 0). */
+async function freeUdpPort(): Promise<number> {
+  const s = createSocket('udp4');
+  await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
+  const { port } = s.address();
+  await new Promise<void>((resolve) => s.close(() => resolve()));
+  return port;
+}
 
 const libcoap = findLibcoap();
 const AUDIENCE = 'tube-oscore-coap';
@@ -143,4 +165,57 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     expect(wrong.out).not.toContain('result negative');
     expect(wrong.log).toMatch(/c:4\.0[01]/);
   }, 60_000);
+
+  it('keybound request --token-response runs the ACE flow against the device and reads /result', async () => {
+    let raw = new Uint8Array(0);
+    await requestToken(
+      async (body) => {
+        const r = await fetch(`${service.base}/token`, { method: 'POST', headers: { 'content-type': 'application/ace+cbor' }, body });
+        raw = new Uint8Array(await r.arrayBuffer());
+        return raw;
+      },
+      { grant: 'client_credentials', auth: { clientId: 'ekg', clientSecret: 'ekg-secret-that-is-long-enough' }, audience: AUDIENCE, scope: [['/result', 1]] },
+    );
+    writeFileSync(join(dir, 'token-response.cbor'), raw, { mode: 0o600 });
+    const r = await keybound(['request', `coap://127.0.0.1:${port}/result`, '--token-response', join(dir, 'token-response.cbor')]);
+    expect([r.code, r.stderr.trim(), r.stdout]).toEqual([0, '2.05', expect.stringContaining(`${AUDIENCE}: result negative`)]);
+    // Outside the token's scope: the device's refusal, protected and authenticated.
+    const other = await keybound(['request', `coap://127.0.0.1:${port}/hello`, '--token-response', join(dir, 'token-response.cbor')]);
+    expect([other.code, other.stderr.trim()]).toEqual([1, '4.03']);
+  });
+});
+
+describe.skipIf(!libcoap)(`keybound request --oscore-conf against libcoap coap-server -E${libcoap ? '' : ` (${LIBCOAP_MISSING})`}`, () => {
+  let server: ChildProcess;
+  let dir: string;
+  let port: number;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'keybound-coap-server-'));
+    const secret = toHex(portableProvider.randomBytes(16));
+    writeFileSync(join(dir, 'server.conf'), conf(secret, '01', '02'));
+    writeFileSync(join(dir, 'client.conf'), conf(secret, '02', '01'), { mode: 0o600 });
+    port = await freeUdpPort();
+    server = spawn(libcoap!.server, ['-A', '127.0.0.1', '-p', String(port), '-E', join(dir, 'server.conf')], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    server.stderr!.resume();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  });
+
+  afterAll(() => {
+    server?.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reads /time (2.05) through the Echo challenge, twice, its sequence number moving on', async () => {
+    const args = ['request', `coap://127.0.0.1:${port}/time`, '--oscore-conf', join(dir, 'client.conf')];
+    const first = await keybound(args);
+    expect([first.code, first.stderr.trim()]).toEqual([0, '2.05']);
+    expect(first.stdout.trim()).toMatch(/\d\d:\d\d:\d\d/);
+    const reserved = Number(readFileSync(join(dir, 'client.conf.seq'), 'utf8'));
+    const second = await keybound(args); // a new process would start at the reservation: no nonce reused
+    expect([second.code, second.stderr.trim()]).toEqual([0, '2.05']);
+    expect(Number(readFileSync(join(dir, 'client.conf.seq'), 'utf8'))).toBeGreaterThan(reserved);
+    const missing = await keybound(['request', `coap://127.0.0.1:${port}/no-such-thing`, '--oscore-conf', join(dir, 'client.conf')]);
+    expect([missing.code, missing.stderr.trim()]).toEqual([1, '4.04']);
+  });
 });
