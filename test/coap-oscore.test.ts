@@ -79,7 +79,15 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     writeFileSync(join(dir, 'device.conf'), conf(secret, '01', '02'), { mode: 0o600 });
     writeFileSync(join(dir, 'client.conf'), conf(secret, '02', '01'));
     writeFileSync(join(dir, 'wrong.conf'), conf(toHex(portableProvider.randomBytes(16)), '02', '01'));
-    args = ['--bundle', join(dir, 'bundle.cbor'), '--data-dir', join(dir, 'data'), '--coap-port', '0', '--coap-only', '--oscore-conf', join(dir, 'device.conf')];
+    // The device's resources: the demo's /result text, and an /upload that tells what it received.
+    writeFileSync(
+      join(dir, 'handler.mjs'),
+      `export default { resources: {
+        '/result': { GET: () => ({ payload: '${AUDIENCE}: result negative (test handler)' }) },
+        '/upload': { POST: (req) => ({ code: 204, payload: 'got ' + req.payload.length + ' bytes, sum ' + req.payload.reduce((a, b) => a + b, 0) }) },
+      } };\n`,
+    );
+    args = ['--bundle', join(dir, 'bundle.cbor'), '--data-dir', join(dir, 'data'), '--coap-port', '0', '--coap-only', '--oscore-conf', join(dir, 'device.conf'), '--handler', join(dir, 'handler.mjs')];
     await start();
   }, 60_000);
 
@@ -103,6 +111,14 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     expect(r.out).toContain(`${AUDIENCE}: result negative`);
     expect(r.log).toMatch(/c:POST .*Oscore:pIV=/); // it went protected
     expect(r.log).toMatch(/c:2\.04 .*\[ Oscore: \]/); // and came back protected
+  });
+
+  it('a 2 KB body in 64-byte blocks under OSCORE (libcoap -E -b 64, inner block-wise) is reassembled and served', async () => {
+    const body = new Uint8Array(2048).map((_, i) => i % 200);
+    writeFileSync(join(dir, 'body.bin'), body);
+    const r = await coapClient(['-E', `${join(dir, 'client.conf')},${join(dir, 'client.seq')}`, '-b', '64', '-m', 'post', '-f', join(dir, 'body.bin'), `coap://127.0.0.1:${port}/upload`]);
+    expect(r.out).toContain(`got 2048 bytes, sum ${body.reduce((a, b) => a + b, 0)}`);
+    expect(r.log.match(/c:2\.31/g)?.length).toBeGreaterThanOrEqual(31); // every block but the last, protected
   });
 
   it('a captured request sent again is refused 4.01 Replay detected, also after a restart, while the next request passes', async () => {

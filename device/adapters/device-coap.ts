@@ -30,7 +30,7 @@ import {
 } from '../../cose/index.js';
 import { decodeResponseBody, serveRequest, CONTENT_FORMAT_ACE_CBOR, type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
-import type { Block1Limits } from './block1-reassembly.js';
+import { createBlock1Reassembler, encodeBlockOption, parseBlockOption, DEFAULT_BLOCK1_LIMITS, type Block1Limits, type Block1Reassembler } from './block1-reassembly.js';
 
 
 export interface DeviceCoapOptions {
@@ -92,7 +92,14 @@ function oscoreRefusal(coapCode: number, diagnostic: string): CoapReply {
 const METHOD_OF: Record<number, string> = { 1: 'GET', 2: 'POST', 3: 'PUT', 4: 'DELETE', 5: 'FETCH' };
 
 /** Serves one OSCORE-protected request under `ctx` with `handler`; never throws. */
-export function serveOscore(ctx: OscoreContext, handler: DeviceHandler, exchange: CoapExchange, onRefusal: (reason: string) => void, onAccepted?: () => void): CoapReply {
+export function serveOscore(
+  ctx: OscoreContext,
+  handler: DeviceHandler,
+  exchange: CoapExchange,
+  onRefusal: (reason: string) => void,
+  onAccepted?: () => void,
+  innerBlocks?: Block1Reassembler,
+): CoapReply {
   let opened;
   try {
     opened = unprotectRequest(ctx, { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
@@ -108,12 +115,36 @@ export function serveOscore(ctx: OscoreContext, handler: DeviceHandler, exchange
   const inner = opened.request;
   const path = '/' + inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH).map((o) => new TextDecoder().decode(o.value)).join('/');
   const method = METHOD_OF[inner.code];
-  const body = method ? handler({ method, resource: path, payload: inner.payload, subject: undefined }) : { code: 405 };
+  const protect = (code: number, options: CoapOption[], payload: Uint8Array): CoapReply => {
+    const answer = protectResponse(ctx, { code, options, payload }, opened.binding);
+    return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
+  };
+  let payload = inner.payload;
   const options: CoapOption[] = []; // the resource names no Content-Format: none is claimed
-  const code = Math.floor(body.code / 100) * 32 + (body.code % 100);
-  const answer = protectResponse(ctx, { code, options, payload: body.payload ?? new Uint8Array(0) }, opened.binding);
-  return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
+  // RFC 8613 §4.1.3.4.1: inner block-wise (libcoap's choice under OSCORE): each block is its own
+  // OSCORE request; the body is reassembled here, bounded as the outer ones are (RFC 7959 §2.5).
+  const block1Value = inner.options.find((o) => o.number === COAP_OPTION.BLOCK1)?.value;
+  if (block1Value !== undefined && innerBlocks) {
+    const block = parseBlockOption(block1Value);
+    if (!block) return protect(0x80, [], new Uint8Array(0));
+    const key = ['oscore', toHexString(ctx.recipientId), inner.code, ...inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH || o.number === REQUEST_TAG).map((o) => `${o.number}=${toHexString(o.value)}`)].join('|');
+    const size1 = inner.options.find((o) => o.number === COAP_OPTION.SIZE1)?.value;
+    const outcome = innerBlocks.take(`oscore:${toHexString(ctx.recipientId)}`, key, block, inner.payload, size1 ? size1.reduce((n, b) => n * 256 + b, 0) : undefined);
+    if (outcome.kind === 'refuse') {
+      onRefusal(`oscore_${outcome.reason.replaceAll(' ', '_')}`);
+      return protect(codeByte(outcome.code), outcome.size1 !== undefined ? [{ number: COAP_OPTION.SIZE1, value: uintBytes(outcome.size1) }] : [], new Uint8Array(0));
+    }
+    const echo = { number: COAP_OPTION.BLOCK1, value: encodeBlockOption(outcome.block1) };
+    if (outcome.kind === 'continue') return protect(codeByte('2.31'), [echo], new Uint8Array(0));
+    payload = outcome.body;
+    options.push(echo);
+  }
+  const body = method ? handler({ method, resource: path, payload, subject: undefined }) : { code: 405 };
+  return protect(Math.floor(body.code / 100) * 32 + (body.code % 100), options, body.payload ?? new Uint8Array(0));
 }
+
+const REQUEST_TAG = 292;
+const toHexString = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 
 /** An HTTP-like number (401) as a CoAP code ("4.01"). */
 export function coapCode(n: number): string {
@@ -148,13 +179,15 @@ function answerCode(body: Uint8Array, success: string): string {
 
 export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions, 'oscore'> & { onRefusal?: (reason: string) => void } = {}): (exchange: CoapExchange) => CoapReply {
   const onRefusal = opts.onRefusal ?? (() => undefined);
+  // Inner Block1 bodies under the static context (a budget of their own; Date.now: a Node adapter).
+  const innerBlocks = createBlock1Reassembler({ ...DEFAULT_BLOCK1_LIMITS, maxReassemblies: 8 }, Date.now);
   return (exchange) => {
     if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
       const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
       const kid = readOscoreOption(message)?.kid;
       if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
         const { context, handler, onAccepted } = opts.oscore;
-        return serveOscore(context, handler, exchange, onRefusal, onAccepted);
+        return serveOscore(context, handler, exchange, onRefusal, onAccepted, innerBlocks);
       }
       // The contexts of /authz-info exchanges (RFC 9203 §4.4): the resource server finds the one the
       // kid names, checks its token and scope, and answers protected (device/oscore-endpoint.ts).
