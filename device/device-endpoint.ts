@@ -39,6 +39,8 @@ function isAceOscorePost(body: Uint8Array): boolean {
 
 /** authz-info: answers `{}` (or the session parameters), or a refusal body. */
 export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
+  // A CoAP POST /authz-info message, as over UDP (device/oscore-client.ts): a CoAP answer.
+  if (isCoapMessage(body)) return device.serveCoap(body);
   if (isAceOscorePost(body)) {
     const answer = device.authzInfoExchange(body, CONTENT_FORMAT_ACE_CBOR);
     return encodeResponseBody({ code: answer.code, payload: answer.payload });
