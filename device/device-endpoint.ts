@@ -39,6 +39,8 @@ function isAceOscorePost(body: Uint8Array): boolean {
 
 /** authz-info: answers `{}` (or the session parameters), or a refusal body. */
 export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
+  // A CoAP POST /authz-info message, as over UDP (device/oscore-client.ts): a CoAP answer.
+  if (isCoapMessage(body)) return device.serveCoap(body);
   if (isAceOscorePost(body)) {
     const answer = device.authzInfoExchange(body, CONTENT_FORMAT_ACE_CBOR);
     return encodeResponseBody({ code: answer.code, payload: answer.payload });
@@ -51,8 +53,15 @@ export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8A
   }
 }
 
-/** req: a protected-session message (COSE_Encrypt0) or a PoP request map. */
+/**
+ * RFC 7252 §3: a CoAP message starts with version 1 (0b01xxxxxx); a CBOR map (0xa0-0xbf) or tag
+ * (0xc0-) never does, so the relay's `req` tells OSCORE messages and PoP request maps apart.
+ */
+const isCoapMessage = (body: Uint8Array): boolean => body.length >= 4 && body[0]! >> 6 === 1;
+
+/** req: an OSCORE-protected CoAP message (answered with one), a protected-session message (COSE_Encrypt0) or a PoP request map. */
 export function serveRequest(device: ResourceServer, body: Uint8Array): Uint8Array {
+  if (isCoapMessage(body)) return device.serveCoap(body);
   try {
     if (isEncrypt0(body)) return device.handleSessionMessage(body);
     return encodeResponseBody(device.handlePopRequest(decodePopRequest(body)));

@@ -8,7 +8,6 @@ import {
   decodeCoapMessage,
   deriveOscoreContext,
   encodeCoapMessage,
-  fromUtf8,
   protectRequest,
   unprotectResponse,
   utf8,
@@ -65,7 +64,9 @@ export class OscoreClient {
   response(bytes: Uint8Array, binding: OscoreRequestBinding): DeviceResponseBody & { authenticated: boolean } {
     const outer = decodeCoapMessage(bytes);
     if (!outer.options.some((o) => o.number === 9)) {
-      return { code: codeNumber(outer.code), payload: outer.payload, error: fromUtf8(outer.payload.slice(0, 64)).replace(/[^\x20-\x7e]/g, '?'), authenticated: false };
+      // A diagnostic payload (RFC 7252 §5.5.2) or RFC 9200 §5.3 hints: printable ASCII only, bounded.
+      const text = String.fromCharCode(...outer.payload.slice(0, 64)).replace(/[^\x20-\x7e]/g, '?');
+      return { code: codeNumber(outer.code), payload: outer.payload, error: text, authenticated: false };
     }
     const inner = unprotectResponse(this.context, outer, binding);
     return { code: codeNumber(inner.code), payload: inner.payload, authenticated: true };

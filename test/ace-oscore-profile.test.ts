@@ -25,12 +25,17 @@ import {
   toHex,
   utf8,
   deriveOscoreContext,
+  decodeCoapMessage,
+  encodeCoapMessage,
   type AceOscoreContextInput,
   type OscoreContext,
   type CborMap,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
+  OscoreClient,
+  beginOscoreClient,
+  readCreationHints,
   beginAceOscore,
   clientContextInput,
   createResourceServer,
@@ -347,5 +352,93 @@ describe('/authz-info under mutated input', () => {
       { numRuns: 600 },
     );
     expect(made).toBeLessThan(600);
+  });
+});
+
+describe('OSCORE-protected requests after the exchange (RFC 8613 §8, RFC 9203 §4.4)', () => {
+  const GET = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
+  async function connected(dev = device()) {
+    const t = await service.issue('ekg');
+    const start = beginOscoreClient(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider);
+    return { dev, t, client: start.finish(dev.serveCoap(start.message)) };
+  }
+
+  it('serves GET /result (2.05) to the holder of the Master Secret, protected both ways', async () => {
+    const { dev, client } = await connected();
+    const { message, binding } = client.request(GET);
+    const answer = client.response(dev.serveCoap(message), binding);
+    expect(answer).toMatchObject({ code: 205, authenticated: true });
+    expect(new TextDecoder().decode(answer.payload)).toBe('42');
+    // The answer on the wire is OSCORE: 2.04 outside, the 2.05 and its payload inside.
+    const outer = decodeCoapMessage(dev.serveCoap(client.request(GET).message));
+    expect(outer.code).toBe(0x44);
+    expect(toHex(outer.payload)).not.toContain(toHex(utf8('42')));
+  });
+
+  it('answers a replayed request 4.01 "Replay detected" and a tampered one 4.00, unprotected', async () => {
+    const { dev, client } = await connected();
+    const { message, binding } = client.request(GET);
+    expect(client.response(dev.serveCoap(message), binding).code).toBe(205);
+    expect(client.response(dev.serveCoap(message), binding)).toMatchObject({ code: 401, error: 'Replay detected', authenticated: false });
+    const tampered = client.request(GET).message.slice();
+    tampered[tampered.length - 1]! ^= 1;
+    expect(client.response(dev.serveCoap(tampered), binding)).toMatchObject({ code: 400, error: 'Decryption failed', authenticated: false });
+  });
+
+  it('refuses a resource outside the token scope with a protected 4.03', async () => {
+    const { dev, client } = await connected();
+    for (const req of [{ ...GET, method: 'PUT' }, { ...GET, resource: '/config' }]) {
+      const { message, binding } = client.request(req);
+      expect(client.response(dev.serveCoap(message), binding)).toMatchObject({ code: 403, authenticated: true });
+    }
+  });
+
+  it('answers an unknown kid "Security context not found" and an unprotected request 4.01 with AS hints', async () => {
+    const { dev } = await connected();
+    const stranger = new OscoreClient(deriveOscoreContext({ masterSecret: random(16), senderId: fromHex('5a5a'), recipientId: fromHex('01') }, nativeProvider));
+    const { message, binding } = stranger.request(GET);
+    expect(stranger.response(dev.serveCoap(message), binding)).toMatchObject({ code: 401, error: 'Security context not found' });
+    const plain = decodeCoapMessage(dev.serveCoap(encodeCoapMessage({ code: 1, options: [{ number: 11, value: utf8('result') }], payload: new Uint8Array(0) })));
+    expect(plain.code).toBe(0x81);
+    expect(readCreationHints(plain.payload)?.audience).toBe(AUDIENCE);
+  });
+
+  it('answers requests of an expired token unprotected 4.01 with hints, and drops the context', async () => {
+    const { dev, client } = await connected();
+    const saved = now;
+    now += 600 + 61;
+    try {
+      const { message, binding } = client.request(GET);
+      const answer = client.response(dev.serveCoap(message), binding);
+      expect(answer).toMatchObject({ code: 401, authenticated: false });
+      expect(readCreationHints(answer.payload!)?.audience).toBe(AUDIENCE);
+      expect(dev.oscoreContexts.size).toBe(0);
+    } finally {
+      now = saved;
+    }
+  });
+
+  it('a client proving context after context holds at most half the slots; another client still gets one', async () => {
+    const dev = device(AUDIENCE, { maxSessions: 4, maxUnprovenSessionsPerToken: 2 });
+    const t = await service.issue('mallory');
+    const proven: OscoreClient[] = [];
+    let busy = 0;
+    for (let i = 0; i < 6; i++) {
+      const start = beginOscoreClient(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider);
+      const answer = dev.serveCoap(start.message);
+      if (decodeCoapMessage(answer).code !== 0x41) {
+        busy++;
+        continue;
+      }
+      const c = start.finish(answer);
+      const { message, binding } = c.request(GET);
+      expect(c.response(dev.serveCoap(message), binding).code).toBe(205); // proven
+      proven.push(c);
+    }
+    expect(proven.length).toBe(2);
+    expect(busy).toBe(4);
+    const other = await connected(dev);
+    const { message, binding } = other.client.request(GET);
+    expect(other.client.response(dev.serveCoap(message), binding).code).toBe(205);
   });
 });

@@ -3,14 +3,16 @@
  * the real service (SQLite, HTTP) issues a coap_oscore token, the client publishes the §4.1 map on
  * `ace/<device>/authz-info` while the device is offline, the device (a real MQTT connection to an
  * aedes broker, persistent session) wakes, answers 2.01 {nonce2, ace_server_recipientid} on
- * `ace/<device>/res/<client>`, and both ends hold the same OSCORE context input. A replayed post
- * (same nonce1) is refused 4.01 through the relay too.
+ * `ace/<device>/res/<client>`, both ends hold the same OSCORE context, and an OSCORE-protected
+ * GET on `ace/<device>/req` is served (2.05). A replayed post (same nonce1) and a replayed request
+ * are refused 4.01 through the relay too.
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { ACE_PROFILE, deriveOscoreContext, toHex, utf8 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
+  OscoreClient,
   beginAceOscore,
   createResourceServer,
   decodeAuthzInfoAnswer,
@@ -86,6 +88,17 @@ describe('RFC 9203 /authz-info over the broker relay', () => {
       expect(toHex(c.senderKey)).toBe(toHex(server.recipientKey));
       expect(toHex(c.recipientKey)).toBe(toHex(server.senderKey));
       expect(toHex(client.senderId)).toBe(toHex(server.recipientId));
+
+      // The same OSCORE-protected CoAP messages as over UDP, as the payload of ace/<device>/req.
+      const oscore = new OscoreClient(c);
+      const get = oscore.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) });
+      await ekg.send(topics.req, get.message);
+      const served = oscore.response(await ekg.next(), get.binding);
+      expect(served).toMatchObject({ code: 205, authenticated: true });
+      expect(new TextDecoder().decode(served.payload)).toBe('21.5');
+      // A captured request replayed through the broker: 4.01 Replay detected.
+      await ekg.send(topics.req, get.message);
+      expect(oscore.response(await ekg.next(), get.binding)).toMatchObject({ code: 401, error: 'Replay detected' });
 
       // Someone on the broker replays the same post: refused, and no second context.
       await ekg.send(topics.authzInfo, begun.payload);
