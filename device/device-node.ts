@@ -18,7 +18,7 @@ import type { DeviceStorage } from './storage.js';
 import type { DeviceProfile } from './device-profile.js';
 import { loadProvisioningBundle } from './trust-store.js';
 import { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
-import { createResourceServer, type DeviceHandler, type ResourceServer, type ResourceServerOptions } from './resource-server.js';
+import { createResourceServer, type DeviceHandler, type ResourceServer } from './resource-server.js';
 import { serveAuthzInfo, serveRequest } from './device-endpoint.js';
 import { decodeEnvelope } from './device-messages.js';
 import { NOOP_LOGGER, type LogFields, type Logger } from './logger.js';
@@ -53,8 +53,6 @@ export interface DeviceNodeOptions {
   logger?: Logger;
   provider?: CryptoProvider;
   profile?: Partial<DeviceProfile>;
-  /** The RFC 8613 derivation for ACE-OSCORE contexts (resource-server-core.ts `oscore`). */
-  oscore?: ResourceServerOptions['oscore'];
 }
 
 export interface DeviceNode {
@@ -87,7 +85,6 @@ export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
     logger,
     ...(opts.provider ? { provider: opts.provider } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
-    ...(opts.oscore ? { oscore: opts.oscore } : {}),
   });
   const topics = deviceNodeTopics(base.deviceId, base.audience);
 

@@ -74,11 +74,6 @@ export interface ResourceServerOptions {
    * flash budget does not pay for it, and a device that keeps nothing has nothing to write.
    */
   persistTokens?: boolean;
-  /**
-   * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
-   * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
-   */
-  oscore?: { derive(input: AceOscoreContextInput): OscoreContext };
 }
 
 /** The core's options: a provider always (no default drags every curve in), sessions optional. */
@@ -86,6 +81,11 @@ export interface ResourceServerCoreOptions extends ResourceServerOptions {
   provider: CryptoProvider;
   /** Protected sessions (RFC 9203); without it, authz-info with nonce1 and session messages are bad_request. */
   sessions?: SessionTableFactory;
+  /**
+   * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
+   * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
+   */
+  oscore?: { derive(input: AceOscoreContextInput): OscoreContext };
 }
 
 export interface AuthzInfoResult {

@@ -156,9 +156,6 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     clock,
     provider: nativeProvider,
     handler: handlerFor,
-    // RFC 9203 §4.3: the contexts /authz-info sets up, derived as RFC 8613 §3.2 says. They live in
-    // RAM with their token (a reboot ends them: the client posts its token again).
-    oscore: { derive: (input) => deriveOscoreContext(input, nativeProvider) },
     logger: opts.logger,
   });
   const clientId = `device-${node.deviceId}`;
