@@ -2,15 +2,16 @@
  * `keybound device serve --coap-port P --coap-only` as deployed (its own process, issue 12), with
  * the real service (authz/ over HTTP, SQLite) issuing the tokens and libcoap's coap-client as the
  * client: a service-issued token posted block-wise to /authz-info (64-byte blocks, libcoap's new
- * token per block) is accepted (2.01); a tampered one is refused 4.01; another method 4.05, an
- * unknown path 4.04; a body over the bound 4.13.
+ * token per block) is accepted (2.01); a tampered one is refused 4.01; another method 4.05; a
+ * resource asked without OSCORE 4.01 with the AS Request Creation Hints; a body over the bound 4.13.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeProvisioningBundle } from '../cose/index.js';
+import { decodeCbor, decodeCoapMessage, encodeCoapMessage, encodeProvisioningBundle } from '../cose/index.js';
+import { createSocket } from 'node:dgram';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { serveDevice, type DeviceProcess } from './support/device-process.js';
@@ -71,9 +72,20 @@ describe.skipIf(!libcoap)(`keybound device serve --coap-port with coap-client${l
     expect(refused.codes.at(-1)).toBe('4.01');
   });
 
-  it('answers 4.05 to another method, 4.04 to an unknown path, 4.13 to a body over the bound', async () => {
+  it('answers 4.05 to another method, 4.01 with hints to a resource asked in the clear, 4.13 to a body over the bound', async () => {
     expect((await coapClient([`coap://127.0.0.1:${port}/authz-info`])).codes.at(-1)).toBe('4.05');
-    expect((await coapClient([`coap://127.0.0.1:${port}/nothing-here`])).codes.at(-1)).toBe('4.04');
+    expect((await coapClient([`coap://127.0.0.1:${port}/result`])).codes.at(-1)).toBe('4.01');
+    // The same in raw bytes, to read the payload: RFC 9200 §5.3 hints name the audience (5) to ask a token for.
+    const sock = createSocket('udp4');
+    const answer = await new Promise<Buffer>((resolve) => {
+      sock.once('message', resolve);
+      sock.send(encodeCoapMessage({ type: 0, code: 1, messageId: 7, token: Uint8Array.of(1, 2), options: [{ number: 11, value: new TextEncoder().encode('result') }], payload: new Uint8Array(0) }), port, '127.0.0.1');
+    });
+    sock.close();
+    const m = decodeCoapMessage(new Uint8Array(answer));
+    expect(m.code).toBe(0x81);
+    const hints = decodeCbor(m.payload) as Map<number, unknown>;
+    expect(hints.get(5)).toBe(AUDIENCE);
     writeFileSync(join(dir, 'huge.bin'), new Uint8Array(40_000));
     expect((await coapClient(['-b', '1024', '-m', 'post', '-t', '19', '-f', join(dir, 'huge.bin'), `coap://127.0.0.1:${port}/authz-info`])).codes.at(-1)).toBe('4.13');
     expect(device.events.some((e) => e.event === 'coap_refused' && e.reason === 'body_too_large')).toBe(true);

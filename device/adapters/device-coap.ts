@@ -4,7 +4,7 @@
  * answer both transports:
  * - `/authz-info` (POST, application/ace+cbor, RFC 9200 §5.10.1, RFC 9203 §4.1): the token post,
  *   device/authz-info.ts's exchange (nonce1/nonce2, ids, the OSCORE context); 2.01 or its refusal;
- * - `/req` (POST): what the relay's `ace/<device>/req` carries, answered 2.04 with the answer body.
+ * - anything else unprotected: 4.01 with the AS Request Creation Hints (RFC 9200 §5.2);
  * - OSCORE-protected requests (RFC 8613) under a static context (`--oscore-conf`, libcoap's
  *   `-E` without ACE): verified and decrypted with cose/'s OSCORE, the inner request served by the
  *   device's resources (the demo's `/result`, or `--handler`'s), the answer protected under the
@@ -12,7 +12,7 @@
  *   a malformed OSCORE option 4.02, unprotected as §8.2 says. The context's sequence numbers and
  *   replay window live in the device's storage (§B.1.1), so a restart neither reuses a nonce nor
  *   lets an old request in again.
- * Anything else is 4.04, another method 4.05 (RFC 7252 §5.9.2.5).
+ * `/authz-info` with another method is 4.05 (RFC 7252 §5.9.2.5).
  */
 import {
   decodeCbor,
@@ -28,7 +28,7 @@ import {
   type OscoreSequenceStore,
   type ReplayState,
 } from '../../cose/index.js';
-import { decodeResponseBody, serveRequest, CONTENT_FORMAT_ACE_CBOR, type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
+import { type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
 import { createBlock1Reassembler, encodeBlockOption, parseBlockOption, DEFAULT_BLOCK1_LIMITS, type Block1Limits, type Block1Reassembler } from './block1-reassembly.js';
 
@@ -151,8 +151,6 @@ export function coapCode(n: number): string {
   return `${Math.floor(n / 100)}.${String(n % 100).padStart(2, '0')}`;
 }
 
-const ACE_CBOR = [{ number: COAP_OPTION.CONTENT_FORMAT, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }];
-
 function uintBytes(n: number): Uint8Array {
   const out: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
@@ -165,16 +163,6 @@ function contentFormatOf(exchange: CoapExchange): number | undefined {
   let n = 0;
   for (const b of o.value) n = n * 256 + b;
   return n;
-}
-
-/** The code an answer body carries (a refusal), or `success` when it is no refusal body. */
-function answerCode(body: Uint8Array, success: string): string {
-  try {
-    const { code, error } = decodeResponseBody(body);
-    return error !== undefined && code >= 400 && code < 600 ? coapCode(code) : success;
-  } catch {
-    return success; // the success answers are other maps (authz-info's nonce2 / ids)
-  }
 }
 
 export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions, 'oscore'> & { onRefusal?: (reason: string) => void } = {}): (exchange: CoapExchange) => CoapReply {
@@ -205,12 +193,10 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
         payload: answer.payload,
       };
     }
-    if (exchange.path === '/req') {
-      if (exchange.method !== 'POST') return { code: '4.05' };
-      const answer = serveRequest(node.server, exchange.payload);
-      return { code: answerCode(answer, '2.04'), options: ACE_CBOR, payload: answer };
-    }
-    return { code: '4.04' };
+    // RFC 9200 §5.2: a request without a security context gets 4.01 with the AS Request Creation
+    // Hints (where to get a token), from the resource server's CoAP endpoint.
+    const answer = node.server.handleCoap({ code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
+    return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
   };
 }
 
