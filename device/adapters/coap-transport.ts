@@ -212,6 +212,10 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   // default allows 32 MiB of them, a device's share is far smaller.
   const server: Server = createServer({ type: opts.type ?? 'udp4', cacheSize: RESPONSE_CACHE_BYTES });
   const internals = server as unknown as ServerInternals;
+  // The seams used here are node-coap 1.5's (package.json pins it): fail at start, not at the first block.
+  if (!Array.isArray(internals._middlewares) || typeof internals._block2Cache?.add !== 'function' || !(internals._block2Cache._cache instanceof Map)) {
+    throw new Error('the coap library is not the 1.5 this transport was written against (middleware chain, Block2 cache)');
+  }
   // node-coap keeps each Block2 answer body for EXCHANGE_LIFETIME (247 s) under its token, without
   // a bound: a GET flood with fresh tokens would pin one body each. Keep the newest few; a miss
   // only makes the next block run the handler again (as it does for libcoap's new tokens anyway).
