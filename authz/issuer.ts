@@ -5,8 +5,11 @@
  * the token itself is made by cose/'s mintAccessToken, as the simulator's and the tests' issuers do.
  */
 import {
+  ACE_PROFILE,
   ALG,
   CNF_LABEL,
+  oscoreInputMaterialToMap,
+  sealCoseKey,
   DEFAULT_ACE_PROFILE,
   CLAIM_MESSAGE_POP,
   cnfFromMap,
@@ -90,7 +93,17 @@ export interface IssuedToken {
   aceProfile: number;
   /** RFC 9449 §5: bound to a DPoP key, so token_type is DPoP. */
   dpop: boolean;
+  /**
+   * RFC 9203 §3.2: the token carries OSCORE_Input_Material; the response names ace_profile
+   * coap_oscore ("the use of OSCORE is REQUIRED") and gives the same material in cnf.
+   */
+  oscore?: boolean;
 }
+
+/** RFC 9203 §3.2: the OSCORE_Input_Material the service makes per token: an 8-byte id (unique per client), 32-byte Master Secret, 8-byte salt. */
+const OSC_ID_BYTES = 8;
+const OSC_MASTER_SECRET_BYTES = 32;
+const OSC_SALT_BYTES = 8;
 
 /** Reference token handles: 256 bits of randomness, unguessable. */
 const REFERENCE_BYTES = 32;
@@ -190,6 +203,16 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const reqCnf = req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);
   const signer = ctx.keys.current().key;
   const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
+  // Registered --profile coap_oscore (registry.ts): the PoP key is an OSCORE Master Secret the
+  // service makes (RFC 9203 §3.2: "The PoP key included in the response ... MUST be used as a
+  // Master Secret"), so a client's own key cannot be bound.
+  const oscore = audience.policy.aceProfile === ACE_PROFILE.coap_oscore;
+  if (oscore && reqCnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4): tokens for this audience (coap_oscore, RFC 9203 §3.2) carry an OSCORE Master Secret the service makes; omit req_cnf');
+  if (oscore && audience.protection !== 'encrypt0') throw new AuthzError('server_error', 'a coap_oscore audience must have encrypt0 tokens (RFC 9203 §3.2): re-register it');
+  // RFC 9203 §3.2: "a different OSCORE_Input_Material ... to different authorized clients": fresh per token.
+  const osc = oscore
+    ? { id: ctx.provider.randomBytes(OSC_ID_BYTES), ms: ctx.provider.randomBytes(OSC_MASTER_SECRET_BYTES), salt: ctx.provider.randomBytes(OSC_SALT_BYTES) }
+    : undefined;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
   const protection =
     audience.protection === 'mac0'
@@ -211,7 +234,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
         ...(exiSequence !== undefined ? { exiSequence } : {}),
         // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
         // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
-        cnf: reqCnf ?? { sealFor: audience.encKey },
+        // RFC 9203 §3.2.1: for a coap_oscore audience, cnf osc(4) in the (encrypted) token.
+        cnf: osc ? { osc } : (reqCnf ?? { sealFor: audience.encKey }),
         ...(req.cnonce ? { cnonce: req.cnonce } : {}),
         // RFC 9200 §5.10: the token names its profile when it is not the one the audience assumes.
         ...(profile !== DEFAULT_ACE_PROFILE ? { profile } : {}),
@@ -235,7 +259,9 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       scope: req.scope,
       issuedAt: claims.iat!,
       expiresAt: claims.iat! + lifetime,
-      cnf: encodeCbor(cnfToMap(claims.cnf!)),
+      // The record keeps an OSCORE Master Secret sealed for the audience, as any symmetric PoP key
+      // (never in the clear in the store); revocation proofs open it the same way.
+      cnf: encodeCbor(cnfToMap(osc ? sealCoseKey({ kty: 'Symmetric', kid: osc.id, k: osc.ms }, audience.encKey, { provider: ctx.provider }) : claims.cnf!)),
       reference: audience.referenceTokens,
       revoked: false,
       ...(req.family ? { family: req.family } : {}),
@@ -253,6 +279,11 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   ctx.onIssued?.({ clientId: req.client.id, audience: audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: hash, cti: toHex(cti), reference: audience.referenceTokens, clockless: audience.clockless });
   if (!audience.clockless) out.expiresIn = lifetime;
   if (minted.popKey) out.cnf = new Map([[1, coseKeyToMap(minted.popKey)]]);
+  // RFC 9203 §3.2: the client gets the same OSCORE_Input_Material, as cnf osc(4).
+  if (osc) {
+    out.cnf = new Map([[CNF_LABEL.osc, oscoreInputMaterialToMap(osc)]]);
+    out.oscore = true;
+  }
   // RFC 9201 §5: rs_cnf tells an asymmetric-key client which key the RS will prove itself with.
   if (reqCnf && audience.rsKey) out.rsCnf = new Map([[1, coseKeyToMap(publicCoseKey(audience.rsKey))]]);
   return out;

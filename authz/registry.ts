@@ -3,7 +3,7 @@
  * device's provisioning bundle (pre-provisioned trust). The admin HTTP API and the CLI both call
  * these; nothing here knows about HTTP.
  */
-import { ALG, DEFAULT_ACE_PROFILE, audienceIdProblem, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
+import { ACE_PROFILE, ALG, audienceIdProblem, publicCoseKey, type CoseKey, type CryptoProvider, type ProvisioningBundle } from '../cose/index.js';
 import { hashSecret } from './secret-hash.js';
 import { grantsOf } from './policy.js';
 import { canonicalAifGrant, isAifJsonText } from './scope-forms.js';
@@ -89,7 +89,10 @@ export interface AudienceOptions {
   rsKey?: CoseKey;
   /** Tokens for this audience leave out CWT tag 61 (some peers cannot read it); see AudiencePolicy. */
   untaggedTokens?: boolean;
-  /** The ACE profile it speaks (ACE_PROFILE), when not DEFAULT_ACE_PROFILE. */
+  /**
+   * The ACE profile it speaks (ACE_PROFILE). coap_oscore (RFC 9203) makes its tokens carry
+   * OSCORE_Input_Material, so they must be encrypted (protection encrypt0, the default then).
+   */
   aceProfile?: number;
   /**
    * What its tokens are: CWTs by value (default), JWT access tokens (RFC 9068, for HTTP resource
@@ -114,9 +117,12 @@ function checkAudienceId(id: string): void {
 export async function registerAudience(store: AuthzStore, provider: CryptoProvider, opts: AudienceOptions): Promise<AudienceRecord> {
   checkAudienceId(opts.id);
   const existing = await store.getAudience(opts.id);
+  const aceProfile = opts.aceProfile ?? existing?.policy.aceProfile;
+  const oscore = aceProfile === ACE_PROFILE.coap_oscore;
   const record: AudienceRecord = {
     id: opts.id,
-    protection: opts.protection ?? existing?.protection ?? 'sign1',
+    // RFC 9203 §3.2: the OSCORE Master Secret is in the token, encrypted for the RS alone.
+    protection: opts.protection ?? (oscore ? 'encrypt0' : (existing?.protection ?? 'sign1')),
     // Keys are made once and kept on re-registration: a provisioned device already holds them.
     macKey: existing?.macKey ?? { kty: 'Symmetric', alg: ALG.HMAC_256_64, kid: provider.randomBytes(8), k: provider.randomBytes(32) },
     encKey: existing?.encKey ?? { kty: 'Symmetric', alg: ALG.AES_CCM_16_64_128, kid: provider.randomBytes(8), k: provider.randomBytes(16) },
@@ -130,11 +136,16 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
       untaggedTokens: opts.untaggedTokens ?? existing?.policy.untaggedTokens ?? false,
     },
   };
-  const aceProfile = opts.aceProfile ?? existing?.policy.aceProfile;
   if (aceProfile !== undefined) {
-    // RFC 9200 §8.8: profiles are integers of the IANA registry; the default needs no record.
+    // RFC 9200 §8.8: profiles are integers of the IANA registry. Recorded when given, so that an
+    // audience registered coap_oscore is told from one that merely has the default.
     if (!Number.isSafeInteger(aceProfile)) throw new RegistryError('aceProfile must be an integer of the IANA ACE Profile registry');
-    if (aceProfile !== DEFAULT_ACE_PROFILE) record.policy.aceProfile = aceProfile;
+    record.policy.aceProfile = aceProfile;
+  }
+  if (oscore) {
+    if (record.protection !== 'encrypt0') throw new RegistryError('a coap_oscore audience has encrypt0 tokens: its OSCORE Master Secret travels in the token (RFC 9203 §3.2)');
+    // Reference tokens would put the Master Secret in introspection answers; authz-info needs it in the token.
+    if (record.referenceTokens) throw new RegistryError('a coap_oscore audience takes tokens by value (RFC 9203 §4.1), not reference tokens');
   }
   if (opts.tokenFormat !== undefined && !TOKEN_FORMATS.includes(opts.tokenFormat)) throw new RegistryError('tokenFormat is cwt, jwt or reference');
   const jwt = opts.tokenFormat !== undefined ? opts.tokenFormat === 'jwt' : existing?.policy.tokenFormat === 'jwt';

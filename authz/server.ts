@@ -376,8 +376,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none'],
-      // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
-      // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.
+      // RFC 9200 §8.18 (OAuth Authorization Server Metadata): the ACE profiles this service issues
+      // tokens for. coap_oscore (RFC 9203) for audiences registered with it; keybound's own PoP
+      // over MQTT/COSE without TLS is none of the registered profiles, so it is not listed.
+      ace_profiles_supported: ['coap_oscore'],
       token_endpoint_content_types: [CONTENT_TYPE.cbor, CONTENT_TYPE.json, CONTENT_TYPE.form],
       // RFC 9449 §5.1: the algorithms accepted in DPoP proofs.
       dpop_signing_alg_values_supported: [...dpopAlgs(opts.dpop)],

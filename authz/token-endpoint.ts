@@ -10,6 +10,7 @@ import {
   MAX_CNONCE_BYTES,
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
+  CNF_LABEL,
   DEFAULT_ACE_PROFILE,
   constantTimeEqual,
   decodeCbor,
@@ -90,13 +91,19 @@ function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: To
   };
 }
 
+/** RFC 9203 §3.2: a token bound to OSCORE_Input_Material signals "OSCORE is REQUIRED" by naming its profile. */
+function requiresProfile(response: TokenResponse): boolean {
+  const cnf = response.cnf;
+  return cnf instanceof Map && cnf.has(CNF_LABEL.osc);
+}
+
 /**
  * RFC 9200 §5.8.4.3: ace_profile is in the response when the request had ace_profile (null: "which
  * profile?", §5.8.1), and keybound names it too whenever the audience's profile is not the default
  * one, so a client that assumed the default learns otherwise before it talks to the RS.
  */
 function profileShown(response: TokenResponse, asked: boolean): TokenResponse {
-  if (asked || response.ace_profile !== DEFAULT_ACE_PROFILE) return response;
+  if (asked || response.ace_profile !== DEFAULT_ACE_PROFILE || requiresProfile(response)) return response;
   const { ace_profile: _shown, ...rest } = response;
   return rest;
 }

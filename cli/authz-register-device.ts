@@ -1,5 +1,6 @@
 /** `keybound authz register-device ID`: a device audience and how its tokens are protected. */
 import { registerDevice, TOKEN_FORMATS, type TokenFormat } from '../authz/index.js';
+import { ACE_PROFILE } from '../cose/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { readKeyFile } from './key-file.js';
@@ -14,7 +15,7 @@ export const authzRegisterDeviceCommand = defineCommand(
     config: true,
     options: {
       ...DATA_DIR_OPTIONS,
-      protection: { type: 'string', value: 'sign1|mac0|encrypt0', default: 'sign1', help: 'how its tokens are protected (mac0/encrypt0: a key shared with the device)' },
+      protection: { type: 'string', value: 'sign1|mac0|encrypt0', help: 'how its tokens are protected (mac0/encrypt0: a key shared with the device); default sign1, encrypt0 with --profile coap_oscore' },
       clockless: { type: 'boolean', help: 'the device has no clock: tokens carry exi (RFC 9200 §5.10.3) instead of exp' },
       'reference-tokens': { type: 'boolean', help: 'issue short reference tokens the device introspects' },
       // RFC 9068 JWT access tokens for HTTP resource servers (and the gateway); reference = --reference-tokens.
@@ -25,6 +26,8 @@ export const authzRegisterDeviceCommand = defineCommand(
       'exchange-from': { type: 'string', multiple: true, value: 'AUD', help: 'accept token exchange from tokens of this audience' },
       // The device's own public key, returned to clients as rs_cnf (RFC 9201) so they can authenticate it.
       'rs-key': { type: 'string', value: 'KEY-FILE', help: "the device's public key (COSE_Key or JWK), given to clients as rs_cnf" },
+      // RFC 9203: tokens carry OSCORE_Input_Material (cnf osc) and are encrypted for the device.
+      profile: { type: 'string', value: 'coap_oscore', help: 'the ACE profile it speaks: coap_oscore (RFC 9203) gives its clients OSCORE material' },
     },
     examples: ['keybound authz register-device tube-123 --data-dir ./authz-data --scope "/result:GET"'],
   },
@@ -34,6 +37,10 @@ export const authzRegisterDeviceCommand = defineCommand(
     const tokenFormat = values['token-format'];
     if (tokenFormat !== undefined && !TOKEN_FORMATS.includes(tokenFormat as TokenFormat)) throw new UsageError('--token-format is cwt, jwt or reference');
     if (tokenFormat !== undefined && values['reference-tokens'] && tokenFormat !== 'reference') throw new UsageError('--reference-tokens is --token-format reference');
+    const profile = values.profile;
+    if (profile !== undefined && profile !== 'coap_oscore') throw new UsageError('--profile is coap_oscore');
+    // RFC 9203 §3.2: the OSCORE material rides in an encrypted CWT; a JWT or a handle has no place for it here.
+    if (profile !== undefined && tokenFormat !== undefined && tokenFormat !== 'cwt') throw new UsageError('--profile coap_oscore takes CWT access tokens (--token-format cwt)');
     const { id } = await registerDevice({
       ...dataDirOf(values),
       id: positionals[0]!,
@@ -45,6 +52,7 @@ export const authzRegisterDeviceCommand = defineCommand(
       ...(values.scope ? { scopes: values.scope } : {}),
       ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),
       ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),
+      ...(profile ? { aceProfile: ACE_PROFILE.coap_oscore } : {}),
     });
     io.stdout.write(`registered device ${id}\n`);
     return EXIT.ok;

@@ -19,3 +19,5 @@ export { keygenCommand } from './keygen.js';
 export { tokenCommand } from './token.js';
 export { mqttPasswordCommand } from './mqtt-password.js';
 export { nonceSecretsFromFile, NONCE_SECRET_REREAD_MS } from './dpop-nonce-secret-file.js';
+export { requestCommand } from './request.js';
+export { parseOscoreConf, type OscoreConf } from './oscore-conf.js';

@@ -132,6 +132,12 @@ function describeClaim(name: keyof CwtClaims, value: unknown): string {
         return `COSE_Key(1): ${k.kty}${k.crv ? ` ${k.crv}` : ''}${kid} (public key of the holder)`;
       }
       if ('kid' in cnf) return `kid(3): h'${toHex(cnf.kid)}'`;
+      if ('osc' in cnf) {
+        // RFC 9203 §3.2.1. The Master Secret is a key: its length only, never its bytes.
+        const o = cnf.osc;
+        const parts = [`id h'${toHex(o.id)}'`, o.ms ? `ms ${o.ms.length} bytes (not shown)` : 'no ms', o.salt ? `salt h'${toHex(o.salt)}'` : '', o.contextId ? `contextId h'${toHex(o.contextId)}'` : '', o.alg !== undefined ? `alg ${String(o.alg)}` : '', o.hkdf !== undefined ? `hkdf ${String(o.hkdf)}` : ''];
+        return `osc(4) OSCORE_Input_Material: ${parts.filter(Boolean).join(', ')}`;
+      }
       return 'Encrypted_COSE_Key(2): sealed for the audience';
     }
     default:

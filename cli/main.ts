@@ -11,6 +11,7 @@ import { demoCommand, DEMO_USAGE } from './demo.js';
 import { keygenCommand } from './keygen.js';
 import { tokenCommand } from './token.js';
 import { mqttPasswordCommand } from './mqtt-password.js';
+import { requestCommand } from './request.js';
 import { EXIT, type CliIo } from './io.js';
 import { packageVersion } from './version.js';
 
@@ -25,6 +26,7 @@ export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; su
   sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },
   keygen: { run: (a, io) => keygenCommand.run(a, io), usage: 'keybound keygen --alg EdDSA|ES256 --out FILE', summary: 'make a key pair (PoP or client-assertion key)' },
   token: { run: (a, io) => tokenCommand.run(a, io), usage: 'keybound token --as-url URL --client-id ID --secret-file F --audience AUD --pop-key FILE', summary: 'get a PoP access token from the service' },
+  request: { run: (a, io) => requestCommand.run(a, io), usage: 'keybound request coap://HOST:PORT/PATH [--method M] [--payload-file F]', summary: 'send a CoAP request to a device and print the answer' },
   'mqtt-password': { run: (a, io) => mqttPasswordCommand.run(a, io), usage: 'keybound mqtt-password --token T --pop-key K --audience AUD --client-id CID', summary: 'the MQTT CONNECT password for mosquitto -u ace -P' },
 };
 

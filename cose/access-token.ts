@@ -115,6 +115,10 @@ export function mintAccessToken(input: AccessTokenInput, keys: AccessTokenKeys):
     popKey = cnf.popKey ?? { kty: 'Symmetric', kid: provider.randomBytes(POP_KID_BYTES), k: provider.randomBytes(POP_KEY_BYTES) };
     if (popKey.kty !== 'Symmetric') throw invalid('cnf', 'a sealed PoP key is symmetric');
     claims.cnf = sealCoseKey(popKey, cnf.sealFor, { provider });
+  } else if ('osc' in cnf && cnf.osc.ms !== undefined && !keys.encryptTo) {
+    // RFC 9203 §3.2: "The OSCORE Master Secret MUST be encrypted by the authorization server so
+    // that only the resource server can decrypt it": a signed or MACed token would show it.
+    throw invalid('cnf', 'osc(4) with a Master Secret needs an encrypted token (encryptTo: COSE_Encrypt0, RFC 9203 §3.2)');
   } else if ('coseKey' in cnf && cnf.coseKey.d) {
     claims.cnf = { coseKey: publicCoseKey(cnf.coseKey) };
   } else {

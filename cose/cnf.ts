@@ -1,7 +1,8 @@
 /**
  * The confirmation claim (RFC 8747 §3): the key a token's holder must prove. Exactly one of
  * COSE_Key (1, a client-held public key), Encrypted_COSE_Key (2, a service-generated symmetric
- * key sealed for the audience) or kid (3, a key both sides already hold).
+ * key sealed for the audience), kid (3, a key both sides already hold) or osc (4, RFC 9203
+ * §3.2.1: the OSCORE_Input_Material of the ACE-OSCORE profile, in an encrypted token only).
  */
 import { CwtClaimError, ERR } from './errors.js';
 import { isMap, Tag, type CborMap, type CborValue } from './cbor-value.js';
@@ -9,13 +10,15 @@ import { COSE_TAG } from './message.js';
 import { coseKeyFromMap, coseKeyToMap, decodeCoseKey, encodeCoseKey, type CoseKey } from './cose-key.js';
 import { buildEncrypt0, decryptEncrypt0, type CreateEncrypt0Options } from './encrypt0.js';
 import type { KeyInput, VerifyOptions } from './key-input.js';
+import { oscoreInputMaterialFromMap, oscoreInputMaterialToMap, type OscoreInputMaterial } from './oscore-input-material.js';
 
-export const CNF_LABEL = { coseKey: 1, encryptedCoseKey: 2, kid: 3 } as const;
+export const CNF_LABEL = { coseKey: 1, encryptedCoseKey: 2, kid: 3, osc: 4 } as const;
 
 export type Confirmation =
   | { coseKey: CoseKey }
   | { encryptedCoseKey: CborValue }
-  | { kid: Uint8Array };
+  | { kid: Uint8Array }
+  | { osc: OscoreInputMaterial };
 
 function invalid(reason: string): CwtClaimError {
   return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cnf(8)', reason);
@@ -42,6 +45,7 @@ export function cnfToMap(cnf: Confirmation): CborMap {
     checkEncrypt0Shape(cnf.encryptedCoseKey);
     return new Map([[CNF_LABEL.encryptedCoseKey, cnf.encryptedCoseKey]]);
   }
+  if ('osc' in cnf) return new Map([[CNF_LABEL.osc, oscoreInputMaterialToMap(cnf.osc)]]);
   return new Map([[CNF_LABEL.kid, cnf.kid]]);
 }
 
@@ -65,6 +69,8 @@ export function cnfFromMap(value: CborValue): Confirmation {
     case CNF_LABEL.kid:
       if (!(inner instanceof Uint8Array) || inner.length === 0) throw invalid('kid(3) must be a non-empty byte string');
       return { kid: inner };
+    case CNF_LABEL.osc:
+      return { osc: oscoreInputMaterialFromMap(inner) };
     default:
       throw invalid(`confirmation method ${String(label)} is not supported`);
   }

@@ -82,6 +82,28 @@ export { verifyCoseSign } from './cose-sign.js';
 export { verifyCoseMac } from './cose-mac.js';
 export { decryptCoseEncrypt } from './cose-encrypt.js';
 export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, type Confirmation } from './cnf.js';
+export {
+  OSC_LABEL,
+  OSCORE_VERSION,
+  OSCORE_DEFAULT_AEAD,
+  OSCORE_DEFAULT_HKDF,
+  MIN_MASTER_SECRET_BYTES,
+  MAX_MASTER_SECRET_BYTES,
+  MAX_OSC_ID_BYTES,
+  oscoreInputMaterialToMap,
+  oscoreInputMaterialFromMap,
+  aceOscoreMasterSalt,
+  type OscoreInputMaterial,
+} from './oscore-input-material.js';
+export {
+  aceOscoreContextInput,
+  ACE_OSCORE_NONCE_BYTES,
+  MIN_ACE_OSCORE_NONCE_BYTES,
+  MAX_ACE_OSCORE_NONCE_BYTES,
+  MAX_ACE_OSCORE_ID_BYTES,
+  type AceOscoreContextInput,
+  type AceOscoreExchange,
+} from './ace-oscore-setup.js';
 export { CLAIM, CLAIM_CNONCE, CLAIM_MESSAGE_POP, claimTag, claimsToMap, claimsFromMap, type CwtClaims, type ClaimName } from './cwt-claims.js';
 export {
   createCwt,
@@ -217,3 +239,41 @@ export {
   type AccessTokenKeys,
   type MintedAccessToken,
 } from './access-token.js';
+export {
+  encodeCoapMessage,
+  decodeCoapMessage,
+  encodeCoapOptions,
+  decodeCoapOptions,
+  MAX_COAP_MESSAGE_BYTES,
+  MAX_COAP_OPTIONS,
+  type CoapMessage,
+  type CoapOption,
+} from './coap-message.js';
+export {
+  deriveOscoreContext,
+  oscoreNonce,
+  encodePartialIv as encodeOscorePartialIv,
+  decodePartialIv as decodeOscorePartialIv,
+  takeSequence,
+  isFreshPiv,
+  acceptPiv,
+  SEQUENCE_RESERVE,
+  MAX_OSCORE_SEQUENCE,
+  type OscoreContext,
+  type OscoreContextInput,
+  type OscoreSequenceStore,
+  type ReplayState,
+} from './oscore-context.js';
+export {
+  protectRequest,
+  unprotectRequest,
+  protectResponse,
+  unprotectResponse,
+  encodeOscoreOption,
+  decodeOscoreOption,
+  readOscoreOption,
+  OscoreError,
+  OSCORE_OPTION,
+  type OscoreRequestBinding,
+  type OscoreOptionValue,
+} from './oscore-protect.js';

@@ -107,6 +107,31 @@ export {
   type AuthzInfoResult,
 } from './resource-server.js';
 export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
+export {
+  handleAuthzInfo,
+  refusalAnswer,
+  decodeAuthzInfoPayload,
+  encodeAuthzInfoPayload,
+  decodeAuthzInfoAnswer,
+  clientContextInput,
+  beginAceOscore,
+  oscoreMaterialOf,
+  CONTENT_FORMAT_ACE_CBOR,
+  ACE_OSCORE_PARAM,
+  MAX_AUTHZ_INFO_BYTES,
+  type AuthzInfoAnswer,
+  type AuthzInfoOptions,
+  type AuthzInfoRequest as AceOscoreAuthzInfoRequest,
+} from './authz-info.js';
+export { OscoreClient, beginOscoreClient, authzInfoMessage } from './oscore-client.js';
+export { serveCoap, serveCoapMessage, coapCodeByte, COAP_OPTION_NUMBER, type OscoreEndpoint } from './oscore-endpoint.js';
+export {
+  createOscoreContextTable,
+  SERVER_RECIPIENT_ID_BYTES,
+  type OscoreContextEntry,
+  type OscoreContextTable,
+  type OscoreContextTableOptions,
+} from './oscore-contexts.js';
 export { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
 export { encodeStoredTokens, decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 export {

@@ -36,6 +36,10 @@ import { createRevocationState, type RevocationState } from './revocation-state.
 import { decodeStoredTokens, encodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
+import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
+import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
+import { serveCoap, serveCoapMessage, type OscoreEndpoint } from './oscore-endpoint.js';
+import type { AceOscoreContextInput, CoapMessage, OscoreContext } from '../cose/index.js';
 
 export const PURPOSE_REQUEST = 'request';
 /** Storage key written once, when the first iat-fresh proof is accepted (see iatGuard below). */
@@ -77,6 +81,11 @@ export interface ResourceServerCoreOptions extends ResourceServerOptions {
   provider: CryptoProvider;
   /** Protected sessions (RFC 9203); without it, authz-info with nonce1 and session messages are bad_request. */
   sessions?: SessionTableFactory;
+  /**
+   * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
+   * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
+   */
+  oscore?: { derive(input: AceOscoreContextInput): OscoreContext };
 }
 
 export interface AuthzInfoResult {
@@ -92,6 +101,20 @@ export interface ResourceServer {
   authzInfo(request: AuthzInfoRequest): AuthzInfoResult;
   /** A nonce for the next PoP proof (or for the cnonce hint). */
   issueNonce(): Uint8Array;
+  /**
+   * RFC 9203 §4.1–4.3: POST /authz-info as a CoAP exchange (payload and Content-Format in, code,
+   * Content-Format and payload out; device/authz-info.ts). Never throws.
+   */
+  authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
+  /** The OSCORE contexts made by authz-info exchanges, by the device's Recipient ID. */
+  readonly oscoreContexts: OscoreContextTable<OscoreContext>;
+  /**
+   * One CoAP message (RFC 7252 §3) in, one out: POST /authz-info unprotected, everything else
+   * under OSCORE (RFC 8613 §8.2, RFC 9203 §4.4; device/oscore-endpoint.ts). Never throws.
+   */
+  handleCoap(message: CoapMessage): CoapMessage;
+  /** The same on encoded messages: the payload of `ace/<device>/req` on the broker relay. */
+  serveCoap(bytes: Uint8Array): Uint8Array;
   /** Serves one request proven with a PoP proof (asymmetric or symmetric cnf, no session). */
   handlePopRequest(request: PopRequest): DeviceResponseBody;
   /** Serves one protected-session message; returns the protected response. */
@@ -236,6 +259,44 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     return handler({ method, resource, payload, subject });
   }
 
+  /** Why a token no longer holds, for the OSCORE contexts bound to it (none: it holds). */
+  function tokenRefusal(hash: Uint8Array): DeviceErrorCode | undefined {
+    try {
+      findToken(hash);
+      return undefined;
+    } catch (error) {
+      return error instanceof DeviceError ? error.code : DEVICE_ERR.INVALID_TOKEN;
+    }
+  }
+  const oscoreContexts: OscoreContextTable<OscoreContext> = createOscoreContextTable<OscoreContext>({
+    provider,
+    maxContexts: profile.maxSessions,
+    maxUnprovenPerToken: profile.maxUnprovenSessionsPerToken,
+    tokenRefusal,
+  });
+  const oscoreDerive = opts.oscore
+    ? opts.oscore.derive
+    : (): OscoreContext => {
+        throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
+      };
+  const authzInfoExchange = (payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer => {
+    const answer = handleAuthzInfo({ accept: ingest, contexts: oscoreContexts, derive: oscoreDerive, provider, hints }, payload, contentFormat);
+    if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
+    else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
+    return answer;
+  };
+  const coapEndpoint: OscoreEndpoint = {
+    contexts: oscoreContexts,
+    authzInfo: authzInfoExchange,
+    authorize: (tokenHash, method, resource) => authorize(findToken(tokenHash), method, resource),
+    serve: (method, resource, payload, subject) => {
+      const body = serve(method, resource, payload, subject);
+      log.info({ event: 'request_served', audience, subject: logText(subject), method: logText(method), resource: logText(resource), oscore: true }, 'device: request served');
+      return body;
+    },
+    hints: () => hints(),
+  };
+
   const sessionTable: SessionTable | undefined = opts.sessions?.({ audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve });
 
   /** A refusal's log line: its registry code, never its cause's bytes. */
@@ -279,6 +340,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
     persistTokens();
     sessionTable?.sweep();
+    oscoreContexts.sweep();
     return added.length;
   }
 
@@ -294,6 +356,10 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
         throw error;
       }
     },
+    authzInfoExchange,
+    oscoreContexts,
+    handleCoap: (message) => serveCoapMessage(coapEndpoint, message),
+    serveCoap: (bytes) => serveCoap(coapEndpoint, bytes),
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
       try {
@@ -326,7 +392,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     },
     hints,
     get stats() {
-      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: sessionTable?.size ?? 0, revoked: revocation.size, exiFloor: exi.floor() };
+      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: (sessionTable?.size ?? 0) + oscoreContexts.size, revoked: revocation.size, exiFloor: exi.floor() };
     },
   };
 }

@@ -36,6 +36,7 @@ import {
   type CoseKey,
   type CryptoProvider,
   type KeyInput,
+  type OscoreInputMaterial,
   type Scope,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
@@ -68,6 +69,11 @@ export interface AcceptedToken {
   other: CborMap | undefined;
   /** Accepted on the service's introspection answer, not by its signature. */
   reference: boolean;
+  /**
+   * RFC 9203 §3.2.1: the OSCORE_Input_Material of a cnf osc(4) token (its popKey is then the
+   * Master Secret, kid = the material's id): device/authz-info.ts derives the context from it.
+   */
+  osc?: OscoreInputMaterial;
   /**
    * The kid of the anchor that signed it (COSE_Sign1 tokens): a verifier whose anchors a trust
    * update replaced refuses held tokens of a key that left the set (device/trust-updates.ts).
@@ -176,9 +182,17 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       ...(cause !== undefined ? { cause } : {}),
     });
 
-  function popKeyOf(cnf: Confirmation | undefined): CoseKey {
+  function popKeyOf(cnf: Confirmation | undefined, encrypted: boolean): CoseKey {
     if (!cnf) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) missing: not a proof-of-possession token');
     if ('coseKey' in cnf) return cnf.coseKey;
+    if ('osc' in cnf) {
+      // RFC 9203 §3.2: the Master Secret is encrypted for the RS alone; one seen in the clear is
+      // known to whoever carried the token, so it proves nothing.
+      if (!encrypted) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) osc(4) in a token that is not encrypted: its Master Secret is not secret');
+      // RFC 9203 §4.2: a missing mandatory parameter from the AS is 4.00 (bad_request).
+      if (!cnf.osc.ms) throw refuse(DEVICE_ERR.BAD_REQUEST, 'cnf(8) osc(4) has no ms(2): no Master Secret to derive an OSCORE context from');
+      return { kty: 'Symmetric', kid: cnf.osc.id, k: cnf.osc.ms };
+    }
     if ('kid' in cnf) {
       const key = trust.sharedKey(cnf.kid);
       if (!key) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'cnf(8) kid(3) names no key this verifier shares');
@@ -280,7 +294,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       hashHex: p.hashHex,
       scope: scopeOf(claims.scope),
       scopeClaim: claims.scope!,
-      popKey: detachedCoseKey(popKeyOf(verified.cnf)),
+      popKey: detachedCoseKey(popKeyOf(verified.cnf, verified.protection.encrypted)),
       // One rule at the door and once held: valid until exp + leeway (the broker's leeway is 0 by
       // default, so it disconnects at exp as RFC 9431 §6 asks).
       expiresAt: claims.exp === undefined ? Number.POSITIVE_INFINITY : claims.exp + leeway,
@@ -290,6 +304,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       other: claims.other,
       reference: false,
       ...(verified.protection.type === 'Sign1' && verified.header.kid ? { signerKid: verified.header.kid.slice() } : {}),
+      ...(verified.cnf && 'osc' in verified.cnf ? { osc: verified.cnf.osc } : {}),
     };
     const exi = claims.exi === undefined ? undefined : { cti: claims.cti!, seconds: claims.exi };
     return admit(entry, p.token.length, claims.other?.get(CLAIM_CNONCE), exi);
@@ -309,13 +324,15 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
         hashHex: p.hashHex,
         scope: scopeOf(answer.scope),
         scopeClaim: answer.scope!,
-        popKey: detachedCoseKey(popKeyOf(answer.cnf)),
+        // An introspection answer travels over TLS to this verifier alone: as secret as an encrypted token.
+        popKey: detachedCoseKey(popKeyOf(answer.cnf, true)),
         expiresAt: answer.exp,
         subject: answer.sub,
         issuedAt: undefined,
         exiSequence: undefined,
         other: undefined,
         reference: true,
+        ...(answer.cnf && 'osc' in answer.cnf ? { osc: answer.cnf.osc } : {}),
       };
       return admit(entry, p.token.length, undefined, undefined);
     },

@@ -20,6 +20,7 @@ import {
   type CborMap,
   type CborValue,
   type CoseKey,
+  type OscoreInputMaterial,
   CLIENT_ASSERTION_TYPE,
   ACE_GRANT_TYPE,
   ACE_PARAM,
@@ -66,7 +67,7 @@ export interface TokenRequest {
  * (COSE_Key 1; in cnf a symmetric key the AS made, RFC 9201 §5), sealed for the RS
  * (Encrypted_COSE_Key 2: opaque to the client), or by key id (kid 3: a key the client already holds).
  */
-export type KeyReference = { coseKey: CoseKey } | { encryptedCoseKey: CborValue } | { kid: Uint8Array };
+export type KeyReference = { coseKey: CoseKey } | { encryptedCoseKey: CborValue } | { kid: Uint8Array } | { osc: OscoreInputMaterial };
 
 /** RFC 9200 §5.8.2 / Table 5: a token response, every field typed. */
 export interface TokenResponse {
@@ -153,7 +154,7 @@ function asError(message: string, cause?: unknown): DeviceError {
 /** cnf / rs_cnf in any RFC 8747 form; anything else refuses the response (it names no usable key). */
 function keyReference(value: CborValue | undefined, what: string): KeyReference | undefined {
   if (value === undefined) return undefined;
-  if (!isMap(value) || value.size !== 1) throw asError(`${what} must be a map with exactly one of COSE_Key(1), Encrypted_COSE_Key(2), kid(3)`);
+  if (!isMap(value) || value.size !== 1) throw asError(`${what} must be a map with exactly one of COSE_Key(1), Encrypted_COSE_Key(2), kid(3), osc(4)`);
   if (value.has(1)) {
     try {
       // A symmetric COSE_Key is what the AS sends in cnf (RFC 9201 §5), so cnfFromMap's
@@ -165,7 +166,7 @@ function keyReference(value: CborValue | undefined, what: string): KeyReference 
   }
   try {
     const c = cnfFromMap(value);
-    if ('coseKey' in c) return c;
+    if ('coseKey' in c || 'osc' in c) return c;
     return 'kid' in c ? { kid: c.kid } : { encryptedCoseKey: c.encryptedCoseKey };
   } catch (cause) {
     throw asError(`${what} is not an RFC 8747 confirmation`, cause);
@@ -228,6 +229,12 @@ function popKeyOf(cnf: KeyReference | undefined, own: CoseKey | undefined): Cose
     // A public key echoed back: the client's own (it holds the private part), or none it can prove.
     if (own?.x && cnf.coseKey.x && constantTimeEqual(own.x, cnf.coseKey.x)) return own;
     throw asError('cnf(8) COSE_Key(1) is a public key this client does not hold');
+  }
+  if ('osc' in cnf) {
+    // RFC 9203 §3.2: the Master Secret is the PoP key; the rest of the material (cnf.osc) goes to
+    // the OSCORE setup of §4.3 (device/authz-info.ts).
+    if (!cnf.osc.ms) throw asError('cnf(8) osc(4) has no ms(2) (RFC 9203 §3.2: the AS MUST send it)');
+    return { kty: 'Symmetric', kid: cnf.osc.id, k: cnf.osc.ms };
   }
   if ('kid' in cnf) {
     if (own?.kid && constantTimeEqual(own.kid, cnf.kid)) return own;

@@ -1,6 +1,7 @@
 /**
  * The token store across reboots (issue 10: "restart loses nothing"). Every accepted token's entry
- * (its hash, scope claim, PoP key, expiry, subject, iat, exi sequence, signer kid) is written as one storage
+ * (its hash, scope claim, PoP key, expiry, subject, iat, exi sequence, signer kid, OSCORE
+ * material) is written as one storage
  * value whenever the store changes, before the device answers: a token acknowledged on authz-info
  * is still held after a power cut or a kill -9, and a client's next request needs no re-post.
  * What is stored are the checks' RESULTS, not the tokens: re-verifying at boot would spend a
@@ -14,6 +15,8 @@ import {
   decodeCbor,
   encodeCbor,
   isMap,
+  oscoreInputMaterialFromMap,
+  oscoreInputMaterialToMap,
   toHex,
   type CborValue,
   type Scope,
@@ -41,6 +44,8 @@ export function encodeStoredTokens(entries: Iterable<StoredToken>): Uint8Array {
       e.cost,
       orNull(e.other),
       orNull(e.signerKid),
+      // RFC 9203: the OSCORE_Input_Material, so a re-post after a reboot still sets up OSCORE.
+      e.osc ? oscoreInputMaterialToMap(e.osc) : null,
     ]);
   }
   return encodeCbor(out);
@@ -63,8 +68,9 @@ export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborVa
   const entries: StoredToken[] = [];
   for (const item of v) {
     try {
-      if (!Array.isArray(item) || item.length !== 11) continue;
-      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other, signerKid] = item;
+      // 11 fields before the OSCORE material was kept: such an entry reads as a non-OSCORE token.
+      if (!Array.isArray(item) || (item.length !== 11 && item.length !== 12)) continue;
+      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other, signerKid, osc] = item;
       if (!(hash instanceof Uint8Array) || hash.length !== 32 || typeof reference !== 'boolean') continue;
       const costN = asSafeInteger(cost);
       if (costN === undefined || costN < 0) continue;
@@ -82,6 +88,7 @@ export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborVa
         reference,
         cost: costN,
         ...(signerKid instanceof Uint8Array ? { signerKid } : {}),
+        ...(osc !== undefined && osc !== null ? { osc: oscoreInputMaterialFromMap(osc) } : {}),
       });
     } catch {
       // a damaged entry: skipped (see above)

@@ -214,6 +214,12 @@ export class SimDevice {
         return dev.rs.stats;
       },
       authzInfo: (req) => metered(() => this.rs.authzInfo(req)),
+      authzInfoExchange: (payload, contentFormat) => metered(() => this.rs.authzInfoExchange(payload, contentFormat)),
+      get oscoreContexts() {
+        return dev.rs.oscoreContexts;
+      },
+      handleCoap: (message) => metered(() => this.rs.handleCoap(message)),
+      serveCoap: (bytes) => metered(() => this.rs.serveCoap(bytes)),
       issueNonce: () => this.rs.issueNonce(),
       handlePopRequest: (req) => metered(() => this.rs.handlePopRequest(req)),
       handleSessionMessage: (msg) => metered(() => this.rs.handleSessionMessage(msg)),

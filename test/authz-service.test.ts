@@ -396,8 +396,9 @@ describe('metadata, keys and admin API', () => {
     const md = (await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json()) as any;
     expect(md.issuer).toBe(base);
     expect(md.code_challenge_methods_supported).toEqual(['S256']);
-    // We implement none of the registered ACE profiles (our PoP needs no TLS/DTLS), so claim none.
-    expect(md.ace_profiles_supported).toBeUndefined();
+    // RFC 9200 §8.18: coap_oscore (RFC 9203) for audiences registered with it; keybound's own
+    // PoP over MQTT is no registered profile and is not claimed.
+    expect(md.ace_profiles_supported).toEqual(['coap_oscore']);
     const jwks = (await (await fetch(`${base}/jwks.json`)).json()) as any;
     const [cose] = await asKeys();
     expect(jwks.keys[0].kid).toBe(toBase64Url(cose!.kid!));

@@ -1,6 +1,7 @@
 /**
- * Adversarial review of the exi floor (issue 9, finding 2) against protected sessions: a session
- * opened with a clock-less token lives in the device's storage and outlives a reboot. The service
+ * Adversarial review of the exi floor (issue 9, finding 2) against OSCORE contexts (RFC 9203
+ * /authz-info exchanges; they replaced the home-made protected sessions, issue 12): a context set
+ * up with a clock-less token must not outlive what refuses that token. The service
  * drops a revoked exi token from its list once the signed exi floor covers it; from then on only
  * the floor refuses it. The attack: hold a session on such a token across a reboot (or past the
  * token's eviction from the RAM store) and keep using it after the floor has risen over it.
@@ -9,18 +10,18 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { join } from 'node:path';
-import { Tag, decodeCbor, utf8 } from '../cose/index.js';
+import { decodeCoapMessage, utf8 } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
 import {
-  beginSession,
+  beginOscoreClient,
   createResourceServer,
-  decodeResponseBody,
   serveAuthzInfo,
   serveRequest,
   trustStoreFromBundle,
   memoryStorage,
-  type ClientSession,
   type DeviceResponseBody,
   type DeviceStorage,
+  type OscoreClient,
   type ResourceServer,
   type TokenResponse,
 } from '../device/index.js';
@@ -29,10 +30,6 @@ import { startDeviceService, type DeviceService } from './support/device-service
 
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
 const EXI = 300;
-const isProtected = (raw: Uint8Array): boolean => {
-  const v = decodeCbor(raw);
-  return v instanceof Tag && v.tag === 16;
-};
 
 describe('a protected session on a clock-less token obeys the exi floor', () => {
   let serviceNow = 1_800_000_000;
@@ -48,15 +45,18 @@ describe('a protected session on a clock-less token obeys the exi floor', () => 
     createResourceServer({ trust: trustStoreFromBundle(service.bundle, serviceNow), storage, clock: () => deviceNow, handler: () => ({ code: 205, payload: utf8('42') }), profile });
   // No req_cnf: the service makes a symmetric PoP key and seals it for the tube (RFC 9201 §5).
   const issue = () => service.issue('ekg');
-  const open = (dev: ResourceServer, t: TokenResponse): ClientSession => {
-    const start = beginSession(t.accessToken, t.popKey!, memoryStorage());
-    return start.finish(serveAuthzInfo(dev, start.body));
+  /** The RFC 9203 exchange with the sealed PoP key as Master Secret; the CoAP code of a refusal. */
+  const post = (dev: ResourceServer, t: TokenResponse): { client?: OscoreClient; code: number } => {
+    const start = beginOscoreClient(t.accessToken, { id: t.popKey!.kid!, ms: t.popKey!.k! }, nativeProvider);
+    const answer = serveAuthzInfo(dev, start.message);
+    const code = decodeCoapMessage(answer).code;
+    return code === 0x41 ? { client: start.finish(answer), code: 201 } : { code: (code >> 5) * 100 + (code & 0x1f) };
   };
-  /** A protected request; a device that forgot the session answers in clear (unknown_key). */
-  const ask = (dev: ResourceServer, s: ClientSession): DeviceResponseBody => {
-    const { message, requestPiv } = s.request(GET_RESULT);
-    const raw = serveRequest(dev, message);
-    return isProtected(raw) ? s.response(raw, requestPiv) : decodeResponseBody(raw);
+  const open = (dev: ResourceServer, t: TokenResponse): OscoreClient => post(dev, t).client!;
+  /** An OSCORE request; a device that forgot the context answers unprotected 4.01. */
+  const ask = (dev: ResourceServer, s: OscoreClient): DeviceResponseBody => {
+    const { message, binding } = s.request(GET_RESULT);
+    return s.response(serveRequest(dev, message), binding);
   };
   /** Revokes `t`, lets the service's clock pass issue + exi, and has it list an unrelated revocation. */
   async function floorOver(t: TokenResponse): Promise<Uint8Array> {
@@ -67,7 +67,7 @@ describe('a protected session on a clock-less token obeys the exi floor', () => 
     return service.trl();
   }
 
-  it('after a reboot onto its storage, a device refuses a session whose exi token the floor covers', async () => {
+  it('after a reboot onto its storage, a device refuses a context, and a re-post, of an exi token the floor covers', async () => {
     const storageDir = join(service.dir, 'tube-reboot');
     const dev = tube(fileStorage(storageDir));
     const stolen = await issue();
@@ -80,17 +80,17 @@ describe('a protected session on a clock-less token obeys the exi floor', () => 
     const rebooted = tube(fileStorage(storageDir));
     rebooted.applyRevocationList(list);
     expect(rebooted.stats.exiFloor).toBeGreaterThanOrEqual(0);
+    // Contexts live in RAM: the rebooted device knows none, and the stolen token cannot make a new one.
     const after = ask(rebooted, session);
-    expect(after.code).not.toBe(205);
-    expect(after.error).toBe('expired');
-    // A token issued after the lapsed ones still opens a session that works.
+    expect(after).toMatchObject({ code: 401, error: 'Security context not found' });
+    expect(post(rebooted, stolen).code).toBe(401);
+    // A token issued after the lapsed ones still sets up a context that works.
     const fresh = await issue();
     expect(ask(rebooted, open(rebooted, fresh)).code).toBe(205);
   });
 
-  it('without a reboot, a session whose token left the RAM store is refused once the floor covers it', async () => {
-    // A budget of one token: the next token posted pushes the first one out of the RAM store,
-    // while its session stays open.
+  it('without a reboot, a context whose token left the RAM store is refused once the floor covers it', async () => {
+    // A budget of one token: the next token posted pushes the first one out of the RAM store.
     const dev = tube(memoryStorage(), { tokenBudgetBytes: 700 });
     const first = await issue();
     const session = open(dev, first);
@@ -103,9 +103,10 @@ describe('a protected session on a clock-less token obeys the exi floor', () => 
 
     const list = await floorOver(first);
     dev.applyRevocationList(list);
-    // The list closed the session: the device no longer knows it.
+    // The context died with its token's place in the store (RFC 9203 §4.1: the client re-posts);
+    // re-posting the token the floor covers is refused.
     const after = ask(dev, session);
-    expect(after.code).not.toBe(205);
-    expect(after.error).toBe('unknown_key');
+    expect(after).toMatchObject({ code: 401, authenticated: false });
+    expect(post(dev, first).code).toBe(401);
   });
 });

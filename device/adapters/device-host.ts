@@ -21,6 +21,7 @@ import { mkdirSync } from 'node:fs';
 import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } from 'mqtt';
 import {
   ALG,
+  deriveOscoreContext,
   coseKeyFromMap,
   coseKeyToMap,
   decodeCbor,
@@ -29,6 +30,7 @@ import {
   asSafeInteger,
   type CborValue,
   type CoseKey,
+  type OscoreContextInput,
 } from '../../cose/index.js';
 import { nativeProvider } from '../../cose/adapters/index.js';
 import {
@@ -46,6 +48,7 @@ import {
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
+import { startDeviceCoap, staticOscoreState } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -73,7 +76,15 @@ export interface BrokerAccessOptions {
 export interface DeviceHostOptions {
   bundle: Uint8Array;
   dataDir: string;
-  brokerUrl: string;
+  /** The broker relay; without it the device serves CoAP only (`coap` is then needed). */
+  brokerUrl?: string;
+  /** Serve CoAP over UDP too (issue 12): the port (0: any) and the address (default 127.0.0.1). */
+  coap?: {
+    port: number;
+    host?: string;
+    /** A static OSCORE context (`--oscore-conf`): its state is kept in the data directory. */
+    oscore?: OscoreContextInput;
+  };
   /** The resources to serve; the demo resources by default. */
   module?: ResourceModule;
   /** Seconds asleep between wakes; 0 stays connected. */
@@ -87,6 +98,8 @@ export interface DeviceHostOptions {
 
 export interface DeviceHost {
   readonly node: DeviceNode;
+  /** The CoAP port when `coap` was asked. */
+  readonly coapPort: number | undefined;
   /** Resolves when the host has stopped (after stop(), or a fatal error: then it rejects). */
   readonly done: Promise<void>;
   stop(): Promise<void>;
@@ -133,15 +146,16 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   assertPrivateDir(opts.dataDir);
   const storage = fileStorage(opts.dataDir);
+  const handlerFor = (deviceId: string) =>
+    resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
+      opts.logger.error({ event: 'handler_failed', resource: what, error: (error as Error)?.name ?? 'error' }, 'device: handler failed'),
+    );
   const node = createDeviceNode({
     bundle: opts.bundle,
     storage,
     clock,
     provider: nativeProvider,
-    handler: (deviceId) =>
-      resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
-        opts.logger.error({ event: 'handler_failed', resource: what, error: (error as Error)?.name ?? 'error' }, 'device: handler failed'),
-      ),
+    handler: handlerFor,
     logger: opts.logger,
   });
   const clientId = `device-${node.deviceId}`;
@@ -226,7 +240,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   async function connect(): Promise<MqttClient> {
     if (opts.access) token = await brokerToken();
     const pw = password();
-    const c = mqttConnect(opts.brokerUrl, {
+    const c = mqttConnect(opts.brokerUrl!, {
       clientId,
       clean: false,
       protocolVersion: 4,
@@ -268,7 +282,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
       c.end(true); // never a second client under this id reconnecting behind the next wake's back
       throw error;
     }
-    log('connected', { broker: new URL(opts.brokerUrl).host });
+    log('connected', { broker: new URL(opts.brokerUrl!).host });
     return c;
   }
 
@@ -308,6 +322,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
    * 2, 4 ... 60 s, so a device that boots before its broker gets there on its own.
    */
   async function run(): Promise<void> {
+    if (!opts.brokerUrl) return untilAborted(stopping.signal); // CoAP only: nothing to wake for
     let failures = 0;
     while (!stopping.signal.aborted) {
       try {
@@ -330,17 +345,31 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
     }
   }
 
+  if (!opts.brokerUrl && !opts.coap) throw new Error('a device host needs a broker URL or a CoAP port');
+  let staticOscore;
+  if (opts.coap?.oscore) {
+    const state = staticOscoreState(storage, 'static');
+    const context = deriveOscoreContext(opts.coap.oscore, nativeProvider, { sequenceStore: state.sequenceStore });
+    context.replay = state.loadReplay() ?? context.replay;
+    staticOscore = { context, handler: handlerFor(node.deviceId), onAccepted: () => state.saveReplay(context.replay) };
+  }
+  const coap = opts.coap
+    ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}), ...(staticOscore ? { oscore: staticOscore } : {}) })
+    : undefined;
+  if (coap) log('coap_listening', { port: coap.port });
   log('started', { device: node.deviceId, audience: node.audience, wake_every: opts.wakeEvery, trust_seq: node.trust.seq, tokens: node.server.stats.tokens });
   const done = run().finally(() => disconnect());
   let stopped: Promise<void> | undefined;
   return {
     node,
+    coapPort: coap?.port,
     done,
     stop() {
       stopped ??= (async () => {
         log('stopping', {});
         stopping.abort();
         await done.catch(() => undefined);
+        await coap?.close();
         log('stopped', { tokens: node.server.stats.tokens });
       })();
       return stopped;

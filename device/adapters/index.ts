@@ -1,6 +1,26 @@
-// Node-only adapters for the device runtime: file storage and the MQTT transport.
+// Node-only adapters for the device runtime: file storage, the MQTT and CoAP transports.
 export { fileStorage } from './file-storage.js';
 export { connectDeviceMqtt, deviceTopics, type DeviceMqttOptions, type DeviceMqttConnection } from './mqtt-transport.js';
 export { startDeviceHost, deviceBrokerScope, DEFAULT_AWAKE_MS, type DeviceHost, type DeviceHostOptions, type BrokerAccessOptions } from './device-host.js';
 export { createNodeLogger, isLogLevel, LOG_LEVELS, type LogLevel, type NodeLoggerOptions } from './node-logger.js';
 export { readBoundedBody, BodyTooLarge } from './bounded-body.js';
+export {
+  startCoapTransport,
+  optionNumber,
+  COAP_OPTION,
+  type CoapTransport,
+  type CoapTransportOptions,
+  type CoapExchange,
+  type CoapReply,
+  type CoapHandler,
+  type CoapRawOption,
+} from './coap-transport.js';
+export {
+  createBlock1Reassembler,
+  parseBlockOption,
+  encodeBlockOption,
+  DEFAULT_BLOCK1_LIMITS,
+  type Block1Limits,
+  type Block1Outcome,
+  type BlockOption,
+} from './block1-reassembly.js';

@@ -33,13 +33,15 @@ export async function startDeviceService(opts: {
   clients: string[];
   lifetime: number;
   clockless?: boolean;
+  /** The audience's ACE profile (ACE_PROFILE): coap_oscore gives OSCORE_Input_Material tokens. */
+  aceProfile?: number;
   clock: () => number;
 }): Promise<DeviceService> {
   const dir = mkdtempSync(join(tmpdir(), 'device-service-'));
   const store = new SqliteStore(join(dir, 'authz.sqlite'));
   let server: AuthzServer | undefined;
   try {
-    await registerAudience(store, nativeProvider, { id: opts.audience, scopes: [DEVICE_SCOPE], lifetime: opts.lifetime, ...(opts.clockless ? { clockless: true } : {}) });
+    await registerAudience(store, nativeProvider, { id: opts.audience, scopes: [DEVICE_SCOPE], lifetime: opts.lifetime, ...(opts.clockless ? { clockless: true } : {}), ...(opts.aceProfile !== undefined ? { aceProfile: opts.aceProfile } : {}) });
     for (const id of opts.clients) {
       await registerClient(store, { id, secret: secretOf(id), audiences: [opts.audience], scopes: [DEVICE_SCOPE], grantTypes: ['client_credentials'] });
     }

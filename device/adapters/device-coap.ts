@@ -1,0 +1,216 @@
+/**
+ * The device's CoAP resources (issue 12), on the CoAP transport (coap-transport.ts), for the same
+ * device node the broker relay serves (device-node.ts), so one token store and one replay state
+ * answer both transports:
+ * - `/authz-info` (POST, application/ace+cbor, RFC 9200 §5.10.1, RFC 9203 §4.1): the token post,
+ *   device/authz-info.ts's exchange (nonce1/nonce2, ids, the OSCORE context); 2.01 or its refusal;
+ * - anything else unprotected: 4.01 with the AS Request Creation Hints (RFC 9200 §5.2);
+ * - OSCORE-protected requests (RFC 8613) under a static context (`--oscore-conf`, libcoap's
+ *   `-E` without ACE): verified and decrypted with cose/'s OSCORE, the inner request served by the
+ *   device's resources (the demo's `/result`, or `--handler`'s), the answer protected under the
+ *   request's nonce. A replay is 4.01 "Replay detected", a failed tag 4.00, an unknown kid 4.01,
+ *   a malformed OSCORE option 4.02, unprotected as §8.2 says. The context's sequence numbers and
+ *   replay window live in the device's storage (§B.1.1), so a restart neither reuses a nonce nor
+ *   lets an old request in again.
+ * `/authz-info` with another method is 4.05 (RFC 7252 §5.9.2.5).
+ */
+import {
+  decodeCbor,
+  encodeCbor,
+  utf8,
+  protectResponse,
+  unprotectRequest,
+  OscoreError,
+  OSCORE_OPTION,
+  readOscoreOption,
+  type CoapOption,
+  type OscoreContext,
+  type OscoreSequenceStore,
+  type ReplayState,
+} from '../../cose/index.js';
+import { type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
+import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
+import { createBlock1Reassembler, encodeBlockOption, parseBlockOption, DEFAULT_BLOCK1_LIMITS, type Block1Limits, type Block1Reassembler } from './block1-reassembly.js';
+
+
+export interface DeviceCoapOptions {
+  node: DeviceNode;
+  logger: Logger;
+  port?: number;
+  host?: string;
+  block1?: Partial<Block1Limits>;
+  /** A static OSCORE context and the resources it reaches (no token: holding the context is the right). */
+  oscore?: { context: OscoreContext; handler: DeviceHandler; onAccepted?: () => void };
+}
+
+/**
+ * Where a static context keeps what must survive a reboot: the sender sequence reservation
+ * (RFC 8613 §B.1.1, cose/'s store) and the replay window, saved after each accepted request so a
+ * restarted device still refuses what it accepted before (§B.1.2's concern) and takes what is new.
+ */
+export interface StaticOscoreState {
+  sequenceStore: OscoreSequenceStore;
+  loadReplay(): ReplayState | undefined;
+  saveReplay(state: ReplayState): void;
+}
+
+export function staticOscoreState(storage: DeviceStorage, name: string): StaticOscoreState {
+  const read = (key: string) => {
+    const bytes = storage.get(key);
+    return bytes ? decodeCbor(bytes, { maxBytes: 64, maxDepth: 2 }) : undefined;
+  };
+  return {
+    sequenceStore: {
+      load() {
+        const v = read(`oscore-${name}-seq`);
+        return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
+      },
+      save: (next) => storage.put(`oscore-${name}-seq`, encodeCbor(next)),
+    },
+    loadReplay() {
+      const v = read(`oscore-${name}-replay`);
+      return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'number' ? { highest: v[0], seen: v[1] } : undefined;
+    },
+    saveReplay: (r) => storage.put(`oscore-${name}-replay`, encodeCbor([r.highest, r.seen])),
+  };
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** "c.dd" for a CoAP code byte and back. */
+const codeText = (code: number) => `${code >> 5}.${String(code & 0x1f).padStart(2, '0')}`;
+const codeByte = (text: string) => {
+  const [c, d] = text.split('.').map(Number);
+  return ((c ?? 0) << 5) | (d ?? 0);
+};
+
+/** RFC 8613 §8.2: an unprotected refusal with its diagnostic payload; Max-Age 0 so no proxy keeps it. */
+function oscoreRefusal(coapCode: number, diagnostic: string): CoapReply {
+  return { code: `${Math.floor(coapCode / 100)}.${String(coapCode % 100).padStart(2, '0')}`, options: [{ number: COAP_OPTION.MAX_AGE, value: new Uint8Array(0) }], payload: utf8(diagnostic) };
+}
+
+const METHOD_OF: Record<number, string> = { 1: 'GET', 2: 'POST', 3: 'PUT', 4: 'DELETE', 5: 'FETCH' };
+
+/** Serves one OSCORE-protected request under `ctx` with `handler`; never throws. */
+export function serveOscore(
+  ctx: OscoreContext,
+  handler: DeviceHandler,
+  exchange: CoapExchange,
+  onRefusal: (reason: string) => void,
+  onAccepted?: () => void,
+  innerBlocks?: Block1Reassembler,
+): CoapReply {
+  let opened;
+  try {
+    opened = unprotectRequest(ctx, { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
+  } catch (error) {
+    if (error instanceof OscoreError) {
+      onRefusal(error.code.replace(/^ERR_/, '').toLowerCase());
+      return oscoreRefusal(error.coapCode, error.diagnostic);
+    }
+    onRefusal('oscore_bad_request');
+    return { code: '4.00' };
+  }
+  onAccepted?.();
+  const inner = opened.request;
+  const path = '/' + inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH).map((o) => new TextDecoder().decode(o.value)).join('/');
+  const method = METHOD_OF[inner.code];
+  const protect = (code: number, options: CoapOption[], payload: Uint8Array): CoapReply => {
+    const answer = protectResponse(ctx, { code, options, payload }, opened.binding);
+    return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
+  };
+  let payload = inner.payload;
+  const options: CoapOption[] = []; // the resource names no Content-Format: none is claimed
+  // RFC 8613 §4.1.3.4.1: inner block-wise (libcoap's choice under OSCORE): each block is its own
+  // OSCORE request; the body is reassembled here, bounded as the outer ones are (RFC 7959 §2.5).
+  const block1Value = inner.options.find((o) => o.number === COAP_OPTION.BLOCK1)?.value;
+  if (block1Value !== undefined && innerBlocks) {
+    const block = parseBlockOption(block1Value);
+    if (!block) return protect(0x80, [], new Uint8Array(0));
+    const key = ['oscore', toHexString(ctx.recipientId), inner.code, ...inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH || o.number === REQUEST_TAG).map((o) => `${o.number}=${toHexString(o.value)}`)].join('|');
+    const size1 = inner.options.find((o) => o.number === COAP_OPTION.SIZE1)?.value;
+    const outcome = innerBlocks.take(`oscore:${toHexString(ctx.recipientId)}`, key, block, inner.payload, size1 ? size1.reduce((n, b) => n * 256 + b, 0) : undefined);
+    if (outcome.kind === 'refuse') {
+      onRefusal(`oscore_${outcome.reason.replaceAll(' ', '_')}`);
+      return protect(codeByte(outcome.code), outcome.size1 !== undefined ? [{ number: COAP_OPTION.SIZE1, value: uintBytes(outcome.size1) }] : [], new Uint8Array(0));
+    }
+    const echo = { number: COAP_OPTION.BLOCK1, value: encodeBlockOption(outcome.block1) };
+    if (outcome.kind === 'continue') return protect(codeByte('2.31'), [echo], new Uint8Array(0));
+    payload = outcome.body;
+    options.push(echo);
+  }
+  const body = method ? handler({ method, resource: path, payload, subject: undefined }) : { code: 405 };
+  return protect(Math.floor(body.code / 100) * 32 + (body.code % 100), options, body.payload ?? new Uint8Array(0));
+}
+
+const REQUEST_TAG = 292;
+const toHexString = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+/** An HTTP-like number (401) as a CoAP code ("4.01"). */
+export function coapCode(n: number): string {
+  return `${Math.floor(n / 100)}.${String(n % 100).padStart(2, '0')}`;
+}
+
+function uintBytes(n: number): Uint8Array {
+  const out: number[] = [];
+  for (let v = n; v > 0; v = Math.floor(v / 256)) out.unshift(v & 0xff);
+  return Uint8Array.from(out);
+}
+
+function contentFormatOf(exchange: CoapExchange): number | undefined {
+  const o = exchange.options.find((x) => x.number === COAP_OPTION.CONTENT_FORMAT);
+  if (!o) return undefined;
+  let n = 0;
+  for (const b of o.value) n = n * 256 + b;
+  return n;
+}
+
+export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions, 'oscore'> & { onRefusal?: (reason: string) => void } = {}): (exchange: CoapExchange) => CoapReply {
+  const onRefusal = opts.onRefusal ?? (() => undefined);
+  // Inner Block1 bodies under the static context (a budget of their own; Date.now: a Node adapter).
+  const innerBlocks = createBlock1Reassembler({ ...DEFAULT_BLOCK1_LIMITS, maxReassemblies: 8 }, Date.now);
+  return (exchange) => {
+    if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
+      const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
+      const kid = readOscoreOption(message)?.kid;
+      if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
+        const { context, handler, onAccepted } = opts.oscore;
+        return serveOscore(context, handler, exchange, onRefusal, onAccepted, innerBlocks);
+      }
+      // The contexts of /authz-info exchanges (RFC 9203 §4.4): the resource server finds the one the
+      // kid names, checks its token and scope, and answers protected (device/oscore-endpoint.ts).
+      const answer = node.server.handleCoap(message);
+      if (answer.code >> 5 >= 4) onRefusal(`oscore_${codeText(answer.code)}`);
+      return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
+    }
+    if (exchange.path === '/authz-info') {
+      if (exchange.method !== 'POST') return { code: '4.05' };
+      // RFC 9203 §4.1 / RFC 9200 §5.10.1: device/authz-info.ts checks the format, the body and the token.
+      const answer = node.server.authzInfoExchange(exchange.payload, contentFormatOf(exchange));
+      return {
+        code: coapCode(answer.code),
+        ...(answer.contentFormat !== undefined ? { options: [{ number: COAP_OPTION.CONTENT_FORMAT, value: uintBytes(answer.contentFormat) }] } : {}),
+        payload: answer.payload,
+      };
+    }
+    // RFC 9200 §5.2: a request without a security context gets 4.01 with the AS Request Creation
+    // Hints (where to get a token), from the resource server's CoAP endpoint.
+    const answer = node.server.handleCoap({ code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
+    return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
+  };
+}
+
+export function startDeviceCoap(opts: DeviceCoapOptions): Promise<CoapTransport> {
+  const handler = deviceCoapHandler(opts.node, {
+    ...(opts.oscore ? { oscore: opts.oscore } : {}),
+    onRefusal: (reason) => opts.logger.warn({ event: 'coap_refused', reason }, 'device: coap refused'),
+  });
+  return startCoapTransport({
+    handler,
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    ...(opts.block1 ? { block1: opts.block1 } : {}),
+    // Reasons and peers only: never a payload.
+    onRefusal: (reason, peer) => opts.logger.warn({ event: 'coap_refused', reason, peer }, 'device: coap refused'),
+  });
+}

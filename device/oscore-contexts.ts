@@ -1,0 +1,145 @@
+/**
+ * The OSCORE security contexts a device holds, one per /authz-info exchange (RFC 9203 §4.3),
+ * found by the device's Recipient ID (the kid of a client's requests, RFC 8613 §6.1) and bound to
+ * the token that made it: a context lives no longer than its token (RFC 9203 §4.3: "MUST NOT use
+ * the security context after the related token has expired"; revocation and exi floors alike).
+ *
+ * Budget (DeviceProfile.maxSessions, the bound the home-made sessions had): the table refuses
+ * rather than grows. Posting a token needs only the token, which may be stolen, not its Master
+ * Secret: a context counts as proven once a request has verified under it. Unproven contexts give
+ * way to new ones; proven ones never do; one token keeps at most maxUnprovenSessionsPerToken
+ * unproven contexts, so a replayed token cannot churn the table; and one client (the tokens'
+ * subject) holds at most half the slots, so a client proving context after context never holds
+ * them all and a thief posting a client's stolen tokens never closes its proven ones.
+ *
+ * Generic in the context type `C` (what cose/'s OSCORE derivation returns), so the table is the
+ * same for any derivation and testable without one.
+ */
+import { toHex, type CryptoProvider } from '../cose/index.js';
+import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
+
+/** RFC 8613 §3.3: Recipient IDs of 2 bytes leave room for 65536 contexts and stay short on the wire. */
+export const SERVER_RECIPIENT_ID_BYTES = 2;
+/** Tries for a fresh ID2 before giving up: with ≤ 64 contexts in 65536 ids, a collision run is impossible in practice. */
+const ID_TRIES = 16;
+
+export interface OscoreContextEntry<C> {
+  /** ID2, the device's Recipient ID: the kid a client's requests carry. */
+  readonly recipientId: Uint8Array;
+  /** ID1, the client's Recipient ID (the device's Sender ID). */
+  readonly clientRecipientId: Uint8Array;
+  readonly tokenHash: Uint8Array;
+  readonly tokenHashHex: string;
+  readonly subject: string | undefined;
+  /** N1 as hex, so a replayed authz-info POST is recognized while the context lives. */
+  readonly nonce1Hex: string;
+  readonly context: C;
+  /** Set when a request has verified under this context: it can no longer be pushed out. */
+  proven: boolean;
+}
+
+export interface OscoreContextTableOptions {
+  provider: Pick<CryptoProvider, 'randomBytes'>;
+  maxContexts: number;
+  maxUnprovenPerToken: number;
+  /**
+   * Why the context's token no longer holds (expired, revoked, below an exi floor), or undefined.
+   * Asked at every lookup and sweep, so a context dies the moment its token does.
+   */
+  tokenRefusal(tokenHash: Uint8Array): DeviceErrorCode | undefined;
+  /** Told when a context is dropped, so its derived keys can be wiped. */
+  onDrop?: (entry: OscoreContextEntry<unknown>) => void;
+}
+
+export interface OscoreContextTable<C> {
+  /** RFC 9203 §4.2: an ID2 unused among the device's Recipient IDs and different from ID1. */
+  allocateRecipientId(clientRecipientId: Uint8Array): Uint8Array;
+  /** Whether a live context came from this token and this N1 (a replayed POST). */
+  hasNonce1(tokenHashHex: string, nonce1Hex: string): boolean;
+  /** Makes room (or throws busy), then holds the entry. */
+  install(entry: OscoreContextEntry<C>): void;
+  /** The live context for a request's kid; throws when its token has died (and drops it). */
+  lookup(recipientId: Uint8Array): OscoreContextEntry<C> | undefined;
+  /** Drops every context whose token died. */
+  sweep(): void;
+  /** Drops every context of one token (a revocation list named it). */
+  dropToken(tokenHashHex: string): void;
+  readonly size: number;
+  entries(): IterableIterator<OscoreContextEntry<C>>;
+}
+
+export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): OscoreContextTable<C> {
+  const { provider, maxContexts, maxUnprovenPerToken, tokenRefusal } = opts;
+  // Insertion order is age order: the first unproven entry found is the oldest.
+  const table = new Map<string, OscoreContextEntry<C>>();
+
+  function drop(key: string): void {
+    const entry = table.get(key);
+    if (!entry) return;
+    table.delete(key);
+    opts.onDrop?.(entry);
+  }
+
+  function sweep(): void {
+    for (const [key, e] of table) if (tokenRefusal(e.tokenHash) !== undefined) drop(key);
+  }
+
+  function oldestUnproven(tokenHashHex?: string): string | undefined {
+    for (const [key, e] of table) if (!e.proven && (tokenHashHex === undefined || e.tokenHashHex === tokenHashHex)) return key;
+    return undefined;
+  }
+
+  return {
+    allocateRecipientId(clientRecipientId) {
+      const id1 = toHex(clientRecipientId);
+      for (let i = 0; i < ID_TRIES; i++) {
+        const id = provider.randomBytes(SERVER_RECIPIENT_ID_BYTES);
+        const hex = toHex(id);
+        if (hex !== id1 && !table.has(hex)) return id;
+      }
+      throw new DeviceError(DEVICE_ERR.BUSY, 'no free OSCORE Recipient ID: retry later');
+    },
+    hasNonce1(tokenHashHex, nonce1Hex) {
+      for (const e of table.values()) if (e.tokenHashHex === tokenHashHex && e.nonce1Hex === nonce1Hex) return true;
+      return false;
+    },
+    install(entry) {
+      sweep();
+      let unprovenOfToken = 0;
+      for (const e of table.values()) if (!e.proven && e.tokenHashHex === entry.tokenHashHex) unprovenOfToken++;
+      if (unprovenOfToken >= Math.max(1, maxUnprovenPerToken)) drop(oldestUnproven(entry.tokenHashHex)!);
+      const mine = [...table].filter(([, e]) => e.subject === entry.subject);
+      if (mine.length >= Math.max(1, Math.floor(maxContexts / 2))) {
+        const own = mine.find(([, e]) => !e.proven);
+        if (!own) throw new DeviceError(DEVICE_ERR.BUSY, 'this client already holds its share of proven OSCORE contexts');
+        drop(own[0]);
+      }
+      if (table.size >= maxContexts) {
+        const victim = oldestUnproven();
+        // Every slot holds a context whose client proved its key: none gives way to a post.
+        if (victim === undefined) throw new DeviceError(DEVICE_ERR.BUSY, 'every OSCORE context slot is in use by a proven client: retry later');
+        drop(victim);
+      }
+      table.set(toHex(entry.recipientId), entry);
+    },
+    lookup(recipientId) {
+      const key = toHex(recipientId);
+      const entry = table.get(key);
+      if (!entry) return undefined;
+      const refusal = tokenRefusal(entry.tokenHash);
+      if (refusal !== undefined) {
+        drop(key);
+        throw new DeviceError(refusal, 'the token of this OSCORE context is no longer valid: post a new one to /authz-info');
+      }
+      return entry;
+    },
+    sweep,
+    dropToken(tokenHashHex) {
+      for (const [key, e] of table) if (e.tokenHashHex === tokenHashHex) drop(key);
+    },
+    get size() {
+      return table.size;
+    },
+    entries: () => table.values(),
+  };
+}
