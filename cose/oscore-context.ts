@@ -36,7 +36,7 @@ export interface OscoreSequenceStore {
 /** RFC 8613 §B.1.1 "K": sequence numbers reserved per storage write. */
 export const SEQUENCE_RESERVE = 32;
 /** RFC 8613 §7.2.1: Partial IVs are at most 5 bytes: 2^40 - 1. */
-export const MAX_OSCORE_SEQUENCE = 2 ** 40 - 1;
+export const MAX_OSCORE_SEQUENCE = 1099511627775; // 2^40 - 1
 /** RFC 8613 §3.2.1 HKDF SHA-256 (the only HKDF implemented here). */
 const HKDF_SHA256 = -10;
 

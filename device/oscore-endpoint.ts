@@ -79,7 +79,12 @@ function hinted(request: CoapMessage, code: number, hints: RequestHints): CoapMe
 function uriPath(m: CoapMessage): string {
   const segments = m.options.filter((o) => o.number === COAP_OPTION_NUMBER.URI_PATH);
   if (segments.length > MAX_PATH_SEGMENTS) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'too many Uri-Path segments');
-  return '/' + segments.map((o) => fromUtf8(o.value)).join('/');
+  try {
+    return '/' + segments.map((o) => fromUtf8(o.value)).join('/');
+  } catch {
+    // RFC 7252 §5.10.1: Uri-Path is a UTF-8 string; anything else is a bad request, not a crash.
+    throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'Uri-Path is not UTF-8');
+  }
 }
 
 function contentFormat(m: CoapMessage): number | undefined {
@@ -150,7 +155,8 @@ export function serveCoapMessage(ep: OscoreEndpoint, request: CoapMessage): Coap
     // RFC 9200 §5.2: an unprotected request for a protected resource gets 4.01 and the AS hints.
     return hinted(request, 401, ep.hints());
   } catch (error) {
-    return error instanceof DeviceError ? unprotected(request, 400, error.code) : reply(request, 500);
+    // A malformed part of an authentic-looking message (cose/ typed errors) is the client's: 4.00.
+    return error instanceof DeviceError || error instanceof CoseError ? unprotected(request, 400, error instanceof DeviceError ? error.code : 'bad_request') : reply(request, 500);
   }
 }
 

@@ -75,9 +75,8 @@ function device(audience = AUDIENCE, profile?: Partial<{ maxSessions: number; ma
     storage: memoryStorage(),
     clock,
     handler: () => ({ code: 205, payload: utf8('42') }),
-    oscore: { derive },
     ...(profile ? { profile } : {}),
-  } as Parameters<typeof createResourceServer>[0]);
+  });
 }
 
 const random = (n: number) => nativeProvider.randomBytes(n);
@@ -182,7 +181,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
   it('keeps the OSCORE material of a held token across a reboot: a re-post after it sets up a context', async () => {
     const storage = memoryStorage();
     const boot = () =>
-      createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage, clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), persistTokens: true, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+      createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage, clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), persistTokens: true });
     const t = await service.issue('ekg');
     expect(exchange(boot(), t).answer.code).toBe(201);
     const rebooted = boot();
@@ -233,8 +232,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
       storage: memoryStorage(),
       clock,
       handler: () => ({ code: 205, payload: new Uint8Array(0) }),
-      oscore: { derive },
-    } as Parameters<typeof createResourceServer>[0]);
+      });
     const claims = { iss: ISSUER, aud: AUDIENCE, exp: now + 60, iat: now, scope: [['/result', 1]] };
     const clear = createCwt({ ...claims, cnf: { osc: { id: fromHex('01'), ms: random(16) } } }, signer, { provider: nativeProvider });
     expect(() => dev.authzInfo({ token: clear })).toThrow(/not encrypted/);
@@ -249,7 +247,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     // Randomness that first offers the client's own ID1 as ID2: the device must draw again.
     let offered = 0;
     const provider = { ...nativeProvider, randomBytes: (n: number) => (n === 2 && offered++ === 0 ? fromHex('0707') : nativeProvider.randomBytes(n)) };
-    const dev = createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), provider, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    const dev = createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), provider });
     const { answer } = exchange(dev, t, random(8), fromHex('0707'));
     expect(answer.code).toBe(201);
     expect(offered).toBeGreaterThan(1);
@@ -304,7 +302,7 @@ describe('tokens of audiences without the profile', () => {
   });
   afterAll(() => plain.close());
   const dev = () =>
-    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }) });
 
   it('a sealed symmetric PoP key is the Master Secret (RFC 9203 §3.2), its kid the id', async () => {
     const t = await plain.issue('ekg');
