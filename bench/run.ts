@@ -11,7 +11,6 @@ import { benchAuthzPostgres } from './authz-postgres.js';
 import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
-import { benchOscore } from './oscore.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
@@ -19,7 +18,6 @@ import { benchSim } from './sim.js';
 const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['cose/: token size and verify cost', benchCose],
   ['device/: lean offline runtime', benchDevice],
-  ['oscore: RFC 8613 round trips and bytes', benchOscore],
   ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],
   ['authz/: several instances on PostgreSQL', benchAuthzPostgres],
