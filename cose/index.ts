@@ -217,3 +217,30 @@ export {
   type AccessTokenKeys,
   type MintedAccessToken,
 } from './access-token.js';
+export {
+  encodeCoapMessage,
+  decodeCoapMessage,
+  encodeCoapOptionsAndPayload,
+  decodeCoapOptionsAndPayload,
+  coapCodeText,
+  CoapFormatError,
+  COAP_ERR,
+  COAP_CODE,
+  COAP_OPTION,
+  DEFAULT_COAP_LIMITS,
+  type CoapOption,
+  type CoapMessage,
+  type CoapLimits,
+  type CoapErrorCode,
+} from './coap-message.js';
+export { OscoreError, OSCORE_ERR, type OscoreErrorCode } from './oscore-errors.js';
+export {
+  deriveOscoreContext,
+  oscoreNonce,
+  oscoreHkdfInfo,
+  OSCORE_DEFAULT_AEAD,
+  OSCORE_DEFAULT_HKDF,
+  OSCORE_DEFAULT_REPLAY_WINDOW,
+  type OscoreContext,
+  type OscoreContextInput,
+} from './oscore-context.js';
