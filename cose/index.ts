@@ -244,3 +244,33 @@ export {
   type OscoreContext,
   type OscoreContextInput,
 } from './oscore-context.js';
+export {
+  encodeOscoreOption,
+  decodeOscoreOption,
+  partialIvToNumber,
+  numberToPartialIv,
+  MAX_OSCORE_OPTION_BYTES,
+  type OscoreOptionValue,
+} from './oscore-option.js';
+export {
+  OscoreState,
+  memoryOscoreStorage,
+  OSCORE_MAX_SEQUENCE,
+  OSCORE_DEFAULT_RESERVE,
+  type OscorePersistedState,
+  type OscoreStateStorage,
+  type OscoreStateOptions,
+} from './oscore-state.js';
+export {
+  protectRequest,
+  unprotectRequest,
+  protectResponse,
+  unprotectResponse,
+  readOscoreOption,
+  oscoreAad,
+  type OscoreRequestBinding,
+  type ProtectedRequest,
+  type UnprotectedRequest,
+  type ProtectRequestOptions,
+  type ProtectResponseOptions,
+} from './oscore-protect.js';
