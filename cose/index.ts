@@ -233,7 +233,7 @@ export {
   type CoapLimits,
   type CoapErrorCode,
 } from './coap-message.js';
-export { OscoreError, OSCORE_ERR, type OscoreErrorCode } from './oscore-errors.js';
+export { OscoreError, OSCORE_ERR, oscoreRefusal, type OscoreErrorCode } from './oscore-errors.js';
 export {
   deriveOscoreContext,
   oscoreNonce,

@@ -5,6 +5,10 @@
  * configuration) have none. Messages name lengths and numbers, never keys or plaintext.
  */
 import { CoseError } from './errors.js';
+import { utf8 } from './utf8.js';
+
+/** RFC 7252 §5.10.5 Max-Age (named here, not imported, so the errors stay a leaf module). */
+const MAX_AGE = 14;
 
 export const OSCORE_ERR = {
   /** §8.2 step 2 / §8.4 step 2: the OSCORE option is missing, malformed or lacks kid/Partial IV. */
@@ -54,4 +58,14 @@ export class OscoreError extends CoseError {
     this.coap = ANSWERS[code]?.coap;
     this.diagnostic = ANSWERS[code]?.diagnostic;
   }
+}
+
+/**
+ * The unprotected answer to a refused request (RFC 8613 §8.2): the error's code, Max-Age 0 so no
+ * proxy caches it, and the diagnostic payload; undefined for failures that have no answer. The
+ * caller copies type, Message ID and Token from the request.
+ */
+export function oscoreRefusal(e: OscoreError): { code: number; options: { number: number; value: Uint8Array }[]; payload: Uint8Array } | undefined {
+  if (e.coap === undefined) return undefined;
+  return { code: e.coap, options: [{ number: MAX_AGE, value: new Uint8Array(0) }], payload: e.diagnostic ? utf8(e.diagnostic) : new Uint8Array(0) };
 }
