@@ -92,11 +92,14 @@ function split(m: CoapMessage): { inner: CoapOption[]; outer: CoapOption[] } {
   return { inner, outer };
 }
 
-function seal(ctx: OscoreContext, provider: CryptoProvider, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, m: CoapMessage, inner: CoapOption[]): Uint8Array {
+/** RFC 8613 §5.3: plaintext = Code ‖ Class E options ‖ 0xFF ‖ payload. */
+function plaintextOf(m: CoapMessage, inner: CoapOption[]): Uint8Array {
   if (!Number.isInteger(m.code) || m.code < 0 || m.code > 255) throw new OscoreError(OSCORE_ERR.BAD_MESSAGE, 'code must be one byte');
-  // RFC 8613 §5.3: plaintext = Code ‖ Class E options ‖ 0xFF ‖ payload.
-  const plaintext = concatBytes(Uint8Array.of(m.code), encodeCoapOptionsAndPayload(inner, m.payload));
-  return provider.aeadEncrypt(ctx.aead, key, nonce, aad, plaintext);
+  try {
+    return concatBytes(Uint8Array.of(m.code), encodeCoapOptionsAndPayload(inner, m.payload));
+  } catch (cause) {
+    throw new OscoreError(OSCORE_ERR.BAD_MESSAGE, 'options or payload cannot be encoded', { cause });
+  }
 }
 
 function open(
@@ -157,11 +160,13 @@ export function protectRequest(
   opts: ProtectRequestOptions = {},
 ): ProtectedRequest {
   const { inner, outer } = split(request);
-  const piv = numberToPartialIv(state.nextSequenceNumber());
-  const kid = ctx.senderId;
-  const ciphertext = seal(ctx, provider, ctx.senderKey, oscoreNonce(ctx, kid, piv), oscoreAad(ctx, kid, piv), request, inner);
   const kidContext = opts.sendKidContext ? ctx.idContext : undefined;
   if (opts.sendKidContext && !kidContext) throw new OscoreError(OSCORE_ERR.BAD_CONTEXT, 'no ID Context to send as kid context');
+  const plaintext = plaintextOf(request, inner);
+  // Everything that can refuse is checked before a sequence number is spent.
+  const piv = numberToPartialIv(state.nextSequenceNumber());
+  const kid = ctx.senderId;
+  const ciphertext = provider.aeadEncrypt(ctx.aead, ctx.senderKey, oscoreNonce(ctx, kid, piv), oscoreAad(ctx, kid, piv), plaintext);
   const option = encodeOscoreOption({ partialIv: piv, kid, ...(kidContext && { kidContext }) });
   // RFC 8613 §4.2: the outer code is POST, or FETCH for an Observe registration.
   const code = hasObserve(request) ? COAP_CODE.FETCH : COAP_CODE.POST;
@@ -201,6 +206,7 @@ export function protectResponse(
   opts: ProtectResponseOptions = {},
 ): CoapMessage {
   const { inner, outer } = split(response);
+  const plaintext = plaintextOf(response, inner);
   const aad = oscoreAad(ctx, binding.kid, binding.piv);
   // §8.3: only the first response may reuse the request's nonce (a second would repeat key and nonce).
   const fresh = opts.partialIv === true || binding.nonceUsed === true;
@@ -215,7 +221,7 @@ export function protectResponse(
     nonce = oscoreNonce(ctx, binding.kid, binding.piv);
     option = new Uint8Array(0);
   }
-  const ciphertext = seal(ctx, provider, ctx.senderKey, nonce, aad, response, inner);
+  const ciphertext = provider.aeadEncrypt(ctx.aead, ctx.senderKey, nonce, aad, plaintext);
   // RFC 8613 §4.2: the outer code is 2.04 (Changed), or 2.05 (Content) for an Observe notification.
   const code = hasObserve(response) ? COAP_CODE.CONTENT : COAP_CODE.CHANGED;
   return outerMessage(response, code, outer, option, ciphertext);

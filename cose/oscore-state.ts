@@ -41,14 +41,15 @@ export interface OscoreStateOptions {
 }
 
 /** Storage that forgets at exit: only for contexts that themselves die with the process (fresh keys per run). */
-export function memoryOscoreStorage(initial?: OscorePersistedState): OscoreStateStorage & { saved: OscorePersistedState | undefined } {
+export function memoryOscoreStorage(initial?: OscorePersistedState): OscoreStateStorage & { readonly saved: OscorePersistedState | undefined } {
+  let saved = initial && { ...initial };
   return {
-    saved: initial,
-    load() {
-      return this.saved && { ...this.saved };
+    get saved() {
+      return saved && { ...saved };
     },
-    save(state) {
-      this.saved = { ...state };
+    load: () => saved && { ...saved },
+    save: (state) => {
+      saved = { ...state };
     },
   };
 }

@@ -214,6 +214,11 @@ describe('OSCORE sequence numbers and replay window across restarts (RFC 8613 §
     fail = true;
     expect(codeOf(() => protectRequest(clientCtx, state, GET, provider))).toBe(OSCORE_ERR.STORAGE);
     fail = false;
+    // A message that cannot be protected spends no sequence number.
+    const next = state.senderSequenceNumber;
+    expect(codeOf(() => protectRequest(clientCtx, state, { ...GET, code: 256 }, provider))).toBe(OSCORE_ERR.BAD_MESSAGE);
+    expect(codeOf(() => protectRequest(clientCtx, state, { ...GET, options: [{ number: 70000, value: new Uint8Array(0) }] }, provider))).toBe(OSCORE_ERR.BAD_MESSAGE);
+    expect(state.senderSequenceNumber).toBe(next);
     const last = fresh(clientCtx, memoryOscoreStorage({ senderSequenceLimit: OSCORE_MAX_SEQUENCE, replayHighest: -1, replayBitmap: '0' }));
     expect(toHex(readOscoreOption(protectRequest(clientCtx, last, GET, provider).message)!.partialIv!)).toBe('ffffffffff');
     expect(codeOf(() => protectRequest(clientCtx, last, GET, provider))).toBe(OSCORE_ERR.SEQUENCE_EXHAUSTED);
