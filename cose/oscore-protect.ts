@@ -227,14 +227,22 @@ export function protectResponse(
   return outerMessage(response, code, outer, option, ciphertext);
 }
 
-/** RFC 8613 §8.4: verifies and decrypts the response to the request `binding` came from. */
-export function unprotectResponse(ctx: OscoreContext, _state: OscoreState, outer: CoapMessage, binding: OscoreRequestBinding, provider: CryptoProvider): CoapMessage {
+/**
+ * RFC 8613 §8.4: verifies and decrypts the response to the request `binding` came from. A response
+ * with its own Partial IV (a notification, or a second response) also passes the replay window
+ * (§7.4.1), so a captured one cannot be delivered twice.
+ */
+export function unprotectResponse(ctx: OscoreContext, state: OscoreState, outer: CoapMessage, binding: OscoreRequestBinding, provider: CryptoProvider): CoapMessage {
   const option = readOscoreOption(outer);
   if (!option) throw new OscoreError(OSCORE_ERR.BAD_OPTION, 'no OSCORE option in the response');
   const aad = oscoreAad(ctx, binding.kid, binding.piv);
-  // §8.4 step 3: with a Partial IV the nonce is the server's, else the request's.
-  const nonce = option.partialIv ? oscoreNonce(ctx, ctx.recipientId, option.partialIv) : oscoreNonce(ctx, binding.kid, binding.piv);
-  return innerMessage(outer, open(ctx, provider, ctx.recipientKey, nonce, aad, outer));
+  if (!option.partialIv) return innerMessage(outer, open(ctx, provider, ctx.recipientKey, oscoreNonce(ctx, binding.kid, binding.piv), aad, outer));
+  // §8.4 step 3: with a Partial IV the nonce is the server's own.
+  const seq = partialIvToNumber(option.partialIv);
+  if (!state.isFresh(seq)) throw new OscoreError(OSCORE_ERR.REPLAY, `response sequence number ${seq} replayed or below the window`);
+  const opened = open(ctx, provider, ctx.recipientKey, oscoreNonce(ctx, ctx.recipientId, option.partialIv), aad, outer);
+  state.acceptSequenceNumber(seq);
+  return innerMessage(outer, opened);
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -187,6 +187,8 @@ describe('OSCORE refusals', () => {
     expect(readOscoreOption(r1)).toEqual({});
     expect(readOscoreOption(r2)?.partialIv).toEqual(fromHex('00'));
     expect(Buffer.from(unprotectResponse(clientCtx, client, r2, req.binding, provider).payload).toString()).toBe('two');
+    // A response with its own Partial IV passes the client's replay window (RFC 8613 §7.4.1): once.
+    expect(codeOf(() => unprotectResponse(clientCtx, client, r2, req.binding, provider))).toBe(OSCORE_ERR.REPLAY);
   });
 });
 
