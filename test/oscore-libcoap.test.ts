@@ -1,6 +1,7 @@
 /**
  * OSCORE (RFC 8613) against the independent peer, libcoap 4.3.5 (built from ../shared/peers, see
  * test/support/libcoap.ts): keybound's protection (cose/) as a client of libcoap's `coap-server -E`
+ * and of its `oscore-interop-server` (with an ID Context sent as kid context),
  * and as the server behind a small UDP responder (test/support/oscore-udp.ts) for
  * `coap-client -E`: the right keys get 2.05, a wrong Master Secret is refused (4.00), a replayed
  * sequence number gets 4.01 "Replay detected", and after the responder restarts libcoap's next
@@ -105,6 +106,24 @@ describe.skipIf(!peer)(`OSCORE against libcoap 4.3.5${peer ? '' : ` (skipped: ${
     expect(outer.options.some((o) => o.number === COAP_OPTION.OSCORE)).toBe(true);
     expect(inner?.code).toBe(69);
     expect(fromUtf8(inner!.payload)).toMatch(/^[A-Z][a-z]{2} \d\d \d\d:\d\d:\d\d$/);
+  });
+
+  it("a keybound client with RFC 8613 C.3's context (kid context sent) reads libcoap's oscore-interop-server (examples/interop/d_server.conf)", async () => {
+    const conf = readFileSync(join(peer!.sourceDir, 'examples', 'interop', 'd_server.conf'), 'utf8');
+    writeFileSync(join(dir, 'd_server.conf'), conf);
+    const port = await freeUdpPort();
+    const interop = spawn(peer!.interopServer, ['-A', '127.0.0.1', '-p', String(port), '-E', join(dir, 'd_server.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    interop.stderr!.resume();
+    try {
+      const ctx = deriveOscoreContext(
+        { masterSecret: fromHex(SECRET), masterSalt: fromHex(SALT), idContext: fromHex('37cbf3210017a2d3'), senderId: new Uint8Array(0), recipientId: fromHex('01') },
+        portableProvider,
+      );
+      const { inner } = await oscoreGet(ctx, OscoreState.open(ctx, memoryOscoreStorage()), port, ['oscore', 'hello', '1'], [], { sendKidContext: true });
+      expect([inner?.code, fromUtf8(inner!.payload)]).toEqual([69, 'Hello World!']);
+    } finally {
+      await stop(interop);
+    }
   });
 
   it('coap-server refuses a keybound client with the wrong Master Secret: unprotected 4.00 (Decryption failed)', async () => {

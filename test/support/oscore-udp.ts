@@ -23,6 +23,7 @@ import {
   type CoapOption,
   type OscoreContext,
   type OscoreState,
+  type ProtectRequestOptions,
 } from '../../cose/index.js';
 
 export interface UdpAnswer {
@@ -70,7 +71,14 @@ export function exchange(bytes: Uint8Array, token: Uint8Array, port: number, hos
 }
 
 /** GET coap://host:port/<path> over OSCORE with `ctx`/`state`; answers an Echo challenge once. */
-export async function oscoreGet(ctx: OscoreContext, state: OscoreState, port: number, path: string[], extra: CoapOption[] = []): Promise<UdpAnswer> {
+export async function oscoreGet(
+  ctx: OscoreContext,
+  state: OscoreState,
+  port: number,
+  path: string[],
+  extra: CoapOption[] = [],
+  opts: ProtectRequestOptions = {},
+): Promise<UdpAnswer> {
   const token = Uint8Array.from(Buffer.from(Math.floor(Math.random() * 2 ** 32).toString(16).padStart(8, '0'), 'hex'));
   const request: CoapMessage = {
     type: 0,
@@ -80,13 +88,13 @@ export async function oscoreGet(ctx: OscoreContext, state: OscoreState, port: nu
     options: [...path.map((p) => ({ number: COAP_OPTION.URI_PATH, value: utf8(p) })), ...extra],
     payload: new Uint8Array(0),
   };
-  const { message, binding } = protectRequest(ctx, state, request, portableProvider);
+  const { message, binding } = protectRequest(ctx, state, request, portableProvider, opts);
   const outer = await exchange(encodeCoapMessage(message), token, port);
   if (!outer.options.some((o) => o.number === COAP_OPTION.OSCORE)) return { outer };
   const inner = unprotectResponse(ctx, state, outer, binding, portableProvider);
   const echo = inner.options.find((o) => o.number === COAP_OPTION.ECHO);
   if (inner.code === COAP_CODE.UNAUTHORIZED && echo && !extra.some((o) => o.number === COAP_OPTION.ECHO)) {
-    return { ...(await oscoreGet(ctx, state, port, path, [...extra, echo])), echoed: true };
+    return { ...(await oscoreGet(ctx, state, port, path, [...extra, echo], opts)), echoed: true };
   }
   return { inner, outer };
 }
