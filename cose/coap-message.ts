@@ -47,7 +47,7 @@ export const COAP_CODE = {
   SERVICE_UNAVAILABLE: 163,
 } as const;
 
-/** RFC 7252 §12.2, RFC 7641, RFC 7959, RFC 8613 §2, RFC 9175 §2.2: the numbers we name in code. */
+/** RFC 7252 §12.2, RFC 7641, RFC 7959, RFC 8613 §2, RFC 8768, RFC 9175 §2.2: the numbers we name in code. */
 export const COAP_OPTION = {
   IF_MATCH: 1,
   URI_HOST: 3,
@@ -61,6 +61,7 @@ export const COAP_OPTION = {
   CONTENT_FORMAT: 12,
   MAX_AGE: 14,
   URI_QUERY: 15,
+  HOP_LIMIT: 16,
   ACCEPT: 17,
   LOCATION_QUERY: 20,
   BLOCK2: 23,

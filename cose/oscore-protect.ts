@@ -59,10 +59,11 @@ export interface ProtectResponseOptions {
 }
 
 /**
- * RFC 8613 §4.1 (Figure 5): options only the outer message carries (Class U). Proxy-Uri is
- * refused rather than decomposed (§4.1.3.3), and any option not named here is Class E.
+ * RFC 8613 §4.1 (Figure 5): options only the outer message carries (Class U), with Hop-Limit
+ * (RFC 8768 §3, as libcoap does). Proxy-Uri is refused rather than decomposed (§4.1.3.3), and any
+ * option not named here is Class E.
  */
-const CLASS_U = new Set<number>([COAP_OPTION.URI_HOST, COAP_OPTION.URI_PORT, COAP_OPTION.PROXY_SCHEME, COAP_OPTION.OSCORE]);
+const CLASS_U = new Set<number>([COAP_OPTION.URI_HOST, COAP_OPTION.URI_PORT, COAP_OPTION.PROXY_SCHEME, COAP_OPTION.HOP_LIMIT, COAP_OPTION.OSCORE]);
 
 /** The oscore_version of the external_aad (RFC 8613 §5.4). */
 const OSCORE_VERSION = 1;
@@ -78,16 +79,19 @@ function hasObserve(m: CoapMessage): boolean {
   return m.options.some((o) => o.number === COAP_OPTION.OBSERVE);
 }
 
-function split(m: CoapMessage): { inner: CoapOption[]; outer: CoapOption[] } {
+function split(m: CoapMessage, response: boolean): { inner: CoapOption[]; outer: CoapOption[] } {
   const inner: CoapOption[] = [];
   const outer: CoapOption[] = [];
   for (const o of m.options) {
     if (o.number === COAP_OPTION.OSCORE) throw new OscoreError(OSCORE_ERR.BAD_MESSAGE, 'the message is already OSCORE-protected');
     if (o.number === COAP_OPTION.PROXY_URI) throw new OscoreError(OSCORE_ERR.BAD_MESSAGE, 'Proxy-Uri must be decomposed (RFC 8613 §4.1.3.3): not supported');
-    if (CLASS_U.has(o.number)) outer.push(o);
+    if (o.number === COAP_OPTION.OBSERVE) {
+      // RFC 8613 §4.1.3.5: Observe is both, the outer one for proxies; a notification's inner one
+      // is empty (§4.1.3.5.2), its order being the Partial IV's.
+      outer.push(o);
+      inner.push(response ? { number: o.number, value: new Uint8Array(0) } : o);
+    } else if (CLASS_U.has(o.number)) outer.push(o);
     else inner.push(o);
-    // RFC 8613 §4.1.3.5: Observe is both; the outer one lets a proxy observe.
-    if (o.number === COAP_OPTION.OBSERVE) outer.push(o);
   }
   return { inner, outer };
 }
@@ -144,7 +148,10 @@ function outerMessage(m: CoapMessage, code: number, outer: CoapOption[], option:
 function innerMessage(outer: CoapMessage, opened: { code: number; options: CoapOption[]; payload: Uint8Array }): CoapMessage {
   // §8.2 step 7 / §8.4 step 6: the decrypted code, options and payload, with the outer Class U options.
   const outerU = outer.options.filter((o) => CLASS_U.has(o.number) && o.number !== COAP_OPTION.OSCORE);
-  const message: CoapMessage = { code: opened.code, options: [...outerU, ...opened.options], payload: opened.payload };
+  // A notification's inner Observe is empty (§4.1.3.5.2): its value is the outer one.
+  const outerObserve = outer.options.find((o) => o.number === COAP_OPTION.OBSERVE);
+  const inner = opened.options.map((o) => (o.number === COAP_OPTION.OBSERVE && o.value.length === 0 && outerObserve ? outerObserve : o));
+  const message: CoapMessage = { code: opened.code, options: [...outerU, ...inner], payload: opened.payload };
   if (outer.type !== undefined) message.type = outer.type;
   if (outer.messageId !== undefined) message.messageId = outer.messageId;
   if (outer.token !== undefined) message.token = outer.token;
@@ -159,7 +166,7 @@ export function protectRequest(
   provider: CryptoProvider,
   opts: ProtectRequestOptions = {},
 ): ProtectedRequest {
-  const { inner, outer } = split(request);
+  const { inner, outer } = split(request, false);
   const kidContext = opts.sendKidContext ? ctx.idContext : undefined;
   if (opts.sendKidContext && !kidContext) throw new OscoreError(OSCORE_ERR.BAD_CONTEXT, 'no ID Context to send as kid context');
   const plaintext = plaintextOf(request, inner);
@@ -205,11 +212,12 @@ export function protectResponse(
   provider: CryptoProvider,
   opts: ProtectResponseOptions = {},
 ): CoapMessage {
-  const { inner, outer } = split(response);
+  const { inner, outer } = split(response, true);
   const plaintext = plaintextOf(response, inner);
   const aad = oscoreAad(ctx, binding.kid, binding.piv);
-  // §8.3: only the first response may reuse the request's nonce (a second would repeat key and nonce).
-  const fresh = opts.partialIv === true || binding.nonceUsed === true;
+  // §8.3: only the first response may reuse the request's nonce (a second would repeat key and
+  // nonce), and a notification always carries its own Partial IV.
+  const fresh = opts.partialIv === true || binding.nonceUsed === true || hasObserve(response);
   let nonce: Uint8Array;
   let option: Uint8Array;
   if (fresh) {

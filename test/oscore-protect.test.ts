@@ -192,6 +192,31 @@ describe('OSCORE refusals', () => {
   });
 });
 
+describe('OSCORE Observe (RFC 8613 §4.1.3.5)', () => {
+  it('a registration goes as FETCH with Observe inside and out; a notification as 2.05 with its own Partial IV and an empty inner Observe', () => {
+    const client = fresh(clientCtx);
+    const server = fresh(serverCtx);
+    const observe = { number: COAP_OPTION.OBSERVE, value: new Uint8Array(0) };
+    const reg = protectRequest(clientCtx, client, { ...GET, options: [...GET.options, observe] }, provider);
+    expect(reg.message.code).toBe(5);
+    expect(reg.message.options.map((o) => o.number)).toEqual([COAP_OPTION.URI_HOST, COAP_OPTION.OBSERVE, COAP_OPTION.OSCORE]);
+    const atServer = unprotectRequest(serverCtx, server, reg.message, provider);
+    expect(atServer.message.options.some((o) => o.number === COAP_OPTION.OBSERVE)).toBe(true);
+    const notifications = [7, 8].map((n) =>
+      protectResponse(serverCtx, server, { code: 69, options: [{ number: COAP_OPTION.OBSERVE, value: Uint8Array.of(n) }], payload: utf8(`reading ${n}`) }, atServer.binding, provider),
+    );
+    for (const [i, note] of notifications.entries()) {
+      expect(note.code).toBe(69);
+      expect(readOscoreOption(note)?.partialIv).toEqual(Uint8Array.of(i));
+      const got = unprotectResponse(clientCtx, client, note, reg.binding, provider);
+      expect(got.options.find((o) => o.number === COAP_OPTION.OBSERVE)?.value).toEqual(Uint8Array.of(7 + i));
+      expect(Buffer.from(got.payload).toString()).toBe(`reading ${7 + i}`);
+    }
+    // A captured notification delivered again is refused (RFC 8613 §7.4.1).
+    expect(codeOf(() => unprotectResponse(clientCtx, client, notifications[0]!, reg.binding, provider))).toBe(OSCORE_ERR.REPLAY);
+  });
+});
+
 describe('OSCORE sequence numbers and replay window across restarts (RFC 8613 §B.1.1)', () => {
   it('a restart never reuses a Partial IV: it resumes at the reserved limit', () => {
     const storage = memoryOscoreStorage();
