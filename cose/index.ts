@@ -255,6 +255,7 @@ export {
 export {
   OscoreState,
   memoryOscoreStorage,
+  oscoreStorageName,
   OSCORE_MAX_SEQUENCE,
   OSCORE_DEFAULT_RESERVE,
   type OscorePersistedState,

@@ -8,6 +8,8 @@
  * peer's next request is accepted and an old one still refused, without the Echo round trip of
  * §B.1.2.
  */
+import { concatBytes, toHex } from './bytes.js';
+import type { CryptoProvider } from './crypto-provider.js';
 import type { OscoreContext } from './oscore-context.js';
 import { OscoreError, OSCORE_ERR } from './oscore-errors.js';
 
@@ -22,12 +24,23 @@ export interface OscorePersistedState {
 }
 
 /**
- * The storage seam, one per context (key it by the context's IDs and ID Context). `save` must
+ * The storage seam, one per context (name its slot with `oscoreStorageName`). `save` must
  * have made the state durable when it returns; a throw refuses the send or the acceptance.
  */
 export interface OscoreStateStorage {
   load(): OscorePersistedState | undefined;
   save(state: OscorePersistedState): void;
+}
+
+/**
+ * A name for a context's storage slot that changes whenever its keys do: contexts re-derived with
+ * the same IDs but a new Master Salt (RFC 9203 §4.3's fresh nonces) or secret must not inherit
+ * each other's replay window. A truncated SHA-256 of the derived keys and IV: it names, it does
+ * not reveal (one-way, and no key is derivable from 128 bits of a hash).
+ */
+export function oscoreStorageName(ctx: OscoreContext, provider: CryptoProvider): string {
+  const tag = provider.digest('SHA-256', concatBytes(ctx.senderKey, ctx.recipientKey, ctx.commonIv));
+  return `oscore-${toHex(tag.subarray(0, 16))}`;
 }
 
 /** RFC 8613 §7.2.1: a Partial IV is at most 5 bytes, so sequence numbers stop at 2^40 - 1. */

@@ -19,6 +19,7 @@ import {
   oscoreAad,
   oscoreNonce,
   oscoreRefusal,
+  oscoreStorageName,
   OscoreState,
   portableProvider,
   protectRequest,
@@ -263,6 +264,15 @@ describe('OSCORE sequence numbers and replay window across restarts (RFC 8613 §
     const broken: OscoreStateStorage = { load: () => undefined, save: () => { throw new Error('read-only'); } };
     expect(codeOf(() => unprotectRequest(serverCtx, OscoreState.open(serverCtx, broken), m0, provider))).toBe(OSCORE_ERR.STORAGE);
     expect(codeOf(() => OscoreState.open(serverCtx, memoryOscoreStorage({ senderSequenceLimit: -5, replayHighest: -1, replayBitmap: '0' })))).toBe(OSCORE_ERR.STORAGE);
+  });
+
+  it('a context re-derived with a new salt gets its own storage slot (its window starts empty)', () => {
+    const again = deriveOscoreContext({ masterSecret: SECRET, masterSalt: SALT, senderId: utf8('client'), recipientId: utf8('server') }, provider);
+    const resalted = deriveOscoreContext({ masterSecret: SECRET, masterSalt: fromHex('00'), senderId: utf8('client'), recipientId: utf8('server') }, provider);
+    expect(oscoreStorageName(again, provider)).toBe(oscoreStorageName(clientCtx, provider));
+    expect(oscoreStorageName(resalted, provider)).not.toBe(oscoreStorageName(clientCtx, provider));
+    expect(oscoreStorageName(serverCtx, provider)).not.toBe(oscoreStorageName(clientCtx, provider));
+    expect(oscoreStorageName(clientCtx, provider)).toMatch(/^oscore-[0-9a-f]{32}$/);
   });
 
   it('context input that cannot be safe is refused', () => {
