@@ -122,12 +122,21 @@ function checkUint(value: unknown, max: number, what: string): number {
   return value;
 }
 
-/** RFC 7252 §3.1: a delta or length as its nibble and 0, 1 or 2 extension bytes. */
-function nibble(n: number): [number, number[]] {
-  if (n < 13) return [n, []];
-  if (n < 269) return [13, [n - 13]];
-  const m = n - 269;
-  return [14, [m >> 8, m & 0xff]];
+/** RFC 7252 §3.1: the nibble for a delta or length, and how many extension bytes follow it. */
+function nibble(n: number): [nibble: number, extension: number] {
+  if (n < 13) return [n, 0];
+  if (n < 269) return [13, 1];
+  return [14, 2];
+}
+
+/** Writes the extension bytes of `n` (RFC 7252 §3.1: n - 13 in one byte, or n - 269 in two). */
+function writeExtension(out: Uint8Array, at: number, n: number, size: number): number {
+  if (size === 1) out[at++] = n - 13;
+  else if (size === 2) {
+    out[at++] = (n - 269) >> 8;
+    out[at++] = (n - 269) & 0xff;
+  }
+  return at;
 }
 
 /** Options sorted by number, stably: RFC 7252 §5.4.5 keeps the order of repeated options. */
@@ -137,28 +146,38 @@ function sortedOptions(options: readonly CoapOption[]): CoapOption[] {
 
 /**
  * Options ‖ (0xFF ‖ payload when there is one): the part of a message after the token, which is
- * also OSCORE's plaintext after its code byte (RFC 8613 §5.3).
+ * also OSCORE's plaintext after its code byte (RFC 8613 §5.3). Sized first, then written once.
  */
 export function encodeCoapOptionsAndPayload(options: readonly CoapOption[], payload: Uint8Array): Uint8Array {
-  const out: number[] = [];
+  const sorted = sortedOptions(options);
+  if (!(payload instanceof Uint8Array)) fail(COAP_ERR.BAD_FIELD, 'payload must be bytes');
+  let size = payload.length > 0 ? 1 + payload.length : 0;
   let previous = 0;
-  for (const o of sortedOptions(options)) {
+  for (const o of sorted) {
     checkUint(o.number, MAX_OPTION_NUMBER, 'option number');
     if (!(o.value instanceof Uint8Array) || o.value.length > MAX_OPTION_LENGTH) fail(COAP_ERR.BAD_OPTION, `option ${o.number} value too long or not bytes`);
-    const [d, dExt] = nibble(o.number - previous);
-    const [l, lExt] = nibble(o.value.length);
-    out.push((d << 4) | l, ...dExt, ...lExt);
-    for (const b of o.value) out.push(b);
+    size += 1 + nibble(o.number - previous)[1] + nibble(o.value.length)[1] + o.value.length;
     previous = o.number;
   }
-  if (!(payload instanceof Uint8Array)) fail(COAP_ERR.BAD_FIELD, 'payload must be bytes');
-  const head = Uint8Array.from(out);
-  if (payload.length === 0) return head;
-  const all = new Uint8Array(head.length + 1 + payload.length);
-  all.set(head);
-  all[head.length] = PAYLOAD_MARKER;
-  all.set(payload, head.length + 1);
-  return all;
+  const out = new Uint8Array(size);
+  let at = 0;
+  previous = 0;
+  for (const o of sorted) {
+    const delta = o.number - previous;
+    const [d, dExt] = nibble(delta);
+    const [l, lExt] = nibble(o.value.length);
+    out[at++] = (d << 4) | l;
+    at = writeExtension(out, at, delta, dExt);
+    at = writeExtension(out, at, o.value.length, lExt);
+    out.set(o.value, at);
+    at += o.value.length;
+    previous = o.number;
+  }
+  if (payload.length > 0) {
+    out[at++] = PAYLOAD_MARKER;
+    out.set(payload, at);
+  }
+  return out;
 }
 
 /** Reads an extended delta or length (RFC 7252 §3.1); 15 is reserved except as the payload marker. */

@@ -68,11 +68,26 @@ const CLASS_U = new Set<number>([COAP_OPTION.URI_HOST, COAP_OPTION.URI_PORT, COA
 /** The oscore_version of the external_aad (RFC 8613 §5.4). */
 const OSCORE_VERSION = 1;
 
-/** RFC 8613 §5.4: Enc_structure ["Encrypt0", h'', bstr(aad_array)], aad_array = [1, [alg], kid, piv, h'']. */
+/** A CBOR byte string head (RFC 8949 §3.1, major type 2) for `n` bytes. */
+function bstrHead(n: number): number[] {
+  if (n < 24) return [0x40 | n];
+  if (n < 0x100) return [0x58, n];
+  if (n < 0x10000) return [0x59, n >> 8, n & 0xff];
+  throw new OscoreError(OSCORE_ERR.BAD_MESSAGE, 'AAD field too long');
+}
+
+/** "Encrypt0" as a CBOR text string (RFC 9052 §5.3 context). */
+const ENCRYPT0 = [0x68, ...'Encrypt0'.split('').map((c) => c.charCodeAt(0))];
+
+/**
+ * RFC 8613 §5.4: Enc_structure ["Encrypt0", h'', bstr(aad_array)], aad_array = [1, [alg], kid,
+ * piv, h''] (no Class I options, so `options` is empty). Written directly (it is built for every
+ * message, and its shape is fixed); test/oscore-vectors.test.ts checks it against C.4–C.8.
+ */
 export function oscoreAad(ctx: OscoreContext, requestKid: Uint8Array, requestPiv: Uint8Array): Uint8Array {
-  // Class I options: none defined, so `options` is the empty byte string.
-  const externalAad = encodeCbor([OSCORE_VERSION, [ctx.aeadAlg], requestKid, requestPiv, new Uint8Array(0)]);
-  return encodeCbor(['Encrypt0', new Uint8Array(0), externalAad]);
+  const alg = encodeCbor(ctx.aeadAlg);
+  const external = [0x85, OSCORE_VERSION, 0x81, ...alg, ...bstrHead(requestKid.length), ...requestKid, ...bstrHead(requestPiv.length), ...requestPiv, 0x40];
+  return Uint8Array.from([0x83, ...ENCRYPT0, 0x40, ...bstrHead(external.length), ...external]);
 }
 
 function hasObserve(m: CoapMessage): boolean {
