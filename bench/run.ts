@@ -11,12 +11,14 @@ import { benchAuthzPostgres } from './authz-postgres.js';
 import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
+import { benchOscore } from './oscore.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
 
 const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['cose/: token size and verify cost', benchCose],
+  ['oscore: OSCORE round trips and bytes', benchOscore],
   ['device/: lean offline runtime', benchDevice],
   ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],

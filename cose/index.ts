@@ -239,3 +239,61 @@ export {
   type AccessTokenKeys,
   type MintedAccessToken,
 } from './access-token.js';
+export {
+  encodeCoapMessage,
+  decodeCoapMessage,
+  encodeCoapOptionsAndPayload,
+  decodeCoapOptionsAndPayload,
+  coapCodeText,
+  CoapFormatError,
+  COAP_ERR,
+  COAP_CODE,
+  COAP_OPTION,
+  DEFAULT_COAP_LIMITS,
+  type CoapOption,
+  type CoapMessage,
+  type CoapLimits,
+  type CoapErrorCode,
+} from './coap-message.js';
+export { OscoreError, OSCORE_ERR, oscoreRefusal, type OscoreErrorCode } from './oscore-errors.js';
+export {
+  deriveOscoreContext,
+  oscoreNonce,
+  oscoreHkdfInfo,
+  OSCORE_DEFAULT_AEAD,
+  OSCORE_DEFAULT_HKDF,
+  OSCORE_DEFAULT_REPLAY_WINDOW,
+  type OscoreContext,
+  type OscoreContextInput,
+} from './oscore-context.js';
+export {
+  encodeOscoreOption,
+  decodeOscoreOption,
+  partialIvToNumber,
+  numberToPartialIv,
+  MAX_OSCORE_OPTION_BYTES,
+  type OscoreOptionValue,
+} from './oscore-option.js';
+export {
+  OscoreState,
+  memoryOscoreStorage,
+  oscoreStorageName,
+  OSCORE_MAX_SEQUENCE,
+  OSCORE_DEFAULT_RESERVE,
+  type OscorePersistedState,
+  type OscoreStateStorage,
+  type OscoreStateOptions,
+} from './oscore-state.js';
+export {
+  protectRequest,
+  unprotectRequest,
+  protectResponse,
+  unprotectResponse,
+  readOscoreOption,
+  oscoreAad,
+  type OscoreRequestBinding,
+  type ProtectedRequest,
+  type UnprotectedRequest,
+  type ProtectRequestOptions,
+  type ProtectResponseOptions,
+} from './oscore-protect.js';
