@@ -85,8 +85,6 @@ export { CNF_LABEL, cnfToMap, cnfFromMap, sealCoseKey, openEncryptedCoseKey, typ
 export {
   OSC_LABEL,
   OSCORE_VERSION,
-  OSCORE_DEFAULT_AEAD,
-  OSCORE_DEFAULT_HKDF,
   MIN_MASTER_SECRET_BYTES,
   MAX_MASTER_SECRET_BYTES,
   MAX_OSC_ID_BYTES,

@@ -15,9 +15,6 @@ export const OSC_LABEL = Object.freeze({ id: 0, version: 1, ms: 2, hkdf: 3, alg:
 
 /** RFC 8613 §3.2.1: the OSCORE version is 1, the only one defined. */
 export const OSCORE_VERSION = 1;
-/** RFC 8613 §3.2.1 defaults: AES-CCM-16-64-128 (10) and HKDF SHA-256 (-10, the HMAC-based HKDF). */
-export const OSCORE_DEFAULT_AEAD = 10;
-export const OSCORE_DEFAULT_HKDF = -10;
 /**
  * RFC 8613 §3.3: a Master Secret of at least 16 bytes; 64 is more than any AEAD key needs. The
  * identifiers, salt and ID Context are short handles; the limits stop a token made to bloat the

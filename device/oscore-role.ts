@@ -4,7 +4,7 @@
  * resource-server-core.ts, as the home-made sessions were, so that a verify-only device
  * (device/verify-only.ts) carries none of it: no context table, no AEAD, no CoAP codec.
  */
-import { deriveOscoreContext, type CoapMessage, type CryptoProvider, type OscoreContext } from '../cose/index.js';
+import { OscoreState, deriveOscoreContext, memoryOscoreStorage, type CoapMessage, type CryptoProvider } from '../cose/index.js';
 import type { DeviceErrorCode } from './errors.js';
 import type { DeviceProfile } from './device-profile.js';
 import type { Logger } from './logger.js';
@@ -16,7 +16,7 @@ import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { DeviceResponseBody } from './device-messages.js';
 import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
 import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
-import { serveCoap, serveCoapMessage, type OscoreEndpoint } from './oscore-endpoint.js';
+import { serveCoap, serveCoapMessage, type DeviceOscoreContext, type OscoreEndpoint } from './oscore-endpoint.js';
 
 /** What the core lends the role. */
 export interface OscoreRoleContext {
@@ -35,7 +35,7 @@ export interface OscoreRoleContext {
 }
 
 export interface OscoreRole {
-  readonly contexts: OscoreContextTable<OscoreContext>;
+  readonly contexts: OscoreContextTable<DeviceOscoreContext>;
   authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
   handleCoap(message: CoapMessage): CoapMessage;
   serveCoap(bytes: Uint8Array): Uint8Array;
@@ -54,7 +54,7 @@ export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
       return error instanceof DeviceError ? error.code : DEVICE_ERR.INVALID_TOKEN;
     }
   }
-  const contexts = createOscoreContextTable<OscoreContext>({
+  const contexts = createOscoreContextTable<DeviceOscoreContext>({
     provider,
     maxContexts: profile.maxSessions,
     maxUnprovenPerToken: profile.maxUnprovenSessionsPerToken,
@@ -63,7 +63,13 @@ export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
   const authzInfoExchange = (payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer => {
     // RFC 9203 §4.3 then RFC 8613 §3.2. The device answers with the request's nonce (§5.2), so it
     // spends no sender sequence numbers; its contexts live in RAM and a client re-posts after a reboot.
-    const answer = handleAuthzInfo({ accept: ctx.ingest, contexts, derive: (input) => deriveOscoreContext(input, provider), provider, hints: ctx.hints }, payload, contentFormat);
+    const derive = (input: Parameters<typeof deriveOscoreContext>[0]): DeviceOscoreContext => {
+      const oscore = deriveOscoreContext(input, provider);
+      // In RAM, as the context itself: the device answers with the request's nonce (§5.2) and a
+      // context does not outlive a reboot, so there is nothing for flash to keep.
+      return { ctx: oscore, state: OscoreState.open(oscore, memoryOscoreStorage()), provider };
+    };
+    const answer = handleAuthzInfo({ accept: ctx.ingest, contexts, derive, provider, hints: ctx.hints }, payload, contentFormat);
     if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
     else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
     return answer;

@@ -38,7 +38,8 @@ import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
 import type { AuthzInfoAnswer } from './authz-info.js';
 import type { OscoreContextTable } from './oscore-contexts.js';
-import type { CoapMessage, OscoreContext } from '../cose/index.js';
+import type { CoapMessage } from '../cose/index.js';
+import type { DeviceOscoreContext } from './oscore-endpoint.js';
 import type { OscoreRole, OscoreRoleFactory } from './oscore-role.js';
 
 export const PURPOSE_REQUEST = 'request';
@@ -108,7 +109,7 @@ export interface ResourceServer {
    */
   authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
   /** The OSCORE contexts made by authz-info exchanges, by the device's Recipient ID. */
-  readonly oscoreContexts: OscoreContextTable<OscoreContext>;
+  readonly oscoreContexts: OscoreContextTable<DeviceOscoreContext>;
   /**
    * One CoAP message (RFC 7252 §3) in, one out: POST /authz-info unprotected, everything else
    * under OSCORE (RFC 8613 §8.2, RFC 9203 §4.4; device/oscore-endpoint.ts). Never throws.

@@ -82,7 +82,7 @@ describe('RFC 9203 /authz-info over the broker relay', () => {
       const answer = decodeCoapMessage(await ekg.next());
       expect(answer.code).toBe(0x41); // 2.01 Created
       const oscore = begun.finish(encodeCoapMessage(answer));
-      const server = dev.oscoreContexts.lookup(decodeAuthzInfoAnswer(answer.payload).serverRecipientId)!.context;
+      const server = dev.oscoreContexts.lookup(decodeAuthzInfoAnswer(answer.payload).serverRecipientId)!.context.ctx;
       const c = oscore.context;
       expect(toHex(c.senderKey)).toBe(toHex(server.recipientKey));
       expect(toHex(c.recipientKey)).toBe(toHex(server.senderKey));
