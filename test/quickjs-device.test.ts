@@ -27,9 +27,9 @@ const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array
  * little above what it needs, so that a change that costs heap fails here.
  * bench/quickjs.ts finds the smallest limit that passes (~725 KB full, ~555 KB verify-only when
  * measured; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
- * took 32 KB more on 2026-12-03 with OSCORE (RFC 8613) and the ACE-OSCORE profile (RFC 9203) in it.
+ * took 64 KB more on 2026-12-03 with OSCORE (RFC 8613) and the ACE-OSCORE profile (RFC 9203) in it.
  */
-const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 864 * 1024, 'verify-only': 640 * 1024 };
+const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify-only': 640 * 1024 };
 const ED25519_BASE_WINDOW = 1;
 
 /**
