@@ -1,8 +1,7 @@
 /**
  * Size of a typical PoP access token as CWT vs JWT (same claims), and the cost of our Sign1 and
  * CWT verification over the raw Ed25519 verify of the same bytes, in both providers.
- * Fair measurement: warm-up, fixed time per round, rounds interleaved (A, B, A, B ...), and the
- * median of the per-round ratios, so that drift on a shared machine hits both sides alike.
+ * Fair measurement: bench/interleaved.ts (warm-up, interleaved rounds, median of the ratios).
  */
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
@@ -23,46 +22,9 @@ import {
   coseKeyToJwk,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
+import { compare, median, opsPerSecond, ROUNDS, WARMUP_MS } from './interleaved.js';
 
-/** Time per measured round; 1.5 s each side keeps a whole run under a minute. */
-const ROUND_MS = 1500;
-const ROUNDS = 3; // per side, interleaved
-const WARMUP_MS = 300;
 const NOW = 1_764_000_000;
-
-function opsPerSecond(fn: () => void, ms: number): number {
-  let n = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  do {
-    for (let i = 0; i < 16; i++) fn();
-    n += 16;
-    elapsed = performance.now() - start;
-  } while (elapsed < ms);
-  return (n * 1000) / elapsed;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
-/** Interleaves A and B; returns each side's median ops/s and the median of the round ratios A/B. */
-function compare(a: () => void, b: () => void): { a: number; b: number; ratio: number } {
-  opsPerSecond(a, WARMUP_MS);
-  opsPerSecond(b, WARMUP_MS);
-  const as: number[] = [];
-  const bs: number[] = [];
-  const ratios: number[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const x = opsPerSecond(a, ROUND_MS);
-    const y = opsPerSecond(b, ROUND_MS);
-    as.push(x);
-    bs.push(y);
-    ratios.push(x / y);
-  }
-  return { a: median(as), b: median(bs), ratio: median(ratios) };
-}
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9);
 

@@ -12,12 +12,14 @@ import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
 import { benchDpop } from './dpop.js';
+import { benchOscore } from './oscore.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
 
 const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['cose/: token size and verify cost', benchCose],
+  ['oscore: OSCORE round trips and bytes', benchOscore],
   ['device/: lean offline runtime', benchDevice],
   ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],

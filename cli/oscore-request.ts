@@ -7,7 +7,18 @@
  * with cose/'s OSCORE, the answer opened, or reported as the unprotected refusal it is.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { deriveOscoreContext, protectRequest, unprotectResponse, OSCORE_OPTION, type CoapOption, type OscoreContext, type OscoreSequenceStore } from '../cose/index.js';
+import {
+  COAP_OPTION,
+  deriveOscoreContext,
+  memoryOscoreStorage,
+  OscoreState,
+  protectRequest,
+  unprotectResponse,
+  type CoapOption,
+  type OscoreContext,
+  type OscorePersistedState,
+  type OscoreStateStorage,
+} from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { beginAceOscore, decodeTokenResponse, CONTENT_FORMAT_ACE_CBOR } from '../device/index.js';
 import { UsageError } from './command-line.js';
@@ -27,33 +38,47 @@ const codeByte = (t: string) => {
 /** A token answer is a token and its material (RFC 9200 §5.8.2). */
 const MAX_TOKEN_RESPONSE_BYTES = 16 * 1024;
 
-/** A sender sequence store in a file: the next unreserved number, written before use (atomically). */
-export function fileSequenceStore(file: string): OscoreSequenceStore {
+/** A client's OSCORE context and its sequence/replay state (cose/oscore-state.ts). */
+export interface OscoreClient {
+  ctx: OscoreContext;
+  state: OscoreState;
+}
+
+/**
+ * The context's state in a file (§B.1.1: the reservation is written, atomically, before a number
+ * in it is used), so a second `keybound request` run never reuses a nonce.
+ */
+export function fileOscoreStorage(file: string): OscoreStateStorage {
   return {
     load() {
       let text: string;
       try {
-        text = readFileSync(file, 'utf8').trim();
+        text = readFileSync(file, 'utf8');
       } catch {
         return undefined;
       }
-      if (!/^\d{1,13}$/.test(text)) throw new UsageError(`the OSCORE sequence file ${file.slice(0, 200)} does not hold a number`);
-      return Number(text);
+      if (text.length > 1024) throw new UsageError(`the OSCORE sequence file ${file.slice(0, 200)} is not one of ours`);
+      try {
+        return JSON.parse(text) as OscorePersistedState; // OscoreState.open checks every field
+      } catch {
+        throw new UsageError(`the OSCORE sequence file ${file.slice(0, 200)} is not one of ours`);
+      }
     },
-    save(next) {
-      writeFileSync(`${file}.tmp`, `${next}\n`, { mode: 0o600 });
+    save(state) {
+      writeFileSync(`${file}.tmp`, `${JSON.stringify(state)}\n`, { mode: 0o600 });
       renameSync(`${file}.tmp`, file);
     },
   };
 }
 
-export function contextFromConf(file: string, seqFile: string | undefined, io: CliIo): OscoreContext {
+export function contextFromConf(file: string, seqFile: string | undefined, io: CliIo): OscoreClient {
   const conf = readOscoreConf(file, '--oscore-conf', io);
-  return deriveOscoreContext(oscoreContextInputOf(conf), nativeProvider, { sequenceStore: fileSequenceStore(seqFile ?? `${file}.seq`) });
+  const ctx = deriveOscoreContext(oscoreContextInputOf(conf), nativeProvider);
+  return { ctx, state: OscoreState.open(ctx, fileOscoreStorage(seqFile ?? `${file}.seq`)) };
 }
 
 /** RFC 9203 §4.1–4.3 over CoAP: the token to /authz-info, the context from the answer. */
-export async function contextFromAce(url: URL, tokenResponseFile: string, timeoutMs: number): Promise<OscoreContext> {
+export async function contextFromAce(url: URL, tokenResponseFile: string, timeoutMs: number): Promise<OscoreClient> {
   const answer = decodeTokenResponse(readOptionFile(tokenResponseFile, '--token-response', MAX_TOKEN_RESPONSE_BYTES));
   if (!answer.cnf || !('osc' in answer.cnf)) throw new UsageError('--token-response: the token is not for the ACE-OSCORE profile (its cnf has no osc material)');
   const begun = beginAceOscore(answer.accessToken, answer.cnf.osc, nativeProvider);
@@ -63,7 +88,9 @@ export async function contextFromAce(url: URL, tokenResponseFile: string, timeou
     { timeoutMs, maxAnswerBytes: 1024 },
   );
   if (posted.code !== '2.01') throw new UsageError(`/authz-info answered ${posted.code}: ${new TextDecoder().decode(posted.payload.slice(0, 120)).replace(/[^\x20-\x7e]/g, '?')}`);
-  return deriveOscoreContext(begun.finish(posted.payload), nativeProvider);
+  const ctx = deriveOscoreContext(begun.finish(posted.payload), nativeProvider);
+  // A fresh context per run (new nonces, RFC 9203 §4.3): nothing to keep past the process.
+  return { ctx, state: OscoreState.open(ctx, memoryOscoreStorage()) };
 }
 
 /** RFC 9175 §2: Echo, which a server sends with 4.01 to check that a request is fresh. */
@@ -74,23 +101,23 @@ const ECHO = 252;
  * A protected 4.01 with Echo (RFC 8613 §B.1.2, RFC 9175 §2.4: a server that lost its replay
  * window, as libcoap's after a start) is answered once by the same request carrying the Echo.
  */
-export async function oscoreCall(url: URL, ctx: OscoreContext, call: CoapCall, timeoutMs: number, maxAnswerBytes: number): Promise<CoapAnswer & { authenticated: boolean }> {
+export async function oscoreCall(url: URL, ctx: OscoreClient, call: CoapCall, timeoutMs: number, maxAnswerBytes: number): Promise<CoapAnswer & { authenticated: boolean }> {
   const first = await oscoreCallOnce(url, ctx, call, timeoutMs, maxAnswerBytes);
   const echo = first.authenticated && first.code === '4.01' ? first.options.find((o) => o.number === ECHO) : undefined;
   if (!echo || echo.value.length > 40) return first;
   return oscoreCallOnce(url, ctx, { ...call, options: [...call.options, { number: ECHO, value: echo.value }] }, timeoutMs, maxAnswerBytes);
 }
 
-async function oscoreCallOnce(url: URL, ctx: OscoreContext, call: CoapCall, timeoutMs: number, maxAnswerBytes: number): Promise<CoapAnswer & { authenticated: boolean }> {
+async function oscoreCallOnce(url: URL, { ctx, state }: OscoreClient, call: CoapCall, timeoutMs: number, maxAnswerBytes: number): Promise<CoapAnswer & { authenticated: boolean }> {
   const method = METHOD_CODES[call.method]!;
   const path = decodeURIComponent(url.pathname)
     .split('/')
     .filter((s) => s.length > 0)
     .map((s): CoapOption => ({ number: URI_PATH, value: new TextEncoder().encode(s) }));
-  const { message, binding } = protectRequest(ctx, { code: method, options: [...path, ...call.options], payload: call.payload });
+  const { message, binding } = protectRequest(ctx, state, { code: method, options: [...path, ...call.options], payload: call.payload }, nativeProvider);
   // RFC 8613 §4.2: the outer request is a POST; the path and the rest travel inside.
   const outer = await coapCall(url, { method: 'POST', options: message.options as RawOption[], payload: message.payload }, { timeoutMs, maxAnswerBytes });
-  if (!outer.options.some((o) => o.number === OSCORE_OPTION)) return { ...outer, authenticated: false };
-  const inner = unprotectResponse(ctx, { code: codeByte(outer.code), options: outer.options, payload: outer.payload }, binding);
+  if (!outer.options.some((o) => o.number === COAP_OPTION.OSCORE)) return { ...outer, authenticated: false };
+  const inner = unprotectResponse(ctx, state, { code: codeByte(outer.code), options: outer.options, payload: outer.payload }, binding, nativeProvider);
   return { code: codeText(inner.code), options: inner.options, payload: inner.payload, authenticated: true };
 }

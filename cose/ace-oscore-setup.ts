@@ -7,12 +7,8 @@
  */
 import { CoseFormatError, ERR } from './errors.js';
 import { constantTimeEqual } from './bytes.js';
-import {
-  aceOscoreMasterSalt,
-  OSCORE_DEFAULT_AEAD,
-  OSCORE_DEFAULT_HKDF,
-  type OscoreInputMaterial,
-} from './oscore-input-material.js';
+import { aceOscoreMasterSalt, type OscoreInputMaterial } from './oscore-input-material.js';
+import { OSCORE_DEFAULT_AEAD, OSCORE_DEFAULT_HKDF } from './oscore-context.js';
 
 /** RFC 9203 §4.1: "a 64-bit long random number as the nonce's value is RECOMMENDED"; 32 refuses junk. */
 export const ACE_OSCORE_NONCE_BYTES = 8;

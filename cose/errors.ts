@@ -85,16 +85,4 @@ export const ERR = {
   CWT_NESTING: 'ERR_CWT_NESTING',
   SCOPE_INVALID: 'ERR_SCOPE_INVALID',
   JWT_BRIDGE_UNSUPPORTED: 'ERR_JWT_BRIDGE_UNSUPPORTED',
-  /** RFC 7252 §3: a CoAP message format error (coap-message.ts). */
-  COAP_MALFORMED: 'ERR_COAP_MALFORMED',
-  /** RFC 8613 §8.2 step 6 / §8.4 step 5: the AEAD does not open (answered 4.00 "Decryption failed"). */
-  OSCORE_DECRYPT_FAILED: 'ERR_OSCORE_DECRYPT_FAILED',
-  /** RFC 8613 §7.4: a Partial IV already received or left of the window (4.01 "Replay detected"). */
-  OSCORE_REPLAY: 'ERR_OSCORE_REPLAY',
-  /** RFC 8613 §6.1/§8.2 step 2: the OSCORE option is malformed (4.02 Bad Option). */
-  OSCORE_BAD_OPTION: 'ERR_OSCORE_BAD_OPTION',
-  /** RFC 8613 §7.2.1: the sender sequence number space is used up: a new context is needed. */
-  OSCORE_SEQUENCE_EXHAUSTED: 'ERR_OSCORE_SEQUENCE_EXHAUSTED',
-  /** RFC 8613 §3.2: an AEAD or HKDF algorithm this implementation does not run. */
-  OSCORE_UNSUPPORTED_ALG: 'ERR_OSCORE_UNSUPPORTED_ALG',
 } as const;

@@ -15,9 +15,6 @@ export const OSC_LABEL = Object.freeze({ id: 0, version: 1, ms: 2, hkdf: 3, alg:
 
 /** RFC 8613 §3.2.1: the OSCORE version is 1, the only one defined. */
 export const OSCORE_VERSION = 1;
-/** RFC 8613 §3.2.1 defaults: AES-CCM-16-64-128 (10) and HKDF SHA-256 (-10, the HMAC-based HKDF). */
-export const OSCORE_DEFAULT_AEAD = 10;
-export const OSCORE_DEFAULT_HKDF = -10;
 /**
  * RFC 8613 §3.3: a Master Secret of at least 16 bytes; 64 is more than any AEAD key needs. The
  * identifiers, salt and ID Context are short handles; the limits stop a token made to bloat the
@@ -47,13 +44,13 @@ function invalid(reason: string): CwtClaimError {
 }
 
 function bytesField(v: CborValue, name: string, min: number, max: number): Uint8Array {
-  if (!(v instanceof Uint8Array) || v.length < min || v.length > max) throw invalid(`${name} must be a byte string of ${min} to ${max} bytes`);
+  if (!(v instanceof Uint8Array) || v.length < min || v.length > max) throw invalid(`${name}: ${min}..${max} bytes`);
   return v;
 }
 
 function algField(v: CborValue, name: string): number | string {
   if ((typeof v === 'number' && Number.isSafeInteger(v)) || (typeof v === 'string' && v.length > 0 && v.length <= 32)) return v;
-  throw invalid(`${name} must be an integer or a short text COSE algorithm value`);
+  throw invalid(`${name}: int or short tstr`);
 }
 
 export function oscoreInputMaterialToMap(m: OscoreInputMaterial): CborMap {
@@ -70,17 +67,17 @@ export function oscoreInputMaterialToMap(m: OscoreInputMaterial): CborMap {
 
 /** Strict: id(0) required, every field typed and bounded, unknown labels refused. */
 export function oscoreInputMaterialFromMap(value: CborValue): OscoreInputMaterial {
-  if (!isMap(value)) throw invalid('must be a map (RFC 9203 §3.2.1)');
+  if (!isMap(value)) throw invalid('not a map');
   const known = new Set<CborValue>(Object.values(OSC_LABEL));
   for (const label of value.keys()) {
-    if (!known.has(label)) throw invalid(`parameter ${String(label).slice(0, 20)} is not recognized (RFC 9203 §4.2: 4.00)`);
+    if (!known.has(label)) throw invalid(`unknown parameter ${String(label).slice(0, 20)}`);
   }
   const id = value.get(OSC_LABEL.id);
-  if (id === undefined) throw invalid('id(0) missing (RFC 9203 §3.2: the AS MUST send it)');
+  if (id === undefined) throw invalid('id(0) missing');
   const out: OscoreInputMaterial = { id: bytesField(id, 'id(0)', 1, MAX_OSC_ID_BYTES) };
   const version = value.get(OSC_LABEL.version);
   if (version !== undefined) {
-    if (version !== OSCORE_VERSION) throw invalid(`version(1) must be ${OSCORE_VERSION} (RFC 8613 §3.2.1)`);
+    if (version !== OSCORE_VERSION) throw invalid('version(1) is not 1');
     out.version = version;
   }
   const ms = value.get(OSC_LABEL.ms);

@@ -3,8 +3,7 @@
  * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
  * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
  */
-import { Tag, decodeCbor, isMap, refusalWire } from '../cose/index.js';
-import { ACE_OSCORE_PARAM, CONTENT_FORMAT_ACE_CBOR, MAX_AUTHZ_INFO_BYTES } from './authz-info.js';
+import { Tag, decodeCbor, refusalWire } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { ResourceServer } from './resource-server.js';
 import {
@@ -25,27 +24,17 @@ export function refusalBody(error: unknown): DeviceResponseBody {
 }
 
 /**
- * The RFC 9203 §4.1 map names ace_client_recipientid (43): the ACE-OSCORE exchange
- * (device/authz-info.ts), whose CoAP code and payload travel in the answer body, as on CoAP.
+ * RFC 7252 §3: a CoAP message starts with version 1 (0b01xxxxxx); a CBOR map (0xa0-0xbf) or tag
+ * (0xc0-) never does, so the relay's `req` tells OSCORE messages and PoP request maps apart.
  */
-function isAceOscorePost(body: Uint8Array): boolean {
-  try {
-    const v = decodeCbor(body, { maxBytes: MAX_AUTHZ_INFO_BYTES, maxDepth: 8 });
-    return isMap(v) && v.has(ACE_OSCORE_PARAM.ace_client_recipientid);
-  } catch {
-    return false;
-  }
-}
+const isCoapMessage = (body: Uint8Array): boolean => body.length >= 4 && body[0]! >> 6 === 1;
 
 /** authz-info: answers `{}` (or the session parameters), or a refusal body. */
 export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
-  // A CoAP POST /authz-info message, as over UDP (device/oscore-client.ts): a CoAP answer.
-  if (isCoapMessage(body)) return device.serveCoap(body);
-  if (isAceOscorePost(body)) {
-    const answer = device.authzInfoExchange(body, CONTENT_FORMAT_ACE_CBOR);
-    return encodeResponseBody({ code: answer.code, payload: answer.payload });
-  }
+  // RFC 9203 §4.1: a CoAP POST /authz-info message, as over UDP (device/oscore-client.ts),
+  // answered with the CoAP message a CoAP device sends.
   try {
+    if (isCoapMessage(body)) return device.serveCoap(body);
     const result = device.authzInfo(decodeAuthzInfoRequest(body));
     return encodeAuthzInfoResponse(result.session ? { nonce2: result.session.nonce2, sessionId: result.session.id } : {});
   } catch (error) {
@@ -53,16 +42,10 @@ export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8A
   }
 }
 
-/**
- * RFC 7252 §3: a CoAP message starts with version 1 (0b01xxxxxx); a CBOR map (0xa0-0xbf) or tag
- * (0xc0-) never does, so the relay's `req` tells OSCORE messages and PoP request maps apart.
- */
-const isCoapMessage = (body: Uint8Array): boolean => body.length >= 4 && body[0]! >> 6 === 1;
-
 /** req: an OSCORE-protected CoAP message (answered with one), a protected-session message (COSE_Encrypt0) or a PoP request map. */
 export function serveRequest(device: ResourceServer, body: Uint8Array): Uint8Array {
-  if (isCoapMessage(body)) return device.serveCoap(body);
   try {
+    if (isCoapMessage(body)) return device.serveCoap(body);
     if (isEncrypt0(body)) return device.handleSessionMessage(body);
     return encodeResponseBody(device.handlePopRequest(decodePopRequest(body)));
   } catch (error) {

@@ -5,9 +5,12 @@
  * CoAP/UDP or as the payload of the broker relay's `ace/<device>/req`.
  */
 import {
+  OscoreState,
   decodeCoapMessage,
   deriveOscoreContext,
   encodeCoapMessage,
+  memoryOscoreStorage,
+  oscoreStorageName,
   protectRequest,
   unprotectResponse,
   utf8,
@@ -16,7 +19,7 @@ import {
   type OscoreContext,
   type OscoreInputMaterial,
   type OscoreRequestBinding,
-  type OscoreSequenceStore,
+  type OscoreStateStorage,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import { beginAceOscore, CONTENT_FORMAT_ACE_CBOR } from './authz-info.js';
@@ -43,8 +46,16 @@ export function authzInfoMessage(payload: Uint8Array, token: Uint8Array): Uint8A
 
 export class OscoreClient {
   readonly context: OscoreContext;
-  constructor(context: OscoreContext) {
+  readonly state: OscoreState;
+  readonly provider: CryptoProvider;
+  /**
+   * `storage` keeps the sender sequence numbers reserved ahead (RFC 8613 §B.1.1) and the replay
+   * window; in memory by default, for a context that dies with the process.
+   */
+  constructor(context: OscoreContext, provider: CryptoProvider, storage: OscoreStateStorage = memoryOscoreStorage()) {
     this.context = context;
+    this.provider = provider;
+    this.state = OscoreState.open(context, storage);
   }
 
   /** An OSCORE-protected request; keep `binding` to open its answer. */
@@ -52,7 +63,7 @@ export class OscoreClient {
     const code = METHOD_CODES[req.method];
     if (code === undefined) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'not a CoAP method');
     const inner: CoapMessage = { code, token, options: pathOptions(req.resource), payload: req.payload };
-    const { message, binding } = protectRequest(this.context, inner);
+    const { message, binding } = protectRequest(this.context, this.state, inner, this.provider);
     return { message: encodeCoapMessage(message), binding };
   }
 
@@ -68,7 +79,7 @@ export class OscoreClient {
       const text = String.fromCharCode(...outer.payload.slice(0, 64)).replace(/[^\x20-\x7e]/g, '?');
       return { code: codeNumber(outer.code), payload: outer.payload, error: text, authenticated: false };
     }
-    const inner = unprotectResponse(this.context, outer, binding);
+    const inner = unprotectResponse(this.context, this.state, outer, binding, this.provider);
     return { code: codeNumber(inner.code), payload: inner.payload, authenticated: true };
   }
 }
@@ -81,7 +92,7 @@ export function beginOscoreClient(
   accessToken: Uint8Array,
   material: OscoreInputMaterial,
   provider: CryptoProvider,
-  opts: { sequenceStore?: OscoreSequenceStore; clientRecipientId?: Uint8Array } = {},
+  opts: { storage?: (name: string) => OscoreStateStorage; clientRecipientId?: Uint8Array } = {},
 ): { message: Uint8Array; finish(answer: Uint8Array): OscoreClient } {
   const begun = beginAceOscore(accessToken, material, provider, opts.clientRecipientId);
   return {
@@ -90,7 +101,10 @@ export function beginOscoreClient(
       const m = decodeCoapMessage(answer);
       if (m.code !== 0x41) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, `authz-info answered ${codeNumber(m.code)}, not 2.01`);
       const input = begun.finish(m.payload);
-      return new OscoreClient(deriveOscoreContext(input, provider, opts.sequenceStore ? { sequenceStore: opts.sequenceStore } : {}));
+      const context = deriveOscoreContext(input, provider);
+      // A persistent client names its slot by the derived keys (cose/oscore-state.ts), so a new
+      // exchange (new nonces, new keys) never inherits another context's sequence numbers.
+      return new OscoreClient(context, provider, opts.storage ? opts.storage(oscoreStorageName(context, provider)) : memoryOscoreStorage());
     },
   };
 }

@@ -27,8 +27,17 @@ import {
   fromUtf8,
   type CoapMessage,
   type CoapOption,
+  type CryptoProvider,
   type OscoreContext,
+  type OscoreState,
 } from '../cose/index.js';
+
+/** A context of the device: cose/'s derived keys, its sequence/replay state, and the provider that runs its AEAD. */
+export interface DeviceOscoreContext {
+  readonly ctx: OscoreContext;
+  readonly state: OscoreState;
+  readonly provider: CryptoProvider;
+}
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import { hintsToMap, type RequestHints } from './request-hints.js';
 import { CONTENT_FORMAT_ACE_CBOR, type AuthzInfoAnswer } from './authz-info.js';
@@ -46,7 +55,7 @@ const MAX_PATH_SEGMENTS = 8;
 export const coapCodeByte = (code: number): number => (Math.floor(code / 100) << 5) | code % 100;
 
 export interface OscoreEndpoint {
-  readonly contexts: OscoreContextTable<OscoreContext>;
+  readonly contexts: OscoreContextTable<DeviceOscoreContext>;
   /** POST /authz-info (device/authz-info.ts). */
   authzInfo(payload: Uint8Array, contentFormat: number | undefined): AuthzInfoAnswer;
   /** The scope check of the context's token (throws DeviceError insufficient_scope). */
@@ -72,6 +81,12 @@ function unprotected(request: CoapMessage, code: number, diagnostic: string): Co
   return reply(request, code, utf8(diagnostic));
 }
 
+/** RFC 8613 §8.2: the answer cose/ names for a refusal (its CoAP code byte and diagnostic), unprotected. */
+function oscoreRefused(request: CoapMessage, e: OscoreError): CoapMessage {
+  const code = e.coap ?? coapCodeByte(400);
+  return { ...reply(request, 0), code, payload: e.diagnostic ? utf8(e.diagnostic) : new Uint8Array(0) };
+}
+
 function hinted(request: CoapMessage, code: number, hints: RequestHints): CoapMessage {
   return reply(request, code, encodeCbor(hintsToMap(hints)), [{ number: COAP_OPTION_NUMBER.CONTENT_FORMAT, value: new Uint8Array([CONTENT_FORMAT_ACE_CBOR]) }]);
 }
@@ -79,7 +94,12 @@ function hinted(request: CoapMessage, code: number, hints: RequestHints): CoapMe
 function uriPath(m: CoapMessage): string {
   const segments = m.options.filter((o) => o.number === COAP_OPTION_NUMBER.URI_PATH);
   if (segments.length > MAX_PATH_SEGMENTS) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'too many Uri-Path segments');
-  return '/' + segments.map((o) => fromUtf8(o.value)).join('/');
+  try {
+    return '/' + segments.map((o) => fromUtf8(o.value)).join('/');
+  } catch {
+    // RFC 7252 §5.10.1: Uri-Path is a UTF-8 string; anything else is a bad request, not a crash.
+    throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'Uri-Path is not UTF-8');
+  }
 }
 
 function contentFormat(m: CoapMessage): number | undefined {
@@ -95,10 +115,10 @@ function serveProtected(ep: OscoreEndpoint, request: CoapMessage): CoapMessage {
   try {
     kid = readOscoreOption(request)?.kid;
   } catch (error) {
-    if (error instanceof OscoreError) return unprotected(request, error.coapCode, error.diagnostic);
+    if (error instanceof OscoreError) return oscoreRefused(request, error);
     throw error;
   }
-  let entry: OscoreContextEntry<OscoreContext> | undefined;
+  let entry: OscoreContextEntry<DeviceOscoreContext> | undefined;
   try {
     entry = kid ? ep.contexts.lookup(kid) : undefined;
   } catch (error) {
@@ -108,17 +128,18 @@ function serveProtected(ep: OscoreEndpoint, request: CoapMessage): CoapMessage {
   }
   if (!entry) return unprotected(request, 401, 'Security context not found');
   let opened;
+  const { ctx, state, provider } = entry.context;
   try {
-    opened = unprotectRequest(entry.context, request);
+    opened = unprotectRequest(ctx, state, request, provider);
   } catch (error) {
-    if (error instanceof OscoreError) return unprotected(request, error.coapCode, error.diagnostic);
+    if (error instanceof OscoreError) return oscoreRefused(request, error);
     // The plaintext is not a CoAP message after an authentic decryption: the client's bug, 4.00.
     if (error instanceof CoseError) return unprotected(request, 400, 'Decryption failed');
     throw error;
   }
   // A request verified under this context: its client holds the Master Secret.
   entry.proven = true;
-  const inner = opened.request;
+  const inner = opened.message;
   const method = METHOD_NAMES[inner.code] ?? 'UNKNOWN';
   let body: DeviceResponseBody;
   try {
@@ -132,7 +153,7 @@ function serveProtected(ep: OscoreEndpoint, request: CoapMessage): CoapMessage {
     body = { code: error.code === DEVICE_ERR.INSUFFICIENT_SCOPE ? 403 : 400, payload: encodeCbor(hintsToMap(ep.hints())) };
   }
   const innerResponse: CoapMessage = { code: coapCodeByte(body.code), options: [], payload: body.payload ?? new Uint8Array(0) };
-  const outer = protectResponse(entry.context, innerResponse, opened.binding);
+  const outer = protectResponse(ctx, state, innerResponse, opened.binding, provider);
   return { ...reply(request, 0), code: outer.code, options: outer.options, payload: outer.payload };
 }
 
@@ -150,7 +171,8 @@ export function serveCoapMessage(ep: OscoreEndpoint, request: CoapMessage): Coap
     // RFC 9200 §5.2: an unprotected request for a protected resource gets 4.01 and the AS hints.
     return hinted(request, 401, ep.hints());
   } catch (error) {
-    return error instanceof DeviceError ? unprotected(request, 400, error.code) : reply(request, 500);
+    // A malformed part of an authentic-looking message (cose/ typed errors) is the client's: 4.00.
+    return error instanceof DeviceError || error instanceof CoseError ? unprotected(request, 400, error instanceof DeviceError ? error.code : 'bad_request') : reply(request, 500);
   }
 }
 

@@ -36,12 +36,14 @@ import { createRevocationState, type RevocationState } from './revocation-state.
 import { decodeStoredTokens, encodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
-import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
-import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
-import { serveCoap, serveCoapMessage, type OscoreEndpoint } from './oscore-endpoint.js';
-import type { AceOscoreContextInput, CoapMessage, OscoreContext } from '../cose/index.js';
+import type { AuthzInfoAnswer } from './authz-info.js';
+import type { OscoreContextTable } from './oscore-contexts.js';
+import type { CoapMessage } from '../cose/index.js';
+import type { DeviceOscoreContext } from './oscore-endpoint.js';
+import type { OscoreRole, OscoreRoleFactory } from './oscore-role.js';
 
 export const PURPOSE_REQUEST = 'request';
+
 /** Storage key written once, when the first iat-fresh proof is accepted (see iatGuard below). */
 const IAT_MARKER_KEY = 'iat';
 
@@ -85,7 +87,7 @@ export interface ResourceServerCoreOptions extends ResourceServerOptions {
    * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
    * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
    */
-  oscore?: { derive(input: AceOscoreContextInput): OscoreContext };
+  oscore?: OscoreRoleFactory;
 }
 
 export interface AuthzInfoResult {
@@ -107,7 +109,7 @@ export interface ResourceServer {
    */
   authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
   /** The OSCORE contexts made by authz-info exchanges, by the device's Recipient ID. */
-  readonly oscoreContexts: OscoreContextTable<OscoreContext>;
+  readonly oscoreContexts: OscoreContextTable<DeviceOscoreContext>;
   /**
    * One CoAP message (RFC 7252 §3) in, one out: POST /authz-info unprotected, everything else
    * under OSCORE (RFC 8613 §8.2, RFC 9203 §4.4; device/oscore-endpoint.ts). Never throws.
@@ -259,42 +261,9 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     return handler({ method, resource, payload, subject });
   }
 
-  /** Why a token no longer holds, for the OSCORE contexts bound to it (none: it holds). */
-  function tokenRefusal(hash: Uint8Array): DeviceErrorCode | undefined {
-    try {
-      findToken(hash);
-      return undefined;
-    } catch (error) {
-      return error instanceof DeviceError ? error.code : DEVICE_ERR.INVALID_TOKEN;
-    }
-  }
-  const oscoreContexts: OscoreContextTable<OscoreContext> = createOscoreContextTable<OscoreContext>({
-    provider,
-    maxContexts: profile.maxSessions,
-    maxUnprovenPerToken: profile.maxUnprovenSessionsPerToken,
-    tokenRefusal,
-  });
-  const oscoreDerive = opts.oscore
-    ? opts.oscore.derive
-    : (): OscoreContext => {
-        throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
-      };
-  const authzInfoExchange = (payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer => {
-    const answer = handleAuthzInfo({ accept: ingest, contexts: oscoreContexts, derive: oscoreDerive, provider, hints }, payload, contentFormat);
-    if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
-    else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
-    return answer;
-  };
-  const coapEndpoint: OscoreEndpoint = {
-    contexts: oscoreContexts,
-    authzInfo: authzInfoExchange,
-    authorize: (tokenHash, method, resource) => authorize(findToken(tokenHash), method, resource),
-    serve: (method, resource, payload, subject) => {
-      const body = serve(method, resource, payload, subject);
-      log.info({ event: 'request_served', audience, subject: logText(subject), method: logText(method), resource: logText(resource), oscore: true }, 'device: request served');
-      return body;
-    },
-    hints: () => hints(),
+  const oscore: OscoreRole | undefined = opts.oscore?.({ audience, provider, profile, log, ingest, findToken, hints, authorize, serve });
+  const noOscore = (): never => {
+    throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
   };
 
   const sessionTable: SessionTable | undefined = opts.sessions?.({ audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve });
@@ -340,7 +309,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
     persistTokens();
     sessionTable?.sweep();
-    oscoreContexts.sweep();
+    oscore?.contexts.sweep();
     return added.length;
   }
 
@@ -356,10 +325,13 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
         throw error;
       }
     },
-    authzInfoExchange,
-    oscoreContexts,
-    handleCoap: (message) => serveCoapMessage(coapEndpoint, message),
-    serveCoap: (bytes) => serveCoap(coapEndpoint, bytes),
+    // A verify-only build has no CoAP or OSCORE: each of these refuses (bad_request).
+    authzInfoExchange: oscore?.authzInfoExchange ?? noOscore,
+    get oscoreContexts() {
+      return oscore?.contexts ?? noOscore();
+    },
+    handleCoap: oscore?.handleCoap ?? noOscore,
+    serveCoap: oscore?.serveCoap ?? noOscore,
     issueNonce: () => nonces.issue(),
     handlePopRequest(request) {
       try {
@@ -392,7 +364,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     },
     hints,
     get stats() {
-      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: (sessionTable?.size ?? 0) + oscoreContexts.size, revoked: revocation.size, exiFloor: exi.floor() };
+      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: (sessionTable?.size ?? 0) + (oscore?.contexts.size ?? 0), revoked: revocation.size, exiFloor: exi.floor() };
     },
   };
 }

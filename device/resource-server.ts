@@ -2,9 +2,10 @@
  * The full device's resource server: the core (resource-server-core.ts) with protected sessions
  * (session-table.ts) and the portable provider by default. See the core for what it does.
  */
-import { deriveOscoreContext, portableProvider } from '../cose/index.js';
+import { portableProvider } from '../cose/index.js';
 import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';
 import { createSessionTable } from './session-table.js';
+import { createOscoreRole } from './oscore-role.js';
 
 export { PURPOSE_REQUEST, type AuthzInfoResult, type DeviceHandler, type DeviceRequest, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';
 
@@ -14,8 +15,7 @@ export function createResourceServer(opts: ResourceServerOptions): ResourceServe
     ...opts,
     provider,
     sessions: createSessionTable,
-    // RFC 9203 §4.3 then RFC 8613 §3.2. The device answers with the request's nonce (§5.2), so it
-    // spends no sender sequence numbers; its contexts live in RAM and a client re-posts after a reboot.
-    oscore: { derive: (input) => deriveOscoreContext(input, provider) },
+    // The ACE-OSCORE profile (RFC 9203, RFC 8613): /authz-info contexts and OSCORE requests.
+    oscore: createOscoreRole,
   });
 }

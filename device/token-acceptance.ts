@@ -188,9 +188,9 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
     if ('osc' in cnf) {
       // RFC 9203 §3.2: the Master Secret is encrypted for the RS alone; one seen in the clear is
       // known to whoever carried the token, so it proves nothing.
-      if (!encrypted) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) osc(4) in a token that is not encrypted: its Master Secret is not secret');
+      if (!encrypted) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) osc(4) in a token not encrypted');
       // RFC 9203 §4.2: a missing mandatory parameter from the AS is 4.00 (bad_request).
-      if (!cnf.osc.ms) throw refuse(DEVICE_ERR.BAD_REQUEST, 'cnf(8) osc(4) has no ms(2): no Master Secret to derive an OSCORE context from');
+      if (!cnf.osc.ms) throw refuse(DEVICE_ERR.BAD_REQUEST, 'cnf(8) osc(4) has no ms(2)');
       return { kty: 'Symmetric', kid: cnf.osc.id, k: cnf.osc.ms };
     }
     if ('kid' in cnf) {

@@ -58,7 +58,7 @@ const AUDIENCE = 'tube-oscore';
 let now = 1_800_000_000;
 const clock = () => now;
 
-/** RFC 8613 §3.2, as the full device does it by default (named here for the devices built by hand). */
+/** RFC 8613 §3.2, as the full device does it (for the client's half here). */
 const derive = (input: AceOscoreContextInput) => deriveOscoreContext(input, nativeProvider);
 /** Both ends hold the same keys, crossed: the client's sender key is the device's recipient key. */
 function expectSameContext(client: OscoreContext, server: OscoreContext): void {
@@ -75,9 +75,8 @@ function device(audience = AUDIENCE, profile?: Partial<{ maxSessions: number; ma
     storage: memoryStorage(),
     clock,
     handler: () => ({ code: 205, payload: utf8('42') }),
-    oscore: { derive },
     ...(profile ? { profile } : {}),
-  } as Parameters<typeof createResourceServer>[0]);
+  });
 }
 
 const random = (n: number) => nativeProvider.randomBytes(n);
@@ -170,7 +169,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     expect([...body.keys()].sort()).toEqual([42, 44]);
     const { serverRecipientId } = decodeAuthzInfoAnswer(answer.payload);
     const client = begun.finish(answer.payload);
-    const server = dev.oscoreContexts.lookup(serverRecipientId)!.context;
+    const server = dev.oscoreContexts.lookup(serverRecipientId)!.context.ctx;
     // The client sends with ID2 and receives with ID1; the RS the other way round.
     expectSameContext(derive(client), server);
     expect(toHex(server.senderId)).toBe('01');
@@ -182,7 +181,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
   it('keeps the OSCORE material of a held token across a reboot: a re-post after it sets up a context', async () => {
     const storage = memoryStorage();
     const boot = () =>
-      createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage, clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), persistTokens: true, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+      createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage, clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), persistTokens: true });
     const t = await service.issue('ekg');
     expect(exchange(boot(), t).answer.code).toBe(201);
     const rebooted = boot();
@@ -198,7 +197,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     expect(again.answer.code).toBe(201);
     const id1 = decodeAuthzInfoAnswer(first.answer.payload).serverRecipientId;
     const id2 = decodeAuthzInfoAnswer(again.answer.payload).serverRecipientId;
-    const key = (id: Uint8Array) => toHex(dev.oscoreContexts.lookup(id)!.context.recipientKey);
+    const key = (id: Uint8Array) => toHex(dev.oscoreContexts.lookup(id)!.context.ctx.recipientKey);
     expect(key(id2)).not.toBe(key(id1));
     const replay = exchange(dev, t, first.nonce1);
     expect(replay.answer.code).toBe(401);
@@ -233,8 +232,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
       storage: memoryStorage(),
       clock,
       handler: () => ({ code: 205, payload: new Uint8Array(0) }),
-      oscore: { derive },
-    } as Parameters<typeof createResourceServer>[0]);
+      });
     const claims = { iss: ISSUER, aud: AUDIENCE, exp: now + 60, iat: now, scope: [['/result', 1]] };
     const clear = createCwt({ ...claims, cnf: { osc: { id: fromHex('01'), ms: random(16) } } }, signer, { provider: nativeProvider });
     expect(() => dev.authzInfo({ token: clear })).toThrow(/not encrypted/);
@@ -249,7 +247,7 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     // Randomness that first offers the client's own ID1 as ID2: the device must draw again.
     let offered = 0;
     const provider = { ...nativeProvider, randomBytes: (n: number) => (n === 2 && offered++ === 0 ? fromHex('0707') : nativeProvider.randomBytes(n)) };
-    const dev = createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), provider, oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    const dev = createResourceServer({ trust: trustStoreFromBundle(service.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), provider });
     const { answer } = exchange(dev, t, random(8), fromHex('0707'));
     expect(answer.code).toBe(201);
     expect(offered).toBeGreaterThan(1);
@@ -304,7 +302,7 @@ describe('tokens of audiences without the profile', () => {
   });
   afterAll(() => plain.close());
   const dev = () =>
-    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }), oscore: { derive } } as Parameters<typeof createResourceServer>[0]);
+    createResourceServer({ trust: trustStoreFromBundle(plain.bundle, now), storage: memoryStorage(), clock, handler: () => ({ code: 205, payload: new Uint8Array(0) }) });
 
   it('a sealed symmetric PoP key is the Master Secret (RFC 9203 §3.2), its kid the id', async () => {
     const t = await plain.issue('ekg');
@@ -315,7 +313,7 @@ describe('tokens of audiences without the profile', () => {
     expect(answer.code).toBe(201);
     const client = begun.finish(answer.payload);
     expect(constantTimeEqual(client.masterSecret, t.popKey!.k!)).toBe(true);
-    expectSameContext(derive(client), d.oscoreContexts.lookup(client.senderId)!.context);
+    expectSameContext(derive(client), d.oscoreContexts.lookup(client.senderId)!.context.ctx);
     // Posted bare (RFC 9200 §5.10.1) it is stored, with no context.
     expect(dev().authzInfoExchange(t.accessToken).code).toBe(201);
   });
@@ -395,7 +393,7 @@ describe('OSCORE-protected requests after the exchange (RFC 8613 §8, RFC 9203 �
 
   it('answers an unknown kid "Security context not found" and an unprotected request 4.01 with AS hints', async () => {
     const { dev } = await connected();
-    const stranger = new OscoreClient(deriveOscoreContext({ masterSecret: random(16), senderId: fromHex('5a5a'), recipientId: fromHex('01') }, nativeProvider));
+    const stranger = new OscoreClient(deriveOscoreContext({ masterSecret: random(16), senderId: fromHex('5a5a'), recipientId: fromHex('01') }, nativeProvider), nativeProvider);
     const { message, binding } = stranger.request(GET);
     expect(stranger.response(dev.serveCoap(message), binding)).toMatchObject({ code: 401, error: 'Security context not found' });
     const plain = decodeCoapMessage(dev.serveCoap(encodeCoapMessage({ code: 1, options: [{ number: 11, value: utf8('result') }], payload: new Uint8Array(0) })));

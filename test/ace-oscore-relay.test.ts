@@ -9,14 +9,12 @@
  */
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { ACE_PROFILE, deriveOscoreContext, toHex, utf8 } from '../cose/index.js';
+import { ACE_PROFILE, decodeCoapMessage, encodeCoapMessage, toHex, utf8 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import {
-  OscoreClient,
-  beginAceOscore,
+  beginOscoreClient,
   createResourceServer,
   decodeAuthzInfoAnswer,
-  decodeResponseBody,
   encodeEnvelope,
   memoryStorage,
   trustStoreFromBundle,
@@ -74,23 +72,23 @@ describe('RFC 9203 /authz-info over the broker relay', () => {
 
     const ekg = await mqttClient('ekg');
     const t = await service.issue('ekg');
-    const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider);
-    await ekg.send(topics.authzInfo, begun.payload);
+    // RFC 9203 §4.1 as a CoAP POST /authz-info message: the same bytes a CoAP client sends over UDP.
+    const begun = beginOscoreClient(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider);
+    await ekg.send(topics.authzInfo, begun.message);
 
     const dev = device();
     const conn = await connectDeviceMqtt({ url: aedes.url, deviceId: TUBE, device: dev });
     try {
-      const answer = decodeResponseBody(await ekg.next());
-      expect(answer.code).toBe(201);
-      const client = begun.finish(answer.payload!);
-      const server = dev.oscoreContexts.lookup(decodeAuthzInfoAnswer(answer.payload!).serverRecipientId)!.context;
-      const c = deriveOscoreContext(client, nativeProvider);
+      const answer = decodeCoapMessage(await ekg.next());
+      expect(answer.code).toBe(0x41); // 2.01 Created
+      const oscore = begun.finish(encodeCoapMessage(answer));
+      const server = dev.oscoreContexts.lookup(decodeAuthzInfoAnswer(answer.payload).serverRecipientId)!.context.ctx;
+      const c = oscore.context;
       expect(toHex(c.senderKey)).toBe(toHex(server.recipientKey));
       expect(toHex(c.recipientKey)).toBe(toHex(server.senderKey));
-      expect(toHex(client.senderId)).toBe(toHex(server.recipientId));
+      expect(toHex(c.senderId)).toBe(toHex(server.recipientId));
 
       // The same OSCORE-protected CoAP messages as over UDP, as the payload of ace/<device>/req.
-      const oscore = new OscoreClient(c);
       const get = oscore.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) });
       await ekg.send(topics.req, get.message);
       const served = oscore.response(await ekg.next(), get.binding);
@@ -100,9 +98,9 @@ describe('RFC 9203 /authz-info over the broker relay', () => {
       await ekg.send(topics.req, get.message);
       expect(oscore.response(await ekg.next(), get.binding)).toMatchObject({ code: 401, error: 'Replay detected' });
 
-      // Someone on the broker replays the same post: refused, and no second context.
-      await ekg.send(topics.authzInfo, begun.payload);
-      expect(decodeResponseBody(await ekg.next()).code).toBe(401);
+      // Someone on the broker replays the same post: refused (4.01), and no second context.
+      await ekg.send(topics.authzInfo, begun.message);
+      expect(decodeCoapMessage(await ekg.next()).code).toBe(0x81);
       expect(dev.oscoreContexts.size).toBe(1);
     } finally {
       await conn.close();

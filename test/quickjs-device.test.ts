@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
+import { decodeCoapMessage, encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
 import { beginSession, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
 import { buildDeviceBundle, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 import { ed25519Key } from './support/device-issuer.js';
@@ -26,13 +26,18 @@ const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array
  * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts), a
  * little above what it needs, so that a change that costs heap fails here.
  * bench/quickjs.ts finds the smallest limit that passes (~725 KB full, ~555 KB verify-only when
- * measured; the issue's goals of 256 and 128 KB are not met, see the README).
+ * measured; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
+ * took 64 KB more on 2026-12-03 with OSCORE (RFC 8613) and the ACE-OSCORE profile (RFC 9203) in it.
  */
-const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 832 * 1024, 'verify-only': 640 * 1024 };
+const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify-only': 640 * 1024 };
 const ED25519_BASE_WINDOW = 1;
 
-/** Where the verify-only bundle is (38.7 KB when measured), as a ceiling against regressions. */
-const VERIFY_ONLY_GZIP_CEILING = 40 * 1024;
+/**
+ * Where the verify-only bundle is (38.7 KB when measured; 40.4 KB on 2026-12-03, 1.2 KB of it the
+ * cnf osc(4) reader of RFC 9203 that every verifier needs for coap_oscore tokens), as a ceiling
+ * against regressions.
+ */
+const VERIFY_ONLY_GZIP_CEILING = 41 * 1024;
 
 const nodeRandom = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -156,7 +161,10 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
 
   it('refuses garbage and oversized input with a typed answer, never a crash', () => {
     expect(decodeResponseBody(device.authzInfo(new Uint8Array([0xff, 0x00]))).code).toBe(400);
-    expect(ask(new Uint8Array(64 * 1024).fill(0x5b)).code).toBe(400);
+    // 0x5b... looks like a CoAP message (version bits 01): the full bundle answers CoAP 4.00
+    // (device/oscore-endpoint.ts), the verify-only one, which has no CoAP, a refusal body.
+    const junk = device.request(new Uint8Array(64 * 1024).fill(0x5b));
+    expect(kind === 'full' ? decodeCoapMessage(junk).code : decodeResponseBody(junk).code).toBe(kind === 'full' ? 0x80 : 400);
     expect(ask(pop(ekgToken, ekgKey, { nonce: device.issueNonce() }, true)).code).toBe(205);
   });
 

@@ -93,7 +93,7 @@ describe('the protected-session table is budgeted per client', () => {
 
   it('an OSCORE request naming an impossibly long kid is refused "Security context not found", not an internal error', () => {
     const dev = tube('tube-kid');
-    const forger = new OscoreClient(deriveOscoreContext({ masterSecret: new Uint8Array(16), senderId: new Uint8Array(0), recipientId: fromHex('01') }, nativeProvider));
+    const forger = new OscoreClient(deriveOscoreContext({ masterSecret: new Uint8Array(16), senderId: new Uint8Array(0), recipientId: fromHex('01') }, nativeProvider), nativeProvider);
     const { message, binding } = forger.request(GET_RESULT);
     // Rewrite the OSCORE option (9) to name a 200-byte kid: flags k=1, n=1, PIV 0.
     const m = decodeCoapMessage(message);

@@ -21,12 +21,15 @@ import {
   protectResponse,
   unprotectRequest,
   OscoreError,
-  OSCORE_OPTION,
+  oscoreRefusal,
   readOscoreOption,
+  COAP_OPTION as OSCORE_COAP_OPTION,
   type CoapOption,
+  type CryptoProvider,
   type OscoreContext,
-  type OscoreSequenceStore,
-  type ReplayState,
+  type OscorePersistedState,
+  type OscoreState,
+  type OscoreStateStorage,
 } from '../../cose/index.js';
 import { type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
@@ -40,38 +43,33 @@ export interface DeviceCoapOptions {
   host?: string;
   block1?: Partial<Block1Limits>;
   /** A static OSCORE context and the resources it reaches (no token: holding the context is the right). */
-  oscore?: { context: OscoreContext; handler: DeviceHandler; onAccepted?: () => void };
+  oscore?: StaticOscore;
+}
+
+/** A static context (`--oscore-conf`), its state, and the resources it reaches. */
+export interface StaticOscore {
+  context: OscoreContext;
+  state: OscoreState;
+  provider: CryptoProvider;
+  handler: DeviceHandler;
 }
 
 /**
  * Where a static context keeps what must survive a reboot: the sender sequence reservation
- * (RFC 8613 §B.1.1, cose/'s store) and the replay window, saved after each accepted request so a
- * restarted device still refuses what it accepted before (§B.1.2's concern) and takes what is new.
+ * (RFC 8613 §B.1.1) and the replay window, which cose/'s OscoreState saves after each accepted
+ * request, so a restarted device still refuses what it accepted before (§B.1.2's concern) and
+ * takes what is new. `name` is oscoreStorageName(ctx): new keys, a new slot.
  */
-export interface StaticOscoreState {
-  sequenceStore: OscoreSequenceStore;
-  loadReplay(): ReplayState | undefined;
-  saveReplay(state: ReplayState): void;
-}
-
-export function staticOscoreState(storage: DeviceStorage, name: string): StaticOscoreState {
-  const read = (key: string) => {
-    const bytes = storage.get(key);
-    return bytes ? decodeCbor(bytes, { maxBytes: 64, maxDepth: 2 }) : undefined;
-  };
+export function deviceOscoreStorage(storage: DeviceStorage, name: string): OscoreStateStorage {
   return {
-    sequenceStore: {
-      load() {
-        const v = read(`oscore-${name}-seq`);
-        return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined;
-      },
-      save: (next) => storage.put(`oscore-${name}-seq`, encodeCbor(next)),
+    load() {
+      const bytes = storage.get(name);
+      if (!bytes) return undefined;
+      const v = decodeCbor(bytes, { maxBytes: 512, maxDepth: 2 });
+      // OscoreState.open checks each field's type and range.
+      return Array.isArray(v) ? ({ senderSequenceLimit: v[0], replayHighest: v[1], replayBitmap: v[2] } as OscorePersistedState) : undefined;
     },
-    loadReplay() {
-      const v = read(`oscore-${name}-replay`);
-      return Array.isArray(v) && typeof v[0] === 'number' && typeof v[1] === 'number' ? { highest: v[0], seen: v[1] } : undefined;
-    },
-    saveReplay: (r) => storage.put(`oscore-${name}-replay`, encodeCbor([r.highest, r.seen])),
+    save: (st) => storage.put(name, encodeCbor([st.senderSequenceLimit, st.replayHighest, st.replayBitmap])),
   };
 }
 
@@ -84,39 +82,34 @@ const codeByte = (text: string) => {
   return ((c ?? 0) << 5) | (d ?? 0);
 };
 
-/** RFC 8613 §8.2: an unprotected refusal with its diagnostic payload; Max-Age 0 so no proxy keeps it. */
-function oscoreRefusal(coapCode: number, diagnostic: string): CoapReply {
-  return { code: `${Math.floor(coapCode / 100)}.${String(coapCode % 100).padStart(2, '0')}`, options: [{ number: COAP_OPTION.MAX_AGE, value: new Uint8Array(0) }], payload: utf8(diagnostic) };
-}
-
 const METHOD_OF: Record<number, string> = { 1: 'GET', 2: 'POST', 3: 'PUT', 4: 'DELETE', 5: 'FETCH' };
 
 /** Serves one OSCORE-protected request under `ctx` with `handler`; never throws. */
 export function serveOscore(
-  ctx: OscoreContext,
-  handler: DeviceHandler,
+  oscore: StaticOscore,
   exchange: CoapExchange,
   onRefusal: (reason: string) => void,
-  onAccepted?: () => void,
   innerBlocks?: Block1Reassembler,
 ): CoapReply {
+  const { context: ctx, state, provider, handler } = oscore;
   let opened;
   try {
-    opened = unprotectRequest(ctx, { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload });
+    opened = unprotectRequest(ctx, state, { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload }, provider);
   } catch (error) {
     if (error instanceof OscoreError) {
       onRefusal(error.code.replace(/^ERR_/, '').toLowerCase());
-      return oscoreRefusal(error.coapCode, error.diagnostic);
+      // RFC 8613 §8.2: the unprotected answer; a failure with none (storage) is the device's own 5.00.
+      const refusal = oscoreRefusal(error);
+      return refusal ? { code: codeText(refusal.code), options: refusal.options, payload: refusal.payload } : { code: '5.00' };
     }
     onRefusal('oscore_bad_request');
     return { code: '4.00' };
   }
-  onAccepted?.();
-  const inner = opened.request;
+  const inner = opened.message;
   const path = '/' + inner.options.filter((o) => o.number === COAP_OPTION.URI_PATH).map((o) => new TextDecoder().decode(o.value)).join('/');
   const method = METHOD_OF[inner.code];
   const protect = (code: number, options: CoapOption[], payload: Uint8Array): CoapReply => {
-    const answer = protectResponse(ctx, { code, options, payload }, opened.binding);
+    const answer = protectResponse(ctx, state, { code, options, payload }, opened.binding, provider);
     return { code: codeText(answer.code), options: answer.options, payload: answer.payload };
   };
   let payload = inner.payload;
@@ -170,12 +163,11 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
   // Inner Block1 bodies under the static context (a budget of their own; Date.now: a Node adapter).
   const innerBlocks = createBlock1Reassembler({ ...DEFAULT_BLOCK1_LIMITS, maxReassemblies: 8 }, Date.now);
   return (exchange) => {
-    if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
+    if (exchange.options.some((o) => o.number === OSCORE_COAP_OPTION.OSCORE)) {
       const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
       const kid = readOscoreOption(message)?.kid;
       if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
-        const { context, handler, onAccepted } = opts.oscore;
-        return serveOscore(context, handler, exchange, onRefusal, onAccepted, innerBlocks);
+        return serveOscore(opts.oscore, exchange, onRefusal, innerBlocks);
       }
       // The contexts of /authz-info exchanges (RFC 9203 §4.4): the resource server finds the one the
       // kid names, checks its token and scope, and answers protected (device/oscore-endpoint.ts).

@@ -22,6 +22,8 @@ import { connect as mqttConnect, type IClientPublishOptions, type MqttClient } f
 import {
   ALG,
   deriveOscoreContext,
+  OscoreState,
+  oscoreStorageName,
   coseKeyFromMap,
   coseKeyToMap,
   decodeCbor,
@@ -48,7 +50,7 @@ import {
 import { fileStorage } from './file-storage.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
-import { startDeviceCoap, staticOscoreState } from './device-coap.js';
+import { startDeviceCoap, deviceOscoreStorage } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
 const BROKER_TOKEN = 'broker-token';
@@ -348,10 +350,9 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   if (!opts.brokerUrl && !opts.coap) throw new Error('a device host needs a broker URL or a CoAP port');
   let staticOscore;
   if (opts.coap?.oscore) {
-    const state = staticOscoreState(storage, 'static');
-    const context = deriveOscoreContext(opts.coap.oscore, nativeProvider, { sequenceStore: state.sequenceStore });
-    context.replay = state.loadReplay() ?? context.replay;
-    staticOscore = { context, handler: handlerFor(node.deviceId), onAccepted: () => state.saveReplay(context.replay) };
+    const context = deriveOscoreContext(opts.coap.oscore, nativeProvider);
+    const state = OscoreState.open(context, deviceOscoreStorage(storage, oscoreStorageName(context, nativeProvider)));
+    staticOscore = { context, state, provider: nativeProvider, handler: handlerFor(node.deviceId) };
   }
   const coap = opts.coap
     ? await startDeviceCoap({ node, logger: opts.logger, port: opts.coap.port, ...(opts.coap.host ? { host: opts.coap.host } : {}), ...(staticOscore ? { oscore: staticOscore } : {}) })

@@ -1,0 +1,94 @@
+/**
+ * The ACE-OSCORE role of a resource server (RFC 9203 with RFC 8613): its context table, the
+ * /authz-info exchange and the CoAP endpoint, made from what the core lends it. Apart from
+ * resource-server-core.ts, as the home-made sessions were, so that a verify-only device
+ * (device/verify-only.ts) carries none of it: no context table, no AEAD, no CoAP codec.
+ */
+import { OscoreState, deriveOscoreContext, memoryOscoreStorage, type CoapMessage, type CryptoProvider } from '../cose/index.js';
+import type { DeviceErrorCode } from './errors.js';
+import type { DeviceProfile } from './device-profile.js';
+import type { Logger } from './logger.js';
+import { logText } from './logger.js';
+import type { RequestHints } from './request-hints.js';
+import type { AcceptedToken } from './token-acceptance.js';
+import type { StoredToken } from './token-store.js';
+import { DeviceError, DEVICE_ERR } from './errors.js';
+import type { DeviceResponseBody } from './device-messages.js';
+import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
+import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
+import { serveCoap, serveCoapMessage, type DeviceOscoreContext, type OscoreEndpoint } from './oscore-endpoint.js';
+
+/** What the core lends the role. */
+export interface OscoreRoleContext {
+  audience: string;
+  provider: CryptoProvider;
+  profile: DeviceProfile;
+  log: Logger;
+  /** The acceptance core: verify and store a token (DeviceError otherwise). */
+  ingest(token: Uint8Array): AcceptedToken;
+  hints(): RequestHints;
+  /** A held token by its hash; DeviceError when it has died (expired, revoked, evicted). */
+  findToken(hash: Uint8Array): StoredToken;
+  /** The scope check (DeviceError insufficient_scope). */
+  authorize(entry: StoredToken, method: string, resource: string): void;
+  serve(method: string, resource: string, payload: Uint8Array, subject: string | undefined): DeviceResponseBody;
+}
+
+export interface OscoreRole {
+  readonly contexts: OscoreContextTable<DeviceOscoreContext>;
+  authzInfoExchange(payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer;
+  handleCoap(message: CoapMessage): CoapMessage;
+  serveCoap(bytes: Uint8Array): Uint8Array;
+}
+
+export type OscoreRoleFactory = (ctx: OscoreRoleContext) => OscoreRole;
+
+export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
+  const { audience, provider, profile, log } = ctx;
+  /** Why a context's token no longer holds (none: it holds): a context dies with its token. */
+  function tokenRefusal(hash: Uint8Array): DeviceErrorCode | undefined {
+    try {
+      ctx.findToken(hash);
+      return undefined;
+    } catch (error) {
+      return error instanceof DeviceError ? error.code : DEVICE_ERR.INVALID_TOKEN;
+    }
+  }
+  const contexts = createOscoreContextTable<DeviceOscoreContext>({
+    provider,
+    maxContexts: profile.maxSessions,
+    maxUnprovenPerToken: profile.maxUnprovenSessionsPerToken,
+    tokenRefusal,
+  });
+  const authzInfoExchange = (payload: Uint8Array, contentFormat?: number): AuthzInfoAnswer => {
+    // RFC 9203 §4.3 then RFC 8613 §3.2. The device answers with the request's nonce (§5.2), so it
+    // spends no sender sequence numbers; its contexts live in RAM and a client re-posts after a reboot.
+    const derive = (input: Parameters<typeof deriveOscoreContext>[0]): DeviceOscoreContext => {
+      const oscore = deriveOscoreContext(input, provider);
+      // In RAM, as the context itself: the device answers with the request's nonce (§5.2) and a
+      // context does not outlive a reboot, so there is nothing for flash to keep.
+      return { ctx: oscore, state: OscoreState.open(oscore, memoryOscoreStorage()), provider };
+    };
+    const answer = handleAuthzInfo({ accept: ctx.ingest, contexts, derive, provider, hints: ctx.hints }, payload, contentFormat);
+    if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
+    else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
+    return answer;
+  };
+  const endpoint: OscoreEndpoint = {
+    contexts,
+    authzInfo: authzInfoExchange,
+    authorize: (hash, method, resource) => ctx.authorize(ctx.findToken(hash), method, resource),
+    serve: (method, resource, payload, subject) => {
+      const body = ctx.serve(method, resource, payload, subject);
+      log.info({ event: 'request_served', audience, subject: logText(subject), method: logText(method), resource: logText(resource), oscore: true }, 'device: request served');
+      return body;
+    },
+    hints: ctx.hints,
+  };
+  return {
+    contexts,
+    authzInfoExchange,
+    handleCoap: (message) => serveCoapMessage(endpoint, message),
+    serveCoap: (bytes) => serveCoap(endpoint, bytes),
+  };
+}
