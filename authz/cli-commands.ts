@@ -12,7 +12,7 @@ import { SqliteStore } from './sqlite-store.js';
 import { PgStore } from './pg-store.js';
 import { FileKeyVault, readKekFile, SealedKeyVault, type KeyVault } from './key-vault.js';
 import type { AuthzStore } from './store.js';
-import { createAuthzServer, type AuthzServer } from './server.js';
+import { createAuthzServer, type AuthzServer, type AuthzServerOptions } from './server.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
@@ -83,8 +83,8 @@ export async function authzServe(opts: DataDirOptions & {
   host?: string;
   issuer?: string;
   adminToken?: string;
-  /** PEM certificate chain and key: serve HTTPS. */
-  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  /** PEM certificate chain and key: serve HTTPS; with clientCa / requestClientCert, certificate client auth (RFC 8705). */
+  tls?: AuthzServerOptions['tls'];
   /** Structured logs (pino from the CLI); none by default. */
   logger?: Logger;
   /** Bearer credential for /metrics (otherwise loopback peers only). */

@@ -29,7 +29,7 @@ export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js'
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 export { FileKeyVault, SealedKeyVault, KeyVaultError, readKekFile, KEK_BYTES, type KeyVault, type SealedKeyStore } from './key-vault.js';
-export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode } from './registry.js';
+export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode, type ClientOptions } from './registry.js';
 export { s256 } from './pkce.js';
 export {
   authzServe,

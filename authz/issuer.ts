@@ -27,6 +27,7 @@ import {
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
+import { issueCertificateBoundJwt } from './certificate-bound-token.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
 
 export interface IssuerContext {
@@ -38,6 +39,11 @@ export interface IssuerContext {
   clock: () => number;
   /** Told of every token issued (the server logs and counts it); never given the token itself. */
   onIssued?: (event: IssuanceEvent & { grant?: string }) => void;
+  /**
+   * RFC 8705 §3: this request's client authenticated with the certificate of this thumbprint
+   * (x5t#S256); its access token is bound to it (certificate-bound-token.ts), not to a COSE key.
+   */
+  certificateThumbprint?: string;
 }
 
 /** What an issuance tells the log and the metrics: names and hashes, never the token or a key. */
@@ -81,6 +87,10 @@ export interface IssuedToken {
   cti: Uint8Array;
   /** The ACE profile of the audience (RFC 9200 §5.8.4.3): registered, or DEFAULT_ACE_PROFILE. */
   aceProfile: number;
+  /** A JWT access token (certificate-bound, RFC 8705 §3) as its compact text; accessToken has its bytes. */
+  jwt?: string;
+  /** The token_type to answer with, when not PoP (RFC 9200 §5.8.2). */
+  tokenType?: string;
 }
 
 /** Reference token handles: 256 bits of randomness, unguessable. */
@@ -143,6 +153,7 @@ const POP_KEY_CURVES: Readonly<Record<number, readonly number[]>> = { 1: [6, 7],
 const MAX_KID_BYTES = 64;
 
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
+  if (ctx.certificateThumbprint !== undefined) return issueCertificateBoundJwt(ctx, req, ctx.certificateThumbprint);
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   const reqCnf = parseReqCnf(req.reqCnf, req.client);

@@ -15,6 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
@@ -40,6 +41,7 @@ import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
 import type { AuthzStore } from './store.js';
+import type { TlsPeer } from './certificate-client-auth.js';
 
 export { AUTH_CODE_LIFETIME, LOGIN_ATTEMPTS, LOGIN_WINDOW } from './authorization-flow.js';
 export { USER_CODE_ATTEMPTS, USER_CODE_WINDOW } from './device-verification.js';
@@ -95,7 +97,18 @@ export interface AuthzServerOptions {
    * Serve HTTPS (PEM certificate chain and private key): client secrets, passwords, codes and
    * tokens then never cross the network in clear, and the metadata's URLs say https.
    */
-  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  tls?: {
+    cert: string | Uint8Array;
+    key: string | Uint8Array;
+    /**
+     * RFC 8705 §2.1 (tls_client_auth): the CA (PEM) whose client certificates this service
+     * trusts. Given, the listener asks every peer for a certificate (never refusing the handshake
+     * without one: each client's registration decides) and a chain is trusted only to this CA.
+     */
+    clientCa?: string | Uint8Array;
+    /** RFC 8705 §2.2 (self_signed_tls_client_auth) only: ask for client certificates, trust no chain. */
+    requestClientCert?: boolean;
+  };
   /** Tokens per client id per window at /token (issuance-budget.ts); default DEFAULT_ISSUANCE_LIMIT. */
   issuanceLimit?: IssuanceLimit;
   /**
@@ -158,6 +171,19 @@ function namedClient(params: Params | undefined, authorization: string | undefin
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The client certificate of a TLS connection, if the peer sent one (RFC 8705 §2). Its chain counts
+ * as trusted only when a client CA was configured: without one, node would check it against the
+ * public roots, and any web PKI certificate with the right name would authenticate a client.
+ */
+function tlsPeerOf(req: IncomingMessage, clientCaConfigured: boolean): TlsPeer | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate(false);
+  if (!cert || !cert.raw || cert.raw.length === 0) return undefined;
+  return { der: new Uint8Array(cert.raw), chainTrusted: clientCaConfigured && socket.authorized === true };
 }
 
 class BodyTooLarge extends Error {}
@@ -355,6 +381,29 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     });
   }
 
+  const clientCerts = opts.tls !== undefined && (opts.tls.clientCa !== undefined || opts.tls.requestClientCert === true);
+  /** The service's context for one request, with the TLS client certificate it came with (RFC 8705 §2). */
+  function withPeer(req: IncomingMessage): TokenContext {
+    const peer = clientCerts ? tlsPeerOf(req, opts.tls?.clientCa !== undefined) : undefined;
+    return peer ? { ...context, peer } : context;
+  }
+
+  /**
+   * RFC 8705 §5: certificate authentication is served on the one HTTPS listener (it asks for a
+   * certificate, never requires one), so the mTLS aliases are the endpoints themselves.
+   */
+  function mtlsMetadata(): Record<string, unknown> {
+    if (!clientCerts) return {};
+    return {
+      tls_client_certificate_bound_access_tokens: true,
+      mtls_endpoint_aliases: {
+        token_endpoint: `${baseUrl}/token`,
+        introspection_endpoint: `${baseUrl}/introspect`,
+        revocation_endpoint: `${baseUrl}/revoke`,
+      },
+    };
+  }
+
   function metadata(): Record<string, unknown> {
     // RFC 8414 §2.
     return {
@@ -371,7 +420,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
+      ...mtlsMetadata(),
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
       // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.
       token_endpoint_content_types: [CONTENT_TYPE.cbor, CONTENT_TYPE.json, CONTENT_TYPE.form],
@@ -403,7 +453,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/token': {
         const started = performance.now();
         try {
-          return await oauthEndpoint(req, (p, a) => handleTokenRequest(context, p, a));
+          return await oauthEndpoint(req, (p, a) => handleTokenRequest(withPeer(req), p, a));
         } finally {
           metrics.tokenSeconds((performance.now() - started) / 1000);
         }
@@ -411,10 +461,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
-        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM, 'introspect');
+        return oauthEndpoint(req, (p, a) => handleIntrospection(withPeer(req), p, a), INTROSPECTION_PARAM, 'introspect');
       case '/revoke':
         return oauthEndpoint(req, async (p, a, remote) => {
-          const audiences = await handleRevocation(context, p, a);
+          const audiences = await handleRevocation(withPeer(req), p, a);
           // RFC 7009 §2.2: the answer is 200 whether or not anything was revoked; the log says which.
           log.info({ event: 'revocation_request', clientId: namedClient(p, a), revoked: audiences.length > 0, audiences: audiences.map((x) => logText(x)).join(' ') || undefined, remoteAddress: remote }, 'authz: revocation request');
           if (audiences.length) await context.onRevoked?.(audiences);
@@ -539,7 +589,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       });
   };
   const scheme = opts.tls ? 'https' : 'http';
-  const http = opts.tls ? createHttpsServer({ ...serverOptions, cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key) }, onRequest) : createHttpServer(serverOptions, onRequest);
+  // RFC 8705 §2: ask for a client certificate, never refuse the handshake over it (a browser or a
+  // secret-authenticated client has none); which certificate authenticates whom is decided per client.
+  const mtls = clientCerts ? { requestCert: true, rejectUnauthorized: false, ...(opts.tls?.clientCa !== undefined ? { ca: Buffer.from(opts.tls.clientCa) } : {}) } : {};
+  const http = opts.tls ? createHttpsServer({ ...serverOptions, cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key), ...mtls }, onRequest) : createHttpServer(serverOptions, onRequest);
 
   return {
     context,

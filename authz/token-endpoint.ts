@@ -24,7 +24,7 @@ import {
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
 import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
-import { authenticateClient, type ClientAuthContext } from './client-auth.js';
+import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
@@ -54,8 +54,9 @@ export type TokenResponse = Record<string, ResponseValue | undefined>;
 
 function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: TokenResponse = {}): TokenResponse {
   return {
-    access_token: issued.accessToken,
-    token_type: POP_TOKEN_TYPE, // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7)
+    access_token: issued.jwt ?? issued.accessToken,
+    // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7). A certificate-bound JWT is Bearer (RFC 8705 §3).
+    token_type: issued.tokenType ?? POP_TOKEN_TYPE,
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
@@ -140,7 +141,7 @@ function refuseOtherGrantParams(params: Params): void {
 }
 
 async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, 'client_credentials');
   await ctx.budget.take(client.id);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
@@ -155,6 +156,16 @@ async function clientCredentials(ctx: GrantContext, params: Params, authorizatio
     ...cnonceOf(params),
   });
   return responseOf(issued, asked);
+}
+
+/**
+ * Client authentication for this request; a client that authenticated with its TLS certificate
+ * gets tokens bound to it (RFC 8705 §3), so the request's context remembers the thumbprint.
+ */
+async function authenticate(ctx: GrantContext, params: Params, authorization: string | undefined, opts: { allowPublic: boolean }): Promise<AuthenticatedClient> {
+  const auth = await authenticateClient(ctx, params, authorization, opts);
+  if (auth.certificateThumbprint !== undefined) ctx.certificateThumbprint = auth.certificateThumbprint;
+  return auth;
 }
 
 function reqCnfOf(params: Params): { reqCnf?: CborValue } {
@@ -205,7 +216,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   const code = requireText(params, 'code');
   const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
   const redirectUri = requireText(params, 'redirect_uri');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
   // A public client's budget is per user (issuance-budget.ts), and the code names the user.
   if (method !== 'none') await ctx.budget.take(client.id);
@@ -239,7 +250,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
 
 async function refreshToken(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const presented = requireText(params, 'refresh_token');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'refresh_token');
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
@@ -324,7 +335,7 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
 }
 
 async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
   await ctx.budget.take(client.id);
   const type = requireText(params, 'subject_token_type');
@@ -356,7 +367,7 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
 
 async function deviceCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'device_code');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
   const hash = lookupHash(code);
   const now = Math.floor(ctx.clock());

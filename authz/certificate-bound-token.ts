@@ -1,0 +1,76 @@
+/**
+ * Certificate-bound access tokens (RFC 8705 §3) for clients that authenticated with their TLS
+ * certificate: a JWT access token (RFC 9068, signed with jose by the service's current signing
+ * key, so /jwks.json verifies it) whose `cnf` is `{ "x5t#S256": thumbprint }` (§3.1). A resource
+ * server or the gateway compares the thumbprint with the certificate presented to it (§3.2).
+ *
+ * Why a JWT and not a CWT: the CWT Confirmation Methods registry (RFC 8747 §7.2) has no member
+ * for a certificate thumbprint, and our CWT verifiers (device, broker) require a COSE_Key cnf they
+ * can check a COSE proof against; a CWT with an x5t#S256 cnf would be a token nobody of ours can
+ * use. The certificate binding is an HTTP-side binding, so its token is the HTTP side's format.
+ */
+import { createHash } from 'node:crypto';
+import { SignJWT, importJWK } from 'jose';
+import { DEFAULT_ACE_PROFILE, coseKeyToJwk, encodeCbor, toBase64Url, toHex } from '../cose/index.js';
+import { X5T_S256 } from '../sender-constraint/index.js';
+import { scopeWireValue } from './scope-forms.js';
+import type { IssuedToken, IssueRequest, IssuerContext } from './issuer.js';
+
+/** RFC 9068 §2.1: the media type of a JWT access token, in its short form. */
+export const JWT_ACCESS_TOKEN_TYP = 'at+jwt';
+/** RFC 8705 §3: the token is a Bearer token whose use the resource server ties to the TLS certificate. */
+export const CERTIFICATE_BOUND_TOKEN_TYPE = 'Bearer';
+/** jti: 128 bits of randomness. */
+const JTI_BYTES = 16;
+
+/** The JWS algorithm name of our signing key (signing-keys.ts: EdDSA or ES256). */
+function jwsAlg(alg: number | undefined): 'EdDSA' | 'ES256' {
+  // COSE alg -8 is EdDSA, -7 is ES256 (RFC 9053 §2.1, §2.2).
+  if (alg === -8) return 'EdDSA';
+  if (alg === -7) return 'ES256';
+  throw new RangeError('the signing key is neither EdDSA nor ES256');
+}
+
+export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueRequest, thumbprint: string): Promise<IssuedToken> {
+  const { key } = ctx.keys.current();
+  const alg = jwsAlg(key.alg);
+  const signingKey = await importJWK({ ...coseKeyToJwk(key), alg }, alg);
+  const now = Math.floor(ctx.clock());
+  const lifetime = req.audience.policy.lifetime;
+  const cti = ctx.provider.randomBytes(JTI_BYTES);
+  const scope = scopeWireValue(req.scope);
+  const jwt = await new SignJWT({
+    // RFC 9068 §2.2.3: scope is a space-separated string; an AIF grant travels as its JSON text.
+    scope: typeof scope === 'string' ? scope : JSON.stringify(scope),
+    client_id: req.client.id,
+    cnf: { [X5T_S256]: thumbprint },
+  })
+    .setProtectedHeader({ alg, typ: JWT_ACCESS_TOKEN_TYP, kid: toBase64Url(key.kid!) })
+    .setIssuer(ctx.issuer)
+    .setSubject(req.subject)
+    .setAudience(req.audience.id)
+    .setIssuedAt(now)
+    .setExpirationTime(now + lifetime)
+    .setJti(toBase64Url(cti))
+    .sign(signingKey);
+  const accessToken = new TextEncoder().encode(jwt);
+  // Recorded like every token, by the SHA-256 of its bytes, so /introspect, /revoke and
+  // `authz revoke --client` find it; the cnf column holds the binding, CBOR as for CWTs.
+  const hash = createHash('sha256').update(accessToken).digest('hex');
+  await ctx.store.recordToken({
+    cti: toHex(cti),
+    tokenHash: hash,
+    audience: req.audience.id,
+    clientId: req.client.id,
+    subject: req.subject,
+    scope: req.scope,
+    issuedAt: now,
+    expiresAt: now + lifetime,
+    cnf: encodeCbor(new Map([[X5T_S256, thumbprint]])),
+    reference: false,
+    revoked: false,
+    ...(req.family ? { family: req.family } : {}),
+  });
+  ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: toHex(key.kid!), tokenHash: hash, cti: toHex(cti), reference: false, clockless: false });
+  return { accessToken, jwt, tokenType: CERTIFICATE_BOUND_TOKEN_TYPE, expiresIn: lifetime, scope: req.scope, tokenHash: hash, cti, aceProfile: DEFAULT_ACE_PROFILE };
+}
