@@ -18,6 +18,8 @@ import { isValidChallenge } from './pkce.js';
 import { normalizeUserCode } from './user-code.js';
 import { storedReqCnf } from './token-endpoint.js';
 import type { Params } from './ace-params.js';
+import type { ClientRecord } from './store.js';
+import { takePushedRequest } from './pushed-authorization.js';
 import { formOf, htmlResponse, redirectResponse, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
 
 /** RFC 6749 §4.1.2: codes live minutes at most; one is plenty for a redirect. */
@@ -42,21 +44,26 @@ async function consentFor(ctx: WebContext, session: BrowserSession, requestId: s
   return htmlResponse(200, consentPage(session.csrf, requestId, client.name, p.audience, p.scope, session.user!), { ...headers, ...consentCsp(p.redirectUri) });
 }
 
-/** RFC 6749 §4.1.1 with RFC 7636: validate, open the request in the session, then sign in and consent. */
-export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
-  const q = req.url.searchParams;
+/** What /authorize decided about a request: the request to open, or where and what to answer. */
+export type AuthorizationCheck =
+  | { ok: true; client: ClientRecord; pending: PendingAuthorization }
+  /** A bad client or redirect URI: tell the user, never redirect (RFC 6749 §4.1.2.1). */
+  | { ok: false; page: string }
+  /** Any other error goes back to the (registered) redirect URI. */
+  | { ok: false; error: string; redirectUri: string; state?: string };
+
+/**
+ * RFC 6749 §4.1.1 with RFC 7636 PKCE S256: the checks an authorization request passes, whether
+ * it arrives at /authorize or is pushed to /par first (RFC 9126 §2.1: "as at the authorization
+ * endpoint").
+ */
+export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchParams): Promise<AuthorizationCheck> {
   const { store } = ctx.token;
   const client = await store.getClient(q.get('client_id') ?? '');
   const redirectUri = q.get('redirect_uri') ?? '';
-  // RFC 6749 §4.1.2.1: with a bad client or redirect URI, tell the user, never redirect.
-  if (!client || !client.redirectUris.includes(redirectUri)) return htmlResponse(400, messagePage('Cannot continue', 'Unknown client or redirect URI.'));
+  if (!client || !client.redirectUris.includes(redirectUri)) return { ok: false, page: 'Unknown client or redirect URI.' };
   const state = q.get('state') ?? undefined;
-  const back = (error: string): WebResponse => {
-    const to = new URL(redirectUri);
-    to.searchParams.set('error', error);
-    if (state) to.searchParams.set('state', state);
-    return redirectResponse(to.toString());
-  };
+  const back = (error: string): AuthorizationCheck => ({ ok: false, error, redirectUri, ...(state ? { state } : {}) });
   if (q.get('response_type') !== 'code') return back('unsupported_response_type');
   if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
   const challenge = q.get('code_challenge') ?? '';
@@ -75,8 +82,42 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
+  return { ok: true, client, pending };
+}
+
+/**
+ * RFC 9126 §4: with request_uri, the request is the one the client pushed (taken once, by that
+ * client, before it expires) and every other query parameter but client_id is ignored. A client
+ * registered with require_pushed_authorization_requests has no other way in (§6).
+ */
+async function requestOf(ctx: WebContext, q: URLSearchParams): Promise<URLSearchParams | string> {
+  const requestUri = q.get('request_uri');
+  if (requestUri === null) {
+    const client = await ctx.token.store.getClient(q.get('client_id') ?? '');
+    if (client?.requirePar || ctx.requirePar) return 'This application must push its authorization request first (RFC 9126).';
+    return q;
+  }
+  const pushed = await takePushedRequest(ctx.token, q.get('client_id') ?? '', requestUri);
+  return pushed ?? 'The pushed authorization request is unknown, already used, or expired. Start again from the application.';
+}
+
+/** RFC 6749 §4.1.1 with RFC 7636: validate, open the request in the session, then sign in and consent. */
+export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
+  const q = await requestOf(ctx, req.url.searchParams);
+  if (typeof q === 'string') return htmlResponse(400, messagePage('Cannot continue', q));
+  const checked = await checkAuthorizationRequest(ctx, q);
+  if (!checked.ok) {
+    if ('page' in checked) return htmlResponse(400, messagePage('Cannot continue', checked.page));
+    const to = new URL(checked.redirectUri);
+    to.searchParams.set('error', checked.error);
+    if (checked.state) to.searchParams.set('state', checked.state);
+    // RFC 9207: errors name the issuer too.
+    to.searchParams.set('iss', ctx.token.issuer);
+    return redirectResponse(to.toString());
+  }
+  const { pending } = checked;
+  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const requestId = await ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};
   if (!session.user) return htmlResponse(200, loginPage(session.csrf, '/consent', undefined, requestId), headers);

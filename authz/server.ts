@@ -36,7 +36,8 @@ import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.j
 import { parseBasic } from './client-auth.js';
 import { createServiceMetrics, grantLabel, type ServiceMetrics } from './service-metrics.js';
 import { SecretVerificationCache } from './secret-cache.js';
-import { handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
+import { checkAuthorizationRequest, handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
+import { handlePushedAuthorization } from './pushed-authorization.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
@@ -281,10 +282,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
     endpoint: Endpoint = 'token',
+    okStatus = 200,
   ): Promise<WebResponse> {
     const path = (targetPath(req) ?? '/').slice(1);
     const refusal: Refusal = {};
-    const out = await oauthRequest(req, handler, table, endpoint, refusal);
+    const out = await oauthRequest(req, handler, table, endpoint, refusal, okStatus);
     if (out.status >= 400) {
       const code = refusal.code ?? (out.status === 429 ? 'temporarily_unavailable' : 'invalid_request');
       metrics.refused(path, code);
@@ -303,6 +305,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     table: Record<string, number> | undefined,
     endpoint: Endpoint,
     refusal: Refusal,
+    okStatus: number,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
@@ -324,7 +327,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
+      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal, okStatus);
     } finally {
       if (!failedAuth) {
         clientAuthLimiter.giveBack(remote);
@@ -343,6 +346,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     remote: string,
     onFailedAuth: () => void,
     refusal: Refusal,
+    okStatus: number,
   ): Promise<WebResponse> {
     let body: Uint8Array;
     try {
@@ -357,7 +361,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       const out = await handler(refusal.params, req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
-      return respond(200, contentType, encoded);
+      return respond(okStatus, contentType, encoded);
     } catch (e) {
       if (e instanceof AuthzError) {
         refusal.code = e.code;
@@ -398,6 +402,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       tls_client_certificate_bound_access_tokens: true,
       mtls_endpoint_aliases: {
         token_endpoint: `${baseUrl}/token`,
+        pushed_authorization_request_endpoint: `${baseUrl}/par`,
         introspection_endpoint: `${baseUrl}/introspect`,
         revocation_endpoint: `${baseUrl}/revoke`,
       },
@@ -420,6 +425,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
+      // RFC 9126 §5.
+      pushed_authorization_request_endpoint: `${baseUrl}/par`,
+      require_pushed_authorization_requests: web.requirePar === true,
+      // RFC 9207 §3: every authorization response (codes and errors) carries iss.
+      authorization_response_iss_parameter_supported: true,
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
       ...mtlsMetadata(),
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
@@ -458,6 +468,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           metrics.tokenSeconds((performance.now() - started) / 1000);
         }
       }
+      case '/par':
+        // RFC 9126 §2.2: 201 Created with the request_uri.
+        return oauthEndpoint(req, async (p, a) => ({ ...(await handlePushedAuthorization(withPeer(req), p, a, (q) => checkAuthorizationRequest(web, q))) }), undefined, 'token', 201);
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':

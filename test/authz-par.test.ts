@@ -1,0 +1,129 @@
+/**
+ * Pushed authorization requests (RFC 9126) driven by an independent client, oauth4webapi: the
+ * request pushed with client authentication, the browser sent to /authorize with only client_id
+ * and request_uri, the code redeemed with PKCE S256. A request_uri is used once, by its own
+ * client, before it expires; a client registered with require_pushed_authorization_requests
+ * cannot skip /par; /par refuses what /authorize would.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as oauth from 'oauth4webapi';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, type AuthzServer } from '../authz/index.js';
+import { loginAndConsentRedirect } from './support/authz-client.js';
+
+const REDIRECT = 'https://app.example/cb';
+const dir = mkdtempSync(join(tmpdir(), 'authz-par-'));
+let store: SqliteStore;
+let server: AuthzServer;
+let base = '';
+let now = 1_800_000_000;
+let as: oauth.AuthorizationServer;
+const insecure = { [oauth.allowInsecureRequests]: true }; // loopback HTTP in this test; the service serves HTTPS in production
+const client = { client_id: 'app' } satisfies oauth.Client;
+const appAuth = oauth.ClientSecretPost('s3cret-app-0123456789');
+const PASSWORD = 'correct horse battery';
+
+beforeAll(async () => {
+  store = new SqliteStore(join(dir, 'authz.sqlite'));
+  await registerAudience(store, nativeProvider, { id: 'ekg', scopes: ['read'] });
+  const code = { audiences: ['ekg'], scopes: ['read'], grantTypes: ['authorization_code' as const], redirectUris: [REDIRECT] };
+  await registerClient(store, { id: 'app', secret: 's3cret-app-0123456789', ...code });
+  await registerClient(store, { id: 'other', secret: 's3cret-other-0123456789', ...code });
+  await registerClient(store, { id: 'strict', secret: 's3cret-strict-0123456789', requirePar: true, ...code });
+  await registerUser(store, 'alice', PASSWORD);
+  server = await createAuthzServer({ store, dataDir: dir, clock: () => now });
+  base = (await server.listen(0)).url;
+  as = await oauth.processDiscoveryResponse(new URL(base), await oauth.discoveryRequest(new URL(base), { ...insecure, algorithm: 'oauth2' }));
+}, 30_000);
+
+afterAll(async () => {
+  await server?.close();
+  store?.close();
+});
+
+/** Pushes an authorization request as `who` (oauth4webapi); returns its request_uri and PKCE verifier. */
+async function push(who: oauth.Client = client, auth: oauth.ClientAuth = appAuth, extra: Record<string, string> = {}): Promise<{ requestUri: string; verifier: string; expiresIn: number }> {
+  const verifier = oauth.generateRandomCodeVerifier();
+  const params = { redirect_uri: REDIRECT, response_type: 'code', scope: 'read', audience: 'ekg', state: 'st-1', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra };
+  const res = await oauth.pushedAuthorizationRequest(as, who, auth, params, insecure);
+  const r = await oauth.processPushedAuthorizationResponse(as, who, res);
+  return { requestUri: r.request_uri, verifier, expiresIn: r.expires_in };
+}
+
+const authorizeStatus = async (q: Record<string, string>): Promise<number> => (await fetch(`${base}/authorize?${new URLSearchParams(q)}`, { redirect: 'manual' })).status;
+
+async function rawPar(form: Record<string, string>): Promise<{ status: number; body: Record<string, unknown> }> {
+  const res = await fetch(`${base}/par`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form) });
+  return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+}
+
+describe('PAR with oauth4webapi (RFC 9126 §2, §4)', () => {
+  it('metadata names the endpoint', () => {
+    expect(as.pushed_authorization_request_endpoint).toBe(`${base}/par`);
+    expect(as.authorization_response_iss_parameter_supported).toBe(true);
+  });
+
+  it('pushes, authorizes with request_uri only, and redeems the code with PKCE S256', async () => {
+    const { requestUri, verifier, expiresIn } = await push();
+    expect(requestUri).toMatch(/^urn:ietf:params:oauth:request_uri:[A-Za-z0-9_-]{43}$/);
+    expect(expiresIn).toBe(60);
+    const redirect = await loginAndConsentRedirect(base, new URLSearchParams({ client_id: 'app', request_uri: requestUri }), 'alice', PASSWORD);
+    // oauth4webapi checks state and the RFC 9207 iss of the response.
+    const callback = oauth.validateAuthResponse(as, client, redirect, 'st-1');
+    const res = await oauth.authorizationCodeGrantRequest(as, client, appAuth, callback, REDIRECT, verifier, insecure);
+    const tokens = await oauth.processAuthorizationCodeResponse(as, client, res, { recognizedTokenTypes: { pop: () => {} } });
+    expect(tokens.token_type).toBe('pop');
+    expect(tokens.scope).toBe('read');
+    // Used once: the same request_uri again is refused.
+    expect(await authorizeStatus({ client_id: 'app', request_uri: requestUri })).toBe(400);
+  });
+
+  it("refuses another client's request_uri without burning it, a guessed one, and an expired one", async () => {
+    const { requestUri } = await push();
+    expect(await authorizeStatus({ client_id: 'other', request_uri: requestUri })).toBe(400);
+    expect(await authorizeStatus({ client_id: 'app', request_uri: `${requestUri.slice(0, -4)}AAAA` })).toBe(400);
+    expect(await authorizeStatus({ client_id: 'app', request_uri: requestUri })).toBe(200);
+    const late = await push();
+    now += 61;
+    try {
+      expect(await authorizeStatus({ client_id: 'app', request_uri: late.requestUri })).toBe(400);
+    } finally {
+      now -= 61;
+    }
+  });
+
+  it('a client registered with require_pushed_authorization_requests cannot skip /par', async () => {
+    const strict = { client_id: 'strict' };
+    const direct = { client_id: 'strict', response_type: 'code', redirect_uri: REDIRECT, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', audience: 'ekg', scope: 'read' };
+    expect(await authorizeStatus(direct)).toBe(400);
+    const { requestUri } = await push(strict, oauth.ClientSecretPost('s3cret-strict-0123456789'));
+    expect(await authorizeStatus({ client_id: 'strict', request_uri: requestUri })).toBe(200);
+  });
+});
+
+describe('/par refuses what /authorize would, and unauthenticated pushes', () => {
+  const good = { client_id: 'app', client_secret: 's3cret-app-0123456789', response_type: 'code', redirect_uri: REDIRECT, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256', audience: 'ekg', scope: 'read' };
+  it('answers 201 to a good push, 401 to a wrong secret', async () => {
+    expect((await rawPar(good)).status).toBe(201);
+    expect(await rawPar({ ...good, client_secret: 'wrong-secret-0123456789' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+  });
+  it('refuses request_uri inside a push, plain PKCE, no PKCE, an unregistered redirect URI, another client_id, a scope beyond the client', async () => {
+    const { code_challenge_method: _m, code_challenge: _c, ...noPkce } = good;
+    for (const [name, form, error] of [
+      ['request_uri', { ...good, request_uri: 'urn:ietf:params:oauth:request_uri:x' }, 'invalid_request'],
+      ['plain PKCE', { ...good, code_challenge_method: 'plain' }, 'invalid_request'],
+      ['no PKCE', noPkce, 'invalid_request'],
+      ['redirect URI', { ...good, redirect_uri: 'https://evil.example/cb' }, 'invalid_request'],
+      ['implicit', { ...good, response_type: 'token' }, 'invalid_request'],
+      ['scope', { ...good, scope: 'write' }, 'invalid_scope'],
+    ] as const) {
+      const r = await rawPar(form as Record<string, string>);
+      expect([name, r.status, r.body.error]).toEqual([name, 400, error]);
+    }
+    const r = await rawPar({ ...good, client_id: 'other' });
+    expect(r.status).toBe(401); // the secret is app's: client authentication fails first
+  });
+});
