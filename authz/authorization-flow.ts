@@ -20,6 +20,7 @@ import { storedReqCnf } from './token-endpoint.js';
 import type { Params } from './ace-params.js';
 import type { ClientRecord } from './store.js';
 import { takePushedRequest } from './pushed-authorization.js';
+import { authorizationRedirect, responseModeOf, type ResponseMode } from './authorization-response.js';
 import { formOf, htmlResponse, redirectResponse, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
 
 /** RFC 6749 §4.1.2: codes live minutes at most; one is plenty for a redirect. */
@@ -50,7 +51,7 @@ export type AuthorizationCheck =
   /** A bad client or redirect URI: tell the user, never redirect (RFC 6749 §4.1.2.1). */
   | { ok: false; page: string }
   /** Any other error goes back to the (registered) redirect URI. */
-  | { ok: false; error: string; redirectUri: string; state?: string };
+  | { ok: false; error: string; redirectUri: string; clientId: string; mode: ResponseMode; state?: string };
 
 /**
  * RFC 6749 §4.1.1 with RFC 7636 PKCE S256: the checks an authorization request passes, whether
@@ -63,7 +64,10 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
   const redirectUri = q.get('redirect_uri') ?? '';
   if (!client || !client.redirectUris.includes(redirectUri)) return { ok: false, page: 'Unknown client or redirect URI.' };
   const state = q.get('state') ?? undefined;
-  const back = (error: string): AuthorizationCheck => ({ ok: false, error, redirectUri, ...(state ? { state } : {}) });
+  const asked = responseModeOf(q.get('response_mode'));
+  const mode = asked ?? 'query';
+  const back = (error: string): AuthorizationCheck => ({ ok: false, error, redirectUri, clientId: client.id, mode, ...(state ? { state } : {}) });
+  if (asked === undefined) return back('invalid_request');
   if (q.get('response_type') !== 'code') return back('unsupported_response_type');
   if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
   const challenge = q.get('code_challenge') ?? '';
@@ -82,7 +86,16 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const pending: PendingAuthorization = { clientId: client.id, redirectUri, audience: audience.id, scope, codeChallenge: challenge, ...(state ? { state } : {}), ...(reqCnf ? { reqCnf } : {}) };
+  const pending: PendingAuthorization = {
+    clientId: client.id,
+    redirectUri,
+    audience: audience.id,
+    scope,
+    codeChallenge: challenge,
+    ...(state ? { state } : {}),
+    ...(reqCnf ? { reqCnf } : {}),
+    ...(mode === 'jwt' ? { responseMode: 'jwt' as const } : {}),
+  };
   return { ok: true, client, pending };
 }
 
@@ -109,12 +122,8 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
   const checked = await checkAuthorizationRequest(ctx, q);
   if (!checked.ok) {
     if ('page' in checked) return htmlResponse(400, messagePage('Cannot continue', checked.page));
-    const to = new URL(checked.redirectUri);
-    to.searchParams.set('error', checked.error);
-    if (checked.state) to.searchParams.set('state', checked.state);
-    // RFC 9207: errors name the issuer too.
-    to.searchParams.set('iss', ctx.token.issuer);
-    return redirectResponse(to.toString());
+    // RFC 9207 §2: errors name the issuer too (authorizationRedirect adds iss, or signs it in).
+    return redirectResponse(await authorizationRedirect(ctx.token, checked, { error: checked.error, state: checked.state }));
   }
   const { pending } = checked;
   const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
@@ -166,12 +175,8 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
   // One use: approved or denied, the request is closed; an id that is not open issues nothing.
   const p = await ctx.sessions.takePending(session, form.get('request'));
   if (!p) return htmlResponse(403, messagePage('Forbidden', 'This authorization request is no longer open. Start again from the application.'));
-  const to = new URL(p.redirectUri);
-  if (p.state) to.searchParams.set('state', p.state);
-  if (form.get('decision') !== 'approve') {
-    to.searchParams.set('error', 'access_denied');
-    return redirectResponse(to.toString());
-  }
+  const to = { redirectUri: p.redirectUri, clientId: p.clientId, mode: p.responseMode ?? ('query' as const) };
+  if (form.get('decision') !== 'approve') return redirectResponse(await authorizationRedirect(ctx.token, to, { error: 'access_denied', state: p.state }));
   const code = Buffer.from(provider.randomBytes(32)).toString('base64url');
   await store.putAuthCode({
     codeHash: lookupHash(code),
@@ -184,8 +189,6 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
     ...(p.reqCnf ? { reqCnf: p.reqCnf } : {}),
     expiresAt: Math.floor(clock()) + AUTH_CODE_LIFETIME,
   });
-  to.searchParams.set('code', code);
-  // RFC 9207: say who issued the code, against mix-up attacks.
-  to.searchParams.set('iss', ctx.token.issuer);
-  return redirectResponse(to.toString());
+  // RFC 9207: the redirect says who issued the code, against mix-up attacks.
+  return redirectResponse(await authorizationRedirect(ctx.token, to, { code, state: p.state }));
 }

@@ -32,6 +32,8 @@ export interface PendingAuthorization {
   codeChallenge: string;
   state?: string;
   reqCnf?: Uint8Array;
+  /** JARM: the response is a signed JWT (authorization-response.ts). Absent: query. */
+  responseMode?: 'jwt';
 }
 
 export interface BrowserSession {

@@ -10,8 +10,9 @@
  * use. The certificate binding is an HTTP-side binding, so its token is the HTTP side's format.
  */
 import { createHash } from 'node:crypto';
-import { SignJWT, importJWK } from 'jose';
-import { DEFAULT_ACE_PROFILE, coseKeyToJwk, encodeCbor, toBase64Url, toHex } from '../cose/index.js';
+import { SignJWT } from 'jose';
+import { DEFAULT_ACE_PROFILE, encodeCbor, toBase64Url, toHex } from '../cose/index.js';
+import { currentJwsSigner } from './jws-signer.js';
 import { X5T_S256 } from '../sender-constraint/index.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { IssuedToken, IssueRequest, IssuerContext } from './issuer.js';
@@ -23,18 +24,8 @@ export const CERTIFICATE_BOUND_TOKEN_TYPE = 'Bearer';
 /** jti: 128 bits of randomness. */
 const JTI_BYTES = 16;
 
-/** The JWS algorithm name of our signing key (signing-keys.ts: EdDSA or ES256). */
-function jwsAlg(alg: number | undefined): 'EdDSA' | 'ES256' {
-  // COSE alg -8 is EdDSA, -7 is ES256 (RFC 9053 §2.1, §2.2).
-  if (alg === -8) return 'EdDSA';
-  if (alg === -7) return 'ES256';
-  throw new RangeError('the signing key is neither EdDSA nor ES256');
-}
-
 export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueRequest, thumbprint: string): Promise<IssuedToken> {
-  const { key } = ctx.keys.current();
-  const alg = jwsAlg(key.alg);
-  const signingKey = await importJWK({ ...coseKeyToJwk(key), alg }, alg);
+  const signer = await currentJwsSigner(ctx.keys);
   const now = Math.floor(ctx.clock());
   const lifetime = req.audience.policy.lifetime;
   const cti = ctx.provider.randomBytes(JTI_BYTES);
@@ -45,14 +36,14 @@ export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueReq
     client_id: req.client.id,
     cnf: { [X5T_S256]: thumbprint },
   })
-    .setProtectedHeader({ alg, typ: JWT_ACCESS_TOKEN_TYP, kid: toBase64Url(key.kid!) })
+    .setProtectedHeader({ alg: signer.alg, typ: JWT_ACCESS_TOKEN_TYP, kid: signer.kid })
     .setIssuer(ctx.issuer)
     .setSubject(req.subject)
     .setAudience(req.audience.id)
     .setIssuedAt(now)
     .setExpirationTime(now + lifetime)
     .setJti(toBase64Url(cti))
-    .sign(signingKey);
+    .sign(signer.key);
   const accessToken = new TextEncoder().encode(jwt);
   // Recorded like every token, by the SHA-256 of its bytes, so /introspect, /revoke and
   // `authz revoke --client` find it; the cnf column holds the binding, CBOR as for CWTs.
@@ -71,6 +62,6 @@ export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueReq
     revoked: false,
     ...(req.family ? { family: req.family } : {}),
   });
-  ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: toHex(key.kid!), tokenHash: hash, cti: toHex(cti), reference: false, clockless: false });
+  ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: signer.kidHex, tokenHash: hash, cti: toHex(cti), reference: false, clockless: false });
   return { accessToken, jwt, tokenType: CERTIFICATE_BOUND_TOKEN_TYPE, expiresIn: lifetime, scope: req.scope, tokenHash: hash, cti, aceProfile: DEFAULT_ACE_PROFILE };
 }

@@ -38,6 +38,8 @@ import { createServiceMetrics, grantLabel, type ServiceMetrics } from './service
 import { SecretVerificationCache } from './secret-cache.js';
 import { checkAuthorizationRequest, handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
 import { handlePushedAuthorization } from './pushed-authorization.js';
+import { RESPONSE_MODES } from './authorization-response.js';
+import { jwsAlgorithm } from './jws-signer.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
@@ -430,6 +432,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       require_pushed_authorization_requests: web.requirePar === true,
       // RFC 9207 §3: every authorization response (codes and errors) carries iss.
       authorization_response_iss_parameter_supported: true,
+      // JARM §5: signed authorization responses, by the key /jwks.json publishes.
+      response_modes_supported: [...RESPONSE_MODES],
+      authorization_signing_alg_values_supported: [jwsAlgorithm(keys.current().key.alg)],
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
       ...mtlsMetadata(),
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the

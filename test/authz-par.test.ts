@@ -3,13 +3,15 @@
  * request pushed with client authentication, the browser sent to /authorize with only client_id
  * and request_uri, the code redeemed with PKCE S256. A request_uri is used once, by its own
  * client, before it expires; a client registered with require_pushed_authorization_requests
- * cannot skip /par; /par refuses what /authorize would.
+ * cannot skip /par; /par refuses what /authorize would. JARM (response_mode=jwt): the response
+ * is a JWT verified with jose against /jwks.json and by oauth4webapi, and a tampered one fails.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { loginAndConsentRedirect } from './support/authz-client.js';
@@ -125,5 +127,35 @@ describe('/par refuses what /authorize would, and unauthenticated pushes', () =>
     }
     const r = await rawPar({ ...good, client_id: 'other' });
     expect(r.status).toBe(401); // the secret is app's: client authentication fails first
+  });
+});
+
+describe('JARM: response_mode=jwt', () => {
+  it('the code comes back inside a JWT signed by the /jwks.json key, with iss, aud, exp and state; oauth4webapi accepts it and the code redeems', async () => {
+    const { requestUri, verifier } = await push(client, appAuth, { response_mode: 'jwt' });
+    const redirect = await loginAndConsentRedirect(base, new URLSearchParams({ client_id: 'app', request_uri: requestUri }), 'alice', PASSWORD);
+    expect([...redirect.searchParams.keys()]).toEqual(['response']);
+    const { payload } = await jwtVerify(redirect.searchParams.get('response')!, createRemoteJWKSet(new URL(`${base}/jwks.json`)), { issuer: base, audience: 'app', currentDate: new Date(now * 1000) });
+    expect(payload).toMatchObject({ state: 'st-1', code: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
+    expect(payload.exp! - payload.iat!).toBe(60);
+    expect(as.response_modes_supported).toEqual(expect.arrayContaining(['jwt', 'query.jwt']));
+    // The service's clock is `now`: oauth4webapi's clock is moved there (clockSkew) to check exp.
+    const jarmClient = { client_id: 'app', authorization_signed_response_alg: as.authorization_signing_alg_values_supported![0]!, [oauth.clockSkew]: now - Math.floor(Date.now() / 1000) };
+    const callback = await oauth.validateJwtAuthResponse(as, jarmClient, redirect, 'st-1', insecure);
+    expect(callback.get('code')).toBe(payload.code);
+    const res = await oauth.authorizationCodeGrantRequest(as, client, appAuth, callback, REDIRECT, verifier, insecure);
+    expect((await oauth.processAuthorizationCodeResponse(as, client, res, { recognizedTokenTypes: { pop: () => {} } })).token_type).toBe('pop');
+  });
+
+  it('a response whose payload was changed does not verify, and an unsupported response_mode is an error with iss', async () => {
+    const { requestUri } = await push(client, appAuth, { response_mode: 'query.jwt' });
+    const redirect = await loginAndConsentRedirect(base, new URLSearchParams({ client_id: 'app', request_uri: requestUri }), 'alice', PASSWORD);
+    const [h, p, sig] = redirect.searchParams.get('response')!.split('.');
+    const claims = JSON.parse(Buffer.from(p!, 'base64url').toString()) as Record<string, unknown>;
+    const forged = `${h}.${Buffer.from(JSON.stringify({ ...claims, code: 'A'.repeat(43) })).toString('base64url')}.${sig}`;
+    await expect(jwtVerify(forged, createRemoteJWKSet(new URL(`${base}/jwks.json`)), { issuer: base, audience: 'app', currentDate: new Date(now * 1000) })).rejects.toMatchObject({ code: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' });
+    const res = await fetch(`${base}/authorize?${new URLSearchParams({ client_id: 'app', response_type: 'code', redirect_uri: REDIRECT, response_mode: 'form_post', state: 's' })}`, { redirect: 'manual' });
+    const to = new URL(res.headers.get('location')!);
+    expect([to.searchParams.get('error'), to.searchParams.get('iss'), to.searchParams.get('state')]).toEqual(['invalid_request', base, 's']);
   });
 });
