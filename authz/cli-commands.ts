@@ -89,6 +89,8 @@ export async function authzServe(opts: DataDirOptions & {
   logger?: Logger;
   /** Bearer credential for /metrics (otherwise loopback peers only). */
   metricsToken?: string;
+  /** `fapi2`: the FAPI 2.0 Security Profile (fapi2-profile.ts). */
+  profile?: AuthzServerOptions['profile'];
 }): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
   const opened = await openStore(opts);
   const store = opened.store;
@@ -102,6 +104,7 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   return { server, url, store };

@@ -14,6 +14,7 @@ import { logText } from '../device/index.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { authenticateClient } from './client-auth.js';
 import { lookupHash } from './secret-hash.js';
+import { checkFapi2ClientAuth } from './fapi2-profile.js';
 import type { Params } from './ace-params.js';
 import type { TokenContext } from './token-endpoint.js';
 import type { WebContext } from './web-exchange.js';
@@ -44,7 +45,9 @@ export async function handlePushedAuthorization(
   authorization: string | undefined,
   check: (q: URLSearchParams) => Promise<{ ok: true } | { ok: false; error?: string; page?: string }>,
 ): Promise<PushedAuthorization> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const auth = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  if (ctx.profile === 'fapi2') checkFapi2ClientAuth(auth);
+  const { client } = auth;
   // RFC 9126 §2.1: request_uri is not allowed in a pushed request.
   if (params.has('request_uri')) throw invalidRequest('request_uri is not allowed at the pushed authorization endpoint');
   if (params.size > MAX_PUSHED_PARAMS) throw invalidRequest(`at most ${MAX_PUSHED_PARAMS} parameters`);

@@ -40,6 +40,7 @@ import { checkAuthorizationRequest, handleAuthorize, handleConsent, handleLogin 
 import { handlePushedAuthorization } from './pushed-authorization.js';
 import { RESPONSE_MODES } from './authorization-response.js';
 import { jwsAlgorithm } from './jws-signer.js';
+import { FAPI2_CLIENT_AUTH_METHODS, type ServiceProfile } from './fapi2-profile.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
@@ -119,6 +120,12 @@ export interface AuthzServerOptions {
    * default: none). Never given a token, a proof, a secret, a password or a key.
    */
   logger?: Logger;
+  /**
+   * `fapi2`: the FAPI 2.0 Security Profile (fapi2-profile.ts): PAR for every client, mTLS or
+   * assertion client authentication, certificate-bound tokens only. Needs `tls` with client
+   * certificates (clientCa or requestClientCert).
+   */
+  profile?: ServiceProfile;
   /**
    * Bearer credential for /metrics. Without one, /metrics answers loopback peers only (a
    * Prometheus on the same host); behind a reverse proxy on the same host, set one.
@@ -228,6 +235,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   // The metadata's endpoints are the issuer's URL: with a certificate, an http:// issuer would
   // send every client's secrets to plain HTTP, the TLS listener notwithstanding.
   if (opts.tls && opts.issuer && /^http:/i.test(opts.issuer)) throw new RangeError('with --tls-cert the issuer must be an https:// URL (its metadata sends clients there)');
+  if (opts.profile !== undefined && opts.profile !== 'fapi2') throw new RangeError('the only profile is fapi2');
+  if (opts.profile === 'fapi2' && (!opts.tls || (opts.tls.clientCa === undefined && opts.tls.requestClientCert !== true))) {
+    // FAPI 2.0 §5.3.2.1: sender-constrained tokens; this mode binds them to TLS client certificates.
+    throw new RangeError('--profile fapi2 needs HTTPS with client certificates (--tls-cert, --tls-key and --tls-client-ca or --tls-request-client-cert)');
+  }
   const provider = opts.provider ?? nativeProvider;
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const log = opts.logger ?? NOOP_LOGGER;
@@ -253,6 +265,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!opts.onRevocationList) return;
     for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
   };
+  if (opts.profile) context.profile = opts.profile;
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
@@ -262,6 +275,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined, ...(opts.sessionStore ? [opts.sessionStore] : [])),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
+    // FAPI 2.0 §5.3.2.2: every authorization request is pushed first.
+    ...(opts.profile === 'fapi2' ? { requirePar: true } : {}),
   };
 
   async function revocationList(audience: string): Promise<Uint8Array> {
@@ -435,7 +450,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       // JARM §5: signed authorization responses, by the key /jwks.json publishes.
       response_modes_supported: [...RESPONSE_MODES],
       authorization_signing_alg_values_supported: [jwsAlgorithm(keys.current().key.alg)],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
+      token_endpoint_auth_methods_supported:
+        opts.profile === 'fapi2'
+          ? [...FAPI2_CLIENT_AUTH_METHODS]
+          : ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
       ...mtlsMetadata(),
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
       // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.

@@ -30,6 +30,7 @@ import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchange
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
 import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
 import { verifyPkce } from './pkce.js';
+import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile } from './fapi2-profile.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
 
@@ -43,6 +44,8 @@ export interface TokenContext extends IssuerContext, ClientAuthContext {
   onRevoked?: (audiences: string[]) => void | Promise<void>;
   /** Tokens per client id per window (issuance-budget.ts); DEFAULT_ISSUANCE_LIMIT when absent. */
   issuanceLimit?: IssuanceLimit;
+  /** `fapi2`: the FAPI 2.0 Security Profile's requirements (fapi2-profile.ts). */
+  profile?: ServiceProfile;
 }
 
 /** One request's context: the service's, and this request's claim on its client's issuance budget. */
@@ -164,6 +167,10 @@ async function clientCredentials(ctx: GrantContext, params: Params, authorizatio
  */
 async function authenticate(ctx: GrantContext, params: Params, authorization: string | undefined, opts: { allowPublic: boolean }): Promise<AuthenticatedClient> {
   const auth = await authenticateClient(ctx, params, authorization, opts);
+  if (ctx.profile === 'fapi2') {
+    checkFapi2ClientAuth(auth);
+    checkFapi2SenderConstraint(auth);
+  }
   if (auth.certificateThumbprint !== undefined) ctx.certificateThumbprint = auth.certificateThumbprint;
   return auth;
 }

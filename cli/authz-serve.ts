@@ -25,6 +25,7 @@ export const authzServeCommand = defineCommand(
       'tls-key': { type: 'string', value: 'KEY.pem', env: 'KEYBOUND_TLS_KEY', help: 'private key of --tls-cert' },
       // RFC 8705 §2: certificate client authentication on the same HTTPS listener.
       'tls-client-ca': { type: 'string', value: 'CA.pem', env: 'KEYBOUND_TLS_CLIENT_CA', help: 'ask clients for certificates; trust chains to this CA for tls_client_auth (RFC 8705 §2.1)' },
+      profile: { type: 'string', value: 'fapi2', help: 'fapi2: the FAPI 2.0 Security Profile (PAR, mTLS or assertion clients, certificate-bound tokens); needs --tls-client-ca or --tls-request-client-cert' },
       'tls-request-client-cert': { type: 'boolean', help: 'ask clients for certificates without a CA: self_signed_tls_client_auth only (RFC 8705 §2.2)' },
       // Prometheus' bearer credential for /metrics; a file, as every secret.
       'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
@@ -49,6 +50,10 @@ export const authzServeCommand = defineCommand(
           ...(values['tls-request-client-cert'] ? { requestClientCert: true } : {}),
         }
       : undefined;
+    if (values.profile !== undefined && values.profile !== 'fapi2') throw new UsageError('--profile takes fapi2');
+    if (values.profile === 'fapi2' && !(values['tls-client-ca'] || values['tls-request-client-cert'])) {
+      throw new UsageError('--profile fapi2 needs --tls-cert, --tls-key and --tls-client-ca (or --tls-request-client-cert): its tokens are bound to client certificates');
+    }
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -57,6 +62,7 @@ export const authzServeCommand = defineCommand(
       ...(adminToken ? { adminToken } : {}),
       ...(tls ? { tls } : {}),
       ...(metricsToken ? { metricsToken } : {}),
+      ...(values.profile === 'fapi2' ? { profile: 'fapi2' as const } : {}),
       logger,
     });
     // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.

@@ -6,15 +6,16 @@
  * /jwks.json; another certificate, an untrusted chain with the same DN, or none, is refused.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
-import { makeCertificates } from './support/tls-certificates.js';
+import { makeCa, makeCertificates, makeClientCertificate, opensslX5t } from './support/tls-certificates.js';
+import { curl } from './support/curl.js';
 import { stop, waitForLine } from './support/processes.js';
 
 const run = promisify(execFile);
@@ -24,30 +25,13 @@ const f = (name: string) => join(dir, name);
 let service: ChildProcess;
 let base = '';
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-}
-/** An EC P-256 client certificate `name` with `subj`, signed by `ca` (or self-signed without one). */
-function clientCert(name: string, subj: string, ca?: string): void {
-  if (!ca) {
-    openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', subj);
-    return;
-  }
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj);
-  writeFileSync(f(`${name}.ext`), 'extendedKeyUsage=clientAuth\n');
-  openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-out', `${name}.pem`, '-days', '2', '-extfile', `${name}.ext`);
-}
-/** What openssl alone says the x5t#S256 of a certificate is (RFC 8705 §3.1). */
-function opensslX5t(pem: string): string {
-  const der = execFileSync('openssl', ['x509', '-in', f(pem), '-outform', 'DER']);
-  const hex = execFileSync('openssl', ['dgst', '-sha256', '-r'], { input: der, encoding: 'utf8' }).split(' ')[0]!;
-  return Buffer.from(hex, 'hex').toString('base64url');
-}
+const clientCert = (name: string, subj: string, ca?: string) => makeClientCertificate(dir, name, subj, ca);
+const x5t = (pem: string) => opensslX5t(f(pem));
 
 beforeAll(async () => {
   makeCertificates(dir);
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'clientca.key', '-out', 'clientca.pem', '-days', '2', '-subj', '/CN=keybound client CA');
-  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'rogueca.key', '-out', 'rogueca.pem', '-days', '2', '-subj', '/CN=rogue CA');
+  makeCa(dir, 'clientca', '/CN=keybound client CA');
+  makeCa(dir, 'rogueca', '/CN=rogue CA');
   clientCert('app', '/O=Clinic/CN=app', 'clientca');
   clientCert('eve', '/O=Clinic/CN=eve', 'clientca');
   clientCert('fake-app', '/O=Clinic/CN=app', 'rogueca'); // the right DN, an untrusted chain
@@ -68,25 +52,19 @@ beforeAll(async () => {
 
 afterAll(() => stop(service));
 
-/** curl, trusting the service's CA only, with the client certificate `cert` (or none). */
-async function curlToken(form: Record<string, string>, cert?: string, extra: string[] = []): Promise<{ status: number; body: Record<string, unknown> }> {
-  const args = ['-sS', '--max-time', '10', '--cacert', f('ca.pem'), '-w', '\n%{http_code}', ...extra];
-  if (cert) args.push('--cert', f(`${cert}.pem`), '--key', f(`${cert}.key`));
-  for (const [k, v] of Object.entries(form)) args.push('--data-urlencode', `${k}=${v}`);
-  const { stdout } = await run('curl', [...args, `${base}/token`], { encoding: 'utf8' });
-  const i = stdout.lastIndexOf('\n');
-  return { status: Number(stdout.slice(i + 1)), body: JSON.parse(stdout.slice(0, i)) as Record<string, unknown> };
+/** curl to /token, trusting the service's CA only, with the client certificate `cert` (or none). */
+async function curlToken(form: Record<string, string>, cert?: string): Promise<{ status: number; body: Record<string, unknown> }> {
+  const r = await curl(`${base}/token`, { cacert: f('ca.pem'), ...(cert ? { cert: { pem: f(`${cert}.pem`), key: f(`${cert}.key`) } } : {}) }, form);
+  return { status: r.status, body: r.json ?? {} };
 }
 
 async function jwks(): Promise<JSONWebKeySet> {
-  const { stdout } = await run('curl', ['-sS', '--cacert', f('ca.pem'), `${base}/jwks.json`], { encoding: 'utf8' });
-  return JSON.parse(stdout) as JSONWebKeySet;
+  return (await curl(`${base}/jwks.json`, { cacert: f('ca.pem') })).json as unknown as JSONWebKeySet;
 }
 
 describe('RFC 8705 metadata', () => {
   it('says tokens are certificate-bound, lists both methods, and the mTLS aliases are this listener', async () => {
-    const { stdout } = await run('curl', ['-sS', '--cacert', f('ca.pem'), `${base}/.well-known/oauth-authorization-server`], { encoding: 'utf8' });
-    const m = JSON.parse(stdout) as Record<string, unknown>;
+    const m = (await curl(`${base}/.well-known/oauth-authorization-server`, { cacert: f('ca.pem') })).json!;
     expect(m.tls_client_certificate_bound_access_tokens).toBe(true);
     expect(m.token_endpoint_auth_methods_supported).toEqual(expect.arrayContaining(['tls_client_auth', 'self_signed_tls_client_auth']));
     expect(m.mtls_endpoint_aliases).toMatchObject({ token_endpoint: `${base}/token` });
@@ -101,7 +79,7 @@ describe('tls_client_auth (RFC 8705 §2.1) and certificate-bound tokens (§3)', 
     const { payload, protectedHeader } = await jwtVerify(r.body.access_token as string, createLocalJWKSet(await jwks()), { issuer: base, audience: 'api', typ: 'at+jwt' });
     expect(protectedHeader.alg).toBe('EdDSA');
     expect(payload).toMatchObject({ client_id: 'app', sub: 'app', scope: 'read' });
-    expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(opensslX5t('app.pem'));
+    expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(x5t('app.pem'));
   });
 
   it('refuses another certificate of the same CA, the right DN under an untrusted CA, and no certificate', async () => {
@@ -125,7 +103,7 @@ describe('self_signed_tls_client_auth (RFC 8705 §2.2)', () => {
     const r = await curlToken({ grant_type: 'client_credentials', client_id: 'phone-7', audience: 'api' }, 'device');
     expect(r.status).toBe(200);
     const { payload } = await jwtVerify(r.body.access_token as string, createLocalJWKSet(await jwks()), { issuer: base, audience: 'api' });
-    expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(opensslX5t('device.pem'));
+    expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(x5t('device.pem'));
     const other = await curlToken({ grant_type: 'client_credentials', client_id: 'phone-7', audience: 'api' }, 'other-device');
     expect([other.status, other.body.error]).toEqual([401, 'invalid_client']);
   });
