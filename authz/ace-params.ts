@@ -76,6 +76,22 @@ function setOnce(out: Params, name: string, value: ParamValue): void {
   out.set(name, value);
 }
 
+/** A JWS compact serialisation (RFC 7515 §7.1): three base64url parts, bounded like any parameter. */
+const JWT_SHAPE = /^[A-Za-z0-9_-]{2,4096}\.[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{2,1024}$/;
+
+/** Whether a presented token is a JWT access token's text (certificate-bound, RFC 8705), not a base64url CWT. */
+export function isJwtText(token: unknown): token is string {
+  return typeof token === 'string' && JWT_SHAPE.test(token);
+}
+
+/**
+ * Byte parameters sent as text stay text when they are not base64url of bytes: a subject token or
+ * a client assertion (read by their own decoders), and a JWT presented at /introspect or /revoke.
+ */
+function keepsText(name: string, v: string): boolean {
+  return name === 'subject_token' || name === 'client_assertion' || (name === 'token' && isJwtText(v));
+}
+
 function textToBytes(name: string, value: string): Uint8Array {
   try {
     return fromBase64Url(value);
@@ -229,7 +245,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
         continue;
       }
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw invalidRequest(`parameter ${name} has the wrong type`);
-      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
+      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && !keepsText(name, v) ? textToBytes(name, v) : v);
     }
     return out;
   }
@@ -244,7 +260,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
       setOnce(out, name, aifJsonValue(v));
       continue;
     }
-    setOnce(out, name, BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
+    setOnce(out, name, BYTE_PARAMS.has(name) && !keepsText(name, v) ? textToBytes(name, v) : v);
   }
   return out;
 }
@@ -338,6 +354,8 @@ export function encodeResponse(
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
     // An AIF scope is written in JSON as its JSON array form, as clients send it.
     else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
+    // RFC 8705 §3.2: a certificate binding is the JSON object {"x5t#S256": thumbprint}.
+    else if (name === 'cnf' && v instanceof Map && v.size === 1 && typeof v.get('x5t#S256') === 'string') obj[name] = { 'x5t#S256': v.get('x5t#S256') };
     // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.
     else if (v instanceof Map || Array.isArray(v)) obj[name] = toBase64Url(encodeCbor(v as CborValue));
     else obj[name] = v;

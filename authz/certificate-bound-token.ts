@@ -24,6 +24,11 @@ export const CERTIFICATE_BOUND_TOKEN_TYPE = 'Bearer';
 /** jti: 128 bits of randomness. */
 const JTI_BYTES = 16;
 
+/** The store's hash of a JWT access token: hex SHA-256 of its ASCII bytes. */
+export function jwtTokenHash(jwt: string): string {
+  return createHash('sha256').update(jwt, 'ascii').digest('hex');
+}
+
 export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueRequest, thumbprint: string): Promise<IssuedToken> {
   const signer = await currentJwsSigner(ctx.keys);
   const now = Math.floor(ctx.clock());
@@ -47,7 +52,7 @@ export async function issueCertificateBoundJwt(ctx: IssuerContext, req: IssueReq
   const accessToken = new TextEncoder().encode(jwt);
   // Recorded like every token, by the SHA-256 of its bytes, so /introspect, /revoke and
   // `authz revoke --client` find it; the cnf column holds the binding, CBOR as for CWTs.
-  const hash = createHash('sha256').update(accessToken).digest('hex');
+  const hash = jwtTokenHash(jwt);
   await ctx.store.recordToken({
     cti: toHex(cti),
     tokenHash: hash,

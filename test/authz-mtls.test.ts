@@ -42,6 +42,7 @@ beforeAll(async () => {
   await registerAudience(store, nativeProvider, { id: 'api', scopes: ['read'] });
   await registerClient(store, { id: 'phone-7', audiences: ['api'], scopes: ['read'], tlsClientAuth: { method: 'self_signed_tls_client_auth', certificates: [readFileSync(f('device.pem'), 'utf8')] } });
   await registerClient(store, { id: 'secret-app', secret: 'secret-app-secret-0123456789', audiences: ['api'], scopes: ['read'] });
+  await registerClient(store, { id: 'api-gw', secret: 'api-gw-secret-0123456789', audiences: ['api'], grantTypes: [] });
   store.close();
   // The CLI registration the README shows (RFC 8705 §2.1.2: one subject DN).
   await run(process.execPath, ['bin/keybound.js', 'authz', 'register-client', 'app', '--data-dir', dataDir, '--audience', 'api', '--scope', 'read', '--grant-type', 'client_credentials', '--tls-client-auth-subject-dn', 'CN=app,O=Clinic']);
@@ -106,5 +107,35 @@ describe('self_signed_tls_client_auth (RFC 8705 §2.2)', () => {
     expect((payload.cnf as Record<string, string>)['x5t#S256']).toBe(x5t('device.pem'));
     const other = await curlToken({ grant_type: 'client_credentials', client_id: 'phone-7', audience: 'api' }, 'other-device');
     expect([other.status, other.body.error]).toEqual([401, 'invalid_client']);
+  });
+});
+
+describe('a certificate-bound token at /introspect and /revoke (RFC 8705 §3.2, RFC 7662, RFC 7009)', () => {
+  it('introspects as Bearer with cnf x5t#S256 for the resource server, and is inactive once its client revokes it', async () => {
+    const r = await curlToken({ grant_type: 'client_credentials', client_id: 'app', audience: 'api' }, 'app');
+    const token = r.body.access_token as string;
+    const introspect = () => curl(`${base}/introspect`, { cacert: f('ca.pem') }, { client_id: 'api-gw', client_secret: 'api-gw-secret-0123456789', token });
+    expect((await introspect()).json).toMatchObject({ active: true, token_type: 'Bearer', client_id: 'app', aud: 'api', cnf: { 'x5t#S256': x5t('app.pem') } });
+    const revoked = await curl(`${base}/revoke`, { cacert: f('ca.pem'), cert: { pem: f('app.pem'), key: f('app.key') } }, { client_id: 'app', token });
+    expect(revoked.status).toBe(200);
+    expect((await introspect()).json).toEqual({ active: false });
+  });
+});
+
+describe('registration (RFC 8705 §2.1.2)', () => {
+  it('takes exactly one identity, never beside a secret, and only certificates for self-signed', async () => {
+    const store = new SqliteStore(':memory:');
+    try {
+      const reg = (tlsClientAuth: never, extra: Record<string, unknown> = {}) => registerClient(store, { id: 'x', tlsClientAuth, ...extra });
+      await expect(reg({ method: 'tls_client_auth', subjectDn: 'CN=x', sanDns: 'x.example' } as never)).rejects.toThrow(/exactly one/);
+      await expect(reg({ method: 'tls_client_auth' } as never)).rejects.toThrow(/exactly one/);
+      await expect(reg({ method: 'tls_client_auth', subjectDn: 'CN=x\u0000' } as never)).rejects.toThrow(/printable/);
+      await expect(reg({ method: 'tls_client_auth', subjectDn: 'CN=x' } as never, { secret: 'a-strong-secret-0123456789' })).rejects.toThrow(/not both/);
+      await expect(reg({ method: 'self_signed_tls_client_auth', certificates: [readFileSync(f('app.key'), 'utf8')] } as never)).rejects.toThrow(/certificate/);
+      await expect(reg({ method: 'self_signed_tls_client_auth', certificates: [] } as never)).rejects.toThrow(/1 to 4/);
+      await expect(reg({ method: 'password' } as never)).rejects.toThrow(/tls_client_auth or self_signed/);
+    } finally {
+      store.close();
+    }
   });
 });
