@@ -76,29 +76,24 @@ function setOnce(out: Params, name: string, value: ParamValue): void {
   out.set(name, value);
 }
 
-/** A JWS compact serialisation (RFC 7515 §7.1): three base64url parts, bounded like any parameter. */
-const JWT_SHAPE = /^[A-Za-z0-9_-]{2,4096}\.[A-Za-z0-9_-]{2,8192}\.[A-Za-z0-9_-]{2,1024}$/;
-
-/** Whether a presented token is a JWT access token's text (certificate-bound, RFC 8705), not a base64url CWT. */
-export function isJwtText(token: unknown): token is string {
-  return typeof token === 'string' && JWT_SHAPE.test(token);
-}
-
-/**
- * Byte parameters sent as text stay text when they are not base64url of bytes: a subject token or
- * a client assertion (read by their own decoders), and a JWT presented at /introspect or /revoke.
- */
-function keepsText(name: string, v: string): boolean {
-  return name === 'subject_token' || name === 'client_assertion' || (name === 'token' && isJwtText(v));
+/** Byte parameters sent as text that stay text: a subject token or a client assertion (read by their own decoders). */
+function keepsText(name: string): boolean {
+  return name === 'subject_token' || name === 'client_assertion';
 }
 
 function textToBytes(name: string, value: string): Uint8Array {
+  // The token of /introspect and /revoke may be a JWT access token (RFC 9068) as the client holds
+  // it: its ASCII bytes are its identity, as issued (jwt-access-token.ts).
+  if (name === 'token' && COMPACT_JWS.test(value)) return new Uint8Array(Buffer.from(value, 'ascii'));
   try {
     return fromBase64Url(value);
   } catch {
     throw invalidRequest(`parameter ${name} must be base64url`);
   }
 }
+
+/** RFC 7515 §7.1 compact serialisation: three base64url segments (a JWT access token, RFC 9068). */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
 const TEXT_DECODER = new TextDecoder('utf-8', { fatal: true });
 
@@ -245,7 +240,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
         continue;
       }
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw invalidRequest(`parameter ${name} has the wrong type`);
-      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && !keepsText(name, v) ? textToBytes(name, v) : v);
+      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && !keepsText(name) ? textToBytes(name, v) : v);
     }
     return out;
   }
@@ -260,7 +255,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
       setOnce(out, name, aifJsonValue(v));
       continue;
     }
-    setOnce(out, name, BYTE_PARAMS.has(name) && !keepsText(name, v) ? textToBytes(name, v) : v);
+    setOnce(out, name, BYTE_PARAMS.has(name) && !keepsText(name) ? textToBytes(name, v) : v);
   }
   return out;
 }

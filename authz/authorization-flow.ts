@@ -31,6 +31,8 @@ export const AUTH_CODE_LIFETIME = 60;
  */
 export const LOGIN_ATTEMPTS = 5;
 export const LOGIN_WINDOW = 300;
+/** RFC 7638 SHA-256 thumbprint in base64url: 32 bytes, 43 characters. */
+const DPOP_JKT = /^[A-Za-z0-9_-]{43}$/;
 
 const expired = (): WebResponse => htmlResponse(403, messagePage('Forbidden', 'The form expired. Start again.'));
 
@@ -72,6 +74,9 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
   if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
   const challenge = q.get('code_challenge') ?? '';
   if (q.get('code_challenge_method') !== 'S256' || !isValidChallenge(challenge)) return back('invalid_request');
+  // RFC 9449 §10: dpop_jkt binds the code to a DPoP key: an RFC 7638 SHA-256 thumbprint, base64url (43 characters).
+  const dpopJkt = q.get('dpop_jkt') ?? undefined;
+  if (dpopJkt !== undefined && !DPOP_JKT.test(dpopJkt)) return back('invalid_request');
   let audience, scope, reqCnf;
   try {
     audience = await resolveAudience(store, client, q.get('audience') ?? undefined);
@@ -86,6 +91,7 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
+  if (dpopJkt !== undefined && reqCnf) return back('invalid_request'); // two keys for one token
   const pending: PendingAuthorization = {
     clientId: client.id,
     redirectUri,
@@ -94,6 +100,7 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
     codeChallenge: challenge,
     ...(state ? { state } : {}),
     ...(reqCnf ? { reqCnf } : {}),
+    ...(dpopJkt !== undefined ? { dpopJkt } : {}),
     ...(mode === 'jwt' ? { responseMode: 'jwt' as const } : {}),
   };
   return { ok: true, client, pending };
@@ -187,6 +194,7 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
     scope: p.scope,
     codeChallenge: p.codeChallenge,
     ...(p.reqCnf ? { reqCnf: p.reqCnf } : {}),
+    ...(p.dpopJkt !== undefined ? { dpopJkt: p.dpopJkt } : {}),
     expiresAt: Math.floor(clock()) + AUTH_CODE_LIFETIME,
   });
   // RFC 9207: the redirect says who issued the code, against mix-up attacks.

@@ -34,6 +34,8 @@ export interface PendingAuthorization {
   reqCnf?: Uint8Array;
   /** JARM: the response is a signed JWT (authorization-response.ts). Absent: query. */
   responseMode?: 'jwt';
+  /** RFC 9449 §10: the DPoP key thumbprint the code will be bound to. */
+  dpopJkt?: string;
 }
 
 export interface BrowserSession {

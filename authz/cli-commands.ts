@@ -18,6 +18,7 @@ import { provisionDevice, registerAudience, registerClient, registerUser, Regist
 import { secretWeakness } from './secret-strength.js';
 import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
 import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
+import type { DpopSettings } from './dpop-binding.js';
 
 export const DB_FILE = 'authz.sqlite';
 
@@ -91,6 +92,8 @@ export async function authzServe(opts: DataDirOptions & {
   metricsToken?: string;
   /** `fapi2`: the FAPI 2.0 Security Profile (fapi2-profile.ts). */
   profile?: AuthzServerOptions['profile'];
+  /** DPoP at /token: nonce secrets shared by the instances, iat window (dpop-binding.ts). */
+  dpop?: DpopSettings;
 }): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
   const opened = await openStore(opts);
   const store = opened.store;
@@ -105,6 +108,7 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(opts.dpop ? { dpop: opts.dpop } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   return { server, url, store };

@@ -8,8 +8,8 @@
  *   analogue of private_key_jwt), never a shared secret and never none (§5.3.2.1);
  * - sender-constrained access tokens (§5.3.2.1): bound to the client's TLS certificate
  *   (RFC 8705 §3). A token that would be bound to nothing the resource server can check at the
- *   HTTP layer is refused rather than issued. (DPoP-bound tokens, RFC 9449, qualify as well once
- *   the DPoP token endpoint binds them; until then this mode issues mTLS-bound tokens only.)
+ *   HTTP layer is refused rather than issued; or bound to the DPoP key of the request's proof
+ *   (RFC 9449).
  */
 import { AuthzError, invalidClient } from './errors.js';
 import type { AuthenticatedClient } from './client-auth.js';
@@ -26,9 +26,12 @@ export function checkFapi2ClientAuth(auth: AuthenticatedClient): void {
   }
 }
 
-/** Refuses to issue an access token that is not sender-constrained (FAPI 2.0 §5.3.2.1). */
-export function checkFapi2SenderConstraint(auth: AuthenticatedClient): void {
-  if (auth.certificateThumbprint === undefined) {
-    throw new AuthzError('invalid_request', 'FAPI 2.0: access tokens are sender-constrained; authenticate with your TLS certificate (RFC 8705) to get one bound to it');
+/**
+ * Refuses to issue an access token that is not sender-constrained (FAPI 2.0 §5.3.2.1): bound to
+ * the client's TLS certificate, or to the DPoP key whose proof this request carries (RFC 9449).
+ */
+export function checkFapi2SenderConstraint(auth: AuthenticatedClient, dpopProof: boolean): void {
+  if (auth.certificateThumbprint === undefined && !dpopProof) {
+    throw new AuthzError('invalid_request', 'FAPI 2.0: access tokens are sender-constrained; send a DPoP proof (RFC 9449) or authenticate with your TLS certificate (RFC 8705)');
   }
 }

@@ -24,12 +24,14 @@ export {
 export { AuthzError } from './errors.js';
 export { issueAccessToken, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
 export { handleTokenRequest, type TokenContext } from './token-endpoint.js';
+export { checkDpopAtEndpoint, dpopNonceHeader, storeReplayRecord, dpopAlgs, type DpopSettings, type DpopEndpointContext, type DpopEndpointRequest } from './dpop-binding.js';
 export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js';
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 export { FileKeyVault, SealedKeyVault, KeyVaultError, readKekFile, KEK_BYTES, type KeyVault, type SealedKeyStore } from './key-vault.js';
-export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, type RegistryErrorCode, type ClientOptions } from './registry.js';
+export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, TOKEN_FORMATS, type RegistryErrorCode, type TokenFormat, type ClientOptions } from './registry.js';
+export { issueJwtAccessToken, JWT_ACCESS_TOKEN_TYP } from './jwt-access-token.js';
 export { s256 } from './pkce.js';
 export {
   authzServe,

@@ -6,7 +6,7 @@
  * that merely may ask for tokens there learns nothing about other clients' tokens.
  */
 import { decodeCbor, toBase64Url, toHex, tokenHash, type CborValue } from '../cose/index.js';
-import { POP_TOKEN_TYPE, bytesParam, isJwtText, type Params, type ResponseValue } from './ace-params.js';
+import { POP_TOKEN_TYPE, bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
@@ -14,11 +14,13 @@ import { checkRevocationProof, REVOKE_PROOF_PARAM } from './revocation-proof.js'
 import { lookupHash } from './secret-hash.js';
 import type { TokenContext } from './token-endpoint.js';
 import { X5T_S256 } from '../sender-constraint/index.js';
-import { CERTIFICATE_BOUND_TOKEN_TYPE, jwtTokenHash } from './certificate-bound-token.js';
+import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
 
 export async function handleIntrospection(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<Record<string, ResponseValue | undefined>> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
-  const record = await ctx.store.getTokenByHash(presentedTokenHash(ctx, params));
+  const token = bytesParam(params, 'token');
+  if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
+  const record = await ctx.store.getTokenByHash(toHex(tokenHash(token, ctx.provider)));
   const now = ctx.clock();
   // RFC 7662 §2.2: anything not active is just { active: false }, with no reason given; so is a
   // token the caller is not a resource server for (§4: no sub or scope for token scanners).
@@ -38,19 +40,7 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
   };
 }
 
-/**
- * The hash a presented token is recorded under: a JWT access token (certificate-bound, RFC 8705)
- * by its text; a CWT by its canonical bytes (cose/token-hash.ts), base64url in JSON and form.
- */
-function presentedTokenHash(ctx: TokenContext, params: Params): string {
-  const raw = params.get('token');
-  if (isJwtText(raw)) return jwtTokenHash(raw);
-  const token = bytesParam(params, 'token');
-  if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
-  return toHex(tokenHash(token, ctx.provider));
-}
-
-/** A certificate-bound token is Bearer with cnf x5t#S256 (RFC 8705 §3.2); a CWT is PoP with its COSE cnf. */
+/** A certificate-bound token is Bearer with cnf x5t#S256 (RFC 8705 §3.2); otherwise PoP with its cnf. */
 function tokenTypeAndCnf(stored: Uint8Array | undefined): { token_type: string; cnf?: CborValue } {
   const cnf = stored ? (decodeCbor(stored, { maxBytes: 2048, maxDepth: 6 }) as CborValue) : undefined;
   if (cnf instanceof Map && cnf.has(X5T_S256)) return { token_type: CERTIFICATE_BOUND_TOKEN_TYPE, cnf };
@@ -68,9 +58,11 @@ function fromHexBytes(hex: string): Uint8Array {
  */
 export async function handleRevocation(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<string[]> {
   const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
-  const hash = presentedTokenHash(ctx, params);
+  const token = bytesParam(params, 'token');
+  if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
   const proof = bytesParam(params, REVOKE_PROOF_PARAM);
   const mustProve = method === 'none';
+  const hash = toHex(tokenHash(token, ctx.provider));
   const record = await ctx.store.getTokenByHash(hash);
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
   if (record) {
@@ -82,9 +74,6 @@ export async function handleRevocation(ctx: TokenContext, params: Params, author
   // well), and §2.1: revoking one SHOULD end the access tokens of its grant, so the whole family goes.
   // A refresh token is text: JSON and form decoded it as base64url (token is a byte parameter), so
   // re-encode; CBOR carries its UTF-8 bytes.
-  // A JWT is an access token, never a refresh token (those are random text).
-  const token = isJwtText(params.get('token')) ? undefined : bytesParam(params, 'token');
-  if (!token) return [];
   for (const candidate of [lookupHash(toBase64Url(token)), lookupHash(token)]) {
     const refresh = await ctx.store.getRefreshToken(candidate);
     if (!refresh) continue;

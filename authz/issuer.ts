@@ -23,11 +23,15 @@ import {
   type CborValue,
   type Confirmation,
   type CryptoProvider,
+  type Jwk,
+  jwkToCoseKey,
+  fromHex,
 } from '../cose/index.js';
+import { issueJwtAccessToken } from './jwt-access-token.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
-import { issueCertificateBoundJwt } from './certificate-bound-token.js';
+import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
 
 export interface IssuerContext {
@@ -72,10 +76,13 @@ export interface IssueRequest {
   cnonce?: Uint8Array;
   /** The grant family (authorization code, refresh tokens) the token belongs to. */
   family?: string;
+  /** RFC 9449: bind the token to the DPoP proof's key (instead of req_cnf): its JWK and RFC 7638 thumbprint. */
+  dpop?: { jkt: string; jwk: Jwk };
 }
 
 export interface IssuedToken {
-  accessToken: Uint8Array;
+  /** A CWT or reference handle (bytes), or a JWT access token (text, RFC 9068). */
+  accessToken: Uint8Array | string;
   /** Seconds (absent for exi tokens: the device counts from receipt). */
   expiresIn?: number;
   /** RFC 9201 §5: the symmetric PoP key the service made for the client (COSE_Key in a cnf map). */
@@ -87,10 +94,10 @@ export interface IssuedToken {
   cti: Uint8Array;
   /** The ACE profile of the audience (RFC 9200 §5.8.4.3): registered, or DEFAULT_ACE_PROFILE. */
   aceProfile: number;
-  /** A JWT access token (certificate-bound, RFC 8705 §3) as its compact text; accessToken has its bytes. */
-  jwt?: string;
-  /** The token_type to answer with, when not PoP (RFC 9200 §5.8.2). */
+  /** The token_type to answer with when neither DPoP nor PoP: Bearer for a certificate-bound JWT (RFC 8705 §3). */
   tokenType?: string;
+  /** RFC 9449 §5: bound to a DPoP key, so token_type is DPoP. */
+  dpop: boolean;
 }
 
 /** Reference token handles: 256 bits of randomness, unguessable. */
@@ -152,11 +159,51 @@ const POP_KEY_CURVES: Readonly<Record<number, readonly number[]>> = { 1: [6, 7],
 /** Key ids are short handles (RFC 9052 §3.1); a long one is an attack on the store, not a key. */
 const MAX_KID_BYTES = 64;
 
+/**
+ * The CWT binding of a DPoP key. RFC 9449 defines cnf.jkt for JWTs only; a CWT's cnf carries the
+ * proof's public key itself as a COSE_Key (RFC 8747 §3.2), converted from its JWK, so every
+ * keybound verifier checks it as it checks any asymmetric PoP key, and a gateway recomputes the
+ * RFC 7638 thumbprint from it to compare with the proof's jkt. Key types a CWT verifier cannot
+ * check (RSA) are unsupported_pop_key: such a client needs an audience with JWT access tokens.
+ */
+function dpopCnf(dpop: { jwk: Jwk }, client: ClientRecord): Confirmation {
+  let map: CborMap;
+  try {
+    map = new Map<CborValue, CborValue>([[CNF_LABEL.coseKey, coseKeyToMap(publicCoseKey(jwkToCoseKey(dpop.jwk)))]]);
+  } catch {
+    throw new AuthzError('unsupported_pop_key', 'this DPoP key type cannot be bound into a CWT (OKP or EC keys only)');
+  }
+  return parseReqCnf(map, client)!;
+}
+
+/**
+ * RFC 9068: a JWT access token for an audience registered with token format jwt, bound to the
+ * DPoP key (cnf.jkt) or to req_cnf's public key (cnf.jwk); never a symmetric key, never unbound.
+ */
+async function issueJwt(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
+  if (req.cnonce) throw invalidRequest('cnonce (RFC 9200 §5.3.1) is for CWTs; this audience takes JWT access tokens');
+  const reqCnf = req.dpop ? undefined : parseReqCnf(req.reqCnf, req.client);
+  const cnf = req.dpop
+    ? { jkt: req.dpop.jkt }
+    : ctx.certificateThumbprint !== undefined
+      ? { x5t: ctx.certificateThumbprint }
+      : reqCnf && 'coseKey' in reqCnf
+        ? { jwk: reqCnf.coseKey }
+        : undefined;
+  const { token, record, kid } = await issueJwtAccessToken(ctx, { client: req.client, audience: req.audience, scope: req.scope, subject: req.subject, cnf, ...(req.family ? { family: req.family } : {}) });
+  await ctx.store.recordToken(record);
+  ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: record.tokenHash, cti: record.cti, reference: false, clockless: false });
+  const profile = req.audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
+  return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined, ...(cnf && 'x5t' in cnf ? { tokenType: CERTIFICATE_BOUND_TOKEN_TYPE } : {}) };
+}
+
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
-  if (ctx.certificateThumbprint !== undefined) return issueCertificateBoundJwt(ctx, req, ctx.certificateThumbprint);
+  // RFC 8705 §3: a client that authenticated with its certificate gets a JWT bound to it (a CWT
+  // has no confirmation method for a certificate), unless it proved a DPoP key for this token.
+  if (req.audience.policy.tokenFormat === 'jwt' || (ctx.certificateThumbprint !== undefined && !req.dpop)) return issueJwt(ctx, req);
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
-  const reqCnf = parseReqCnf(req.reqCnf, req.client);
+  const reqCnf = req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);
   const signer = ctx.keys.current().key;
   const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
@@ -217,7 +264,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   else await ctx.store.recordToken(mint(undefined));
   const { minted, accessToken, hash } = issued!;
   const cti = minted.claims.cti!;
-  const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti, aceProfile: profile };
+  const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti, aceProfile: profile, dpop: req.dpop !== undefined };
   const kid = protection.key.kid;
   ctx.onIssued?.({ clientId: req.client.id, audience: audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: hash, cti: toHex(cti), reference: audience.referenceTokens, clockless: audience.clockless });
   if (!audience.clockless) out.expiresIn = lifetime;

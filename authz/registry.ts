@@ -92,7 +92,15 @@ export interface AudienceOptions {
   untaggedTokens?: boolean;
   /** The ACE profile it speaks (ACE_PROFILE), when not DEFAULT_ACE_PROFILE. */
   aceProfile?: number;
+  /**
+   * What its tokens are: CWTs by value (default), JWT access tokens (RFC 9068, for HTTP resource
+   * servers), or reference handles resolved by introspection. `reference` is referenceTokens.
+   */
+  tokenFormat?: TokenFormat;
 }
+
+export type TokenFormat = 'cwt' | 'jwt' | 'reference';
+export const TOKEN_FORMATS: readonly TokenFormat[] = ['cwt', 'jwt', 'reference'];
 
 /**
  * An audience id is a logical name or an absolute URI (RFC 8693 §2.1; RFC 9200's figures name
@@ -114,7 +122,7 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
     macKey: existing?.macKey ?? { kty: 'Symmetric', alg: ALG.HMAC_256_64, kid: provider.randomBytes(8), k: provider.randomBytes(32) },
     encKey: existing?.encKey ?? { kty: 'Symmetric', alg: ALG.AES_CCM_16_64_128, kid: provider.randomBytes(8), k: provider.randomBytes(16) },
     clockless: opts.clockless ?? existing?.clockless ?? false,
-    referenceTokens: opts.referenceTokens ?? existing?.referenceTokens ?? false,
+    referenceTokens: opts.tokenFormat !== undefined ? opts.tokenFormat === 'reference' : (opts.referenceTokens ?? existing?.referenceTokens ?? false),
     policy: {
       scopes: opts.scopes ? normalizeScopes(opts.scopes) : (existing?.policy.scopes ?? []),
       exchangeFrom: opts.exchangeFrom ?? existing?.policy.exchangeFrom ?? [],
@@ -128,6 +136,13 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
     // RFC 9200 §8.8: profiles are integers of the IANA registry; the default needs no record.
     if (!Number.isSafeInteger(aceProfile)) throw new RegistryError('aceProfile must be an integer of the IANA ACE Profile registry');
     if (aceProfile !== DEFAULT_ACE_PROFILE) record.policy.aceProfile = aceProfile;
+  }
+  if (opts.tokenFormat !== undefined && !TOKEN_FORMATS.includes(opts.tokenFormat)) throw new RegistryError('tokenFormat is cwt, jwt or reference');
+  const jwt = opts.tokenFormat !== undefined ? opts.tokenFormat === 'jwt' : existing?.policy.tokenFormat === 'jwt';
+  if (jwt) {
+    // A JWT is signed (JWS): there is no Mac0/Encrypt0 form, and exi has no JWT claim.
+    if (record.protection !== 'sign1' || record.clockless) throw new RegistryError('JWT access tokens are signed tokens with exp: not with mac0/encrypt0 protection or a clock-less audience');
+    record.policy.tokenFormat = 'jwt';
   }
   const rsKey = opts.rsKey ?? existing?.rsKey;
   if (rsKey) record.rsKey = publicCoseKey(rsKey);

@@ -46,6 +46,7 @@ import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
 import type { AuthzStore } from './store.js';
 import type { TlsPeer } from './certificate-client-auth.js';
+import { checkDpopAtEndpoint, dpopAlgs, dpopNonceHeader, type DpopSettings } from './dpop-binding.js';
 
 export { AUTH_CODE_LIFETIME, LOGIN_ATTEMPTS, LOGIN_WINDOW } from './authorization-flow.js';
 export { USER_CODE_ATTEMPTS, USER_CODE_WINDOW } from './device-verification.js';
@@ -131,6 +132,8 @@ export interface AuthzServerOptions {
    * Prometheus on the same host); behind a reverse proxy on the same host, set one.
    */
   metricsToken?: string;
+  /** DPoP (RFC 9449) at /token: shared rotating nonce secrets, iat window, proof algorithms. */
+  dpop?: DpopSettings;
 }
 
 export interface AuthzServer {
@@ -267,6 +270,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   };
   if (opts.profile) context.profile = opts.profile;
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
+  if (opts.dpop) context.dpop = opts.dpop;
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
   const clientAuthLimiter = new ClientAuthLimiter();
@@ -458,6 +462,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
       // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.
       token_endpoint_content_types: [CONTENT_TYPE.cbor, CONTENT_TYPE.json, CONTENT_TYPE.form],
+      // RFC 9449 §5.1: the algorithms accepted in DPoP proofs.
+      dpop_signing_alg_values_supported: [...dpopAlgs(opts.dpop)],
     };
   }
 
@@ -486,7 +492,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       case '/token': {
         const started = performance.now();
         try {
-          return await oauthEndpoint(req, (p, a) => handleTokenRequest(withPeer(req), p, a));
+          // RFC 9449 §4.3: the proof is for this method at the token endpoint's URI as published.
+          const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/token`, dpop: req.headers.dpop });
+          const out = await oauthEndpoint(req, async (p, a) => handleTokenRequest(withPeer(req), p, a, await proofOf()));
+          // RFC 9449 §8.2: every answer carries a fresh nonce (a use_dpop_nonce refusal included).
+          return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };
         } finally {
           metrics.tokenSeconds((performance.now() - started) / 1000);
         }

@@ -100,6 +100,11 @@ export interface AudiencePolicy {
    * not DEFAULT_ACE_PROFILE: token responses then always name it (RFC 9200 §5.8.4.3).
    */
   aceProfile?: number;
+  /**
+   * RFC 9068 JWT access tokens (registration `--token-format jwt`) for HTTP resource servers,
+   * instead of CWTs. Absent: CWTs (or reference handles, AudienceRecord.referenceTokens).
+   */
+  tokenFormat?: 'jwt';
 }
 
 export interface AudienceRecord {

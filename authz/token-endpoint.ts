@@ -21,6 +21,7 @@ import {
   type CoseKey,
   type ParsedHeaders,
   type Scope,
+  type Jwk,
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
 import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
@@ -33,6 +34,8 @@ import { verifyPkce } from './pkce.js';
 import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile } from './fapi2-profile.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
+import type { DpopProof } from '../sender-constraint/index.js';
+import type { DpopSettings } from './dpop-binding.js';
 
 /** Refresh tokens outlive access tokens by far; 30 days, then the user signs in again. */
 export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
@@ -46,20 +49,40 @@ export interface TokenContext extends IssuerContext, ClientAuthContext {
   issuanceLimit?: IssuanceLimit;
   /** `fapi2`: the FAPI 2.0 Security Profile's requirements (fapi2-profile.ts). */
   profile?: ServiceProfile;
+  /** DPoP (RFC 9449): nonces, iat window, algorithms (dpop-binding.ts). */
+  dpop?: DpopSettings;
 }
 
 /** One request's context: the service's, and this request's claim on its client's issuance budget. */
 interface GrantContext extends TokenContext {
   budget: IssuanceBudget;
+  /** The request's DPoP proof, already checked (dpop-binding.ts checkDpopAtEndpoint). */
+  proof?: DpopProof;
+}
+
+/**
+ * The key a token is bound to: the DPoP proof's (RFC 9449 §5) or req_cnf's (RFC 9201 §3.1), never
+ * both: two keys for one token would leave the resource server to pick.
+ */
+function popBinding(ctx: GrantContext, reqCnf: CborValue | undefined): { reqCnf?: CborValue; dpop?: { jkt: string; jwk: Jwk } } {
+  if (!ctx.proof) return reqCnf === undefined ? {} : { reqCnf };
+  if (reqCnf !== undefined) throw invalidRequest('req_cnf and a DPoP proof name two keys: bind the token with one of them');
+  return { dpop: { jkt: ctx.proof.jkt, jwk: ctx.proof.jwk as Jwk } };
+}
+
+/** RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client's, to its authentication). */
+function refreshBinding(ctx: GrantContext, method: string): { dpopJkt?: string } {
+  return ctx.proof && method === 'none' ? { dpopJkt: ctx.proof.jkt } : {};
 }
 
 export type TokenResponse = Record<string, ResponseValue | undefined>;
 
 function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: TokenResponse = {}): TokenResponse {
   return {
-    access_token: issued.jwt ?? issued.accessToken,
-    // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7). A certificate-bound JWT is Bearer (RFC 8705 §3).
-    token_type: issued.tokenType ?? POP_TOKEN_TYPE,
+    access_token: issued.accessToken,
+    // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7). RFC 9449 §5: DPoP.
+    // A certificate-bound JWT is Bearer (RFC 8705 §3).
+    token_type: issued.dpop ? 'DPoP' : (issued.tokenType ?? POP_TOKEN_TYPE),
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
@@ -88,18 +111,19 @@ export function requestedScope(params: Params): Scope | undefined {
   return s === undefined ? undefined : scopeFromRequest(s, { textMayBeJson: false });
 }
 
-export async function handleTokenRequest(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  return profileShown(await grantResponse(service, params, authorization), params.has('ace_profile'));
+/** `proof`: the request's DPoP proof, checked for /token (dpop-binding.ts); the token is then bound to its key. */
+export async function handleTokenRequest(service: TokenContext, params: Params, authorization: string | undefined, proof?: DpopProof): Promise<TokenResponse> {
+  return profileShown(await grantResponse(service, params, authorization, proof), params.has('ace_profile'));
 }
 
-async function grantResponse(service: TokenContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
+async function grantResponse(service: TokenContext, params: Params, authorization: string | undefined, proof: DpopProof | undefined): Promise<TokenResponse> {
   // RFC 9200 §5.8.1: grant_type is OPTIONAL in ACE; without it the client credentials grant is
   // meant (the figures' requests, and conformant client libraries, leave it out).
   const grant = textParam(params, 'grant_type') ?? 'client_credentials';
   if (grant === 'client_credentials') refuseOtherGrantParams(params);
   // Each grant takes from its client's budget once the client is known, before it consumes
   // anything (a code, a refresh token); a request that fails gives it back.
-  const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit) };
+  const ctx: GrantContext = { ...service, budget: new IssuanceBudget(service.store, service.clock, service.issuanceLimit), ...(proof ? { proof } : {}) };
   // Each issuance is reported with the grant that led to it.
   const onIssued = service.onIssued;
   if (onIssued) ctx.onIssued = (event) => onIssued({ ...event, grant });
@@ -155,7 +179,7 @@ async function clientCredentials(ctx: GrantContext, params: Params, authorizatio
     audience,
     scope,
     subject: client.id,
-    ...reqCnfOf(params),
+    ...popBinding(ctx, cnfParam(params, 'req_cnf')),
     ...cnonceOf(params),
   });
   return responseOf(issued, asked);
@@ -169,7 +193,7 @@ async function authenticate(ctx: GrantContext, params: Params, authorization: st
   const auth = await authenticateClient(ctx, params, authorization, opts);
   if (ctx.profile === 'fapi2') {
     checkFapi2ClientAuth(auth);
-    checkFapi2SenderConstraint(auth);
+    checkFapi2SenderConstraint(auth, ctx.proof !== undefined);
   }
   if (auth.certificateThumbprint !== undefined) ctx.certificateThumbprint = auth.certificateThumbprint;
   return auth;
@@ -187,7 +211,7 @@ function cnonceOf(params: Params): { cnonce?: Uint8Array } {
 }
 
 async function issueWithRefresh(
-  ctx: TokenContext,
+  ctx: GrantContext,
   client: ClientRecord,
   audience: AudienceRecord,
   scope: string,
@@ -196,13 +220,14 @@ async function issueWithRefresh(
   asked: Scope | undefined,
   family: string = toHex(ctx.provider.randomBytes(16)),
 ): Promise<{ response: TokenResponse; refresh: string; family: string }> {
-  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, family, ...(reqCnf ? { reqCnf: decodeStored(reqCnf) } : {}) });
+  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, family, ...popBinding(ctx, reqCnf ? decodeStored(reqCnf) : undefined) });
   const refresh = toHex(ctx.provider.randomBytes(32));
   return { response: responseOf(issued, asked, { refresh_token: refresh }), refresh, family };
 }
 
-async function storeNewRefresh(ctx: TokenContext, r: { refresh: string; family: string }, client: ClientRecord, audience: string, scope: string, subject: string, reqCnf: Uint8Array | undefined): Promise<void> {
+async function storeNewRefresh(ctx: TokenContext, r: { refresh: string; family: string }, client: ClientRecord, audience: string, scope: string, subject: string, reqCnf: Uint8Array | undefined, binding: { dpopJkt?: string }): Promise<void> {
   await ctx.store.putRefreshToken({
+    ...binding,
     tokenHash: lookupHash(r.refresh),
     family: r.family,
     clientId: client.id,
@@ -247,11 +272,13 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   if (record.expiresAt <= ctx.clock()) throw invalidGrant('authorization code expired');
   if (record.redirectUri !== redirectUri) throw invalidGrant('redirect_uri differs from the authorization request');
   if (!verifyPkce(verifier, record.codeChallenge)) throw invalidGrant('PKCE code_verifier does not match');
+  // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
+  if (record.dpopJkt !== undefined && ctx.proof?.jkt !== record.dpopJkt) throw invalidGrant('the authorization code is bound to another DPoP key (dpop_jkt)');
   if (method === 'none') await ctx.budget.take(client.id, record.username);
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined, family);
-  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf);
+  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf, refreshBinding(ctx, method));
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 
@@ -262,6 +289,9 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
   if (!record || record.clientId !== client.id) throw invalidGrant('unknown refresh token');
+  // RFC 9449 §5: a refresh token bound to a DPoP key is used only with a proof by that key;
+  // refused before the rotation, so a thief's try does not spend the holder's token.
+  if (record.dpopJkt !== undefined && ctx.proof?.jkt !== record.dpopJkt) throw invalidGrant('the refresh token is bound to another DPoP key');
   // Before the rotation consumes anything; a public client's budget is its user's.
   await ctx.budget.take(client.id, method === 'none' ? record.subject : undefined);
   const audience = await ctx.store.getAudience(record.audience);
@@ -284,6 +314,8 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
       scope: record.scope,
       subject: record.subject,
       ...(record.reqCnf ? { reqCnf: record.reqCnf } : {}),
+      // Once bound, always bound; an unbound public client's token binds to its first DPoP key.
+      ...(record.dpopJkt !== undefined ? { dpopJkt: record.dpopJkt } : refreshBinding(ctx, method)),
       expiresAt: Math.floor(ctx.clock()) + REFRESH_TOKEN_LIFETIME,
       used: false,
     },
@@ -305,7 +337,7 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
     scope,
     subject: record.subject,
     family: record.family,
-    ...(record.reqCnf ? { reqCnf: decodeStored(record.reqCnf) } : {}),
+    ...popBinding(ctx, record.reqCnf ? decodeStored(record.reqCnf) : undefined),
   });
   return responseOf(issued, asked, { refresh_token: refresh });
 }
@@ -362,7 +394,7 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   // chain of exchanges cannot keep a grant alive past its tokens.
   const remaining = subject.expiresAt - Math.floor(ctx.clock());
   const bounded = remaining < audience.policy.lifetime ? { ...audience, policy: { ...audience.policy, lifetime: remaining } } : audience;
-  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...reqCnfOf(params), ...cnonceOf(params) });
+  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...popBinding(ctx, cnfParam(params, 'req_cnf')), ...cnonceOf(params) });
   // The new token joins the subject's grant family and is revoked with the subject; a subject
   // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
   if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {
@@ -400,7 +432,7 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username ?? client.id, record.reqCnf, undefined);
-  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username ?? client.id, record.reqCnf);
+  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username ?? client.id, record.reqCnf, refreshBinding(ctx, method));
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 

@@ -11,6 +11,7 @@ import { benchAuthzPostgres } from './authz-postgres.js';
 import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
+import { benchDpop } from './dpop.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
@@ -21,6 +22,7 @@ const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],
   ['authz/: several instances on PostgreSQL', benchAuthzPostgres],
+  ['sender-constraint/: DPoP proof checks', benchDpop],
   ['broker/: MQTT sidecar', benchBroker],
   ['firmware-sim: simulated fleets', benchSim],
 ];

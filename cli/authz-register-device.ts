@@ -1,5 +1,5 @@
 /** `keybound authz register-device ID`: a device audience and how its tokens are protected. */
-import { registerDevice } from '../authz/index.js';
+import { registerDevice, TOKEN_FORMATS, type TokenFormat } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { readKeyFile } from './key-file.js';
@@ -17,6 +17,8 @@ export const authzRegisterDeviceCommand = defineCommand(
       protection: { type: 'string', value: 'sign1|mac0|encrypt0', default: 'sign1', help: 'how its tokens are protected (mac0/encrypt0: a key shared with the device)' },
       clockless: { type: 'boolean', help: 'the device has no clock: tokens carry exi (RFC 9200 §5.10.3) instead of exp' },
       'reference-tokens': { type: 'boolean', help: 'issue short reference tokens the device introspects' },
+      // RFC 9068 JWT access tokens for HTTP resource servers (and the gateway); reference = --reference-tokens.
+      'token-format': { type: 'string', value: 'cwt|jwt|reference', help: 'its access tokens: CWT (default), JWT (RFC 9068, for HTTP APIs) or reference handles' },
       // Tokens without CWT tag 61 (RFC 8392 §6), for peers that cannot read it (e.g. ruby-cose).
       'untagged-tokens': { type: 'boolean', help: 'omit CWT tag 61 (for peers that cannot read it)' },
       scope: { type: 'string', multiple: true, value: 'S', help: 'a scope the device serves (AIF-REST "/path:GET,PUT" or a name)' },
@@ -29,12 +31,16 @@ export const authzRegisterDeviceCommand = defineCommand(
   async ({ values, positionals }, io) => {
     const protection = values.protection;
     if (protection && !['sign1', 'mac0', 'encrypt0'].includes(protection)) throw new UsageError('--protection is sign1, mac0 or encrypt0');
+    const tokenFormat = values['token-format'];
+    if (tokenFormat !== undefined && !TOKEN_FORMATS.includes(tokenFormat as TokenFormat)) throw new UsageError('--token-format is cwt, jwt or reference');
+    if (tokenFormat !== undefined && values['reference-tokens'] && tokenFormat !== 'reference') throw new UsageError('--reference-tokens is --token-format reference');
     const { id } = await registerDevice({
       ...dataDirOf(values),
       id: positionals[0]!,
       ...(protection ? { protection: protection as 'sign1' } : {}),
       ...(values.clockless ? { clockless: true } : {}),
       ...(values['reference-tokens'] ? { referenceTokens: true } : {}),
+      ...(tokenFormat !== undefined ? { tokenFormat: tokenFormat as TokenFormat } : {}),
       ...(values['untagged-tokens'] ? { untaggedTokens: true } : {}),
       ...(values.scope ? { scopes: values.scope } : {}),
       ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),

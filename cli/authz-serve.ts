@@ -8,6 +8,7 @@ import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { isLoopbackHost } from './loopback-host.js';
+import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 
 export const authzServeCommand = defineCommand(
   {
@@ -29,6 +30,9 @@ export const authzServeCommand = defineCommand(
       'tls-request-client-cert': { type: 'boolean', help: 'ask clients for certificates without a CA: self_signed_tls_client_auth only (RFC 8705 §2.2)' },
       // Prometheus' bearer credential for /metrics; a file, as every secret.
       'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
+      // RFC 9449 §8: server nonces made and checked by any instance sharing the file (dpop-nonce-secret-file.ts).
+      'dpop-nonce-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DPOP_NONCE_SECRET_FILE', help: 'DPoP nonce secret shared by every instance (line 1 current, line 2 previous); none: no nonces' },
+      'dpop-iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof\'s iat may be from now, either side' },
       ...LOG_LEVEL_OPTION,
     },
     examples: ['keybound authz serve --data-dir ./authz-data --port 8443 --tls-cert cert.pem --tls-key key.pem'],
@@ -54,6 +58,10 @@ export const authzServeCommand = defineCommand(
     if (values.profile === 'fapi2' && !(values['tls-client-ca'] || values['tls-request-client-cert'])) {
       throw new UsageError('--profile fapi2 needs --tls-cert, --tls-key and --tls-client-ca (or --tls-request-client-cert): its tokens are bound to client certificates');
     }
+    const iatWindow = Number(values['dpop-iat-window'] ?? '60');
+    if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
+    const nonceFile = values['dpop-nonce-secret-file'];
+    const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile) } : {}) };
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -63,6 +71,7 @@ export const authzServeCommand = defineCommand(
       ...(tls ? { tls } : {}),
       ...(metricsToken ? { metricsToken } : {}),
       ...(values.profile === 'fapi2' ? { profile: 'fapi2' as const } : {}),
+      dpop,
       logger,
     });
     // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
@@ -70,7 +79,7 @@ export const authzServeCommand = defineCommand(
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
       logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
     }
-    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key'] as const) {
+    for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key', 'dpop-nonce-secret-file'] as const) {
       const file = values[option];
       if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }

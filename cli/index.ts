@@ -18,3 +18,4 @@ export { packageVersion } from './version.js';
 export { keygenCommand } from './keygen.js';
 export { tokenCommand } from './token.js';
 export { mqttPasswordCommand } from './mqtt-password.js';
+export { nonceSecretsFromFile, NONCE_SECRET_REREAD_MS } from './dpop-nonce-secret-file.js';

@@ -6,7 +6,9 @@
  * (jkt, jti) in a replay record (dpop-replay.ts) or passes one in `replay`.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { EmbeddedJWK, calculateJwkThumbprint, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { jwkThumbprint } from './jwk-thumbprint.js';
+import { proofKey } from './proof-keys.js';
 import { DpopError, invalidDpopProof } from './errors.js';
 import type { DpopReplayRecord } from './dpop-replay.js';
 
@@ -98,8 +100,12 @@ function checkHeader(proofJwt: string, algs: readonly string[]): { alg: string; 
   for (const member of PRIVATE_JWK_MEMBERS) {
     if (Object.prototype.hasOwnProperty.call(jwk, member)) throw invalidDpopProof('DPoP proof jwk carries private key material');
   }
+  // RFC 7517 §4.2, §4.4: a jwk that names a use or an alg names these ones.
+  if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidDpopProof('DPoP proof jwk use is not sig');
+  if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidDpopProof('DPoP proof jwk alg differs from the header alg');
   return { alg, jwk };
 }
+
 
 /** Checks a DPoP proof for a request (RFC 9449 §4.3); throws DpopError. */
 export async function verifyDpopProof(proofJwt: string, check: DpopCheck): Promise<DpopProof> {
@@ -110,11 +116,13 @@ export async function verifyDpopProof(proofJwt: string, check: DpopCheck): Promi
   const algs = check.algs ?? DEFAULT_DPOP_ALGS;
   const window = check.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS;
   const { alg, jwk } = checkHeader(proofJwt, algs);
+  const jkt = jwkThumbprint(jwk as Record<string, unknown>);
+  if (jkt === undefined) throw invalidDpopProof('DPoP proof jwk lacks a required member');
 
   // §4.3 step 6, 8: the signature verifies under the embedded key, with the header's alg.
   let payload: Record<string, unknown>;
   try {
-    ({ payload } = await jwtVerify(proofJwt, EmbeddedJWK, {
+    ({ payload } = await jwtVerify(proofJwt, await proofKey(jwk, alg, jkt), {
       typ: 'dpop+jwt',
       algorithms: [alg],
       currentDate: new Date(check.now * 1000),
@@ -149,7 +157,6 @@ export async function verifyDpopProof(proofJwt: string, check: DpopCheck): Promi
   }
 
   const publicJwk = { ...jwk };
-  const jkt = await calculateJwkThumbprint(publicJwk, 'sha256');
   // §11.1: a jti is refused again for as long as its iat would be accepted.
   if (check.replay !== undefined && (await check.replay.seen(jkt, jti, iat + window))) throw invalidDpopProof('DPoP proof replayed');
   return { jkt, jti, iat, alg, jwk: publicJwk, ...(typeof nonce === 'string' ? { nonce } : {}) };

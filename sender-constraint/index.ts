@@ -19,6 +19,7 @@ export {
   type DpopNonceSecrets,
   type DpopNonceOptions,
 } from './dpop-nonce.js';
+export { jwkThumbprint, coseKeyJkt } from './jwk-thumbprint.js';
 export { MemoryDpopReplay, DEFAULT_REPLAY_CAPACITY, type DpopReplayRecord, type MemoryDpopReplayOptions } from './dpop-replay.js';
 export {
   certificateThumbprint,

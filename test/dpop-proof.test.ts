@@ -4,18 +4,26 @@
  * the service-level test against an independent client is test/dpop-oauth4webapi.test.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SignJWT, calculateJwkThumbprint, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import {
+  DPOP_ERR,
   DpopError,
   MemoryDpopReplay,
   accessTokenHash,
   checkDpopNonce,
+  coseKeyJkt,
+  jwkThumbprint,
   dpopWwwAuthenticate,
   issueDpopNonce,
   normalizeHtu,
   verifyDpopProof,
   type DpopCheck,
 } from '../sender-constraint/index.js';
+import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
+import { isErrorCode, jwkToCoseKey, wireError, type Jwk } from '../cose/index.js';
 
 const NOW = 1_800_000_000;
 const URL_ = 'https://as.example/token';
@@ -55,6 +63,11 @@ describe('a sound proof', () => {
     expect(result.jkt).toBe(await calculateJwkThumbprint(jwk, 'sha256'));
     expect(result.alg).toBe('ES256');
     expect(result.jwk).not.toHaveProperty('d');
+  });
+  it("names a CWT's COSE_Key cnf by the same jkt (what a gateway compares)", async () => {
+    const result = await verifyDpopProof(await proof(), check());
+    expect(coseKeyJkt(jwkToCoseKey(jwk as Jwk))).toBe(result.jkt);
+    expect(jwkThumbprint({ kty: 'EC', crv: 'P-256', x: 'a' })).toBeUndefined();
   });
   it('matches a normalised htu (§4.3 step 9: case, default port, no query at the request)', async () => {
     const p = await proof({ claims: { htu: 'HTTPS://AS.example:443/token' } });
@@ -138,9 +151,46 @@ describe('server nonces (§8): stateless, shared, rotating', () => {
     expect((await verifyDpopProof(await proof({ claims: { nonce: n } }), check({ nonce: accept }))).nonce).toBe(n);
     expect(await refusal(verifyDpopProof(await proof({ claims: { nonce: 'stale' } }), check({ nonce: n })))).toBe('use_dpop_nonce');
   });
+  it('DpopError codes are registry codes (cose/error-codes.ts), answered 400 by an authorization server', () => {
+    for (const code of Object.values(DPOP_ERR)) {
+      expect(isErrorCode(code)).toBe(true);
+      const e = new DpopError(code, 'x');
+      expect([e.status, e.oauthError]).toEqual([wireError(code).http, wireError(code).oauth]);
+    }
+    expect(new DpopError('use_dpop_nonce', 'x').status).toBe(400); // RFC 9449 §8
+  });
   it('the WWW-Authenticate challenge names the error and the algorithms', () => {
     expect(dpopWwwAuthenticate({ algs: ['ES256', 'EdDSA'], error: 'use_dpop_nonce', description: 'a "nonce"\n' })).toBe(
       'DPoP error="use_dpop_nonce", error_description="a nonce", algs="ES256 EdDSA"',
     );
+  });
+});
+
+describe('authz serve --dpop-nonce-secret-file (cli/dpop-nonce-secret-file.ts)', () => {
+  it('reads current and previous secrets, picks up a rotation, keeps the last good ones, refuses weak files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dpop-nonce-'));
+    try {
+      const file = join(dir, 'dpop-nonce.secret');
+      const a = 'a'.repeat(64);
+      const b = 'b'.repeat(64);
+      writeFileSync(file, `${a}\n`);
+      let t = 0;
+      const secrets = nonceSecretsFromFile(file, '--dpop-nonce-secret-file', () => t);
+      const old = issueDpopNonce(secrets(), NOW);
+      writeFileSync(file, `${b}\n${a}\n`); // rotate: new first, old second
+      expect(Buffer.from(secrets().current).toString()).toBe(a); // not re-read yet
+      t = NONCE_SECRET_REREAD_MS;
+      expect(Buffer.from(secrets().current).toString()).toBe(b);
+      expect(checkDpopNonce(old, secrets(), NOW)).toBe(true);
+      writeFileSync(file, 'short\n');
+      t = 2 * NONCE_SECRET_REREAD_MS;
+      expect(Buffer.from(secrets().current).toString()).toBe(b); // a bad rewrite keeps the last good secrets
+      expect(() => nonceSecretsFromFile(file)).toThrow(/at least 32 bytes/);
+      writeFileSync(file, `${a}\n${b}\n${a}\n`);
+      expect(() => nonceSecretsFromFile(file)).toThrow(/one secret per line/);
+      expect(() => nonceSecretsFromFile(join(dir, 'missing'))).toThrow(/does not exist/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
