@@ -15,6 +15,7 @@ import { AuthzError, invalidRequest } from './errors.js';
 import { authenticateClient } from './client-auth.js';
 import { lookupHash } from './secret-hash.js';
 import { checkFapi2ClientAuth } from './fapi2-profile.js';
+import type { DpopProof } from '../sender-constraint/index.js';
 import type { Params } from './ace-params.js';
 import type { TokenContext } from './token-endpoint.js';
 import type { WebContext } from './web-exchange.js';
@@ -44,6 +45,7 @@ export async function handlePushedAuthorization(
   params: Params,
   authorization: string | undefined,
   check: (q: URLSearchParams) => Promise<{ ok: true } | { ok: false; error?: string; page?: string }>,
+  proof?: DpopProof,
 ): Promise<PushedAuthorization> {
   const auth = await authenticateClient(ctx, params, authorization, { allowPublic: true });
   if (ctx.profile === 'fapi2') checkFapi2ClientAuth(auth);
@@ -60,6 +62,12 @@ export async function handlePushedAuthorization(
   // The authenticated client is the request's client (RFC 9126 §2.1: client_id must match).
   if (q.has('client_id') && q.get('client_id') !== client.id) throw invalidRequest('client_id differs from the authenticated client');
   q.set('client_id', client.id);
+  if (proof) {
+    // RFC 9449 §10.1: the proof's key is the code's dpop_jkt; a dpop_jkt naming another key is refused.
+    const named = q.get('dpop_jkt');
+    if (named !== null && named !== proof.jkt) throw new AuthzError('invalid_dpop_proof', 'dpop_jkt names another key than the DPoP proof');
+    q.set('dpop_jkt', proof.jkt);
+  }
   const checked = await check(q);
   if (!checked.ok) {
     if (checked.page !== undefined) throw invalidRequest('unknown redirect_uri for this client');

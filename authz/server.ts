@@ -501,9 +501,13 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
           metrics.tokenSeconds((performance.now() - started) / 1000);
         }
       }
-      case '/par':
-        // RFC 9126 §2.2: 201 Created with the request_uri.
-        return oauthEndpoint(req, async (p, a) => ({ ...(await handlePushedAuthorization(withPeer(req), p, a, (q) => checkAuthorizationRequest(web, q))) }), undefined, 'token', 201);
+      case '/par': {
+        // RFC 9126 §2.2: 201 Created with the request_uri. RFC 9449 §10.1: a DPoP proof here binds
+        // the code to its key, checked as at /token (method and URI, iat, nonce, replay).
+        const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/par`, dpop: req.headers.dpop });
+        const out = await oauthEndpoint(req, async (p, a) => ({ ...(await handlePushedAuthorization(withPeer(req), p, a, (q) => checkAuthorizationRequest(web, q), await proofOf())) }), undefined, 'token', 201);
+        return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };
+      }
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':

@@ -5,6 +5,7 @@
  * client, before it expires; a client registered with require_pushed_authorization_requests
  * cannot skip /par; /par refuses what /authorize would. JARM (response_mode=jwt): the response
  * is a JWT verified with jose against /jwks.json and by oauth4webapi, and a tampered one fails.
+ * DPoP at /par (RFC 9449 §10.1): the code is bound to the proof's key, redeemed with it only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
@@ -47,10 +48,10 @@ afterAll(async () => {
 });
 
 /** Pushes an authorization request as `who` (oauth4webapi); returns its request_uri and PKCE verifier. */
-async function push(who: oauth.Client = client, auth: oauth.ClientAuth = appAuth, extra: Record<string, string> = {}): Promise<{ requestUri: string; verifier: string; expiresIn: number }> {
+async function push(who: oauth.Client = client, auth: oauth.ClientAuth = appAuth, extra: Record<string, string> = {}, DPoP?: oauth.DPoPHandle): Promise<{ requestUri: string; verifier: string; expiresIn: number }> {
   const verifier = oauth.generateRandomCodeVerifier();
   const params = { redirect_uri: REDIRECT, response_type: 'code', scope: 'read', audience: 'ekg', state: 'st-1', code_challenge: await oauth.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256', ...extra };
-  const res = await oauth.pushedAuthorizationRequest(as, who, auth, params, insecure);
+  const res = await oauth.pushedAuthorizationRequest(as, who, auth, params, { ...insecure, ...(DPoP ? { DPoP } : {}) });
   const r = await oauth.processPushedAuthorizationResponse(as, who, res);
   return { requestUri: r.request_uri, verifier, expiresIn: r.expires_in };
 }
@@ -157,5 +158,36 @@ describe('JARM: response_mode=jwt', () => {
     const res = await fetch(`${base}/authorize?${new URLSearchParams({ client_id: 'app', response_type: 'code', redirect_uri: REDIRECT, response_mode: 'form_post', state: 's' })}`, { redirect: 'manual' });
     const to = new URL(res.headers.get('location')!);
     expect([to.searchParams.get('error'), to.searchParams.get('iss'), to.searchParams.get('state')]).toEqual(['invalid_request', base, 's']);
+  });
+});
+
+describe('DPoP at /par (RFC 9449 §10.1)', () => {
+  // oauth4webapi signs proofs with its clock: moved to the service's (`now`), as for JARM above.
+  const dpopClient = (): oauth.Client => ({ ...client, [oauth.clockSkew]: now - Math.floor(Date.now() / 1000) });
+  async function codeBoundTo(DPoP: oauth.DPoPHandle): Promise<{ callback: URLSearchParams; verifier: string }> {
+    const { requestUri, verifier } = await push(client, appAuth, {}, DPoP);
+    const redirect = await loginAndConsentRedirect(base, new URLSearchParams({ client_id: 'app', request_uri: requestUri }), 'alice', PASSWORD);
+    return { callback: oauth.validateAuthResponse(as, client, redirect, 'st-1'), verifier };
+  }
+
+  it("binds the code to the proof's key: redeemed with a proof by that key, token_type DPoP", async () => {
+    const DPoP = oauth.DPoP(dpopClient(), await oauth.generateKeyPair('ES256'));
+    const { callback, verifier } = await codeBoundTo(DPoP);
+    const res = await oauth.authorizationCodeGrantRequest(as, client, appAuth, callback, REDIRECT, verifier, { ...insecure, DPoP });
+    expect((await oauth.processAuthorizationCodeResponse(as, client, res)).token_type).toBe('dpop');
+  });
+
+  it('refuses the code with a proof by another key, or with none', async () => {
+    const DPoP = oauth.DPoP(dpopClient(), await oauth.generateKeyPair('ES256'));
+    for (const thief of [oauth.DPoP(dpopClient(), await oauth.generateKeyPair('ES256')), undefined]) {
+      const { callback, verifier } = await codeBoundTo(DPoP);
+      const res = await oauth.authorizationCodeGrantRequest(as, client, appAuth, callback, REDIRECT, verifier, { ...insecure, ...(thief ? { DPoP: thief } : {}) });
+      expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([400, 'invalid_grant']);
+    }
+  });
+
+  it('refuses a dpop_jkt that names another key than the proof', async () => {
+    const DPoP = oauth.DPoP(dpopClient(), await oauth.generateKeyPair('ES256'));
+    await expect(push(client, appAuth, { dpop_jkt: 'A'.repeat(43) }, DPoP)).rejects.toMatchObject({ error: 'invalid_dpop_proof', error_description: expect.stringContaining('dpop_jkt') });
   });
 });
