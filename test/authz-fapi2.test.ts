@@ -2,12 +2,14 @@
  * `authz serve --profile fapi2` (FAPI 2.0 Security Profile) against the real CLI service, with
  * curl and openssl certificates: every authorization request must be pushed; a shared secret is
  * refused at /par and /token; a signed-assertion client authenticates but gets no token that is
- * not sender-constrained; PKCE plain or absent is refused at /par; a client authenticated by its
- * certificate gets a token bound to it. The mode does not start without client certificates.
+ * not sender-constrained (with a DPoP proof it gets a DPoP-bound one); PKCE plain or absent is
+ * refused at /par; a client authenticated by its certificate gets a token bound to it. The mode does not start without client certificates.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClientAssertion, publicCoseKey, toBase64Url, utf8, type CoseKey } from '../cose/index.js';
@@ -88,12 +90,19 @@ describe('FAPI 2.0 mode: what it requires', () => {
     expect([secret.status, secret.json!.error]).toEqual([401, 'invalid_client']);
   });
 
-  it('/token: no secret clients, no token without a sender constraint, a certificate-bound token for the certificate client', async () => {
+  it('/token: no secret clients, no token without a sender constraint, a DPoP-bound or certificate-bound token', async () => {
     const secret = await curl(`${base}/token`, ca, { grant_type: 'client_credentials', client_id: 'secret-app', client_secret: 'secret-app-secret-0123456789', audience: 'accounts' });
     expect([secret.status, secret.json!.error]).toEqual([401, 'invalid_client']);
     // Authenticated (a signed assertion is allowed), but its token would be bound to nothing HTTP can check.
     const signed = await curl(`${base}/token`, ca, { grant_type: 'client_credentials', client_id: 'signed-app', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:cwt-bearer', client_assertion: assertion(), audience: 'accounts' });
     expect([signed.status, signed.json!.error, String(signed.json!.error_description)]).toEqual([400, 'invalid_request', expect.stringContaining('sender-constrained')]);
+    // The same assertion client with a DPoP proof (RFC 9449 §4.2, made with jose): sender-constrained, issued.
+    const dpopKey = await generateKeyPair('ES256');
+    const proof = await new SignJWT({ htm: 'POST', htu: `${base}/token`, jti: randomUUID(), iat: Math.floor(Date.now() / 1000) })
+      .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: await exportJWK(dpopKey.publicKey) })
+      .sign(dpopKey.privateKey);
+    const dpop = await curl(`${base}/token`, { ...ca, headers: { DPoP: proof } }, { grant_type: 'client_credentials', client_id: 'signed-app', client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:cwt-bearer', client_assertion: assertion(), audience: 'accounts' });
+    expect([dpop.status, dpop.json!.token_type]).toEqual([200, 'DPoP']);
     const bound = await curl(`${base}/token`, withCert, { grant_type: 'client_credentials', client_id: 'bank-app', audience: 'accounts' });
     expect(bound.status).toBe(200);
     const payload = JSON.parse(Buffer.from((bound.json!.access_token as string).split('.')[1]!, 'base64url').toString()) as { cnf: Record<string, string> };

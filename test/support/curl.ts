@@ -12,6 +12,8 @@ export interface CurlOptions {
   cacert: string;
   /** A client certificate and its key (PEM files). */
   cert?: { pem: string; key: string };
+  /** Extra request headers (a DPoP proof). */
+  headers?: Record<string, string>;
 }
 
 export interface CurlReply {
@@ -25,6 +27,7 @@ export interface CurlReply {
 export async function curl(url: string, opts: CurlOptions, form?: Record<string, string>): Promise<CurlReply> {
   const args = ['-sS', '--max-time', '10', '--cacert', opts.cacert, '-w', '\n%{http_code}'];
   if (opts.cert) args.push('--cert', opts.cert.pem, '--key', opts.cert.key);
+  for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
   for (const [k, v] of Object.entries(form ?? {})) args.push('--data-urlencode', `${k}=${v}`);
   const { stdout } = await run('curl', [...args, url], { encoding: 'utf8' });
   const i = stdout.lastIndexOf('\n');
