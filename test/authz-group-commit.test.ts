@@ -97,7 +97,7 @@ console.log('listening on ' + (await server.listen(0)).url);`;
           body: JSON.stringify({ grant_type: 'client_credentials', audience: i % 3 === 0 ? 'tube' : 'dev' }),
         });
         if (res.status !== 200) return;
-        received.push((await res.json()).access_token as string);
+        received.push(((await res.json()) as { access_token: string }).access_token);
         if (received.length === 60) child!.kill('SIGKILL');
       } catch {
         // In flight when the process died: nothing was answered, nothing is promised.
