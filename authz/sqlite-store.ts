@@ -19,6 +19,7 @@ import type {
   SigningKeyRecord,
   UserRecord,
 } from './store.js';
+import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
 import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
@@ -78,6 +79,8 @@ const PRIVATE_FILE_MODE = 0o600;
 export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
 /** Device codes are deleted this long after they expired (the longest lifetime is far shorter). */
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
+/** Writes after which a store checkpoints its WAL in a worker thread (a short CLI command never gets there). */
+export const CHECKPOINTER_AFTER_WRITES = 2000;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
 
@@ -94,6 +97,14 @@ export class SqliteStore implements AuthzStore {
   /** Writes of the hot path (rate-limit counts, issued-token records) waiting for the group commit. */
   private queued: QueuedWrite[] = [];
   private commitScheduled = false;
+  /**
+   * On disk, once the store has seen CHECKPOINTER_AFTER_WRITES group-committed writes (a serving
+   * process, not a CLI command): WAL checkpoints in a worker thread (wal-checkpointer.ts) instead
+   * of inside our commits.
+   */
+  private checkpointer: WalCheckpointer | undefined;
+  private groupWrites = 0;
+  private readonly onDisk: boolean;
 
   /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -122,6 +133,7 @@ export class SqliteStore implements AuthzStore {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     this.migrate();
+    this.onDisk = onDisk;
   }
 
   private migrate(): void {
@@ -167,16 +179,24 @@ export class SqliteStore implements AuthzStore {
       for (const w of batch) w.reject(new Error('authz store closed'));
       return;
     }
+    if (this.onDisk && !this.checkpointer && (this.groupWrites += batch.length) >= CHECKPOINTER_AFTER_WRITES) {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = startWalCheckpointer(this.db.name);
+    }
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       this.db.transaction(() => {
         for (const w of batch) {
+          // A savepoint per write, rolled back alone if the write throws (statements prepared
+          // once: a nested db.transaction() per write cost more than the write).
+          this.stmt('SAVEPOINT one_write').run();
           try {
-            // Nested: a savepoint, rolled back alone if this write throws.
-            outcomes.push({ ok: true, value: this.db.transaction(w.run)() });
+            outcomes.push({ ok: true, value: w.run() });
           } catch (error) {
+            this.stmt('ROLLBACK TO one_write').run();
             outcomes.push({ ok: false, error });
           }
+          this.stmt('RELEASE one_write').run();
         }
       })();
     } catch (error) {
@@ -519,6 +539,7 @@ export class SqliteStore implements AuthzStore {
   close(): void {
     // Writes still queued are committed first: their callers are waiting for them.
     if (this.queued.length > 0) this.commitQueued();
+    this.checkpointer?.close();
     this.db.close();
   }
 }

@@ -6,14 +6,15 @@
  *   batch not yet committed); every token any client received is known to the store afterwards,
  *   on a by-value audience and on a clock-less one (its exi sequence taken in the same batch);
  * - one failing write in a batch is undone alone: its caller gets the error, the others commit;
- * - rate-limit counts taken in one batch are counted one after the other (no lost update).
+ * - rate-limit counts taken in one batch are counted one after the other (no lost update);
+ * - a serving store's WAL is checkpointed by its worker thread (its own commits no longer do).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { registerAudience, registerClient, SqliteStore, type IssuedTokenRecord } from '../authz/index.js';
+import { CHECKPOINTER_AFTER_WRITES, registerAudience, registerClient, SqliteStore, type IssuedTokenRecord } from '../authz/index.js';
 import { fromBase64Url, toHex, tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 
@@ -61,6 +62,20 @@ describe('group commit in the SQLite store', () => {
     const reopened = new SqliteStore(store.db.name);
     expect(await reopened.tokenHashByCti('late')).toBe('h-late');
     reopened.close();
+  });
+
+  it('a serving store checkpoints its WAL in a worker: the database file catches up with the WAL', async () => {
+    const file = join(tempDir(), 'authz.sqlite');
+    const store = new SqliteStore(file);
+    for (let i = 0; i < CHECKPOINTER_AFTER_WRITES + 1000; i += 50) await Promise.all(Array.from({ length: 50 }, (_, k) => store.recordToken(record(`w${i + k}`))));
+    // The serving connection no longer checkpoints; only the worker moves pages into the file.
+    expect(store.db.pragma('wal_autocheckpoint', { simple: true })).toBe(0);
+    const pages = () => Number(store.db.pragma('page_count', { simple: true })) * Number(store.db.pragma('page_size', { simple: true }));
+    const deadline = Date.now() + 5000;
+    while (statSync(file).size < pages() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(statSync(file).size).toBe(pages());
+    expect(await store.tokenHashByCti(`w${CHECKPOINTER_AFTER_WRITES + 999}`)).toBe(`h-w${CHECKPOINTER_AFTER_WRITES + 999}`);
+    store.close();
   });
 
   it('kill -9 in a burst of issuance: every token a client received is recorded', async () => {
