@@ -363,13 +363,16 @@ export class SqliteStore implements AuthzStore {
       // Rows whose window passed long ago count for nothing (the next hit would reset them): drop
       // them now and then, so that attempts under ever new keys (user names) cannot grow the table.
       if (++this.rateLimitHits % RATE_LIMIT_PRUNE_EVERY === 0) this.stmt('DELETE FROM rate_limits WHERE window_start < ?').run(now - RATE_LIMIT_PRUNE_AFTER_S);
-      const r = this.stmt('SELECT window_start, count FROM rate_limits WHERE key = ?').get(k) as Row | undefined;
-      if (!r || now - Number(r.window_start) >= windowSeconds) {
-        this.stmt('INSERT OR REPLACE INTO rate_limits (key, window_start, count) VALUES (?, ?, 1)').run(k, now);
-        return 1;
-      }
-      this.stmt('UPDATE rate_limits SET count = count + 1 WHERE key = ?').run(k);
-      return Number(r.count) + 1;
+      // One statement: a new key, or a window that has passed, starts at 1; else one more. SET
+      // expressions all read the row as it was, so both CASEs test the old window.
+      const r = this.stmt(
+        `INSERT INTO rate_limits (key, window_start, count) VALUES (@key, @now, 1)
+         ON CONFLICT(key) DO UPDATE SET
+           count = CASE WHEN @now - window_start >= @window THEN 1 ELSE count + 1 END,
+           window_start = CASE WHEN @now - window_start >= @window THEN @now ELSE window_start END
+         RETURNING count`,
+      ).get({ key: k, now, window: windowSeconds }) as Row;
+      return Number(r.count);
     });
   }
 
