@@ -7,7 +7,7 @@ export type { WebContext, WebRequest, WebResponse } from './web-exchange.js';
 export { MAX_SESSIONS } from './browser-sessions.js';
 export { DEVICE_AUTHORIZATIONS_PER_ADDRESS } from './device-authorization.js';
 export { CLIENT_AUTH_FAILURES } from './client-auth-limiter.js';
-export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
+export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S, CHECKPOINTER_AFTER_WRITES } from './sqlite-store.js';
 export { PgStore, type PgStoreOptions } from './pg-store.js';
 export {
   ALL_GRANT_TYPES,

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgStore, registerAudience, registerClient, SqliteStore, type AuthzStore } from '../authz/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
+import { recordFigure } from './figures.js';
 
 const ROOT = join(import.meta.dirname, '..');
 const CLIENTS = 8;
@@ -128,6 +129,7 @@ export async function benchAuthzPostgres(): Promise<void> {
     const pg2 = await run('2 instances, PostgreSQL', [a, b]);
     console.log(`authz client_credentials over HTTP, ${CONCURRENCY} concurrent clients, ${REQUESTS} requests, instances are bin/keybound.js processes:`);
     for (const r of [base, pg1, pg2]) {
+      recordFigure({ name: `authz_pg.tokens_per_s.${r.name.replace(/\W+/g, '_').toLowerCase()}`, value: Math.round(r.rate), unit: 'tokens/s', baseline: Math.round(base.rate), ratio: r.rate / base.rate });
       console.log(`authz ${r.name.padEnd(26)} ${r.rate.toFixed(0).padStart(6)} tokens/s  ratio to 1 SQLite ${(r.rate / base.rate).toFixed(2)}${r.failed ? `  (${r.failed} failed)` : ''}`);
     }
   } finally {

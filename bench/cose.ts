@@ -7,6 +7,7 @@ import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:cryp
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { SignJWT, importJWK, type JWK } from 'jose';
 import {
+  ALG,
   createCwt,
   decodeCbor,
   portableProvider,
@@ -23,8 +24,31 @@ import {
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { compare, median, opsPerSecond, ROUNDS, WARMUP_MS } from './interleaved.js';
+import { jwtEquivalentBytes } from '../firmware-sim/index.js';
+import { recordFigure } from './figures.js';
 
 const NOW = 1_764_000_000;
+
+/**
+ * The smallest useful token (issue 13): a Mac0 CWT (HMAC 256/64, the audience's shared key named
+ * by a 1-byte kid) whose PoP key is named by kid too (RFC 8747 §3.4: a key both sides already
+ * hold, so no COSE_Key travels), with short claims. It must fit one IEEE 802.15.4 frame: 127
+ * bytes of PHY payload, of which about 100 are left after the MAC header, 6LoWPAN and CoAP.
+ */
+const FRAME_BUDGET = 100;
+function smallestToken(): void {
+  const audienceKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32), kid: utf8('a'), alg: ALG.HMAC_256_64 };
+  const claims = { iss: 'as', aud: 't1', exp: NOW + 3600, cti: portableProvider.randomBytes(4), cnf: { kid: utf8('k1') }, scope: 'r' };
+  const token = createCwt(claims, audienceKey);
+  // Real, not a byte count of a guess: it verifies as the device would (audience, key by kid, expiry).
+  const { claims: back } = verifyCwt(token, audienceKey, { audience: 't1', clock: () => NOW });
+  if (!back.cnf || !('kid' in back.cnf)) throw new Error('bench: the smallest token lost its cnf kid');
+  const jwt = jwtEquivalentBytes(token);
+  console.log(`\nSmallest token (Mac0 HMAC 256/64, cnf by kid, claims iss/aud/exp/cti(4 B)/scope):`);
+  console.log(`  CWT  ${String(token.length).padStart(4)} bytes (goal <= ${FRAME_BUDGET}: one IEEE 802.15.4 frame ${token.length <= FRAME_BUDGET ? 'met' : 'NOT met'})`);
+  console.log(`  JWT  ${String(jwt).padStart(4)} bytes (same claims, HS256: a JWS has no truncated HMAC)`);
+  recordFigure({ name: 'cose.token_bytes.smallest_mac0', value: token.length, unit: 'bytes', baseline: jwt, ratio: token.length / jwt, goal: `<= ${FRAME_BUDGET} bytes`, met: token.length <= FRAME_BUDGET });
+}
 
 const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(9);
 
@@ -63,6 +87,8 @@ export async function benchCose(): Promise<void> {
   console.log(`  CWT  ${String(cwt.length).padStart(4)} bytes (tag 61(18(...)), deterministic CBOR)`);
   console.log(`  JWT  ${String(jwtBytes).padStart(4)} bytes (compact JWS, jose)`);
   console.log(`  CWT/JWT = ${((100 * cwt.length) / jwtBytes).toFixed(1)}%`);
+  recordFigure({ name: 'cose.token_bytes.sign1_cose_key', value: cwt.length, unit: 'bytes', baseline: jwtBytes, ratio: cwt.length / jwtBytes });
+  smallestToken();
 
   // The exact bytes the signature covers, for the raw primitive.
   const arr = (decodeCbor(cwt) as { value: { value: CborValue[] } }).value.value;
@@ -104,6 +130,8 @@ export async function benchCose(): Promise<void> {
     console.log(`  raw primitive  ${fmt(sign1.b)} ops/s`);
     console.log(`  verifySign1    ${fmt(sign1.a)} ops/s   ratio ${sign1.ratio.toFixed(3)}x raw (median of ${ROUNDS} interleaved rounds)`);
     console.log(`  verifyCwt      ${fmt(cwtRun.a)} ops/s   ratio ${cwtRun.ratio.toFixed(3)}x raw`);
+    recordFigure({ name: `cose.verify_sign1_per_s.${provider.name}`, value: Math.round(sign1.a), unit: 'ops/s', baseline: Math.round(sign1.b), ratio: sign1.ratio });
+    recordFigure({ name: `cose.verify_cwt_per_s.${provider.name}`, value: Math.round(cwtRun.a), unit: 'ops/s', baseline: Math.round(sign1.b), ratio: cwtRun.ratio });
     const rawUs = 1e6 / sign1.b;
     console.log(
       `  from the overhead: ${rawUs.toFixed(0)} µs raw → expected ratio Sign1 ${(rawUs / (rawUs + overhead.sign1)).toFixed(3)}x, CWT ${(rawUs / (rawUs + overhead.cwt)).toFixed(3)}x`,

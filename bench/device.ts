@@ -15,6 +15,7 @@ import {
   serveRequest,
   type ResourceServer,
 } from '../device/index.js';
+import { recordFigure } from './figures.js';
 
 const NOW = 1_800_000_000;
 const clock = () => NOW;
@@ -54,6 +55,8 @@ export async function benchDevice(): Promise<void> {
   const big = device({ tokenBudgetBytes: 10_000_000 });
   const verifyOps = opsPerSecond(N, (i) => big.authzInfo({ token: tokens[i + 20]! }));
   console.log(`token verify+store (Ed25519, portable): ${verifyOps.toFixed(0)} ops/s, token ${tokens[0]!.length} bytes`);
+  recordFigure({ name: 'device.token_verify_store_per_s', value: Math.round(verifyOps), unit: 'ops/s' });
+  recordFigure({ name: 'device.token_accounted_bytes', value: Math.round(big.stats.tokenBytes / big.stats.tokens), unit: 'bytes' });
   console.log(`  accounted per stored token: ${(big.stats.tokenBytes / big.stats.tokens).toFixed(0)} bytes (token + key + entry overhead)`);
 
   const heapDevice = device({ tokenBudgetBytes: 100_000_000 });
@@ -61,6 +64,7 @@ export async function benchDevice(): Promise<void> {
   const before = heapUsed();
   for (const t of many) heapDevice.authzInfo({ token: t });
   const perToken = (heapUsed() - before) / many.length;
+  recordFigure({ name: 'device.heap_per_stored_token', value: Math.round(perToken), unit: 'bytes', goal: '<= 1024 bytes', met: perToken <= 1024 });
   console.log(`  JS heap per stored token: ~${perToken.toFixed(0)} bytes${(globalThis as { gc?: unknown }).gc ? '' : ' (run node --expose-gc for a steadier figure)'}`);
 
   // one protected request/response: client protect, device unprotect+serve+protect, client unprotect.
@@ -75,6 +79,7 @@ export async function benchDevice(): Promise<void> {
     session.response(serveRequest(sessions, message), requestPiv);
   });
   const sample = session.request(req);
+  recordFigure({ name: 'device.protected_round_trips_per_s', value: Math.round(rtOps), unit: 'round trips/s' });
   console.log(`protected request/response (AES-CCM-16-64-128, both ends): ${rtOps.toFixed(0)} round trips/s, request ${sample.message.length} bytes`);
 
   const storage = memoryStorage();
@@ -86,11 +91,13 @@ export async function benchDevice(): Promise<void> {
   }
   const perSession = (heapUsed() - h0) / 500;
   const persisted = storage.keys().filter((k) => k.startsWith('s/')).map((k) => storage.get(k)!.length);
+  recordFigure({ name: 'device.heap_per_open_session', value: Math.round(perSession), unit: 'bytes' });
   console.log(`open session: ~${perSession.toFixed(0)} bytes of JS heap, ${Math.max(...persisted)} bytes persisted (keys, IVs, sequence block, window, binding)`);
 
   for (const kind of DEVICE_BUNDLE_KINDS) {
     const bundle = await buildDeviceBundle(kind);
     const nodeImports = bundle.inputs.filter((p) => p.startsWith('node:'));
+    recordFigure({ name: `device.bundle_gzip_bytes.${kind}`, value: bundle.gzipBytes, unit: 'bytes', goal: `<= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB`, met: bundle.gzipBytes <= BUNDLE_GZIP_BUDGET[kind] });
     console.log(
       `device ${kind} bundle: ${(bundle.bytes / 1024).toFixed(1)} KB minified, ${(bundle.gzipBytes / 1024).toFixed(1)} KB gzipped` +
         ` (goal <= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB gzipped), node: imports ${nodeImports.length}`,

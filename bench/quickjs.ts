@@ -21,6 +21,7 @@ import {
   serveRequest,
   type DeviceStorage,
 } from '../device/index.js';
+import { recordFigure } from './figures.js';
 import { buildDeviceBundle, bundleCodeStats, DEVICE_BUNDLE_KINDS, QuickJsDevice, QuickJsEngineError, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 
 const NOW = 1_800_000_000;
@@ -137,6 +138,8 @@ export async function benchQuickJs(): Promise<void> {
     const withTable = await smallestLimit(bundle);
     const tableless = await smallestLimit(bundle, 1);
     const rate = await requestsPerSecond(bundle, 20);
+    recordFigure({ name: `quickjs.smallest_heap_bytes.${kind}`, value: tableless, unit: 'bytes', goal: `<= ${kb(GOAL[kind])}`, met: tableless <= GOAL[kind] });
+    recordFigure({ name: `quickjs.verified_requests_per_s.${kind}`, value: Number(rate.quickjs.toFixed(1)), unit: 'requests/s', baseline: Number(rate.node.toFixed(1)), ratio: rate.quickjs / rate.node });
     console.log(`${kind} bundle (${kb(bundle.bytes)} minified, ${(bundle.gzipBytes / 1024).toFixed(1)} KB gzipped):`);
     console.log(`  smallest QuickJS heap for the scenario: ${kb(tableless)} with no Ed25519 base table, ${kb(withTable)} with noble's default table (goal <= ${kb(GOAL[kind])}: ${tableless <= GOAL[kind] ? 'met' : 'NOT met'})`);
     console.log(`  verified requests/s: QuickJS ${rate.quickjs.toFixed(1)}, Node ${rate.node.toFixed(1)} (QuickJS/Node ${(rate.quickjs / rate.node).toFixed(3)})`);

@@ -10,6 +10,7 @@
  */
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { recordFigure } from './figures.js';
 import { runFleet, HARDWARE_PROFILES, type SimReport } from '../firmware-sim/index.js';
 
 const ROLE_ENV = 'KEYBOUND_SIM_BENCH_DEVICES';
@@ -76,12 +77,16 @@ export async function benchSim(): Promise<void> {
   for (const devices of SIZES) {
     const r = await runInChild(devices);
     rows.push(r);
+    recordFigure({ name: `sim.wall_s.${devices}`, value: Number(r.wallS.toFixed(2)), unit: 's' });
+    recordFigure({ name: `sim.peak_rss_bytes.${devices}`, value: r.maxRss, unit: 'bytes' });
+    recordFigure({ name: `sim.host_bytes_per_device.${devices}`, value: Math.round((r.maxRss - r.baseRss) / devices), unit: 'bytes', goal: '<= 16 KB', met: (r.maxRss - r.baseRss) / devices <= 16 * 1024 });
     console.log(
       `${String(devices).padStart(6)} devices: ${r.wallS.toFixed(1)} s wall, peak RSS ${mb(r.maxRss)} MB (sampled ${mb(r.sampledPeakRss)} MB, process floor ${mb(r.baseRss)} MB), ${r.events} events, ${r.succeeded}/${r.attempted} authorized, theft accepted ${r.theftAccepted}`,
     );
   }
   const [a, b] = rows as [RunResult, RunResult];
   const over = (r: RunResult) => r.maxRss - r.baseRss;
+  recordFigure({ name: 'sim.growth_1k_to_10k.rss_above_floor', value: over(b) / over(a), unit: 'x (10x devices)', baseline: 10, ratio: over(b) / over(a) / 10, goal: 'linear' });
   console.log(
     `growth 1k -> 10k (10x devices): time x${(b.wallS / a.wallS).toFixed(1)}, peak RSS x${(b.maxRss / a.maxRss).toFixed(1)}, peak RSS above the process floor x${(over(b) / over(a)).toFixed(1)}`,
   );

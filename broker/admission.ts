@@ -12,6 +12,7 @@ import { CoseError, coseKeyThumbprint, toHex, utf8, type Clock, type CryptoProvi
 import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof } from '../device/index.js';
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
+import { deferSignatures, type VerifyOffLoop } from './deferred-signatures.js';
 import type { JtiStore } from './jti-store.js';
 import { createBucketTable, DEFAULT_SUBJECT_CONNECT_RATE, DEFAULT_CONNECT_RATE, type RateLimit } from './rate-limiter.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
@@ -36,6 +37,11 @@ export interface AdmissionOptions {
    * process start) cannot know which earlier proofs it has already seen.
    */
   notBefore?: number;
+  /**
+   * Verify the token's and the proof's signatures on the thread pool (deferred-signatures.ts),
+   * with this twin of `provider.verify` (cose/adapters verifyInThreadPool for nativeProvider).
+   */
+  verifyOffLoop?: VerifyOffLoop;
 }
 
 /**
@@ -60,21 +66,38 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
     }
     const { token, proof } = decodeConnectPassword(password);
-    const verified = await opts.verifier.verify(token);
-    let freshness;
+    const checkProof = (verified: VerifiedToken, provider: CryptoProvider) => {
+      try {
+        return verifyPopProof(
+          proof,
+          verified.popKey,
+          { purpose, audience: opts.audience, tokenHash: verified.hash, clientId },
+          // A broker issues no nonces (there is no round trip before CONNECT): iat plus jti only.
+          { clock: opts.clock, nonce: false, iatWindow: window },
+          { provider },
+        ).freshness;
+      } catch (cause) {
+        if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
+        if (cause instanceof CoseError) throw new BrokerError(BROKER_ERR.BAD_PROOF, `PoP proof (${cause.code})`, { cause });
+        throw cause;
+      }
+    };
+    let verified: VerifiedToken;
+    let freshness: ReturnType<typeof checkProof>;
+    const deferred = opts.verifyOffLoop ? deferSignatures(opts.provider, opts.verifyOffLoop) : undefined;
     try {
-      ({ freshness } = verifyPopProof(
-        proof,
-        verified.popKey,
-        { purpose, audience: opts.audience, tokenHash: verified.hash, clientId },
-        // A broker issues no nonces (there is no round trip before CONNECT): iat plus jti only.
-        { clock: opts.clock, nonce: false, iatWindow: window },
-        { provider: opts.provider },
-      ));
-    } catch (cause) {
-      if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
-      if (cause instanceof CoseError) throw new BrokerError(BROKER_ERR.BAD_PROOF, `PoP proof (${cause.code})`, { cause });
-      throw cause;
+      // With deferred signatures: both checked in parallel off the loop, confirmed before anything
+      // below (rate limits, the jti) and before the token may enter the verified-token cache.
+      verified = await opts.verifier.verify(token, deferred);
+      freshness = checkProof(verified, deferred?.provider ?? opts.provider);
+      if (deferred && !(await deferred.confirm())) throw new BrokerError(BROKER_ERR.BAD_PROOF, 'a signature does not verify');
+      deferred?.commit();
+    } catch (error) {
+      if (!deferred) throw error;
+      // Decided again on the loop, every signature checked in order: the refusal (or, had an
+      // optimistic guess led astray, the admission) is exactly the synchronous path's.
+      verified = await opts.verifier.verify(token);
+      freshness = checkProof(verified, opts.provider);
     }
     if (freshness.kind !== 'iat') throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
     if (opts.notBefore !== undefined && freshness.iat < opts.notBefore) {

@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider } from '../cose/index.js';
-import { nativeProvider } from '../cose/adapters/index.js';
+import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
 import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
@@ -221,6 +221,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     provider,
     ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}),
     ...(opts.connectRate ? { connectRate: opts.connectRate } : {}),
+    // node:crypto checks the two signatures of a CONNECT on the thread pool, in parallel, while
+    // the loop serves other clients (deferred-signatures.ts); another provider verifies in line.
+    ...(provider === nativeProvider ? { verifyOffLoop: verifyInThreadPool } : {}),
     // In memory the jti store starts empty with this process: a CONNECT captured before a restart
     // would replay. On Redis the store outlives the process (keys expire with their window).
     ...(opts.redis ? {} : { notBefore: Math.floor(clock()) }),

@@ -8,6 +8,7 @@
 import { isIssuedBefore, parseScope, toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import { DeviceError, createTokenAcceptance, isByValueToken, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
+import type { DeferredSignatures } from './deferred-signatures.js';
 import type { Introspect } from './introspection-client.js';
 import { MESSAGE_POP_CLAIM } from './message-pop.js';
 import type { BrokerTrust } from './trust.js';
@@ -42,7 +43,11 @@ export interface TokenVerifierOptions {
 }
 
 export interface TokenVerifier {
-  verify(token: Uint8Array): Promise<VerifiedToken>;
+  /**
+   * With `deferred`, a by-value token's signature is only recorded there (deferred-signatures.ts)
+   * and its cache entry waits for `deferred.commit()`: the caller confirms before trusting it.
+   */
+  verify(token: Uint8Array, deferred?: DeferredSignatures): Promise<VerifiedToken>;
   /** Drops a token from the cache (revoked). */
   forget(hashHex: string): void;
   readonly cached: number;
@@ -57,28 +62,41 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   const { clock } = opts;
   const cache = new Map<string, VerifiedToken>();
   const inactive = new Map<string, number>();
+  /** Set only during one synchronous accept whose signatures are deferred (verifyOnce). */
+  let deferring: DeferredSignatures | undefined;
+
+  function addToCache(verified: VerifiedToken): void {
+    if (cache.size >= MAX_CACHED_TOKENS) {
+      const now = clock();
+      for (const [k, v] of cache) if (v.expiresAt <= now) cache.delete(k);
+      // Still full: drop the oldest entry; it costs its owner one signature check on reconnect.
+      if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!);
+    }
+    cache.set(verified.hashHex, verified);
+  }
 
   const lru: AcceptedTokenCache = {
     get: (hashHex) => cache.get(hashHex),
     reserve: () => {},
     add(entry) {
-      if (cache.size >= MAX_CACHED_TOKENS) {
-        const now = clock();
-        for (const [k, v] of cache) if (v.expiresAt <= now) cache.delete(k);
-        // Still full: drop the oldest entry; it costs its owner one signature check on reconnect.
-        if (cache.size >= MAX_CACHED_TOKENS) cache.delete(cache.keys().next().value!);
-      }
       const verified = entry as VerifiedToken;
       verified.messagePop = entry.other?.get(MESSAGE_POP_CLAIM) === true;
-      cache.set(entry.hashHex, verified);
+      // A token whose signature is not yet confirmed never enters the cache: a forgery would be
+      // accepted from there on its next CONNECT.
+      if (deferring) deferring.afterConfirmed(() => addToCache(verified));
+      else addToCache(verified);
     },
     delete: (hashHex) => void cache.delete(hashHex),
   };
+  // The acceptance verifies with the deferring provider while `deferring` is set, else with ours.
+  const acceptanceProvider: CryptoProvider = Object.create(opts.provider, {
+    verify: { value: (...args: Parameters<CryptoProvider['verify']>) => (deferring?.provider ?? opts.provider).verify(...args) },
+  }) as CryptoProvider;
   const acceptance = createTokenAcceptance({
     audience: opts.audience,
     trust: opts.trust,
     clock,
-    provider: opts.provider,
+    provider: acceptanceProvider,
     scopeKind: 'aif-mqtt',
     parseScope: (value) => parseScope(value, { expect: 'aif-mqtt' }),
     leeway: opts.leeway ?? 0,
@@ -102,10 +120,20 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     return acceptance.acceptIntrospected(acceptance.present(presented.token), answer);
   }
 
-  async function verifyOnce(token: Uint8Array): Promise<VerifiedToken> {
+  function acceptByValue(token: Uint8Array, deferred: DeferredSignatures | undefined): AcceptedToken {
+    // Synchronous: no other request's accept runs while `deferring` is set.
+    deferring = deferred;
+    try {
+      return acceptance.accept(token);
+    } finally {
+      deferring = undefined;
+    }
+  }
+
+  async function verifyOnce(token: Uint8Array, deferred: DeferredSignatures | undefined): Promise<VerifiedToken> {
     try {
       const presented = acceptance.present(token);
-      const entry = presented.known ?? (isByValueToken(token) ? acceptance.accept(token) : await introspected(presented));
+      const entry = presented.known ?? (isByValueToken(token) ? acceptByValue(token, deferred) : await introspected(presented));
       return entry as VerifiedToken;
     } catch (cause) {
       if (cause instanceof DeviceError) throw brokerErrorFromDevice(cause);
@@ -114,15 +142,15 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   }
 
   return {
-    async verify(token) {
+    async verify(token, deferred) {
       const refresh = opts.keyRefresh;
       const missesBefore = refresh?.misses ?? 0;
       try {
-        return await verifyOnce(token);
+        return await verifyOnce(token, deferred);
       } catch (error) {
         // A kid we do not know: perhaps the service rotated its key. One retry, after a fetch.
         if (!refresh || refresh.misses === missesBefore || !(await refresh.refresh())) throw error;
-        return verifyOnce(token);
+        return verifyOnce(token, deferred);
       }
     },
     forget: (hashHex) => void cache.delete(hashHex),

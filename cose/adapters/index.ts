@@ -1,2 +1,2 @@
 // Node-only parts of the core: import from 'keybound/cose/adapters' on servers, never on devices.
-export { nativeProvider } from './native-provider.js';
+export { nativeProvider, verifyInThreadPool } from './native-provider.js';

@@ -78,6 +78,32 @@ function cipherName(aead: AeadCipher): string {
   return aead.cipher === 'AES-CCM' ? `aes-${bits}-ccm` : `aes-${bits}-gcm`;
 }
 
+/**
+ * `nativeProvider.verify`, same rules, run on libuv's thread pool (node:crypto's callback form):
+ * the event loop goes on serving other connections while OpenSSL checks the signature. For a
+ * server that verifies on its hot path (the broker at CONNECT); false where `verify` is false.
+ */
+export function verifyInThreadPool(key: CoseKey, hash: HashName | undefined, message: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  let ko: KeyObject;
+  try {
+    ko = publicKeyObject(key);
+  } catch {
+    return Promise.resolve(false);
+  }
+  const okp = OKP_CURVES.has(key.crv!);
+  // The same strict EdDSA rules as verify, before the primitive (eddsa-strict.ts).
+  if (okp && !eddsaStrictlyValid(key.crv as 'Ed25519' | 'Ed448', key.x!, signature)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (error: Error | null, ok: boolean) => resolve(!error && ok);
+    try {
+      if (okp) nodeVerify(null, message, ko, signature, done);
+      else nodeVerify(NODE_HASH[hash ?? 'SHA-256'], message, { key: ko, dsaEncoding: 'ieee-p1363' }, signature, done);
+    } catch {
+      resolve(false); // a malformed signature
+    }
+  });
+}
+
 export const nativeProvider: CryptoProvider = {
   name: 'native',
 
