@@ -11,7 +11,7 @@ import { modelSources } from './model-figures.js';
 import type { PhantomTokenCache } from './phantom-token-cache.js';
 import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
-import type { SimDevice } from './sim-device.js';
+import type { DeviceFigures } from './device-figures.js';
 import { quantile, round, type SimMetrics } from './sim-metrics.js';
 import type { RelayStats } from './sim-relay.js';
 
@@ -107,11 +107,12 @@ export function buildReport(input: {
   relay: string;
   engine: 'node' | 'quickjs';
   gateway: string;
-  gatewayCache: PhantomTokenCache;
+  gatewayCache: Pick<PhantomTokenCache, 'hits' | 'misses' | 'expired' | 'evictions'>;
   simulatedS: number;
   events: number;
-  plans: DevicePlan[];
-  devices: Map<string, SimDevice>;
+  plans: readonly DevicePlan[];
+  /** Each device's figures by id: live SimDevices, or the rows their shards kept (device-figures.ts). */
+  devices: { get(id: string): DeviceFigures | undefined; values(): Iterable<DeviceFigures> };
   metrics: SimMetrics;
   flows: FlowRecord;
   relayStats: RelayStats;
