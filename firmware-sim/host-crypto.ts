@@ -22,10 +22,23 @@ export const hostProvider: CryptoProvider = {
 
 /** RFC 8410 §7: a PKCS #8 wrapper for a 32-byte Ed25519 private key (the seed follows). */
 const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+/** A placeholder public key for the JWK import below: OpenSSL derives the real one from d. */
+const NO_X = Buffer.alloc(32).toString('base64url');
 
-/** RFC 8032 §5.1.5: the public key of a 32-byte seed (node:crypto; noble's BigInt scalar multiplication is ~50x slower). */
+/**
+ * RFC 8032 §5.1.5: the public key of a 32-byte seed. node:crypto imports a raw private key from a
+ * JWK (d only; x is not read back) ~5x faster than through OpenSSL 3's PKCS #8 decoder, and both
+ * ~7x faster than noble's BigInt scalar multiplication. The key is whatever OpenSSL derives from
+ * d; a Node that checked x against d would refuse the placeholder, and the PKCS #8 path takes over.
+ */
 export function ed25519PublicKey(seed: Uint8Array): Uint8Array {
-  const priv = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, seed]), format: 'der', type: 'pkcs8' });
+  const d = Buffer.from(seed.buffer, seed.byteOffset, seed.byteLength);
+  let priv;
+  try {
+    priv = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: d.toString('base64url'), x: NO_X }, format: 'jwk' });
+  } catch {
+    priv = createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, d]), format: 'der', type: 'pkcs8' });
+  }
   const jwk = createPublicKey(priv).export({ format: 'jwk' });
   return new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
 }

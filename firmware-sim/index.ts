@@ -23,6 +23,7 @@ export { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type BrokerAccess, type 
 export { SCENARIOS, SIM_LIFETIME_S, WAKE_INTERVAL_S, LISTEN_WINDOW_S, planFleet, tokenTypeLabel, type ScenarioName, type DevicePlan } from './scenarios.js';
 export { runFleet, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, MAX_WORKERS, SHARD_DEVICES, BROKER_AUDIENCE, type RunOptions } from './fleet-run.js';
 export { FleetWorkerError } from './fleet-workers.js';
+export { hostProvider, ed25519PublicKey } from './host-crypto.js';
 export { DeviceFigureTable, type DeviceFigures } from './device-figures.js';
 export { buildReport, type SimReport } from './sim-report.js';
 export { renderReportHtml, barChart } from './report-html.js';

@@ -3,7 +3,8 @@
  * fleet only, byte for byte, whether one thread runs every shard or two threads share them.
  */
 import { describe, expect, it, beforeAll } from 'vitest';
-import { DeviceFigureTable, FleetWorkerError, MAX_WORKERS, runFleet, type SimReport } from '../firmware-sim/index.js';
+import { DeviceFigureTable, FleetWorkerError, MAX_WORKERS, ed25519PublicKey, hostProvider, runFleet, type SimReport } from '../firmware-sim/index.js';
+import { fromHex, portableProvider, toHex, type CoseKey } from '../cose/index.js';
 import { parseSimArgs } from '../cli/index.js';
 
 const fixedNow = () => new Date('2030-01-01T00:00:00.000Z');
@@ -67,5 +68,26 @@ describe('a sharded fleet', () => {
   it('refuses device figure rows of the wrong shape (what a worker posts back)', () => {
     expect(() => DeviceFigureTable.fromRows(new Float64Array(7))).toThrow(RangeError);
     expect(() => new DeviceFigureTable(2, new Float64Array(3))).toThrow(RangeError);
+  });
+});
+
+describe("the simulator host's crypto (node:crypto, same bytes as the portable provider)", () => {
+  it('derives the RFC 8032 §7.1 TEST 1 public key from its secret', () => {
+    const d = fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');
+    expect(toHex(ed25519PublicKey(d))).toBe('d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a');
+  });
+  it('signs EdDSA and ECDSA exactly as the portable provider (RFC 6979: a seed reproduces a token)', () => {
+    const msg = new Uint8Array([1, 2, 3]);
+    const d = fromHex('9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60');
+    const ed: CoseKey = { kty: 'OKP', crv: 'Ed25519', d, x: ed25519PublicKey(d) };
+    expect(toHex(hostProvider.sign(ed, undefined, msg))).toBe(toHex(portableProvider.sign(ed, undefined, msg)));
+    const kp = portableProvider.generateKeyPair('P-256');
+    const ec: CoseKey = { kty: 'EC2', crv: 'P-256', x: kp.x, y: kp.y!, d: kp.d };
+    const sig = hostProvider.sign(ec, 'SHA-256', msg);
+    expect(toHex(sig)).toBe(toHex(portableProvider.sign(ec, 'SHA-256', msg)));
+    expect(hostProvider.verify(ec, 'SHA-256', msg, sig)).toBe(true);
+    const tampered = sig.slice();
+    tampered[5]! ^= 1;
+    expect(hostProvider.verify(ec, 'SHA-256', msg, tampered)).toBe(false);
   });
 });
