@@ -1,10 +1,11 @@
 /**
  * `keybound sim --scenario <name> --devices N --seed S [--report out.html] [--json out.json]
- * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
+ * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress] [--workers n] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
 import { writeFileSync } from 'node:fs';
-import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
+import { availableParallelism } from 'node:os';
+import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, MAX_WORKERS, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion } from './command-runner.js';
@@ -22,6 +23,7 @@ export const SIM_SPEC = {
     relay: { type: 'string', value: 'sim|broker', default: 'sim', help: 'broker: messages go through the real broker on 127.0.0.1 (small fleets)' },
     engine: { type: 'string', value: 'node|quickjs', default: 'node', help: `quickjs: each device's code runs in its own QuickJS engine (up to ${MAX_QUICKJS_DEVICES} devices; dev dependencies)` },
     progress: { type: 'boolean', help: 'show progress even when stderr is not a terminal' },
+    workers: { type: 'string', value: 'N', help: `worker threads running the fleet's shards (1 to ${MAX_WORKERS}; default: the cores, 1 with --relay broker or --engine quickjs); the report is the same for any N` },
     'wake-interval': { type: 'string', value: 'S', default: String(WAKE_INTERVAL_S), help: 'seconds between a sleeping device\'s wakes (1 to 3600)' },
     'listen-window': { type: 'string', value: 'S', default: String(LISTEN_WINDOW_S), help: 'seconds a device listens after each wake (below the wake interval)' },
     temperature: { type: 'string', value: TEMPERATURE_RANGES.join('|'), default: 'indoor', help: 'temperatures the fleet lives in (sets clock drift)' },
@@ -43,6 +45,8 @@ export interface SimArgs {
   /** `quickjs`: each device's code runs in its own QuickJS engine (small fleets; dev dependencies). */
   engine: 'node' | 'quickjs';
   progress: boolean;
+  /** Worker threads (default: the cores for the in-simulator relay and Node engine, else 1). */
+  workers?: number;
   wakeIntervalS?: number;
   listenWindowS?: number;
   temperature?: TemperatureRange;
@@ -98,6 +102,12 @@ export function parseSimArgs(args: string[]): SimArgs | string {
   if (v.engine !== undefined) {
     if (v.engine !== 'node' && v.engine !== 'quickjs') return '--engine must be node or quickjs';
     out.engine = v.engine;
+  }
+  if (v.workers !== undefined) {
+    const w = Number(v.workers);
+    if (!Number.isSafeInteger(w) || w < 1 || w > MAX_WORKERS) return `--workers must be an integer from 1 to ${MAX_WORKERS}`;
+    if (w > 1 && (out.engine !== 'node' || out.relay !== 'sim')) return '--workers above 1 runs with --relay sim and --engine node only';
+    out.workers = w;
   }
   if (out.engine === 'quickjs' && out.devices > MAX_QUICKJS_DEVICES) return `--engine quickjs takes at most ${MAX_QUICKJS_DEVICES} devices (each runs its own QuickJS engine, ~1 MB of heap)`;
   if (out.engine === 'quickjs' && out.relay === 'broker') return '--engine quickjs runs with --relay sim only';
@@ -155,6 +165,7 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     ...(parsed.listenWindowS !== undefined ? { listenWindowS: parsed.listenWindowS } : {}),
     ...(parsed.temperature !== undefined ? { temperature: parsed.temperature } : {}),
     engine: parsed.engine,
+    workers: parsed.workers ?? (parsed.engine === 'node' && parsed.relay === 'sim' ? Math.min(MAX_WORKERS, availableParallelism()) : 1),
     onProgress: (done, total) => bar.update(done, total),
   });
   bar.finish();

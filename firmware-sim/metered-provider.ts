@@ -1,14 +1,14 @@
 /**
- * A CryptoProvider that does the real work with an inner provider (the portable one a device
- * would run) and charges each operation's modelled cycles to the device's energy meter. Its
+ * A CryptoProvider that does the real work with an inner provider (the host's, host-crypto.ts:
+ * the same bytes as the portable one a device would run, faster) and charges each operation's modelled cycles to the device's energy meter. Its
  * randomness is the device's seeded stream, so runs reproduce; it also remembers every
  * (key, nonce) pair it encrypts under, so a scenario can prove that no AEAD nonce was reused.
  */
-import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { portableProvider, toHex, type CoseKey, type CryptoProvider, type KeyPair } from '../cose/index.js';
+import { toHex, type CoseKey, type CryptoProvider, type KeyPair } from '../cose/index.js';
 import type { AeadCipher, Curve, HashName } from '../cose/index.js';
 import type { EnergyMeter } from './energy-meter.js';
+import { ed25519PublicKey, hostProvider } from './host-crypto.js';
 import type { Prng } from './prng.js';
 import type { MeteredOp } from './quickjs-engine.js';
 
@@ -46,7 +46,7 @@ const drbgAesBlocks = (bytes: number): number => Math.ceil(bytes / 16) + 2;
 export function seededKeyPair(crv: Curve, prng: Prng): KeyPair {
   if (crv === 'Ed25519') {
     const d = prng.bytes(32);
-    return { crv, d, x: ed25519.getPublicKey(d) };
+    return { crv, d, x: ed25519PublicKey(d) };
   }
   if (crv === 'P-256') {
     let d = prng.bytes(32);
@@ -58,7 +58,7 @@ export function seededKeyPair(crv: Curve, prng: Prng): KeyPair {
 }
 
 /** The inner provider with seeded randomness: for the simulated AS and clients (not metered). */
-export function seededProvider(prng: Prng, inner: CryptoProvider = portableProvider): CryptoProvider {
+export function seededProvider(prng: Prng, inner: CryptoProvider = hostProvider): CryptoProvider {
   return {
     ...inner,
     name: `${inner.name}+seeded`,
@@ -84,7 +84,7 @@ export class MeteredProvider implements CryptoProvider {
   constructor(
     private readonly meter: EnergyMeter,
     private readonly prng: Prng,
-    private readonly inner: CryptoProvider = portableProvider,
+    private readonly inner: CryptoProvider = hostProvider,
   ) {}
 
   private get c() {

@@ -37,12 +37,18 @@ interface AudienceKeys {
   trlSeq: number;
 }
 
-export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetime?: number; provider?: CryptoProvider } = {}): FleetIssuer {
+/**
+ * `signingKeys`: the stream the AS's signing keys come from (default `prng`). A fleet run in shards
+ * (fleet-run.ts) gives every shard the same one, so one AS signs for the whole fleet, and its own
+ * `prng` for everything else (audience keys, sealed PoP keys, reference tokens).
+ */
+export function createSimIssuer(prng: Prng, clock: () => number, opts: { lifetime?: number; provider?: CryptoProvider; signingKeys?: Prng } = {}): FleetIssuer {
   const provider = opts.provider ?? seededProvider(prng);
   const lifetime = opts.lifetime ?? SIM_TOKEN_LIFETIME;
-  const ed = seededKeyPair('Ed25519', prng);
+  const keys = opts.signingKeys ?? prng;
+  const ed = seededKeyPair('Ed25519', keys);
   const edKey: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: ed.x, d: ed.d, kid: utf8('sim-as-ed25519') };
-  const ec = seededKeyPair('P-256', prng);
+  const ec = seededKeyPair('P-256', keys);
   const ecKey: CoseKey = { kty: 'EC2', crv: 'P-256', x: ec.x, y: ec.y!, d: ec.d, kid: utf8('sim-as-p256') };
   const audiences = new Map<string, AudienceKeys>();
   /** Live reference tokens and their expiry (seconds since the epoch). */

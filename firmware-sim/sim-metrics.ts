@@ -37,6 +37,33 @@ export class SimMetrics {
     this.refusals.set(reason, (this.refusals.get(reason) ?? 0) + 1);
   }
 
+  /**
+   * Adds another shard's measurements (a structured clone: plain data, no methods). Records are
+   * appended and maps merged in the order shards are absorbed: the caller absorbs them by shard
+   * index, so the merged lists (and every mean or quantile of them) do not depend on which worker
+   * ran which shard.
+   */
+  absorb(o: MetricsData): void {
+    for (const a of o.authorizations) this.authorizations.push(a);
+    for (const u of o.unauthorized) this.unauthorized.push(u);
+    this.attempted += o.attempted;
+    for (const [k, v] of o.refusals) this.refusals.set(k, (this.refusals.get(k) ?? 0) + v);
+    this.theft.tries += o.theft.tries;
+    this.theft.accepted += o.theft.accepted;
+    for (const [k, v] of o.theft.byAttack) {
+      const a = this.theft.byAttack.get(k) ?? { tries: 0, accepted: 0 };
+      this.theft.byAttack.set(k, { tries: a.tries + v.tries, accepted: a.accepted + v.accepted });
+    }
+    const { delaysS, ...revocation } = o.revocation;
+    addCounts(this.revocation, revocation);
+    for (const d of delaysS) this.revocation.delaysS.push(d);
+    addCounts(this.reboots, o.reboots);
+    addCounts(this.clockless, o.clockless);
+    const { maxServedAfterRevocationS, ...connected } = o.connected;
+    addCounts(this.connected, connected);
+    this.connected.maxServedAfterRevocationS = Math.max(this.connected.maxServedAfterRevocationS, maxServedAfterRevocationS);
+  }
+
   theftTry(attack: string, accepted: boolean, reason?: string): void {
     this.theft.tries++;
     if (accepted) this.theft.accepted++;
@@ -46,6 +73,13 @@ export class SimMetrics {
     this.theft.byAttack.set(attack, a);
     if (!accepted && reason) this.refuse(reason);
   }
+}
+
+/** What a SimMetrics holds, without its methods: what crosses from a worker thread. */
+export type MetricsData = Pick<SimMetrics, 'authorizations' | 'unauthorized' | 'attempted' | 'refusals' | 'theft' | 'revocation' | 'reboots' | 'clockless' | 'connected'>;
+
+function addCounts<T extends Record<string, number>>(into: T, from: T): void {
+  for (const k of Object.keys(from) as Array<keyof T>) (into[k] as number) += from[k] as number;
 }
 
 /** Rounds for the report: stable text, no float noise. */

@@ -11,7 +11,7 @@ import { modelSources } from './model-figures.js';
 import type { PhantomTokenCache } from './phantom-token-cache.js';
 import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
-import type { SimDevice } from './sim-device.js';
+import type { DeviceFigures } from './device-figures.js';
 import { quantile, round, type SimMetrics } from './sim-metrics.js';
 import type { RelayStats } from './sim-relay.js';
 
@@ -107,11 +107,12 @@ export function buildReport(input: {
   relay: string;
   engine: 'node' | 'quickjs';
   gateway: string;
-  gatewayCache: PhantomTokenCache;
+  gatewayCache: Pick<PhantomTokenCache, 'hits' | 'misses' | 'expired' | 'evictions'>;
   simulatedS: number;
   events: number;
-  plans: DevicePlan[];
-  devices: Map<string, SimDevice>;
+  plans: readonly DevicePlan[];
+  /** Each device's figures by id: live SimDevices, or the rows their shards kept (device-figures.ts). */
+  devices: { get(id: string): DeviceFigures | undefined; values(): Iterable<DeviceFigures> };
   metrics: SimMetrics;
   flows: FlowRecord;
   relayStats: RelayStats;
@@ -122,7 +123,13 @@ export function buildReport(input: {
   const { metrics: m, plans, devices } = input;
   const byKey = <T>(items: readonly T[], key: (t: T) => string) => {
     const out = new Map<string, T[]>();
-    for (const it of items) out.set(key(it), [...(out.get(key(it)) ?? []), it]);
+    // Appends in place: copying the group on each item was quadratic (100k devices: minutes).
+    for (const it of items) {
+      const k = key(it);
+      const group = out.get(k);
+      if (group) group.push(it);
+      else out.set(k, [it]);
+    }
     return [...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   };
   const energy = byKey(m.authorizations, (a) => `${a.profile}\u0000${a.tokenType}`).map(([k, rs]) => {
@@ -177,12 +184,12 @@ export function buildReport(input: {
       tokenBudgetBytes: budgets.tokenBudgetBytes,
       maxSessions: budgets.maxSessions,
       flashRegionBytes: devs[0]!.flash.regionBytes,
-      maxFlashWearFraction: sig(Math.max(...devs.map((d) => d.flash.wearFraction))),
+      maxFlashWearFraction: sig(devs.reduce((a, d) => Math.max(a, d.flash.wearFraction), -Infinity)),
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
       partRamBytes: hw.ramBytes,
-      ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: Math.max(...devs.map((d) => d.quickjsPeakHeapBytes)) } : {}),
+      ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: devs.reduce((a, d) => Math.max(a, d.quickjsPeakHeapBytes), -Infinity) } : {}),
     };
   });
   const parts = byKey(plans, (p) => p.hw.name).map(([, ps]) => ps[0]!.hw);
