@@ -27,6 +27,16 @@ const MAX_JTI_CHARS = 256;
 const MAX_HTU_CHARS = 2048;
 /** Private members of any JWK type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/**
+ * RSA proof keys: the verifier's cost is chosen by whoever sends the key, before any client is
+ * authenticated. A public exponent of 3072 bits makes one PS256 check cost a private-key
+ * operation (about 50 times 65537's); OpenSSL caps e only above 3072-bit moduli. So e is at most
+ * 32 bits (65537 in practice; RFC 8017 §3.1 sets no upper bound, SP 800-56B wants e < 2^256) and
+ * the modulus 2048 to 4096 bits (jose refuses below 2048, RFC 7518 §3.3).
+ */
+const MAX_RSA_E_BYTES = 4;
+const RSA_MODULUS_BITS = { min: 2048, max: 4096 } as const;
+const B64URL = /^[A-Za-z0-9_-]+$/;
 
 /** What the request that carried the proof was. */
 export interface DpopCheck {
@@ -103,7 +113,22 @@ function checkHeader(proofJwt: string, algs: readonly string[]): { alg: string; 
   // RFC 7517 §4.2, §4.4: a jwk that names a use or an alg names these ones.
   if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidDpopProof('DPoP proof jwk use is not sig');
   if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidDpopProof('DPoP proof jwk alg differs from the header alg');
+  if (jwk.kty === 'RSA') checkRsaSize(jwk);
   return { alg, jwk };
+}
+
+/** Bounds an RSA proof key's size before it is imported or used (see MAX_RSA_E_BYTES). */
+function checkRsaSize(jwk: JWK): void {
+  const { n, e } = jwk;
+  if (typeof n !== 'string' || typeof e !== 'string' || !B64URL.test(n) || !B64URL.test(e)) throw invalidDpopProof('DPoP proof RSA jwk malformed');
+  // RFC 7518 §6.3.1.1-2: unsigned big-endian, minimal (no leading zero octet).
+  const eBytes = Buffer.from(e, 'base64url');
+  if (eBytes.length === 0 || eBytes.length > MAX_RSA_E_BYTES || eBytes[0] === 0) throw invalidDpopProof('DPoP proof RSA exponent not accepted');
+  // Length first: a 4096-bit modulus is 683 base64url characters, so a huge n is never decoded.
+  if (n.length > Math.ceil((RSA_MODULUS_BITS.max / 8) * 4 / 3)) throw invalidDpopProof('DPoP proof RSA modulus size not accepted');
+  const nBytes = Buffer.from(n, 'base64url');
+  const bits = nBytes.length === 0 || nBytes[0] === 0 ? 0 : (nBytes.length - 1) * 8 + (32 - Math.clz32(nBytes[0]!));
+  if (bits < RSA_MODULUS_BITS.min || bits > RSA_MODULUS_BITS.max) throw invalidDpopProof('DPoP proof RSA modulus size not accepted');
 }
 
 

@@ -1,0 +1,206 @@
+/**
+ * Adversarial review of DPoP at the service AS DEPLOYED: `keybound authz serve` in its own process
+ * (SQLite in --data-dir, --dpop-nonce-secret-file), attacked over raw HTTP with hand-made proofs.
+ * - An RSA proof key with a 2000-bit public exponent (every check costs a private-key operation,
+ *   before any client is authenticated) or an oversized modulus is refused.
+ * - Two DPoP header lines, an iat beyond the window in the future, htu variants (trailing slash,
+ *   another port, percent-encoded path, query) are refused; RFC 3986 equivalents are not.
+ * - The (jkt, jti) replay record survives a restart; after a rotation of the nonce secret file a
+ *   nonce under the previous secret is still good, and a forged one is refused with a challenge.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createPrivateKey, generatePrimeSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
+import { verifyDpopProof } from '../sender-constraint/index.js';
+import { stop, waitForLine } from './support/processes.js';
+
+const ISSUER = 'https://as.example';
+const HTU = `${ISSUER}/token`;
+const SECRET = 'svc-secret-0123456789abcdef';
+const BASIC = `Basic ${Buffer.from(`svc:${SECRET}`).toString('base64')}`;
+const JWT_AUDIENCE = 'https://rs.example/records';
+
+let dir: string;
+let dataDir: string;
+let nonceFile: string;
+let service: ChildProcess | undefined;
+let base: string;
+const secretA = randomBytes(32).toString('hex');
+const secretB = randomBytes(32).toString('hex');
+
+async function start(): Promise<void> {
+  const proc = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0', '--issuer', ISSUER, '--dpop-nonce-secret-file', nonceFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  service = proc;
+  base = (await waitForLine(proc, /listening on (http:\/\/\S+)/))[1]!;
+  proc.stderr!.resume(); // pino JSON on stderr: drained so a full pipe never blocks it
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'review-dpop-'));
+  dataDir = join(dir, 'as');
+  mkdirSync(dataDir, { mode: 0o700 });
+  nonceFile = join(dir, 'dpop-nonce.secret');
+  writeFileSync(nonceFile, `${secretA}\n`, { mode: 0o600 });
+  const store = new SqliteStore(join(dataDir, 'authz.sqlite'));
+  await registerAudience(store, nativeProvider, { id: 'api', scopes: ['read'] });
+  await registerAudience(store, nativeProvider, { id: JWT_AUDIENCE, scopes: ['read'], tokenFormat: 'jwt' });
+  await registerClient(store, { id: 'svc', secret: SECRET, audiences: ['api', JWT_AUDIENCE], scopes: ['read'], grantTypes: ['client_credentials'] });
+  store.close();
+  await start();
+}, 60_000);
+
+afterAll(async () => {
+  await stop(service);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+interface Answer {
+  status: number;
+  body: Record<string, unknown>;
+  nonce: string | undefined;
+}
+
+/** POST /token over node:http; `dpop` as an array sends that many DPoP header lines. */
+function token(dpop: string | string[] | undefined, audience = 'api'): Promise<Answer> {
+  const body = new URLSearchParams({ grant_type: 'client_credentials', audience, scope: 'read' }).toString();
+  return new Promise((resolve, reject) => {
+    const req = request(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: BASIC, ...(dpop !== undefined ? { dpop } : {}) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown>, nonce: res.headers['dpop-nonce'] as string | undefined }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const ec = await generateKeyPair('ES256');
+const ecJwk = await exportJWK(ec.publicKey);
+const now = () => Math.floor(Date.now() / 1000);
+
+function proof(claims: Record<string, unknown>, key: { privateKey: CryptoKey | KeyObject; jwk: JWK; alg: string } = { privateKey: ec.privateKey, jwk: ecJwk, alg: 'ES256' }): Promise<string> {
+  return new SignJWT({ jti: randomUUID(), htm: 'POST', htu: HTU, iat: now(), ...claims }).setProtectedHeader({ alg: key.alg, typ: 'dpop+jwt', jwk: key.jwk }).sign(key.privateKey);
+}
+
+async function currentNonce(): Promise<string> {
+  const n = (await token(undefined)).nonce;
+  expect(n).toMatch(/^\d+\.[A-Za-z0-9_-]{22}$/);
+  return n!;
+}
+
+const b64u = (n: bigint): string => {
+  let hex = n.toString(16);
+  if (hex.length % 2) hex = `0${hex}`;
+  return Buffer.from(hex, 'hex').toString('base64url');
+};
+
+function modInverse(a: bigint, m: bigint): bigint {
+  let [r0, r1, s0, s1] = [a % m, m, 1n, 0n];
+  while (r1 !== 0n) {
+    const q = r0 / r1;
+    [r0, r1, s0, s1] = [r1, r0 - q * r1, s1, s0 - q * s1];
+  }
+  if (r0 !== 1n) throw new Error('not invertible');
+  return ((s0 % m) + m) % m;
+}
+
+const gcd = (a: bigint, b: bigint): bigint => (b === 0n ? a : gcd(b, a % b));
+
+/** A real RSA-2048 key pair whose public exponent has 2000 bits: it signs, and its proofs verify (slowly). */
+function hugeExponentRsaKey(): { privateKey: KeyObject; jwk: JWK } {
+  const p = generatePrimeSync(1024, { bigint: true });
+  const q = generatePrimeSync(1024, { bigint: true });
+  const phi = (p - 1n) * (q - 1n);
+  let e: bigint;
+  do e = BigInt(`0x${randomBytes(250).toString('hex')}`) | (1n << 1999n) | 1n;
+  while (gcd(e, phi) !== 1n);
+  const d = modInverse(e, phi);
+  const jwk = { kty: 'RSA', n: b64u(p * q), e: b64u(e) };
+  const privateKey = createPrivateKey({ key: { ...jwk, d: b64u(d), p: b64u(p), q: b64u(q), dp: b64u(d % (p - 1n)), dq: b64u(d % (q - 1n)), qi: b64u(modInverse(q, p)) }, format: 'jwk' });
+  return { privateKey, jwk };
+}
+
+const rsa2048 = await generateKeyPair('PS256', { modulusLength: 2048 });
+const rsa2048Jwk = await exportJWK(rsa2048.publicKey);
+
+describe('RSA proof keys whose size the attacker picks', () => {
+  it('a validly signed PS256 proof under a 2000-bit public exponent is refused; RSA-2048 with e=65537 still binds a JWT', async () => {
+    const huge = hugeExponentRsaKey();
+    const nonce = await currentNonce();
+    const refused = await token(await proof({ nonce }, { ...huge, alg: 'PS256' }), JWT_AUDIENCE);
+    expect([refused.status, refused.body.error, refused.body.error_description]).toEqual([400, 'invalid_dpop_proof', 'DPoP proof RSA exponent not accepted']);
+
+    const ok = await token(await proof({ nonce }, { privateKey: rsa2048.privateKey, jwk: rsa2048Jwk, alg: 'PS256' }), JWT_AUDIENCE);
+    expect([ok.status, ok.body.token_type]).toEqual([200, 'DPoP']);
+  }, 20_000);
+
+  it('an oversized modulus, a padded exponent and a 1024-bit modulus are refused before any import', async () => {
+    const jwk = rsa2048Jwk;
+    const withKey = async (bad: JWK) => {
+      const header = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'PS256', jwk: bad })).toString('base64url');
+      const payload = Buffer.from(JSON.stringify({ jti: randomUUID(), htm: 'POST', htu: HTU, iat: now() })).toString('base64url');
+      return verifyDpopProof(`${header}.${payload}.${randomBytes(256).toString('base64url')}`, { method: 'POST', url: HTU, now: now() }).then(
+        () => 'accepted',
+        (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
+      );
+    };
+    expect(await withKey({ ...jwk, n: randomBytes(520).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
+    expect(await withKey({ ...jwk, n: Buffer.concat([Buffer.from([0xff]), randomBytes(127)]).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
+    expect(await withKey({ ...jwk, e: 'AAEAAQ' })).toBe('invalid_dpop_proof: DPoP proof RSA exponent not accepted');
+  });
+});
+
+describe('the proof as it travels', () => {
+  it('two DPoP header lines are refused, even when each is a good proof', async () => {
+    const nonce = await currentNonce();
+    const r = await token([await proof({ nonce }), await proof({ nonce })]);
+    expect([r.status, r.body.error]).toEqual([400, 'invalid_dpop_proof']);
+  });
+
+  it('an iat beyond the window in the future is refused; one inside it is accepted', async () => {
+    const nonce = await currentNonce();
+    const future = await token(await proof({ nonce, iat: now() + 120 }));
+    expect([future.status, future.body.error]).toEqual([400, 'invalid_dpop_proof']);
+    const near = await token(await proof({ nonce, iat: now() + 20 }));
+    expect(near.status).toBe(200);
+  });
+
+  it('htu: RFC 3986 equivalents pass, another path, port, encoding or a query do not', async () => {
+    const nonce = await currentNonce();
+    const status = async (htu: string) => (await token(await proof({ nonce, htu }))).status;
+    expect(await status('HTTPS://AS.EXAMPLE:443/token')).toBe(200);
+    expect(await status('https://as.example/x/../token')).toBe(200);
+    for (const htu of ['https://as.example/token/', 'https://as.example:8443/token', 'http://as.example/token', 'https://as.example/%74oken', 'https://as.example/token?x=1', 'https://as.example/TOKEN', 'https://as.example.evil/token']) {
+      expect([htu, await status(htu)]).toEqual([htu, 400]);
+    }
+  });
+});
+
+describe('the replay record and the nonce secret across a restart', () => {
+  it('a proof used before a restart is a replay after it; after a rotation a nonce under the previous secret is still good', async () => {
+    const nonceA = await currentNonce();
+    const used = await proof({ nonce: nonceA });
+    expect((await token(used)).status).toBe(200);
+
+    // Rotation: the new secret first, the old one second (cli/dpop-nonce-secret-file.ts).
+    await stop(service);
+    writeFileSync(nonceFile, `${secretB}\n${secretA}\n`, { mode: 0o600 });
+    await start();
+    const replayed = await token(used);
+    expect([replayed.status, replayed.body.error, replayed.body.error_description]).toEqual([400, 'invalid_dpop_proof', 'DPoP proof replayed']);
+    const fresh = await token(await proof({ nonce: nonceA }));
+    expect(fresh.status).toBe(200);
+    // Answers now carry nonces under the new secret (the old one is only accepted, never issued).
+    expect(fresh.nonce).not.toBe(nonceA);
+    // A made-up nonce in the right shape is refused with a challenge.
+    const forged = await token(await proof({ nonce: `${nonceA.split('.')[0]}.${randomBytes(16).toString('base64url')}` }));
+    expect([forged.status, forged.body.error]).toEqual([400, 'use_dpop_nonce']);
+  }, 30_000);
+});
