@@ -57,8 +57,10 @@ export function storeReplayRecord(store: AuthzStore, clock: () => number): DpopR
 export const dpopAlgs = (settings: DpopSettings | undefined): readonly string[] => settings?.algs ?? DEFAULT_DPOP_ALGS;
 
 /**
- * The request's DPoP proof, checked (RFC 9449 §4.3) and recorded; undefined when it has none.
- * Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is missing or stale.
+ * The request's DPoP proof, checked (RFC 9449 §4.3) but not yet recorded; undefined when it has
+ * none. Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is
+ * missing or stale. The grant records it (recordDpopProofUse) once the client is known: a proof
+ * costs its sender one signature, so recording before that let anyone fill the store.
  */
 export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEndpointRequest): Promise<DpopProof | undefined> {
   if (req.dpop === undefined) return undefined;
@@ -75,12 +77,22 @@ export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEnd
       iatWindow: settings?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS,
       algs: dpopAlgs(settings),
       ...(secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets, now) } : {}),
-      replay: storeReplayRecord(ctx.store, ctx.clock),
     });
   } catch (e) {
     if (e instanceof DpopError) throw new AuthzError(e.code === 'busy' ? 'temporarily_unavailable' : e.code, e.message);
     throw e;
   }
+}
+
+/**
+ * RFC 9449 §11.1: records the proof's (jkt, jti) in the store until its iat leaves the window, and
+ * refuses a second use (invalid_dpop_proof). Called by each grant once its client is authenticated
+ * (or, for a public client, its code, refresh token or device code found), before anything is
+ * issued or consumed for it, so only requests that could lead to a token write a row.
+ */
+export async function recordDpopProofUse(ctx: DpopEndpointContext, proof: DpopProof): Promise<void> {
+  const window = ctx.dpop?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS;
+  if (await storeReplayRecord(ctx.store, ctx.clock).seen(proof.jkt, proof.jti, proof.iat + window)) throw new AuthzError('invalid_dpop_proof', 'DPoP proof replayed');
 }
 
 /** RFC 9449 §8.2: a fresh nonce for the DPoP-Nonce header of any answer, when nonces are on. */

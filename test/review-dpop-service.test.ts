@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generatePrimeSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
@@ -68,10 +69,10 @@ interface Answer {
 }
 
 /** POST /token over node:http; `dpop` as an array sends that many DPoP header lines. */
-function token(dpop: string | string[] | undefined, audience = 'api'): Promise<Answer> {
-  const body = new URLSearchParams({ grant_type: 'client_credentials', audience, scope: 'read' }).toString();
+function token(dpop: string | string[] | undefined, audience = 'api', params: Record<string, string> = { grant_type: 'client_credentials', audience, scope: 'read' }, authorization: string | undefined = BASIC): Promise<Answer> {
+  const body = new URLSearchParams(params).toString();
   return new Promise((resolve, reject) => {
-    const req = request(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: BASIC, ...(dpop !== undefined ? { dpop } : {}) } }, (res) => {
+    const req = request(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization ? { authorization } : {}), ...(dpop !== undefined ? { dpop } : {}) } }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => (text += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(text) as Record<string, unknown>, nonce: res.headers['dpop-nonce'] as string | undefined }));
@@ -180,6 +181,40 @@ describe('the proof as it travels', () => {
     for (const htu of ['https://as.example/token/', 'https://as.example:8443/token', 'http://as.example/token', 'https://as.example/%74oken', 'https://as.example/token?x=1', 'https://as.example/TOKEN', 'https://as.example.evil/token']) {
       expect([htu, await status(htu)]).toEqual([htu, 400]);
     }
+  });
+});
+
+/** The (jkt, jti) rows the service holds, read from its SQLite file by a second, read-only connection. */
+function replayRows(jkt?: string): number {
+  const db = new Database(join(dataDir, 'authz.sqlite'), { readonly: true, fileMustExist: true });
+  try {
+    const row = (jkt === undefined ? db.prepare('SELECT count(*) AS n FROM dpop_proofs').get() : db.prepare('SELECT count(*) AS n FROM dpop_proofs WHERE jkt = ?').get(jkt)) as { n: number };
+    return row.n;
+  } finally {
+    db.close();
+  }
+}
+
+describe('the replay record against a flood', () => {
+  it('distinct jti sent by nobody the service knows leave no row in its store; an issued token leaves one', async () => {
+    const flooder = await generateKeyPair('ES256');
+    const key = { privateKey: flooder.privateKey, jwk: await exportJWK(flooder.publicKey), alg: 'ES256' };
+    const jkt = (await verifyDpopProof(await proof({}, key), { method: 'POST', url: HTU, now: now() })).jkt;
+    const nonce = await currentNonce();
+    // No client authentication, so the per-address limit of failed client authentications never
+    // applies: an unsupported grant, a public client that does not exist, a code that was never issued.
+    const floods: Array<Record<string, string>> = [
+      { grant_type: 'password', username: 'u', password: 'p' },
+      { grant_type: 'authorization_code', client_id: 'nobody', code: 'x', code_verifier: 'y'.repeat(43), redirect_uri: 'http://127.0.0.1:9/cb' },
+      { grant_type: 'urn:ietf:params:oauth:grant-type:device_code', client_id: 'nobody', device_code: 'x' },
+    ];
+    for (let i = 0; i < 30; i++) {
+      const r = await token(await proof({ nonce }, key), 'api', floods[i % floods.length]!, undefined);
+      expect(r.status).toBeGreaterThanOrEqual(400);
+    }
+    expect(replayRows(jkt)).toBe(0);
+    expect((await token(await proof({ nonce }, key))).status).toBe(200);
+    expect(replayRows(jkt)).toBe(1);
   });
 });
 
