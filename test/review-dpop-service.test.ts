@@ -5,6 +5,8 @@
  *   before any client is authenticated) or an oversized modulus is refused.
  * - Two DPoP header lines, an iat beyond the window in the future, htu variants (trailing slash,
  *   another port, percent-encoded path, query) are refused; RFC 3986 equivalents are not.
+ * - A flood of signed proofs from nobody the service knows leaves no row in its replay record.
+ * - JWT access tokens forged with alg none, HS256 under the published key, another kid: inactive.
  * - The (jkt, jti) replay record survives a restart; after a rotation of the nonce secret file a
  *   nonce under the previous secret is still good, and a forged one is refused with a challenge.
  */
@@ -16,7 +18,7 @@ import { request } from 'node:http';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { verifyDpopProof } from '../sender-constraint/index.js';
@@ -27,6 +29,7 @@ const HTU = `${ISSUER}/token`;
 const SECRET = 'svc-secret-0123456789abcdef';
 const BASIC = `Basic ${Buffer.from(`svc:${SECRET}`).toString('base64')}`;
 const JWT_AUDIENCE = 'https://rs.example/records';
+const RS_SECRET = 'records-rs-secret-0123456789abcdef';
 
 let dir: string;
 let dataDir: string;
@@ -53,6 +56,7 @@ beforeAll(async () => {
   await registerAudience(store, nativeProvider, { id: 'api', scopes: ['read'] });
   await registerAudience(store, nativeProvider, { id: JWT_AUDIENCE, scopes: ['read'], tokenFormat: 'jwt' });
   await registerClient(store, { id: 'svc', secret: SECRET, audiences: ['api', JWT_AUDIENCE], scopes: ['read'], grantTypes: ['client_credentials'] });
+  await registerClient(store, { id: 'records-rs', secret: RS_SECRET, audiences: [JWT_AUDIENCE], grantTypes: [], resourceServer: true });
   store.close();
   await start();
 }, 60_000);
@@ -155,6 +159,41 @@ describe('RSA proof keys whose size the attacker picks', () => {
     expect(await withKey({ ...jwk, n: randomBytes(520).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
     expect(await withKey({ ...jwk, n: Buffer.concat([Buffer.from([0xff]), randomBytes(127)]).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
     expect(await withKey({ ...jwk, e: 'AAEAAQ' })).toBe('invalid_dpop_proof: DPoP proof RSA exponent not accepted');
+  });
+});
+
+describe('JWT access tokens the service never issued', () => {
+  it('/introspect: alg none, HS256 under the published public key, an unknown kid, a re-signed or edited payload are all inactive', async () => {
+    const issued = await token(await proof({ nonce: await currentNonce() }), JWT_AUDIENCE);
+    expect([issued.status, issued.body.token_type]).toEqual([200, 'DPoP']);
+    const jwt = issued.body.access_token as string;
+    const [h, p, sig] = jwt.split('.') as [string, string, string];
+    const { kid } = decodeProtectedHeader(jwt);
+    const jwks = (await (await fetch(`${base}/jwks.json`)).json()) as { keys: JWK[] };
+    const published = jwks.keys.find((k) => k.kid === kid)!;
+    expect(published).toBeDefined();
+    const claims = JSON.parse(Buffer.from(p, 'base64url').toString()) as Record<string, unknown>;
+    const widened = { ...claims, scope: 'read write admin', exp: (claims.exp as number) + 86_400 };
+    const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const hs256 = async (secret: Uint8Array) => new SignJWT(widened).setProtectedHeader({ alg: 'HS256', typ: 'at+jwt', kid: kid! }).sign(secret);
+    const attacker = await generateKeyPair('ES256');
+    const forgeries = {
+      none: `${enc({ alg: 'none', typ: 'at+jwt', kid })}.${enc(widened)}.`,
+      hs256Jwk: await hs256(Buffer.from(JSON.stringify(published))),
+      hs256X: await hs256(Buffer.from(published.x!, 'base64url')),
+      unknownKid: await new SignJWT(widened).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'rotated-or-unknown' }).sign(attacker.privateKey),
+      sameKid: await new SignJWT(widened).setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: kid! }).sign(attacker.privateKey),
+      editedPayload: `${h}.${enc(widened)}.${sig}`,
+    };
+    const introspect = async (t: string) => {
+      const r = await fetch(`${base}/introspect`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`records-rs:${RS_SECRET}`).toString('base64')}` }, body: new URLSearchParams({ token: t }) });
+      const body = (await r.json()) as { active?: boolean; error?: string };
+      return body.active ?? `${r.status} ${body.error}`;
+    };
+    expect(await introspect(jwt)).toBe(true);
+    // An unsigned JWT is not even a token's shape (ace-params.ts tokenParam): refused outright.
+    const expected: Record<string, unknown> = { none: '400 invalid_request' };
+    for (const [name, forged] of Object.entries(forgeries)) expect([name, await introspect(forged)]).toEqual([name, expected[name] ?? false]);
   });
 });
 
