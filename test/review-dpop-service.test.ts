@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createPrivateKey, generatePrimeSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import Database from 'better-sqlite3';
 import { tmpdir } from 'node:os';
@@ -22,7 +22,8 @@ import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, type Crypto
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { verifyDpopProof } from '../sender-constraint/index.js';
-import { stop, waitForLine } from './support/processes.js';
+import { jsonLines, stop, waitForLine } from './support/processes.js';
+import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
 
 const ISSUER = 'https://as.example';
 const HTU = `${ISSUER}/token`;
@@ -36,6 +37,8 @@ let dataDir: string;
 let nonceFile: string;
 let service: ChildProcess | undefined;
 let base: string;
+/** The running service's stderr (pino JSON lines), drained as it comes. */
+let serviceLog = '';
 const secretA = randomBytes(32).toString('hex');
 const secretB = randomBytes(32).toString('hex');
 
@@ -43,7 +46,9 @@ async function start(): Promise<void> {
   const proc = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0', '--issuer', ISSUER, '--dpop-nonce-secret-file', nonceFile], { stdio: ['ignore', 'pipe', 'pipe'] });
   service = proc;
   base = (await waitForLine(proc, /listening on (http:\/\/\S+)/))[1]!;
-  proc.stderr!.resume(); // pino JSON on stderr: drained so a full pipe never blocks it
+  // pino JSON on stderr: drained so a full pipe never blocks it, and kept for the warnings.
+  serviceLog = '';
+  proc.stderr!.on('data', (c: Buffer) => (serviceLog += c.toString()));
 }
 
 beforeAll(async () => {
@@ -277,4 +282,35 @@ describe('the replay record and the nonce secret across a restart', () => {
     const forged = await token(await proof({ nonce: `${nonceA.split('.')[0]}.${randomBytes(16).toString('base64url')}` }));
     expect([forged.status, forged.body.error]).toEqual([400, 'use_dpop_nonce']);
   }, 30_000);
+
+  it('a rewrite the service refuses (oversized) keeps the last good secrets and is logged, never silently', async () => {
+    writeFileSync(nonceFile, `${randomBytes(3000).toString('hex')}\n`, { mode: 0o600 });
+    await new Promise((r) => setTimeout(r, NONCE_SECRET_REREAD_MS + 200));
+    const challenge = await currentNonce(); // the first request after the interval re-reads the file
+    expect((await token(await proof({ nonce: challenge }))).status).toBe(200);
+    const warned = jsonLines(serviceLog).filter((l) => l.event === 'dpop_nonce_secret_file_refused');
+    expect(warned.length).toBeGreaterThanOrEqual(1);
+    expect(String(warned[0]!.msg)).toMatch(/larger than 4096 bytes.*still using the last good secrets/);
+  }, 15_000);
+});
+
+describe('--dpop-nonce-secret-file swapped under the service', () => {
+  it('a swap to a symlink to a world-readable file is followed and warned about; a swap to 3 lines is refused and warned about', () => {
+    const file = join(dir, 'swap.secret');
+    const target = join(dir, 'world-readable.secret');
+    writeFileSync(file, `${'a'.repeat(64)}\n`, { mode: 0o600 });
+    const warnings: string[] = [];
+    let t = 0;
+    const secrets = nonceSecretsFromFile(file, '--dpop-nonce-secret-file', () => t, (event) => warnings.push(event));
+    writeFileSync(target, `${'c'.repeat(64)}\n`, { mode: 0o644 });
+    unlinkSync(file);
+    symlinkSync(target, file);
+    t += NONCE_SECRET_REREAD_MS;
+    expect(Buffer.from(secrets().current).toString()).toBe('c'.repeat(64));
+    expect(warnings).toEqual(['secret_file_readable']);
+    writeFileSync(target, `${'d'.repeat(64)}\n${'e'.repeat(64)}\n${'f'.repeat(64)}\n`);
+    t += NONCE_SECRET_REREAD_MS;
+    expect(Buffer.from(secrets().current).toString()).toBe('c'.repeat(64));
+    expect(warnings).toEqual(['secret_file_readable', 'dpop_nonce_secret_file_refused']);
+  });
 });
