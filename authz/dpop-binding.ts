@@ -57,12 +57,13 @@ export function storeReplayRecord(store: AuthzStore, clock: () => number): DpopR
 export const dpopAlgs = (settings: DpopSettings | undefined): readonly string[] => settings?.algs ?? DEFAULT_DPOP_ALGS;
 
 /**
- * The request's DPoP proof, checked (RFC 9449 §4.3) but not yet recorded; undefined when it has
- * none. Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is
- * missing or stale. The grant records it (recordDpopProofUse) once the client is known: a proof
- * costs its sender one signature, so recording before that let anyone fill the store.
+ * The request's DPoP proof, checked (RFC 9449 §4.3) and recorded; undefined when it has none.
+ * Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is missing or
+ * stale. With `record: false` the proof is checked but not recorded: the caller records it
+ * (recordDpopProofUse) once the client is known, as /token does. A proof costs its sender one
+ * signature, so recording before then lets anyone fill the store.
  */
-export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEndpointRequest): Promise<DpopProof | undefined> {
+export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEndpointRequest, options: { record?: boolean } = {}): Promise<DpopProof | undefined> {
   if (req.dpop === undefined) return undefined;
   // §4.3 step 1: exactly one DPoP header field (node joins none; a list arrives as an array or with a comma).
   if (Array.isArray(req.dpop) || req.dpop.includes(',')) throw new AuthzError('invalid_dpop_proof', 'exactly one DPoP header is allowed');
@@ -77,6 +78,7 @@ export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEnd
       iatWindow: settings?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS,
       algs: dpopAlgs(settings),
       ...(secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets, now) } : {}),
+      ...(options.record === false ? {} : { replay: storeReplayRecord(ctx.store, ctx.clock) }),
     });
   } catch (e) {
     if (e instanceof DpopError) throw new AuthzError(e.code === 'busy' ? 'temporarily_unavailable' : e.code, e.message);
