@@ -11,6 +11,7 @@ import {
   DEFAULT_IAT_WINDOW_SECONDS,
   DpopError,
   checkDpopNonce,
+  dpopReplayExpiry,
   issueDpopNonce,
   verifyDpopProof,
   type DpopNonceSecrets,
@@ -94,7 +95,7 @@ export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEnd
  */
 export async function recordDpopProofUse(ctx: DpopEndpointContext, proof: DpopProof): Promise<void> {
   const window = ctx.dpop?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS;
-  if (await storeReplayRecord(ctx.store, ctx.clock).seen(proof.jkt, proof.jti, proof.iat + window)) throw new AuthzError('invalid_dpop_proof', 'DPoP proof replayed');
+  if (await storeReplayRecord(ctx.store, ctx.clock).seen(proof.jkt, proof.jti, dpopReplayExpiry(proof.iat, window))) throw new AuthzError('invalid_dpop_proof', 'DPoP proof replayed');
 }
 
 /** RFC 9449 §8.2: a fresh nonce for the DPoP-Nonce header of any answer, when nonces are on. */

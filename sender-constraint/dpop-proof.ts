@@ -52,7 +52,7 @@ export interface DpopCheck {
   iatWindow?: number;
   /** The algorithm allow-list (default DEFAULT_DPOP_ALGS); asymmetric algorithms only. */
   algs?: readonly string[];
-  /** When given, (jkt, jti) is recorded until iat + window and a second use is refused. */
+  /** When given, (jkt, jti) is recorded until dpopReplayExpiry(iat, window) and a second use is refused. */
   replay?: DpopReplayRecord;
 }
 
@@ -183,9 +183,16 @@ export async function verifyDpopProof(proofJwt: string, check: DpopCheck): Promi
 
   const publicJwk = { ...jwk };
   // §11.1: a jti is refused again for as long as its iat would be accepted.
-  if (check.replay !== undefined && (await check.replay.seen(jkt, jti, iat + window))) throw invalidDpopProof('DPoP proof replayed');
+  if (check.replay !== undefined && (await check.replay.seen(jkt, jti, dpopReplayExpiry(iat, window)))) throw invalidDpopProof('DPoP proof replayed');
   return { jkt, jti, iat, alg, jwk: publicJwk, ...(typeof nonce === 'string' ? { nonce } : {}) };
 }
+
+/**
+ * RFC 9449 §11.1: until when a proof's (jkt, jti) must be remembered. A proof is accepted while
+ * |now - iat| <= window, that is up to and including now = iat + window; a record holds while its
+ * expiry is after now, so the expiry is one second later, or a replay in that last second passes.
+ */
+export const dpopReplayExpiry = (iat: number, window: number): number => iat + window + 1;
 
 /** RFC 9449 §4.2 `ath`: base64url(SHA-256(ASCII access token)). */
 export const accessTokenHash = sha256B64url;

@@ -20,8 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SignJWT, decodeProtectedHeader, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
-import { verifyDpopProof } from '../sender-constraint/index.js';
+import { registerAudience, registerClient, SqliteStore, storeReplayRecord } from '../authz/index.js';
+import { MemoryDpopReplay, verifyDpopProof } from '../sender-constraint/index.js';
 import { jsonLines, stop, waitForLine } from './support/processes.js';
 import { NONCE_SECRET_REREAD_MS, nonceSecretsFromFile } from '../cli/index.js';
 
@@ -164,6 +164,27 @@ describe('RSA proof keys whose size the attacker picks', () => {
     expect(await withKey({ ...jwk, n: randomBytes(520).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
     expect(await withKey({ ...jwk, n: Buffer.concat([Buffer.from([0xff]), randomBytes(127)]).toString('base64url') })).toBe('invalid_dpop_proof: DPoP proof RSA modulus size not accepted');
     expect(await withKey({ ...jwk, e: 'AAEAAQ' })).toBe('invalid_dpop_proof: DPoP proof RSA exponent not accepted');
+  });
+});
+
+describe('the replay record at the edge of the iat window', () => {
+  it('a proof replayed in the last second its iat is accepted is a replay, in memory and in SQLite', async () => {
+    const iat = now();
+    const WINDOW = 60;
+    const jwt = await proof({ iat });
+    const edge = iat + WINDOW; // |now - iat| <= window: still accepted (RFC 9449 §11.1)
+    const store = new SqliteStore(join(dir, 'edge.sqlite'));
+    try {
+      const records = { memory: new MemoryDpopReplay({ clock: () => edge }), sqlite: storeReplayRecord(store, () => edge) };
+      for (const [name, replay] of Object.entries(records)) {
+        const check = { method: 'POST', url: HTU, now: edge, iatWindow: WINDOW, replay };
+        await verifyDpopProof(jwt, check);
+        const second = await verifyDpopProof(jwt, check).then(() => 'accepted', (e: Error) => e.message);
+        expect([name, second]).toEqual([name, 'DPoP proof replayed']);
+      }
+    } finally {
+      store.close();
+    }
   });
 });
 
