@@ -113,8 +113,23 @@ function checkHeader(proofJwt: string, algs: readonly string[]): { alg: string; 
   // RFC 7517 §4.2, §4.4: a jwk that names a use or an alg names these ones.
   if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidDpopProof('DPoP proof jwk use is not sig');
   if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidDpopProof('DPoP proof jwk alg differs from the header alg');
+  checkCanonicalMembers(jwk);
   if (jwk.kty === 'RSA') checkRsaSize(jwk);
   return { alg, jwk };
+}
+
+/**
+ * RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2: the key's members are base64url without padding (RFC 7515
+ * §2). Decoders also take padding, whitespace and set unused trailing bits, each giving the same
+ * key another RFC 7638 thumbprint: one key must have one jkt, or a refresh token or a CWT cnf
+ * bound to it would not match the same client's next proof.
+ */
+function checkCanonicalMembers(jwk: JWK): void {
+  for (const member of ['x', 'y', 'n', 'e'] as const) {
+    const v = jwk[member];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !B64URL.test(v) || Buffer.from(v, 'base64url').toString('base64url') !== v) throw invalidDpopProof(`DPoP proof jwk ${member} is not canonical base64url`);
+  }
 }
 
 /** Bounds an RSA proof key's size before it is imported or used (see MAX_RSA_E_BYTES). */

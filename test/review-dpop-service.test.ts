@@ -3,6 +3,7 @@
  * (SQLite in --data-dir, --dpop-nonce-secret-file), attacked over raw HTTP with hand-made proofs.
  * - An RSA proof key with a 2000-bit public exponent (every check costs a private-key operation,
  *   before any client is authenticated) or an oversized modulus is refused.
+ * - A jwk that encodes the key non-canonically (another thumbprint for the same key) is refused.
  * - Two DPoP header lines, an iat beyond the window in the future, htu variants (trailing slash,
  *   another port, percent-encoded path, query) are refused; RFC 3986 equivalents are not.
  * - A flood of signed proofs from nobody the service knows leaves no row in its replay record.
@@ -220,6 +221,21 @@ describe('JWT access tokens the service never issued', () => {
     // An unsigned JWT is not even a token's shape (ace-params.ts tokenParam): refused outright.
     const expected: Record<string, unknown> = { none: '400 invalid_request' };
     for (const [name, forged] of Object.entries(forgeries)) expect([name, await introspect(forged)]).toEqual([name, expected[name] ?? false]);
+  });
+});
+
+describe('one key, one thumbprint', () => {
+  it('a proof whose jwk encodes the same key non-canonically (padding, a newline, unused bits set) is refused', async () => {
+    const x = ecJwk.x!;
+    const last = x.at(-1)!;
+    // P-256: 32 bytes in 43 characters, the last one's 2 low bits unused: set one of them.
+    const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    const unusedBits = x.slice(0, -1) + B64.charAt(B64.indexOf(last) + 1);
+    const nonce = await currentNonce();
+    for (const variant of [`${x}=`, `${x}\n`, unusedBits]) {
+      const r = await token(await proof({ nonce }, { privateKey: ec.privateKey, jwk: { ...ecJwk, x: variant }, alg: 'ES256' }));
+      expect([JSON.stringify(variant.slice(-2)), r.status, r.body.error_description]).toEqual([JSON.stringify(variant.slice(-2)), 400, 'DPoP proof jwk x is not canonical base64url']);
+    }
   });
 });
 
