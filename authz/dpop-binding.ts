@@ -11,6 +11,7 @@ import {
   DEFAULT_IAT_WINDOW_SECONDS,
   DpopError,
   checkDpopNonce,
+  dpopReplayExpiry,
   issueDpopNonce,
   verifyDpopProof,
   type DpopNonceSecrets,
@@ -58,9 +59,12 @@ export const dpopAlgs = (settings: DpopSettings | undefined): readonly string[] 
 
 /**
  * The request's DPoP proof, checked (RFC 9449 §4.3) and recorded; undefined when it has none.
- * Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is missing or stale.
+ * Throws AuthzError invalid_dpop_proof, or use_dpop_nonce when the service's nonce is missing or
+ * stale. With `record: false` the proof is checked but not recorded: the caller records it
+ * (recordDpopProofUse) once the client is known, as /token does. A proof costs its sender one
+ * signature, so recording before then lets anyone fill the store.
  */
-export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEndpointRequest): Promise<DpopProof | undefined> {
+export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEndpointRequest, options: { record?: boolean } = {}): Promise<DpopProof | undefined> {
   if (req.dpop === undefined) return undefined;
   // §4.3 step 1: exactly one DPoP header field (node joins none; a list arrives as an array or with a comma).
   if (Array.isArray(req.dpop) || req.dpop.includes(',')) throw new AuthzError('invalid_dpop_proof', 'exactly one DPoP header is allowed');
@@ -75,12 +79,23 @@ export async function checkDpopAtEndpoint(ctx: DpopEndpointContext, req: DpopEnd
       iatWindow: settings?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS,
       algs: dpopAlgs(settings),
       ...(secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets, now) } : {}),
-      replay: storeReplayRecord(ctx.store, ctx.clock),
+      ...(options.record === false ? {} : { replay: storeReplayRecord(ctx.store, ctx.clock) }),
     });
   } catch (e) {
     if (e instanceof DpopError) throw new AuthzError(e.code === 'busy' ? 'temporarily_unavailable' : e.code, e.message);
     throw e;
   }
+}
+
+/**
+ * RFC 9449 §11.1: records the proof's (jkt, jti) in the store until its iat leaves the window, and
+ * refuses a second use (invalid_dpop_proof). Called by each grant once its client is authenticated
+ * (or, for a public client, its code, refresh token or device code found), before anything is
+ * issued or consumed for it, so only requests that could lead to a token write a row.
+ */
+export async function recordDpopProofUse(ctx: DpopEndpointContext, proof: DpopProof): Promise<void> {
+  const window = ctx.dpop?.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS;
+  if (await storeReplayRecord(ctx.store, ctx.clock).seen(proof.jkt, proof.jti, dpopReplayExpiry(proof.iat, window))) throw new AuthzError('invalid_dpop_proof', 'DPoP proof replayed');
 }
 
 /** RFC 9449 §8.2: a fresh nonce for the DPoP-Nonce header of any answer, when nonces are on. */

@@ -24,7 +24,7 @@ export {
 export { AuthzError } from './errors.js';
 export { issueAccessToken, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
 export { handleTokenRequest, type TokenContext } from './token-endpoint.js';
-export { checkDpopAtEndpoint, dpopNonceHeader, storeReplayRecord, dpopAlgs, type DpopSettings, type DpopEndpointContext, type DpopEndpointRequest } from './dpop-binding.js';
+export { checkDpopAtEndpoint, recordDpopProofUse, dpopNonceHeader, storeReplayRecord, dpopAlgs, type DpopSettings, type DpopEndpointContext, type DpopEndpointRequest } from './dpop-binding.js';
 export { DEFAULT_ISSUANCE_LIMIT, type IssuanceLimit } from './issuance-budget.js';
 export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js';
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';

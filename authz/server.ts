@@ -495,7 +495,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
         const started = performance.now();
         try {
           // RFC 9449 §4.3: the proof is for this method at the token endpoint's URI as published.
-          const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/token`, dpop: req.headers.dpop });
+          // Recorded by the grant once the client is known (token-endpoint.ts recordProof).
+          const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/token`, dpop: req.headers.dpop }, { record: false });
           const out = await oauthEndpoint(req, async (p, a) => handleTokenRequest(withPeer(req), p, a, await proofOf()));
           // RFC 9449 §8.2: every answer carries a fresh nonce (a use_dpop_nonce refusal included).
           return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };

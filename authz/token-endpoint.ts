@@ -36,7 +36,7 @@ import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile }
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
 import type { DpopProof } from '../sender-constraint/index.js';
-import type { DpopSettings } from './dpop-binding.js';
+import { recordDpopProofUse, type DpopSettings } from './dpop-binding.js';
 
 /** Refresh tokens outlive access tokens by far; 30 days, then the user signs in again. */
 export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
@@ -69,6 +69,15 @@ function popBinding(ctx: GrantContext, reqCnf: CborValue | undefined): { reqCnf?
   if (!ctx.proof) return reqCnf === undefined ? {} : { reqCnf };
   if (reqCnf !== undefined) throw invalidRequest('req_cnf and a DPoP proof name two keys: bind the token with one of them');
   return { dpop: { jkt: ctx.proof.jkt, jwk: ctx.proof.jwk as Jwk } };
+}
+
+/**
+ * RFC 9449 §11.1: the request's proof enters the replay record when its grant takes from the
+ * client's budget: the client is known (authenticated, or a public client's grant found), and
+ * nothing is consumed or issued yet (dpop-binding.ts recordDpopProofUse).
+ */
+async function recordProof(ctx: GrantContext): Promise<void> {
+  if (ctx.proof) await recordDpopProofUse(ctx, ctx.proof);
 }
 
 /** RFC 9449 §5: a public client's refresh token is bound to its DPoP key (a confidential client's, to its authentication). */
@@ -178,6 +187,7 @@ async function clientCredentials(ctx: GrantContext, params: Params, authorizatio
   const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, 'client_credentials');
   await ctx.budget.take(client.id);
+  await recordProof(ctx);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
   const asked = requestedScope(params);
   const scope = scopeToStored(decideScope(asked, client, audience));
@@ -258,7 +268,10 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
   // A public client's budget is per user (issuance-budget.ts), and the code names the user.
-  if (method !== 'none') await ctx.budget.take(client.id);
+  if (method !== 'none') {
+    await ctx.budget.take(client.id);
+    await recordProof(ctx);
+  }
   const family = toHex(ctx.provider.randomBytes(16));
   const consumed = await ctx.store.consumeAuthCode(lookupHash(code), family);
   const record = consumed.code;
@@ -281,7 +294,10 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   if (!verifyPkce(verifier, record.codeChallenge)) throw invalidGrant('PKCE code_verifier does not match');
   // RFC 9449 §10: a code requested with dpop_jkt is redeemed only with a proof by that key.
   if (record.dpopJkt !== undefined && ctx.proof?.jkt !== record.dpopJkt) throw invalidGrant('the authorization code is bound to another DPoP key (dpop_jkt)');
-  if (method === 'none') await ctx.budget.take(client.id, record.username);
+  if (method === 'none') {
+    await ctx.budget.take(client.id, record.username);
+    await recordProof(ctx);
+  }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined, family);
@@ -301,6 +317,7 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
   if (record.dpopJkt !== undefined && ctx.proof?.jkt !== record.dpopJkt) throw invalidGrant('the refresh token is bound to another DPoP key');
   // Before the rotation consumes anything; a public client's budget is its user's.
   await ctx.budget.take(client.id, method === 'none' ? record.subject : undefined);
+  await recordProof(ctx);
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
   // RFC 6749 §6: a refreshed token may have the same or a narrower scope, never a wider one.
@@ -384,6 +401,7 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
   await ctx.budget.take(client.id);
+  await recordProof(ctx);
   const type = requireText(params, 'subject_token_type');
   if (type !== TOKEN_TYPE_CWT && type !== TOKEN_TYPE_ACCESS) throw invalidRequest('unsupported subject_token_type');
   const subjectToken = bytesParam(params, 'subject_token');
@@ -434,6 +452,7 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
   }
   // Approved: a token is due (a public client's budget is the approving user's), before anything is consumed.
   await ctx.budget.take(client.id, method === 'none' ? (record.username ?? client.id) : undefined);
+  await recordProof(ctx);
   // Delete first, so two concurrent polls cannot both get a token.
   if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
   const audience = await ctx.store.getAudience(record.audience);

@@ -61,7 +61,8 @@ export const authzServeCommand = defineCommand(
     const iatWindow = Number(values['dpop-iat-window'] ?? '60');
     if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
     const nonceFile = values['dpop-nonce-secret-file'];
-    const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile) } : {}) };
+    const nonceWarning = (event: string, detail: string) => logger.warn({ event, option: 'dpop-nonce-secret-file' }, `keybound authz serve: warning: ${detail}`);
+    const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile, undefined, undefined, nonceWarning) } : {}) };
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,

@@ -7,7 +7,7 @@
  * seconds, so a rotation needs no restart; a file that cannot be read keeps the last good secrets.
  */
 import { MIN_NONCE_SECRET_BYTES, type DpopNonceSecrets } from '../sender-constraint/index.js';
-import { MAX_SECRET_FILE_BYTES, readOptionFile } from './option-file.js';
+import { MAX_SECRET_FILE_BYTES, readableByOthers, readOptionFile } from './option-file.js';
 import { UsageError } from './usage-error.js';
 
 /** How stale the secrets in memory may be after the file changed. */
@@ -27,8 +27,15 @@ function parseSecrets(bytes: Uint8Array, what: string): DpopNonceSecrets {
   return secrets.length === 2 ? { current: secrets[0]!, previous: secrets[1]! } : { current: secrets[0]! };
 }
 
+/**
+ * What a re-read found wrong, for the operator's log: the file was refused (the last good secrets
+ * stay in use, so a rotation away from a leaked secret did NOT happen), or it is now readable by
+ * other users. `detail` names the option and the path, never the content.
+ */
+export type NonceSecretFileWarning = (event: 'dpop_nonce_secret_file_refused' | 'secret_file_readable', detail: string) => void;
+
 /** Reads the file now (a bad file is a UsageError at start) and returns the secrets' source for the service. */
-export function nonceSecretsFromFile(file: string, what = '--dpop-nonce-secret-file', now: () => number = () => performance.now()): () => DpopNonceSecrets {
+export function nonceSecretsFromFile(file: string, what = '--dpop-nonce-secret-file', now: () => number = () => performance.now(), warn?: NonceSecretFileWarning): () => DpopNonceSecrets {
   let secrets = parseSecrets(readOptionFile(file, what, MAX_SECRET_FILE_BYTES), what);
   let readAt = now();
   return () => {
@@ -36,8 +43,11 @@ export function nonceSecretsFromFile(file: string, what = '--dpop-nonce-secret-f
       readAt = now();
       try {
         secrets = parseSecrets(readOptionFile(file, what, MAX_SECRET_FILE_BYTES), what);
-      } catch {
-        // Mid-rewrite or removed: keep serving with the last good secrets.
+        if (readableByOthers(file)) warn?.('secret_file_readable', `${what} is readable by other users of this machine (chmod 600 it)`);
+      } catch (e) {
+        // Mid-rewrite or removed: keep serving with the last good secrets, and say so: an operator
+        // rotating away from a leaked secret must learn that the rotation did not take.
+        warn?.('dpop_nonce_secret_file_refused', `${e instanceof UsageError ? e.message : what} (still using the last good secrets)`);
       }
     }
     return secrets;

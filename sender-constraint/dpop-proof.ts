@@ -27,6 +27,16 @@ const MAX_JTI_CHARS = 256;
 const MAX_HTU_CHARS = 2048;
 /** Private members of any JWK type (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2). */
 const PRIVATE_JWK_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
+/**
+ * RSA proof keys: the verifier's cost is chosen by whoever sends the key, before any client is
+ * authenticated. A public exponent of 3072 bits makes one PS256 check cost a private-key
+ * operation (about 50 times 65537's); OpenSSL caps e only above 3072-bit moduli. So e is at most
+ * 32 bits (65537 in practice; RFC 8017 §3.1 sets no upper bound, SP 800-56B wants e < 2^256) and
+ * the modulus 2048 to 4096 bits (jose refuses below 2048, RFC 7518 §3.3).
+ */
+const MAX_RSA_E_BYTES = 4;
+const RSA_MODULUS_BITS = { min: 2048, max: 4096 } as const;
+const B64URL = /^[A-Za-z0-9_-]+$/;
 
 /** What the request that carried the proof was. */
 export interface DpopCheck {
@@ -42,7 +52,7 @@ export interface DpopCheck {
   iatWindow?: number;
   /** The algorithm allow-list (default DEFAULT_DPOP_ALGS); asymmetric algorithms only. */
   algs?: readonly string[];
-  /** When given, (jkt, jti) is recorded until iat + window and a second use is refused. */
+  /** When given, (jkt, jti) is recorded until dpopReplayExpiry(iat, window) and a second use is refused. */
   replay?: DpopReplayRecord;
 }
 
@@ -103,7 +113,37 @@ function checkHeader(proofJwt: string, algs: readonly string[]): { alg: string; 
   // RFC 7517 §4.2, §4.4: a jwk that names a use or an alg names these ones.
   if (jwk.use !== undefined && jwk.use !== 'sig') throw invalidDpopProof('DPoP proof jwk use is not sig');
   if (jwk.alg !== undefined && jwk.alg !== alg) throw invalidDpopProof('DPoP proof jwk alg differs from the header alg');
+  checkCanonicalMembers(jwk);
+  if (jwk.kty === 'RSA') checkRsaSize(jwk);
   return { alg, jwk };
+}
+
+/**
+ * RFC 7518 §6.2.1, §6.3.1; RFC 8037 §2: the key's members are base64url without padding (RFC 7515
+ * §2). Decoders also take padding, whitespace and set unused trailing bits, each giving the same
+ * key another RFC 7638 thumbprint: one key must have one jkt, or a refresh token or a CWT cnf
+ * bound to it would not match the same client's next proof.
+ */
+function checkCanonicalMembers(jwk: JWK): void {
+  for (const member of ['x', 'y', 'n', 'e'] as const) {
+    const v = jwk[member];
+    if (v === undefined) continue;
+    if (typeof v !== 'string' || !B64URL.test(v) || Buffer.from(v, 'base64url').toString('base64url') !== v) throw invalidDpopProof(`DPoP proof jwk ${member} is not canonical base64url`);
+  }
+}
+
+/** Bounds an RSA proof key's size before it is imported or used (see MAX_RSA_E_BYTES). */
+function checkRsaSize(jwk: JWK): void {
+  const { n, e } = jwk;
+  if (typeof n !== 'string' || typeof e !== 'string' || !B64URL.test(n) || !B64URL.test(e)) throw invalidDpopProof('DPoP proof RSA jwk malformed');
+  // RFC 7518 §6.3.1.1-2: unsigned big-endian, minimal (no leading zero octet).
+  const eBytes = Buffer.from(e, 'base64url');
+  if (eBytes.length === 0 || eBytes.length > MAX_RSA_E_BYTES || eBytes[0] === 0) throw invalidDpopProof('DPoP proof RSA exponent not accepted');
+  // Length first: a 4096-bit modulus is 683 base64url characters, so a huge n is never decoded.
+  if (n.length > Math.ceil((RSA_MODULUS_BITS.max / 8) * 4 / 3)) throw invalidDpopProof('DPoP proof RSA modulus size not accepted');
+  const nBytes = Buffer.from(n, 'base64url');
+  const bits = nBytes.length === 0 || nBytes[0] === 0 ? 0 : (nBytes.length - 1) * 8 + (32 - Math.clz32(nBytes[0]!));
+  if (bits < RSA_MODULUS_BITS.min || bits > RSA_MODULUS_BITS.max) throw invalidDpopProof('DPoP proof RSA modulus size not accepted');
 }
 
 
@@ -158,9 +198,16 @@ export async function verifyDpopProof(proofJwt: string, check: DpopCheck): Promi
 
   const publicJwk = { ...jwk };
   // §11.1: a jti is refused again for as long as its iat would be accepted.
-  if (check.replay !== undefined && (await check.replay.seen(jkt, jti, iat + window))) throw invalidDpopProof('DPoP proof replayed');
+  if (check.replay !== undefined && (await check.replay.seen(jkt, jti, dpopReplayExpiry(iat, window)))) throw invalidDpopProof('DPoP proof replayed');
   return { jkt, jti, iat, alg, jwk: publicJwk, ...(typeof nonce === 'string' ? { nonce } : {}) };
 }
+
+/**
+ * RFC 9449 §11.1: until when a proof's (jkt, jti) must be remembered. A proof is accepted while
+ * |now - iat| <= window, that is up to and including now = iat + window; a record holds while its
+ * expiry is after now, so the expiry is one second later, or a replay in that last second passes.
+ */
+export const dpopReplayExpiry = (iat: number, window: number): number => iat + window + 1;
 
 /** RFC 9449 §4.2 `ath`: base64url(SHA-256(ASCII access token)). */
 export const accessTokenHash = sha256B64url;

@@ -5,6 +5,7 @@ export {
   verifyDpopProof,
   normalizeHtu,
   accessTokenHash,
+  dpopReplayExpiry,
   DEFAULT_DPOP_ALGS,
   DEFAULT_IAT_WINDOW_SECONDS,
   MAX_DPOP_PROOF_CHARS,
