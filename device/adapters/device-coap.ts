@@ -172,7 +172,17 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
   return (exchange) => {
     if (exchange.options.some((o) => o.number === OSCORE_OPTION)) {
       const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
-      const kid = readOscoreOption(message)?.kid;
+      let kid: Uint8Array | undefined;
+      try {
+        kid = readOscoreOption(message)?.kid;
+      } catch (error) {
+        // RFC 8613 §2: an OSCORE option that does not parse (reserved bits or Partial IV length,
+        // a kid context longer than the option) is 4.02 Bad Option, unprotected; not the 5.00 a
+        // throw out of the handler would make.
+        if (!(error instanceof OscoreError)) throw error;
+        onRefusal('oscore_bad_option');
+        return oscoreRefusal(error.coapCode, error.diagnostic);
+      }
       if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
         const { context, handler, onAccepted } = opts.oscore;
         return serveOscore(context, handler, exchange, onRefusal, onAccepted, innerBlocks);

@@ -1,0 +1,109 @@
+/**
+ * Adversarial review of `keybound device serve --coap-only` (issue 12) as deployed: its own
+ * process, a coap_oscore audience, the attacker on raw UDP (node:dgram). Each case is one attack
+ * of SECURITY.md's "Promises under attack" table.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ACE_PROFILE, decodeCoapMessage, deriveOscoreContext, encodeCoapMessage, fromHex, utf8, type CoapMessage } from '../cose/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { OscoreClient, beginAceOscore, decodeAuthzInfoAnswer, CONTENT_FORMAT_ACE_CBOR } from '../device/index.js';
+import { startDeviceService, type DeviceService } from './support/device-service.js';
+import { serveCoapOnly, type DeviceProcess } from './support/device-process.js';
+
+const AUDIENCE = 'tube-rcoap';
+const OSCORE = 9;
+const URI_PATH = 11;
+
+let service: DeviceService;
+let device: DeviceProcess;
+let dir: string;
+let port: number;
+const sockets: Socket[] = [];
+
+/** One peer: its own socket (its own source port), one request out, its answer back. */
+function peer(): (bytes: Uint8Array) => Promise<Uint8Array> {
+  const sock = createSocket('udp4');
+  sockets.push(sock);
+  return (bytes) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer')), 3000);
+      sock.once('message', (m) => (clearTimeout(timer), resolve(new Uint8Array(m))));
+      sock.send(bytes, port, '127.0.0.1');
+    });
+}
+
+let mid = 100;
+const con = (m: Omit<CoapMessage, 'type' | 'messageId'>): Uint8Array => encodeCoapMessage({ type: 0, messageId: mid++, ...m });
+const codeOf = (bytes: Uint8Array) => {
+  const c = decodeCoapMessage(bytes).code;
+  return `${c >> 5}.${String(c & 31).padStart(2, '0')}`;
+};
+
+/** Client A's whole RFC 9203 exchange over UDP: its OSCORE client and the device's ID2. */
+async function aceClient(send: (b: Uint8Array) => Promise<Uint8Array>) {
+  const t = await service.issue('ekg');
+  const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, fromHex('01'));
+  const answer = decodeCoapMessage(
+    await send(con({ code: 2, token: fromHex('a1'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload: begun.payload })),
+  );
+  expect(answer.code).toBe(0x41);
+  const client = new OscoreClient(deriveOscoreContext(begun.finish(answer.payload), nativeProvider));
+  return { client, id2: decodeAuthzInfoAnswer(answer.payload).serverRecipientId, payload: begun.payload };
+}
+
+/** The outer message of a protected request, as a CON with a fresh message id. */
+const asCon = (message: Uint8Array) => con(decodeCoapMessage(message));
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'keybound-rcoap-'));
+  const now = () => Math.floor(Date.now() / 1000);
+  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
+  ({ device, port } = await serveCoapOnly(service.bundle, dir));
+}, 60_000);
+
+afterAll(async () => {
+  for (const s of sockets) s.close();
+  device?.proc.kill('SIGTERM');
+  await device?.exited;
+  await service?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('keybound device serve --coap-only under attack (raw UDP)', () => {
+  it('answers a malformed OSCORE option (reserved Partial IV length, reserved flag bits, huge kid context) 4.02 Bad Option, never 5.00', async () => {
+    const send = peer();
+    const hostile = [
+      Uint8Array.of(0x0e, 1, 2, 3, 4, 5, 6, 0x42), // n = 6: reserved (RFC 8613 §6.1)
+      Uint8Array.of(0x89, 0x01, 0x42), // bit 7 set: reserved
+      Uint8Array.of(0x19, 0x01, 0xff, 0x00), // kid context of 255 bytes announced, 1 present
+    ];
+    for (const value of hostile) {
+      const answer = await send(con({ code: 2, token: fromHex('b0'), options: [{ number: OSCORE, value }], payload: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8, 9) }));
+      expect(codeOf(answer)).toBe('4.02');
+    }
+    expect(device.events.some((e) => e.event === 'coap_refused' && e.reason === 'handler_failed')).toBe(false);
+  });
+
+  it("client B guessing client A's kid with a forged request gets 4.00, A's context keeps working; A's POST replayed (same N1) is refused", async () => {
+    const a = peer();
+    const b = peer();
+    const { client, id2, payload } = await aceClient(a);
+    // B knows ID2 (it is on the wire) but not the Master Secret: its request cannot verify.
+    const forged = con({ code: 2, token: fromHex('b1'), options: [{ number: OSCORE, value: Uint8Array.of(0x09, 0x00, ...id2) }], payload: new Uint8Array(16).fill(7) });
+    expect(codeOf(await b(forged))).toBe('4.00');
+    // A's first request (Partial IV 0, which B also claimed) still verifies: B moved no replay window.
+    const req = client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(0xa2));
+    const opened = client.response(await a(asCon(req.message)), req.binding);
+    expect(opened.authenticated).toBe(true);
+    expect(opened.code).toBe(205);
+    // A captured, replayed request is 4.01 Replay detected (RFC 8613 §7.4), from any address.
+    expect(codeOf(await b(asCon(req.message)))).toBe('4.01');
+    // The /authz-info POST replayed (same token, same N1) is refused (RFC 9203 §4.1).
+    const replay = await b(con({ code: 2, token: fromHex('b2'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload }));
+    expect(codeOf(replay).startsWith('4.')).toBe(true);
+  });
+});
