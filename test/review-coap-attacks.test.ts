@@ -8,9 +8,9 @@ import { createSocket, type Socket } from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ACE_PROFILE, decodeCoapMessage, deriveOscoreContext, encodeCoapMessage, fromHex, utf8, type CoapMessage } from '../cose/index.js';
+import { ACE_PROFILE, decodeCbor, decodeCoapMessage, toHex, deriveOscoreContext, encodeCoapMessage, fromHex, utf8, type CoapMessage } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { OscoreClient, beginAceOscore, decodeAuthzInfoAnswer, CONTENT_FORMAT_ACE_CBOR } from '../device/index.js';
+import { OscoreClient, beginAceOscore, decodeAuthzInfoAnswer, CONTENT_FORMAT_ACE_CBOR, type TokenResponse } from '../device/index.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { serveCoapOnly, type DeviceProcess } from './support/device-process.js';
 
@@ -44,15 +44,15 @@ const codeOf = (bytes: Uint8Array) => {
 };
 
 /** Client A's whole RFC 9203 exchange over UDP: its OSCORE client and the device's ID2. */
-async function aceClient(send: (b: Uint8Array) => Promise<Uint8Array>) {
-  const t = await service.issue('ekg');
+async function aceClient(send: (b: Uint8Array) => Promise<Uint8Array>, who = 'ekg', token?: TokenResponse) {
+  const t = token ?? (await service.issue(who));
   const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, fromHex('01'));
   const answer = decodeCoapMessage(
     await send(con({ code: 2, token: fromHex('a1'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload: begun.payload })),
   );
   expect(answer.code).toBe(0x41);
   const client = new OscoreClient(deriveOscoreContext(begun.finish(answer.payload), nativeProvider));
-  return { client, id2: decodeAuthzInfoAnswer(answer.payload).serverRecipientId, payload: begun.payload };
+  return { client, id2: decodeAuthzInfoAnswer(answer.payload).serverRecipientId, payload: begun.payload, token: t };
 }
 
 /** The outer message of a protected request, as a CON with a fresh message id. */
@@ -61,7 +61,7 @@ const asCon = (message: Uint8Array) => con(decodeCoapMessage(message));
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keybound-rcoap-'));
   const now = () => Math.floor(Date.now() / 1000);
-  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
+  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg', 'mallory'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
   ({ device, port } = await serveCoapOnly(service.bundle, dir));
 }, 60_000);
 
@@ -105,5 +105,34 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     // The /authz-info POST replayed (same token, same N1) is refused (RFC 9203 §4.1).
     const replay = await b(con({ code: 2, token: fromHex('b2'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload }));
     expect(codeOf(replay).startsWith('4.')).toBe(true);
+  });
+
+  it("a flood of /authz-info posts (another client's 4 tokens, client A's own token stolen and re-posted) never evicts A's proven context", async () => {
+    const a = peer();
+    const mallory = peer();
+    const victim = await aceClient(a);
+    const ask = (seq: number) => {
+      const req = victim.client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(seq));
+      return a(asCon(req.message)).then((bytes) => victim.client.response(bytes, req.binding));
+    };
+    expect((await ask(1)).code).toBe(205); // proven: a request verified under it
+    // Mallory holds valid tokens of her own and A's token (stolen: it travels in the clear), not A's keys.
+    const theirs = await Promise.all([1, 2, 3, 4].map(() => service.issue('mallory')));
+    for (let round = 0; round < 3; round++) {
+      for (const t of [...theirs, victim.token]) await aceClient(mallory, 'mallory', t);
+    }
+    const after = await ask(2);
+    expect(after.authenticated).toBe(true);
+    expect(after.code).toBe(205);
+  });
+
+  it('a flood of unprotected requests from many ports does not churn the cnonce hint: the one a client was given stays good', async () => {
+    const get = con({ code: 1, token: fromHex('c0'), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) });
+    const first = decodeCbor(decodeCoapMessage(await peer()(get)).payload) as Map<number, unknown>;
+    const answers = await Promise.all(Array.from({ length: 40 }, () => peer()(con({ code: 1, options: [], payload: new Uint8Array(0) }))));
+    // One hint nonce for everyone (it rotates every 30 s: at most one rotation inside the flood), not
+    // one minted per request, which would push the client's out of the device's bounded pool.
+    const cnonces = new Set([first, ...answers.map((b) => decodeCbor(decodeCoapMessage(b).payload) as Map<number, unknown>)].map((m) => toHex(m.get(39) as Uint8Array)));
+    expect(cnonces.size).toBeLessThanOrEqual(2);
   });
 });
