@@ -13,6 +13,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { OscoreClient, beginAceOscore, decodeAuthzInfoAnswer, CONTENT_FORMAT_ACE_CBOR, type TokenResponse } from '../device/index.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 import { serveCoapOnly, type DeviceProcess } from './support/device-process.js';
+import { encodeBlockOption } from '../device/adapters/index.js';
 
 const AUDIENCE = 'tube-rcoap';
 const OSCORE = 9;
@@ -134,5 +135,38 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     // one minted per request, which would push the client's out of the device's bounded pool.
     const cnonces = new Set([first, ...answers.map((b) => decodeCbor(decodeCoapMessage(b).payload) as Map<number, unknown>)].map((m) => toHex(m.get(39) as Uint8Array)));
     expect(cnonces.size).toBeLessThanOrEqual(2);
+  });
+
+  it('Block1: two peers interleaving uploads under the same Request-Tag each get their own body; a third peer injecting a block into them gets 4.08 and poisons neither', async () => {
+    const [x, y, z] = [peer(), peer(), peer()];
+    const posts = await Promise.all([service.issue('ekg'), service.issue('ekg')].map(async (p) => {
+      const t = await p;
+      return { t, begun: beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, fromHex('02')) };
+    }));
+    const SZX = 2; // 64-byte blocks
+    const tag = { number: 292, value: fromHex('7a7a') }; // RFC 9175 §3.2 Request-Tag, the same for all
+    const block = (payload: Uint8Array, num: number) => {
+      const more = (num + 1) * 64 < payload.length;
+      const value = encodeBlockOption({ num, more, szx: SZX });
+      return con({ code: 2, token: Uint8Array.of(num), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }, { number: 27, value }, tag], payload: payload.slice(num * 64, (num + 1) * 64) });
+    };
+    const [px, py] = [posts[0]!.begun.payload, posts[1]!.begun.payload];
+    const blocks = Math.ceil(Math.max(px.length, py.length) / 64);
+    expect(blocks).toBeGreaterThanOrEqual(3);
+    const last = { x: new Uint8Array(0), y: new Uint8Array(0) };
+    for (let n = 0; n < blocks; n++) {
+      if (n * 64 < px.length) last.x = await x(block(px, n));
+      if (n * 64 < py.length) last.y = await y(block(py, n));
+      // z (same host, its own port) sends a later block of "the" upload: not its body, 4.08.
+      if (n === 1) expect(codeOf(await z(block(px, 2)))).toBe('4.08');
+    }
+    expect(codeOf(last.x)).toBe('2.01');
+    expect(codeOf(last.y)).toBe('2.01');
+    // Each answer is the 2.01 of its own post: the client's context derives and verifies.
+    for (const [send, answer, begun] of [[x, last.x, posts[0]!.begun], [y, last.y, posts[1]!.begun]] as const) {
+      const client = new OscoreClient(deriveOscoreContext(begun.finish(decodeCoapMessage(answer).payload), nativeProvider));
+      const req = client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(9));
+      expect(client.response(await send(asCon(req.message)), req.binding).code).toBe(205);
+    }
   });
 });
