@@ -153,7 +153,7 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     const [px, py] = [posts[0]!.begun.payload, posts[1]!.begun.payload];
     const blocks = Math.ceil(Math.max(px.length, py.length) / 64);
     expect(blocks).toBeGreaterThanOrEqual(3);
-    const last = { x: new Uint8Array(0), y: new Uint8Array(0) };
+    const last: { x: Uint8Array; y: Uint8Array } = { x: new Uint8Array(0), y: new Uint8Array(0) };
     for (let n = 0; n < blocks; n++) {
       if (n * 64 < px.length) last.x = await x(block(px, n));
       if (n * 64 < py.length) last.y = await y(block(py, n));
