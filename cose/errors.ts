@@ -93,6 +93,8 @@ export const ERR = {
   OSCORE_REPLAY: 'ERR_OSCORE_REPLAY',
   /** RFC 8613 §6.1/§8.2 step 2: the OSCORE option is malformed (4.02 Bad Option). */
   OSCORE_BAD_OPTION: 'ERR_OSCORE_BAD_OPTION',
+  /** RFC 8613 §8.2 step 2: no context for the request's kid and kid context (4.01 "Security context not found"). */
+  OSCORE_CONTEXT_NOT_FOUND: 'ERR_OSCORE_CONTEXT_NOT_FOUND',
   /** RFC 8613 §7.2.1: the sender sequence number space is used up: a new context is needed. */
   OSCORE_SEQUENCE_EXHAUSTED: 'ERR_OSCORE_SEQUENCE_EXHAUSTED',
   /** RFC 8613 §3.2: an AEAD or HKDF algorithm this implementation does not run. */

@@ -141,6 +141,11 @@ export function protectRequest(ctx: OscoreContext, request: CoapMessage): { mess
   return { message: outerMessage(request, POST, option, ciphertext), binding };
 }
 
+/** Public identifiers (kid context, ID Context): nothing secret, a plain comparison. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /**
  * RFC 8613 §8.2 (server): the request opened under the context its kid named (the caller looked
  * it up). Replay is checked before and recorded only after the AEAD opened (§7.4).
@@ -148,6 +153,10 @@ export function protectRequest(ctx: OscoreContext, request: CoapMessage): { mess
 export function unprotectRequest(ctx: OscoreContext, message: CoapMessage): { request: CoapMessage; binding: OscoreRequestBinding } {
   const opt = readOscoreOption(message);
   if (!opt || !opt.piv || !opt.kid) throw badOption('a request needs a Partial IV and a kid');
+  // RFC 8613 §8.2 step 2: the context is retrieved by kid and, when the request carries one, kid
+  // context; a kid context that is not this context's ID Context names another context (the
+  // field is outer and unprotected: an on-path sender could otherwise add or change it at will).
+  if (opt.kidContext && !(ctx.idContext && sameBytes(opt.kidContext, ctx.idContext))) throw new OscoreError(ERR.OSCORE_CONTEXT_NOT_FOUND, 401, 'Security context not found');
   const seq = decodePartialIv(opt.piv);
   if (!isFreshPiv(ctx.replay, seq, ctx.windowSize)) throw new OscoreError(ERR.OSCORE_REPLAY, 401, 'Replay detected');
   const binding = { kid: opt.kid, piv: opt.piv };

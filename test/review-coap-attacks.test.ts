@@ -96,8 +96,18 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     // B knows ID2 (it is on the wire) but not the Master Secret: its request cannot verify.
     const forged = con({ code: 2, token: fromHex('b1'), options: [{ number: OSCORE, value: Uint8Array.of(0x09, 0x00, ...id2) }], payload: new Uint8Array(16).fill(7) });
     expect(codeOf(await b(forged))).toBe('4.00');
+    // The same with the largest Partial IV (2^40 - 1, RFC 8613 §7.2.1): unauthenticated, it moves no window.
+    const hugePiv = con({ code: 2, token: fromHex('b3'), options: [{ number: OSCORE, value: Uint8Array.of(0x0d, 0xff, 0xff, 0xff, 0xff, 0xff, ...id2) }], payload: new Uint8Array(16).fill(7) });
+    expect(codeOf(await b(hugePiv))).toBe('4.00');
     // A's first request (Partial IV 0, which B also claimed) still verifies: B moved no replay window.
     const req = client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(0xa2));
+    // On path, B adds a kid context (an outer, unprotected field) to A's request: this device holds
+    // no context with that ID Context, so none is found (RFC 8613 §8.2 step 2), and nothing is spent.
+    const outer = decodeCoapMessage(req.message);
+    const option = outer.options.find((o) => o.number === OSCORE)!.value;
+    const withKidContext = Uint8Array.of(option[0]! | 0x10, ...option.slice(1, 1 + (option[0]! & 7)), 2, 0xee, 0xee, ...option.slice(1 + (option[0]! & 7)));
+    const tampered = con({ ...outer, options: outer.options.map((o) => (o.number === OSCORE ? { number: OSCORE, value: withKidContext } : o)) });
+    expect(codeOf(await b(tampered))).toBe('4.01');
     const opened = client.response(await a(asCon(req.message)), req.binding);
     expect(opened.authenticated).toBe(true);
     expect(opened.code).toBe(205);
