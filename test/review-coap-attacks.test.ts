@@ -38,7 +38,9 @@ function peer(): (bytes: Uint8Array) => Promise<Uint8Array> {
 }
 
 let mid = 100;
-const con = (m: Omit<CoapMessage, 'type' | 'messageId'>): Uint8Array => encodeCoapMessage({ type: 0, messageId: mid++, ...m });
+/** Tokens the device already holds for mallory (its token store gives each client a share). */
+const malloryTokens: TokenResponse[] = [];
+const con = (m: CoapMessage): Uint8Array => encodeCoapMessage({ ...m, type: 0, messageId: mid++ });
 const codeOf = (bytes: Uint8Array) => {
   const c = decodeCoapMessage(bytes).code;
   return `${c >> 5}.${String(c & 31).padStart(2, '0')}`;
@@ -129,6 +131,7 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     expect((await ask(1)).code).toBe(205); // proven: a request verified under it
     // Mallory holds valid tokens of her own and A's token (stolen: it travels in the clear), not A's keys.
     const theirs = await Promise.all([1, 2, 3, 4].map(() => service.issue('mallory')));
+    malloryTokens.push(...theirs);
     for (let round = 0; round < 3; round++) {
       for (const t of [...theirs, victim.token]) await aceClient(mallory, 'mallory', t);
     }
@@ -179,4 +182,36 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
       expect(client.response(await send(asCon(req.message)), req.binding).code).toBe(205);
     }
   });
+
+  // Last: it restarts the device.
+  it('after a restart mid-exchange, a captured request finds no context (4.01) and a replayed /authz-info POST gets a fresh nonce2: no keys, no nonce reused', async () => {
+    const a = peer();
+    const b = peer();
+    // A token mallory already holds: ekg holds its share of proven contexts (half the table), and
+    // mallory her share of the token store, from the tests above.
+    const victim = await aceClient(a, 'mallory', malloryTokens[0]);
+    const req = victim.client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(1));
+    expect(victim.client.response(await a(asCon(req.message)), req.binding).code).toBe(205);
+    device.proc.kill('SIGTERM');
+    await device.exited;
+    ({ device, port } = await serveCoapOnly(service.bundle, dir));
+    // The captured request again: the context lived in RAM only, so nothing can take it twice.
+    expect(codeOf(await b(asCon(req.message)))).toBe('4.01');
+    // The victim's POST replayed by B (same token, same N1): a new context under a fresh N2 and a new
+    // ID2 draw, whose keys B cannot have (no Master Secret).
+    const postAgain = () => b(con({ code: 2, token: fromHex('d1'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload: victim.payload }));
+    const replayed = decodeCoapMessage(await postAgain());
+    expect(replayed.code).toBe(0x41);
+    // The victim's old request under the replayed POST's context: its keys are not the old ones.
+    const again = decodeAuthzInfoAnswer(replayed.payload);
+    const under = decodeCoapMessage(req.message);
+    const rekeyed = con({ ...under, options: under.options.map((o) => (o.number === OSCORE ? { number: OSCORE, value: Uint8Array.of(0x09, 0x01, ...again.serverRecipientId) } : o)) });
+    expect(codeOf(await b(rekeyed))).toBe('4.00');
+    // And that replay is itself a replay now (same N1 while its context lives).
+    expect(codeOf(await postAgain()).startsWith('4.')).toBe(true);
+    // The victim re-posts (fresh N1) and carries on under its new context.
+    const fresh = await aceClient(a, 'mallory', victim.token);
+    const next = fresh.client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(2));
+    expect(fresh.client.response(await a(asCon(next.message)), next.binding).code).toBe(205);
+  }, 30_000);
 });
