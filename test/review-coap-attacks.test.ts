@@ -47,9 +47,9 @@ const codeOf = (bytes: Uint8Array) => {
 };
 
 /** Client A's whole RFC 9203 exchange over UDP: its OSCORE client and the device's ID2. */
-async function aceClient(send: (b: Uint8Array) => Promise<Uint8Array>, who = 'ekg', token?: TokenResponse) {
+async function aceClient(send: (b: Uint8Array) => Promise<Uint8Array>, who = 'ekg', token?: TokenResponse, id1 = fromHex('01')) {
   const t = token ?? (await service.issue(who));
-  const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, fromHex('01'));
+  const begun = beginAceOscore(t.accessToken, (t.cnf as { osc: never }).osc, nativeProvider, id1);
   const answer = decodeCoapMessage(
     await send(con({ code: 2, token: fromHex('a1'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload: begun.payload })),
   );
@@ -91,7 +91,7 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     expect(device.events.some((e) => e.event === 'coap_refused' && e.reason === 'handler_failed')).toBe(false);
   });
 
-  it("client B guessing client A's kid with a forged request gets 4.00, A's context keeps working; A's POST replayed (same N1) is refused", async () => {
+  it("client B guessing client A's kid with a forged request gets 4.00, A's context keeps working (also after B takes A's ID2 as its ID1); A's POST replayed (same N1) is refused", async () => {
     const a = peer();
     const b = peer();
     const { client, id2, payload } = await aceClient(a);
@@ -115,6 +115,12 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     expect(opened.code).toBe(205);
     // A captured, replayed request is 4.01 Replay detected (RFC 8613 §7.4), from any address.
     expect(codeOf(await b(asCon(req.message)))).toBe('4.01');
+    // B sets up its own context choosing as its ID1 A's ID2 (the device's Sender ID in B's context
+    // then equals its Recipient ID in A's): B gets an ID2 of its own, and A's context is untouched.
+    const other = await aceClient(b, 'ekg', undefined, id2);
+    expect(toHex(other.id2)).not.toBe(toHex(id2));
+    const next = client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(0xa3));
+    expect(client.response(await a(asCon(next.message)), next.binding).code).toBe(205);
     // The /authz-info POST replayed (same token, same N1) is refused (RFC 9203 §4.1).
     const replay = await b(con({ code: 2, token: fromHex('b2'), options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(CONTENT_FORMAT_ACE_CBOR) }], payload }));
     expect(codeOf(replay).startsWith('4.')).toBe(true);
