@@ -10,11 +10,11 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeCbor, decodeCoapMessage, encodeCoapMessage, encodeProvisioningBundle } from '../cose/index.js';
+import { decodeCbor, decodeCoapMessage, encodeCoapMessage } from '../cose/index.js';
 import { createSocket } from 'node:dgram';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
-import { serveDevice, type DeviceProcess } from './support/device-process.js';
+import { serveCoapOnly, type DeviceProcess } from './support/device-process.js';
 import { ed25519Key } from './support/device-issuer.js';
 
 const libcoap = findLibcoap();
@@ -43,10 +43,7 @@ describe.skipIf(!libcoap)(`keybound device serve --coap-port with coap-client${l
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keybound-coap-device-'));
     service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, clock: now });
-    const bundleFile = join(dir, 'bundle.cbor');
-    writeFileSync(bundleFile, encodeProvisioningBundle(service.bundle), { mode: 0o600 });
-    device = serveDevice(['--bundle', bundleFile, '--data-dir', join(dir, 'data'), '--coap-port', '0', '--coap-only', '--log-level', 'info']);
-    port = Number((await device.waitFor((e) => e.event === 'coap_listening')).port);
+    ({ device, port } = await serveCoapOnly(service.bundle, dir));
   }, 60_000);
 
   afterAll(async () => {

@@ -82,6 +82,12 @@ const codeByte = (text: string) => {
   return ((c ?? 0) << 5) | (d ?? 0);
 };
 
+/** RFC 8613 §8.2's unprotected answer to a refused request; `fallback` where the RFC names none (storage). */
+function refusalReply(error: OscoreError, fallback: string): CoapReply {
+  const refusal = oscoreRefusal(error);
+  return refusal ? { code: codeText(refusal.code), options: refusal.options, payload: refusal.payload } : { code: fallback };
+}
+
 const METHOD_OF: Record<number, string> = { 1: 'GET', 2: 'POST', 3: 'PUT', 4: 'DELETE', 5: 'FETCH' };
 
 /** Serves one OSCORE-protected request under `ctx` with `handler`; never throws. */
@@ -99,8 +105,7 @@ export function serveOscore(
     if (error instanceof OscoreError) {
       onRefusal(error.code.replace(/^ERR_/, '').toLowerCase());
       // RFC 8613 §8.2: the unprotected answer; a failure with none (storage) is the device's own 5.00.
-      const refusal = oscoreRefusal(error);
-      return refusal ? { code: codeText(refusal.code), options: refusal.options, payload: refusal.payload } : { code: '5.00' };
+      return refusalReply(error, '5.00');
     }
     onRefusal('oscore_bad_request');
     return { code: '4.00' };
@@ -165,7 +170,17 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
   return (exchange) => {
     if (exchange.options.some((o) => o.number === OSCORE_COAP_OPTION.OSCORE)) {
       const message = { code: codeByte(exchange.code), options: exchange.options, payload: exchange.payload };
-      const kid = readOscoreOption(message)?.kid;
+      let kid: Uint8Array | undefined;
+      try {
+        kid = readOscoreOption(message)?.kid;
+      } catch (error) {
+        // RFC 8613 §2: an OSCORE option that does not parse (reserved bits or Partial IV length,
+        // a kid context longer than the option) is 4.02 Bad Option, unprotected; not the 5.00 a
+        // throw out of the handler would make.
+        if (!(error instanceof OscoreError)) throw error;
+        onRefusal('oscore_bad_option');
+        return refusalReply(error, '4.02');
+      }
       if (opts.oscore && kid && sameBytes(kid, opts.oscore.context.recipientId)) {
         return serveOscore(opts.oscore, exchange, onRefusal, innerBlocks);
       }

@@ -3,8 +3,10 @@
  * lines (one event each); `waitFor` resolves on the first event, from the start, that matches.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeProvisioningBundle, type ProvisioningBundle } from '../../cose/index.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -66,4 +68,16 @@ export function serveDevice(args: string[]): DeviceProcess {
       });
     },
   };
+}
+
+/**
+ * `keybound device serve --coap-port 0 --coap-only` on a provisioning bundle written (0600) into
+ * `dir`, its data under `dir/data`: the process and the UDP port it listens on.
+ */
+export async function serveCoapOnly(bundle: ProvisioningBundle, dir: string): Promise<{ device: DeviceProcess; port: number }> {
+  const bundleFile = join(dir, 'bundle.cbor');
+  writeFileSync(bundleFile, encodeProvisioningBundle(bundle), { mode: 0o600 });
+  const device = serveDevice(['--bundle', bundleFile, '--data-dir', join(dir, 'data'), '--coap-port', '0', '--coap-only', '--log-level', 'info']);
+  const port = Number((await device.waitFor((e) => e.event === 'coap_listening')).port);
+  return { device, port };
 }
