@@ -1,0 +1,150 @@
+/**
+ * The gateway: an HTTP(S) reverse proxy (http-proxy-3, never hand-written proxying) in front of an
+ * HTTP API that lets a request through only with a DPoP-bound access token and a fresh proof of
+ * its key (RFC 9449 §7): token by value (access-token.ts), proof htm/htu/ath/iat/jti (§4.3), the
+ * proof's key equal to the token's cnf.jkt (§7.1), (jkt, jti) replay shared through Redis, scope
+ * per route. The upstream never sees the token or the proof: Authorization and DPoP are removed,
+ * and it receives the checked identity in X-Keybound-* headers (any such header from the client is
+ * removed first, so they cannot be forged).
+ */
+import http from 'node:http';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { createProxyServer } from 'http-proxy-3';
+import type { JWTVerifyGetKey } from 'jose';
+import { DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, dpopWwwAuthenticate, verifyDpopProof, type DpopReplayRecord } from '../sender-constraint/index.js';
+import { verifyAccessToken } from './access-token.js';
+import { GatewayError } from './errors.js';
+import { checkRouteScope } from './route-scope.js';
+
+/** Node's default header budget (16 KiB) halved: tokens and proofs are a few KiB at most. */
+export const DEFAULT_MAX_HEADER_BYTES = 8192;
+export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
+export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+const IDENTITY_HEADER_PREFIX = 'x-keybound-';
+
+export interface GatewayLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface GatewayOptions {
+  upstream: string;
+  audience: string;
+  /** The service's signing keys (jose createRemoteJWKSet of its /jwks.json, or createLocalJWKSet of a saved copy). */
+  keys: JWTVerifyGetKey;
+  issuer?: string;
+  /** The origin clients address (htu is checked against it); default http(s)://127.0.0.1:PORT. */
+  publicUrl?: string;
+  /** Shared replay record (RedisDpopReplay); default an in-memory one for this process only. */
+  replay?: DpopReplayRecord;
+  requiredScope?: readonly string[];
+  iatWindow?: number;
+  algs?: readonly string[];
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  maxHeaderBytes?: number;
+  maxBodyBytes?: number;
+  upstreamTimeoutMs?: number;
+  /** Seconds since the epoch. */
+  clock?: () => number;
+  logger?: GatewayLogger;
+}
+
+export interface Gateway {
+  listen(port: number, host?: string): Promise<{ url: string; port: number }>;
+  close(): Promise<void>;
+}
+
+function single(value: string | string[] | undefined): string | undefined | null {
+  if (Array.isArray(value)) return null;
+  return value;
+}
+
+export function createGateway(options: GatewayOptions): Gateway {
+  const clock = options.clock ?? (() => Date.now() / 1000);
+  const algs = options.algs ?? DEFAULT_DPOP_ALGS;
+  const iatWindow = options.iatWindow ?? DEFAULT_IAT_WINDOW_SECONDS;
+  const replay = options.replay ?? new MemoryDpopReplay({ clock });
+  const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const timeout = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
+  let publicUrl = options.publicUrl;
+  const proxy = createProxyServer({ target: options.upstream, proxyTimeout: timeout, timeout, xfwd: false });
+  proxy.on('error', (err, _req, res) => {
+    options.logger?.warn({ event: 'upstream_error', error: (err as Error).message }, 'gateway: upstream failed');
+    if (res instanceof http.ServerResponse && !res.headersSent) {
+      res.writeHead(502, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end('{"error":"bad_gateway"}');
+    } else res.destroy();
+  });
+
+  function refuse(res: http.ServerResponse, e: unknown): void {
+    const known = e instanceof GatewayError || e instanceof DpopError ? e : new GatewayError('invalid_request', 'request refused');
+    // A resource server answers 401 to a bad proof (RFC 9449 §7.1), not the service's 400.
+    const status = known instanceof DpopError ? (known.code === 'busy' ? 503 : 401) : known.code === 'too_large' ? 413 : known.status;
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+    if (status === 401 || status === 403) headers['www-authenticate'] = dpopWwwAuthenticate({ algs, error: known.oauthError, description: known.message });
+    options.logger?.info({ event: 'refused', code: known.code, status }, 'gateway: request refused');
+    res.writeHead(status, headers).end(JSON.stringify({ error: known.oauthError, error_description: known.message }));
+  }
+
+  async function admit(req: http.IncomingMessage): Promise<{ jkt: string; clientId?: string; sub?: string }> {
+    const authorization = single(req.headers.authorization);
+    const proof = single(req.headers.dpop);
+    if (authorization === null || proof === null) throw new GatewayError('invalid_request', 'one Authorization and one DPoP header only');
+    const scheme = /^DPoP ([\x21-\x7e]+)$/.exec(authorization ?? '');
+    // RFC 9449 §7.1/§7.2: only the DPoP scheme; a bound token presented as Bearer is refused like no token.
+    if (!scheme) throw new GatewayError('invalid_token', authorization === undefined ? 'no access token' : 'DPoP authorization scheme required');
+    if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
+    const token = scheme[1]!;
+    const now = clock();
+    const claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
+    const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay });
+    // RFC 9449 §7.1: the proof's key is the key the token is bound to.
+    if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
+    checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
+    return { jkt: claims.jkt, ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (!req.url?.startsWith('/') || req.url.startsWith('//')) throw new GatewayError('invalid_request', 'origin-form request target required');
+    const length = req.headers['content-length'];
+    if (length !== undefined && !(/^\d{1,12}$/.test(length) && Number(length) <= maxBody)) throw new GatewayError('too_large', 'request body too large');
+    if (length === undefined && req.headers['transfer-encoding'] !== undefined) throw new GatewayError('invalid_request', 'Content-Length required');
+    const who = await admit(req);
+    for (const name of Object.keys(req.headers)) {
+      if (name === 'authorization' || name === 'dpop' || name.startsWith(IDENTITY_HEADER_PREFIX)) delete req.headers[name];
+    }
+    req.headers['x-keybound-jkt'] = who.jkt;
+    if (who.clientId) req.headers['x-keybound-client-id'] = who.clientId;
+    if (who.sub) req.headers['x-keybound-sub'] = who.sub;
+    proxy.web(req, res);
+  }
+
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+    handle(req, res).catch((e: unknown) => {
+      if (!(e instanceof GatewayError) && !(e instanceof DpopError)) options.logger?.warn({ event: 'gateway_error', error: e instanceof Error ? e.name : 'unknown' }, 'gateway: unexpected error');
+      if (!res.headersSent) refuse(res, e);
+      else res.destroy();
+    });
+  };
+  const maxHeaderSize = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
+  const serverOptions = { maxHeaderSize, requestTimeout: timeout, headersTimeout: Math.min(timeout, 10_000) };
+  const server = options.tls ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, onRequest) : http.createServer(serverOptions, onRequest);
+
+  return {
+    listen(port, host = '127.0.0.1') {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          const bound = (server.address() as AddressInfo).port;
+          publicUrl ??= `${options.tls ? 'https' : 'http'}://127.0.0.1:${bound}`;
+          resolve({ url: publicUrl, port: bound });
+        });
+      });
+    },
+    async close() {
+      proxy.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

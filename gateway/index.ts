@@ -1,0 +1,6 @@
+// The public surface of gateway/: the DPoP-enforcing reverse proxy (issue 11). Other folders import only this.
+export { createGateway, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS, type Gateway, type GatewayLogger, type GatewayOptions } from './gateway.js';
+export { verifyAccessToken, ACCESS_TOKEN_ALGS, MAX_ACCESS_TOKEN_CHARS, type AccessTokenCheck, type BoundAccessToken } from './access-token.js';
+export { RedisDpopReplay, DPOP_REPLAY_KEY_PREFIX, type RedisSetNx } from './redis-dpop-replay.js';
+export { checkRouteScope } from './route-scope.js';
+export { GatewayError, GATEWAY_ERR, type GatewayErrorCode } from './errors.js';
