@@ -12,6 +12,7 @@ import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
 import { benchDpop } from './dpop.js';
+import { benchGateway } from './gateway.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
@@ -23,6 +24,7 @@ const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['authz/: token endpoint', benchAuthz],
   ['authz/: several instances on PostgreSQL', benchAuthzPostgres],
   ['sender-constraint/: DPoP proof checks', benchDpop],
+  ['gateway/: HTTP reverse proxy with DPoP', benchGateway],
   ['broker/: MQTT sidecar', benchBroker],
   ['firmware-sim: simulated fleets', benchSim],
 ];

@@ -23,6 +23,8 @@ export interface AccessTokenCheck {
 
 export interface BoundAccessToken {
   jkt: string;
+  /** Seconds since the epoch: the token is refused from then on. */
+  exp: number;
   scope: unknown;
   sub?: string;
   clientId?: string;
@@ -51,6 +53,7 @@ export async function verifyAccessToken(token: string, check: AccessTokenCheck):
   if (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw new GatewayError('invalid_token', 'access token is not bound to a DPoP key (cnf.jkt)');
   return {
     jkt,
+    exp: payload.exp as number,
     scope: payload.scope,
     ...(typeof payload.sub === 'string' ? { sub: payload.sub } : {}),
     ...(typeof payload.client_id === 'string' ? { clientId: payload.client_id } : {}),

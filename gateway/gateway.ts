@@ -16,6 +16,7 @@ import { DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopRep
 import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
+import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** Node's default header budget (16 KiB) halved: tokens and proofs are a few KiB at most. */
 export const DEFAULT_MAX_HEADER_BYTES = 8192;
@@ -68,7 +69,10 @@ export function createGateway(options: GatewayOptions): Gateway {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const timeout = options.upstreamTimeoutMs ?? DEFAULT_UPSTREAM_TIMEOUT_MS;
   let publicUrl = options.publicUrl;
-  const proxy = createProxyServer({ target: options.upstream, proxyTimeout: timeout, timeout, xfwd: false });
+  const verified = new VerifiedTokenCache();
+  // Upstream connections are kept open and reused: a TCP (and TLS) handshake per request would cost more than the checks.
+  const agent = options.upstream.startsWith('https:') ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  const proxy = createProxyServer({ target: options.upstream, proxyTimeout: timeout, timeout, xfwd: false, agent });
   proxy.on('error', (err, _req, res) => {
     options.logger?.warn({ event: 'upstream_error', error: (err as Error).message }, 'gateway: upstream failed');
     if (res instanceof http.ServerResponse && !res.headersSent) {
@@ -96,7 +100,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
     const token = scheme[1]!;
     const now = clock();
-    const claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
+    let claims = verified.get(token, now);
+    if (claims === undefined) {
+      claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
+      verified.set(token, claims, claims.exp);
+    }
     const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay });
     // RFC 9449 §7.1: the proof's key is the key the token is bound to.
     if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
@@ -143,6 +151,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     },
     async close() {
       proxy.close();
+      agent.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
