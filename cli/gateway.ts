@@ -4,14 +4,14 @@
  * copy (--jwks FILE); the replay record is shared with other gateways through Redis (--redis).
  */
 import { Redis } from 'ioredis';
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import { checkAuthzUrl } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
-import { createGateway, RedisDpopReplay, type Gateway } from '../gateway/index.js';
+import { createGateway, PhantomTokens, RedisDpopReplay, type Gateway } from '../gateway/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
-import { MAX_MATERIAL_FILE_BYTES, readOptionFile } from './option-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 
 const GATEWAY_SERVE_SPEC = {
@@ -31,6 +31,8 @@ const GATEWAY_SERVE_SPEC = {
     'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this certificate (PEM)' },
     'tls-key': { type: 'string', value: 'FILE', help: 'and this private key (PEM)' },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways' },
+    'client-id': { type: 'string', value: 'ID', help: "phantom tokens: the gateway's client id at the service (register-client --resource-server), to introspect opaque tokens" },
+    'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_GATEWAY_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
     ...LOG_LEVEL_OPTION,
   },
   examples: ['keybound gateway serve --upstream http://127.0.0.1:8080 --audience https://api.example --authz-url https://as.example --port 8443'],
@@ -77,6 +79,21 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   const keys = authzUrl
     ? createRemoteJWKSet(new URL('/jwks.json', authzUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
     : createLocalJWKSet(JSON.parse(new TextDecoder().decode(readOptionFile(values.jwks!, '--jwks', MAX_MATERIAL_FILE_BYTES))) as JSONWebKeySet);
+  if (!values['client-id'] !== !values['client-secret-file']) throw new UsageError('--client-id and --client-secret-file go together');
+  if (values['client-id'] && !authzUrl) throw new UsageError('--client-id needs --authz-url (opaque tokens are introspected there)');
+  let phantom: PhantomTokens | undefined;
+  if (values['client-id']) {
+    // The phantom JWTs' key lives as long as this process; the upstream reads it at /.well-known/jwks.json.
+    const pair = await generateKeyPair('ES256', { extractable: true });
+    phantom = new PhantomTokens({
+      introspectionUrl: new URL('/introspect', authzUrl).href,
+      clientId: values['client-id'],
+      clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file'),
+      audience: values.audience!,
+      signingKey: { ...pair, kid: await calculateJwkThumbprint(await exportJWK(pair.publicKey), 'sha256') },
+      issuer: publicUrl ?? `${values['tls-cert'] ? 'https' : 'http'}://gateway`,
+    });
+  }
   const logger = createNodeLogger({ name: 'gateway', level: logLevelOf(values['log-level']), destination: io.stderr as { write(line: string): void } });
   let redis: Redis | undefined;
   if (values.redis) {
@@ -93,6 +110,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
     ...(authzUrl ? { issuer: authzUrl.replace(/\/$/, '') } : {}),
     ...(publicUrl ? { publicUrl } : {}),
     ...(redis ? { replay: new RedisDpopReplay(redis, clock) } : {}),
+    ...(phantom ? { phantom } : {}),
     ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
     iatWindow: Number(iatWindow),
     ...(values['tls-cert'] ? { tls: { cert: Buffer.from(readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES)), key: Buffer.from(readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES)) } } : {}),

@@ -14,6 +14,7 @@ export const GATEWAY_ERR = {
   INVALID_REQUEST: 'invalid_request',
   TOO_LARGE: 'too_large',
   REDIS_UNAVAILABLE: 'redis_unavailable',
+  INTROSPECTION_FAILED: 'introspection_failed',
 } as const satisfies Record<string, ErrorCode>;
 
 export type GatewayErrorCode = (typeof GATEWAY_ERR)[keyof typeof GATEWAY_ERR];

@@ -17,11 +17,15 @@ import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
+import type { PhantomTokens } from './phantom-token.js';
 
 /** Node's default header budget (16 KiB) halved: tokens and proofs are a few KiB at most. */
 export const DEFAULT_MAX_HEADER_BYTES = 8192;
 export const DEFAULT_MAX_BODY_BYTES = 1 << 20;
 export const DEFAULT_UPSTREAM_TIMEOUT_MS = 30_000;
+/** Where the gateway publishes the key of its phantom JWTs (only with phantom tokens configured). */
+export const GATEWAY_JWKS_PATH = '/.well-known/jwks.json';
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 const IDENTITY_HEADER_PREFIX = 'x-keybound-';
 
 export interface GatewayLogger {
@@ -42,6 +46,8 @@ export interface GatewayOptions {
   requiredScope?: readonly string[];
   iatWindow?: number;
   algs?: readonly string[];
+  /** Opaque (reference) tokens: introspected once, the upstream gets the gateway's signed JWT (phantom-token.ts). */
+  phantom?: PhantomTokens;
   tls?: { cert: string | Buffer; key: string | Buffer };
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
@@ -90,7 +96,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.writeHead(status, headers).end(JSON.stringify({ error: known.oauthError, error_description: known.message }));
   }
 
-  async function admit(req: http.IncomingMessage): Promise<{ jkt: string; clientId?: string; sub?: string }> {
+  async function admit(req: http.IncomingMessage): Promise<{ jkt: string; clientId?: string; sub?: string; phantomJwt?: string }> {
     const authorization = single(req.headers.authorization);
     const proof = single(req.headers.dpop);
     if (authorization === null || proof === null) throw new GatewayError('invalid_request', 'one Authorization and one DPoP header only');
@@ -100,7 +106,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
     const token = scheme[1]!;
     const now = clock();
-    let claims = verified.get(token, now);
+    const opaque = options.phantom !== undefined && !JWS_COMPACT.test(token);
+    let claims = opaque ? await options.phantom!.introspect(token, now) : verified.get(token, now);
     if (claims === undefined) {
       claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
       verified.set(token, claims, claims.exp);
@@ -109,7 +116,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     // RFC 9449 §7.1: the proof's key is the key the token is bound to.
     if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
     checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
-    return { jkt: claims.jkt, ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
+    return { jkt: claims.jkt, ...(opaque ? { phantomJwt: await options.phantom!.upstreamJwt(token, now) } : {}), ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -117,6 +124,10 @@ export function createGateway(options: GatewayOptions): Gateway {
     const length = req.headers['content-length'];
     if (length !== undefined && !(/^\d{1,12}$/.test(length) && Number(length) <= maxBody)) throw new GatewayError('too_large', 'request body too large');
     if (length === undefined && req.headers['transfer-encoding'] !== undefined) throw new GatewayError('invalid_request', 'Content-Length required');
+    if (options.phantom && req.method === 'GET' && req.url === GATEWAY_JWKS_PATH) {
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'max-age=300' }).end(JSON.stringify(await options.phantom.jwks()));
+      return;
+    }
     const who = await admit(req);
     for (const name of Object.keys(req.headers)) {
       if (name === 'authorization' || name === 'dpop' || name.startsWith(IDENTITY_HEADER_PREFIX)) delete req.headers[name];
@@ -124,6 +135,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     req.headers['x-keybound-jkt'] = who.jkt;
     if (who.clientId) req.headers['x-keybound-client-id'] = who.clientId;
     if (who.sub) req.headers['x-keybound-sub'] = who.sub;
+    // Phantom token: the upstream gets the gateway's JWT of the introspected claims, never the opaque token.
+    if (who.phantomJwt) req.headers.authorization = `Bearer ${who.phantomJwt}`;
     proxy.web(req, res);
   }
 

@@ -1,6 +1,7 @@
 // The public surface of gateway/: the DPoP-enforcing reverse proxy (issue 11). Other folders import only this.
-export { createGateway, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS, type Gateway, type GatewayLogger, type GatewayOptions } from './gateway.js';
+export { createGateway, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_HEADER_BYTES, DEFAULT_UPSTREAM_TIMEOUT_MS, GATEWAY_JWKS_PATH, type Gateway, type GatewayLogger, type GatewayOptions } from './gateway.js';
 export { verifyAccessToken, ACCESS_TOKEN_ALGS, MAX_ACCESS_TOKEN_CHARS, type AccessTokenCheck, type BoundAccessToken } from './access-token.js';
 export { RedisDpopReplay, DPOP_REPLAY_KEY_PREFIX, type RedisSetNx } from './redis-dpop-replay.js';
 export { checkRouteScope } from './route-scope.js';
 export { GatewayError, GATEWAY_ERR, type GatewayErrorCode } from './errors.js';
+export { PhantomTokens, DEFAULT_PHANTOM_CACHE_ENTRIES, type PhantomTokenOptions } from './phantom-token.js';

@@ -8,14 +8,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, randomUUID, createHash } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { ChildProcess } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import { createProxyServer } from 'http-proxy-3';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { gatewayServe } from '../cli/index.js';
@@ -24,9 +25,11 @@ import { startRedis } from './support/redis-server.js';
 import { stop } from './support/processes.js';
 
 const API = 'https://api.example/records';
+const REF = 'https://api.example/opaque'; // reference tokens: the phantom-token gateway
 const PUBLIC = 'http://gateway.test'; // the name both instances share behind a load balancer
 const NONCE_SECRET = randomBytes(32);
 const SECRET = randomBytes(24).toString('base64url');
+const GW_SECRET = randomBytes(24).toString('base64url');
 const insecure = { [oauth.allowInsecureRequests]: true } as const;
 
 let dir: string;
@@ -43,10 +46,14 @@ let keyA: oauth.CryptoKeyPair;
 let handleA: oauth.DPoPHandle;
 const client: oauth.Client = { client_id: 'svc' };
 
-async function startGateway(): Promise<string> {
+let observer: http.Server;
+let introspections = 0;
+let refToken: string;
+
+async function startGateway(extra: string[] = ['--audience', API, '--authz-url', base, '--redis', redis.url]): Promise<string> {
   let out = '';
   const io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: () => true } };
-  gateways.push(await gatewayServe(['--upstream', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, '--audience', API, '--authz-url', base, '--port', '0', '--redis', redis.url, '--require-scope', 'read', '--public-url', PUBLIC, '--log-level', 'error'], io, {}));
+  gateways.push(await gatewayServe(['--upstream', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, ...extra, '--port', '0', '--require-scope', 'read', '--public-url', PUBLIC, '--log-level', 'error'], io, {}));
   const url = /listening on (http:\/\/127\.0\.0\.1:\d+) /.exec(out)?.[1];
   if (!url) throw new Error(`no address in ${out}`);
   return url;
@@ -56,7 +63,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gateway-'));
   store = new SqliteStore(join(dir, 'authz.sqlite'));
   await registerAudience(store, nativeProvider, { id: API, scopes: ['read'], tokenFormat: 'jwt' });
-  await registerClient(store, { id: 'svc', secret: SECRET, audiences: [API], scopes: ['read'] });
+  await registerAudience(store, nativeProvider, { id: REF, scopes: ['read'], tokenFormat: 'reference' });
+  await registerClient(store, { id: 'svc', secret: SECRET, audiences: [API, REF], scopes: ['read'] });
+  await registerClient(store, { id: 'gateway', secret: GW_SECRET, audiences: [REF], grantTypes: [], resourceServer: true });
   service = await createAuthzServer({ store, dataDir: dir, dpop: { nonceSecrets: () => ({ current: NONCE_SECRET }) } });
   base = (await service.listen(0)).url;
   redis = await startRedis();
@@ -67,23 +76,35 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
   urls.push(await startGateway(), await startGateway());
+  // The service as the phantom-token gateway reaches it, through a transparent proxy that counts introspections.
+  const counting = createProxyServer({ target: base });
+  observer = http.createServer((req, res) => {
+    if (req.url === '/introspect') introspections++;
+    counting.web(req, res);
+  });
+  await new Promise<void>((r) => observer.listen(0, '127.0.0.1', r));
+  writeFileSync(join(dir, 'gateway.secret'), GW_SECRET, { mode: 0o600 });
+  urls.push(await startGateway(['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret')]));
   const as = await oauth.processDiscoveryResponse(new URL(base), await oauth.discoveryRequest(new URL(base), { algorithm: 'oauth2', ...insecure }));
   keyA = await oauth.generateKeyPair('ES256');
   handleA = oauth.DPoP(client, keyA);
-  const request = () => oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(SECRET), { scope: 'read', audience: API }, { DPoP: handleA, ...insecure });
-  let response = await request();
-  try {
-    token = (await oauth.processClientCredentialsResponse(as, client, response)).access_token;
-  } catch (e) {
-    if (!oauth.isDPoPNonceError(e)) throw e;
-    response = await request();
-    token = (await oauth.processClientCredentialsResponse(as, client, response)).access_token;
-  }
+  const tokenFor = async (audience: string): Promise<string> => {
+    const request = () => oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(SECRET), { scope: 'read', audience }, { DPoP: handleA, ...insecure });
+    try {
+      return (await oauth.processClientCredentialsResponse(as, client, await request())).access_token;
+    } catch (e) {
+      if (!oauth.isDPoPNonceError(e)) throw e;
+      return (await oauth.processClientCredentialsResponse(as, client, await request())).access_token;
+    }
+  };
+  token = await tokenFor(API);
+  refToken = await tokenFor(REF);
 });
 
 afterAll(async () => {
   for (const g of gateways) await g.close();
   await new Promise<void>((r) => upstream.close(() => r()));
+  if (observer) await new Promise<void>((r) => observer.close(() => r()));
   await service?.close();
   store?.close();
   await stop(redis?.process);
@@ -181,6 +202,37 @@ describe('keybound gateway serve, DPoP-bound JWT access tokens', () => {
     expect(body.status).toBe(413);
     expect(seenUpstream.length).toBe(before);
     upstreamSawNoCredential();
+  });
+});
+
+describe('phantom tokens: an opaque token introspected once, the upstream gets the gateway JWT', () => {
+  it('introspects once for many calls, and the upstream verifies a JWT of the claims, never the opaque token', async () => {
+    expect(refToken).not.toMatch(/\./);
+    const before = seenUpstream.length;
+    for (let i = 0; i < 5; i++) {
+      const r = await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(keyA, 'GET', '/opaque/1', refToken) });
+      expect(r.status).toBe(200);
+    }
+    expect(introspections).toBe(1);
+    expect(seenUpstream.length).toBe(before + 5);
+    const keys = createRemoteJWKSet(new URL(`${urls[2]}/.well-known/jwks.json`));
+    for (const h of seenUpstream.slice(before)) {
+      expect(h.dpop).toBeUndefined();
+      expect(JSON.stringify(h)).not.toContain(refToken);
+      const { payload } = await jwtVerify(/^Bearer (.+)$/.exec(h.authorization ?? '')![1]!, keys, { audience: REF, typ: 'at+jwt' });
+      expect(payload).toMatchObject({ client_id: 'svc', scope: 'read', cnf: { jkt: await handleA.calculateThumbprint() } });
+    }
+  });
+
+  it('refuses the opaque token with a proof by another key, an unknown opaque token', async () => {
+    const before = seenUpstream.length;
+    const other = await generateKeyPair('ES256');
+    expect((await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(other, 'GET', '/opaque/1', refToken) })).status).toBe(401);
+    const unknown = randomBytes(32).toString('base64url');
+    const r = await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${unknown}`, dpop: await proof(keyA, 'GET', '/opaque/1', unknown) });
+    expect(r.status).toBe(401);
+    expect(r.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    expect(seenUpstream.length).toBe(before);
   });
 });
 
