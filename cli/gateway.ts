@@ -7,7 +7,7 @@ import { Redis } from 'ioredis';
 import { calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
 import { checkAuthzUrl } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
-import { createGateway, PhantomTokens, RedisDpopReplay, type Gateway } from '../gateway/index.js';
+import { coseKeysFromJwks, createGateway, PhantomTokens, RedisDpopReplay, remoteServiceKeys, type Gateway } from '../gateway/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
@@ -76,9 +76,11 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+$/.test(publicUrl)) throw new UsageError('--public-url takes an origin (scheme://host[:port], no path)');
-  const keys = authzUrl
-    ? createRemoteJWKSet(new URL('/jwks.json', authzUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 })
-    : createLocalJWKSet(JSON.parse(new TextDecoder().decode(readOptionFile(values.jwks!, '--jwks', MAX_MATERIAL_FILE_BYTES))) as JSONWebKeySet);
+  // JWT tokens through jose's key set; CWT tokens through the same keys as COSE keys.
+  const savedJwks = values.jwks ? (JSON.parse(new TextDecoder().decode(readOptionFile(values.jwks, '--jwks', MAX_MATERIAL_FILE_BYTES))) as JSONWebKeySet) : undefined;
+  const keys = savedJwks ? createLocalJWKSet(savedJwks) : createRemoteJWKSet(new URL('/jwks.json', authzUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+  const savedCoseKeys = savedJwks ? coseKeysFromJwks(savedJwks) : undefined;
+  const cwtKeys = savedCoseKeys ? async () => savedCoseKeys : remoteServiceKeys(new URL('/jwks.json', authzUrl).href);
   if (!values['client-id'] !== !values['client-secret-file']) throw new UsageError('--client-id and --client-secret-file go together');
   if (values['client-id'] && !authzUrl) throw new UsageError('--client-id needs --authz-url (opaque tokens are introspected there)');
   let phantom: PhantomTokens | undefined;
@@ -110,6 +112,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
     ...(authzUrl ? { issuer: authzUrl.replace(/\/$/, '') } : {}),
     ...(publicUrl ? { publicUrl } : {}),
     ...(redis ? { replay: new RedisDpopReplay(redis, clock) } : {}),
+    cwtKeys,
     ...(phantom ? { phantom } : {}),
     ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
     iatWindow: Number(iatWindow),

@@ -18,6 +18,8 @@ import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 import type { PhantomTokens } from './phantom-token.js';
+import { looksLikeCwt, verifyCwtAccessToken } from './cwt-access-token.js';
+import type { CoseKey } from '../cose/index.js';
 
 /** Node's default header budget (16 KiB) halved: tokens and proofs are a few KiB at most. */
 export const DEFAULT_MAX_HEADER_BYTES = 8192;
@@ -46,6 +48,8 @@ export interface GatewayOptions {
   requiredScope?: readonly string[];
   iatWindow?: number;
   algs?: readonly string[];
+  /** The service's keys as COSE keys, for DPoP-bound CWT access tokens by value (service-keys.ts). */
+  cwtKeys?: () => Promise<readonly CoseKey[]>;
   /** Opaque (reference) tokens: introspected once, the upstream gets the gateway's signed JWT (phantom-token.ts). */
   phantom?: PhantomTokens;
   tls?: { cert: string | Buffer; key: string | Buffer };
@@ -106,10 +110,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
     const token = scheme[1]!;
     const now = clock();
-    const opaque = options.phantom !== undefined && !JWS_COMPACT.test(token);
+    const jws = JWS_COMPACT.test(token);
+    const cwt = !jws && options.cwtKeys !== undefined && looksLikeCwt(token);
+    const opaque = !jws && !cwt && options.phantom !== undefined;
     let claims = opaque ? await options.phantom!.introspect(token, now) : verified.get(token, now);
     if (claims === undefined) {
-      claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
+      const issuer = options.issuer ? { issuer: options.issuer } : {};
+      claims = cwt
+        ? verifyCwtAccessToken(token, { keys: await options.cwtKeys!(), audience: options.audience, ...issuer, now })
+        : await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...issuer, now });
       verified.set(token, claims, claims.exp);
     }
     const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay });

@@ -25,7 +25,8 @@ import { startRedis } from './support/redis-server.js';
 import { stop } from './support/processes.js';
 
 const API = 'https://api.example/records';
-const REF = 'https://api.example/opaque'; // reference tokens: the phantom-token gateway
+const REF = 'https://api.example/opaque';
+const CWT_API = 'https://api.example/cwt'; // DPoP-bound CWTs by value // reference tokens: the phantom-token gateway
 const PUBLIC = 'http://gateway.test'; // the name both instances share behind a load balancer
 const NONCE_SECRET = randomBytes(32);
 const SECRET = randomBytes(24).toString('base64url');
@@ -49,6 +50,7 @@ const client: oauth.Client = { client_id: 'svc' };
 let observer: http.Server;
 let introspections = 0;
 let refToken: string;
+let cwtToken: string;
 
 async function startGateway(extra: string[] = ['--audience', API, '--authz-url', base, '--redis', redis.url]): Promise<string> {
   let out = '';
@@ -64,7 +66,8 @@ beforeAll(async () => {
   store = new SqliteStore(join(dir, 'authz.sqlite'));
   await registerAudience(store, nativeProvider, { id: API, scopes: ['read'], tokenFormat: 'jwt' });
   await registerAudience(store, nativeProvider, { id: REF, scopes: ['read'], tokenFormat: 'reference' });
-  await registerClient(store, { id: 'svc', secret: SECRET, audiences: [API, REF], scopes: ['read'] });
+  await registerAudience(store, nativeProvider, { id: CWT_API, scopes: ['read'] });
+  await registerClient(store, { id: 'svc', secret: SECRET, audiences: [API, REF, CWT_API], scopes: ['read'] });
   await registerClient(store, { id: 'gateway', secret: GW_SECRET, audiences: [REF], grantTypes: [], resourceServer: true });
   service = await createAuthzServer({ store, dataDir: dir, dpop: { nonceSecrets: () => ({ current: NONCE_SECRET }) } });
   base = (await service.listen(0)).url;
@@ -84,6 +87,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => observer.listen(0, '127.0.0.1', r));
   writeFileSync(join(dir, 'gateway.secret'), GW_SECRET, { mode: 0o600 });
+  urls.push(await startGateway(['--audience', CWT_API, '--authz-url', base]));
   urls.push(await startGateway(['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret')]));
   const as = await oauth.processDiscoveryResponse(new URL(base), await oauth.discoveryRequest(new URL(base), { algorithm: 'oauth2', ...insecure }));
   keyA = await oauth.generateKeyPair('ES256');
@@ -99,6 +103,7 @@ beforeAll(async () => {
   };
   token = await tokenFor(API);
   refToken = await tokenFor(REF);
+  cwtToken = await tokenFor(CWT_API);
 });
 
 afterAll(async () => {
@@ -205,17 +210,37 @@ describe('keybound gateway serve, DPoP-bound JWT access tokens', () => {
   });
 });
 
+describe('DPoP-bound CWT access tokens by value', () => {
+  it('lets through a CWT whose cnf COSE_Key is the proof key, refuses another key and a tampered CWT', async () => {
+    expect(cwtToken).not.toMatch(/\./);
+    const before = seenUpstream.length;
+    const ok = await call(2, 'GET', '/cwt/1', { authorization: `DPoP ${cwtToken}`, dpop: await proof(keyA, 'GET', '/cwt/1', cwtToken) });
+    expect(ok.status, `${ok.headers.get('www-authenticate')} ${cwtToken.slice(0, 8)}`).toBe(200);
+    expect(seenUpstream.at(-1)!['x-keybound-jkt']).toBe(await handleA.calculateThumbprint());
+    const other = await generateKeyPair('ES256');
+    expect((await call(2, 'GET', '/cwt/1', { authorization: `DPoP ${cwtToken}`, dpop: await proof(other, 'GET', '/cwt/1', cwtToken) })).status).toBe(401);
+    const bytes = Buffer.from(cwtToken, 'base64url');
+    bytes[bytes.length - 5]! ^= 1; // inside the signature
+    const tampered = bytes.toString('base64url');
+    const r = await call(2, 'GET', '/cwt/1', { authorization: `DPoP ${tampered}`, dpop: await proof(keyA, 'GET', '/cwt/1', tampered) });
+    expect(r.status).toBe(401);
+    expect(r.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
+    expect(seenUpstream.length).toBe(before + 1);
+    upstreamSawNoCredential();
+  });
+});
+
 describe('phantom tokens: an opaque token introspected once, the upstream gets the gateway JWT', () => {
   it('introspects once for many calls, and the upstream verifies a JWT of the claims, never the opaque token', async () => {
     expect(refToken).not.toMatch(/\./);
     const before = seenUpstream.length;
     for (let i = 0; i < 5; i++) {
-      const r = await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(keyA, 'GET', '/opaque/1', refToken) });
+      const r = await call(3, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(keyA, 'GET', '/opaque/1', refToken) });
       expect(r.status).toBe(200);
     }
     expect(introspections).toBe(1);
     expect(seenUpstream.length).toBe(before + 5);
-    const keys = createRemoteJWKSet(new URL(`${urls[2]}/.well-known/jwks.json`));
+    const keys = createRemoteJWKSet(new URL(`${urls[3]}/.well-known/jwks.json`));
     for (const h of seenUpstream.slice(before)) {
       expect(h.dpop).toBeUndefined();
       expect(JSON.stringify(h)).not.toContain(refToken);
@@ -227,9 +252,9 @@ describe('phantom tokens: an opaque token introspected once, the upstream gets t
   it('refuses the opaque token with a proof by another key, an unknown opaque token', async () => {
     const before = seenUpstream.length;
     const other = await generateKeyPair('ES256');
-    expect((await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(other, 'GET', '/opaque/1', refToken) })).status).toBe(401);
+    expect((await call(3, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(other, 'GET', '/opaque/1', refToken) })).status).toBe(401);
     const unknown = randomBytes(32).toString('base64url');
-    const r = await call(2, 'GET', '/opaque/1', { authorization: `DPoP ${unknown}`, dpop: await proof(keyA, 'GET', '/opaque/1', unknown) });
+    const r = await call(3, 'GET', '/opaque/1', { authorization: `DPoP ${unknown}`, dpop: await proof(keyA, 'GET', '/opaque/1', unknown) });
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
     expect(seenUpstream.length).toBe(before);
