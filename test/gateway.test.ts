@@ -20,7 +20,9 @@ import { createProxyServer } from 'http-proxy-3';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { gatewayServe } from '../cli/index.js';
-import { checkRouteScope, GatewayError, type Gateway } from '../gateway/index.js';
+import { checkRouteScope, createGateway, GatewayError, RedisDpopReplay, type Gateway } from '../gateway/index.js';
+import { Redis } from 'ioredis';
+import { freePort } from './support/redis-server.js';
 import { startRedis } from './support/redis-server.js';
 import { stop } from './support/processes.js';
 
@@ -258,6 +260,30 @@ describe('phantom tokens: an opaque token introspected once, the upstream gets t
     expect(r.status).toBe(401);
     expect(r.headers.get('www-authenticate')).toMatch(/error="invalid_token"/);
     expect(seenUpstream.length).toBe(before);
+  });
+});
+
+describe('failing closed', () => {
+  it('refuses (503) when the shared replay record does not answer, and answers 502 when the upstream is down', async () => {
+    const deadRedis = new Redis(`redis://127.0.0.1:${await freePort()}`, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+    deadRedis.on('error', () => undefined);
+    const keys = createRemoteJWKSet(new URL(`${base}/jwks.json`));
+    const clock = () => Date.now() / 1000;
+    const noRedis = createGateway({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, audience: API, keys, publicUrl: PUBLIC, replay: new RedisDpopReplay(deadRedis, clock), clock });
+    const noUpstream = createGateway({ upstream: `http://127.0.0.1:${await freePort()}`, audience: API, keys, publicUrl: PUBLIC, clock });
+    try {
+      const before = seenUpstream.length;
+      const a = await noRedis.listen(0);
+      const r = await fetch(`http://127.0.0.1:${a.port}/records/1`, { headers: { authorization: `DPoP ${token}`, dpop: await proof(keyA, 'GET', '/records/1') } });
+      expect(r.status).toBe(503);
+      expect(seenUpstream.length).toBe(before);
+      const b = await noUpstream.listen(0);
+      expect((await fetch(`http://127.0.0.1:${b.port}/records/1`, { headers: { authorization: `DPoP ${token}`, dpop: await proof(keyA, 'GET', '/records/1') } })).status).toBe(502);
+    } finally {
+      await noRedis.close();
+      await noUpstream.close();
+      deadRedis.disconnect();
+    }
   });
 });
 
