@@ -83,6 +83,14 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   const cwtKeys = savedCoseKeys ? async () => savedCoseKeys : remoteServiceKeys(new URL('/jwks.json', authzUrl).href);
   if (!values['client-id'] !== !values['client-secret-file']) throw new UsageError('--client-id and --client-secret-file go together');
   if (values['client-id'] && !authzUrl) throw new UsageError('--client-id needs --authz-url (opaque tokens are introspected there)');
+  const logger = createNodeLogger({ name: 'gateway', level: logLevelOf(values['log-level']), destination: io.stderr as { write(line: string): void } });
+  let redis: Redis | undefined;
+  if (values.redis) {
+    // Fail closed and fast: a command while Redis is away fails rather than queues (the request is refused, 503).
+    redis = new Redis(values.redis, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+    redis.on('error', (e: Error) => logger.warn({ event: 'redis_error', error: e.message }, 'gateway: Redis error'));
+    await redis.connect();
+  }
   let phantom: PhantomTokens | undefined;
   if (values['client-id']) {
     // The phantom JWTs' key lives as long as this process; the upstream reads it at /.well-known/jwks.json.
@@ -94,15 +102,8 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
       audience: values.audience!,
       signingKey: { ...pair, kid: await calculateJwkThumbprint(await exportJWK(pair.publicKey), 'sha256') },
       issuer: publicUrl ?? `${values['tls-cert'] ? 'https' : 'http'}://gateway`,
+      ...(redis ? { shared: redis } : {}),
     });
-  }
-  const logger = createNodeLogger({ name: 'gateway', level: logLevelOf(values['log-level']), destination: io.stderr as { write(line: string): void } });
-  let redis: Redis | undefined;
-  if (values.redis) {
-    // Fail closed and fast: a command while Redis is away fails rather than queues (the request is refused, 503).
-    redis = new Redis(values.redis, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-    redis.on('error', (e: Error) => logger.warn({ event: 'redis_error', error: e.message }, 'gateway: Redis error'));
-    await redis.connect();
   }
   const clock = () => Date.now() / 1000;
   const gateway = createGateway({

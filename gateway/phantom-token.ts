@@ -21,6 +21,13 @@ const MAX_OPAQUE_TOKEN_CHARS = 512;
 /** The JWT the upstream receives lives at most this long (and never past the token's exp). */
 const PHANTOM_JWT_SECONDS = 300;
 export const DEFAULT_PHANTOM_CACHE_ENTRIES = 10_000;
+export const PHANTOM_KEY_PREFIX = 'keybound:gateway:phantom:';
+
+/** The slice of ioredis used to share introspection answers between gateway instances. */
+export interface SharedIntrospections {
+  get(key: string): Promise<string | null>;
+  set(key: string, value: string, px: 'PX', ms: number): Promise<unknown>;
+}
 
 export interface PhantomTokenOptions {
   /** The service's introspection endpoint (authz-url + /introspect). */
@@ -33,6 +40,8 @@ export interface PhantomTokenOptions {
   issuer: string;
   capacity?: number;
   timeoutMs?: number;
+  /** Redis: one introspection per token for all instances (kept until the token's exp). */
+  shared?: SharedIntrospections;
 }
 
 interface Introspected {
@@ -85,10 +94,39 @@ export class PhantomTokens {
     const hit = this.#cache.get(key);
     if (hit && hit.bound.exp > now) return hit;
     if (hit) this.#cache.delete(key);
-    const entry = await this.#fetch(token, now);
+    const entry = (await this.#fromShared(key, now)) ?? (await this.#fetch(token, now));
+    if (this.#options.shared && entry !== undefined) await this.#toShared(key, entry, now);
     if (this.#cache.size >= this.#capacity) this.#cache.delete(this.#cache.keys().next().value!);
     this.#cache.set(key, entry);
     return entry;
+  }
+
+  /** Another instance's answer; anything unreadable or expired is ignored (introspected again). */
+  async #fromShared(key: string, now: number): Promise<(Introspected & { shared: true }) | undefined> {
+    if (!this.#options.shared) return undefined;
+    let text: string | null;
+    try {
+      text = await this.#options.shared.get(PHANTOM_KEY_PREFIX + key);
+    } catch {
+      return undefined;
+    }
+    if (text === null || text.length > MAX_INTROSPECTION_BYTES) return undefined;
+    try {
+      const v = JSON.parse(text) as { bound: BoundAccessToken; claims: Record<string, unknown> };
+      if (typeof v.bound?.jkt !== 'string' || typeof v.bound.exp !== 'number' || v.bound.exp <= now) return undefined;
+      return { bound: v.bound, claims: v.claims, shared: true };
+    } catch {
+      return undefined;
+    }
+  }
+
+  async #toShared(key: string, entry: Introspected & { shared?: true }, now: number): Promise<void> {
+    if (entry.shared) return;
+    try {
+      await this.#options.shared!.set(PHANTOM_KEY_PREFIX + key, JSON.stringify({ bound: entry.bound, claims: entry.claims }), 'PX', Math.max(1, Math.floor((entry.bound.exp - now) * 1000)));
+    } catch {
+      // Not shared this time: the other instances introspect for themselves.
+    }
   }
 
   async #fetch(token: string, now: number): Promise<Introspected> {

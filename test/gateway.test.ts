@@ -90,7 +90,8 @@ beforeAll(async () => {
   await new Promise<void>((r) => observer.listen(0, '127.0.0.1', r));
   writeFileSync(join(dir, 'gateway.secret'), GW_SECRET, { mode: 0o600 });
   urls.push(await startGateway(['--audience', CWT_API, '--authz-url', base]));
-  urls.push(await startGateway(['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret')]));
+  const phantomArgs = ['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret'), '--redis', redis.url];
+  urls.push(await startGateway(phantomArgs), await startGateway(phantomArgs));
   const as = await oauth.processDiscoveryResponse(new URL(base), await oauth.discoveryRequest(new URL(base), { algorithm: 'oauth2', ...insecure }));
   keyA = await oauth.generateKeyPair('ES256');
   handleA = oauth.DPoP(client, keyA);
@@ -233,20 +234,20 @@ describe('DPoP-bound CWT access tokens by value', () => {
 });
 
 describe('phantom tokens: an opaque token introspected once, the upstream gets the gateway JWT', () => {
-  it('introspects once for many calls, and the upstream verifies a JWT of the claims, never the opaque token', async () => {
+  it('introspects once for many calls at two instances sharing Redis; the upstream verifies a JWT of the claims, never the opaque token', async () => {
     expect(refToken).not.toMatch(/\./);
     const before = seenUpstream.length;
-    for (let i = 0; i < 5; i++) {
-      const r = await call(3, 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(keyA, 'GET', '/opaque/1', refToken) });
+    for (let i = 0; i < 6; i++) {
+      const r = await call(3 + (i % 2), 'GET', '/opaque/1', { authorization: `DPoP ${refToken}`, dpop: await proof(keyA, 'GET', '/opaque/1', refToken) });
       expect(r.status).toBe(200);
     }
     expect(introspections).toBe(1);
-    expect(seenUpstream.length).toBe(before + 5);
-    const keys = createRemoteJWKSet(new URL(`${urls[3]}/.well-known/jwks.json`));
-    for (const h of seenUpstream.slice(before)) {
+    expect(seenUpstream.length).toBe(before + 6);
+    const keys = [3, 4].map((i) => createRemoteJWKSet(new URL(`${urls[i]}/.well-known/jwks.json`)));
+    for (const [n, h] of seenUpstream.slice(before).entries()) {
       expect(h.dpop).toBeUndefined();
       expect(JSON.stringify(h)).not.toContain(refToken);
-      const { payload } = await jwtVerify(/^Bearer (.+)$/.exec(h.authorization ?? '')![1]!, keys, { audience: REF, typ: 'at+jwt' });
+      const { payload } = await jwtVerify(/^Bearer (.+)$/.exec(h.authorization ?? '')![1]!, keys[n % 2]!, { audience: REF, typ: 'at+jwt' });
       expect(payload).toMatchObject({ client_id: 'svc', scope: 'read', cnf: { jkt: await handleA.calculateThumbprint() } });
     }
   });
