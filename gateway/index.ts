@@ -7,3 +7,4 @@ export { GatewayError, GATEWAY_ERR, type GatewayErrorCode } from './errors.js';
 export { PhantomTokens, DEFAULT_PHANTOM_CACHE_ENTRIES, PHANTOM_KEY_PREFIX, type PhantomTokenOptions, type SharedIntrospections } from './phantom-token.js';
 export { verifyCwtAccessToken, coseKeysFromJwks, looksLikeCwt, MAX_CWT_TOKEN_CHARS, type CwtAccessTokenCheck } from './cwt-access-token.js';
 export { remoteServiceKeys } from './service-keys.js';
+export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from './phantom-token-cache.js';

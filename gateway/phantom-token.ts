@@ -1,18 +1,19 @@
 /**
  * Phantom tokens: the client holds an opaque reference token; the gateway introspects it once at
- * the service (RFC 7662, as a registered resource server), keeps the answer until the token's exp
- * (bounded, in process), and sends the upstream a short JWT with the introspected claims signed by
+ * the service (RFC 7662, as a registered resource server), keeps the answer (phantom-token-cache.ts:
+ * until the token's exp or 5 minutes, the bound on how long a revoked token is still served; an
+ * inactive answer 30 s, so retries of a dead token do not each reach the service), and sends the upstream a short JWT with the introspected claims signed by
  * the gateway's own key (published at the gateway's /.well-known/jwks.json). The opaque token is
  * still DPoP-bound: the introspected cnf (a COSE_Key, RFC 8747 §3.2, as the service binds DPoP
  * keys into reference tokens) gives the jkt the proof's key must equal; an unbound or inactive
  * token is refused.
  */
-import { createHash } from 'node:crypto';
 import { SignJWT, exportJWK, type CryptoKey, type JWK } from 'jose';
 import { coseKeyFromMap, decodeCbor, fromBase64Url, isMap } from '../cose/index.js';
 import { coseKeyJkt } from '../sender-constraint/index.js';
 import type { BoundAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
+import { PhantomTokenCache, PHANTOM_MAX_TTL_S } from './phantom-token-cache.js';
 
 /** An introspection answer is a few hundred bytes; anything past this is refused unparsed. */
 const MAX_INTROSPECTION_BYTES = 16 * 1024;
@@ -52,12 +53,11 @@ interface Introspected {
 
 export class PhantomTokens {
   readonly #options: PhantomTokenOptions;
-  readonly #cache = new Map<string, Introspected>();
-  readonly #capacity: number;
+  readonly #cache: PhantomTokenCache<Introspected>;
 
-  constructor(options: PhantomTokenOptions) {
+  constructor(options: PhantomTokenOptions, clock: () => number = () => Date.now() / 1000) {
     this.#options = options;
-    this.#capacity = options.capacity ?? DEFAULT_PHANTOM_CACHE_ENTRIES;
+    this.#cache = new PhantomTokenCache<Introspected>(clock, { maxEntries: options.capacity ?? DEFAULT_PHANTOM_CACHE_ENTRIES });
   }
 
   /** The public JWKS of the gateway's signing key (what the upstream verifies the JWT with). */
@@ -89,15 +89,22 @@ export class PhantomTokens {
 
   async #entry(token: string, now: number): Promise<Introspected> {
     if (token.length > MAX_OPAQUE_TOKEN_CHARS || !/^[\x21-\x7e]+$/.test(token)) throw new GatewayError('invalid_token', 'access token malformed');
-    // Keyed by a hash: the cache holds no usable token.
-    const key = createHash('sha256').update(token).digest('base64url');
-    const hit = this.#cache.get(key);
-    if (hit && hit.bound.exp > now) return hit;
-    if (hit) this.#cache.delete(key);
-    const entry = (await this.#fromShared(key, now)) ?? (await this.#fetch(token, now));
-    if (this.#options.shared && entry !== undefined) await this.#toShared(key, entry, now);
-    if (this.#cache.size >= this.#capacity) this.#cache.delete(this.#cache.keys().next().value!);
-    this.#cache.set(key, entry);
+    // Keyed by a hash (in process and in Redis): the caches hold no usable token.
+    const bytes = new TextEncoder().encode(token);
+    const hit = this.#cache.lookup(bytes);
+    if (hit.hit && !hit.active) throw new GatewayError('invalid_token', 'access token not active');
+    if (hit.hit && hit.value && hit.value.bound.exp > now) return hit.value;
+    const key = PhantomTokenCache.key(bytes);
+    let entry: Introspected & { shared?: true };
+    try {
+      entry = (await this.#fromShared(key, now)) ?? (await this.#fetch(token, now));
+    } catch (e) {
+      // The service's "not active" is kept briefly; a failure to reach it is not.
+      if (e instanceof GatewayError && e.code !== 'introspection_failed') this.#cache.store(bytes, { active: false });
+      throw e;
+    }
+    if (this.#options.shared) await this.#toShared(key, entry, now);
+    this.#cache.store(bytes, { active: true, exp: entry.bound.exp }, entry);
     return entry;
   }
 
@@ -123,7 +130,7 @@ export class PhantomTokens {
   async #toShared(key: string, entry: Introspected & { shared?: true }, now: number): Promise<void> {
     if (entry.shared) return;
     try {
-      await this.#options.shared!.set(PHANTOM_KEY_PREFIX + key, JSON.stringify({ bound: entry.bound, claims: entry.claims }), 'PX', Math.max(1, Math.floor((entry.bound.exp - now) * 1000)));
+      await this.#options.shared!.set(PHANTOM_KEY_PREFIX + key, JSON.stringify({ bound: entry.bound, claims: entry.claims }), 'PX', Math.max(1, Math.floor(Math.min(entry.bound.exp - now, PHANTOM_MAX_TTL_S) * 1000)));
     } catch {
       // Not shared this time: the other instances introspect for themselves.
     }
