@@ -13,6 +13,7 @@ import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
 import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
+import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 
 const GATEWAY_SERVE_SPEC = {
   name: 'gateway serve',
@@ -31,6 +32,7 @@ const GATEWAY_SERVE_SPEC = {
     'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this certificate (PEM)' },
     'tls-key': { type: 'string', value: 'FILE', help: 'and this private key (PEM)' },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways' },
+    'dpop-nonce-secret-file': { type: 'string', value: 'FILE', help: 'require DPoP nonces of this gateway (RFC 9449 §9), from this secret (openssl rand -hex 32; same file on every instance)' },
     'client-id': { type: 'string', value: 'ID', help: "phantom tokens: the gateway's client id at the service (register-client --resource-server), to introspect opaque tokens" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_GATEWAY_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
     ...LOG_LEVEL_OPTION,
@@ -114,6 +116,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
     ...(publicUrl ? { publicUrl } : {}),
     ...(redis ? { replay: new RedisDpopReplay(redis, clock) } : {}),
     cwtKeys,
+    ...(values['dpop-nonce-secret-file'] ? { nonceSecrets: nonceSecretsFromFile(values['dpop-nonce-secret-file']) } : {}),
     ...(phantom ? { phantom } : {}),
     ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
     iatWindow: Number(iatWindow),

@@ -12,7 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import type { JWTVerifyGetKey } from 'jose';
-import { DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, dpopWwwAuthenticate, verifyDpopProof, type DpopReplayRecord } from '../sender-constraint/index.js';
+import { DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
 import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
@@ -46,6 +46,8 @@ export interface GatewayOptions {
   /** Shared replay record (RedisDpopReplay); default an in-memory one for this process only. */
   replay?: DpopReplayRecord;
   requiredScope?: readonly string[];
+  /** RFC 9449 §9: when given, proofs must carry a nonce of this gateway's (stateless, dpop-nonce.ts). */
+  nonceSecrets?: () => DpopNonceSecrets;
   iatWindow?: number;
   algs?: readonly string[];
   /** The service's keys as COSE keys, for DPoP-bound CWT access tokens by value (service-keys.ts). */
@@ -96,6 +98,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     const status = known instanceof DpopError ? (known.code === 'busy' ? 503 : 401) : known.code === 'too_large' ? 413 : known.status;
     const headers: Record<string, string> = { 'content-type': 'application/json', 'cache-control': 'no-store' };
     if (status === 401 || status === 403) headers['www-authenticate'] = dpopWwwAuthenticate({ algs, error: known.oauthError, description: known.message });
+    // RFC 9449 §9: the refusal carries the nonce to retry with (and so does every other answer).
+    if (options.nonceSecrets) headers['dpop-nonce'] = issueDpopNonce(options.nonceSecrets(), clock());
     options.logger?.info({ event: 'refused', code: known.code, status }, 'gateway: request refused');
     res.writeHead(status, headers).end(JSON.stringify({ error: known.oauthError, error_description: known.message }));
   }
@@ -121,7 +125,9 @@ export function createGateway(options: GatewayOptions): Gateway {
         : await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...issuer, now });
       verified.set(token, claims, claims.exp);
     }
-    const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay });
+    const secrets = options.nonceSecrets;
+    const nonce = secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets(), now) } : {};
+    const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay, ...nonce });
     // RFC 9449 §7.1: the proof's key is the key the token is bound to.
     if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
     checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
@@ -146,6 +152,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     if (who.sub) req.headers['x-keybound-sub'] = who.sub;
     // Phantom token: the upstream gets the gateway's JWT of the introspected claims, never the opaque token.
     if (who.phantomJwt) req.headers.authorization = `Bearer ${who.phantomJwt}`;
+    if (options.nonceSecrets) res.setHeader('dpop-nonce', issueDpopNonce(options.nonceSecrets(), clock()));
     proxy.web(req, res);
   }
 

@@ -92,6 +92,8 @@ beforeAll(async () => {
   urls.push(await startGateway(['--audience', CWT_API, '--authz-url', base]));
   const phantomArgs = ['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret'), '--redis', redis.url];
   urls.push(await startGateway(phantomArgs), await startGateway(phantomArgs));
+  writeFileSync(join(dir, 'gateway-nonce.secret'), randomBytes(32).toString('hex'), { mode: 0o600 });
+  urls.push(await startGateway(['--audience', API, '--authz-url', base, '--dpop-nonce-secret-file', join(dir, 'gateway-nonce.secret')]));
   const as = await oauth.processDiscoveryResponse(new URL(base), await oauth.discoveryRequest(new URL(base), { algorithm: 'oauth2', ...insecure }));
   keyA = await oauth.generateKeyPair('ES256');
   handleA = oauth.DPoP(client, keyA);
@@ -210,6 +212,33 @@ describe('keybound gateway serve, DPoP-bound JWT access tokens', () => {
     expect(body.status).toBe(413);
     expect(seenUpstream.length).toBe(before);
     upstreamSawNoCredential();
+  });
+});
+
+describe('gateway nonces (RFC 9449 §9)', () => {
+  it('challenges oauth4webapi with use_dpop_nonce and a DPoP-Nonce, lets its retry through, refuses a forged nonce', async () => {
+    const request = () =>
+      oauth.protectedResourceRequest(token, 'GET', new URL(`${PUBLIC}/records/9`), new Headers(), null, {
+        DPoP: handleA,
+        ...insecure,
+        [oauth.customFetch]: (url: string, init: RequestInit) => fetch(url.replace(PUBLIC, urls[5]!), init),
+      });
+    let challenged = false;
+    let r: Response;
+    try {
+      r = await request();
+      if (r.status === 401) [challenged, r] = [true, await request()];
+    } catch (e) {
+      if (!oauth.isDPoPNonceError(e)) throw e;
+      [challenged, r] = [true, await request()];
+    }
+    expect(challenged).toBe(true);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('dpop-nonce')).toMatch(/^[\x21-\x7e]+$/);
+    const forged = await call(5, 'GET', '/records/9', { authorization: `DPoP ${token}`, dpop: await proof(keyA, 'GET', '/records/9', token, { nonce: 'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA' }) });
+    expect(forged.status).toBe(401);
+    expect(forged.headers.get('www-authenticate')).toMatch(/^DPoP error="use_dpop_nonce"/);
+    expect(forged.headers.get('dpop-nonce')).toBeTruthy();
   });
 });
 
