@@ -76,6 +76,11 @@ function setOnce(out: Params, name: string, value: ParamValue): void {
   out.set(name, value);
 }
 
+/** Byte parameters sent as text that stay text: a subject token or a client assertion (read by their own decoders). */
+function keepsText(name: string): boolean {
+  return name === 'subject_token' || name === 'client_assertion';
+}
+
 function textToBytes(name: string, value: string): Uint8Array {
   // The token of /introspect and /revoke may be a JWT access token (RFC 9068) as the client holds
   // it: its ASCII bytes are its identity, as issued (jwt-access-token.ts).
@@ -235,7 +240,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
         continue;
       }
       if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw invalidRequest(`parameter ${name} has the wrong type`);
-      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
+      setOnce(out, name, typeof v === 'string' && BYTE_PARAMS.has(name) && !keepsText(name) ? textToBytes(name, v) : v);
     }
     return out;
   }
@@ -250,7 +255,7 @@ export function decodeParams(body: Uint8Array, encoding: Encoding, endpoint: End
       setOnce(out, name, aifJsonValue(v));
       continue;
     }
-    setOnce(out, name, BYTE_PARAMS.has(name) && name !== 'subject_token' && name !== 'client_assertion' ? textToBytes(name, v) : v);
+    setOnce(out, name, BYTE_PARAMS.has(name) && !keepsText(name) ? textToBytes(name, v) : v);
   }
   return out;
 }
@@ -344,6 +349,8 @@ export function encodeResponse(
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
     // An AIF scope is written in JSON as its JSON array form, as clients send it.
     else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
+    // RFC 8705 §3.2: a certificate binding is the JSON object {"x5t#S256": thumbprint}.
+    else if (name === 'cnf' && v instanceof Map && v.size === 1 && typeof v.get('x5t#S256') === 'string') obj[name] = { 'x5t#S256': v.get('x5t#S256') };
     // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.
     else if (v instanceof Map || Array.isArray(v)) obj[name] = toBase64Url(encodeCbor(v as CborValue));
     else obj[name] = v;

@@ -18,6 +18,9 @@ import { isValidChallenge } from './pkce.js';
 import { normalizeUserCode } from './user-code.js';
 import { storedReqCnf } from './token-endpoint.js';
 import type { Params } from './ace-params.js';
+import type { ClientRecord } from './store.js';
+import { takePushedRequest } from './pushed-authorization.js';
+import { authorizationRedirect, responseModeOf, type ResponseMode } from './authorization-response.js';
 import { formOf, htmlResponse, redirectResponse, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
 
 /** RFC 6749 §4.1.2: codes live minutes at most; one is plenty for a redirect. */
@@ -44,21 +47,29 @@ async function consentFor(ctx: WebContext, session: BrowserSession, requestId: s
   return htmlResponse(200, consentPage(session.csrf, requestId, client.name, p.audience, p.scope, session.user!), { ...headers, ...consentCsp(p.redirectUri) });
 }
 
-/** RFC 6749 §4.1.1 with RFC 7636: validate, open the request in the session, then sign in and consent. */
-export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
-  const q = req.url.searchParams;
+/** What /authorize decided about a request: the request to open, or where and what to answer. */
+export type AuthorizationCheck =
+  | { ok: true; client: ClientRecord; pending: PendingAuthorization }
+  /** A bad client or redirect URI: tell the user, never redirect (RFC 6749 §4.1.2.1). */
+  | { ok: false; page: string }
+  /** Any other error goes back to the (registered) redirect URI. */
+  | { ok: false; error: string; redirectUri: string; clientId: string; mode: ResponseMode; state?: string };
+
+/**
+ * RFC 6749 §4.1.1 with RFC 7636 PKCE S256: the checks an authorization request passes, whether
+ * it arrives at /authorize or is pushed to /par first (RFC 9126 §2.1: "as at the authorization
+ * endpoint").
+ */
+export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchParams): Promise<AuthorizationCheck> {
   const { store } = ctx.token;
   const client = await store.getClient(q.get('client_id') ?? '');
   const redirectUri = q.get('redirect_uri') ?? '';
-  // RFC 6749 §4.1.2.1: with a bad client or redirect URI, tell the user, never redirect.
-  if (!client || !client.redirectUris.includes(redirectUri)) return htmlResponse(400, messagePage('Cannot continue', 'Unknown client or redirect URI.'));
+  if (!client || !client.redirectUris.includes(redirectUri)) return { ok: false, page: 'Unknown client or redirect URI.' };
   const state = q.get('state') ?? undefined;
-  const back = (error: string): WebResponse => {
-    const to = new URL(redirectUri);
-    to.searchParams.set('error', error);
-    if (state) to.searchParams.set('state', state);
-    return redirectResponse(to.toString());
-  };
+  const asked = responseModeOf(q.get('response_mode'));
+  const mode = asked ?? 'query';
+  const back = (error: string): AuthorizationCheck => ({ ok: false, error, redirectUri, clientId: client.id, mode, ...(state ? { state } : {}) });
+  if (asked === undefined) return back('invalid_request');
   if (q.get('response_type') !== 'code') return back('unsupported_response_type');
   if (!client.grantTypes.includes('authorization_code')) return back('unauthorized_client');
   const challenge = q.get('code_challenge') ?? '';
@@ -80,7 +91,6 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     if (e instanceof AuthzError) return back(e.oauthError);
     throw e;
   }
-  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   if (dpopJkt !== undefined && reqCnf) return back('invalid_request'); // two keys for one token
   const pending: PendingAuthorization = {
     clientId: client.id,
@@ -91,7 +101,39 @@ export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise
     ...(state ? { state } : {}),
     ...(reqCnf ? { reqCnf } : {}),
     ...(dpopJkt !== undefined ? { dpopJkt } : {}),
+    ...(mode === 'jwt' ? { responseMode: 'jwt' as const } : {}),
   };
+  return { ok: true, client, pending };
+}
+
+/**
+ * RFC 9126 §4: with request_uri, the request is the one the client pushed (taken once, by that
+ * client, before it expires) and every other query parameter but client_id is ignored. A client
+ * registered with require_pushed_authorization_requests has no other way in (§6).
+ */
+async function requestOf(ctx: WebContext, q: URLSearchParams): Promise<URLSearchParams | string> {
+  const requestUri = q.get('request_uri');
+  if (requestUri === null) {
+    const client = await ctx.token.store.getClient(q.get('client_id') ?? '');
+    if (client?.requirePar || ctx.requirePar) return 'This application must push its authorization request first (RFC 9126).';
+    return q;
+  }
+  const pushed = await takePushedRequest(ctx.token, q.get('client_id') ?? '', requestUri);
+  return pushed ?? 'The pushed authorization request is unknown, already used, or expired. Start again from the application.';
+}
+
+/** RFC 6749 §4.1.1 with RFC 7636: validate, open the request in the session, then sign in and consent. */
+export async function handleAuthorize(ctx: WebContext, req: WebRequest): Promise<WebResponse> {
+  const q = await requestOf(ctx, req.url.searchParams);
+  if (typeof q === 'string') return htmlResponse(400, messagePage('Cannot continue', q));
+  const checked = await checkAuthorizationRequest(ctx, q);
+  if (!checked.ok) {
+    if ('page' in checked) return htmlResponse(400, messagePage('Cannot continue', checked.page));
+    // RFC 9207 §2: errors name the issuer too (authorizationRedirect adds iss, or signs it in).
+    return redirectResponse(await authorizationRedirect(ctx.token, checked, { error: checked.error, state: checked.state }));
+  }
+  const { pending } = checked;
+  const { session, setCookie } = await ctx.sessions.getOrCreate(req.cookie, req.remoteAddress);
   const requestId = await ctx.sessions.addPending(session, pending);
   const headers = setCookie ?? {};
   if (!session.user) return htmlResponse(200, loginPage(session.csrf, '/consent', undefined, requestId), headers);
@@ -140,12 +182,8 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
   // One use: approved or denied, the request is closed; an id that is not open issues nothing.
   const p = await ctx.sessions.takePending(session, form.get('request'));
   if (!p) return htmlResponse(403, messagePage('Forbidden', 'This authorization request is no longer open. Start again from the application.'));
-  const to = new URL(p.redirectUri);
-  if (p.state) to.searchParams.set('state', p.state);
-  if (form.get('decision') !== 'approve') {
-    to.searchParams.set('error', 'access_denied');
-    return redirectResponse(to.toString());
-  }
+  const to = { redirectUri: p.redirectUri, clientId: p.clientId, mode: p.responseMode ?? ('query' as const) };
+  if (form.get('decision') !== 'approve') return redirectResponse(await authorizationRedirect(ctx.token, to, { error: 'access_denied', state: p.state }));
   const code = Buffer.from(provider.randomBytes(32)).toString('base64url');
   await store.putAuthCode({
     codeHash: lookupHash(code),
@@ -159,8 +197,6 @@ export async function handleConsent(ctx: WebContext, req: WebRequest): Promise<W
     ...(p.dpopJkt !== undefined ? { dpopJkt: p.dpopJkt } : {}),
     expiresAt: Math.floor(clock()) + AUTH_CODE_LIFETIME,
   });
-  to.searchParams.set('code', code);
-  // RFC 9207: say who issued the code, against mix-up attacks.
-  to.searchParams.set('iss', ctx.token.issuer);
-  return redirectResponse(to.toString());
+  // RFC 9207: the redirect says who issued the code, against mix-up attacks.
+  return redirectResponse(await authorizationRedirect(ctx.token, to, { code, state: p.state }));
 }

@@ -32,6 +32,8 @@ export interface PendingAuthorization {
   codeChallenge: string;
   state?: string;
   reqCnf?: Uint8Array;
+  /** JARM: the response is a signed JWT (authorization-response.ts). Absent: query. */
+  responseMode?: 'jwt';
   /** RFC 9449 §10: the DPoP key thumbprint the code will be bound to. */
   dpopJkt?: string;
 }

@@ -12,7 +12,7 @@ import { SqliteStore } from './sqlite-store.js';
 import { PgStore } from './pg-store.js';
 import { FileKeyVault, readKekFile, SealedKeyVault, type KeyVault } from './key-vault.js';
 import type { AuthzStore } from './store.js';
-import { createAuthzServer, type AuthzServer } from './server.js';
+import { createAuthzServer, type AuthzServer, type AuthzServerOptions } from './server.js';
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
@@ -84,12 +84,14 @@ export async function authzServe(opts: DataDirOptions & {
   host?: string;
   issuer?: string;
   adminToken?: string;
-  /** PEM certificate chain and key: serve HTTPS. */
-  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  /** PEM certificate chain and key: serve HTTPS; with clientCa / requestClientCert, certificate client auth (RFC 8705). */
+  tls?: AuthzServerOptions['tls'];
   /** Structured logs (pino from the CLI); none by default. */
   logger?: Logger;
   /** Bearer credential for /metrics (otherwise loopback peers only). */
   metricsToken?: string;
+  /** `fapi2`: the FAPI 2.0 Security Profile (fapi2-profile.ts). */
+  profile?: AuthzServerOptions['profile'];
   /** DPoP at /token: nonce secrets shared by the instances, iat window (dpop-binding.ts). */
   dpop?: DpopSettings;
 }): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
@@ -105,6 +107,7 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.tls ? { tls: opts.tls } : {}),
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
+    ...(opts.profile ? { profile: opts.profile } : {}),
     ...(opts.dpop ? { dpop: opts.dpop } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');

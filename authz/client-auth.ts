@@ -6,6 +6,8 @@
  *   the client's registered key with iss = sub = client_id, aud = the service's issuer, exp no
  *   more than MAX_ASSERTION_LIFETIME ahead, and a cti that is accepted once. A device needs no
  *   shared secret.
+ * - tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2): the TLS client certificate of
+ *   this connection (certificate-client-auth.ts), with client_id in the request;
  * - none, for public clients (authorization_code / device_code with PKCE or a device code).
  */
 import { fromUtf8, readCwtUnverified, verifyCwt, toHex, type CryptoProvider } from '../cose/index.js';
@@ -13,6 +15,7 @@ import { invalidClient, invalidRequest } from './errors.js';
 import { bytesParam, textParam, type Params } from './ace-params.js';
 import { MAX_SECRET_LENGTH, verifySecret } from './secret-hash.js';
 import type { SecretVerificationCache } from './secret-cache.js';
+import { certificateAuthenticates, type TlsPeer } from './certificate-client-auth.js';
 import type { AuthzStore, ClientRecord } from './store.js';
 
 // The assertion format is shared with the clients that make them (device/), so it lives in cose/.
@@ -26,11 +29,15 @@ export interface ClientAuthContext {
   clock: () => number;
   /** Recent successful secret verifications (secret-cache.ts); without one, scrypt runs every time. */
   secretCache?: SecretVerificationCache;
+  /** This request's TLS client certificate, when the listener got one (RFC 8705 §2). */
+  peer?: TlsPeer;
 }
 
 export interface AuthenticatedClient {
   client: ClientRecord;
-  method: 'client_secret_basic' | 'client_secret_post' | 'cwt_assertion' | 'none';
+  method: 'client_secret_basic' | 'client_secret_post' | 'cwt_assertion' | 'tls_client_auth' | 'self_signed_tls_client_auth' | 'none';
+  /** RFC 8705 §3.1: the x5t#S256 of the certificate that authenticated the client, for binding its tokens. */
+  certificateThumbprint?: string;
 }
 
 /** Parses `Authorization: Basic` (RFC 6749 §2.3.1: form-urlencoded id and secret). */
@@ -79,6 +86,11 @@ export async function authenticateClient(
   if (!postId) throw invalidClient('no client authentication');
   const client = await ctx.store.getClient(postId);
   if (!client) throw invalidClient();
+  if (client.tlsClientAuth) {
+    const thumbprint = certificateAuthenticates(ctx.peer, client.tlsClientAuth);
+    if (!thumbprint) throw invalidClient('the TLS client certificate does not authenticate this client (RFC 8705 §2)');
+    return { client, method: client.tlsClientAuth.method, certificateThumbprint: thumbprint };
+  }
   if (!opts.allowPublic || client.secretHash || client.publicKey) throw invalidClient('this client must authenticate');
   return { client, method: 'none' };
 }

@@ -30,7 +30,7 @@ export { CLIENT_ASSERTION_TYPE, MAX_ASSERTION_LIFETIME } from './client-auth.js'
 export { INTROSPECTION_PARAM, MAX_BODY_BYTES } from './ace-params.js';
 export { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 export { FileKeyVault, SealedKeyVault, KeyVaultError, readKekFile, KEK_BYTES, type KeyVault, type SealedKeyStore } from './key-vault.js';
-export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, TOKEN_FORMATS, type RegistryErrorCode, type TokenFormat } from './registry.js';
+export { registerAudience, registerClient, registerUser, provisionDevice, RegistryError, DEFAULT_TOKEN_LIFETIME, TOKEN_FORMATS, type RegistryErrorCode, type TokenFormat, type ClientOptions } from './registry.js';
 export { issueJwtAccessToken, JWT_ACCESS_TOKEN_TYP } from './jwt-access-token.js';
 export { s256 } from './pkce.js';
 export {

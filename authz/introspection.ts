@@ -13,6 +13,8 @@ import { scopeWireValue } from './scope-forms.js';
 import { checkRevocationProof, REVOKE_PROOF_PARAM } from './revocation-proof.js';
 import { lookupHash } from './secret-hash.js';
 import type { TokenContext } from './token-endpoint.js';
+import { X5T_S256 } from '../sender-constraint/index.js';
+import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
 
 export async function handleIntrospection(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<Record<string, ResponseValue | undefined>> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
@@ -34,9 +36,16 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
     exp: record.expiresAt,
     iat: record.issuedAt,
     cti: fromHexBytes(record.cti),
-    token_type: POP_TOKEN_TYPE, // "PoP" in JSON, 2 in CBOR (ace-params.ts encodeResponse)
-    cnf: record.cnf ? (decodeCbor(record.cnf, { maxBytes: 2048, maxDepth: 6 }) as CborValue) : undefined,
+    ...tokenTypeAndCnf(record.cnf),
   };
+}
+
+/** A certificate-bound token is Bearer with cnf x5t#S256 (RFC 8705 §3.2); otherwise PoP with its cnf. */
+function tokenTypeAndCnf(stored: Uint8Array | undefined): { token_type: string; cnf?: CborValue } {
+  const cnf = stored ? (decodeCbor(stored, { maxBytes: 2048, maxDepth: 6 }) as CborValue) : undefined;
+  if (cnf instanceof Map && cnf.has(X5T_S256)) return { token_type: CERTIFICATE_BOUND_TOKEN_TYPE, cnf };
+  // "PoP" in JSON, 2 in CBOR (ace-params.ts encodeResponse).
+  return { token_type: POP_TOKEN_TYPE, ...(cnf !== undefined ? { cnf } : {}) };
 }
 
 function fromHexBytes(hex: string): Uint8Array {

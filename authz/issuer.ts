@@ -31,6 +31,7 @@ import { issueJwtAccessToken } from './jwt-access-token.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
+import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
 
 export interface IssuerContext {
@@ -42,6 +43,11 @@ export interface IssuerContext {
   clock: () => number;
   /** Told of every token issued (the server logs and counts it); never given the token itself. */
   onIssued?: (event: IssuanceEvent & { grant?: string }) => void;
+  /**
+   * RFC 8705 §3: this request's client authenticated with the certificate of this thumbprint
+   * (x5t#S256); its access token is bound to it (certificate-bound-token.ts), not to a COSE key.
+   */
+  certificateThumbprint?: string;
 }
 
 /** What an issuance tells the log and the metrics: names and hashes, never the token or a key. */
@@ -88,6 +94,8 @@ export interface IssuedToken {
   cti: Uint8Array;
   /** The ACE profile of the audience (RFC 9200 §5.8.4.3): registered, or DEFAULT_ACE_PROFILE. */
   aceProfile: number;
+  /** The token_type to answer with when neither DPoP nor PoP: Bearer for a certificate-bound JWT (RFC 8705 §3). */
+  tokenType?: string;
   /** RFC 9449 §5: bound to a DPoP key, so token_type is DPoP. */
   dpop: boolean;
 }
@@ -175,16 +183,24 @@ function dpopCnf(dpop: { jwk: Jwk }, client: ClientRecord): Confirmation {
 async function issueJwt(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
   if (req.cnonce) throw invalidRequest('cnonce (RFC 9200 §5.3.1) is for CWTs; this audience takes JWT access tokens');
   const reqCnf = req.dpop ? undefined : parseReqCnf(req.reqCnf, req.client);
-  const cnf = req.dpop ? { jkt: req.dpop.jkt } : reqCnf && 'coseKey' in reqCnf ? { jwk: reqCnf.coseKey } : undefined;
+  const cnf = req.dpop
+    ? { jkt: req.dpop.jkt }
+    : ctx.certificateThumbprint !== undefined
+      ? { x5t: ctx.certificateThumbprint }
+      : reqCnf && 'coseKey' in reqCnf
+        ? { jwk: reqCnf.coseKey }
+        : undefined;
   const { token, record, kid } = await issueJwtAccessToken(ctx, { client: req.client, audience: req.audience, scope: req.scope, subject: req.subject, cnf, ...(req.family ? { family: req.family } : {}) });
   await ctx.store.recordToken(record);
   ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: record.tokenHash, cti: record.cti, reference: false, clockless: false });
   const profile = req.audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
-  return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined };
+  return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined, ...(cnf && 'x5t' in cnf ? { tokenType: CERTIFICATE_BOUND_TOKEN_TYPE } : {}) };
 }
 
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
-  if (req.audience.policy.tokenFormat === 'jwt') return issueJwt(ctx, req);
+  // RFC 8705 §3: a client that authenticated with its certificate gets a JWT bound to it (a CWT
+  // has no confirmation method for a certificate), unless it proved a DPoP key for this token.
+  if (req.audience.policy.tokenFormat === 'jwt' || (ctx.certificateThumbprint !== undefined && !req.dpop)) return issueJwt(ctx, req);
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
   const reqCnf = req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);

@@ -8,6 +8,7 @@
 import { SignJWT, importJWK, type CryptoKey } from 'jose';
 import { ALG, coseKeyToJwk, encodeCbor, publicCoseKey, toBase64Url, toHex, tokenHash, utf8, type CborValue, type CoseKey } from '../cose/index.js';
 import { invalidRequest } from './errors.js';
+import { X5T_S256 } from '../sender-constraint/index.js';
 import { scopeFromStored } from './scope-forms.js';
 import type { IssuerContext } from './issuer.js';
 import type { AudienceRecord, ClientRecord, IssuedTokenRecord } from './store.js';
@@ -16,8 +17,11 @@ import type { AudienceRecord, ClientRecord, IssuedTokenRecord } from './store.js
 export const JWT_ACCESS_TOKEN_TYP = 'at+jwt';
 const JTI_BYTES = 16;
 
-/** The binding a JWT access token carries (RFC 7800 §3): a DPoP thumbprint or a public key. */
-export type JwtConfirmation = { jkt: string } | { jwk: CoseKey };
+/**
+ * The binding a JWT access token carries (RFC 7800 §3): a DPoP thumbprint, a public key, or the
+ * x5t#S256 of the TLS client certificate the client authenticated with (RFC 8705 §3.1).
+ */
+export type JwtConfirmation = { jkt: string } | { jwk: CoseKey } | { x5t: string };
 
 export interface JwtIssueRequest {
   client: ClientRecord;
@@ -49,6 +53,7 @@ function scopeClaim(stored: string): string | unknown {
 }
 
 function cnfClaim(cnf: JwtConfirmation): Record<string, unknown> {
+  if ('x5t' in cnf) return { [X5T_S256]: cnf.x5t };
   return 'jkt' in cnf ? { jkt: cnf.jkt } : { jwk: coseKeyToJwk(publicCoseKey(cnf.jwk)) };
 }
 

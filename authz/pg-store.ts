@@ -24,9 +24,10 @@ import type {
   RotateResult,
   SigningKeyRecord,
   UserRecord,
+  PushedRequestRecord,
 } from './store.js';
 import { RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
-import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
+import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -80,6 +81,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
    ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
    ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
+  // RFC 8705 §2: certificate client authentication chosen at registration; RFC 9126: per-client
+  // require_pushed_authorization_requests and the pushed requests (one use, until expiry).
+  `ALTER TABLE clients ADD COLUMN tls_client_auth TEXT;
+   ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE;
+   CREATE TABLE pushed_requests (uri_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, expires_at BIGINT NOT NULL);
+   CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -91,6 +98,8 @@ const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs. */
 const DPOP_PRUNE_EVERY = 256;
+/** Expired pushed requests (never used) are deleted once per this many pushes. */
+const PUSHED_PRUNE_EVERY = 256;
 
 type Query = (sql: string, params?: unknown[]) => Promise<Row[]>;
 
@@ -142,6 +151,7 @@ export interface PgStoreOptions {
 export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
   private rateLimitHits = 0;
   private dpopProofs = 0;
+  private pushedRequests = 0;
 
   private constructor(readonly pool: pg.Pool) {}
 
@@ -205,12 +215,13 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   async putClient(c: ClientRecord): Promise<void> {
     await this.q(
-      `INSERT INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      `INSERT INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop, tls_client_auth, require_par)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
        ON CONFLICT (id) DO UPDATE SET name = excluded.name, secret_hash = excluded.secret_hash, public_key = excluded.public_key,
          audiences = excluded.audiences, scopes = excluded.scopes, grant_types = excluded.grant_types,
-         redirect_uris = excluded.redirect_uris, resource_server = excluded.resource_server, message_pop = excluded.message_pop`,
-      [c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer, c.messagePop === true],
+         redirect_uris = excluded.redirect_uris, resource_server = excluded.resource_server, message_pop = excluded.message_pop,
+         tls_client_auth = excluded.tls_client_auth, require_par = excluded.require_par`,
+      [c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer, c.messagePop === true, c.tlsClientAuth ? JSON.stringify(c.tlsClientAuth) : null, c.requirePar === true],
     );
   }
 
@@ -347,6 +358,17 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
       [jkt, jti, expiresAt, now],
     );
     return rows.length === 0;
+  }
+
+  async putPushedRequest(r: PushedRequestRecord, now: number): Promise<void> {
+    if (++this.pushedRequests % PUSHED_PRUNE_EVERY === 0) await this.q('DELETE FROM pushed_requests WHERE expires_at <= $1', [now]);
+    await this.q('INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at) VALUES ($1, $2, $3, $4)', [r.uriHash, r.clientId, r.params, r.expiresAt]);
+  }
+
+  async takePushedRequest(uriHash: string, clientId: string): Promise<PushedRequestRecord | undefined> {
+    // One statement: of two instances taking the same request, one gets the row.
+    const [r] = await this.q('DELETE FROM pushed_requests WHERE uri_hash = $1 AND client_id = $2 RETURNING *', [uriHash, clientId]);
+    return r ? rowToPushedRequest(r) : undefined;
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {

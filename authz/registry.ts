@@ -8,7 +8,8 @@ import { hashSecret } from './secret-hash.js';
 import { grantsOf } from './policy.js';
 import { canonicalAifGrant, isAifJsonText } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
-import { ALL_GRANT_TYPES, type AudienceRecord, type AuthzStore, type ClientRecord, type GrantType, type Protection } from './store.js';
+import { certificateDerFromPem, certificateThumbprint } from '../sender-constraint/index.js';
+import { ALL_GRANT_TYPES, type AudienceRecord, type AuthzStore, type ClientRecord, type GrantType, type Protection, type TlsClientAuth } from './store.js';
 
 /** Registered client and user ids: short and printable (they become topic levels and cookie values). */
 const ID = /^[A-Za-z0-9][A-Za-z0-9._:\-]{0,63}$/;
@@ -168,6 +169,46 @@ export interface ClientOptions {
   resourceServer?: boolean;
   /** Its tokens ask the broker for per-message PoP (CLAIM_MESSAGE_POP). */
   messagePop?: boolean;
+  /**
+   * RFC 8705 §2: authenticate with a TLS client certificate instead of a secret or a key, and get
+   * access tokens bound to it (§3). `tls_client_auth` names exactly one identity the certificate
+   * (from the CA given to `authz serve --tls-client-ca`) must carry; `self_signed_tls_client_auth`
+   * lists the client's certificates (PEM; their x5t#S256 thumbprints are kept).
+   */
+  tlsClientAuth?:
+    | { method: 'tls_client_auth'; subjectDn?: string; sanDns?: string; sanUri?: string; sanIp?: string; sanEmail?: string }
+    | { method: 'self_signed_tls_client_auth'; certificates: string[] };
+  /** RFC 9126 §6: the client's authorization requests must come through /par. */
+  requirePar?: boolean;
+}
+
+/** RFC 8705 §2.1.2: one identity, printable, bounded (a DN or a SAN, not a document). */
+const MAX_TLS_IDENTITY_CHARS = 512;
+/** A client rotating its self-signed certificate registers the next one beside the current one. */
+const MAX_SELF_SIGNED_CERTIFICATES = 4;
+
+function tlsClientAuthOf(opts: NonNullable<ClientOptions['tlsClientAuth']>): TlsClientAuth {
+  if (opts.method === 'self_signed_tls_client_auth') {
+    const certs = opts.certificates;
+    if (!Array.isArray(certs) || certs.length === 0 || certs.length > MAX_SELF_SIGNED_CERTIFICATES) {
+      throw new RegistryError(`self_signed_tls_client_auth needs 1 to ${MAX_SELF_SIGNED_CERTIFICATES} certificates`);
+    }
+    try {
+      return { method: opts.method, thumbprints: certs.map((pem) => certificateThumbprint(certificateDerFromPem(pem))) };
+    } catch (e) {
+      throw new RegistryError(`self_signed_tls_client_auth certificate: ${(e as Error).message}`);
+    }
+  }
+  if (opts.method !== 'tls_client_auth') throw new RegistryError('tlsClientAuth.method is tls_client_auth or self_signed_tls_client_auth');
+  const names = (['subjectDn', 'sanDns', 'sanUri', 'sanIp', 'sanEmail'] as const).filter((k) => opts[k] !== undefined);
+  // RFC 8705 §2.1.2: exactly one of the metadata values is registered.
+  if (names.length !== 1) throw new RegistryError('tls_client_auth names exactly one of subject DN, SAN DNS, SAN URI, SAN IP, SAN email');
+  const name = names[0]!;
+  const value = opts[name];
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_TLS_IDENTITY_CHARS || /[\x00-\x1f\x7f]/.test(value)) {
+    throw new RegistryError(`tls_client_auth ${name}: 1 to ${MAX_TLS_IDENTITY_CHARS} printable characters`);
+  }
+  return { method: 'tls_client_auth', [name]: value };
 }
 
 export async function registerClient(store: AuthzStore, opts: ClientOptions): Promise<ClientRecord> {
@@ -192,6 +233,15 @@ export async function registerClient(store: AuthzStore, opts: ClientOptions): Pr
     // The admin API passes its JSON through: a flag is a boolean, not whatever was sent.
     if (typeof opts.messagePop !== 'boolean') throw new RegistryError('messagePop must be true or false');
     if (opts.messagePop) record.messagePop = true;
+  }
+  if (opts.tlsClientAuth !== undefined) {
+    // RFC 7591 §2: one token_endpoint_auth_method per client; a certificate client has no secret or key.
+    if (opts.secret !== undefined || opts.publicKey !== undefined) throw new RegistryError('a client authenticates by certificate or by secret or key, not both');
+    record.tlsClientAuth = tlsClientAuthOf(opts.tlsClientAuth);
+  }
+  if (opts.requirePar !== undefined) {
+    if (typeof opts.requirePar !== 'boolean') throw new RegistryError('requirePar must be true or false');
+    if (opts.requirePar) record.requirePar = true;
   }
   if (opts.secret !== undefined) record.secretHash = await hashSecret(opts.secret);
   if (opts.publicKey) record.publicKey = publicCoseKey(opts.publicKey);

@@ -15,6 +15,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server as 
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
@@ -35,11 +36,16 @@ import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.j
 import { parseBasic } from './client-auth.js';
 import { createServiceMetrics, grantLabel, type ServiceMetrics } from './service-metrics.js';
 import { SecretVerificationCache } from './secret-cache.js';
-import { handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
+import { checkAuthorizationRequest, handleAuthorize, handleConsent, handleLogin } from './authorization-flow.js';
+import { handlePushedAuthorization } from './pushed-authorization.js';
+import { RESPONSE_MODES } from './authorization-response.js';
+import { jwsAlgorithm } from './jws-signer.js';
+import { FAPI2_CLIENT_AUTH_METHODS, type ServiceProfile } from './fapi2-profile.js';
 import { handleDeviceVerification } from './device-verification.js';
 import { handleAdmin, MAX_ADMIN_BODY } from './admin-api.js';
 import { decodePathSegment, htmlResponse, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse, redirectResponse } from './web-exchange.js';
 import type { AuthzStore } from './store.js';
+import type { TlsPeer } from './certificate-client-auth.js';
 import { checkDpopAtEndpoint, dpopAlgs, dpopNonceHeader, type DpopSettings } from './dpop-binding.js';
 
 export { AUTH_CODE_LIFETIME, LOGIN_ATTEMPTS, LOGIN_WINDOW } from './authorization-flow.js';
@@ -96,7 +102,18 @@ export interface AuthzServerOptions {
    * Serve HTTPS (PEM certificate chain and private key): client secrets, passwords, codes and
    * tokens then never cross the network in clear, and the metadata's URLs say https.
    */
-  tls?: { cert: string | Uint8Array; key: string | Uint8Array };
+  tls?: {
+    cert: string | Uint8Array;
+    key: string | Uint8Array;
+    /**
+     * RFC 8705 §2.1 (tls_client_auth): the CA (PEM) whose client certificates this service
+     * trusts. Given, the listener asks every peer for a certificate (never refusing the handshake
+     * without one: each client's registration decides) and a chain is trusted only to this CA.
+     */
+    clientCa?: string | Uint8Array;
+    /** RFC 8705 §2.2 (self_signed_tls_client_auth) only: ask for client certificates, trust no chain. */
+    requestClientCert?: boolean;
+  };
   /** Tokens per client id per window at /token (issuance-budget.ts); default DEFAULT_ISSUANCE_LIMIT. */
   issuanceLimit?: IssuanceLimit;
   /**
@@ -104,6 +121,12 @@ export interface AuthzServerOptions {
    * default: none). Never given a token, a proof, a secret, a password or a key.
    */
   logger?: Logger;
+  /**
+   * `fapi2`: the FAPI 2.0 Security Profile (fapi2-profile.ts): PAR for every client, mTLS or
+   * assertion client authentication, certificate-bound tokens only. Needs `tls` with client
+   * certificates (clientCa or requestClientCert).
+   */
+  profile?: ServiceProfile;
   /**
    * Bearer credential for /metrics. Without one, /metrics answers loopback peers only (a
    * Prometheus on the same host); behind a reverse proxy on the same host, set one.
@@ -163,6 +186,19 @@ function namedClient(params: Params | undefined, authorization: string | undefin
   }
 }
 
+/**
+ * The client certificate of a TLS connection, if the peer sent one (RFC 8705 §2). Its chain counts
+ * as trusted only when a client CA was configured: without one, node would check it against the
+ * public roots, and any web PKI certificate with the right name would authenticate a client.
+ */
+function tlsPeerOf(req: IncomingMessage, clientCaConfigured: boolean): TlsPeer | undefined {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (typeof socket.getPeerCertificate !== 'function') return undefined;
+  const cert = socket.getPeerCertificate(false);
+  if (!cert || !cert.raw || cert.raw.length === 0) return undefined;
+  return { der: new Uint8Array(cert.raw), chainTrusted: clientCaConfigured && socket.authorized === true };
+}
+
 class BodyTooLarge extends Error {}
 
 /** What a refused OAuth request tells the log: the registry code raised and the parameters decoded. */
@@ -202,6 +238,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   // The metadata's endpoints are the issuer's URL: with a certificate, an http:// issuer would
   // send every client's secrets to plain HTTP, the TLS listener notwithstanding.
   if (opts.tls && opts.issuer && /^http:/i.test(opts.issuer)) throw new RangeError('with --tls-cert the issuer must be an https:// URL (its metadata sends clients there)');
+  if (opts.profile !== undefined && opts.profile !== 'fapi2') throw new RangeError('the only profile is fapi2');
+  if (opts.profile === 'fapi2' && (!opts.tls || (opts.tls.clientCa === undefined && opts.tls.requestClientCert !== true))) {
+    // FAPI 2.0 §5.3.2.1: sender-constrained tokens; this mode binds them to TLS client certificates.
+    throw new RangeError('--profile fapi2 needs HTTPS with client certificates (--tls-cert, --tls-key and --tls-client-ca or --tls-request-client-cert)');
+  }
   const provider = opts.provider ?? nativeProvider;
   const clock = opts.clock ?? (() => Date.now() / 1000);
   const log = opts.logger ?? NOOP_LOGGER;
@@ -227,6 +268,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!opts.onRevocationList) return;
     for (const aud of audiences) opts.onRevocationList(aud, await revocationList(aud));
   };
+  if (opts.profile) context.profile = opts.profile;
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.dpop) context.dpop = opts.dpop;
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
@@ -237,6 +279,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined, ...(opts.sessionStore ? [opts.sessionStore] : [])),
     baseUrl: () => baseUrl,
     ...(opts.adminToken ? { adminTokenHash: createHash('sha256').update(opts.adminToken).digest() } : {}),
+    // FAPI 2.0 §5.3.2.2: every authorization request is pushed first.
+    ...(opts.profile === 'fapi2' ? { requirePar: true } : {}),
   };
 
   async function revocationList(audience: string): Promise<Uint8Array> {
@@ -259,10 +303,11 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table?: Record<string, number>,
     endpoint: Endpoint = 'token',
+    okStatus = 200,
   ): Promise<WebResponse> {
     const path = (targetPath(req) ?? '/').slice(1);
     const refusal: Refusal = {};
-    const out = await oauthRequest(req, handler, table, endpoint, refusal);
+    const out = await oauthRequest(req, handler, table, endpoint, refusal, okStatus);
     if (out.status >= 400) {
       const code = refusal.code ?? (out.status === 429 ? 'temporarily_unavailable' : 'invalid_request');
       metrics.refused(path, code);
@@ -281,6 +326,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     table: Record<string, number> | undefined,
     endpoint: Endpoint,
     refusal: Refusal,
+    okStatus: number,
   ): Promise<WebResponse> {
     const encoding = encodingOf(req.headers['content-type']);
     if (req.method !== 'POST') return errorResponse(new AuthzError('invalid_request', 'use POST', { status: 405 }), encoding ?? 'json');
@@ -302,7 +348,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal);
+      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal, okStatus);
     } finally {
       if (!failedAuth) {
         clientAuthLimiter.giveBack(remote);
@@ -321,6 +367,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     remote: string,
     onFailedAuth: () => void,
     refusal: Refusal,
+    okStatus: number,
   ): Promise<WebResponse> {
     let body: Uint8Array;
     try {
@@ -335,7 +382,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       const out = await handler(refusal.params, req.headers.authorization, remote);
       if (out === null) return respond(200, 'text/plain', '');
       const { body: encoded, contentType } = encodeResponse(out, replyEncoding, table);
-      return respond(200, contentType, encoded);
+      return respond(okStatus, contentType, encoded);
     } catch (e) {
       if (e instanceof AuthzError) {
         refusal.code = e.code;
@@ -359,6 +406,30 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     });
   }
 
+  const clientCerts = opts.tls !== undefined && (opts.tls.clientCa !== undefined || opts.tls.requestClientCert === true);
+  /** The service's context for one request, with the TLS client certificate it came with (RFC 8705 §2). */
+  function withPeer(req: IncomingMessage): TokenContext {
+    const peer = clientCerts ? tlsPeerOf(req, opts.tls?.clientCa !== undefined) : undefined;
+    return peer ? { ...context, peer } : context;
+  }
+
+  /**
+   * RFC 8705 §5: certificate authentication is served on the one HTTPS listener (it asks for a
+   * certificate, never requires one), so the mTLS aliases are the endpoints themselves.
+   */
+  function mtlsMetadata(): Record<string, unknown> {
+    if (!clientCerts) return {};
+    return {
+      tls_client_certificate_bound_access_tokens: true,
+      mtls_endpoint_aliases: {
+        token_endpoint: `${baseUrl}/token`,
+        pushed_authorization_request_endpoint: `${baseUrl}/par`,
+        introspection_endpoint: `${baseUrl}/introspect`,
+        revocation_endpoint: `${baseUrl}/revoke`,
+      },
+    };
+  }
+
   function metadata(): Record<string, unknown> {
     // RFC 8414 §2.
     return {
@@ -375,7 +446,19 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       grant_types_supported: ['client_credentials', 'authorization_code', 'refresh_token', GRANT_TOKEN_EXCHANGE, GRANT_DEVICE_CODE],
       response_types_supported: ['code'],
       code_challenge_methods_supported: ['S256'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none'],
+      // RFC 9126 §5.
+      pushed_authorization_request_endpoint: `${baseUrl}/par`,
+      require_pushed_authorization_requests: web.requirePar === true,
+      // RFC 9207 §3: every authorization response (codes and errors) carries iss.
+      authorization_response_iss_parameter_supported: true,
+      // JARM §5: signed authorization responses, by the key /jwks.json publishes.
+      response_modes_supported: [...RESPONSE_MODES],
+      authorization_signing_alg_values_supported: [jwsAlgorithm(keys.current().key.alg)],
+      token_endpoint_auth_methods_supported:
+        opts.profile === 'fapi2'
+          ? [...FAPI2_CLIENT_AUTH_METHODS]
+          : ['client_secret_basic', 'client_secret_post', 'cwt_assertion', 'none', ...(clientCerts ? ['tls_client_auth', 'self_signed_tls_client_auth'] : [])],
+      ...mtlsMetadata(),
       // No ace_profiles_supported: keybound's PoP over MQTT/COSE without TLS is none of the
       // registered ACE profiles (coap_dtls, coap_oscore, mqtt_tls), and claiming one would mislead.
       token_endpoint_content_types: [CONTENT_TYPE.cbor, CONTENT_TYPE.json, CONTENT_TYPE.form],
@@ -411,20 +494,27 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
         try {
           // RFC 9449 §4.3: the proof is for this method at the token endpoint's URI as published.
           const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/token`, dpop: req.headers.dpop });
-          const out = await oauthEndpoint(req, async (p, a) => handleTokenRequest(context, p, a, await proofOf()));
+          const out = await oauthEndpoint(req, async (p, a) => handleTokenRequest(withPeer(req), p, a, await proofOf()));
           // RFC 9449 §8.2: every answer carries a fresh nonce (a use_dpop_nonce refusal included).
           return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };
         } finally {
           metrics.tokenSeconds((performance.now() - started) / 1000);
         }
       }
+      case '/par': {
+        // RFC 9126 §2.2: 201 Created with the request_uri. RFC 9449 §10.1: a DPoP proof here binds
+        // the code to its key, checked as at /token (method and URI, iat, nonce, replay).
+        const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/par`, dpop: req.headers.dpop });
+        const out = await oauthEndpoint(req, async (p, a) => ({ ...(await handlePushedAuthorization(withPeer(req), p, a, (q) => checkAuthorizationRequest(web, q), await proofOf())) }), undefined, 'token', 201);
+        return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };
+      }
       case '/device_authorization':
         return oauthEndpoint(req, (p, a, remote) => handleDeviceAuthorization(context, p, a, baseUrl, remote));
       case '/introspect':
-        return oauthEndpoint(req, (p, a) => handleIntrospection(context, p, a), INTROSPECTION_PARAM, 'introspect');
+        return oauthEndpoint(req, (p, a) => handleIntrospection(withPeer(req), p, a), INTROSPECTION_PARAM, 'introspect');
       case '/revoke':
         return oauthEndpoint(req, async (p, a, remote) => {
-          const audiences = await handleRevocation(context, p, a);
+          const audiences = await handleRevocation(withPeer(req), p, a);
           // RFC 7009 §2.2: the answer is 200 whether or not anything was revoked; the log says which.
           log.info({ event: 'revocation_request', clientId: namedClient(p, a), revoked: audiences.length > 0, audiences: audiences.map((x) => logText(x)).join(' ') || undefined, remoteAddress: remote }, 'authz: revocation request');
           if (audiences.length) await context.onRevoked?.(audiences);
@@ -549,7 +639,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       });
   };
   const scheme = opts.tls ? 'https' : 'http';
-  const http = opts.tls ? createHttpsServer({ ...serverOptions, cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key) }, onRequest) : createHttpServer(serverOptions, onRequest);
+  // RFC 8705 §2: ask for a client certificate, never refuse the handshake over it (a browser or a
+  // secret-authenticated client has none); which certificate authenticates whom is decided per client.
+  const mtls = clientCerts ? { requestCert: true, rejectUnauthorized: false, ...(opts.tls?.clientCa !== undefined ? { ca: Buffer.from(opts.tls.clientCa) } : {}) } : {};
+  const http = opts.tls ? createHttpsServer({ ...serverOptions, cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key), ...mtls }, onRequest) : createHttpServer(serverOptions, onRequest);
 
   return {
     context,

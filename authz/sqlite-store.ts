@@ -18,8 +18,9 @@ import type {
   RotateResult,
   SigningKeyRecord,
   UserRecord,
+  PushedRequestRecord,
 } from './store.js';
-import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
+import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -76,6 +77,12 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
    ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
    ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
+  // RFC 8705 §2: certificate client authentication chosen at registration; RFC 9126: per-client
+  // require_pushed_authorization_requests and the pushed requests (one use, until expiry).
+  `ALTER TABLE clients ADD COLUMN tls_client_auth TEXT;
+   ALTER TABLE clients ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE pushed_requests (uri_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, expires_at INTEGER NOT NULL);
+   CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
@@ -88,11 +95,14 @@ const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs (an indexed range DELETE). */
 const DPOP_PRUNE_EVERY = 256;
+/** Expired pushed requests (never used) are deleted once per this many pushes. */
+const PUSHED_PRUNE_EVERY = 256;
 
 export class SqliteStore implements AuthzStore {
   readonly db: Database.Database;
   private rateLimitHits = 0;
   private dpopProofs = 0;
+  private pushedRequests = 0;
 
   /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
   private readonly statements = new Map<string, Database.Statement>();
@@ -152,10 +162,10 @@ export class SqliteStore implements AuthzStore {
 
   async putClient(c: ClientRecord): Promise<void> {
     this.stmt(
-        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop, tls_client_auth, require_par)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0, c.messagePop ? 1 : 0);
+      .run(c.id, c.name, c.secretHash ?? null, keyBlob(c.publicKey), JSON.stringify(c.audiences), JSON.stringify(c.scopes), JSON.stringify(c.grantTypes), JSON.stringify(c.redirectUris), c.resourceServer ? 1 : 0, c.messagePop ? 1 : 0, c.tlsClientAuth ? JSON.stringify(c.tlsClientAuth) : null, c.requirePar ? 1 : 0);
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
@@ -292,6 +302,16 @@ export class SqliteStore implements AuthzStore {
        ON CONFLICT (jkt, jti) DO UPDATE SET expires_at = excluded.expires_at WHERE dpop_proofs.expires_at <= ?`,
     ).run(jkt, jti, expiresAt, now);
     return r.changes === 0;
+  }
+
+  async putPushedRequest(r: PushedRequestRecord, now: number): Promise<void> {
+    if (++this.pushedRequests % PUSHED_PRUNE_EVERY === 0) this.stmt('DELETE FROM pushed_requests WHERE expires_at <= ?').run(now);
+    this.stmt('INSERT INTO pushed_requests (uri_hash, client_id, params, expires_at) VALUES (?, ?, ?, ?)').run(r.uriHash, r.clientId, r.params, r.expiresAt);
+  }
+
+  async takePushedRequest(uriHash: string, clientId: string): Promise<PushedRequestRecord | undefined> {
+    const r = this.stmt('DELETE FROM pushed_requests WHERE uri_hash = ? AND client_id = ? RETURNING *').get(uriHash, clientId) as Row | undefined;
+    return r ? rowToPushedRequest(r) : undefined;
   }
 
   async hitRateLimit(k: string, now: number, windowSeconds: number): Promise<number> {

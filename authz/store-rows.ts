@@ -3,7 +3,7 @@
  * (SQLite flags as 0/1, PostgreSQL as booleans; keys as COSE_Key CBOR bytes; lists as JSON text).
  */
 import { decodeCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
-import type { AudienceRecord, AuthCodeRecord, ClientRecord, DeviceCodeRecord, IssuedTokenRecord, RefreshTokenRecord, SigningKeyRecord } from './store.js';
+import type { AudienceRecord, AuthCodeRecord, ClientRecord, DeviceCodeRecord, IssuedTokenRecord, PushedRequestRecord, RefreshTokenRecord, SigningKeyRecord } from './store.js';
 
 export type Row = Record<string, unknown>;
 
@@ -45,6 +45,8 @@ export function rowToClient(r: Row): ClientRecord {
     resourceServer: flag(r.resource_server),
   };
   if (flag(r.message_pop)) c.messagePop = true;
+  if (flag(r.require_par)) c.requirePar = true;
+  if (r.tls_client_auth != null) c.tlsClientAuth = JSON.parse(r.tls_client_auth as string);
   if (r.secret_hash != null) c.secretHash = r.secret_hash as string;
   const pk = key(r.public_key);
   if (pk) c.publicKey = pk;
@@ -144,4 +146,8 @@ export function rowToSigningKey(r: Row): SigningKeyRecord {
   if (r.retired_at != null) k.retiredAt = Number(r.retired_at);
   if (r.publish_until != null) k.publishUntil = Number(r.publish_until);
   return k;
+}
+
+export function rowToPushedRequest(r: Row): PushedRequestRecord {
+  return { uriHash: r.uri_hash as string, clientId: r.client_id as string, params: r.params as string, expiresAt: Number(r.expires_at) };
 }

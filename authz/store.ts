@@ -50,6 +50,32 @@ export interface ClientRecord {
    * not only the CONNECT (a hijacked TCP stream cannot inject messages). Absent: false.
    */
   messagePop?: boolean;
+  /**
+   * RFC 8705 §2: the client authenticates with its TLS client certificate (token_endpoint_auth_method
+   * tls_client_auth or self_signed_tls_client_auth), and its access tokens are bound to it (§3).
+   */
+  tlsClientAuth?: TlsClientAuth;
+  /** RFC 9126 §6: its authorization requests must be pushed (/par) first. Absent: false. */
+  requirePar?: boolean;
+}
+
+/**
+ * RFC 8705 §2.1.2: a PKI-authenticated client names exactly one identity its certificate (from a CA
+ * the service trusts) must carry; §2.2: a self-signed one registers its certificates, by their
+ * x5t#S256 thumbprints, and no chain is checked.
+ */
+export type TlsClientAuth =
+  | { method: 'tls_client_auth'; subjectDn?: string; sanDns?: string; sanUri?: string; sanIp?: string; sanEmail?: string }
+  | { method: 'self_signed_tls_client_auth'; thumbprints: string[] };
+
+/** RFC 9126 §2.2: a pushed authorization request, until its one use or its expiry. */
+export interface PushedRequestRecord {
+  /** lookupHash of the request_uri: the store never holds a usable one. */
+  uriHash: string;
+  clientId: string;
+  /** The pushed parameters as a JSON object of strings. */
+  params: string;
+  expiresAt: number;
 }
 
 export interface AudiencePolicy {
@@ -242,6 +268,14 @@ export interface AuthzStore {
    * exactly one answers false. Expired pairs are pruned as new ones arrive.
    */
   recordDpopProof(jkt: string, jti: string, expiresAt: number, now: number): Promise<boolean>;
+
+  /** RFC 9126 §2.2: keeps a pushed authorization request (expired ones are pruned as new ones arrive). */
+  putPushedRequest(r: PushedRequestRecord, now: number): Promise<void>;
+  /**
+   * RFC 9126 §4: takes the pushed request for `uriHash` if `clientId` pushed it, deleting it (one
+   * use, atomic across instances); another client's request stays put and is not returned.
+   */
+  takePushedRequest(uriHash: string, clientId: string): Promise<PushedRequestRecord | undefined>;
 
   /** Counts one attempt against `key` in a window; returns the count in the current window. */
   hitRateLimit(key: string, now: number, windowSeconds: number): Promise<number>;

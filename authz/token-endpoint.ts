@@ -25,12 +25,13 @@ import {
 } from '../cose/index.js';
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
 import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
-import { authenticateClient, type ClientAuthContext } from './client-auth.js';
+import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
 import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
 import { verifyPkce } from './pkce.js';
+import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile } from './fapi2-profile.js';
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
 import type { DpopProof } from '../sender-constraint/index.js';
@@ -46,6 +47,8 @@ export interface TokenContext extends IssuerContext, ClientAuthContext {
   onRevoked?: (audiences: string[]) => void | Promise<void>;
   /** Tokens per client id per window (issuance-budget.ts); DEFAULT_ISSUANCE_LIMIT when absent. */
   issuanceLimit?: IssuanceLimit;
+  /** `fapi2`: the FAPI 2.0 Security Profile's requirements (fapi2-profile.ts). */
+  profile?: ServiceProfile;
   /** DPoP (RFC 9449): nonces, iat window, algorithms (dpop-binding.ts). */
   dpop?: DpopSettings;
 }
@@ -78,7 +81,8 @@ function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: To
   return {
     access_token: issued.accessToken,
     // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7). RFC 9449 §5: DPoP.
-    token_type: issued.dpop ? 'DPoP' : POP_TOKEN_TYPE,
+    // A certificate-bound JWT is Bearer (RFC 8705 §3).
+    token_type: issued.dpop ? 'DPoP' : (issued.tokenType ?? POP_TOKEN_TYPE),
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,
@@ -164,7 +168,7 @@ function refuseOtherGrantParams(params: Params): void {
 }
 
 async function clientCredentials(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, 'client_credentials');
   await ctx.budget.take(client.id);
   const audience = await resolveAudience(ctx.store, client, textParam(params, 'audience'));
@@ -179,6 +183,25 @@ async function clientCredentials(ctx: GrantContext, params: Params, authorizatio
     ...cnonceOf(params),
   });
   return responseOf(issued, asked);
+}
+
+/**
+ * Client authentication for this request; a client that authenticated with its TLS certificate
+ * gets tokens bound to it (RFC 8705 §3), so the request's context remembers the thumbprint.
+ */
+async function authenticate(ctx: GrantContext, params: Params, authorization: string | undefined, opts: { allowPublic: boolean }): Promise<AuthenticatedClient> {
+  const auth = await authenticateClient(ctx, params, authorization, opts);
+  if (ctx.profile === 'fapi2') {
+    checkFapi2ClientAuth(auth);
+    checkFapi2SenderConstraint(auth, ctx.proof !== undefined);
+  }
+  if (auth.certificateThumbprint !== undefined) ctx.certificateThumbprint = auth.certificateThumbprint;
+  return auth;
+}
+
+function reqCnfOf(params: Params): { reqCnf?: CborValue } {
+  const v = cnfParam(params, 'req_cnf');
+  return v === undefined ? {} : { reqCnf: v };
 }
 
 function cnonceOf(params: Params): { cnonce?: Uint8Array } {
@@ -225,7 +248,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   const code = requireText(params, 'code');
   const verifier = requireText(params, 'code_verifier'); // RFC 7636 §4.5: PKCE is required here
   const redirectUri = requireText(params, 'redirect_uri');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'authorization_code');
   // A public client's budget is per user (issuance-budget.ts), and the code names the user.
   if (method !== 'none') await ctx.budget.take(client.id);
@@ -261,7 +284,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
 
 async function refreshToken(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const presented = requireText(params, 'refresh_token');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, 'refresh_token');
   const hash = lookupHash(presented);
   const record = await ctx.store.getRefreshToken(hash);
@@ -351,7 +374,7 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
 }
 
 async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
-  const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
+  const { client } = await authenticate(ctx, params, authorization, { allowPublic: false });
   assertGrantAllowed(client, GRANT_TOKEN_EXCHANGE as GrantType);
   await ctx.budget.take(client.id);
   const type = requireText(params, 'subject_token_type');
@@ -383,7 +406,7 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
 
 async function deviceCode(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
   const code = requireText(params, 'device_code');
-  const { client, method } = await authenticateClient(ctx, params, authorization, { allowPublic: true });
+  const { client, method } = await authenticate(ctx, params, authorization, { allowPublic: true });
   assertGrantAllowed(client, GRANT_DEVICE_CODE as GrantType);
   const hash = lookupHash(code);
   const now = Math.floor(ctx.clock());

@@ -61,6 +61,8 @@ export interface WebContext {
   baseUrl(): string;
   /** SHA-256 of the admin bearer token; the admin API is off without one. */
   adminTokenHash?: Uint8Array;
+  /** Every client's authorization requests must be pushed first (RFC 9126 §5; the FAPI 2.0 profile). */
+  requirePar?: boolean;
 }
 
 /** A percent-encoded path segment, or undefined when it is not valid UTF-8 percent-encoding (decodeURIComponent throws URIError). */

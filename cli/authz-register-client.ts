@@ -1,5 +1,7 @@
 /** `keybound authz register-client ID`: a client, how it authenticates and what it may ask for. */
-import { registerClientCommand } from '../authz/index.js';
+import { registerClientCommand, type ClientOptions } from '../authz/index.js';
+import { UsageError } from './command-line.js';
+import { MAX_MATERIAL_FILE_BYTES, readOptionFile } from './option-file.js';
 import { GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE } from '../cose/index.js';
 import { defineCommand } from './command-runner.js';
 import { readKeyFile } from './key-file.js';
@@ -7,6 +9,17 @@ import { readOrCreateSecretFile } from './secret-file.js';
 import { rmSync } from 'node:fs';
 import { EXIT } from './io.js';
 import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+
+/** The RFC 8705 §2 registration the options name, if any (the registry checks there is one identity). */
+function tlsClientAuthOf(values: Record<string, unknown>): ClientOptions['tlsClientAuth'] | undefined {
+  const certs = values['self-signed-tls-client-cert'] as string[] | undefined;
+  const pki = { subjectDn: 'tls-client-auth-subject-dn', sanDns: 'tls-client-auth-san-dns', sanUri: 'tls-client-auth-san-uri', sanIp: 'tls-client-auth-san-ip', sanEmail: 'tls-client-auth-san-email' } as const;
+  const named = Object.entries(pki).filter(([, option]) => values[option] !== undefined);
+  if (certs && named.length > 0) throw new UsageError('--self-signed-tls-client-cert and --tls-client-auth-* are two different methods: choose one');
+  if (certs) return { method: 'self_signed_tls_client_auth', certificates: certs.map((f) => Buffer.from(readOptionFile(f, '--self-signed-tls-client-cert', MAX_MATERIAL_FILE_BYTES)).toString('utf8')) };
+  if (named.length === 0) return undefined;
+  return { method: 'tls_client_auth', ...Object.fromEntries(named.map(([field, option]) => [field, values[option] as string])) };
+}
 
 export const authzRegisterClientCommand = defineCommand(
   {
@@ -28,6 +41,16 @@ export const authzRegisterClientCommand = defineCommand(
       // Every PUBLISH signed by the token's cnf key (broker/message-pop.ts), not only the CONNECT.
       'message-pop': { type: 'boolean', help: 'its tokens make the broker require a PoP signature on every PUBLISH' },
       'resource-server': { type: 'boolean', help: 'a broker or gateway that introspects tokens of its audiences (asks for none)' },
+      // RFC 8705 §2.1.2: exactly one identity the client's certificate (from --tls-client-ca) must carry.
+      'tls-client-auth-subject-dn': { type: 'string', value: 'DN', help: 'authenticate by TLS certificate with this subject DN (RFC 4514, e.g. "CN=app,O=Clinic")' },
+      'tls-client-auth-san-dns': { type: 'string', value: 'NAME', help: 'authenticate by TLS certificate with this DNS subjectAltName' },
+      'tls-client-auth-san-uri': { type: 'string', value: 'URI', help: 'authenticate by TLS certificate with this URI subjectAltName' },
+      'tls-client-auth-san-ip': { type: 'string', value: 'IP', help: 'authenticate by TLS certificate with this IP subjectAltName' },
+      'tls-client-auth-san-email': { type: 'string', value: 'EMAIL', help: 'authenticate by TLS certificate with this email subjectAltName' },
+      // RFC 8705 §2.2: no CA; the certificate itself (by thumbprint) is the credential.
+      'self-signed-tls-client-cert': { type: 'string', multiple: true, value: 'CERT.pem', help: 'authenticate by this self-signed TLS certificate (self_signed_tls_client_auth)' },
+      // RFC 9126 §6.
+      'require-par': { type: 'boolean', help: 'its authorization requests must be pushed to /par first (RFC 9126)' },
     },
     examples: ['keybound authz register-client ekg-7 --data-dir ./authz-data --secret-file ekg.secret --audience tube-123 --scope "/result:GET"   (writes ekg.secret if it does not exist)'],
   },
@@ -35,6 +58,7 @@ export const authzRegisterClientCommand = defineCommand(
     // The help names grants briefly; the registry stores RFC 8693 / RFC 8628 grants by their URN.
     const grantTypes = values['grant-type']?.map((g) => (g === 'token-exchange' ? GRANT_TOKEN_EXCHANGE : g === 'device_code' ? GRANT_DEVICE_CODE : g));
     const publicKey = values['public-key'] ? readKeyFile(values['public-key']) : undefined;
+    const tlsClientAuth = tlsClientAuthOf(values);
     const secretFile = values['secret-file'];
     const made = secretFile ? readOrCreateSecretFile(secretFile) : undefined;
     const secret = made?.secret;
@@ -49,6 +73,8 @@ export const authzRegisterClientCommand = defineCommand(
       ...(values['resource-server'] ? { resourceServer: true, grantTypes: (grantTypes ?? []) as never } : grantTypes ? { grantTypes: grantTypes as never } : {}),
       ...(values['redirect-uri'] ? { redirectUris: values['redirect-uri'] } : {}),
       ...(values['message-pop'] ? { messagePop: true } : {}),
+      ...(tlsClientAuth ? { tlsClientAuth } : {}),
+      ...(values['require-par'] ? { requirePar: true } : {}),
     });
     // A secret made for a registration that failed would be a secret for nothing: remove it.
     const { id, replaced } = await registering.catch((e: unknown) => {

@@ -24,6 +24,10 @@ export const authzServeCommand = defineCommand(
       // HTTPS: client secrets, passwords, codes and tokens never cross the network in clear.
       'tls-cert': { type: 'string', value: 'CERT.pem', env: 'KEYBOUND_TLS_CERT', help: 'serve HTTPS with this certificate chain (with --tls-key)' },
       'tls-key': { type: 'string', value: 'KEY.pem', env: 'KEYBOUND_TLS_KEY', help: 'private key of --tls-cert' },
+      // RFC 8705 §2: certificate client authentication on the same HTTPS listener.
+      'tls-client-ca': { type: 'string', value: 'CA.pem', env: 'KEYBOUND_TLS_CLIENT_CA', help: 'ask clients for certificates; trust chains to this CA for tls_client_auth (RFC 8705 §2.1)' },
+      profile: { type: 'string', value: 'fapi2', help: 'fapi2: the FAPI 2.0 Security Profile (PAR, mTLS or assertion clients, certificate-bound tokens); needs --tls-client-ca or --tls-request-client-cert' },
+      'tls-request-client-cert': { type: 'boolean', help: 'ask clients for certificates without a CA: self_signed_tls_client_auth only (RFC 8705 §2.2)' },
       // Prometheus' bearer credential for /metrics; a file, as every secret.
       'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
       // RFC 9449 §8: server nonces made and checked by any instance sharing the file (dpop-nonce-secret-file.ts).
@@ -41,11 +45,23 @@ export const authzServeCommand = defineCommand(
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
     const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], '--admin-token-file') : undefined;
+    if ((values['tls-client-ca'] || values['tls-request-client-cert']) && !values['tls-cert']) throw new UsageError('--tls-client-ca and --tls-request-client-cert need --tls-cert and --tls-key');
+    const tls = values['tls-cert']
+      ? {
+          cert: readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES),
+          key: readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES),
+          ...(values['tls-client-ca'] ? { clientCa: readOptionFile(values['tls-client-ca'], '--tls-client-ca', MAX_MATERIAL_FILE_BYTES) } : {}),
+          ...(values['tls-request-client-cert'] ? { requestClientCert: true } : {}),
+        }
+      : undefined;
+    if (values.profile !== undefined && values.profile !== 'fapi2') throw new UsageError('--profile takes fapi2');
+    if (values.profile === 'fapi2' && !(values['tls-client-ca'] || values['tls-request-client-cert'])) {
+      throw new UsageError('--profile fapi2 needs --tls-cert, --tls-key and --tls-client-ca (or --tls-request-client-cert): its tokens are bound to client certificates');
+    }
     const iatWindow = Number(values['dpop-iat-window'] ?? '60');
     if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
     const nonceFile = values['dpop-nonce-secret-file'];
     const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile) } : {}) };
-    const tls = values['tls-cert'] ? { cert: readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES), key: readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES) } : undefined;
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -54,6 +70,7 @@ export const authzServeCommand = defineCommand(
       ...(adminToken ? { adminToken } : {}),
       ...(tls ? { tls } : {}),
       ...(metricsToken ? { metricsToken } : {}),
+      ...(values.profile === 'fapi2' ? { profile: 'fapi2' as const } : {}),
       dpop,
       logger,
     });

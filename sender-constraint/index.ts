@@ -21,3 +21,15 @@ export {
 } from './dpop-nonce.js';
 export { jwkThumbprint, coseKeyJkt } from './jwk-thumbprint.js';
 export { MemoryDpopReplay, DEFAULT_REPLAY_CAPACITY, type DpopReplayRecord, type MemoryDpopReplayOptions } from './dpop-replay.js';
+export {
+  certificateThumbprint,
+  certificateDerFromPem,
+  checkCertificateBinding,
+  isCertificateThumbprint,
+  CertificateBindingError,
+  CERTIFICATE_ERR,
+  X5T_S256,
+  MAX_CERTIFICATE_BYTES,
+  MAX_CERTIFICATE_PEM_CHARS,
+  type CertificateErrorCode,
+} from './certificate-thumbprint.js';

@@ -208,7 +208,7 @@ describe('the store migration that adds exchange links keeps existing data', () 
     await old.putAudience((await store.getAudience('ekg'))!);
     await old.recordToken(row);
     // Back to the schema before this migration, as a database of the previous release is.
-    old.db.exec('DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash; UPDATE schema_version SET version = 4');
+    old.db.exec('DROP TABLE pushed_requests; ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash; UPDATE schema_version SET version = 4');
     old.close();
     const reopened = new SqliteStore(path);
     try {

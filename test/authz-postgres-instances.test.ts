@@ -3,7 +3,9 @@
  * as behind a load balancer. What one instance does, the other must honour: a code issued at A
  * redeems at B (once, even when both race), a refresh token rotated at A and replayed at B ends
  * the family, a revocation at A is on B's signed /trl, a key rotation in the database signs at B,
- * and a kill -9 of A in a burst of issuance loses nothing either acknowledged.
+ * and a kill -9 of A in a burst of issuance loses nothing either acknowledged. DPoP: a proof used
+ * at A is a replay at B (the (jkt, jti) record is in the database), and A's server nonce is good
+ * at B (stateless, from the --dpop-nonce-secret-file both read).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { fromBase64Url, toHex, tokenHash, decodeCbor, type CborMap } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CLIENT_AUTH_FAILURES, PgStore, registerAudience, registerClient, registerUser, s256, SealedKeyVault } from '../authz/index.js';
@@ -30,12 +33,13 @@ let dir: string;
 let url: string;
 let kek: Uint8Array;
 let kekFile: string;
+let nonceFile: string;
 let store: PgStore;
 const procs: ChildProcess[] = [];
 
 /** One `keybound authz serve` process on the shared database; resolves with its base URL. */
 async function serve(): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, [join(ROOT, 'bin/keybound.js'), 'authz', 'serve', '--database', url, '--kek-file', kekFile, '--port', '0', '--issuer', 'https://as.example'], {
+  const proc = spawn(process.execPath, [join(ROOT, 'bin/keybound.js'), 'authz', 'serve', '--database', url, '--kek-file', kekFile, '--port', '0', '--issuer', 'https://as.example', '--dpop-nonce-secret-file', nonceFile], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -57,6 +61,8 @@ beforeAll(async () => {
   kek = randomBytes(32);
   kekFile = join(dir, 'kek');
   writeFileSync(kekFile, toHex(kek) + '\n', { mode: 0o600 });
+  nonceFile = join(dir, 'dpop-nonce.secret');
+  writeFileSync(nonceFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
   store = await PgStore.open(url);
   await registerAudience(store, nativeProvider, { id: 'ekg', scopes: ['read'] });
   await registerClient(store, { id: 'app', name: 'App', secret: 'app-secret-0123456789abcdef', audiences: ['ekg'], scopes: ['read'], grantTypes: ['client_credentials', 'authorization_code', 'refresh_token'], redirectUris: [REDIRECT] });
@@ -167,6 +173,24 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
       expect(results.filter((r) => r.status === 200)).toHaveLength(1);
       for (const r of results.filter((x) => x.status !== 200)) expect(errorOf(r)).toBe('invalid_grant');
     }
+  });
+
+  it('DPoP: a proof used at A is refused at B as a replay; a nonce from A is good at B', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const jwk = await exportJWK(publicKey);
+    // Every /token answer carries a fresh nonce; this one is A's.
+    const nonce = (await fetch(`${A.base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' })).headers.get('dpop-nonce')!;
+    // htu is the token endpoint as the metadata names it (the issuer's URL), whichever instance answers.
+    const proof = (jti: string) =>
+      new SignJWT({ jti, htm: 'POST', htu: 'https://as.example/token', iat: Math.floor(Date.now() / 1000), nonce }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk }).sign(privateKey);
+    const token = (base: string, dpop: string) => post(base, '/token', { grant_type: 'client_credentials', audience: 'ekg', scope: 'read' }, 'form', { authorization: APP, dpop });
+    const once = await proof(randomBytes(12).toString('base64url'));
+    const atA = await token(A.base, once);
+    expect([atA.status, atA.data?.token_type]).toEqual([200, 'DPoP']);
+    const replayed = await token(B.base, once);
+    expect([replayed.status, errorOf(replayed)]).toEqual([400, 'invalid_dpop_proof']);
+    const fresh = await token(B.base, await proof(randomBytes(12).toString('base64url')));
+    expect([fresh.status, fresh.data?.token_type]).toEqual([200, 'DPoP']);
   });
 
   it('a refresh token rotated at A and replayed at B revokes the family', async () => {

@@ -83,7 +83,8 @@ describe('authorize, login and consent as functions', () => {
     // Used once; B's own id still opens B only.
     expect((await handleConsent(as.web, request('POST', '/consent', { cookie, form: { csrf: field(signedIn, 'csrf')!, request: requestA, decision: 'approve' } }))).status).toBe(403);
     const b = await handleConsent(as.web, request('POST', '/consent', { cookie, form: { csrf: field(signedIn, 'csrf')!, request: field(consentB, 'request')!, decision: 'deny' } }));
-    expect(b.headers.location).toBe('https://app-b.example/cb?error=access_denied');
+    // RFC 9207 §2: the error names the issuer too.
+    expect(b.headers.location).toBe('https://app-b.example/cb?error=access_denied&iss=https%3A%2F%2Fas.example');
   });
 
   it('sign-in for a request id the session does not hold: 400, no consent form', async () => {

@@ -175,6 +175,21 @@ for (const kind of kinds) {
       expect(race.filter((seen) => !seen)).toHaveLength(1);
     });
 
+    it('RFC 8705 / RFC 9126: certificate client auth and require_par persist; a pushed request is taken once, by its client only', async () => {
+      const [a, b] = await kind.open(2);
+      const base = { name: 'm', audiences: [], scopes: [], grantTypes: ['authorization_code' as const], redirectUris: [], resourceServer: false };
+      await a!.putClient({ ...base, id: 'mtls-1', tlsClientAuth: { method: 'tls_client_auth', subjectDn: 'CN=app,O=Clinic' }, requirePar: true });
+      await a!.putClient({ ...base, id: 'mtls-2', tlsClientAuth: { method: 'self_signed_tls_client_auth', thumbprints: ['A'.repeat(43)] } });
+      expect(await b!.getClient('mtls-1')).toMatchObject({ tlsClientAuth: { method: 'tls_client_auth', subjectDn: 'CN=app,O=Clinic' }, requirePar: true });
+      expect(await b!.getClient('mtls-2')).toMatchObject({ tlsClientAuth: { method: 'self_signed_tls_client_auth', thumbprints: ['A'.repeat(43)] } });
+      expect((await b!.getClient('mtls-2'))!.requirePar).toBeUndefined();
+      await a!.putPushedRequest({ uriHash: 'par-1', clientId: 'mtls-1', params: '{"scope":"read"}', expiresAt: 160 }, 100);
+      expect(await b!.takePushedRequest('par-1', 'mtls-2')).toBeUndefined(); // another client's: not given, not burnt
+      const race = await Promise.all(Array.from({ length: 6 }, (_, j) => (j % 2 ? a! : b!).takePushedRequest('par-1', 'mtls-1')));
+      expect(race.filter((r) => r !== undefined)).toEqual([{ uriHash: 'par-1', clientId: 'mtls-1', params: '{"scope":"read"}', expiresAt: 160 }]);
+      expect(await a!.takePushedRequest('par-1', 'mtls-1')).toBeUndefined();
+    });
+
     it('device codes: poll returns the previous poll time, one decision, one deletion', async () => {
       const [a, b] = await kind.open(2);
       await a!.putDeviceCode({ deviceCodeHash: 'd1', userCode: 'ABCD-EFGH', clientId: 'c1', audience: 'rs1', scope: 'read', expiresAt: 5000, status: 'pending', interval: 5, lastPolledAt: 0 });

@@ -39,6 +39,11 @@ export function errorOf(r: Reply): string | undefined {
 
 /** Signs in as `user` and approves the pending authorization request; returns the code. */
 export async function loginAndConsent(base: string, query: URLSearchParams, user: string, password: string): Promise<string> {
+  return (await loginAndConsentRedirect(base, query, user, password)).searchParams.get('code')!;
+}
+
+/** The same, returning the whole authorization response (the redirect's URL: code, state, iss). */
+export async function loginAndConsentRedirect(base: string, query: URLSearchParams, user: string, password: string): Promise<URL> {
   let res = await fetch(`${base}/authorize?${query}`, { redirect: 'manual' });
   if (res.status !== 200) throw new Error(`authorize answered ${res.status} ${res.headers.get('location') ?? ''}`);
   const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
@@ -51,7 +56,7 @@ export async function loginAndConsent(base: string, query: URLSearchParams, user
   html = await res.text();
   csrf = /name="csrf" value="([^"]+)"/.exec(html)![1]!;
   res = await fetch(`${base}/consent`, { method: 'POST', redirect: 'manual', headers: { cookie: cookie2, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, request, decision: 'approve' }) });
-  return new URL(res.headers.get('location')!).searchParams.get('code')!;
+  return new URL(res.headers.get('location')!);
 }
 
 /** The token hashes (hex) on an audience's signed /trl, verified with the service's published key. */
