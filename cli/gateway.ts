@@ -31,6 +31,7 @@ const GATEWAY_SERVE_SPEC = {
     'iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof iat may be from now' },
     'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this certificate (PEM)' },
     'tls-key': { type: 'string', value: 'FILE', help: 'and this private key (PEM)' },
+    'tls-request-client-cert': { type: 'boolean', help: 'ask clients for a certificate: certificate-bound tokens (RFC 8705) must come over a connection with theirs' },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways' },
     'dpop-nonce-secret-file': { type: 'string', value: 'FILE', help: 'require DPoP nonces of this gateway (RFC 9449 §9), from this secret (openssl rand -hex 32; same file on every instance)' },
     'client-id': { type: 'string', value: 'ID', help: "phantom tokens: the gateway's client id at the service (register-client --resource-server), to introspect opaque tokens" },
@@ -76,6 +77,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   const iatWindow = values['iat-window'] ?? '60';
   if (!/^\d{1,4}$/.test(iatWindow) || Number(iatWindow) < 1) throw new UsageError('--iat-window takes whole seconds (1 to 9999)');
   if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  if (values['tls-request-client-cert'] && !values['tls-cert']) throw new UsageError('--tls-request-client-cert needs --tls-cert and --tls-key');
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+$/.test(publicUrl)) throw new UsageError('--public-url takes an origin (scheme://host[:port], no path)');
   // JWT tokens through jose's key set; CWT tokens through the same keys as COSE keys.
@@ -120,7 +122,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
     ...(phantom ? { phantom } : {}),
     ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
     iatWindow: Number(iatWindow),
-    ...(values['tls-cert'] ? { tls: { cert: Buffer.from(readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES)), key: Buffer.from(readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES)) } } : {}),
+    ...(values['tls-cert'] ? { tls: { cert: Buffer.from(readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES)), key: Buffer.from(readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES)), ...(values['tls-request-client-cert'] ? { requestClientCert: true } : {}) } } : {}),
     clock,
     logger,
   });

@@ -5,6 +5,7 @@
  * nothing is refused, the gateway forwards no bearer tokens.
  */
 import { errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { isCertificateThumbprint, X5T_S256 } from '../sender-constraint/index.js';
 import { GatewayError } from './errors.js';
 
 /** The service signs with ES256 or EdDSA (authz/jwt-access-token.ts); alg must also match the key (jose checks). */
@@ -22,7 +23,10 @@ export interface AccessTokenCheck {
 }
 
 export interface BoundAccessToken {
+  /** The DPoP key's RFC 7638 thumbprint (RFC 9449 §6.1), or '' for a certificate-bound token. */
   jkt: string;
+  /** RFC 8705 §3.1: the bound client certificate's SHA-256 thumbprint, for a certificate-bound token. */
+  x5t?: string;
   /** Seconds since the epoch: the token is refused from then on. */
   exp: number;
   scope: unknown;
@@ -49,10 +53,13 @@ export async function verifyAccessToken(token: string, check: AccessTokenCheck):
   }
   const cnf = payload.cnf;
   const jkt = cnf !== null && typeof cnf === 'object' ? (cnf as Record<string, unknown>).jkt : undefined;
-  // RFC 7638 SHA-256 thumbprint: 43 base64url characters.
-  if (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt)) throw new GatewayError('invalid_token', 'access token is not bound to a DPoP key (cnf.jkt)');
+  const x5t = cnf !== null && typeof cnf === 'object' ? (cnf as Record<string, unknown>)[X5T_S256] : undefined;
+  // RFC 7638 / RFC 8705 SHA-256 thumbprints: 43 base64url characters. Exactly one binding.
+  const certificateBound = jkt === undefined && isCertificateThumbprint(x5t);
+  if (!certificateBound && (typeof jkt !== 'string' || !/^[A-Za-z0-9_-]{43}$/.test(jkt))) throw new GatewayError('invalid_token', 'access token is not bound to a DPoP key or a certificate');
   return {
-    jkt,
+    jkt: certificateBound ? '' : (jkt as string),
+    ...(certificateBound ? { x5t: x5t as string } : {}),
     exp: payload.exp as number,
     scope: payload.scope,
     ...(typeof payload.sub === 'string' ? { sub: payload.sub } : {}),

@@ -12,7 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import type { JWTVerifyGetKey } from 'jose';
-import { DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
+import { checkCertificateBinding, CertificateBindingError, DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
 import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
@@ -54,7 +54,11 @@ export interface GatewayOptions {
   cwtKeys?: () => Promise<readonly CoseKey[]>;
   /** Opaque (reference) tokens: introspected once, the upstream gets the gateway's signed JWT (phantom-token.ts). */
   phantom?: PhantomTokens;
-  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * HTTPS. `requestClientCert`: ask every client for a certificate (trusting no chain: RFC 8705
+   * §3 binds the token to the certificate itself, self-signed or not) for certificate-bound tokens.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer; requestClientCert?: boolean };
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
   upstreamTimeoutMs?: number;
@@ -104,16 +108,18 @@ export function createGateway(options: GatewayOptions): Gateway {
     res.writeHead(status, headers).end(JSON.stringify({ error: known.oauthError, error_description: known.message }));
   }
 
-  async function admit(req: http.IncomingMessage): Promise<{ jkt: string; clientId?: string; sub?: string; phantomJwt?: string }> {
+  async function admit(req: http.IncomingMessage): Promise<{ jkt: string; x5t?: string; clientId?: string; sub?: string; phantomJwt?: string }> {
     const authorization = single(req.headers.authorization);
     const proof = single(req.headers.dpop);
     if (authorization === null || proof === null) throw new GatewayError('invalid_request', 'one Authorization and one DPoP header only');
-    const scheme = /^DPoP ([\x21-\x7e]+)$/.exec(authorization ?? '');
-    // RFC 9449 §7.1/§7.2: only the DPoP scheme; a bound token presented as Bearer is refused like no token.
+    const scheme = /^(DPoP|Bearer) ([\x21-\x7e]+)$/.exec(authorization ?? '');
     if (!scheme) throw new GatewayError('invalid_token', authorization === undefined ? 'no access token' : 'DPoP authorization scheme required');
-    if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
-    const token = scheme[1]!;
+    const token = scheme[2]!;
     const now = clock();
+    // RFC 8705 §3: a certificate-bound token travels as Bearer over the TLS connection with that
+    // certificate. Any other Bearer token is refused (RFC 9449 §7.2: a DPoP token is not a bearer token).
+    if (scheme[1] === 'Bearer') return certificateBound(req, token, now);
+    if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
     const jws = JWS_COMPACT.test(token);
     const cwt = !jws && options.cwtKeys !== undefined && looksLikeCwt(token);
     const opaque = !jws && !cwt && options.phantom !== undefined;
@@ -130,8 +136,30 @@ export function createGateway(options: GatewayOptions): Gateway {
     const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay, ...nonce });
     // RFC 9449 §7.1: the proof's key is the key the token is bound to.
     if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
+    if (claims.x5t !== undefined) throw new GatewayError('invalid_token', 'a certificate-bound token goes with the Bearer scheme');
     checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
     return { jkt: claims.jkt, ...(opaque ? { phantomJwt: await options.phantom!.upstreamJwt(token, now) } : {}), ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
+  }
+
+  async function certificateBound(req: http.IncomingMessage, token: string, now: number): Promise<{ jkt: string; x5t: string; clientId?: string; sub?: string }> {
+    if (!JWS_COMPACT.test(token)) throw new GatewayError('invalid_token', 'DPoP authorization scheme required');
+    let claims = verified.get(token, now);
+    if (claims === undefined) {
+      claims = await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...(options.issuer ? { issuer: options.issuer } : {}), now });
+      verified.set(token, claims, claims.exp);
+    }
+    if (claims.x5t === undefined) throw new GatewayError('invalid_token', 'DPoP authorization scheme required');
+    const socket = req.socket as import('node:tls').TLSSocket;
+    const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    if (!peer?.raw) throw new GatewayError('invalid_token', 'certificate-bound token without a client certificate');
+    try {
+      checkCertificateBinding(new Uint8Array(peer.raw), claims.x5t);
+    } catch (e) {
+      if (e instanceof CertificateBindingError) throw new GatewayError('invalid_token', 'token is bound to another certificate');
+      throw e;
+    }
+    checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
+    return { jkt: '', x5t: claims.x5t, ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -147,7 +175,8 @@ export function createGateway(options: GatewayOptions): Gateway {
     for (const name of Object.keys(req.headers)) {
       if (name === 'authorization' || name === 'dpop' || name.startsWith(IDENTITY_HEADER_PREFIX)) delete req.headers[name];
     }
-    req.headers['x-keybound-jkt'] = who.jkt;
+    if (who.jkt) req.headers['x-keybound-jkt'] = who.jkt;
+    if (who.x5t) req.headers['x-keybound-x5t-s256'] = who.x5t;
     if (who.clientId) req.headers['x-keybound-client-id'] = who.clientId;
     if (who.sub) req.headers['x-keybound-sub'] = who.sub;
     // Phantom token: the upstream gets the gateway's JWT of the introspected claims, never the opaque token.
@@ -165,7 +194,7 @@ export function createGateway(options: GatewayOptions): Gateway {
   };
   const maxHeaderSize = options.maxHeaderBytes ?? DEFAULT_MAX_HEADER_BYTES;
   const serverOptions = { maxHeaderSize, requestTimeout: timeout, headersTimeout: Math.min(timeout, 10_000) };
-  const server = options.tls ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key }, onRequest) : http.createServer(serverOptions, onRequest);
+  const server = options.tls ? https.createServer({ ...serverOptions, cert: options.tls.cert, key: options.tls.key, ...(options.tls.requestClientCert ? { requestCert: true, rejectUnauthorized: false } : {}) }, onRequest) : http.createServer(serverOptions, onRequest);
 
   return {
     listen(port, host = '127.0.0.1') {
