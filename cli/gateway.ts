@@ -33,6 +33,8 @@ const GATEWAY_SERVE_SPEC = {
     'tls-key': { type: 'string', value: 'FILE', help: 'and this private key (PEM)' },
     'tls-request-client-cert': { type: 'boolean', help: 'ask clients for a certificate: certificate-bound tokens (RFC 8705) must come over a connection with theirs' },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways' },
+    'client-cert-header': { type: 'string', value: 'NAME', help: 'behind a TLS terminator: the request header with the client certificate (URL-encoded PEM, nginx $ssl_client_escaped_cert)' },
+    'trusted-proxy': { type: 'string', multiple: true, value: 'ADDRESS', help: 'the terminator address(es) that header is taken from (ignored from any other)' },
     'dpop-nonce-secret-file': { type: 'string', value: 'FILE', help: 'require DPoP nonces of this gateway (RFC 9449 §9), from this secret (openssl rand -hex 32; same file on every instance)' },
     'client-id': { type: 'string', value: 'ID', help: "phantom tokens: the gateway's client id at the service (register-client --resource-server), to introspect opaque tokens" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_GATEWAY_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
@@ -77,6 +79,9 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   const iatWindow = values['iat-window'] ?? '60';
   if (!/^\d{1,4}$/.test(iatWindow) || Number(iatWindow) < 1) throw new UsageError('--iat-window takes whole seconds (1 to 9999)');
   if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
+  const certHeader = values['client-cert-header'];
+  if (!certHeader !== !values['trusted-proxy']) throw new UsageError('--client-cert-header and --trusted-proxy go together');
+  if (certHeader !== undefined && !/^[a-z0-9-]{1,64}$/i.test(certHeader)) throw new UsageError('--client-cert-header takes a header name');
   if (values['tls-request-client-cert'] && !values['tls-cert']) throw new UsageError('--tls-request-client-cert needs --tls-cert and --tls-key');
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https?:\/\/[^/]+$/.test(publicUrl)) throw new UsageError('--public-url takes an origin (scheme://host[:port], no path)');
@@ -118,6 +123,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
     ...(publicUrl ? { publicUrl } : {}),
     ...(redis ? { replay: new RedisDpopReplay(redis, clock) } : {}),
     cwtKeys,
+    ...(certHeader ? { certificateHeader: { name: certHeader.toLowerCase(), trustedProxies: values['trusted-proxy']! } } : {}),
     ...(values['dpop-nonce-secret-file'] ? { nonceSecrets: nonceSecretsFromFile(values['dpop-nonce-secret-file']) } : {}),
     ...(phantom ? { phantom } : {}),
     ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),

@@ -12,7 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import type { JWTVerifyGetKey } from 'jose';
-import { checkCertificateBinding, CertificateBindingError, DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
+import { certificateDerFromPem, checkCertificateBinding, CertificateBindingError, MAX_CERTIFICATE_PEM_CHARS, DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
 import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
@@ -59,6 +59,12 @@ export interface GatewayOptions {
    * §3 binds the token to the certificate itself, self-signed or not) for certificate-bound tokens.
    */
   tls?: { cert: string | Buffer; key: string | Buffer; requestClientCert?: boolean };
+  /**
+   * Behind a TLS terminator: take the client certificate from this request header (URL-encoded
+   * PEM, as nginx's $ssl_client_escaped_cert), only on connections from these addresses. From any
+   * other address the header is ignored (and never forwarded).
+   */
+  certificateHeader?: { name: string; trustedProxies: readonly string[] };
   maxHeaderBytes?: number;
   maxBodyBytes?: number;
   upstreamTimeoutMs?: number;
@@ -141,6 +147,23 @@ export function createGateway(options: GatewayOptions): Gateway {
     return { jkt: claims.jkt, ...(opaque ? { phantomJwt: await options.phantom!.upstreamJwt(token, now) } : {}), ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
   }
 
+  /** The connection's client certificate, or the trusted terminator's header (never both sources mixed). */
+  function clientCertificate(req: http.IncomingMessage): Uint8Array | undefined {
+    const socket = req.socket as import('node:tls').TLSSocket;
+    const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
+    if (peer?.raw) return new Uint8Array(peer.raw);
+    const from = options.certificateHeader;
+    const address = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    if (!from || !from.trustedProxies.includes(address)) return undefined;
+    const value = single(req.headers[from.name]);
+    if (typeof value !== 'string' || value.length > 3 * MAX_CERTIFICATE_PEM_CHARS) return undefined;
+    try {
+      return certificateDerFromPem(decodeURIComponent(value));
+    } catch {
+      throw new GatewayError('invalid_request', 'client certificate header malformed');
+    }
+  }
+
   async function certificateBound(req: http.IncomingMessage, token: string, now: number): Promise<{ jkt: string; x5t: string; clientId?: string; sub?: string }> {
     if (!JWS_COMPACT.test(token)) throw new GatewayError('invalid_token', 'DPoP authorization scheme required');
     let claims = verified.get(token, now);
@@ -149,11 +172,10 @@ export function createGateway(options: GatewayOptions): Gateway {
       verified.set(token, claims, claims.exp);
     }
     if (claims.x5t === undefined) throw new GatewayError('invalid_token', 'DPoP authorization scheme required');
-    const socket = req.socket as import('node:tls').TLSSocket;
-    const peer = typeof socket.getPeerCertificate === 'function' ? socket.getPeerCertificate() : undefined;
-    if (!peer?.raw) throw new GatewayError('invalid_token', 'certificate-bound token without a client certificate');
+    const der = clientCertificate(req);
+    if (!der) throw new GatewayError('invalid_token', 'certificate-bound token without a client certificate');
     try {
-      checkCertificateBinding(new Uint8Array(peer.raw), claims.x5t);
+      checkCertificateBinding(der, claims.x5t);
     } catch (e) {
       if (e instanceof CertificateBindingError) throw new GatewayError('invalid_token', 'token is bound to another certificate');
       throw e;
@@ -173,7 +195,7 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const who = await admit(req);
     for (const name of Object.keys(req.headers)) {
-      if (name === 'authorization' || name === 'dpop' || name.startsWith(IDENTITY_HEADER_PREFIX)) delete req.headers[name];
+      if (name === 'authorization' || name === 'dpop' || name === options.certificateHeader?.name || name.startsWith(IDENTITY_HEADER_PREFIX)) delete req.headers[name];
     }
     if (who.jkt) req.headers['x-keybound-jkt'] = who.jkt;
     if (who.x5t) req.headers['x-keybound-x5t-s256'] = who.x5t;

@@ -26,7 +26,9 @@ let store: SqliteStore;
 let service: AuthzServer;
 let upstream: http.Server;
 let gateway: Gateway;
+const gateways: Gateway[] = [];
 let gatewayUrl: string;
+const behind: string[] = []; // [trusting 127.0.0.1, trusting another address]
 let token: string;
 const seen: http.IncomingHttpHeaders[] = [];
 
@@ -55,10 +57,23 @@ beforeAll(async () => {
     {},
   );
   gatewayUrl = /listening on (https:\/\/127\.0\.0\.1:\d+)/.exec(out)![1]!;
+  // Behind a TLS terminator (plain HTTP from it): the certificate comes in a header, only from the trusted address.
+  for (const proxy of ['127.0.0.1', '10.9.9.9']) {
+    let line = '';
+    gateways.push(
+      await gatewayServe(
+        ['--upstream', `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, '--audience', 'api', '--jwks', f('jwks.json'), '--port', '0', '--client-cert-header', 'X-Client-Cert', '--trusted-proxy', proxy, '--log-level', 'error'],
+        { stdout: { write: (t: string) => (line += t) }, stderr: { write: () => true } },
+        {},
+      ),
+    );
+    behind.push(/listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line)![1]!);
+  }
 }, 60_000);
 
 afterAll(async () => {
   await gateway?.close();
+  for (const g of gateways) await g.close();
   await new Promise<void>((r) => upstream?.close(() => r()));
   await service?.close();
   store?.close();
@@ -83,6 +98,20 @@ describe('certificate-bound tokens at the gateway (RFC 8705 §3)', () => {
     }
     // The certificate-bound token cannot pass as a DPoP token either.
     expect((await curl(`${gatewayUrl}/records/1`, { cacert: certs.files.ca, cert: { pem: f('device.pem'), key: f('device.key') }, headers: { authorization: `DPoP ${token}`, dpop: 'x.y.z' } })).status).toBe(401);
+    expect(seen.length).toBe(before);
+  });
+
+  it('behind a TLS terminator: takes the certificate header only from the trusted address, and never forwards it', async () => {
+    const escaped = (name: string) => encodeURIComponent(readFileSync(f(name), 'utf8'));
+    const ok = await fetch(`${behind[0]}/records/2`, { headers: { authorization: `Bearer ${token}`, 'x-client-cert': escaped('device.pem') } });
+    expect(ok.status).toBe(200);
+    expect(seen.at(-1)!['x-keybound-x5t-s256']).toBe(opensslX5t(f('device.pem')));
+    expect(seen.at(-1)!['x-client-cert']).toBeUndefined();
+    const before = seen.length;
+    expect((await fetch(`${behind[0]}/records/2`, { headers: { authorization: `Bearer ${token}`, 'x-client-cert': escaped('other.pem') } })).status).toBe(401);
+    expect((await fetch(`${behind[0]}/records/2`, { headers: { authorization: `Bearer ${token}`, 'x-client-cert': 'not%20a%20certificate' } })).status).toBe(400);
+    // The same header from an address that is not the terminator is ignored: no certificate, refused.
+    expect((await fetch(`${behind[1]}/records/2`, { headers: { authorization: `Bearer ${token}`, 'x-client-cert': escaped('device.pem') } })).status).toBe(401);
     expect(seen.length).toBe(before);
   });
 });
