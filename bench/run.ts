@@ -13,6 +13,7 @@ import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
 import { benchDpop } from './dpop.js';
 import { benchOscore } from './oscore.js';
+import { benchGateway } from './gateway.js';
 import { recordedFigures } from './figures.js';
 import { benchQuickJs } from './quickjs.js';
 import { benchSim } from './sim.js';
@@ -25,6 +26,7 @@ const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['authz/: token endpoint', benchAuthz],
   ['authz/: several instances on PostgreSQL', benchAuthzPostgres],
   ['sender-constraint/: DPoP proof checks', benchDpop],
+  ['gateway/: HTTP reverse proxy with DPoP', benchGateway],
   ['broker/: MQTT sidecar', benchBroker],
   ['firmware-sim: simulated fleets', benchSim],
 ];

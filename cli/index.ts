@@ -12,6 +12,7 @@ export { AUTHZ_COMMANDS } from './authz.js';
 export { DEVICE_COMMANDS, deviceCommand } from './device.js';
 export { deviceServeCommand } from './device-serve.js';
 export { brokerServeCommand } from './broker.js';
+export { gatewayCommand, gatewayServe, gatewayServeCommand } from './gateway.js';
 export { parseCommandLine, commandHelp, commandSynopsis, UsageError, type CommandSpec, type OptionSpec } from './command-line.js';
 export { defineCommand, commandGroup, type RunnableCommand } from './command-runner.js';
 export { packageVersion } from './version.js';

@@ -6,6 +6,7 @@ import { inspect, INSPECT_USAGE } from './inspect.js';
 import { authzCommand, AUTHZ_USAGE } from './authz.js';
 import { simCommand, SIM_USAGE } from './sim.js';
 import { brokerCommand, BROKER_USAGE } from './broker.js';
+import { gatewayCommand, GATEWAY_USAGE } from './gateway.js';
 import { deviceCommand, DEVICE_USAGE } from './device.js';
 import { demoCommand, DEMO_USAGE } from './demo.js';
 import { keygenCommand } from './keygen.js';
@@ -21,6 +22,7 @@ export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; su
   demo: { run: demoCommand, usage: DEMO_USAGE, summary: 'the whole story in one process (what npm start runs)' },
   authz: { run: authzCommand, usage: AUTHZ_USAGE, summary: 'the authorization service: serve, register devices and clients, provision' },
   broker: { run: brokerCommand, usage: BROKER_USAGE, summary: 'the MQTT broker sidecar that admits clients by PoP token' },
+  gateway: { run: gatewayCommand, usage: GATEWAY_USAGE, summary: 'the HTTP gateway that lets through only DPoP-bound tokens with a fresh proof' },
   device: { run: deviceCommand, usage: DEVICE_USAGE, summary: 'run the device runtime on a device (tokens, requests, revocation, trust updates)' },
   inspect: { run: inspect, usage: INSPECT_USAGE, summary: 'decode and verify a token' },
   sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },

@@ -4,7 +4,7 @@
  * service over loopback HTTP (for a small fleet, the demo and the integration test).
  */
 import { safeAudienceName, type CborValue, type CoseKey } from '../cose/index.js';
-import type { IntrospectionAnswer } from './phantom-token-cache.js';
+import type { IntrospectionAnswer } from '../gateway/index.js';
 
 /** How the token is protected: COSE_Sign1 (EdDSA or ES256) or COSE_Mac0 (HMAC 256/64). */
 export type TokenProtection = 'sign1' | 'sign1-es256' | 'mac0';

@@ -12,7 +12,7 @@
  */
 import { GATEWAY_AUDIENCE, type FleetIssuer } from './fleet-issuer.js';
 import { FlowTrace, storyTellers, type FlowName, type FlowRecord } from './flow-trace.js';
-import { PhantomTokenCache } from './phantom-token-cache.js';
+import { PhantomTokenCache } from '../gateway/index.js';
 import { Prng } from './prng.js';
 import { deviceScript, planFleet, registrations, DEFAULT_FRAME_LOSS, LISTEN_WINDOW_S, SIM_EPOCH, SIM_LIFETIME_S, WAKE_INTERVAL_S, type DevicePlan, type ScenarioName, type ScenarioContext } from './scenarios.js';
 import { TEMPERATURE_RANGES, type TemperatureRange } from './clock-drift.js';

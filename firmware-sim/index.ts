@@ -12,7 +12,7 @@ export { RADIO_LINKS, IEEE_802154, WIFI, NRF24, POLL_BYTES, frameMessage, frameT
 export { EnergyMeter } from './energy-meter.js';
 export { FlashStorage, FlashError, flashRegionBytes, KEYBOUND_FLASH_SHARE, type FlashErrorCode } from './flash-storage.js';
 export { deviceBudgets, keyboundRamBytes, KEYBOUND_RAM_SHARE, RUNTIME_FIXED_BYTES, SESSION_RAM_BYTES, REPLAY_ENTRY_RAM_BYTES, NONCE_ENTRY_RAM_BYTES } from './ram-budget.js';
-export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from './phantom-token-cache.js';
+export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from '../gateway/index.js';
 export { MeteredProvider, seededProvider, seededKeyPair, hashBlocks, type CryptoCounts } from './metered-provider.js';
 export { SimDevice, QUICKJS_SIM_HEAP_BYTES, type SimDeviceOptions } from './sim-device.js';
 export { SimRelay, type Exchange, type FleetRelay, type Sender, type TapEvent } from './sim-relay.js';

@@ -5,7 +5,7 @@
  * reports show the verdict as a mark and a word, never by colour alone.
  */
 import { formatNumber, formatPair } from './number-format.js';
-import { PHANTOM_MAX_TTL_S } from './phantom-token-cache.js';
+import { PHANTOM_MAX_TTL_S } from '../gateway/index.js';
 import type { SimReport } from './sim-report.js';
 
 export type Verdict = 'pass' | 'fail' | 'not run' | 'info';

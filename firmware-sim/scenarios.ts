@@ -17,7 +17,7 @@ import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration,
 import { HARDWARE_PROFILES, type HardwareProfile } from './hardware-profiles.js';
 import { jwtEquivalentBytes } from './jwt-size.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
-import { PhantomTokenCache } from './phantom-token-cache.js';
+import { PhantomTokenCache } from '../gateway/index.js';
 import { Prng } from './prng.js';
 import type { FlowActor, FlowTrace } from './flow-trace.js';
 import { formatNumber } from './number-format.js';

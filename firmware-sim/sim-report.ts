@@ -8,7 +8,7 @@ import { batteryLife, type DutyCycle } from './battery-life.js';
 import { clockDriftPpm, type TemperatureRange } from './clock-drift.js';
 import type { FlowRecord } from './flow-trace.js';
 import { modelSources } from './model-figures.js';
-import type { PhantomTokenCache } from './phantom-token-cache.js';
+import type { PhantomTokenCache } from '../gateway/index.js';
 import { deviceBudgets, keyboundRamBytes } from './ram-budget.js';
 import type { DevicePlan } from './scenarios.js';
 import type { DeviceFigures } from './device-figures.js';

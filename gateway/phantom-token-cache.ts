@@ -6,7 +6,9 @@
  * PHANTOM_MAX_TTL_S, whichever comes first: that bound is how long a token revoked at the service
  * may still be served (RFC 7662 §4 leaves the trade-off to the resource server). An inactive answer
  * is kept briefly, so a client retrying a dead token does not turn into a call per request.
- * Bounded: when full, expired entries go first, then the least recently used one.
+ * Bounded: when full, expired entries go first, then the least recently used one. The gateway
+ * (phantom-token.ts) keeps the introspected claims with an active answer (`value`); the firmware
+ * simulator's gateway model uses this same cache with no value.
  */
 import { createHash } from 'node:crypto';
 
@@ -23,16 +25,17 @@ export interface IntrospectionAnswer {
   exp?: number;
 }
 
-export type CacheLookup = { hit: true; active: boolean } | { hit: false; expired: boolean };
+export type CacheLookup<T = undefined> = { hit: true; active: boolean; value?: T } | { hit: false; expired: boolean };
 
-interface Entry {
+interface Entry<T> {
   active: boolean;
+  value?: T;
   /** Seconds since the epoch at which the entry stops being used. */
   until: number;
 }
 
-export class PhantomTokenCache {
-  private readonly entries = new Map<string, Entry>();
+export class PhantomTokenCache<T = undefined> {
+  private readonly entries = new Map<string, Entry<T>>();
   hits = 0;
   misses = 0;
   /** Misses because the entry had expired (TTL or token exp). */
@@ -57,7 +60,7 @@ export class PhantomTokenCache {
   }
 
   /** The cached answer for this token, if there is a live one. */
-  lookup(token: Uint8Array): CacheLookup {
+  lookup(token: Uint8Array): CacheLookup<T> {
     const key = PhantomTokenCache.key(token);
     const e = this.entries.get(key);
     if (e && e.until > this.clock()) {
@@ -65,7 +68,7 @@ export class PhantomTokenCache {
       // Most recently used last: Map keeps insertion order.
       this.entries.delete(key);
       this.entries.set(key, e);
-      return { hit: true, active: e.active };
+      return { hit: true, active: e.active, ...(e.value !== undefined ? { value: e.value } : {}) };
     }
     this.misses++;
     if (e) {
@@ -76,7 +79,7 @@ export class PhantomTokenCache {
   }
 
   /** Keeps the service's answer for this token; returns until when (seconds since the epoch). */
-  store(token: Uint8Array, answer: IntrospectionAnswer): number {
+  store(token: Uint8Array, answer: IntrospectionAnswer, value?: T): number {
     const now = this.clock();
     const maxTtl = this.opts.maxTtlS ?? PHANTOM_MAX_TTL_S;
     const until = answer.active ? Math.min(answer.exp ?? Number.POSITIVE_INFINITY, now + maxTtl) : now + (this.opts.inactiveTtlS ?? PHANTOM_INACTIVE_TTL_S);
@@ -92,7 +95,7 @@ export class PhantomTokenCache {
       this.entries.delete(oldest);
       this.evictions++;
     }
-    this.entries.set(key, { active: answer.active, until });
+    this.entries.set(key, { active: answer.active, until, ...(value !== undefined && answer.active ? { value } : {}) });
     return until;
   }
 }
