@@ -65,6 +65,10 @@ export interface CoapExchange {
   options: CoapRawOption[];
   payload: Uint8Array;
   peer: { address: string; port: number };
+  /** The size of the datagram that carried it (the last block's, for a Block1 body): RFC 9175 §2.4's measure. */
+  requestBytes: number;
+  /** Its token's length: the answer carries the same token (RFC 7252 §5.3.1). */
+  tokenBytes: number;
   /** Observe: 0 on a GET/FETCH (RFC 7641 §2): the client registers. */
   observe: boolean;
 }
@@ -200,8 +204,10 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   const echoes = new WeakMap<Packet, BlockOption>();
   // node-coap rewrites option values in place (numbers, strings): the handler gets them as sent.
   const rawOptions = new WeakMap<Packet, CoapRawOption[]>();
-  const pass = (packet: Packet): Packet => {
+  const datagramBytes = new WeakMap<Packet, number>();
+  const pass = (packet: Packet, bytes: number): Packet => {
     rawOptions.set(packet, packet.options.map((o) => ({ number: optionNumber(o.name), value: new Uint8Array(o.value) })));
+    datagramBytes.set(packet, bytes);
     return packet;
   };
   const recentFinals = new Map<string, { packet: Packet; at: number }>();
@@ -260,14 +266,14 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
         sendRaw(request, packet, '4.13', [{ name: 'Size1', value: uintBytes(limits.maxBodyBytes) }]);
         return; // answered here: node-coap does not see it
       }
-      pass(packet);
+      pass(packet, request.raw.length);
       return next(null);
     }
     const finalKey = `${peer}/${packet.messageId}`;
     const recent = recentFinals.get(finalKey);
     if (recent && packet.confirmable && recent.packet.token.equals(packet.token)) {
       // A retransmitted final block: node-coap answers it from its duplicate cache.
-      request.packet = pass(clonePacket(recent.packet));
+      request.packet = pass(clonePacket(recent.packet), request.raw.length);
       return next(null);
     }
     const block = parseBlockOption(block1Value);
@@ -296,7 +302,7 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
     const now = clock();
     for (const [k, v] of recentFinals) if (now - v.at > limits.timeoutMs || recentFinals.size >= RECENT_FINALS) recentFinals.delete(k);
     recentFinals.set(finalKey, { packet: clonePacket(packet), at: now });
-    pass(packet);
+    pass(packet, request.raw.length);
     next(null);
   };
   // Just before node-coap's own request handling (the last middleware).
@@ -327,6 +333,8 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       options,
       payload: new Uint8Array(packet.payload),
       peer: { address: req.rsinfo.address, port: req.rsinfo.port },
+      requestBytes: datagramBytes.get(packet) ?? 4 + packet.token.length + packet.payload.length,
+      tokenBytes: packet.token.length,
       observe: observeValue === 0 && (packet.code === '0.01' || packet.code === '0.05'),
     };
     // RFC 7641 §3.6: a GET with Observe 1 and the registration's token ends it; §4.1: a new
