@@ -52,6 +52,8 @@ const KINDS: { name: string; request: Omit<CoapMessage, 'type' | 'messageId'>; b
   { name: 'AS Request Creation Hints to a 4-byte GET', request: { code: 1, options: [], payload: new Uint8Array(0) }, big: true },
   // 19 bytes in, 47 out: within 3x, sent as is (no round trip for a client whose request is not tiny).
   { name: 'hints to GET /result with an 8-byte token', request: { code: 1, token: Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) }, big: false },
+  // A body in one Block1 block (RFC 7959): the transport adds Block1 to the answer, counted too.
+  { name: 'hints to a one-block Block1 POST', request: { code: 2, options: [{ number: 27, value: Uint8Array.of(0x06) }], payload: Uint8Array.of(1) }, big: true },
   // RFC 8613 §8.2 step 2: "Security context not found" to a 7-byte OSCORE request (the review's 4.4x).
   { name: 'unknown kid (7 bytes)', request: { code: 2, options: [{ number: OSCORE, value: Uint8Array.of(0x08, 0x42) }], payload: new Uint8Array(0) }, big: true },
   { name: 'failed tag under an unknown kid, with Partial IV', request: { code: 2, options: [{ number: OSCORE, value: Uint8Array.of(0x09, 0x00, 0x42) }], payload: Uint8Array.of(1) }, big: true },
@@ -60,6 +62,8 @@ const KINDS: { name: string; request: Omit<CoapMessage, 'type' | 'messageId'>; b
   { name: 'POST /authz-info, 1 byte of garbage', request: { code: 2, options: [{ number: URI_PATH, value: utf8('authz-info') }, { number: 12, value: Uint8Array.of(19) }], payload: Uint8Array.of(0xff) }, big: false },
   { name: 'POST /authz-info, no Content-Format', request: { code: 2, options: [{ number: URI_PATH, value: utf8('authz-info') }], payload: Uint8Array.of(0xa0) }, big: false },
 ];
+
+const kind = (name: string) => KINDS.find((k) => k.name === name)!.request;
 
 beforeAll(async () => {
   fixture = await startCoapDeviceFixture({ audience: AUDIENCE, clients: ['ekg'], prefix: 'keybound-amp-' });
@@ -75,31 +79,31 @@ describe('keybound device serve --coap-only is no amplifier (RFC 9175 §2.4)', (
   it('answers every unprotected request kind from an unverified source with at most 3x its size', async () => {
     const victim = await source();
     const factors: Record<string, number> = {};
-    for (const kind of KINDS) {
-      const request = con(kind.request);
+    for (const k of KINDS) {
+      const request = con(k.request);
       const answer = await victim(request);
-      factors[kind.name] = answer.length / request.length;
-      expect(answer.length, `${kind.name}: ${request.length} -> ${answer.length} bytes`).toBeLessThanOrEqual(3 * request.length);
+      factors[k.name] = answer.length / request.length;
+      expect(answer.length, `${k.name}: ${request.length} -> ${answer.length} bytes`).toBeLessThanOrEqual(3 * request.length);
       const m = decodeCoapMessage(answer);
       // The large answers are held back for a 4.01 with a 6-byte Echo and nothing else.
-      if (kind.big) {
-        expect(codeOf(m), kind.name).toBe('4.01');
-        expect(echoOf(m)?.length, kind.name).toBe(ECHO_BYTES);
-        expect(m.payload.length, kind.name).toBe(0);
-      } else expect(echoOf(m), kind.name).toBeUndefined();
+      if (k.big) {
+        expect(codeOf(m), k.name).toBe('4.01');
+        expect(echoOf(m)?.length, k.name).toBe(ECHO_BYTES);
+        expect(m.payload.length, k.name).toBe(0);
+      } else expect(echoOf(m), k.name).toBeUndefined();
     }
     console.info('amplification factors (answer/request bytes):', JSON.stringify(factors));
   });
 
   it('gives the real answer once the source repeats the request with its Echo (hints, Security context not found)', async () => {
     const client = await source();
-    const get = KINDS[0]!.request;
+    const get = kind('AS Request Creation Hints to a 4-byte GET');
     const echo = echoOf(decodeCoapMessage(await client(con(get))))!;
     const hinted = decodeCoapMessage(await client(con(withEcho(get, echo))));
     expect(codeOf(hinted)).toBe('4.01');
     expect((decodeCbor(hinted.payload) as Map<number, unknown>).get(5)).toBe(AUDIENCE);
     // Stateless: the same value serves again within its slot, for another request from that address.
-    const kid = KINDS[2]!.request;
+    const kid = kind('unknown kid (7 bytes)');
     const missing = decodeCoapMessage(await client(con(withEcho(kid, echo))));
     expect(codeOf(missing)).toBe('4.01');
     expect(fromUtf8(missing.payload)).toBe('Security context not found');
@@ -108,7 +112,7 @@ describe('keybound device serve --coap-only is no amplifier (RFC 9175 §2.4)', (
   it('refuses an Echo issued to another address, a tampered one, a truncated one: challenged again, still within 3x', async () => {
     const client = await source('127.0.0.1');
     const other = await source('127.0.0.2');
-    const get = KINDS[0]!.request;
+    const get = kind('AS Request Creation Hints to a 4-byte GET');
     const echo = echoOf(decodeCoapMessage(await client(con(get))))!;
     const tampered = echo.slice();
     tampered[0]! ^= 0x01;

@@ -15,6 +15,8 @@ import { type CoapExchange, type CoapHandler, type CoapRawOption, type CoapReply
 import { AMPLIFICATION_FACTOR, ECHO_OPTION, type EchoChallenge } from './echo-challenge.js';
 
 const OSCORE_OPTION = 9;
+/** The Block1 option the transport adds to the answer of a block-wise body (RFC 7959 §2.3): at most 1 + 1 + 3 bytes, and a delta byte it may move. */
+const BLOCK1_ANSWER_BYTES = 6;
 
 /** RFC 7252 §3.1: an option's encoded size (delta and length with their extended bytes, then the value). */
 function optionBytes(delta: number, length: number): number {
@@ -23,8 +25,8 @@ function optionBytes(delta: number, length: number): number {
 }
 
 /** The answer's datagram size as the transport sends it (header, token, options in order, payload marker). */
-export function answerBytes(exchange: Pick<CoapExchange, 'tokenBytes'>, reply: Pick<CoapReply, 'options' | 'payload'>): number {
-  let size = 4 + exchange.tokenBytes;
+export function answerBytes(exchange: Pick<CoapExchange, 'tokenBytes' | 'blockwise'>, reply: Pick<CoapReply, 'options' | 'payload'>): number {
+  let size = 4 + exchange.tokenBytes + (exchange.blockwise ? BLOCK1_ANSWER_BYTES : 0);
   let last = 0;
   for (const o of [...(reply.options ?? [])].sort((a, b) => a.number - b.number)) {
     size += optionBytes(o.number - last, o.value.length);
@@ -39,7 +41,7 @@ const isProtected = (options: CoapRawOption[] | undefined) => (options ?? []).so
 export function guardAmplification(handler: CoapHandler, challenge: EchoChallenge, onChallenge?: (peer: string) => void): CoapHandler {
   return async (exchange) => {
     const reply = await handler(exchange);
-    if (reply.observe || isProtected(reply.options)) return reply;
+    if (isProtected(reply.options)) return reply;
     if (answerBytes(exchange, reply) <= AMPLIFICATION_FACTOR * exchange.requestBytes) return reply;
     const echo = exchange.options.find((o) => o.number === ECHO_OPTION);
     if (echo && challenge.verify(exchange.peer.address, echo.value)) return reply;
