@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createSocket, type Socket } from 'node:dgram';
 import { execFile } from 'node:child_process';
 import { decodeCbor, decodeCoapMessage, encodeCoapMessage, fromUtf8, utf8, type CoapMessage } from '../cose/index.js';
-import { createEchoChallenge, ECHO_BYTES } from '../device/adapters/index.js';
+import { answerBytes, createEchoChallenge, ECHO_BYTES } from '../device/adapters/index.js';
 import { main } from '../cli/index.js';
 import { startCoapDeviceFixture, type CoapDeviceFixture } from './support/coap-device-fixture.js';
 import { findLibcoap } from './support/libcoap.js';
@@ -147,6 +147,19 @@ describe('keybound device serve --coap-only is no amplifier (RFC 9175 §2.4)', (
     expect(challenge.verify('192.0.2.1', value)).toBe(false);
     // Another device (another secret) does not take this one's values.
     expect(createEchoChallenge({ secret: new Uint8Array(32).fill(8), now: () => 1_000_000 }).verify('192.0.2.1', value)).toBe(false);
+  });
+
+  it("the guard's size of an answer is the encoded datagram's (option deltas and lengths past 12 and 268, payload marker)", () => {
+    const cases: { token: number; options: { number: number; value: Uint8Array }[]; payload: Uint8Array }[] = [
+      { token: 0, options: [], payload: new Uint8Array(0) },
+      { token: 8, options: [{ number: 252, value: new Uint8Array(6) }], payload: new Uint8Array(0) },
+      { token: 2, options: [{ number: 12, value: Uint8Array.of(19) }], payload: new Uint8Array(30) },
+      { token: 1, options: [{ number: 292, value: new Uint8Array(300) }, { number: 9, value: new Uint8Array(13) }, { number: 11, value: new Uint8Array(0) }], payload: new Uint8Array(1) },
+    ];
+    for (const c of cases) {
+      const encoded = encodeCoapMessage({ type: 2, code: 0x81, messageId: 1, token: new Uint8Array(c.token), options: [...c.options].sort((a, b) => a.number - b.number), payload: c.payload });
+      expect(answerBytes({ tokenBytes: c.token, blockwise: false }, c)).toBe(encoded.length);
+    }
   });
 
   it('keybound request coap:// answers the Echo challenge and prints the hints', async () => {
