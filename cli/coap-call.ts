@@ -65,7 +65,25 @@ function rawOptionsOf(res: IncomingMessage): RawOption[] {
   return out;
 }
 
+/** RFC 9175 §2.2.1: Echo. */
+const ECHO = 252;
+const OSCORE = 9;
+/** RFC 9175 §2.2.1: an Echo value is 1 to 40 bytes. */
+const MAX_ECHO_BYTES = 40;
+
+/**
+ * One request. An unprotected 4.01 with Echo (RFC 9175 §2.4: the server checks that this address
+ * receives what is sent to it before it answers with more than 3x the request) is answered once by
+ * the same request carrying the Echo; a second challenge is the answer.
+ */
 export async function coapCall(url: URL, call: CoapCall, opts: { timeoutMs: number; maxAnswerBytes: number }): Promise<CoapAnswer> {
+  const first = await coapCallOnce(url, call, opts);
+  const echo = first.code === '4.01' && !first.options.some((o) => o.number === OSCORE) ? first.options.find((o) => o.number === ECHO) : undefined;
+  if (!echo || echo.value.length === 0 || echo.value.length > MAX_ECHO_BYTES || call.options.some((o) => o.number === ECHO)) return first;
+  return coapCallOnce(url, { ...call, options: [...call.options, { number: ECHO, value: echo.value }] }, opts);
+}
+
+async function coapCallOnce(url: URL, call: CoapCall, opts: { timeoutMs: number; maxAnswerBytes: number }): Promise<CoapAnswer> {
   const host = url.hostname.replace(/^\[|\]$/g, '');
   const agent = new Agent({ type: host.includes(':') ? 'udp6' : 'udp4' });
   try {

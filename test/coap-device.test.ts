@@ -3,14 +3,15 @@
  * the real service (authz/ over HTTP, SQLite) issuing the tokens and libcoap's coap-client as the
  * client: a service-issued token posted block-wise to /authz-info (64-byte blocks, libcoap's new
  * token per block) is accepted (2.01); a tampered one is refused 4.01; another method 4.05; a
- * resource asked without OSCORE 4.01 with the AS Request Creation Hints; a body over the bound 4.13.
+ * resource asked without OSCORE 4.01 with the AS Request Creation Hints (after an Echo round trip when
+ * they are over 3x the request, RFC 9175 §2.4); a body over the bound 4.13.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeCbor, decodeCoapMessage, encodeCoapMessage } from '../cose/index.js';
+import { decodeCbor, decodeCoapMessage, encodeCoapMessage, type CoapMessage } from '../cose/index.js';
 import { createSocket } from 'node:dgram';
 import { findLibcoap, LIBCOAP_MISSING } from './support/libcoap.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
@@ -73,13 +74,20 @@ describe.skipIf(!libcoap)(`keybound device serve --coap-port with coap-client${l
     expect((await coapClient([`coap://127.0.0.1:${port}/authz-info`])).codes.at(-1)).toBe('4.05');
     expect((await coapClient([`coap://127.0.0.1:${port}/result`])).codes.at(-1)).toBe('4.01');
     // The same in raw bytes, to read the payload: RFC 9200 §5.3 hints name the audience (5) to ask a token for.
+    // This 13-byte request's hints (40 bytes) are over 3x its size: RFC 9175 §2.4's Echo round trip
+    // comes first (test/review-coap-amplification.test.ts), a 4.01 with Echo and no payload.
     const sock = createSocket('udp4');
-    const answer = await new Promise<Buffer>((resolve) => {
-      sock.once('message', resolve);
-      sock.send(encodeCoapMessage({ type: 0, code: 1, messageId: 7, token: Uint8Array.of(1, 2), options: [{ number: 11, value: new TextEncoder().encode('result') }], payload: new Uint8Array(0) }), port, '127.0.0.1');
-    });
+    const ask = (echo?: Uint8Array) =>
+      new Promise<CoapMessage>((resolve) => {
+        sock.once('message', (answer) => resolve(decodeCoapMessage(new Uint8Array(answer))));
+        const options = [{ number: 11, value: new TextEncoder().encode('result') }, ...(echo ? [{ number: 252, value: echo }] : [])];
+        sock.send(encodeCoapMessage({ type: 0, code: 1, messageId: echo ? 8 : 7, token: Uint8Array.of(1, 2), options, payload: new Uint8Array(0) }), port, '127.0.0.1');
+      });
+    const challenge = await ask();
+    expect(challenge.code).toBe(0x81);
+    expect(challenge.payload.length).toBe(0);
+    const m = await ask(challenge.options.find((o) => o.number === 252)!.value);
     sock.close();
-    const m = decodeCoapMessage(new Uint8Array(answer));
     expect(m.code).toBe(0x81);
     const hints = decodeCbor(m.payload) as Map<number, unknown>;
     expect(hints.get(5)).toBe(AUDIENCE);

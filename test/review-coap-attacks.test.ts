@@ -147,9 +147,16 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
   });
 
   it('a flood of unprotected requests from many ports does not churn the cnonce hint: the one a client was given stays good', async () => {
-    const get = con({ code: 1, token: fromHex('c0'), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) });
-    const first = decodeCbor(decodeCoapMessage(await peer()(get)).payload) as Map<number, unknown>;
-    const answers = await Promise.all(Array.from({ length: 40 }, () => peer()(con({ code: 1, options: [], payload: new Uint8Array(0) }))));
+    // Each of these GETs' hints are over 3x its size: they come after the Echo round trip (RFC 9175
+    // §2.4, test/review-coap-amplification.test.ts), here done by the client and every flooding port.
+    const echoed = async (send: (b: Uint8Array) => Promise<Uint8Array>, m: Omit<CoapMessage, 'type' | 'messageId'>) => {
+      const echo = decodeCoapMessage(await send(con(m))).options.find((o) => o.number === 252)!.value;
+      return send(con({ ...m, options: [...m.options, { number: 252, value: echo }] }));
+    };
+    const get = { code: 1, token: fromHex('c0'), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) };
+    const first = decodeCbor(decodeCoapMessage(await echoed(peer(), get)).payload) as Map<number, unknown>;
+    const bare = { code: 1, options: [], payload: new Uint8Array(0) };
+    const answers = await Promise.all(Array.from({ length: 40 }, () => echoed(peer(), bare)));
     // One hint nonce for everyone (it rotates every 30 s: at most one rotation inside the flood), not
     // one minted per request, which would push the client's out of the device's bounded pool.
     const cnonces = new Set([first, ...answers.map((b) => decodeCbor(decodeCoapMessage(b).payload) as Map<number, unknown>)].map((m) => toHex(m.get(39) as Uint8Array)));

@@ -65,6 +65,12 @@ export interface CoapExchange {
   options: CoapRawOption[];
   payload: Uint8Array;
   peer: { address: string; port: number };
+  /** The size of the datagram that carried it (for a Block1 body, the last block's plus the earlier blocks' payloads): RFC 9175 §2.4's measure. */
+  requestBytes: number;
+  /** Its token's length: the answer carries the same token (RFC 7252 §5.3.1). */
+  tokenBytes: number;
+  /** The body came in Block1 blocks: the answer carries a Block1 option back (RFC 7959 §2.3). */
+  blockwise: boolean;
   /** Observe: 0 on a GET/FETCH (RFC 7641 §2): the client registers. */
   observe: boolean;
 }
@@ -200,8 +206,10 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   const echoes = new WeakMap<Packet, BlockOption>();
   // node-coap rewrites option values in place (numbers, strings): the handler gets them as sent.
   const rawOptions = new WeakMap<Packet, CoapRawOption[]>();
-  const pass = (packet: Packet): Packet => {
+  const datagramBytes = new WeakMap<Packet, number>();
+  const pass = (packet: Packet, bytes: number): Packet => {
     rawOptions.set(packet, packet.options.map((o) => ({ number: optionNumber(o.name), value: new Uint8Array(o.value) })));
+    datagramBytes.set(packet, bytes);
     return packet;
   };
   const recentFinals = new Map<string, { packet: Packet; at: number }>();
@@ -260,14 +268,14 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
         sendRaw(request, packet, '4.13', [{ name: 'Size1', value: uintBytes(limits.maxBodyBytes) }]);
         return; // answered here: node-coap does not see it
       }
-      pass(packet);
+      pass(packet, request.raw.length);
       return next(null);
     }
     const finalKey = `${peer}/${packet.messageId}`;
     const recent = recentFinals.get(finalKey);
     if (recent && packet.confirmable && recent.packet.token.equals(packet.token)) {
       // A retransmitted final block: node-coap answers it from its duplicate cache.
-      request.packet = pass(clonePacket(recent.packet));
+      request.packet = pass(clonePacket(recent.packet), request.raw.length + recent.packet.payload.length - packet.payload.length);
       return next(null);
     }
     const block = parseBlockOption(block1Value);
@@ -287,6 +295,8 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       return sendRaw(request, packet, '2.31', [{ name: 'Block1', value: Buffer.from(encodeBlockOption(outcome.block1)) }]);
     }
     // Complete: node-coap handles it as a one-message request; the answer echoes Block1.
+    // RFC 9175 §2.4's measure of the request is what the source sent for it: the earlier blocks' bytes too.
+    const sentBytes = request.raw.length + outcome.body.length - packet.payload.length;
     packet.payload = Buffer.from(outcome.body);
     packet.options = packet.options.filter((o) => {
       const n = optionNumber(o.name);
@@ -296,7 +306,7 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
     const now = clock();
     for (const [k, v] of recentFinals) if (now - v.at > limits.timeoutMs || recentFinals.size >= RECENT_FINALS) recentFinals.delete(k);
     recentFinals.set(finalKey, { packet: clonePacket(packet), at: now });
-    pass(packet);
+    pass(packet, sentBytes);
     next(null);
   };
   // Just before node-coap's own request handling (the last middleware).
@@ -327,6 +337,9 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       options,
       payload: new Uint8Array(packet.payload),
       peer: { address: req.rsinfo.address, port: req.rsinfo.port },
+      requestBytes: datagramBytes.get(packet) ?? 4 + packet.token.length + packet.payload.length,
+      tokenBytes: packet.token.length,
+      blockwise: echoes.has(packet),
       observe: observeValue === 0 && (packet.code === '0.01' || packet.code === '0.05'),
     };
     // RFC 7641 §3.6: a GET with Observe 1 and the registration's token ends it; §4.1: a new

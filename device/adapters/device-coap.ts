@@ -13,6 +13,8 @@
  *   replay window live in the device's storage (§B.1.1), so a restart neither reuses a nonce nor
  *   lets an old request in again.
  * `/authz-info` with another method is 4.05 (RFC 7252 §5.9.2.5).
+ * Every unprotected answer over 3x its request waits for an Echo round trip (RFC 9175 §2.4,
+ * amplification-guard.ts): a spoofed source gets at most 3x what it sent.
  */
 import {
   decodeCbor,
@@ -33,6 +35,8 @@ import {
 } from '../../cose/index.js';
 import { type DeviceHandler, type DeviceNode, type DeviceStorage, type Logger } from '../index.js';
 import { startCoapTransport, COAP_OPTION, type CoapExchange, type CoapReply, type CoapTransport } from './coap-transport.js';
+import { createEchoChallenge } from './echo-challenge.js';
+import { guardAmplification } from './amplification-guard.js';
 import { createBlock1Reassembler, encodeBlockOption, parseBlockOption, DEFAULT_BLOCK1_LIMITS, type Block1Limits, type Block1Reassembler } from './block1-reassembly.js';
 
 
@@ -213,7 +217,8 @@ export function startDeviceCoap(opts: DeviceCoapOptions): Promise<CoapTransport>
     onRefusal: (reason) => opts.logger.warn({ event: 'coap_refused', reason }, 'device: coap refused'),
   });
   return startCoapTransport({
-    handler,
+    // RFC 9175 §2.4: no answer larger than 3x its request to a source that has not echoed (amplification-guard.ts).
+    handler: guardAmplification(handler, createEchoChallenge()),
     ...(opts.port !== undefined ? { port: opts.port } : {}),
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     ...(opts.block1 ? { block1: opts.block1 } : {}),

@@ -24,3 +24,5 @@ export {
   type Block1Outcome,
   type BlockOption,
 } from './block1-reassembly.js';
+export { createEchoChallenge, ECHO_OPTION, ECHO_BYTES, AMPLIFICATION_FACTOR, type EchoChallenge } from './echo-challenge.js';
+export { guardAmplification, answerBytes } from './amplification-guard.js';

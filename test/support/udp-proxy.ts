@@ -14,7 +14,8 @@ export interface UdpProxy {
   close(): Promise<void>;
 }
 
-export async function startUdpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<UdpProxy> {
+/** `rewrite` changes each client datagram on its way to the target (an on-path rewriter); `captured` keeps them as sent. */
+export async function startUdpProxy(targetPort: number, targetHost = '127.0.0.1', rewrite: (datagram: Buffer) => Buffer = (d) => d): Promise<UdpProxy> {
   const front = createSocket('udp4');
   const captured: Buffer[] = [];
   /** One back socket per client address, so answers find their way home. */
@@ -29,7 +30,7 @@ export async function startUdpProxy(targetPort: number, targetHost = '127.0.0.1'
       back.on('message', (answer) => front.send(answer, rinfo.port, rinfo.address));
       backs.set(key, back);
     }
-    back.send(msg, targetPort, targetHost);
+    back.send(rewrite(msg), targetPort, targetHost);
   });
   await new Promise<void>((resolve) => front.bind(0, '127.0.0.1', resolve));
   return {
