@@ -133,6 +133,17 @@ function normalise(value: CborValue, depth: number): unknown {
   throw new CborError(ERR.CBOR_UNSUPPORTED_VALUE, `CBOR: cannot encode a ${typeof value}; use Map for maps`);
 }
 
+/**
+ * A definite-length CBOR array (RFC 8949 §3.1, major type 4) of items already encoded by
+ * encodeCbor, without decoding them again: the device's token store keeps each entry encoded.
+ */
+export function encodeCborArrayOf(items: readonly Uint8Array[]): Uint8Array {
+  const out: number[] = [];
+  writeHead(out, 4, items.length);
+  for (const item of items) writeBytes(out, item);
+  return Uint8Array.from(out);
+}
+
 /** Encodes `value` deterministically (RFC 8949 §4.2.1). Returns a fresh Uint8Array. */
 export function encodeCbor(value: CborValue): Uint8Array {
   return rawEncode(normalise(value, 0));

@@ -22,7 +22,7 @@ export {
   checkBytes,
 } from './bytes.js';
 export { Tag, isMap, asSafeInteger, type CborValue, type CborMap } from './cbor-value.js';
-export { encodeCbor } from './cbor-encode.js';
+export { encodeCbor, encodeCborArrayOf } from './cbor-encode.js';
 export { decodeCbor, checkCbor } from './cbor-decode.js';
 export { DEFAULT_CBOR_LIMITS, ALLOWED_TAGS, type CborLimits } from './cbor-limits.js';
 export {

@@ -133,7 +133,7 @@ export {
   type OscoreContextTableOptions,
 } from './oscore-contexts.js';
 export { createUpdatableTrust, type UpdatableTrust } from './trust-updates.js';
-export { encodeStoredTokens, decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
+export { decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 export {
   resourceHandler,
   resourceModuleFlaw,

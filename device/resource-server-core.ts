@@ -33,7 +33,7 @@ import { createReplayCache, type ReplayCache } from './replay-cache.js';
 import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-proof.js';
 import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
-import { decodeStoredTokens, encodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
+import { decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
 import type { AuthzInfoAnswer } from './authz-info.js';
@@ -178,7 +178,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     (!e.reference && revocation.isIssuedBeforeFloor(e.issuedAt)) ||
     (e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
   const persistTokens = opts.persistTokens
-    ? () => storage.put(TOKENS_STORAGE_KEY, encodeStoredTokens(tokens.values()))
+    ? () => storage.put(TOKENS_STORAGE_KEY, tokens.encoded())
     : () => undefined;
   const savedTokens = opts.persistTokens ? storage.get(TOKENS_STORAGE_KEY) : undefined;
   if (savedTokens) {

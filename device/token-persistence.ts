@@ -29,29 +29,60 @@ const MAX_STORED_TOKENS_BYTES = 256 * 1024;
 
 const orNull = (v: CborValue | undefined): CborValue => (v === undefined ? null : v);
 
-export function encodeStoredTokens(entries: Iterable<StoredToken>): Uint8Array {
-  const out: CborValue[] = [];
-  for (const e of entries) {
-    out.push([
-      e.hash,
-      orNull(e.scopeClaim as CborValue | undefined),
-      coseKeyToMap(e.popKey),
-      Number.isFinite(e.expiresAt) ? e.expiresAt : null,
-      orNull(e.subject),
-      orNull(e.issuedAt),
-      orNull(e.exiSequence),
-      e.reference,
-      e.cost,
-      orNull(e.other),
-      orNull(e.signerKid),
-      // RFC 9203: the OSCORE_Input_Material, so a re-post after a reboot still sets up OSCORE.
-      e.osc ? oscoreInputMaterialToMap(e.osc) : null,
-    ]);
-  }
-  return encodeCbor(out);
+/**
+ * One entry as the CBOR array both the store (in RAM) and its storage value hold: the storage
+ * value is the CBOR array of these, concatenated as they are (token-store.ts's `encoded()`).
+ */
+export function encodeStoredToken(e: StoredToken): Uint8Array {
+  return encodeCbor([
+    e.hash,
+    orNull(e.scopeClaim as CborValue | undefined),
+    coseKeyToMap(e.popKey),
+    Number.isFinite(e.expiresAt) ? e.expiresAt : null,
+    orNull(e.subject),
+    orNull(e.issuedAt),
+    orNull(e.exiSequence),
+    e.reference,
+    e.cost,
+    orNull(e.other),
+    orNull(e.signerKid),
+    // RFC 9203: the OSCORE_Input_Material, so a re-post after a reboot still sets up OSCORE.
+    e.osc ? oscoreInputMaterialToMap(e.osc) : null,
+  ]);
 }
 
 const optInt = (v: CborValue | undefined): number | undefined => (v === null || v === undefined ? undefined : asSafeInteger(v));
+
+/** One entry back from its decoded array; throws when it does not read back. */
+function storedTokenFromItem(item: CborValue, parseScope: (claim: CborValue) => Scope): StoredToken {
+  // 11 fields before the OSCORE material was kept: such an entry reads as a non-OSCORE token.
+  const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other, signerKid, osc] = Array.isArray(item) ? item : [];
+  const costN = asSafeInteger(cost);
+  if (!Array.isArray(item) || (item.length !== 11 && item.length !== 12) || !(hash instanceof Uint8Array) || hash.length !== 32 || typeof reference !== 'boolean' || costN === undefined || costN < 0) {
+    throw new TypeError(); // skipped by decodeStoredTokens; the store reads only what it wrote
+  }
+  return {
+    hash,
+    hashHex: toHex(hash),
+    scope: parseScope(scopeClaim as CborValue),
+    scopeClaim: scopeClaim as CborValue,
+    popKey: coseKeyFromMap(popKey as CborValue),
+    expiresAt: expiresAt === null ? Number.POSITIVE_INFINITY : (asSafeInteger(expiresAt) ?? 0),
+    subject: typeof subject === 'string' ? subject : undefined,
+    issuedAt: optInt(issuedAt),
+    exiSequence: optInt(exiSequence),
+    other: isMap(other) ? other : undefined,
+    reference,
+    cost: costN,
+    ...(signerKid instanceof Uint8Array ? { signerKid } : {}),
+    ...(osc !== undefined && osc !== null ? { osc: oscoreInputMaterialFromMap(osc) } : {}),
+  };
+}
+
+/** One entry the store encoded itself (encodeStoredToken): decoded on use. Throws if damaged. */
+export function decodeStoredToken(bytes: Uint8Array, parseScope: (claim: CborValue) => Scope): StoredToken {
+  return storedTokenFromItem(decodeCbor(bytes, { maxBytes: MAX_STORED_TOKENS_BYTES, maxDepth: 8 }), parseScope);
+}
 
 /**
  * The entries stored; one that does not read back (a version skew, a damaged value) is left out
@@ -68,28 +99,7 @@ export function decodeStoredTokens(bytes: Uint8Array, parseScope: (claim: CborVa
   const entries: StoredToken[] = [];
   for (const item of v) {
     try {
-      // 11 fields before the OSCORE material was kept: such an entry reads as a non-OSCORE token.
-      if (!Array.isArray(item) || (item.length !== 11 && item.length !== 12)) continue;
-      const [hash, scopeClaim, popKey, expiresAt, subject, issuedAt, exiSequence, reference, cost, other, signerKid, osc] = item;
-      if (!(hash instanceof Uint8Array) || hash.length !== 32 || typeof reference !== 'boolean') continue;
-      const costN = asSafeInteger(cost);
-      if (costN === undefined || costN < 0) continue;
-      entries.push({
-        hash,
-        hashHex: toHex(hash),
-        scope: parseScope(scopeClaim as CborValue),
-        scopeClaim: scopeClaim as CborValue,
-        popKey: coseKeyFromMap(popKey as CborValue),
-        expiresAt: expiresAt === null ? Number.POSITIVE_INFINITY : (asSafeInteger(expiresAt) ?? 0),
-        subject: typeof subject === 'string' ? subject : undefined,
-        issuedAt: optInt(issuedAt),
-        exiSequence: optInt(exiSequence),
-        other: isMap(other) ? other : undefined,
-        reference,
-        cost: costN,
-        ...(signerKid instanceof Uint8Array ? { signerKid } : {}),
-        ...(osc !== undefined && osc !== null ? { osc: oscoreInputMaterialFromMap(osc) } : {}),
-      });
+      entries.push(storedTokenFromItem(item, parseScope));
     } catch {
       // a damaged entry: skipped (see above)
     }

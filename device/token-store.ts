@@ -7,13 +7,14 @@
  * only its own entries and gives way to other owners first. Otherwise a client asking the service
  * for fresh tokens (each outliving every other client's) pushes all others out.
  */
-import { toHex } from '../cose/index.js';
+import { encodeCborArrayOf, parseRestScope, type CborValue, type Scope } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { AcceptedToken } from './token-acceptance.js';
+import { decodeStoredToken, encodeStoredToken } from './token-persistence.js';
 
 /**
- * What an entry costs besides the token bytes it stands for: the 32-byte hash, the parsed PoP key,
- * the scope, the map slot. An estimate for a JS heap, kept honest by bench/device.ts.
+ * What an entry costs besides the token bytes it stands for: the 32-byte hash, the PoP key, the
+ * scope, the map slot. An estimate for a JS heap, kept honest by bench/device.ts.
  */
 export const TOKEN_ENTRY_OVERHEAD = 160;
 /** Default budget: 4 KB, room for a dozen typical 250-byte tokens on a small device. */
@@ -37,15 +38,42 @@ export interface TokenStore {
   sweep(): number;
   /** Drops the entries a predicate picks (e.g. exi tokens under a new floor); returns their hashes. */
   dropWhere(pick: (entry: StoredToken) => boolean): Uint8Array[];
-  /** Every entry held (expired ones too, until swept), for persisting the store. */
-  values(): IterableIterator<StoredToken>;
+  /** The storage value of every entry held (expired ones too, until swept), without decoding. */
+  encoded(): Uint8Array;
   readonly used: number;
   readonly size: number;
   readonly budget: number;
 }
 
-export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUDGET_BYTES): TokenStore {
-  const entries = new Map<string, StoredToken>();
+/**
+ * What the store holds per token (issue 13: <= 1 KB of heap per token): the entry in its compact
+ * storage encoding, and only the numbers eviction reads on every add. A decoded entry (PoP key,
+ * parsed scope, claims: a dozen objects) lives only while a request uses it; decoding one is a
+ * few microseconds next to the signature or MAC check that request costs.
+ */
+interface HeldToken {
+  readonly bytes: Uint8Array;
+  readonly expiresAt: number;
+  readonly cost: number;
+  readonly subject: string | undefined;
+}
+
+/**
+ * The map key of a hash: its bytes as a 32-character one-byte string, one flat string (toHex
+ * builds a 64-character one from 32 concatenations, which V8 may keep as a chain of 32 pieces).
+ */
+const keyOf = (hash: Uint8Array): string => String.fromCharCode(...hash);
+
+export function createTokenStore(
+  clock: () => number,
+  budget = DEFAULT_TOKEN_BUDGET_BYTES,
+  parseScope: (claim: CborValue) => Scope = parseRestScope,
+): TokenStore {
+  const entries = new Map<string, HeldToken>();
+  const lookup = (hash: Uint8Array): StoredToken | undefined => {
+    const e = entries.get(keyOf(hash));
+    return e && decodeStoredToken(e.bytes, parseScope);
+  };
   let used = 0;
   const remove = (key: string) => {
     const e = entries.get(key);
@@ -110,25 +138,30 @@ export function createTokenStore(clock: () => number, budget = DEFAULT_TOKEN_BUD
   return {
     checkFits: (cost, expiresAt, subject) => void victimsFor(cost, expiresAt, subject),
     add(entry) {
-      const key = toHex(entry.hash);
+      const key = keyOf(entry.hash);
       if (entries.has(key)) return; // the same token again: already held
-      for (const k of victimsFor(entry.cost, entry.expiresAt, entry.subject)) remove(k);
-      entries.set(key, entry);
-      used += entry.cost;
+      const { cost, expiresAt, subject } = entry;
+      const held: HeldToken = { bytes: encodeStoredToken(entry), expiresAt, cost, subject };
+      for (const k of victimsFor(cost, expiresAt, subject)) remove(k);
+      entries.set(key, held);
+      used += cost;
     },
     get(hash) {
-      const e = entries.get(toHex(hash));
+      const e = lookup(hash);
       return e && e.expiresAt > clock() ? e : undefined;
     },
-    lookup: (hash) => entries.get(toHex(hash)),
-    delete: (hash) => remove(toHex(hash)),
+    lookup,
+    delete: (hash) => remove(keyOf(hash)),
     sweep,
     dropWhere(pick) {
       const dropped: Uint8Array[] = [];
-      for (const [k, e] of entries) if (pick(e) && remove(k)) dropped.push(e.hash);
+      for (const [k, e] of entries) {
+        const entry = decodeStoredToken(e.bytes, parseScope);
+        if (pick(entry) && remove(k)) dropped.push(entry.hash);
+      }
       return dropped;
     },
-    values: () => entries.values(),
+    encoded: () => encodeCborArrayOf([...entries.values()].map((e) => e.bytes)),
     get used() {
       return used;
     },

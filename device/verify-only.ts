@@ -5,11 +5,16 @@
  * proof on every request (challenge nonce or iat + jti), and applies signed revocation lists;
  * it has no protected sessions (their table, key derivation and AEAD framing) and no client
  * role. Its crypto is the provider the host passes (`hostProvider`: the portable one with the
- * host's randomness); AES-CCM stays for symmetric PoP keys sealed in the token's cnf. The built
- * bundle is Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused.
+ * host's randomness). PoP is asymmetric only: tokens signed by an anchor (COSE_Sign1), bound to a
+ * public key in cnf, proven by a COSE_Sign1 proof. No symmetric PoP: the built bundle has no HMAC,
+ * AES-CCM or HKDF (device/no-symmetric-pop.ts), so an encrypted token, a sealed or shared (cnf
+ * kid) PoP key, a COSE_Mac0 token or proof is refused (invalid_token, unknown_key, bad_proof).
+ * Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused.
  */
 import type { CryptoProvider } from '../cose/index.js';
 import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';
+import type { TrustStore } from './trust-store.js';
+import { absent } from './no-symmetric-pop.js';
 
 export { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
 export { memoryStorage, type DeviceStorage } from './storage.js';
@@ -21,5 +26,12 @@ export { PURPOSE_REQUEST, type ResourceServer, type ResourceServerOptions, type 
 
 /** A resource server without protected sessions; the provider is required (no default curve set rides along). */
 export function createVerifyOnlyServer(opts: ResourceServerOptions & { provider: CryptoProvider }): ResourceServer {
-  return createResourceServerCore(opts);
+  // No symmetric PoP: a cnf kid(3) token names a shared key no proof could be checked with here,
+  // so it is refused at the door (unknown_key) rather than stored. The rest of the trust store
+  // stays the caller's (a prototype, not a copy: a trust update under a running device is seen).
+  const trust: TrustStore = Object.create(opts.trust, { sharedKey: { value: () => undefined } });
+  // The same refusal unbundled as in the bundle, where these primitives are not even there.
+  const none = { value: absent };
+  const provider: CryptoProvider = Object.create(opts.provider, { hmac: none, hkdf: none, aeadEncrypt: none, aeadDecrypt: none });
+  return createResourceServerCore({ ...opts, trust, provider });
 }

@@ -19,10 +19,23 @@ export const BUNDLE_GZIP_BUDGET: Readonly<Record<DeviceBundleKind, number>> = { 
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY: Record<DeviceBundleKind, string> = { full: 'device/index.ts', 'verify-only': 'device/verify-only.ts' };
-/** The verify-only bundle is Ed25519 only: noble's NIST curves are replaced by an empty module. */
+/**
+ * The verify-only bundle is Ed25519 PoP only: noble's NIST curves are replaced by an empty module,
+ * HMAC, HKDF and AES-CCM (symmetric PoP, sealed keys, encrypted tokens) by one that refuses.
+ */
+const NO_SYMMETRIC_POP = join(ROOT, 'device/no-symmetric-pop.ts');
 const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
   full: {},
-  'verify-only': { '@noble/curves/nist.js': join(ROOT, 'device/no-nist-curves.ts') },
+  'verify-only': {
+    '@noble/curves/nist.js': join(ROOT, 'device/no-nist-curves.ts'),
+    '@noble/hashes/hmac.js': NO_SYMMETRIC_POP,
+    '@noble/hashes/hkdf.js': NO_SYMMETRIC_POP,
+  },
+};
+/** cose/'s own AES-CCM, COSE_Encrypt0 and COSE_Mac0 are relative imports, which esbuild's alias does not reach: a resolve hook does. */
+const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: string }>> = {
+  full: [],
+  'verify-only': [{ filter: /[\\/](aes-ccm|encrypt0|mac0)\.js$/, path: NO_SYMMETRIC_POP }],
 };
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
 
@@ -51,6 +64,14 @@ export async function buildDeviceBundle(kind: DeviceBundleKind): Promise<DeviceB
     platform: 'neutral',
     mainFields: ['module', 'main'],
     alias: ALIAS[kind],
+    plugins: [
+      {
+        name: 'replaced-sources',
+        setup(b) {
+          for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, () => ({ path }));
+        },
+      },
+    ],
     write: false,
     metafile: true,
     logLevel: 'silent',

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Decoder, Encoder, Tag as PeerTag } from 'cbor-x';
-import { CborError, concatBytes, decodeCbor, encodeCbor, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
+import { CborError, concatBytes, decodeCbor, encodeCbor, encodeCborArrayOf, fromHex, Tag, toHex, type CborValue } from '../cose/index.js';
 
 const code = (fn: () => unknown): string => {
   try {
@@ -75,6 +75,17 @@ describe('deterministic encoding (RFC 8949 §4.2.1)', () => {
     const a = encodeCbor('first');
     encodeCbor('second, which would overwrite a shared pool');
     expect(toHex(a)).toBe(toHex(encodeCbor('first')));
+  });
+});
+
+describe('an array of items encoded already (encodeCborArrayOf, the device token store)', () => {
+  it('is the encoding of the array itself, for every head length (0, 23, 24, 255, 256, 65536 items)', () => {
+    for (const n of [0, 23, 24, 255, 256, 65536]) {
+      const items: CborValue[] = Array.from({ length: n }, (_, i) => (i % 3 === 0 ? [i, new Uint8Array([i & 0xff])] : i % 3 === 1 ? `t${i}` : -i));
+      const out = encodeCborArrayOf(items.map(encodeCbor));
+      expect(toHex(out)).toBe(toHex(encodeCbor(items)));
+      expect(decodeCbor(out, { maxBytes: out.length })).toEqual(items);
+    }
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCwt, createSign1, encodeCbor, exiCti, parseExiCti, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, toHex, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, encodeCbor, parseRestScope, exiCti, parseExiCti, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, toHex, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
 import {
   ClientSession,
   DEVICE_ERR,
@@ -13,6 +13,7 @@ import {
   createPopProof,
   createResourceServer,
   createTokenStore,
+  decodeStoredTokens,
   decodePopRequest,
   decodeAuthzInfoResponse,
   decodeResponseBody,
@@ -448,6 +449,35 @@ describe('token store: a byte budget, expired first, then soonest to expire, els
     expect([2, 4, 6].map((i) => !!store.get(new Uint8Array(32).fill(i)))).toEqual([true, true, true]);
     expect(codeOf(() => store.add(entry(7, now + 999, 301)))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
     expect(store.used).toBe(300);
+  });
+
+  it('holds each entry encoded and gives back every field on use; its storage value reads back whole', () => {
+    const store = createTokenStore(clock, 10_000);
+    const osc = { id: new Uint8Array([7]), ms: new Uint8Array(16).fill(9), contextId: new Uint8Array([1, 2]) };
+    const full: StoredToken = {
+      ...entry(8, Number.POSITIVE_INFINITY, 250),
+      scopeClaim: [['/temp', 1], ['/cfg', 3]],
+      scope: parseRestScope([['/temp', 1], ['/cfg', 3]]),
+      popKey: { kty: 'OKP', crv: 'Ed25519', x: new Uint8Array(32).fill(3), kid: utf8('c') },
+      subject: 'client-1',
+      issuedAt: now - 5,
+      exiSequence: 12,
+      other: new Map([[-70001, utf8('extra')]]),
+      signerKid: utf8('as-1'),
+      osc,
+    };
+    store.add(full);
+    store.add(entry(9, now + 30));
+    const back = store.get(full.hash)!;
+    expect(back).toEqual(full);
+    expect(back).not.toBe(full); // decoded on use: the caller's object graph is not what is held
+    back.scopeClaim = []; // and changing a decoded entry changes nothing held
+    expect(store.get(full.hash)!.scopeClaim).toEqual(full.scopeClaim);
+    const persisted = store.encoded();
+    expect(decodeStoredTokens(persisted, parseRestScope)).toEqual([full, entry(9, now + 30)]);
+    expect(store.dropWhere((e) => e.exiSequence === 12).map(toHex)).toEqual([full.hashHex]);
+    expect(store.lookup(full.hash)).toBeUndefined();
+    expect(store.used).toBe(100);
   });
 
   it('a device with a small budget refuses the token that does not fit, without spending an exi cti', async () => {

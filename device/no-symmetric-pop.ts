@@ -1,0 +1,35 @@
+/**
+ * Stands in for the symmetric primitives in the verify-only bundle (firmware-sim/device-bundle.ts
+ * points @noble/hashes/hmac.js, @noble/hashes/hkdf.js, cose/aes-ccm.ts, cose/encrypt0.ts and
+ * cose/mac0.ts at this module), so that
+ * the bundle carries asymmetric PoP only (issue 13's 24 KB goal): no HMAC (COSE_Mac0 tokens and
+ * proofs, RFC 9053 §3.1), no AES-CCM (COSE_Encrypt0 tokens, Encrypted_COSE_Key in cnf, RFC 9053
+ * §4.2), no HKDF (sessions and OSCORE, which that bundle has not). A token or proof that needs one
+ * is refused with ERR_COSE_ALG_UNSUPPORTED, which the device answers as invalid_token or bad_proof
+ * (test/quickjs-device.test.ts), never misread. The full bundle keeps them all. verify-only.ts puts
+ * the same refusal in its provider, so the entry point refuses alike unbundled (on Node).
+ */
+import { CoseError, ERR } from '../cose/index.js';
+
+/** Refuses, typed: what every symmetric primitive is in a verify-only device. */
+export const absent = (): never => {
+  throw new CoseError(ERR.COSE_ALG_UNSUPPORTED, 'this device build verifies asymmetric PoP only (no HMAC, AES-CCM or HKDF)');
+};
+export const hmac = absent;
+export const hkdf = absent;
+export const aesCcmEncrypt = absent;
+export const aesCcmDecrypt = absent;
+// cose/encrypt0.ts and cose/mac0.ts: every function they export.
+export const encStructure = absent;
+export const nonceFromPartialIv = absent;
+export const nonceOf = absent;
+export const buildEncrypt0 = absent;
+export const createEncrypt0 = absent;
+export const openCiphertext = absent;
+export const decryptEncrypt0 = absent;
+export const macStructure = absent;
+export const computeTag = absent;
+export const checkTag = absent;
+export const buildMac0 = absent;
+export const createMac0 = absent;
+export const verifyMac0 = absent;
