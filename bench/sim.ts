@@ -90,10 +90,10 @@ export async function benchSim(): Promise<void> {
   console.log(
     `growth 1k -> 10k (10x devices): time x${(b.wallS / a.wallS).toFixed(1)}, peak RSS x${(b.maxRss / a.maxRss).toFixed(1)}, peak RSS above the process floor x${(over(b) / over(a)).toFixed(1)}`,
   );
-  console.log('simulated energy per authorization on class-1 parts (token + session setup + first request, device side):');
+  console.log('simulated energy per authorization on class-1 parts (token + OSCORE context setup + first request, device side):');
   for (const e of b.energy) {
     if (HARDWARE_PROFILES[e.profile]?.rfc7228Class !== 1) continue;
-    if (!/^(Sign1 Ed25519|Mac0) \+ session$/.test(e.tokenType)) continue;
+    if (!/^(Sign1 Ed25519|Mac0) \+ OSCORE$/.test(e.tokenType)) continue;
     console.log(`  ${e.profile.padEnd(8)} ${e.tokenType.padEnd(24)} ${e.meanMilliJoule.toFixed(3)} mJ (n=${e.count})`);
   }
 }
