@@ -231,7 +231,6 @@ export class SimDevice {
       serveCoap: (bytes) => metered(() => this.rs.serveCoap(bytes)),
       issueNonce: () => this.rs.issueNonce(),
       handlePopRequest: (req) => metered(() => this.rs.handlePopRequest(req)),
-      handleSessionMessage: (msg) => metered(() => this.rs.handleSessionMessage(msg)),
       applyRevocationList: (list) => {
         const revoked = this.applyRevocationList(list);
         hooks.revocationList(revoked);
