@@ -242,6 +242,9 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
     }
     answered(ctx, plan, client, true, 'token verified offline; OSCORE context derived (2.01)');
     let oscore = first.client;
+    // The OSCORE message itself goes on the relay and the radio: its option, Partial IV and tag
+    // (+15 bytes a request, +11 an answer over the inner CoAP message, bench/oscore.ts) are in the
+    // framed bytes and their energy; the device's AEAD operations are charged by its metered provider.
     const ask = async (): Promise<{ ok: boolean; code?: string; exchange: Exchange }> => {
       const { message, binding } = oscore.request(GET_TEMP);
       const x = await send(ctx, plan, dev, 'req', message, 'GET /temp, OSCORE');

@@ -156,6 +156,8 @@ describe('the scenarios hold their promises', () => {
     expect(r.reboots.reboots).toBeGreaterThanOrEqual(12 * 4);
     expect(r.reboots.succeeded).toBe(r.reboots.requests);
     expect(r.reboots.nonceReuse).toBe(0);
+    // Each served OSCORE request costs the device an unprotect and a protect (RFC 8613 §8.2-8.3).
+    expect(r.profiles.reduce((a, p) => a + p.cryptoAeads, 0)).toBeGreaterThanOrEqual(2 * r.reboots.succeeded);
     expect(r.reboots.replaysRefused).toBe(r.reboots.replaysTried);
     expect(r.reboots.flashWrites).toBeGreaterThan(0);
   });
