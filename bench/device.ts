@@ -1,13 +1,13 @@
 /**
- * Device runtime figures (issue 3 "Lean"): verify+store of one token and one protected
- * request/response in ops/s on the portable provider, bytes held per stored token and per open
- * session, and the size of the device core bundle (esbuild, minified, and gzipped).
+ * Device runtime figures (issue 3 "Lean"): verify+store of one token and one OSCORE
+ * request/response in ops/s on the portable provider, bytes held per stored token and per OSCORE
+ * context, and the size of the device core bundle (esbuild, minified, and gzipped).
  */
 import { fileURLToPath } from 'node:url';
 import { buildDeviceBundle, BUNDLE_GZIP_BUDGET, DEVICE_BUNDLE_KINDS } from '../firmware-sim/index.js';
 import { createCwt, encodeProvisioningBundle, portableProvider, publicCoseKey, sealCoseKey, utf8, type CoseKey } from '../cose/index.js';
 import {
-  beginSession,
+  beginOscoreClient,
   createResourceServer,
   loadProvisioningBundle,
   memoryStorage,
@@ -78,32 +78,37 @@ export async function benchDevice(): Promise<void> {
   recordFigure({ name: 'device.heap_per_stored_token', value: Math.round(perToken), unit: 'bytes', goal: '<= 1024 bytes', met: perToken <= 1024 });
   console.log(`  JS heap per stored token: ~${perToken.toFixed(0)} bytes${(globalThis as { gc?: unknown }).gc ? '' : ' (run node --expose-gc for a steadier figure)'}`);
 
-  // one protected request/response: client protect, device unprotect+serve+protect, client unprotect.
+  // one OSCORE request/response (RFC 8613 §8): client protect, device unprotect+serve+protect, client unprotect.
   const sessions = device({ maxSessions: 2000 });
-  const popKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32) };
+  const popKey: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32), kid: utf8('ekg') };
   const symToken = createCwt({ iss: 'as', aud: AUD, exp: NOW + 3600, cnf: sealCoseKey(popKey, shared), scope: [['/temp', 1]] }, asKey);
-  const start = beginSession(symToken, popKey, memoryStorage());
-  const session = start.finish(serveAuthzInfo(sessions, start.body));
+  // RFC 9203 §3.2.1: the sealed symmetric PoP key is the Master Secret, its kid the id.
+  const material = { id: popKey.kid!, ms: popKey.k! };
+  const start = beginOscoreClient(symToken, material, portableProvider);
+  const client = start.finish(serveAuthzInfo(sessions, start.message));
   const req = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
   const rtOps = opsPerSecond(2000, () => {
-    const { message, requestPiv } = session.request(req);
-    session.response(serveRequest(sessions, message), requestPiv);
+    const { message, binding } = client.request(req);
+    client.response(serveRequest(sessions, message), binding);
   });
-  const sample = session.request(req);
-  recordFigure({ name: 'device.protected_round_trips_per_s', value: Math.round(rtOps), unit: 'round trips/s' });
-  console.log(`protected request/response (AES-CCM-16-64-128, both ends): ${rtOps.toFixed(0)} round trips/s, request ${sample.message.length} bytes`);
+  const sample = client.request(req);
+  recordFigure({ name: 'device.oscore_round_trips_per_s', value: Math.round(rtOps), unit: 'round trips/s' });
+  console.log(`OSCORE request/response (AES-CCM-16-64-128, both ends): ${rtOps.toFixed(0)} round trips/s, request ${sample.message.length} bytes`);
 
-  const storage = memoryStorage();
-  const sessionDevice = createResourceServer({ trust: loadProvisioningBundle(bundle, NOW), storage, clock, handler, profile: { maxSessions: 1000 } });
+  const contextDevice = createResourceServer({ trust: loadProvisioningBundle(bundle, NOW), storage: memoryStorage(), clock, handler, profile: { maxSessions: 1000, tokenBudgetBytes: 100_000_000 } });
+  // One token per context: a device keeps only a few unproven contexts per token (device/oscore-contexts.ts).
+  const posts = Array.from({ length: 400 }, (_, i) => {
+    const k: CoseKey = { kty: 'Symmetric', k: portableProvider.randomBytes(32), kid: utf8(`c${i}`) };
+    const t = createCwt({ iss: 'as', aud: AUD, exp: NOW + 3600, cnf: sealCoseKey(k, shared), scope: [['/temp', 1]] }, asKey);
+    return beginOscoreClient(t, { id: k.kid!, ms: k.k! }, portableProvider).message;
+  });
   const h0 = heapUsed();
-  for (let i = 0; i < 500; i++) {
-    const s = beginSession(symToken, popKey, memoryStorage());
-    serveAuthzInfo(sessionDevice, s.body);
-  }
-  const perSession = (heapUsed() - h0) / 500;
-  const persisted = storage.keys().filter((k) => k.startsWith('s/')).map((k) => storage.get(k)!.length);
-  recordFigure({ name: 'device.heap_per_open_session', value: Math.round(perSession), unit: 'bytes' });
-  console.log(`open session: ~${perSession.toFixed(0)} bytes of JS heap, ${Math.max(...persisted)} bytes persisted (keys, IVs, sequence block, window, binding)`);
+  let opened = 0;
+  for (const m of posts) if (serveAuthzInfo(contextDevice, m)[1] === 0x41) opened++; // 2.01 Created
+  const perContext = (heapUsed() - h0) / opened;
+  recordFigure({ name: 'device.heap_per_oscore_context', value: Math.round(perContext), unit: 'bytes' });
+  // The device's contexts live in RAM (a reboot loses them; the client posts its token again, RFC 9203 §4.3): nothing persisted.
+  console.log(`OSCORE context at the device (token stored with it): ~${perContext.toFixed(0)} bytes of JS heap over ${opened} contexts, nothing persisted`);
 
   for (const kind of DEVICE_BUNDLE_KINDS) {
     const bundle = await buildDeviceBundle(kind);

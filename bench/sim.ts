@@ -119,10 +119,10 @@ export async function benchSim(): Promise<void> {
   const cpu100k = (FLEET_GOAL.devices / b.devices) * b.cpuS;
   const c = recordFigure({ name: 'sim.projected_cpu_s_per_core.100k', value: Math.round(cpu100k / WORKERS), unit: 's', baseline: FLEET_GOAL.wallS, ratio: cpu100k / WORKERS / FLEET_GOAL.wallS, goal: '≤ 300 s (idle cores)', met: cpu100k / WORKERS <= FLEET_GOAL.wallS });
   console.log(`100k devices: ${Math.round(cpu100k)} CPU s projected from ${b.devices / 1000}k (${b.cpuS.toFixed(0)} CPU s), ${c.value} s per core on ${WORKERS} idle cores`);
-  console.log('simulated energy per authorization on class-1 parts (token + session setup + first request, device side):');
+  console.log('simulated energy per authorization on class-1 parts (token + OSCORE context setup + first request, device side):');
   for (const e of b.energy) {
     if (HARDWARE_PROFILES[e.profile]?.rfc7228Class !== 1) continue;
-    if (!/^(Sign1 Ed25519|Mac0) \+ session$/.test(e.tokenType)) continue;
+    if (!/^(Sign1 Ed25519|Mac0) \+ OSCORE$/.test(e.tokenType)) continue;
     console.log(`  ${e.profile.padEnd(8)} ${e.tokenType.padEnd(24)} ${e.meanMilliJoule.toFixed(3)} mJ (n=${e.count})`);
   }
 }

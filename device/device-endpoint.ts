@@ -3,7 +3,7 @@
  * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
  * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
  */
-import { Tag, decodeCbor, refusalWire } from '../cose/index.js';
+import { refusalWire } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { ResourceServer } from './resource-server.js';
 import {
@@ -29,37 +29,25 @@ export function refusalBody(error: unknown): DeviceResponseBody {
  */
 const isCoapMessage = (body: Uint8Array): boolean => body.length >= 4 && body[0]! >> 6 === 1;
 
-/** authz-info: answers `{}` (or the session parameters), or a refusal body. */
+/** authz-info: answers `{}`, a CoAP message to a CoAP POST /authz-info (RFC 9203 §4.1), or a refusal body. */
 export function serveAuthzInfo(device: ResourceServer, body: Uint8Array): Uint8Array {
   // RFC 9203 §4.1: a CoAP POST /authz-info message, as over UDP (device/oscore-client.ts),
   // answered with the CoAP message a CoAP device sends.
   try {
     if (isCoapMessage(body)) return device.serveCoap(body);
-    const result = device.authzInfo(decodeAuthzInfoRequest(body));
-    return encodeAuthzInfoResponse(result.session ? { nonce2: result.session.nonce2, sessionId: result.session.id } : {});
+    device.authzInfo(decodeAuthzInfoRequest(body));
+    return encodeAuthzInfoResponse();
   } catch (error) {
     return encodeResponseBody(refusalBody(error));
   }
 }
 
-/** req: an OSCORE-protected CoAP message (answered with one), a protected-session message (COSE_Encrypt0) or a PoP request map. */
+/** req: an OSCORE-protected CoAP message (answered with one) or a PoP request map. */
 export function serveRequest(device: ResourceServer, body: Uint8Array): Uint8Array {
   try {
     if (isCoapMessage(body)) return device.serveCoap(body);
-    if (isEncrypt0(body)) return device.handleSessionMessage(body);
     return encodeResponseBody(device.handlePopRequest(decodePopRequest(body)));
   } catch (error) {
     return encodeResponseBody(refusalBody(error));
-  }
-}
-
-function isEncrypt0(body: Uint8Array): boolean {
-  // A tag-16 head byte is 0xd0; checked by decoding so a look-alike map is not misread.
-  if (body[0] !== 0xd0) return false;
-  try {
-    const v = decodeCbor(body, { maxBytes: 4096, maxDepth: 4 });
-    return v instanceof Tag && v.tag === 16;
-  } catch {
-    throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'request is not valid CBOR');
   }
 }

@@ -1,21 +1,19 @@
 /**
  * The bodies a device exchanges with a client, whatever carries them:
- * - authz-info (RFC 9200 §5.10.1, with RFC 9203 §4.1 nonces): an application/ace+cbor map
- *   { access_token 1, nonce1 40 } or the bare token; the answer { nonce2 42,
- *   ace_server_recipientid 44 } when a protected session was set up.
- * - session plaintexts (inside a COSE_Encrypt0): request { 1 method, 2 resource, 3 payload },
- *   response { 1 code, 2 payload, 3 error }.
- * - PoP requests (asymmetric cnf, no session): { 1 method, 2 resource, 3 payload, 4 proof,
- *   5 token hash | 6 token }.
+ * - authz-info (RFC 9200 §5.10.1): an application/ace+cbor map { access_token 1 } or the bare
+ *   token; the answer an empty map. (The ACE-OSCORE exchange, RFC 9203 §4.1, is a CoAP POST
+ *   /authz-info message: device/authz-info.ts.)
+ * - responses { 1 code, 2 payload, 3 error, 4 hints }.
+ * - PoP requests (asymmetric or symmetric cnf, no OSCORE): { 1 method, 2 resource, 3 payload,
+ *   4 proof, 5 token hash | 6 token }.
  * - transport envelopes (MQTT has no reply-to in 3.1.1): [client id, body].
  */
 import { CoseError, Tag, decodeCbor, encodeCbor, isMap, type CborMap, type CborValue } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import { hintsFromMap, hintsToMap, type RequestHints } from './request-hints.js';
-import { MAX_SESSION_NONCE_BYTES, MIN_SESSION_NONCE_BYTES } from './session-keys.js';
 
-/** RFC 9200 §5.10.1 and RFC 9203 §9.3 (nonce1 40, nonce2 42, ace_server_recipientid 44). */
-export const AUTHZ_INFO_LABEL = { accessToken: 1, nonce1: 40, nonce2: 42, serverRecipientId: 44 } as const;
+/** RFC 9200 §5.10.1 (access_token 1); RFC 9203 §9.3's nonce1 40 only to refuse it here. */
+export const AUTHZ_INFO_LABEL = { accessToken: 1, nonce1: 40 } as const;
 /** An authz-info body is a token (≤ 4 KB) plus a nonce. */
 export const MAX_BODY_BYTES = 8192;
 /** REST methods and paths are short; a payload bigger than this does not belong on a device. */
@@ -52,13 +50,10 @@ function payload(m: CborMap, label: number): Uint8Array {
 
 export interface AuthzInfoRequest {
   token: Uint8Array;
-  nonce1?: Uint8Array;
 }
 
 export function encodeAuthzInfoRequest(req: AuthzInfoRequest): Uint8Array {
-  const m: CborMap = new Map<CborValue, CborValue>([[AUTHZ_INFO_LABEL.accessToken, req.token]]);
-  if (req.nonce1) m.set(AUTHZ_INFO_LABEL.nonce1, req.nonce1);
-  return encodeCbor(m);
+  return encodeCbor(new Map<CborValue, CborValue>([[AUTHZ_INFO_LABEL.accessToken, req.token]]));
 }
 
 /** Accepts the ace+cbor map or a bare CWT (tagged 61 or a COSE array), as RFC 9200 §5.10.1 allows. */
@@ -68,27 +63,17 @@ export function decodeAuthzInfoRequest(body: Uint8Array): AuthzInfoRequest {
   if (!isMap(v)) throw badRequest('authz-info: expected a token or an ace+cbor map');
   const token = v.get(AUTHZ_INFO_LABEL.accessToken);
   if (!(token instanceof Uint8Array)) throw badRequest('authz-info: access_token(1) must be a byte string');
-  const req: AuthzInfoRequest = { token };
-  const n1 = v.get(AUTHZ_INFO_LABEL.nonce1);
-  if (n1 !== undefined) {
-    if (!(n1 instanceof Uint8Array) || n1.length < MIN_SESSION_NONCE_BYTES || n1.length > MAX_SESSION_NONCE_BYTES) {
-      throw badRequest(`authz-info: nonce1(40) must be ${MIN_SESSION_NONCE_BYTES} to ${MAX_SESSION_NONCE_BYTES} bytes`);
-    }
-    req.nonce1 = n1;
-  }
-  return req;
+  // RFC 9203 §4.1: a security context is asked for with a CoAP POST /authz-info (device/authz-info.ts),
+  // not here; a nonce1 in this map would be a client of the removed home-made session.
+  if (v.has(AUTHZ_INFO_LABEL.nonce1)) throw badRequest('authz-info: nonce1(40) belongs in a CoAP POST /authz-info (RFC 9203 §4.1)');
+  return { token };
 }
 
-export interface AuthzInfoResponse {
-  nonce2?: Uint8Array;
-  sessionId?: Uint8Array;
-}
+/** RFC 9200 §5.10.1: the token was stored; nothing else is said. */
+export type AuthzInfoResponse = Record<string, never>;
 
-export function encodeAuthzInfoResponse(res: AuthzInfoResponse): Uint8Array {
-  const m: CborMap = new Map();
-  if (res.nonce2) m.set(AUTHZ_INFO_LABEL.nonce2, res.nonce2);
-  if (res.sessionId) m.set(AUTHZ_INFO_LABEL.serverRecipientId, res.sessionId);
-  return encodeCbor(m);
+export function encodeAuthzInfoResponse(): Uint8Array {
+  return encodeCbor(new Map());
 }
 
 export function decodeAuthzInfoResponse(body: Uint8Array): AuthzInfoResponse {
@@ -100,15 +85,10 @@ export function decodeAuthzInfoResponse(body: Uint8Array): AuthzInfoResponse {
     const known = Object.values(DEVICE_ERR) as string[];
     throw new DeviceError(known.includes(refused) ? (refused as DeviceError['code']) : DEVICE_ERR.BAD_REQUEST, `device refused the token: ${refused.slice(0, 32)}`);
   }
-  const out: AuthzInfoResponse = {};
-  const n2 = v.get(AUTHZ_INFO_LABEL.nonce2);
-  const id = v.get(AUTHZ_INFO_LABEL.serverRecipientId);
-  if (n2 instanceof Uint8Array) out.nonce2 = n2;
-  if (id instanceof Uint8Array) out.sessionId = id;
-  return out;
+  return {};
 }
 
-/* ------------------------------------------------------------ session plaintexts */
+/* ------------------------------------------------------------ requests and responses */
 
 export interface DeviceRequestBody {
   method: string;
@@ -124,16 +104,6 @@ export interface DeviceResponseBody {
   error?: string;
   /** RFC 9200 §5.3 hints for refusals. */
   hints?: RequestHints;
-}
-
-export function encodeRequestBody(req: DeviceRequestBody): Uint8Array {
-  return encodeCbor(new Map<CborValue, CborValue>([[1, req.method], [2, req.resource], [3, req.payload]]));
-}
-
-export function decodeRequestBody(bytes: Uint8Array): DeviceRequestBody {
-  const v = decode(bytes, 'request', 2);
-  if (!isMap(v)) throw badRequest('request: expected a map');
-  return { method: text(v, 1, 'method'), resource: text(v, 2, 'resource'), payload: payload(v, 3) };
 }
 
 export function encodeResponseBody(res: DeviceResponseBody): Uint8Array {

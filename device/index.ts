@@ -56,26 +56,6 @@ export {
   type CreatePopProofOptions,
   type VerifyPopProofOptions,
 } from './pop-proof.js';
-export {
-  deriveSessionKeys,
-  SESSION_ID_BYTES,
-  MIN_SESSION_NONCE_BYTES,
-  MAX_SESSION_NONCE_BYTES,
-  type SessionKeys,
-  type DirectionKeys,
-  type Direction,
-} from './session-keys.js';
-export {
-  ProtectedSession,
-  encodePartialIv,
-  peekSessionMessage,
-  SEQUENCE_BLOCK,
-  MAX_SEQUENCE,
-  MAX_SESSION_MESSAGE_BYTES,
-  type SessionRole,
-  type SessionBinding,
-  type OpenedMessage,
-} from './protected-session.js';
 export { createRevocationState, type RevocationState } from './revocation-state.js';
 export {
   AUTHZ_INFO_LABEL,
@@ -83,8 +63,6 @@ export {
   decodeAuthzInfoRequest,
   encodeAuthzInfoResponse,
   decodeAuthzInfoResponse,
-  encodeRequestBody,
-  decodeRequestBody,
   encodeResponseBody,
   decodeResponseBody,
   encodePopRequest,
@@ -156,7 +134,7 @@ export {
   type TokenResponse,
   type ClientAuth,
 } from './token-client.js';
-export { beginSession, ClientSession, buildPopRequest, NONCE1_BYTES } from './client-session.js';
+export { buildPopRequest } from './pop-request.js';
 export {
   createConnectPassword,
   createConnectCredentials,

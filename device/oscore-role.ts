@@ -69,9 +69,20 @@ export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
       // context does not outlive a reboot, so there is nothing for flash to keep.
       return { ctx: oscore, state: OscoreState.open(oscore, memoryOscoreStorage()), provider };
     };
-    const answer = handleAuthzInfo({ accept: ctx.ingest, contexts, derive, provider, hints: ctx.hints }, payload, contentFormat);
+    // The wire carries only the CoAP code (5.03 for a full token store and a busy table alike): the
+    // log names the acceptance core's refusal when it was one.
+    let refused: string | undefined;
+    const accept = (token: Uint8Array): AcceptedToken => {
+      try {
+        return ctx.ingest(token);
+      } catch (e) {
+        if (e instanceof DeviceError) refused = e.code;
+        throw e;
+      }
+    };
+    const answer = handleAuthzInfo({ accept, contexts, derive, provider, hints: ctx.hints }, payload, contentFormat);
     if (answer.code === 201) log.info({ event: 'token_accepted', audience, oscore: answer.payload.length > 0 }, 'device: token accepted');
-    else log.warn({ event: 'token_refused', audience, code: String(answer.code) }, `device: token refused: ${answer.code}`);
+    else log.warn({ event: 'token_refused', audience, code: refused ?? String(answer.code) }, `device: token refused: ${refused ?? answer.code}`);
     return answer;
   };
   const endpoint: OscoreEndpoint = {

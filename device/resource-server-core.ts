@@ -1,12 +1,12 @@
 /**
  * The resource-server role of a device (the test tube of DESIGN.md's disconnected flow): takes
  * tokens on authz-info and verifies them offline with its provisioned anchors, keeps them in a
- * bounded store, demands proof of possession on every request (a PoP proof, or a protected
- * session for symmetric keys), authorizes against the scope, applies revocation lists, and
+ * bounded store, demands proof of possession on every request (a PoP proof, or an OSCORE
+ * context set up by RFC 9203 /authz-info), authorizes against the scope, applies revocation lists, and
  * answers every refusal with a typed code and AS Request Creation Hints (RFC 9200 §5.3).
  * Transport-neutral: every method takes and returns bytes or plain objects.
- * The core: protected sessions come in through `sessions` (session-table.ts) and the crypto
- * provider is required, so that a verify-only build (verify-only.ts) pulls in neither.
+ * The core: OSCORE comes in through `oscore` (oscore-role.ts) and the crypto provider is
+ * required, so that a verify-only build (verify-only.ts) pulls in neither.
  * resource-server.ts is the full device's entry with both defaults.
  */
 import {
@@ -34,7 +34,6 @@ import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-
 import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
 import { decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
-import type { SessionTable, SessionTableFactory } from './session-table.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
 import type { AuthzInfoAnswer } from './authz-info.js';
 import type { OscoreContextTable } from './oscore-contexts.js';
@@ -81,8 +80,6 @@ export interface ResourceServerOptions {
 /** The core's options: a provider always (no default drags every curve in), sessions optional. */
 export interface ResourceServerCoreOptions extends ResourceServerOptions {
   provider: CryptoProvider;
-  /** Protected sessions (RFC 9203); without it, authz-info with nonce1 and session messages are bad_request. */
-  sessions?: SessionTableFactory;
   /**
    * The ACE-OSCORE profile (RFC 9203): derives an OSCORE security context (cose/'s RFC 8613 §3.2
    * derivation). Without it a coap_oscore token posted to /authz-info is bad_request.
@@ -93,13 +90,11 @@ export interface ResourceServerCoreOptions extends ResourceServerOptions {
 export interface AuthzInfoResult {
   tokenHash: Uint8Array;
   expiresAt: number;
-  /** Set when a protected session was opened (symmetric cnf and a nonce1 from the client). */
-  session?: { id: Uint8Array; nonce2: Uint8Array };
 }
 
 export interface ResourceServer {
   readonly audience: string;
-  /** RFC 9200 §5.10.1: verify and store a token; open a session when asked (RFC 9203 §4.1). */
+  /** RFC 9200 §5.10.1: verify and store a token (an OSCORE context is asked for by authzInfoExchange). */
   authzInfo(request: AuthzInfoRequest): AuthzInfoResult;
   /** A nonce for the next PoP proof (or for the cnonce hint). */
   issueNonce(): Uint8Array;
@@ -119,8 +114,6 @@ export interface ResourceServer {
   serveCoap(bytes: Uint8Array): Uint8Array;
   /** Serves one request proven with a PoP proof (asymmetric or symmetric cnf, no session). */
   handlePopRequest(request: PopRequest): DeviceResponseBody;
-  /** Serves one protected-session message; returns the protected response. */
-  handleSessionMessage(message: Uint8Array): Uint8Array;
   /** Applies a signed token revocation list; returns how many tokens it newly revoked. */
   applyRevocationList(signedList: Uint8Array): number;
   /** The hints to send with a refusal. */
@@ -266,8 +259,6 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
   };
 
-  const sessionTable: SessionTable | undefined = opts.sessions?.({ audience, storage, provider, clock, profile, revocation, exi, log, hints, refuse, authorize, serve });
-
   /** A refusal's log line: its registry code, never its cause's bytes. */
   function logRefusal(event: string, error: unknown, fields: Record<string, string | undefined>): void {
     const code = error instanceof DeviceError ? error.code : 'internal';
@@ -276,12 +267,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
 
   function authzInfo(request: AuthzInfoRequest): AuthzInfoResult {
     const entry = ingest(request.token);
-    const result: AuthzInfoResult = { tokenHash: entry.hash, expiresAt: entry.expiresAt };
-    if (request.nonce1) {
-      if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs with this token');
-      result.session = sessionTable.open(entry, request.nonce1);
-    }
-    return result;
+    return { tokenHash: entry.hash, expiresAt: entry.expiresAt };
   }
 
   function handlePopRequest(request: PopRequest): { body: DeviceResponseBody; entry: StoredToken } {
@@ -302,13 +288,12 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     const { added, exiFloor } = revocation.apply(signedList);
     for (const hash of added) tokens.delete(hash);
     // A revoked clock-less token leaves the service's list once the floor covers it (finding 2):
-    // from then on the floor, kept in storage by the exi tracker, is what refuses it (its
-    // sessions too: they carry its exi sequence, see session-table.ts).
+    // from then on the floor, kept in storage by the exi tracker, is what refuses it (its OSCORE
+    // contexts die with the token: the sweep below).
     if (exiFloor !== undefined) tokens.dropWhere((e) => e.exiSequence !== undefined && exi.isBelowFloor(e.exiSequence));
     // An overflowing list gave up its oldest revocations whole: so do the tokens held.
     tokens.dropWhere((e) => !e.reference && revocation.isIssuedBeforeFloor(e.issuedAt));
     persistTokens();
-    sessionTable?.sweep();
     oscore?.contexts.sweep();
     return added.length;
   }
@@ -318,7 +303,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     authzInfo(request) {
       try {
         const result = authzInfo(request);
-        log.info({ event: 'token_accepted', audience, tokenHash: hashPrefix(toHex(result.tokenHash)), session: result.session !== undefined }, 'device: token accepted');
+        log.info({ event: 'token_accepted', audience, tokenHash: hashPrefix(toHex(result.tokenHash)) }, 'device: token accepted');
         return result;
       } catch (error) {
         logRefusal('token_refused', error, {});
@@ -343,15 +328,6 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
         throw error;
       }
     },
-    handleSessionMessage(message) {
-      try {
-        if (!sessionTable) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no protected sessions; use PoP proofs');
-        return sessionTable.handle(message);
-      } catch (error) {
-        logRefusal('session_message_refused', error, {});
-        throw error;
-      }
-    },
     applyRevocationList(signedList) {
       try {
         const added = applyRevocationList(signedList);
@@ -364,7 +340,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     },
     hints,
     get stats() {
-      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: (sessionTable?.size ?? 0) + (oscore?.contexts.size ?? 0), revoked: revocation.size, exiFloor: exi.floor() };
+      return { tokens: tokens.size, tokenBytes: tokens.used, sessions: oscore?.contexts.size ?? 0, revoked: revocation.size, exiFloor: exi.floor() };
     },
   };
 }

@@ -1,6 +1,6 @@
 /**
  * What the report needs of each device once its shard has finished, kept as one row of numbers
- * (15 float64s, 120 bytes) instead of the device itself (its runtime, flash image, crypto
+ * (16 float64s, 128 bytes) instead of the device itself (its runtime, flash image, crypto
  * context: ~100 KB). A shard records its devices here and drops them; the report reads the rows
  * back through the same shape a live SimDevice has, so one report builder serves both.
  *
@@ -15,13 +15,13 @@ import type { HardwareProfile } from './hardware-profiles.js';
 export interface DeviceFigures {
   readonly meter: Pick<EnergyMeter, 'activeJoules' | 'batteryFraction'>;
   readonly flash: Pick<FlashStorage, 'writes' | 'bytesWritten' | 'refusedWrites' | 'eraseCyclesPerPage' | 'wearFraction' | 'regionBytes'>;
-  readonly provider: { readonly nonceReuse: number; readonly counts: { readonly verify: number } };
+  readonly provider: { readonly nonceReuse: number; readonly counts: { readonly verify: number; readonly aead: number } };
   readonly quickjsPeakHeapBytes: number;
 }
 
 const METER_STATES = ['cpuS', 'txS', 'rxS', 'flashS', 'startupS', 'reassociateS'] as const;
-/** The meter's states, then flash (6), nonce reuse, verifies, QuickJS peak heap. */
-const COLUMNS = METER_STATES.length + 9;
+/** The meter's states, then flash (6), nonce reuse, verifies, AEAD operations, QuickJS peak heap. */
+const COLUMNS = METER_STATES.length + 10;
 
 /** Rows of device figures, by device index within a shard (or the whole fleet, once merged). */
 export class DeviceFigureTable {
@@ -54,6 +54,7 @@ export class DeviceFigureTable {
     r[o++] = dev.flash.regionBytes;
     r[o++] = dev.provider.nonceReuse;
     r[o++] = dev.provider.counts.verify;
+    r[o++] = dev.provider.counts.aead;
     r[o] = dev.quickjsPeakHeapBytes;
   }
 
@@ -72,8 +73,8 @@ export class DeviceFigureTable {
     return {
       meter,
       flash: { writes: r[f]!, bytesWritten: r[f + 1]!, refusedWrites: r[f + 2]!, eraseCyclesPerPage: r[f + 3]!, wearFraction: r[f + 4]!, regionBytes: r[f + 5]! },
-      provider: { nonceReuse: r[f + 6]!, counts: { verify: r[f + 7]! } },
-      quickjsPeakHeapBytes: r[f + 8]!,
+      provider: { nonceReuse: r[f + 6]!, counts: { verify: r[f + 7]!, aead: r[f + 8]! } },
+      quickjsPeakHeapBytes: r[f + 9]!,
     };
   }
 }

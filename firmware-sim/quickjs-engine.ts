@@ -141,9 +141,12 @@ function outOfMemory(heap: { limit: number; peak: number }): QuickJsEngineError 
   return new QuickJsEngineError('out_of_memory', `QuickJS: out of memory (heap reached ${heap.peak} bytes, limit ${heap.limit})`);
 }
 
-function engineError(vm: QuickJSContext, handle: QuickJSHandle, heap: { exceeded: boolean; limit: number; peak: number }): QuickJsEngineError {
+function engineError(vm: QuickJSContext, handle: QuickJSHandle, heap: { exceeded: boolean; limit: number; peak: number; sample?(): number }): QuickJsEngineError {
   const e = vm.dump(handle) as { name?: string; message?: string } | null | undefined;
   handle.dispose();
+  // QuickJS's parser can report a failed allocation as a bogus SyntaxError: the heap's own count,
+  // sampled now, says whether the limit was the cause.
+  heap.sample?.();
   // QuickJS throws null when it cannot even allocate the InternalError for "out of memory".
   if (heap.exceeded || e === null || e === undefined) return outOfMemory(heap);
   const message = `${e?.name ?? 'Error'}: ${e?.message ?? String(e)}`;
@@ -317,7 +320,7 @@ export class QuickJsDevice {
     return this.#bytes('authzInfo', body);
   }
 
-  /** A PoP request (or a protected-session message on the full bundle): the answer bytes. */
+  /** A PoP request (or an OSCORE-protected CoAP message on the full bundle): the answer bytes. */
   request(body: Uint8Array): Uint8Array {
     return this.#bytes('request', body);
   }

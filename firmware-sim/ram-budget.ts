@@ -1,7 +1,7 @@
 /**
  * The device runtime's RAM budgets, derived from the part's RAM (issue 6: "the token store and
  * sessions must fit, or the device refuses"). keybound gets a stated share of the part's RAM;
- * after the runtime's fixed state, that share is split between the token store, protected sessions,
+ * after the runtime's fixed state, that share is split between the token store, OSCORE contexts,
  * the jti replay cache and the nonce pool, and device/ refuses (token_store_full, busy) rather
  * than grow past them. Sizes are what a C port would hold (as t_cose counts its structs), not the
  * JS heap's: the simulator models the device, not Node.
@@ -14,7 +14,7 @@ import type { HardwareProfile } from './hardware-profiles.js';
  * the network stack and its packet buffers (a 6LoWPAN/RPL or Thread stack, or lwIP for Wi-Fi,
  * takes the larger part of a class-1 device's RAM), the radio driver and the call stack (which
  * also carries the curve arithmetic's temporaries during a verify, not counted here). With it an
- * RFC 7228 class-1 part (~10 KiB) leaves keybound about a kilobyte: a token or two and a session;
+ * RFC 7228 class-1 part (~10 KiB) leaves keybound about a kilobyte: a token or two and an OSCORE context;
  * a class-0 part (2 KiB) leaves 256 bytes, less than the runtime's fixed state, so it refuses tokens.
  */
 export const KEYBOUND_RAM_SHARE = 1 / 8;
@@ -25,9 +25,11 @@ export const KEYBOUND_RAM_SHARE = 1 / 8;
  */
 export const RUNTIME_FIXED_BYTES = 384;
 /**
- * One protected session: two 16-byte AES keys, two 13-byte IVs, send and receive sequence numbers
- * (8 + 8), a 64-bit replay window, the 4-byte id, the 32-byte hash of its token and ~12 of
- * bookkeeping: 128 bytes (estimate, from the fields of device/protected-session.ts).
+ * One OSCORE security context (RFC 8613 §3.1, made by an RFC 9203 /authz-info exchange): Sender and
+ * Recipient Keys (16 + 16), the 13-byte Common IV, the Sender Sequence Number (8), the replay window
+ * and its highest number (8 + 8), Sender and Recipient IDs (up to 7 + 7), the 32-byte hash of its
+ * token and ~15 of bookkeeping: 128 bytes (estimate, from the fields of device/oscore-contexts.ts
+ * and cose/oscore-state.ts). Contexts live in RAM: a reboot loses them (the client posts its token again).
  */
 export const SESSION_RAM_BYTES = 128;
 /** One jti cache entry: a 16-byte truncated digest of the jti plus a 4-byte expiry, padded: 24. */
@@ -36,7 +38,7 @@ export const REPLAY_ENTRY_RAM_BYTES = 24;
 export const NONCE_ENTRY_RAM_BYTES = NONCE_BYTES + 8;
 /**
  * How the share (after the fixed state) is split: half for tokens (the largest items, 150-300 bytes
- * each plus the store's per-entry overhead), a quarter for sessions, an eighth each for the replay
+ * each plus the store's per-entry overhead), a quarter for OSCORE contexts, an eighth each for the replay
  * cache and nonces. The last two are capped at device/'s defaults, which already cover a device's
  * request rate (device/replay-cache.ts, device/nonce-issuer.ts); more would never be used.
  */

@@ -4,14 +4,13 @@
  * scenario tests: a thief's replays, a revocation, a reboot storm, clock-less expiry, the
  * connected flow through an introspecting gateway. All randomness comes from the seed.
  */
-import { utf8, type CoseKey } from '../cose/index.js';
+import { decodeCoapMessage, fromUtf8, utf8, type CoseKey } from '../cose/index.js';
 import {
   DeviceError,
-  beginSession,
+  beginOscoreClient,
   buildPopRequest,
   decodeResponseBody,
-  memoryStorage,
-  type ClientSession,
+  type OscoreClient,
 } from '../device/index.js';
 import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration, type FleetIssuer, type TokenProtection } from './fleet-issuer.js';
 import { HARDWARE_PROFILES, type HardwareProfile } from './hardware-profiles.js';
@@ -62,8 +61,8 @@ export interface DevicePlan {
   role: Role;
   hw: HardwareProfile;
   protection: TokenProtection;
-  /** 'session': symmetric PoP key, protected session; 'proof': client's Ed25519 key, a PoP proof per request. */
-  pop: 'session' | 'proof';
+  /** 'oscore': symmetric PoP key as the OSCORE Master Secret (RFC 9203); 'proof': client's Ed25519 key, a PoP proof per request. */
+  pop: 'oscore' | 'proof';
   clockless: boolean;
   alwaysOn: boolean;
   /** Connected flow: the app's reference token is revoked at the service after its first gateway request. */
@@ -87,7 +86,7 @@ export function planFleet(scenario: ScenarioName, devices: number): DevicePlan[]
     const protection: TokenProtection = k % 10 === 3 ? 'sign1-es256' : k % 2 === 0 ? 'sign1' : 'mac0';
     const clockless = !hw.rtc;
     // PoP proofs need iat freshness (a clock) and one Ed25519 verify more; only some RTC devices use them.
-    const pop = role !== 'reboot-storm' && !clockless && protection !== 'mac0' && k % 3 === 0 ? 'proof' : 'session';
+    const pop = role !== 'reboot-storm' && !clockless && protection !== 'mac0' && k % 3 === 0 ? 'proof' : 'oscore';
     // Every other connected app has its access withdrawn (the first one among them, so a small fleet shows it).
     const revokesReference = role === 'connected' && connected++ % 2 === 0;
     plans.push({ id: `dev-${String(i).padStart(5, '0')}`, role, hw, protection, pop, clockless, alwaysOn: role === 'connected', revokesReference });
@@ -97,7 +96,7 @@ export function planFleet(scenario: ScenarioName, devices: number): DevicePlan[]
 
 export function tokenTypeLabel(p: Pick<DevicePlan, 'protection' | 'pop'>): string {
   const prot = p.protection === 'mac0' ? 'Mac0' : p.protection === 'sign1' ? 'Sign1 Ed25519' : 'Sign1 ES256';
-  return `${prot} + ${p.pop === 'session' ? 'session' : 'PoP proof'}`;
+  return `${prot} + ${p.pop === 'oscore' ? 'OSCORE' : 'PoP proof'}`;
 }
 
 export interface ScenarioContext {
@@ -141,15 +140,38 @@ function answered(ctx: ScenarioContext, plan: DevicePlan, to: FlowActor, ok: boo
 }
 
 const GET_TEMP = { method: 'GET', resource: '/temp', payload: new Uint8Array(0) };
-const isProtected = (b: Uint8Array): boolean => b[0] === 0xd0;
+/** RFC 7252 §3: a CoAP message starts with version 1; the PoP answer bodies are CBOR maps (0xa0-0xbf). */
+const isCoap = (b: Uint8Array): boolean => b.length >= 4 && b[0]! >> 6 === 1;
+/** An OSCORE-protected answer (RFC 8613 §2: it carries the OSCORE option, 9). */
+function isProtected(b: Uint8Array): boolean {
+  if (!isCoap(b)) return false;
+  try {
+    return decodeCoapMessage(b).options.some((o) => o.number === 9);
+  } catch {
+    return false;
+  }
+}
+/** RFC 8613 §8.2 step 2: the device has no context for the kid (a reboot lost its RAM). */
+const NO_CONTEXT = '4.01 Security context not found';
 
+/**
+ * Why an answer refuses, or undefined: a CoAP refusal as its code and diagnostic (RFC 7252
+ * §5.5.2; an ACE hints payload, Content-Format set, is not text), a PoP answer body as its error.
+ */
 function refusalOf(answer: Uint8Array): string | undefined {
   if (isProtected(answer)) return undefined;
   try {
+    if (isCoap(answer)) {
+      const m = decodeCoapMessage(answer);
+      const code = `${m.code >> 5}.${String(m.code & 0x1f).padStart(2, '0')}`;
+      if (m.code >> 5 < 4) return undefined;
+      const text = !m.options.some((o) => o.number === 12) && m.payload.length > 0 ? ` ${fromUtf8(m.payload.slice(0, 40))}` : '';
+      return `${code}${text}`;
+    }
     const r = decodeResponseBody(answer);
     return r.code >= 400 ? (r.error ?? `status_${r.code}`) : undefined;
   } catch {
-    return undefined;
+    return 'bad_answer';
   }
 }
 
@@ -157,7 +179,8 @@ function refusalOf(answer: Uint8Array): string | undefined {
 interface Holding {
   token: Uint8Array;
   popKey: CoseKey;
-  session?: ClientSession;
+  /** The current OSCORE client (a new one after each re-established context). */
+  oscore?: () => OscoreClient;
   request(): Promise<{ ok: boolean; code?: string; exchange: Exchange }>;
 }
 
@@ -190,38 +213,76 @@ async function authorize(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, rec
     frameMessage(dev.link, bodyBytes - token.length + jwtBytes).airBytes + frameMessage(dev.link, answerBytes).airBytes;
   const cwtAir = (bodyBytes: number, answerBytes: number) => frameMessage(dev.link, bodyBytes).airBytes + frameMessage(dev.link, answerBytes).airBytes;
 
-  if (plan.pop === 'session') {
-    const storage = memoryStorage();
-    const start = beginSession(token, popKey, storage, { provider });
-    const x1 = await send(ctx, plan, dev, 'authz-info', start.body, 'token + nonce1');
-    energyJ += x1.deviceJ;
-    airCwt += cwtAir(start.body.length, x1.answer.length);
-    airJwtDelta += jwtAir(start.body.length, x1.answer.length);
-    let session: ClientSession;
-    try {
-      session = start.finish(x1.answer);
-      answered(ctx, plan, client, true, 'token verified offline; session keys derived');
-    } catch (e) {
-      const reason = e instanceof DeviceError ? e.code : 'client_error';
-      answered(ctx, plan, client, false, '', reason);
-      if (record) failed(ctx, plan, tokenType, reason);
+  if (plan.pop === 'oscore') {
+    // RFC 9203 §3.2.1: the sealed symmetric PoP key is the Master Secret, its kid the id.
+    const material = { id: popKey.kid ?? new Uint8Array(0), ms: popKey.k! };
+    /** RFC 9203 §4.1-4.3: POST /authz-info with the token and nonce1; the context from both nonces. */
+    const establish = async (what: string, creds = { token, material }): Promise<{ client?: OscoreClient; exchange: Exchange; reason?: string }> => {
+      const start = beginOscoreClient(creds.token, creds.material, provider);
+      dev.lastRefusal = undefined;
+      const x = await send(ctx, plan, dev, 'authz-info', start.message, what);
+      try {
+        return { client: start.finish(x.answer), exchange: x };
+      } catch (e) {
+        // The wire says only the CoAP code (RFC 9203 §4.1): a 5.03 says a budget is full, not which
+        // one (token store or context table), so the report takes that from the device's log.
+        const wire = refusalOf(x.answer);
+        const reason = wire === '5.03' ? (dev.lastRefusal ?? wire) : wire;
+        return { exchange: x, reason: reason ?? (e instanceof DeviceError ? e.code : 'client_error') };
+      }
+    };
+    const first = await establish('token + nonce1 (POST /authz-info)');
+    energyJ += first.exchange.deviceJ;
+    airCwt += cwtAir(first.exchange.sentBytes, first.exchange.answer.length);
+    airJwtDelta += jwtAir(first.exchange.sentBytes, first.exchange.answer.length);
+    if (!first.client) {
+      answered(ctx, plan, client, false, '', first.reason);
+      if (record) failed(ctx, plan, tokenType, first.reason ?? 'unknown');
       return undefined;
     }
+    answered(ctx, plan, client, true, 'token verified offline; OSCORE context derived (2.01)');
+    let oscore = first.client;
+    // The OSCORE message itself goes on the relay and the radio: its option, Partial IV and tag
+    // (+15 bytes a request, +11 an answer over the inner CoAP message, bench/oscore.ts) are in the
+    // framed bytes and their energy; the device's AEAD operations are charged by its metered provider.
+    const ask = async (): Promise<{ ok: boolean; code?: string; exchange: Exchange }> => {
+      const { message, binding } = oscore.request(GET_TEMP);
+      const x = await send(ctx, plan, dev, 'req', message, 'GET /temp, OSCORE');
+      let code = refusalOf(x.answer);
+      if (code === undefined) {
+        try {
+          const res = oscore.response(x.answer, binding);
+          if (res.code >= 400) code = `status_${res.code}`;
+        } catch (e) {
+          code = e instanceof DeviceError ? e.code : 'bad_answer';
+        }
+      }
+      answered(ctx, plan, client, code === undefined, '2.05 /temp, OSCORE', code);
+      return { ok: code === undefined, ...(code ? { code } : {}), exchange: x };
+    };
     holding = {
       token,
       popKey,
-      session,
+      oscore: () => oscore,
       async request() {
-        const { message, requestPiv } = session.request(GET_TEMP);
-        const x = await send(ctx, plan, dev, 'req', message, 'GET /temp, protected');
-        if (!isProtected(x.answer)) {
-          const code = refusalOf(x.answer) ?? 'bad_answer';
-          answered(ctx, plan, client, false, '', code);
-          return { ok: false, code, exchange: x };
+        const r = await ask();
+        if (r.code !== NO_CONTEXT) return r;
+        // The lead's decision: device contexts live in RAM. After a reboot the client posts its token
+        // again and gets a new context from new nonces (RFC 9203 §4.3).
+        let again = await establish('token + new nonce1 again (the context died with the reboot)');
+        if (!again.client && plan.role === 'reboot-storm') {
+          // RFC 9200 §5.10.3: a clock-less device never takes an exi token twice (it would restart
+          // its exi), so the client asks the AS for a new one. (The clock-less scenario's client does
+          // not: there the old token must stay refused, and the script renews on its own.)
+          const fresh = await ctx.io(ctx.issuer.issue({ audience: plan.id, clientId: SIM_CLIENT_ID, scope: SENSOR_SCOPE }));
+          again = await establish('a new token + nonce1 (the old exi token is never taken twice)', { token: fresh.token, material: { id: fresh.popKey.kid ?? new Uint8Array(0), ms: fresh.popKey.k! } });
         }
-        const res = session.response(x.answer, requestPiv);
-        answered(ctx, plan, client, res.code < 400, `${res.code} /temp, protected`, res.error ?? `status_${res.code}`);
-        return { ok: res.code < 400, ...(res.code >= 400 ? { code: res.error ?? `status_${res.code}` } : {}), exchange: x };
+        if (!again.client) {
+          answered(ctx, plan, client, false, '', again.reason);
+          return { ok: false, code: again.reason ?? 'unknown', exchange: again.exchange };
+        }
+        oscore = again.client;
+        return ask();
       },
     };
   } else {
@@ -276,7 +337,7 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
     const reason = refusalOf(answer);
     return reason ? { accepted: false, reason } : { accepted: true };
   };
-  // 1. Replay every captured request message verbatim (session messages and PoP proofs).
+  // 1. Replay every captured request message verbatim (OSCORE requests and PoP proofs).
   for (const c of captured.filter((c) => c.topic === 'req')) {
     const x = await send(ctx, plan, dev, 'req', c.body, 'replay of a captured request', 'thief');
     const v = judge(x.answer);
@@ -292,20 +353,21 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
     answered(ctx, plan, 'thief', v.accepted, 'ACCEPTED', v.reason);
     m.theftTry('stolen token, own key', v.accepted, v.reason);
   } else {
-    // The thief opens a session with the stolen token but must guess the PoP key.
-    const guessed: CoseKey = { kty: 'Symmetric', k: prng.bytes(32) };
-    const start = beginSession(held.token, guessed, memoryStorage(), { provider: seededProvider(prng) });
-    const x1 = await send(ctx, plan, dev, 'authz-info', start.body, 'stolen token, guessed key', 'thief');
+    // The thief sets up an OSCORE context with the stolen token but must guess the Master Secret:
+    // the device derives its context from the real one, so the thief's request fails to decrypt.
+    const guessed = { id: held.popKey.kid ?? new Uint8Array(0), ms: prng.bytes(32) };
+    const start = beginOscoreClient(held.token, guessed, seededProvider(prng));
+    const x1 = await send(ctx, plan, dev, 'authz-info', start.message, 'stolen token, guessed key', 'thief');
     let accepted = false;
     let reason: string | undefined;
     try {
       const s = start.finish(x1.answer);
       const { message } = s.request(GET_TEMP);
-      const v = judge((await send(ctx, plan, dev, 'req', message, 'request in the guessed session', 'thief')).answer);
+      const v = judge((await send(ctx, plan, dev, 'req', message, 'request under the guessed context', 'thief')).answer);
       accepted = v.accepted;
       reason = v.reason;
     } catch (e) {
-      reason = e instanceof DeviceError ? e.code : 'client_error';
+      reason = refusalOf(x1.answer) ?? (e instanceof DeviceError ? e.code : 'client_error');
     }
     answered(ctx, plan, 'thief', accepted, 'ACCEPTED', reason);
     m.theftTry('stolen token, guessed key', accepted, reason);
@@ -326,7 +388,7 @@ async function theft(ctx: ScenarioContext, plan: DevicePlan, prng: Prng, held: H
     const first = captured[0];
     if (first) {
       const v = judge((await send(ctx, plan, other, first.topic, first.body, 'captured message at another device', 'thief')).answer);
-      // An authz-info answer with session parameters is not a refusal: judge by what follows.
+      // An authz-info 2.01 (nonce2 and an id) is not a refusal: judge by what follows.
       if (first.topic === 'authz-info' && v.accepted && !refusalOf((await send(ctx, plan, other, 'req', captured.find((c) => c.topic === 'req')?.body ?? first.body, 'captured request at another device', 'thief')).answer)) {
         answered(ctx, plan, 'thief', true, 'ACCEPTED');
         m.theftTry('token at another device', true);
@@ -427,9 +489,12 @@ async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<voi
       if (r.ok) ctx.metrics.reboots.succeeded++;
       else ctx.metrics.refuse(r.code ?? 'unknown');
     }
-    // A message from before the last reboot must not be accepted again (the window is in flash).
-    if (captured.length === 0 && held.session) {
-      const { message } = held.session.request(GET_TEMP);
+    // A message from before the last reboot must not be accepted again: its context died with the
+    // device's RAM (4.01 Security context not found). No AEAD nonce can repeat across reboots either:
+    // each context after a reboot is derived from new nonces (RFC 9203 §4.3), so the device's
+    // sequence numbers restart under new keys, and a (key, nonce) pair is never used twice.
+    if (captured.length === 0 && held.oscore) {
+      const { message } = held.oscore().request(GET_TEMP);
       await ctx.relay.send(dev, 'req', message);
       dev.reboot();
       ctx.metrics.reboots.reboots++;
@@ -453,15 +518,15 @@ async function deviceScript(ctx: ScenarioContext, plan: DevicePlan): Promise<voi
       ctx.metrics.clockless.expiredRefused++;
       ctx.metrics.refuse(r.code ?? 'unknown');
     }
-    const start = beginSession(held.token, held.popKey, memoryStorage(), { provider: seededProvider(prng) });
-    const x = await ctx.relay.send(dev, 'authz-info', start.body);
+    const start = beginOscoreClient(held.token, { id: held.popKey.kid ?? new Uint8Array(0), ms: held.popKey.k! }, seededProvider(prng));
+    const x = await ctx.relay.send(dev, 'authz-info', start.message);
     ctx.metrics.clockless.tries++;
     try {
       start.finish(x.answer);
       ctx.metrics.clockless.acceptedAfterExpiry++;
     } catch (e) {
       ctx.metrics.clockless.reusedTokenRefused++;
-      ctx.metrics.refuse(e instanceof DeviceError ? e.code : 'client_error');
+      ctx.metrics.refuse(refusalOf(x.answer) ?? (e instanceof DeviceError ? e.code : 'client_error'));
     }
     if (await authorize(ctx, plan, prng, false)) ctx.metrics.clockless.renewed++;
   }

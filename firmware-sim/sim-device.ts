@@ -155,7 +155,16 @@ export class SimDevice {
       handler: sensor,
       provider: this.provider,
       profile,
+      // An OSCORE refusal on the wire is a bare CoAP code (5.03 for a full token store and a full
+      // context table alike); the report says why from the device's own log, as a field engineer would.
+      logger: { info: () => {}, warn: (f) => this.noteRefusal(f['code']), error: (f) => this.noteRefusal(f['code']) },
     });
+  }
+
+  /** The refusal code of the device's last warning (its log), for the report; undefined on QuickJS devices. */
+  lastRefusal: string | undefined;
+  private noteRefusal(code: unknown): void {
+    if (typeof code === 'string') this.lastRefusal = code;
   }
 
   /** Powers a QuickJS device's engine off (its heap figure is kept). */
@@ -166,7 +175,7 @@ export class SimDevice {
     this.qjs = undefined;
   }
 
-  /** Power loss: RAM (tokens, open sessions in memory, nonces) is gone; flash stays. */
+  /** Power loss: RAM (tokens, OSCORE contexts, nonces) is gone; flash stays. */
   reboot(): void {
     this.boot();
   }
@@ -222,7 +231,6 @@ export class SimDevice {
       serveCoap: (bytes) => metered(() => this.rs.serveCoap(bytes)),
       issueNonce: () => this.rs.issueNonce(),
       handlePopRequest: (req) => metered(() => this.rs.handlePopRequest(req)),
-      handleSessionMessage: (msg) => metered(() => this.rs.handleSessionMessage(msg)),
       applyRevocationList: (list) => {
         const revoked = this.applyRevocationList(list);
         hooks.revocationList(revoked);

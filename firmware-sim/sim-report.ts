@@ -56,6 +56,8 @@ export interface SimReport {
     meanActiveMilliJoule: number;
     meanBatteryPctPerDay: number;
     cryptoVerifies: number;
+    /** AEAD operations on the devices: OSCORE unprotects each request and protects each answer (RFC 8613 §8.2-8.3). */
+    cryptoAeads: number;
     /**
      * Under --engine quickjs: the most heap one device's QuickJS engine used (its own count of live
      * bytes, engine and code included), beside the RAM model's keyboundRamBytes and the part's RAM.
@@ -188,6 +190,7 @@ export function buildReport(input: {
       meanActiveMilliJoule: round(mean(devs.map((d) => d.meter.activeJoules() * 1000)), 3),
       meanBatteryPctPerDay: round(mean(devs.map((d) => (d.meter.batteryFraction(input.simulatedS) * 100) / days)), 5),
       cryptoVerifies: devs.reduce((a, d) => a + d.provider.counts.verify, 0),
+      cryptoAeads: devs.reduce((a, d) => a + d.provider.counts.aead, 0),
       partRamBytes: hw.ramBytes,
       ...(input.engine === 'quickjs' ? { quickjsPeakHeapBytes: devs.reduce((a, d) => Math.max(a, d.quickjsPeakHeapBytes), -Infinity) } : {}),
     };

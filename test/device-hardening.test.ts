@@ -1,9 +1,9 @@
 import { describe, expect, it, beforeEach } from 'vitest';
-import { fromUtf8, portableProvider, toHex, utf8, type CoseKey } from '../cose/index.js';
+import { decodeCoapMessage, fromUtf8, portableProvider, toHex, utf8, type CoseKey } from '../cose/index.js';
 import {
   DEVICE_ERR,
   DeviceError,
-  beginSession,
+  beginOscoreClient,
   buildPopRequest,
   createResourceServer,
   decodePopRequest,
@@ -12,7 +12,7 @@ import {
   memoryStorage,
   serveAuthzInfo,
   serveRequest,
-  type ClientSession,
+  type OscoreClient,
   type DeviceStorage,
   type ResourceServer,
 } from '../device/index.js';
@@ -46,35 +46,43 @@ function refusal(fn: () => unknown): DeviceError | undefined {
   return undefined;
 }
 
-// Each token is another client's (its own sub): the device budgets session slots per client.
+// Each token is another client's (its own sub): the device budgets OSCORE context slots per client.
 let clients = 0;
 function symmetricToken(): { token: Uint8Array; popKey: CoseKey } {
   const { cnf, popKey } = issuer.symmetricCnf(TUBE);
   return { token: issuer.token({ aud: TUBE, sub: `client-${++clients}`, exp: now + 3600, cnf, scope: [['/temp', 1]] }), popKey };
 }
 
-function open(dev: ResourceServer, { token, popKey } = symmetricToken()): ClientSession {
-  const start = beginSession(token, popKey, memoryStorage());
-  return start.finish(serveAuthzInfo(dev, start.body));
+/** RFC 9203 §4.1-4.3: POST /authz-info, the OSCORE context from the sealed PoP key (§3.2.1). */
+function open(dev: ResourceServer, { token, popKey } = symmetricToken()): OscoreClient {
+  const start = beginOscoreClient(token, { id: popKey.kid ?? new Uint8Array(0), ms: popKey.k! }, portableProvider);
+  return start.finish(serveAuthzInfo(dev, start.message));
 }
 
-function ask(dev: ResourceServer, session: ClientSession) {
-  const { message, requestPiv } = session.request(GET);
-  return session.response(serveRequest(dev, message), requestPiv);
+function ask(dev: ResourceServer, client: OscoreClient) {
+  const { message, binding } = client.request(GET);
+  return client.response(serveRequest(dev, message), binding);
 }
 
-const nonce1 = () => portableProvider.randomBytes(16);
+/**
+ * What a thief who saw the token (not its key) can do: post it with a fresh nonce1. The device
+ * makes an unproven context (it cannot tell); returns the answer's CoAP code byte (0x41 2.01).
+ */
+function postStolen(dev: ResourceServer, token: Uint8Array): number {
+  const guess = beginOscoreClient(token, { id: utf8('guess'), ms: portableProvider.randomBytes(32) }, portableProvider);
+  return decodeCoapMessage(serveAuthzInfo(dev, guess.message)).code;
+}
 
-describe('session slots: sessions opened without proof of possession cannot lock out proven ones', () => {
-  it('a thief posting stolen tokens with nonce1 never makes a real client busy, nor closes its proven session', () => {
+describe('OSCORE context slots: contexts set up without proof of possession cannot lock out proven ones', () => {
+  it('a thief posting stolen tokens with nonce1 never makes a real client busy, nor closes its proven context', () => {
     const dev = device(memoryStorage(), { tokenBudgetBytes: 64 * 1024 });
     const stolen = symmetricToken();
     const proven = open(dev, stolen);
     expect(ask(dev, proven).code).toBe(205);
-    // The thief has the tokens (seen on the broker) but not their keys: it can only open sessions.
+    // The thief has the tokens (seen on the broker) but not their keys: it can only set up contexts it cannot use.
     const loot = Array.from({ length: 8 }, () => symmetricToken().token);
     for (let i = 0; i < 3; i++) {
-      for (const token of [stolen.token, ...loot]) expect(refusal(() => dev.authzInfo({ token, nonce1: nonce1() }))).toBeUndefined();
+      for (const token of [stolen.token, ...loot]) expect(postStolen(dev, token)).toBe(0x41);
     }
     expect(dev.stats.sessions).toBeLessThanOrEqual(8);
     const late = open(dev);
@@ -82,17 +90,18 @@ describe('session slots: sessions opened without proof of possession cannot lock
     expect(ask(dev, proven).code).toBe(205);
   });
 
-  it('caps the unproven sessions one token holds, dropping its oldest', () => {
+  it('caps the unproven contexts one token holds, dropping its oldest', () => {
     const dev = device(memoryStorage(), { maxUnprovenSessionsPerToken: 2 });
     const { token } = symmetricToken();
-    for (let i = 0; i < 5; i++) dev.authzInfo({ token, nonce1: nonce1() });
+    for (let i = 0; i < 5; i++) expect(postStolen(dev, token)).toBe(0x41);
     expect(dev.stats.sessions).toBe(2);
   });
 
-  it('is busy only when every slot holds a proven session', () => {
+  it('is busy only when every slot holds a proven context', () => {
     const dev = device(memoryStorage(), { maxSessions: 2 });
     for (let i = 0; i < 2; i++) expect(ask(dev, open(dev)).code).toBe(205);
-    expect(refusal(() => dev.authzInfo({ token: symmetricToken().token, nonce1: nonce1() }))?.code).toBe(DEVICE_ERR.BUSY);
+    // 5.03 (busy, RFC 9200 §5.10.1.1 temporarily_unavailable): no proven context gives way.
+    expect(postStolen(dev, symmetricToken().token)).toBe(0xa3);
   });
 });
 

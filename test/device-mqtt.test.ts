@@ -1,8 +1,8 @@
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { connectAsync, type MqttClient } from 'mqtt';
-import { fromUtf8, utf8 } from '../cose/index.js';
+import { fromUtf8, portableProvider, utf8 } from '../cose/index.js';
 import {
-  beginSession,
+  beginOscoreClient,
   buildPopRequest,
   createResourceServer,
   decodeAuthzInfoResponse,
@@ -102,13 +102,15 @@ describe('over a real aedes broker: a sleeping device gets what was sent while i
         audience: TUBE,
         scope: [['/temp', 1]],
       });
-      const start = beginSession(sym.accessToken, sym.popKey!, memoryStorage());
-      await ekg.send(topics.authzInfo, start.body);
-      const session = start.finish(await ekg.next());
-      const { message, requestPiv } = session.request(request);
+      // RFC 9203 over the relay: POST /authz-info, then OSCORE-protected CoAP messages (the sealed
+      // symmetric PoP key is the Master Secret, §3.2.1).
+      const start = beginOscoreClient(sym.accessToken, { id: sym.popKey!.kid ?? new Uint8Array(0), ms: sym.popKey!.k! }, portableProvider);
+      await ekg.send(topics.authzInfo, start.message);
+      const client = start.finish(await ekg.next());
+      const { message, binding } = client.request(request);
       await ekg.send(topics.req, message);
-      const protectedAnswer = session.response(await ekg.next(), requestPiv);
-      expect(protectedAnswer.code).toBe(205);
+      const protectedAnswer = client.response(await ekg.next(), binding);
+      expect(protectedAnswer).toMatchObject({ code: 205, authenticated: true });
     } finally {
       await device.close();
       await ekg.client.endAsync();

@@ -2,13 +2,11 @@ import { describe, expect, it, beforeEach } from 'vitest';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCwt, createSign1, encodeCbor, parseRestScope, exiCti, parseExiCti, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, toHex, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
+import { createCwt, createSign1, decodeCoapMessage, encodeCbor, parseRestScope, exiCti, parseExiCti, fromUtf8, tokenHash, utf8, portableProvider, createRevocationList, toHex, publicCoseKey as publicKeyOf, type CoseKey } from '../cose/index.js';
 import {
-  ClientSession,
   DEVICE_ERR,
   DeviceError,
-  SEQUENCE_BLOCK,
-  beginSession,
+  beginOscoreClient,
   buildPopRequest,
   createPopProof,
   createResourceServer,
@@ -20,7 +18,6 @@ import {
   encodePopRequest,
   loadProvisioningBundle,
   memoryStorage,
-  peekSessionMessage,
   requestToken,
   serveAuthzInfo,
   serveRequest,
@@ -33,6 +30,7 @@ import {
   isFresh,
   REPLAY_WINDOW_SIZE,
   type DeviceStorage,
+  type OscoreClient,
   type ResourceServer,
   type StoredToken,
 } from '../device/index.js';
@@ -80,60 +78,71 @@ async function symmetricClient() {
   return res;
 }
 
-async function openSession(dev: ResourceServer, clientStorage: DeviceStorage = memoryStorage()) {
+/** RFC 9203 §4.1-4.3 over the relay's authz-info door; the sealed symmetric PoP key is the Master Secret (§3.2.1). */
+function oscoreWith(dev: ResourceServer, token: Uint8Array, popKey: CoseKey): OscoreClient {
+  const start = beginOscoreClient(token, { id: popKey.kid ?? EMPTY, ms: popKey.k! }, portableProvider);
+  return start.finish(serveAuthzInfo(dev, start.message));
+}
+
+async function openSession(dev: ResourceServer) {
   const { accessToken, popKey } = await symmetricClient();
-  const start = beginSession(accessToken, popKey!, clientStorage);
-  const session = start.finish(serveAuthzInfo(dev, start.body));
-  return { session, token: accessToken, popKey: popKey!, clientStorage };
+  return { session: oscoreWith(dev, accessToken, popKey!), token: accessToken, popKey: popKey! };
 }
 
-function ask(dev: ResourceServer, session: ClientSession, method = 'GET', resource = '/temp') {
-  const { message, requestPiv } = session.request({ method, resource, payload: EMPTY });
+function ask(dev: ResourceServer, session: OscoreClient, method = 'GET', resource = '/temp') {
+  const { message, binding } = session.request({ method, resource, payload: EMPTY });
   const raw = serveRequest(dev, message);
-  return { message, raw, answer: () => session.response(raw, requestPiv) };
+  return { message, raw, answer: () => session.response(raw, binding) };
 }
 
-describe('end to end: a client gets a token for tube-123, sends it, makes a protected request', () => {
-  it('the device answers inside the session', async () => {
+/** An unprotected CoAP answer (RFC 8613 §8.2 refusals): its code as class.detail and its diagnostic. */
+function coapRefusal(raw: Uint8Array): { code: string; diagnostic: string } {
+  const m = decodeCoapMessage(raw);
+  const textual = !m.options.some((o) => o.number === 12 || o.number === 9);
+  return { code: `${m.code >> 5}.${String(m.code & 0x1f).padStart(2, '0')}`, diagnostic: textual ? fromUtf8(m.payload) : '' };
+}
+
+describe('end to end: a client gets a token for tube-123, sends it, makes an OSCORE request (RFC 9203)', () => {
+  it('the device answers under the OSCORE context', async () => {
     const dev = device();
     const { session } = await openSession(dev);
     const res = ask(dev, session).answer();
-    expect(res.code).toBe(205);
+    expect(res).toMatchObject({ code: 205, authenticated: true });
     expect(fromUtf8(res.payload!)).toBe('21.5');
     expect(dev.stats.sessions).toBe(1);
     expect(dev.stats.tokens).toBe(1);
   });
 
-  it('refuses a replayed session message, and answers a later one', async () => {
+  it('refuses a replayed OSCORE request (4.01 Replay detected, RFC 8613 §7.4), and answers a later one', async () => {
     const dev = device();
     const { session } = await openSession(dev);
     const first = ask(dev, session);
     expect(first.answer().code).toBe(205);
-    expect(decodeResponseBody(serveRequest(dev, first.message)).error).toBe(DEVICE_ERR.REPLAY);
+    expect(coapRefusal(serveRequest(dev, first.message))).toEqual({ code: '4.01', diagnostic: 'Replay detected' });
     expect(ask(dev, session).answer().code).toBe(205);
   });
 
-  it('refuses a tampered session message as bad_proof', async () => {
+  it('refuses a tampered OSCORE request (4.00 Decryption failed, RFC 8613 §8.2)', async () => {
     const dev = device();
     const { session } = await openSession(dev);
     const { message } = session.request({ method: 'GET', resource: '/temp', payload: EMPTY });
     message[message.length - 1]! ^= 1;
-    expect(decodeResponseBody(serveRequest(dev, message)).error).toBe(DEVICE_ERR.BAD_PROOF);
+    expect(coapRefusal(serveRequest(dev, message))).toEqual({ code: '4.00', diagnostic: 'Decryption failed' });
   });
 
-  it('answers a request outside the scope with a protected insufficient_scope', async () => {
+  it('answers a request outside the scope with a protected 4.03 (RFC 9203 §4.4)', async () => {
     const dev = device();
     const { session } = await openSession(dev);
     const res = ask(dev, session, 'PUT', '/config').answer();
-    expect(res).toMatchObject({ code: 403, error: DEVICE_ERR.INSUFFICIENT_SCOPE });
+    expect(res).toMatchObject({ code: 403, authenticated: true });
   });
 
-  it('a message for a session the device does not know is unknown_key', async () => {
+  it('a request under a context the device does not know is 4.01 Security context not found', async () => {
     const dev = device();
     const other = device();
     const { session } = await openSession(other);
     const { raw } = ask(dev, session);
-    expect(decodeResponseBody(raw).error).toBe(DEVICE_ERR.UNKNOWN_KEY);
+    expect(coapRefusal(raw)).toEqual({ code: '4.01', diagnostic: 'Security context not found' });
   });
 });
 
@@ -226,18 +235,18 @@ describe('expiry: exp with leeway, and exi counted from first receipt', () => {
     now += 3600 + 60 - 1;
     expect(ask(dev, session).answer()).toMatchObject({ code: 205 });
     now += 1;
-    expect(ask(dev, session).answer()).toMatchObject({ code: 401, error: DEVICE_ERR.EXPIRED });
+    // RFC 9203 §4.3: the context dies with its token; the refusal is unprotected, with AS hints.
+    expect(ask(dev, session).answer()).toMatchObject({ code: 401, authenticated: false });
   });
 
   it('an exi token works until exi seconds after first receipt, then is refused, and its cti never again', () => {
     const dev = device();
     const { cnf, popKey } = cnfOf();
     const token = issuer.token({ aud: TUBE, exi: 30, cti: issuer.nextExiCti(TUBE), cnf, scope: [['/temp', 1]] });
-    const start = beginSession(token, popKey, memoryStorage());
-    const session = start.finish(serveAuthzInfo(dev, start.body));
+    const session = oscoreWith(dev, token, popKey);
     expect(ask(dev, session).answer().code).toBe(205);
     now += 31;
-    expect(ask(dev, session).answer().error).toBe(DEVICE_ERR.EXPIRED);
+    expect(ask(dev, session).answer()).toMatchObject({ code: 401, authenticated: false });
     expect(codeOf(() => dev.authzInfo({ token }))).toBe(DEVICE_ERR.EXPIRED);
     expect(dev.stats.exiFloor).toBe(1);
   });
@@ -289,13 +298,13 @@ describe('authz-info checks every claim the device relies on (leeway 60 s by def
 });
 
 describe('revocation: a signed list drops tokens and refuses them afterwards', () => {
-  it('drops the session and refuses the token again', async () => {
+  it('drops the token and its OSCORE context, and refuses the token again', async () => {
     const dev = device();
     const { session, token } = await openSession(dev);
     expect(ask(dev, session).answer().code).toBe(205);
     expect(dev.applyRevocationList(issuer.revoke(token, TUBE))).toBe(1);
     expect(dev.stats.tokens).toBe(0);
-    expect(decodeResponseBody(serveRequest(dev, ask(dev, session).message)).error).toBe(DEVICE_ERR.UNKNOWN_KEY);
+    expect(ask(dev, session).answer()).toMatchObject({ code: 401, authenticated: false });
     expect(codeOf(() => dev.authzInfo({ token }))).toBe(DEVICE_ERR.REVOKED);
   });
 
@@ -312,46 +321,41 @@ describe('revocation: a signed list drops tokens and refuses them afterwards', (
     expect(dev.stats.revoked).toBe(2);
   });
 
-  it('a session opened before a reboot is refused once its token is revoked', async () => {
+  it('a token revoked while the device was down is refused when posted again after the reboot', async () => {
     const storage = memoryStorage();
-    const { session, token } = await openSession(device(storage));
+    const { session, token, popKey } = await openSession(device(storage));
     const rebooted = device(storage);
     rebooted.applyRevocationList(issuer.revoke(token, TUBE));
-    expect(ask(rebooted, session).answer().error).toBe(DEVICE_ERR.REVOKED);
+    // The context died with the reboot (RAM); the client posts its token again and is refused.
+    expect(coapRefusal(ask(rebooted, session).raw).code).toBe('4.01');
+    expect(() => oscoreWith(rebooted, token, popKey)).toThrow(DeviceError);
+    expect(codeOf(() => rebooted.authzInfo({ token }))).toBe(DEVICE_ERR.REVOKED);
   });
 });
 
-describe('reboot over the same storage: no sequence number reused, no old message accepted', () => {
+describe('reboot over the same storage: no old message accepted, no nonce reused', () => {
   let dir: string;
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'keybound-device-'));
     return () => rmSync(dir, { recursive: true, force: true });
   });
 
-  function pivNumber(message: Uint8Array): number {
-    return [...peekSessionMessage(message).piv].reduce((a, b) => a * 256 + b, 0);
-  }
-
-  it('resumes past the reserved block on both ends and refuses what it already accepted', async () => {
+  it('contexts live in RAM: after a reboot old messages are refused, the client re-posts its token and gets a new context', async () => {
     const storage = fileStorage(join(dir, 'tube'));
-    const clientStorage = fileStorage(join(dir, 'ekg'));
     const dev = device(storage);
-    const { session } = await openSession(dev, clientStorage);
+    const { session, token, popKey } = await openSession(dev);
     const exchanges = [ask(dev, session), ask(dev, session), ask(dev, session)];
-    expect(exchanges.map((x) => pivNumber(x.raw))).toEqual([0, 1, 2]);
     for (const x of exchanges) expect(x.answer().code).toBe(205);
 
     const rebooted = device(fileStorage(join(dir, 'tube')));
-    for (const x of exchanges) expect(decodeResponseBody(serveRequest(rebooted, x.message)).error).toBe(DEVICE_ERR.REPLAY);
-    const after = ask(rebooted, session);
-    expect(pivNumber(after.raw)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
-    expect(after.answer().code).toBe(205);
-
-    // The client reboots too: it resumes past its own reserved block.
-    const resumed = ClientSession.load(session.session.keys.id, fileStorage(join(dir, 'ekg')))!;
-    const next = ask(rebooted, resumed);
-    expect(pivNumber(next.message)).toBeGreaterThanOrEqual(SEQUENCE_BLOCK);
-    expect(next.answer().code).toBe(205);
+    for (const x of exchanges) expect(coapRefusal(serveRequest(rebooted, x.message))).toEqual({ code: '4.01', diagnostic: 'Security context not found' });
+    // RFC 9203 §4.3: new nonces make a new context. Its sequence numbers start again under new keys,
+    // so no (key, nonce) pair of the old context can recur: nothing had to be kept in flash.
+    const again = oscoreWith(rebooted, token, popKey);
+    expect(toHex(again.context.senderKey)).not.toBe(toHex(session.context.senderKey));
+    expect(toHex(again.context.recipientKey)).not.toBe(toHex(session.context.recipientKey));
+    expect(ask(rebooted, again).answer()).toMatchObject({ code: 205, authenticated: true });
+    for (const x of exchanges) expect(coapRefusal(serveRequest(rebooted, x.message)).code).toBe('4.01');
   });
 });
 
@@ -398,12 +402,11 @@ describe('trust paths: MAC tokens, sign-then-encrypt, and cnf by kid', () => {
     expect(codeOf(() => dev.authzInfo({ token: elsewhere }))).toBe(DEVICE_ERR.UNKNOWN_KEY);
   });
 
-  it('a cnf kid(3) must name a key the device shares; then a session runs on it', () => {
+  it('a cnf kid(3) must name a key the device shares; then an OSCORE context runs on it', () => {
     const dev = device();
     const shared = issuer.sharedKeyFor(TUBE);
     const known = issuer.token({ aud: TUBE, exp: now + 60, cnf: { kid: shared.kid! }, scope: [['/temp', 1]] });
-    const start = beginSession(known, { kty: 'Symmetric', k: shared.k! }, memoryStorage());
-    expect(ask(dev, start.finish(serveAuthzInfo(dev, start.body))).answer().code).toBe(205);
+    expect(ask(dev, oscoreWith(dev, known, { kty: 'Symmetric', k: shared.k!, kid: shared.kid! })).answer().code).toBe(205);
     const unknown = issuer.token({ aud: TUBE, exp: now + 60, cnf: { kid: utf8('nobody') }, scope: [['/temp', 1]] });
     expect(codeOf(() => dev.authzInfo({ token: unknown }))).toBe(DEVICE_ERR.UNKNOWN_KEY);
   });
@@ -488,7 +491,7 @@ describe('token store: a byte budget, expired first, then soonest to expire, els
     expect(codeOf(() => dev.authzInfo({ token: sooner }))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
     const exiToken = issuer.token({ aud: TUBE, exi: 60, cti: exiCti(TUBE, 1), cnf, scope: [['/temp', 1]] });
     expect(codeOf(() => dev.authzInfo({ token: exiToken }))).toBe(DEVICE_ERR.TOKEN_STORE_FULL);
-    now += 3601; // the session's token expires and frees the room: the same exi token is still good
+    now += 3601; // the context's token expires and frees the room: the same exi token is still good
     expect(codeOf(() => dev.authzInfo({ token: exiToken }))).toBe('accepted');
   });
 });

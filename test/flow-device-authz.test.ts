@@ -31,7 +31,7 @@ import {
 import { nativeProvider } from '../cose/adapters/index.js';
 import { main } from '../cli/index.js';
 import {
-  beginSession,
+  beginOscoreClient,
   buildPopRequest,
   createResourceServer,
   decodeResponseBody,
@@ -108,21 +108,23 @@ describe('service-issued tokens on a provisioned device', () => {
   });
 
   for (const id of ['tube-123', 'tube-mac', 'tube-enc']) {
-    it(`symmetric PoP (${id}): the service seals a PoP key for the device, and a protected session runs`, async () => {
+    it(`symmetric PoP (${id}): the service seals a PoP key for the device, and an OSCORE context runs on it (RFC 9203)`, async () => {
       const tube = await device(id);
       const res = await requestToken(transport, { grant: 'client_credentials', auth: { clientId: 'ekg-abc', assertion: assertion() }, audience: id, scope: [['/result', 1]] });
       expect(res.popKey?.kty).toBe('Symmetric');
-      const start = beginSession(res.accessToken, res.popKey!, memoryStorage());
-      const session = start.finish(serveAuthzInfo(tube, start.body));
-      const { message, requestPiv } = session.request(get);
-      const answer = session.response(serveRequest(tube, message), requestPiv);
-      expect(answer.code).toBe(205);
-      // The same token without the PoP key gets nowhere: a session needs the key to derive anything.
-      const wrongKey: CoseKey = { kty: 'Symmetric', k: new Uint8Array(32) };
-      const thief = beginSession(res.accessToken, wrongKey, memoryStorage());
-      const t = thief.finish(serveAuthzInfo(tube, thief.body));
+      // RFC 9203 §3.2.1: the sealed symmetric PoP key is the Master Secret, its kid the id.
+      const kid = res.popKey!.kid ?? new Uint8Array(0);
+      const start = beginOscoreClient(res.accessToken, { id: kid, ms: res.popKey!.k! }, nativeProvider);
+      const client = start.finish(serveAuthzInfo(tube, start.message));
+      const { message, binding } = client.request(get);
+      const answer = client.response(serveRequest(tube, message), binding);
+      expect(answer).toMatchObject({ code: 205, authenticated: true });
+      // The same token without the PoP key gets nowhere: the context needs the key to derive anything.
+      const thief = beginOscoreClient(res.accessToken, { id: kid, ms: new Uint8Array(32) }, nativeProvider);
+      const t = thief.finish(serveAuthzInfo(tube, thief.message));
       const forged = t.request(get);
-      expect(() => t.response(serveRequest(tube, forged.message), forged.requestPiv)).toThrow();
+      // RFC 8613 §8.2: the device cannot decrypt it and answers 4.00 "Decryption failed", unprotected.
+      expect(t.response(serveRequest(tube, forged.message), forged.binding)).toMatchObject({ code: 400, authenticated: false, error: 'Decryption failed' });
     });
   }
 

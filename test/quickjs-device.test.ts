@@ -14,7 +14,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCoapMessage, encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
-import { beginSession, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
+import { beginOscoreClient, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
 import { buildDeviceBundle, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 import { ed25519Key } from './support/device-issuer.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
@@ -73,14 +73,14 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     expect(built['verify-only']!.gzipBytes).toBeLessThanOrEqual(VERIFY_ONLY_GZIP_CEILING);
     expect(BUNDLE_GZIP_BUDGET['verify-only']).toBe(24 * 1024);
   });
-  it('the verify-only bundle leaves out protected sessions, the client role and noble\'s AES tables', () => {
+  it('the verify-only bundle leaves out OSCORE, the client role and noble\'s AES tables; the home-made session is gone from both', () => {
     const vo = built['verify-only']!;
-    expect(vo.inputs.filter((i) => /protected-session|session-table|client-session|token-client|@noble\/ciphers/.test(i))).toEqual([]);
+    expect(vo.inputs.filter((i) => /^device\/(oscore|authz-info)|token-client|@noble\/ciphers/.test(i))).toEqual([]);
     // Asymmetric PoP only (device/no-symmetric-pop.ts stands in for these).
     expect(vo.inputs.filter((i) => /aes-ccm|aes-block|encrypt0|mac0|hmac|hkdf/.test(i))).toEqual([]);
     expect(vo.inputs).toContain('device/no-symmetric-pop.ts');
-    expect(built.full!.inputs).toEqual(expect.arrayContaining(['cose/aes-ccm.ts', 'cose/mac0.ts', 'cose/encrypt0.ts']));
-    expect(built.full!.inputs).toContain('device/session-table.ts');
+    expect(built.full!.inputs).toEqual(expect.arrayContaining(['cose/aes-ccm.ts', 'cose/mac0.ts', 'cose/encrypt0.ts', 'device/oscore-role.ts']));
+    for (const b of [vo, built.full!]) expect(b.inputs.filter((i) => /protected-session|session-table|client-session|session-keys/.test(i))).toEqual([]);
     // Ed25519 only: noble's Weierstrass curves (P-256) are left out (device/no-nist-curves.ts).
     expect(vo.inputs.filter((i) => /weierstrass|nist/.test(i))).toEqual([]);
     expect(built.full!.inputs.some((i) => /weierstrass/.test(i))).toBe(true);
@@ -173,27 +173,27 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
   });
 
   if (kind === 'full') {
-    it('opens a protected session for a symmetric-key token and serves a protected request', async () => {
+    it('sets up an OSCORE context for a symmetric-key token (RFC 9203) and serves an OSCORE request', async () => {
       const issued = await service.issue('ekg');
-      const client = beginSession(issued.accessToken, issued.popKey!, memoryStorage());
-      const session = client.finish(device.authzInfo(client.body));
-      const { message, requestPiv } = session.request(GET_RESULT);
-      const answer = session.response(device.request(message), requestPiv);
-      expect(answer.code).toBe(205);
+      const client = beginOscoreClient(issued.accessToken, { id: issued.popKey!.kid ?? new Uint8Array(0), ms: issued.popKey!.k! }, portableProvider);
+      const oscore = client.finish(device.authzInfo(client.message));
+      const { message, binding } = oscore.request(GET_RESULT);
+      const answer = oscore.response(device.request(message), binding);
+      expect(answer).toMatchObject({ code: 205, authenticated: true });
       expect(fromUtf8(answer.payload!)).toBe('21.5');
     }, 60_000);
   } else {
-    it('has no symmetric PoP and no protected sessions: a token sealing a key for it is refused, typed, and not stored', async () => {
+    it('has no OSCORE and no symmetric PoP: a CoAP POST /authz-info is a bad_request, a token sealing a key is refused, typed, and not stored', async () => {
       const issued = await service.issue('ekg');
       const held = device.stats.tokens;
-      const client = beginSession(issued.accessToken, issued.popKey!, memoryStorage());
-      const session = decodeResponseBody(device.authzInfo(client.body));
-      expect([session.code, session.error]).toEqual([401, 'invalid_token']);
+      const client = beginOscoreClient(issued.accessToken, { id: issued.popKey!.kid ?? new Uint8Array(0), ms: issued.popKey!.k! }, portableProvider);
+      const answer = decodeResponseBody(device.authzInfo(client.message));
+      expect([answer.code, answer.error]).toEqual([400, 'bad_request']);
       const bare = decodeResponseBody(device.authzInfo(encodeAuthzInfoRequest({ token: issued.accessToken })));
       expect([bare.code, bare.error]).toEqual([401, 'invalid_token']);
       // A COSE_Mac0 proof with the right key, the token carried along: refused the same way.
-      const answer = ask(pop(issued.accessToken, issued.popKey!, { nonce: device.issueNonce() }, true));
-      expect([answer.code, answer.error]).toEqual([401, 'invalid_token']);
+      const proof = ask(pop(issued.accessToken, issued.popKey!, { nonce: device.issueNonce() }, true));
+      expect([proof.code, proof.error]).toEqual([401, 'invalid_token']);
       expect(device.stats.tokens).toBe(held);
       expect(ask(pop(ekgToken, ekgKey, { nonce: device.issueNonce() }, true)).code).toBe(205);
     }, 60_000);

@@ -29,7 +29,7 @@ import { startDeviceService, type DeviceService } from './support/device-service
 const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array(0) };
 const encode = encodeCoapMessage;
 
-describe('the protected-session table is budgeted per client', () => {
+describe('the OSCORE context table is budgeted per client', () => {
   const now = 1_800_000_000;
   let service: DeviceService;
 

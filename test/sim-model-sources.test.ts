@@ -340,7 +340,7 @@ describe('the listen window', () => {
   });
   it('a CC2538 finishes an Ed25519 session handshake (a ~6.6 s verify) in the wake it started in', async () => {
     const r = await runFleet({ scenario: 'disconnected', devices: 11, seed: 'ttf', now: () => new Date(0) });
-    expect(r.energyPerAuthorization.some((e) => e.profile === 'cc2538' && e.tokenType === 'Sign1 Ed25519 + session')).toBe(true);
+    expect(r.energyPerAuthorization.some((e) => e.profile === 'cc2538' && e.tokenType === 'Sign1 Ed25519 + OSCORE')).toBe(true);
     // Waiting for the device's first wake is at most one interval; a handshake split over two wakes would add another.
     expect(r.timeToFirstAuthorizedRequest.maxS).toBeLessThan(r.assumptions.wakeIntervalS);
   });

@@ -3,7 +3,7 @@
  * session (clean: false, a fixed client id, QoS 1 subscriptions), so the broker queues what is
  * sent while it sleeps and delivers it when it wakes (DESIGN.md "MQTT"):
  * - `ace/<device>/authz-info`: tokens, in an envelope [client id, authz-info body];
- * - `ace/<device>/req`: requests (protected-session messages or PoP requests), same envelope;
+ * - `ace/<device>/req`: requests (OSCORE-protected CoAP messages or PoP requests), same envelope;
  * - `ace/<device>/res/<client>`: the device's answers, QoS 1;
  * - `ace/trl/<audience>`: the service's signed revocation list (retained).
  * Messages are served one at a time in arrival order; the core is synchronous.
