@@ -6,8 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseOscoreConf } from '../cli/index.js';
-import { oscoreContextInputOf } from '../cli/oscore-conf.js';
+import { oscoreContextInputOf, parseOscoreConf } from '../cli/index.js';
 import { deriveOscoreContext, portableProvider } from '../cose/index.js';
 import { findLibcoap } from './support/libcoap.js';
 
