@@ -174,7 +174,7 @@ export async function registerUserCommand(opts: DataDirOptions & { username: str
 
 /** What an operator sees of the registrations: never a secret, a hash or a private key. */
 export interface RegistrationListing {
-  clients: { id: string; audiences: string[]; scopes: string[]; grantTypes: string[]; auth: 'secret' | 'public-key' | 'none'; resourceServer: boolean }[];
+  clients: { id: string; audiences: string[]; scopes: string[]; grantTypes: string[]; auth: 'secret' | 'public-key' | 'tls_client_auth' | 'self_signed_tls_client_auth' | 'none'; requirePar: boolean; resourceServer: boolean }[];
   devices: { id: string; protection: string; clockless: boolean; referenceTokens: boolean; scopes: string[] }[];
   users: string[];
 }
@@ -189,7 +189,9 @@ export async function listRegistrations(opts: DataDirOptions): Promise<Registrat
         audiences: c.audiences,
         scopes: c.scopes,
         grantTypes: c.grantTypes,
-        auth: c.secretHash ? 'secret' : c.publicKey ? 'public-key' : 'none',
+        // RFC 8705 §2: a certificate client has no secret and no key, and is not a public client.
+        auth: c.secretHash ? 'secret' : c.publicKey ? 'public-key' : (c.tlsClientAuth?.method ?? 'none'),
+        requirePar: c.requirePar === true,
         resourceServer: c.resourceServer,
       })),
       devices: (await store.listAudiences()).map((a) => ({ id: a.id, protection: a.protection, clockless: a.clockless, referenceTokens: a.referenceTokens, scopes: a.policy.scopes })),

@@ -25,7 +25,7 @@ export const authzListCommand = defineCommand(
     lines.push(`clients (${listing.clients.length})`);
     for (const c of listing.clients) {
       const role = c.resourceServer ? 'resource server' : c.grantTypes.join(',') || 'no grants';
-      lines.push(`  ${c.id}  auth=${c.auth}  ${role}  audiences=${c.audiences.join(',') || '-'}  scopes=${c.scopes.join(' ') || '-'}`);
+      lines.push(`  ${c.id}  auth=${c.auth}${c.requirePar ? '  require-par' : ''}  ${role}  audiences=${c.audiences.join(',') || '-'}  scopes=${c.scopes.join(' ') || '-'}`);
     }
     lines.push(`devices (${listing.devices.length})`);
     for (const d of listing.devices) {

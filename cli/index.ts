@@ -21,4 +21,4 @@ export { tokenCommand } from './token.js';
 export { mqttPasswordCommand } from './mqtt-password.js';
 export { nonceSecretsFromFile, NONCE_SECRET_REREAD_MS } from './dpop-nonce-secret-file.js';
 export { requestCommand } from './request.js';
-export { parseOscoreConf, type OscoreConf } from './oscore-conf.js';
+export { oscoreContextInputOf, parseOscoreConf, type OscoreConf } from './oscore-conf.js';

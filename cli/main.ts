@@ -20,15 +20,15 @@ export type Command = (args: string[], io: CliIo) => Promise<number>;
 
 export const COMMANDS: Readonly<Record<string, { run: Command; usage: string; summary: string }>> = {
   demo: { run: demoCommand, usage: DEMO_USAGE, summary: 'the whole story in one process (what npm start runs)' },
-  authz: { run: authzCommand, usage: AUTHZ_USAGE, summary: 'the authorization service: serve, register devices and clients, provision' },
+  authz: { run: authzCommand, usage: AUTHZ_USAGE, summary: 'the authorization service (ACE, DPoP, mTLS, PAR, FAPI 2.0): serve, register devices and clients, provision' },
   broker: { run: brokerCommand, usage: BROKER_USAGE, summary: 'the MQTT broker sidecar that admits clients by PoP token' },
-  gateway: { run: gatewayCommand, usage: GATEWAY_USAGE, summary: 'the HTTP gateway that lets through only DPoP-bound tokens with a fresh proof' },
-  device: { run: deviceCommand, usage: DEVICE_USAGE, summary: 'run the device runtime on a device (tokens, requests, revocation, trust updates)' },
+  gateway: { run: gatewayCommand, usage: GATEWAY_USAGE, summary: 'the HTTP gateway that lets through only sender-constrained tokens (DPoP, mTLS) and phantom tokens' },
+  device: { run: deviceCommand, usage: DEVICE_USAGE, summary: 'run the device runtime on a device (tokens, requests, revocation, trust updates) over the broker relay or CoAP/OSCORE' },
   inspect: { run: inspect, usage: INSPECT_USAGE, summary: 'decode and verify a token' },
   sim: { run: simCommand, usage: SIM_USAGE, summary: 'simulate a fleet of constrained devices and report' },
   keygen: { run: (a, io) => keygenCommand.run(a, io), usage: 'keybound keygen --alg EdDSA|ES256 --out FILE', summary: 'make a key pair (PoP or client-assertion key)' },
   token: { run: (a, io) => tokenCommand.run(a, io), usage: 'keybound token --as-url URL --client-id ID --secret-file F --audience AUD --pop-key FILE', summary: 'get a PoP access token from the service' },
-  request: { run: (a, io) => requestCommand.run(a, io), usage: 'keybound request coap://HOST:PORT/PATH [--method M] [--payload-file F]', summary: 'send a CoAP request to a device and print the answer' },
+  request: { run: (a, io) => requestCommand.run(a, io), usage: 'keybound request coap://HOST:PORT/PATH [--method M] [--payload-file F] [--token-response F | --oscore-conf F]', summary: 'send a CoAP request to a device, OSCORE-protected with --token-response or --oscore-conf' },
   'mqtt-password': { run: (a, io) => mqttPasswordCommand.run(a, io), usage: 'keybound mqtt-password --token T --pop-key K --audience AUD --client-id CID', summary: 'the MQTT CONNECT password for mosquitto -u ace -P' },
 };
 

@@ -14,6 +14,7 @@
  * Only what RFC 8613's mandatory profile needs: AES-CCM-16-64-128 (10) and HKDF SHA-256 (-10)
  * (RFC 8613 §3.2 defaults). libcoap's diagnostic keywords (break_*_key) are refused.
  */
+import { OSCORE_DEFAULT_REPLAY_WINDOW } from '../cose/index.js';
 import { UsageError } from './command-line.js';
 import { readableByOthers, readSecretFile } from './option-file.js';
 import type { CliIo } from './io.js';
@@ -111,8 +112,8 @@ export function parseOscoreConf(text: string, what: string): OscoreConf {
   if (aeadAlg !== 10) throw new UsageError(`${what}: aead_alg ${aeadAlg} is not supported (10: AES-CCM-16-64-128)`);
   if (hkdfAlg !== -10) throw new UsageError(`${what}: hkdf_alg ${hkdfAlg} is not supported (-10: direct+HKDF-SHA-256)`);
   const replayWindow = num('replay_window') ?? 32;
-  // libcoap takes up to 63; this implementation's window is 32 wide (RFC 8613 §7.4's default).
-  if (replayWindow < 1 || replayWindow > 32) throw new UsageError(`${what}: replay_window takes 1 to 32`);
+  // libcoap's range: its own interop files (b_server.conf) say 30. See oscoreContextInputOf.
+  if (replayWindow < 1 || replayWindow > 63) throw new UsageError(`${what}: replay_window takes 1 to 63`);
   const ssnFreq = num('ssn_freq');
   if (ssnFreq !== undefined && (ssnFreq < 1 || ssnFreq > 100_000)) throw new UsageError(`${what}: ssn_freq takes 1 to 100000`);
   if (seen.get('rfc8613_b_2') === true) throw new UsageError(`${what}: rfc8613_b_2 (Appendix B.2 context re-derivation) is not supported`);
@@ -148,6 +149,9 @@ export function oscoreContextInputOf(conf: OscoreConf) {
     recipientId: conf.recipientId,
     aeadAlg: conf.aeadAlg,
     hkdfAlg: conf.hkdfAlg,
-    replayWindow: conf.replayWindow,
+    // cose/'s window is never narrower than RFC 8613 §7.4's default (32) and deriveOscoreContext
+    // refuses less: a libcoap file's 30 would stop the device at start. A wider window still
+    // accepts each Partial IV once (§7.4), it only tolerates more reordering.
+    replayWindow: Math.max(conf.replayWindow, OSCORE_DEFAULT_REPLAY_WINDOW),
   };
 }

@@ -24,7 +24,7 @@ import { beginAceOscore, decodeTokenResponse, CONTENT_FORMAT_ACE_CBOR } from '..
 import { UsageError } from './command-line.js';
 import { coapCall, type CoapAnswer, type CoapCall, type RawOption } from './coap-call.js';
 import { oscoreContextInputOf, readOscoreConf } from './oscore-conf.js';
-import { readOptionFile } from './option-file.js';
+import { readableByOthers, readOptionFile } from './option-file.js';
 import type { CliIo } from './io.js';
 
 const URI_PATH = 11;
@@ -78,7 +78,9 @@ export function contextFromConf(file: string, seqFile: string | undefined, io: C
 }
 
 /** RFC 9203 §4.1–4.3 over CoAP: the token to /authz-info, the context from the answer. */
-export async function contextFromAce(url: URL, tokenResponseFile: string, timeoutMs: number): Promise<OscoreClient> {
+export async function contextFromAce(url: URL, tokenResponseFile: string, timeoutMs: number, io: CliIo): Promise<OscoreClient> {
+  // RFC 9203 §3.2.1: the answer's osc carries the Master Secret; whoever reads it speaks as this client.
+  if (readableByOthers(tokenResponseFile)) io.stderr.write(`keybound: warning: --token-response ${tokenResponseFile.slice(0, 200)} holds a Master Secret and others may read it (chmod 600)\n`);
   const answer = decodeTokenResponse(readOptionFile(tokenResponseFile, '--token-response', MAX_TOKEN_RESPONSE_BYTES));
   if (!answer.cnf || !('osc' in answer.cnf)) throw new UsageError('--token-response: the token is not for the ACE-OSCORE profile (its cnf has no osc material)');
   const begun = beginAceOscore(answer.accessToken, answer.cnf.osc, nativeProvider);

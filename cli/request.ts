@@ -73,7 +73,7 @@ export const requestCommand = defineCommand(
     const context = values['oscore-conf']
       ? contextFromConf(values['oscore-conf'], values['oscore-seq-file'], io)
       : values['token-response']
-        ? await contextFromAce(url, values['token-response'], timeoutMs)
+        ? await contextFromAce(url, values['token-response'], timeoutMs, io)
         : undefined;
     const call = { method, options, payload };
     const answer = context

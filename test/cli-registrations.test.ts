@@ -98,6 +98,16 @@ describe('register-client', () => {
     expect(await verifySecret(data, 'ekg', `${secret}x`)).toBe(false);
   });
 
+  it("lists a certificate client by its RFC 8705 method and --require-par, not as auth=none (README's bank-app)", async () => {
+    await setup;
+    const r = await kb('authz', 'register-client', 'bank-app', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'authorization_code', '--redirect-uri', 'https://bank.example/cb', '--tls-client-auth-subject-dn', 'CN=bank-app,O=Bank', '--require-par');
+    expect(r.code, r.stderr).toBe(0);
+    const list = await kb('authz', 'list', '--data-dir', data);
+    expect(list.stdout).toMatch(/\n {2}bank-app {2}auth=tls_client_auth {2}require-par {2}authorization_code {2}audiences=tube-123/);
+    const json = JSON.parse((await kb('authz', 'list', '--data-dir', data, '--json')).stdout);
+    expect(json.clients.find((c: { id: string }) => c.id === 'bank-app')).toMatchObject({ auth: 'tls_client_auth', requirePar: true });
+  });
+
   it('uses an existing secret file as it is, and writes nothing', async () => {
     await setup;
     const file = join(dir, 'given.secret');

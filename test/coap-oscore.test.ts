@@ -17,7 +17,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeCbor, decodeCoapMessage, encodeCbor, encodeProvisioningBundle, portableProvider, toHex, ACE_PROFILE } from '../cose/index.js';
@@ -198,6 +198,11 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     // Outside the token's scope: the device's refusal, protected and authenticated.
     const other = await keybound(['request', `coap://127.0.0.1:${port}/hello`, '--token-response', join(dir, 'token-response.cbor')]);
     expect([other.code, other.stderr.trim()]).toEqual([1, '4.03']);
+    // The answer holds the Master Secret (RFC 9203 §3.2.1): a file others may read is named, the secret never.
+    chmodSync(join(dir, 'token-response.cbor'), 0o644);
+    const loose = await keybound(['request', `coap://127.0.0.1:${port}/result`, '--token-response', join(dir, 'token-response.cbor')]);
+    expect(loose.code).toBe(0);
+    expect(loose.stderr).toMatch(/warning: --token-response \S+ holds a Master Secret and others may read it \(chmod 600\)/);
   });
 });
 

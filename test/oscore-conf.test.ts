@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseOscoreConf } from '../cli/index.js';
+import { oscoreContextInputOf, parseOscoreConf } from '../cli/index.js';
+import { deriveOscoreContext, portableProvider } from '../cose/index.js';
 import { findLibcoap } from './support/libcoap.js';
 
 const libcoap = findLibcoap();
@@ -19,6 +20,13 @@ describe('libcoap OSCORE conf files', () => {
     const server = parseOscoreConf(readFileSync(join(dir, 'b_server.conf'), 'utf8'), 'b_server.conf');
     expect([hex(client.masterSecret), hex(client.masterSalt), hex(client.senderId), hex(client.recipientId)]).toEqual(['0102030405060708090a0b0c0d0e0f10', '9e7ca92223786340', '', '01']);
     expect([hex(server.senderId), hex(server.recipientId), server.replayWindow, server.aeadAlg, server.hkdfAlg, server.ssnFreq]).toEqual(['01', '', 30, 10, -10, 4]);
+  });
+
+  it("derives a context from libcoap's range of replay windows (1 to 63; cose/'s is at least 32 wide)", () => {
+    for (const w of [1, 30, 63]) {
+      const conf = parseOscoreConf(`${base}recipient_id,hex,""\nreplay_window,integer,${w}\n`, 'conf');
+      expect(deriveOscoreContext(oscoreContextInputOf(conf), portableProvider).replayWindow).toBe(Math.max(w, 32));
+    }
   });
 
   it('takes ascii values, quotes, comments and text algorithm names', () => {
@@ -35,7 +43,7 @@ describe('libcoap OSCORE conf files', () => {
     ['an id over 7 bytes', `${base}recipient_id,hex,"0102030405060708"\n`, /longer than 7 bytes/],
     ['equal ids', `${base}recipient_id,hex,"01"\n`, /must differ/],
     ['another AEAD', `${base}recipient_id,hex,""\naead_alg,integer,24\n`, /not supported/],
-    ['a replay window out of range', `${base}recipient_id,hex,""\nreplay_window,integer,64\n`, /1 to 32/],
+    ['a replay window over libcoap\'s 63', `${base}recipient_id,hex,""\nreplay_window,integer,64\n`, /1 to 63/],
     ['no comma structure', 'master_secret\n', /keyword,encoding,value/],
     ['a huge file', 'x'.repeat(5000), /larger than/],
   ])('refuses %s without echoing the secret', (_, text, message) => {
