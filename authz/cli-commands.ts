@@ -94,6 +94,8 @@ export async function authzServe(opts: DataDirOptions & {
   profile?: AuthzServerOptions['profile'];
   /** DPoP at /token: nonce secrets shared by the instances, iat window (dpop-binding.ts). */
   dpop?: DpopSettings;
+  /** Split tokens' signature halves (the gateways' Redis). */
+  splitTokens?: AuthzServerOptions['splitTokens'];
 }): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
   const opened = await openStore(opts);
   const store = opened.store;
@@ -109,6 +111,7 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
     ...(opts.dpop ? { dpop: opts.dpop } : {}),
+    ...(opts.splitTokens ? { splitTokens: opts.splitTokens } : {}),
   });
   const { url } = await server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
   return { server, url, store };

@@ -51,3 +51,4 @@ export { secretWeakness, estimatedBits, MIN_SECRET_BITS, MIN_PASSWORD_BITS } fro
 export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeSelection, type RevokeResult } from './operator-revocation.js';
 export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';
 export { signedTrustUpdate, trustSequence } from './trust-update-issuer.js';
+export { splitAccessToken, type SplitTokenStore } from './split-token-store.js';

@@ -35,6 +35,7 @@ import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
 import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
+import { splitAccessToken, type SplitTokenStore } from './split-token-store.js';
 import type { AudienceRecord, AuthzStore, ClientRecord, IssuedTokenRecord } from './store.js';
 
 export interface IssuerContext {
@@ -51,6 +52,8 @@ export interface IssuerContext {
    * (x5t#S256); its access token is bound to it (certificate-bound-token.ts), not to a COSE key.
    */
   certificateThumbprint?: string;
+  /** Where split tokens' signature halves go (split-token-store.ts); absent, a split-token audience is refused. */
+  splitTokens?: SplitTokenStore;
 }
 
 /** What an issuance tells the log and the metrics: names and hashes, never the token or a key. */
@@ -203,8 +206,12 @@ async function issueJwt(ctx: IssuerContext, req: IssueRequest): Promise<IssuedTo
       : reqCnf && 'coseKey' in reqCnf
         ? { jwk: reqCnf.coseKey }
         : undefined;
-  const { token, record, kid } = await issueJwtAccessToken(ctx, { client: req.client, audience: req.audience, scope: req.scope, subject: req.subject, cnf, ...(req.family ? { family: req.family } : {}) });
+  if (req.audience.policy.splitToken && !ctx.splitTokens) throw new AuthzError('server_error', 'this audience takes split tokens and the service has no store for their signatures (--split-token-redis)');
+  const issued = await issueJwtAccessToken(ctx, { client: req.client, audience: req.audience, scope: req.scope, subject: req.subject, cnf, ...(req.family ? { family: req.family } : {}) });
+  const { record, kid } = issued;
   await ctx.store.recordToken(record);
+  // The signature is stored before the client can hold the other half, for as long as the token lives.
+  const token = req.audience.policy.splitToken ? await splitAccessToken(ctx.splitTokens!, issued.token, req.audience.policy.lifetime) : issued.token;
   ctx.onIssued?.({ clientId: req.client.id, audience: req.audience.id, subject: req.subject, kid: kid ? toHex(kid) : undefined, tokenHash: record.tokenHash, cti: record.cti, reference: false, clockless: false });
   const profile = req.audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
   return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined, ...(cnf && 'x5t' in cnf ? { tokenType: CERTIFICATE_BOUND_TOKEN_TYPE } : {}) };

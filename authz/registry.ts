@@ -100,6 +100,8 @@ export interface AudienceOptions {
    * servers), or reference handles resolved by introspection. `reference` is referenceTokens.
    */
   tokenFormat?: TokenFormat;
+  /** JWT audiences: split tokens (sender-constraint/split-token.ts); false turns them off again. */
+  splitToken?: boolean;
 }
 
 export type TokenFormat = 'cwt' | 'jwt' | 'reference';
@@ -155,6 +157,10 @@ export async function registerAudience(store: AuthzStore, provider: CryptoProvid
     if (record.protection !== 'sign1' || record.clockless) throw new RegistryError('JWT access tokens are signed tokens with exp: not with mac0/encrypt0 protection or a clock-less audience');
     record.policy.tokenFormat = 'jwt';
   }
+  const split = opts.splitToken ?? existing?.policy.splitToken === true;
+  if (typeof split !== 'boolean') throw new RegistryError('splitToken must be true or false');
+  if (split && !jwt) throw new RegistryError('split tokens are JWT access tokens split in two: register the audience with tokenFormat jwt');
+  if (split) record.policy.splitToken = true;
   const rsKey = opts.rsKey ?? existing?.rsKey;
   if (rsKey) record.rsKey = publicCoseKey(rsKey);
   if (!Number.isSafeInteger(record.policy.lifetime) || record.policy.lifetime <= 0) throw new RegistryError('lifetime must be a positive integer');

@@ -11,6 +11,7 @@
  * CSRF-bound forms, constant-time admin check) stay ours either way; every dependency is attack
  * surface in a security product, and the handlers are already testable without a socket.
  */
+import type { SplitTokenStore } from './split-token-store.js';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -96,6 +97,8 @@ export interface AuthzServerOptions {
    * scrypt on every request. Default true; false runs scrypt every time.
    */
   cacheClientSecrets?: boolean;
+  /** Split tokens (audiences registered splitToken): where signature halves go, the gateways' Redis. */
+  splitTokens?: SplitTokenStore;
   /** Called with the new signed list whenever a token for `audience` is revoked (the broker relays it). */
   onRevocationList?: (audience: string, signedList: Uint8Array) => void;
   /**
@@ -251,7 +254,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const keys = new SigningKeys(opts.store, opts.keyVault ?? new FileKeyVault(opts.dataDir ?? missingKeyVault()), provider);
   await keys.load(opts.signingAlgorithm ?? 'EdDSA', Math.floor(clock()));
   // The secret cache's key is random per process and lives only in memory (secret-cache.ts).
-  const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock };
+  const context: TokenContext = { issuer: opts.issuer ?? 'keybound', store: opts.store, keys, provider, clock, ...(opts.splitTokens ? { splitTokens: opts.splitTokens } : {}) };
   // Publish the new signed list of each audience whose list changed, and only those.
   context.onIssued = (e) => {
     metrics.issued(e.grant ?? 'unknown', e.audience);

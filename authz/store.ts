@@ -105,6 +105,11 @@ export interface AudiencePolicy {
    * instead of CWTs. Absent: CWTs (or reference handles, AudienceRecord.referenceTokens).
    */
   tokenFormat?: 'jwt';
+  /**
+   * Split tokens (registration `--split-token`, JWT audiences only): the client gets header.payload,
+   * the signature goes to the shared Redis (the service's `--split-token-redis`) for the gateway.
+   */
+  splitToken?: true;
 }
 
 export interface AudienceRecord {

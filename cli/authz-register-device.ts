@@ -20,6 +20,7 @@ export const authzRegisterDeviceCommand = defineCommand(
       'reference-tokens': { type: 'boolean', help: 'issue short reference tokens the device introspects' },
       // RFC 9068 JWT access tokens for HTTP resource servers (and the gateway); reference = --reference-tokens.
       'token-format': { type: 'string', value: 'cwt|jwt|reference', help: 'its access tokens: CWT (default), JWT (RFC 9068, for HTTP APIs) or reference handles' },
+      'split-token': { type: 'boolean', help: 'with --token-format jwt: the client gets header.payload, the signature goes to the service\'s --split-token-redis (the gateway joins them)' },
       // Tokens without CWT tag 61 (RFC 8392 §6), for peers that cannot read it (e.g. ruby-cose).
       'untagged-tokens': { type: 'boolean', help: 'omit CWT tag 61 (for peers that cannot read it)' },
       scope: { type: 'string', multiple: true, value: 'S', help: 'a scope the device serves (AIF-REST "/path:GET,PUT" or a name)' },
@@ -49,6 +50,7 @@ export const authzRegisterDeviceCommand = defineCommand(
       ...(values['reference-tokens'] ? { referenceTokens: true } : {}),
       ...(tokenFormat !== undefined ? { tokenFormat: tokenFormat as TokenFormat } : {}),
       ...(values['untagged-tokens'] ? { untaggedTokens: true } : {}),
+      ...(values['split-token'] ? { splitToken: true } : {}),
       ...(values.scope ? { scopes: values.scope } : {}),
       ...(values['exchange-from'] ? { exchangeFrom: values['exchange-from'] } : {}),
       ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),

@@ -1,4 +1,5 @@
 /** `keybound authz serve`: the authorization service on HTTP(S). */
+import { Redis } from 'ioredis';
 import { authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
@@ -32,6 +33,8 @@ export const authzServeCommand = defineCommand(
       'metrics-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_METRICS_TOKEN_FILE', help: 'bearer token for /metrics (without one, only loopback peers may scrape)' },
       // RFC 9449 §8: server nonces made and checked by any instance sharing the file (dpop-nonce-secret-file.ts).
       'dpop-nonce-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DPOP_NONCE_SECRET_FILE', help: 'DPoP nonce secret shared by every instance (line 1 current, line 2 previous); none: no nonces' },
+      // Split tokens (audiences registered --split-token): signature halves go where the gateways' --redis reads them.
+      'split-token-redis': { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_SPLIT_TOKEN_REDIS_URL', help: 'the Redis the gateways join split tokens from (audiences registered --split-token)' },
       'dpop-iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof\'s iat may be from now, either side' },
       ...LOG_LEVEL_OPTION,
     },
@@ -63,6 +66,13 @@ export const authzServeCommand = defineCommand(
     const nonceFile = values['dpop-nonce-secret-file'];
     const nonceWarning = (event: string, detail: string) => logger.warn({ event, option: 'dpop-nonce-secret-file' }, `keybound authz serve: warning: ${detail}`);
     const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile, undefined, undefined, nonceWarning) } : {}) };
+    let splitRedis: Redis | undefined;
+    if (values['split-token-redis']) {
+      // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
+      splitRedis = new Redis(values['split-token-redis'], { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+      splitRedis.on('error', (e: Error) => logger.warn({ event: 'redis_error', error: e.message }, 'authz: split-token Redis error'));
+      await splitRedis.connect();
+    }
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -73,6 +83,7 @@ export const authzServeCommand = defineCommand(
       ...(metricsToken ? { metricsToken } : {}),
       ...(values.profile === 'fapi2' ? { profile: 'fapi2' as const } : {}),
       dpop,
+      ...(splitRedis ? { splitTokens: splitRedis } : {}),
       logger,
     });
     // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
@@ -85,7 +96,10 @@ export const authzServeCommand = defineCommand(
       if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }
     await new Promise<void>((resolve) => {
-      const stop = () => void server.close().then(resolve);
+      const stop = () => void server.close().then(() => {
+        splitRedis?.disconnect();
+        resolve();
+      });
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

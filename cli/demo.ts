@@ -1,7 +1,8 @@
 /**
  * `keybound demo` (what `npm start` runs): starts the authorization service (SQLite in a temp data
  * dir) on 127.0.0.1, provisions a small simulated fleet from it, and runs both flows (connected,
- * with introspection at the gateway; disconnected, tokens relayed to sleeping devices), a theft
+ * through the real gateway/ in front of the EKG's HTTP API: DPoP proofs, phantom tokens introspected
+ * once and cached; disconnected, tokens relayed to sleeping devices), a theft
  * attempt, a revocation, a reboot storm and clock-less expiry; prints what happened and where the
  * report is. Messages to devices go through the real broker/ (aedes on 127.0.0.1): each device
  * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
@@ -51,6 +52,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
   const started = performance.now();
   let asUrl = '';
+  let gatewayUrl = '';
   io.stdout.write(`keybound demo: authorization service with SQLite in ${dir}\n`);
   const report = await runFleet({
     scenario: 'mixed',
@@ -60,6 +62,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     issuer: async (_prng, clock) => {
       const issuer = await startAuthzIssuer({ dataDir: dir, clock, lifetime: SIM_LIFETIME_S });
       asUrl = issuer.url;
+      gatewayUrl = issuer.connectedGateway?.url ?? '';
       return issuer;
     },
   });
@@ -70,7 +73,7 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   io.stdout.write(
     [
       `authorization service: ${asUrl} (stopped now); relay: ${report.relay}`,
-      `connected flow: ${n(report.connected.gatewayRequests)} requests at the gateway, ${n(report.connected.introspections)} introspections, ${n(report.connected.cacheHits)} answered from its cache`,
+      `connected flow: ${n(report.connected.gatewayRequests)} DPoP requests through keybound gateway at ${gatewayUrl} (stopped now), ${n(report.connected.introspections)} introspections, ${n(report.connected.cacheHits)} answered from its cache`,
       `disconnected flow: tokens relayed to sleeping devices (they wake every 5 min), verified offline with the provisioned key`,
       summarize(report).trimEnd(),
       `report: ${html} (and report.json); ${secs}`,

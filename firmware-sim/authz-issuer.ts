@@ -34,6 +34,7 @@ import {
   type DeviceRegistration,
   type FleetIssuer,
 } from './fleet-issuer.js';
+import { startConnectedGateway } from './connected-gateway.js';
 
 /** Loopback credentials made for one run; they never leave the process. */
 const CLIENT_SECRET = 'sim-client-secret-loopback-only';
@@ -67,12 +68,22 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
     });
 
   await registerAudience(store, nativeProvider, { id: GATEWAY_AUDIENCE, protection: 'mac0', referenceTokens: true, scopes: ['read'] });
-  await registerClient(store, { id: RS_ID, secret: RS_SECRET, audiences: [GATEWAY_AUDIENCE], grantTypes: [] });
+  await registerClient(store, { id: RS_ID, secret: RS_SECRET, audiences: [GATEWAY_AUDIENCE], grantTypes: [], resourceServer: true });
   await registerTheClient();
+  // The connected flow goes through the real gateway, introspecting at this service as RS_ID.
+  const connectedGateway = await startConnectedGateway({
+    serviceUrl: url,
+    audience: GATEWAY_AUDIENCE,
+    scope: 'read',
+    client: { id: SIM_CLIENT_ID, secret: CLIENT_SECRET },
+    resourceServer: { id: RS_ID, secret: RS_SECRET },
+    clock: opts.clock,
+  });
 
   return {
     name: `authz/ service over HTTP at ${url} (SQLite)`,
     url,
+    connectedGateway,
     async register(devices: readonly DeviceRegistration[]) {
       for (const d of devices) {
         await registerAudience(store, nativeProvider, {
@@ -159,6 +170,7 @@ export async function startAuthzIssuer(opts: { dataDir: string; clock: () => num
       };
     },
     async close() {
+      await connectedGateway.close();
       await server.close();
       store.close();
     },

@@ -72,9 +72,31 @@ export interface FleetIssuer {
   revokeReference(token: Uint8Array): Promise<void>;
   /** Revokes a token and returns the audience's new signed revocation list. */
   revoke(token: Uint8Array, audience: string): Promise<Uint8Array>;
+  /**
+   * The connected flow's real HTTP gateway (keybound gateway, DPoP and phantom tokens, in front of
+   * the EKG's HTTP API), when the backend has one; without it the scenario models the gateway's
+   * cache alone (the in-simulator issuer, for large fleets).
+   */
+  readonly connectedGateway?: ConnectedGateway;
   /** Registers a broker audience and says how to get tokens for it. */
   brokerAccess(audience: string): Promise<BrokerAccess>;
   close(): Promise<void>;
+}
+
+/** An app of the connected flow: its DPoP-bound reference token, and one DPoP request through the gateway. */
+export interface ConnectedApp {
+  /** The reference token's bytes (what revokeReference takes). */
+  readonly token: Uint8Array;
+  request(): Promise<{ served: boolean; reason?: string }>;
+}
+
+export interface ConnectedGateway {
+  /** Where the gateway listens (said by the demo). */
+  readonly url: string;
+  /** A new app: its own DPoP key, a reference token bound to it from the service. */
+  open(): Promise<ConnectedApp>;
+  /** The real gateway's phantom-token cache counters (a miss is an introspection). */
+  stats(): { hits: number; misses: number; expired: number; evictions: number };
 }
 
 /** The AIF-REST scope every simulated client asks for: read the sensor. */

@@ -209,7 +209,8 @@ export async function runShard(
     simulatedS: sim.now / 1000,
     events: sim.events,
     metrics,
-    gateway: { hits: gateway.hits, misses: gateway.misses, expired: gateway.expired, evictions: gateway.evictions },
+    // With the real gateway in front of the connected flow, its own cache's counters; else the model's.
+    gateway: issuer.connectedGateway ? issuer.connectedGateway.stats() : { hits: gateway.hits, misses: gateway.misses, expired: gateway.expired, evictions: gateway.evictions },
     relayStats: relay.stats,
     flows: trace.result(),
     figures: figures.rows,

@@ -19,7 +19,7 @@ export { SimRelay, type Exchange, type FleetRelay, type Sender, type TapEvent } 
 export { BrokerRelay, type BrokerRelayOptions } from './broker-relay.js';
 export { createSimIssuer, SIM_ISSUER } from './sim-issuer.js';
 export { startAuthzIssuer, type AuthzIssuer } from './authz-issuer.js';
-export { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type BrokerAccess, type MqttScope, type FleetIssuer, type DeviceRegistration, type TokenProtection } from './fleet-issuer.js';
+export { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type BrokerAccess, type ConnectedApp, type ConnectedGateway, type MqttScope, type FleetIssuer, type DeviceRegistration, type TokenProtection } from './fleet-issuer.js';
 export { SCENARIOS, SIM_LIFETIME_S, WAKE_INTERVAL_S, LISTEN_WINDOW_S, planFleet, tokenTypeLabel, type ScenarioName, type DevicePlan } from './scenarios.js';
 export { runFleet, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, MAX_WORKERS, SHARD_DEVICES, BROKER_AUDIENCE, type RunOptions } from './fleet-run.js';
 export { FleetWorkerError } from './fleet-workers.js';
@@ -36,3 +36,4 @@ export { jwtEquivalentBytes } from './jwt-size.js';
 export { createProgressBar, type ProgressStream } from './progress-bar.js';
 export { buildDeviceBundle, writeDeviceBundles, DEVICE_BUNDLE_KINDS, BUNDLE_GZIP_BUDGET, BUNDLE_FILE, type DeviceBundle, type DeviceBundleKind } from './device-bundle.js';
 export { QuickJsDevice, QuickJsEngineError, QUICKJS_STACK_BYTES, bundleCodeStats, quickJsModule, type QuickJsEngine, type BundleCodeStats, type MeteredOp, type QuickJsDeviceHost, type QuickJsDeviceOptions } from './quickjs-engine.js';
+export { startConnectedGateway, type ConnectedGatewayOptions, type RunningConnectedGateway } from './connected-gateway.js';

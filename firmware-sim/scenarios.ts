@@ -12,7 +12,7 @@ import {
   decodeResponseBody,
   type OscoreClient,
 } from '../device/index.js';
-import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type DeviceRegistration, type FleetIssuer, type TokenProtection } from './fleet-issuer.js';
+import { GATEWAY_AUDIENCE, SENSOR_SCOPE, SIM_CLIENT_ID, type ConnectedApp, type DeviceRegistration, type FleetIssuer, type TokenProtection } from './fleet-issuer.js';
 import { HARDWARE_PROFILES, type HardwareProfile } from './hardware-profiles.js';
 import { jwtEquivalentBytes } from './jwt-size.js';
 import { seededKeyPair, seededProvider } from './metered-provider.js';
@@ -420,6 +420,22 @@ async function gatewayRequest(ctx: ScenarioContext, plan: DevicePlan, token: Uin
   return active;
 }
 
+/** One request through the real gateway (connected-gateway.ts): DPoP proof, introspection or its cache, the API. */
+async function realGatewayRequest(ctx: ScenarioContext, plan: DevicePlan, app: ConnectedApp): Promise<boolean> {
+  ctx.metrics.connected.gatewayRequests++;
+  ctx.trace.note(plan.id, { from: 'app', to: 'gateway', what: 'GET /ekg with the reference token and a DPoP proof', outcome: 'sent' });
+  const introspectionsBefore = ctx.issuer.connectedGateway!.stats().misses;
+  const r = await ctx.io(app.request());
+  // The real gateway's cache missed during this request: it introspected the token at the service.
+  if (ctx.issuer.connectedGateway!.stats().misses > introspectionsBefore) {
+    ctx.trace.note(plan.id, { from: 'gateway', to: 'authz', what: 'introspect (RFC 7662)', outcome: 'sent' });
+    ctx.trace.note(plan.id, { from: 'authz', to: 'gateway', what: 'introspection answer', outcome: 'ok' });
+  }
+  if (!r.served) ctx.metrics.refuse(r.reason ?? 'gateway_refused');
+  ctx.trace.note(plan.id, { from: 'gateway', to: 'app', what: r.served ? 'served (proof checked, token introspected or cached)' : `refused: ${r.reason ?? 'gateway_refused'}`, outcome: r.served ? 'ok' : 'refused', ...(r.served ? {} : { reason: r.reason ?? 'gateway_refused' }) });
+  return r.served;
+}
+
 /**
  * Connected flow: the app's reference token goes to the gateway, which introspects it (RFC 7662)
  * and caches the answer ("phantom token"); the device itself got a by-value token (authorize()).
@@ -428,14 +444,16 @@ async function gatewayRequest(ctx: ScenarioContext, plan: DevicePlan, token: Uin
  */
 async function connectedApp(ctx: ScenarioContext, plan: DevicePlan, prng: Prng): Promise<void> {
   const c = ctx.metrics.connected;
-  ctx.trace.note(plan.id, { from: 'app', to: 'authz', what: 'reference token request (for the gateway)', outcome: 'sent' });
-  const ref = await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
+  const real = ctx.issuer.connectedGateway;
+  ctx.trace.note(plan.id, { from: 'app', to: 'authz', what: real ? 'DPoP-bound reference token request (for the gateway)' : 'reference token request (for the gateway)', outcome: 'sent' });
+  const app = real ? await ctx.io(real.open()) : undefined;
+  const ref = app ? app.token : await ctx.io(ctx.issuer.issueReference(SIM_CLIENT_ID));
   ctx.trace.note(plan.id, { from: 'authz', to: 'app', what: `reference token, ${formatNumber(ref.length, 'B')}`, outcome: 'ok' });
   c.referenceTokens++;
   let revokedAt: number | undefined;
   for (let i = 0; i < GATEWAY_REQUESTS + (revokedAt === undefined ? 0 : GATEWAY_TRIES_AFTER_REVOCATION); i++) {
     if (i > 0) await ctx.sim.sleep((GATEWAY_GAP_MIN_S + prng.float() * GATEWAY_GAP_SPAN_S) * 1000);
-    const served = await gatewayRequest(ctx, plan, ref);
+    const served = app ? await realGatewayRequest(ctx, plan, app) : await gatewayRequest(ctx, plan, ref);
     if (revokedAt !== undefined) {
       if (!served) {
         c.revokedRefused++;

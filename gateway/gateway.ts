@@ -20,6 +20,7 @@ import { VerifiedTokenCache } from './verified-token-cache.js';
 import type { PhantomTokens } from './phantom-token.js';
 import { looksLikeCwt, verifyCwtAccessToken } from './cwt-access-token.js';
 import type { CoseKey } from '../cose/index.js';
+import { joinSplitToken, looksLikeSplitToken, type SplitTokenHalves } from './split-token-join.js';
 
 /** Node's default header budget (16 KiB) halved: tokens and proofs are a few KiB at most. */
 export const DEFAULT_MAX_HEADER_BYTES = 8192;
@@ -52,6 +53,11 @@ export interface GatewayOptions {
   algs?: readonly string[];
   /** The service's keys as COSE keys, for DPoP-bound CWT access tokens by value (service-keys.ts). */
   cwtKeys?: () => Promise<readonly CoseKey[]>;
+  /**
+   * Split tokens: a header.payload token is joined with its signature half from this Redis
+   * (split-token-join.ts) and verified as the whole JWT; without it a two-part token is refused.
+   */
+  splitTokens?: SplitTokenHalves;
   /** Opaque (reference) tokens: introspected once, the upstream gets the gateway's signed JWT (phantom-token.ts). */
   phantom?: PhantomTokens;
   /**
@@ -126,16 +132,20 @@ export function createGateway(options: GatewayOptions): Gateway {
     // certificate. Any other Bearer token is refused (RFC 9449 §7.2: a DPoP token is not a bearer token).
     if (scheme[1] === 'Bearer') return certificateBound(req, token, now);
     if (proof === undefined) throw new DpopError('invalid_dpop_proof', 'DPoP proof missing');
-    const jws = JWS_COMPACT.test(token);
+    // A split token is looked up on every request (never cached by its half): deleting the
+    // signature at the service revokes it at once.
+    const split = options.splitTokens !== undefined && looksLikeSplitToken(token);
+    const whole = split ? await joinSplitToken(options.splitTokens!, token) : token;
+    const jws = JWS_COMPACT.test(whole);
     const cwt = !jws && options.cwtKeys !== undefined && looksLikeCwt(token);
     const opaque = !jws && !cwt && options.phantom !== undefined;
-    let claims = opaque ? await options.phantom!.introspect(token, now) : verified.get(token, now);
+    let claims = opaque ? await options.phantom!.introspect(token, now) : verified.get(whole, now);
     if (claims === undefined) {
       const issuer = options.issuer ? { issuer: options.issuer } : {};
       claims = cwt
         ? verifyCwtAccessToken(token, { keys: await options.cwtKeys!(), audience: options.audience, ...issuer, now })
-        : await verifyAccessToken(token, { keys: options.keys, audience: options.audience, ...issuer, now });
-      verified.set(token, claims, claims.exp);
+        : await verifyAccessToken(whole, { keys: options.keys, audience: options.audience, ...issuer, now });
+      verified.set(whole, claims, claims.exp);
     }
     const secrets = options.nonceSecrets;
     const nonce = secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets(), now) } : {};

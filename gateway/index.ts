@@ -8,3 +8,4 @@ export { PhantomTokens, DEFAULT_PHANTOM_CACHE_ENTRIES, PHANTOM_KEY_PREFIX, type 
 export { verifyCwtAccessToken, coseKeysFromJwks, looksLikeCwt, MAX_CWT_TOKEN_CHARS, type CwtAccessTokenCheck } from './cwt-access-token.js';
 export { remoteServiceKeys } from './service-keys.js';
 export { PhantomTokenCache, PHANTOM_CACHE_ENTRIES, PHANTOM_MAX_TTL_S, PHANTOM_INACTIVE_TTL_S, type IntrospectionAnswer, type CacheLookup } from './phantom-token-cache.js';
+export { joinSplitToken, looksLikeSplitToken, type SplitTokenHalves } from './split-token-join.js';

@@ -78,6 +78,12 @@ export class PhantomTokenCache<T = undefined> {
     return { hit: false, expired: e !== undefined };
   }
 
+  /** The live value for this token without counting a lookup (a second read within one request). */
+  peek(token: Uint8Array): T | undefined {
+    const e = this.entries.get(PhantomTokenCache.key(token));
+    return e && e.until > this.clock() ? e.value : undefined;
+  }
+
   /** Keeps the service's answer for this token; returns until when (seconds since the epoch). */
   store(token: Uint8Array, answer: IntrospectionAnswer, value?: T): number {
     const now = this.clock();

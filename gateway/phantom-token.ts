@@ -60,6 +60,12 @@ export class PhantomTokens {
     this.#cache = new PhantomTokenCache<Introspected>(clock, { maxEntries: options.capacity ?? DEFAULT_PHANTOM_CACHE_ENTRIES });
   }
 
+  /** Its cache's counters: a miss is an introspection (or a read of another instance's answer). */
+  get cacheStats(): { hits: number; misses: number; expired: number; evictions: number } {
+    const c = this.#cache;
+    return { hits: c.hits, misses: c.misses, expired: c.expired, evictions: c.evictions };
+  }
+
   /** The public JWKS of the gateway's signing key (what the upstream verifies the JWT with). */
   async jwks(): Promise<{ keys: JWK[] }> {
     const jwk = await exportJWK(this.#options.signingKey.publicKey);
@@ -73,7 +79,8 @@ export class PhantomTokens {
 
   /** The signed JWT for the upstream (made once per token per PHANTOM_JWT_SECONDS). */
   async upstreamJwt(token: string, now: number): Promise<string> {
-    const entry = await this.#entry(token, now);
+    // Called right after introspect() for the same request: read the entry back without counting a second lookup.
+    const entry = this.#cache.peek(new TextEncoder().encode(token)) ?? (await this.#entry(token, now));
     if (entry.jwt && entry.jwt.exp - 30 > now) return entry.jwt.text;
     const exp = Math.min(entry.bound.exp, Math.floor(now) + PHANTOM_JWT_SECONDS);
     const text = await new SignJWT({ ...entry.claims })

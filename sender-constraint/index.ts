@@ -34,3 +34,4 @@ export {
   MAX_CERTIFICATE_PEM_CHARS,
   type CertificateErrorCode,
 } from './certificate-thumbprint.js';
+export { splitTokenKey, splitJws, isSplitSignature, SPLIT_TOKEN_KEY_PREFIX, MAX_SPLIT_SIGNATURE_CHARS } from './split-token.js';
