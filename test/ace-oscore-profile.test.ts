@@ -344,7 +344,8 @@ describe('/authz-info under mutated input', () => {
           made++;
           // Only a post that still names this token, a fresh nonce1 and an ID1 makes a context.
           const req = decodeAuthzInfoPayload(b);
-          expect(req.nonce1 && req.clientRecipientId).toBeTruthy();
+          expect(req.nonce1).toBeInstanceOf(Uint8Array);
+          expect(req.clientRecipientId).toBeInstanceOf(Uint8Array);
         } else expect(dev.oscoreContexts.size).toBeLessThanOrEqual(before);
       }),
       { numRuns: 600 },

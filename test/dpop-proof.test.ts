@@ -71,7 +71,7 @@ describe('a sound proof', () => {
   });
   it('matches a normalised htu (§4.3 step 9: case, default port, no query at the request)', async () => {
     const p = await proof({ claims: { htu: 'HTTPS://AS.example:443/token' } });
-    await expect(verifyDpopProof(p, check({ url: 'https://as.example/token?x=1#f' }))).resolves.toBeTruthy();
+    await expect(verifyDpopProof(p, check({ url: 'https://as.example/token?x=1#f' }))).resolves.toMatchObject({ jkt: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) });
     expect(normalizeHtu('https://a.example/%7ea/../b')).toBe('https://a.example/b');
   });
   it('binds the access token through ath', async () => {
