@@ -326,6 +326,17 @@ function cborWireValue(name: string, v: CborValue): CborValue {
   return v;
 }
 
+/** A map whose keys (at every depth) are all text: the CBOR form of a JSON object. */
+function isTextKeyed(v: unknown): v is CborMap {
+  return v instanceof Map && v.size > 0 && [...v].every(([k, x]) => typeof k === 'string' && (!(x instanceof Map) || isTextKeyed(x)));
+}
+
+function jsonOfTextKeyed(m: CborMap): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  for (const [k, x] of m) o[k as string] = x instanceof Map ? jsonOfTextKeyed(x) : x instanceof Uint8Array ? toBase64Url(x) : x;
+  return o;
+}
+
 export type ResponseValue = string | number | boolean | Uint8Array | CborMap | CborValue;
 
 /** Encodes a response object in the request's encoding (JSON for form requests, RFC 6749 §5.1). */
@@ -349,8 +360,9 @@ export function encodeResponse(
     if (v instanceof Uint8Array) obj[name] = toBase64Url(v);
     // An AIF scope is written in JSON as its JSON array form, as clients send it.
     else if (name === 'scope' && Array.isArray(v)) obj[name] = v;
-    // RFC 8705 §3.2: a certificate binding is the JSON object {"x5t#S256": thumbprint}.
-    else if (name === 'cnf' && v instanceof Map && v.size === 1 && typeof v.get('x5t#S256') === 'string') obj[name] = { 'x5t#S256': v.get('x5t#S256') };
+    // A JOSE confirmation is a JSON object in JSON answers: {"x5t#S256"} (RFC 8705 §3.2), {"jkt"}
+    // (RFC 9449 §6.2), {"jwk"} (RFC 7800 §3.2); every key of those maps is text, unlike a COSE_Key's.
+    else if (name === 'cnf' && isTextKeyed(v)) obj[name] = jsonOfTextKeyed(v);
     // cnf and rs_cnf are CBOR structures: base64url of their encoding in JSON.
     else if (v instanceof Map || Array.isArray(v)) obj[name] = toBase64Url(encodeCbor(v as CborValue));
     else obj[name] = v;

@@ -21,6 +21,9 @@ import {
 import { AuthzError } from './errors.js';
 import type { AuthzStore } from './store.js';
 
+/** RFC 9449 §5: the token_type of a DPoP-bound access token, at /token and /introspect (§6.2). */
+export const DPOP_TOKEN_TYPE = 'DPoP';
+
 export interface DpopSettings {
   /**
    * The nonce secrets every instance shares (dpop-nonce.ts): current and, after a rotation, the

@@ -15,6 +15,7 @@ import { lookupHash } from './secret-hash.js';
 import type { TokenContext } from './token-endpoint.js';
 import { X5T_S256 } from '../sender-constraint/index.js';
 import { CERTIFICATE_BOUND_TOKEN_TYPE } from './certificate-bound-token.js';
+import { DPOP_TOKEN_TYPE } from './dpop-binding.js';
 
 export async function handleIntrospection(ctx: TokenContext, params: Params, authorization: string | undefined): Promise<Record<string, ResponseValue | undefined>> {
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
@@ -40,10 +41,14 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
   };
 }
 
-/** A certificate-bound token is Bearer with cnf x5t#S256 (RFC 8705 §3.2); otherwise PoP with its cnf. */
+/**
+ * A certificate-bound token is Bearer with cnf x5t#S256 (RFC 8705 §3.2); a DPoP-bound one is DPoP
+ * with cnf jkt (RFC 9449 §6.2, as a resource server that introspects expects); otherwise PoP.
+ */
 function tokenTypeAndCnf(stored: Uint8Array | undefined): { token_type: string; cnf?: CborValue } {
   const cnf = stored ? (decodeCbor(stored, { maxBytes: 2048, maxDepth: 6 }) as CborValue) : undefined;
   if (cnf instanceof Map && cnf.has(X5T_S256)) return { token_type: CERTIFICATE_BOUND_TOKEN_TYPE, cnf };
+  if (cnf instanceof Map && typeof cnf.get('jkt') === 'string') return { token_type: DPOP_TOKEN_TYPE, cnf };
   // "PoP" in JSON, 2 in CBOR (ace-params.ts encodeResponse).
   return { token_type: POP_TOKEN_TYPE, ...(cnf !== undefined ? { cnf } : {}) };
 }

@@ -36,7 +36,7 @@ import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile }
 import { lookupHash } from './secret-hash.js';
 import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
 import type { DpopProof } from '../sender-constraint/index.js';
-import { recordDpopProofUse, type DpopSettings } from './dpop-binding.js';
+import { DPOP_TOKEN_TYPE, recordDpopProofUse, type DpopSettings } from './dpop-binding.js';
 
 /** Refresh tokens outlive access tokens by far; 30 days, then the user signs in again. */
 export const REFRESH_TOKEN_LIFETIME = 30 * 24 * 3600;
@@ -92,7 +92,7 @@ function responseOf(issued: IssuedToken, requested: Scope | undefined, extra: To
     access_token: issued.accessToken,
     // RFC 9200 §5.8.2: "PoP" in JSON; encodeResponse writes 2 in CBOR (§8.7). RFC 9449 §5: DPoP.
     // A certificate-bound JWT is Bearer (RFC 8705 §3).
-    token_type: issued.dpop ? 'DPoP' : (issued.tokenType ?? POP_TOKEN_TYPE),
+    token_type: issued.dpop ? DPOP_TOKEN_TYPE : (issued.tokenType ?? POP_TOKEN_TYPE),
     expires_in: issued.expiresIn,
     cnf: issued.cnf,
     rs_cnf: issued.rsCnf,

@@ -212,9 +212,9 @@ describe('JWT access tokens (RFC 9068) for an audience registered with token for
       return (await r.json()) as Record<string, unknown>;
     };
     const active = await introspect();
-    expect(active).toMatchObject({ active: true, aud: API, client_id: 'svc' });
-    // cnf travels as in every keybound answer: base64url of its CBOR (RFC 9200 §5.9.2), here {jkt}.
-    expect(decodeCbor(fromBase64Url(active.cnf as string))).toEqual(new Map([['jkt', await DPoP.calculateThumbprint()]]));
+    // RFC 9449 §6.2: token_type DPoP and cnf as the JSON object {jkt}, as an RFC 7662 resource server reads it.
+    expect(active).toMatchObject({ active: true, aud: API, client_id: 'svc', token_type: 'DPoP' });
+    expect(active.cnf).toEqual({ jkt: await DPoP.calculateThumbprint() });
     const revoked = await fetch(`${base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`svc:${SVC_SECRET}`).toString('base64')}` }, body: new URLSearchParams({ token }) });
     expect(revoked.status).toBe(200);
     expect(await introspect()).toEqual({ active: false });
