@@ -18,7 +18,7 @@ import { concatBytes } from './bytes.js';
 import { bytesToBigInt } from './byte-integers.js';
 import { publicPointFlaw } from './curve-points.js';
 import { eddsaStrictlyValid } from './eddsa-strict.js';
-import { CoseAlgorithmError, CoseKeyError, ERR } from './errors.js';
+import { CoseAlgorithmError, CoseError, CoseKeyError, ERR } from './errors.js';
 import type { AeadCipher, Curve, HashName } from './algorithms.js';
 import type { CoseKey } from './cose-key.js';
 import type { CryptoProvider, KeyPair } from './crypto-provider.js';
@@ -77,6 +77,20 @@ function requireD(key: CoseKey): Uint8Array {
   return key.d;
 }
 
+
+/**
+ * noble's randomness (the engine's WebCrypto getRandomValues: Node, browsers, Deno), refused with
+ * a typed error naming the seam on an engine that has none (QuickJS, XS, a bare microcontroller
+ * runtime): its host passes its generator through device/host.ts (DeviceHost.randomBytes) or
+ * withRandomSource (host-randomness.ts), and this is never reached.
+ */
+function engineRandomBytes(length: number): Uint8Array {
+  try {
+    return randomBytes(length);
+  } catch (cause) {
+    throw new CoseError(ERR.COSE_BAD_RANDOMNESS, 'no random source on this engine: the host passes its own (DeviceHost.randomBytes, withRandomSource)', { cause });
+  }
+}
 
 export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider {
   const edwards = (crv: 'Ed25519' | 'Ed448'): EdwardsCurve => curves.edwards[crv] ?? missing(name, crv);
@@ -146,17 +160,18 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
       }
     },
 
-    randomBytes(length) {
-      return randomBytes(length);
-    },
+    randomBytes: engineRandomBytes,
 
+    // The seed comes from this provider's randomBytes (`this`: withRandomSource's copy draws on
+    // the host's source), never from noble's own call to the global crypto.
     generateKeyPair(crv): KeyPair {
       if (isEdwards(crv)) {
-        const { secretKey, publicKey } = edwards(crv).keygen();
+        const curve = edwards(crv);
+        const { secretKey, publicKey } = curve.keygen(this.randomBytes(curve.lengths.seed!));
         return { crv, d: secretKey, x: publicKey };
       }
       const curve = weierstrass(crv);
-      const { secretKey, publicKey } = curve.keygen();
+      const { secretKey, publicKey } = curve.keygen(this.randomBytes(curve.lengths.seed!));
       const point = curve.Point.fromBytes(publicKey).toBytes(false);
       const n = (point.length - 1) / 2;
       return { crv, d: secretKey, x: point.slice(1, 1 + n), y: point.slice(1 + n) };

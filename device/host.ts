@@ -15,7 +15,9 @@
  *   survive a reboot (sequence blocks, replay windows, exi floor, revocation state) lives there.
  *
  * Text needs no codec from the host: UTF-8 is done in ECMAScript (cose/utf8.ts). Nothing else is
- * read from the global object; noble's randomness is never reached once a host source is given.
+ * read from the global object. Without a host source the portable provider uses the engine's
+ * `crypto.getRandomValues` where there is one (Node, browsers) and otherwise refuses with
+ * ERR_COSE_BAD_RANDOMNESS; key pairs are seeded from the same source, never by noble on its own.
  */
 import { portableProvider, setEd25519BaseWindow, withRandomSource, type Clock, type CryptoProvider, type RandomSource } from '../cose/index.js';
 import type { DeviceStorage } from './storage.js';

@@ -30,6 +30,31 @@ describe('host randomness is checked, not trusted', () => {
     expect(provider.digest('SHA-256', utf8('abc'))).toEqual(portableProvider.digest('SHA-256', utf8('abc')));
     expect(withRandomSource(portableProvider, () => new Uint8Array(4).fill(1)).name).toContain('host-random');
   });
+  it('key pairs come from the host source too (the same host bytes, the same key), never from noble reaching for a global', () => {
+    let seen = 0;
+    const fixed = (n: number) => (seen += n, new Uint8Array(n).fill(7));
+    for (const crv of ['Ed25519', 'P-256'] as const) {
+      const a = hostProvider({ randomBytes: fixed }).generateKeyPair(crv);
+      const b = hostProvider({ randomBytes: fixed }).generateKeyPair(crv);
+      expect(a.x).toEqual(b.x);
+      expect(a.x).not.toEqual(portableProvider.generateKeyPair(crv).x);
+    }
+    expect(seen).toBe(2 * 32 + 2 * 48);
+  });
+  // (Key pairs are not tried here: noble decides at import whether the engine has randomness for
+  // its scalar blinding, and this engine had; test/quickjs-device.test.ts runs on one that has not.)
+  it('on an engine without crypto.getRandomValues, the portable provider refuses with ERR_COSE_BAD_RANDOMNESS until the host passes a source', () => {
+    const own = Object.getOwnPropertyDescriptor(globalThis, 'crypto')!;
+    Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true });
+    try {
+      expect(errorCode(() => portableProvider.randomBytes(16))).toBe('ERR_COSE_BAD_RANDOMNESS');
+      const host = hostProvider({ randomBytes: (n) => new Uint8Array(n).fill(3) });
+      expect(host.randomBytes(16)).toEqual(new Uint8Array(16).fill(3));
+    } finally {
+      Object.defineProperty(globalThis, 'crypto', own);
+    }
+    expect(portableProvider.randomBytes(16)).toHaveLength(16);
+  });
 });
 
 describe('UTF-8 in ECMAScript agrees with the WHATWG codecs', () => {
