@@ -4,14 +4,14 @@
  * copy (--jwks FILE); the replay record is shared with other gateways through Redis (--redis).
  */
 import { Redis } from 'ioredis';
-import { calculateJwkThumbprint, createLocalJWKSet, createRemoteJWKSet, exportJWK, generateKeyPair, type JSONWebKeySet } from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet } from 'jose';
 import { checkAuthzUrl } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
-import { coseKeysFromJwks, createGateway, PhantomTokens, RedisDpopReplay, remoteServiceKeys, type Gateway } from '../gateway/index.js';
+import { coseKeysFromJwks, createGateway, GatewayError, newPhantomSigningKey, phantomSigningKeyFromPem, PhantomTokens, type PhantomSigningKey, RedisDpopReplay, remoteServiceKeys, type Gateway } from '../gateway/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
-import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './option-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 
@@ -38,6 +38,7 @@ const GATEWAY_SERVE_SPEC = {
     'dpop-nonce-secret-file': { type: 'string', value: 'FILE', help: 'require DPoP nonces of this gateway (RFC 9449 §9), from this secret (openssl rand -hex 32; same file on every instance)' },
     'client-id': { type: 'string', value: 'ID', help: "phantom tokens: the gateway's client id at the service (register-client --resource-server), to introspect opaque tokens" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_GATEWAY_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
+    'phantom-key-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_GATEWAY_PHANTOM_KEY_FILE', help: 'phantom tokens: the EC P-256 private key (PEM) the JWTs for the upstream are signed with; give every instance the same file (openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256); default a key of this process' },
     ...LOG_LEVEL_OPTION,
   },
   examples: ['keybound gateway serve --upstream http://127.0.0.1:8080 --audience https://api.example --authz-url https://as.example --port 8443'],
@@ -92,6 +93,7 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   const cwtKeys = savedCoseKeys ? async () => savedCoseKeys : remoteServiceKeys(new URL('/jwks.json', authzUrl).href);
   if (!values['client-id'] !== !values['client-secret-file']) throw new UsageError('--client-id and --client-secret-file go together');
   if (values['client-id'] && !authzUrl) throw new UsageError('--client-id needs --authz-url (opaque tokens are introspected there)');
+  if (values['phantom-key-file'] && !values['client-id']) throw new UsageError('--phantom-key-file goes with --client-id (phantom tokens)');
   const logger = createNodeLogger({ name: 'gateway', level: logLevelOf(values['log-level']), destination: io.stderr as { write(line: string): void } });
   let redis: Redis | undefined;
   if (values.redis) {
@@ -102,14 +104,19 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   }
   let phantom: PhantomTokens | undefined;
   if (values['client-id']) {
-    // The phantom JWTs' key lives as long as this process; the upstream reads it at /.well-known/jwks.json.
-    const pair = await generateKeyPair('ES256', { extractable: true });
+    // The upstream reads the key at /.well-known/jwks.json: one key file for every instance, so
+    // trusting one instance's JWKS is trusting them all; without it, a key of this process.
+    const keyFile = values['phantom-key-file'];
+    const signingKey = keyFile ? await phantomKeyFromFile(keyFile, logger) : await newPhantomSigningKey();
+    if (!keyFile && redis) {
+      logger.warn({ event: 'phantom_key_per_process' }, 'keybound gateway: phantom JWTs are signed with a key of this process only; give every instance the same --phantom-key-file, or an upstream trusting one instance refuses the others');
+    }
     phantom = new PhantomTokens({
       introspectionUrl: new URL('/introspect', authzUrl).href,
       clientId: values['client-id'],
       clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file'),
       audience: values.audience!,
-      signingKey: { ...pair, kid: await calculateJwkThumbprint(await exportJWK(pair.publicKey), 'sha256') },
+      signingKey,
       issuer: publicUrl ?? `${values['tls-cert'] ? 'https' : 'http'}://gateway`,
       ...(redis ? { shared: redis } : {}),
     });
@@ -151,4 +158,16 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
       redis?.disconnect();
     },
   };
+}
+
+/** The shared phantom signing key: a PEM private key file, warned about when others can read it. */
+async function phantomKeyFromFile(file: string, logger: { warn(fields: Record<string, unknown>, message: string): void }): Promise<PhantomSigningKey> {
+  const pem = readSecretFile(file, '--phantom-key-file');
+  if (readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option: 'phantom-key-file' }, 'keybound gateway: warning: --phantom-key-file is readable by other users of this machine (chmod 600 it)');
+  try {
+    return await phantomSigningKeyFromPem(pem);
+  } catch (e) {
+    if (e instanceof GatewayError) throw new UsageError(`--phantom-key-file: ${e.message}`);
+    throw e;
+  }
 }

@@ -4,6 +4,7 @@ export { verifyAccessToken, ACCESS_TOKEN_ALGS, MAX_ACCESS_TOKEN_CHARS, type Acce
 export { RedisDpopReplay, DPOP_REPLAY_KEY_PREFIX, type RedisSetNx } from './redis-dpop-replay.js';
 export { checkRouteScope } from './route-scope.js';
 export { GatewayError, GATEWAY_ERR, type GatewayErrorCode } from './errors.js';
+export { newPhantomSigningKey, phantomSigningKeyFromPem, type PhantomSigningKey } from './phantom-signing-key.js';
 export { PhantomTokens, DEFAULT_PHANTOM_CACHE_ENTRIES, PHANTOM_KEY_PREFIX, type PhantomTokenOptions, type SharedIntrospections } from './phantom-token.js';
 export { verifyCwtAccessToken, coseKeysFromJwks, looksLikeCwt, MAX_CWT_TOKEN_CHARS, type CwtAccessTokenCheck } from './cwt-access-token.js';
 export { remoteServiceKeys } from './service-keys.js';

@@ -8,11 +8,12 @@
  * keys into reference tokens) gives the jkt the proof's key must equal; an unbound or inactive
  * token is refused.
  */
-import { SignJWT, exportJWK, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, exportJWK, type JWK } from 'jose';
 import { coseKeyFromMap, decodeCbor, fromBase64Url, isMap } from '../cose/index.js';
 import { coseKeyJkt } from '../sender-constraint/index.js';
 import type { BoundAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
+import type { PhantomSigningKey } from './phantom-signing-key.js';
 import { PhantomTokenCache, PHANTOM_MAX_TTL_S } from './phantom-token-cache.js';
 
 /** An introspection answer is a few hundred bytes; anything past this is refused unparsed. */
@@ -37,7 +38,7 @@ export interface PhantomTokenOptions {
   clientSecret: string;
   audience: string;
   /** The gateway's signing key (ES256) and its kid, for the JWTs the upstream receives. */
-  signingKey: { privateKey: CryptoKey; publicKey: CryptoKey; kid: string };
+  signingKey: PhantomSigningKey;
   issuer: string;
   capacity?: number;
   timeoutMs?: number;

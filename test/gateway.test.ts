@@ -8,14 +8,14 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import http from 'node:http';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomUUID, createHash } from 'node:crypto';
+import { randomBytes, randomUUID, createHash, createPublicKey } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
-import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import { createProxyServer } from 'http-proxy-3';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
@@ -90,7 +90,10 @@ beforeAll(async () => {
   await new Promise<void>((r) => observer.listen(0, '127.0.0.1', r));
   writeFileSync(join(dir, 'gateway.secret'), GW_SECRET, { mode: 0o600 });
   urls.push(await startGateway(['--audience', CWT_API, '--authz-url', base]));
-  const phantomArgs = ['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret'), '--redis', redis.url];
+  // The phantom JWTs' key, made by Debian's openssl as an operator would, given to both instances.
+  execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', join(dir, 'phantom.pem')], { stdio: 'pipe' });
+  chmodSync(join(dir, 'phantom.pem'), 0o600);
+  const phantomArgs = ['--audience', REF, '--authz-url', `http://127.0.0.1:${(observer.address() as AddressInfo).port}`, '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret'), '--redis', redis.url, '--phantom-key-file', join(dir, 'phantom.pem')];
   urls.push(await startGateway(phantomArgs), await startGateway(phantomArgs));
   writeFileSync(join(dir, 'gateway-nonce.secret'), randomBytes(32).toString('hex'), { mode: 0o600 });
   urls.push(await startGateway(['--audience', API, '--authz-url', base, '--dpop-nonce-secret-file', join(dir, 'gateway-nonce.secret')]));
@@ -273,11 +276,18 @@ describe('phantom tokens: an opaque token introspected once, the upstream gets t
     }
     expect(introspections).toBe(1);
     expect(seenUpstream.length).toBe(before + 6);
-    const keys = [3, 4].map((i) => createRemoteJWKSet(new URL(`${urls[i]}/.well-known/jwks.json`)));
-    for (const [n, h] of seenUpstream.slice(before).entries()) {
+    // One key for both instances (--phantom-key-file): the upstream trusts one instance's JWKS and
+    // verifies what either sends; its kid is the RFC 7638 thumbprint of the openssl key.
+    const [jwksA, jwksB] = await Promise.all([3, 4].map(async (i) => (await fetch(`${urls[i]}/.well-known/jwks.json`)).json()));
+    expect(jwksA).toEqual(jwksB);
+    const opensslJwk = createPublicKey(readFileSync(join(dir, 'phantom.pem'))).export({ format: 'jwk' });
+    expect((jwksA as { keys: JWK[] }).keys[0]!.kid).toBe(await calculateJwkThumbprint({ kty: 'EC', crv: 'P-256', x: opensslJwk.x!, y: opensslJwk.y! }));
+    const oneInstanceKeys = createRemoteJWKSet(new URL(`${urls[3]}/.well-known/jwks.json`));
+    for (const h of seenUpstream.slice(before)) {
       expect(h.dpop).toBeUndefined();
       expect(JSON.stringify(h)).not.toContain(refToken);
-      const { payload } = await jwtVerify(/^Bearer (.+)$/.exec(h.authorization ?? '')![1]!, keys[n % 2]!, { audience: REF, typ: 'at+jwt' });
+      const jwt = /^Bearer (.+)$/.exec(h.authorization ?? '')![1]!;
+      const { payload } = await jwtVerify(jwt, oneInstanceKeys, { audience: REF, typ: 'at+jwt' });
       expect(payload).toMatchObject({ client_id: 'svc', scope: 'read', cnf: { jkt: await handleA.calculateThumbprint() } });
     }
   });
@@ -296,6 +306,25 @@ describe('phantom tokens: an opaque token introspected once, the upstream gets t
     // The service's "not active" is kept briefly: retries of a dead token do not each reach it.
     expect(introspections).toBe(asked + 1);
     expect(seenUpstream.length).toBe(before);
+  });
+});
+
+describe('the phantom signing key file', () => {
+  const base = (file: string) => ['--upstream', 'http://127.0.0.1:9', '--audience', REF, '--authz-url', 'http://127.0.0.1:9', '--client-id', 'gateway', '--client-secret-file', join(dir, 'gateway.secret'), '--phantom-key-file', file, '--port', '0'];
+  const io = () => ({ stdout: { write: () => true }, stderr: { write: () => true } }) as unknown as Parameters<typeof gatewayServe>[1];
+  it('refuses a key that is not EC P-256 (an Ed25519 or a P-384 key from openssl) or not a key, naming what it found and never the key', async () => {
+    for (const [name, args] of [['ed25519.pem', ['-algorithm', 'ED25519']], ['p384.pem', ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-384']]] as const) {
+      execFileSync('openssl', ['genpkey', ...args, '-out', join(dir, name)], { stdio: 'pipe' });
+      const pem = readFileSync(join(dir, name), 'utf8');
+      const refusal = await gatewayServe(base(join(dir, name)), io(), {}).then(() => undefined, (e: Error) => e);
+      expect(refusal?.message).toMatch(/--phantom-key-file: .*EC P-256 private key is needed/);
+      expect(refusal?.message).not.toContain(pem.split('\n')[1]!.slice(0, 16));
+    }
+    writeFileSync(join(dir, 'not-a-key.pem'), '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n', { mode: 0o600 });
+    await expect(gatewayServe(base(join(dir, 'not-a-key.pem')), io(), {})).rejects.toThrow(/not a PEM private key/);
+  });
+  it('is refused without phantom tokens (--client-id)', async () => {
+    await expect(gatewayServe(['--upstream', 'http://127.0.0.1:9', '--audience', API, '--authz-url', 'http://127.0.0.1:9', '--phantom-key-file', join(dir, 'phantom.pem')], io(), {})).rejects.toThrow(/--phantom-key-file goes with --client-id/);
   });
 });
 
