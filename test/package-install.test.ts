@@ -82,6 +82,19 @@ const code: string = ({} as CoseError).code;`,
     wrong: "createBroker('broker-1');",
     error: 'TS2345',
   },
+  'keybound/sender-constraint': {
+    imports: "import { verifyDpopProof, type DpopProof } from 'keybound/sender-constraint';",
+    use: 'const checkProof: (jwt: string, c: Parameters<typeof verifyDpopProof>[1]) => Promise<DpopProof> = verifyDpopProof;',
+    // A proof is checked for one request: method, URL and time are required.
+    wrong: "verifyDpopProof('x', { method: 'GET' });",
+    error: 'TS2739',
+  },
+  'keybound/gateway': {
+    imports: "import { createGateway, type Gateway } from 'keybound/gateway';",
+    use: 'const makeGateway: (o: Parameters<typeof createGateway>[0]) => Gateway = createGateway;',
+    wrong: "createGateway('gateway-1');",
+    error: 'TS2345',
+  },
   'keybound/firmware-sim': {
     imports: "import { runFleet, type SimReport } from 'keybound/firmware-sim';",
     use: "const fleet: () => Promise<SimReport> = () => runFleet({ scenario: 'theft', devices: 2, seed: 1 });",
