@@ -9,8 +9,13 @@
  * Secret: a context counts as proven once a request has verified under it. Unproven contexts give
  * way to new ones; proven ones never do; one token keeps at most maxUnprovenSessionsPerToken
  * unproven contexts, so a replayed token cannot churn the table; and one client (the tokens'
- * subject) holds at most half the slots, so a client proving context after context never holds
- * them all and a thief posting a client's stolen tokens never closes its proven ones.
+ * subject) holds at most half the slots as proven contexts, so a client proving context after
+ * context never holds them all and a thief posting a client's stolen tokens never closes its
+ * proven ones. A client whose share is all proven (it lost its OSCORE state, rebooting, again and
+ * again: the old contexts stay proven but nobody uses them) may still post: its new context waits
+ * unproven beside them, and only when a request verifies under it does the client's least
+ * recently used proven context give way. So a thief's post costs the client nothing, and the
+ * client is never locked out by its own dead contexts.
  *
  * Generic in the context type `C` (what cose/'s OSCORE derivation returns), so the table is the
  * same for any derivation and testable without one.
@@ -34,7 +39,7 @@ export interface OscoreContextEntry<C> {
   /** N1 as hex, so a replayed authz-info POST is recognized while the context lives. */
   readonly nonce1Hex: string;
   readonly context: C;
-  /** Set when a request has verified under this context: it can no longer be pushed out. */
+  /** Set when a request has verified under this context (verified()): it can no longer be pushed out by a post. */
   proven: boolean;
 }
 
@@ -58,6 +63,12 @@ export interface OscoreContextTable<C> {
   hasNonce1(tokenHashHex: string, nonce1Hex: string): boolean;
   /** Makes room (or throws busy), then holds the entry. */
   install(entry: OscoreContextEntry<C>): void;
+  /**
+   * A request verified under this context: it is proven (it can no longer be pushed out by a
+   * post) and the most recently used; if its client now holds more than its share of proven
+   * contexts, the least recently used of the others goes.
+   */
+  verified(entry: OscoreContextEntry<C>): void;
   /** The live context for a request's kid; throws when its token has died (and drops it). */
   lookup(recipientId: Uint8Array): OscoreContextEntry<C> | undefined;
   /** Drops every context whose token died. */
@@ -70,8 +81,11 @@ export interface OscoreContextTable<C> {
 
 export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): OscoreContextTable<C> {
   const { provider, maxContexts, maxUnprovenPerToken, tokenRefusal } = opts;
-  // Insertion order is age order: the first unproven entry found is the oldest.
+  // Insertion order is age order: the first unproven entry found is the oldest (proven ones move
+  // to the end at each verified request, verified()).
   const table = new Map<string, OscoreContextEntry<C>>();
+  /** One client's (token subject's) share of proven contexts. */
+  const share = Math.max(1, Math.floor(maxContexts / 2));
 
   function drop(key: string): void {
     const entry = table.get(key);
@@ -108,11 +122,12 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
       let unprovenOfToken = 0;
       for (const e of table.values()) if (!e.proven && e.tokenHashHex === entry.tokenHashHex) unprovenOfToken++;
       if (unprovenOfToken >= Math.max(1, maxUnprovenPerToken)) drop(oldestUnproven(entry.tokenHashHex)!);
+      // Past its share, a client's own unproven context gives way to the new one; a share that is
+      // all proven keeps every context, and the new one waits unproven beside them (verified()).
       const mine = [...table].filter(([, e]) => e.subject === entry.subject);
-      if (mine.length >= Math.max(1, Math.floor(maxContexts / 2))) {
+      if (mine.length >= share) {
         const own = mine.find(([, e]) => !e.proven);
-        if (!own) throw new DeviceError(DEVICE_ERR.BUSY, 'this client already holds its share of proven OSCORE contexts');
-        drop(own[0]);
+        if (own) drop(own[0]);
       }
       if (table.size >= maxContexts) {
         const victim = oldestUnproven();
@@ -121,6 +136,23 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
         drop(victim);
       }
       table.set(toHex(entry.recipientId), entry);
+    },
+    verified(entry) {
+      const key = toHex(entry.recipientId);
+      if (table.get(key) !== entry) return;
+      entry.proven = true;
+      // Map order is recency among proven contexts: the first of a client's is its least recently used.
+      table.delete(key);
+      table.set(key, entry);
+      let proven = 0;
+      for (const e of table.values()) if (e.proven && e.subject === entry.subject) proven++;
+      if (proven <= share) return;
+      for (const [k, e] of table) {
+        if (e.proven && e.subject === entry.subject && e !== entry) {
+          drop(k);
+          return;
+        }
+      }
     },
     lookup(recipientId) {
       const key = toHex(recipientId);

@@ -138,7 +138,7 @@ function serveProtected(ep: OscoreEndpoint, request: CoapMessage): CoapMessage {
     throw error;
   }
   // A request verified under this context: its client holds the Master Secret.
-  entry.proven = true;
+  ep.contexts.verified(entry);
   const inner = opened.message;
   const method = METHOD_NAMES[inner.code] ?? 'UNKNOWN';
   let body: DeviceResponseBody;

@@ -287,9 +287,14 @@ describe('/authz-info (RFC 9203 §4.1–4.3)', () => {
     const t = await service.issue('mallory');
     for (let i = 0; i < 10; i++) expect(exchange(dev, t).answer.code).toBe(201);
     expect(dev.oscoreContexts.size).toBe(2);
-    // Every context of the client proven: its share (half the slots) is full, so it is busy ...
-    for (const e of dev.oscoreContexts.entries()) e.proven = true;
-    expect(exchange(dev, t).answer.code).toBe(503);
+    // Every context of the client proven: its share (half the slots) is full. A new post still
+    // gets a context, waiting unproven beside them (a client that lost its state is not locked
+    // out), and pushes out none of the proven ones (a thief with the token has no Master Secret) ...
+    const provenIds = [...dev.oscoreContexts.entries()].map((e) => (dev.oscoreContexts.verified(e), toHex(e.recipientId)));
+    expect(exchange(dev, t).answer.code).toBe(201);
+    expect(exchange(dev, t).answer.code).toBe(201);
+    expect(dev.oscoreContexts.size).toBe(3);
+    for (const id of provenIds) expect(dev.oscoreContexts.lookup(fromHex(id))?.proven).toBe(true);
     // ... and another client still gets a context.
     expect(exchange(dev, await service.issue('ekg')).answer.code).toBe(201);
   });
@@ -417,7 +422,7 @@ describe('OSCORE-protected requests after the exchange (RFC 8613 §8, RFC 9203 �
     }
   });
 
-  it('a client proving context after context holds at most half the slots; another client still gets one', async () => {
+  it('a client proving context after context holds at most half the slots (its least recently used gives way); another client still gets one', async () => {
     const dev = device(AUDIENCE, { maxSessions: 4, maxUnprovenSessionsPerToken: 2 });
     const t = await service.issue('mallory');
     const proven: OscoreClient[] = [];
@@ -434,8 +439,17 @@ describe('OSCORE-protected requests after the exchange (RFC 8613 §8, RFC 9203 �
       expect(c.response(dev.serveCoap(message), binding).code).toBe(205); // proven
       proven.push(c);
     }
-    expect(proven.length).toBe(2);
-    expect(busy).toBe(4);
+    // Each new context, once proven, retired the client's least recently used one: never busy,
+    // and never more than its share (2 of 4) held.
+    expect(proven.length).toBe(6);
+    expect(busy).toBe(0);
+    expect(dev.oscoreContexts.size).toBe(2);
+    const answers = proven.map((c) => {
+      const { message, binding } = c.request(GET);
+      const answer = dev.serveCoap(message);
+      return decodeCoapMessage(answer).code === 0x81 ? 401 : c.response(answer, binding).code;
+    });
+    expect(answers).toEqual([401, 401, 401, 401, 205, 205]);
     const other = await connected(dev);
     const { message, binding } = other.client.request(GET);
     expect(other.client.response(dev.serveCoap(message), binding).code).toBe(205);
