@@ -15,7 +15,9 @@
  * again: the old contexts stay proven but nobody uses them) may still post: its new context waits
  * unproven beside them, and only when a request verifies under it does the client's least
  * recently used proven context give way. So a thief's post costs the client nothing, and the
- * client is never locked out by its own dead contexts.
+ * client is never locked out by its own dead contexts. A token without a subject (another AS may
+ * omit `sub`, RFC 8392 §3.1.2) is its own owner: tokens without one share nothing, so one key
+ * holder's contexts never push out another's.
  *
  * Generic in the context type `C` (what cose/'s OSCORE derivation returns), so the table is the
  * same for any derivation and testable without one.
@@ -87,6 +89,9 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
   /** One client's (token subject's) share of proven contexts. */
   const share = Math.max(1, Math.floor(maxContexts / 2));
 
+  // Who owns a context: the token's subject, or the token itself when it names none (see above).
+  const owner = (e: OscoreContextEntry<C>): string => (e.subject !== undefined ? `s:${e.subject}` : `t:${e.tokenHashHex}`);
+
   function drop(key: string): void {
     const entry = table.get(key);
     if (!entry) return;
@@ -124,7 +129,7 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
       if (unprovenOfToken >= Math.max(1, maxUnprovenPerToken)) drop(oldestUnproven(entry.tokenHashHex)!);
       // Past its share, a client's own unproven context gives way to the new one; a share that is
       // all proven keeps every context, and the new one waits unproven beside them (verified()).
-      const mine = [...table].filter(([, e]) => e.subject === entry.subject);
+      const mine = [...table].filter(([, e]) => owner(e) === owner(entry));
       if (mine.length >= share) {
         const own = mine.find(([, e]) => !e.proven);
         if (own) drop(own[0]);
@@ -145,10 +150,10 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
       table.delete(key);
       table.set(key, entry);
       let proven = 0;
-      for (const e of table.values()) if (e.proven && e.subject === entry.subject) proven++;
+      for (const e of table.values()) if (e.proven && owner(e) === owner(entry)) proven++;
       if (proven <= share) return;
       for (const [k, e] of table) {
-        if (e.proven && e.subject === entry.subject && e !== entry) {
+        if (e.proven && owner(e) === owner(entry) && e !== entry) {
           drop(k);
           return;
         }

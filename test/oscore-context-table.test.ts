@@ -26,7 +26,7 @@ function table(dead: Set<string> = new Set()) {
 }
 
 let nonce = 0;
-function entry(t: ReturnType<typeof table>['t'], name: string, subject: string, token = `${subject}-token`): OscoreContextEntry<string> {
+function entry(t: ReturnType<typeof table>['t'], name: string, subject: string | undefined, token = `${subject}-token`): OscoreContextEntry<string> {
   const tokenHash = new TextEncoder().encode(token);
   return {
     recipientId: t.allocateRecipientId(Uint8Array.of(0xff)),
@@ -41,7 +41,7 @@ function entry(t: ReturnType<typeof table>['t'], name: string, subject: string, 
 }
 
 /** Posts (install) and then proves (a request verified under it). */
-function postAndProve(t: ReturnType<typeof table>['t'], name: string, subject: string, token?: string): OscoreContextEntry<string> {
+function postAndProve(t: ReturnType<typeof table>['t'], name: string, subject: string | undefined, token?: string): OscoreContextEntry<string> {
   const e = entry(t, name, subject, token);
   t.install(e);
   t.verified(e);
@@ -110,5 +110,16 @@ describe('OSCORE context table: a client is never locked out by its own dead con
     t.dropToken(a.tokenHashHex);
     t.verified(a);
     expect(t.size).toBe(0);
+  });
+
+  it('tokens without a subject share no owner: one key holder proving context after context never closes another\'s', () => {
+    const { t, dropped } = table();
+    const other = postAndProve(t, 'other', undefined, 'no-sub-token-other');
+    // The attacker has a token of its own (no sub) and proves a context per reboot, many times.
+    for (let i = 0; i < 12; i++) postAndProve(t, `m${i}`, undefined, 'no-sub-token-mallory');
+    expect(t.lookup(other.recipientId)?.context).toBe('other');
+    expect(dropped).not.toContain('other');
+    // Its own contexts retire each other instead: at most its share (4) of them live.
+    expect(names(t).filter((n) => n.startsWith('m'))).toEqual(['m10', 'm11', 'm8', 'm9']);
   });
 });
