@@ -35,4 +35,4 @@ export { createByteBudgets, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE
 export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, type BrokerHooks, type HookClient, type HookPacket } from './hooks.js';
 export { brokerLogger, type BrokerLog } from './broker-logger.js';
 export { createBrokerMetrics, PUBLISH_REFUSAL_REASONS, type BrokerMetrics, type PublishRefusalReason } from './broker-metrics.js';
-export { probeRedis, REDIS_PROBE_TIMEOUT_MS } from './redis-probe.js';
+export { probeRedis, redisEndpoint, REDIS_PROBE_TIMEOUT_MS, type RedisProbe } from './redis-probe.js';

@@ -2,7 +2,9 @@
  * Is Redis there at start? ioredis retries a refused connection forever, so a broker given a
  * mistyped `--redis` would hang, or die later with a stack trace. One connection, no retry, a
  * bounded wait and a PING: reachable, or a BrokerError `redis_unavailable` whose message names
- * host and port only (a redis:// URL may carry a password) and says what to do.
+ * host and port only (a redis:// URL may carry a password) and says what to do. It also tells
+ * whether the server is a Redis Cluster node (`INFO cluster`), which a plain client cannot use:
+ * its keys live on several nodes and it answers MOVED for the others' slots.
  */
 import { BrokerError, BROKER_ERR } from './errors.js';
 
@@ -19,10 +21,16 @@ export function redisEndpoint(url: string): string {
   }
 }
 
-export async function probeRedis(url: string, timeoutMs = REDIS_PROBE_TIMEOUT_MS): Promise<void> {
+export interface RedisProbe {
+  /** The server runs with cluster-enabled yes (a Redis Cluster node). */
+  cluster: boolean;
+}
+
+/** `option` names the flag the URL came from, for the message. */
+export async function probeRedis(url: string, timeoutMs = REDIS_PROBE_TIMEOUT_MS, option = '--redis'): Promise<RedisProbe> {
   const where = redisEndpoint(url);
   if (where === 'an unparsable URL' || !/^rediss?:$/.test(new URL(url).protocol)) {
-    throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, '--redis takes a redis://host:port URL');
+    throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, `${option} takes a redis://host:port URL`);
   }
   const { Redis } = await import('ioredis');
   const probe = new Redis(url, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: timeoutMs, enableOfflineQueue: false });
@@ -33,10 +41,13 @@ export async function probeRedis(url: string, timeoutMs = REDIS_PROBE_TIMEOUT_MS
   try {
     await probe.connect();
     await probe.ping();
+    // INFO cluster answers "cluster_enabled:0|1" (Redis 3.0 on); an older or odd server that does not is no cluster.
+    const info = await probe.info('cluster').catch(() => '');
+    return { cluster: /^cluster_enabled:1\s*$/m.test(info) };
   } catch (cause) {
     const seen = first ?? (cause as { code?: string; message: string });
     const why = seen.code ?? seen.message.slice(0, 60);
-    throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, `Redis at ${where} is not reachable (${why}): start redis-server there or fix --redis`, { cause });
+    throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, `Redis at ${where} is not reachable (${why}): start redis-server there or fix ${option}`, { cause });
   } finally {
     probe.disconnect();
   }

@@ -18,7 +18,8 @@ import { createHooks, type HookClient, type HookPacket } from './hooks.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js';
 import { listenOps, type OpsListener } from './ops-listener.js';
-import { probeRedis } from './redis-probe.js';
+import { probeRedis, redisEndpoint } from './redis-probe.js';
+import { BrokerError, BROKER_ERR } from './errors.js';
 import { serializeSubscriptionWrites } from './subscription-writes.js';
 import type { Logger } from '../device/index.js';
 import { httpIntrospection, type IntrospectionCredentials } from './introspection-client.js';
@@ -175,7 +176,12 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.redis) {
     // At start an unreachable Redis is a configuration error (one line, an exit code), not a
     // broker that hangs retrying or dies with a stack trace; later it is a refusal (admission.ts).
-    await probeRedis(opts.redis);
+    if ((await probeRedis(opts.redis)).cluster) {
+      // The admission script claims a jti and charges its allowances in one EVAL over several keys,
+      // and aedes-persistence-redis writes a client's session across keys: a cluster spreads them
+      // over nodes (CROSSSLOT, MOVED), so every CONNECT would be refused. Say so at start.
+      throw new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, `Redis at ${redisEndpoint(opts.redis)} is a Redis Cluster node: the broker needs one Redis server (a primary, with replicas and Sentinel for failover); the gateway and the service take a cluster`);
+    }
     const { Redis } = await import('ioredis');
     const { default: mqemitterRedis } = await import('mqemitter-redis');
     const { default: persistenceRedis } = await import('aedes-persistence-redis');

@@ -1,5 +1,5 @@
 /** `keybound authz serve`: the authorization service on HTTP(S). */
-import { Redis } from 'ioredis';
+import { connectSharedRedis, type SharedRedis } from './redis-connection.js';
 import { authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
@@ -34,7 +34,7 @@ export const authzServeCommand = defineCommand(
       // RFC 9449 §8: server nonces made and checked by any instance sharing the file (dpop-nonce-secret-file.ts).
       'dpop-nonce-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DPOP_NONCE_SECRET_FILE', help: 'DPoP nonce secret shared by every instance (line 1 current, line 2 previous); none: no nonces' },
       // Split tokens (audiences registered --split-token): signature halves go where the gateways' --redis reads them.
-      'split-token-redis': { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_SPLIT_TOKEN_REDIS_URL', help: 'the Redis the gateways join split tokens from (audiences registered --split-token)' },
+      'split-token-redis': { type: 'string', value: 'redis://HOST:PORT[,...]', env: 'KEYBOUND_SPLIT_TOKEN_REDIS_URL', help: 'the Redis the gateways join split tokens from (audiences registered --split-token); a Redis Cluster is found by itself' },
       'dpop-iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof\'s iat may be from now, either side' },
       ...LOG_LEVEL_OPTION,
     },
@@ -66,13 +66,9 @@ export const authzServeCommand = defineCommand(
     const nonceFile = values['dpop-nonce-secret-file'];
     const nonceWarning = (event: string, detail: string) => logger.warn({ event, option: 'dpop-nonce-secret-file' }, `keybound authz serve: warning: ${detail}`);
     const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile, undefined, undefined, nonceWarning) } : {}) };
-    let splitRedis: Redis | undefined;
-    if (values['split-token-redis']) {
-      // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
-      splitRedis = new Redis(values['split-token-redis'], { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-      splitRedis.on('error', (e: Error) => logger.warn({ event: 'redis_error', error: e.message }, 'authz: split-token Redis error'));
-      await splitRedis.connect();
-    }
+    // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
+    // One server or a Redis Cluster (redis-connection.ts).
+    const splitRedis: SharedRedis | undefined = values['split-token-redis'] ? await connectSharedRedis(values['split-token-redis'], '--split-token-redis', logger, 'authz: split tokens') : undefined;
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,

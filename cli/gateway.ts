@@ -3,7 +3,6 @@
  * keys come from its /jwks.json (--authz-url, re-fetched by jose on an unknown kid) or a saved
  * copy (--jwks FILE); the replay record is shared with other gateways through Redis (--redis).
  */
-import { Redis } from 'ioredis';
 import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet } from 'jose';
 import { checkAuthzUrl } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
@@ -11,6 +10,7 @@ import { coseKeysFromJwks, createGateway, GatewayError, newPhantomSigningKey, ph
 import { EXIT, type CliIo } from './io.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
+import { connectSharedRedis } from './redis-connection.js';
 import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
@@ -32,7 +32,7 @@ const GATEWAY_SERVE_SPEC = {
     'tls-cert': { type: 'string', value: 'FILE', help: 'serve HTTPS with this certificate (PEM)' },
     'tls-key': { type: 'string', value: 'FILE', help: 'and this private key (PEM)' },
     'tls-request-client-cert': { type: 'boolean', help: 'ask clients for a certificate: certificate-bound tokens (RFC 8705) must come over a connection with theirs' },
-    redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways, and join split tokens from it (the service\'s --split-token-redis)' },
+    redis: { type: 'string', value: 'redis://HOST:PORT[,...]', env: 'KEYBOUND_REDIS_URL', help: 'share the DPoP replay record with other gateways, and join split tokens from it (the service\'s --split-token-redis); a Redis Cluster is found by itself (one node\'s URL, or seed nodes separated by commas)' },
     'client-cert-header': { type: 'string', value: 'NAME', help: 'behind a TLS terminator: the request header with the client certificate (URL-encoded PEM, nginx $ssl_client_escaped_cert)' },
     'trusted-proxy': { type: 'string', multiple: true, value: 'ADDRESS', help: 'the terminator address(es) that header is taken from (ignored from any other)' },
     'dpop-nonce-secret-file': { type: 'string', value: 'FILE', help: 'require DPoP nonces of this gateway (RFC 9449 §9), from this secret (openssl rand -hex 32; same file on every instance)' },
@@ -95,13 +95,8 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   if (values['client-id'] && !authzUrl) throw new UsageError('--client-id needs --authz-url (opaque tokens are introspected there)');
   if (values['phantom-key-file'] && !values['client-id']) throw new UsageError('--phantom-key-file goes with --client-id (phantom tokens)');
   const logger = createNodeLogger({ name: 'gateway', level: logLevelOf(values['log-level']), destination: io.stderr as { write(line: string): void } });
-  let redis: Redis | undefined;
-  if (values.redis) {
-    // Fail closed and fast: a command while Redis is away fails rather than queues (the request is refused, 503).
-    redis = new Redis(values.redis, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
-    redis.on('error', (e: Error) => logger.warn({ event: 'redis_error', error: e.message }, 'gateway: Redis error'));
-    await redis.connect();
-  }
+  // One server or a Redis Cluster (redis-connection.ts); a command while it is away fails, 503.
+  const redis = values.redis ? await connectSharedRedis(values.redis, '--redis', logger, 'gateway') : undefined;
   let phantom: PhantomTokens | undefined;
   if (values['client-id']) {
     // The upstream reads the key at /.well-known/jwks.json: one key file for every instance, so

@@ -13,10 +13,9 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts redis-server; resolves once it accepts connections. Stop it with `process.kill()`. */
-export async function startRedis(): Promise<{ process: ChildProcess; url: string }> {
-  const port = await freePort();
-  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts redis-server on `port` with more options; resolves once it accepts connections. */
+export async function startRedisServer(port: number, extra: string[] = []): Promise<ChildProcess> {
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let seen = '';
     proc.stdout!.on('data', (d: Buffer) => {
@@ -25,5 +24,11 @@ export async function startRedis(): Promise<{ process: ChildProcess; url: string
     });
     proc.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${seen.slice(-300)}`)));
   });
-  return { process: proc, url: `redis://127.0.0.1:${port}` };
+  return proc;
+}
+
+/** Starts redis-server; resolves once it accepts connections. Stop it with `process.kill()`. */
+export async function startRedis(): Promise<{ process: ChildProcess; url: string }> {
+  const port = await freePort();
+  return { process: await startRedisServer(port), url: `redis://127.0.0.1:${port}` };
 }
