@@ -20,10 +20,10 @@ import * as oauth from 'oauth4webapi';
 import { SignJWT, exportJWK, type JWK } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
-import { gatewayServe, UsageError } from '../cli/index.js';
+import { gatewayServe, main, UsageError } from '../cli/index.js';
 import type { Gateway } from '../gateway/index.js';
 import { keysPerNode, startRedisCluster, stopCluster, type RedisCluster } from './support/redis-cluster.js';
-import { startRedis } from './support/redis-server.js';
+import { freePort, startRedis } from './support/redis-server.js';
 import { stop, waitForLine } from './support/processes.js';
 import { trustFile } from './support/broker-process.js';
 import { createIssuer } from './support/broker-fixture.js';
@@ -197,4 +197,17 @@ describe('what cannot use a Redis Cluster says so at start', () => {
       await stop(single.process);
     }
   });
+});
+
+describe('a shared Redis unreachable at start', () => {
+  it('the service exits with one line naming host, port, the flag and the code, never the password in the URL', async () => {
+    const port = await freePort(); // nothing listens there
+    let stderr = '';
+    const io = { stdout: { write: () => true }, stderr: { write: (t: string) => ((stderr += t), true) } };
+    const code = await main(['authz', 'serve', '--data-dir', join(dir, 'data'), '--port', '0', '--split-token-redis', `redis://:pa55-w0rd-in-url@127.0.0.1:${port}`], io);
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(`Redis at 127.0.0.1:${port} is not reachable (ECONNREFUSED): start redis-server there or fix --split-token-redis (redis_unavailable)`);
+    expect(stderr).not.toContain('pa55-w0rd-in-url');
+  }, 30_000);
 });
