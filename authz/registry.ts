@@ -258,6 +258,9 @@ export async function registerClient(store: AuthzStore, opts: ClientOptions): Pr
   }
   if (opts.requirePar !== undefined) {
     if (typeof opts.requirePar !== 'boolean') throw new RegistryError('requirePar must be true or false');
+    // RFC 9126 §6: PAR is for authorization requests; a client without the code grant never makes
+    // one, so the flag would protect nothing and the operator would believe otherwise.
+    if (opts.requirePar && !record.grantTypes.includes('authorization_code')) throw new RegistryError('requirePar needs the authorization_code grant (PAR pushes authorization requests)');
     if (opts.requirePar) record.requirePar = true;
   }
   if (opts.secret !== undefined) record.secretHash = await hashSecret(opts.secret);

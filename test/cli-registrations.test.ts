@@ -108,6 +108,16 @@ describe('register-client', () => {
     expect(json.clients.find((c: { id: string }) => c.id === 'bank-app')).toMatchObject({ auth: 'tls_client_auth', requirePar: true });
   });
 
+  it('refuses --require-par for a client without the authorization_code grant (it never makes an authorization request), and stores nothing', async () => {
+    await setup;
+    const r = await kb('authz', 'register-client', 'machine-par', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'client_credentials', '--secret-file', join(data, 'machine-par.secret'), '--require-par');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('requirePar needs the authorization_code grant');
+    const json = JSON.parse((await kb('authz', 'list', '--data-dir', data, '--json')).stdout);
+    expect(json.clients.find((c: { id: string }) => c.id === 'machine-par')).toBeUndefined();
+    expect(existsSync(join(data, 'machine-par.secret'))).toBe(false); // no secret written for a client refused
+  });
+
   it('uses an existing secret file as it is, and writes nothing', async () => {
     await setup;
     const file = join(dir, 'given.secret');
