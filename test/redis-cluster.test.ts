@@ -211,3 +211,26 @@ describe('a shared Redis unreachable at start', () => {
     expect(stderr).not.toContain('pa55-w0rd-in-url');
   }, 30_000);
 });
+
+describe('a Redis Cluster node lost under running gateways', () => {
+  it('fails closed and fast: a proof whose record would live on the dead node is refused (503), never let through, and no request hangs', async () => {
+    const token = await tokenFor(API);
+    await stop(cluster.processes[0]); // the node gwA was given; its slots have no replica
+    const statuses: number[] = [];
+    for (let i = 0; i < 24; i++) {
+      const path = `/after-loss/${i}`;
+      const before = seenUpstream;
+      const sent = Date.now();
+      const r = await get(i % 2 ? gwB : gwA, path, token, await proof(path, token));
+      // ioredis retries a command for a lost node for about a second (its failover delay times its
+      // redirection budget), then the gateway answers 503: bounded, never a hang.
+      expect(Date.now() - sent).toBeLessThan(5_000);
+      statuses.push(r.status);
+      // Whatever the answer, the upstream was reached only for a 200.
+      expect(seenUpstream - before).toBe(r.status === 200 ? 1 : 0);
+    }
+    expect(new Set(statuses).size).toBeGreaterThan(1);
+    expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
+    expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
+  }, 60_000);
+});
