@@ -13,7 +13,7 @@ import type { CryptoProvider } from './crypto-provider.js';
 
 // PURE: a device bundle that never names this provider drops it and its curves.
 export const extendedPortableProvider: CryptoProvider = /* @__PURE__ */ nobleProvider('portable-extended', {
-  edwards: { Ed25519: ed25519, Ed448: ed448 as unknown as typeof ed25519 },
+  edwards: { Ed25519: ed25519, Ed448: ed448 },
   weierstrass: { 'P-256': p256, 'P-384': p384, 'P-521': p521 },
   chacha20poly1305,
   aesGcm: gcm,

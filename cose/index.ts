@@ -50,7 +50,7 @@ export {
   type KeyOperation,
 } from './cose-key.js';
 export type { CryptoProvider, KeyPair } from './crypto-provider.js';
-export { portableProvider, nobleProvider, setEd25519BaseWindow, type NobleCurves } from './portable-provider.js';
+export { portableProvider, nobleProvider, setEd25519BaseWindow, type NobleCurves, type EdwardsCurve, type EdwardsPoint } from './portable-provider.js';
 export { extendedPortableProvider } from './extended-provider.js';
 export { withRandomSource, checkedRandomSource, type RandomSource } from './host-randomness.js';
 export { aesCcmEncrypt, aesCcmDecrypt } from './aes-ccm.js';

@@ -25,7 +25,29 @@ import type { CryptoProvider, KeyPair } from './crypto-provider.js';
 
 const HASHES = { 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const;
 
-type EdwardsCurve = typeof ed25519;
+/** A point of an Edwards curve, as far as verification uses one. */
+export interface EdwardsPoint<P> {
+  add(other: P): P;
+  equals(other: P): boolean;
+  multiplyUnsafe(scalar: bigint): P;
+}
+
+/**
+ * What this provider calls of an Edwards curve: noble-curves' ed25519 and ed448 have it, and so
+ * has the verify-only device's smaller Ed25519 (device/compact-ed25519.ts).
+ */
+export interface EdwardsCurve<P extends EdwardsPoint<P> = any> {
+  Point: {
+    fromBytes(bytes: Uint8Array, zip215?: boolean): P;
+    BASE: P & { precompute(window: number): unknown };
+    Fn: { create(n: bigint): bigint };
+  };
+  sign(message: Uint8Array, secretKey: Uint8Array): Uint8Array;
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
+  keygen(seed: Uint8Array): { secretKey: Uint8Array; publicKey: Uint8Array };
+  lengths: { seed?: number };
+}
+
 type WeierstrassCurve = typeof p256;
 
 export interface NobleCurves {

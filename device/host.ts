@@ -28,7 +28,8 @@ export interface DeviceHost {
   storage: DeviceStorage;
   /**
    * Optional, for parts short of RAM: the Ed25519 base-point table window (cose's
-   * setEd25519BaseWindow). 1 saves ~250 KB of heap on QuickJS for slower verification.
+   * setEd25519BaseWindow). 1 saves ~250 KB of heap on QuickJS for slower verification. The
+   * verify-only bundle's Ed25519 (compact-ed25519.ts) keeps no table whatever this says.
    */
   ed25519BaseWindow?: number;
 }

@@ -9,9 +9,12 @@
  * public key in cnf, proven by a COSE_Sign1 proof. No symmetric PoP: the built bundle has no HMAC,
  * AES-CCM or HKDF (device/no-symmetric-pop.ts), so an encrypted token, a sealed or shared (cnf
  * kid) PoP key, a COSE_Mac0 token or proof is refused (invalid_token, unknown_key, bad_proof).
- * Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused.
+ * Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused. The bundle's
+ * Ed25519 is @noble/ed25519 (compact-ed25519.ts); `verifyOnlyProvider` is that crypto outside the
+ * bundle, so that a Node host or a test verifies with exactly what the flashed device runs.
  */
-import type { CryptoProvider } from '../cose/index.js';
+import { nobleProvider, type CryptoProvider } from '../cose/index.js';
+import { ed25519 } from './compact-ed25519.js';
 import { createResourceServerCore, type ResourceServer, type ResourceServerOptions } from './resource-server-core.js';
 import type { TrustStore } from './trust-store.js';
 import { absent } from './no-symmetric-pop.js';
@@ -23,6 +26,9 @@ export { hostProvider, type DeviceHost } from './host.js';
 export { DEFAULT_DEVICE_PROFILE, type DeviceProfile } from './device-profile.js';
 export { serveAuthzInfo, serveRequest, refusalBody } from './device-endpoint.js';
 export { PURPOSE_REQUEST, type ResourceServer, type ResourceServerOptions, type DeviceHandler, type DeviceRequest } from './resource-server-core.js';
+
+/** The portable provider with the verify-only bundle's Ed25519 and no other curve (P-256 is refused, typed). */
+export const verifyOnlyProvider: CryptoProvider = nobleProvider('verify-only', { edwards: { Ed25519: ed25519 }, weierstrass: {} });
 
 /** A resource server without protected sessions; the provider is required (no default curve set rides along). */
 export function createVerifyOnlyServer(opts: ResourceServerOptions & { provider: CryptoProvider }): ResourceServer {

@@ -21,13 +21,15 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY: Record<DeviceBundleKind, string> = { full: 'device/index.ts', 'verify-only': 'device/verify-only.ts' };
 /**
  * The verify-only bundle is Ed25519 PoP only: noble's NIST curves are replaced by an empty module,
- * HMAC, HKDF and AES-CCM (symmetric PoP, sealed keys, encrypted tokens) by one that refuses.
+ * noble-curves' Ed25519 by the smaller @noble/ed25519 (device/compact-ed25519.ts), HMAC, HKDF and
+ * AES-CCM (symmetric PoP, sealed keys, encrypted tokens) by one that refuses.
  */
 const NO_SYMMETRIC_POP = join(ROOT, 'device/no-symmetric-pop.ts');
 const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
   full: {},
   'verify-only': {
     '@noble/curves/nist.js': join(ROOT, 'device/no-nist-curves.ts'),
+    '@noble/curves/ed25519.js': join(ROOT, 'device/compact-ed25519.ts'),
     '@noble/hashes/hmac.js': NO_SYMMETRIC_POP,
     '@noble/hashes/hkdf.js': NO_SYMMETRIC_POP,
   },

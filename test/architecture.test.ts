@@ -32,7 +32,7 @@ const ALLOWED: Record<string, string[]> = {
   bench: FOLDERS,
 };
 /** npm packages the portable cores may carry onto a device (CBOR is our own: cose/cbor-*.ts). */
-const PORTABLE_PACKAGES = /^(@noble\/(curves|hashes|ciphers)\/|jose$)/;
+const PORTABLE_PACKAGES = /^(@noble\/(curves|hashes|ciphers)\/|@noble\/ed25519$|jose$)/;
 
 function tsFiles(dir: string): string[] {
   let out: string[] = [];

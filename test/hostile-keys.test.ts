@@ -39,6 +39,7 @@ import {
   type Curve,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
+import { verifyOnlyProvider } from '../device/verify-only.js';
 import { createBroker, createConnectPassword, type KeyboundBroker } from '../broker/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { errorCode } from './support/error-code.js';
@@ -46,6 +47,7 @@ import { post, basic, errorOf } from './support/authz-client.js';
 import { AUDIENCE, ISSUER, connect, createIssuer, now, password, refusal } from './support/broker-fixture.js';
 
 const PROVIDERS: CryptoProvider[] = [portableProvider, nativeProvider];
+// The verify-only device's Ed25519 (@noble/ed25519 under the portable provider's checks) is held to the same verdicts.
 const hex = (s: string) => fromHex(s);
 const le = (b: Uint8Array): bigint => b.reduceRight((n, byte) => (n << 8n) | BigInt(byte), 0n);
 const toLE = (n: bigint, length: number): Uint8Array => {
@@ -253,7 +255,7 @@ function es256Rows(): Row[] {
 
 describe('both crypto providers refuse the same keys and signatures (portable on noble, native on OpenSSL)', () => {
   const tables: Array<[string, Row[], CryptoProvider[], Uint8Array]> = [
-    ['Ed25519', ed25519Rows(), PROVIDERS, PROTECTED_EDDSA],
+    ['Ed25519', ed25519Rows(), [...PROVIDERS, verifyOnlyProvider], PROTECTED_EDDSA],
     ['Ed448', ed448Rows(), [extendedPortableProvider, nativeProvider], PROTECTED_EDDSA],
     ['ES256', es256Rows(), PROVIDERS, PROTECTED_ES256],
   ];

@@ -1,0 +1,65 @@
+/**
+ * Stands in for @noble/curves/ed25519.js in the verify-only bundle (firmware-sim/device-bundle.ts
+ * aliases that module to this one): the Ed25519 operations the portable provider calls, on
+ * @noble/ed25519, the same author's one-file Ed25519, with @noble/hashes' SHA-512. Together they are
+ * ~7 KB gzipped where noble-curves' generic Edwards, field and curve code is ~13.5 KB, about a
+ * third of issue 13's 24 KB budget for the whole bundle.
+ *
+ * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
+ * point addition: it handles public values only, and @noble/ed25519 multiplies the base point
+ * with a fixed table of 4,224 points (its W = 8 window) built on first use: megabytes of heap a
+ * small part does not have, and a token whose cnf key is the base point itself would have it
+ * built on a stranger's request. Signing and key generation stay the library's (they build the
+ * table): the verify-only device signs nothing and makes no keys.
+ *
+ * test/hostile-keys.test.ts runs the portable provider on this curve through every hostile key and
+ * signature the other providers are held to; test/quickjs-device.test.ts runs the built bundle.
+ */
+import { Point as EdPoint, etc, hashes, keygen, sign } from '@noble/ed25519';
+import { sha512 } from '@noble/hashes/sha2.js';
+import type { EdwardsCurve, EdwardsPoint } from '../cose/index.js';
+
+// @noble/ed25519's synchronous API takes its SHA-512 from here (RFC 8032 §5.1: SHA-512 is the hash).
+hashes.sha512 = sha512;
+
+/** RFC 8032 §5.1: the order L of the base point. */
+const L = 2n ** 252n + 27742317777372353535851937790883648493n;
+
+/** [n]P for public P and n, 0 <= n: the identity for n = 0, no table, time depending on n. */
+function multiplyPublic(p: EdPoint, n: bigint): EdPoint {
+  let sum = EdPoint.ZERO;
+  for (let addend = p; n > 0n; n >>= 1n, addend = addend.double()) {
+    if (n & 1n) sum = sum.add(addend);
+  }
+  return sum;
+}
+
+interface CompactPoint extends EdwardsPoint<CompactPoint> {
+  readonly inner: EdPoint;
+}
+
+function wrap(inner: EdPoint): CompactPoint {
+  return {
+    inner,
+    add: (other) => wrap(inner.add(other.inner)),
+    equals: (other) => inner.equals(other.inner),
+    multiplyUnsafe: (n) => wrap(multiplyPublic(inner, n)),
+  };
+}
+
+const BASE = wrap(EdPoint.BASE);
+
+export const ed25519: EdwardsCurve<CompactPoint> = {
+  Point: {
+    fromBytes: (bytes, zip215 = false) => wrap(EdPoint.fromBytes(bytes, zip215)),
+    // No table to size: multiplyPublic keeps none (cose/portable-provider.ts setEd25519BaseWindow).
+    BASE: { ...BASE, precompute: () => BASE },
+    Fn: { create: (n) => etc.mod(n, L) },
+  },
+  sign: (message, secretKey) => sign(message, secretKey),
+  // Not reached for Ed25519 (the provider checks the cofactorless equation itself): refuse rather
+  // than fall back to the library's cofactored check, which would differ from the other providers.
+  verify: () => false,
+  keygen: (seed) => keygen(seed),
+  lengths: { seed: 32 },
+};
