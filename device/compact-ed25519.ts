@@ -6,7 +6,7 @@
  * third of issue 13's 24 KB budget for the whole bundle.
  *
  * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
- * point addition: it handles public values only, and @noble/ed25519 multiplies the base point
+ * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles public values only, and @noble/ed25519 multiplies the base point
  * with a fixed table of 4,224 points (its W = 8 window) built on first use: megabytes of heap a
  * small part does not have, and a token whose cnf key is the base point itself would have it
  * built on a stranger's request. Signing and key generation stay the library's (they build the
@@ -34,6 +34,30 @@ function multiplyPublic(p: EdPoint, n: bigint): EdPoint {
   return sum;
 }
 
+/**
+ * [a]P + [b]Q for public points and scalars, 0 <= a, b (Straus/Shamir): one chain of doublings
+ * from the top bit, adding P, Q or P + Q at each; ~0.6x the work of two multiplications, and still
+ * only one extra point of memory.
+ */
+function multiplyTwoPublic(a: bigint, p: EdPoint, b: bigint, q: EdPoint): EdPoint {
+  const bitsA = a.toString(2);
+  const bitsB = b.toString(2);
+  const n = Math.max(bitsA.length, bitsB.length);
+  const aBits = bitsA.padStart(n, '0');
+  const bBits = bitsB.padStart(n, '0');
+  const both = p.add(q);
+  let sum = EdPoint.ZERO;
+  for (let i = 0; i < n; i++) {
+    sum = sum.double();
+    const x = aBits.charCodeAt(i) === 49; // '1'
+    const y = bBits.charCodeAt(i) === 49;
+    if (x && y) sum = sum.add(both);
+    else if (x) sum = sum.add(p);
+    else if (y) sum = sum.add(q);
+  }
+  return sum;
+}
+
 interface CompactPoint extends EdwardsPoint<CompactPoint> {
   readonly inner: EdPoint;
 }
@@ -42,6 +66,7 @@ function wrap(inner: EdPoint): CompactPoint {
   return {
     inner,
     add: (other) => wrap(inner.add(other.inner)),
+    negate: () => wrap(inner.negate()),
     equals: (other) => inner.equals(other.inner),
     multiplyUnsafe: (n) => wrap(multiplyPublic(inner, n)),
   };
@@ -62,4 +87,5 @@ export const ed25519: EdwardsCurve<CompactPoint> = {
   verify: () => false,
   keygen: (seed) => keygen(seed),
   lengths: { seed: 32 },
+  multiplyTwoPublic: (a, p, b, q) => wrap(multiplyTwoPublic(a, p.inner, b, q.inner)),
 };
