@@ -35,25 +35,29 @@ function multiplyPublic(p: EdPoint, n: bigint): EdPoint {
 }
 
 /**
- * [a]P + [b]Q for public points and scalars, 0 <= a, b (Straus/Shamir): one chain of doublings
- * from the top bit, adding P, Q or P + Q at each; ~0.6x the work of two multiplications, and still
- * only one extra point of memory.
+ * [a]P + [b]Q for public points and scalars, 0 <= a, b (Straus/Shamir with 2-bit digits): one
+ * chain of doublings from the top, adding [i]P + [j]Q for each pair of base-4 digits (i, j) from
+ * a table of 15 points made per call. About half the point operations of two multiplications;
+ * the table (~4 KB on QuickJS) is garbage once the call returns.
  */
 function multiplyTwoPublic(a: bigint, p: EdPoint, b: bigint, q: EdPoint): EdPoint {
-  const bitsA = a.toString(2);
-  const bitsB = b.toString(2);
-  const n = Math.max(bitsA.length, bitsB.length);
-  const aBits = bitsA.padStart(n, '0');
-  const bBits = bitsB.padStart(n, '0');
-  const both = p.add(q);
+  const digitsA = a.toString(4);
+  const digitsB = b.toString(4);
+  const n = Math.max(digitsA.length, digitsB.length);
+  const da = digitsA.padStart(n, '0');
+  const db = digitsB.padStart(n, '0');
+  const p2 = p.double();
+  const q2 = q.double();
+  const multiplesP = [EdPoint.ZERO, p, p2, p2.add(p)];
+  const multiplesQ = [EdPoint.ZERO, q, q2, q2.add(q)];
+  // table[i + 4j] = [i]P + [j]Q
+  const table: EdPoint[] = [];
+  for (let j = 0; j < 4; j++) for (let i = 0; i < 4; i++) table.push(j === 0 ? multiplesP[i]! : i === 0 ? multiplesQ[j]! : multiplesP[i]!.add(multiplesQ[j]!));
   let sum = EdPoint.ZERO;
-  for (let i = 0; i < n; i++) {
-    sum = sum.double();
-    const x = aBits.charCodeAt(i) === 49; // '1'
-    const y = bBits.charCodeAt(i) === 49;
-    if (x && y) sum = sum.add(both);
-    else if (x) sum = sum.add(p);
-    else if (y) sum = sum.add(q);
+  for (let k = 0; k < n; k++) {
+    sum = sum.double().double();
+    const index = da.charCodeAt(k) - 48 + 4 * (db.charCodeAt(k) - 48); // '0'..'3'
+    if (index !== 0) sum = sum.add(table[index]!);
   }
   return sum;
 }
