@@ -5,22 +5,9 @@
  * unless the transport needs another (405, 413, 415). Messages never carry secrets, keys or whole
  * tokens.
  */
-import { wireError, type ErrorCode } from '../cose/index.js';
+import { WireError } from '../cose/index.js';
 
-export class AuthzError extends Error {
-  readonly code: ErrorCode;
-  /** The error name a client reads (the registry's mapping of `code`). */
-  readonly oauthError: string;
-  readonly status: number;
-
-  constructor(code: ErrorCode, description: string, opts: { status?: number; cause?: unknown } = {}) {
-    super(description, opts.cause !== undefined ? { cause: opts.cause } : undefined);
-    this.name = 'AuthzError';
-    this.code = code;
-    this.oauthError = wireError(code).oauth;
-    this.status = opts.status ?? wireError(code).http;
-  }
-}
+export class AuthzError extends WireError {}
 
 export const invalidRequest = (d: string): AuthzError => new AuthzError('invalid_request', d);
 export const invalidClient = (d = 'client authentication failed'): AuthzError => new AuthzError('invalid_client', d);

@@ -4,7 +4,7 @@
  * gateway as at the broker: 401 invalid_token, 403 insufficient_scope (RFC 6750 §3.1), 400
  * invalid_request. Messages never carry a token, a proof or a key.
  */
-import { wireError, type ErrorCode } from '../cose/index.js';
+import { WireError, type ErrorCode } from '../cose/index.js';
 
 export const GATEWAY_ERR = {
   INVALID_TOKEN: 'invalid_token',
@@ -19,16 +19,4 @@ export const GATEWAY_ERR = {
 
 export type GatewayErrorCode = (typeof GATEWAY_ERR)[keyof typeof GATEWAY_ERR];
 
-export class GatewayError extends Error {
-  readonly code: GatewayErrorCode;
-  readonly oauthError: string;
-  readonly status: number;
-
-  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
-    this.name = 'GatewayError';
-    this.code = code;
-    this.oauthError = wireError(code).oauth;
-    this.status = wireError(code).http;
-  }
-}
+export class GatewayError extends WireError<GatewayErrorCode> {}

@@ -7,7 +7,7 @@
  * never disagree about which certificate was meant.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { wireError, type ErrorCode } from '../cose/index.js';
+import { WireError, type ErrorCode } from '../cose/index.js';
 
 /** The `cnf` member name of a certificate binding (RFC 8705 §3.1, IANA JWT Confirmation Methods). */
 export const X5T_S256 = 'x5t#S256';
@@ -36,19 +36,7 @@ export const CERTIFICATE_ERR = {
 export type CertificateErrorCode = (typeof CERTIFICATE_ERR)[keyof typeof CERTIFICATE_ERR];
 
 /** A refused certificate or binding. Messages never carry the certificate. */
-export class CertificateBindingError extends Error {
-  readonly code: CertificateErrorCode;
-  readonly oauthError: string;
-  readonly status: number;
-
-  constructor(code: CertificateErrorCode, message: string) {
-    super(message);
-    this.name = 'CertificateBindingError';
-    this.code = code;
-    this.oauthError = wireError(code).oauth;
-    this.status = wireError(code).http;
-  }
-}
+export class CertificateBindingError extends WireError<CertificateErrorCode> {}
 
 function checkDer(der: Uint8Array): void {
   if (!(der instanceof Uint8Array)) throw new TypeError('certificate: expected DER bytes (Uint8Array)');

@@ -6,7 +6,7 @@
  * answers 401 with `WWW-Authenticate` (RFC 9449 §7.1, §9). Messages never carry a proof, a key
  * or a token.
  */
-import { wireError, type ErrorCode } from '../cose/index.js';
+import { WireError, type ErrorCode } from '../cose/index.js';
 
 export const DPOP_ERR = {
   INVALID_DPOP_PROOF: 'invalid_dpop_proof',
@@ -16,21 +16,8 @@ export const DPOP_ERR = {
 
 export type DpopErrorCode = (typeof DPOP_ERR)[keyof typeof DPOP_ERR];
 
-export class DpopError extends Error {
-  readonly code: DpopErrorCode;
-  /** The error name a client reads (RFC 9449 §5 / RFC 6750 §3). */
-  readonly oauthError: string;
-  /** The registry's HTTP status (as an authorization server answers). */
-  readonly status: number;
-
-  constructor(code: DpopErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
-    this.name = 'DpopError';
-    this.code = code;
-    this.oauthError = wireError(code).oauth;
-    this.status = wireError(code).http;
-  }
-}
+/** `status` is the registry's, as an authorization server answers (RFC 9449 §5/§8). */
+export class DpopError extends WireError<DpopErrorCode> {}
 
 export const invalidDpopProof = (message: string, cause?: unknown): DpopError =>
   new DpopError('invalid_dpop_proof', message, cause !== undefined ? { cause } : undefined);
