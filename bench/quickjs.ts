@@ -22,7 +22,7 @@ import {
   type DeviceStorage,
 } from '../device/index.js';
 import { recordFigure } from './figures.js';
-import { buildDeviceBundle, bundleCodeStats, DEVICE_BUNDLE_KINDS, QuickJsDevice, QuickJsEngineError, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
+import { buildDeviceBundle, bundleCodeStats, DEVICE_BUNDLE_KINDS, measureModuleHeap, QuickJsDevice, QuickJsEngineError, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 
 const NOW = 1_800_000_000;
 const AUD = 'tube';
@@ -149,6 +149,34 @@ export async function benchQuickJs(): Promise<void> {
       `  code in QuickJS: bytecode ${kb(code.bytecodeBytes)}, function objects ${kb(code.functionBytes)} (line tables ${kb(code.lineTableBytes)} of them), atoms ${kb(code.atomBytes)}`,
     );
   }
+  await cryptoFloor();
+}
+
+/**
+ * What the verify-only goal stands on: the engine's empty context, and the verify-only bundle's
+ * crypto alone (its provider, @noble/ed25519 and SHA-512, device/compact-ed25519.ts) loaded and
+ * checking one signature, with nothing of the device's own code.
+ */
+async function cryptoFloor(): Promise<void> {
+  const part = await buildDeviceBundle('verify-only', { source: "export { verifyOnlyProvider } from './device/verify-only.ts';" });
+  const message = utf8('a COSE_Sign1 Sig_structure of a PoP proof');
+  const signature = portableProvider.sign(holder, undefined, message);
+  const bytes = (b: Uint8Array) => `new Uint8Array([${b.join(',')}])`;
+  const call = `if (!__m.verifyOnlyProvider.verify({ kty: 'OKP', crv: 'Ed25519', x: ${bytes(holder.x!)} }, undefined, ${bytes(message)}, ${bytes(signature)})) throw new Error('verify failed');`;
+  const heap = await measureModuleHeap(part.code, call);
+  recordFigure({ name: 'quickjs.empty_context_bytes', value: heap.emptyContext, unit: 'bytes' });
+  recordFigure({ name: 'quickjs.ed25519_verify_alone_peak_bytes', value: heap.peak, unit: 'bytes', goal: `<= ${kb(GOAL['verify-only'])} for the whole verify-only device`, met: heap.peak <= GOAL['verify-only'] });
+  // The libraries alone, loaded (not run: @noble/ed25519's own verify builds its base table).
+  const libraries = await buildDeviceBundle('verify-only', { source: "export { Point, hashes } from '@noble/ed25519'; export { sha512 } from '@noble/hashes/sha2.js';" });
+  const librariesHeap = await measureModuleHeap(libraries.code);
+  recordFigure({ name: 'quickjs.ed25519_libraries_loaded_bytes', value: librariesHeap.afterLoad, unit: 'bytes' });
+  // The full bundle's crypto alone: the portable provider (noble-curves' Ed25519 and P-256, SHA-2,
+  // HMAC, HKDF, AES-CCM), no base-point table, checking one Ed25519 signature.
+  const fullPart = await buildDeviceBundle('full', { source: "export { portableProvider, setEd25519BaseWindow } from './cose/index.ts';" });
+  const fullHeap = await measureModuleHeap(fullPart.code, `__m.setEd25519BaseWindow(1); ${call.replace('verifyOnlyProvider', 'portableProvider')}`);
+  recordFigure({ name: 'quickjs.full_crypto_alone_peak_bytes', value: fullHeap.peak, unit: 'bytes', goal: `<= ${kb(GOAL.full)} for the whole full device`, met: fullHeap.peak <= GOAL.full });
+  console.log(`the full goal's floor: the full bundle's crypto alone (${kb(fullPart.bytes)} minified: the portable provider on noble-curves, SHA-2, HMAC, HKDF, AES-CCM) ${kb(fullHeap.afterLoad)} once loaded, ${kb(fullHeap.peak)} at its peak checking one signature`);
+  console.log(`the verify-only goal's floor: an empty QuickJS context takes ${kb(heap.emptyContext)}; the bundle's Ed25519 verification alone (${kb(part.bytes)} minified: its provider, @noble/ed25519, SHA-512) ${kb(heap.afterLoad)} once loaded, ${kb(heap.peak)} at its peak checking one signature; @noble/ed25519 and SHA-512 alone (${kb(libraries.bytes)} minified) ${kb(librariesHeap.afterLoad)} once loaded`);
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await benchQuickJs();

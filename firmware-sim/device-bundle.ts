@@ -51,7 +51,11 @@ export interface DeviceBundle {
   inputs: string[];
 }
 
-export async function buildDeviceBundle(kind: DeviceBundleKind): Promise<DeviceBundle> {
+/**
+ * `source` builds that module text instead of the kind's entry, with the kind's replacements (the
+ * bench measures a part of a bundle this way, e.g. the verify-only bundle's crypto alone).
+ */
+export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?: string } = {}): Promise<DeviceBundle> {
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
@@ -59,7 +63,7 @@ export async function buildDeviceBundle(kind: DeviceBundleKind): Promise<DeviceB
     throw new Error('building a device bundle needs the dev dependency esbuild (npm install --include=dev)');
   }
   const result = await esbuild.build({
-    entryPoints: [join(ROOT, ENTRY[kind])],
+    ...(opts.source !== undefined ? { stdin: { contents: opts.source, resolveDir: ROOT, loader: 'ts' as const, sourcefile: `${kind}-part.ts` } } : { entryPoints: [join(ROOT, ENTRY[kind])] }),
     bundle: true,
     minify: true,
     format: 'esm',

@@ -374,6 +374,55 @@ export interface BundleCodeStats {
   atomBytes: number;
 }
 
+/** The heap a piece of code takes in QuickJS (memory_used_size), with the engine's own floor beside it. */
+export interface ModuleHeap {
+  /** A fresh context before any code: the engine's own atoms, shapes and intrinsics. */
+  emptyContext: number;
+  /** Once the module evaluated: its functions, constants and closures. */
+  afterLoad: number;
+  /** The highest count seen while `call` ran (sampled as HeapWatch does). */
+  peak: number;
+}
+
+/**
+ * Loads an ES module (a bundle's text) into a fresh engine with no limit, then evaluates `call`
+ * (global code that may use the module's namespace as `__m`), and reports the heap at each step.
+ * The bench uses it to show what a bundle's parts cost before any device state exists.
+ */
+export async function measureModuleHeap(code: string, call = ''): Promise<ModuleHeap> {
+  const qjs = await quickJsModule();
+  const rt = qjs.newRuntime();
+  const vm = rt.newContext();
+  const heap = new HeapWatch(rt, Number.POSITIVE_INFINITY);
+  rt.setInterruptHandler(() => {
+    heap.sample();
+    return false;
+  });
+  try {
+    const emptyContext = heap.sample();
+    const evaluated = vm.evalCode(code, 'part.js', { type: 'module' });
+    if (evaluated.error) throw engineError(vm, evaluated.error, heap);
+    rt.executePendingJobs();
+    const state = vm.getPromiseState(evaluated.value);
+    if (state.type !== 'fulfilled') throw new QuickJsEngineError('engine_error', 'QuickJS: the module did not finish evaluating');
+    vm.setProp(vm.global, '__m', state.value);
+    if (state.value !== evaluated.value) state.value.dispose();
+    evaluated.value.dispose();
+    const afterLoad = heap.sample();
+    heap.peak = afterLoad;
+    if (call) {
+      const result = vm.evalCode(call, 'call.js', { type: 'global' });
+      if (result.error) throw engineError(vm, result.error, heap);
+      result.value.dispose();
+      heap.sample();
+    }
+    return { emptyContext, afterLoad, peak: heap.peak };
+  } finally {
+    vm.dispose();
+    rt.dispose();
+  }
+}
+
 /** Loads a bundle into a fresh engine (no limit, no device booted) and reads what its code takes. */
 export async function bundleCodeStats(bundle: Pick<DeviceBundle, 'code' | 'kind'>): Promise<BundleCodeStats> {
   const qjs = await quickJsModule();

@@ -15,7 +15,7 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { decodeCoapMessage, encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
 import { beginOscoreClient, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
-import { buildDeviceBundle, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
+import { buildDeviceBundle, measureModuleHeap, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 import { ed25519 as nobleEd25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { ed25519Key } from './support/device-issuer.js';
@@ -250,5 +250,28 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
     const err = await QuickJsDevice.boot({ bundle, memoryLimit: 64 * 1024, provisioning, host: { randomBytes: nodeRandom, clock: () => now, storage: memoryStorage() } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QuickJsEngineError);
     expect((err as QuickJsEngineError).code).toBe('out_of_memory');
+  }, 60_000);
+});
+
+describe('a part of a bundle, measured on its own (bench/quickjs.ts: the goals\' floor)', () => {
+  it('builds only what the source imports, with the kind\'s replacements, and reports the heap it takes loaded and running', async () => {
+    const part = await buildDeviceBundle('verify-only', { source: "export { verifyOnlyProvider } from './device/verify-only.ts';" });
+    expect(part.inputs).toEqual(expect.arrayContaining(['device/compact-ed25519.ts', 'node_modules/@noble/ed25519/index.js']));
+    expect(part.inputs.filter((i) => /token-acceptance|resource-server-core|@noble\/curves/.test(i))).toEqual([]);
+    const key = ed25519Key('floor');
+    const message = utf8('floor');
+    const signature = portableProvider.sign(key, undefined, message);
+    const bytes = (b: Uint8Array) => `new Uint8Array([${b.join(',')}])`;
+    const check = (sig: Uint8Array) => `if (!__m.verifyOnlyProvider.verify({ kty: 'OKP', crv: 'Ed25519', x: ${bytes(key.x!)} }, undefined, ${bytes(message)}, ${bytes(sig)})) throw new Error('verify failed');`;
+    const heap = await measureModuleHeap(part.code, check(signature));
+    expect(heap.emptyContext).toBeGreaterThan(0);
+    expect(heap.afterLoad).toBeGreaterThan(heap.emptyContext);
+    expect(heap.peak).toBeGreaterThanOrEqual(heap.afterLoad);
+    // The call really ran in QuickJS: a wrong signature makes it throw, typed.
+    const wrong = signature.slice();
+    wrong[0]! ^= 1;
+    const err = await measureModuleHeap(part.code, check(wrong)).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(QuickJsEngineError);
+    expect((err as QuickJsEngineError).message).toMatch(/verify failed/);
   }, 60_000);
 });
