@@ -3,7 +3,10 @@
  * aliases that module to this one): the Ed25519 operations the portable provider calls, on
  * @noble/ed25519, the same author's one-file Ed25519, with @noble/hashes' SHA-512. Together they are
  * ~7 KB gzipped where noble-curves' generic Edwards, field and curve code is ~13.5 KB, about a
- * third of issue 13's 24 KB budget for the whole bundle.
+ * third of issue 13's 24 KB budget for the whole bundle. Its v3 is a rewrite of the v1 Cure53
+ * audited (2022), not audited itself (its README says so; noble-curves is): verification uses only
+ * its field arithmetic, point decoding and addition, after the encodings were checked strictly
+ * (cose/eddsa-strict.ts), and the tests below hold the result to OpenSSL.
  *
  * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
  * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles public values only, and @noble/ed25519 multiplies the base point
