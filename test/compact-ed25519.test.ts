@@ -7,6 +7,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { ed25519 as nobleCurves } from '@noble/curves/ed25519.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import type { CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { verifyOnlyProvider } from '../device/verify-only.js';
@@ -42,5 +44,43 @@ describe('the verify-only Ed25519 agrees with OpenSSL', () => {
     const msg = new Uint8Array([1, 2, 3]);
     const signature = verifyOnlyProvider.sign({ kty: 'OKP', crv: 'Ed25519', x: pair.x, d: pair.d }, undefined, msg);
     expect(nativeProvider.verify({ kty: 'OKP', crv: 'Ed25519', x: pair.x }, undefined, msg, signature)).toBe(true);
+  });
+
+  it('on crafted keys and signatures: the key B (scalar 1) and -B, S = 0, R = A, the nonce 1 and L - 1, a 1 MB message', () => {
+    const { Point } = nobleCurves;
+    const L = Point.Fn.ORDER;
+    const le = (b: Uint8Array) => BigInt(`0x${Buffer.from(b).reverse().toString('hex') || '0'}`);
+    const toLe = (n: bigint) => Uint8Array.from(Buffer.from(n.toString(16).padStart(64, '0'), 'hex').reverse());
+    const cat = (...parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
+    const challenge = (R: Uint8Array, A: Uint8Array, m: Uint8Array) => Point.Fn.create(le(sha512(cat(R, A, m))));
+    // RFC 8032 §5.1.6 with a chosen secret scalar a and nonce r: R = rB, S = r + k·a mod L.
+    const signed = (a: bigint, r: bigint, m: Uint8Array) => {
+      const A = Point.BASE.multiply(a).toBytes();
+      const R = Point.BASE.multiply(r).toBytes();
+      return { A, signature: cat(R, toLe(Point.Fn.create(r + challenge(R, A, m) * a))) };
+    };
+    const short = new Uint8Array([1, 2, 3]);
+    const cases: Array<{ A: Uint8Array; signature: Uint8Array; m: Uint8Array; valid: boolean }> = [];
+    for (const a of [1n, L - 1n, 2n, (L - 1n) / 2n]) for (const r of [1n, L - 1n, 7n]) cases.push({ ...signed(a, r, short), m: short, valid: true });
+    {
+      // The honest R with S = 0 and S = L - 1: the one-pass multiplication's edge digits.
+      const { A, signature } = signed(5n, 9n, short);
+      cases.push({ A, signature: cat(signature.subarray(0, 32), new Uint8Array(32)), m: short, valid: false });
+      cases.push({ A, signature: cat(signature.subarray(0, 32), toLe(L - 1n)), m: short, valid: false });
+    }
+    {
+      const a = 99n;
+      const A = Point.BASE.multiply(a).toBytes();
+      cases.push({ A, signature: cat(A, toLe(Point.Fn.create(a + challenge(A, A, short) * a))), m: short, valid: true }); // R = A
+    }
+    {
+      const big = new Uint8Array(1 << 20).fill(9);
+      cases.push({ ...signed(31337n, 11n, big), m: big, valid: true });
+    }
+    for (const c of cases) {
+      const key: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: c.A };
+      expect(nativeProvider.verify(key, undefined, c.m, c.signature)).toBe(c.valid);
+      expect(verifyOnlyProvider.verify(key, undefined, c.m, c.signature)).toBe(c.valid);
+    }
   });
 });
