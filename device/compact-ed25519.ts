@@ -9,18 +9,20 @@
  * (cose/eddsa-strict.ts), and the tests below hold the result to OpenSSL.
  *
  * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
- * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles public values only, and @noble/ed25519 multiplies the base point
- * with a fixed table of 4,224 points (its W = 8 window) built on first use: megabytes of heap a
- * small part does not have, and a token whose cnf key is the base point itself would have it
- * built on a stranger's request. Signing and key generation stay the library's (they build the
- * table): the verify-only device signs nothing and makes no keys.
+ * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles
+ * public values only, and @noble/ed25519 multiplies the base point with a fixed table of 4,224
+ * points (its W = 8 window) built on first use: megabytes of heap a small part does not have, and a
+ * token whose cnf key is the base point itself would have it built on a stranger's request.
+ * Signing and key generation, which would build that table (and want a constant-time
+ * multiplication we do not write), are refused with a typed error: the verify-only device signs
+ * nothing and makes no keys, and a firmware that tried should hear why, not run out of memory.
  *
  * test/hostile-keys.test.ts runs the portable provider on this curve through every hostile key and
  * signature the other providers are held to; test/quickjs-device.test.ts runs the built bundle.
  */
-import { Point as EdPoint, etc, hashes, keygen, sign } from '@noble/ed25519';
+import { Point as EdPoint, etc, hashes } from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import type { EdwardsCurve, EdwardsPoint } from '../cose/index.js';
+import { CoseAlgorithmError, ERR, type EdwardsCurve, type EdwardsPoint } from '../cose/index.js';
 
 // @noble/ed25519's synchronous API takes its SHA-512 from here (RFC 8032 §5.1: SHA-512 is the hash).
 hashes.sha512 = sha512;
@@ -81,6 +83,10 @@ function wrap(inner: EdPoint): CompactPoint {
 
 const BASE = wrap(EdPoint.BASE);
 
+function verifiesOnly(what: string): never {
+  throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `Ed25519 ${what} is not in the verify-only bundle (it verifies only)`);
+}
+
 export const ed25519: EdwardsCurve<CompactPoint> = {
   Point: {
     fromBytes: (bytes, zip215 = false) => wrap(EdPoint.fromBytes(bytes, zip215)),
@@ -88,11 +94,11 @@ export const ed25519: EdwardsCurve<CompactPoint> = {
     BASE: { ...BASE, precompute: () => BASE },
     Fn: { create: (n) => etc.mod(n, L) },
   },
-  sign: (message, secretKey) => sign(message, secretKey),
+  sign: () => verifiesOnly('signing'),
   // Not reached for Ed25519 (the provider checks the cofactorless equation itself): refuse rather
   // than fall back to the library's cofactored check, which would differ from the other providers.
   verify: () => false,
-  keygen: (seed) => keygen(seed),
+  keygen: () => verifiesOnly('key generation'),
   lengths: { seed: 32 },
   multiplyTwoPublic: (a, p, b, q) => wrap(multiplyTwoPublic(a, p.inner, b, q.inner)),
 };

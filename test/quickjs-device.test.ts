@@ -28,7 +28,7 @@ const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array
  * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts), a
  * little above what it needs, so that a change that costs heap fails here.
  * bench/quickjs.ts finds the smallest limit that passes (~836 KB full, ~460 KB verify-only when
- * measured, 468 KB with the one-pass verify; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
+ * measured, 460 KB since it refuses to sign; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
  * took 64 KB more on 2026-12-03 with OSCORE (RFC 8613) and the ACE-OSCORE profile (RFC 9203) in it;
  * the verify-only one ~90 KB less on 2026-12-04 on @noble/ed25519 (device/compact-ed25519.ts).
  */
