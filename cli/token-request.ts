@@ -32,7 +32,8 @@ export interface CliTokenRequest {
   audience: string;
   /** Text scope, or an AIF scope given as its JSON text ("[[...]]"). */
   scope?: string;
-  popKey: CoseKey;
+  /** The client's key, sent as req_cnf; without it the service makes the PoP key (RFC 9200 §5.8.1). */
+  popKey?: CoseKey;
   /** token-exchange: the token to exchange. */
   subjectToken?: Uint8Array;
 }
@@ -41,6 +42,8 @@ export interface CliTokenAnswer {
   accessToken: Uint8Array;
   expiresIn?: number;
   scope?: CborValue;
+  /** CBOR answers: the key the service made, when the client sent none ('osc': an OSCORE Master Secret, RFC 9203 §3.2). */
+  serviceKey?: 'osc' | 'symmetric';
 }
 
 export class TokenRequestError extends Error {
@@ -72,7 +75,7 @@ export function encodeCliTokenRequest(req: CliTokenRequest, encoding: TokenEncod
     m.set(ACE_PARAM.grant_type, req.grant === 'client_credentials' ? ACE_GRANT_TYPE.client_credentials : GRANT_TOKEN_EXCHANGE);
     m.set(ACE_PARAM.audience, req.audience);
     if (req.scope !== undefined) m.set(ACE_PARAM.scope, scopeValue(req.scope));
-    m.set(ACE_PARAM.req_cnf, reqCnf(req.popKey));
+    if (req.popKey) m.set(ACE_PARAM.req_cnf, reqCnf(req.popKey));
     if (req.subjectToken) {
       m.set('subject_token', req.subjectToken);
       m.set('subject_token_type', TOKEN_TYPE_ACCESS);
@@ -82,7 +85,7 @@ export function encodeCliTokenRequest(req: CliTokenRequest, encoding: TokenEncod
   const o: Record<string, unknown> = {
     grant_type: req.grant === 'client_credentials' ? 'client_credentials' : GRANT_TOKEN_EXCHANGE,
     audience: req.audience,
-    req_cnf: toBase64Url(encodeCbor(reqCnf(req.popKey))),
+    ...(req.popKey ? { req_cnf: toBase64Url(encodeCbor(reqCnf(req.popKey))) } : {}),
   };
   if (req.scope !== undefined) o.scope = scopeValue(req.scope);
   if (req.subjectToken) {
@@ -103,7 +106,7 @@ function bad(message: string): TokenRequestError {
 }
 
 /** The service's answer, in the content type it came in; an error answer becomes a TokenRequestError with the service's error name. */
-export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, status: number, popKey: CoseKey): CliTokenAnswer {
+export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, status: number, popKey: CoseKey | undefined): CliTokenAnswer {
   if (contentType.includes('cbor')) {
     let v: CborValue;
     try {
@@ -118,7 +121,15 @@ export function decodeCliTokenAnswer(body: Uint8Array, contentType: string, stat
     }
     // With our key passed in, an answer binding a key we do not hold is refused (device/token-client.ts).
     const r = decodeTokenResponse(body, popKey);
-    return { accessToken: r.accessToken, ...(r.expiresIn !== undefined ? { expiresIn: r.expiresIn } : {}), ...(r.scope !== undefined ? { scope: r.scope } : {}) };
+    // Without a key of ours, the token is only worth keeping if the answer gives us the one it is bound to.
+    const serviceKey = r.cnf && 'osc' in r.cnf ? 'osc' : r.popKey?.kty === 'Symmetric' ? 'symmetric' : undefined;
+    if (!popKey && !serviceKey) throw bad('the service made no PoP key for this client: its answer binds the token to no key the client holds');
+    return {
+      accessToken: r.accessToken,
+      ...(r.expiresIn !== undefined ? { expiresIn: r.expiresIn } : {}),
+      ...(r.scope !== undefined ? { scope: r.scope } : {}),
+      ...(!popKey && serviceKey ? { serviceKey } : {}),
+    };
   }
   let o: Record<string, unknown>;
   try {

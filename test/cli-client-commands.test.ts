@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { main } from '../cli/index.js';
 import { authzServe, registerDevice, type AuthzServer } from '../authz/index.js';
 import {
+  coseKeyFromMap,
   createCwt,
   decodeCbor,
   decodeCoseKey,
@@ -21,6 +22,7 @@ import {
   tokenHash,
   utf8,
   verifyCwt,
+  type CborValue,
   type CoseKey,
 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
@@ -164,6 +166,62 @@ describe('keybound token', () => {
     const nofile = await kb(...tokenArgs(at('p.json')).map((a) => (a === at('app.secret') ? at('none.secret') : a)));
     expect(nofile.code).toBe(2);
     expect(nofile.stderr).toMatch(/--secret-file "[^"]*none\.secret" does not exist/);
+  });
+});
+
+describe('keybound token --token-response-out (the service makes the key)', () => {
+  const oscArgs = (out: string, ...more: string[]) => ['token', '--as-url', url, '--client-id', 'osc-app', '--secret-file', at('osc-app.secret'), '--audience', 'tube-osc', '--scope', '[["/result",1]]', '--token-response-out', out, ...more];
+  beforeAll(async () => {
+    expect((await kb('authz', 'register-device', 'tube-osc', '--data-dir', data, '--profile', 'coap_oscore', '--scope', '[["/result",1]]')).code).toBe(0);
+    const r = await kb('authz', 'register-client', 'osc-app', '--data-dir', data, '--secret-file', at('osc-app.secret'), '--audience', 'tube-osc', '--audience', 'tube-123', '--scope', '[["/result",1]]', '--scope', 'read_result', '--grant-type', 'client_credentials');
+    expect(r.code, r.stderr).toBe(0);
+  }, 60_000);
+
+  it('asks without req_cnf and writes the whole CBOR answer, Master Secret included, at 0600; only the token on stdout, no key in any output', async () => {
+    const r = await kb(...oscArgs(at('osc-answer.cbor')));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^[A-Za-z0-9_-]+\n$/);
+    expect(statSync(at('osc-answer.cbor')).mode & 0o777).toBe(0o600);
+    const answer = decodeCbor(new Uint8Array(readFileSync(at('osc-answer.cbor')))) as Map<number, unknown>;
+    expect(Buffer.from(answer.get(1) as Uint8Array).toString('base64url')).toBe(r.stdout.trim());
+    // RFC 9203 §3.2: cnf(8) holds osc(4) with the Master Secret ms(2).
+    const osc = (answer.get(8) as Map<number, unknown>).get(4) as Map<number, unknown>;
+    const ms = osc.get(2) as Uint8Array;
+    expect(ms.length).toBeGreaterThanOrEqual(16);
+    expect(r.stderr).toMatch(/bound to an OSCORE Master Secret the service made \(RFC 9203\), in .*osc-answer\.cbor .*keybound request --token-response/);
+    for (const text of [Buffer.from(ms).toString('hex'), Buffer.from(ms).toString('base64url'), Buffer.from(ms).toString('base64')]) {
+      expect(r.stdout + r.stderr).not.toContain(text.slice(0, 16));
+    }
+  });
+
+  it('for a signed-token device, the symmetric COSE_Key the service made is in the answer file', async () => {
+    const r = await kb('token', '--as-url', url, '--client-id', 'osc-app', '--secret-file', at('osc-app.secret'), '--audience', 'tube-123', '--scope', 'read_result', '--token-response-out', at('sym-answer.cbor'));
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/bound to a symmetric key the service made, in .*sym-answer\.cbor/);
+    const cnf = (decodeCbor(new Uint8Array(readFileSync(at('sym-answer.cbor')))) as Map<number, unknown>).get(8) as Map<number, unknown>;
+    const key = coseKeyFromMap(cnf.get(1) as CborValue);
+    expect(key.kty).toBe('Symmetric');
+    expect(r.stdout + r.stderr).not.toContain(Buffer.from(key.k!).toString('base64url').slice(0, 16));
+  });
+
+  it('refuses, as usage errors and before asking: both or neither of --pop-key and --token-response-out, JSON, an existing file; a refused request writes no file', async () => {
+    const both = await kb(...oscArgs(at('x.cbor'), '--pop-key', at('pop.json')));
+    expect([both.code, both.stderr]).toEqual([2, expect.stringMatching(/give one of --pop-key .* and --token-response-out/)]);
+    const neither = await kb('token', '--as-url', url, '--client-id', 'osc-app', '--secret-file', at('osc-app.secret'), '--audience', 'tube-osc');
+    expect(neither.code).toBe(2);
+    const json = await kb(...oscArgs(at('x.cbor'), '--encoding', 'json'));
+    expect([json.code, json.stderr]).toEqual([2, expect.stringMatching(/goes with --encoding cbor/)]);
+    writeFileSync(at('kept.cbor'), 'mine');
+    const existing = await kb(...oscArgs(at('kept.cbor')));
+    expect([existing.code, existing.stderr]).toEqual([2, expect.stringMatching(/kept\.cbor exists: not overwritten/)]);
+    expect(readFileSync(at('kept.cbor'), 'utf8')).toBe('mine');
+    writeFileSync(at('wrong-osc.secret'), 'Zq3-xT9_kLm2Rw8ZpB4nYc7bbbbbbbbbbbbb\n');
+    const refused = await kb(...oscArgs(at('refused.cbor')).map((a) => (a === at('osc-app.secret') ? at('wrong-osc.secret') : a)));
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/invalid_client/);
+    expect(existsSync(at('refused.cbor'))).toBe(false);
+    expect(existsSync(at('x.cbor'))).toBe(false);
+    for (const r of [both, neither, json]) expect(r.stdout).toBe('');
   });
 });
 
