@@ -6,7 +6,7 @@
  * third of issue 13's 24 KB budget for the whole bundle. Its v3 is a rewrite of the v1 Cure53
  * audited (2022), not audited itself (its README says so; noble-curves is): verification uses only
  * its field arithmetic, point decoding and addition, after the encodings were checked strictly
- * (cose/eddsa-strict.ts), and the tests below hold the result to OpenSSL.
+ * (cose/eddsa-strict.ts), and test/compact-ed25519.test.ts holds the result to OpenSSL.
  *
  * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
  * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles
