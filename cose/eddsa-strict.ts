@@ -10,6 +10,8 @@ import { edwardsPointFlaw, isReducedScalar } from './curve-points.js';
 
 export function eddsaStrictlyValid(crv: 'Ed25519' | 'Ed448', publicKey: Uint8Array, signature: Uint8Array): boolean {
   const n = crv === 'Ed25519' ? 32 : 57;
+  // A caller's CoseKey object may carry anything (no x, an array of numbers): only bytes are a key.
+  if (!(publicKey instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
   if (publicKey.length !== n || signature.length !== 2 * n) return false;
   if (edwardsPointFlaw(crv, publicKey) || edwardsPointFlaw(crv, signature.subarray(0, n))) return false;
   return isReducedScalar(crv, signature.subarray(n));

@@ -151,9 +151,9 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
       const curve = ed ? undefined : weierstrass(key.crv);
       // The checks the native provider makes too (eddsa-strict.ts, curve-points.ts), so that both
       // refuse the same keys and signatures; noble refuses most of these itself.
-      if (publicPointFlaw(key)) return false;
-      if (ed && !eddsaStrictlyValid(key.crv as 'Ed25519' | 'Ed448', key.x!, signature)) return false;
       try {
+        if (publicPointFlaw(key)) return false;
+        if (ed && !eddsaStrictlyValid(key.crv as 'Ed25519' | 'Ed448', key.x!, signature)) return false;
         if (ed) {
           return key.crv === 'Ed25519' ? ed25519VerifyCofactorless(ed, signature, message, key.x!) : ed.verify(signature, message, key.x!);
         }

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ed25519 as nobleCurves } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import type { CoseKey } from '../cose/index.js';
+import { portableProvider, type CoseKey } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { verifyOnlyProvider } from '../device/verify-only.js';
 import { errorCode } from './support/error-code.js';
@@ -81,6 +81,21 @@ describe('the verify-only Ed25519 agrees with OpenSSL', () => {
       const key: CoseKey = { kty: 'OKP', crv: 'Ed25519', x: c.A };
       expect(nativeProvider.verify(key, undefined, c.m, c.signature)).toBe(c.valid);
       expect(verifyOnlyProvider.verify(key, undefined, c.m, c.signature)).toBe(c.valid);
+    }
+  });
+
+  it('refuses, with false and not a throw, key objects a library caller might hand in: no x, x as an array of numbers, a signature as an array', () => {
+    const pair = nativeProvider.generateKeyPair('Ed25519');
+    const msg = new Uint8Array([4, 5, 6]);
+    const signature = nativeProvider.sign({ kty: 'OKP', crv: 'Ed25519', x: pair.x, d: pair.d }, undefined, msg);
+    const cases: Array<[CoseKey, unknown]> = [
+      [{ kty: 'OKP', crv: 'Ed25519' }, signature],
+      [{ kty: 'OKP', crv: 'Ed25519', x: [...pair.x] as unknown as Uint8Array }, signature],
+      [{ kty: 'OKP', crv: 'Ed25519', x: pair.x }, [...signature]],
+    ];
+    for (const provider of [nativeProvider, portableProvider, verifyOnlyProvider]) {
+      for (const [key, sig] of cases) expect(provider.verify(key, undefined, msg, sig as Uint8Array)).toBe(false);
+      expect(provider.verify({ kty: 'OKP', crv: 'Ed25519', x: pair.x }, undefined, msg, signature)).toBe(true);
     }
   });
 });
