@@ -238,8 +238,17 @@ describe('trust-anchor updates relayed to devices (ace/<device>/trust, retained)
         return false;
       }
     });
-    // tube-b is relayed too, its own update naming it.
-    await until(async () => (await retainedTrust(broker, 'tube-b')) !== undefined);
+    // tube-b is relayed too, its own update naming it. The broker polls each device's update on its
+    // own, so tube-b's retained one may still be from before the rotation for a moment: wait for the new.
+    await until(async () => {
+      const u = await retainedTrust(broker, 'tube-b');
+      if (!u) return false;
+      try {
+        return verifyTrustUpdate(u, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-b', provider: nativeProvider }).keys.some((k) => toHex(k.kid!) === kid);
+      } catch {
+        return false;
+      }
+    });
     const b = verifyTrustUpdate((await retainedTrust(broker, 'tube-b'))!, { anchors: deviceAnchors, storedSeq: 0, audience: 'tube-b', provider: nativeProvider });
     expect(b.keys.map((k) => toHex(k.kid!))).toContain(kid);
   });

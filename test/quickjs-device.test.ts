@@ -28,11 +28,11 @@ const GET_RESULT = { method: 'GET', resource: '/result', payload: new Uint8Array
  * The heap each bundle runs under here, with no Ed25519 base-point table (device/host.ts), a
  * little above what it needs, so that a change that costs heap fails here.
  * bench/quickjs.ts finds the smallest limit that passes (~836 KB full, ~460 KB verify-only when
- * measured, 460 KB since it refuses to sign; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
+ * measured, 460 KB since it refuses to sign; this test's 64 KB junk request takes it to ~525 KB; the issue's goals of 256 and 128 KB are not met, see the README). The full bundle
  * took 64 KB more on 2026-12-03 with OSCORE (RFC 8613) and the ACE-OSCORE profile (RFC 9203) in it;
  * the verify-only one ~90 KB less on 2026-12-04 on @noble/ed25519 (device/compact-ed25519.ts).
  */
-const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify-only': 512 * 1024 };
+const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify-only': 576 * 1024 };
 const ED25519_BASE_WINDOW = 1;
 
 /**
