@@ -8,8 +8,8 @@
  * its field arithmetic, point decoding and addition, after the encodings were checked strictly
  * (cose/eddsa-strict.ts), and test/compact-ed25519.test.ts holds the result to OpenSSL.
  *
- * Scalar multiplication for verification is ours, variable-time double-and-add over the library's
- * point addition (both multiplications of a verify in one pass, multiplyTwoPublic): it handles
+ * Scalar multiplication for verification is ours, variable-time over the library's point addition
+ * (both multiplications of a verify in one pass, multiplyTwoPublic; one alone with b = 0): it handles
  * public values only, and @noble/ed25519 multiplies the base point with a fixed table of 4,224
  * points (its W = 8 window) built on first use: megabytes of heap a small part does not have, and a
  * token whose cnf key is the base point itself would have it built on a stranger's request.
@@ -29,15 +29,6 @@ hashes.sha512 = sha512;
 
 /** RFC 8032 §5.1: the order L of the base point. */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
-
-/** [n]P for public P and n, 0 <= n: the identity for n = 0, no table, time depending on n. */
-function multiplyPublic(p: EdPoint, n: bigint): EdPoint {
-  let sum = EdPoint.ZERO;
-  for (let addend = p; n > 0n; n >>= 1n, addend = addend.double()) {
-    if (n & 1n) sum = sum.add(addend);
-  }
-  return sum;
-}
 
 /**
  * [a]P + [b]Q for public points and scalars, 0 <= a, b (Straus/Shamir with 2-bit digits): one
@@ -77,7 +68,7 @@ function wrap(inner: EdPoint): CompactPoint {
     add: (other) => wrap(inner.add(other.inner)),
     negate: () => wrap(inner.negate()),
     equals: (other) => inner.equals(other.inner),
-    multiplyUnsafe: (n) => wrap(multiplyPublic(inner, n)),
+    multiplyUnsafe: (n) => wrap(multiplyTwoPublic(n, inner, 0n, EdPoint.ZERO)),
   };
 }
 
@@ -90,7 +81,7 @@ function verifiesOnly(what: string): never {
 export const ed25519: EdwardsCurve<CompactPoint> = {
   Point: {
     fromBytes: (bytes, zip215 = false) => wrap(EdPoint.fromBytes(bytes, zip215)),
-    // No table to size: multiplyPublic keeps none (cose/portable-provider.ts setEd25519BaseWindow).
+    // No table to size: multiplyTwoPublic keeps none (cose/portable-provider.ts setEd25519BaseWindow).
     BASE: { ...BASE, precompute: () => BASE },
     Fn: { create: (n) => etc.mod(n, L) },
   },
