@@ -75,6 +75,32 @@ describe('deterministic encoding (RFC 8949 §4.2.1)', () => {
     const a = encodeCbor('first');
     encodeCbor('second, which would overwrite a shared pool');
     expect(toHex(a)).toBe(toHex(encodeCbor('first')));
+    // Its own buffer: exactly as long as the encoding, so nothing of a kept work buffer comes along.
+    expect(a.byteLength).toBe(a.buffer.byteLength);
+  });
+
+  it('keeps its work buffers coherent: a map whose forEach encodes again, a refusal midway, a value larger than the kept buffers', () => {
+    // The writer keeps two buffers between calls (cose/cbor-encode.ts); a call made from inside
+    // another (a Map subclass's forEach) must not write into the outer call's.
+    class Reentrant extends Map<CborValue, CborValue> {
+      override forEach(f: (v: CborValue, k: CborValue, m: Map<CborValue, CborValue>) => void): void {
+        inner = encodeCbor(new Map<CborValue, CborValue>([['inner', fromHex('0102')], [1, [2, 3]]]));
+        super.forEach(f);
+      }
+    }
+    let inner = new Uint8Array();
+    // Nested, so that the outer call has encoded a key (3) before the inner call runs.
+    const nested = new Reentrant([[2, 'b'], [1, new Map<CborValue, CborValue>([['z', 1], ['a', 2]])]]);
+    const outer = new Map<CborValue, CborValue>([[3, nested], [0, 'a']]);
+    expect(toHex(encodeCbor(outer))).toBe('a2006161' + '03a201a2616102617a0102' + '6162');
+    expect(toHex(inner)).toBe('a2018202036569' + '6e6e6572420102');
+    // A refusal (two keys that encode the same) leaves nothing behind for the next call.
+    expect(code(() => encodeCbor(new Map<CborValue, CborValue>([[1, 'x'], [1n, 'y']])))).toBe('ERR_CBOR_DUPLICATE_KEY');
+    expect(toHex(encodeCbor(new Map<CborValue, CborValue>([[1, 'x']])))).toBe('a1016178');
+    // Past the kept size (1 KB): a 5,000-byte string in a map with 40 keys, then a small map again.
+    const big = new Map<CborValue, CborValue>(Array.from({ length: 40 }, (_, i) => [`key-${i}`, i === 7 ? 'x'.repeat(5000) : i] as [CborValue, CborValue]));
+    expect(decodeCbor(encodeCbor(big))).toEqual(big);
+    expect(toHex(encodeCbor(new Map<CborValue, CborValue>([[-1, 1], [0, 2]])))).toBe('a200022001');
   });
 });
 
@@ -221,6 +247,8 @@ describe('the deterministic writer agrees with cbor-x, byte for byte (cose/cbor-
       // -2^64 is left out here: cbor-x writes it as a bignum (tag 3), RFC 8949 §3.1 as major type 1 (below).
       fc.bigInt({ min: -(1n << 64n) + 1n, max: (1n << 64n) - 1n }).filter((b) => b >= BigInt(TWO_32) || b < -BigInt(TWO_32)),
       fc.string({ maxLength: 40 }),
+      // Any code point: the writer takes ASCII text straight in and the rest through utf8().
+      fc.string({ unit: 'binary', maxLength: 40 }),
       fc.uint8Array({ maxLength: 300 }),
       fc.constantFrom(true, false, null, undefined),
       fc.array(tie('item'), { maxLength: 30 }),
@@ -243,7 +271,7 @@ describe('the deterministic writer agrees with cbor-x, byte for byte (cose/cbor-
   });
   it('maps: keys sorted by their encoded bytes, and decoding gives back the same entries', () => {
     fc.assert(
-      fc.property(fc.uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -1000, max: 100000 }), fc.string({ maxLength: 6 })), fc.integer()), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
+      fc.property(fc.uniqueArray(fc.tuple(fc.oneof(fc.integer({ min: -1000, max: 100000 }), fc.string({ maxLength: 6 }), fc.string({ unit: 'binary', maxLength: 6 })), fc.integer()), { selector: ([k]) => k, maxLength: 20 }), (entries) => {
         const bytes = encodeCbor(new Map(entries as [CborValue, CborValue][]));
         const back = decodeCbor(bytes) as Map<CborValue, CborValue>;
         expect(new Map(entries)).toEqual(back);

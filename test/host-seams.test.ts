@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { checkedRandomSource, fromHex, fromUtf8, portableProvider, toHex, utf8, withRandomSource } from '../cose/index.js';
+import { checkedRandomSource, fromBase64Url, fromHex, fromUtf8, portableProvider, toBase64Url, toHex, utf8, withRandomSource } from '../cose/index.js';
 import { hostProvider } from '../device/index.js';
 import { errorCode } from './support/error-code.js';
 
@@ -87,14 +87,17 @@ describe('UTF-8 in ECMAScript agrees with the WHATWG codecs', () => {
   });
 });
 
-describe("hex in ECMAScript agrees with Node's Buffer", () => {
-  it('every byte value, lowercase, two digits, and back', () => {
+describe.each([
+  { name: 'hex', encode: toHex, decode: fromHex, node: 'hex' as const },
+  { name: 'base64url (RFC 4648 §5, unpadded)', encode: toBase64Url, decode: fromBase64Url, node: 'base64url' as const },
+])("$name in ECMAScript agrees with Node's Buffer", ({ encode, decode, node }) => {
+  it('every byte value, every length, and back', () => {
     const all = Uint8Array.from({ length: 256 }, (_, i) => i);
-    expect(toHex(all)).toBe(Buffer.from(all).toString('hex'));
-    expect(toHex(new Uint8Array(0))).toBe('');
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
-      expect(toHex(bytes)).toBe(Buffer.from(bytes).toString('hex'));
-      expect(fromHex(toHex(bytes))).toEqual(bytes);
+    expect(encode(all)).toBe(Buffer.from(all).toString(node));
+    expect(encode(new Uint8Array(0))).toBe('');
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 70 }), (bytes) => {
+      expect(encode(bytes)).toBe(Buffer.from(bytes).toString(node));
+      expect(decode(encode(bytes))).toEqual(bytes);
     }), { numRuns: 300 });
   });
 });
