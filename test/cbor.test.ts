@@ -88,7 +88,7 @@ describe('deterministic encoding (RFC 8949 §4.2.1)', () => {
         super.forEach(f);
       }
     }
-    let inner = new Uint8Array();
+    let inner: Uint8Array = new Uint8Array();
     // Nested, so that the outer call has encoded a key (3) before the inner call runs.
     const nested = new Reentrant([[2, 'b'], [1, new Map<CborValue, CborValue>([['z', 1], ['a', 2]])]]);
     const outer = new Map<CborValue, CborValue>([[3, nested], [0, 'a']]);
