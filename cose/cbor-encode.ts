@@ -30,6 +30,7 @@ function room(out: Out, n: number): void {
   while (size < out.len + n) size *= 2;
   const grown = new Uint8Array(size);
   grown.set(out.buf.subarray(0, out.len));
+  out.buf.fill(0, 0, out.len); // what it held may be secret (release below)
   out.buf = grown;
 }
 
@@ -162,9 +163,10 @@ function writeItem(out: Out, value: unknown): void {
     for (const v of value) writeItem(out, v);
   } else if (value instanceof SortedMap) {
     writeHead(out, 5, value.entries.length);
-    const keys = value.keys.buf;
     for (const e of value.entries) {
       room(out, e.end - e.start);
+      // Read after room(): a map used as a map key is written into the keys buffer itself, which may have moved.
+      const keys = value.keys.buf;
       for (let i = e.start; i < e.end; i++) out.buf[out.len++] = keys[i]!;
       writeItem(out, e.value);
     }
