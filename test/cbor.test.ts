@@ -101,6 +101,10 @@ describe('deterministic encoding (RFC 8949 §4.2.1)', () => {
     const big = new Map<CborValue, CborValue>(Array.from({ length: 40 }, (_, i) => [`key-${i}`, i === 7 ? 'x'.repeat(5000) : i] as [CborValue, CborValue]));
     expect(decodeCbor(encodeCbor(big))).toEqual(big);
     expect(toHex(encodeCbor(new Map<CborValue, CborValue>([[-1, 1], [0, 2]])))).toBe('a200022001');
+    // Text that is not ASCII goes through utf8(): a lone surrogate is U+FFFD, as TextEncoder writes it
+    // (cbor-x writes the surrogate's own three bytes, which are not UTF-8).
+    expect(toHex(encodeCbor('a\ud800'))).toBe(`64${toHex(new TextEncoder().encode('a\ud800'))}`);
+    expect(toHex(encodeCbor('a\ud800'))).toBe('6461efbfbd');
     // A map as a map key is encoded into the keys buffer it is read from; 3 KB of it makes that buffer grow.
     const mapKey = new Map<CborValue, CborValue>([['k'.repeat(3000), 1], ['a', 2]]);
     const withMapKey = new Map<CborValue, CborValue>([[mapKey, 'v'], [0, 'w']]);
