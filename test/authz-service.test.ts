@@ -185,6 +185,27 @@ describe('client_credentials', () => {
     const forged = createCwt({ iss: 'ekg-dev', sub: 'ekg-dev', aud: base, exp: now + 60, cti: utf8('a-2') }, { ...clientPop, kid: deviceKey.kid! }, { provider: nativeProvider });
     expect((await post('/token', { grant_type: 'client_credentials', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: toBase64Url(forged) }, 'form')).data.error).toBe('invalid_client');
   });
+
+  it('counts an assertion cti only once its signature holds: a forged one spends no genuine cti, in a burst as alone', async () => {
+    // The cti's replay record (client-auth.ts) must follow the signature check, or an attacker who
+    // knows a device's next cti (they are often counters) could burn it with a forgery and lock the
+    // device out.
+    const claims = (cti: string) => ({ iss: 'ekg-dev', sub: 'ekg-dev', aud: base, exp: now + 60, iat: now, cti: utf8(cti) });
+    // Signed by another Ed25519 key under the device's kid: only the signature itself is wrong.
+    const thief = nativeProvider.generateKeyPair('Ed25519');
+    const forge = (cti: string) => createCwt(claims(cti), { kty: 'OKP', crv: 'Ed25519', x: thief.x, d: thief.d, kid: deviceKey.kid! }, { provider: nativeProvider });
+    const genuine = (cti: string) => createCwt(claims(cti), deviceKey, { provider: nativeProvider });
+    const ask = (assertion: Uint8Array) => post('/token', { grant_type: 'client_credentials', audience: 'ekg', client_assertion_type: CLIENT_ASSERTION_TYPE, client_assertion: toBase64Url(assertion) }, 'form');
+    expect((await ask(forge('next-1'))).data.error).toBe('invalid_client');
+    expect((await ask(genuine('next-1'))).status).toBe(200);
+    // Twenty forgeries and five genuine assertions at once, forgeries first for each cti.
+    const ctis = Array.from({ length: 5 }, (_, i) => `burst-${i}`);
+    const answers = await Promise.all(ctis.flatMap((c) => [...Array.from({ length: 4 }, () => ask(forge(c)).then((r) => ['forged', r.status] as const)), ask(genuine(c)).then((r) => ['genuine', r.status] as const)]));
+    expect(answers.filter(([kind]) => kind === 'forged').every(([, status]) => status === 401)).toBe(true);
+    expect(answers.filter(([kind]) => kind === 'genuine').map(([, status]) => status)).toEqual([200, 200, 200, 200, 200]);
+    // The genuine ones were counted: each is refused as a replay now.
+    for (const c of ctis) expect((await ask(genuine(c))).data.error).toBe('invalid_client');
+  });
 });
 
 describe('bad input', () => {
