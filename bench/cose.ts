@@ -6,10 +6,12 @@
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { SignJWT, importJWK, type JWK } from 'jose';
+import { Decoder, Encoder } from 'cbor-x';
 import {
   ALG,
   createCwt,
   decodeCbor,
+  encodeCbor,
   portableProvider,
   publicCoseKey,
   sigStructure,
@@ -137,4 +139,22 @@ export async function benchCose(): Promise<void> {
       `  from the overhead: ${rawUs.toFixed(0)} µs raw → expected ratio Sign1 ${(rawUs / (rawUs + overhead.sign1)).toFixed(3)}x, CWT ${(rawUs / (rawUs + overhead.cwt)).toFixed(3)}x`,
     );
   }
+  cborCodec(payload);
+}
+
+/**
+ * Our CBOR writer (deterministic, RFC 8949 §4.2.1) and strict reader on a token's claims, against
+ * cbor-x, which neither sorts map keys nor checks anything: what our rules cost (issue 13).
+ */
+function cborCodec(claimsBytes: Uint8Array): void {
+  const claimsMap = decodeCbor(claimsBytes);
+  const peerEncoder = new Encoder({ useRecords: false, mapsAsObjects: false, useTag259ForMaps: false, tagUint8Array: false, variableMapSize: true } as never);
+  const peerDecoder = new Decoder({ mapsAsObjects: false, useRecords: false } as never);
+  const enc = compare(() => encodeCbor(claimsMap), () => peerEncoder.encode(claimsMap), 500);
+  const dec = compare(() => decodeCbor(claimsBytes), () => peerDecoder.decode(claimsBytes), 500);
+  console.log(`\nCBOR, a token's claims (${claimsBytes.length} bytes), against cbor-x:`);
+  console.log(`  encode  ${fmt(enc.a)} ops/s   cbor-x ${fmt(enc.b)} ops/s   ratio ${enc.ratio.toFixed(3)}x (sorted keys, shortest heads)`);
+  console.log(`  decode  ${fmt(dec.a)} ops/s   cbor-x ${fmt(dec.b)} ops/s   ratio ${dec.ratio.toFixed(3)}x (strict walk first, a private copy)`);
+  recordFigure({ name: 'cose.cbor_encode_per_s.claims', value: Math.round(enc.a), unit: 'ops/s', baseline: Math.round(enc.b), ratio: enc.ratio });
+  recordFigure({ name: 'cose.cbor_decode_per_s.claims', value: Math.round(dec.a), unit: 'ops/s', baseline: Math.round(dec.b), ratio: dec.ratio });
 }
