@@ -94,6 +94,8 @@ export const RATE_LIMIT_PRUNE_AFTER_S = 3600;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 /** Writes after which a store checkpoints its WAL in a worker thread (a short CLI command never gets there). */
 export const CHECKPOINTER_AFTER_WRITES = 2000;
+/** Client and audience rows cached at most (rowCache); past it the cache starts again empty. */
+const ROW_CACHE_ENTRIES = 4096;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs (an indexed range DELETE). */
@@ -127,6 +129,18 @@ export class SqliteStore implements AuthzStore {
 
   /** Prepared statements by SQL text: preparing costs about as much as running a small query. */
   private readonly statements = new Map<string, Database.Statement>();
+
+  /**
+   * Client and audience rows, read on every token request (two lookups, ~15% of a cached-secret
+   * token's CPU in the service), kept only while nothing can have changed them: SQLite's
+   * `PRAGMA data_version` changes when any other connection (another process, the CLI, a second
+   * store on the same file) commits, and is read before every use; this connection's own writes
+   * to either table empty the cache where they happen. Rows, not records: each caller still gets
+   * objects of its own (rowToClient, rowToAudience), so nothing it changes can reach the next.
+   */
+  private readonly rowCache = new Map<string, Row | undefined>();
+  private rowCacheVersion: unknown = undefined;
+  private dataVersion: Database.Statement | undefined;
 
   constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
     const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
@@ -244,6 +258,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putClient(c: ClientRecord): Promise<void> {
+    this.forgetRows();
     this.stmt(
         `INSERT OR REPLACE INTO clients (id, name, secret_hash, public_key, audiences, scopes, grant_types, redirect_uris, resource_server, message_pop, tls_client_auth, require_par)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -252,8 +267,30 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getClient(id: string): Promise<ClientRecord | undefined> {
-    const r = this.stmt('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined;
+    const r = this.cachedRow('client', id, () => this.stmt('SELECT * FROM clients WHERE id = ?').get(id) as Row | undefined);
     return r ? rowToClient(r) : undefined;
+  }
+
+  /** A client or audience row, from the cache while no commit by anyone else has happened since. */
+  private cachedRow(table: 'client' | 'audience', id: string, read: () => Row | undefined): Row | undefined {
+    this.dataVersion ??= this.db.prepare('PRAGMA data_version').pluck();
+    const version = this.dataVersion.get();
+    if (version !== this.rowCacheVersion) {
+      this.rowCache.clear();
+      this.rowCacheVersion = version;
+    }
+    const key = `${table}:${id}`;
+    if (this.rowCache.has(key)) return this.rowCache.get(key);
+    const row = read();
+    // Unknown ids are remembered too (a flood of them must not cost a query each), within a bound.
+    if (this.rowCache.size >= ROW_CACHE_ENTRIES) this.rowCache.clear();
+    this.rowCache.set(key, row);
+    return row;
+  }
+
+  /** This connection wrote clients or audiences: data_version does not see its own commits. */
+  private forgetRows(): void {
+    this.rowCache.clear();
   }
 
   async listClients(): Promise<ClientRecord[]> {
@@ -261,6 +298,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async putAudience(a: AudienceRecord): Promise<void> {
+    this.forgetRows();
     this.stmt(
         `INSERT INTO audiences (id, protection, mac_key, enc_key, rs_key, clockless, reference_tokens, policy)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -271,7 +309,11 @@ export class SqliteStore implements AuthzStore {
   }
 
   async getAudience(id: string): Promise<AudienceRecord | undefined> {
-    const r = this.stmt('SELECT * FROM audiences WHERE id = ?').get(id) as Row | undefined;
+    // The record's columns only: the exi and TRL sequence numbers change with issuance and
+    // revocation (on this connection, unseen by data_version) and have their own queries.
+    const r = this.cachedRow('audience', id, () =>
+      this.stmt('SELECT id, protection, mac_key, enc_key, rs_key, clockless, reference_tokens, policy FROM audiences WHERE id = ?').get(id) as Row | undefined,
+    );
     return r ? rowToAudience(r) : undefined;
   }
 
@@ -293,6 +335,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async deleteClient(id: string): Promise<boolean> {
+    this.forgetRows();
     return this.db.transaction(() => {
       const deleted = this.stmt('DELETE FROM clients WHERE id = ?').run(id).changes > 0;
       if (!deleted) return false;
@@ -307,6 +350,7 @@ export class SqliteStore implements AuthzStore {
   }
 
   async deleteAudience(id: string): Promise<boolean> {
+    this.forgetRows();
     return this.stmt('DELETE FROM audiences WHERE id = ?').run(id).changes > 0;
   }
 
