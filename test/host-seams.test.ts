@@ -7,6 +7,7 @@ import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
 import { checkedRandomSource, fromBase64Url, fromHex, fromUtf8, portableProvider, toBase64Url, toHex, utf8, withRandomSource } from '../cose/index.js';
 import { hostProvider } from '../device/index.js';
+import { nativeProvider } from '../cose/adapters/index.js';
 import { errorCode } from './support/error-code.js';
 
 describe('host randomness is checked, not trusted', () => {
@@ -54,6 +55,43 @@ describe('host randomness is checked, not trusted', () => {
       Object.defineProperty(globalThis, 'crypto', own);
     }
     expect(portableProvider.randomBytes(16)).toHaveLength(16);
+  });
+});
+
+describe("the native provider's pooled randomness (small requests are cut from a 4 KB pool)", () => {
+  it('hands out copies of their own, never a view of the pool that would show later output', () => {
+    for (const n of [0, 1, 16, 32, 63, 64, 65, 200]) {
+      const r = nativeProvider.randomBytes(n);
+      expect(r).toHaveLength(n);
+      expect(r.byteOffset).toBe(0);
+      expect(r.buffer.byteLength).toBe(n);
+    }
+  });
+  it('never repeats itself across refills, and what a caller does to its bytes reaches no one else', () => {
+    const seen = new Set<string>();
+    const held: Uint8Array[] = [];
+    // 3,000 x 16 bytes: the pool refills about a dozen times in between.
+    for (let i = 0; i < 3000; i++) {
+      const r = nativeProvider.randomBytes(16);
+      seen.add(toHex(r));
+      held.push(r);
+    }
+    expect(seen.size).toBe(3000);
+    const copy = held.map((r) => toHex(r));
+    for (const r of held) r.fill(0);
+    for (let i = 0; i < 300; i++) nativeProvider.randomBytes(13);
+    expect(held.every((r) => r.every((b) => b === 0))).toBe(true);
+    expect(new Set(copy).size).toBe(3000);
+  });
+  it('looks like randomness: every bit is set about half the time over 64 KB', () => {
+    const ones = new Array<number>(8).fill(0);
+    const N = 4096;
+    for (let i = 0; i < N; i++) for (const b of nativeProvider.randomBytes(16)) for (let k = 0; k < 8; k++) ones[k]! += (b >> k) & 1;
+    // 65,536 draws per bit position: 5 standard deviations is +-640 around 32,768.
+    for (const n of ones) expect(Math.abs(n - N * 8)).toBeLessThan(640);
+  });
+  it('refuses a length that is not a non-negative integer, as node:crypto does', () => {
+    for (const bad of [-1, 1.5, Number.NaN]) expect(() => nativeProvider.randomBytes(bad)).toThrow(RangeError);
   });
 });
 
