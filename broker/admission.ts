@@ -61,6 +61,20 @@ export function createAdmission(opts: AdmissionOptions): Admit {
   const subjectRate = opts.subjectRate ?? DEFAULT_SUBJECT_CONNECT_RATE;
   const perKey = createBucketTable(opts.clock, keyRate, MAX_RATE_TRACKED_KEYS);
   const perSubject = createBucketTable(opts.clock, subjectRate, MAX_RATE_TRACKED_KEYS);
+  // A cached token comes back as the same object at every reconnect: its key's thumbprint and
+  // its subject's hash are worked out once, and go with the entry when the cache drops it.
+  const names = new WeakMap<VerifiedToken, { keyThumbprint: string; subject: string | undefined }>();
+  const allowanceNames = (verified: VerifiedToken) => {
+    let n = names.get(verified);
+    if (!n) {
+      n = {
+        keyThumbprint: toHex(coseKeyThumbprint(verified.popKey, { provider: opts.provider })),
+        subject: verified.subject === undefined ? undefined : `s:${toHex(opts.provider.digest('SHA-256', utf8(verified.subject)))}`,
+      };
+      names.set(verified, n);
+    }
+    return n;
+  };
   return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
     if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
       throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
@@ -109,9 +123,8 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     // The key's allowance first: a key out of it draws nothing from its subject's. Subjects are
     // named by their hash, so a table entry stays small whatever the claim's length. A token
     // without a subject has only its key's allowance.
-    const keyThumbprint = toHex(coseKeyThumbprint(verified.popKey, { provider: opts.provider }));
+    const { keyThumbprint, subject } = allowanceNames(verified);
     const key = `k:${keyThumbprint}`;
-    const subject = verified.subject === undefined ? undefined : `s:${toHex(opts.provider.digest('SHA-256', utf8(verified.subject)))}`;
     if (!perKey.take(key)) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key: slow down');
     if (subject !== undefined && !perSubject.take(subject)) {
       perKey.refund(key);

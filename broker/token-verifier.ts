@@ -11,6 +11,7 @@ import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import type { DeferredSignatures } from './deferred-signatures.js';
 import type { Introspect } from './introspection-client.js';
 import { MESSAGE_POP_CLAIM } from './message-pop.js';
+import { memoizedTokenHash } from './token-hash-memo.js';
 import type { BrokerTrust } from './trust.js';
 
 /** Tokens kept verified: one per connected client and then some; each entry is ~300 bytes. */
@@ -105,6 +106,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     isRevoked: (hash) => opts.isRevoked(toHex(hash)),
     isIssuedBeforeFloor: (iat) => isIssuedBefore(opts.issuedBefore?.() ?? -1, iat),
     cache: lru,
+    hashToken: memoizedTokenHash(opts.provider),
   });
 
   async function introspected(presented: ReturnType<typeof acceptance.present>): Promise<AcceptedToken> {

@@ -127,6 +127,13 @@ export interface TokenAcceptanceOptions {
   cnonces?: { consume(nonce: Uint8Array): boolean };
   /** AS Request Creation Hints (RFC 9200 §5.3) for every refusal. */
   hints?: () => RequestHints;
+  /**
+   * Step 1's hash (cose tokenHash: SHA-256 over the canonical bytes, which costs a decode and a
+   * re-encode). A server that sees the same token again and again passes a memo of it (the
+   * broker: broker/token-hash-memo.ts); it must answer exactly what tokenHash answers, as a copy
+   * the caller may keep. Default: tokenHash with `provider`.
+   */
+  hashToken?: (token: Uint8Array) => Uint8Array;
 }
 
 /** A token hashed and checked against revocation, and found in the cache if it was there. */
@@ -254,7 +261,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
 
   function present(token: Uint8Array): PresentedToken {
     if (!(token instanceof Uint8Array)) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'token must be bytes');
-    const hash = tokenHash(token, provider);
+    const hash = opts.hashToken ? opts.hashToken(token) : tokenHash(token, provider);
     const hashHex = toHex(hash);
     if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
     const known = cache.get(hashHex);
