@@ -96,6 +96,8 @@ const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 export const CHECKPOINTER_AFTER_WRITES = 2000;
 /** Client and audience rows cached at most (rowCache); past it the cache starts again empty. */
 const ROW_CACHE_ENTRIES = 4096;
+/** Longer ids are looked up but not cached: 4096 of them stay under ~2 MB. */
+const MAX_CACHED_ID_LENGTH = 256;
 /** Prune once per this many hits: a cheap DELETE, rarely. */
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs (an indexed range DELETE). */
@@ -111,6 +113,11 @@ interface QueuedWrite {
 }
 
 export class SqliteStore implements AuthzStore {
+  /**
+   * The connection, for reads (tests, diagnostics). Write clients and audiences through the
+   * store's methods: this connection's own writes are not seen by `PRAGMA data_version`, so a row
+   * changed through `db` directly could be served from the row cache until another connection commits.
+   */
   readonly db: Database.Database;
   private rateLimitHits = 0;
   private dpopProofs = 0;
@@ -273,6 +280,10 @@ export class SqliteStore implements AuthzStore {
 
   /** A client or audience row, from the cache while no commit by anyone else has happened since. */
   private cachedRow(table: 'client' | 'audience', id: string, read: () => Row | undefined): Row | undefined {
+    // Inside a transaction a row may be this connection's own uncommitted write, which a rollback
+    // takes back unseen by data_version; an id longer than any registered one (a flood of long
+    // made-up client_ids) is not worth keeping. Both are read from the database, as before.
+    if (this.db.inTransaction || id.length > MAX_CACHED_ID_LENGTH) return read();
     this.dataVersion ??= this.db.prepare('PRAGMA data_version').pluck();
     const version = this.dataVersion.get();
     if (version !== this.rowCacheVersion) {

@@ -14,7 +14,7 @@ export {
   type ConnectPasswordOptions,
 } from './credentials.js';
 export { createAdmission, PURPOSE_REFRESH, MAX_RATE_TRACKED_KEYS, type Admit, type AdmissionOptions } from './admission.js';
-export { memoizedTokenHash, MAX_MEMO_TOKEN_BYTES, MAX_MEMO_BYTES } from './token-hash-memo.js';
+export { memoizedTokenHash, MAX_MEMO_TOKEN_BYTES, MAX_MEMO_BYTES, MEMO_ENTRY_OVERHEAD } from './token-hash-memo.js';
 export { createTokenVerifier, MAX_CACHED_TOKENS, NEGATIVE_CACHE_SECONDS, type TokenVerifier, type VerifiedToken, type TokenVerifierOptions } from './token-verifier.js';
 export { brokerTrust, type BrokerTrust, type BrokerTrustOptions, type TrustInput } from './trust.js';
 export { memoryJtiStore, redisJtiStore, DEFAULT_JTI_ENTRIES, REDIS_JTI_PREFIX, REDIS_ALLOWANCE_PREFIX, type Allowance, type JtiStore, type RedisEval } from './jti-store.js';

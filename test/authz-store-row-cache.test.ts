@@ -6,6 +6,7 @@
  * through the CLI against a serving process), or after a secret rotation, or a narrowed scope.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import Database from 'better-sqlite3';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -97,6 +98,34 @@ describe('SqliteStore: cached client and audience rows', () => {
     expect((await served.getClient('app'))?.scopes).toEqual(['read']);
     await promisify(execFile)(process.execPath, ['-e', `const D = require(${JSON.stringify(sqlite)}); const db = new D(${JSON.stringify(path)}); db.prepare("DELETE FROM clients WHERE id = 'app'").run(); db.close();`]);
     expect(await served.getClient('app')).toBeUndefined();
+  });
+
+  it('a change by another connection is seen after it checkpoints the WAL away (RESTART, TRUNCATE), every time', async () => {
+    const { path, served } = twoStores();
+    const other = new Database(path);
+    try {
+      await registerClient(served, { id: 'app', secret: 'app-secret-0123456789', audiences: ['dev'], scopes: ['read'] });
+      for (let i = 0; i < 10; i++) {
+        expect((await served.getClient('app'))?.name).toBe(i === 0 ? 'app' : `n${i - 1}`);
+        other.prepare('UPDATE clients SET name = ? WHERE id = ?').run(`n${i}`, 'app');
+        other.pragma(`wal_checkpoint(${i % 2 ? 'TRUNCATE' : 'RESTART'})`);
+      }
+    } finally {
+      other.close();
+    }
+  });
+
+  it('a client written and read inside a transaction that rolls back is not served afterwards (review)', async () => {
+    const { served } = twoStores();
+    const ghost = { id: 'ghost', name: 'ghost', audiences: ['dev'], scopes: ['admin'], grantTypes: ['client_credentials' as const], redirectUris: [], resourceServer: false, secretHash: 'x' };
+    expect(() =>
+      served.db.transaction(() => {
+        void served.putClient(ghost);
+        void served.getClient('ghost'); // the uncommitted row, read inside the transaction
+        throw new Error('abort');
+      })(),
+    ).toThrow('abort');
+    expect(await served.getClient('ghost')).toBeUndefined();
   });
 
   it('what a caller does to a record it got never reaches the next caller', async () => {

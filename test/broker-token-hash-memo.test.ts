@@ -6,9 +6,11 @@
  * it revoked, then come back in another form or the same one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { decodeCbor, encodeCbor, Tag, tokenHash, utf8, type CborValue } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { CONNACK, createBroker, memoizedTokenHash, MAX_MEMO_TOKEN_BYTES, type KeyboundBroker } from '../broker/index.js';
+import { CONNACK, createBroker, memoizedTokenHash, MAX_MEMO_BYTES, MAX_MEMO_TOKEN_BYTES, type KeyboundBroker } from '../broker/index.js';
 import { AUDIENCE, connect, createIssuer, password, refusal } from './support/broker-fixture.js';
 
 const issuer = createIssuer();
@@ -51,6 +53,45 @@ describe('the token-hash memo', () => {
     const tokens = Array.from({ length: 40 }, (_, i) => issuer.token({ scope: [[`t${i}/#`, ['pub']]] }).token);
     for (const t of tokens) memo(t);
     for (const t of tokens) expect(memo(t)).toEqual(tokenHash(t, nativeProvider));
+  });
+});
+
+describe('the token-hash memo under a flood of junk (review: it counted key bytes only)', () => {
+  it('holds about its bound however small the tokens: 200,000 distinct 3-byte ones', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const held = () => {
+      gc();
+      const m = process.memoryUsage();
+      return m.heapUsed + m.external;
+    };
+    const before = held();
+    const memo = memoizedTokenHash(nativeProvider);
+    const t = new Uint8Array(3);
+    for (let i = 0; i < 200_000; i++) {
+      t[0] = i & 0xff;
+      t[1] = (i >> 8) & 0xff;
+      t[2] = i >> 16;
+      memo(t);
+    }
+    const grown = held() - before;
+    // Counting key bytes alone, these fit in 0.6 MB of "bound" and took ~75 MB.
+    expect(grown).toBeLessThan(MAX_MEMO_BYTES * 1.5);
+    expect(memo(t)).toEqual(tokenHash(t, nativeProvider));
+  });
+
+  it('files each hash under the bytes it hashed, even when an input says one thing and holds another', () => {
+    const memo = memoizedTokenHash(nativeProvider);
+    // Its contents are aa 01..07, but it names bytes 01..08 of its buffer (another thread writing a
+    // SharedArrayBuffer between two reads would do the same).
+    class Lying extends Uint8Array {
+      override get byteOffset() {
+        return 1;
+      }
+    }
+    memo(new Lying(new Uint8Array([0xaa, 1, 2, 3, 4, 5, 6, 7, 8]).buffer, 0, 8));
+    const honest = new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    expect(memo(honest)).toEqual(tokenHash(honest, nativeProvider));
   });
 });
 
