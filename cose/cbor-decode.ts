@@ -4,7 +4,7 @@
  * depth limit, declared lengths beyond the input (before anything is allocated), indefinite
  * lengths, non-minimal heads (RFC 8949 §4.2.1), invalid UTF-8, duplicate or floating-point map keys, reserved
  * additional-information values, tags outside the allow-list, and trailing bytes. Only then are
- * the values built (readItem), from a private copy of the input: our own reader, not cbor-x's
+ * the values built (readItem), byte strings as copies of their own: our own reader, not cbor-x's
  * Decoder, which is ~16 KB of a device bundle and probes host globals at import.
  */
 import { Tag } from './cbor-value.js';
@@ -162,7 +162,7 @@ export function checkCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): 
  * strings as views of `bytes`; maps as Map; tags 2 and 3 as bigints (RFC 8949 §3.4.3), other
  * allowed tags as Tag; floats as numbers. Returns the value and the offset after it.
  */
-function readItem(bytes: Uint8Array, offset: number): [CborValue, number] {
+function readItem(bytes: Uint8Array, offset: number, copy: boolean): [CborValue, number] {
   const initial = bytes[offset]!;
   const major = initial >> 5;
   const info = initial & 0x1f;
@@ -187,14 +187,15 @@ function readItem(bytes: Uint8Array, offset: number): [CborValue, number] {
     case 1:
       return [wide !== undefined ? -1n - wide : -1 - n, at];
     case 2:
-      // A plain Uint8Array view even when `bytes` is a Node Buffer (our core never hands out Buffers).
-      return [new Uint8Array(bytes.buffer, bytes.byteOffset + at, n), at + n];
+      // A copy of its own (decodeCbor), or a plain Uint8Array view even when `bytes` is a Node
+      // Buffer (decodeOwnedCbor; our core never hands out Buffers).
+      return [copy ? bytes.slice(at, at + n) : new Uint8Array(bytes.buffer, bytes.byteOffset + at, n), at + n];
     case 3:
       return [fromUtf8(bytes.subarray(at, at + n)), at + n];
     case 4: {
       const out: CborValue[] = [];
       for (let i = 0; i < n; i++) {
-        const [v, next] = readItem(bytes, at);
+        const [v, next] = readItem(bytes, at, copy);
         out.push(v);
         at = next;
       }
@@ -203,15 +204,15 @@ function readItem(bytes: Uint8Array, offset: number): [CborValue, number] {
     case 5: {
       const out = new Map<CborValue, CborValue>();
       for (let i = 0; i < n; i++) {
-        const [k, afterKey] = readItem(bytes, at);
-        const [v, next] = readItem(bytes, afterKey);
+        const [k, afterKey] = readItem(bytes, at, copy);
+        const [v, next] = readItem(bytes, afterKey, copy);
         out.set(k, v);
         at = next;
       }
       return [out, at];
     }
     case 6: {
-      const [content, next] = readItem(bytes, at);
+      const [content, next] = readItem(bytes, at, copy);
       if (n === 2 || n === 3) {
         if (!(content instanceof Uint8Array)) throw new CborError(ERR.CBOR_MALFORMED, `CBOR: bignum tag ${n} needs a byte string`);
         let big = 0n;
@@ -245,8 +246,13 @@ function simpleOrFloat(bytes: Uint8Array, offset: number, info: number): CborVal
 /** Decodes one strictly encoded CBOR item. The result shares nothing with `bytes`. */
 export function decodeCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): CborValue {
   checkCbor(bytes, limits);
-  // Byte strings in the result are views: of a copy nobody else holds.
-  return decodeChecked(new Uint8Array(bytes));
+  // Each byte string in the result is a copy of its own: nothing in it aliases `bytes`, which the
+  // caller may change or reuse. Cut from a plain view, so that a Buffer's bytes still come out as
+  // plain Uint8Arrays (a Buffer's slice is a Buffer). Copying each byte string, not the whole
+  // input first, halved a token's decode: a small copy stays on V8's heap, and a view of one
+  // forced its bytes out of it.
+  const plain = bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  return readItem(plain, 0, true)[0];
 }
 
 /**
@@ -256,9 +262,5 @@ export function decodeCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}):
  */
 export function decodeOwnedCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): CborValue {
   checkCbor(bytes, limits);
-  return decodeChecked(bytes);
-}
-
-function decodeChecked(bytes: Uint8Array): CborValue {
-  return readItem(bytes, 0)[0];
+  return readItem(bytes, 0, false)[0];
 }

@@ -140,6 +140,19 @@ describe('strict decoding', () => {
     expect([...out]).toEqual([1, 2, 3, 4]);
   });
 
+  it('gives each byte string a buffer of its own, holding nothing else of the input (a Buffer from the shared pool included)', () => {
+    const map = encodeCbor(new Map<CborValue, CborValue>([[1, new Uint8Array(100).fill(1)], [2, new Uint8Array(3).fill(2)], [3, [new Uint8Array(0)]]]));
+    for (const input of [map, Buffer.from(map)]) {
+      const out = decodeCbor(input) as Map<CborValue, CborValue>;
+      for (const b of [out.get(1), out.get(2), (out.get(3) as CborValue[])[0]] as Uint8Array[]) {
+        expect(b.constructor).toBe(Uint8Array);
+        expect(b.byteOffset).toBe(0);
+        expect(b.buffer.byteLength).toBe(b.length);
+      }
+      expect([...(out.get(2) as Uint8Array)]).toEqual([2, 2, 2]);
+    }
+  });
+
   const refusals: [string, string, string][] = [
     ['trailing bytes', '0000', 'ERR_CBOR_TRAILING_BYTES'],
     ['an empty input', '', 'ERR_CBOR_TRUNCATED'],
