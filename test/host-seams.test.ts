@@ -138,4 +138,11 @@ describe.each([
       expect(decode(encode(bytes))).toEqual(bytes);
     }), { numRuns: 300 });
   });
+  it('long inputs, past the 8192 characters made into a string at a time, at every remainder', () => {
+    for (const length of [4095, 4096, 6143, 6144, 6145, 6146, 20_000, 70_001]) {
+      const bytes = Uint8Array.from({ length }, (_, i) => (i * 131 + 7) & 255);
+      expect(encode(bytes)).toBe(Buffer.from(bytes).toString(node));
+      expect(decode(encode(bytes))).toEqual(bytes);
+    }
+  });
 });
