@@ -159,7 +159,7 @@ export function checkCbor(bytes: Uint8Array, limits: Partial<CborLimits> = {}): 
 /**
  * Builds the value of an item the walk above has already checked (so heads are minimal, lengths
  * fit, text is UTF-8 and depth is bounded): integers as numbers, 8-byte ones as bigints; byte
- * strings as views of `bytes`; maps as Map; tags 2 and 3 as bigints (RFC 8949 §3.4.3), other
+ * strings as copies of their own (`copy`) or as views of `bytes`; maps as Map; tags 2 and 3 as bigints (RFC 8949 §3.4.3), other
  * allowed tags as Tag; floats as numbers. Returns the value and the offset after it.
  */
 function readItem(bytes: Uint8Array, offset: number, copy: boolean): [CborValue, number] {
