@@ -1,11 +1,13 @@
 /**
  * The SQLite store commits the hot path's writes in groups (authz/sqlite-store.ts groupCommit):
- * one transaction per turn of the event loop, a savepoint per write. What that must keep:
+ * one transaction per turn of the event loop (a savepoint per write only when one failed: the batch
+ * is then rolled back and run again). What that must keep:
  * - a crash loses no issued token's record: a burst of concurrent /token requests at a service in
  *   a child process, SIGKILL the moment the 60th answer arrives (others still in flight, some in a
  *   batch not yet committed); every token any client received is known to the store afterwards,
  *   on a by-value audience and on a clock-less one (its exi sequence taken in the same batch);
- * - one failing write in a batch is undone alone: its caller gets the error, the others commit;
+ * - one failing write in a batch is undone alone: its caller gets the error, the others commit, and
+ *   count once (rate limits, exi sequence numbers) though the batch ran twice;
  * - rate-limit counts taken in one batch are counted one after the other (no lost update);
  * - a serving store's WAL is checkpointed by its worker thread (its own commits no longer do).
  */
@@ -48,6 +50,37 @@ describe('group commit in the SQLite store', () => {
     expect((results[1] as PromiseRejectedResult).reason).toMatchObject({ code: expect.stringMatching(/^SQLITE_CONSTRAINT/) });
     for (const cti of ['a1', 'a2']) expect(await store.tokenHashByCti(cti)).toBe(`h-${cti}`);
     expect((await store.getTokenByHash('h-dup'))?.cti).toBe('dup');
+    store.close();
+  });
+
+  it('a batch run again after a failing write counts once: rate-limit counts, exi sequence numbers and the minted record', async () => {
+    // The batch first runs without savepoints; one write throws, so it is rolled back and run
+    // again with one savepoint per write. Nothing of the first run may survive it.
+    const store = new SqliteStore(join(tempDir(), 'authz.sqlite'));
+    await registerAudience(store, nativeProvider, { id: 'clockless', scopes: ['read'], clockless: true });
+    await store.recordToken(record('dup'));
+    const minted: bigint[] = [];
+    const exiRecord = (sequence: bigint): IssuedTokenRecord => {
+      minted.push(sequence);
+      return { ...record(`exi-${sequence}`), audience: 'clockless', tokenHash: `h-exi-${sequence}`, exiSequence: Number(sequence) };
+    };
+    const results = await Promise.allSettled([
+      store.hitRateLimit('retry', 100, 60),
+      store.recordExiToken('clockless', exiRecord),
+      store.hitRateLimit('retry', 100, 60),
+      store.recordToken(record('dup')),
+      store.recordExiToken('clockless', exiRecord),
+      store.hitRateLimit('retry', 100, 60),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+    expect(results.filter((r) => r.status === 'fulfilled').map((r) => (r as PromiseFulfilledResult<unknown>).value)).toEqual([1, undefined, 2, undefined, 3]);
+    // The first run stopped at the duplicate, after the first exi mint (sequence 1); the second run
+    // minted 1 and 2 again: the records stored are its, and the sequence moved on by two, not three.
+    expect(minted.map(Number)).toEqual([1, 1, 2]);
+    expect(await store.tokenHashByCti('exi-1')).toBe('h-exi-1');
+    expect(await store.tokenHashByCti('exi-2')).toBe('h-exi-2');
+    expect(await store.tokenHashByCti('exi-3')).toBeUndefined();
+    expect(await store.hitRateLimit('retry', 100, 60)).toBe(4);
     store.close();
   });
 
