@@ -214,6 +214,35 @@ describe('bad input', () => {
     expect(r.status).toBe(413);
     expect(r.data.error).toBe('invalid_request');
   });
+  it('a chunked body past the limit (no content-length to refuse up front) is cut off; a client gone mid-body costs nothing', async () => {
+    const { connect } = await import('node:net');
+    const { port } = new URL(base);
+    const raw = (send: (s: import('node:net').Socket) => void) =>
+      new Promise<string>((resolve) => {
+        const s = connect(Number(port), '127.0.0.1', () => send(s));
+        let got = '';
+        s.on('data', (d) => (got += d.toString('latin1')));
+        s.on('error', () => {});
+        s.on('close', () => resolve(got));
+        s.setTimeout(5000, () => s.destroy());
+      });
+    const head = 'POST /token HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n';
+    // 20 chunks of 1 KB: the server stops reading at its limit and closes (or answers 413); read
+    // to its end, the body would be answered 400 (not JSON).
+    const oversized = await raw((s) => {
+      s.write(head);
+      for (let i = 0; i < 20; i++) s.write(`400\r\n${'x'.repeat(1024)}\r\n`);
+      s.write('0\r\n\r\n');
+    });
+    expect(oversized === '' || oversized.startsWith('HTTP/1.1 413')).toBe(true);
+    // Half a body, then the client goes away.
+    await raw((s) => {
+      s.write(head + '10\r\n{"grant_type":"cl');
+      setTimeout(() => s.destroy(), 50);
+    });
+    // Still serving.
+    expect((await post('/token', { grant_type: 'urn:example:magic' }, 'json')).data.error).toBe('unsupported_grant_type');
+  });
   it('refuses malformed CBOR and JSON, duplicate keys and repeated form parameters', async () => {
     expect((await post('/token', new Uint8Array([0xa1, 0x18]), 'cbor')).data.get(30)).toBe(1 /* invalid_request, RFC 9200 §8.4 */);
     expect((await post('/token', new Uint8Array([0xa2, 0x18, 33, 2, 0x18, 33, 2]), 'cbor')).data.get(30)).toBe(1 /* invalid_request, RFC 9200 §8.4 */);
