@@ -7,7 +7,8 @@ export class CoseError extends Error {
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    // A codes-only device bundle has no message text (firmware-sim/error-message-strip.ts): the code stands in.
+    super(message || code, options);
     this.name = new.target.name;
     this.code = code;
   }
@@ -34,7 +35,7 @@ export class CwtClaimError extends CoseError {
   readonly reason: string;
 
   constructor(code: string, claim: string, reason: string) {
-    super(code, `${claim} ${reason}`);
+    super(code, reason ? `${claim} ${reason}` : claim);
     this.claim = claim;
     this.reason = reason;
   }

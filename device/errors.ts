@@ -34,7 +34,8 @@ export class DeviceError extends Error {
   readonly hints: RequestHints | undefined;
 
   constructor(code: DeviceErrorCode, message: string, options?: { cause?: unknown; hints?: RequestHints }) {
-    super(message, options?.cause !== undefined ? { cause: options.cause } : undefined);
+    // A codes-only device bundle has no message text (firmware-sim/error-message-strip.ts): the code stands in.
+    super(message || code, options?.cause !== undefined ? { cause: options.cause } : undefined);
     this.name = 'DeviceError';
     this.code = code;
     this.hints = options?.hints;
