@@ -116,8 +116,14 @@ export async function benchDevice(): Promise<void> {
     recordFigure({ name: `device.bundle_gzip_bytes.${kind}`, value: bundle.gzipBytes, unit: 'bytes', goal: `<= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB`, met: bundle.gzipBytes <= BUNDLE_GZIP_BUDGET[kind] });
     console.log(
       `device ${kind} bundle: ${(bundle.bytes / 1024).toFixed(1)} KB minified, ${(bundle.gzipBytes / 1024).toFixed(1)} KB gzipped` +
-        ` (goal <= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB gzipped), node: imports ${nodeImports.length}`,
+        ` (goal <= ${BUNDLE_GZIP_BUDGET[kind] / 1024} KB gzipped), node: imports ${nodeImports.length}${bundle.messages ? '' : ', codes only (error messages are their codes)'}`,
     );
+    if (!bundle.messages) {
+      // The same bundle with its error text (npm run build:device -- --messages): what codes-only saves.
+      const withText = await buildDeviceBundle(kind, { messages: true });
+      recordFigure({ name: `device.bundle_gzip_bytes.${kind}_with_messages`, value: withText.gzipBytes, unit: 'bytes' });
+      console.log(`  the same with error messages (a development build): ${(withText.bytes / 1024).toFixed(1)} KB minified, ${(withText.gzipBytes / 1024).toFixed(1)} KB gzipped`);
+    }
   }
 }
 

@@ -12,6 +12,8 @@
  * Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused. The bundle's
  * Ed25519 is @noble/ed25519 (compact-ed25519.ts); `verifyOnlyProvider` is that crypto outside the
  * bundle, so that a Node host or a test verifies with exactly what the flashed device runs.
+ * The built bundle is codes-only: its errors' messages are their codes
+ * (firmware-sim/error-message-strip.ts); imported unbundled, as here, they keep their text.
  */
 import { nobleProvider, type CryptoProvider } from '../cose/index.js';
 import { ed25519 } from './compact-ed25519.js';

@@ -3,13 +3,15 @@
  * verify-only one (device/verify-only.ts), with esbuild, minified, ESM, platform-neutral (no Node
  * shims, so a bundle that reaches for a host global fails on QuickJS rather than being patched up).
  * One home for the build options: `npm run build:device` runs this file, and the QuickJS engine,
- * its test and the bench build through `buildDeviceBundle`. esbuild is a dev dependency, loaded
- * only when a bundle is built.
+ * its test and the bench build through `buildDeviceBundle`. The verify-only bundle is codes-only
+ * (error-message-strip.ts; `-- --messages` keeps its text). esbuild and acorn are dev
+ * dependencies, loaded only when a bundle is built.
  */
 import { gzipSync } from 'node:zlib';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stripErrorMessages } from './error-message-strip.js';
 
 export type DeviceBundleKind = 'full' | 'verify-only';
 export const DEVICE_BUNDLE_KINDS: readonly DeviceBundleKind[] = ['full', 'verify-only'];
@@ -40,6 +42,11 @@ const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: s
   'verify-only': [{ filter: /[\\/](aes-ccm|encrypt0|mac0)\.js$/, path: NO_SYMMETRIC_POP }],
 };
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
+/**
+ * Whether a kind keeps its error message text by default. The verify-only bundle is codes-only
+ * (error-message-strip.ts): its errors' messages are their codes. The full one keeps the text.
+ */
+export const BUNDLE_MESSAGES: Readonly<Record<DeviceBundleKind, boolean>> = { full: true, 'verify-only': false };
 
 export interface DeviceBundle {
   kind: DeviceBundleKind;
@@ -49,13 +56,16 @@ export interface DeviceBundle {
   gzipBytes: number;
   /** Every module the bundle draws on: a `node:` one here would be a bug. */
   inputs: string[];
+  /** Whether its errors keep their message text (false: codes only). */
+  messages: boolean;
 }
 
 /**
  * `source` builds that module text instead of the kind's entry, with the kind's replacements (the
  * bench measures a part of a bundle this way, e.g. the verify-only bundle's crypto alone).
  */
-export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?: string } = {}): Promise<DeviceBundle> {
+export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?: string; messages?: boolean } = {}): Promise<DeviceBundle> {
+  const messages = opts.messages ?? BUNDLE_MESSAGES[kind];
   let esbuild: typeof import('esbuild');
   try {
     esbuild = await import('esbuild');
@@ -65,7 +75,12 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
   const result = await esbuild.build({
     ...(opts.source !== undefined ? { stdin: { contents: opts.source, resolveDir: ROOT, loader: 'ts' as const, sourcefile: `${kind}-part.ts` } } : { entryPoints: [join(ROOT, ENTRY[kind])] }),
     bundle: true,
-    minify: true,
+    // Codes-only: bundled, tree-shaken and compacted with names kept first (so that error
+    // classes are still known by name), the message text taken out of that, then the names
+    // minified too (below).
+    minifyWhitespace: true,
+    minifySyntax: true,
+    minifyIdentifiers: messages,
     format: 'esm',
     platform: 'neutral',
     mainFields: ['module', 'main'],
@@ -82,24 +97,27 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
     metafile: true,
     logLevel: 'silent',
   });
-  const bytes = result.outputFiles[0]!.contents;
+  let code = result.outputFiles[0]!.text;
+  if (!messages) code = (await esbuild.transform((await stripErrorMessages(code)).code, { minify: true, treeShaking: true, format: 'esm', platform: 'neutral' })).code;
+  const bytes = new TextEncoder().encode(code);
   // What made it into the output (tree-shaken modules stay in metafile.inputs with 0 bytes).
   const used = Object.values(result.metafile.outputs)[0]!.inputs;
   return {
     kind,
-    code: result.outputFiles[0]!.text,
+    code,
     bytes: bytes.length,
     gzipBytes: gzipSync(bytes, { level: 9 }).length,
     inputs: Object.entries(used).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k),
+    messages,
   };
 }
 
-/** Writes both bundles to `outDir` (dist/ by default); returns them. */
-export async function writeDeviceBundles(outDir = join(ROOT, 'dist')): Promise<DeviceBundle[]> {
+/** Writes both bundles to `outDir` (dist/ by default); returns them. `messages: true` keeps every bundle's error text. */
+export async function writeDeviceBundles(outDir = join(ROOT, 'dist'), opts: { messages?: boolean } = {}): Promise<DeviceBundle[]> {
   mkdirSync(outDir, { recursive: true });
   const bundles: DeviceBundle[] = [];
   for (const kind of DEVICE_BUNDLE_KINDS) {
-    const b = await buildDeviceBundle(kind);
+    const b = await buildDeviceBundle(kind, opts.messages ? { messages: true } : {});
     writeFileSync(join(outDir, BUNDLE_FILE[kind]), b.code);
     bundles.push(b);
   }
@@ -107,7 +125,14 @@ export async function writeDeviceBundles(outDir = join(ROOT, 'dist')): Promise<D
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  for (const b of await writeDeviceBundles()) {
-    console.log(`dist/${BUNDLE_FILE[b.kind]}: ${(b.bytes / 1024).toFixed(1)} KB minified, ${(b.gzipBytes / 1024).toFixed(1)} KB gzipped (goal <= ${BUNDLE_GZIP_BUDGET[b.kind] / 1024} KB)`);
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => a !== '--messages');
+  if (unknown.length > 0) {
+    console.error(`unknown option ${unknown[0]}; usage: npm run build:device [-- --messages]  (--messages: keep error message text in the verify-only bundle too, a development build)`);
+    process.exit(2);
+  }
+  for (const b of await writeDeviceBundles(undefined, { messages: args.includes('--messages') })) {
+    const text = b.messages ? 'error messages kept' : 'codes only: error messages are their codes';
+    console.log(`dist/${BUNDLE_FILE[b.kind]}: ${(b.bytes / 1024).toFixed(1)} KB minified, ${(b.gzipBytes / 1024).toFixed(1)} KB gzipped (goal <= ${BUNDLE_GZIP_BUDGET[b.kind] / 1024} KB; ${text})`);
   }
 }

@@ -34,6 +34,7 @@ export { scenarioChecks, checksSummary, type ScenarioCheck, type Verdict } from 
 export { formatNumber, formatPair } from './number-format.js';
 export { jwtEquivalentBytes } from './jwt-size.js';
 export { createProgressBar, type ProgressStream } from './progress-bar.js';
-export { buildDeviceBundle, writeDeviceBundles, DEVICE_BUNDLE_KINDS, BUNDLE_GZIP_BUDGET, BUNDLE_FILE, type DeviceBundle, type DeviceBundleKind } from './device-bundle.js';
+export { buildDeviceBundle, writeDeviceBundles, DEVICE_BUNDLE_KINDS, BUNDLE_GZIP_BUDGET, BUNDLE_FILE, BUNDLE_MESSAGES, type DeviceBundle, type DeviceBundleKind } from './device-bundle.js';
+export { stripErrorMessages, type StrippedSource } from './error-message-strip.js';
 export { QuickJsDevice, QuickJsEngineError, QUICKJS_STACK_BYTES, bundleCodeStats, measureModuleHeap, quickJsModule, type ModuleHeap, type QuickJsEngine, type BundleCodeStats, type MeteredOp, type QuickJsDeviceHost, type QuickJsDeviceOptions } from './quickjs-engine.js';
 export { startConnectedGateway, type ConnectedGatewayOptions, type RunningConnectedGateway } from './connected-gateway.js';
