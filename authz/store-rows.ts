@@ -2,7 +2,7 @@
  * Database rows to store records, shared by SqliteStore and PgStore: both keep the same columns
  * (SQLite flags as 0/1, PostgreSQL as booleans; keys as COSE_Key CBOR bytes; lists as JSON text).
  */
-import { decodeCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
+import { decodeCoseKey, detachedCoseKey, encodeCoseKey, type CoseKey } from '../cose/index.js';
 import type { AudienceRecord, AuthCodeRecord, ClientRecord, DeviceCodeRecord, IssuedTokenRecord, PushedRequestRecord, RefreshTokenRecord, SigningKeyRecord } from './store.js';
 
 export type Row = Record<string, unknown>;
@@ -14,10 +14,12 @@ export const blob = (v: Uint8Array | undefined): Buffer | null => (v ? Buffer.fr
 export const keyBlob = (k: CoseKey | undefined): Buffer | null => (k ? blob(encodeCoseKey(k)) : null);
 
 /**
- * Decoded COSE_Keys by their stored bytes. The native crypto provider keeps one imported KeyObject
- * per CoseKey object, and importing costs more than an Ed25519 verify; handing out the same
- * (frozen) object for the same bytes lets every request after the first skip the import. Keyed by
- * the exact bytes, so a re-registered key is a different entry: nothing stale can be returned.
+ * Decoded COSE_Keys by their stored bytes: decoding each request's client and audience keys again
+ * was a measurable part of a token's CPU. Every caller gets a copy of its own, byte strings and
+ * key_ops included: a caller that wipes a key it was given (`key.k.fill(0)` after sealing with
+ * it) must not change the key every later request gets, which one shared object (frozen, but a
+ * freeze does not reach into a Uint8Array) would have let it do. Keyed by the exact bytes, so a
+ * re-registered key is a different entry: nothing stale can be returned.
  */
 const KEY_CACHE_ENTRIES = 4096;
 const keyCache = new Map<string, CoseKey>();
@@ -27,11 +29,11 @@ export const key = (v: unknown): CoseKey | undefined => {
   const id = bytes.toString('hex');
   let k = keyCache.get(id);
   if (!k) {
-    k = Object.freeze(decodeCoseKey(new Uint8Array(bytes))) as CoseKey;
+    k = decodeCoseKey(new Uint8Array(bytes));
     if (keyCache.size >= KEY_CACHE_ENTRIES) keyCache.delete(keyCache.keys().next().value!);
     keyCache.set(id, k);
   }
-  return k;
+  return detachedCoseKey(k);
 };
 
 export function rowToClient(r: Row): ClientRecord {

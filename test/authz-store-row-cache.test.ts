@@ -147,4 +147,25 @@ describe('SqliteStore: cached client and audience rows', () => {
     expect(a2.policy.scopes).toEqual(['read']);
     expect(a2.clockless).toBe(false);
   });
+
+  it("a key a caller wipes (its bytes, not only its fields) is still whole for the next caller: the audience's MAC and encryption keys, a client's public key", async () => {
+    const { served } = twoStores();
+    const pop = nativeProvider.generateKeyPair('Ed25519');
+    await registerClient(served, { id: 'keyed', publicKey: { kty: 'OKP', crv: 'Ed25519', x: pop.x }, audiences: ['dev'], scopes: ['read'] });
+    await registerAudience(served, nativeProvider, { id: 'dev', scopes: ['read'], protection: 'mac0' });
+    const first = (await served.getAudience('dev'))!;
+    const macKey = first.macKey.k!.slice();
+    const encKey = first.encKey.k!.slice();
+    const client = (await served.getClient('keyed'))!;
+    // What a careful caller does with secrets once used; a freeze does not stop it.
+    first.macKey.k!.fill(0);
+    first.encKey.k!.fill(0);
+    first.macKey.kid?.fill(0);
+    client.publicKey!.x!.fill(0);
+    const again = (await served.getAudience('dev'))!;
+    expect(again.macKey.k).toEqual(macKey);
+    expect(again.encKey.k).toEqual(encKey);
+    expect(again.macKey.k).not.toBe(first.macKey.k);
+    expect((await served.getClient('keyed'))!.publicKey!.x).toEqual(pop.x);
+  });
 });
