@@ -210,6 +210,9 @@ interface Refusal {
   params?: Params;
 }
 
+/** What stream.finished reports for a stream closed before its end. */
+const prematureClose = (): Error => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
+
 /**
  * The whole body, at most `limit` bytes: past it the request is destroyed (its socket with it) and
  * BodyTooLarge is thrown. Listeners, not `for await`: the stream's async iterator cost ~6 KB of
@@ -218,6 +221,9 @@ interface Refusal {
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   const declared = Number(req.headers['content-length'] ?? 0);
   if (declared > limit) return Promise.reject(new BodyTooLarge());
+  // Closed before we got here (a FIN or a reset while the route awaited a store round trip): its
+  // events have fired already, and listeners added now would wait for ever.
+  if (req.destroyed) return Promise.reject(prematureClose());
   return new Promise<Uint8Array>((resolve, reject) => {
     const chunks: Buffer[] = [];
     let total = 0;
@@ -237,7 +243,7 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
     };
     const onEnd = (): void => done(undefined, new Uint8Array(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     // Closed before its end (the client went away): what stream.finished reports then.
-    const onClose = (): void => done(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    const onClose = (): void => done(prematureClose());
     req.on('data', onData).on('end', onEnd).on('error', done).on('close', onClose);
   });
 }
