@@ -40,7 +40,9 @@ export interface OscoreInputMaterial {
 }
 
 function invalid(reason: string): CwtClaimError {
-  return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cnf(8) osc(4)', reason);
+  // The claim's path without white space: a codes-only device bundle keeps names, not text
+  // (firmware-sim/error-message-strip.ts).
+  return new CwtClaimError(ERR.CWT_CLAIM_INVALID, 'cnf(8).osc(4)', reason);
 }
 
 function bytesField(v: CborValue, name: string, min: number, max: number): Uint8Array {
