@@ -197,9 +197,10 @@ export class SqliteStore implements AuthzStore {
    * of one commit each: a commit appends every page it touched to the WAL (the tokens table has
    * six b-trees), so fifty commits of one row cost about fifty times one commit of fifty rows.
    * A write that fails (a constraint) is undone alone and its caller gets the error; the others
-   * commit (commitQueued: a savepoint per write, only when one failed). A caller's promise settles only after COMMIT
-   * returned: the token is answered after its record is in the WAL, so a crash of this process
-   * (kill -9) at any point loses no token anyone received (durability: see the constructor).
+   * commit (commitQueued: a savepoint per write, only when one failed). A caller's promise settles
+   * only after COMMIT returned: the token is answered after its record is in the WAL, so a crash
+   * of this process (kill -9) at any point loses no token anyone received (durability: see the
+   * constructor).
    */
   private groupCommit<T>(run: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -230,18 +231,12 @@ export class SqliteStore implements AuthzStore {
     // the batch runs again with a savepoint per write, so that only that write fails. The writes
     // are closures over their own arguments (and the exi mint, which then simply mints again):
     // running one twice leaves what running it once does.
-    let writeThrew = false;
     const runBatch = (isolated: boolean): void => {
       this.db.transaction(() => {
         outcomes = [];
         for (const w of batch) {
           if (!isolated) {
-            try {
-              outcomes.push({ ok: true, value: w.run() });
-            } catch (error) {
-              writeThrew = true;
-              throw error;
-            }
+            outcomes.push({ ok: true, value: w.run() }); // a throw rolls the batch back
             continue;
           }
           // Statements prepared once: a nested db.transaction() per write cost more than the write.
@@ -260,7 +255,8 @@ export class SqliteStore implements AuthzStore {
       try {
         runBatch(false);
       } catch (error) {
-        if (!writeThrew) throw error;
+        // Every write ran (an outcome each): it was COMMIT that failed, and a second run would too.
+        if (outcomes.length === batch.length) throw error;
         runBatch(true);
       }
     } catch (error) {
