@@ -26,11 +26,6 @@ export interface StrippedSource {
   stripped: number;
 }
 
-interface Span {
-  start: number;
-  end: number;
-}
-
 type AnyNode = AcornNode & Record<string, unknown>;
 
 function isNode(value: unknown): value is AnyNode {
@@ -57,9 +52,9 @@ function calleeName(node: AnyNode): string | undefined {
   return isNode(callee) && callee.type === 'Identifier' ? (callee.name as string) : undefined;
 }
 
-function isCodedErrorConstructor(node: AnyNode): boolean {
-  const name = calleeName(node);
-  return node.type === 'NewExpression' && name !== undefined && /Error$/.test(name) && !BUILT_IN_ERRORS.has(name);
+/** `new <Name>Error(...)`: the engine's own are left out where arguments are taken (takeArguments). */
+function isErrorConstructor(node: AnyNode): boolean {
+  return node.type === 'NewExpression' && /Error$/.test(calleeName(node) ?? '');
 }
 
 /**
@@ -92,17 +87,18 @@ export async function stripErrorMessages(source: string): Promise<StrippedSource
     throw new Error('a codes-only device bundle needs the dev dependency acorn (npm install --include=dev)');
   }
   const ast = acorn.parse(source, { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as AnyNode;
-  const spans = new Map<number, Span>();
+  /** Where each literal to empty starts, and where it ends. */
+  const spans = new Map<number, number>();
   const takeArguments = (call: AnyNode): void => {
     if (BUILT_IN_ERRORS.has(calleeName(call) ?? '')) return;
-    for (const arg of call.arguments as AnyNode[]) if (isMessageText(arg, source)) spans.set(arg.start, { start: arg.start, end: arg.end });
+    for (const arg of call.arguments as AnyNode[]) if (isMessageText(arg, source)) spans.set(arg.start, arg.end);
   };
   // An explicit stack, not recursion: a bundle's AST is deep enough to matter on a small stack.
   const stack: AnyNode[] = [ast];
   while (stack.length > 0) {
     const node = stack.pop()!;
     if (node.type === 'ThrowStatement' && isNode(node.argument)) for (const call of thrownCalls(node.argument)) takeArguments(call);
-    if (isCodedErrorConstructor(node)) takeArguments(node);
+    if (isErrorConstructor(node)) takeArguments(node);
     for (const value of Object.values(node)) {
       if (Array.isArray(value)) {
         for (const child of value) if (isNode(child)) stack.push(child);
@@ -110,11 +106,11 @@ export async function stripErrorMessages(source: string): Promise<StrippedSource
     }
   }
   // In source order; a literal inside one already emptied (a template's \${...}) went with it.
-  const ordered = [...spans.values()].sort((a, b) => a.start - b.start);
+  const ordered = [...spans].sort((a, b) => a[0] - b[0]);
   const parts: string[] = [];
   let at = 0;
   let stripped = 0;
-  for (const { start, end } of ordered) {
+  for (const [start, end] of ordered) {
     if (start < at) continue;
     parts.push(source.slice(at, start), '""');
     at = end;
