@@ -93,8 +93,8 @@ async function serveService(setup: Setup): Promise<void> {
  * implementation could reach on this machine: the issued token's record made durable before the
  * answer (issue 13: "a crash loses no issued token's record"; a row with only its cti key, in
  * SQLite with WAL, committed for all requests of an event-loop turn at once, as our group
- * commit does), and for a client assertion its Ed25519 signature checked (node:crypto, over as
- * many bytes as the assertion signs). Our store keeps more (indexes for revocation by client,
+ * commit does), and for a client assertion its Ed25519 signature checked (node:crypto on libuv's
+ * pool, over as many bytes as the assertion signs). Our store keeps more (indexes for revocation by client,
  * family and exchange; the issuance budget; the assertion's replay record), so the floor is
  * generous to us.
  */
@@ -111,15 +111,16 @@ async function serveBare(setup: Setup): Promise<void> {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const params = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>;
-      if (typeof params.grant_type !== 'string' || (floor && typeof params.client_assertion === 'string' && !floor.assertionVerifies())) {
+      if (typeof params.grant_type !== 'string') {
         res.writeHead(400).end();
         return;
       }
       const signature = nodeSign(null, signed, keyObject);
       const body = JSON.stringify({ access_token: Buffer.concat([signed, signature]).toString('base64url'), ...setup.answer });
       const answer = () => res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' }).end(body);
-      if (floor) floor.record(answer);
-      else answer();
+      if (!floor) answer();
+      else if (typeof params.client_assertion !== 'string') floor.record(answer);
+      else floor.verifyAssertion((ok) => (ok ? floor.record(answer) : res.writeHead(400).end()));
     });
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
@@ -129,7 +130,7 @@ async function serveBare(setup: Setup): Promise<void> {
 }
 
 /** The floor's extra work: a durable record per token (group commit) and an assertion's signature check. */
-function floorWork(setup: Setup): { record(then: () => void): void; assertionVerifies(): boolean } {
+function floorWork(setup: Setup): { record(then: () => void): void; verifyAssertion(then: (ok: boolean) => void): void } {
   const db = new Database(join(setup.dir, 'floor.sqlite'));
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
@@ -158,7 +159,9 @@ function floorWork(setup: Setup): { record(then: () => void): void; assertionVer
       }
       queued.push(then);
     },
-    assertionVerifies: () => nodeVerify(null, assertionBytes, publicKey, assertionSignature),
+    // On libuv's pool: it measured a little faster than on the loop (0.42x, 0.46x against 0.40x,
+    // 0.42x), and the floor takes the faster.
+    verifyAssertion: (then) => nodeVerify(null, assertionBytes, publicKey, assertionSignature, (e, ok) => then(!e && ok)),
   };
 }
 
