@@ -4,12 +4,14 @@
  * same load generator (issue 13): it parses the same JSON and signs a token of the same size with
  * the same Ed25519 key per request, and does nothing else (no client authentication, no store, no
  * log). Both servers run in child processes, one at a time, so that the load generator does not
- * share their event loop. The rounds alternate (bare, service, bare, service ...): each service
- * round is compared with the bare round just before it, and the figure is the median of those
- * pair ratios, so that load from others on a shared machine, which comes and goes, hits both
- * sides of a pair alike and one disturbed pair does not decide. A third child, the floor (the
- * bare server plus a durable record per token and, for assertions, the signature check: see
- * serveBare), runs between them: floor / bare is the most any implementation could reach here.
+ * share their event loop. A third child, the floor (the bare server plus a durable record per
+ * token and, for assertions, the signature check: see serveBare), gives the most any
+ * implementation could reach here (floor / bare). The rounds go bare, floor, service, bare,
+ * floor, service ...: each floor and service round is compared with the bare round that opened
+ * its triple, and each figure is the median of those ratios, so that load from others on a shared
+ * machine, which comes and goes, hits all sides of a triple alike and one disturbed triple does
+ * not decide. A disturbed machine slows the bare server most (it is the fastest: the load
+ * generator's share is largest), so a noisy run shows every ratio higher, the floor's included.
  *
  * The service is run as `keybound authz serve` runs it: SQLite store (WAL), the pino logger at
  * info on stderr (here /dev/null), every issued token recorded before it is returned. Client

@@ -3,12 +3,12 @@
  * run under the same mqtt.js load: authenticated CONNECT+DISCONNECT per second over loopback (a
  * new token each time: token signature + proof; and the same token again: the verified token is
  * cached, one proof check), goals >= 0.8x and >= 0.9x; and QoS 0 publish throughput, goal >= 0.9x.
- * Plain aedes gets the same CONNECT packets (it ignores the password). CONNECT rounds alternate
- * (plain, ours, plain, ours ...): each of ours is compared with the plain round just before it and
- * the figure is the median of those pair ratios, so load from others on a shared machine hits
- * both sides of a pair alike and one disturbed pair does not decide. QoS 0: best of each side.
- * A floor broker (plain aedes checking only the signatures a CONNECT must have checked) runs
- * between plain and ours: floor / plain is the most any implementation could reach here.
+ * Plain aedes gets the same CONNECT packets (it ignores the password). A floor broker (plain aedes
+ * checking only the signatures a CONNECT must have checked) gives the most any implementation
+ * could reach here (floor / plain). CONNECT rounds go plain, floor, ours, plain, floor, ours ...:
+ * each floor and ours round is compared with the plain round that opened its triple, and each
+ * figure is the median of those ratios, so load from others on a shared machine hits all sides
+ * of a triple alike and one disturbed triple does not decide. QoS 0: best of each side.
  * Clients are mqtt.js in this process; passwords are made before the clock starts, so the
  * figures are the broker's work plus the client library's. Our broker logs as the CLI does
  * (pino at info, written synchronously, here to /dev/null).
