@@ -94,11 +94,11 @@ async function serveService(setup: Setup): Promise<void> {
  * bare server leaves out, with no keybound code, so that floor / bare is the highest ratio any
  * implementation could reach on this machine: the issued token's record made durable before the
  * answer (issue 13: "a crash loses no issued token's record"; a row with only its cti key, in
- * SQLite with WAL, committed for all requests of an event-loop turn at once, as our group
- * commit does), and for a client assertion its Ed25519 signature checked (node:crypto on libuv's
- * pool, over as many bytes as the assertion signs). Our store keeps more (indexes for revocation by client,
- * family and exchange; the issuance budget; the assertion's replay record), so the floor is
- * generous to us.
+ * SQLite with WAL, committed for all requests of an event-loop turn at once, as our group commit
+ * does), and for a client assertion its Ed25519 signature checked (node:crypto on libuv's pool,
+ * over as many bytes as the assertion signs). Our store keeps more (indexes for revocation by
+ * client, family and exchange; the issuance budget; the assertion's replay record), so the floor
+ * is generous to us.
  */
 async function serveBare(setup: Setup): Promise<void> {
   const store = new SqliteStore(join(setup.dir, 'authz.sqlite'));
