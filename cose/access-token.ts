@@ -17,8 +17,15 @@ import { CLAIM_CNONCE, claimTag, type CwtClaims } from './cwt-claims.js';
 import { createCwt, type Clock } from './cwt.js';
 import { exiCti } from './exi-cti.js';
 
-/** Random cti: 128 bits, so two tokens never share one (RFC 8392 §3.1.7). */
+/**
+ * The cti made here: 16 bytes, the issue time in milliseconds (6 bytes, big-endian) and then 80
+ * random bits. RFC 8392 §3.1.7 asks only that no two tokens share one, and 80 random bits within
+ * one millisecond keep that. The time first makes tokens issued one after another sort in issue
+ * order, so an issuer's record of them (the authz store's cti key) grows at its end instead of
+ * dirtying a random index page per token. The time says no more than iat already does.
+ */
 const CTI_BYTES = 16;
+const CTI_TIME_BYTES = 6;
 /** Symmetric PoP keys are 32 bytes: enough for HMAC 256/64 proofs (RFC 9053 §3.1) and for HKDF session keys. */
 const POP_KEY_BYTES = 32;
 /** The kid of a service-made PoP key: the client names its key with it in proofs. */
@@ -47,7 +54,7 @@ export interface AccessTokenInput {
    * exp, and cti = exiCti(audience, exiSequence) (cose/exi-cti.ts), so the device keeps one number.
    */
   exiSequence?: number | bigint;
-  /** Defaults to 16 random bytes (the exi form when exiSequence is given). */
+  /** Defaults to the issue time in ms (6 bytes) and 10 random bytes (the exi form when exiSequence is given). */
   cti?: Uint8Array;
   /** Seconds since the epoch; defaults to the clock, floored. */
   iat?: number;
@@ -90,11 +97,23 @@ function invalid(name: Parameters<typeof claimTag>[0], reason: string): CwtClaim
   return new CwtClaimError(ERR.CWT_CLAIM_INVALID, claimTag(name), reason);
 }
 
+/** CTI_BYTES: `now` (seconds) in ms in the first CTI_TIME_BYTES, the rest random. A clock outside 0..2^48 ms is clamped. */
+function timeOrderedCti(now: number, provider: CryptoProvider): Uint8Array {
+  const cti = provider.randomBytes(CTI_BYTES);
+  let ms = Number.isFinite(now) ? Math.min(Math.max(Math.floor(now * 1000), 0), 2 ** 48 - 1) : 0;
+  for (let i = CTI_TIME_BYTES - 1; i >= 0; i--) {
+    cti[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  return cti;
+}
+
 export function mintAccessToken(input: AccessTokenInput, keys: AccessTokenKeys): MintedAccessToken {
   const { provider } = keys;
   if (!Number.isSafeInteger(input.lifetime) || input.lifetime <= 0) throw invalid(input.exiSequence === undefined ? 'exp' : 'exi', 'lifetime must be a positive integer number of seconds');
   if (input.exiSequence !== undefined && input.cti !== undefined) throw invalid('cti', 'is the exi sequence form: give exiSequence or cti, not both');
-  const iat = input.iat ?? Math.floor(keys.clock());
+  const now = keys.clock();
+  const iat = input.iat ?? Math.floor(now);
   const claims: CwtClaims = { iss: input.issuer };
   if (input.subject !== undefined) claims.sub = input.subject;
   claims.aud = input.audience;
@@ -104,7 +123,7 @@ export function mintAccessToken(input: AccessTokenInput, keys: AccessTokenKeys):
     claims.cti = exiCti(input.audience, input.exiSequence);
     claims.exi = input.lifetime;
   } else {
-    claims.cti = input.cti ?? provider.randomBytes(CTI_BYTES);
+    claims.cti = input.cti ?? timeOrderedCti(now, provider);
     claims.exp = iat + input.lifetime;
   }
   if (input.profile !== undefined) claims.ace_profile = input.profile;

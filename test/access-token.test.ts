@@ -30,7 +30,7 @@ const base: AccessTokenInput = { issuer: 'https://as.example', audience: AUD, su
 
 describe('mintAccessToken', () => {
   for (const provider of [portableProvider, nativeProvider]) {
-    it(`makes a Sign1 CWT with exp = iat + lifetime and a random cti, bound to the client's public key (${provider.name})`, () => {
+    it(`makes a Sign1 CWT with exp = iat + lifetime and a 16-byte cti, bound to the client's public key (${provider.name})`, () => {
       const { token, claims } = mintAccessToken(base, { key: as.priv, clock, provider });
       const v = verifyCwt(token, as.pub, { audience: AUD, clock, provider });
       expect(v.claims).toMatchObject({ iss: 'https://as.example', sub: 'ekg-app', aud: AUD, iat: NOW, exp: NOW + 3600, scope: [['/temp', 1]] });
@@ -39,6 +39,33 @@ describe('mintAccessToken', () => {
       expect(v.claims).toEqual(claims);
     });
   }
+
+  it('makes its cti of the issue time in ms and 80 random bits: issue order is cti order, and one millisecond gives different ctis', () => {
+    // iat given: only the cti reads the clock, so that a clock out of range reaches it.
+    const ms = (t: number) => {
+      const { claims } = mintAccessToken({ ...base, iat: NOW }, { key: as.priv, clock: () => t, provider: portableProvider });
+      return claims.cti!;
+    };
+    const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    // 1_800_000_000.7 s = 1_800_000_000_700 ms = 0x01a3185c52bc, big-endian in the first 6 bytes.
+    expect(hex(ms(NOW + 0.7).subarray(0, 6))).toBe('01a3185c52bc');
+    const sameMs = Array.from({ length: 64 }, () => hex(ms(NOW + 0.7)));
+    expect(new Set(sameMs).size).toBe(64);
+    expect(new Set(sameMs.map((c) => c.slice(12))).size).toBe(64); // the random part alone differs
+    // Later issues sort after earlier ones, byte by byte (as the store's TEXT hex key sorts them).
+    const times = [NOW, NOW + 0.001, NOW + 0.999, NOW + 1, NOW + 86_400, NOW + 10 * 365 * 86_400];
+    const ctis = times.map((t) => hex(ms(t)));
+    expect([...ctis].sort()).toEqual(ctis);
+    // A clock out of range (a test's, a broken host's) still gives a 16-byte cti, never a throw.
+    for (const t of [-5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 60]) expect(ms(t)).toHaveLength(16);
+    expect(hex(ms(-5).subarray(0, 6))).toBe('000000000000');
+    expect(hex(ms(2 ** 60).subarray(0, 6))).toBe('ffffffffffff');
+  });
+
+  it('takes a cti given to it as it is', () => {
+    const cti = new Uint8Array([1, 2, 3]);
+    expect(mintAccessToken({ ...base, cti }, { key: as.priv, clock, provider: portableProvider }).claims.cti).toEqual(cti);
+  });
 
   it('for a clock-less audience: exi = lifetime, no exp, and the cti of the audience sequence', () => {
     const { token } = mintAccessToken({ ...base, exiSequence: 7n }, { key: as.priv, clock, provider: portableProvider });
