@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { benchAuthz } from './authz.js';
 import { benchAuthzPostgres } from './authz-postgres.js';
+import { benchAuthzRecords } from './authz-records.js';
 import { benchBroker } from './broker.js';
 import { benchCose } from './cose.js';
 import { benchDevice } from './device.js';
@@ -24,6 +25,7 @@ const SECTIONS: Array<[title: string, run: () => Promise<void>]> = [
   ['device/: lean offline runtime', benchDevice],
   ['device/ on QuickJS: heap, speed, code', benchQuickJs],
   ['authz/: token endpoint', benchAuthz],
+  ['authz/: issued-token records at scale', benchAuthzRecords],
   ['authz/: several instances on PostgreSQL', benchAuthzPostgres],
   ['sender-constraint/: DPoP proof checks', benchDpop],
   ['gateway/: HTTP reverse proxy with DPoP', benchGateway],
