@@ -22,7 +22,8 @@ import { exiCti } from './exi-cti.js';
  * random bits. RFC 8392 §3.1.7 asks only that no two tokens share one, and 80 random bits within
  * one millisecond keep that. The time first makes tokens issued one after another sort in issue
  * order, so an issuer's record of them (the authz store's cti key) grows at its end instead of
- * dirtying a random index page per token. The time says no more than iat already does.
+ * dirtying a random index page per token. The time adds little to iat: milliseconds where iat
+ * has seconds.
  */
 const CTI_BYTES = 16;
 const CTI_TIME_BYTES = 6;
