@@ -24,6 +24,7 @@ import { mintAccessToken, toHex } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { SqliteStore, type IssuedTokenRecord } from '../authz/index.js';
 import { recordFigure } from './figures.js';
+import { median } from './interleaved.js';
 
 /** Records already in each store before the clock starts. */
 const PREFILLED = 250_000;
@@ -121,11 +122,6 @@ async function rate(side: Side): Promise<number> {
   await side.record(PER_ROUND);
   return PER_ROUND / ((performance.now() - start) / 1000);
 }
-
-const median = (xs: number[]): number => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-};
 
 export async function benchAuthzRecords(): Promise<void> {
   checkLayout();

@@ -37,6 +37,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { CLIENT_ASSERTION_TYPE, createAuthzServer, FileKeyVault, registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { recordFigure } from './figures.js';
+import { median } from './interleaved.js';
 
 const CONCURRENCY = 50;
 /** Requests per measured round (after WARMUP requests that are not counted). */
@@ -288,10 +289,6 @@ export async function benchAuthz(): Promise<void> {
     }
     const scrypt = await load(service.ready.uncachedUrl!, secrets(SCRYPT_REQUESTS));
 
-    const median = (xs: number[]) => {
-      const v = [...xs].sort((a, b) => a - b);
-      return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-    };
     const all = (xs: number[]) => `[${xs.map((x) => x.toFixed(x < 10 ? 2 : 0)).join(', ')}]`;
     const bareRate = median([...rounds.cachedBare, ...rounds.assertionBare]);
     console.log(`authz over HTTP, ${CONCURRENCY} concurrent clients, ${REQUESTS} requests a round, ${ROUNDS} rounds a side, each after its own bare round; servers in child processes:`);

@@ -22,6 +22,7 @@ import { aifMqtt, coseKeyToJwk, createCwt, publicCoseKey, scopeToCbor, toBase64U
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { recordFigure } from './figures.js';
+import { median } from './interleaved.js';
 import {
   ACE_USERNAME,
   brokerTrust,
@@ -168,21 +169,17 @@ export async function benchBroker(): Promise<void> {
     rates.cachedFloor.push(await connects(floorUrl, cached(true)));
     rates.cached.push(await connects(url, cached()));
   }
-  const mid = (xs: number[]) => {
-    const v = [...xs].sort((a, b) => a - b);
-    return v.length % 2 ? v[(v.length - 1) / 2]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-  };
   const list = (xs: number[]) => `[${xs.map((x) => x.toFixed(x < 10 ? 2 : 0)).join(', ')}]`;
   const plainAll = [...rates.freshPlain, ...rates.cachedPlain];
   console.log(`  CONNECT+DISCONNECT, ${CONNECTS} a round, ${CONNECT_CONCURRENCY} at a time, ${CONNECT_ROUNDS} rounds a side, each after its own plain round:`);
-  console.log(`    plain aedes, no hooks                         ${mid(plainAll).toFixed(0).padStart(6)} /s (median)  ${list(plainAll)}`);
+  console.log(`    plain aedes, no hooks                         ${median(plainAll).toFixed(0).padStart(6)} /s (median)  ${list(plainAll)}`);
   const connectLine = (label: string, key: string, xs: number[], plains: number[], floors: number[], goal: number) => {
     const ratios = xs.map((x, i) => x / plains[i]!);
-    const ratio = mid(ratios);
-    const f = recordFigure({ name: `broker.connects_per_s.${key}`, value: Math.round(mid(xs)), unit: 'CONNECT+DISCONNECT/s', baseline: Math.round(mid(plains)), ratio, goal: `>= ${goal}x`, met: ratio >= goal });
+    const ratio = median(ratios);
+    const f = recordFigure({ name: `broker.connects_per_s.${key}`, value: Math.round(median(xs)), unit: 'CONNECT+DISCONNECT/s', baseline: Math.round(median(plains)), ratio, goal: `>= ${goal}x`, met: ratio >= goal });
     console.log(`    ${label.padEnd(45)} ${f.value.toFixed(0).padStart(6)} /s  ${ratio.toFixed(2)}x plain, median of round ratios ${list(ratios)} (goal >= ${goal}x: ${f.met ? 'met' : 'NOT met'})`);
     const ceilings = floors.map((x, i) => x / plains[i]!);
-    const ceiling = recordFigure({ name: `broker.floor_connects_per_s.${key}`, value: Math.round(mid(floors)), unit: 'CONNECT+DISCONNECT/s', baseline: Math.round(mid(plains)), ratio: mid(ceilings) });
+    const ceiling = recordFigure({ name: `broker.floor_connects_per_s.${key}`, value: Math.round(median(floors)), unit: 'CONNECT+DISCONNECT/s', baseline: Math.round(median(plains)), ratio: median(ceilings) });
     console.log(`      floor: plain + ${key === 'new_token' ? 'both signature checks' : 'the proof check'}`.padEnd(51) + `${ceiling.value.toFixed(0).padStart(6)} /s  ${ceiling.ratio!.toFixed(2)}x plain: the most any implementation could reach here ${list(ceilings)}`);
   };
   connectLine('new token each (verify token + proof)', 'new_token', rates.fresh, rates.freshPlain, rates.freshFloor, 0.8);

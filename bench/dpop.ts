@@ -8,6 +8,7 @@
 import { EmbeddedJWK, SignJWT, exportJWK, generateKeyPair, jwtVerify, type CryptoKey } from 'jose';
 import { accessTokenHash, verifyDpopProof } from '../sender-constraint/index.js';
 import { recordFigure } from './figures.js';
+import { median } from './interleaved.js';
 
 const ROUND_MS = 1000;
 const ROUNDS = 3;
@@ -26,11 +27,6 @@ async function opsPerSecond(fn: () => Promise<unknown>, ms: number): Promise<num
   } while (elapsed < ms);
   return (n * 1000) / elapsed;
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
 
 async function compare(ours: () => Promise<unknown>, raw: () => Promise<unknown>): Promise<{ ours: number; raw: number; ratio: number }> {
   await opsPerSecond(ours, WARMUP_MS);
