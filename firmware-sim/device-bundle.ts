@@ -4,7 +4,7 @@
  * shims, so a bundle that reaches for a host global fails on QuickJS rather than being patched up).
  * One home for the build options: `npm run build:device` runs this file, and the QuickJS engine,
  * its test and the bench build through `buildDeviceBundle`. The verify-only bundle is codes-only
- * (error-message-strip.ts; `-- --messages` keeps its text). esbuild and acorn are dev
+ * (error-message-strip.ts; `-- --messages` keeps its text). esbuild, acorn and terser are dev
  * dependencies, loaded only when a bundle is built.
  */
 import { gzipSync } from 'node:zlib';
@@ -99,6 +99,7 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
   });
   let code = result.outputFiles[0]!.text;
   if (!messages) code = (await esbuild.transform((await stripErrorMessages(code)).code, { minify: true, treeShaking: true, format: 'esm', platform: 'neutral' })).code;
+  code = await compress(code);
   const bytes = new TextEncoder().encode(code);
   // What made it into the output (tree-shaken modules stay in metafile.inputs with 0 bytes).
   const used = Object.values(result.metafile.outputs)[0]!.inputs;
@@ -110,6 +111,28 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
     inputs: Object.entries(used).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k),
     messages,
   };
+}
+
+/**
+ * The last pass: terser's compressor over esbuild's minified output. esbuild minifies each
+ * statement where it stands; terser also folds constants, inlines what is used once and drops
+ * what that leaves unused across the whole bundle: ~7% off both bundles gzipped (verify-only 29.0
+ * -> 26.9 KB, full 61.9 -> 58.1 KB) and ~23 KB less QuickJS heap once loaded. Its safe defaults
+ * but one, over two passes (a third gains nothing): `reduce_funcs: false`, because inlining
+ * functions used once as function expressions cost QuickJS ~25 KB more heap (function objects)
+ * for ~200 bytes gzipped (bench/quickjs.ts shows both). `module`: the bundle is an ES module, so
+ * its top-level names are its own. License comments stay.
+ */
+async function compress(code: string): Promise<string> {
+  let terser: typeof import('terser');
+  try {
+    terser = await import('terser');
+  } catch {
+    throw new Error('building a device bundle needs the dev dependency terser (npm install --include=dev)');
+  }
+  const out = await terser.minify(code, { module: true, ecma: 2020, compress: { passes: 2, reduce_funcs: false }, mangle: true, format: { comments: 'some' } });
+  if (out.code === undefined) throw new Error('terser produced no output for the device bundle');
+  return out.code;
 }
 
 /** Writes both bundles to `outDir` (dist/ by default); returns them. `messages: true` keeps every bundle's error text. */

@@ -36,11 +36,12 @@ const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify
 const ED25519_BASE_WINDOW = 1;
 
 /**
- * Where the verify-only bundle is (32.1 KB when measured, on @noble/ed25519 since 2026-12-04; 38.4
- * KB on noble-curves' Ed25519; 40.4 KB on 2026-12-03 with the cnf osc(4) reader of RFC 9203, before
- * symmetric PoP left it), as a ceiling against regressions.
+ * Where the verify-only bundle is (26.9 KB when measured, codes-only and through terser since
+ * 2026-12-04; 29.0 KB before terser, 32.1 KB with its error text, 38.4 KB on noble-curves'
+ * Ed25519, 40.4 KB on 2026-12-03 with the cnf osc(4) reader of RFC 9203, before symmetric PoP left
+ * it), as a ceiling against regressions.
  */
-const VERIFY_ONLY_GZIP_CEILING = 33 * 1024;
+const VERIFY_ONLY_GZIP_CEILING = 28 * 1024;
 
 const nodeRandom = (n: number) => new Uint8Array(randomBytes(n));
 
@@ -72,7 +73,7 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     expect(built.full!.gzipBytes).toBeLessThanOrEqual(BUNDLE_GZIP_BUDGET.full);
     expect(built.full!.inputs.filter((i) => i.startsWith('node:'))).toEqual([]);
   });
-  it('the verify-only bundle stays within 33 KB gzipped (issue 13 asks 24 KB: not met, see the README)', () => {
+  it('the verify-only bundle stays within 28 KB gzipped (issue 13 asks 24 KB: not met, see the README)', () => {
     expect(built['verify-only']!.gzipBytes).toBeLessThanOrEqual(VERIFY_ONLY_GZIP_CEILING);
     expect(BUNDLE_GZIP_BUDGET['verify-only']).toBe(24 * 1024);
   });
