@@ -126,12 +126,12 @@ async function rate(side: Side): Promise<number> {
 export async function benchAuthzRecords(): Promise<void> {
   checkLayout();
   const dir = mkdtempSync(join(tmpdir(), 'keybound-bench-records-'));
+  // Opened one at a time, so that a bench that throws midway still closes every store it opened.
+  const sides: Array<[CtiKind | 'floor', Side]> = [];
   try {
-    const sides: Array<[CtiKind | 'floor', Side]> = [
-      ['floor', floorSide(dir)],
-      ['ordered', storeSide(dir, 'ordered')],
-      ['random', storeSide(dir, 'random')],
-    ];
+    sides.push(['floor', floorSide(dir)]);
+    sides.push(['ordered', storeSide(dir, 'ordered')]);
+    sides.push(['random', storeSide(dir, 'random')]);
     // Filling takes a while (~10 s a store): a counter on a terminal, one line per store in a log.
     for (const [name, side] of sides) {
       const label = `  filling the ${name === 'floor' ? 'floor' : `${name}-cti store`}:`;
@@ -158,8 +158,8 @@ export async function benchAuthzRecords(): Promise<void> {
       const f = recordFigure({ name: `authz.records_per_s.${kind}_cti`, value: Math.round(median(rates[kind])), unit: 'records/s', baseline: Math.round(median(rates.floor)), ratio: median(ratios) });
       console.log(`  ${label.padEnd(48)} ${f.value.toFixed(0).padStart(7)} records/s  ${f.ratio!.toFixed(2)}x floor ${list(ratios)}`);
     }
-    for (const [, side] of sides) side.close();
   } finally {
+    for (const [, side] of sides) side.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }
