@@ -4,7 +4,9 @@
  * cose/mac0.ts at this module), so that
  * the bundle carries asymmetric PoP only (issue 13's 24 KB goal): no HMAC (COSE_Mac0 tokens and
  * proofs, RFC 9053 §3.1), no AES-CCM (COSE_Encrypt0 tokens, Encrypted_COSE_Key in cnf, RFC 9053
- * §4.2), no HKDF (sessions and OSCORE, which that bundle has not). A token or proof that needs one
+ * §4.2), no HKDF (sessions and OSCORE, which that bundle has not), and no reader of a cnf osc(4)
+ * (cose/oscore-input-material.ts: RFC 9203's OSCORE Master Secret, a symmetric PoP key that only
+ * ever comes inside an encrypted token). A token or proof that needs one
  * is refused with ERR_COSE_ALG_UNSUPPORTED, which the device answers as invalid_token or bad_proof
  * (test/quickjs-device.test.ts), never misread. The full bundle keeps them all. verify-only.ts puts
  * the same refusal in its provider, so the entry point refuses alike unbundled (on Node).
@@ -33,3 +35,15 @@ export const checkTag = absent;
 export const buildMac0 = absent;
 export const createMac0 = absent;
 export const verifyMac0 = absent;
+// cose/oscore-input-material.ts: its functions refuse, as the rest. Its limits and labels are
+// re-exported by cose/index.ts only, and nothing in the verify-only bundle reads them: undefined.
+export const oscoreInputMaterialFromMap = absent;
+export const oscoreInputMaterialToMap = absent;
+export const aceOscoreMasterSalt = absent;
+export const OSC_LABEL = undefined;
+export const OSCORE_VERSION = undefined;
+export const MIN_MASTER_SECRET_BYTES = undefined;
+export const MAX_MASTER_SECRET_BYTES = undefined;
+export const MAX_OSC_ID_BYTES = undefined;
+export const MAX_OSC_SALT_BYTES = undefined;
+export const MAX_OSC_CONTEXT_ID_BYTES = undefined;

@@ -7,7 +7,7 @@
  * role. Its crypto is the provider the host passes (`hostProvider`: the portable one with the
  * host's randomness). PoP is asymmetric only: tokens signed by an anchor (COSE_Sign1), bound to a
  * public key in cnf, proven by a COSE_Sign1 proof. No symmetric PoP: the built bundle has no HMAC,
- * AES-CCM or HKDF (device/no-symmetric-pop.ts), so an encrypted token, a sealed or shared (cnf
+ * AES-CCM, HKDF or cnf osc(4) reader (device/no-symmetric-pop.ts), so an encrypted token, a sealed or shared (cnf
  * kid) PoP key, a COSE_Mac0 token or proof is refused (invalid_token, unknown_key, bad_proof).
  * Ed25519 only (no P-256: device/no-nist-curves.ts); a P-256 key or token is refused. The bundle's
  * Ed25519 is @noble/ed25519 (compact-ed25519.ts); `verifyOnlyProvider` is that crypto outside the

@@ -36,10 +36,17 @@ const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
     '@noble/hashes/hkdf.js': NO_SYMMETRIC_POP,
   },
 };
-/** cose/'s own AES-CCM, COSE_Encrypt0 and COSE_Mac0 are relative imports, which esbuild's alias does not reach: a resolve hook does. */
+/**
+ * cose/'s own AES-CCM, COSE_Encrypt0, COSE_Mac0 and OSCORE input material (symmetric PoP) and
+ * ECDSA low-S (no ECDSA) are relative imports, which esbuild's alias does not reach: a resolve
+ * hook does.
+ */
 const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: string }>> = {
   full: [],
-  'verify-only': [{ filter: /[\\/](aes-ccm|encrypt0|mac0)\.js$/, path: NO_SYMMETRIC_POP }],
+  'verify-only': [
+    { filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material)\.js$/, path: NO_SYMMETRIC_POP },
+    { filter: /[\\/]ecdsa-low-s\.js$/, path: join(ROOT, 'device/no-nist-curves.ts') },
+  ],
 };
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
 /**

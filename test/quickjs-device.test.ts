@@ -13,12 +13,12 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { decodeCoapMessage, encodeProvisioningBundle, fromUtf8, portableProvider, utf8, type CoseKey } from '../cose/index.js';
+import { createCwt, decodeCoapMessage, encodeProvisioningBundle, fromUtf8, portableProvider, publicCoseKey, utf8, type CoseKey } from '../cose/index.js';
 import { beginOscoreClient, buildPopRequest, decodeAuthzInfoResponse, decodeResponseBody, encodeAuthzInfoRequest, memoryStorage, type DeviceResponseBody } from '../device/index.js';
 import { buildDeviceBundle, measureModuleHeap, QuickJsDevice, QuickJsEngineError, BUNDLE_GZIP_BUDGET, type DeviceBundle, type DeviceBundleKind } from '../firmware-sim/index.js';
 import { ed25519 as nobleEd25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { ed25519Key } from './support/device-issuer.js';
+import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -36,8 +36,8 @@ const HEAP_LIMIT: Record<DeviceBundleKind, number> = { full: 896 * 1024, 'verify
 const ED25519_BASE_WINDOW = 1;
 
 /**
- * Where the verify-only bundle is (26.9 KB when measured, codes-only and through terser since
- * 2026-12-04; 29.0 KB before terser, 32.1 KB with its error text, 38.4 KB on noble-curves'
+ * Where the verify-only bundle is (26.3 KB when measured, codes-only and through terser since
+ * 2026-12-04, without cnf osc(4)'s reader and ECDSA low-S; 29.0 KB before terser, 32.1 KB with its error text, 38.4 KB on noble-curves'
  * Ed25519, 40.4 KB on 2026-12-03 with the cnf osc(4) reader of RFC 9203, before symmetric PoP left
  * it), as a ceiling against regressions.
  */
@@ -87,7 +87,10 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     for (const b of [vo, built.full!]) expect(b.inputs.filter((i) => /protected-session|session-table|client-session|session-keys/.test(i))).toEqual([]);
     // Ed25519 only: noble's Weierstrass curves (P-256) are left out (device/no-nist-curves.ts), and
     // its Ed25519 is @noble/ed25519's, not noble-curves' generic Edwards code (compact-ed25519.ts).
-    expect(vo.inputs.filter((i) => /weierstrass|nist|@noble\/curves/.test(i))).toEqual([]);
+    expect(vo.inputs.filter((i) => /weierstrass|nist\.js|@noble\/curves/.test(i))).toEqual([]);
+    // Nor cose/'s own symmetric and ECDSA pieces: OSCORE input material (cnf osc(4)) and low-S.
+    expect(vo.inputs.filter((i) => /oscore-input-material|ecdsa-low-s/.test(i))).toEqual([]);
+    expect(built.full!.inputs).toEqual(expect.arrayContaining(['cose/oscore-input-material.ts', 'cose/ecdsa-low-s.ts']));
     expect(vo.inputs).toEqual(expect.arrayContaining(['device/compact-ed25519.ts', 'node_modules/@noble/ed25519/index.js']));
     expect(built.full!.inputs.some((i) => i.includes('@noble/ed25519'))).toBe(false);
     expect(built.full!.inputs.some((i) => /weierstrass/.test(i))).toBe(true);
@@ -241,6 +244,19 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
     }
   }, 60_000);
 
+  it('refuses an ECDSA-signed token from a key it does not trust (unknown_key) and stores nothing; the verify-only bundle, which has no ECDSA (nor its low-S form), alike', () => {
+    const kp = portableProvider.generateKeyPair('P-256');
+    const signer: CoseKey = { kty: 'EC2', crv: 'P-256', x: kp.x, y: kp.y!, d: kp.d, kid: utf8('stranger-es256') };
+    const token = createCwt({ iss: 'stranger', aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(ekgKey) }, scope: [['/result', 1]] }, signer, { provider: portableProvider });
+    const held = device.stats.tokens;
+    const uploaded = decodeResponseBody(device.authzInfo(encodeAuthzInfoRequest({ token })));
+    expect([uploaded.code, uploaded.error]).toEqual([401, 'unknown_key']);
+    const carried = ask(pop(token, ekgKey, { nonce: device.issueNonce() }, true));
+    expect([carried.code, carried.error]).toEqual([401, 'unknown_key']);
+    expect(device.stats.tokens).toBe(held);
+    expect(ask(pop(ekgToken, ekgKey, { nonce: device.issueNonce() }, true)).code).toBe(205);
+  }, 60_000);
+
   it(`ran within its heap limit (${HEAP_LIMIT[kind] / 1024} KB) and reports the heap QuickJS counts`, () => {
     expect(device.peakHeapBytes).toBeGreaterThan(0);
     expect(device.peakHeapBytes).toBeLessThanOrEqual(HEAP_LIMIT[kind]);
@@ -251,6 +267,38 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
     const err = await QuickJsDevice.boot({ bundle, memoryLimit: 64 * 1024, provisioning, host: { randomBytes: nodeRandom, clock: () => now, storage: memoryStorage() } }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(QuickJsEngineError);
     expect((err as QuickJsEngineError).code).toBe('out_of_memory');
+  }, 60_000);
+});
+
+describe.each(['full', 'verify-only'] as const)('the %s bundle and a signed token carrying cnf osc(4)', (kind) => {
+  // RFC 9203 §3.2.1 puts an OSCORE Master Secret only in an encrypted token: in a signed one it is
+  // in the clear. An anchor that signs one anyway gets it refused: the full bundle reads the
+  // material and refuses it (not encrypted), the verify-only one has no reader of it at all
+  // (device/no-symmetric-pop.ts). Either way a typed invalid_token, nothing stored, no 500.
+  it('refuses it as invalid_token and stores nothing', async () => {
+    const now = 1_800_000_000;
+    const issuer = createFixtureIssuer(() => now);
+    const device = await QuickJsDevice.boot({
+      bundle: await buildDeviceBundle(kind),
+      memoryLimit: HEAP_LIMIT[kind],
+      ed25519BaseWindow: ED25519_BASE_WINDOW,
+      provisioning: issuer.bundleFor(AUD),
+      host: { randomBytes: nodeRandom, clock: () => now, storage: memoryStorage() },
+    });
+    try {
+      const osc = { id: utf8('osc-1'), ms: portableProvider.randomBytes(16) };
+      const token = issuer.token({ aud: AUD, exp: now + 600, cnf: { osc }, scope: [['/result', 1]] });
+      const answer = decodeResponseBody(device.authzInfo(encodeAuthzInfoRequest({ token })));
+      expect([answer.code, answer.error]).toEqual([401, 'invalid_token']);
+      expect(device.stats.tokens).toBe(0);
+      // The same anchor's token bound to an Ed25519 key is taken: the refusal is the cnf's.
+      const holder = ed25519Key('osc-test-holder');
+      const good = issuer.token({ aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(holder) }, scope: [['/result', 1]] });
+      expect(decodeAuthzInfoResponse(device.authzInfo(encodeAuthzInfoRequest({ token: good })))).toEqual({});
+      expect(device.stats.tokens).toBe(1);
+    } finally {
+      device.dispose();
+    }
   }, 60_000);
 });
 
