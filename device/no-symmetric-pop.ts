@@ -35,15 +35,17 @@ export const checkTag = absent;
 export const buildMac0 = absent;
 export const createMac0 = absent;
 export const verifyMac0 = absent;
-// cose/oscore-input-material.ts: its functions refuse, as the rest. Its limits and labels are
-// re-exported by cose/index.ts only, and nothing in the verify-only bundle reads them: undefined.
+// cose/oscore-input-material.ts: its functions refuse, as the rest; its labels and limits are the
+// real ones (the build resolves this import, from this file only, to the module itself).
 export const oscoreInputMaterialFromMap = absent;
 export const oscoreInputMaterialToMap = absent;
 export const aceOscoreMasterSalt = absent;
-export const OSC_LABEL = undefined;
-export const OSCORE_VERSION = undefined;
-export const MIN_MASTER_SECRET_BYTES = undefined;
-export const MAX_MASTER_SECRET_BYTES = undefined;
-export const MAX_OSC_ID_BYTES = undefined;
-export const MAX_OSC_SALT_BYTES = undefined;
-export const MAX_OSC_CONTEXT_ID_BYTES = undefined;
+export {
+  OSC_LABEL,
+  OSCORE_VERSION,
+  MIN_MASTER_SECRET_BYTES,
+  MAX_MASTER_SECRET_BYTES,
+  MAX_OSC_ID_BYTES,
+  MAX_OSC_SALT_BYTES,
+  MAX_OSC_CONTEXT_ID_BYTES,
+} from '../cose/oscore-input-material.js';

@@ -37,16 +37,14 @@ const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
   },
 };
 /**
- * cose/'s own AES-CCM, COSE_Encrypt0, COSE_Mac0 and OSCORE input material (symmetric PoP) and
- * ECDSA low-S (no ECDSA) are relative imports, which esbuild's alias does not reach: a resolve
- * hook does.
+ * cose/'s own AES-CCM, COSE_Encrypt0, COSE_Mac0 and OSCORE input material (symmetric PoP) are
+ * relative imports, which esbuild's alias does not reach: a resolve hook does. (ECDSA low-S stays:
+ * a host may hand the verify-only device a provider that verifies ES256, and then the token hash
+ * must name both forms of a signature alike, or a revoked token's high-S twin gets through.)
  */
 const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: string }>> = {
   full: [],
-  'verify-only': [
-    { filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material)\.js$/, path: NO_SYMMETRIC_POP },
-    { filter: /[\\/]ecdsa-low-s\.js$/, path: join(ROOT, 'device/no-nist-curves.ts') },
-  ],
+  'verify-only': [{ filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material)\.js$/, path: NO_SYMMETRIC_POP }],
 };
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
 /**
@@ -96,7 +94,8 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
       {
         name: 'replaced-sources',
         setup(b) {
-          for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, () => ({ path }));
+          // The stand-in's own imports of a module it stands in for reach that module (it re-exports its constants).
+          for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, (args) => (args.importer === path ? undefined : { path }));
         },
       },
     ],

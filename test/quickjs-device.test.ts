@@ -19,6 +19,8 @@ import { buildDeviceBundle, measureModuleHeap, QuickJsDevice, QuickJsEngineError
 import { ed25519 as nobleEd25519 } from '@noble/curves/ed25519.js';
 import { sha512 } from '@noble/hashes/sha2.js';
 import { createFixtureIssuer, ed25519Key } from './support/device-issuer.js';
+import * as realOsc from '../cose/oscore-input-material.js';
+import * as standIn from '../device/no-symmetric-pop.js';
 import { startDeviceService, type DeviceService } from './support/device-service.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,13 +90,24 @@ describe('device bundle sizes (issue 13 budgets, gzipped)', () => {
     // Ed25519 only: noble's Weierstrass curves (P-256) are left out (device/no-nist-curves.ts), and
     // its Ed25519 is @noble/ed25519's, not noble-curves' generic Edwards code (compact-ed25519.ts).
     expect(vo.inputs.filter((i) => /weierstrass|nist\.js|@noble\/curves/.test(i))).toEqual([]);
-    // Nor cose/'s own symmetric and ECDSA pieces: OSCORE input material (cnf osc(4)) and low-S.
-    expect(vo.inputs.filter((i) => /oscore-input-material|ecdsa-low-s/.test(i))).toEqual([]);
-    expect(built.full!.inputs).toEqual(expect.arrayContaining(['cose/oscore-input-material.ts', 'cose/ecdsa-low-s.ts']));
     expect(vo.inputs).toEqual(expect.arrayContaining(['device/compact-ed25519.ts', 'node_modules/@noble/ed25519/index.js']));
     expect(built.full!.inputs.some((i) => i.includes('@noble/ed25519'))).toBe(false);
     expect(built.full!.inputs.some((i) => /weierstrass/.test(i))).toBe(true);
     expect(vo.gzipBytes).toBeLessThan(built.full!.gzipBytes);
+    // Nor cose/'s reader of OSCORE input material (cnf osc(4): symmetric PoP). ECDSA's low-S form
+    // stays in both: a host may give the verify-only device a provider that verifies ES256
+    // (test/device-bundle-differential.test.ts).
+    // (Its labels and limits stay: the stand-in re-exports them. The reader's claim path does not.)
+    expect(vo.code).not.toContain('cnf(8).osc(4)');
+    expect(built.full!.code).toContain('cnf(8).osc(4)');
+    expect(built.full!.inputs).toEqual(expect.arrayContaining(['cose/oscore-input-material.ts', 'cose/ecdsa-low-s.ts']));
+    expect(vo.inputs).toContain('cose/ecdsa-low-s.ts');
+  });
+  it('the stand-in for the OSCORE input material reader exports every name the real module does, its labels and limits the real ones', () => {
+    // So that the bundle builds whatever cose/index.ts re-exports from it.
+    expect(Object.keys(standIn)).toEqual(expect.arrayContaining(Object.keys(realOsc)));
+    expect(standIn.MAX_MASTER_SECRET_BYTES).toBe(realOsc.MAX_MASTER_SECRET_BYTES);
+    expect(standIn.OSC_LABEL).toBe(realOsc.OSC_LABEL);
   });
 });
 
@@ -244,7 +257,7 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
     }
   }, 60_000);
 
-  it('refuses an ECDSA-signed token from a key it does not trust (unknown_key) and stores nothing; the verify-only bundle, which has no ECDSA (nor its low-S form), alike', () => {
+  it('refuses an ECDSA-signed token from a key it does not trust (unknown_key) and stores nothing', () => {
     const kp = portableProvider.generateKeyPair('P-256');
     const signer: CoseKey = { kty: 'EC2', crv: 'P-256', x: kp.x, y: kp.y!, d: kp.d, kid: utf8('stranger-es256') };
     const token = createCwt({ iss: 'stranger', aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(ekgKey) }, scope: [['/result', 1]] }, signer, { provider: portableProvider });
@@ -270,36 +283,52 @@ describe.each(['full', 'verify-only'] as const)('the %s bundle on QuickJS', (kin
   }, 60_000);
 });
 
-describe.each(['full', 'verify-only'] as const)('the %s bundle and a signed token carrying cnf osc(4)', (kind) => {
+describe.each(['full', 'verify-only'] as const)('the %s bundle, provisioned with anchors of its own choosing', (kind) => {
+  const now = 1_800_000_000;
+  const issuer = createFixtureIssuer(() => now);
+  const p256 = portableProvider.generateKeyPair('P-256');
+  const esAnchor: CoseKey = { kty: 'EC2', crv: 'P-256', x: p256.x, y: p256.y!, d: p256.d, kid: utf8('es256-anchor') };
+  const holder = ed25519Key('anchor-test-holder');
+  let device: QuickJsDevice;
+  const upload = (token: Uint8Array) => device.authzInfo(encodeAuthzInfoRequest({ token }));
+  beforeAll(async () => {
+    device = await QuickJsDevice.boot({
+      bundle: await buildDeviceBundle(kind),
+      memoryLimit: HEAP_LIMIT[kind],
+      ed25519BaseWindow: ED25519_BASE_WINDOW,
+      provisioning: issuer.bundleFor(AUD, { anchors: [publicCoseKey(esAnchor)] }),
+      host: { randomBytes: nodeRandom, clock: () => now, storage: memoryStorage() },
+    });
+  }, 120_000);
+  afterAll(() => device?.dispose());
+
   // RFC 9203 §3.2.1 puts an OSCORE Master Secret only in an encrypted token: in a signed one it is
   // in the clear. An anchor that signs one anyway gets it refused: the full bundle reads the
   // material and refuses it (not encrypted), the verify-only one has no reader of it at all
   // (device/no-symmetric-pop.ts). Either way a typed invalid_token, nothing stored, no 500.
-  it('refuses it as invalid_token and stores nothing', async () => {
-    const now = 1_800_000_000;
-    const issuer = createFixtureIssuer(() => now);
-    const device = await QuickJsDevice.boot({
-      bundle: await buildDeviceBundle(kind),
-      memoryLimit: HEAP_LIMIT[kind],
-      ed25519BaseWindow: ED25519_BASE_WINDOW,
-      provisioning: issuer.bundleFor(AUD),
-      host: { randomBytes: nodeRandom, clock: () => now, storage: memoryStorage() },
-    });
-    try {
-      const osc = { id: utf8('osc-1'), ms: portableProvider.randomBytes(16) };
-      const token = issuer.token({ aud: AUD, exp: now + 600, cnf: { osc }, scope: [['/result', 1]] });
-      const answer = decodeResponseBody(device.authzInfo(encodeAuthzInfoRequest({ token })));
+  it('refuses a signed token carrying cnf osc(4) as invalid_token and stores nothing; the same anchor\'s Ed25519-bound token is taken', () => {
+    const osc = { id: utf8('osc-1'), ms: portableProvider.randomBytes(16) };
+    const token = issuer.token({ aud: AUD, exp: now + 600, cnf: { osc }, scope: [['/result', 1]] });
+    const answer = decodeResponseBody(upload(token));
+    expect([answer.code, answer.error]).toEqual([401, 'invalid_token']);
+    expect(device.stats.tokens).toBe(0);
+    const good = issuer.token({ aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(holder) }, scope: [['/result', 1]] });
+    expect(decodeAuthzInfoResponse(upload(good))).toEqual({});
+    expect(device.stats.tokens).toBe(1);
+  });
+
+  it(kind === 'full' ? 'takes a token signed by a provisioned P-256 anchor (ES256)' : 'refuses a token signed by a provisioned P-256 anchor (invalid_token): its own Ed25519-only provider has no P-256', () => {
+    const held = device.stats.tokens;
+    const token = issuer.token({ aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(holder) }, scope: [['/result', 1]], cti: utf8('es256-signed') }, esAnchor);
+    if (kind === 'full') {
+      expect(decodeAuthzInfoResponse(upload(token))).toEqual({});
+      expect(device.stats.tokens).toBe(held + 1);
+    } else {
+      const answer = decodeResponseBody(upload(token));
       expect([answer.code, answer.error]).toEqual([401, 'invalid_token']);
-      expect(device.stats.tokens).toBe(0);
-      // The same anchor's token bound to an Ed25519 key is taken: the refusal is the cnf's.
-      const holder = ed25519Key('osc-test-holder');
-      const good = issuer.token({ aud: AUD, exp: now + 600, cnf: { coseKey: publicCoseKey(holder) }, scope: [['/result', 1]] });
-      expect(decodeAuthzInfoResponse(device.authzInfo(encodeAuthzInfoRequest({ token: good })))).toEqual({});
-      expect(device.stats.tokens).toBe(1);
-    } finally {
-      device.dispose();
+      expect(device.stats.tokens).toBe(held);
     }
-  }, 60_000);
+  });
 });
 
 describe('a part of a bundle, measured on its own (bench/quickjs.ts: the goals\' floor)', () => {
