@@ -3,34 +3,49 @@
  * text (as jose does). Messages name labels and numbers, never keys or whole tokens.
  */
 export class CoseError extends Error {
+  // Each class of ours names itself in a literal: a device bundle's minifier renames classes
+  // (firmware-sim/device-bundle.ts), and a device's log should still say CoseAlgorithmError.
+  override name = 'CoseError';
   /** Stable, machine-readable code, e.g. `ERR_COSE_BAD_SIGNATURE`. */
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     // A codes-only device bundle has no message text (firmware-sim/error-message-strip.ts): the code stands in.
     super(message || code, options);
-    this.name = new.target.name;
+    // A subclass of someone else's is known by its own class name (ours overwrite this with theirs).
+    if (new.target !== CoseError) this.name = new.target.name;
     this.code = code;
   }
 }
 
 /** Malformed or disallowed CBOR (RFC 8949) on input, or a value we refuse to emit. */
-export class CborError extends CoseError {}
+export class CborError extends CoseError {
+  override name = 'CborError';
+}
 
 /** A COSE structure (RFC 9052) that is not what it must be: wrong tag, wrong types, bad headers. */
-export class CoseFormatError extends CoseError {}
+export class CoseFormatError extends CoseError {
+  override name = 'CoseFormatError';
+}
 
 /** An algorithm that is unknown, not allowed here, or does not match the key. */
-export class CoseAlgorithmError extends CoseError {}
+export class CoseAlgorithmError extends CoseError {
+  override name = 'CoseAlgorithmError';
+}
 
 /** A COSE_Key (RFC 9052 §7) that is malformed or unusable for the operation. */
-export class CoseKeyError extends CoseError {}
+export class CoseKeyError extends CoseError {
+  override name = 'CoseKeyError';
+}
 
 /** A signature, MAC or AEAD tag that does not verify. */
-export class CoseVerificationError extends CoseError {}
+export class CoseVerificationError extends CoseError {
+  override name = 'CoseVerificationError';
+}
 
 /** A CWT (RFC 8392) whose claims fail a check. `claim` names it, e.g. `exp(4)`. */
 export class CwtClaimError extends CoseError {
+  override name = 'CwtClaimError';
   readonly claim: string;
   readonly reason: string;
 
@@ -42,7 +57,9 @@ export class CwtClaimError extends CoseError {
 }
 
 /** An AIF scope (RFC 9237) or text scope that does not parse. */
-export class ScopeError extends CoseError {}
+export class ScopeError extends CoseError {
+  override name = 'ScopeError';
+}
 
 export const ERR = {
   CBOR_TRAILING_BYTES: 'ERR_CBOR_TRAILING_BYTES',

@@ -16,7 +16,9 @@ import type { CwtClaims } from './cwt-claims.js';
 import type { Clock } from './cwt.js';
 
 /** A claim that has no form on the other side, or a JWT claim of the wrong type. */
-export class JwtBridgeError extends CoseError {}
+export class JwtBridgeError extends CoseError {
+  override name = 'JwtBridgeError';
+}
 export const ERR_JWT_BRIDGE = 'ERR_JWT_BRIDGE_UNSUPPORTED';
 
 /** An AIF scope is a few entries of [text, integer | [text]]; deeper is not a scope we know. */

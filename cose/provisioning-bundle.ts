@@ -10,7 +10,9 @@ import { asSafeInteger, isMap, type CborMap, type CborValue } from './cbor-value
 import { coseKeyFromMap, coseKeyToMap, type CoseKey } from './cose-key.js';
 import { fromBase64Url, toBase64Url } from './bytes.js';
 
-export class ProvisioningError extends CoseError {}
+export class ProvisioningError extends CoseError {
+  override name = 'ProvisioningError';
+}
 
 export const BUNDLE_VERSION = 1;
 /** A bundle is a few keys and names; anything larger is not one. */

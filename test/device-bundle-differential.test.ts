@@ -83,3 +83,32 @@ describe('the verify-only bundle, given a host provider that verifies ES256 (a s
     }
   }, 60_000);
 });
+
+describe.each(['verify-only', 'full'] as const)('the %s bundle\'s errors', (kind) => {
+  // A minifier renames classes; a device's log and its host read an error's name (device-node.ts).
+  it('carry their class names, as the unbundled modules\' do', async () => {
+    const bundled = await importBundle((await buildDeviceBundle(kind)).code);
+    const unbundled = (kind === 'verify-only' ? unbundledVerifyOnly : unbundledFull) as unknown as DeviceModule & Record<string, unknown>;
+    const nameOf = (run: () => unknown) => {
+      try {
+        run();
+      } catch (e) {
+        return `${(e as Error).name} ${(e as { code?: string }).code}`;
+      }
+      return 'no error';
+    };
+    const calls = (kb: DeviceModule) => {
+      const zeros = kb.hostProvider({ randomBytes: (n) => new Uint8Array(n) }) as { randomBytes(n: number): Uint8Array; verify(...a: unknown[]): boolean };
+      const provider = (kind === 'verify-only' ? kb.verifyOnlyProvider : kb.hostProvider({ randomBytes: portableProvider.randomBytes })) as { verify(...a: unknown[]): boolean };
+      return [
+        nameOf(() => zeros.randomBytes(16)), // all zeros: not randomness
+        nameOf(() => kb.loadProvisioningBundle(new Uint8Array([0xa2, 0x01, 0x01, 0x01, 0x02]), 1_800_000_000)), // a duplicate map key
+        nameOf(() => kb.loadProvisioningBundle(encodeCbor(new Map([[1, 2]])), 1_800_000_000)), // no such bundle
+        nameOf(() => provider.verify({ kty: 'OKP', crv: 'X25519', x: new Uint8Array(32) }, undefined, new Uint8Array(1), new Uint8Array(64))), // not a signing curve
+      ];
+    };
+    const expected = calls(unbundled);
+    expect(calls(bundled)).toEqual(expected);
+    for (const name of expected) expect(name).toMatch(/^[A-Z][A-Za-z]+Error /);
+  }, 60_000);
+});
