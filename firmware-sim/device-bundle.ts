@@ -122,12 +122,14 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
 /**
  * The last pass: terser's compressor over esbuild's minified output. esbuild minifies each
  * statement where it stands; terser also folds constants, inlines what is used once and drops
- * what that leaves unused across the whole bundle: ~7% off both bundles gzipped (verify-only 29.0
- * -> 26.9 KB, full 61.9 -> 58.1 KB) and ~23 KB less QuickJS heap once loaded. Its safe defaults
- * but one, over two passes (a third gains nothing): `reduce_funcs: false`, because inlining
- * functions used once as function expressions cost QuickJS ~25 KB more heap (function objects)
- * for ~200 bytes gzipped (bench/quickjs.ts shows both). `module`: the bundle is an ES module, so
- * its top-level names are its own. License comments stay.
+ * what that leaves unused across the whole bundle: 6-7% off both bundles gzipped (verify-only 29.0
+ * -> 27.0 KB, full 61.9 -> 58.1 KB, measured on 2026-12-04) and ~24 KB less QuickJS heap once
+ * loaded. Its safe defaults but one, over two passes (a third gains nothing): `reduce_funcs:
+ * false`, because inlining functions used once as function expressions cost QuickJS ~25-50 KB more
+ * heap (function objects) for 80-180 bytes gzipped (measured with bundleCodeStats and
+ * measureModuleHeap, firmware-sim/quickjs-engine.ts). `module`: the bundle is an ES module, so
+ * its top-level names are its own. License comments stay. test/device-bundle-differential.test.ts
+ * holds each built bundle to the modules it is built from.
  */
 async function compress(code: string): Promise<string> {
   let terser: typeof import('terser');
