@@ -91,7 +91,7 @@ export type CoapErrorCode = (typeof COAP_ERR)[keyof typeof COAP_ERR];
 
 /** A CoAP message that is not well formed (RFC 7252 §3 "message format error"), or one we refuse to write. */
 export class CoapFormatError extends CoseError {
-  override name = 'CoapFormatError';
+  static override readonly errorName: string = 'CoapFormatError';
   declare readonly code: CoapErrorCode;
   constructor(code: CoapErrorCode, message: string) {
     super(code, `CoAP: ${message}`);

@@ -3,49 +3,52 @@
  * text (as jose does). Messages name labels and numbers, never keys or whole tokens.
  */
 export class CoseError extends Error {
-  // Each class of ours names itself in a literal: a device bundle's minifier renames classes
-  // (firmware-sim/device-bundle.ts), and a device's log should still say CoseAlgorithmError.
-  override name = 'CoseError';
+  /**
+   * The class's name in a literal, which each of ours sets: a device bundle's minifier renames
+   * classes (firmware-sim/device-bundle.ts), and a device's log should say CoseAlgorithmError, not
+   * `e`. A subclass of anyone's that sets none is known by its own class name. (A static field
+   * rather than a static block: esbuild still drops a class no one uses.)
+   */
+  static readonly errorName: string = 'CoseError';
   /** Stable, machine-readable code, e.g. `ERR_COSE_BAD_SIGNATURE`. */
   readonly code: string;
 
   constructor(code: string, message: string, options?: { cause?: unknown }) {
     // A codes-only device bundle has no message text (firmware-sim/error-message-strip.ts): the code stands in.
     super(message || code, options);
-    // A subclass of someone else's is known by its own class name (ours overwrite this with theirs).
-    if (new.target !== CoseError) this.name = new.target.name;
+    this.name = Object.hasOwn(new.target, 'errorName') ? new.target.errorName : new.target.name;
     this.code = code;
   }
 }
 
 /** Malformed or disallowed CBOR (RFC 8949) on input, or a value we refuse to emit. */
 export class CborError extends CoseError {
-  override name = 'CborError';
+  static override readonly errorName: string = 'CborError';
 }
 
 /** A COSE structure (RFC 9052) that is not what it must be: wrong tag, wrong types, bad headers. */
 export class CoseFormatError extends CoseError {
-  override name = 'CoseFormatError';
+  static override readonly errorName: string = 'CoseFormatError';
 }
 
 /** An algorithm that is unknown, not allowed here, or does not match the key. */
 export class CoseAlgorithmError extends CoseError {
-  override name = 'CoseAlgorithmError';
+  static override readonly errorName: string = 'CoseAlgorithmError';
 }
 
 /** A COSE_Key (RFC 9052 §7) that is malformed or unusable for the operation. */
 export class CoseKeyError extends CoseError {
-  override name = 'CoseKeyError';
+  static override readonly errorName: string = 'CoseKeyError';
 }
 
 /** A signature, MAC or AEAD tag that does not verify. */
 export class CoseVerificationError extends CoseError {
-  override name = 'CoseVerificationError';
+  static override readonly errorName: string = 'CoseVerificationError';
 }
 
 /** A CWT (RFC 8392) whose claims fail a check. `claim` names it, e.g. `exp(4)`. */
 export class CwtClaimError extends CoseError {
-  override name = 'CwtClaimError';
+  static override readonly errorName: string = 'CwtClaimError';
   readonly claim: string;
   readonly reason: string;
 
@@ -58,7 +61,7 @@ export class CwtClaimError extends CoseError {
 
 /** An AIF scope (RFC 9237) or text scope that does not parse. */
 export class ScopeError extends CoseError {
-  override name = 'ScopeError';
+  static override readonly errorName: string = 'ScopeError';
 }
 
 export const ERR = {

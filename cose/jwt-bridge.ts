@@ -17,7 +17,7 @@ import type { Clock } from './cwt.js';
 
 /** A claim that has no form on the other side, or a JWT claim of the wrong type. */
 export class JwtBridgeError extends CoseError {
-  override name = 'JwtBridgeError';
+  static override readonly errorName: string = 'JwtBridgeError';
 }
 export const ERR_JWT_BRIDGE = 'ERR_JWT_BRIDGE_UNSUPPORTED';
 

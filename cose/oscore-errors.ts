@@ -47,7 +47,7 @@ const ANSWERS: Record<OscoreErrorCode, { coap: number; diagnostic?: string } | u
 };
 
 export class OscoreError extends CoseError {
-  override name = 'OscoreError';
+  static override readonly errorName: string = 'OscoreError';
   declare readonly code: OscoreErrorCode;
   /** The CoAP response code a server answers with (RFC 8613 §8.2), when there is one. */
   readonly coap: number | undefined;

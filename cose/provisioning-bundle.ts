@@ -11,7 +11,7 @@ import { coseKeyFromMap, coseKeyToMap, type CoseKey } from './cose-key.js';
 import { fromBase64Url, toBase64Url } from './bytes.js';
 
 export class ProvisioningError extends CoseError {
-  override name = 'ProvisioningError';
+  static override readonly errorName: string = 'ProvisioningError';
 }
 
 export const BUNDLE_VERSION = 1;

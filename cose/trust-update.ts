@@ -57,7 +57,7 @@ export const TRUST_UPDATE_ERR = {
 export type TrustUpdateCode = (typeof TRUST_UPDATE_ERR)[keyof typeof TRUST_UPDATE_ERR];
 
 export class TrustUpdateError extends CoseError {
-  override name = 'TrustUpdateError';
+  static override readonly errorName: string = 'TrustUpdateError';
   declare readonly code: TrustUpdateCode;
   constructor(code: TrustUpdateCode, message: string, options?: { cause?: unknown }) {
     super(code, `trust update: ${message}`, options);

@@ -35,17 +35,16 @@ export const checkTag = absent;
 export const buildMac0 = absent;
 export const createMac0 = absent;
 export const verifyMac0 = absent;
-// cose/oscore-input-material.ts: its functions refuse, as the rest; its labels and limits are the
-// real ones (the build resolves this import, from this file only, to the module itself).
+// cose/oscore-input-material.ts: its functions refuse, as the rest. Its labels and limits keep
+// their values, so that a module that comes to read one here still checks what it means to
+// (test/quickjs-device.test.ts holds them equal to cose/'s); unread, they cost nothing. They are
+// written out, not re-exported: device/ reaches cose/ through its index only, and in this bundle
+// the index takes them from here.
 export const oscoreInputMaterialFromMap = absent;
 export const oscoreInputMaterialToMap = absent;
 export const aceOscoreMasterSalt = absent;
-export {
-  OSC_LABEL,
-  OSCORE_VERSION,
-  MIN_MASTER_SECRET_BYTES,
-  MAX_MASTER_SECRET_BYTES,
-  MAX_OSC_ID_BYTES,
-  MAX_OSC_SALT_BYTES,
-  MAX_OSC_CONTEXT_ID_BYTES,
-} from '../cose/oscore-input-material.js';
+export const OSC_LABEL = Object.freeze({ id: 0, version: 1, ms: 2, hkdf: 3, alg: 4, salt: 5, contextId: 6 } as const);
+export const OSCORE_VERSION = 1;
+export const MIN_MASTER_SECRET_BYTES = 16;
+export const MAX_MASTER_SECRET_BYTES = 64;
+export const MAX_OSC_ID_BYTES = 32;

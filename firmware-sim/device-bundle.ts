@@ -94,8 +94,7 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
       {
         name: 'replaced-sources',
         setup(b) {
-          // The stand-in's own imports of a module it stands in for reach that module (it re-exports its constants).
-          for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, (args) => (args.importer === path ? undefined : { path }));
+          for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, () => ({ path }));
         },
       },
     ],

@@ -14,7 +14,7 @@
  * where the unbundled module reads it and refuses it a step later (test/quickjs-device.test.ts).
  */
 import { describe, expect, it } from 'vitest';
-import { createCwt, decodeCbor, encodeCbor, portableProvider, publicCoseKey, Tag, tokenHash, utf8, type CborValue, type CoseKey } from '../cose/index.js';
+import { CborError, CoseError, createCwt, CwtClaimError, decodeCbor, encodeCbor, portableProvider, publicCoseKey, Tag, tokenHash, utf8, type CborValue, type CoseKey } from '../cose/index.js';
 import * as unbundledFull from '../device/index.js';
 import * as unbundledVerifyOnly from '../device/verify-only.js';
 import { buildDeviceBundle } from '../firmware-sim/index.js';
@@ -82,6 +82,15 @@ describe('the verify-only bundle, given a host provider that verifies ES256 (a s
       for (const t of [token, twin]) expect(unbundledFull.decodeResponseBody(upload(guarded, t)).error, name).toBe('revoked');
     }
   }, 60_000);
+});
+
+describe('cose error names', () => {
+  it('are each class\'s literal; a subclass of anyone\'s keeps its own; the properties keep their order', () => {
+    class Mine extends CborError {}
+    class Theirs extends CoseError {}
+    expect([new CborError('c', 'm').name, new CwtClaimError('c', 'exp(4)', 'x').name, new Mine('c', 'm').name, new Theirs('c', 'm').name]).toEqual(['CborError', 'CwtClaimError', 'Mine', 'Theirs']);
+    expect(Object.keys(new CwtClaimError('c', 'exp(4)', 'x'))).toEqual(['code', 'name', 'claim', 'reason']);
+  });
 });
 
 describe.each(['verify-only', 'full'] as const)('the %s bundle\'s errors', (kind) => {
