@@ -3,11 +3,18 @@
  * (esbuild's bundling and minification, the codes-only build's emptied messages, terser's
  * compressor, the verify-only bundle's stand-ins), and a rewrite that changed a branch in a check
  * would go unseen by tests that walk only the paths a key holder and a thief take. So one
- * sequence of hostile input, on every edge the checks have and mutated byte by byte
- * (test/support/bundle-differential.ts), goes to a device made from the unbundled modules and to
- * one made from the built bundle, and every answer must be the same bytes (device answers carry
- * codes only: device/device-messages.ts), every revocation list and provisioning bundle the same
- * outcome, and the two devices must end holding the same.
+ * sequence of hostile input, on the edges of the time, proof, scope, replay, nonce, token-store
+ * and revocation checks and mutated byte by byte (test/support/bundle-differential.ts), goes to a
+ * device made from the unbundled modules and to one made from the built bundle, and every answer
+ * must be the same bytes (device answers carry codes only: device/device-messages.ts), every
+ * revocation list and provisioning bundle the same outcome, and the two devices must end holding
+ * the same.
+ *
+ * How much it sees, measured by changing the built code by hand (review scratch, 2026-12-04): it
+ * fails for 46 of 56 such changes. Not yet reached: an exi floor exactly at a token's sequence,
+ * the same token stored twice, the replay cache's sweep boundary, the per-owner share in the
+ * verify-only bundle, trust updates, and CoAP/OSCORE (full bundle); nor are the fixture's keys
+ * seeded (a mismatch names the input's bytes, not a seed).
  *
  * Known, by design, and not in the sequence: the verify-only bundle has no reader of cnf osc(4)
  * (device/no-symmetric-pop.ts), so a signed token carrying one is refused there as it is read,

@@ -9,7 +9,7 @@
  * each: bits flipped, bytes cut, inserted, doubled, deleted. Mutants mostly die at the CBOR reader
  * or the signature; the edges reach the checks after them.
  */
-import { createCwt, exiCti, publicCoseKey, tokenHash, utf8, portableProvider, type CoseKey, type CwtClaims } from '../../cose/index.js';
+import { createCwt, createRevocationList, exiCti, publicCoseKey, tokenHash, utf8, portableProvider, type CoseKey, type CwtClaims, type RevocationList } from '../../cose/index.js';
 import * as unbundledFull from '../../device/index.js';
 import * as unbundledVerifyOnly from '../../device/verify-only.js';
 import type { DeviceBundleKind } from '../../firmware-sim/index.js';
@@ -127,15 +127,18 @@ export async function runDifferential(kind: DeviceBundleKind, code: string, muta
   const issuer = createFixtureIssuer(() => NOW);
   const provisioning = issuer.bundleFor(AUD);
 
-  const make = (kb: DeviceModule): DifferentialDevice => {
-    const host = { randomBytes: seededBytes(0x5eed), clock: () => clock, storage: kb.memoryStorage() };
+  // `boot` seeds each device's randomness alike; a reboot keeps the storage and seeds anew.
+  const make = (kb: DeviceModule, storage: unknown, boot: number): DifferentialDevice => {
+    const host = { randomBytes: seededBytes(0x5eed + boot), clock: () => clock, storage };
     const provider = kind === 'verify-only' ? kb.hostProvider(host, kb.verifyOnlyProvider) : kb.hostProvider(host);
     const create = (kb.createResourceServer ?? kb.createVerifyOnlyServer)!;
     const trust = kb.loadProvisioningBundle(provisioning, NOW);
-    return create({ trust, storage: host.storage, clock: host.clock, provider, handler: () => ({ code: 205, payload: utf8('21.5') }) });
+    return create({ trust, storage, clock: host.clock, provider, handler: () => ({ code: 205, payload: utf8('21.5') }) });
   };
-  const a = make(unbundled);
-  const b = make(bundled);
+  const storageA = unbundled.memoryStorage();
+  const storageB = bundled.memoryStorage();
+  let a = make(unbundled, storageA, 0);
+  let b = make(bundled, storageB, 0);
 
   const result: DifferentialResult = { compared: 0, mismatches: [], answers: new Set(), tokensHeld: 0 };
   const differ = (what: string, x: string, y: string) => {
@@ -169,7 +172,7 @@ export async function runDifferential(kind: DeviceBundleKind, code: string, muta
   const revoked = bound({ aud: AUD, exp: NOW + 3600, scope: [['/temp', 1]] }, revokedKey);
   // Tokens on every edge the checks have, each with the key that proves it.
   const tokens: Array<[string, Uint8Array, CoseKey]> = [
-    ['valid', bound({ aud: AUD, exp: NOW + 3600, scope: [['/temp', 1]] }), holder],
+    ['valid', bound({ aud: AUD, exp: NOW + 10_000, scope: [['/temp', 1]] }), holder],
     ['short-lived', bound({ aud: AUD, exp: NOW + 5, scope: [['/temp', 1]] }), holder],
     ['not yet valid', bound({ aud: AUD, nbf: NOW + 100, exp: NOW + 3600, scope: [['/temp', 1]] }), holder],
     ['issued in the future', bound({ aud: AUD, iat: NOW + 200, exp: NOW + 3600, scope: [['/temp', 1]] }), holder],
@@ -207,12 +210,31 @@ export async function runDifferential(kind: DeviceBundleKind, code: string, muta
   // still inside the window (and the replay cache) exactly when its entry ends.
   const accepted: Uint8Array[] = [];
 
+  // Nonces issued and not spent, spent at each later step: a nonce outlives its lifetime nowhere.
+  const unspent: Uint8Array[] = [];
+  // The store's budget filled past each owner's share by three clients (subjects) at once.
+  const crowd = Array.from({ length: 24 }, (_, i) => {
+    const key = ed25519Key(`crowd-${i}`);
+    return [bound({ aud: AUD, sub: `client-${i % 3}`, exp: NOW + 50 + 40 * (i % 4), scope: [['/temp', 1]] }, key), key] as const;
+  });
+
   // Each edge, one second either side: the exi tokens' 30 s from receipt, nbf - leeway, exp +
   // leeway of the short-lived token, an accepted proof's iat + window (2 x window after it was
-  // made at the window's future edge), and well past them all.
-  for (const step of [0, 29, 30, 31, 100 - LEEWAY - 1, 100 - LEEWAY, 100 - LEEWAY + 1, 4 + LEEWAY, 5 + LEEWAY, 6 + LEEWAY, 2 * IAT_WINDOW, 2 * IAT_WINDOW + 1, 4000]) {
+  // made at the window's future edge), and well past them all. Halfway the devices reboot over
+  // their storage.
+  const steps = [0, 29, 30, 31, 100 - LEEWAY - 1, 100 - LEEWAY, 100 - LEEWAY + 1, 4 + LEEWAY, 5 + LEEWAY, 6 + LEEWAY, 2 * IAT_WINDOW, 2 * IAT_WINDOW + 1, 4000].sort((x, y) => x - y);
+  for (const [index, step] of steps.entries()) {
     clock = NOW + step;
+    if (index === Math.floor(steps.length / 2)) {
+      a = make(unbundled, storageA, index);
+      b = make(bundled, storageB, index);
+    }
     for (const old of accepted) send('request', old);
+    for (const nonce of unspent) send('request', proof(tokens[0]![1], holder, { nonce }));
+    if (index === 0) for (const [token, key] of crowd) {
+      send('authz-info', unbundledFull.encodeAuthzInfoRequest({ token }));
+      send('request', proof(token, key, { now: clock }));
+    }
     for (const [, token, key] of tokens) {
       withMutants('authz-info', unbundledFull.encodeAuthzInfoRequest({ token }));
       withMutants('request', proof(token, key, { now: clock }));
@@ -240,12 +262,46 @@ export async function runDifferential(kind: DeviceBundleKind, code: string, muta
     send('request', withNonce);
     send('request', withNonce); // the nonce spent: a replay
     withMutants('request', proof(token, holder, { nonce: seededBytes(proofSeed++)(nonce.length) }));
+    const kept = a.issueNonce();
+    differ('issued nonce', hex(kept), hex(b.issueNonce()));
+    unspent.push(kept);
     result.tokensHeld = Math.max(result.tokensHeld, (a.stats as { tokens: number }).tokens);
   }
-  // Revocation lists and provisioning bundles: the same count, or the same refusal code.
-  const list = issuer.revoke(tokens[0]![1], AUD);
-  applyList(list);
-  for (let m = 0; m < mutants * 20; m++) applyList(mutate(list, next));
+  // Revocation lists: the same count, or the same refusal code, in and out of order. After each,
+  // a few tokens and proofs show what it did.
+  clock = NOW + 30;
+  const probe = () => {
+    for (const [, token, key] of tokens.slice(0, 5)) {
+      send('authz-info', unbundledFull.encodeAuthzInfoRequest({ token }));
+      send('request', proof(token, key, { now: clock }));
+    }
+  };
+  const first = issuer.revoke(tokens[0]![1], AUD); // sequence 2: `revoked` and the valid token
+  applyList(first);
+  probe();
+  let sequence = 2;
+  const signed = (list: Omit<RevocationList, 'audience' | 'sequence'>, seq = ++sequence) => createRevocationList({ audience: AUD, sequence: seq, ...list }, issuer.signingKey);
+  const lists = [
+    signed({ diffSet: [{ removed: [tokenHash(tokens[0]![1])], added: [tokenHash(tokens[2]![1])] }] }),
+    first, // an older list again: a rollback
+    signed({ fullSet: [tokenHash(revoked)] }, sequence), // the same sequence again, other content
+    signed({ fullSet: [], exiFloor: 1 }),
+    signed({ fullSet: [], exiFloor: 0 }), // a floor going down
+    signed({ fullSet: [], issuedBefore: NOW }),
+    signed({ fullSet: [], issuedBefore: NOW + 1 }), // every token here was issued at NOW
+    signed({ fullSet: [], issuedBefore: NOW - 10 }), // and down again
+  ];
+  for (const list of lists) {
+    applyList(list);
+    probe();
+  }
+  // A reboot keeps what the lists said: an older one is still a rollback.
+  a = make(unbundled, storageA, steps.length);
+  b = make(bundled, storageB, steps.length);
+  applyList(first);
+  applyList(lists[0]!);
+  probe();
+  for (let m = 0; m < mutants * 20; m++) applyList(mutate(first, next));
   for (let m = 0; m < mutants * 20; m++) {
     const p = mutate(provisioning, next);
     result.compared++;
