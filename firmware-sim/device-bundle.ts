@@ -121,9 +121,9 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
 /**
  * The last pass: terser's compressor over esbuild's minified output. esbuild minifies each
  * statement where it stands; terser also folds constants, inlines what is used once and drops
- * what that leaves unused across the whole bundle: 6-7% off both bundles gzipped (verify-only 29.0
- * -> 27.0 KB, full 61.9 -> 58.1 KB, measured on 2026-12-04) and ~24 KB less QuickJS heap once
- * loaded. Its safe defaults but one, over two passes (a third gains nothing): `reduce_funcs:
+ * what that leaves unused across the whole bundle: 7.2% off the verify-only bundle gzipped and
+ * 6.1% off the full one (measured on 2026-12-04: 28.7 -> 26.7 KB and 62.0 -> 58.2 KB), and ~24 KB
+ * less QuickJS heap once loaded. Its safe defaults but one, over two passes (a third gains nothing): `reduce_funcs:
  * false`, because inlining functions used once as function expressions cost QuickJS ~25-50 KB more
  * heap (function objects) for 80-180 bytes gzipped (measured with bundleCodeStats and
  * measureModuleHeap, firmware-sim/quickjs-engine.ts). `module`: the bundle is an ES module, so
