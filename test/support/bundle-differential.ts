@@ -12,7 +12,7 @@
 import { createCwt, createRevocationList, exiCti, publicCoseKey, tokenHash, utf8, portableProvider, type CoseKey, type CwtClaims, type RevocationList } from '../../cose/index.js';
 import * as unbundledFull from '../../device/index.js';
 import * as unbundledVerifyOnly from '../../device/verify-only.js';
-import type { DeviceBundleKind } from '../../firmware-sim/index.js';
+import { Prng, type DeviceBundleKind } from '../../firmware-sim/index.js';
 import { createFixtureIssuer, ed25519Key } from './device-issuer.js';
 
 export const DIFFERENTIAL_AUDIENCE = 'tube-diff';
@@ -50,25 +50,14 @@ export interface DifferentialResult {
   tokensHeld: number;
 }
 
-/** xorshift32: the same numbers on every run and for both devices. */
-export function seeded(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
-
+/** A stream of seeded bytes (firmware-sim's Prng): the same on every run and for both devices. */
 export function seededBytes(seed: number): (n: number) => Uint8Array {
-  const next = seeded(seed);
-  return (n) => Uint8Array.from({ length: n }, () => next() & 0xff);
+  const prng = new Prng(seed);
+  return (n) => prng.bytes(n);
 }
 
-export function mutate(input: Uint8Array, next: () => number): Uint8Array {
+export function mutate(input: Uint8Array, prng: Prng): Uint8Array {
+  const next = () => prng.nextU32();
   const at = (n: number) => next() % Math.max(1, n);
   const out = [...input];
   switch (next() % 6) {
@@ -144,7 +133,7 @@ export async function runDifferential(kind: DeviceBundleKind, code: string, muta
   const differ = (what: string, x: string, y: string) => {
     if (x !== y && result.mismatches.length < 20) result.mismatches.push(`${what}: unbundled ${x}, bundle ${y}`);
   };
-  const next = seeded(kind === 'full' ? 0xf011 : 0x0e1f);
+  const next = new Prng(kind === 'full' ? 0xf011 : 0x0e1f);
   const send = (where: 'authz-info' | 'request', body: Uint8Array) => {
     const serve = (kb: DeviceModule, device: DifferentialDevice) => (where === 'authz-info' ? kb.serveAuthzInfo(device, body) : kb.serveRequest(device, body));
     const x = serve(unbundled, a);
