@@ -87,6 +87,12 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE;
    CREATE TABLE pushed_requests (uri_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, expires_at BIGINT NOT NULL);
    CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
+  // As SQLite's: tokens without a grant family or a parent (most) stay out of those indexes;
+  // `family = $1` and `parent_hash = $1` imply IS NOT NULL, so the lookups still use them.
+  `DROP INDEX IF EXISTS tokens_family;
+   CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
+   DROP INDEX IF EXISTS tokens_parent;
+   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */

@@ -84,6 +84,14 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE clients ADD COLUMN require_par INTEGER NOT NULL DEFAULT 0;
    CREATE TABLE pushed_requests (uri_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, expires_at INTEGER NOT NULL);
    CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
+  // Issue 13: a token from client credentials has no grant family and one not exchanged has no
+  // parent, and a full index still takes a NULL entry for each (two b-tree inserts per issued
+  // token for nothing). Partial indexes leave those rows out; `family = ?` and `parent_hash = ?`
+  // imply IS NOT NULL, so the lookups still use them (https://sqlite.org/partialindex.html §2.2).
+  `DROP INDEX IF EXISTS tokens_family;
+   CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
+   DROP INDEX IF EXISTS tokens_parent;
+   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */

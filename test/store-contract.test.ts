@@ -337,6 +337,37 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     await expect(PgStore.open(url)).rejects.toThrow(/newer than this keybound/);
   });
 
+  it('keeps tokens without a family or a parent out of those indexes, and the lookups still use them (issue 13)', async () => {
+    const url = pgServer!.createDatabase('partial_indexes');
+    const s = await PgStore.open(url);
+    try {
+      const defs = await s.pool.query("SELECT indexname, indexdef FROM pg_indexes WHERE indexname IN ('tokens_family', 'tokens_parent') ORDER BY indexname");
+      expect(defs.rows.map((r: { indexdef: string }) => r.indexdef)).toEqual([
+        expect.stringMatching(/WHERE \(family IS NOT NULL\)$/),
+        expect.stringMatching(/WHERE \(parent_hash IS NOT NULL\)$/),
+      ]);
+      // A prepared lookup (generic plan, $1 unknown) can use a partial index only if the planner
+      // proves `family = $1` implies the index's predicate. Seq scans off: a small table would pick one.
+      const client = await s.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL enable_seqscan = off');
+        await client.query("SET LOCAL plan_cache_mode = 'force_generic_plan'");
+        await client.query('PREPARE fam(text) AS SELECT token_hash FROM tokens WHERE family = $1 AND NOT revoked');
+        await client.query('PREPARE par(text) AS SELECT token_hash FROM tokens WHERE parent_hash = $1');
+        const text = async (q: string) => (await client.query(q)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+        expect(await text("EXPLAIN EXECUTE fam('f')")).toContain('tokens_family');
+        expect(await text("EXPLAIN EXECUTE par('p')")).toContain('tokens_parent');
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    } finally {
+      s.close();
+      await s.ended;
+    }
+  });
+
   it('fails to open, with the reason, when no server answers', async () => {
     await expect(PgStore.open('postgres://keybound@127.0.0.1:1/none')).rejects.toThrow(/ECONNREFUSED/);
   });

@@ -1,0 +1,112 @@
+/**
+ * The tokens table's family and parent indexes are partial (issue 13): most issued tokens have
+ * neither (client credentials, no exchange), and a full index took a NULL entry for each, two
+ * b-tree inserts per token in every group commit for nothing. What must still hold: the lookups
+ * that revoke a grant family or an exchange chain use those indexes (a full scan of every issued
+ * token would be the cost instead), find every member and nothing else, and a database of the
+ * previous release is migrated with its tokens kept.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { nativeProvider } from '../cose/adapters/index.js';
+import { registerAudience, SqliteStore, type IssuedTokenRecord } from '../authz/index.js';
+
+const dirs: string[] = [];
+const stores: SqliteStore[] = [];
+afterEach(() => {
+  for (const s of stores.splice(0)) if (s.db.open) s.close();
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function openStore(path?: string): { store: SqliteStore; path: string } {
+  if (!path) {
+    const dir = mkdtempSync(join(tmpdir(), 'kb-partial-'));
+    dirs.push(dir);
+    path = join(dir, 'authz.sqlite');
+  }
+  const store = new SqliteStore(path);
+  stores.push(store);
+  return { store, path };
+}
+
+const now = Math.floor(Date.now() / 1000);
+function token(n: number, extra: Partial<IssuedTokenRecord> = {}): IssuedTokenRecord {
+  const hex = n.toString(16).padStart(2, '0');
+  return { cti: `c${hex}`, tokenHash: hex.repeat(32), audience: 'dev', clientId: 'app', subject: 'app', scope: 'read', issuedAt: now, expiresAt: now + 600, reference: false, revoked: false, ...extra };
+}
+
+function indexSql(store: SqliteStore, name: string): string {
+  return (store.db.prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?").get(name) as { sql: string }).sql;
+}
+
+function plan(store: SqliteStore, sql: string, ...args: unknown[]): string {
+  return (store.db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all(...args) as Array<{ detail: string }>).map((r) => r.detail).join('\n');
+}
+
+describe('SqliteStore: partial family and parent indexes', () => {
+  it('leaves tokens without a family or a parent out of those indexes', () => {
+    const { store } = openStore();
+    expect(indexSql(store, 'tokens_family')).toMatch(/WHERE family IS NOT NULL$/);
+    expect(indexSql(store, 'tokens_parent')).toMatch(/WHERE parent_hash IS NOT NULL$/);
+  });
+
+  it('the family and exchange-chain lookups still go through the indexes, not a scan of every token', () => {
+    const { store } = openStore();
+    // As revokeFamily and revokeTrees ask (sqlite-store.ts).
+    expect(plan(store, 'SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)', 'f', now)).toContain('USING INDEX tokens_family');
+    const chain = plan(
+      store,
+      `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
+       SELECT token_hash FROM tokens WHERE token_hash IN tree AND revoked = 0`,
+      'ab'.repeat(32),
+    );
+    expect(chain).toContain('USING INDEX tokens_parent');
+    expect(chain).not.toMatch(/SCAN t\b/);
+  });
+
+  it('revoking a family or a chain reaches every member and no token outside it', async () => {
+    const { store } = openStore();
+    await registerAudience(store, nativeProvider, { id: 'dev', scopes: ['read'] });
+    const plain = [token(1), token(2), token(3)];
+    const family = [token(4, { family: 'f1' }), token(5, { family: 'f1' })];
+    const other = token(6, { family: 'f2' });
+    for (const t of [...plain, ...family, other]) await store.recordToken(t);
+    expect(await store.revokeFamily('f1', now)).toEqual(['dev']);
+    for (const t of family) expect((await store.getTokenByHash(t.tokenHash))!.revoked).toBe(true);
+    for (const t of [...plain, other]) expect((await store.getTokenByHash(t.tokenHash))!.revoked).toBe(false);
+
+    // An exchange chain: 7 -> 8 -> 9; revoking its root takes the two below it, not token 3.
+    for (const t of [token(7), token(8), token(9)]) await store.recordToken(t);
+    expect(await store.linkExchangedToken(token(8).tokenHash, token(7).tokenHash)).toBe(true);
+    expect(await store.linkExchangedToken(token(9).tokenHash, token(8).tokenHash)).toBe(true);
+    await store.revokeToken(token(7).tokenHash);
+    for (const n of [7, 8, 9]) expect((await store.getTokenByHash(token(n).tokenHash))!.revoked).toBe(true);
+    expect((await store.getTokenByHash(token(3).tokenHash))!.revoked).toBe(false);
+  });
+
+  it("migrates a database of the previous release: full indexes become partial, its tokens kept and revocable", async () => {
+    const { store: old, path } = openStore();
+    await registerAudience(old, nativeProvider, { id: 'dev', scopes: ['read'] });
+    await old.recordToken(token(1));
+    await old.recordToken(token(2, { family: 'f1' }));
+    const version = (old.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
+    // Back to the schema before this migration, as a database of the previous release is.
+    old.db.exec(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
+      DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash);
+      UPDATE schema_version SET version = ${version - 1}`);
+    expect(indexSql(old, 'tokens_family')).not.toContain('WHERE');
+    old.close();
+
+    const { store } = openStore(path);
+    expect((store.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version).toBe(version);
+    expect(indexSql(store, 'tokens_family')).toMatch(/WHERE family IS NOT NULL$/);
+    expect(indexSql(store, 'tokens_parent')).toMatch(/WHERE parent_hash IS NOT NULL$/);
+    expect(await store.getTokenByHash(token(1).tokenHash)).toEqual(token(1));
+    expect(await store.revokeFamily('f1', now)).toEqual(['dev']);
+    expect((await store.getTokenByHash(token(2).tokenHash))!.revoked).toBe(true);
+    expect((await store.getTokenByHash(token(1).tokenHash))!.revoked).toBe(false);
+    expect(store.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+});
