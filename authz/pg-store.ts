@@ -10,6 +10,7 @@
  */
 import pg from 'pg';
 import type { SealedKeyStore } from './key-vault.js';
+import { StoreMigrationError } from './store-migration-error.js';
 import { createHash } from 'node:crypto';
 import { MAX_PENDING_PER_SESSION, MAX_SESSIONS, SESSION_LIFETIME, SESSIONS_PER_ADDRESS_WHEN_FULL, type BrowserSession, type PendingAuthorization, type SessionStore } from './browser-sessions.js';
 import type {
@@ -89,10 +90,17 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
   // As SQLite's: tokens without a grant family or a parent (most) stay out of those indexes;
   // `family = $1` and `parent_hash = $1` imply IS NOT NULL, so the lookups still use them.
-  `DROP INDEX IF EXISTS tokens_family;
-   CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
+  // Built under new names, then swapped in: CREATE INDEX's SHARE lock stops other instances'
+  // writes to tokens while it builds but not their reads; DROP INDEX's ACCESS EXCLUSIVE lock
+  // stops reads too, and is taken only once both are built, until the commit just after. (The
+  // same end state as this migration's first release, which dropped first: a database that ran
+  // that one has these indexes, by these names.)
+  `CREATE INDEX tokens_family_partial ON tokens (family) WHERE family IS NOT NULL;
+   CREATE INDEX tokens_parent_partial ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;
+   DROP INDEX IF EXISTS tokens_family;
    DROP INDEX IF EXISTS tokens_parent;
-   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
+   ALTER INDEX tokens_family_partial RENAME TO tokens_family;
+   ALTER INDEX tokens_parent_partial RENAME TO tokens_parent;`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -100,6 +108,15 @@ const MIGRATION_LOCK = 0x6b6579626f756e64n; // "keybound"
 /** SQLSTATEs after which a transaction is simply run again (PostgreSQL manual, Appendix A). */
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
+/** lock_not_available: a lock wait ran past lock_timeout. */
+const LOCK_TIMEOUT = '55P03';
+/**
+ * How long a migration waits for one table lock, and how often it tries. The wait is bounded
+ * because a lock request queued behind another instance's long transaction holds every later
+ * request on that table (its readers and writers) behind it, and the service would hang.
+ */
+const MIGRATION_LOCK_TIMEOUT_MS = 5000;
+const MIGRATION_ATTEMPTS = 6;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs. */
@@ -152,6 +169,8 @@ class HashedPending extends Map<string, PendingAuthorization> {
 export interface PgStoreOptions {
   /** Connections this instance keeps at most (pg.Pool `max`). */
   poolSize?: number;
+  /** How long a schema migration waits for one table lock before it rolls back and tries again (5 s). */
+  migrationLockTimeoutMs?: number;
 }
 
 export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
@@ -168,7 +187,7 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     pool.on('error', () => {});
     const store = new PgStore(pool);
     try {
-      await store.migrate();
+      await store.migrate(opts.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS);
     } catch (e) {
       await pool.end();
       throw e;
@@ -176,9 +195,27 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return store;
   }
 
-  private async migrate(): Promise<void> {
+  private async migrate(lockTimeoutMs: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.migrateOnce(lockTimeoutMs);
+      } catch (e) {
+        if ((e as { code?: string }).code !== LOCK_TIMEOUT) throw e;
+        if (attempt === MIGRATION_ATTEMPTS) {
+          throw new StoreMigrationError(
+            `schema migration waited ${MIGRATION_ATTEMPTS} times ${lockTimeoutMs} ms for a table lock another connection holds ` +
+              '(a long transaction on the tokens table?); nothing was changed: end that transaction and start again',
+          );
+        }
+      }
+    }
+  }
+
+  private async migrateOnce(lockTimeoutMs: number): Promise<void> {
     await this.tx(async (q) => {
+      // Instances starting together wait for one another here, as long as the migration takes.
       await q('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+      await q("SELECT set_config('lock_timeout', $1, true)", [`${Math.max(1, Math.floor(lockTimeoutMs))}ms`]);
       await q('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
       const rows = await q('SELECT version FROM schema_version');
       let version = rows[0] ? Number(rows[0].version) : 0;

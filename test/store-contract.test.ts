@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PgStore, SqliteStore, type AuthzStore } from '../authz/index.js';
+import { PgStore, SqliteStore, StoreMigrationError, type AuthzStore } from '../authz/index.js';
 import type { AudienceRecord, IssuedTokenRecord, RefreshTokenRecord } from '../authz/index.js';
 import { startPostgres, postgresUnavailable, type PostgresServer } from './support/postgres-server.js';
 import { secretKey, signingKey } from './support/keys.js';
@@ -369,6 +369,75 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     } finally {
       s.close();
       await s.ended;
+    }
+  });
+
+  it('migrates to the partial indexes under a writer without holding readers off, and gives up on a lock held too long (issue 13)', async () => {
+    const url = pgServer!.createDatabase('partial_migration');
+    const prev = await PgStore.open(url);
+    const now = Math.floor(Date.now() / 1000);
+    const row = (n: number, family: string | null) => [`c${n}`, String(n).repeat(64).slice(0, 64), 'dev', 'app', 'app', 'read', now, now + 600, false, family];
+    const insert = 'INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, reference, family) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)';
+    const writer = await prev.pool.connect();
+    const reader = await prev.pool.connect();
+    try {
+      await prev.pool.query(insert, row(1, null));
+      await prev.pool.query(insert, row(2, 'f1'));
+      // Back to the release before the partial indexes (schema version 6), as a database of it is.
+      await prev.pool.query(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
+        DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash); UPDATE schema_version SET version = 6`);
+      const state = async () => ({
+        version: Number((await prev.pool.query('SELECT version FROM schema_version')).rows[0].version),
+        defs: (await prev.pool.query("SELECT indexdef FROM pg_indexes WHERE indexname LIKE 'tokens_%' ORDER BY indexname")).rows.map((r: { indexdef: string }) => r.indexdef),
+      });
+      const before = await state();
+
+      // An instance of that release is mid-write on tokens and stays there: the migration waits
+      // 100 ms per try, gives up with a typed error and changes nothing.
+      await writer.query('BEGIN');
+      await writer.query(insert, row(3, 'f1'));
+      const t0 = Date.now();
+      const refused = await PgStore.open(url, { migrationLockTimeoutMs: 100 }).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(StoreMigrationError);
+      expect((refused as StoreMigrationError).code).toBe('ERR_AUTHZ_MIGRATION_LOCKED');
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(await state()).toEqual(before);
+
+      // Again, and the writer commits while the migration waits. While it waits (its lock
+      // request queued behind the writer's), another instance still reads tokens: the index
+      // builds' lock does not stop readers, only the swap at the end does, after the builds.
+      const opening = PgStore.open(url, { migrationLockTimeoutMs: 20_000 });
+      for (let i = 0; ; i++) {
+        const waiting = await prev.pool.query("SELECT 1 FROM pg_locks WHERE relation = 'tokens'::regclass AND NOT granted");
+        if (waiting.rowCount) break;
+        if (i > 500) throw new Error('the migration never queued for its lock on tokens');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await reader.query("SET lock_timeout = '2s'");
+      expect((await reader.query('SELECT count(*)::int AS n FROM tokens')).rows[0].n).toBe(2);
+      await writer.query('COMMIT');
+      const migrated = await opening;
+      try {
+        const after = await state();
+        expect(after.version).toBe(7);
+        expect(after.defs.filter((d: string) => /tokens_(family|parent) /.test(d))).toEqual([
+          expect.stringMatching(/^CREATE INDEX tokens_family ON public\.tokens USING btree \(family\) WHERE \(family IS NOT NULL\)$/),
+          expect.stringMatching(/^CREATE INDEX tokens_parent ON public\.tokens USING btree \(parent_hash\) WHERE \(parent_hash IS NOT NULL\)$/),
+        ]);
+        expect(after.defs.join('\n')).not.toContain('_partial');
+        expect(await migrated.revokeFamily('f1', now)).toEqual(['dev']);
+        expect((await migrated.getTokenByHash(String(3).repeat(64)))!.revoked).toBe(true);
+        expect((await migrated.getTokenByHash(String(1).repeat(64)))!.revoked).toBe(false);
+      } finally {
+        migrated.close();
+        await migrated.ended;
+      }
+    } finally {
+      await writer.query('ROLLBACK').catch(() => {});
+      writer.release();
+      reader.release();
+      prev.close();
+      await prev.ended;
     }
   });
 
