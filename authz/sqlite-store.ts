@@ -87,7 +87,7 @@ const MIGRATIONS: readonly string[] = [
   // Issue 13: a token from client credentials has no grant family and one not exchanged has no
   // parent, and a full index still takes a NULL entry for each (two b-tree inserts per issued
   // token for nothing). Partial indexes leave those rows out; `family = ?` and `parent_hash = ?`
-  // imply IS NOT NULL, so the lookups still use them (https://sqlite.org/partialindex.html §2.2).
+  // imply IS NOT NULL, so the lookups still use them (https://sqlite.org/partialindex.html §3).
   `DROP INDEX IF EXISTS tokens_family;
    CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
    DROP INDEX IF EXISTS tokens_parent;

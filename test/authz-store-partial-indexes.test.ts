@@ -52,18 +52,36 @@ describe('SqliteStore: partial family and parent indexes', () => {
     expect(indexSql(store, 'tokens_parent')).toMatch(/WHERE parent_hash IS NOT NULL$/);
   });
 
-  it('the family and exchange-chain lookups still go through the indexes, not a scan of every token', () => {
+  it("no statement the store runs on tokens scans the table: the family and exchange-chain lookups go through the indexes", async () => {
     const { store } = openStore();
-    // As revokeFamily and revokeTrees ask (sqlite-store.ts).
-    expect(plan(store, 'SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)', 'f', now)).toContain('USING INDEX tokens_family');
-    const chain = plan(
-      store,
-      `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
-       SELECT token_hash FROM tokens WHERE token_hash IN tree AND revoked = 0`,
-      'ab'.repeat(32),
-    );
-    expect(chain).toContain('USING INDEX tokens_parent');
-    expect(chain).not.toMatch(/SCAN t\b/);
+    await registerAudience(store, nativeProvider, { id: 'dev', scopes: ['read'], clockless: true });
+    await store.putClient({ id: 'app', name: 'app', audiences: ['dev'], scopes: ['read'], grantTypes: ['client_credentials'], redirectUris: [], resourceServer: false });
+    // Every operation on issued tokens, so that the store has prepared each statement it runs on them.
+    for (const t of [token(1), token(2, { family: 'f1' }), token(3), token(4)]) await store.recordToken(t);
+    await store.recordExiToken('dev', (seq) => token(5, { exiSequence: Number(seq) }));
+    await store.getTokenByHash(token(1).tokenHash);
+    await store.tokenHashByCti(token(1).cti);
+    await store.liveTokenHashes('app', now);
+    await store.linkExchangedToken(token(4).tokenHash, token(3).tokenHash);
+    await store.revokeFamily('f1', now);
+    await store.revokeToken(token(3).tokenHash);
+    await store.revocationList('dev', now);
+    await store.deleteClient('app');
+
+    const statements = [...(store as unknown as { statements: Map<string, unknown> }).statements.keys()].filter((sql) => /\btokens\b/.test(sql));
+    // The statements this test is about are among them (were the operations above to stop
+    // preparing them, the test would pass on nothing).
+    expect(statements.some((sql) => /WHERE family\b/.test(sql))).toBe(true);
+    expect(statements.some((sql) => /\.parent_hash = tree\.h/.test(sql))).toBe(true);
+    for (const sql of statements) {
+      if (/^\s*INSERT\b/i.test(sql)) continue;
+      const args = Array.from(sql.match(/\?/g) ?? [], () => 'x');
+      const detail = plan(store, sql, ...args);
+      // `t` is the only alias the store gives tokens; SCAN is a walk over every row (or every index entry).
+      expect(`${sql}\n${detail}`).not.toMatch(/^SCAN (tokens|t)\b/m);
+      if (/WHERE family\b/.test(sql)) expect(detail).toContain('USING INDEX tokens_family');
+      if (/parent_hash = tree\.h/.test(sql)) expect(detail).toContain('USING INDEX tokens_parent');
+    }
   });
 
   it('revoking a family or a chain reaches every member and no token outside it', async () => {
@@ -92,10 +110,11 @@ describe('SqliteStore: partial family and parent indexes', () => {
     await old.recordToken(token(1));
     await old.recordToken(token(2, { family: 'f1' }));
     const version = (old.db.prepare('SELECT version FROM schema_version').get() as { version: number }).version;
-    // Back to the schema before this migration, as a database of the previous release is.
+    // Back to the schema of the release before the partial indexes (version 10), as a database
+    // of it is. (A migration appended later must be undone here too, as in authz-exchange.test.ts.)
     old.db.exec(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
       DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash);
-      UPDATE schema_version SET version = ${version - 1}`);
+      UPDATE schema_version SET version = 10`);
     expect(indexSql(old, 'tokens_family')).not.toContain('WHERE');
     old.close();
 
