@@ -12,6 +12,7 @@ import pg from 'pg';
 import type { SealedKeyStore } from './key-vault.js';
 import { StoreMigrationError } from './store-migration-error.js';
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_PENDING_PER_SESSION, MAX_SESSIONS, SESSION_LIFETIME, SESSIONS_PER_ADDRESS_WHEN_FULL, type BrowserSession, type PendingAuthorization, type SessionStore } from './browser-sessions.js';
 import type {
   AudienceRecord,
@@ -90,17 +91,16 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
   // As SQLite's: tokens without a grant family or a parent (most) stay out of those indexes;
   // `family = $1` and `parent_hash = $1` imply IS NOT NULL, so the lookups still use them.
-  // Built under new names, then swapped in: CREATE INDEX's SHARE lock stops other instances'
-  // writes to tokens while it builds but not their reads; DROP INDEX's ACCESS EXCLUSIVE lock
-  // stops reads too, and is taken only once both are built, until the commit just after. (The
-  // same end state as this migration's first release, which dropped first: a database that ran
-  // that one has these indexes, by these names.)
-  `CREATE INDEX tokens_family_partial ON tokens (family) WHERE family IS NOT NULL;
-   CREATE INDEX tokens_parent_partial ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;
-   DROP INDEX IF EXISTS tokens_family;
+  // Dropped first, on purpose: DROP INDEX takes ACCESS EXCLUSIVE on tokens before anything else,
+  // so other instances' reads and writes of tokens wait for the two builds (0.4 s a million
+  // tokens, measured). Building first would let readers through the builds, but upgrading a lock
+  // held on tokens (SHARE, to ACCESS EXCLUSIVE for the swap) deadlocks with a previous-release
+  // instance's read-then-write transactions (revokeFamily, linkExchangedToken) that read during
+  // the build: a review measured it.
+  `DROP INDEX IF EXISTS tokens_family;
+   CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
    DROP INDEX IF EXISTS tokens_parent;
-   ALTER INDEX tokens_family_partial RENAME TO tokens_family;
-   ALTER INDEX tokens_parent_partial RENAME TO tokens_parent;`,
+   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -112,10 +112,11 @@ const MAX_ATTEMPTS = 5;
 const LOCK_TIMEOUT = '55P03';
 /**
  * How long a migration waits for one table lock, and how often it tries. The wait is bounded
- * because a lock request queued behind another instance's long transaction holds every later
- * request on that table (its readers and writers) behind it, and the service would hang.
+ * because a lock request queued behind another connection's long transaction holds every later
+ * request on that table (other instances' reads and writes) behind it; between tries the
+ * migration steps back so that they get through.
  */
-const MIGRATION_LOCK_TIMEOUT_MS = 5000;
+const MIGRATION_LOCK_TIMEOUT_MS = 2000;
 const MIGRATION_ATTEMPTS = 6;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
@@ -169,7 +170,10 @@ class HashedPending extends Map<string, PendingAuthorization> {
 export interface PgStoreOptions {
   /** Connections this instance keeps at most (pg.Pool `max`). */
   poolSize?: number;
-  /** How long a schema migration waits for one table lock before it rolls back and tries again (5 s). */
+  /**
+   * How long a schema migration waits for one table lock before it rolls back, steps back and
+   * tries again (2000 ms; 6 tries). An integer from 1 to 2^31 - 1.
+   */
   migrationLockTimeoutMs?: number;
 }
 
@@ -182,12 +186,16 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   /** Connects and migrates the schema; `url` is a postgres:// connection string. */
   static async open(url: string, opts: PgStoreOptions = {}): Promise<PgStore> {
+    const lockTimeoutMs = opts.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS;
+    if (!Number.isInteger(lockTimeoutMs) || lockTimeoutMs < 1 || lockTimeoutMs > 2 ** 31 - 1) {
+      throw new RangeError('migrationLockTimeoutMs must be an integer number of milliseconds from 1 to 2^31 - 1');
+    }
     const pool = new pg.Pool({ connectionString: url, max: opts.poolSize ?? 10 });
     // An idle connection dropped by the server must not crash the process (pg emits 'error').
     pool.on('error', () => {});
     const store = new PgStore(pool);
     try {
-      await store.migrate(opts.migrationLockTimeoutMs ?? MIGRATION_LOCK_TIMEOUT_MS);
+      await store.migrate(lockTimeoutMs);
     } catch (e) {
       await pool.end();
       throw e;
@@ -200,22 +208,29 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
       try {
         return await this.migrateOnce(lockTimeoutMs);
       } catch (e) {
-        if ((e as { code?: string }).code !== LOCK_TIMEOUT) throw e;
+        const code = (e as { code?: string }).code ?? '';
+        if (code !== LOCK_TIMEOUT && !RETRYABLE.has(code)) throw e;
         if (attempt === MIGRATION_ATTEMPTS) {
           throw new StoreMigrationError(
-            `schema migration waited ${MIGRATION_ATTEMPTS} times ${lockTimeoutMs} ms for a table lock another connection holds ` +
-              '(a long transaction on the tokens table?); nothing was changed: end that transaction and start again',
+            `schema migration could not take its table locks ${MIGRATION_ATTEMPTS} times (a wait over ${lockTimeoutMs} ms, or a deadlock): ` +
+              'another connection keeps a transaction open on a table it changes; nothing was changed: end that transaction and start again',
+            { cause: e },
           );
         }
+        // A quarter of the wait, growing, jittered: instances started together do not ask again in step.
+        await sleep((lockTimeoutMs / 4) * attempt * (0.5 + Math.random()));
       }
     }
   }
 
   private async migrateOnce(lockTimeoutMs: number): Promise<void> {
     await this.tx(async (q) => {
-      // Instances starting together wait for one another here, as long as the migration takes.
+      // Instances starting together wait here for one another, as long as a migration takes:
+      // no lock_timeout or statement_timeout an operator set for the database or role applies
+      // to that wait nor to an index build (transaction-local, as the one below).
+      await q("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)");
       await q('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
-      await q("SELECT set_config('lock_timeout', $1, true)", [`${Math.max(1, Math.floor(lockTimeoutMs))}ms`]);
+      await q("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
       await q('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
       const rows = await q('SELECT version FROM schema_version');
       let version = rows[0] ? Number(rows[0].version) : 0;

@@ -6,8 +6,8 @@
  */
 export class StoreMigrationError extends Error {
   readonly code = 'ERR_AUTHZ_MIGRATION_LOCKED';
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = 'StoreMigrationError';
   }
 }
