@@ -31,9 +31,13 @@ import type {
 import { RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
 import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
-/** Each entry moves the schema from version i to i + 1. Append only. */
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BYTEA,
+/**
+ * Each entry moves the schema from version i to i + 1. Append only. `alters`: the tables that
+ * existed before it which it changes or indexes: an upgrade locks all of those of its pending
+ * migrations at once, before it changes anything (see migrateOnce).
+ */
+const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
+  { sql: `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BYTEA,
      audiences TEXT NOT NULL, scopes TEXT NOT NULL, grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL,
      resource_server BOOLEAN NOT NULL DEFAULT FALSE);
    CREATE TABLE audiences (id TEXT PRIMARY KEY, protection TEXT NOT NULL, mac_key BYTEA NOT NULL, enc_key BYTEA NOT NULL,
@@ -62,45 +66,44 @@ const MIGRATIONS: readonly string[] = [
      used BOOLEAN NOT NULL DEFAULT FALSE, family_revoked BOOLEAN NOT NULL DEFAULT FALSE);
    CREATE INDEX refresh_family ON refresh_tokens (family);
    CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, alg INTEGER NOT NULL, public_key BYTEA NOT NULL,
-     created_at BIGINT NOT NULL, retired_at BIGINT, publish_until BIGINT);`,
+     created_at BIGINT NOT NULL, retired_at BIGINT, publish_until BIGINT);` },
   // Private signing keys, sealed by key-vault.ts under a KEK the database never sees: every
   // instance signs with the key any instance rotated to.
-  `CREATE TABLE sealed_signing_keys (kid TEXT PRIMARY KEY, sealed BYTEA NOT NULL);`,
+  { sql: `CREATE TABLE sealed_signing_keys (kid TEXT PRIMARY KEY, sealed BYTEA NOT NULL);` },
   // As SQLite's: `authz revoke --client ID` finds a client's live tokens; per-message PoP.
-  `CREATE INDEX tokens_client ON tokens (client_id);
-   ALTER TABLE clients ADD COLUMN message_pop BOOLEAN NOT NULL DEFAULT FALSE;`,
+  { sql: `CREATE INDEX tokens_client ON tokens (client_id);
+   ALTER TABLE clients ADD COLUMN message_pop BOOLEAN NOT NULL DEFAULT FALSE;`, alters: ['tokens', 'clients'] },
   // Browser sessions shared by the instances (browser-sessions.ts SessionStore): a login at one
   // continues at another. Keyed by SHA-256 of the session id: a read of the database yields no
   // cookie that signs anyone in.
-  `CREATE TABLE browser_sessions (id_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
+  { sql: `CREATE TABLE browser_sessions (id_hash TEXT PRIMARY KEY, csrf TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL,
      username TEXT, address TEXT NOT NULL, seq BIGSERIAL NOT NULL);
    CREATE INDEX browser_sessions_age ON browser_sessions (seq);
    CREATE INDEX browser_sessions_address ON browser_sessions (address, seq);
    CREATE TABLE pending_authorizations (session_hash TEXT NOT NULL REFERENCES browser_sessions (id_hash) ON DELETE CASCADE,
-     request_hash TEXT NOT NULL, request TEXT NOT NULL, seq BIGSERIAL NOT NULL, PRIMARY KEY (session_hash, request_hash));`,
+     request_hash TEXT NOT NULL, request TEXT NOT NULL, seq BIGSERIAL NOT NULL, PRIMARY KEY (session_hash, request_hash));` },
   // As SQLite's: the DPoP replay record (RFC 9449 §11.1) and the DPoP keys codes and refresh tokens are bound to.
-  `CREATE TABLE dpop_proofs (jkt TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (jkt, jti));
+  { sql: `CREATE TABLE dpop_proofs (jkt TEXT NOT NULL, jti TEXT NOT NULL, expires_at BIGINT NOT NULL, PRIMARY KEY (jkt, jti));
    CREATE INDEX dpop_proofs_expiry ON dpop_proofs (expires_at);
    ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;
-   ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`,
+   ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;`, alters: ['auth_codes', 'refresh_tokens'] },
   // RFC 8705 §2: certificate client authentication chosen at registration; RFC 9126: per-client
   // require_pushed_authorization_requests and the pushed requests (one use, until expiry).
-  `ALTER TABLE clients ADD COLUMN tls_client_auth TEXT;
+  { sql: `ALTER TABLE clients ADD COLUMN tls_client_auth TEXT;
    ALTER TABLE clients ADD COLUMN require_par BOOLEAN NOT NULL DEFAULT FALSE;
    CREATE TABLE pushed_requests (uri_hash TEXT PRIMARY KEY, client_id TEXT NOT NULL, params TEXT NOT NULL, expires_at BIGINT NOT NULL);
-   CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`,
+   CREATE INDEX pushed_requests_expiry ON pushed_requests (expires_at);`, alters: ['clients'] },
   // As SQLite's: tokens without a grant family or a parent (most) stay out of those indexes;
   // `family = $1` and `parent_hash = $1` imply IS NOT NULL, so the lookups still use them.
-  // Dropped first, on purpose: DROP INDEX takes ACCESS EXCLUSIVE on tokens before anything else,
-  // so other instances' reads and writes of tokens wait for the two builds (0.4 s a million
-  // tokens, measured). Building first would let readers through the builds, but upgrading a lock
-  // held on tokens (SHARE, to ACCESS EXCLUSIVE for the swap) deadlocks with a previous-release
-  // instance's read-then-write transactions (revokeFamily, linkExchangedToken) that read during
-  // the build: a review measured it.
-  `DROP INDEX IF EXISTS tokens_family;
+  // Other instances' reads and writes of tokens wait for the two builds (0.4 s a million tokens,
+  // measured): the upgrade holds ACCESS EXCLUSIVE on tokens (migrateOnce). Built under new names
+  // and swapped in at the end instead, under a SHARE lock, readers would get through, but
+  // SHARE is then upgraded, which deadlocked with a previous release's read-then-write
+  // transactions (revokeFamily, linkExchangedToken) in a review.
+  { sql: `DROP INDEX IF EXISTS tokens_family;
    CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
    DROP INDEX IF EXISTS tokens_parent;
-   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
+   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`, alters: ['tokens'] },
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -108,16 +111,18 @@ const MIGRATION_LOCK = 0x6b6579626f756e64n; // "keybound"
 /** SQLSTATEs after which a transaction is simply run again (PostgreSQL manual, Appendix A). */
 const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
-/** lock_not_available: a lock wait ran past lock_timeout. */
-const LOCK_TIMEOUT = '55P03';
+/** lock_not_available (a lock wait ran past lock_timeout) and deadlock_detected. */
+const LOCK_FAILURES = new Set(['55P03', '40P01']);
 /**
- * How long a migration waits for one table lock, and how often it tries. The wait is bounded
- * because a lock request queued behind another connection's long transaction holds every later
+ * How long a migration waits for its table locks a try, and how often it tries. The wait is
+ * short because a lock request queued behind another connection's transaction holds every later
  * request on that table (other instances' reads and writes) behind it; between tries the
- * migration steps back so that they get through.
+ * migration steps back, still holding the migration lock, so that they get through.
  */
-const MIGRATION_LOCK_TIMEOUT_MS = 2000;
-const MIGRATION_ATTEMPTS = 6;
+const MIGRATION_LOCK_TIMEOUT_MS = 200;
+const MIGRATION_ATTEMPTS = 10;
+/** The longest step back between tries, whatever the wait. */
+const MIGRATION_MAX_BACKOFF_MS = 5000;
 const DEVICE_CODE_PRUNE_AFTER_S = 3600;
 const RATE_LIMIT_PRUNE_EVERY = 256;
 /** Expired DPoP (jkt, jti) pairs are deleted once per this many proofs. */
@@ -171,8 +176,8 @@ export interface PgStoreOptions {
   /** Connections this instance keeps at most (pg.Pool `max`). */
   poolSize?: number;
   /**
-   * How long a schema migration waits for one table lock before it rolls back, steps back and
-   * tries again (2000 ms; 6 tries). An integer from 1 to 2^31 - 1.
+   * How long a schema migration waits for its table locks before it rolls back, steps back and
+   * tries again (200 ms; 10 tries). An integer from 1 to 2^31 - 1.
    */
   migrationLockTimeoutMs?: number;
 }
@@ -203,45 +208,70 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return store;
   }
 
+  /**
+   * Migrates in one transaction on one connection, under the migration lock. The pending
+   * migrations run in a savepoint that is rolled back and tried again when a table lock cannot be
+   * had within the wait; between tries the instance keeps the migration lock, so that instances
+   * starting together do not fill its step back with their own tries.
+   */
   private async migrate(lockTimeoutMs: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.migrateOnce(lockTimeoutMs);
-      } catch (e) {
-        const code = (e as { code?: string }).code ?? '';
-        if (code !== LOCK_TIMEOUT && !RETRYABLE.has(code)) throw e;
-        if (attempt === MIGRATION_ATTEMPTS) {
-          throw new StoreMigrationError(
-            `schema migration could not take its table locks ${MIGRATION_ATTEMPTS} times (a wait over ${lockTimeoutMs} ms, or a deadlock): ` +
-              'another connection keeps a transaction open on a table it changes; nothing was changed: end that transaction and start again',
-            { cause: e },
-          );
-        }
-        // A quarter of the wait, growing, jittered: instances started together do not ask again in step.
-        await sleep((lockTimeoutMs / 4) * attempt * (0.5 + Math.random()));
-      }
+    const c = await this.pool.connect();
+    try {
+      await c.query('BEGIN');
+      await this.migrateOnce(c, lockTimeoutMs);
+      await c.query('COMMIT');
+    } catch (e) {
+      await c.query('ROLLBACK').catch(() => {});
+      throw e;
+    } finally {
+      c.release();
     }
   }
 
-  private async migrateOnce(lockTimeoutMs: number): Promise<void> {
-    await this.tx(async (q) => {
-      // Instances starting together wait here for one another, as long as a migration takes:
-      // no lock_timeout or statement_timeout an operator set for the database or role applies
-      // to that wait nor to an index build (transaction-local, as the one below).
-      await q("SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true)");
-      await q('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
-      await q("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
-      await q('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-      const rows = await q('SELECT version FROM schema_version');
-      let version = rows[0] ? Number(rows[0].version) : 0;
-      if (!rows[0]) await q('INSERT INTO schema_version (version) VALUES (0)');
-      if (version > MIGRATIONS.length) throw new Error(`database schema ${version} is newer than this keybound (${MIGRATIONS.length})`);
-      while (version < MIGRATIONS.length) {
-        await q(MIGRATIONS[version]!);
-        version++;
-        await q('UPDATE schema_version SET version = $1', [version]);
+  private async migrateOnce(c: pg.PoolClient, lockTimeoutMs: number): Promise<void> {
+    // Instances starting together wait here for one another, as long as a migration takes: no
+    // timeout an operator set for the database or role applies to that wait, to an index build or
+    // to the steps back between tries (transaction-local, as the lock_timeout below).
+    await c.query(
+      "SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true), set_config('idle_in_transaction_session_timeout', '0', true)",
+    );
+    await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
+    await c.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const rows = (await c.query('SELECT version FROM schema_version')).rows as Row[];
+    const version = rows[0] ? Number(rows[0].version) : 0;
+    if (!rows[0]) await c.query('INSERT INTO schema_version (version) VALUES (0)');
+    if (version > MIGRATIONS.length) throw new Error(`database schema ${version} is newer than this keybound (${MIGRATIONS.length})`);
+    if (version === MIGRATIONS.length) return;
+    const pending = MIGRATIONS.slice(version);
+    // Every table the pending migrations change, locked at once in one order before any change:
+    // a weaker lock taken by one migration (CREATE INDEX's SHARE) and a stronger one asked for
+    // by a later one would be a lock upgrade, which deadlocks with other instances' transactions.
+    // (Only those that exist: a table made by a pending migration is no one else's yet.)
+    const named = [...new Set(pending.flatMap((m) => m.alters ?? []))].sort();
+    const tables = ((await c.query('SELECT t FROM unnest($1::text[]) AS t WHERE to_regclass(t) IS NOT NULL ORDER BY t', [named])).rows as Row[]).map((r) => r.t as string);
+    await c.query("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
+    for (let attempt = 1; ; attempt++) {
+      await c.query('SAVEPOINT migration');
+      try {
+        if (tables.length) await c.query(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+        for (const m of pending) await c.query(m.sql);
+        await c.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
+        await c.query('RELEASE SAVEPOINT migration');
+        return;
+      } catch (e) {
+        if (!LOCK_FAILURES.has((e as { code?: string }).code ?? '')) throw e;
+        await c.query('ROLLBACK TO SAVEPOINT migration');
+        if (attempt === MIGRATION_ATTEMPTS) {
+          throw new StoreMigrationError(
+            `schema migration could not lock ${tables.join(', ') || 'its tables'} in ${MIGRATION_ATTEMPTS} tries (each a wait of ${lockTimeoutMs} ms, or a deadlock): ` +
+              'another connection keeps a transaction open on them; nothing was changed: end that transaction and start again',
+            { cause: e },
+          );
+        }
+        // Growing and jittered; what queued behind the last try gets through meanwhile.
+        await sleep(Math.min(MIGRATION_MAX_BACKOFF_MS, lockTimeoutMs * attempt * (0.25 + Math.random() / 2)));
       }
-    });
+    }
   }
 
   get schemaVersionCount(): number {

@@ -1,8 +1,9 @@
 /**
- * A schema migration that could not take the locks it needs: another connection (an instance
- * of the previous release, an operator's psql) kept a transaction open on a table the migration
- * rebuilds an index of. The store does not open; the instance can be started again once that
- * transaction ends. Nothing was changed: the migration's transaction rolled back.
+ * A schema migration that could not take the table locks it needs: another connection (an
+ * instance of the previous release, an operator's psql, a backup) kept a transaction open on a
+ * table the migration changes through every try, or a try deadlocked with one. The store does not
+ * open; the instance can be started again once that transaction ends. Nothing was changed: the
+ * migration's transaction rolled back.
  */
 export class StoreMigrationError extends Error {
   readonly code = 'ERR_AUTHZ_MIGRATION_LOCKED';
