@@ -113,6 +113,8 @@ const RETRYABLE = new Set(['40001', '40P01']);
 const MAX_ATTEMPTS = 5;
 /** lock_not_available (a lock wait ran past lock_timeout) and deadlock_detected. */
 const LOCK_FAILURES = new Set(['55P03', '40P01']);
+/** query_canceled: statement_timeout (here: the LOCK TABLE of a migration's tables ran past its wait). */
+const QUERY_CANCELED = '57014';
 /**
  * How long a migration waits for its table locks a try, and how often it tries. The wait is
  * short because a lock request queued behind another connection's transaction holds every later
@@ -216,15 +218,26 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
    */
   private async migrate(lockTimeoutMs: number): Promise<void> {
     const c = await this.pool.connect();
+    // The connection lost meanwhile (terminated, a failover) must fail the open, not the process:
+    // pg emits 'error' on a client checked out of the pool, as this one is through the steps back.
+    let lost: Error | undefined;
+    const onError = (e: Error): void => {
+      lost = e;
+    };
+    c.on('error', onError);
+    let failed = false;
     try {
       await c.query('BEGIN');
       await this.migrateOnce(c, lockTimeoutMs);
       await c.query('COMMIT');
     } catch (e) {
-      await c.query('ROLLBACK').catch(() => {});
-      throw e;
+      failed = true;
+      if (!lost) await c.query('ROLLBACK').catch(() => {});
+      throw lost ?? e;
     } finally {
-      c.release();
+      c.off('error', onError);
+      // After a failure the connection is not reused (it may be broken, or mid-transaction).
+      c.release(failed);
     }
   }
 
@@ -232,8 +245,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     // Instances starting together wait here for one another, as long as a migration takes: no
     // timeout an operator set for the database or role applies to that wait, to an index build or
     // to the steps back between tries (transaction-local, as the lock_timeout below).
+    // (Those this server has: PostgreSQL 17 added transaction_timeout.)
     await c.query(
-      "SELECT set_config('lock_timeout', '0', true), set_config('statement_timeout', '0', true), set_config('idle_in_transaction_session_timeout', '0', true)",
+      "SELECT set_config(name, '0', true) FROM pg_settings WHERE name IN ('lock_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout')",
     );
     await c.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK.toString()]);
     await c.query('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
@@ -252,18 +266,28 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     await c.query("SELECT set_config('lock_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
     for (let attempt = 1; ; attempt++) {
       await c.query('SAVEPOINT migration');
+      let locking = false;
       try {
-        if (tables.length) await c.query(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+        if (tables.length) {
+          // lock_timeout bounds each table's wait in turn, the statement's timeout all of them
+          // together (its setting goes back to 0 after, or with the savepoint's rollback).
+          locking = true;
+          await c.query("SELECT set_config('statement_timeout', $1, true)", [`${lockTimeoutMs}ms`]);
+          await c.query(`LOCK TABLE ${tables.join(', ')} IN ACCESS EXCLUSIVE MODE`);
+          await c.query("SELECT set_config('statement_timeout', '0', true)");
+          locking = false;
+        }
         for (const m of pending) await c.query(m.sql);
         await c.query('UPDATE schema_version SET version = $1', [MIGRATIONS.length]);
         await c.query('RELEASE SAVEPOINT migration');
         return;
       } catch (e) {
-        if (!LOCK_FAILURES.has((e as { code?: string }).code ?? '')) throw e;
+        const code = (e as { code?: string }).code ?? '';
+        if (!LOCK_FAILURES.has(code) && !(locking && code === QUERY_CANCELED)) throw e;
         await c.query('ROLLBACK TO SAVEPOINT migration');
         if (attempt === MIGRATION_ATTEMPTS) {
           throw new StoreMigrationError(
-            `schema migration could not lock ${tables.join(', ') || 'its tables'} in ${MIGRATION_ATTEMPTS} tries (each a wait of ${lockTimeoutMs} ms, or a deadlock): ` +
+            `schema migration could not lock ${tables.join(', ') || 'its tables'} in ${MIGRATION_ATTEMPTS} tries (each a wait of at most ${lockTimeoutMs} ms, or a deadlock): ` +
               'another connection keeps a transaction open on them; nothing was changed: end that transaction and start again',
             { cause: e },
           );
