@@ -34,7 +34,7 @@ import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCo
 /**
  * Each entry moves the schema from version i to i + 1. Append only. `alters`: the tables that
  * existed before it which it changes or indexes: an upgrade locks all of those of its pending
- * migrations at once, before it changes anything (see migrateOnce).
+ * migrations at once, before it changes anything (see runMigrations).
  */
 const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   { sql: `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BYTEA,
@@ -96,7 +96,7 @@ const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   // As SQLite's: tokens without a grant family or a parent (most) stay out of those indexes;
   // `family = $1` and `parent_hash = $1` imply IS NOT NULL, so the lookups still use them.
   // Other instances' reads and writes of tokens wait for the two builds (0.4 s a million tokens,
-  // measured): the upgrade holds ACCESS EXCLUSIVE on tokens (migrateOnce). Built under new names
+  // measured): the upgrade holds ACCESS EXCLUSIVE on tokens (runMigrations). Built under new names
   // and swapped in at the end instead, under a SHARE lock, readers would get through, but
   // SHARE is then upgraded, which deadlocked with a previous release's read-then-write
   // transactions (revokeFamily, linkExchangedToken) in a review.
@@ -228,7 +228,7 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     let failed = false;
     try {
       await c.query('BEGIN');
-      await this.migrateOnce(c, lockTimeoutMs);
+      await this.runMigrations(c, lockTimeoutMs);
       await c.query('COMMIT');
     } catch (e) {
       failed = true;
@@ -241,7 +241,7 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     }
   }
 
-  private async migrateOnce(c: pg.PoolClient, lockTimeoutMs: number): Promise<void> {
+  private async runMigrations(c: pg.PoolClient, lockTimeoutMs: number): Promise<void> {
     // Instances starting together wait here for one another, as long as a migration takes: no
     // timeout an operator set for the database or role applies to that wait, to an index build or
     // to the steps back between tries (transaction-local, as the lock_timeout below).
