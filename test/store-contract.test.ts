@@ -338,6 +338,22 @@ const migrationQueued = (store: PgStore): Promise<true> =>
     (await store.pool.query("SELECT 1 FROM pg_locks WHERE relation = 'tokens'::regclass AND NOT granted")).rowCount ? true : undefined,
   );
 
+/**
+ * Takes a migrated database back to the schema of an earlier release (6: before the partial
+ * family and parent indexes; 2: also before migrations 3 to 6), as a database of it is.
+ */
+async function toSchemaOf(store: PgStore, version: 6 | 2): Promise<void> {
+  await store.pool.query(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
+    DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash);`);
+  if (version <= 2) {
+    await store.pool.query(`DROP INDEX tokens_client; ALTER TABLE clients DROP COLUMN message_pop;
+      DROP TABLE pending_authorizations; DROP TABLE browser_sessions;
+      DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt;
+      ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE pushed_requests;`);
+  }
+  await store.pool.query('UPDATE schema_version SET version = $1', [version]);
+}
+
 describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
   it('migrates a database once and refuses one migrated by a newer keybound', async () => {
     const url = pgServer!.createDatabase('migrations');
@@ -400,9 +416,8 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     try {
       await prev.pool.query(insert, row(1, null));
       await prev.pool.query(insert, row(2, 'f1'));
-      // Back to the release before the partial indexes (schema version 6), as a database of it is.
-      await prev.pool.query(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
-        DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash); UPDATE schema_version SET version = 6`);
+      // Back to the release before the partial indexes, as a database of it is.
+      await toSchemaOf(prev, 6);
       const state = async () => ({
         version: Number((await prev.pool.query('SELECT version FROM schema_version')).rows[0].version),
         defs: (await prev.pool.query("SELECT indexdef FROM pg_indexes WHERE tablename = 'tokens' ORDER BY indexname")).rows.map((r: { indexdef: string }) => r.indexdef),
@@ -474,8 +489,8 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
   });
 
   it.each([
-    ['of the release before (version 6)', 6],
-    ['from three releases back (version 2: one migration indexes tokens, a later one drops its index)', 2],
+    ['of the release before (version 6)', 6 as const],
+    ['from three releases back (version 2: one migration indexes tokens, a later one drops its index)', 2 as const],
   ])("upgrades a database %s without a deadlock against a previous release's read-then-write transaction", async (_what, from) => {
     const url = pgServer!.createDatabase(`upgrade_from_${from}`);
     const prev = await PgStore.open(url);
@@ -486,15 +501,7 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
       [hash, now, now + 600],
     );
     // Back to that release's schema, as a database of it is.
-    await prev.pool.query(`DROP INDEX tokens_family; CREATE INDEX tokens_family ON tokens (family);
-      DROP INDEX tokens_parent; CREATE INDEX tokens_parent ON tokens (parent_hash);`);
-    if (from <= 2) {
-      await prev.pool.query(`DROP INDEX tokens_client; ALTER TABLE clients DROP COLUMN message_pop;
-        DROP TABLE pending_authorizations; DROP TABLE browser_sessions;
-        DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt;
-        ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE pushed_requests;`);
-    }
-    await prev.pool.query('UPDATE schema_version SET version = $1', [from]);
+    await toSchemaOf(prev, from);
     // A previous-release instance reads a token to change it (as linkExchangedToken and
     // revokeFamily do), and the migration arrives between its read and its write.
     const t = await prev.pool.connect();
@@ -526,7 +533,7 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     const prev = await PgStore.open(url);
     const writer = await prev.pool.connect();
     try {
-      await prev.pool.query('UPDATE schema_version SET version = 6');
+      await toSchemaOf(prev, 6);
       await writer.query('BEGIN');
       await writer.query('LOCK TABLE tokens IN ROW EXCLUSIVE MODE');
       const opening = PgStore.open(url, { migrationLockTimeoutMs: 200 }).catch((e: unknown) => e);
