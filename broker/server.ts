@@ -8,6 +8,7 @@ import { createServer as createTcpServer, type AddressInfo, type Server as TcpSe
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
+import aedesMemoryPersistence from 'aedes-persistence';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
@@ -219,6 +220,14 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     });
   }
 
+  // One process: aedes' own in-memory persistence (or the caller's), wrapped as the Redis one is.
+  // Unwrapped, aedes writes a clean=false SUBSCRIBE's whole list once per filter (quadratic: one
+  // packet of 6,000 filters held the loop 22 s) and stores filters the broker refused.
+  if (!opts.redis) {
+    // The package's types say `export default`; loaded from ESM, its default is module.exports, the factory.
+    const memory = aedesMemoryPersistence as unknown as () => object;
+    aedesOpts.persistence = serializeSubscriptionWrites(opts.aedes?.persistence ?? memory(), grantedSubscriptions) as AedesOptions['persistence'];
+  }
   const admit = createAdmission({
     audience: opts.audience,
     verifier,
