@@ -361,7 +361,17 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     if (!encoding) return errorResponse(new AuthzError('invalid_request', 'unsupported content type', { status: 415 }), 'json');
     const replyEncoding = encoding === 'form' ? 'json' : encoding;
     const remote = req.socket.remoteAddress ?? '';
-    // Before the body is read and any scrypt runs (client-auth-limiter.ts).
+    // The body first: a count is taken only for a request that has arrived whole, so requests
+    // that stall their bodies (until the request timeout) hold none of the address's counts.
+    let body: Uint8Array;
+    try {
+      body = await readBody(req, MAX_BODY_BYTES);
+    } catch (e) {
+      if (!(e instanceof BodyTooLarge)) throw e;
+      const out = errorResponse(new AuthzError('invalid_request', 'request body too large', { status: 413 }), replyEncoding);
+      return { ...out, headers: { ...out.headers, connection: 'close' } };
+    }
+    // Before any scrypt runs (client-auth-limiter.ts), synchronously: requests in flight at once are counted.
     const tooMany = () => {
       const out = errorResponse(new AuthzError('temporarily_unavailable', 'too many failed client authentications from this address', { status: 429 }), replyEncoding);
       return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
@@ -376,7 +386,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     }
     let failedAuth = false;
     try {
-      return await oauthExchange(req, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal, okStatus);
+      return await oauthExchange(req, body, handler, table, endpoint, encoding, replyEncoding, remote, () => (failedAuth = true), refusal, okStatus);
     } finally {
       if (!failedAuth) {
         clientAuthLimiter.giveBack(remote);
@@ -387,6 +397,7 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
 
   async function oauthExchange(
     req: IncomingMessage,
+    body: Uint8Array,
     handler: (p: Params, auth: string | undefined, remoteAddress: string) => Promise<Record<string, ResponseValue | undefined> | null>,
     table: Record<string, number> | undefined,
     endpoint: Endpoint,
@@ -397,14 +408,6 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
     refusal: Refusal,
     okStatus: number,
   ): Promise<WebResponse> {
-    let body: Uint8Array;
-    try {
-      body = await readBody(req, MAX_BODY_BYTES);
-    } catch (e) {
-      if (!(e instanceof BodyTooLarge)) throw e;
-      const out = errorResponse(new AuthzError('invalid_request', 'request body too large', { status: 413 }), replyEncoding);
-      return { ...out, headers: { ...out.headers, connection: 'close' } };
-    }
     try {
       refusal.params = decodeParams(body, encoding, endpoint);
       const out = await handler(refusal.params, req.headers.authorization, remote);

@@ -64,3 +64,22 @@ describe('failed client authentications are limited per address (review)', () =>
     expect((await ask('127.0.0.3', 'app', 'app-secret-long-enough')).status).toBe(200);
   });
 });
+
+describe('requests that stall their bodies hold no count (review, stop 34)', () => {
+  it(`${CLIENT_AUTH_FAILURES} requests from one address that never finish their bodies do not refuse a real client there`, { timeout: 60_000 }, async () => {
+    // Headers and the body's first byte, then nothing: each waits for the request timeout.
+    const stalled = Array.from({ length: CLIENT_AUTH_FAILURES + 8 }, () => {
+      const r = request(`${base}/token`, { method: 'POST', localAddress: '127.0.0.7', headers: { 'content-type': 'application/json', 'content-length': '64' } });
+      r.on('error', () => {});
+      r.write('{');
+      return r;
+    });
+    try {
+      // Let the service see every one of them.
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await ask('127.0.0.7', 'app', 'app-secret-long-enough')).toEqual({ status: 200, error: '' });
+    } finally {
+      for (const r of stalled) r.destroy();
+    }
+  });
+});
