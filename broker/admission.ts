@@ -9,7 +9,7 @@
  * lock everyone else out.
  */
 import { CoseError, coseKeyThumbprint, toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
-import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof } from '../device/index.js';
+import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof, type ProofFreshness } from '../device/index.js';
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
 import { deferSignatures, type VerifyOffLoop } from './deferred-signatures.js';
@@ -42,6 +42,8 @@ export interface AdmissionOptions {
    * with this twin of `provider.verify` (cose/adapters verifyInThreadPool for nativeProvider).
    */
   verifyOffLoop?: VerifyOffLoop;
+  /** Check credentials off this thread first (admission-threads.ts); this loop still charges and spends. */
+  checkElsewhere?: CheckElsewhere;
 }
 
 /**
@@ -55,12 +57,34 @@ export const MAX_RATE_TRACKED_KEYS = 50_000;
 
 export type Admit = (clientId: string, username: string | undefined, password: Uint8Array | undefined, purpose?: string) => Promise<AdmittedToken>;
 
-export function createAdmission(opts: AdmissionOptions): Admit {
+/**
+ * What a CONNECT's credentials proved before anything is charged or spent: the token verified
+ * (by-value or introspected), the proof verified against it, and the names its allowances go by.
+ */
+export interface CheckedCredentials {
+  verified: VerifiedToken;
+  freshness: ProofFreshness;
+  /** The PoP key's RFC 9679 thumbprint (hex). */
+  keyThumbprint: string;
+  /** The subject's allowance name (`s:` + SHA-256 hex), or undefined without a subject. */
+  subject: string | undefined;
+}
+
+/**
+ * Checks a CONNECT's (or refresh's) token and proof somewhere else (admission-threads.ts: a
+ * worker thread) with the same code as below. Undefined: not checked there, or refused there;
+ * admission then decides on the loop, so every refusal is the in-line path's own.
+ */
+export type CheckElsewhere = (clientId: string, password: Uint8Array | undefined, purpose: string) => Promise<CheckedCredentials | undefined>;
+
+export type CredentialCheckOptions = Pick<AdmissionOptions, 'audience' | 'verifier' | 'clock' | 'provider' | 'iatWindow' | 'verifyOffLoop'>;
+
+/**
+ * The first half of admission, which reads no replay store and no allowance: the token verifies
+ * as a resource server would (token-verifier.ts), then the proof of possession against it.
+ */
+export function createCredentialCheck(opts: CredentialCheckOptions): (clientId: string, password: Uint8Array | undefined, purpose: string) => Promise<CheckedCredentials> {
   const window = opts.iatWindow ?? DEFAULT_IAT_WINDOW;
-  const keyRate = opts.connectRate ?? DEFAULT_CONNECT_RATE;
-  const subjectRate = opts.subjectRate ?? DEFAULT_SUBJECT_CONNECT_RATE;
-  const perKey = createBucketTable(opts.clock, keyRate, MAX_RATE_TRACKED_KEYS);
-  const perSubject = createBucketTable(opts.clock, subjectRate, MAX_RATE_TRACKED_KEYS);
   // A cached token comes back as the same object at every reconnect: its key's thumbprint and
   // its subject's hash are worked out once, and go with the entry when the cache drops it.
   const names = new WeakMap<VerifiedToken, { keyThumbprint: string; subject: string | undefined }>();
@@ -75,10 +99,7 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     }
     return n;
   };
-  return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
-    if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
-      throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
-    }
+  return async (clientId, password, purpose) => {
     const { token, proof } = decodeConnectPassword(password);
     const checkProof = (verified: VerifiedToken, provider: CryptoProvider) => {
       try {
@@ -97,7 +118,7 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       }
     };
     let verified: VerifiedToken;
-    let freshness: ReturnType<typeof checkProof>;
+    let freshness: ProofFreshness;
     const deferred = opts.verifyOffLoop ? deferSignatures(opts.provider, opts.verifyOffLoop) : undefined;
     try {
       // With deferred signatures: both checked in parallel off the loop, confirmed before anything
@@ -113,6 +134,26 @@ export function createAdmission(opts: AdmissionOptions): Admit {
       verified = await opts.verifier.verify(token);
       freshness = checkProof(verified, opts.provider);
     }
+    return { verified, freshness, ...allowanceNames(verified) };
+  };
+}
+
+export function createAdmission(opts: AdmissionOptions): Admit {
+  const keyRate = opts.connectRate ?? DEFAULT_CONNECT_RATE;
+  const subjectRate = opts.subjectRate ?? DEFAULT_SUBJECT_CONNECT_RATE;
+  const perKey = createBucketTable(opts.clock, keyRate, MAX_RATE_TRACKED_KEYS);
+  const perSubject = createBucketTable(opts.clock, subjectRate, MAX_RATE_TRACKED_KEYS);
+  const checkInLine = createCredentialCheck(opts);
+  return async (clientId, username, password, purpose = PURPOSE_CONNECT) => {
+    if (purpose === PURPOSE_CONNECT && username !== ACE_USERNAME) {
+      throw new BrokerError(BROKER_ERR.BAD_CREDENTIALS, `username must be "${ACE_USERNAME}" (RFC 9431)`);
+    }
+    // Checked elsewhere, what may have changed here since is checked again (revoked, a floor,
+    // expired); if anything differs, or it was not checked there, this loop decides.
+    let checked = await opts.checkElsewhere?.(clientId, password, purpose);
+    if (checked && opts.verifier.stillAccepts(checked.verified)) opts.verifier.remember(checked.verified);
+    else checked = await checkInLine(clientId, password, purpose);
+    const { verified, freshness, keyThumbprint, subject } = checked;
     if (freshness.kind !== 'iat') throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
     if (opts.notBefore !== undefined && freshness.iat < opts.notBefore) {
       throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: iat(5) is older than this broker process (its replay store is new): make a fresh proof');
@@ -123,7 +164,6 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     // The key's allowance first: a key out of it draws nothing from its subject's. Subjects are
     // named by their hash, so a table entry stays small whatever the claim's length. A token
     // without a subject has only its key's allowance.
-    const { keyThumbprint, subject } = allowanceNames(verified);
     const key = `k:${keyThumbprint}`;
     if (!perKey.take(key)) throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key: slow down');
     if (subject !== undefined && !perSubject.take(subject)) {

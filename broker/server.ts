@@ -4,6 +4,7 @@
  * for scale-out Redis (mqemitter-redis, aedes-persistence-redis, and the jti replay store).
  * Defaults that read the world (the wall clock) live here and nowhere below.
  */
+import { availableParallelism } from 'node:os';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -13,6 +14,7 @@ import { WebSocketServer, createWebSocketStream } from 'ws';
 import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider } from '../cose/index.js';
 import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
+import { startAdmissionThreads, type AdmissionThreads } from './admission-threads.js';
 import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
 import { createHooks, type HookClient, type HookPacket } from './hooks.js';
@@ -99,6 +101,12 @@ export interface BrokerOptions {
   /** QoS 1/2 bytes that may wait for one device, and that one client key may queue (byte-budget.ts). */
   deviceQueueRate?: ByteRate;
   clientQueueRate?: ByteRate;
+  /**
+   * Worker threads that check CONNECT tokens and proofs off the event loop (admission-threads.ts).
+   * Default: one fewer than the cores, at most 2 (0 on one core); 0 checks on the loop. Needs the
+   * wall clock and node:crypto: with a `clock` or `provider` option only 0 is taken.
+   */
+  admissionThreads?: number;
   /** Extra aedes options (concurrency, queueLimit...); hooks and mq/persistence are ours. */
   aedes?: Omit<AedesOptions, 'authenticate' | 'authorizePublish' | 'authorizeSubscribe' | 'authorizeForward' | 'preConnect'>;
 }
@@ -128,8 +136,31 @@ export interface KeyboundBroker {
   publishRevocationList(audience: string, signedList: Uint8Array): Promise<void>;
   /** Checks a device's trust-anchor update (trust-update-relay.ts) and publishes it retained on ace/<device>/trust. */
   publishTrustUpdate(device: string, update: Uint8Array): Promise<void>;
-  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number; keyFetches: number };
+  readonly stats: { clients: number; cachedTokens: number; revoked: number; retainedTracked: number; keyFetches: number; admissionChecks: { thread: number; loop: number } };
   close(): Promise<void>;
+}
+
+/** Threads by default: the cores but the loop's, at most this many. */
+const DEFAULT_MAX_ADMISSION_THREADS = 2;
+
+function startThreads(opts: BrokerOptions, log: (line: string) => void): AdmissionThreads | undefined {
+  const injected = opts.clock !== undefined || (opts.provider !== undefined && opts.provider !== nativeProvider);
+  const threads = opts.admissionThreads ?? (injected ? 0 : Math.min(DEFAULT_MAX_ADMISSION_THREADS, availableParallelism() - 1));
+  if (!Number.isInteger(threads) || threads < 0 || threads > 64) throw new RangeError('admissionThreads must be an integer from 0 to 64');
+  if (threads === 0) return undefined;
+  // A thread reads the wall clock and verifies with node:crypto: what it proved must hold for the loop's own.
+  if (injected) throw new RangeError('admissionThreads needs the wall clock and node:crypto: with a clock or provider option, give 0');
+  try {
+    return startAdmissionThreads({
+      threads,
+      data: { audience: opts.audience, trust: opts.trust, ...(opts.leeway !== undefined ? { leeway: opts.leeway } : {}), ...(opts.iatWindow !== undefined ? { iatWindow: opts.iatWindow } : {}) },
+      log,
+    });
+  } catch (e) {
+    // Slower, never refused: every CONNECT is then checked on the loop.
+    log(`broker: admission threads not started (${String((e as Error).message).slice(0, 80)}); CONNECTs are checked on the event loop`);
+    return undefined;
+  }
 }
 
 export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker> {
@@ -228,7 +259,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     const memory = aedesMemoryPersistence as unknown as () => object;
     aedesOpts.persistence = serializeSubscriptionWrites(opts.aedes?.persistence ?? memory(), grantedSubscriptions) as AedesOptions['persistence'];
   }
+  const admissionThreads = startThreads(opts, log);
+  if (admissionThreads) closers.push(() => admissionThreads.close());
   const admit = createAdmission({
+    ...(admissionThreads ? { checkElsewhere: admissionThreads.check } : {}),
     audience: opts.audience,
     verifier,
     jtis,
@@ -515,7 +549,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     readiness,
     publishTrustUpdate,
     get stats() {
-      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size, keyFetches: refreshable?.fetches ?? 0 };
+      return { clients: aedes.connectedClients, cachedTokens: verifier.cached, revoked: revocation.revokedCount, retainedTracked: retained.size, keyFetches: refreshable?.fetches ?? 0, admissionChecks: { ...(admissionThreads?.counts ?? { thread: 0, loop: 0 }) } };
     },
     async close() {
       closed = true;

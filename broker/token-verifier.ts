@@ -51,6 +51,14 @@ export interface TokenVerifier {
   verify(token: Uint8Array, deferred?: DeferredSignatures): Promise<VerifiedToken>;
   /** Drops a token from the cache (revoked). */
   forget(hashHex: string): void;
+  /**
+   * Whether a token this verifier's rules accepted elsewhere (a worker thread with the same trust
+   * or a subset of it, admission-threads.ts) still stands here: a by-value token, not revoked,
+   * not under the issued-before floor, not expired. What this side alone can know.
+   */
+  stillAccepts(verified: VerifiedToken): boolean;
+  /** Caches a token accepted elsewhere (after stillAccepts), as if verified here. */
+  remember(verified: VerifiedToken): void;
   readonly cached: number;
 }
 
@@ -156,6 +164,15 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
       }
     },
     forget: (hashHex) => void cache.delete(hashHex),
+    stillAccepts: (verified) =>
+      !verified.reference &&
+      !opts.isRevoked(verified.hashHex) &&
+      !isIssuedBefore(opts.issuedBefore?.() ?? -1, verified.issuedAt) &&
+      // No leeway here: a token that close to its end is decided on this side, with it.
+      verified.expiresAt > clock(),
+    remember: (verified) => {
+      if (!cache.has(verified.hashHex)) addToCache(verified);
+    },
     get cached() {
       return cache.size;
     },

@@ -37,6 +37,7 @@ const BROKER_SERVE_SPEC = {
     'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
+    'admission-threads': { type: 'string', value: 'N', default: 'cores - 1, at most 2', help: 'worker threads that check CONNECT tokens and proofs off the event loop (0: on the loop)' },
     'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
     'metrics-host': { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address of the metrics listener (loopback unless widened)' },
     ...LOG_LEVEL_OPTION,
@@ -97,6 +98,8 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);
   }
+  const admissionThreads = values['admission-threads'];
+  if (admissionThreads !== undefined && !(/^\d{1,2}$/.test(admissionThreads) && Number(admissionThreads) <= 64)) throw new UsageError('--admission-threads takes a number of threads from 0 to 64');
   const logger = createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } });
   const broker = await createBroker({
     audience,
@@ -114,6 +117,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
       : {}),
     ...(values.redis ? { redis: values.redis } : {}),
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
+    ...(admissionThreads !== undefined ? { admissionThreads: Number(admissionThreads) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
   let a: Awaited<ReturnType<KeyboundBroker['listen']>>;
