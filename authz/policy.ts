@@ -71,6 +71,20 @@ function within(requested: Scope, limits: Array<Scope | undefined>): Scope | nul
 }
 
 /**
+ * An AIF-MQTT filter may be narrower on either side: the audience's entries the client's grant
+ * covers (`both`) miss a client's `sensors/a/#` inside the audience's `sensors/#`. Those are
+ * added: each is inside both grants, so the default is still no more than their intersection.
+ */
+function withNarrowerFilters(both: Scope | null, client: Scope | undefined, audience: Scope | undefined): Scope | null {
+  const fromClient = client && audience ? narrowScope(client, audience) : null;
+  if (!fromClient || fromClient.kind !== 'aif-mqtt') return both;
+  if (!both || both.kind !== 'aif-mqtt') return fromClient;
+  const key = (e: { filter: string; actions: readonly string[] }) => JSON.stringify([e.filter, e.actions]);
+  const seen = new Set(both.entries.map(key));
+  return { kind: 'aif-mqtt', entries: [...both.entries, ...fromClient.entries.filter((e) => !seen.has(key(e)))] };
+}
+
+/**
  * The scope to grant: requested ∩ client ∩ audience, per the audience's narrowing policy.
  * Without a request, the pre-defined default (RFC 6749 §3.3): everything this client may have
  * here, in the audience's AIF form when it has one (devices and brokers read AIF), else as text.
@@ -81,7 +95,8 @@ export function decideScope(requested: Scope | undefined, client: ClientRecord, 
   if (requested === undefined) {
     for (const kind of ['aif-rest', 'aif-mqtt'] as const) {
       const both = within(a.aif[kind] ?? { kind, entries: [] }, [c.aif[kind]]);
-      if (both && !isEmpty(both)) return both;
+      const all = kind === 'aif-mqtt' ? withNarrowerFilters(both, c.aif[kind], a.aif[kind]) : both;
+      if (all && !isEmpty(all)) return all;
     }
     const tokens = c.text.filter((t) => a.text.includes(t));
     if (tokens.length === 0) throw invalidScope('no scope is allowed for this client at this audience');

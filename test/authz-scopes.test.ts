@@ -133,6 +133,16 @@ describe('AIF-MQTT scopes for a broker', () => {
       expect(errorOf(await post('/token', tokenRequest(enc, 'broker', [['/temp', 1]]), enc, auth))).toBe('invalid_scope');
     });
   }
+  it('grants by default every filter inside both grants, the client\'s narrower ones included (review, stop 34)', async () => {
+    // The broker allows sensors/# (pub, sub) and alerts/# (sub); the client sensors/+/temp and
+    // alerts/# (sub). The default once dropped sensors/+/temp: the audience's sensors/# is not
+    // inside the client's grant, but the client's sensors/+/temp is inside the audience's.
+    for (const enc of ['cbor', 'json'] as const) {
+      const r = await post('/token', tokenRequest(enc, 'broker'), enc, auth);
+      expect(r.status).toBe(200);
+      expect(await tokenScope(r, 'broker')).toEqual([['alerts/#', ['sub']], ['sensors/+/temp', ['sub']]]);
+    }
+  });
   it('introspection answers the AIF scope as an array in both encodings', async () => {
     const t = await post('/token', tokenRequest('json', 'broker', [['alerts/#', ['sub']]]), 'json', auth);
     await registerClient(store, { id: 'broker-rs', secret: 'rs-secret', audiences: ['broker'], grantTypes: [] });
