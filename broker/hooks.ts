@@ -448,6 +448,12 @@ export function createHooks(deps: HookDeps) {
           drop(packet, session, route.reason, 'outside_scope');
           return cb(null);
         case 'refresh': {
+          // Drawn from the same allowance as the relay topics, before any signature is checked:
+          // a flood of refreshes costs the broker its checks (and a log line) each.
+          if (!session.bucket.take()) {
+            drop(packet, session, 'token refresh rate limit', 'rate_limit');
+            return cb(null);
+          }
           const payload = bytesOf(packet.payload);
           drop(packet, session, 'token refresh (taken by the broker)', 'refresh');
           void refresh(session, payload);

@@ -254,3 +254,25 @@ describe('relay payloads and queued bytes are bounded', () => {
     expect(log.some((l) => l.includes('"other-9"') && l.includes('queue budget'))).toBe(false);
   });
 });
+
+describe('in-band token refresh is rate-limited before any check (review, stop 34)', () => {
+  it('a client flooding ace/authz-info gets its allowance of refreshes checked, the rest dropped unread', async () => {
+    const lines: string[] = [];
+    const b = await createBroker({ audience: AUDIENCE, trust: issuer.trust, relayRate: { burst: 5, perSecond: 0.001 }, logger: (l) => lines.push(l) });
+    try {
+      const u = (await b.listen(0)).url;
+      const { token, key } = issuer.token({ scope: [['sensors/#', ['pub']]] });
+      const c = await connect(u, 'refresher', password(token, key, 'refresher'));
+      // Garbage that would cost a decode and a refusal each, were it read.
+      for (let i = 0; i < 40; i++) c.publish('ace/authz-info', Buffer.from([0x82, 0x40, 0x40]), { qos: 0 });
+      await c.publishAsync('sensors/x', 'sync', { qos: 1 });
+      const until = Date.now() + 5000;
+      while (Date.now() < until && lines.filter((l) => l.includes('refresh rate limit')).length < 35) await new Promise((r) => setTimeout(r, 50));
+      expect(lines.filter((l) => l.includes('token refresh from')).length).toBe(5);
+      expect(lines.filter((l) => l.includes('token refresh rate limit')).length).toBe(35);
+      await c.endAsync();
+    } finally {
+      await b.close();
+    }
+  });
+});
