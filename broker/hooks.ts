@@ -57,6 +57,12 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
 const MEMO_ENTRIES = 256;
 /**
+ * Distinct filters one connection may be granted. Each is kept in aedes' topic tree (and, for a
+ * persistent session, in its store): without a bound one admitted client grew the broker's memory
+ * by ~100 MB a minute with in-scope filters (adversarial review, stop 34).
+ */
+export const MAX_SUBSCRIPTIONS_PER_CONNECTION = 1000;
+/**
  * A payload on an `ace/` relay topic (a token envelope, a request, a response): a token is at most
  * 4 KiB (MAX_TOKEN_BYTES) and device messages are smaller; a signed message adds ~100 bytes.
  */
@@ -109,6 +115,9 @@ interface Session {
   forward: Map<string, boolean>;
   /** Per-client memo of publish routes by topic (scoped/denied only): the hot path is one lookup. */
   routes: Map<string, PublishRoute>;
+  /** The filters granted on this connection (at most MAX_SUBSCRIPTIONS_PER_CONNECTION), and those refused past it. */
+  subscribed: Set<string>;
+  overSubscribed: number;
   will: HookPacket | undefined;
   closing: boolean;
   /** Disconnected because its token was revoked: its Will is never sent. */
@@ -378,6 +387,8 @@ export function createHooks(deps: HookDeps) {
                 bucket: createTokenBucket(clock, deps.relayRate),
                 forward: new Map(),
                 routes: new Map(),
+                subscribed: new Set(),
+                overSubscribed: 0,
                 will,
                 closing: false,
                 revoked: false,
@@ -546,7 +557,15 @@ export function createHooks(deps: HookDeps) {
         disconnect(session, 'expired or revoked');
         return cb(null, null);
       }
-      if (maySubscribe(session.identity, sub.topic)) return cb(null, sub);
+      if (maySubscribe(session.identity, sub.topic)) {
+        if (!session.subscribed.has(sub.topic) && session.subscribed.size >= MAX_SUBSCRIPTIONS_PER_CONNECTION) {
+          // Said once a connection: past the bound, a packet of thousands of filters is not thousands of lines.
+          if (session.overSubscribed++ === 0) log.warn({ event: 'subscribe_refused', clientId: logText(client.id), topic: logText(sub.topic), code: 'too_many_subscriptions' }, `broker: refused SUBSCRIBE from ${safe(client.id)} to ${safe(sub.topic)}: more than ${MAX_SUBSCRIPTIONS_PER_CONNECTION} filters on one connection`);
+          return cb(null, null);
+        }
+        session.subscribed.add(sub.topic);
+        return cb(null, sub);
+      }
       log.warn({ event: 'subscribe_refused', clientId: logText(client.id), topic: logText(sub.topic), code: 'insufficient_scope' }, `broker: refused SUBSCRIBE from ${safe(client.id)} to ${safe(sub.topic)}: outside the token scope`);
       cb(null, null);
     },

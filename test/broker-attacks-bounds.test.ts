@@ -11,8 +11,8 @@ import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { createBroker, createPacketMeter, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, type KeyboundBroker } from '../broker/index.js';
-import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, password, sleep } from './support/broker-fixture.js';
+import { createBroker, createPacketMeter, MAX_CONNECT_BYTES, MAX_RELAY_PAYLOAD_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, type KeyboundBroker } from '../broker/index.js';
+import { AUDIENCE, closedWithin, connect, createIssuer, ed25519, inbox, password, sleep, subackCodes } from './support/broker-fixture.js';
 
 const issuer = createIssuer();
 const log: string[] = [];
@@ -275,4 +275,27 @@ describe('in-band token refresh is rate-limited before any check (review, stop 3
       await b.close();
     }
   });
+});
+
+describe('subscriptions per connection are bounded (review, stop 34)', () => {
+  it(`grants at most ${MAX_SUBSCRIPTIONS_PER_CONNECTION} distinct in-scope filters on one connection, and says so once`, async () => {
+    const lines: string[] = [];
+    const b = await createBroker({ audience: AUDIENCE, trust: issuer.trust, logger: (l) => lines.push(l) });
+    try {
+      const u = (await b.listen(0)).url;
+      const { token, key } = issuer.token({ scope: [['sensors/#', ['sub']]] });
+      const c = await connect(u, 'hoarder', password(token, key, 'hoarder'));
+      const filters = (from: number, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`sensors/${from + i}`, { qos: 0 as const }]));
+      expect((await subackCodes(c, filters(0, MAX_SUBSCRIPTIONS_PER_CONNECTION - 10))).every((code) => code === 0)).toBe(true);
+      const next = await subackCodes(c, filters(MAX_SUBSCRIPTIONS_PER_CONNECTION - 10, 30));
+      expect(next.slice(0, 10).every((code) => code === 0)).toBe(true);
+      expect(next.slice(10).every((code) => code === 128)).toBe(true);
+      // A filter already granted may be subscribed again (a QoS change).
+      expect(await subackCodes(c, { 'sensors/0': { qos: 1 } })).toEqual([1]);
+      expect(lines.filter((l) => l.includes(`more than ${MAX_SUBSCRIPTIONS_PER_CONNECTION} filters`)).length).toBe(1);
+      await c.endAsync();
+    } finally {
+      await b.close();
+    }
+  }, 30_000);
 });
