@@ -29,6 +29,9 @@ import type { AeadCipher, Curve, HashName } from '../algorithms.js';
 import type { CoseKey } from '../cose-key.js';
 import type { CryptoProvider, KeyPair } from '../crypto-provider.js';
 
+/** generateKeyPairSync with JWK encodings (Node >= 15.12; @types/node 20 has no overload for them). */
+const generateJwkPair = generateKeyPairSync as unknown as (type: string, options: object) => { privateKey: { d?: string; x?: string; y?: string } };
+
 const NODE_HASH: Record<HashName, string> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
 const OKP_CURVES = new Set<Curve>(['Ed25519', 'Ed448']);
 
@@ -207,10 +210,13 @@ export const nativeProvider: CryptoProvider = {
   },
 
   generateKeyPair(crv): KeyPair {
-    const { privateKey } = OKP_CURVES.has(crv)
-      ? generateKeyPairSync(crv.toLowerCase() as 'ed25519')
-      : generateKeyPairSync('ec', { namedCurve: crv });
-    const jwk = privateKey.export({ format: 'jwk' });
+    // The JWK comes out of the generation itself, never from KeyObject.export() after it: Node 20's
+    // JWK export holds the key's mutex while it allocates, a GC there may destroy the spent
+    // generation job, and that job's destructor takes the same mutex. The event loop then waits on
+    // itself for good (seen under load in the broker bench; gdb: ~KeyGenJob in ExportJWKEdKey).
+    const jwk = OKP_CURVES.has(crv)
+      ? generateJwkPair(crv.toLowerCase(), { privateKeyEncoding: { format: 'jwk' }, publicKeyEncoding: { format: 'jwk' } }).privateKey
+      : generateJwkPair('ec', { namedCurve: crv, privateKeyEncoding: { format: 'jwk' }, publicKeyEncoding: { format: 'jwk' } }).privateKey;
     const pair: KeyPair = { crv, d: fromBase64Url(jwk.d!), x: fromBase64Url(jwk.x!) };
     if (jwk.y) pair.y = fromBase64Url(jwk.y);
     return pair;

@@ -121,8 +121,10 @@ function ownKey(storage: ReturnType<typeof fileStorage>, bundleKey: CoseKey | un
   if (bundleKey?.d) return bundleKey;
   const saved = storage.get(DEVICE_KEY);
   if (saved) return coseKeyFromMap(decodeCbor(saved, { maxBytes: 1024, maxDepth: 3 }));
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const jwk = privateKey.export({ format: 'jwk' });
+  // The JWK from the generation itself, not exported after it (cose/adapters/native-provider.ts
+  // generateKeyPair: a GC during Node 20's export can deadlock the thread).
+  const generate = generateKeyPairSync as unknown as (type: 'ed25519', options: object) => { privateKey: { d?: string; x?: string } };
+  const jwk = generate('ed25519', { privateKeyEncoding: { format: 'jwk' }, publicKeyEncoding: { format: 'jwk' } }).privateKey;
   const key: CoseKey = { kty: 'OKP', crv: 'Ed25519', alg: ALG.EdDSA, x: fromBase64Url(jwk.x!), d: fromBase64Url(jwk.d!) };
   storage.put(DEVICE_KEY, encodeCbor(coseKeyToMap(key)));
   return key;
