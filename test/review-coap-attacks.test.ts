@@ -77,6 +77,25 @@ afterAll(async () => {
 });
 
 describe('keybound device serve --coap-only under attack (raw UDP)', () => {
+  it('drops what the CoAP library cannot take (a datagram that does not parse, FETCH without Content-Format) without answering it anywhere (review, stop 34)', async () => {
+    // node-coap 1.5 answered these to the sender's port on loopback, with its exception text: any
+    // peer could aim them at a local service. The sender here is on loopback, so such an answer
+    // would reach this very socket.
+    const sock = createSocket('udp4');
+    sockets.push(sock);
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', r));
+    const got: Uint8Array[] = [];
+    sock.on('message', (m) => got.push(new Uint8Array(m)));
+    sock.send(Uint8Array.of(0x40), port, '127.0.0.1');
+    sock.send(Uint8Array.of(0x4f, 0x01, 0x00, 0x01), port, '127.0.0.1'); // token length 15
+    sock.send(con({ code: 5, token: fromHex('b1'), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) }), port, '127.0.0.1'); // FETCH, no Content-Format
+    await new Promise((r) => setTimeout(r, 500));
+    expect(got.map((m) => toHex(m))).toEqual([]);
+    // The device still answers a well-formed request.
+    const send = peer();
+    expect(codeOf(await send(con({ code: 1, token: fromHex('b2'), options: [{ number: URI_PATH, value: utf8('result') }], payload: new Uint8Array(0) })))).toMatch(/^4\./);
+  });
+
   it('answers a malformed OSCORE option (reserved Partial IV length, reserved flag bits, huge kid context) 4.02 Bad Option, never 5.00', async () => {
     const send = peer();
     const hostile = [

@@ -134,6 +134,7 @@ interface ServerInternals {
   _middlewares: Middleware[];
   _block2Cache: { _cache: Map<string, unknown>; add(key: string, payload: unknown): void; remove(key: string): boolean };
   _sock?: { send(buf: Buffer, port: number, address: string): void };
+  _sendError(payload: Buffer, rsinfo: { address: string; port: number }, packet?: Packet, code?: string): void;
 }
 
 // node-coap's own packet codec (its dependency coap-packet), for the answers sent from here.
@@ -224,6 +225,17 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
   if (!Array.isArray(internals._middlewares) || typeof internals._block2Cache?.add !== 'function' || !(internals._block2Cache._cache instanceof Map)) {
     throw new Error('the coap library is not the 1.5 this transport was written against (middleware chain, Block2 cache)');
   }
+  // node-coap 1.5 answers what it cannot take itself (a datagram that does not parse, Observe on a
+  // POST, FETCH without Content-Format) to rsinfo.port with NO address, so to loopback: any peer
+  // could aim those answers at a local service's port (adversarial review, stop 34), with the
+  // library's exception text as payload. A datagram that did not parse is dropped (RFC 7252 §4.2);
+  // otherwise the code alone goes back to its sender.
+  if (typeof internals._sendError !== 'function') throw new Error('the coap library is not the 1.5 this transport was written against (_sendError)');
+  internals._sendError = (_payload, rsinfo, packet, code = '5.00') => {
+    if (!packet) return;
+    const reply = generate({ code, messageId: packet.messageId, token: packet.token, ack: packet.confirmable, confirmable: false });
+    internals._sock?.send(reply, rsinfo.port, rsinfo.address);
+  };
   // node-coap keeps each Block2 answer body for EXCHANGE_LIFETIME (247 s) under its token, without
   // a bound: a GET flood with fresh tokens would pin one body each. Keep the newest few; a miss
   // only makes the next block run the handler again (as it does for libcoap's new tokens anyway).
