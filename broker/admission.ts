@@ -52,6 +52,9 @@ export interface AdmissionOptions {
  */
 export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array; keyThumbprint: string };
 
+/** Seconds of a proof's window that must be left when its jti is claimed (see createAdmission). */
+export const CLAIM_MARGIN_S = 1;
+
 /** Keys (and subjects) whose CONNECT rate is tracked at once; past it idle ones, then the oldest, are dropped. */
 export const MAX_RATE_TRACKED_KEYS = 50_000;
 
@@ -157,6 +160,13 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     if (freshness.kind !== 'iat') throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: needs iat(5) and jti(6) at the broker');
     if (opts.notBefore !== undefined && freshness.iat < opts.notBefore) {
       throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: iat(5) is older than this broker process (its replay store is new): make a fresh proof');
+    }
+    // The iat window was checked before the awaits above (a thread's round trip, the signatures);
+    // the replay store forgets a jti once its window is over. A proof whose window ends before its
+    // jti is surely recorded (here, or at Redis a round trip away) could be replayed after the
+    // first use's record expired: refused, with a margin (adversarial review, stop 34).
+    if (opts.clock() + CLAIM_MARGIN_S >= freshness.until) {
+      throw new BrokerError(BROKER_ERR.BAD_PROOF, 'PoP proof: its iat(5) window is (nearly) over: make a fresh proof');
     }
     // Taken before the jti is stored, synchronously (so neither a flood of fresh proofs nor many
     // in flight at once against a slow shared store get past it), and given back when the proof

@@ -13,7 +13,7 @@ export {
   type ConnectCredentials,
   type ConnectPasswordOptions,
 } from './credentials.js';
-export { createAdmission, createCredentialCheck, PURPOSE_REFRESH, MAX_RATE_TRACKED_KEYS, type Admit, type AdmissionOptions, type CheckedCredentials, type CheckElsewhere } from './admission.js';
+export { CLAIM_MARGIN_S, createAdmission, createCredentialCheck, PURPOSE_REFRESH, MAX_RATE_TRACKED_KEYS, type Admit, type AdmissionOptions, type CheckedCredentials, type CheckElsewhere } from './admission.js';
 export { startAdmissionThreads, MAX_IN_FLIGHT_PER_THREAD, type AdmissionThreads, type AdmissionThreadData } from './admission-threads.js';
 export { memoizedTokenHash, MAX_MEMO_TOKEN_BYTES, MAX_MEMO_BYTES, MEMO_ENTRY_OVERHEAD } from './token-hash-memo.js';
 export { createTokenVerifier, MAX_CACHED_TOKENS, NEGATIVE_CACHE_SECONDS, type TokenVerifier, type VerifiedToken, type TokenVerifierOptions } from './token-verifier.js';

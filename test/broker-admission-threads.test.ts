@@ -5,7 +5,7 @@
  * whatever the thread refuses is decided on the loop with the in-line path's own refusal.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBroker, startAdmissionThreads, type KeyboundBroker } from '../broker/index.js';
+import { CLAIM_MARGIN_S, createBroker, createConnectPassword, startAdmissionThreads, type KeyboundBroker } from '../broker/index.js';
 import { tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { AUDIENCE, connect, createIssuer, inbox, password, refusal, subackCodes } from './support/broker-fixture.js';
@@ -121,6 +121,27 @@ describe('admission threads: lifecycle and options', () => {
       const { token, key } = issuer.token({ scope: SENSORS });
       await (await connect(u, 'clocked', password(token, key, 'clocked'))).endAsync();
       expect(b.stats.admissionChecks).toEqual({ thread: 0, loop: 0 });
+    } finally {
+      await b.close();
+    }
+  });
+});
+
+describe('a proof whose window ends before its jti is surely recorded (review, stop 34)', () => {
+  it(`is refused: at least ${CLAIM_MARGIN_S} s of the iat window must be left when the jti is claimed`, { timeout: 20_000 }, async () => {
+    // A 4 s window: a proof whose iat (whole seconds) is 3 s back ends within a second from now.
+    // Its first use's record would be gone before a replay held up by a thread round trip (or
+    // Redis) is claimed.
+    const b = await createBroker({ audience: AUDIENCE, trust: issuer.trust, iatWindow: 4, admissionThreads: 0 });
+    try {
+      const u = (await b.listen(0)).url;
+      // Proofs made before the broker started are refused anyway (its replay store is new).
+      await new Promise((r) => setTimeout(r, 3500));
+      const { token, key } = issuer.token({ scope: SENSORS });
+      const madeAt = (ago: number) => Buffer.from(createConnectPassword(token, key, { audience: AUDIENCE, clientId: 'edge', clock: () => Math.floor(Date.now() / 1000) - ago, provider: nativeProvider }));
+      expect(await refusal(connect(u, 'edge', madeAt(3)))).toBe(4);
+      // With the margin left, the same token is admitted.
+      expect(await refusal(connect(u, 'edge', madeAt(0)))).toBe(0);
     } finally {
       await b.close();
     }
