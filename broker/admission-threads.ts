@@ -46,8 +46,10 @@ export interface AdmissionThreads {
 export const MAX_IN_FLIGHT_PER_THREAD = 256;
 /** A request not answered by then is decided on the loop: no CONNECT waits on a thread for good. */
 const ANSWER_WAIT_MS = 5000;
-/** A thread that died is started again after this long. */
+/** A thread that died is started again after this long, doubled at each death before it was up. */
 const RESTART_MS = 1000;
+/** Deaths before ever coming up after which a thread is not started again (it cannot load). */
+const MAX_FAILED_STARTS = 5;
 
 /**
  * The thread's first code. In a checkout the worker is TypeScript: tsx's hooks are registered in
@@ -56,14 +58,16 @@ const RESTART_MS = 1000;
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 (async () => {
-  if (workerData.entry.endsWith('.ts')) (await import('tsx/esm/api')).register();
+  if (workerData.tsx) (await import(workerData.tsx)).register();
   await import(workerData.entry);
 })().catch((e) => { process.nextTick(() => { throw e; }); });
 `;
 
-function workerEntry(): string {
+/** The worker's module, and in a checkout tsx's API, found from here (an eval'd worker resolves from the working directory). */
+function workerModules(): { entry: string; tsx?: string } {
   const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './admission-worker.ts' : './admission-worker.js', self).href;
+  if (!self.endsWith('.ts')) return { entry: new URL('./admission-worker.js', self).href };
+  return { entry: new URL('./admission-worker.ts', self).href, tsx: import.meta.resolve('tsx/esm/api') };
 }
 
 interface Thread {
@@ -74,7 +78,7 @@ interface Thread {
   outbox: AdmissionThreadRequest[];
 }
 
-export function startAdmissionThreads(opts: { threads: number; data: AdmissionThreadData; log: (line: string) => void }): AdmissionThreads {
+export function startAdmissionThreads(opts: { threads: number; data: AdmissionThreadData; log: (line: string) => void; restartMs?: number }): AdmissionThreads {
   if (!Number.isInteger(opts.threads) || opts.threads < 1 || opts.threads > 64) throw new RangeError('admission threads must be an integer from 1 to 64');
   const threads: Thread[] = [];
   const counts = { thread: 0, loop: 0 };
@@ -83,15 +87,21 @@ export function startAdmissionThreads(opts: { threads: number; data: AdmissionTh
   let closed = false;
   const restarts = new Set<NodeJS.Timeout>();
 
+  const modules = workerModules();
+  /** Threads that died before they were up, in a row. */
+  let failedStarts = 0;
   const start = (): void => {
-    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { ...opts.data, entry: workerEntry() } });
+    const worker = new Worker(BOOTSTRAP, { eval: true, workerData: { ...opts.data, ...modules } });
     // The broker's own listeners keep the process up; a thread alone must not.
     worker.unref();
     const thread: Thread = { worker, pending: new Map(), ready: false, outbox: [] };
     threads.push(thread);
     worker.on('message', (replies: AdmissionThreadReply[] | typeof READY) => {
       // Up once its code is loaded (not at 'online': a CONNECT must not wait for a thread's imports).
-      if (replies === READY) thread.ready = true;
+      if (replies === READY) {
+        thread.ready = true;
+        failedStarts = 0;
+      }
       else for (const reply of replies) thread.pending.get(reply.id)?.(reply.checked);
     });
     // A thread that fails (it should not) costs speed, never a CONNECT: what it held is decided on the loop.
@@ -100,13 +110,25 @@ export function startAdmissionThreads(opts: { threads: number; data: AdmissionTh
       threads.splice(threads.indexOf(thread), 1);
       for (const resolve of [...thread.pending.values()]) resolve(undefined);
       if (closed) return;
+      if (!thread.ready && ++failedStarts >= MAX_FAILED_STARTS) {
+        opts.log(`broker: admission threads could not start ${MAX_FAILED_STARTS} times in a row; CONNECTs are checked on the event loop from now on`);
+        return;
+      }
       const timer = setTimeout(() => {
         restarts.delete(timer);
-        if (!closed) start();
-      }, RESTART_MS);
+        if (!closed) startOrSay();
+      }, (opts.restartMs ?? RESTART_MS) * 2 ** failedStarts);
       timer.unref();
       restarts.add(timer);
     });
+  };
+  // From a timer, a thread that cannot even be created is said, not thrown at the process.
+  const startOrSay = (): void => {
+    try {
+      start();
+    } catch (e) {
+      opts.log(`broker: an admission thread could not be created (${String((e as Error).message).slice(0, 80)}); CONNECTs are checked on the event loop`);
+    }
   };
   for (let i = 0; i < opts.threads; i++) start();
 

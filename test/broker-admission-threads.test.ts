@@ -4,11 +4,16 @@
  * holds on the loop (revoked since, a floor, expired), the jti and allowances are the loop's, and
  * whatever the thread refuses is decided on the loop with the in-line path's own refusal.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_MARGIN_S, createBroker, createConnectPassword, startAdmissionThreads, type KeyboundBroker } from '../broker/index.js';
 import { tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { AUDIENCE, connect, createIssuer, inbox, password, refusal, subackCodes } from './support/broker-fixture.js';
+import { serveBroker, trustFile } from './support/broker-process.js';
+import { stop } from './support/processes.js';
 
 const issuer = createIssuer();
 let broker: KeyboundBroker;
@@ -146,4 +151,45 @@ describe('a proof whose window ends before its jti is surely recorded (review, s
       await b.close();
     }
   });
+});
+
+describe('admission threads as deployed (review, stop 34)', () => {
+  it('start when `keybound broker serve` runs from a checkout in another working directory', { timeout: 30_000 }, async () => {
+    // The README's first hour runs the linked CLI in an empty directory: the thread's loader must
+    // be found from the broker's files, not from the working directory (it failed there, and was
+    // started again every second).
+    const elsewhere = mkdtempSync(join(tmpdir(), 'kb-cwd-'));
+    const b = await serveBroker(trustFile(issuer.trust), ['--admission-threads', '1'], { cwd: elsewhere });
+    try {
+      for (let i = 0; i < 5; i++) {
+        const { token, key } = issuer.token({ scope: SENSORS });
+        await (await connect(b.url, `far-${i}`, password(token, key, `far-${i}`))).endAsync();
+        await new Promise((r) => setTimeout(r, 400));
+      }
+      expect(b.stderr).toContain('admitted CONNECT');
+      expect(b.stderr).not.toMatch(/admission thread/);
+    } finally {
+      await stop(b.proc);
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a thread that cannot start', () => {
+  it('is started again with growing waits, then given up: every CONNECT is checked on the loop', async () => {
+    const lines: string[] = [];
+    // No anchors: the thread's trust refuses at load, every time.
+    const threads = startAdmissionThreads({ threads: 1, data: { audience: AUDIENCE, trust: [] }, log: (l) => lines.push(l), restartMs: 20 });
+    try {
+      const until = Date.now() + 15_000;
+      while (Date.now() < until && !lines.some((l) => l.includes('could not start'))) await new Promise((r) => setTimeout(r, 50));
+      expect(lines.filter((l) => l.includes('an admission thread failed'))).toHaveLength(5);
+      expect(lines.filter((l) => l.includes('could not start 5 times in a row'))).toHaveLength(1);
+      expect(threads.running).toBe(0);
+      const { token, key } = issuer.token({ scope: SENSORS });
+      expect(await threads.check('x', password(token, key, 'x'), 'mqtt-connect')).toBeUndefined();
+    } finally {
+      await threads.close();
+    }
+  }, 30_000);
 });

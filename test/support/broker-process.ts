@@ -35,9 +35,9 @@ export function trustFile(keys: readonly CoseKey[]): string {
 }
 
 /** Starts `keybound broker serve --audience AUDIENCE --trust FILE --port 0 ...extra`; resolves once it listens. */
-export async function serveBroker(trust: string, extra: string[] = []): Promise<BrokerProcess> {
+export async function serveBroker(trust: string, extra: string[] = [], opts: { cwd?: string } = {}): Promise<BrokerProcess> {
   const proc = spawn(process.execPath, [join(root, 'bin/keybound.js'), 'broker', 'serve', '--audience', AUDIENCE, '--trust', trust, '--port', '0', ...extra], {
-    cwd: root,
+    cwd: opts.cwd ?? root,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
