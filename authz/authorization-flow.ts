@@ -56,11 +56,24 @@ export type AuthorizationCheck =
   | { ok: false; error: string; redirectUri: string; clientId: string; mode: ResponseMode; state?: string };
 
 /**
+ * RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once." The token
+ * endpoint refuses repeats too; taking the first here while a front end reads the last would let
+ * the two disagree on the client or the redirect.
+ */
+function hasRepeatedParameter(q: URLSearchParams): boolean {
+  const names = [...q.keys()];
+  return new Set(names).size !== names.length;
+}
+const REPEATED_PARAMETER_PAGE = 'A request parameter appears more than once (RFC 6749 §3.1). Start again from the application.';
+
+/**
  * RFC 6749 §4.1.1 with RFC 7636 PKCE S256: the checks an authorization request passes, whether
  * it arrives at /authorize or is pushed to /par first (RFC 9126 §2.1: "as at the authorization
  * endpoint").
  */
 export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchParams): Promise<AuthorizationCheck> {
+  // Which client_id or redirect_uri would be meant is unknowable: a page, not a redirect.
+  if (hasRepeatedParameter(q)) return { ok: false, page: REPEATED_PARAMETER_PAGE };
   const { store } = ctx.token;
   const client = await store.getClient(q.get('client_id') ?? '');
   const redirectUri = q.get('redirect_uri') ?? '';
@@ -112,6 +125,7 @@ export async function checkAuthorizationRequest(ctx: WebContext, q: URLSearchPar
  * registered with require_pushed_authorization_requests has no other way in (§6).
  */
 async function requestOf(ctx: WebContext, q: URLSearchParams): Promise<URLSearchParams | string> {
+  if (hasRepeatedParameter(q)) return REPEATED_PARAMETER_PAGE;
   const requestUri = q.get('request_uri');
   if (requestUri === null) {
     const client = await ctx.token.store.getClient(q.get('client_id') ?? '');

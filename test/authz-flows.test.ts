@@ -504,6 +504,22 @@ describe('PKCE (RFC 7636) in JSON and form encoding', () => {
   }
 });
 
+describe('repeated parameters at /authorize (RFC 6749 §3.1; review, stop 34)', () => {
+  it('are refused with a page and no redirect, whichever parameter repeats', async () => {
+    const request = { response_type: 'code', client_id: 'app', redirect_uri: REDIRECT, code_challenge: s256('d'.repeat(50)), code_challenge_method: 'S256', scope: 'read', audience: 'ekg', state: 'st' };
+    for (const [name, value] of [['client_id', 'evil'], ['redirect_uri', 'https://evil.example/cb'], ['scope', 'write'], ['state', 'other']] as const) {
+      const q = new URLSearchParams(request);
+      q.append(name, value);
+      const res = await fetch(`${base}/authorize?${q}`, { redirect: 'manual' });
+      expect(res.status, name).not.toBe(303);
+      expect(res.headers.get('location'), name).toBeNull();
+      expect(await res.text(), name).toContain('appears more than once');
+    }
+    // The same request without the repeat is served (the sign-in page).
+    expect((await fetch(`${base}/authorize?${new URLSearchParams(request)}`, { redirect: 'manual' })).status).toBe(200);
+  });
+});
+
 describe('CSRF on the login and consent forms', () => {
   const authCodes = () => (store.db.prepare('SELECT count(*) AS n FROM auth_codes').get() as { n: number }).n;
   // The login and consent forms name the authorization request they show (request); the last one started is used.
