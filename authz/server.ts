@@ -214,8 +214,8 @@ interface Refusal {
 const prematureClose = (): Error => Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 
 /**
- * The whole body, at most `limit` bytes: past it the request is destroyed (its socket with it) and
- * BodyTooLarge is thrown. Listeners, not `for await`: the stream's async iterator cost ~6 KB of
+ * The whole body, at most `limit` bytes: past it reading stops and BodyTooLarge is thrown (the
+ * caller answers 413 with connection: close). Listeners, not `for await`: the stream's async iterator cost ~6 KB of
  * garbage per request (issue 13's heap profile of the token endpoint), a tenth of a token's.
  */
 function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
@@ -239,7 +239,9 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
         return;
       }
       done(new BodyTooLarge());
-      req.destroy();
+      // Not read further, and not destroyed: the 413 (with connection: close) still reaches the
+      // client, then the server closes the socket with what is left of the body unread.
+      req.pause();
     };
     const onEnd = (): void => done(undefined, new Uint8Array(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
     // Closed before its end (the client went away): what stream.finished reports then.
