@@ -101,8 +101,9 @@ export function startAdmissionThreads(opts: { threads: number; data: AdmissionTh
       if (replies === READY) {
         thread.ready = true;
         failedStarts = 0;
+        return;
       }
-      else for (const reply of replies) thread.pending.get(reply.id)?.(reply.checked);
+      for (const reply of replies) thread.pending.get(reply.id)?.(reply.checked);
     });
     // A thread that fails (it should not) costs speed, never a CONNECT: what it held is decided on the loop.
     worker.on('error', (e) => opts.log(`broker: an admission thread failed (${String(e.message).slice(0, 80)}); its CONNECTs are checked on the event loop`));
