@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { createCredentialCheck, type CheckedCredentials } from './admission.js';
+import { createCredentialCheck } from './admission.js';
 import { createTokenVerifier } from './token-verifier.js';
 import { brokerTrust } from './trust.js';
 import { READY, type AdmissionThreadData, type AdmissionThreadReply, type AdmissionThreadRequest } from './admission-threads.js';
