@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLAIM_MARGIN_S, createBroker, createConnectPassword, startAdmissionThreads, type KeyboundBroker } from '../broker/index.js';
-import { tokenHash } from '../cose/index.js';
+import { encodeProvisioningBundle, publicCoseKey, tokenHash } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
-import { AUDIENCE, connect, createIssuer, inbox, password, refusal, subackCodes } from './support/broker-fixture.js';
+import { AUDIENCE, connect, createIssuer, inbox, ISSUER, password, refusal, subackCodes } from './support/broker-fixture.js';
 import { serveBroker, trustFile } from './support/broker-process.js';
 import { stop } from './support/processes.js';
 
@@ -190,6 +190,26 @@ describe('a thread that cannot start', () => {
       expect(await threads.check('x', password(token, key, 'x'), 'mqtt-connect')).toBeUndefined();
     } finally {
       await threads.close();
+    }
+  }, 30_000);
+});
+
+describe('admission threads with the broker\'s own provisioning bundle (the README\'s deployment)', () => {
+  it('checks CONNECTs on the thread with the bundle\'s trust', async () => {
+    const bundle = encodeProvisioningBundle({ version: 1, deviceId: AUDIENCE, audience: AUDIENCE, issuer: ISSUER, trustAnchors: [publicCoseKey(issuer.signingKey)] });
+    const b = await createBroker({ audience: AUDIENCE, trust: bundle, admissionThreads: 1 });
+    try {
+      const u = (await b.listen(0)).url;
+      let onThread = 0;
+      for (let i = 0; i < 50 && onThread === 0; i++) {
+        const { token, key } = issuer.token({ scope: SENSORS });
+        await (await connect(u, `bundled-${i}`, password(token, key, `bundled-${i}`))).endAsync();
+        onThread = b.stats.admissionChecks.thread;
+        if (onThread === 0) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(onThread).toBe(1);
+    } finally {
+      await b.close();
     }
   }, 30_000);
 });
