@@ -20,20 +20,24 @@ export class FleetWorkerError extends Error {
 /**
  * The thread's first code. In a checkout the shard runner is TypeScript: load tsx's hooks in the
  * thread first (hooks a parent registered do not reach a worker); a build runs the .js directly.
+ * tsx is resolved here (workerModules): an eval'd worker resolves from the working directory, and
+ * `keybound sim --workers` run from outside the checkout failed with "Cannot find package 'tsx'"
+ * (found beside broker/admission-threads.ts, which had the same bootstrap).
  */
 const BOOTSTRAP = `
 const { workerData } = require('node:worker_threads');
 (async () => {
-  if (workerData.entry.endsWith('.ts')) (await import('tsx/esm/api')).register();
+  if (workerData.tsx) (await import(workerData.tsx)).register();
   await import(workerData.entry);
 })().catch((e) => { process.nextTick(() => { throw e; }); });
 `;
 
 const YOUNG_GENERATION_MB = 96;
 
-function entryUrl(): string {
+function workerModules(): { entry: string; tsx?: string } {
   const self = import.meta.url;
-  return new URL(self.endsWith('.ts') ? './fleet-shard-worker.ts' : './fleet-shard-worker.js', self).href;
+  if (!self.endsWith('.ts')) return { entry: new URL('./fleet-shard-worker.js', self).href };
+  return { entry: new URL('./fleet-shard-worker.ts', self).href, tsx: import.meta.resolve('tsx/esm/api') };
 }
 
 export async function runShardsInWorkers(run: ShardRun, shards: readonly ShardSpec[], threads: number, progress: (shard: number, finished: number) => void): Promise<ShardResult[]> {
@@ -61,7 +65,7 @@ export async function runShardsInWorkers(run: ShardRun, shards: readonly ShardSp
       for (let i = 0; i < threads; i++) {
         // A larger young generation: a shard allocates short-lived messages by the million and
         // spent ~12% of its time in scavenges with the default (--cpu-prof, 2k devices).
-        const w = new Worker(BOOTSTRAP, { eval: true, workerData: { entry: entryUrl(), run }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
+        const w = new Worker(BOOTSTRAP, { eval: true, workerData: { ...workerModules(), run }, resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } });
         workers.push(w);
         running++;
         w.on('message', (m: WorkerMessage) => {

@@ -91,3 +91,34 @@ describe("the simulator host's crypto (node:crypto, same bytes as the portable p
     expect(hostProvider.verify(ec, 'SHA-256', msg, tampered)).toBe(false);
   });
 });
+
+describe('`keybound sim --workers` as deployed', () => {
+  it('runs its worker threads when started from a checkout in another working directory', { timeout: 120_000 }, async () => {
+    // The README's setup links the CLI and runs it in an empty directory: the threads' loader must
+    // be found from the simulator's files (it once failed: "Cannot find package 'tsx'").
+    const { spawn } = await import('node:child_process');
+    const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { fileURLToPath } = await import('node:url');
+    const elsewhere = mkdtempSync(join(tmpdir(), 'kb-sim-cwd-'));
+    try {
+      const bin = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
+      // Two shards of 2,000 (the CLI's shard size), so two threads run.
+      const args = [bin, 'sim', '--scenario', 'disconnected', '--devices', '4000', '--workers', '2', '--seed', 'cwd', '--json', join(elsewhere, 'report.json')];
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(process.execPath, args, { cwd: elsewhere, stdio: ['ignore', 'ignore', 'pipe'] });
+        let stderr = '';
+        child.stderr.on('data', (d) => (stderr += d));
+        child.on('exit', (c) => {
+          if (c !== 0) console.error(stderr.slice(-2000));
+          resolve(c);
+        });
+      });
+      expect(code).toBe(0);
+      expect((JSON.parse(readFileSync(join(elsewhere, 'report.json'), 'utf8')) as SimReport).devices).toBe(4000);
+    } finally {
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+  });
+});
