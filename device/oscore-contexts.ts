@@ -5,19 +5,25 @@
  * the security context after the related token has expired"; revocation and exi floors alike).
  *
  * Budget (DeviceProfile.maxSessions, the bound the home-made sessions had): the table refuses
- * rather than grows. Posting a token needs only the token, which may be stolen, not its Master
- * Secret: a context counts as proven once a request has verified under it. Unproven contexts give
- * way to new ones; proven ones never do; one token keeps at most maxUnprovenSessionsPerToken
- * unproven contexts, so a replayed token cannot churn the table; and one client (the tokens'
- * subject) holds at most half the slots as proven contexts, so a client proving context after
- * context never holds them all and a thief posting a client's stolen tokens never closes its
- * proven ones. A client whose share is all proven (it lost its OSCORE state, rebooting, again and
- * again: the old contexts stay proven but nobody uses them) may still post: its new context waits
- * unproven beside them, and only when a request verifies under it does the client's least
- * recently used proven context give way. So a thief's post costs the client nothing, and the
- * client is never locked out by its own dead contexts. A token without a subject (another AS may
- * omit `sub`, RFC 8392 §3.1.2) is its own owner: tokens without one share nothing, so one key
- * holder's contexts never push out another's.
+ * rather than grows. Posting a token needs only the token, which may be stolen (it travels in the
+ * clear, RFC 9203 §4.1), not its Master Secret: a context counts as proven once a request has
+ * verified under it. So a post never pushes out a proven context: unproven ones give way to new
+ * ones, and one token keeps at most maxUnprovenPerToken of them, so a replayed token cannot churn
+ * the table. Proven contexts hold at most maxContexts minus a reserve (a quarter of the slots, at
+ * least one), so a post always finds a slot to wait in: a full table of proven contexts would
+ * otherwise answer busy to every client, the same ones included, for their tokens' lifetime
+ * (adversarial review, stop 34: two clients making a context per request did exactly that).
+ * Only a proof makes room among proven contexts, and proving needs the key:
+ * - one client (the tokens' subject) holds at most half the slots as proven contexts, so past
+ *   that its own least recently used one goes (a client rebooting again and again is never locked
+ *   out by its own dead contexts);
+ * - past the proven limit, the least recently used context of the client holding the most proven
+ *   ones goes (the overall least recently used when every client holds one). With no clock there
+ *   is no "idle for an hour"; recency among proven contexts is the order they were last used in.
+ * A thief's post costs a client nothing that is proven; a key holder proving context after
+ * context retires its own first, and takes from others no more than a fair share. A token
+ * without a subject (another AS may omit `sub`, RFC 8392 §3.1.2) is its own owner: tokens
+ * without one share nothing, so one key holder's contexts never count as another's.
  *
  * Generic in the context type `C` (what cose/'s OSCORE derivation returns), so the table is the
  * same for any derivation and testable without one.
@@ -63,12 +69,13 @@ export interface OscoreContextTable<C> {
   allocateRecipientId(clientRecipientId: Uint8Array): Uint8Array;
   /** Whether a live context came from this token and this N1 (a replayed POST). */
   hasNonce1(tokenHashHex: string, nonce1Hex: string): boolean;
-  /** Makes room (or throws busy), then holds the entry. */
+  /** Makes room among unproven contexts (busy only in a one-slot table held proven), then holds the entry. */
   install(entry: OscoreContextEntry<C>): void;
   /**
    * A request verified under this context: it is proven (it can no longer be pushed out by a
-   * post) and the most recently used; if its client now holds more than its share of proven
-   * contexts, the least recently used of the others goes.
+   * post) and the most recently used. If its client now holds more than its share of proven
+   * contexts, its least recently used other one goes; else, past the proven limit, the least
+   * recently used context of the largest holder.
    */
   verified(entry: OscoreContextEntry<C>): void;
   /** The live context for a request's kid; throws when its token has died (and drops it). */
@@ -88,6 +95,8 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
   const table = new Map<string, OscoreContextEntry<C>>();
   /** One client's (token subject's) share of proven contexts. */
   const share = Math.max(1, Math.floor(maxContexts / 2));
+  /** Proven contexts held at most: the rest of the slots are where a post always finds room. */
+  const provenLimit = maxContexts < 2 ? maxContexts : maxContexts - Math.max(1, Math.floor(maxContexts / 4));
 
   // Who owns a context: the token's subject, or the token itself when it names none (see above).
   const owner = (e: OscoreContextEntry<C>): string => (e.subject !== undefined ? `s:${e.subject}` : `t:${e.tokenHashHex}`);
@@ -136,7 +145,7 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
       }
       if (table.size >= maxContexts) {
         const victim = oldestUnproven();
-        // Every slot holds a context whose client proved its key: none gives way to a post.
+        // Only a one-slot table can be all proven (provenLimit): none gives way to a post.
         if (victim === undefined) throw new DeviceError(DEVICE_ERR.BUSY, 'every OSCORE context slot is in use by a proven client: retry later');
         drop(victim);
       }
@@ -145,18 +154,31 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
     verified(entry) {
       const key = toHex(entry.recipientId);
       if (table.get(key) !== entry) return;
+      const wasProven = entry.proven;
       entry.proven = true;
       // Map order is recency among proven contexts: the first of a client's is its least recently used.
       table.delete(key);
       table.set(key, entry);
+      if (wasProven) return;
+      const held = new Map<string, number>();
       let proven = 0;
-      for (const e of table.values()) if (e.proven && owner(e) === owner(entry)) proven++;
-      if (proven <= share) return;
-      for (const [k, e] of table) {
-        if (e.proven && owner(e) === owner(entry) && e !== entry) {
-          drop(k);
-          return;
+      for (const e of table.values()) {
+        if (!e.proven) continue;
+        proven++;
+        held.set(owner(e), (held.get(owner(e)) ?? 0) + 1);
+      }
+      const mine = held.get(owner(entry))!;
+      if (mine > share) {
+        for (const [k, e] of table) {
+          if (e.proven && e !== entry && owner(e) === owner(entry)) return drop(k);
         }
+      }
+      if (proven <= provenLimit) return;
+      // The largest holder gives way, its least recently used context first (map order); with
+      // every holder at one, the least recently used of all. Never the context just proven.
+      const most = Math.max(...held.values());
+      for (const [k, e] of table) {
+        if (e.proven && e !== entry && held.get(owner(e)) === most) return drop(k);
       }
     },
     lookup(recipientId) {

@@ -97,10 +97,24 @@ describe('OSCORE context slots: contexts set up without proof of possession cann
     expect(dev.stats.sessions).toBe(2);
   });
 
-  it('is busy only when every slot holds a proven context', () => {
+  it('proven contexts never fill the slots: a post is never busy, and only a proof retires the least recently used', () => {
     const dev = device(memoryStorage(), { maxSessions: 2 });
-    for (let i = 0; i < 2; i++) expect(ask(dev, open(dev)).code).toBe(205);
-    // 5.03 (busy, RFC 9200 §5.10.1.1 temporarily_unavailable): no proven context gives way.
+    const first = open(dev);
+    expect(ask(dev, first).code).toBe(205);
+    // One of the two slots stays for posts: a thief's post gets a context (2.01) and closes nothing.
+    expect(postStolen(dev, symmetricToken().token)).toBe(0x41);
+    expect(ask(dev, first).code).toBe(205);
+    // A second client proves its context: with one proven slot, the least recently used (first) goes.
+    const second = open(dev);
+    expect(ask(dev, second).code).toBe(205);
+    // 4.01, unprotected: its context is gone, and it posts its token again.
+    expect(decodeCoapMessage(serveRequest(dev, first.request(GET).message)).code).toBe(0x81);
+  });
+
+  it('is busy only in a one-slot table held by a proven context', () => {
+    const dev = device(memoryStorage(), { maxSessions: 1 });
+    expect(ask(dev, open(dev)).code).toBe(205);
+    // 5.03 (busy, RFC 9200 §5.10.1.1 temporarily_unavailable): no proven context gives way to a post.
     expect(postStolen(dev, symmetricToken().token)).toBe(0xa3);
   });
 });

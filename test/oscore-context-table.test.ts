@@ -3,7 +3,9 @@
  * whom. A post needs only a token, which may be stolen; proving a context needs its Master
  * Secret. So a thief's posts never close a client's proven contexts, and a client whose share is
  * full of its own dead (proven, never used again) contexts is not locked out: its new context
- * waits unproven, and once it proves, the client's least recently used context goes.
+ * waits unproven, and once it proves, the client's least recently used context goes. Proven
+ * contexts never fill the table (a quarter of it is kept for posts), so no set of clients holding
+ * proven contexts can make the device busy for the others (review, stop 34).
  */
 import { describe, it, expect } from 'vitest';
 import { toHex } from '../cose/index.js';
@@ -77,22 +79,52 @@ describe('OSCORE context table: a client is never locked out by its own dead con
     expect(dropped).toEqual(['thief0', 'thief1', 'thief2', 'thief3', 'thief4', 'thief5', 'thief6', 'thief7', 'thief8']);
   });
 
-  it('one client holds at most its share plus one waiting context, whatever it posts', () => {
-    const { t } = table();
+  it('one client holds at most its share plus one waiting context, whatever it posts; past the proven limit its least recently used gives way', () => {
+    const { t, dropped } = table();
     for (let i = 0; i < 4; i++) postAndProve(t, `a${i}`, 'alice', `alice-token-${i}`);
     for (let i = 0; i < 5; i++) t.install(entry(t, `w${i}`, 'alice', `alice-token-${i}`));
     expect(t.size).toBe(5);
+    // Six of the eight slots may hold proven contexts: bob's third proof takes one from alice,
+    // the largest holder, her least recently used.
     for (let i = 0; i < 3; i++) postAndProve(t, `b${i}`, 'bob');
-    expect(t.size).toBe(8);
+    expect(dropped).toEqual(['w0', 'w1', 'w2', 'w3', 'a0']);
+    expect(names(t)).toEqual(['a1', 'a2', 'a3', 'b0', 'b1', 'b2', 'w4']);
   });
 
-  it("another client's proven contexts never give way: a full table of proven contexts answers busy", () => {
-    const { t } = table();
+  it('a table full of proven contexts: a post still finds a slot and retires none; only its proof takes from the largest holder', () => {
+    const { t, dropped } = table();
     for (let i = 0; i < 4; i++) postAndProve(t, `a${i}`, 'alice', `alice-token-${i}`);
     for (let i = 0; i < 4; i++) postAndProve(t, `b${i}`, 'bob', `bob-token-${i}`);
-    expect(errorCode(() => t.install(entry(t, 'carol', 'carol')))).toBe(DEVICE_ERR.BUSY);
-    expect(errorCode(() => t.install(entry(t, 'a-new', 'alice', 'alice-token-9')))).toBe(DEVICE_ERR.BUSY);
-    expect(t.size).toBe(8);
+    // The proven limit (6 of 8): bob's third proof took alice's oldest (she held the most), his
+    // fourth his own oldest (now he did).
+    expect(dropped).toEqual(['a0', 'b0']);
+    expect(names(t)).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+    // A thief with carol's and alice's tokens (no Master Secrets) posts: never busy, nothing proven goes.
+    for (let i = 0; i < 6; i++) t.install(entry(t, `thief${i}`, i % 2 ? 'carol' : 'alice', i % 2 ? 'carol-token' : 'alice-token-2'));
+    expect(names(t).filter((n) => !n.startsWith('thief'))).toEqual(['a1', 'a2', 'a3', 'b1', 'b2', 'b3']);
+    // Carol herself posts and proves: alice and bob hold the most, and a1 is their least recently used.
+    const carol = postAndProve(t, 'carol', 'carol', 'carol-token-real');
+    expect(dropped.at(-1)).toBe('a1');
+    expect(t.lookup(carol.recipientId)?.context).toBe('carol');
+    const proven = [...t.entries()].filter((e) => e.proven).map((e) => e.context).sort();
+    expect(proven).toEqual(['a2', 'a3', 'b1', 'b2', 'b3', 'carol']);
+  });
+
+  it('clients holding one proven context each: a newcomer proving retires the least recently used of all, never busy', () => {
+    const { t, dropped } = table();
+    const firsts = ['c0', 'c1', 'c2', 'c3', 'c4', 'c5'].map((n) => postAndProve(t, n, n));
+    t.verified(firsts[0]!); // c0 used again: c1 is now the least recently used
+    const late = postAndProve(t, 'late', 'late');
+    expect(dropped).toEqual(['c1']);
+    expect(t.lookup(late.recipientId)?.context).toBe('late');
+  });
+
+  it('a one-slot table held by a proven context answers busy to a post', () => {
+    const dropped: string[] = [];
+    const t = createOscoreContextTable<string>({ provider: { randomBytes: () => Uint8Array.of(0, nextId++ & 0xff) }, maxContexts: 1, maxUnprovenPerToken: 2, tokenRefusal: () => undefined, onDrop: (e) => dropped.push(e.context as string) });
+    postAndProve(t, 'a', 'alice');
+    expect(errorCode(() => t.install(entry(t, 'b', 'bob')))).toBe(DEVICE_ERR.BUSY);
+    expect(dropped).toEqual([]);
   });
 
   it('a context whose token died is dropped at lookup and gives its slot back', () => {

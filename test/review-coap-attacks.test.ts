@@ -64,7 +64,7 @@ const asCon = (message: Uint8Array) => con(decodeCoapMessage(message));
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'keybound-rcoap-'));
   const now = () => Math.floor(Date.now() / 1000);
-  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg', 'mallory', 'uploader-x', 'uploader-y'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
+  service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg', 'mallory', 'uploader-x', 'uploader-y', 'busy-a', 'busy-b', 'late-c'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
   ({ device, port } = await serveCoapOnly(service.bundle, dir));
 }, 60_000);
 
@@ -165,6 +165,30 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     expect(after.code).toBe(205);
   });
 
+  it('two clients making a new context per request (as `keybound request` does) never leave the device busy for a third, nor for themselves (review, stop 34)', async () => {
+    const own = await serveCoapOnly(service.bundle, mkdtempSync(join(dir, 'slots-')));
+    onTestFinished(async () => {
+      own.device.proc.kill('SIGTERM');
+      await own.device.exited;
+    });
+    const send = peer(() => own.port);
+    const served = async (c: Awaited<ReturnType<typeof aceClient>>) => {
+      const req = c.client.request({ method: 'GET', resource: '/result', payload: new Uint8Array(0) }, Uint8Array.of(1));
+      return c.client.response(await send(asCon(req.message)), req.binding).code;
+    };
+    const [a, b] = await Promise.all([service.issue('busy-a'), service.issue('busy-b')]);
+    // Eight rounds each: every context proven by one request, then abandoned. Before the fix the
+    // eight slots ended all proven (four each) and every later post was 5.03 for the tokens' lifetime.
+    for (let round = 0; round < 8; round++) {
+      for (const [who, t] of [['busy-a', a], ['busy-b', b]] as const) expect(await served(await aceClient(send, who, t))).toBe(205);
+    }
+    const late = await aceClient(send, 'late-c'); // expects 2.01 itself
+    expect(await served(late)).toBe(205);
+    expect(await served(await aceClient(send, 'busy-a', a))).toBe(205);
+    // The late client's context is still there after the busy client's proof: it held one, the busy ones more.
+    expect(await served(late)).toBe(205);
+  });
+
   it('a flood of unprotected requests from many ports does not churn the cnonce hint: the one a client was given stays good', async () => {
     // Each of these GETs' hints are over 3x its size: they come after the Echo round trip (RFC 9175
     // §2.4, test/review-coap-amplification.test.ts), here done by the client and every flooding port.
@@ -184,7 +208,7 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
 
   it('Block1: two peers interleaving uploads under the same Request-Tag each get their own body; a third peer injecting a block into them gets 4.08 and poisons neither', async () => {
     // A device of its own: the attacks above fill the shared device's context table with proven
-    // contexts (never evicted, by design), which would make these posts 5.03 whatever Block1 does.
+    // contexts, whose churn is not what is tested here.
     const own = await serveCoapOnly(service.bundle, mkdtempSync(join(dir, 'block1-')));
     onTestFinished(async () => {
       own.device.proc.kill('SIGTERM');
