@@ -12,7 +12,7 @@ import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { createProxyServer } from 'http-proxy-3';
 import type { JWTVerifyGetKey } from 'jose';
-import { certificateDerFromPem, checkCertificateBinding, CertificateBindingError, MAX_CERTIFICATE_PEM_CHARS, DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
+import { certificateDerFromPem, checkCertificateBinding, CertificateBindingError, MAX_CERTIFICATE_PEM_CHARS, DEFAULT_DPOP_ALGS, DEFAULT_IAT_WINDOW_SECONDS, DpopError, MemoryDpopReplay, checkDpopNonce, dpopReplayExpiry, invalidDpopProof, dpopWwwAuthenticate, issueDpopNonce, verifyDpopProof, type DpopNonceSecrets, type DpopReplayRecord } from '../sender-constraint/index.js';
 import { verifyAccessToken } from './access-token.js';
 import { GatewayError } from './errors.js';
 import { checkRouteScope } from './route-scope.js';
@@ -149,11 +149,15 @@ export function createGateway(options: GatewayOptions): Gateway {
     }
     const secrets = options.nonceSecrets;
     const nonce = secrets ? { nonce: (n: string) => checkDpopNonce(n, secrets(), now) } : {};
-    const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, replay, ...nonce });
+    const checked = await verifyDpopProof(proof, { method: req.method ?? '', url: `${publicUrl}${req.url}`, accessToken: token, now, iatWindow, algs, ...nonce });
     // RFC 9449 §7.1: the proof's key is the key the token is bound to.
     if (checked.jkt !== claims.jkt) throw new GatewayError('invalid_token', 'token is bound to another key than the proof');
     if (claims.x5t !== undefined) throw new GatewayError('invalid_token', 'a certificate-bound token goes with the Bearer scheme');
     checkRouteScope(claims.scope, { method: req.method ?? '', path: new URL(req.url ?? '/', 'http://x').pathname }, options.requiredScope ?? []);
+    // §11.1, recorded last: a token travels with every request, so whoever saw one could make
+    // proofs with keys of their own, each recorded before the key check refused it, and fill the
+    // record for every client (review, stop 35). Only a request about to go upstream records.
+    if (await replay.seen(checked.jkt, checked.jti, dpopReplayExpiry(checked.iat, iatWindow))) throw invalidDpopProof('DPoP proof replayed');
     return { jkt: claims.jkt, ...(opaque ? { phantomJwt: await options.phantom!.upstreamJwt(token, now) } : {}), ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
   }
 

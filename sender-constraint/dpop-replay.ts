@@ -18,22 +18,38 @@ export interface DpopReplayRecord {
 export interface MemoryDpopReplayOptions {
   /** The most pairs held at once: a full record refuses (`busy`) rather than grows or forgets early. */
   capacity?: number;
+  /**
+   * The most pairs one key (jkt) holds at once (default an eighth of the capacity): past it that
+   * key's proofs are refused `busy`, and only its own. Without a share, one token holder making
+   * proofs as fast as it can sign filled the record, and every other client got 503 for the two
+   * minutes its entries live (review, stop 34).
+   */
+  perKey?: number;
   /** Seconds since the epoch (injected: nothing here reads the host clock). */
   clock: () => number;
 }
 
 /** Enough for a single process serving a few hundred proofs a second over a two-minute window. */
 export const DEFAULT_REPLAY_CAPACITY = 100_000;
+/** One key's share: 12,500 of the default capacity is ~100 proofs a second over the window. */
+const DEFAULT_SHARE_DIVISOR = 8;
+/** A sweep reads every entry: at most one a second, so a key at its share cannot make each request cost one. */
+const SWEEP_INTERVAL_S = 1;
 
 /** A bounded in-memory replay record: one process only (instances must share a store or Redis). */
 export class MemoryDpopReplay implements DpopReplayRecord {
-  readonly #entries = new Map<string, number>();
+  readonly #entries = new Map<string, { jkt: string; expiresAt: number }>();
+  readonly #perKeyHeld = new Map<string, number>();
   readonly #capacity: number;
+  readonly #perKey: number;
   readonly #clock: () => number;
+  #lastSweep = -Infinity;
 
   constructor(options: MemoryDpopReplayOptions) {
     this.#capacity = options.capacity ?? DEFAULT_REPLAY_CAPACITY;
     if (!Number.isSafeInteger(this.#capacity) || this.#capacity < 1) throw new RangeError('capacity must be a positive integer');
+    this.#perKey = options.perKey ?? Math.max(1, Math.floor(this.#capacity / DEFAULT_SHARE_DIVISOR));
+    if (!Number.isSafeInteger(this.#perKey) || this.#perKey < 1 || this.#perKey > this.#capacity) throw new RangeError('perKey must be a positive integer no larger than capacity');
     this.#clock = options.clock;
   }
 
@@ -46,15 +62,27 @@ export class MemoryDpopReplay implements DpopReplayRecord {
     // jkt is a fixed-length b64url thumbprint, so "jkt jti" cannot collide across pairs.
     const key = `${jkt} ${jti}`;
     const held = this.#entries.get(key);
-    if (held !== undefined && held > now) return true;
-    if (held === undefined && this.#entries.size >= this.#capacity) this.#sweep(now);
-    if (held === undefined && this.#entries.size >= this.#capacity) throw new DpopError('busy', 'DPoP replay record full');
-    this.#entries.set(key, expiresAt);
+    if (held !== undefined && held.expiresAt > now) return true;
+    if (held !== undefined) this.#delete(key, held.jkt);
+    const full = () => this.#entries.size >= this.#capacity || (this.#perKeyHeld.get(jkt) ?? 0) >= this.#perKey;
+    if (full() && now - this.#lastSweep >= SWEEP_INTERVAL_S) this.#sweep(now);
+    if (this.#entries.size >= this.#capacity) throw new DpopError('busy', 'DPoP replay record full');
+    if (full()) throw new DpopError('busy', "this key's share of the DPoP replay record is full: retry later");
+    this.#entries.set(key, { jkt, expiresAt });
+    this.#perKeyHeld.set(jkt, (this.#perKeyHeld.get(jkt) ?? 0) + 1);
     return false;
+  }
+
+  #delete(key: string, jkt: string): void {
+    this.#entries.delete(key);
+    const n = (this.#perKeyHeld.get(jkt) ?? 1) - 1;
+    if (n > 0) this.#perKeyHeld.set(jkt, n);
+    else this.#perKeyHeld.delete(jkt);
   }
 
   /** Drops expired pairs; Map keeps insertion order, and most expire in that order. */
   #sweep(now: number): void {
-    for (const [key, expiresAt] of this.#entries) if (expiresAt <= now) this.#entries.delete(key);
+    this.#lastSweep = now;
+    for (const [key, e] of this.#entries) if (e.expiresAt <= now) this.#delete(key, e.jkt);
   }
 }

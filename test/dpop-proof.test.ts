@@ -118,7 +118,7 @@ describe('refused proofs', () => {
   });
   it('a replayed jti, per key, until iat + window', async () => {
     let clock = NOW;
-    const replay = new MemoryDpopReplay({ clock: () => clock, capacity: 2 });
+    const replay = new MemoryDpopReplay({ clock: () => clock, capacity: 2, perKey: 2 });
     const p = await proof({ claims: { jti: 'same' } });
     await verifyDpopProof(p, check({ replay }));
     expect(await refusal(verifyDpopProof(p, check({ replay })))).toBe('invalid_dpop_proof');
@@ -127,6 +127,28 @@ describe('refused proofs', () => {
     clock = NOW + 61;
     // The window has passed: the same jti is taken again (the record of the first is gone).
     await expect(verifyDpopProof(await proof({ claims: { iat: clock, jti: 'same' } }), check({ replay, now: clock }))).resolves.toMatchObject({ jti: 'same', iat: clock });
+  });
+});
+
+describe('the in-memory replay record: one key holds a share (found in stop 35)', () => {
+  it('a key holder making proofs as fast as it can is refused busy alone; other keys still record, and its share comes back as its pairs expire', async () => {
+    let clock = NOW;
+    const replay = new MemoryDpopReplay({ clock: () => clock, capacity: 80 }); // a share of 10 per key
+    for (let i = 0; i < 10; i++) expect(await replay.seen('A', `a${i}`, NOW + 61)).toBe(false);
+    await expect(replay.seen('A', 'a10', NOW + 61)).rejects.toMatchObject({ code: 'busy' });
+    // Its replays are still refused as replays, not let through.
+    expect(await replay.seen('A', 'a3', NOW + 61)).toBe(true);
+    for (const k of ['B', 'C', 'D', 'E', 'F', 'G', 'H']) for (let i = 0; i < 10; i++) expect(await replay.seen(k, `${k}${i}`, NOW + 61)).toBe(false);
+    // Full: a new key is refused rather than anything forgotten early.
+    await expect(replay.seen('I', 'i0', NOW + 61)).rejects.toMatchObject({ code: 'busy' });
+    clock = NOW + 61;
+    expect(await replay.seen('A', 'a10', NOW + 122)).toBe(false);
+    expect(await replay.seen('I', 'i0', NOW + 122)).toBe(false);
+    expect(replay.size).toBe(2);
+  });
+
+  it('refuses a share that is not a positive integer within the capacity', () => {
+    for (const perKey of [0, -1, 1.5, 11]) expect(() => new MemoryDpopReplay({ clock: () => NOW, capacity: 10, perKey })).toThrow(RangeError);
   });
 });
 

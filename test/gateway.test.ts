@@ -21,6 +21,7 @@ import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { gatewayServe } from '../cli/index.js';
 import { checkRouteScope, createGateway, GatewayError, RedisDpopReplay, type Gateway } from '../gateway/index.js';
+import { MemoryDpopReplay } from '../sender-constraint/index.js';
 import { Redis } from 'ioredis';
 import { freePort } from './support/redis-server.js';
 import { startRedis } from './support/redis-server.js';
@@ -348,6 +349,28 @@ describe('failing closed', () => {
       await noRedis.close();
       await noUpstream.close();
       deadRedis.disconnect();
+    }
+  });
+});
+
+describe('the replay record under a thief (found in stop 35)', () => {
+  it('a thief with the token but not its key records nothing: its proofs by keys of its own are refused, and the holder still gets through', async () => {
+    const keys = createRemoteJWKSet(new URL(`${base}/jwks.json`));
+    const clock = () => Date.now() / 1000;
+    const replay = new MemoryDpopReplay({ clock, capacity: 4, perKey: 4 });
+    const gw = createGateway({ upstream: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`, audience: API, keys, publicUrl: PUBLIC, replay, clock });
+    try {
+      const { port } = await gw.listen(0);
+      const send = async (key: { privateKey: CryptoKey; publicKey: CryptoKey }) =>
+        (await fetch(`http://127.0.0.1:${port}/records/1`, { headers: { authorization: `DPoP ${token}`, dpop: await proof(key, 'GET', '/records/1') } })).status;
+      const thief = await generateKeyPair('ES256', { extractable: true });
+      // Before, each of these was recorded before the key check refused it: the fifth filled the record (503 for all).
+      for (let i = 0; i < 8; i++) expect(await send(thief)).toBe(401);
+      expect(replay.size).toBe(0);
+      expect(await send(keyA as never)).toBe(200);
+      expect(replay.size).toBe(1);
+    } finally {
+      await gw.close();
     }
   });
 });
