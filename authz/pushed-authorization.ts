@@ -16,6 +16,7 @@ import { authenticateClient } from './client-auth.js';
 import { lookupHash } from './secret-hash.js';
 import { checkFapi2ClientAuth } from './fapi2-profile.js';
 import type { DpopProof } from '../sender-constraint/index.js';
+import { recordDpopProofUse } from './dpop-binding.js';
 import type { Params } from './ace-params.js';
 import type { TokenContext } from './token-endpoint.js';
 import type { WebContext } from './web-exchange.js';
@@ -75,6 +76,10 @@ export async function handlePushedAuthorization(
     const code = checked.error !== undefined && isErrorCode(checked.error) && checked.error !== 'server_error' ? checked.error : 'invalid_request';
     throw new AuthzError(code, `the authorization request is not acceptable: ${logText(checked.error) ?? 'invalid'}`);
   }
+  // RFC 9449 §11.1, recorded only now that the client is known and its request acceptable: a
+  // proof costs its sender one signature, and recording it before let anyone write a row a
+  // request (as at /token, dpop-binding.ts recordDpopProofUse).
+  if (proof) await recordDpopProofUse(ctx, proof);
   const requestUri = REQUEST_URI_PREFIX + Buffer.from(ctx.provider.randomBytes(REQUEST_URI_BYTES)).toString('base64url');
   const now = Math.floor(ctx.clock());
   await ctx.store.putPushedRequest({ uriHash: lookupHash(requestUri), clientId: client.id, params: JSON.stringify(Object.fromEntries(q)), expiresAt: now + PAR_LIFETIME }, now);

@@ -539,8 +539,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       }
       case '/par': {
         // RFC 9126 §2.2: 201 Created with the request_uri. RFC 9449 §10.1: a DPoP proof here binds
-        // the code to its key, checked as at /token (method and URI, iat, nonce, replay).
-        const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/par`, dpop: req.headers.dpop });
+        // the code to its key, checked as at /token (method and URI, iat, nonce) and recorded
+        // against replay once the client is authenticated (pushed-authorization.ts).
+        const proofOf = () => checkDpopAtEndpoint(context, { method: req.method ?? '', url: `${baseUrl}/par`, dpop: req.headers.dpop }, { record: false });
         const out = await oauthEndpoint(req, async (p, a) => ({ ...(await handlePushedAuthorization(withPeer(req), p, a, (q) => checkAuthorizationRequest(web, q), await proofOf())) }), undefined, 'token', 201);
         return { ...out, headers: { ...out.headers, ...dpopNonceHeader(context) } };
       }

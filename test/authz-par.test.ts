@@ -12,7 +12,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as oauth from 'oauth4webapi';
-import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { loginAndConsentRedirect } from './support/authz-client.js';
@@ -184,6 +184,20 @@ describe('DPoP at /par (RFC 9449 §10.1)', () => {
       const res = await oauth.authorizationCodeGrantRequest(as, client, appAuth, callback, REDIRECT, verifier, { ...insecure, ...(thief ? { DPoP: thief } : {}) });
       expect([res.status, ((await res.json()) as { error: string }).error]).toEqual([400, 'invalid_grant']);
     }
+  });
+
+  it('records a proof only once its client is authenticated: a proof sent with a wrong secret writes nothing, and still works once (found in stop 35)', async () => {
+    const { privateKey, publicKey } = await generateKeyPair('ES256');
+    const { kty, crv, x, y } = await exportJWK(publicKey);
+    const proof = await new SignJWT({ htm: 'POST', htu: `${base}/par`, jti: `par-${now}`, iat: now }).setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: kty!, crv: crv!, x: x!, y: y! } }).sign(privateKey);
+    const form = (secret: string) => new URLSearchParams({ client_id: 'app', client_secret: secret, redirect_uri: REDIRECT, response_type: 'code', scope: 'read', audience: 'ekg', state: 'st-1', code_challenge: 'c'.repeat(43), code_challenge_method: 'S256' });
+    const post = (secret: string) => fetch(`${base}/par`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', dpop: proof }, body: form(secret) });
+    // Anyone can make proofs; before, each was written to the store before the client was known.
+    expect((await post('wrong-secret-0123456789')).status).toBe(401);
+    expect((await post('s3cret-app-0123456789')).status).toBe(201);
+    const again = await post('s3cret-app-0123456789');
+    expect(again.status).toBe(400);
+    expect(await again.json()).toMatchObject({ error: 'invalid_dpop_proof' });
   });
 
   it('refuses a dpop_jkt that names another key than the proof', async () => {
