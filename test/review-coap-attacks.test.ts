@@ -189,6 +189,23 @@ describe('keybound device serve --coap-only under attack (raw UDP)', () => {
     expect(await served(late)).toBe(205);
   });
 
+  it('empty messages (RFC 7252 §4.1): a CON ping gets a bare RST, a NON, ACK or RST empty message gets nothing (review, stop 34)', async () => {
+    const sock = createSocket('udp4');
+    sockets.push(sock);
+    const got: Uint8Array[] = [];
+    sock.on('message', (m) => got.push(new Uint8Array(m)));
+    const send = (bytes: number[]) => sock.send(Uint8Array.from(bytes), port, '127.0.0.1');
+    send([0x40, 0x00, 0x12, 0x34]); // CON, 0.00, message id 0x1234, no token: a ping
+    await new Promise((r) => setTimeout(r, 300));
+    expect(got.map((b) => [...b])).toEqual([[0x70, 0x00, 0x12, 0x34]]); // RST, 0.00, same id (§4.2, §4.3)
+    got.length = 0;
+    for (const type of [0x50, 0x60, 0x70]) {
+      send([type, 0x00, 0x00, type]); // NON, ACK, RST, all empty
+      await new Promise((r) => setTimeout(r, 150));
+    }
+    expect(got.map((b) => [...b])).toEqual([]);
+  });
+
   it('a flood of unprotected requests from many ports does not churn the cnonce hint: the one a client was given stays good', async () => {
     // Each of these GETs' hints are over 3x its size: they come after the Echo round trip (RFC 9175
     // §2.4, test/review-coap-amplification.test.ts), here done by the client and every flooding port.

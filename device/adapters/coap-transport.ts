@@ -265,6 +265,17 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
 
   const block1Middleware: Middleware = (request, next) => {
     const packet = request.packet;
+    if (packet && packet.code === '0.00' && !packet.ack && !packet.reset) {
+      // RFC 7252 §4.1: an empty message is no request. §4.2/§4.3: an empty CON is a "ping",
+      // answered with an empty RST of its message id; an empty NON is ignored. node-coap would
+      // hand both on as requests (the device answered 4.01 with an Echo, review, stop 34). Empty
+      // ACKs and RSTs go on: node-coap matches them to its own CON notifications (RFC 7641 §3.6),
+      // and an RST it cannot match is dropped at 'request' below.
+      if (packet.confirmable) {
+        internals._sock?.send(generate({ code: '0.00', messageId: packet.messageId, token: Buffer.alloc(0), reset: true, confirmable: false, ack: false }), request.rsinfo.port, request.rsinfo.address);
+      }
+      return;
+    }
     if (!packet || packet.ack || packet.reset || !METHODS[packet.code]) return next(null);
     const peer = `${request.rsinfo.address}:${request.rsinfo.port}`;
     const observeOption = packet.options.find((o) => optionNumber(o.name) === COAP_OPTION.OBSERVE);
@@ -332,6 +343,9 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
 
   server.on('request', (req: IncomingMessage, res: OutgoingMessage) => {
     const packet = req._packet as unknown as Packet;
+    // An RST that matched none of node-coap's own CON messages still reaches here (1.5 tests
+    // `ack ?? reset`, and ack is false, not absent): RFC 7252 §4.2 makes it no request, so no answer.
+    if (packet.reset) return;
     const peer = `${req.rsinfo.address}:${req.rsinfo.port}`;
     const options: CoapRawOption[] = [];
     let path = '';
