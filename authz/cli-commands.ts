@@ -96,6 +96,8 @@ export async function authzServe(opts: DataDirOptions & {
   dpop?: DpopSettings;
   /** Split tokens' signature halves (the gateways' Redis). */
   splitTokens?: AuthzServerOptions['splitTokens'];
+  /** Days expired records are kept (record-retention.ts); Infinity keeps them all. */
+  retentionDays?: number;
 }): Promise<{ server: AuthzServer; url: string; store: AuthzStore }> {
   const opened = await openStore(opts);
   const store = opened.store;
@@ -110,6 +112,7 @@ export async function authzServe(opts: DataDirOptions & {
     ...(opts.logger ? { logger: opts.logger } : {}),
     ...(opts.metricsToken ? { metricsToken: opts.metricsToken } : {}),
     ...(opts.profile ? { profile: opts.profile } : {}),
+    ...(opts.retentionDays !== undefined ? { retentionDays: opts.retentionDays } : {}),
     ...(opts.dpop ? { dpop: opts.dpop } : {}),
     ...(opts.splitTokens ? { splitTokens: opts.splitTokens } : {}),
   });

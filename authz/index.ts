@@ -53,3 +53,4 @@ export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeS
 export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';
 export { signedTrustUpdate, trustSequence } from './trust-update-issuer.js';
 export { splitAccessToken, type SplitTokenStore } from './split-token-store.js';
+export { DEFAULT_RETENTION_DAYS, RETENTION_STEP_ROWS, startRecordRetention, type RecordRetention } from './record-retention.js';

@@ -523,6 +523,22 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     );
   }
 
+  async purgeExpired(before: number, limit: number): Promise<{ deleted: number; more: boolean }> {
+    // No rowid to walk here: each step deletes up to `limit` matches (a scan that finds the old
+    // rows first, as the heap keeps roughly insertion order), in its own short statement.
+    const count = async (sql: string, params: unknown[]) => (await this.pool.query(sql, params)).rowCount ?? 0;
+    const tokens = await count('DELETE FROM tokens WHERE cti IN (SELECT cti FROM tokens WHERE exi_seq IS NULL AND expires_at < $1 LIMIT $2)', [before, limit]);
+    if (tokens === limit) return { deleted: tokens, more: true };
+    const families = await count(
+      'DELETE FROM refresh_tokens WHERE family IN (SELECT family FROM refresh_tokens GROUP BY family HAVING MAX(expires_at) < $1 LIMIT $2)',
+      [before, limit],
+    );
+    const rest =
+      (await count('DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < $1', [before])) +
+      (await count('DELETE FROM auth_codes WHERE expires_at < $1', [before]));
+    return { deleted: tokens + families + rest, more: families >= limit };
+  }
+
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
     const [r] = await this.q('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
     return r ? rowToToken(r) : undefined;

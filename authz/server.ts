@@ -34,6 +34,7 @@ import { BrowserSessions, type SessionStore } from './browser-sessions.js';
 import { FileKeyVault, type KeyVault } from './key-vault.js';
 import { CSS, loginStartPage, messagePage } from './pages.js';
 import { NOOP_LOGGER, hashPrefix, logText, type Logger } from '../device/index.js';
+import { DEFAULT_RETENTION_DAYS, startRecordRetention } from './record-retention.js';
 import { parseBasic } from './client-auth.js';
 import { createServiceMetrics, grantLabel, type ServiceMetrics } from './service-metrics.js';
 import { SecretVerificationCache } from './secret-cache.js';
@@ -137,6 +138,11 @@ export interface AuthzServerOptions {
   metricsToken?: string;
   /** DPoP (RFC 9449) at /token: shared rotating nonce secrets, iat window, proof algorithms. */
   dpop?: DpopSettings;
+  /**
+   * Days an expired token, revocation, refresh-token family or code is kept before it is deleted
+   * (record-retention.ts; default DEFAULT_RETENTION_DAYS). Infinity keeps every record.
+   */
+  retentionDays?: number;
 }
 
 export interface AuthzServer {
@@ -153,6 +159,8 @@ export interface AuthzServer {
   readonly metrics: ServiceMetrics;
   /** What /readyz reports: each check and whether all pass. */
   readiness(): Promise<{ ready: boolean; checks: Record<string, boolean> }>;
+  /** Deletes the records past retention now (the service also does so hourly); resolves with how many went. */
+  purgeExpiredRecords(): Promise<number>;
 }
 
 /** Loopback peers (IPv4, IPv6, IPv4-mapped): who may scrape /metrics when no token is set. */
@@ -681,6 +689,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   const mtls = clientCerts ? { requestCert: true, rejectUnauthorized: false, ...(opts.tls?.clientCa !== undefined ? { ca: Buffer.from(opts.tls.clientCa) } : {}) } : {};
   const http = opts.tls ? createHttpsServer({ ...serverOptions, cert: Buffer.from(opts.tls.cert), key: Buffer.from(opts.tls.key), ...mtls }, onRequest) : createHttpServer(serverOptions, onRequest);
 
+  // Last, once nothing above can throw: its timers are stopped by close().
+  const retention = startRecordRetention({ store: opts.store, clock, retentionDays: opts.retentionDays ?? DEFAULT_RETENTION_DAYS, log });
   return {
     context,
     keys,
@@ -704,7 +714,9 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
         });
       });
     },
+    purgeExpiredRecords: () => retention.run(),
     close() {
+      retention.stop();
       return new Promise((resolve) => {
         http.closeAllConnections();
         http.close(() => resolve());

@@ -130,6 +130,8 @@ export class SqliteStore implements AuthzStore {
   private rateLimitHits = 0;
   private dpopProofs = 0;
   private pushedRequests = 0;
+  /** Where the next purgeExpired step reads on (a rowid of tokens, then of refresh_tokens); 0 starts over. */
+  private purgeCursor = { table: 'tokens' as 'tokens' | 'refresh_tokens', rowid: 0 };
   /** Writes of the hot path (rate-limit counts, issued-token records) waiting for the group commit. */
   private queued: QueuedWrite[] = [];
   private commitScheduled = false;
@@ -523,6 +525,42 @@ export class SqliteStore implements AuthzStore {
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
       .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null, t.parent ?? null);
+  }
+
+  async purgeExpired(before: number, limit: number): Promise<{ deleted: number; more: boolean }> {
+    return this.groupCommit(() => {
+      const cursor = this.purgeCursor;
+      let deleted = 0;
+      if (cursor.table === 'tokens') {
+        // Rowid order is issue order: once a token issued at or after `before` is read, none after
+        // it can have expired before `before` (exp >= iat), so a step never reads the live tail.
+        const rows = this.stmt('SELECT rowid AS id, issued_at, expires_at, exi_seq FROM tokens WHERE rowid > ? ORDER BY rowid LIMIT ?').all(cursor.rowid, limit) as Row[];
+        let done = rows.length < limit;
+        for (const r of rows) {
+          if (Number(r.issued_at) >= before) {
+            done = true;
+            break;
+          }
+          cursor.rowid = Number(r.id);
+          if (r.exi_seq == null && Number(r.expires_at) < before) deleted += this.stmt('DELETE FROM tokens WHERE rowid = ?').run(r.id).changes;
+        }
+        if (done) {
+          // Revoked tokens are few: their table and the codes' go in one statement each.
+          deleted += this.stmt('DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < ?').run(before).changes;
+          deleted += this.stmt('DELETE FROM auth_codes WHERE expires_at < ?').run(before).changes;
+          this.purgeCursor = { table: 'refresh_tokens', rowid: 0 };
+        }
+        return { deleted, more: true };
+      }
+      const rows = this.stmt('SELECT rowid AS id, family, expires_at FROM refresh_tokens WHERE rowid > ? ORDER BY rowid LIMIT ?').all(cursor.rowid, limit) as Row[];
+      const family = this.stmt('SELECT 1 FROM refresh_tokens WHERE family = ? AND expires_at >= ? LIMIT 1');
+      for (const r of rows) {
+        cursor.rowid = Number(r.id);
+        if (Number(r.expires_at) < before && family.get(r.family, before) === undefined) deleted += this.stmt('DELETE FROM refresh_tokens WHERE rowid = ?').run(r.id).changes;
+      }
+      if (rows.length < limit) this.purgeCursor = { table: 'tokens', rowid: 0 };
+      return { deleted, more: rows.length === limit };
+    });
   }
 
   async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {

@@ -301,6 +301,16 @@ export interface AuthzStore {
    * whose TRL changed: none if unknown or already revoked with all its exchanges.
    */
   revokeToken(tokenHash: string): Promise<string[]>;
+  /**
+   * Retention: deletes records that expired before `before` (seconds), one bounded step per call
+   * (about `limit` rows read), so a large table is never locked or scanned in one go; call again
+   * while `more`. Goes: tokens (never a clock-less one: its device counts exi from its own
+   * receipt, and revocation lists keep exi floors from them), their revocations, refresh tokens
+   * of families whose every token expired (a used one must still revoke its family when
+   * replayed), and authorization codes. Nothing a live token, a revocation list or a replay check
+   * reads: those all look at records unexpired at `now`, and `before` is earlier.
+   */
+  purgeExpired(before: number, limit: number): Promise<{ deleted: number; more: boolean }>;
   /** The hash of the token with this cti (hex), whatever its state: what `authz revoke --cti` names. */
   tokenHashByCti(cti: string): Promise<string | undefined>;
   /**

@@ -1,6 +1,6 @@
 /** `keybound authz serve`: the authorization service on HTTP(S). */
 import { connectSharedRedis, type SharedRedis } from './redis-connection.js';
-import { authzServe } from '../authz/index.js';
+import { DEFAULT_RETENTION_DAYS, authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
@@ -35,6 +35,8 @@ export const authzServeCommand = defineCommand(
       'dpop-nonce-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_DPOP_NONCE_SECRET_FILE', help: 'DPoP nonce secret shared by every instance (line 1 current, line 2 previous); none: no nonces' },
       // Split tokens (audiences registered --split-token): signature halves go where the gateways' --redis reads them.
       'split-token-redis': { type: 'string', value: 'redis://HOST:PORT[,...]', env: 'KEYBOUND_SPLIT_TOKEN_REDIS_URL', help: 'the Redis the gateways join split tokens from (audiences registered --split-token); a Redis Cluster is found by itself' },
+      // Issued tokens, revocations, refresh tokens and codes are deleted this long after they expired.
+      'retention-days': { type: 'string', value: 'DAYS|forever', default: String(DEFAULT_RETENTION_DAYS), help: 'days an expired token, revocation, refresh token or code is kept before it is deleted (forever: never deleted)' },
       'dpop-iat-window': { type: 'string', value: 'SECONDS', default: '60', help: 'how far a DPoP proof\'s iat may be from now, either side' },
       ...LOG_LEVEL_OPTION,
     },
@@ -63,6 +65,9 @@ export const authzServeCommand = defineCommand(
     }
     const iatWindow = Number(values['dpop-iat-window'] ?? '60');
     if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
+    const retentionText = values['retention-days'] ?? String(DEFAULT_RETENTION_DAYS);
+    const retentionDays = retentionText === 'forever' ? Number.POSITIVE_INFINITY : Number(retentionText);
+    if (!/^(\d{1,5}|forever)$/.test(retentionText)) throw new UsageError('--retention-days takes a whole number of days (0 to 99999) or forever');
     const nonceFile = values['dpop-nonce-secret-file'];
     const nonceWarning = (event: string, detail: string) => logger.warn({ event, option: 'dpop-nonce-secret-file' }, `keybound authz serve: warning: ${detail}`);
     const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile, undefined, undefined, nonceWarning) } : {}) };
@@ -79,6 +84,7 @@ export const authzServeCommand = defineCommand(
       ...(metricsToken ? { metricsToken } : {}),
       ...(values.profile === 'fapi2' ? { profile: 'fapi2' as const } : {}),
       dpop,
+      retentionDays,
       ...(splitRedis ? { splitTokens: splitRedis } : {}),
       logger,
     });

@@ -308,6 +308,58 @@ for (const kind of kinds) {
       expect(await b!.revokeFamily('fam', 1500)).toEqual([]);
     });
 
+    it('retention: deletes what expired before the cut, in bounded steps, and nothing a live token, a list or a replay check reads', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.putAudience(audience('dev', true));
+      await a!.recordToken(token('old', 'rs1'));
+      await a!.recordToken(token('old-revoked', 'rs1'));
+      await a!.recordToken(token('live', 'rs1', { issuedAt: 2500, expiresAt: 5000 }));
+      await a!.recordToken(token('long', 'rs1', { expiresAt: 9000 }));
+      await a!.recordExiToken('dev', (seq) => token('exi', 'dev', { exiSequence: Number(seq) }));
+      await a!.recordToken(token('new', 'rs1', { issuedAt: 3500, expiresAt: 4000 }));
+      await a!.revokeToken('h-old-revoked');
+      await a!.revokeToken('h-live');
+      // Family A: its used token expired, its current one lives (a replay of the first must still end it).
+      await a!.putRefreshToken(refresh('ra1', 'famA', 1500));
+      await a!.putRefreshToken(refresh('ra2', 'famA', 5000));
+      // Family B: every token expired.
+      await a!.putRefreshToken(refresh('rb1', 'famB', 1500));
+      await a!.putRefreshToken(refresh('rb2', 'famB', 2500));
+      const code = { clientId: 'c1', username: 'u', redirectUri: 'https://x/cb', audience: 'rs1', scope: 'read', codeChallenge: 'ch' };
+      await a!.putAuthCode({ ...code, codeHash: 'code-old', expiresAt: 1000 });
+      await a!.putAuthCode({ ...code, codeHash: 'code-live', expiresAt: 9999 });
+      let deleted = 0;
+      let steps = 0;
+      for (let more = true; more; steps++) {
+        const step = await b!.purgeExpired(3000, 2);
+        deleted += step.deleted;
+        more = step.more;
+        expect(steps).toBeLessThan(20);
+      }
+      expect(steps).toBeGreaterThan(1);
+      // Two tokens, one revocation, family B's two refresh tokens, one code.
+      expect(deleted).toBe(6);
+      expect(await a!.getTokenByHash('h-old')).toBeUndefined();
+      expect(await a!.getTokenByHash('h-old-revoked')).toBeUndefined();
+      for (const kept of ['h-live', 'h-long', 'h-exi', 'h-new']) expect(await a!.getTokenByHash(kept)).toBeDefined();
+      expect((await a!.revocationList('rs1', 3000)).entries.map((e) => e.tokenHash)).toEqual(['h-live']);
+      expect(await a!.getRefreshToken('ra1')).toBeDefined();
+      expect(await a!.rotateRefreshToken('ra1', refresh('ra3', 'famA'), 3000)).toMatchObject({ ok: false });
+      expect(await a!.getRefreshToken('rb1')).toBeUndefined();
+      expect(await a!.getRefreshToken('rb2')).toBeUndefined();
+      expect((await a!.consumeAuthCode('code-old', 'f')).code).toBeUndefined();
+      expect((await a!.consumeAuthCode('code-live', 'f')).code).toBeDefined();
+      // A second run finds nothing more.
+      let again = 0;
+      for (let more = true; more; ) {
+        const step = await a!.purgeExpired(3000, 1000);
+        again += step.deleted;
+        more = step.more;
+      }
+      expect(again).toBe(0);
+    });
+
     it('keeps signing keys and retires a key once; a reopened store keeps everything', async () => {
       const [a, b] = await kind.open(2);
       const k1 = signingKey('Ed25519', 'k1').pub;
