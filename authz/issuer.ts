@@ -31,6 +31,7 @@ import {
   fromHex,
 } from '../cose/index.js';
 import { issueJwtAccessToken } from './jwt-access-token.js';
+import { findOscoreRightsUpdate, requestedMaterialId } from './oscore-access-rights-update.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -223,17 +224,20 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   if (req.audience.policy.tokenFormat === 'jwt' || (ctx.certificateThumbprint !== undefined && !req.dpop)) return issueJwt(ctx, req);
   const { audience } = req;
   const lifetime = audience.policy.lifetime;
-  const reqCnf = req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);
   const signer = ctx.keys.current().key;
   const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
   // Registered --profile coap_oscore (registry.ts): the PoP key is an OSCORE Master Secret the
   // service makes (RFC 9203 §3.2: "The PoP key included in the response ... MUST be used as a
-  // Master Secret"), so a client's own key cannot be bound.
+  // Master Secret"), so a client's own key cannot be bound; req_cnf kid(3) there names material
+  // the service made before: an update of access rights (oscore-access-rights-update.ts).
   const oscore = audience.policy.aceProfile === ACE_PROFILE.coap_oscore;
-  if (oscore && reqCnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4): tokens for this audience (coap_oscore, RFC 9203 §3.2) carry an OSCORE Master Secret the service makes; omit req_cnf');
   if (oscore && audience.protection !== 'encrypt0') throw new AuthzError('server_error', 'a coap_oscore audience must have encrypt0 tokens (RFC 9203 §3.2): re-register it');
+  const materialId = oscore && !req.dpop ? requestedMaterialId(req.reqCnf) : undefined;
+  const update = materialId ? await findOscoreRightsUpdate(ctx, req.client, audience, materialId) : undefined;
+  const reqCnf = update ? undefined : req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);
+  if (oscore && reqCnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4): tokens for this audience (coap_oscore, RFC 9203 §3.2) carry an OSCORE Master Secret the service makes; omit req_cnf, or send kid(3) with the material id to update access rights');
   // RFC 9203 §3.2: "a different OSCORE_Input_Material ... to different authorized clients": fresh per token.
-  const osc = oscore
+  const osc = oscore && !update
     ? { id: ctx.provider.randomBytes(OSC_ID_BYTES), ms: ctx.provider.randomBytes(OSC_MASTER_SECRET_BYTES), salt: ctx.provider.randomBytes(OSC_SALT_BYTES) }
     : undefined;
   // How the audience reads tokens: Sign1, Mac0 under its shared key, or Sign1 inside Encrypt0.
@@ -258,7 +262,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
         // RFC 9201 §5: no req_cnf, so the service makes a symmetric PoP key, gives it to the client
         // and seals it for the audience (RFC 8747 §3.3 Encrypted_COSE_Key).
         // RFC 9203 §3.2.1: for a coap_oscore audience, cnf osc(4) in the (encrypted) token.
-        cnf: osc ? { osc } : (reqCnf ?? { sealFor: audience.encKey }),
+        // RFC 9203 §3.2: an update of access rights names the material by its id, kid(3).
+        cnf: osc ? { osc } : update ? { kid: update.id } : (reqCnf ?? { sealFor: audience.encKey }),
         ...(req.cnonce ? { cnonce: req.cnonce } : {}),
         // RFC 9200 §5.10: the token names its profile when it is not the one the audience assumes.
         ...(profile !== DEFAULT_ACE_PROFILE ? { profile } : {}),
@@ -284,7 +289,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       expiresAt: claims.iat! + lifetime,
       // The record keeps an OSCORE Master Secret sealed for the audience, as any symmetric PoP key
       // (never in the clear in the store); revocation proofs open it the same way.
-      cnf: encodeCbor(cnfToMap(osc ? sealCoseKey({ kty: 'Symmetric', kid: osc.id, k: osc.ms }, audience.encKey, { provider: ctx.provider }) : claims.cnf!)),
+      cnf: update ? update.sealedCnf : encodeCbor(cnfToMap(osc ? sealCoseKey({ kty: 'Symmetric', kid: osc.id, k: osc.ms }, audience.encKey, { provider: ctx.provider }) : claims.cnf!)),
       reference: audience.referenceTokens,
       revoked: false,
       ...(req.family ? { family: req.family } : {}),

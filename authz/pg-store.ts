@@ -29,7 +29,7 @@ import type {
   PushedRequestRecord,
 } from './store.js';
 import { RATE_LIMIT_PRUNE_AFTER_S } from './sqlite-store.js';
-import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
+import { blob, keyBlob, u8, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /**
  * Each entry moves the schema from version i to i + 1. Append only. `alters`: the tables that
@@ -577,6 +577,11 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
   async tokenHashByCti(cti: string): Promise<string | undefined> {
     const [r] = await this.q('SELECT token_hash FROM tokens WHERE cti = $1', [cti]);
     return r ? (r.token_hash as string) : undefined;
+  }
+
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]> {
+    const rows = await this.q('SELECT cnf FROM tokens WHERE client_id = $1 AND audience = $2 AND NOT revoked AND cnf IS NOT NULL AND (expires_at > $3 OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT $4', [clientId, audience, now, limit]);
+    return rows.map((r) => u8(r.cnf)!);
   }
 
   async liveTokenHashes(clientId: string, now: number): Promise<string[]> {

@@ -21,7 +21,7 @@ import type {
   PushedRequestRecord,
 } from './store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
-import { blob, keyBlob, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
+import { blob, keyBlob, u8, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
 const MIGRATIONS: readonly string[] = [
@@ -599,6 +599,11 @@ export class SqliteStore implements AuthzStore {
   async tokenHashByCti(cti: string): Promise<string | undefined> {
     const r = this.stmt('SELECT token_hash FROM tokens WHERE cti = ?').get(cti) as Row | undefined;
     return r ? (r.token_hash as string) : undefined;
+  }
+
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]> {
+    const rows = this.stmt('SELECT cnf FROM tokens WHERE client_id = ? AND audience = ? AND revoked = 0 AND cnf IS NOT NULL AND (expires_at > ? OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT ?').all(clientId, audience, now, limit) as Row[];
+    return rows.map((r) => u8(r.cnf)!);
   }
 
   async liveTokenHashes(clientId: string, now: number): Promise<string[]> {

@@ -319,6 +319,11 @@ export interface AuthzStore {
    */
   liveTokenHashes(clientId: string, now: number): Promise<string[]>;
   /**
+   * The cnf (as CBOR) of a client's live tokens for one audience, newest first, at most `limit`:
+   * where an RFC 9203 update of access rights finds the OSCORE_Input_Material it names.
+   */
+  liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]>;
+  /**
    * RFC 8693: records that `tokenHash` was exchanged from `subjectHash`, atomically: it joins the
    * subject token's grant family (so revoking the family revokes it) and its revocation tree (so
    * revoking the subject revokes it). If the subject was revoked meanwhile, the exchanged token is

@@ -308,6 +308,22 @@ for (const kind of kinds) {
       expect(await b!.revokeFamily('fam', 1500)).toEqual([]);
     });
 
+    it("lists a client's live tokens' cnf for one audience, newest first (RFC 9203 update of access rights)", async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.putAudience(audience('rs2'));
+      const cnf = (n: number) => Uint8Array.of(0xa1, 0x03, 0x41, n);
+      await a!.recordToken(token('t1', 'rs1', { cnf: cnf(1), issuedAt: 1000 }));
+      await a!.recordToken(token('t2', 'rs1', { cnf: cnf(2), issuedAt: 1100 }));
+      await a!.recordToken(token('t3', 'rs1', { cnf: cnf(3), issuedAt: 1200 }));
+      await a!.recordToken(token('old', 'rs1', { cnf: cnf(4), expiresAt: 1400 }));
+      await a!.recordToken(token('other-aud', 'rs2', { cnf: cnf(5) }));
+      await a!.recordToken(token('other-client', 'rs1', { cnf: cnf(6), clientId: 'c2' }));
+      await a!.revokeToken('h-t2');
+      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 10)).map((c) => c[3])).toEqual([3, 1]);
+      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 1)).map((c) => c[3])).toEqual([3]);
+    });
+
     it('retention: deletes what expired before the cut, in bounded steps, and nothing a live token, a list or a replay check reads', async () => {
       const [a, b] = await kind.open(2);
       await a!.putAudience(audience('rs1'));
