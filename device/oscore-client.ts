@@ -8,6 +8,7 @@ import {
   OscoreState,
   decodeCoapMessage,
   deriveOscoreContext,
+  encodeCbor,
   encodeCoapMessage,
   memoryOscoreStorage,
   oscoreStorageName,
@@ -22,7 +23,7 @@ import {
   type OscoreStateStorage,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
-import { beginAceOscore, CONTENT_FORMAT_ACE_CBOR } from './authz-info.js';
+import { ACE_OSCORE_PARAM, beginAceOscore, CONTENT_FORMAT_ACE_CBOR } from './authz-info.js';
 import type { DeviceRequestBody, DeviceResponseBody } from './device-messages.js';
 
 const METHOD_CODES: Readonly<Record<string, number>> = { GET: 1, POST: 2, PUT: 3, DELETE: 4, FETCH: 5, PATCH: 6, iPATCH: 7 };
@@ -64,6 +65,19 @@ export class OscoreClient {
     if (code === undefined) throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'not a CoAP method');
     const inner: CoapMessage = { code, token, options: pathOptions(req.resource), payload: req.payload };
     const { message, binding } = protectRequest(this.context, this.state, inner, this.provider);
+    return { message: encodeCoapMessage(message), binding };
+  }
+
+  /**
+   * RFC 9203 §4.4, the update of access rights: POST /authz-info under this context, carrying
+   * only the new token (one the service issued for `req_cnf` {kid(3): this context's input
+   * material id}). The device answers 2.01 with no payload once the new token replaced the old
+   * one for this context, or 4.01; open the answer with `response`.
+   */
+  updateAccessRights(accessToken: Uint8Array, token = new Uint8Array(0)): { message: Uint8Array; binding: OscoreRequestBinding } {
+    const payload = encodeCbor(new Map([[ACE_OSCORE_PARAM.access_token, accessToken]]));
+    const options = [...pathOptions('/authz-info'), { number: CONTENT_FORMAT, value: new Uint8Array([CONTENT_FORMAT_ACE_CBOR]) }];
+    const { message, binding } = protectRequest(this.context, this.state, { code: 2, token, options, payload }, this.provider);
     return { message: encodeCoapMessage(message), binding };
   }
 

@@ -41,8 +41,9 @@ export interface OscoreContextEntry<C> {
   readonly recipientId: Uint8Array;
   /** ID1, the client's Recipient ID (the device's Sender ID). */
   readonly clientRecipientId: Uint8Array;
-  readonly tokenHash: Uint8Array;
-  readonly tokenHashHex: string;
+  /** The token it is bound to: replaced by an update of access rights (RFC 9203 §4.4, rebindToken). */
+  tokenHash: Uint8Array;
+  tokenHashHex: string;
   readonly subject: string | undefined;
   /** N1 as hex, so a replayed authz-info POST is recognized while the context lives. */
   readonly nonce1Hex: string;
@@ -84,6 +85,12 @@ export interface OscoreContextTable<C> {
   sweep(): void;
   /** Drops every context of one token (a revocation list named it). */
   dropToken(tokenHashHex: string): void;
+  /**
+   * RFC 9203 §4.4: the contexts of one token now belong to its successor (an update of access
+   * rights, posted under one of them: they all derive from the same material), which lives and
+   * dies for them from here on.
+   */
+  rebindToken(fromHashHex: string, to: { tokenHash: Uint8Array; tokenHashHex: string }): void;
   readonly size: number;
   entries(): IterableIterator<OscoreContextEntry<C>>;
 }
@@ -195,6 +202,13 @@ export function createOscoreContextTable<C>(opts: OscoreContextTableOptions): Os
     sweep,
     dropToken(tokenHashHex) {
       for (const [key, e] of table) if (e.tokenHashHex === tokenHashHex) drop(key);
+    },
+    rebindToken(fromHashHex, to) {
+      for (const e of table.values()) {
+        if (e.tokenHashHex !== fromHashHex) continue;
+        e.tokenHash = to.tokenHash.slice();
+        e.tokenHashHex = to.tokenHashHex;
+      }
     },
     get size() {
       return table.size;

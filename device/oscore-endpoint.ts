@@ -58,6 +58,8 @@ export interface OscoreEndpoint {
   readonly contexts: OscoreContextTable<DeviceOscoreContext>;
   /** POST /authz-info (device/authz-info.ts). */
   authzInfo(payload: Uint8Array, contentFormat: number | undefined): AuthzInfoAnswer;
+  /** POST /authz-info under a context: RFC 9203 §4.4's update of access rights; the code to answer (201, 401). */
+  updateAccessRights(entry: OscoreContextEntry<DeviceOscoreContext>, payload: Uint8Array): number;
   /** The scope check of the context's token (throws DeviceError insufficient_scope). */
   authorize(tokenHash: Uint8Array, method: string, resource: string): void;
   serve(method: string, resource: string, payload: Uint8Array, subject: string | undefined): DeviceResponseBody;
@@ -145,8 +147,16 @@ function serveProtected(ep: OscoreEndpoint, request: CoapMessage): CoapMessage {
   try {
     const resource = uriPath(inner);
     if (method === 'UNKNOWN') throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'not a request method');
-    ep.authorize(entry.tokenHash, method, resource);
-    body = ep.serve(method, resource, inner.payload, entry.subject);
+    if (resource === '/authz-info' && method === 'POST') {
+      // RFC 9203 §4.4: a new token for this context (update of access rights): 2.01 with no
+      // payload, or 4.01; a Content-Format other than application/ace+cbor is 4.15.
+      const format = contentFormat(inner);
+      const code = format !== undefined && format !== CONTENT_FORMAT_ACE_CBOR ? 415 : ep.updateAccessRights(entry, inner.payload);
+      body = code === 201 ? { code } : { code, payload: encodeCbor(hintsToMap(ep.hints())) };
+    } else {
+      ep.authorize(entry.tokenHash, method, resource);
+      body = ep.serve(method, resource, inner.payload, entry.subject);
+    }
   } catch (error) {
     if (!(error instanceof DeviceError)) throw error;
     // Authenticated from here on: the refusal travels protected, so the client can trust it.

@@ -4,7 +4,7 @@
  * resource-server-core.ts, as the home-made sessions were, so that a verify-only device
  * (device/verify-only.ts) carries none of it: no context table, no AEAD, no CoAP codec.
  */
-import { OscoreState, deriveOscoreContext, memoryOscoreStorage, type CoapMessage, type CryptoProvider } from '../cose/index.js';
+import { OscoreState, constantTimeEqual, deriveOscoreContext, memoryOscoreStorage, toHex, type CoapMessage, type CryptoProvider, type OscoreInputMaterial } from '../cose/index.js';
 import type { DeviceErrorCode } from './errors.js';
 import type { DeviceProfile } from './device-profile.js';
 import type { Logger } from './logger.js';
@@ -14,8 +14,8 @@ import type { AcceptedToken } from './token-acceptance.js';
 import type { StoredToken } from './token-store.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { DeviceResponseBody } from './device-messages.js';
-import { handleAuthzInfo, type AuthzInfoAnswer } from './authz-info.js';
-import { createOscoreContextTable, type OscoreContextTable } from './oscore-contexts.js';
+import { decodeAuthzInfoPayload, handleAuthzInfo, oscoreMaterialOf, type AuthzInfoAnswer } from './authz-info.js';
+import { createOscoreContextTable, type OscoreContextEntry, type OscoreContextTable } from './oscore-contexts.js';
 import { serveCoap, serveCoapMessage, type DeviceOscoreContext, type OscoreEndpoint } from './oscore-endpoint.js';
 
 /** What the core lends the role. */
@@ -24,8 +24,10 @@ export interface OscoreRoleContext {
   provider: CryptoProvider;
   profile: DeviceProfile;
   log: Logger;
-  /** The acceptance core: verify and store a token (DeviceError otherwise). */
-  ingest(token: Uint8Array): AcceptedToken;
+  /** The acceptance core: verify and store a token (DeviceError otherwise); `bound`: see TokenAcceptance.accept. */
+  ingest(token: Uint8Array, bound?: OscoreInputMaterial): AcceptedToken;
+  /** Drops a held token (one an update of access rights replaced). */
+  forgetToken(hash: Uint8Array): void;
   hints(): RequestHints;
   /** A held token by its hash; DeviceError when it has died (expired, revoked, evicted). */
   findToken(hash: Uint8Array): StoredToken;
@@ -85,9 +87,42 @@ export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
     else log.warn({ event: 'token_refused', audience, code: refused ?? String(answer.code) }, `device: token refused: ${refused ?? answer.code}`);
     return answer;
   };
+  /**
+   * RFC 9203 §4.4: a token POSTed to /authz-info under an OSCORE context updates the access rights
+   * of that context. Its cnf kid(3) must name the context's OSCORE_Input_Material, for the same
+   * client (subject); then it replaces the old token for every context of that material, and the
+   * old token is dropped. Any failure is 4.01 (protected by the caller, as the answer is).
+   */
+  const updateAccessRights = (entry: OscoreContextEntry<DeviceOscoreContext>, payload: Uint8Array): number => {
+    let refused: string | undefined;
+    try {
+      const material = oscoreMaterialOf(ctx.findToken(entry.tokenHash));
+      if (!material) throw new DeviceError(DEVICE_ERR.INVALID_TOKEN, 'the context has no OSCORE input material');
+      // §4.4: nonce and identifiers, if sent, are ignored.
+      const accepted = ctx.ingest(decodeAuthzInfoPayload(payload).token, material);
+      const key = accepted.popKey;
+      if (key.kty !== 'Symmetric' || !key.k || !key.kid || !material.ms || toHex(key.kid) !== toHex(material.id) || !constantTimeEqual(key.k, material.ms)) {
+        throw new DeviceError(DEVICE_ERR.UNKNOWN_KEY, "the token's cnf does not name this context's OSCORE input material");
+      }
+      if (accepted.subject !== entry.subject) throw new DeviceError(DEVICE_ERR.INVALID_TOKEN, 'the token is for another subject than this context');
+      if (accepted.hashHex !== entry.tokenHashHex) {
+        const old = entry.tokenHash;
+        contexts.rebindToken(entry.tokenHashHex, { tokenHash: accepted.hash, tokenHashHex: accepted.hashHex });
+        ctx.forgetToken(old);
+      }
+      log.info({ event: 'token_accepted', audience, oscore: true, update: true }, 'device: access rights updated');
+      return 201;
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e;
+      refused = e.code;
+    }
+    log.warn({ event: 'token_refused', audience, code: refused, update: true }, `device: access rights update refused: ${refused}`);
+    return 401;
+  };
   const endpoint: OscoreEndpoint = {
     contexts,
     authzInfo: authzInfoExchange,
+    updateAccessRights,
     authorize: (hash, method, resource) => ctx.authorize(ctx.findToken(hash), method, resource),
     serve: (method, resource, payload, subject) => {
       const body = ctx.serve(method, resource, payload, subject);

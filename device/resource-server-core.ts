@@ -18,6 +18,7 @@ import {
   type Clock,
   type CoseKey,
   type CryptoProvider,
+  type OscoreInputMaterial,
   type RestMethod,
 } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR, type DeviceErrorCode } from './errors.js';
@@ -238,7 +239,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     tokenCache.delete(entry.hashHex);
     throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'the key that signed this token is no longer a trust anchor');
   }
-  const ingest = (token: Uint8Array): StoredToken => stillTrusted(acceptance.accept(token) as StoredToken);
+  const ingest = (token: Uint8Array, bound?: OscoreInputMaterial): StoredToken => stillTrusted(acceptance.accept(token, bound) as StoredToken);
   const findToken = (hash: Uint8Array): StoredToken => stillTrusted(acceptance.find(hash) as StoredToken);
 
   function authorize(entry: { scopeClaim: unknown; scope?: StoredToken['scope'] }, method: string, resource: string) {
@@ -254,7 +255,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
     return handler({ method, resource, payload, subject });
   }
 
-  const oscore: OscoreRole | undefined = opts.oscore?.({ audience, provider, profile, log, ingest, findToken, hints, authorize, serve });
+  const oscore: OscoreRole | undefined = opts.oscore?.({ audience, provider, profile, log, ingest, findToken, forgetToken: (hash) => tokenCache.delete(toHex(hash)), hints, authorize, serve });
   const noOscore = (): never => {
     throw new DeviceError(DEVICE_ERR.BAD_REQUEST, 'this device build has no OSCORE');
   };

@@ -147,8 +147,12 @@ export interface PresentedToken {
 export interface TokenAcceptance {
   /** Steps 1 and 2: hash, revocation, cache. Throws revoked/expired. */
   present(token: Uint8Array): PresentedToken;
-  /** The whole check for a by-value token (a cached one costs only step 1 and 2). */
-  accept(token: Uint8Array): AcceptedToken;
+  /**
+   * The whole check for a by-value token (a cached one costs only step 1 and 2). `bound`: the
+   * OSCORE_Input_Material of the context an RFC 9203 update of access rights came under; a cnf
+   * kid(3) naming its id binds the token to it (§4.4).
+   */
+  accept(token: Uint8Array, bound?: OscoreInputMaterial): AcceptedToken;
   /** Steps 4 to 6 on the service's introspection answer for a reference token. */
   acceptIntrospected(presented: PresentedToken, answer: IntrospectedClaims): AcceptedToken;
   /** A token accepted earlier, by its hash (a request that carries only the hash). */
@@ -189,7 +193,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       ...(cause !== undefined ? { cause } : {}),
     });
 
-  function popKeyOf(cnf: Confirmation | undefined, encrypted: boolean): CoseKey {
+  function popKeyOf(cnf: Confirmation | undefined, encrypted: boolean, bound?: OscoreInputMaterial): CoseKey {
     if (!cnf) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'cnf(8) missing: not a proof-of-possession token');
     if ('coseKey' in cnf) return cnf.coseKey;
     if ('osc' in cnf) {
@@ -201,6 +205,8 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       return { kty: 'Symmetric', kid: cnf.osc.id, k: cnf.osc.ms };
     }
     if ('kid' in cnf) {
+      // RFC 9203 §4.4: a token posted under an OSCORE context names that context's material by its id.
+      if (bound && toHex(cnf.kid) === toHex(bound.id)) return { kty: 'Symmetric', kid: bound.id, k: bound.ms };
       const key = trust.sharedKey(cnf.kid);
       if (!key) throw refuse(DEVICE_ERR.UNKNOWN_KEY, 'cnf(8) kid(3) names no key this verifier shares');
       return key;
@@ -276,7 +282,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
     return { token, hash, hashHex, known };
   }
 
-  function acceptByValue(p: PresentedToken): AcceptedToken {
+  function acceptByValue(p: PresentedToken, bound?: OscoreInputMaterial): AcceptedToken {
     if (p.known) return p.known;
     // Not a COSE structure (a reference token, or junk) fails here too: invalid_token.
     let verified;
@@ -301,7 +307,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       hashHex: p.hashHex,
       scope: scopeOf(claims.scope),
       scopeClaim: claims.scope!,
-      popKey: detachedCoseKey(popKeyOf(verified.cnf, verified.protection.encrypted)),
+      popKey: detachedCoseKey(popKeyOf(verified.cnf, verified.protection.encrypted, bound)),
       // One rule at the door and once held: valid until exp + leeway (the broker's leeway is 0 by
       // default, so it disconnects at exp as RFC 9431 §6 asks).
       expiresAt: claims.exp === undefined ? Number.POSITIVE_INFINITY : claims.exp + leeway,
@@ -311,7 +317,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       other: claims.other,
       reference: false,
       ...(verified.protection.type === 'Sign1' && verified.header.kid ? { signerKid: verified.header.kid.slice() } : {}),
-      ...(verified.cnf && 'osc' in verified.cnf ? { osc: verified.cnf.osc } : {}),
+      ...(verified.cnf && 'osc' in verified.cnf ? { osc: verified.cnf.osc } : bound && verified.cnf && 'kid' in verified.cnf && toHex(verified.cnf.kid) === toHex(bound.id) ? { osc: bound } : {}),
     };
     const exi = claims.exi === undefined ? undefined : { cti: claims.cti!, seconds: claims.exi };
     return admit(entry, p.token.length, claims.other?.get(CLAIM_CNONCE), exi);
@@ -319,7 +325,7 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
 
   return {
     present,
-    accept: (token) => acceptByValue(present(token)),
+    accept: (token, bound) => acceptByValue(present(token), bound),
     acceptIntrospected(p, answer) {
       if (p.known) return p.known;
       if (!answer.active) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'reference token is not active');

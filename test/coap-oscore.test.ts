@@ -74,7 +74,7 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keybound-coap-oscore-'));
-    service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now });
+    service = await startDeviceService({ audience: AUDIENCE, clients: ['ekg'], lifetime: 600, aceProfile: ACE_PROFILE.coap_oscore, clock: now, grantable: '[["/result",1],["/upload",2]]' });
     writeFileSync(join(dir, 'bundle.cbor'), encodeProvisioningBundle(service.bundle), { mode: 0o600 });
     writeFileSync(join(dir, 'device.conf'), conf(secret, '01', '02'), { mode: 0o600 });
     writeFileSync(join(dir, 'client.conf'), conf(secret, '02', '01'));
@@ -145,7 +145,7 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     await check();
   }, 60_000);
 
-  it('the whole ACE flow: a service-issued token posted by coap-client to /authz-info, then coap-client -E reads /result', async () => {
+  it('the whole ACE flow: a service-issued token posted by coap-client to /authz-info, then coap-client -E reads /result and updates its access rights (RFC 9203 §4.4)', async () => {
     const t = await service.issue('ekg');
     const osc = t.cnf && 'osc' in t.cnf ? t.cnf.osc : undefined;
     expect(osc?.ms).toBeDefined();
@@ -175,6 +175,23 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     const read = await coapClient(['-E', `${join(dir, 'ace-client.conf')},${join(dir, 'ace-client.seq')}`, `coap://127.0.0.1:${port}/result`]);
     expect(read.out).toContain(`${AUDIENCE}: result negative`);
     expect(read.log).toMatch(/c:2\.04 .*\[ Oscore: \]/);
+    // RFC 9203 §4.4, the update of access rights, from coap-client under the same context: /upload
+    // is refused with the first token, then a token for the same material (req_cnf kid, §3.1)
+    // posted to /authz-info under OSCORE is taken (2.01), and /upload is served.
+    const ace = `${join(dir, 'ace-client.conf')},${join(dir, 'ace-client.seq')}`;
+    writeFileSync(join(dir, 'upload.bin'), Uint8Array.of(1, 2, 3));
+    const upload = () => coapClient(['-E', ace, '-m', 'post', '-f', join(dir, 'upload.bin'), `coap://127.0.0.1:${port}/upload`]);
+    expect((await upload()).log).toMatch(/c:4\.03/);
+    const fresh = await service.issue('ekg'); // new material: no update of this context
+    writeFileSync(join(dir, 'fresh.cbor'), encodeCbor(new Map<number, Uint8Array>([[1, fresh.accessToken]])));
+    expect((await coapClient(['-E', ace, '-m', 'post', '-t', '19', '-f', join(dir, 'fresh.cbor'), `coap://127.0.0.1:${port}/authz-info`])).log).toMatch(/c:4\.01/);
+    const wider = await service.issueUpdate('ekg', osc!.id, [['/result', 1], ['/upload', 2]]);
+    expect(wider.cnf).toBeUndefined(); // §3.2: no cnf in the answer
+    writeFileSync(join(dir, 'update.cbor'), encodeCbor(new Map<number, Uint8Array>([[1, wider.accessToken]])));
+    const updated = await coapClient(['-E', ace, '-m', 'post', '-t', '19', '-f', join(dir, 'update.cbor'), `coap://127.0.0.1:${port}/authz-info`]);
+    expect(updated.log).toMatch(/c:2\.01/);
+    const uploaded = await upload();
+    expect(uploaded.out).toContain('got 3 bytes, sum 6');
     // The same context with a wrong salt (nonce2 ignored) is refused: the nonces are in the keys.
     writeFileSync(join(dir, 'ace-wrong.conf'), clientConf.replace(toHex(salt), toHex(salt.slice(0, -9))));
     const wrong = await coapClient(['-E', `${join(dir, 'ace-wrong.conf')},${join(dir, 'ace-wrong.seq')}`, `coap://127.0.0.1:${port}/result`]);

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { coseKeyToMap, encodeCbor, fromBase64Url, publicCoseKey, toBase64Url, type CoseKey } from '../../cose/index.js';
+import { coseKeyToMap, encodeCbor, fromBase64Url, publicCoseKey, toBase64Url, type CborValue, type CoseKey } from '../../cose/index.js';
 import { nativeProvider } from '../../cose/adapters/index.js';
 import { requestToken, type TokenResponse } from '../../device/index.js';
 import { createAuthzServer, provisionDevice, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../../authz/index.js';
@@ -20,6 +20,8 @@ export interface DeviceService {
   readonly bundle: Awaited<ReturnType<typeof provisionDevice>>;
   /** A token for `client`, bound to `popKey` (req_cnf), or to a symmetric key the service makes. */
   issue(client: string, popKey?: CoseKey): Promise<TokenResponse>;
+  /** RFC 9203 §3.1: a token for `scope` bound to the OSCORE input material `materialId` names (req_cnf kid). */
+  issueUpdate(client: string, materialId: Uint8Array, scope: CborValue): Promise<TokenResponse>;
   revoke(client: string, token: Uint8Array): Promise<void>;
   /** The audience's signed revocation list, as the service serves it. */
   trl(): Promise<Uint8Array>;
@@ -35,15 +37,17 @@ export async function startDeviceService(opts: {
   clockless?: boolean;
   /** The audience's ACE profile (ACE_PROFILE): coap_oscore gives OSCORE_Input_Material tokens. */
   aceProfile?: number;
+  /** The AIF the audience and its clients are registered with (default DEVICE_SCOPE); issue() asks for /result. */
+  grantable?: string;
   clock: () => number;
 }): Promise<DeviceService> {
   const dir = mkdtempSync(join(tmpdir(), 'device-service-'));
   const store = new SqliteStore(join(dir, 'authz.sqlite'));
   let server: AuthzServer | undefined;
   try {
-    await registerAudience(store, nativeProvider, { id: opts.audience, scopes: [DEVICE_SCOPE], lifetime: opts.lifetime, ...(opts.clockless ? { clockless: true } : {}), ...(opts.aceProfile !== undefined ? { aceProfile: opts.aceProfile } : {}) });
+    await registerAudience(store, nativeProvider, { id: opts.audience, scopes: [opts.grantable ?? DEVICE_SCOPE], lifetime: opts.lifetime, ...(opts.clockless ? { clockless: true } : {}), ...(opts.aceProfile !== undefined ? { aceProfile: opts.aceProfile } : {}) });
     for (const id of opts.clients) {
-      await registerClient(store, { id, secret: secretOf(id), audiences: [opts.audience], scopes: [DEVICE_SCOPE], grantTypes: ['client_credentials'] });
+      await registerClient(store, { id, secret: secretOf(id), audiences: [opts.audience], scopes: [opts.grantable ?? DEVICE_SCOPE], grantTypes: ['client_credentials'] });
     }
     server = await createAuthzServer({ store, dataDir: dir, clock: opts.clock, issuer: ISSUER });
     const base = (await server.listen(0)).url;
@@ -67,6 +71,11 @@ export async function startDeviceService(opts: {
         if (r.status !== 200) throw new Error(`/token answered ${r.status}: ${JSON.stringify(r.data)}`);
         return { accessToken: fromBase64Url(r.data.access_token as string), popKey, expiresIn: undefined, scope: undefined, aceProfile: undefined, rsCnf: undefined, tokenType: undefined, refreshToken: undefined, cnf: undefined, rsCnfRef: undefined };
       },
+      issueUpdate: (client, materialId, scope) =>
+        requestToken(
+          async (body) => new Uint8Array(await (await fetch(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/ace+cbor' }, body })).arrayBuffer()),
+          { grant: 'client_credentials', auth: { clientId: client, clientSecret: secretOf(client) }, audience: opts.audience, scope, popKeyId: materialId },
+        ),
       async revoke(client, token) {
         const r = await fetch(`${base}/revoke`, {
           method: 'POST',
