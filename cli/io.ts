@@ -1,6 +1,7 @@
 /** Where a command writes. Tests pass string collectors; the launcher passes process.stdout/stderr. */
 export interface CliIo {
-  stdout: { write(text: string): unknown };
+  /** Bytes only where a command's output is binary (keybound request's CBOR answers). */
+  stdout: { write(text: string | Uint8Array): unknown };
   stderr: { write(text: string): unknown };
 }
 

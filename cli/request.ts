@@ -82,7 +82,22 @@ export const requestCommand = defineCommand(
     // An unprotected answer to an OSCORE request is a refusal nobody vouches for (RFC 8613 §8.2).
     io.stderr.write(`${answer.code}${context && !answer.authenticated ? ' (unprotected)' : ''}\n`);
     if (context && !answer.authenticated && answer.code.startsWith('2.')) return EXIT.failed;
-    if (answer.payload.length > 0) io.stdout.write(new TextDecoder().decode(answer.payload) + '\n');
+    if (answer.payload.length > 0) io.stdout.write(printable(answer.payload) ?? answer.payload);
     return answer.code.startsWith('2.') ? EXIT.ok : EXIT.failed;
   },
 );
+
+/**
+ * A payload that is UTF-8 text (no control characters but tab and line ends) is printed with a
+ * line end; anything else (CBOR, Content-Format 60, AS hints) goes out as its bytes, unchanged:
+ * decoding it as text replaced bytes with U+FFFD (README walkthrough, stop 35).
+ */
+function printable(payload: Uint8Array): string | undefined {
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(payload);
+  } catch {
+    return undefined;
+  }
+  return /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text) ? undefined : `${text}\n`;
+}

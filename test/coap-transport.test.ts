@@ -28,10 +28,11 @@ import { main } from '../cli/index.js';
 
 /** `keybound request ...` in process: its exit code, stdout and stderr. */
 async function keybound(args: string[]) {
-  let stdout = '';
+  const out: Buffer[] = [];
   let stderr = '';
-  const code = await main(args, { stdout: { write: (t: string) => (stdout += t) }, stderr: { write: (t: string) => (stderr += t) } });
-  return { code, stdout, stderr };
+  const code = await main(args, { stdout: { write: (t: string | Uint8Array) => out.push(Buffer.from(t)) }, stderr: { write: (t: string) => (stderr += t) } });
+  const bytes = Buffer.concat(out);
+  return { code, stdout: bytes.toString('utf8'), stdoutBytes: new Uint8Array(bytes), stderr };
 }
 
 const libcoap = findLibcoap();
@@ -266,7 +267,12 @@ describe('keybound request coap://', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'keybound-coap-cli-'));
     transport = await startCoapTransport({
-      handler: (ex) => (ex.path === '/upload' ? { code: '2.04', payload: new TextEncoder().encode(sha(ex.payload)) } : { code: '4.04', payload: new TextEncoder().encode('no such resource') }),
+      handler: (ex) =>
+        ex.path === '/upload'
+          ? { code: '2.04', payload: new TextEncoder().encode(sha(ex.payload)) }
+          : ex.path === '/echo'
+            ? { code: '2.05', payload: ex.payload }
+            : { code: '4.04', payload: new TextEncoder().encode('no such resource') },
     });
   });
   afterAll(async () => {
@@ -279,6 +285,14 @@ describe('keybound request coap://', () => {
     writeFileSync(join(dir, 'b.bin'), body);
     const r = await keybound(['request', `coap://127.0.0.1:${transport.port}/upload`, '--method', 'POST', '--payload-file', join(dir, 'b.bin')]);
     expect([r.code, r.stderr.trim(), r.stdout.trim()]).toEqual([0, '2.04', sha(body)]);
+  });
+
+  it('prints a binary answer (CBOR) as its bytes, unchanged and with no line end added (README walkthrough, stop 35)', async () => {
+    const cbor = Uint8Array.of(0xa2, 0x01, 0x58, 0x03, 0xff, 0xfe, 0x00, 0x02, 0x19, 0x80, 0x00);
+    writeFileSync(join(dir, 'c.cbor'), cbor);
+    const r = await keybound(['request', `coap://127.0.0.1:${transport.port}/echo`, '--method', 'POST', '--payload-file', join(dir, 'c.cbor')]);
+    expect(r.code).toBe(0);
+    expect([...r.stdoutBytes]).toEqual([...cbor]);
   });
 
   it('exits 1 on a 4.xx answer, and on no answer within --timeout', async () => {
