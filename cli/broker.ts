@@ -26,7 +26,7 @@ const BROKER_SERVE_SPEC = {
     },
     port: { type: 'string', value: 'PORT', default: '1883', help: 'MQTT TCP port (0: any free port)' },
     'ws-port': { type: 'string', value: 'PORT', help: 'also serve MQTT over WebSocket on this port' },
-    host: { type: 'string', value: 'HOST', default: 'all interfaces', help: 'address to listen on' },
+    host: { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address to listen on (0.0.0.0: every interface, for devices on the network)' },
     'authz-url': { type: 'string', value: 'https://HOST', help: 'the service, for introspection and revocation lists (https; http only on loopback)' },
     'authz-ca': { type: 'string', value: 'CA.pem', help: 'trust this private CA for --authz-url' },
     'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
@@ -137,6 +137,14 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   // Widened on purpose or not, the operator should know: the metrics name audiences and rates, unauthenticated.
   if (metricsPort !== undefined && !isLoopbackHost(values['metrics-host'] ?? '127.0.0.1')) {
     logger.warn({ event: 'metrics_exposed', host: values['metrics-host'] }, 'keybound broker serve: warning: /metrics is served without authentication off loopback (--metrics-host)');
+  }
+  // Without the service, nothing fetches revocation lists: a revoked token stays admitted until it
+  // expires unless someone publishes the signed list to ace/trl/<audience> (README finding, stop 35).
+  if (!authzUrl) {
+    logger.warn({ event: 'no_revocation_source' }, `keybound broker serve: warning: no --authz-url: revocation lists are not fetched, so a revoked token is admitted until it expires unless its signed list is published to ace/trl/${audience}`);
+  }
+  if (!values.redis) {
+    logger.info({ event: 'memory_store' }, 'keybound broker serve: sessions, queued and retained messages are kept in memory and lost at restart (--redis keeps them)');
   }
   const secretFile = values['client-secret-file'];
   if (authzUrl && secretFile && readableByOthers(secretFile)) {

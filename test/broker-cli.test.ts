@@ -55,6 +55,11 @@ describe('keybound broker (CLI function)', () => {
       expect(lines.find((l) => l.event === 'connect_refused' && l.clientId === 'cli-thief')).toMatchObject({ code: 'bad_proof', audience: 'broker-1', level: 40 });
       expect(lines.find((l) => l.event === 'connect_admitted' && l.clientId === 'cli-ok')).toMatchObject({ audience: 'broker-1', level: 30 });
       expect(a.out.stderr).not.toContain(Buffer.from(other).toString('base64url').slice(0, 30));
+      // No --authz-url: nothing fetches revocation lists, and it says so; no --redis: state is in memory.
+      expect(lines.find((l) => l.event === 'no_revocation_source')).toMatchObject({ level: 40, msg: expect.stringContaining('ace/trl/broker-1') });
+      expect(lines.find((l) => l.event === 'memory_store')).toMatchObject({ level: 30 });
+      // It listens on loopback, as --help now says.
+      expect(url).toMatch(/^mqtt:\/\/127\.0\.0\.1:/);
     } finally {
       await broker.close();
     }
