@@ -8,7 +8,7 @@
  * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
  * persistent session; a thief also tries the broker with what it overheard.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
@@ -48,6 +48,15 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   if (!Number.isSafeInteger(devices) || devices < 1 || devices > 200 || !seed) {
     io.stderr.write('keybound demo: --devices from 1 to 200, --seed non-empty (see keybound demo --help)\n');
     return EXIT.usage;
+  }
+  if (out !== undefined) {
+    // --out names where the data go: made if missing (owner only: it holds the service's keys).
+    try {
+      mkdirSync(out, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      io.stderr.write(`keybound demo: cannot use --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
+      return EXIT.failed;
+    }
   }
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
   const started = performance.now();

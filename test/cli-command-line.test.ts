@@ -90,6 +90,28 @@ describe('--help and --version on every command', () => {
   }, 120_000); // three launcher processes; each starts the TypeScript source and takes seconds on a loaded machine
 });
 
+describe('output paths (README walkthrough, stop 35)', () => {
+  it('keybound sim refuses an unwritable --report or --json before the run, in one line', async () => {
+    for (const option of ['--report', '--json']) {
+      const c = capture();
+      const started = Date.now();
+      expect(await main(['sim', '--devices', '2', option, '/nonexistent/dir/out'], c.io)).toBe(2);
+      expect(c.err()).toMatch(new RegExp(`^keybound sim: cannot write ${option} /nonexistent/dir/out: ENOENT`));
+      expect(c.err().trim().split('\n')).toHaveLength(1);
+      expect(c.out()).toBe(''); // no summary: nothing ran
+      expect(Date.now() - started).toBeLessThan(5000);
+    }
+  });
+
+  it('keybound demo makes a missing --out directory, and answers one line when it cannot', async () => {
+    const c = capture();
+    const file = join(mkdtempSync(join(tmpdir(), 'kb-demo-out-')), 'a-file');
+    writeFileSync(file, 'x');
+    expect(await main(['demo', '--devices', '1', '--out', join(file, 'sub')], c.io)).toBe(1);
+    expect(c.err()).toMatch(/^keybound demo: cannot use --out .*: (ENOTDIR|EEXIST)\n$/);
+  });
+});
+
 describe('config file and environment', () => {
   const spec = {
     name: 'test cmd',
