@@ -5,7 +5,7 @@
  * access_denied ...) travel as text in CBOR too, as RFC 9200 §5.8.3 allows. Here (not in authz/
  * or device/) because the service writes them and the device's client role reads them.
  */
-export const ACE_ERROR_CODE: Readonly<Record<string, number>> = Object.freeze({
+export const ACE_ERROR_CODE: Readonly<Record<string, number>> = /* @__PURE__ */ Object.freeze({
   invalid_request: 1,
   invalid_client: 2,
   invalid_grant: 3,
@@ -16,7 +16,7 @@ export const ACE_ERROR_CODE: Readonly<Record<string, number>> = Object.freeze({
   incompatible_ace_profiles: 8,
 });
 
-const NAME_BY_CODE = new Map<number, string>(Object.entries(ACE_ERROR_CODE).map(([name, code]) => [code, name]));
+const NAME_BY_CODE = /* @__PURE__ */ new Map<number, string>(/* @__PURE__ */ Object.entries(ACE_ERROR_CODE).map(([name, code]) => [code, name]));
 
 /** The CBOR value for an error name: its integer where RFC 9200 §8.4 has one, else the text. */
 export function aceErrorValue(name: string): number | string {

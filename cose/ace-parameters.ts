@@ -9,8 +9,10 @@ import { CLAIM_CNONCE } from './cwt-claims.js';
  * RFC 9200 §8.10 (IANA "OAuth Parameters CBOR Mappings"), with RFC 9201 §9 for rs_cnf: the
  * application/ace+cbor integer abbreviations of the token, introspection and revocation
  * parameters. Parameters without one (subject_token, client_assertion ...) go by name.
+ * (The tables here are marked pure: a bundle that reads none of them, the verify-only device,
+ * then drops them; a bundler keeps a call it cannot prove free of side effects, Object.freeze too.)
  */
-export const ACE_PARAM = Object.freeze({
+export const ACE_PARAM = /* @__PURE__ */ Object.freeze({
   access_token: 1,
   expires_in: 2,
   req_cnf: 4,
@@ -48,7 +50,7 @@ export const ACE_PARAM = Object.freeze({
  * `scope` is text or bytes in Table 5; keybound also carries AIF (RFC 9237) there, an array.
  */
 export type AceWireType = 'bstr' | 'tstr' | 'uint' | 'int' | 'map' | 'bool' | 'scope' | 'profile';
-export const ACE_PARAM_TYPE: Readonly<Record<keyof typeof ACE_PARAM, AceWireType>> = Object.freeze({
+export const ACE_PARAM_TYPE: Readonly<Record<keyof typeof ACE_PARAM, AceWireType>> = /* @__PURE__ */ Object.freeze({
   access_token: 'bstr',
   expires_in: 'uint',
   req_cnf: 'map',
@@ -81,20 +83,21 @@ export const ACE_PARAM_TYPE: Readonly<Record<keyof typeof ACE_PARAM, AceWireType
  * IANA "ACE Profile" registry (RFC 9200 §8.8): coap_dtls 1 (RFC 9202), coap_oscore 2 (RFC 9203),
  * mqtt_tls 3 (RFC 9431). The ace_profile parameter and claim carry these integers.
  */
-export const ACE_PROFILE = Object.freeze({ coap_dtls: 1, coap_oscore: 2, mqtt_tls: 3 } as const);
+const PROFILE_IDS = { coap_dtls: 1, coap_oscore: 2, mqtt_tls: 3 } as const;
+export const ACE_PROFILE = /* @__PURE__ */ Object.freeze(PROFILE_IDS);
 /**
  * The profile an audience speaks unless registered otherwise: keybound devices set up their
  * protected sessions with the ACE-OSCORE exchange at /authz-info (RFC 9203 §4.1, DESIGN.md). The
  * service names the profile in a token response when asked and whenever it is not this one
  * (RFC 9200 §5.8.4.3).
  */
-export const DEFAULT_ACE_PROFILE: number = ACE_PROFILE.coap_oscore;
+export const DEFAULT_ACE_PROFILE: number = PROFILE_IDS.coap_oscore; // not ACE_PROFILE's: reading it would keep that table
 
 /** RFC 9200 §5.3 Figure 3: AS Request Creation Hints labels. */
-export const CREATION_HINT = Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CLAIM_CNONCE } as const);
+export const CREATION_HINT = /* @__PURE__ */ Object.freeze({ as: 1, kid: 2, audience: 5, scope: 9, cnonce: CLAIM_CNONCE } as const);
 
 /** RFC 9200 §8.11 (IANA "OAuth Grant Type CBOR Mappings"): grant_type values in CBOR. */
-export const ACE_GRANT_TYPE = Object.freeze({
+export const ACE_GRANT_TYPE = /* @__PURE__ */ Object.freeze({
   password: 0,
   authorization_code: 1,
   client_credentials: 2,
@@ -102,7 +105,7 @@ export const ACE_GRANT_TYPE = Object.freeze({
 } as const);
 
 /** RFC 9200 §8.7 (IANA "OAuth Token Type CBOR Mappings"): token_type values in CBOR. */
-export const ACE_TOKEN_TYPE: Readonly<Record<string, number>> = Object.freeze({ Bearer: 1, PoP: 2 });
+export const ACE_TOKEN_TYPE: Readonly<Record<string, number>> = /* @__PURE__ */ Object.freeze({ Bearer: 1, PoP: 2 });
 /** RFC 9200 §5.8.4.2: every token keybound issues is a proof-of-possession token. */
 export const TOKEN_TYPE_POP = 2;
 

@@ -103,7 +103,7 @@ const TABLE: readonly Algorithm[] = [
 ];
 
 const BY_ID = new Map(TABLE.map((a) => [a.id, a]));
-const BY_NAME = new Map(TABLE.map((a) => [a.name, a]));
+const BY_NAME = /* @__PURE__ */ new Map(/* @__PURE__ */ TABLE.map((a) => [a.name, a]));
 
 /** The algorithm for a COSE identifier, or a typed error naming it. */
 export function algorithmById(id: unknown): Algorithm {

@@ -53,12 +53,14 @@ export function fromHex(hex: string): Uint8Array {
 }
 
 const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
-const B64URL_INDEX = new Int16Array(128).fill(-1);
-const B64URL_CODES: number[] = [];
-for (let i = 0; i < B64URL.length; i++) {
-  B64URL_INDEX[B64URL.charCodeAt(i)] = i;
-  B64URL_CODES.push(B64URL.charCodeAt(i));
-}
+// Built in pure expressions, not a loop at module level: a bundle without base64url (the
+// verify-only device) then drops the tables instead of running the loop for nothing.
+const B64URL_CODES: number[] = /* @__PURE__ */ Array.from(B64URL, (c) => c.charCodeAt(0));
+const B64URL_INDEX = /* @__PURE__ */ (() => {
+  const index = new Int16Array(128).fill(-1);
+  for (let i = 0; i < B64URL.length; i++) index[B64URL.charCodeAt(i)] = i;
+  return index;
+})();
 
 /** One string from character codes; in slices, since an engine's argument count is bounded. */
 function charCodesToString(codes: number[]): string {

@@ -7,7 +7,7 @@ import { payloadOf, type VerifiedMessage, type VerifySign1Options } from './sign
 import { checkTag, macStructure } from './mac0.js';
 import { directRecipientKid, withRecipientKid } from './recipients.js';
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
 export function verifyCoseMac(input: Uint8Array | CborValue, key: KeyInput, opts: VerifySign1Options = {}): VerifiedMessage {
   const [protectedValue, unprotected, payloadValue, tagValue, recipients] = coseArray(input, 'Mac', opts.limits);

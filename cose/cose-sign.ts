@@ -9,7 +9,7 @@ import { coseArray, expectBytes } from './message.js';
 import { checkAllowed, providerOf, resolveKey, type KeyInput } from './key-input.js';
 import { payloadOf, sigStructure, verifyWith, type VerifiedMessage, type VerifySign1Options } from './sign1.js';
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
 export function verifyCoseSign(input: Uint8Array | CborValue, key: KeyInput, opts: VerifySign1Options = {}): VerifiedMessage {
   const [protectedValue, unprotected, payloadValue, signatures] = coseArray(input, 'Sign', opts.limits);

@@ -14,7 +14,7 @@ export const HEADER = { alg: 1, crit: 2, contentType: 3, kid: 4, iv: 5, partialI
 /** Labels this implementation processes, and so may be listed in `crit` (RFC 9052 §3.1). */
 const UNDERSTOOD = new Set<CborValue>([HEADER.alg, HEADER.crit, HEADER.contentType, HEADER.kid, HEADER.iv, HEADER.partialIv]);
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
 export interface Headers {
   /** The protected bucket as sent: its exact bytes go into every signature and MAC. */

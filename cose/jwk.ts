@@ -49,7 +49,7 @@ function bad(message: string): CoseKeyError {
  * AES-CCM and ChaCha20/Poly1305 have no JWA name, so a key restricted to them is written without
  * `alg`: the restriction stays on the COSE side only.
  */
-const JWA_BY_ALG = new Map<number, string>([
+const JWA_BY_ALG = /* @__PURE__ */ new Map<number, string>([
   [ALG.EdDSA, 'EdDSA'],
   [ALG.ES256, 'ES256'],
   [ALG.ES384, 'ES384'],
@@ -61,7 +61,7 @@ const JWA_BY_ALG = new Map<number, string>([
   [ALG.A192GCM, 'A192GCM'],
   [ALG.A256GCM, 'A256GCM'],
 ]);
-const ALG_BY_JWA = new Map<string, number>([...JWA_BY_ALG].map(([id, name]) => [name, id]));
+const ALG_BY_JWA = /* @__PURE__ */ new Map<string, number>(/* @__PURE__ */ [...JWA_BY_ALG].map(([id, name]) => [name, id]));
 
 /** RFC 9052 Table 4 key_ops and RFC 7517 §4.3 key_ops; COSE's MAC create/verify are JWK's sign/verify. */
 const JWK_OP: Record<KeyOperation, string> = {

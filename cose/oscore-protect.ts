@@ -77,7 +77,7 @@ function bstrHead(n: number): number[] {
 }
 
 /** "Encrypt0" as a CBOR text string (RFC 9052 §5.3 context). */
-const ENCRYPT0 = [0x68, ...'Encrypt0'.split('').map((c) => c.charCodeAt(0))];
+const ENCRYPT0 = [0x68, .../* @__PURE__ */ 'Encrypt0'.split('').map((c) => c.charCodeAt(0))];
 
 /**
  * RFC 8613 §5.4: Enc_structure ["Encrypt0", h'', bstr(aad_array)], aad_array = [1, [alg], kid,

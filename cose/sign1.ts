@@ -12,7 +12,7 @@ import { coseArray, expectBytes, withTag } from './message.js';
 import { checkAllowed, providerOf, resolveKey, type KeyInput, type VerifyOptions } from './key-input.js';
 import type { CryptoProvider } from './crypto-provider.js';
 
-const EMPTY = new Uint8Array(0);
+const EMPTY = /* @__PURE__ */ new Uint8Array(0);
 
 /** Bytes a shortest-form byte-string head takes for `length` (RFC 8949 §3). */
 function headLength(length: number): number {
