@@ -20,12 +20,11 @@
  * test/hostile-keys.test.ts runs the portable provider on this curve through every hostile key and
  * signature the other providers are held to; test/quickjs-device.test.ts runs the built bundle.
  */
-import { Point as EdPoint, etc, hashes } from '@noble/ed25519';
-import { sha512 } from '@noble/hashes/sha2.js';
+// The Point class only: the library's own sign/verify (which take their SHA-512 from its `hashes`)
+// are never called here, since the provider hashes with @noble/hashes and checks the equation
+// itself, and its `etc` object would keep its hex, concat, random and inversion helpers in the bundle.
+import { Point as EdPoint } from '@noble/ed25519';
 import { CoseAlgorithmError, ERR, type EdwardsCurve, type EdwardsPoint } from '../cose/index.js';
-
-// @noble/ed25519's synchronous API takes its SHA-512 from here (RFC 8032 §5.1: SHA-512 is the hash).
-hashes.sha512 = sha512;
 
 /** RFC 8032 §5.1: the order L of the base point. */
 const L = 2n ** 252n + 27742317777372353535851937790883648493n;
@@ -83,7 +82,7 @@ export const ed25519: EdwardsCurve<CompactPoint> = {
     fromBytes: (bytes, zip215 = false) => wrap(EdPoint.fromBytes(bytes, zip215)),
     // No table to size: multiplyTwoPublic keeps none (cose/portable-provider.ts setEd25519BaseWindow).
     BASE: { ...BASE, precompute: () => BASE },
-    Fn: { create: (n) => etc.mod(n, L) },
+    Fn: { create: (n) => ((n % L) + L) % L }, // n mod L, in [0, L)
   },
   sign: () => verifiesOnly('signing'),
   // Not reached for Ed25519 (the provider checks the cofactorless equation itself): refuse rather
