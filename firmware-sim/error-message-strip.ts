@@ -9,8 +9,9 @@
  *
  * What counts as message text, found on the bundle's JavaScript with acorn (a parser, not a
  * pattern over source text) before it is minified:
- *  - a string or template literal with white space in its text, or a `+` concatenation with one
- *    in it, passed straight to the call or `new` that a `throw` throws (or may throw: a branch of
+ *  - a string or template literal with white space in its text, a `+` concatenation with one
+ *    in it, or a choice on a name between two of these (`full ? '...' : '...'`), passed straight
+ *    to the call or `new` that a `throw` throws (or may throw: a branch of
  *    `throw c ? f(...) : e`): `throw bad('...')`, `throw new CoseError(ERR.X, \`...\`)`;
  *  - the same, passed to `new <Name>Error(...)` anywhere (helpers that make an error to throw).
  * Codes, labels and claim names have no white space, so they stay; the engine's own errors
@@ -41,6 +42,9 @@ function isMessageText(node: AnyNode, source: string): boolean {
   if (node.type === 'Literal') return typeof node.value === 'string' && /\s/.test(node.value);
   if (node.type === 'TemplateLiteral') return (node.quasis as AnyNode[]).some((q) => /\s/.test(source.slice(q.start, q.end)));
   if (node.type === 'BinaryExpression' && node.operator === '+') return isMessageText(node.left as AnyNode, source) || isMessageText(node.right as AnyNode, source);
+  // `full ? 'text' : 'other text'`: a choice between two messages on a name (reading it does
+  // nothing, so the whole choice can go with the text).
+  if (node.type === 'ConditionalExpression') return (node.test as AnyNode).type === 'Identifier' && isMessageText(node.consequent as AnyNode, source) && isMessageText(node.alternate as AnyNode, source);
   return false;
 }
 

@@ -26,9 +26,14 @@ describe('stripErrorMessages', () => {
       "function h(n) { if (n < 0) throw new RangeError('n must be >= 0'); return new TypeError('expected bytes here'); }",
       // A thrown branch (esbuild's form of `if (c) throw f(...); throw e;`), and a concatenation.
       "function g(e) { throw e instanceof CoseError ? refuse(e.message + ' (' + e.code + ')', e) : e; }",
+      // A choice on a name between two messages goes whole; one on a call (which may do something) stays.
+      "function k(full) { throw new DeviceError('busy', full ? 'store is full' : 'no room here'); }",
+      "function m() { throw new DeviceError('busy', isFull() ? 'store is full' : 'no room left'); }",
     ].join('\n');
     const { code, stripped } = await stripErrorMessages(source);
-    expect(stripped).toBe(4);
+    expect(stripped).toBe(5);
+    expect(code).toContain('new DeviceError(\'busy\', "")');
+    expect(code).toContain("isFull() ? 'store is full' : 'no room left'");
     expect(code).not.toMatch(/not a map|is not text|does not parse/);
     for (const kept of ["'n must be >= 0'", "'expected bytes here'", "'exp(4)'", "'hello there'", "'device: token accepted'", "'ask the AS again'", "', '", "' and '", "'ERR_X'", "'bad_request'"]) expect(code).toContain(kept);
     expect(code).toContain('throw new CoseError(ERR.COSE_MALFORMED, "")');
