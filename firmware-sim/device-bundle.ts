@@ -8,10 +8,11 @@
  * dependencies, loaded only when a bundle is built.
  */
 import { gzipSync } from 'node:zlib';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stripErrorMessages } from './error-message-strip.js';
+import { pruneMembers, VERIFY_ONLY_PRUNED, type PrunedMembers } from './pruned-members.js';
 
 export type DeviceBundleKind = 'full' | 'verify-only';
 export const DEVICE_BUNDLE_KINDS: readonly DeviceBundleKind[] = ['full', 'verify-only'];
@@ -46,6 +47,8 @@ const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: s
   full: [],
   'verify-only': [{ filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material)\.js$/, path: NO_SYMMETRIC_POP }],
 };
+/** Methods of a dependency's classes that the kind never calls, cut out as it loads (pruned-members.ts). */
+const PRUNED: Record<DeviceBundleKind, readonly PrunedMembers[]> = { full: [], 'verify-only': VERIFY_ONLY_PRUNED };
 export const BUNDLE_FILE: Record<DeviceBundleKind, string> = { full: 'device.min.js', 'verify-only': 'device-verify-only.min.js' };
 /**
  * Whether a kind keeps its error message text by default. The verify-only bundle is codes-only
@@ -95,6 +98,12 @@ export async function buildDeviceBundle(kind: DeviceBundleKind, opts: { source?:
         name: 'replaced-sources',
         setup(b) {
           for (const { filter, path } of REPLACED_SOURCES[kind]) b.onResolve({ filter }, () => ({ path }));
+        },
+      },
+      {
+        name: 'pruned-members',
+        setup(b) {
+          for (const entry of PRUNED[kind]) b.onLoad({ filter: entry.file }, async ({ path }) => ({ contents: await pruneMembers(readFileSync(path, 'utf8'), path, entry), loader: 'js' }));
         },
       },
     ],

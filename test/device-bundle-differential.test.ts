@@ -91,6 +91,43 @@ describe('the verify-only bundle, given a host provider that verifies ES256 (a s
   }, 60_000);
 });
 
+describe('the verify-only bundle\'s Ed25519 (@noble/ed25519 with the members it never calls pruned, firmware-sim/pruned-members.ts)', () => {
+  it('gives the unbundled verifyOnlyProvider\'s verdict on honest, corrupted and crafted signatures', async () => {
+    type Verifier = { verify(key: CoseKey, hash: undefined, message: Uint8Array, signature: Uint8Array): boolean };
+    const bundled = ((await importBundle((await buildDeviceBundle('verify-only')).code)) as unknown as { verifyOnlyProvider: Verifier }).verifyOnlyProvider;
+    const unbundled = unbundledVerifyOnly.verifyOnlyProvider as Verifier;
+    const flip = (b: Uint8Array, bit: number) => {
+      const out = b.slice();
+      out[(bit >> 3) % out.length]! ^= 1 << (bit & 7);
+      return out;
+    };
+    const cases: Array<[Uint8Array, Uint8Array, Uint8Array]> = [];
+    for (let i = 0; i < 24; i++) {
+      const pair = portableProvider.generateKeyPair('Ed25519');
+      const message = portableProvider.randomBytes(i * 7);
+      const signature = portableProvider.sign({ kty: 'OKP', crv: 'Ed25519', x: pair.x, d: pair.d }, undefined, message);
+      const bit = i * 37;
+      cases.push([pair.x, message, signature], [pair.x, message, flip(signature, bit)], [flip(pair.x, bit), message, signature]);
+      cases.push([portableProvider.randomBytes(32), message, signature], [pair.x, message, new Uint8Array([...signature.subarray(0, 32), ...new Uint8Array(32)])]);
+      if (message.length > 0) cases.push([pair.x, flip(message, bit), signature]);
+    }
+    // The identity, order 2, y = p (non-canonical) as the key and as R.
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const order2 = new Uint8Array(32).fill(0xff);
+    order2[0] = 0xec;
+    order2[31] = 0x7f;
+    const yIsP = new Uint8Array(32).fill(0xff);
+    yIsP[0] = 0xed;
+    yIsP[31] = 0x7f;
+    for (const odd of [identity, order2, yIsP]) cases.push([odd, new Uint8Array(1), new Uint8Array(64)], [cases[0]![0], cases[0]![1], new Uint8Array([...odd, ...cases[0]![2].subarray(32)])]);
+    const verdicts = (v: Verifier) => cases.map(([x, m, sig]) => v.verify({ kty: 'OKP', crv: 'Ed25519', x }, undefined, m, sig));
+    const expected = verdicts(unbundled);
+    expect(verdicts(bundled)).toEqual(expected);
+    expect(expected.filter(Boolean).length).toBeGreaterThanOrEqual(24); // the honest ones
+  }, 60_000);
+});
+
 describe('cose error names', () => {
   it('are each class\'s literal; a subclass of anyone\'s keeps its own; the properties keep their order', () => {
     class Mine extends CborError {}
