@@ -1,7 +1,7 @@
 /**
  * Stands in for the symmetric primitives in the verify-only bundle (firmware-sim/device-bundle.ts
- * points @noble/hashes/hmac.js, @noble/hashes/hkdf.js, cose/aes-ccm.ts, cose/encrypt0.ts and
- * cose/mac0.ts at this module), so that
+ * points @noble/hashes/hmac.js, @noble/hashes/hkdf.js, cose/aes-ccm.ts, cose/encrypt0.ts,
+ * cose/mac0.ts and cose/symmetric-algorithms.ts at this module), so that
  * the bundle carries asymmetric PoP only (issue 13's 24 KB goal): no HMAC (COSE_Mac0 tokens and
  * proofs, RFC 9053 §3.1), no AES-CCM (COSE_Encrypt0 tokens, Encrypted_COSE_Key in cnf, RFC 9053
  * §4.2), no HKDF (sessions and OSCORE, which that bundle has not), and no reader of a cnf osc(4)
@@ -35,6 +35,9 @@ export const checkTag = absent;
 export const buildMac0 = absent;
 export const createMac0 = absent;
 export const verifyMac0 = absent;
+// cose/symmetric-algorithms.ts: the HMAC and AEAD rows of the algorithm table, none here, so
+// that a symmetric alg(1) is refused as not supported when its header is read.
+export const SYMMETRIC_ALGORITHMS: readonly never[] = [];
 // cose/oscore-input-material.ts: its functions refuse, as the rest. Its labels and limits keep
 // their values, so that a module that comes to read one here still checks what it means to
 // (test/quickjs-device.test.ts holds them equal to cose/'s); unread, they cost nothing. They are
