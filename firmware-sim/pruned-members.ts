@@ -8,8 +8,9 @@
  * multiplication is its own, and it signs nothing). @noble/hashes' SHA-2 classes bring clone(),
  * which only HMAC and HKDF call, and the verify-only bundle has neither (device/no-symmetric-pop.ts).
  *
- * Nothing is rewritten: a listed method is cut out whole, and the rest of the file is the
- * library's own text. Each entry names the package version it was checked against: the build fails
+ * Nothing is rewritten: a listed method is cut out whole (and a top-level constant only those
+ * methods read, which the bundler keeps when it is built by a call), and the rest of the file is
+ * the library's own text. Each entry names the package version it was checked against: the build fails
  * on another version, or if a listed member is not where it was, so that an upgrade is looked at
  * again rather than pruned blind. A pruned member called after all would throw a TypeError (not a
  * function), never compute something else: test/device-bundle-differential.test.ts holds the built
@@ -27,6 +28,11 @@ export interface PrunedMembers {
   version: string;
   /** Class name -> the members (methods, getters, static methods) to cut out of it. */
   classes: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Top-level constants only those members read, cut out too (a call such as Object.freeze keeps
+   * one otherwise); the build fails if the file still names one once the cuts are made.
+   */
+  constants?: readonly string[];
 }
 
 export const VERIFY_ONLY_PRUNED: readonly PrunedMembers[] = [
@@ -37,6 +43,8 @@ export const VERIFY_ONLY_PRUNED: readonly PrunedMembers[] = [
     classes: {
       Point: ['CURVE', 'fromAffine', 'fromHex', 'x', 'y', 'assertValidity', 'is0', 'subtract', 'multiply', 'multiplyUnsafe', 'toAffine', 'toBytes', 'toHex', 'clearCofactor', 'isSmallOrder', 'isTorsionFree'],
     },
+    // What Point.CURVE() returns (with the group order, which only multiply reads).
+    constants: ['ed25519_CURVE'],
   },
   { file: /[\\/]@noble[\\/]hashes[\\/]_md\.js$/, pkg: '@noble/hashes', version: '2.4.0', classes: { HashMD: ['_cloneIntoMeta', 'clone'] } },
   { file: /[\\/]@noble[\\/]hashes[\\/]sha2\.js$/, pkg: '@noble/hashes', version: '2.4.0', classes: { SHA2_32B: ['_cloneInto'], SHA2_64B: ['_cloneInto'] } },
@@ -47,6 +55,22 @@ interface AstNode {
   start: number;
   end: number;
   [key: string]: unknown;
+}
+
+const isNode = (value: unknown): value is AstNode => typeof value === 'object' && value !== null && typeof (value as AstNode).type === 'string';
+
+/** Every node under `root` (an explicit stack, not recursion: a library's AST can be deep). */
+function* nodesOf(root: AstNode): Generator<AstNode> {
+  const stack: AstNode[] = [root];
+  while (stack.length > 0) {
+    const node = stack.pop()!;
+    yield node;
+    for (const value of Object.values(node)) {
+      if (Array.isArray(value)) {
+        for (const child of value) if (isNode(child)) stack.push(child);
+      } else if (isNode(value)) stack.push(value);
+    }
+  }
 }
 
 function packageVersion(file: string, pkg: string): string | undefined {
@@ -76,9 +100,16 @@ export async function pruneMembers(source: string, path: string, entry: PrunedMe
   const ast = acorn.parse(source, { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as AstNode;
   const cuts: Array<[number, number]> = [];
   const found = new Set<string>();
-  const stack: AstNode[] = [ast];
-  while (stack.length > 0) {
-    const node = stack.pop()!;
+  const constants = new Set(entry.constants ?? []);
+  for (const statement of (ast['body'] as AstNode[])) {
+    const declarators = statement.type === 'VariableDeclaration' ? (statement['declarations'] as AstNode[]) : [];
+    const name = declarators.length === 1 ? ((declarators[0]!['id'] as AstNode)['name'] as string | undefined) : undefined;
+    if (name !== undefined && constants.has(name)) {
+      cuts.push([statement.start, statement.end]);
+      found.add(name);
+    }
+  }
+  for (const node of nodesOf(ast)) {
     if ((node.type === 'ClassDeclaration' || node.type === 'ClassExpression') && (node.id as AstNode | null)?.['name'] !== undefined) {
       const className = (node.id as AstNode)['name'] as string;
       const members = entry.classes[className];
@@ -93,13 +124,8 @@ export async function pruneMembers(source: string, path: string, entry: PrunedMe
         }
       }
     }
-    for (const value of Object.values(node)) {
-      if (Array.isArray(value)) {
-        for (const child of value) if (child && typeof child === 'object' && typeof (child as AstNode).type === 'string') stack.push(child as AstNode);
-      } else if (value && typeof value === 'object' && typeof (value as AstNode).type === 'string') stack.push(value as AstNode);
-    }
   }
-  const missing = Object.entries(entry.classes).flatMap(([c, members]) => members.map((m) => `${c}.${m}`)).filter((m) => !found.has(m));
+  const missing = [...Object.entries(entry.classes).flatMap(([c, members]) => members.map((m) => `${c}.${m}`)), ...constants].filter((m) => !found.has(m));
   if (missing.length > 0) throw new Error(`pruned-members: ${path} has no ${missing.join(', ')}: check firmware-sim/pruned-members.ts again`);
   cuts.sort((a, b) => a[0] - b[0]);
   let out = '';
@@ -108,5 +134,12 @@ export async function pruneMembers(source: string, path: string, entry: PrunedMe
     out += source.slice(at, start);
     at = end;
   }
-  return out + source.slice(at);
+  out += source.slice(at);
+  // A constant cut out must not be read by what is left (the parse also shows the rest still parses).
+  const still = new Set<string>();
+  for (const node of nodesOf(acorn.parse(out, { ecmaVersion: 'latest', sourceType: 'module' }) as unknown as AstNode)) {
+    if (node.type === 'Identifier' && constants.has(node['name'] as string)) still.add(node['name'] as string);
+  }
+  if (still.size > 0) throw new Error(`pruned-members: ${path} still reads ${[...still].join(', ')}: check firmware-sim/pruned-members.ts again`);
+  return out;
 }
