@@ -7,23 +7,20 @@
  */
 import { ed25519 } from '@noble/curves/ed25519.js';
 import { p256 } from '@noble/curves/nist.js';
-import { sha256, sha384, sha512 } from '@noble/hashes/sha2.js';
-import { hmac } from '@noble/hashes/hmac.js';
-import { hkdf } from '@noble/hashes/hkdf.js';
+import { sha512 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import type { gcm } from '@noble/ciphers/aes.js';
 import type { chacha20poly1305 } from '@noble/ciphers/chacha.js';
-import { aesCcmDecrypt, aesCcmEncrypt } from './aes-ccm.js';
+import { HASHES } from './hash-functions.js';
+import { symmetricMethods } from './symmetric-methods.js';
 import { concatBytes } from './bytes.js';
 import { bytesToBigInt } from './byte-integers.js';
 import { publicPointFlaw } from './curve-points.js';
 import { eddsaStrictlyValid } from './eddsa-strict.js';
 import { CoseAlgorithmError, CoseError, CoseKeyError, ERR } from './errors.js';
-import type { AeadCipher, Curve, HashName } from './algorithms.js';
+import type { Curve } from './algorithms.js';
 import type { CoseKey } from './cose-key.js';
 import type { CryptoProvider, KeyPair } from './crypto-provider.js';
-
-const HASHES = { 'SHA-256': sha256, 'SHA-384': sha384, 'SHA-512': sha512 } as const;
 
 /** A point of an Edwards curve, as far as verification uses one. */
 export interface EdwardsPoint<P> {
@@ -125,14 +122,6 @@ function engineRandomBytes(length: number): Uint8Array {
 export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider {
   const edwards = (crv: 'Ed25519' | 'Ed448'): EdwardsCurve => curves.edwards[crv] ?? missing(name, crv);
   const weierstrass = (crv: Curve | undefined): WeierstrassCurve => curves.weierstrass[crv as 'P-256'] ?? missing(name, crv);
-  const aeadCipher = (aead: AeadCipher, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array) => {
-    if (aead.cipher === 'AES-GCM') {
-      if (!curves.aesGcm) throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `AES-GCM is not in the ${name} provider (use extendedPortableProvider)`);
-      return curves.aesGcm(key, nonce, aad);
-    }
-    if (!curves.chacha20poly1305) throw new CoseAlgorithmError(ERR.COSE_ALG_UNSUPPORTED, `${aead.cipher} is not in the ${name} provider (use extendedPortableProvider)`);
-    return curves.chacha20poly1305(key, nonce, aad);
-  };
   return {
     name,
 
@@ -163,32 +152,11 @@ export function nobleProvider(name: string, curves: NobleCurves): CryptoProvider
       }
     },
 
-    hmac(hash, key, data) {
-      return hmac(HASHES[hash], key, data);
-    },
-
     digest(hash, data) {
       return HASHES[hash](data);
     },
 
-    hkdf(hash: HashName, ikm, salt, info, length) {
-      return hkdf(HASHES[hash], ikm, salt, info, length);
-    },
-
-    aeadEncrypt(aead, key, nonce, aad, plaintext) {
-      if (aead.cipher === 'AES-CCM') return aesCcmEncrypt(key, nonce, aad, plaintext, aead.tagLength);
-      return aeadCipher(aead, key, nonce, aad).encrypt(plaintext);
-    },
-
-    aeadDecrypt(aead, key, nonce, aad, sealed) {
-      if (aead.cipher === 'AES-CCM') return aesCcmDecrypt(key, nonce, aad, sealed, aead.tagLength);
-      const cipher = aeadCipher(aead, key, nonce, aad); // a cipher this provider lacks is a typed error, not a failed tag
-      try {
-        return cipher.decrypt(sealed);
-      } catch {
-        return null;
-      }
-    },
+    ...symmetricMethods(name, curves),
 
     randomBytes: engineRandomBytes,
 
