@@ -128,6 +128,16 @@ describe('the verify-only bundle\'s Ed25519 (@noble/ed25519 with the members it 
   }, 60_000);
 });
 
+describe('the verify-only bundle\'s hashes (device/verify-only-hashes.ts)', () => {
+  it('digest SHA-256 and SHA-512 as the modules do, and refuse SHA-384, typed', async () => {
+    type Digester = { digest(hash: string, data: Uint8Array): Uint8Array };
+    const bundled = ((await importBundle((await buildDeviceBundle('verify-only')).code)) as unknown as { verifyOnlyProvider: Digester }).verifyOnlyProvider;
+    const data = utf8('abc');
+    for (const hash of ['SHA-256', 'SHA-512']) expect(bundled.digest(hash, data)).toEqual(portableProvider.digest(hash as 'SHA-256', data));
+    expect(() => bundled.digest('SHA-384', data)).toThrow(expect.objectContaining({ code: 'ERR_COSE_ALG_UNSUPPORTED' }));
+  }, 60_000);
+});
+
 describe('cose error names', () => {
   it('are each class\'s literal; a subclass of anyone\'s keeps its own; the properties keep their order', () => {
     class Mine extends CborError {}
