@@ -12,8 +12,11 @@
 /** [oauth, http, coap, connack]: plain literals, so a bundle keeps only the table it reads. */
 type Row = readonly [oauth: string, http: number, coap: number, connack: number];
 
-/** Refusals by a resource server (device, broker). RFC 9200 §5.10.1.1 / RFC 6750 §3.1. */
-export const REFUSAL_CODES = {
+/**
+ * Refusals a device gives (device/errors.ts DEVICE_ERR), the part of REFUSAL_CODES a device
+ * bundle reads (deviceRefusalWire): a table of its own, so that the bundle carries these rows only.
+ */
+const DEVICE_REFUSAL_CODES = {
   /** The token does not verify: signature, format, claims, no cnf. */
   invalid_token: ['invalid_token', 401, 401, 4],
   /** No trust anchor or shared key for the token's kid or its cnf. */
@@ -27,21 +30,25 @@ export const REFUSAL_CODES = {
   bad_proof: ['invalid_token', 401, 401, 4],
   /** The proof's nonce or jti (or a token's cnonce, or exi cti) was seen before. */
   replay: ['invalid_token', 401, 401, 4],
-  /** MQTT CONNECT credentials that are not [token, proof], or a user name other than `ace`. */
-  bad_credentials: ['invalid_request', 400, 400, 4],
   /** A request that does not parse (not a token problem). */
   bad_request: ['invalid_request', 400, 400, 4],
-  /** Verified, but a rule forbids it (a topic outside scope, a client id held by another key). */
-  not_authorized: ['insufficient_scope', 403, 403, 5],
   /** A budget is exhausted: refuse rather than grow; try again later. */
   busy: ['temporarily_unavailable', 503, 503, 3],
   token_store_full: ['temporarily_unavailable', 503, 503, 3],
-  /** The authorization service could not be asked (reference tokens at the broker). */
-  introspection_failed: ['temporarily_unavailable', 503, 503, 5],
   /** The device's own provisioning bundle is malformed, expired or lacks a trust anchor. */
   bad_provisioning: ['server_error', 500, 500, 3],
   /** The authorization service refused or answered nonsense (a device in the client role). */
   as_error: ['server_error', 502, 502, 3],
+} as const satisfies Record<string, Row>;
+
+/** Refusals by a resource server (device, broker). RFC 9200 §5.10.1.1 / RFC 6750 §3.1. */
+export const REFUSAL_CODES = /* @__PURE__ */ Object.assign({}, DEVICE_REFUSAL_CODES, {
+  /** MQTT CONNECT credentials that are not [token, proof], or a user name other than `ace`. */
+  bad_credentials: ['invalid_request', 400, 400, 4],
+  /** Verified, but a rule forbids it (a topic outside scope, a client id held by another key). */
+  not_authorized: ['insufficient_scope', 403, 403, 5],
+  /** The authorization service could not be asked (reference tokens at the broker). */
+  introspection_failed: ['temporarily_unavailable', 503, 503, 5],
   /** Configuration, at start: the broker's authorization service URL is not https (http on loopback only). Never sent. */
   insecure_authz_url: ['server_error', 500, 500, 3],
   /** Configuration, at start: the broker's trust is another audience's bundle, or a key list with a secret key. Never sent. */
@@ -62,7 +69,7 @@ export const REFUSAL_CODES = {
   stale: ['invalid_request', 400, 400, 4],
   /** The broker's shared store (Redis) cannot be reached: at start a configuration error, later CONNACK 3 (try again). */
   redis_unavailable: ['temporarily_unavailable', 503, 503, 3],
-} as const satisfies Record<string, Row>;
+} as const satisfies Record<string, Row>);
 
 /** The authorization service. RFC 6749 §5.2, RFC 8628 §3.5, RFC 8693 §2.2.2, RFC 9200 §5.8.3. */
 export const SERVICE_ERROR_CODES = {
@@ -103,9 +110,15 @@ export interface WireMapping {
 const own = (table: object, code: string): boolean => Object.prototype.hasOwnProperty.call(table, code);
 const mapping = ([oauth, http, coap, connack]: Row): WireMapping => ({ oauth, http, coap, connack });
 
-/** The wire mapping of a resource server's refusal (all a device needs of the registry). */
+/** The wire mapping of a resource server's refusal. */
 export function refusalWire(code: RefusalCode): WireMapping {
   return mapping(REFUSAL_CODES[code]);
+}
+
+/** A device's refusals: the same mapping, from the one table a device bundle keeps. */
+export type DeviceRefusalCode = keyof typeof DEVICE_REFUSAL_CODES;
+export function deviceRefusalWire(code: DeviceRefusalCode): WireMapping {
+  return mapping(DEVICE_REFUSAL_CODES[code]);
 }
 
 /** The wire mapping of any code. */

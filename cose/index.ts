@@ -212,7 +212,7 @@ export {
   type ClientAssertionOptions,
 } from './client-assertion.js';
 export { WireError } from './wire-error.js';
-export { REFUSAL_CODES, SERVICE_ERROR_CODES, allErrorCodes, refusalWire, wireError, isErrorCode, type ErrorCode, type RefusalCode, type WireMapping } from './error-codes.js';
+export { REFUSAL_CODES, SERVICE_ERROR_CODES, allErrorCodes, refusalWire, deviceRefusalWire, wireError, isErrorCode, type ErrorCode, type RefusalCode, type DeviceRefusalCode, type WireMapping } from './error-codes.js';
 export { audienceIdProblem, isAudienceId, safeAudienceName, audienceFromSafeName, MAX_SAFE_AUDIENCE_NAME } from './audience-id.js';
 export {
   ACE_PARAM,

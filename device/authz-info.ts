@@ -23,7 +23,7 @@ import {
   decodeCbor,
   encodeCbor,
   isMap,
-  refusalWire,
+  deviceRefusalWire,
   toHex,
   ACE_OSCORE_NONCE_BYTES,
   MAX_ACE_OSCORE_ID_BYTES,
@@ -203,7 +203,7 @@ export function handleAuthzInfo<C>(opts: AuthzInfoOptions<C>, payload: Uint8Arra
 export function refusalAnswer(error: unknown, hints?: () => RequestHints): AuthzInfoAnswer {
   if (!(error instanceof DeviceError)) return answer(500);
   const h = error.hints ?? (error.code === DEVICE_ERR.BAD_REQUEST ? undefined : hints?.());
-  return h ? answer(refusalWire(error.code).coap, encodeCbor(hintsToMap(h)), CONTENT_FORMAT_ACE_CBOR) : answer(refusalWire(error.code).coap);
+  return h ? answer(deviceRefusalWire(error.code).coap, encodeCbor(hintsToMap(h)), CONTENT_FORMAT_ACE_CBOR) : answer(deviceRefusalWire(error.code).coap);
 }
 
 // ---- the client's side of the same exchange ----

@@ -3,7 +3,7 @@
  * transport (the MQTT adapter, CoAP, a serial line). Every refusal becomes an answer body with
  * its code and RFC 9200 §5.3 hints; nothing a client sends can throw past this point.
  */
-import { refusalWire } from '../cose/index.js';
+import { deviceRefusalWire } from '../cose/index.js';
 import { DeviceError, DEVICE_ERR } from './errors.js';
 import type { ResourceServer } from './resource-server.js';
 import {
@@ -18,7 +18,7 @@ import {
 export function refusalBody(error: unknown): DeviceResponseBody {
   if (error instanceof DeviceError) {
     // The CoAP code of cose/error-codes.ts (RFC 9200 §5.10.1.1: 4.01, 4.03 for another audience or scope).
-    return { code: refusalWire(error.code).coap, error: error.code, ...(error.hints ? { hints: error.hints } : {}) };
+    return { code: deviceRefusalWire(error.code).coap, error: error.code, ...(error.hints ? { hints: error.hints } : {}) };
   }
   return { code: 500, error: 'internal' };
 }

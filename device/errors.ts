@@ -3,7 +3,7 @@
  * (callers branch on it, never on message text) and may carry AS Request Creation Hints
  * (RFC 9200 §5.3) so that the client knows where to get the right token.
  */
-import type { RefusalCode } from '../cose/index.js';
+import type { DeviceRefusalCode } from '../cose/index.js';
 import type { RequestHints } from './request-hints.js';
 
 export const DEVICE_ERR = {
@@ -24,7 +24,7 @@ export const DEVICE_ERR = {
   BUSY: 'busy',
   /** The authorization service refused or answered nonsense (client role). */
   AS_ERROR: 'as_error',
-} as const satisfies Record<string, RefusalCode>; // each maps once to its wire answers in cose/error-codes.ts
+} as const satisfies Record<string, DeviceRefusalCode>; // each maps once to its wire answers in cose/error-codes.ts
 
 export type DeviceErrorCode = (typeof DEVICE_ERR)[keyof typeof DEVICE_ERR];
 
