@@ -32,7 +32,7 @@ import { createExiTracker, type ExiTracker } from './exi-tracker.js';
 import { createHintNonces, createNonceIssuer, type HintNonces, type NonceIssuer } from './nonce-issuer.js';
 import { createReplayCache, type ReplayCache } from './replay-cache.js';
 import { claimProofFreshness, verifyPopProof, type ProofFreshness } from './pop-proof.js';
-import { createTokenAcceptance, type AcceptedTokenCache, type TokenAcceptance } from './token-acceptance.js';
+import { createByValueAcceptance, type AcceptedTokenCache, type ByValueTokenAcceptance } from './token-acceptance.js';
 import { createRevocationState, type RevocationState } from './revocation-state.js';
 import { decodeStoredTokens, TOKENS_STORAGE_KEY } from './token-persistence.js';
 import type { AuthzInfoRequest, DeviceResponseBody, PopRequest } from './device-messages.js';
@@ -211,7 +211,7 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
       if (tokens.delete(fromHex(hashHex))) persistTokens();
     },
   };
-  const acceptance: TokenAcceptance = createTokenAcceptance({
+  const acceptance: ByValueTokenAcceptance = createByValueAcceptance({
     audience,
     trust,
     clock,

@@ -183,7 +183,32 @@ export function isByValueToken(token: Uint8Array): boolean {
   }
 }
 
+/** A device's acceptance: by-value tokens only (no reference tokens, so no introspection answers). */
+export type ByValueTokenAcceptance = Omit<TokenAcceptance, 'acceptIntrospected'>;
+
+/** What acceptIntrospected shares with the by-value checks. */
+interface AcceptanceSteps {
+  audience: string;
+  refuse(code: DeviceErrorCode, message: string, cause?: unknown): DeviceError;
+  scopeOf(value: CborValue | undefined): Scope;
+  popKeyOf(cnf: Confirmation | undefined, encrypted: boolean): CoseKey;
+  admit(entry: AcceptedToken, tokenBytes: number, cnonce: CborValue | undefined, exi: undefined): AcceptedToken;
+}
+
+/** The broker's acceptance: by-value tokens, and reference tokens on the service's introspection answer. */
 export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAcceptance {
+  return acceptanceWith(opts, (steps) => ({ acceptIntrospected: (p: PresentedToken, answer: IntrospectedClaims) => acceptIntrospected(steps, p, answer) }));
+}
+
+/**
+ * The same checks without acceptIntrospected: a device takes tokens by value only, and a device
+ * bundle (which calls this) then leaves the reference-token path out.
+ */
+export function createByValueAcceptance(opts: TokenAcceptanceOptions): ByValueTokenAcceptance {
+  return acceptanceWith(opts, () => ({}));
+}
+
+function acceptanceWith<T extends object>(opts: TokenAcceptanceOptions, more: (steps: AcceptanceSteps) => T): ByValueTokenAcceptance & T {
   const { audience, trust, clock, provider, cache } = opts;
   const leeway = opts.leeway ?? 0;
 
@@ -324,31 +349,9 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
   }
 
   return {
+    ...more({ audience, refuse, scopeOf, popKeyOf, admit }),
     present,
-    accept: (token, bound) => acceptByValue(present(token), bound),
-    acceptIntrospected(p, answer) {
-      if (p.known) return p.known;
-      if (!answer.active) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'reference token is not active');
-      const auds = answer.aud === undefined ? [] : Array.isArray(answer.aud) ? answer.aud : [answer.aud];
-      if (!auds.includes(audience)) throw refuse(DEVICE_ERR.WRONG_AUDIENCE, 'reference token is for another audience');
-      if (answer.exp === undefined) throw refuse(DEVICE_ERR.INVALID_TOKEN, 'introspection gave no exp(4)');
-      const entry: AcceptedToken = {
-        hash: p.hash,
-        hashHex: p.hashHex,
-        scope: scopeOf(answer.scope),
-        scopeClaim: answer.scope!,
-        // An introspection answer travels over TLS to this verifier alone: as secret as an encrypted token.
-        popKey: detachedCoseKey(popKeyOf(answer.cnf, true)),
-        expiresAt: answer.exp,
-        subject: answer.sub,
-        issuedAt: undefined,
-        exiSequence: undefined,
-        other: undefined,
-        reference: true,
-        ...(answer.cnf && 'osc' in answer.cnf ? { osc: answer.cnf.osc } : {}),
-      };
-      return admit(entry, p.token.length, undefined, undefined);
-    },
+    accept: (token: Uint8Array, bound?: OscoreInputMaterial) => acceptByValue(present(token), bound),
     find(hash) {
       const hashHex = toHex(hash);
       if (opts.isRevoked(hash)) throw refuse(DEVICE_ERR.REVOKED, 'token is on the revocation list');
@@ -365,4 +368,29 @@ export function createTokenAcceptance(opts: TokenAcceptanceOptions): TokenAccept
       return entry;
     },
   };
+}
+
+/** Steps 4 to 6 on the service's introspection answer for a reference token (createTokenAcceptance). */
+function acceptIntrospected(steps: AcceptanceSteps, p: PresentedToken, answer: IntrospectedClaims): AcceptedToken {
+  if (p.known) return p.known;
+  if (!answer.active) throw steps.refuse(DEVICE_ERR.INVALID_TOKEN, 'reference token is not active');
+  const auds = answer.aud === undefined ? [] : Array.isArray(answer.aud) ? answer.aud : [answer.aud];
+  if (!auds.includes(steps.audience)) throw steps.refuse(DEVICE_ERR.WRONG_AUDIENCE, 'reference token is for another audience');
+  if (answer.exp === undefined) throw steps.refuse(DEVICE_ERR.INVALID_TOKEN, 'introspection gave no exp(4)');
+  const entry: AcceptedToken = {
+    hash: p.hash,
+    hashHex: p.hashHex,
+    scope: steps.scopeOf(answer.scope),
+    scopeClaim: answer.scope!,
+    // An introspection answer travels over TLS to this verifier alone: as secret as an encrypted token.
+    popKey: detachedCoseKey(steps.popKeyOf(answer.cnf, true)),
+    expiresAt: answer.exp,
+    subject: answer.sub,
+    issuedAt: undefined,
+    exiSequence: undefined,
+    other: undefined,
+    reference: true,
+    ...(answer.cnf && 'osc' in answer.cnf ? { osc: answer.cnf.osc } : {}),
+  };
+  return steps.admit(entry, p.token.length, undefined, undefined);
 }
