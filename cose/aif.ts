@@ -194,10 +194,9 @@ export function parseScope(value: CborValue, options: { expect?: ScopeKind } = {
  * the MQTT topic code, so a device bundle does not carry what it never reads.
  */
 export function parseRestScope(value: CborValue): Scope & { kind: 'aif-rest' } {
-  if (typeof value === 'string') {
-    parseTextScope(value);
-    throw bad('expected a aif-rest scope, got text');
-  }
+  // A text scope is refused whatever its tokens (the same code parseScope gives either way), so
+  // it is not read first: a device bundle then carries no text scope parser.
+  if (typeof value === 'string') throw bad('expected a aif-rest scope, got text');
   if (!Array.isArray(value)) throw bad('expected a text string or an AIF array');
   checkEntryCount(value.length);
   const first = value[0];

@@ -285,6 +285,7 @@ describe('parseRestScope and restScopeAllows: the device-sized REST path agrees 
     [['/temp', 1], ['/a', 5]],
     [],
     'read write',
+    'read  write', // not even a well-formed text scope: refused with the same code
     [['sensors/#', ['pub']]],
     [['/temp', 0]],
     [['/temp', 1], ['/temp', 2]],
