@@ -7,9 +7,7 @@
 import { CwtClaimError, ERR } from './errors.js';
 import { isMap, Tag, type CborMap, type CborValue } from './cbor-value.js';
 import { COSE_TAG } from './message.js';
-import { coseKeyFromMap, coseKeyToMap, decodeCoseKey, encodeCoseKey, type CoseKey } from './cose-key.js';
-import { buildEncrypt0, decryptEncrypt0, type CreateEncrypt0Options } from './encrypt0.js';
-import type { KeyInput, VerifyOptions } from './key-input.js';
+import { coseKeyFromMap, coseKeyToMap, type CoseKey } from './cose-key.js';
 import { oscoreInputMaterialFromMap, oscoreInputMaterialToMap, type OscoreInputMaterial } from './oscore-input-material.js';
 
 export const CNF_LABEL = { coseKey: 1, encryptedCoseKey: 2, kid: 3, osc: 4 } as const;
@@ -76,22 +74,5 @@ export function cnfFromMap(value: CborValue): Confirmation {
   }
 }
 
-/**
- * Seals a symmetric PoP key for the audience (RFC 8747 §3.3): a COSE_Encrypt0 of the COSE_Key
- * under a key the service shares with that audience.
- */
-export function sealCoseKey(popKey: CoseKey, audienceKey: CoseKey, opts: CreateEncrypt0Options = {}): Confirmation {
-  // The audience may share several keys with the service: name the one used, by default.
-  const named = audienceKey.kid ? { kid: audienceKey.kid } : {};
-  return { encryptedCoseKey: buildEncrypt0(encodeCoseKey(popKey), audienceKey, { ...named, ...opts }) };
-}
-
-/** Opens an Encrypted_COSE_Key with the audience's shared key and returns the PoP key. */
-export function openEncryptedCoseKey(cnf: { encryptedCoseKey: CborValue }, audienceKey: KeyInput, opts: VerifyOptions = {}): CoseKey {
-  const { plaintext } = decryptEncrypt0(cnf.encryptedCoseKey, audienceKey, opts);
-  try {
-    return decodeCoseKey(plaintext);
-  } catch (cause) {
-    throw invalid(`Encrypted_COSE_Key(2) holds no valid COSE_Key: ${(cause as Error).message}`);
-  }
-}
+// Sealing and opening an Encrypted_COSE_Key (symmetric PoP) live in sealed-cose-key.ts.
+export { sealCoseKey, openEncryptedCoseKey } from './sealed-cose-key.js';

@@ -1,7 +1,8 @@
 /**
  * Stands in for the symmetric primitives in the verify-only bundle (firmware-sim/device-bundle.ts
  * points @noble/hashes/hmac.js, @noble/hashes/hkdf.js, cose/aes-ccm.ts, cose/encrypt0.ts,
- * cose/mac0.ts, cose/symmetric-algorithms.ts and cose/symmetric-methods.ts at this module), so that
+ * cose/mac0.ts, cose/sealed-cose-key.ts, cose/symmetric-algorithms.ts and cose/symmetric-methods.ts
+ * at this module), so that
  * the bundle carries asymmetric PoP only (issue 13's 24 KB goal): no HMAC (COSE_Mac0 tokens and
  * proofs, RFC 9053 §3.1), no AES-CCM (COSE_Encrypt0 tokens, Encrypted_COSE_Key in cnf, RFC 9053
  * §4.2), no HKDF (sessions and OSCORE, which that bundle has not), and no reader of a cnf osc(4)
@@ -35,6 +36,9 @@ export const checkTag = absent;
 export const buildMac0 = absent;
 export const createMac0 = absent;
 export const verifyMac0 = absent;
+// cose/sealed-cose-key.ts: an Encrypted_COSE_Key can be neither sealed nor opened here.
+export const sealCoseKey = absent;
+export const openEncryptedCoseKey = absent;
 // cose/symmetric-methods.ts: the portable provider's HMAC, HKDF and AEAD methods, each refusing.
 export const symmetricMethods = () => ({ hmac: absent, hkdf: absent, aeadEncrypt: absent, aeadDecrypt: absent });
 // cose/symmetric-algorithms.ts: the HMAC and AEAD rows of the algorithm table, none here, so

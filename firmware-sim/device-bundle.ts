@@ -38,17 +38,17 @@ const ALIAS: Record<DeviceBundleKind, Record<string, string>> = {
   },
 };
 /**
- * cose/'s own AES-CCM, COSE_Encrypt0, COSE_Mac0, OSCORE input material (symmetric PoP), the
- * symmetric rows of its algorithm table and the provider's symmetric methods are relative
- * imports, which esbuild's alias does not reach: a resolve hook does; so is its hash table, whose
- * SHA-384 nothing there uses (device/verify-only-hashes.ts). (ECDSA low-S stays:
- * a host may hand the verify-only device a provider that verifies ES256, and then the token hash
+ * cose/'s own AES-CCM, COSE_Encrypt0, COSE_Mac0, Encrypted_COSE_Key, OSCORE input material
+ * (symmetric PoP), the symmetric rows of its algorithm table and the provider's symmetric methods
+ * are relative imports, which esbuild's alias does not reach: a resolve hook does; so is its hash
+ * table, whose SHA-384 nothing there uses (device/verify-only-hashes.ts). (ECDSA low-S stays: a
+ * host may hand the verify-only device a provider that verifies ES256, and then the token hash
  * must name both forms of a signature alike, or a revoked token's high-S twin gets through.)
  */
 const REPLACED_SOURCES: Record<DeviceBundleKind, Array<{ filter: RegExp; path: string }>> = {
   full: [],
   'verify-only': [
-    { filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material|symmetric-algorithms|symmetric-methods)\.js$/, path: NO_SYMMETRIC_POP },
+    { filter: /[\\/](aes-ccm|encrypt0|mac0|oscore-input-material|sealed-cose-key|symmetric-algorithms|symmetric-methods)\.js$/, path: NO_SYMMETRIC_POP },
     { filter: /[\\/]hash-functions\.js$/, path: join(ROOT, 'device/verify-only-hashes.ts') },
   ],
 };
