@@ -39,7 +39,7 @@ import type { BrokerMetrics, PublishRefusalReason } from './broker-metrics.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import type { Admit, AdmittedToken } from './admission.js';
 import { PURPOSE_REFRESH } from './admission.js';
-import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteBudgets } from './byte-budget.js';
+import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, shareOf, type ByteBudgets } from './byte-budget.js';
 import { memoryClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
@@ -139,8 +139,11 @@ export interface HookDeps {
   /** Monotonic milliseconds, for the admission latency (default: performance.now). */
   now?: () => number;
   relayRate?: RateLimit;
-  /** QoS 1/2 bytes per device and per client key (default: byte-budget.ts's defaults). */
-  queueBudgets?: { device: ByteBudgets; client: ByteBudgets };
+  /**
+   * QoS 1/2 bytes per device, per sender (client key) toward one device (a share of the device's),
+   * and per client key (default: byte-budget.ts's defaults).
+   */
+  queueBudgets?: { device: ByteBudgets; sender: ByteBudgets; client: ByteBudgets };
   /** Clears a retained message from persistence (wired to aedes.publish). */
   clearRetained(topic: string): void;
   /** Reads the revocation list retained for `audience` in the shared store and accepts it if newer. */
@@ -193,7 +196,11 @@ export function createHooks(deps: HookDeps) {
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
   const owners = deps.owners ?? memoryClientIdOwners(clock);
-  const budgets = deps.queueBudgets ?? { device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE), client: createByteBudgets(clock, DEFAULT_CLIENT_QUEUE_RATE) };
+  const budgets = deps.queueBudgets ?? {
+    device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE),
+    sender: createByteBudgets(clock, shareOf(DEFAULT_DEVICE_QUEUE_RATE)),
+    client: createByteBudgets(clock, DEFAULT_CLIENT_QUEUE_RATE),
+  };
 
   /** Relay payload size, then the QoS 1/2 byte budgets; a reason to drop, or undefined. */
   function overBudget(session: Session, packet: HookPacket): string | undefined {
@@ -211,9 +218,17 @@ export function createHooks(deps: HookDeps) {
       return undefined;
     }
     const device = relay ? RELAY_DEVICE.exec(packet.topic)?.[1] : undefined;
+    // One sender's share of the device first: a key that spent its share is refused before it
+    // takes anything else, and the device's remaining budget stays for its other senders.
+    // The device name is topic text: JSON keeps the pair unambiguous whatever it holds.
+    const pair = device !== undefined ? JSON.stringify([device, session.popKeyId]) : undefined;
+    if (pair !== undefined && !budgets.sender.has(pair, bytes)) return 'queue budget of the sender toward the device';
     if (device !== undefined && !budgets.device.has(device, bytes)) return 'queue budget of the device';
     if (!budgets.client.take(session.popKeyId, bytes)) return 'queue budget of the client';
-    if (device !== undefined) budgets.device.take(device, bytes);
+    if (device !== undefined && pair !== undefined) {
+      budgets.sender.take(pair, bytes);
+      budgets.device.take(device, bytes);
+    }
     return undefined;
   }
 

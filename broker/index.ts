@@ -33,7 +33,7 @@ export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from '
 export { trustFromBytes, MAX_TRUST_FILE_BYTES } from './trust-file.js';
 export { createTrustUpdateRelay, trustTopic, type TrustUpdateRelay } from './trust-update-relay.js';
 export { createPacketMeter, MAX_CONNECT_BYTES, DEFAULT_MAX_PACKET_BYTES, MQTT_MAX_REMAINING_LENGTH, type PacketMeter } from './packet-limits.js';
-export { createByteBudgets, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE, type ByteBudgets, type ByteRate } from './byte-budget.js';
+export { createByteBudgets, shareOf, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE, DEVICE_SENDER_SHARES, type ByteBudgets, type ByteRate } from './byte-budget.js';
 export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, type BrokerHooks, type HookClient, type HookPacket } from './hooks.js';
 export { brokerLogger, type BrokerLog } from './broker-logger.js';
 export { createBrokerMetrics, PUBLISH_REFUSAL_REASONS, type BrokerMetrics, type PublishRefusalReason } from './broker-metrics.js';

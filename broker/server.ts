@@ -16,7 +16,7 @@ import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
 import { startAdmissionThreads, type AdmissionThreads } from './admission-threads.js';
 import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
-import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, type ByteRate } from './byte-budget.js';
+import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, shareOf, type ByteRate } from './byte-budget.js';
 import { createHooks, type HookClient, type HookPacket } from './hooks.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import { createBrokerMetrics, type BrokerMetrics } from './broker-metrics.js';
@@ -98,7 +98,10 @@ export interface BrokerOptions {
    * CONNACK the cap is MAX_CONNECT_BYTES whatever this says. The socket is closed past it.
    */
   maxPacketBytes?: number;
-  /** QoS 1/2 bytes that may wait for one device, and that one client key may queue (byte-budget.ts). */
+  /**
+   * QoS 1/2 bytes that may wait for one device (one client key gets 1/DEVICE_SENDER_SHARES of it),
+   * and that one client key may queue (byte-budget.ts).
+   */
   deviceQueueRate?: ByteRate;
   clientQueueRate?: ByteRate;
   /**
@@ -301,6 +304,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(opts.relayRate ? { relayRate: opts.relayRate } : {}),
     queueBudgets: {
       device: createByteBudgets(clock, opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE),
+      sender: createByteBudgets(clock, shareOf(opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE)),
       client: createByteBudgets(clock, opts.clientQueueRate ?? DEFAULT_CLIENT_QUEUE_RATE),
     },
     clearRetained: (topic) =>
