@@ -9,10 +9,15 @@
  * client at another broker, and wipe or drain a sleeping device's session.
  *
  * A record is kept while the connection lives, and for a persistent session (clean=false) after
- * it closes, until the token's expiry; a clean session's record goes when it closes. Another key
- * may take the id only from a holder whose token is revoked (the caller, hooks.ts, knows), or,
+ * it closes, until its session ends: the token's expiry plus PERSISTENT_SESSION_GRACE_S. A device
+ * whose token runs out while it sleeps keeps its session (its queued tokens and requests) until
+ * it wakes with a new one; before, the record went at the token's expiry and any key could then
+ * wipe the session with a clean=true CONNECT (MQTT 3.1.1 §3.1.2.4). A clean session's record goes
+ * when it closes. Another key may take the id only from a holder whose token is revoked (the
+ * caller, hooks.ts, knows); with a token of the holder's own signed subject (the same client after
+ * a key rotation: the service says who it is, so a device is never locked out of its own id); or,
  * with a token whose signed subject is the client id itself, from a holder whose token's subject
- * is not (the service says who the client is; a first comer cannot squat a device's name). In one process: a
+ * is not (a first comer cannot squat a device's name). In one process: a
  * bounded map; on Redis: one key per client id with the token's remaining life as TTL, written
  * by a script (no two brokers both take an id), so peers and restarted brokers agree.
  */
@@ -26,11 +31,20 @@ export interface ClientIdOwner {
   token: string;
   /** This connection (its CONNECT proof's jti, hex): only it releases the record. */
   connection: string;
-  /** The token's expiry (seconds): the record's end. */
+  /** The record's end (seconds): the token's expiry, plus PERSISTENT_SESSION_GRACE_S for a persistent session. */
   until: number;
   /** The token's subject is the client id (the service named this client so). */
   named: boolean;
+  /** The token's signed subject, if any: a newer token of the same subject may take the id. */
+  subject?: string;
 }
+
+/**
+ * How long a persistent session outlives its token at rest: a day for a device that sleeps past
+ * its token's expiry to wake with a new one and find what waited for it. Past it the session ends
+ * (hooks.ts ends it at rest) and the id is free.
+ */
+export const PERSISTENT_SESSION_GRACE_S = 24 * 3600;
 
 export interface ClientIdOwners {
   /**
@@ -39,8 +53,11 @@ export interface ClientIdOwners {
    * whose record may be replaced.
    */
   claim(clientId: string, owner: ClientIdOwner, unlessHeldBy?: string): Promise<string | undefined>;
-  /** The connection closed and its session ends with it (clean=true): the id is free again. */
-  release(clientId: string, connection: string): Promise<void>;
+  /**
+   * The session of `connection` ended (a clean session closed, a persistent one's grace ran out):
+   * the id is free again. True when that connection's record was there and is gone.
+   */
+  release(clientId: string, connection: string): Promise<boolean>;
 }
 
 /** Client ids remembered by one process; past it, expired records, then the oldest, go. */
@@ -51,7 +68,8 @@ export function memoryClientIdOwners(clock: Clock, max = MAX_CLIENT_ID_OWNERS): 
   return {
     async claim(clientId, owner, unlessHeldBy) {
       const held = records.get(clientId);
-      if (held && held.until > clock() && held.key !== owner.key && held.token !== unlessHeldBy && !(owner.named && !held.named)) return held.token;
+      const sameSubject = owner.subject !== undefined && held?.subject === owner.subject;
+      if (held && held.until > clock() && held.key !== owner.key && held.token !== unlessHeldBy && !(owner.named && !held.named) && !sameSubject) return held.token;
       records.delete(clientId);
       if (records.size >= max) {
         const now = clock();
@@ -62,7 +80,9 @@ export function memoryClientIdOwners(clock: Clock, max = MAX_CLIENT_ID_OWNERS): 
       return undefined;
     },
     async release(clientId, connection) {
-      if (records.get(clientId)?.connection === connection) records.delete(clientId);
+      if (records.get(clientId)?.connection !== connection) return false;
+      records.delete(clientId);
+      return true;
     },
   };
 }
@@ -70,37 +90,42 @@ export function memoryClientIdOwners(clock: Clock, max = MAX_CLIENT_ID_OWNERS): 
 export const REDIS_CLIENT_ID_PREFIX = 'keybound:cid:';
 
 /**
- * KEYS[1] the record ("<key> <token> <named 1|0> <connection>"); ARGV: key, token, connection,
- * TTL ms, the revoked holder's token or "", named (1|0).
+ * KEYS[1] the record ("<key> <token> <named 1|0> <subject hash or -> <connection>"; records of an
+ * earlier version have no subject field); ARGV: key, token, connection, TTL ms, the revoked
+ * holder's token or "", named (1|0), the subject's hash or "-".
  */
 const CLAIM_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
 if v then
-  local key, token, named = string.match(v, '^(%S+) (%S+) ([01]) ')
-  if key ~= ARGV[1] and token ~= ARGV[5] and not (ARGV[6] == '1' and named == '0') then return token end
+  local key, token, named, subject = string.match(v, '^(%S+) (%S+) ([01]) (%S+) %S+$')
+  if not key then key, token, named = string.match(v, '^(%S+) (%S+) ([01]) ') subject = '-' end
+  if key ~= ARGV[1] and token ~= ARGV[5] and not (ARGV[6] == '1' and named == '0') and not (ARGV[7] ~= '-' and subject == ARGV[7]) then return token end
 end
-redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6] .. ' ' .. ARGV[3], 'PX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. ARGV[2] .. ' ' .. ARGV[6] .. ' ' .. ARGV[7] .. ' ' .. ARGV[3], 'PX', ARGV[4])
 return ''
 `;
 const RELEASE_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
-if v and string.match(v, ' (%S+)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return ''
+if v and string.match(v, ' (%S+)$') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0
 `;
 
 export function redisClientIdOwners(redis: RedisEval, clock: Clock, provider: CryptoProvider): ClientIdOwners {
   // Client ids are attacker-chosen text (up to 64 KiB): named by their hash.
-  const name = (clientId: string) => REDIS_CLIENT_ID_PREFIX + toHex(provider.digest('SHA-256', utf8(clientId)));
+  const digest = (text: string) => toHex(provider.digest('SHA-256', utf8(text)));
+  const name = (clientId: string) => REDIS_CLIENT_ID_PREFIX + digest(clientId);
   return {
     async claim(clientId, owner, unlessHeldBy = '') {
       const ms = Math.max(1000, Math.ceil((owner.until - clock()) * 1000));
-      const answer = await redis.eval(CLAIM_SCRIPT, 1, name(clientId), owner.key, owner.token, owner.connection, ms, unlessHeldBy, owner.named ? '1' : '0');
+      // Subjects are text the service chose (spaces, any length): kept as their hash.
+      const subject = owner.subject !== undefined ? digest(owner.subject) : '-';
+      const answer = await redis.eval(CLAIM_SCRIPT, 1, name(clientId), owner.key, owner.token, owner.connection, ms, unlessHeldBy, owner.named ? '1' : '0', subject);
       if (answer === '') return undefined;
       if (typeof answer === 'string') return answer;
       throw new TypeError('client id owners: unexpected answer from Redis');
     },
     async release(clientId, connection) {
-      await redis.eval(RELEASE_SCRIPT, 1, name(clientId), connection);
+      return (await redis.eval(RELEASE_SCRIPT, 1, name(clientId), connection)) === 1;
     },
   };
 }

@@ -40,7 +40,7 @@ import { brokerLogger, type BrokerLog } from './broker-logger.js';
 import type { Admit, AdmittedToken } from './admission.js';
 import { PURPOSE_REFRESH } from './admission.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, shareOf, type ByteBudgets } from './byte-budget.js';
-import { memoryClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
+import { memoryClientIdOwners, PERSISTENT_SESSION_GRACE_S, type ClientIdOwners } from './client-id-owners.js';
 import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
@@ -150,6 +150,8 @@ export interface HookDeps {
   catchUpRevocationList?(audience: string): Promise<void>;
   /** Who holds each client id (default: in this process; on Redis: cluster-wide). */
   owners?: ClientIdOwners;
+  /** How long a persistent session outlives its token at rest, seconds (default PERSISTENT_SESSION_GRACE_S). */
+  sessionGraceS?: number;
   /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
   trustUpdates?: TrustUpdateRelay;
 }
@@ -196,6 +198,7 @@ export function createHooks(deps: HookDeps) {
   const byClientId = new Map<string, Session>();
   const wills = new WeakMap<HookClient, HookPacket>();
   const owners = deps.owners ?? memoryClientIdOwners(clock);
+  const sessionGraceS = deps.sessionGraceS ?? PERSISTENT_SESSION_GRACE_S;
   const budgets = deps.queueBudgets ?? {
     device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE),
     sender: createByteBudgets(clock, shareOf(DEFAULT_DEVICE_QUEUE_RATE)),
@@ -288,12 +291,20 @@ export function createHooks(deps: HookDeps) {
   }
 
   /**
-   * Holds `clientId` for the token's key until its expiry (client-id-owners.ts); false when a
-   * session under another key holds it. A revoked holder holds nothing; a token whose subject is
-   * the client id takes it from a holder whose subject is not.
+   * Holds `clientId` for the token's key until its expiry, and a persistent session's for the
+   * grace after it (client-id-owners.ts); false when a session under another key holds it. A
+   * revoked holder holds nothing; a token of the holder's subject takes it (a rotated key); a
+   * token whose subject is the client id takes it from a holder whose subject is not.
    */
-  async function takeClientId(clientId: string, token: AdmittedToken, connection: Uint8Array): Promise<boolean> {
-    const owner = { key: token.keyThumbprint, token: token.hashHex, connection: toHex(connection), until: token.expiresAt, named: token.subject === clientId };
+  async function takeClientId(clientId: string, token: AdmittedToken, connection: Uint8Array, persistent: boolean): Promise<boolean> {
+    const owner = {
+      key: token.keyThumbprint,
+      token: token.hashHex,
+      connection: toHex(connection),
+      until: token.expiresAt + (persistent ? sessionGraceS : 0),
+      named: token.subject === clientId,
+      ...(token.subject !== undefined ? { subject: token.subject } : {}),
+    };
     let holder = await owners.claim(clientId, owner);
     if (holder !== undefined && deps.revocation.isRevoked(holder)) holder = await owners.claim(clientId, owner, holder);
     return holder === undefined;
@@ -323,8 +334,8 @@ export function createHooks(deps: HookDeps) {
           return;
         }
       }
-      // The client id stays held until the new token's expiry.
-      if (!(await takeClientId(session.client.id, token, session.connection))) {
+      // The client id stays held until the new token's expiry (and its grace, for a persistent session).
+      if (!(await takeClientId(session.client.id, token, session.connection, session.persistent))) {
         log.warn({ event: 'refresh_refused', clientId: logText(session.client.id), code: 'not_authorized' }, `broker: refresh refused for ${safe(session.client.id)}: the client id is held by another key`);
         return;
       }
@@ -387,7 +398,7 @@ export function createHooks(deps: HookDeps) {
           // A client id held by a session under another key (connected here or at a peer, or a
           // persistent session at rest) is not taken over: the proof binds the id, but anyone
           // admitted can sign any id, and a takeover would cut a device off or drain its queue.
-          return takeClientId(client.id, token, token.proofJti).then(
+          return takeClientId(client.id, token, token.proofJti, client.clean === false).then(
             (taken) => {
               if (!taken) return done(refuse(client, new BrokerError('not_authorized', 'client id held by a session under another key'), started), null);
               const session: Session = {

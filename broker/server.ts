@@ -103,6 +103,11 @@ export interface BrokerOptions {
    * and that one client key may queue (byte-budget.ts).
    */
   deviceQueueRate?: ByteRate;
+  /**
+   * How long a persistent session (clean=false) outlives its token at rest, seconds: its client id
+   * stays its key's (or its subject's) meanwhile (client-id-owners.ts). Default a day.
+   */
+  sessionGraceS?: number;
   clientQueueRate?: ByteRate;
   /**
    * Worker threads that check CONNECT tokens and proofs off the event loop (admission-threads.ts).
@@ -200,6 +205,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     ...(refreshable ? { keyRefresh: refreshable } : {}),
   });
 
+  if (opts.sessionGraceS !== undefined && !(Number.isFinite(opts.sessionGraceS) && opts.sessionGraceS >= 0)) throw new RangeError('sessionGraceS must be a number of seconds >= 0');
   let jtis: JtiStore = memoryJtiStore(clock);
   let owners: ClientIdOwners = memoryClientIdOwners(clock);
   const aedesOpts: AedesOptions = { ...opts.aedes };
@@ -297,6 +303,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     revocation,
     retained,
     owners,
+    ...(opts.sessionGraceS !== undefined ? { sessionGraceS: opts.sessionGraceS } : {}),
     clock,
     provider,
     log: logger,
