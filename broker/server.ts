@@ -314,8 +314,14 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       sender: createByteBudgets(clock, shareOf(opts.deviceQueueRate ?? DEFAULT_DEVICE_QUEUE_RATE)),
       client: createByteBudgets(clock, opts.clientQueueRate ?? DEFAULT_CLIENT_QUEUE_RATE),
     },
-    clearRetained: (topic) =>
-      aedesRef?.publish({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }, () => {}),
+    // Written to the store, not published: MQTT 3.1.1 §3.3.1.3 delivers an empty retained PUBLISH
+    // to every live subscriber as a message, and a retained message outliving its token (RFC 9431
+    // §6) is the broker's housekeeping, not something a client said. The store is the cluster's
+    // (Redis) or this process's alone, so one write clears it for every broker.
+    clearRetained: (topic) => {
+      const store = (aedesRef as unknown as { persistence: { storeRetained(packet: object): Promise<void> } } | undefined)?.persistence;
+      store?.storeRetained({ cmd: 'publish', topic, payload: Buffer.alloc(0), qos: 0, retain: true, dup: false }).catch((e: Error) => log(`broker: retained message on ${JSON.stringify(topic.slice(0, 64))} not cleared (${e.message.slice(0, 80)})`));
+    },
     trustUpdates,
     catchUpRevocationList: async (audience) => {
       for await (const packet of retainedStream(`${TRL_PREFIX}${safeAudienceName(audience)}`)) acceptRetainedList(packet, 'catch-up');
