@@ -115,7 +115,10 @@ interface Session {
   forward: Map<string, boolean>;
   /** Per-client memo of publish routes by topic (scoped/denied only): the hot path is one lookup. */
   routes: Map<string, PublishRoute>;
-  /** The filters granted on this connection (at most MAX_SUBSCRIPTIONS_PER_CONNECTION), and those refused past it. */
+  /**
+   * The filters granted on this connection and, for a persistent session, those it held in the
+   * store at CONNECT (at most MAX_SUBSCRIPTIONS_PER_CONNECTION together), and those refused past it.
+   */
   subscribed: Set<string>;
   overSubscribed: number;
   will: HookPacket | undefined;
@@ -152,6 +155,11 @@ export interface HookDeps {
   owners?: ClientIdOwners;
   /** How long a persistent session outlives its token at rest, seconds (default PERSISTENT_SESSION_GRACE_S). */
   sessionGraceS?: number;
+  /**
+   * The filters a persistent session holds in the store (what aedes restores at CONNECT,
+   * whatever the new token's scope): they count toward MAX_SUBSCRIPTIONS_PER_CONNECTION.
+   */
+  storedFilters?(clientId: string): Promise<readonly string[]>;
   /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
   trustUpdates?: TrustUpdateRelay;
 }
@@ -398,8 +406,17 @@ export function createHooks(deps: HookDeps) {
           // A client id held by a session under another key (connected here or at a peer, or a
           // persistent session at rest) is not taken over: the proof binds the id, but anyone
           // admitted can sign any id, and a takeover would cut a device off or drain its queue.
-          return takeClientId(client.id, token, token.proofJti, client.clean === false).then(
-            (taken) => {
+          // A persistent session's stored filters count toward its bound: aedes restores them all
+          // (MQTT 3.1.1 §3.1.2.4) and keeps them whether or not the new token's scope covers them,
+          // so without counting them reconnects with fresh proofs and other scopes gathered
+          // thousands (adversarial review).
+          const persistent = client.clean === false;
+          const claimed = takeClientId(client.id, token, token.proofJti, persistent).then(async (taken) => ({
+            taken,
+            stored: taken && persistent && deps.storedFilters ? await deps.storedFilters(client.id) : [],
+          }));
+          return claimed.then(
+            ({ taken, stored }) => {
               if (!taken) return done(refuse(client, new BrokerError('not_authorized', 'client id held by a session under another key'), started), null);
               const session: Session = {
                 client,
@@ -408,12 +425,12 @@ export function createHooks(deps: HookDeps) {
                 timer: undefined,
                 popKeyId: keyId(token),
                 connection: token.proofJti,
-                persistent: client.clean === false,
+                persistent,
                 lastSeq,
                 bucket: createTokenBucket(clock, deps.relayRate),
                 forward: new Map(),
                 routes: new Map(),
-                subscribed: new Set(),
+                subscribed: new Set(stored),
                 overSubscribed: 0,
                 will,
                 closing: false,
@@ -441,8 +458,8 @@ export function createHooks(deps: HookDeps) {
               );
               done(null, true);
             },
-            // Only a shared (Redis) client-id store can fail here: fail closed, and say why.
-            (error: Error) => done(refuse(client, error instanceof BrokerError ? error : new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, 'the shared client-id store cannot be reached: try again shortly', { cause: error }), started), null),
+            // Only a shared (Redis) client-id or session store can fail here: fail closed, and say why.
+            (error: Error) => done(refuse(client, error instanceof BrokerError ? error : new BrokerError(BROKER_ERR.REDIS_UNAVAILABLE, 'the shared client-id or session store cannot be reached: try again shortly', { cause: error }), started), null),
           );
         },
         (error: Error) => done(refuse(client, error, started), null),

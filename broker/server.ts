@@ -304,6 +304,10 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     retained,
     owners,
     ...(opts.sessionGraceS !== undefined ? { sessionGraceS: opts.sessionGraceS } : {}),
+    storedFilters: async (clientId) => {
+      const store = (aedesRef as unknown as { persistence: { subscriptionsByClient(client: { id: string }): Promise<Array<{ topic: string }> | null> } }).persistence;
+      return ((await store.subscriptionsByClient({ id: clientId })) ?? []).map((s) => s.topic);
+    },
     clock,
     provider,
     log: logger,
