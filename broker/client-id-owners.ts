@@ -55,7 +55,9 @@ export interface ClientIdOwners {
   claim(clientId: string, owner: ClientIdOwner, unlessHeldBy?: string): Promise<string | undefined>;
   /**
    * The session of `connection` ended (a clean session closed, a persistent one's grace ran out):
-   * the id is free again. True when that connection's record was there and is gone.
+   * the id is free again. False when another connection holds it (it came back, here or at a
+   * peer); true when the record was this connection's or is gone (expired: on Redis its TTL ends
+   * with the session, so the record may go a moment before the caller's timer fires).
    */
   release(clientId: string, connection: string): Promise<boolean>;
 }
@@ -80,7 +82,8 @@ export function memoryClientIdOwners(clock: Clock, max = MAX_CLIENT_ID_OWNERS): 
       return undefined;
     },
     async release(clientId, connection) {
-      if (records.get(clientId)?.connection !== connection) return false;
+      const held = records.get(clientId);
+      if (held && held.connection !== connection) return false;
       records.delete(clientId);
       return true;
     },
@@ -106,7 +109,8 @@ return ''
 `;
 const RELEASE_SCRIPT = `
 local v = redis.call('GET', KEYS[1])
-if v and string.match(v, ' (%S+)$') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+if not v then return 1 end
+if string.match(v, ' (%S+)$') == ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
 return 0
 `;
 

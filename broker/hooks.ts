@@ -28,6 +28,9 @@
  *   the token's expiry; never sent for a revoked token. A Will with no client (of a broker that
  *   died) is sent but never retained, and not sent if the token whose hash it carries is revoked.
  * - authorizeSubscribe(client, sub): SUBACK 0x80 for a filter outside scope (RFC 9431 §4.3).
+ * - clientDisconnect (disconnected): a clean session frees its client id; a persistent one rests
+ *   until its token's expiry plus sessionGraceS, then is dropped from the store and its id freed
+ *   (resting-sessions.ts), unless its id came back meanwhile.
  * - authorizeForward(client, packet): synchronous. Stops delivery to a client whose token has
  *   expired or been revoked (and disconnects it), whose scope no longer covers the topic (after a
  *   refresh narrowed it), or of a retained message that outlived its publisher's token or whose
@@ -44,6 +47,7 @@ import { memoryClientIdOwners, PERSISTENT_SESSION_GRACE_S, type ClientIdOwners }
 import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
+import { createRestingSessions } from './resting-sessions.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
 import type { TrustUpdateRelay } from './trust-update-relay.js';
@@ -160,6 +164,8 @@ export interface HookDeps {
    * whatever the new token's scope): they count toward MAX_SUBSCRIPTIONS_PER_CONNECTION.
    */
   storedFilters?(clientId: string): Promise<readonly string[]>;
+  /** Drops a persistent session at rest from the store (its filters, its queued messages): its grace is over. */
+  endSession?(clientId: string): Promise<void>;
   /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
   trustUpdates?: TrustUpdateRelay;
 }
@@ -207,6 +213,22 @@ export function createHooks(deps: HookDeps) {
   const wills = new WeakMap<HookClient, HookPacket>();
   const owners = deps.owners ?? memoryClientIdOwners(clock);
   const sessionGraceS = deps.sessionGraceS ?? PERSISTENT_SESSION_GRACE_S;
+  const resting = createRestingSessions(clock, (clientId, connection) => void endAtRest(clientId, connection));
+
+  /**
+   * A persistent session's grace after its token's expiry is over (resting-sessions.ts): unless
+   * its id came back (here, or at a peer: then the record is another connection's), the id is
+   * freed and the session dropped, so a session at rest holds nothing for ever.
+   */
+  async function endAtRest(clientId: string, connection: string): Promise<void> {
+    try {
+      if (byClientId.has(clientId) || !(await owners.release(clientId, connection))) return;
+      await deps.endSession?.(clientId);
+      log.info({ event: 'session_ended', clientId: logText(clientId), reason: 'expired' }, `broker: persistent session ${safe(clientId)} ended at rest: its token expired ${sessionGraceS} s ago`);
+    } catch (e) {
+      log.error({ event: 'session_not_ended', clientId: logText(clientId), error: (e as Error).message.slice(0, 80) }, `broker: persistent session ${safe(clientId)} not ended (${(e as Error).message.slice(0, 80)})`);
+    }
+  }
   const budgets = deps.queueBudgets ?? {
     device: createByteBudgets(clock, DEFAULT_DEVICE_QUEUE_RATE),
     sender: createByteBudgets(clock, shareOf(DEFAULT_DEVICE_QUEUE_RATE)),
@@ -439,6 +461,7 @@ export function createHooks(deps: HookDeps) {
               if (will) will.keyboundToken = token.hashHex; // stored with the Will (aedes storeWill runs next)
               sessions.set(client, session);
               byClientId.set(client.id, session);
+              resting.wake(client.id);
               arm(session);
               deps.metrics?.connectAdmitted();
               deps.metrics?.admissionSeconds((now() - started) / 1000);
@@ -640,8 +663,10 @@ export function createHooks(deps: HookDeps) {
       session.closing = true;
       if (session.timer) clearTimeout(session.timer);
       if (byClientId.get(client.id) === session) byClientId.delete(client.id);
+      // A persistent session rests until its token's expiry and the grace after it (then it ends).
+      if (session.persistent) resting.rest(client.id, toHex(session.connection), session.token.expiresAt + sessionGraceS);
       // A clean session ends with its connection, and so does its hold on the client id.
-      if (!session.persistent) {
+      else {
         owners.release(client.id, toHex(session.connection)).catch((e: Error) => log.error({ event: 'client_id_not_released', clientId: logText(client.id), error: e.message.slice(0, 80) }, `broker: client id ${safe(client.id)} not released (${e.message.slice(0, 80)})`));
       }
     },
@@ -656,6 +681,7 @@ export function createHooks(deps: HookDeps) {
 
     closeAll(): void {
       for (const s of byClientId.values()) if (s.timer) clearTimeout(s.timer);
+      resting.close();
     },
   };
 

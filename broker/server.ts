@@ -304,9 +304,20 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     retained,
     owners,
     ...(opts.sessionGraceS !== undefined ? { sessionGraceS: opts.sessionGraceS } : {}),
-    storedFilters: async (clientId) => {
-      const store = (aedesRef as unknown as { persistence: { subscriptionsByClient(client: { id: string }): Promise<Array<{ topic: string }> | null> } }).persistence;
-      return ((await store.subscriptionsByClient({ id: clientId })) ?? []).map((s) => s.topic);
+    storedFilters: async (clientId) => ((await sessionStore().subscriptionsByClient({ id: clientId })) ?? []).map((s) => s.topic),
+    // What a clean CONNECT would drop (aedes lib/handlers/connect.js): the filters, then each queued
+    // message. aedes clears a queued message by its packet id, which one never sent has not got
+    // yet: each is given id 1 and cleared in turn (one at a time, so ids never collide).
+    endSession: async (clientId) => {
+      const store = sessionStore();
+      const client = { id: clientId };
+      await store.cleanSubscriptions(client);
+      for await (const packet of store.outgoingStream(client)) {
+        const queued = Object.assign(packet, { messageId: 1 });
+        await store.outgoingUpdate(client, queued);
+        await store.outgoingClearMessageId(client, queued);
+      }
+      await store.cleanIncoming?.(client);
     },
     clock,
     provider,
@@ -331,6 +342,18 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
       for await (const packet of retainedStream(`${TRL_PREFIX}${safeAudienceName(audience)}`)) acceptRetainedList(packet, 'catch-up');
     },
   });
+  /** aedes' session store (persistence), as far as the broker reads and ends sessions at rest. */
+  const sessionStore = () =>
+    (aedesRef as unknown as {
+      persistence: {
+        subscriptionsByClient(client: { id: string }): Promise<Array<{ topic: string }> | null>;
+        cleanSubscriptions(client: { id: string }): Promise<unknown>;
+        outgoingStream(client: { id: string }): AsyncIterable<object>;
+        outgoingUpdate(client: { id: string }, packet: object): Promise<unknown>;
+        outgoingClearMessageId(client: { id: string }, packet: object): Promise<unknown>;
+        cleanIncoming?(client: { id: string }): Promise<unknown>;
+      };
+    }).persistence;
   const retainedStream = (pattern: string) =>
     (aedesRef as unknown as { persistence: { createRetainedStream(pattern: string): AsyncIterable<{ topic: string; payload: Buffer }> } }).persistence.createRetainedStream(pattern);
   /** A list retained in the shared store or routed by a peer: its audience is its topic's last level. */

@@ -9,7 +9,9 @@
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBroker, MAX_SUBSCRIPTIONS_PER_CONNECTION, type KeyboundBroker } from '../broker/index.js';
-import { connect, createIssuer, ed25519, password, subackCodes } from './support/broker-fixture.js';
+import { connect, createIssuer, ed25519, password, storedFilters, subackCodes } from './support/broker-fixture.js';
+
+const stored = async (clientId: string): Promise<number> => (await storedFilters(broker, clientId)).length;
 
 const issuer = createIssuer();
 const log: string[] = [];
@@ -22,12 +24,6 @@ beforeAll(async () => {
   url = (await broker.listen(0)).url;
 }, 30_000);
 afterAll(async () => broker?.close());
-
-/** The filters the store holds for a client id (what a reconnect restores). */
-async function stored(clientId: string): Promise<number> {
-  const persistence = (broker.aedes as unknown as { persistence: { subscriptionsByClient(c: { id: string }): Promise<Array<{ topic: string }> | null> } }).persistence;
-  return ((await persistence.subscriptionsByClient({ id: clientId })) ?? []).length;
-}
 
 const filters = (prefix: string, from: number, n: number) => Object.fromEntries(Array.from({ length: n }, (_, i) => [`${prefix}/${from + i}`, { qos: 1 as const }]));
 

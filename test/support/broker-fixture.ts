@@ -147,3 +147,9 @@ export async function subackCodes(client: MqttClient, topics: Record<string, { q
     return packet.granted;
   }
 }
+
+/** The filters aedes' store holds for a client id (what a clean=false reconnect restores). */
+export async function storedFilters(broker: { aedes: object }, clientId: string): Promise<string[]> {
+  const persistence = (broker.aedes as { persistence?: { subscriptionsByClient(c: { id: string }): Promise<Array<{ topic: string }> | null> } }).persistence!;
+  return ((await persistence.subscriptionsByClient({ id: clientId })) ?? []).map((s) => s.topic).sort();
+}
