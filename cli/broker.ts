@@ -37,6 +37,12 @@ const BROKER_SERVE_SPEC = {
     'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
+    'session-grace': {
+      type: 'string',
+      value: 'SECONDS',
+      default: '86400',
+      help: "how long past its token's expiry a persistent session (clean=false) keeps its queue and client id for its device's next token",
+    },
     'admission-threads': { type: 'string', value: 'N', default: 'cores - 1, at most 2', help: 'worker threads that check CONNECT tokens and proofs off the event loop (0: on the loop)' },
     'metrics-port': { type: 'string', value: 'PORT', help: 'serve /healthz, /readyz and Prometheus /metrics over HTTP on this port' },
     'metrics-host': { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address of the metrics listener (loopback unless widened)' },
@@ -100,6 +106,11 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   }
   const admissionThreads = values['admission-threads'];
   if (admissionThreads !== undefined && !(/^\d{1,2}$/.test(admissionThreads) && Number(admissionThreads) <= 64)) throw new UsageError('--admission-threads takes a number of threads from 0 to 64');
+  const sessionGrace = values['session-grace'];
+  // Up to a year: longer keeps every sleeping device's queue and client id out of reach for ever.
+  if (sessionGrace !== undefined && !(/^\d{1,8}$/.test(sessionGrace) && Number(sessionGrace) <= 366 * 86400)) {
+    throw new UsageError('--session-grace takes whole seconds from 0 to 31622400 (a year)');
+  }
   const logger = createNodeLogger({ name: 'broker', level, destination: io.stderr as { write(line: string): void } });
   const broker = await createBroker({
     audience,
@@ -118,6 +129,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     ...(values.redis ? { redis: values.redis } : {}),
     ...(maxPacket !== undefined ? { maxPacketBytes: Number(maxPacket) } : {}),
     ...(admissionThreads !== undefined ? { admissionThreads: Number(admissionThreads) } : {}),
+    ...(sessionGrace !== undefined ? { sessionGraceS: Number(sessionGrace) } : {}),
   });
   const wsPort = port(values['ws-port'], undefined);
   let a: Awaited<ReturnType<KeyboundBroker['listen']>>;

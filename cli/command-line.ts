@@ -98,7 +98,10 @@ function plainParseError(e: Error): string {
   const option = /'(-{1,2}[^' ]{1,40})/.exec(e.message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') return `unknown option ${option ?? ''}`.trim();
   if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-    return /argument missing/.test(e.message) ? `${option ?? 'an option'} needs a value` : `${option ?? 'an option'} takes no value`;
+    if (/argument missing/.test(e.message)) return `${option ?? 'an option'} needs a value`;
+    // "--n -1": node reads -1 as another option; a value that starts with a dash goes after "=".
+    if (/ambiguous/.test(e.message)) return `${option ?? 'an option'} needs a value (one that starts with "-" is written ${option ?? '--option'}=-…)`;
+    return `${option ?? 'an option'} takes no value`;
   }
   return e.message.split('\n')[0]!.slice(0, 200);
 }

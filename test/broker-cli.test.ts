@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
-import { connect, createIssuer, password } from './support/broker-fixture.js';
+import { connect, createIssuer, now, password, sleep, storedFilters } from './support/broker-fixture.js';
 import { jsonLines } from './support/processes.js';
 
 function io() {
@@ -28,7 +28,44 @@ describe('keybound broker (CLI function)', () => {
     const d = io();
     expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), '--trl-poll', '30'], d.io)).toBe(2);
     expect(d.out.stderr).toMatch(/--trl-poll takes seconds \(0: off\) and needs --authz-url/);
+    for (const bad of ['--session-grace=-1', '1.5', 'day', '99999999']) {
+      const e = io();
+      expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), ...(bad.startsWith('--') ? [bad] : ['--session-grace', bad])], e.io)).toBe(2);
+      expect(e.out.stderr).toMatch(/--session-grace takes whole seconds/);
+    }
+    const f = io();
+    expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), '--session-grace', '-1'], f.io)).toBe(2);
+    expect(f.out.stderr).toMatch(/--session-grace needs a value \(one that starts with "-" is written --session-grace=-…\)/);
   });
+
+  it('--session-grace: a sleeping session ends that long after its token expired, its id free again', async () => {
+    const issuer = createIssuer();
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-'));
+    writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+    const serve = async (grace: string[]) => {
+      const a = io();
+      const broker = await brokerServe(['--audience', 'broker-1', '--trust', join(dir, 'keys.cbor'), '--port', '0', ...grace], a.io);
+      return { broker, url: /listening on (mqtt:\/\/[\d.:]+)/.exec(a.out.stdout)![1]! };
+    };
+    const short = await serve(['--session-grace', '1']);
+    const long = await serve([]);
+    try {
+      const exp = Math.floor(now()) + 2;
+      for (const { url } of [short, long]) {
+        const d = issuer.token({ scope: [['ace/tube-9/req', ['sub']]], sub: 'tube-9', exp });
+        const c = await connect(url, 'tube-9', password(d.token, d.key, 'tube-9'), { clean: false });
+        await c.subscribeAsync('ace/tube-9/req', { qos: 1 });
+        await c.endAsync();
+      }
+      while (now() < exp + 2) await sleep(100);
+      expect(await storedFilters(short.broker, 'tube-9')).toEqual([]);
+      // The default grace is a day: the device's session still waits for its next token.
+      expect(await storedFilters(long.broker, 'tube-9')).toEqual(['ace/tube-9/req']);
+    } finally {
+      await short.broker.close();
+      await long.broker.close();
+    }
+  }, 20_000);
 
   it('fails (exit 1) on a trust file that is not a key set or bundle', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-'));
