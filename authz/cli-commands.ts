@@ -67,7 +67,7 @@ async function openStore(opts: DataDirOptions): Promise<OpenedStore> {
   }
   if (opts.dataDir === undefined) throw new RegistryError('--data-dir or --database is needed', 'ERR_AUTHZ_NO_DATA_DIR');
   if (!existsSync(opts.dataDir)) {
-    if (!opts.init) throw new RegistryError(`the data directory ${JSON.stringify(opts.dataDir)} does not exist (a typo? --init creates a new service there)`, 'ERR_AUTHZ_NO_DATA_DIR');
+    if (!opts.init) throw new RegistryError(`the data directory ${JSON.stringify(opts.dataDir)} does not exist (a typo? serve or register-… with --init creates a new service there)`, 'ERR_AUTHZ_NO_DATA_DIR');
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   }
   const store = new SqliteStore(join(opts.dataDir, DB_FILE));

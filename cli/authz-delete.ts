@@ -3,7 +3,7 @@ import { deleteRegistration, type RegistrationKind } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
 import { EXIT } from './io.js';
-import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+import { dataDirOf, EXISTING_DATA_DIR_OPTIONS } from './data-dir-options.js';
 
 const KINDS: readonly RegistrationKind[] = ['client', 'device', 'user'];
 
@@ -14,7 +14,7 @@ export const authzDeleteCommand = defineCommand(
     positionals: ['ID'],
     config: true,
     options: {
-      ...DATA_DIR_OPTIONS,
+      ...EXISTING_DATA_DIR_OPTIONS,
       kind: { type: 'string', value: 'client|device|user', help: 'which registration, when the id names more than one (a broker is a client and a device)' },
     },
     examples: ['keybound authz delete ekg-7 --data-dir ./authz-data', 'keybound authz delete broker-1 --kind device --data-dir ./authz-data'],

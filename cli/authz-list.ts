@@ -2,7 +2,7 @@
 import { listRegistrations } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { EXIT } from './io.js';
-import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+import { dataDirOf, EXISTING_DATA_DIR_OPTIONS } from './data-dir-options.js';
 
 export const authzListCommand = defineCommand(
   {
@@ -10,7 +10,7 @@ export const authzListCommand = defineCommand(
     summary: 'List registered clients, devices and users (no secrets, no keys).',
     config: true,
     options: {
-      ...DATA_DIR_OPTIONS,
+      ...EXISTING_DATA_DIR_OPTIONS,
       json: { type: 'boolean', help: 'print JSON instead of a table' },
     },
     examples: ['keybound authz list --data-dir ./authz-data'],

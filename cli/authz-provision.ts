@@ -2,7 +2,7 @@
 import { provision } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { EXIT } from './io.js';
-import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
+import { dataDirOf, EXISTING_DATA_DIR_OPTIONS } from './data-dir-options.js';
 
 export const authzProvisionCommand = defineCommand(
   {
@@ -11,7 +11,7 @@ export const authzProvisionCommand = defineCommand(
     positionals: ['DEVICE-ID'],
     config: true,
     options: {
-      ...DATA_DIR_OPTIONS,
+      ...EXISTING_DATA_DIR_OPTIONS,
       out: { type: 'string', value: 'bundle.cbor|bundle.json', required: true, help: 'where to write the bundle (mode 0600: it holds keys)' },
       issuer: { type: 'string', value: 'URL', required: true, help: "the service's issuer, as in its tokens' iss" },
       'as-url': { type: 'string', value: 'URL', help: 'the token endpoint base URL the device tells clients about' },

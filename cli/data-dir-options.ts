@@ -17,6 +17,16 @@ export const DATA_DIR_OPTIONS = {
   init: { type: 'boolean', help: 'create --data-dir (a new service, new keys) if it does not exist; without it a missing directory is an error' },
 } as const satisfies Record<string, OptionSpec>;
 
+/**
+ * For the commands that only read or remove what a service holds (list, provision, delete): on a
+ * directory that does not exist they have nothing to work on, and with --init a typo would make a
+ * new service, whose fresh keys a provisioned bundle would then trust.
+ */
+export const EXISTING_DATA_DIR_OPTIONS = {
+  'data-dir': DATA_DIR_OPTIONS['data-dir'],
+  ...DATABASE_OPTIONS,
+} as const satisfies Record<string, OptionSpec>;
+
 /** The authz functions' DataDirOptions from parsed values. */
 export function dataDirOf(values: { 'data-dir'?: string; init?: boolean; database?: string; 'kek-file'?: string }): { dataDir?: string; database?: string; kekFile?: string; init: boolean } {
   if (values['data-dir'] === undefined && values.database === undefined) throw new UsageError('--data-dir is required (or set KEYBOUND_DATA_DIR), or --database for PostgreSQL');

@@ -56,7 +56,7 @@ describe('a data directory that does not exist', () => {
       const typo = join(dir, 'as-dta');
       const r = await kb(...args, '--data-dir', typo);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/does not exist \(a typo\? --init creates a new service there\) \(ERR_AUTHZ_NO_DATA_DIR\)/);
+      expect(r.stderr).toMatch(/does not exist \(a typo\? serve or register-… with --init creates a new service there\) \(ERR_AUTHZ_NO_DATA_DIR\)/);
       expect(existsSync(typo)).toBe(false);
     });
   }
@@ -69,6 +69,22 @@ describe('a data directory that does not exist', () => {
     expect((r as { stderr: string }).stderr).toContain('ERR_AUTHZ_NO_DATA_DIR');
     expect(existsSync(typo)).toBe(false);
   });
+
+  // Walkthrough finding (stop 35): `provision --init` on a typo made a new service and wrote a
+  // bundle trusting its fresh keys; commands that only read or remove take no --init.
+  for (const args of [
+    ['authz', 'provision', 'tube-1', '--out', join(dir, 'x.cbor'), '--issuer', 'https://as.example'],
+    ['authz', 'list'],
+    ['authz', 'delete', 'app'],
+  ]) {
+    it(`${args.slice(0, 2).join(' ')} takes no --init (exit 2, nothing created)`, async () => {
+      const typo = join(dir, 'as-dta-init');
+      const r = await kb(...args, '--data-dir', typo, '--init');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(/unknown option --init/);
+      expect(existsSync(typo)).toBe(false);
+    });
+  }
 
   it('--init creates it (mode 0700) and later commands use it without --init', async () => {
     const fresh = join(dir, 'as-data');
