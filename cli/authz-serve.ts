@@ -8,7 +8,7 @@ import { EXIT } from './io.js';
 import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
-import { isLoopbackHost } from './loopback-host.js';
+import { isLoopbackHost, isUnspecifiedHost } from './loopback-host.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 
 export const authzServeCommand = defineCommand(
@@ -20,7 +20,7 @@ export const authzServeCommand = defineCommand(
       ...DATA_DIR_OPTIONS,
       port: { type: 'string', value: 'PORT', default: '8080', help: 'TCP port to listen on (0: any free port)' },
       host: { type: 'string', value: 'HOST', default: '127.0.0.1', help: 'address to listen on' },
-      issuer: { type: 'string', value: 'URL', help: 'the iss of issued tokens and metadata (default: the listening URL)' },
+      issuer: { type: 'string', value: 'URL', help: 'the iss of issued tokens and metadata (default: the listening URL; set it with --host 0.0.0.0)' },
       'admin-token-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_ADMIN_TOKEN_FILE', help: 'file holding the bearer token of the admin API (none: admin API off)' },
       // HTTPS: client secrets, passwords, codes and tokens never cross the network in clear.
       'tls-cert': { type: 'string', value: 'CERT.pem', env: 'KEYBOUND_TLS_CERT', help: 'serve HTTPS with this certificate chain (with --tls-key)' },
@@ -92,6 +92,11 @@ export const authzServeCommand = defineCommand(
     io.stdout.write(`keybound authorization service listening on ${url}\n`);
     if (!tls && !isLoopbackHost(values.host ?? '127.0.0.1')) {
       logger.warn({ event: 'plain_http' }, 'keybound authz serve: warning: plain HTTP off loopback; secrets cross the network in clear unless a TLS proxy is in front (--tls-cert/--tls-key)');
+    }
+    // The default issuer is the listening URL; bound to every interface, that names no host a
+    // client can reach, and it is written into every token's iss and the metadata's endpoints.
+    if (!values.issuer && isUnspecifiedHost(values.host ?? '127.0.0.1')) {
+      logger.warn({ event: 'issuer_unroutable', issuer: url }, `keybound authz serve: warning: the issuer is ${url}, which clients elsewhere cannot reach (tokens' iss, the metadata's endpoints); set --issuer to the URL they use`);
     }
     for (const option of ['metrics-token-file', 'admin-token-file', 'tls-key', 'dpop-nonce-secret-file'] as const) {
       const file = values[option];
