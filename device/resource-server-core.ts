@@ -335,7 +335,9 @@ export function createResourceServerCore(opts: ResourceServerCoreOptions): Resou
         log.info({ event: 'revocation_list_applied', audience, revoked: added }, 'device: revocation list applied');
         return added;
       } catch (error) {
-        logRefusal('revocation_list_refused', error, {});
+        // The retained list comes again at every wake: one not newer is no news (as trust_ignored).
+        if (error instanceof DeviceError && error.code === DEVICE_ERR.REPLAY) log.info({ event: 'revocation_list_ignored', audience }, 'device: revocation list ignored');
+        else logRefusal('revocation_list_refused', error, {});
         throw error;
       }
     },
