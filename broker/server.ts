@@ -187,7 +187,14 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (!Number.isFinite(keysRefreshS) || keysRefreshS < 0) throw new RangeError('keysRefreshS must be a number of seconds >= 0');
   const refreshable =
     opts.authzUrl && keysRefreshS > 0
-      ? refreshableTrust(configuredTrust, { authzUrl: opts.authzUrl, ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}), audience: opts.audience, log, clock })
+      ? refreshableTrust(configuredTrust, {
+          authzUrl: opts.authzUrl,
+          ...(opts.authzCa !== undefined ? { ca: opts.authzCa } : {}),
+          audience: opts.audience,
+          log,
+          info: (line) => logger.info({ event: 'trust_refreshed' }, line),
+          clock,
+        })
       : undefined;
   const trust = refreshable ?? configuredTrust;
   const revocation = createRevocationLists(opts.audience, trust.resolve, provider);

@@ -35,7 +35,10 @@ export const KEYS_FETCH_TIMEOUT_MS = 5000;
 
 export interface TrustRefreshOptions extends AuthzConnection {
   audience: string;
+  /** Failures (the trust stays as it was). */
   log: BrokerLog;
+  /** Routine news: a new key set taken (an operator's rotation, not a warning). Default: `log`. */
+  info?: BrokerLog;
   /** Seconds since the epoch (wall clock, for the trust's validity checks). */
   clock: () => number;
   /** Milliseconds, monotonic (performance.now): the rate limit must not move with the wall clock. */
@@ -108,7 +111,7 @@ export function refreshableTrust(base: BrokerTrust, opts: TrustRefreshOptions): 
       const changed = fingerprint(keys) !== fingerprint(fetchedKeys);
       fetched = next;
       fetchedKeys = keys;
-      if (changed) opts.log(`broker: trust refreshed from the service's /keys (${keys.length} keys)`);
+      if (changed) (opts.info ?? opts.log)(`broker: trust refreshed from the service's /keys (${keys.length} keys)`);
       return changed;
     } catch (e) {
       const name = (e as Error).name;

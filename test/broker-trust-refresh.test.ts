@@ -27,6 +27,7 @@ let broker: KeyboundBroker;
 let brokerUrl: string;
 /** A broker token signed by the service's first key, which every broker here knows. */
 let firstToken: Uint8Array;
+const logged: Array<{ msg: string; level: string; event?: unknown }> = [];
 const keyRequests: string[] = [];
 const popKey: CoseKey = (() => {
   const p = nativeProvider.generateKeyPair('Ed25519');
@@ -117,6 +118,7 @@ beforeAll(async () => {
     trlPollS: 0.3,
     deviceAudiences: ['tube-a', 'tube-b'],
     keysRefreshS: 3600,
+    logger: { info: (f: object, msg: string) => logged.push({ ...f, msg, level: 'info' }), warn: (f: object, msg: string) => logged.push({ ...f, msg, level: 'warn' }), error: (f: object, msg: string) => logged.push({ ...f, msg, level: 'error' }) },
   });
   brokerUrl = (await broker.listen(0)).url;
   firstToken = await getToken(BROKER);
@@ -178,6 +180,9 @@ describe('key rotation reaches a running broker', () => {
     expect(broker.stats.keyFetches).toBeGreaterThan(fetchesBefore);
     const o = await connect(brokerUrl, 'app-old', password(oldToken, popKey, 'app-old', BROKER));
     o.end(true);
+    // A rotation is routine: logged at info, not as a warning (README walkthrough, stop 35).
+    expect(logged.filter((l) => /trust refreshed/.test(l.msg)).map((l) => [l.event, l.level])).toContainEqual(['trust_refreshed', 'info']);
+    expect(logged.filter((l) => /trust refreshed/.test(l.msg) && l.level !== 'info')).toEqual([]);
   });
 
   it('a flood of tokens naming unknown kids costs at most one /keys fetch per window, and all are refused', async () => {
