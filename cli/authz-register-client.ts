@@ -60,7 +60,7 @@ export const authzRegisterClientCommand = defineCommand(
     const publicKey = values['public-key'] ? readKeyFile(values['public-key']) : undefined;
     const tlsClientAuth = tlsClientAuthOf(values);
     const secretFile = values['secret-file'];
-    const made = secretFile ? readOrCreateSecretFile(secretFile) : undefined;
+    const made = secretFile ? readOrCreateSecretFile(secretFile, (line) => io.stderr.write(line)) : undefined;
     const secret = made?.secret;
     const registering = registerClientCommand({
       ...(values.force ? { force: true } : {}),

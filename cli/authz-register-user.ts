@@ -23,7 +23,7 @@ export const authzRegisterUserCommand = defineCommand(
     const { replaced } = await registerUserCommand({
       ...dataDirOf(values),
       username: positionals[0]!,
-      password: readSecretFile(values['password-file']!, '--password-file'),
+      password: readSecretFile(values['password-file']!, '--password-file', (line) => io.stderr.write(line)),
       ...(values.force ? { force: true } : {}),
     });
     io.stdout.write(`${replaced ? 'new password for' : 'registered'} user ${positionals[0]}\n`);

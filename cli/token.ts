@@ -78,7 +78,7 @@ export const tokenCommand = defineCommand(
       if (!URL.canParse(values['as-url']!)) throw new UsageError('--as-url is not a URL');
       throw new UsageError('--as-url must be an https:// URL (http:// only on loopback): your secret and key binding cross the network');
     }
-    const secret = readSecretFile(values['secret-file']!, '--secret-file');
+    const secret = readSecretFile(values['secret-file']!, '--secret-file', (line) => io.stderr.write(line));
     const popFile = values['pop-key'];
     const existing = popFile !== undefined && existsSync(popFile);
     const popKey: CoseKey | undefined = popFile === undefined ? undefined : existing ? readPrivateKeyFile(popFile, '--pop-key') : generateSigningKey(alg);

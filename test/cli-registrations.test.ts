@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,7 +137,7 @@ describe('register-client', () => {
   it('uses an existing secret file as it is, and writes nothing', async () => {
     await setup;
     const file = join(dir, 'given.secret');
-    writeFileSync(file, 'Vq3-xT9_kLm2Rw8ZpB4nYc7\n');
+    writeFileSync(file, 'Vq3-xT9_kLm2Rw8ZpB4nYc7\n', { mode: 0o600 });
     const r = await kb('authz', 'register-client', 'given', '--data-dir', data, '--secret-file', file, '--audience', 'tube-123', '--scope', 'read_result');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('registered client given\n');
@@ -251,6 +251,30 @@ describe('register-user, list, delete', () => {
     expect((await kb('authz', 'delete', 'x', '--data-dir', data, '--kind', 'thing')).code).toBe(2);
     const after = JSON.parse((await kb('authz', 'list', '--data-dir', data, '--json')).stdout);
     expect(after).toMatchObject({ clients: [], users: [], devices: [{ id: 'broker-1' }] });
+  });
+
+  it('a password or secret file other users can read: taken, with a warning naming the option, never the secret', async () => {
+    const d = join(dir, 'u3');
+    const pw = join(dir, 'loose.password');
+    writeFileSync(pw, 'loose-Horse-9-battery\n');
+    chmodSync(pw, 0o644);
+    const loose = await kb('authz', 'register-user', 'carol', '--data-dir', d, '--init', '--password-file', pw);
+    expect(loose.code, loose.stderr).toBe(0);
+    expect(loose.stderr).toBe('keybound: warning: --password-file is readable by other users of this machine (chmod 600 it)\n');
+    chmodSync(pw, 0o600);
+    expect((await kb('authz', 'register-user', 'carol', '--data-dir', d, '--password-file', pw, '--force')).stderr).toBe('');
+    const secret = join(dir, 'loose.secret');
+    writeFileSync(secret, 'loose-client-secret-0123456789abcdef\n');
+    chmodSync(secret, 0o640);
+    expect((await kb('authz', 'register-device', 'tube-3', '--data-dir', d, '--scope', 'read')).code).toBe(0);
+    const client = await kb('authz', 'register-client', 'app3', '--data-dir', d, '--secret-file', secret, '--audience', 'tube-3');
+    expect(client.code, client.stderr).toBe(0);
+    expect(client.stderr).toContain('--secret-file is readable by other users');
+    expect(client.stderr).not.toContain('loose-client-secret');
+    // The client's `keybound token` reads it before any request (the service here is not even up).
+    const token = await kb('token', '--as-url', 'http://127.0.0.1:9', '--client-id', 'app3', '--secret-file', secret, '--audience', 'tube-3', '--token-response-out', join(dir, 'app3.cbor'));
+    expect(token.stderr).toContain('keybound: warning: --secret-file is readable by other users');
+    expect(token.stderr).not.toContain('loose-client-secret');
   });
 
   it('refuses a weak password, a missing password file, and a second registration without --force', async () => {
