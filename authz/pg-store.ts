@@ -529,13 +529,21 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     const count = async (sql: string, params: unknown[]) => (await this.pool.query(sql, params)).rowCount ?? 0;
     const tokens = await count('DELETE FROM tokens WHERE cti IN (SELECT cti FROM tokens WHERE exi_seq IS NULL AND expires_at < $1 LIMIT $2)', [before, limit]);
     if (tokens === limit) return { deleted: tokens, more: true };
+    // A family goes once its refresh tokens and its access tokens have all expired: an access
+    // token may outlive the refresh tokens, and a replayed used one must still revoke it; a used
+    // code stays as long, its replay ending the grant too (review 36).
+    const liveTokenOf = (family: string) => `EXISTS (SELECT 1 FROM tokens t WHERE t.family = ${family} AND NOT t.revoked AND (t.expires_at >= $1 OR t.exi_seq IS NOT NULL))`;
     const families = await count(
-      'DELETE FROM refresh_tokens WHERE family IN (SELECT family FROM refresh_tokens GROUP BY family HAVING MAX(expires_at) < $1 LIMIT $2)',
+      `DELETE FROM refresh_tokens WHERE family IN (SELECT r.family FROM refresh_tokens r GROUP BY r.family HAVING MAX(r.expires_at) < $1 AND NOT ${liveTokenOf('r.family')} LIMIT $2)`,
       [before, limit],
     );
     const rest =
       (await count('DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < $1', [before])) +
-      (await count('DELETE FROM auth_codes WHERE expires_at < $1', [before]));
+      (await count(
+        `DELETE FROM auth_codes c WHERE c.expires_at < $1 AND (c.family IS NULL OR (
+           NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family = c.family AND r.expires_at >= $1) AND NOT ${liveTokenOf('c.family')}))`,
+        [before],
+      ));
     return { deleted: tokens + families + rest, more: families >= limit };
   }
 

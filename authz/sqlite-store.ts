@@ -547,16 +547,27 @@ export class SqliteStore implements AuthzStore {
         if (done) {
           // Revoked tokens are few: their table and the codes' go in one statement each.
           deleted += this.stmt('DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < ?').run(before).changes;
-          deleted += this.stmt('DELETE FROM auth_codes WHERE expires_at < ?').run(before).changes;
+          // A used code stays while the grant it started does: its replay must still end that
+          // grant (RFC 6749 §4.1.2), refresh tokens and access tokens alike (review 36).
+          deleted += this.stmt(
+            `DELETE FROM auth_codes WHERE expires_at < ? AND (family IS NULL OR (
+               NOT EXISTS (SELECT 1 FROM refresh_tokens r WHERE r.family = auth_codes.family AND r.expires_at >= ?) AND
+               NOT EXISTS (SELECT 1 FROM tokens t WHERE t.family = auth_codes.family AND t.revoked = 0 AND (t.expires_at >= ? OR t.exi_seq IS NOT NULL))))`,
+          ).run(before, before, before).changes;
           this.purgeCursor = { table: 'refresh_tokens', rowid: 0 };
         }
         return { deleted, more: true };
       }
       const rows = this.stmt('SELECT rowid AS id, family, expires_at FROM refresh_tokens WHERE rowid > ? ORDER BY rowid LIMIT ?').all(cursor.rowid, limit) as Row[];
       const family = this.stmt('SELECT 1 FROM refresh_tokens WHERE family = ? AND expires_at >= ? LIMIT 1');
+      // An access token of the family may outlive its refresh tokens (an audience's lifetime has
+      // no bound): a replayed used refresh token must still revoke it (review 36).
+      const liveToken = this.stmt('SELECT 1 FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at >= ? OR exi_seq IS NOT NULL) LIMIT 1');
       for (const r of rows) {
         cursor.rowid = Number(r.id);
-        if (Number(r.expires_at) < before && family.get(r.family, before) === undefined) deleted += this.stmt('DELETE FROM refresh_tokens WHERE rowid = ?').run(r.id).changes;
+        if (Number(r.expires_at) < before && family.get(r.family, before) === undefined && liveToken.get(r.family, before) === undefined) {
+          deleted += this.stmt('DELETE FROM refresh_tokens WHERE rowid = ?').run(r.id).changes;
+        }
       }
       if (rows.length < limit) this.purgeCursor = { table: 'tokens', rowid: 0 };
       return { deleted, more: rows.length === limit };

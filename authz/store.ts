@@ -306,9 +306,11 @@ export interface AuthzStore {
    * (about `limit` rows read), so a large table is never locked or scanned in one go; call again
    * while `more`. Goes: tokens (never a clock-less one: its device counts exi from its own
    * receipt, and revocation lists keep exi floors from them), their revocations, refresh tokens
-   * of families whose every token expired (a used one must still revoke its family when
-   * replayed), and authorization codes. Nothing a live token, a revocation list or a replay check
-   * reads: those all look at records unexpired at `now`, and `before` is earlier.
+   * of families whose every refresh token and access token expired (a used one must still
+   * revoke its family when replayed, and an access token may outlive the refresh tokens), and
+   * authorization codes (a used one only once its grant is gone as well: its replay ends the
+   * grant). Nothing a live token, a revocation list or a replay check reads: those all look at
+   * records unexpired at `now`, and `before` is earlier.
    */
   purgeExpired(before: number, limit: number): Promise<{ deleted: number; more: boolean }>;
   /** The hash of the token with this cti (hex), whatever its state: what `authz revoke --cti` names. */
