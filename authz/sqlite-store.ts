@@ -92,6 +92,10 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
    DROP INDEX IF EXISTS tokens_parent;
    CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`,
+  // Retention (purgeExpired) deletes expired codes and revocations by expires_at: without an
+  // index each run scanned every code of the window on the event loop (review 36).
+  `CREATE INDEX IF NOT EXISTS auth_codes_expiry ON auth_codes (expires_at);
+   CREATE INDEX IF NOT EXISTS revocations_expiry ON revocations (expires_at);`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
