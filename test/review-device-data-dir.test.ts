@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileStorage } from '../device/adapters/index.js';
+import { DataDirLockedError, fileStorage, lockDataDir } from '../device/adapters/index.js';
 import { createFixtureIssuer } from './support/device-issuer.js';
 import { serveDevice } from './support/device-process.js';
 
@@ -44,4 +44,54 @@ describe('review: the device data directory', () => {
       expect(readdirSync(data)).toEqual([]);
     }, 30_000);
   }
+
+  // README walkthrough (stop 35): two `device serve` on one --data-dir each kept their own replay
+  // windows, token store and trust set, and overwrote each other's files.
+  it('a second device serve on the same data dir is refused while the first runs; after it stops (or dies) the dir is free', async () => {
+    const home = join(dir, 'shared-home');
+    mkdirSync(home, { mode: 0o700 });
+    writeFileSync(join(home, 'bundle.cbor'), createFixtureIssuer(() => Math.floor(Date.now() / 1000)).bundleFor('tube-lock'), { mode: 0o600 });
+    const serveCoapOnly = async () => {
+      const device = serveDevice(['--bundle', join(home, 'bundle.cbor'), '--data-dir', join(home, 'data'), '--coap-port', '0', '--coap-only', '--log-level', 'info']);
+      await device.waitFor((e) => e.event === 'coap_listening');
+      return { device };
+    };
+    const first = await serveCoapOnly();
+    try {
+      const second = serveDevice(['--bundle', join(home, 'bundle.cbor'), '--data-dir', join(home, 'data'), '--coap-port', '0', '--coap-only']);
+      expect(await Promise.race([second.exited, new Promise((r) => setTimeout(() => r('still running after 20 s'), 20_000))])).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`in use by another device process \\(pid ${first.device.proc.pid};.*ERR_DEVICE_DATA_DIR_LOCKED`));
+    } finally {
+      first.device.proc.kill('SIGTERM');
+      await first.device.exited;
+    }
+    expect(readdirSync(join(home, 'data'))).not.toContain('.lock');
+    // Stopped cleanly: the next start takes it.
+    const again = await serveCoapOnly();
+    // Killed (a crash, a power cut): its lock stays, naming a process that is gone; the next start takes it over.
+    again.device.proc.kill('SIGKILL');
+    await again.device.exited;
+    expect(readFileSync(join(home, 'data', '.lock'), 'utf8').trim()).toBe(String(again.device.proc.pid));
+    const third = await serveCoapOnly();
+    third.device.proc.kill('SIGTERM');
+    await third.device.exited;
+  }, 60_000);
+
+  it('lockDataDir: one holder per directory in a process; a stale lock (a dead pid, or our own pid from an earlier start) is taken over', () => {
+    const d = join(dir, 'lock-unit');
+    mkdirSync(d, { mode: 0o700 });
+    const a = lockDataDir(d);
+    expect(() => lockDataDir(d)).toThrow(DataDirLockedError);
+    a.release();
+    a.release(); // twice: harmless, and never removes a lock another took meanwhile
+    const b = lockDataDir(d);
+    b.release();
+    // A container restarted with the volume: the old lock names pid 1, as this start may be.
+    writeFileSync(join(d, '.lock'), `${process.pid}\n`);
+    lockDataDir(d).release();
+    // Another live process (our parent) holds it: refused, naming it.
+    writeFileSync(join(d, '.lock'), `${process.ppid}\n`);
+    expect(() => lockDataDir(d)).toThrow(new RegExp(`pid ${process.ppid};`));
+    expect(readFileSync(join(d, '.lock'), 'utf8')).toBe(`${process.ppid}\n`);
+  });
 });

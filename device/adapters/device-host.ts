@@ -48,6 +48,7 @@ import {
   type ResourceModule,
 } from '../index.js';
 import { fileStorage } from './file-storage.js';
+import { lockDataDir } from './data-dir-lock.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
 import { startDeviceCoap, deviceOscoreStorage } from './device-coap.js';
@@ -149,6 +150,16 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
   // Owner-only when we create it: it will hold the device's private key and PoP keys.
   mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   assertPrivateDir(opts.dataDir);
+  const lock = lockDataDir(opts.dataDir);
+  try {
+    return await startOnLockedDir(opts, clock, log, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, log: (event: string, fields?: LogFields) => void, lock: { release(): void }): Promise<DeviceHost> {
   const storage = fileStorage(opts.dataDir);
   const handlerFor = (deviceId: string) =>
     resourceHandler(opts.module ?? demoResources(deviceId, clock), (what, error) =>
@@ -373,6 +384,7 @@ export async function startDeviceHost(opts: DeviceHostOptions): Promise<DeviceHo
         stopping.abort();
         await done.catch(() => undefined);
         await coap?.close();
+        lock.release();
         log('stopped', { tokens: node.server.stats.tokens });
       })();
       return stopped;

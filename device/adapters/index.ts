@@ -1,5 +1,6 @@
 // Node-only adapters for the device runtime: file storage, the MQTT and CoAP transports.
 export { fileStorage } from './file-storage.js';
+export { lockDataDir, DataDirLockedError } from './data-dir-lock.js';
 export { connectDeviceMqtt, deviceTopics, type DeviceMqttOptions, type DeviceMqttConnection } from './mqtt-transport.js';
 export { startDeviceHost, deviceBrokerScope, DEFAULT_AWAKE_MS, type DeviceHost, type DeviceHostOptions, type BrokerAccessOptions } from './device-host.js';
 export { createNodeLogger, isLogLevel, LOG_LEVELS, type LogLevel, type NodeLoggerOptions } from './node-logger.js';
