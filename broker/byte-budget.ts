@@ -2,9 +2,9 @@
  * Byte budgets for what waits in persistent sessions: aedes queues every QoS 1/2 PUBLISH for each
  * clean=false subscriber until it is acknowledged, so bytes published toward a sleeping device
  * stay in memory or Redis. A token bucket in bytes per key (a device named in `ace/<device>/…`, or
- * a publisher's PoP key across all its connections) bounds what one device can be sent and what
+ * a publisher, its token's signed subject or else its PoP key, across all its connections) bounds what one device can be sent and what
  * one client can send while the device sleeps: at most `burst + perSecond × sleep` bytes.
- * A device's budget is also split between its senders: one client key toward one device takes at
+ * A device's budget is also split between its senders: one client (subject, else key) toward one device takes at
  * most 1/DEVICE_SENDER_SHARES of it (`shareOf`), so a key that spends its share leaves the rest to
  * the others (tokens from other clients still reach the device), while the device's own budget
  * still bounds what its session holds in total.
@@ -21,15 +21,15 @@ export interface ByteRate {
 
 /** Per device: 256 KiB at once (a few hundred tokens and requests), then 1 KiB/s. */
 export const DEFAULT_DEVICE_QUEUE_RATE: ByteRate = { burst: 256 * 1024, perSecond: 1024 };
-/** Per client key, across all its connections: 1 MiB at once, then 16 KiB/s. */
+/** Per client (subject, else key), across all its connections: 1 MiB at once, then 16 KiB/s. */
 export const DEFAULT_CLIENT_QUEUE_RATE: ByteRate = { burst: 1024 * 1024, perSecond: 16 * 1024 };
 /**
- * One sender's part of a device's budget: a quarter, so one key cannot starve the device's other
+ * One sender's part of a device's budget: a quarter, so one client cannot starve the device's other
  * senders (adversarial review), and a fair sender still has room for a few dozen tokens at once.
  */
 export const DEVICE_SENDER_SHARES = 4;
 
-/** The budget of one sender (client key) toward one device: 1/DEVICE_SENDER_SHARES of the device's. */
+/** The budget of one sender (client: subject, else key) toward one device: 1/DEVICE_SENDER_SHARES of the device's. */
 export function shareOf(rate: ByteRate, shares = DEVICE_SENDER_SHARES): ByteRate {
   return { burst: Math.floor(rate.burst / shares), perSecond: rate.perSecond / shares };
 }

@@ -20,7 +20,7 @@
  *   `ace/authz-info` is a token refresh, taken here and never routed. An expired or revoked
  *   client is disconnected. Payloads on `ace/` relay topics are at most MAX_RELAY_PAYLOAD_BYTES,
  *   and QoS 1/2 bytes (what waits in a sleeping device's session) come out of byte budgets per
- *   device and per client key (byte-budget.ts); past one, the PUBLISH is dropped.
+ *   device and per client, its token's subject else its key (byte-budget.ts); past one, the PUBLISH is dropped.
  *   A revocation list (`ace/trl/<aud>`) is first compared with the one retained in the shared
  *   store (another broker, an earlier run) and dropped unless newer.
  *   The Will, published by aedes at an unclean close: sent after expiry but not retained (a
@@ -36,7 +36,7 @@
  *   refresh narrowed it), or of a retained message that outlived its publisher's token or whose
  *   publisher's token was revoked (revocation also clears those retained messages at once).
  */
-import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
+import { toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
 import { hashPrefix, logText, type Logger } from '../device/index.js';
 import type { BrokerMetrics, PublishRefusalReason } from './broker-metrics.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
@@ -110,6 +110,12 @@ interface Session {
   timer: ReturnType<typeof setTimeout> | undefined;
   /** keyId(token): the PoP key this session is bound to (a refresh must keep it). */
   popKeyId: string;
+  /**
+   * Whose queue budgets this session spends: the token's signed subject (its hash) when it has
+   * one, else its key. A client picks its PoP keys, and the service binds a token to each: by key
+   * alone, four keys of one client filled a device's whole budget (review, stop 35).
+   */
+  budgetHolder: string;
   /** Per-message PoP: the CONNECT proof's jti that signed messages must name, and the last seq accepted on it. */
   connection: Uint8Array;
   /** A persistent session (clean=false): its client id stays held by its key after the connection. */
@@ -147,8 +153,8 @@ export interface HookDeps {
   now?: () => number;
   relayRate?: RateLimit;
   /**
-   * QoS 1/2 bytes per device, per sender (client key) toward one device (a share of the device's),
-   * and per client key (default: byte-budget.ts's defaults).
+   * QoS 1/2 bytes per device, per sender (client: subject, else key) toward one device (a share of
+   * the device's), and per client (default: byte-budget.ts's defaults).
    */
   queueBudgets?: { device: ByteBudgets; sender: ByteBudgets; client: ByteBudgets };
   /** Clears a retained message from persistence (wired to aedes.publish). */
@@ -244,7 +250,7 @@ export function createHooks(deps: HookDeps) {
     if (!packet.qos) {
       // QoS 0 is never queued, but a retained message is stored (memory, Redis) whatever its QoS:
       // its bytes come out of the same key's budget; past it, it is delivered, not kept.
-      if (packet.retain && !budgets.client.take(session.popKeyId, bytes)) {
+      if (packet.retain && !budgets.client.take(session.budgetHolder, bytes)) {
         packet.retain = false;
         log.warn({ event: 'retain_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason: 'queue_budget' }, `broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: queue budget of the client`);
       }
@@ -254,10 +260,10 @@ export function createHooks(deps: HookDeps) {
     // One sender's share of the device first: a key that spent its share is refused before it
     // takes anything else, and the device's remaining budget stays for its other senders.
     // The device name is topic text: JSON keeps the pair unambiguous whatever it holds.
-    const pair = device !== undefined ? JSON.stringify([device, session.popKeyId]) : undefined;
+    const pair = device !== undefined ? JSON.stringify([device, session.budgetHolder]) : undefined;
     if (pair !== undefined && !budgets.sender.has(pair, bytes)) return 'queue budget of the sender toward the device';
     if (device !== undefined && !budgets.device.has(device, bytes)) return 'queue budget of the device';
-    if (!budgets.client.take(session.popKeyId, bytes)) return 'queue budget of the client';
+    if (!budgets.client.take(session.budgetHolder, bytes)) return 'queue budget of the client';
     if (device !== undefined && pair !== undefined) {
       budgets.sender.take(pair, bytes);
       budgets.device.take(device, bytes);
@@ -446,6 +452,7 @@ export function createHooks(deps: HookDeps) {
                 identity,
                 timer: undefined,
                 popKeyId: keyId(token),
+                budgetHolder: token.subject !== undefined ? `s:${toHex(deps.provider.digest('SHA-256', utf8(token.subject)))}` : `k:${keyId(token)}`,
                 connection: token.proofJti,
                 persistent,
                 lastSeq,

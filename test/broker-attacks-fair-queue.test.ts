@@ -2,7 +2,7 @@
  * Adversarial review: one admitted key with scope to publish to a device's relay topic used up
  * the whole of the device's queue budget (QoS 1/2 bytes waiting in its persistent session), and
  * every other sender's requests and tokens to that device were dropped until it refilled. Each
- * sender (client key) now gets a share of a device's budget; the device's budget still bounds
+ * sender (the token's signed subject, else its key) now gets a share of a device's budget; the device's budget still bounds
  * the total. A real broker on a real port, real mqtt.js clients and tokens.
  */
 import type { MqttClient } from 'mqtt';
@@ -41,8 +41,8 @@ async function sleepingDevice(name: string) {
   };
 }
 
-async function sender(clientId: string, device: string): Promise<MqttClient> {
-  const { token, key } = issuer.token({ scope: [[`ace/${device}/req`, ['pub']]] });
+async function sender(clientId: string, device: string, sub?: string): Promise<MqttClient> {
+  const { token, key } = issuer.token({ scope: [[`ace/${device}/req`, ['pub']]], ...(sub !== undefined ? { sub } : {}) });
   const c = await connect(url, clientId, password(token, key, clientId));
   open.push(c);
   return c;
@@ -73,5 +73,21 @@ describe('one sender cannot take a sleeping device’s whole queue budget', () =
     expect(box.got.length * SIZE).toBeLessThanOrEqual(DEVICE_BURST);
     expect(box.got.length).toBe(Math.floor(DEVICE_BURST / SIZE));
     expect(log.some((l) => l.includes('"many-senders-') && l.includes('queue budget of the device'))).toBe(true);
+  });
+
+  // Review (stop 35): the share was per key, and a client picks its keys (the service binds a
+  // token to each): four keys of one client took the device's whole budget.
+  it('one client with a key (and token) per share still gets one share: another client’s request waits for the device', async () => {
+    const wake = await sleepingDevice('tube-keys');
+    const keys = await Promise.all([1, 2, 3, 4].map((i) => sender(`flood-keys-${i}`, 'tube-keys', 'flooder')));
+    for (const k of keys) for (let i = 0; i < 8; i++) await k.publishAsync('ace/tube-keys/req', Buffer.alloc(SIZE, 1), { qos: 1 });
+    const fair = await sender('fair-keys', 'tube-keys', 'ekg-7');
+    await fair.publishAsync('ace/tube-keys/req', Buffer.alloc(SIZE, 2), { qos: 1 });
+    const box = await wake();
+    await box.next(Math.floor(DEVICE_BURST / DEVICE_SENDER_SHARES / SIZE) + 1, 2000);
+    await sleep(100);
+    expect(box.got.filter((m) => m.payload[0] === 2).length).toBe(1);
+    expect(box.got.filter((m) => m.payload[0] === 1).length).toBe(Math.floor(DEVICE_BURST / DEVICE_SENDER_SHARES / SIZE));
+    expect(log.some((l) => l.includes('"fair-keys"') && l.includes('queue budget'))).toBe(false);
   });
 });
