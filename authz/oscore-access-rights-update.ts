@@ -53,7 +53,7 @@ export async function findOscoreRightsUpdate(
     } catch {
       continue; // a record this audience's key does not open (re-registered since): not this one
     }
-    if (materialId !== undefined && materialId.length === id.length && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes };
+    if (materialId !== undefined && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes };
   }
   throw invalidRequest('req_cnf(4) kid(3) names no OSCORE input material this service issued to this client for this audience on a live token (RFC 9203 §3.1): ask without req_cnf for new material');
 }
