@@ -301,6 +301,12 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   if (audience.clockless) await ctx.store.recordExiToken(audience.id, mint);
   else await ctx.store.recordToken(mint(undefined));
   const { minted, accessToken, hash } = issued!;
+  // RFC 9203 §4.4: the device moves the updated token's contexts to this one, so this one is
+  // revoked with it. Linked atomically: an original revoked meanwhile takes this one along, and
+  // the client is told no (its material's token is gone).
+  if (update && !(await ctx.store.linkExchangedToken(hash, update.updates))) {
+    throw invalidRequest('req_cnf(4) kid(3): the token that carried this OSCORE input material was revoked (RFC 9203 §3.1): ask without req_cnf for new material');
+  }
   const cti = minted.claims.cti!;
   const out: IssuedToken = { accessToken, scope: req.scope, tokenHash: hash, cti, aceProfile: profile, dpop: req.dpop !== undefined };
   const kid = protection.key.kid;

@@ -26,6 +26,12 @@ export interface OscoreRightsUpdate {
   id: Uint8Array;
   /** The material as the original token's record keeps it (sealed for the audience): the new record keeps the same. */
   sealedCnf: Uint8Array;
+  /**
+   * The hash of the token whose material this is. The new token is linked under it (as an
+   * exchanged token is, store.linkExchangedToken): the device moves that token's contexts to the
+   * new one (§4.4), so revoking the original must end them too, not leave them on the update.
+   */
+  updates: string;
 }
 
 /** The kid of a req_cnf that is {kid(3): bstr}, or undefined for any other req_cnf (or none). */
@@ -44,7 +50,7 @@ export async function findOscoreRightsUpdate(
   id: Uint8Array,
 ): Promise<OscoreRightsUpdate> {
   const sealed = await ctx.store.liveTokenConfirmations(client.id, audience.id, Math.floor(ctx.clock()), MAX_TOKENS_SEARCHED);
-  for (const bytes of sealed) {
+  for (const { cnf: bytes, tokenHash } of sealed) {
     let materialId: Uint8Array | undefined;
     try {
       const cnf = cnfFromMap(decodeCbor(bytes, { maxBytes: 2048, maxDepth: 6 }));
@@ -53,7 +59,7 @@ export async function findOscoreRightsUpdate(
     } catch {
       continue; // a record this audience's key does not open (re-registered since): not this one
     }
-    if (materialId !== undefined && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes };
+    if (materialId !== undefined && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes, updates: tokenHash };
   }
   throw invalidRequest('req_cnf(4) kid(3) names no OSCORE input material this service issued to this client for this audience on a live token (RFC 9203 §3.1): ask without req_cnf for new material');
 }

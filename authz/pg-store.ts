@@ -587,9 +587,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return r ? (r.token_hash as string) : undefined;
   }
 
-  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]> {
-    const rows = await this.q('SELECT cnf FROM tokens WHERE client_id = $1 AND audience = $2 AND NOT revoked AND cnf IS NOT NULL AND (expires_at > $3 OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT $4', [clientId, audience, now, limit]);
-    return rows.map((r) => u8(r.cnf)!);
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>> {
+    const rows = await this.q('SELECT cnf, token_hash FROM tokens WHERE client_id = $1 AND audience = $2 AND NOT revoked AND cnf IS NOT NULL AND (expires_at > $3 OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT $4', [clientId, audience, now, limit]);
+    return rows.map((r) => ({ cnf: u8(r.cnf)!, tokenHash: r.token_hash as string }));
   }
 
   async liveTokenHashes(clientId: string, now: number): Promise<string[]> {

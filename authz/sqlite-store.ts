@@ -616,9 +616,9 @@ export class SqliteStore implements AuthzStore {
     return r ? (r.token_hash as string) : undefined;
   }
 
-  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]> {
-    const rows = this.stmt('SELECT cnf FROM tokens WHERE client_id = ? AND audience = ? AND revoked = 0 AND cnf IS NOT NULL AND (expires_at > ? OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT ?').all(clientId, audience, now, limit) as Row[];
-    return rows.map((r) => u8(r.cnf)!);
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>> {
+    const rows = this.stmt('SELECT cnf, token_hash FROM tokens WHERE client_id = ? AND audience = ? AND revoked = 0 AND cnf IS NOT NULL AND (expires_at > ? OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT ?').all(clientId, audience, now, limit) as Row[];
+    return rows.map((r) => ({ cnf: u8(r.cnf)!, tokenHash: r.token_hash as string }));
   }
 
   async liveTokenHashes(clientId: string, now: number): Promise<string[]> {

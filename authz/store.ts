@@ -321,10 +321,11 @@ export interface AuthzStore {
    */
   liveTokenHashes(clientId: string, now: number): Promise<string[]>;
   /**
-   * The cnf (as CBOR) of a client's live tokens for one audience, newest first, at most `limit`:
-   * where an RFC 9203 update of access rights finds the OSCORE_Input_Material it names.
+   * The cnf (as CBOR) and hash of a client's live tokens for one audience, newest first, at most
+   * `limit`: where an RFC 9203 update of access rights finds the OSCORE_Input_Material it names
+   * (and the token it updates, whose revocation then takes the new one along).
    */
-  liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Uint8Array[]>;
+  liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>>;
   /**
    * RFC 8693: records that `tokenHash` was exchanged from `subjectHash`, atomically: it joins the
    * subject token's grant family (so revoking the family revokes it) and its revocation tree (so

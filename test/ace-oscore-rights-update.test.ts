@@ -155,6 +155,23 @@ describe('the device (RFC 9203 §4.4)', () => {
     expect(call(dev, c, 'POST', '/config').code).toBe(403);
   });
 
+  // Review 36: the device moves the original token's contexts to the update, so revoking only the
+  // original (the token an operator or the client knows was compromised) left them working.
+  it('revoking the original token revokes its update too: on the signed /trl, and the context dies at the device', async () => {
+    const dev = device();
+    const first = await ask('ekg', READ);
+    const c = connect(dev, first);
+    const wider = await ask('ekg', READ_WRITE, materialOf(first).id);
+    expect(update(dev, c, wider.accessToken).code).toBe(201);
+    const r = await fetch(`${base}/revoke`, { method: 'POST', headers: { authorization: basic('ekg', secretOf('ekg')), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: Buffer.from(first.accessToken).toString('base64url') }) });
+    expect(r.status).toBe(200);
+    expect((await store.getTokenByHash(toHex(tokenHash(wider.accessToken, nativeProvider))))?.revoked).toBe(true);
+    const list = new Uint8Array(await (await fetch(`${base}/trl/${AUDIENCE}`)).arrayBuffer());
+    expect(dev.applyRevocationList(list)).toBeGreaterThan(0);
+    expect(call(dev, c, 'GET', '/result').code).not.toBe(205);
+    expect(dev.oscoreContexts.size).toBe(0);
+  });
+
   it('refuses 4.01, protected, and changes nothing: a token for other material, a fresh-material token, another client\'s update', async () => {
     const dev = device();
     const first = await ask('ekg', READ);

@@ -320,8 +320,11 @@ for (const kind of kinds) {
       await a!.recordToken(token('other-aud', 'rs2', { cnf: cnf(5) }));
       await a!.recordToken(token('other-client', 'rs1', { cnf: cnf(6), clientId: 'c2' }));
       await a!.revokeToken('h-t2');
-      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 10)).map((c) => c[3])).toEqual([3, 1]);
-      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 1)).map((c) => c[3])).toEqual([3]);
+      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 10)).map((c) => [c.cnf[3], c.tokenHash])).toEqual([
+        [3, 'h-t3'],
+        [1, 'h-t1'],
+      ]);
+      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 1)).map((c) => c.cnf[3])).toEqual([3]);
     });
 
     it('retention: deletes what expired before the cut, in bounded steps, and nothing a live token, a list or a replay check reads', async () => {
