@@ -11,6 +11,7 @@ import {
   TOKEN_TYPE_ACCESS,
   TOKEN_TYPE_CWT,
   CNF_LABEL,
+  ACE_PROFILE,
   DEFAULT_ACE_PROFILE,
   constantTimeEqual,
   decodeCbor,
@@ -28,6 +29,7 @@ import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGra
 import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from './client-auth.js';
 import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
+import { requestedMaterialId } from './oscore-access-rights-update.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
 import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
@@ -419,7 +421,15 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   // chain of exchanges cannot keep a grant alive past its tokens.
   const remaining = subject.expiresAt - Math.floor(ctx.clock());
   const bounded = remaining < audience.policy.lifetime ? { ...audience, policy: { ...audience.policy, lifetime: remaining } } : audience;
-  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...popBinding(ctx, cnfParam(params, 'req_cnf')), ...cnonceOf(params) });
+  const reqCnf = cnfParam(params, 'req_cnf');
+  // RFC 9203 §3.1: req_cnf kid(3) for a coap_oscore audience asks for an update of the access
+  // rights of the token that carried that material; the update is linked under that token (its
+  // contexts move to the update at the device) and an exchange would link it under the subject
+  // token instead, so revoking the original would leave the update's context alive (review 36b).
+  if (audience.policy.aceProfile === ACE_PROFILE.coap_oscore && !ctx.proof && requestedMaterialId(reqCnf) !== undefined) {
+    throw invalidRequest('req_cnf(4) kid(3): an update of access rights (RFC 9203 §3.1) is asked with a grant of its own, not by token exchange');
+  }
+  const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...popBinding(ctx, reqCnf), ...cnonceOf(params) });
   // The new token joins the subject's grant family and is revoked with the subject; a subject
   // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
   if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {
