@@ -157,9 +157,11 @@ export function createGateway(options: GatewayOptions): Gateway {
     // §11.1, recorded last: a token travels with every request, so whoever saw one could make
     // proofs with keys of their own, each recorded before the key check refused it, and fill the
     // record for every client (review, stop 35). Only a request about to go upstream records.
-    // The share of a bounded record is the token's client's (its sub, else its key): a client
-    // makes as many DPoP keys, and tokens bound to them, as it likes (review 36).
-    const holder = claims.clientId !== undefined ? `c:${claims.clientId}` : claims.sub !== undefined ? `s:${claims.sub}` : `k:${checked.jkt}`;
+    // The share of a bounded record is the token's grant holder's, its client and the user it acts
+    // for (else its key): a client makes as many DPoP keys, and tokens bound to them, as it likes
+    // (review 36), and a public app is one client_id for all its users, so by client alone one
+    // user's proofs spent every other user's share of the app (review 36b). Both are signed.
+    const holder = claims.clientId !== undefined || claims.sub !== undefined ? JSON.stringify([claims.clientId ?? null, claims.sub ?? null]) : `k:${checked.jkt}`;
     if (await replay.seen(checked.jkt, checked.jti, dpopReplayExpiry(checked.iat, iatWindow), holder)) throw invalidDpopProof('DPoP proof replayed');
     return { jkt: claims.jkt, ...(opaque ? { phantomJwt: await options.phantom!.upstreamJwt(token, now) } : {}), ...(claims.clientId ? { clientId: claims.clientId } : {}), ...(claims.sub ? { sub: claims.sub } : {}) };
   }
