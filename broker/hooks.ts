@@ -311,6 +311,11 @@ export function createHooks(deps: HookDeps) {
     session.timer.unref?.();
   }
 
+  /** Whose queue budgets a token spends: its signed subject (hashed), else its key. */
+  function budgetHolderOf(token: AdmittedToken): string {
+    return token.subject !== undefined ? `s:${toHex(deps.provider.digest('SHA-256', utf8(token.subject)))}` : `k:${keyId(token)}`;
+  }
+
   function identityOf(clientId: string, token: VerifiedToken): Identity {
     return { scope: token.scope, clientId, subject: token.subject };
   }
@@ -376,6 +381,9 @@ export function createHooks(deps: HookDeps) {
         return;
       }
       session.token = token;
+      // The budgets are the holder's of the token the session now holds (its subject may differ:
+      // one key may be bound to tokens of two subjects), not the first token's (review 36b).
+      session.budgetHolder = budgetHolderOf(token);
       session.identity = identity;
       session.forward.clear();
       session.routes.clear();
@@ -452,7 +460,7 @@ export function createHooks(deps: HookDeps) {
                 identity,
                 timer: undefined,
                 popKeyId: keyId(token),
-                budgetHolder: token.subject !== undefined ? `s:${toHex(deps.provider.digest('SHA-256', utf8(token.subject)))}` : `k:${keyId(token)}`,
+                budgetHolder: budgetHolderOf(token),
                 connection: token.proofJti,
                 persistent,
                 lastSeq,
