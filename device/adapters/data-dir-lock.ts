@@ -6,11 +6,13 @@
  * the directory with an exclusive lock file naming its pid; a lock left by a process that is gone
  * (a crash, a power cut) is taken over.
  */
-import { closeSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, lstatSync, openSync, readFileSync, realpathSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Never a storage key's file: those never start with '.' (file-storage.ts). */
 const LOCK_FILE = '.lock';
+/** Held while a stale lock is taken over (breakStale). */
+const BREAK_FILE = '.lock.break';
 
 export class DataDirLockedError extends Error {
   readonly code = 'ERR_DEVICE_DATA_DIR_LOCKED';
@@ -59,13 +61,48 @@ export function lockDataDir(dir: string): { release(): void } {
       // A lock still being written (its pid not in yet) is held; one naming a process that is gone,
       // or this process (not in `held`: a restart that got the same pid), is stale.
       if (pid !== undefined && /^\d{1,10}$/.test(pid) && (Number(pid) === process.pid || !running(Number(pid)))) {
-        rmSync(file, { force: true });
-        continue;
+        // Two starts both read the dead pid: removing the file blindly let the second remove the
+        // lock the first had just made, and both held the directory (review 36b). The takeover
+        // is itself exclusive, and the stale lock is removed only if it still names that pid.
+        if (breakStale(dir, file, pid)) continue;
       }
       throw new DataDirLockedError(`${dir} is in use by another device process (pid ${pid?.slice(0, 10) || 'unknown'}; if none runs, remove ${file})`);
     }
   }
   throw new DataDirLockedError(`${dir}: could not take its lock (${file})`);
+}
+
+/** A takeover left by a process that died in its few steps is old after this long (ms). */
+const BREAK_STALE_MS = 10_000;
+
+/**
+ * Removes `file` if it still names `pid`, under `.lock.break` (created exclusively): of two
+ * processes taking over one stale lock, one removes it and the other then finds a live lock (or
+ * the break file) and is refused. False when another process is taking over or took over.
+ */
+function breakStale(dir: string, file: string, pid: string): boolean {
+  const breaker = join(dir, BREAK_FILE);
+  let fd: number;
+  try {
+    fd = openSync(breaker, 'wx', 0o600);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    // Left by a process that died while taking over: old, so nobody is in it any more.
+    try {
+      if (Date.now() - lstatSync(breaker).mtimeMs > BREAK_STALE_MS) rmSync(breaker, { force: true });
+    } catch {
+      // gone meanwhile
+    }
+    return false;
+  }
+  try {
+    if (holder(file) !== pid) return false; // taken over meanwhile, or released
+    rmSync(file, { force: true });
+    return true;
+  } finally {
+    closeSync(fd);
+    rmSync(breaker, { force: true });
+  }
 }
 
 function holder(file: string): string | undefined {
