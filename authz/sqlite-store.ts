@@ -134,7 +134,7 @@ export class SqliteStore implements AuthzStore {
   private rateLimitHits = 0;
   private dpopProofs = 0;
   private pushedRequests = 0;
-  /** Where the next purgeExpired step reads on (a rowid of tokens, then of refresh_tokens); 0 starts over. */
+  /** Where the next purgeExpired step reads on (a rowid of tokens, then of auth_codes, then of refresh_tokens); 0 starts over. */
   private purgeCursor = { table: 'tokens' as 'tokens' | 'auth_codes' | 'refresh_tokens', rowid: 0 };
   /** Writes of the hot path (rate-limit counts, issued-token records) waiting for the group commit. */
   private queued: QueuedWrite[] = [];
@@ -549,7 +549,7 @@ export class SqliteStore implements AuthzStore {
           if (r.exi_seq == null && Number(r.expires_at) < before) deleted += this.stmt('DELETE FROM tokens WHERE rowid = ?').run(r.id).changes;
         }
         if (done) {
-          // Revoked tokens are few: their table and the codes' go in one statement each.
+          // Revoked tokens are few: their table goes in one statement.
           deleted += this.stmt('DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < ?').run(before).changes;
           this.purgeCursor = { table: 'auth_codes', rowid: 0 };
         }
