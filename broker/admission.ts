@@ -50,7 +50,8 @@ export interface AdmissionOptions {
  * What admission hands the hooks: the verified token, the jti of the proof that opened the
  * connection, and the PoP key's RFC 9679 thumbprint (hex; who holds the client id: client-id-owners.ts).
  */
-export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array; keyThumbprint: string };
+/** `subjectName`: the subject's allowance name (`s:` + SHA-256 hex), as in CheckedCredentials. */
+export type AdmittedToken = VerifiedToken & { proofJti: Uint8Array; keyThumbprint: string; subjectName: string | undefined };
 
 /** Seconds of a proof's window that must be left when its jti is claimed (see createAdmission). */
 export const CLAIM_MARGIN_S = 1;
@@ -200,6 +201,6 @@ export function createAdmission(opts: AdmissionOptions): Admit {
     if (claimed === 'busy') throw new BrokerError(BROKER_ERR.BUSY, 'too many fresh proofs for this key or client across the cluster: slow down');
     if (claimed === 'seen') throw new BrokerError(BROKER_ERR.REPLAY, 'PoP proof: jti(6) already seen within the window');
     if (claimed === 'full') throw new BrokerError(BROKER_ERR.BUSY, 'the proof replay store is full: try again shortly');
-    return { ...verified, proofJti: freshness.jti, keyThumbprint };
+    return { ...verified, proofJti: freshness.jti, keyThumbprint, subjectName: subject };
   };
 }

@@ -36,7 +36,7 @@
  *   refresh narrowed it), or of a retained message that outlived its publisher's token or whose
  *   publisher's token was revoked (revocation also clears those retained messages at once).
  */
-import { toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
+import { toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import { hashPrefix, logText, type Logger } from '../device/index.js';
 import type { BrokerMetrics, PublishRefusalReason } from './broker-metrics.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
@@ -249,7 +249,7 @@ export function createHooks(deps: HookDeps) {
     if (relay && bytes > MAX_RELAY_PAYLOAD_BYTES) return `relay payload over ${MAX_RELAY_PAYLOAD_BYTES} bytes`;
     if (!packet.qos) {
       // QoS 0 is never queued, but a retained message is stored (memory, Redis) whatever its QoS:
-      // its bytes come out of the same key's budget; past it, it is delivered, not kept.
+      // its bytes come out of the same client's budget (its subject's, else its key's); past it, it is delivered, not kept.
       if (packet.retain && !budgets.client.take(session.budgetHolder, bytes)) {
         packet.retain = false;
         log.warn({ event: 'retain_refused', clientId: logText(session.client.id), topic: logText(packet.topic), reason: 'queue_budget' }, `broker: not retained from ${safe(session.client.id)} on ${safe(packet.topic)}: queue budget of the client`);
@@ -257,7 +257,7 @@ export function createHooks(deps: HookDeps) {
       return undefined;
     }
     const device = relay ? RELAY_DEVICE.exec(packet.topic)?.[1] : undefined;
-    // One sender's share of the device first: a key that spent its share is refused before it
+    // One sender's share of the device first: a client (subject, else key) that spent its share is refused before it
     // takes anything else, and the device's remaining budget stays for its other senders.
     // The device name is topic text: JSON keeps the pair unambiguous whatever it holds.
     const pair = device !== undefined ? JSON.stringify([device, session.budgetHolder]) : undefined;
@@ -311,9 +311,9 @@ export function createHooks(deps: HookDeps) {
     session.timer.unref?.();
   }
 
-  /** Whose queue budgets a token spends: its signed subject (hashed), else its key. */
+  /** Whose queue budgets a token spends: its signed subject (hashed once, by admission), else its key. */
   function budgetHolderOf(token: AdmittedToken): string {
-    return token.subject !== undefined ? `s:${toHex(deps.provider.digest('SHA-256', utf8(token.subject)))}` : `k:${keyId(token)}`;
+    return token.subjectName ?? `k:${token.keyThumbprint}`;
   }
 
   function identityOf(clientId: string, token: VerifiedToken): Identity {
