@@ -8,7 +8,7 @@
  * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
  * persistent session; a thief also tries the broker with what it overheard.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
@@ -16,6 +16,13 @@ import { summarize } from './sim.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion, reportFailure } from './command-runner.js';
+
+/**
+ * Marks a directory the demo made its own. The demo registers clients and devices and signs with
+ * the keys it finds, so a directory without it (a running service's --data-dir, say) is refused:
+ * the demo would write its fleet into that service's store.
+ */
+const DEMO_MARKER = '.keybound-demo';
 
 /** Six devices per scenario: every flow runs, and the demo stays well under a minute. */
 const DEFAULT_DEMO_DEVICES = 24;
@@ -51,14 +58,22 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   }
   if (out !== undefined) {
     // --out names where the data go: made if missing (owner only: it holds the service's keys).
+    let entries: string[];
     try {
       mkdirSync(out, { recursive: true, mode: 0o700 });
+      entries = readdirSync(out);
     } catch (e) {
       io.stderr.write(`keybound demo: cannot use --out ${out}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}\n`);
       return EXIT.failed;
     }
+    if (entries.length > 0 && !entries.includes(DEMO_MARKER)) {
+      const service = entries.includes('authz.sqlite') || entries.includes('keys') ? ' (it holds a service\'s data: authz.sqlite or keys/)' : '';
+      io.stderr.write(`keybound demo: --out ${out} is not empty and not an earlier demo's${service}: the demo registers a fleet there and signs with its keys; give a new or empty directory\n`);
+      return EXIT.usage;
+    }
   }
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
+  writeFileSync(join(dir, DEMO_MARKER), 'written by keybound demo: its data may be replaced by the next demo run\n', { mode: 0o600 });
   const started = performance.now();
   let asUrl = '';
   let gatewayUrl = '';
