@@ -121,13 +121,21 @@ export async function authzServe(opts: DataDirOptions & {
 }
 
 /** Registers a device (a resource server and so an audience). */
-export async function registerDevice(opts: DataDirOptions & AudienceOptions): Promise<{ id: string }> {
+/**
+ * Registers a device, or updates a registered one: what is given replaces, what is not stays, and
+ * its keys always stay (a provisioned device holds them). An update says which scopes it dropped:
+ * a client registered for one of them is then refused it, which an operator re-running a
+ * registration with other scopes does not expect (walkthrough, stop 36).
+ */
+export async function registerDevice(opts: DataDirOptions & AudienceOptions): Promise<{ id: string; updated: boolean; droppedScopes: string[] }> {
   const opened = await openStore(opts);
   const store = opened.store;
   try {
     const { dataDir: _d, init: _i, database: _db, kekFile: _k, ...audience } = opts;
+    const before = await store.getAudience(audience.id);
     const a = await registerAudience(store, nativeProvider, audience);
-    return { id: a.id };
+    const kept = new Set(a.policy.scopes);
+    return { id: a.id, updated: before !== undefined, droppedScopes: (before?.policy.scopes ?? []).filter((s) => !kept.has(s)) };
   } finally {
     await opened.close();
   }

@@ -42,7 +42,7 @@ export const authzRegisterDeviceCommand = defineCommand(
     if (profile !== undefined && profile !== 'coap_oscore') throw new UsageError('--profile is coap_oscore');
     // RFC 9203 §3.2: the OSCORE material rides in an encrypted CWT; a JWT or a handle has no place for it here.
     if (profile !== undefined && tokenFormat !== undefined && tokenFormat !== 'cwt') throw new UsageError('--profile coap_oscore takes CWT access tokens (--token-format cwt)');
-    const { id } = await registerDevice({
+    const { id, updated, droppedScopes } = await registerDevice({
       ...dataDirOf(values),
       id: positionals[0]!,
       ...(protection ? { protection: protection as 'sign1' } : {}),
@@ -56,7 +56,14 @@ export const authzRegisterDeviceCommand = defineCommand(
       ...(values['rs-key'] ? { rsKey: readKeyFile(values['rs-key']) } : {}),
       ...(profile ? { aceProfile: ACE_PROFILE.coap_oscore } : {}),
     });
-    io.stdout.write(`registered device ${id}\n`);
+    if (!updated) {
+      io.stdout.write(`registered device ${id}\n`);
+      return EXIT.ok;
+    }
+    io.stdout.write(`updated device ${id} (it was registered: what was given replaced, the rest and its keys stay)\n`);
+    if (droppedScopes.length > 0) {
+      io.stderr.write(`keybound authz register-device: warning: ${id} no longer serves ${droppedScopes.map((s) => `'${s}'`).join(', ')}: clients asking for ${droppedScopes.length === 1 ? 'it' : 'them'} are refused\n`);
+    }
     return EXIT.ok;
   },
 );
