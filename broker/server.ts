@@ -509,7 +509,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
           applyTrustUpdate: async (device, update) => {
             try {
               await publishTrustUpdate(device, update);
-              log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} relayed (seq ${trustUpdates.seq(device)})`);
+              // Routine (each key rotation the service signs): info, with its own event name.
+              logger.info({ event: 'trust_update_relayed', device: device.slice(0, 64), seq: trustUpdates.seq(device) }, `broker: trust update for ${JSON.stringify(device.slice(0, 64))} relayed (seq ${trustUpdates.seq(device)})`);
             } catch (error) {
               const code = (error as { code?: string }).code;
               if (code !== 'replay') log(`broker: trust update for ${JSON.stringify(device.slice(0, 64))} refused (${code ?? 'error'})`);

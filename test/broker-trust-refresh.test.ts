@@ -183,6 +183,10 @@ describe('key rotation reaches a running broker', () => {
     // A rotation is routine: logged at info, not as a warning (README walkthrough, stop 35).
     expect(logged.filter((l) => /trust refreshed/.test(l.msg)).map((l) => [l.event, l.level])).toContainEqual(['trust_refreshed', 'info']);
     expect(logged.filter((l) => /trust refreshed/.test(l.msg) && l.level !== 'info')).toEqual([]);
+    // The signed trust update for each device audience is relayed, also at info (walkthrough, stop 36).
+    await until(async () => logged.some((l) => l.event === 'trust_update_relayed'));
+    expect(logged.filter((l) => /trust update for .* relayed/.test(l.msg)).map((l) => [l.event, l.level])).toContainEqual(['trust_update_relayed', 'info']);
+    expect(logged.filter((l) => /trust update for .* relayed/.test(l.msg) && l.level !== 'info')).toEqual([]);
   });
 
   it('a flood of tokens naming unknown kids costs at most one /keys fetch per window, and all are refused', async () => {
