@@ -123,7 +123,16 @@ export function createOscoreRole(ctx: OscoreRoleContext): OscoreRole {
     contexts,
     authzInfo: authzInfoExchange,
     updateAccessRights,
-    authorize: (hash, method, resource) => ctx.authorize(ctx.findToken(hash), method, resource),
+    authorize: (hash, method, resource) => {
+      // Logged as the other transports log a refusal (resource-server-core.ts): an operator sees a
+      // client asking beyond its scope (walkthrough, stop 36). Only authenticated requests get here.
+      try {
+        ctx.authorize(ctx.findToken(hash), method, resource);
+      } catch (e) {
+        if (e instanceof DeviceError) log.warn({ event: 'request_refused', audience, code: e.code, method: logText(method), resource: logText(resource), oscore: true }, `device: request refused: ${e.code}`);
+        throw e;
+      }
+    },
     serve: (method, resource, payload, subject) => {
       const body = ctx.serve(method, resource, payload, subject);
       log.info({ event: 'request_served', audience, subject: logText(subject), method: logText(method), resource: logText(resource), oscore: true }, 'device: request served');

@@ -69,12 +69,17 @@ function expectSameContext(client: OscoreContext, server: OscoreContext): void {
   expect(toHex(client.recipientId)).toBe(toHex(server.senderId));
 }
 
+/** What the devices below logged: event, level and code. */
+const logged: Array<{ level: string; event?: unknown; code?: unknown; oscore?: unknown; method?: unknown; resource?: unknown }> = [];
+const logInto = (level: string) => (fields: object) => void logged.push({ level, ...fields });
+
 function device(audience = AUDIENCE, profile?: Partial<{ maxSessions: number; maxUnprovenSessionsPerToken: number }>): ResourceServer {
   return createResourceServer({
     trust: trustStoreFromBundle({ ...service.bundle, audience }, now),
     storage: memoryStorage(),
     clock,
     handler: () => ({ code: 205, payload: utf8('42') }),
+    logger: { info: logInto('info'), warn: logInto('warn'), error: logInto('error') },
     ...(profile ? { profile } : {}),
   });
 }
@@ -391,10 +396,17 @@ describe('OSCORE-protected requests after the exchange (RFC 8613 ยง8, RFC 9203 ย
 
   it('refuses a resource outside the token scope with a protected 4.03', async () => {
     const { dev, client } = await connected();
+    const from = logged.length;
     for (const req of [{ ...GET, method: 'PUT' }, { ...GET, resource: '/config' }]) {
       const { message, binding } = client.request(req);
       expect(client.response(dev.serveCoap(message), binding)).toMatchObject({ code: 403, authenticated: true });
     }
+    // Logged as a refusal over MQTT or HTTP is (walkthrough, stop 36: it was not logged at all).
+    const refused = logged.slice(from).filter((l) => l.event === 'request_refused' && l.oscore === true);
+    expect(refused.map((l) => [l.level, l.code, l.method, l.resource])).toEqual([
+      ['warn', 'insufficient_scope', 'PUT', '/result'],
+      ['warn', 'insufficient_scope', 'GET', '/config'],
+    ]);
   });
 
   it('answers an unknown kid "Security context not found" and an unprotected request 4.01 with AS hints', async () => {
