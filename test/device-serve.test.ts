@@ -358,4 +358,26 @@ describe('keybound device serve, as its own process, through the real broker and
     expect(await d.waitFor((e) => e.event === 'asleep')).toMatchObject({ seconds: 2 });
     expect(await stopDevice('SIGTERM')).toBe(0);
   }, 60_000);
+
+  it("a wake the service refuses is a warning naming the service's error, seen at --log-level warn", async () => {
+    // Walkthrough, stop 36: it was logged at info as {error: "AuthorizationServiceError"}, so at
+    // --log-level warn a device with a wrong secret said nothing at all.
+    const wrong = join(dir, 'wrong.secret');
+    writeFileSync(wrong, 'not-the-secret-this-device-was-registered-with\n', { mode: 0o600 });
+    device = serveDevice([
+      '--bundle', bundleFile,
+      '--data-dir', join(dir, 'wrong-secret-data'),
+      '--broker', brokerUrl,
+      '--client-secret-file', wrong,
+      '--broker-audience', BROKER,
+      '--token-url', `${base}/token`,
+      '--wake-every', '0',
+      '--log-level', 'warn',
+    ]);
+    const failed = await device.waitFor((e) => e.event === 'wake_failed');
+    expect(failed).toMatchObject({ level: 40, code: 'invalid_client', retry_in_s: 2 });
+    expect(String(failed.reason)).toContain('invalid_client');
+    expect(JSON.stringify(device.events)).not.toContain('not-the-secret');
+    expect(await stopDevice('SIGTERM')).toBe(0);
+  }, 60_000);
 });

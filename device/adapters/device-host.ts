@@ -42,6 +42,7 @@ import {
   requestToken,
   resourceHandler,
   ACE_USERNAME,
+  logText,
   type DeviceNode,
   type LogFields,
   type Logger,
@@ -336,6 +337,22 @@ async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, lo
    * once with a new one. A failed wake (broker or service down) is retried with a backoff of
    * 2, 4 ... 60 s, so a device that boots before its broker gets there on its own.
    */
+  /**
+   * A wake that failed is a warning an operator must see (at --log-level warn too), with why: the
+   * service's own error (invalid_client: a wrong secret), the socket's (ECONNREFUSED), or the
+   * broker's refusal, not only the error's class name (walkthrough, stop 36). Messages are the
+   * service's and ours; none carries a secret.
+   */
+  function wakeFailed(error: unknown, retryInS: number): void {
+    const e = error as (Error & { code?: string | number; error?: string; cause?: { code?: string } }) | undefined;
+    const code = e?.error ?? e?.code ?? e?.cause?.code;
+    const reason = `${String(e?.message ?? error).slice(0, 160)}${e?.cause?.code !== undefined ? ` (${String(e.cause.code).slice(0, 32)})` : ''}`;
+    opts.logger.warn(
+      { event: 'wake_failed', error: e?.name ?? 'error', ...(code !== undefined ? { code: String(code).slice(0, 64) } : {}), reason: logText(reason), retry_in_s: retryInS },
+      `device: wake failed: ${logText(reason)} (retry in ${retryInS} s)`,
+    );
+  }
+
   async function run(): Promise<void> {
     if (!opts.brokerUrl) return untilAborted(stopping.signal); // CoAP only: nothing to wake for
     let failures = 0;
@@ -349,7 +366,7 @@ async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, lo
         }
       } catch (error) {
         failures += 1;
-        log('wake_failed', { error: (error as Error)?.name ?? 'error', code: (error as { code?: string }).code });
+        wakeFailed(error, Math.min(60, 2 ** failures));
       }
       await disconnect();
       if (stopping.signal.aborted) break;
