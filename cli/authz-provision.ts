@@ -3,6 +3,7 @@ import { provision } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { EXIT } from './io.js';
 import { dataDirOf, EXISTING_DATA_DIR_OPTIONS } from './data-dir-options.js';
+import { httpUrlOption, issuerUrlOption } from './url-option.js';
 
 export const authzProvisionCommand = defineCommand(
   {
@@ -24,8 +25,8 @@ export const authzProvisionCommand = defineCommand(
       ...dataDirOf(values),
       deviceId: positionals[0]!,
       out: values.out!,
-      issuer: values.issuer!,
-      ...(values['as-url'] ? { asUrl: values['as-url'] } : {}),
+      issuer: issuerUrlOption(values.issuer!),
+      ...(values['as-url'] ? { asUrl: httpUrlOption(values['as-url'], '--as-url') } : {}),
       ...(values['broker-url'] ? { brokerUrl: values['broker-url'] } : {}),
     });
     io.stdout.write(`wrote ${out} (${trustAnchors.length} trust anchors; the file holds keys: mode 0600)\n`);

@@ -10,6 +10,7 @@ import { createNodeLogger } from '../device/adapters/index.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { isLoopbackHost, isUnspecifiedHost } from './loopback-host.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
+import { issuerUrlOption } from './url-option.js';
 
 export const authzServeCommand = defineCommand(
   {
@@ -63,6 +64,7 @@ export const authzServeCommand = defineCommand(
     if (values.profile === 'fapi2' && !(values['tls-client-ca'] || values['tls-request-client-cert'])) {
       throw new UsageError('--profile fapi2 needs --tls-cert, --tls-key and --tls-client-ca (or --tls-request-client-cert): its tokens are bound to client certificates');
     }
+    const issuer = values.issuer !== undefined ? issuerUrlOption(values.issuer) : undefined;
     const iatWindow = Number(values['dpop-iat-window'] ?? '60');
     if (!Number.isInteger(iatWindow) || iatWindow < 1 || iatWindow > 3600) throw new UsageError('--dpop-iat-window must be 1 to 3600 seconds');
     const retentionText = values['retention-days'] ?? String(DEFAULT_RETENTION_DAYS);
@@ -78,7 +80,7 @@ export const authzServeCommand = defineCommand(
       ...dataDirOf(values),
       port,
       ...(values.host ? { host: values.host } : {}),
-      ...(values.issuer ? { issuer: values.issuer } : {}),
+      ...(issuer ? { issuer } : {}),
       ...(adminToken ? { adminToken } : {}),
       ...(tls ? { tls } : {}),
       ...(metricsToken ? { metricsToken } : {}),
