@@ -38,7 +38,7 @@ export function estimatedBits(text: string): number {
 }
 
 /** Why `secret` is too weak for what it guards, or undefined if it is strong enough. */
-export function secretWeakness(secret: string, kind: 'client secret' | 'password'): string | undefined {
+export function secretWeakness(secret: string, kind: 'client secret' | 'password' | 'bearer token'): string | undefined {
   const chars = [...secret];
   const [minChars, minBits] = kind === 'password' ? [MIN_PASSWORD_CHARS, MIN_PASSWORD_BITS] : [MIN_SECRET_CHARS, MIN_SECRET_BITS];
   if (chars.length > MAX_SECRET_CHARS) return `the ${kind} is longer than ${MAX_SECRET_CHARS} characters`;

@@ -3,7 +3,8 @@ import { connectSharedRedis, type SharedRedis } from './redis-connection.js';
 import { DEFAULT_RETENTION_DAYS, authzServe } from '../authz/index.js';
 import { defineCommand } from './command-runner.js';
 import { UsageError } from './command-line.js';
-import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
+import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile } from './option-file.js';
+import { bearerTokenFile } from './bearer-token-file.js';
 import { EXIT } from './io.js';
 import { DATA_DIR_OPTIONS, dataDirOf } from './data-dir-options.js';
 import { createNodeLogger } from '../device/adapters/index.js';
@@ -45,12 +46,10 @@ export const authzServeCommand = defineCommand(
   },
   async ({ values }, io) => {
     const level = logLevelOf(values['log-level']);
-    const metricsToken = values['metrics-token-file'] ? readSecretFile(values['metrics-token-file'], '--metrics-token-file') : undefined;
     const logger = createNodeLogger({ name: 'authz', level, destination: io.stderr as { write(line: string): void } });
     if (!values['tls-cert'] !== !values['tls-key']) throw new UsageError('--tls-cert and --tls-key go together');
     const port = Number(values.port ?? '8080');
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`bad --port ${JSON.stringify(String(values.port).slice(0, 10))}`);
-    const adminToken = values['admin-token-file'] ? readSecretFile(values['admin-token-file'], '--admin-token-file') : undefined;
     if ((values['tls-client-ca'] || values['tls-request-client-cert']) && !values['tls-cert']) throw new UsageError('--tls-client-ca and --tls-request-client-cert need --tls-cert and --tls-key');
     const tls = values['tls-cert']
       ? {
@@ -73,6 +72,9 @@ export const authzServeCommand = defineCommand(
     const nonceFile = values['dpop-nonce-secret-file'];
     const nonceWarning = (event: string, detail: string) => logger.warn({ event, option: 'dpop-nonce-secret-file' }, `keybound authz serve: warning: ${detail}`);
     const dpop = { iatWindow, ...(nonceFile ? { nonceSecrets: nonceSecretsFromFile(nonceFile, undefined, undefined, nonceWarning) } : {}) };
+    // Last of the checks, as it may write a file: a token file that does not exist is made.
+    const metricsToken = bearerTokenFile(values['metrics-token-file'], 'metrics-token-file', logger);
+    const adminToken = bearerTokenFile(values['admin-token-file'], 'admin-token-file', logger);
     // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
     // One server or a Redis Cluster (redis-connection.ts).
     const splitRedis: SharedRedis | undefined = values['split-token-redis'] ? await connectSharedRedis(values['split-token-redis'], '--split-token-redis', logger, 'authz: split tokens') : undefined;

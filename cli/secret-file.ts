@@ -27,8 +27,8 @@ export function readBytesFile(file: string, what = 'file'): Uint8Array {
  * exist. base64url, so no `+`, `/` or `=`: RFC 6749 §2.3.1 form-encodes the id and secret inside
  * HTTP Basic, which `curl -u id:secret` does not, and a `+` would arrive as a space.
  */
-export function readOrCreateSecretFile(file: string, warn?: (line: string) => void): { secret: string; created: boolean } {
-  if (existsSync(file)) return { secret: readSecretFile(file, '--secret-file', warn), created: false };
+export function readOrCreateSecretFile(file: string, warn?: (line: string) => void, what = '--secret-file'): { secret: string; created: boolean } {
+  if (existsSync(file)) return { secret: readSecretFile(file, what, warn), created: false };
   const secret = randomBytes(NEW_SECRET_BYTES).toString('base64url');
   writePrivateFile(file, `${secret}\n`);
   return { secret, created: true };

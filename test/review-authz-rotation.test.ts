@@ -24,7 +24,7 @@ const procs: ChildProcess[] = [];
 const bases: string[] = [];
 
 async function serve(): Promise<string> {
-  const p = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dir, '--port', '0', '--issuer', 'keybound-review', '--admin-token-file', join(dir, 'admin-token')], {
+  const p = spawn(process.execPath, ['bin/keybound.js', 'authz', 'serve', '--data-dir', dir, '--port', '0', '--issuer', 'https://as.review.example', '--admin-token-file', join(dir, 'admin-token')], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   p.stderr!.resume(); // its JSON log: drained, so a full pipe never blocks it

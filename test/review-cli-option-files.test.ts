@@ -10,7 +10,7 @@
  */
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,5 +162,40 @@ describe('a secret file other users can read', () => {
     expect(JSON.stringify(warned)).not.toContain('loose-admin-token');
     chmodSync(loose, 0o600);
     expect((await startLines(loose)).filter((l) => l.event === 'secret_file_readable')).toEqual([]);
+  }, 120_000);
+});
+
+describe('admin and metrics tokens (walkthrough, stop 36)', () => {
+  it.each(['admin-token-file', 'metrics-token-file'])('--%s holding a guessable token: refused at start, exit 2, never printing it', async (option) => {
+    const weak = join(dir, `weak-${option}`);
+    writeFileSync(weak, 'hunter2hunter2\n', { mode: 0o600 });
+    const r = await run(serve(`--${option}`, weak));
+    expect(r.hung).toBe(false);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`--${option}: the bearer token has 14 characters`));
+    expect(r.stderr).not.toContain('hunter2');
+  }, 90_000);
+
+  it('a token file that does not exist gets a strong random token (mode 0600), and /metrics answers it', async () => {
+    const file = join(dir, 'new-metrics.token');
+    expect(existsSync(file)).toBe(false);
+    const child = spawn(process.execPath, [BIN, ...serve('--metrics-token-file', file)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const closed = new Promise((r) => child.once('close', r));
+    try {
+      const url = (await waitForLine(child, /listening on (\S+)/, 60_000))[1]!;
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      const token = readFileSync(file, 'utf8').trim();
+      expect(token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+      expect((await fetch(`${url}/metrics`, { headers: { authorization: 'Bearer not-it' } })).status).toBe(401);
+    } finally {
+      await stop(child);
+      await closed;
+    }
+    const created = jsonLines(stderr).find((l) => l.event === 'token_file_created');
+    expect(created).toMatchObject({ option: 'metrics-token-file', level: 30 });
+    expect(stderr).not.toContain(readFileSync(file, 'utf8').trim());
   }, 120_000);
 });
