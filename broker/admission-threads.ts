@@ -66,7 +66,8 @@ const { workerData } = require('node:worker_threads');
 /** The worker's module, and in a checkout tsx's API, found from here (an eval'd worker resolves from the working directory). */
 function workerModules(): { entry: string; tsx?: string } {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return { entry: new URL('./admission-worker.js', self).href };
+  // The path, not the URL: the launcher's namespaced tsx adds a query (bin/keybound.js).
+  if (!new URL(self).pathname.endsWith('.ts')) return { entry: new URL('./admission-worker.js', self).href };
   return { entry: new URL('./admission-worker.ts', self).href, tsx: import.meta.resolve('tsx/esm/api') };
 }
 

@@ -36,7 +36,8 @@ const YOUNG_GENERATION_MB = 96;
 
 function workerModules(): { entry: string; tsx?: string } {
   const self = import.meta.url;
-  if (!self.endsWith('.ts')) return { entry: new URL('./fleet-shard-worker.js', self).href };
+  // The path, not the URL: the launcher's namespaced tsx adds a query (bin/keybound.js).
+  if (!new URL(self).pathname.endsWith('.ts')) return { entry: new URL('./fleet-shard-worker.js', self).href };
   return { entry: new URL('./fleet-shard-worker.ts', self).href, tsx: import.meta.resolve('tsx/esm/api') };
 }
 

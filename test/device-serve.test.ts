@@ -317,8 +317,10 @@ describe('keybound device serve, as its own process, through the real broker and
 
   it('a sleeping device applies a revocation list at its next wake and refuses the token afterwards; the trust set survives', async () => {
     expect(await stopDevice('SIGTERM')).toBe(0);
-    // A handler module of the operator's own (README "Run the device runtime on a device").
-    const handlerFile = join(dir, 'handler.mjs');
+    // A handler module of the operator's own (README "Run the device runtime on a device"): an ES
+    // module named handler.js, outside any package, as the README writes it (the launcher's tsx
+    // took it for CommonJS and could not load it: walkthrough, stop 36).
+    const handlerFile = join(dir, 'handler.js');
     writeFileSync(handlerFile, "export default { resources: { '/result': { GET: (req) => ({ payload: { result: 'negative', for: req.subject } }) } } };\n");
     const d = startDevice(['--wake-every', '2', '--awake-ms', '400', '--handler', handlerFile]);
     expect(await d.waitFor((e) => e.event === 'started')).toMatchObject({ trust_seq: 1 });
