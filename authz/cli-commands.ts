@@ -222,7 +222,14 @@ export type RegistrationKind = 'client' | 'device' | 'user';
  * Deletes one registration. An id may name a client and a device at once (a broker is both):
  * then `kind` must say which, rather than delete the wrong one.
  */
-export async function deleteRegistration(opts: DataDirOptions & { id: string; kind?: RegistrationKind }): Promise<{ kind: RegistrationKind }> {
+/**
+ * Deletes a registration. A device that clients (or other devices' exchange-from) still name is
+ * refused without `detach`: left named, a device registered later under that id would be given
+ * their tokens without anyone deciding so (walkthrough, stop 36). With `detach` the id is taken
+ * out of those registrations first, then the device goes (a crash between leaves it detached, never
+ * named by an orphan).
+ */
+export async function deleteRegistration(opts: DataDirOptions & { id: string; kind?: RegistrationKind; detach?: boolean }): Promise<{ kind: RegistrationKind; detachedFrom: string[] }> {
   const opened = await openStore(opts);
   const store = opened.store;
   try {
@@ -234,10 +241,22 @@ export async function deleteRegistration(opts: DataDirOptions & { id: string; ki
     if (kinds.length === 0) throw new RegistryError(`no ${opts.kind ?? 'client, device or user'} ${JSON.stringify(opts.id)} is registered`, 'ERR_AUTHZ_NOT_REGISTERED');
     if (kinds.length > 1) throw new RegistryError(`${JSON.stringify(opts.id)} is a ${kinds.join(' and a ')}: say which with --kind`, 'ERR_AUTHZ_REGISTRY');
     const kind = kinds[0]!;
+    const detachedFrom: string[] = [];
+    if (kind === 'device') {
+      const clients = (await store.listClients()).filter((c) => c.audiences.includes(opts.id));
+      const exchanging = (await store.listAudiences()).filter((a) => a.id !== opts.id && a.policy.exchangeFrom.includes(opts.id));
+      const naming = [...clients.map((c) => `client ${c.id}`), ...exchanging.map((a) => `device ${a.id} (exchange-from)`)];
+      if (naming.length > 0 && !opts.detach) {
+        throw new RegistryError(`device ${JSON.stringify(opts.id)} is still named by ${naming.join(', ')}: re-register ${naming.length === 1 ? 'it' : 'them'} without it, or --detach takes it out of them`, 'ERR_AUTHZ_IN_USE');
+      }
+      for (const c of clients) await store.putClient({ ...c, audiences: c.audiences.filter((a) => a !== opts.id) });
+      for (const a of exchanging) await store.putAudience({ ...a, policy: { ...a.policy, exchangeFrom: a.policy.exchangeFrom.filter((x) => x !== opts.id) } });
+      detachedFrom.push(...naming);
+    }
     if (kind === 'client') await store.deleteClient(opts.id);
     else if (kind === 'device') await store.deleteAudience(opts.id);
     else await store.deleteUser(opts.id);
-    return { kind };
+    return { kind, detachedFrom };
   } finally {
     await opened.close();
   }

@@ -23,7 +23,8 @@ export type RegistryErrorCode =
   | 'ERR_AUTHZ_WEAK_SECRET'
   | 'ERR_AUTHZ_UNKNOWN_AUDIENCE'
   | 'ERR_AUTHZ_ALREADY_REGISTERED'
-  | 'ERR_AUTHZ_NOT_REGISTERED';
+  | 'ERR_AUTHZ_NOT_REGISTERED'
+  | 'ERR_AUTHZ_IN_USE';
 
 export class RegistryError extends Error {
   constructor(

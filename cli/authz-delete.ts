@@ -16,14 +16,15 @@ export const authzDeleteCommand = defineCommand(
     options: {
       ...EXISTING_DATA_DIR_OPTIONS,
       kind: { type: 'string', value: 'client|device|user', help: 'which registration, when the id names more than one (a broker is a client and a device)' },
+      detach: { type: 'boolean', help: 'a device still named by clients (as audience) or devices (exchange-from): take it out of them too' },
     },
     examples: ['keybound authz delete ekg-7 --data-dir ./authz-data', 'keybound authz delete broker-1 --kind device --data-dir ./authz-data'],
   },
   async ({ values, positionals }, io) => {
     const kind = values.kind;
     if (kind !== undefined && !KINDS.includes(kind as RegistrationKind)) throw new UsageError('--kind is client, device or user');
-    const deleted = await deleteRegistration({ ...dataDirOf(values), id: positionals[0]!, ...(kind ? { kind: kind as RegistrationKind } : {}) });
-    io.stdout.write(`deleted ${deleted.kind} ${positionals[0]}\n`);
+    const deleted = await deleteRegistration({ ...dataDirOf(values), id: positionals[0]!, ...(kind ? { kind: kind as RegistrationKind } : {}), ...(values.detach ? { detach: true } : {}) });
+    io.stdout.write(`deleted ${deleted.kind} ${positionals[0]}${deleted.detachedFrom.length > 0 ? ` (taken out of ${deleted.detachedFrom.join(', ')})` : ''}\n`);
     return EXIT.ok;
   },
 );

@@ -302,3 +302,39 @@ describe('register-user, list, delete', () => {
     expect(estimatedBits('abcabcabcabcabcabcabcabc')).toBeLessThan(60);
   });
 });
+
+describe('delete a device that registrations still name (walkthrough, stop 36)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'kb-reg-detach-'));
+  const data = join(dir, 'as-data');
+
+  it('is refused while a client or an exchange-from names it; --detach takes it out of them, and a device registered later under the name gets no one', async () => {
+    expect((await kb('authz', 'register-device', 'tube-1', '--data-dir', data, '--init', '--scope', 'read')).code).toBe(0);
+    expect((await kb('authz', 'register-device', 'tube-2', '--data-dir', data, '--scope', 'read', '--exchange-from', 'tube-1')).code).toBe(0);
+    expect((await kb('authz', 'register-client', 'app', '--data-dir', data, '--secret-file', join(dir, 'app.secret'), '--audience', 'tube-1', '--audience', 'tube-2', '--scope', 'read', '--grant-type', 'client_credentials')).code).toBe(0);
+
+    const refused = await kb('authz', 'delete', 'tube-1', '--data-dir', data);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('ERR_AUTHZ_IN_USE');
+    expect(refused.stderr).toMatch(/still named by client app, device tube-2 \(exchange-from\)/);
+    const store = () => new SqliteStore(join(data, 'authz.sqlite'));
+    let s = store();
+    try {
+      expect(await s.getAudience('tube-1')).toBeDefined();
+    } finally {
+      s.close();
+    }
+
+    const detached = await kb('authz', 'delete', 'tube-1', '--data-dir', data, '--detach');
+    expect(detached.code).toBe(0);
+    expect(detached.stdout).toBe('deleted device tube-1 (taken out of client app, device tube-2 (exchange-from))\n');
+    // Registered again, later, by someone else: the old client is not given its tokens.
+    expect((await kb('authz', 'register-device', 'tube-1', '--data-dir', data, '--scope', 'read')).code).toBe(0);
+    s = store();
+    try {
+      expect((await s.getClient('app'))?.audiences).toEqual(['tube-2']);
+      expect((await s.getAudience('tube-2'))?.policy.exchangeFrom).toEqual([]);
+    } finally {
+      s.close();
+    }
+  });
+});
