@@ -16,6 +16,7 @@ import { createAuthzServer, type AuthzServer, type AuthzServerOptions } from './
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
+import { decideScope } from './policy.js';
 import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
 import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
 import type { DpopSettings } from './dpop-binding.js';
@@ -142,12 +143,30 @@ export async function registerDevice(opts: DataDirOptions & AudienceOptions): Pr
 }
 
 /**
+ * Registrations that can never get a token, refused before they are stored (walkthrough, stop 36):
+ * client_credentials (the default grant) or introspection by a client that proves nothing (RFC
+ * 6749 §4.4: a confidential client), and the code grant without a redirect URI to send the code
+ * to (RFC 6749 §3.1.2: registered, compared exactly).
+ */
+function unusableClient(client: ClientOptions): void {
+  const grants = client.grantTypes ?? ['client_credentials'];
+  const authenticates = client.secret !== undefined || client.publicKey !== undefined || client.tlsClientAuth !== undefined;
+  if (!authenticates && (grants.includes('client_credentials') || client.resourceServer)) {
+    const what = client.resourceServer ? 'a resource server (introspection)' : 'the client_credentials grant';
+    throw new RegistryError(`${what} needs a client that authenticates (RFC 6749 §4.4): give --secret-file, --public-key or a --tls-client-auth-* option`, 'ERR_AUTHZ_REGISTRY');
+  }
+  if (grants.includes('authorization_code') && (client.redirectUris ?? []).length === 0) {
+    throw new RegistryError('the authorization_code grant needs a --redirect-uri (RFC 6749 §3.1.2: the code is sent only to a registered URI)', 'ERR_AUTHZ_REGISTRY');
+  }
+}
+
+/**
  * A client registration as an operator makes it: the secret must be strong, every audience must
  * be registered already (a typo would otherwise register a client that can never get a token, or
  * one that silently gets tokens for a device registered later under that name), and an existing
  * registration is replaced only with `force` (replacing it changes who holds the client's secret).
  */
-export async function registerClientCommand(opts: DataDirOptions & ClientOptions & { force?: boolean }): Promise<{ id: string; replaced: boolean }> {
+export async function registerClientCommand(opts: DataDirOptions & ClientOptions & { force?: boolean }): Promise<{ id: string; replaced: boolean; warnings: string[] }> {
   const opened = await openStore(opts);
   const store = opened.store;
   try {
@@ -161,10 +180,26 @@ export async function registerClientCommand(opts: DataDirOptions & ClientOptions
     if (unknown.length > 0) {
       throw new RegistryError(`unknown audience ${unknown.map((a) => JSON.stringify(a)).join(', ')} (register it first with keybound authz register-device)`, 'ERR_AUTHZ_UNKNOWN_AUDIENCE');
     }
+    unusableClient(client);
     const existing = await store.getClient(client.id);
     if (existing && !force) throw new RegistryError(`client ${client.id} is already registered (--force replaces it)`, 'ERR_AUTHZ_ALREADY_REGISTERED');
     const c = await registerClient(store, client);
-    return { id: c.id, replaced: existing !== undefined };
+    // A scope no audience of the client serves is a typo or a device registered with others: the
+    // client would get invalid_scope at every request. Said, not refused (the device may be
+    // re-registered with it next).
+    const warnings: string[] = [];
+    if (!c.resourceServer && c.grantTypes.length > 0) {
+      for (const id of c.audiences) {
+        const audience = await store.getAudience(id);
+        if (!audience) continue;
+        try {
+          decideScope(undefined, c, audience);
+        } catch {
+          warnings.push(`${c.id} gets no scope at ${id}: its scopes (${c.scopes.join(' ') || 'none'}) and what ${id} serves (${audience.policy.scopes.join(' ') || 'nothing'}) share nothing`);
+        }
+      }
+    }
+    return { id: c.id, replaced: existing !== undefined, warnings };
   } finally {
     await opened.close();
   }

@@ -77,12 +77,13 @@ export const authzRegisterClientCommand = defineCommand(
       ...(values['require-par'] ? { requirePar: true } : {}),
     });
     // A secret made for a registration that failed would be a secret for nothing: remove it.
-    const { id, replaced } = await registering.catch((e: unknown) => {
+    const { id, replaced, warnings } = await registering.catch((e: unknown) => {
       if (made?.created) rmSync(secretFile!, { force: true });
       throw e;
     });
     if (made?.created) io.stdout.write(`wrote a new random secret to ${secretFile} (mode 0600; keep it out of version control)\n`);
     io.stdout.write(`${replaced ? 'replaced' : 'registered'} client ${id}\n`);
+    for (const w of warnings) io.stderr.write(`keybound authz register-client: warning: ${w}\n`);
     // RFC 6749 §2.3.1 form-encodes id and secret inside HTTP Basic; curl -u and most libraries do
     // not, so the service (which decodes as the RFC says) would read '+' as a space.
     if (secret !== undefined && /[^A-Za-z0-9._~-]/.test(secret)) {

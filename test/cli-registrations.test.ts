@@ -114,6 +114,35 @@ describe('register-client', () => {
     expect(await verifySecret(data, 'ekg', `${secret}x`)).toBe(false);
   });
 
+  it('refuses registrations that can never get a token, and warns of a scope none of its audiences serves (walkthrough, stop 36)', async () => {
+    await setup;
+    // The default grant is client_credentials: a client proving nothing cannot use it (RFC 6749 §4.4).
+    const anonymous = await kb('authz', 'register-client', 'nobody', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result');
+    expect(anonymous.code).toBe(1);
+    expect(anonymous.stderr).toMatch(/client_credentials grant needs a client that authenticates.*ERR_AUTHZ_REGISTRY|ERR_AUTHZ_REGISTRY.*client_credentials grant needs a client that authenticates/);
+    const rs = await kb('authz', 'register-client', 'gw', '--data-dir', data, '--audience', 'tube-123', '--resource-server');
+    expect(rs.code).toBe(1);
+    expect(rs.stderr).toContain('a resource server (introspection) needs a client that authenticates');
+    // The code grant sends the code to a registered redirect URI only.
+    const noRedirect = await kb('authz', 'register-client', 'web', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'authorization_code');
+    expect(noRedirect.code).toBe(1);
+    expect(noRedirect.stderr).toContain('needs a --redirect-uri');
+    const store = new SqliteStore(join(data, 'authz.sqlite'));
+    try {
+      for (const id of ['nobody', 'gw', 'web']) expect(await store.getClient(id)).toBeUndefined();
+    } finally {
+      store.close();
+    }
+    // A public app with the code grant and its redirect URI is usable (PKCE): registered.
+    const app = await kb('authz', 'register-client', 'web', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'authorization_code', '--redirect-uri', 'https://web.example/cb');
+    expect(app.code, app.stderr).toBe(0);
+    expect(app.stderr).toBe('');
+    // A scope the device does not serve: registered, with a warning naming both sides.
+    const typo = await kb('authz', 'register-client', 'misnamed', '--data-dir', data, '--secret-file', join(dir, 'misnamed.secret'), '--audience', 'tube-123', '--scope', 'read_results');
+    expect(typo.code).toBe(0);
+    expect(typo.stderr).toContain('warning: misnamed gets no scope at tube-123: its scopes (read_results) and what tube-123 serves (read_result) share nothing');
+  });
+
   it("lists a certificate client by its RFC 8705 method and --require-par, not as auth=none (README's bank-app)", async () => {
     await setup;
     const r = await kb('authz', 'register-client', 'bank-app', '--data-dir', data, '--audience', 'tube-123', '--scope', 'read_result', '--grant-type', 'authorization_code', '--redirect-uri', 'https://bank.example/cb', '--tls-client-auth-subject-dn', 'CN=bank-app,O=Bank', '--require-par');
