@@ -107,10 +107,15 @@ export const authzServeCommand = defineCommand(
       if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }
     await new Promise<void>((resolve) => {
-      const stop = () => void server.close().then(() => {
-        splitRedis?.disconnect();
-        resolve();
-      });
+      const stop = (signal: string) => {
+        logger.info({ event: 'stopping', signal }, `keybound authz serve: ${signal}: finishing requests in hand, then stopping`);
+        void server.close().then(() => {
+          splitRedis?.disconnect();
+          // A supervisor's log then shows a clean stop, not a crash (walkthrough, stop 36).
+          logger.info({ event: 'stopped' }, 'keybound authz serve: stopped');
+          resolve();
+        });
+      };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
     });

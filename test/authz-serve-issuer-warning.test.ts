@@ -42,5 +42,7 @@ describe('authz serve on every interface', () => {
     expect(named.lines.some((l) => l.event === 'plain_http')).toBe(true);
     const loopback = await startLines([]);
     expect(loopback.lines.filter((l) => l.event === 'issuer_unroutable')).toEqual([]);
+    // SIGTERM: a clean stop is logged as one, last (walkthrough, stop 36: nothing was logged).
+    expect(loopback.lines.slice(-2).map((l) => [l.event, l.signal])).toEqual([['stopping', 'SIGTERM'], ['stopped', undefined]]);
   }, 90_000);
 });
