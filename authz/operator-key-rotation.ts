@@ -20,6 +20,8 @@ export interface RotationResult {
   previousKid: string | undefined;
   /** Seconds since the epoch after which the previous key is no longer published. */
   previousPublishedUntil: number | undefined;
+  /** The longest token lifetime of any audience (s): an old key kept less long cuts live tokens off. */
+  longestLifetime: number;
 }
 
 /** The longest token lifetime (or exi) any audience issues: how long an old key's tokens live. */
@@ -37,7 +39,8 @@ export async function rotateSigningKey(
   const keys = new SigningKeys(store, vault, nativeProvider);
   await keys.load(opts.alg, opts.now);
   const previousKid = keys.current().kid;
-  const keep = opts.keepSeconds ?? (await longestTokenLifetime(store));
+  const longestLifetime = await longestTokenLifetime(store);
+  const keep = opts.keepSeconds ?? longestLifetime;
   const { kid } = await keys.rotate(opts.alg, opts.now, keep);
-  return { kid, previousKid, previousPublishedUntil: opts.now + keep };
+  return { kid, previousKid, previousPublishedUntil: opts.now + keep, longestLifetime };
 }

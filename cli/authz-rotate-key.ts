@@ -27,6 +27,10 @@ export const authzRotateKeyCommand = defineCommand(
     const r = await rotateKeyCommand({ ...dataDirOf(values), alg, ...(keep !== undefined ? { keepSeconds: Number(keep) } : {}) });
     const until = r.previousPublishedUntil === undefined ? '' : `; the old key ${r.previousKid} stays published until ${new Date(r.previousPublishedUntil * 1000).toISOString()}`;
     io.stdout.write(`new signing key ${r.kid} (${alg})${until}\n`);
+    // Tokens the old key signed are refused once it is no longer published, expired or not.
+    if (r.previousKid !== undefined && keep !== undefined && Number(keep) < r.longestLifetime) {
+      io.stderr.write(`keybound authz rotate-key: warning: --keep-old ${keep} is shorter than the longest token lifetime (${r.longestLifetime} s): tokens ${r.previousKid} signed are refused before they expire, from ${new Date(r.previousPublishedUntil! * 1000).toISOString()} (as after a compromise, which is when a short --keep-old is right)\n`);
+    }
     return EXIT.ok;
   },
 );
