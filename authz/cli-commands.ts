@@ -332,7 +332,16 @@ export async function rotateKeyCommand(opts: DataDirOptions & { alg?: SigningAlg
  */
 function writeKeyFile(path: string, content: Uint8Array | string): void {
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
-  const fd = openSync(tmp, 'wx', 0o600);
+  let fd: number;
+  try {
+    fd = openSync(tmp, 'wx', 0o600);
+  } catch (e) {
+    // The error names the temporary file, which the operator never asked for: name theirs.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new RegistryError(`cannot write ${path}: its directory ${dirname(path)} does not exist`);
+    if (code === 'EACCES' || code === 'EROFS') throw new RegistryError(`cannot write ${path}: ${dirname(path)} is not writable (${code})`);
+    throw e;
+  }
   try {
     try {
       fchmodSync(fd, 0o600); // exactly 0600, whatever the umask

@@ -82,3 +82,15 @@ describe('keybound authz', () => {
     expect(await main(['authz', 'register-device', 'x', '--data-dir', dir, '--protection', 'rot13'], c.io)).toBe(2);
   });
 });
+
+describe('keybound authz provision --out into a directory that does not exist', () => {
+  it("names the operator's path and its missing directory, not the temporary file", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybound-cli-out-'));
+    expect(await main(['authz', 'register-device', 'tube-1', '--data-dir', dir, '--init', '--scope', 'read'], io().io)).toBe(0);
+    const out = join(dir, 'missing', 'tube-1.cbor');
+    const r = io();
+    expect(await main(['authz', 'provision', 'tube-1', '--data-dir', dir, '--out', out, '--issuer', 'https://as.example'], r.io)).toBe(1);
+    expect(r.out.stderr).toContain(`cannot write ${out}: its directory ${join(dir, 'missing')} does not exist`);
+    expect(r.out.stderr).not.toMatch(/\.tmp/);
+  });
+});
