@@ -1,7 +1,8 @@
 /**
  * `keybound request coap://HOST:PORT/PATH`: a CoAP client for devices (issue 12). The answer's
  * payload goes to stdout, its code to stderr ("2.05 Content" style, so scripts can read one and
- * log the other); the exit code is 0 for a 2.xx answer and 1 otherwise. With `--oscore-conf` or
+ * log the other; a refusal's AS hints are described on stderr); the exit code is 0 for a 2.xx
+ * answer and 1 otherwise. With `--oscore-conf` or
  * `--token-response` the request goes OSCORE-protected (cli/oscore-request.ts).
  */
 import { defineCommand } from './command-runner.js';
@@ -10,6 +11,8 @@ import { EXIT } from './io.js';
 import { readOptionFile } from './option-file.js';
 import { coapCall, type CoapCall, type RawOption } from './coap-call.js';
 import { contextFromAce, contextFromConf, oscoreCall } from './oscore-request.js';
+import { decodeCbor, toHex, type CborMap } from '../cose/index.js';
+import { hintsFromMap, type RequestHints } from '../device/index.js';
 
 /** A request body from a file: block-wise carries it, the device bounds what it takes. */
 const MAX_PAYLOAD_FILE_BYTES = 1024 * 1024;
@@ -82,7 +85,11 @@ export const requestCommand = defineCommand(
     // An unprotected answer to an OSCORE request is a refusal nobody vouches for (RFC 8613 §8.2).
     io.stderr.write(`${answer.code}${context && !answer.authenticated ? ' (unprotected)' : ''}\n`);
     if (context && !answer.authenticated && answer.code.startsWith('2.')) return EXIT.failed;
-    if (answer.payload.length > 0) io.stdout.write(printable(answer.payload) ?? answer.payload);
+    const hints = answer.code.startsWith('2.') ? undefined : readableHints(answer.payload);
+    // A refusal's AS Request Creation Hints are for the person at the terminal: described on
+    // stderr, not CBOR bytes on stdout (walkthrough, stop 36).
+    if (hints !== undefined) io.stderr.write(`${hints}\n`);
+    else if (answer.payload.length > 0) io.stdout.write(printable(answer.payload) ?? answer.payload);
     return answer.code.startsWith('2.') ? EXIT.ok : EXIT.failed;
   },
 );
@@ -100,4 +107,25 @@ function printable(payload: Uint8Array): string | undefined {
     return undefined;
   }
   return /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/.test(text) ? undefined : `${text}\n`;
+}
+
+/** RFC 9200 §5.3: a refusal's payload may be the AS Request Creation Hints (a CBOR map); described, or undefined. */
+function readableHints(payload: Uint8Array): string | undefined {
+  if (payload.length === 0) return undefined;
+  let hints: RequestHints;
+  try {
+    const m = decodeCbor(payload, { maxBytes: MAX_ANSWER_BYTES, maxDepth: 4 });
+    if (!(m instanceof Map)) return undefined;
+    hints = hintsFromMap(m as CborMap);
+  } catch {
+    return undefined;
+  }
+  const parts = [
+    hints.as !== undefined ? `AS ${hints.as}` : undefined,
+    hints.audience !== undefined ? `audience ${hints.audience}` : undefined,
+    hints.scope !== undefined ? `scope ${typeof hints.scope === 'string' ? hints.scope : JSON.stringify(hints.scope, (_k, v: unknown) => (v instanceof Uint8Array ? toHex(v) : v))}` : undefined,
+    hints.cnonce !== undefined ? `cnonce ${toHex(hints.cnonce)} (ask for a token carrying it)` : undefined,
+    hints.kid !== undefined ? `kid ${toHex(hints.kid)}` : undefined,
+  ].filter((p) => p !== undefined);
+  return parts.length > 0 ? `AS Request Creation Hints (RFC 9200 §5.3): ${parts.join(', ')}` : undefined;
 }

@@ -214,7 +214,9 @@ describe.skipIf(!libcoap)(`OSCORE with libcoap coap-client -E${libcoap ? '' : ` 
     expect([r.code, r.stderr.trim(), r.stdout]).toEqual([0, '2.05', expect.stringContaining(`${AUDIENCE}: result negative`)]);
     // Outside the token's scope: the device's refusal, protected and authenticated.
     const other = await keybound(['request', `coap://127.0.0.1:${port}/hello`, '--token-response', join(dir, 'token-response.cbor')]);
-    expect([other.code, other.stderr.trim()]).toEqual([1, '4.03']);
+    // Its AS Request Creation Hints (RFC 9200 §5.3) described on stderr, not CBOR bytes on stdout.
+    expect([other.code, other.stderr.split('\n')[0], other.stdout]).toEqual([1, '4.03', '']);
+    expect(other.stderr.split('\n')[1], other.stderr).toMatch(/^AS Request Creation Hints \(RFC 9200 §5\.3\): .*audience tube-oscore-coap/);
     // The answer holds the Master Secret (RFC 9203 §3.2.1): a file others may read is named, the secret never.
     chmodSync(join(dir, 'token-response.cbor'), 0o644);
     const loose = await keybound(['request', `coap://127.0.0.1:${port}/result`, '--token-response', join(dir, 'token-response.cbor')]);
