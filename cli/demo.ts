@@ -8,7 +8,7 @@
  * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
  * persistent session; a thief also tries the broker with what it overheard.
  */
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
@@ -74,6 +74,15 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
   }
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
   writeFileSync(join(dir, DEMO_MARKER), 'written by keybound demo: its data may be replaced by the next demo run\n', { mode: 0o600 });
+  // Interrupted, a demo of our own making leaves no signing keys behind in the temporary
+  // directory (walkthrough, stop 36); an --out directory is the user's and stays.
+  const interrupted = () => {
+    if (out === undefined) rmSync(dir, { recursive: true, force: true });
+    io.stderr.write(`keybound demo: interrupted${out === undefined ? `; removed ${dir}` : ''}\n`);
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   const started = performance.now();
   let asUrl = '';
   let gatewayUrl = '';
@@ -89,6 +98,9 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
       gatewayUrl = issuer.connectedGateway?.url ?? '';
       return issuer;
     },
+  }).finally(() => {
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
   });
   const html = join(dir, 'report.html');
   writeFileSync(html, renderDemoReportHtml(report));

@@ -6,6 +6,8 @@
  * before anything is written; an earlier demo's directory may be used again.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,5 +53,25 @@ describe('keybound demo --out', () => {
     const again = io();
     expect(await main(['demo', '--out', out, '--devices', '6'], again.io)).toBe(0);
     expect(again.out.stdout).toContain('report:');
+  }, 120_000);
+});
+
+describe('keybound demo interrupted', () => {
+  it('SIGINT removes the temporary directory it made (it holds signing keys), exit 130', async () => {
+    const bin = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
+    const child = spawn(process.execPath, [bin, 'demo', '--devices', '200'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    for (let i = 0; i < 600 && !/SQLite in (\S+)/.test(stdout); i++) await new Promise((r) => setTimeout(r, 50));
+    const dir = /SQLite in (\S+)/.exec(stdout)![1]!;
+    for (let i = 0; i < 600 && !existsSync(join(dir, 'keys')); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(existsSync(join(dir, 'keys'))).toBe(true);
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    expect(stderr).toContain(`interrupted; removed ${dir}`);
+    expect(existsSync(dir)).toBe(false);
   }, 120_000);
 });
