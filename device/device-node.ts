@@ -6,7 +6,7 @@
  *   to `ace/<device>/res/<client id>`;
  * - `ace/trl/<audience>`: the service's signed revocation list; the newest applies, an older or
  *   equal one is ignored (revocation-state.ts);
- * - `ace/<device>/trust`: a trust-anchor update (trust-updates.ts).
+ * - `ace/<device>/trust`: a trust-anchor update (trust-updates.ts); over CoAP, POST /trust.
  * Every outcome is told to the injected logger (logger.ts): the resource server's events for
  * tokens, requests and revocation lists, and here the trust updates and what could not be routed,
  * as an event name and a few plain fields (codes, client ids, counts), never a token, key or
@@ -63,6 +63,11 @@ export interface DeviceNode {
   readonly trust: UpdatableTrust;
   /** Handles one message; returns the answer to publish, if any. Never throws for what a peer sent. */
   handle(topic: string, payload: Uint8Array): { topic: string; payload: Uint8Array } | undefined;
+  /**
+   * A signed trust-anchor update (trust-updates.ts), from the broker's topic or a CoAP POST to
+   * /trust: applied, stale (one not newer than the set held) or refused with its code. Logged.
+   */
+  applyTrustUpdate(payload: Uint8Array): { outcome: 'applied'; seq: number } | { outcome: 'stale' | 'refused'; code: string };
 }
 
 /** The code of a refusal, for the log. */
@@ -121,18 +126,28 @@ export function createDeviceNode(opts: DeviceNodeOptions): DeviceNode {
         return undefined;
       }
       if (topic === topics.trust) {
-        try {
-          const applied = trust.apply(payload);
-          log('trust_updated', { audience: base.audience, seq: applied.seq, anchors: applied.keys.length });
-        } catch (error) {
-          // The retained update comes again at every wake: once applied it is stale, and harmless.
-          if (error instanceof TrustUpdateError && error.code === 'stale') log('trust_ignored', { audience: base.audience, code: error.code, seq: trust.seq });
-          else log('trust_refused', { audience: base.audience, code: codeOf(error) }, 'warn');
-        }
+        applyTrustUpdate(payload);
         return undefined;
       }
       log('message_dropped', { audience: base.audience, reason: 'unknown topic' }, 'warn');
       return undefined;
     },
+    applyTrustUpdate,
   };
+
+  function applyTrustUpdate(payload: Uint8Array): ReturnType<DeviceNode['applyTrustUpdate']> {
+    try {
+      const applied = trust.apply(payload);
+      log('trust_updated', { audience: base.audience, seq: applied.seq, anchors: applied.keys.length });
+      return { outcome: 'applied', seq: applied.seq };
+    } catch (error) {
+      // The retained update comes again at every wake: once applied it is stale, and harmless.
+      if (error instanceof TrustUpdateError && error.code === 'stale') {
+        log('trust_ignored', { audience: base.audience, code: error.code, seq: trust.seq });
+        return { outcome: 'stale', code: error.code };
+      }
+      log('trust_refused', { audience: base.audience, code: codeOf(error) }, 'warn');
+      return { outcome: 'refused', code: codeOf(error) };
+    }
+  }
 }

@@ -12,7 +12,9 @@
  *   a malformed OSCORE option 4.02, unprotected as §8.2 says. The context's sequence numbers and
  *   replay window live in the device's storage (§B.1.1), so a restart neither reuses a nonce nor
  *   lets an old request in again.
- * `/authz-info` with another method is 4.05 (RFC 7252 §5.9.2.5).
+ * - `/trust` (POST): a signed trust-anchor update (the service's GET /trust/<device>), as the
+ *   broker relays it on `ace/<device>/trust`: 2.04 applied, 4.00 stale or refused.
+ * `/authz-info` and `/trust` with another method are 4.05 (RFC 7252 §5.9.2.5).
  * Every unprotected answer over 3x its request waits for an Echo round trip (RFC 9175 §2.4,
  * amplification-guard.ts): a spoofed source gets at most 3x what it sent.
  */
@@ -203,6 +205,16 @@ export function deviceCoapHandler(node: DeviceNode, opts: Pick<DeviceCoapOptions
         ...(answer.contentFormat !== undefined ? { options: [{ number: COAP_OPTION.CONTENT_FORMAT, value: uintBytes(answer.contentFormat) }] } : {}),
         payload: answer.payload,
       };
+    }
+    if (exchange.path === '/trust') {
+      if (exchange.method !== 'POST') return { code: '4.05' };
+      // A CoAP-only device has no broker to relay the service's trust updates after a key
+      // rotation: they are posted here, as tokens are to /authz-info, by anyone (the operator,
+      // a client that got one from the service's /trust/<device>). Its signature by a key the
+      // device already trusts and its sequence number are the whole check (trust-updates.ts).
+      const r = node.applyTrustUpdate(exchange.payload);
+      if (r.outcome === 'applied') return { code: '2.04' };
+      return { code: '4.00', payload: utf8(r.outcome === 'stale' ? 'stale: not newer than the trust set held' : `trust update refused: ${r.code}`) };
     }
     // RFC 9200 §5.2: a request without a security context gets 4.01 with the AS Request Creation
     // Hints (where to get a token), from the resource server's CoAP endpoint.
