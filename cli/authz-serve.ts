@@ -12,6 +12,7 @@ import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { isLoopbackHost, isUnspecifiedHost } from './loopback-host.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
 import { issuerUrlOption } from './url-option.js';
+import { stopSignal } from './stop-signal.js';
 
 export const authzServeCommand = defineCommand(
   {
@@ -78,6 +79,7 @@ export const authzServeCommand = defineCommand(
     // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
     // One server or a Redis Cluster (redis-connection.ts).
     const splitRedis: SharedRedis | undefined = values['split-token-redis'] ? await connectSharedRedis(values['split-token-redis'], '--split-token-redis', logger, 'authz: split tokens') : undefined;
+    const stop = stopSignal();
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -106,19 +108,13 @@ export const authzServeCommand = defineCommand(
       const file = values[option];
       if (file && readableByOthers(file)) logger.warn({ event: 'secret_file_readable', option }, `keybound authz serve: warning: --${option} is readable by other users of this machine (chmod 600 it)`);
     }
-    await new Promise<void>((resolve) => {
-      const stop = (signal: string) => {
-        logger.info({ event: 'stopping', signal }, `keybound authz serve: ${signal}: finishing requests in hand, then stopping`);
-        void server.close().then(() => {
-          splitRedis?.disconnect();
-          // A supervisor's log then shows a clean stop, not a crash (walkthrough, stop 36).
-          logger.info({ event: 'stopped' }, 'keybound authz serve: stopped');
-          resolve();
-        });
-      };
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-    });
+    stop.serving();
+    const signal = await stop.stopped;
+    logger.info({ event: 'stopping', signal }, `keybound authz serve: ${signal}: finishing requests in hand, then stopping`);
+    await server.close();
+    splitRedis?.disconnect();
+    // A supervisor's log then shows a clean stop, not a crash (walkthrough, stop 36).
+    logger.info({ event: 'stopped' }, 'keybound authz serve: stopped');
     return EXIT.ok;
   },
 );

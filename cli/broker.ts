@@ -5,6 +5,7 @@
 import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
+import { stopSignal } from './stop-signal.js';
 import { LOG_LEVEL_OPTION, logLevelOf } from './log-level.js';
 import { parseCommandLine, UsageError, type OptionValues } from './command-line.js';
 import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
@@ -35,7 +36,7 @@ const BROKER_SERVE_SPEC = {
     // The devices behind this broker: their signed lists (ace/trl/<aud>) and trust updates (ace/<aud>/trust) wait retained for their next wake.
     'device-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device this broker relays to: its revocation list and trust update are polled and kept retained' },
     'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
-    redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with other brokers (cluster mode)' },
+    redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with the other brokers on this Redis (one server, not a Redis Cluster)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
     'session-grace': {
       type: 'string',
@@ -52,12 +53,15 @@ const BROKER_SERVE_SPEC = {
 } as const;
 
 export const brokerServeCommand = defineCommand(BROKER_SERVE_SPEC, async (input, io) => {
+  const stop = stopSignal();
   const broker = await startBroker(input.values, io);
-  await new Promise<void>((resolve) => {
-    const stop = () => void broker.close().then(resolve);
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  stop.serving();
+  // The same log the service writes: a supervisor tells a clean stop from a crash (walkthrough, stop 36).
+  const logger = createNodeLogger({ name: 'broker', level: logLevelOf(input.values['log-level']), destination: io.stderr as { write(line: string): void } });
+  const signal = await stop.stopped;
+  logger.info({ event: 'stopping', signal }, `keybound broker serve: ${signal}: closing connections, then stopping`);
+  await broker.close();
+  logger.info({ event: 'stopped' }, 'keybound broker serve: stopped');
   return EXIT.ok;
 });
 
@@ -162,7 +166,7 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
   if (authzUrl && secretFile && readableByOthers(secretFile)) {
     logger.warn({ event: 'secret_file_readable', option: 'client-secret-file' }, 'keybound broker serve: warning: --client-secret-file is readable by other users of this machine (chmod 600 it)');
   }
-  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (Redis cluster mode)' : ''}\n`);
+  io.stdout.write(`keybound broker for ${audience} listening on ${a.url}${a.wsUrl ? ` and ${a.wsUrl}` : ''}${a.metricsUrl ? `, metrics on ${a.metricsUrl}/metrics` : ''}${values.redis ? ' (sharing state through Redis)' : ''}\n`);
   return broker;
 }
 

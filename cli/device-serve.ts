@@ -13,6 +13,7 @@ import { MAX_MATERIAL_FILE_BYTES, readOptionFile, readSecretFile } from './optio
 import { logLevelOf } from './log-level.js';
 import { oscoreContextInputOf, readOscoreConf } from './oscore-conf.js';
 import { EXIT } from './io.js';
+import { stopSignal } from './stop-signal.js';
 
 async function loadHandler(file: string): Promise<ResourceModule> {
   let mod: { default?: unknown };
@@ -91,16 +92,11 @@ export const deviceServeCommand = defineCommand(
     if (values['oscore-conf'] && coapPort === undefined) throw new UsageError('--oscore-conf needs --coap-port');
     const oscore = values['oscore-conf'] ? oscoreContextInputOf(readOscoreConf(values['oscore-conf'], '--oscore-conf', io)) : undefined;
     const coap = coapPort !== undefined ? { port: coapPort, host: values['coap-host'] ?? '127.0.0.1', ...(oscore ? { oscore } : {}) } : undefined;
+    const signal = stopSignal();
     const host = await startDeviceHost({ bundle, dataDir: values['data-dir']!, ...(brokerUrl ? { brokerUrl } : {}), ...(coap ? { coap } : {}), wakeEvery, awakeMs, logger, ...(module ? { module } : {}), ...(access ? { access } : {}) });
-    const stop = () => void host.stop();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      await host.done;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-    }
+    signal.serving();
+    void signal.stopped.then(() => host.stop());
+    await host.done;
     await host.stop();
     return EXIT.ok;
   },

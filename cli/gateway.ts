@@ -14,6 +14,7 @@ import { connectSharedRedis } from './redis-connection.js';
 import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile } from './option-file.js';
 import { commandGroup, defineCommand } from './command-runner.js';
 import { nonceSecretsFromFile } from './dpop-nonce-secret-file.js';
+import { stopSignal } from './stop-signal.js';
 
 const GATEWAY_SERVE_SPEC = {
   name: 'gateway serve',
@@ -45,12 +46,11 @@ const GATEWAY_SERVE_SPEC = {
 } as const;
 
 export const gatewayServeCommand = defineCommand(GATEWAY_SERVE_SPEC, async (input, io) => {
+  const stop = stopSignal();
   const gateway = await startGateway(input.values, io);
-  await new Promise<void>((resolve) => {
-    const stop = () => void gateway.close().then(resolve);
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  stop.serving();
+  await stop.stopped;
+  await gateway.close();
   return EXIT.ok;
 });
 

@@ -6,6 +6,7 @@ import { brokerCommand, brokerServe } from '../cli/index.js';
 import { coseKeyToMap, encodeCbor } from '../cose/index.js';
 import { connect, createIssuer, now, password, sleep, storedFilters } from './support/broker-fixture.js';
 import { jsonLines } from './support/processes.js';
+import { serveBroker } from './support/broker-process.js';
 
 function io() {
   const out = { stdout: '', stderr: '' };
@@ -101,4 +102,21 @@ describe('keybound broker (CLI function)', () => {
       await broker.close();
     }
   });
+});
+
+describe('keybound broker serve as a process', () => {
+  it('SIGTERM: logs stopping (with the signal) and stopped, last, and exits 0 (walkthrough, stop 36: a stop left no line)', async () => {
+    const issuer = createIssuer();
+    const dir = mkdtempSync(join(tmpdir(), 'kb-cli-broker-stop-'));
+    writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
+    const b = await serveBroker(join(dir, 'keys.cbor'));
+    const exited = new Promise<number | string | null>((r) => b.proc.once('exit', (code, sig) => r(code ?? sig)));
+    const closed = new Promise((r) => b.proc.once('close', r));
+    // At once: the broker has just said it listens (a supervisor's stop then found no handler).
+    b.proc.kill('SIGTERM');
+    const code = await exited;
+    await closed;
+    expect(code, b.stderr.slice(-1500)).toBe(0);
+    expect(jsonLines(b.stderr).slice(-2).map((l) => [l.event, l.signal, l.level])).toEqual([['stopping', 'SIGTERM', 30], ['stopped', undefined, 30]]);
+  }, 60_000);
 });
