@@ -27,8 +27,8 @@ export { createRetainedExpiry, MAX_RETAINED_TOPICS, MAX_RETAINED_PER_TOKEN, MAX_
 export { shareRetainedExpiry, RETAINED_EXPIRY_PREFIX, type SharedRetainedExpiry } from './retained-expiry-sync.js';
 export { checkAuthzUrl, authzRequest, type AuthzConnection } from './authz-http.js';
 export { readBoundedBody } from '../device/adapters/index.js';
-export { fetchRevocationList, fetchTrustUpdate, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, MAX_POLLED_AUDIENCES, type TrlPollerOptions } from './trl-poller.js';
-export { refreshableTrust, startTrustRefresh, MAX_KEYS_FETCH_BYTES, MIN_KEYS_REFRESH_S, DEFAULT_KEYS_REFRESH_S, KEYS_FETCH_TIMEOUT_MS, type RefreshableTrust, type TrustRefreshOptions } from './trust-refresh.js';
+export { fetchRevocationList, fetchTrustUpdate, startTrlPoller, MAX_TRL_FETCH_BYTES, TRL_FETCH_TIMEOUT_MS, DEFAULT_TRL_POLL_S, MIN_TRL_POLL_S, MAX_TRL_POLL_S, MAX_POLLED_AUDIENCES, type TrlPollerOptions } from './trl-poller.js';
+export { refreshableTrust, startTrustRefresh, MAX_KEYS_FETCH_BYTES, MIN_KEYS_REFRESH_S, DEFAULT_KEYS_REFRESH_S, MIN_KEYS_REFRESH_PERIOD_S, MAX_KEYS_REFRESH_PERIOD_S, KEYS_FETCH_TIMEOUT_MS, type RefreshableTrust, type TrustRefreshOptions } from './trust-refresh.js';
 export { createRevocationLists, MAX_TRL_AUDIENCES, type RevocationLists } from './revocation-lists.js';
 export { trustFromBytes, MAX_TRUST_FILE_BYTES } from './trust-file.js';
 export { createTrustUpdateRelay, trustTopic, type TrustUpdateRelay } from './trust-update-relay.js';

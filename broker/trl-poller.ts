@@ -10,6 +10,7 @@
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { readBoundedBody } from '../device/adapters/index.js';
 import type { BrokerLog } from './broker-logger.js';
+import { timerDelayMs } from './timer-delay.js';
 
 /** draft-ietf-ace-revoked-token-notification lists stay small: MAX_TRL_HASHES (1024) hashes is ~40 KB. */
 export const MAX_TRL_FETCH_BYTES = 64 * 1024;
@@ -17,6 +18,9 @@ export const MAX_TRL_FETCH_BYTES = 64 * 1024;
 export const TRL_FETCH_TIMEOUT_MS = 5000;
 /** Default seconds between two fetches: revocation reaches the broker within a minute. */
 export const DEFAULT_TRL_POLL_S = 60;
+/** The CLI's bounds on --trl-poll: a second at the shortest (a service is not a spin loop), a day at the longest (a revoked token is refused within a day). */
+export const MIN_TRL_POLL_S = 1;
+export const MAX_TRL_POLL_S = 86_400;
 /** Audiences one broker polls lists for: a round of fetches must fit well inside an interval. */
 export const MAX_POLLED_AUDIENCES = 1000;
 
@@ -90,7 +94,7 @@ export async function startTrlPoller(opts: TrlPollerOptions): Promise<() => void
     if (running) return; // a slow service never stacks fetches
     running = true;
     void once().finally(() => (running = false));
-  }, opts.intervalS * 1000);
+  }, timerDelayMs(opts.intervalS));
   timer.unref();
   return () => {
     stopped = true;

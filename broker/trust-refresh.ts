@@ -22,6 +22,7 @@ import { toHex, type CoseKey, type KeyResolver } from '../cose/index.js';
 import { authzRequest, checkAuthzUrl, type AuthzConnection } from './authz-http.js';
 import { readBoundedBody } from '../device/adapters/index.js';
 import type { BrokerLog } from './broker-logger.js';
+import { timerDelayMs } from './timer-delay.js';
 import { brokerTrust, type BrokerTrust } from './trust.js';
 import { trustFromBytes } from './trust-file.js';
 
@@ -31,6 +32,9 @@ export const MAX_KEYS_FETCH_BYTES = 16 * 1024;
 export const MIN_KEYS_REFRESH_S = 10;
 /** Default seconds between two periodic fetches (the service publishes with max-age=300). */
 export const DEFAULT_KEYS_REFRESH_S = 300;
+/** The CLI's bounds on --keys-refresh: a second at the shortest, a week at the longest (an unknown kid still fetches at once, MIN_KEYS_REFRESH_S apart). */
+export const MIN_KEYS_REFRESH_PERIOD_S = 1;
+export const MAX_KEYS_REFRESH_PERIOD_S = 7 * 86_400;
 export const KEYS_FETCH_TIMEOUT_MS = 5000;
 
 export interface TrustRefreshOptions extends AuthzConnection {
@@ -153,7 +157,7 @@ export function refreshableTrust(base: BrokerTrust, opts: TrustRefreshOptions): 
 /** Refreshes every intervalS (and once now, awaited); returns stop(). */
 export async function startTrustRefresh(trust: RefreshableTrust, intervalS: number): Promise<() => void> {
   await trust.refresh('periodic');
-  const timer = setInterval(() => void trust.refresh('periodic'), intervalS * 1000);
+  const timer = setInterval(() => void trust.refresh('periodic'), timerDelayMs(intervalS));
   timer.unref();
   return () => clearInterval(timer);
 }

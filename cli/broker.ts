@@ -2,7 +2,17 @@
  * `keybound broker serve`: argv parsing only; the work is broker/'s createBroker. Secrets (the
  * broker's introspection client secret) come from files, never argv.
  */
-import { checkAuthzUrl, createBroker, MQTT_MAX_REMAINING_LENGTH, trustFromBytes, type KeyboundBroker } from '../broker/index.js';
+import {
+  checkAuthzUrl,
+  createBroker,
+  MAX_KEYS_REFRESH_PERIOD_S,
+  MAX_TRL_POLL_S,
+  MIN_KEYS_REFRESH_PERIOD_S,
+  MIN_TRL_POLL_S,
+  MQTT_MAX_REMAINING_LENGTH,
+  trustFromBytes,
+  type KeyboundBroker,
+} from '../broker/index.js';
 import { createNodeLogger } from '../device/adapters/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { stopSignal } from './stop-signal.js';
@@ -32,10 +42,10 @@ const BROKER_SERVE_SPEC = {
     'authz-ca': { type: 'string', value: 'CA.pem', help: 'trust this private CA for --authz-url' },
     'client-id': { type: 'string', value: 'ID', help: "the broker's client id at the service (register-client --resource-server)" },
     'client-secret-file': { type: 'string', value: 'FILE', env: 'KEYBOUND_BROKER_CLIENT_SECRET_FILE', help: 'file holding that client secret' },
-    'trl-poll': { type: 'string', value: 'SECONDS', help: 'poll the revocation lists this often (0: off)' },
+    'trl-poll': { type: 'string', value: 'SECONDS', help: `poll the revocation lists this often, ${MIN_TRL_POLL_S} to ${MAX_TRL_POLL_S} (a day; 0: off; default 60)` },
     // The devices behind this broker: their signed lists (ace/trl/<aud>) and trust updates (ace/<aud>/trust) wait retained for their next wake.
     'device-audience': { type: 'string', multiple: true, value: 'AUD', help: 'a device this broker relays to: its revocation list and trust update are polled and kept retained' },
-    'keys-refresh': { type: 'string', value: 'SECONDS', help: "re-read the service's /keys this often, and on an unknown kid (0: off; default 300)" },
+    'keys-refresh': { type: 'string', value: 'SECONDS', help: `re-read the service's /keys this often, ${MIN_KEYS_REFRESH_PERIOD_S} to ${MAX_KEYS_REFRESH_PERIOD_S} (a week), and on an unknown kid (0: off; default 300)` },
     redis: { type: 'string', value: 'redis://HOST:PORT', env: 'KEYBOUND_REDIS_URL', help: 'share sessions, replay records and budgets with the other brokers on this Redis (one server, not a Redis Cluster)' },
     'max-packet': { type: 'string', value: 'BYTES', default: '262144', help: 'largest MQTT packet from an admitted client' },
     'session-grace': {
@@ -76,6 +86,13 @@ function port(value: string | undefined, fallback: number | undefined): number |
   return n;
 }
 
+/** 0 (off) or whole seconds from min to max: a fraction of a second polls the service in a loop, and a period past Node's longest timer fired at once (README walkthrough). */
+function isPeriod(value: string, min: number, max: number): boolean {
+  if (!/^\d{1,9}$/.test(value)) return false;
+  const n = Number(value);
+  return n === 0 || (n >= min && n <= max);
+}
+
 /** Starts the broker and resolves with it (tests and embedders); `brokerCommand` waits for a signal. */
 export async function brokerServe(args: string[], io: CliIo, env: Readonly<Record<string, string | undefined>> = process.env): Promise<KeyboundBroker> {
   const parsed = parseCommandLine(BROKER_SERVE_SPEC, args, env);
@@ -99,11 +116,15 @@ async function startBroker(values: OptionValues<typeof BROKER_SERVE_SPEC.options
     throw new UsageError('--authz-url needs --client-id and --client-secret-file (the broker introspects as a registered client)');
   }
   const trlPoll = values['trl-poll'];
-  if (trlPoll !== undefined && (!authzUrl || !(Number(trlPoll) >= 0))) throw new UsageError('--trl-poll takes seconds (0: off) and needs --authz-url');
+  if (trlPoll !== undefined && (!authzUrl || !isPeriod(trlPoll, MIN_TRL_POLL_S, MAX_TRL_POLL_S))) {
+    throw new UsageError(`--trl-poll takes whole seconds from ${MIN_TRL_POLL_S} to ${MAX_TRL_POLL_S} (0: off) and needs --authz-url`);
+  }
   const deviceAudiences = values['device-audience'];
   if (deviceAudiences && !authzUrl) throw new UsageError('--device-audience needs --authz-url (the lists are fetched from the service)');
   const keysRefresh = values['keys-refresh'];
-  if (keysRefresh !== undefined && (!authzUrl || !/^\d{1,7}$/.test(keysRefresh))) throw new UsageError('--keys-refresh takes whole seconds (0: off) and needs --authz-url');
+  if (keysRefresh !== undefined && (!authzUrl || !isPeriod(keysRefresh, MIN_KEYS_REFRESH_PERIOD_S, MAX_KEYS_REFRESH_PERIOD_S))) {
+    throw new UsageError(`--keys-refresh takes whole seconds from ${MIN_KEYS_REFRESH_PERIOD_S} to ${MAX_KEYS_REFRESH_PERIOD_S} (0: off) and needs --authz-url`);
+  }
   const maxPacket = values['max-packet'];
   if (maxPacket !== undefined && !(/^\d{1,9}$/.test(maxPacket) && Number(maxPacket) >= 2 && Number(maxPacket) <= MQTT_MAX_REMAINING_LENGTH)) {
     throw new UsageError(`--max-packet takes bytes from 2 to ${MQTT_MAX_REMAINING_LENGTH}`);

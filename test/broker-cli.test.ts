@@ -28,7 +28,7 @@ describe('keybound broker (CLI function)', () => {
     writeFileSync(join(dir, 'keys.cbor'), encodeCbor(issuer.trust.map(coseKeyToMap)));
     const d = io();
     expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), '--trl-poll', '30'], d.io)).toBe(2);
-    expect(d.out.stderr).toMatch(/--trl-poll takes seconds \(0: off\) and needs --authz-url/);
+    expect(d.out.stderr).toMatch(/--trl-poll takes whole seconds from 1 to 86400 \(0: off\) and needs --authz-url/);
     for (const bad of ['--session-grace=-1', '1.5', 'day', '99999999']) {
       const e = io();
       expect(await brokerCommand(['serve', '--audience', 'x', '--trust', join(dir, 'keys.cbor'), ...(bad.startsWith('--') ? [bad] : ['--session-grace', bad])], e.io)).toBe(2);
