@@ -27,6 +27,22 @@ import {
   type BlockOption,
 } from './block1-reassembly.js';
 
+/**
+ * The transport could not take its UDP port. ERR_COAP_PORT_IN_USE: another process holds it (a
+ * second device on one port would get a share of the first one's requests); ERR_COAP_LISTEN_FAILED:
+ * any other bind failure (a port below 1024 without the right, an address not on this machine).
+ */
+export class CoapListenError extends Error {
+  readonly code: 'ERR_COAP_PORT_IN_USE' | 'ERR_COAP_LISTEN_FAILED';
+
+  constructor(address: string, cause: NodeJS.ErrnoException) {
+    const inUse = cause.code === 'EADDRINUSE';
+    super(inUse ? `CoAP port ${address} is in use by another process` : `cannot listen for CoAP on ${address}: ${cause.code ?? cause.message}`, { cause });
+    this.name = 'CoapListenError';
+    this.code = inUse ? 'ERR_COAP_PORT_IN_USE' : 'ERR_COAP_LISTEN_FAILED';
+  }
+}
+
 /** The option numbers the transport itself reads or writes (RFC 7252 §12.2, RFC 7959 §6, RFC 7641 §7). */
 export const COAP_OPTION = {
   IF_MATCH: 1,
@@ -219,7 +235,9 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
 
   // RFC 7252 §4.5: answers are kept for duplicate requests for EXCHANGE_LIFETIME; node-coap's
   // default allows 32 MiB of them, a device's share is far smaller.
-  const server: Server = createServer({ type: opts.type ?? 'udp4', cacheSize: RESPONSE_CACHE_BYTES });
+  // reuseAddr false: node-coap binds with SO_REUSEADDR by default, and a second device started on
+  // the same port then shared it with the first, silently (README walkthrough).
+  const server: Server = createServer({ type: opts.type ?? 'udp4', cacheSize: RESPONSE_CACHE_BYTES, reuseAddr: false });
   const internals = server as unknown as ServerInternals;
   // The seams used here are node-coap 1.5's (package.json pins it): fail at start, not at the first block.
   if (!Array.isArray(internals._middlewares) || typeof internals._block2Cache?.add !== 'function' || !(internals._block2Cache._cache instanceof Map)) {
@@ -421,10 +439,17 @@ export async function startCoapTransport(opts: CoapTransportOptions): Promise<Co
       .catch(() => refused('answer_failed', peer));
   });
 
+  const port = opts.port ?? 0;
+  const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1', () => {
-      server.off('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => {
+      // The socket that did not bind is let go, or the caller's process never exits.
+      server.close();
+      reject(new CoapListenError(`${host.includes(':') ? `[${host}]` : host}:${port}`, error));
+    };
+    server.once('error', failed);
+    server.listen(port, host, () => {
+      server.off('error', failed);
       resolve();
     });
   });

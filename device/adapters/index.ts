@@ -7,6 +7,7 @@ export { createNodeLogger, isLogLevel, LOG_LEVELS, type LogLevel, type NodeLogge
 export { readBoundedBody, BodyTooLarge } from './bounded-body.js';
 export {
   startCoapTransport,
+  CoapListenError,
   optionNumber,
   COAP_OPTION,
   type CoapTransport,
