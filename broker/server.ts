@@ -577,6 +577,9 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
         // header from its receiver, which we raise once the client is admitted. Without that
         // seam (another ws), admitted clients keep the small limit: fail closed.
         wss = new WebSocketServer({ server: http, maxPayload: MAX_CONNECT_BYTES + 5 });
+        // ws re-emits its HTTP server's errors: unheard, a port in use was an uncaught exception (a
+        // stack trace) before the listen below could reject with it, as the MQTT port's does.
+        wss.on('error', () => undefined);
         wss.on('connection', (socket, req) => {
           const receiver = (socket as unknown as { _receiver?: { _maxPayload?: unknown } })._receiver;
           const raise = receiver && typeof receiver._maxPayload === 'number' ? () => void (receiver._maxPayload = maxPacketBytes + 5) : undefined;
