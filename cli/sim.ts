@@ -3,13 +3,13 @@
  * [--loss p] [--relay sim|broker] [--engine node|quickjs] [--progress] [--workers n] [--wake-interval s] [--listen-window s] [--temperature range]`: runs a simulated fleet and writes its report. A thin shell over
  * firmware-sim/'s runFleet.
  */
-import { accessSync, constants, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { SCENARIOS, LISTEN_WINDOW_S, TEMPERATURE_RANGES, WAKE_INTERVAL_S, MAX_DEVICES, MAX_BROKER_DEVICES, MAX_QUICKJS_DEVICES, MAX_WORKERS, checksSummary, createProgressBar, formatNumber as n, renderReportHtml, runFleet, scenarioChecks, type ScenarioName, type SimReport, type TemperatureRange } from '../firmware-sim/index.js';
 import { EXIT, type CliIo } from './io.js';
 import { commandSynopsis, parseCommandLine } from './command-line.js';
 import { helpOrVersion } from './command-runner.js';
+import { outputPathProblem } from './output-path.js';
 
 export const SIM_SPEC = {
   name: 'sim',
@@ -155,14 +155,12 @@ export async function simCommand(args: string[], io: CliIo & { stderr: { isTTY?:
     io.stderr.write(`keybound sim: ${parsed} (see keybound sim --help)\n`);
     return EXIT.usage;
   }
-  // The output paths are checked before the run, not after it: a 100k-device run is not wasted
-  // on a typo in --report (README walkthrough, stop 35).
+  // The output paths are checked before the run, not after it (output-path.ts).
   for (const [option, path] of [['--json', parsed.json], ['--report', parsed.report]] as const) {
     if (path === undefined) continue;
-    try {
-      accessSync(dirname(resolve(path)), constants.W_OK);
-    } catch (e) {
-      io.stderr.write(`keybound sim: cannot write ${option} ${path}: ${(e as NodeJS.ErrnoException).code ?? 'not writable'} (its directory must exist)\n`);
+    const problem = outputPathProblem(path);
+    if (problem) {
+      io.stderr.write(`keybound sim: cannot write ${option} ${path}: ${problem}\n`);
       return EXIT.usage;
     }
   }
