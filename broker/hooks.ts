@@ -53,11 +53,11 @@ import type { RevocationLists } from './revocation-lists.js';
 import type { TrustUpdateRelay } from './trust-update-relay.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';
 import { mayReceive, maySubscribe, publishRoute, type Identity, type PublishRoute } from './topic-rules.js';
+// setTimeout takes at most MAX_TIMER_MS; longer waits are re-armed.
+import { MAX_TIMER_MS } from './timer-delay.js';
 
 /** Where refused publishes go: `$` topics never match wildcards (MQTT 3.1.1 §4.7.2) and are never granted. */
 export const DROPPED_TOPIC = '$keybound/dropped';
-/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Per-client memo of forward and publish decisions: bounded, cleared on refresh (measured: bench/broker.ts). */
 const MEMO_ENTRIES = 256;
 /**

@@ -10,9 +10,9 @@
  * ends at a clean CONNECT under its id, as in aedes).
  */
 import type { Clock } from '../cose/index.js';
+// setTimeout takes at most MAX_TIMER_MS; longer waits are re-armed.
+import { MAX_TIMER_MS } from './timer-delay.js';
 
-/** setTimeout takes at most 2^31-1 ms; longer waits are re-armed. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Sessions at rest watched at once (as many as client ids remembered: MAX_CLIENT_ID_OWNERS). */
 export const MAX_RESTING_SESSIONS = 100_000;
 

@@ -4,8 +4,8 @@
  * TimeoutOverflowWarning, so a poller handed a month would poll hundreds of times a second
  * (README walkthrough: `--trl-poll 3000000`). A longer period waits the longest delay Node keeps.
  */
-export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export function timerDelayMs(seconds: number): number {
-  return Math.min(seconds * 1000, MAX_TIMER_DELAY_MS);
+  return Math.min(seconds * 1000, MAX_TIMER_MS);
 }
