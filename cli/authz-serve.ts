@@ -76,6 +76,12 @@ export const authzServeCommand = defineCommand(
     // Last of the checks, as it may write a file: a token file that does not exist is made.
     const metricsToken = bearerTokenFile(values['metrics-token-file'], 'metrics-token-file', logger);
     const adminToken = bearerTokenFile(values['admin-token-file'], 'admin-token-file', logger);
+    // The metrics token goes to a monitoring system's scrape config; the admin token registers
+    // clients and rotates the signing key. One token for both (one file named twice: made for
+    // /metrics, then read back as the admin token) made every scraper an administrator (review 37).
+    if (adminToken !== undefined && adminToken === metricsToken) {
+      throw new UsageError('--admin-token-file and --metrics-token-file hold the same token: give each its own file (the metrics token is for scrapers, not administrators)');
+    }
     // Fail fast: an issuance whose signature Redis did not take is refused (503), never queued.
     // One server or a Redis Cluster (redis-connection.ts).
     const splitRedis: SharedRedis | undefined = values['split-token-redis'] ? await connectSharedRedis(values['split-token-redis'], '--split-token-redis', logger, 'authz: split tokens') : undefined;
