@@ -1,7 +1,8 @@
 /**
  * SqliteStore keeps client and audience rows between token requests (issue 13). A registration
- * changed or deleted anywhere must show at the very next lookup: by this store, by a second store
- * on the same file (another connection), by another process writing the file. Attack: keep being
+ * changed or deleted anywhere must show: at the very next lookup when this store wrote it, from the
+ * next turn of the event loop when a second store on the same file (another connection) or another
+ * process wrote it (the store reads SQLite's data_version once a turn). Attack: keep being
  * served after `keybound authz delete` (test/review-authz-delete-live-tokens.test.ts runs that
  * through the CLI against a serving process), or after a secret rotation, or a narrowed scope.
  */
@@ -23,6 +24,9 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
+/** Lets the turn end: another connection's commits are seen from the next one. */
+const nextTurn = () => new Promise<void>((r) => setImmediate(r));
+
 function twoStores(): { path: string; served: SqliteStore; admin: SqliteStore } {
   const dir = mkdtempSync(join(tmpdir(), 'kb-row-cache-'));
   dirs.push(dir);
@@ -34,7 +38,7 @@ function twoStores(): { path: string; served: SqliteStore; admin: SqliteStore } 
 }
 
 describe('SqliteStore: cached client and audience rows', () => {
-  it('a client deleted or changed through another connection is seen at the next lookup', async () => {
+  it('a client deleted or changed through another connection is seen from the next turn', async () => {
     const { served, admin } = twoStores();
     await registerClient(admin, { id: 'app', secret: 'first-secret-0123456789', audiences: ['dev'], scopes: ['read', 'write'] });
     const first = await served.getClient('app');
@@ -42,11 +46,13 @@ describe('SqliteStore: cached client and audience rows', () => {
     expect(await served.getClient('app')).toEqual(first); // from the cache now
 
     await registerClient(admin, { id: 'app', secret: 'second-secret-0123456789', audiences: ['dev'], scopes: ['read'] });
+    await nextTurn();
     const second = await served.getClient('app');
     expect(second?.scopes).toEqual(['read']);
     expect(second?.secretHash).not.toBe(first?.secretHash);
 
     expect(await admin.deleteClient('app')).toBe(true);
+    await nextTurn();
     expect(await served.getClient('app')).toBeUndefined();
   });
 
@@ -56,17 +62,20 @@ describe('SqliteStore: cached client and audience rows', () => {
     expect(await served.getAudience('late-dev')).toBeUndefined();
     await registerClient(admin, { id: 'late', secret: 'late-secret-0123456789', audiences: ['late-dev'], scopes: ['read'] });
     await registerAudience(admin, nativeProvider, { id: 'late-dev', scopes: ['read'] });
+    await nextTurn();
     expect((await served.getClient('late'))?.id).toBe('late');
     expect((await served.getAudience('late-dev'))?.id).toBe('late-dev');
   });
 
-  it('an audience changed or deleted through another connection is seen at the next lookup', async () => {
+  it('an audience changed or deleted through another connection is seen from the next turn', async () => {
     const { served, admin } = twoStores();
     await registerAudience(admin, nativeProvider, { id: 'dev', scopes: ['read', 'write'] });
     expect((await served.getAudience('dev'))?.policy.scopes).toEqual(['read', 'write']);
     await registerAudience(admin, nativeProvider, { id: 'dev', scopes: ['read'] });
+    await nextTurn();
     expect((await served.getAudience('dev'))?.policy.scopes).toEqual(['read']);
     expect(await admin.deleteAudience('dev')).toBe(true);
+    await nextTurn();
     expect(await served.getAudience('dev')).toBeUndefined();
   });
 
@@ -86,7 +95,7 @@ describe('SqliteStore: cached client and audience rows', () => {
     expect(await served.getAudience('dev')).toBeUndefined();
   });
 
-  it('a write by another process (plain SQL on the file) is seen at the next lookup', async () => {
+  it('a write by another process (plain SQL on the file) is seen from the next turn', async () => {
     const { path, served, admin } = twoStores();
     await registerClient(admin, { id: 'app', secret: 'app-secret-0123456789', audiences: ['dev'], scopes: ['read', 'write'] });
     expect((await served.getClient('app'))?.scopes).toEqual(['read', 'write']);
@@ -109,6 +118,7 @@ describe('SqliteStore: cached client and audience rows', () => {
         expect((await served.getClient('app'))?.name).toBe(i === 0 ? 'app' : `n${i - 1}`);
         other.prepare('UPDATE clients SET name = ? WHERE id = ?').run(`n${i}`, 'app');
         other.pragma(`wal_checkpoint(${i % 2 ? 'TRUNCATE' : 'RESTART'})`);
+        await nextTurn();
       }
     } finally {
       other.close();
