@@ -5,8 +5,10 @@
  *
  * Why this is safe:
  * - Only successes are remembered; a wrong secret always runs scrypt, so guessing is as slow as before.
- * - What is kept is HMAC-SHA-256 of (client id, stored hash, secret) under a key drawn at random
- *   when the process starts and never written anywhere; held in memory only. Whoever can read this
+ * - What is kept is SHA-256 of (key, client id, stored hash, secret), the key drawn at random when
+ *   the process starts and never written anywhere; held in memory only. A keyed hash, not HMAC:
+ *   the digests never leave the process, so length extension gives nobody anything, and one
+ *   one-shot hash of a string costs half of createHmac with its updates (issue 13's profile). Whoever can read this
  *   process's memory can also read the secrets arriving in requests, so it gives nothing new away.
  * - The stored hash is part of the MAC input, so re-registering the client with a new secret makes
  *   every cached entry for it miss at once; entries also expire after SECRET_CACHE_SECONDS.
@@ -14,7 +16,7 @@
  *   the correct secret, which the response reveals anyway.
  * - Bounded: at most SECRET_CACHE_ENTRIES clients, oldest dropped first.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 
 /** Five minutes: long enough to carry a burst of requests, short enough that a revoked client is out soon. */
 export const SECRET_CACHE_SECONDS = 300;
@@ -30,23 +32,19 @@ export class SecretVerificationCache {
   private readonly entries = new Map<string, Entry>();
 
   /** `key`: 32 random bytes, from the injected provider; `clock`: seconds. */
+  private readonly key: string;
+
   constructor(
-    private readonly key: Uint8Array,
+    key: Uint8Array,
     private readonly clock: () => number,
   ) {
     if (key.length < 32) throw new Error('secret cache key must be at least 32 bytes');
+    this.key = Buffer.from(key).toString('hex');
   }
 
   private mac(clientId: string, storedHash: string, secret: string): Buffer {
-    // Length-prefixed fields: no two different triples share an input.
-    const h = createHmac('sha256', this.key);
-    for (const part of [clientId, storedHash, secret]) {
-      const b = Buffer.from(part, 'utf8');
-      const len = Buffer.alloc(4);
-      len.writeUInt32BE(b.length);
-      h.update(len).update(b);
-    }
-    return h.digest();
+    // Fixed-length key first, then length-prefixed fields: no two different triples share an input.
+    return hash('sha256', `${this.key}|${clientId.length}:${clientId}|${storedHash.length}:${storedHash}|${secret.length}:${secret}`, 'buffer') as unknown as Buffer;
   }
 
   /** True only if this exact secret was verified for this client and this stored hash recently. */
