@@ -39,6 +39,14 @@ const OKP_CURVES = new Set<Curve>(['Ed25519', 'Ed448']);
 // paid again on every verify and sign with the same key.
 const publicCache = new WeakMap<CoseKey, KeyObject>();
 const privateCache = new WeakMap<CoseKey, KeyObject>();
+// The same public key also arrives as a new COSE_Key object on every request (a client's key read
+// from the store for each client assertion): kept by its bytes too, for a bounded number of keys
+// (past it the map starts again empty). The import and the point checks were ~15 us of a client
+// assertion's CPU (issue 13). Public keys only: nothing here is secret.
+const PUBLIC_BY_BYTES_MAX = 4096;
+const publicByBytes = new Map<string, KeyObject>();
+
+const bytesId = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
 
 function jwkOf(key: CoseKey, withPrivate: boolean): Record<string, string> {
   const jwk: Record<string, string> = {
@@ -53,13 +61,18 @@ function jwkOf(key: CoseKey, withPrivate: boolean): Record<string, string> {
 
 function publicKeyObject(key: CoseKey): KeyObject {
   let ko = publicCache.get(key);
+  if (ko) return ko;
+  const id = `${key.crv}:${key.x ? bytesId(key.x) : ''}:${key.y ? bytesId(key.y) : ''}`;
+  ko = publicByBytes.get(id);
   if (!ko) {
     // OpenSSL takes a small-order Ed25519 key (the identity among them); refuse what the portable
-    // provider refuses (curve-points.ts). Once per key object, as the import.
+    // provider refuses (curve-points.ts). Once per key, as the import; a flawed key is never kept.
     if (publicPointFlaw(key)) throw new CoseKeyError(ERR.COSE_KEY_INVALID, 'COSE_Key: unusable public point');
     ko = createPublicKey({ key: jwkOf(key, false), format: 'jwk' });
-    publicCache.set(key, ko);
+    if (publicByBytes.size >= PUBLIC_BY_BYTES_MAX) publicByBytes.clear();
+    publicByBytes.set(id, ko);
   }
+  publicCache.set(key, ko);
   return ko;
 }
 
