@@ -344,7 +344,7 @@ export function encodeResponse(
   fields: Record<string, ResponseValue | undefined>,
   encoding: Encoding,
   table: Readonly<Record<string, number>> = ACE_PARAM,
-): { body: Uint8Array; contentType: string } {
+): { body: Uint8Array | string; contentType: string } {
   if (encoding === 'cbor') {
     const m: CborMap = new Map();
     const entries = Object.entries(fields).filter(([, v]) => v !== undefined) as [string, CborValue][];
@@ -367,6 +367,8 @@ export function encodeResponse(
     else if (v instanceof Map || Array.isArray(v)) obj[name] = toBase64Url(encodeCbor(v as CborValue));
     else obj[name] = v;
   }
-  return { body: new TextEncoder().encode(JSON.stringify(obj)), contentType: 'application/json' };
+  // The text itself: node:http sends a string body and its headers in one write, where bytes go
+  // as a second buffer of a writev (issue 13's profile).
+  return { body: JSON.stringify(obj), contentType: 'application/json' };
 }
 
