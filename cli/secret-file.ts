@@ -1,8 +1,9 @@
 /** Secrets come from files, never argv: argv is visible to every user of the machine. */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { MAX_MATERIAL_FILE_BYTES, readableByOthers, readOptionFile, readSecretFile as readOptionSecret } from './option-file.js';
 import { writePrivateFile } from './private-file.js';
+import { UsageError } from './usage-error.js';
 
 /** 256 random bits. */
 const NEW_SECRET_BYTES = 32;
@@ -28,8 +29,29 @@ export function readBytesFile(file: string, what = 'file'): Uint8Array {
  * HTTP Basic, which `curl -u id:secret` does not, and a `+` would arrive as a space.
  */
 export function readOrCreateSecretFile(file: string, warn?: (line: string) => void, what = '--secret-file'): { secret: string; created: boolean } {
-  if (existsSync(file)) return { secret: readSecretFile(file, what, warn), created: false };
+  if (existsSync(file)) {
+    const planted = plantedBy(file);
+    if (planted) throw new UsageError(`${what} ${JSON.stringify(file.slice(0, 200))} is ${planted}: it could hold a secret someone else chose (remove it, or pick a file of your own, and keybound writes a new one)`);
+    return { secret: readSecretFile(file, what, warn), created: false };
+  }
   const secret = randomBytes(NEW_SECRET_BYTES).toString('base64url');
   writePrivateFile(file, `${secret}\n`);
   return { secret, created: true };
+}
+
+/**
+ * Why a secret the service will accept (a client's secret at registration, the admin or metrics
+ * token) must not come from this existing file, if it must not: another user made it, or others
+ * may write it. In a shared directory (/tmp) anyone can create the file first with a secret they
+ * know; the service would then accept them (review 37). A new file is made exclusively (0600), so
+ * only files already there are checked. POSIX only (Windows has no uid).
+ */
+function plantedBy(file: string): string | undefined {
+  if (typeof process.getuid !== 'function') return undefined;
+  const st = statSync(file);
+  const me = process.getuid();
+  // root's own files are the administrator's: `sudo` made files are common and not a plant.
+  if (st.uid !== me && st.uid !== 0) return `owned by another user (uid ${st.uid})`;
+  if ((st.mode & 0o022) !== 0) return 'writable by other users';
+  return undefined;
 }
