@@ -8,7 +8,7 @@
  * connects with a fresh PoP CONNECT when it wakes, and what waited for it is delivered from its
  * persistent session; a thief also tries the broker with what it overheard.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatNumber as n, renderDemoReportHtml, runFleet, startAuthzIssuer, SIM_LIFETIME_S } from '../firmware-sim/index.js';
@@ -73,7 +73,16 @@ export async function demoCommand(args: string[], io: CliIo): Promise<number> {
     }
   }
   const dir = out ?? mkdtempSync(join(tmpdir(), 'keybound-demo-'));
-  writeFileSync(join(dir, DEMO_MARKER), 'written by keybound demo: its data may be replaced by the next demo run\n', { mode: 0o600 });
+  // Created exclusively, never written through: a marker already there is left as it is, and a
+  // symlink by that name (someone else's, in a shared --out) is refused rather than followed to
+  // overwrite whatever it points at (review 37).
+  const marker = join(dir, DEMO_MARKER);
+  const markerStat = lstatSync(marker, { throwIfNoEntry: false });
+  if (markerStat && !markerStat.isFile()) {
+    io.stderr.write(`keybound demo: --out ${out}: ${DEMO_MARKER} is not a regular file (a link?), so not an earlier demo's; give a new or empty directory\n`);
+    return EXIT.usage;
+  }
+  if (!markerStat) writeFileSync(marker, 'written by keybound demo: its data may be replaced by the next demo run\n', { mode: 0o600, flag: 'wx' });
   // Interrupted, a demo of our own making leaves no signing keys behind in the temporary
   // directory (walkthrough, stop 36); an --out directory is the user's and stays.
   const interrupted = () => {

@@ -8,7 +8,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../cli/index.js';
@@ -43,6 +43,20 @@ describe('keybound demo --out', () => {
     const demo = io();
     expect(await main(['demo', '--out', other, '--devices', '6'], demo.io)).toBe(2);
     expect(readdirSync(other)).toEqual(['todo.txt']);
+  });
+
+  it('refuses a marker that is a link (review 37): the file it points at is not written', async () => {
+    const shared = join(root, 'shared');
+    rmSync(shared, { recursive: true, force: true });
+    mkdirSync(shared);
+    const victim = join(root, 'victim.txt');
+    writeFileSync(victim, 'precious\n');
+    symlinkSync(victim, join(shared, '.keybound-demo'));
+    const demo = io();
+    expect(await main(['demo', '--out', shared, '--devices', '6'], demo.io)).toBe(2);
+    expect(demo.out.stderr).toMatch(/not a regular file/);
+    expect(readFileSync(victim, 'utf8')).toBe('precious\n');
+    expect(readdirSync(shared)).toEqual(['.keybound-demo']);
   });
 
   it("runs in a new directory, and again in that demo's own directory", async () => {
