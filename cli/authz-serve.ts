@@ -86,6 +86,8 @@ export const authzServeCommand = defineCommand(
     // One server or a Redis Cluster (redis-connection.ts).
     const splitRedis: SharedRedis | undefined = values['split-token-redis'] ? await connectSharedRedis(values['split-token-redis'], '--split-token-redis', logger, 'authz: split tokens') : undefined;
     const stop = stopSignal();
+    // A start refused from here on (a port in use, the store) lets go of Redis too: its connection
+    // alone kept the process alive after the error, never exiting.
     const { url, server } = await authzServe({
       ...dataDirOf(values),
       port,
@@ -99,6 +101,9 @@ export const authzServeCommand = defineCommand(
       retentionDays,
       ...(splitRedis ? { splitTokens: splitRedis } : {}),
       logger,
+    }).catch((e: unknown) => {
+      splitRedis?.disconnect();
+      throw e;
     });
     // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
     io.stdout.write(`keybound authorization service listening on ${url}\n`);
