@@ -104,6 +104,10 @@ const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
    CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
    DROP INDEX IF EXISTS tokens_parent;
    CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;`, alters: ['tokens'] },
+  // Retention (purgeExpired) deletes expired codes and revocations by expires_at: without an index
+  // each run read both tables whole, on every instance, each hour (as SQLite's, review 36).
+  { sql: `CREATE INDEX IF NOT EXISTS auth_codes_expiry ON auth_codes (expires_at);
+   CREATE INDEX IF NOT EXISTS revocations_expiry ON revocations (expires_at);`, alters: ['auth_codes', 'revocations'] },
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */

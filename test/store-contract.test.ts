@@ -475,6 +475,29 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     }
   });
 
+  it('retention finds expired codes and revocations by index, not by reading both tables (review 36)', async () => {
+    const url = pgServer!.createDatabase('expiry_indexes');
+    const s = await PgStore.open(url);
+    try {
+      const defs = await s.pool.query("SELECT indexname FROM pg_indexes WHERE indexname IN ('auth_codes_expiry', 'revocations_expiry') ORDER BY indexname");
+      expect(defs.rows.map((r: { indexname: string }) => r.indexname)).toEqual(['auth_codes_expiry', 'revocations_expiry']);
+      const client = await s.pool.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('SET LOCAL enable_seqscan = off');
+        const text = async (q: string) => (await client.query(q)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
+        expect(await text('EXPLAIN DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < 100')).toContain('revocations_expiry');
+        expect(await text('EXPLAIN DELETE FROM auth_codes c WHERE c.expires_at < 100 AND c.family IS NULL')).toContain('auth_codes_expiry');
+        await client.query('ROLLBACK');
+      } finally {
+        client.release();
+      }
+    } finally {
+      s.close();
+      await s.ended;
+    }
+  });
+
   it('migrates a busy database to the partial indexes: bounded lock waits, a typed refusal that changes nothing, no timeout left behind (issue 13)', async () => {
     const url = pgServer!.createDatabase('partial_migration');
     const prev = await PgStore.open(url);
