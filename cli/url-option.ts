@@ -23,6 +23,10 @@ export function httpUrlOption(text: string, option: string): string {
 }
 
 function httpUrl(text: string, option: string): URL {
+  // The URL parser strips leading and trailing spaces and control characters; the option's text
+  // is kept as given (an issuer goes byte for byte into iss), so " https://as" would become an iss
+  // no client expects. Refused rather than trimmed: the operator sees the stray quote or space.
+  if (/^[\s\x00-\x1f]|[\s\x00-\x1f]$/.test(text)) throw new UsageError(`${option} starts or ends with a space or control character (got ${JSON.stringify(text.slice(0, 80))})`);
   let url: URL;
   try {
     url = new URL(text);
