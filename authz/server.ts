@@ -312,6 +312,10 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
   const clientAuthLimiter = new ClientAuthLimiter();
+  // The admin token's own guess limit: 401s at /admin/ per address, as failed client
+  // authentications (the token's strength is the first guard; this one stops a flood of guesses
+  // and the log lines it writes). A separate count: a guessing client never locks out the admin API.
+  const adminAuthLimiter = new ClientAuthLimiter();
   const web: WebContext = {
     token: context,
     sessions: new BrowserSessions((n) => provider.randomBytes(n), clock, opts.tls !== undefined, ...(opts.sessionStore ? [opts.sessionStore] : [])),
@@ -609,7 +613,19 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
       if (!update) return jsonResponse(503, { error: 'temporarily_unavailable' });
       return respond(200, 'application/cose; cose-type="cose-sign1"', update);
     }
-    if (path.startsWith('/admin/')) return webEndpoint(req, url, handleAdmin, MAX_ADMIN_BODY);
+    if (path.startsWith('/admin/')) {
+      const remote = req.socket.remoteAddress ?? '';
+      if (!adminAuthLimiter.take(remote)) {
+        const out = jsonResponse(429, { error: 'temporarily_unavailable', error_description: 'too many failed admin authentications from this address' });
+        return { ...out, headers: { ...out.headers, 'retry-after': String(CLIENT_AUTH_WINDOW_S) } };
+      }
+      const out = await webEndpoint(req, url, handleAdmin, MAX_ADMIN_BODY).catch((e: unknown) => {
+        adminAuthLimiter.giveBack(remote);
+        throw e;
+      });
+      if (out.status !== 401) adminAuthLimiter.giveBack(remote);
+      return out;
+    }
     return jsonResponse(404, { error: 'not_found' });
   }
 
