@@ -18,7 +18,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { createRevocationList, fitRevocations, encodeCbor, coseKeyToMap, fromHex, GRANT_DEVICE_CODE, GRANT_TOKEN_EXCHANGE, type CryptoProvider } from '../cose/index.js';
-import { nativeProvider } from '../cose/adapters/index.js';
+import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
 import { CONTENT_TYPE, INTROSPECTION_PARAM, decodeParams, encodeResponse, encodingOf, MAX_BODY_BYTES, type Encoding, type Endpoint, type Params, type ResponseValue } from './ace-params.js';
 import { AuthzError } from './errors.js';
 import { handleTokenRequest, type TokenContext } from './token-endpoint.js';
@@ -309,6 +309,8 @@ export async function createAuthzServer(opts: AuthzServerOptions): Promise<Authz
   if (opts.profile) context.profile = opts.profile;
   if (opts.issuanceLimit) context.issuanceLimit = checkIssuanceLimit(opts.issuanceLimit);
   if (opts.dpop) context.dpop = opts.dpop;
+  // Client assertions' signatures on libuv's thread pool (client-auth.ts); another provider verifies in line.
+  if (provider === nativeProvider) context.verifyOffLoop = verifyInThreadPool;
   if (opts.cacheClientSecrets !== false) context.secretCache = new SecretVerificationCache(provider.randomBytes(32), clock);
   let baseUrl = opts.issuer ?? '';
   const clientAuthLimiter = new ClientAuthLimiter();

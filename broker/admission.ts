@@ -8,11 +8,10 @@
  * subject), never per token, so a holder of many tokens or many keys cannot fill it either and
  * lock everyone else out.
  */
-import { CoseError, coseKeyThumbprint, toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
+import { CoseError, coseKeyThumbprint, deferSignatures, toHex, utf8, type Clock, type CryptoProvider, type VerifyOffLoop } from '../cose/index.js';
 import { DeviceError, DEFAULT_IAT_WINDOW, verifyPopProof, type ProofFreshness } from '../device/index.js';
 import { decodeConnectPassword, ACE_USERNAME, PURPOSE_CONNECT } from './credentials.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
-import { deferSignatures, type VerifyOffLoop } from './deferred-signatures.js';
 import type { JtiStore } from './jti-store.js';
 import { createBucketTable, DEFAULT_SUBJECT_CONNECT_RATE, DEFAULT_CONNECT_RATE, type RateLimit } from './rate-limiter.js';
 import type { TokenVerifier, VerifiedToken } from './token-verifier.js';

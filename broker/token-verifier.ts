@@ -8,7 +8,7 @@
 import { isIssuedBefore, parseScope, toHex, type Clock, type CryptoProvider } from '../cose/index.js';
 import { DeviceError, createTokenAcceptance, isByValueToken, type AcceptedToken, type AcceptedTokenCache } from '../device/index.js';
 import { BrokerError, BROKER_ERR, brokerErrorFromDevice } from './errors.js';
-import type { DeferredSignatures } from './deferred-signatures.js';
+import type { DeferredSignatures } from '../cose/index.js';
 import type { Introspect } from './introspection-client.js';
 import { MESSAGE_POP_CLAIM } from './message-pop.js';
 import { memoizedTokenHash } from './token-hash-memo.js';

@@ -296,3 +296,4 @@ export {
   type ProtectRequestOptions,
   type ProtectResponseOptions,
 } from './oscore-protect.js';
+export { deferSignatures, type DeferredSignatures, type VerifyOffLoop } from './deferred-signatures.js';

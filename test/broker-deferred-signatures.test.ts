@@ -1,6 +1,6 @@
 /**
  * The broker checks a CONNECT's two signatures (token, proof) on the thread pool
- * (broker/deferred-signatures.ts): the acceptance runs with "valid for now" and the answer comes
+ * (cose/deferred-signatures.ts): the acceptance runs with "valid for now" and the answer comes
  * later. These tests hold what must never follow from that: a forged token is refused with the
  * code the synchronous path gives and never enters the verified-token cache (from where its next
  * CONNECT would pass unchecked); a cached token does not outlive its revocation; a burst mixing

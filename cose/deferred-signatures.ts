@@ -1,15 +1,18 @@
 /**
- * Signature checks taken off the event loop at CONNECT (issue 13). Admission runs the token's
- * and the proof's checks as always (device/ acceptance rules, pop-proof.ts), but with a provider
- * whose `verify` only records what it was asked and answers "valid" for now; then every recorded
- * signature is verified in parallel on libuv's thread pool (node:crypto), while the loop serves
- * other clients. Nothing that may only follow a verified signature happens before that answer:
- * the verified-token cache entry waits in `afterConfirmed`, and admission charges rate limits and
- * records the proof's jti only after `confirm()` is true. If a recorded signature fails, or the
- * optimistic run refused anything, admission decides again on the loop with the real provider,
- * so a refusal is exactly the synchronous path's (the same code, the same reason), at its cost.
+ * Signature checks taken off the event loop (issue 13): the broker's at CONNECT, the service's of
+ * a client assertion. The checks run as always (acceptance rules, pop-proof.ts, verifyCwt), but
+ * with a provider whose `verify` only records what it was asked and answers "valid" for now; then
+ * every recorded signature is verified in parallel by an asynchronous twin of `verify` (on a
+ * server, node:crypto on libuv's thread pool: cose/adapters verifyInThreadPool), while the loop
+ * serves other clients. Nothing that may only follow a verified signature happens before that
+ * answer: a caller keeps such work in `afterConfirmed` (the broker's verified-token cache entry),
+ * or does it only after `confirm()` is true (rate limits, replay records). If a recorded signature
+ * fails, the caller refuses or decides again with the real provider. No host API here: the twin
+ * is injected.
  */
-import type { CoseKey, CryptoProvider, HashName } from '../cose/index.js';
+import type { CoseKey } from './cose-key.js';
+import type { CryptoProvider } from './crypto-provider.js';
+import type { HashName } from './algorithms.js';
 
 /** An asynchronous twin of CryptoProvider.verify with the same rules (cose/adapters verifyInThreadPool). */
 export type VerifyOffLoop = (key: CoseKey, hash: HashName | undefined, message: Uint8Array, signature: Uint8Array) => Promise<boolean>;
