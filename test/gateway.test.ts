@@ -11,11 +11,11 @@ import http from 'node:http';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes, randomUUID, createHash, createPublicKey } from 'node:crypto';
+import { randomBytes, createPublicKey } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
-import { SignJWT, calculateJwkThumbprint, createRemoteJWKSet, exportJWK, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, generateKeyPair, jwtVerify, type CryptoKey, type JWK } from 'jose';
 import { createProxyServer } from 'http-proxy-3';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
@@ -23,6 +23,7 @@ import { gatewayServe } from '../cli/index.js';
 import { checkRouteScope, createGateway, GatewayError, RedisDpopReplay, type Gateway } from '../gateway/index.js';
 import { MemoryDpopReplay } from '../sender-constraint/index.js';
 import { Redis } from 'ioredis';
+import { dpopProofJwt, type DpopKeyPair } from './support/dpop-proof-jwt.js';
 import { freePort } from './support/redis-server.js';
 import { startRedis } from './support/redis-server.js';
 import { stop } from './support/processes.js';
@@ -126,13 +127,7 @@ afterAll(async () => {
 });
 
 /** A DPoP proof made by hand with jose (RFC 9449 §4.2), for the refusals oauth4webapi would not make. */
-async function proof(key: { privateKey: CryptoKey; publicKey: CryptoKey }, htm: string, path: string, accessToken = token, claims: Record<string, unknown> = {}): Promise<string> {
-  const jwk = (await exportJWK(key.publicKey)) as JWK;
-  const ath = createHash('sha256').update(accessToken).digest('base64url');
-  return new SignJWT({ htm, htu: `${PUBLIC}${path}`, jti: randomUUID(), ath, iat: Math.floor(Date.now() / 1000), ...claims })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! } })
-    .sign(key.privateKey);
-}
+const proof = (key: DpopKeyPair, htm: string, path: string, accessToken = token, claims: Record<string, unknown> = {}): Promise<string> => dpopProofJwt(key, htm, `${PUBLIC}${path}`, { accessToken, claims });
 
 function call(i: number, method: string, path: string, headers: Record<string, string>, body?: string): Promise<Response> {
   return fetch(`${urls[i]}${path}`, { method, headers, ...(body !== undefined ? { body } : {}) });

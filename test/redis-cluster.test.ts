@@ -13,15 +13,15 @@ import http from 'node:http';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as oauth from 'oauth4webapi';
-import { SignJWT, exportJWK, type JWK } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { registerAudience, registerClient, SqliteStore } from '../authz/index.js';
 import { gatewayServe, main, UsageError } from '../cli/index.js';
 import type { Gateway } from '../gateway/index.js';
+import { dpopProofJwt } from './support/dpop-proof-jwt.js';
 import { keysPerNode, startRedisCluster, stopCluster, type RedisCluster } from './support/redis-cluster.js';
 import { freePort, startRedis } from './support/redis-server.js';
 import { stop, waitForLine } from './support/processes.js';
@@ -108,13 +108,7 @@ afterAll(async () => {
 });
 
 /** A DPoP proof (RFC 9449 §4.2) of the token's key, made with jose. */
-async function proof(path: string, accessToken: string): Promise<string> {
-  const jwk = (await exportJWK(keys.publicKey)) as JWK;
-  const ath = createHash('sha256').update(accessToken).digest('base64url');
-  return new SignJWT({ htm: 'GET', htu: `${PUBLIC}${path}`, jti: randomUUID(), ath, iat: Math.floor(Date.now() / 1000) })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! } })
-    .sign(keys.privateKey);
-}
+const proof = (path: string, accessToken: string): Promise<string> => dpopProofJwt(keys, 'GET', `${PUBLIC}${path}`, { accessToken });
 
 const get = (gateway: string, path: string, token: string, dpopProof: string) => fetch(`${gateway}${path}`, { headers: { authorization: `DPoP ${token}`, dpop: dpopProof } });
 

@@ -14,13 +14,14 @@ import http from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { SignJWT, createRemoteJWKSet, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose';
+import { createRemoteJWKSet, generateKeyPair, type CryptoKey } from 'jose';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { createGateway, type Gateway } from '../gateway/index.js';
 import { MemoryDpopReplay } from '../sender-constraint/index.js';
+import { dpopProofJwt } from './support/dpop-proof-jwt.js';
 import { loginAndConsent } from './support/authz-client.js';
 
 const API = 'https://api.example/records';
@@ -36,12 +37,7 @@ let upstream: http.Server;
 let gateway: Gateway;
 let gatewayUrl: string;
 
-async function proof(key: KeyPair, htm: string, htu: string, accessToken?: string): Promise<string> {
-  const jwk = (await exportJWK(key.publicKey)) as JWK;
-  return new SignJWT({ htm, htu, jti: randomUUID(), iat: Math.floor(Date.now() / 1000), ...(accessToken ? { ath: createHash('sha256').update(accessToken).digest('base64url') } : {}) })
-    .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: { kty: jwk.kty!, crv: jwk.crv!, x: jwk.x!, y: jwk.y! } })
-    .sign(key.privateKey);
-}
+const proof = (key: KeyPair, htm: string, htu: string, accessToken?: string): Promise<string> => dpopProofJwt(key, htm, htu, accessToken ? { accessToken } : {});
 
 /** A DPoP-bound JWT the public app gets for `user` (code + PKCE at the real /authorize and /token). */
 async function tokenFor(user: string, password: string, key: KeyPair): Promise<string> {
