@@ -6,10 +6,11 @@
  * Why this is safe:
  * - Only successes are remembered; a wrong secret always runs scrypt, so guessing is as slow as before.
  * - What is kept is SHA-256 of (key, client id, stored hash, secret), the key drawn at random when
- *   the process starts and never written anywhere; held in memory only. A keyed hash, not HMAC:
- *   the digests never leave the process, so length extension gives nobody anything, and one
- *   one-shot hash of a string costs half of createHmac with its updates (issue 13's profile). Whoever can read this
+ *   the process starts and never written anywhere; held in memory only. Whoever can read this
  *   process's memory can also read the secrets arriving in requests, so it gives nothing new away.
+ *   A keyed hash, not HMAC: the digests never leave the process, so length extension gives nobody
+ *   anything, and one one-shot hash of a string costs half of createHmac with its updates (issue
+ *   13's profile).
  * - The stored hash is part of the MAC input, so re-registering the client with a new secret makes
  *   every cached entry for it miss at once; entries also expire after SECRET_CACHE_SECONDS.
  * - The comparison is constant time; a hit is faster than a miss, but a hit only ever happens for
@@ -31,9 +32,10 @@ interface Entry {
 export class SecretVerificationCache {
   private readonly entries = new Map<string, Entry>();
 
-  /** `key`: 32 random bytes, from the injected provider; `clock`: seconds. */
+  /** The random key, in hex: the first field of every hashed input. */
   private readonly key: string;
 
+  /** `key`: 32 random bytes, from the injected provider; `clock`: seconds. */
   constructor(
     key: Uint8Array,
     private readonly clock: () => number,

@@ -2,9 +2,9 @@
  * The bearer tokens of the service's admin API and /metrics, from files. The admin token registers
  * clients and rotates keys, so it is a secret as strong as a client secret: `admin` was taken
  * (walkthrough, stop 36): the admin API's guess limit (64 a minute per address, server.ts) slows
- * a guesser, and only a token nobody can guess stops one. A file that does not exist gets 256 random bits (mode 0600), as
- * `register-client --secret-file` does, so the README's `--metrics-token-file metrics.token` works
- * as written and nobody needs to invent a token.
+ * a guesser, and only a token nobody can guess stops one. A file that does not exist gets 256
+ * random bits (mode 0600), as `register-client --secret-file` does, so the README's
+ * `--metrics-token-file metrics.token` works as written and nobody needs to invent a token.
  */
 import { secretWeakness } from '../authz/index.js';
 import type { Logger } from '../device/index.js';

@@ -100,63 +100,61 @@ async function startGateway(values: OptionValues<typeof GATEWAY_SERVE_SPEC.optio
   // Anything refused from here on (a key or certificate file, a port in use) lets go of Redis
   // too: its connection alone kept the process alive after the error, never exiting.
   try {
-    return await (async (): Promise<Gateway> => {
-      let phantom: PhantomTokens | undefined;
-      if (values['client-id']) {
-        // The upstream reads the key at /.well-known/jwks.json: one key file for every instance, so
-        // trusting one instance's JWKS is trusting them all; without it, a key of this process.
-        const keyFile = values['phantom-key-file'];
-        const signingKey = keyFile ? await phantomKeyFromFile(keyFile, logger) : await newPhantomSigningKey();
-        if (!keyFile && redis) {
-          logger.warn({ event: 'phantom_key_per_process' }, 'keybound gateway: phantom JWTs are signed with a key of this process only; give every instance the same --phantom-key-file, or an upstream trusting one instance refuses the others');
-        }
-        phantom = new PhantomTokens({
-          introspectionUrl: new URL('/introspect', authzUrl).href,
-          clientId: values['client-id'],
-          clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file'),
-          audience: values.audience!,
-          signingKey,
-          issuer: publicUrl ?? `${values['tls-cert'] ? 'https' : 'http'}://gateway`,
-          ...(redis ? { shared: redis } : {}),
-        });
+    let phantom: PhantomTokens | undefined;
+    if (values['client-id']) {
+      // The upstream reads the key at /.well-known/jwks.json: one key file for every instance, so
+      // trusting one instance's JWKS is trusting them all; without it, a key of this process.
+      const keyFile = values['phantom-key-file'];
+      const signingKey = keyFile ? await phantomKeyFromFile(keyFile, logger) : await newPhantomSigningKey();
+      if (!keyFile && redis) {
+        logger.warn({ event: 'phantom_key_per_process' }, 'keybound gateway: phantom JWTs are signed with a key of this process only; give every instance the same --phantom-key-file, or an upstream trusting one instance refuses the others');
       }
-      const clock = () => Date.now() / 1000;
-      const gateway = createGateway({
-        upstream,
+      phantom = new PhantomTokens({
+        introspectionUrl: new URL('/introspect', authzUrl).href,
+        clientId: values['client-id'],
+        clientSecret: readSecretFile(values['client-secret-file']!, '--client-secret-file'),
         audience: values.audience!,
-        keys,
-        ...(authzUrl ? { issuer: authzUrl.replace(/\/$/, '') } : {}),
-        ...(publicUrl ? { publicUrl } : {}),
-        ...(redis ? { replay: new RedisDpopReplay(redis, clock), splitTokens: redis } : {}),
-        cwtKeys,
-        ...(certHeader ? { certificateHeader: { name: certHeader.toLowerCase(), trustedProxies: values['trusted-proxy']! } } : {}),
-        ...(values['dpop-nonce-secret-file'] ? { nonceSecrets: nonceSecretsFromFile(values['dpop-nonce-secret-file']) } : {}),
-        ...(phantom ? { phantom } : {}),
-        ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
-        iatWindow: Number(iatWindow),
-        ...(values['tls-cert'] ? { tls: { cert: Buffer.from(readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES)), key: Buffer.from(readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES)), ...(values['tls-request-client-cert'] ? { requestClientCert: true } : {}) } } : {}),
-        clock,
-        logger,
+        signingKey,
+        issuer: publicUrl ?? `${values['tls-cert'] ? 'https' : 'http'}://gateway`,
+        ...(redis ? { shared: redis } : {}),
       });
-      let bound: { url: string; port: number };
-      const host = values.host ?? '127.0.0.1';
-      try {
-        bound = await gateway.listen(port, host);
-      } catch (e) {
-        await gateway.close();
-        throw e;
-      }
-      const close = gateway.close.bind(gateway);
-      // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
-      io.stdout.write(`keybound gateway for ${values.audience} listening on ${values['tls-cert'] ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound.port} (clients address ${bound.url}), upstream ${upstream}${redis ? ' (Redis replay record)' : ''}\n`);
-      return {
-        listen: gateway.listen.bind(gateway),
-        async close() {
-          await close();
-          redis?.disconnect();
-        },
-      };
-    })();
+    }
+    const clock = () => Date.now() / 1000;
+    const gateway = createGateway({
+      upstream,
+      audience: values.audience!,
+      keys,
+      ...(authzUrl ? { issuer: authzUrl.replace(/\/$/, '') } : {}),
+      ...(publicUrl ? { publicUrl } : {}),
+      ...(redis ? { replay: new RedisDpopReplay(redis, clock), splitTokens: redis } : {}),
+      cwtKeys,
+      ...(certHeader ? { certificateHeader: { name: certHeader.toLowerCase(), trustedProxies: values['trusted-proxy']! } } : {}),
+      ...(values['dpop-nonce-secret-file'] ? { nonceSecrets: nonceSecretsFromFile(values['dpop-nonce-secret-file']) } : {}),
+      ...(phantom ? { phantom } : {}),
+      ...(values['require-scope'] ? { requiredScope: values['require-scope'] } : {}),
+      iatWindow: Number(iatWindow),
+      ...(values['tls-cert'] ? { tls: { cert: Buffer.from(readOptionFile(values['tls-cert'], '--tls-cert', MAX_MATERIAL_FILE_BYTES)), key: Buffer.from(readOptionFile(values['tls-key']!, '--tls-key', MAX_MATERIAL_FILE_BYTES)), ...(values['tls-request-client-cert'] ? { requestClientCert: true } : {}) } } : {}),
+      clock,
+      logger,
+    });
+    let bound: { url: string; port: number };
+    const host = values.host ?? '127.0.0.1';
+    try {
+      bound = await gateway.listen(port, host);
+    } catch (e) {
+      await gateway.close();
+      throw e;
+    }
+    const close = gateway.close.bind(gateway);
+    // stdout: the one human line scripts read (the URL); logs are JSON lines on stderr.
+    io.stdout.write(`keybound gateway for ${values.audience} listening on ${values['tls-cert'] ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${bound.port} (clients address ${bound.url}), upstream ${upstream}${redis ? ' (Redis replay record)' : ''}\n`);
+    return {
+      listen: gateway.listen.bind(gateway),
+      async close() {
+        await close();
+        redis?.disconnect();
+      },
+    };
   } catch (e) {
     redis?.disconnect();
     throw e;
