@@ -49,6 +49,8 @@ export function readOrCreateSecretFile(file: string, warn?: (line: string) => vo
 function plantedBy(file: string): string | undefined {
   if (typeof process.getuid !== 'function') return undefined;
   const st = statSync(file);
+  // Not a regular file (/dev/zero, a FIFO, a directory): option-file.ts refuses it, saying so.
+  if (!st.isFile()) return undefined;
   const me = process.getuid();
   // root's own files are the administrator's: `sudo` made files are common and not a plant.
   if (st.uid !== me && st.uid !== 0) return `owned by another user (uid ${st.uid})`;
