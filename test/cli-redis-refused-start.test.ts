@@ -4,15 +4,14 @@
  * keeping it alive. A supervisor saw a hung process, not a failed one. Real processes, a real Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runCli } from './support/processes.js';
 import { startRedis } from './support/redis-server.js';
 
-const BIN = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kb-redis-refused-'));
 let redis: { process: ChildProcess; url: string };
 let taken: Server;
@@ -30,21 +29,9 @@ afterAll(() => {
 });
 
 /** The command's exit, or 'hung' if it is still running after `ms`. */
-function run(args: string[], ms = 20_000): Promise<{ code: number | null | 'hung'; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let hung = false;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const t = setTimeout(() => {
-      hung = true;
-      child.kill('SIGKILL');
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code: hung ? 'hung' : code, stderr });
-    });
-  });
+async function run(args: string[], ms = 20_000): Promise<{ code: number | null | 'hung'; stderr: string }> {
+  const r = await runCli(args, { ms });
+  return { code: r.timedOut ? 'hung' : r.code, stderr: r.stderr };
 }
 
 describe('a start refused after connecting to Redis exits', () => {

@@ -15,34 +15,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { jsonLines, stop, waitForLine } from './support/processes.js';
+import { jsonLines, runCli, stop, waitForLine } from './support/processes.js';
 
 const BIN = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kb-review-cli-files-'));
 const fifo = join(dir, 'fifo');
 execFileSync('mkfifo', [fifo]);
 
-/** Runs the CLI to its exit; a hang is killed after `ms` and reported as such (the test then fails). */
-function run(args: string[], env: Record<string, string> = {}, ms = 60_000): Promise<{ code: number | null; stderr: string; hung: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let hung = false;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', () => {
-      // A service that got as far as listening is itself the failure: stop it.
-      hung = true;
-      child.kill('SIGTERM');
-    });
-    const t = setTimeout(() => {
-      hung = true;
-      child.kill('SIGKILL');
-    }, ms);
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stderr, hung });
-    });
-  });
+/** Runs the CLI to its exit: a service that got as far as listening, or a hang, is `hung` (the test then fails). */
+async function run(args: string[], env: Record<string, string> = {}, ms = 60_000): Promise<{ code: number | null; stderr: string; hung: boolean }> {
+  const r = await runCli(args, { env, ms, servedWhen: /./ });
+  return { code: r.code, stderr: r.stderr, hung: r.served || r.timedOut };
 }
 
 const serve = (...more: string[]) => ['authz', 'serve', '--data-dir', join(dir, 'data'), '--init', '--port', '0', ...more];

@@ -5,38 +5,17 @@
  * signing key. One file for both (or two files holding the same token) made every scraper an
  * administrator, and a missing file was even created once and then read back for the other.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './support/processes.js';
 
-const BIN = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kb-review37-tokens-'));
 
-function run(args: string[], ms = 60_000): Promise<{ code: number | null; stderr: string; listened: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let listened = false;
-    const t = setTimeout(() => child.kill('SIGKILL'), ms);
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (/listening on/.test(stderr) && !listened) {
-        listened = true;
-        child.kill('SIGTERM');
-      }
-    });
-    child.stdout.on('data', () => {
-      listened = true;
-      child.kill('SIGTERM');
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stderr, listened });
-    });
-  });
+async function run(args: string[], ms = 60_000): Promise<{ code: number | null; stderr: string; listened: boolean }> {
+  const r = await runCli(args, { ms, servedWhen: /./ });
+  return { code: r.code, stderr: r.stderr, listened: r.served };
 }
 
 const serve = (name: string, ...more: string[]) => ['authz', 'serve', '--data-dir', join(dir, name), '--init', '--port', '0', ...more];

@@ -5,41 +5,18 @@
  * only warned that others could read it): that user administers the service. The same for a
  * client's secret at `register-client --secret-file`. Refused now, exit 2, the secret never printed.
  */
-import { spawn } from 'node:child_process';
 import { chmodSync, chownSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { runCli } from './support/processes.js';
 
-const BIN = fileURLToPath(new URL('../bin/keybound.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'kb-review37-planted-'));
 const TOKEN = 'Pl4ntedT0kenXq7vR2mK9pL4sT8wZ1nB6cF3hJ5';
 
-function run(args: string[], ms = 60_000): Promise<{ code: number | null; stderr: string; stdout: string; listened: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'silent' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    let listened = false;
-    const t = setTimeout(() => child.kill('SIGKILL'), ms);
-    const served = () => {
-      listened = true;
-      child.kill('SIGTERM');
-    };
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (/listening on/.test(stderr) && !listened) served();
-    });
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (/listening on/.test(stdout) && !listened) served();
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      resolve({ code, stderr, stdout, listened });
-    });
-  });
+async function run(args: string[], ms = 60_000): Promise<{ code: number | null; stderr: string; stdout: string; listened: boolean }> {
+  const r = await runCli(args, { ms });
+  return { code: r.code, stderr: r.stderr, stdout: r.stdout, listened: r.served };
 }
 
 const serve = (name: string, ...more: string[]) => ['authz', 'serve', '--data-dir', join(dir, name), '--init', '--port', '0', ...more];

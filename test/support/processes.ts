@@ -1,8 +1,46 @@
 /**
- * Child processes for tests: a line awaited on a child's output, and the child stopped (by its
- * own handle) at the end. redis-server.ts starts Redis.
+ * Child processes for tests: a line awaited on a child's output, the child stopped (by its own
+ * handle) at the end, and the CLI run to its exit. redis-server.ts starts Redis.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const BIN = fileURLToPath(new URL('../../bin/keybound.js', import.meta.url));
+
+export interface CliRun {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Still running after the time given: killed (SIGKILL). A hang fails the caller's test, not the suite's timeout. */
+  timedOut: boolean;
+  /** Wrote `servedWhen` to stdout (a server's "listening on" line): it got as far as serving, and was stopped (SIGTERM). */
+  served: boolean;
+}
+
+/** Runs `keybound ARGS` (bin/keybound.js, a real process) to its exit, logs silenced unless `env` says otherwise. */
+export function runCli(args: string[], opts: { env?: Record<string, string>; ms?: number; servedWhen?: RegExp } = {}): Promise<CliRun> {
+  const servedWhen = opts.servedWhen ?? /listening on/;
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, LOG_LEVEL: 'silent', ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const run = { stdout: '', stderr: '', timedOut: false, served: false };
+    child.stderr.on('data', (d: Buffer) => (run.stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      run.stdout += d.toString();
+      if (!run.served && servedWhen.test(run.stdout)) {
+        run.served = true;
+        child.kill('SIGTERM');
+      }
+    });
+    const t = setTimeout(() => {
+      run.timedOut = true;
+      child.kill('SIGKILL');
+    }, opts.ms ?? 60_000);
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, ...run });
+    });
+  });
+}
 
 /** Resolves with the first match of `pattern` on the child's stdout; rejects if it exits first. */
 export function waitForLine(proc: ChildProcess, pattern: RegExp, ms = 30_000): Promise<RegExpExecArray> {
