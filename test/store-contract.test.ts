@@ -403,6 +403,25 @@ async function eventually<T>(what: string, check: () => Promise<T | undefined>):
   throw new Error(`${what} never happened`);
 }
 
+/**
+ * Runs `body` in a transaction that is rolled back, with sequential scans off (on a small table the
+ * planner would pick one whatever the indexes): `run` sends a statement, `plan` an EXPLAIN's text.
+ */
+async function withSeqScansOff(store: PgStore, body: (run: (sql: string) => Promise<unknown>, plan: (sql: string) => Promise<string>) => Promise<void>): Promise<void> {
+  const client = await store.pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SET LOCAL enable_seqscan = off');
+    await body(
+      (sql) => client.query(sql),
+      async (sql) => (await client.query(sql)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n'),
+    );
+    await client.query('ROLLBACK');
+  } finally {
+    client.release();
+  }
+}
+
 /** Until a migration (another connection of `store`'s database) waits for its lock on tokens. */
 const migrationQueued = (store: PgStore): Promise<true> =>
   eventually('the migration queuing for its lock on tokens', async () =>
@@ -450,25 +469,18 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
         expect.stringMatching(/WHERE \(parent_hash IS NOT NULL\)$/),
       ]);
       // A prepared lookup (generic plan, $1 unknown) can use a partial index only if the planner
-      // proves `family = $1` implies the index's predicate. Seq scans off: a small table would pick one.
-      const client = await s.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SET LOCAL enable_seqscan = off');
-        await client.query("SET LOCAL plan_cache_mode = 'force_generic_plan'");
-        await client.query('PREPARE fam(text) AS SELECT token_hash FROM tokens WHERE family = $1 AND NOT revoked');
-        await client.query('PREPARE par(text) AS SELECT token_hash FROM tokens WHERE parent_hash = $1');
-        const text = async (q: string) => (await client.query(q)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
-        expect(await text("EXPLAIN EXECUTE fam('f')")).toContain('tokens_family');
-        expect(await text("EXPLAIN EXECUTE par('p')")).toContain('tokens_parent');
+      // proves `family = $1` implies the index's predicate.
+      await withSeqScansOff(s, async (run, plan) => {
+        await run("SET LOCAL plan_cache_mode = 'force_generic_plan'");
+        await run('PREPARE fam(text) AS SELECT token_hash FROM tokens WHERE family = $1 AND NOT revoked');
+        await run('PREPARE par(text) AS SELECT token_hash FROM tokens WHERE parent_hash = $1');
+        expect(await plan("EXPLAIN EXECUTE fam('f')")).toContain('tokens_family');
+        expect(await plan("EXPLAIN EXECUTE par('p')")).toContain('tokens_parent');
         // revokeTrees' walk down an exchange chain: the parent is a join clause there, not a parameter.
-        await client.query(`PREPARE chain(text) AS WITH RECURSIVE tree(h) AS (SELECT $1::text UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
+        await run(`PREPARE chain(text) AS WITH RECURSIVE tree(h) AS (SELECT $1::text UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
           SELECT token_hash FROM tokens WHERE token_hash IN (SELECT h FROM tree) AND NOT revoked`);
-        expect(await text("EXPLAIN EXECUTE chain('p')")).toContain('tokens_parent');
-        await client.query('ROLLBACK');
-      } finally {
-        client.release();
-      }
+        expect(await plan("EXPLAIN EXECUTE chain('p')")).toContain('tokens_parent');
+      });
     } finally {
       s.close();
       await s.ended;
@@ -481,17 +493,10 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
     try {
       const defs = await s.pool.query("SELECT indexname FROM pg_indexes WHERE indexname IN ('auth_codes_expiry', 'revocations_expiry') ORDER BY indexname");
       expect(defs.rows.map((r: { indexname: string }) => r.indexname)).toEqual(['auth_codes_expiry', 'revocations_expiry']);
-      const client = await s.pool.connect();
-      try {
-        await client.query('BEGIN');
-        await client.query('SET LOCAL enable_seqscan = off');
-        const text = async (q: string) => (await client.query(q)).rows.map((r: Record<string, string>) => r['QUERY PLAN']).join('\n');
-        expect(await text('EXPLAIN DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < 100')).toContain('revocations_expiry');
-        expect(await text('EXPLAIN DELETE FROM auth_codes c WHERE c.expires_at < 100 AND c.family IS NULL')).toContain('auth_codes_expiry');
-        await client.query('ROLLBACK');
-      } finally {
-        client.release();
-      }
+      await withSeqScansOff(s, async (_run, plan) => {
+        expect(await plan('EXPLAIN DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < 100')).toContain('revocations_expiry');
+        expect(await plan('EXPLAIN DELETE FROM auth_codes c WHERE c.expires_at < 100 AND c.family IS NULL')).toContain('auth_codes_expiry');
+      });
     } finally {
       s.close();
       await s.ended;
