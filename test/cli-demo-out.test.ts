@@ -46,7 +46,7 @@ describe('keybound demo --out', () => {
   });
 
   it('refuses a marker that is a link (review 37): the file it points at is not written', async () => {
-    const shared = join(root, 'shared');
+    const shared = join(root, 'common-out');
     rmSync(shared, { recursive: true, force: true });
     mkdirSync(shared);
     const victim = join(root, 'victim.txt');
