@@ -9,6 +9,7 @@ import {
   lowS,
   portableProvider,
   publicCoseKey,
+  readableCti,
   Tag,
   tokenHash,
   utf8,
@@ -96,6 +97,34 @@ describe('canonical token bytes', () => {
     const junk = new Uint8Array([0x84, 0x40, 0xa0]);
     expect(canonicalTokenBytes(junk)).toEqual(junk);
     expect(canonicalTokenBytes(encodeCbor([1, 2, 3, 4]))).toEqual(encodeCbor([1, 2, 3, 4]));
+  });
+});
+
+describe('the cti a token shows (readableCti: how the service finds its record of a presented token)', () => {
+  const as = ed25519Key('as-1');
+  const cti = utf8('cti-0001');
+  const claims = { iss: ISSUER, aud: TUBE, exp: now + 600, cti, cnf: { coseKey: publicCoseKey(ed25519Key('c')) } };
+  const signed = createCwt(claims, as);
+
+  it('is read from a Sign1 or Mac0 in every form a verifier accepts', () => {
+    const macKey: CoseKey = { kty: 'Symmetric', k: new Uint8Array(32).fill(7), kid: utf8('m') };
+    const maced = createCwt(claims, macKey);
+    for (const [name, t] of [['Sign1', signed], ['untagged', untagged(signed)], ['COSE tag only', coseTagOnly(signed)], ['unprotected labels', withUnprotected(signed)], ['Mac0', maced]] as const) {
+      expect(readableCti(t), name).toEqual(cti);
+    }
+  });
+
+  it('is none for an Encrypt0 (its claims are sealed), a token with no cti, a reference token, junk, or anything past the size bound', () => {
+    expect(readableCti(createCwt(claims, as, { encryptTo: { kty: 'Symmetric', k: new Uint8Array(16).fill(3), kid: utf8('e') } }))).toBeUndefined();
+    expect(readableCti(createCwt({ iss: ISSUER, aud: TUBE, exp: now + 600 }, as))).toBeUndefined();
+    expect(readableCti(portableProvider.randomBytes(32))).toBeUndefined();
+    expect(readableCti(new Uint8Array([0x84, 0x40, 0xa0]))).toBeUndefined();
+    // A four-element array whose payload is no claims map, or a cti that is not a byte string.
+    const a = inner(signed);
+    expect(readableCti(encodeCbor(new Tag(new Tag([a[0]!, a[1]!, utf8('not cbor \xff'), a[3]!], 18), 61)))).toBeUndefined();
+    expect(readableCti(encodeCbor(new Tag(new Tag([a[0]!, a[1]!, encodeCbor(new Map([[7, 'text']])), a[3]!], 18), 61)))).toBeUndefined();
+    const big = encodeCbor(new Tag(new Tag([a[0]!, a[1]!, encodeCbor(new Map<CborValue, CborValue>([[7, cti], [-1, new Uint8Array(5000)]])), a[3]!], 18), 61));
+    expect(readableCti(big)).toBeUndefined();
   });
 });
 
