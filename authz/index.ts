@@ -17,6 +17,7 @@ export {
   type AudiencePolicy,
   type ClientRecord,
   type IssuedTokenRecord,
+  type TokenRef,
   type RefreshTokenRecord,
   type GrantType,
   type Protection,

@@ -5,7 +5,8 @@
  * (client record with resourceServer) registered for the token's audience (RFC 7662 §4): a client
  * that merely may ask for tokens there learns nothing about other clients' tokens.
  */
-import { decodeCbor, toBase64Url, toHex, tokenHash, type CborValue } from '../cose/index.js';
+import { decodeCbor, toBase64Url, type CborValue } from '../cose/index.js';
+import { tokenName } from './token-name.js';
 import { POP_TOKEN_TYPE, bytesParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient } from './client-auth.js';
 import { invalidRequest } from './errors.js';
@@ -21,7 +22,7 @@ export async function handleIntrospection(ctx: TokenContext, params: Params, aut
   const { client } = await authenticateClient(ctx, params, authorization, { allowPublic: false });
   const token = bytesParam(params, 'token');
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
-  const record = await ctx.store.getTokenByHash(toHex(tokenHash(token, ctx.provider)));
+  const record = await ctx.store.getTokenByHash(...tokenName(ctx, token));
   const now = ctx.clock();
   // RFC 7662 §2.2: anything not active is just { active: false }, with no reason given; so is a
   // token the caller is not a resource server for (§4: no sub or scope for token scanners).
@@ -67,13 +68,13 @@ export async function handleRevocation(ctx: TokenContext, params: Params, author
   if (!token || token.length === 0) throw invalidRequest('parameter token is missing');
   const proof = bytesParam(params, REVOKE_PROOF_PARAM);
   const mustProve = method === 'none';
-  const hash = toHex(tokenHash(token, ctx.provider));
-  const record = await ctx.store.getTokenByHash(hash);
+  const [hash, cti] = tokenName(ctx, token);
+  const record = await ctx.store.getTokenByHash(hash, cti);
   // RFC 7009 §2.2: an unknown token, or another client's, gets 200 all the same (no oracle).
   if (record) {
     if (record.clientId !== client.id) return [];
     if (mustProve) await checkRevocationProof(ctx, { proof, tokenHash: hash, cnf: record.cnf, audience: record.audience, clientId: client.id });
-    return ctx.store.revokeToken(hash);
+    return ctx.store.revokeToken(hash, cti);
   }
   // RFC 7009 §2: refresh tokens are revocable too (token_type_hint is optional, so look there as
   // well), and §2.1: revoking one SHOULD end the access tokens of its grant, so the whole family goes.

@@ -297,6 +297,8 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
       cnf: update ? update.sealedCnf : encodeCbor(cnfToMap(osc ? sealCoseKey({ kty: 'Symmetric', kid: osc.id, k: osc.ms }, audience.encKey, { provider: ctx.provider }) : claims.cnf!)),
       reference: audience.referenceTokens,
       revoked: false,
+      // A Sign1 or Mac0 token shows its cti: it is then looked up by it (store.ts ctiInToken).
+      ...(!audience.referenceTokens && audience.protection !== 'encrypt0' ? { ctiInToken: true } : {}),
       ...(req.family ? { family: req.family } : {}),
       ...(exiSequence !== undefined ? { exiSequence: Number(exiSequence) } : {}),
     };
@@ -309,7 +311,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   // RFC 9203 §4.4: the device moves the updated token's contexts to this one, so this one is
   // revoked with it. Linked atomically: an original revoked meanwhile takes this one along, and
   // the client is told no (its material's token is gone).
-  if (update && !(await ctx.store.linkExchangedToken(hash, update.updates))) {
+  if (update && !(await ctx.store.linkExchangedToken({ tokenHash: hash, cti: toHex(minted.claims.cti!) }, update.updates))) {
     throw invalidRequest('req_cnf(4) kid(3): the token that carried this OSCORE input material was revoked (RFC 9203 §3.1): ask without req_cnf for new material');
   }
   const cti = minted.claims.cti!;

@@ -5,10 +5,11 @@
  * relay retained on ace/trl/<aud>, draft-ietf-ace-revoked-token-notification).
  * The whole selection is resolved before anything is revoked: one unknown cti revokes nothing.
  */
-import { fromBase64Url, fromHex, fromUtf8, toHex, tokenHash } from '../cose/index.js';
+import { fromBase64Url, fromHex, fromUtf8 } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { RegistryError } from './registry.js';
 import type { AuthzStore } from './store.js';
+import { tokenName } from './token-name.js';
 
 /** A token file holds one token: a few KB at most (an Encrypt0-wrapped CWT is well under 2 KB). */
 export const MAX_TOKEN_FILE_BYTES = 16 * 1024;
@@ -57,25 +58,26 @@ export async function revokeSelection(store: AuthzStore, selection: RevokeSelect
   const count = ctis.length + tokens.length + clients.length;
   if (count === 0) throw new RegistryError('name what to revoke: a cti, a token file or a client');
   if (count > MAX_REVOKE_SELECTION) throw new RegistryError(`at most ${MAX_REVOKE_SELECTION} ctis, tokens and clients at once`);
-  const hashes = new Set<string>();
+  // By hash, each with the cti it shows where it has one (store.ts ctiInToken).
+  const named = new Map<string, string | undefined>();
   for (const cti of ctis) {
     if (!/^[0-9a-fA-F]{2,128}$/.test(cti)) throw new RegistryError(`cti ${bounded(cti)} is not hex`);
     const hash = await store.tokenHashByCti(cti.toLowerCase());
     if (!hash) throw new RegistryError(`no token with cti ${bounded(cti)} was issued here`);
-    hashes.add(hash);
+    named.set(hash, cti.toLowerCase());
   }
   for (const token of tokens) {
-    const hash = toHex(tokenHash(token, nativeProvider));
+    const [hash, cti] = tokenName({ provider: nativeProvider }, token);
     // Never the token in the message: a hash prefix is enough to find it in the service's records.
-    if (!(await store.getTokenByHash(hash))) throw new RegistryError(`the token with hash ${hash.slice(0, 16)}... was not issued here`);
-    hashes.add(hash);
+    if (!(await store.getTokenByHash(hash, cti))) throw new RegistryError(`the token with hash ${hash.slice(0, 16)}... was not issued here`);
+    named.set(hash, cti);
   }
   for (const client of clients) {
     if (!(await store.getClient(client))) throw new RegistryError(`no client ${bounded(client)} is registered`);
-    for (const hash of await store.liveTokenHashes(client, now)) hashes.add(hash);
+    for (const t of await store.liveTokens(client, now)) named.set(t.tokenHash, t.cti);
   }
   const audiences = new Set<string>();
   // Each revocation is one transaction with its exchanged tokens (store.revokeToken).
-  for (const hash of hashes) for (const aud of await store.revokeToken(hash)) audiences.add(aud);
-  return { selected: hashes.size, audiences: [...audiences].sort() };
+  for (const [hash, cti] of named) for (const aud of await store.revokeToken(hash, cti)) audiences.add(aud);
+  return { selected: named.size, audiences: [...audiences].sort() };
 }

@@ -14,7 +14,7 @@
  */
 import { cnfFromMap, constantTimeEqual, decodeCbor, isMap, openEncryptedCoseKey, CNF_LABEL, type CborValue, type CryptoProvider } from '../cose/index.js';
 import { invalidRequest } from './errors.js';
-import type { AudienceRecord, AuthzStore, ClientRecord } from './store.js';
+import type { AudienceRecord, AuthzStore, ClientRecord, TokenRef } from './store.js';
 
 /** Live tokens of one client for one audience looked at: a client with more renews its context instead. */
 const MAX_TOKENS_SEARCHED = 256;
@@ -31,7 +31,7 @@ export interface OscoreRightsUpdate {
    * exchanged token is, store.linkExchangedToken): the device moves that token's contexts to the
    * new one (§4.4), so revoking the original must end them too, not leave them on the update.
    */
-  updates: string;
+  updates: TokenRef;
 }
 
 /** The kid of a req_cnf that is {kid(3): bstr}, or undefined for any other req_cnf (or none). */
@@ -50,7 +50,7 @@ export async function findOscoreRightsUpdate(
   id: Uint8Array,
 ): Promise<OscoreRightsUpdate> {
   const sealed = await ctx.store.liveTokenConfirmations(client.id, audience.id, Math.floor(ctx.clock()), MAX_TOKENS_SEARCHED);
-  for (const { cnf: bytes, tokenHash } of sealed) {
+  for (const { cnf: bytes, token } of sealed) {
     let materialId: Uint8Array | undefined;
     try {
       const cnf = cnfFromMap(decodeCbor(bytes, { maxBytes: 2048, maxDepth: 6 }));
@@ -59,7 +59,7 @@ export async function findOscoreRightsUpdate(
     } catch {
       continue; // a record this audience's key does not open (re-registered since): not this one
     }
-    if (materialId !== undefined && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes, updates: tokenHash };
+    if (materialId !== undefined && constantTimeEqual(materialId, id)) return { id: id.slice(), sealedCnf: bytes, updates: token };
   }
   throw invalidRequest('req_cnf(4) kid(3) names no OSCORE input material this service issued to this client for this audience on a live token (RFC 9203 §3.1): ask without req_cnf for new material');
 }

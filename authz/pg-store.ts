@@ -23,6 +23,7 @@ import type {
   IssuedTokenRecord,
   RefreshTokenRecord,
   RevocationListState,
+  TokenRef,
   RotateResult,
   SigningKeyRecord,
   UserRecord,
@@ -36,6 +37,9 @@ import { blob, keyBlob, u8, rowToAudience, rowToAuthCode, rowToClient, rowToDevi
  * existed before it which it changes or indexes: an upgrade locks all of those of its pending
  * migrations at once, before it changes anything (see runMigrations).
  */
+/** A token named by hash ($1) and cti ($2, or NULL): one that shows its cti must be named by both (store.ts ctiInToken). */
+const NAMED_TOKEN = 'token_hash = $1 AND (NOT cti_in_token OR cti = $2)';
+
 const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   { sql: `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BYTEA,
      audiences TEXT NOT NULL, scopes TEXT NOT NULL, grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL,
@@ -108,6 +112,10 @@ const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   // each run read both tables whole, on every instance, each hour (as SQLite's, review 36).
   { sql: `CREATE INDEX IF NOT EXISTS auth_codes_expiry ON auth_codes (expires_at);
    CREATE INDEX IF NOT EXISTS revocations_expiry ON revocations (expires_at);`, alters: ['auth_codes', 'revocations'] },
+  // The contract of SQLite's migration 13: a token that shows its cti is found by cti and hash
+  // together only (store.ts ctiInToken). Here the hash index stays (a constant default: no rewrite
+  // of the table), but the lookups keep to the same rule, so both stores answer alike.
+  { sql: `ALTER TABLE tokens ADD COLUMN IF NOT EXISTS cti_in_token BOOLEAN NOT NULL DEFAULT FALSE;`, alters: ['tokens'] },
 ];
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
@@ -521,9 +529,9 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
 
   private async insertToken(q: Query, t: IssuedTokenRecord): Promise<void> {
     await q(
-      `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
-      [t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference, t.revoked, t.family ?? null, t.exiSequence ?? null, t.parent ?? null],
+      `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash, cti_in_token)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
+      [t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference, t.revoked, t.family ?? null, t.exiSequence ?? null, t.parent ?? null, t.ctiInToken === true],
     );
   }
 
@@ -551,8 +559,8 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return { deleted: tokens + families + rest, more: families >= limit };
   }
 
-  async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
-    const [r] = await this.q('SELECT * FROM tokens WHERE token_hash = $1', [tokenHash]);
+  async getTokenByHash(tokenHash: string, cti?: string): Promise<IssuedTokenRecord | undefined> {
+    const [r] = await this.q(`SELECT * FROM tokens WHERE ${NAMED_TOKEN}`, [tokenHash, cti ?? null]);
     return r ? rowToToken(r) : undefined;
   }
 
@@ -582,8 +590,11 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return [...audiences];
   }
 
-  async revokeToken(tokenHash: string): Promise<string[]> {
-    return this.tx((q) => this.revokeTrees(q, [tokenHash]));
+  async revokeToken(tokenHash: string, cti?: string): Promise<string[]> {
+    return this.tx(async (q) => {
+      const [root] = await q(`SELECT 1 FROM tokens WHERE ${NAMED_TOKEN}`, [tokenHash, cti ?? null]);
+      return root ? this.revokeTrees(q, [tokenHash]) : [];
+    });
   }
 
   async tokenHashByCti(cti: string): Promise<string | undefined> {
@@ -591,23 +602,23 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     return r ? (r.token_hash as string) : undefined;
   }
 
-  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>> {
-    const rows = await this.q('SELECT cnf, token_hash FROM tokens WHERE client_id = $1 AND audience = $2 AND NOT revoked AND cnf IS NOT NULL AND (expires_at > $3 OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT $4', [clientId, audience, now, limit]);
-    return rows.map((r) => ({ cnf: u8(r.cnf)!, tokenHash: r.token_hash as string }));
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; token: TokenRef }>> {
+    const rows = await this.q('SELECT cnf, token_hash, cti FROM tokens WHERE client_id = $1 AND audience = $2 AND NOT revoked AND cnf IS NOT NULL AND (expires_at > $3 OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT $4', [clientId, audience, now, limit]);
+    return rows.map((r) => ({ cnf: u8(r.cnf)!, token: { tokenHash: r.token_hash as string, cti: r.cti as string } }));
   }
 
-  async liveTokenHashes(clientId: string, now: number): Promise<string[]> {
-    const rows = await this.q('SELECT token_hash FROM tokens WHERE client_id = $1 AND NOT revoked AND (expires_at > $2 OR exi_seq IS NOT NULL)', [clientId, now]);
-    return rows.map((r) => r.token_hash as string);
+  async liveTokens(clientId: string, now: number): Promise<TokenRef[]> {
+    const rows = await this.q('SELECT token_hash, cti FROM tokens WHERE client_id = $1 AND NOT revoked AND (expires_at > $2 OR exi_seq IS NOT NULL)', [clientId, now]);
+    return rows.map((r) => ({ tokenHash: r.token_hash as string, cti: r.cti as string }));
   }
 
-  async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {
+  async linkExchangedToken(token: TokenRef, subject: TokenRef): Promise<boolean> {
     return this.tx(async (q) => {
       // FOR SHARE: a revocation of the subject (an UPDATE) waits for this link, or this waits for it.
-      const [subject] = await q('SELECT family, revoked FROM tokens WHERE token_hash = $1 FOR SHARE', [subjectHash]);
-      await q('UPDATE tokens SET family = $1, parent_hash = $2 WHERE token_hash = $3', [subject?.family ?? null, subjectHash, tokenHash]);
-      if (subject && !subject.revoked) return true;
-      await this.revokeTrees(q, [tokenHash]);
+      const [subjectRow] = await q(`SELECT family, revoked FROM tokens WHERE ${NAMED_TOKEN} FOR SHARE`, [subject.tokenHash, subject.cti ?? null]);
+      const linked = await q(`UPDATE tokens SET family = $3, parent_hash = $4 WHERE ${NAMED_TOKEN} RETURNING 1`, [token.tokenHash, token.cti ?? null, subjectRow?.family ?? null, subject.tokenHash]);
+      if (subjectRow && !subjectRow.revoked) return true;
+      if (linked.length > 0) await this.revokeTrees(q, [token.tokenHash]);
       return false;
     });
   }

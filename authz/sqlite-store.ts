@@ -15,6 +15,7 @@ import type {
   RefreshTokenRecord,
   RevocationEntry,
   RevocationListState,
+  TokenRef,
   RotateResult,
   SigningKeyRecord,
   UserRecord,
@@ -96,6 +97,30 @@ const MIGRATIONS: readonly string[] = [
   // index each run scanned every code of the window on the event loop (review 36).
   `CREATE INDEX IF NOT EXISTS auth_codes_expiry ON auth_codes (expires_at);
    CREATE INDEX IF NOT EXISTS revocations_expiry ON revocations (expires_at);`,
+  // Issue 13: the UNIQUE index on token_hash took one random page per issued token (a SHA-256
+  // sorts nowhere near its neighbours), written to the WAL at every group commit: about half
+  // the cost of recording a token once the table is large (bench/authz-records.ts). A Sign1 or
+  // Mac0 token shows its cti, which is time-ordered (cose/access-token.ts), so whoever presents
+  // one is asked for it too and the row is found by its cti key (cti_in_token = 1); only the
+  // others (reference and Encrypt0 tokens, JWTs) keep a hash index, a partial one. SQLite cannot
+  // drop a UNIQUE constraint, so the table is rebuilt, rowids kept (purgeExpired reads them in
+  // issue order). Existing rows keep their hash index entry (cti_in_token = 0). A revocation
+  // keeps its token's issued_at (revocationList joined on the hash for it).
+  `CREATE TABLE tokens_rebuilt (cti TEXT PRIMARY KEY, token_hash TEXT NOT NULL, audience TEXT NOT NULL,
+     client_id TEXT NOT NULL, subject TEXT NOT NULL, scope TEXT NOT NULL, issued_at INTEGER NOT NULL,
+     expires_at INTEGER NOT NULL, cnf BLOB, reference INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+     family TEXT, exi_seq INTEGER, parent_hash TEXT, cti_in_token INTEGER NOT NULL DEFAULT 0);
+   INSERT INTO tokens_rebuilt (rowid, cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
+     SELECT rowid, cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash FROM tokens ORDER BY rowid;
+   ALTER TABLE revocations ADD COLUMN issued_at INTEGER;
+   UPDATE revocations SET issued_at = (SELECT t.issued_at FROM tokens t WHERE t.token_hash = revocations.token_hash);
+   DROP TABLE tokens;
+   ALTER TABLE tokens_rebuilt RENAME TO tokens;
+   CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
+   CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;
+   CREATE INDEX tokens_exi ON tokens (audience, exi_seq) WHERE exi_seq IS NOT NULL;
+   CREATE INDEX tokens_client ON tokens (client_id);
+   CREATE UNIQUE INDEX tokens_by_hash ON tokens (token_hash) WHERE cti_in_token = 0;`,
 ];
 
 /** Owner read/write only: the database and its WAL hold secret keys. */
@@ -401,8 +426,8 @@ export class SqliteStore implements AuthzStore {
       // Its tokens go onto their audiences' revocation lists with it: once it is gone no one can
       // authenticate as it to revoke them (RFC 7009 §2.1), and a client is deleted because it
       // must no longer be served (a stolen or retired device, a leaked secret).
-      const rows = this.stmt('SELECT token_hash FROM tokens WHERE client_id = ? AND revoked = 0').all(id) as Row[];
-      this.revokeTrees(rows.map((r) => r.token_hash as string));
+      const rows = this.stmt('SELECT rowid AS id FROM tokens WHERE client_id = ? AND revoked = 0').all(id) as Row[];
+      this.revokeTrees(rows.map((r) => Number(r.id)));
       this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE client_id = ?').run(id);
       return true;
     })();
@@ -539,10 +564,10 @@ export class SqliteStore implements AuthzStore {
 
   private insertToken(t: IssuedTokenRecord): void {
     this.stmt(
-        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO tokens (cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, cnf, reference, revoked, family, exi_seq, parent_hash, cti_in_token)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       )
-      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null, t.parent ?? null);
+      .run(t.cti, t.tokenHash, t.audience, t.clientId, t.subject, t.scope, t.issuedAt, t.expiresAt, blob(t.cnf), t.reference ? 1 : 0, t.revoked ? 1 : 0, t.family ?? null, t.exiSequence ?? null, t.parent ?? null, t.ctiInToken ? 1 : 0);
   }
 
   async purgeExpired(before: number, limit: number): Promise<{ deleted: number; more: boolean }> {
@@ -603,37 +628,59 @@ export class SqliteStore implements AuthzStore {
     });
   }
 
-  async getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined> {
-    const r = this.stmt('SELECT * FROM tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+  /**
+   * The rowid of a token named by its hash (and cti, store.ts TokenRef): by the cti key when given
+   * (the hash must match as well), else by the partial hash index, which holds only the tokens
+   * that show no cti (migration 13).
+   */
+  private tokenRowid(tokenHash: string, cti: string | undefined): number | undefined {
+    const r = (
+      cti !== undefined
+        ? this.stmt('SELECT rowid AS id FROM tokens WHERE cti = ? AND token_hash = ?').get(cti, tokenHash)
+        : this.stmt('SELECT rowid AS id FROM tokens WHERE token_hash = ? AND cti_in_token = 0').get(tokenHash)
+    ) as Row | undefined;
+    return r ? Number(r.id) : undefined;
+  }
+
+  async getTokenByHash(tokenHash: string, cti?: string): Promise<IssuedTokenRecord | undefined> {
+    const id = this.tokenRowid(tokenHash, cti);
+    const r = id === undefined ? undefined : (this.stmt('SELECT * FROM tokens WHERE rowid = ?').get(id) as Row | undefined);
     return r ? rowToToken(r) : undefined;
   }
 
   /** Inside a transaction: revoke one token row onto its audience's TRL. */
-  private revokeRow(tokenHash: string, audience: string, expiresAt: unknown, exiSeq: unknown): void {
-    this.stmt('UPDATE tokens SET revoked = 1 WHERE token_hash = ?').run(tokenHash);
-    const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence').get(audience) as Row;
-    this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence, exi_seq) VALUES (?, ?, ?, ?, ?)').run(audience, tokenHash, expiresAt, seq.trl_sequence, exiSeq ?? null);
+  private revokeRow(r: Row): void {
+    this.stmt('UPDATE tokens SET revoked = 1 WHERE rowid = ?').run(r.id);
+    const seq = this.stmt('UPDATE audiences SET trl_sequence = trl_sequence + 1 WHERE id = ? RETURNING trl_sequence').get(r.audience) as Row;
+    this.stmt('INSERT INTO revocations (audience, token_hash, expires_at, sequence, exi_seq, issued_at) VALUES (?, ?, ?, ?, ?, ?)').run(r.audience, r.token_hash, r.expires_at, seq.trl_sequence, r.exi_seq ?? null, r.issued_at);
   }
 
-  /** Inside a transaction: revoke the unrevoked tokens of `roots` and of everything exchanged from them. */
-  private revokeTrees(roots: readonly string[]): string[] {
+  /**
+   * Inside a transaction: revoke the unrevoked tokens of `roots` (rowids) and of everything
+   * exchanged from them, found by their parent's hash (tokens_parent), not by a hash index.
+   */
+  private revokeTrees(roots: readonly number[]): string[] {
     const audiences = new Set<string>();
     for (const root of roots) {
       // UNION (not UNION ALL) visits each token once, whatever the shape of the exchange chains.
       const rows = this.stmt(
-        `WITH RECURSIVE tree(h) AS (SELECT ? UNION SELECT t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
-         SELECT token_hash, audience, expires_at, exi_seq FROM tokens WHERE token_hash IN tree AND revoked = 0`,
+        `WITH RECURSIVE tree(id, h) AS (SELECT rowid, token_hash FROM tokens WHERE rowid = ?
+           UNION SELECT t.rowid, t.token_hash FROM tokens t JOIN tree ON t.parent_hash = tree.h)
+         SELECT rowid AS id, token_hash, audience, issued_at, expires_at, exi_seq FROM tokens WHERE rowid IN (SELECT id FROM tree) AND revoked = 0`,
       ).all(root) as Row[];
       for (const r of rows) {
-        this.revokeRow(r.token_hash as string, r.audience as string, r.expires_at, r.exi_seq);
+        this.revokeRow(r);
         audiences.add(r.audience as string);
       }
     }
     return [...audiences];
   }
 
-  async revokeToken(tokenHash: string): Promise<string[]> {
-    return this.db.transaction(() => this.revokeTrees([tokenHash]))();
+  async revokeToken(tokenHash: string, cti?: string): Promise<string[]> {
+    return this.db.transaction(() => {
+      const id = this.tokenRowid(tokenHash, cti);
+      return id === undefined ? [] : this.revokeTrees([id]);
+    })();
   }
 
   async tokenHashByCti(cti: string): Promise<string | undefined> {
@@ -641,22 +688,24 @@ export class SqliteStore implements AuthzStore {
     return r ? (r.token_hash as string) : undefined;
   }
 
-  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>> {
-    const rows = this.stmt('SELECT cnf, token_hash FROM tokens WHERE client_id = ? AND audience = ? AND revoked = 0 AND cnf IS NOT NULL AND (expires_at > ? OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT ?').all(clientId, audience, now, limit) as Row[];
-    return rows.map((r) => ({ cnf: u8(r.cnf)!, tokenHash: r.token_hash as string }));
+  async liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; token: TokenRef }>> {
+    const rows = this.stmt('SELECT cnf, token_hash, cti FROM tokens WHERE client_id = ? AND audience = ? AND revoked = 0 AND cnf IS NOT NULL AND (expires_at > ? OR exi_seq IS NOT NULL) ORDER BY issued_at DESC LIMIT ?').all(clientId, audience, now, limit) as Row[];
+    return rows.map((r) => ({ cnf: u8(r.cnf)!, token: { tokenHash: r.token_hash as string, cti: r.cti as string } }));
   }
 
-  async liveTokenHashes(clientId: string, now: number): Promise<string[]> {
-    const rows = this.stmt('SELECT token_hash FROM tokens WHERE client_id = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(clientId, now) as Row[];
-    return rows.map((r) => r.token_hash as string);
+  async liveTokens(clientId: string, now: number): Promise<TokenRef[]> {
+    const rows = this.stmt('SELECT token_hash, cti FROM tokens WHERE client_id = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(clientId, now) as Row[];
+    return rows.map((r) => ({ tokenHash: r.token_hash as string, cti: r.cti as string }));
   }
 
-  async linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean> {
+  async linkExchangedToken(token: TokenRef, subject: TokenRef): Promise<boolean> {
     return this.db.transaction(() => {
-      const subject = this.stmt('SELECT family, revoked FROM tokens WHERE token_hash = ?').get(subjectHash) as Row | undefined;
-      this.stmt('UPDATE tokens SET family = ?, parent_hash = ? WHERE token_hash = ?').run(subject?.family ?? null, subjectHash, tokenHash);
-      if (subject && subject.revoked === 0) return true;
-      this.revokeTrees([tokenHash]);
+      const subjectId = this.tokenRowid(subject.tokenHash, subject.cti);
+      const subjectRow = subjectId === undefined ? undefined : (this.stmt('SELECT family, revoked FROM tokens WHERE rowid = ?').get(subjectId) as Row | undefined);
+      const id = this.tokenRowid(token.tokenHash, token.cti);
+      if (id !== undefined) this.stmt('UPDATE tokens SET family = ?, parent_hash = ? WHERE rowid = ?').run(subjectRow?.family ?? null, subject.tokenHash, id);
+      if (subjectRow && subjectRow.revoked === 0) return true;
+      if (id !== undefined) this.revokeTrees([id]);
       return false;
     })();
   }
@@ -664,10 +713,10 @@ export class SqliteStore implements AuthzStore {
   async revokeFamily(family: string, now: number): Promise<string[]> {
     return this.db.transaction(() => {
       // An exi token may be live at its device long after issue + exi: revoke it whatever its expiry.
-      const rows = this.stmt('SELECT token_hash FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(family, now) as Row[];
+      const rows = this.stmt('SELECT rowid AS id FROM tokens WHERE family = ? AND revoked = 0 AND (expires_at > ? OR exi_seq IS NOT NULL)').all(family, now) as Row[];
       // Exchanged tokens carry their subject's family; the trees also reach any exchanged from a
       // family token before it joined (see linkExchangedToken).
-      const audiences = this.revokeTrees(rows.map((r) => r.token_hash as string));
+      const audiences = this.revokeTrees(rows.map((r) => Number(r.id)));
       this.stmt('UPDATE refresh_tokens SET family_revoked = 1 WHERE family = ?').run(family);
       return audiences;
     })();
@@ -686,8 +735,7 @@ export class SqliteStore implements AuthzStore {
         exiFloor = live.m != null ? Number(live.m) - 1 : Number(a.exi_sequence);
       }
       const rows = this.stmt(
-        `SELECT r.token_hash, r.expires_at, COALESCE(t.issued_at, 0) AS issued_at FROM revocations r
-         LEFT JOIN tokens t ON t.token_hash = r.token_hash
+        `SELECT r.token_hash, r.expires_at, COALESCE(r.issued_at, 0) AS issued_at FROM revocations r
          WHERE r.audience = ? AND (r.expires_at > ? OR (r.exi_seq IS NOT NULL AND r.exi_seq > ?)) ORDER BY r.sequence`,
       ).all(audience, now, exiFloor ?? Number.MAX_SAFE_INTEGER) as Row[];
       return {

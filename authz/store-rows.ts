@@ -123,6 +123,7 @@ export function rowToToken(r: Row): IssuedTokenRecord {
   if (r.family != null) t.family = r.family as string;
   if (r.exi_seq != null) t.exiSequence = Number(r.exi_seq);
   if (r.parent_hash != null) t.parent = r.parent_hash as string;
+  if (r.cti_in_token != null && flag(r.cti_in_token)) t.ctiInToken = true;
   return t;
 }
 

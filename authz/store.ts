@@ -187,6 +187,20 @@ export interface IssuedTokenRecord {
   exiSequence?: number;
   /** For a token exchanged from another (RFC 8693), the subject token's hash: revoked with it. */
   parent?: string;
+  /**
+   * The token carries this cti in the clear (a COSE_Sign1 or COSE_Mac0 CWT: cose readableCti),
+   * so whoever presents it can name its cti as well as its hash. A store may then find the record
+   * by the two together only (getTokenByHash with its cti), and keep no index by hash alone: a
+   * random hash costs an index page written per token (issue 13), a time-ordered cti does not.
+   */
+  ctiInToken?: boolean;
+}
+
+/** An issued token as a caller can name it: its hash, and its cti where the token shows it (IssuedTokenRecord.ctiInToken). */
+export interface TokenRef {
+  tokenHash: string;
+  /** hex; needed for a record with ctiInToken. */
+  cti?: string;
 }
 
 export interface RefreshTokenRecord {
@@ -294,13 +308,18 @@ export interface AuthzStore {
    */
   recordExiToken(audience: string, make: (sequence: bigint) => IssuedTokenRecord): Promise<void>;
   recordToken(token: IssuedTokenRecord): Promise<void>;
-  getTokenByHash(tokenHash: string): Promise<IssuedTokenRecord | undefined>;
+  /**
+   * The record of the token with this hash. A token recorded with ctiInToken is found only with
+   * its cti (hex, as read from the token, cose readableCti): the record must match both.
+   */
+  getTokenByHash(tokenHash: string, cti?: string): Promise<IssuedTokenRecord | undefined>;
   /**
    * Marks revoked and appends to the audience's TRL, raising its sequence, in one transaction
    * with every token exchanged from it (and from those, RFC 8693 chains). Returns the audiences
-   * whose TRL changed: none if unknown or already revoked with all its exchanges.
+   * whose TRL changed: none if unknown or already revoked with all its exchanges. The token is
+   * named as at getTokenByHash (its cti too, for a record with ctiInToken).
    */
-  revokeToken(tokenHash: string): Promise<string[]>;
+  revokeToken(tokenHash: string, cti?: string): Promise<string[]>;
   /**
    * Retention: deletes records that expired before `before` (seconds), one bounded step per call
    * (about `limit` rows read), so a large table is never locked or scanned in one go; call again
@@ -316,23 +335,23 @@ export interface AuthzStore {
   /** The hash of the token with this cti (hex), whatever its state: what `authz revoke --cti` names. */
   tokenHashByCti(cti: string): Promise<string | undefined>;
   /**
-   * Hashes of a client's tokens that a revocation still matters for: not revoked, and unexpired
-   * (or clock-less: an exi token lives at its device past issue + exi, see revokeFamily).
+   * A client's tokens that a revocation still matters for: not revoked, and unexpired (or
+   * clock-less: an exi token lives at its device past issue + exi, see revokeFamily).
    */
-  liveTokenHashes(clientId: string, now: number): Promise<string[]>;
+  liveTokens(clientId: string, now: number): Promise<TokenRef[]>;
   /**
    * The cnf (as CBOR) and hash of a client's live tokens for one audience, newest first, at most
    * `limit`: where an RFC 9203 update of access rights finds the OSCORE_Input_Material it names
    * (and the token it updates, whose revocation then takes the new one along).
    */
-  liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; tokenHash: string }>>;
+  liveTokenConfirmations(clientId: string, audience: string, now: number, limit: number): Promise<Array<{ cnf: Uint8Array; token: TokenRef }>>;
   /**
-   * RFC 8693: records that `tokenHash` was exchanged from `subjectHash`, atomically: it joins the
+   * RFC 8693: records that `token` was exchanged from `subject`, atomically: it joins the
    * subject token's grant family (so revoking the family revokes it) and its revocation tree (so
    * revoking the subject revokes it). If the subject was revoked meanwhile, the exchanged token is
    * revoked at once (onto its audience's TRL) and false is returned.
    */
-  linkExchangedToken(tokenHash: string, subjectHash: string): Promise<boolean>;
+  linkExchangedToken(token: TokenRef, subject: TokenRef): Promise<boolean>;
   /**
    * Revokes, in one transaction, every unexpired token of a grant family (each onto its audience's
    * TRL) and the family's refresh tokens. Returns the audiences whose TRL changed.

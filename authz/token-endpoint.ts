@@ -36,7 +36,8 @@ import { IssuanceBudget, type IssuanceLimit } from './issuance-budget.js';
 import { verifyPkce } from './pkce.js';
 import { checkFapi2ClientAuth, checkFapi2SenderConstraint, type ServiceProfile } from './fapi2-profile.js';
 import { lookupHash } from './secret-hash.js';
-import type { AudienceRecord, ClientRecord, GrantType } from './store.js';
+import type { AudienceRecord, ClientRecord, GrantType, TokenRef } from './store.js';
+import { tokenName } from './token-name.js';
 import type { DpopProof } from '../sender-constraint/index.js';
 import { DPOP_TOKEN_TYPE, recordDpopProofUse, type DpopSettings } from './dpop-binding.js';
 
@@ -369,14 +370,15 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
 }
 
 /** Verifies a subject token this service issued (by value or by reference) and returns who and for where. */
-async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; hash: string; expiresAt: number }> {
-  const hash = toHex(tokenHash(token, ctx.provider));
-  const record = await ctx.store.getTokenByHash(hash);
+async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{ audience: string; subject: string; clientId: string; scope: string; ref: TokenRef; expiresAt: number }> {
+  const [hash, cti] = tokenName(ctx, token);
+  const ref: TokenRef = { tokenHash: hash, ...(cti ? { cti } : {}) };
+  const record = await ctx.store.getTokenByHash(hash, cti);
   const now = ctx.clock();
   if (!record || record.revoked) throw invalidGrant('subject token is not active');
   if (record.reference) {
     if (record.expiresAt <= now) throw invalidGrant('subject token expired');
-    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
+    return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, ref, expiresAt: record.expiresAt };
   }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidGrant('subject token audience unknown');
@@ -396,7 +398,7 @@ async function readSubjectToken(ctx: TokenContext, token: Uint8Array): Promise<{
   } catch {
     throw invalidGrant('subject token does not verify');
   }
-  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, hash, expiresAt: record.expiresAt };
+  return { audience: record.audience, subject: record.subject, clientId: record.clientId, scope: record.scope, ref, expiresAt: record.expiresAt };
 }
 
 async function tokenExchange(ctx: GrantContext, params: Params, authorization: string | undefined): Promise<TokenResponse> {
@@ -432,7 +434,7 @@ async function tokenExchange(ctx: GrantContext, params: Params, authorization: s
   const issued = await issueAccessToken(ctx, { client, audience: bounded, scope, subject: subject.subject, ...popBinding(ctx, reqCnf), ...cnonceOf(params) });
   // The new token joins the subject's grant family and is revoked with the subject; a subject
   // revoked while this one was minted takes it along at once (store.ts linkExchangedToken).
-  if (!(await ctx.store.linkExchangedToken(issued.tokenHash, subject.hash))) {
+  if (!(await ctx.store.linkExchangedToken({ tokenHash: issued.tokenHash, cti: toHex(issued.cti) }, subject.ref))) {
     await ctx.onRevoked?.([audience.id]);
     throw invalidGrant('subject token is not active');
   }

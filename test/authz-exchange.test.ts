@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fromBase64Url, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_CWT, toHex, tokenHash } from '../cose/index.js';
+import { fromBase64Url, GRANT_TOKEN_EXCHANGE, TOKEN_TYPE_CWT, toHex, tokenHash, readableCti } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, s256, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post as postTo, trlHashes, type Enc } from './support/authz-client.js';
@@ -70,6 +70,7 @@ const exchange = (subject: string, audience: string, scope?: unknown) =>
   post('/token', { grant_type: GRANT_TOKEN_EXCHANGE, audience, subject_token: subject, subject_token_type: TOKEN_TYPE_CWT, ...(scope === undefined ? {} : { scope: scope as string }) });
 const active = async (token: string) => (await post('/introspect', { token }, 'json', rs)).data.active as boolean;
 const hashOf = (token: string) => toHex(tokenHash(fromBase64Url(token)));
+const ctiOf = (token: string) => toHex(readableCti(fromBase64Url(token))!);
 
 const trl = (audience: string) => trlHashes(base, audience);
 
@@ -208,7 +209,7 @@ describe('the store migration that adds exchange links keeps existing data', () 
     await old.putAudience((await store.getAudience('ekg'))!);
     await old.recordToken(row);
     // Back to the schema before this migration, as a database of the previous release is.
-    old.db.exec('DROP TABLE pushed_requests; ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash; UPDATE schema_version SET version = 4');
+    old.db.exec('DROP INDEX tokens_by_hash; ALTER TABLE tokens DROP COLUMN cti_in_token; ALTER TABLE revocations DROP COLUMN issued_at; DROP TABLE pushed_requests; ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash; UPDATE schema_version SET version = 4');
     old.close();
     const reopened = new SqliteStore(path);
     try {
@@ -229,16 +230,16 @@ describe('an exchange that races the revocation of its subject', () => {
     // comes after, sees it, and takes the new token along.
     const child = { cti: 'c1', tokenHash: 'cd'.repeat(32), audience: 'tube', clientId: 'ekg-dev', subject: 'ekg-dev', scope: 'read', issuedAt: now, expiresAt: now + 600, reference: false, revoked: false };
     await store.recordToken(child);
-    expect(await store.revokeToken(hashOf(subject))).toEqual(expect.arrayContaining(['ekg', 'tube']));
+    expect(await store.revokeToken(hashOf(subject), ctiOf(subject))).toEqual(expect.arrayContaining(['ekg', 'tube']));
     expect(await active(x.data.access_token)).toBe(false);
-    expect(await store.linkExchangedToken(child.tokenHash, hashOf(subject))).toBe(false);
+    expect(await store.linkExchangedToken({ tokenHash: child.tokenHash }, { tokenHash: hashOf(subject), cti: ctiOf(subject) })).toBe(false);
     expect((await store.getTokenByHash(child.tokenHash))!.revoked).toBe(true);
     expect(await trl('tube')).toContain(child.tokenHash);
     // A live subject links and stays live.
     const live = await own('ekg', 'read');
     const sibling = { ...child, cti: 'c2', tokenHash: 'ce'.repeat(32) };
     await store.recordToken(sibling);
-    expect(await store.linkExchangedToken(sibling.tokenHash, hashOf(live))).toBe(true);
+    expect(await store.linkExchangedToken({ tokenHash: sibling.tokenHash }, { tokenHash: hashOf(live), cti: ctiOf(live) })).toBe(true);
     expect((await store.getTokenByHash(sibling.tokenHash))!.revoked).toBe(false);
   });
 });

@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CHECKPOINTER_AFTER_WRITES, registerAudience, registerClient, SqliteStore, type IssuedTokenRecord } from '../authz/index.js';
-import { fromBase64Url, toHex, tokenHash } from '../cose/index.js';
+import { fromBase64Url, toHex, tokenHash, readableCti } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 
 const root = join(import.meta.dirname, '..');
@@ -159,7 +159,8 @@ console.log('listening on ' + (await server.listen(0)).url);`;
     const missing: string[] = [];
     for (const t of received) {
       const hash = toHex(tokenHash(fromBase64Url(t), nativeProvider));
-      if (!(await after.getTokenByHash(hash))) missing.push(hash);
+      const cti = toHex(readableCti(fromBase64Url(t))!);
+      if (!(await after.getTokenByHash(hash, cti))) missing.push(hash);
     }
     after.close();
     expect(missing).toEqual([]);

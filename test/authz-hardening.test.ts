@@ -175,7 +175,7 @@ describe('introspection answers only resource servers of the audience (RFC 7662 
     expect((await registerClient(s, { id: 'plain', audiences: ['ekg'] })).resourceServer).toBe(false);
     await registerClient(s, { id: 'old-rs', audiences: ['ekg'], grantTypes: [] });
     // Back to schema version 2, from before the role existed (undoing the later migrations too).
-    s.db.exec(`DROP TABLE pushed_requests; ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash;
+    s.db.exec(`DROP INDEX tokens_by_hash; ALTER TABLE tokens DROP COLUMN cti_in_token; ALTER TABLE revocations DROP COLUMN issued_at; DROP TABLE pushed_requests; ALTER TABLE clients DROP COLUMN tls_client_auth; ALTER TABLE clients DROP COLUMN require_par; DROP TABLE dpop_proofs; ALTER TABLE auth_codes DROP COLUMN dpop_jkt; ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt; ALTER TABLE clients DROP COLUMN message_pop; DROP INDEX tokens_parent; ALTER TABLE tokens DROP COLUMN parent_hash;
       DROP INDEX tokens_exi; ALTER TABLE tokens DROP COLUMN exi_seq; ALTER TABLE revocations DROP COLUMN exi_seq;
       ALTER TABLE clients DROP COLUMN resource_server; UPDATE schema_version SET version = 2`);
     s.close();

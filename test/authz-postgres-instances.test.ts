@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
-import { fromBase64Url, toHex, tokenHash, decodeCbor, type CborMap } from '../cose/index.js';
+import { fromBase64Url, toHex, tokenHash, readableCti, decodeCbor, type CborMap } from '../cose/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { CLIENT_AUTH_FAILURES, PgStore, registerAudience, registerClient, registerUser, s256, SealedKeyVault } from '../authz/index.js';
 import { basic, errorOf, loginAndConsent, post, trlHashes } from './support/authz-client.js';
@@ -280,7 +280,7 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
     expect(aDown).toBeGreaterThan(0);
     expect(acknowledged.length).toBeGreaterThan(20);
     for (const t of [...acknowledged, ...afterB]) {
-      const rec = await store.getTokenByHash(toHex(tokenHash(fromBase64Url(t))));
+      const rec = await store.getTokenByHash(toHex(tokenHash(fromBase64Url(t))), toHex(readableCti(fromBase64Url(t))!));
       expect(rec?.audience).toBe('ekg');
     }
   }, 120_000);

@@ -243,7 +243,7 @@ for (const kind of kinds) {
       await a!.revokeToken('h-gone');
       expect(await b!.tokenHashByCti('gone')).toBe('h-gone');
       expect(await b!.tokenHashByCti('nope')).toBeUndefined();
-      expect((await b!.liveTokenHashes('c1', 1000)).sort()).toEqual(['h-exi', 'h-live']);
+      expect((await b!.liveTokens('c1', 1000)).map((t) => t.tokenHash).sort()).toEqual(['h-exi', 'h-live']);
       await a!.putClient({ id: 'mp', name: 'mp', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false, messagePop: true });
       await a!.putClient({ id: 'plain', name: 'plain', audiences: [], scopes: [], grantTypes: [], redirectUris: [], resourceServer: false });
       expect((await b!.getClient('mp'))!.messagePop).toBe(true);
@@ -277,7 +277,7 @@ for (const kind of kinds) {
       await a!.putAudience(audience('rs2'));
       await a!.recordToken(token('t1', 'rs1', { family: 'fam' }));
       await a!.recordToken(token('t2', 'rs2'));
-      expect(await b!.linkExchangedToken('h-t2', 'h-t1')).toBe(true);
+      expect(await b!.linkExchangedToken({ tokenHash: 'h-t2' }, { tokenHash: 'h-t1' })).toBe(true);
       expect((await a!.getTokenByHash('h-t2'))!).toMatchObject({ family: 'fam', parent: 'h-t1' });
       const both = await Promise.all([a!.revokeToken('h-t1'), b!.revokeToken('h-t1')]);
       expect(both.flat().sort()).toEqual(['rs1', 'rs2']);
@@ -288,7 +288,7 @@ for (const kind of kinds) {
       expect((await a!.revocationList('rs1', 2500)).entries).toEqual([]);
       // An exchange linked to a revoked subject is revoked at once.
       await a!.recordToken(token('t3', 'rs2'));
-      expect(await a!.linkExchangedToken('h-t3', 'h-t1')).toBe(false);
+      expect(await a!.linkExchangedToken({ tokenHash: 'h-t3' }, { tokenHash: 'h-t1' })).toBe(false);
       expect((await b!.getTokenByHash('h-t3'))!.revoked).toBe(true);
       expect((await b!.revocationList('rs2', 1500)).sequence).toBe(2);
     });
@@ -320,7 +320,7 @@ for (const kind of kinds) {
       await a!.recordToken(token('other-aud', 'rs2', { cnf: cnf(5) }));
       await a!.recordToken(token('other-client', 'rs1', { cnf: cnf(6), clientId: 'c2' }));
       await a!.revokeToken('h-t2');
-      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 10)).map((c) => [c.cnf[3], c.tokenHash])).toEqual([
+      expect((await b!.liveTokenConfirmations('c1', 'rs1', 1500, 10)).map((c) => [c.cnf[3], c.token.tokenHash])).toEqual([
         [3, 'h-t3'],
         [1, 'h-t1'],
       ]);
