@@ -496,6 +496,7 @@ describe.skipIf(Boolean(pgMissing))('PgStore on PostgreSQL', () => {
       await withSeqScansOff(s, async (_run, plan) => {
         expect(await plan('EXPLAIN DELETE FROM revocations WHERE exi_seq IS NULL AND expires_at < 100')).toContain('revocations_expiry');
         expect(await plan('EXPLAIN DELETE FROM auth_codes c WHERE c.expires_at < 100 AND c.family IS NULL')).toContain('auth_codes_expiry');
+        expect(await plan('EXPLAIN DELETE FROM rate_limits WHERE window_start < 100')).toContain('rate_limits_window');
       });
     } finally {
       s.close();
