@@ -12,8 +12,9 @@
  * - time-ordered, as mintAccessToken makes them (cose/access-token.ts: the issue time in ms, then
  *   80 random bits), so the cti key grows at its end;
  * - random (16 random bytes), as it minted them before: one more random index page per record.
- * The token hash (SHA-256) is random either way, and the client index has one insertion point per
- * client (CLIENTS here).
+ * The records are those of Sign1 tokens (ctiInToken): the store finds them by cti and hash and
+ * keeps no index by hash alone (SQLite migration 13), so the random SHA-256 costs no index page.
+ * The client index has one insertion point per client (CLIENTS here).
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
@@ -69,6 +70,7 @@ function recordOf(kind: CtiKind, ms: number, n: number, cnf: Uint8Array): Issued
     cnf,
     reference: false,
     revoked: false,
+    ctiInToken: true,
   };
 }
 
