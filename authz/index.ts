@@ -10,6 +10,7 @@ export { CLIENT_AUTH_FAILURES } from './client-auth-limiter.js';
 export { SqliteStore, RATE_LIMIT_PRUNE_AFTER_S, CHECKPOINTER_AFTER_WRITES } from './sqlite-store.js';
 export { PgStore, type PgStoreOptions } from './pg-store.js';
 export { StoreMigrationError } from './store-migration-error.js';
+export { StoreSchemaNewerError } from './store-schema-newer-error.js';
 export {
   ALL_GRANT_TYPES,
   type AuthzStore,

@@ -11,6 +11,7 @@
 import pg from 'pg';
 import type { SealedKeyStore } from './key-vault.js';
 import { StoreMigrationError } from './store-migration-error.js';
+import { StoreSchemaNewerError } from './store-schema-newer-error.js';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MAX_PENDING_PER_SESSION, MAX_SESSIONS, SESSION_LIFETIME, SESSIONS_PER_ADDRESS_WHEN_FULL, type BrowserSession, type PendingAuthorization, type SessionStore } from './browser-sessions.js';
@@ -269,7 +270,7 @@ export class PgStore implements AuthzStore, SealedKeyStore, SessionStore {
     const rows = (await c.query('SELECT version FROM schema_version')).rows as Row[];
     const version = rows[0] ? Number(rows[0].version) : 0;
     if (!rows[0]) await c.query('INSERT INTO schema_version (version) VALUES (0)');
-    if (version > MIGRATIONS.length) throw new Error(`database schema ${version} is newer than this keybound (${MIGRATIONS.length})`);
+    if (version > MIGRATIONS.length) throw new StoreSchemaNewerError(version, MIGRATIONS.length);
     if (version === MIGRATIONS.length) return;
     const pending = MIGRATIONS.slice(version);
     // Every table the pending migrations change, locked at once in one order before any change:

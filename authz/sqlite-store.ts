@@ -22,6 +22,7 @@ import type {
   PushedRequestRecord,
 } from './store.js';
 import { startWalCheckpointer, type WalCheckpointer } from './wal-checkpointer.js';
+import { StoreSchemaNewerError } from './store-schema-newer-error.js';
 import { blob, keyBlob, u8, rowToAudience, rowToAuthCode, rowToClient, rowToDeviceCode, rowToPushedRequest, rowToRefreshToken, rowToSigningKey, rowToToken, type Row } from './store-rows.js';
 
 /** Each entry moves the schema from version i to i + 1. Append only. */
@@ -224,7 +225,12 @@ export class SqliteStore implements AuthzStore {
     // caller hears back only once its transaction committed, and nothing is answered before.
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
-    this.migrate();
+    try {
+      this.migrate();
+    } catch (error) {
+      this.db.close(); // a refused or failed open keeps no handle on the file
+      throw error;
+    }
     this.onDisk = onDisk;
   }
 
@@ -232,6 +238,10 @@ export class SqliteStore implements AuthzStore {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const row = this.db.prepare('SELECT version FROM schema_version').get() as Row | undefined;
     let version = row ? Number(row.version) : 0;
+    // A store an upgrade migrated, opened by the release before it (a rollback): its statements
+    // would run against tables they were not written for (schema 13 took the tokens table's hash
+    // index away), so it is refused before anything is read or written, as PgStore does.
+    if (version > MIGRATIONS.length) throw new StoreSchemaNewerError(version, MIGRATIONS.length);
     if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
     const step = this.db.transaction((sql: string, next: number) => {
       this.db.exec(sql);
