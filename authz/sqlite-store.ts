@@ -645,15 +645,14 @@ export class SqliteStore implements AuthzStore {
 
   /**
    * The rowid of a token named by its hash (and cti, store.ts TokenRef): by the cti key when given
-   * (the hash must match as well), else by the partial hash index, which holds only the tokens
-   * that show no cti (migration 13).
+   * (the hash must match as well), then by the partial hash index, which holds only the tokens
+   * that show no cti (migration 13). Both, as PgStore's NAMED_TOKEN: a hash-indexed record is
+   * found by its hash whatever cti the caller read (one of a reference token's random handles
+   * could parse as a CWT).
    */
   private tokenRowid(tokenHash: string, cti: string | undefined): number | undefined {
-    const r = (
-      cti !== undefined
-        ? this.stmt('SELECT rowid AS id FROM tokens WHERE cti = ? AND token_hash = ?').get(cti, tokenHash)
-        : this.stmt('SELECT rowid AS id FROM tokens WHERE token_hash = ? AND cti_in_token = 0').get(tokenHash)
-    ) as Row | undefined;
+    const r = ((cti !== undefined ? this.stmt('SELECT rowid AS id FROM tokens WHERE cti = ? AND token_hash = ?').get(cti, tokenHash) : undefined) ??
+      this.stmt('SELECT rowid AS id FROM tokens WHERE token_hash = ? AND cti_in_token = 0').get(tokenHash)) as Row | undefined;
     return r ? Number(r.id) : undefined;
   }
 

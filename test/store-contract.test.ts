@@ -265,6 +265,23 @@ for (const kind of kinds) {
       expect(await b!.deleteClient('c1')).toBe(false);
     });
 
+    it('finds a token that shows its cti by cti and hash only, and any other by its hash (issue 13)', async () => {
+      const [a, b] = await kind.open(2);
+      await a!.putAudience(audience('rs1'));
+      await a!.recordToken(token('shown', 'rs1', { ctiInToken: true }));
+      await a!.recordToken(token('hidden', 'rs1'));
+      expect(await b!.getTokenByHash('h-shown')).toBeUndefined();
+      expect(await b!.getTokenByHash('h-shown', 'hidden')).toBeUndefined();
+      expect(await b!.getTokenByHash('h-shown', 'shown')).toEqual(token('shown', 'rs1', { ctiInToken: true }));
+      // A token recorded without ctiInToken is found by its hash, whatever cti the caller read.
+      expect((await b!.getTokenByHash('h-hidden'))!.cti).toBe('hidden');
+      expect((await b!.getTokenByHash('h-hidden', 'shown'))!.cti).toBe('hidden');
+      expect(await b!.revokeToken('h-shown')).toEqual([]);
+      expect(await b!.revokeToken('h-shown', 'hidden')).toEqual([]);
+      expect(await a!.revokeToken('h-shown', 'shown')).toEqual(['rs1']);
+      expect((await b!.revocationList('rs1', 1500)).entries.map((e) => e.tokenHash)).toEqual(['h-shown']);
+    });
+
     it('refuses a second token with the same cti (a replayed jti/cti record)', async () => {
       const [a, b] = await kind.open(2);
       await a!.recordToken(token('same', 'rs1'));
