@@ -116,7 +116,8 @@ export {
   type VerifiedCwt,
   type Clock,
 } from './cwt.js';
-export { canonicalTokenBytes, readableCti, tokenHash, tokenHashUri } from './token-hash.js';
+export { canonicalTokenBytes, tokenHash, tokenHashUri } from './token-hash.js';
+export { readableCti } from './readable-cti.js';
 export { ACE_ERROR_CODE, aceErrorName, aceErrorValue } from './ace-error-codes.js';
 export { lowS, ECDSA_ORDERS } from './ecdsa-low-s.js';
 export {

@@ -22,7 +22,6 @@ import type { CryptoProvider } from './crypto-provider.js';
 import { lowS } from './ecdsa-low-s.js';
 import { COSE_TAG, CWT_TAG, coseTypeOf, unwrapCwtTag, type CoseMessageType } from './message.js';
 import { portableProvider } from './portable-provider.js';
-import { CLAIM } from './cwt-claims.js';
 
 /** As cwt.ts MAX_TOKEN_BYTES: larger input is not a token we would accept, so its bytes are its identity. */
 const MAX_CANONICAL_INPUT = 4096;
@@ -37,67 +36,37 @@ function protectedAlg(value: CborValue): number | undefined {
   return typeof alg === 'number' ? alg : undefined;
 }
 
-/** A COSE_Sign1, COSE_Mac0 or COSE_Encrypt0 token taken apart, tagged or not; undefined for anything else. */
-function coseTokenParts(token: Uint8Array): { type: CoseMessageType; alg: number | undefined; parts: CborValue[] } | undefined {
-  if (token.length > MAX_CANONICAL_INPUT) return undefined;
+/** The canonical bytes of a token (see above); the input itself when it is no COSE message. */
+export function canonicalTokenBytes(token: Uint8Array): Uint8Array {
+  if (token.length > MAX_CANONICAL_INPUT) return token;
   let value: CborValue;
   try {
     value = decodeCbor(token, { maxBytes: MAX_CANONICAL_INPUT, maxDepth: 8 });
   } catch {
-    return undefined; // not strict CBOR: a reference token, or junk that no verifier accepts
+    return token; // not strict CBOR: a reference token, or junk that no verifier accepts
   }
   try {
     value = unwrapCwtTag(value);
   } catch {
-    return undefined; // 61 around no COSE tag (RFC 8392 §6): no verifier accepts it
+    return token; // 61 around no COSE tag (RFC 8392 §6): no verifier accepts it
   }
   const tagged = coseTypeOf(value);
   if (value instanceof Tag) value = value.value as CborValue;
-  if (!Array.isArray(value) || !(value[0] instanceof Uint8Array) || !isMap(value[1])) return undefined;
+  if (!Array.isArray(value) || !(value[0] instanceof Uint8Array) || !isMap(value[1])) return token;
   let alg: number | undefined;
   try {
     alg = protectedAlg(value[0]);
   } catch {
-    return undefined;
+    return token;
   }
   // Untagged: Encrypt0 has three elements; of four, RFC 9053 signature algorithms are negative.
   const type: CoseMessageType | undefined =
     tagged ?? (value.length === 3 ? 'Encrypt0' : value.length === 4 && alg !== undefined ? (alg < 0 ? 'Sign1' : 'Mac0') : undefined);
   const length = type === 'Encrypt0' ? 3 : 4;
-  if ((type !== 'Sign1' && type !== 'Mac0' && type !== 'Encrypt0') || value.length !== length) return undefined;
-  return { type, alg, parts: value };
-}
-
-/** The canonical bytes of a token (see above); the input itself when it is no COSE message. */
-export function canonicalTokenBytes(token: Uint8Array): Uint8Array {
-  const cose = coseTokenParts(token);
-  if (!cose) return token;
-  const { type, alg, parts: value } = cose;
-  const parts: CborValue[] = [value[0]!, new Map(), ...value.slice(2)];
+  if ((type !== 'Sign1' && type !== 'Mac0' && type !== 'Encrypt0') || value.length !== length) return token;
+  const parts: CborValue[] = [value[0], new Map(), ...value.slice(2)];
   if (type === 'Sign1' && ECDSA.has(alg!) && parts[3] instanceof Uint8Array) parts[3] = lowS(parts[3]);
   return encodeCbor(new Tag(new Tag(parts, COSE_TAG[type]), CWT_TAG));
-}
-
-/**
- * The cti (RFC 8392 §3.1.7) a COSE_Sign1 or COSE_Mac0 CWT carries in its clear payload, read
- * without checking the signature or tag: a service finds its record of the token by this cti
- * and the token's hash together (authz store getTokenByHash), so a forged token naming another's
- * cti finds nothing. Undefined for an Encrypt0 token (its claims are sealed), a reference token,
- * or anything else.
- */
-export function readableCti(token: Uint8Array): Uint8Array | undefined {
-  const cose = coseTokenParts(token);
-  if (!cose || (cose.type !== 'Sign1' && cose.type !== 'Mac0')) return undefined;
-  const payload = cose.parts[2];
-  if (!(payload instanceof Uint8Array)) return undefined;
-  let claims: CborValue;
-  try {
-    claims = decodeCbor(payload, { maxBytes: MAX_CANONICAL_INPUT, maxDepth: 8 });
-  } catch {
-    return undefined;
-  }
-  const cti = isMap(claims) ? claims.get(CLAIM.cti) : undefined;
-  return cti instanceof Uint8Array && cti.length > 0 ? cti : undefined;
 }
 
 export function tokenHash(token: Uint8Array, provider: CryptoProvider = portableProvider): Uint8Array {
