@@ -9,8 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteStore } from '../authz/index.js';
-import { RATE_LIMIT_PRUNE_AFTER_S } from '../authz/sqlite-store.js';
+import { RATE_LIMIT_PRUNE_AFTER_S, SqliteStore } from '../authz/index.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'kb-rl-prune-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
