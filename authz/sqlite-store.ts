@@ -202,7 +202,12 @@ export class SqliteStore implements AuthzStore {
    */
   private rowCacheChecked = false;
 
-  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL' } = {}) {
+  /**
+   * opts.onMigration: told before an existing store's schema is migrated (not when a new one is
+   * made), as a migration may take a while on a large store (schema 13 rebuilds the tokens table:
+   * ~5 s a million token records); the CLI prints it.
+   */
+  constructor(path: string, opts: { synchronous?: 'NORMAL' | 'FULL'; onMigration?: (from: number, to: number) => void } = {}) {
     const onDisk = path !== '' && path !== ':memory:' && !path.startsWith('file:');
     // The file holds the audiences' secret MAC and encryption keys: owner-only, whatever the umask.
     if (onDisk) {
@@ -226,7 +231,7 @@ export class SqliteStore implements AuthzStore {
     this.db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     this.db.pragma('foreign_keys = ON');
     try {
-      this.migrate();
+      this.migrate(opts.onMigration);
     } catch (error) {
       this.db.close(); // a refused or failed open keeps no handle on the file
       throw error;
@@ -234,7 +239,7 @@ export class SqliteStore implements AuthzStore {
     this.onDisk = onDisk;
   }
 
-  private migrate(): void {
+  private migrate(onMigration?: (from: number, to: number) => void): void {
     this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
     const row = this.db.prepare('SELECT version FROM schema_version').get() as Row | undefined;
     let version = row ? Number(row.version) : 0;
@@ -243,6 +248,7 @@ export class SqliteStore implements AuthzStore {
     // index away), so it is refused before anything is read or written, as PgStore does.
     if (version > MIGRATIONS.length) throw new StoreSchemaNewerError(version, MIGRATIONS.length);
     if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+    if (version > 0 && version < MIGRATIONS.length) onMigration?.(version, MIGRATIONS.length);
     const step = this.db.transaction((sql: string, next: number) => {
       this.db.exec(sql);
       this.db.prepare('UPDATE schema_version SET version = ?').run(next);

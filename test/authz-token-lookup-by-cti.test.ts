@@ -17,6 +17,8 @@ import { coseKeyToMap, encodeCbor, fromBase64Url, readableCti, toBase64Url, toHe
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { basic } from './support/authz-client.js';
+import { runCli } from './support/processes.js';
+import Database from 'better-sqlite3';
 
 const dir = mkdtempSync(join(tmpdir(), 'kb-lookup-cti-'));
 let store: SqliteStore;
@@ -115,22 +117,24 @@ describe('tokens are found by cti and hash, or by hash where they show no cti', 
   });
 });
 
+/** The tokens table and revocations as schema version 12 has them (migrations 1 to 12); later migrations are idempotent. */
+const BACK_TO_SCHEMA_12 = `DROP TABLE tokens; ALTER TABLE revocations DROP COLUMN issued_at; DROP INDEX rate_limits_window;
+  CREATE TABLE tokens (cti TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, audience TEXT NOT NULL,
+    client_id TEXT NOT NULL, subject TEXT NOT NULL, scope TEXT NOT NULL, issued_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL, cnf BLOB, reference INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
+    family TEXT, exi_seq INTEGER, parent_hash TEXT);
+  CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
+  CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;
+  CREATE INDEX tokens_exi ON tokens (audience, exi_seq) WHERE exi_seq IS NOT NULL;
+  CREATE INDEX tokens_client ON tokens (client_id);
+  UPDATE schema_version SET version = 12`;
+
 describe('migration 13 from a database of the previous release', () => {
   it('rebuilds tokens without the UNIQUE hash: rows, rowids and revocations kept, old rows found by hash', async () => {
     const path = join(dir, 'previous.sqlite');
     const old = new SqliteStore(path);
     await registerAudience(old, nativeProvider, { id: 'dev', scopes: ['read'] });
-    // The tokens table and revocations as schema version 12 has them (migrations 1 to 12).
-    old.db.exec(`DROP TABLE tokens; ALTER TABLE revocations DROP COLUMN issued_at;
-      CREATE TABLE tokens (cti TEXT PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, audience TEXT NOT NULL,
-        client_id TEXT NOT NULL, subject TEXT NOT NULL, scope TEXT NOT NULL, issued_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL, cnf BLOB, reference INTEGER NOT NULL, revoked INTEGER NOT NULL DEFAULT 0,
-        family TEXT, exi_seq INTEGER, parent_hash TEXT);
-      CREATE INDEX tokens_family ON tokens (family) WHERE family IS NOT NULL;
-      CREATE INDEX tokens_parent ON tokens (parent_hash) WHERE parent_hash IS NOT NULL;
-      CREATE INDEX tokens_exi ON tokens (audience, exi_seq) WHERE exi_seq IS NOT NULL;
-      CREATE INDEX tokens_client ON tokens (client_id);
-      UPDATE schema_version SET version = 12`);
+    old.db.exec(BACK_TO_SCHEMA_12);
     const insert = old.db.prepare('INSERT INTO tokens (rowid, cti, token_hash, audience, client_id, subject, scope, issued_at, expires_at, reference, revoked, family, parent_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)');
     insert.run(5, 'c5', 'h5', 'dev', 'app', 'app', 'read', 100, 2e9, 0, 'f1', null);
     insert.run(9, 'c9', 'h9', 'dev', 'app', 'app', 'read', 200, 2e9, 0, null, 'h5');
@@ -154,5 +158,20 @@ describe('migration 13 from a database of the previous release', () => {
     } finally {
       store.close();
     }
+  });
+  it('says so on stderr when a CLI command migrates it, and how long it took', async () => {
+    const dataDir = join(dir, 'cli-previous');
+    const first = await runCli(['authz', 'serve', '--data-dir', dataDir, '--init', '--port', '0'], { ms: 30_000 });
+    expect(first.served).toBe(true);
+    expect(first.stderr).not.toMatch(/migrat/); // a new store is made, not migrated
+    const db = new Database(join(dataDir, 'authz.sqlite'));
+    db.exec(BACK_TO_SCHEMA_12);
+    db.close();
+    const r = await runCli(['authz', 'serve', '--data-dir', dataDir, '--port', '0'], { ms: 30_000 });
+    expect(r.served).toBe(true);
+    expect(r.stderr).toMatch(/migrating the store's schema from 12 to \d+; a large store takes a while/);
+    expect(r.stderr).toMatch(/store schema \d+, migrated in \d+\.\d s/);
+    const again = await runCli(['authz', 'serve', '--data-dir', dataDir, '--port', '0'], { ms: 30_000 });
+    expect(again.stderr).not.toMatch(/migrat/);
   });
 });
