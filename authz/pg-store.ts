@@ -38,9 +38,6 @@ import { blob, keyBlob, u8, rowToAudience, rowToAuthCode, rowToClient, rowToDevi
  * existed before it which it changes or indexes: an upgrade locks all of those of its pending
  * migrations at once, before it changes anything (see runMigrations).
  */
-/** A token named by hash ($1) and cti ($2, or NULL): one that shows its cti must be named by both (store.ts ctiInToken). */
-const NAMED_TOKEN = 'token_hash = $1 AND (NOT cti_in_token OR cti = $2)';
-
 const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   { sql: `CREATE TABLE clients (id TEXT PRIMARY KEY, name TEXT NOT NULL, secret_hash TEXT, public_key BYTEA,
      audiences TEXT NOT NULL, scopes TEXT NOT NULL, grant_types TEXT NOT NULL, redirect_uris TEXT NOT NULL,
@@ -121,6 +118,9 @@ const MIGRATIONS: ReadonlyArray<{ sql: string; alters?: readonly string[] }> = [
   // whole table, which a fleet's client assertions (a replay record each) make large.
   { sql: `CREATE INDEX IF NOT EXISTS rate_limits_window ON rate_limits (window_start);`, alters: ['rate_limits'] },
 ];
+
+/** A token named by hash ($1) and cti ($2, or NULL): one that shows its cti must be named by both (store.ts ctiInToken). */
+const NAMED_TOKEN = 'token_hash = $1 AND (NOT cti_in_token OR cti = $2)';
 
 /** Any number: instances of keybound on one database take this advisory lock to migrate. */
 const MIGRATION_LOCK = 0x6b6579626f756e64n; // "keybound"
