@@ -71,9 +71,9 @@ async function openStore(opts: DataDirOptions): Promise<OpenedStore> {
     if (!opts.init) throw new RegistryError(`the data directory ${JSON.stringify(opts.dataDir)} does not exist (a typo? serve or register-… with --init creates a new service there)`, 'ERR_AUTHZ_NO_DATA_DIR');
     mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
   }
-  let migrating: { from: number; to: number; started: number } | undefined;
+  let migrating: { to: number; started: number } | undefined;
   const store = new SqliteStore(join(opts.dataDir, DB_FILE), { onMigration: (from, to) => {
-    migrating = { from, to, started: Date.now() };
+    migrating = { to, started: Date.now() };
     // A large store takes a while (schema 13 rebuilds the tokens table), and nothing else is said until it is done.
     process.stderr.write(`keybound: migrating the store's schema from ${from} to ${to}; a large store takes a while (about 5 s a million issued tokens)\n`);
   } });

@@ -10,10 +10,7 @@ import { decodeCbor } from './cbor-decode.js';
 import { isMap, Tag, type CborValue } from './cbor-value.js';
 import { CLAIM } from './cwt-claims.js';
 import { COSE_TAG, CWT_TAG } from './message.js';
-import { canonicalTokenBytes } from './token-hash.js';
-
-/** As token-hash.ts: larger input is not a token we would accept. */
-const MAX_TOKEN_BYTES = 4096;
+import { canonicalTokenBytes, MAX_CANONICAL_INPUT as MAX_TOKEN_BYTES } from './token-hash.js';
 
 export function readableCti(token: Uint8Array): Uint8Array | undefined {
   if (token.length > MAX_TOKEN_BYTES) return undefined;

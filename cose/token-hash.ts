@@ -24,7 +24,7 @@ import { COSE_TAG, CWT_TAG, coseTypeOf, unwrapCwtTag, type CoseMessageType } fro
 import { portableProvider } from './portable-provider.js';
 
 /** As cwt.ts MAX_TOKEN_BYTES: larger input is not a token we would accept, so its bytes are its identity. */
-const MAX_CANONICAL_INPUT = 4096;
+export const MAX_CANONICAL_INPUT = 4096;
 /** RFC 9053 §2.1: the ECDSA algorithms, whose signatures have two valid forms. */
 const ECDSA = new Set<number>([ALG.ES256, ALG.ES384, ALG.ES512]);
 
