@@ -61,6 +61,8 @@ const TOKEN_RENEW_MARGIN_S = 120;
 /** A wake's window when nothing at all arrives (a message resets the quiet timer). */
 export const DEFAULT_AWAKE_MS = 1500;
 const TOKEN_ENDPOINT_TIMEOUT_MS = 15_000;
+/** How long the broker has to answer a CONNECT (CONNACK) and then the SUBSCRIBE (SUBACK). */
+const DEFAULT_BROKER_TIMEOUT_MS = 15_000;
 /** A token answer is a token (at most a few KiB, RFC 9200 §5.8.2) and a few numbers. */
 const MAX_TOKEN_ANSWER_BYTES = 16 * 1024;
 /** How long a disconnect waits for the broker to acknowledge answers already sent. */
@@ -94,6 +96,8 @@ export interface DeviceHostOptions {
   /** Seconds asleep between wakes; 0 stays connected. */
   wakeEvery: number;
   awakeMs?: number;
+  /** How long the broker has to answer the CONNECT and then the SUBSCRIBE (ms); 15 000 by default. */
+  brokerTimeoutMs?: number;
   access?: BrokerAccessOptions;
   /** The device's log (device/logger.ts: createNodeLogger on a Node host). */
   logger: Logger;
@@ -141,6 +145,14 @@ const sleep = (ms: number, signal: AbortSignal) =>
     signal.addEventListener('abort', onAbort, { once: true });
   });
 
+/** `work`'s result, or a rejection with `message` after `ms`; a late rejection of `work` is dropped, not left unhandled. */
+function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  work.catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}
+
 /** Resolves once `signal` is aborted (at once if it already is: a stop during the first wake). */
 const untilAborted = (signal: AbortSignal) =>
   new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
@@ -177,6 +189,7 @@ async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, lo
   const clientId = `device-${node.deviceId}`;
   const key = opts.access ? ownKey(storage, node.trust.trust.deviceKey) : undefined;
   const awakeMs = opts.awakeMs ?? DEFAULT_AWAKE_MS;
+  const brokerTimeoutMs = opts.brokerTimeoutMs ?? DEFAULT_BROKER_TIMEOUT_MS;
 
   async function brokerToken(): Promise<Uint8Array> {
     const access = opts.access!;
@@ -261,7 +274,7 @@ async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, lo
       clean: false,
       protocolVersion: 4,
       reconnectPeriod: opts.wakeEvery === 0 ? 1000 : 0,
-      connectTimeout: 15_000,
+      connectTimeout: brokerTimeoutMs,
       ...(pw ? { username: ACE_USERNAME, password: pw } : {}),
     });
     // Installed before the CONNECT goes out: a resumed session's queued messages can come in the
@@ -290,7 +303,11 @@ async function startOnLockedDir(opts: DeviceHostOptions, clock: () => number, lo
     }
     const topics = node.topics;
     try {
-      const granted = await c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
+      const subscribed = c.subscribeAsync({ [topics.authzInfo]: { qos: 1 }, [topics.req]: { qos: 1 }, [topics.trl]: { qos: 1 }, [topics.trust]: { qos: 1 } });
+      // Bounded like the CONNACK: a broker that admits the device and never answers its SUBSCRIBE
+      // (while it still answers PINGREQs) would otherwise keep a sleeping device awake for ever.
+      // The wake fails instead, and is retried with the backoff.
+      const granted = await within(subscribed, brokerTimeoutMs, `the broker did not answer the SUBSCRIBE within ${brokerTimeoutMs} ms`);
       for (const g of granted) if (g.qos > 2) log('subscribe_refused', { topic: g.topic });
       const mine = new Set([topics.authzInfo, topics.req]);
       if (granted.some((g) => mine.has(g.topic) && g.qos > 2)) throw new Error('the broker refused the device its own request topics');
