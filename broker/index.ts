@@ -38,3 +38,4 @@ export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, MAX_SUBSCRIPTIONS_
 export { brokerLogger, type BrokerLog } from './broker-logger.js';
 export { createBrokerMetrics, PUBLISH_REFUSAL_REASONS, type BrokerMetrics, type PublishRefusalReason } from './broker-metrics.js';
 export { probeRedis, redisEndpoint, REDIS_PROBE_TIMEOUT_MS, type RedisProbe } from './redis-probe.js';
+export { SUBSCRIPTION_WRITE_WAIT_MS } from './subscription-writes.js';

@@ -17,17 +17,22 @@
  * would queue messages on it for the client while it is offline.
  */
 /**
- * How long a client's next write waits for the previous one at most: a broadcast that never comes
- * back (Redis lost mid-write) must not wedge that client id's subscriptions for good.
+ * How long one write may take. A broadcast that never comes back (Redis lost mid-write, a pub/sub
+ * connection re-established in between), or a Redis that stalls its writes, would otherwise leave
+ * the SUBSCRIBE unanswered for good: a client with no SUBACK timeout of its own hangs there, and
+ * the next write of that client id waits behind it. Past the bound the write fails, aedes closes
+ * the connection (the client reconnects and subscribes again; the filters are idempotent), and the
+ * client's next write has its turn. Shorter than a device's own SUBACK bound (15 s,
+ * device/adapters/device-host.ts), so the device learns it from the broker's close.
  */
-const TURN_WAIT_MS = 15_000;
+export const SUBSCRIPTION_WRITE_WAIT_MS = 10_000;
 
 interface SubscriptionPersistence {
   addSubscriptions(client: { id: string }, subs: object[]): Promise<unknown>;
   removeSubscriptions(client: { id: string }, topics: string[]): Promise<unknown>;
 }
 
-export function serializeSubscriptionWrites<P extends object>(persistence: P, granted: WeakSet<object>): P {
+export function serializeSubscriptionWrites<P extends object>(persistence: P, granted: WeakSet<object>, waitMs = SUBSCRIPTION_WRITE_WAIT_MS): P {
   const target = persistence as unknown as SubscriptionPersistence;
   const add = target.addSubscriptions.bind(target);
   const remove = target.removeSubscriptions.bind(target);
@@ -36,9 +41,15 @@ export function serializeSubscriptionWrites<P extends object>(persistence: P, gr
   const written = new WeakMap<object[], WeakSet<object>>();
 
   const inTurn = <T>(clientId: string, write: () => Promise<T>): Promise<T> => {
-    const result = (tails.get(clientId) ?? Promise.resolve()).then(write);
+    const stored = (tails.get(clientId) ?? Promise.resolve()).then(write);
+    stored.catch(() => {}); // past the bound, its late failure is nobody's to hear
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const tail = Promise.race([result.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, TURN_WAIT_MS)).unref())]).finally(() => clearTimeout(timer));
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the subscription write was not confirmed within ${waitMs} ms`)), waitMs);
+      timer.unref();
+    });
+    const result = Promise.race([stored, late]).finally(() => clearTimeout(timer));
+    const tail = result.catch(() => {});
     tails.set(clientId, tail);
     void tail.then(() => {
       if (tails.get(clientId) === tail) tails.delete(clientId);

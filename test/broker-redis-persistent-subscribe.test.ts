@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect as mqttConnect, type MqttClient } from 'mqtt';
 import { Redis } from 'ioredis';
 import { ACE_USERNAME } from '../device/index.js';
-import { createBroker, type KeyboundBroker } from '../broker/index.js';
+import { createBroker, SUBSCRIPTION_WRITE_WAIT_MS, type KeyboundBroker } from '../broker/index.js';
 import { createIssuer, password, subackCodes, type TokenSpec } from './support/broker-fixture.js';
 import { startRedis } from './support/redis-server.js';
 import type { CoseKey } from '../cose/index.js';
@@ -102,5 +102,31 @@ describe('a device persistent session on a Redis broker', () => {
       db.disconnect();
     }
     await client.endAsync();
+  }, 60_000);
+
+  it('a Redis that stalls its writes during a SUBSCRIBE: the broker closes the connection within its bound, not never, and the device subscribes once Redis is back', async () => {
+    // Carried from stop 39: a SUBSCRIBE whose persistence write never completes was never
+    // answered. CLIENT PAUSE ... WRITE holds every write command, the broker's HSET and its
+    // confirming PUBLISH included, for longer than the bound (SUBSCRIPTION_WRITE_WAIT_MS).
+    const PAUSE_MS = SUBSCRIPTION_WRITE_WAIT_MS + 15_000;
+    const { client } = await deviceConnect(key);
+    const admin = new Redis(redis.url);
+    try {
+      const closed = new Promise<number>((resolve) => client.once('close', () => resolve(Date.now())));
+      await admin.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE');
+      const started = Date.now();
+      const outcome = await Promise.race([subscribe(client, FILTERS).then((codes) => ({ codes })), closed.then((at) => ({ closedAfterMs: at - started }))]);
+      expect(outcome).toMatchObject({ closedAfterMs: expect.any(Number) });
+      expect((outcome as { closedAfterMs: number }).closedAfterMs).toBeGreaterThanOrEqual(SUBSCRIPTION_WRITE_WAIT_MS - 500);
+      expect((outcome as { closedAfterMs: number }).closedAfterMs).toBeLessThan(SUBSCRIPTION_WRITE_WAIT_MS + 5_000);
+      client.end(true);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+      admin.disconnect();
+    }
+    // Redis back: the same device's next wake is answered.
+    const again = await deviceConnect(key);
+    expect(await subscribe(again.client, FILTERS)).toEqual([1, 1, 1, 1]);
+    await again.client.endAsync();
   }, 60_000);
 });
