@@ -31,7 +31,7 @@ import {
   fromHex,
 } from '../cose/index.js';
 import { issueJwtAccessToken } from './jwt-access-token.js';
-import { findOscoreRightsUpdate, requestedMaterialId } from './oscore-access-rights-update.js';
+import { findOscoreRightsUpdate, requestedMaterialId, type OscoreRightsUpdate } from './oscore-access-rights-update.js';
 import { AuthzError, invalidRequest } from './errors.js';
 import { scopeWireValue } from './scope-forms.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -218,14 +218,15 @@ async function issueJwt(ctx: IssuerContext, req: IssueRequest): Promise<IssuedTo
   return { accessToken: token, expiresIn: req.audience.policy.lifetime, scope: req.scope, tokenHash: record.tokenHash, cti: fromHex(record.cti), aceProfile: profile, dpop: req.dpop !== undefined, ...(cnf && 'x5t' in cnf ? { tokenType: CERTIFICATE_BOUND_TOKEN_TYPE } : {}) };
 }
 
-export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
-  // RFC 8705 §3: a client that authenticated with its certificate gets a JWT bound to it (a CWT
-  // has no confirmation method for a certificate), unless it proved a DPoP key for this token.
-  if (req.audience.policy.tokenFormat === 'jwt' || (ctx.certificateThumbprint !== undefined && !req.dpop)) return issueJwt(ctx, req);
+/** RFC 8705 §3: a client that authenticated with its certificate gets a JWT bound to it (a CWT has no confirmation method for a certificate), unless it proved a DPoP key for this token. */
+const issuesJwt = (ctx: IssuerContext, req: IssueRequest): boolean => req.audience.policy.tokenFormat === 'jwt' || (ctx.certificateThumbprint !== undefined && !req.dpop);
+
+/**
+ * What a CWT will be bound to, or the refusal: the client's key (req_cnf, or its DPoP key), an
+ * update of access rights (RFC 9203 §3.1), or neither (the service makes a key).
+ */
+async function cwtBinding(ctx: IssuerContext, req: IssueRequest): Promise<{ oscore: boolean; update?: OscoreRightsUpdate; reqCnf?: Confirmation }> {
   const { audience } = req;
-  const lifetime = audience.policy.lifetime;
-  const signer = ctx.keys.current().key;
-  const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
   // Registered --profile coap_oscore (registry.ts): the PoP key is an OSCORE Master Secret the
   // service makes (RFC 9203 §3.2: "The PoP key included in the response ... MUST be used as a
   // Master Secret"), so a client's own key cannot be bound; req_cnf kid(3) there names material
@@ -236,6 +237,31 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const update = materialId ? await findOscoreRightsUpdate(ctx, req.client, audience, materialId) : undefined;
   const reqCnf = update ? undefined : req.dpop ? dpopCnf(req.dpop, req.client) : parseReqCnf(req.reqCnf, req.client);
   if (oscore && reqCnf) throw new AuthzError('unsupported_pop_key', 'req_cnf(4): tokens for this audience (coap_oscore, RFC 9203 §3.2) carry an OSCORE Master Secret the service makes; omit req_cnf, or send kid(3) with the material id to update access rights');
+  return { oscore, ...(update ? { update } : {}), ...(reqCnf ? { reqCnf } : {}) };
+}
+
+/**
+ * Throws what issueAccessToken would throw for this request's key binding, and issues nothing: a
+ * grant that spends something first (a refresh token's rotation) asks this before, so that a
+ * binding that can no longer be made (a rights update whose material's token is gone, a kid the
+ * client no longer has registered) is refused with the grant still unspent.
+ */
+export async function checkPopBinding(ctx: IssuerContext, req: IssueRequest): Promise<void> {
+  if (!issuesJwt(ctx, req)) {
+    await cwtBinding(ctx, req);
+    return;
+  }
+  if (req.cnonce) throw invalidRequest('cnonce (RFC 9200 §5.3.1) is for CWTs; this audience takes JWT access tokens');
+  if (!req.dpop) parseReqCnf(req.reqCnf, req.client);
+}
+
+export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
+  if (issuesJwt(ctx, req)) return issueJwt(ctx, req);
+  const { audience } = req;
+  const lifetime = audience.policy.lifetime;
+  const signer = ctx.keys.current().key;
+  const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
+  const { oscore, update, reqCnf } = await cwtBinding(ctx, req);
   // RFC 9203 §3.2: "a different OSCORE_Input_Material ... to different authorized clients": fresh per token.
   const osc = oscore && !update
     ? { id: ctx.provider.randomBytes(OSC_ID_BYTES), ms: ctx.provider.randomBytes(OSC_MASTER_SECRET_BYTES), salt: ctx.provider.randomBytes(OSC_SALT_BYTES) }

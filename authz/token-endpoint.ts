@@ -28,7 +28,7 @@ import {
 import { AuthzError, invalidGrant, invalidRequest, invalidTarget, unsupportedGrantType } from './errors.js';
 import { POP_TOKEN_TYPE, bytesParam, cnfParam, requireText, scopeParam, textParam, type Params, type ResponseValue } from './ace-params.js';
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from './client-auth.js';
-import { issueAccessToken, parseReqCnf, type IssuedToken, type IssuerContext } from './issuer.js';
+import { checkPopBinding, issueAccessToken, parseReqCnf, type IssuedToken, type IssueRequest, type IssuerContext } from './issuer.js';
 import { requestedMaterialId } from './oscore-access-rights-update.js';
 import { assertExchangeAllowed, assertGrantAllowed, assertWithin, decideExchangeScope, decideScope, resolveAudience } from './policy.js';
 import { scopeFromRequest, scopeFromStored, scopeToStored, scopeWireValue } from './scope-forms.js';
@@ -330,6 +330,20 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
     assertWithin(asked, scopeFromStored(record.scope));
     scope = scopeToStored(asked);
   }
+  const issue: IssueRequest = {
+    client,
+    audience,
+    scope,
+    subject: record.subject,
+    family: record.family,
+    ...popBinding(ctx, record.reqCnf ? decodeStored(record.reqCnf) : undefined),
+  };
+  // Before the rotation spends the presented token: a binding that can no longer be made (a
+  // rights update whose material's token is gone, a kid the client no longer has registered, a
+  // DPoP proof beside a bound req_cnf) is refused with the token still the holder's. Refused
+  // after it, the new refresh token was never delivered, and the holder's retry with the old one
+  // read as reuse and revoked the whole family (RFC 9700 §4.14.2).
+  await checkPopBinding(ctx, issue);
   const refresh = toHex(ctx.provider.randomBytes(32));
   const rotated = await ctx.store.rotateRefreshToken(
     hash,
@@ -358,14 +372,7 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
     }
     throw invalidGrant('refresh token not valid');
   }
-  const issued = await issueAccessToken(ctx, {
-    client,
-    audience,
-    scope,
-    subject: record.subject,
-    family: record.family,
-    ...popBinding(ctx, record.reqCnf ? decodeStored(record.reqCnf) : undefined),
-  });
+  const issued = await issueAccessToken(ctx, issue);
   return responseOf(issued, asked, { refresh_token: refresh });
 }
 
