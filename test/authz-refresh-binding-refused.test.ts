@@ -17,7 +17,7 @@ import { encodeCbor, toBase64Url, utf8, CNF_LABEL, GRANT_DEVICE_CODE, type CoseK
 import { nativeProvider } from '../cose/adapters/index.js';
 import { createAuthzServer, registerAudience, registerClient, registerUser, SqliteStore, type AuthzServer } from '../authz/index.js';
 import { generateKeyPair } from 'jose';
-import { basic, errorOf, post as postTo } from './support/authz-client.js';
+import { approveDeviceCode, basic, errorOf, post as postTo } from './support/authz-client.js';
 import { dpopProofJwt, type DpopKeyPair } from './support/dpop-proof-jwt.js';
 
 const SECRET = 'app-secret-that-is-long-enough';
@@ -61,15 +61,7 @@ async function deviceGrant(audience: string, scope: string, kid: Uint8Array): Pr
   const reqCnf = toBase64Url(encodeCbor(new Map([[CNF_LABEL.kid, kid]])));
   const d = await post('/device_authorization', { audience, scope, req_cnf: reqCnf }, AUTH);
   expect(d.status, JSON.stringify(d.data)).toBe(200);
-  let res = await fetch(`${base}/device`);
-  const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
-  let csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
-  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/device', username: 'alice', password: 'correct horse battery' }) });
-  const signedIn = res.headers.get('set-cookie')!.split(';')[0]!;
-  res = await fetch(`${base}/device`, { headers: { cookie: signedIn } });
-  csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
-  res = await fetch(`${base}/device`, { method: 'POST', headers: { cookie: signedIn, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, user_code: d.data.user_code, decision: 'approve' }) });
-  expect(res.status).toBe(200);
+  expect(await approveDeviceCode(base, d.data.user_code, 'alice', 'correct horse battery')).toBe(200);
   const t = await post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: d.data.device_code }, AUTH);
   expect(t.status).toBe(200);
   return { accessToken: t.data.access_token, refreshToken: t.data.refresh_token };

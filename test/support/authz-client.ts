@@ -59,6 +59,19 @@ export async function loginAndConsentRedirect(base: string, query: URLSearchPara
   return new URL(res.headers.get('location')!);
 }
 
+/** Signs in as `user` on the verification page (RFC 8628 §3.3) and approves `userCode`; returns the page's status. */
+export async function approveDeviceCode(base: string, userCode: string, user: string, password: string): Promise<number> {
+  let res = await fetch(`${base}/device`);
+  const cookie = res.headers.get('set-cookie')!.split(';')[0]!;
+  let csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  res = await fetch(`${base}/login`, { method: 'POST', redirect: 'manual', headers: { cookie, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, next: '/device', username: user, password }) });
+  const signedIn = res.headers.get('set-cookie')!.split(';')[0]!;
+  res = await fetch(`${base}/device`, { headers: { cookie: signedIn } });
+  csrf = /name="csrf" value="([^"]+)"/.exec(await res.text())![1]!;
+  res = await fetch(`${base}/device`, { method: 'POST', headers: { cookie: signedIn, 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ csrf, user_code: userCode, decision: 'approve' }) });
+  return res.status;
+}
+
 /** The token hashes (hex) on an audience's signed /trl, verified with the service's published key. */
 export async function trlHashes(base: string, audience: string): Promise<string[]> {
   const keys = decodeCbor(new Uint8Array(await (await fetch(`${base}/keys`)).arrayBuffer())) as CborMap[];
