@@ -472,12 +472,15 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
   // Approved: a token is due (a public client's budget is the approving user's), before anything is consumed.
   await ctx.budget.take(client.id, method === 'none' ? (record.username ?? client.id) : undefined);
   await recordProof(ctx);
-  // Delete first, so two concurrent polls cannot both get a token.
-  if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
-  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username ?? client.id, record.reqCnf, undefined);
-  await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username ?? client.id, record.reqCnf, refreshBinding(ctx, method));
+  // The user's approval is not spent on a poll whose key binding is refused (as refreshToken).
+  const subject = record.username ?? client.id;
+  await checkPopBinding(ctx, { client, audience, scope: record.scope, subject, ...popBinding(ctx, record.reqCnf ? decodeStored(record.reqCnf) : undefined) });
+  // Deleted before issuing, so two concurrent polls cannot both get a token.
+  if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
+  const r = await issueWithRefresh(ctx, client, audience, record.scope, subject, record.reqCnf, undefined);
+  await storeNewRefresh(ctx, r, client, audience.id, record.scope, subject, record.reqCnf, refreshBinding(ctx, method));
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
 

@@ -56,13 +56,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-/** The device grant with req_cnf {kid(3): kid}, approved by alice on the verification page. */
-async function deviceGrant(audience: string, scope: string, kid: Uint8Array): Promise<{ accessToken: string; refreshToken: string }> {
+/** A device code asked with req_cnf {kid(3): kid}, approved by alice on the verification page. */
+async function approvedDeviceCode(audience: string, scope: string, kid: Uint8Array): Promise<string> {
   const reqCnf = toBase64Url(encodeCbor(new Map([[CNF_LABEL.kid, kid]])));
   const d = await post('/device_authorization', { audience, scope, req_cnf: reqCnf }, AUTH);
   expect(d.status, JSON.stringify(d.data)).toBe(200);
   expect(await approveDeviceCode(base, d.data.user_code, 'alice', 'correct horse battery')).toBe(200);
-  const t = await post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: d.data.device_code }, AUTH);
+  return d.data.device_code;
+}
+
+/** The device grant with req_cnf {kid(3): kid}: its access and refresh tokens. */
+async function deviceGrant(audience: string, scope: string, kid: Uint8Array): Promise<{ accessToken: string; refreshToken: string }> {
+  const t = await post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: await approvedDeviceCode(audience, scope, kid) }, AUTH);
   expect(t.status).toBe(200);
   return { accessToken: t.data.access_token, refreshToken: t.data.refresh_token };
 }
@@ -99,5 +104,16 @@ describe('a refresh the service refuses for its key binding leaves the refresh t
     expect(errorOf(refused)).toBe('invalid_request');
     expect(refused.data.error_description).toContain('two keys');
     expect((await post('/token', { grant_type: 'refresh_token', refresh_token: refreshToken }, AUTH)).status).toBe(200);
+  });
+
+  it('the same at the device code poll: a refused binding leaves the approval unspent, and the next poll gets the token', async () => {
+    await registerApp(firstKey);
+    const deviceCode = await approvedDeviceCode('ekg', 'read', utf8('app-key-1'));
+    const dpop = await dpopProofJwt((await generateKeyPair('ES256')) as DpopKeyPair, 'POST', `${base}/token`);
+    const refused = await post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: deviceCode }, { ...AUTH, dpop });
+    expect(errorOf(refused)).toBe('invalid_request');
+    const t = await post('/token', { grant_type: GRANT_DEVICE_CODE, device_code: deviceCode }, AUTH);
+    expect(t.status, JSON.stringify(t.data)).toBe(200);
+    expect(await introspect(t.data.access_token)).toBe(true);
   });
 });
