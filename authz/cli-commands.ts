@@ -261,10 +261,7 @@ export type RegistrationKind = 'client' | 'device' | 'user';
 
 /**
  * Deletes one registration. An id may name a client and a device at once (a broker is both):
- * then `kind` must say which, rather than delete the wrong one.
- */
-/**
- * Deletes a registration. A device that clients (or other devices' exchange-from) still name is
+ * then `kind` must say which, rather than delete the wrong one. A device that clients (or other devices' exchange-from) still name is
  * refused without `detach`: left named, a device registered later under that id would be given
  * their tokens without anyone deciding so (walkthrough, stop 36). With `detach` the id is taken
  * out of those registrations first, then the device goes (a crash between leaves it detached, never
