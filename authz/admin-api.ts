@@ -9,6 +9,7 @@ import { AuthzError } from './errors.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError } from './registry.js';
 import { parseStrictJson } from './strict-json.js';
 import { secretWeakness } from './secret-strength.js';
+import { passwordWeakness } from './password-dictionary.js';
 import { decodePathSegment, jsonResponse, respond, type WebContext, type WebRequest, type WebResponse } from './web-exchange.js';
 
 /** Admin JSON bodies are small too. */
@@ -51,7 +52,12 @@ export async function handleAdmin(ctx: WebContext, req: WebRequest): Promise<Web
       return jsonResponse(201, { id: a.id, protection: a.protection, clockless: a.clockless });
     }
     // The operator's other door refuses what the CLI refuses: a guessable secret or password.
-    const weak = path === '/admin/clients' && typeof input.secret === 'string' ? secretWeakness(input.secret, 'client secret') : path === '/admin/users' ? secretWeakness(String(input.password ?? ''), 'password') : undefined;
+    const weak =
+      path === '/admin/clients' && typeof input.secret === 'string'
+        ? secretWeakness(input.secret, 'client secret')
+        : path === '/admin/users'
+          ? await passwordWeakness(String(input.password ?? ''), String(input.username ?? ''))
+          : undefined;
     if (weak) return invalid(weak);
     if (path === '/admin/clients') {
       const c = await registerClient(store, { ...(input as object), id: String(input.id), ...(input.publicKey ? { publicKey: key(input.publicKey)! } : {}) } as never);

@@ -16,6 +16,7 @@ import { createAuthzServer, type AuthzServer, type AuthzServerOptions } from './
 import { SigningKeys, type SigningAlgorithm } from './signing-keys.js';
 import { provisionDevice, registerAudience, registerClient, registerUser, RegistryError, type AudienceOptions, type ClientOptions } from './registry.js';
 import { secretWeakness } from './secret-strength.js';
+import { passwordWeakness } from './password-dictionary.js';
 import { decideScope } from './policy.js';
 import { revokeSelection, type RevokeResult, type RevokeSelection } from './operator-revocation.js';
 import { rotateSigningKey, type RotationResult } from './operator-key-rotation.js';
@@ -216,7 +217,7 @@ export async function registerUserCommand(opts: DataDirOptions & { username: str
   const opened = await openStore(opts);
   const store = opened.store;
   try {
-    const weak = secretWeakness(opts.password, 'password');
+    const weak = await passwordWeakness(opts.password, opts.username);
     if (weak) throw new RegistryError(weak, 'ERR_AUTHZ_WEAK_SECRET');
     const existing = await store.getUser(opts.username);
     if (existing && !opts.force) throw new RegistryError(`user ${opts.username} is already registered (--force sets a new password)`, 'ERR_AUTHZ_ALREADY_REGISTERED');

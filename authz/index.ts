@@ -51,6 +51,7 @@ export {
   type RegistrationKind,
 } from './cli-commands.js';
 export { secretWeakness, estimatedBits, MIN_SECRET_BITS, MIN_PASSWORD_BITS } from './secret-strength.js';
+export { passwordWeakness, MIN_PASSWORD_SCORE } from './password-dictionary.js';
 export { tokenFromFile, MAX_TOKEN_FILE_BYTES, MAX_REVOKE_SELECTION, type RevokeSelection, type RevokeResult } from './operator-revocation.js';
 export { longestTokenLifetime, type RotationResult } from './operator-key-rotation.js';
 export { signedTrustUpdate, trustSequence } from './trust-update-issuer.js';

@@ -96,6 +96,9 @@ describe('admin API: registration over HTTP', () => {
     expect(weakSecret.status).toBe(400);
     expect(JSON.stringify(await weakSecret.json())).not.toContain('portal-secret');
     expect((await admin(r.base, '/admin/users', { username: 'eve', password: 'hunter2' })).status).toBe(400);
+    const common = await admin(r.base, '/admin/users', { username: 'eve', password: 'Password1234!' });
+    expect(common.status).toBe(400);
+    expect(JSON.stringify(await common.json())).toContain('among the first an attacker tries');
     expect((await admin(r.base, '/admin/users', { username: 'eve' })).status).toBe(400);
     expect((await admin(r.base, '/admin/nothing', {})).status).toBe(404);
   });

@@ -314,6 +314,12 @@ describe('register-user, list, delete', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('ERR_AUTHZ_WEAK_SECRET');
     expect(r.stderr).not.toContain('hunter2');
+    // Long enough and varied enough for the estimate, and among the first guesses of any attack.
+    writeFileSync(weak, 'password1234\n');
+    const common = await kb('authz', 'register-user', 'bob', '--data-dir', d, '--password-file', weak);
+    expect(common.code).toBe(1);
+    expect(common.stderr).toContain('among the first an attacker tries');
+    expect(common.stderr).toContain('ERR_AUTHZ_WEAK_SECRET');
     const missing = await kb('authz', 'register-user', 'bob', '--data-dir', d, '--password-file', join(dir, 'nope'));
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/--password-file "[^"]*nope" does not exist/);
