@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { passwordWeakness, secretWeakness } from '../authz/index.js';
 
 describe('a password among the first an attacker tries', () => {
-  it.each(['password1234', 'Password1234!', 'qwertyuiop123', 'iloveyou12345'])('%s passes the estimate and is refused by the dictionaries', async (password) => {
+  it.each(['password1234', 'Password1234!', 'p@ssw0rd1234', 'qwertyuiop123', 'iloveyou12345'])('%s passes the estimate and is refused by the dictionaries', async (password) => {
     expect(secretWeakness(password, 'password')).toBeUndefined();
     expect(await passwordWeakness(password, 'bob')).toMatch(/^the password is among the first an attacker tries: .*commonly used password/);
   });
@@ -23,5 +23,9 @@ describe('a password among the first an attacker tries', () => {
     expect(await passwordWeakness('J3n7t0UZr5xQ2f9WbKcA', 'bob')).toBeUndefined();
     expect(await passwordWeakness('hunter2', 'bob')).toBe(secretWeakness('hunter2', 'password'));
     expect(await passwordWeakness('x'.repeat(600), 'bob')).toContain('longer than');
+    // The longest a password may be, random: matched in its first 64 characters, and accepted.
+    const longest = Array.from({ length: 500 }, (_, i) => 'J3n7t0UZr5xQ2f9WbKcA-hLpY'[(i * 7 + (i >> 3)) % 25]).join('');
+    expect(secretWeakness(longest, 'password')).toBeUndefined();
+    expect(await passwordWeakness(longest, 'bob')).toBeUndefined();
   });
 });
