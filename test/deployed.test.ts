@@ -109,7 +109,10 @@ async function startDevice(d: string): Promise<Proc> {
     '--wake-every', String(WAKE_EVERY), '--awake-ms', '700',
     '--client-secret-file', f(`${d}.secret`), '--broker-audience', BROKER, '--token-url', `${authzUrl}/token`,
   ]);
-  await waitFor(p, /"event":"connected"/);
+  // Not 15 s: a first wake whose SUBSCRIBE the broker could not store in time (Redis slow under a
+  // loaded CI machine) fails at the broker's bound (SUBSCRIPTION_WRITE_WAIT_MS, 10 s) and is
+  // retried after 2 s; what this waits for is that the device gets there (CI run 35 lost it here).
+  await waitFor(p, /"event":"connected"/, 0, 30_000);
   return p;
 }
 
