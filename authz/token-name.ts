@@ -5,9 +5,10 @@
  * only by the two together (store.ts ctiInToken): the cti is read unverified, so a forged token
  * naming another token's cti matches nothing.
  */
-import { readableCti, toHex, tokenHash, type CryptoProvider } from '../cose/index.js';
+import { canonicalWithCti, toHex, type CryptoProvider } from '../cose/index.js';
 
 export function tokenName(ctx: { provider: CryptoProvider }, token: Uint8Array): [hash: string, cti: string | undefined] {
-  const cti = readableCti(token);
-  return [toHex(tokenHash(token, ctx.provider)), cti && toHex(cti)];
+  // cose/token-hash.ts tokenHash: SHA-256 over the canonical bytes, canonicalized once for both.
+  const { canonical, cti } = canonicalWithCti(token);
+  return [toHex(ctx.provider.digest('SHA-256', canonical)), cti && toHex(cti)];
 }

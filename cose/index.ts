@@ -117,7 +117,7 @@ export {
   type Clock,
 } from './cwt.js';
 export { canonicalTokenBytes, tokenHash, tokenHashUri } from './token-hash.js';
-export { readableCti } from './readable-cti.js';
+export { readableCti, canonicalWithCti } from './readable-cti.js';
 export { ACE_ERROR_CODE, aceErrorName, aceErrorValue } from './ace-error-codes.js';
 export { lowS, ECDSA_ORDERS } from './ecdsa-low-s.js';
 export {

@@ -13,10 +13,24 @@ import { COSE_TAG, CWT_TAG } from './message.js';
 import { canonicalTokenBytes, MAX_CANONICAL_INPUT as MAX_TOKEN_BYTES } from './token-hash.js';
 
 export function readableCti(token: Uint8Array): Uint8Array | undefined {
-  if (token.length > MAX_TOKEN_BYTES) return undefined;
+  return canonicalWithCti(token).cti;
+}
+
+/**
+ * A presented token's canonical bytes (what tokenHash hashes) and the cti it shows, from one
+ * canonicalization: a caller that needs both (authz/token-name.ts) decodes and re-encodes once.
+ */
+export function canonicalWithCti(token: Uint8Array): { canonical: Uint8Array; cti?: Uint8Array } {
+  const canonical = canonicalTokenBytes(token);
+  if (token.length > MAX_TOKEN_BYTES) return { canonical };
+  const cti = ctiOfCanonical(canonical);
+  return cti ? { canonical, cti } : { canonical };
+}
+
+function ctiOfCanonical(canonical: Uint8Array): Uint8Array | undefined {
   let value: CborValue;
   try {
-    value = decodeCbor(canonicalTokenBytes(token), { maxBytes: MAX_TOKEN_BYTES * 2, maxDepth: 8 });
+    value = decodeCbor(canonical, { maxBytes: MAX_TOKEN_BYTES * 2, maxDepth: 8 });
   } catch {
     return undefined; // not CBOR at all: a reference token
   }

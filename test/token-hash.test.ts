@@ -10,6 +10,7 @@ import {
   portableProvider,
   publicCoseKey,
   readableCti,
+  canonicalWithCti,
   Tag,
   tokenHash,
   utf8,
@@ -125,6 +126,16 @@ describe('the cti a token shows (readableCti: how the service finds its record o
     expect(readableCti(encodeCbor(new Tag(new Tag([a[0]!, a[1]!, encodeCbor(new Map([[7, 'text']])), a[3]!], 18), 61)))).toBeUndefined();
     const big = encodeCbor(new Tag(new Tag([a[0]!, a[1]!, encodeCbor(new Map<CborValue, CborValue>([[7, cti], [-1, new Uint8Array(5000)]])), a[3]!], 18), 61));
     expect(readableCti(big)).toBeUndefined();
+  });
+
+  it('canonicalWithCti gives what canonicalTokenBytes and readableCti give, from one canonicalization', () => {
+    const a = inner(signed);
+    const oversized = encodeCbor(new Tag(new Tag([a[0]!, a[1]!, encodeCbor(new Map<CborValue, CborValue>([[7, cti], [-1, new Uint8Array(5000)]])), a[3]!], 18), 61));
+    for (const [name, t] of [['Sign1', signed], ['untagged', untagged(signed)], ['unprotected labels', withUnprotected(signed)], ['reference', portableProvider.randomBytes(32)], ['oversized', oversized]] as const) {
+      const { canonical, cti: shown } = canonicalWithCti(t);
+      expect(canonical, name).toEqual(canonicalTokenBytes(t));
+      expect(shown, name).toEqual(readableCti(t));
+    }
   });
 });
 
