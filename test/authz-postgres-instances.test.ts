@@ -113,7 +113,7 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
         let err = '';
         p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
         p.stdout!.resume();
-        p.once('exit', (code) => resolve({ code, err }));
+        p.once('close', (code) => resolve({ code, err })); // after stderr is read to its end, unlike 'exit'
       });
     const wrong = join(dir, 'wrong-kek');
     writeFileSync(wrong, randomBytes(32), { mode: 0o600 });
@@ -227,7 +227,7 @@ describe.skipIf(Boolean(pgMissing))('two authz serve processes on one PostgreSQL
       let text = '';
       p.stdout!.on('data', (d: Buffer) => (text += d.toString()));
       p.stderr!.on('data', (d: Buffer) => (text += d.toString()));
-      p.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(text))));
+      p.once('close', (code) => (code === 0 ? resolve(text) : reject(new Error(text)))); // output read to its end
     });
     const kid = /new signing key ([0-9a-f]+)/.exec(out)![1]!;
     expect(kid).not.toBe(before);

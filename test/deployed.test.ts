@@ -144,8 +144,10 @@ async function mosquittoSub(brokerUrl: string, clientId: string, password: strin
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`mosquitto_sub: ${out.slice(-500)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+  // 'close', not 'exit': at 'exit' the child's stdout may still hold the payload's line (Node's
+  // child_process docs), and the message read as missing (CI run 41).
   const messages = new Promise<Uint8Array[]>((resolve, reject) =>
-    child.once('exit', (code) => {
+    child.once('close', (code) => {
       if (code !== 0) return reject(new Error(`mosquitto_sub exited ${code}: ${out.slice(-500)}`));
       resolve(out.split('\n').filter((l) => /^[0-9a-f]+$/.test(l.trim())).map((l) => fromHex(l.trim())));
     }),
