@@ -16,6 +16,8 @@
  * by authorizeSubscribe (RFC 9431 §4.3, SUBACK 0x80) is never stored: stored, the shared session
  * would queue messages on it for the client while it is offline.
  */
+import { within } from '../device/adapters/index.js';
+
 /**
  * How long one write may take. A broadcast that never comes back (Redis lost mid-write, a pub/sub
  * connection re-established in between), or a Redis that stalls its writes, would otherwise leave
@@ -42,13 +44,7 @@ export function serializeSubscriptionWrites<P extends object>(persistence: P, gr
 
   const inTurn = <T>(clientId: string, write: () => Promise<T>): Promise<T> => {
     const stored = (tails.get(clientId) ?? Promise.resolve()).then(write);
-    stored.catch(() => {}); // past the bound, its late failure is nobody's to hear
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the subscription write was not confirmed within ${waitMs} ms`)), waitMs);
-      timer.unref();
-    });
-    const result = Promise.race([stored, late]).finally(() => clearTimeout(timer));
+    const result = within(stored, waitMs, `the subscription write was not confirmed within ${waitMs} ms`);
     const tail = result.catch(() => {});
     tails.set(clientId, tail);
     void tail.then(() => {

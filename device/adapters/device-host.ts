@@ -52,6 +52,7 @@ import { fileStorage } from './file-storage.js';
 import { lockDataDir } from './data-dir-lock.js';
 import { assertPrivateDir } from './private-dir.js';
 import { readBoundedBody } from './bounded-body.js';
+import { within } from './time-limit.js';
 import { startDeviceCoap, deviceOscoreStorage } from './device-coap.js';
 
 const DEVICE_KEY = 'device-key';
@@ -144,14 +145,6 @@ const sleep = (ms: number, signal: AbortSignal) =>
     const t = setTimeout(() => (signal.removeEventListener('abort', onAbort), resolve()), ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
-
-/** `work`'s result, or a rejection with `message` after `ms`; a late rejection of `work` is dropped, not left unhandled. */
-function within<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  work.catch(() => undefined);
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)));
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
-}
 
 /** Resolves once `signal` is aborted (at once if it already is: a stop during the first wake). */
 const untilAborted = (signal: AbortSignal) =>

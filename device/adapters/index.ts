@@ -5,6 +5,7 @@ export { connectDeviceMqtt, deviceTopics, type DeviceMqttOptions, type DeviceMqt
 export { startDeviceHost, deviceBrokerScope, DEFAULT_AWAKE_MS, type DeviceHost, type DeviceHostOptions, type BrokerAccessOptions } from './device-host.js';
 export { createNodeLogger, isLogLevel, LOG_LEVELS, type LogLevel, type NodeLoggerOptions } from './node-logger.js';
 export { readBoundedBody, BodyTooLarge } from './bounded-body.js';
+export { within } from './time-limit.js';
 export {
   startCoapTransport,
   CoapListenError,
