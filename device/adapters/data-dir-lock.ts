@@ -31,12 +31,15 @@ const held = new Set<string>();
 
 /** A lock file's content, bounded: the pid line, and on Linux the boot id and start time lines. */
 const MAX_LOCK_CHARS = 128;
+/** What a boot id (a UUID) and a start time (clock ticks) look like, read from /proc or from a lock. */
+const BOOT_ID = /^[0-9a-f-]{36}$/;
+const START_TIME = /^\d{1,20}$/;
 
 /** This boot's id (Linux), or undefined where there is none to read. */
 function bootId(): string | undefined {
   try {
     const id = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
-    return /^[0-9a-f-]{36}$/.test(id) ? id : undefined;
+    return BOOT_ID.test(id) ? id : undefined;
   } catch {
     return undefined;
   }
@@ -48,7 +51,7 @@ function startTime(pid: number): string | undefined {
     // The command name (field 2) is in parentheses and may hold spaces and ')': count from the last ')'.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-    return start !== undefined && /^\d{1,20}$/.test(start) ? start : undefined;
+    return start !== undefined && START_TIME.test(start) ? start : undefined;
   } catch {
     return undefined;
   }
@@ -65,16 +68,15 @@ function parseHolder(text: string): LockHolder {
   const [pid = '', boot, start] = text.split('\n').map((l) => l.trim());
   return {
     pid,
-    ...(boot !== undefined && /^[0-9a-f-]{36}$/.test(boot) ? { boot } : {}),
-    ...(start !== undefined && /^\d{1,20}$/.test(start) ? { start } : {}),
+    ...(boot !== undefined && BOOT_ID.test(boot) ? { boot } : {}),
+    ...(start !== undefined && START_TIME.test(start) ? { start } : {}),
   };
 }
 
-/** Whether the process a lock names is gone: not running, or its pid now another process's (another boot, another start time). */
-function gone(h: LockHolder): boolean {
+/** Whether the process a lock names is gone: not running, or its pid now another process's (another boot than `boot`, another start time). */
+function gone(h: LockHolder, boot: string | undefined): boolean {
   const pid = Number(h.pid);
   if (!running(pid)) return true;
-  const boot = bootId();
   if (h.boot !== undefined && boot !== undefined) {
     if (h.boot !== boot) return true;
     const start = startTime(pid);
@@ -125,7 +127,7 @@ export function lockDataDir(dir: string): { release(): void } {
       const h = text === undefined ? undefined : parseHolder(text);
       // A lock still being written (its pid not in yet) is held; one naming a process that is gone,
       // or this process (not in `held`: a restart that got the same pid), is stale.
-      if (text !== undefined && h && /^\d{1,10}$/.test(h.pid) && (Number(h.pid) === process.pid || gone(h))) {
+      if (text !== undefined && h && /^\d{1,10}$/.test(h.pid) && (Number(h.pid) === process.pid || gone(h, boot))) {
         // Two starts both read the dead pid: removing the file blindly let the second remove the
         // lock the first had just made, and both held the directory (review 36b). The takeover
         // is itself exclusive, and the stale lock is removed only if it is still the one read.
