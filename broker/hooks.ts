@@ -47,6 +47,7 @@ import { memoryClientIdOwners, PERSISTENT_SESSION_GRACE_S, type ClientIdOwners }
 import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
+import { startRestingSweeps, type RestingSessionLedger } from './resting-session-ledger.js';
 import { createRestingSessions } from './resting-sessions.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
@@ -172,6 +173,11 @@ export interface HookDeps {
   storedFilters?(clientId: string): Promise<readonly string[]>;
   /** Drops a persistent session at rest from the store (its filters, its queued messages): its grace is over. */
   endSession?(clientId: string): Promise<void>;
+  /**
+   * Sessions at rest shared by every broker on the store and outliving this one (on Redis:
+   * resting-session-ledger.ts). Without it, only this process's timers end them.
+   */
+  restingLedger?: RestingSessionLedger;
   /** Trust-anchor updates on ace/<device>/trust (without it, none is routed). */
   trustUpdates?: TrustUpdateRelay;
 }
@@ -219,20 +225,31 @@ export function createHooks(deps: HookDeps) {
   const wills = new WeakMap<HookClient, HookPacket>();
   const owners = deps.owners ?? memoryClientIdOwners(clock);
   const sessionGraceS = deps.sessionGraceS ?? PERSISTENT_SESSION_GRACE_S;
-  const resting = createRestingSessions(clock, (clientId, connection) => void endAtRest(clientId, connection));
+  // With a shared ledger, this broker's timers only say when to look: the ledger decides who ends
+  // a session (one broker, once), and one that restarted still ends what it watched before.
+  const ledger = deps.restingLedger;
+  const sweeps = ledger
+    ? startRestingSweeps(ledger, clock, (entry) => endAtRest(entry.clientId, entry.connection), (e) =>
+        log.error({ event: 'session_not_ended', error: e.message.slice(0, 80) }, `broker: sessions at rest not swept (${e.message.slice(0, 80)})`),
+      )
+    : undefined;
+  const resting = createRestingSessions(clock, (clientId, connection) => (sweeps ? sweeps.kick() : void endAtRest(clientId, connection)));
 
   /**
    * A persistent session's grace after its token's expiry is over (resting-sessions.ts): unless
    * its id came back (here, or at a peer: then the record is another connection's), the id is
-   * freed and the session dropped, so a session at rest holds nothing for ever.
+   * freed and the session dropped, so a session at rest holds nothing for ever. False when it
+   * could not be done (the store failed): the ledger offers it again.
    */
-  async function endAtRest(clientId: string, connection: string): Promise<void> {
+  async function endAtRest(clientId: string, connection: string): Promise<boolean> {
     try {
-      if (byClientId.has(clientId) || !(await owners.release(clientId, connection))) return;
+      if (byClientId.has(clientId) || !(await owners.release(clientId, connection))) return true;
       await deps.endSession?.(clientId);
       log.info({ event: 'session_ended', clientId: logText(clientId), reason: 'expired' }, `broker: persistent session ${safe(clientId)} ended at rest: its token expired ${sessionGraceS} s ago`);
+      return true;
     } catch (e) {
       log.error({ event: 'session_not_ended', clientId: logText(clientId), error: (e as Error).message.slice(0, 80) }, `broker: persistent session ${safe(clientId)} not ended (${(e as Error).message.slice(0, 80)})`);
+      return false;
     }
   }
   const budgets = deps.queueBudgets ?? {
@@ -679,7 +696,15 @@ export function createHooks(deps: HookDeps) {
       if (session.timer) clearTimeout(session.timer);
       if (byClientId.get(client.id) === session) byClientId.delete(client.id);
       // A persistent session rests until its token's expiry and the grace after it (then it ends).
-      if (session.persistent) resting.rest(client.id, toHex(session.connection), session.token.expiresAt + sessionGraceS);
+      if (session.persistent) {
+        const until = session.token.expiresAt + sessionGraceS;
+        resting.rest(client.id, toHex(session.connection), until);
+        if (ledger && Number.isFinite(until)) {
+          ledger.rest(client.id, toHex(session.connection), until).catch((e: Error) =>
+            log.error({ event: 'session_not_ended', clientId: logText(client.id), error: e.message.slice(0, 80) }, `broker: persistent session ${safe(client.id)} not recorded at rest (${e.message.slice(0, 80)}); this broker's timer still ends it`),
+          );
+        }
+      }
       // A clean session ends with its connection, and so does its hold on the client id.
       else {
         owners.release(client.id, toHex(session.connection)).catch((e: Error) => log.error({ event: 'client_id_not_released', clientId: logText(client.id), error: e.message.slice(0, 80) }, `broker: client id ${safe(client.id)} not released (${e.message.slice(0, 80)})`));
@@ -689,6 +714,11 @@ export function createHooks(deps: HookDeps) {
     /** A list for our audience arrived from elsewhere (another broker, the service): apply it. */
     applyRevoked,
 
+    /** Ends the sessions at rest in the shared ledger that are due (the broker is up: then by itself). */
+    sweepResting(): void {
+      sweeps?.kick();
+    },
+
     /** Clears retained messages that outlived their publisher's token. */
     sweepRetained(): void {
       for (const topic of deps.retained.takeExpired(clock())) deps.clearRetained(topic);
@@ -697,6 +727,7 @@ export function createHooks(deps: HookDeps) {
     closeAll(): void {
       for (const s of byClientId.values()) if (s.timer) clearTimeout(s.timer);
       resting.close();
+      sweeps?.close();
     },
   };
 

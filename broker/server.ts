@@ -29,6 +29,7 @@ import { httpIntrospection, type IntrospectionCredentials } from './introspectio
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
 import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES, MAX_CONNECT_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
+import { redisRestingSessionLedger, type RestingSessionLedger } from './resting-session-ledger.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
 import { createRevocationLists } from './revocation-lists.js';
@@ -215,6 +216,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   if (opts.sessionGraceS !== undefined && !(Number.isFinite(opts.sessionGraceS) && opts.sessionGraceS >= 0)) throw new RangeError('sessionGraceS must be a number of seconds >= 0');
   let jtis: JtiStore = memoryJtiStore(clock);
   let owners: ClientIdOwners = memoryClientIdOwners(clock);
+  let restingLedger: RestingSessionLedger | undefined;
   const aedesOpts: AedesOptions = { ...opts.aedes };
   const closers: Array<() => Promise<unknown>> = [];
   /** The SUBSCRIBE filters authorizeSubscribe granted: only these are stored (subscription-writes.ts). */
@@ -238,6 +240,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     redisConns.push(jtiConn, persistenceConn);
     jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
     owners = redisClientIdOwners(jtiConn as unknown as RedisEval, clock, provider);
+    restingLedger = redisRestingSessionLedger(jtiConn as unknown as RedisEval, provider);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
     // Redis going away is an error event on each connection (ioredis reconnects by itself), and
@@ -310,6 +313,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     revocation,
     retained,
     owners,
+    ...(restingLedger ? { restingLedger } : {}),
     ...(opts.sessionGraceS !== undefined ? { sessionGraceS: opts.sessionGraceS } : {}),
     storedFilters: async (clientId) => ((await sessionStore().subscriptionsByClient({ id: clientId })) ?? []).map((s) => s.topic),
     // What a clean CONNECT would drop (aedes lib/handlers/connect.js): the filters, then each queued
@@ -466,6 +470,8 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   for await (const packet of retainedStream(`ace/+${TRUST_TOPIC_SUFFIX}`)) acceptRetainedTrust(packet);
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
+  // Sessions at rest that a broker on this Redis (this one before a restart) left behind.
+  hooks.sweepResting();
 
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
     hooks.applyRevoked(revocation.accept(audience, signedList), audience);

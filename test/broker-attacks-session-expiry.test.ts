@@ -6,10 +6,10 @@
  * A real broker on a real port, real mqtt.js clients and tokens.
  */
 import type { ChildProcess } from 'node:child_process';
-import { connect as mqttConnect, type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACE_USERNAME, createBroker, type KeyboundBroker } from '../broker/index.js';
-import { connect, createIssuer, inbox, now, password, sleep, storedFilters } from './support/broker-fixture.js';
+import { createBroker, type KeyboundBroker } from '../broker/index.js';
+import { connect, createIssuer, now, password, sleep, storedFilters, wakeDevice } from './support/broker-fixture.js';
 import { startRedis } from './support/redis-server.js';
 
 const stored = async (clientId: string): Promise<number> => (await storedFilters(broker, clientId)).length;
@@ -46,14 +46,11 @@ async function sleeper(id: string, exp?: number) {
   await c.endAsync();
 }
 
-/** The device wakes (clean=false) with a new token: whether its session was there, and what waited. */
+/** The device wakes (clean=false) with a new token (closed after the file's tests). */
 async function wake(id: string) {
-  const d = issuer.token({ scope: [[`ace/${id}/req`, ['sub']]], sub: id });
-  const client = mqttConnect(url, { clientId: id, username: ACE_USERNAME, password: password(d.token, d.key, id), protocolVersion: 4, reconnectPeriod: 0, clean: false });
-  open.push(client);
-  const box = inbox(client);
-  const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => client.once('connect', resolve).once('error', reject));
-  return { sessionPresent: connack.sessionPresent, box };
+  const woke = await wakeDevice(issuer, url, id);
+  open.push(woke.client);
+  return woke;
 }
 
 describe.each(['memory', 'redis'] as const)('a persistent session at rest ends its grace after its token’s expiry (%s)', (store) => {

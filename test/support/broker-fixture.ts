@@ -3,7 +3,7 @@
  * a stand-in for authz/ where a test does not need HTTP), client PoP keys, and mqtt.js
  * connections with the CONNECT password of broker/credentials.ts.
  */
-import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
+import { connect as mqttConnect, connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import {
   aifMqtt,
   mintAccessToken,
@@ -124,6 +124,18 @@ export function inbox(client: MqttClient) {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A sleeping device wakes (clean=false) with a new token for its `req` topic: whether its session
+ * was there (CONNACK session present), and what waited for it. The caller ends `client`.
+ */
+export async function wakeDevice(issuer: ReturnType<typeof createIssuer>, url: string, id: string) {
+  const d = issuer.token({ scope: [[`ace/${id}/req`, ['sub']]], sub: id });
+  const client = mqttConnect(url, { clientId: id, username: ACE_USERNAME, password: password(d.token, d.key, id), protocolVersion: 4, reconnectPeriod: 0, clean: false });
+  const box = inbox(client);
+  const connack = await new Promise<{ sessionPresent: boolean }>((resolve, reject) => client.once('connect', resolve).once('error', reject));
+  return { client, sessionPresent: connack.sessionPresent, box };
+}
 
 /** Resolves when the client is closed by the broker (or after `ms`, with false). */
 export function closedWithin(client: MqttClient, ms: number): Promise<boolean> {
