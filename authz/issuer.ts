@@ -85,6 +85,19 @@ export interface IssueRequest {
   family?: string;
   /** RFC 9449: bind the token to the DPoP proof's key (instead of req_cnf): its JWK and RFC 7638 thumbprint. */
   dpop?: { jkt: string; jwk: Jwk };
+  /** The binding checkPopBinding resolved for this request: issued as it was checked. */
+  checked?: CheckedBinding;
+}
+
+/** What a CWT is bound to (cwtBinding), as checkPopBinding found it; nothing for a JWT, whose binding reads no store. */
+export interface CheckedBinding {
+  readonly cwt?: CwtBinding;
+}
+
+interface CwtBinding {
+  oscore: boolean;
+  update?: OscoreRightsUpdate;
+  reqCnf?: Confirmation;
 }
 
 export interface IssuedToken {
@@ -225,7 +238,7 @@ const issuesJwt = (ctx: IssuerContext, req: IssueRequest): boolean => req.audien
  * What a CWT will be bound to, or the refusal: the client's key (req_cnf, or its DPoP key), an
  * update of access rights (RFC 9203 §3.1), or neither (the service makes a key).
  */
-async function cwtBinding(ctx: IssuerContext, req: IssueRequest): Promise<{ oscore: boolean; update?: OscoreRightsUpdate; reqCnf?: Confirmation }> {
+async function cwtBinding(ctx: IssuerContext, req: IssueRequest): Promise<CwtBinding> {
   const { audience } = req;
   // Registered --profile coap_oscore (registry.ts): the PoP key is an OSCORE Master Secret the
   // service makes (RFC 9203 §3.2: "The PoP key included in the response ... MUST be used as a
@@ -244,15 +257,15 @@ async function cwtBinding(ctx: IssuerContext, req: IssueRequest): Promise<{ osco
  * Throws what issueAccessToken would throw for this request's key binding, and issues nothing: a
  * grant that spends something first (a refresh token's rotation) asks this before, so that a
  * binding that can no longer be made (a rights update whose material's token is gone, a kid the
- * client no longer has registered) is refused with the grant still unspent.
+ * client no longer has registered) is refused with the grant still unspent. The binding found is
+ * handed to issueAccessToken (IssueRequest.checked): looked up again after the spend, a rights
+ * update whose material's token went in between was refused with the grant spent.
  */
-export async function checkPopBinding(ctx: IssuerContext, req: IssueRequest): Promise<void> {
-  if (!issuesJwt(ctx, req)) {
-    await cwtBinding(ctx, req);
-    return;
-  }
+export async function checkPopBinding(ctx: IssuerContext, req: IssueRequest): Promise<CheckedBinding> {
+  if (!issuesJwt(ctx, req)) return { cwt: await cwtBinding(ctx, req) };
   if (req.cnonce) throw invalidRequest('cnonce (RFC 9200 §5.3.1) is for CWTs; this audience takes JWT access tokens');
   if (!req.dpop) parseReqCnf(req.reqCnf, req.client);
+  return {};
 }
 
 export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): Promise<IssuedToken> {
@@ -261,7 +274,7 @@ export async function issueAccessToken(ctx: IssuerContext, req: IssueRequest): P
   const lifetime = audience.policy.lifetime;
   const signer = ctx.keys.current().key;
   const profile = audience.policy.aceProfile ?? DEFAULT_ACE_PROFILE;
-  const { oscore, update, reqCnf } = await cwtBinding(ctx, req);
+  const { oscore, update, reqCnf } = req.checked?.cwt ?? (await cwtBinding(ctx, req));
   // RFC 9203 §3.2: "a different OSCORE_Input_Material ... to different authorized clients": fresh per token.
   const osc = oscore && !update
     ? { id: ctx.provider.randomBytes(OSC_ID_BYTES), ms: ctx.provider.randomBytes(OSC_MASTER_SECRET_BYTES), salt: ctx.provider.randomBytes(OSC_SALT_BYTES) }

@@ -230,19 +230,16 @@ function cnonceOf(params: Params): { cnonce?: Uint8Array } {
   return v === undefined ? {} : { cnonce: v };
 }
 
-async function issueWithRefresh(
-  ctx: GrantContext,
-  client: ClientRecord,
-  audience: AudienceRecord,
-  scope: string,
-  subject: string,
-  reqCnf: Uint8Array | undefined,
-  asked: Scope | undefined,
-  family: string = toHex(ctx.provider.randomBytes(16)),
-): Promise<{ response: TokenResponse; refresh: string; family: string }> {
-  const issued = await issueAccessToken(ctx, { client, audience, scope, subject, family, ...popBinding(ctx, reqCnf ? decodeStored(reqCnf) : undefined) });
+/** An access token for `issue` (its family: the grant's), and a new refresh token of the same family. */
+async function issueWithRefresh(ctx: GrantContext, issue: IssueRequest & { family: string }): Promise<{ response: TokenResponse; refresh: string; family: string }> {
+  const issued = await issueAccessToken(ctx, issue);
   const refresh = toHex(ctx.provider.randomBytes(32));
-  return { response: responseOf(issued, asked, { refresh_token: refresh }), refresh, family };
+  return { response: responseOf(issued, undefined, { refresh_token: refresh }), refresh, family: issue.family };
+}
+
+/** The issue request of a grant stored with its req_cnf (an authorization or device code). */
+function storedGrantIssue(ctx: GrantContext, client: ClientRecord, audience: AudienceRecord, scope: string, subject: string, reqCnf: Uint8Array | undefined, family: string): IssueRequest & { family: string } {
+  return { client, audience, scope, subject, family, ...popBinding(ctx, reqCnf ? decodeStored(reqCnf) : undefined) };
 }
 
 async function storeNewRefresh(ctx: TokenContext, r: { refresh: string; family: string }, client: ClientRecord, audience: string, scope: string, subject: string, reqCnf: Uint8Array | undefined, binding: { dpopJkt?: string }): Promise<void> {
@@ -303,7 +300,7 @@ async function authorizationCode(ctx: GrantContext, params: Params, authorizatio
   }
   const audience = await ctx.store.getAudience(record.audience);
   if (!audience) throw invalidTarget('audience no longer registered');
-  const r = await issueWithRefresh(ctx, client, audience, record.scope, record.username, record.reqCnf, undefined, family);
+  const r = await issueWithRefresh(ctx, storedGrantIssue(ctx, client, audience, record.scope, record.username, record.reqCnf, family));
   await storeNewRefresh(ctx, r, client, audience.id, record.scope, record.username, record.reqCnf, refreshBinding(ctx, method));
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
@@ -343,7 +340,7 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
   // DPoP proof beside a bound req_cnf) is refused with the token still the holder's. Refused
   // after it, the new refresh token was never delivered, and the holder's retry with the old one
   // read as reuse and revoked the whole family (RFC 9700 §4.14.2).
-  await checkPopBinding(ctx, issue);
+  const checked = await checkPopBinding(ctx, issue);
   const refresh = toHex(ctx.provider.randomBytes(32));
   const rotated = await ctx.store.rotateRefreshToken(
     hash,
@@ -372,7 +369,7 @@ async function refreshToken(ctx: GrantContext, params: Params, authorization: st
     }
     throw invalidGrant('refresh token not valid');
   }
-  const issued = await issueAccessToken(ctx, issue);
+  const issued = await issueAccessToken(ctx, { ...issue, checked });
   return responseOf(issued, asked, { refresh_token: refresh });
 }
 
@@ -476,10 +473,11 @@ async function deviceCode(ctx: GrantContext, params: Params, authorization: stri
   if (!audience) throw invalidTarget('audience no longer registered');
   // The user's approval is not spent on a poll whose key binding is refused (as refreshToken).
   const subject = record.username ?? client.id;
-  await checkPopBinding(ctx, { client, audience, scope: record.scope, subject, ...popBinding(ctx, record.reqCnf ? decodeStored(record.reqCnf) : undefined) });
+  const issue = storedGrantIssue(ctx, client, audience, record.scope, subject, record.reqCnf, toHex(ctx.provider.randomBytes(16)));
+  const checked = await checkPopBinding(ctx, issue);
   // Deleted before issuing, so two concurrent polls cannot both get a token.
   if (!(await ctx.store.deleteDeviceCode(hash))) throw invalidGrant('device code already used');
-  const r = await issueWithRefresh(ctx, client, audience, record.scope, subject, record.reqCnf, undefined);
+  const r = await issueWithRefresh(ctx, { ...issue, checked });
   await storeNewRefresh(ctx, r, client, audience.id, record.scope, subject, record.reqCnf, refreshBinding(ctx, method));
   return { ...r.response, scope: scopeWireValue(record.scope) };
 }
