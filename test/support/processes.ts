@@ -35,12 +35,22 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; ms?
       run.timedOut = true;
       child.kill('SIGKILL');
     }, opts.ms ?? 60_000);
-    child.once('exit', (code) => {
+    // Read at 'close', when stdout and stderr have ended: at 'exit' a pipe can still hold the last
+    // lines (Node's child_process docs). A grandchild that keeps the pipes open would hold 'close'
+    // for ever, so at most CLOSE_AFTER_EXIT_MS after 'exit'.
+    let done = false;
+    const finish = (code: number | null): void => {
+      if (done) return;
+      done = true;
       clearTimeout(t);
       resolve({ code, ...run });
-    });
+    };
+    child.once('exit', (code) => setTimeout(() => finish(code), CLOSE_AFTER_EXIT_MS).unref());
+    child.once('close', (code) => finish(code));
   });
 }
+
+const CLOSE_AFTER_EXIT_MS = 2000;
 
 /** Resolves with the first match of `pattern` on the child's stdout; rejects if it exits first. */
 export function waitForLine(proc: ChildProcess, pattern: RegExp, ms = 30_000): Promise<RegExpExecArray> {
