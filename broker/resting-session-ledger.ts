@@ -141,7 +141,7 @@ export function startRestingSweeps(ledger: RestingSessionLedger, clock: Clock, e
     sweep().then(
       (next) => finish(next),
       (e: Error) => {
-        failed(e);
+        if (!closed) failed(e); // closing: the store's connection went first
         finish(undefined);
       },
     );
