@@ -48,7 +48,7 @@ import { BrokerError, BROKER_ERR } from './errors.js';
 import { verifyMessagePop } from './message-pop.js';
 import { createTokenBucket, type RateLimit, type TokenBucket } from './rate-limiter.js';
 import { startRestingSweeps, type RestingSessionLedger } from './resting-session-ledger.js';
-import { createRestingSessions } from './resting-sessions.js';
+import { createRestingSessions, MAX_RESTING_SESSIONS } from './resting-sessions.js';
 import { MAX_RETAINED_TOPIC_BYTES, MAX_RETAINED_TOPIC_LEVELS, type RetainedExpiry } from './retained-expiry.js';
 import type { RevocationLists } from './revocation-lists.js';
 import type { TrustUpdateRelay } from './trust-update-relay.js';
@@ -233,7 +233,12 @@ export function createHooks(deps: HookDeps) {
         log.error({ event: 'session_not_ended', error: e.message.slice(0, 80) }, `broker: sessions at rest not swept (${e.message.slice(0, 80)})`),
       )
     : undefined;
-  const resting = createRestingSessions(clock, (clientId, connection) => (sweeps ? sweeps.kick() : void endAtRest(clientId, connection)));
+  /** Sessions at rest whose ledger entry could not be written (Redis failed then): this broker's timer ends them itself. */
+  const unrecorded = new Set<string>();
+  const resting = createRestingSessions(clock, (clientId, connection) => {
+    if (sweeps && !unrecorded.delete(clientId)) sweeps.kick();
+    else void endAtRest(clientId, connection);
+  });
 
   /**
    * A persistent session's grace after its token's expiry is over (resting-sessions.ts): unless
@@ -700,9 +705,12 @@ export function createHooks(deps: HookDeps) {
         const until = session.token.expiresAt + sessionGraceS;
         resting.rest(client.id, toHex(session.connection), until);
         if (ledger && Number.isFinite(until)) {
-          ledger.rest(client.id, toHex(session.connection), until).catch((e: Error) =>
-            log.error({ event: 'session_not_ended', clientId: logText(client.id), error: e.message.slice(0, 80) }, `broker: persistent session ${safe(client.id)} not recorded at rest (${e.message.slice(0, 80)}); this broker's timer still ends it`),
-          );
+          const id = client.id;
+          unrecorded.delete(id);
+          ledger.rest(id, toHex(session.connection), until).catch((e: Error) => {
+            if (unrecorded.size < MAX_RESTING_SESSIONS) unrecorded.add(id);
+            log.error({ event: 'session_rest_not_recorded', clientId: logText(id), error: e.message.slice(0, 80) }, `broker: persistent session ${safe(id)} not recorded at rest (${e.message.slice(0, 80)}); only this broker's timer ends it`);
+          });
         }
       }
       // A clean session ends with its connection, and so does its hold on the client id.

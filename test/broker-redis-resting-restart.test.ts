@@ -129,6 +129,25 @@ describe('a session at rest ends after the broker it left is gone', () => {
   }, 40_000);
 });
 
+describe('a ledger Redis will not write', () => {
+  it('the session is still ended by the broker it left (its own timer), and the failure is logged', async () => {
+    // The ledger's key taken by a value of another type: every write to it fails (WRONGTYPE).
+    await conn.set(REDIS_RESTING_PREFIX, 'not a sorted set');
+    const b = await startBroker();
+    const exp = Math.floor(now()) + 3;
+    const d = issuer.token({ scope: [['ace/tube-64/req', ['sub']]], sub: 'tube-64', exp });
+    const c = await connect(b.url, 'tube-64', password(d.token, d.key, 'tube-64'), { clean: false });
+    await c.subscribeAsync('ace/tube-64/req', { qos: 1 });
+    await c.endAsync();
+    expect(await until(() => jsonLines(b.stderr).some((l) => l.event === 'session_rest_not_recorded' && l.clientId === 'tube-64'), 5000)).toBe(true);
+    expect(await until(() => endedLines(b, 'tube-64') === 1, (exp + GRACE_S - now()) * 1000 + 5000)).toBe(true);
+    const woke = await wake(b.url, 'tube-64');
+    expect(woke.sessionPresent).toBe(false);
+    await stop(b.proc);
+    await conn.del(REDIS_RESTING_PREFIX);
+  }, 40_000);
+});
+
 describe('the ledger (resting-session-ledger.ts) on a real redis-server', () => {
   it('an entry is taken once when due, comes back after its lease if not done, and `done` spares one that rested again', async () => {
     await conn.del(REDIS_RESTING_PREFIX, `${REDIS_RESTING_PREFIX}:who`);
