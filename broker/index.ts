@@ -36,6 +36,8 @@ export { createPacketMeter, MAX_CONNECT_BYTES, DEFAULT_MAX_PACKET_BYTES, MQTT_MA
 export { createByteBudgets, shareOf, DEFAULT_DEVICE_QUEUE_RATE, DEFAULT_CLIENT_QUEUE_RATE, DEVICE_SENDER_SHARES, type ByteBudgets, type ByteRate } from './byte-budget.js';
 export { createHooks, DROPPED_TOPIC, MAX_RELAY_PAYLOAD_BYTES, MAX_SUBSCRIPTIONS_PER_CONNECTION, type BrokerHooks, type HookClient, type HookPacket } from './hooks.js';
 export { redisRestingSessionLedger, startRestingSweeps, REDIS_RESTING_PREFIX, RESTING_LEASE_S, RESTING_SWEEP_MS, type RestingEntry, type RestingSessionLedger, type RestingSweeps } from './resting-session-ledger.js';
+export { memoryClientIdOwners, redisClientIdOwners, PERSISTENT_SESSION_GRACE_S, REDIS_CLIENT_ID_PREFIX, type ClientIdOwner, type ClientIdOwners } from './client-id-owners.js';
+export { backfillRestingLedger, REDIS_RESTING_BACKFILLED, type RedisScan } from './resting-ledger-backfill.js';
 export { brokerLogger, type BrokerLog } from './broker-logger.js';
 export { createBrokerMetrics, PUBLISH_REFUSAL_REASONS, type BrokerMetrics, type PublishRefusalReason } from './broker-metrics.js';
 export { probeRedis, redisEndpoint, REDIS_PROBE_TIMEOUT_MS, type RedisProbe } from './redis-probe.js';

@@ -15,7 +15,7 @@ import { audienceFromSafeName, safeAudienceName, type Clock, type CryptoProvider
 import { nativeProvider, verifyInThreadPool } from '../cose/adapters/index.js';
 import { createAdmission } from './admission.js';
 import { startAdmissionThreads, type AdmissionThreads } from './admission-threads.js';
-import { memoryClientIdOwners, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
+import { memoryClientIdOwners, PERSISTENT_SESSION_GRACE_S, redisClientIdOwners, type ClientIdOwners } from './client-id-owners.js';
 import { createByteBudgets, DEFAULT_CLIENT_QUEUE_RATE, DEFAULT_DEVICE_QUEUE_RATE, shareOf, type ByteRate } from './byte-budget.js';
 import { createHooks, type HookClient, type HookPacket } from './hooks.js';
 import { brokerLogger, type BrokerLog } from './broker-logger.js';
@@ -29,6 +29,7 @@ import { httpIntrospection, type IntrospectionCredentials } from './introspectio
 import { memoryJtiStore, redisJtiStore, type JtiStore, type RedisEval } from './jti-store.js';
 import { createPacketMeter, DEFAULT_MAX_PACKET_BYTES, MAX_CONNECT_BYTES } from './packet-limits.js';
 import type { RateLimit } from './rate-limiter.js';
+import { backfillRestingLedger, type RedisScan } from './resting-ledger-backfill.js';
 import { redisRestingSessionLedger, type RestingSessionLedger } from './resting-session-ledger.js';
 import { createRetainedExpiry } from './retained-expiry.js';
 import { RETAINED_EXPIRY_PREFIX, shareRetainedExpiry } from './retained-expiry-sync.js';
@@ -217,6 +218,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   let jtis: JtiStore = memoryJtiStore(clock);
   let owners: ClientIdOwners = memoryClientIdOwners(clock);
   let restingLedger: RestingSessionLedger | undefined;
+  let backfillResting: (() => Promise<number>) | undefined;
   const aedesOpts: AedesOptions = { ...opts.aedes };
   const closers: Array<() => Promise<unknown>> = [];
   /** The SUBSCRIBE filters authorizeSubscribe granted: only these are stored (subscription-writes.ts). */
@@ -241,6 +243,7 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
     jtis = redisJtiStore(jtiConn as unknown as RedisEval, clock);
     owners = redisClientIdOwners(jtiConn as unknown as RedisEval, clock, provider);
     restingLedger = redisRestingSessionLedger(jtiConn as unknown as RedisEval, provider);
+    backfillResting = () => backfillRestingLedger(jtiConn as unknown as RedisScan, provider, clock, opts.sessionGraceS ?? PERSISTENT_SESSION_GRACE_S);
     const mq = mqemitterRedis({ connectionString: opts.redis });
     aedesOpts.mq = mq;
     // Redis going away is an error event on each connection (ioredis reconnects by itself), and
@@ -470,8 +473,20 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   for await (const packet of retainedStream(`ace/+${TRUST_TOPIC_SUFFIX}`)) acceptRetainedTrust(packet);
   const sweep = setInterval(() => hooks.sweepRetained(), RETAINED_SWEEP_MS);
   sweep.unref();
-  // Sessions at rest that a broker on this Redis (this one before a restart) left behind.
-  hooks.sweepResting();
+  // Sessions at rest that a broker on this Redis (this one before a restart) left behind; those
+  // of a version before the ledger are given entries first (once per Redis).
+  if (backfillResting) {
+    void backfillResting().then(
+      (added) => {
+        if (added > 0) logger.info({ event: 'sessions_at_rest_recorded', sessions: added }, `broker: ${added} persistent sessions at rest from before the ledger recorded; each ends at its client id's record's end, or a grace from now`);
+        hooks.sweepResting();
+      },
+      (e: Error) => {
+        logger.warn({ event: 'sessions_at_rest_not_recorded', error: e.message.slice(0, 80) }, `broker: sessions at rest from before the ledger not recorded (${e.message.slice(0, 80)}); tried again at the next start`);
+        hooks.sweepResting();
+      },
+    );
+  } else hooks.sweepResting();
 
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
     hooks.applyRevoked(revocation.accept(audience, signedList), audience);

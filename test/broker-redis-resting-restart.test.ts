@@ -10,10 +10,11 @@
  * checked against the same redis-server.
  */
 import type { ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_RESTING_PREFIX, RESTING_LEASE_S, redisRestingSessionLedger } from '../broker/index.js';
+import { REDIS_CLIENT_ID_PREFIX, REDIS_RESTING_BACKFILLED, REDIS_RESTING_PREFIX, RESTING_LEASE_S, redisRestingSessionLedger } from '../broker/index.js';
 import { nativeProvider } from '../cose/adapters/index.js';
 import { connect, createIssuer, now, password, sleep, wakeDevice } from './support/broker-fixture.js';
 import { serveBroker, trustFile, type BrokerProcess } from './support/broker-process.js';
@@ -125,6 +126,44 @@ describe('a session at rest ends after the broker it left is gone', () => {
     expect(woke.box.got).toEqual([]);
     expect(await conn.hvals(`${REDIS_RESTING_PREFIX}:who`)).not.toContainEqual(expect.stringContaining('tube-63'));
     await stop(a.proc);
+    await stop(b.proc);
+  }, 40_000);
+});
+
+describe('an upgrade: sessions that rested before the ledger existed', () => {
+  it('the first broker of the new version records them (a token that lives: its record’s end; no record: a grace from now) and ends them', async () => {
+    const old = await startBroker();
+    const exp = Math.floor(now()) + 3;
+    await sleeper(old.url, 'tube-65', exp);
+    await sleeper(old.url, 'tube-66', Math.floor(now()) + 3600);
+    await sleeper(old.url, 'tube-67', Math.floor(now()) + 3600);
+    await queueFor(old.url, ['tube-65', 'tube-66', 'tube-67']);
+    old.proc.kill('SIGKILL');
+    await new Promise((r) => old.proc.once('exit', r));
+    // What a broker of the earlier version leaves: sessions in aedes' store, no ledger. tube-66's
+    // id record is gone too (as after its TTL), so its end is unknown.
+    await conn.del(REDIS_RESTING_PREFIX, `${REDIS_RESTING_PREFIX}:who`, REDIS_RESTING_BACKFILLED);
+    await conn.del(REDIS_CLIENT_ID_PREFIX + createHash('sha256').update('tube-66').digest('hex'));
+
+    const started = now();
+    const b = await startBroker();
+    expect(await until(() => jsonLines(b.stderr).some((l) => l.event === 'sessions_at_rest_recorded'), 5000)).toBe(true);
+    // These three, and any earlier test's session still in the store.
+    expect(jsonLines(b.stderr).find((l) => l.event === 'sessions_at_rest_recorded')!.sessions).toBeGreaterThanOrEqual(3);
+    // tube-67's entry ends with its id record: its token's expiry plus the grace.
+    const ends = await conn.zscore(REDIS_RESTING_PREFIX, createHash('sha256').update('tube-67').digest('hex'));
+    expect(Number(ends)).toBeGreaterThan(started + 3500);
+    expect(await until(() => endedLines(b, 'tube-65') === 1 && endedLines(b, 'tube-66') === 1, (Math.max(exp, started) + GRACE_S - now()) * 1000 + 5000)).toBe(true);
+    expect(endedLines(b, 'tube-67')).toBe(0);
+    expect((await wake(b.url, 'tube-66')).sessionPresent).toBe(false);
+    const kept = await wake(b.url, 'tube-67');
+    expect(kept.sessionPresent).toBe(true);
+    expect((await kept.box.next(1)).map((m) => m.payload.toString())).toEqual(['queued']);
+    // Walked once: the next broker adds nothing.
+    const again = await startBroker();
+    await sleep(1000);
+    expect(jsonLines(again.stderr).some((l) => l.event === 'sessions_at_rest_recorded')).toBe(false);
+    await stop(again.proc);
     await stop(b.proc);
   }, 40_000);
 });
