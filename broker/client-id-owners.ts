@@ -114,9 +114,17 @@ if string.match(v, ' (%S+)$') == ARGV[1] then redis.call('DEL', KEYS[1]) return 
 return 0
 `;
 
+/**
+ * A client id (or subject) as Redis keys name it: attacker-chosen text (up to 64 KiB) by its
+ * SHA-256. The resting-session ledger names a session by the same hash, so that its backfill
+ * finds the session's record here.
+ */
+export function clientIdDigest(provider: CryptoProvider, text: string): string {
+  return toHex(provider.digest('SHA-256', utf8(text)));
+}
+
 export function redisClientIdOwners(redis: RedisEval, clock: Clock, provider: CryptoProvider): ClientIdOwners {
-  // Client ids are attacker-chosen text (up to 64 KiB): named by their hash.
-  const digest = (text: string) => toHex(provider.digest('SHA-256', utf8(text)));
+  const digest = (text: string) => clientIdDigest(provider, text);
   const name = (clientId: string) => REDIS_CLIENT_ID_PREFIX + digest(clientId);
   return {
     async claim(clientId, owner, unlessHeldBy = '') {

@@ -12,8 +12,8 @@
  *   device asleep through the upgrade still finds its queue).
  * Paged (SSCAN), one script per session: a large store is walked without holding Redis.
  */
-import { toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
-import { REDIS_CLIENT_ID_PREFIX } from './client-id-owners.js';
+import type { Clock, CryptoProvider } from '../cose/index.js';
+import { clientIdDigest, REDIS_CLIENT_ID_PREFIX } from './client-id-owners.js';
 import type { RedisEval } from './jti-store.js';
 import { REDIS_RESTING_PREFIX } from './resting-session-ledger.js';
 
@@ -50,13 +50,12 @@ return 1
 /** Gives every persistent session without a ledger entry one (once per Redis); resolves with how many. */
 export async function backfillRestingLedger(redis: RedisScan, provider: CryptoProvider, clock: Clock, graceS: number): Promise<number> {
   if ((await redis.exists(REDIS_RESTING_BACKFILLED)) === 1) return 0;
-  const digest = (text: string) => toHex(provider.digest('SHA-256', utf8(text)));
   let added = 0;
   let cursor = '0';
   do {
     const [next, ids] = await redis.sscan(AEDES_CLIENTS_KEY, cursor, 'COUNT', PAGE);
     for (const clientId of ids) {
-      const member = digest(clientId);
+      const member = clientIdDigest(provider, clientId);
       const answer = await redis.eval(BACKFILL_SCRIPT, 3, REDIS_CLIENT_ID_PREFIX + member, REDIS_RESTING_PREFIX, `${REDIS_RESTING_PREFIX}:who`, member, clientId, clock(), graceS);
       if (answer === 1) added++;
     }

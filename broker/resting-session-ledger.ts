@@ -12,7 +12,8 @@
  * the entry as it was taken, removes it. An entry whose session came back is left as it is: its
  * end (hooks.ts endAtRest) finds the id held by another connection and does nothing.
  */
-import { toHex, utf8, type Clock, type CryptoProvider } from '../cose/index.js';
+import type { Clock, CryptoProvider } from '../cose/index.js';
+import { clientIdDigest } from './client-id-owners.js';
 import type { RedisEval } from './jti-store.js';
 import { MAX_TIMER_MS } from './timer-delay.js';
 
@@ -76,7 +77,7 @@ return 1
 export function redisRestingSessionLedger(redis: RedisEval, provider: CryptoProvider): RestingSessionLedger {
   const keys = [REDIS_RESTING_PREFIX, `${REDIS_RESTING_PREFIX}:who`] as const;
   // Client ids are attacker-chosen text (up to 64 KiB): the sorted set holds their hash.
-  const member = (clientId: string) => toHex(provider.digest('SHA-256', utf8(clientId)));
+  const member = (clientId: string) => clientIdDigest(provider, clientId);
   return {
     async rest(clientId, connection, until) {
       await redis.eval(REST_SCRIPT, 2, ...keys, until, member(clientId), `${connection} ${clientId}`);
