@@ -475,18 +475,16 @@ export async function createBroker(opts: BrokerOptions): Promise<KeyboundBroker>
   sweep.unref();
   // Sessions at rest that a broker on this Redis (this one before a restart) left behind; those
   // of a version before the ledger are given entries first (once per Redis).
-  if (backfillResting) {
-    void backfillResting().then(
+  void (backfillResting?.() ?? Promise.resolve(0))
+    .then(
       (added) => {
         if (added > 0) logger.info({ event: 'sessions_at_rest_recorded', sessions: added }, `broker: ${added} persistent sessions at rest from before the ledger recorded; each ends at its client id's record's end, or a grace from now`);
-        hooks.sweepResting();
       },
       (e: Error) => {
         logger.warn({ event: 'sessions_at_rest_not_recorded', error: e.message.slice(0, 80) }, `broker: sessions at rest from before the ledger not recorded (${e.message.slice(0, 80)}); tried again at the next start`);
-        hooks.sweepResting();
       },
-    );
-  } else hooks.sweepResting();
+    )
+    .finally(() => hooks.sweepResting());
 
   const publishRevocationList = async (audience: string, signedList: Uint8Array): Promise<void> => {
     hooks.applyRevoked(revocation.accept(audience, signedList), audience);
